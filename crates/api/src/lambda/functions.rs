@@ -1,0 +1,432 @@
+//! CreateFunction, GetFunction, GetFunctionConfiguration, ListFunctions, UpdateFunctionCode,
+//! UpdateFunctionConfiguration, DeleteFunction.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::HeaderMap;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use stratus_core::function::{self, CodeRef, FunctionConfig, Settings, LATEST};
+use stratus_core::names::{validate_bare_name, FunctionRef, Qualifier};
+use stratus_core::{clock, limits, Error, Result};
+use stratus_store::meta::FunctionRow;
+
+use super::render::{configuration, Detail};
+use super::{function_not_found, function_ref, load, marker, page_size, versions, QueryMap};
+use crate::auth::Caller;
+use crate::wire::{json, no_content, parse, ApiResult};
+use crate::{code_url, RawBody, Shared};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CodeInput {
+    pub zip_file: Option<String>,
+    pub s3_bucket: Option<String>,
+    pub s3_key: Option<String>,
+    pub s3_object_version: Option<String>,
+    pub image_uri: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateInput {
+    function_name: Option<String>,
+    code: Option<CodeInput>,
+    #[serde(default)]
+    publish: bool,
+    package_type: Option<String>,
+    architectures: Option<Vec<String>>,
+    tags: Option<BTreeMap<String, String>>,
+    #[serde(flatten)]
+    settings: Settings,
+}
+
+/// Decodes an inline zip, or explains why the code can't be had.
+fn code_bytes(code: &CodeInput) -> Result<Vec<u8>> {
+    if code.image_uri.is_some() {
+        return Err(Error::invalid(
+            "Container images are not supported by this platform; use PackageType Zip.",
+        ));
+    }
+    if let Some(z) = &code.zip_file {
+        return base64::engine::general_purpose::STANDARD
+            .decode(z)
+            .map_err(|_| Error::invalid("Could not unzip uploaded file. Please check your file, then try to upload again."));
+    }
+    if let (Some(bucket), Some(_key)) = (&code.s3_bucket, &code.s3_key) {
+        return Err(Error::invalid(format!(
+            "Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error Message: The specified bucket does not exist: {bucket}"
+        )));
+    }
+    Err(Error::invalid("Please provide a source for function code."))
+}
+
+fn validate_tags(tags: &BTreeMap<String, String>) -> Result<()> {
+    if tags.len() > limits::MAX_TAGS {
+        return Err(Error::invalid("Number of tags exceeds resource tag limit."));
+    }
+    for (k, v) in tags {
+        if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
+            return Err(Error::validation(format!(
+                "1 validation error detected: Value '{{{k}={v}}}' at 'tags' failed to satisfy constraint: Map keys must satisfy constraint: [Member must have length less than or equal to 128, Member must have length greater than or equal to 1]"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The configuration of a new function before its settings are applied.
+fn blank(name: &str, code: CodeRef, architectures: Vec<String>) -> FunctionConfig {
+    FunctionConfig {
+        name: name.to_string(),
+        version: LATEST.to_string(),
+        runtime: None,
+        role: String::new(),
+        handler: None,
+        description: String::new(),
+        timeout: limits::DEFAULT_TIMEOUT,
+        memory_size: limits::DEFAULT_MEMORY,
+        environment: None,
+        architectures,
+        ephemeral_storage: limits::MIN_EPHEMERAL,
+        package_type: "Zip".into(),
+        tracing_mode: "PassThrough".into(),
+        dead_letter_target: None,
+        kms_key_arn: None,
+        log_format: "Text".into(),
+        log_group: None,
+        code,
+        last_modified: clock::now_lambda(),
+        revision_id: function::new_revision_id(),
+    }
+}
+
+pub async fn create_function(
+    State(s): State<Shared>,
+    Extension(c): Extension<Caller>,
+    Extension(body): Extension<RawBody>,
+) -> ApiResult {
+    let input: CreateInput = parse(&body.0)?;
+    let raw_name = input
+        .function_name
+        .as_deref()
+        .ok_or_else(|| Error::invalid("FunctionName is required"))?;
+    let fref = FunctionRef::parse(raw_name)?.resolve(&c.region, None)?;
+    validate_bare_name(&fref.name)?;
+    let name = fref.name;
+    if input.package_type.as_deref().is_some_and(|p| p != "Zip") {
+        return Err(Error::invalid(
+            "Container images are not supported by this platform; use PackageType Zip.",
+        )
+        .into());
+    }
+    if input.settings.role.is_none() {
+        return Err(Error::invalid("Role is required").into());
+    }
+    if input.settings.runtime.is_none() || input.settings.handler.is_none() {
+        return Err(Error::invalid("Runtime and Handler are mandatory parameters for functions created with deployment packages.").into());
+    }
+    let architectures = input
+        .architectures
+        .clone()
+        .unwrap_or_else(|| vec!["x86_64".into()]);
+    function::validate_architectures(&architectures)?;
+    let tags = input.tags.clone().unwrap_or_default();
+    validate_tags(&tags)?;
+    // Validate every setting before anything is stored.
+    let placeholder = CodeRef {
+        sha256_hex: String::new(),
+        sha256_b64: String::new(),
+        size: 0,
+    };
+    let mut cfg = blank(&name, placeholder, architectures);
+    input.settings.apply(&mut cfg)?;
+    let zip = code_bytes(
+        input
+            .code
+            .as_ref()
+            .ok_or_else(|| Error::invalid("Code is required"))?,
+    )?;
+    cfg.code = s.code.put_zip(&zip)?;
+
+    let published = s.meta.tx(|tx| {
+        if tx.function(&name)?.is_some() {
+            return Err(Error::conflict(format!("Function already exist: {name}")));
+        }
+        tx.put_function(&FunctionRow {
+            name: name.clone(),
+            next_version: 1,
+            tags: tags.clone(),
+            ..Default::default()
+        })?;
+        tx.put_version(&cfg)?;
+        if input.publish {
+            return versions::publish_in(tx, &c.region, &name, None, None, None).map(Some);
+        }
+        Ok(None)
+    })?;
+    tracing::info!(function = %name, "created function");
+    let mut out = configuration(&cfg, &c.region, None, Detail::Created);
+    if let Some(v) = published {
+        // AWS quirk kept for fidelity: the version is "1" but the ARN stays unqualified.
+        out["Version"] = json!(v.version);
+    }
+    Ok(json(201, out))
+}
+
+pub async fn get_function(
+    State(s): State<Shared>,
+    Extension(c): Extension<Caller>,
+    headers: HeaderMap,
+    Path(f): Path<String>,
+    Query(q): Query<QueryMap>,
+) -> ApiResult {
+    let r = function_ref(&c, &f, &q)?;
+    let (cfg, row) = s.meta.tx(|tx| {
+        let row = tx
+            .function(&r.name)?
+            .ok_or_else(|| function_not_found(&c.region, &r.name, r.qualifier.as_deref()))?;
+        Ok((load(tx, &c.region, &r.name, r.qualifier.as_deref())?, row))
+    })?;
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1:4566");
+    let mut out = json!({
+        "Configuration": configuration(&cfg, &c.region, r.qualifier.as_deref(), Detail::Settled),
+        "Code": { "RepositoryType": "S3", "Location": code_url::link(&s.url_key, host, &cfg.code.sha256_hex) },
+    });
+    if !row.tags.is_empty() {
+        out["Tags"] = json!(row.tags);
+    }
+    if let Some(n) = row.reserved_concurrency {
+        out["Concurrency"] = json!({ "ReservedConcurrentExecutions": n });
+    }
+    Ok(json(200, out))
+}
+
+pub async fn get_function_configuration(
+    State(s): State<Shared>,
+    Extension(c): Extension<Caller>,
+    Path(f): Path<String>,
+    Query(q): Query<QueryMap>,
+) -> ApiResult {
+    let r = function_ref(&c, &f, &q)?;
+    let cfg = s
+        .meta
+        .tx(|tx| load(tx, &c.region, &r.name, r.qualifier.as_deref()))?;
+    Ok(json(
+        200,
+        configuration(&cfg, &c.region, r.qualifier.as_deref(), Detail::Settled),
+    ))
+}
+
+pub async fn list_functions(
+    State(s): State<Shared>,
+    Extension(c): Extension<Caller>,
+    Query(q): Query<QueryMap>,
+) -> ApiResult {
+    let limit = page_size(&q, limits::MAX_PAGE)?;
+    let after = marker::decode(q.get("Marker"))?;
+    let all = match q.get("FunctionVersion").map(String::as_str) {
+        None => false,
+        Some("ALL") => true,
+        Some(other) => {
+            return Err(Error::constraint(
+                other,
+                "functionVersion",
+                "Member must satisfy enum value set: [ALL]",
+            )
+            .into())
+        }
+    };
+    let (configs, next) = s.meta.tx(|tx| {
+        let mut page = if all {
+            let (name, num) = after.split_once('\u{0}').unwrap_or(("", "-1"));
+            tx.all_versions_after((name, num.parse().unwrap_or(-1)), limit + 1)?
+        } else {
+            tx.latest_after(&after, limit + 1)?
+        };
+        let next = (page.len() > limit).then(|| {
+            page.truncate(limit);
+            let last = page.last().expect("non-empty page");
+            let num = if last.is_latest() {
+                "0".to_string()
+            } else {
+                last.version.clone()
+            };
+            marker::encode(&if all {
+                format!("{}\u{0}{num}", last.name)
+            } else {
+                last.name.clone()
+            })
+        });
+        Ok((page, next))
+    })?;
+    let functions: Vec<Value> = configs
+        .iter()
+        .map(|cfg| {
+            let q = (all || !cfg.is_latest()).then_some(cfg.version.as_str());
+            configuration(cfg, &c.region, q, Detail::Listed)
+        })
+        .collect();
+    let mut out = json!({ "Functions": functions });
+    if let Some(m) = next {
+        out["NextMarker"] = json!(m);
+    }
+    Ok(json(200, out))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UpdateCodeInput {
+    #[serde(flatten)]
+    code: CodeInput,
+    #[serde(default)]
+    publish: bool,
+    #[serde(default)]
+    dry_run: bool,
+    revision_id: Option<String>,
+    architectures: Option<Vec<String>>,
+}
+
+pub async fn update_function_code(
+    State(s): State<Shared>,
+    Extension(c): Extension<Caller>,
+    Path(f): Path<String>,
+    Extension(body): Extension<RawBody>,
+) -> ApiResult {
+    let input: UpdateCodeInput = parse(&body.0)?;
+    let r = FunctionRef::parse(&f)?.resolve(&c.region, None)?;
+    if let Some(a) = &input.architectures {
+        function::validate_architectures(a)?;
+    }
+    let current = s.meta.tx(|tx| load(tx, &c.region, &r.name, None))?;
+    super::check_revision(
+        input.revision_id.as_deref(),
+        &current.revision_id,
+        "GetFunction",
+    )?;
+    let zip = code_bytes(&input.code)?;
+    if input.dry_run {
+        return Ok(json(
+            200,
+            configuration(&current, &c.region, None, Detail::Settled),
+        ));
+    }
+    let code = s.code.put_zip(&zip)?;
+    let (cfg, published) = s.meta.tx(|tx| {
+        let mut cfg = load(tx, &c.region, &r.name, None)?;
+        super::check_revision(
+            input.revision_id.as_deref(),
+            &cfg.revision_id,
+            "GetFunction",
+        )?;
+        cfg.code = code.clone();
+        if let Some(a) = &input.architectures {
+            cfg.architectures = a.clone();
+        }
+        cfg.last_modified = clock::now_lambda();
+        cfg.revision_id = function::new_revision_id();
+        tx.put_version(&cfg)?;
+        let published = if input.publish {
+            Some(versions::publish_in(
+                tx, &c.region, &r.name, None, None, None,
+            )?)
+        } else {
+            None
+        };
+        Ok((cfg, published))
+    })?;
+    s.engine.retire(&r.name, Some(LATEST));
+    Ok(json(
+        200,
+        match published {
+            Some(v) => configuration(&v, &c.region, Some(&v.version), Detail::Updated),
+            None => configuration(&cfg, &c.region, None, Detail::Updated),
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UpdateConfigInput {
+    revision_id: Option<String>,
+    #[serde(flatten)]
+    settings: Settings,
+}
+
+pub async fn update_function_configuration(
+    State(s): State<Shared>,
+    Extension(c): Extension<Caller>,
+    Path(f): Path<String>,
+    Extension(body): Extension<RawBody>,
+) -> ApiResult {
+    let input: UpdateConfigInput = parse(&body.0)?;
+    let r = FunctionRef::parse(&f)?.resolve(&c.region, None)?;
+    let cfg = s.meta.tx(|tx| {
+        let mut cfg = load(tx, &c.region, &r.name, None)?;
+        super::check_revision(
+            input.revision_id.as_deref(),
+            &cfg.revision_id,
+            "GetFunction",
+        )?;
+        input.settings.apply(&mut cfg)?;
+        cfg.last_modified = clock::now_lambda();
+        cfg.revision_id = function::new_revision_id();
+        tx.put_version(&cfg)?;
+        Ok(cfg)
+    })?;
+    s.engine.retire(&r.name, Some(LATEST));
+    Ok(json(
+        200,
+        configuration(&cfg, &c.region, None, Detail::Updated),
+    ))
+}
+
+pub async fn delete_function(
+    State(s): State<Shared>,
+    Extension(c): Extension<Caller>,
+    Path(f): Path<String>,
+    Query(q): Query<QueryMap>,
+) -> ApiResult {
+    let r = function_ref(&c, &f, &q)?;
+    let qualifier = r.qualifier.clone();
+    s.meta.tx(|tx| {
+        if tx.function(&r.name)?.is_none() {
+            return Err(function_not_found(&c.region, &r.name, qualifier.as_deref()));
+        }
+        match Qualifier::parse(qualifier.as_deref()) {
+            _ if qualifier.is_none() => tx.delete_function(&r.name),
+            Qualifier::Latest => Err(Error::invalid(
+                "$LATEST version cannot be deleted without deleting the function.",
+            )),
+            Qualifier::Alias(_) => Err(Error::invalid(
+                "Deletion of aliases is not currently supported.",
+            )),
+            Qualifier::Version(n) => {
+                let v = n.to_string();
+                tx.version(&r.name, &v)?
+                    .ok_or_else(|| function_not_found(&c.region, &r.name, Some(&v)))?;
+                let users: Vec<String> = tx
+                    .aliases(&r.name)?
+                    .into_iter()
+                    .filter(|a| a.function_version == v || a.weights.contains_key(&v))
+                    .map(|a| a.name)
+                    .collect();
+                if !users.is_empty() {
+                    return Err(Error::conflict(format!(
+                        "Unable to delete version because the following aliases reference it: [{}]",
+                        users.join(", ")
+                    )));
+                }
+                tx.delete_version(&r.name, &v)
+            }
+        }
+    })?;
+    s.engine.retire(&r.name, qualifier.as_deref());
+    tracing::info!(function = %r.name, qualifier = ?qualifier, "deleted");
+    Ok(no_content())
+}

@@ -1,0 +1,192 @@
+//! The Lambda API: one handler per operation, named after it, grouped by resource.
+//!
+//! # Layout
+//! - [`functions`]: Create/Get/List/Update/Delete of functions.
+//! - [`versions`]: PublishVersion, ListVersionsByFunction.
+//! - [`aliases`]: the alias operations.
+//! - [`concurrency`], [`event_invoke`], [`policy`], [`tags`], [`account`]: the rest of the
+//!   control plane.
+//! - [`invoke`]: Invoke, handing the call to the engine.
+//! - [`render`]: configurations as the API renders them.
+
+pub mod account;
+pub mod aliases;
+pub mod concurrency;
+pub mod event_invoke;
+pub mod functions;
+pub mod invoke;
+pub mod policy;
+pub mod render;
+pub mod tags;
+pub mod versions;
+
+use std::collections::HashMap;
+
+use axum::routing::{delete, get, post, put};
+use axum::Router;
+use stratus_core::arn::function_arn;
+use stratus_core::function::{FunctionConfig, LATEST};
+use stratus_core::names::{FunctionRef, Qualifier};
+use stratus_core::{Error, Result};
+use stratus_store::meta::Tx;
+
+use crate::auth::Caller;
+use crate::Shared;
+
+pub fn router() -> Router<Shared> {
+    use functions::*;
+    Router::new()
+        .route(
+            "/2015-03-31/functions",
+            post(create_function).get(list_functions),
+        )
+        .route("/2015-03-31/functions/", get(list_functions))
+        .route(
+            "/2015-03-31/functions/{f}",
+            get(get_function).delete(delete_function),
+        )
+        .route(
+            "/2015-03-31/functions/{f}/configuration",
+            get(get_function_configuration).put(update_function_configuration),
+        )
+        .route("/2015-03-31/functions/{f}/code", put(update_function_code))
+        .route(
+            "/2015-03-31/functions/{f}/versions",
+            post(versions::publish_version).get(versions::list_versions_by_function),
+        )
+        .route(
+            "/2015-03-31/functions/{f}/aliases",
+            post(aliases::create_alias).get(aliases::list_aliases),
+        )
+        .route(
+            "/2015-03-31/functions/{f}/aliases/{a}",
+            get(aliases::get_alias)
+                .put(aliases::update_alias)
+                .delete(aliases::delete_alias),
+        )
+        .route(
+            "/2015-03-31/functions/{f}/invocations",
+            post(invoke::invoke),
+        )
+        .route(
+            "/2015-03-31/functions/{f}/policy",
+            post(policy::add_permission).get(policy::get_policy),
+        )
+        .route(
+            "/2015-03-31/functions/{f}/policy/{sid}",
+            delete(policy::remove_permission),
+        )
+        .route(
+            "/2017-10-31/functions/{f}/concurrency",
+            put(concurrency::put_function_concurrency)
+                .delete(concurrency::delete_function_concurrency),
+        )
+        .route(
+            "/2019-09-30/functions/{f}/concurrency",
+            get(concurrency::get_function_concurrency),
+        )
+        .route(
+            "/2019-09-25/functions/{f}/event-invoke-config",
+            put(event_invoke::put_function_event_invoke_config)
+                .post(event_invoke::update_function_event_invoke_config)
+                .get(event_invoke::get_function_event_invoke_config)
+                .delete(event_invoke::delete_function_event_invoke_config),
+        )
+        .route(
+            "/2019-09-25/functions/{f}/event-invoke-config/list",
+            get(event_invoke::list_function_event_invoke_configs),
+        )
+        .route(
+            "/2017-03-31/tags/{arn}",
+            post(tags::tag_resource)
+                .get(tags::list_tags)
+                .delete(tags::untag_resource),
+        )
+        .route(
+            "/2016-08-19/account-settings",
+            get(account::get_account_settings),
+        )
+        .route(
+            "/2016-08-19/account-settings/",
+            get(account::get_account_settings),
+        )
+}
+
+/// Query parameters of a request.
+pub type QueryMap = HashMap<String, String>;
+
+/// Parses a `FunctionName` path argument and merges the `Qualifier` query parameter.
+pub fn function_ref(caller: &Caller, raw: &str, query: &QueryMap) -> Result<FunctionRef> {
+    FunctionRef::parse(raw)?.resolve(&caller.region, query.get("Qualifier").map(String::as_str))
+}
+
+/// `Function not found: arn:...` with the ARN AWS puts in it.
+pub fn function_not_found(region: &str, name: &str, qualifier: Option<&str>) -> Error {
+    Error::not_found(format!(
+        "Function not found: {}",
+        function_arn(region, name, qualifier)
+    ))
+}
+
+/// Loads the configuration a qualifier designates, with the qualifier its ARN carries:
+/// none → `$LATEST` (unqualified ARN); a version or `$LATEST`; an alias → its primary version.
+pub fn load(tx: &Tx, region: &str, name: &str, qualifier: Option<&str>) -> Result<FunctionConfig> {
+    let missing = || function_not_found(region, name, qualifier);
+    let version = match Qualifier::parse(qualifier) {
+        Qualifier::Latest => LATEST.to_string(),
+        Qualifier::Version(n) => n.to_string(),
+        Qualifier::Alias(a) => tx.alias(name, &a)?.ok_or_else(missing)?.function_version,
+    };
+    tx.version(name, &version)?.ok_or_else(missing)
+}
+
+/// Checks an optimistic-concurrency `RevisionId` input.
+pub fn check_revision(given: Option<&str>, current: &str, api: &str) -> Result<()> {
+    match given {
+        Some(g) if g != current => Err(Error::precondition(format!(
+            "The Revision Id provided does not match the latest Revision Id. Call the {api} API to retrieve the latest Revision Id"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Parses `MaxItems` (1-10000) and caps it at one page.
+pub fn page_size(query: &QueryMap, cap: usize) -> Result<usize> {
+    match query.get("MaxItems") {
+        None => Ok(cap),
+        Some(s) => {
+            let n: i64 = s
+                .parse()
+                .map_err(|_| Error::invalid(format!("Invalid MaxItems: {s}")))?;
+            if !(1..=10_000).contains(&n) {
+                return Err(Error::constraint(
+                    n,
+                    "maxItems",
+                    "Member must have value less than or equal to 10000",
+                ));
+            }
+            Ok((n as usize).min(cap))
+        }
+    }
+}
+
+/// Opaque pagination markers: base64 of the position they continue after.
+pub mod marker {
+    use base64::Engine;
+    use stratus_core::{Error, Result};
+
+    pub fn encode(position: &str) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(position)
+    }
+
+    pub fn decode(marker: Option<&String>) -> Result<String> {
+        match marker {
+            None => Ok(String::new()),
+            Some(m) => base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(m)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| Error::invalid("Invalid marker")),
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! AddPermission, GetPolicy, RemovePermission: the function's resource-based policy. Stored
+//! and rendered as AWS does; Stratus does not evaluate it (every caller with valid credentials
+//! is the account owner).
+
+use axum::extract::{Extension, Path, Query, State};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use stratus_core::arn::function_arn;
+use stratus_core::function::new_revision_id;
+use stratus_core::{Error, ACCOUNT_ID};
+
+use super::{check_revision, function_not_found, function_ref, load, QueryMap};
+use crate::auth::Caller;
+use crate::wire::{json, no_content, parse, ApiResult};
+use crate::{RawBody, Shared};
+
+const KIND: &str = "policy";
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Policy {
+    statements: Vec<Value>,
+    revision_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PermissionInput {
+    statement_id: Option<String>,
+    action: Option<String>,
+    principal: Option<String>,
+    source_arn: Option<String>,
+    source_account: Option<String>,
+    event_source_token: Option<String>,
+    #[serde(rename = "PrincipalOrgID")]
+    principal_org_id: Option<String>,
+    revision_id: Option<String>,
+    function_url_auth_type: Option<String>,
+}
+
+fn principal(p: &str) -> Value {
+    if p == "*" {
+        json!("*")
+    } else if p.ends_with(".amazonaws.com") {
+        json!({ "Service": p })
+    } else if p.chars().all(|c| c.is_ascii_digit()) {
+        json!({ "AWS": format!("arn:aws:iam::{p}:root") })
+    } else {
+        json!({ "AWS": p })
+    }
+}
+
+fn statement(input: &PermissionInput, sid: &str, resource: String) -> Value {
+    let mut condition = serde_json::Map::new();
+    if let Some(a) = &input.source_arn {
+        condition.insert("ArnLike".into(), json!({ "AWS:SourceArn": a }));
+    }
+    let mut equals = serde_json::Map::new();
+    if let Some(a) = &input.source_account {
+        equals.insert("AWS:SourceAccount".into(), json!(a));
+    }
+    if let Some(o) = &input.principal_org_id {
+        equals.insert("aws:PrincipalOrgID".into(), json!(o));
+    }
+    if let Some(t) = &input.event_source_token {
+        equals.insert("lambda:EventSourceToken".into(), json!(t));
+    }
+    if let Some(t) = &input.function_url_auth_type {
+        equals.insert("lambda:FunctionUrlAuthType".into(), json!(t));
+    }
+    if !equals.is_empty() {
+        condition.insert("StringEquals".into(), Value::Object(equals));
+    }
+    let mut s = json!({
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": principal(input.principal.as_deref().unwrap_or("*")),
+        "Action": input.action.clone().unwrap_or_default(),
+        "Resource": resource,
+    });
+    if !condition.is_empty() {
+        s["Condition"] = Value::Object(condition);
+    }
+    s
+}
+
+pub async fn add_permission(
+    State(s): State<Shared>,
+    Extension(c): Extension<Caller>,
+    Path(f): Path<String>,
+    Query(q): Query<QueryMap>,
+    Extension(body): Extension<RawBody>,
+) -> ApiResult {
+    let input: PermissionInput = parse(&body.0)?;
+    let r = function_ref(&c, &f, &q)?;
+    if r.qualifier.as_deref() == Some("$LATEST") {
+        return Err(
+            Error::invalid("We currently do not support adding policies for $LATEST.").into(),
+        );
+    }
+    let sid = input
+        .statement_id
+        .clone()
+        .ok_or_else(|| Error::invalid("StatementId is required"))?;
+    let sid_ok = !sid.is_empty()
+        && sid.len() <= 100
+        && sid
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
+    if !sid_ok {
+        return Err(Error::constraint(
+            &sid,
+            "statementId",
+            "Member must satisfy regular expression pattern: ([a-zA-Z0-9-_]+)",
+        )
+        .into());
+    }
+    let key = r.qualifier.clone().unwrap_or_default();
+    let stmt = s.meta.tx(|tx| {
+        tx.function(&r.name)?.ok_or_else(|| function_not_found(&c.region, &r.name, None))?;
+        load(tx, &c.region, &r.name, r.qualifier.as_deref())?;
+        let mut policy: Policy = tx.document(&r.name, KIND, &key)?.unwrap_or_default();
+        if !policy.revision_id.is_empty() {
+            check_revision(input.revision_id.as_deref(), &policy.revision_id, "GetPolicy")?;
+        }
+        if policy.statements.iter().any(|st| st["Sid"] == sid.as_str()) {
+            return Err(Error::conflict(format!(
+                "The statement id ({sid}) provided already exists. Please provide a new statement id, or remove the existing statement."
+            )));
+        }
+        let stmt = statement(&input, &sid, function_arn(&c.region, &r.name, r.qualifier.as_deref()));
+        policy.statements.push(stmt.clone());
+        policy.revision_id = new_revision_id();
+        tx.put_document(&r.name, KIND, &key, &policy)?;
+        Ok(stmt)
+    })?;
+    Ok(json(201, json!({ "Statement": stmt.to_string() })))
+}
+
+fn no_policy() -> Error {
+    Error::not_found("No policy is associated with the given resource.")
+}
+
+pub async fn get_policy(
+    State(s): State<Shared>,
+    Extension(c): Extension<Caller>,
+    Path(f): Path<String>,
+    Query(q): Query<QueryMap>,
+) -> ApiResult {
+    let r = function_ref(&c, &f, &q)?;
+    let key = r.qualifier.clone().unwrap_or_default();
+    let policy: Policy = s.meta.tx(|tx| {
+        tx.function(&r.name)?
+            .ok_or_else(|| function_not_found(&c.region, &r.name, None))?;
+        tx.document(&r.name, KIND, &key)?
+            .filter(|p: &Policy| !p.statements.is_empty())
+            .ok_or_else(no_policy)
+    })?;
+    let doc = json!({ "Version": "2012-10-17", "Id": "default", "Statement": policy.statements });
+    Ok(json(
+        200,
+        json!({ "Policy": doc.to_string(), "RevisionId": policy.revision_id }),
+    ))
+}
+
+pub async fn remove_permission(
+    State(s): State<Shared>,
+    Extension(c): Extension<Caller>,
+    Path((f, sid)): Path<(String, String)>,
+    Query(q): Query<QueryMap>,
+) -> ApiResult {
+    let r = function_ref(&c, &f, &q)?;
+    let key = r.qualifier.clone().unwrap_or_default();
+    s.meta.tx(|tx| {
+        tx.function(&r.name)?
+            .ok_or_else(|| function_not_found(&c.region, &r.name, None))?;
+        let mut policy: Policy = tx.document(&r.name, KIND, &key)?.ok_or_else(no_policy)?;
+        check_revision(
+            q.get("RevisionId").map(String::as_str),
+            &policy.revision_id,
+            "GetPolicy",
+        )?;
+        let before = policy.statements.len();
+        policy.statements.retain(|st| st["Sid"] != sid.as_str());
+        if policy.statements.len() == before {
+            return Err(Error::not_found("Statement not found."));
+        }
+        policy.revision_id = new_revision_id();
+        tx.put_document(&r.name, KIND, &key, &policy)
+    })?;
+    let _ = ACCOUNT_ID;
+    Ok(no_content())
+}

@@ -1,0 +1,116 @@
+//! The HTTP front end of Stratus: SigV4 authentication, dispatch by the signing service, and
+//! the AWS APIs themselves. Handlers turn HTTP into typed calls on the store and the engine;
+//! the engine never sees HTTP.
+//!
+//! # Layout
+//! - [`auth`]: SigV4 verification (header and presigned forms).
+//! - [`wire`]: errors and JSON on the wire.
+//! - [`lambda`]: the Lambda API (2015-03-31 and its dated siblings), one handler per operation.
+//! - [`code_url`]: the expiring links GetFunction hands out to download a package.
+
+pub mod auth;
+pub mod code_url;
+pub mod lambda;
+pub mod wire;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use stratus_engine::Engine;
+use stratus_store::code::CodeStore;
+use stratus_store::meta::Meta;
+
+use crate::wire::ApiError;
+
+/// The largest request body accepted (CreateFunction's documented whole-request limit).
+pub const MAX_BODY: usize = 70_167_211;
+
+/// What every handler shares.
+pub struct AppState {
+    pub meta: Meta,
+    pub code: CodeStore,
+    pub engine: Arc<Engine>,
+    /// Access key → secret key.
+    pub secrets: HashMap<String, String>,
+    /// Key for signing code download links.
+    pub url_key: [u8; 32],
+    /// Account-wide concurrency limit.
+    pub account_concurrency: u32,
+    /// What `/health` reports.
+    pub health: serde_json::Value,
+}
+
+pub type Shared = Arc<AppState>;
+
+/// The whole HTTP surface on one router.
+pub fn router(state: Shared) -> Router {
+    let signed = lambda::router()
+        .fallback(unknown_operation)
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    Router::new()
+        .route("/health", get(health))
+        .route("/_stratus/code/{file}", get(code_url::download))
+        .merge(signed)
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+async fn health(State(state): State<Shared>) -> Response {
+    axum::Json(state.health.clone()).into_response()
+}
+
+async fn unknown_operation() -> ApiError {
+    ApiError(stratus_core::Error::new(
+        "UnknownOperationException",
+        404,
+        "Unknown operation",
+    ))
+}
+
+/// Verifies the signature of every request that reaches a signed route, and hands the handler
+/// the verified [`auth::Caller`]. The body is buffered here because the signature covers it.
+async fn authenticate(State(state): State<Shared>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return ApiError(stratus_core::Error::too_large(format!(
+                "Request must be smaller than {MAX_BODY} bytes for the operation"
+            )))
+            .into_response()
+        }
+    };
+    match auth::verify(&parts, &bytes, &state.secrets) {
+        Ok(caller) => {
+            let mut req = Request::from_parts(parts, Body::from(bytes.clone()));
+            req.extensions_mut().insert(caller);
+            req.extensions_mut().insert(RawBody(bytes));
+            next.run(req).await
+        }
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+/// The request body, already buffered by authentication.
+#[derive(Clone)]
+pub struct RawBody(pub Bytes);
+
+/// Gives every response an `x-amzn-RequestId` (handlers that have a more meaningful id, such as
+/// Invoke's invocation id, set their own first).
+async fn request_id(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    if !resp.headers().contains_key("x-amzn-RequestId") {
+        let id = uuid::Uuid::new_v4().to_string();
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            resp.headers_mut().insert("x-amzn-RequestId", v);
+        }
+    }
+    resp
+}

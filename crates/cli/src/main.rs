@@ -1,0 +1,78 @@
+//! `stratus`: run the platform (`stratus serve`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use stratus_server::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "stratus",
+    version,
+    about = "A self-hosted serverless platform that speaks AWS Lambda's protocols"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the platform: the AWS-compatible endpoint and the execution engine.
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:4566; env STRATUS_LISTEN].
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Data directory [default: ./.stratus; env STRATUS_DATA_DIR].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// A TOML configuration file [env STRATUS_CONFIG].
+        #[arg(long, env = "STRATUS_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve {
+            listen,
+            data_dir,
+            config,
+        } => {
+            let mut cfg = Config::load(config.as_deref())?;
+            if let Some(l) = listen {
+                cfg.listen = l;
+            }
+            if let Some(d) = data_dir {
+                cfg.data_dir = d;
+            }
+            serve(cfg)
+        }
+    }
+}
+
+fn serve(cfg: Config) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STRATUS_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(stratus_server::run(cfg, shutdown_signal()))
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+}

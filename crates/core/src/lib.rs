@@ -1,0 +1,27 @@
+//! The Stratus domain, with no I/O: function names, ARNs and qualifiers, function
+//! configuration and its validation, versions, aliases and routing weights, runtimes, limits,
+//! and the error type that knows its AWS code and HTTP status.
+//!
+//! # Layout
+//! - [`error`]: [`Error`], an AWS-shaped error (exception name, status, message).
+//! - [`names`]: parsing `FunctionName` arguments (name, partial ARN, ARN, qualifier).
+//! - [`arn`]: building ARNs.
+//! - [`function`]: the stored configuration of one function version and its validation.
+//! - [`alias`]: aliases and weighted routing.
+//! - [`runtime`]: the supported runtimes and how each is started.
+//! - [`limits`]: AWS's quotas that Stratus enforces.
+//! - [`clock`]: timestamps in the formats AWS uses.
+
+pub mod alias;
+pub mod arn;
+pub mod clock;
+pub mod error;
+pub mod function;
+pub mod limits;
+pub mod names;
+pub mod runtime;
+
+pub use error::{Error, Result};
+
+/// The fixed account id of every resource Stratus serves (the one local AWS tooling assumes).
+pub const ACCOUNT_ID: &str = "000000000000";

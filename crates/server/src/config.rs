@@ -1,0 +1,142 @@
+//! Server configuration: one struct with a default for every field. Sources, lowest priority
+//! first: built-in defaults, a TOML file, `STRATUS_*` environment variables, command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the one HTTP port listens on.
+    pub listen: SocketAddr,
+    /// Where everything is stored: metadata database, code packages, logs.
+    pub data_dir: PathBuf,
+    /// Access key accepted in SigV4 signatures. Defaults to `test` on loopback addresses.
+    pub access_key: Option<String>,
+    /// Secret key for `access_key`. Defaults to `test` on loopback addresses.
+    pub secret_key: Option<String>,
+    /// Account-wide limit on concurrent executions.
+    pub account_concurrency: u32,
+    /// Seconds an idle execution environment is kept warm before it is shut down.
+    pub idle_timeout_secs: u64,
+    /// `auto` (namespaces when the host allows them), `namespaces` (required), or `process`.
+    pub isolation: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:4566".parse().expect("valid default"),
+            data_dir: PathBuf::from(".stratus"),
+            access_key: None,
+            secret_key: None,
+            account_concurrency: 1000,
+            idle_timeout_secs: 600,
+            isolation: "auto".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the file (if any) and then the environment over the defaults.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut cfg = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        cfg.apply_env(|k| std::env::var(k).ok())?;
+        Ok(cfg)
+    }
+
+    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        if let Some(v) = var("STRATUS_LISTEN") {
+            self.listen = v.parse().with_context(|| format!("STRATUS_LISTEN={v}"))?;
+        }
+        if let Some(v) = var("STRATUS_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = var("STRATUS_ACCESS_KEY") {
+            self.access_key = Some(v);
+        }
+        if let Some(v) = var("STRATUS_SECRET_KEY") {
+            self.secret_key = Some(v);
+        }
+        if let Some(v) = var("STRATUS_ACCOUNT_CONCURRENCY") {
+            self.account_concurrency = v
+                .parse()
+                .with_context(|| format!("STRATUS_ACCOUNT_CONCURRENCY={v}"))?;
+        }
+        if let Some(v) = var("STRATUS_IDLE_TIMEOUT_SECS") {
+            self.idle_timeout_secs = v
+                .parse()
+                .with_context(|| format!("STRATUS_IDLE_TIMEOUT_SECS={v}"))?;
+        }
+        if let Some(v) = var("STRATUS_ISOLATION") {
+            self.isolation = v;
+        }
+        Ok(())
+    }
+
+    /// The accepted credentials; `test`/`test` only when listening on loopback.
+    pub fn credentials(&self) -> anyhow::Result<(String, String)> {
+        match (&self.access_key, &self.secret_key) {
+            (Some(a), Some(s)) => Ok((a.clone(), s.clone())),
+            (None, None) if self.listen.ip().is_loopback() => Ok(("test".into(), "test".into())),
+            (None, None) => bail!(
+                "refusing to listen on {} with the default test credentials: set access_key and secret_key (or STRATUS_ACCESS_KEY / STRATUS_SECRET_KEY)",
+                self.listen
+            ),
+            _ => bail!("access_key and secret_key must be set together"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_defaults() {
+        let mut cfg = Config::default();
+        cfg.apply_env(|k| match k {
+            "STRATUS_LISTEN" => Some("127.0.0.1:9000".into()),
+            "STRATUS_IDLE_TIMEOUT_SECS" => Some("5".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(cfg.listen.port(), 9000);
+        assert_eq!(cfg.idle_timeout_secs, 5);
+        assert_eq!(cfg.data_dir, PathBuf::from(".stratus"));
+    }
+
+    #[test]
+    fn non_loopback_requires_credentials() {
+        let mut cfg = Config {
+            listen: "0.0.0.0:4566".parse().unwrap(),
+            ..Config::default()
+        };
+        assert!(cfg.credentials().is_err());
+        cfg.access_key = Some("a".into());
+        cfg.secret_key = Some("b".into());
+        assert_eq!(
+            cfg.credentials().unwrap(),
+            ("a".to_string(), "b".to_string())
+        );
+        assert_eq!(Config::default().credentials().unwrap().0, "test");
+    }
+
+    #[test]
+    fn file_values_parse() {
+        let cfg: Config =
+            toml::from_str("listen = \"127.0.0.1:1234\"\nidle_timeout_secs = 30\n").unwrap();
+        assert_eq!(cfg.listen.port(), 1234);
+        assert_eq!(cfg.idle_timeout_secs, 30);
+    }
+}

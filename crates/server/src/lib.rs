@@ -1,0 +1,72 @@
+//! The composition root: reads the configuration, opens the store, starts the engine, serves
+//! the HTTP API, and shuts everything down in order when told to.
+//!
+//! # Layout
+//! - [`config`]: the configuration struct and its sources.
+//! - [`run`]: start-up and graceful shutdown.
+
+pub mod config;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use stratus_api::AppState;
+use stratus_engine::{Engine, EngineConfig};
+use stratus_store::code::CodeStore;
+use stratus_store::meta::Meta;
+
+pub use config::Config;
+
+/// Runs the platform until `shutdown` resolves, then drains and stops.
+pub async fn run(
+    cfg: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (access, secret) = cfg.credentials()?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+    let data_dir = cfg.data_dir.canonicalize()?;
+    let meta = Meta::open(&data_dir.join("meta.db"))
+        .map_err(|e| anyhow::anyhow!("opening metadata: {e}"))?;
+    let code = CodeStore::open(&data_dir.join("code"))
+        .map_err(|e| anyhow::anyhow!("opening code store: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    let engine =
+        Engine::new(EngineConfig {}).map_err(|e| anyhow::anyhow!("starting engine: {e}"))?;
+    let isolation = engine.isolation();
+    let health = serde_json::json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "store": { "metadata": "sqlite", "code": "local-disk", "data_dir": data_dir },
+        "isolation": format!("{isolation:?}").to_lowercase(),
+    });
+    let state = Arc::new(AppState {
+        meta,
+        code,
+        engine: engine.clone(),
+        secrets: HashMap::from([(access, secret)]),
+        url_key: rand_key(),
+        account_concurrency: cfg.account_concurrency,
+        health,
+    });
+    tracing::info!(%addr, data_dir = %data_dir.display(), ?isolation, "stratus listening on http://{addr}");
+    axum::serve(listener, stratus_api::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving")?;
+    tracing::info!("stopped accepting requests; shutting down");
+    Ok(())
+}
+
+/// A fresh 256-bit key from the OS random source (two UUIDv4s).
+fn rand_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    key
+}

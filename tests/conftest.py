@@ -1,0 +1,210 @@
+"""Fixtures: start the real `stratus` binary on a free port with a temp data dir.
+
+The binary is taken from $STRATUS_BIN, else <repo>/target/release/stratus. These
+fixtures never build it; build it first (`cargo build --release`).
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import helpers  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+START_DEADLINE_S = 30.0
+STOP_DEADLINE_S = 20.0
+
+
+def stratus_binary():
+    env_bin = os.environ.get("STRATUS_BIN")
+    path = Path(env_bin) if env_bin else REPO_ROOT / "target" / "release" / "stratus"
+    if not path.is_file() or not os.access(path, os.X_OK):
+        pytest.fail(
+            f"stratus binary not found at {path}: build it first with "
+            "`cargo build --release` (or set STRATUS_BIN)",
+            pytrace=False,
+        )
+    return path
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class StratusServer:
+    """One `stratus serve` process on a data dir; can be stopped, killed and restarted."""
+
+    def __init__(self, binary, data_dir, log_path):
+        self.binary = Path(binary)
+        self.data_dir = Path(data_dir)
+        self.log_path = Path(log_path)
+        self.proc = None
+        self.port = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_text(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return "<no log>"
+
+    def start(self):
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for _attempt in range(3):
+            self.port = free_port()
+            with open(self.log_path, "ab") as log:
+                log.write(f"\n=== starting on port {self.port} ===\n".encode())
+                log.flush()
+                self.proc = subprocess.Popen(
+                    [str(self.binary), "serve", "--listen", f"127.0.0.1:{self.port}",
+                     "--data-dir", str(self.data_dir)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            outcome = self._wait_ready()
+            if outcome == "ready":
+                return self
+            if outcome == "exited" and "in use" in self.log_text().lower():
+                continue  # lost a race for the port; try another one
+            break
+        self._force_kill()
+        pytest.fail(
+            f"stratus did not become ready within {START_DEADLINE_S:.0f}s "
+            f"(exit code {self.proc.returncode}); server log:\n{self.log_text()}",
+            pytrace=False,
+        )
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + START_DEADLINE_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return "exited"
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        return "ready"
+            except (urllib.error.URLError, ConnectionError, OSError):
+                pass
+            time.sleep(0.05)
+        return "timeout"
+
+    def health(self):
+        with urllib.request.urlopen(f"{self.url}/health", timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+
+    def stop(self):
+        """SIGTERM and wait; returns the exit code (fails the test if it hangs)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=STOP_DEADLINE_S)
+        except subprocess.TimeoutExpired:
+            self._force_kill()
+            pytest.fail(
+                f"stratus did not exit within {STOP_DEADLINE_S:.0f}s of SIGTERM; "
+                f"server log:\n{self.log_text()}",
+                pytrace=False,
+            )
+
+    def kill(self):
+        """SIGKILL (kill -9) and reap."""
+        self._force_kill()
+
+    def _force_kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=STOP_DEADLINE_S)
+
+    def client(self, service="lambda", **kwargs):
+        return helpers.make_client(self.url, service, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """The shared server for the session: `.url` (endpoint) and `.data_dir`."""
+    root = tmp_path_factory.mktemp("stratus-session")
+    srv = StratusServer(stratus_binary(), root / "data", root / "server.log")
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def server_factory(tmp_path):
+    """Start a fresh server; pass `data_dir=` of an earlier one to restart on the same data."""
+    started = []
+
+    def start(data_dir=None):
+        n = len(started)
+        data_dir = Path(data_dir) if data_dir is not None else tmp_path / f"data-{n}"
+        srv = StratusServer(stratus_binary(), data_dir, tmp_path / f"server-{n}.log")
+        started.append(srv)
+        return srv.start()
+
+    yield start
+    for srv in started:
+        srv.kill()
+
+
+@pytest.fixture(scope="session")
+def lambda_client(server):
+    return server.client()
+
+
+@pytest.fixture(scope="session")
+def unvalidated_client(server):
+    """A client that skips botocore's client-side checks, so the server's own validation is tested."""
+    return server.client(parameter_validation=False)
+
+
+@pytest.fixture
+def make_zip():
+    return helpers.make_zip
+
+
+@pytest.fixture
+def new_function(lambda_client):
+    """Factory: create a function (unique name unless given), wait until Active, return the
+    CreateFunction response. Functions are deleted after the test."""
+    names = []
+
+    def create(name=None, zip_bytes=None, wait=True, **overrides):
+        name = name or helpers.unique_name()
+        resp = helpers.create_function(lambda_client, name, zip_bytes, **overrides)
+        names.append(name)
+        if wait:
+            helpers.wait_active(lambda_client, name)
+        return resp
+
+    yield create
+    for name in names:
+        try:
+            lambda_client.delete_function(FunctionName=name)
+        except ClientError:
+            pass
+
+
+@pytest.fixture
+def fn(new_function):
+    """Name of a fresh, Active function with the default package."""
+    return new_function()["FunctionName"]
