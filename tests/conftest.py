@@ -87,11 +87,12 @@ class StratusServer:
                 continue  # lost a race for the port; try another one
             break
         self._force_kill()
-        pytest.fail(
-            f"stratus did not become ready within {START_DEADLINE_S:.0f}s "
-            f"(exit code {self.proc.returncode}); server log:\n{self.log_text()}",
-            pytrace=False,
+        why = (
+            f"exited with code {self.proc.returncode} before becoming ready"
+            if outcome == "exited"
+            else f"did not answer GET /health with 200 within {START_DEADLINE_S:.0f}s"
         )
+        pytest.fail(f"stratus {why}; server log:\n{self.log_text()}", pytrace=False)
 
     def _wait_ready(self):
         deadline = time.monotonic() + START_DEADLINE_S

@@ -11,9 +11,9 @@ from helpers import (
     ACCOUNT,
     assert_error,
     function_arn,
+    make_variant_zip,
     status_of,
     strip_meta,
-    make_variant_zip,
     unique_name,
 )
 
@@ -113,6 +113,15 @@ def test_reserved_concurrency_reduces_unreserved_account_concurrency(lambda_clie
     lambda_client.delete_function_concurrency(FunctionName=fn)
     after = lambda_client.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"]
     assert during == before - 7
+    assert after == before
+
+
+def test_deleting_a_function_releases_its_reserved_concurrency(lambda_client, new_function):
+    name = new_function()["FunctionName"]
+    before = lambda_client.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"]
+    lambda_client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=9)
+    lambda_client.delete_function(FunctionName=name)
+    after = lambda_client.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"]
     assert after == before
 
 
@@ -410,6 +419,17 @@ def test_tagging_a_version_arn_is_rejected(lambda_client, fn_v1):
         message="Tags on function aliases and versions are not supported. Please specify a "
         "function ARN.",
     )
+
+
+def test_more_than_50_tags_are_rejected(lambda_client, new_function):
+    name = new_function(Tags={f"k{i}": "v" for i in range(50)})["FunctionName"]
+    arn = function_arn(name)
+    with pytest.raises(ClientError) as ei:
+        lambda_client.tag_resource(Resource=arn, Tags={"one-too-many": "v"})
+    err = ei.value.response
+    assert err["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert err["Error"]["Message"] == "Number of tags exceeds resource tag limit."
+    assert len(lambda_client.list_tags(Resource=arn)["Tags"]) == 50
 
 
 def test_list_tags_of_unknown_function_is_404(lambda_client):

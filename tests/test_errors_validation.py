@@ -4,8 +4,11 @@ Uses a client with botocore's parameter validation switched off, so every
 constraint reaches the server (botocore only checks `min`, types and `required`).
 """
 
+import io
 import json
+import os
 import re
+import zipfile
 
 import pytest
 from botocore.exceptions import ClientError
@@ -263,6 +266,21 @@ def test_zip_expanding_past_250mb_is_rejected(lambda_client):
     err = rejected_create(lambda_client, name=name, zip_bytes=package)
     assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert "Unzipped size must be smaller than 262144000 bytes" in err.response["Error"]["Message"]
+
+
+def test_zip_over_50mb_is_request_entity_too_large(lambda_client):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("app.py", "def handler(e, c):\n    return e\n")
+        zf.writestr("random.bin", os.urandom(52428800 + 1024))  # incompressible
+    name = unique_name("huge")
+    with pytest.raises(ClientError) as ei:
+        lambda_client.create_function(**create_kwargs(name, buf.getvalue()))
+    err = ei.value.response
+    assert err["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert err["Error"]["Code"] in ("RequestEntityTooLargeException", "RequestTooLargeException")
+    assert "Zipped size must be smaller than 52428800 bytes" in err["Error"]["Message"]
+    assert_not_created(lambda_client, name)
 
 
 def test_bad_package_on_update_leaves_code_unchanged(lambda_client, fn):

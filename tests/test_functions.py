@@ -1,6 +1,7 @@
 """Function CRUD: CreateFunction, GetFunction(Configuration), ListFunctions,
 UpdateFunctionCode, UpdateFunctionConfiguration, DeleteFunction."""
 
+import urllib.parse
 import uuid
 
 import pytest
@@ -18,6 +19,7 @@ from helpers import (
     create_function,
     download,
     function_arn,
+    http_request,
     list_all_functions,
     make_variant_zip,
     make_zip,
@@ -133,6 +135,19 @@ def test_get_function_code_location_downloads_the_same_zip(lambda_client, new_fu
     assert download(code["Location"]) == package
 
 
+def test_code_location_with_tampered_signature_is_refused(lambda_client, fn):
+    location = lambda_client.get_function(FunctionName=fn)["Code"]["Location"]
+    parts = urllib.parse.urlsplit(location)
+    assert parts.query, "the code URL carries no signature/expiry at all"
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    # flip the last character of every query value
+    tampered_query = urllib.parse.urlencode(
+        [(k, v[:-1] + ("0" if v[-1:] != "0" else "1")) if v else (k, "x") for k, v in query]
+    )
+    status, _headers, _body = http_request("GET", parts._replace(query=tampered_query).geturl())
+    assert status in (400, 403, 404), status
+
+
 def test_get_function_omits_tags_and_concurrency_when_unset(lambda_client, fn):
     resp = lambda_client.get_function(FunctionName=fn)
     assert "Tags" not in resp
@@ -160,6 +175,7 @@ def test_get_function_configuration_matches_get_function(lambda_client, fn):
         ("name_with_version", True),
         ("arn_with_version", True),
         ("partial_arn_with_version", True),
+        ("arn_with_latest", True),
     ],
 )
 def test_get_function_accepts_name_forms(lambda_client, new_function, form, qualified):
@@ -172,12 +188,14 @@ def test_get_function_accepts_name_forms(lambda_client, new_function, form, qual
         "name_with_version": f"{name}:1",
         "arn_with_version": f"{arn}:1",
         "partial_arn_with_version": f"{ACCOUNT}:function:{name}:1",
+        "arn_with_latest": f"{arn}:$LATEST",
     }[form]
     cfg = lambda_client.get_function(FunctionName=ident)["Configuration"]
     assert cfg["FunctionName"] == name
     if qualified:
-        assert cfg["Version"] == "1"
-        assert cfg["FunctionArn"] == function_arn(name, "1")
+        version = "$LATEST" if form == "arn_with_latest" else "1"
+        assert cfg["Version"] == version
+        assert cfg["FunctionArn"] == function_arn(name, version)
     else:
         assert cfg["Version"] == "$LATEST"
         assert cfg["FunctionArn"] == arn
@@ -248,6 +266,15 @@ def test_list_functions_pages_cover_every_function_exactly_once(lambda_client, n
     assert pages >= 3
     assert len(seen) == len(set(seen)), "a function was listed on two pages"
     assert mine <= set(seen), f"missing: {mine - set(seen)}"
+
+
+def test_list_functions_returns_at_most_50_per_page(lambda_client, new_function):
+    prefix = unique_name("many")
+    for i in range(51):
+        new_function(name=f"{prefix}-{i:02d}", wait=False)
+    page = lambda_client.list_functions(MaxItems=1000)
+    assert len(page["Functions"]) <= 50
+    assert page.get("NextMarker")
 
 
 def test_list_functions_shows_latest_only_by_default(lambda_client, new_function):

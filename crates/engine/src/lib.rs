@@ -2,11 +2,35 @@
 //! speak the Lambda Runtime API, pools them per function version, admits invocations against
 //! concurrency limits, enforces timeouts and memory limits, and captures logs.
 //! It knows nothing of AWS's front-end protocols beyond the Runtime API.
+//!
+//! # Layout
+//! - [`sandbox`]: starting an environment's processes (namespaces, cgroups, the launcher).
+//! - [`runtime_api`]: the Runtime API server each environment talks to.
+//! - [`env`]: one environment's life: start, invoke, kill.
+//! - [`pool`]: warm environments per function version, and idle reclaim.
+//! - [`admission`]: account and reserved concurrency.
+//! - [`logs`]: capturing output and writing log streams.
+//! - [`runtimes`]: the bootstraps of the managed runtimes.
 
+pub mod admission;
+pub mod env;
+pub mod logs;
+pub mod pool;
+pub mod runtime_api;
+pub mod runtimes;
+pub mod sandbox;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
+use bytes::Bytes;
 use stratus_core::function::FunctionConfig;
 use stratus_core::Error;
+
+use env::{Environment, InvokeParams, StartFailure};
+use pool::{PoolKey, Pools};
 
 /// How environments are isolated on this host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,23 +39,183 @@ pub enum Isolation {
     Process,
 }
 
-pub struct EngineConfig {}
-
-pub struct Engine {}
-
-pub struct InvokeRequest {
-    pub config: FunctionConfig,
+pub struct EngineConfig {
+    pub data_dir: PathBuf,
+    /// The platform's own listening address (offered to functions as their AWS endpoint).
+    pub platform: SocketAddr,
+    /// Credentials functions get in their environment.
+    pub credentials: (String, String),
+    pub account_concurrency: u32,
+    pub idle_timeout: Duration,
+    /// `auto`, `namespaces` or `process`.
+    pub isolation: String,
 }
 
-pub struct InvokeOutcome {}
+/// What the engine's parts share.
+pub struct Context {
+    pub sandbox: sandbox::Sandbox,
+    pub logs: logs::LogStore,
+    pub interpreters: runtimes::Interpreters,
+    pub credentials: (String, String),
+    pub platform: SocketAddr,
+}
+
+pub struct Engine {
+    ctx: Context,
+    pools: Arc<Pools>,
+    admission: admission::Admission,
+}
+
+/// One synchronous invocation.
+pub struct InvokeRequest {
+    pub config: FunctionConfig,
+    /// The unpacked code package.
+    pub code_dir: PathBuf,
+    /// The ARN the caller used (what the function sees as its invoked ARN).
+    pub invoked_arn: String,
+    pub region: String,
+    pub request_id: String,
+    pub payload: Bytes,
+    /// Decoded client context JSON.
+    pub client_context: Option<String>,
+    /// The function's reserved concurrency, if set.
+    pub reserved: Option<u32>,
+}
+
+pub struct InvokeOutcome {
+    pub payload: Bytes,
+    pub function_error: bool,
+    pub executed_version: String,
+    /// The invocation's log, START to REPORT.
+    pub log: Vec<u8>,
+    pub cold: bool,
+    pub duration: Duration,
+    pub init_duration: Option<Duration>,
+    pub max_memory_mb: u64,
+}
 
 impl Engine {
-    pub fn new(_cfg: EngineConfig) -> Result<Arc<Engine>, Error> {
-        Ok(Arc::new(Engine {}))
+    pub fn new(cfg: EngineConfig) -> Result<Arc<Engine>, Error> {
+        let runtime_dir = cfg.data_dir.join("runtime");
+        runtimes::install(&runtime_dir).map_err(|e| platform_fault("installing runtimes", e))?;
+        let sandbox =
+            sandbox::Sandbox::new(&cfg.isolation, &runtime_dir, &cfg.data_dir, cfg.platform)
+                .map_err(|e| platform_fault("choosing isolation", e))?;
+        let engine = Arc::new(Engine {
+            ctx: Context {
+                sandbox,
+                logs: logs::LogStore::new(&cfg.data_dir.join("logs")),
+                interpreters: runtimes::Interpreters::default(),
+                credentials: cfg.credentials,
+                platform: cfg.platform,
+            },
+            pools: Arc::new(Pools::default()),
+            admission: admission::Admission::new(cfg.account_concurrency),
+        });
+        tokio::spawn(pool::reap_idle(
+            Arc::downgrade(&engine.pools),
+            cfg.idle_timeout,
+        ));
+        Ok(engine)
     }
+
     pub fn isolation(&self) -> Isolation {
-        Isolation::Process
+        self.ctx.sandbox.mode
     }
-    pub fn retire(&self, _name: &str, _qualifier: Option<&str>) {}
-    pub fn set_reserved(&self, _name: &str, _n: Option<u32>) {}
+
+    pub fn memory_enforced(&self) -> bool {
+        self.ctx.sandbox.memory_enforced()
+    }
+
+    /// Runs one synchronous invocation.
+    pub async fn invoke(&self, req: InvokeRequest) -> Result<InvokeOutcome, Error> {
+        let _permit = self.admission.admit(&req.config.name, req.reserved)?;
+        let cfg = &req.config;
+        let key = PoolKey::of(cfg);
+        let (mut env, cold) = match self.pools.take(&key) {
+            Some(env) => (env, false),
+            None => match Environment::start(
+                &self.ctx,
+                cfg,
+                &req.code_dir,
+                &req.region,
+                &req.request_id,
+            )
+            .await
+            {
+                Ok(env) => (env, true),
+                Err(StartFailure::Init { payload, log }) => {
+                    return Ok(self.init_failed(&req, payload, log))
+                }
+                Err(StartFailure::Platform(msg)) => {
+                    tracing::error!(function = %cfg.name, "{msg}");
+                    return Err(Error::service());
+                }
+            },
+        };
+        let params = InvokeParams {
+            request_id: &req.request_id,
+            payload: req.payload.clone(),
+            invoked_arn: &req.invoked_arn,
+            client_context: req.client_context.clone(),
+            version: &cfg.version,
+        };
+        let r = env.invoke(params).await;
+        self.ctx.logs.append(&env.group, &env.stream, &r.log);
+        if r.keep {
+            self.pools.put(key, env);
+        }
+        Ok(InvokeOutcome {
+            payload: r.payload,
+            function_error: r.function_error,
+            executed_version: cfg.version.clone(),
+            log: r.log,
+            cold,
+            duration: r.duration,
+            init_duration: r.init_duration,
+            max_memory_mb: r.max_memory_mb,
+        })
+    }
+
+    fn init_failed(&self, req: &InvokeRequest, payload: Bytes, log: Vec<u8>) -> InvokeOutcome {
+        let stream = format!("init-failures/[{}]", req.config.version);
+        self.ctx
+            .logs
+            .append(&req.config.log_group_name(), &stream, &log);
+        InvokeOutcome {
+            payload,
+            function_error: true,
+            executed_version: req.config.version.clone(),
+            log,
+            cold: true,
+            duration: Duration::ZERO,
+            init_duration: None,
+            max_memory_mb: 0,
+        }
+    }
+
+    /// Drops the warm environments of a function (all versions) or of one version.
+    pub fn retire(&self, name: &str, version: Option<&str>) {
+        self.pools.retire(name, version);
+    }
+
+    /// Records a function's reserved concurrency (`None` removes it).
+    pub fn set_reserved(&self, name: &str, n: Option<u32>) {
+        self.admission.set_reserved(name, n);
+    }
+
+    /// Number of environments currently warm and idle.
+    pub fn idle_environments(&self) -> usize {
+        self.pools.idle_count()
+    }
+
+    /// Stops every idle environment.
+    pub async fn shutdown(&self) {
+        self.pools.drain().await;
+    }
+}
+
+fn platform_fault(what: &str, e: impl std::fmt::Display) -> Error {
+    tracing::error!(%e, "{what}");
+    Error::service()
 }

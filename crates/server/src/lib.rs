@@ -25,6 +25,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (access, secret) = cfg.credentials()?;
+    let credentials = (access.clone(), secret.clone());
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
     let data_dir = cfg.data_dir.canonicalize()?;
@@ -36,14 +37,22 @@ pub async fn run(
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
-    let engine =
-        Engine::new(EngineConfig {}).map_err(|e| anyhow::anyhow!("starting engine: {e}"))?;
+    let engine = Engine::new(EngineConfig {
+        data_dir: data_dir.clone(),
+        platform: addr,
+        credentials,
+        account_concurrency: cfg.account_concurrency,
+        idle_timeout: std::time::Duration::from_secs(cfg.idle_timeout_secs),
+        isolation: cfg.isolation.clone(),
+    })
+    .map_err(|e| anyhow::anyhow!("starting engine: {e}"))?;
     let isolation = engine.isolation();
     let health = serde_json::json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
         "store": { "metadata": "sqlite", "code": "local-disk", "data_dir": data_dir },
         "isolation": format!("{isolation:?}").to_lowercase(),
+        "memory_limits": engine.memory_enforced(),
     });
     let state = Arc::new(AppState {
         meta,
@@ -59,7 +68,8 @@ pub async fn run(
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving")?;
-    tracing::info!("stopped accepting requests; shutting down");
+    tracing::info!("stopped accepting requests; stopping execution environments");
+    engine.shutdown().await;
     Ok(())
 }
 

@@ -1,7 +1,161 @@
-//! Invoke.
+//! Invoke: resolves the qualifier (a weighted alias picks its version per request), checks the
+//! payload, and hands a typed request to the engine.
 
-use crate::wire::ApiError;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use bytes::Bytes;
+use stratus_core::arn::function_arn;
+use stratus_core::names::Qualifier;
+use stratus_core::{limits, Error, Result};
+use stratus_engine::InvokeRequest;
 
-pub async fn invoke() -> ApiError {
-    ApiError(stratus_core::Error::service())
+use super::{function_not_found, function_ref, QueryMap};
+use crate::auth::Caller;
+use crate::wire::{no_content, ApiResult};
+use crate::{RawBody, Shared};
+
+/// The part of the log returned with `LogType: Tail`.
+const TAIL_BYTES: usize = 4096;
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Rejects payloads that are not JSON, as AWS does (an empty body counts as `{}`).
+fn check_payload(body: &[u8]) -> Result<()> {
+    if body.len() > limits::MAX_SYNC_PAYLOAD {
+        return Err(Error::too_large(format!(
+            "Request must be smaller than {} bytes for the InvokeFunction operation",
+            limits::MAX_SYNC_PAYLOAD
+        )));
+    }
+    if body.is_empty() {
+        return Ok(());
+    }
+    serde_json::from_slice::<serde::de::IgnoredAny>(body)
+        .map(drop)
+        .map_err(|e| {
+            Error::bad_content(format!(
+                "Could not parse request body into json: Could not parse payload into json: {e}"
+            ))
+        })
+}
+
+fn client_context(h: &HeaderMap) -> Result<Option<String>> {
+    let Some(raw) = header(h, "x-amz-client-context") else {
+        return Ok(None);
+    };
+    let bad = || Error::bad_content("Client context must be a valid Base64-encoded JSON object.");
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(raw)
+        .map_err(|_| bad())?;
+    serde_json::from_slice::<serde_json::Value>(&decoded).map_err(|_| bad())?;
+    String::from_utf8(decoded).map(Some).map_err(|_| bad())
+}
+
+pub async fn invoke(
+    State(s): State<Shared>,
+    Extension(c): Extension<Caller>,
+    Path(f): Path<String>,
+    Query(q): Query<QueryMap>,
+    headers: HeaderMap,
+    Extension(body): Extension<RawBody>,
+) -> ApiResult {
+    let r = function_ref(&c, &f, &q)?;
+    let invocation_type = header(&headers, "x-amz-invocation-type").unwrap_or("RequestResponse");
+    if !matches!(invocation_type, "RequestResponse" | "Event" | "DryRun") {
+        return Err(
+            Error::invalid(format!("Unsupported invocation type {invocation_type}")).into(),
+        );
+    }
+    let client_context = client_context(&headers)?;
+    let (config, reserved) = s.meta.tx(|tx| {
+        let row = tx.function(&r.name)?.ok_or_else(|| {
+            function_not_found(
+                &c.region,
+                &r.name,
+                Some(r.qualifier.as_deref().unwrap_or("$LATEST")),
+            )
+        })?;
+        let missing = || function_not_found(&c.region, &r.name, r.qualifier.as_deref());
+        let version = match Qualifier::parse(r.qualifier.as_deref()) {
+            Qualifier::Latest => "$LATEST".to_string(),
+            Qualifier::Version(n) => n.to_string(),
+            Qualifier::Alias(a) => tx
+                .alias(&r.name, &a)?
+                .ok_or_else(missing)?
+                .pick_version(rand::random::<f64>())
+                .to_string(),
+        };
+        Ok((
+            tx.version(&r.name, &version)?.ok_or_else(missing)?,
+            row.reserved_concurrency,
+        ))
+    })?;
+    check_payload(&body.0)?;
+    if invocation_type == "DryRun" {
+        return Ok(no_content());
+    }
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let payload = if body.0.is_empty() {
+        Bytes::from_static(b"{}")
+    } else {
+        body.0.clone()
+    };
+    let req = InvokeRequest {
+        code_dir: s.code.unpacked_dir(&config.code.sha256_hex),
+        invoked_arn: function_arn(&c.region, &r.name, r.qualifier.as_deref()),
+        region: c.region.clone(),
+        request_id: request_id.clone(),
+        payload,
+        client_context,
+        reserved,
+        config,
+    };
+    if invocation_type == "Event" {
+        return Ok(accept_event(s, req));
+    }
+    let out = s.engine.invoke(req).await?;
+    let mut resp = (axum::http::StatusCode::OK, out.payload).into_response();
+    let h = resp.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    insert(h, "x-amzn-RequestId", &request_id);
+    insert(h, "X-Amz-Executed-Version", &out.executed_version);
+    if out.function_error {
+        h.insert(
+            "X-Amz-Function-Error",
+            HeaderValue::from_static("Unhandled"),
+        );
+    }
+    if header(&headers, "x-amz-log-type") == Some("Tail") {
+        let tail = &out.log[out.log.len().saturating_sub(TAIL_BYTES)..];
+        insert(
+            h,
+            "X-Amz-Log-Result",
+            &base64::engine::general_purpose::STANDARD.encode(tail),
+        );
+    }
+    Ok(resp)
+}
+
+/// `Event` invocations: accepted at once and run in the background.
+fn accept_event(s: Shared, req: InvokeRequest) -> Response {
+    let request_id = req.request_id.clone();
+    tokio::spawn(async move {
+        let name = req.config.name.clone();
+        if let Err(e) = s.engine.invoke(req).await {
+            tracing::warn!(function = %name, error = %e, "asynchronous invocation failed");
+        }
+    });
+    let mut resp = axum::http::StatusCode::ACCEPTED.into_response();
+    insert(resp.headers_mut(), "x-amzn-RequestId", &request_id);
+    resp
+}
+
+fn insert(h: &mut axum::http::HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        h.insert(name, v);
+    }
 }

@@ -1,0 +1,514 @@
+// Stratus managed-runtime bootstrap for the nodejs18.x, nodejs20.x and nodejs22.x runtimes.
+//
+// The platform starts it as `node /var/runtime/bootstrap.mjs` with the function's code as the
+// working directory. It loads the handler named by `_HANDLER` once, then loops on the Lambda
+// Runtime API at `AWS_LAMBDA_RUNTIME_API`: take the next event, call the handler, post the result
+// or the error. Module resolution, the context object, callback semantics, error shapes and log
+// lines follow AWS's own Node.js runtime, so a function behaves here as it does on AWS Lambda.
+//
+// No dependencies beyond Node's built-in modules.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { format, types } from 'node:util';
+
+const require = createRequire(import.meta.url);
+
+const API = '/2018-06-01/runtime';
+const TASK_ROOT = process.env.LAMBDA_TASK_ROOT || '/var/task';
+// Where AWS's runtime keeps the current request id, read by logging libraries.
+const REQUEST_ID = Symbol.for('aws.lambda.runtime.requestId');
+
+// ---------------------------------------------------------------------------------------------
+// Errors, named and shaped as AWS's runtime names and shapes them.
+
+function runtimeError(name) {
+  const RuntimeError = class extends Error {};
+  RuntimeError.prototype.name = `Runtime.${name}`;
+  return RuntimeError;
+}
+const ImportModuleError = runtimeError('ImportModuleError');
+const HandlerNotFound = runtimeError('HandlerNotFound');
+const MalformedHandlerName = runtimeError('MalformedHandlerName');
+const UserCodeSyntaxError = runtimeError('UserCodeSyntaxError');
+class NodeJsExit extends Error {
+  constructor() {
+    super(
+      'The Lambda runtime client detected an unexpected Node.js exit code. This is most commonly caused by a Promise that was never settled. For more information, see https://nodejs.org/docs/latest/api/process.html#exit-codes',
+    );
+  }
+}
+NodeJsExit.prototype.name = 'Runtime.NodeJsExit';
+class UnhandledPromiseRejection extends Error {
+  constructor(reason, promise) {
+    super(reason);
+    this.reason = reason;
+    this.promise = promise;
+  }
+}
+UnhandledPromiseRejection.prototype.name = 'Runtime.UnhandledPromiseRejection';
+
+function isErrorLike(value) {
+  return (
+    value &&
+    typeof value.name === 'string' &&
+    typeof value.message === 'string' &&
+    typeof value.stack === 'string' &&
+    value.name &&
+    value.message &&
+    value.stack
+  );
+}
+
+// The body posted to /error and /init/error.
+function toRapidResponse(error) {
+  try {
+    if (types.isNativeError(error) || isErrorLike(error)) {
+      return { errorType: error.name, errorMessage: error.message, trace: error.stack.split('\n') };
+    }
+    return { errorType: typeof error, errorMessage: error.toString(), trace: [] };
+  } catch {
+    return {
+      errorType: 'handled',
+      errorMessage:
+        'callback called with Error argument, but there was a problem while retrieving one or more of its message, name, and stack',
+    };
+  }
+}
+
+// The JSON that follows "Invoke Error" and friends in the function's log.
+function toFormatted(error) {
+  const withProperties = (_key, value) => {
+    if (!(value instanceof Error)) return value;
+    const out = Object.assign(
+      { errorType: value.name, errorMessage: value.message, code: value.code },
+      value,
+    );
+    if (typeof value.stack === 'string') out.stack = value.stack.split('\n');
+    return out;
+  };
+  try {
+    return '\t' + JSON.stringify(error, withProperties);
+  } catch {
+    return '\t' + JSON.stringify(toRapidResponse(error));
+  }
+}
+
+function logError(label, error) {
+  console.error(label, toFormatted(error instanceof Error ? error : new Error(error)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logging: every console method writes one line "<ISO time>\t<request id>\t<LEVEL>\t<message>"
+// to stdout. Writes to a pipe or file are synchronous in Node on Linux, so a line is out before
+// the result that follows it is posted.
+
+function patchConsole() {
+  const writer = (level) => (message, ...params) => {
+    process.stdout.write(
+      `${new Date().toISOString()}\t${globalThis[REQUEST_ID]}\t${level}\t${format(message, ...params)}\n`,
+    );
+  };
+  console.trace = writer('TRACE');
+  console.debug = writer('DEBUG');
+  console.info = writer('INFO');
+  console.log = console.info;
+  console.warn = writer('WARN');
+  console.error = writer('ERROR');
+  console.fatal = writer('FATAL');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading the handler: "dir/module.export.path" resolved the way AWS resolves it.
+
+async function loadHandler(taskRoot, fullHandler) {
+  if (fullHandler.includes('..')) {
+    throw new MalformedHandlerName(
+      `'${fullHandler}' is not a valid handler name. Use absolute paths when specifying root directories in handler names.`,
+    );
+  }
+  const handlerString = path.basename(fullHandler);
+  const moduleRoot = fullHandler.substring(0, fullHandler.indexOf(handlerString));
+  const match = /^([^.]*)\.(.*)$/.exec(handlerString);
+  if (!match) throw new MalformedHandlerName('Bad handler');
+  const [, moduleName, exportPath] = match;
+
+  let app;
+  try {
+    app = await loadModule(taskRoot, moduleRoot, moduleName);
+  } catch (err) {
+    if (err instanceof SyntaxError) throw new UserCodeSyntaxError(err);
+    if (err?.code === 'MODULE_NOT_FOUND') throw new ImportModuleError(err);
+    throw err;
+  }
+  const handler = exportPath.split('.').reduce((obj, key) => obj && obj[key], app);
+  if (!handler) throw new HandlerNotFound(`${fullHandler} is undefined or not exported`);
+  if (typeof handler !== 'function') throw new HandlerNotFound(`${fullHandler} is not a function`);
+  return handler;
+}
+
+// AWS's order: the exact path, then .js (CommonJS unless the nearest package.json says
+// "type": "module"), .mjs, .cjs, and finally Node's own resolution from the task root. CommonJS
+// goes through require() rather than import() so that every property of module.exports is a
+// handler candidate, not only those Node's static analysis detects as named exports.
+async function loadModule(taskRoot, moduleRoot, name) {
+  const base = path.resolve(taskRoot, moduleRoot, name);
+  if (existsSync(base)) return require(base);
+  if (existsSync(`${base}.js`)) {
+    return isTypeModule(path.dirname(base))
+      ? import(pathToFileURL(`${base}.js`).href)
+      : require(`${base}.js`);
+  }
+  if (existsSync(`${base}.mjs`)) return import(pathToFileURL(`${base}.mjs`).href);
+  if (existsSync(`${base}.cjs`)) return require(`${base}.cjs`);
+  return require(require.resolve(name, { paths: [taskRoot, moduleRoot] }));
+}
+
+function isTypeModule(folder) {
+  for (;;) {
+    if (folder.endsWith('/node_modules')) return false;
+    const manifest = path.join(folder, 'package.json');
+    if (existsSync(manifest)) {
+      try {
+        return JSON.parse(readFileSync(manifest, 'utf8'))?.type === 'module';
+      } catch (err) {
+        console.warn(`${manifest} cannot be read, it will be ignored for ES module detection purposes.`, err);
+        return false;
+      }
+    }
+    const parent = path.dirname(folder);
+    if (parent === folder) return false;
+    folder = parent;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runtime API client: one keep-alive HTTP/1.1 connection, one request at a time.
+//
+// Written on `net` rather than `http`: Node's HTTP client costs about three times what the rest
+// of an invocation's round trip through this file does. The peer is the platform's Runtime API,
+// so responses need only what HTTP/1.1 allows it to send: Content-Length, chunked or
+// close-delimited bodies.
+
+class RuntimeApi {
+  constructor(address) {
+    const colon = address.lastIndexOf(':');
+    this.host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+    this.port = Number(address.slice(colon + 1));
+    this.hostHeader = address;
+    this.socket = null;
+    this.queue = Promise.resolve();
+    this.pending = null; // {message, reused, resolve, reject} of the request on the wire
+    this.head = null; // the pending response's status and headers, once received
+    this.chunks = [];
+    this.received = 0;
+    this.lastError = null;
+  }
+
+  request(method, apiPath, body = '', extraHeaders = '') {
+    const message =
+      `${method} ${apiPath} HTTP/1.1\r\nHost: ${this.hostHeader}\r\n${extraHeaders}` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    const response = this.queue.then(
+      () => new Promise((resolve, reject) => this.send({ message, reused: null, resolve, reject })),
+    );
+    this.queue = response.catch(() => {});
+    return response;
+  }
+
+  send(pending) {
+    pending.reused ??= this.socket !== null;
+    this.pending = pending;
+    this.head = null;
+    this.chunks = [];
+    this.received = 0;
+    const socket = this.socket ?? this.connect();
+    // Only an exchange in progress keeps the process alive: an idle connection must not, or
+    // the empty-event-loop rules of callback handlers would never apply.
+    socket.ref();
+    socket.write(pending.message);
+  }
+
+  connect() {
+    this.lastError = null;
+    const socket = net.connect(this.port, this.host);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk) => this.onData(socket, chunk));
+    socket.on('error', (err) => {
+      this.lastError = err; // 'close' follows and settles the request
+    });
+    socket.on('close', () => this.onClose(socket));
+    return (this.socket = socket);
+  }
+
+  onData(socket, chunk) {
+    if (this.pending === null) return socket.destroy(); // bytes nobody asked for
+    this.chunks.push(chunk);
+    this.received += chunk.length;
+    if (this.head === null) {
+      const bytes = Buffer.concat(this.chunks);
+      const end = bytes.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      this.head = parseHead(bytes.toString('utf8', 0, end));
+      this.chunks = [bytes.subarray(end + 4)];
+      this.received = bytes.length - end - 4;
+    }
+    const body = this.takeBody(false);
+    if (body === undefined) return;
+    if (body === null) return socket.destroy(new Error('malformed chunked body'));
+    this.finish(body);
+  }
+
+  // The complete body, or undefined while more is to come (null if it cannot be decoded).
+  takeBody(closed) {
+    const { status, headers } = this.head;
+    if (status < 200 || status === 204 || status === 304) return Buffer.alloc(0);
+    if (headers['content-length'] !== undefined) {
+      const length = Number(headers['content-length']);
+      return this.received >= length ? Buffer.concat(this.chunks).subarray(0, length) : undefined;
+    }
+    if (/chunked/i.test(headers['transfer-encoding'] ?? '')) {
+      return decodeChunked(Buffer.concat(this.chunks));
+    }
+    return closed ? Buffer.concat(this.chunks) : undefined;
+  }
+
+  finish(body) {
+    const { pending, head } = this;
+    this.pending = this.head = null;
+    this.chunks = [];
+    const socket = this.socket;
+    if (socket !== null && /close/i.test(head.headers.connection ?? '')) {
+      this.socket = null;
+      socket.destroy();
+    } else {
+      socket?.unref();
+    }
+    pending.resolve({ status: head.status, headers: head.headers, body: body.toString('utf8') });
+  }
+
+  onClose(socket) {
+    if (socket !== this.socket) return;
+    this.socket = null;
+    const pending = this.pending;
+    if (pending === null) return; // an idle connection closed: the next request opens another
+    const body = this.head === null ? undefined : this.takeBody(true);
+    if (body) return this.finish(body);
+    if (pending.reused && this.received === 0 && this.head === null) {
+      // The server closed the kept-alive connection as we reused it: retry once on a new one.
+      pending.reused = false;
+      return this.send(pending);
+    }
+    this.pending = null;
+    pending.reject(this.lastError ?? new Error('the Runtime API closed the connection'));
+  }
+}
+
+function parseHead(text) {
+  const lines = text.split('\r\n');
+  const headers = {};
+  for (let i = 1; i < lines.length; i++) {
+    const colon = lines[i].indexOf(':');
+    if (colon > 0) headers[lines[i].slice(0, colon).trim().toLowerCase()] = lines[i].slice(colon + 1).trim();
+  }
+  return { status: Number(lines[0].split(' ')[1]), headers };
+}
+
+// Undefined until the last chunk has arrived; null if the framing is broken.
+function decodeChunked(bytes) {
+  const parts = [];
+  let pos = 0;
+  for (;;) {
+    const eol = bytes.indexOf('\r\n', pos);
+    if (eol < 0) return undefined;
+    const size = parseInt(bytes.toString('latin1', pos, eol), 16);
+    if (Number.isNaN(size)) return null;
+    if (size === 0) return bytes.indexOf('\r\n\r\n', eol) < 0 ? undefined : Buffer.concat(parts);
+    if (bytes.length < eol + 2 + size + 2) return undefined;
+    parts.push(bytes.subarray(eol + 2, eol + 2 + size));
+    pos = eol + 2 + size + 2;
+  }
+}
+
+const api = new RuntimeApi(process.env.AWS_LAMBDA_RUNTIME_API ?? '');
+
+async function post(apiPath, body, extraHeaders = '') {
+  const res = await api.request('POST', apiPath, body, `Content-Type: application/json\r\n${extraHeaders}`);
+  if (res.status >= 500) throw new Error(`POST ${apiPath} answered ${res.status}: ${res.body}`);
+  if (res.status >= 300) {
+    // The platform has settled the invocation on its side (e.g. 413, payload too large).
+    process.stderr.write(`Runtime API rejected POST ${apiPath}: ${res.status} ${res.body}\n`);
+  }
+}
+
+function postError(apiPath, error) {
+  const body = toRapidResponse(error);
+  // A header line must be printable ASCII; an error's name may be anything.
+  const errorType = String(body.errorType).replace(/[^\x20-\x7e]/g, '?');
+  return post(apiPath, JSON.stringify(body), `Lambda-Runtime-Function-Error-Type: ${errorType}\r\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invocations.
+
+const ENV = {
+  functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION,
+  functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
+  memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+  logGroupName: process.env.AWS_LAMBDA_LOG_GROUP_NAME,
+  logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
+};
+
+let handler; // set once init has succeeded
+let inFlight = null; // request id of the invocation not yet answered to the platform
+let onEmptyLoop = null; // how the current invocation ends if the event loop drains first
+let crashing = false;
+
+function parseJsonHeader(value, name) {
+  if (value === undefined) return undefined;
+  try {
+    return JSON.parse(value);
+  } catch (err) {
+    throw new Error(`Cannot parse ${name} as json: ${err.toString()}`);
+  }
+}
+
+// Runs the handler; resolves to {failed, value} however it answers: a promise, the callback,
+// context.succeed/fail/done, or nothing at all once the event loop is empty.
+function callHandler(headers, body, isAsync) {
+  return new Promise((resolve) => {
+    let settled = false;
+    let answered = false;
+    let waitsForEmptyLoop = true;
+    const settle = (failed, value) => {
+      if (!settled) {
+        settled = true;
+        resolve({ failed, value });
+      }
+    };
+    // Only the first answer counts, whichever way it comes.
+    const once =
+      (fn) =>
+      (...args) => {
+        if (!answered && !settled) {
+          answered = true;
+          fn(...args);
+        }
+      };
+    const succeed = once((result) => settle(false, result));
+    const fail = once((err) => settle(true, err ?? 'handled'));
+    const done = once((err, result) => (err != null ? settle(true, err) : settle(false, result)));
+    const callback = once((err, result) => {
+      if (err != null) settle(true, err);
+      else if (!waitsForEmptyLoop) settle(false, result);
+      // AWS answers a callback only once everything the handler started has finished.
+      else onEmptyLoop = () => settle(false, result);
+    });
+    // No answer before the loop drains: an async handler's promise can never settle any more,
+    // which AWS reports as an error; any other handler just answered null.
+    onEmptyLoop = isAsync ? () => settle(true, new NodeJsExit()) : () => settle(false, null);
+
+    try {
+      const deadline = Number(headers['lambda-runtime-deadline-ms']);
+      const context = {
+        get callbackWaitsForEmptyEventLoop() {
+          return waitsForEmptyLoop;
+        },
+        set callbackWaitsForEmptyEventLoop(value) {
+          waitsForEmptyLoop = value;
+        },
+        succeed,
+        fail,
+        done,
+        ...ENV,
+        clientContext: parseJsonHeader(headers['lambda-runtime-client-context'], 'ClientContext'),
+        identity: parseJsonHeader(headers['lambda-runtime-cognito-identity'], 'CognitoIdentity'),
+        invokedFunctionArn: headers['lambda-runtime-invoked-function-arn'],
+        awsRequestId: headers['lambda-runtime-aws-request-id'],
+        getRemainingTimeInMillis: () => deadline - Date.now(),
+      };
+      const result = handler(JSON.parse(body), context, callback);
+      if (result && typeof result.then === 'function') result.then(succeed, fail);
+    } catch (err) {
+      callback(err);
+    }
+  });
+}
+
+async function invoke(headers, body, isAsync) {
+  const id = headers['lambda-runtime-aws-request-id'];
+  const idPath = `${API}/invocation/${encodeURIComponent(id)}`;
+  globalThis[REQUEST_ID] = id;
+  const traceId = headers['lambda-runtime-trace-id'];
+  if (traceId) process.env._X_AMZN_TRACE_ID = traceId;
+  else delete process.env._X_AMZN_TRACE_ID;
+  inFlight = id;
+
+  const { failed, value } = await callHandler(headers, body, isAsync);
+  onEmptyLoop = null;
+  let payload;
+  if (!failed) {
+    try {
+      payload = JSON.stringify(value === undefined ? null : value) ?? 'null';
+    } catch {
+      payload = undefined;
+    }
+  }
+  if (payload !== undefined) {
+    await post(`${idPath}/response`, payload);
+  } else {
+    const error = failed ? value : new Error('Unable to stringify response body');
+    logError('Invoke Error', error);
+    await postError(`${idPath}/error`, error);
+  }
+  inFlight = null;
+}
+
+// An error nothing caught: report it against whatever is in progress, then exit as AWS does
+// (129 for an exception, 128 for a rejection) so the platform replaces the environment.
+function crash(label, error, exitCode) {
+  if (crashing) return;
+  crashing = true;
+  logError(label, error);
+  let target = null;
+  if (inFlight !== null) target = `${API}/invocation/${encodeURIComponent(inFlight)}/error`;
+  else if (handler === undefined) target = `${API}/init/error`;
+  (target ? postError(target, error) : Promise.resolve())
+    .catch(() => {})
+    .then(() => process.exit(exitCode));
+}
+
+async function main() {
+  patchConsole();
+  try {
+    handler = await loadHandler(TASK_ROOT, process.env._HANDLER ?? '');
+  } catch (err) {
+    if (crashing) return;
+    crashing = true;
+    logError('Uncaught Exception', err);
+    await postError(`${API}/init/error`, err);
+    process.exit(129);
+  }
+  const isAsync = handler.constructor?.name === 'AsyncFunction';
+  for (;;) {
+    const next = await api.request('GET', `${API}/invocation/next`);
+    if (next.status !== 200) {
+      throw new Error(`GET /invocation/next answered ${next.status}: ${next.body}`);
+    }
+    await invoke(next.headers, next.body, isAsync);
+  }
+}
+
+process.on('uncaughtException', (err) => crash('Uncaught Exception', err, 129));
+process.on('unhandledRejection', (reason, promise) =>
+  crash('Unhandled Promise Rejection', new UnhandledPromiseRejection(reason, promise), 128),
+);
+process.on('beforeExit', () => onEmptyLoop?.());
+
+main().catch((err) => {
+  process.stderr.write(`bootstrap: Runtime API at ${process.env.AWS_LAMBDA_RUNTIME_API} failed: ${err?.stack ?? err}\n`);
+  process.exit(1);
+});

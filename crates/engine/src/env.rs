@@ -1,0 +1,501 @@
+//! One execution environment: a runtime process tree in its sandbox, its Runtime API, its
+//! output. Started on demand (a cold start), reused while warm, killed on timeout, crash,
+//! retirement or idleness (dropping an `Environment` kills it).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::json;
+use stratus_core::function::FunctionConfig;
+use stratus_core::{clock, limits, runtime};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::logs::Output;
+use crate::runtime_api::{self, InitSignal, Invocation, Reply, Slot};
+use crate::sandbox::{self, cgroup::Cgroup, LaunchSpec};
+use crate::{Context, Isolation};
+
+/// How long initialisation may take (AWS's init phase limit).
+const INIT_LIMIT: Duration = Duration::from_secs(10);
+
+pub struct Environment {
+    pub id: String,
+    pub stream: String,
+    pub group: String,
+    next: mpsc::Sender<Invocation>,
+    pid: i32,
+    isolation: Isolation,
+    exited: watch::Receiver<Option<String>>,
+    output: Arc<Output>,
+    cgroup: Option<Cgroup>,
+    tasks: Vec<JoinHandle<()>>,
+    /// Set until the first invocation reports it.
+    init_duration: Option<Duration>,
+    pub last_used: Instant,
+    memory_mb: u32,
+    timeout: u32,
+}
+
+/// Why an environment could not start.
+pub enum StartFailure {
+    /// The function's own initialisation failed: the caller gets this as a function error.
+    Init { payload: Bytes, log: Vec<u8> },
+    /// The platform could not start it.
+    Platform(String),
+}
+
+/// One invocation as the environment sees it.
+pub struct InvokeParams<'a> {
+    pub request_id: &'a str,
+    pub payload: Bytes,
+    pub invoked_arn: &'a str,
+    pub client_context: Option<String>,
+    pub version: &'a str,
+}
+
+/// What became of an invocation.
+pub struct InvokeResult {
+    pub payload: Bytes,
+    pub function_error: bool,
+    /// Whether the environment can serve another invocation.
+    pub keep: bool,
+    pub log: Vec<u8>,
+    pub duration: Duration,
+    pub init_duration: Option<Duration>,
+    pub max_memory_mb: u64,
+}
+
+fn error_payload(error_type: &str, message: String) -> Bytes {
+    Bytes::from(json!({ "errorType": error_type, "errorMessage": message }).to_string())
+}
+
+fn describe_exit(status: std::io::Result<std::process::ExitStatus>) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Ok(s) => match (s.code(), s.signal()) {
+            (Some(137), _) | (_, Some(9)) => "signal: killed".into(),
+            (Some(c), _) if c > 128 => format!("signal: {}", c - 128),
+            (Some(c), _) => format!("exit status {c}"),
+            (None, Some(sig)) => format!("signal: {sig}"),
+            _ => "unknown".into(),
+        },
+        Err(e) => e.to_string(),
+    }
+}
+
+fn exit_error(request_id: &str, how: &str) -> Bytes {
+    let msg = if how == "exit status 0" {
+        format!("RequestId: {request_id} Error: Runtime exited without providing a reason")
+    } else {
+        format!("RequestId: {request_id} Error: Runtime exited with error: {how}")
+    };
+    error_payload("Runtime.ExitError", msg)
+}
+
+/// The environment variables AWS sets, then the function's own.
+fn environment_vars(
+    ctx: &Context,
+    cfg: &FunctionConfig,
+    region: &str,
+    stream: &str,
+    task_root: &str,
+    runtime_dir: &str,
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        ("_HANDLER".into(), cfg.handler.clone().unwrap_or_default()),
+        ("LAMBDA_TASK_ROOT".into(), task_root.into()),
+        ("LAMBDA_RUNTIME_DIR".into(), runtime_dir.into()),
+        ("AWS_LAMBDA_FUNCTION_NAME".into(), cfg.name.clone()),
+        ("AWS_LAMBDA_FUNCTION_VERSION".into(), cfg.version.clone()),
+        (
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(),
+            cfg.memory_size.to_string(),
+        ),
+        ("AWS_LAMBDA_LOG_GROUP_NAME".into(), cfg.log_group_name()),
+        ("AWS_LAMBDA_LOG_STREAM_NAME".into(), stream.into()),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
+        ("AWS_REGION".into(), region.into()),
+        ("AWS_DEFAULT_REGION".into(), region.into()),
+        ("AWS_ACCESS_KEY_ID".into(), ctx.credentials.0.clone()),
+        ("AWS_SECRET_ACCESS_KEY".into(), ctx.credentials.1.clone()),
+        ("AWS_XRAY_CONTEXT_MISSING".into(), "LOG_ERROR".into()),
+        ("TZ".into(), ":UTC".into()),
+        ("LANG".into(), "en_US.UTF-8".into()),
+        (
+            "PATH".into(),
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+        ),
+        ("HOME".into(), "/tmp".into()),
+    ];
+    if let Some(exec_env) = cfg.runtime.as_deref().and_then(runtime::execution_env) {
+        env.push(("AWS_EXECUTION_ENV".into(), exec_env));
+    }
+    if let Some(vars) = &cfg.environment {
+        for (k, v) in vars {
+            env.retain(|(name, _)| name != k);
+            env.push((k.clone(), v.clone()));
+        }
+    }
+    env
+}
+
+fn stream_name(version: &str, id: &str) -> String {
+    let today = time::OffsetDateTime::now_utc().date();
+    format!(
+        "{:04}/{:02}/{:02}/[{version}]{id}",
+        today.year(),
+        u8::from(today.month()),
+        today.day()
+    )
+}
+
+impl Environment {
+    /// Starts an environment and waits for its runtime to finish initialising.
+    pub async fn start(
+        ctx: &Context,
+        cfg: &FunctionConfig,
+        code_dir: &Path,
+        region: &str,
+        request_id: &str,
+    ) -> Result<Environment, StartFailure> {
+        let started = Instant::now();
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let stream = stream_name(&cfg.version, &id);
+        let (task_root, runtime_dir) = ctx.sandbox.paths(code_dir);
+        let runtime_name = cfg.runtime.clone().unwrap_or_default();
+        let (program, args) = match ctx
+            .interpreters
+            .command(&runtime_name, &runtime_dir, &task_root, code_dir)
+            .await
+        {
+            Ok(c) => c,
+            Err((kind, msg)) => {
+                return Err(StartFailure::Init {
+                    payload: error_payload(&kind, format!("RequestId: {request_id} Error: {msg}")),
+                    log: Vec::new(),
+                })
+            }
+        };
+        let spec = LaunchSpec {
+            id: id.clone(),
+            program,
+            args,
+            env: environment_vars(ctx, cfg, region, &stream, &task_root, &runtime_dir),
+            code_dir: code_dir.to_path_buf(),
+            memory_mb: cfg.memory_size,
+            tmp_mb: cfg.ephemeral_storage,
+        };
+        let launched = ctx
+            .sandbox
+            .launch(spec)
+            .map_err(|e| StartFailure::Platform(format!("launching environment: {e}")))?;
+        let (output, reader) = Output::start(launched.output, launched.output_marker)
+            .map_err(|e| StartFailure::Platform(e.to_string()))?;
+        let (slot, next, init) = Slot::new();
+        let mut tasks = vec![
+            reader,
+            tokio::spawn(runtime_api::serve(launched.runtime_api, slot)),
+        ];
+        if let Some(endpoint) = launched.endpoint {
+            tasks.push(tokio::spawn(proxy(endpoint, ctx.platform)));
+        }
+        let mut child = launched.child;
+        let pid = child.id().map_or(0, |p| p as i32);
+        let (exit_tx, exited) = watch::channel(None);
+        tasks.push(tokio::spawn(async move {
+            let status = child.wait().await;
+            let _ = exit_tx.send(Some(describe_exit(status)));
+        }));
+        let mut env = Environment {
+            id,
+            stream,
+            group: cfg.log_group_name(),
+            next,
+            pid,
+            isolation: ctx.sandbox.mode,
+            exited,
+            output,
+            cgroup: launched.cgroup,
+            tasks,
+            init_duration: None,
+            last_used: Instant::now(),
+            memory_mb: cfg.memory_size,
+            timeout: cfg.timeout,
+        };
+        env.await_init(init, started, request_id).await?;
+        Ok(env)
+    }
+
+    async fn await_init(
+        &mut self,
+        init: oneshot::Receiver<InitSignal>,
+        started: Instant,
+        request_id: &str,
+    ) -> Result<(), StartFailure> {
+        let mut exited = self.exited.clone();
+        let failure = tokio::select! {
+            signal = init => match signal {
+                Ok(InitSignal::Ready) => {
+                    self.init_duration = Some(started.elapsed());
+                    return Ok(());
+                }
+                Ok(InitSignal::Error { error_type, body }) => {
+                    if body.is_empty() { error_payload(error_type.as_deref().unwrap_or("Runtime.Unknown"), String::new()) } else { body }
+                }
+                Err(_) => error_payload("Runtime.Unknown", format!("RequestId: {request_id} Error: runtime API closed")),
+            },
+            how = exited.wait_for(Option::is_some) => {
+                let how = how.ok().and_then(|h| h.clone()).unwrap_or_default();
+                exit_error(request_id, &how)
+            },
+            _ = tokio::time::sleep(INIT_LIMIT) => error_payload(
+                "Runtime.InitTimeout",
+                format!("RequestId: {request_id} Error: Init phase timed out after {:.2} seconds", INIT_LIMIT.as_secs_f64()),
+            ),
+        };
+        self.kill();
+        let mut log = self.output.flush(Duration::from_millis(200)).await;
+        log.extend_from_slice(
+            format!(
+                "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: error\n",
+                ms(started.elapsed())
+            )
+            .as_bytes(),
+        );
+        Err(StartFailure::Init {
+            payload: failure,
+            log,
+        })
+    }
+
+    /// Runs one invocation to its end: a result, an error, a crash or the deadline.
+    pub async fn invoke(&mut self, p: InvokeParams<'_>) -> InvokeResult {
+        let start = Instant::now();
+        let timeout = Duration::from_secs(u64::from(self.timeout));
+        let deadline_ms =
+            clock::epoch_ms(time::OffsetDateTime::now_utc()) + timeout.as_millis() as i64;
+        self.output.append(
+            format!("START RequestId: {} Version: {}\n", p.request_id, p.version).as_bytes(),
+        );
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let inv = Invocation {
+            request_id: p.request_id.to_string(),
+            payload: p.payload,
+            deadline_ms,
+            invoked_arn: p.invoked_arn.to_string(),
+            trace_id: trace_id(),
+            client_context: p.client_context,
+            cognito_identity: None,
+            reply: reply_tx,
+        };
+        let mut exited = self.exited.clone();
+        let sent = self.next.send(inv).await.is_ok();
+        let (payload, function_error, keep) = tokio::select! {
+            r = reply_rx, if sent => match r {
+                Ok(Reply::Response(body)) => (body, false, true),
+                Ok(Reply::Error { error_type, body }) => {
+                    let body = if body.is_empty() { error_payload(error_type.as_deref().unwrap_or("Unhandled"), String::new()) } else { body };
+                    (body, true, true)
+                }
+                Ok(Reply::TooLarge) => (error_payload(
+                    "Function.ResponseSizeTooLarge",
+                    format!("Response payload size exceeded maximum allowed payload size ({} bytes).", limits::MAX_SYNC_RESPONSE),
+                ), true, true),
+                Err(_) => (exit_error(p.request_id, "exit status 0"), true, false),
+            },
+            how = exited.wait_for(Option::is_some) => {
+                let how = how.ok().and_then(|h| h.clone()).unwrap_or_default();
+                (exit_error(p.request_id, &how), true, false)
+            },
+            _ = tokio::time::sleep(timeout) => {
+                let secs = format!("{:.2}", timeout.as_secs_f64());
+                self.output.append(format!("{} {} Task timed out after {secs} seconds\n", iso_now(), p.request_id).as_bytes());
+                (error_payload("Sandbox.Timedout", format!("RequestId: {} Error: Task timed out after {secs} seconds", p.request_id)), true, false)
+            },
+        };
+        let duration = start.elapsed();
+        if !keep {
+            self.kill();
+        }
+        let max_memory_mb = self.peak_memory_mb();
+        let mut log = self
+            .output
+            .flush(Duration::from_millis(if keep { 1000 } else { 200 }))
+            .await;
+        let init_duration = self.init_duration.take();
+        log.extend_from_slice(
+            report(
+                p.request_id,
+                duration,
+                self.memory_mb,
+                max_memory_mb,
+                init_duration,
+            )
+            .as_bytes(),
+        );
+        self.last_used = Instant::now();
+        InvokeResult {
+            payload,
+            function_error,
+            keep,
+            log,
+            duration,
+            init_duration,
+            max_memory_mb,
+        }
+    }
+
+    fn peak_memory_mb(&self) -> u64 {
+        let bytes = match &self.cgroup {
+            Some(cg) => cg.peak_memory(),
+            None => vm_hwm(self.pid),
+        };
+        bytes.map_or(0, |b| b.div_ceil(1024 * 1024))
+    }
+
+    /// Asks the runtime to stop (SIGTERM), then kills it after a grace period.
+    pub async fn shut_down(mut self) {
+        self.signal(libc::SIGTERM);
+        let mut exited = self.exited.clone();
+        let _ = tokio::time::timeout(Duration::from_millis(500), exited.wait_for(Option::is_some))
+            .await;
+        self.kill();
+        if let Some(cg) = self.cgroup.take() {
+            cg.remove().await;
+        }
+    }
+
+    fn signal(&self, sig: i32) {
+        match self.isolation {
+            // The launcher forwards SIGTERM; SIGKILL on it takes pid 1 and the namespace with it.
+            Isolation::Namespaces => sandbox::kill(self.pid, sig),
+            // The process leads its own group: signal the whole tree.
+            Isolation::Process => sandbox::kill(-self.pid, sig),
+        }
+    }
+
+    fn kill(&mut self) {
+        self.signal(libc::SIGKILL);
+        if let Some(cg) = &self.cgroup {
+            cg.kill_all();
+        }
+    }
+}
+
+impl Drop for Environment {
+    fn drop(&mut self) {
+        self.kill();
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Some(cg) = self.cgroup.take() {
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(cg.remove());
+            }
+        }
+    }
+}
+
+/// Relays connections to the platform's endpoint from inside an environment's namespace.
+async fn proxy(listener: tokio::net::TcpListener, platform: std::net::SocketAddr) {
+    loop {
+        let Ok((mut inside, _)) = listener.accept().await else {
+            continue;
+        };
+        tokio::spawn(async move {
+            if let Ok(mut outside) = tokio::net::TcpStream::connect(platform).await {
+                let _ = tokio::io::copy_bidirectional(&mut inside, &mut outside).await;
+            }
+        });
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// AWS's REPORT line; billed duration is rounded up to the millisecond.
+fn report(
+    request_id: &str,
+    duration: Duration,
+    memory_mb: u32,
+    max_mb: u64,
+    init: Option<Duration>,
+) -> String {
+    let billed = duration.as_micros().div_ceil(1000).max(1);
+    let mut line = format!(
+        "END RequestId: {request_id}\nREPORT RequestId: {request_id}\tDuration: {:.2} ms\tBilled Duration: {billed} ms\tMemory Size: {memory_mb} MB\tMax Memory Used: {max_mb} MB\t",
+        ms(duration)
+    );
+    if let Some(init) = init {
+        line.push_str(&format!("Init Duration: {:.2} ms\t", ms(init)));
+    }
+    line.push('\n');
+    line
+}
+
+fn iso_now() -> String {
+    let f = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::now_utc()
+        .format(f)
+        .unwrap_or_default()
+}
+
+fn trace_id() -> String {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let r = uuid::Uuid::new_v4().simple().to_string();
+    format!(
+        "Root=1-{now:08x}-{};Parent={};Sampled=0",
+        &r[..24],
+        &r[16..32]
+    )
+}
+
+/// Peak resident memory of a process, from /proc (used when there is no cgroup).
+fn vm_hwm(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_line_matches_aws() {
+        let line = report(
+            "abc",
+            Duration::from_micros(12_341),
+            128,
+            40,
+            Some(Duration::from_micros(123_450)),
+        );
+        assert!(line.starts_with("END RequestId: abc\nREPORT RequestId: abc\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: 128 MB\tMax Memory Used: 40 MB\tInit Duration: 123.45 ms\t"));
+        let warm = report("x", Duration::from_micros(200), 256, 1, None);
+        assert!(warm.contains("Billed Duration: 1 ms") && !warm.contains("Init Duration"));
+    }
+
+    #[test]
+    fn exit_messages() {
+        let p = exit_error("id", "exit status 1");
+        assert!(std::str::from_utf8(&p)
+            .unwrap()
+            .contains("Runtime exited with error: exit status 1"));
+        let p = exit_error("id", "exit status 0");
+        assert!(std::str::from_utf8(&p)
+            .unwrap()
+            .contains("without providing a reason"));
+    }
+}

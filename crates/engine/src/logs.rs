@@ -1,0 +1,207 @@
+//! Log capture. An environment's stdout and stderr share one pipe, read by one task into a
+//! buffer. To know that everything a function printed before it answered has been read, the
+//! engine writes a flush marker into the same pipe after the answer and waits until the reader
+//! reaches it: pipe writes are ordered, so the buffer is then complete for that invocation.
+//! Finished invocation logs are appended to the environment's log stream on disk.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio::sync::oneshot;
+
+const MARKER_HEAD: &[u8] = b"\x1estratus-flush:";
+const MARKER_TAIL: u8 = b'\x1e';
+
+/// The output of one environment.
+pub struct Output {
+    buf: Mutex<Vec<u8>>,
+    waiters: Mutex<HashMap<u64, oneshot::Sender<()>>>,
+    marker: Mutex<File>,
+    seq: AtomicU64,
+}
+
+impl Output {
+    /// Starts reading `read` in a task; `marker` is a non-blocking write handle on the same pipe.
+    pub fn start(
+        read: OwnedFd,
+        marker: File,
+    ) -> io::Result<(Arc<Output>, tokio::task::JoinHandle<()>)> {
+        let out = Arc::new(Output {
+            buf: Mutex::new(Vec::new()),
+            waiters: Mutex::new(HashMap::new()),
+            marker: Mutex::new(marker),
+            seq: AtomicU64::new(0),
+        });
+        let mut rx = tokio::net::unix::pipe::Receiver::from_owned_fd(read)?;
+        let reader = out.clone();
+        let task = tokio::spawn(async move {
+            let mut chunk = vec![0u8; 64 * 1024];
+            let mut pending = Vec::new();
+            while let Ok(n) = rx.read(&mut chunk).await {
+                if n == 0 {
+                    break;
+                }
+                pending.extend_from_slice(&chunk[..n]);
+                reader.absorb(&mut pending);
+            }
+        });
+        Ok((out, task))
+    }
+
+    /// Moves complete text and markers out of `pending`, keeping a possibly split marker.
+    fn absorb(&self, pending: &mut Vec<u8>) {
+        loop {
+            match find(pending, MARKER_HEAD) {
+                Some(at) => {
+                    let Some(end) = pending[at + MARKER_HEAD.len()..]
+                        .iter()
+                        .position(|b| *b == MARKER_TAIL)
+                    else {
+                        self.append(&pending[..at]);
+                        pending.drain(..at);
+                        return;
+                    };
+                    let id_bytes = &pending[at + MARKER_HEAD.len()..at + MARKER_HEAD.len() + end];
+                    let id = std::str::from_utf8(id_bytes)
+                        .ok()
+                        .and_then(|s| s.parse::<u64>().ok());
+                    self.append(&pending[..at]);
+                    pending.drain(..at + MARKER_HEAD.len() + end + 1);
+                    if let Some(tx) = id.and_then(|id| self.waiters.lock().unwrap().remove(&id)) {
+                        let _ = tx.send(());
+                    }
+                }
+                None => {
+                    // Keep a tail that could be the start of a marker split across reads.
+                    let keep = (1..MARKER_HEAD.len())
+                        .rev()
+                        .find(|k| pending.ends_with(&MARKER_HEAD[..*k]))
+                        .unwrap_or(0);
+                    let cut = pending.len() - keep;
+                    self.append(&pending[..cut]);
+                    pending.drain(..cut);
+                    return;
+                }
+            }
+        }
+    }
+
+    pub fn append(&self, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            self.buf.lock().unwrap().extend_from_slice(bytes);
+        }
+    }
+
+    /// Waits until everything written to the pipe so far has been read (bounded by `limit`),
+    /// then takes the buffer.
+    pub async fn flush(&self, limit: Duration) -> Vec<u8> {
+        let id = self.seq.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.waiters.lock().unwrap().insert(id, tx);
+        let marker = format!("\x1estratus-flush:{id}\x1e");
+        if self.write_marker(marker.as_bytes()).await.is_ok() {
+            let _ = tokio::time::timeout(limit, rx).await;
+        }
+        self.waiters.lock().unwrap().remove(&id);
+        self.take()
+    }
+
+    pub fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.buf.lock().unwrap())
+    }
+
+    async fn write_marker(&self, bytes: &[u8]) -> io::Result<()> {
+        for _ in 0..200 {
+            let r = self.marker.lock().unwrap().write(bytes);
+            match r {
+                Ok(n) if n == bytes.len() => return Ok(()),
+                Ok(_) => return Err(io::Error::other("short marker write")),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    tokio::time::sleep(Duration::from_millis(5)).await
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::other("log pipe stayed full"))
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Log streams on disk: `<root>/<group>/<stream>`, with `/` in names escaped.
+pub struct LogStore {
+    root: PathBuf,
+}
+
+impl LogStore {
+    pub fn new(root: &Path) -> LogStore {
+        LogStore {
+            root: root.to_path_buf(),
+        }
+    }
+
+    pub fn append(&self, group: &str, stream: &str, text: &[u8]) {
+        let dir = self.root.join(escape(group));
+        let write = || -> io::Result<()> {
+            std::fs::create_dir_all(&dir)?;
+            let mut f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(escape(stream)))?;
+            f.write_all(text)
+        };
+        if let Err(e) = write() {
+            tracing::warn!(%e, group, stream, "could not write function log");
+        }
+    }
+}
+
+fn escape(name: &str) -> String {
+    name.replace('%', "%25").replace('/', "%2F")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn output() -> Output {
+        Output {
+            buf: Mutex::new(Vec::new()),
+            waiters: Mutex::new(HashMap::new()),
+            marker: Mutex::new(tempfile::tempfile().unwrap()),
+            seq: AtomicU64::new(0),
+        }
+    }
+
+    #[test]
+    fn markers_are_removed_and_complete_their_waiter() {
+        let out = output();
+        let (tx, mut rx) = oneshot::channel();
+        out.waiters.lock().unwrap().insert(7, tx);
+        let mut pending = b"hello\n\x1estratus-flush:7\x1eafter".to_vec();
+        out.absorb(&mut pending);
+        assert_eq!(out.take(), b"hello\nafter");
+        assert!(rx.try_recv().is_ok());
+    }
+
+    #[test]
+    fn split_marker_waits_for_the_rest() {
+        let out = output();
+        let mut pending = b"text\x1estratus-fl".to_vec();
+        out.absorb(&mut pending);
+        assert_eq!(out.take(), b"text");
+        pending.extend_from_slice(b"ush:1\x1e");
+        out.absorb(&mut pending);
+        assert!(out.take().is_empty());
+        assert!(pending.is_empty());
+    }
+}

@@ -1,0 +1,113 @@
+//! Warm environments, per function version. An invocation takes an idle environment or starts
+//! its own, and gives it back when done: the lock is held only to push or pop, never across an
+//! await, so there is no window in which two invocations could claim the same environment.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use stratus_core::function::FunctionConfig;
+
+use crate::env::Environment;
+
+/// Which environments can serve an invocation: same function, version and configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    pub name: String,
+    pub version: String,
+    pub revision: String,
+}
+
+impl PoolKey {
+    pub fn of(cfg: &FunctionConfig) -> PoolKey {
+        PoolKey {
+            name: cfg.name.clone(),
+            version: cfg.version.clone(),
+            revision: cfg.revision_id.clone(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Pools {
+    idle: Mutex<HashMap<PoolKey, Vec<Environment>>>,
+}
+
+impl Pools {
+    /// The most recently used idle environment (so the others age out first).
+    pub fn take(&self, key: &PoolKey) -> Option<Environment> {
+        self.idle.lock().unwrap().get_mut(key)?.pop()
+    }
+
+    pub fn put(&self, key: PoolKey, env: Environment) {
+        self.idle.lock().unwrap().entry(key).or_default().push(env);
+    }
+
+    pub fn retire(&self, name: &str, version: Option<&str>) {
+        let retired: Vec<Environment> = {
+            let mut idle = self.idle.lock().unwrap();
+            let keys: Vec<PoolKey> = idle
+                .keys()
+                .filter(|k| k.name == name && version.is_none_or(|v| k.version == v))
+                .cloned()
+                .collect();
+            keys.iter()
+                .filter_map(|k| idle.remove(k))
+                .flatten()
+                .collect()
+        };
+        for env in retired {
+            tokio::spawn(env.shut_down());
+        }
+    }
+
+    pub fn idle_count(&self) -> usize {
+        self.idle.lock().unwrap().values().map(Vec::len).sum()
+    }
+
+    /// Removes environments idle for longer than `max_idle`.
+    fn expired(&self, max_idle: Duration) -> Vec<Environment> {
+        let now = Instant::now();
+        let mut idle = self.idle.lock().unwrap();
+        let mut out = Vec::new();
+        for envs in idle.values_mut() {
+            let (old, fresh): (Vec<_>, Vec<_>) = envs
+                .drain(..)
+                .partition(|e| now.duration_since(e.last_used) >= max_idle);
+            *envs = fresh;
+            out.extend(old);
+        }
+        idle.retain(|_, v| !v.is_empty());
+        out
+    }
+
+    pub async fn drain(&self) {
+        let all: Vec<Environment> = self
+            .idle
+            .lock()
+            .unwrap()
+            .drain()
+            .flat_map(|(_, v)| v)
+            .collect();
+        let stops: Vec<_> = all
+            .into_iter()
+            .map(|e| tokio::spawn(e.shut_down()))
+            .collect();
+        for s in stops {
+            let _ = s.await;
+        }
+    }
+}
+
+/// Shuts down idle environments as they pass `max_idle`, until the pools are dropped.
+pub async fn reap_idle(pools: Weak<Pools>, max_idle: Duration) {
+    let tick = (max_idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(10));
+    loop {
+        tokio::time::sleep(tick).await;
+        let Some(pools) = pools.upgrade() else { return };
+        for env in pools.expired(max_idle) {
+            tracing::debug!(env = %env.id, "reclaiming idle environment");
+            tokio::spawn(env.shut_down());
+        }
+    }
+}

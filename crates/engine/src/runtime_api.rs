@@ -1,0 +1,241 @@
+//! The Lambda Runtime API (`/2018-06-01/runtime/...`), one server per environment. Each
+//! environment has its own listening socket, so a caller is identified by the socket it
+//! reached, never by its address. The engine hands invocations in through a channel; each
+//! carries a reply channel that `/response` or `/error` completes.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use stratus_core::limits;
+use tokio::sync::{mpsc, oneshot};
+
+/// One invocation handed to the runtime.
+pub struct Invocation {
+    pub request_id: String,
+    pub payload: Bytes,
+    pub deadline_ms: i64,
+    pub invoked_arn: String,
+    pub trace_id: String,
+    pub client_context: Option<String>,
+    pub cognito_identity: Option<String>,
+    pub reply: oneshot::Sender<Reply>,
+}
+
+/// What the runtime answered.
+#[derive(Debug)]
+pub enum Reply {
+    Response(Bytes),
+    Error {
+        error_type: Option<String>,
+        body: Bytes,
+    },
+    TooLarge,
+}
+
+/// How initialisation ended.
+#[derive(Debug)]
+pub enum InitSignal {
+    /// The runtime asked for its first invocation.
+    Ready,
+    Error {
+        error_type: Option<String>,
+        body: Bytes,
+    },
+}
+
+struct Current {
+    request_id: String,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// The state one environment's Runtime API serves.
+pub struct Slot {
+    next: tokio::sync::Mutex<mpsc::Receiver<Invocation>>,
+    current: Mutex<Option<Current>>,
+    init: Mutex<Option<oneshot::Sender<InitSignal>>>,
+    initialized: AtomicBool,
+}
+
+impl Slot {
+    pub fn new() -> (
+        Arc<Slot>,
+        mpsc::Sender<Invocation>,
+        oneshot::Receiver<InitSignal>,
+    ) {
+        let (tx, rx) = mpsc::channel(1);
+        let (init_tx, init_rx) = oneshot::channel();
+        let slot = Slot {
+            next: tokio::sync::Mutex::new(rx),
+            current: Mutex::new(None),
+            init: Mutex::new(Some(init_tx)),
+            initialized: AtomicBool::new(false),
+        };
+        (Arc::new(slot), tx, init_rx)
+    }
+}
+
+/// Accepts and serves connections until the task is aborted.
+pub async fn serve(listener: tokio::net::TcpListener, slot: Arc<Slot>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let slot = slot.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| handle(slot.clone(), req));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+type Resp = Response<Full<Bytes>>;
+
+fn reply(status: StatusCode, body: &'static str) -> Resp {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .expect("valid response")
+}
+
+const ACCEPTED: &str = r#"{"status":"OK"}"#;
+const INVALID_ID: &str = r#"{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}"#;
+const TOO_LARGE: &str = r#"{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).","errorType":"RequestEntityTooLarge"}"#;
+const BAD_STATE: &str = r#"{"errorMessage":"State transition failed for runtime: init already completed","errorType":"InvalidStateTransition"}"#;
+const NOT_FOUND: &str = r#"{"errorMessage":"Not Found","errorType":"NotFound"}"#;
+
+async fn handle(slot: Arc<Slot>, req: Request<Incoming>) -> Result<Resp, Infallible> {
+    let path = req.uri().path().to_string();
+    let Some(rest) = path.strip_prefix("/2018-06-01/runtime/") else {
+        return Ok(reply(StatusCode::NOT_FOUND, NOT_FOUND));
+    };
+    let resp = match (req.method(), rest) {
+        (&Method::GET, "invocation/next") => next(&slot).await,
+        (&Method::POST, "init/error") => init_error(&slot, req).await,
+        (&Method::POST, r) if r.starts_with("invocation/") => {
+            let mut parts = r["invocation/".len()..].splitn(2, '/');
+            match (parts.next(), parts.next()) {
+                (Some(id), Some("response")) => result(&slot, id.to_string(), req, false).await,
+                (Some(id), Some("error")) => result(&slot, id.to_string(), req, true).await,
+                _ => reply(StatusCode::NOT_FOUND, NOT_FOUND),
+            }
+        }
+        _ => reply(StatusCode::NOT_FOUND, NOT_FOUND),
+    };
+    Ok(resp)
+}
+
+/// Long-polls for the next invocation; the first call marks the end of initialisation.
+async fn next(slot: &Slot) -> Resp {
+    if !slot.initialized.swap(true, Ordering::AcqRel) {
+        if let Some(tx) = slot.init.lock().unwrap().take() {
+            let _ = tx.send(InitSignal::Ready);
+        }
+    }
+    let Some(inv) = slot.next.lock().await.recv().await else {
+        return reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            r#"{"errorMessage":"Internal Server Error","errorType":"InternalServerError"}"#,
+        );
+    };
+    let mut b = Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .header("Lambda-Runtime-Aws-Request-Id", &inv.request_id)
+        .header("Lambda-Runtime-Deadline-Ms", inv.deadline_ms.to_string())
+        .header("Lambda-Runtime-Invoked-Function-Arn", &inv.invoked_arn)
+        .header("Lambda-Runtime-Trace-Id", &inv.trace_id);
+    if let Some(cc) = &inv.client_context {
+        b = b.header("Lambda-Runtime-Client-Context", cc);
+    }
+    if let Some(ci) = &inv.cognito_identity {
+        b = b.header("Lambda-Runtime-Cognito-Identity", ci);
+    }
+    *slot.current.lock().unwrap() = Some(Current {
+        request_id: inv.request_id,
+        reply: inv.reply,
+    });
+    b.body(Full::new(inv.payload)).expect("valid response")
+}
+
+async fn read_body(req: Request<Incoming>) -> Result<Bytes, ()> {
+    Limited::new(req.into_body(), limits::MAX_SYNC_RESPONSE)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|_| ())
+}
+
+fn error_type(req: &Request<Incoming>) -> Option<String> {
+    req.headers()
+        .get("Lambda-Runtime-Function-Error-Type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// `/invocation/{id}/response` and `/invocation/{id}/error`.
+async fn result(slot: &Slot, id: String, req: Request<Incoming>, is_error: bool) -> Resp {
+    let current_matches = slot
+        .current
+        .lock()
+        .unwrap()
+        .as_ref()
+        .is_some_and(|c| c.request_id == id);
+    if !current_matches {
+        return reply(StatusCode::BAD_REQUEST, INVALID_ID);
+    }
+    let kind = error_type(&req);
+    let body = read_body(req).await;
+    let Some(current) = slot
+        .current
+        .lock()
+        .unwrap()
+        .take()
+        .filter(|c| c.request_id == id)
+    else {
+        return reply(StatusCode::BAD_REQUEST, INVALID_ID);
+    };
+    match body {
+        Err(()) => {
+            let _ = current.reply.send(Reply::TooLarge);
+            reply(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE)
+        }
+        Ok(body) => {
+            let r = if is_error {
+                Reply::Error {
+                    error_type: kind,
+                    body,
+                }
+            } else {
+                Reply::Response(body)
+            };
+            let _ = current.reply.send(r);
+            reply(StatusCode::ACCEPTED, ACCEPTED)
+        }
+    }
+}
+
+async fn init_error(slot: &Slot, req: Request<Incoming>) -> Resp {
+    let kind = error_type(&req);
+    let body = read_body(req).await.unwrap_or_default();
+    match slot.init.lock().unwrap().take() {
+        Some(tx) => {
+            slot.initialized.store(true, Ordering::Release);
+            let _ = tx.send(InitSignal::Error {
+                error_type: kind,
+                body,
+            });
+            reply(StatusCode::ACCEPTED, ACCEPTED)
+        }
+        None => reply(StatusCode::FORBIDDEN, BAD_STATE),
+    }
+}

@@ -1,0 +1,160 @@
+//! Control groups for execution environments: a memory limit equal to the function's
+//! MemorySize and a pids limit, under cgroup v2 where it is usable and v1 otherwise. The
+//! environment's first process adds itself (see `jail`), so everything it starts is counted.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Where this platform's environment cgroups are created.
+#[derive(Debug, Clone)]
+pub enum CgroupRoot {
+    V2(PathBuf),
+    V1 {
+        memory: PathBuf,
+        pids: Option<PathBuf>,
+    },
+}
+
+/// One environment's cgroup(s).
+#[derive(Debug)]
+pub struct Cgroup {
+    dirs: Vec<PathBuf>,
+    memory: PathBuf,
+    v2: bool,
+}
+
+/// This process's path in the hierarchy of `controller` ("" for v2), from /proc/self/cgroup.
+fn own_path(controller: &str) -> Option<String> {
+    let text = fs::read_to_string("/proc/self/cgroup").ok()?;
+    text.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let matches = if controller.is_empty() {
+            ctrls.is_empty()
+        } else {
+            ctrls.split(',').any(|c| c == controller)
+        };
+        matches.then(|| path.to_string())
+    })
+}
+
+impl CgroupRoot {
+    /// Finds a hierarchy with a usable memory controller, creating `stratus/` under this
+    /// process's own cgroup.
+    pub fn detect() -> Option<CgroupRoot> {
+        let v1_memory = Path::new("/sys/fs/cgroup/memory");
+        if v1_memory.join("memory.limit_in_bytes").exists() || v1_memory.is_dir() {
+            let memory = v1_memory
+                .join(own_path("memory")?.trim_start_matches('/'))
+                .join("stratus");
+            fs::create_dir_all(&memory).ok()?;
+            let pids = own_path("pids").and_then(|p| {
+                let dir = Path::new("/sys/fs/cgroup/pids")
+                    .join(p.trim_start_matches('/'))
+                    .join("stratus");
+                fs::create_dir_all(&dir).ok().map(|_| dir)
+            });
+            return Some(CgroupRoot::V1 { memory, pids });
+        }
+        let v2 = Path::new("/sys/fs/cgroup");
+        if v2.join("cgroup.controllers").exists() {
+            let root = v2
+                .join(own_path("")?.trim_start_matches('/'))
+                .join("stratus");
+            fs::create_dir_all(&root).ok()?;
+            // Children of `stratus` get the memory and pids controllers.
+            let parent = root.parent()?;
+            let _ = fs::write(parent.join("cgroup.subtree_control"), "+memory +pids");
+            fs::write(root.join("cgroup.subtree_control"), "+memory +pids").ok()?;
+            return Some(CgroupRoot::V2(root));
+        }
+        None
+    }
+
+    pub fn create(&self, id: &str, memory_mb: u32, pids_max: u32) -> io::Result<Cgroup> {
+        let bytes = u64::from(memory_mb) * 1024 * 1024;
+        match self {
+            CgroupRoot::V2(root) => {
+                let dir = root.join(id);
+                fs::create_dir(&dir)?;
+                fs::write(dir.join("memory.max"), bytes.to_string())?;
+                let _ = fs::write(dir.join("memory.swap.max"), "0");
+                let _ = fs::write(dir.join("pids.max"), pids_max.to_string());
+                Ok(Cgroup {
+                    dirs: vec![dir.clone()],
+                    memory: dir,
+                    v2: true,
+                })
+            }
+            CgroupRoot::V1 { memory, pids } => {
+                let mem = memory.join(id);
+                fs::create_dir(&mem)?;
+                fs::write(mem.join("memory.limit_in_bytes"), bytes.to_string())?;
+                let _ = fs::write(mem.join("memory.memsw.limit_in_bytes"), bytes.to_string());
+                let mut dirs = vec![mem.clone()];
+                if let Some(p) = pids {
+                    let dir = p.join(id);
+                    if fs::create_dir(&dir).is_ok() {
+                        let _ = fs::write(dir.join("pids.max"), pids_max.to_string());
+                        dirs.push(dir);
+                    }
+                }
+                Ok(Cgroup {
+                    dirs,
+                    memory: mem,
+                    v2: false,
+                })
+            }
+        }
+    }
+}
+
+impl Cgroup {
+    /// The `cgroup.procs` files the environment's first process writes its pid to.
+    pub fn procs_files(&self) -> Vec<PathBuf> {
+        self.dirs.iter().map(|d| d.join("cgroup.procs")).collect()
+    }
+
+    /// The most memory the environment has used, in bytes.
+    pub fn peak_memory(&self) -> Option<u64> {
+        let file = if self.v2 {
+            "memory.peak"
+        } else {
+            "memory.max_usage_in_bytes"
+        };
+        fs::read_to_string(self.memory.join(file))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Kills every process in the group.
+    pub fn kill_all(&self) {
+        if self.v2 && fs::write(self.memory.join("cgroup.kill"), "1").is_ok() {
+            return;
+        }
+        if let Ok(text) = fs::read_to_string(self.memory.join("cgroup.procs")) {
+            for pid in text.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                crate::sandbox::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+
+    /// Removes the group once its processes are gone (retrying briefly while they exit).
+    pub async fn remove(self) {
+        for _ in 0..50 {
+            if self
+                .dirs
+                .iter()
+                .all(|d| fs::remove_dir(d).is_ok() || !d.exists())
+            {
+                return;
+            }
+            self.kill_all();
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        tracing::warn!(dirs = ?self.dirs, "could not remove environment cgroup");
+    }
+}
