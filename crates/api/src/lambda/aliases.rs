@@ -138,7 +138,11 @@ pub async fn update_alias(
                 function_arn(&c.region, &function, Some(&name))
             ))
         })?;
-        check_revision(input.revision_id.as_deref(), &a.revision_id, "GetAlias")?;
+        check_revision(
+            input.revision_id.as_deref(),
+            &a.revision_id,
+            "GetFunction/GetAlias",
+        )?;
         if let Some(v) = &input.function_version {
             a.function_version = v.clone();
         }

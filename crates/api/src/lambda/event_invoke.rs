@@ -100,6 +100,15 @@ fn now_secs() -> f64 {
 /// Writes a config: `merge` keeps unspecified settings (Update), otherwise they are removed (Put).
 fn write(s: &Shared, c: &Caller, f: &str, q: &QueryMap, body: &[u8], merge: bool) -> ApiResult {
     let input: EventInvokeConfig = parse(body)?;
+    let nothing = input.maximum_retry_attempts.is_none()
+        && input.maximum_event_age_in_seconds.is_none()
+        && input.destination_config.is_none();
+    if nothing {
+        return Err(Error::invalid(
+            "You must specify at least one of error handling or destination setting.",
+        )
+        .into());
+    }
     let r = function_ref(c, f, q)?;
     let qualifier = r.qualifier.clone().unwrap_or_else(|| "$LATEST".into());
     let cfg = s.meta.tx(|tx| {

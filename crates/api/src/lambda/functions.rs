@@ -307,7 +307,7 @@ pub async fn update_function_code(
     super::check_revision(
         input.revision_id.as_deref(),
         &current.revision_id,
-        "GetFunction",
+        "GetFunction/GetAlias",
     )?;
     let zip = code_bytes(&input.code)?;
     if input.dry_run {
@@ -322,7 +322,7 @@ pub async fn update_function_code(
         super::check_revision(
             input.revision_id.as_deref(),
             &cfg.revision_id,
-            "GetFunction",
+            "GetFunction/GetAlias",
         )?;
         cfg.code = code.clone();
         if let Some(a) = &input.architectures {
@@ -371,7 +371,7 @@ pub async fn update_function_configuration(
         super::check_revision(
             input.revision_id.as_deref(),
             &cfg.revision_id,
-            "GetFunction",
+            "GetFunction/GetAlias",
         )?;
         input.settings.apply(&mut cfg)?;
         cfg.last_modified = clock::now_lambda();

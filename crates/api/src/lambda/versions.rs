@@ -38,7 +38,7 @@ pub fn publish_in(
             )));
         }
     }
-    check_revision(revision, &latest.revision_id, "GetFunction")?;
+    check_revision(revision, &latest.revision_id, "GetFunction/GetAlias")?;
     if let Some(last) = tx.last_published(name)? {
         if latest.same_content(&last) {
             return Ok(last);
