@@ -39,10 +39,12 @@ impl Interpreters {
     ) -> Result<Command, (String, String)> {
         match runtime::kind(runtime_name) {
             Kind::Python => {
+                // The host's python3 first: it is the one users install boto3 into. An exact
+                // `pythonX.Y` is the fallback on hosts without a plain python3.
                 let version = runtime_name.trim_start_matches("python");
                 let bin = self
                     .resolve(
-                        &[&format!("python{version}"), "python3"],
+                        &["python3", &format!("python{version}")],
                         "import sys; print(sys.executable)",
                     )
                     .await;

@@ -1,0 +1,27 @@
+# `make test` builds the platform and runs every test: Rust unit tests, then the integration
+# suite, which drives the real binary with boto3 and the aws CLI from a local virtualenv.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: test build venv unit integration
+
+test: build unit integration
+
+build:
+	cargo build --release --locked
+
+unit:
+	cargo test --release --workspace --locked
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: tests/requirements.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r tests/requirements.txt
+	touch $@
+
+# The venv comes first on PATH so that the platform's python runtime (the host's python3)
+# has boto3, as AWS's python runtime does, and the aws CLI is the venv's.
+integration: venv
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -q
