@@ -7,9 +7,11 @@
 //! - [`wire`]: errors and JSON on the wire.
 //! - [`lambda`]: the Lambda API (2015-03-31 and its dated siblings), one handler per operation.
 //! - [`code_url`]: the expiring links GetFunction hands out to download a package.
+//! - [`dispatcher`]: the durable queue runner behind asynchronous invocation.
 
 pub mod auth;
 pub mod code_url;
+pub mod dispatcher;
 pub mod lambda;
 pub mod wire;
 
@@ -45,6 +47,10 @@ pub struct AppState {
     pub account_concurrency: u32,
     /// What `/health` reports.
     pub health: serde_json::Value,
+    /// Wakes the async dispatcher when an event is queued.
+    pub events: tokio::sync::Notify,
+    /// Delay before the first retry of a failed asynchronous invocation (doubled for the next).
+    pub async_retry_delay: std::time::Duration,
 }
 
 pub type Shared = Arc<AppState>;

@@ -24,6 +24,9 @@ pub struct Config {
     pub idle_timeout_secs: u64,
     /// `auto` (namespaces when the host allows them), `namespaces` (required), or `process`.
     pub isolation: String,
+    /// Seconds before the first retry of a failed asynchronous invocation; the second retry
+    /// waits twice as long (AWS: one minute, then two).
+    pub async_retry_delay_secs: u64,
 }
 
 impl Default for Config {
@@ -36,6 +39,7 @@ impl Default for Config {
             account_concurrency: 1000,
             idle_timeout_secs: 600,
             isolation: "auto".into(),
+            async_retry_delay_secs: 60,
         }
     }
 }
@@ -80,6 +84,11 @@ impl Config {
         }
         if let Some(v) = var("STRATUS_ISOLATION") {
             self.isolation = v;
+        }
+        if let Some(v) = var("STRATUS_ASYNC_RETRY_DELAY_SECS") {
+            self.async_retry_delay_secs = v
+                .parse()
+                .with_context(|| format!("STRATUS_ASYNC_RETRY_DELAY_SECS={v}"))?;
         }
         Ok(())
     }

@@ -62,13 +62,17 @@ pub async fn run(
         url_key: rand_key(),
         account_concurrency: cfg.account_concurrency,
         health,
+        events: tokio::sync::Notify::new(),
+        async_retry_delay: std::time::Duration::from_secs(cfg.async_retry_delay_secs),
     });
+    let dispatcher = tokio::spawn(stratus_api::dispatcher::run(state.clone()));
     tracing::info!(%addr, data_dir = %data_dir.display(), ?isolation, "stratus listening on http://{addr}");
     axum::serve(listener, stratus_api::router(state))
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving")?;
     tracing::info!("stopped accepting requests; stopping execution environments");
+    dispatcher.abort();
     engine.shutdown().await;
     Ok(())
 }

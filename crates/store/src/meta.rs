@@ -15,7 +15,8 @@ use stratus_core::Result;
 use crate::fault;
 
 /// Schema migrations, applied in order; the index + 1 is the schema version.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE functions (
     name TEXT PRIMARY KEY,
     next_version INTEGER NOT NULL DEFAULT 1,
@@ -44,7 +45,24 @@ CREATE TABLE documents (
     body TEXT NOT NULL,
     PRIMARY KEY (function, kind, qualifier)
 );
-"#];
+"#,
+    r#"
+-- Asynchronous invocations waiting to run (or to be retried). A row is deleted only once its
+-- outcome is final, so an acknowledged event survives a crash (at-least-once delivery).
+CREATE TABLE async_events (
+    request_id TEXT PRIMARY KEY,
+    function TEXT NOT NULL,
+    qualifier TEXT,
+    payload BLOB NOT NULL,
+    trigger TEXT NOT NULL,
+    region TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    enqueued_ms INTEGER NOT NULL,
+    due_ms INTEGER NOT NULL
+);
+CREATE INDEX async_events_due ON async_events(due_ms);
+"#,
+];
 
 /// The function-level row: what all versions share.
 #[derive(Debug, Clone, Default)]
@@ -407,10 +425,142 @@ impl Tx<'_> {
     }
 }
 
+/// One queued asynchronous invocation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AsyncEvent {
+    pub request_id: String,
+    pub function: String,
+    pub qualifier: Option<String>,
+    pub payload: Vec<u8>,
+    /// What queued it: `async`, `s3`, `destination`, ...
+    pub trigger: String,
+    /// Region of the request that queued it (ARNs in records and destinations use it).
+    pub region: String,
+    pub attempts: u32,
+    pub enqueued_ms: i64,
+    pub due_ms: i64,
+}
+
+impl Tx<'_> {
+    pub fn enqueue(&self, e: &AsyncEvent) -> Result<()> {
+        self.0
+            .execute(
+                "INSERT OR REPLACE INTO async_events (request_id, function, qualifier, payload, trigger, region, attempts, enqueued_ms, due_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![e.request_id, e.function, e.qualifier, e.payload, e.trigger, e.region, e.attempts, e.enqueued_ms, e.due_ms],
+            )
+            .map_err(|e| fault("enqueue event", e))?;
+        Ok(())
+    }
+
+    /// Events due at `now_ms`, leased until `lease_ms` so no other pass takes them meanwhile
+    /// (and a crash makes them due again once the lease runs out).
+    pub fn claim_due(&self, now_ms: i64, lease_ms: i64, limit: usize) -> Result<Vec<AsyncEvent>> {
+        let mut stmt = self
+            .0
+            .prepare_cached(
+                "SELECT request_id, function, qualifier, payload, trigger, region, attempts, enqueued_ms, due_ms
+                 FROM async_events WHERE due_ms <= ?1 ORDER BY due_ms LIMIT ?2",
+            )
+            .map_err(|e| fault("prepare", e))?;
+        let rows = stmt
+            .query_map(params![now_ms, limit as i64], |r| {
+                Ok(AsyncEvent {
+                    request_id: r.get(0)?,
+                    function: r.get(1)?,
+                    qualifier: r.get(2)?,
+                    payload: r.get(3)?,
+                    trigger: r.get(4)?,
+                    region: r.get(5)?,
+                    attempts: r.get(6)?,
+                    enqueued_ms: r.get(7)?,
+                    due_ms: r.get(8)?,
+                })
+            })
+            .map_err(|e| fault("query events", e))?;
+        let events: Vec<AsyncEvent> = rows
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| fault("read event", e))?;
+        for e in &events {
+            self.0
+                .execute(
+                    "UPDATE async_events SET due_ms = ?2 WHERE request_id = ?1",
+                    params![e.request_id, lease_ms],
+                )
+                .map_err(|e| fault("lease event", e))?;
+        }
+        Ok(events)
+    }
+
+    pub fn reschedule(&self, request_id: &str, attempts: u32, due_ms: i64) -> Result<()> {
+        self.0
+            .execute(
+                "UPDATE async_events SET attempts = ?2, due_ms = ?3 WHERE request_id = ?1",
+                params![request_id, attempts, due_ms],
+            )
+            .map_err(|e| fault("reschedule event", e))?;
+        Ok(())
+    }
+
+    pub fn finish(&self, request_id: &str) -> Result<()> {
+        self.0
+            .execute(
+                "DELETE FROM async_events WHERE request_id = ?1",
+                [request_id],
+            )
+            .map_err(|e| fault("finish event", e))?;
+        Ok(())
+    }
+
+    pub fn queue_stats(&self) -> Result<(u64, Option<i64>)> {
+        self.0
+            .query_row(
+                "SELECT COUNT(*), MIN(enqueued_ms) FROM async_events",
+                [],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Option<i64>>(1)?)),
+            )
+            .map_err(|e| fault("queue stats", e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use stratus_core::function::CodeRef;
+
+    #[test]
+    fn queued_events_are_leased_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.db");
+        let ev = AsyncEvent {
+            request_id: "r1".into(),
+            function: "f".into(),
+            qualifier: None,
+            payload: b"{}".to_vec(),
+            trigger: "async".into(),
+            region: "us-east-1".into(),
+            attempts: 0,
+            enqueued_ms: 10,
+            due_ms: 10,
+        };
+        Meta::open(&path).unwrap().tx(|tx| tx.enqueue(&ev)).unwrap();
+        let meta = Meta::open(&path).unwrap();
+        let claimed = meta.tx(|tx| tx.claim_due(20, 1000, 10)).unwrap();
+        assert_eq!(claimed, vec![ev]);
+        assert!(
+            meta.tx(|tx| tx.claim_due(500, 2000, 10))
+                .unwrap()
+                .is_empty(),
+            "leased"
+        );
+        assert_eq!(
+            meta.tx(|tx| tx.claim_due(1000, 3000, 10)).unwrap().len(),
+            1,
+            "lease expired"
+        );
+        meta.tx(|tx| tx.finish("r1")).unwrap();
+        assert_eq!(meta.tx(|tx| tx.queue_stats()).unwrap().0, 0);
+    }
 
     fn cfg(name: &str, version: &str) -> FunctionConfig {
         FunctionConfig {

@@ -3,7 +3,7 @@
 
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use base64::Engine as _;
 use bytes::Bytes;
 use stratus_core::arn::function_arn;
@@ -115,7 +115,7 @@ pub async fn invoke(
         config,
     };
     if invocation_type == "Event" {
-        return Ok(accept_event(s, req));
+        return accept_event(s, req, r.qualifier.as_deref());
     }
     let out = s.engine.invoke(req).await?;
     let mut resp = (axum::http::StatusCode::OK, out.payload).into_response();
@@ -140,18 +140,28 @@ pub async fn invoke(
     Ok(resp)
 }
 
-/// `Event` invocations: accepted at once and run in the background.
-fn accept_event(s: Shared, req: InvokeRequest) -> Response {
-    let request_id = req.request_id.clone();
-    tokio::spawn(async move {
-        let name = req.config.name.clone();
-        if let Err(e) = s.engine.invoke(req).await {
-            tracing::warn!(function = %name, error = %e, "asynchronous invocation failed");
-        }
-    });
+/// `Event` invocations: queued durably, acknowledged with 202, run by the dispatcher.
+fn accept_event(s: Shared, req: InvokeRequest, qualifier: Option<&str>) -> ApiResult {
+    if req.payload.len() > limits::MAX_ASYNC_PAYLOAD {
+        return Err(Error::too_large(format!(
+            "{} byte payload is too large for the Event invocation type (limit {} bytes)",
+            req.payload.len(),
+            limits::MAX_ASYNC_PAYLOAD
+        ))
+        .into());
+    }
+    crate::dispatcher::enqueue(
+        &s,
+        &req.config.name,
+        qualifier,
+        &req.payload,
+        "async",
+        &req.region,
+        &req.request_id,
+    )?;
     let mut resp = axum::http::StatusCode::ACCEPTED.into_response();
-    insert(resp.headers_mut(), "x-amzn-RequestId", &request_id);
-    resp
+    insert(resp.headers_mut(), "x-amzn-RequestId", &req.request_id);
+    Ok(resp)
 }
 
 fn insert(h: &mut axum::http::HeaderMap, name: &'static str, value: &str) {
