@@ -1,0 +1,1 @@
+"""The orchestration behind `bench/run`: servers, workloads, tables."""

@@ -1,0 +1,92 @@
+"""Setting up functions on a Stratus server with boto3 (set-up only: nothing here is timed)."""
+
+import io
+import stat
+import time
+import zipfile
+
+import boto3
+from botocore.config import Config
+
+ACCOUNT = "000000000000"
+REGION = "us-east-1"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/bench-role"
+PY_HANDLER_SOURCE = "def handler(event, context):\n    return event\n"
+_ZIP_DATE = (2024, 1, 1, 0, 0, 0)
+
+
+def client(url):
+    return boto3.client(
+        "lambda", endpoint_url=url, region_name=REGION,
+        aws_access_key_id="test", aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=120),
+    )
+
+
+def make_zip(files):
+    """`files`: archive name -> (bytes, executable?)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, (content, executable) in files.items():
+            info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            mode = 0o755 if executable else 0o644
+            info.external_attr = (stat.S_IFREG | mode) << 16
+            zf.writestr(info, content)
+    return buf.getvalue()
+
+
+class Packages:
+    """The two no-op packages: the `lambda_runtime` bootstrap and a python handler."""
+
+    def __init__(self, noop_fn_path):
+        with open(noop_fn_path, "rb") as f:
+            self.rust = make_zip({"bootstrap": (f.read(), True)})
+        self.python = make_zip({"app.py": (PY_HANDLER_SOURCE.encode(), False)})
+
+    def spec(self, kind):
+        if kind == "rust":
+            return {"Runtime": "provided.al2023", "Handler": "bootstrap", "ZipFile": self.rust}
+        if kind == "python":
+            return {"Runtime": "python3.12", "Handler": "app.handler", "ZipFile": self.python}
+        raise ValueError(kind)
+
+
+def wait_ready(lam, name, qualifier=None, deadline_s=60):
+    kw = {"FunctionName": name}
+    if qualifier:
+        kw["Qualifier"] = qualifier
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        c = lam.get_function_configuration(**kw)
+        if c.get("State", "Active") == "Active" and c.get("LastUpdateStatus", "Successful") in (
+            "Successful", None,
+        ):
+            return c
+        time.sleep(0.05)
+    raise RuntimeError(f"{name} did not become Active")
+
+
+def create(lam, name, packages, kind, env=None, timeout=30, memory=128):
+    spec = packages.spec(kind)
+    lam.create_function(
+        FunctionName=name, Role=ROLE, Runtime=spec["Runtime"], Handler=spec["Handler"],
+        Code={"ZipFile": spec["ZipFile"]}, Timeout=timeout, MemorySize=memory,
+        Environment={"Variables": env or {}},
+    )
+    return wait_ready(lam, name)
+
+
+def publish_versions(lam, name, n, tag):
+    """Publishes `n` new versions, each after a configuration change. The change is an
+    environment variable: Stratus (like AWS) returns the last version again when only the
+    Description changed."""
+    versions = []
+    for i in range(n):
+        lam.update_function_configuration(
+            FunctionName=name, Environment={"Variables": {"BENCH_REVISION": f"{tag}-{i}"}})
+        wait_ready(lam, name)
+        versions.append(lam.publish_version(FunctionName=name)["Version"])
+    if len(set(versions)) != n:
+        raise RuntimeError(f"PublishVersion did not give {n} distinct versions: {versions}")
+    return versions

@@ -1,0 +1,208 @@
+"""Tables and ratios from a run's results (the dict written as JSON)."""
+
+# Which floor each Stratus target is compared with: the same function code, no platform.
+FLOOR_OF = {"stratus-rust": "floor-rust", "stratus-python": "floor-python"}
+PEER_OF = {"stratus-rust": "peer-rust"}
+
+
+def _fmt(v, digits=0):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}"
+    return f"{v:,}"
+
+
+def _ratio(a, b):
+    if a is None or b in (None, 0):
+        return None
+    return round(a / b, 2)
+
+
+def table(headers, rows):
+    cols = [headers] + [[_fmt(c) if not isinstance(c, str) else c for c in r] for r in rows]
+    widths = [max(len(str(r[i])) for r in cols) for i in range(len(headers))]
+    lines = []
+    for n, r in enumerate(cols):
+        lines.append("  ".join(str(c).rjust(w) if i else str(c).ljust(w)
+                               for i, (c, w) in enumerate(zip(r, widths))))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _lat(r):
+    lat = r.get("ok_latency") or r["latency"]
+    return lat
+
+
+def latency_rows(results):
+    """Rows of a latency table at concurrency 1, with ratios to floor and peer (p50, p99)."""
+    rows = []
+    for name, r in results.items():
+        lat = _lat(r)
+        fl, pe = results.get(FLOOR_OF.get(name)), results.get(PEER_OF.get(name))
+        rows.append([
+            name, round(lat["p50_us"]), round(lat["p95_us"]), round(lat["p99_us"]),
+            round(r["throughput_rps"]), r["errors"],
+            _fmt(_ratio(lat["p50_us"], _lat(fl)["p50_us"]) if fl else None, 2),
+            _fmt(_ratio(lat["p99_us"], _lat(fl)["p99_us"]) if fl else None, 2),
+            _fmt(_ratio(lat["p50_us"], _lat(pe)["p50_us"]) if pe else None, 2),
+            r.get("condition", {}).get("label", ""),
+        ])
+    return rows
+
+
+LAT_HEAD = ["target", "p50 µs", "p95 µs", "p99 µs", "inv/s", "errors", "p50 ×floor",
+            "p99 ×floor", "p50 ×peer", "condition"]
+
+
+def ratios(res):
+    """The headline ratios, for the JSON and the table footers."""
+    out = {}
+    wt = res.get("workloads", {}).get("warm_and_throughput")
+    if wt:
+        for c, targets in wt["levels"].items():
+            for name in FLOOR_OF:
+                if name not in targets:
+                    continue
+                s = targets[name]
+                for kind, other in [("floor", FLOOR_OF[name]), ("peer", PEER_OF.get(name))]:
+                    o = targets.get(other)
+                    if not o:
+                        continue
+                    out.setdefault(f"c{c}", {})[f"{name} / {other}"] = {
+                        "p50_latency": _ratio(_lat(s)["p50_us"], _lat(o)["p50_us"]),
+                        "p99_latency": _ratio(_lat(s)["p99_us"], _lat(o)["p99_us"]),
+                        "throughput": _ratio(s["throughput_rps"], o["throughput_rps"]),
+                    }
+    pl = res.get("workloads", {}).get("pinned_latency")
+    if pl:
+        for name, fl in FLOOR_OF.items():
+            if name in pl and fl in pl:
+                out.setdefault("pinned_c1", {})[f"{name} / {fl}"] = {
+                    "p50_latency": _ratio(_lat(pl[name])["p50_us"], _lat(pl[fl])["p50_us"])}
+    cs = res.get("workloads", {}).get("cold_start")
+    if cs:
+        for kind in ["rust", "python"]:
+            ns = cs["namespaces"].get(kind, {})
+            fl = cs["floor_exec"].get(kind)
+            if ns.get("p50_total_ms") and fl:
+                out.setdefault("cold_start", {})[f"stratus-{kind} / floor fork+exec"] = _ratio(
+                    ns["p50_total_ms"], fl["until_first_response"]["p50_us"] / 1000)
+        peer = cs.get("peer")
+        if peer and peer.get("p50_total_ms"):
+            out.setdefault("cold_start", {})["stratus-rust / peer first invoke"] = _ratio(
+                cs["namespaces"]["rust"]["p50_total_ms"], peer["p50_total_ms"])
+    return out
+
+
+def render(res):
+    w = res["workloads"]
+    parts = []
+    meta = res["meta"]
+    parts.append(f"Stratus benchmarks — {meta['timestamp']}  commit {meta['commit']}  "
+                 f"({meta['mode']}; {meta['machine']['nproc']} vCPUs, "
+                 f"{meta['machine']['mem_total_gib']} GiB, kernel {meta['machine']['kernel']})")
+    parts.append(f"peer: {meta['peer']['tool']} — "
+                 + (meta["peer"]["version"] if meta["peer"]["available"]
+                    else f"SKIPPED: {meta['peer']['reason']}"))
+    wt = w.get("warm_and_throughput")
+    if wt:
+        c1 = wt["levels"].get("1", {})
+        parts.append("\n1. Warm invoke latency, concurrency 1, keep-alive (unpinned)\n"
+                     + table(LAT_HEAD, latency_rows(c1)))
+        oh = wt.get("api_overhead", {})
+        if oh:
+            rows = [[n, round(r["report"]["overhead_us"]["p50_us"]),
+                     round(r["report"]["duration_us"]["p50_us"]),
+                     round(_lat(r)["p50_us"])] for n, r in oh.items() if r.get("report")]
+            parts.append("   Platform overhead (client latency − REPORT Duration), log tail on:\n"
+                         + table(["target", "overhead p50 µs", "Duration p50 µs",
+                                  "latency p50 µs"], rows))
+        levels = list(wt["levels"])
+        names = list(dict.fromkeys(n for lv in wt["levels"].values() for n in lv))
+        rows = []
+        for n in names:
+            row = [n]
+            for c in levels:
+                r = wt["levels"][c].get(n)
+                row.append("-" if r is None else
+                           f"{r['throughput_rps']:,.0f}" + (f" ({r['errors']} err)"
+                                                           if r["errors"] else ""))
+            rows.append(row)
+        for name in FLOOR_OF:
+            for other in [FLOOR_OF[name], PEER_OF.get(name)]:
+                if other and other in names and name in names:
+                    row = [f"{name} / {other}"]
+                    for c in levels:
+                        a, b = wt["levels"][c].get(name), wt["levels"][c].get(other)
+                        row.append(_fmt(_ratio(a and a["throughput_rps"],
+                                               b and b["throughput_rps"]), 2))
+                    rows.append(row)
+        parts.append("\n2. Throughput, invokes/s (closed loop; one environment/runtime per "
+                     "client)\n" + table(["target"] + [f"c={c}" for c in levels], rows))
+        conds = sorted({r.get("condition", {}).get("label", "")
+                        for lv in wt["levels"].values() for r in lv.values()})
+        parts.append("   conditions seen: " + "; ".join(conds))
+    pl = w.get("pinned_latency")
+    if pl:
+        parts.append("\n1b. Warm invoke latency, concurrency 1, everything on vCPU 0 "
+                     "(taskset -c 0)\n" + table(LAT_HEAD, latency_rows(pl)))
+    cs = w.get("cold_start")
+    if cs:
+        rows = []
+        for kind, sp in cs.get("split", {}).items():
+            ns = cs["namespaces"][kind]
+            rows.append([kind, round(sp["total_ms"], 2), round(sp["sandbox_setup_ms"], 2),
+                         round(sp["runtime_init_ms"], 2), round(sp["runtime_init_floor_ms"], 2),
+                         round(sp["first_invoke_ms"], 2),
+                         _fmt(sp["api_overhead_ms"], 2), _fmt(sp["other_ms"], 2),
+                         round(ns["max_total_ms"], 1), f"{ns['versions']} ({ns['errors']} err)"])
+        parts.append(
+            "\n3. Cold start: first invoke of a fresh version, p50 ms\n"
+            + table(["fn", "total", "sandbox", "runtime init", "(bare exec→/next)",
+                     "first invoke", "API", "other", "max total", "versions"], rows))
+        fl = cs.get("floor_exec", {})
+        line = "   floor, bare fork+exec → first response (p50 ms): " + ", ".join(
+            f"{k} {v['until_first_response']['p50_us'] / 1000:.2f}" for k, v in fl.items())
+        peer = cs.get("peer")
+        if peer:
+            line += (f"\n   peer: first invoke after `cargo lambda watch` starts (through "
+                     f"`cargo run`): p50 {peer['p50_total_ms']:.1f} ms over {peer['count']}")
+        parts.append(line)
+    so = w.get("scale_out")
+    if so:
+        rows = []
+        for n, r in so.items():
+            rows.append([n, round(r["all_answered_s"], 2), r["errors"],
+                         round(r["latency_p50_ms"]), round(r["latency_max_ms"]),
+                         round(r["platform_peak_rss_kb"] / 1024, 1),
+                         round(r["environments_peak_sampled"]["rss_kb"] / 1024),
+                         round(r["environments_after"]["pss_kb"] / 1024),
+                         r["environments_after"]["processes"], r["shutdown_s"]])
+        parts.append("\n4. Scale-out from zero, function sleeps 1 s\n" + table(
+            ["envs", "all answered s", "errors", "p50 ms", "max ms", "platform peak MiB",
+             "envs RSS MiB (peak)", "envs PSS MiB", "env procs", "shutdown s"], rows))
+    idle = w.get("idle_footprint")
+    if idle:
+        rows = []
+        for phase in ["empty", "deployed_no_environments", "before_reclaim", "after_reclaim"]:
+            r = idle[phase]
+            rows.append([phase, round(r["platform_rss_kb"] / 1024, 1), r["platform_cpu_pct"],
+                         r["function_processes"], round(r["environments_rss_kb"] / 1024, 1),
+                         round(r["environments_pss_kb"] / 1024, 1)])
+        parts.append(f"\n5. Idle footprint, {idle['functions']} functions, idle timeout "
+                     f"{idle['idle_timeout_s']} s (reclaimed {idle['reclaimed_after_s']} s "
+                     "after the last invoke)\n" + table(
+                         ["phase", "platform RSS MiB", "platform CPU %", "function procs",
+                          "envs RSS MiB", "envs PSS MiB"], rows))
+    rat = res.get("ratios", {})
+    if rat:
+        lines = ["\nRatios, Stratus / floor and Stratus / peer (latency > 1: Stratus slower; "
+                 "throughput < 1: Stratus lower)"]
+        for group, items in rat.items():
+            for k, v in items.items():
+                lines.append(f"  {group:<12} {k:<40} {v}")
+        parts.append("\n".join(lines))
+    return "\n".join(parts)

@@ -1,0 +1,438 @@
+"""The workloads. Each takes the run's `Ctx` and returns a JSON-able dict; `WORKLOADS` lists
+them in the order they run. Every workload is bounded in time and count (see `Plan`) and
+sends traffic only to 127.0.0.1.
+
+To add a workload (asynchronous Invoke, S3, HTTP triggers, …): write `def name(ctx) -> dict`
+here, add it to `WORKLOADS`, and give `report.py` a table for it.
+"""
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import deploy, peer, procs, servers
+
+
+@dataclass
+class Plan:
+    """How much each workload does; `--quick` uses the small plan."""
+
+    warm_s: float = 10.0
+    warmup_s: float = 2.0
+    tail_s: float = 3.0
+    pinned_s: float = 8.0
+    throughput_s: float = 8.0
+    levels: tuple = (1, 4, 16, 64)
+    cold_versions: int = 25
+    cold_versions_process: int = 20
+    floor_exec: int = 30
+    peer_cold: int = 5
+    scale_out: tuple = (100, 500)
+    idle_functions: int = 100
+    idle_timeout_s: int = 15
+    idle_window_s: float = 5.0
+
+
+QUICK = Plan(warm_s=3.0, warmup_s=1.0, tail_s=2.0, pinned_s=3.0, throughput_s=3.0,
+             levels=(1, 16), cold_versions=10, cold_versions_process=5, floor_exec=10,
+             peer_cold=2, scale_out=(100,), idle_functions=20, idle_timeout_s=8,
+             idle_window_s=3.0)
+
+
+@dataclass
+class Ctx:
+    plan: Plan
+    stratus_bin: Path
+    loadgen_bin: Path
+    floor_bin: Path
+    noop_fn: Path
+    repo: Path
+    bench_dir: Path
+    work_dir: Path
+    packages: deploy.Packages
+    peer: peer.PeerStatus
+    log: callable
+    python: str  # the real interpreter behind python3 (what Stratus resolves too)
+
+
+def loadgen(ctx, url, function, pinned=False, sign=True, **opts):
+    """Runs the load generator; returns its JSON."""
+    cmd = servers.pin_prefix(pinned) + [str(ctx.loadgen_bin), "--endpoint", url,
+                                        "--function", function]
+    for k, v in opts.items():
+        flag = "--" + k.replace("_", "-")
+        if v is True:
+            cmd.append(flag)
+        elif v is not None and v is not False:
+            cmd += [flag, ",".join(v) if isinstance(v, list) else str(v)]
+    if not sign:
+        cmd.append("--no-sign")
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if out.returncode != 0:
+        raise RuntimeError(f"loadgen failed: {out.stderr.strip()[-2000:]}")
+    return json.loads(out.stdout)
+
+
+def measured(ctx, trees, pinned, fn):
+    """Runs `fn()` (a loadgen call), labelling the machine's condition while it ran."""
+    cpu0 = sum(procs.tree_cpu(p) for p in trees)
+    cond = procs.Condition(pinned)
+    result = fn()
+    ours = sum(procs.tree_cpu(p) for p in trees) - cpu0 + result.get("loadgen_cpu_s", 0.0)
+    result["condition"] = cond.finish(ours)
+    return result
+
+
+def brief(r):
+    """The figures the tables show, from a loadgen result."""
+    lat = r.get("ok_latency") or r["latency"]
+    return {
+        "requests": r["requests"], "errors": r["errors"],
+        "throughput_rps": round(r["throughput_rps"], 1),
+        "p50_us": lat["p50_us"], "p95_us": lat["p95_us"], "p99_us": lat["p99_us"],
+        "condition": r.get("condition", {}).get("label"),
+    }
+
+
+# --- targets --------------------------------------------------------------------------------
+
+class StratusTarget:
+    def __init__(self, ctx, server, function):
+        self.ctx, self.server, self.function = ctx, server, function
+
+    def run(self, concurrency, pinned=False, **opts):
+        return measured(self.ctx, [self.server.pid], pinned, lambda: loadgen(
+            self.ctx, self.server.url, self.function, pinned=pinned,
+            concurrency=concurrency, **opts))
+
+
+class FloorTarget:
+    """A fresh floor server per run, with one runtime process per client."""
+
+    def __init__(self, ctx, runtime_cmd, runtime_env=None):
+        self.ctx, self.runtime_cmd, self.runtime_env = ctx, runtime_cmd, runtime_env
+
+    def run(self, concurrency, pinned=False, **opts):
+        with servers.Floor(self.ctx.floor_bin, self.runtime_cmd, concurrency, pinned,
+                           self.runtime_env) as f:
+            trees = [f.proc.pid] + [r.pid for r in f.runtimes]
+            return measured(self.ctx, trees, pinned, lambda: loadgen(
+                self.ctx, f.url, "floor", pinned=pinned, sign=True,
+                concurrency=concurrency, **opts))
+
+
+class PeerTarget:
+    def __init__(self, ctx, watch):
+        self.ctx, self.watch = ctx, watch
+
+    def run(self, concurrency, pinned=False, **opts):
+        return measured(self.ctx, [self.watch.proc.pid], pinned, lambda: loadgen(
+            self.ctx, self.watch.url, self.watch.function, pinned=pinned,
+            concurrency=concurrency, **opts))
+
+
+def python_runtime(ctx):
+    """Stratus's own python bootstrap on the host interpreter, with the no-op handler, as a
+    runtime command for the floor: (command, environment)."""
+    task = ctx.work_dir / "py-task"
+    task.mkdir(parents=True, exist_ok=True)
+    (task / "app.py").write_text(deploy.PY_HANDLER_SOURCE)
+    bootstrap = ctx.repo / "crates/engine/runtimes/python/bootstrap.py"
+    env = {"LAMBDA_TASK_ROOT": str(task), "_HANDLER": "app.handler",
+           "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12"}
+    return [ctx.python, "-X", "utf8", str(bootstrap)], env
+
+
+def floor_targets(ctx):
+    py_cmd, py_env = python_runtime(ctx)
+    return {
+        "floor-raw": FloorTarget(ctx, None),
+        "floor-rust": FloorTarget(ctx, [str(ctx.noop_fn)]),
+        "floor-python": FloorTarget(ctx, py_cmd, py_env),
+    }
+
+
+def _start_peer(ctx, concurrency):
+    if not ctx.peer.available:
+        return None
+    try:
+        return peer.Watch(ctx.peer, ctx.bench_dir, ctx.work_dir, concurrency).start()
+    except RuntimeError as e:
+        ctx.log(f"peer unavailable for this workload: {e}")
+        return None
+
+
+# --- 1 & 2: warm latency and throughput ----------------------------------------------------
+
+def warm_and_throughput(ctx):
+    """Warm latency at concurrency 1 and throughput at every level, targets interleaved per
+    level so that drift on a shared machine hits them alike. One Stratus server serves both
+    functions throughout; the floor is started afresh per run with one runtime per client;
+    the peer runs with `--concurrency` = the highest level, so it may start as many
+    instances as Stratus starts environments."""
+    p = ctx.plan
+    out = {"levels": {}, "api_overhead": {}, "notes": []}
+    env = {"STRATUS_ACCOUNT_CONCURRENCY": "1000"}
+    with servers.Stratus(ctx.stratus_bin, ctx.work_dir, "warm", env=env) as s:
+        lam = deploy.client(s.url)
+        deploy.create(lam, "noop-rust", ctx.packages, "rust")
+        deploy.create(lam, "noop-py", ctx.packages, "python")
+        watch = _start_peer(ctx, max(p.levels))
+        try:
+            targets = {
+                "stratus-rust": StratusTarget(ctx, s, "noop-rust"),
+                "stratus-python": StratusTarget(ctx, s, "noop-py"),
+                **floor_targets(ctx),
+            }
+            if watch:
+                targets["peer-rust"] = PeerTarget(ctx, watch)
+            for c in p.levels:
+                dur = p.warm_s if c == 1 else p.throughput_s
+                for name, t in targets.items():
+                    ctx.log(f"  concurrency {c:>3}  {name}")
+                    r = t.run(c, duration=dur, warmup=p.warmup_s)
+                    out["levels"].setdefault(str(c), {})[name] = r
+            for name in ["stratus-rust", "stratus-python"]:
+                ctx.log(f"  API overhead (log tail)  {name}")
+                r = targets[name].run(1, duration=p.tail_s, warmup=0.5, log_tail=True)
+                out["api_overhead"][name] = r
+            out["stratus_after"] = {
+                "environments": procs.tree_memory(s.pid, with_pss=True),
+                "platform_rss_kb": procs.rss_kb(s.pid),
+                "platform_hwm_kb": procs.hwm_kb(s.pid),
+            }
+        finally:
+            if watch:
+                watch.stop()
+    return out
+
+
+def pinned_latency(ctx):
+    """Warm latency at concurrency 1 with the server, its environments and the load
+    generator all on vCPU 0 (`taskset -c 0`): no cross-vCPU wake-ups."""
+    p = ctx.plan
+    out = {}
+    with servers.Stratus(ctx.stratus_bin, ctx.work_dir, "pinned", pinned=True) as s:
+        lam = deploy.client(s.url)
+        deploy.create(lam, "noop-rust", ctx.packages, "rust")
+        deploy.create(lam, "noop-py", ctx.packages, "python")
+        targets = {
+            "stratus-rust": StratusTarget(ctx, s, "noop-rust"),
+            "stratus-python": StratusTarget(ctx, s, "noop-py"),
+            **floor_targets(ctx),
+        }
+        for name, t in targets.items():
+            ctx.log(f"  pinned  {name}")
+            out[name] = t.run(1, pinned=True, duration=p.pinned_s, warmup=p.warmup_s)
+    return out
+
+
+# --- 3: cold start ---------------------------------------------------------------------------
+
+def _median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    return xs[(len(xs) - 1) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+
+def _cold_series(ctx, server, kind, n):
+    """Publishes `n` versions, then invokes each once; returns per-invoke records and the
+    warm API overhead measured on the same server."""
+    lam = deploy.client(server.url)
+    name = f"cold-{kind}"
+    deploy.create(lam, name, ctx.packages, kind)
+    versions = deploy.publish_versions(lam, name, n, uuid.uuid4().hex[:8])
+    cold = loadgen(ctx, server.url, name, qualifiers=versions, log_tail=True)
+    warm = loadgen(ctx, server.url, name, duration=2.0, warmup=0.5, log_tail=True)
+    overhead_us = warm["report"]["overhead_us"]["p50_us"] if warm.get("report") else None
+    rows = []
+    for inv in cold["invocations"]:
+        rep = inv.get("report") or {}
+        total_ms = inv["latency_us"] / 1000
+        init_ms, invoke_ms = rep.get("init_ms"), rep.get("duration_ms")
+        residual = None
+        if init_ms is not None and invoke_ms is not None and overhead_us is not None:
+            residual = total_ms - init_ms - invoke_ms - overhead_us / 1000
+        rows.append({"version": inv["qualifier"], "total_ms": total_ms, "init_ms": init_ms,
+                     "invoke_ms": invoke_ms, "residual_ms": residual, "error": inv["error"]})
+    return {
+        "versions": n,
+        "errors": sum(1 for r in rows if r["error"]),
+        "p50_total_ms": _median([r["total_ms"] for r in rows]),
+        "p50_init_ms": _median([r["init_ms"] for r in rows]),
+        "p50_invoke_ms": _median([r["invoke_ms"] for r in rows]),
+        "warm_api_overhead_ms": overhead_us / 1000 if overhead_us is not None else None,
+        "p50_residual_ms": _median([r["residual_ms"] for r in rows]),
+        "max_total_ms": max((r["total_ms"] for r in rows), default=None),
+        "invocations": rows,
+    }
+
+
+def _floor_exec(ctx, cmd, env, n):
+    args = [str(ctx.floor_bin), "exec", "--count", str(n)]
+    for k, v in env.items():
+        args += ["--env", f"{k}={v}"]
+    out = subprocess.run(args + ["--"] + cmd, capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        raise RuntimeError(f"floor exec failed: {out.stderr.strip()[-1000:]}")
+    r = json.loads(out.stdout)
+    return {k: r[k] for k in ["count", "spawn_call", "until_next", "until_first_response"]}
+
+
+def _peer_cold(ctx, n):
+    """First invoke after `cargo lambda watch` starts (it starts the function through
+    `cargo run`), `n` times."""
+    samples = []
+    for _ in range(n):
+        w = _start_peer(ctx, 1)
+        if w is None:
+            return None
+        try:
+            time.sleep(1.0)  # let watch finish its own start-up before the clock starts
+            r = loadgen(ctx, w.url, w.function, count=1, timeout=120)
+            samples.append({"total_ms": r["latency"]["max_us"] / 1000, "errors": r["errors"]})
+        finally:
+            w.stop()
+    return {"count": n, "p50_total_ms": _median([s["total_ms"] for s in samples]),
+            "errors": sum(s["errors"] for s in samples), "samples": samples}
+
+
+def cold_start(ctx):
+    """Time to first response of a new version, split into its parts.
+
+    Stratus's `Init Duration` is timed from the start of environment creation, so it holds
+    sandbox set-up and runtime init together; the split between them comes from a second
+    server with `STRATUS_ISOLATION=process` (no namespaces, no cgroups) and from a bare
+    fork+exec of the same runtime (the floor)."""
+    p = ctx.plan
+    out = {"namespaces": {}, "process": {}, "floor_exec": {}}
+    with servers.Stratus(ctx.stratus_bin, ctx.work_dir, "cold") as s:
+        for kind in ["rust", "python"]:
+            ctx.log(f"  cold start {kind}: {p.cold_versions} fresh versions (namespaces)")
+            out["namespaces"][kind] = _cold_series(ctx, s, kind, p.cold_versions)
+    env = {"STRATUS_ISOLATION": "process"}
+    with servers.Stratus(ctx.stratus_bin, ctx.work_dir, "cold-process", env=env) as s:
+        for kind in ["rust", "python"]:
+            ctx.log(f"  cold start {kind}: {p.cold_versions_process} fresh versions (process)")
+            out["process"][kind] = _cold_series(ctx, s, kind, p.cold_versions_process)
+    ctx.log(f"  floor: bare fork+exec x{p.floor_exec} (rust, python)")
+    out["floor_exec"]["rust"] = _floor_exec(ctx, [str(ctx.noop_fn)], {}, p.floor_exec)
+    py_cmd, py_env = python_runtime(ctx)
+    out["floor_exec"]["python"] = _floor_exec(ctx, py_cmd, py_env, p.floor_exec)
+    if ctx.peer.available:
+        ctx.log(f"  peer: first invoke after cargo lambda watch starts x{p.peer_cold}")
+        out["peer"] = _peer_cold(ctx, p.peer_cold)
+    for kind in ["rust", "python"]:
+        ns, pr = out["namespaces"][kind], out["process"][kind]
+        fl = out["floor_exec"][kind]["until_next"]["p50_us"] / 1000
+        if ns["p50_init_ms"] is not None and pr["p50_init_ms"] is not None:
+            out.setdefault("split", {})[kind] = {
+                "total_ms": ns["p50_total_ms"],
+                "sandbox_setup_ms": ns["p50_init_ms"] - pr["p50_init_ms"],
+                "runtime_init_ms": pr["p50_init_ms"],
+                "runtime_init_floor_ms": fl,
+                "first_invoke_ms": ns["p50_invoke_ms"],
+                "api_overhead_ms": ns["warm_api_overhead_ms"],
+                "other_ms": ns["p50_residual_ms"],
+            }
+    return out
+
+
+# --- 4: scale-out ----------------------------------------------------------------------------
+
+def scale_out(ctx):
+    """From zero to N concurrent environments of a function that sleeps 1 s: N connections
+    each send one request at once; a fresh server per N so its peak RSS is this workload's."""
+    out = {}
+    env = {"STRATUS_ACCOUNT_CONCURRENCY": "1000"}
+    for n in ctx.plan.scale_out:
+        ctx.log(f"  scale-out to {n} environments")
+        with servers.Stratus(ctx.stratus_bin, ctx.work_dir, f"scale-{n}", env=env) as s:
+            lam = deploy.client(s.url)
+            deploy.create(lam, "sleep-rust", ctx.packages, "rust",
+                          env={"BENCH_SLEEP_MS": "1000"}, timeout=60)
+            rss0 = procs.rss_kb(s.pid)
+            with procs.TreeSampler(s.pid) as sampler:
+                r = measured(ctx, [s.pid], False, lambda: loadgen(
+                    ctx, s.url, "sleep-rust", concurrency=n, count=n, timeout=120))
+            after = procs.tree_memory(s.pid, with_pss=True)
+            out[str(n)] = {
+                "requests": r["requests"], "errors": r["errors"],
+                "error_kinds": r["error_kinds"],
+                "all_answered_s": r["elapsed_s"],
+                "latency_p50_ms": r["latency"]["p50_us"] / 1000,
+                "latency_max_ms": r["latency"]["max_us"] / 1000,
+                "platform_rss_before_kb": rss0,
+                "platform_peak_rss_kb": procs.hwm_kb(s.pid),
+                "platform_rss_after_kb": procs.rss_kb(s.pid),
+                "environments_peak_sampled": sampler.peak,
+                "environments_after": after,
+                "condition": r["condition"],
+            }
+            t0 = time.monotonic()
+        out[str(n)]["shutdown_s"] = round(time.monotonic() - t0, 2)
+    return out
+
+
+# --- 5: idle footprint -----------------------------------------------------------------------
+
+def _window(pid, seconds):
+    """The server's RSS and CPU use over `seconds` of no traffic."""
+    cpu0, t0 = procs.cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    cpu1, t1 = procs.cpu_seconds(pid), time.monotonic()
+    envs = procs.tree_memory(pid, with_pss=True)
+    return {"platform_rss_kb": procs.rss_kb(pid),
+            "platform_cpu_pct": round(100 * (cpu1 - cpu0) / (t1 - t0), 2),
+            "function_processes": envs["processes"], "environments_rss_kb": envs["rss_kb"],
+            "environments_pss_kb": envs["pss_kb"], "window_s": seconds}
+
+
+def idle_footprint(ctx):
+    p = ctx.plan
+    env = {"STRATUS_IDLE_TIMEOUT_SECS": str(p.idle_timeout_s)}
+    out = {"functions": p.idle_functions, "idle_timeout_s": p.idle_timeout_s}
+    with servers.Stratus(ctx.stratus_bin, ctx.work_dir, "idle", env=env) as s:
+        out["empty"] = _window(s.pid, min(2.0, p.idle_window_s))
+        lam = deploy.client(s.url)
+        ctx.log(f"  deploying {p.idle_functions} functions")
+        names = [f"idle-{i:03d}" for i in range(p.idle_functions)]
+        for name in names:
+            deploy.create(lam, name, ctx.packages, "rust")
+        out["deployed_no_environments"] = _window(s.pid, min(2.0, p.idle_window_s))
+        ctx.log("  one invoke each, then idle")
+        for name in names:
+            lam.invoke(FunctionName=name, Payload=b"{}")
+        last_invoke = time.monotonic()
+        out["before_reclaim"] = _window(s.pid, p.idle_window_s)
+        deadline = last_invoke + p.idle_timeout_s + 30
+        while time.monotonic() < deadline and procs.descendants(s.pid):
+            time.sleep(0.25)
+        out["reclaimed_after_s"] = round(time.monotonic() - last_invoke, 2)
+        out["after_reclaim"] = _window(s.pid, p.idle_window_s)
+    return out
+
+
+# --- 6: later issues -------------------------------------------------------------------------
+# Asynchronous Invoke, S3 and HTTP workloads go here, as functions of `ctx`, and into
+# WORKLOADS below.
+
+WORKLOADS = [
+    ("warm_and_throughput", warm_and_throughput),
+    ("pinned_latency", pinned_latency),
+    ("cold_start", cold_start),
+    ("scale_out", scale_out),
+    ("idle_footprint", idle_footprint),
+]
+
+
+def real_python():
+    """The interpreter behind `python3` (a version-manager shim would add ~30 ms per start)."""
+    out = subprocess.run(["python3", "-c", "import sys; print(sys.executable)"],
+                         capture_output=True, text=True, timeout=30)
+    return out.stdout.strip() or sys.executable
