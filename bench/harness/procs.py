@@ -99,6 +99,11 @@ def tree_memory(root, with_pss=False):
     out = {"processes": len(pids), "rss_kb": sum(rss_kb(p) or 0 for p in pids)}
     if with_pss:
         out["pss_kb"] = sum(pss_kb(p) or 0 for p in pids)
+        names = {}
+        for p in pids:
+            name = (_read(f"/proc/{p}/comm") or "?").strip()
+            names[name] = names.get(name, 0) + 1
+        out["by_name"] = names
     return out
 
 

@@ -349,10 +349,15 @@ def scale_out(ctx):
     """From zero to N concurrent environments of a function that sleeps 1 s: N connections
     each send one request at once; a fresh server per N so its peak RSS is this workload's."""
     out = {}
-    env = {"STRATUS_ACCOUNT_CONCURRENCY": "1000"}
-    for n in ctx.plan.scale_out:
-        ctx.log(f"  scale-out to {n} environments")
-        with servers.Stratus(ctx.stratus_bin, ctx.work_dir, f"scale-{n}", env=env) as s:
+    runs = [(str(n), n, "auto") for n in ctx.plan.scale_out]
+    # The same platform without namespaces or cgroups: how much of the time is the sandbox's.
+    n0 = ctx.plan.scale_out[0]
+    runs.append((f"{n0} (process isolation)", n0, "process"))
+    for key, n, isolation in runs:
+        env = {"STRATUS_ACCOUNT_CONCURRENCY": "1000", "STRATUS_ISOLATION": isolation}
+        ctx.log(f"  scale-out to {key} environments")
+        with servers.Stratus(ctx.stratus_bin, ctx.work_dir, f"scale-{n}-{isolation}",
+                             env=env) as s:
             lam = deploy.client(s.url)
             deploy.create(lam, "sleep-rust", ctx.packages, "rust",
                           env={"BENCH_SLEEP_MS": "1000"}, timeout=60)
@@ -361,7 +366,8 @@ def scale_out(ctx):
                 r = measured(ctx, [s.pid], False, lambda: loadgen(
                     ctx, s.url, "sleep-rust", concurrency=n, count=n, timeout=120))
             after = procs.tree_memory(s.pid, with_pss=True)
-            out[str(n)] = {
+            out[key] = {
+                "isolation": s.health.get("isolation"),
                 "requests": r["requests"], "errors": r["errors"],
                 "error_kinds": r["error_kinds"],
                 "all_answered_s": r["elapsed_s"],
@@ -375,7 +381,7 @@ def scale_out(ctx):
                 "condition": r["condition"],
             }
             t0 = time.monotonic()
-        out[str(n)]["shutdown_s"] = round(time.monotonic() - t0, 2)
+        out[key]["shutdown_s"] = round(time.monotonic() - t0, 2)
     return out
 
 
