@@ -271,6 +271,10 @@ class RuntimeApi {
       return this.received >= length ? Buffer.concat(this.chunks).subarray(0, length) : undefined;
     }
     if (/chunked/i.test(headers['transfer-encoding'] ?? '')) {
+      // A chunked message ends with a blank line: decode only once one may have arrived.
+      const last = this.chunks[this.chunks.length - 1];
+      const tail = last.length >= 4 ? last : Buffer.concat(this.chunks.slice(-4));
+      if (tail.toString('latin1', tail.length - 4) !== '\r\n\r\n') return undefined;
       return decodeChunked(Buffer.concat(this.chunks));
     }
     return closed ? Buffer.concat(this.chunks) : undefined;
