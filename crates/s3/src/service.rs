@@ -228,7 +228,6 @@ impl S3 for S3Front {
         }
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{bucket}")),
-            ..Default::default()
         }))
     }
 
@@ -1007,7 +1006,7 @@ fn rendered(t: LambdaTarget) -> LambdaFunctionConfiguration {
             value: Some(s),
         });
     }
-    let filter = (!rules.is_empty()).then(|| NotificationConfigurationFilter {
+    let filter = (!rules.is_empty()).then_some(NotificationConfigurationFilter {
         key: Some(S3KeyFilter {
             filter_rules: Some(rules),
         }),
