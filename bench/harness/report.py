@@ -154,11 +154,10 @@ def render(res):
         rows = []
         for kind, sp in cs.get("split", {}).items():
             ns = cs["namespaces"][kind]
-            rows.append([kind, round(sp["total_ms"], 2), round(sp["sandbox_setup_ms"], 2),
-                         round(sp["runtime_init_ms"], 2), round(sp["runtime_init_floor_ms"], 2),
-                         round(sp["first_invoke_ms"], 2),
-                         _fmt(sp["api_overhead_ms"], 2), _fmt(sp["other_ms"], 2),
-                         round(ns["max_total_ms"], 1), f"{ns['versions']} ({ns['errors']} err)"])
+            rows.append([kind] + [_fmt(v, 1) for v in [
+                sp["total_ms"], sp["sandbox_setup_ms"], sp["runtime_init_ms"],
+                sp["runtime_init_floor_ms"], sp["first_invoke_ms"], sp["api_overhead_ms"],
+                sp["other_ms"], ns["max_total_ms"]]] + [f"{ns['versions']} ({ns['errors']} err)"])
         parts.append(
             "\n3. Cold start: first invoke of a fresh version, p50 ms\n"
             + table(["fn", "total", "sandbox", "runtime init", "(bare exec→/next)",
@@ -175,12 +174,12 @@ def render(res):
     if so:
         rows = []
         for n, r in so.items():
-            rows.append([n, round(r["all_answered_s"], 2), r["errors"],
+            rows.append([n, _fmt(r["all_answered_s"], 2), r["errors"],
                          round(r["latency_p50_ms"]), round(r["latency_max_ms"]),
-                         round(r["platform_peak_rss_kb"] / 1024, 1),
+                         _fmt(r["platform_peak_rss_kb"] / 1024, 1),
                          round(r["environments_peak_sampled"]["rss_kb"] / 1024),
                          round(r["environments_after"]["pss_kb"] / 1024),
-                         r["environments_after"]["processes"], r["shutdown_s"]])
+                         r["environments_after"]["processes"], _fmt(r["shutdown_s"], 1)])
         parts.append("\n4. Scale-out from zero, function sleeps 1 s\n" + table(
             ["envs", "all answered s", "errors", "p50 ms", "max ms", "platform peak MiB",
              "envs RSS MiB (peak)", "envs PSS MiB", "env procs", "shutdown s"], rows))
@@ -189,9 +188,10 @@ def render(res):
         rows = []
         for phase in ["empty", "deployed_no_environments", "before_reclaim", "after_reclaim"]:
             r = idle[phase]
-            rows.append([phase, round(r["platform_rss_kb"] / 1024, 1), r["platform_cpu_pct"],
-                         r["function_processes"], round(r["environments_rss_kb"] / 1024, 1),
-                         round(r["environments_pss_kb"] / 1024, 1)])
+            rows.append([phase, _fmt(r["platform_rss_kb"] / 1024, 1),
+                         _fmt(r["platform_cpu_pct"], 2), r["function_processes"],
+                         _fmt(r["environments_rss_kb"] / 1024, 1),
+                         _fmt(r["environments_pss_kb"] / 1024, 1)])
         parts.append(f"\n5. Idle footprint, {idle['functions']} functions, idle timeout "
                      f"{idle['idle_timeout_s']} s (reclaimed {idle['reclaimed_after_s']} s "
                      "after the last invoke)\n" + table(
@@ -203,6 +203,9 @@ def render(res):
                  "throughput < 1: Stratus lower)"]
         for group, items in rat.items():
             for k, v in items.items():
-                lines.append(f"  {group:<12} {k:<40} {v}")
+                if isinstance(v, dict):
+                    v = ", ".join(f"{m.replace('_', ' ')} {x}" for m, x in v.items()
+                                  if x is not None)
+                lines.append(f"  {group:<11} {k:<38} {v}")
         parts.append("\n".join(lines))
     return "\n".join(parts)

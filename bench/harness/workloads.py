@@ -156,13 +156,23 @@ def floor_targets(ctx):
     }
 
 
-def _start_peer(ctx, concurrency):
+def _start_peer(ctx, concurrency, prime=True):
+    """Starts `cargo lambda watch`; with `prime`, waits for a first answer (the first start
+    may compile the function through `cargo run`)."""
     if not ctx.peer.available:
         return None
+    w = None
     try:
-        return peer.Watch(ctx.peer, ctx.bench_dir, ctx.work_dir, concurrency).start()
+        w = peer.Watch(ctx.peer, ctx.bench_dir, ctx.work_dir, concurrency).start()
+        if prime:
+            r = loadgen(ctx, w.url, w.function, count=1, timeout=600)
+            if r["errors"]:
+                raise RuntimeError(f"first invoke failed: {r['error_kinds']}")
+        return w
     except RuntimeError as e:
         ctx.log(f"peer unavailable for this workload: {e}")
+        if w:
+            w.stop()
         return None
 
 
@@ -240,18 +250,20 @@ def _median(xs):
     return xs[(len(xs) - 1) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
 
 
-def _cold_series(ctx, server, kind, n):
-    """Publishes `n` versions, then invokes each once; returns per-invoke records and the
-    warm API overhead measured on the same server."""
+def _prepare_cold(ctx, server, kind, n):
+    """Creates a function and publishes `n` versions of it; returns the versions."""
     lam = deploy.client(server.url)
-    name = f"cold-{kind}"
-    deploy.create(lam, name, ctx.packages, kind)
-    versions = deploy.publish_versions(lam, name, n, uuid.uuid4().hex[:8])
-    cold = loadgen(ctx, server.url, name, qualifiers=versions, log_tail=True)
-    warm = loadgen(ctx, server.url, name, duration=2.0, warmup=0.5, log_tail=True)
+    deploy.create(lam, f"cold-{kind}", ctx.packages, kind)
+    return deploy.publish_versions(lam, f"cold-{kind}", n, uuid.uuid4().hex[:8])
+
+
+def _cold_summary(ctx, server, kind, invocations):
+    """Per-invoke records of a series of first invocations, with the warm API overhead
+    measured afterwards on the same server."""
+    warm = loadgen(ctx, server.url, f"cold-{kind}", duration=2.0, warmup=0.5, log_tail=True)
     overhead_us = warm["report"]["overhead_us"]["p50_us"] if warm.get("report") else None
     rows = []
-    for inv in cold["invocations"]:
+    for inv in invocations:
         rep = inv.get("report") or {}
         total_ms = inv["latency_us"] / 1000
         init_ms, invoke_ms = rep.get("init_ms"), rep.get("duration_ms")
@@ -261,7 +273,7 @@ def _cold_series(ctx, server, kind, n):
         rows.append({"version": inv["qualifier"], "total_ms": total_ms, "init_ms": init_ms,
                      "invoke_ms": invoke_ms, "residual_ms": residual, "error": inv["error"]})
     return {
-        "versions": n,
+        "versions": len(rows),
         "errors": sum(1 for r in rows if r["error"]),
         "p50_total_ms": _median([r["total_ms"] for r in rows]),
         "p50_init_ms": _median([r["init_ms"] for r in rows]),
@@ -271,6 +283,31 @@ def _cold_series(ctx, server, kind, n):
         "max_total_ms": max((r["total_ms"] for r in rows), default=None),
         "invocations": rows,
     }
+
+
+def _cold_round(ctx, ns, pr, kind, floor_cmd, floor_env):
+    """First invokes of fresh versions on the namespaced server, on the process-isolation
+    server and of the bare runtime (floor), taken in turn one by one so that the machine's
+    drift hits all three alike."""
+    p = ctx.plan
+    v_ns = _prepare_cold(ctx, ns, kind, p.cold_versions)
+    v_pr = _prepare_cold(ctx, pr, kind, p.cold_versions_process)
+    got_ns, got_pr, floor = [], [], []
+    for i in range(max(p.cold_versions, p.floor_exec)):
+        if i < p.cold_versions:
+            got_ns += loadgen(ctx, ns.url, f"cold-{kind}", qualifiers=[v_ns[i]],
+                              log_tail=True)["invocations"]
+        if i < p.cold_versions_process:
+            got_pr += loadgen(ctx, pr.url, f"cold-{kind}", qualifiers=[v_pr[i]],
+                              log_tail=True)["invocations"]
+        if i < p.floor_exec:
+            floor.append(_floor_exec(ctx, floor_cmd, floor_env, 1))
+    med = lambda key: {"p50_us": _median([f[key]["p50_us"] for f in floor])}  # noqa: E731
+    floor_out = {"count": len(floor), "spawn_call": med("spawn_call"),
+                 "until_next": med("until_next"),
+                 "until_first_response": med("until_first_response")}
+    return (_cold_summary(ctx, ns, kind, got_ns), _cold_summary(ctx, pr, kind, got_pr),
+            floor_out)
 
 
 def _floor_exec(ctx, cmd, env, n):
@@ -287,9 +324,13 @@ def _floor_exec(ctx, cmd, env, n):
 def _peer_cold(ctx, n):
     """First invoke after `cargo lambda watch` starts (it starts the function through
     `cargo run`), `n` times."""
+    primed = _start_peer(ctx, 1)  # builds the function if needed; not measured
+    if primed is None:
+        return None
+    primed.stop()
     samples = []
     for _ in range(n):
-        w = _start_peer(ctx, 1)
+        w = _start_peer(ctx, 1, prime=False)
         if w is None:
             return None
         try:
@@ -311,19 +352,17 @@ def cold_start(ctx):
     fork+exec of the same runtime (the floor)."""
     p = ctx.plan
     out = {"namespaces": {}, "process": {}, "floor_exec": {}}
-    with servers.Stratus(ctx.stratus_bin, ctx.work_dir, "cold") as s:
-        for kind in ["rust", "python"]:
-            ctx.log(f"  cold start {kind}: {p.cold_versions} fresh versions (namespaces)")
-            out["namespaces"][kind] = _cold_series(ctx, s, kind, p.cold_versions)
-    env = {"STRATUS_ISOLATION": "process"}
-    with servers.Stratus(ctx.stratus_bin, ctx.work_dir, "cold-process", env=env) as s:
-        for kind in ["rust", "python"]:
-            ctx.log(f"  cold start {kind}: {p.cold_versions_process} fresh versions (process)")
-            out["process"][kind] = _cold_series(ctx, s, kind, p.cold_versions_process)
-    ctx.log(f"  floor: bare fork+exec x{p.floor_exec} (rust, python)")
-    out["floor_exec"]["rust"] = _floor_exec(ctx, [str(ctx.noop_fn)], {}, p.floor_exec)
+    penv = {"STRATUS_ISOLATION": "process"}
     py_cmd, py_env = python_runtime(ctx)
-    out["floor_exec"]["python"] = _floor_exec(ctx, py_cmd, py_env, p.floor_exec)
+    floors = {"rust": ([str(ctx.noop_fn)], {}), "python": (py_cmd, py_env)}
+    with servers.Stratus(ctx.stratus_bin, ctx.work_dir, "cold") as ns, \
+            servers.Stratus(ctx.stratus_bin, ctx.work_dir, "cold-process", env=penv) as pr:
+        for kind in ["rust", "python"]:
+            ctx.log(f"  cold start {kind}: {p.cold_versions} fresh versions (namespaces), "
+                    f"{p.cold_versions_process} (process isolation), {p.floor_exec} bare "
+                    "fork+exec, in turn")
+            (out["namespaces"][kind], out["process"][kind],
+             out["floor_exec"][kind]) = _cold_round(ctx, ns, pr, kind, *floors[kind])
     if ctx.peer.available:
         ctx.log(f"  peer: first invoke after cargo lambda watch starts x{p.peer_cold}")
         out["peer"] = _peer_cold(ctx, p.peer_cold)
