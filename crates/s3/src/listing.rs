@@ -33,6 +33,10 @@ pub fn page(
             return Ok(out);
         }
         for row in batch {
+            // Rows already covered by a common prefix rolled up earlier in this batch.
+            if row.key.as_str() <= cursor.as_str() {
+                continue;
+            }
             if out.contents.len() + out.prefixes.len() == max {
                 out.truncated = true;
                 return Ok(out);
