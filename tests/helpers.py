@@ -289,7 +289,9 @@ INVOKE_CONFIG = {"read_timeout": 60, "retries": {"max_attempts": 1}, "max_pool_c
 REPORT_RE = re.compile(
     r"^REPORT RequestId: (?P<id>\S+)\tDuration: (?P<duration>\d+\.\d{2}) ms\t"
     r"Billed Duration: (?P<billed>\d+) ms\tMemory Size: (?P<memory>\d+) MB\t"
-    r"Max Memory Used: (?P<max_memory>\d+) MB\t(?:Init Duration: (?P<init>\d+\.\d{2}) ms\t)?$"
+    r"Max Memory Used: (?P<max_memory>\d+) MB\t(?:Init Duration: (?P<init>\d+\.\d{2}) ms\t)?"
+    # Newer AWS lines may end with more fields, e.g. "Status: error\tError Type: ...\t".
+    r"(?P<extra>(?:[A-Za-z ]+: [^\t]*\t)*)$"
 )
 LOG_STREAM_RE = re.compile(r"^\d{4}/\d{2}/\d{2}/\[(?P<version>[^\]]+)\][0-9a-f]{32}$")
 
@@ -380,14 +382,16 @@ def make_zip_with_modes(files):
 
 
 def wait_until(predicate, timeout, interval=0.05, message="condition"):
-    """Poll `predicate` until it returns a truthy value (returned) or `timeout` seconds pass."""
+    """Poll `predicate` until it returns a truthy value (returned) or `timeout` seconds pass.
+    `message` says what was awaited; a callable is called at the failure (to show the state)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() >= deadline:
-            raise AssertionError(f"{message} not reached within {timeout}s (last: {value!r})")
+            what = message() if callable(message) else message
+            raise AssertionError(f"{what}: not reached within {timeout}s")
         time.sleep(interval)
 
 
