@@ -37,6 +37,7 @@ def parse_args():
     ap.add_argument("--profile-invokes", type=int, default=1000)
     ap.add_argument("--no-build", action="store_true", help="use the binaries already built")
     ap.add_argument("--keep", action="store_true", help="keep the servers' data directories")
+    ap.add_argument("--render", metavar="JSON", help="print the tables of a results file")
     return ap.parse_args()
 
 
@@ -85,6 +86,11 @@ def machine():
 def main():
     args = parse_args()
     tools = BENCH / ".tools"
+    if args.render:
+        res = json.loads(Path(args.render).read_text())
+        res["ratios"] = report.ratios(res)
+        print(report.render(res))
+        return 0
     if args.install_peer:
         st = peer.ensure(tools, True, log)
         print(json.dumps(st.as_dict(), indent=2))

@@ -36,6 +36,17 @@ def _lat(r):
     return lat
 
 
+def condition_range(conds):
+    """One line for many runs' conditions: how many were idle, the range of other load."""
+    conds = [c for c in conds if c]
+    if not conds:
+        return "-"
+    other = [c["other_load_pct"] for c in conds]
+    idle = sum(1 for o in other if o < 10)
+    return (f"{len(conds)} runs, {idle} idle; other load {min(other):.0f}–{max(other):.0f}% "
+            "of a vCPU")
+
+
 def latency_rows(results):
     """Rows of a latency table at concurrency 1, with ratios to floor and peer (p50, p99)."""
     rows = []
@@ -142,9 +153,8 @@ def render(res):
                     rows.append(row)
         parts.append("\n2. Throughput, invokes/s (closed loop; one environment/runtime per "
                      "client)\n" + table(["target"] + [f"c={c}" for c in levels], rows))
-        conds = sorted({r.get("condition", {}).get("label", "")
-                        for lv in wt["levels"].values() for r in lv.values()})
-        parts.append("   conditions seen: " + "; ".join(conds))
+        parts.append("   conditions: " + condition_range(
+            [r.get("condition", {}) for lv in wt["levels"].values() for r in lv.values()]))
     pl = w.get("pinned_latency")
     if pl:
         parts.append("\n1b. Warm invoke latency, concurrency 1, everything on vCPU 0 "
