@@ -13,7 +13,6 @@ import datetime
 import shutil
 import subprocess
 import time
-from pathlib import Path
 
 from . import deploy, servers, workloads
 
@@ -192,6 +191,12 @@ def run(bins, bench, repo, invokes, log):
     out = bench / "results" / f"profile-{stamp}"
     out.mkdir(parents=True)
     parts = []
+    missing = [t for t in ["valgrind", "callgrind_control", "callgrind_annotate", "perf",
+                           "strace"] if not shutil.which(t)]
+    if missing:
+        log(f"profile needs {', '.join(missing)} (apt-get install valgrind "
+            "linux-perf strace)")
+        return 1
     cg = callgrind(bins, out, invokes, log)
     if "instructions_per_invoke" in cg:
         parts.append(f"callgrind: {cg['instructions_per_invoke']:,} user-space instructions "
