@@ -67,7 +67,9 @@ pub async fn run(
     });
     let dispatcher = tokio::spawn(stratus_api::dispatcher::run(state.clone()));
     tracing::info!(%addr, data_dir = %data_dir.display(), ?isolation, "stratus listening on http://{addr}");
-    axum::serve(listener, stratus_api::router(state))
+    let app =
+        stratus_api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving")?;
