@@ -24,7 +24,9 @@ impl Tx<'_> {
     pub fn put_http_api<T: Serialize>(&self, id: &str, body: &T) -> Result<()> {
         self.0
             .execute(
-                "INSERT OR REPLACE INTO http_apis (id, body) VALUES (?1, ?2)",
+                // An upsert, not REPLACE: replacing the row would cascade-delete its items.
+                "INSERT INTO http_apis (id, body) VALUES (?1, ?2)
+                 ON CONFLICT(id) DO UPDATE SET body = excluded.body",
                 params![id, to_json(body)],
             )
             .map_err(|e| fault("write api", e))?;
@@ -138,6 +140,10 @@ mod tests {
         assert_eq!(routes, ["GET /", "POST /"]);
         let apis: Vec<serde_json::Value> = meta.tx(|tx| tx.http_apis_after("", 10)).unwrap();
         assert_eq!(apis.len(), 1);
+        meta.tx(|tx| tx.put_http_api("a1", &serde_json::json!({"name": "y"})))
+            .unwrap();
+        let kept: Vec<String> = meta.tx(|tx| tx.http_api_items("a1", "route")).unwrap();
+        assert_eq!(kept.len(), 2, "updating an API keeps its items");
         meta.tx(|tx| tx.delete_http_api("a1")).unwrap();
         let left: Vec<i32> = meta.tx(|tx| tx.http_api_items("a1", "stage")).unwrap();
         assert!(left.is_empty());

@@ -31,9 +31,11 @@ fn check(input: &RouteInput) -> Result<()> {
     }
     match input.authorization_type.as_deref() {
         None | Some("NONE") => {}
-        Some(t) => return Err(bad_request(format!(
+        Some(t) => {
+            return Err(bad_request(format!(
             "Unsupported authorizationType {t}; Stratus serves routes with authorizationType NONE"
-        ))),
+        )))
+        }
     }
     if input.api_key_required == Some(true) {
         return Err(bad_request("API keys are not supported for HTTP APIs"));
