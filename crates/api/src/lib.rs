@@ -7,6 +7,7 @@
 //! - [`wire`]: errors and JSON on the wire.
 //! - [`lambda`]: the Lambda API (2015-03-31 and its dated siblings), one handler per operation.
 //! - [`apigw`]: API Gateway v2 HTTP APIs: the management API and the unsigned data plane.
+//! - [`objects`]: S3 requests handed to the object store, and object events queued for functions.
 //! - [`code_url`]: the expiring links GetFunction hands out to download a package.
 //! - [`dispatcher`]: the durable queue runner behind asynchronous invocation.
 
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod code_url;
 pub mod dispatcher;
 pub mod lambda;
+pub mod objects;
 pub mod wire;
 
 use std::collections::HashMap;
@@ -39,6 +41,9 @@ pub const MAX_BODY: usize = 70_167_211;
 /// What every handler shares.
 pub struct AppState {
     pub meta: Meta,
+    /// The object store, and the S3 protocol service in front of it.
+    pub objects: Arc<stratus_s3::ObjectStore>,
+    pub s3: s3s::service::S3Service,
     pub code: CodeStore,
     pub engine: Arc<Engine>,
     /// Access key → secret key.
@@ -73,6 +78,10 @@ pub fn router(state: Shared) -> Router {
             any(apigw::data_plane::by_path),
         )
         .merge(signed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            objects::dispatch,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             apigw::data_plane::by_host,

@@ -40,7 +40,7 @@ pub async fn run(
     let engine = Engine::new(EngineConfig {
         data_dir: data_dir.clone(),
         platform: addr,
-        credentials,
+        credentials: credentials.clone(),
         account_concurrency: cfg.account_concurrency,
         idle_timeout: std::time::Duration::from_secs(cfg.idle_timeout_secs),
         isolation: cfg.isolation.clone(),
@@ -50,11 +50,18 @@ pub async fn run(
     let health = serde_json::json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
-        "store": { "metadata": "sqlite", "code": "local-disk", "data_dir": data_dir },
+        "store": { "metadata": "sqlite", "code": "local-disk", "objects": "local-disk", "data_dir": data_dir },
         "isolation": format!("{isolation:?}").to_lowercase(),
         "memory_limits": engine.memory_enforced(),
     });
+    let objects = Arc::new(
+        stratus_s3::ObjectStore::open(&data_dir.join("objects")).context("opening object store")?,
+    );
+    let notifier = Arc::new(stratus_api::objects::Notifier::default());
+    objects.set_sink(notifier.clone());
     let state = Arc::new(AppState {
+        s3: stratus_s3::http_service(objects.clone(), &credentials.0, &credentials.1),
+        objects,
         meta,
         code,
         engine: engine.clone(),
@@ -65,6 +72,7 @@ pub async fn run(
         events: tokio::sync::Notify::new(),
         async_retry_delay: std::time::Duration::from_secs(cfg.async_retry_delay_secs),
     });
+    notifier.connect(&state);
     let dispatcher = tokio::spawn(stratus_api::dispatcher::run(state.clone()));
     tracing::info!(%addr, data_dir = %data_dir.display(), ?isolation, "stratus listening on http://{addr}");
     let app =

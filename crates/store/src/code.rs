@@ -61,10 +61,7 @@ impl CodeStore {
             return Ok(code);
         }
         let staging = tempdir_in(&self.root)?;
-        let result = unpack(bytes, &staging.0);
-        if let Err(e) = result {
-            return Err(e);
-        }
+        unpack(bytes, &staging.0)?;
         write_atomically(&self.zip_path(&hex), bytes)?;
         match fs::rename(&staging.0, self.unpacked_dir(&hex)) {
             Ok(()) => staging.keep(),

@@ -43,8 +43,8 @@ struct CreateInput {
     settings: Settings,
 }
 
-/// Decodes an inline zip, or explains why the code can't be had.
-fn code_bytes(code: &CodeInput) -> Result<Vec<u8>> {
+/// The zip a request supplies: inline, or an object in one of this platform's buckets.
+fn code_bytes(s: &Shared, code: &CodeInput) -> Result<Vec<u8>> {
     if code.image_uri.is_some() {
         return Err(Error::invalid(
             "Container images are not supported by this platform; use PackageType Zip.",
@@ -55,10 +55,26 @@ fn code_bytes(code: &CodeInput) -> Result<Vec<u8>> {
             .decode(z)
             .map_err(|_| Error::invalid("Could not unzip uploaded file. Please check your file, then try to upload again."));
     }
-    if let (Some(bucket), Some(_key)) = (&code.s3_bucket, &code.s3_key) {
-        return Err(Error::invalid(format!(
-            "Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error Message: The specified bucket does not exist: {bucket}"
-        )));
+    if let (Some(bucket), Some(key)) = (&code.s3_bucket, &code.s3_key) {
+        let get_error = |code: &str, msg: &str| {
+            Error::invalid(format!(
+                "Error occurred while GetObject. S3 Error Code: {code}. S3 Error Message: {msg}"
+            ))
+        };
+        if !s.objects.bucket_exists(bucket) {
+            return Err(get_error(
+                "NoSuchBucket",
+                "The specified bucket does not exist",
+            ));
+        }
+        return match s.objects.read_object(bucket, key) {
+            Ok(Some(bytes)) => Ok(bytes),
+            Ok(None) => Err(get_error("NoSuchKey", "The specified key does not exist.")),
+            Err(e) => {
+                tracing::error!(%e, bucket, key, "reading code from the object store");
+                Err(Error::service())
+            }
+        };
     }
     Err(Error::invalid("Please provide a source for function code."))
 }
@@ -144,6 +160,7 @@ pub async fn create_function(
     let mut cfg = blank(&name, placeholder, architectures);
     input.settings.apply(&mut cfg)?;
     let zip = code_bytes(
+        &s,
         input
             .code
             .as_ref()
@@ -309,7 +326,7 @@ pub async fn update_function_code(
         &current.revision_id,
         "GetFunction/GetAlias",
     )?;
-    let zip = code_bytes(&input.code)?;
+    let zip = code_bytes(&s, &input.code)?;
     if input.dry_run {
         return Ok(json(
             200,

@@ -27,7 +27,7 @@ _JSON = "application/json"
 _request_id = ""
 
 
-class RuntimeApiError(Exception):
+class _RuntimeApiError(Exception):
     """The Runtime API failed or answered outside its contract; the runtime can only exit."""
 
 
@@ -54,7 +54,7 @@ class _RuntimeApi:
     def next(self):
         status, headers, body = self._request("GET", "/invocation/next", b"", "")
         if status != 200:
-            raise RuntimeApiError("GET /invocation/next answered %d: %r" % (status, body[:200]))
+            raise _RuntimeApiError("GET /invocation/next answered %d: %r" % (status, body[:200]))
         return headers, body
 
     def post(self, path, body, content_type=_JSON, error_type=None):
@@ -63,11 +63,13 @@ class _RuntimeApi:
             extra += "Lambda-Runtime-Function-Error-Type: %s\r\n" % _header_safe(error_type)
         status, _, answer = self._request("POST", path, body, extra)
         if status >= 500:
-            raise RuntimeApiError("POST %s answered %d: %r" % (path, status, answer[:200]))
+            raise _RuntimeApiError("POST %s answered %d: %r" % (path, status, answer[:200]))
         if status >= 300:
             # The platform has settled the invocation on its side (e.g. 413, payload too large):
             # say so and carry on with the next one.
-            sys.stderr.write("Runtime API rejected POST %s: %d %r\n" % (path, status, answer[:200]))
+            sys.stderr.write(
+                "Runtime API rejected POST %s%s: %d %r\n" % (_API_PREFIX, path, status, answer[:200])
+            )
 
     def _request(self, method, path, body, extra_headers):
         message = (
@@ -115,7 +117,8 @@ class _RuntimeApi:
             if not line:
                 raise _Disconnected()
             name, _, value = line.partition(b":")
-            headers[name.strip().lower().decode("latin-1")] = value.strip().decode("utf-8", "replace")
+            name = name.strip().lower().decode("latin-1")
+            headers[name] = value.strip().decode("utf-8", "replace")
 
         length = headers.get("content-length")
         if status < 200 or status in (204, 304):
@@ -170,7 +173,13 @@ class CognitoIdentity:
 
 
 class Client:
-    __slots__ = ("installation_id", "app_title", "app_version_name", "app_version_code", "app_package_name")
+    __slots__ = (
+        "installation_id",
+        "app_title",
+        "app_version_name",
+        "app_version_code",
+        "app_package_name",
+    )
 
 
 class ClientContext:
@@ -190,7 +199,8 @@ def _parse_json_header(value, name):
     try:
         return json.loads(value)
     except Exception as e:
-        raise _Fault("Runtime.LambdaContextUnmarshalError", "Unable to parse %s JSON: %s" % (name, e))
+        message = "Unable to parse %s JSON: %s" % (name, e)
+        raise _Fault("Runtime.LambdaContextUnmarshalError", message)
 
 
 class LambdaContext:
@@ -236,9 +246,9 @@ class LambdaContext:
 
     def __repr__(self):
         return (
-            "LambdaContext([aws_request_id=%s,log_group_name=%s,log_stream_name=%s,function_name=%s,"
-            "memory_limit_in_mb=%s,function_version=%s,invoked_function_arn=%s,client_context=%s,"
-            "identity=%s])"
+            "LambdaContext([aws_request_id=%s,log_group_name=%s,log_stream_name=%s,"
+            "function_name=%s,memory_limit_in_mb=%s,function_version=%s,"
+            "invoked_function_arn=%s,client_context=%s,identity=%s])"
             % (
                 self.aws_request_id,
                 self.log_group_name,
@@ -317,11 +327,13 @@ def _load_handler(handler):
         raise _Fault("Runtime.ImportModuleError", "Unable to import module '%s': %s" % (modname, e))
     except SyntaxError as e:
         trace = ['  File "%s" Line %s\n    %s' % (e.filename, e.lineno, e.text)]
-        raise _Fault("Runtime.UserCodeSyntaxError", "Syntax error in module '%s': %s" % (modname, e), trace)
+        message = "Syntax error in module '%s': %s" % (modname, e)
+        raise _Fault("Runtime.UserCodeSyntaxError", message, trace)
     try:
         return getattr(module, fname)
     except AttributeError:
-        raise _Fault("Runtime.HandlerNotFound", "Handler '%s' missing on module '%s'" % (fname, modname))
+        message = "Handler '%s' missing on module '%s'" % (fname, modname)
+        raise _Fault("Runtime.HandlerNotFound", message)
 
 
 def _json_default(obj):
@@ -461,8 +473,8 @@ def main():
             api.post("/init/error", encode(error).encode(), error_type=error["errorType"])
             sys.exit(1)
         _Runtime(api, handler, encode).run_forever()
-    except (RuntimeApiError, OSError, _Disconnected) as e:
-        sys.exit("bootstrap: Runtime API at %s failed: %r" % (address, e))
+    except (_RuntimeApiError, OSError, _Disconnected) as e:
+        sys.exit("bootstrap: Runtime API at %s failed: %s: %s" % (address, type(e).__name__, e))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,180 @@
+//! Bucket notifications to Lambda functions: the stored configuration, which writes match it,
+//! and AWS's S3 event record. Delivery itself goes through an [`EventSink`], which the API
+//! layer implements with the durable asynchronous invocation queue.
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use stratus_core::ACCOUNT_ID;
+
+/// Where object events go; implemented by the layer that can invoke functions.
+pub trait EventSink: Send + Sync {
+    /// Whether a function ARN names an existing function.
+    fn function_exists(&self, arn: &str) -> bool;
+    /// Queues one asynchronous invocation of `arn` with `payload`.
+    fn deliver(&self, arn: &str, payload: Vec<u8>, region: &str);
+}
+
+/// One `LambdaFunctionConfiguration`, as stored.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LambdaTarget {
+    pub id: String,
+    pub arn: String,
+    pub events: Vec<String>,
+    pub prefix: Option<String>,
+    pub suffix: Option<String>,
+}
+
+/// The event names S3 accepts in a configuration.
+pub const EVENT_NAMES: &[&str] = &[
+    "s3:ObjectCreated:*",
+    "s3:ObjectCreated:Put",
+    "s3:ObjectCreated:Post",
+    "s3:ObjectCreated:Copy",
+    "s3:ObjectCreated:CompleteMultipartUpload",
+    "s3:ObjectRemoved:*",
+    "s3:ObjectRemoved:Delete",
+    "s3:ObjectRemoved:DeleteMarkerCreated",
+    "s3:ObjectRestore:*",
+    "s3:ObjectRestore:Post",
+    "s3:ObjectRestore:Completed",
+    "s3:ReducedRedundancyLostObject",
+    "s3:ObjectTagging:*",
+    "s3:ObjectTagging:Put",
+    "s3:ObjectTagging:Delete",
+    "s3:ObjectAcl:Put",
+];
+
+impl LambdaTarget {
+    /// Whether an event (`s3:ObjectCreated:Put`) on `key` is for this target.
+    pub fn matches(&self, event: &str, key: &str) -> bool {
+        let kind_matches = self.events.iter().any(|e| match e.strip_suffix('*') {
+            Some(family) => event.starts_with(family),
+            None => e == event,
+        });
+        kind_matches
+            && self.prefix.as_deref().is_none_or(|p| key.starts_with(p))
+            && self.suffix.as_deref().is_none_or(|s| key.ends_with(s))
+    }
+}
+
+/// Characters S3 leaves as they are in an event's object key (space becomes `+`).
+const KEY_KEEP: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/')
+    .remove(b' ');
+
+pub fn encode_key(key: &str) -> String {
+    utf8_percent_encode(key, KEY_KEEP)
+        .to_string()
+        .replace(' ', "+")
+}
+
+/// What happened to an object, for one event record.
+pub struct ObjectEvent<'a> {
+    /// Without the `s3:` prefix, e.g. `ObjectCreated:Put`.
+    pub name: &'a str,
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub size: Option<u64>,
+    pub etag: Option<&'a str>,
+    pub sequencer: String,
+    pub region: &'a str,
+    pub request_id: &'a str,
+    pub source_ip: &'a str,
+}
+
+/// AWS's S3 event notification (one record), as a Lambda function receives it.
+pub fn record(ev: &ObjectEvent<'_>, configuration_id: &str) -> Value {
+    let f = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    let now = time::OffsetDateTime::now_utc()
+        .format(f)
+        .unwrap_or_default();
+    let mut object = json!({ "key": encode_key(ev.key), "sequencer": ev.sequencer });
+    if let Some(size) = ev.size {
+        object["size"] = json!(size);
+    }
+    if let Some(etag) = ev.etag {
+        object["eTag"] = json!(etag);
+    }
+    json!({ "Records": [{
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": ev.region,
+        "eventTime": now,
+        "eventName": ev.name,
+        "userIdentity": { "principalId": format!("AWS:{ACCOUNT_ID}") },
+        "requestParameters": { "sourceIPAddress": ev.source_ip },
+        "responseElements": { "x-amz-request-id": ev.request_id, "x-amz-id-2": format!("{}/stratus", ev.request_id) },
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": configuration_id,
+            "bucket": {
+                "name": ev.bucket,
+                "ownerIdentity": { "principalId": ACCOUNT_ID },
+                "arn": format!("arn:aws:s3:::{}", ev.bucket),
+            },
+            "object": object,
+        },
+    }]})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(events: &[&str], prefix: Option<&str>, suffix: Option<&str>) -> LambdaTarget {
+        LambdaTarget {
+            id: "t".into(),
+            arn: "arn".into(),
+            events: events.iter().map(|s| s.to_string()).collect(),
+            prefix: prefix.map(str::to_string),
+            suffix: suffix.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn wildcards_and_filters() {
+        let t = target(&["s3:ObjectCreated:*"], Some("images/"), Some(".jpg"));
+        assert!(t.matches("s3:ObjectCreated:Put", "images/a.jpg"));
+        assert!(t.matches("s3:ObjectCreated:CompleteMultipartUpload", "images/b.jpg"));
+        assert!(!t.matches("s3:ObjectRemoved:Delete", "images/a.jpg"));
+        assert!(!t.matches("s3:ObjectCreated:Put", "docs/a.jpg"));
+        assert!(!t.matches("s3:ObjectCreated:Put", "images/a.png"));
+        let exact = target(&["s3:ObjectCreated:Copy"], None, None);
+        assert!(!exact.matches("s3:ObjectCreated:Put", "x"));
+        assert!(exact.matches("s3:ObjectCreated:Copy", "x"));
+    }
+
+    #[test]
+    fn keys_are_encoded_as_s3_does() {
+        assert_eq!(encode_key("images/my photo.jpg"), "images/my+photo.jpg");
+        assert_eq!(encode_key("a+b=c"), "a%2Bb%3Dc");
+    }
+
+    #[test]
+    fn record_shape() {
+        let ev = ObjectEvent {
+            name: "ObjectCreated:Put",
+            bucket: "b",
+            key: "k 1",
+            size: Some(3),
+            etag: Some("abc"),
+            sequencer: "00AB".into(),
+            region: "us-east-1",
+            request_id: "r",
+            source_ip: "127.0.0.1",
+        };
+        let r = record(&ev, "cfg");
+        let rec = &r["Records"][0];
+        assert_eq!(rec["eventSource"], "aws:s3");
+        assert_eq!(rec["s3"]["object"]["key"], "k+1");
+        assert_eq!(rec["s3"]["bucket"]["arn"], "arn:aws:s3:::b");
+        assert_eq!(rec["s3"]["configurationId"], "cfg");
+    }
+}

@@ -1,0 +1,109 @@
+//! [`ObjectStore`]: buckets and objects over the metadata database and the blob files, and the
+//! hook that turns committed writes into notification events.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use crate::blobs::Blobs;
+use crate::db::{Db, ObjectRow};
+use crate::notify::{self, EventSink, LambdaTarget, ObjectEvent};
+
+pub struct ObjectStore {
+    pub db: Db,
+    pub blobs: Blobs,
+    sink: OnceLock<Arc<dyn EventSink>>,
+    sequencer: AtomicU64,
+}
+
+impl ObjectStore {
+    /// Opens the store under `root`, sweeping blobs a crash left unreferenced.
+    pub fn open(root: &Path) -> std::io::Result<ObjectStore> {
+        std::fs::create_dir_all(root)?;
+        let db = Db::open(&root.join("s3.db")).map_err(std::io::Error::other)?;
+        let blobs = Blobs::open(root)?;
+        let keep: HashSet<String> = db
+            .tx(|tx| tx.all_blobs())
+            .map_err(std::io::Error::other)?
+            .into_iter()
+            .collect();
+        let swept = blobs.sweep(&keep)?;
+        if swept > 0 {
+            tracing::info!(swept, "removed unreferenced object blobs");
+        }
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as u64;
+        Ok(ObjectStore {
+            db,
+            blobs,
+            sink: OnceLock::new(),
+            sequencer: AtomicU64::new(start),
+        })
+    }
+
+    /// Connects the notification sink (once, at start-up).
+    pub fn set_sink(&self, sink: Arc<dyn EventSink>) {
+        let _ = self.sink.set(sink);
+    }
+
+    pub fn sink(&self) -> Option<&Arc<dyn EventSink>> {
+        self.sink.get()
+    }
+
+    /// The bytes of an object (for code packages stored in a bucket).
+    pub fn read_object(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
+        let row = self
+            .db
+            .tx(|tx| tx.object(bucket, key))
+            .map_err(|e| e.to_string())?;
+        match row {
+            None => Ok(None),
+            Some(r) => std::fs::read(self.blobs.path(&r.blob))
+                .map(Some)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    pub fn bucket_exists(&self, bucket: &str) -> bool {
+        self.db.tx(|tx| tx.bucket_exists(bucket)).unwrap_or(false)
+    }
+
+    /// Sends `event` (e.g. `ObjectCreated:Put`) on `row` to every matching configuration.
+    pub fn notify(
+        &self,
+        event: &str,
+        bucket: &str,
+        key: &str,
+        row: Option<&ObjectRow>,
+        region: &str,
+        request_id: &str,
+    ) {
+        let Some(sink) = self.sink.get() else { return };
+        let config = self
+            .db
+            .tx(|tx| tx.notification(bucket))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let targets: Vec<LambdaTarget> = serde_json::from_str(&config).unwrap_or_default();
+        let full = format!("s3:{event}");
+        for t in targets.iter().filter(|t| t.matches(&full, key)) {
+            let ev = ObjectEvent {
+                name: event,
+                bucket,
+                key,
+                size: row.map(|r| r.size),
+                etag: row.map(|r| r.etag.as_str()),
+                sequencer: format!("{:016X}", self.sequencer.fetch_add(1, Ordering::Relaxed)),
+                region,
+                request_id,
+                source_ip: "127.0.0.1",
+            };
+            let payload = notify::record(&ev, &t.id).to_string().into_bytes();
+            sink.deliver(&t.arn, payload, region);
+        }
+    }
+}
