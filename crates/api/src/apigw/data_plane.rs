@@ -78,7 +78,10 @@ fn host(req: &Request) -> Option<String> {
 pub fn api_from_host(host: &str) -> Option<&str> {
     let name = host.rsplit_once(':').map_or(host, |(n, _)| n);
     let (id, rest) = name.split_once('.')?;
-    let is_api = rest.starts_with("execute-api.") && !id.is_empty();
+    let is_api = rest
+        .get(..12)
+        .is_some_and(|p| p.eq_ignore_ascii_case("execute-api."))
+        && !id.is_empty();
     is_api.then_some(id)
 }
 
@@ -366,6 +369,7 @@ mod tests {
         assert_eq!(api_from_host("localhost"), None);
         assert_eq!(api_from_host("abc.lambda.localhost"), None);
         assert_eq!(api_from_host(".execute-api.x"), None);
+        assert_eq!(api_from_host("abc.EXECUTE-API.localhost"), Some("abc"));
     }
 
     fn stage(name: &str) -> Stage {
