@@ -6,6 +6,7 @@ fixtures never build it; build it first (`cargo build --release`).
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -48,10 +49,12 @@ def free_port():
 class StratusServer:
     """One `stratus serve` process on a data dir; can be stopped, killed and restarted."""
 
-    def __init__(self, binary, data_dir, log_path):
+    def __init__(self, binary, data_dir, log_path, env=None):
         self.binary = Path(binary)
         self.data_dir = Path(data_dir)
         self.log_path = Path(log_path)
+        # Extra environment variables for the server (e.g. STRATUS_IDLE_TIMEOUT_SECS).
+        self.env = dict(env or {})
         self.proc = None
         self.port = None
 
@@ -79,6 +82,7 @@ class StratusServer:
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,
+                    env={**os.environ, **self.env},
                 )
             outcome = self._wait_ready()
             if outcome == "ready":
@@ -150,21 +154,40 @@ def server(tmp_path_factory):
     srv.stop()
 
 
-@pytest.fixture
-def server_factory(tmp_path):
-    """Start a fresh server; pass `data_dir=` of an earlier one to restart on the same data."""
-    started = []
+class _ServerFactory:
+    """Starts servers under `root`; kills them all at `close()`."""
 
-    def start(data_dir=None):
-        n = len(started)
-        data_dir = Path(data_dir) if data_dir is not None else tmp_path / f"data-{n}"
-        srv = StratusServer(stratus_binary(), data_dir, tmp_path / f"server-{n}.log")
-        started.append(srv)
+    def __init__(self, root):
+        self.root = Path(root)
+        self.started = []
+
+    def __call__(self, data_dir=None, env=None):
+        n = len(self.started)
+        data_dir = Path(data_dir) if data_dir is not None else self.root / f"data-{n}"
+        srv = StratusServer(stratus_binary(), data_dir, self.root / f"server-{n}.log", env=env)
+        self.started.append(srv)
         return srv.start()
 
-    yield start
-    for srv in started:
-        srv.kill()
+    def close(self):
+        for srv in self.started:
+            srv.kill()
+
+
+@pytest.fixture
+def server_factory(tmp_path):
+    """Start a fresh server; pass `data_dir=` of an earlier one to restart on the same data,
+    and `env={...}` for extra environment variables (e.g. STRATUS_ACCOUNT_CONCURRENCY)."""
+    factory = _ServerFactory(tmp_path)
+    yield factory
+    factory.close()
+
+
+@pytest.fixture(scope="module")
+def module_server_factory(tmp_path_factory):
+    """Like `server_factory`, for servers shared by the tests of one module."""
+    factory = _ServerFactory(tmp_path_factory.mktemp("stratus-module"))
+    yield factory
+    factory.close()
 
 
 @pytest.fixture(scope="session")
@@ -209,3 +232,80 @@ def new_function(lambda_client):
 def fn(new_function):
     """Name of a fresh, Active function with the default package."""
     return new_function()["FunctionName"]
+
+
+# --- execution engine ------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def invoke_client(server):
+    """A Lambda client for Invoke: 60 s read timeout, no retries, room for 32 threads."""
+    return server.client(**helpers.INVOKE_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def server_health(server):
+    """The shared server's GET /health document."""
+    return server.health()[1]
+
+
+@pytest.fixture
+def require_namespaces(server_health):
+    """Skips a test that needs environments isolated with namespaces."""
+    mode = server_health.get("isolation")
+    if mode != "namespaces":
+        pytest.skip(
+            f"needs namespace isolation, but the server reports isolation={mode!r} "
+            "(run the tests as root on a host that allows namespaces)"
+        )
+
+
+@pytest.fixture
+def require_memory_limits(server_health):
+    """Skips a test that needs MemorySize enforced through a cgroup."""
+    if not server_health.get("memory_limits"):
+        pytest.skip("the server reports memory_limits=false: no usable cgroup hierarchy on this host")
+
+
+RUST_FIXTURE = REPO_ROOT / "tests" / "fixtures" / "rust-fn"
+RUST_BUILD_TIMEOUT_S = 900
+
+
+@pytest.fixture(scope="session")
+def rust_bootstrap():
+    """The test function built on the official `lambda_runtime` crate (tests/fixtures/rust-fn),
+    compiled once per session: the bytes of its executable, to ship as `bootstrap`."""
+    cargo = shutil.which("cargo")
+    if cargo is None:
+        pytest.skip("cargo is not installed: cannot build the Rust test function")
+    target_dir = REPO_ROOT / "target" / "fixtures"
+    cmd = [cargo, "build", "--release", "--locked",
+           "--manifest-path", str(RUST_FIXTURE / "Cargo.toml"), "--target-dir", str(target_dir)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RUST_BUILD_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"building the Rust test function took over {RUST_BUILD_TIMEOUT_S}s", pytrace=False)
+    if proc.returncode != 0:
+        pytest.fail(f"building the Rust test function failed:\n{proc.stderr[-5000:]}", pytrace=False)
+    return (target_dir / "release" / "stratus-test-rust-fn").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def module_new_function(lambda_client):
+    """Like `new_function`, for functions shared by the tests of one module (deleted after it)."""
+    names = []
+
+    def create(name=None, zip_bytes=None, wait=True, **overrides):
+        name = name or helpers.unique_name()
+        resp = helpers.create_function(lambda_client, name, zip_bytes, **overrides)
+        names.append(name)
+        if wait:
+            helpers.wait_active(lambda_client, name)
+        return resp
+
+    yield create
+    for name in names:
+        try:
+            lambda_client.delete_function(FunctionName=name)
+        except ClientError:
+            pass

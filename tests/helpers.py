@@ -1,7 +1,9 @@
 """Shared helpers for the Stratus control-plane integration tests.
 
 Everything here is plain Python (no fixtures): names, ARNs, zip packages,
-error assertions and a small hand-written SigV4 signer for raw HTTP tests.
+error assertions and a small hand-written SigV4 signer for raw HTTP tests;
+for the execution-engine tests, invoking and decoding results and logs, zips
+with file modes, polling, and looking at the host's processes and sockets.
 """
 
 import base64
@@ -10,8 +12,12 @@ import hashlib
 import hmac
 import io
 import json
+import os
 import re
+import shutil
 import stat
+import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -272,3 +278,299 @@ def sigv4_headers(
 
 def json_body(raw):
     return json.loads(raw.decode() or "{}")
+
+
+# --- invoking functions ----------------------------------------------------
+
+# Invoke clients wait long enough for slow functions and never retry (a retry would hide a
+# failed or duplicated invocation).
+INVOKE_CONFIG = {"read_timeout": 60, "retries": {"max_attempts": 1}, "max_pool_connections": 32}
+
+REPORT_RE = re.compile(
+    r"^REPORT RequestId: (?P<id>\S+)\tDuration: (?P<duration>\d+\.\d{2}) ms\t"
+    r"Billed Duration: (?P<billed>\d+) ms\tMemory Size: (?P<memory>\d+) MB\t"
+    r"Max Memory Used: (?P<max_memory>\d+) MB\t(?:Init Duration: (?P<init>\d+\.\d{2}) ms\t)?"
+    # Newer AWS lines may end with more fields, e.g. "Status: error\tError Type: ...\t".
+    r"(?P<extra>(?:[A-Za-z ]+: [^\t]*\t)*)$"
+)
+LOG_STREAM_RE = re.compile(r"^\d{4}/\d{2}/\d{2}/\[(?P<version>[^\]]+)\][0-9a-f]{32}$")
+
+
+class Invocation:
+    """What a synchronous Invoke returned, decoded: status, payload, error flag, version, log."""
+
+    def __init__(self, resp):
+        self.response = resp
+        self.status = resp["StatusCode"]
+        self.raw = resp["Payload"].read() if "Payload" in resp else b""
+        self.function_error = resp.get("FunctionError")
+        self.executed_version = resp.get("ExecutedVersion")
+        self.request_id = resp["ResponseMetadata"]["RequestId"]
+        self.headers = resp["ResponseMetadata"]["HTTPHeaders"]
+        tail = resp.get("LogResult")
+        self.log = base64.b64decode(tail).decode("utf-8", "replace") if tail is not None else None
+
+    @property
+    def payload(self):
+        """The payload parsed as JSON (fails the test with the raw bytes if it is not JSON)."""
+        try:
+            return json.loads(self.raw)
+        except ValueError as e:
+            raise AssertionError(f"payload is not JSON ({e}): {self.raw[:500]!r}") from None
+
+    @property
+    def log_lines(self):
+        return (self.log or "").splitlines()
+
+    def report(self):
+        """The REPORT line's fields as a dict (fails the test if there is none)."""
+        return parse_report(self.log or "")
+
+    def __repr__(self):
+        return (
+            f"Invocation(status={self.status}, function_error={self.function_error!r}, "
+            f"version={self.executed_version!r}, payload={self.raw[:300]!r}, log={self.log!r})"
+        )
+
+
+def invoke(client, name, event=None, raw=None, tail=True, **kwargs):
+    """Synchronous Invoke of `name` with `event` (JSON-encoded) or `raw` bytes; LogType Tail
+    unless `tail` is false. Returns an `Invocation`."""
+    if raw is None:
+        raw = json.dumps(event if event is not None else {}).encode()
+    if tail:
+        kwargs.setdefault("LogType", "Tail")
+    return Invocation(client.invoke(FunctionName=name, Payload=raw, **kwargs))
+
+
+def parse_report(log):
+    for line in log.splitlines():
+        if line.startswith("REPORT "):
+            m = REPORT_RE.match(line)
+            assert m, f"REPORT line not in AWS's format: {line!r}"
+            return m.groupdict()
+    raise AssertionError(f"no REPORT line in the log:\n{log}")
+
+
+def client_context(custom=None, env=None, client=None):
+    """The base64 JSON an Invoke's ClientContext parameter carries."""
+    ctx = {}
+    if custom is not None:
+        ctx["custom"] = custom
+    if env is not None:
+        ctx["env"] = env
+    if client is not None:
+        ctx["client"] = client
+    return base64.b64encode(json.dumps(ctx).encode()).decode()
+
+
+def make_zip_with_modes(files):
+    """A zip whose entries carry Unix modes: `files` maps names to content or (content, mode).
+
+    Entries without a mode get 0644; give an executable (a `bootstrap`) 0o755.
+    """
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for arcname, spec in files.items():
+            content, mode = spec if isinstance(spec, tuple) else (spec, 0o644)
+            info = zipfile.ZipInfo(arcname, date_time=_ZIP_DATE)
+            info.create_system = 3  # Unix, so external_attr carries the mode
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = (stat.S_IFREG | mode) << 16
+            zf.writestr(info, content)
+    return buf.getvalue()
+
+
+def wait_until(predicate, timeout, interval=0.05, message="condition"):
+    """Poll `predicate` until it returns a truthy value (returned) or `timeout` seconds pass.
+    `message` says what was awaited; a callable is called at the failure (to show the state)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            what = message() if callable(message) else message
+            raise AssertionError(f"{what}: not reached within {timeout}s")
+        time.sleep(interval)
+
+
+def _read_proc(pid, name):
+    try:
+        with open(f"/proc/{pid}/{name}", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def function_processes(data_dir, function_names=()):
+    """Host pids (with their command lines) of execution environments: launchers whose command
+    line names `data_dir` (`stratus __jail ...`) and any process whose environment carries
+    AWS_LAMBDA_FUNCTION_NAME of one of `function_names`."""
+    data_dir = str(data_dir).encode()
+    markers = [f"AWS_LAMBDA_FUNCTION_NAME={n}\0".encode() for n in function_names]
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        cmdline = _read_proc(entry, "cmdline")
+        if b"__jail" in cmdline and data_dir in cmdline:
+            found.append((int(entry), cmdline[:200]))
+            continue
+        if markers:
+            environ = _read_proc(entry, "environ") + b"\0"
+            if any(m in environ for m in markers):
+                found.append((int(entry), cmdline[:200]))
+    return found
+
+
+def listening_ports(pid):
+    """TCP ports that process `pid` listens on in the host's network namespace (where this
+    test runs): its socket inodes matched against /proc/net/tcp{,6} LISTEN entries."""
+    inodes = set()
+    fd_dir = f"/proc/{pid}/fd"
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(f"{fd_dir}/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if cols[3] == "0A" and cols[9] in inodes:  # 0A = LISTEN
+                ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def find_aws_cli():
+    """The aws CLI on PATH or beside this Python, or None."""
+    found = shutil.which("aws")
+    if found:
+        return found
+    beside = os.path.join(os.path.dirname(sys.executable), "aws")
+    return beside if os.path.exists(beside) else None
+
+
+# --- object storage and asynchronous invocation ----------------------------
+
+# S3 clients sign with SigV4 (also for presigned URLs) and use path-style addressing unless a
+# test asks for virtual-host style.
+S3_CONFIG = {"signature_version": "s3v4", "s3": {"addressing_style": "path"}}
+
+
+def make_s3_client(endpoint, **config):
+    """A boto3 S3 client for the server: SigV4, path-style, no retries, 60 s read timeout."""
+    cfg = dict(S3_CONFIG)
+    cfg.update(config)
+    return make_client(endpoint, "s3", **cfg)
+
+
+def unique_bucket(prefix="bkt"):
+    """A valid bucket name that no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def s3_error(exc):
+    """(code, HTTP status) of a botocore ClientError from S3."""
+    return exc.response["Error"].get("Code"), exc.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+# A python function that records every invocation as one JSON object in a bucket, under
+# `<RECORD_PREFIX><request id>/<ns>-<random>.json`: {request_id, function, version, event,
+# time}. Environment: RECORD_BUCKET (required), RECORD_PREFIX, SLEEP_BEFORE (seconds to sleep
+# before recording), FAIL=always (raise after recording). An event {"fail": true} raises too.
+RECORDER_SOURCE = '''
+import json, os, time, uuid
+
+import boto3
+
+S3 = boto3.client("s3")
+
+
+def handler(event, context):
+    delay = float(os.environ.get("SLEEP_BEFORE") or 0)
+    if delay:
+        time.sleep(delay)
+    body = {
+        "request_id": context.aws_request_id,
+        "function": context.function_name,
+        "version": context.function_version,
+        "event": event,
+        "time": time.time(),
+    }
+    key = "%s%s/%d-%s.json" % (os.environ.get("RECORD_PREFIX", ""), context.aws_request_id,
+                                time.time_ns(), uuid.uuid4().hex)
+    S3.put_object(Bucket=os.environ["RECORD_BUCKET"], Key=key, Body=json.dumps(body).encode())
+    if os.environ.get("FAIL") == "always" or (isinstance(event, dict) and event.get("fail")):
+        raise RuntimeError("intentional failure")
+    return {"recorded": key, "request_id": context.aws_request_id}
+'''
+
+
+def recorder_zip():
+    return make_zip({"app.py": RECORDER_SOURCE})
+
+
+def recorder_kwargs(record_bucket, prefix="", **env):
+    """CreateFunction overrides for a recorder writing to `record_bucket` under `prefix`."""
+    variables = {"RECORD_BUCKET": record_bucket, "RECORD_PREFIX": prefix}
+    variables.update({k: str(v) for k, v in env.items()})
+    return {"Environment": {"Variables": variables}, "Timeout": 60}
+
+
+class Records:
+    """Reads what recorder functions wrote to a bucket (each object fetched once)."""
+
+    def __init__(self, s3, bucket, prefix=""):
+        self.s3 = s3
+        self.bucket = bucket
+        self.prefix = prefix
+        self._seen = {}
+
+    def keys(self):
+        keys = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.prefix
+        ):
+            keys += [o["Key"] for o in page.get("Contents", [])]
+        return keys
+
+    def all(self):
+        """Every record under the prefix, in key order."""
+        for key in self.keys():
+            if key not in self._seen:
+                raw = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+                self._seen[key] = json.loads(raw)
+        return [self._seen[k] for k in sorted(self._seen)]
+
+    def wait_for(self, count, timeout, where=None, message=None):
+        """Polls until at least `count` records (matching `where`, if given) exist; returns them."""
+        def ready():
+            found = [r for r in self.all() if where is None or where(r)]
+            return found if len(found) >= count else None
+
+        try:
+            return wait_until(ready, timeout, interval=0.2,
+                              message=message or f"{count} record(s) in {self.bucket}/{self.prefix}")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; records so far: {json.dumps(self.all())[:3000]}") from None
+
+    def assert_stays(self, count, duration, where=None):
+        """Polls for `duration` seconds; fails as soon as more than `count` records exist."""
+        deadline = time.monotonic() + duration
+        while True:
+            found = [r for r in self.all() if where is None or where(r)]
+            assert len(found) <= count, (
+                f"expected exactly {count} record(s), got {len(found)}: {json.dumps(found)[:3000]}"
+            )
+            if time.monotonic() >= deadline:
+                return found
+            time.sleep(0.25)

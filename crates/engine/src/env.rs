@@ -31,6 +31,7 @@ pub struct Environment {
     exited: watch::Receiver<Option<String>>,
     output: Arc<Output>,
     cgroup: Option<Cgroup>,
+    tmp_dir: Option<std::path::PathBuf>,
     tasks: Vec<JoinHandle<()>>,
     /// Set until the first invocation reports it.
     init_duration: Option<Duration>,
@@ -72,18 +73,59 @@ fn error_payload(error_type: &str, message: String) -> Bytes {
     Bytes::from(json!({ "errorType": error_type, "errorMessage": message }).to_string())
 }
 
+/// How a process ended, in the words AWS's runtime interface uses (Go's).
 fn describe_exit(status: std::io::Result<std::process::ExitStatus>) -> String {
     use std::os::unix::process::ExitStatusExt;
     match status {
         Ok(s) => match (s.code(), s.signal()) {
-            (Some(137), _) | (_, Some(9)) => "signal: killed".into(),
-            (Some(c), _) if c > 128 => format!("signal: {}", c - 128),
             (Some(c), _) => format!("exit status {c}"),
-            (None, Some(sig)) => format!("signal: {sig}"),
+            (None, Some(sig)) => {
+                let core = matches!(
+                    sig,
+                    libc::SIGSEGV
+                        | libc::SIGABRT
+                        | libc::SIGBUS
+                        | libc::SIGFPE
+                        | libc::SIGILL
+                        | libc::SIGQUIT
+                        | libc::SIGSYS
+                        | libc::SIGTRAP
+                );
+                format!(
+                    "signal: {}{}",
+                    signal_name(sig),
+                    if core { " (core dumped)" } else { "" }
+                )
+            }
             _ => "unknown".into(),
         },
         Err(e) => e.to_string(),
     }
+}
+
+fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        libc::SIGHUP => "hangup",
+        libc::SIGINT => "interrupt",
+        libc::SIGQUIT => "quit",
+        libc::SIGILL => "illegal instruction",
+        libc::SIGTRAP => "trace/breakpoint trap",
+        libc::SIGABRT => "aborted",
+        libc::SIGBUS => "bus error",
+        libc::SIGFPE => "floating point exception",
+        libc::SIGKILL => "killed",
+        libc::SIGUSR1 => "user defined signal 1",
+        libc::SIGSEGV => "segmentation fault",
+        libc::SIGUSR2 => "user defined signal 2",
+        libc::SIGPIPE => "broken pipe",
+        libc::SIGALRM => "alarm clock",
+        libc::SIGTERM => "terminated",
+        libc::SIGXCPU => "CPU time limit exceeded",
+        libc::SIGXFSZ => "file size limit exceeded",
+        libc::SIGSYS => "bad system call",
+        other => return format!("signal {other}"),
+    };
+    name.to_string()
 }
 
 fn exit_error(request_id: &str, how: &str) -> Bytes {
@@ -219,13 +261,15 @@ impl Environment {
             exited,
             output,
             cgroup: launched.cgroup,
+            tmp_dir: launched.tmp_dir,
             tasks,
             init_duration: None,
             last_used: Instant::now(),
             memory_mb: cfg.memory_size,
             timeout: cfg.timeout,
         };
-        env.await_init(init, started, request_id).await?;
+        env.await_init(init, started, request_id, &cfg.version)
+            .await?;
         Ok(env)
     }
 
@@ -234,6 +278,7 @@ impl Environment {
         init: oneshot::Receiver<InitSignal>,
         started: Instant,
         request_id: &str,
+        version: &str,
     ) -> Result<(), StartFailure> {
         let mut exited = self.exited.clone();
         let failure = tokio::select! {
@@ -257,11 +302,25 @@ impl Environment {
             ),
         };
         self.kill();
+        let elapsed = started.elapsed();
         let mut log = self.output.flush(Duration::from_millis(200)).await;
+        let kind = serde_json::from_slice::<serde_json::Value>(&failure)
+            .ok()
+            .and_then(|v| v["errorType"].as_str().map(str::to_string))
+            .unwrap_or_else(|| "Runtime.Unknown".into());
+        // AWS retries a failed init inside the invocation, so the log still has its lines.
+        let report = report(
+            request_id,
+            elapsed,
+            self.memory_mb,
+            self.peak_memory_mb(),
+            None,
+        );
         log.extend_from_slice(
             format!(
-                "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: error\n",
-                ms(started.elapsed())
+                "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: error\tError Type: {kind}\nSTART RequestId: {request_id} Version: {version}\n{}Status: error\tError Type: {kind}\t\n",
+                ms(elapsed),
+                report.trim_end_matches('\n'),
             )
             .as_bytes(),
         );
@@ -348,6 +407,11 @@ impl Environment {
         }
     }
 
+    /// Whether the environment's processes are still running.
+    pub fn is_alive(&self) -> bool {
+        self.exited.borrow().is_none()
+    }
+
     fn peak_memory_mb(&self) -> u64 {
         let bytes = match &self.cgroup {
             Some(cg) => cg.peak_memory(),
@@ -391,10 +455,17 @@ impl Drop for Environment {
         for t in &self.tasks {
             t.abort();
         }
-        if let Some(cg) = self.cgroup.take() {
-            if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(cg.remove());
-            }
+        let cgroup = self.cgroup.take();
+        let tmp = self.tmp_dir.take();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                if let Some(cg) = cgroup {
+                    cg.remove().await;
+                }
+                if let Some(dir) = tmp {
+                    let _ = tokio::fs::remove_dir_all(dir).await;
+                }
+            });
         }
     }
 }

@@ -35,8 +35,16 @@ pub struct Pools {
 
 impl Pools {
     /// The most recently used idle environment (so the others age out first).
+    /// Environments that died while idle are dropped on the way.
     pub fn take(&self, key: &PoolKey) -> Option<Environment> {
-        self.idle.lock().unwrap().get_mut(key)?.pop()
+        let mut idle = self.idle.lock().unwrap();
+        let envs = idle.get_mut(key)?;
+        while let Some(env) = envs.pop() {
+            if env.is_alive() {
+                return Some(env);
+            }
+        }
+        None
     }
 
     pub fn put(&self, key: PoolKey, env: Environment) {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use stratus_core::limits;
@@ -167,12 +167,28 @@ async fn next(slot: &Slot) -> Resp {
     b.body(Full::new(inv.payload)).expect("valid response")
 }
 
+/// Reads a body of at most the response limit. A larger one is still read to its end (and
+/// dropped), so the runtime's connection stays usable; `Err` then says it was too large.
 async fn read_body(req: Request<Incoming>) -> Result<Bytes, ()> {
-    Limited::new(req.into_body(), limits::MAX_SYNC_RESPONSE)
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .map_err(|_| ())
+    let mut body = req.into_body();
+    let mut kept = Vec::new();
+    let mut too_large = false;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return Err(()) };
+        if let Ok(data) = frame.into_data() {
+            if kept.len() + data.len() > limits::MAX_SYNC_RESPONSE {
+                too_large = true;
+                kept = Vec::new();
+            } else if !too_large {
+                kept.extend_from_slice(&data);
+            }
+        }
+    }
+    if too_large {
+        Err(())
+    } else {
+        Ok(Bytes::from(kept))
+    }
 }
 
 fn error_type(req: &Request<Incoming>) -> Option<String> {

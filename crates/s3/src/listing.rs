@@ -27,12 +27,21 @@ pub fn page(
         last: None,
     };
     let mut cursor = after.to_string();
+    // Continuing after a common prefix skips everything under it.
+    if delimiter.is_some_and(|d| !d.is_empty() && after.len() > prefix.len() && after.ends_with(d))
+    {
+        cursor.push('\u{10FFFF}');
+    }
     loop {
         let batch = tx.list(bucket, prefix, &cursor, 1000)?;
         if batch.is_empty() {
             return Ok(out);
         }
         for row in batch {
+            // Rows already covered by a common prefix rolled up earlier in this batch.
+            if row.key.as_str() <= cursor.as_str() {
+                continue;
+            }
             if out.contents.len() + out.prefixes.len() == max {
                 out.truncated = true;
                 return Ok(out);
@@ -100,6 +109,12 @@ mod tests {
         let first = db.tx(|tx| page(tx, "b", "", Some("/"), "", 2)).unwrap();
         assert!(first.truncated);
         assert_eq!(first.prefixes, ["a/"]);
+        assert_eq!(first.last.as_deref(), Some("b"));
+        let from_prefix = db.tx(|tx| page(tx, "b", "", Some("/"), "a/", 1)).unwrap();
+        assert_eq!(
+            from_prefix.contents[0].key, "b",
+            "resuming after a common prefix skips its keys"
+        );
         let next = db
             .tx(|tx| page(tx, "b", "", Some("/"), first.last.as_deref().unwrap(), 2))
             .unwrap();
@@ -109,7 +124,7 @@ mod tests {
                 .iter()
                 .map(|r| r.key.as_str())
                 .collect::<Vec<_>>(),
-            ["b"]
+            ["d"]
         );
     }
 

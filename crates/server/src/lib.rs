@@ -19,6 +19,9 @@ use stratus_store::meta::Meta;
 
 pub use config::Config;
 
+/// How long in-flight requests may run on after a shutdown signal.
+const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Runs the platform until `shutdown` resolves, then drains and stops.
 pub async fn run(
     cfg: Config,
@@ -75,12 +78,24 @@ pub async fn run(
     notifier.connect(&state);
     let dispatcher = tokio::spawn(stratus_api::dispatcher::run(state.clone()));
     tracing::info!(%addr, data_dir = %data_dir.display(), ?isolation, "stratus listening on http://{addr}");
+    // In-flight requests get a bounded time to finish once shutdown starts; an invocation
+    // still running after that is cut off with its environment.
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        let _ = started_tx.send(());
+    };
+    // Connection info gives HTTP API events their `sourceIp`.
     let app =
         stratus_api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving")?;
+    let serve = axum::serve(listener, app).with_graceful_shutdown(signal);
+    tokio::select! {
+        served = serve => served.context("serving")?,
+        _ = async {
+            let _ = started_rx.await;
+            tokio::time::sleep(DRAIN_DEADLINE).await;
+        } => tracing::warn!("requests still in flight after {DRAIN_DEADLINE:?}; stopping anyway"),
+    }
     tracing::info!("stopped accepting requests; stopping execution environments");
     dispatcher.abort();
     engine.shutdown().await;

@@ -48,12 +48,12 @@ impl CgroupRoot {
             let memory = v1_memory
                 .join(own_path("memory")?.trim_start_matches('/'))
                 .join("stratus");
-            fs::create_dir_all(&memory).ok()?;
+            let memory = per_platform(&memory)?;
             let pids = own_path("pids").and_then(|p| {
                 let dir = Path::new("/sys/fs/cgroup/pids")
                     .join(p.trim_start_matches('/'))
                     .join("stratus");
-                fs::create_dir_all(&dir).ok().map(|_| dir)
+                per_platform(&dir)
             });
             return Some(CgroupRoot::V1 { memory, pids });
         }
@@ -67,6 +67,8 @@ impl CgroupRoot {
             let parent = root.parent()?;
             let _ = fs::write(parent.join("cgroup.subtree_control"), "+memory +pids");
             fs::write(root.join("cgroup.subtree_control"), "+memory +pids").ok()?;
+            let root = per_platform(&root)?;
+            let _ = fs::write(root.join("cgroup.subtree_control"), "+memory +pids");
             return Some(CgroupRoot::V2(root));
         }
         None
@@ -106,6 +108,46 @@ impl CgroupRoot {
                     v2: false,
                 })
             }
+        }
+    }
+}
+
+/// This platform process's own group under `base` (`base/<pid>`), after clearing the groups
+/// of platform processes that died without cleaning up (several may run side by side).
+fn per_platform(base: &Path) -> Option<PathBuf> {
+    fs::create_dir_all(base).ok()?;
+    for entry in fs::read_dir(base).ok()?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let dead = name
+            .parse::<u32>()
+            .is_ok_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+        if dead {
+            sweep(&entry.path());
+            let _ = fs::remove_dir(entry.path());
+        }
+    }
+    let mine = base.join(std::process::id().to_string());
+    fs::create_dir_all(&mine).ok()?;
+    Some(mine)
+}
+
+/// Kills and removes the environment groups under `root`.
+fn sweep(root: &Path) {
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    for dir in entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()) {
+        let _ = fs::write(dir.join("cgroup.kill"), "1");
+        if let Ok(text) = fs::read_to_string(dir.join("cgroup.procs")) {
+            for pid in text.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                crate::sandbox::kill(pid, libc::SIGKILL);
+            }
+        }
+        for _ in 0..50 {
+            if fs::remove_dir(&dir).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }
 }

@@ -1,10 +1,12 @@
 //! The environment launcher, run as `stratus __jail SPEC` (the same binary, before any async
 //! runtime starts). The platform has already put it in new mount, ipc, uts and network
 //! namespaces and made its children start a new pid namespace. It adds itself to the
-//! environment's cgroups, forks the environment's pid 1, which builds the filesystem view
+//! environment's cgroups and forks the environment's pid 1, which builds the filesystem view
 //! (code read-only at /var/task, runtime at /var/runtime, a private /tmp, the data directory
-//! hidden, a /proc of its own) and execs the runtime. The launcher stays as the parent: when
-//! it is killed, pid 1 dies with it (parent-death signal), and with pid 1 the whole namespace.
+//! hidden, its own /proc, /sys and /dev, everything else read-only), then starts the runtime
+//! with every capability dropped and stays as a tiny init that reaps orphans. The launcher
+//! stays as the parent: when it is killed, pid 1 dies with it (parent-death signal), and with
+//! pid 1 the whole namespace. It exits the way the runtime did, signal included.
 
 #![allow(unsafe_code)]
 
@@ -23,9 +25,10 @@ pub struct JailSpec {
     pub env: Vec<(String, String)>,
     pub code_dir: PathBuf,
     pub runtime_dir: PathBuf,
+    /// A host directory mounted at /tmp (on disk, so it doesn't count as function memory).
+    pub tmp_dir: PathBuf,
     /// Directories replaced by an empty read-only tmpfs (the data directory).
     pub hide: Vec<PathBuf>,
-    pub tmp_size_mb: u32,
     pub cgroup_procs: Vec<PathBuf>,
     pub hostname: String,
 }
@@ -40,6 +43,24 @@ extern "C" fn forward(sig: libc::c_int) {
     }
 }
 
+fn forward_termination_to(pid: i32) {
+    CHILD.store(pid, Ordering::Relaxed);
+    // SAFETY: installing a handler that only calls kill().
+    unsafe {
+        libc::signal(libc::SIGTERM, forward as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, forward as *const () as libc::sighandler_t);
+    }
+}
+
+fn fork() -> i32 {
+    // SAFETY: the launcher and its pid 1 are single-threaded, so fork is sound.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        die("fork", io::Error::last_os_error());
+    }
+    pid
+}
+
 /// Runs the launcher; never returns.
 pub fn run(spec_json: &str) -> ! {
     let spec: JailSpec = match serde_json::from_str(spec_json) {
@@ -52,42 +73,58 @@ pub fn run(spec_json: &str) -> ! {
             die("joining cgroup", e);
         }
     }
-    // SAFETY: the launcher is single-threaded here, so fork is sound.
-    let pid = unsafe { libc::fork() };
-    match pid {
-        -1 => die("fork", io::Error::last_os_error()),
+    match fork() {
         0 => environment_init(&spec),
         child => supervise(child),
     }
 }
 
-/// Waits for pid 1 and exits with its status, forwarding SIGTERM/SIGINT to it.
+/// Waits for the environment's pid 1 and ends the way the runtime ended: with its exit code,
+/// or killed by the same signal, so the platform can report it as AWS does.
 fn supervise(child: i32) -> ! {
-    CHILD.store(child, Ordering::Relaxed);
-    // SAFETY: installing a handler that only calls kill().
-    unsafe {
-        libc::signal(libc::SIGTERM, forward as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGINT, forward as *const () as libc::sighandler_t);
+    forward_termination_to(child);
+    let status = wait_for(child);
+    if libc::WIFSIGNALED(status) {
+        die_by_signal(libc::WTERMSIG(status));
     }
-    let mut status = 0;
-    loop {
-        // SAFETY: waitpid on our own child with a valid status pointer.
-        let r = unsafe { libc::waitpid(child, &mut status, 0) };
-        if r == child {
-            break;
-        }
-        if r < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            break;
-        }
+    let code = libc::WEXITSTATUS(status);
+    // pid 1 reports a runtime killed by signal N as 128 + N (it cannot die by it itself).
+    if (129..129 + 64).contains(&code) {
+        die_by_signal(code - 128);
     }
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        128 + libc::WTERMSIG(status)
-    };
     std::process::exit(code)
 }
 
+fn die_by_signal(sig: i32) -> ! {
+    let no_core = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls with valid arguments; the process ends here.
+    unsafe {
+        libc::setrlimit(libc::RLIMIT_CORE, &no_core);
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+    }
+    std::process::exit(128 + sig)
+}
+
+fn wait_for(pid: i32) -> i32 {
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid on our own child with a valid status pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            return status;
+        }
+        if r < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return 0;
+        }
+    }
+}
+
+/// pid 1 of the environment: builds its filesystem, starts the runtime without privileges,
+/// then reaps orphans until the runtime exits.
 fn environment_init(spec: &JailSpec) -> ! {
     // SAFETY: prctl with constant arguments; dies with the launcher.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
@@ -101,14 +138,106 @@ fn environment_init(spec: &JailSpec) -> ! {
     if let Err(e) = std::env::set_current_dir("/var/task") {
         die("chdir /var/task", e);
     }
-    exec(spec)
+    let runtime = fork();
+    if runtime == 0 {
+        if let Err(e) = drop_privileges() {
+            die("dropping privileges", e);
+        }
+        exec(spec);
+    }
+    forward_termination_to(runtime);
+    reap_until(runtime)
 }
 
+fn reap_until(runtime: i32) -> ! {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid with a valid status pointer.
+        let r = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if r == runtime {
+            if libc::WIFSIGNALED(status) {
+                std::process::exit(128 + libc::WTERMSIG(status));
+            }
+            std::process::exit(libc::WEXITSTATUS(status));
+        }
+        if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD) {
+            std::process::exit(0);
+        }
+    }
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Default, Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// Leaves the runtime with no capabilities, now or after any exec, and no way to gain them.
+fn drop_privileges() -> io::Result<()> {
+    let check = |r: libc::c_int| {
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    };
+    let bits = libc::SECBIT_NOROOT
+        | libc::SECBIT_NOROOT_LOCKED
+        | libc::SECBIT_NO_SETUID_FIXUP
+        | libc::SECBIT_NO_SETUID_FIXUP_LOCKED
+        | libc::SECBIT_NO_CAP_AMBIENT_RAISE
+        | libc::SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+    let last_cap: u64 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40);
+    // SAFETY: prctl/capset with valid arguments, affecting only this process.
+    unsafe {
+        check(libc::prctl(
+            libc::PR_SET_SECUREBITS,
+            bits as libc::c_ulong,
+            0,
+            0,
+            0,
+        ))?;
+        for cap in 0..=last_cap {
+            libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0);
+        }
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
+        let header = CapHeader {
+            version: 0x2008_0522,
+            pid: 0,
+        };
+        let data = [CapData::default(); 2];
+        check(libc::syscall(libc::SYS_capset, &header, data.as_ptr()) as libc::c_int)?;
+        check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
+    }
+    Ok(())
+}
+
+/// The environment's view: code and runtime read-only, a private /tmp, the data directory
+/// hidden, its own /proc, /sys and a minimal /dev, and everything else read-only.
 fn build_filesystem(spec: &JailSpec) -> io::Result<()> {
     mount(None, "/", None, libc::MS_REC | libc::MS_PRIVATE, None)?;
     bind_read_only(&spec.code_dir, "/var/task")?;
     bind_read_only(&spec.runtime_dir, "/var/runtime")?;
-    // Hide first: the data directory may live under /tmp, which is replaced next.
+    let tmp = spec.tmp_dir.to_string_lossy();
+    mount(Some(&tmp), "/tmp", None, libc::MS_BIND, None)?;
+    // The data directory may live under /tmp, in which case the bind above hid it already.
     for dir in spec.hide.iter().filter(|d| d.is_dir()) {
         let path = dir.to_string_lossy();
         mount(
@@ -119,21 +248,156 @@ fn build_filesystem(spec: &JailSpec) -> io::Result<()> {
             Some("size=4k"),
         )?;
     }
-    let size = format!("size={}m,mode=1777", spec.tmp_size_mb);
-    mount(
-        Some("tmpfs"),
-        "/tmp",
-        Some("tmpfs"),
-        libc::MS_NOSUID | libc::MS_NODEV,
-        Some(&size),
-    )?;
+    minimal_dev()?;
     mount(
         Some("proc"),
         "/proc",
         Some("proc"),
         libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
         None,
+    )?;
+    mount(
+        Some("/proc/sys"),
+        "/proc/sys",
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )?;
+    mount(
+        None,
+        "/proc/sys",
+        None,
+        libc::MS_BIND
+            | libc::MS_REMOUNT
+            | libc::MS_RDONLY
+            | libc::MS_NOSUID
+            | libc::MS_NODEV
+            | libc::MS_NOEXEC,
+        None,
+    )?;
+    for masked in [
+        "/proc/sysrq-trigger",
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/timer_list",
+    ] {
+        if std::path::Path::new(masked).exists() {
+            let _ = mount(Some("/dev/null"), masked, None, libc::MS_BIND, None);
+        }
+    }
+    let sys_flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    if mount(Some("sysfs"), "/sys", Some("sysfs"), sys_flags, None).is_err() {
+        mount(
+            Some("tmpfs"),
+            "/sys",
+            Some("tmpfs"),
+            sys_flags,
+            Some("size=4k"),
+        )?;
+    }
+    remount_rest_read_only()
+}
+
+/// A /dev with only the harmless character devices.
+fn minimal_dev() -> io::Result<()> {
+    mount(
+        Some("tmpfs"),
+        "/dev",
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NOEXEC,
+        Some("mode=755,size=64k"),
+    )?;
+    let devices = [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ];
+    for (name, major, minor) in devices {
+        let path = CString::new(format!("/dev/{name}")).map_err(io::Error::other)?;
+        // SAFETY: valid path; creating a device node on our own fresh tmpfs.
+        let r = unsafe {
+            libc::mknod(
+                path.as_ptr(),
+                libc::S_IFCHR | 0o666,
+                libc::makedev(major, minor),
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: as above; mknod's mode is filtered by the umask, so set it explicitly.
+        unsafe { libc::chmod(path.as_ptr(), 0o666) };
+    }
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        std::os::unix::fs::symlink(target, format!("/dev/{link}"))?;
+    }
+    std::fs::create_dir("/dev/shm")?;
+    mount(
+        Some("tmpfs"),
+        "/dev/shm",
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NODEV,
+        Some("mode=1777,size=64m"),
     )
+}
+
+/// Makes every mount that is not the environment's own (/tmp, /dev, /proc) read-only.
+fn remount_rest_read_only() -> io::Result<()> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
+    for line in info.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let (Some(point), Some(opts)) = (fields.get(4), fields.get(5)) else {
+            continue;
+        };
+        let point = unescape(point);
+        let own = ["/tmp", "/dev", "/proc", "/sys"]
+            .iter()
+            .any(|p| point == *p || point.starts_with(&format!("{p}/")));
+        if own || opts.split(',').any(|o| o == "ro") {
+            continue;
+        }
+        let mut flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID;
+        if opts.split(',').any(|o| o == "nodev") {
+            flags |= libc::MS_NODEV;
+        }
+        if opts.split(',').any(|o| o == "noexec") {
+            flags |= libc::MS_NOEXEC;
+        }
+        // A mount that vanished under an earlier one can't be remounted, and needn't be.
+        let _ = mount(None, &point, None, flags, None);
+    }
+    Ok(())
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space).
+fn unescape(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
+            let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn bind_read_only(src: &std::path::Path, dst: &str) -> io::Result<()> {

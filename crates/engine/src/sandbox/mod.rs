@@ -40,6 +40,8 @@ pub struct Launched {
     /// A separate, non-blocking write handle on the same pipe, for the engine's flush markers.
     pub output_marker: File,
     pub cgroup: Option<Cgroup>,
+    /// The host directory behind the environment's /tmp, removed with the environment.
+    pub tmp_dir: Option<PathBuf>,
 }
 
 pub struct Sandbox {
@@ -47,6 +49,8 @@ pub struct Sandbox {
     exe: PathBuf,
     runtime_dir: PathBuf,
     hide: Vec<PathBuf>,
+    /// Where environments' /tmp directories live on the host.
+    env_tmp: PathBuf,
     cgroups: Option<CgroupRoot>,
     endpoint_port: u16,
     platform_endpoint: String,
@@ -90,8 +94,13 @@ impl Sandbox {
         if mode == Isolation::Namespaces && cgroups.is_none() {
             tracing::warn!("no usable cgroup hierarchy: MemorySize is not enforced");
         }
+        let env_tmp = data_dir.join("envtmp");
+        // Left over from a platform that died without cleaning up.
+        let _ = std::fs::remove_dir_all(&env_tmp);
+        std::fs::create_dir_all(&env_tmp)?;
         Ok(Sandbox {
             mode,
+            env_tmp,
             exe: std::env::current_exe()?,
             runtime_dir: runtime_dir.to_path_buf(),
             hide: vec![data_dir.to_path_buf()],
@@ -145,6 +154,12 @@ impl Sandbox {
             Some(root) => Some(root.create(&spec.id, spec.memory_mb, PIDS_MAX)?),
             None => None,
         };
+        let tmp_dir = self.env_tmp.join(&spec.id);
+        std::fs::create_dir_all(&tmp_dir)?;
+        std::fs::set_permissions(
+            &tmp_dir,
+            std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+        )?;
         spec.env.push((
             "AWS_LAMBDA_RUNTIME_API".into(),
             format!("127.0.0.1:{}", netns::RUNTIME_API_PORT),
@@ -160,7 +175,7 @@ impl Sandbox {
             code_dir: spec.code_dir.clone(),
             runtime_dir: self.runtime_dir.clone(),
             hide: self.hide.clone(),
-            tmp_size_mb: spec.tmp_mb,
+            tmp_dir: tmp_dir.clone(),
             cgroup_procs: cgroup.as_ref().map(Cgroup::procs_files).unwrap_or_default(),
             hostname: "stratus".into(),
         };
@@ -176,6 +191,10 @@ impl Sandbox {
         // calls, which are async-signal-safe and allocate nothing.
         unsafe {
             cmd.pre_exec(move || {
+                // The launcher must not outlive the platform (e.g. after kill -9).
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
                 if libc::setns(nsfd, libc::CLONE_NEWNET) != 0 {
                     return Err(io::Error::last_os_error());
                 }
@@ -197,6 +216,7 @@ impl Sandbox {
             output: read,
             output_marker: marker,
             cgroup,
+            tmp_dir: Some(tmp_dir),
         })
     }
 
@@ -234,6 +254,7 @@ impl Sandbox {
             output: read,
             output_marker: marker,
             cgroup: None,
+            tmp_dir: None,
         })
     }
 }
