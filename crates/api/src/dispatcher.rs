@@ -58,6 +58,14 @@ pub fn enqueue(
 
 /// Runs queued events until the process ends.
 pub async fn run(s: Shared) {
+    match s.meta.tx(|tx| tx.release_leases(now_ms())) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            events = n,
+            "re-queued asynchronous events interrupted by a restart"
+        ),
+        Err(e) => tracing::error!(%e, "releasing interrupted async events"),
+    }
     let slots = Arc::new(Semaphore::new(PARALLEL));
     loop {
         let free = slots.available_permits();
@@ -152,14 +160,28 @@ async fn attempt(s: &Shared, ev: AsyncEvent) {
         config: target.config.clone(),
     };
     match s.engine.invoke(req).await {
-        Ok(out) if !out.function_error => conclude(s, &ev, &target, "Success", Some(&out)),
+        Ok(out) if !out.function_error => {
+            let counted = AsyncEvent {
+                attempts: ev.attempts + 1,
+                ..ev.clone()
+            };
+            conclude(s, &counted, &target, "Success", Some(&out))
+        }
         Ok(out) => {
             let attempts = ev.attempts + 1;
+            let delay = s.async_retry_delay.as_millis() as i64 * i64::from(attempts);
+            let retry_at = now_ms() + delay;
+            let counted = AsyncEvent {
+                attempts,
+                ..ev.clone()
+            };
             if attempts > max_retries {
-                conclude(s, &ev, &target, "RetriesExhausted", Some(&out));
+                conclude(s, &counted, &target, "RetriesExhausted", Some(&out));
+            } else if retry_at - ev.enqueued_ms > max_age_ms {
+                // The next attempt would come too late: AWS gives up now, not at the deadline.
+                conclude(s, &counted, &target, "EventAgeExceeded", Some(&out));
             } else {
-                let delay = s.async_retry_delay.as_millis() as i64 * i64::from(attempts);
-                reschedule(s, &ev, attempts, now_ms() + delay);
+                reschedule(s, &ev, attempts, retry_at);
             }
         }
         // Throttles and platform faults don't count as attempts (AWS retries them until the
@@ -250,7 +272,7 @@ fn invocation_record(
             "requestId": ev.request_id,
             "functionArn": function_arn(&ev.region, &cfg.name, Some(&qualifier)),
             "condition": condition,
-            "approximateInvokeCount": if out.is_some() { ev.attempts + 1 } else { ev.attempts },
+            "approximateInvokeCount": ev.attempts,
         },
         "requestPayload": request_payload,
     });

@@ -35,6 +35,9 @@ use stratus_store::meta::Meta;
 
 use crate::wire::ApiError;
 
+/// The AWS services answered on the signed routes (S3 is dispatched before them).
+const SERVICES: &[&str] = &["lambda", "apigateway", "execute-api"];
+
 /// The largest request body accepted (CreateFunction's documented whole-request limit).
 pub const MAX_BODY: usize = 70_167_211;
 
@@ -116,6 +119,17 @@ async fn authenticate(State(state): State<Shared>, req: Request, next: Next) -> 
         }
     };
     match auth::verify(&parts, &bytes, &state.secrets) {
+        Ok(caller) if !SERVICES.contains(&caller.service.as_str()) => {
+            ApiError(stratus_core::Error::new(
+                "UnrecognizedClientException",
+                400,
+                format!(
+                    "The service '{}' is not offered by this endpoint.",
+                    caller.service
+                ),
+            ))
+            .into_response()
+        }
         Ok(caller) => {
             let mut req = Request::from_parts(parts, Body::from(bytes.clone()));
             req.extensions_mut().insert(caller);

@@ -20,14 +20,26 @@ pub async fn dispatch(State(s): State<Shared>, req: Request, next: Next) -> Resp
     if !is_s3 {
         return next.run(Request::from_parts(parts, body)).await;
     }
-    let req = http::Request::from_parts(parts, s3s::Body::http_body_unsync(body));
-    match s.s3.call(req).await {
+    let id = uuid::Uuid::new_v4().simple().to_string()[..16].to_uppercase();
+    let mut req = http::Request::from_parts(parts, s3s::Body::http_body_unsync(body));
+    req.extensions_mut()
+        .insert(stratus_s3::RequestId(id.clone()));
+    let mut resp = match s.s3.call(req).await {
         Ok(resp) => resp.map(axum::body::Body::new),
         Err(e) => {
             tracing::error!(error = ?e, "S3 request failed");
             crate::wire::ApiError(Error::service()).into_response()
         }
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = http::HeaderValue::from_str(&id) {
+        h.insert("x-amz-request-id", v.clone());
+        h.insert("x-amzn-RequestId", v);
     }
+    if let Ok(v) = http::HeaderValue::from_str(&format!("{id}/stratus")) {
+        h.insert("x-amz-id-2", v);
+    }
+    resp
 }
 
 /// Object events → the async invocation queue.

@@ -21,6 +21,8 @@ pub struct Written {
     pub id: String,
     pub size: u64,
     pub md5: [u8; 16],
+    pub crc32: u32,
+    pub sha256: [u8; 32],
 }
 
 impl Blobs {
@@ -50,10 +52,14 @@ impl Blobs {
         let result = async {
             let mut file = tokio::fs::File::create(&tmp).await?;
             let mut md5 = Md5::new();
+            let mut crc32 = crc32fast::Hasher::new();
+            let mut sha256 = sha2::Sha256::new();
             let mut size = 0u64;
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|e| io::Error::other(e.to_string()))?;
                 md5.update(&chunk);
+                crc32.update(&chunk);
+                sha256.update(&chunk);
                 size += chunk.len() as u64;
                 file.write_all(&chunk).await?;
             }
@@ -63,6 +69,8 @@ impl Blobs {
                 id: id.clone(),
                 size,
                 md5: md5.finalize().into(),
+                crc32: crc32.finalize(),
+                sha256: sha256.finalize().into(),
             })
         }
         .await;

@@ -33,10 +33,76 @@ pub fn http_service(
         access_key,
         secret_key.to_string(),
     ));
-    if let Ok(host) =
-        s3s::host::MultiDomain::new(["localhost", "s3.localhost", "s3.localhost.localstack.cloud"])
-    {
-        b.set_host(host);
-    }
+    b.set_host(LocalHosts);
     b.build()
+}
+
+/// The id of one S3 request, put in the request's extensions by the front end so that the
+/// events it causes carry the id the caller saw in `x-amz-request-id`.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Virtual-host addressing: `<bucket>.localhost[:port]` (and the `s3.localhost` forms local
+/// AWS tooling uses) name a bucket; any other host is path-style.
+struct LocalHosts;
+
+const BASE_DOMAINS: &[&str] = &[
+    "s3.localhost.localstack.cloud",
+    "localhost.localstack.cloud",
+    "s3.localhost",
+    "localhost",
+];
+
+impl s3s::host::S3Host for LocalHosts {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> s3s::S3Result<s3s::host::VirtualHost<'a>> {
+        let name = match host.rsplit_once(':') {
+            Some((h, port)) if !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()) => h,
+            _ => host,
+        };
+        if BASE_DOMAINS.contains(&name) {
+            return Ok(s3s::host::VirtualHost::new(name));
+        }
+        for base in BASE_DOMAINS {
+            if let Some(bucket) = name
+                .strip_suffix(base)
+                .and_then(|h| h.strip_suffix('.'))
+                .filter(|b| !b.is_empty())
+            {
+                return Ok(s3s::host::VirtualHost::new(*base).with_bucket(bucket));
+            }
+        }
+        Ok(s3s::host::VirtualHost::new(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use s3s::host::S3Host;
+
+    #[test]
+    fn virtual_hosts() {
+        let h = super::LocalHosts;
+        assert_eq!(
+            h.parse_host_header("photos.localhost:4566")
+                .unwrap()
+                .bucket(),
+            Some("photos")
+        );
+        assert_eq!(
+            h.parse_host_header("photos.s3.localhost").unwrap().bucket(),
+            Some("photos")
+        );
+        assert_eq!(
+            h.parse_host_header("s3.localhost:4566").unwrap().bucket(),
+            None
+        );
+        assert_eq!(
+            h.parse_host_header("localhost:4566").unwrap().bucket(),
+            None
+        );
+        assert_eq!(
+            h.parse_host_header("127.0.0.1:4566").unwrap().bucket(),
+            None
+        );
+    }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use md5::{Digest, Md5};
 use s3s::dto::*;
-use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, S3};
+use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, TrailingHeaders, S3};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::db::{Attrs, ObjectRow, PartRow, UploadRow};
@@ -42,8 +42,112 @@ fn region<T>(req: &S3Request<T>) -> String {
         .map_or_else(|| "us-east-1".to_string(), |r| r.as_str().to_string())
 }
 
-fn request_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..16].to_uppercase()
+/// The id the front end gave this request (and returned as `x-amz-request-id`).
+fn request_id<T>(req: &S3Request<T>) -> String {
+    req.extensions
+        .get::<crate::RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..16].to_uppercase())
+}
+
+/// A body that could not be read to its end: a mismatched payload signature gets S3's code.
+fn body_error(e: std::io::Error) -> S3Error {
+    if e.to_string().contains("Sha256Mismatch") {
+        let mut e = S3Error::with_message(
+            S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()),
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        );
+        e.set_status_code(http::StatusCode::BAD_REQUEST);
+        e
+    } else {
+        s3_error!(
+            IncompleteBody,
+            "You did not provide the number of bytes specified by the Content-Length HTTP header."
+        )
+    }
+}
+
+/// The integrity checks a client asked for (headers or, for streamed uploads, trailers).
+struct Expected {
+    md5: Option<String>,
+    crc32: Option<String>,
+    sha256: Option<String>,
+    trailers: Option<TrailingHeaders>,
+}
+
+impl Expected {
+    fn trailer(&self, name: &str) -> Option<String> {
+        self.trailers.as_ref()?.read(|h| {
+            h.get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })?
+    }
+
+    fn check(&self, w: &crate::blobs::Written) -> S3Result<()> {
+        use base64::Engine;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        if let Some(md5) = &self.md5 {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(md5)
+                .ok()
+                .filter(|d| d.len() == 16);
+            let Some(decoded) = decoded else {
+                return Err(s3_error!(
+                    InvalidDigest,
+                    "The Content-MD5 you specified was invalid."
+                ));
+            };
+            if decoded != w.md5 {
+                return Err(s3_error!(
+                    BadDigest,
+                    "The Content-MD5 you specified did not match what we received."
+                ));
+            }
+        }
+        let crc32 = self
+            .crc32
+            .clone()
+            .or_else(|| self.trailer("x-amz-checksum-crc32"));
+        if crc32.is_some_and(|c| c != b64(&w.crc32.to_be_bytes())) {
+            return Err(s3_error!(
+                BadDigest,
+                "The CRC32 you specified did not match the calculated checksum."
+            ));
+        }
+        let sha256 = self
+            .sha256
+            .clone()
+            .or_else(|| self.trailer("x-amz-checksum-sha256"));
+        if sha256.is_some_and(|c| c != b64(&w.sha256)) {
+            return Err(s3_error!(
+                BadDigest,
+                "The SHA256 you specified did not match the calculated checksum."
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Key-like values in a listing, URL-encoded when the client asked for `EncodingType=url`.
+struct Encoder(bool);
+
+impl Encoder {
+    fn of(t: &Option<EncodingType>) -> Encoder {
+        Encoder(t.as_ref().is_some_and(|e| e.as_str() == EncodingType::URL))
+    }
+
+    fn s(&self, v: String) -> String {
+        if self.0 {
+            crate::notify::encode_key(&v)
+        } else {
+            v
+        }
+    }
+
+    fn o(&self, v: Option<String>) -> Option<String> {
+        v.map(|v| self.s(v))
+    }
 }
 
 fn etag(e: &str) -> ETag {
@@ -172,9 +276,9 @@ fn check_conditions(
     Ok(())
 }
 
-fn listed(row: &ObjectRow) -> Object {
+fn listed(row: &ObjectRow, enc: &Encoder) -> Object {
     Object {
-        key: Some(row.key.clone()),
+        key: Some(enc.s(row.key.clone())),
         size: Some(row.size as i64),
         e_tag: Some(etag(&row.etag)),
         last_modified: Some(ts(row.last_modified_ms)),
@@ -185,11 +289,11 @@ fn listed(row: &ObjectRow) -> Object {
     }
 }
 
-fn prefixes(p: Vec<String>) -> Option<CommonPrefixList> {
+fn prefixes(p: Vec<String>, enc: &Encoder) -> Option<CommonPrefixList> {
     (!p.is_empty()).then(|| {
         p.into_iter()
             .map(|prefix| CommonPrefix {
-                prefix: Some(prefix),
+                prefix: Some(enc.s(prefix)),
             })
             .collect()
     })
@@ -303,15 +407,22 @@ impl S3 for S3Front {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let region = region(&req);
+        let rid = request_id(&req);
+        let trailers = req.trailing_headers.clone();
         let input = req.input;
         self.require_bucket(&input.bucket)?;
         let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
-        let written = self
-            .0
-            .blobs
-            .write(body)
-            .await
-            .map_err(|e| s3_error!(IncompleteBody, "{e}"))?;
+        let written = self.0.blobs.write(body).await.map_err(body_error)?;
+        let expected = Expected {
+            md5: input.content_md5.clone(),
+            crc32: input.checksum_crc32.clone(),
+            sha256: input.checksum_sha256.clone(),
+            trailers,
+        };
+        if let Err(e) = expected.check(&written) {
+            self.0.blobs.remove(&written.id);
+            return Err(e);
+        }
         let row = ObjectRow {
             bucket: input.bucket.clone(),
             key: input.key.clone(),
@@ -338,7 +449,7 @@ impl S3 for S3Front {
             &row.key,
             Some(&row),
             &region,
-            &request_id(),
+            &rid,
         );
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag(&row.etag)),
@@ -435,6 +546,7 @@ impl S3 for S3Front {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let region = region(&req);
+        let rid = request_id(&req);
         let input = req.input;
         self.require_bucket(&input.bucket)?;
         let old = self
@@ -450,7 +562,7 @@ impl S3 for S3Front {
                 &input.key,
                 None,
                 &region,
-                &request_id(),
+                &rid,
             );
         }
         Ok(S3Response::new(DeleteObjectOutput::default()))
@@ -461,6 +573,7 @@ impl S3 for S3Front {
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let region = region(&req);
+        let rid = request_id(&req);
         let input = req.input;
         self.require_bucket(&input.bucket)?;
         let mut deleted = Vec::new();
@@ -478,7 +591,7 @@ impl S3 for S3Front {
                     &obj.key,
                     None,
                     &region,
-                    &request_id(),
+                    &rid,
                 );
             }
             deleted.push(DeletedObject {
@@ -498,6 +611,7 @@ impl S3 for S3Front {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let region = region(&req);
+        let rid = request_id(&req);
         let input = req.input;
         let (src_bucket, src_key) = match &input.copy_source {
             CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
@@ -558,7 +672,7 @@ impl S3 for S3Front {
             &row.key,
             Some(&row),
             &region,
-            &request_id(),
+            &rid,
         );
         let result = CopyObjectResult {
             e_tag: Some(etag(&row.etag)),
@@ -598,10 +712,11 @@ impl S3 for S3Front {
             })
             .map_err(internal)?;
         let count = page.contents.len() + page.prefixes.len();
+        let enc = Encoder::of(&input.encoding_type);
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
-            prefix: Some(prefix),
-            delimiter: input.delimiter,
+            prefix: Some(enc.s(prefix)),
+            delimiter: enc.o(input.delimiter),
             max_keys: Some(max as i32),
             key_count: Some(count as i32),
             is_truncated: Some(page.truncated),
@@ -610,10 +725,10 @@ impl S3 for S3Front {
                 .then(|| page.last.as_deref().map(token_encode))
                 .flatten(),
             continuation_token: input.continuation_token,
-            start_after: input.start_after,
+            start_after: enc.o(input.start_after),
             encoding_type: input.encoding_type,
-            contents: Some(page.contents.iter().map(listed).collect()),
-            common_prefixes: prefixes(page.prefixes),
+            contents: Some(page.contents.iter().map(|r| listed(r, &enc)).collect()),
+            common_prefixes: prefixes(page.prefixes, &enc),
             ..Default::default()
         }))
     }
@@ -641,17 +756,18 @@ impl S3 for S3Front {
                 )
             })
             .map_err(internal)?;
+        let enc = Encoder::of(&input.encoding_type);
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
-            prefix: Some(prefix),
-            delimiter: input.delimiter,
-            marker: Some(after),
+            prefix: Some(enc.s(prefix)),
+            delimiter: enc.o(input.delimiter),
+            marker: Some(enc.s(after)),
             max_keys: Some(max as i32),
             is_truncated: Some(page.truncated),
-            next_marker: page.truncated.then_some(page.last).flatten(),
+            next_marker: enc.o(page.truncated.then_some(page.last).flatten()),
             encoding_type: input.encoding_type,
-            contents: Some(page.contents.iter().map(listed).collect()),
-            common_prefixes: prefixes(page.prefixes),
+            contents: Some(page.contents.iter().map(|r| listed(r, &enc)).collect()),
+            common_prefixes: prefixes(page.prefixes, &enc),
             ..Default::default()
         }))
     }
@@ -695,6 +811,7 @@ impl S3 for S3Front {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
+        let trailers = req.trailing_headers.clone();
         let input = req.input;
         let upload = self
             .0
@@ -711,12 +828,17 @@ impl S3 for S3Front {
             ));
         }
         let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
-        let written = self
-            .0
-            .blobs
-            .write(body)
-            .await
-            .map_err(|e| s3_error!(IncompleteBody, "{e}"))?;
+        let written = self.0.blobs.write(body).await.map_err(body_error)?;
+        let expected = Expected {
+            md5: input.content_md5.clone(),
+            crc32: input.checksum_crc32.clone(),
+            sha256: input.checksum_sha256.clone(),
+            trailers,
+        };
+        if let Err(e) = expected.check(&written) {
+            self.0.blobs.remove(&written.id);
+            return Err(e);
+        }
         let part = PartRow {
             part_number: input.part_number,
             blob: written.id.clone(),
@@ -752,6 +874,7 @@ impl S3 for S3Front {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let region = region(&req);
+        let rid = request_id(&req);
         let input = req.input;
         let (upload, stored) = self
             .0
@@ -821,7 +944,7 @@ impl S3 for S3Front {
             &row.key,
             Some(&row),
             &region,
-            &request_id(),
+            &rid,
         );
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(row.bucket.clone()),

@@ -58,7 +58,8 @@ CREATE TABLE async_events (
     region TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     enqueued_ms INTEGER NOT NULL,
-    due_ms INTEGER NOT NULL
+    due_ms INTEGER NOT NULL,
+    leased INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX async_events_due ON async_events(due_ms);
 "#,
@@ -499,7 +500,7 @@ impl Tx<'_> {
         for e in &events {
             self.0
                 .execute(
-                    "UPDATE async_events SET due_ms = ?2 WHERE request_id = ?1",
+                    "UPDATE async_events SET due_ms = ?2, leased = 1 WHERE request_id = ?1",
                     params![e.request_id, lease_ms],
                 )
                 .map_err(|e| fault("lease event", e))?;
@@ -510,11 +511,22 @@ impl Tx<'_> {
     pub fn reschedule(&self, request_id: &str, attempts: u32, due_ms: i64) -> Result<()> {
         self.0
             .execute(
-                "UPDATE async_events SET attempts = ?2, due_ms = ?3 WHERE request_id = ?1",
+                "UPDATE async_events SET attempts = ?2, due_ms = ?3, leased = 0 WHERE request_id = ?1",
                 params![request_id, attempts, due_ms],
             )
             .map_err(|e| fault("reschedule event", e))?;
         Ok(())
+    }
+
+    /// Makes events that a previous process had claimed (and never finished) due now: that
+    /// process is gone, so nobody is running them.
+    pub fn release_leases(&self, now_ms: i64) -> Result<usize> {
+        self.0
+            .execute(
+                "UPDATE async_events SET due_ms = ?1, leased = 0 WHERE leased = 1",
+                [now_ms],
+            )
+            .map_err(|e| fault("release leases", e))
     }
 
     pub fn finish(&self, request_id: &str) -> Result<()> {
