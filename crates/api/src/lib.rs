@@ -6,10 +6,12 @@
 //! - [`auth`]: SigV4 verification (header and presigned forms).
 //! - [`wire`]: errors and JSON on the wire.
 //! - [`lambda`]: the Lambda API (2015-03-31 and its dated siblings), one handler per operation.
+//! - [`apigw`]: API Gateway v2 HTTP APIs: the management API and the unsigned data plane.
 //! - [`objects`]: S3 requests handed to the object store, and object events queued for functions.
 //! - [`code_url`]: the expiring links GetFunction hands out to download a package.
 //! - [`dispatcher`]: the durable queue runner behind asynchronous invocation.
 
+pub mod apigw;
 pub mod auth;
 pub mod code_url;
 pub mod dispatcher;
@@ -25,7 +27,7 @@ use axum::extract::{Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::Router;
 use stratus_engine::Engine;
 use stratus_store::code::CodeStore;
@@ -66,15 +68,26 @@ pub type Shared = Arc<AppState>;
 /// The whole HTTP surface on one router.
 pub fn router(state: Shared) -> Router {
     let signed = lambda::router()
+        .merge(apigw::router())
         .fallback(unknown_operation)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/health", get(health))
         .route("/_stratus/code/{file}", get(code_url::download))
+        .route("/_aws/execute-api/{api}", any(apigw::data_plane::by_path))
+        .route("/_aws/execute-api/{api}/", any(apigw::data_plane::by_path))
+        .route(
+            "/_aws/execute-api/{api}/{*path}",
+            any(apigw::data_plane::by_path),
+        )
         .merge(signed)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             objects::dispatch,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            apigw::data_plane::by_host,
         ))
         .layer(middleware::from_fn(request_id))
         .with_state(state)

@@ -85,7 +85,10 @@ pub async fn run(
         shutdown.await;
         let _ = started_tx.send(());
     };
-    let serve = axum::serve(listener, stratus_api::router(state)).with_graceful_shutdown(signal);
+    // Connection info gives HTTP API events their `sourceIp`.
+    let app =
+        stratus_api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let serve = axum::serve(listener, app).with_graceful_shutdown(signal);
     tokio::select! {
         served = serve => served.context("serving")?,
         _ = async {

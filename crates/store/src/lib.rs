@@ -5,8 +5,10 @@
 //! - [`meta`]: the SQLite schema, its migrations, and [`meta::Tx`], the typed reads and writes
 //!   every control-plane operation composes inside one transaction.
 //! - [`code`]: validating, storing and unpacking zip packages.
+//! - [`http_apis`]: API Gateway v2 HTTP APIs and their parts, as JSON documents.
 
 pub mod code;
+pub mod http_apis;
 pub mod meta;
 
 use stratus_core::Error;

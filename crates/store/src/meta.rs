@@ -63,6 +63,21 @@ CREATE TABLE async_events (
 );
 CREATE INDEX async_events_due ON async_events(due_ms);
 "#,
+    r#"
+-- API Gateway v2 HTTP APIs, and their integrations, routes, stages and deployments (one
+-- JSON document each, keyed by kind and id, deleted with their API).
+CREATE TABLE http_apis (
+    id TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
+CREATE TABLE http_api_items (
+    api TEXT NOT NULL REFERENCES http_apis(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (api, kind, id)
+);
+"#,
 ];
 
 /// The function-level row: what all versions share.
@@ -122,13 +137,13 @@ fn migrate(conn: &Connection) -> Result<()> {
 }
 
 /// Typed reads and writes inside a transaction.
-pub struct Tx<'a>(&'a Transaction<'a>);
+pub struct Tx<'a>(pub(crate) &'a Transaction<'a>);
 
-fn to_json<T: Serialize>(v: &T) -> String {
+pub(crate) fn to_json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("serialisable")
 }
 
-fn from_json<T: DeserializeOwned>(s: &str) -> Result<T> {
+pub(crate) fn from_json<T: DeserializeOwned>(s: &str) -> Result<T> {
     serde_json::from_str(s).map_err(|e| fault("decode stored document", e))
 }
 

@@ -1,5 +1,6 @@
 //! Invoke: resolves the qualifier (a weighted alias picks its version per request), checks the
-//! payload, and hands a typed request to the engine.
+//! payload, and hands a typed request to the engine. [`invoke_function`] is that core, shared
+//! with the other triggers (HTTP APIs); the Invoke handler is a thin wrapper around its parts.
 
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue};
@@ -7,9 +8,10 @@ use axum::response::IntoResponse;
 use base64::Engine as _;
 use bytes::Bytes;
 use stratus_core::arn::function_arn;
+use stratus_core::function::FunctionConfig;
 use stratus_core::names::Qualifier;
 use stratus_core::{limits, Error, Result};
-use stratus_engine::InvokeRequest;
+use stratus_engine::{InvokeOutcome, InvokeRequest};
 
 use super::{function_not_found, function_ref, QueryMap};
 use crate::auth::Caller;
@@ -55,6 +57,75 @@ fn client_context(h: &HeaderMap) -> Result<Option<String>> {
     String::from_utf8(decoded).map(Some).map_err(|_| bad())
 }
 
+/// A function version to run: the configuration a qualifier resolved to (a weighted alias
+/// picks its version here, per call) and the function's reserved concurrency.
+pub struct Resolved {
+    pub config: FunctionConfig,
+    pub reserved: Option<u32>,
+}
+
+/// Resolves `name` + `qualifier` to the version one invocation runs.
+pub fn resolve(s: &Shared, region: &str, name: &str, qualifier: Option<&str>) -> Result<Resolved> {
+    s.meta.tx(|tx| {
+        let row = tx.function(name)?.ok_or_else(|| {
+            function_not_found(region, name, Some(qualifier.unwrap_or("$LATEST")))
+        })?;
+        let missing = || function_not_found(region, name, qualifier);
+        let version = match Qualifier::parse(qualifier) {
+            Qualifier::Latest => "$LATEST".to_string(),
+            Qualifier::Version(n) => n.to_string(),
+            Qualifier::Alias(a) => tx
+                .alias(name, &a)?
+                .ok_or_else(missing)?
+                .pick_version(rand::random::<f64>())
+                .to_string(),
+        };
+        Ok(Resolved {
+            config: tx.version(name, &version)?.ok_or_else(missing)?,
+            reserved: row.reserved_concurrency,
+        })
+    })
+}
+
+/// One synchronous invocation, as every trigger makes it (Invoke, HTTP APIs, ...).
+pub struct Call<'a> {
+    pub region: &'a str,
+    pub name: &'a str,
+    pub qualifier: Option<&'a str>,
+    pub payload: Bytes,
+    pub client_context: Option<String>,
+    pub request_id: String,
+}
+
+fn engine_request(s: &Shared, call: Call<'_>, target: Resolved) -> InvokeRequest {
+    InvokeRequest {
+        code_dir: s.code.unpacked_dir(&target.config.code.sha256_hex),
+        invoked_arn: function_arn(call.region, call.name, call.qualifier),
+        region: call.region.to_string(),
+        request_id: call.request_id,
+        payload: call.payload,
+        client_context: call.client_context,
+        reserved: target.reserved,
+        config: target.config,
+    }
+}
+
+/// Resolves the qualifier (alias weights pick a version), admits the call and runs it through
+/// the engine. Throttles come back as `TooManyRequestsException`; function errors are in the
+/// outcome.
+pub async fn invoke_function(s: &Shared, call: Call<'_>) -> Result<InvokeOutcome> {
+    let target = resolve(s, call.region, call.name, call.qualifier)?;
+    s.engine.invoke(engine_request(s, call, target)).await
+}
+
+fn invocation_type(headers: &HeaderMap) -> Result<&str> {
+    let t = header(headers, "x-amz-invocation-type").unwrap_or("RequestResponse");
+    match t {
+        "RequestResponse" | "Event" | "DryRun" => Ok(t),
+        _ => Err(Error::invalid(format!("Unsupported invocation type {t}"))),
+    }
+}
+
 pub async fn invoke(
     State(s): State<Shared>,
     Extension(c): Extension<Caller>,
@@ -64,64 +135,43 @@ pub async fn invoke(
     Extension(body): Extension<RawBody>,
 ) -> ApiResult {
     let r = function_ref(&c, &f, &q)?;
-    let invocation_type = header(&headers, "x-amz-invocation-type").unwrap_or("RequestResponse");
-    if !matches!(invocation_type, "RequestResponse" | "Event" | "DryRun") {
-        return Err(
-            Error::invalid(format!("Unsupported invocation type {invocation_type}")).into(),
-        );
-    }
+    let invocation_type = invocation_type(&headers)?;
     let client_context = client_context(&headers)?;
-    let (config, reserved) = s.meta.tx(|tx| {
-        let row = tx.function(&r.name)?.ok_or_else(|| {
-            function_not_found(
-                &c.region,
-                &r.name,
-                Some(r.qualifier.as_deref().unwrap_or("$LATEST")),
-            )
-        })?;
-        let missing = || function_not_found(&c.region, &r.name, r.qualifier.as_deref());
-        let version = match Qualifier::parse(r.qualifier.as_deref()) {
-            Qualifier::Latest => "$LATEST".to_string(),
-            Qualifier::Version(n) => n.to_string(),
-            Qualifier::Alias(a) => tx
-                .alias(&r.name, &a)?
-                .ok_or_else(missing)?
-                .pick_version(rand::random::<f64>())
-                .to_string(),
-        };
-        Ok((
-            tx.version(&r.name, &version)?.ok_or_else(missing)?,
-            row.reserved_concurrency,
-        ))
-    })?;
+    let target = resolve(&s, &c.region, &r.name, r.qualifier.as_deref())?;
     check_payload(&body.0)?;
     if invocation_type == "DryRun" {
         return Ok(no_content());
     }
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let payload = if body.0.is_empty() {
-        Bytes::from_static(b"{}")
-    } else {
-        body.0.clone()
-    };
-    let req = InvokeRequest {
-        code_dir: s.code.unpacked_dir(&config.code.sha256_hex),
-        invoked_arn: function_arn(&c.region, &r.name, r.qualifier.as_deref()),
-        region: c.region.clone(),
-        request_id: request_id.clone(),
-        payload,
+    let call = Call {
+        region: &c.region,
+        name: &r.name,
+        qualifier: r.qualifier.as_deref(),
+        payload: if body.0.is_empty() {
+            Bytes::from_static(b"{}")
+        } else {
+            body.0.clone()
+        },
         client_context,
-        reserved,
-        config,
+        request_id: uuid::Uuid::new_v4().to_string(),
     };
+    let request_id = call.request_id.clone();
+    let req = engine_request(&s, call, target);
     if invocation_type == "Event" {
         return accept_event(s, req, r.qualifier.as_deref());
     }
     let out = s.engine.invoke(req).await?;
+    Ok(sync_response(out, &request_id, &headers))
+}
+
+fn sync_response(
+    out: InvokeOutcome,
+    request_id: &str,
+    headers: &HeaderMap,
+) -> axum::response::Response {
     let mut resp = (axum::http::StatusCode::OK, out.payload).into_response();
     let h = resp.headers_mut();
     h.insert("content-type", HeaderValue::from_static("application/json"));
-    insert(h, "x-amzn-RequestId", &request_id);
+    insert(h, "x-amzn-RequestId", request_id);
     insert(h, "X-Amz-Executed-Version", &out.executed_version);
     if out.function_error {
         h.insert(
@@ -129,7 +179,7 @@ pub async fn invoke(
             HeaderValue::from_static("Unhandled"),
         );
     }
-    if header(&headers, "x-amz-log-type") == Some("Tail") {
+    if header(headers, "x-amz-log-type") == Some("Tail") {
         let tail = &out.log[out.log.len().saturating_sub(TAIL_BYTES)..];
         insert(
             h,
@@ -137,7 +187,7 @@ pub async fn invoke(
             &base64::engine::general_purpose::STANDARD.encode(tail),
         );
     }
-    Ok(resp)
+    resp
 }
 
 /// `Event` invocations: queued durably, acknowledged with 202, run by the dispatcher.

@@ -29,6 +29,9 @@ pub struct JailSpec {
     pub tmp_dir: PathBuf,
     /// Directories replaced by an empty read-only tmpfs (the data directory).
     pub hide: Vec<PathBuf>,
+    /// Host directories under /tmp that must stay visible (read-only) at their own path, such
+    /// as the virtualenv of the interpreter that runs the runtime.
+    pub keep: Vec<PathBuf>,
     pub cgroup_procs: Vec<PathBuf>,
     pub hostname: String,
 }
@@ -235,8 +238,28 @@ fn build_filesystem(spec: &JailSpec) -> io::Result<()> {
     mount(None, "/", None, libc::MS_REC | libc::MS_PRIVATE, None)?;
     bind_read_only(&spec.code_dir, "/var/task")?;
     bind_read_only(&spec.runtime_dir, "/var/runtime")?;
+    // Directories to keep are opened before /tmp is covered, and bound back through their fds.
+    let kept: Vec<(PathBuf, std::fs::File)> = spec
+        .keep
+        .iter()
+        .filter_map(|p| std::fs::File::open(p).ok().map(|f| (p.clone(), f)))
+        .collect();
     let tmp = spec.tmp_dir.to_string_lossy();
     mount(Some(&tmp), "/tmp", None, libc::MS_BIND, None)?;
+    for (path, file) in &kept {
+        use std::os::fd::AsRawFd;
+        std::fs::create_dir_all(path)?;
+        let src = format!("/proc/self/fd/{}", file.as_raw_fd());
+        let dst = path.to_string_lossy();
+        mount(Some(&src), &dst, None, libc::MS_BIND | libc::MS_REC, None)?;
+        mount(
+            None,
+            &dst,
+            None,
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+            None,
+        )?;
+    }
     // The data directory may live under /tmp, in which case the bind above hid it already.
     for dir in spec.hide.iter().filter(|d| d.is_dir()) {
         let path = dir.to_string_lossy();

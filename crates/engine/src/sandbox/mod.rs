@@ -175,6 +175,7 @@ impl Sandbox {
             code_dir: spec.code_dir.clone(),
             runtime_dir: self.runtime_dir.clone(),
             hide: self.hide.clone(),
+            keep: kept_under_tmp(&spec.program),
             tmp_dir: tmp_dir.clone(),
             cgroup_procs: cgroup.as_ref().map(Cgroup::procs_files).unwrap_or_default(),
             hostname: "stratus".into(),
@@ -256,6 +257,18 @@ impl Sandbox {
             cgroup: None,
             tmp_dir: None,
         })
+    }
+}
+
+/// The environment's /tmp is its own, which would hide an interpreter installed under the
+/// host's /tmp (a virtualenv in a checkout there, say): keep its prefix (`<prefix>/bin/<exe>`).
+fn kept_under_tmp(program: &str) -> Vec<PathBuf> {
+    let path = Path::new(program);
+    match path.parent().and_then(Path::parent) {
+        Some(prefix) if path.starts_with("/tmp") && prefix != Path::new("/tmp") => {
+            vec![prefix.to_path_buf()]
+        }
+        _ => Vec::new(),
     }
 }
 

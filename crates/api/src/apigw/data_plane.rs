@@ -1,0 +1,397 @@
+//! The data plane: unsigned HTTP requests to an API, in two forms on the platform's one port:
+//! - path prefix: `http://HOST:PORT/_aws/execute-api/<apiId>/<stage-or-not>/<path>` (each API's
+//!   `apiEndpoint`);
+//! - Host name: any request whose Host is `<apiId>.execute-api.<anything>` (as on AWS,
+//!   `https://<apiId>.execute-api.<region>.amazonaws.com`).
+//!
+//! The `$default` stage serves at the root; a named stage under `/<stage>/`. The route is chosen
+//! by [`routing`](super::routing), the event built by [`events`](super::events), the function
+//! invoked like any other trigger, and its result mapped by [`response`](super::response).
+//! Gateway errors are AWS's: 404 Not Found, 413, 500 Internal Server Error, 503 Service
+//! Unavailable (throttled), 504 Endpoint request timed out.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use bytes::Bytes;
+use serde_json::Value;
+use stratus_core::limits;
+use stratus_engine::InvokeOutcome;
+
+use super::events::{self, Context, HttpRequest};
+use super::model::*;
+use super::routing::{self, RouteKey};
+use super::{response, store};
+use crate::lambda::invoke::{invoke_function, Call};
+use crate::Shared;
+
+/// The path prefix of the path-prefix form.
+pub const PREFIX: &str = "/_aws/execute-api/";
+/// The largest request body an HTTP API accepts (AWS: 10 MB).
+const MAX_BODY: usize = 10 * 1024 * 1024;
+
+/// A gateway-generated response: `{"message": ...}`.
+fn gateway_error(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({ "message": message }).to_string();
+    (status, [("content-type", "application/json")], body).into_response()
+}
+
+fn not_found() -> Response {
+    gateway_error(StatusCode::NOT_FOUND, "Not Found")
+}
+
+fn internal() -> Response {
+    gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+}
+
+/// An API's request id, shaped like AWS's (`JKJaXmPLvHcESHA=`).
+fn request_id() -> String {
+    let bytes: [u8; 10] = rand::random();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The path-prefix form: `/_aws/execute-api/<apiId>[/...]`.
+pub async fn by_path(State(s): State<Shared>, req: Request) -> Response {
+    let rest = req.uri().path().strip_prefix(PREFIX).unwrap_or("");
+    let (api_id, path) = match rest.find('/') {
+        Some(i) => (rest[..i].to_string(), rest[i..].to_string()),
+        None => (rest.to_string(), "/".to_string()),
+    };
+    let host = host(&req).unwrap_or_default();
+    serve(s, &api_id, path, (host, api_id.clone()), req).await
+}
+
+fn host(req: &Request) -> Option<String> {
+    req.headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+}
+
+/// The API a `<apiId>.execute-api.<anything>` Host names, if it does.
+pub fn api_from_host(host: &str) -> Option<&str> {
+    let name = host.rsplit_once(':').map_or(host, |(n, _)| n);
+    let (id, rest) = name.split_once('.')?;
+    let is_api = rest
+        .get(..12)
+        .is_some_and(|p| p.eq_ignore_ascii_case("execute-api."))
+        && !id.is_empty();
+    is_api.then_some(id)
+}
+
+/// The Host-name form, ahead of every other route.
+pub async fn by_host(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let Some(host) = host(&req) else {
+        return next.run(req).await;
+    };
+    let Some(api_id) = api_from_host(&host).map(str::to_string) else {
+        return next.run(req).await;
+    };
+    let path = req.uri().path().to_string();
+    let name = host
+        .rsplit_once(':')
+        .map_or(host.as_str(), |(n, _)| n)
+        .to_string();
+    serve(s, &api_id, path, (name, api_id.clone()), req).await
+}
+
+/// Serves one request and stamps it with its `apigw-requestid`.
+async fn serve(
+    s: Shared,
+    api_id: &str,
+    path: String,
+    domain: (String, String),
+    req: Request,
+) -> Response {
+    let id = request_id();
+    let mut resp = handle(&s, api_id, path, domain, req, &id).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("apigw-requestid", v);
+    }
+    resp
+}
+
+/// What the gateway decided to call for a request.
+struct Plan {
+    api: Api,
+    stage: Stage,
+    route: Route,
+    key: RouteKey,
+    path_parameters: std::collections::BTreeMap<String, String>,
+    integration: Integration,
+}
+
+enum Refusal {
+    NotFound,
+    Forbidden,
+    Internal,
+}
+
+/// Splits a path into the stage that serves it and the path routes see.
+fn pick_stage(stages: Vec<Stage>, path: &str) -> Option<(Stage, String)> {
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    let mut default = None;
+    for st in stages {
+        if st.stage_name == DEFAULT_STAGE {
+            default = Some(st);
+        } else if !first.is_empty() && st.stage_name == first {
+            let rest = &path.trim_start_matches('/')[first.len()..];
+            let rest = if rest.is_empty() { "/" } else { rest };
+            return Some((st, rest.to_string()));
+        }
+    }
+    default.map(|st| (st, path.to_string()))
+}
+
+fn plan(s: &Shared, api_id: &str, method: &str, path: &str) -> Result<Plan, Refusal> {
+    let found = s.meta.tx(|tx| {
+        let Some(api) = tx.http_api::<Api>(api_id)? else {
+            return Ok(None);
+        };
+        let stages: Vec<Stage> = tx.http_api_items(api_id, STAGE)?;
+        let Some((stage, route_path)) = pick_stage(stages, path) else {
+            return Ok(None);
+        };
+        let snapshot = store::served(tx, api_id, &stage)?;
+        Ok(Some((api, stage, route_path, snapshot)))
+    });
+    let (api, stage, route_path, snapshot) = match found {
+        Ok(Some(f)) => f,
+        Ok(None) => return Err(Refusal::NotFound),
+        Err(_) => return Err(Refusal::Internal),
+    };
+    if api.disable_execute_api_endpoint {
+        return Err(Refusal::Forbidden);
+    }
+    let snapshot = snapshot.ok_or(Refusal::NotFound)?;
+    let m = routing::select(&snapshot.routes, |r| &r.route_key, method, &route_path)
+        .ok_or(Refusal::NotFound)?;
+    let target = m.route.target.as_deref().ok_or(Refusal::NotFound)?;
+    let integration = target
+        .strip_prefix("integrations/")
+        .and_then(|id| {
+            snapshot
+                .integrations
+                .iter()
+                .find(|i| i.integration_id == id)
+        })
+        .cloned()
+        .ok_or(Refusal::Internal)?;
+    Ok(Plan {
+        route: m.route.clone(),
+        key: m.key,
+        path_parameters: m.path_parameters,
+        api,
+        stage,
+        integration,
+    })
+}
+
+async fn handle(
+    s: &Shared,
+    api_id: &str,
+    path: String,
+    domain: (String, String),
+    req: Request,
+    id: &str,
+) -> Response {
+    let method = req.method().as_str().to_string();
+    let plan = match plan(s, api_id, &method, &path) {
+        Ok(p) => p,
+        Err(Refusal::NotFound) => return not_found(),
+        Err(Refusal::Forbidden) => return gateway_error(StatusCode::FORBIDDEN, "Forbidden"),
+        Err(Refusal::Internal) => return internal(),
+    };
+    let Some(http) = read_request(req, path, domain).await else {
+        return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    };
+    let event = build_event(&plan, &http, id);
+    if event.len() > limits::MAX_SYNC_PAYLOAD {
+        return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    }
+    let outcome = invoke(s, &plan, event).await;
+    respond(&plan, outcome, id)
+}
+
+async fn read_request(
+    req: Request,
+    raw_path: String,
+    domain: (String, String),
+) -> Option<HttpRequest> {
+    let source_ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "127.0.0.1".to_string(), |c| c.0.ip().to_string());
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, MAX_BODY).await.ok()?;
+    let mut headers = parts.headers;
+    if let Ok(v) = HeaderValue::from_str(&source_ip) {
+        headers.append("x-forwarded-for", v);
+    }
+    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    Some(HttpRequest {
+        method: parts.method.as_str().to_string(),
+        raw_path,
+        raw_query: parts.uri.query().unwrap_or("").to_string(),
+        headers,
+        body,
+        source_ip,
+        protocol: format!("{:?}", parts.version),
+        domain_name: domain.0,
+        domain_prefix: domain.1,
+    })
+}
+
+fn build_event(plan: &Plan, http: &HttpRequest, id: &str) -> Bytes {
+    let resource = match &plan.key {
+        RouteKey::Default => "$default",
+        RouteKey::Path { path, .. } => path.as_str(),
+    };
+    let ctx = Context {
+        api_id: &plan.api.api_id,
+        stage: &plan.stage.stage_name,
+        route_key: &plan.route.route_key,
+        resource,
+        request_id: id,
+        time: time::OffsetDateTime::now_utc(),
+        path_parameters: &plan.path_parameters,
+        stage_variables: &plan.stage.stage_variables,
+    };
+    let event: Value = if plan.integration.payload_format_version == "1.0" {
+        events::v1(http, &ctx)
+    } else {
+        events::v2(http, &ctx)
+    };
+    Bytes::from(event.to_string())
+}
+
+/// How an invocation through the gateway ended.
+enum Outcome {
+    Done(InvokeOutcome),
+    Throttled,
+    Failed,
+    TimedOut,
+}
+
+/// Invokes the integration's function. The invocation runs on its own task: when the
+/// integration's timeout elapses first, the client gets 504 and the invocation still runs to
+/// its end (or its own function timeout).
+async fn invoke(s: &Shared, plan: &Plan, payload: Bytes) -> Outcome {
+    let Some(target) = lambda_target(&plan.integration.integration_uri) else {
+        return Outcome::Failed;
+    };
+    let region = target
+        .region
+        .clone()
+        .unwrap_or_else(|| plan.api.region.clone());
+    let s = s.clone();
+    let task = tokio::spawn(async move {
+        let call = Call {
+            region: &region,
+            name: &target.name,
+            qualifier: target.qualifier.as_deref(),
+            payload,
+            client_context: None,
+            request_id: uuid::Uuid::new_v4().to_string(),
+        };
+        invoke_function(&s, call).await
+    });
+    let limit = Duration::from_millis(u64::from(plan.integration.timeout_in_millis));
+    match tokio::time::timeout(limit, task).await {
+        Err(_) => Outcome::TimedOut,
+        Ok(Ok(Ok(out))) => Outcome::Done(out),
+        Ok(Ok(Err(e))) if e.code == "TooManyRequestsException" => Outcome::Throttled,
+        Ok(Ok(Err(e))) => {
+            tracing::warn!(function = %plan.integration.integration_uri, error = %e, "HTTP API integration failed");
+            Outcome::Failed
+        }
+        Ok(Err(e)) => {
+            tracing::error!(%e, "HTTP API invocation task failed");
+            Outcome::Failed
+        }
+    }
+}
+
+fn respond(plan: &Plan, outcome: Outcome, id: &str) -> Response {
+    let out = match outcome {
+        Outcome::Done(out) if !out.function_error => out,
+        Outcome::Done(_) | Outcome::Failed => return internal(),
+        Outcome::Throttled => {
+            return gateway_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+        }
+        Outcome::TimedOut => {
+            return gateway_error(StatusCode::GATEWAY_TIMEOUT, "Endpoint request timed out")
+        }
+    };
+    let mapped = if plan.integration.payload_format_version == "1.0" {
+        response::from_v1(&out.payload)
+    } else {
+        response::from_v2(&out.payload)
+    };
+    match mapped {
+        Ok(m) => {
+            let status = StatusCode::from_u16(m.status).unwrap_or(StatusCode::OK);
+            let mut resp = Response::new(Body::from(m.body));
+            *resp.status_mut() = status;
+            for (name, value) in m.headers {
+                resp.headers_mut().append(name, value);
+            }
+            resp
+        }
+        Err(why) => {
+            tracing::warn!(request_id = id, reason = %why.0, "malformed Lambda proxy response");
+            internal()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_select_apis() {
+        assert_eq!(
+            api_from_host("abc123.execute-api.localhost"),
+            Some("abc123")
+        );
+        assert_eq!(
+            api_from_host("abc123.execute-api.us-east-1.amazonaws.com:4566"),
+            Some("abc123")
+        );
+        assert_eq!(api_from_host("127.0.0.1:4566"), None);
+        assert_eq!(api_from_host("localhost"), None);
+        assert_eq!(api_from_host("abc.lambda.localhost"), None);
+        assert_eq!(api_from_host(".execute-api.x"), None);
+        assert_eq!(api_from_host("abc.EXECUTE-API.localhost"), Some("abc"));
+    }
+
+    fn stage(name: &str) -> Stage {
+        serde_json::from_value(serde_json::json!({
+            "stageName": name, "autoDeploy": true, "createdDate": "", "lastUpdatedDate": "",
+            "defaultRouteSettings": {}, "routeSettings": {}, "apiGatewayManaged": false
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn stages_by_first_segment_else_default() {
+        let both = || vec![stage("$default"), stage("dev")];
+        let (st, p) = pick_stage(both(), "/dev/items/1").unwrap();
+        assert_eq!((st.stage_name.as_str(), p.as_str()), ("dev", "/items/1"));
+        let (st, p) = pick_stage(both(), "/dev").unwrap();
+        assert_eq!((st.stage_name.as_str(), p.as_str()), ("dev", "/"));
+        let (st, p) = pick_stage(both(), "/devx/1").unwrap();
+        assert_eq!(
+            (st.stage_name.as_str(), p.as_str()),
+            ("$default", "/devx/1")
+        );
+        assert!(pick_stage(vec![stage("dev")], "/items").is_none());
+    }
+}
