@@ -69,6 +69,19 @@ def test_publish_after_configuration_change_creates_new_version(lambda_client, f
     assert lambda_client.publish_version(FunctionName=fn)["Version"] == "2"
 
 
+def test_publish_after_description_change_creates_new_version(lambda_client, fn):
+    # AWS's recorded behaviour: a Description-only change of $LATEST is a change.
+    lambda_client.publish_version(FunctionName=fn)
+    lambda_client.update_function_configuration(FunctionName=fn, Description="now documented")
+    wait_updated(lambda_client, fn)
+    assert lambda_client.publish_version(FunctionName=fn)["Version"] == "2"
+
+
+def test_publish_time_description_is_not_a_change(lambda_client, fn):
+    assert lambda_client.publish_version(FunctionName=fn, Description="release 1")["Version"] == "1"
+    assert lambda_client.publish_version(FunctionName=fn)["Version"] == "1"
+
+
 def test_publish_description_sets_the_version_description(lambda_client, fn):
     resp = lambda_client.publish_version(FunctionName=fn, Description="release 1")
     assert resp["Description"] == "release 1"

@@ -47,6 +47,10 @@ pub struct FunctionConfig {
     pub code: CodeRef,
     pub last_modified: String,
     pub revision_id: String,
+    /// On a published version: `$LATEST`'s description when it was published (the version's
+    /// own may have been overridden by PublishVersion's Description).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_description: Option<String>,
 }
 
 impl FunctionConfig {
@@ -62,10 +66,19 @@ impl FunctionConfig {
     }
 
     /// Whether publishing `self` ($LATEST) would produce something other than `published`.
+    /// Any change of code or configuration counts, the description included (as AWS records).
     pub fn same_content(&self, published: &FunctionConfig) -> bool {
+        let source = published
+            .source_description
+            .as_ref()
+            .unwrap_or(&published.description);
+        if &self.description != source {
+            return false;
+        }
         let mut a = self.clone();
         a.version = published.version.clone();
         a.description = published.description.clone();
+        a.source_description = published.source_description.clone();
         a.last_modified = published.last_modified.clone();
         a.revision_id = published.revision_id.clone();
         serde_json::to_value(&a).ok() == serde_json::to_value(published).ok()
@@ -397,6 +410,7 @@ mod tests {
             },
             last_modified: String::new(),
             revision_id: "r1".into(),
+            source_description: None,
         }
     }
 
@@ -461,6 +475,18 @@ mod tests {
         published.version = "1".into();
         published.revision_id = "other".into();
         assert!(latest.same_content(&published));
+        published.description = "overridden at publish".into();
+        published.source_description = Some(String::new());
+        assert!(
+            latest.same_content(&published),
+            "a publish-time description is not a change"
+        );
+        let mut described = latest.clone();
+        described.description = "new".into();
+        assert!(
+            !described.same_content(&published),
+            "a description change is a change"
+        );
         published.timeout = 5;
         assert!(!latest.same_content(&published));
     }

@@ -615,6 +615,7 @@ mod tests {
             },
             last_modified: "x".into(),
             revision_id: "r".into(),
+            source_description: None,
         }
     }
 

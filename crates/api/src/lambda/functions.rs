@@ -116,6 +116,7 @@ fn blank(name: &str, code: CodeRef, architectures: Vec<String>) -> FunctionConfi
         code,
         last_modified: clock::now_lambda(),
         revision_id: function::new_revision_id(),
+        source_description: None,
     }
 }
 

@@ -46,6 +46,7 @@ pub fn publish_in(
     }
     let mut version = latest.clone();
     version.version = row.next_version.to_string();
+    version.source_description = Some(latest.description.clone());
     version.revision_id = function::new_revision_id();
     version.last_modified = clock::now_lambda();
     if let Some(d) = description {
