@@ -161,7 +161,7 @@ def test_timeout_kills_the_whole_environment(server, invoke_client, new_function
     # The runtime and the child it started are gone.
     wait_until(
         lambda: not function_processes(server.data_dir, [name]),
-        timeout=5,
+        timeout=15,
         message=lambda: "the timed-out environment's end; still running: "
         + str(function_processes(server.data_dir, [name])),
     )

@@ -158,20 +158,21 @@ fn version_num(version: &str) -> i64 {
 
 impl Tx<'_> {
     pub fn function(&self, name: &str) -> Result<Option<FunctionRow>> {
+        // Cached statements: these two reads are on every invocation's path.
         self.0
-            .query_row(
+            .prepare_cached(
                 "SELECT next_version, published_revision, reserved_concurrency, tags
                  FROM functions WHERE name = ?1",
-                [name],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, Option<String>>(1)?,
-                        r.get::<_, Option<i64>>(2)?,
-                        r.get::<_, String>(3)?,
-                    ))
-                },
             )
+            .map_err(|e| fault("prepare", e))?
+            .query_row([name], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })
             .optional()
             .map_err(|e| fault("read function", e))?
             .map(|(next, published, reserved, tags)| {
@@ -214,11 +215,9 @@ impl Tx<'_> {
 
     pub fn version(&self, name: &str, version: &str) -> Result<Option<FunctionConfig>> {
         self.0
-            .query_row(
-                "SELECT config FROM versions WHERE function = ?1 AND version = ?2",
-                [name, version],
-                |r| r.get::<_, String>(0),
-            )
+            .prepare_cached("SELECT config FROM versions WHERE function = ?1 AND version = ?2")
+            .map_err(|e| fault("prepare", e))?
+            .query_row([name, version], |r| r.get::<_, String>(0))
             .optional()
             .map_err(|e| fault("read version", e))?
             .map(|s| from_json(&s))
