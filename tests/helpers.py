@@ -409,13 +409,17 @@ def function_processes(data_dir, function_names=()):
     AWS_LAMBDA_FUNCTION_NAME of one of `function_names`."""
     data_dir = str(data_dir).encode()
     markers = [f"AWS_LAMBDA_FUNCTION_NAME={n}\0".encode() for n in function_names]
+    # A launcher's command line carries its spec as JSON, the function's name included; with
+    # names given, other functions' (still warm) environments on the same server don't count.
+    spec_markers = [f'["AWS_LAMBDA_FUNCTION_NAME","{n}"]'.encode() for n in function_names]
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
             continue
         cmdline = _read_proc(entry, "cmdline")
         if b"__jail" in cmdline and data_dir in cmdline:
-            found.append((int(entry), cmdline[:200]))
+            if not spec_markers or any(m in cmdline for m in spec_markers):
+                found.append((int(entry), cmdline[:200]))
             continue
         if markers:
             environ = _read_proc(entry, "environ") + b"\0"
