@@ -134,6 +134,16 @@ fn object_from(r: &rusqlite::Row<'_>) -> DbResult<ObjectRow> {
     })
 }
 
+fn upload_from(r: &rusqlite::Row<'_>) -> DbResult<UploadRow> {
+    Ok(UploadRow {
+        upload_id: r.get(0)?,
+        bucket: r.get(1)?,
+        key: r.get(2)?,
+        initiated_ms: r.get(3)?,
+        attrs: attrs_of(r.get(4)?),
+    })
+}
+
 const OBJECT_COLUMNS: &str = "bucket, key, blob, size, etag, last_modified_ms, attrs";
 
 impl Tx<'_> {
@@ -252,15 +262,7 @@ impl Tx<'_> {
             .query_row(
                 "SELECT upload_id, bucket, key, initiated_ms, attrs FROM uploads WHERE upload_id = ?1",
                 [upload_id],
-                |r| {
-                    Ok(UploadRow {
-                        upload_id: r.get(0)?,
-                        bucket: r.get(1)?,
-                        key: r.get(2)?,
-                        initiated_ms: r.get(3)?,
-                        attrs: attrs_of(r.get(4)?),
-                    })
-                },
+                upload_from,
             )
             .optional()
     }
@@ -269,15 +271,7 @@ impl Tx<'_> {
         let mut stmt = self.0.prepare_cached(
             "SELECT upload_id, bucket, key, initiated_ms, attrs FROM uploads WHERE bucket = ?1 ORDER BY key, initiated_ms",
         )?;
-        let rows = stmt.query_map([bucket], |r| {
-            Ok(UploadRow {
-                upload_id: r.get(0)?,
-                bucket: r.get(1)?,
-                key: r.get(2)?,
-                initiated_ms: r.get(3)?,
-                attrs: attrs_of(r.get(4)?),
-            })
-        })?;
+        let rows = stmt.query_map([bucket], upload_from)?;
         rows.collect()
     }
 
