@@ -103,6 +103,22 @@ def test_event_invoke_is_accepted_and_runs(platform):
     assert rec["version"] == "$LATEST"
 
 
+def test_invoke_async_queues_the_event(platform):
+    # The deprecated InvokeAsync operation, still in the SDKs: 202 and {"Status": 202}.
+    name, records = platform.recorder()
+    resp = platform.lam.invoke_async(FunctionName=name, InvokeArgs=json.dumps({"legacy": True}))
+    assert resp["Status"] == 202
+    rid = resp["ResponseMetadata"]["RequestId"]
+    [rec] = records.wait_for(1, DEADLINE_S, where=with_id(rid))
+    assert rec["event"] == {"legacy": True}
+
+
+def test_invoke_async_of_a_missing_function(platform):
+    with pytest.raises(ClientError) as e:
+        platform.lam.invoke_async(FunctionName=unique_name("missing"), InvokeArgs="{}")
+    assert_error(e.value, "ResourceNotFoundException", 404)
+
+
 def test_event_invoke_of_a_missing_function(platform):
     with pytest.raises(ClientError) as e:
         platform.event(unique_name("missing"), {})

@@ -214,6 +214,46 @@ fn accept_event(s: Shared, req: InvokeRequest, qualifier: Option<&str>) -> ApiRe
     Ok(resp)
 }
 
+/// InvokeAsync (deprecated by AWS, still in the SDKs): the body is the event, queued as an
+/// `Event` invocation of `$LATEST`; answers `{"Status": 202}`.
+pub async fn invoke_async(
+    State(s): State<Shared>,
+    Extension(c): Extension<Caller>,
+    Path(f): Path<String>,
+    Extension(body): Extension<RawBody>,
+) -> ApiResult {
+    let r = stratus_core::names::FunctionRef::parse(&f)?.resolve(&c.region, None)?;
+    resolve(&s, &c.region, &r.name, r.qualifier.as_deref())?;
+    check_payload(&body.0)?;
+    if body.0.len() > INVOKE_ASYNC_LIMIT {
+        return Err(Error::too_large(format!(
+            "Request must be smaller than {INVOKE_ASYNC_LIMIT} bytes for the InvokeAsync operation"
+        ))
+        .into());
+    }
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let payload = if body.0.is_empty() {
+        b"{}".as_slice()
+    } else {
+        &body.0
+    };
+    crate::dispatcher::enqueue(
+        &s,
+        &r.name,
+        r.qualifier.as_deref(),
+        payload,
+        "async",
+        &c.region,
+        &request_id,
+    )?;
+    let mut resp = crate::wire::json(202, serde_json::json!({ "Status": 202 }));
+    insert(resp.headers_mut(), "x-amzn-RequestId", &request_id);
+    Ok(resp)
+}
+
+/// InvokeAsync's request limit (AWS documents 256 KB for it).
+const INVOKE_ASYNC_LIMIT: usize = 262_144;
+
 fn insert(h: &mut axum::http::HeaderMap, name: &'static str, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         h.insert(name, v);

@@ -69,6 +69,14 @@ pub fn router() -> Router<Shared> {
             post(invoke::invoke),
         )
         .route(
+            "/2014-11-13/functions/{f}/invoke-async",
+            post(invoke::invoke_async),
+        )
+        .route(
+            "/2014-11-13/functions/{f}/invoke-async/",
+            post(invoke::invoke_async),
+        )
+        .route(
             "/2015-03-31/functions/{f}/policy",
             post(policy::add_permission).get(policy::get_policy),
         )
