@@ -454,6 +454,22 @@ def listening_ports(pid):
     return ports
 
 
+def aws_cli_env(tmp_path, region="us-east-1"):
+    """Environment for running the aws CLI against a test server: test credentials, no user
+    config or credential files, no pager, no retries."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ACCESS_KEY_ID="test",
+        AWS_SECRET_ACCESS_KEY="test",
+        AWS_DEFAULT_REGION=region,
+        AWS_CONFIG_FILE=str(tmp_path / "no-config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "no-credentials"),
+        AWS_PAGER="",
+        AWS_MAX_ATTEMPTS="1",
+    )
+    return env
+
+
 def find_aws_cli():
     """The aws CLI on PATH or beside this Python, or None."""
     found = shutil.which("aws")

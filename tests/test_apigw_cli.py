@@ -2,10 +2,10 @@
 path variable, and an alias pointed elsewhere changing the answer."""
 
 import json
-import os
 import subprocess
 
 import pytest
+
 
 import helpers
 from apigw_support import call, gateway_zip
@@ -17,11 +17,7 @@ def aws(server, tmp_path):
     cli = find_aws_cli()
     if cli is None:
         pytest.skip("aws CLI is not installed")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
-               AWS_DEFAULT_REGION="us-east-1", AWS_PAGER="", AWS_MAX_ATTEMPTS="1",
-               AWS_CONFIG_FILE=str(tmp_path / "none"),
-               AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
+    env = helpers.aws_cli_env(tmp_path)
 
     def run(*args):
         cmd = [cli, "--endpoint-url", server.url, "--output", "json", *args]

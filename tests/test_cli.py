@@ -1,7 +1,6 @@
 """Smoke tests with the aws CLI, as a user would drive Stratus from a shell."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -9,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import code_sha256, make_variant_zip, unique_name
+from helpers import aws_cli_env, code_sha256, make_variant_zip, unique_name
 
 
 def find_aws_cli():
@@ -26,16 +25,7 @@ def aws(server, tmp_path):
     cli = find_aws_cli()
     if cli is None:
         pytest.skip("aws CLI is not installed")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_ACCESS_KEY_ID="test",
-        AWS_SECRET_ACCESS_KEY="test",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE=str(tmp_path / "no-config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "no-credentials"),
-        AWS_PAGER="",
-        AWS_MAX_ATTEMPTS="1",
-    )
+    env = aws_cli_env(tmp_path)
 
     def run(*args, check=True):
         cmd = [cli, "--endpoint-url", server.url, "--output", "json", "lambda", *args]

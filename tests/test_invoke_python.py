@@ -3,7 +3,6 @@ resolution and its errors, warm reuse, boto3 inside functions, and one aws CLI s
 
 import base64
 import json
-import os
 import re
 import subprocess
 
@@ -11,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from helpers import (
+    aws_cli_env,
     LOG_STREAM_RE,
     REGION,
     UUID_RE,
@@ -502,16 +502,7 @@ def test_aws_cli_invoke_with_tail(server, invoke_client, new_function, tmp_path)
     if cli is None:
         pytest.skip("aws CLI is not installed")
     name = python_fn(new_function, "def handler(event, context):\n    print('cli-log-line')\n    return event\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_ACCESS_KEY_ID="test",
-        AWS_SECRET_ACCESS_KEY="test",
-        AWS_DEFAULT_REGION=REGION,
-        AWS_CONFIG_FILE=str(tmp_path / "no-config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "no-credentials"),
-        AWS_PAGER="",
-        AWS_MAX_ATTEMPTS="1",
-    )
+    env = aws_cli_env(tmp_path)
     version = subprocess.run([cli, "--version"], env=env, capture_output=True, text=True)
     # Version 2 reads blobs as base64 unless told otherwise; version 1 sends them raw and
     # does not know the option.

@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from helpers import (
-    REGION,
+    aws_cli_env,
     find_aws_cli,
     http_request,
     make_s3_client,
@@ -722,16 +722,7 @@ def aws_s3(server, tmp_path):
     cli = find_aws_cli()
     if cli is None:
         pytest.skip("aws CLI is not installed")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_ACCESS_KEY_ID="test",
-        AWS_SECRET_ACCESS_KEY="test",
-        AWS_DEFAULT_REGION=REGION,
-        AWS_CONFIG_FILE=str(tmp_path / "no-config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "no-credentials"),
-        AWS_PAGER="",
-        AWS_MAX_ATTEMPTS="1",
-    )
+    env = aws_cli_env(tmp_path)
 
     def run(*args, check=True):
         proc = subprocess.run([cli, "--endpoint-url", server.url, "s3", *args],

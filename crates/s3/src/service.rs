@@ -165,6 +165,24 @@ fn parse_expires(s: &Option<String>) -> Option<Timestamp> {
     Timestamp::parse(TimestampFormat::HttpDate, s.as_deref()?).ok()
 }
 
+/// The headers an upload request asks to store with the object. PutObject, CopyObject
+/// (REPLACE) and CreateMultipartUpload inputs carry the same fields under the same names.
+macro_rules! stored_attrs {
+    ($input:expr) => {
+        Attrs {
+            content_type: $input
+                .content_type
+                .or_else(|| Some("binary/octet-stream".into())),
+            cache_control: $input.cache_control,
+            content_disposition: $input.content_disposition,
+            content_encoding: $input.content_encoding,
+            content_language: $input.content_language,
+            expires: fmt_expires(&$input.expires),
+            metadata: metadata_map($input.metadata),
+        }
+    };
+}
+
 fn metadata_map(m: Option<Metadata>) -> BTreeMap<String, String> {
     m.map(|m| m.into_iter().collect()).unwrap_or_default()
 }
@@ -430,17 +448,7 @@ impl S3 for S3Front {
             size: written.size,
             etag: hex::encode(written.md5),
             last_modified_ms: now_ms(),
-            attrs: Attrs {
-                content_type: input
-                    .content_type
-                    .or_else(|| Some("binary/octet-stream".into())),
-                cache_control: input.cache_control,
-                content_disposition: input.content_disposition,
-                content_encoding: input.content_encoding,
-                content_language: input.content_language,
-                expires: fmt_expires(&input.expires),
-                metadata: metadata_map(input.metadata),
-            },
+            attrs: stored_attrs!(input),
         };
         self.commit(&row)?;
         self.0.notify(
@@ -638,17 +646,7 @@ impl S3 for S3Front {
             .as_ref()
             .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
         let attrs = if replace {
-            Attrs {
-                content_type: input
-                    .content_type
-                    .or_else(|| Some("binary/octet-stream".into())),
-                cache_control: input.cache_control,
-                content_disposition: input.content_disposition,
-                content_encoding: input.content_encoding,
-                content_language: input.content_language,
-                expires: fmt_expires(&input.expires),
-                metadata: metadata_map(input.metadata),
-            }
+            stored_attrs!(input)
         } else {
             src.attrs.clone()
         };
@@ -783,17 +781,7 @@ impl S3 for S3Front {
             bucket: input.bucket.clone(),
             key: input.key.clone(),
             initiated_ms: now_ms(),
-            attrs: Attrs {
-                content_type: input
-                    .content_type
-                    .or_else(|| Some("binary/octet-stream".into())),
-                cache_control: input.cache_control,
-                content_disposition: input.content_disposition,
-                content_encoding: input.content_encoding,
-                content_language: input.content_language,
-                expires: fmt_expires(&input.expires),
-                metadata: metadata_map(input.metadata),
-            },
+            attrs: stored_attrs!(input),
         };
         self.0
             .db
