@@ -206,10 +206,10 @@ def make_zip():
     return helpers.make_zip
 
 
-@pytest.fixture
-def new_function(lambda_client):
-    """Factory: create a function (unique name unless given), wait until Active, return the
-    CreateFunction response. Functions are deleted after the test."""
+def _function_factory(lambda_client):
+    """Yields `create(name=None, zip_bytes=None, wait=True, **overrides)`, which creates a
+    function (unique name unless given), waits until Active and returns the CreateFunction
+    response; deletes every function it created afterwards."""
     names = []
 
     def create(name=None, zip_bytes=None, wait=True, **overrides):
@@ -226,6 +226,13 @@ def new_function(lambda_client):
             lambda_client.delete_function(FunctionName=name)
         except ClientError:
             pass
+
+
+@pytest.fixture
+def new_function(lambda_client):
+    """Factory: create a function (unique name unless given), wait until Active, return the
+    CreateFunction response. Functions are deleted after the test."""
+    yield from _function_factory(lambda_client)
 
 
 @pytest.fixture
@@ -293,19 +300,4 @@ def rust_bootstrap():
 @pytest.fixture(scope="module")
 def module_new_function(lambda_client):
     """Like `new_function`, for functions shared by the tests of one module (deleted after it)."""
-    names = []
-
-    def create(name=None, zip_bytes=None, wait=True, **overrides):
-        name = name or helpers.unique_name()
-        resp = helpers.create_function(lambda_client, name, zip_bytes, **overrides)
-        names.append(name)
-        if wait:
-            helpers.wait_active(lambda_client, name)
-        return resp
-
-    yield create
-    for name in names:
-        try:
-            lambda_client.delete_function(FunctionName=name)
-        except ClientError:
-            pass
+    yield from _function_factory(lambda_client)
