@@ -10,6 +10,8 @@
 //! - [`objects`]: S3 requests handed to the object store, and object events queued for functions.
 //! - [`code_url`]: the expiring links GetFunction hands out to download a package.
 //! - [`dispatcher`]: the durable queue runner behind asynchronous invocation.
+//! - [`services`]: the protocol-per-service APIs answered on `POST /` (DynamoDB's JSON 1.0,
+//!   SNS's Query protocol, CloudWatch Logs' JSON 1.1), chosen by the signing service.
 
 pub mod apigw;
 pub mod auth;
@@ -17,6 +19,7 @@ pub mod code_url;
 pub mod dispatcher;
 pub mod lambda;
 pub mod objects;
+pub mod services;
 pub mod wire;
 
 use std::collections::HashMap;
@@ -36,7 +39,14 @@ use stratus_store::meta::Meta;
 use crate::wire::ApiError;
 
 /// The AWS services answered on the signed routes (S3 is dispatched before them).
-const SERVICES: &[&str] = &["lambda", "apigateway", "execute-api"];
+const SERVICES: &[&str] = &[
+    "lambda",
+    "apigateway",
+    "execute-api",
+    "dynamodb",
+    "sns",
+    "logs",
+];
 
 /// The largest request body accepted (CreateFunction's documented whole-request limit).
 pub const MAX_BODY: usize = 70_167_211;
@@ -129,6 +139,9 @@ async fn authenticate(State(state): State<Shared>, req: Request, next: Next) -> 
                 ),
             ))
             .into_response()
+        }
+        Ok(caller) if services::answers(&caller.service) => {
+            services::handle(&state, caller, parts, bytes).await
         }
         Ok(caller) => {
             let mut req = Request::from_parts(parts, Body::from(bytes.clone()));
