@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Deploys the thumbnail example to a running Stratus: two functions, two tables, two buckets,
+# and the upload trigger. Safe to run again (functions are updated, the rest is kept).
+#
+#   STRATUS_ENDPOINT  the server (default http://127.0.0.1:4566)
+#   STRATUS           the stratus binary (default: `stratus` on PATH, else this checkout's
+#                     target/release/stratus)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+endpoint="${STRATUS_ENDPOINT:-${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}}"
+stratus="${STRATUS:-$(command -v stratus || echo "$root/target/release/stratus")}"
+export STRATUS_ENDPOINT="$endpoint"
+export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"
+export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
+export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
+aws() { command aws --endpoint-url "$endpoint" --output text "$@"; }
+
+echo "== packaging the thumbnail function with Pillow"
+build="$here/build/thumbnail"
+rm -rf "$build" && mkdir -p "$build"
+python3 -m pip install --quiet --disable-pip-version-check --target "$build" pillow
+cp "$here/thumbnail/app.py" "$build/"
+
+echo "== deploying the functions"
+"$stratus" deploy "$build" --name thumbnail --runtime python3.12 --handler app.handler \
+    --memory 512 --timeout 30
+"$stratus" deploy "$here/profile" --name profile-updater --runtime python3.12 \
+    --handler app.handler --memory 128 --timeout 10
+
+echo "== tables: images (one item per upload) and profiles (one item per user)"
+table() {
+    aws dynamodb describe-table --table-name "$1" >/dev/null 2>&1 ||
+        aws dynamodb create-table --table-name "$1" --billing-mode PAY_PER_REQUEST \
+            --attribute-definitions "AttributeName=$2,AttributeType=S" \
+            --key-schema "AttributeName=$2,KeyType=HASH" >/dev/null
+}
+table images image
+table profiles user
+
+echo "== buckets, and uploads/ triggering the thumbnail function"
+for bucket in uploads thumbnails; do
+    aws s3api head-bucket --bucket "$bucket" 2>/dev/null || aws s3api create-bucket --bucket "$bucket" >/dev/null
+done
+arn="$(aws lambda get-function-configuration --function-name thumbnail --query FunctionArn)"
+aws s3api put-bucket-notification-configuration --bucket uploads --notification-configuration \
+    "{\"LambdaFunctionConfigurations\":[{\"LambdaFunctionArn\":\"$arn\",\"Events\":[\"s3:ObjectCreated:*\"]}]}"
+echo "ready: upload an image to s3://uploads/users/<name>/"
