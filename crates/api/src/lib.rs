@@ -71,6 +71,8 @@ pub struct AppState {
     pub events: tokio::sync::Notify,
     /// Delay before the first retry of a failed asynchronous invocation (doubled for the next).
     pub async_retry_delay: std::time::Duration,
+    /// What (function, qualifier) resolved to at the current metadata generation.
+    pub resolved: lambda::resolved::ResolveCache,
 }
 
 pub type Shared = Arc<AppState>;

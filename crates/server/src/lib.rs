@@ -74,6 +74,7 @@ pub async fn run(
         health,
         events: tokio::sync::Notify::new(),
         async_retry_delay: std::time::Duration::from_secs(cfg.async_retry_delay_secs),
+        resolved: Default::default(),
     });
     notifier.connect(&state);
     let dispatcher = tokio::spawn(stratus_api::dispatcher::run(state.clone()));

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -94,6 +95,9 @@ pub struct FunctionRow {
 /// The metadata database.
 pub struct Meta {
     conn: Mutex<Connection>,
+    /// Bumped after every committed transaction that changed a row, so readers can keep
+    /// derived copies (see [`Meta::generation`]).
+    generation: AtomicU64,
 }
 
 impl Meta {
@@ -109,15 +113,28 @@ impl Meta {
         migrate(&conn)?;
         Ok(Meta {
             conn: Mutex::new(conn),
+            generation: AtomicU64::new(0),
         })
+    }
+
+    /// A number that changes whenever a committed transaction has written: a copy of anything
+    /// read at generation `g` is still current while this returns `g`. Read it *before* the
+    /// transaction whose results are kept, so a write racing with that read only makes the copy
+    /// look older than it is.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Runs `f` in one transaction, committed only if it returns `Ok`.
     pub fn tx<T>(&self, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let before = conn.total_changes();
         let t = conn.transaction().map_err(|e| fault("begin", e))?;
         let out = f(&Tx(&t))?;
         t.commit().map_err(|e| fault("commit", e))?;
+        if conn.total_changes() != before {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
         Ok(out)
     }
 }
@@ -553,6 +570,34 @@ impl Tx<'_> {
 mod tests {
     use super::*;
     use stratus_core::function::CodeRef;
+
+    #[test]
+    fn generation_moves_only_when_a_commit_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Meta::open(&dir.path().join("g.db")).unwrap();
+        let g0 = meta.generation();
+        meta.tx(|tx| tx.function("nope")).unwrap();
+        assert_eq!(meta.generation(), g0, "a read leaves it alone");
+        let ev = AsyncEvent {
+            request_id: "r".into(),
+            function: "f".into(),
+            qualifier: None,
+            payload: Vec::new(),
+            trigger: "async".into(),
+            region: "us-east-1".into(),
+            attempts: 0,
+            enqueued_ms: 1,
+            due_ms: 1,
+        };
+        let failed: Result<()> = meta.tx(|tx| {
+            tx.enqueue(&ev)?;
+            Err(stratus_core::Error::service())
+        });
+        assert!(failed.is_err());
+        assert_eq!(meta.generation(), g0, "a rolled-back write leaves it alone");
+        meta.tx(|tx| tx.enqueue(&ev)).unwrap();
+        assert_ne!(meta.generation(), g0, "a committed write moves it");
+    }
 
     #[test]
     fn queued_events_are_leased_and_survive_reopen() {

@@ -13,6 +13,7 @@ use stratus_core::names::Qualifier;
 use stratus_core::{limits, Error, Result};
 use stratus_engine::{InvokeOutcome, InvokeRequest};
 
+use super::resolved::{Entry, Target};
 use super::{function_not_found, function_ref, QueryMap};
 use crate::auth::Caller;
 use crate::wire::{no_content, ApiResult};
@@ -64,24 +65,52 @@ pub struct Resolved {
     pub reserved: Option<u32>,
 }
 
-/// Resolves `name` + `qualifier` to the version one invocation runs.
+/// Resolves `name` + `qualifier` to the version one invocation runs, from the memo while the
+/// metadata is unchanged.
 pub fn resolve(s: &Shared, region: &str, name: &str, qualifier: Option<&str>) -> Result<Resolved> {
+    // Read before the lookup: a write racing with it only makes the entry look stale.
+    let generation = s.meta.generation();
+    let entry = match s.resolved.get(name, qualifier, generation) {
+        Some(entry) => entry,
+        None => {
+            let entry = read_target(s, region, name, qualifier)?;
+            s.resolved.put(name, qualifier, generation, entry.clone());
+            entry
+        }
+    };
+    let config = entry
+        .target
+        .pick(rand::random::<f64>())
+        .ok_or_else(|| function_not_found(region, name, qualifier))?;
+    Ok(Resolved {
+        config: config.clone(),
+        reserved: entry.reserved,
+    })
+}
+
+/// Reads what a qualifier names from the metadata store: the version, or the alias and every
+/// version it routes to.
+fn read_target(s: &Shared, region: &str, name: &str, qualifier: Option<&str>) -> Result<Entry> {
     s.meta.tx(|tx| {
         let row = tx.function(name)?.ok_or_else(|| {
             function_not_found(region, name, Some(qualifier.unwrap_or("$LATEST")))
         })?;
         let missing = || function_not_found(region, name, qualifier);
-        let version = match Qualifier::parse(qualifier) {
-            Qualifier::Latest => "$LATEST".to_string(),
-            Qualifier::Version(n) => n.to_string(),
-            Qualifier::Alias(a) => tx
-                .alias(name, &a)?
-                .ok_or_else(missing)?
-                .pick_version(rand::random::<f64>())
-                .to_string(),
+        let version = |v: &str| tx.version(name, v)?.ok_or_else(missing);
+        let target = match Qualifier::parse(qualifier) {
+            Qualifier::Latest => Target::Version(version("$LATEST")?),
+            Qualifier::Version(n) => Target::Version(version(&n.to_string())?),
+            Qualifier::Alias(a) => {
+                let alias = tx.alias(name, &a)?.ok_or_else(missing)?;
+                let mut versions = vec![version(&alias.function_version)?];
+                for v in alias.weights.keys() {
+                    versions.push(version(v)?);
+                }
+                Target::Alias { alias, versions }
+            }
         };
-        Ok(Resolved {
-            config: tx.version(name, &version)?.ok_or_else(missing)?,
+        Ok(Entry {
+            target,
             reserved: row.reserved_concurrency,
         })
     })

@@ -8,6 +8,7 @@
 //!   control plane.
 //! - [`invoke`]: Invoke, handing the call to the engine.
 //! - [`render`]: configurations as the API renders them.
+//! - [`resolved`]: the memo of what a qualifier resolves to, for the invoke path.
 
 pub mod account;
 pub mod aliases;
@@ -17,6 +18,7 @@ pub mod functions;
 pub mod invoke;
 pub mod policy;
 pub mod render;
+pub mod resolved;
 pub mod tags;
 pub mod versions;
 
