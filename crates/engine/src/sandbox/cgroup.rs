@@ -22,6 +22,9 @@ pub struct Cgroup {
     dirs: Vec<PathBuf>,
     memory: PathBuf,
     v2: bool,
+    /// The peak-memory file, kept open: it is read after every invocation, and a `pread` at
+    /// offset 0 regenerates its value without the path lookups of an open.
+    peak: Option<fs::File>,
 }
 
 /// This process's path in the hierarchy of `controller` ("" for v2), from /proc/self/cgroup.
@@ -84,6 +87,7 @@ impl CgroupRoot {
                 let _ = fs::write(dir.join("memory.swap.max"), "0");
                 let _ = fs::write(dir.join("pids.max"), pids_max.to_string());
                 Ok(Cgroup {
+                    peak: fs::File::open(dir.join("memory.peak")).ok(),
                     dirs: vec![dir.clone()],
                     memory: dir,
                     v2: true,
@@ -103,6 +107,7 @@ impl CgroupRoot {
                     }
                 }
                 Ok(Cgroup {
+                    peak: fs::File::open(mem.join("memory.max_usage_in_bytes")).ok(),
                     dirs,
                     memory: mem,
                     v2: false,
@@ -160,16 +165,10 @@ impl Cgroup {
 
     /// The most memory the environment has used, in bytes.
     pub fn peak_memory(&self) -> Option<u64> {
-        let file = if self.v2 {
-            "memory.peak"
-        } else {
-            "memory.max_usage_in_bytes"
-        };
-        fs::read_to_string(self.memory.join(file))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; 32];
+        let n = self.peak.as_ref()?.read_at(&mut buf, 0).ok()?;
+        std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
     }
 
     /// Kills every process in the group.
