@@ -207,6 +207,9 @@ def render(res):
                      "after the last invoke)\n" + table(
                          ["phase", "platform RSS MiB", "platform CPU %", "function procs",
                           "envs RSS MiB", "envs PSS MiB"], rows))
+    ev = w.get("event_sources")
+    if ev:
+        parts.append("\n6. Event sources" + render_sources(ev))
     rat = res.get("ratios", {})
     if rat:
         lines = ["\nRatios, Stratus / floor and Stratus / peer (latency > 1: Stratus slower; "
@@ -219,3 +222,43 @@ def render(res):
                 lines.append(f"  {group:<11} {k:<38} {v}")
         parts.append("\n".join(lines))
     return "\n".join(parts)
+
+
+def _e2e(r):
+    if "error" in r:
+        return ["error: " + r["error"][:80], "", "", ""]
+    e = r["end_to_end"]
+    return [e.get("count", 0), _fmt(e.get("p50_ms"), 1), _fmt(e.get("p95_ms"), 1),
+            _fmt(e.get("max_ms"), 1)]
+
+
+def _rps(r):
+    return [f"{r['throughput_rps']:,.0f}" + (f" ({r['errors']} err)" if r["errors"] else ""),
+            r["p50_us"], r["p99_us"]]
+
+
+def render_sources(ev):
+    """Section 6: asynchronous, S3, HTTP API and table workloads."""
+    rows = [[name] + _e2e(ev[name]) for name in ("async", "s3") if name in ev]
+    out = ["\n   End to end, one event at a time (client send → function's first line)\n"
+           + table(["source", "events", "p50 ms", "p95 ms", "max ms"], rows)]
+    acc = ev.get("async", {}).get("accepted_c4")
+    if acc:
+        out.append(f"   Event invokes accepted (202), 4 clients: {acc['throughput_rps']:,.0f}/s, "
+                   f"p50 {acc['p50_us']} µs, {acc['errors']} errors")
+    rows = []
+    http = ev.get("http", {})
+    if "error" in http:
+        rows.append(["HTTP API", "error: " + http["error"][:80], "", "", "", "", ""])
+    elif http:
+        rows.append(["HTTP API → rust no-op"] + _rps(http["c1"]) + _rps(http["c16"]))
+    tables = ev.get("tables", {})
+    if "error" in tables:
+        rows.append(["tables", "error: " + tables["error"][:80], "", "", "", "", ""])
+    for op, r in tables.items() if "error" not in tables else []:
+        rows.append([f"DynamoDB {op}"] + _rps(r["c1"]) + _rps(r["c16"]))
+    if rows:
+        out.append("\n   Requests/s and latency, keep-alive, closed loop\n" + table(
+            ["workload", "c=1 req/s", "c=1 p50 µs", "c=1 p99 µs", "c=16 req/s", "c=16 p50 µs",
+             "c=16 p99 µs"], rows))
+    return "\n".join(out)

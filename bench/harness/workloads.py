@@ -463,9 +463,13 @@ def idle_footprint(ctx):
     return out
 
 
-# --- 6: later issues -------------------------------------------------------------------------
-# Asynchronous Invoke, S3 and HTTP workloads go here, as functions of `ctx`, and into
-# WORKLOADS below.
+# --- 6: event sources (sources.py) ----------------------------------------------------------
+
+
+def event_sources(ctx):
+    from . import sources  # imports this module: loaded on first use
+    return sources.event_sources(ctx)
+
 
 WORKLOADS = [
     ("warm_and_throughput", warm_and_throughput),
@@ -473,6 +477,7 @@ WORKLOADS = [
     ("cold_start", cold_start),
     ("scale_out", scale_out),
     ("idle_footprint", idle_footprint),
+    ("event_sources", event_sources),
 ]
 
 

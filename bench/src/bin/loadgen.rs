@@ -1,4 +1,6 @@
-//! `loadgen`: SigV4-signed Invoke requests over HTTP/1.1 keep-alive connections.
+//! `loadgen`: SigV4-signed Invoke requests over HTTP/1.1 keep-alive connections. With
+//! `--path` (and `--method`, `--service`, `--header`) it sends any other request shape instead:
+//! an Event invoke, an HTTP API route, a DynamoDB operation.
 //!
 //! Closed loop: `--concurrency N` connections, each sending its next request as soon as the
 //! previous one is answered, for `--duration` seconds or until `--count` requests in total
@@ -80,6 +82,18 @@ struct Args {
     /// Per-request timeout, seconds.
     #[arg(long, default_value_t = 60.0)]
     timeout: f64,
+    /// Send to this path (and query) instead of the function's Invoke URL.
+    #[arg(long)]
+    path: Option<String>,
+    /// HTTP method.
+    #[arg(long, default_value = "POST")]
+    method: String,
+    /// The service the signature is scoped to.
+    #[arg(long, default_value = "lambda")]
+    service: String,
+    /// Extra request header, `name: value` (repeatable; signed with the rest).
+    #[arg(long = "header")]
+    headers: Vec<String>,
     #[arg(long, default_value = "test")]
     access_key: String,
     #[arg(long, default_value = "test")]
@@ -106,6 +120,10 @@ struct Report {
 /// The fixed parts of every request.
 struct Target {
     host: String,
+    method: http::Method,
+    service: String,
+    /// Headers beyond `host` and `content-type`.
+    extra: Vec<(String, String)>,
     url: String,
     path_and_query: String,
     body: Bytes,
@@ -173,8 +191,20 @@ fn target(a: &Args, qualifier: Option<&str>) -> Target {
     if let Some(q) = qualifier {
         path_and_query.push_str(&format!("?Qualifier={}", encode_qualifier(q)));
     }
+    if let Some(p) = &a.path {
+        path_and_query = p.clone();
+    }
+    let extra = a
+        .headers
+        .iter()
+        .filter_map(|h| h.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
     Target {
         host: host.to_string(),
+        method: a.method.parse().unwrap_or(http::Method::POST),
+        service: a.service.clone(),
+        extra,
         url: format!("http://{host}{path_and_query}"),
         path_and_query,
         body: Bytes::from(a.payload.clone()),
@@ -210,7 +240,7 @@ struct Client {
 impl Client {
     async fn open(t: Arc<Target>) -> anyhow::Result<Client> {
         let conn = connect(&t.host).await?;
-        let signer = Signer::new(&t.creds.0, &t.creds.1, &t.creds.2, "lambda");
+        let signer = Signer::new(&t.creds.0, &t.creds.1, &t.creds.2, &t.service);
         let signer = if t.every_request {
             signer.every_request()
         } else {
@@ -225,20 +255,25 @@ impl Client {
 
     fn request(&mut self) -> anyhow::Result<http::Request<Full<Bytes>>> {
         let t = &self.t;
-        let mut headers = vec![
-            ("host", t.host.clone()),
-            ("content-type", "application/json".to_string()),
-        ];
+        let mut headers = vec![("host", t.host.clone())];
+        if !t.extra.iter().any(|(k, _)| k == "content-type") {
+            headers.push(("content-type", "application/json".to_string()));
+        }
+        for (k, v) in &t.extra {
+            headers.push((k.as_str(), v.clone()));
+        }
         if t.log_tail {
             headers.push(("x-amz-log-type", "Tail".to_string()));
         }
-        let mut b = http::Request::post(&t.path_and_query);
+        let mut b = http::Request::builder()
+            .method(t.method.clone())
+            .uri(&t.path_and_query);
         for (k, v) in &headers {
             b = b.header(*k, v);
         }
         if t.sign {
             let shape = Shape {
-                method: "POST",
+                method: t.method.as_str(),
                 url: &t.url,
                 headers: &headers,
                 body: &t.body,

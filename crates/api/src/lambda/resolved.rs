@@ -97,7 +97,10 @@ mod tests {
         };
         cache.put("f", Some("3"), 7, entry);
         assert!(cache.get("f", Some("3"), 7).is_some());
-        assert!(cache.get("f", Some("3"), 8).is_none(), "a write happened since");
+        assert!(
+            cache.get("f", Some("3"), 8).is_none(),
+            "a write happened since"
+        );
         assert!(cache.get("f", None, 7).is_none(), "another qualifier");
     }
 

@@ -1,0 +1,195 @@
+"""Workload 6: the event sources beside Invoke, on one Stratus server.
+
+- async: Event invokes accepted per second (202s, closed loop), and end-to-end latency from
+  the client's send to the function's first line, one event at a time;
+- s3: latency from the start of a PutObject to the notified function's first line, one upload
+  at a time;
+- http: requests per second and latency through an HTTP API (`$default` route, payload 2.0) to
+  the Rust no-op function;
+- tables: DynamoDB PutItem, GetItem and Query latency and throughput.
+
+End-to-end latencies use the function's own clock (`time.time()` in a python probe, logged and
+read back through the CloudWatch Logs API): client and server share the machine's clock.
+"""
+
+import json
+import subprocess
+import time
+
+import boto3
+from botocore.config import Config
+
+from . import deploy, servers, workloads
+
+PROBE_SOURCE = """import json, time
+def handler(event, context):
+    now = time.time()
+    keys = [r["s3"]["object"]["key"] for r in event.get("Records", [])]
+    print("PROBE " + json.dumps({"id": event.get("id"), "keys": keys, "t": now}))
+    return {}
+"""
+
+TABLE = "bench-items"
+
+
+def _client(url, service):
+    return boto3.client(
+        service, endpoint_url=url, region_name=deploy.REGION,
+        aws_access_key_id="test", aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 1}, read_timeout=60,
+                      s3={"addressing_style": "path"}, signature_version=(
+                          "s3v4" if service == "s3" else None)),
+    )
+
+
+def _load(ctx, url, concurrency, seconds, path, service="lambda", headers=(), payload=None,
+          sign=True, method="POST"):
+    """One loadgen run against an arbitrary request shape; returns `workloads.brief`."""
+    cmd = [str(ctx.loadgen_bin), "--endpoint", url, "--function", "unused", "--path", path,
+           "--service", service, "--method", method, "--concurrency", str(concurrency),
+           "--duration", str(seconds), "--warmup", "0.5"]
+    for h in headers:
+        cmd += ["--header", h]
+    if payload is not None:
+        cmd += ["--payload", payload]
+    if not sign:
+        cmd.append("--no-sign")
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"loadgen failed: {out.stderr.strip()[-1000:]}")
+    return workloads.brief(json.loads(out.stdout))
+
+
+def _probe_times(url, function, expected, deadline_s=60):
+    """`id or key -> function clock` from the probe's log lines."""
+    logs = _client(url, "logs")
+    group = f"/aws/lambda/{function}"
+    seen = {}
+    deadline = time.monotonic() + deadline_s
+    while len(seen) < expected and time.monotonic() < deadline:
+        token = None
+        while True:
+            kw = {"logGroupName": group, "filterPattern": "PROBE"}
+            if token:
+                kw["nextToken"] = token
+            try:
+                page = logs.filter_log_events(**kw)
+            except logs.exceptions.ResourceNotFoundException:
+                break
+            for e in page["events"]:
+                body = json.loads(e["message"].split("PROBE ", 1)[1])
+                for k in body["keys"] or [body["id"]]:
+                    seen[str(k)] = body["t"]
+            token = page.get("nextToken")
+            if not token:
+                break
+        time.sleep(0.2)
+    return seen
+
+
+def _summary_ms(xs):
+    xs = sorted(xs)
+    if not xs:
+        return {"count": 0}
+    pick = lambda q: round(xs[min(len(xs) - 1, int(q * len(xs)))] * 1000, 1)  # noqa: E731
+    return {"count": len(xs), "p50_ms": pick(0.5), "p95_ms": pick(0.95), "max_ms": pick(1.0)}
+
+
+def _async(ctx, s, lam, n):
+    deploy.create(lam, "probe", _probe_package(), "python")
+    sent = {}
+    for i in range(n):
+        sent[str(i)] = time.time()
+        lam.invoke(FunctionName="probe", InvocationType="Event", Payload=json.dumps({"id": i}))
+        time.sleep(0.1)
+    got = _probe_times(s.url, "probe", n)
+    e2e = _summary_ms([got[k] - t for k, t in sent.items() if k in got])
+    accepted = _load(ctx, s.url, 4, ctx.plan.throughput_s,
+                     "/2015-03-31/functions/noop-rust/invocations",
+                     headers=["x-amz-invocation-type: Event"])
+    return {"end_to_end": e2e, "lost": n - len(got), "accepted_c4": accepted}
+
+
+def _probe_package():
+    class P:
+        def spec(self, kind):
+            return {"Runtime": "python3.12", "Handler": "app.handler",
+                    "ZipFile": deploy.make_zip({"app.py": (PROBE_SOURCE.encode(), False)})}
+    return P()
+
+
+def _s3(ctx, s, lam, n):
+    s3 = _client(s.url, "s3")
+    s3.create_bucket(Bucket="bench-uploads")
+    arn = lam.get_function_configuration(FunctionName="probe")["FunctionArn"]
+    s3.put_bucket_notification_configuration(
+        Bucket="bench-uploads",
+        NotificationConfiguration={"LambdaFunctionConfigurations": [
+            {"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}]},
+    )
+    sent = {}
+    for i in range(n):
+        key = f"upload-{i}"
+        sent[key] = time.time()
+        s3.put_object(Bucket="bench-uploads", Key=key, Body=b"x" * 1024)
+        time.sleep(0.1)
+    got = _probe_times(s.url, "probe", 2 * n)  # the async probes are in the same group
+    return {"end_to_end": _summary_ms([got[k] - t for k, t in sent.items() if k in got]),
+            "lost": n - sum(1 for k in sent if k in got)}
+
+
+def _http(ctx, s):
+    api = _client(s.url, "apigatewayv2").create_api(
+        Name="bench", ProtocolType="HTTP",
+        Target=f"arn:aws:lambda:{deploy.REGION}:{deploy.ACCOUNT}:function:noop-rust")
+    path = f"/_aws/execute-api/{api['ApiId']}/hello"
+    return {f"c{c}": _load(ctx, s.url, c, ctx.plan.throughput_s, path, sign=False)
+            for c in (1, 16)}
+
+
+def _tables(ctx, s):
+    ddb = _client(s.url, "dynamodb")
+    ddb.create_table(
+        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "N"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                   {"AttributeName": "sk", "KeyType": "RANGE"}])
+    for i in range(100):
+        ddb.put_item(TableName=TABLE, Item={"pk": {"S": "user-1"}, "sk": {"N": str(i)},
+                                            "note": {"S": "x" * 100}})
+    item = {"pk": {"S": "user-2"}, "sk": {"N": "1"}, "note": {"S": "x" * 100}}
+    ops = {
+        "PutItem": {"TableName": TABLE, "Item": item},
+        "GetItem": {"TableName": TABLE, "Key": {"pk": {"S": "user-1"}, "sk": {"N": "42"}}},
+        "Query": {"TableName": TABLE, "KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b",
+                  "ExpressionAttributeValues": {":p": {"S": "user-1"}, ":a": {"N": "10"},
+                                                ":b": {"N": "19"}}},
+    }
+    out = {}
+    for op, body in ops.items():
+        headers = [f"x-amz-target: DynamoDB_20120810.{op}",
+                   "content-type: application/x-amz-json-1.0"]
+        out[op] = {f"c{c}": _load(ctx, s.url, c, ctx.plan.throughput_s, "/",
+                                  service="dynamodb", headers=headers, payload=json.dumps(body))
+                   for c in (1, 16)}
+    return out
+
+
+def event_sources(ctx):
+    n = 10 if ctx.plan.levels == (1, 16) else 30
+    out = {}
+    env = {"STRATUS_ACCOUNT_CONCURRENCY": "1000"}
+    with servers.Stratus(ctx.stratus_bin, ctx.work_dir, "sources", env=env) as s:
+        lam = deploy.client(s.url)
+        deploy.create(lam, "noop-rust", ctx.packages, "rust")
+        for name, part in [("async", lambda: _async(ctx, s, lam, n)),
+                           ("s3", lambda: _s3(ctx, s, lam, n)),
+                           ("http", lambda: _http(ctx, s)),
+                           ("tables", lambda: _tables(ctx, s))]:
+            ctx.log(f"  {name}")
+            try:
+                out[name] = part()
+            except Exception as e:  # one source failing must not hide the others
+                out[name] = {"error": f"{type(e).__name__}: {e}"[:500]}
+    return out
