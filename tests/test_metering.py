@@ -21,8 +21,11 @@ from botocore.exceptions import ClientError
 from helpers import (
     INVOKE_CONFIG,
     create_function,
+    function_arn,
     invoke,
+    make_s3_client,
     make_zip,
+    unique_bucket,
     unique_name,
     wait_active,
     wait_until,
@@ -245,9 +248,20 @@ def test_errors_timeouts_crashes_and_throttles_are_counted_and_throttles_not_cha
 
 
 def test_records_carry_trigger_alias_and_outcome(srv, lam, make_fn):
-    """The durable records themselves (read from usage.db): direct, function and async
-    triggers, the alias a caller named, and the request id the caller got."""
+    """The durable records themselves (read from usage.db): each trigger (direct, function,
+    async, s3, http), the alias a caller named, and the request id the caller got."""
     target = make_fn()
+    s3 = make_s3_client(srv.url)
+    bucket = unique_bucket("meter")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
+        "LambdaFunctionConfigurations": [{"LambdaFunctionArn": function_arn(target),
+                                          "Events": ["s3:ObjectCreated:*"]}]})
+    s3.put_object(Bucket=bucket, Key="a.txt", Body=b"x")
+    api = srv.client("apigatewayv2").create_api(
+        Name=unique_name("api"), ProtocolType="HTTP", Target=function_arn(target))
+    status, _, _ = http_get(f"{srv.url}/_aws/execute-api/{api['ApiId']}/hello")
+    assert status == 200
     caller = make_fn(code=CALLER, Timeout=30)
     inv = invoke(lam, caller, {"target": target})
     assert inv.function_error is None, inv
@@ -268,8 +282,18 @@ def test_records_carry_trigger_alias_and_outcome(srv, lam, make_fn):
         finally:
             db.close()
 
-    rows = wait_until(lambda: (r := records()) and event_id in r and r, 20,
-                      message="the Event invocation's record")
+    def triggers():
+        rows = records()
+        by = {}
+        for r in rows.values():
+            if r["function"] == target:
+                by.setdefault(r["trigger"], []).append(r)
+        return {"async", "s3", "http"} <= set(by) and rows
+
+    rows = wait_until(triggers, 20, message="the Event, S3 and HTTP invocations' records")
+    assert rows[event_id]["trigger"] == "async"
+    assert sum(r["trigger"] == "s3" for r in rows.values()) == 1
+    assert sum(r["trigger"] == "http" for r in rows.values()) == 1
     outer = rows[inv.request_id]
     assert (outer["function"], outer["trigger"], outer["outcome"]) == (caller, "direct", "success")
     assert outer["cold"] == 1 and outer["init_duration_ms"] > 0
@@ -280,8 +304,7 @@ def test_records_carry_trigger_alias_and_outcome(srv, lam, make_fn):
     assert inner["function"] == target and inner["version"] == "$LATEST"
     if srv.health()[1]["isolation"] == "namespaces":
         assert inner["trigger"] == "function"
-    assert rows[event_id]["trigger"] == "async"
-    assert rows[event_id]["cold"] == 0
+    assert rows[event_id]["outcome"] == "success"
     via_alias = rows[alias_inv.request_id]
     assert (via_alias["alias"], via_alias["version"]) == ("blue", version)
     assert rows[inv.request_id]["alias"] is None

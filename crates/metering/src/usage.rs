@@ -79,7 +79,9 @@ impl Query {
                 }
             }
         }
-        let to_ms = to.unwrap_or(now_ms);
+        // The window is half-open; by default it ends just after `now_ms`, so an invocation
+        // that started in the same millisecond as the request is included.
+        let to_ms = to.unwrap_or(now_ms + 1);
         let from_ms = from.unwrap_or(to_ms - DEFAULT_WINDOW_MS);
         if from_ms > to_ms {
             return Err(format!(
@@ -420,7 +422,7 @@ mod tests {
         let q = Query::from_params([], now).unwrap();
         assert_eq!(
             (q.from_ms, q.to_ms, q.group_by),
-            (now - DEFAULT_WINDOW_MS, now, GroupBy::Function)
+            (now + 1 - DEFAULT_WINDOW_MS, now + 1, GroupBy::Function)
         );
         let q = Query::from_params(
             [
