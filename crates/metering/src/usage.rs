@@ -165,6 +165,16 @@ impl Percentiles {
     }
 }
 
+/// `v` to 12 significant digits: sums of binary fractions print as `6e-7`, not as
+/// `6.000000000000001e-7`. Zero stays exactly zero.
+fn significant(v: f64) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let scale = 10f64.powi(11 - v.abs().log10().floor() as i32);
+    (v * scale).round() / scale
+}
+
 fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
@@ -235,9 +245,10 @@ impl Acc {
     fn finish(self, prices: &Prices) -> Totals {
         let request_cost = self.totals.invocations as f64 * prices.request_per_million / 1e6;
         Totals {
-            request_cost,
-            compute_cost: self.compute_cost,
-            cost: request_cost + self.compute_cost,
+            gb_seconds: significant(self.totals.gb_seconds),
+            request_cost: significant(request_cost),
+            compute_cost: significant(self.compute_cost),
+            cost: significant(request_cost + self.compute_cost),
             duration_ms: Percentiles::of(self.durations),
             init_duration_ms: Percentiles::of(self.inits),
             ..self.totals
@@ -406,6 +417,14 @@ mod tests {
         let v = summarize(&records, &query(GroupBy::Version), &p);
         assert_eq!(v.groups[1].version.as_deref(), Some("1"));
         assert_eq!(v.from, "2026-11-26T16:30:00Z");
+    }
+
+    #[test]
+    fn money_keeps_twelve_significant_digits() {
+        assert_eq!(significant(3.0 * 0.2 / 1e6), 6e-7);
+        assert_eq!(significant(6.2500125e-9), 6.2500125e-9);
+        assert_eq!(significant(1234.56789012345), 1234.56789012);
+        assert_eq!(significant(0.0), 0.0);
     }
 
     #[test]
