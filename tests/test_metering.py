@@ -2,7 +2,7 @@
 `usage.db`; `GET /_stratus/usage` sums a window by function, version, day or hour with the
 price table (from the config file and STRATUS_PRICING_* variables); `GET /metrics` serves the
 same counts in Prometheus's text format. Records acknowledged before a graceful stop are
-there after a restart."""
+there after a restart, and so are those older than the batch window after a `kill -9`."""
 
 import datetime
 import json
@@ -427,6 +427,12 @@ def test_custom_prices_and_records_surviving_a_restart(server_factory, tmp_path)
     assert after["invocations"] == 3
     assert after["cold_starts"] == 1
     assert after["billed_ms"] >= billed + 1
+    # A crash loses at most the batch being gathered: one committed a window ago survives.
+    invoke(again.client(**INVOKE_CONFIG), name, {})
+    time.sleep(2.5)
+    again.kill()
+    crashed = server_factory(data_dir=srv.data_dir, env=env)
+    assert group(usage(crashed), name)["invocations"] == 4
 
 
 def test_bad_price_in_config_stops_the_server_from_starting(tmp_path):
