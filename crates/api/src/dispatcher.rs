@@ -159,7 +159,8 @@ async fn attempt(s: &Shared, ev: AsyncEvent) {
         reserved: target.reserved,
         config: target.config.clone(),
     };
-    match s.engine.invoke(req).await {
+    let trigger = stratus_metering::Trigger::of_event(&ev.trigger);
+    match crate::metering::run(s, req, trigger, ev.qualifier.as_deref()).await {
         Ok(out) if !out.function_error => {
             let counted = AsyncEvent {
                 attempts: ev.attempts + 1,

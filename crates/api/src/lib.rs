@@ -10,6 +10,7 @@
 //! - [`objects`]: S3 requests handed to the object store, and object events queued for functions.
 //! - [`code_url`]: the expiring links GetFunction hands out to download a package.
 //! - [`dispatcher`]: the durable queue runner behind asynchronous invocation.
+//! - [`metering`]: one record per invocation, the usage report and Prometheus metrics.
 //! - [`services`]: the protocol-per-service APIs answered on `POST /` (DynamoDB's JSON 1.0,
 //!   SNS's Query protocol, CloudWatch Logs' JSON 1.1), chosen by the signing service.
 
@@ -18,6 +19,7 @@ pub mod auth;
 pub mod code_url;
 pub mod dispatcher;
 pub mod lambda;
+pub mod metering;
 pub mod objects;
 pub mod services;
 pub mod wire;
@@ -73,6 +75,8 @@ pub struct AppState {
     pub async_retry_delay: std::time::Duration,
     /// What (function, qualifier) resolved to at the current metadata generation.
     pub resolved: lambda::resolved::ResolveCache,
+    /// Metering: every invocation's record, usage reports, metrics.
+    pub meter: Arc<stratus_metering::Meter>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -85,6 +89,8 @@ pub fn router(state: Shared) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/health", get(health))
+        .route("/_stratus/usage", get(metering::usage))
+        .route("/metrics", get(metering::prometheus))
         .route("/_stratus/code/{file}", get(code_url::download))
         .route("/_aws/execute-api/{api}", any(apigw::data_plane::by_path))
         .route("/_aws/execute-api/{api}/", any(apigw::data_plane::by_path))

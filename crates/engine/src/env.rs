@@ -43,7 +43,14 @@ pub struct Environment {
 /// Why an environment could not start.
 pub enum StartFailure {
     /// The function's own initialisation failed: the caller gets this as a function error.
-    Init { payload: Bytes, log: Vec<u8> },
+    /// `status` says how (its error, its exit, or the init deadline); `elapsed` is how long it
+    /// took.
+    Init {
+        payload: Bytes,
+        log: Vec<u8>,
+        status: Status,
+        elapsed: Duration,
+    },
     /// The platform could not start it.
     Platform(String),
 }
@@ -57,10 +64,23 @@ pub struct InvokeParams<'a> {
     pub version: &'a str,
 }
 
+/// How an invocation ended (what metering and metrics count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Success,
+    /// The function returned an error (or its response was too large).
+    FunctionError,
+    /// The deadline passed; the environment was killed.
+    Timeout,
+    /// The runtime exited (or its Runtime API went away) before answering.
+    Crashed,
+}
+
 /// What became of an invocation.
 pub struct InvokeResult {
     pub payload: Bytes,
     pub function_error: bool,
+    pub status: Status,
     /// Whether the environment can serve another invocation.
     pub keep: bool,
     pub log: Vec<u8>,
@@ -218,6 +238,8 @@ impl Environment {
                 return Err(StartFailure::Init {
                     payload: error_payload(&kind, format!("RequestId: {request_id} Error: {msg}")),
                     log: Vec::new(),
+                    status: Status::FunctionError,
+                    elapsed: started.elapsed(),
                 })
             }
         };
@@ -281,25 +303,25 @@ impl Environment {
         version: &str,
     ) -> Result<(), StartFailure> {
         let mut exited = self.exited.clone();
-        let failure = tokio::select! {
+        let (failure, status) = tokio::select! {
             signal = init => match signal {
                 Ok(InitSignal::Ready) => {
                     self.init_duration = Some(started.elapsed());
                     return Ok(());
                 }
                 Ok(InitSignal::Error { error_type, body }) => {
-                    if body.is_empty() { error_payload(error_type.as_deref().unwrap_or("Runtime.Unknown"), String::new()) } else { body }
+                    (if body.is_empty() { error_payload(error_type.as_deref().unwrap_or("Runtime.Unknown"), String::new()) } else { body }, Status::FunctionError)
                 }
-                Err(_) => error_payload("Runtime.Unknown", format!("RequestId: {request_id} Error: runtime API closed")),
+                Err(_) => (error_payload("Runtime.Unknown", format!("RequestId: {request_id} Error: runtime API closed")), Status::Crashed),
             },
             how = exited.wait_for(Option::is_some) => {
                 let how = how.ok().and_then(|h| h.clone()).unwrap_or_default();
-                exit_error(request_id, &how)
+                (exit_error(request_id, &how), Status::Crashed)
             },
-            _ = tokio::time::sleep(INIT_LIMIT) => error_payload(
+            _ = tokio::time::sleep(INIT_LIMIT) => (error_payload(
                 "Runtime.InitTimeout",
                 format!("RequestId: {request_id} Error: Init phase timed out after {:.2} seconds", INIT_LIMIT.as_secs_f64()),
-            ),
+            ), Status::Timeout),
         };
         self.kill();
         let elapsed = started.elapsed();
@@ -327,6 +349,8 @@ impl Environment {
         Err(StartFailure::Init {
             payload: failure,
             log,
+            status,
+            elapsed,
         })
     }
 
@@ -352,27 +376,27 @@ impl Environment {
         };
         let mut exited = self.exited.clone();
         let sent = self.next.send(inv).await.is_ok();
-        let (payload, function_error, keep) = tokio::select! {
+        let (payload, status, keep) = tokio::select! {
             r = reply_rx, if sent => match r {
-                Ok(Reply::Response(body)) => (body, false, true),
+                Ok(Reply::Response(body)) => (body, Status::Success, true),
                 Ok(Reply::Error { error_type, body }) => {
                     let body = if body.is_empty() { error_payload(error_type.as_deref().unwrap_or("Unhandled"), String::new()) } else { body };
-                    (body, true, true)
+                    (body, Status::FunctionError, true)
                 }
                 Ok(Reply::TooLarge) => (error_payload(
                     "Function.ResponseSizeTooLarge",
                     format!("Response payload size exceeded maximum allowed payload size ({} bytes).", limits::MAX_SYNC_RESPONSE),
-                ), true, true),
-                Err(_) => (exit_error(p.request_id, "exit status 0"), true, false),
+                ), Status::FunctionError, true),
+                Err(_) => (exit_error(p.request_id, "exit status 0"), Status::Crashed, false),
             },
             how = exited.wait_for(Option::is_some) => {
                 let how = how.ok().and_then(|h| h.clone()).unwrap_or_default();
-                (exit_error(p.request_id, &how), true, false)
+                (exit_error(p.request_id, &how), Status::Crashed, false)
             },
             _ = tokio::time::sleep(timeout) => {
                 let secs = format!("{:.2}", timeout.as_secs_f64());
                 self.output.append(format!("{} {} Task timed out after {secs} seconds\n", iso_now(), p.request_id).as_bytes());
-                (error_payload("Sandbox.Timedout", format!("RequestId: {} Error: Task timed out after {secs} seconds", p.request_id)), true, false)
+                (error_payload("Sandbox.Timedout", format!("RequestId: {} Error: Task timed out after {secs} seconds", p.request_id)), Status::Timeout, false)
             },
         };
         let duration = start.elapsed();
@@ -398,7 +422,8 @@ impl Environment {
         self.last_used = Instant::now();
         InvokeResult {
             payload,
-            function_error,
+            function_error: status != Status::Success,
+            status,
             keep,
             log,
             duration,
@@ -477,11 +502,30 @@ async fn proxy(listener: tokio::net::TcpListener, platform: std::net::SocketAddr
             continue;
         };
         tokio::spawn(async move {
-            if let Ok(mut outside) = tokio::net::TcpStream::connect(platform).await {
+            if let Ok(mut outside) = connect_as_function(platform).await {
                 let _ = tokio::io::copy_bidirectional(&mut inside, &mut outside).await;
             }
         });
     }
+}
+
+/// Connects to the platform from [`crate::FUNCTION_PEER`], so the platform can tell calls made
+/// by functions (metered with the `function` trigger) from its other clients by their peer
+/// address alone. Falls back to an ordinary connection when that address cannot be used.
+async fn connect_as_function(
+    platform: std::net::SocketAddr,
+) -> std::io::Result<tokio::net::TcpStream> {
+    if platform.is_ipv4() {
+        if let Ok(socket) = tokio::net::TcpSocket::new_v4() {
+            let from = std::net::SocketAddr::from((crate::FUNCTION_PEER, 0));
+            if socket.bind(from).is_ok() {
+                if let Ok(stream) = socket.connect(platform).await {
+                    return Ok(stream);
+                }
+            }
+        }
+    }
+    tokio::net::TcpStream::connect(platform).await
 }
 
 fn ms(d: Duration) -> f64 {

@@ -29,8 +29,13 @@ use bytes::Bytes;
 use stratus_core::function::FunctionConfig;
 use stratus_core::Error;
 
+pub use env::Status;
 use env::{Environment, InvokeParams, StartFailure};
-use pool::{PoolKey, Pools};
+use pool::{Busy, PoolKey, Pools};
+
+/// The local address the platform endpoint proxy connects from, on behalf of the functions in
+/// their own network namespaces: a request arriving from it was made by a function.
+pub const FUNCTION_PEER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 2);
 
 /// How environments are isolated on this host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +68,17 @@ pub struct Context {
 pub struct Engine {
     ctx: Context,
     pools: Arc<Pools>,
+    busy: Busy,
     admission: admission::Admission,
+}
+
+/// Environments of one function version, by state (the `busy` ones include those starting).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentCount {
+    pub function: String,
+    pub version: String,
+    pub idle: usize,
+    pub busy: usize,
 }
 
 /// One synchronous invocation.
@@ -85,6 +100,7 @@ pub struct InvokeRequest {
 pub struct InvokeOutcome {
     pub payload: Bytes,
     pub function_error: bool,
+    pub status: Status,
     pub executed_version: String,
     /// The invocation's log, START to REPORT.
     pub log: Vec<u8>,
@@ -110,6 +126,7 @@ impl Engine {
                 platform: cfg.platform,
             },
             pools: Arc::new(Pools::default()),
+            busy: Busy::default(),
             admission: admission::Admission::new(cfg.account_concurrency),
         });
         tokio::spawn(pool::reap_idle(
@@ -131,6 +148,7 @@ impl Engine {
     pub async fn invoke(&self, req: InvokeRequest) -> Result<InvokeOutcome, Error> {
         let _permit = self.admission.admit(&req.config.name, req.reserved)?;
         let cfg = &req.config;
+        let _busy = self.busy.enter(&cfg.name, &cfg.version);
         let key = PoolKey::of(cfg);
         let (mut env, cold) = match self.pools.take(&key) {
             Some(env) => (env, false),
@@ -144,9 +162,12 @@ impl Engine {
             .await
             {
                 Ok(env) => (env, true),
-                Err(StartFailure::Init { payload, log }) => {
-                    return Ok(self.init_failed(&req, payload, log))
-                }
+                Err(StartFailure::Init {
+                    payload,
+                    log,
+                    status,
+                    elapsed,
+                }) => return Ok(self.init_failed(&req, payload, log, status, elapsed)),
                 Err(StartFailure::Platform(msg)) => {
                     tracing::error!(function = %cfg.name, "{msg}");
                     return Err(Error::service());
@@ -168,6 +189,7 @@ impl Engine {
         Ok(InvokeOutcome {
             payload: r.payload,
             function_error: r.function_error,
+            status: r.status,
             executed_version: cfg.version.clone(),
             log: r.log,
             cold,
@@ -177,7 +199,14 @@ impl Engine {
         })
     }
 
-    fn init_failed(&self, req: &InvokeRequest, payload: Bytes, log: Vec<u8>) -> InvokeOutcome {
+    fn init_failed(
+        &self,
+        req: &InvokeRequest,
+        payload: Bytes,
+        log: Vec<u8>,
+        status: Status,
+        elapsed: Duration,
+    ) -> InvokeOutcome {
         let stream = format!("init-failures/[{}]", req.config.version);
         self.ctx
             .logs
@@ -185,10 +214,12 @@ impl Engine {
         InvokeOutcome {
             payload,
             function_error: true,
+            status,
             executed_version: req.config.version.clone(),
             log,
             cold: true,
-            duration: Duration::ZERO,
+            // The failed init ran in the invocation's time, as its REPORT line says.
+            duration: elapsed,
             init_duration: None,
             max_memory_mb: 0,
         }
@@ -207,6 +238,27 @@ impl Engine {
     /// Number of environments currently warm and idle.
     pub fn idle_environments(&self) -> usize {
         self.pools.idle_count()
+    }
+
+    /// Environments per function version, idle and busy.
+    pub fn environments(&self) -> Vec<EnvironmentCount> {
+        let mut counts: std::collections::BTreeMap<(String, String), (usize, usize)> =
+            Default::default();
+        for (k, n) in self.pools.idle_by_version() {
+            counts.entry(k).or_default().0 += n;
+        }
+        for (k, n) in self.busy.snapshot() {
+            counts.entry(k).or_default().1 += n;
+        }
+        counts
+            .into_iter()
+            .map(|((function, version), (idle, busy))| EnvironmentCount {
+                function,
+                version,
+                idle,
+                busy,
+            })
+            .collect()
     }
 
     /// Stops every idle environment.

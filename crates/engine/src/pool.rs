@@ -73,6 +73,15 @@ impl Pools {
         self.idle.lock().unwrap().values().map(Vec::len).sum()
     }
 
+    /// Idle environments per function and version.
+    pub fn idle_by_version(&self) -> HashMap<(String, String), usize> {
+        let mut out: HashMap<(String, String), usize> = HashMap::new();
+        for (k, envs) in self.idle.lock().unwrap().iter() {
+            *out.entry((k.name.clone(), k.version.clone())).or_default() += envs.len();
+        }
+        out
+    }
+
     /// Removes environments idle for longer than `max_idle`.
     fn expired(&self, max_idle: Duration) -> Vec<Environment> {
         let now = Instant::now();
@@ -117,5 +126,61 @@ pub async fn reap_idle(pools: Weak<Pools>, max_idle: Duration) {
             tracing::debug!(env = %env.id, "reclaiming idle environment");
             tokio::spawn(env.shut_down());
         }
+    }
+}
+
+/// Invocations running now (each holds one environment, starting or busy), per function and
+/// version: what the concurrency and environment gauges report.
+#[derive(Default)]
+pub struct Busy {
+    running: Mutex<HashMap<(String, String), usize>>,
+}
+
+/// Counts one running invocation until dropped.
+pub struct BusyGuard<'a> {
+    busy: &'a Busy,
+    key: (String, String),
+}
+
+impl Busy {
+    pub fn enter(&self, name: &str, version: &str) -> BusyGuard<'_> {
+        let key = (name.to_string(), version.to_string());
+        *self.running.lock().unwrap().entry(key.clone()).or_default() += 1;
+        BusyGuard { busy: self, key }
+    }
+
+    pub fn snapshot(&self) -> HashMap<(String, String), usize> {
+        self.running.lock().unwrap().clone()
+    }
+}
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        let mut running = self.busy.running.lock().unwrap();
+        if let Some(n) = running.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                running.remove(&self.key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_counts_running_invocations() {
+        let busy = Busy::default();
+        let a = busy.enter("f", "1");
+        let b = busy.enter("f", "1");
+        let _c = busy.enter("g", "$LATEST");
+        assert_eq!(busy.snapshot()[&("f".to_string(), "1".to_string())], 2);
+        drop(a);
+        drop(b);
+        let snap = busy.snapshot();
+        assert!(!snap.contains_key(&("f".to_string(), "1".to_string())));
+        assert_eq!(snap.len(), 1);
     }
 }

@@ -27,6 +27,10 @@ pub struct Config {
     /// Seconds before the first retry of a failed asynchronous invocation; the second retry
     /// waits twice as long (AWS: one minute, then two).
     pub async_retry_delay_secs: u64,
+    /// Days metering records are kept in `usage.db` (0 keeps them forever).
+    pub usage_retention_days: u32,
+    /// The price table the usage report charges with (`[pricing]` in the file).
+    pub pricing: stratus_metering::Prices,
 }
 
 impl Default for Config {
@@ -40,6 +44,8 @@ impl Default for Config {
             idle_timeout_secs: 600,
             isolation: "auto".into(),
             async_retry_delay_secs: 60,
+            usage_retention_days: 30,
+            pricing: stratus_metering::Prices::default(),
         }
     }
 }
@@ -56,6 +62,7 @@ impl Config {
             None => Config::default(),
         };
         cfg.apply_env(|k| std::env::var(k).ok())?;
+        cfg.pricing.validate().map_err(anyhow::Error::msg)?;
         Ok(cfg)
     }
 
@@ -89,6 +96,30 @@ impl Config {
             self.async_retry_delay_secs = v
                 .parse()
                 .with_context(|| format!("STRATUS_ASYNC_RETRY_DELAY_SECS={v}"))?;
+        }
+        if let Some(v) = var("STRATUS_USAGE_RETENTION_DAYS") {
+            self.usage_retention_days = v
+                .parse()
+                .with_context(|| format!("STRATUS_USAGE_RETENTION_DAYS={v}"))?;
+        }
+        let prices = &mut self.pricing;
+        for (name, slot) in [
+            (
+                "STRATUS_PRICING_REQUEST_PER_MILLION",
+                &mut prices.request_per_million,
+            ),
+            (
+                "STRATUS_PRICING_X86_64_GB_SECOND",
+                &mut prices.x86_64_gb_second,
+            ),
+            (
+                "STRATUS_PRICING_ARM64_GB_SECOND",
+                &mut prices.arm64_gb_second,
+            ),
+        ] {
+            if let Some(v) = var(name) {
+                *slot = v.parse().with_context(|| format!("{name}={v}"))?;
+            }
         }
         Ok(())
     }
@@ -139,6 +170,24 @@ mod tests {
             ("a".to_string(), "b".to_string())
         );
         assert_eq!(Config::default().credentials().unwrap().0, "test");
+    }
+
+    #[test]
+    fn prices_come_from_the_file_and_the_environment() {
+        let mut cfg: Config =
+            toml::from_str("usage_retention_days = 7\n[pricing]\nrequest_per_million = 1.5\n")
+                .unwrap();
+        assert_eq!(cfg.usage_retention_days, 7);
+        assert_eq!(cfg.pricing.request_per_million, 1.5);
+        assert_eq!(
+            cfg.pricing.x86_64_gb_second,
+            stratus_metering::Prices::default().x86_64_gb_second
+        );
+        cfg.apply_env(|k| (k == "STRATUS_PRICING_ARM64_GB_SECOND").then(|| "0.5".into()))
+            .unwrap();
+        assert_eq!(cfg.pricing.arm64_gb_second, 0.5);
+        assert!(toml::from_str::<Config>("[pricing]\nper_request = 1\n").is_err());
+        assert_eq!(Config::default().usage_retention_days, 30);
     }
 
     #[test]

@@ -60,6 +60,12 @@ pub async fn run(
     let objects = Arc::new(
         stratus_s3::ObjectStore::open(&data_dir.join("objects")).context("opening object store")?,
     );
+    let meter = stratus_metering::Meter::open(
+        &data_dir.join("usage.db"),
+        cfg.pricing,
+        cfg.usage_retention_days,
+    )
+    .map_err(|e| anyhow::anyhow!("opening metering: {e}"))?;
     let notifier = Arc::new(stratus_api::objects::Notifier::default());
     objects.set_sink(notifier.clone());
     let state = Arc::new(AppState {
@@ -75,6 +81,7 @@ pub async fn run(
         events: tokio::sync::Notify::new(),
         async_retry_delay: std::time::Duration::from_secs(cfg.async_retry_delay_secs),
         resolved: Default::default(),
+        meter: meter.clone(),
     });
     notifier.connect(&state);
     let dispatcher = tokio::spawn(stratus_api::dispatcher::run(state.clone()));
@@ -100,6 +107,8 @@ pub async fn run(
     tracing::info!("stopped accepting requests; stopping execution environments");
     dispatcher.abort();
     engine.shutdown().await;
+    // What is still in the writer's batch is committed before the process exits.
+    meter.close().await;
     Ok(())
 }
 

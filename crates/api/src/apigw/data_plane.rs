@@ -293,6 +293,7 @@ async fn invoke(s: &Shared, plan: &Plan, payload: Bytes) -> Outcome {
     let s = s.clone();
     let task = tokio::spawn(async move {
         let call = Call {
+            trigger: stratus_metering::Trigger::Http,
             region: &region,
             name: &target.name,
             qualifier: target.qualifier.as_deref(),

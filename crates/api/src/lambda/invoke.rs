@@ -2,7 +2,7 @@
 //! payload, and hands a typed request to the engine. [`invoke_function`] is that core, shared
 //! with the other triggers (HTTP APIs); the Invoke handler is a thin wrapper around its parts.
 
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{ConnectInfo, Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::IntoResponse;
 use base64::Engine as _;
@@ -12,6 +12,7 @@ use stratus_core::function::FunctionConfig;
 use stratus_core::names::Qualifier;
 use stratus_core::{limits, Error, Result};
 use stratus_engine::{InvokeOutcome, InvokeRequest};
+use stratus_metering::Trigger;
 
 use super::resolved::{Entry, Target};
 use super::{function_not_found, function_ref, QueryMap};
@@ -118,6 +119,8 @@ fn read_target(s: &Shared, region: &str, name: &str, qualifier: Option<&str>) ->
 
 /// One synchronous invocation, as every trigger makes it (Invoke, HTTP APIs, ...).
 pub struct Call<'a> {
+    /// What made it (metered with the invocation).
+    pub trigger: Trigger,
     pub region: &'a str,
     pub name: &'a str,
     pub qualifier: Option<&'a str>,
@@ -140,11 +143,12 @@ fn engine_request(s: &Shared, call: Call<'_>, target: Resolved) -> InvokeRequest
 }
 
 /// Resolves the qualifier (alias weights pick a version), admits the call and runs it through
-/// the engine. Throttles come back as `TooManyRequestsException`; function errors are in the
-/// outcome.
+/// the engine, metered. Throttles come back as `TooManyRequestsException`; function errors are
+/// in the outcome.
 pub async fn invoke_function(s: &Shared, call: Call<'_>) -> Result<InvokeOutcome> {
     let target = resolve(s, call.region, call.name, call.qualifier)?;
-    s.engine.invoke(engine_request(s, call, target)).await
+    let (trigger, qualifier) = (call.trigger, call.qualifier);
+    crate::metering::run(s, engine_request(s, call, target), trigger, qualifier).await
 }
 
 fn invocation_type(headers: &HeaderMap) -> Result<&str> {
@@ -160,6 +164,7 @@ pub async fn invoke(
     Extension(c): Extension<Caller>,
     Path(f): Path<String>,
     Query(q): Query<QueryMap>,
+    peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     Extension(body): Extension<RawBody>,
 ) -> ApiResult {
@@ -171,7 +176,13 @@ pub async fn invoke(
     if invocation_type == "DryRun" {
         return Ok(no_content());
     }
+    let trigger = if crate::metering::from_function(peer.as_ref().map(|p| &p.0)) {
+        Trigger::Function
+    } else {
+        Trigger::Direct
+    };
     let call = Call {
+        trigger,
         region: &c.region,
         name: &r.name,
         qualifier: r.qualifier.as_deref(),
@@ -188,7 +199,7 @@ pub async fn invoke(
     if invocation_type == "Event" {
         return accept_event(s, req, r.qualifier.as_deref());
     }
-    let out = s.engine.invoke(req).await?;
+    let out = crate::metering::run(&s, req, trigger, r.qualifier.as_deref()).await?;
     Ok(sync_response(out, &request_id, &headers))
 }
 

@@ -1,0 +1,186 @@
+//! Metering for Stratus: one record per invocation (throttles included), written in batches
+//! to its own SQLite file without slowing the invoke path; the price table; usage reports over
+//! a window; and Prometheus metrics fed by the same records.
+//!
+//! # Layout
+//! - [`record`]: what is recorded per invocation.
+//! - [`pricing`]: the price table and what a record costs.
+//! - [`store`]: where records are kept (the `usage.db` file).
+//! - [`writer`]: the batching writer task.
+//! - [`usage`]: grouping records of a window into a report.
+//! - [`metrics`]: process-lifetime counters and the text exposition.
+
+pub mod metrics;
+pub mod pricing;
+pub mod record;
+pub mod store;
+pub mod usage;
+pub mod writer;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, oneshot};
+
+pub use metrics::{EnvironmentGauge, Gauges};
+pub use pricing::Prices;
+pub use record::{billed_ms, Outcome, Record, Trigger};
+pub use usage::{Query, Report};
+
+use writer::{Db, Msg};
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// The metering service: takes records, answers usage queries and renders metrics.
+pub struct Meter {
+    tx: mpsc::Sender<Msg>,
+    db: Db,
+    prices: Prices,
+    live: metrics::Live,
+    dropped: AtomicU64,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Meter {
+    /// Opens (or creates) the database and starts the writer; must run inside a Tokio runtime.
+    pub fn open(path: &Path, prices: Prices, retention_days: u32) -> Result<Arc<Meter>, String> {
+        prices.validate()?;
+        let db =
+            store::UsageDb::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
+        let db = Arc::new(Mutex::new(db));
+        let (tx, rx) = mpsc::channel(writer::QUEUE_CAPACITY);
+        let task = tokio::spawn(writer::run(rx, db.clone(), retention_days));
+        Ok(Arc::new(Meter {
+            tx,
+            db,
+            prices,
+            live: metrics::Live::default(),
+            dropped: AtomicU64::new(0),
+            task: Mutex::new(Some(task)),
+        }))
+    }
+
+    pub fn prices(&self) -> &Prices {
+        &self.prices
+    }
+
+    /// Counts the invocation and queues its record for the disk; never waits.
+    pub fn record(&self, r: Record) {
+        self.live.observe(&r);
+        if self.tx.try_send(Msg::Record(r)).is_err() {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                tracing::warn!(
+                    dropped = n,
+                    "metering queue full or closed: records dropped"
+                );
+            }
+        }
+    }
+
+    /// Waits until every record taken so far is committed.
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Msg::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// Flushes what is pending and stops the writer (graceful shutdown).
+    pub async fn close(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Msg::Close(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+
+    /// The usage report of a window; includes every record taken before the call.
+    pub async fn usage(&self, q: Query) -> Result<Report, String> {
+        self.flush().await;
+        let db = self.db.clone();
+        let records =
+            tokio::task::spawn_blocking(move || writer::lock(&db).window(q.from_ms, q.to_ms))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+        Ok(usage::summarize(&records, &q, &self.prices))
+    }
+
+    /// The Prometheus exposition, with the gauges read by the caller.
+    pub fn render_metrics(&self, mut gauges: Gauges) -> String {
+        gauges.dropped_records = self.dropped.load(Ordering::Relaxed);
+        metrics::render(&self.live, &gauges)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: &str, start_ms: i64) -> Record {
+        Record {
+            request_id: id.into(),
+            function: "f".into(),
+            version: "$LATEST".into(),
+            alias: None,
+            trigger: Trigger::Direct,
+            start_ms,
+            duration_ms: 1.5,
+            billed_ms: 2,
+            init_duration_ms: None,
+            memory_mb: 128,
+            max_memory_mb: 9,
+            architecture: "x86_64".into(),
+            outcome: Outcome::Success,
+            cold: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn records_are_visible_at_once_and_survive_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("usage.db");
+        let now = now_ms();
+        let q = Query {
+            from_ms: now - 1000,
+            to_ms: now + 1000,
+            group_by: usage::GroupBy::Function,
+        };
+        let meter = Meter::open(&path, Prices::default(), 30).unwrap();
+        meter.record(rec("a", now));
+        meter.record(rec("b", now));
+        // Within the batch window, yet the report already has them.
+        assert_eq!(meter.usage(q).await.unwrap().total.invocations, 2);
+        meter.record(rec("c", now));
+        meter.close().await;
+        let again = Meter::open(&path, Prices::default(), 30).unwrap();
+        assert_eq!(again.usage(q).await.unwrap().total.invocations, 3);
+    }
+
+    #[tokio::test]
+    async fn records_past_retention_are_deleted_on_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("usage.db");
+        let now = now_ms();
+        let meter = Meter::open(&path, Prices::default(), 30).unwrap();
+        meter.record(rec("old", now - 31 * 86_400_000));
+        meter.record(rec("new", now - 29 * 86_400_000));
+        meter.close().await;
+        let again = Meter::open(&path, Prices::default(), 30).unwrap();
+        let q = Query {
+            from_ms: 0,
+            to_ms: now,
+            group_by: usage::GroupBy::Day,
+        };
+        let r = again.usage(q).await.unwrap();
+        assert_eq!(r.total.invocations, 1);
+    }
+}
