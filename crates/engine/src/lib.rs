@@ -119,6 +119,11 @@ impl Engine {
         Ok(engine)
     }
 
+    /// The log groups and streams functions write to.
+    pub fn logs(&self) -> &logs::LogStore {
+        &self.ctx.logs
+    }
+
     pub fn isolation(&self) -> Isolation {
         self.ctx.sandbox.mode
     }

@@ -27,6 +27,8 @@ pub struct Config {
     /// Seconds before the first retry of a failed asynchronous invocation; the second retry
     /// waits twice as long (AWS: one minute, then two).
     pub async_retry_delay_secs: u64,
+    /// Days log events are kept in groups that set no retention policy (unset: never expire).
+    pub log_retention_days: Option<u32>,
 }
 
 impl Default for Config {
@@ -40,6 +42,7 @@ impl Default for Config {
             idle_timeout_secs: 600,
             isolation: "auto".into(),
             async_retry_delay_secs: 60,
+            log_retention_days: None,
         }
     }
 }
@@ -89,6 +92,12 @@ impl Config {
             self.async_retry_delay_secs = v
                 .parse()
                 .with_context(|| format!("STRATUS_ASYNC_RETRY_DELAY_SECS={v}"))?;
+        }
+        if let Some(v) = var("STRATUS_LOG_RETENTION_DAYS") {
+            self.log_retention_days = Some(
+                v.parse()
+                    .with_context(|| format!("STRATUS_LOG_RETENTION_DAYS={v}"))?,
+            );
         }
         Ok(())
     }

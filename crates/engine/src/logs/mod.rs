@@ -2,13 +2,16 @@
 //! buffer. To know that everything a function printed before it answered has been read, the
 //! engine writes a flush marker into the same pipe after the answer and waits until the reader
 //! reaches it: pipe writes are ordered, so the buffer is then complete for that invocation.
-//! Finished invocation logs are appended to the environment's log stream on disk.
+//! Finished invocation logs are appended to the environment's log stream on disk ([`store`]).
+
+pub mod store;
+
+pub use store::LogStore;
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -135,38 +138,6 @@ impl Output {
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Log streams on disk: `<root>/<group>/<stream>`, with `/` in names escaped.
-pub struct LogStore {
-    root: PathBuf,
-}
-
-impl LogStore {
-    pub fn new(root: &Path) -> LogStore {
-        LogStore {
-            root: root.to_path_buf(),
-        }
-    }
-
-    pub fn append(&self, group: &str, stream: &str, text: &[u8]) {
-        let dir = self.root.join(escape(group));
-        let write = || -> io::Result<()> {
-            std::fs::create_dir_all(&dir)?;
-            let mut f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(dir.join(escape(stream)))?;
-            f.write_all(text)
-        };
-        if let Err(e) = write() {
-            tracing::warn!(%e, group, stream, "could not write function log");
-        }
-    }
-}
-
-fn escape(name: &str) -> String {
-    name.replace('%', "%25").replace('/', "%2F")
 }
 
 #[cfg(test)]
