@@ -247,7 +247,9 @@ impl LogStore {
         Some(GroupInfo {
             name: name.to_string(),
             creation_time: meta.creation_time,
-            retention_days: meta.retention_days.or(*self.default_retention.lock().unwrap()),
+            retention_days: meta
+                .retention_days
+                .or(*self.default_retention.lock().unwrap()),
             stored_bytes,
         })
     }
@@ -339,7 +341,7 @@ fn stream_info(path: &Path, name: String) -> io::Result<StreamInfo> {
     info.first_event = head
         .split(|b| *b == b'\n')
         .next()
-        .and_then(|l| decode_times(l))
+        .and_then(decode_times)
         .map(|t| t.0);
     // The last line: read a growing tail until it holds a full line.
     let mut window = 4096u64;
@@ -481,7 +483,11 @@ mod tests {
     fn lines_become_events_and_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let store = LogStore::new(dir.path());
-        store.append("/aws/lambda/f", "2026/01/01/[$LATEST]x", b"START\nhi \\ there\nEND\n");
+        store.append(
+            "/aws/lambda/f",
+            "2026/01/01/[$LATEST]x",
+            b"START\nhi \\ there\nEND\n",
+        );
         store
             .put(
                 "/aws/lambda/f",
@@ -489,7 +495,9 @@ mod tests {
                 &[(5, "two\nlines".into())],
             )
             .unwrap();
-        let ev = store.events("/aws/lambda/f", "2026/01/01/[$LATEST]x").unwrap();
+        let ev = store
+            .events("/aws/lambda/f", "2026/01/01/[$LATEST]x")
+            .unwrap();
         let msgs: Vec<_> = ev.iter().map(|e| e.message.as_str()).collect();
         assert_eq!(msgs, ["START", "hi \\ there", "END", "two\nlines"]);
         assert_eq!(ev[3].timestamp, 5);
@@ -522,7 +530,12 @@ mod tests {
         store.put("g", "old", &[(old, "old".into())]).unwrap();
         store.set_retention("g", Some(1)).unwrap();
         store.sweep();
-        let msgs: Vec<_> = store.events("g", "s").unwrap().into_iter().map(|e| e.message).collect();
+        let msgs: Vec<_> = store
+            .events("g", "s")
+            .unwrap()
+            .into_iter()
+            .map(|e| e.message)
+            .collect();
         assert_eq!(msgs, ["new"]);
         assert!(!store.stream_exists("g", "old"));
     }

@@ -247,7 +247,9 @@ pub(super) struct PutEvents {
 }
 
 pub(super) fn put(store: &LogStore, req: PutEvents) -> LogsResult {
-    let input = req.log_events.ok_or_else(|| LogsError::missing("logEvents"))?;
+    let input = req
+        .log_events
+        .ok_or_else(|| LogsError::missing("logEvents"))?;
     if input.is_empty() || input.len() > MAX_EVENTS as usize {
         return Err(LogsError::constraint(
             "[]",
@@ -313,14 +315,21 @@ fn screen(
     retention_days: Option<u32>,
 ) -> (std::ops::Range<usize>, serde_json::Map<String, Value>) {
     let mut info = serde_json::Map::new();
-    let too_old = events.iter().take_while(|e| e.0 < now - 14 * DAY_MS).count();
+    let too_old = events
+        .iter()
+        .take_while(|e| e.0 < now - 14 * DAY_MS)
+        .count();
     let expired = retention_days.map_or(0, |d| {
         events
             .iter()
             .take_while(|e| e.0 < now - i64::from(d) * DAY_MS)
             .count()
     });
-    let too_new = events.iter().rev().take_while(|e| e.0 > now + 2 * HOUR_MS).count();
+    let too_new = events
+        .iter()
+        .rev()
+        .take_while(|e| e.0 > now + 2 * HOUR_MS)
+        .count();
     if too_old > 0 {
         info.insert("tooOldLogEventEndIndex".into(), json!(too_old));
     }

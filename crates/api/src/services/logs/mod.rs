@@ -150,7 +150,10 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, LogsError> {
         if e.is_data() {
             LogsError::new("SerializationException", e.to_string())
         } else {
-            LogsError::new("SerializationException", "Start of structure or map found where not expected.")
+            LogsError::new(
+                "SerializationException",
+                "Start of structure or map found where not expected.",
+            )
         }
     })
 }
@@ -372,7 +375,10 @@ impl StreamRef {
 
 fn create_stream(store: &LogStore, req: StreamRef) -> LogsResult {
     let (group, stream) = req.names(store)?;
-    if store.create_stream(&group, &stream).map_err(LogsError::io)? {
+    if store
+        .create_stream(&group, &stream)
+        .map_err(LogsError::io)?
+    {
         Ok(json!({}))
     } else {
         Err(LogsError::new(
@@ -384,7 +390,10 @@ fn create_stream(store: &LogStore, req: StreamRef) -> LogsResult {
 
 fn delete_stream(store: &LogStore, req: StreamRef) -> LogsResult {
     let (group, stream) = req.names(store)?;
-    if store.delete_stream(&group, &stream).map_err(LogsError::io)? {
+    if store
+        .delete_stream(&group, &stream)
+        .map_err(LogsError::io)?
+    {
         Ok(json!({}))
     } else {
         Err(LogsError::no_stream())

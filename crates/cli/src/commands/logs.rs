@@ -1,0 +1,151 @@
+//! `stratus logs N [--follow] [--since 10m]`: a function's log events through the CloudWatch
+//! Logs API (FilterLogEvents), polled while following.
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+use serde_json::json;
+
+use crate::client::{Client, Error};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Function name.
+    pub name: String,
+    /// Keep printing new events until interrupted.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// How far back to start: 30s, 10m, 2h, 1d.
+    #[arg(long, default_value = "10m")]
+    pub since: String,
+}
+
+pub async fn run(client: &Client, args: Args) -> Result<(), Error> {
+    let since = parse_duration(&args.since)?;
+    let group = format!("/aws/lambda/{}", args.name);
+    let mut start = now_ms() - since.as_millis() as i64;
+    // Events already printed at the latest timestamp seen (the next poll starts there).
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut waiting_said = false;
+    loop {
+        match print_since(client, &group, start, &mut seen).await {
+            Ok(Some(latest)) => {
+                if latest > start {
+                    start = latest;
+                }
+            }
+            Ok(None) => {}
+            Err(e) if e.code() == Some("ResourceNotFoundException") => {
+                if !args.follow {
+                    return Err(Error::other(format!(
+                        "no logs yet for {}: the log group {group} appears once the function has run",
+                        args.name
+                    )));
+                }
+                if !waiting_said {
+                    eprintln!("waiting for {group} (it appears once the function has run) ...");
+                    waiting_said = true;
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        if !args.follow {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Prints the events from `start` on (all pages); the latest timestamp printed.
+async fn print_since(
+    client: &Client,
+    group: &str,
+    start: i64,
+    seen: &mut HashSet<String>,
+) -> Result<Option<i64>, Error> {
+    let mut token: Option<String> = None;
+    let mut latest: Option<i64> = None;
+    let mut fresh: HashSet<String> = HashSet::new();
+    loop {
+        let mut req = json!({ "logGroupName": group, "startTime": start });
+        if let Some(t) = &token {
+            req["nextToken"] = json!(t);
+        }
+        let page = client.logs("FilterLogEvents", &req).await?;
+        for e in page["events"].as_array().into_iter().flatten() {
+            let id = e["eventId"].as_str().unwrap_or_default().to_string();
+            if seen.contains(&id) {
+                continue;
+            }
+            let ts = e["timestamp"].as_i64().unwrap_or(0);
+            let msg = e["message"].as_str().unwrap_or_default();
+            println!("{} {}", format_ms(ts), msg.trim_end_matches('\n'));
+            if latest.is_none_or(|l| ts > l) {
+                latest = Some(ts);
+                fresh.clear();
+            }
+            if latest == Some(ts) {
+                fresh.insert(id);
+            }
+        }
+        match page["nextToken"].as_str() {
+            Some(t) => token = Some(t.to_string()),
+            None => break,
+        }
+    }
+    if latest.is_some() {
+        *seen = fresh;
+    }
+    Ok(latest)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn format_ms(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let f = time::macros::format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]"
+    );
+    t.format(f).unwrap_or_default()
+}
+
+/// `30s`, `10m`, `2h`, `1d` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, Error> {
+    let bad = || {
+        Error::other(format!(
+            "invalid duration {s:?}: use e.g. 30s, 10m, 2h or 1d"
+        ))
+    };
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(bad()),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(parse_duration("45").unwrap(), Duration::from_secs(45));
+        assert!(parse_duration("ten").is_err());
+        assert_eq!(format_ms(0), "1970-01-01 00:00:00.000");
+    }
+}
