@@ -4,8 +4,10 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
+use http::Method;
 use serde_json::json;
 
+use super::function_path;
 use crate::client::{Client, Error};
 
 #[derive(clap::Args)]
@@ -22,7 +24,7 @@ pub struct Args {
 
 pub async fn run(client: &Client, args: Args) -> Result<(), Error> {
     let since = parse_duration(&args.since)?;
-    let group = format!("/aws/lambda/{}", args.name);
+    let group = log_group(client, &args.name).await?;
     let mut start = now_ms() - since.as_millis() as i64;
     // Events already printed at the latest timestamp seen (the next poll starts there).
     let mut seen: HashSet<String> = HashSet::new();
@@ -53,6 +55,20 @@ pub async fn run(client: &Client, args: Args) -> Result<(), Error> {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The function's log group: its `LoggingConfig.LogGroup`, else `/aws/lambda/<name>` (also
+/// when the function is gone: its logs stay).
+async fn log_group(client: &Client, name: &str) -> Result<String, Error> {
+    let path = format!("{}/configuration", function_path(name));
+    let default = format!("/aws/lambda/{name}");
+    match client.lambda(Method::GET, &path, None).await {
+        Ok(cfg) => Ok(cfg["LoggingConfig"]["LogGroup"]
+            .as_str()
+            .map_or(default, str::to_string)),
+        Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(default),
+        Err(e) => Err(e),
     }
 }
 

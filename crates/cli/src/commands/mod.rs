@@ -112,6 +112,7 @@ fn hint(e: &Error, function: Option<&str>, endpoint: &str) -> Option<String> {
         "TooManyRequestsException" => {
             "the concurrency limit is reached; retry shortly or raise the limit".into()
         }
+        "InvalidRequestContentException" => "the payload must be a JSON document".into(),
         "RequestEntityTooLargeException" => {
             "the package or payload is too large; leave out files the function does not need".into()
         }

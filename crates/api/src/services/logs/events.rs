@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use stratus_engine::logs::store::{now_ms, Event};
+use stratus_engine::logs::store::{now_ms, Event, StreamInfo};
 use stratus_engine::logs::LogStore;
 
 use super::pattern::Pattern;
@@ -147,24 +147,34 @@ pub(super) fn filter(store: &LogStore, req: FilterEvents) -> LogsResult {
     let pattern = Pattern::parse(req.filter_pattern.as_deref().unwrap_or_default())?;
     let after = req.next_token.as_deref().map(decode_token).transpose()?;
     let group = req.group.existing(store)?;
-    let mut streams: Vec<String> = store
+    let mut infos: Vec<StreamInfo> = store
         .streams(&group)
         .unwrap_or_default()
         .into_iter()
-        .map(|s| s.name)
-        .filter(|n| {
+        .filter(|s| {
             req.log_stream_names
                 .as_ref()
-                .is_none_or(|names| names.contains(n))
+                .is_none_or(|names| names.contains(&s.name))
                 && req
                     .log_stream_name_prefix
                     .as_deref()
-                    .is_none_or(|p| n.starts_with(p))
+                    .is_none_or(|p| s.name.starts_with(p))
         })
         .collect();
-    streams.sort();
+    infos.sort_by(|a, b| a.name.cmp(&b.name));
+    // Streams with nothing ingested since `startTime` (less the 2 hours an event may be ahead
+    // of its ingestion) hold nothing in the window: not read, as a follower polls often.
+    let outside = |s: &StreamInfo| match (s.last_ingestion, req.start_time) {
+        (None, _) => true,
+        (Some(ingested), Some(start)) => ingested + 2 * HOUR_MS < start,
+        _ => false,
+    };
+    let streams: Vec<String> = infos.iter().map(|s| s.name.clone()).collect();
     let mut matched: Vec<(SortKey, Event)> = Vec::new();
-    for name in &streams {
+    for (name, info) in streams.iter().zip(&infos) {
+        if outside(info) {
+            continue;
+        }
         for e in store.events(&group, name).unwrap_or_default() {
             let key = (e.timestamp, name.clone(), e.offset);
             if in_range(e.timestamp, req.start_time, req.end_time)
