@@ -56,7 +56,7 @@ fn position(token: Option<&str>, head: bool, total: usize) -> Result<Position, L
 }
 
 fn token(dir: char, n: usize) -> String {
-    format!("{dir}/{n:036}")
+    format!("{dir}/{n:056}")
 }
 
 pub(super) fn get(store: &LogStore, req: GetEvents) -> LogsResult {
