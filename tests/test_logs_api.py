@@ -102,6 +102,9 @@ def test_lambda_log_group_appears_once_the_function_has_logged(logs, lam, loggin
     assert messages[-1].startswith(f"REPORT RequestId: {request_id}")
     for e in events:
         assert e["timestamp"] > 0 and e["ingestionTime"] >= e["timestamp"]
+    # Lines are stamped as they were printed: in order from START to REPORT.
+    stamps = [e["timestamp"] for e in events]
+    assert stamps == sorted(stamps)
 
 
 def test_get_log_events_pages_forward_and_backward(logs):

@@ -13,7 +13,7 @@ use stratus_core::{clock, limits, runtime};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::logs::Output;
+use crate::logs::{Captured, Output};
 use crate::runtime_api::{self, InitSignal, Invocation, Reply, Slot};
 use crate::sandbox::{self, cgroup::Cgroup, LaunchSpec};
 use crate::{Context, Isolation};
@@ -43,7 +43,7 @@ pub struct Environment {
 /// Why an environment could not start.
 pub enum StartFailure {
     /// The function's own initialisation failed: the caller gets this as a function error.
-    Init { payload: Bytes, log: Vec<u8> },
+    Init { payload: Bytes, log: Captured },
     /// The platform could not start it.
     Platform(String),
 }
@@ -63,7 +63,7 @@ pub struct InvokeResult {
     pub function_error: bool,
     /// Whether the environment can serve another invocation.
     pub keep: bool,
-    pub log: Vec<u8>,
+    pub log: Captured,
     pub duration: Duration,
     pub init_duration: Option<Duration>,
     pub max_memory_mb: u64,
@@ -217,7 +217,7 @@ impl Environment {
             Err((kind, msg)) => {
                 return Err(StartFailure::Init {
                     payload: error_payload(&kind, format!("RequestId: {request_id} Error: {msg}")),
-                    log: Vec::new(),
+                    log: Captured::default(),
                 })
             }
         };
@@ -316,7 +316,7 @@ impl Environment {
             self.peak_memory_mb(),
             None,
         );
-        log.extend_from_slice(
+        log.push(
             format!(
                 "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: error\tError Type: {kind}\nSTART RequestId: {request_id} Version: {version}\n{}Status: error\tError Type: {kind}\t\n",
                 ms(elapsed),
@@ -385,7 +385,7 @@ impl Environment {
             .flush(Duration::from_millis(if keep { 1000 } else { 200 }))
             .await;
         let init_duration = self.init_duration.take();
-        log.extend_from_slice(
+        log.push(
             report(
                 p.request_id,
                 duration,

@@ -174,7 +174,7 @@ impl Engine {
             payload: r.payload,
             function_error: r.function_error,
             executed_version: cfg.version.clone(),
-            log: r.log,
+            log: r.log.text,
             cold,
             duration: r.duration,
             init_duration: r.init_duration,
@@ -182,7 +182,12 @@ impl Engine {
         })
     }
 
-    fn init_failed(&self, req: &InvokeRequest, payload: Bytes, log: Vec<u8>) -> InvokeOutcome {
+    fn init_failed(
+        &self,
+        req: &InvokeRequest,
+        payload: Bytes,
+        log: logs::Captured,
+    ) -> InvokeOutcome {
         let stream = format!("init-failures/[{}]", req.config.version);
         self.ctx
             .logs
@@ -191,7 +196,7 @@ impl Engine {
             payload,
             function_error: true,
             executed_version: req.config.version.clone(),
-            log,
+            log: log.text,
             cold: true,
             duration: Duration::ZERO,
             init_duration: None,

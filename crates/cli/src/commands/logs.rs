@@ -1,7 +1,7 @@
 //! `stratus logs N [--follow] [--since 10m]`: a function's log events through the CloudWatch
 //! Logs API (FilterLogEvents), polled while following.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use http::Method;
@@ -22,21 +22,24 @@ pub struct Args {
     pub since: String,
 }
 
+/// While following, each poll reaches this far behind the newest event seen: an invocation's
+/// lines are stored when it ends, stamped with when they were printed, so a long invocation's
+/// early lines can arrive after a shorter, later one's.
+const SLACK_MS: i64 = 60_000;
+
 pub async fn run(client: &Client, args: Args) -> Result<(), Error> {
     let since = parse_duration(&args.since)?;
     let group = log_group(client, &args.name).await?;
-    let mut start = now_ms() - since.as_millis() as i64;
-    // Events already printed at the latest timestamp seen (the next poll starts there).
-    let mut seen: HashSet<String> = HashSet::new();
+    let start = now_ms() - since.as_millis() as i64;
+    let mut latest = start;
+    // Events printed that the next poll can return again, by id, with their timestamps.
+    let mut seen: HashMap<String, i64> = HashMap::new();
     let mut waiting_said = false;
     loop {
-        match print_since(client, &group, start, &mut seen).await {
-            Ok(Some(latest)) => {
-                if latest > start {
-                    start = latest;
-                }
-            }
-            Ok(None) => {}
+        let from = start.max(latest - SLACK_MS);
+        seen.retain(|_, ts| *ts >= from);
+        match print_since(client, &group, from, &mut seen).await {
+            Ok(newest) => latest = latest.max(newest.unwrap_or(latest)),
             Err(e) if e.code() == Some("ResourceNotFoundException") => {
                 if !args.follow {
                     return Err(Error::other(format!(
@@ -72,16 +75,15 @@ async fn log_group(client: &Client, name: &str) -> Result<String, Error> {
     }
 }
 
-/// Prints the events from `start` on (all pages); the latest timestamp printed.
+/// Prints the events from `start` on (all pages) not printed before; the newest timestamp.
 async fn print_since(
     client: &Client,
     group: &str,
     start: i64,
-    seen: &mut HashSet<String>,
+    seen: &mut HashMap<String, i64>,
 ) -> Result<Option<i64>, Error> {
     let mut token: Option<String> = None;
-    let mut latest: Option<i64> = None;
-    let mut fresh: HashSet<String> = HashSet::new();
+    let mut newest: Option<i64> = None;
     loop {
         let mut req = json!({ "logGroupName": group, "startTime": start });
         if let Some(t) = &token {
@@ -89,30 +91,20 @@ async fn print_since(
         }
         let page = client.logs("FilterLogEvents", &req).await?;
         for e in page["events"].as_array().into_iter().flatten() {
+            let ts = e["timestamp"].as_i64().unwrap_or(0);
+            newest = newest.max(Some(ts));
             let id = e["eventId"].as_str().unwrap_or_default().to_string();
-            if seen.contains(&id) {
+            if seen.insert(id, ts).is_some() {
                 continue;
             }
-            let ts = e["timestamp"].as_i64().unwrap_or(0);
             let msg = e["message"].as_str().unwrap_or_default();
             println!("{} {}", format_ms(ts), msg.trim_end_matches('\n'));
-            if latest.is_none_or(|l| ts > l) {
-                latest = Some(ts);
-                fresh.clear();
-            }
-            if latest == Some(ts) {
-                fresh.insert(id);
-            }
         }
         match page["nextToken"].as_str() {
             Some(t) => token = Some(t.to_string()),
-            None => break,
+            None => return Ok(newest),
         }
     }
-    if latest.is_some() {
-        *seen = fresh;
-    }
-    Ok(latest)
 }
 
 fn now_ms() -> i64 {

@@ -18,6 +18,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use super::Captured;
+
 const GROUP_FILE: &str = ":group.json";
 const DAY_MS: i64 = 86_400_000;
 
@@ -85,18 +87,21 @@ impl LogStore {
         *self.default_retention.lock().unwrap() = days;
     }
 
-    /// Appends a function's output: one event per line, stamped now. Creates the group and
-    /// stream on first use. Failures are logged, never returned: logging must not fail an
-    /// invocation.
-    pub fn append(&self, group: &str, stream: &str, text: &[u8]) {
-        if text.is_empty() {
+    /// Appends a function's output: one event per line, each stamped with when its first byte
+    /// arrived and ingested now. Creates the group and stream on first use. Failures are
+    /// logged, never returned: logging must not fail an invocation.
+    pub fn append(&self, group: &str, stream: &str, log: &Captured) {
+        if log.text.is_empty() {
             return;
         }
         let now = now_ms();
-        let mut record = Vec::with_capacity(text.len() + 32);
-        let text = text.strip_suffix(b"\n").unwrap_or(text);
+        let mut record = Vec::with_capacity(log.text.len() + 32 * log.stamps.len());
+        let text = log.text.strip_suffix(b"\n").unwrap_or(&log.text);
+        let mut offset = 0;
         for line in text.split(|b| *b == b'\n') {
-            encode(&mut record, now, now, line);
+            let ts = log.time_at(offset).unwrap_or(now).min(now);
+            encode(&mut record, ts, now, line);
+            offset += line.len() + 1;
         }
         if let Err(e) = self.write_records(group, stream, &record, true) {
             tracing::warn!(%e, group, stream, "could not write function log");
@@ -483,11 +488,11 @@ mod tests {
     fn lines_become_events_and_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let store = LogStore::new(dir.path());
-        store.append(
-            "/aws/lambda/f",
-            "2026/01/01/[$LATEST]x",
-            b"START\nhi \\ there\nEND\n",
-        );
+        let mut log = Captured::default();
+        log.push(b"START\nhi \\ there\n");
+        log.stamps.push((log.text.len(), 7));
+        log.text.extend_from_slice(b"END\n");
+        store.append("/aws/lambda/f", "2026/01/01/[$LATEST]x", &log);
         store
             .put(
                 "/aws/lambda/f",
@@ -501,6 +506,9 @@ mod tests {
         let msgs: Vec<_> = ev.iter().map(|e| e.message.as_str()).collect();
         assert_eq!(msgs, ["START", "hi \\ there", "END", "two\nlines"]);
         assert_eq!(ev[3].timestamp, 5);
+        // Each line carries the time its first byte arrived.
+        assert_eq!(ev[0].timestamp, log.stamps[0].1);
+        assert_eq!(ev[2].timestamp, 7);
         assert!(ev[1].offset > ev[0].offset);
         let info = &store.streams("/aws/lambda/f").unwrap()[0];
         assert_eq!(info.name, "2026/01/01/[$LATEST]x");
