@@ -1,7 +1,13 @@
-//! `stratus`: run the platform (`stratus serve`).
+//! `stratus`: run the platform (`stratus serve`), and talk to a running one (`deploy`,
+//! `invoke`, `ls`, `logs`, `usage`, ... in [`commands`], over the AWS APIs it serves).
+
+mod client;
+mod commands;
+mod table;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use stratus_server::Config;
@@ -13,6 +19,10 @@ use stratus_server::Config;
     about = "A self-hosted serverless platform that speaks AWS Lambda's protocols"
 )]
 struct Cli {
+    /// The server to talk to [default: env STRATUS_ENDPOINT, else AWS_ENDPOINT_URL, else
+    /// http://127.0.0.1:4566].
+    #[arg(long, global = true)]
+    endpoint: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -31,9 +41,11 @@ enum Command {
         #[arg(long, env = "STRATUS_CONFIG")]
         config: Option<PathBuf>,
     },
+    #[command(flatten)]
+    Client(commands::ClientCommand),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     // The environment launcher re-executes this binary; it must run before anything else.
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("__jail") {
@@ -46,15 +58,25 @@ fn main() -> anyhow::Result<()> {
             data_dir,
             config,
         } => {
-            let mut cfg = Config::load(config.as_deref())?;
-            if let Some(l) = listen {
-                cfg.listen = l;
+            let run = || {
+                let mut cfg = Config::load(config.as_deref())?;
+                if let Some(l) = listen {
+                    cfg.listen = l;
+                }
+                if let Some(d) = data_dir {
+                    cfg.data_dir = d;
+                }
+                serve(cfg)
+            };
+            match run() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("Error: {e:?}");
+                    ExitCode::FAILURE
+                }
             }
-            if let Some(d) = data_dir {
-                cfg.data_dir = d;
-            }
-            serve(cfg)
         }
+        Command::Client(command) => commands::run(command, cli.endpoint),
     }
 }
 

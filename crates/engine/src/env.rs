@@ -13,7 +13,7 @@ use stratus_core::{clock, limits, runtime};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::logs::Output;
+use crate::logs::{Captured, Output};
 use crate::runtime_api::{self, InitSignal, Invocation, Reply, Slot};
 use crate::sandbox::{self, cgroup::Cgroup, LaunchSpec};
 use crate::{Context, Isolation};
@@ -47,7 +47,7 @@ pub enum StartFailure {
     /// took.
     Init {
         payload: Bytes,
-        log: Vec<u8>,
+        log: Captured,
         status: Status,
         elapsed: Duration,
     },
@@ -83,7 +83,7 @@ pub struct InvokeResult {
     pub status: Status,
     /// Whether the environment can serve another invocation.
     pub keep: bool,
-    pub log: Vec<u8>,
+    pub log: Captured,
     pub duration: Duration,
     pub init_duration: Option<Duration>,
     pub max_memory_mb: u64,
@@ -237,7 +237,7 @@ impl Environment {
             Err((kind, msg)) => {
                 return Err(StartFailure::Init {
                     payload: error_payload(&kind, format!("RequestId: {request_id} Error: {msg}")),
-                    log: Vec::new(),
+                    log: Captured::default(),
                     status: Status::FunctionError,
                     elapsed: started.elapsed(),
                 })
@@ -338,7 +338,7 @@ impl Environment {
             self.peak_memory_mb(),
             None,
         );
-        log.extend_from_slice(
+        log.push(
             format!(
                 "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: error\tError Type: {kind}\nSTART RequestId: {request_id} Version: {version}\n{}Status: error\tError Type: {kind}\t\n",
                 ms(elapsed),
@@ -409,7 +409,7 @@ impl Environment {
             .flush(Duration::from_millis(if keep { 1000 } else { 200 }))
             .await;
         let init_duration = self.init_duration.take();
-        log.extend_from_slice(
+        log.push(
             report(
                 p.request_id,
                 duration,

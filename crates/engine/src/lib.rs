@@ -136,6 +136,11 @@ impl Engine {
         Ok(engine)
     }
 
+    /// The log groups and streams functions write to.
+    pub fn logs(&self) -> &logs::LogStore {
+        &self.ctx.logs
+    }
+
     pub fn isolation(&self) -> Isolation {
         self.ctx.sandbox.mode
     }
@@ -191,7 +196,7 @@ impl Engine {
             function_error: r.function_error,
             status: r.status,
             executed_version: cfg.version.clone(),
-            log: r.log,
+            log: r.log.text,
             cold,
             duration: r.duration,
             init_duration: r.init_duration,
@@ -203,7 +208,7 @@ impl Engine {
         &self,
         req: &InvokeRequest,
         payload: Bytes,
-        log: Vec<u8>,
+        log: logs::Captured,
         status: Status,
         elapsed: Duration,
     ) -> InvokeOutcome {
@@ -216,7 +221,7 @@ impl Engine {
             function_error: true,
             status,
             executed_version: req.config.version.clone(),
-            log,
+            log: log.text,
             cold: true,
             // The failed init ran in the invocation's time, as its REPORT line says.
             duration: elapsed,

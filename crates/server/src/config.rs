@@ -31,6 +31,8 @@ pub struct Config {
     pub usage_retention_days: u32,
     /// The price table the usage report charges with (`[pricing]` in the file).
     pub pricing: stratus_metering::Prices,
+    /// Days log events are kept in groups that set no retention policy (unset: never expire).
+    pub log_retention_days: Option<u32>,
 }
 
 impl Default for Config {
@@ -46,6 +48,7 @@ impl Default for Config {
             async_retry_delay_secs: 60,
             usage_retention_days: 30,
             pricing: stratus_metering::Prices::default(),
+            log_retention_days: None,
         }
     }
 }
@@ -120,6 +123,12 @@ impl Config {
             if let Some(v) = var(name) {
                 *slot = v.parse().with_context(|| format!("{name}={v}"))?;
             }
+        }
+        if let Some(v) = var("STRATUS_LOG_RETENTION_DAYS") {
+            self.log_retention_days = Some(
+                v.parse()
+                    .with_context(|| format!("STRATUS_LOG_RETENTION_DAYS={v}"))?,
+            );
         }
         Ok(())
     }

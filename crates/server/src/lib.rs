@@ -50,6 +50,8 @@ pub async fn run(
     })
     .map_err(|e| anyhow::anyhow!("starting engine: {e}"))?;
     let isolation = engine.isolation();
+    engine.logs().set_default_retention(cfg.log_retention_days);
+    tokio::spawn(sweep_logs(Arc::downgrade(&engine)));
     let health = serde_json::json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
@@ -118,4 +120,16 @@ fn rand_key() -> [u8; 32] {
     key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
     key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
     key
+}
+
+/// Expires log events past their group's retention, hourly (and once at start).
+async fn sweep_logs(engine: std::sync::Weak<Engine>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let Some(engine) = engine.upgrade() else {
+            return;
+        };
+        let _ = tokio::task::spawn_blocking(move || engine.logs().sweep()).await;
+    }
 }

@@ -2,13 +2,16 @@
 //! buffer. To know that everything a function printed before it answered has been read, the
 //! engine writes a flush marker into the same pipe after the answer and waits until the reader
 //! reaches it: pipe writes are ordered, so the buffer is then complete for that invocation.
-//! Finished invocation logs are appended to the environment's log stream on disk.
+//! Finished invocation logs are appended to the environment's log stream on disk ([`store`]).
+
+pub mod store;
+
+pub use store::LogStore;
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,9 +22,37 @@ use tokio::sync::oneshot;
 const MARKER_HEAD: &[u8] = b"\x1estratus-flush:";
 const MARKER_TAIL: u8 = b'\x1e';
 
+/// Output captured for an invocation, with when each part of it arrived.
+#[derive(Debug, Default)]
+pub struct Captured {
+    pub text: Vec<u8>,
+    /// `(offset in text, epoch ms)` wherever the arrival time moved on.
+    pub stamps: Vec<(usize, i64)>,
+}
+
+impl Captured {
+    /// Appends bytes arriving now.
+    pub fn push(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let now = store::now_ms();
+        if self.stamps.last().is_none_or(|s| s.1 != now) {
+            self.stamps.push((self.text.len(), now));
+        }
+        self.text.extend_from_slice(bytes);
+    }
+
+    /// When the byte at `offset` arrived.
+    pub fn time_at(&self, offset: usize) -> Option<i64> {
+        let i = self.stamps.partition_point(|s| s.0 <= offset);
+        self.stamps.get(i.checked_sub(1)?).map(|s| s.1)
+    }
+}
+
 /// The output of one environment.
 pub struct Output {
-    buf: Mutex<Vec<u8>>,
+    buf: Mutex<Captured>,
     waiters: Mutex<HashMap<u64, oneshot::Sender<()>>>,
     marker: Mutex<File>,
     seq: AtomicU64,
@@ -34,7 +65,7 @@ impl Output {
         marker: File,
     ) -> io::Result<(Arc<Output>, tokio::task::JoinHandle<()>)> {
         let out = Arc::new(Output {
-            buf: Mutex::new(Vec::new()),
+            buf: Mutex::new(Captured::default()),
             waiters: Mutex::new(HashMap::new()),
             marker: Mutex::new(marker),
             seq: AtomicU64::new(0),
@@ -94,14 +125,12 @@ impl Output {
     }
 
     pub fn append(&self, bytes: &[u8]) {
-        if !bytes.is_empty() {
-            self.buf.lock().unwrap().extend_from_slice(bytes);
-        }
+        self.buf.lock().unwrap().push(bytes);
     }
 
     /// Waits until everything written to the pipe so far has been read (bounded by `limit`),
     /// then takes the buffer.
-    pub async fn flush(&self, limit: Duration) -> Vec<u8> {
+    pub async fn flush(&self, limit: Duration) -> Captured {
         let id = self.seq.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.waiters.lock().unwrap().insert(id, tx);
@@ -113,7 +142,7 @@ impl Output {
         self.take()
     }
 
-    pub fn take(&self) -> Vec<u8> {
+    pub fn take(&self) -> Captured {
         std::mem::take(&mut *self.buf.lock().unwrap())
     }
 
@@ -137,45 +166,13 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Log streams on disk: `<root>/<group>/<stream>`, with `/` in names escaped.
-pub struct LogStore {
-    root: PathBuf,
-}
-
-impl LogStore {
-    pub fn new(root: &Path) -> LogStore {
-        LogStore {
-            root: root.to_path_buf(),
-        }
-    }
-
-    pub fn append(&self, group: &str, stream: &str, text: &[u8]) {
-        let dir = self.root.join(escape(group));
-        let write = || -> io::Result<()> {
-            std::fs::create_dir_all(&dir)?;
-            let mut f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(dir.join(escape(stream)))?;
-            f.write_all(text)
-        };
-        if let Err(e) = write() {
-            tracing::warn!(%e, group, stream, "could not write function log");
-        }
-    }
-}
-
-fn escape(name: &str) -> String {
-    name.replace('%', "%25").replace('/', "%2F")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn output() -> Output {
         Output {
-            buf: Mutex::new(Vec::new()),
+            buf: Mutex::new(Captured::default()),
             waiters: Mutex::new(HashMap::new()),
             marker: Mutex::new(tempfile::tempfile().unwrap()),
             seq: AtomicU64::new(0),
@@ -189,7 +186,7 @@ mod tests {
         out.waiters.lock().unwrap().insert(7, tx);
         let mut pending = b"hello\n\x1estratus-flush:7\x1eafter".to_vec();
         out.absorb(&mut pending);
-        assert_eq!(out.take(), b"hello\nafter");
+        assert_eq!(out.take().text, b"hello\nafter");
         assert!(rx.try_recv().is_ok());
     }
 
@@ -198,10 +195,23 @@ mod tests {
         let out = output();
         let mut pending = b"text\x1estratus-fl".to_vec();
         out.absorb(&mut pending);
-        assert_eq!(out.take(), b"text");
+        assert_eq!(out.take().text, b"text");
         pending.extend_from_slice(b"ush:1\x1e");
         out.absorb(&mut pending);
-        assert!(out.take().is_empty());
+        assert!(out.take().text.is_empty());
         assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn captured_text_knows_when_each_part_arrived() {
+        let mut c = Captured::default();
+        assert_eq!(c.time_at(0), None);
+        c.push(b"first\n");
+        c.stamps[0].1 = 10;
+        c.stamps.push((c.text.len(), 20));
+        c.text.extend_from_slice(b"second\n");
+        assert_eq!(c.time_at(0), Some(10));
+        assert_eq!(c.time_at(5), Some(10));
+        assert_eq!(c.time_at(6), Some(20));
     }
 }
