@@ -71,6 +71,8 @@ pub struct AppState {
     pub events: tokio::sync::Notify,
     /// Delay before the first retry of a failed asynchronous invocation (doubled for the next).
     pub async_retry_delay: std::time::Duration,
+    /// Topics and subscriptions (the SNS API), in their own database.
+    pub topics: stratus_topics::Topics,
 }
 
 pub type Shared = Arc<AppState>;
@@ -148,6 +150,10 @@ async fn authenticate(State(state): State<Shared>, req: Request, next: Next) -> 
             req.extensions_mut().insert(caller);
             req.extensions_mut().insert(RawBody(bytes));
             next.run(req).await
+        }
+        // SNS speaks XML, errors included.
+        Err(e) if auth::scope(&parts).is_some_and(|(service, _)| service == "sns") => {
+            services::sns::auth_error(e)
         }
         Err(e) => ApiError(e).into_response(),
     }
