@@ -130,17 +130,36 @@ impl FilterPolicy {
 
     /// Whether a message with these attributes and this body passes the policy.
     pub fn matches(&self, attributes: &BTreeMap<String, MessageAttribute>, body: &str) -> bool {
-        let lookup: Box<dyn Fn(&[String]) -> Option<Vec<Scalar>>> = match self.scope {
-            Scope::MessageAttributes => Box::new(|path| attribute_values(attributes, &path[0])),
+        let body_doc;
+        let source = match self.scope {
+            Scope::MessageAttributes => Source::Attributes(attributes),
             Scope::MessageBody => match serde_json::from_str::<Value>(body) {
-                Ok(doc @ Value::Object(_)) => Box::new(move |path| body_values(&doc, path)),
+                Ok(doc @ Value::Object(_)) => {
+                    body_doc = doc;
+                    Source::Body(&body_doc)
+                }
                 _ => return false,
             },
         };
         self.alternatives.iter().any(|c| {
             c.0.iter()
-                .all(|(path, rules)| leaf_matches(rules, lookup(path).as_deref()))
+                .all(|(path, rules)| leaf_matches(rules, source.values(path).as_deref()))
         })
+    }
+}
+
+/// Where a policy's keys are looked up.
+enum Source<'a> {
+    Attributes(&'a BTreeMap<String, MessageAttribute>),
+    Body(&'a Value),
+}
+
+impl Source<'_> {
+    fn values(&self, path: &[String]) -> Option<Vec<Scalar>> {
+        match self {
+            Source::Attributes(a) => attribute_values(a, &path[0]),
+            Source::Body(doc) => body_values(doc, path),
+        }
     }
 }
 
