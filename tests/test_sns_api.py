@@ -465,3 +465,25 @@ def test_bad_credentials_answer_in_xml(server):
     with pytest.raises(ClientError) as e:
         bad.list_topics()
     assert_error(e.value, "InvalidClientTokenId", 403)
+
+
+def test_other_accounts_and_regions(sns, topic):
+    foreign = f"arn:aws:sns:{REGION}:123456789012:{name()}"
+    with pytest.raises(ClientError) as e:
+        sns.publish(TopicArn=foreign, Message="m")
+    assert_error(e.value, "AuthorizationError", 403,
+                 f"User: arn:aws:iam::{ACCOUNT}:root is not authorized to perform: SNS:Publish on resource: {foreign}")
+    with pytest.raises(ClientError) as e:
+        sns.get_topic_attributes(TopicArn=foreign)
+    assert_error(e.value, "AuthorizationError", 403, message_contains="SNS:GetTopicAttributes")
+    # A topic is regional: a client of another region does not reach it.
+    with pytest.raises(ClientError) as e:
+        sns.publish(TopicArn=topic.replace(f":{REGION}:", ":eu-west-1:"), Message="m")
+    assert_error(e.value, "InvalidParameter", 400, "Invalid parameter: TopicArn")
+
+
+def test_publish_without_message(raw_sns, topic):
+    with pytest.raises(ClientError) as e:
+        raw_sns.publish(TopicArn=topic)
+    assert_error(e.value, "ValidationError", 400,
+                 "1 validation error detected: Value null at 'message' failed to satisfy constraint: Member must not be null")

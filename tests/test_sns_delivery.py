@@ -16,6 +16,7 @@ from helpers import (
     Records,
     aws_cli_env,
     create_function,
+    http_request,
     find_aws_cli,
     invoke,
     make_client,
@@ -141,6 +142,10 @@ def test_event_shape(platform):
     bare = by_id[plain["MessageId"]]["Records"][0]["Sns"]
     assert bare["Subject"] is None and bare["MessageAttributes"] == {}
     assert bare["Signature"] != sns["Signature"]
+    # The UnsubscribeUrl works as a plain, unsigned GET, as AWS's does.
+    status, _, body = http_request("GET", sns["UnsubscribeUrl"])
+    assert status == 200 and b"<UnsubscribeResponse" in body, body
+    assert platform.sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
 
 
 # Each case: a filter policy (and its scope), then messages as (body, attributes, delivered?).

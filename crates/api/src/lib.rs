@@ -130,6 +130,10 @@ async fn authenticate(State(state): State<Shared>, req: Request, next: Next) -> 
             .into_response()
         }
     };
+    // The UnsubscribeUrl of SNS notifications works unsigned, as on AWS.
+    if services::sns::is_unsubscribe_link(&parts) {
+        return services::sns::unsubscribe_link(&state, &parts);
+    }
     match auth::verify(&parts, &bytes, &state.secrets) {
         Ok(caller) if !SERVICES.contains(&caller.service.as_str()) => {
             ApiError(stratus_core::Error::new(

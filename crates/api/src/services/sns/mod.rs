@@ -21,6 +21,8 @@ use axum::response::Response;
 use http::request::Parts;
 use stratus_core::Error;
 
+use stratus_topics::names::{invalid, parse_topic_arn};
+
 use crate::auth::Caller;
 use crate::Shared;
 use form::Params;
@@ -28,6 +30,8 @@ use form::Params;
 /// What every operation gets.
 pub struct Ctx<'a> {
     pub state: &'a Shared,
+    /// The operation, for error messages.
+    pub action: String,
     pub region: &'a str,
     /// The platform's base URL as this request reached it (`http://host:port`).
     pub endpoint: String,
@@ -36,13 +40,14 @@ pub struct Ctx<'a> {
 
 pub async fn handle(state: &Shared, caller: &Caller, parts: &Parts, body: Bytes) -> Response {
     let p = Params::decode(parts.uri.query().unwrap_or(""), &body);
+    let action = p.get("Action").unwrap_or("").to_string();
     let ctx = Ctx {
         state,
+        action: action.clone(),
         region: &caller.region,
         endpoint: endpoint(parts),
         request_id: uuid::Uuid::new_v4().to_string(),
     };
-    let action = p.get("Action").unwrap_or("").to_string();
     let result = match action.as_str() {
         "CreateTopic" => topics::create_topic(&ctx, &p),
         "DeleteTopic" => topics::delete_topic(&ctx, &p),
@@ -83,6 +88,33 @@ pub fn auth_error(e: Error) -> Response {
     xml::error(&e, &uuid::Uuid::new_v4().to_string())
 }
 
+/// Whether this is an unsigned `GET /?Action=Unsubscribe&SubscriptionArn=...`: the link every
+/// notification carries as `UnsubscribeUrl`. Like AWS's, it needs no credentials (the
+/// subscription ARN, with its random id, is the secret).
+pub fn is_unsubscribe_link(parts: &Parts) -> bool {
+    let query = parts.uri.query().unwrap_or("");
+    parts.method == http::Method::GET
+        && parts.uri.path() == "/"
+        && !parts.headers.contains_key(http::header::AUTHORIZATION)
+        && !query.contains("X-Amz-Signature")
+        && form_urlencoded::parse(query.as_bytes())
+            .any(|(k, v)| k == "Action" && v == "Unsubscribe")
+}
+
+/// Answers an unsubscribe link.
+pub fn unsubscribe_link(state: &Shared, parts: &Parts) -> Response {
+    let p = Params::decode(parts.uri.query().unwrap_or(""), b"");
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let ctx = Ctx {
+        state,
+        action: "Unsubscribe".into(),
+        region: "",
+        endpoint: endpoint(parts),
+        request_id,
+    };
+    subscriptions::unsubscribe(&ctx, &p).unwrap_or_else(|e| xml::error(&e, &ctx.request_id))
+}
+
 fn endpoint(parts: &Parts) -> String {
     let host = parts
         .headers
@@ -90,6 +122,29 @@ fn endpoint(parts: &Parts) -> String {
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost:4566");
     format!("http://{host}")
+}
+
+/// Checks a topic ARN parameter (or the topic part of a subscription ARN): well-formed (else
+/// `InvalidParameter` naming `param`), in the request's region, and of this account (another
+/// account's topic is `AuthorizationError`, as AWS answers without a policy granting access).
+pub fn check_topic_arn(c: &Ctx, arn: &str, param: &str) -> Result<(), Error> {
+    let (region, _) = parse_topic_arn(arn).ok_or_else(|| invalid(param))?;
+    if !c.region.is_empty() && region != c.region {
+        return Err(invalid(param));
+    }
+    let account = arn.split(':').nth(4).unwrap_or("");
+    if account != stratus_core::ACCOUNT_ID {
+        return Err(Error::new(
+            "AuthorizationError",
+            403,
+            format!(
+                "User: arn:aws:iam::{}:root is not authorized to perform: SNS:{} on resource: {arn}",
+                stratus_core::ACCOUNT_ID,
+                c.action
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A paging token: the last ARN of the previous page, opaque to the client.

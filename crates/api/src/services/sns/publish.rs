@@ -11,11 +11,11 @@ use stratus_core::Error;
 use stratus_topics::event::{lambda_event, timestamp_now, Notification};
 use stratus_topics::filter::{FilterPolicy, Scope};
 use stratus_topics::message::{Message, MAX_MESSAGE_BYTES};
-use stratus_topics::names::{invalid, parse_topic_arn, topic_not_found};
+use stratus_topics::names::{invalid, topic_not_found};
 use stratus_topics::store::Subscription;
 
 use super::form::Params;
-use super::{xml, Ctx};
+use super::{check_topic_arn, xml, Ctx};
 use crate::dispatcher::{self, NewEvent};
 
 /// Most entries in one PublishBatch.
@@ -28,7 +28,7 @@ struct Outgoing {
 }
 
 /// The target topic of a Publish: `TopicArn` or `TargetArn`, exactly one.
-fn target(p: &Params) -> Result<&str, Error> {
+fn target<'p>(c: &Ctx, p: &'p Params) -> Result<&'p str, Error> {
     if p.get("PhoneNumber").is_some() {
         return Err(invalid(
             "PhoneNumber Reason: SMS delivery is not offered by this service",
@@ -46,7 +46,12 @@ fn target(p: &Params) -> Result<&str, Error> {
                 ))
             }
         };
-    parse_topic_arn(arn).ok_or_else(|| invalid("TopicArn"))?;
+    let param = if p.get("TopicArn").is_some() {
+        "TopicArn"
+    } else {
+        "TargetArn"
+    };
+    check_topic_arn(c, arn, param)?;
     Ok(arn)
 }
 
@@ -63,7 +68,7 @@ fn read_message(p: &Params, fifo: bool) -> Result<Outgoing, Error> {
         ));
     }
     let message = Message::new(
-        p.get("Message").unwrap_or("").to_string(),
+        p.required("Message")?.to_string(),
         p.get("Subject").map(str::to_string),
         p.get("MessageStructure"),
         p.message_attributes("MessageAttributes")?,
@@ -85,7 +90,7 @@ fn subscribers(c: &Ctx, topic: &str) -> Result<(Vec<Subscription>, bool), Error>
 }
 
 pub fn publish(c: &Ctx, p: &Params) -> Result<Response, Error> {
-    let topic = target(p)?;
+    let topic = target(c, p)?;
     let (subs, fifo) = subscribers(c, topic)?;
     let out = read_message(p, fifo)?;
     deliver(c, topic, &subs, std::slice::from_ref(&out))?;
@@ -99,7 +104,7 @@ pub fn publish(c: &Ctx, p: &Params) -> Result<Response, Error> {
 
 pub fn publish_batch(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let topic = p.required("TopicArn")?;
-    parse_topic_arn(topic).ok_or_else(|| invalid("TopicArn"))?;
+    check_topic_arn(c, topic, "TopicArn")?;
     let entries = p.indexed("PublishBatchRequestEntries", "member");
     check_batch(&entries)?;
     let (subs, fifo) = subscribers(c, topic)?;

@@ -11,7 +11,7 @@ use stratus_topics::store::Subscription;
 
 use super::form::Params;
 use super::topics::topic_param;
-use super::{after_token, next_token, xml, Ctx};
+use super::{after_token, check_topic_arn, next_token, xml, Ctx};
 
 /// Subscriptions per List* page.
 const PAGE: usize = 100;
@@ -28,9 +28,10 @@ const NOT_OFFERED: &[&str] = &[
     "firehose",
 ];
 
-fn subscription_param(p: &Params) -> Result<&str, Error> {
+fn subscription_param<'p>(c: &Ctx, p: &'p Params) -> Result<&'p str, Error> {
     let arn = p.required("SubscriptionArn")?;
-    parse_subscription_arn(arn).ok_or_else(|| invalid("SubscriptionArn"))?;
+    let topic = parse_subscription_arn(arn).ok_or_else(|| invalid("SubscriptionArn"))?;
+    check_topic_arn(c, topic, "SubscriptionArn")?;
     Ok(arn)
 }
 
@@ -47,7 +48,7 @@ fn check_lambda_endpoint(endpoint: Option<&str>) -> Result<&str, Error> {
 }
 
 pub fn subscribe(c: &Ctx, p: &Params) -> Result<Response, Error> {
-    let topic = topic_param(p, "TopicArn")?;
+    let topic = topic_param(c, p, "TopicArn")?;
     let protocol = p.required("Protocol")?;
     if NOT_OFFERED.contains(&protocol) {
         return Err(invalid(format!(
@@ -70,7 +71,7 @@ pub fn subscribe(c: &Ctx, p: &Params) -> Result<Response, Error> {
 }
 
 pub fn unsubscribe(c: &Ctx, p: &Params) -> Result<Response, Error> {
-    let arn = subscription_param(p)?;
+    let arn = subscription_param(c, p)?;
     c.state.topics.unsubscribe(arn)?;
     Ok(xml::empty("Unsubscribe", &c.request_id))
 }
@@ -107,7 +108,7 @@ pub fn list_subscriptions(c: &Ctx, p: &Params) -> Result<Response, Error> {
 }
 
 pub fn list_subscriptions_by_topic(c: &Ctx, p: &Params) -> Result<Response, Error> {
-    let topic = topic_param(p, "TopicArn")?;
+    let topic = topic_param(c, p, "TopicArn")?;
     let after = after_token(p)?;
     let subs = c
         .state
@@ -117,7 +118,7 @@ pub fn list_subscriptions_by_topic(c: &Ctx, p: &Params) -> Result<Response, Erro
 }
 
 pub fn get_subscription_attributes(c: &Ctx, p: &Params) -> Result<Response, Error> {
-    let arn = subscription_param(p)?;
+    let arn = subscription_param(c, p)?;
     let s = c
         .state
         .topics
@@ -130,7 +131,7 @@ pub fn get_subscription_attributes(c: &Ctx, p: &Params) -> Result<Response, Erro
 }
 
 pub fn set_subscription_attributes(c: &Ctx, p: &Params) -> Result<Response, Error> {
-    let arn = subscription_param(p)?;
+    let arn = subscription_param(c, p)?;
     let name = p.required("AttributeName")?;
     let value = p.get("AttributeValue").unwrap_or("");
     c.state

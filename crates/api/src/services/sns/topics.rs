@@ -3,20 +3,18 @@
 use axum::response::Response;
 use stratus_core::Error;
 use stratus_topics::attributes::topic_view;
-use stratus_topics::names::{
-    invalid, parse_topic_arn, topic_arn, topic_not_found, validate_topic_name,
-};
+use stratus_topics::names::{invalid, topic_arn, topic_not_found, validate_topic_name};
 
 use super::form::Params;
-use super::{after_token, next_token, xml, Ctx};
+use super::{after_token, check_topic_arn, next_token, xml, Ctx};
 
 /// Topics per ListTopics page.
 const PAGE: usize = 100;
 
 /// The `TopicArn` parameter, checked for shape.
-pub fn topic_param<'p>(p: &'p Params, name: &str) -> Result<&'p str, Error> {
+pub fn topic_param<'p>(c: &Ctx, p: &'p Params, name: &str) -> Result<&'p str, Error> {
     let arn = p.required(name)?;
-    parse_topic_arn(arn).ok_or_else(|| invalid(name))?;
+    check_topic_arn(c, arn, name)?;
     Ok(arn)
 }
 
@@ -42,7 +40,7 @@ pub fn create_topic(c: &Ctx, p: &Params) -> Result<Response, Error> {
 }
 
 pub fn delete_topic(c: &Ctx, p: &Params) -> Result<Response, Error> {
-    let arn = topic_param(p, "TopicArn")?;
+    let arn = topic_param(c, p, "TopicArn")?;
     c.state.topics.delete_topic(arn)?;
     Ok(xml::empty("DeleteTopic", &c.request_id))
 }
@@ -66,7 +64,7 @@ pub fn list_topics(c: &Ctx, p: &Params) -> Result<Response, Error> {
 }
 
 pub fn get_topic_attributes(c: &Ctx, p: &Params) -> Result<Response, Error> {
-    let arn = topic_param(p, "TopicArn")?;
+    let arn = topic_param(c, p, "TopicArn")?;
     let topic = c.state.topics.topic(arn)?.ok_or_else(topic_not_found)?;
     let view = topic_view(arn, &topic.attrs, topic.subscriptions);
     Ok(xml::ok("GetTopicAttributes", &c.request_id, |x| {
@@ -75,35 +73,31 @@ pub fn get_topic_attributes(c: &Ctx, p: &Params) -> Result<Response, Error> {
 }
 
 pub fn set_topic_attributes(c: &Ctx, p: &Params) -> Result<Response, Error> {
-    let arn = topic_param(p, "TopicArn")?;
+    let arn = topic_param(c, p, "TopicArn")?;
     let name = p.required("AttributeName")?;
     let value = p.get("AttributeValue").unwrap_or("");
     c.state.topics.set_topic_attribute(arn, name, value)?;
     Ok(xml::empty("SetTopicAttributes", &c.request_id))
 }
 
-fn resource_param(p: &Params) -> Result<&str, Error> {
-    let arn = p.required("ResourceArn")?;
-    if parse_topic_arn(arn).is_none() {
-        return Err(invalid("ResourceArn"));
-    }
-    Ok(arn)
+fn resource_param<'p>(c: &Ctx, p: &'p Params) -> Result<&'p str, Error> {
+    topic_param(c, p, "ResourceArn")
 }
 
 pub fn tag_resource(c: &Ctx, p: &Params) -> Result<Response, Error> {
-    let arn = resource_param(p)?;
+    let arn = resource_param(c, p)?;
     c.state.topics.tag(arn, &p.tags("Tags")?)?;
     Ok(xml::ok("TagResource", &c.request_id, |_| {}))
 }
 
 pub fn untag_resource(c: &Ctx, p: &Params) -> Result<Response, Error> {
-    let arn = resource_param(p)?;
+    let arn = resource_param(c, p)?;
     c.state.topics.untag(arn, &p.members("TagKeys"))?;
     Ok(xml::ok("UntagResource", &c.request_id, |_| {}))
 }
 
 pub fn list_tags_for_resource(c: &Ctx, p: &Params) -> Result<Response, Error> {
-    let arn = resource_param(p)?;
+    let arn = resource_param(c, p)?;
     let tags = c.state.topics.tags(arn)?;
     Ok(xml::ok("ListTagsForResource", &c.request_id, |x| {
         x.open("Tags");
