@@ -103,8 +103,18 @@ def test_fifo_topics(sns):
     with pytest.raises(ClientError) as e:
         sns.publish(TopicArn=arn, Message="m")
     assert_error(e.value, "InvalidParameter", 400, message_contains="MessageGroupId")
+    with pytest.raises(ClientError) as e:
+        sns.publish(TopicArn=arn, Message="m", MessageGroupId="g")
+    assert_error(e.value, "InvalidParameter", 400,
+                 "Invalid parameter: The topic should either have ContentBasedDeduplication enabled or "
+                 "MessageDeduplicationId provided explicitly")
     out = sns.publish(TopicArn=arn, Message="m", MessageGroupId="g", MessageDeduplicationId="d1")
     assert re.fullmatch(r"\d+", out["SequenceNumber"])
+    sns.set_topic_attributes(TopicArn=arn, AttributeName="ContentBasedDeduplication", AttributeValue="true")
+    assert sns.publish(TopicArn=arn, Message="m", MessageGroupId="g")["SequenceNumber"]
+    with pytest.raises(ClientError) as e:
+        sns.publish(TopicArn=sns.create_topic(Name=name())["TopicArn"], Message="m", MessageDeduplicationId="d")
+    assert_error(e.value, "InvalidParameter", 400, message_contains="MessageDeduplicationId")
 
 
 def test_get_topic_attributes_defaults(sns, topic):
@@ -275,6 +285,9 @@ def test_set_subscription_attributes(sns, topic):
         ("FilterPolicy", json.dumps({"a": [{"wildcard-ish": 1}]}), "Unrecognized match type"),
         ("FilterPolicy", json.dumps({k: ["x"] for k in "abcdef"}), "can not have more than 5 keys"),
         ("RawMessageDelivery", "true", "Delivery protocol [lambda] does not support raw message delivery."),
+        ("RedrivePolicy", "{", "Invalid parameter: RedrivePolicy: failed to parse JSON."),
+        ("RedrivePolicy", json.dumps({"deadLetterTargetArn": "nope"}),
+         "Invalid parameter: RedrivePolicy: deadLetterTargetArn is an invalid arn"),
         ("Endpoint", "x", "AttributeName"),
     ]
     for attr, value, text in errors:
@@ -350,6 +363,13 @@ def test_publish_returns_message_ids(sns, topic):
      "ParameterValueInvalid", "must contain non-empty message attribute value"),
     ({"Message": "m", "MessageAttributes": {"n": {"DataType": "String.Array", "StringValue": "[{}]"}}},
      "ParameterValueInvalid", "String.Array"),
+    ({"Message": "m", "MessageAttributes": {"b": {"DataType": "Binary", "StringValue": "x"}}},
+     "ParameterValueInvalid", "The message attribute 'b' with type 'Binary' must use field 'Binary'."),
+    ({"Message": "m", "MessageAttributes": {"a..b": {"DataType": "String", "StringValue": "x"}}},
+     "ParameterValueInvalid", "Message attribute name can not have successive '.' character."),
+    ({"Message": "m", "MessageAttributes": {"a b": {"DataType": "String", "StringValue": "x"}}},
+     "ParameterValueInvalid", "Invalid non-alphanumeric character '#x20' was found in the message attribute name. "
+     "Can only include alphanumeric characters, hyphens, underscores, or dots."),
 ])
 def test_publish_errors(raw_sns, topic, kwargs, code, text):
     with pytest.raises(ClientError) as e:
@@ -370,14 +390,18 @@ def test_publish_batch(sns, raw_sns, topic):
     out = sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=[
         {"Id": "ok-1", "Message": "one", "Subject": "s",
          "MessageAttributes": {"k": {"DataType": "String", "StringValue": "v"}}},
-        {"Id": "bad_2", "Message": "two", "MessageAttributes": {"n": {"DataType": "Number", "StringValue": "x"}}},
-        {"Id": "ok-3", "Message": json.dumps({"default": "d"}), "MessageStructure": "json"},
+        {"Id": "ok_3", "Message": json.dumps({"default": "d"}), "MessageStructure": "json"},
     ])
-    assert [s["Id"] for s in out["Successful"]] == ["ok-1", "ok-3"]
+    assert [s["Id"] for s in out["Successful"]] == ["ok-1", "ok_3"]
     assert all(re.fullmatch(UUID, s["MessageId"]) for s in out["Successful"])
-    assert out["Failed"] == [{"Id": "bad_2", "Code": "ParameterValueInvalid",
-                              "Message": "Could not cast message attribute 'n' value to number.",
-                              "SenderFault": True}]
+    assert out["Failed"] == []
+    # One invalid entry fails the whole request, as on AWS.
+    with pytest.raises(ClientError) as e:
+        sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=[
+            {"Id": "good", "Message": "two"},
+            {"Id": "bad", "Message": "two", "MessageAttributes": {"n": {"DataType": "Number", "StringValue": "x"}}},
+        ])
+    assert_error(e.value, "ParameterValueInvalid", 400, "Could not cast message attribute 'n' value to number.")
     cases = [
         ([{"Id": str(i), "Message": "m"} for i in range(11)], "TooManyEntriesInBatchRequest",
          "The batch request contains more entries than permissible."),
@@ -408,6 +432,9 @@ def test_tags(sns, topic):
     assert sorted(tags, key=lambda t: t["Key"]) == [{"Key": "env", "Value": "prod"}, {"Key": "team", "Value": "a"}]
     sns.untag_resource(ResourceArn=topic, TagKeys=["team", "absent"])
     assert sns.list_tags_for_resource(ResourceArn=topic)["Tags"] == [{"Key": "env", "Value": "prod"}]
+    with pytest.raises(ClientError) as e:
+        sns.tag_resource(ResourceArn=topic, Tags=[{"Key": "d", "Value": "1"}, {"Key": "d", "Value": "2"}])
+    assert_error(e.value, "InvalidParameter", 400, "Invalid parameter: Duplicated keys are not allowed.")
     with pytest.raises(ClientError) as e:
         sns.tag_resource(ResourceArn=topic, Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(50)])
     assert_error(e.value, "TagLimitExceeded", 400)

@@ -212,11 +212,26 @@ pub fn check_subscription_attribute(
                 .unwrap_or(Scope::MessageAttributes);
             FilterPolicy::parse(value, scope).map(|_| ())
         }
-        "RedrivePolicy" | "DeliveryPolicy" | "ReplayPolicy" if !value.is_empty() => {
-            json_object(name, value)
-        }
+        "RedrivePolicy" if !value.is_empty() => redrive_policy(value),
+        "DeliveryPolicy" | "ReplayPolicy" if !value.is_empty() => json_object(name, value),
         _ => Ok(()),
     }
+}
+
+fn redrive_policy(value: &str) -> Result<(), Error> {
+    let Ok(Value::Object(doc)) = serde_json::from_str::<Value>(value) else {
+        return Err(invalid("RedrivePolicy: failed to parse JSON."));
+    };
+    let target = doc
+        .get("deadLetterTargetArn")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if target.split(':').count() < 6 || !target.starts_with("arn:") {
+        return Err(invalid(
+            "RedrivePolicy: deadLetterTargetArn is an invalid arn",
+        ));
+    }
+    Ok(())
 }
 
 /// Applies a checked subscription attribute to `attrs` (an empty filter policy removes it,

@@ -134,6 +134,21 @@ fn check_subject(s: &str) -> Result<(), Error> {
 }
 
 fn check_name(name: &str) -> Result<(), Error> {
+    if name.len() > 256 {
+        return Err(invalid_value(
+            "Length of message attribute name must be less than 256 bytes.",
+        ));
+    }
+    if name.starts_with('.') {
+        return Err(invalid_value(
+            "Invalid message attribute name starting with character '.' was found.",
+        ));
+    }
+    if name.ends_with('.') {
+        return Err(invalid_value(
+            "Invalid message attribute name ending with character '.' was found.",
+        ));
+    }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
@@ -143,15 +158,13 @@ fn check_name(name: &str) -> Result<(), Error> {
             c as u32
         )));
     }
+    if name.contains("..") {
+        return Err(invalid_value(
+            "Message attribute name can not have successive '.' character.",
+        ));
+    }
     let lower = name.to_ascii_lowercase();
-    if name.is_empty()
-        || name.len() > 256
-        || lower.starts_with("aws.")
-        || lower.starts_with("amazon.")
-        || name.starts_with('.')
-        || name.ends_with('.')
-        || name.contains("..")
-    {
+    if name.is_empty() || lower.starts_with("aws.") || lower.starts_with("amazon.") {
         return Err(invalid_value(format!(
             "The message attribute name '{name}' is invalid."
         )));
@@ -161,28 +174,34 @@ fn check_name(name: &str) -> Result<(), Error> {
 
 fn check_attribute(name: &str, a: &MessageAttribute) -> Result<(), Error> {
     check_name(name)?;
-    let base = a.base_type();
+    let (base, data_type) = (a.base_type(), a.data_type.as_str());
     if !matches!(base, "String" | "Number" | "Binary" | "String.Array") {
         return Err(invalid_value(format!(
             "The message attribute '{name}' has an invalid message attribute type, the set of supported type prefixes is Binary, Number, and String."
         )));
     }
-    let empty = || {
-        invalid_value(format!(
-            "The message attribute '{name}' must contain non-empty message attribute value for message attribute type '{base}'."
-        ))
+    let field = if base == "Binary" { "Binary" } else { "String" };
+    let (present, empty) = match field {
+        "Binary" => (
+            a.binary_value.is_some(),
+            a.binary_value.as_ref().is_some_and(Vec::is_empty),
+        ),
+        _ => (
+            a.string_value.is_some(),
+            a.string_value.as_ref().is_some_and(String::is_empty),
+        ),
     };
-    if base == "Binary" {
-        return match &a.binary_value {
-            Some(b) if !b.is_empty() => Ok(()),
-            _ => Err(empty()),
-        };
+    if !present {
+        return Err(invalid_value(format!(
+            "The message attribute '{name}' with type '{data_type}' must use field '{field}'."
+        )));
     }
-    let text = a
-        .string_value
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(empty)?;
+    if empty {
+        return Err(invalid_value(format!(
+            "The message attribute '{name}' must contain non-empty message attribute value for message attribute type '{data_type}'."
+        )));
+    }
+    let text = a.string_value.as_deref().unwrap_or("");
     match base {
         "Number" if !is_number(text) => Err(invalid_value(format!(
             "Could not cast message attribute '{name}' value to number."
@@ -292,6 +311,17 @@ mod tests {
         assert!(publish("m", &[("a", attr("String.Array", r#"[{"x":1}]"#))]).is_err());
         assert!(publish("m", &[("AWS.x", attr("String", "v"))]).is_err());
         assert!(publish("m", &[("a b", attr("String", "v"))]).is_err());
+        assert!(publish("m", &[("a..b", attr("String", "v"))]).is_err());
+        assert!(publish("m", &[(".a", attr("String", "v"))]).is_err());
+        let no_field = MessageAttribute {
+            data_type: "Binary".into(),
+            string_value: Some("x".into()),
+            binary_value: None,
+        };
+        assert_eq!(
+            publish("m", &[("b", no_field)]).unwrap_err().message,
+            "The message attribute 'b' with type 'Binary' must use field 'Binary'."
+        );
         let bin = MessageAttribute {
             data_type: "Binary".into(),
             string_value: None,

@@ -308,13 +308,16 @@ impl Topics {
         })
     }
 
-    /// The subscriptions a message published to `topic_arn` goes to, or `None` if the topic
-    /// does not exist.
-    pub fn subscribers(&self, topic_arn: &str) -> Result<Option<Vec<Subscription>>, Error> {
+    /// A topic and the subscriptions a message published to it goes to, or `None` if the
+    /// topic does not exist.
+    pub fn subscribers(
+        &self,
+        topic_arn: &str,
+    ) -> Result<Option<(Topic, Vec<Subscription>)>, Error> {
         self.tx(|t| {
-            if topic(t, topic_arn)?.is_none() {
+            let Some(found) = topic(t, topic_arn)? else {
                 return Ok(None);
-            }
+            };
             let mut stmt = t
                 .prepare_cached(&format!(
                     "SELECT {SUB_COLUMNS} FROM subscriptions WHERE topic_arn = ?1 ORDER BY arn"
@@ -324,7 +327,7 @@ impl Topics {
                 .query_map([topic_arn], subscription_from)
                 .map_err(|e| fault("subscribers", e))?;
             rows.collect::<Result<_, _>>()
-                .map(Some)
+                .map(|subs| Some((found, subs)))
                 .map_err(|e| fault("subscribers", e))
         })
     }
@@ -501,7 +504,7 @@ mod tests {
         assert_eq!(s.topic(&arn).unwrap().unwrap().subscriptions, 1);
         drop(s);
         let s = Topics::open(&dir.path().join("topics.db")).unwrap();
-        assert_eq!(s.subscribers(&arn).unwrap().unwrap().len(), 1);
+        assert_eq!(s.subscribers(&arn).unwrap().unwrap().1.len(), 1);
         s.delete_topic(&arn).unwrap();
         assert!(s.subscription(&sub).unwrap().is_none());
         assert!(s.subscribers(&arn).unwrap().is_none());

@@ -79,21 +79,38 @@ fn read_message(p: &Params, fifo: bool) -> Result<Outgoing, Error> {
     })
 }
 
-/// The subscribers of `topic` (which must exist) and whether it is a FIFO topic.
+/// The subscribers of `topic`, which must exist, and whether it is a FIFO topic that
+/// deduplicates by content.
 fn subscribers(c: &Ctx, topic: &str) -> Result<(Vec<Subscription>, bool), Error> {
-    let subs = c
+    let (t, subs) = c
         .state
         .topics
         .subscribers(topic)?
         .ok_or_else(topic_not_found)?;
-    Ok((subs, topic.ends_with(".fifo")))
+    let by_content = t
+        .attrs
+        .get("ContentBasedDeduplication")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    Ok((subs, by_content))
+}
+
+/// FIFO topics need a deduplication id unless they deduplicate by content.
+fn check_dedup(p: &Params, fifo: bool, by_content: bool) -> Result<(), Error> {
+    if fifo && !by_content && p.get("MessageDeduplicationId").is_none() {
+        return Err(invalid(
+            "The topic should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly",
+        ));
+    }
+    Ok(())
 }
 
 pub fn publish(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let topic = target(c, p)?;
-    let (subs, fifo) = subscribers(c, topic)?;
+    let fifo = topic.ends_with(".fifo");
     let out = read_message(p, fifo)?;
-    deliver(c, topic, &subs, std::slice::from_ref(&out))?;
+    let (subs, by_content) = subscribers(c, topic)?;
+    check_dedup(p, fifo, by_content)?;
+    deliver(c, topic, &subs, &[&out])?;
     Ok(xml::ok("Publish", &c.request_id, |x| {
         x.leaf("MessageId", &out.id);
         if fifo {
@@ -102,28 +119,22 @@ pub fn publish(c: &Ctx, p: &Params) -> Result<Response, Error> {
     }))
 }
 
+/// PublishBatch. As on AWS, an entry that fails validation fails the whole request; `Failed`
+/// is for entries that could not be sent, which a local durable queue does not produce.
 pub fn publish_batch(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let topic = p.required("TopicArn")?;
     check_topic_arn(c, topic, "TopicArn")?;
+    let fifo = topic.ends_with(".fifo");
     let entries = p.indexed("PublishBatchRequestEntries", "member");
     check_batch(&entries)?;
-    let (subs, fifo) = subscribers(c, topic)?;
+    let (subs, by_content) = subscribers(c, topic)?;
     let mut sent = Vec::new();
-    let mut failed = Vec::new();
     for e in &entries {
-        let id = e.get("Id").unwrap_or("").to_string();
-        match read_message(e, fifo) {
-            Ok(out) => sent.push((id, out)),
-            Err(err) => failed.push((id, err)),
-        }
+        let out = read_message(e, fifo)?;
+        check_dedup(e, fifo, by_content)?;
+        sent.push((e.get("Id").unwrap_or("").to_string(), out));
     }
-    let outgoing: Vec<Outgoing> = sent
-        .iter()
-        .map(|(_, o)| Outgoing {
-            id: o.id.clone(),
-            message: o.message.clone(),
-        })
-        .collect();
+    let outgoing: Vec<&Outgoing> = sent.iter().map(|(_, o)| o).collect();
     deliver(c, topic, &subs, &outgoing)?;
     Ok(xml::ok("PublishBatch", &c.request_id, |x| {
         x.open("Successful");
@@ -134,16 +145,7 @@ pub fn publish_batch(c: &Ctx, p: &Params) -> Result<Response, Error> {
             }
             x.close("member");
         }
-        x.close("Successful").open("Failed");
-        for (id, e) in &failed {
-            x.open("member")
-                .leaf("Id", id)
-                .leaf("Code", e.code)
-                .leaf("Message", &e.message)
-                .leaf("SenderFault", "true")
-                .close("member");
-        }
-        x.close("Failed");
+        x.close("Successful").open("Failed").close("Failed");
     }))
 }
 
@@ -215,7 +217,7 @@ fn wants(sub: &Subscription, m: &Message, body: &str) -> bool {
 }
 
 /// Queues one invocation per (message, matching function subscriber), all in one transaction.
-fn deliver(c: &Ctx, topic: &str, subs: &[Subscription], msgs: &[Outgoing]) -> Result<(), Error> {
+fn deliver(c: &Ctx, topic: &str, subs: &[Subscription], msgs: &[&Outgoing]) -> Result<(), Error> {
     let key = c.state.topics.signing_key();
     let mut events = Vec::new();
     for out in msgs {
