@@ -85,7 +85,10 @@ impl Params {
             let key = p
                 .get("Key")
                 .ok_or_else(|| invalid("Tags Reason: Tag key must not be null"))?;
-            out.insert(key.to_string(), p.get("Value").unwrap_or("").to_string());
+            let value = p.get("Value").unwrap_or("").to_string();
+            if out.insert(key.to_string(), value).is_some() {
+                return Err(invalid("Duplicated keys are not allowed."));
+            }
         }
         Ok(out)
     }
