@@ -8,6 +8,7 @@
 //! keys name message attributes (no nesting); with `MessageBody` they walk the JSON message.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use serde_json::{Map, Value};
 use stratus_core::Error;
@@ -78,6 +79,7 @@ enum Rule {
     AnythingButPrefix(String),
     AnythingButSuffix(String),
     Numeric(Vec<(Cmp, f64)>),
+    Cidr(IpAddr, u8),
     Exists(bool),
 }
 
@@ -243,6 +245,7 @@ fn parse_rule(item: &Value) -> Result<Rule, Error> {
         },
         "anything-but" => anything_but(v),
         "numeric" => numeric(v),
+        "cidr" => cidr(v),
         other => Err(bad(format!("Unrecognized match type {other}"))),
     }
 }
@@ -279,6 +282,34 @@ fn anything_but(v: &Value) -> Result<Rule, Error> {
         },
         _ => Err(wrong()),
     }
+}
+
+/// `{"cidr": "10.0.0.0/24"}`: IPv4 or IPv6 addresses inside a block.
+fn cidr(v: &Value) -> Result<Rule, Error> {
+    let text = v
+        .as_str()
+        .ok_or_else(|| bad("prefix match pattern must be a string"))?;
+    let parsed = text.split_once('/').and_then(|(ip, len)| {
+        let ip: IpAddr = ip.parse().ok()?;
+        let len: u8 = len.parse().ok()?;
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        (len <= max).then_some((ip, len))
+    });
+    let (ip, len) =
+        parsed.ok_or_else(|| bad(format!("Malformed CIDR, one '/' required: {text}")))?;
+    Ok(Rule::Cidr(ip, len))
+}
+
+fn in_block(addr: &str, net: IpAddr, len: u8) -> bool {
+    let (a, n, width) = match (addr.parse::<IpAddr>(), net) {
+        (Ok(IpAddr::V4(a)), IpAddr::V4(n)) => {
+            (u128::from(u32::from(a)), u128::from(u32::from(n)), 32)
+        }
+        (Ok(IpAddr::V6(a)), IpAddr::V6(n)) => (u128::from(a), u128::from(n), 128),
+        _ => return false,
+    };
+    let shift = width - u32::from(len);
+    shift >= 128 || a >> shift == n >> shift
 }
 
 fn numeric(v: &Value) -> Result<Rule, Error> {
@@ -396,6 +427,7 @@ fn rule_matches(rule: &Rule, v: &Scalar) -> bool {
             Scalar::Num(n) => terms.iter().all(|(op, bound)| compare(*n, *op, *bound)),
             _ => false,
         },
+        Rule::Cidr(net, len) => text.is_some_and(|s| in_block(s, *net, *len)),
         Rule::Exists(_) => true,
     }
 }
@@ -506,6 +538,25 @@ mod tests {
         assert!(!on_attrs(p, &[("price", "String", "50")]));
         let eq = r#"{"price":[{"numeric":["=",3e2]}]}"#;
         assert!(on_attrs(eq, &[("price", "Number", "300")]));
+    }
+
+    #[test]
+    fn cidr_blocks() {
+        let p = r#"{"ip":[{"cidr":"10.0.0.0/24"}]}"#;
+        assert!(on_attrs(p, &[("ip", "String", "10.0.0.255")]));
+        assert!(!on_attrs(p, &[("ip", "String", "10.0.1.0")]));
+        assert!(!on_attrs(p, &[("ip", "String", "not an ip")]));
+        let v6 = r#"{"ip":[{"cidr":"2001:db8::/32"}]}"#;
+        assert!(on_attrs(v6, &[("ip", "String", "2001:db8::1")]));
+        assert!(!on_attrs(v6, &[("ip", "String", "2001:db9::1")]));
+        assert!(on_attrs(
+            r#"{"ip":[{"cidr":"0.0.0.0/0"}]}"#,
+            &[("ip", "String", "1.2.3.4")]
+        ));
+        assert!(
+            FilterPolicy::parse(r#"{"ip":[{"cidr":"10.0.0.0"}]}"#, Scope::MessageAttributes)
+                .is_err()
+        );
     }
 
     #[test]
