@@ -288,7 +288,7 @@ fn anything_but(v: &Value) -> Result<Rule, Error> {
 fn cidr(v: &Value) -> Result<Rule, Error> {
     let text = v
         .as_str()
-        .ok_or_else(|| bad("prefix match pattern must be a string"))?;
+        .ok_or_else(|| bad("cidr match pattern must be a string"))?;
     let parsed = text.split_once('/').and_then(|(ip, len)| {
         let ip: IpAddr = ip.parse().ok()?;
         let len: u8 = len.parse().ok()?;
