@@ -274,7 +274,6 @@ def test_set_subscription_attributes(sns, topic):
     sns.set_subscription_attributes(SubscriptionArn=arn, AttributeName="FilterPolicy", AttributeValue=policy)
     redrive = json.dumps({"deadLetterTargetArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:dlq"})
     sns.set_subscription_attributes(SubscriptionArn=arn, AttributeName="RedrivePolicy", AttributeValue=redrive)
-    sns.set_subscription_attributes(SubscriptionArn=arn, AttributeName="RawMessageDelivery", AttributeValue="false")
     attrs = sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
     assert attrs["FilterPolicy"] == policy and attrs["RedrivePolicy"] == redrive
     assert attrs["FilterPolicyScope"] == "MessageAttributes"
@@ -285,6 +284,8 @@ def test_set_subscription_attributes(sns, topic):
         ("FilterPolicy", json.dumps({"a": [{"wildcard-ish": 1}]}), "Unrecognized match type"),
         ("FilterPolicy", json.dumps({k: ["x"] for k in "abcdef"}), "can not have more than 5 keys"),
         ("RawMessageDelivery", "true", "Delivery protocol [lambda] does not support raw message delivery."),
+        # Even "false": the attribute does not apply to functions at all.
+        ("RawMessageDelivery", "false", "Delivery protocol [lambda] does not support raw message delivery."),
         ("RedrivePolicy", "{", "Invalid parameter: RedrivePolicy: failed to parse JSON."),
         ("RedrivePolicy", json.dumps({"deadLetterTargetArn": "nope"}),
          "Invalid parameter: RedrivePolicy: deadLetterTargetArn is an invalid arn"),

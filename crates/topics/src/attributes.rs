@@ -186,13 +186,13 @@ pub fn check_subscription_attribute(
     }
     match name {
         "RawMessageDelivery" => {
-            boolean(name, value)?;
-            if protocol == "lambda" && value.eq_ignore_ascii_case("true") {
+            // AWS refuses the attribute itself for such protocols, even set to false.
+            if protocol == "lambda" {
                 return Err(invalid(format!(
                     "Delivery protocol [{protocol}] does not support raw message delivery."
                 )));
             }
-            Ok(())
+            boolean(name, value)
         }
         "FilterPolicyScope" => {
             let scope = Scope::parse(value).ok_or_else(|| {
@@ -322,8 +322,9 @@ mod tests {
             check_subscription_attribute("RawMessageDelivery", "true", "lambda", &none).is_err()
         );
         assert!(
-            check_subscription_attribute("RawMessageDelivery", "false", "lambda", &none).is_ok()
+            check_subscription_attribute("RawMessageDelivery", "false", "lambda", &none).is_err()
         );
+        assert!(check_subscription_attribute("RawMessageDelivery", "true", "sqs", &none).is_ok());
         assert!(check_subscription_attribute("RawMessageDelivery", "yes", "sqs", &none).is_err());
     }
 
