@@ -154,6 +154,32 @@ def test_set_topic_attributes(sns, topic):
     assert json.loads(sns.get_topic_attributes(TopicArn=topic)["Attributes"]["Policy"]) == policy
 
 
+def test_add_and_remove_permission(sns, topic):
+    sns.add_permission(TopicArn=topic, Label="partners", AWSAccountId=["111122223333", "444455556666"],
+                       ActionName=["Publish", "Subscribe"])
+    sns.add_permission(TopicArn=topic, Label="one", AWSAccountId=["111122223333"], ActionName=["Publish"])
+    policy = json.loads(sns.get_topic_attributes(TopicArn=topic)["Attributes"]["Policy"])
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert "__default_statement_ID" in by_sid
+    assert by_sid["partners"] == {
+        "Sid": "partners", "Effect": "Allow", "Resource": topic,
+        "Principal": {"AWS": ["arn:aws:iam::111122223333:root", "arn:aws:iam::444455556666:root"]},
+        "Action": ["SNS:Publish", "SNS:Subscribe"],
+    }
+    assert by_sid["one"]["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
+    assert by_sid["one"]["Action"] == "SNS:Publish"
+    with pytest.raises(ClientError) as e:
+        sns.add_permission(TopicArn=topic, Label="one", AWSAccountId=["111122223333"], ActionName=["Publish"])
+    assert_error(e.value, "InvalidParameter", 400, "Invalid parameter: Statement already exists")
+    sns.remove_permission(TopicArn=topic, Label="partners")
+    sns.remove_permission(TopicArn=topic, Label="never-added")
+    policy = json.loads(sns.get_topic_attributes(TopicArn=topic)["Attributes"]["Policy"])
+    assert sorted(s["Sid"] for s in policy["Statement"]) == ["__default_statement_ID", "one"]
+    with pytest.raises(ClientError) as e:
+        sns.remove_permission(TopicArn=topic + "-missing", Label="one")
+    assert_error(e.value, "NotFound", 404, "Topic does not exist")
+
+
 def test_missing_and_malformed_topics(sns):
     missing = f"arn:aws:sns:{REGION}:{ACCOUNT}:{name()}"
     for call in (

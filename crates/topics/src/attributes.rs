@@ -131,6 +131,51 @@ pub fn default_policy(topic_arn: &str) -> String {
     .to_string()
 }
 
+/// AddPermission: a statement `label` letting `accounts` perform `actions` on the topic.
+pub fn add_statement(
+    policy: &mut Value,
+    topic_arn: &str,
+    label: &str,
+    accounts: &[String],
+    actions: &[String],
+) -> Result<(), Error> {
+    let statements = statements(policy);
+    if statements.iter().any(|s| s["Sid"] == label) {
+        return Err(invalid("Statement already exists"));
+    }
+    let one_or_list = |items: Vec<String>| match items.as_slice() {
+        [one] => json!(one),
+        _ => json!(items),
+    };
+    let principals = accounts
+        .iter()
+        .map(|a| format!("arn:aws:iam::{a}:root"))
+        .collect();
+    let actions = actions.iter().map(|a| format!("SNS:{a}")).collect();
+    statements.push(json!({
+        "Sid": label,
+        "Effect": "Allow",
+        "Principal": {"AWS": one_or_list(principals)},
+        "Action": one_or_list(actions),
+        "Resource": topic_arn,
+    }));
+    Ok(())
+}
+
+/// RemovePermission: drops the statement `label` (absent, nothing changes).
+pub fn remove_statement(policy: &mut Value, label: &str) {
+    statements(policy).retain(|s| s["Sid"] != label);
+}
+
+fn statements(policy: &mut Value) -> &mut Vec<Value> {
+    if !policy["Statement"].is_array() {
+        policy["Statement"] = json!([]);
+    }
+    policy["Statement"]
+        .as_array_mut()
+        .expect("made an array above")
+}
+
 /// The delivery policy in force when none is set (AWS's defaults for HTTP/S endpoints).
 pub fn default_delivery_policy() -> Value {
     json!({"http": {

@@ -10,7 +10,8 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use stratus_core::Error;
 
 use crate::attributes::{
-    apply_subscription_attribute, check_subscription_attribute, check_topic_attribute, Attributes,
+    apply_subscription_attribute, check_subscription_attribute, check_topic_attribute,
+    default_policy, Attributes,
 };
 use crate::names::{
     invalid, new_subscription_arn, resource_not_found, subscription_not_found, topic_not_found,
@@ -194,6 +195,31 @@ impl Topics {
                 params![arn, to_json(&topic.attrs)],
             )
             .map_err(|e| fault("set topic attribute", e))?;
+            Ok(())
+        })
+    }
+
+    /// Changes the topic's access policy (AWS's default one if none was set) with `f`.
+    pub fn update_policy(
+        &self,
+        arn: &str,
+        f: impl FnOnce(&mut serde_json::Value) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.tx(|t| {
+            let mut topic = topic(t, arn)?.ok_or_else(topic_not_found)?;
+            let current = topic
+                .attrs
+                .get("Policy")
+                .cloned()
+                .unwrap_or_else(|| default_policy(arn));
+            let mut policy = serde_json::from_str(&current).unwrap_or(serde_json::json!({}));
+            f(&mut policy)?;
+            topic.attrs.insert("Policy".into(), policy.to_string());
+            t.execute(
+                "UPDATE topics SET attrs = ?2 WHERE arn = ?1",
+                params![arn, to_json(&topic.attrs)],
+            )
+            .map_err(|e| fault("update policy", e))?;
             Ok(())
         })
     }

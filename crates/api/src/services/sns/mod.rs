@@ -54,6 +54,8 @@ pub async fn handle(state: &Shared, caller: &Caller, parts: &Parts, body: Bytes)
         "ListTopics" => topics::list_topics(&ctx, &p),
         "GetTopicAttributes" => topics::get_topic_attributes(&ctx, &p),
         "SetTopicAttributes" => topics::set_topic_attributes(&ctx, &p),
+        "AddPermission" => topics::add_permission(&ctx, &p),
+        "RemovePermission" => topics::remove_permission(&ctx, &p),
         "TagResource" => topics::tag_resource(&ctx, &p),
         "UntagResource" => topics::untag_resource(&ctx, &p),
         "ListTagsForResource" => topics::list_tags_for_resource(&ctx, &p),

@@ -2,7 +2,7 @@
 
 use axum::response::Response;
 use stratus_core::Error;
-use stratus_topics::attributes::topic_view;
+use stratus_topics::attributes::{add_statement, remove_statement, topic_view};
 use stratus_topics::names::{invalid, topic_arn, topic_not_found, validate_topic_name};
 
 use super::form::Params;
@@ -78,6 +78,30 @@ pub fn set_topic_attributes(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let value = p.get("AttributeValue").unwrap_or("");
     c.state.topics.set_topic_attribute(arn, name, value)?;
     Ok(xml::empty("SetTopicAttributes", &c.request_id))
+}
+
+pub fn add_permission(c: &Ctx, p: &Params) -> Result<Response, Error> {
+    let arn = topic_param(c, p, "TopicArn")?;
+    let label = p.required("Label")?;
+    let accounts = p.members("AWSAccountId");
+    let actions = p.members("ActionName");
+    if accounts.is_empty() || actions.is_empty() {
+        return Err(invalid("AWSAccountId and ActionName must not be empty"));
+    }
+    c.state.topics.update_policy(arn, |policy| {
+        add_statement(policy, arn, label, &accounts, &actions)
+    })?;
+    Ok(xml::empty("AddPermission", &c.request_id))
+}
+
+pub fn remove_permission(c: &Ctx, p: &Params) -> Result<Response, Error> {
+    let arn = topic_param(c, p, "TopicArn")?;
+    let label = p.required("Label")?;
+    c.state.topics.update_policy(arn, |policy| {
+        remove_statement(policy, label);
+        Ok(())
+    })?;
+    Ok(xml::empty("RemovePermission", &c.request_id))
 }
 
 fn resource_param<'p>(c: &Ctx, p: &'p Params) -> Result<&'p str, Error> {
