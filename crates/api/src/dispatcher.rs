@@ -56,6 +56,42 @@ pub fn enqueue(
     Ok(())
 }
 
+/// An event to queue with [`enqueue_many`].
+pub struct NewEvent {
+    pub function: String,
+    pub qualifier: Option<String>,
+    pub payload: Vec<u8>,
+    /// What queued it (`sns`, ...).
+    pub trigger: &'static str,
+    pub region: String,
+}
+
+/// Queues several events in one transaction: all are durable when this returns, or none is.
+pub fn enqueue_many(s: &Shared, events: Vec<NewEvent>) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let now = now_ms();
+    s.meta.tx(|tx| {
+        for e in events {
+            tx.enqueue(&AsyncEvent {
+                request_id: uuid::Uuid::new_v4().to_string(),
+                function: e.function,
+                qualifier: e.qualifier,
+                payload: e.payload,
+                trigger: e.trigger.to_string(),
+                region: e.region,
+                attempts: 0,
+                enqueued_ms: now,
+                due_ms: now,
+            })?;
+        }
+        Ok(())
+    })?;
+    s.events.notify_one();
+    Ok(())
+}
+
 /// Runs queued events until the process ends.
 pub async fn run(s: Shared) {
     match s.meta.tx(|tx| tx.release_leases(now_ms())) {

@@ -77,6 +77,8 @@ pub struct AppState {
     pub resolved: lambda::resolved::ResolveCache,
     /// Metering: every invocation's record, usage reports, metrics.
     pub meter: Arc<stratus_metering::Meter>,
+    /// Topics and subscriptions (the SNS API), in their own database.
+    pub topics: stratus_topics::Topics,
 }
 
 pub type Shared = Arc<AppState>;
@@ -136,6 +138,10 @@ async fn authenticate(State(state): State<Shared>, req: Request, next: Next) -> 
             .into_response()
         }
     };
+    // The UnsubscribeUrl of SNS notifications works unsigned, as on AWS.
+    if services::sns::is_unsubscribe_link(&parts) {
+        return services::sns::unsubscribe_link(&state, &parts);
+    }
     match auth::verify(&parts, &bytes, &state.secrets) {
         Ok(caller) if !SERVICES.contains(&caller.service.as_str()) => {
             ApiError(stratus_core::Error::new(
@@ -156,6 +162,10 @@ async fn authenticate(State(state): State<Shared>, req: Request, next: Next) -> 
             req.extensions_mut().insert(caller);
             req.extensions_mut().insert(RawBody(bytes));
             next.run(req).await
+        }
+        // SNS speaks XML, errors included.
+        Err(e) if auth::scope(&parts).is_some_and(|(service, _)| service == "sns") => {
+            services::sns::auth_error(e)
         }
         Err(e) => ApiError(e).into_response(),
     }

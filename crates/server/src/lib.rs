@@ -34,6 +34,8 @@ pub async fn run(
     let data_dir = cfg.data_dir.canonicalize()?;
     let meta = Meta::open(&data_dir.join("meta.db"))
         .map_err(|e| anyhow::anyhow!("opening metadata: {e}"))?;
+    let topics = stratus_topics::Topics::open(&data_dir.join("topics.db"))
+        .map_err(|e| anyhow::anyhow!("opening topics: {e}"))?;
     let code = CodeStore::open(&data_dir.join("code"))
         .map_err(|e| anyhow::anyhow!("opening code store: {e}"))?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -84,6 +86,7 @@ pub async fn run(
         async_retry_delay: std::time::Duration::from_secs(cfg.async_retry_delay_secs),
         resolved: Default::default(),
         meter: meter.clone(),
+        topics,
     });
     notifier.connect(&state);
     let dispatcher = tokio::spawn(stratus_api::dispatcher::run(state.clone()));

@@ -1,0 +1,258 @@
+//! Publish and PublishBatch. A publish is acknowledged only once one asynchronous invocation
+//! per matching function subscriber is in the durable queue (all of a request's in one
+//! transaction), so delivery is at least once and survives a crash after the reply; the async
+//! dispatcher's retries apply from there.
+
+use std::collections::HashSet;
+
+use axum::response::Response;
+use stratus_core::names::FunctionRef;
+use stratus_core::Error;
+use stratus_topics::event::{lambda_event, timestamp_now, Notification};
+use stratus_topics::filter::{FilterPolicy, Scope};
+use stratus_topics::message::{Message, MAX_MESSAGE_BYTES};
+use stratus_topics::names::{invalid, topic_not_found};
+use stratus_topics::store::Subscription;
+
+use super::form::Params;
+use super::{check_topic_arn, xml, Ctx};
+use crate::dispatcher::{self, NewEvent};
+
+/// Most entries in one PublishBatch.
+const MAX_BATCH: usize = 10;
+
+/// A message checked and ready to go, with the id it will carry.
+struct Outgoing {
+    id: String,
+    message: Message,
+}
+
+/// The target topic of a Publish: `TopicArn` or `TargetArn`, exactly one.
+fn target<'p>(c: &Ctx, p: &'p Params) -> Result<&'p str, Error> {
+    if p.get("PhoneNumber").is_some() {
+        return Err(invalid(
+            "PhoneNumber Reason: SMS delivery is not offered by this service",
+        ));
+    }
+    let arn =
+        match (p.get("TopicArn"), p.get("TargetArn")) {
+            (Some(t), None) | (None, Some(t)) => t,
+            (Some(_), Some(_)) => return Err(invalid(
+                "TopicArn or TargetArn Reason: Only one of TopicArn or TargetArn may be specified",
+            )),
+            (None, None) => {
+                return Err(invalid(
+                    "TopicArn or TargetArn Reason: no value for required parameter",
+                ))
+            }
+        };
+    let param = if p.get("TopicArn").is_some() {
+        "TopicArn"
+    } else {
+        "TargetArn"
+    };
+    check_topic_arn(c, arn, param)?;
+    Ok(arn)
+}
+
+/// Reads and checks one message (a Publish, or one batch entry with its prefix removed).
+fn read_message(p: &Params, fifo: bool) -> Result<Outgoing, Error> {
+    if fifo && p.get("MessageGroupId").is_none() {
+        return Err(invalid(
+            "The MessageGroupId parameter is required for FIFO topics",
+        ));
+    }
+    if !fifo && p.get("MessageDeduplicationId").is_some() {
+        return Err(invalid(
+            "MessageDeduplicationId Reason: The request includes MessageDeduplicationId parameter that is not valid for this topic type",
+        ));
+    }
+    let message = Message::new(
+        p.required("Message")?.to_string(),
+        p.get("Subject").map(str::to_string),
+        p.get("MessageStructure"),
+        p.message_attributes("MessageAttributes")?,
+    )?;
+    Ok(Outgoing {
+        id: uuid::Uuid::new_v4().to_string(),
+        message,
+    })
+}
+
+/// The subscribers of `topic`, which must exist, and whether it is a FIFO topic that
+/// deduplicates by content.
+fn subscribers(c: &Ctx, topic: &str) -> Result<(Vec<Subscription>, bool), Error> {
+    let (t, subs) = c
+        .state
+        .topics
+        .subscribers(topic)?
+        .ok_or_else(topic_not_found)?;
+    let by_content = t
+        .attrs
+        .get("ContentBasedDeduplication")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    Ok((subs, by_content))
+}
+
+/// FIFO topics need a deduplication id unless they deduplicate by content.
+fn check_dedup(p: &Params, fifo: bool, by_content: bool) -> Result<(), Error> {
+    if fifo && !by_content && p.get("MessageDeduplicationId").is_none() {
+        return Err(invalid(
+            "The topic should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly",
+        ));
+    }
+    Ok(())
+}
+
+pub fn publish(c: &Ctx, p: &Params) -> Result<Response, Error> {
+    let topic = target(c, p)?;
+    let fifo = topic.ends_with(".fifo");
+    let out = read_message(p, fifo)?;
+    let (subs, by_content) = subscribers(c, topic)?;
+    check_dedup(p, fifo, by_content)?;
+    deliver(c, topic, &subs, &[&out])?;
+    Ok(xml::ok("Publish", &c.request_id, |x| {
+        x.leaf("MessageId", &out.id);
+        if fifo {
+            x.leaf("SequenceNumber", &sequence_number());
+        }
+    }))
+}
+
+/// PublishBatch. As on AWS, an entry that fails validation fails the whole request; `Failed`
+/// is for entries that could not be sent, which a local durable queue does not produce.
+pub fn publish_batch(c: &Ctx, p: &Params) -> Result<Response, Error> {
+    let topic = p.required("TopicArn")?;
+    check_topic_arn(c, topic, "TopicArn")?;
+    let fifo = topic.ends_with(".fifo");
+    let entries = p.indexed("PublishBatchRequestEntries", "member");
+    check_batch(&entries)?;
+    let (subs, by_content) = subscribers(c, topic)?;
+    let mut sent = Vec::new();
+    for e in &entries {
+        let out = read_message(e, fifo)?;
+        check_dedup(e, fifo, by_content)?;
+        sent.push((e.get("Id").unwrap_or("").to_string(), out));
+    }
+    let outgoing: Vec<&Outgoing> = sent.iter().map(|(_, o)| o).collect();
+    deliver(c, topic, &subs, &outgoing)?;
+    Ok(xml::ok("PublishBatch", &c.request_id, |x| {
+        x.open("Successful");
+        for (id, o) in &sent {
+            x.open("member").leaf("Id", id).leaf("MessageId", &o.id);
+            if fifo {
+                x.leaf("SequenceNumber", &sequence_number());
+            }
+            x.close("member");
+        }
+        x.close("Successful").open("Failed").close("Failed");
+    }))
+}
+
+/// The batch-wide checks, in AWS's order.
+fn check_batch(entries: &[Params]) -> Result<(), Error> {
+    if entries.is_empty() {
+        return Err(Error::new(
+            "EmptyBatchRequest",
+            400,
+            "The batch request doesn't contain any entries.",
+        ));
+    }
+    if entries.len() > MAX_BATCH {
+        return Err(Error::new(
+            "TooManyEntriesInBatchRequest",
+            400,
+            "The batch request contains more entries than permissible.",
+        ));
+    }
+    let mut ids = HashSet::new();
+    for e in entries {
+        let id = e.get("Id").unwrap_or("");
+        let valid = !id.is_empty()
+            && id.len() <= 80
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid {
+            return Err(Error::new(
+                "InvalidBatchEntryId",
+                400,
+                "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.",
+            ));
+        }
+        if !ids.insert(id) {
+            return Err(Error::new(
+                "BatchEntryIdsNotDistinct",
+                400,
+                "Two or more batch entries in the request have the same Id.",
+            ));
+        }
+    }
+    let total: usize = entries
+        .iter()
+        .map(|e| e.get("Message").map_or(0, str::len))
+        .sum();
+    if total > MAX_MESSAGE_BYTES {
+        return Err(Error::new(
+            "BatchRequestTooLong",
+            400,
+            "The length of all the messages put together is more than the limit.",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `sub` wants `body` with these attributes (no policy, or a matching one). A policy
+/// that no longer parses matches nothing.
+fn wants(sub: &Subscription, m: &Message, body: &str) -> bool {
+    let Some(policy) = sub.attrs.get("FilterPolicy").filter(|p| !p.is_empty()) else {
+        return true;
+    };
+    let scope = sub
+        .attrs
+        .get("FilterPolicyScope")
+        .and_then(|s| Scope::parse(s))
+        .unwrap_or(Scope::MessageAttributes);
+    FilterPolicy::parse(policy, scope).is_ok_and(|f| f.matches(&m.attributes, body))
+}
+
+/// Queues one invocation per (message, matching function subscriber), all in one transaction.
+fn deliver(c: &Ctx, topic: &str, subs: &[Subscription], msgs: &[&Outgoing]) -> Result<(), Error> {
+    let key = c.state.topics.signing_key();
+    let mut events = Vec::new();
+    for out in msgs {
+        let timestamp = timestamp_now();
+        for sub in subs.iter().filter(|s| s.protocol == "lambda") {
+            let body = out.message.body_for("lambda");
+            if !wants(sub, &out.message, body) {
+                continue;
+            }
+            let Ok(f) = FunctionRef::parse(&sub.endpoint) else {
+                continue;
+            };
+            let n = Notification {
+                message_id: &out.id,
+                topic_arn: topic,
+                subject: out.message.subject.as_deref(),
+                message: body,
+                timestamp: &timestamp,
+                attributes: &out.message.attributes,
+            };
+            let event = lambda_event(&sub.arn, &n, &c.endpoint, key);
+            events.push(NewEvent {
+                function: f.name,
+                qualifier: f.qualifier,
+                payload: event.to_string().into_bytes(),
+                trigger: "sns",
+                region: f.region.unwrap_or_else(|| c.region.to_string()),
+            });
+        }
+    }
+    dispatcher::enqueue_many(c.state, events)
+}
+
+/// A FIFO sequence number: 20 digits, increasing with time.
+fn sequence_number() -> String {
+    let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    format!("{:020}", nanos.max(0) as u128 % 10u128.pow(20))
+}
