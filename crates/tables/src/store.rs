@@ -38,6 +38,8 @@ pub fn db_err(e: rusqlite::Error) -> Error {
 pub struct Db {
     pub conn: Connection,
     pub tables: HashMap<String, Arc<Table>>,
+    /// TransactWriteItems' ClientRequestTokens: when each was used and on which request.
+    pub tokens: HashMap<String, (std::time::Instant, String)>,
 }
 
 /// A stored item with its key bytes.
@@ -84,7 +86,11 @@ impl Db {
                 tables.insert(t.name.clone(), Arc::new(t));
             }
         }
-        Ok(Db { conn, tables })
+        Ok(Db {
+            conn,
+            tables,
+            tokens: HashMap::new(),
+        })
     }
 
     pub fn table(&self, name: &str) -> Result<Arc<Table>, Error> {

@@ -83,6 +83,9 @@ pub struct Table {
     pub deletion_protection: bool,
     #[serde(default)]
     pub table_class: Option<String>,
+    /// When the billing mode was last changed by UpdateTable.
+    #[serde(default)]
+    pub billing_updated: Option<f64>,
 }
 
 pub fn arn(region: &str, name: &str) -> String {
@@ -231,7 +234,6 @@ pub fn billing(req: &Value, current: Option<&str>) -> Result<(String, (i64, i64)
 
 fn index(v: &Value, attrs: &[KeyAttr], global: bool, missing: &mut Vec<String>) -> Result<Index, Error> {
     let name = str_of(v, "IndexName")?.to_string();
-    check_name(&name, "indexName")?;
     let key = key_schema(&v["KeySchema"], attrs, missing)?;
     let projection = v.get("Projection").cloned().unwrap_or(json!({}));
     let ptype = projection["ProjectionType"].as_str().unwrap_or("");
@@ -309,6 +311,9 @@ pub fn from_create(req: &Value) -> Result<Table, Error> {
             defined.join(", ")
         )));
     }
+    for ix in &indexes {
+        check_name(&ix.name, "indexName")?;
+    }
     let used: std::collections::HashSet<&str> = key
         .attrs()
         .chain(indexes.iter().flat_map(|i| i.key.attrs()))
@@ -366,6 +371,7 @@ pub fn from_create(req: &Value) -> Result<Table, Error> {
             .cloned(),
         deletion_protection: req["DeletionProtectionEnabled"].as_bool().unwrap_or(false),
         table_class: req["TableClass"].as_str().map(str::to_string),
+        billing_updated: None,
     })
 }
 
@@ -397,10 +403,10 @@ impl Table {
             "TableId": self.id,
             "DeletionProtectionEnabled": self.deletion_protection,
         });
-        if self.billing == "PAY_PER_REQUEST" {
+        if self.billing == "PAY_PER_REQUEST" || self.billing_updated.is_some() {
             d["BillingModeSummary"] = json!({
-                "BillingMode": "PAY_PER_REQUEST",
-                "LastUpdateToPayPerRequestDateTime": self.created,
+                "BillingMode": self.billing,
+                "LastUpdateToPayPerRequestDateTime": self.billing_updated.unwrap_or(self.created),
             });
         }
         if let Some(c) = &self.table_class {

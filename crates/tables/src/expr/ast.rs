@@ -3,7 +3,7 @@
 
 use crate::value::Attr;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Elem {
     Name(String),
     Index(usize),

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 use super::ast::{Cmp, Cond, Elem, Operand, Path};
 use crate::number::Number;
@@ -119,61 +120,63 @@ fn contains(a: &Attr, b: &Attr) -> bool {
 }
 
 /// The item cut down to `paths` (ProjectionExpression; UPDATED_* return values). Elements
-/// picked out of a list keep their order and close up, as on AWS.
+/// picked out of a list keep their list order and close up, as on AWS.
 pub fn project(item: &Item, paths: &[Path]) -> Item {
-    let mut out = Item::new();
+    let mut root: BTreeMap<String, Tree> = BTreeMap::new();
     for p in paths {
         let Some(Elem::Name(first)) = p.first() else {
             continue;
         };
-        let Some(v) = item.get(first) else { continue };
-        if let Some(sub) = project_value(v, &p[1..]) {
-            match out.remove(first) {
-                Some(prev) => {
-                    out.insert(first.clone(), merge(prev, sub));
-                }
-                None => {
-                    out.insert(first.clone(), sub);
-                }
-            }
-        }
+        let (Some(v), Some(_)) = (item.get(first), resolve(item, p)) else {
+            continue;
+        };
+        let slot = root.entry(first.clone()).or_insert(Tree::Empty);
+        slot.add(v, &p[1..]);
     }
-    out
+    root.into_iter().map(|(k, t)| (k, t.into_attr())).collect()
 }
 
-fn project_value(v: &Attr, rest: &[Elem]) -> Option<Attr> {
-    let Some(e) = rest.first() else {
-        return Some(v.clone());
-    };
-    match (e, v) {
-        (Elem::Name(n), Attr::M(m)) => {
-            let sub = project_value(m.get(n)?, &rest[1..])?;
-            Some(Attr::M(Item::from([(n.clone(), sub)])))
-        }
-        (Elem::Index(i), Attr::L(l)) => {
-            let sub = project_value(l.get(*i)?, &rest[1..])?;
-            Some(Attr::L(vec![sub]))
-        }
-        _ => None,
-    }
+/// A projection under construction.
+enum Tree {
+    Empty,
+    Leaf(Attr),
+    Map(BTreeMap<String, Tree>),
+    List(BTreeMap<usize, Tree>),
 }
 
-fn merge(a: Attr, b: Attr) -> Attr {
-    match (a, b) {
-        (Attr::M(mut a), Attr::M(b)) => {
-            for (k, v) in b {
-                let merged = match a.remove(&k) {
-                    Some(prev) => merge(prev, v),
-                    None => v,
-                };
-                a.insert(k, merged);
+impl Tree {
+    fn add(&mut self, v: &Attr, rest: &[Elem]) {
+        let Some(e) = rest.first() else {
+            *self = Tree::Leaf(v.clone());
+            return;
+        };
+        match (e, v) {
+            (Elem::Name(n), Attr::M(m)) => {
+                if !matches!(self, Tree::Map(_)) {
+                    *self = Tree::Map(BTreeMap::new());
+                }
+                if let (Tree::Map(t), Some(sub)) = (self, m.get(n)) {
+                    t.entry(n.clone()).or_insert(Tree::Empty).add(sub, &rest[1..]);
+                }
             }
-            Attr::M(a)
+            (Elem::Index(i), Attr::L(l)) => {
+                if !matches!(self, Tree::List(_)) {
+                    *self = Tree::List(BTreeMap::new());
+                }
+                if let (Tree::List(t), Some(sub)) = (self, l.get(*i)) {
+                    t.entry(*i).or_insert(Tree::Empty).add(sub, &rest[1..]);
+                }
+            }
+            _ => {}
         }
-        (Attr::L(mut a), Attr::L(b)) => {
-            a.extend(b);
-            Attr::L(a)
+    }
+
+    fn into_attr(self) -> Attr {
+        match self {
+            Tree::Empty => Attr::Null,
+            Tree::Leaf(a) => a,
+            Tree::Map(m) => Attr::M(m.into_iter().map(|(k, t)| (k, t.into_attr())).collect()),
+            Tree::List(l) => Attr::L(l.into_values().map(Tree::into_attr).collect()),
         }
-        (_, b) => b,
     }
 }

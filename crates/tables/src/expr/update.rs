@@ -90,13 +90,19 @@ pub fn apply(item: &mut Item, actions: &[Action]) -> Result<(), Error> {
             _ => None,
         });
     }
+    let mut removes = Vec::new();
     for (a, v) in actions.iter().zip(values) {
         match a {
             Action::Set(p, _) => set(item, p, v.unwrap_or(Attr::Null))?,
-            Action::Remove(p) => remove(item, p)?,
+            Action::Remove(p) => removes.push(p),
             Action::Add(p, v) => add(item, p, v)?,
             Action::Delete(p, v) => delete(item, p, v)?,
         }
+    }
+    // List indexes name the elements as they were: remove from the back.
+    removes.sort();
+    for p in removes.into_iter().rev() {
+        remove(item, p)?;
     }
     Ok(())
 }

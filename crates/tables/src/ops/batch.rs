@@ -175,8 +175,26 @@ fn transact_items(req: &Value) -> Result<&Vec<Value>, Error> {
     Ok(list)
 }
 
+/// How long a ClientRequestToken makes a repeated TransactWriteItems a no-op.
+const TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
 pub fn transact_write(db: &mut Db, req: &Value) -> Result<Value, Error> {
     let list = transact_items(req)?;
+    let token = req["ClientRequestToken"].as_str();
+    let canonical = req["TransactItems"].to_string();
+    if let Some(t) = token {
+        db.tokens.retain(|_, (at, _)| at.elapsed() < TOKEN_TTL);
+        if let Some((_, seen)) = db.tokens.get(t) {
+            if *seen != canonical {
+                return Err(Error::new(
+                    "IdempotentParameterMismatchException",
+                    400,
+                    "The request uses the same client token as a previous, but non-identical request.",
+                ));
+            }
+            return Ok(json!({}));
+        }
+    }
     let mut writes = Vec::new();
     let mut seen = HashSet::new();
     for entry in list {
@@ -252,6 +270,10 @@ pub fn transact_write(db: &mut Db, req: &Value) -> Result<Value, Error> {
         }
         Ok(())
     })?;
+    if let Some(t) = token {
+        db.tokens
+            .insert(t.to_string(), (std::time::Instant::now(), canonical));
+    }
     let mut resp = json!({});
     capacities(&mut resp, req, &units);
     Ok(resp)

@@ -22,7 +22,7 @@ pub fn schema_mismatch() -> Error {
     Error::validation("The provided key element does not match the schema")
 }
 
-fn empty_key(name: &str, v: &Attr) -> Option<Error> {
+pub fn empty_key(name: &str, v: &Attr) -> Option<Error> {
     let what = match v {
         Attr::S(s) if s.is_empty() => "string",
         Attr::B(b) if b.is_empty() => "binary",

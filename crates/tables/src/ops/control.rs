@@ -94,6 +94,10 @@ pub fn update_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Err
                 "ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
             ));
         }
+        if mode != t.billing {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9;
+            t.billing_updated = Some(now);
+        }
         t.billing = mode;
         if tp != (0, 0) || t.billing == "PAY_PER_REQUEST" {
             t.throughput = tp;

@@ -94,6 +94,9 @@ fn typed(k: &KeyAttr, v: &Attr) -> Result<Vec<u8>, Error> {
     if v.type_name() != k.ty {
         return Err(invalid("Condition parameter type does not match schema type"));
     }
+    if let Some(e) = empty_key(&k.name, v) {
+        return Err(e);
+    }
     Ok(v.key_bytes())
 }
 
@@ -394,7 +397,12 @@ pub fn query(db: &mut Db, req: &Value) -> Result<Value, Error> {
         None => {
             let after = match &start {
                 Some(s) => {
-                    let (_, sk, _) = key_of(&t, &item_to_json(s)).map_err(|_| bad_start())?;
+                    let (spk, sk, _) = key_of(&t, &item_to_json(s)).map_err(|_| bad_start())?;
+                    if spk != pk {
+                        return Err(Error::validation(
+                            "The provided starting key is outside query boundaries based on provided conditions",
+                        ));
+                    }
                     Some(sk)
                 }
                 None => None,
