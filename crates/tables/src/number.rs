@@ -48,10 +48,19 @@ impl Number {
         let mut exp: i64 = match exp_part {
             Some(e) => {
                 let body = e.strip_prefix('+').unwrap_or(e);
-                if body.is_empty() || !body.trim_start_matches('-').bytes().all(|b| b.is_ascii_digit()) {
+                if body.is_empty()
+                    || !body
+                        .trim_start_matches('-')
+                        .bytes()
+                        .all(|b| b.is_ascii_digit())
+                {
                     return Err(not_a_number());
                 }
-                body.parse::<i64>().unwrap_or(if body.starts_with('-') { -100_000 } else { 100_000 })
+                body.parse::<i64>().unwrap_or(if body.starts_with('-') {
+                    -100_000
+                } else {
+                    100_000
+                })
             }
             None => 0,
         };
@@ -221,8 +230,8 @@ fn add_digits(a: &[u8], b: &[u8]) -> Vec<u8> {
 fn sub_digits(a: &[u8], b: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(a.len());
     let mut borrow = 0i8;
-    for i in 0..a.len() {
-        let mut d = a[i] as i8 - *b.get(i).unwrap_or(&0) as i8 - borrow;
+    for (i, &ai) in a.iter().enumerate() {
+        let mut d = ai as i8 - *b.get(i).unwrap_or(&0) as i8 - borrow;
         borrow = 0;
         if d < 0 {
             d += 10;
@@ -330,8 +339,8 @@ mod tests {
     #[test]
     fn order_and_key_bytes_agree() {
         let vals = [
-            "-1000", "-10", "-1.5", "-1", "-0.5", "-0.0001", "0", "0.0001", "0.5", "1", "1.5",
-            "2", "10", "10.01", "1000",
+            "-1000", "-10", "-1.5", "-1", "-0.5", "-0.0001", "0", "0.0001", "0.5", "1", "1.5", "2",
+            "10", "10.01", "1000",
         ];
         for w in vals.windows(2) {
             let (a, b) = (n(w[0]), n(w[1]));

@@ -190,7 +190,11 @@ fn key_schema(v: &Value, attrs: &[KeyAttr], missing: &mut Vec<String>) -> Result
             }
         }
     }
-    let hash = hash.ok_or_else(|| invalid("No Hash Key specified in schema.  All Dynamo DB tables must have exactly one hash key"))?;
+    let hash = hash.ok_or_else(|| {
+        invalid(
+            "No Hash Key specified in schema.  All Dynamo DB tables must have exactly one hash key",
+        )
+    })?;
     Ok(KeySchema { hash, range })
 }
 
@@ -232,7 +236,12 @@ pub fn billing(req: &Value, current: Option<&str>) -> Result<(String, (i64, i64)
     }
 }
 
-fn index(v: &Value, attrs: &[KeyAttr], global: bool, missing: &mut Vec<String>) -> Result<Index, Error> {
+fn index(
+    v: &Value,
+    attrs: &[KeyAttr],
+    global: bool,
+    missing: &mut Vec<String>,
+) -> Result<Index, Error> {
     let name = str_of(v, "IndexName")?.to_string();
     let key = key_schema(&v["KeySchema"], attrs, missing)?;
     let projection = v.get("Projection").cloned().unwrap_or(json!({}));
@@ -278,7 +287,10 @@ pub fn from_create(req: &Value) -> Result<Table, Error> {
     let mut missing = Vec::new();
     let key = key_schema(&req["KeySchema"], &attrs, &mut missing)?;
     let mut indexes = Vec::new();
-    for (list, global) in [("GlobalSecondaryIndexes", true), ("LocalSecondaryIndexes", false)] {
+    for (list, global) in [
+        ("GlobalSecondaryIndexes", true),
+        ("LocalSecondaryIndexes", false),
+    ] {
         if let Some(l) = req.get(list).and_then(Value::as_array) {
             if l.is_empty() {
                 return Err(invalid(format!("List of {list} is empty")));
@@ -387,9 +399,7 @@ impl Table {
     /// DescribeTable's TableDescription.
     pub fn describe(&self, region: &str, status: &str, count: i64, bytes: i64) -> Value {
         let arn = arn(region, &self.name);
-        let tp = |t: (i64, i64)| {
-            json!({"NumberOfDecreasesToday": 0, "ReadCapacityUnits": t.0, "WriteCapacityUnits": t.1})
-        };
+        let tp = |t: (i64, i64)| json!({"NumberOfDecreasesToday": 0, "ReadCapacityUnits": t.0, "WriteCapacityUnits": t.1});
         let mut d = json!({
             "AttributeDefinitions": self.attrs.iter().map(|a| json!({"AttributeName": a.name, "AttributeType": a.ty})).collect::<Vec<_>>(),
             "TableName": self.name,
@@ -417,7 +427,10 @@ impl Table {
             d["LatestStreamLabel"] = json!("2020-01-01T00:00:00.000");
             d["LatestStreamArn"] = json!(format!("{arn}/stream/2020-01-01T00:00:00.000"));
         }
-        for (global, member) in [(true, "GlobalSecondaryIndexes"), (false, "LocalSecondaryIndexes")] {
+        for (global, member) in [
+            (true, "GlobalSecondaryIndexes"),
+            (false, "LocalSecondaryIndexes"),
+        ] {
             let list: Vec<Value> = self
                 .indexes
                 .iter()

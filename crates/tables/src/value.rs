@@ -101,15 +101,26 @@ impl Attr {
             "N" => Attr::N(Number::parse(text(v)?)?),
             "B" => Attr::B(b64(text(v)?)?),
             "BOOL" => Attr::Bool(v.as_bool().ok_or_else(|| {
-                Error::new("SerializationException", 400, "Unexpected value type in payload")
+                Error::new(
+                    "SerializationException",
+                    400,
+                    "Unexpected value type in payload",
+                )
             })?),
             "NULL" => {
                 if v.as_bool() != Some(true) {
-                    return Err(invalid("Null attribute value types must have the value of true"));
+                    return Err(invalid(
+                        "Null attribute value types must have the value of true",
+                    ));
                 }
                 Attr::Null
             }
-            "L" => Attr::L(list(v)?.iter().map(Attr::from_json).collect::<Result<_, _>>()?),
+            "L" => Attr::L(
+                list(v)?
+                    .iter()
+                    .map(Attr::from_json)
+                    .collect::<Result<_, _>>()?,
+            ),
             "M" => Attr::M(item_from_json(v)?),
             "SS" => {
                 let l: Vec<String> = list(v)?
@@ -265,7 +276,11 @@ impl PartialEq for Attr {
 
 pub fn item_from_json(v: &Value) -> Result<Item, Error> {
     let obj = v.as_object().ok_or_else(|| {
-        Error::new("SerializationException", 400, "Unexpected value type in payload")
+        Error::new(
+            "SerializationException",
+            400,
+            "Unexpected value type in payload",
+        )
     })?;
     obj.iter()
         .map(|(k, v)| Ok((k.clone(), Attr::from_json(v)?)))

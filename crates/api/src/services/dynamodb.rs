@@ -44,7 +44,11 @@ pub async fn handle(state: &Shared, caller: &Caller, parts: &Parts, body: Bytes)
         .await
         .unwrap_or_else(|e| {
             tracing::error!(error = %e, "table operation panicked");
-            Err(Error::new("InternalServerError", 500, "Internal server error"))
+            Err(Error::new(
+                "InternalServerError",
+                500,
+                "Internal server error",
+            ))
         });
     respond(result)
 }

@@ -41,7 +41,9 @@ fn value<'a>(item: &'a Item, op: &'a Operand) -> Option<Cow<'a, Attr>> {
                 Attr::M(m) => m.len(),
                 _ => return None,
             };
-            Number::parse(&n.to_string()).ok().map(|n| Cow::Owned(Attr::N(n)))
+            Number::parse(&n.to_string())
+                .ok()
+                .map(|n| Cow::Owned(Attr::N(n)))
         }
         _ => None,
     }
@@ -61,9 +63,7 @@ pub fn eval(item: &Item, cond: &Cond) -> bool {
             (None, None) => false,
         },
         Cond::Between(a, lo, hi) => match (value(item, a), value(item, lo), value(item, hi)) {
-            (Some(a), Some(lo), Some(hi)) => {
-                compare(Cmp::Ge, &a, &lo) && compare(Cmp::Le, &a, &hi)
-            }
+            (Some(a), Some(lo), Some(hi)) => compare(Cmp::Ge, &a, &lo) && compare(Cmp::Le, &a, &hi),
             _ => false,
         },
         Cond::In(a, list) => match value(item, a) {
@@ -156,7 +156,9 @@ impl Tree {
                     *self = Tree::Map(BTreeMap::new());
                 }
                 if let (Tree::Map(t), Some(sub)) = (self, m.get(n)) {
-                    t.entry(n.clone()).or_insert(Tree::Empty).add(sub, &rest[1..]);
+                    t.entry(n.clone())
+                        .or_insert(Tree::Empty)
+                        .add(sub, &rest[1..]);
                 }
             }
             (Elem::Index(i), Attr::L(l)) => {

@@ -76,9 +76,9 @@ impl<'a> Placeholders<'a> {
                 )));
             }
             if self.names.is_some() {
-                return Err(Error::validation(format!(
-                    "ExpressionAttributeNames can only be specified when using expressions"
-                )));
+                return Err(Error::validation(
+                    "ExpressionAttributeNames can only be specified when using expressions",
+                ));
             }
             return Ok(());
         }
@@ -109,7 +109,11 @@ impl<'a> Placeholders<'a> {
 
 fn as_map(v: &Value) -> Result<&Map<String, Value>, Error> {
     v.as_object().ok_or_else(|| {
-        Error::new("SerializationException", 400, "Unexpected value type in payload")
+        Error::new(
+            "SerializationException",
+            400,
+            "Unexpected value type in payload",
+        )
     })
 }
 
@@ -261,7 +265,11 @@ impl<'s, 'p, 'a> Parser<'s, 'p, 'a> {
                 w
             }
             Kind::Name(n) => {
-                let real = self.ph.names.and_then(|m| m.get(&n)).and_then(Value::as_str);
+                let real = self
+                    .ph
+                    .names
+                    .and_then(|m| m.get(&n))
+                    .and_then(Value::as_str);
                 match real {
                     Some(r) => {
                         self.ph.used_names.insert(n);
@@ -480,22 +488,38 @@ impl<'s, 'p, 'a> Parser<'s, 'p, 'a> {
             ("if_not_exists", true) => {
                 let mut a = self.args(f, 2, true)?;
                 let v = a.remove(1);
-                Ok(Operand::IfNotExists(self.path_arg(f, a.remove(0))?, Box::new(v)))
+                Ok(Operand::IfNotExists(
+                    self.path_arg(f, a.remove(0))?,
+                    Box::new(v),
+                ))
             }
             ("list_append", true) => {
                 let mut a = self.args(f, 2, true)?;
                 let b = a.remove(1);
                 Ok(Operand::ListAppend(Box::new(a.remove(0)), Box::new(b)))
             }
-            ("attribute_exists" | "attribute_not_exists" | "attribute_type" | "begins_with"
-            | "contains" | "size", true) => Err(self.err(format!(
+            (
+                "attribute_exists"
+                | "attribute_not_exists"
+                | "attribute_type"
+                | "begins_with"
+                | "contains"
+                | "size",
+                true,
+            ) => Err(self.err(format!(
                 "The function is not allowed in an update expression; function: {f}"
             ))),
             ("if_not_exists" | "list_append", false) => Err(self.err(format!(
                 "The function is not allowed in a condition expression; function: {f}"
             ))),
-            ("attribute_exists" | "attribute_not_exists" | "attribute_type" | "begins_with"
-            | "contains", false) => Err(self.err(format!(
+            (
+                "attribute_exists"
+                | "attribute_not_exists"
+                | "attribute_type"
+                | "begins_with"
+                | "contains",
+                false,
+            ) => Err(self.err(format!(
                 "The function is not allowed to be used this way in an expression; function: {f}"
             ))),
             _ => Err(self.err(format!("Invalid function name; function: {f}"))),

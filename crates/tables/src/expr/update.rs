@@ -261,7 +261,10 @@ mod tests {
         let out = run(
             json!({"a": {"N": "1"}, "b": {"N": "2"}}),
             "SET a = b, b = a",
-            json!({}).as_object().map(|_| json!({":z": {"N": "0"}})).unwrap(),
+            json!({})
+                .as_object()
+                .map(|_| json!({":z": {"N": "0"}}))
+                .unwrap(),
         );
         assert_eq!(out["a"], json!({"N": "2"}));
         assert_eq!(out["b"], json!({"N": "1"}));

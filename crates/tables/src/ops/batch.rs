@@ -14,7 +14,11 @@ use crate::store::{db_err, Db};
 use crate::table::constraint;
 use crate::value::{item_size, item_to_json, Item};
 
-fn request_map<'a>(req: &'a Value, member: &str, field: &str) -> Result<&'a Map<String, Value>, Error> {
+fn request_map<'a>(
+    req: &'a Value,
+    member: &str,
+    field: &str,
+) -> Result<&'a Map<String, Value>, Error> {
     match req[member].as_object() {
         Some(m) if !m.is_empty() => Ok(m),
         _ => Err(constraint(
@@ -46,7 +50,11 @@ fn duplicates() -> Error {
 
 pub fn batch_write(db: &mut Db, req: &Value) -> Result<Value, Error> {
     let tables = request_map(req, "RequestItems", "requestItems")?;
-    let total: usize = tables.values().filter_map(Value::as_array).map(Vec::len).sum();
+    let total: usize = tables
+        .values()
+        .filter_map(Value::as_array)
+        .map(Vec::len)
+        .sum();
     if total > 25 {
         return Err(constraint(
             "[...]",
@@ -126,13 +134,16 @@ pub fn batch_get(db: &mut Db, req: &Value) -> Result<Value, Error> {
         let mut ph = placeholders(spec)?;
         let proj = projection(spec, &mut ph)?;
         ph.check_unused("ProjectionExpression is null")?;
-        let keys = spec["Keys"].as_array().filter(|k| !k.is_empty()).ok_or_else(|| {
-            constraint(
-                "[]",
-                "requestItems.keys",
-                "Member must have length greater than or equal to 1",
-            )
-        })?;
+        let keys = spec["Keys"]
+            .as_array()
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                constraint(
+                    "[]",
+                    "requestItems.keys",
+                    "Member must have length greater than or equal to 1",
+                )
+            })?;
         let mut seen = HashSet::new();
         let mut found = Vec::new();
         for k in keys {
@@ -141,7 +152,11 @@ pub fn batch_get(db: &mut Db, req: &Value) -> Result<Value, Error> {
                 return Err(duplicates());
             }
             if let Some(item) = db.get(&t.name, &pk, &sk)? {
-                add_units(&mut units, &t.name, read_units(item_size(&item), consistent(spec)));
+                add_units(
+                    &mut units,
+                    &t.name,
+                    read_units(item_size(&item), consistent(spec)),
+                );
                 found.push(item_to_json(&match &proj {
                     Some(p) => eval::project(&item, p),
                     None => item,
@@ -201,7 +216,11 @@ pub fn transact_write(db: &mut Db, req: &Value) -> Result<Value, Error> {
         let (kind, body) = ["ConditionCheck", "Put", "Delete", "Update"]
             .iter()
             .find_map(|k| entry.get(*k).map(|b| (*k, b)))
-            .ok_or_else(|| Error::validation("TransactItems can only contain one of Check, Put, Update or Delete"))?;
+            .ok_or_else(|| {
+                Error::validation(
+                    "TransactItems can only contain one of Check, Put, Update or Delete",
+                )
+            })?;
         let w = Write::parse(db, kind, body)?;
         if kind == "ConditionCheck" && w.cond.is_none() {
             return Err(Error::validation(
@@ -296,7 +315,11 @@ pub fn transact_get(db: &mut Db, req: &Value) -> Result<Value, Error> {
         ph.check_unused("ProjectionExpression is null")?;
         match db.get(&t.name, &pk, &sk)? {
             Some(item) => {
-                add_units(&mut units, &t.name, 2.0 * read_units(item_size(&item), true));
+                add_units(
+                    &mut units,
+                    &t.name,
+                    2.0 * read_units(item_size(&item), true),
+                );
                 let item = match &proj {
                     Some(p) => eval::project(&item, p),
                     None => item,

@@ -96,8 +96,7 @@ pub fn item_key(t: &Table, item: &Item) -> Result<(Vec<u8>, Vec<u8>), Error> {
                     ix.name
                 )));
             }
-            if matches!(v, Attr::S(s) if s.is_empty()) || matches!(v, Attr::B(b) if b.is_empty())
-            {
+            if matches!(v, Attr::S(s) if s.is_empty()) || matches!(v, Attr::B(b) if b.is_empty()) {
                 return Err(Error::validation(format!(
                     "One or more parameter values are not valid. A value specified for a secondary index key is not supported. The AttributeValue for a key attribute cannot contain an empty string value. IndexName: {}, IndexKey: {}",
                     ix.name, k.name

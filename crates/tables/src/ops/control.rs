@@ -12,7 +12,9 @@ use crate::table::{self, constraint, from_create, Table};
 use crate::value::invalid;
 
 fn table_not_found(name: &str) -> Error {
-    Error::not_found(format!("Requested resource not found: Table: {name} not found"))
+    Error::not_found(format!(
+        "Requested resource not found: Table: {name} not found"
+    ))
 }
 
 fn describe(db: &Db, t: &Table, region: &str, status: &str) -> Result<Value, Error> {
@@ -35,7 +37,11 @@ pub fn create_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Err
 
 pub fn describe_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Error> {
     let name = table_name(req)?;
-    let t = db.tables.get(name).cloned().ok_or_else(|| table_not_found(name))?;
+    let t = db
+        .tables
+        .get(name)
+        .cloned()
+        .ok_or_else(|| table_not_found(name))?;
     Ok(json!({"Table": describe(db, &t, region, "ACTIVE")?}))
 }
 
@@ -73,11 +79,13 @@ pub fn list_tables(db: &mut Db, req: &Value) -> Result<Value, Error> {
 
 pub fn delete_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Error> {
     let name = table_name(req)?;
-    let t = db.tables.get(name).cloned().ok_or_else(|| table_not_found(name))?;
+    let t = db
+        .tables
+        .get(name)
+        .cloned()
+        .ok_or_else(|| table_not_found(name))?;
     if t.deletion_protection {
-        return Err(Error::validation(format!(
-            "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first."
-        )));
+        return Err(Error::validation("Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first."));
     }
     let desc = describe(db, &t, region, "DELETING")?;
     db.drop_table(name)?;
@@ -86,7 +94,12 @@ pub fn delete_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Err
 
 pub fn update_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Error> {
     let name = table_name(req)?;
-    let mut t: Table = (*db.tables.get(name).cloned().ok_or_else(|| table_not_found(name))?).clone();
+    let mut t: Table = (*db
+        .tables
+        .get(name)
+        .cloned()
+        .ok_or_else(|| table_not_found(name))?)
+    .clone();
     if req.get("BillingMode").is_some() || req.get("ProvisionedThroughput").is_some() {
         let (mode, tp) = table::billing(req, Some(&t.billing))?;
         if mode == "PROVISIONED" && tp == (0, 0) && t.billing != "PROVISIONED" {
@@ -113,7 +126,11 @@ pub fn update_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Err
             }
         }
     }
-    for u in req["GlobalSecondaryIndexUpdates"].as_array().into_iter().flatten() {
+    for u in req["GlobalSecondaryIndexUpdates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         if let Some(c) = u.get("Create") {
             // Reuse CreateTable's checks on a one-index table of the same key.
             let probe = json!({
@@ -132,7 +149,11 @@ pub fn update_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Err
                         .attrs
                         .iter()
                         .filter(|a| t.key.attrs().any(|k| k.name == a.name)
-                            || c["KeySchema"].as_array().into_iter().flatten().any(|k| k["AttributeName"] == a.name.as_str()))
+                            || c["KeySchema"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .any(|k| k["AttributeName"] == a.name.as_str()))
                         .map(|a| json!({"AttributeName": a.name, "AttributeType": a.ty}))
                         .collect::<Vec<_>>());
                     from_create(&p)?
@@ -169,7 +190,9 @@ pub fn update_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Err
                 .iter_mut()
                 .find(|i| i.global && i.name == n)
                 .ok_or_else(|| {
-                    Error::not_found(format!("Requested resource not found: Index: {n} not found"))
+                    Error::not_found(format!(
+                        "Requested resource not found: Index: {n} not found"
+                    ))
                 })?;
             if let Some(p) = up.get("ProvisionedThroughput") {
                 ix.throughput = Some((
@@ -196,14 +219,11 @@ pub fn update_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Err
 fn by_arn(db: &Db, arn: &str) -> Result<Table, Error> {
     let name = arn.rsplit_once(":table/").map(|(_, n)| n).unwrap_or("");
     let name = name.split('/').next().unwrap_or("");
-    db.tables
-        .get(name)
-        .map(|t| (**t).clone())
-        .ok_or_else(|| {
-            Error::not_found(format!(
-                "Requested resource not found: ResourcArn: {arn} not found"
-            ))
-        })
+    db.tables.get(name).map(|t| (**t).clone()).ok_or_else(|| {
+        Error::not_found(format!(
+            "Requested resource not found: ResourcArn: {arn} not found"
+        ))
+    })
 }
 
 fn arn_of(req: &Value) -> Result<&str, Error> {
@@ -253,7 +273,9 @@ pub fn describe_ttl(db: &mut Db, req: &Value) -> Result<Value, Error> {
     let name = table_name(req)?;
     let t = db.tables.get(name).ok_or_else(|| table_not_found(name))?;
     Ok(match &t.ttl {
-        Some(a) => json!({"TimeToLiveDescription": {"TimeToLiveStatus": "ENABLED", "AttributeName": a}}),
+        Some(a) => {
+            json!({"TimeToLiveDescription": {"TimeToLiveStatus": "ENABLED", "AttributeName": a}})
+        }
         None => json!({"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}),
     })
 }

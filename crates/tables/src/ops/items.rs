@@ -122,7 +122,12 @@ impl Write {
 }
 
 /// The ReturnValues answer of a write.
-fn attributes(rv: &str, old: Option<&Item>, new: Option<&Item>, actions: &[Action]) -> Option<Item> {
+fn attributes(
+    rv: &str,
+    old: Option<&Item>,
+    new: Option<&Item>,
+    actions: &[Action],
+) -> Option<Item> {
     let paths: Vec<_> = actions.iter().map(|a| a.path().clone()).collect();
     let item = match rv {
         "ALL_OLD" => old.cloned(),

@@ -43,10 +43,6 @@ pub fn dispatch(db: &mut Db, op: &str, req: &Value, region: &str) -> Result<Valu
         "BatchGetItem" => batch::batch_get(db, req),
         "TransactWriteItems" => batch::transact_write(db, req),
         "TransactGetItems" => batch::transact_get(db, req),
-        _ => Err(Error::new(
-            "UnknownOperationException",
-            400,
-            "",
-        )),
+        _ => Err(Error::new("UnknownOperationException", 400, "")),
     }
 }

@@ -92,7 +92,9 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 
 fn typed(k: &KeyAttr, v: &Attr) -> Result<Vec<u8>, Error> {
     if v.type_name() != k.ty {
-        return Err(invalid("Condition parameter type does not match schema type"));
+        return Err(invalid(
+            "Condition parameter type does not match schema type",
+        ));
     }
     if let Some(e) = empty_key(&k.name, v) {
         return Err(e);
@@ -119,7 +121,9 @@ fn key_condition(c: &Cond, schema: &KeySchema) -> Result<(Vec<u8>, Range), Error
             Cond::Cmp(op, Operand::Value(v), b) if single_name(b).is_some() => {
                 (single_name(b).unwrap_or_default(), Some(flip(*op)), vec![v])
             }
-            Cond::Between(a, Operand::Value(lo), Operand::Value(hi)) if single_name(a).is_some() => {
+            Cond::Between(a, Operand::Value(lo), Operand::Value(hi))
+                if single_name(a).is_some() =>
+            {
                 (single_name(a).unwrap_or_default(), None, vec![lo, hi])
             }
             Cond::BeginsWith(a, Operand::Value(v)) if single_name(a).is_some() => {
@@ -137,7 +141,11 @@ fn key_condition(c: &Cond, schema: &KeySchema) -> Result<(Vec<u8>, Range), Error
         let Some(rk) = schema.range.as_ref().filter(|r| r.name == name) else {
             return Err(Error::validation(format!(
                 "Query condition missed key schema element: {}",
-                if pk.is_none() { &schema.hash.name } else { name }
+                if pk.is_none() {
+                    &schema.hash.name
+                } else {
+                    name
+                }
             )));
         };
         if range.is_some() {
@@ -193,8 +201,19 @@ fn key_condition(c: &Cond, schema: &KeySchema) -> Result<(Vec<u8>, Range), Error
 }
 
 fn in_range(b: &[u8], r: &Range) -> bool {
-    r.lower.as_ref().is_none_or(|(l, inc)| if *inc { b >= l.as_slice() } else { b > l.as_slice() })
-        && r.upper.as_ref().is_none_or(|(u, inc)| if *inc { b <= u.as_slice() } else { b < u.as_slice() })
+    r.lower.as_ref().is_none_or(|(l, inc)| {
+        if *inc {
+            b >= l.as_slice()
+        } else {
+            b > l.as_slice()
+        }
+    }) && r.upper.as_ref().is_none_or(|(u, inc)| {
+        if *inc {
+            b <= u.as_slice()
+        } else {
+            b < u.as_slice()
+        }
+    })
 }
 
 fn cond_names(c: &Cond, out: &mut Vec<String>) {
@@ -282,10 +301,7 @@ impl Read<'_> {
         for item in rows {
             scanned += 1;
             bytes += item_size(&item);
-            let keep = self
-                .filter
-                .as_ref()
-                .is_none_or(|f| eval::eval(&item, f));
+            let keep = self.filter.as_ref().is_none_or(|f| eval::eval(&item, f));
             let full = self.limit == Some(scanned) || bytes >= PAGE_BYTES;
             if full {
                 last = Some(key_item(&item, self.key_attrs().into_iter()));
@@ -382,10 +398,7 @@ pub fn query(db: &mut Db, req: &Value) -> Result<Value, Error> {
     if let Some(f) = &read.filter {
         let mut names = Vec::new();
         cond_names(f, &mut names);
-        if let Some(k) = names
-            .iter()
-            .find(|n| schema.attrs().any(|k| &k.name == *n))
-        {
+        if let Some(k) = names.iter().find(|n| schema.attrs().any(|k| &k.name == *n)) {
             return Err(Error::validation(format!(
                 "Filter Expression can only contain non-primary key attributes: Primary key attribute: {k}"
             )));
@@ -421,7 +434,13 @@ pub fn query(db: &mut Db, req: &Value) -> Result<Value, Error> {
         Some(ix) => {
             let mut rows = Vec::new();
             db.scan(&t.name, None, |row| {
-                if row.item.get(&ix.key.hash.name).map(Attr::key_bytes).as_deref() != Some(&pk[..]) {
+                if row
+                    .item
+                    .get(&ix.key.hash.name)
+                    .map(Attr::key_bytes)
+                    .as_deref()
+                    != Some(&pk[..])
+                {
                     return Ok(true);
                 }
                 let isk = match &ix.key.range {
