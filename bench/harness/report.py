@@ -207,6 +207,23 @@ def render(res):
                      "after the last invoke)\n" + table(
                          ["phase", "platform RSS MiB", "platform CPU %", "function procs",
                           "envs RSS MiB", "envs PSS MiB"], rows))
+    tb = w.get("tables")
+    if tb:
+        c1 = tb["levels"].get("1", {})
+        rows = [[op, r["p50_us"], r["p95_us"], r["p99_us"], round(r["throughput_rps"]),
+                 r["errors"]] for op, r in c1.items()]
+        parts.append("\n7. Tables (DynamoDB API), concurrency 1, keep-alive\n" + table(
+            ["operation", "p50 µs", "p95 µs", "p99 µs", "req/s", "errors"], rows))
+        levels = list(tb["levels"])
+        ops = list(dict.fromkeys(op for lv in tb["levels"].values() for op in lv))
+        rows = [[op] + [f"{tb['levels'][c][op]['throughput_rps']:,.0f}"
+                        + (f" ({tb['levels'][c][op]['errors']} err)"
+                           if tb["levels"][c][op]["errors"] else "")
+                        if op in tb["levels"][c] else "-" for c in levels] for op in ops]
+        parts.append("   throughput, requests/s\n"
+                     + table(["operation"] + [f"c={c}" for c in levels], rows))
+        parts.append("   conditions: " + condition_range(
+            [r.get("condition") for lv in tb["levels"].values() for r in lv.values()]))
     rat = res.get("ratios", {})
     if rat:
         lines = ["\nRatios, Stratus / floor and Stratus / peer (latency > 1: Stratus slower; "

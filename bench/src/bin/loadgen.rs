@@ -6,6 +6,9 @@
 //! connections are opened before the clock starts. With `--qualifiers a,b,c` it instead invokes
 //! each qualifier once, in order, on one connection, and reports each invocation (cold starts).
 //!
+//! With `--dynamodb Operation` it sends the payload as that DynamoDB operation (JSON 1.0 on
+//! `POST /`, `X-Amz-Target: DynamoDB_20120810.Operation`, signed for `dynamodb`) instead.
+//!
 //! Prints one JSON object: counts, errors, throughput, a latency summary, and (with
 //! `--log-tail`) what the REPORT lines of the returned logs said.
 
@@ -42,8 +45,11 @@ struct Args {
     #[arg(long)]
     endpoint: String,
     /// Function name.
-    #[arg(long)]
+    #[arg(long, default_value = "")]
     function: String,
+    /// Send the payload as this DynamoDB operation (e.g. PutItem) instead of invoking.
+    #[arg(long)]
+    dynamodb: Option<String>,
     /// Qualifier (version or alias) for every request.
     #[arg(long)]
     qualifier: Option<String>,
@@ -110,6 +116,8 @@ struct Target {
     path_and_query: String,
     body: Bytes,
     log_tail: bool,
+    /// The DynamoDB operation, when the target is the table service.
+    dynamodb: Option<String>,
     sign: bool,
     every_request: bool,
     timeout: Duration,
@@ -142,6 +150,9 @@ fn check_bounds(a: &Args) -> anyhow::Result<()> {
     if !(host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")) {
         bail!("--endpoint must be a loopback address");
     }
+    if a.function.is_empty() && a.dynamodb.is_none() {
+        bail!("give --function or --dynamodb");
+    }
     if a.qualifiers.is_empty() && a.duration.is_none() && a.count.is_none() {
         bail!("give --duration, --count or --qualifiers");
     }
@@ -169,7 +180,10 @@ fn target(a: &Args, qualifier: Option<&str>) -> Target {
         .endpoint
         .trim_start_matches("http://")
         .trim_end_matches('/');
-    let mut path_and_query = format!("/2015-03-31/functions/{}/invocations", a.function);
+    let mut path_and_query = match a.dynamodb {
+        Some(_) => "/".to_string(),
+        None => format!("/2015-03-31/functions/{}/invocations", a.function),
+    };
     if let Some(q) = qualifier {
         path_and_query.push_str(&format!("?Qualifier={}", encode_qualifier(q)));
     }
@@ -179,6 +193,7 @@ fn target(a: &Args, qualifier: Option<&str>) -> Target {
         path_and_query,
         body: Bytes::from(a.payload.clone()),
         log_tail: a.log_tail,
+        dynamodb: a.dynamodb.clone(),
         sign: !a.no_sign,
         every_request: a.sign_every_request,
         timeout: Duration::from_secs_f64(a.timeout),
@@ -210,7 +225,12 @@ struct Client {
 impl Client {
     async fn open(t: Arc<Target>) -> anyhow::Result<Client> {
         let conn = connect(&t.host).await?;
-        let signer = Signer::new(&t.creds.0, &t.creds.1, &t.creds.2, "lambda");
+        let service = if t.dynamodb.is_some() {
+            "dynamodb"
+        } else {
+            "lambda"
+        };
+        let signer = Signer::new(&t.creds.0, &t.creds.1, &t.creds.2, service);
         let signer = if t.every_request {
             signer.every_request()
         } else {
@@ -225,10 +245,14 @@ impl Client {
 
     fn request(&mut self) -> anyhow::Result<http::Request<Full<Bytes>>> {
         let t = &self.t;
-        let mut headers = vec![
-            ("host", t.host.clone()),
-            ("content-type", "application/json".to_string()),
-        ];
+        let mut headers = vec![("host", t.host.clone())];
+        match &t.dynamodb {
+            Some(op) => {
+                headers.push(("content-type", "application/x-amz-json-1.0".to_string()));
+                headers.push(("x-amz-target", format!("DynamoDB_20120810.{op}")));
+            }
+            None => headers.push(("content-type", "application/json".to_string())),
+        }
         if t.log_tail {
             headers.push(("x-amz-log-type", "Tail".to_string()));
         }
