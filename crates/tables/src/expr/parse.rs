@@ -144,8 +144,8 @@ pub fn projection(src: &str, ph: &mut Placeholders) -> Result<Vec<Path>, Error> 
     p.end()?;
     for (i, a) in paths.iter().enumerate() {
         for b in &paths[..i] {
-            if a.starts_with(b) || b.starts_with(a) {
-                return Err(p.err(super::update::overlap_message(b, a)));
+            if let Some(m) = super::update::path_clash(b, a) {
+                return Err(p.err(m));
             }
         }
     }
@@ -158,6 +158,8 @@ struct Parser<'s, 'p, 'a> {
     pos: usize,
     label: &'static str,
     ph: &'p mut Placeholders<'a>,
+    /// Token positions of the last parenthesised condition's `(` and `)`.
+    paren: Option<(usize, usize)>,
 }
 
 const KEYWORDS: &[&str] = &["AND", "OR", "NOT", "BETWEEN", "IN"];
@@ -171,6 +173,7 @@ impl<'s, 'p, 'a> Parser<'s, 'p, 'a> {
             pos: 0,
             label,
             ph,
+            paren: None,
         };
         if p.src.trim().is_empty() {
             return Err(p.err("The expression can not be empty;"));
@@ -343,8 +346,14 @@ impl<'s, 'p, 'a> Parser<'s, 'p, 'a> {
 
     fn primary(&mut self) -> Result<Cond, Error> {
         if self.eat_sym("(") {
+            let open = self.pos - 1;
             let c = self.or()?;
+            let close = self.pos;
             self.expect_sym(")")?;
+            if self.paren == Some((open + 1, close - 1)) {
+                return Err(self.err("The expression has redundant parentheses;"));
+            }
+            self.paren = Some((open, close));
             return Ok(c);
         }
         if let (Kind::Ident(f), Kind::Sym("(")) = (self.peek().clone(), self.peek_at(1)) {

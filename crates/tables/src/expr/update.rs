@@ -34,13 +34,29 @@ pub fn overlap_message(a: &Path, b: &Path) -> String {
     )
 }
 
-/// AWS rejects an update in which one action's path is a prefix of another's.
+/// Whether two paths name the same place, one inside the other, or the same place as both a
+/// map and a list (AWS rejects all three in one expression).
+pub fn path_clash(a: &Path, b: &Path) -> Option<String> {
+    if a.starts_with(b) || b.starts_with(a) {
+        return Some(overlap_message(a, b));
+    }
+    let i = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    match (&a[i], &b[i]) {
+        (Elem::Name(_), Elem::Index(_)) | (Elem::Index(_), Elem::Name(_)) => Some(format!(
+            "Two document paths conflict with each other; must remove or rewrite one of these paths; path one: {}, path two: {}",
+            show(a),
+            show(b)
+        )),
+        _ => None,
+    }
+}
+
+/// AWS rejects an update in which two actions' paths overlap or conflict.
 pub fn check_overlap(actions: &[Action]) -> Result<(), String> {
     for (i, a) in actions.iter().enumerate() {
         for b in &actions[..i] {
-            let (pa, pb) = (a.path(), b.path());
-            if pa.starts_with(pb) || pb.starts_with(pa) {
-                return Err(overlap_message(pb, pa));
+            if let Some(m) = path_clash(b.path(), a.path()) {
+                return Err(m);
             }
         }
     }

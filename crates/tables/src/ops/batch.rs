@@ -44,6 +44,8 @@ fn atomically<T>(db: &mut Db, f: impl FnOnce(&Db) -> Result<T, Error>) -> Result
     }
 }
 
+const MAX_BATCH_GET_BYTES: usize = 16 * 1024 * 1024;
+
 fn duplicates() -> Error {
     Error::validation("Provided list of item keys contains duplicates")
 }
@@ -57,9 +59,9 @@ pub fn batch_write(db: &mut Db, req: &Value) -> Result<Value, Error> {
         .sum();
     if total > 25 {
         return Err(constraint(
-            "[...]",
+            &req["RequestItems"].to_string(),
             "requestItems",
-            "Member must have length less than or equal to 25",
+            "Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]",
         ));
     }
     let mut writes = Vec::new();
@@ -128,7 +130,9 @@ pub fn batch_get(db: &mut Db, req: &Value) -> Result<Value, Error> {
         ));
     }
     let mut responses = Map::new();
+    let mut unprocessed = Map::new();
     let mut units = Vec::new();
+    let mut bytes = 0usize;
     for (name, spec) in tables {
         let t = db.table(name)?;
         let mut ph = placeholders(spec)?;
@@ -146,12 +150,23 @@ pub fn batch_get(db: &mut Db, req: &Value) -> Result<Value, Error> {
             })?;
         let mut seen = HashSet::new();
         let mut found = Vec::new();
+        let mut left = Vec::new();
         for k in keys {
             let (pk, sk, _) = key_of(&t, k)?;
             if !seen.insert((pk.clone(), sk.clone())) {
                 return Err(duplicates());
             }
+            if !left.is_empty() {
+                left.push(k.clone());
+                continue;
+            }
             if let Some(item) = db.get(&t.name, &pk, &sk)? {
+                // A response holds at most 16 MB; the rest is left for the caller to retry.
+                bytes += item_size(&item);
+                if bytes > MAX_BATCH_GET_BYTES {
+                    left.push(k.clone());
+                    continue;
+                }
                 add_units(
                     &mut units,
                     &t.name,
@@ -164,8 +179,13 @@ pub fn batch_get(db: &mut Db, req: &Value) -> Result<Value, Error> {
             }
         }
         responses.insert(name.clone(), Value::Array(found));
+        if !left.is_empty() {
+            let mut rest = spec.clone();
+            rest["Keys"] = Value::Array(left);
+            unprocessed.insert(name.clone(), rest);
+        }
     }
-    let mut resp = json!({"Responses": responses, "UnprocessedKeys": {}});
+    let mut resp = json!({"Responses": responses, "UnprocessedKeys": unprocessed});
     capacities(&mut resp, req, &units);
     Ok(resp)
 }

@@ -11,11 +11,57 @@ use crate::value::{invalid, item_from_json, item_size, item_to_json, Attr, Item}
 pub const MAX_ITEM: usize = 400 * 1024;
 
 pub fn table_name(req: &Value) -> Result<&str, Error> {
-    req["TableName"].as_str().ok_or_else(|| {
+    let name = req["TableName"].as_str().ok_or_else(|| {
         Error::validation(
             "1 validation error detected: Value null at 'tableName' failed to satisfy constraint: Member must not be null",
         )
-    })
+    })?;
+    // The SDKs accept a table's ARN wherever they accept its name.
+    let name = match name.strip_prefix("arn:") {
+        Some(rest) => rest
+            .split_once(":table/")
+            .map(|(_, n)| n.split('/').next().unwrap_or(n))
+            .unwrap_or(name),
+        None => name,
+    };
+    crate::table::check_name(name, "tableName")?;
+    Ok(name)
+}
+
+/// AWS refuses a request that mixes the legacy parameters with expressions.
+pub fn no_mixed_parameters(req: &Value) -> Result<(), Error> {
+    const LEGACY: &[&str] = &[
+        "AttributesToGet",
+        "KeyConditions",
+        "QueryFilter",
+        "ScanFilter",
+        "Expected",
+        "AttributeUpdates",
+        "ConditionalOperator",
+    ];
+    const EXPRESSIONS: &[&str] = &[
+        "ProjectionExpression",
+        "KeyConditionExpression",
+        "FilterExpression",
+        "ConditionExpression",
+        "UpdateExpression",
+    ];
+    let present = |names: &[&str]| -> Vec<String> {
+        names
+            .iter()
+            .filter(|n| req.get(**n).is_some_and(|v| !v.is_null()))
+            .map(|n| n.to_string())
+            .collect()
+    };
+    let (legacy, expressions) = (present(LEGACY), present(EXPRESSIONS));
+    if !legacy.is_empty() && !expressions.is_empty() {
+        return Err(Error::validation(format!(
+            "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {{{}}} Expression parameters: {{{}}}",
+            legacy.join(", "),
+            expressions.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 pub fn schema_mismatch() -> Error {
@@ -132,7 +178,19 @@ pub fn key_item<'a>(item: &Item, attrs: impl Iterator<Item = &'a KeyAttr>) -> It
         .collect()
 }
 
+/// How deeply lists and maps nest inside a value (a scalar is 0).
+fn depth(v: &Attr) -> usize {
+    match v {
+        Attr::L(l) => 1 + l.iter().map(depth).max().unwrap_or(0),
+        Attr::M(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 pub fn check_size(item: &Item, update: bool) -> Result<(), Error> {
+    if item.values().map(depth).max().unwrap_or(0) > 32 {
+        return Err(invalid("Nesting Levels have exceeded supported limits"));
+    }
     if item_size(item) > MAX_ITEM {
         return Err(Error::validation(if update {
             "Item size to update has exceeded the maximum allowed size"
@@ -181,6 +239,7 @@ pub fn projection(req: &Value, ph: &mut Placeholders) -> Result<Option<Vec<Path>
 }
 
 pub fn placeholders(req: &Value) -> Result<Placeholders<'_>, Error> {
+    no_mixed_parameters(req)?;
     Placeholders::new(
         req.get("ExpressionAttributeNames"),
         req.get("ExpressionAttributeValues"),

@@ -262,9 +262,21 @@ struct Read<'a> {
     filter: Option<Cond>,
     proj: Option<Vec<Path>>,
     count_only: bool,
+    /// A local index read for attributes it does not project: answer from the table.
+    full_items: bool,
 }
 
 impl Read<'_> {
+    /// What a read of index `ix` returns of `item`, if the item is in the index.
+    fn index_item(&self, ix: &Index, item: &Item) -> Option<Item> {
+        let projected = self.table.index_item(ix, item)?;
+        Some(if self.full_items {
+            item.clone()
+        } else {
+            projected
+        })
+    }
+
     fn key_attrs(&self) -> Vec<&KeyAttr> {
         let mut v: Vec<&KeyAttr> = self.table.key.attrs().collect();
         if let Some(ix) = self.index {
@@ -347,6 +359,7 @@ fn prepare<'a>(
     req: &'a Value,
     t: &'a Table,
     ph: &mut crate::expr::Placeholders,
+    query: bool,
 ) -> Result<Read<'a>, Error> {
     let index = req["IndexName"].as_str().map(|n| t.index(n)).transpose()?;
     if index.is_some_and(|i| i.global) && consistent(req) {
@@ -368,9 +381,44 @@ fn prepare<'a>(
         ));
     }
     if proj.is_some() && !["", "SPECIFIC_ATTRIBUTES"].contains(&select) {
-        return Err(Error::validation(format!(
-            "Cannot specify the ProjectionExpression when choosing to get {select}"
-        )));
+        return Err(Error::validation(if select == "COUNT" {
+            format!(
+                "{}Cannot specify the ProjectionExpression when choosing to get only the Count",
+                if query { "1 validation error detected: " } else { "" }
+            )
+        } else {
+            format!("Cannot specify the ProjectionExpression when choosing to get {select}")
+        }));
+    }
+    let mut full_items = false;
+    if let Some(ix) = index.filter(|ix| ix.projected().is_some()) {
+        if !ix.global {
+            full_items = select == "ALL_ATTRIBUTES" || proj.is_some();
+        } else if select == "ALL_ATTRIBUTES" {
+            return Err(invalid(format!(
+                "Select type ALL_ATTRIBUTES is not supported for global secondary index {} because its projection type is not ALL",
+                ix.name
+            )));
+        } else if let Some(paths) = &proj {
+            let extra = ix.projected().unwrap_or_default();
+            let mut missing: Vec<&str> = Vec::new();
+            for p in paths {
+                if let Some(Elem::Name(n)) = p.first() {
+                    let known = t.key.attrs().chain(ix.key.attrs()).any(|k| &k.name == n)
+                        || extra.contains(n);
+                    if !known && !missing.contains(&n.as_str()) {
+                        missing.push(n);
+                    }
+                }
+            }
+            if !missing.is_empty() {
+                return Err(invalid(format!(
+                    "Global secondary index {} does not project [{}]",
+                    ix.name,
+                    missing.join(", ")
+                )));
+            }
+        }
     }
     Ok(Read {
         table: t,
@@ -379,6 +427,7 @@ fn prepare<'a>(
         filter,
         proj,
         count_only: select == "COUNT",
+        full_items,
     })
 }
 
@@ -391,7 +440,7 @@ pub fn query(db: &mut Db, req: &Value) -> Result<Value, Error> {
         ));
     };
     let kc = parse::condition(src, "KeyConditionExpression", &mut ph)?;
-    let read = prepare(req, &t, &mut ph)?;
+    let read = prepare(req, &t, &mut ph, true)?;
     ph.check_unused("")?;
     let schema = read.index.map_or(&t.key, |i| &i.key);
     let (pk, range) = key_condition(&kc, schema)?;
@@ -455,7 +504,7 @@ pub fn query(db: &mut Db, req: &Value) -> Result<Value, Error> {
                 }
                 if let (Some(pos), Some(item)) = (
                     read.index_position(ix, &row.item, false),
-                    t.index_item(ix, &row.item),
+                    read.index_item(ix, &row.item),
                 ) {
                     rows.push((pos, item));
                 }
@@ -497,7 +546,7 @@ fn ordered(
 pub fn scan(db: &mut Db, req: &Value) -> Result<Value, Error> {
     let t = db.table(table_name(req)?)?;
     let mut ph = placeholders(req)?;
-    let read = prepare(req, &t, &mut ph)?;
+    let read = prepare(req, &t, &mut ph, false)?;
     ph.check_unused("")?;
     let segment = segment(req)?;
     let in_segment = |pk: &[u8]| segment.is_none_or(|(s, n)| crc32fast::hash(pk) % n == s);
@@ -531,7 +580,7 @@ pub fn scan(db: &mut Db, req: &Value) -> Result<Value, Error> {
                 }
                 if let (Some(pos), Some(item)) = (
                     read.index_position(ix, &row.item, true),
-                    t.index_item(ix, &row.item),
+                    read.index_item(ix, &row.item),
                 ) {
                     rows.push((pos, item));
                 }
