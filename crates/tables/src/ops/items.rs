@@ -49,7 +49,7 @@ impl Write {
                 let (pk, sk, key) = key_of(&table, &req["Key"])?;
                 let actions = match req["UpdateExpression"].as_str() {
                     Some(src) => parse::update(src, &mut ph)?,
-                    None => Vec::new(),
+                    None => super::legacy::attribute_updates(req)?.unwrap_or_default(),
                 };
                 for a in &actions {
                     if let Some(crate::expr::ast::Elem::Name(n)) = a.path().first() {
@@ -76,7 +76,10 @@ impl Write {
                 (pk, sk, Kind::Check, "ConditionExpression is null")
             }
         };
-        let cond = cond_expr(req, "ConditionExpression", "ConditionExpression", &mut ph)?;
+        let cond = match cond_expr(req, "ConditionExpression", "ConditionExpression", &mut ph)? {
+            Some(c) => Some(c),
+            None => super::legacy::conditions(req, "Expected")?,
+        };
         ph.check_unused(missing)?;
         Ok(Write {
             table,
@@ -182,7 +185,7 @@ pub fn get_item(db: &mut Db, req: &Value) -> Result<Value, Error> {
     let t = db.table(table_name(req)?)?;
     let (pk, sk, _) = key_of(&t, &req["Key"])?;
     let mut ph = placeholders(req)?;
-    let proj = projection(req, &mut ph)?;
+    let proj = projection(req, &mut ph)?.or_else(|| super::legacy::attributes_to_get(req));
     ph.check_unused("ProjectionExpression is null")?;
     let item = db.get(&t.name, &pk, &sk)?;
     let size = item.as_ref().map_or(0, item_size);

@@ -5,12 +5,14 @@
 //! - [`items`]: PutItem, GetItem, DeleteItem, UpdateItem.
 //! - [`read`]: Query and Scan.
 //! - [`batch`]: BatchWriteItem, BatchGetItem, TransactWriteItems, TransactGetItems.
+//! - [`legacy`]: the pre-expression parameters, translated to expressions.
 //! - [`common`]: keys, options and errors they share.
 
 pub mod batch;
 pub mod common;
 pub mod control;
 pub mod items;
+pub mod legacy;
 pub mod read;
 
 use serde_json::Value;

@@ -373,8 +373,11 @@ fn prepare<'a>(
             "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName",
         ));
     }
-    let filter = cond_expr(req, "FilterExpression", "FilterExpression", ph)?;
-    let proj = projection(req, ph)?;
+    let filter = match cond_expr(req, "FilterExpression", "FilterExpression", ph)? {
+        Some(f) => Some(f),
+        None => super::legacy::conditions(req, if query { "QueryFilter" } else { "ScanFilter" })?,
+    };
+    let proj = projection(req, ph)?.or_else(|| super::legacy::attributes_to_get(req));
     if select == "SPECIFIC_ATTRIBUTES" && proj.is_none() {
         return Err(Error::validation(
             "Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES",
@@ -434,12 +437,14 @@ fn prepare<'a>(
 pub fn query(db: &mut Db, req: &Value) -> Result<Value, Error> {
     let t = db.table(table_name(req)?)?;
     let mut ph = placeholders(req)?;
-    let Some(src) = req["KeyConditionExpression"].as_str() else {
-        return Err(Error::validation(
-            "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
-        ));
+    let kc = match req["KeyConditionExpression"].as_str() {
+        Some(src) => parse::condition(src, "KeyConditionExpression", &mut ph)?,
+        None => super::legacy::conditions(req, "KeyConditions")?.ok_or_else(|| {
+            Error::validation(
+                "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
+            )
+        })?,
     };
-    let kc = parse::condition(src, "KeyConditionExpression", &mut ph)?;
     let read = prepare(req, &t, &mut ph, true)?;
     ph.check_unused("")?;
     let schema = read.index.map_or(&t.key, |i| &i.key);
