@@ -35,7 +35,7 @@ impl Number {
     /// Parses DynamoDB's number text (sign, digits, optional point, optional exponent) and
     /// checks precision and range.
     pub fn parse(text: &str) -> Result<Number, Error> {
-        let s = text.trim();
+        let s = text;
         let (neg, rest) = match s.as_bytes().first() {
             Some(b'-') => (true, &s[1..]),
             Some(b'+') => (false, &s[1..]),

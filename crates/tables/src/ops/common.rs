@@ -24,7 +24,15 @@ pub fn table_name(req: &Value) -> Result<&str, Error> {
             .unwrap_or(name),
         None => name,
     };
-    crate::table::check_name(name, "tableName")?;
+    // Only CreateTable checks the name's form: elsewhere the member also takes an ARN (1 to
+    // 1024 characters), and a name no table can have is simply not found.
+    if name.len() > 1024 {
+        return Err(crate::table::constraint(
+            name,
+            "tableName",
+            "Member must have length less than or equal to 1024",
+        ));
+    }
     Ok(name)
 }
 

@@ -75,10 +75,15 @@ pub fn conditions(req: &Value, member: &str) -> Result<Option<Cond>, Error> {
     for (name, spec) in map {
         let c = match spec["ComparisonOperator"].as_str() {
             Some(op) => comparison(name, op, values(spec)?)?,
-            None => match (spec.get("Value").filter(|v| !v.is_null()), spec["Exists"].as_bool()) {
-                (Some(v), Some(true) | None) => {
-                    Cond::Cmp(Cmp::Eq, Operand::Path(path(name)), Operand::Value(Attr::from_json(v)?))
-                }
+            None => match (
+                spec.get("Value").filter(|v| !v.is_null()),
+                spec["Exists"].as_bool(),
+            ) {
+                (Some(v), Some(true) | None) => Cond::Cmp(
+                    Cmp::Eq,
+                    Operand::Path(path(name)),
+                    Operand::Value(Attr::from_json(v)?),
+                ),
                 (None, Some(false)) => Cond::NotExists(path(name)),
                 (Some(_), Some(false)) => {
                     return Err(invalid(format!(
@@ -114,7 +119,11 @@ pub fn attribute_updates(req: &Value) -> Result<Option<Vec<Action>>, Error> {
     };
     let mut actions = Vec::new();
     for (name, spec) in map {
-        let value = spec.get("Value").filter(|v| !v.is_null()).map(Attr::from_json).transpose()?;
+        let value = spec
+            .get("Value")
+            .filter(|v| !v.is_null())
+            .map(Attr::from_json)
+            .transpose()?;
         let action = match (spec["Action"].as_str().unwrap_or("PUT"), value) {
             ("PUT", Some(v)) => Action::Set(path(name), Operand::Value(v)),
             ("ADD", Some(v)) => Action::Add(path(name), v),

@@ -387,7 +387,11 @@ fn prepare<'a>(
         return Err(Error::validation(if select == "COUNT" {
             format!(
                 "{}Cannot specify the ProjectionExpression when choosing to get only the Count",
-                if query { "1 validation error detected: " } else { "" }
+                if query {
+                    "1 validation error detected: "
+                } else {
+                    ""
+                }
             )
         } else {
             format!("Cannot specify the ProjectionExpression when choosing to get {select}")
