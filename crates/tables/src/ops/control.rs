@@ -322,3 +322,35 @@ pub fn describe_limits() -> Value {
 pub fn describe_endpoints(region: &str) -> Value {
     json!({"Endpoints": [{"Address": format!("dynamodb.{region}.amazonaws.com"), "CachePeriodInMinutes": 1440}]})
 }
+
+/// No Kinesis destinations (Terraform reads this after creating a table).
+pub fn describe_kinesis(db: &mut Db, req: &Value) -> Result<Value, Error> {
+    let name = table_name(req)?;
+    if !db.tables.contains_key(name) {
+        return Err(table_not_found(name));
+    }
+    Ok(json!({"TableName": name, "KinesisDataStreamDestinations": []}))
+}
+
+pub fn describe_insights(db: &mut Db, req: &Value) -> Result<Value, Error> {
+    let name = table_name(req)?;
+    if !db.tables.contains_key(name) {
+        return Err(table_not_found(name));
+    }
+    let mut resp = json!({"TableName": name, "ContributorInsightsStatus": "DISABLED"});
+    if let Some(ix) = req["IndexName"].as_str() {
+        resp["IndexName"] = json!(ix);
+    }
+    Ok(resp)
+}
+
+/// Resource policies are not stored: every table has none.
+pub fn get_resource_policy(db: &mut Db, req: &Value) -> Result<Value, Error> {
+    let arn = arn_of(req)?;
+    by_arn(db, arn)?;
+    Err(Error::new(
+        "PolicyNotFoundException",
+        400,
+        format!("Resource-based policy not found for the provided ResourceArn: {arn}"),
+    ))
+}
