@@ -111,6 +111,14 @@ fn key_condition(c: &Cond, schema: &KeySchema) -> Result<(Vec<u8>, Range), Error
             "KeyConditionExpressions must only contain one condition per key",
         ));
     }
+    // The partition key's condition first, so that errors name what is really missing.
+    let names_hash = |p: &&Cond| match p {
+        Cond::Cmp(_, a, b) => [a, b]
+            .iter()
+            .any(|o| single_name(o) == Some(schema.hash.name.as_str())),
+        _ => false,
+    };
+    parts.sort_by_key(|p| !names_hash(p));
     let mut pk = None;
     let mut range: Option<Range> = None;
     for p in parts {
@@ -141,10 +149,9 @@ fn key_condition(c: &Cond, schema: &KeySchema) -> Result<(Vec<u8>, Range), Error
         let Some(rk) = schema.range.as_ref().filter(|r| r.name == name) else {
             return Err(Error::validation(format!(
                 "Query condition missed key schema element: {}",
-                if pk.is_none() {
-                    &schema.hash.name
-                } else {
-                    name
+                match (&pk, &schema.range) {
+                    (Some(_), Some(r)) => &r.name,
+                    _ => &schema.hash.name,
                 }
             )));
         };
