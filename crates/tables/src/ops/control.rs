@@ -126,6 +126,23 @@ pub fn update_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Err
             }
         }
     }
+    index_updates(&mut t, req)?;
+    if let Some(s) = req.get("StreamSpecification") {
+        t.stream = (s["StreamEnabled"].as_bool() == Some(true)).then(|| s.clone());
+    }
+    if let Some(p) = req["DeletionProtectionEnabled"].as_bool() {
+        t.deletion_protection = p;
+    }
+    if let Some(c) = req["TableClass"].as_str() {
+        t.table_class = Some(c.to_string());
+    }
+    let t = db.save_table(t)?;
+    Ok(json!({"TableDescription": describe(db, &t, region, "UPDATING")?}))
+}
+
+/// UpdateTable's GlobalSecondaryIndexUpdates: Create (checked as CreateTable checks an index),
+/// Update (throughput) and Delete.
+fn index_updates(t: &mut Table, req: &Value) -> Result<(), Error> {
     for u in req["GlobalSecondaryIndexUpdates"]
         .as_array()
         .into_iter()
@@ -202,17 +219,7 @@ pub fn update_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Err
             }
         }
     }
-    if let Some(s) = req.get("StreamSpecification") {
-        t.stream = (s["StreamEnabled"].as_bool() == Some(true)).then(|| s.clone());
-    }
-    if let Some(p) = req["DeletionProtectionEnabled"].as_bool() {
-        t.deletion_protection = p;
-    }
-    if let Some(c) = req["TableClass"].as_str() {
-        t.table_class = Some(c.to_string());
-    }
-    let t = db.save_table(t)?;
-    Ok(json!({"TableDescription": describe(db, &t, region, "UPDATING")?}))
+    Ok(())
 }
 
 /// The table an ARN names.
