@@ -210,6 +210,23 @@ def render(res):
     ev = w.get("event_sources")
     if ev:
         parts.append("\n6. Event sources" + render_sources(ev))
+    tb = w.get("tables")
+    if tb:
+        c1 = tb["levels"].get("1", {})
+        rows = [[op, r["p50_us"], r["p95_us"], r["p99_us"], round(r["throughput_rps"]),
+                 r["errors"]] for op, r in c1.items()]
+        parts.append("\n7. Tables (DynamoDB API), concurrency 1, keep-alive\n" + table(
+            ["operation", "p50 µs", "p95 µs", "p99 µs", "req/s", "errors"], rows))
+        levels = list(tb["levels"])
+        ops = list(dict.fromkeys(op for lv in tb["levels"].values() for op in lv))
+        rows = [[op] + [f"{tb['levels'][c][op]['throughput_rps']:,.0f}"
+                        + (f" ({tb['levels'][c][op]['errors']} err)"
+                           if tb["levels"][c][op]["errors"] else "")
+                        if op in tb["levels"][c] else "-" for c in levels] for op in ops]
+        parts.append("   throughput, requests/s\n"
+                     + table(["operation"] + [f"c={c}" for c in levels], rows))
+        parts.append("   conditions: " + condition_range(
+            [r.get("condition") for lv in tb["levels"].values() for r in lv.values()]))
     rat = res.get("ratios", {})
     if rat:
         lines = ["\nRatios, Stratus / floor and Stratus / peer (latency > 1: Stratus slower; "
@@ -238,7 +255,7 @@ def _rps(r):
 
 
 def render_sources(ev):
-    """Section 6: asynchronous, S3, HTTP API and table workloads."""
+    """Section 6: asynchronous, S3 and HTTP API workloads."""
     rows = [[name] + _e2e(ev[name]) for name in ("async", "s3") if name in ev]
     out = ["\n   End to end, one event at a time (client send → function's first line)\n"
            + table(["source", "events", "p50 ms", "p95 ms", "max ms"], rows)]
@@ -252,11 +269,6 @@ def render_sources(ev):
         rows.append(["HTTP API", "error: " + http["error"][:80], "", "", "", "", ""])
     elif http:
         rows.append(["HTTP API → rust no-op"] + _rps(http["c1"]) + _rps(http["c16"]))
-    tables = ev.get("tables", {})
-    if "error" in tables:
-        rows.append(["tables", "error: " + tables["error"][:80], "", "", "", "", ""])
-    for op, r in tables.items() if "error" not in tables else []:
-        rows.append([f"DynamoDB {op}"] + _rps(r["c1"]) + _rps(r["c16"]))
     if rows:
         out.append("\n   Requests/s and latency, keep-alive, closed loop\n" + table(
             ["workload", "c=1 req/s", "c=1 p50 µs", "c=1 p99 µs", "c=16 req/s", "c=16 p50 µs",

@@ -5,8 +5,9 @@
 - s3: latency from the start of a PutObject to the notified function's first line, one upload
   at a time;
 - http: requests per second and latency through an HTTP API (`$default` route, payload 2.0) to
-  the Rust no-op function;
-- tables: DynamoDB PutItem, GetItem and Query latency and throughput.
+  the Rust no-op function.
+
+Table operations are their own workload (`tables` in workloads.py).
 
 End-to-end latencies use the function's own clock (`time.time()` in a python probe, logged and
 read back through the CloudWatch Logs API): client and server share the machine's clock.
@@ -28,8 +29,6 @@ def handler(event, context):
     print("PROBE " + json.dumps({"id": event.get("id"), "keys": keys, "t": now}))
     return {}
 """
-
-TABLE = "bench-items"
 
 
 def _client(url, service):
@@ -147,35 +146,6 @@ def _http(ctx, s):
             for c in (1, 16)}
 
 
-def _tables(ctx, s):
-    ddb = _client(s.url, "dynamodb")
-    ddb.create_table(
-        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "N"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                   {"AttributeName": "sk", "KeyType": "RANGE"}])
-    for i in range(100):
-        ddb.put_item(TableName=TABLE, Item={"pk": {"S": "user-1"}, "sk": {"N": str(i)},
-                                            "note": {"S": "x" * 100}})
-    item = {"pk": {"S": "user-2"}, "sk": {"N": "1"}, "note": {"S": "x" * 100}}
-    ops = {
-        "PutItem": {"TableName": TABLE, "Item": item},
-        "GetItem": {"TableName": TABLE, "Key": {"pk": {"S": "user-1"}, "sk": {"N": "42"}}},
-        "Query": {"TableName": TABLE, "KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b",
-                  "ExpressionAttributeValues": {":p": {"S": "user-1"}, ":a": {"N": "10"},
-                                                ":b": {"N": "19"}}},
-    }
-    out = {}
-    for op, body in ops.items():
-        headers = [f"x-amz-target: DynamoDB_20120810.{op}",
-                   "content-type: application/x-amz-json-1.0"]
-        out[op] = {f"c{c}": _load(ctx, s.url, c, ctx.plan.throughput_s, "/",
-                                  service="dynamodb", headers=headers, payload=json.dumps(body))
-                   for c in (1, 16)}
-    return out
-
-
 def event_sources(ctx):
     n = 10 if ctx.plan.levels == (1, 16) else 30
     out = {}
@@ -185,8 +155,7 @@ def event_sources(ctx):
         deploy.create(lam, "noop-rust", ctx.packages, "rust")
         for name, part in [("async", lambda: _async(ctx, s, lam, n)),
                            ("s3", lambda: _s3(ctx, s, lam, n)),
-                           ("http", lambda: _http(ctx, s)),
-                           ("tables", lambda: _tables(ctx, s))]:
+                           ("http", lambda: _http(ctx, s))]:
             ctx.log(f"  {name}")
             try:
                 out[name] = part()

@@ -471,6 +471,67 @@ def event_sources(ctx):
     return sources.event_sources(ctx)
 
 
+
+# --- 7: tables (DynamoDB API) ------------------------------------------------------------------
+
+TABLE = "bench"
+_BODY = "x" * 100
+
+
+def _table_requests():
+    """The three operations measured, each one constant (signed once per connection) request:
+    PutItem overwrites one ~130-byte item, GetItem reads one, Query reads 10 of a 100-item
+    partition."""
+    return {
+        "PutItem": {"TableName": TABLE, "Item": {"pk": {"S": "put"}, "sk": {"N": "1"},
+                                                 "body": {"S": _BODY}}},
+        "GetItem": {"TableName": TABLE, "Key": {"pk": {"S": "q"}, "sk": {"N": "42"}}},
+        "Query": {"TableName": TABLE,
+                  "KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b",
+                  "ExpressionAttributeValues": {":p": {"S": "q"}, ":a": {"N": "10"},
+                                                ":b": {"N": "19"}}},
+    }
+
+
+def _ddb_client(url):
+    import boto3
+    from botocore.config import Config
+    return boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1",
+                        aws_access_key_id="test", aws_secret_access_key="test",
+                        config=Config(retries={"max_attempts": 1}))
+
+
+def tables(ctx):
+    """PutItem, GetItem and Query: latency at concurrency 1 and throughput at 1, 4 and 16,
+    against one server with a fresh data directory."""
+    p = ctx.plan
+    levels = [c for c in p.levels if c <= 16] or [1]
+    if 4 not in levels and len(levels) > 1:
+        levels = sorted(set(levels) | {4})
+    out = {"levels": {}}
+    with servers.Stratus(ctx.stratus_bin, ctx.work_dir, "tables") as s:
+        ddb = _ddb_client(s.url)
+        ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                               {"AttributeName": "sk", "AttributeType": "N"}],
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                    {"AttributeName": "sk", "KeyType": "RANGE"}])
+        for start in range(0, 100, 25):
+            ddb.batch_write_item(RequestItems={TABLE: [
+                {"PutRequest": {"Item": {"pk": {"S": "q"}, "sk": {"N": str(i)},
+                                         "body": {"S": _BODY}}}}
+                for i in range(start, start + 25)]})
+        for c in levels:
+            level = out["levels"].setdefault(str(c), {})
+            for op, body in _table_requests().items():
+                ctx.log(f"  {op}, concurrency {c}")
+                r = measured(ctx, [s.pid], False, lambda: loadgen(
+                    ctx, s.url, "", concurrency=c, dynamodb=op, payload=json.dumps(body),
+                    duration=p.throughput_s, warmup=p.warmup_s))
+                level[op] = {**brief(r), "condition": r.get("condition")}
+    return out
+
+
 WORKLOADS = [
     ("warm_and_throughput", warm_and_throughput),
     ("pinned_latency", pinned_latency),
@@ -478,6 +539,7 @@ WORKLOADS = [
     ("scale_out", scale_out),
     ("idle_footprint", idle_footprint),
     ("event_sources", event_sources),
+    ("tables", tables),
 ]
 
 

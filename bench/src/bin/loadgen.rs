@@ -8,6 +8,9 @@
 //! connections are opened before the clock starts. With `--qualifiers a,b,c` it instead invokes
 //! each qualifier once, in order, on one connection, and reports each invocation (cold starts).
 //!
+//! `--dynamodb Operation` is short for that shape of a DynamoDB operation (JSON 1.0 on `POST /`,
+//! `X-Amz-Target: DynamoDB_20120810.Operation`, signed for `dynamodb`).
+//!
 //! Prints one JSON object: counts, errors, throughput, a latency summary, and (with
 //! `--log-tail`) what the REPORT lines of the returned logs said.
 
@@ -44,8 +47,11 @@ struct Args {
     #[arg(long)]
     endpoint: String,
     /// Function name.
-    #[arg(long)]
+    #[arg(long, default_value = "")]
     function: String,
+    /// Send the payload as this DynamoDB operation (e.g. PutItem) instead of invoking.
+    #[arg(long)]
+    dynamodb: Option<String>,
     /// Qualifier (version or alias) for every request.
     #[arg(long)]
     qualifier: Option<String>,
@@ -160,6 +166,9 @@ fn check_bounds(a: &Args) -> anyhow::Result<()> {
     if !(host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")) {
         bail!("--endpoint must be a loopback address");
     }
+    if a.function.is_empty() && a.dynamodb.is_none() {
+        bail!("give --function or --dynamodb");
+    }
     if a.qualifiers.is_empty() && a.duration.is_none() && a.count.is_none() {
         bail!("give --duration, --count or --qualifiers");
     }
@@ -187,23 +196,32 @@ fn target(a: &Args, qualifier: Option<&str>) -> Target {
         .endpoint
         .trim_start_matches("http://")
         .trim_end_matches('/');
-    let mut path_and_query = format!("/2015-03-31/functions/{}/invocations", a.function);
+    let mut path_and_query = match a.dynamodb {
+        Some(_) => "/".to_string(),
+        None => format!("/2015-03-31/functions/{}/invocations", a.function),
+    };
     if let Some(q) = qualifier {
         path_and_query.push_str(&format!("?Qualifier={}", encode_qualifier(q)));
     }
     if let Some(p) = &a.path {
         path_and_query = p.clone();
     }
-    let extra = a
+    let mut extra: Vec<(String, String)> = a
         .headers
         .iter()
         .filter_map(|h| h.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
+    let mut service = a.service.clone();
+    if let Some(op) = &a.dynamodb {
+        service = "dynamodb".into();
+        extra.push(("content-type".into(), "application/x-amz-json-1.0".into()));
+        extra.push(("x-amz-target".into(), format!("DynamoDB_20120810.{op}")));
+    }
     Target {
         host: host.to_string(),
         method: a.method.parse().unwrap_or(http::Method::POST),
-        service: a.service.clone(),
+        service,
         extra,
         url: format!("http://{host}{path_and_query}"),
         path_and_query,

@@ -59,6 +59,8 @@ pub struct AppState {
     /// The object store, and the S3 protocol service in front of it.
     pub objects: Arc<stratus_s3::ObjectStore>,
     pub s3: s3s::service::S3Service,
+    /// The DynamoDB-compatible table service.
+    pub tables: Arc<stratus_tables::Tables>,
     pub code: CodeStore,
     pub engine: Arc<Engine>,
     /// Access key → secret key.

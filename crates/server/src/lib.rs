@@ -70,11 +70,16 @@ pub async fn run(
         cfg.usage_retention_days,
     )
     .map_err(|e| anyhow::anyhow!("opening metering: {e}"))?;
+    let tables = Arc::new(
+        stratus_tables::Tables::open(&data_dir.join("tables.db"))
+            .map_err(|e| anyhow::anyhow!("opening tables: {e}"))?,
+    );
     let notifier = Arc::new(stratus_api::objects::Notifier::default());
     objects.set_sink(notifier.clone());
     let state = Arc::new(AppState {
         s3: stratus_s3::http_service(objects.clone(), &credentials.0, &credentials.1),
         objects,
+        tables,
         meta,
         code,
         engine: engine.clone(),

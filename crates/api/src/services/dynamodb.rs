@@ -1,18 +1,97 @@
-//! Placeholder: not yet offered.
+//! DynamoDB's JSON 1.0 protocol in front of the table service: the operation is named by
+//! `X-Amz-Target: DynamoDB_20120810.<Operation>`, the body is the request, and errors are
+//! `{"__type": "<namespace>#<Code>", "message": …}` with status 400 (500 for faults). Every
+//! answer carries `x-amz-crc32` of its body, which the SDKs verify.
 
-use axum::body::Bytes;
-use axum::response::{IntoResponse, Response};
+use axum::body::{Body, Bytes};
+use axum::response::Response;
 use http::request::Parts;
+use http::{HeaderValue, StatusCode};
+use serde_json::{Map, Value};
+use stratus_core::Error;
 
 use crate::auth::Caller;
-use crate::wire::ApiError;
 use crate::Shared;
 
-pub async fn handle(_state: &Shared, _caller: &Caller, _parts: &Parts, _body: Bytes) -> Response {
-    ApiError(stratus_core::Error::new(
-        "UnknownOperationException",
-        400,
-        "Unknown operation",
-    ))
-    .into_response()
+const TARGET_PREFIX: &str = "DynamoDB_20120810.";
+
+pub async fn handle(state: &Shared, caller: &Caller, parts: &Parts, body: Bytes) -> Response {
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Some(op) = target.strip_prefix(TARGET_PREFIX).map(str::to_string) else {
+        return respond(Err(Error::new("UnknownOperationException", 400, "")));
+    };
+    let req: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(Map::new())
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(_) => {
+                return respond(Err(Error::new(
+                    "SerializationException",
+                    400,
+                    "Start of structure or map found where not expected.",
+                )))
+            }
+        }
+    };
+    let tables = state.tables.clone();
+    let region = caller.region.clone();
+    let result = tokio::task::spawn_blocking(move || tables.call(&op, &req, &region))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "table operation panicked");
+            Err(Error::new(
+                "InternalServerError",
+                500,
+                "Internal server error",
+            ))
+        });
+    respond(result)
+}
+
+/// The namespace AWS puts before an exception's name in `__type`.
+fn namespace(code: &str) -> &'static str {
+    match code {
+        "ValidationException" => "com.amazon.coral.validate",
+        "UnknownOperationException" | "SerializationException" => "com.amazon.coral.service",
+        _ => "com.amazonaws.dynamodb.v20120810",
+    }
+}
+
+fn respond(result: Result<Value, Error>) -> Response {
+    let (status, body) = match result {
+        Ok(v) => (StatusCode::OK, v),
+        Err(e) => {
+            let mut m = Map::new();
+            m.insert(
+                "__type".into(),
+                Value::from(format!("{}#{}", namespace(e.code), e.code)),
+            );
+            if !e.message.is_empty() {
+                m.insert("message".into(), Value::from(e.message));
+            }
+            m.extend(e.extra);
+            let status = if e.status >= 500 {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            (status, Value::Object(m))
+        }
+    };
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let crc = crc32fast::hash(&bytes);
+    let mut resp = Response::new(Body::from(bytes));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-amz-json-1.0"),
+    );
+    h.insert("x-amz-crc32", HeaderValue::from(crc));
+    resp
 }

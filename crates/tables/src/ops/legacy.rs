@@ -1,0 +1,146 @@
+//! The legacy (pre-expression) parameters, translated into the same parsed forms as the
+//! expressions: `Expected`, `KeyConditions`, `QueryFilter`, `ScanFilter` (with
+//! `ConditionalOperator`), `AttributesToGet` and `AttributeUpdates`.
+
+use serde_json::Value;
+use stratus_core::Error;
+
+use crate::expr::ast::{Cmp, Elem, Operand};
+use crate::expr::{Action, Cond, Path};
+use crate::value::{invalid, Attr};
+
+fn path(name: &str) -> Path {
+    vec![Elem::Name(name.to_string())]
+}
+
+fn values(spec: &Value) -> Result<Vec<Attr>, Error> {
+    spec["AttributeValueList"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(Attr::from_json)
+        .collect()
+}
+
+/// One `{ComparisonOperator, AttributeValueList}` condition on attribute `name`.
+fn comparison(name: &str, op: &str, list: Vec<Attr>) -> Result<Cond, Error> {
+    let want = match op {
+        "NOT_NULL" | "NULL" => 0,
+        "BETWEEN" => 2,
+        "IN" => list.len().max(1),
+        _ => 1,
+    };
+    if list.len() != want {
+        return Err(invalid(format!(
+            "Invalid number of argument(s) for the {op} ComparisonOperator"
+        )));
+    }
+    let attr = || Operand::Path(path(name));
+    let mut vals = list.into_iter().map(Operand::Value);
+    let mut v = || vals.next().unwrap_or(Operand::Value(Attr::Null));
+    let cmp = |c: Cmp, v: Operand| Cond::Cmp(c, attr(), v);
+    Ok(match op {
+        "EQ" => cmp(Cmp::Eq, v()),
+        "NE" => cmp(Cmp::Ne, v()),
+        "LT" => cmp(Cmp::Lt, v()),
+        "LE" => cmp(Cmp::Le, v()),
+        "GT" => cmp(Cmp::Gt, v()),
+        "GE" => cmp(Cmp::Ge, v()),
+        "NOT_NULL" => Cond::Exists(path(name)),
+        "NULL" => Cond::NotExists(path(name)),
+        "CONTAINS" => Cond::Contains(attr(), v()),
+        "NOT_CONTAINS" => Cond::Not(Box::new(Cond::Contains(attr(), v()))),
+        "BEGINS_WITH" => Cond::BeginsWith(attr(), v()),
+        "BETWEEN" => {
+            let lo = v();
+            Cond::Between(attr(), lo, v())
+        }
+        "IN" => Cond::In(attr(), vals.collect()),
+        other => {
+            return Err(Error::validation(format!(
+                "1 validation error detected: Value '{other}' at 'comparisonOperator' failed to satisfy constraint: Member must satisfy enum value set: [IN, NULL, BETWEEN, LT, NOT_CONTAINS, EQ, GT, NOT_NULL, NE, LE, BEGINS_WITH, GE, CONTAINS]"
+            )))
+        }
+    })
+}
+
+/// The conditions of a legacy map member (`Expected`, `KeyConditions`, …), joined by
+/// `ConditionalOperator`.
+pub fn conditions(req: &Value, member: &str) -> Result<Option<Cond>, Error> {
+    let Some(map) = req.get(member).and_then(Value::as_object) else {
+        return Ok(None);
+    };
+    let or = req["ConditionalOperator"].as_str() == Some("OR");
+    let mut out: Option<Cond> = None;
+    for (name, spec) in map {
+        let c = match spec["ComparisonOperator"].as_str() {
+            Some(op) => comparison(name, op, values(spec)?)?,
+            None => match (
+                spec.get("Value").filter(|v| !v.is_null()),
+                spec["Exists"].as_bool(),
+            ) {
+                (Some(v), Some(true) | None) => Cond::Cmp(
+                    Cmp::Eq,
+                    Operand::Path(path(name)),
+                    Operand::Value(Attr::from_json(v)?),
+                ),
+                (None, Some(false)) => Cond::NotExists(path(name)),
+                (Some(_), Some(false)) => {
+                    return Err(invalid(format!(
+                        "Value cannot be used when Exists is false for Attribute: {name}"
+                    )))
+                }
+                (None, _) => {
+                    return Err(invalid(format!(
+                        "Value must be provided when Exists is true for Attribute: {name}"
+                    )))
+                }
+            },
+        };
+        out = Some(match out {
+            None => c,
+            Some(prev) if or => Cond::Or(Box::new(prev), Box::new(c)),
+            Some(prev) => Cond::And(Box::new(prev), Box::new(c)),
+        });
+    }
+    Ok(out)
+}
+
+/// `AttributesToGet` as projection paths.
+pub fn attributes_to_get(req: &Value) -> Option<Vec<Path>> {
+    let list = req.get("AttributesToGet")?.as_array()?;
+    Some(list.iter().filter_map(Value::as_str).map(path).collect())
+}
+
+/// `AttributeUpdates` as update actions.
+pub fn attribute_updates(req: &Value) -> Result<Option<Vec<Action>>, Error> {
+    let Some(map) = req.get("AttributeUpdates").and_then(Value::as_object) else {
+        return Ok(None);
+    };
+    let mut actions = Vec::new();
+    for (name, spec) in map {
+        let value = spec
+            .get("Value")
+            .filter(|v| !v.is_null())
+            .map(Attr::from_json)
+            .transpose()?;
+        let action = match (spec["Action"].as_str().unwrap_or("PUT"), value) {
+            ("PUT", Some(v)) => Action::Set(path(name), Operand::Value(v)),
+            ("ADD", Some(v)) => Action::Add(path(name), v),
+            ("DELETE", Some(v)) => Action::Delete(path(name), v),
+            ("DELETE", None) => Action::Remove(path(name)),
+            (a, None) => {
+                return Err(invalid(format!(
+                    "Only DELETE action is allowed when no attribute value is specified; action: {a}"
+                )))
+            }
+            (other, _) => {
+                return Err(Error::validation(format!(
+                    "1 validation error detected: Value '{other}' at 'attributeUpdates.{name}.member.action' failed to satisfy constraint: Member must satisfy enum value set: [ADD, PUT, DELETE]"
+                )))
+            }
+        };
+        actions.push(action);
+    }
+    Ok(Some(actions))
+}
