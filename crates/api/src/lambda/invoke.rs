@@ -99,8 +99,8 @@ fn read_target(s: &Shared, region: &str, name: &str, qualifier: Option<&str>) ->
         let missing = || function_not_found(region, name, qualifier);
         let version = |v: &str| tx.version(name, v)?.ok_or_else(missing);
         let target = match Qualifier::parse(qualifier) {
-            Qualifier::Latest => Target::Version(version("$LATEST")?),
-            Qualifier::Version(n) => Target::Version(version(&n.to_string())?),
+            Qualifier::Latest => Target::Version(Box::new(version("$LATEST")?)),
+            Qualifier::Version(n) => Target::Version(Box::new(version(&n.to_string())?)),
             Qualifier::Alias(a) => {
                 let alias = tx.alias(name, &a)?.ok_or_else(missing)?;
                 let mut versions = vec![version(&alias.function_version)?];

@@ -16,7 +16,7 @@ const MAX_ENTRIES: usize = 4096;
 /// What a qualifier names: one version, or an alias whose versions are all at hand.
 #[derive(Clone)]
 pub enum Target {
-    Version(FunctionConfig),
+    Version(Box<FunctionConfig>),
     Alias {
         alias: Alias,
         /// The configuration of every version the alias routes to.
@@ -92,7 +92,7 @@ mod tests {
     fn an_entry_is_used_only_at_its_generation() {
         let cache = ResolveCache::default();
         let entry = Entry {
-            target: Target::Version(cfg("3")),
+            target: Target::Version(Box::new(cfg("3"))),
             reserved: Some(2),
         };
         cache.put("f", Some("3"), 7, entry);
