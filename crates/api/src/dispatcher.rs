@@ -194,6 +194,7 @@ async fn attempt(s: &Shared, ev: AsyncEvent) {
         client_context: None,
         reserved: target.reserved,
         config: target.config.clone(),
+        want_log: false,
     };
     let trigger = stratus_metering::Trigger::of_event(&ev.trigger);
     match crate::metering::run(s, req, trigger, ev.qualifier.as_deref()).await {

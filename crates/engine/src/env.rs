@@ -62,7 +62,28 @@ pub struct InvokeParams<'a> {
     pub invoked_arn: &'a str,
     pub client_context: Option<String>,
     pub version: &'a str,
+    /// Whether the caller needs the log with the result (`LogType: Tail`); otherwise a warm
+    /// environment's log is collected after the result is returned.
+    pub want_log: bool,
 }
+
+/// An invocation's log still on its way through the pipe: its segment and REPORT line, to be
+/// written to the log stream once the reader reaches the marker.
+pub struct LaterLog {
+    pub mark: crate::logs::Mark,
+    pub report: String,
+}
+
+impl LaterLog {
+    pub async fn collect(self) -> Captured {
+        let mut log = self.mark.collect(KEPT_FLUSH_LIMIT).await;
+        log.push(self.report.as_bytes());
+        log
+    }
+}
+
+/// How long a kept environment's log may take to arrive after its answer.
+const KEPT_FLUSH_LIMIT: Duration = Duration::from_millis(1000);
 
 /// How an invocation ended (what metering and metrics count).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +104,9 @@ pub struct InvokeResult {
     pub status: Status,
     /// Whether the environment can serve another invocation.
     pub keep: bool,
+    /// The log, START to REPORT; empty when it comes `later`.
     pub log: Captured,
+    pub later: Option<LaterLog>,
     pub duration: Duration,
     pub init_duration: Option<Duration>,
     pub max_memory_mb: u64,
@@ -360,7 +383,8 @@ impl Environment {
         let timeout = Duration::from_secs(u64::from(self.timeout));
         let deadline_ms =
             clock::epoch_ms(time::OffsetDateTime::now_utc()) + timeout.as_millis() as i64;
-        self.output.append(
+        // Through the pipe, so it lands after the previous invocation's marker.
+        self.output.write_line(
             format!("START RequestId: {} Version: {}\n", p.request_id, p.version).as_bytes(),
         );
         let (reply_tx, reply_rx) = oneshot::channel();
@@ -404,28 +428,42 @@ impl Environment {
             self.kill();
         }
         let max_memory_mb = self.peak_memory_mb();
-        let mut log = self
-            .output
-            .flush(Duration::from_millis(if keep { 1000 } else { 200 }))
-            .await;
         let init_duration = self.init_duration.take();
-        log.push(
-            report(
-                p.request_id,
-                duration,
-                self.memory_mb,
-                max_memory_mb,
-                init_duration,
-            )
-            .as_bytes(),
+        let report = report(
+            p.request_id,
+            duration,
+            self.memory_mb,
+            max_memory_mb,
+            init_duration,
         );
         self.last_used = Instant::now();
+        // A warm environment's log is not needed for the answer: mark where it ends and let the
+        // engine collect it afterwards, off the invocation's path.
+        let later = if keep && !p.want_log {
+            self.output.mark()
+        } else {
+            None
+        };
+        let (log, later) = match later {
+            Some(mark) => (Captured::default(), Some(LaterLog { mark, report })),
+            None => {
+                let limit = if keep {
+                    KEPT_FLUSH_LIMIT
+                } else {
+                    Duration::from_millis(200)
+                };
+                let mut log = self.output.flush(limit).await;
+                log.push(report.as_bytes());
+                (log, None)
+            }
+        };
         InvokeResult {
             payload,
             function_error: status != Status::Success,
             status,
             keep,
             log,
+            later,
             duration,
             init_duration,
             max_memory_mb,

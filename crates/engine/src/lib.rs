@@ -59,7 +59,7 @@ pub struct EngineConfig {
 /// What the engine's parts share.
 pub struct Context {
     pub sandbox: sandbox::Sandbox,
-    pub logs: logs::LogStore,
+    pub logs: Arc<logs::LogStore>,
     pub interpreters: runtimes::Interpreters,
     pub credentials: (String, String),
     pub platform: SocketAddr,
@@ -95,6 +95,8 @@ pub struct InvokeRequest {
     pub client_context: Option<String>,
     /// The function's reserved concurrency, if set.
     pub reserved: Option<u32>,
+    /// Whether the outcome must carry the log (`LogType: Tail`).
+    pub want_log: bool,
 }
 
 pub struct InvokeOutcome {
@@ -120,7 +122,7 @@ impl Engine {
         let engine = Arc::new(Engine {
             ctx: Context {
                 sandbox,
-                logs: logs::LogStore::new(&cfg.data_dir.join("logs")),
+                logs: Arc::new(logs::LogStore::new(&cfg.data_dir.join("logs"))),
                 interpreters: runtimes::Interpreters::default(),
                 credentials: cfg.credentials,
                 platform: cfg.platform,
@@ -185,9 +187,19 @@ impl Engine {
             invoked_arn: &req.invoked_arn,
             client_context: req.client_context.clone(),
             version: &cfg.version,
+            want_log: req.want_log,
         };
-        let r = env.invoke(params).await;
-        self.ctx.logs.append(&env.group, &env.stream, &r.log);
+        let mut r = env.invoke(params).await;
+        match r.later.take() {
+            Some(later) => {
+                let (logs, group, stream) =
+                    (self.ctx.logs.clone(), env.group.clone(), env.stream.clone());
+                tokio::spawn(async move {
+                    logs.append(&group, &stream, &later.collect().await);
+                });
+            }
+            None => self.ctx.logs.append(&env.group, &env.stream, &r.log),
+        }
         if r.keep {
             self.pools.put(key, env);
         }

@@ -139,6 +139,7 @@ fn engine_request(s: &Shared, call: Call<'_>, target: Resolved) -> InvokeRequest
         client_context: call.client_context,
         reserved: target.reserved,
         config: target.config,
+        want_log: false,
     }
 }
 
@@ -195,7 +196,8 @@ pub async fn invoke(
         request_id: uuid::Uuid::new_v4().to_string(),
     };
     let request_id = call.request_id.clone();
-    let req = engine_request(&s, call, target);
+    let mut req = engine_request(&s, call, target);
+    req.want_log = header(&headers, "x-amz-log-type") == Some("Tail");
     if invocation_type == "Event" {
         return accept_event(s, req, r.qualifier.as_deref());
     }

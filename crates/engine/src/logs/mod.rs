@@ -2,6 +2,9 @@
 //! buffer. To know that everything a function printed before it answered has been read, the
 //! engine writes a flush marker into the same pipe after the answer and waits until the reader
 //! reaches it: pipe writes are ordered, so the buffer is then complete for that invocation.
+//! The reader cuts the buffer at each marker and hands that segment to its waiter, so an
+//! invocation's log can be collected after the next invocation has started writing (the START
+//! line goes through the pipe too, see [`Output::write_line`]).
 //! Finished invocation logs are appended to the environment's log stream on disk ([`store`]).
 
 pub mod store;
@@ -53,7 +56,7 @@ impl Captured {
 /// The output of one environment.
 pub struct Output {
     buf: Mutex<Captured>,
-    waiters: Mutex<HashMap<u64, oneshot::Sender<()>>>,
+    waiters: Mutex<HashMap<u64, oneshot::Sender<Captured>>>,
     marker: Mutex<File>,
     seq: AtomicU64,
 }
@@ -106,7 +109,7 @@ impl Output {
                     self.append(&pending[..at]);
                     pending.drain(..at + MARKER_HEAD.len() + end + 1);
                     if let Some(tx) = id.and_then(|id| self.waiters.lock().unwrap().remove(&id)) {
-                        let _ = tx.send(());
+                        let _ = tx.send(self.take());
                     }
                 }
                 None => {
@@ -129,17 +132,60 @@ impl Output {
     }
 
     /// Waits until everything written to the pipe so far has been read (bounded by `limit`),
-    /// then takes the buffer.
+    /// then takes what came before the marker.
     pub async fn flush(&self, limit: Duration) -> Captured {
+        let (id, rx) = self.register();
+        let marker = marker(id);
+        if self.write_marker(marker.as_bytes()).await.is_err() {
+            self.waiters.lock().unwrap().remove(&id);
+            return self.take();
+        }
+        self.collect(id, rx, limit).await
+    }
+
+    /// Writes a flush marker now, without waiting for the reader: the returned [`Mark`]
+    /// collects everything written to the pipe before this call, whatever is written after.
+    /// `None` if the pipe is full (use [`Output::flush`]).
+    pub fn mark(self: &Arc<Self>) -> Option<Mark> {
+        let (id, rx) = self.register();
+        let written = self.marker.lock().unwrap().write(marker(id).as_bytes());
+        if !matches!(written, Ok(n) if n == marker(id).len()) {
+            self.waiters.lock().unwrap().remove(&id);
+            return None;
+        }
+        Some(Mark {
+            output: self.clone(),
+            id,
+            rx,
+        })
+    }
+
+    /// Writes a platform line (such as START) into the pipe, so it is ordered with the
+    /// function's own output; into the buffer directly if the pipe is full.
+    pub fn write_line(&self, line: &[u8]) {
+        // Writes of up to PIPE_BUF bytes are atomic, so the line is never split by the
+        // function's own writes.
+        let written = self.marker.lock().unwrap().write(line);
+        if !matches!(written, Ok(n) if n == line.len()) {
+            self.append(line);
+        }
+    }
+
+    fn register(&self) -> (u64, oneshot::Receiver<Captured>) {
         let id = self.seq.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.waiters.lock().unwrap().insert(id, tx);
-        let marker = format!("\x1estratus-flush:{id}\x1e");
-        if self.write_marker(marker.as_bytes()).await.is_ok() {
-            let _ = tokio::time::timeout(limit, rx).await;
+        (id, rx)
+    }
+
+    async fn collect(&self, id: u64, rx: oneshot::Receiver<Captured>, limit: Duration) -> Captured {
+        match tokio::time::timeout(limit, rx).await {
+            Ok(Ok(segment)) => segment,
+            _ => {
+                self.waiters.lock().unwrap().remove(&id);
+                self.take()
+            }
         }
-        self.waiters.lock().unwrap().remove(&id);
-        self.take()
     }
 
     pub fn take(&self) -> Captured {
@@ -160,6 +206,24 @@ impl Output {
         }
         Err(io::Error::other("log pipe stayed full"))
     }
+}
+
+/// A flush marker written into the pipe, waiting to be collected.
+pub struct Mark {
+    output: Arc<Output>,
+    id: u64,
+    rx: oneshot::Receiver<Captured>,
+}
+
+impl Mark {
+    /// Everything written before the marker (bounded by `limit`).
+    pub async fn collect(self, limit: Duration) -> Captured {
+        self.output.collect(self.id, self.rx, limit).await
+    }
+}
+
+fn marker(id: u64) -> String {
+    format!("\x1estratus-flush:{id}\x1e")
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -186,8 +250,16 @@ mod tests {
         out.waiters.lock().unwrap().insert(7, tx);
         let mut pending = b"hello\n\x1estratus-flush:7\x1eafter".to_vec();
         out.absorb(&mut pending);
-        assert_eq!(out.take().text, b"hello\nafter");
-        assert!(rx.try_recv().is_ok());
+        assert_eq!(
+            rx.try_recv().unwrap().text,
+            b"hello\n",
+            "the segment before the marker"
+        );
+        assert_eq!(
+            out.take().text,
+            b"after",
+            "what follows stays for the next one"
+        );
     }
 
     #[test]
