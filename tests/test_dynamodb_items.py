@@ -805,3 +805,18 @@ def test_resource_put_get_update_delete(server, t):
     old = table.delete_item(Key={"pk": pk}, ReturnValues="ALL_OLD")["Attributes"]
     assert old["count"] == 3
     assert "Item" not in table.get_item(Key={"pk": pk})
+
+
+# --- ReturnConsumedCapacity -------------------------------------------------------------
+
+
+def test_return_consumed_capacity_total(ddb, t):
+    key = fresh_key()
+    resp = ddb.put_item(TableName=t, Item=key, ReturnConsumedCapacity="TOTAL")
+    assert resp["ConsumedCapacity"]["TableName"] == t
+    assert resp["ConsumedCapacity"]["CapacityUnits"] >= 1
+    resp = ddb.get_item(TableName=t, Key=key, ConsistentRead=True, ReturnConsumedCapacity="TOTAL")
+    assert resp["ConsumedCapacity"]["TableName"] == t
+    assert resp["ConsumedCapacity"]["CapacityUnits"] >= 1
+    # Without it, none is reported.
+    assert "ConsumedCapacity" not in ddb.get_item(TableName=t, Key=key)
