@@ -176,12 +176,16 @@ def test_item_operations_on_missing_table(ddb):
         (ddb.delete_item, {"Key": key}),
         (ddb.update_item, {"Key": key, "UpdateExpression": "SET a = :a",
                            "ExpressionAttributeValues": {":a": {"S": "x"}}}),
+    ]:
+        raises_ddb("ResourceNotFoundException", call, TableName=name, message=NOT_FOUND_MESSAGE,
+                   **kwargs)
+    for call, kwargs in [
         (ddb.query, {"KeyConditionExpression": "pk = :p",
                      "ExpressionAttributeValues": {":p": {"S": "a"}}}),
         (ddb.scan, {}),
     ]:
-        raises_ddb("ResourceNotFoundException", call, TableName=name, message=NOT_FOUND_MESSAGE,
-                   **kwargs)
+        resp = raises_ddb("ResourceNotFoundException", call, TableName=name, **kwargs)
+        assert resp["Error"]["Message"].startswith(NOT_FOUND_MESSAGE), resp["Error"]
 
 
 # --- ProjectionExpression ---------------------------------------------------------------

@@ -299,7 +299,7 @@ def test_describe_missing_table(ddb):
 def test_delete_missing_table(ddb):
     name = unique_table("missing")
     raises_ddb("ResourceNotFoundException", ddb.delete_table, TableName=name,
-               contains=NOT_FOUND_MESSAGE)
+               message=f"{NOT_FOUND_MESSAGE}: Table: {name} not found")
 
 
 def test_delete_table(ddb):

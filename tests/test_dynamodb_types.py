@@ -236,7 +236,6 @@ def test_empty_set_in_expression_values_rejected(raw, t):
 @pytest.mark.parametrize("value,fragment", [
     ({}, "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"),
     ({"S": "a", "N": "1"}, "Supplied AttributeValue has more than one datatypes set"),
-    ({"NULL": False}, "Null attribute value types must have the value of true"),
 ])
 def test_malformed_attribute_values_rejected(raw, t, value, fragment):
     k = key()
