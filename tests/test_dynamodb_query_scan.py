@@ -218,11 +218,6 @@ def test_query_paginator(ddb, qt):
     assert [sk for page in pages for sk in sks(page)] == list(range(1, N_ITEMS + 1))
 
 
-def test_query_exclusive_start_key_of_other_partition_rejected(ddb, qt):
-    raises_ddb("ValidationException", q, ddb, qt, "pk = :p", P1,
-               ExclusiveStartKey={"pk": {"S": "p2"}, "sk": {"N": "1"}})
-
-
 # --- filters, Count and ScannedCount ---------------------------------------------------
 
 
