@@ -461,3 +461,37 @@ def test_resource_query_and_scan_with_condition_builders(server, qt):
     assert [int(i["sk"]) for i in resp["Items"]] == [7]
     resp = table.scan(FilterExpression=Attr("info.half").lt(1) & Attr("g").attribute_type("S"))
     assert [(i["pk"], int(i["sk"])) for i in resp["Items"]] == [("p1", 1)]
+
+
+# --- index projections ----------------------------------------------------------------------
+
+
+def test_index_projection_types(ddb, tables):
+    name = unique_table("proj")
+    tables.names.append(name)
+    ddb.create_table(
+        TableName=name,
+        KeySchema=key_schema(("pk", "S"), ("sk", "N")),
+        AttributeDefinitions=attr_defs(("pk", "S"), ("sk", "N"), ("g", "S")),
+        BillingMode="PAY_PER_REQUEST",
+        GlobalSecondaryIndexes=[
+            {"IndexName": "keys", "KeySchema": key_schema(("g", "S")),
+             "Projection": {"ProjectionType": "KEYS_ONLY"}},
+            {"IndexName": "incl", "KeySchema": key_schema(("g", "S")),
+             "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["color"]}},
+        ],
+    )
+    wait_exists(ddb, name)
+    ddb.put_item(TableName=name, Item={"pk": {"S": "a"}, "sk": {"N": "1"}, "g": {"S": "x"},
+                                       "color": {"S": "red"}, "size": {"N": "3"}})
+    resp = q(ddb, name, "g = :g", {":g": {"S": "x"}}, IndexName="keys")
+    assert resp["Items"] == [{"pk": {"S": "a"}, "sk": {"N": "1"}, "g": {"S": "x"}}]
+    resp = q(ddb, name, "g = :g", {":g": {"S": "x"}}, IndexName="incl")
+    assert resp["Items"] == [{"pk": {"S": "a"}, "sk": {"N": "1"}, "g": {"S": "x"},
+                              "color": {"S": "red"}}]
+    # Asking a KEYS_ONLY index for every attribute is an error, not a table fetch.
+    raises_ddb("ValidationException", q, ddb, name, "g = :g", {":g": {"S": "x"}},
+               IndexName="keys", Select="ALL_ATTRIBUTES")
+    table = ddb.describe_table(TableName=name)["Table"]
+    incl = [i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == "incl"][0]
+    assert incl["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["color"]}
