@@ -104,7 +104,7 @@ def test_put_return_values_other_than_all_old_rejected(ddb, t):
     key = fresh_key()
     for rv in ("ALL_NEW", "UPDATED_OLD", "UPDATED_NEW"):
         raises_ddb("ValidationException", ddb.put_item, TableName=t, Item=key,
-                   ReturnValues=rv, message="Return values set to invalid value")
+                   ReturnValues=rv, message="ReturnValues can only be ALL_OLD or NONE")
     assert get(ddb, t, key) is None
 
 
@@ -123,7 +123,7 @@ def test_delete_return_values_all_new_rejected(ddb, t):
     key = fresh_key()
     put(ddb, t, key)
     raises_ddb("ValidationException", ddb.delete_item, TableName=t, Key=key,
-               ReturnValues="ALL_NEW", message="Return values set to invalid value")
+               ReturnValues="ALL_NEW", message="ReturnValues can only be ALL_OLD or NONE")
     assert get(ddb, t, key) is not None
 
 
@@ -204,6 +204,10 @@ def test_projection_expression_top_level_nested_and_list_index(ddb, t):
     }
     assert get(ddb, t, key, ProjectionExpression="l[1]") == {"l": {"L": [{"S": "one"}]}}
     assert get(ddb, t, key, ProjectionExpression="l[0], l[2].k") == {
+        "l": {"L": [{"S": "zero"}, {"M": {"k": {"S": "v"}}}]}
+    }
+    # The projected paths are merged into the item's own structure, in the list's order.
+    assert get(ddb, t, key, ProjectionExpression="l[2].k, l[0]") == {
         "l": {"L": [{"S": "zero"}, {"M": {"k": {"S": "v"}}}]}
     }
     assert get(ddb, t, key, ProjectionExpression="#m.#x, pk",

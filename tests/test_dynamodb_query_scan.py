@@ -254,6 +254,15 @@ def test_query_filter_on_key_attribute_rejected(ddb, qt):
                contains="Filter Expression can only contain non-primary key attributes")
 
 
+def test_select_count_with_projection_rejected(ddb, qt):
+    raises_ddb("ValidationException", q, ddb, qt, "pk = :p", P1, Select="COUNT",
+               ProjectionExpression="color",
+               contains="Cannot specify the ProjectionExpression when choosing to get only the Count")
+    raises_ddb("ValidationException", ddb.scan, TableName=qt, Select="COUNT",
+               ProjectionExpression="color",
+               contains="Cannot specify the ProjectionExpression when choosing to get only the Count")
+
+
 def test_query_select_count(ddb, qt):
     resp = q(ddb, qt, "pk = :p", P1, Select="COUNT")
     assert "Items" not in resp
@@ -491,7 +500,11 @@ def test_index_projection_types(ddb, tables):
                               "color": {"S": "red"}}]
     # Asking a KEYS_ONLY index for every attribute is an error, not a table fetch.
     raises_ddb("ValidationException", q, ddb, name, "g = :g", {":g": {"S": "x"}},
-               IndexName="keys", Select="ALL_ATTRIBUTES")
+               IndexName="keys", Select="ALL_ATTRIBUTES",
+               contains="Select type ALL_ATTRIBUTES is not supported for global secondary index "
+                        "keys because its projection type is not ALL")
+    raises_ddb("ValidationException", ddb.scan, TableName=name, IndexName="keys",
+               Select="ALL_ATTRIBUTES", contains="Select type ALL_ATTRIBUTES is not supported")
     table = ddb.describe_table(TableName=name)["Table"]
     incl = [i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == "incl"][0]
     assert incl["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["color"]}

@@ -192,7 +192,9 @@ def _create_fails(raw, contains=None, **overrides):
 
 def test_create_key_not_in_attribute_definitions(raw):
     _create_fails(
-        raw, contains="Some index key attributes are not defined in AttributeDefinitions",
+        raw,
+        contains="One or more parameter values were invalid: Some index key attributes are not "
+                 "defined in AttributeDefinitions. Keys: [pk], AttributeDefinitions: [other]",
         AttributeDefinitions=attr_defs(("other", "S")),
     )
 
@@ -263,6 +265,7 @@ def test_create_gsi_key_without_definition(raw):
 def test_create_lsi_with_other_hash_key(raw):
     _create_fails(
         raw,
+        contains="Index KeySchema does not have the same leading hash key as table KeySchema",
         KeySchema=key_schema(("pk", "S"), ("sk", "S")),
         AttributeDefinitions=attr_defs(("pk", "S"), ("sk", "S"), ("other", "S")),
         LocalSecondaryIndexes=[{
@@ -276,6 +279,8 @@ def test_create_lsi_with_other_hash_key(raw):
 def test_create_lsi_on_hash_only_table(raw):
     _create_fails(
         raw,
+        contains="Table KeySchema does not have a range key, which is required when specifying "
+                 "a LocalSecondaryIndex",
         AttributeDefinitions=attr_defs(("pk", "S"), ("l", "S")),
         LocalSecondaryIndexes=[{
             "IndexName": "lsi-bad",
