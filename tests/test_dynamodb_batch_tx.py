@@ -348,3 +348,22 @@ def test_transact_get_errors(ddb, raw, ta):
     raises_ddb("ValidationException", raw.transact_get_items, TransactItems=[
         {"Get": {"TableName": ta, "Key": k(f"{p}-{i}")}} for i in range(101)
     ])
+
+
+def test_batch_get_returns_at_most_16_mb_and_the_rest_as_unprocessed(ddb, tables):
+    name = tables()
+    blob = "y" * (300 * 1024)
+    keys = [k(f"big-{i}") for i in range(60)]  # about 18 MB in all
+    for start in range(0, len(keys), 20):
+        ddb.batch_write_item(RequestItems={name: [
+            {"PutRequest": {"Item": {**key, "d": {"S": blob}}}} for key in keys[start:start + 20]
+        ]})
+    resp = ddb.batch_get_item(RequestItems={name: {"Keys": keys}})
+    got = resp["Responses"][name]
+    assert 0 < len(got) < 60
+    assert len(got) * len(blob) <= 16 * 1024 * 1024
+    unprocessed = resp["UnprocessedKeys"][name]["Keys"]
+    assert len(got) + len(unprocessed) == 60
+    again = ddb.batch_get_item(RequestItems={name: {"Keys": unprocessed}})
+    seen = {i["pk"]["S"] for i in got} | {i["pk"]["S"] for i in again["Responses"][name]}
+    assert seen == {key["pk"]["S"] for key in keys}

@@ -508,3 +508,29 @@ def test_index_projection_types(ddb, tables):
     table = ddb.describe_table(TableName=name)["Table"]
     incl = [i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == "incl"][0]
     assert incl["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["color"]}
+
+
+# --- the 1 MB page ------------------------------------------------------------------------
+
+
+def test_query_and_scan_stop_at_1_mb(ddb, tables):
+    """A page holds at most 1 MB of items read; LastEvaluatedKey carries on from there."""
+    name = tables(range_key=("sk", "N"))
+    blob = "x" * (100 * 1024)
+    for i in range(15):  # about 1.5 MB in one partition
+        ddb.put_item(TableName=name, Item={"pk": {"S": "big"}, "sk": {"N": str(i)}, "d": {"S": blob}})
+
+    first = q(ddb, name, "pk = :p", {":p": {"S": "big"}})
+    assert 0 < first["Count"] < 15
+    assert first["Count"] <= 11  # 11 items of 100 KB already pass 1 MB
+    assert first["LastEvaluatedKey"] == {"pk": {"S": "big"}, "sk": first["Items"][-1]["sk"]}
+    rest = q(ddb, name, "pk = :p", {":p": {"S": "big"}}, ExclusiveStartKey=first["LastEvaluatedKey"])
+    assert sks(first) + sks(rest) == list(range(15))
+
+    # Select COUNT is bounded by the same 1 MB of items read.
+    counted = q(ddb, name, "pk = :p", {":p": {"S": "big"}}, Select="COUNT")
+    assert counted["Count"] == first["Count"] and "LastEvaluatedKey" in counted
+
+    page = ddb.scan(TableName=name)
+    assert 0 < page["Count"] < 15 and "LastEvaluatedKey" in page
+    assert ids(scan_all(ddb, name)) == [("big", i) for i in range(15)]
