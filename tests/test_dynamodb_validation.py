@@ -259,3 +259,38 @@ def test_transaction_cancelled_by_a_runtime_validation_error(ddb, t):
         "The provided expression refers to an attribute that does not exist in the item"
     assert get(ddb, t, k1) is None
     assert get(ddb, t, k2) == k2
+
+
+# --- BETWEEN bounds and names shared by several expressions ---------------------------------
+
+
+def test_between_bounds_out_of_order(ddb, t):
+    k = key()
+    raises_ddb("ValidationException", ddb.put_item, TableName=t, Item=k,
+               ConditionExpression="n BETWEEN :hi AND :lo",
+               ExpressionAttributeValues={":lo": {"N": "1"}, ":hi": {"N": "5"}},
+               contains=["Invalid ConditionExpression",
+                         "The BETWEEN operator requires upper bound to be greater than or equal "
+                         "to lower bound"])
+    assert get(ddb, t, k) is None
+
+
+def test_names_and_values_count_across_all_expressions_of_a_request(ddb, tables):
+    name = tables(range_key=("sk", "N"))
+    ddb.put_item(TableName=name, Item={"pk": {"S": "a"}, "sk": {"N": "1"}, "color": {"S": "red"},
+                                       "name": {"S": "n"}})
+    resp = ddb.query(TableName=name, KeyConditionExpression="#k = :k",
+                     FilterExpression="#c = :c", ProjectionExpression="#n",
+                     ExpressionAttributeNames={"#k": "pk", "#c": "color", "#n": "name"},
+                     ExpressionAttributeValues={":k": {"S": "a"}, ":c": {"S": "red"}})
+    assert resp["Items"] == [{"name": {"S": "n"}}]
+    raises_ddb("ValidationException", ddb.query, TableName=name, KeyConditionExpression="#k = :k",
+               ProjectionExpression="#n",
+               ExpressionAttributeNames={"#k": "pk", "#n": "name", "#x": "unused"},
+               ExpressionAttributeValues={":k": {"S": "a"}},
+               message="Value provided in ExpressionAttributeNames unused in expressions: keys: {#x}")
+    # A name used only by the condition of an update counts as used.
+    ddb.update_item(TableName=name, Key={"pk": {"S": "a"}, "sk": {"N": "1"}},
+                    UpdateExpression="SET color = :b", ConditionExpression="#n = :n",
+                    ExpressionAttributeNames={"#n": "name"},
+                    ExpressionAttributeValues={":b": {"S": "blue"}, ":n": {"S": "n"}})
