@@ -2,6 +2,8 @@
 Count / ScannedCount, projections, Select COUNT, secondary indexes (GSI and LSI) and parallel
 scan segments, through the client and the resource API."""
 
+from decimal import Decimal
+
 import pytest
 from boto3.dynamodb.conditions import Attr, Key
 
@@ -534,3 +536,45 @@ def test_query_and_scan_stop_at_1_mb(ddb, tables):
     page = ddb.scan(TableName=name)
     assert 0 < page["Count"] < 15 and "LastEvaluatedKey" in page
     assert ids(scan_all(ddb, name)) == [("big", i) for i in range(15)]
+
+
+# --- sort key order by type ------------------------------------------------------------------
+
+
+def test_binary_sort_keys_order_as_unsigned_bytes(ddb, tables):
+    name = tables(range_key=("sk", "B"))
+    values = [b"\xff", b"\x80", b"\x7f", b"\x01", b"\x01\x00", b"\x00"]
+    for v in values:
+        ddb.put_item(TableName=name, Item={"pk": {"S": "b"}, "sk": {"B": v}})
+    resp = q(ddb, name, "pk = :p", {":p": {"S": "b"}})
+    assert [i["sk"]["B"] for i in resp["Items"]] == [b"\x00", b"\x01", b"\x01\x00", b"\x7f", b"\x80", b"\xff"]
+    resp = q(ddb, name, "pk = :p AND begins_with(sk, :pre)", {":p": {"S": "b"}, ":pre": {"B": b"\x01"}})
+    assert [i["sk"]["B"] for i in resp["Items"]] == [b"\x01", b"\x01\x00"]
+
+
+def test_string_sort_keys_order_as_utf8_bytes(ddb, tables):
+    name = tables(range_key=("sk", "S"))
+    for v in ["\U0001F600", "\uffff", "é", "z", "a"]:
+        ddb.put_item(TableName=name, Item={"pk": {"S": "u"}, "sk": {"S": v}})
+    resp = q(ddb, name, "pk = :p", {":p": {"S": "u"}})
+    # UTF-8 byte order puts U+1F600 after U+FFFF (UTF-16 order would not).
+    assert [i["sk"]["S"] for i in resp["Items"]] == ["a", "z", "é", "\uffff", "\U0001F600"]
+
+
+def test_number_sort_keys_order_numerically(ddb, tables):
+    name = tables(range_key=("sk", "N"))
+    for v in ["1e3", "-10", "3", "0", "1E-5", "-2.5", "25", "-0.001"]:
+        ddb.put_item(TableName=name, Item={"pk": {"S": "n"}, "sk": {"N": v}})
+    resp = q(ddb, name, "pk = :p", {":p": {"S": "n"}})
+    assert [Decimal(i["sk"]["N"]) for i in resp["Items"]] == [
+        Decimal(v) for v in ["-10", "-2.5", "-0.001", "0", "1E-5", "3", "25", "1e3"]
+    ]
+
+
+def test_exclusive_start_key_of_the_wrong_shape(ddb, qt):
+    raises_ddb("ValidationException", q, ddb, qt, "pk = :p", P1,
+               ExclusiveStartKey={"pk": {"S": "p1"}},
+               contains="The provided starting key is invalid")
+    raises_ddb("ValidationException", ddb.scan, TableName=qt,
+               ExclusiveStartKey={"nope": {"S": "p1"}},
+               contains="The provided starting key is invalid")
