@@ -6,6 +6,7 @@ import datetime
 import pytest
 from botocore.exceptions import ClientError
 
+import helpers
 from dynamodb_support import (
     NOT_FOUND_MESSAGE,
     TableFactory,
@@ -452,3 +453,34 @@ def test_resource_create_wait_and_attributes(server, ddb):
         assert_ddb_error(excinfo, "ResourceNotFoundException")
     finally:
         delete_quietly(ddb, name)
+
+
+def test_update_table_adds_and_removes_a_gsi(ddb, tables):
+    name = tables()
+    for i in range(3):
+        ddb.put_item(TableName=name, Item={"pk": {"S": f"k{i}"}, "g": {"S": "grp" if i else "other"}})
+    ddb.update_table(
+        TableName=name,
+        AttributeDefinitions=attr_defs(("pk", "S"), ("g", "S")),
+        GlobalSecondaryIndexUpdates=[{"Create": {
+            "IndexName": "by-g", "KeySchema": key_schema(("g", "S")),
+            "Projection": {"ProjectionType": "ALL"},
+        }}],
+    )
+
+    def index_status():
+        table = ddb.describe_table(TableName=name)["Table"]
+        return {i["IndexName"]: i["IndexStatus"] for i in table.get("GlobalSecondaryIndexes", [])}
+
+    helpers.wait_until(lambda: index_status().get("by-g") == "ACTIVE", 30,
+                       message=lambda: f"index by-g ACTIVE (now {index_status()})")
+    # Items written before the index existed are in it.
+    resp = ddb.query(TableName=name, IndexName="by-g", KeyConditionExpression="g = :g",
+                     ExpressionAttributeValues={":g": {"S": "grp"}})
+    assert sorted(i["pk"]["S"] for i in resp["Items"]) == ["k1", "k2"]
+
+    ddb.update_table(TableName=name, GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": "by-g"}}])
+    helpers.wait_until(lambda: "by-g" not in index_status(), 30,
+                       message=lambda: f"index by-g gone (now {index_status()})")
+    raises_ddb("ValidationException", ddb.query, TableName=name, IndexName="by-g",
+               KeyConditionExpression="g = :g", ExpressionAttributeValues={":g": {"S": "grp"}})
