@@ -484,3 +484,48 @@ def test_update_table_adds_and_removes_a_gsi(ddb, tables):
                        message=lambda: f"index by-g gone (now {index_status()})")
     raises_ddb("ValidationException", ddb.query, TableName=name, IndexName="by-g",
                KeyConditionExpression="g = :g", ExpressionAttributeValues={":g": {"S": "grp"}})
+
+
+# --- tags, time to live, backups: what tools like Terraform read back ---------------------------
+
+
+def test_tags_on_a_table(ddb, tables):
+    name = tables()
+    arn = table_arn(name)
+    assert ddb.list_tags_of_resource(ResourceArn=arn)["Tags"] == []
+    ddb.tag_resource(ResourceArn=arn, Tags=[{"Key": "env", "Value": "dev"}, {"Key": "team", "Value": "a"}])
+    tags = ddb.list_tags_of_resource(ResourceArn=arn)["Tags"]
+    assert sorted((t["Key"], t["Value"]) for t in tags) == [("env", "dev"), ("team", "a")]
+    ddb.untag_resource(ResourceArn=arn, TagKeys=["team"])
+    assert ddb.list_tags_of_resource(ResourceArn=arn)["Tags"] == [{"Key": "env", "Value": "dev"}]
+    missing = table_arn(unique_table("missing"))
+    raises_ddb("ResourceNotFoundException", ddb.tag_resource, ResourceArn=missing,
+               Tags=[{"Key": "k", "Value": "v"}])
+
+
+def test_create_table_with_tags(ddb, tables):
+    name = tables(Tags=[{"Key": "owner", "Value": "me"}])
+    assert ddb.list_tags_of_resource(ResourceArn=table_arn(name))["Tags"] == [
+        {"Key": "owner", "Value": "me"}
+    ]
+
+
+def test_time_to_live_settings(ddb, tables):
+    name = tables()
+    desc = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    assert desc["TimeToLiveStatus"] == "DISABLED"
+    resp = ddb.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"})
+    assert resp["TimeToLiveSpecification"] == {"Enabled": True, "AttributeName": "expires"}
+    desc = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    assert desc["TimeToLiveStatus"] in ("ENABLING", "ENABLED")
+    assert desc["AttributeName"] == "expires"
+    raises_ddb("ResourceNotFoundException", ddb.describe_time_to_live,
+               TableName=unique_table("missing"))
+
+
+def test_describe_continuous_backups(ddb, tables):
+    name = tables()
+    desc = ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+    assert desc["ContinuousBackupsStatus"] in ("ENABLED", "DISABLED")
+    assert desc["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "DISABLED"
