@@ -102,7 +102,7 @@ def test_put_replaces_whole_item_and_returns_all_old(ddb, t):
 
 def test_put_return_values_other_than_all_old_rejected(ddb, t):
     # A value of the model's enum that PutItem does not take gets this message in us-east-1
-    # ("Return values set to invalid value" is DynamoDB Local's and moto's wording, not AWS's).
+    # ("Return values set to invalid value" is moto's wording, not AWS's).
     key = fresh_key()
     for rv in ("ALL_NEW", "UPDATED_OLD", "UPDATED_NEW"):
         raises_ddb("ValidationException", ddb.put_item, TableName=t, Item=key,
