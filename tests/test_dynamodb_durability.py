@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from botocore.exceptions import ClientError
 
+import helpers
 from dynamodb_support import (
     CCF_MESSAGE,
     TableFactory,
@@ -111,6 +112,53 @@ def test_acknowledged_writes_survive_kill_9(server_factory):
     # And the restarted server keeps taking writes.
     ddb2.put_item(TableName=name, Item={**key(1000), "v": {"S": "after"}})
     assert get(1000)["v"] == {"S": "after"}
+
+
+def test_writes_acknowledged_while_killed_mid_stream_survive(server_factory):
+    """Eight writers put items as fast as they can; the server is killed -9 under them. Every
+    write that got its 200 is there after the restart."""
+    srv = server_factory()
+    ddb = ddb_client(srv, connect_timeout=2, read_timeout=10)
+    name = unique_table("midstream")
+    ddb.create_table(TableName=name, KeySchema=key_schema(("pk", "S")),
+                     AttributeDefinitions=attr_defs(("pk", "S")), BillingMode="PAY_PER_REQUEST")
+    wait_exists(ddb, name)
+    acked, lock, stop = [], threading.Lock(), threading.Event()
+
+    def writer(w):
+        i = 0
+        while not stop.is_set():
+            key = f"w{w}-{i}"
+            try:
+                if i % 2:
+                    ddb.put_item(TableName=name, Item={"pk": {"S": key}, "n": {"N": str(i)}})
+                else:
+                    ddb.update_item(TableName=name, Key={"pk": {"S": key}},
+                                    UpdateExpression="SET n = :n",
+                                    ExpressionAttributeValues={":n": {"N": str(i)}})
+            except Exception:  # the server is gone: this write was never acknowledged
+                return
+            with lock:
+                acked.append((key, i))
+            i += 1
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(8)]
+    for th in threads:
+        th.start()
+    helpers.wait_until(lambda: len(acked) >= 200, 30, message="200 acknowledged writes")
+    srv.kill()
+    stop.set()
+    for th in threads:
+        th.join(timeout=30)
+
+    srv2 = server_factory(data_dir=srv.data_dir)
+    ddb2 = ddb_client(srv2)
+    stored = {}
+    for page in ddb2.get_paginator("scan").paginate(TableName=name, ConsistentRead=True):
+        for item in page["Items"]:
+            stored[item["pk"]["S"]] = int(item["n"]["N"])
+    missing = [key for key, i in acked if stored.get(key) != i]
+    assert not missing, f"{len(missing)} of {len(acked)} acknowledged writes lost: {missing[:10]}"
 
 
 def test_concurrent_conditional_increments_serialise(ddb, tables):
