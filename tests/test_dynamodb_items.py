@@ -528,6 +528,9 @@ TRUE_CONDITIONS = [
     ("l[0] = :v", {":v": {"S": "x"}}),
     ("t = :v", {":v": {"BOOL": True}}),
     ("ss = :v", {":v": {"SS": ["green", "red"]}}),
+    ("l = :v", {":v": {"L": [{"S": "x"}, {"N": "1.0"}, {"S": "y"}]}}),
+    ("m = :v", {":v": {"M": {"deep": {"M": {"n": {"N": "5"}}}, "k": {"S": "v"}}}}),
+    ("z = :v", {":v": {"NULL": True}}),
     ("m.k <> :v", {":v": {"N": "1"}}),
     ("n BETWEEN :lo AND :hi", {":lo": {"N": "10"}, ":hi": {"N": "10"}}),
     ("n BETWEEN :lo AND :hi", {":lo": {"N": "-5"}, ":hi": {"N": "100"}}),
@@ -579,6 +582,9 @@ FALSE_CONDITIONS = [
     ("NOT n = :a", {":a": {"N": "10"}}),
     ("(n = :yes OR n = :no) AND n = :no", {":yes": {"N": "10"}, ":no": {"N": "0"}}),
     ("#st = :a", {":a": {"S": "inactive"}}),
+    # Lists compare element by element, in order.
+    ("l = :v", {":v": {"L": [{"S": "y"}, {"N": "1"}, {"S": "x"}]}}),
+    ("m = :v", {":v": {"M": {"k": {"S": "v"}}}}),
 ]
 
 
