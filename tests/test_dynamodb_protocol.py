@@ -175,3 +175,14 @@ def test_aws_cli_walkthrough(aws, server, tables):
     # boto3 sees what the CLI wrote.
     ddb = ddb_client(server)
     assert ddb.scan(TableName=name)["Count"] == 2
+
+
+def test_number_as_a_json_number_is_a_serialization_error(server, tables):
+    """N travels as a string; {"N": 123} is not a number value."""
+    name = tables()
+    status, _, body = call(server, "PutItem", {"TableName": name,
+                                               "Item": {"pk": {"S": "j"}, "n": {"N": 123}}})
+    assert status == 400
+    assert error_type(body) == "SerializationException"
+    status, _, body = call(server, "GetItem", {"TableName": name, "Key": {"pk": {"S": "j"}}})
+    assert status == 200 and "Item" not in body

@@ -185,10 +185,34 @@ def test_number_range(ddb, t):
     assert get(ddb, t, k2) is None
 
 
-@pytest.mark.parametrize("bad", ["abc", "", "1.2.3", "0x10", "NaN", "Infinity", "1e", "--1"])
+@pytest.mark.parametrize("bad", ["abc", "", "1.2.3", "0x10", "NaN", "Infinity", "-Infinity", "1e",
+                                 "--1", " 1", "1 "])
 def test_invalid_numbers_rejected(ddb, t, bad):
     k = key()
     raises_ddb("ValidationException", ddb.put_item, TableName=t, Item={**k, "n": {"N": bad}})
+    assert get(ddb, t, k) is None
+
+
+@pytest.mark.parametrize("given,value", [
+    ("+3", "3"), (".123", "0.123"), ("0001.23", "1.23"), ("1e+5", "100000"), ("-17e5", "-1700000"),
+    ("0e1000", "0"),
+])
+def test_unusual_but_valid_number_forms(ddb, t, given, value):
+    k = key()
+    ddb.put_item(TableName=t, Item={**k, "n": {"N": given}})
+    assert Decimal(get(ddb, t, k)["n"]["N"]) == Decimal(value)
+
+
+def test_arithmetic_beyond_range_or_precision_rejected(ddb, t):
+    k = key()
+    raises_ddb("ValidationException", ddb.update_item, TableName=t, Key=k,
+               UpdateExpression="SET b = :a + :b",
+               ExpressionAttributeValues={":a": {"N": "9e125"}, ":b": {"N": "9e125"}},
+               contains="overflow")
+    # 1e50 + 1 needs 51 significant digits.
+    raises_ddb("ValidationException", ddb.update_item, TableName=t, Key=k,
+               UpdateExpression="SET b = :a + :b",
+               ExpressionAttributeValues={":a": {"N": "1e50"}, ":b": {"N": "1"}})
     assert get(ddb, t, k) is None
 
 
