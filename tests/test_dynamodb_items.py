@@ -18,6 +18,7 @@ from dynamodb_support import (
     ddb_client,
     ddb_resource,
     raises_ddb,
+    table_arn,
     unique_table,
 )
 
@@ -836,3 +837,11 @@ def test_return_consumed_capacity_total(ddb, t):
     assert resp["ConsumedCapacity"]["CapacityUnits"] >= 1
     # Without it, none is reported.
     assert "ConsumedCapacity" not in ddb.get_item(TableName=t, Key=key)
+
+
+def test_table_arn_in_place_of_the_name(ddb, t):
+    key = fresh_key()
+    ddb.put_item(TableName=table_arn(t), Item={**key, "v": {"S": "by arn"}})
+    assert ddb.get_item(TableName=table_arn(t), Key=key)["Item"]["v"] == {"S": "by arn"}
+    assert get(ddb, t, key)["v"] == {"S": "by arn"}
+    assert ddb.describe_table(TableName=table_arn(t))["Table"]["TableName"] == t
