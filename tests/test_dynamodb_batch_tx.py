@@ -367,3 +367,14 @@ def test_batch_get_returns_at_most_16_mb_and_the_rest_as_unprocessed(ddb, tables
     again = ddb.batch_get_item(RequestItems={name: {"Keys": unprocessed}})
     seen = {i["pk"]["S"] for i in got} | {i["pk"]["S"] for i in again["Responses"][name]}
     assert seen == {key["pk"]["S"] for key in keys}
+
+
+def test_transact_write_same_token_other_request_is_a_mismatch(ddb, ta):
+    p = prefix()
+    token = unique_table("token")
+    ddb.transact_write_items(ClientRequestToken=token, TransactItems=[
+        {"Put": {"TableName": ta, "Item": {**k(p), "v": {"N": "1"}}}}])
+    raises_ddb("IdempotentParameterMismatchException", ddb.transact_write_items,
+               ClientRequestToken=token,
+               TransactItems=[{"Put": {"TableName": ta, "Item": {**k(p), "v": {"N": "2"}}}}])
+    assert get(ddb, ta, k(p))["v"] == {"N": "1"}

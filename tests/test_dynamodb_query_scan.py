@@ -578,3 +578,26 @@ def test_exclusive_start_key_of_the_wrong_shape(ddb, qt):
     raises_ddb("ValidationException", ddb.scan, TableName=qt,
                ExclusiveStartKey={"nope": {"S": "p1"}},
                contains="The provided starting key is invalid")
+
+
+def test_lsi_fetches_unprojected_attributes_from_the_table(ddb, tables):
+    """A local index reads what it does not project from the table; a global one cannot."""
+    name = unique_table("lsifetch")
+    tables.names.append(name)
+    ddb.create_table(
+        TableName=name,
+        KeySchema=key_schema(("pk", "S"), ("sk", "N")),
+        AttributeDefinitions=attr_defs(("pk", "S"), ("sk", "N"), ("l", "N")),
+        BillingMode="PAY_PER_REQUEST",
+        LocalSecondaryIndexes=[{"IndexName": "by-l", "KeySchema": key_schema(("pk", "S"), ("l", "N")),
+                                "Projection": {"ProjectionType": "KEYS_ONLY"}}],
+    )
+    wait_exists(ddb, name)
+    item = {"pk": {"S": "a"}, "sk": {"N": "1"}, "l": {"N": "9"}, "color": {"S": "red"}}
+    ddb.put_item(TableName=name, Item=item)
+    resp = q(ddb, name, "pk = :p", {":p": {"S": "a"}}, IndexName="by-l")
+    assert resp["Items"] == [{"pk": {"S": "a"}, "sk": {"N": "1"}, "l": {"N": "9"}}]
+    resp = q(ddb, name, "pk = :p", {":p": {"S": "a"}}, IndexName="by-l", Select="ALL_ATTRIBUTES")
+    assert resp["Items"] == [item]
+    resp = q(ddb, name, "pk = :p", {":p": {"S": "a"}}, IndexName="by-l", ProjectionExpression="color")
+    assert resp["Items"] == [{"color": {"S": "red"}}]
