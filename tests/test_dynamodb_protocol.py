@@ -8,11 +8,12 @@ import urllib.request
 
 import pytest
 from botocore.auth import SigV4Auth
+from botocore.exceptions import ClientError
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 import helpers
-from dynamodb_support import TableFactory, ddb_client, unique_table
+from dynamodb_support import TableFactory, assert_ddb_error, ddb_client, unique_table
 
 JSON_10 = "application/x-amz-json-1.0"
 
@@ -186,3 +187,35 @@ def test_number_as_a_json_number_is_a_serialization_error(server, tables):
     assert error_type(body) == "SerializationException"
     status, _, body = call(server, "GetItem", {"TableName": name, "Key": {"pk": {"S": "j"}}})
     assert status == 200 and "Item" not in body
+
+
+# --- authentication: DynamoDB answers these with HTTP 400 -------------------------------------
+
+
+def test_wrong_secret_key_is_invalid_signature(server):
+    client = helpers.make_client(server.url, "dynamodb", secret_key="not-the-secret",
+                                 retries={"max_attempts": 1})
+    with pytest.raises(ClientError) as excinfo:
+        client.list_tables()
+    assert_ddb_error(excinfo, "InvalidSignatureException", status=400)
+
+
+def test_unknown_access_key_is_unrecognized_client(server):
+    client = helpers.make_client(server.url, "dynamodb", access_key="AKIAUNKNOWNKEY000000",
+                                 retries={"max_attempts": 1})
+    with pytest.raises(ClientError) as excinfo:
+        client.list_tables()
+    assert_ddb_error(excinfo, "UnrecognizedClientException", status=400,
+                     message="The security token included in the request is invalid.")
+
+
+def test_unsigned_request_is_missing_authentication_token(server):
+    req = urllib.request.Request(server.url + "/", data=b"{}", method="POST", headers={
+        "Content-Type": JSON_10, "X-Amz-Target": "DynamoDB_20120810.ListTables"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            status, body = resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        status, body = e.code, json.loads(e.read() or b"{}")
+    assert status == 400
+    assert error_type(body) == "MissingAuthenticationTokenException"
