@@ -165,11 +165,13 @@ async fn authenticate(State(state): State<Shared>, req: Request, next: Next) -> 
             req.extensions_mut().insert(RawBody(bytes));
             next.run(req).await
         }
-        // SNS speaks XML, errors included.
-        Err(e) if auth::scope(&parts).is_some_and(|(service, _)| service == "sns") => {
-            services::sns::auth_error(e)
-        }
-        Err(e) => ApiError(e).into_response(),
+        // Each of these services words its signature errors in its own protocol.
+        Err(e) => match services::protocol_of(&parts).as_deref() {
+            Some("sns") => services::sns::auth_error(e),
+            Some("dynamodb") => services::dynamodb::auth_error(e),
+            Some("logs") => services::logs::auth_error(e),
+            _ => ApiError(e).into_response(),
+        },
     }
 }
 

@@ -53,11 +53,26 @@ pub async fn handle(state: &Shared, caller: &Caller, parts: &Parts, body: Bytes)
     respond(result)
 }
 
+/// A signature failure as DynamoDB answers it: status 400 in the JSON 1.0 error shape, where
+/// the Lambda API answers 403.
+pub fn auth_error(mut e: Error) -> Response {
+    e.status = 400;
+    if e.code == "MissingAuthenticationTokenException" {
+        e.message = "Request is missing Authentication Token".into();
+    }
+    respond(Err(e))
+}
+
 /// The namespace AWS puts before an exception's name in `__type`.
 fn namespace(code: &str) -> &'static str {
     match code {
         "ValidationException" => "com.amazon.coral.validate",
-        "UnknownOperationException" | "SerializationException" => "com.amazon.coral.service",
+        "UnknownOperationException"
+        | "SerializationException"
+        | "MissingAuthenticationTokenException"
+        | "UnrecognizedClientException"
+        | "InvalidSignatureException"
+        | "IncompleteSignatureException" => "com.amazon.coral.service",
         _ => "com.amazonaws.dynamodb.v20120810",
     }
 }

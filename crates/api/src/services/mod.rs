@@ -22,6 +22,22 @@ pub fn answers(service: &str) -> bool {
     matches!(service, "dynamodb" | "sns" | "logs")
 }
 
+/// Which of these services a request is for, before its signature is checked: the credential
+/// scope's service, or for an unsigned request the JSON protocols' `X-Amz-Target` prefix.
+pub fn protocol_of(parts: &Parts) -> Option<String> {
+    if let Some((service, _)) = crate::auth::scope(parts) {
+        return answers(&service).then_some(service);
+    }
+    let target = parts.headers.get("x-amz-target")?.to_str().ok()?;
+    if target.starts_with("DynamoDB_20120810.") {
+        Some("dynamodb".into())
+    } else if target.starts_with("Logs_20140328.") {
+        Some("logs".into())
+    } else {
+        None
+    }
+}
+
 /// Answers one verified request for one of these services.
 pub async fn handle(state: &Shared, caller: Caller, parts: Parts, body: Bytes) -> Response {
     match caller.service.as_str() {

@@ -24,8 +24,19 @@ pub fn table_name(req: &Value) -> Result<&str, Error> {
             .unwrap_or(name),
         None => name,
     };
-    // Only CreateTable checks the name's form: elsewhere the member also takes an ARN (1 to
-    // 1024 characters), and a name no table can have is simply not found.
+    // The member also takes an ARN (1 to 1024 characters), so only the characters of a plain
+    // name are checked here (as AWS does); CreateTable checks its length too.
+    if !name.starts_with("arn:")
+        && !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+    {
+        return Err(crate::table::constraint(
+            name,
+            "tableName",
+            "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+",
+        ));
+    }
     if name.len() > 1024 {
         return Err(crate::table::constraint(
             name,
@@ -221,7 +232,8 @@ pub fn return_values(req: &Value, allowed: &[&str]) -> Result<String, Error> {
         ));
     }
     if !allowed.contains(&rv) {
-        return Err(Error::validation("Return values set to invalid value"));
+        // PutItem and DeleteItem take only these two.
+        return Err(Error::validation("ReturnValues can only be ALL_OLD or NONE"));
     }
     Ok(rv.to_string())
 }

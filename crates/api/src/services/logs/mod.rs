@@ -76,6 +76,16 @@ impl LogsError {
     }
 }
 
+/// A signature failure as CloudWatch Logs answers it: status 400 in its JSON 1.1 error shape.
+pub fn auth_error(e: stratus_core::Error) -> Response {
+    LogsError {
+        code: e.code,
+        status: 400,
+        message: e.message,
+    }
+    .into_response()
+}
+
 impl IntoResponse for LogsError {
     fn into_response(self) -> Response {
         let body = json!({"__type": self.code, "message": self.message});
