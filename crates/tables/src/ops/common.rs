@@ -233,7 +233,9 @@ pub fn return_values(req: &Value, allowed: &[&str]) -> Result<String, Error> {
     }
     if !allowed.contains(&rv) {
         // PutItem and DeleteItem take only these two.
-        return Err(Error::validation("ReturnValues can only be ALL_OLD or NONE"));
+        return Err(Error::validation(
+            "ReturnValues can only be ALL_OLD or NONE",
+        ));
     }
     Ok(rv.to_string())
 }
