@@ -90,11 +90,14 @@ fn render(cfg: &EventInvokeConfig, region: &str, name: &str, qualifier: &str) ->
     v
 }
 
+/// Now in epoch seconds, to the millisecond: a stored value read back may differ from the one
+/// written in its last bit, which must not show at the precision clients parse (microseconds).
 fn now_secs() -> f64 {
-    std::time::SystemTime::now()
+    let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
-        .as_secs_f64()
+        .as_millis();
+    ms as f64 / 1000.0
 }
 
 /// Writes a config: `merge` keeps unspecified settings (Update), otherwise they are removed (Put).
