@@ -141,3 +141,26 @@ class TableFactory:
 
 def sorted_set(values):
     return sorted(values)
+
+
+# Module-scoped fixtures the DynamoDB test modules import by name.
+
+
+@pytest.fixture(scope="module")
+def ddb(server):
+    """A boto3 DynamoDB client for the session's server."""
+    return ddb_client(server)
+
+
+@pytest.fixture(scope="module")
+def raw(server):
+    """A client that skips botocore's own validation, so the server's is tested."""
+    return ddb_client(server, parameter_validation=False)
+
+
+@pytest.fixture(scope="module")
+def tables(ddb):
+    """Makes tables for one module and deletes them afterwards."""
+    factory = TableFactory(ddb)
+    yield factory
+    factory.close()

@@ -5,33 +5,17 @@ documented request limits."""
 import pytest
 from botocore.exceptions import ClientError
 
-from dynamodb_support import (
-    CCF_MESSAGE,
-    NOT_FOUND_MESSAGE,
-    TableFactory,
+from dynamodb_support import (  # noqa: F401 (ddb, raw, tables: shared module fixtures)
     assert_ddb_error,
-    ddb_client,
+    CCF_MESSAGE,
+    ddb,
     ddb_resource,
+    NOT_FOUND_MESSAGE,
     raises_ddb,
+    raw,
+    tables,
     unique_table,
 )
-
-
-@pytest.fixture(scope="module")
-def ddb(server):
-    return ddb_client(server)
-
-
-@pytest.fixture(scope="module")
-def raw(server):
-    return ddb_client(server, parameter_validation=False)
-
-
-@pytest.fixture(scope="module")
-def tables(ddb):
-    factory = TableFactory(ddb)
-    yield factory
-    factory.close()
 
 
 @pytest.fixture(scope="module")

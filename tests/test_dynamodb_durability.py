@@ -9,28 +9,17 @@ import pytest
 from botocore.exceptions import ClientError
 
 import helpers
-from dynamodb_support import (
-    CCF_MESSAGE,
-    TableFactory,
+from dynamodb_support import (  # noqa: F401 (ddb, raw, tables: shared module fixtures)
     assert_ddb_error,
     attr_defs,
+    CCF_MESSAGE,
+    ddb,
     ddb_client,
     key_schema,
+    tables,
     unique_table,
     wait_exists,
 )
-
-
-@pytest.fixture(scope="module")
-def ddb(server):
-    return ddb_client(server)
-
-
-@pytest.fixture(scope="module")
-def tables(ddb):
-    factory = TableFactory(ddb)
-    yield factory
-    factory.close()
 
 
 def k(v):

@@ -9,35 +9,19 @@ import pytest
 from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import ClientError
 
-from dynamodb_support import (
+from dynamodb_support import (  # noqa: F401 (ddb, raw, tables: shared module fixtures)
+    assert_ddb_error,
     CCF_MESSAGE,
+    ddb,
+    ddb_resource,
     KEY_SCHEMA_MESSAGE,
     NOT_FOUND_MESSAGE,
-    TableFactory,
-    assert_ddb_error,
-    ddb_client,
-    ddb_resource,
     raises_ddb,
+    raw,
     table_arn,
+    tables,
     unique_table,
 )
-
-
-@pytest.fixture(scope="module")
-def ddb(server):
-    return ddb_client(server)
-
-
-@pytest.fixture(scope="module")
-def raw(server):
-    return ddb_client(server, parameter_validation=False)
-
-
-@pytest.fixture(scope="module")
-def tables(ddb):
-    factory = TableFactory(ddb)
-    yield factory
-    factory.close()
 
 
 @pytest.fixture(scope="module")

@@ -4,19 +4,13 @@ ConditionalOperator."""
 
 import pytest
 
-from dynamodb_support import CCF_MESSAGE, TableFactory, ddb_client, raises_ddb, unique_table
-
-
-@pytest.fixture(scope="module")
-def ddb(server):
-    return ddb_client(server)
-
-
-@pytest.fixture(scope="module")
-def tables(ddb):
-    factory = TableFactory(ddb)
-    yield factory
-    factory.close()
+from dynamodb_support import (  # noqa: F401 (ddb, raw, tables: shared module fixtures)
+    CCF_MESSAGE,
+    ddb,
+    raises_ddb,
+    tables,
+    unique_table,
+)
 
 
 @pytest.fixture(scope="module")

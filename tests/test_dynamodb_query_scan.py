@@ -7,30 +7,19 @@ from decimal import Decimal
 import pytest
 from boto3.dynamodb.conditions import Attr, Key
 
-from dynamodb_support import (
-    TableFactory,
+from dynamodb_support import (  # noqa: F401 (ddb, raw, tables: shared module fixtures)
     attr_defs,
+    ddb,
     ddb_client,
     ddb_resource,
     key_schema,
     raises_ddb,
+    tables,
     unique_table,
     wait_exists,
 )
 
 N_ITEMS = 12  # sort keys 1..12, so 10, 11, 12 sort after 9 only if compared as numbers
-
-
-@pytest.fixture(scope="module")
-def ddb(server):
-    return ddb_client(server)
-
-
-@pytest.fixture(scope="module")
-def tables(ddb):
-    factory = TableFactory(ddb)
-    yield factory
-    factory.close()
 
 
 @pytest.fixture(scope="module")

@@ -7,39 +7,28 @@ import pytest
 from botocore.exceptions import ClientError
 
 import helpers
-from dynamodb_support import (
-    NOT_FOUND_MESSAGE,
-    TableFactory,
+from dynamodb_support import (  # noqa: F401 (ddb, raw, tables: shared module fixtures)
     assert_ddb_error,
     attr_defs,
+    ddb,
     ddb_client,
     ddb_resource,
     delete_quietly,
+    FAST_WAIT,
     key_schema,
+    NOT_FOUND_MESSAGE,
     raises_ddb,
     table_arn,
+    tables,
     unique_table,
     wait_exists,
-    FAST_WAIT,
 )
-
-
-@pytest.fixture(scope="module")
-def ddb(server):
-    return ddb_client(server)
 
 
 @pytest.fixture(scope="module")
 def raw(server):
     """A client without botocore's own parameter checks, so the server's are tested."""
     return ddb_client(server, parameter_validation=False)
-
-
-@pytest.fixture(scope="module")
-def tables(ddb):
-    factory = TableFactory(ddb)
-    yield factory
-    factory.close()
 
 
 def by_name(defs):

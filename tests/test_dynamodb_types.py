@@ -8,32 +8,16 @@ from decimal import Decimal
 import pytest
 from boto3.dynamodb.types import Binary
 
-from dynamodb_support import (
-    TableFactory,
-    ddb_client,
+from dynamodb_support import (  # noqa: F401 (ddb, raw, tables: shared module fixtures)
+    ddb,
     ddb_resource,
     raises_ddb,
+    raw,
+    tables,
     unique_table,
 )
 
 MAX_ITEM = 400 * 1024
-
-
-@pytest.fixture(scope="module")
-def ddb(server):
-    return ddb_client(server)
-
-
-@pytest.fixture(scope="module")
-def raw(server):
-    return ddb_client(server, parameter_validation=False)
-
-
-@pytest.fixture(scope="module")
-def tables(ddb):
-    factory = TableFactory(ddb)
-    yield factory
-    factory.close()
 
 
 @pytest.fixture(scope="module")

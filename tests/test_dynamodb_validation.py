@@ -5,33 +5,17 @@ expression parameters, nesting limits, and validation errors inside transactions
 import pytest
 from botocore.exceptions import ClientError
 
-from dynamodb_support import (
-    TableFactory,
+from dynamodb_support import (  # noqa: F401 (ddb, raw, tables: shared module fixtures)
     assert_ddb_error,
     attr_defs,
-    ddb_client,
+    ddb,
     key_schema,
     raises_ddb,
+    raw,
+    tables,
     unique_table,
     wait_exists,
 )
-
-
-@pytest.fixture(scope="module")
-def ddb(server):
-    return ddb_client(server)
-
-
-@pytest.fixture(scope="module")
-def raw(server):
-    return ddb_client(server, parameter_validation=False)
-
-
-@pytest.fixture(scope="module")
-def tables(ddb):
-    factory = TableFactory(ddb)
-    yield factory
-    factory.close()
 
 
 @pytest.fixture(scope="module")
