@@ -667,3 +667,103 @@ def test_filter_policy_message_body_scope(sns, topic, recorder):
     got = records.wait_for(1, DELIVERY_S, where=sns_records(records, marker))
     records.assert_stays(1, QUIET_S, where=sns_records(records, marker))
     assert json.loads(got[0]["event"]["Records"][0]["Sns"]["Message"])["m"] == f"yes {marker}"
+
+
+# --- more validation -------------------------------------------------------
+
+
+def test_create_topic_unknown_attribute(sns):
+    with pytest.raises(ClientError) as e:
+        sns.create_topic(Name=topic_name(), Attributes={"Bogus": "x"})
+    assert err(e)[:2] == ("InvalidParameter", 400)
+
+
+def test_set_topic_policy_not_json(sns, topic):
+    with pytest.raises(ClientError) as e:
+        sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue="{nope")
+    assert err(e)[:2] == ("InvalidParameter", 400)
+
+
+def test_delete_topic_malformed_arn(sns):
+    with pytest.raises(ClientError) as e:
+        sns.delete_topic(TopicArn="not-an-arn")
+    assert err(e)[:2] == ("InvalidParameter", 400)
+
+
+def test_subscribe_lambda_endpoint_must_be_an_arn(sns, topic):
+    with pytest.raises(ClientError) as e:
+        sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint="just-a-name")
+    assert err(e)[:2] == ("InvalidParameter", 400)
+
+
+def test_fifo_topic_publish_requires_group_id(sns):
+    arn = sns.create_topic(Name=topic_name() + ".fifo",
+                           Attributes={"FifoTopic": "true",
+                                       "ContentBasedDeduplication": "true"})["TopicArn"]
+    with pytest.raises(ClientError) as e:
+        sns.publish(TopicArn=arn, Message="m")
+    code, status, msg = err(e)
+    assert (code, status) == ("InvalidParameter", 400)
+    assert "MessageGroupId" in msg
+    sns.publish(TopicArn=arn, Message="m", MessageGroupId="g")
+
+
+def test_publish_both_topic_and_target(sns, topic):
+    with pytest.raises(ClientError) as e:
+        sns.publish(TopicArn=topic, TargetArn=topic, Message="m")
+    assert err(e)[:2] == ("InvalidParameter", 400)
+
+
+def test_publish_batch_invalid_entry_id(sns, topic):
+    with pytest.raises(ClientError) as e:
+        sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=[
+            {"Id": "bad id!", "Message": "m"}])
+    assert err(e)[:2] == ("InvalidBatchEntryId", 400)
+
+
+def test_publish_batch_too_long(sns, topic):
+    entries = [{"Id": f"e{i}", "Message": "x" * (30 * 1024)} for i in range(10)]
+    with pytest.raises(ClientError) as e:
+        sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=entries)
+    assert err(e)[:2] == ("BatchRequestTooLong", 400)
+
+
+def test_publish_batch_to_missing_topic(sns):
+    with pytest.raises(ClientError) as e:
+        sns.publish_batch(TopicArn=f"arn:aws:sns:{REGION}:{ACCOUNT}:{topic_name('x')}",
+                          PublishBatchRequestEntries=[{"Id": "a", "Message": "m"}])
+    assert err(e)[:2] == ("NotFound", 404)
+
+
+def test_untag_missing_topic(sns):
+    with pytest.raises(ClientError) as e:
+        sns.untag_resource(ResourceArn=f"arn:aws:sns:{REGION}:{ACCOUNT}:{topic_name('x')}",
+                           TagKeys=["a"])
+    assert err(e)[:2] == ("ResourceNotFound", 404)
+
+
+def test_too_many_tags(sns, topic):
+    with pytest.raises(ClientError) as e:
+        sns.tag_resource(ResourceArn=topic,
+                         Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(51)])
+    assert err(e)[:2] == ("TagLimitExceeded", 400)
+    assert sns.list_tags_for_resource(ResourceArn=topic)["Tags"] == []
+
+
+def test_filter_policy_string_array_and_numeric_equals(sns, topic, recorder):
+    fn_arn, records = recorder
+    subscribe(sns, topic, fn_arn, FilterPolicy=json.dumps(
+        {"tags": ["urgent"], "n": [{"numeric": ["=", 5]}]}))
+    marker = uuid.uuid4().hex
+
+    def pub(tag, tags, n, n_type="Number"):
+        sns.publish(TopicArn=topic, Message=f"{tag} {marker}", MessageAttributes={
+            "tags": {"DataType": "String.Array", "StringValue": json.dumps(tags)},
+            "n": {"DataType": n_type, "StringValue": n}})
+
+    pub("yes", ["low", "urgent"], "5.0")
+    pub("no-tags", ["low"], "5")
+    pub("no-n", ["urgent"], "6")
+    got = records.wait_for(1, DELIVERY_S, where=sns_records(records, marker))
+    records.assert_stays(1, QUIET_S, where=sns_records(records, marker))
+    assert got[0]["event"]["Records"][0]["Sns"]["Message"].startswith("yes ")
