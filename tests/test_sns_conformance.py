@@ -767,3 +767,51 @@ def test_filter_policy_string_array_and_numeric_equals(sns, topic, recorder):
     got = records.wait_for(1, DELIVERY_S, where=sns_records(records, marker))
     records.assert_stays(1, QUIET_S, where=sns_records(records, marker))
     assert got[0]["event"]["Records"][0]["Sns"]["Message"].startswith("yes ")
+
+
+def test_create_topic_same_name_different_tags_is_rejected(sns):
+    name = topic_name()
+    sns.create_topic(Name=name, Tags=[{"Key": "a", "Value": "1"}])
+    with pytest.raises(ClientError) as e:
+        sns.create_topic(Name=name, Tags=[{"Key": "a", "Value": "2"}])
+    assert err(e)[:2] == ("InvalidParameter", 400)
+
+
+def test_list_subscriptions_by_topic_pages_of_100(sns, topic):
+    prefix = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:pg-{uuid.uuid4().hex[:6]}"
+    subs = {subscribe(sns, topic, f"{prefix}-{i}") for i in range(101)}
+    first = sns.list_subscriptions_by_topic(TopicArn=topic)
+    assert len(first["Subscriptions"]) == 100
+    assert first.get("NextToken")
+    second = sns.list_subscriptions_by_topic(TopicArn=topic, NextToken=first["NextToken"])
+    assert "NextToken" not in second
+    got = [s["SubscriptionArn"] for s in first["Subscriptions"] + second["Subscriptions"]]
+    assert sorted(got) == sorted(subs)
+    assert sns.get_topic_attributes(TopicArn=topic)["Attributes"]["SubscriptionsConfirmed"] == "101"
+
+
+def test_unsubscribe_stops_delivery(sns, topic, recorder):
+    fn_arn, records = recorder
+    sub = subscribe(sns, topic, fn_arn)
+    marker = uuid.uuid4().hex
+    sns.publish(TopicArn=topic, Message=f"before {marker}")
+    records.wait_for(1, DELIVERY_S, where=sns_records(records, marker))
+    sns.unsubscribe(SubscriptionArn=sub)
+    sns.publish(TopicArn=topic, Message=f"after {marker}")
+    got = records.assert_stays(1, QUIET_S, where=sns_records(records, marker))
+    assert got[0]["event"]["Records"][0]["Sns"]["Message"].startswith("before ")
+
+
+def test_delivered_signature_and_timestamp(sns, topic, recorder):
+    import datetime
+    fn_arn, records = recorder
+    subscribe(sns, topic, fn_arn)
+    marker = uuid.uuid4().hex
+    before = datetime.datetime.now(datetime.timezone.utc)
+    sns.publish(TopicArn=topic, Message=f"sig {marker}")
+    (rec,) = records.wait_for(1, DELIVERY_S, where=sns_records(records, marker))
+    s = rec["event"]["Records"][0]["Sns"]
+    assert base64.b64decode(s["Signature"], validate=True)
+    ts = datetime.datetime.strptime(s["Timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc)
+    assert abs((ts - before).total_seconds()) < 60
