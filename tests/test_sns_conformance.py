@@ -409,7 +409,7 @@ def test_publish_too_large(sns, topic):
     sns.publish(TopicArn=topic, Message="x" * (256 * 1024))
 
 
-@pytest.mark.parametrize("subject", ["a" * 101, "line\nbreak", "caf\u00e9", ""])
+@pytest.mark.parametrize("subject", ["a" * 101, "line\nbreak", "tab\tchar", ""])
 def test_publish_bad_subject(sns, topic, subject):
     with pytest.raises(ClientError) as e:
         sns.publish(TopicArn=topic, Message="m", Subject=subject)
@@ -418,6 +418,30 @@ def test_publish_bad_subject(sns, topic, subject):
 
 def test_publish_subject_of_100_chars_ok(sns, topic):
     sns.publish(TopicArn=topic, Message="m", Subject="s" * 100)
+
+
+def test_publish_subject_may_be_utf8(sns, topic):
+    # botocore's SNS model: "Subjects must be UTF-8 text with no line breaks or control
+    # characters, and less than 100 characters long."
+    mid = sns.publish(TopicArn=topic, Message="m", Subject="Caf\u00e9 \u00fcber")["MessageId"]
+    assert UUID_RE.match(mid)
+
+
+def test_topic_maximum_message_size(sns, topic):
+    # MaximumMessageSize: 1024..1048576 bytes, default 262144; body and attributes count.
+    sns.set_topic_attributes(TopicArn=topic, AttributeName="MaximumMessageSize",
+                             AttributeValue="1048576")
+    assert sns.get_topic_attributes(TopicArn=topic)["Attributes"]["MaximumMessageSize"] == "1048576"
+    sns.publish(TopicArn=topic, Message="x" * (300 * 1024))
+    sns.set_topic_attributes(TopicArn=topic, AttributeName="MaximumMessageSize",
+                             AttributeValue="1024")
+    with pytest.raises(ClientError) as e:
+        sns.publish(TopicArn=topic, Message="x" * 2000)
+    assert err(e)[:2] == ("InvalidParameter", 400)
+    with pytest.raises(ClientError) as e:
+        sns.set_topic_attributes(TopicArn=topic, AttributeName="MaximumMessageSize",
+                                 AttributeValue="1023")
+    assert err(e)[:2] == ("InvalidParameter", 400)
 
 
 def test_publish_invalid_data_type(sns, topic):
@@ -815,3 +839,39 @@ def test_delivered_signature_and_timestamp(sns, topic, recorder):
     ts = datetime.datetime.strptime(s["Timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
         tzinfo=datetime.timezone.utc)
     assert abs((ts - before).total_seconds()) < 60
+
+
+def test_filter_policy_at_most_five_keys(sns, topic, recorder):
+    fn_arn, _ = recorder
+    policy = {f"k{i}": ["v"] for i in range(6)}
+    with pytest.raises(ClientError) as e:
+        subscribe(sns, topic, fn_arn, FilterPolicy=json.dumps(policy))
+    assert err(e)[:2] == ("InvalidParameter", 400)
+
+
+def test_resubscribe_with_different_attributes_is_rejected(sns, topic, recorder):
+    fn_arn, _ = recorder
+    subscribe(sns, topic, fn_arn, FilterPolicy=json.dumps({"a": ["1"]}))
+    with pytest.raises(ClientError) as e:
+        subscribe(sns, topic, fn_arn, FilterPolicy=json.dumps({"a": ["2"]}))
+    code, status, msg = err(e)
+    assert (code, status) == ("InvalidParameter", 400)
+    assert "already exists with different attributes" in msg
+
+
+def test_filter_policy_message_body_nested_numeric_and_arrays(sns, topic, recorder):
+    fn_arn, records = recorder
+    subscribe(sns, topic, fn_arn, FilterPolicyScope="MessageBody", FilterPolicy=json.dumps(
+        {"detail": {"price": [{"numeric": [">=", 100]}], "tags": ["sale"]}}))
+    marker = uuid.uuid4().hex
+
+    def pub(tag, detail):
+        sns.publish(TopicArn=topic, Message=json.dumps({"detail": detail, "m": f"{tag} {marker}"}))
+
+    pub("yes", {"price": 150, "tags": ["new", "sale"]})
+    pub("no-price", {"price": 50, "tags": ["sale"]})
+    pub("no-tags", {"price": 150, "tags": ["new"]})
+    pub("no-flat", {"price": 150})
+    got = records.wait_for(1, DELIVERY_S, where=sns_records(records, marker))
+    records.assert_stays(1, QUIET_S, where=sns_records(records, marker))
+    assert json.loads(got[0]["event"]["Records"][0]["Sns"]["Message"])["m"] == f"yes {marker}"
