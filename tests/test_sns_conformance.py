@@ -875,3 +875,14 @@ def test_filter_policy_message_body_nested_numeric_and_arrays(sns, topic, record
     got = records.wait_for(1, DELIVERY_S, where=sns_records(records, marker))
     records.assert_stays(1, QUIET_S, where=sns_records(records, marker))
     assert json.loads(got[0]["event"]["Records"][0]["Sns"]["Message"])["m"] == f"yes {marker}"
+
+
+def test_signature_version_2_is_carried_in_the_event(sns, topic, recorder):
+    fn_arn, records = recorder
+    sns.set_topic_attributes(TopicArn=topic, AttributeName="SignatureVersion", AttributeValue="2")
+    assert sns.get_topic_attributes(TopicArn=topic)["Attributes"]["SignatureVersion"] == "2"
+    subscribe(sns, topic, fn_arn)
+    marker = uuid.uuid4().hex
+    sns.publish(TopicArn=topic, Message=f"sv2 {marker}")
+    (rec,) = records.wait_for(1, DELIVERY_S, where=sns_records(records, marker))
+    assert rec["event"]["Records"][0]["Sns"]["SignatureVersion"] == "2"
