@@ -547,6 +547,10 @@ def test_delivered_event_shape(sns, topic, recorder):
     event = rec["event"]
     assert list(event) == ["Records"] and len(event["Records"]) == 1
     r = event["Records"][0]
+    assert set(r) == {"EventSource", "EventVersion", "EventSubscriptionArn", "Sns"}
+    assert set(r["Sns"]) == {"Type", "MessageId", "TopicArn", "Subject", "Message", "Timestamp",
+                             "SignatureVersion", "Signature", "SigningCertUrl", "UnsubscribeUrl",
+                             "MessageAttributes"}
     assert r["EventSource"] == "aws:sns"
     assert r["EventVersion"] == "1.0"
     assert r["EventSubscriptionArn"] == sub
@@ -886,3 +890,66 @@ def test_signature_version_2_is_carried_in_the_event(sns, topic, recorder):
     sns.publish(TopicArn=topic, Message=f"sv2 {marker}")
     (rec,) = records.wait_for(1, DELIVERY_S, where=sns_records(records, marker))
     assert rec["event"]["Records"][0]["Sns"]["SignatureVersion"] == "2"
+
+
+def test_subscribe_alias_arn_invokes_the_alias(sns, topic, recorder, lambda_client):
+    fn_arn, records = recorder
+    version = lambda_client.publish_version(FunctionName=fn_arn)["Version"]
+    alias = f"live{uuid.uuid4().hex[:6]}"
+    alias_arn = lambda_client.create_alias(FunctionName=fn_arn, Name=alias,
+                                           FunctionVersion=version)["AliasArn"]
+    sub = subscribe(sns, topic, alias_arn)
+    (entry,) = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert entry["Endpoint"] == alias_arn
+    marker = uuid.uuid4().hex
+    sns.publish(TopicArn=topic, Message=f"alias {marker}")
+    (rec,) = records.wait_for(1, DELIVERY_S, where=sns_records(records, marker))
+    assert rec["version"] == version
+    assert rec["event"]["Records"][0]["EventSubscriptionArn"] == sub
+
+
+def test_filter_policy_suffix_ignore_case_and_or(sns, topic, recorder):
+    fn_arn, records = recorder
+    subscribe(sns, topic, fn_arn, FilterPolicy=json.dumps({"$or": [
+        {"file": [{"suffix": ".png"}]},
+        {"kind": [{"equals-ignore-case": "ALERT"}]},
+        {"src": [{"anything-but": {"prefix": "int-"}}], "ip": [{"cidr": "10.0.0.0/24"}]},
+    ]}))
+    marker = uuid.uuid4().hex
+
+    def pub(tag, attrs):
+        sns.publish(TopicArn=topic, Message=f"{tag} {marker}", MessageAttributes={
+            k: {"DataType": "String", "StringValue": v} for k, v in attrs.items()})
+
+    pub("yes-png", {"file": "a.png"})
+    pub("yes-alert", {"kind": "alert"})
+    pub("yes-ext", {"src": "ext-1", "ip": "10.0.0.7"})
+    pub("no-jpg", {"file": "a.jpg"})
+    pub("no-int", {"src": "int-1", "ip": "10.0.0.7"})
+    pub("no-ip", {"src": "ext-1", "ip": "10.0.1.7"})
+    got = records.wait_for(3, DELIVERY_S, where=sns_records(records, marker))
+    records.assert_stays(3, QUIET_S, where=sns_records(records, marker))
+    tags = sorted(r["event"]["Records"][0]["Sns"]["Message"].split()[0] for r in got)
+    assert tags == ["yes-alert", "yes-ext", "yes-png"]
+
+
+PUBLISHER_SOURCE = '''
+import boto3
+
+def handler(event, context):
+    sns = boto3.client("sns")
+    return sns.publish(TopicArn=event["topic"], Message=event["message"])["MessageId"]
+'''
+
+
+def test_function_publishes_with_boto3(sns, topic, recorder, new_function, make_zip, invoke_client):
+    fn_arn, records = recorder
+    subscribe(sns, topic, fn_arn)
+    pub_fn = new_function(zip_bytes=make_zip({"app.py": PUBLISHER_SOURCE}), Timeout=30)
+    marker = uuid.uuid4().hex
+    resp = invoke_client.invoke(FunctionName=pub_fn["FunctionName"], Payload=json.dumps(
+        {"topic": topic, "message": f"inner {marker}"}).encode())
+    payload = json.loads(resp["Payload"].read())
+    assert "FunctionError" not in resp, payload
+    (rec,) = records.wait_for(1, DELIVERY_S, where=sns_records(records, marker))
+    assert rec["event"]["Records"][0]["Sns"]["MessageId"] == payload
