@@ -32,6 +32,7 @@ const TOPIC_SETTABLE: &[&str] = &[
     "LambdaFailureFeedbackRoleArn",
     "LambdaSuccessFeedbackRoleArn",
     "LambdaSuccessFeedbackSampleRate",
+    "MaximumMessageSize",
     "Policy",
     "SignatureVersion",
     "SQSFailureFeedbackRoleArn",
@@ -96,6 +97,16 @@ pub fn check_topic_attribute(
                     "ContentBasedDeduplication Reason: Content based deduplication can only be set for FIFO topics",
                 ))
             }
+        }
+        "MaximumMessageSize"
+            if !value.parse::<usize>().is_ok_and(|n| {
+                (crate::message::MIN_TOPIC_MESSAGE_BYTES..=crate::message::MAX_TOPIC_MESSAGE_BYTES)
+                    .contains(&n)
+            }) =>
+        {
+            Err(invalid(
+                "MaximumMessageSize: Invalid value. Must be an integer from 1024 to 1048576.",
+            ))
         }
         "SignatureVersion" if !matches!(value, "1" | "2") => {
             Err(invalid("SignatureVersion: Invalid value. Must be 1 or 2."))
@@ -319,6 +330,11 @@ pub fn subscription_view(
     out.insert("ConfirmationWasAuthenticated".into(), "true".into());
     out.insert("PendingConfirmation".into(), "false".into());
     out.insert("RawMessageDelivery".into(), "false".into());
+    // The principal that subscribed: with one credential pair, the account itself.
+    out.insert(
+        "SubscriptionPrincipal".into(),
+        format!("arn:aws:iam::{ACCOUNT_ID}:root"),
+    );
     for (k, v) in set {
         out.insert(k.clone(), v.clone());
     }

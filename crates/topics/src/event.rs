@@ -71,11 +71,13 @@ pub fn signature(key: &[u8], n: &Notification<'_>) -> String {
 
 /// The event for a function subscribed as `subscription_arn`; `endpoint` is the platform's
 /// base URL as the publisher reached it (for `SigningCertUrl` and `UnsubscribeUrl`).
+/// `signature_version` is the topic's `SignatureVersion` ("1" unless set).
 pub fn lambda_event(
     subscription_arn: &str,
     n: &Notification<'_>,
     endpoint: &str,
     key: &[u8],
+    signature_version: &str,
 ) -> Value {
     let attributes: Map<String, Value> = n
         .attributes
@@ -98,7 +100,7 @@ pub fn lambda_event(
             "Subject": n.subject,
             "Message": n.message,
             "Timestamp": n.timestamp,
-            "SignatureVersion": "1",
+            "SignatureVersion": signature_version,
             "Signature": signature(key, n),
             "SigningCertUrl": format!("{endpoint}/SimpleNotificationService-stratus.pem"),
             "UnsubscribeUrl": format!("{endpoint}/?Action=Unsubscribe&SubscriptionArn={subscription_arn}"),
@@ -131,7 +133,7 @@ mod tests {
             attributes: &attrs,
         };
         let sub = "arn:aws:sns:us-east-1:000000000000:t:3f7c0f53-1a3e-4a44-9f83-0e2d2ad3a1a2";
-        let ev = lambda_event(sub, &n, "http://localhost:4566", b"k");
+        let ev = lambda_event(sub, &n, "http://localhost:4566", b"k", "1");
         let r = &ev["Records"][0];
         assert_eq!(r["EventSource"], "aws:sns");
         assert_eq!(r["EventVersion"], "1.0");

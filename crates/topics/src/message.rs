@@ -11,6 +11,9 @@ use crate::names::{invalid, invalid_value};
 
 /// Largest message, attributes included (256 KiB).
 pub const MAX_MESSAGE_BYTES: usize = 262_144;
+/// The range of a topic's `MaximumMessageSize` (its default is [`MAX_MESSAGE_BYTES`]).
+pub const MIN_TOPIC_MESSAGE_BYTES: usize = 1024;
+pub const MAX_TOPIC_MESSAGE_BYTES: usize = 1_048_576;
 /// Longest subject.
 const MAX_SUBJECT: usize = 100;
 
@@ -77,7 +80,7 @@ impl Message {
             check_attribute(name, a)?;
         }
         let size = message.len() + attributes.iter().map(|(n, a)| a.size(n)).sum::<usize>();
-        if size > MAX_MESSAGE_BYTES {
+        if size > MAX_TOPIC_MESSAGE_BYTES {
             return Err(invalid("Message too long"));
         }
         let structure = match structure {
@@ -91,6 +94,24 @@ impl Message {
             subject,
             attributes,
         })
+    }
+
+    /// The body and the attributes in bytes, as a topic's `MaximumMessageSize` counts them.
+    pub fn size(&self) -> usize {
+        self.message.len()
+            + self
+                .attributes
+                .iter()
+                .map(|(n, a)| a.size(n))
+                .sum::<usize>()
+    }
+
+    /// Refuses a message larger than `limit`, the topic's `MaximumMessageSize`.
+    pub fn check_size(&self, limit: usize) -> Result<(), Error> {
+        if self.size() > limit {
+            return Err(invalid("Message too long"));
+        }
+        Ok(())
     }
 
     /// The body a subscriber of `protocol` receives: with `MessageStructure` `json`, its own
@@ -120,12 +141,14 @@ fn parse_structure(message: &str) -> Result<Map<String, Value>, Error> {
     }
 }
 
+/// UTF-8 text without line breaks or control characters, under 100 characters (the current
+/// API reference; older documents said ASCII).
 fn check_subject(s: &str) -> Result<(), Error> {
-    let printable = s.chars().all(|c| c.is_ascii() && !c.is_ascii_control());
+    let printable = s.chars().all(|c| !c.is_control());
     if s.is_empty() || !printable || s.trim().is_empty() {
         return Err(invalid("Subject"));
     }
-    if s.len() > MAX_SUBJECT {
+    if s.chars().count() > MAX_SUBJECT {
         return Err(invalid(
             "Subject Reason: Subject must be less than 100 characters",
         ));
@@ -259,13 +282,17 @@ mod tests {
             publish("", &[]).unwrap_err().message,
             "Invalid parameter: Empty message"
         );
-        assert!(publish(&"x".repeat(MAX_MESSAGE_BYTES), &[]).is_ok());
+        let at_limit = publish(&"x".repeat(MAX_MESSAGE_BYTES), &[]).unwrap();
+        assert!(at_limit.check_size(MAX_MESSAGE_BYTES).is_ok());
+        let over = publish(&"x".repeat(MAX_MESSAGE_BYTES + 1), &[]).unwrap();
         assert_eq!(
-            publish(&"x".repeat(MAX_MESSAGE_BYTES + 1), &[])
-                .unwrap_err()
-                .message,
-            "Invalid parameter: Message too long"
+            over.check_size(MAX_MESSAGE_BYTES).unwrap_err().message,
+            "Invalid parameter: Message too long",
+            "over the default MaximumMessageSize"
         );
+        assert!(over.check_size(MAX_TOPIC_MESSAGE_BYTES).is_ok());
+        assert!(publish(&"x".repeat(MAX_TOPIC_MESSAGE_BYTES + 1), &[]).is_err());
+        assert!(Message::new("m".into(), Some("Café über".into()), None, BTreeMap::new()).is_ok());
         assert!(Message::new("m".into(), Some("".into()), None, BTreeMap::new()).is_err());
         assert!(Message::new("m".into(), Some("a\nb".into()), None, BTreeMap::new()).is_err());
     }

@@ -79,9 +79,19 @@ fn read_message(p: &Params, fifo: bool) -> Result<Outgoing, Error> {
     })
 }
 
-/// The subscribers of `topic`, which must exist, and whether it is a FIFO topic that
-/// deduplicates by content.
-fn subscribers(c: &Ctx, topic: &str) -> Result<(Vec<Subscription>, bool), Error> {
+/// What a publish needs of its topic.
+struct Target {
+    subs: Vec<Subscription>,
+    /// A FIFO topic that deduplicates by content.
+    by_content: bool,
+    /// `MaximumMessageSize`.
+    max_size: usize,
+    /// `SignatureVersion` of the notifications.
+    signature_version: String,
+}
+
+/// The subscribers and settings of `topic`, which must exist.
+fn subscribers(c: &Ctx, topic: &str) -> Result<Target, Error> {
     let (t, subs) = c
         .state
         .topics
@@ -91,7 +101,22 @@ fn subscribers(c: &Ctx, topic: &str) -> Result<(Vec<Subscription>, bool), Error>
         .attrs
         .get("ContentBasedDeduplication")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    Ok((subs, by_content))
+    let max_size = t
+        .attrs
+        .get("MaximumMessageSize")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(MAX_MESSAGE_BYTES);
+    let signature_version = t
+        .attrs
+        .get("SignatureVersion")
+        .cloned()
+        .unwrap_or_else(|| "1".into());
+    Ok(Target {
+        subs,
+        by_content,
+        max_size,
+        signature_version,
+    })
 }
 
 /// FIFO topics need a deduplication id unless they deduplicate by content.
@@ -108,9 +133,10 @@ pub fn publish(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let topic = target(c, p)?;
     let fifo = topic.ends_with(".fifo");
     let out = read_message(p, fifo)?;
-    let (subs, by_content) = subscribers(c, topic)?;
-    check_dedup(p, fifo, by_content)?;
-    deliver(c, topic, &subs, &[&out])?;
+    let t = subscribers(c, topic)?;
+    out.message.check_size(t.max_size)?;
+    check_dedup(p, fifo, t.by_content)?;
+    deliver(c, topic, &t, &[&out])?;
     Ok(xml::ok("Publish", &c.request_id, |x| {
         x.leaf("MessageId", &out.id);
         if fifo {
@@ -127,15 +153,16 @@ pub fn publish_batch(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let fifo = topic.ends_with(".fifo");
     let entries = p.indexed("PublishBatchRequestEntries", "member");
     check_batch(&entries)?;
-    let (subs, by_content) = subscribers(c, topic)?;
+    let t = subscribers(c, topic)?;
     let mut sent = Vec::new();
     for e in &entries {
         let out = read_message(e, fifo)?;
-        check_dedup(e, fifo, by_content)?;
+        out.message.check_size(t.max_size)?;
+        check_dedup(e, fifo, t.by_content)?;
         sent.push((e.get("Id").unwrap_or("").to_string(), out));
     }
     let outgoing: Vec<&Outgoing> = sent.iter().map(|(_, o)| o).collect();
-    deliver(c, topic, &subs, &outgoing)?;
+    deliver(c, topic, &t, &outgoing)?;
     Ok(xml::ok("PublishBatch", &c.request_id, |x| {
         x.open("Successful");
         for (id, o) in &sent {
@@ -217,12 +244,12 @@ fn wants(sub: &Subscription, m: &Message, body: &str) -> bool {
 }
 
 /// Queues one invocation per (message, matching function subscriber), all in one transaction.
-fn deliver(c: &Ctx, topic: &str, subs: &[Subscription], msgs: &[&Outgoing]) -> Result<(), Error> {
+fn deliver(c: &Ctx, topic: &str, t: &Target, msgs: &[&Outgoing]) -> Result<(), Error> {
     let key = c.state.topics.signing_key();
     let mut events = Vec::new();
     for out in msgs {
         let timestamp = timestamp_now();
-        for sub in subs.iter().filter(|s| s.protocol == "lambda") {
+        for sub in t.subs.iter().filter(|s| s.protocol == "lambda") {
             let body = out.message.body_for("lambda");
             if !wants(sub, &out.message, body) {
                 continue;
@@ -238,7 +265,7 @@ fn deliver(c: &Ctx, topic: &str, subs: &[Subscription], msgs: &[&Outgoing]) -> R
                 timestamp: &timestamp,
                 attributes: &out.message.attributes,
             };
-            let event = lambda_event(&sub.arn, &n, &c.endpoint, key);
+            let event = lambda_event(&sub.arn, &n, &c.endpoint, key, &t.signature_version);
             events.push(NewEvent {
                 function: f.name,
                 qualifier: f.qualifier,
