@@ -15,11 +15,15 @@ PY_HANDLER_SOURCE = "def handler(event, context):\n    return event\n"
 _ZIP_DATE = (2024, 1, 1, 0, 0, 0)
 
 
-def client(url):
+def client(url, service="lambda"):
+    """A boto3 client for one of the server's services (S3 path-style, SigV4)."""
+    extra = {"s3": {"addressing_style": "path"}, "signature_version": "s3v4"} \
+        if service == "s3" else {}
     return boto3.client(
-        "lambda", endpoint_url=url, region_name=REGION,
+        service, endpoint_url=url, region_name=REGION,
         aws_access_key_id="test", aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=120),
+        config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=120,
+                      **extra),
     )
 
 

@@ -14,11 +14,7 @@ read back through the CloudWatch Logs API): client and server share the machine'
 """
 
 import json
-import subprocess
 import time
-
-import boto3
-from botocore.config import Config
 
 from . import deploy, servers, workloads
 
@@ -31,37 +27,16 @@ def handler(event, context):
 """
 
 
-def _client(url, service):
-    return boto3.client(
-        service, endpoint_url=url, region_name=deploy.REGION,
-        aws_access_key_id="test", aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 1}, read_timeout=60,
-                      s3={"addressing_style": "path"}, signature_version=(
-                          "s3v4" if service == "s3" else None)),
-    )
-
-
-def _load(ctx, url, concurrency, seconds, path, service="lambda", headers=(), payload=None,
-          sign=True, method="POST"):
-    """One loadgen run against an arbitrary request shape; returns `workloads.brief`."""
-    cmd = [str(ctx.loadgen_bin), "--endpoint", url, "--function", "unused", "--path", path,
-           "--service", service, "--method", method, "--concurrency", str(concurrency),
-           "--duration", str(seconds), "--warmup", "0.5"]
-    for h in headers:
-        cmd += ["--header", h]
-    if payload is not None:
-        cmd += ["--payload", payload]
-    if not sign:
-        cmd.append("--no-sign")
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    if out.returncode != 0:
-        raise RuntimeError(f"loadgen failed: {out.stderr.strip()[-1000:]}")
-    return workloads.brief(json.loads(out.stdout))
+def _load(ctx, url, concurrency, seconds, path, sign=True, **opts):
+    """One loadgen run against an arbitrary request shape (`path`, `header=[...]`, ...)."""
+    return workloads.brief(workloads.loadgen(
+        ctx, url, "unused", sign=sign, path=path, concurrency=concurrency, duration=seconds,
+        warmup=0.5, **opts))
 
 
 def _probe_times(url, function, expected, deadline_s=60):
     """`id or key -> function clock` from the probe's log lines."""
-    logs = _client(url, "logs")
+    logs = deploy.client(url, "logs")
     group = f"/aws/lambda/{function}"
     seen = {}
     deadline = time.monotonic() + deadline_s
@@ -105,7 +80,7 @@ def _async(ctx, s, lam, n):
     e2e = _summary_ms([got[k] - t for k, t in sent.items() if k in got])
     accepted = _load(ctx, s.url, 4, ctx.plan.throughput_s,
                      "/2015-03-31/functions/noop-rust/invocations",
-                     headers=["x-amz-invocation-type: Event"])
+                     header=["x-amz-invocation-type: Event"])
     return {"end_to_end": e2e, "lost": n - len(got), "accepted_c4": accepted}
 
 
@@ -118,7 +93,7 @@ def _probe_package():
 
 
 def _s3(ctx, s, lam, n):
-    s3 = _client(s.url, "s3")
+    s3 = deploy.client(s.url, "s3")
     s3.create_bucket(Bucket="bench-uploads")
     arn = lam.get_function_configuration(FunctionName="probe")["FunctionArn"]
     s3.put_bucket_notification_configuration(
@@ -138,7 +113,7 @@ def _s3(ctx, s, lam, n):
 
 
 def _http(ctx, s):
-    api = _client(s.url, "apigatewayv2").create_api(
+    api = deploy.client(s.url, "apigatewayv2").create_api(
         Name="bench", ProtocolType="HTTP",
         Target=f"arn:aws:lambda:{deploy.REGION}:{deploy.ACCOUNT}:function:noop-rust")
     path = f"/_aws/execute-api/{api['ApiId']}/hello"

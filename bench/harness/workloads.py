@@ -67,6 +67,9 @@ def loadgen(ctx, url, function, pinned=False, sign=True, **opts):
         flag = "--" + k.replace("_", "-")
         if v is True:
             cmd.append(flag)
+        elif k == "header":  # repeatable, one value per flag
+            for h in v:
+                cmd += [flag, h]
         elif v is not None and v is not False:
             cmd += [flag, ",".join(v) if isinstance(v, list) else str(v)]
     if not sign:
@@ -493,14 +496,6 @@ def _table_requests():
     }
 
 
-def _ddb_client(url):
-    import boto3
-    from botocore.config import Config
-    return boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1",
-                        aws_access_key_id="test", aws_secret_access_key="test",
-                        config=Config(retries={"max_attempts": 1}))
-
-
 def tables(ctx):
     """PutItem, GetItem and Query: latency at concurrency 1 and throughput at 1, 4 and 16,
     against one server with a fresh data directory."""
@@ -510,7 +505,7 @@ def tables(ctx):
         levels = sorted(set(levels) | {4})
     out = {"levels": {}}
     with servers.Stratus(ctx.stratus_bin, ctx.work_dir, "tables") as s:
-        ddb = _ddb_client(s.url)
+        ddb = deploy.client(s.url, "dynamodb")
         ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
                                                {"AttributeName": "sk", "AttributeType": "N"}],

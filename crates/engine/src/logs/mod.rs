@@ -148,8 +148,7 @@ impl Output {
     /// `None` if the pipe is full (use [`Output::flush`]).
     pub fn mark(self: &Arc<Self>) -> Option<Mark> {
         let (id, rx) = self.register();
-        let written = self.marker.lock().unwrap().write(marker(id).as_bytes());
-        if !matches!(written, Ok(n) if n == marker(id).len()) {
+        if !self.try_write(marker(id).as_bytes()) {
             self.waiters.lock().unwrap().remove(&id);
             return None;
         }
@@ -163,12 +162,15 @@ impl Output {
     /// Writes a platform line (such as START) into the pipe, so it is ordered with the
     /// function's own output; into the buffer directly if the pipe is full.
     pub fn write_line(&self, line: &[u8]) {
-        // Writes of up to PIPE_BUF bytes are atomic, so the line is never split by the
-        // function's own writes.
-        let written = self.marker.lock().unwrap().write(line);
-        if !matches!(written, Ok(n) if n == line.len()) {
+        if !self.try_write(line) {
             self.append(line);
         }
+    }
+
+    /// One non-blocking write into the pipe; whether all of `bytes` went in. Writes of up to
+    /// PIPE_BUF bytes are atomic, so they are never split by the function's own writes.
+    fn try_write(&self, bytes: &[u8]) -> bool {
+        matches!(self.marker.lock().unwrap().write(bytes), Ok(n) if n == bytes.len())
     }
 
     fn register(&self) -> (u64, oneshot::Receiver<Captured>) {
