@@ -222,6 +222,22 @@ impl S3Front {
         }
     }
 
+    /// Streams a request body into a new blob and checks it against the integrity values the
+    /// client sent; a blob that fails the check is removed.
+    async fn write_checked(
+        &self,
+        body: Option<s3s::dto::StreamingBlob>,
+        expected: Expected,
+    ) -> S3Result<crate::blobs::Written> {
+        let body = body.ok_or_else(|| s3_error!(IncompleteBody))?;
+        let written = self.0.blobs.write(body).await.map_err(body_error)?;
+        if let Err(e) = expected.check(&written) {
+            self.0.blobs.remove(&written.id);
+            return Err(e);
+        }
+        Ok(written)
+    }
+
     /// Commits an object row and removes the blob it replaced.
     fn commit(&self, row: &ObjectRow) -> S3Result<()> {
         let bucket_ok = self.0.db.tx(|tx| {
@@ -429,18 +445,13 @@ impl S3 for S3Front {
         let trailers = req.trailing_headers.clone();
         let input = req.input;
         self.require_bucket(&input.bucket)?;
-        let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
-        let written = self.0.blobs.write(body).await.map_err(body_error)?;
         let expected = Expected {
             md5: input.content_md5.clone(),
             crc32: input.checksum_crc32.clone(),
             sha256: input.checksum_sha256.clone(),
             trailers,
         };
-        if let Err(e) = expected.check(&written) {
-            self.0.blobs.remove(&written.id);
-            return Err(e);
-        }
+        let written = self.write_checked(input.body, expected).await?;
         let row = ObjectRow {
             bucket: input.bucket.clone(),
             key: input.key.clone(),
@@ -815,18 +826,13 @@ impl S3 for S3Front {
                 "Part number must be an integer between 1 and 10000, inclusive"
             ));
         }
-        let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
-        let written = self.0.blobs.write(body).await.map_err(body_error)?;
         let expected = Expected {
             md5: input.content_md5.clone(),
             crc32: input.checksum_crc32.clone(),
             sha256: input.checksum_sha256.clone(),
             trailers,
         };
-        if let Err(e) = expected.check(&written) {
-            self.0.blobs.remove(&written.id);
-            return Err(e);
-        }
+        let written = self.write_checked(input.body, expected).await?;
         let part = PartRow {
             part_number: input.part_number,
             blob: written.id.clone(),
