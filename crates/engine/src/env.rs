@@ -67,24 +67,6 @@ pub struct InvokeParams<'a> {
     pub want_log: bool,
 }
 
-/// An invocation's log still on its way through the pipe: its segment and REPORT line, to be
-/// written to the log stream once the reader reaches the marker.
-pub struct LaterLog {
-    pub mark: crate::logs::Mark,
-    pub report: String,
-}
-
-impl LaterLog {
-    pub async fn collect(self) -> Captured {
-        let mut log = self.mark.collect(KEPT_FLUSH_LIMIT).await;
-        log.push(self.report.as_bytes());
-        log
-    }
-}
-
-/// How long a kept environment's log may take to arrive after its answer.
-const KEPT_FLUSH_LIMIT: Duration = Duration::from_millis(1000);
-
 /// How an invocation ended (what metering and metrics count).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -104,9 +86,8 @@ pub struct InvokeResult {
     pub status: Status,
     /// Whether the environment can serve another invocation.
     pub keep: bool,
-    /// The log, START to REPORT; empty when it comes `later`.
+    /// The log, START to REPORT.
     pub log: Captured,
-    pub later: Option<LaterLog>,
     pub duration: Duration,
     pub init_duration: Option<Duration>,
     pub max_memory_mb: u64,
@@ -279,8 +260,8 @@ impl Environment {
             .sandbox
             .launch(spec)
             .map_err(|e| StartFailure::Platform(format!("launching environment: {e}")))?;
-        let (output, reader) = Output::start(launched.output, launched.output_marker)
-            .map_err(|e| StartFailure::Platform(e.to_string()))?;
+        let (output, reader) =
+            Output::start(launched.output).map_err(|e| StartFailure::Platform(e.to_string()))?;
         let (slot, next, init) = Slot::new();
         let mut tasks = vec![
             reader,
@@ -348,7 +329,7 @@ impl Environment {
         };
         self.kill();
         let elapsed = started.elapsed();
-        let mut log = self.output.flush(Duration::from_millis(200)).await;
+        let mut log = self.output.collect();
         let kind = serde_json::from_slice::<serde_json::Value>(&failure)
             .ok()
             .and_then(|v| v["errorType"].as_str().map(str::to_string))
@@ -383,8 +364,7 @@ impl Environment {
         let timeout = Duration::from_secs(u64::from(self.timeout));
         let deadline_ms =
             clock::epoch_ms(time::OffsetDateTime::now_utc()) + timeout.as_millis() as i64;
-        // Through the pipe, so it lands after the previous invocation's marker.
-        self.output.write_line(
+        self.output.append(
             format!("START RequestId: {} Version: {}\n", p.request_id, p.version).as_bytes(),
         );
         let (reply_tx, reply_rx) = oneshot::channel();
@@ -437,33 +417,15 @@ impl Environment {
             init_duration,
         );
         self.last_used = Instant::now();
-        // A warm environment's log is not needed for the answer: mark where it ends and let the
-        // engine collect it afterwards, off the invocation's path.
-        let later = if keep && !p.want_log {
-            self.output.mark()
-        } else {
-            None
-        };
-        let (log, later) = match later {
-            Some(mark) => (Captured::default(), Some(LaterLog { mark, report })),
-            None => {
-                let limit = if keep {
-                    KEPT_FLUSH_LIMIT
-                } else {
-                    Duration::from_millis(200)
-                };
-                let mut log = self.output.flush(limit).await;
-                log.push(report.as_bytes());
-                (log, None)
-            }
-        };
+        // The runtime has answered (or is gone), so its output is complete.
+        let mut log = self.output.collect();
+        log.push(report.as_bytes());
         InvokeResult {
             payload,
             function_error: status != Status::Success,
             status,
             keep,
             log,
-            later,
             duration,
             init_duration,
             max_memory_mb,

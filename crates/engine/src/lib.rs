@@ -189,17 +189,8 @@ impl Engine {
             version: &cfg.version,
             want_log: req.want_log,
         };
-        let mut r = env.invoke(params).await;
-        match r.later.take() {
-            Some(later) => {
-                let (logs, group, stream) =
-                    (self.ctx.logs.clone(), env.group.clone(), env.stream.clone());
-                tokio::spawn(async move {
-                    logs.append(&group, &stream, &later.collect().await);
-                });
-            }
-            None => self.ctx.logs.append(&env.group, &env.stream, &r.log),
-        }
+        let r = env.invoke(params).await;
+        self.ctx.logs.append(&env.group, &env.stream, &r.log);
         if r.keep {
             self.pools.put(key, env);
         }

@@ -37,6 +37,7 @@ pub fn now_ms() -> i64 {
 
 /// The metering service: takes records, answers usage queries and renders metrics.
 pub struct Meter {
+    queue: Arc<writer::Queue>,
     tx: mpsc::Sender<Msg>,
     db: Db,
     prices: Prices,
@@ -52,9 +53,11 @@ impl Meter {
         let db =
             store::UsageDb::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
         let db = Arc::new(Mutex::new(db));
-        let (tx, rx) = mpsc::channel(writer::QUEUE_CAPACITY);
-        let task = tokio::spawn(writer::run(rx, db.clone(), retention_days));
+        let queue = Arc::new(writer::Queue::default());
+        let (tx, rx) = mpsc::channel(16);
+        let task = tokio::spawn(writer::run(rx, queue.clone(), db.clone(), retention_days));
         Ok(Arc::new(Meter {
+            queue,
             tx,
             db,
             prices,
@@ -71,13 +74,10 @@ impl Meter {
     /// Counts the invocation and queues its record for the disk; never waits.
     pub fn record(&self, r: Record) {
         self.live.observe(&r);
-        if self.tx.try_send(Msg::Record(r)).is_err() {
+        if !self.queue.push(r) {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
-                tracing::warn!(
-                    dropped = n,
-                    "metering queue full or closed: records dropped"
-                );
+                tracing::warn!(dropped = n, "metering queue full: records dropped");
             }
         }
     }
@@ -163,6 +163,34 @@ mod tests {
         meter.close().await;
         let again = Meter::open(&path, Prices::default(), 30).unwrap();
         assert_eq!(again.usage(q).await.unwrap().total.invocations, 3);
+    }
+
+    #[tokio::test]
+    async fn records_reach_the_disk_within_the_window_unasked() {
+        let dir = tempfile::tempdir().unwrap();
+        let meter = Meter::open(&dir.path().join("usage.db"), Prices::default(), 30).unwrap();
+        let on_disk = |m: &Meter| writer::lock(&m.db).window(0, i64::MAX).unwrap().len();
+        let now = now_ms();
+        meter.record(rec("a", now));
+        meter.record(rec("b", now));
+        for i in 0..writer::BATCH_SIZE {
+            meter.record(rec(&format!("full-{i}"), now));
+        }
+        // A full batch is written at once, without waiting for the window.
+        for _ in 0..50 {
+            if on_disk(&meter) >= writer::BATCH_SIZE {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(on_disk(&meter) >= writer::BATCH_SIZE);
+        meter.record(rec("late", now));
+        tokio::time::sleep(writer::BATCH_WINDOW + std::time::Duration::from_millis(500)).await;
+        assert_eq!(
+            on_disk(&meter),
+            writer::BATCH_SIZE + 3,
+            "the rest after one window"
+        );
     }
 
     #[tokio::test]
