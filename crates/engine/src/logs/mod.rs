@@ -12,11 +12,9 @@ pub use store::LogStore;
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
 use tokio::net::unix::pipe;
 
 /// Output captured for an invocation, with when each part of it arrived.
@@ -49,51 +47,39 @@ impl Captured {
 
 /// The output of one environment.
 pub struct Output {
-    /// Read directly (not through tokio's cached readiness), so a read after the answer sees
-    /// everything the pipe holds even before the reactor has noticed it.
-    pipe: AsyncFd<File>,
+    /// What the reader task waits on and reads through.
+    pipe: pipe::Receiver,
+    /// The same pipe, read directly: tokio's `try_read` trusts its cached readiness, which lags
+    /// behind the pipe until the reactor has polled, so the read after the answer bypasses it.
+    direct: File,
     buf: Mutex<Captured>,
 }
 
 impl Output {
     /// Starts a task that reads `read` (the pipe's read end) whenever it has data.
     pub fn start(read: OwnedFd) -> io::Result<(Arc<Output>, tokio::task::JoinHandle<()>)> {
-        let read = pipe::Receiver::from_owned_fd(read)?.into_nonblocking_fd()?;
+        let pipe = pipe::Receiver::from_owned_fd(read)?;
+        let direct = File::from(pipe.as_fd().try_clone_to_owned()?);
         let out = Arc::new(Output {
-            pipe: AsyncFd::with_interest(File::from(read), Interest::READABLE)?,
+            pipe,
+            direct,
             buf: Mutex::new(Captured::default()),
         });
         let reader = out.clone();
         let task = tokio::spawn(async move {
-            while let Ok(mut ready) = reader.pipe.readable().await {
-                if reader.drain(&mut reader.buf.lock().unwrap()) {
+            while reader.pipe.readable().await.is_ok() {
+                if drain(&mut reader.buf.lock().unwrap(), |b| reader.pipe.try_read(b)) {
                     break;
                 }
-                ready.clear_ready();
             }
         });
         Ok((out, task))
     }
 
-    /// Reads what the pipe holds now into `buf`, without waiting; whether the pipe is closed
-    /// (every process holding its write end has gone).
-    fn drain(&self, buf: &mut Captured) -> bool {
-        let mut chunk = [0u8; 8192];
-        loop {
-            match self.pipe.get_ref().read(&mut chunk) {
-                Ok(0) => return true,
-                Ok(n) => buf.push(&chunk[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return true,
-            }
-        }
-    }
-
     /// Adds a platform line (START, a time-out notice) after everything written so far.
     pub fn append(&self, bytes: &[u8]) {
         let mut buf = self.buf.lock().unwrap();
-        self.drain(&mut buf);
+        drain(&mut buf, |b| (&self.direct).read(b));
         buf.push(bytes);
     }
 
@@ -101,8 +87,23 @@ impl Output {
     /// runtime has answered (or died), so the invocation's output is complete.
     pub fn collect(&self) -> Captured {
         let mut buf = self.buf.lock().unwrap();
-        self.drain(&mut buf);
+        drain(&mut buf, |b| (&self.direct).read(b));
         std::mem::take(&mut *buf)
+    }
+}
+
+/// Reads what the pipe holds now into `buf` with `read`, without waiting; whether the pipe
+/// is closed (every process holding its write end has gone).
+fn drain(buf: &mut Captured, mut read: impl FnMut(&mut [u8]) -> io::Result<usize>) -> bool {
+    let mut chunk = [0u8; 8192];
+    loop {
+        match read(&mut chunk) {
+            Ok(0) => return true,
+            Ok(n) => buf.push(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return true,
+        }
     }
 }
 
