@@ -73,14 +73,17 @@ fn incomplete() -> Error {
 /// Reads the credential scope without verifying anything: the service name decides which API
 /// answers (and how it words its errors) before the signature is checked.
 pub fn scope(parts: &Parts) -> Option<(String, String)> {
-    let query = query_map(parts.uri.query().unwrap_or(""));
     let header = parts
         .headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    let query;
     let claimed = match header {
         Some(h) => parse_header(h).ok()?,
-        None => parse_query(&query).ok()?,
+        None => {
+            query = query_map(parts.uri.query().unwrap_or(""));
+            parse_query(&query).ok()?
+        }
     };
     Some((claimed.service.to_string(), claimed.region.to_string()))
 }
@@ -91,11 +94,15 @@ pub fn verify(
     body: &[u8],
     secrets: &HashMap<String, String>,
 ) -> Result<Caller, Error> {
-    let query = query_map(parts.uri.query().unwrap_or(""));
     let header = parts
         .headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    // Only the presigned form needs the query decoded.
+    let query = match header {
+        Some(_) => HashMap::new(),
+        None => query_map(parts.uri.query().unwrap_or("")),
+    };
     let mut claimed = match header {
         Some(h) => parse_header(h)?,
         None if query.contains_key("X-Amz-Signature") => parse_query(&query)?,
@@ -126,19 +133,17 @@ fn parse_header(h: &str) -> Result<Claimed<'_>, Error> {
         .strip_prefix("AWS4-HMAC-SHA256")
         .ok_or_else(incomplete)?
         .trim();
-    let mut fields = HashMap::new();
+    let (mut cred, mut signed, mut sig) = (None, None, None);
     for part in rest.split(',') {
-        if let Some((k, v)) = part.trim().split_once('=') {
-            fields.insert(k, v);
+        match part.trim().split_once('=') {
+            Some(("Credential", v)) => cred = Some(v),
+            Some(("SignedHeaders", v)) => signed = Some(v),
+            Some(("Signature", v)) => sig = Some(v),
+            _ => {}
         }
     }
-    let (cred, signed, sig) = match (
-        fields.get("Credential"),
-        fields.get("SignedHeaders"),
-        fields.get("Signature"),
-    ) {
-        (Some(c), Some(s), Some(g)) => (*c, *s, *g),
-        _ => return Err(incomplete()),
+    let (Some(cred), Some(signed), Some(sig)) = (cred, signed, sig) else {
+        return Err(incomplete());
     };
     claimed(cred, signed, sig, None, None)
 }

@@ -75,7 +75,7 @@ pub fn enqueue_many(s: &Shared, events: Vec<NewEvent>) -> Result<()> {
     s.meta.tx(|tx| {
         for e in events {
             tx.enqueue(&AsyncEvent {
-                request_id: uuid::Uuid::new_v4().to_string(),
+                request_id: stratus_core::ids::uuid().to_string(),
                 function: e.function,
                 qualifier: e.qualifier,
                 payload: e.payload,
@@ -274,7 +274,7 @@ fn conclude(
         if let Some(dest) = destination.as_deref().filter(|d| d.contains(":function:")) {
             let r = FunctionRef::parse(dest)?;
             let next = AsyncEvent {
-                request_id: uuid::Uuid::new_v4().to_string(),
+                request_id: stratus_core::ids::uuid().to_string(),
                 function: r.name,
                 qualifier: r.qualifier,
                 payload: record.to_string().into_bytes(),

@@ -184,7 +184,7 @@ pub struct RawBody(pub Bytes);
 async fn request_id(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     if !resp.headers().contains_key("x-amzn-RequestId") {
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = stratus_core::ids::uuid().to_string();
         if let Ok(v) = HeaderValue::from_str(&id) {
             resp.headers_mut().insert("x-amzn-RequestId", v);
         }

@@ -17,6 +17,7 @@ pub mod arn;
 pub mod clock;
 pub mod error;
 pub mod function;
+pub mod ids;
 pub mod limits;
 pub mod names;
 pub mod runtime;

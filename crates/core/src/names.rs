@@ -29,6 +29,15 @@ pub struct FunctionRef {
 impl FunctionRef {
     /// Parses a `FunctionName` argument as received on the wire (already URL-decoded).
     pub fn parse(raw: &str) -> Result<Self> {
+        // A bare name (the common case) is what the pattern admits without any `:`.
+        let bare = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+        if (1..=64).contains(&raw.len()) && raw.bytes().all(bare) {
+            return Ok(FunctionRef {
+                name: raw.to_string(),
+                qualifier: None,
+                region: None,
+            });
+        }
         let caps = pattern().captures(raw).ok_or_else(|| {
             Error::validation(constraint_message(&[(
                 raw.to_string(),

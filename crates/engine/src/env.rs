@@ -25,6 +25,8 @@ pub struct Environment {
     pub id: String,
     pub stream: String,
     pub group: String,
+    /// The log stream, kept open between invocations.
+    pub log_file: crate::logs::StreamFile,
     next: mpsc::Sender<Invocation>,
     pid: i32,
     isolation: Isolation,
@@ -228,7 +230,7 @@ impl Environment {
         request_id: &str,
     ) -> Result<Environment, StartFailure> {
         let started = Instant::now();
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        let id = stratus_core::ids::uuid().simple().to_string();
         let stream = stream_name(&cfg.version, &id);
         let (task_root, runtime_dir) = ctx.sandbox.paths(code_dir);
         let runtime_name = cfg.runtime.clone().unwrap_or_default();
@@ -281,6 +283,7 @@ impl Environment {
             id,
             stream,
             group: cfg.log_group_name(),
+            log_file: Default::default(),
             next,
             pid,
             isolation: ctx.sandbox.mode,
@@ -399,7 +402,7 @@ impl Environment {
             },
             _ = tokio::time::sleep(timeout) => {
                 let secs = format!("{:.2}", timeout.as_secs_f64());
-                self.output.append(format!("{} {} Task timed out after {secs} seconds\n", iso_now(), p.request_id).as_bytes());
+                self.output.append_after_output(format!("{} {} Task timed out after {secs} seconds\n", iso_now(), p.request_id).as_bytes());
                 (error_payload("Sandbox.Timedout", format!("RequestId: {} Error: Task timed out after {secs} seconds", p.request_id)), Status::Timeout, false)
             },
         };
@@ -563,7 +566,7 @@ fn iso_now() -> String {
 
 fn trace_id() -> String {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let r = uuid::Uuid::new_v4().simple().to_string();
+    let r = stratus_core::ids::uuid().simple().to_string();
     format!(
         "Root=1-{now:08x}-{};Parent={};Sampled=0",
         &r[..24],

@@ -190,7 +190,9 @@ impl Engine {
             want_log: req.want_log,
         };
         let r = env.invoke(params).await;
-        self.ctx.logs.append(&env.group, &env.stream, &r.log);
+        self.ctx
+            .logs
+            .append_to(&mut env.log_file, &env.group, &env.stream, &r.log);
         if r.keep {
             self.pools.put(key, env);
         }

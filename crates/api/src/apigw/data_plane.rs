@@ -299,7 +299,7 @@ async fn invoke(s: &Shared, plan: &Plan, payload: Bytes) -> Outcome {
             qualifier: target.qualifier.as_deref(),
             payload,
             client_context: None,
-            request_id: uuid::Uuid::new_v4().to_string(),
+            request_id: stratus_core::ids::uuid().to_string(),
         };
         invoke_function(&s, call).await
     });

@@ -193,7 +193,7 @@ pub async fn invoke(
             body.0.clone()
         },
         client_context,
-        request_id: uuid::Uuid::new_v4().to_string(),
+        request_id: stratus_core::ids::uuid().to_string(),
     };
     let request_id = call.request_id.clone();
     let mut req = engine_request(&s, call, target);
@@ -273,7 +273,7 @@ pub async fn invoke_async(
         ))
         .into());
     }
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = stratus_core::ids::uuid().to_string();
     let payload = if body.0.is_empty() {
         b"{}".as_slice()
     } else {

@@ -8,7 +8,7 @@
 
 pub mod store;
 
-pub use store::LogStore;
+pub use store::{LogStore, StreamFile};
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -67,19 +67,34 @@ impl Output {
         });
         let reader = out.clone();
         let task = tokio::spawn(async move {
+            // Allocated once per environment, not per read.
+            let mut chunk = vec![0u8; 16 * 1024];
             while reader.pipe.readable().await.is_ok() {
-                if drain(&mut reader.buf.lock().unwrap(), |b| reader.pipe.try_read(b)) {
-                    break;
+                let mut buf = reader.buf.lock().unwrap();
+                loop {
+                    match reader.pipe.try_read(&mut chunk) {
+                        Ok(0) => return,
+                        Ok(n) => buf.push(&chunk[..n]),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => return,
+                    }
                 }
             }
         });
         Ok((out, task))
     }
 
-    /// Adds a platform line (START, a time-out notice) after everything written so far.
+    /// Adds a platform line (START) after what has been read so far.
     pub fn append(&self, bytes: &[u8]) {
+        self.buf.lock().unwrap().push(bytes);
+    }
+
+    /// Adds a platform line after everything the function has written so far (a time-out
+    /// notice follows the function's last words).
+    pub fn append_after_output(&self, bytes: &[u8]) {
         let mut buf = self.buf.lock().unwrap();
-        drain(&mut buf, |b| (&self.direct).read(b));
+        self.drain(&mut buf);
         buf.push(bytes);
     }
 
@@ -87,23 +102,17 @@ impl Output {
     /// runtime has answered (or died), so the invocation's output is complete.
     pub fn collect(&self) -> Captured {
         let mut buf = self.buf.lock().unwrap();
-        drain(&mut buf, |b| (&self.direct).read(b));
+        self.drain(&mut buf);
         std::mem::take(&mut *buf)
     }
-}
 
-/// Reads what the pipe holds now into `buf` with `read`, without waiting; whether the pipe
-/// is closed (every process holding its write end has gone).
-fn drain(buf: &mut Captured, mut read: impl FnMut(&mut [u8]) -> io::Result<usize>) -> bool {
-    let mut chunk = [0u8; 8192];
-    loop {
-        match read(&mut chunk) {
-            Ok(0) => return true,
-            Ok(n) => buf.push(&chunk[..n]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return true,
-        }
+    /// Reads what the pipe holds now into `buf`, without waiting. `read_to_end` probes with a
+    /// small read first, so an empty pipe costs one failed `read` and no allocation.
+    fn drain(&self, buf: &mut Captured) {
+        let mut bytes = Vec::new();
+        // Ends with `WouldBlock` (drained) or `Ok` (closed); either way `bytes` holds what came.
+        let _ = (&self.direct).read_to_end(&mut bytes);
+        buf.push(&bytes);
     }
 }
 

@@ -13,6 +13,7 @@
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::SystemTime;
 
@@ -63,9 +64,20 @@ struct GroupMeta {
 
 pub struct LogStore {
     root: PathBuf,
+    /// Appends share it; whatever deletes or rewrites stream files holds it exclusively.
     lock: RwLock<()>,
+    /// Bumped (under the exclusive lock) whenever stream files are deleted or replaced, so a
+    /// kept-open [`StreamFile`] knows to open its stream again.
+    epoch: AtomicU64,
     /// Retention for groups that set none (`None`: never expire).
     default_retention: Mutex<Option<u32>>,
+}
+
+/// An environment's log stream, kept open between its invocations (no path lookup, open or
+/// close per invocation) for as long as no stream file has been deleted or replaced since.
+#[derive(Default)]
+pub struct StreamFile {
+    open: Option<(fs::File, u64)>,
 }
 
 pub fn now_ms() -> i64 {
@@ -79,6 +91,7 @@ impl LogStore {
         LogStore {
             root: root.to_path_buf(),
             lock: RwLock::new(()),
+            epoch: AtomicU64::new(0),
             default_retention: Mutex::new(None),
         }
     }
@@ -91,6 +104,11 @@ impl LogStore {
     /// arrived and ingested now. Creates the group and stream on first use. Failures are
     /// logged, never returned: logging must not fail an invocation.
     pub fn append(&self, group: &str, stream: &str, log: &Captured) {
+        self.append_to(&mut StreamFile::default(), group, stream, log);
+    }
+
+    /// [`LogStore::append`] through a stream file kept open by the caller.
+    pub fn append_to(&self, file: &mut StreamFile, group: &str, stream: &str, log: &Captured) {
         if log.text.is_empty() {
             return;
         }
@@ -103,7 +121,7 @@ impl LogStore {
             encode(&mut record, ts, now, line);
             offset += line.len() + 1;
         }
-        if let Err(e) = self.write_records(group, stream, &record, true) {
+        if let Err(e) = self.write_records(group, stream, &record, true, file) {
             tracing::warn!(%e, group, stream, "could not write function log");
         }
     }
@@ -115,7 +133,7 @@ impl LogStore {
         for (ts, msg) in events {
             encode(&mut record, *ts, now, msg.as_bytes());
         }
-        self.write_records(group, stream, &record, false)
+        self.write_records(group, stream, &record, false, &mut StreamFile::default())
     }
 
     fn write_records(
@@ -124,8 +142,16 @@ impl LogStore {
         stream: &str,
         record: &[u8],
         create: bool,
+        file: &mut StreamFile,
     ) -> io::Result<()> {
         let _shared = self.lock.read().unwrap();
+        let epoch = self.epoch.load(Ordering::Acquire);
+        if let Some((f, opened)) = &mut file.open {
+            if *opened == epoch {
+                // One write call per batch: concurrent appends never interleave mid-line.
+                return f.write_all(record);
+            }
+        }
         let path = self.stream_path(group, stream);
         let open = || OpenOptions::new().create(create).append(true).open(&path);
         let mut f = match open() {
@@ -136,8 +162,16 @@ impl LogStore {
             }
             Err(e) => return Err(e),
         };
-        // One write call per batch: appends from concurrent writers never interleave mid-line.
-        f.write_all(record)
+        f.write_all(record)?;
+        file.open = Some((f, epoch));
+        Ok(())
+    }
+
+    /// Takes the exclusive lock for deleting or replacing stream files.
+    fn exclusive(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
+        let guard = self.lock.write().unwrap();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        guard
     }
 
     fn group_dir(&self, group: &str) -> PathBuf {
@@ -184,7 +218,7 @@ impl LogStore {
 
     /// Deletes a group and its streams; `false` if there was none.
     pub fn delete_group(&self, group: &str) -> io::Result<bool> {
-        let _excl = self.lock.write().unwrap();
+        let _excl = self.exclusive();
         match fs::remove_dir_all(self.group_dir(group)) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -207,7 +241,7 @@ impl LogStore {
     }
 
     pub fn delete_stream(&self, group: &str, stream: &str) -> io::Result<bool> {
-        let _excl = self.lock.write().unwrap();
+        let _excl = self.exclusive();
         match fs::remove_file(self.stream_path(group, stream)) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -298,7 +332,7 @@ impl LogStore {
         for s in self.streams(group).unwrap_or_default() {
             match (s.first_event, s.last_event) {
                 (Some(first), Some(last)) if first < cutoff || last < cutoff => {
-                    let _excl = self.lock.write().unwrap();
+                    let _excl = self.exclusive();
                     let path = dir.join(escape(&s.name));
                     let kept: Vec<u8> = fs::read(&path)?
                         .split_inclusive(|b| *b == b'\n')
@@ -515,6 +549,33 @@ mod tests {
         assert_eq!(info.first_event, Some(ev[0].timestamp));
         assert_eq!(info.last_event, Some(5));
         assert_eq!(store.groups()[0].name, "/aws/lambda/f");
+    }
+
+    #[test]
+    fn a_kept_open_stream_follows_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::new(dir.path());
+        let (g, st) = ("/aws/lambda/f", "2026/01/01/[$LATEST]x");
+        let line = |text: &str| {
+            let mut log = Captured::default();
+            log.push(text.as_bytes());
+            log
+        };
+        let mut file = StreamFile::default();
+        store.append_to(&mut file, g, st, &line("one\n"));
+        store.append_to(&mut file, g, st, &line("two\n"));
+        let messages = |store: &LogStore| -> Vec<String> {
+            let ev = store.events(g, st).unwrap_or_default();
+            ev.into_iter().map(|e| e.message).collect()
+        };
+        assert_eq!(messages(&store), ["one", "two"]);
+        // Deleted under the open handle: the next append recreates the stream.
+        assert!(store.delete_stream(g, st).unwrap());
+        store.append_to(&mut file, g, st, &line("three\n"));
+        assert_eq!(messages(&store), ["three"]);
+        assert!(store.delete_group(g).unwrap());
+        store.append_to(&mut file, g, st, &line("four\n"));
+        assert_eq!(messages(&store), ["four"]);
     }
 
     #[test]
