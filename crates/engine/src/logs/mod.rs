@@ -106,13 +106,20 @@ impl Output {
         std::mem::take(&mut *buf)
     }
 
-    /// Reads what the pipe holds now into `buf`, without waiting. `read_to_end` probes with a
-    /// small read first, so an empty pipe costs one failed `read` and no allocation.
+    /// Reads what the pipe holds now into `buf`, without waiting. Usually the reader task has
+    /// taken it all and this is one failed `read`, so the buffer is small (and on the stack);
+    /// not `read_to_end`, which sizes its buffer with two more system calls first.
     fn drain(&self, buf: &mut Captured) {
-        let mut bytes = Vec::new();
-        // Ends with `WouldBlock` (drained) or `Ok` (closed); either way `bytes` holds what came.
-        let _ = (&self.direct).read_to_end(&mut bytes);
-        buf.push(&bytes);
+        let mut chunk = [0u8; 1024];
+        loop {
+            match (&self.direct).read(&mut chunk) {
+                Ok(0) => return,
+                Ok(n) => buf.push(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // `WouldBlock`: drained.
+                Err(_) => return,
+            }
+        }
     }
 }
 
