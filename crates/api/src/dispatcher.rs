@@ -193,7 +193,7 @@ async fn attempt(s: &Shared, ev: AsyncEvent) {
         payload: Bytes::from(ev.payload.clone()),
         client_context: None,
         reserved: target.reserved,
-        config: target.config.clone(),
+        config: std::sync::Arc::new(target.config.clone()),
         want_log: false,
     };
     let trigger = stratus_metering::Trigger::of_event(&ev.trigger);

@@ -83,7 +83,7 @@ pub struct EnvironmentCount {
 
 /// One synchronous invocation.
 pub struct InvokeRequest {
-    pub config: FunctionConfig,
+    pub config: Arc<FunctionConfig>,
     /// The unpacked code package.
     pub code_dir: PathBuf,
     /// The ARN the caller used (what the function sees as its invoked ARN).

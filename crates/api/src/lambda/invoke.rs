@@ -2,6 +2,8 @@
 //! payload, and hands a typed request to the engine. [`invoke_function`] is that core, shared
 //! with the other triggers (HTTP APIs); the Invoke handler is a thin wrapper around its parts.
 
+use std::sync::Arc;
+
 use axum::extract::{ConnectInfo, Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::IntoResponse;
@@ -62,7 +64,7 @@ fn client_context(h: &HeaderMap) -> Result<Option<String>> {
 /// A function version to run: the configuration a qualifier resolved to (a weighted alias
 /// picks its version here, per call) and the function's reserved concurrency.
 pub struct Resolved {
-    pub config: FunctionConfig,
+    pub config: Arc<FunctionConfig>,
     pub reserved: Option<u32>,
 }
 
@@ -74,7 +76,7 @@ pub fn resolve(s: &Shared, region: &str, name: &str, qualifier: Option<&str>) ->
     let entry = match s.resolved.get(name, qualifier, generation) {
         Some(entry) => entry,
         None => {
-            let entry = read_target(s, region, name, qualifier)?;
+            let entry = Arc::new(read_target(s, region, name, qualifier)?);
             s.resolved.put(name, qualifier, generation, entry.clone());
             entry
         }
@@ -99,13 +101,13 @@ fn read_target(s: &Shared, region: &str, name: &str, qualifier: Option<&str>) ->
         let missing = || function_not_found(region, name, qualifier);
         let version = |v: &str| tx.version(name, v)?.ok_or_else(missing);
         let target = match Qualifier::parse(qualifier) {
-            Qualifier::Latest => Target::Version(Box::new(version("$LATEST")?)),
-            Qualifier::Version(n) => Target::Version(Box::new(version(&n.to_string())?)),
+            Qualifier::Latest => Target::Version(Arc::new(version("$LATEST")?)),
+            Qualifier::Version(n) => Target::Version(Arc::new(version(&n.to_string())?)),
             Qualifier::Alias(a) => {
                 let alias = tx.alias(name, &a)?.ok_or_else(missing)?;
-                let mut versions = vec![version(&alias.function_version)?];
+                let mut versions = vec![Arc::new(version(&alias.function_version)?)];
                 for v in alias.weights.keys() {
-                    versions.push(version(v)?);
+                    versions.push(Arc::new(version(v)?));
                 }
                 Target::Alias { alias, versions }
             }

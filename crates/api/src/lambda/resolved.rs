@@ -5,7 +5,7 @@
 //! invalidate by hand and no window in which an update is not seen.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use stratus_core::alias::Alias;
 use stratus_core::function::FunctionConfig;
@@ -16,17 +16,17 @@ const MAX_ENTRIES: usize = 4096;
 /// What a qualifier names: one version, or an alias whose versions are all at hand.
 #[derive(Clone)]
 pub enum Target {
-    Version(Box<FunctionConfig>),
+    Version(Arc<FunctionConfig>),
     Alias {
         alias: Alias,
         /// The configuration of every version the alias routes to.
-        versions: Vec<FunctionConfig>,
+        versions: Vec<Arc<FunctionConfig>>,
     },
 }
 
 impl Target {
     /// The configuration one invocation runs (a weighted alias rolls per call).
-    pub fn pick(&self, roll: f64) -> Option<&FunctionConfig> {
+    pub fn pick(&self, roll: f64) -> Option<&Arc<FunctionConfig>> {
         match self {
             Target::Version(cfg) => Some(cfg),
             Target::Alias { alias, versions } => {
@@ -43,31 +43,34 @@ pub struct Entry {
     pub reserved: Option<u32>,
 }
 
-type Key = (String, Option<String>);
+/// A function's memoised qualifiers: (qualifier, generation read at, entry). A function has
+/// few qualifiers in use, and a scan compares borrowed strings without building a key.
+type Qualifiers = Vec<(Option<String>, u64, Arc<Entry>)>;
 
 #[derive(Default)]
 pub struct ResolveCache {
-    entries: Mutex<HashMap<Key, (u64, Entry)>>,
+    entries: Mutex<HashMap<String, Qualifiers>>,
 }
 
 impl ResolveCache {
     /// The entry for `name` + `qualifier` if it was read at `generation`.
-    pub fn get(&self, name: &str, qualifier: Option<&str>, generation: u64) -> Option<Entry> {
+    pub fn get(&self, name: &str, qualifier: Option<&str>, generation: u64) -> Option<Arc<Entry>> {
         let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        // Borrowed lookups on a tuple key would need a wrapper type; the key is short.
-        let (g, entry) = map.get(&(name.to_string(), qualifier.map(str::to_string)))?;
+        let (_, g, entry) = map
+            .get(name)?
+            .iter()
+            .find(|(q, _, _)| q.as_deref() == qualifier)?;
         (*g == generation).then(|| entry.clone())
     }
 
-    pub fn put(&self, name: &str, qualifier: Option<&str>, generation: u64, entry: Entry) {
+    pub fn put(&self, name: &str, qualifier: Option<&str>, generation: u64, entry: Arc<Entry>) {
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_ENTRIES {
+        if map.values().map(Vec::len).sum::<usize>() >= MAX_ENTRIES {
             map.clear();
         }
-        map.insert(
-            (name.to_string(), qualifier.map(str::to_string)),
-            (generation, entry),
-        );
+        let quals = map.entry(name.to_string()).or_default();
+        quals.retain(|(q, _, _)| q.as_deref() != qualifier);
+        quals.push((qualifier.map(str::to_string), generation, entry));
     }
 }
 
@@ -92,10 +95,10 @@ mod tests {
     fn an_entry_is_used_only_at_its_generation() {
         let cache = ResolveCache::default();
         let entry = Entry {
-            target: Target::Version(Box::new(cfg("3"))),
+            target: Target::Version(Arc::new(cfg("3"))),
             reserved: Some(2),
         };
-        cache.put("f", Some("3"), 7, entry);
+        cache.put("f", Some("3"), 7, Arc::new(entry));
         assert!(cache.get("f", Some("3"), 7).is_some());
         assert!(
             cache.get("f", Some("3"), 8).is_none(),
@@ -115,7 +118,7 @@ mod tests {
         };
         let t = Target::Alias {
             alias,
-            versions: vec![cfg("1"), cfg("2")],
+            versions: vec![Arc::new(cfg("1")), Arc::new(cfg("2"))],
         };
         assert_eq!(t.pick(0.1).unwrap().version, "2");
         assert_eq!(t.pick(0.9).unwrap().version, "1");
