@@ -1,6 +1,13 @@
 //! Control groups for execution environments: a memory limit equal to the function's
 //! MemorySize and a pids limit, under cgroup v2 where it is usable and v1 otherwise. The
 //! environment's first process adds itself (see `jail`), so everything it starts is counted.
+//!
+//! How it adds itself matters for cold starts. Writing a pid to `cgroup.procs` moves a whole
+//! thread group, which takes the kernel's global `cgroup_threadgroup_rwsem` for writing; unless
+//! another move happened moments before, that waits for an RCU grace period (10-25 ms on a
+//! 250 Hz kernel), longer than everything else in a sandbox's set-up together. Under v1 a
+//! single-threaded process writing `0` (itself) to `tasks` moves its only thread without that
+//! lock, in tens of microseconds; the launcher is single-threaded, so that is what it does.
 
 use std::fs;
 use std::io;
@@ -158,9 +165,12 @@ fn sweep(root: &Path) {
 }
 
 impl Cgroup {
-    /// The `cgroup.procs` files the environment's first process writes its pid to.
-    pub fn procs_files(&self) -> Vec<PathBuf> {
-        self.dirs.iter().map(|d| d.join("cgroup.procs")).collect()
+    /// The files the environment's first (single-threaded) process writes `0` to, to move
+    /// itself into the group: v1's per-thread `tasks` (no global lock, see above), v2's
+    /// `cgroup.procs` (v2 has no per-thread file outside threaded groups).
+    pub fn join_files(&self) -> Vec<PathBuf> {
+        let file = if self.v2 { "cgroup.procs" } else { "tasks" };
+        self.dirs.iter().map(|d| d.join(file)).collect()
     }
 
     /// The most memory the environment has used, in bytes.

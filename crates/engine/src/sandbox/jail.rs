@@ -32,7 +32,8 @@ pub struct JailSpec {
     /// Host directories under /tmp that must stay visible (read-only) at their own path, such
     /// as the virtualenv of the interpreter that runs the runtime.
     pub keep: Vec<PathBuf>,
-    pub cgroup_procs: Vec<PathBuf>,
+    /// Files the launcher writes `0` to, to join the environment's cgroups (see `cgroup`).
+    pub cgroup_join: Vec<PathBuf>,
     pub hostname: String,
 }
 
@@ -70,9 +71,10 @@ pub fn run(spec_json: &str) -> ! {
         Ok(s) => s,
         Err(e) => die("bad launcher spec", io::Error::other(e)),
     };
-    let me = std::process::id().to_string();
-    for procs in &spec.cgroup_procs {
-        if let Err(e) = std::fs::write(procs, &me) {
+    // `0` is the writer itself. The launcher has a single thread, so moving its thread (v1
+    // `tasks`) moves the process, and everything it forks from here on starts in the groups.
+    for file in &spec.cgroup_join {
+        if let Err(e) = std::fs::write(file, "0") {
             die("joining cgroup", e);
         }
     }
