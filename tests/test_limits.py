@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from helpers import INVOKE_CONFIG, assert_error, create_function, invoke, make_zip, unique_name, wait_active
 
 HOG = r'''
-import errno, os, time, uuid
+import errno, os, subprocess, sys, time, uuid
 
 ENV_ID = uuid.uuid4().hex
 
@@ -21,6 +21,10 @@ def handler(event, context):
         # Filled with non-zero bytes so that every page is really used.
         block = b"\x01" * (event["alloc_mb"] * 1024 * 1024)
         return {"env": ENV_ID, "allocated": len(block)}
+    if "child_alloc_mb" in event:
+        code = "b = b'\\x01' * (%d * 1024 * 1024)" % event["child_alloc_mb"]
+        child = subprocess.run([sys.executable, "-c", code])
+        return {"env": ENV_ID, "child_returncode": child.returncode}
     if "tmp_mb" in event:
         chunk = b"\x01" * (1024 * 1024)
         written = 0
@@ -84,6 +88,20 @@ def test_allocating_over_memory_size_kills_the_environment(invoke_client, new_fu
     after = invoke(invoke_client, name, {})
     assert after.function_error is None, after
     assert after.payload["env"] != before
+
+
+@pytest.mark.usefixtures("require_memory_limits")
+def test_processes_the_function_starts_count_against_memory_size(invoke_client, new_function):
+    name = hog(new_function, MemorySize=128)
+    # Within the limit, the child runs normally.
+    ok = invoke(invoke_client, name, {"child_alloc_mb": 16})
+    assert ok.function_error is None, ok
+    assert ok.payload["child_returncode"] == 0, ok.payload
+    # Over it, the kernel's OOM killer ends the child (the largest process in the group).
+    inv = invoke(invoke_client, name, {"child_alloc_mb": 512})
+    assert inv.function_error is None, inv
+    assert inv.payload["child_returncode"] == -9, inv.payload
+    assert inv.payload["env"] == ok.payload["env"]
 
 
 @pytest.mark.usefixtures("require_memory_limits")

@@ -1,10 +1,36 @@
 //! Control groups for execution environments: a memory limit equal to the function's
 //! MemorySize and a pids limit, under cgroup v2 where it is usable and v1 otherwise. The
-//! environment's first process adds itself (see `jail`), so everything it starts is counted.
+//! environment's processes are all in the group from the start (see `jail` and [`Entry`]), so
+//! everything the function starts is counted.
+//!
+//! How they get there matters for cold starts. Writing a pid to `cgroup.procs` moves a whole
+//! thread group, which takes the kernel's global `cgroup_threadgroup_rwsem` for writing; unless
+//! another move happened moments before, that waits for an RCU grace period (6-16 ms on a
+//! 250 Hz kernel), longer than everything else in a sandbox's set-up together. Under v1 a
+//! single-threaded process writing `0` (itself) to `tasks` moves its only thread without that
+//! lock, in tens of microseconds; the launcher is single-threaded, so that is what it does.
+//! v2 has no such file outside threaded groups, but `clone3(CLONE_INTO_CGROUP)` creates a
+//! process directly in a group without moving anything: the launcher starts the environment's
+//! pid 1 that way and stays outside itself.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// How the environment's processes enter its cgroup(s), as the launcher is told.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Entry {
+    /// No cgroup.
+    #[default]
+    None,
+    /// v1: the (single-threaded) launcher writes `0` to each of these `tasks` files before it
+    /// forks, so it and everything it starts are in the groups.
+    Join(Vec<PathBuf>),
+    /// v2: pid 1 is created in this group by `clone3(CLONE_INTO_CGROUP)`.
+    CloneInto(PathBuf),
+}
 
 /// Where this platform's environment cgroups are created.
 #[derive(Debug, Clone)]
@@ -158,9 +184,13 @@ fn sweep(root: &Path) {
 }
 
 impl Cgroup {
-    /// The `cgroup.procs` files the environment's first process writes its pid to.
-    pub fn procs_files(&self) -> Vec<PathBuf> {
-        self.dirs.iter().map(|d| d.join("cgroup.procs")).collect()
+    /// How the launcher puts the environment in this group (see the module's comment).
+    pub fn entry(&self) -> Entry {
+        if self.v2 {
+            Entry::CloneInto(self.memory.clone())
+        } else {
+            Entry::Join(self.dirs.iter().map(|d| d.join("tasks")).collect())
+        }
     }
 
     /// The most memory the environment has used, in bytes.

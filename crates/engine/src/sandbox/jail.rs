@@ -1,7 +1,8 @@
 //! The environment launcher, run as `stratus __jail SPEC` (the same binary, before any async
 //! runtime starts). The platform has already put it in new mount, ipc, uts and network
 //! namespaces and made its children start a new pid namespace. It adds itself to the
-//! environment's cgroups and forks the environment's pid 1, which builds the filesystem view
+//! environment's cgroups and forks the environment's pid 1 (under cgroup v2 it creates pid 1
+//! directly in the group instead, see `cgroup`), which builds the filesystem view
 //! (code read-only at /var/task, runtime at /var/runtime, a private /tmp, the data directory
 //! hidden, its own /proc, /sys and /dev, everything else read-only), then starts the runtime
 //! with every capability dropped and stays as a tiny init that reaps orphans. The launcher
@@ -16,6 +17,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use serde::{Deserialize, Serialize};
+
+use super::cgroup::Entry;
 
 /// Everything the launcher needs, passed as JSON in its argument.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,7 +35,8 @@ pub struct JailSpec {
     /// Host directories under /tmp that must stay visible (read-only) at their own path, such
     /// as the virtualenv of the interpreter that runs the runtime.
     pub keep: Vec<PathBuf>,
-    pub cgroup_procs: Vec<PathBuf>,
+    /// How the environment enters its cgroups (see `cgroup`).
+    pub cgroup: Entry,
     pub hostname: String,
 }
 
@@ -70,16 +74,97 @@ pub fn run(spec_json: &str) -> ! {
         Ok(s) => s,
         Err(e) => die("bad launcher spec", io::Error::other(e)),
     };
-    let me = std::process::id().to_string();
-    for procs in &spec.cgroup_procs {
-        if let Err(e) = std::fs::write(procs, &me) {
-            die("joining cgroup", e);
+    let pid1 = match &spec.cgroup {
+        Entry::None => fork(),
+        Entry::Join(files) => {
+            join(files);
+            fork()
         }
-    }
-    match fork() {
+        Entry::CloneInto(dir) => fork_into(dir),
+    };
+    match pid1 {
         0 => environment_init(&spec),
         child => supervise(child),
     }
+}
+
+/// Moves the launcher into cgroups by writing `0` (the writer itself) to each file. The
+/// launcher has a single thread, so moving its thread (v1 `tasks`) moves the process, and
+/// everything it forks from here on starts in the groups.
+fn join(files: &[PathBuf]) {
+    for file in files {
+        if let Err(e) = std::fs::write(file, "0") {
+            die("joining cgroup", e);
+        }
+    }
+}
+
+/// Forks pid 1 directly into the v2 group `dir`; on kernels without `CLONE_INTO_CGROUP`
+/// (before 5.7), joins the group first and forks.
+fn fork_into(dir: &std::path::Path) -> i32 {
+    let group = match std::fs::File::open(dir) {
+        Ok(f) => f,
+        Err(e) => die("opening cgroup", e),
+    };
+    match clone_into_cgroup(&group) {
+        Ok(pid) => pid,
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENOSYS | libc::EINVAL | libc::E2BIG)
+            ) =>
+        {
+            join(&[dir.join("cgroup.procs")]);
+            fork()
+        }
+        Err(e) => die("starting the environment in its cgroup", e),
+    }
+}
+
+/// The kernel's `struct clone_args` up to `cgroup` (CLONE_ARGS_SIZE_VER2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `fork()` that starts the child in the cgroup whose directory `group` is open on. Returns 0
+/// in the child and its pid in the parent, as fork does.
+pub(crate) fn clone_into_cgroup(group: &std::fs::File) -> io::Result<i32> {
+    use std::os::fd::AsRawFd;
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: group.as_raw_fd() as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: a fork-like clone (no CLONE_VM, no new stack): the child gets a copy of the
+    // address space, as with fork. Unlike glibc's fork it keeps the parent's cached thread id,
+    // which glibc uses only as a lock-owner tag and to signal other threads; pid 1 has no
+    // other threads, and raise() asks the kernel for the id.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(r as i32)
 }
 
 /// Waits for the environment's pid 1 and ends the way the runtime ended: with its exit code,
@@ -499,4 +584,86 @@ fn exec(spec: &JailSpec) -> ! {
 fn die(what: &str, e: io::Error) -> ! {
     eprintln!("stratus: environment launcher: {what}: {e}");
     std::process::exit(127)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// A cgroup v2 hierarchy this process may create groups in, and its own path there.
+    fn own_v2_group() -> Option<PathBuf> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return None;
+        }
+        let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+        let mount = info.lines().find_map(|l| {
+            let (before, after) = l.split_once(" - ")?;
+            (after.split(' ').next() == Some("cgroup2")).then(|| before.split(' ').nth(4))?
+        })?;
+        let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        let own = cgroups.lines().find_map(|l| l.strip_prefix("0::"))?;
+        Some(Path::new(mount).join(own.trim_start_matches('/')))
+    }
+
+    #[test]
+    fn clone_into_cgroup_starts_the_child_in_the_group() {
+        let Some(parent) = own_v2_group() else {
+            eprintln!("skipped: no writable cgroup v2 hierarchy");
+            return;
+        };
+        let dir = parent.join(format!("stratus-test-{}", std::process::id()));
+        if std::fs::create_dir(&dir).is_err() {
+            eprintln!("skipped: cannot create a group under {}", parent.display());
+            return;
+        }
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        let own = own.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+        let expected = format!(
+            "0::{}/{}\n",
+            own.trim_end_matches('/'),
+            dir.file_name().unwrap().to_string_lossy()
+        );
+        let group = std::fs::File::open(&dir).unwrap();
+        let result = clone_into_cgroup(&group);
+        if let Ok(0) = result {
+            // The child of a multi-threaded test process: async-signal-safe calls only.
+            let mut buf = [0u8; 4096];
+            // SAFETY: open/read into a stack buffer and _exit, all async-signal-safe.
+            let code = unsafe {
+                let fd = libc::open(c"/proc/self/cgroup".as_ptr(), libc::O_RDONLY);
+                let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+                let text = &buf[..n.max(0) as usize];
+                let found = text
+                    .windows(expected.len())
+                    .any(|w| w == expected.as_bytes());
+                i32::from(!found)
+            };
+            // SAFETY: leaves the child at once.
+            unsafe { libc::_exit(code) };
+        }
+        let status = result.map(|pid| {
+            let mut status = 0;
+            // SAFETY: waiting for our own child with a valid status pointer.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            status
+        });
+        let _ = std::fs::remove_dir(&dir);
+        match status {
+            Ok(status) => assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "the child was not in {expected:?} (status {status})"
+            ),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOSYS | libc::EINVAL | libc::E2BIG)
+                ) =>
+            {
+                eprintln!("skipped: kernel without CLONE_INTO_CGROUP ({e})");
+            }
+            Err(e) => panic!("clone3: {e}"),
+        }
+    }
 }

@@ -177,7 +177,7 @@ impl Sandbox {
             hide: self.hide.clone(),
             keep: kept_under_tmp(&spec.program),
             tmp_dir: tmp_dir.clone(),
-            cgroup_procs: cgroup.as_ref().map(Cgroup::procs_files).unwrap_or_default(),
+            cgroup: cgroup.as_ref().map(Cgroup::entry).unwrap_or_default(),
             hostname: "stratus".into(),
         };
         let mut cmd = tokio::process::Command::new(&self.exe);
