@@ -8,10 +8,8 @@ pub mod cgroup;
 pub mod jail;
 pub mod netns;
 
-use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -37,8 +35,6 @@ pub struct Launched {
     pub endpoint: Option<tokio::net::TcpListener>,
     /// Read end of the pipe carrying the environment's stdout and stderr.
     pub output: OwnedFd,
-    /// A separate, non-blocking write handle on the same pipe, for the engine's flush markers.
-    pub output_marker: File,
     pub cgroup: Option<Cgroup>,
     /// The host directory behind the environment's /tmp, removed with the environment.
     pub tmp_dir: Option<PathBuf>,
@@ -127,17 +123,11 @@ impl Sandbox {
 
     pub fn launch(&self, mut spec: LaunchSpec) -> io::Result<Launched> {
         let (read, write) = pipe()?;
-        let output_marker = OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(format!("/proc/self/fd/{}", write.as_raw_fd()))?;
         let stdout = Stdio::from(write.try_clone()?);
         let stderr = Stdio::from(write);
         match self.mode {
-            Isolation::Namespaces => {
-                self.launch_isolated(&mut spec, stdout, stderr, read, output_marker)
-            }
-            Isolation::Process => self.launch_plain(&mut spec, stdout, stderr, read, output_marker),
+            Isolation::Namespaces => self.launch_isolated(&mut spec, stdout, stderr, read),
+            Isolation::Process => self.launch_plain(&mut spec, stdout, stderr, read),
         }
     }
 
@@ -147,7 +137,6 @@ impl Sandbox {
         stdout: Stdio,
         stderr: Stdio,
         read: OwnedFd,
-        marker: File,
     ) -> io::Result<Launched> {
         let ns = netns::create(self.endpoint_port)?;
         let cgroup = match &self.cgroups {
@@ -215,7 +204,6 @@ impl Sandbox {
             runtime_api: tokio::net::TcpListener::from_std(ns.runtime_api)?,
             endpoint: Some(tokio::net::TcpListener::from_std(ns.endpoint)?),
             output: read,
-            output_marker: marker,
             cgroup,
             tmp_dir: Some(tmp_dir),
         })
@@ -227,7 +215,6 @@ impl Sandbox {
         stdout: Stdio,
         stderr: Stdio,
         read: OwnedFd,
-        marker: File,
     ) -> io::Result<Launched> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
@@ -253,7 +240,6 @@ impl Sandbox {
             runtime_api: tokio::net::TcpListener::from_std(listener)?,
             endpoint: None,
             output: read,
-            output_marker: marker,
             cgroup: None,
             tmp_dir: None,
         })
