@@ -436,15 +436,21 @@ fn write_meta(dir: &Path, meta: &GroupMeta) -> io::Result<()> {
 
 /// Appends one stored line.
 fn encode(out: &mut Vec<u8>, ts: i64, ingestion: i64, message: &[u8]) {
-    out.extend_from_slice(format!("{ts} {ingestion} ").as_bytes());
-    for &b in message {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            _ => out.push(b),
-        }
+    use std::io::Write as _;
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "{ts} {ingestion} ");
+    let mut rest = message;
+    // Copy runs of plain bytes whole; only `\\`, newline and carriage return are escaped.
+    while let Some(i) = rest.iter().position(|b| matches!(b, b'\\' | b'\n' | b'\r')) {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(match rest[i] {
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            _ => b"\\r",
+        });
+        rest = &rest[i + 1..];
     }
+    out.extend_from_slice(rest);
     out.push(b'\n');
 }
 
