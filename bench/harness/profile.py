@@ -141,8 +141,8 @@ def _categorize(trace_lines):
         if call == "execve" and "__jail" in args:
             jail_tids.add(tid)
     for tid, call, args, dur in rows:
-        if "cgroup.procs" in args and call == "write":
-            cat = "cgroup: join (write cgroup.procs)"
+        if call == "write" and ("cgroup.procs" in args or "/tasks>" in args):
+            cat = "cgroup: join (write cgroup.procs or v1 tasks)"
         elif "/sys/fs/cgroup" in args and call in ("mkdir", "openat", "write"):
             cat = "cgroup: create and set limits"
         elif tid in netns_tids:
