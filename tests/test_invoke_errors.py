@@ -41,6 +41,10 @@ def handler(event, context):
     if how == "child":
         subprocess.Popen(["sleep", "300"])
         time.sleep(event["seconds"])
+    if how == "flood":
+        # A child that writes to the shared stdout as fast as it can, until killed.
+        subprocess.Popen(["sh", "-c", "while :; do echo flood; done"])
+        time.sleep(event["seconds"])
     if how == "segfault":
         ctypes.string_at(0)
     if how == "abort":
@@ -139,6 +143,22 @@ def test_timeout_returns_promptly_with_sandbox_timedout(invoke_client, new_funct
     assert after.payload["env"] != before["env"]
     assert after.payload["calls"] == 1
     assert after.report()["init"] is not None, after.log
+
+
+def test_timeout_of_a_function_flooding_its_output(invoke_client, new_function):
+    name = misbehaving(new_function, Timeout=1)
+    started = time.monotonic()
+    inv = invoke(invoke_client, name, {"how": "flood", "seconds": 5})
+    elapsed = time.monotonic() - started
+    assert elapsed < 3.5, f"a 1 s timeout took {elapsed:.2f} s to answer"
+    assert inv.payload["errorType"] == "Sandbox.Timedout", inv.payload
+    lines = inv.log_lines
+    assert "flood" in lines, inv.log[:500]
+    notice = next(i for i, line in enumerate(lines) if line.endswith("Task timed out after 1.00 seconds"))
+    assert "flood" not in lines[notice + 1:], "the notice follows the function's last words"
+    # The platform is still answering, and the function starts afresh.
+    after = invoke(invoke_client, name, {})
+    assert after.function_error is None and after.payload["calls"] == 1, after
 
 
 def test_timeout_log_tail(invoke_client, new_function):

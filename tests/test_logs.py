@@ -61,6 +61,16 @@ def test_report_line(invoke_client, chatty):
     assert inv.log.endswith("\n")
 
 
+def test_lines_printed_during_init_come_before_start(invoke_client, new_function):
+    # Printed at import time, right before the runtime asks for its first invocation.
+    code = 'print("initialising the module")\n\ndef handler(event, context):\n    print("in the handler")\n    return 1\n'
+    name = new_function(zip_bytes=make_zip({"app.py": code}))["FunctionName"]
+    inv = invoke(invoke_client, name, {})
+    lines = inv.log_lines
+    start = lines.index(f"START RequestId: {inv.request_id} Version: $LATEST")
+    assert lines.index("initialising the module") < start < lines.index("in the handler"), inv.log
+
+
 def test_init_duration_only_on_the_cold_start(invoke_client, new_function):
     name = new_function(zip_bytes=make_zip({"app.py": CHATTY}))["FunctionName"]
     cold = invoke(invoke_client, name, {})

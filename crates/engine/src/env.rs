@@ -402,13 +402,22 @@ impl Environment {
             },
             _ = tokio::time::sleep(timeout) => {
                 let secs = format!("{:.2}", timeout.as_secs_f64());
-                self.output.append_after_output(format!("{} {} Task timed out after {secs} seconds\n", iso_now(), p.request_id).as_bytes());
                 (error_payload("Sandbox.Timedout", format!("RequestId: {} Error: Task timed out after {secs} seconds", p.request_id)), Status::Timeout, false)
             },
         };
         let duration = start.elapsed();
         if !keep {
             self.kill();
+        }
+        if status == Status::Timeout {
+            // After the kill, so the notice follows the function's last words.
+            let secs = format!("{:.2}", timeout.as_secs_f64());
+            let line = format!(
+                "{} {} Task timed out after {secs} seconds\n",
+                iso_now(),
+                p.request_id
+            );
+            self.output.append(line.as_bytes());
         }
         let max_memory_mb = self.peak_memory_mb();
         let init_duration = self.init_duration.take();

@@ -70,29 +70,39 @@ impl Output {
             // Allocated once per environment, not per read.
             let mut chunk = vec![0u8; 16 * 1024];
             while reader.pipe.readable().await.is_ok() {
-                let mut buf = reader.buf.lock().unwrap();
-                loop {
-                    match reader.pipe.try_read(&mut chunk) {
-                        Ok(0) => return,
-                        Ok(n) => buf.push(&chunk[..n]),
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(_) => return,
-                    }
+                match reader.read_pass(&mut chunk) {
+                    Pass::Drained => {}
+                    // A function printing without pause: let the engine (and other tasks) in.
+                    Pass::More => tokio::task::yield_now().await,
+                    Pass::Closed => return,
                 }
             }
         });
         Ok((out, task))
     }
 
-    /// Adds a platform line (START) after what has been read so far.
-    pub fn append(&self, bytes: &[u8]) {
-        self.buf.lock().unwrap().push(bytes);
+    /// One bounded pass of the reader task, under the buffer's lock.
+    fn read_pass(&self, chunk: &mut [u8]) -> Pass {
+        let mut buf = self.buf.lock().unwrap();
+        let mut taken = 0;
+        while taken < READER_PASS {
+            match self.pipe.try_read(chunk) {
+                Ok(0) => return Pass::Closed,
+                Ok(n) => {
+                    buf.push(&chunk[..n]);
+                    taken += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Pass::Drained,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Pass::Closed,
+            }
+        }
+        Pass::More
     }
 
-    /// Adds a platform line after everything the function has written so far (a time-out
-    /// notice follows the function's last words).
-    pub fn append_after_output(&self, bytes: &[u8]) {
+    /// Adds a platform line (START, a time-out notice) after everything the function has
+    /// written so far: output still unread in the pipe (an init's last lines, say) goes first.
+    pub fn append(&self, bytes: &[u8]) {
         let mut buf = self.buf.lock().unwrap();
         self.drain(&mut buf);
         buf.push(bytes);
@@ -106,21 +116,47 @@ impl Output {
         std::mem::take(&mut *buf)
     }
 
-    /// Reads what the pipe holds now into `buf`, without waiting. Usually the reader task has
-    /// taken it all and this is one failed `read`, so the buffer is small (and on the stack);
-    /// not `read_to_end`, which sizes its buffer with two more system calls first.
+    /// Reads what the pipe holds now into `buf`, without waiting, up to [`MAX_DRAIN`] bytes: a
+    /// pipe holds no more than that, so everything written before the call is taken, while a
+    /// process that keeps writing cannot hold the caller here. Usually the reader task has
+    /// taken it all and this is one failed `read` into a small stack buffer (not
+    /// `read_to_end`, which sizes its buffer with two more system calls first).
     fn drain(&self, buf: &mut Captured) {
-        let mut chunk = [0u8; 1024];
-        loop {
-            match (&self.direct).read(&mut chunk) {
+        let mut small = [0u8; 1024];
+        let mut large = Vec::new();
+        let mut taken = 0;
+        while taken < MAX_DRAIN {
+            let chunk: &mut [u8] = if large.is_empty() {
+                &mut small
+            } else {
+                &mut large
+            };
+            match (&self.direct).read(chunk) {
                 Ok(0) => return,
-                Ok(n) => buf.push(&chunk[..n]),
+                Ok(n) => {
+                    buf.push(&chunk[..n]);
+                    taken += n;
+                    if n == small.len() && large.is_empty() {
+                        large = vec![0u8; 64 * 1024];
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // `WouldBlock`: drained.
                 Err(_) => return,
             }
         }
     }
+}
+
+/// The most a pipe can hold (Linux's default `pipe-max-size`).
+const MAX_DRAIN: usize = 1024 * 1024;
+/// What the reader task takes under the lock before letting others have it.
+const READER_PASS: usize = 256 * 1024;
+
+enum Pass {
+    Drained,
+    More,
+    Closed,
 }
 
 #[cfg(test)]
@@ -146,6 +182,27 @@ mod tests {
             out.collect().text.is_empty(),
             "collected text is not given twice"
         );
+    }
+
+    #[tokio::test]
+    async fn a_writer_that_never_stops_does_not_hold_collect() {
+        let (read, write) = pipe_pair();
+        let (out, _task) = Output::start(read).unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let writer = std::thread::spawn(move || {
+            let mut write = write;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = write.write_all(&[b'y'; 4096]);
+            }
+        });
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // Returns although the pipe is refilled as fast as it is read.
+        let log = out.collect();
+        assert!(!log.text.is_empty());
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = out.collect();
+        writer.join().unwrap();
     }
 
     #[tokio::test]
