@@ -54,14 +54,18 @@ pub fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-/// Parses a request body; an empty body is `{}`.
-pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
-    let body = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}".as_slice()
+/// A JSON request body as the services read it: an empty (or all-blank) body means `{}`.
+pub fn json_body(body: &[u8]) -> &[u8] {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
     } else {
         body
-    };
-    serde_json::from_slice(body).map_err(|e| {
+    }
+}
+
+/// Parses a request body; an empty body is `{}`.
+pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(json_body(body)).map_err(|e| {
         if e.is_data() {
             Error::invalid(format!("Invalid request body: {e}"))
         } else {

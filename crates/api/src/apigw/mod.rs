@@ -117,12 +117,8 @@ pub fn conflict(message: impl Into<String>) -> Error {
 
 /// Parses a JSON request body (empty means `{}`); anything malformed is a BadRequestException.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
-    let body = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}".as_slice()
-    } else {
-        body
-    };
-    serde_json::from_slice(body).map_err(|e| bad_request(format!("Invalid request body: {e}")))
+    serde_json::from_slice(crate::wire::json_body(body))
+        .map_err(|e| bad_request(format!("Invalid request body: {e}")))
 }
 
 /// A random identifier of lower-case letters and digits, as API Gateway's ids look.

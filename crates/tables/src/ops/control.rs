@@ -37,11 +37,7 @@ pub fn create_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Err
 
 pub fn describe_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Error> {
     let name = table_name(req)?;
-    let t = db
-        .tables
-        .get(name)
-        .cloned()
-        .ok_or_else(|| table_not_found(name))?;
+    let t = existing(db, name)?;
     Ok(json!({"Table": describe(db, &t, region, "ACTIVE")?}))
 }
 
@@ -79,11 +75,7 @@ pub fn list_tables(db: &mut Db, req: &Value) -> Result<Value, Error> {
 
 pub fn delete_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Error> {
     let name = table_name(req)?;
-    let t = db
-        .tables
-        .get(name)
-        .cloned()
-        .ok_or_else(|| table_not_found(name))?;
+    let t = existing(db, name)?;
     if t.deletion_protection {
         return Err(Error::validation("Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first."));
     }
@@ -94,12 +86,7 @@ pub fn delete_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Err
 
 pub fn update_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Error> {
     let name = table_name(req)?;
-    let mut t: Table = (*db
-        .tables
-        .get(name)
-        .cloned()
-        .ok_or_else(|| table_not_found(name))?)
-    .clone();
+    let mut t: Table = (*existing(db, name)?).clone();
     if req.get("BillingMode").is_some() || req.get("ProvisionedThroughput").is_some() {
         let (mode, tp) = table::billing(req, Some(&t.billing))?;
         if mode == "PROVISIONED" && tp == (0, 0) && t.billing != "PROVISIONED" {
@@ -278,7 +265,7 @@ pub fn list_tags(db: &mut Db, req: &Value) -> Result<Value, Error> {
 
 pub fn describe_ttl(db: &mut Db, req: &Value) -> Result<Value, Error> {
     let name = table_name(req)?;
-    let t = db.tables.get(name).ok_or_else(|| table_not_found(name))?;
+    let t = existing(db, name)?;
     Ok(match &t.ttl {
         Some(a) => {
             json!({"TimeToLiveDescription": {"TimeToLiveStatus": "ENABLED", "AttributeName": a}})
@@ -289,7 +276,7 @@ pub fn describe_ttl(db: &mut Db, req: &Value) -> Result<Value, Error> {
 
 pub fn update_ttl(db: &mut Db, req: &Value) -> Result<Value, Error> {
     let name = table_name(req)?;
-    let mut t = (**db.tables.get(name).ok_or_else(|| table_not_found(name))?).clone();
+    let mut t = (*existing(db, name)?).clone();
     let spec = &req["TimeToLiveSpecification"];
     let enabled = spec["Enabled"].as_bool().unwrap_or(false);
     let attr = spec["AttributeName"].as_str().unwrap_or("").to_string();
@@ -360,4 +347,12 @@ pub fn get_resource_policy(db: &mut Db, req: &Value) -> Result<Value, Error> {
         400,
         format!("Resource-based policy not found for the provided ResourceArn: {arn}"),
     ))
+}
+
+/// The table called `name`, or DynamoDB's ResourceNotFoundException.
+fn existing(db: &Db, name: &str) -> Result<std::sync::Arc<Table>, Error> {
+    db.tables
+        .get(name)
+        .cloned()
+        .ok_or_else(|| table_not_found(name))
 }

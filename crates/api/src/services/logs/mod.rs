@@ -151,12 +151,7 @@ fn run(store: &LogStore, region: &str, op: &str, body: &[u8]) -> LogsResult {
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, LogsError> {
-    let body = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}".as_slice()
-    } else {
-        body
-    };
-    serde_json::from_slice(body).map_err(|e| {
+    serde_json::from_slice(crate::wire::json_body(body)).map_err(|e| {
         if e.is_data() {
             LogsError::new("SerializationException", e.to_string())
         } else {
