@@ -89,12 +89,6 @@ def test_create_head_list_delete_bucket(s3):
     assert s3_error(e.value)[1] == 404
 
 
-def test_create_existing_bucket_is_already_owned_by_you(s3, bucket):
-    with pytest.raises(ClientError) as e:
-        s3.create_bucket(Bucket=bucket)
-    assert s3_error(e.value) == ("BucketAlreadyOwnedByYou", 409)
-
-
 def test_head_missing_bucket_is_404(s3):
     with pytest.raises(ClientError) as e:
         s3.head_bucket(Bucket=unique_bucket("missing"))

@@ -1,34 +1,33 @@
-//! S3 on the shared port: requests whose SigV4 scope names the `s3` service go to the object
-//! store's protocol service (which verifies their signatures itself, streaming payloads
-//! included). Object events go the other way: [`Notifier`] queues them as asynchronous
+//! S3 on the shared port: requests whose SigV4 scope names the `s3` service (and unsigned or
+//! SigV2 requests on bucket and object paths) go to the object store's protocol service (which
+//! verifies their signatures itself, streaming payloads included). Object events go the other way: [`Notifier`] queues them as asynchronous
 //! invocations.
 
 use std::sync::{OnceLock, Weak};
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use stratus_core::names::FunctionRef;
-use stratus_core::Error;
 
 use crate::{dispatcher, AppState, Shared};
 
-/// Sends S3-signed requests to the object store; everything else continues.
+/// Sends S3 requests to the object store; everything else continues.
 pub async fn dispatch(State(s): State<Shared>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
-    let is_s3 = crate::auth::scope(&parts).is_some_and(|(service, _)| service == "s3");
-    if !is_s3 {
+    if !is_s3(&parts) {
         return next.run(Request::from_parts(parts, body)).await;
     }
     let id = uuid::Uuid::new_v4().simple().to_string()[..16].to_uppercase();
+    let is_head = parts.method == http::Method::HEAD;
     let mut req = http::Request::from_parts(parts, s3s::Body::http_body_unsync(body));
     req.extensions_mut()
         .insert(stratus_s3::RequestId(id.clone()));
     let mut resp = match s.s3.call(req).await {
-        Ok(resp) => resp.map(axum::body::Body::new),
+        Ok(resp) => with_request_id(resp, &id, is_head).await,
         Err(e) => {
             tracing::error!(error = ?e, "S3 request failed");
-            crate::wire::ApiError(Error::service()).into_response()
+            internal_error(&id)
         }
     };
     let h = resp.headers_mut();
@@ -36,9 +35,107 @@ pub async fn dispatch(State(s): State<Shared>, req: Request, next: Next) -> Resp
         h.insert("x-amz-request-id", v.clone());
         h.insert("x-amzn-RequestId", v);
     }
-    if let Ok(v) = http::HeaderValue::from_str(&format!("{id}/stratus")) {
+    if let Ok(v) = http::HeaderValue::from_str(&host_id(&id)) {
         h.insert("x-amz-id-2", v);
     }
+    resp
+}
+
+/// Whether a request is for S3: signed for the `s3` service (SigV4, by header or presigned
+/// URL), signed with S3's older SigV2, or otherwise (unsigned, or with a signature too broken
+/// to name a service) addressed to a path no other API has — a bucket or an object. So every
+/// S3 path gets S3's XML errors, and an unsigned upload is refused before its body is read.
+fn is_s3(parts: &http::request::Parts) -> bool {
+    if let Some((service, _)) = crate::auth::scope(parts) {
+        return service == "s3";
+    }
+    let sigv2_header = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("AWS "));
+    let sigv2_query = parts
+        .uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p.starts_with("AWSAccessKeyId=")));
+    sigv2_header || sigv2_query || !other_api_path(parts.uri.path())
+}
+
+/// Paths the other APIs answer: the root (`POST /` of the JSON and query protocols), the
+/// Lambda API's dated paths (`/2015-03-31/...`), API Gateway's `/v2/...`, and Stratus's own
+/// (`/_stratus`, `/_aws`, `/health`, `/metrics`). A bucket name is 3 to 63 characters that
+/// cannot begin with `_`, so none of these is a bucket.
+fn other_api_path(path: &str) -> bool {
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    let dated = first.len() == 10
+        && first
+            .bytes()
+            .enumerate()
+            .all(|(i, c)| if i == 4 || i == 7 { c == b'-' } else { c.is_ascii_digit() });
+    first.is_empty()
+        || dated
+        || first.starts_with('_')
+        || matches!(first, "v2" | "health" | "metrics")
+}
+
+/// The `x-amz-id-2` of a response (and `HostId` of an error).
+fn host_id(id: &str) -> String {
+    format!("{id}/stratus")
+}
+
+/// The largest error body read back to add the request id (S3's are a few hundred bytes).
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Finishes the protocol service's response: an error body gets the `RequestId` and `HostId`
+/// S3 puts in every error, and a 304 has no body at all.
+async fn with_request_id(resp: http::Response<s3s::Body>, id: &str, is_head: bool) -> Response {
+    let status = resp.status();
+    let (mut parts, body) = resp.into_parts();
+    if status == http::StatusCode::NOT_MODIFIED {
+        parts.headers.remove(http::header::CONTENT_LENGTH);
+        parts.headers.remove(http::header::CONTENT_TYPE);
+        return Response::from_parts(parts, axum::body::Body::empty());
+    }
+    let body = axum::body::Body::new(body);
+    if is_head || !(status.is_client_error() || status.is_server_error()) {
+        return Response::from_parts(parts, body);
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_ERROR_BODY).await else {
+        return internal_error(id);
+    };
+    let xml = add_request_id(&bytes, id);
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(xml))
+}
+
+/// Inserts `<RequestId>` and `<HostId>` at the end of an `<Error>` document (unchanged if it is
+/// not one, or already has them).
+fn add_request_id(xml: &[u8], id: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(xml);
+    match text.rfind("</Error>") {
+        Some(end) if !text.contains("<RequestId>") => format!(
+            "{}<RequestId>{id}</RequestId><HostId>{}</HostId>{}",
+            &text[..end],
+            host_id(id),
+            &text[end..]
+        )
+        .into_bytes(),
+        _ => xml.to_vec(),
+    }
+}
+
+/// S3's answer when the protocol service itself failed.
+fn internal_error(id: &str) -> Response {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message><RequestId>{id}</RequestId><HostId>{}</HostId></Error>",
+        host_id(id)
+    );
+    let mut resp = Response::new(axum::body::Body::from(body));
+    *resp.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/xml"),
+    );
     resp
 }
 
@@ -86,5 +183,41 @@ impl stratus_s3::notify::EventSink for Notifier {
         ) {
             tracing::error!(%e, function = %r.name, "could not queue an object event");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_of_other_apis_are_not_s3() {
+        for p in [
+            "/",
+            "/2015-03-31/functions",
+            "/2019-09-25/functions/f/event-invoke-config",
+            "/v2/apis",
+            "/_stratus/usage",
+            "/_aws/execute-api/x",
+            "/health",
+            "/metrics",
+        ] {
+            assert!(other_api_path(p), "{p}");
+        }
+        for p in ["/bucket", "/bucket/key", "/my-bucket/a/b?x", "/v2-bucket/k"] {
+            assert!(!other_api_path(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn request_id_goes_inside_the_error() {
+        let xml = b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code></Error>";
+        let out = String::from_utf8(add_request_id(xml, "ABC")).unwrap();
+        assert!(out.ends_with(
+            "<Code>NoSuchKey</Code><RequestId>ABC</RequestId><HostId>ABC/stratus</HostId></Error>"
+        ));
+        let again = add_request_id(out.as_bytes(), "ABC");
+        assert_eq!(again, out.as_bytes(), "added once");
+        assert_eq!(add_request_id(b"<Other/>", "A"), b"<Other/>");
     }
 }

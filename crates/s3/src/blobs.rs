@@ -87,6 +87,20 @@ impl Blobs {
         Ok(new)
     }
 
+    /// A new blob holding `len` bytes of blob `id` from `start` (a copied range of a part).
+    pub async fn write_range(&self, id: &str, start: u64, len: u64) -> io::Result<Written> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let mut file = tokio::fs::File::open(self.path(id)).await?;
+        file.seek(io::SeekFrom::Start(start)).await?;
+        let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), 64 * 1024);
+        let written = self.write(stream).await?;
+        if written.size != len {
+            self.remove(&written.id);
+            return Err(io::Error::other("the source blob is shorter than its record"));
+        }
+        Ok(written)
+    }
+
     /// Concatenates parts into a new blob.
     pub async fn concat(&self, parts: &[String]) -> io::Result<(String, u64)> {
         let id = uuid::Uuid::new_v4().simple().to_string();

@@ -45,6 +45,34 @@ CREATE TABLE IF NOT EXISTS parts (
 );
 "#;
 
+/// Columns added after the first schema: (table, column, declaration). A data directory written
+/// before them gets them when it is opened; rows that predate them read the defaults.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("objects", "parts", "TEXT"),
+    ("objects", "upload_id", "TEXT"),
+    ("objects", "tags", "TEXT NOT NULL DEFAULT '[]'"),
+    ("buckets", "versioning", "TEXT"),
+    ("buckets", "tags", "TEXT"),
+];
+
+/// Adds each of [`ADDED_COLUMNS`] that `conn`'s tables do not have yet.
+fn add_missing_columns(conn: &Connection) -> DbResult<()> {
+    for (table, column, decl) in ADDED_COLUMNS {
+        let present: bool = conn.query_row(
+            &format!("SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
+            [column],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// A tag set (object or bucket), in the order it was given.
+pub type Tags = Vec<(String, String)>;
+
 /// The stored headers of an object.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Attrs {
@@ -57,7 +85,7 @@ pub struct Attrs {
     pub metadata: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ObjectRow {
     pub bucket: String,
     pub key: String,
@@ -67,6 +95,13 @@ pub struct ObjectRow {
     pub etag: String,
     pub last_modified_ms: i64,
     pub attrs: Attrs,
+    /// The sizes of the parts of an object completed from a multipart upload, in order (for
+    /// reads by part number); `None` for an object written whole.
+    pub parts: Option<Vec<u64>>,
+    /// The multipart upload this object was completed from (a repeated completion answers
+    /// with this object).
+    pub upload_id: Option<String>,
+    pub tags: Tags,
 }
 
 #[derive(Debug, Clone)]
@@ -98,6 +133,7 @@ impl Db {
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
         )?;
         conn.execute_batch(SCHEMA)?;
+        add_missing_columns(&conn)?;
         Ok(Db {
             conn: Mutex::new(conn),
         })
@@ -131,6 +167,11 @@ fn object_from(r: &rusqlite::Row<'_>) -> DbResult<ObjectRow> {
         etag: r.get(4)?,
         last_modified_ms: r.get(5)?,
         attrs: attrs_of(r.get(6)?),
+        parts: r
+            .get::<_, Option<String>>(7)?
+            .and_then(|s| serde_json::from_str(&s).ok()),
+        upload_id: r.get(8)?,
+        tags: serde_json::from_str(&r.get::<_, String>(9)?).unwrap_or_default(),
     })
 }
 
@@ -144,7 +185,8 @@ fn upload_from(r: &rusqlite::Row<'_>) -> DbResult<UploadRow> {
     })
 }
 
-const OBJECT_COLUMNS: &str = "bucket, key, blob, size, etag, last_modified_ms, attrs";
+const OBJECT_COLUMNS: &str =
+    "bucket, key, blob, size, etag, last_modified_ms, attrs, parts, upload_id, tags";
 
 impl Tx<'_> {
     pub fn bucket_exists(&self, name: &str) -> DbResult<bool> {
@@ -217,10 +259,70 @@ impl Tx<'_> {
     pub fn put_object(&self, o: &ObjectRow) -> DbResult<Option<String>> {
         let old = self.object(&o.bucket, &o.key)?.map(|r| r.blob);
         self.0.execute(
-            &format!("INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-            params![o.bucket, o.key, o.blob, o.size as i64, o.etag, o.last_modified_ms, json(&o.attrs)],
+            &format!("INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+            params![
+                o.bucket,
+                o.key,
+                o.blob,
+                o.size as i64,
+                o.etag,
+                o.last_modified_ms,
+                json(&o.attrs),
+                o.parts.as_ref().map(json),
+                o.upload_id,
+                json(&o.tags)
+            ],
         )?;
         Ok(old.filter(|b| *b != o.blob))
+    }
+
+    /// Replaces an object's tag set; false when there is no such object.
+    pub fn set_object_tags(&self, bucket: &str, key: &str, tags: &Tags) -> DbResult<bool> {
+        Ok(self.0.execute(
+            "UPDATE objects SET tags = ?3 WHERE bucket = ?1 AND key = ?2",
+            params![bucket, key, json(tags)],
+        )? == 1)
+    }
+
+    /// A bucket's versioning status (`Enabled` or `Suspended`), `None` if never set.
+    pub fn versioning(&self, bucket: &str) -> DbResult<Option<String>> {
+        self.0
+            .query_row(
+                "SELECT versioning FROM buckets WHERE name = ?1",
+                [bucket],
+                |r| r.get(0),
+            )
+            .optional()
+            .map(Option::flatten)
+    }
+
+    pub fn set_versioning(&self, bucket: &str, status: &str) -> DbResult<()> {
+        self.0.execute(
+            "UPDATE buckets SET versioning = ?2 WHERE name = ?1",
+            params![bucket, status],
+        )?;
+        Ok(())
+    }
+
+    /// A bucket's tag set, `None` when it has none.
+    pub fn bucket_tags(&self, bucket: &str) -> DbResult<Option<Tags>> {
+        let s: Option<String> = self
+            .0
+            .query_row("SELECT tags FROM buckets WHERE name = ?1", [bucket], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .flatten();
+        Ok(s.and_then(|s| serde_json::from_str(&s).ok()))
+    }
+
+    /// Sets (or with `None`, removes) a bucket's tag set.
+    pub fn set_bucket_tags(&self, bucket: &str, tags: Option<&Tags>) -> DbResult<()> {
+        self.0.execute(
+            "UPDATE buckets SET tags = ?2 WHERE name = ?1",
+            params![bucket, tags.map(json)],
+        )?;
+        Ok(())
     }
 
     /// Deletes an object row, returning it.
@@ -325,5 +427,40 @@ impl Tx<'_> {
             .prepare("SELECT blob FROM objects UNION SELECT blob FROM parts")?;
         let rows = stmt.query_map([], |r| r.get(0))?;
         rows.collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A data directory written before the added columns still opens, and its rows read with
+    /// the defaults.
+    #[test]
+    fn opens_a_database_from_before_the_added_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s3.db");
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(SCHEMA).unwrap();
+            old.execute_batch(
+                "INSERT INTO buckets (name, created_ms) VALUES ('b', 1);
+                 INSERT INTO objects (bucket, key, blob, size, etag, last_modified_ms, attrs)
+                 VALUES ('b', 'k', 'blob1', 3, 'e', 2, '{}');",
+            )
+            .unwrap();
+        }
+        let db = Db::open(&path).unwrap();
+        let row = db.tx(|tx| tx.object("b", "k")).unwrap().unwrap();
+        assert_eq!(row.blob, "blob1");
+        assert_eq!(row.parts, None);
+        assert!(row.tags.is_empty());
+        assert_eq!(db.tx(|tx| tx.bucket_tags("b")).unwrap(), None);
+        // Opening again (columns present now) changes nothing.
+        drop(db);
+        let db = Db::open(&path).unwrap();
+        let tags = vec![("a".to_string(), "1".to_string())];
+        db.tx(|tx| tx.set_object_tags("b", "k", &tags)).unwrap();
+        assert_eq!(db.tx(|tx| tx.object("b", "k")).unwrap().unwrap().tags, tags);
     }
 }

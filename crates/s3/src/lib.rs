@@ -7,15 +7,23 @@
 //! - [`store`]: [`ObjectStore`], the storage operations the protocol layer calls.
 //! - [`service`]: `impl s3s::S3`, one method per supported S3 operation.
 //! - [`listing`]: ListObjects(V2) paging with prefixes and delimiters.
+//! - [`conditions`]: `If-*` preconditions of reads and writes.
+//! - [`ranges`]: the bytes a read selects (`Range`, `partNumber`, a copy's source range).
+//! - [`tagging`]: object and bucket tag sets and their limits.
+//! - [`bucket_config`]: the answers for bucket configurations Stratus does not keep.
 //! - [`notify`]: notification configurations, matching, event records.
 //! - [`db`], [`blobs`]: persistence.
 
 pub mod blobs;
+pub mod bucket_config;
+pub mod conditions;
 pub mod db;
 pub mod listing;
 pub mod notify;
+pub mod ranges;
 pub mod service;
 pub mod store;
+pub mod tagging;
 
 pub use store::ObjectStore;
 

@@ -26,6 +26,10 @@ pub fn page(
         truncated: false,
         last: None,
     };
+    // MaxKeys=0 asks for nothing, and nothing is left out of that.
+    if max == 0 {
+        return Ok(out);
+    }
     let mut cursor = after.to_string();
     // Continuing after a common prefix skips everything under it.
     if delimiter.is_some_and(|d| !d.is_empty() && after.len() > prefix.len() && after.ends_with(d))
@@ -89,6 +93,7 @@ mod tests {
                     etag: "e".into(),
                     last_modified_ms: 0,
                     attrs: Attrs::default(),
+                    ..Default::default()
                 };
                 tx.put_object(&row)?;
             }

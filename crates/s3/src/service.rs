@@ -5,12 +5,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use md5::{Digest, Md5};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, TrailingHeaders, S3};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use crate::conditions::{ReadConditions, WriteConditions};
 use crate::db::{Attrs, ObjectRow, PartRow, UploadRow};
 use crate::listing;
+use crate::ranges;
 use crate::notify::{LambdaTarget, EVENT_NAMES};
 use crate::store::ObjectStore;
 
@@ -24,6 +27,9 @@ fn internal(e: impl std::fmt::Display) -> S3Error {
         "We encountered an internal error. Please try again."
     )
 }
+
+/// The region whose CreateBucket keeps S3's original behaviour (see `create_bucket`).
+const LEGACY_REGION: &str = "us-east-1";
 
 fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
@@ -129,6 +135,28 @@ impl Expected {
     }
 }
 
+/// What `EncodingType=url` leaves as it is in a listed key: RFC 3986's unreserved characters
+/// and `/`. A space is `%20` and `+` is `%2B`, so a client can tell them apart.
+const LISTING_KEEP: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+/// The owner of every bucket and object: the one account.
+fn owner() -> Owner {
+    Owner {
+        id: Some(stratus_core::ACCOUNT_ID.into()),
+        display_name: Some("stratus".into()),
+    }
+}
+
+/// A listing's delimiter as S3 echoes it: an empty one is as good as none and is not echoed.
+fn delimiter(d: &Option<String>) -> Option<String> {
+    d.clone().filter(|d| !d.is_empty())
+}
+
 /// Key-like values in a listing, URL-encoded when the client asked for `EncodingType=url`.
 struct Encoder(bool);
 
@@ -139,7 +167,7 @@ impl Encoder {
 
     fn s(&self, v: String) -> String {
         if self.0 {
-            crate::notify::encode_key(&v)
+            utf8_percent_encode(&v, LISTING_KEEP).to_string()
         } else {
             v
         }
@@ -238,23 +266,26 @@ impl S3Front {
         Ok(written)
     }
 
-    /// Commits an object row and removes the blob it replaced.
-    fn commit(&self, row: &ObjectRow) -> S3Result<()> {
-        let bucket_ok = self.0.db.tx(|tx| {
+    /// Commits an object row if `cond` holds for the object it replaces, and removes the blob
+    /// it replaced. The check and the write are one transaction on the one connection, so of
+    /// two writers racing with `If-None-Match: *` exactly one wins. A refused row's blob is
+    /// removed.
+    fn commit(&self, row: &ObjectRow, cond: &WriteConditions) -> S3Result<()> {
+        let outcome = self.0.db.tx(|tx| {
             if !tx.bucket_exists(&row.bucket)? {
-                return Ok(None);
+                return Ok(Err(no_such_bucket()));
             }
-            tx.put_object(row).map(Some)
+            if let Err(e) = cond.check(tx.object(&row.bucket, &row.key)?.as_ref()) {
+                return Ok(Err(e));
+            }
+            tx.put_object(row).map(Ok)
         });
-        match bucket_ok.map_err(internal)? {
-            None => {
+        match outcome.map_err(internal)? {
+            Err(e) => {
                 self.0.blobs.remove(&row.blob);
-                Err(s3_error!(
-                    NoSuchBucket,
-                    "The specified bucket does not exist"
-                ))
+                Err(e)
             }
-            Some(old) => {
+            Ok(old) => {
                 if let Some(old) = old {
                     self.0.blobs.remove(&old);
                 }
@@ -262,57 +293,108 @@ impl S3Front {
             }
         }
     }
-}
 
-/// Checks GET/HEAD preconditions in S3's order.
-fn check_conditions(
-    row: &ObjectRow,
-    if_match: &Option<ETagCondition>,
-    if_none_match: &Option<ETagCondition>,
-    modified_since: &Option<Timestamp>,
-    unmodified_since: &Option<Timestamp>,
-) -> S3Result<()> {
-    let current = etag(&row.etag);
-    let secs = row.last_modified_ms / 1000;
-    let as_secs = |t: &Timestamp| time::OffsetDateTime::from(t.clone()).unix_timestamp();
-    if let Some(cond) = if_match {
-        let ok = match cond {
-            ETagCondition::Any => true,
-            ETagCondition::ETag(e) => current.strong_cmp(e),
-        };
-        if !ok {
+    /// Replaces an object's tag set: 404 when the bucket or the object does not exist.
+    fn set_object_tags(&self, bucket: &str, key: &str, tags: &crate::db::Tags) -> S3Result<()> {
+        let outcome = self
+            .0
+            .db
+            .tx(|tx| {
+                if !tx.bucket_exists(bucket)? {
+                    return Ok(Err(no_such_bucket()));
+                }
+                Ok(tx
+                    .set_object_tags(bucket, key, tags)?
+                    .then_some(())
+                    .ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist.")))
+            })
+            .map_err(internal)?;
+        outcome
+    }
+
+    /// The upload a part is being added to, checking the part number S3 allows.
+    fn open_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+    ) -> S3Result<UploadRow> {
+        let upload = self
+            .0
+            .db
+            .tx(|tx| tx.upload(upload_id))
+            .map_err(internal)?
+            .filter(|u| u.bucket == bucket && u.key == key)
+            .ok_or_else(no_upload)?;
+        if !(1..=10_000).contains(&part_number) {
             return Err(s3_error!(
-                PreconditionFailed,
-                "At least one of the pre-conditions you specified did not hold"
+                InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive"
             ));
         }
-    } else if let Some(t) = unmodified_since {
-        if secs > as_secs(t) {
-            return Err(s3_error!(
-                PreconditionFailed,
-                "At least one of the pre-conditions you specified did not hold"
-            ));
-        }
+        Ok(upload)
     }
-    if let Some(cond) = if_none_match {
-        let hit = match cond {
-            ETagCondition::Any => true,
-            ETagCondition::ETag(e) => current.weak_cmp(e),
+
+    /// Records a written blob as part `n` of `upload` (replacing any earlier part `n`), unless
+    /// the upload was completed or aborted meanwhile, in which case the blob is removed.
+    fn record_part(
+        &self,
+        upload: &UploadRow,
+        n: i32,
+        written: &crate::blobs::Written,
+    ) -> S3Result<PartRow> {
+        let part = PartRow {
+            part_number: n,
+            blob: written.id.clone(),
+            size: written.size,
+            etag: hex::encode(written.md5),
+            last_modified_ms: now_ms(),
         };
-        if hit {
-            return Err(s3_error!(NotModified));
-        }
-    } else if let Some(t) = modified_since {
-        if secs <= as_secs(t) {
-            return Err(s3_error!(NotModified));
+        let old = self.0.db.tx(|tx| {
+            if tx.upload(&upload.upload_id)?.is_none() {
+                return Ok(Err(()));
+            }
+            tx.put_part(&upload.upload_id, &part).map(Ok)
+        });
+        match old.map_err(internal)? {
+            Err(()) => {
+                self.0.blobs.remove(&written.id);
+                Err(no_upload())
+            }
+            Ok(old) => {
+                if let Some(b) = old {
+                    self.0.blobs.remove(&b);
+                }
+                Ok(part)
+            }
         }
     }
-    Ok(())
+
+    /// Checks a write's conditions before its body is read, so a refused upload is not
+    /// stored first (and an `Expect: 100-continue` client is refused before it sends the
+    /// body). [`Self::commit`] checks them again, atomically with the write.
+    fn precheck(&self, bucket: &str, key: &str, cond: &WriteConditions) -> S3Result<()> {
+        if cond.is_empty() {
+            return Ok(());
+        }
+        let current = self
+            .0
+            .db
+            .tx(|tx| tx.object(bucket, key))
+            .map_err(internal)?;
+        cond.check(current.as_ref())
+    }
 }
 
-fn listed(row: &ObjectRow, enc: &Encoder) -> Object {
+fn no_such_bucket() -> S3Error {
+    s3_error!(NoSuchBucket, "The specified bucket does not exist")
+}
+
+fn listed(row: &ObjectRow, enc: &Encoder, with_owner: bool) -> Object {
     Object {
         key: Some(enc.s(row.key.clone())),
+        owner: with_owner.then(owner),
         size: Some(row.size as i64),
         e_tag: Some(etag(&row.etag)),
         last_modified: Some(ts(row.last_modified_ms)),
@@ -355,13 +437,16 @@ impl S3 for S3Front {
         &self,
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
+        let region = region(&req);
         let bucket = req.input.bucket;
         let created = self
             .0
             .db
             .tx(|tx| tx.create_bucket(&bucket, now_ms()))
             .map_err(internal)?;
-        if !created {
+        // In us-east-1 (and only there) S3 answers an owner's re-creation of a bucket with
+        // success, for compatibility with its oldest clients.
+        if !created && region != LEGACY_REGION {
             return Err(s3_error!(BucketAlreadyOwnedByYou, "Your previous request to create the named bucket succeeded and you already own it."));
         }
         Ok(S3Response::new(CreateBucketOutput {
@@ -401,13 +486,9 @@ impl S3 for S3Front {
                 ..Default::default()
             })
             .collect();
-        let owner = Owner {
-            id: Some(stratus_core::ACCOUNT_ID.into()),
-            display_name: Some("stratus".into()),
-        };
         Ok(S3Response::new(ListBucketsOutput {
             buckets: Some(buckets),
-            owner: Some(owner),
+            owner: Some(owner()),
             ..Default::default()
         }))
     }
@@ -443,15 +524,19 @@ impl S3 for S3Front {
         let region = region(&req);
         let rid = request_id(&req);
         let trailers = req.trailing_headers.clone();
-        let input = req.input;
+        let mut input = req.input;
         self.require_bucket(&input.bucket)?;
+        refuse_oversize(input.content_length)?;
+        let cond = WriteConditions::from_headers(input.if_match.take(), input.if_none_match.take())?;
+        let tags = crate::tagging::from_header(input.tagging.as_deref())?;
+        self.precheck(&input.bucket, &input.key, &cond)?;
         let expected = Expected {
             md5: input.content_md5.clone(),
             crc32: input.checksum_crc32.clone(),
             sha256: input.checksum_sha256.clone(),
             trailers,
         };
-        let written = self.write_checked(input.body, expected).await?;
+        let written = self.write_checked(input.body.take(), expected).await?;
         let row = ObjectRow {
             bucket: input.bucket.clone(),
             key: input.key.clone(),
@@ -460,8 +545,11 @@ impl S3 for S3Front {
             etag: hex::encode(written.md5),
             last_modified_ms: now_ms(),
             attrs: stored_attrs!(input),
+            parts: None,
+            upload_id: None,
+            tags,
         };
-        self.commit(&row)?;
+        self.commit(&row, &cond)?;
         self.0.notify(
             "ObjectCreated:Put",
             &row.bucket,
@@ -483,39 +571,29 @@ impl S3 for S3Front {
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
         let row = self.object(&input.bucket, &input.key)?;
-        check_conditions(
-            &row,
-            &input.if_match,
-            &input.if_none_match,
-            &input.if_modified_since,
-            &input.if_unmodified_since,
-        )?;
-        let (start, len, content_range) = match &input.range {
-            None => (0, row.size, None),
-            Some(r) => {
-                let range = r.check(row.size).map_err(|_| {
-                    s3_error!(InvalidRange, "The requested range is not satisfiable")
-                })?;
-                let end = range.end.saturating_sub(1);
-                (
-                    range.start,
-                    range.end - range.start,
-                    Some(format!("bytes {}-{end}/{}", range.start, row.size)),
-                )
-            }
-        };
+        ReadConditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        }
+        .check_read(&row)?;
+        let sel = ranges::select(&row, input.range.as_ref(), input.part_number)?;
         let mut file = tokio::fs::File::open(self.0.blobs.path(&row.blob))
             .await
             .map_err(internal)?;
-        file.seek(std::io::SeekFrom::Start(start))
+        file.seek(std::io::SeekFrom::Start(sel.start))
             .await
             .map_err(internal)?;
-        let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), 64 * 1024);
+        let stream = tokio_util::io::ReaderStream::with_capacity(file.take(sel.len), 64 * 1024);
+        let tag_count = (!row.tags.is_empty()).then_some(row.tags.len() as i32);
         let a = row.attrs;
         Ok(S3Response::new(GetObjectOutput {
             body: Some(StreamingBlob::wrap(stream)),
-            content_length: Some(len as i64),
-            content_range,
+            content_length: Some(sel.len as i64),
+            content_range: sel.content_range,
+            parts_count: sel.parts_count,
+            tag_count,
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag(&row.etag)),
             last_modified: Some(ts(row.last_modified_ms)),
@@ -536,16 +614,24 @@ impl S3 for S3Front {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
         let row = self.object(&input.bucket, &input.key)?;
-        check_conditions(
-            &row,
-            &input.if_match,
-            &input.if_none_match,
-            &input.if_modified_since,
-            &input.if_unmodified_since,
-        )?;
+        ReadConditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        }
+        .check_read(&row)?;
+        let sel = ranges::select(&row, input.range.as_ref(), input.part_number)?;
+        // HEAD answers what GET would, 206 included, without the body.
+        let status = sel
+            .content_range
+            .is_some()
+            .then_some(http::StatusCode::PARTIAL_CONTENT);
         let a = row.attrs;
-        Ok(S3Response::new(HeadObjectOutput {
-            content_length: Some(row.size as i64),
+        let mut resp = S3Response::new(HeadObjectOutput {
+            content_length: Some(sel.len as i64),
+            content_range: sel.content_range,
+            parts_count: sel.parts_count,
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag(&row.etag)),
             last_modified: Some(ts(row.last_modified_ms)),
@@ -557,7 +643,9 @@ impl S3 for S3Front {
             expires: parse_expires(&a.expires),
             metadata: to_metadata(&a.metadata),
             ..Default::default()
-        }))
+        });
+        resp.status = status;
+        Ok(resp)
     }
 
     async fn delete_object(
@@ -595,6 +683,10 @@ impl S3 for S3Front {
         let rid = request_id(&req);
         let input = req.input;
         self.require_bucket(&input.bucket)?;
+        // S3's schema allows at most 1,000 keys in one request.
+        if input.delete.objects.len() > 1000 {
+            return Err(malformed_xml());
+        }
         let mut deleted = Vec::new();
         for obj in input.delete.objects {
             let old = self
@@ -637,21 +729,23 @@ impl S3 for S3Front {
             _ => return Err(s3_error!(NotImplemented, "Access points are not supported")),
         };
         let src = self.object(&src_bucket, &src_key)?;
-        check_conditions(
-            &src,
-            &input.copy_source_if_match,
-            &input.copy_source_if_none_match,
-            &input.copy_source_if_modified_since,
-            &input.copy_source_if_unmodified_since,
-        )
-        .map_err(|e| {
-            if *e.code() == S3ErrorCode::NotModified {
-                s3_error!(PreconditionFailed)
-            } else {
-                e
-            }
-        })?;
+        ReadConditions {
+            if_match: input.copy_source_if_match.as_ref(),
+            if_none_match: input.copy_source_if_none_match.as_ref(),
+            if_modified_since: input.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+        }
+        .check_copy_source(&src)?;
         self.require_bucket(&input.bucket)?;
+        let replace_tags = input
+            .tagging_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
+        let tags = if replace_tags {
+            crate::tagging::from_header(input.tagging.as_deref())?
+        } else {
+            src.tags.clone()
+        };
         let replace = input
             .metadata_directive
             .as_ref()
@@ -673,8 +767,11 @@ impl S3 for S3Front {
             etag: src.etag.clone(),
             last_modified_ms: now_ms(),
             attrs,
+            parts: src.parts.clone(),
+            upload_id: None,
+            tags,
         };
-        self.commit(&row)?;
+        self.commit(&row, &WriteConditions::default())?;
         self.0.notify(
             "ObjectCreated:Copy",
             &row.bucket,
@@ -722,10 +819,11 @@ impl S3 for S3Front {
             .map_err(internal)?;
         let count = page.contents.len() + page.prefixes.len();
         let enc = Encoder::of(&input.encoding_type);
+        let with_owner = input.fetch_owner.unwrap_or(false);
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(enc.s(prefix)),
-            delimiter: enc.o(input.delimiter),
+            delimiter: enc.o(delimiter(&input.delimiter)),
             max_keys: Some(max as i32),
             key_count: Some(count as i32),
             is_truncated: Some(page.truncated),
@@ -736,7 +834,12 @@ impl S3 for S3Front {
             continuation_token: input.continuation_token,
             start_after: enc.o(input.start_after),
             encoding_type: input.encoding_type,
-            contents: Some(page.contents.iter().map(|r| listed(r, &enc)).collect()),
+            contents: Some(
+                page.contents
+                    .iter()
+                    .map(|r| listed(r, &enc, with_owner))
+                    .collect(),
+            ),
             common_prefixes: prefixes(page.prefixes, &enc),
             ..Default::default()
         }))
@@ -766,16 +869,17 @@ impl S3 for S3Front {
             })
             .map_err(internal)?;
         let enc = Encoder::of(&input.encoding_type);
+        // Version 1 encodes keys and markers but answers the prefix as it was sent.
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
-            prefix: Some(enc.s(prefix)),
-            delimiter: enc.o(input.delimiter),
+            prefix: Some(prefix),
+            delimiter: enc.o(delimiter(&input.delimiter)),
             marker: Some(enc.s(after)),
             max_keys: Some(max as i32),
             is_truncated: Some(page.truncated),
             next_marker: enc.o(page.truncated.then_some(page.last).flatten()),
             encoding_type: input.encoding_type,
-            contents: Some(page.contents.iter().map(|r| listed(r, &enc)).collect()),
+            contents: Some(page.contents.iter().map(|r| listed(r, &enc, true)).collect()),
             common_prefixes: prefixes(page.prefixes, &enc),
             ..Default::default()
         }))
@@ -812,20 +916,8 @@ impl S3 for S3Front {
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let trailers = req.trailing_headers.clone();
         let input = req.input;
-        let upload = self
-            .0
-            .db
-            .tx(|tx| tx.upload(&input.upload_id))
-            .map_err(internal)?;
-        let upload = upload
-            .filter(|u| u.bucket == input.bucket && u.key == input.key)
-            .ok_or_else(no_upload)?;
-        if !(1..=10_000).contains(&input.part_number) {
-            return Err(s3_error!(
-                InvalidArgument,
-                "Part number must be an integer between 1 and 10000, inclusive"
-            ));
-        }
+        refuse_oversize(input.content_length)?;
+        let upload = self.open_upload(&input.bucket, &input.key, &input.upload_id, input.part_number)?;
         let expected = Expected {
             md5: input.content_md5.clone(),
             crc32: input.checksum_crc32.clone(),
@@ -833,34 +925,50 @@ impl S3 for S3Front {
             trailers,
         };
         let written = self.write_checked(input.body, expected).await?;
-        let part = PartRow {
-            part_number: input.part_number,
-            blob: written.id.clone(),
-            size: written.size,
-            etag: hex::encode(written.md5),
-            last_modified_ms: now_ms(),
+        let part = self.record_part(&upload, input.part_number, &written)?;
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(etag(&part.etag)),
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let input = req.input;
+        let (src_bucket, src_key) = match &input.copy_source {
+            CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
+            _ => return Err(s3_error!(NotImplemented, "Access points are not supported")),
         };
-        let old = self.0.db.tx(|tx| {
-            if tx.upload(&upload.upload_id)?.is_none() {
-                return Ok(Err(()));
-            }
-            tx.put_part(&upload.upload_id, &part).map(Ok)
-        });
-        match old.map_err(internal)? {
-            Err(()) => {
-                self.0.blobs.remove(&written.id);
-                Err(no_upload())
-            }
-            Ok(old) => {
-                if let Some(b) = old {
-                    self.0.blobs.remove(&b);
-                }
-                Ok(S3Response::new(UploadPartOutput {
-                    e_tag: Some(etag(&part.etag)),
-                    ..Default::default()
-                }))
-            }
+        let upload = self.open_upload(&input.bucket, &input.key, &input.upload_id, input.part_number)?;
+        let src = self.object(&src_bucket, &src_key)?;
+        ReadConditions {
+            if_match: input.copy_source_if_match.as_ref(),
+            if_none_match: input.copy_source_if_none_match.as_ref(),
+            if_modified_since: input.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
         }
+        .check_copy_source(&src)?;
+        let (start, len) = match &input.copy_source_range {
+            Some(r) => ranges::copy_source_range(r, src.size)?,
+            None => (0, src.size),
+        };
+        let written = self
+            .0
+            .blobs
+            .write_range(&src.blob, start, len)
+            .await
+            .map_err(internal)?;
+        let part = self.record_part(&upload, input.part_number, &written)?;
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(CopyPartResult {
+                e_tag: Some(etag(&part.etag)),
+                last_modified: Some(ts(part.last_modified_ms)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
     }
 
     async fn complete_multipart_upload(
@@ -869,21 +977,35 @@ impl S3 for S3Front {
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let region = region(&req);
         let rid = request_id(&req);
-        let input = req.input;
-        let (upload, stored) = self
+        let mut input = req.input;
+        let cond = WriteConditions::from_headers(input.if_match.take(), input.if_none_match.take())?;
+        let (upload, stored, current) = self
             .0
             .db
-            .tx(|tx| Ok((tx.upload(&input.upload_id)?, tx.parts(&input.upload_id)?)))
+            .tx(|tx| {
+                Ok((
+                    tx.upload(&input.upload_id)?,
+                    tx.parts(&input.upload_id)?,
+                    tx.object(&input.bucket, &input.key)?,
+                ))
+            })
             .map_err(internal)?;
-        let upload = upload
-            .filter(|u| u.bucket == input.bucket && u.key == input.key)
-            .ok_or_else(no_upload)?;
+        let Some(upload) = upload.filter(|u| u.bucket == input.bucket && u.key == input.key)
+        else {
+            // A repeated completion (a client retrying after a lost answer) gets the answer
+            // the first one got, while the object it made is still the current one.
+            return match current.filter(|r| r.upload_id.as_deref() == Some(&*input.upload_id)) {
+                Some(row) => Ok(S3Response::new(completed(&row))),
+                None => Err(no_upload()),
+            };
+        };
+        cond.check(current.as_ref())?;
         let wanted = input
             .multipart_upload
             .and_then(|m| m.parts)
             .unwrap_or_default();
         if wanted.is_empty() {
-            return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
+            return Err(malformed_xml());
         }
         let mut chosen = Vec::new();
         let mut last = 0;
@@ -922,8 +1044,11 @@ impl S3 for S3Front {
             etag: format!("{}-{}", hex::encode(md5.finalize()), chosen.len()),
             last_modified_ms: now_ms(),
             attrs: upload.attrs.clone(),
+            parts: Some(chosen.iter().map(|p| p.size).collect()),
+            upload_id: Some(upload.upload_id.clone()),
+            tags: Vec::new(),
         };
-        self.commit(&row)?;
+        self.commit(&row, &cond)?;
         let parts = self
             .0
             .db
@@ -940,13 +1065,7 @@ impl S3 for S3Front {
             &region,
             &rid,
         );
-        Ok(S3Response::new(CompleteMultipartUploadOutput {
-            bucket: Some(row.bucket.clone()),
-            key: Some(row.key.clone()),
-            e_tag: Some(etag(&row.etag)),
-            location: Some(format!("/{}/{}", row.bucket, row.key)),
-            ..Default::default()
-        }))
+        Ok(S3Response::new(completed(&row)))
     }
 
     async fn abort_multipart_upload(
@@ -1044,6 +1163,377 @@ impl S3 for S3Front {
         }))
     }
 
+    // --- bucket configurations Stratus does not keep: reading one answers S3's own
+    // "not configured" error; deleting one (there is none) succeeds.
+
+    async fn get_bucket_cors(
+        &self,
+        req: S3Request<GetBucketCorsInput>,
+    ) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        Err(crate::bucket_config::not_configured("NoSuchCORSConfiguration", "The CORS configuration does not exist"))
+    }
+
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        Err(crate::bucket_config::not_configured("NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist"))
+    }
+
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        Err(crate::bucket_config::not_configured("ServerSideEncryptionConfigurationNotFoundError", "The server side encryption configuration was not found"))
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        Err(crate::bucket_config::not_configured("NoSuchBucketPolicy", "The bucket policy does not exist"))
+    }
+
+    async fn get_bucket_policy_status(
+        &self,
+        req: S3Request<GetBucketPolicyStatusInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        Err(crate::bucket_config::not_configured("NoSuchBucketPolicy", "The bucket policy does not exist"))
+    }
+
+    async fn get_bucket_website(
+        &self,
+        req: S3Request<GetBucketWebsiteInput>,
+    ) -> S3Result<S3Response<GetBucketWebsiteOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        Err(crate::bucket_config::not_configured("NoSuchWebsiteConfiguration", "The specified bucket does not have a website configuration"))
+    }
+
+    async fn get_public_access_block(
+        &self,
+        req: S3Request<GetPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        Err(crate::bucket_config::not_configured("NoSuchPublicAccessBlockConfiguration", "The public access block configuration was not found"))
+    }
+
+    async fn get_bucket_ownership_controls(
+        &self,
+        req: S3Request<GetBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        Err(crate::bucket_config::not_configured("OwnershipControlsNotFoundError", "The bucket ownership controls were not found"))
+    }
+
+    async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<GetObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        Err(crate::bucket_config::not_configured("ObjectLockConfigurationNotFoundError", "Object Lock configuration does not exist for this bucket"))
+    }
+
+    async fn get_bucket_replication(
+        &self,
+        req: S3Request<GetBucketReplicationInput>,
+    ) -> S3Result<S3Response<GetBucketReplicationOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        Err(crate::bucket_config::not_configured("ReplicationConfigurationNotFoundError", "The replication configuration was not found"))
+    }
+
+    async fn delete_bucket_cors(
+        &self,
+        req: S3Request<DeleteBucketCorsInput>,
+    ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        Ok(S3Response::new(DeleteBucketCorsOutput::default()))
+    }
+
+    async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        Ok(S3Response::new(DeleteBucketLifecycleOutput::default()))
+    }
+
+    async fn delete_bucket_encryption(
+        &self,
+        req: S3Request<DeleteBucketEncryptionInput>,
+    ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        Ok(S3Response::new(DeleteBucketEncryptionOutput::default()))
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        Ok(S3Response::new(DeleteBucketPolicyOutput::default()))
+    }
+
+    async fn delete_bucket_website(
+        &self,
+        req: S3Request<DeleteBucketWebsiteInput>,
+    ) -> S3Result<S3Response<DeleteBucketWebsiteOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        Ok(S3Response::new(DeleteBucketWebsiteOutput::default()))
+    }
+
+    async fn delete_public_access_block(
+        &self,
+        req: S3Request<DeletePublicAccessBlockInput>,
+    ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        Ok(S3Response::new(DeletePublicAccessBlockOutput::default()))
+    }
+
+    async fn delete_bucket_ownership_controls(
+        &self,
+        req: S3Request<DeleteBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        Ok(S3Response::new(DeleteBucketOwnershipControlsOutput::default()))
+    }
+
+    async fn delete_bucket_replication(
+        &self,
+        req: S3Request<DeleteBucketReplicationInput>,
+    ) -> S3Result<S3Response<DeleteBucketReplicationOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        Ok(S3Response::new(DeleteBucketReplicationOutput::default()))
+    }
+
+    async fn get_bucket_acl(
+        &self,
+        req: S3Request<GetBucketAclInput>,
+    ) -> S3Result<S3Response<GetBucketAclOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        Ok(S3Response::new(GetBucketAclOutput {
+            owner: Some(owner()),
+            grants: Some(vec![owner_full_control()]),
+        }))
+    }
+
+    async fn get_object_acl(
+        &self,
+        req: S3Request<GetObjectAclInput>,
+    ) -> S3Result<S3Response<GetObjectAclOutput>> {
+        self.object(&req.input.bucket, &req.input.key)?;
+        Ok(S3Response::new(GetObjectAclOutput {
+            owner: Some(owner()),
+            grants: Some(vec![owner_full_control()]),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_bucket_logging(
+        &self,
+        req: S3Request<GetBucketLoggingInput>,
+    ) -> S3Result<S3Response<GetBucketLoggingOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        Ok(S3Response::new(GetBucketLoggingOutput::default()))
+    }
+
+    async fn get_bucket_accelerate_configuration(
+        &self,
+        req: S3Request<GetBucketAccelerateConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketAccelerateConfigurationOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        Ok(S3Response::new(
+            GetBucketAccelerateConfigurationOutput::default(),
+        ))
+    }
+
+    async fn get_bucket_request_payment(
+        &self,
+        req: S3Request<GetBucketRequestPaymentInput>,
+    ) -> S3Result<S3Response<GetBucketRequestPaymentOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        Ok(S3Response::new(GetBucketRequestPaymentOutput {
+            payer: Some(Payer::from_static(Payer::BUCKET_OWNER)),
+        }))
+    }
+
+    // --- versioning status and tagging
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        let bucket = req.input.bucket;
+        let status = self
+            .0
+            .db
+            .tx(|tx| Ok(tx.bucket_exists(&bucket)?.then(|| tx.versioning(&bucket)).transpose()?))
+            .map_err(internal)?
+            .ok_or_else(no_such_bucket)?;
+        Ok(S3Response::new(GetBucketVersioningOutput {
+            status: status.map(BucketVersioningStatus::from),
+            mfa_delete: None,
+        }))
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        let input = req.input;
+        self.require_bucket(&input.bucket)?;
+        let status = input
+            .versioning_configuration
+            .status
+            .map(|s| s.as_str().to_string())
+            .filter(|s| {
+                s == BucketVersioningStatus::ENABLED || s == BucketVersioningStatus::SUSPENDED
+            })
+            .ok_or_else(malformed_xml)?;
+        self.0
+            .db
+            .tx(|tx| tx.set_versioning(&input.bucket, &status))
+            .map_err(internal)?;
+        Ok(S3Response::new(PutBucketVersioningOutput::default()))
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        let input = req.input;
+        self.require_bucket(&input.bucket)?;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let max = input.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
+        let after = input.key_marker.clone().unwrap_or_default();
+        let page = self
+            .0
+            .db
+            .tx(|tx| {
+                listing::page(
+                    tx,
+                    &input.bucket,
+                    &prefix,
+                    input.delimiter.as_deref(),
+                    &after,
+                    max,
+                )
+            })
+            .map_err(internal)?;
+        let enc = Encoder::of(&input.encoding_type);
+        // Only current versions are kept, each with S3's version id of an unversioned write.
+        let versions = page
+            .contents
+            .iter()
+            .map(|r| ObjectVersion {
+                key: Some(enc.s(r.key.clone())),
+                version_id: Some("null".into()),
+                is_latest: Some(true),
+                size: Some(r.size as i64),
+                e_tag: Some(etag(&r.etag)),
+                last_modified: Some(ts(r.last_modified_ms)),
+                owner: Some(owner()),
+                storage_class: Some(ObjectVersionStorageClass::from_static(
+                    ObjectVersionStorageClass::STANDARD,
+                )),
+                ..Default::default()
+            })
+            .collect();
+        let next = page.truncated.then_some(page.last).flatten();
+        Ok(S3Response::new(ListObjectVersionsOutput {
+            name: Some(input.bucket),
+            prefix: Some(enc.s(prefix)),
+            delimiter: enc.o(delimiter(&input.delimiter)),
+            key_marker: Some(enc.s(after)),
+            version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
+            max_keys: Some(max as i32),
+            is_truncated: Some(page.truncated),
+            next_version_id_marker: next.is_some().then(|| "null".to_string()),
+            next_key_marker: enc.o(next),
+            encoding_type: input.encoding_type,
+            versions: Some(versions),
+            common_prefixes: prefixes(page.prefixes, &enc),
+            ..Default::default()
+        }))
+    }
+
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<PutObjectTaggingInput>,
+    ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        let input = req.input;
+        let tags = crate::tagging::from_xml(input.tagging, crate::tagging::OBJECT_MAX_TAGS, "Object")?;
+        self.set_object_tags(&input.bucket, &input.key, &tags)?;
+        Ok(S3Response::new(PutObjectTaggingOutput::default()))
+    }
+
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        let row = self.object(&req.input.bucket, &req.input.key)?;
+        Ok(S3Response::new(GetObjectTaggingOutput {
+            tag_set: crate::tagging::to_xml(&row.tags),
+            version_id: None,
+        }))
+    }
+
+    async fn delete_object_tagging(
+        &self,
+        req: S3Request<DeleteObjectTaggingInput>,
+    ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+        self.set_object_tags(&req.input.bucket, &req.input.key, &Vec::new())?;
+        Ok(S3Response::new(DeleteObjectTaggingOutput::default()))
+    }
+
+    async fn put_bucket_tagging(
+        &self,
+        req: S3Request<PutBucketTaggingInput>,
+    ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
+        let input = req.input;
+        self.require_bucket(&input.bucket)?;
+        let tags = crate::tagging::from_xml(input.tagging, crate::tagging::BUCKET_MAX_TAGS, "Bucket")?;
+        self.0
+            .db
+            .tx(|tx| tx.set_bucket_tags(&input.bucket, Some(&tags)))
+            .map_err(internal)?;
+        Ok(S3Response::new(PutBucketTaggingOutput::default()))
+    }
+
+    async fn get_bucket_tagging(
+        &self,
+        req: S3Request<GetBucketTaggingInput>,
+    ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+        let bucket = req.input.bucket;
+        self.require_bucket(&bucket)?;
+        let tags = self
+            .0
+            .db
+            .tx(|tx| tx.bucket_tags(&bucket))
+            .map_err(internal)?
+            .ok_or_else(|| s3_error!(NoSuchTagSet, "The TagSet does not exist"))?;
+        Ok(S3Response::new(GetBucketTaggingOutput {
+            tag_set: crate::tagging::to_xml(&tags),
+        }))
+    }
+
+    async fn delete_bucket_tagging(
+        &self,
+        req: S3Request<DeleteBucketTaggingInput>,
+    ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
+        let bucket = req.input.bucket;
+        self.require_bucket(&bucket)?;
+        self.0
+            .db
+            .tx(|tx| tx.set_bucket_tags(&bucket, None))
+            .map_err(internal)?;
+        Ok(S3Response::new(DeleteBucketTaggingOutput::default()))
+    }
+
     async fn put_bucket_notification_configuration(
         &self,
         req: S3Request<PutBucketNotificationConfigurationInput>,
@@ -1099,6 +1589,50 @@ impl S3 for S3Front {
             ..Default::default()
         }))
     }
+}
+
+/// The owner's full control, the one grant of every bucket and object.
+fn owner_full_control() -> Grant {
+    let o = owner();
+    Grant {
+        grantee: Some(Grantee {
+            id: o.id,
+            display_name: o.display_name,
+            type_: Type::from_static(Type::CANONICAL_USER),
+            email_address: None,
+            uri: None,
+        }),
+        permission: Some(Permission::from_static(Permission::FULL_CONTROL)),
+    }
+}
+
+/// CompleteMultipartUpload's answer for the object it made.
+fn completed(row: &ObjectRow) -> CompleteMultipartUploadOutput {
+    CompleteMultipartUploadOutput {
+        bucket: Some(row.bucket.clone()),
+        key: Some(row.key.clone()),
+        e_tag: Some(etag(&row.etag)),
+        location: Some(format!("/{}/{}", row.bucket, row.key)),
+        ..Default::default()
+    }
+}
+
+/// The most one PutObject or UploadPart may carry: 5 GiB.
+const MAX_SINGLE_UPLOAD: i64 = 5 * 1024 * 1024 * 1024;
+
+/// Refuses a declared body over [`MAX_SINGLE_UPLOAD`] before reading any of it.
+fn refuse_oversize(content_length: Option<i64>) -> S3Result<()> {
+    if content_length.is_some_and(|n| n > MAX_SINGLE_UPLOAD) {
+        return Err(s3_error!(
+            EntityTooLarge,
+            "Your proposed upload exceeds the maximum allowed size"
+        ));
+    }
+    Ok(())
+}
+
+fn malformed_xml() -> S3Error {
+    s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema")
 }
 
 fn no_upload() -> S3Error {
