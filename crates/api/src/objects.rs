@@ -97,6 +97,10 @@ async fn with_request_id(resp: http::Response<s3s::Body>, id: &str, is_head: boo
         return Response::from_parts(parts, axum::body::Body::empty());
     }
     let body = axum::body::Body::new(body);
+    // A HEAD that selected a range or a part is a 206, as the GET would be.
+    if is_head && status == http::StatusCode::OK && parts.headers.contains_key(http::header::CONTENT_RANGE) {
+        parts.status = http::StatusCode::PARTIAL_CONTENT;
+    }
     if is_head || !(status.is_client_error() || status.is_server_error()) {
         return Response::from_parts(parts, body);
     }
@@ -109,18 +113,46 @@ async fn with_request_id(resp: http::Response<s3s::Body>, id: &str, is_head: boo
 }
 
 /// Inserts `<RequestId>` and `<HostId>` at the end of an `<Error>` document (unchanged if it is
-/// not one, or already has them).
+/// not one, or already has them), and S3's `<Message>` for its code if it has none.
 fn add_request_id(xml: &[u8], id: &str) -> Vec<u8> {
     let text = String::from_utf8_lossy(xml);
-    match text.rfind("</Error>") {
-        Some(end) if !text.contains("<RequestId>") => format!(
-            "{}<RequestId>{id}</RequestId><HostId>{}</HostId>{}",
-            &text[..end],
-            host_id(id),
-            &text[end..]
-        )
-        .into_bytes(),
-        _ => xml.to_vec(),
+    let Some(end) = text.rfind("</Error>").filter(|_| !text.contains("<RequestId>")) else {
+        return xml.to_vec();
+    };
+    let message = match text.contains("<Message>") {
+        true => String::new(),
+        false => format!("<Message>{}</Message>", default_message(error_code(&text))),
+    };
+    format!(
+        "{}{message}<RequestId>{id}</RequestId><HostId>{}</HostId>{}",
+        &text[..end],
+        host_id(id),
+        &text[end..]
+    )
+    .into_bytes()
+}
+
+fn error_code(xml: &str) -> &str {
+    xml.split_once("<Code>")
+        .and_then(|(_, rest)| rest.split_once("</Code>"))
+        .map_or("", |(code, _)| code)
+}
+
+/// S3's wording for the errors the protocol layer raises without a message.
+fn default_message(code: &str) -> &'static str {
+    match code {
+        "SignatureDoesNotMatch" => "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+        "AccessDenied" => "Access Denied",
+        "InvalidAccessKeyId" => "The AWS Access Key Id you provided does not exist in our records.",
+        "RequestTimeTooSkewed" => "The difference between the request time and the current time is too large.",
+        "MethodNotAllowed" => "The specified method is not allowed against this resource.",
+        "NotImplemented" => "A header you provided implies functionality that is not implemented.",
+        "MissingContentLength" => "You must provide the Content-Length HTTP header.",
+        "IncompleteBody" => "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+        "MaxMessageLengthExceeded" => "Your request was too big.",
+        "MalformedXML" => "The XML you provided was not well-formed or did not validate against our published schema.",
+        "InternalError" => "We encountered an internal error. Please try again.",
+        _ => "The request could not be served.",
     }
 }
 
@@ -211,11 +243,17 @@ mod tests {
 
     #[test]
     fn request_id_goes_inside_the_error() {
-        let xml = b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code></Error>";
+        let xml = b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>m</Message></Error>";
         let out = String::from_utf8(add_request_id(xml, "ABC")).unwrap();
         assert!(out.ends_with(
-            "<Code>NoSuchKey</Code><RequestId>ABC</RequestId><HostId>ABC/stratus</HostId></Error>"
+            "<Message>m</Message><RequestId>ABC</RequestId><HostId>ABC/stratus</HostId></Error>"
         ));
+        let bare = b"<Error><Code>AccessDenied</Code></Error>";
+        let out = String::from_utf8(add_request_id(bare, "A")).unwrap();
+        assert!(out.contains("<Message>Access Denied</Message><RequestId>A</RequestId>"));
+        let odd = b"<Error><Code>Whatever</Code></Error>";
+        let out = String::from_utf8(add_request_id(odd, "ABC")).unwrap();
+        assert!(out.contains("<Message>The request could not be served.</Message>"));
         let again = add_request_id(out.as_bytes(), "ABC");
         assert_eq!(again, out.as_bytes(), "added once");
         assert_eq!(add_request_id(b"<Other/>", "A"), b"<Other/>");
