@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test build venv unit integration
+.PHONY: test build venv unit integration fuzz
 
 test: build unit integration
 
@@ -25,3 +25,8 @@ $(VENV)/.installed: tests/requirements.txt
 # has boto3, as AWS's python runtime does, and the aws CLI is the venv's.
 integration: venv
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -q
+
+# Fuzzing (not part of `make test`): every fuzz target under fuzz/ for FUZZ_SECONDS each
+# (default 60); installs cargo-fuzz first if it is missing.
+fuzz:
+	fuzz/run

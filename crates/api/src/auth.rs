@@ -13,6 +13,10 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 use http::request::Parts;
+pub use stratus_core::sigv4::missing_token;
+use stratus_core::sigv4::{
+    incomplete, parse_amz_date, parse_header, parse_query, query_map, Claimed,
+};
 use stratus_core::Error;
 
 /// How far a request's timestamp may be from the server's clock (AWS allows 15 minutes).
@@ -24,26 +28,6 @@ pub struct Caller {
     pub access_key: String,
     pub region: String,
     pub service: String,
-}
-
-/// The signature fields of a request, from either form.
-struct Claimed<'a> {
-    access_key: &'a str,
-    date: &'a str,
-    region: &'a str,
-    service: &'a str,
-    signed_headers: Vec<&'a str>,
-    signature: &'a str,
-    /// `X-Amz-Expires` of a presigned URL.
-    expires: Option<u64>,
-}
-
-pub fn missing_token() -> Error {
-    Error::new(
-        "MissingAuthenticationTokenException",
-        403,
-        "Missing Authentication Token",
-    )
 }
 
 fn unrecognized() -> Error {
@@ -59,14 +43,6 @@ fn mismatch() -> Error {
         "InvalidSignatureException",
         403,
         "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
-    )
-}
-
-fn incomplete() -> Error {
-    Error::new(
-        "IncompleteSignatureException",
-        403,
-        "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters.",
     )
 }
 
@@ -128,69 +104,6 @@ pub fn verify(
     })
 }
 
-fn parse_header(h: &str) -> Result<Claimed<'_>, Error> {
-    let rest = h
-        .strip_prefix("AWS4-HMAC-SHA256")
-        .ok_or_else(incomplete)?
-        .trim();
-    let (mut cred, mut signed, mut sig) = (None, None, None);
-    for part in rest.split(',') {
-        match part.trim().split_once('=') {
-            Some(("Credential", v)) => cred = Some(v),
-            Some(("SignedHeaders", v)) => signed = Some(v),
-            Some(("Signature", v)) => sig = Some(v),
-            _ => {}
-        }
-    }
-    let (Some(cred), Some(signed), Some(sig)) = (cred, signed, sig) else {
-        return Err(incomplete());
-    };
-    claimed(cred, signed, sig, None, None)
-}
-
-fn parse_query(q: &HashMap<String, String>) -> Result<Claimed<'_>, Error> {
-    let get = |k: &str| q.get(k).map(String::as_str).ok_or_else(missing_token);
-    if get("X-Amz-Algorithm")? != "AWS4-HMAC-SHA256" {
-        return Err(incomplete());
-    }
-    let expires = get("X-Amz-Expires")?.parse().map_err(|_| incomplete())?;
-    claimed(
-        get("X-Amz-Credential")?,
-        get("X-Amz-SignedHeaders")?,
-        get("X-Amz-Signature")?,
-        Some(get("X-Amz-Date")?),
-        Some(expires),
-    )
-}
-
-fn claimed<'a>(
-    cred: &'a str,
-    signed: &'a str,
-    sig: &'a str,
-    date: Option<&'a str>,
-    expires: Option<u64>,
-) -> Result<Claimed<'a>, Error> {
-    let mut scope = cred.split('/');
-    let (Some(ak), Some(day), Some(region), Some(service), Some("aws4_request")) = (
-        scope.next(),
-        scope.next(),
-        scope.next(),
-        scope.next(),
-        scope.next(),
-    ) else {
-        return Err(incomplete());
-    };
-    Ok(Claimed {
-        access_key: ak,
-        date: date.unwrap_or(day),
-        region,
-        service,
-        signed_headers: signed.split(';').collect(),
-        signature: sig,
-        expires,
-    })
-}
-
 fn check_time(c: &Claimed<'_>) -> Result<SystemTime, Error> {
     let time = parse_amz_date(c.date).ok_or_else(incomplete)?;
     let now = SystemTime::now();
@@ -223,13 +136,6 @@ fn check_time(c: &Claimed<'_>) -> Result<SystemTime, Error> {
         }
     }
     Ok(time)
-}
-
-/// `20260101T120000Z` → time.
-fn parse_amz_date(s: &str) -> Option<SystemTime> {
-    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    let dt = time::PrimitiveDateTime::parse(s, fmt).ok()?.assume_utc();
-    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(dt.unix_timestamp()).ok()?))
 }
 
 fn expected_signature(
@@ -313,22 +219,6 @@ fn signing_uri<'a>(parts: &'a Parts, presigned: bool) -> Cow<'a, str> {
     } else {
         format!("http://{host}{path}?{query}").into()
     }
-}
-
-fn query_map(q: &str) -> HashMap<String, String> {
-    q.split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
-fn decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(&s.replace('+', " "))
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

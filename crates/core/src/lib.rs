@@ -11,6 +11,8 @@
 //! - [`runtime`]: the supported runtimes and how each is started.
 //! - [`limits`]: AWS's quotas that Stratus enforces.
 //! - [`clock`]: timestamps in the formats AWS uses.
+//! - [`log_pattern`]: CloudWatch Logs filter patterns for text events.
+//! - [`sigv4`]: the fields of a SigV4-signed request (header and presigned forms), unverified.
 
 pub mod alias;
 pub mod arn;
@@ -19,8 +21,10 @@ pub mod error;
 pub mod function;
 pub mod ids;
 pub mod limits;
+pub mod log_pattern;
 pub mod names;
 pub mod runtime;
+pub mod sigv4;
 
 pub use error::{Error, Result};
 

@@ -124,8 +124,8 @@ const S_IFLNK: u32 = 0o120000;
 
 /// Unpacks `bytes` into `dest`, refusing entries that would escape it (`..`, absolute paths,
 /// symlinks) and stopping as soon as the real decompressed size passes the unzipped limit, so a
-/// zip bomb costs at most that much disk.
-fn unpack(bytes: &[u8], dest: &Path) -> Result<()> {
+/// zip bomb costs at most that much disk. Public for the fuzz targets.
+pub fn unpack(bytes: &[u8], dest: &Path) -> Result<()> {
     let mut archive =
         zip::ZipArchive::new(Cursor::new(bytes)).map_err(|_| Error::invalid(UNZIP_ERROR))?;
     let declared: u64 = (0..archive.len())

@@ -98,6 +98,10 @@ fn bad(what: impl std::fmt::Display) -> Error {
     invalid(format!("FilterPolicy: {what}"))
 }
 
+fn too_complex() -> Error {
+    bad("Filter policy is too complex")
+}
+
 impl FilterPolicy {
     /// Parses and checks a policy document for `scope`.
     pub fn parse(text: &str, scope: Scope) -> Result<FilterPolicy, Error> {
@@ -122,7 +126,7 @@ impl FilterPolicy {
             .map(|c| c.0.iter().map(|(_, r)| r.len()).product::<usize>())
             .sum();
         if combinations > MAX_COMBINATIONS {
-            return Err(bad("Filter policy is too complex"));
+            return Err(too_complex());
         }
         Ok(FilterPolicy {
             scope,
@@ -188,6 +192,11 @@ fn expand(
                 let mut these = alts.clone();
                 expand(b, prefix, scope, &mut these)?;
                 out.extend(these);
+                // Every alternative counts at least one combination, and `$or`s under sibling
+                // keys multiply: stop before the count grows past what the limit allows.
+                if out.len() > MAX_COMBINATIONS {
+                    return Err(too_complex());
+                }
             }
             *alts = out;
             continue;
@@ -630,5 +639,18 @@ mod tests {
         let list = values.join(",");
         let complex = format!(r#"{{"a":[{list}],"b":[{list}]}}"#);
         assert!(error(&complex, a).contains("too complex"));
+    }
+
+    #[test]
+    fn sibling_ors_are_refused_before_they_multiply() {
+        // 40 keys of the body, each with a two-way `$or`: 2^40 alternatives if expanded.
+        let keys: Vec<String> = (0..40)
+            .map(|i| format!(r#""k{i}":{{"$or":[{{"a":["1"]}},{{"b":["2"]}}]}}"#))
+            .collect();
+        let policy = format!("{{{}}}", keys.join(","));
+        assert_eq!(
+            error(&policy, Scope::MessageBody),
+            "Invalid parameter: FilterPolicy: Filter policy is too complex"
+        );
     }
 }

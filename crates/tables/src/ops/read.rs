@@ -102,8 +102,9 @@ fn typed(k: &KeyAttr, v: &Attr) -> Result<Vec<u8>, Error> {
     Ok(v.key_bytes())
 }
 
-/// A KeyConditionExpression reduced to a partition key and a sort-key range.
-fn key_condition(c: &Cond, schema: &KeySchema) -> Result<(Vec<u8>, Range), Error> {
+/// A KeyConditionExpression reduced to a partition key and a sort-key range (public for the
+/// fuzz targets).
+pub fn key_condition(c: &Cond, schema: &KeySchema) -> Result<(Vec<u8>, Range), Error> {
     let mut parts = Vec::new();
     flatten(c, &mut parts)?;
     if parts.len() > 2 {

@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 use stratus_engine::logs::store::{now_ms, Event, StreamInfo};
 use stratus_engine::logs::LogStore;
 
-use super::pattern::Pattern;
 use super::{limit, validate_stream, GroupRef, LogsError, LogsResult, StreamRef};
+use stratus_core::log_pattern::Pattern;
 
 const MAX_EVENTS: i64 = 10_000;
 /// Responses stop growing at about 1 MB, as on AWS.
@@ -144,7 +144,8 @@ pub(super) fn filter(store: &LogStore, req: FilterEvents) -> LogsResult {
         ));
     }
     let limit = limit(req.limit, MAX_EVENTS, MAX_EVENTS as usize)?;
-    let pattern = Pattern::parse(req.filter_pattern.as_deref().unwrap_or_default())?;
+    let pattern = Pattern::parse(req.filter_pattern.as_deref().unwrap_or_default())
+        .map_err(LogsError::invalid)?;
     let after = req.next_token.as_deref().map(decode_token).transpose()?;
     let group = req.group.existing(store)?;
     let mut infos: Vec<StreamInfo> = store

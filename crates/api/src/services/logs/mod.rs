@@ -4,10 +4,9 @@
 //!
 //! - this module: dispatch, errors, groups, streams and retention.
 //! - [`events`]: reading (GetLogEvents, FilterLogEvents) and writing (PutLogEvents) events.
-//! - [`pattern`]: filter patterns.
+//! - filter patterns are `stratus_core::log_pattern`.
 
 mod events;
-mod pattern;
 
 use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode};

@@ -1,9 +1,8 @@
 //! CloudWatch Logs filter patterns for unstructured text: terms (`ERROR`), quoted phrases
 //! (`"request failed"`), any-of terms (`?ERROR ?WARN`) and exclusions (`ERROR -retrying`).
 //! Matching is case-sensitive, as on AWS. The empty pattern matches every event. JSON
-//! (`{ $.x = 1 }`) and space-delimited (`[ip, user, ...]`) patterns are not offered.
-
-use super::LogsError;
+//! (`{ $.x = 1 }`) and space-delimited (`[ip, user, ...]`) patterns are not offered. Errors
+//! are the message of CloudWatch Logs' `InvalidParameterException`.
 
 #[derive(Debug, Default, PartialEq)]
 pub struct Pattern {
@@ -13,12 +12,13 @@ pub struct Pattern {
 }
 
 impl Pattern {
-    pub fn parse(text: &str) -> Result<Pattern, LogsError> {
+    /// Parses a pattern; the error is the message of an `InvalidParameterException`.
+    pub fn parse(text: &str) -> Result<Pattern, String> {
         let text = text.trim();
         if text.starts_with('{') || text.starts_with('[') {
-            return Err(LogsError::invalid(
-                "Invalid filter pattern: JSON and space-delimited filter patterns are not supported by this endpoint.",
-            ));
+            return Err(
+                "Invalid filter pattern: JSON and space-delimited filter patterns are not supported by this endpoint.".into(),
+            );
         }
         let mut p = Pattern::default();
         let mut chars = text.chars().peekable();
@@ -44,9 +44,7 @@ impl Pattern {
                         Some('"') => break,
                         Some(c) => term.push(c),
                         None => {
-                            return Err(LogsError::invalid(
-                                "Invalid filter pattern: unterminated quoted term.",
-                            ))
+                            return Err("Invalid filter pattern: unterminated quoted term.".into())
                         }
                     }
                 }
@@ -65,6 +63,7 @@ impl Pattern {
         Ok(p)
     }
 
+    /// Whether an event's message passes the pattern.
     pub fn matches(&self, message: &str) -> bool {
         self.all.iter().all(|t| message.contains(t.as_str()))
             && (self.any.is_empty() || self.any.iter().any(|t| message.contains(t.as_str())))

@@ -1,0 +1,20 @@
+//! ProjectionExpression: parse any text with the fixture names and project the fixture item
+//! onto what parses. Nothing may panic.
+//! Runs on a thread with the server's 2 MiB stack ([`stratus_fuzz::on_server_stack`]).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use stratus_fuzz::{item, names, on_server_stack, text};
+use stratus_tables::expr::{eval, parse, Placeholders};
+
+fuzz_target!(|data: &[u8]| {
+    on_server_stack(|| {
+        let src = text(data);
+        let names = names();
+        let mut ph = Placeholders::new(Some(&names), None).expect("fixture placeholders");
+        let Ok(paths) = parse::projection(&src, &mut ph) else {
+            return;
+        };
+        let _ = eval::project(&item(), &paths);
+    });
+});
