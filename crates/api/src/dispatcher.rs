@@ -92,8 +92,10 @@ pub fn enqueue_many(s: &Shared, events: Vec<NewEvent>) -> Result<()> {
     Ok(())
 }
 
-/// Runs queued events until the process ends.
-pub async fn run(s: Shared) {
+/// Makes the events a previous process had claimed due again. Called once at start-up, not
+/// when the dispatcher is restarted after a panic: the attempts it started then are still
+/// running in their own tasks.
+pub fn release_interrupted(s: &Shared) {
     match s.meta.tx(|tx| tx.release_leases(now_ms())) {
         Ok(0) => {}
         Ok(n) => tracing::info!(
@@ -102,7 +104,17 @@ pub async fn run(s: Shared) {
         ),
         Err(e) => tracing::error!(%e, "releasing interrupted async events"),
     }
-    let slots = Arc::new(Semaphore::new(PARALLEL));
+}
+
+/// The slots bounding how many queued events run at once; shared across restarts of
+/// [`run`], so attempts started before a panic still count.
+pub fn slots() -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(PARALLEL))
+}
+
+/// Runs queued events until the process ends (or a panic, after which the supervisor starts
+/// it again with the same `slots`).
+pub async fn run(s: Shared, slots: Arc<Semaphore>) {
     loop {
         let free = slots.available_permits();
         let due = if free == 0 {

@@ -13,6 +13,8 @@
 //! - [`metering`]: one record per invocation, the usage report and Prometheus metrics.
 //! - [`services`]: the protocol-per-service APIs answered on `POST /` (DynamoDB's JSON 1.0,
 //!   SNS's Query protocol, CloudWatch Logs' JSON 1.1), chosen by the signing service.
+//! - [`panic_guard`]: a panic in a handler becomes its protocol's internal error.
+//! - [`workers`]: background workers restarted after a panic, and their states.
 
 pub mod apigw;
 pub mod auth;
@@ -21,8 +23,10 @@ pub mod dispatcher;
 pub mod lambda;
 pub mod metering;
 pub mod objects;
+pub mod panic_guard;
 pub mod services;
 pub mod wire;
+pub mod workers;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -81,16 +85,24 @@ pub struct AppState {
     pub meter: Arc<stratus_metering::Meter>,
     /// Topics and subscriptions (the SNS API), in their own database.
     pub topics: stratus_topics::Topics,
+    /// The supervised background workers, whose states `/health` reports.
+    pub workers: Arc<workers::Workers>,
 }
 
 pub type Shared = Arc<AppState>;
 
 /// The whole HTTP surface on one router.
 pub fn router(state: Shared) -> Router {
+    with_edge_layers(routes(state.clone()), state)
+}
+
+/// Every route, without the layers that pick a service ahead of routing. Tests add routes
+/// here (a handler that panics, say) and then wrap the result with [`with_edge_layers`].
+pub fn routes(state: Shared) -> Router<Shared> {
     let signed = lambda::router()
         .merge(apigw::router())
         .fallback(unknown_operation)
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate));
+        .layer(middleware::from_fn_with_state(state, authenticate));
     Router::new()
         .route("/health", get(health))
         .route("/_stratus/usage", get(metering::usage))
@@ -103,6 +115,12 @@ pub fn router(state: Shared) -> Router {
             any(apigw::data_plane::by_path),
         )
         .merge(signed)
+}
+
+/// The layers every request passes, outermost last: the request id, panic containment, then
+/// the two dispatchers that take requests away from routing (HTTP API hosts, S3).
+pub fn with_edge_layers(routes: Router<Shared>, state: Shared) -> Router {
+    routes
         .layer(middleware::from_fn_with_state(
             state.clone(),
             objects::dispatch,
@@ -111,12 +129,26 @@ pub fn router(state: Shared) -> Router {
             state.clone(),
             apigw::data_plane::by_host,
         ))
+        .layer(middleware::from_fn(panic_guard::catch_panic))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
 }
 
+/// The static facts of `/health` plus each background worker's state: `200` and `"ok"` while
+/// every worker runs, `503` and `"degraded"` while one is down (restarting after a panic).
 async fn health(State(state): State<Shared>) -> Response {
-    axum::Json(state.health.clone()).into_response()
+    let mut body = state.health.clone();
+    let ok = state.workers.all_running();
+    if let Some(map) = body.as_object_mut() {
+        map.insert("status".into(), (if ok { "ok" } else { "degraded" }).into());
+        map.insert("workers".into(), state.workers.to_json());
+    }
+    let status = if ok {
+        http::StatusCode::OK
+    } else {
+        http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
 }
 
 async fn unknown_operation() -> ApiError {
@@ -179,12 +211,18 @@ async fn authenticate(State(state): State<Shared>, req: Request, next: Next) -> 
 #[derive(Clone)]
 pub struct RawBody(pub Bytes);
 
-/// Gives every response an `x-amzn-RequestId` (handlers that have a more meaningful id, such as
-/// Invoke's invocation id, set their own first).
-async fn request_id(req: Request, next: Next) -> Response {
+/// The id the request-id layer gave a request, for log lines about it.
+#[derive(Clone)]
+pub struct RequestId(pub String);
+
+/// Gives every request an id (in its extensions, for logs) and every response an
+/// `x-amzn-RequestId` (handlers that have a more meaningful id, such as Invoke's invocation id,
+/// set their own first).
+async fn request_id(mut req: Request, next: Next) -> Response {
+    let id = stratus_core::ids::uuid().to_string();
+    req.extensions_mut().insert(RequestId(id.clone()));
     let mut resp = next.run(req).await;
     if !resp.headers().contains_key("x-amzn-RequestId") {
-        let id = stratus_core::ids::uuid().to_string();
         if let Ok(v) = HeaderValue::from_str(&id) {
             resp.headers_mut().insert("x-amzn-RequestId", v);
         }

@@ -70,6 +70,8 @@ pub struct Engine {
     pools: Arc<Pools>,
     busy: Busy,
     admission: admission::Admission,
+    /// How long an environment may stay idle before the reaper reclaims it.
+    idle_timeout: Duration,
 }
 
 /// Environments of one function version, by state (the `busy` ones include those starting).
@@ -130,12 +132,15 @@ impl Engine {
             pools: Arc::new(Pools::default()),
             busy: Busy::default(),
             admission: admission::Admission::new(cfg.account_concurrency),
+            idle_timeout: cfg.idle_timeout,
         });
-        tokio::spawn(pool::reap_idle(
-            Arc::downgrade(&engine.pools),
-            cfg.idle_timeout,
-        ));
         Ok(engine)
+    }
+
+    /// The task that reclaims idle environments; the caller spawns it (under supervision, so
+    /// a panic restarts it). It ends when the engine is dropped.
+    pub fn idle_reaper(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        pool::reap_idle(Arc::downgrade(&self.pools), self.idle_timeout)
     }
 
     /// The log groups and streams functions write to.

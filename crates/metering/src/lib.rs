@@ -17,7 +17,9 @@ pub mod store;
 pub mod usage;
 pub mod writer;
 
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -46,16 +48,43 @@ pub struct Meter {
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
+/// Starts one run of the writer each time it is called: once at start-up, and again if a run
+/// panics (when a supervisor is in charge of it).
+pub type WriterRuns = Box<dyn FnMut() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
 impl Meter {
-    /// Opens (or creates) the database and starts the writer; must run inside a Tokio runtime.
+    /// Opens (or creates) the database and starts the writer on a plain task; must run inside
+    /// a Tokio runtime.
     pub fn open(path: &Path, prices: Prices, retention_days: u32) -> Result<Arc<Meter>, String> {
+        Self::open_with(path, prices, retention_days, |mut runs| {
+            tokio::spawn(async move { runs().await })
+        })
+    }
+
+    /// Opens (or creates) the database and hands the writer's runs to `spawn`, which returns
+    /// the task that ends when the writer stops (a supervisor restarts a run that panics).
+    pub fn open_with(
+        path: &Path,
+        prices: Prices,
+        retention_days: u32,
+        spawn: impl FnOnce(WriterRuns) -> tokio::task::JoinHandle<()>,
+    ) -> Result<Arc<Meter>, String> {
         prices.validate()?;
         let db =
             store::UsageDb::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
         let db = Arc::new(Mutex::new(db));
         let queue = Arc::new(writer::Queue::default());
         let (tx, rx) = mpsc::channel(16);
-        let task = tokio::spawn(writer::run(rx, queue.clone(), db.clone(), retention_days));
+        let inbox: writer::Inbox = Arc::new(tokio::sync::Mutex::new(rx));
+        let (q, d) = (queue.clone(), db.clone());
+        let task = spawn(Box::new(move || {
+            Box::pin(writer::run(
+                inbox.clone(),
+                q.clone(),
+                d.clone(),
+                retention_days,
+            ))
+        }));
         Ok(Arc::new(Meter {
             queue,
             tx,

@@ -97,8 +97,13 @@ async fn purge(db: &Db, retention_days: u32) {
     }
 }
 
+/// The writer's end of the request channel. It outlives a run of [`run`] that panics, so a
+/// restarted writer goes on serving the same senders.
+pub type Inbox = Arc<tokio::sync::Mutex<mpsc::Receiver<Msg>>>;
+
 /// Runs until a `Close` arrives or every sender is gone.
-pub async fn run(mut rx: mpsc::Receiver<Msg>, queue: Arc<Queue>, db: Db, retention_days: u32) {
+pub async fn run(inbox: Inbox, queue: Arc<Queue>, db: Db, retention_days: u32) {
+    let mut rx = inbox.lock().await;
     // When the batch being gathered is due; `None` while the queue is (known to be) empty.
     let mut due: Option<Instant> = None;
     let mut next_purge = Instant::now();

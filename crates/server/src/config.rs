@@ -33,6 +33,11 @@ pub struct Config {
     pub pricing: stratus_metering::Prices,
     /// Days log events are kept in groups that set no retention policy (unset: never expire).
     pub log_retention_days: Option<u32>,
+    /// Seconds a connection may take to send a request's headers (idle keep-alive connections
+    /// included) before it is closed: what keeps idle or trickling sockets from piling up.
+    pub header_read_timeout_secs: u64,
+    /// Connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl Default for Config {
@@ -49,6 +54,8 @@ impl Default for Config {
             usage_retention_days: 30,
             pricing: stratus_metering::Prices::default(),
             log_retention_days: None,
+            header_read_timeout_secs: 30,
+            max_connections: 8192,
         }
     }
 }
@@ -105,6 +112,16 @@ impl Config {
                 .parse()
                 .with_context(|| format!("STRATUS_USAGE_RETENTION_DAYS={v}"))?;
         }
+        if let Some(v) = var("STRATUS_HEADER_READ_TIMEOUT_SECS") {
+            self.header_read_timeout_secs = v
+                .parse()
+                .with_context(|| format!("STRATUS_HEADER_READ_TIMEOUT_SECS={v}"))?;
+        }
+        if let Some(v) = var("STRATUS_MAX_CONNECTIONS") {
+            self.max_connections = v
+                .parse()
+                .with_context(|| format!("STRATUS_MAX_CONNECTIONS={v}"))?;
+        }
         let prices = &mut self.pricing;
         for (name, slot) in [
             (
@@ -157,9 +174,13 @@ mod tests {
         cfg.apply_env(|k| match k {
             "STRATUS_LISTEN" => Some("127.0.0.1:9000".into()),
             "STRATUS_IDLE_TIMEOUT_SECS" => Some("5".into()),
+            "STRATUS_HEADER_READ_TIMEOUT_SECS" => Some("3".into()),
+            "STRATUS_MAX_CONNECTIONS" => Some("100".into()),
             _ => None,
         })
         .unwrap();
+        assert_eq!(cfg.header_read_timeout_secs, 3);
+        assert_eq!(cfg.max_connections, 100);
         assert_eq!(cfg.listen.port(), 9000);
         assert_eq!(cfg.idle_timeout_secs, 5);
         assert_eq!(cfg.data_dir, PathBuf::from(".stratus"));

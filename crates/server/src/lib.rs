@@ -3,16 +3,19 @@
 //!
 //! # Layout
 //! - [`config`]: the configuration struct and its sources.
-//! - [`run`]: start-up and graceful shutdown.
+//! - [`run`] and [`Platform`]: start-up and graceful shutdown.
+//! - [`serve`]: the accept loop and its connection limits.
 
 pub mod config;
+pub mod serve;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
-use stratus_api::AppState;
+use stratus_api::workers::Workers;
+use stratus_api::{AppState, Shared};
 use stratus_engine::{Engine, EngineConfig};
 use stratus_store::code::CodeStore;
 use stratus_store::meta::Meta;
@@ -27,99 +30,162 @@ pub async fn run(
     cfg: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (access, secret) = cfg.credentials()?;
-    let credentials = (access.clone(), secret.clone());
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
-    let data_dir = cfg.data_dir.canonicalize()?;
-    let meta = Meta::open(&data_dir.join("meta.db"))
-        .map_err(|e| anyhow::anyhow!("opening metadata: {e}"))?;
-    let topics = stratus_topics::Topics::open(&data_dir.join("topics.db"))
-        .map_err(|e| anyhow::anyhow!("opening topics: {e}"))?;
-    let code = CodeStore::open(&data_dir.join("code"))
-        .map_err(|e| anyhow::anyhow!("opening code store: {e}"))?;
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| format!("binding {}", cfg.listen))?;
-    let addr = listener.local_addr()?;
-    let engine = Engine::new(EngineConfig {
-        data_dir: data_dir.clone(),
-        platform: addr,
-        credentials: credentials.clone(),
-        account_concurrency: cfg.account_concurrency,
-        idle_timeout: std::time::Duration::from_secs(cfg.idle_timeout_secs),
-        isolation: cfg.isolation.clone(),
-    })
-    .map_err(|e| anyhow::anyhow!("starting engine: {e}"))?;
-    let isolation = engine.isolation();
-    engine.logs().set_default_retention(cfg.log_retention_days);
-    tokio::spawn(sweep_logs(Arc::downgrade(&engine)));
-    let health = serde_json::json!({
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-        "store": { "metadata": "sqlite", "code": "local-disk", "objects": "local-disk", "data_dir": data_dir },
-        "isolation": format!("{isolation:?}").to_lowercase(),
-        "memory_limits": engine.memory_enforced(),
-    });
-    let objects = Arc::new(
-        stratus_s3::ObjectStore::open(&data_dir.join("objects")).context("opening object store")?,
-    );
-    let meter = stratus_metering::Meter::open(
-        &data_dir.join("usage.db"),
-        cfg.pricing,
-        cfg.usage_retention_days,
-    )
-    .map_err(|e| anyhow::anyhow!("opening metering: {e}"))?;
-    let tables = Arc::new(
-        stratus_tables::Tables::open(&data_dir.join("tables.db"))
-            .map_err(|e| anyhow::anyhow!("opening tables: {e}"))?,
-    );
-    let notifier = Arc::new(stratus_api::objects::Notifier::default());
-    objects.set_sink(notifier.clone());
-    let state = Arc::new(AppState {
-        s3: stratus_s3::http_service(objects.clone(), &credentials.0, &credentials.1),
-        objects,
-        tables,
-        meta,
-        code,
-        engine: engine.clone(),
-        secrets: HashMap::from([(access, secret)]),
-        url_key: rand_key(),
-        account_concurrency: cfg.account_concurrency,
-        health,
-        events: tokio::sync::Notify::new(),
-        async_retry_delay: std::time::Duration::from_secs(cfg.async_retry_delay_secs),
-        resolved: Default::default(),
-        meter: meter.clone(),
-        topics,
-    });
-    notifier.connect(&state);
-    let dispatcher = tokio::spawn(stratus_api::dispatcher::run(state.clone()));
-    tracing::info!(%addr, data_dir = %data_dir.display(), ?isolation, "stratus listening on http://{addr}");
-    // In-flight requests get a bounded time to finish once shutdown starts; an invocation
-    // still running after that is cut off with its environment.
-    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
-    let signal = async move {
-        shutdown.await;
-        let _ = started_tx.send(());
-    };
-    // Connection info gives HTTP API events their `sourceIp`.
-    let app =
-        stratus_api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let serve = axum::serve(listener, app).with_graceful_shutdown(signal);
-    tokio::select! {
-        served = serve => served.context("serving")?,
-        _ = async {
-            let _ = started_rx.await;
-            tokio::time::sleep(DRAIN_DEADLINE).await;
-        } => tracing::warn!("requests still in flight after {DRAIN_DEADLINE:?}; stopping anyway"),
+    let platform = Platform::start(&cfg).await?;
+    let app = stratus_api::router(platform.state.clone());
+    platform.serve(app, shutdown).await
+}
+
+/// A started platform: stores open, engine and background workers running, the port bound.
+/// [`Platform::serve`] answers requests with a router built on [`Platform::state`].
+pub struct Platform {
+    pub state: Shared,
+    listener: tokio::net::TcpListener,
+    limits: serve::Limits,
+    engine: Arc<Engine>,
+    meter: Arc<stratus_metering::Meter>,
+    dispatcher: tokio::task::JoinHandle<()>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Platform {
+    /// Opens everything `cfg` names and starts the background workers under supervision.
+    pub async fn start(cfg: &Config) -> anyhow::Result<Platform> {
+        let (access, secret) = cfg.credentials()?;
+        let credentials = (access.clone(), secret.clone());
+        std::fs::create_dir_all(&cfg.data_dir)
+            .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+        let data_dir = cfg.data_dir.canonicalize()?;
+        let meta = Meta::open(&data_dir.join("meta.db"))
+            .map_err(|e| anyhow::anyhow!("opening metadata: {e}"))?;
+        let topics = stratus_topics::Topics::open(&data_dir.join("topics.db"))
+            .map_err(|e| anyhow::anyhow!("opening topics: {e}"))?;
+        let code = CodeStore::open(&data_dir.join("code"))
+            .map_err(|e| anyhow::anyhow!("opening code store: {e}"))?;
+        let listener = tokio::net::TcpListener::bind(cfg.listen)
+            .await
+            .with_context(|| format!("binding {}", cfg.listen))?;
+        let addr = listener.local_addr()?;
+        let engine = Engine::new(EngineConfig {
+            data_dir: data_dir.clone(),
+            platform: addr,
+            credentials: credentials.clone(),
+            account_concurrency: cfg.account_concurrency,
+            idle_timeout: std::time::Duration::from_secs(cfg.idle_timeout_secs),
+            isolation: cfg.isolation.clone(),
+        })
+        .map_err(|e| anyhow::anyhow!("starting engine: {e}"))?;
+        let isolation = engine.isolation();
+        engine.logs().set_default_retention(cfg.log_retention_days);
+        let workers = Arc::new(Workers::default());
+        let background = vec![
+            workers.supervise("idle_reaper", {
+                let engine = engine.clone();
+                move || engine.idle_reaper()
+            }),
+            workers.supervise("log_sweeper", {
+                let engine = Arc::downgrade(&engine);
+                move || sweep_logs(engine.clone())
+            }),
+        ];
+        let health = serde_json::json!({
+            "status": "ok",
+            "version": env!("CARGO_PKG_VERSION"),
+            "store": { "metadata": "sqlite", "code": "local-disk", "objects": "local-disk", "data_dir": data_dir },
+            "isolation": format!("{isolation:?}").to_lowercase(),
+            "memory_limits": engine.memory_enforced(),
+        });
+        let objects = Arc::new(
+            stratus_s3::ObjectStore::open(&data_dir.join("objects"))
+                .context("opening object store")?,
+        );
+        let meter = stratus_metering::Meter::open_with(
+            &data_dir.join("usage.db"),
+            cfg.pricing.clone(),
+            cfg.usage_retention_days,
+            |runs| workers.supervise("metering_writer", runs),
+        )
+        .map_err(|e| anyhow::anyhow!("opening metering: {e}"))?;
+        let tables = Arc::new(
+            stratus_tables::Tables::open(&data_dir.join("tables.db"))
+                .map_err(|e| anyhow::anyhow!("opening tables: {e}"))?,
+        );
+        let notifier = Arc::new(stratus_api::objects::Notifier::default());
+        objects.set_sink(notifier.clone());
+        let state = Arc::new(AppState {
+            s3: stratus_s3::http_service(objects.clone(), &credentials.0, &credentials.1),
+            objects,
+            tables,
+            meta,
+            code,
+            engine: engine.clone(),
+            secrets: HashMap::from([(access, secret)]),
+            url_key: rand_key(),
+            account_concurrency: cfg.account_concurrency,
+            health,
+            events: tokio::sync::Notify::new(),
+            async_retry_delay: std::time::Duration::from_secs(cfg.async_retry_delay_secs),
+            resolved: Default::default(),
+            meter: meter.clone(),
+            topics,
+            workers: workers.clone(),
+        });
+        notifier.connect(&state);
+        stratus_api::dispatcher::release_interrupted(&state);
+        let slots = stratus_api::dispatcher::slots();
+        let dispatcher = workers.supervise("async_dispatcher", {
+            let state = state.clone();
+            move || stratus_api::dispatcher::run(state.clone(), slots.clone())
+        });
+        tracing::info!(%addr, data_dir = %data_dir.display(), ?isolation, "stratus listening on http://{addr}");
+        Ok(Platform {
+            state,
+            listener,
+            limits: serve::Limits {
+                header_read_timeout: std::time::Duration::from_secs(cfg.header_read_timeout_secs),
+                max_connections: cfg.max_connections,
+            },
+            engine,
+            meter,
+            dispatcher,
+            background,
+        })
     }
-    tracing::info!("stopped accepting requests; stopping execution environments");
-    dispatcher.abort();
-    engine.shutdown().await;
-    // What is still in the writer's batch is committed before the process exits.
-    meter.close().await;
-    Ok(())
+
+    /// The address the platform listens on.
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves `app` until `shutdown` resolves, then drains and stops everything in order.
+    pub async fn serve(
+        self,
+        app: axum::Router,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        // In-flight requests get a bounded time to finish once shutdown starts; an invocation
+        // still running after that is cut off with its environment.
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            let _ = started_tx.send(());
+        };
+        tokio::select! {
+            _ = serve::serve(self.listener, app, self.limits, signal) => {}
+            _ = async {
+                let _ = started_rx.await;
+                tokio::time::sleep(DRAIN_DEADLINE).await;
+            } => tracing::warn!("requests still in flight after {DRAIN_DEADLINE:?}; stopping anyway"),
+        }
+        tracing::info!("stopped accepting requests; stopping execution environments");
+        self.dispatcher.abort();
+        for task in &self.background {
+            task.abort();
+        }
+        self.engine.shutdown().await;
+        // What is still in the writer's batch is committed before the process exits.
+        self.meter.close().await;
+        Ok(())
+    }
 }
 
 /// A fresh 256-bit key from the OS random source (two UUIDv4s).
@@ -130,7 +196,8 @@ fn rand_key() -> [u8; 32] {
     key
 }
 
-/// Expires log events past their group's retention, hourly (and once at start).
+/// Expires log events past their group's retention, hourly (and once at start). A panic in
+/// the sweep itself (on a blocking thread) is re-raised here, so the supervisor sees it.
 async fn sweep_logs(engine: std::sync::Weak<Engine>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
@@ -138,6 +205,10 @@ async fn sweep_logs(engine: std::sync::Weak<Engine>) {
         let Some(engine) = engine.upgrade() else {
             return;
         };
-        let _ = tokio::task::spawn_blocking(move || engine.logs().sweep()).await;
+        if let Err(e) = tokio::task::spawn_blocking(move || engine.logs().sweep()).await {
+            if e.is_panic() {
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
     }
 }

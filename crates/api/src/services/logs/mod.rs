@@ -75,6 +75,16 @@ impl LogsError {
     }
 }
 
+/// The fault a request gets when its handler failed unexpectedly (a panic).
+pub fn internal_error() -> Response {
+    LogsError {
+        code: "ServiceUnavailableException",
+        status: 500,
+        message: "The service cannot complete the request.".into(),
+    }
+    .into_response()
+}
+
 /// A signature failure as CloudWatch Logs answers it: status 400 in its JSON 1.1 error shape.
 pub fn auth_error(e: stratus_core::Error) -> Response {
     LogsError {

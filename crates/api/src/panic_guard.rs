@@ -1,0 +1,259 @@
+//! Panic containment: a panic in one request's handler answers that request with its
+//! protocol's internal error and leaves the process serving. Without it the connection's task
+//! dies and the client sees a reset connection, with nothing in the log that ties the panic to
+//! a request.
+//!
+//! The request's protocol is only worked out after a panic, from a few header values kept
+//! aside (cheap clones of shared buffers), so the common path pays almost nothing.
+
+use std::panic::AssertUnwindSafe;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use stratus_core::Error;
+
+use crate::RequestId;
+
+/// The wire protocols whose internal errors differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// REST-JSON (Lambda, the API Gateway management API): 500 `ServiceException`.
+    RestJson,
+    /// DynamoDB's JSON 1.0: 500 `InternalServerError`.
+    DynamoDb,
+    /// CloudWatch Logs' JSON 1.1: 500 `ServiceUnavailableException`.
+    Logs,
+    /// SNS's Query protocol: XML `InternalError`.
+    Sns,
+    /// S3's REST-XML: XML `InternalError`.
+    S3,
+    /// An HTTP API's data plane: 500 `{"message":"Internal Server Error"}`.
+    HttpApi,
+}
+
+/// What is kept of a request to answer it after its handler panicked.
+struct Kept {
+    headers: HeaderMap,
+    path_is_http_api: bool,
+}
+
+impl Kept {
+    fn of(req: &Request) -> Kept {
+        let mut headers = HeaderMap::new();
+        for name in ["authorization", "x-amz-target", "host", "content-type"] {
+            if let Some(v) = req.headers().get(name) {
+                headers.insert(name, v.clone());
+            }
+        }
+        Kept {
+            headers,
+            path_is_http_api: req.uri().path().starts_with("/_aws/execute-api/"),
+        }
+    }
+
+    fn protocol(&self, query: Option<&str>) -> Protocol {
+        let host = self.headers.get("host").and_then(|h| h.to_str().ok());
+        if self.path_is_http_api
+            || host.is_some_and(|h| crate::apigw::data_plane::api_from_host(h).is_some())
+        {
+            return Protocol::HttpApi;
+        }
+        let mut parts = http::Request::new(()).into_parts().0;
+        parts.headers = self.headers.clone();
+        if let Some(q) = query.and_then(|q| format!("/?{q}").parse().ok()) {
+            parts.uri = q;
+        }
+        if crate::auth::scope(&parts).is_some_and(|(service, _)| service == "s3") {
+            return Protocol::S3;
+        }
+        match crate::services::protocol_of(&parts).as_deref() {
+            Some("dynamodb") => Protocol::DynamoDb,
+            Some("logs") => Protocol::Logs,
+            Some("sns") => Protocol::Sns,
+            _ => Protocol::RestJson,
+        }
+    }
+}
+
+/// Runs the rest of the stack, turning a panic into the protocol's internal error. Sits just
+/// inside the request-id layer, so the log line and the answer carry the same id.
+pub async fn catch_panic(req: Request, next: Next) -> Response {
+    let kept = Kept::of(&req);
+    let query = req.uri().query().map(str::to_string);
+    let id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    match AssertUnwindSafe(next.run(req)).catch_unwind().await {
+        Ok(resp) => resp,
+        Err(panic) => {
+            let protocol = kept.protocol(query.as_deref());
+            tracing::error!(
+                request_id = %id,
+                %method,
+                %path,
+                ?protocol,
+                panic = panic_message(panic.as_ref()),
+                "request handler panicked; answered with an internal error"
+            );
+            internal_error(protocol, &id)
+        }
+    }
+}
+
+/// The text a panic was raised with, when it is a string.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(non-string panic payload)")
+}
+
+/// The internal error of `protocol`, in AWS's shape, stamped with `request_id`.
+pub fn internal_error(protocol: Protocol, request_id: &str) -> Response {
+    let mut resp = match protocol {
+        Protocol::RestJson => crate::wire::ApiError(Error::service()).into_response(),
+        Protocol::DynamoDb => dynamodb_internal_error(),
+        Protocol::Logs => crate::services::logs::internal_error(),
+        Protocol::Sns => crate::services::sns::xml::error(
+            &Error::new(
+                "InternalError",
+                500,
+                "Request could not be completed due to an internal error.",
+            ),
+            request_id,
+        ),
+        Protocol::S3 => s3_internal_error(request_id),
+        Protocol::HttpApi => {
+            crate::wire::json(500, serde_json::json!({"message": "Internal Server Error"}))
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        resp.headers_mut().insert("x-amzn-RequestId", v);
+    }
+    resp
+}
+
+/// DynamoDB's JSON 1.0 fault, with the `x-amz-crc32` the SDKs check.
+fn dynamodb_internal_error() -> Response {
+    let body = serde_json::json!({
+        "__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+        "message": "Internal server error",
+    })
+    .to_string();
+    let crc = crc32fast::hash(body.as_bytes());
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    let h = resp.headers_mut();
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-amz-json-1.0"),
+    );
+    h.insert("x-amz-crc32", HeaderValue::from(crc));
+    resp
+}
+
+/// S3's `InternalError` document.
+fn s3_internal_error(request_id: &str) -> Response {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code>\
+         <Message>We encountered an internal error. Please try again.</Message>\
+         <RequestId>{request_id}</RequestId></Error>"
+    );
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    resp.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/xml"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        resp.headers_mut().insert("x-amz-request-id", v);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept(headers: &[(&str, &str)], path: &str) -> Kept {
+        let mut b = http::Request::builder().uri(path);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        Kept::of(&b.body(Body::empty()).unwrap())
+    }
+
+    const SCOPE: &str = "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/{}/aws4_request, SignedHeaders=host, Signature=00";
+
+    fn signed(service: &str) -> String {
+        SCOPE.replace("{}", service)
+    }
+
+    #[test]
+    fn the_protocol_comes_from_scope_target_host_or_path() {
+        let p = |h: &[(&str, &str)], path| kept(h, path).protocol(None);
+        assert_eq!(p(&[("authorization", &signed("s3"))], "/b/k"), Protocol::S3);
+        assert_eq!(p(&[("authorization", &signed("sns"))], "/"), Protocol::Sns);
+        assert_eq!(
+            p(&[("authorization", &signed("dynamodb"))], "/"),
+            Protocol::DynamoDb
+        );
+        assert_eq!(
+            p(&[("x-amz-target", "Logs_20140328.PutLogEvents")], "/"),
+            Protocol::Logs
+        );
+        assert_eq!(
+            p(
+                &[("authorization", &signed("lambda"))],
+                "/2015-03-31/functions"
+            ),
+            Protocol::RestJson
+        );
+        assert_eq!(
+            p(&[("host", "abc.execute-api.localhost:4566")], "/x"),
+            Protocol::HttpApi
+        );
+        assert_eq!(p(&[], "/_aws/execute-api/abc/x"), Protocol::HttpApi);
+        assert_eq!(p(&[], "/health"), Protocol::RestJson);
+    }
+
+    #[tokio::test]
+    async fn each_protocol_answers_its_own_internal_error() {
+        let body = |r: Response| async {
+            let status = r.status();
+            let b = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+            (status, String::from_utf8(b.to_vec()).unwrap())
+        };
+        let (s, b) = body(internal_error(Protocol::DynamoDb, "r1")).await;
+        assert_eq!(s, 500);
+        assert!(
+            b.contains("com.amazonaws.dynamodb.v20120810#InternalServerError"),
+            "{b}"
+        );
+        let (s, b) = body(internal_error(Protocol::S3, "r2")).await;
+        assert_eq!(s, 500);
+        assert!(
+            b.contains("<Code>InternalError</Code>") && b.contains("r2"),
+            "{b}"
+        );
+        let (s, b) = body(internal_error(Protocol::Sns, "r3")).await;
+        assert_eq!(s, 500);
+        assert!(b.contains("<Code>InternalError</Code>"), "{b}");
+        let r = internal_error(Protocol::RestJson, "r4");
+        assert_eq!(r.headers()["x-amzn-ErrorType"], "ServiceException");
+        assert_eq!(r.headers()["x-amzn-RequestId"], "r4");
+        let (s, b) = body(r).await;
+        assert_eq!(s, 500);
+        assert!(b.contains("An internal error occurred"), "{b}");
+        let (s, b) = body(internal_error(Protocol::Logs, "r5")).await;
+        assert_eq!(s, 500);
+        assert!(b.contains("ServiceUnavailableException"), "{b}");
+    }
+}
