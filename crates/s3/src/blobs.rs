@@ -96,7 +96,9 @@ impl Blobs {
         let written = self.write(stream).await?;
         if written.size != len {
             self.remove(&written.id);
-            return Err(io::Error::other("the source blob is shorter than its record"));
+            return Err(io::Error::other(
+                "the source blob is shorter than its record",
+            ));
         }
         Ok(written)
     }

@@ -13,8 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use crate::conditions::{ReadConditions, WriteConditions};
 use crate::db::{Attrs, ObjectRow, PartRow, UploadRow};
 use crate::listing;
-use crate::ranges;
 use crate::notify::{LambdaTarget, EVENT_NAMES};
+use crate::ranges;
 use crate::store::ObjectStore;
 
 /// The protocol front of an [`ObjectStore`].
@@ -527,7 +527,8 @@ impl S3 for S3Front {
         let mut input = req.input;
         self.require_bucket(&input.bucket)?;
         refuse_oversize(input.content_length)?;
-        let cond = WriteConditions::from_headers(input.if_match.take(), input.if_none_match.take())?;
+        let cond =
+            WriteConditions::from_headers(input.if_match.take(), input.if_none_match.take())?;
         let tags = crate::tagging::from_header(input.tagging.as_deref())?;
         self.precheck(&input.bucket, &input.key, &cond)?;
         let expected = Expected {
@@ -874,7 +875,12 @@ impl S3 for S3Front {
             is_truncated: Some(page.truncated),
             next_marker: enc.o(page.truncated.then_some(page.last).flatten()),
             encoding_type: input.encoding_type,
-            contents: Some(page.contents.iter().map(|r| listed(r, &enc, true)).collect()),
+            contents: Some(
+                page.contents
+                    .iter()
+                    .map(|r| listed(r, &enc, true))
+                    .collect(),
+            ),
             common_prefixes: prefixes(page.prefixes, &enc),
             ..Default::default()
         }))
@@ -912,7 +918,12 @@ impl S3 for S3Front {
         let trailers = req.trailing_headers.clone();
         let input = req.input;
         refuse_oversize(input.content_length)?;
-        let upload = self.open_upload(&input.bucket, &input.key, &input.upload_id, input.part_number)?;
+        let upload = self.open_upload(
+            &input.bucket,
+            &input.key,
+            &input.upload_id,
+            input.part_number,
+        )?;
         let expected = Expected {
             md5: input.content_md5.clone(),
             crc32: input.checksum_crc32.clone(),
@@ -936,7 +947,12 @@ impl S3 for S3Front {
             CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
             _ => return Err(s3_error!(NotImplemented, "Access points are not supported")),
         };
-        let upload = self.open_upload(&input.bucket, &input.key, &input.upload_id, input.part_number)?;
+        let upload = self.open_upload(
+            &input.bucket,
+            &input.key,
+            &input.upload_id,
+            input.part_number,
+        )?;
         let src = self.object(&src_bucket, &src_key)?;
         ReadConditions {
             if_match: input.copy_source_if_match.as_ref(),
@@ -973,7 +989,8 @@ impl S3 for S3Front {
         let region = region(&req);
         let rid = request_id(&req);
         let mut input = req.input;
-        let cond = WriteConditions::from_headers(input.if_match.take(), input.if_none_match.take())?;
+        let cond =
+            WriteConditions::from_headers(input.if_match.take(), input.if_none_match.take())?;
         let (upload, stored, current) = self
             .0
             .db
@@ -985,8 +1002,7 @@ impl S3 for S3Front {
                 ))
             })
             .map_err(internal)?;
-        let Some(upload) = upload.filter(|u| u.bucket == input.bucket && u.key == input.key)
-        else {
+        let Some(upload) = upload.filter(|u| u.bucket == input.bucket && u.key == input.key) else {
             // A repeated completion (a client retrying after a lost answer) gets the answer
             // the first one got, while the object it made is still the current one.
             return match current.filter(|r| r.upload_id.as_deref() == Some(&*input.upload_id)) {
@@ -1166,7 +1182,10 @@ impl S3 for S3Front {
         req: S3Request<GetBucketCorsInput>,
     ) -> S3Result<S3Response<GetBucketCorsOutput>> {
         self.require_bucket(&req.input.bucket)?;
-        Err(crate::bucket_config::not_configured("NoSuchCORSConfiguration", "The CORS configuration does not exist"))
+        Err(crate::bucket_config::not_configured(
+            "NoSuchCORSConfiguration",
+            "The CORS configuration does not exist",
+        ))
     }
 
     async fn get_bucket_lifecycle_configuration(
@@ -1174,7 +1193,10 @@ impl S3 for S3Front {
         req: S3Request<GetBucketLifecycleConfigurationInput>,
     ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
         self.require_bucket(&req.input.bucket)?;
-        Err(crate::bucket_config::not_configured("NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist"))
+        Err(crate::bucket_config::not_configured(
+            "NoSuchLifecycleConfiguration",
+            "The lifecycle configuration does not exist",
+        ))
     }
 
     async fn get_bucket_encryption(
@@ -1182,7 +1204,10 @@ impl S3 for S3Front {
         req: S3Request<GetBucketEncryptionInput>,
     ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
         self.require_bucket(&req.input.bucket)?;
-        Err(crate::bucket_config::not_configured("ServerSideEncryptionConfigurationNotFoundError", "The server side encryption configuration was not found"))
+        Err(crate::bucket_config::not_configured(
+            "ServerSideEncryptionConfigurationNotFoundError",
+            "The server side encryption configuration was not found",
+        ))
     }
 
     async fn get_bucket_policy(
@@ -1190,7 +1215,10 @@ impl S3 for S3Front {
         req: S3Request<GetBucketPolicyInput>,
     ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
         self.require_bucket(&req.input.bucket)?;
-        Err(crate::bucket_config::not_configured("NoSuchBucketPolicy", "The bucket policy does not exist"))
+        Err(crate::bucket_config::not_configured(
+            "NoSuchBucketPolicy",
+            "The bucket policy does not exist",
+        ))
     }
 
     async fn get_bucket_policy_status(
@@ -1198,7 +1226,10 @@ impl S3 for S3Front {
         req: S3Request<GetBucketPolicyStatusInput>,
     ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
         self.require_bucket(&req.input.bucket)?;
-        Err(crate::bucket_config::not_configured("NoSuchBucketPolicy", "The bucket policy does not exist"))
+        Err(crate::bucket_config::not_configured(
+            "NoSuchBucketPolicy",
+            "The bucket policy does not exist",
+        ))
     }
 
     async fn get_bucket_website(
@@ -1206,7 +1237,10 @@ impl S3 for S3Front {
         req: S3Request<GetBucketWebsiteInput>,
     ) -> S3Result<S3Response<GetBucketWebsiteOutput>> {
         self.require_bucket(&req.input.bucket)?;
-        Err(crate::bucket_config::not_configured("NoSuchWebsiteConfiguration", "The specified bucket does not have a website configuration"))
+        Err(crate::bucket_config::not_configured(
+            "NoSuchWebsiteConfiguration",
+            "The specified bucket does not have a website configuration",
+        ))
     }
 
     async fn get_public_access_block(
@@ -1214,7 +1248,10 @@ impl S3 for S3Front {
         req: S3Request<GetPublicAccessBlockInput>,
     ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
         self.require_bucket(&req.input.bucket)?;
-        Err(crate::bucket_config::not_configured("NoSuchPublicAccessBlockConfiguration", "The public access block configuration was not found"))
+        Err(crate::bucket_config::not_configured(
+            "NoSuchPublicAccessBlockConfiguration",
+            "The public access block configuration was not found",
+        ))
     }
 
     async fn get_bucket_ownership_controls(
@@ -1222,7 +1259,10 @@ impl S3 for S3Front {
         req: S3Request<GetBucketOwnershipControlsInput>,
     ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
         self.require_bucket(&req.input.bucket)?;
-        Err(crate::bucket_config::not_configured("OwnershipControlsNotFoundError", "The bucket ownership controls were not found"))
+        Err(crate::bucket_config::not_configured(
+            "OwnershipControlsNotFoundError",
+            "The bucket ownership controls were not found",
+        ))
     }
 
     async fn get_object_lock_configuration(
@@ -1230,7 +1270,10 @@ impl S3 for S3Front {
         req: S3Request<GetObjectLockConfigurationInput>,
     ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
         self.require_bucket(&req.input.bucket)?;
-        Err(crate::bucket_config::not_configured("ObjectLockConfigurationNotFoundError", "Object Lock configuration does not exist for this bucket"))
+        Err(crate::bucket_config::not_configured(
+            "ObjectLockConfigurationNotFoundError",
+            "Object Lock configuration does not exist for this bucket",
+        ))
     }
 
     async fn get_bucket_replication(
@@ -1238,7 +1281,10 @@ impl S3 for S3Front {
         req: S3Request<GetBucketReplicationInput>,
     ) -> S3Result<S3Response<GetBucketReplicationOutput>> {
         self.require_bucket(&req.input.bucket)?;
-        Err(crate::bucket_config::not_configured("ReplicationConfigurationNotFoundError", "The replication configuration was not found"))
+        Err(crate::bucket_config::not_configured(
+            "ReplicationConfigurationNotFoundError",
+            "The replication configuration was not found",
+        ))
     }
 
     async fn delete_bucket_cors(
@@ -1294,7 +1340,9 @@ impl S3 for S3Front {
         req: S3Request<DeleteBucketOwnershipControlsInput>,
     ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
         self.require_bucket(&req.input.bucket)?;
-        Ok(S3Response::new(DeleteBucketOwnershipControlsOutput::default()))
+        Ok(S3Response::new(
+            DeleteBucketOwnershipControlsOutput::default(),
+        ))
     }
 
     async fn delete_bucket_replication(
@@ -1366,7 +1414,12 @@ impl S3 for S3Front {
         let status = self
             .0
             .db
-            .tx(|tx| Ok(tx.bucket_exists(&bucket)?.then(|| tx.versioning(&bucket)).transpose()?))
+            .tx(|tx| {
+                // None: no bucket; Some(None): a bucket whose versioning was never set.
+                tx.bucket_exists(&bucket)?
+                    .then(|| tx.versioning(&bucket))
+                    .transpose()
+            })
             .map_err(internal)?
             .ok_or_else(no_such_bucket)?;
         Ok(S3Response::new(GetBucketVersioningOutput {
@@ -1461,7 +1514,8 @@ impl S3 for S3Front {
         req: S3Request<PutObjectTaggingInput>,
     ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
         let input = req.input;
-        let tags = crate::tagging::from_xml(input.tagging, crate::tagging::OBJECT_MAX_TAGS, "Object")?;
+        let tags =
+            crate::tagging::from_xml(input.tagging, crate::tagging::OBJECT_MAX_TAGS, "Object")?;
         self.set_object_tags(&input.bucket, &input.key, &tags)?;
         Ok(S3Response::new(PutObjectTaggingOutput::default()))
     }
@@ -1491,7 +1545,8 @@ impl S3 for S3Front {
     ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
         let input = req.input;
         self.require_bucket(&input.bucket)?;
-        let tags = crate::tagging::from_xml(input.tagging, crate::tagging::BUCKET_MAX_TAGS, "Bucket")?;
+        let tags =
+            crate::tagging::from_xml(input.tagging, crate::tagging::BUCKET_MAX_TAGS, "Bucket")?;
         self.0
             .db
             .tx(|tx| tx.set_bucket_tags(&input.bucket, Some(&tags)))
@@ -1627,7 +1682,10 @@ fn refuse_oversize(content_length: Option<i64>) -> S3Result<()> {
 }
 
 fn malformed_xml() -> S3Error {
-    s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema")
+    s3_error!(
+        MalformedXML,
+        "The XML you provided was not well-formed or did not validate against our published schema"
+    )
 }
 
 fn no_upload() -> S3Error {
