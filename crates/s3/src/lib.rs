@@ -8,6 +8,7 @@
 //! - [`service`]: `impl s3s::S3`, one method per supported S3 operation.
 //! - [`listing`]: ListObjects(V2) paging with prefixes and delimiters.
 //! - [`conditions`]: `If-*` preconditions of reads and writes.
+//! - [`checksums`]: the additional checksums of uploads, checked, stored and returned.
 //! - [`ranges`]: the bytes a read selects (`Range`, `partNumber`, a copy's source range).
 //! - [`tagging`]: object and bucket tag sets and their limits.
 //! - [`bucket_config`]: the answers for bucket configurations Stratus does not keep.
@@ -16,6 +17,7 @@
 
 pub mod blobs;
 pub mod bucket_config;
+pub mod checksums;
 pub mod conditions;
 pub mod db;
 pub mod listing;
