@@ -104,3 +104,4 @@ def test_owner_recreating_a_bucket_elsewhere_is_already_owned(server, bucket):
         eu.create_bucket, "BucketAlreadyOwnedByYou", 409,
         Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
     )
+

@@ -68,10 +68,13 @@ fn is_s3(parts: &http::request::Parts) -> bool {
 fn other_api_path(path: &str) -> bool {
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
     let dated = first.len() == 10
-        && first
-            .bytes()
-            .enumerate()
-            .all(|(i, c)| if i == 4 || i == 7 { c == b'-' } else { c.is_ascii_digit() });
+        && first.bytes().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
     first.is_empty()
         || dated
         || first.starts_with('_')
@@ -98,7 +101,10 @@ async fn with_request_id(resp: http::Response<s3s::Body>, id: &str, is_head: boo
     }
     let body = axum::body::Body::new(body);
     // A HEAD that selected a range or a part is a 206, as the GET would be.
-    if is_head && status == http::StatusCode::OK && parts.headers.contains_key(http::header::CONTENT_RANGE) {
+    if is_head
+        && status == http::StatusCode::OK
+        && parts.headers.contains_key(http::header::CONTENT_RANGE)
+    {
         parts.status = http::StatusCode::PARTIAL_CONTENT;
     }
     if is_head || !(status.is_client_error() || status.is_server_error()) {
@@ -116,7 +122,10 @@ async fn with_request_id(resp: http::Response<s3s::Body>, id: &str, is_head: boo
 /// not one, or already has them), and S3's `<Message>` for its code if it has none.
 fn add_request_id(xml: &[u8], id: &str) -> Vec<u8> {
     let text = String::from_utf8_lossy(xml);
-    let Some(end) = text.rfind("</Error>").filter(|_| !text.contains("<RequestId>")) else {
+    let Some(end) = text
+        .rfind("</Error>")
+        .filter(|_| !text.contains("<RequestId>"))
+    else {
         return xml.to_vec();
     };
     let message = match text.contains("<Message>") {
@@ -243,7 +252,8 @@ mod tests {
 
     #[test]
     fn request_id_goes_inside_the_error() {
-        let xml = b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>m</Message></Error>";
+        let xml =
+            b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>m</Message></Error>";
         let out = String::from_utf8(add_request_id(xml, "ABC")).unwrap();
         assert!(out.ends_with(
             "<Message>m</Message><RequestId>ABC</RequestId><HostId>ABC/stratus</HostId></Error>"

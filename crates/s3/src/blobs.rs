@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use md5::{Digest, Md5};
+use s3s::checksum::ChecksumHasher;
 use tokio::io::AsyncWriteExt;
 
 pub struct Blobs {
@@ -16,13 +17,12 @@ pub struct Blobs {
     tmp: PathBuf,
 }
 
-/// A blob as written: its id, size and MD5.
+/// A blob as written: its id, size, MD5, and the additional checksums asked for.
 pub struct Written {
     pub id: String,
     pub size: u64,
     pub md5: [u8; 16],
-    pub crc32: u32,
-    pub sha256: [u8; 32],
+    pub checksum: s3s::dto::Checksum,
 }
 
 impl Blobs {
@@ -41,8 +41,8 @@ impl Blobs {
         self.dir.join(id)
     }
 
-    /// Streams `body` into a new blob.
-    pub async fn write<S, E>(&self, mut body: S) -> io::Result<Written>
+    /// Streams `body` into a new blob, computing its MD5 and what `hasher` computes.
+    pub async fn write<S, E>(&self, mut body: S, mut hasher: ChecksumHasher) -> io::Result<Written>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -52,14 +52,11 @@ impl Blobs {
         let result = async {
             let mut file = tokio::fs::File::create(&tmp).await?;
             let mut md5 = Md5::new();
-            let mut crc32 = crc32fast::Hasher::new();
-            let mut sha256 = sha2::Sha256::new();
             let mut size = 0u64;
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|e| io::Error::other(e.to_string()))?;
                 md5.update(&chunk);
-                crc32.update(&chunk);
-                sha256.update(&chunk);
+                hasher.update(&chunk);
                 size += chunk.len() as u64;
                 file.write_all(&chunk).await?;
             }
@@ -69,8 +66,7 @@ impl Blobs {
                 id: id.clone(),
                 size,
                 md5: md5.finalize().into(),
-                crc32: crc32.finalize(),
-                sha256: sha256.finalize().into(),
+                checksum: hasher.finalize(),
             })
         }
         .await;
@@ -93,10 +89,12 @@ impl Blobs {
         let mut file = tokio::fs::File::open(self.path(id)).await?;
         file.seek(io::SeekFrom::Start(start)).await?;
         let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), 64 * 1024);
-        let written = self.write(stream).await?;
+        let written = self.write(stream, ChecksumHasher::default()).await?;
         if written.size != len {
             self.remove(&written.id);
-            return Err(io::Error::other("the source blob is shorter than its record"));
+            return Err(io::Error::other(
+                "the source blob is shorter than its record",
+            ));
         }
         Ok(written)
     }

@@ -51,6 +51,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("objects", "parts", "TEXT"),
     ("objects", "upload_id", "TEXT"),
     ("objects", "tags", "TEXT NOT NULL DEFAULT '[]'"),
+    ("objects", "checksums", "TEXT"),
     ("buckets", "versioning", "TEXT"),
     ("buckets", "tags", "TEXT"),
 ];
@@ -72,6 +73,22 @@ fn add_missing_columns(conn: &Connection) -> DbResult<()> {
 
 /// A tag set (object or bucket), in the order it was given.
 pub type Tags = Vec<(String, String)>;
+
+/// An object's additional checksums (base64, as on the wire), each present when the upload
+/// named its algorithm.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Checksums {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32c: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc64nvme: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha1: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
 
 /// The stored headers of an object.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -102,6 +119,7 @@ pub struct ObjectRow {
     /// with this object).
     pub upload_id: Option<String>,
     pub tags: Tags,
+    pub checksums: Checksums,
 }
 
 #[derive(Debug, Clone)]
@@ -172,6 +190,10 @@ fn object_from(r: &rusqlite::Row<'_>) -> DbResult<ObjectRow> {
             .and_then(|s| serde_json::from_str(&s).ok()),
         upload_id: r.get(8)?,
         tags: serde_json::from_str(&r.get::<_, String>(9)?).unwrap_or_default(),
+        checksums: r
+            .get::<_, Option<String>>(10)?
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default(),
     })
 }
 
@@ -186,7 +208,7 @@ fn upload_from(r: &rusqlite::Row<'_>) -> DbResult<UploadRow> {
 }
 
 const OBJECT_COLUMNS: &str =
-    "bucket, key, blob, size, etag, last_modified_ms, attrs, parts, upload_id, tags";
+    "bucket, key, blob, size, etag, last_modified_ms, attrs, parts, upload_id, tags, checksums";
 
 impl Tx<'_> {
     pub fn bucket_exists(&self, name: &str) -> DbResult<bool> {
@@ -259,7 +281,7 @@ impl Tx<'_> {
     pub fn put_object(&self, o: &ObjectRow) -> DbResult<Option<String>> {
         let old = self.object(&o.bucket, &o.key)?.map(|r| r.blob);
         self.0.execute(
-            &format!("INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+            &format!("INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
             params![
                 o.bucket,
                 o.key,
@@ -270,7 +292,8 @@ impl Tx<'_> {
                 json(&o.attrs),
                 o.parts.as_ref().map(json),
                 o.upload_id,
-                json(&o.tags)
+                json(&o.tags),
+                json(&o.checksums)
             ],
         )?;
         Ok(old.filter(|b| *b != o.blob))

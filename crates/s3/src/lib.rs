@@ -8,6 +8,7 @@
 //! - [`service`]: `impl s3s::S3`, one method per supported S3 operation.
 //! - [`listing`]: ListObjects(V2) paging with prefixes and delimiters.
 //! - [`conditions`]: `If-*` preconditions of reads and writes.
+//! - [`checksums`]: the additional checksums of uploads, checked, stored and returned.
 //! - [`ranges`]: the bytes a read selects (`Range`, `partNumber`, a copy's source range).
 //! - [`tagging`]: object and bucket tag sets and their limits.
 //! - [`bucket_config`]: the answers for bucket configurations Stratus does not keep.
@@ -16,6 +17,7 @@
 
 pub mod blobs;
 pub mod bucket_config;
+pub mod checksums;
 pub mod conditions;
 pub mod db;
 pub mod listing;
@@ -37,6 +39,11 @@ pub fn http_service(
     secret_key: &str,
 ) -> s3s::service::S3Service {
     let mut b = s3s::service::S3ServiceBuilder::new(service::S3Front(store));
+    let mut config = s3s::config::S3Config::default();
+    config.xml_max_body_size = XML_MAX_BODY;
+    b.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
+        config,
+    ))));
     b.set_auth(s3s::auth::SimpleAuth::from_single(
         access_key,
         secret_key.to_string(),
@@ -44,6 +51,11 @@ pub fn http_service(
     b.set_host(LocalHosts);
     b.build()
 }
+
+/// The largest XML request body read (a larger one is 400 `MaxMessageLengthExceeded`). The
+/// largest valid ones are a DeleteObjects of 1,000 keys of 1,024 bytes each, XML-escaped (at
+/// most about 6 MiB), and a CompleteMultipartUpload of 10,000 parts (about 2 MiB).
+pub const XML_MAX_BODY: usize = 8 * 1024 * 1024;
 
 /// The id of one S3 request, put in the request's extensions by the front end so that the
 /// events it causes carry the id the caller saw in `x-amz-request-id`.

@@ -136,7 +136,10 @@ mod tests {
         let p3 = select(&r, None, Some(3)).unwrap();
         assert_eq!((p3.start, p3.len), (10, 2));
         let e = select(&r, None, Some(4)).unwrap_err();
-        assert_eq!(e.status_code(), Some(http::StatusCode::RANGE_NOT_SATISFIABLE));
+        assert_eq!(
+            e.status_code(),
+            Some(http::StatusCode::RANGE_NOT_SATISFIABLE)
+        );
         let e = select(&r, None, Some(0)).unwrap_err();
         assert_eq!(*e.code(), S3ErrorCode::InvalidArgument);
     }

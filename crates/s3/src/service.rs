@@ -10,11 +10,12 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, TrailingHeaders, S3};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use crate::checksums::Claimed;
 use crate::conditions::{ReadConditions, WriteConditions};
-use crate::db::{Attrs, ObjectRow, PartRow, UploadRow};
+use crate::db::{Attrs, Checksums, ObjectRow, PartRow, UploadRow};
 use crate::listing;
-use crate::ranges;
 use crate::notify::{LambdaTarget, EVENT_NAMES};
+use crate::ranges;
 use crate::store::ObjectStore;
 
 /// The protocol front of an [`ObjectStore`].
@@ -76,9 +77,36 @@ fn body_error(e: std::io::Error) -> S3Error {
 /// The integrity checks a client asked for (headers or, for streamed uploads, trailers).
 struct Expected {
     md5: Option<String>,
-    crc32: Option<String>,
-    sha256: Option<String>,
+    claimed: Claimed,
     trailers: Option<TrailingHeaders>,
+}
+
+/// The [`Expected`] of an upload request: PutObject and UploadPart carry the integrity fields
+/// under the same names; `$headers` gives the declared `x-amz-trailer`.
+macro_rules! expected {
+    ($input:expr, $headers:expr, $trailers:expr) => {{
+        let mut claimed = Claimed {
+            values: Checksums {
+                crc32: $input.checksum_crc32.clone(),
+                crc32c: $input.checksum_crc32c.clone(),
+                crc64nvme: $input.checksum_crc64nvme.clone(),
+                sha1: $input.checksum_sha1.clone(),
+                sha256: $input.checksum_sha256.clone(),
+            },
+            named: Vec::new(),
+        };
+        if let Some(a) = &$input.checksum_algorithm {
+            claimed.name(a.as_str());
+        }
+        if let Some(t) = $headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()) {
+            claimed.name(t);
+        }
+        Expected {
+            md5: $input.content_md5.clone(),
+            claimed,
+            trailers: $trailers,
+        }
+    }};
 }
 
 impl Expected {
@@ -90,9 +118,9 @@ impl Expected {
         })?
     }
 
-    fn check(&self, w: &crate::blobs::Written) -> S3Result<()> {
+    /// Checks the written blob against the claims; returns the checksums to store.
+    fn check(&self, w: &crate::blobs::Written) -> S3Result<Checksums> {
         use base64::Engine;
-        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
         if let Some(md5) = &self.md5 {
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(md5)
@@ -111,27 +139,7 @@ impl Expected {
                 ));
             }
         }
-        let crc32 = self
-            .crc32
-            .clone()
-            .or_else(|| self.trailer("x-amz-checksum-crc32"));
-        if crc32.is_some_and(|c| c != b64(&w.crc32.to_be_bytes())) {
-            return Err(s3_error!(
-                BadDigest,
-                "The CRC32 you specified did not match the calculated checksum."
-            ));
-        }
-        let sha256 = self
-            .sha256
-            .clone()
-            .or_else(|| self.trailer("x-amz-checksum-sha256"));
-        if sha256.is_some_and(|c| c != b64(&w.sha256)) {
-            return Err(s3_error!(
-                BadDigest,
-                "The SHA256 you specified did not match the calculated checksum."
-            ));
-        }
-        Ok(())
+        self.claimed.check(&w.checksum, |name| self.trailer(name))
     }
 }
 
@@ -256,14 +264,17 @@ impl S3Front {
         &self,
         body: Option<s3s::dto::StreamingBlob>,
         expected: Expected,
-    ) -> S3Result<crate::blobs::Written> {
+    ) -> S3Result<(crate::blobs::Written, Checksums)> {
         let body = body.ok_or_else(|| s3_error!(IncompleteBody))?;
-        let written = self.0.blobs.write(body).await.map_err(body_error)?;
-        if let Err(e) = expected.check(&written) {
-            self.0.blobs.remove(&written.id);
-            return Err(e);
+        let hasher = expected.claimed.hasher();
+        let written = self.0.blobs.write(body, hasher).await.map_err(body_error)?;
+        match expected.check(&written) {
+            Ok(checksums) => Ok((written, checksums)),
+            Err(e) => {
+                self.0.blobs.remove(&written.id);
+                Err(e)
+            }
         }
-        Ok(written)
     }
 
     /// Commits an object row if `cond` holds for the object it replaces, and removes the blob
@@ -524,19 +535,16 @@ impl S3 for S3Front {
         let region = region(&req);
         let rid = request_id(&req);
         let trailers = req.trailing_headers.clone();
+        let headers = req.headers;
         let mut input = req.input;
         self.require_bucket(&input.bucket)?;
         refuse_oversize(input.content_length)?;
-        let cond = WriteConditions::from_headers(input.if_match.take(), input.if_none_match.take())?;
+        let cond =
+            WriteConditions::from_headers(input.if_match.take(), input.if_none_match.take())?;
         let tags = crate::tagging::from_header(input.tagging.as_deref())?;
         self.precheck(&input.bucket, &input.key, &cond)?;
-        let expected = Expected {
-            md5: input.content_md5.clone(),
-            crc32: input.checksum_crc32.clone(),
-            sha256: input.checksum_sha256.clone(),
-            trailers,
-        };
-        let written = self.write_checked(input.body.take(), expected).await?;
+        let expected = expected!(input, headers, trailers);
+        let (written, checksums) = self.write_checked(input.body.take(), expected).await?;
         let row = ObjectRow {
             bucket: input.bucket.clone(),
             key: input.key.clone(),
@@ -548,6 +556,7 @@ impl S3 for S3Front {
             parts: None,
             upload_id: None,
             tags,
+            checksums,
         };
         self.commit(&row, &cond)?;
         self.0.notify(
@@ -558,9 +567,16 @@ impl S3 for S3Front {
             &region,
             &rid,
         );
+        let c = row.checksums;
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag(&row.etag)),
             size: Some(row.size as i64),
+            checksum_type: (!c.is_empty()).then(full_object),
+            checksum_crc32: c.crc32,
+            checksum_crc32c: c.crc32c,
+            checksum_crc64nvme: c.crc64nvme,
+            checksum_sha1: c.sha1,
+            checksum_sha256: c.sha256,
             ..Default::default()
         }))
     }
@@ -587,8 +603,15 @@ impl S3 for S3Front {
             .map_err(internal)?;
         let stream = tokio_util::io::ReaderStream::with_capacity(file.take(sel.len), 64 * 1024);
         let tag_count = (!row.tags.is_empty()).then_some(row.tags.len() as i32);
+        let c = returned_checksums(&row, &input.checksum_mode, &sel);
         let a = row.attrs;
         Ok(S3Response::new(GetObjectOutput {
+            checksum_type: (!c.is_empty()).then(full_object),
+            checksum_crc32: c.crc32,
+            checksum_crc32c: c.crc32c,
+            checksum_crc64nvme: c.crc64nvme,
+            checksum_sha1: c.sha1,
+            checksum_sha256: c.sha256,
             body: Some(StreamingBlob::wrap(stream)),
             content_length: Some(sel.len as i64),
             content_range: sel.content_range,
@@ -624,8 +647,15 @@ impl S3 for S3Front {
         // HEAD answers what GET would, without the body (the front end makes a HEAD with a
         // Content-Range a 206, as the protocol layer does only for GET).
         let sel = ranges::select(&row, input.range.as_ref(), input.part_number)?;
+        let c = returned_checksums(&row, &input.checksum_mode, &sel);
         let a = row.attrs;
         Ok(S3Response::new(HeadObjectOutput {
+            checksum_type: (!c.is_empty()).then(full_object),
+            checksum_crc32: c.crc32,
+            checksum_crc32c: c.crc32c,
+            checksum_crc64nvme: c.crc64nvme,
+            checksum_sha1: c.sha1,
+            checksum_sha256: c.sha256,
             content_length: Some(sel.len as i64),
             content_range: sel.content_range,
             parts_count: sel.parts_count,
@@ -765,6 +795,7 @@ impl S3 for S3Front {
             parts: src.parts.clone(),
             upload_id: None,
             tags,
+            checksums: src.checksums.clone(),
         };
         self.commit(&row, &WriteConditions::default())?;
         self.0.notify(
@@ -874,7 +905,12 @@ impl S3 for S3Front {
             is_truncated: Some(page.truncated),
             next_marker: enc.o(page.truncated.then_some(page.last).flatten()),
             encoding_type: input.encoding_type,
-            contents: Some(page.contents.iter().map(|r| listed(r, &enc, true)).collect()),
+            contents: Some(
+                page.contents
+                    .iter()
+                    .map(|r| listed(r, &enc, true))
+                    .collect(),
+            ),
             common_prefixes: prefixes(page.prefixes, &enc),
             ..Default::default()
         }))
@@ -910,19 +946,25 @@ impl S3 for S3Front {
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let trailers = req.trailing_headers.clone();
+        let headers = req.headers;
         let input = req.input;
         refuse_oversize(input.content_length)?;
-        let upload = self.open_upload(&input.bucket, &input.key, &input.upload_id, input.part_number)?;
-        let expected = Expected {
-            md5: input.content_md5.clone(),
-            crc32: input.checksum_crc32.clone(),
-            sha256: input.checksum_sha256.clone(),
-            trailers,
-        };
-        let written = self.write_checked(input.body, expected).await?;
+        let upload = self.open_upload(
+            &input.bucket,
+            &input.key,
+            &input.upload_id,
+            input.part_number,
+        )?;
+        let expected = expected!(input, headers, trailers);
+        let (written, checksums) = self.write_checked(input.body, expected).await?;
         let part = self.record_part(&upload, input.part_number, &written)?;
         Ok(S3Response::new(UploadPartOutput {
             e_tag: Some(etag(&part.etag)),
+            checksum_crc32: checksums.crc32,
+            checksum_crc32c: checksums.crc32c,
+            checksum_crc64nvme: checksums.crc64nvme,
+            checksum_sha1: checksums.sha1,
+            checksum_sha256: checksums.sha256,
             ..Default::default()
         }))
     }
@@ -936,7 +978,12 @@ impl S3 for S3Front {
             CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
             _ => return Err(s3_error!(NotImplemented, "Access points are not supported")),
         };
-        let upload = self.open_upload(&input.bucket, &input.key, &input.upload_id, input.part_number)?;
+        let upload = self.open_upload(
+            &input.bucket,
+            &input.key,
+            &input.upload_id,
+            input.part_number,
+        )?;
         let src = self.object(&src_bucket, &src_key)?;
         ReadConditions {
             if_match: input.copy_source_if_match.as_ref(),
@@ -973,7 +1020,8 @@ impl S3 for S3Front {
         let region = region(&req);
         let rid = request_id(&req);
         let mut input = req.input;
-        let cond = WriteConditions::from_headers(input.if_match.take(), input.if_none_match.take())?;
+        let cond =
+            WriteConditions::from_headers(input.if_match.take(), input.if_none_match.take())?;
         let (upload, stored, current) = self
             .0
             .db
@@ -985,8 +1033,7 @@ impl S3 for S3Front {
                 ))
             })
             .map_err(internal)?;
-        let Some(upload) = upload.filter(|u| u.bucket == input.bucket && u.key == input.key)
-        else {
+        let Some(upload) = upload.filter(|u| u.bucket == input.bucket && u.key == input.key) else {
             // A repeated completion (a client retrying after a lost answer) gets the answer
             // the first one got, while the object it made is still the current one.
             return match current.filter(|r| r.upload_id.as_deref() == Some(&*input.upload_id)) {
@@ -1042,6 +1089,7 @@ impl S3 for S3Front {
             parts: Some(chosen.iter().map(|p| p.size).collect()),
             upload_id: Some(upload.upload_id.clone()),
             tags: Vec::new(),
+            checksums: Checksums::default(),
         };
         self.commit(&row, &cond)?;
         let parts = self
@@ -1166,7 +1214,10 @@ impl S3 for S3Front {
         req: S3Request<GetBucketCorsInput>,
     ) -> S3Result<S3Response<GetBucketCorsOutput>> {
         self.require_bucket(&req.input.bucket)?;
-        Err(crate::bucket_config::not_configured("NoSuchCORSConfiguration", "The CORS configuration does not exist"))
+        Err(crate::bucket_config::not_configured(
+            "NoSuchCORSConfiguration",
+            "The CORS configuration does not exist",
+        ))
     }
 
     async fn get_bucket_lifecycle_configuration(
@@ -1174,7 +1225,10 @@ impl S3 for S3Front {
         req: S3Request<GetBucketLifecycleConfigurationInput>,
     ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
         self.require_bucket(&req.input.bucket)?;
-        Err(crate::bucket_config::not_configured("NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist"))
+        Err(crate::bucket_config::not_configured(
+            "NoSuchLifecycleConfiguration",
+            "The lifecycle configuration does not exist",
+        ))
     }
 
     async fn get_bucket_encryption(
@@ -1182,7 +1236,10 @@ impl S3 for S3Front {
         req: S3Request<GetBucketEncryptionInput>,
     ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
         self.require_bucket(&req.input.bucket)?;
-        Err(crate::bucket_config::not_configured("ServerSideEncryptionConfigurationNotFoundError", "The server side encryption configuration was not found"))
+        Err(crate::bucket_config::not_configured(
+            "ServerSideEncryptionConfigurationNotFoundError",
+            "The server side encryption configuration was not found",
+        ))
     }
 
     async fn get_bucket_policy(
@@ -1190,7 +1247,10 @@ impl S3 for S3Front {
         req: S3Request<GetBucketPolicyInput>,
     ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
         self.require_bucket(&req.input.bucket)?;
-        Err(crate::bucket_config::not_configured("NoSuchBucketPolicy", "The bucket policy does not exist"))
+        Err(crate::bucket_config::not_configured(
+            "NoSuchBucketPolicy",
+            "The bucket policy does not exist",
+        ))
     }
 
     async fn get_bucket_policy_status(
@@ -1198,7 +1258,10 @@ impl S3 for S3Front {
         req: S3Request<GetBucketPolicyStatusInput>,
     ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
         self.require_bucket(&req.input.bucket)?;
-        Err(crate::bucket_config::not_configured("NoSuchBucketPolicy", "The bucket policy does not exist"))
+        Err(crate::bucket_config::not_configured(
+            "NoSuchBucketPolicy",
+            "The bucket policy does not exist",
+        ))
     }
 
     async fn get_bucket_website(
@@ -1206,7 +1269,10 @@ impl S3 for S3Front {
         req: S3Request<GetBucketWebsiteInput>,
     ) -> S3Result<S3Response<GetBucketWebsiteOutput>> {
         self.require_bucket(&req.input.bucket)?;
-        Err(crate::bucket_config::not_configured("NoSuchWebsiteConfiguration", "The specified bucket does not have a website configuration"))
+        Err(crate::bucket_config::not_configured(
+            "NoSuchWebsiteConfiguration",
+            "The specified bucket does not have a website configuration",
+        ))
     }
 
     async fn get_public_access_block(
@@ -1214,7 +1280,10 @@ impl S3 for S3Front {
         req: S3Request<GetPublicAccessBlockInput>,
     ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
         self.require_bucket(&req.input.bucket)?;
-        Err(crate::bucket_config::not_configured("NoSuchPublicAccessBlockConfiguration", "The public access block configuration was not found"))
+        Err(crate::bucket_config::not_configured(
+            "NoSuchPublicAccessBlockConfiguration",
+            "The public access block configuration was not found",
+        ))
     }
 
     async fn get_bucket_ownership_controls(
@@ -1222,7 +1291,10 @@ impl S3 for S3Front {
         req: S3Request<GetBucketOwnershipControlsInput>,
     ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
         self.require_bucket(&req.input.bucket)?;
-        Err(crate::bucket_config::not_configured("OwnershipControlsNotFoundError", "The bucket ownership controls were not found"))
+        Err(crate::bucket_config::not_configured(
+            "OwnershipControlsNotFoundError",
+            "The bucket ownership controls were not found",
+        ))
     }
 
     async fn get_object_lock_configuration(
@@ -1230,7 +1302,10 @@ impl S3 for S3Front {
         req: S3Request<GetObjectLockConfigurationInput>,
     ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
         self.require_bucket(&req.input.bucket)?;
-        Err(crate::bucket_config::not_configured("ObjectLockConfigurationNotFoundError", "Object Lock configuration does not exist for this bucket"))
+        Err(crate::bucket_config::not_configured(
+            "ObjectLockConfigurationNotFoundError",
+            "Object Lock configuration does not exist for this bucket",
+        ))
     }
 
     async fn get_bucket_replication(
@@ -1238,7 +1313,10 @@ impl S3 for S3Front {
         req: S3Request<GetBucketReplicationInput>,
     ) -> S3Result<S3Response<GetBucketReplicationOutput>> {
         self.require_bucket(&req.input.bucket)?;
-        Err(crate::bucket_config::not_configured("ReplicationConfigurationNotFoundError", "The replication configuration was not found"))
+        Err(crate::bucket_config::not_configured(
+            "ReplicationConfigurationNotFoundError",
+            "The replication configuration was not found",
+        ))
     }
 
     async fn delete_bucket_cors(
@@ -1294,7 +1372,9 @@ impl S3 for S3Front {
         req: S3Request<DeleteBucketOwnershipControlsInput>,
     ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
         self.require_bucket(&req.input.bucket)?;
-        Ok(S3Response::new(DeleteBucketOwnershipControlsOutput::default()))
+        Ok(S3Response::new(
+            DeleteBucketOwnershipControlsOutput::default(),
+        ))
     }
 
     async fn delete_bucket_replication(
@@ -1366,7 +1446,12 @@ impl S3 for S3Front {
         let status = self
             .0
             .db
-            .tx(|tx| Ok(tx.bucket_exists(&bucket)?.then(|| tx.versioning(&bucket)).transpose()?))
+            .tx(|tx| {
+                // None: no bucket; Some(None): a bucket whose versioning was never set.
+                tx.bucket_exists(&bucket)?
+                    .then(|| tx.versioning(&bucket))
+                    .transpose()
+            })
             .map_err(internal)?
             .ok_or_else(no_such_bucket)?;
         Ok(S3Response::new(GetBucketVersioningOutput {
@@ -1461,7 +1546,8 @@ impl S3 for S3Front {
         req: S3Request<PutObjectTaggingInput>,
     ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
         let input = req.input;
-        let tags = crate::tagging::from_xml(input.tagging, crate::tagging::OBJECT_MAX_TAGS, "Object")?;
+        let tags =
+            crate::tagging::from_xml(input.tagging, crate::tagging::OBJECT_MAX_TAGS, "Object")?;
         self.set_object_tags(&input.bucket, &input.key, &tags)?;
         Ok(S3Response::new(PutObjectTaggingOutput::default()))
     }
@@ -1491,7 +1577,8 @@ impl S3 for S3Front {
     ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
         let input = req.input;
         self.require_bucket(&input.bucket)?;
-        let tags = crate::tagging::from_xml(input.tagging, crate::tagging::BUCKET_MAX_TAGS, "Bucket")?;
+        let tags =
+            crate::tagging::from_xml(input.tagging, crate::tagging::BUCKET_MAX_TAGS, "Bucket")?;
         self.0
             .db
             .tx(|tx| tx.set_bucket_tags(&input.bucket, Some(&tags)))
@@ -1586,6 +1673,27 @@ impl S3 for S3Front {
     }
 }
 
+/// The stored checksums a read returns: only when it asked (`ChecksumMode: ENABLED`) and
+/// reads the whole object (a checksum describes all of it, not a range).
+fn returned_checksums(
+    row: &ObjectRow,
+    mode: &Option<ChecksumMode>,
+    sel: &ranges::Selection,
+) -> Checksums {
+    let enabled = mode
+        .as_ref()
+        .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
+    if enabled && sel.content_range.is_none() {
+        row.checksums.clone()
+    } else {
+        Checksums::default()
+    }
+}
+
+fn full_object() -> ChecksumType {
+    ChecksumType::from_static(ChecksumType::FULL_OBJECT)
+}
+
 /// The owner's full control, the one grant of every bucket and object.
 fn owner_full_control() -> Grant {
     let o = owner();
@@ -1627,7 +1735,10 @@ fn refuse_oversize(content_length: Option<i64>) -> S3Result<()> {
 }
 
 fn malformed_xml() -> S3Error {
-    s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema")
+    s3_error!(
+        MalformedXML,
+        "The XML you provided was not well-formed or did not validate against our published schema"
+    )
 }
 
 fn no_upload() -> S3Error {
