@@ -5,20 +5,19 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stratus_fuzz::{item, key_schema, names, on_server_stack, text, values};
+use stratus_fuzz::{on_server_stack, text, ITEM, KEY_SCHEMA, NAMES, VALUES};
 use stratus_tables::expr::{eval, parse, Placeholders};
 use stratus_tables::ops::read::key_condition;
 
 fuzz_target!(|data: &[u8]| {
     on_server_stack(|| {
         let src = text(data);
-        let (names, values) = (names(), values());
-        let mut ph = Placeholders::new(Some(&names), Some(&values)).expect("fixture placeholders");
+        let mut ph = Placeholders::new(Some(&NAMES), Some(&VALUES)).expect("fixture placeholders");
         let Ok(cond) = parse::condition(&src, "ConditionExpression", &mut ph) else {
             return;
         };
         let _ = ph.check_unused("");
-        let _ = eval::eval(&item(), &cond);
-        let _ = key_condition(&cond, &key_schema());
+        let _ = eval::eval(&ITEM, &cond);
+        let _ = key_condition(&cond, &KEY_SCHEMA);
     });
 });

@@ -4,17 +4,16 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stratus_fuzz::{item, names, on_server_stack, text};
+use stratus_fuzz::{on_server_stack, text, ITEM, NAMES};
 use stratus_tables::expr::{eval, parse, Placeholders};
 
 fuzz_target!(|data: &[u8]| {
     on_server_stack(|| {
         let src = text(data);
-        let names = names();
-        let mut ph = Placeholders::new(Some(&names), None).expect("fixture placeholders");
+        let mut ph = Placeholders::new(Some(&NAMES), None).expect("fixture placeholders");
         let Ok(paths) = parse::projection(&src, &mut ph) else {
             return;
         };
-        let _ = eval::project(&item(), &paths);
+        let _ = eval::project(&ITEM, &paths);
     });
 });

@@ -4,19 +4,18 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stratus_fuzz::{item, names, on_server_stack, text, values};
+use stratus_fuzz::{on_server_stack, text, ITEM, NAMES, VALUES};
 use stratus_tables::expr::{parse, update, Placeholders};
 
 fuzz_target!(|data: &[u8]| {
     on_server_stack(|| {
         let src = text(data);
-        let (names, values) = (names(), values());
-        let mut ph = Placeholders::new(Some(&names), Some(&values)).expect("fixture placeholders");
+        let mut ph = Placeholders::new(Some(&NAMES), Some(&VALUES)).expect("fixture placeholders");
         let Ok(actions) = parse::update(&src, &mut ph) else {
             return;
         };
         let _ = ph.check_unused("");
-        let mut it = item();
+        let mut it = ITEM.clone();
         let _ = update::apply(&mut it, &actions);
     });
 });

@@ -1,18 +1,20 @@
 //! Fixtures shared by the fuzz targets: a small item with one attribute of every type, the
 //! placeholders an expression may use, and helpers to split one input into several fields.
 
+use std::sync::LazyLock;
+
 use serde_json::{json, Value};
 use stratus_tables::table::{KeyAttr, KeySchema};
 use stratus_tables::value::{item_from_json, Item};
 
 /// ExpressionAttributeNames the targets offer (the seeds use them).
-pub fn names() -> Value {
+pub static NAMES: LazyLock<Value> = LazyLock::new(|| {
     json!({"#pk": "pk", "#sk": "sk", "#a": "a", "#n": "n", "#l": "l", "#m": "m", "#s": "s",
            "#k": "status"})
-}
+});
 
 /// ExpressionAttributeValues the targets offer: one of every type.
-pub fn values() -> Value {
+pub static VALUES: LazyLock<Value> = LazyLock::new(|| {
     json!({
         ":s": {"S": "hello"}, ":e": {"S": ""}, ":n": {"N": "5"}, ":z": {"N": "0"},
         ":big": {"N": "9.9999999999999999999999999999999999999E+125"},
@@ -22,10 +24,10 @@ pub fn values() -> Value {
         ":ss": {"SS": ["a", "b"]}, ":ns": {"NS": ["1", "2"]}, ":bs": {"BS": ["AA=="]},
         ":ty": {"S": "N"}
     })
-}
+});
 
-/// The item conditions are evaluated against and updates applied to.
-pub fn item() -> Item {
+/// The item conditions are evaluated against and updates applied to (a copy of it).
+pub static ITEM: LazyLock<Item> = LazyLock::new(|| {
     item_from_json(&json!({
         "pk": {"S": "a"}, "sk": {"N": "1"}, "s": {"S": "hello world"}, "n": {"N": "5"},
         "b": {"B": "AAEC"}, "t": {"BOOL": false}, "z": {"NULL": true},
@@ -34,21 +36,19 @@ pub fn item() -> Item {
         "ss": {"SS": ["a", "b"]}, "ns": {"NS": ["1", "2.5"]}, "bs": {"BS": ["AA==", "AQ=="]}
     }))
     .expect("the fixture item is valid")
-}
+});
 
 /// The key schema key conditions are checked against: `pk` (S) and `sk` (N).
-pub fn key_schema() -> KeySchema {
-    KeySchema {
-        hash: KeyAttr {
-            name: "pk".into(),
-            ty: "S".into(),
-        },
-        range: Some(KeyAttr {
-            name: "sk".into(),
-            ty: "N".into(),
-        }),
-    }
-}
+pub static KEY_SCHEMA: LazyLock<KeySchema> = LazyLock::new(|| KeySchema {
+    hash: KeyAttr {
+        name: "pk".into(),
+        ty: "S".into(),
+    },
+    range: Some(KeyAttr {
+        name: "sk".into(),
+        ty: "N".into(),
+    }),
+});
 
 /// The input as text, invalid UTF-8 replaced (the protocols hand the parsers `&str`).
 pub fn text(data: &[u8]) -> String {
