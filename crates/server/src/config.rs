@@ -33,6 +33,8 @@ pub struct Config {
     pub pricing: stratus_metering::Prices,
     /// Days log events are kept in groups that set no retention policy (unset: never expire).
     pub log_retention_days: Option<u32>,
+    /// Seconds between sweeps that delete DynamoDB items whose time-to-live has passed.
+    pub ttl_sweep_secs: u64,
 }
 
 impl Default for Config {
@@ -49,6 +51,7 @@ impl Default for Config {
             usage_retention_days: 30,
             pricing: stratus_metering::Prices::default(),
             log_retention_days: None,
+            ttl_sweep_secs: 60,
         }
     }
 }
@@ -123,6 +126,11 @@ impl Config {
             if let Some(v) = var(name) {
                 *slot = v.parse().with_context(|| format!("{name}={v}"))?;
             }
+        }
+        if let Some(v) = var("STRATUS_TTL_SWEEP_SECS") {
+            self.ttl_sweep_secs = v
+                .parse()
+                .with_context(|| format!("STRATUS_TTL_SWEEP_SECS={v}"))?;
         }
         if let Some(v) = var("STRATUS_LOG_RETENTION_DAYS") {
             self.log_retention_days = Some(

@@ -37,8 +37,9 @@ fn kind(input: &mut &str) -> ModalResult<Kind> {
     alt((
         preceded('#', take_while(1.., is_word)).map(|s: &str| Kind::Name(format!("#{s}"))),
         preceded(':', take_while(1.., is_word)).map(|s: &str| Kind::Value(format!(":{s}"))),
+        // A bare name starts with a letter: `_a` and `1a` are not names to DynamoDB.
         (
-            one_of(|c: char| c.is_ascii_alphabetic() || c == '_'),
+            one_of(|c: char| c.is_ascii_alphabetic()),
             take_while(0.., is_word),
         )
             .take()
