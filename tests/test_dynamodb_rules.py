@@ -236,3 +236,22 @@ def test_delete_from_a_set_of_a_missing_item_creates_nothing(ddb, t):
     ddb.update_item(TableName=t, Key=k, UpdateExpression="ADD s :x",
                     ExpressionAttributeValues={":x": {"SS": ["a"]}})
     assert get(ddb, t, k)["s"] == {"SS": ["a"]}
+
+
+def test_delete_table_answers_what_aws_does(ddb):
+    name = unique_table("del")
+    ddb.create_table(
+        TableName=name, KeySchema=key_schema(("pk", "S")),
+        AttributeDefinitions=attr_defs(("pk", "S"), ("g", "S")), BillingMode="PAY_PER_REQUEST",
+        GlobalSecondaryIndexes=[{"IndexName": "by-g", "KeySchema": key_schema(("g", "S")),
+                                 "Projection": {"ProjectionType": "ALL"}}],
+    )
+    desc = ddb.delete_table(TableName=name)["TableDescription"]
+    # Identity, status, size and billing; no schema, indexes or timestamps.
+    assert set(desc) == {"TableName", "TableStatus", "ProvisionedThroughput", "TableSizeBytes",
+                         "ItemCount", "TableArn", "TableId", "BillingModeSummary",
+                         "DeletionProtectionEnabled"}
+    assert desc["TableStatus"] == "DELETING"
+    assert desc["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert desc["ProvisionedThroughput"] == {"NumberOfDecreasesToday": 0, "ReadCapacityUnits": 0,
+                                             "WriteCapacityUnits": 0}

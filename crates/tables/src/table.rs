@@ -526,3 +526,49 @@ impl Table {
 pub fn key_type_matches(ty: &str, v: &Attr) -> bool {
     v.type_name() == ty
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(lsi_range: &str, key_name: &str) -> Result<Table, Error> {
+        from_create(&json!({
+            "TableName": "tbl",
+            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": key_name, "AttributeType": "S"},
+                                     {"AttributeName": "sk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": key_name, "KeyType": "HASH"},
+                          {"AttributeName": "sk", "KeyType": "RANGE"}],
+            "LocalSecondaryIndexes": [{
+                "IndexName": "by-sk",
+                "KeySchema": [{"AttributeName": key_name, "KeyType": "HASH"},
+                              {"AttributeName": lsi_range, "KeyType": "RANGE"}],
+                "Projection": {"ProjectionType": "ALL"}
+            }]
+        }))
+    }
+
+    #[test]
+    fn an_index_key_of_one_attribute_twice_is_refused() {
+        assert_eq!(
+            create("pk", "pk").unwrap_err().message,
+            "Both the Hash Key and the Range Key element in the KeySchema have the same name"
+        );
+        let ok = create("sk", "pk");
+        assert!(ok.is_ok(), "{:?}", ok.err().map(|e| e.message));
+    }
+
+    #[test]
+    fn key_attribute_names_are_1_to_255_bytes() {
+        let long = "k".repeat(256);
+        assert_eq!(
+            create("sk", &long).unwrap_err().message,
+            format!("1 validation error detected: Value '{long}' at 'attributeDefinitions.1.member.attributeName' failed to satisfy constraint: Member must have length less than or equal to 255")
+        );
+        assert!(create("sk", "")
+            .unwrap_err()
+            .message
+            .contains("Member must have length greater than or equal to 1"));
+        assert!(create("sk", &"k".repeat(255)).is_ok());
+    }
+}

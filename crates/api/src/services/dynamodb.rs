@@ -151,3 +151,43 @@ fn respond(result: Result<Value, Error>) -> Response {
     h.insert("x-amz-crc32", HeaderValue::from(crc));
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_bodies_are_decompressed_up_to_the_body_limit() {
+        assert_eq!(&gunzip(&gzip(b"{\"a\": 1}")).unwrap()[..], b"{\"a\": 1}");
+        assert_eq!(gunzip(b"plain").unwrap_err().code, "SerializationException");
+        // A few hundred KB that expand past the limit are refused, not inflated in full.
+        let bomb = gzip(&vec![b' '; crate::MAX_BODY + 1]);
+        assert!(bomb.len() < crate::MAX_BODY / 100);
+        assert_eq!(
+            gunzip(&bomb).unwrap_err().code,
+            "RequestEntityTooLargeException"
+        );
+    }
+
+    #[test]
+    fn content_encoding_names_gzip() {
+        let parts = |v: &str| {
+            http::Request::builder()
+                .header("content-encoding", v)
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0
+        };
+        assert!(is_gzip(&parts("gzip")));
+        assert!(is_gzip(&parts("identity, GZIP")));
+        assert!(!is_gzip(&parts("br")));
+    }
+}

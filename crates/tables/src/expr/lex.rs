@@ -127,4 +127,26 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn a_bare_name_starts_with_a_letter() {
+        let kinds = |src: &str| lex(src).into_iter().map(|t| t.kind).collect::<Vec<_>>();
+        assert_eq!(
+            kinds("_a1"),
+            vec![Kind::Other('_'), Kind::Ident("a1".into()), Kind::Eof]
+        );
+        assert_eq!(
+            kinds("1a"),
+            vec![Kind::Num("1".into()), Kind::Ident("a".into()), Kind::Eof]
+        );
+        // Placeholders may start with anything a word holds.
+        assert_eq!(
+            kinds("#_1 :_"),
+            vec![
+                Kind::Name("#_1".into()),
+                Kind::Value(":_".into()),
+                Kind::Eof
+            ]
+        );
+    }
 }

@@ -308,4 +308,34 @@ mod tests {
         assert_eq!(out["a"], json!({"N": "2"}));
         assert_eq!(out["b"], json!({"N": "1"}));
     }
+
+    #[test]
+    fn appends_past_the_end_follow_index_order() {
+        let out = run(
+            json!({"l": {"L": [{"N": "0"}]}}),
+            "SET l[9] = :b, l[4] = :a",
+            json!({":a": {"S": "a"}, ":b": {"S": "b"}}),
+        );
+        assert_eq!(out["l"], json!({"L": [{"N": "0"}, {"S": "a"}, {"S": "b"}]}));
+    }
+
+    #[test]
+    fn values_past_the_item_limit_stop_the_update_early() {
+        let big = json!({"S": "x".repeat(150_000)});
+        let mut item = item_from_json(&json!({"k": {"S": "1"}})).unwrap();
+        let values = json!({":big": big});
+        let mut ph = Placeholders::new(None, Some(&values)).unwrap();
+        let actions = update("SET a = :big, b = :big, c = :big, d = :big", &mut ph).unwrap();
+        assert_eq!(
+            apply(&mut item, &actions).unwrap_err().message,
+            "Item size to update has exceeded the maximum allowed size"
+        );
+        // Nothing was written to the item.
+        assert_eq!(item.len(), 1);
+        let values = json!({":l": {"L": [big]}});
+        let mut ph = Placeholders::new(None, Some(&values)).unwrap();
+        let grow = "SET a = list_append(list_append(list_append(:l, :l), :l), :l)";
+        let actions = update(grow, &mut ph).unwrap();
+        assert!(apply(&mut item, &actions).is_err());
+    }
 }

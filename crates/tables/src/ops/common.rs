@@ -335,3 +335,31 @@ pub fn with_capacity(mut resp: Value, req: &Value, table: &str, units: f64) -> V
 pub fn consistent(req: &Value) -> bool {
     req["ConsistentRead"].as_bool().unwrap_or(false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A string inside `maps` single-key maps.
+    fn nested(maps: usize) -> Attr {
+        let mut v = Attr::S("leaf".into());
+        for _ in 0..maps {
+            v = Attr::M([("n".to_string(), v)].into_iter().collect());
+        }
+        v
+    }
+
+    #[test]
+    fn items_nest_at_most_32_levels() {
+        let item = |v: Attr| -> Item { [("a".to_string(), v)].into_iter().collect() };
+        assert!(check_size(&item(nested(31)), false).is_ok());
+        assert_eq!(
+            check_size(&item(nested(32)), true).unwrap_err().message,
+            nesting_error().message
+        );
+        // An update can build an item far deeper than any request value: still refused,
+        // and the walk stops at the limit.
+        assert!(check_size(&item(nested(5000)), true).is_err());
+        assert!(check_size(&item(Attr::M(Item::new())), false).is_ok());
+    }
+}

@@ -179,3 +179,46 @@ pub fn attribute_updates(req: &Value) -> Result<Option<Vec<Action>>, Error> {
     }
     Ok(Some(actions))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn depth(c: &Cond) -> usize {
+        match c {
+            Cond::And(a, b) | Cond::Or(a, b) => 1 + depth(a).max(depth(b)),
+            Cond::Not(a) => 1 + depth(a),
+            _ => 1,
+        }
+    }
+
+    #[test]
+    fn many_conditions_make_a_shallow_tree() {
+        let filter: serde_json::Map<String, Value> = (0..10_000)
+            .map(|i| (format!("a{i}"), json!({"ComparisonOperator": "NULL"})))
+            .collect();
+        let req = json!({ "ScanFilter": filter });
+        let c = conditions(&req, "ScanFilter").unwrap().unwrap();
+        assert_eq!(depth(&c), 15); // ceil(log2(10000)) + 1
+        assert!(crate::expr::eval::eval(&Default::default(), &c));
+    }
+
+    #[test]
+    fn attributes_to_get_rules() {
+        let err = |v: Value| {
+            attributes_to_get(&json!({ "AttributesToGet": v }))
+                .unwrap_err()
+                .message
+        };
+        assert_eq!(
+            err(json!(["a", "b", "a"])),
+            "One or more parameter values were invalid: Duplicate value in attribute name: a"
+        );
+        assert!(err(json!([])).contains("Member must have length greater than or equal to 1"));
+        let names: Vec<String> = (0..256).map(|i| format!("a{i}")).collect();
+        assert!(err(json!(names)).contains("less than or equal to 255"));
+        let ok = attributes_to_get(&json!({"AttributesToGet": ["a", "b"]})).unwrap();
+        assert_eq!(ok.map(|p| p.len()), Some(2));
+    }
+}
