@@ -38,6 +38,8 @@ pub struct Config {
     pub header_read_timeout_secs: u64,
     /// Connections served at once; further ones wait in the listen backlog.
     pub max_connections: usize,
+    /// Seconds between sweeps that delete DynamoDB items whose time-to-live has passed.
+    pub ttl_sweep_secs: u64,
 }
 
 impl Default for Config {
@@ -56,6 +58,7 @@ impl Default for Config {
             log_retention_days: None,
             header_read_timeout_secs: 30,
             max_connections: 8192,
+            ttl_sweep_secs: 60,
         }
     }
 }
@@ -140,6 +143,11 @@ impl Config {
             if let Some(v) = var(name) {
                 *slot = v.parse().with_context(|| format!("{name}={v}"))?;
             }
+        }
+        if let Some(v) = var("STRATUS_TTL_SWEEP_SECS") {
+            self.ttl_sweep_secs = v
+                .parse()
+                .with_context(|| format!("STRATUS_TTL_SWEEP_SECS={v}"))?;
         }
         if let Some(v) = var("STRATUS_LOG_RETENTION_DAYS") {
             self.log_retention_days = Some(

@@ -77,7 +77,7 @@ impl Platform {
         let isolation = engine.isolation();
         engine.logs().set_default_retention(cfg.log_retention_days);
         let workers = Arc::new(Workers::default());
-        let background = vec![
+        let mut background = vec![
             workers.supervise("idle_reaper", {
                 let engine = engine.clone();
                 move || engine.idle_reaper()
@@ -109,6 +109,11 @@ impl Platform {
             stratus_tables::Tables::open(&data_dir.join("tables.db"))
                 .map_err(|e| anyhow::anyhow!("opening tables: {e}"))?,
         );
+        background.push(workers.supervise("ttl_sweeper", {
+            let tables = Arc::downgrade(&tables);
+            let every = std::time::Duration::from_secs(cfg.ttl_sweep_secs.max(1));
+            move || sweep_expired_items(tables.clone(), every)
+        }));
         let notifier = Arc::new(stratus_api::objects::Notifier::default());
         objects.set_sink(notifier.clone());
         let state = Arc::new(AppState {
@@ -194,6 +199,30 @@ fn rand_key() -> [u8; 32] {
     key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
     key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
     key
+}
+
+/// Deletes the DynamoDB items whose time to live has passed, every `every`.
+async fn sweep_expired_items(
+    tables: std::sync::Weak<stratus_tables::Tables>,
+    every: std::time::Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(tables) = tables.upgrade() else {
+            return;
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        match tokio::task::spawn_blocking(move || tables.sweep_expired(now)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::debug!(items = n, "expired items deleted"),
+            Ok(Err(e)) => tracing::warn!(error = %e.message, "time-to-live sweep failed"),
+            Err(e) => tracing::error!(error = %e, "time-to-live sweep panicked"),
+        }
+    }
 }
 
 /// Expires log events past their group's retention, hourly (and once at start). A panic in

@@ -5,15 +5,19 @@
 //! - [`number`]: DynamoDB's decimal numbers.
 //! - [`value`]: attribute values, their JSON form, sizes and key encodings.
 //! - [`expr`]: the expression language (lexer, parser, evaluation, updates).
+//! - [`fuzzing`]: the parsers and decoders as fuzz targets call them.
 //! - [`table`]: table definitions, CreateTable validation, DescribeTable's shape.
 //! - [`store`]: the SQLite file.
 //! - [`ops`]: one function per operation.
+//! - `ttl`: finding the items whose time to live has passed.
 
 pub mod expr;
+pub mod fuzzing;
 pub mod number;
 pub mod ops;
 pub mod store;
 pub mod table;
+mod ttl;
 pub mod value;
 
 use std::path::Path;
@@ -50,6 +54,37 @@ impl Tables {
             let _ = db.conn.execute_batch("ROLLBACK");
         }
         ops::dispatch(&mut db, op, req, region)
+    }
+
+    /// Deletes the items whose time-to-live attribute holds an epoch time (seconds) at or
+    /// before `now`, in every table with time to live enabled; returns how many. Each table
+    /// is swept in pages, so the lock is held for one page at a time.
+    pub fn sweep_expired(&self, now: i64) -> Result<usize, Error> {
+        let names: Vec<String> = {
+            let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+            db.tables
+                .values()
+                .filter(|t| t.ttl.is_some())
+                .map(|t| t.name.clone())
+                .collect()
+        };
+        let mut deleted = 0;
+        for name in names {
+            let mut after: Option<(Vec<u8>, Vec<u8>)> = None;
+            loop {
+                let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+                let page = ttl::expired_page(&db, &name, after.as_ref(), now)?;
+                for (pk, sk) in &page.expired {
+                    db.delete(&name, pk, sk)?;
+                }
+                deleted += page.expired.len();
+                match page.last {
+                    Some(last) => after = Some(last),
+                    None => break,
+                }
+            }
+        }
+        Ok(deleted)
     }
 }
 

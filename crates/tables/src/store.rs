@@ -11,7 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use stratus_core::Error;
 
 use crate::table::Table;
-use crate::value::{item_from_json, item_size, item_to_json, Item};
+use crate::value::{item_size, item_to_json, stored_item_from_json, Item};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tables (
@@ -61,7 +61,7 @@ fn decode(text: &str) -> Result<Item, Error> {
         tracing::error!(error = %e, "stored item is not JSON");
         Error::new("InternalServerError", 500, "Internal server error")
     })?;
-    item_from_json(&v)
+    stored_item_from_json(&v)
 }
 
 impl Db {

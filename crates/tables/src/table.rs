@@ -146,6 +146,25 @@ fn lower_first(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// AWS's model limit on a key attribute's name: 1 to 255 bytes.
+fn key_name_length(name: &str, member: &str) -> Result<(), Error> {
+    if name.is_empty() {
+        return Err(constraint(
+            name,
+            member,
+            "Member must have length greater than or equal to 1",
+        ));
+    }
+    if name.len() > 255 {
+        return Err(constraint(
+            name,
+            member,
+            "Member must have length less than or equal to 255",
+        ));
+    }
+    Ok(())
+}
+
 /// Parses a KeySchema member against the attribute definitions.
 fn key_schema(v: &Value, attrs: &[KeyAttr], missing: &mut Vec<String>) -> Result<KeySchema, Error> {
     let list = v.as_array().filter(|l| !l.is_empty()).ok_or_else(|| {
@@ -162,6 +181,17 @@ fn key_schema(v: &Value, attrs: &[KeyAttr], missing: &mut Vec<String>) -> Result
     }
     let mut hash = None;
     let mut range = None;
+    for (i, k) in list.iter().enumerate() {
+        key_name_length(
+            str_of(k, "AttributeName")?,
+            &format!("keySchema.{}.member.attributeName", i + 1),
+        )?;
+    }
+    if list.len() == 2 && list[0]["AttributeName"] == list[1]["AttributeName"] {
+        return Err(Error::validation(
+            "Both the Hash Key and the Range Key element in the KeySchema have the same name",
+        ));
+    }
     for k in list {
         let name = str_of(k, "AttributeName")?.to_string();
         let ty = attrs
@@ -266,7 +296,16 @@ pub fn from_create(req: &Value) -> Result<Table, Error> {
     let name = str_of(req, "TableName")?.to_string();
     check_name(&name, "tableName")?;
     let mut attrs = Vec::new();
-    for a in req["AttributeDefinitions"].as_array().into_iter().flatten() {
+    for (i, a) in req["AttributeDefinitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        key_name_length(
+            str_of(a, "AttributeName")?,
+            &format!("attributeDefinitions.{}.member.attributeName", i + 1),
+        )?;
         let ty = str_of(a, "AttributeType")?;
         if !["S", "N", "B"].contains(&ty) {
             return Err(constraint(
@@ -486,4 +525,50 @@ impl Table {
 /// Whether `v` has the type a key attribute requires.
 pub fn key_type_matches(ty: &str, v: &Attr) -> bool {
     v.type_name() == ty
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(lsi_range: &str, key_name: &str) -> Result<Table, Error> {
+        from_create(&json!({
+            "TableName": "tbl",
+            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": key_name, "AttributeType": "S"},
+                                     {"AttributeName": "sk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": key_name, "KeyType": "HASH"},
+                          {"AttributeName": "sk", "KeyType": "RANGE"}],
+            "LocalSecondaryIndexes": [{
+                "IndexName": "by-sk",
+                "KeySchema": [{"AttributeName": key_name, "KeyType": "HASH"},
+                              {"AttributeName": lsi_range, "KeyType": "RANGE"}],
+                "Projection": {"ProjectionType": "ALL"}
+            }]
+        }))
+    }
+
+    #[test]
+    fn an_index_key_of_one_attribute_twice_is_refused() {
+        assert_eq!(
+            create("pk", "pk").unwrap_err().message,
+            "Both the Hash Key and the Range Key element in the KeySchema have the same name"
+        );
+        let ok = create("sk", "pk");
+        assert!(ok.is_ok(), "{:?}", ok.err().map(|e| e.message));
+    }
+
+    #[test]
+    fn key_attribute_names_are_1_to_255_bytes() {
+        let long = "k".repeat(256);
+        assert_eq!(
+            create("sk", &long).unwrap_err().message,
+            format!("1 validation error detected: Value '{long}' at 'attributeDefinitions.1.member.attributeName' failed to satisfy constraint: Member must have length less than or equal to 255")
+        );
+        assert!(create("sk", "")
+            .unwrap_err()
+            .message
+            .contains("Member must have length greater than or equal to 1"));
+        assert!(create("sk", &"k".repeat(255)).is_ok());
+    }
 }

@@ -74,9 +74,29 @@ fn no_duplicates<T: PartialEq + std::fmt::Debug>(
     Ok(())
 }
 
+/// AWS's limit on nesting: a top-level attribute is level 1, each list or map adds one.
+pub const MAX_NESTING_LEVELS: usize = 32;
+/// AWS's limit on an item's size (names and values), in bytes.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+/// AWS's limit on an attribute name, in bytes.
+pub const MAX_ATTRIBUTE_NAME_BYTES: usize = 65535;
+
+pub fn nesting_error() -> Error {
+    Error::validation(
+        "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond supported limit",
+    )
+}
+
 impl Attr {
-    /// Parses the wire form, with DynamoDB's validation of sets, numbers and NULL.
+    /// Parses the wire form, with DynamoDB's validation of sets, numbers, NULL and nesting.
     pub fn from_json(v: &Value) -> Result<Attr, Error> {
+        Attr::from_json_at(v, 1)
+    }
+
+    /// Parses a value found at nesting `level` (1 for an attribute of an item). The level is
+    /// checked before descending, so the recursion never goes deeper than AWS's limit,
+    /// whatever JSON it is given.
+    fn from_json_at(v: &Value, level: usize) -> Result<Attr, Error> {
         let obj = v.as_object().ok_or_else(|| {
             Error::new(
                 "SerializationException",
@@ -115,13 +135,18 @@ impl Attr {
                 }
                 Attr::Null
             }
-            "L" => Attr::L(
-                list(v)?
-                    .iter()
-                    .map(Attr::from_json)
-                    .collect::<Result<_, _>>()?,
-            ),
-            "M" => Attr::M(item_from_json(v)?),
+            "L" => {
+                let l = list(v)?;
+                if !l.is_empty() && level >= MAX_NESTING_LEVELS {
+                    return Err(nesting_error());
+                }
+                Attr::L(
+                    l.iter()
+                        .map(|e| Attr::from_json_at(e, level + 1))
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+            "M" => Attr::M(map_from_json(v, level + 1)?),
             "SS" => {
                 let l: Vec<String> = list(v)?
                     .iter()
@@ -274,17 +299,50 @@ impl PartialEq for Attr {
     }
 }
 
+/// An item (or a key) from its wire form, with AWS's limits on attribute names.
 pub fn item_from_json(v: &Value) -> Result<Item, Error> {
-    let obj = v.as_object().ok_or_else(|| {
+    let obj = object(v)?;
+    for k in obj.keys() {
+        if k.is_empty() {
+            return Err(invalid("Empty attribute name"));
+        }
+    }
+    map_from_json(v, 1)
+}
+
+/// An item read back from the store. Versions before the nesting check was exact stored one
+/// level more than AWS allows; such an item stays readable (it is still bounded, so decoding
+/// it cannot recurse without limit).
+pub fn stored_item_from_json(v: &Value) -> Result<Item, Error> {
+    map_from_json(v, 0)
+}
+
+/// The entries of a map whose values sit at nesting `level`.
+fn map_from_json(v: &Value, level: usize) -> Result<Item, Error> {
+    let obj = object(v)?;
+    if !obj.is_empty() && level > MAX_NESTING_LEVELS {
+        return Err(nesting_error());
+    }
+    obj.iter()
+        .map(|(k, v)| {
+            if k.len() > MAX_ATTRIBUTE_NAME_BYTES {
+                return Err(invalid(format!(
+                    "Attribute name size exceeds the limit of {MAX_ATTRIBUTE_NAME_BYTES} bytes"
+                )));
+            }
+            Ok((k.clone(), Attr::from_json_at(v, level)?))
+        })
+        .collect()
+}
+
+fn object(v: &Value) -> Result<&Map<String, Value>, Error> {
+    v.as_object().ok_or_else(|| {
         Error::new(
             "SerializationException",
             400,
             "Unexpected value type in payload",
         )
-    })?;
-    obj.iter()
-        .map(|(k, v)| Ok((k.clone(), Attr::from_json(v)?)))
-        .collect()
+    })
 }
 
 pub fn item_to_json(item: &Item) -> Value {
@@ -334,5 +392,79 @@ mod tests {
         let a = Attr::from_json(&json!({"NS": ["1", "2"]})).unwrap();
         let b = Attr::from_json(&json!({"NS": ["2.0", "1"]})).unwrap();
         assert_eq!(a, b);
+    }
+
+    /// `wraps` lists or maps around a string. Built by hand: `json!` would copy `v` by
+    /// serialising it, recursively.
+    fn nested(wraps: usize, list: bool) -> Value {
+        let mut v = json!({"S": "leaf"});
+        for _ in 0..wraps {
+            let (ty, inner) = if list {
+                ("L", Value::Array(vec![v]))
+            } else {
+                ("M", Value::Object(Map::from_iter([("n".to_string(), v)])))
+            };
+            v = Value::Object(Map::from_iter([(ty.to_string(), inner)]));
+        }
+        v
+    }
+
+    #[test]
+    fn nesting_stops_at_32_levels() {
+        for list in [false, true] {
+            assert!(Attr::from_json(&nested(31, list)).is_ok());
+            let err = Attr::from_json(&nested(32, list)).unwrap_err();
+            assert_eq!(err.message, nesting_error().message);
+            // Empty containers at the last level are allowed.
+            let mut v = json!({"M": {}});
+            for _ in 0..31 {
+                v = json!({"L": [v]});
+            }
+            assert!(Attr::from_json(&v).is_ok());
+        }
+    }
+
+    #[test]
+    fn decoding_a_value_deeper_than_serde_allows_does_not_recurse() {
+        // serde_json refuses more than 128 levels when parsing text, but a Value built in
+        // code has no limit: the decoder must stop at its own.
+        let v = nested(100_000, true);
+        let err = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let e = Attr::from_json(&v).unwrap_err().message;
+                // Dropping the Value recurses too; leak it rather than test serde_json.
+                std::mem::forget(v);
+                e
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(err, nesting_error().message);
+    }
+
+    #[test]
+    fn stored_items_keep_one_more_level() {
+        let item = json!({ "a": nested(32, false) });
+        assert!(item_from_json(&item).is_err());
+        assert!(stored_item_from_json(&item).is_ok());
+        assert!(stored_item_from_json(&json!({ "a": nested(33, false) })).is_err());
+    }
+
+    #[test]
+    fn attribute_names_have_limits() {
+        assert_eq!(
+            item_from_json(&json!({"": {"S": "x"}}))
+                .unwrap_err()
+                .message,
+            "One or more parameter values were invalid: Empty attribute name"
+        );
+        let long = "a".repeat(65536);
+        assert!(item_from_json(&json!({ long.clone(): {"S": "x"} }))
+            .unwrap_err()
+            .message
+            .contains("Attribute name size exceeds the limit of 65535 bytes"));
+        assert!(item_from_json(&json!({"m": {"M": { long: {"S": "x"} }}})).is_err());
+        assert!(item_from_json(&json!({ "a".repeat(65535): {"S": "x"} })).is_ok());
     }
 }

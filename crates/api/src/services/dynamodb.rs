@@ -24,33 +24,74 @@ pub async fn handle(state: &Shared, caller: &Caller, parts: &Parts, body: Bytes)
     let Some(op) = target.strip_prefix(TARGET_PREFIX).map(str::to_string) else {
         return respond(Err(Error::new("UnknownOperationException", 400, "")));
     };
-    let req: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        Value::Object(Map::new())
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(v) => v,
-            Err(_) => {
-                return respond(Err(Error::new(
-                    "SerializationException",
-                    400,
-                    "Start of structure or map found where not expected.",
-                )))
-            }
-        }
-    };
+    let gzip = is_gzip(parts);
     let tables = state.tables.clone();
     let region = caller.region.clone();
-    let result = tokio::task::spawn_blocking(move || tables.call(&op, &req, &region))
-        .await
-        .unwrap_or_else(|e| {
-            tracing::error!(error = %e, "table operation panicked");
-            Err(Error::new(
-                "InternalServerError",
-                500,
-                "Internal server error",
-            ))
-        });
+    // Decompressing and parsing take time in proportion to the body: off the async workers.
+    let result = tokio::task::spawn_blocking(move || {
+        let body = if gzip { gunzip(&body)? } else { body };
+        tables.call(&op, &request(&body)?, &region)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        tracing::error!(error = %e, "table operation panicked");
+        Err(Error::new(
+            "InternalServerError",
+            500,
+            "Internal server error",
+        ))
+    });
     respond(result)
+}
+
+/// The request as JSON; an empty body is an empty request.
+fn request(body: &[u8]) -> Result<Value, Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Map::new()));
+    }
+    serde_json::from_slice(body).map_err(|_| {
+        Error::new(
+            "SerializationException",
+            400,
+            "Start of structure or map found where not expected.",
+        )
+    })
+}
+
+/// Whether the body was sent compressed (`Content-Encoding: gzip`). The signature covers the
+/// compressed bytes, so the body is decompressed only after authentication.
+fn is_gzip(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get_all(http::header::CONTENT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|e| e.trim().eq_ignore_ascii_case("gzip"))
+}
+
+/// A gzip body, decompressed to at most the size an uncompressed body may have: a small
+/// body that expands without bound is refused as it grows past the limit.
+fn gunzip(body: &[u8]) -> Result<Bytes, Error> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .take(crate::MAX_BODY as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|_| {
+            Error::new(
+                "SerializationException",
+                400,
+                "The request body is not valid gzip data",
+            )
+        })?;
+    if out.len() > crate::MAX_BODY {
+        return Err(Error::too_large(format!(
+            "Request must be smaller than {} bytes for the operation",
+            crate::MAX_BODY
+        )));
+    }
+    Ok(out.into())
 }
 
 /// A signature failure as DynamoDB answers it: status 400 in the JSON 1.0 error shape, where
@@ -109,4 +150,44 @@ fn respond(result: Result<Value, Error>) -> Response {
     );
     h.insert("x-amz-crc32", HeaderValue::from(crc));
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_bodies_are_decompressed_up_to_the_body_limit() {
+        assert_eq!(&gunzip(&gzip(b"{\"a\": 1}")).unwrap()[..], b"{\"a\": 1}");
+        assert_eq!(gunzip(b"plain").unwrap_err().code, "SerializationException");
+        // A few hundred KB that expand past the limit are refused, not inflated in full.
+        let bomb = gzip(&vec![b' '; crate::MAX_BODY + 1]);
+        assert!(bomb.len() < crate::MAX_BODY / 100);
+        assert_eq!(
+            gunzip(&bomb).unwrap_err().code,
+            "RequestEntityTooLargeException"
+        );
+    }
+
+    #[test]
+    fn content_encoding_names_gzip() {
+        let parts = |v: &str| {
+            http::Request::builder()
+                .header("content-encoding", v)
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0
+        };
+        assert!(is_gzip(&parts("gzip")));
+        assert!(is_gzip(&parts("identity, GZIP")));
+        assert!(!is_gzip(&parts("br")));
+    }
 }

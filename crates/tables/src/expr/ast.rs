@@ -1,7 +1,13 @@
 //! The parsed forms of the five expression kinds. Placeholders are already substituted: a
 //! path holds real attribute names and a value operand holds the value itself.
 
+use std::sync::Arc;
+
 use crate::value::Attr;
+
+/// A value from ExpressionAttributeValues, shared by every use of its placeholder: an
+/// expression may name one large value hundreds of times.
+pub type SharedAttr = Arc<Attr>;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Elem {
@@ -30,7 +36,7 @@ pub fn show_path(p: &Path) -> String {
 #[derive(Debug, Clone)]
 pub enum Operand {
     Path(Path),
-    Value(Attr),
+    Value(SharedAttr),
     Size(Path),
     IfNotExists(Path, Box<Operand>),
     ListAppend(Box<Operand>, Box<Operand>),
@@ -80,8 +86,8 @@ pub enum Cond {
 pub enum Action {
     Set(Path, Operand),
     Remove(Path),
-    Add(Path, Attr),
-    Delete(Path, Attr),
+    Add(Path, SharedAttr),
+    Delete(Path, SharedAttr),
 }
 
 impl Action {

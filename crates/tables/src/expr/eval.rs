@@ -29,7 +29,7 @@ pub fn resolve<'a>(item: &'a Item, path: &Path) -> Option<&'a Attr> {
 fn value<'a>(item: &'a Item, op: &'a Operand) -> Option<Cow<'a, Attr>> {
     match op {
         Operand::Path(p) => resolve(item, p).map(Cow::Borrowed),
-        Operand::Value(v) => Some(Cow::Borrowed(v)),
+        Operand::Value(v) => Some(Cow::Borrowed(&**v)),
         Operand::Size(p) => {
             let n = match resolve(item, p)? {
                 Attr::S(s) => s.len(),
@@ -58,9 +58,8 @@ pub fn eval(item: &Item, cond: &Cond) -> bool {
         Cond::NotExists(p) => resolve(item, p).is_none(),
         Cond::Cmp(op, a, b) => match (value(item, a), value(item, b)) {
             (Some(a), Some(b)) => compare(*op, &a, &b),
-            // A missing attribute is unequal to any value.
-            (None, Some(_)) | (Some(_), None) => *op == Cmp::Ne,
-            (None, None) => false,
+            // A missing attribute is unequal to any value, and to another missing one.
+            _ => *op == Cmp::Ne,
         },
         Cond::Between(a, lo, hi) => match (value(item, a), value(item, lo), value(item, hi)) {
             (Some(a), Some(lo), Some(hi)) => compare(Cmp::Ge, &a, &lo) && compare(Cmp::Le, &a, &hi),

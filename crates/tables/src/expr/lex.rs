@@ -37,8 +37,9 @@ fn kind(input: &mut &str) -> ModalResult<Kind> {
     alt((
         preceded('#', take_while(1.., is_word)).map(|s: &str| Kind::Name(format!("#{s}"))),
         preceded(':', take_while(1.., is_word)).map(|s: &str| Kind::Value(format!(":{s}"))),
+        // A bare name starts with a letter: `_a` and `1a` are not names to DynamoDB.
         (
-            one_of(|c: char| c.is_ascii_alphabetic() || c == '_'),
+            one_of(|c: char| c.is_ascii_alphabetic()),
             take_while(0.., is_word),
         )
             .take()
@@ -123,6 +124,28 @@ mod tests {
                 Kind::Num("2".into()),
                 Kind::Other('$'),
                 Kind::Eof,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bare_name_starts_with_a_letter() {
+        let kinds = |src: &str| lex(src).into_iter().map(|t| t.kind).collect::<Vec<_>>();
+        assert_eq!(
+            kinds("_a1"),
+            vec![Kind::Other('_'), Kind::Ident("a1".into()), Kind::Eof]
+        );
+        assert_eq!(
+            kinds("1a"),
+            vec![Kind::Num("1".into()), Kind::Ident("a".into()), Kind::Eof]
+        );
+        // Placeholders may start with anything a word holds.
+        assert_eq!(
+            kinds("#_1 :_"),
+            vec![
+                Kind::Name("#_1".into()),
+                Kind::Value(":_".into()),
+                Kind::Eof
             ]
         );
     }

@@ -1,14 +1,21 @@
-//! A recursive-descent parser over the winnow-lexed tokens, for condition, filter, key
-//! condition, update and projection expressions. Placeholders are substituted as they are met
-//! and recorded, so that unused ones can be reported once every expression of a request has
-//! been parsed. Errors carry AWS's wording.
+//! The parser over the winnow-lexed tokens, for condition, filter, key condition, update and
+//! projection expressions. Placeholders are substituted as they are met and recorded, so that
+//! unused ones can be reported once every expression of a request has been parsed. Errors
+//! carry AWS's wording.
+//!
+//! Untrusted input sets the bounds: AWS's limits (4 KB per expression, 300 operators and
+//! functions, 32-level document paths, 100 IN operands, 255-byte placeholders) are checked
+//! before the work they bound. Conditions are parsed on an explicit stack, so parentheses
+//! cost no recursion; the only recursion left (functions inside functions) counts against the
+//! operator limit before it descends, and so do NOT, AND and OR, which bounds the depth of the
+//! trees that evaluation walks.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde_json::{Map, Value};
 use stratus_core::Error;
 
-use super::ast::{Action, Cmp, Cond, Elem, Operand, Path};
+use super::ast::{Action, Cmp, Cond, Elem, Operand, Path, SharedAttr};
 use super::lex::{lex, Kind, Token};
 use super::reserved::is_reserved;
 use crate::value::Attr;
@@ -19,6 +26,8 @@ pub struct Placeholders<'a> {
     values: Option<&'a Map<String, Value>>,
     used_names: HashSet<String>,
     used_values: HashSet<String>,
+    /// The values, decoded once.
+    decoded: HashMap<String, SharedAttr>,
     /// Whether any expression was parsed at all.
     parsed: bool,
 }
@@ -38,30 +47,33 @@ impl<'a> Placeholders<'a> {
             ));
         }
         for k in names.into_iter().flat_map(|m| m.keys()) {
-            if !k.starts_with('#') {
-                return Err(Error::validation(format!(
-                    "ExpressionAttributeNames contains invalid key: Syntax error; key: \"{k}\""
-                )));
+            placeholder_key(k, '#', "ExpressionAttributeNames")?;
+        }
+        for (k, v) in names.into_iter().flat_map(|m| m.iter()) {
+            match v.as_str() {
+                Some("") => {
+                    return Err(Error::validation(format!(
+                        "ExpressionAttributeNames contains invalid value: Empty attribute name for key {k}"
+                    )))
+                }
+                Some(_) => {}
+                None => return Err(unexpected_type()),
             }
         }
+        // Every key is checked before any value, as AWS reports a bad key first.
+        for k in values.into_iter().flat_map(|m| m.keys()) {
+            placeholder_key(k, ':', "ExpressionAttributeValues")?;
+        }
+        let mut decoded = HashMap::new();
         for (k, v) in values.into_iter().flat_map(|m| m.iter()) {
-            if !k.starts_with(':') {
-                return Err(Error::validation(format!(
-                    "ExpressionAttributeValues contains invalid key: Syntax error; key: \"{k}\""
-                )));
-            }
-            Attr::from_json(v).map_err(|e| {
-                Error::validation(format!(
-                    "ExpressionAttributeValues contains invalid value: {} for key {k}",
-                    e.message
-                ))
-            })?;
+            decoded.insert(k.clone(), SharedAttr::new(placeholder_value(k, v)?));
         }
         Ok(Placeholders {
             names,
             values,
             used_names: HashSet::new(),
             used_values: HashSet::new(),
+            decoded,
             parsed: false,
         })
     }
@@ -107,13 +119,65 @@ impl<'a> Placeholders<'a> {
     }
 }
 
+fn unexpected_type() -> Error {
+    Error::new(
+        "SerializationException",
+        400,
+        "Unexpected value type in payload",
+    )
+}
+
 fn as_map(v: &Value) -> Result<&Map<String, Value>, Error> {
-    v.as_object().ok_or_else(|| {
-        Error::new(
-            "SerializationException",
-            400,
-            "Unexpected value type in payload",
-        )
+    v.as_object().ok_or_else(unexpected_type)
+}
+
+/// AWS's limit on a placeholder (`#name`, `:value`), in bytes with its prefix.
+pub const MAX_PLACEHOLDER_BYTES: usize = 255;
+
+/// A key of ExpressionAttributeNames (`prefix` `#`) or ExpressionAttributeValues (`:`): at
+/// most 255 bytes, then the prefix and one or more word characters, as the lexer reads them.
+fn placeholder_key(k: &str, prefix: char, member: &str) -> Result<(), Error> {
+    if k.len() > MAX_PLACEHOLDER_BYTES {
+        // AWS gives the size for names only.
+        let size = if prefix == '#' {
+            format!(" size of key: {}", k.len())
+        } else {
+            String::new()
+        };
+        return Err(Error::validation(format!(
+            "{member} contains invalid key: The expression attribute map contains a key that is too long;{size}"
+        )));
+    }
+    let word = k.strip_prefix(prefix).is_some_and(|w| {
+        !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    });
+    if !word {
+        return Err(Error::validation(format!(
+            "{member} contains invalid key: Syntax error; key: \"{k}\""
+        )));
+    }
+    Ok(())
+}
+
+/// A value of ExpressionAttributeValues. AWS names the key in the errors about the value's
+/// content; errors of form (numbers, nesting, the wire types) come through as they are.
+fn placeholder_value(k: &str, v: &Value) -> Result<Attr, Error> {
+    if v.as_object().is_some_and(Map::is_empty) {
+        return Err(Error::validation(format!(
+            "ExpressionAttributeValues contains invalid value: Supplied AttributeValue is empty, must contain exactly one of the supported datatypes for key {k}"
+        )));
+    }
+    Attr::from_json(v).map_err(|e| {
+        if e.message
+            .starts_with("One or more parameter values were invalid:")
+        {
+            Error::validation(format!(
+                "ExpressionAttributeValues contains invalid value: {} for key {k}",
+                e.message
+            ))
+        } else {
+            e
+        }
     })
 }
 
@@ -152,6 +216,15 @@ pub fn projection(src: &str, ph: &mut Placeholders) -> Result<Vec<Path>, Error> 
     Ok(paths)
 }
 
+/// AWS's limit on an expression's length, in bytes.
+pub const MAX_EXPRESSION_BYTES: usize = 4096;
+/// AWS's limit on the operators and functions of one expression.
+pub const MAX_OPERATORS: usize = 300;
+/// AWS's limit on the elements of a document path (`a.b[1]` has three).
+pub const MAX_PATH_DEPTH: usize = 32;
+/// AWS's limit on the right-hand operands of IN.
+pub const MAX_IN_OPERANDS: usize = 100;
+
 struct Parser<'s, 'p, 'a> {
     src: &'s str,
     toks: Vec<Token>,
@@ -160,6 +233,21 @@ struct Parser<'s, 'p, 'a> {
     ph: &'p mut Placeholders<'a>,
     /// Token positions of the last parenthesised condition's `(` and `)`.
     paren: Option<(usize, usize)>,
+    /// Operators and functions met so far. Every construct that nests (NOT, functions inside
+    /// functions, AND/OR chains) counts before it is parsed, so the count bounds the depth of
+    /// both the recursion here and the tree that evaluation walks.
+    operators: usize,
+}
+
+/// What the condition parser holds while it reads tokens left to right: an explicit stack in
+/// place of recursion for `(`, NOT, AND and OR, so that no expression (thousands of
+/// parentheses fit in 4 KB) can exhaust the thread's stack.
+enum Pending {
+    /// An open parenthesis, at this token position.
+    Open(usize),
+    Not,
+    And,
+    Or,
 }
 
 const KEYWORDS: &[&str] = &["AND", "OR", "NOT", "BETWEEN", "IN"];
@@ -167,18 +255,38 @@ const KEYWORDS: &[&str] = &["AND", "OR", "NOT", "BETWEEN", "IN"];
 impl<'s, 'p, 'a> Parser<'s, 'p, 'a> {
     fn new(src: &'s str, label: &'static str, ph: &'p mut Placeholders<'a>) -> Result<Self, Error> {
         ph.parsed = true;
-        let p = Parser {
+        let err = |msg: String| Error::validation(format!("Invalid {label}: {msg}"));
+        if src.trim().is_empty() {
+            return Err(err("The expression can not be empty;".into()));
+        }
+        // Checked before lexing: the limit bounds every allocation that follows.
+        if src.len() > MAX_EXPRESSION_BYTES {
+            return Err(err(format!(
+                "Expression size has exceeded the maximum allowed size; expression size: {}",
+                src.len()
+            )));
+        }
+        Ok(Parser {
             src,
             toks: lex(src),
             pos: 0,
             label,
             ph,
             paren: None,
-        };
-        if p.src.trim().is_empty() {
-            return Err(p.err("The expression can not be empty;"));
+            operators: 0,
+        })
+    }
+
+    /// Counts one operator or function against AWS's limit.
+    fn count_operator(&mut self) -> Result<(), Error> {
+        self.operators += 1;
+        if self.operators > MAX_OPERATORS {
+            return Err(self.err(format!(
+                "The expression contains too many operators; operator count: {}",
+                self.operators
+            )));
         }
-        Ok(p)
+        Ok(())
     }
 
     fn err(&self, msg: impl std::fmt::Display) -> Error {
@@ -291,6 +399,8 @@ impl<'s, 'p, 'a> Parser<'s, 'p, 'a> {
         Ok(name)
     }
 
+    /// A document path. The loop reads the whole path (at most as long as the 4 KB
+    /// expression) before the depth check, so that the message gives its real depth.
     fn path(&mut self) -> Result<Path, Error> {
         let mut path = vec![Elem::Name(self.name()?)];
         loop {
@@ -300,62 +410,118 @@ impl<'s, 'p, 'a> Parser<'s, 'p, 'a> {
                 let Kind::Num(n) = self.peek().clone() else {
                     return Err(self.syntax());
                 };
-                let i = n.parse::<usize>().map_err(|_| self.syntax())?;
+                // DynamoDB's list indexes are 32-bit.
+                let i = n
+                    .parse::<i32>()
+                    .map_err(|_| self.err("List index is out of range"))?;
                 self.advance();
                 self.expect_sym("]")?;
-                path.push(Elem::Index(i));
+                path.push(Elem::Index(i as usize));
             } else {
-                return Ok(path);
+                break;
             }
         }
+        if path.len() > MAX_PATH_DEPTH {
+            return Err(self.err(format!(
+                "The document path has too many nesting levels; nesting levels: {}",
+                path.len()
+            )));
+        }
+        Ok(path)
     }
 
-    fn value(&mut self, name: &str) -> Result<Attr, Error> {
-        let Some(v) = self.ph.values.and_then(|m| m.get(name)) else {
+    fn value(&mut self, name: &str) -> Result<SharedAttr, Error> {
+        let Some(v) = self.ph.decoded.get(name).cloned() else {
             return Err(self.err(format!(
                 "An expression attribute value used in expression is not defined; attribute value: {name}"
             )));
         };
         self.ph.used_values.insert(name.to_string());
         self.advance();
-        Attr::from_json(v)
+        Ok(v)
     }
 
+    /// A condition: comparisons and functions joined by NOT, AND, OR and parentheses, with
+    /// AWS's precedence (NOT, then AND, then OR; AND and OR group to the left). The nesting
+    /// lives on `pending`, not on the call stack; the trees built have one node per counted
+    /// operator, so their depth is bounded too.
     fn or(&mut self) -> Result<Cond, Error> {
-        let mut c = self.and()?;
-        while self.eat_kw("OR") {
-            c = Cond::Or(Box::new(c), Box::new(self.and()?));
-        }
-        Ok(c)
-    }
-
-    fn and(&mut self) -> Result<Cond, Error> {
-        let mut c = self.not()?;
-        while self.eat_kw("AND") {
-            c = Cond::And(Box::new(c), Box::new(self.not()?));
-        }
-        Ok(c)
-    }
-
-    fn not(&mut self) -> Result<Cond, Error> {
-        if self.eat_kw("NOT") {
-            return Ok(Cond::Not(Box::new(self.not()?)));
-        }
-        self.primary()
-    }
-
-    fn primary(&mut self) -> Result<Cond, Error> {
-        if self.eat_sym("(") {
-            let open = self.pos - 1;
-            let c = self.or()?;
-            let close = self.pos;
-            self.expect_sym(")")?;
-            if self.paren == Some((open + 1, close - 1)) {
-                return Err(self.err("The expression has redundant parentheses;"));
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut done: Vec<Cond> = Vec::new();
+        loop {
+            // An operand is due: any NOTs and opening parentheses, then a comparison.
+            loop {
+                if self.eat_kw("NOT") {
+                    self.count_operator()?;
+                    pending.push(Pending::Not);
+                } else if self.eat_sym("(") {
+                    pending.push(Pending::Open(self.pos - 1));
+                } else {
+                    break;
+                }
             }
-            self.paren = Some((open, close));
-            return Ok(c);
+            done.push(self.comparison()?);
+            // Closing parentheses, then AND, OR or the end of this condition.
+            while matches!(self.peek(), Kind::Sym(")"))
+                && pending.iter().any(|p| matches!(p, Pending::Open(_)))
+            {
+                self.advance();
+                self.close_paren(&mut pending, &mut done)?;
+            }
+            let next = if self.is_kw("AND") {
+                Pending::And
+            } else if self.is_kw("OR") {
+                Pending::Or
+            } else {
+                break;
+            };
+            self.advance();
+            self.count_operator()?;
+            // What binds at least as tightly as `next` is complete.
+            let and = matches!(next, Pending::And);
+            while let Some(top) = pending.last() {
+                match top {
+                    Pending::Not | Pending::And => reduce(&mut pending, &mut done),
+                    Pending::Or if !and => reduce(&mut pending, &mut done),
+                    _ => break,
+                }
+            }
+            pending.push(next);
         }
+        if pending.iter().any(|p| matches!(p, Pending::Open(_))) {
+            // A parenthesis left open: the `)` expected here is missing.
+            return Err(self.syntax());
+        }
+        while !pending.is_empty() {
+            reduce(&mut pending, &mut done);
+        }
+        done.pop().ok_or_else(|| self.syntax())
+    }
+
+    /// A `)` just read: completes the innermost parenthesised condition, which AWS rejects
+    /// when it is the whole of a parenthesised condition already (`((a = :v))`).
+    fn close_paren(
+        &mut self,
+        pending: &mut Vec<Pending>,
+        done: &mut Vec<Cond>,
+    ) -> Result<(), Error> {
+        let close = self.pos - 1;
+        while !matches!(pending.last(), Some(Pending::Open(_)) | None) {
+            reduce(pending, done);
+        }
+        let Some(Pending::Open(open)) = pending.pop() else {
+            return Err(self.syntax());
+        };
+        if self.paren == Some((open + 1, close - 1)) {
+            return Err(self.err("The expression has redundant parentheses;"));
+        }
+        self.paren = Some((open, close));
+        Ok(())
+    }
+
+    /// A comparison, BETWEEN, IN or boolean function: a condition without NOT, AND, OR or
+    /// grouping parentheses.
+    fn comparison(&mut self) -> Result<Cond, Error> {
         if let (Kind::Ident(f), Kind::Sym("(")) = (self.peek().clone(), self.peek_at(1)) {
             if f != "size" {
                 return self.boolean_function(&f);
@@ -373,15 +539,21 @@ impl<'s, 'p, 'a> Parser<'s, 'p, 'a> {
                 _ => return Err(self.syntax()),
             };
             self.advance();
+            self.count_operator()?;
             let right = self.operand(false)?;
+            if !matches!(op, Cmp::Eq | Cmp::Ne) {
+                self.orderable(op.symbol(), &[&left, &right])?;
+            }
             return Ok(Cond::Cmp(op, left, right));
         }
         if self.eat_kw("BETWEEN") {
+            self.count_operator()?;
             let lo = self.operand(false)?;
             if !self.eat_kw("AND") {
                 return Err(self.syntax());
             }
             let hi = self.operand(false)?;
+            self.orderable("BETWEEN", &[&left, &lo, &hi])?;
             if let (Operand::Value(a), Operand::Value(b)) = (&lo, &hi) {
                 if a.compare(b) == Some(std::cmp::Ordering::Greater) {
                     return Err(self.err(format!(
@@ -393,12 +565,19 @@ impl<'s, 'p, 'a> Parser<'s, 'p, 'a> {
             return Ok(Cond::Between(left, lo, hi));
         }
         if self.eat_kw("IN") {
+            self.count_operator()?;
             self.expect_sym("(")?;
             let mut list = vec![self.operand(false)?];
             while self.eat_sym(",") {
                 list.push(self.operand(false)?);
             }
             self.expect_sym(")")?;
+            if list.len() > MAX_IN_OPERANDS {
+                return Err(self.err(format!(
+                    "The IN operator is provided with too many operands; number of operands: {}",
+                    list.len()
+                )));
+            }
             return Ok(Cond::In(left, list));
         }
         Err(self.syntax())
@@ -406,6 +585,8 @@ impl<'s, 'p, 'a> Parser<'s, 'p, 'a> {
 
     /// `name(arg, …)`: the arguments, checked for count.
     fn args(&mut self, f: &str, count: usize, update: bool) -> Result<Vec<Operand>, Error> {
+        // Counted before the arguments, so functions nested in functions stay bounded.
+        self.count_operator()?;
         self.advance(); // the name
         self.expect_sym("(")?;
         let mut args = vec![self.operand(update)?];
@@ -420,6 +601,27 @@ impl<'s, 'p, 'a> Parser<'s, 'p, 'a> {
             )));
         }
         Ok(args)
+    }
+
+    /// AWS rejects, when parsing, a value of a type the operator cannot order (a map, a
+    /// boolean, …): the condition could never hold, and the request is in error.
+    fn orderable(&self, f: &str, ops: &[&Operand]) -> Result<(), Error> {
+        self.operand_types(f, ops, &["S", "N", "B"])
+    }
+
+    /// The value operands of `f` must be of one of the `allowed` types.
+    fn operand_types(&self, f: &str, ops: &[&Operand], allowed: &[&str]) -> Result<(), Error> {
+        for op in ops {
+            if let Operand::Value(v) = op {
+                if !allowed.contains(&v.type_name()) {
+                    return Err(self.err(format!(
+                        "Incorrect operand type for operator or function; operator or function: {f}, operand type: {}",
+                        v.type_name()
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn path_arg(&self, f: &str, op: Operand) -> Result<Path, Error> {
@@ -446,7 +648,8 @@ impl<'s, 'p, 'a> Parser<'s, 'p, 'a> {
                 let mut a = self.args(f, 2, false)?;
                 let t = a.remove(1);
                 let p = self.path_arg(f, a.remove(0))?;
-                if let Operand::Value(Attr::S(s)) = &t {
+                self.operand_types(f, &[&t], &["S"])?;
+                if let Some(Attr::S(s)) = operand_value(&t) {
                     const TYPES: &[&str] =
                         &["S", "SS", "N", "NS", "B", "BS", "BOOL", "NULL", "L", "M"];
                     if !TYPES.contains(&s.as_str()) {
@@ -461,6 +664,9 @@ impl<'s, 'p, 'a> Parser<'s, 'p, 'a> {
                 let mut a = self.args(f, 2, false)?;
                 let b = a.remove(1);
                 let a = a.remove(0);
+                if f == "begins_with" {
+                    self.operand_types(f, &[&a, &b], &["S", "B"])?;
+                }
                 Ok(if f == "begins_with" {
                     Cond::BeginsWith(a, b)
                 } else {
@@ -568,6 +774,10 @@ impl<'s, 'p, 'a> Parser<'s, 'p, 'a> {
             "SET" => {
                 self.expect_sym("=")?;
                 let left = self.operand(true)?;
+                let arithmetic = matches!(self.peek(), Kind::Sym("+" | "-"));
+                if arithmetic {
+                    self.count_operator()?;
+                }
                 let value = if self.eat_sym("+") {
                     Operand::Plus(Box::new(left), Box::new(self.operand(true)?))
                 } else if self.eat_sym("-") {
@@ -590,6 +800,32 @@ impl<'s, 'p, 'a> Parser<'s, 'p, 'a> {
                 })
             }
         }
+    }
+}
+
+/// Applies the operator on top of `pending` to the conditions it takes from `done`.
+fn reduce(pending: &mut Vec<Pending>, done: &mut Vec<Cond>) {
+    let op = pending.pop();
+    let Some(right) = done.pop() else { return };
+    let c = match op {
+        Some(Pending::Not) => Cond::Not(Box::new(right)),
+        Some(Pending::And | Pending::Or) => match done.pop() {
+            Some(left) if matches!(op, Some(Pending::And)) => {
+                Cond::And(Box::new(left), Box::new(right))
+            }
+            Some(left) => Cond::Or(Box::new(left), Box::new(right)),
+            None => right,
+        },
+        _ => right,
+    };
+    done.push(c);
+}
+
+/// The value of a value operand.
+fn operand_value(op: &Operand) -> Option<&Attr> {
+    match op {
+        Operand::Value(v) => Some(v),
+        _ => None,
     }
 }
 
@@ -683,5 +919,220 @@ mod tests {
             .unwrap_err()
             .message
             .contains("Two document paths overlap"));
+    }
+
+    /// Runs `f` on a thread with a small stack (256 KiB, an eighth of a tokio thread's): a
+    /// parser that recursed once per parenthesis or NOT would overflow it on these inputs.
+    fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    #[test]
+    fn an_expression_over_4_kb_is_refused_before_parsing() {
+        let src = format!("a = :v{}", " ".repeat(4090));
+        assert_eq!(cond_err(&src), "", "4096 bytes are allowed");
+        let src = format!("a = :v{}", " ".repeat(4091));
+        assert_eq!(
+            cond_err(&src),
+            "Invalid ConditionExpression: Expression size has exceeded the maximum allowed size; expression size: 4097"
+        );
+        let mut ph = Placeholders::new(None, None).unwrap();
+        let long = format!("SET a = b{}", "+".repeat(5000));
+        assert!(update(&long, &mut ph)
+            .unwrap_err()
+            .message
+            .starts_with("Invalid UpdateExpression: Expression size has exceeded"));
+    }
+
+    #[test]
+    fn deep_parentheses_do_not_recurse() {
+        let (open, close) = ("(".repeat(1200), ")".repeat(1200));
+        let msgs = on_small_stack(move || {
+            [
+                cond_err(&format!("{open}a = :v{close}")),
+                cond_err(&"(".repeat(4000)),
+                cond_err(&format!("{open}a = :v")),
+                cond_err(&format!("a = :v{}", ")".repeat(1200))),
+            ]
+        });
+        assert_eq!(
+            msgs[0],
+            "Invalid ConditionExpression: The expression has redundant parentheses;"
+        );
+        assert_eq!(
+            msgs[1],
+            "Invalid ConditionExpression: Syntax error; token: \"<EOF>\", near: \"(\""
+        );
+        assert_eq!(
+            msgs[2],
+            "Invalid ConditionExpression: Syntax error; token: \"<EOF>\", near: \":v\""
+        );
+        assert_eq!(
+            msgs[3],
+            "Invalid ConditionExpression: Syntax error; token: \")\", near: \":v))\""
+        );
+    }
+
+    #[test]
+    fn operators_are_limited_to_300() {
+        let nots = on_small_stack(|| cond_err(&format!("{}a = :v", "NOT ".repeat(1000))));
+        assert_eq!(
+            nots,
+            "Invalid ConditionExpression: The expression contains too many operators; operator count: 301"
+        );
+        // 150 comparisons and 149 ANDs: 299 operators.
+        let ok = vec!["a = :v"; 150].join(" AND ");
+        assert_eq!(cond_err(&ok), "");
+        let over = vec!["a = :v"; 151].join(" AND ");
+        assert!(cond_err(&over).contains("too many operators; operator count: 301"));
+        // Functions nest as deep as 4 KB allows (about 250) without exhausting a small stack,
+        // and every level counts.
+        let nested = format!(
+            "SET a = {}:l{}",
+            "list_append(:l,".repeat(250),
+            ")".repeat(250)
+        );
+        let actions = on_small_stack(move || {
+            let values = json!({":l": {"L": []}});
+            let mut ph = Placeholders::new(None, Some(&values)).unwrap();
+            let mut p = Parser::new(&nested, "UpdateExpression", &mut ph).unwrap();
+            let actions = p.update().map(|a| a.len()).map_err(|e| e.message);
+            (actions, p.operators)
+        });
+        assert_eq!(actions, (Ok(1), 250));
+    }
+
+    #[test]
+    fn precedence_and_grouping_survive_the_explicit_stack() {
+        let item: crate::value::Item = [
+            (
+                "a".to_string(),
+                Attr::N(crate::number::Number::parse("1").unwrap()),
+            ),
+            ("b".to_string(), Attr::S("x".into())),
+        ]
+        .into_iter()
+        .collect();
+        let names = json!({"#n": "name"});
+        let values = json!({":v": {"S": "x"}, ":n": {"N": "1"}, ":t": {"S": "N"}});
+        let holds = |src: &str| {
+            let mut ph = Placeholders::new(Some(&names), Some(&values)).unwrap();
+            let c = condition(src, "ConditionExpression", &mut ph).unwrap();
+            crate::expr::eval::eval(&item, &c)
+        };
+        // NOT binds tighter than AND, AND tighter than OR.
+        assert!(holds("NOT a = :v AND b = :v"));
+        assert!(holds("a = :v AND b = :n OR b = :v"));
+        assert!(!holds("a = :v AND (b = :n OR b = :v)"));
+        assert!(!holds("NOT (a = :n OR b = :n)"));
+        assert!(holds("NOT NOT a = :n"));
+        assert!(holds("(a = :n) AND (b = :v)"));
+        assert!(holds("((a = :n) AND b = :v) OR #n = :v"));
+        assert_eq!(
+            cond_err("(a = :n) AND (b = :v"),
+            "Invalid ConditionExpression: Syntax error; token: \"<EOF>\", near: \":v\""
+        );
+        assert_eq!(
+            cond_err("a = :n AND"),
+            "Invalid ConditionExpression: Syntax error; token: \"<EOF>\", near: \"AND\""
+        );
+        assert_eq!(
+            cond_err("a = :n NOT b = :v"),
+            "Invalid ConditionExpression: Syntax error; token: \"NOT\", near: \":n NOT b\""
+        );
+    }
+
+    #[test]
+    fn paths_are_limited_to_32_levels_and_32_bit_indexes() {
+        let mut ph = Placeholders::new(None, None).unwrap();
+        let ok = format!("a{}", ".b".repeat(31));
+        assert_eq!(projection(&ok, &mut ph).unwrap()[0].len(), 32);
+        let deep = format!("a{}", ".b".repeat(32));
+        assert_eq!(
+            projection(&deep, &mut ph).unwrap_err().message,
+            "Invalid ProjectionExpression: The document path has too many nesting levels; nesting levels: 33"
+        );
+        let deep = format!("a{}", "[0]".repeat(40));
+        assert!(projection(&deep, &mut ph)
+            .unwrap_err()
+            .message
+            .ends_with("nesting levels: 41"));
+        assert_eq!(
+            projection("a[99999999999]", &mut ph).unwrap_err().message,
+            "Invalid ProjectionExpression: List index is out of range"
+        );
+        assert_eq!(
+            cond_err("a. = :v"),
+            "Invalid ConditionExpression: Syntax error; token: \"=\", near: \". = :v\""
+        );
+        assert_eq!(
+            cond_err("a[ = :v"),
+            "Invalid ConditionExpression: Syntax error; token: \"=\", near: \"[ = :v\""
+        );
+    }
+
+    #[test]
+    fn in_takes_at_most_100_operands() {
+        let list = |n: usize| vec![":v"; n].join(", ");
+        assert_eq!(cond_err(&format!("a IN ({})", list(100))), "");
+        assert_eq!(
+            cond_err(&format!("a IN ({})", list(101))),
+            "Invalid ConditionExpression: The IN operator is provided with too many operands; number of operands: 101"
+        );
+    }
+
+    #[test]
+    fn placeholder_maps_are_checked_as_aws_does() {
+        let err = |names: Value, values: Value| {
+            let (n, v) = (
+                Some(&names).filter(|n| !n.is_null()),
+                Some(&values).filter(|v| !v.is_null()),
+            );
+            Placeholders::new(n, v)
+                .err()
+                .map(|e| e.message)
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            err(json!({"#a": ""}), Value::Null),
+            "ExpressionAttributeNames contains invalid value: Empty attribute name for key #a"
+        );
+        assert_eq!(
+            err(json!({"#": "x"}), Value::Null),
+            "ExpressionAttributeNames contains invalid key: Syntax error; key: \"#\""
+        );
+        assert_eq!(
+            err(json!({"#a-b": "x"}), Value::Null),
+            "ExpressionAttributeNames contains invalid key: Syntax error; key: \"#a-b\""
+        );
+        let long = format!("#{}", "a".repeat(255));
+        assert_eq!(
+            err(json!({long: "x"}), Value::Null),
+            "ExpressionAttributeNames contains invalid key: The expression attribute map contains a key that is too long; size of key: 256"
+        );
+        let long = format!(":{}", "a".repeat(255));
+        assert_eq!(
+            err(Value::Null, json!({long: {"S": "x"}})),
+            "ExpressionAttributeValues contains invalid key: The expression attribute map contains a key that is too long;"
+        );
+        assert_eq!(
+            err(Value::Null, json!({":v": {}})),
+            "ExpressionAttributeValues contains invalid value: Supplied AttributeValue is empty, must contain exactly one of the supported datatypes for key :v"
+        );
+        assert_eq!(
+            err(Value::Null, json!({":v": {"NULL": false}})),
+            "ExpressionAttributeValues contains invalid value: One or more parameter values were invalid: Null attribute value types must have the value of true for key :v"
+        );
+        // A bad key is reported before a bad value.
+        assert!(err(Value::Null, json!({":v": {}, "v": {"S": "x"}})).contains("invalid key"));
+        assert_eq!(
+            err(Value::Null, json!({":v": {"N": "1e999"}})),
+            "Number overflow. Attempting to store a number with magnitude larger than supported range"
+        );
     }
 }

@@ -5,7 +5,7 @@ use stratus_core::Error;
 
 use super::ast::{Action, Elem, Operand, Path};
 use super::eval::resolve;
-use crate::value::{Attr, Item};
+use crate::value::{Attr, Item, MAX_ITEM_BYTES};
 
 fn bad_type() -> Error {
     Error::validation("An operand in the update expression has an incorrect data type")
@@ -71,13 +71,20 @@ fn operand(item: &Item, op: &Operand) -> Result<Attr, Error> {
     };
     Ok(match op {
         Operand::Path(p) => resolve(item, p).cloned().ok_or_else(missing)?,
-        Operand::Value(v) => v.clone(),
+        Operand::Value(v) => (**v).clone(),
         Operand::IfNotExists(p, v) => match resolve(item, p) {
             Some(v) => v.clone(),
             None => operand(item, v)?,
         },
         Operand::ListAppend(a, b) => match (operand(item, a)?, operand(item, b)?) {
             (Attr::L(mut a), Attr::L(b)) => {
+                // A list past the item limit cannot be stored: stop before growing it.
+                let bytes: usize = a.iter().chain(&b).map(Attr::size).sum();
+                if bytes > MAX_ITEM_BYTES {
+                    return Err(Error::validation(
+                        "Item size to update has exceeded the maximum allowed size",
+                    ));
+                }
                 a.extend(b);
                 Attr::L(a)
             }
@@ -100,14 +107,30 @@ fn operand(item: &Item, op: &Operand) -> Result<Attr, Error> {
 /// Applies `actions` to `item` in place.
 pub fn apply(item: &mut Item, actions: &[Action]) -> Result<(), Error> {
     let mut values = Vec::with_capacity(actions.len());
+    // SET paths never overlap, so every value set ends up in the item: once their sizes pass
+    // the item limit the update must fail, and stopping here bounds the copies it makes.
+    let mut set_bytes = 0;
     for a in actions {
         values.push(match a {
-            Action::Set(_, op) => Some(operand(item, op)?),
+            Action::Set(_, op) => {
+                let v = operand(item, op)?;
+                set_bytes += v.size();
+                if set_bytes > MAX_ITEM_BYTES {
+                    return Err(Error::validation(
+                        "Item size to update has exceeded the maximum allowed size",
+                    ));
+                }
+                Some(v)
+            }
             _ => None,
         });
     }
     let mut removes = Vec::new();
-    for (a, v) in actions.iter().zip(values) {
+    // No two paths overlap, so the order of the writes matters only where several append to
+    // one list (`SET l[7] = :a, l[5] = :b` past its end): AWS appends in index order.
+    let mut ordered: Vec<(&Action, Option<Attr>)> = actions.iter().zip(values).collect();
+    ordered.sort_by(|a, b| a.0.path().cmp(b.0.path()));
+    for (a, v) in ordered {
         match a {
             Action::Set(p, _) => set(item, p, v.unwrap_or(Attr::Null))?,
             Action::Remove(p) => removes.push(p),
@@ -284,5 +307,35 @@ mod tests {
         );
         assert_eq!(out["a"], json!({"N": "2"}));
         assert_eq!(out["b"], json!({"N": "1"}));
+    }
+
+    #[test]
+    fn appends_past_the_end_follow_index_order() {
+        let out = run(
+            json!({"l": {"L": [{"N": "0"}]}}),
+            "SET l[9] = :b, l[4] = :a",
+            json!({":a": {"S": "a"}, ":b": {"S": "b"}}),
+        );
+        assert_eq!(out["l"], json!({"L": [{"N": "0"}, {"S": "a"}, {"S": "b"}]}));
+    }
+
+    #[test]
+    fn values_past_the_item_limit_stop_the_update_early() {
+        let big = json!({"S": "x".repeat(150_000)});
+        let mut item = item_from_json(&json!({"k": {"S": "1"}})).unwrap();
+        let values = json!({":big": big});
+        let mut ph = Placeholders::new(None, Some(&values)).unwrap();
+        let actions = update("SET a = :big, b = :big, c = :big, d = :big", &mut ph).unwrap();
+        assert_eq!(
+            apply(&mut item, &actions).unwrap_err().message,
+            "Item size to update has exceeded the maximum allowed size"
+        );
+        // Nothing was written to the item.
+        assert_eq!(item.len(), 1);
+        let values = json!({":l": {"L": [big]}});
+        let mut ph = Placeholders::new(None, Some(&values)).unwrap();
+        let grow = "SET a = list_append(list_append(list_append(:l, :l), :l), :l)";
+        let actions = update(grow, &mut ph).unwrap();
+        assert!(apply(&mut item, &actions).is_err());
     }
 }

@@ -136,7 +136,10 @@ pub fn batch_get(db: &mut Db, req: &Value) -> Result<Value, Error> {
     for (name, spec) in tables {
         let t = db.table(name)?;
         let mut ph = placeholders(spec)?;
-        let proj = projection(spec, &mut ph)?.or_else(|| super::legacy::attributes_to_get(spec));
+        let proj = match projection(spec, &mut ph)? {
+            Some(p) => Some(p),
+            None => super::legacy::attributes_to_get(spec)?,
+        };
         ph.check_unused("ProjectionExpression is null")?;
         let keys = spec["Keys"]
             .as_array()

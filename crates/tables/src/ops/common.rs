@@ -6,9 +6,11 @@ use stratus_core::Error;
 
 use crate::expr::{eval, parse, Cond, Path, Placeholders};
 use crate::table::{constraint, KeyAttr, Table};
-use crate::value::{invalid, item_from_json, item_size, item_to_json, Attr, Item};
+use crate::value::{
+    invalid, item_from_json, item_size, item_to_json, nesting_error, Attr, Item, MAX_NESTING_LEVELS,
+};
 
-pub const MAX_ITEM: usize = 400 * 1024;
+pub const MAX_ITEM: usize = crate::value::MAX_ITEM_BYTES;
 
 pub fn table_name(req: &Value) -> Result<&str, Error> {
     let name = req["TableName"].as_str().ok_or_else(|| {
@@ -47,11 +49,18 @@ pub fn table_name(req: &Value) -> Result<&str, Error> {
     Ok(name)
 }
 
-/// AWS refuses a request that mixes the legacy parameters with expressions.
+/// AWS refuses a request that mixes the legacy parameters with expressions. KeyConditions is
+/// the exception: AWS takes it with a FilterExpression or ProjectionExpression, and refuses
+/// it only beside a KeyConditionExpression.
 pub fn no_mixed_parameters(req: &Value) -> Result<(), Error> {
+    let given = |n: &str| req.get(n).is_some_and(|v| !v.is_null());
+    if given("KeyConditions") && given("KeyConditionExpression") {
+        return Err(Error::validation(
+            "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {KeyConditions} Expression parameters: {KeyConditionExpression}",
+        ));
+    }
     const LEGACY: &[&str] = &[
         "AttributesToGet",
-        "KeyConditions",
         "QueryFilter",
         "ScanFilter",
         "Expected",
@@ -197,18 +206,20 @@ pub fn key_item<'a>(item: &Item, attrs: impl Iterator<Item = &'a KeyAttr>) -> It
         .collect()
 }
 
-/// How deeply lists and maps nest inside a value (a scalar is 0).
-fn depth(v: &Attr) -> usize {
+/// Whether a value at nesting `level` keeps within AWS's limit. The walk stops at the limit,
+/// so it never recurses deeper than that, however deep an update made the value.
+fn within_levels(v: &Attr, level: usize) -> bool {
+    let deeper = level < MAX_NESTING_LEVELS;
     match v {
-        Attr::L(l) => 1 + l.iter().map(depth).max().unwrap_or(0),
-        Attr::M(m) => 1 + m.values().map(depth).max().unwrap_or(0),
-        _ => 0,
+        Attr::L(l) => l.is_empty() || deeper && l.iter().all(|e| within_levels(e, level + 1)),
+        Attr::M(m) => m.is_empty() || deeper && m.values().all(|e| within_levels(e, level + 1)),
+        _ => true,
     }
 }
 
 pub fn check_size(item: &Item, update: bool) -> Result<(), Error> {
-    if item.values().map(depth).max().unwrap_or(0) > 32 {
-        return Err(invalid("Nesting Levels have exceeded supported limits"));
+    if !item.values().all(|v| within_levels(v, 1)) {
+        return Err(nesting_error());
     }
     if item_size(item) > MAX_ITEM {
         return Err(Error::validation(if update {
@@ -323,4 +334,32 @@ pub fn with_capacity(mut resp: Value, req: &Value, table: &str, units: f64) -> V
 
 pub fn consistent(req: &Value) -> bool {
     req["ConsistentRead"].as_bool().unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A string inside `maps` single-key maps.
+    fn nested(maps: usize) -> Attr {
+        let mut v = Attr::S("leaf".into());
+        for _ in 0..maps {
+            v = Attr::M([("n".to_string(), v)].into_iter().collect());
+        }
+        v
+    }
+
+    #[test]
+    fn items_nest_at_most_32_levels() {
+        let item = |v: Attr| -> Item { [("a".to_string(), v)].into_iter().collect() };
+        assert!(check_size(&item(nested(31)), false).is_ok());
+        assert_eq!(
+            check_size(&item(nested(32)), true).unwrap_err().message,
+            nesting_error().message
+        );
+        // An update can build an item far deeper than any request value: still refused,
+        // and the walk stops at the limit.
+        assert!(check_size(&item(nested(5000)), true).is_err());
+        assert!(check_size(&item(Attr::M(Item::new())), false).is_ok());
+    }
 }

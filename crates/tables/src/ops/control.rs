@@ -79,9 +79,30 @@ pub fn delete_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Err
     if t.deletion_protection {
         return Err(Error::validation("Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first."));
     }
-    let desc = describe(db, &t, region, "DELETING")?;
+    let desc = deleting(describe(db, &t, region, "DELETING")?);
     db.drop_table(name)?;
     Ok(json!({"TableDescription": desc}))
+}
+
+/// DeleteTable's description: AWS gives the table's identity, status, size and billing, and
+/// leaves out its schema, indexes and streams.
+fn deleting(mut desc: Value) -> Value {
+    const KEPT: &[&str] = &[
+        "TableName",
+        "TableStatus",
+        "ProvisionedThroughput",
+        "TableSizeBytes",
+        "ItemCount",
+        "TableArn",
+        "TableId",
+        "BillingModeSummary",
+        "TableClassSummary",
+        "DeletionProtectionEnabled",
+    ];
+    if let Some(m) = desc.as_object_mut() {
+        m.retain(|k, _| KEPT.contains(&k.as_str()));
+    }
+    desc
 }
 
 pub fn update_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Error> {

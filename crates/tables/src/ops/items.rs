@@ -107,6 +107,12 @@ impl Write {
             Kind::Update { key, actions } => {
                 let mut new = old.cloned().unwrap_or_else(|| key.clone());
                 update::apply(&mut new, actions)?;
+                // Deleting from a set of an item that does not exist creates nothing.
+                let deletes_only =
+                    !actions.is_empty() && actions.iter().all(|a| matches!(a, Action::Delete(..)));
+                if old.is_none() && deletes_only {
+                    return Ok(None);
+                }
                 item_key(&self.table, &new)?;
                 check_size(&new, true)?;
                 Some(new)
@@ -185,7 +191,10 @@ pub fn get_item(db: &mut Db, req: &Value) -> Result<Value, Error> {
     let t = db.table(table_name(req)?)?;
     let (pk, sk, _) = key_of(&t, &req["Key"])?;
     let mut ph = placeholders(req)?;
-    let proj = projection(req, &mut ph)?.or_else(|| super::legacy::attributes_to_get(req));
+    let proj = match projection(req, &mut ph)? {
+        Some(p) => Some(p),
+        None => super::legacy::attributes_to_get(req)?,
+    };
     ph.check_unused("ProjectionExpression is null")?;
     let item = db.get(&t.name, &pk, &sk)?;
     let size = item.as_ref().map_or(0, item_size);

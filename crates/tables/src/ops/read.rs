@@ -125,18 +125,20 @@ pub fn key_condition(c: &Cond, schema: &KeySchema) -> Result<(Vec<u8>, Range), E
     for p in parts {
         let (name, op, values): (&str, Option<Cmp>, Vec<&Attr>) = match p {
             Cond::Cmp(op, a, Operand::Value(v)) if single_name(a).is_some() => {
-                (single_name(a).unwrap_or_default(), Some(*op), vec![v])
+                (single_name(a).unwrap_or_default(), Some(*op), vec![&**v])
             }
-            Cond::Cmp(op, Operand::Value(v), b) if single_name(b).is_some() => {
-                (single_name(b).unwrap_or_default(), Some(flip(*op)), vec![v])
-            }
+            Cond::Cmp(op, Operand::Value(v), b) if single_name(b).is_some() => (
+                single_name(b).unwrap_or_default(),
+                Some(flip(*op)),
+                vec![&**v],
+            ),
             Cond::Between(a, Operand::Value(lo), Operand::Value(hi))
                 if single_name(a).is_some() =>
             {
-                (single_name(a).unwrap_or_default(), None, vec![lo, hi])
+                (single_name(a).unwrap_or_default(), None, vec![&**lo, &**hi])
             }
             Cond::BeginsWith(a, Operand::Value(v)) if single_name(a).is_some() => {
-                (single_name(a).unwrap_or_default(), None, vec![v])
+                (single_name(a).unwrap_or_default(), None, vec![&**v])
             }
             _ => return Err(Error::validation("Query key condition not supported")),
         };
@@ -376,6 +378,20 @@ fn prepare<'a>(
         ));
     }
     let select = req["Select"].as_str().unwrap_or("");
+    const SELECT: &[&str] = &[
+        "",
+        "ALL_ATTRIBUTES",
+        "ALL_PROJECTED_ATTRIBUTES",
+        "SPECIFIC_ATTRIBUTES",
+        "COUNT",
+    ];
+    if !SELECT.contains(&select) {
+        return Err(constraint(
+            select,
+            "select",
+            "Member must satisfy enum value set: [SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES]",
+        ));
+    }
     if select == "ALL_PROJECTED_ATTRIBUTES" && index.is_none() {
         return Err(Error::validation(
             "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName",
@@ -385,7 +401,10 @@ fn prepare<'a>(
         Some(f) => Some(f),
         None => super::legacy::conditions(req, if query { "QueryFilter" } else { "ScanFilter" })?,
     };
-    let proj = projection(req, ph)?.or_else(|| super::legacy::attributes_to_get(req));
+    let proj = match projection(req, ph)? {
+        Some(p) => Some(p),
+        None => super::legacy::attributes_to_get(req)?,
+    };
     if select == "SPECIFIC_ATTRIBUTES" && proj.is_none() {
         return Err(Error::validation(
             "Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES",
@@ -568,6 +587,17 @@ pub fn scan(db: &mut Db, req: &Value) -> Result<Value, Error> {
     let segment = segment(req)?;
     let in_segment = |pk: &[u8]| segment.is_none_or(|(s, n)| crc32fast::hash(pk) % n == s);
     let start = start_key(req)?;
+    if let Some(s) = &start {
+        // A parallel scan resumes only inside its own segment.
+        let table_key = key_item(s, t.key.attrs());
+        if let Ok((pk, _, _)) = key_of(&t, &item_to_json(&table_key)) {
+            if !in_segment(&pk) {
+                return Err(Error::validation(
+                    "The provided Exclusive start key does not map to the provided Segment and TotalSegments values.",
+                ));
+            }
+        }
+    }
     match read.index {
         None => {
             let after = match &start {
