@@ -17,6 +17,13 @@ use stratus_core::Error;
 
 /// How far a request's timestamp may be from the server's clock (AWS allows 15 minutes).
 const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
+/// The longest a presigned URL may be valid (`X-Amz-Expires`, seconds): one week.
+const MAX_EXPIRES: u64 = 604_800;
+/// The most headers a signature may name: no request carries more (the HTTP layer refuses
+/// requests with over 100 header fields).
+const MAX_SIGNED_HEADERS: usize = 100;
+/// The longest access key id accepted (AWS's are 16 to 128 characters).
+const MAX_ACCESS_KEY: usize = 128;
 
 /// The verified identity and scope of a signed request.
 #[derive(Debug, Clone)]
@@ -153,7 +160,14 @@ fn parse_query(q: &HashMap<String, String>) -> Result<Claimed<'_>, Error> {
     if get("X-Amz-Algorithm")? != "AWS4-HMAC-SHA256" {
         return Err(incomplete());
     }
-    let expires = get("X-Amz-Expires")?.parse().map_err(|_| incomplete())?;
+    let expires: u64 = get("X-Amz-Expires")?.parse().map_err(|_| incomplete())?;
+    if expires > MAX_EXPIRES {
+        return Err(Error::new(
+            "IncompleteSignatureException",
+            403,
+            format!("X-Amz-Expires must be less than a week (in seconds) that is; {MAX_EXPIRES}"),
+        ));
+    }
     claimed(
         get("X-Amz-Credential")?,
         get("X-Amz-SignedHeaders")?,
@@ -171,7 +185,8 @@ fn claimed<'a>(
     expires: Option<u64>,
 ) -> Result<Claimed<'a>, Error> {
     let mut scope = cred.split('/');
-    let (Some(ak), Some(day), Some(region), Some(service), Some("aws4_request")) = (
+    let (Some(ak), Some(day), Some(region), Some(service), Some("aws4_request"), None) = (
+        scope.next(),
         scope.next(),
         scope.next(),
         scope.next(),
@@ -180,6 +195,19 @@ fn claimed<'a>(
     ) else {
         return Err(incomplete());
     };
+    let well_formed = !ak.is_empty()
+        && ak.len() <= MAX_ACCESS_KEY
+        && day.len() == 8
+        && day.bytes().all(|b| b.is_ascii_digit())
+        && !region.is_empty()
+        && !service.is_empty();
+    if !well_formed {
+        return Err(incomplete());
+    }
+    // Counted before anything is collected: the header may name thousands.
+    if signed.split(';').nth(MAX_SIGNED_HEADERS).is_some() {
+        return Err(incomplete());
+    }
     Ok(Claimed {
         access_key: ak,
         date: date.unwrap_or(day),
@@ -206,9 +234,9 @@ fn check_time(c: &Claimed<'_>) -> Result<SystemTime, Error> {
     };
     match c.expires {
         Some(secs) => {
-            if now > time + Duration::from_secs(secs) + Duration::from_secs(60)
-                || time > now + MAX_SKEW
-            {
+            // `secs` is at most a week (checked when parsed), so this cannot overflow.
+            let until = time + Duration::from_secs(secs) + Duration::from_secs(60);
+            if now > until || time > now + MAX_SKEW {
                 return Err(expired());
             }
         }
@@ -407,6 +435,71 @@ mod tests {
         let old = signed_parts("test", SystemTime::now() - Duration::from_secs(20 * 60));
         let e = verify(&old, b"", &secrets()).unwrap_err();
         assert!(e.message.contains("Signature expired"), "{e}");
+    }
+
+    fn header_parts(authorization: &str) -> Parts {
+        http::Request::builder()
+            .uri("/2015-03-31/functions")
+            .header("authorization", authorization)
+            .header("x-amz-date", "20260101T000000Z")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    }
+
+    #[test]
+    fn malformed_scopes_are_incomplete_signatures() {
+        let code = |auth: &str| {
+            verify(&header_parts(auth), b"", &secrets())
+                .unwrap_err()
+                .code
+        };
+        let with = |cred: &str, signed: &str| {
+            format!("AWS4-HMAC-SHA256 Credential={cred}, SignedHeaders={signed}, Signature=00")
+        };
+        for cred in [
+            "test/20260101/us-east-1/lambda/aws4_request/extra",
+            "test/2026/us-east-1/lambda/aws4_request",
+            "/20260101/us-east-1/lambda/aws4_request",
+            "test/20260101//lambda/aws4_request",
+            "test/20260101/us-east-1/lambda",
+        ] {
+            assert_eq!(
+                code(&with(cred, "host")),
+                "IncompleteSignatureException",
+                "{cred}"
+            );
+        }
+        let long_key = format!("{}/20260101/us-east-1/lambda/aws4_request", "K".repeat(129));
+        assert_eq!(
+            code(&with(&long_key, "host")),
+            "IncompleteSignatureException"
+        );
+        let many = vec!["h"; MAX_SIGNED_HEADERS + 1].join(";");
+        let cred = "test/20260101/us-east-1/lambda/aws4_request";
+        assert_eq!(code(&with(cred, &many)), "IncompleteSignatureException");
+        assert_eq!(code("AWS4-HMAC-SHA256"), "IncompleteSignatureException");
+        assert_eq!(code("Basic abc"), "IncompleteSignatureException");
+    }
+
+    #[test]
+    fn presigned_expiry_is_bounded_and_cannot_overflow() {
+        let query = |expires: &str| {
+            format!(
+                "/x?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=test%2F20260101%2Fus-east-1%2Flambda%2Faws4_request\
+                 &X-Amz-Date=20260101T000000Z&X-Amz-Expires={expires}&X-Amz-SignedHeaders=host&X-Amz-Signature=00"
+            )
+        };
+        for expires in ["18446744073709551615", "604801", "-1", "x"] {
+            let (parts, _) = http::Request::builder()
+                .uri(query(expires))
+                .body(())
+                .unwrap()
+                .into_parts();
+            let e = verify(&parts, b"", &secrets()).unwrap_err();
+            assert_eq!(e.code, "IncompleteSignatureException", "{expires}: {e}");
+        }
     }
 
     #[test]
