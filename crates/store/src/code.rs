@@ -173,8 +173,7 @@ fn unpack(bytes: &[u8], dest: &Path) -> Result<()> {
             fs::create_dir_all(parent).map_err(|e| fault("unpack dir", e))?;
         }
         let mut out = File::create(&target).map_err(|e| fault("unpack file", e))?;
-        let copied = io::copy(&mut (&mut entry).take(budget + 1), &mut out)
-            .map_err(|_| Error::invalid(UNZIP_ERROR))?;
+        let copied = copy_entry(&mut (&mut entry).take(budget + 1), &mut out)?;
         if copied > budget {
             return Err(unzipped_too_large());
         }
@@ -182,6 +181,24 @@ fn unpack(bytes: &[u8], dest: &Path) -> Result<()> {
         set_mode(&target, mode)?;
     }
     Ok(())
+}
+
+/// Copies one entry out. A failed read is a broken package (the caller's error); a failed
+/// write is the disk's (full, read-only), a platform fault.
+fn copy_entry(from: &mut impl Read, to: &mut File) -> Result<u64> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut copied = 0u64;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(copied),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return Err(Error::invalid(UNZIP_ERROR)),
+        };
+        to.write_all(&buf[..n])
+            .map_err(|e| fault("unpack file", e))?;
+        copied += n as u64;
+    }
 }
 
 /// Refuses names the file system would refuse (as a client error, not a platform fault).
