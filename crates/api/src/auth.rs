@@ -14,6 +14,8 @@ use aws_sigv4::http_request::{
 use aws_sigv4::sign::v4;
 use http::request::Parts;
 pub use stratus_core::sigv4::missing_token;
+#[cfg(test)]
+use stratus_core::sigv4::MAX_SIGNED_HEADERS;
 use stratus_core::sigv4::{
     incomplete, parse_amz_date, parse_header, parse_query, query_map, Claimed,
 };
@@ -119,9 +121,9 @@ fn check_time(c: &Claimed<'_>) -> Result<SystemTime, Error> {
     };
     match c.expires {
         Some(secs) => {
-            if now > time + Duration::from_secs(secs) + Duration::from_secs(60)
-                || time > now + MAX_SKEW
-            {
+            // `secs` is at most a week (checked when parsed), so this cannot overflow.
+            let until = time + Duration::from_secs(secs) + Duration::from_secs(60);
+            if now > until || time > now + MAX_SKEW {
                 return Err(expired());
             }
         }
@@ -297,6 +299,71 @@ mod tests {
         let old = signed_parts("test", SystemTime::now() - Duration::from_secs(20 * 60));
         let e = verify(&old, b"", &secrets()).unwrap_err();
         assert!(e.message.contains("Signature expired"), "{e}");
+    }
+
+    fn header_parts(authorization: &str) -> Parts {
+        http::Request::builder()
+            .uri("/2015-03-31/functions")
+            .header("authorization", authorization)
+            .header("x-amz-date", "20260101T000000Z")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    }
+
+    #[test]
+    fn malformed_scopes_are_incomplete_signatures() {
+        let code = |auth: &str| {
+            verify(&header_parts(auth), b"", &secrets())
+                .unwrap_err()
+                .code
+        };
+        let with = |cred: &str, signed: &str| {
+            format!("AWS4-HMAC-SHA256 Credential={cred}, SignedHeaders={signed}, Signature=00")
+        };
+        for cred in [
+            "test/20260101/us-east-1/lambda/aws4_request/extra",
+            "test/2026/us-east-1/lambda/aws4_request",
+            "/20260101/us-east-1/lambda/aws4_request",
+            "test/20260101//lambda/aws4_request",
+            "test/20260101/us-east-1/lambda",
+        ] {
+            assert_eq!(
+                code(&with(cred, "host")),
+                "IncompleteSignatureException",
+                "{cred}"
+            );
+        }
+        let long_key = format!("{}/20260101/us-east-1/lambda/aws4_request", "K".repeat(129));
+        assert_eq!(
+            code(&with(&long_key, "host")),
+            "IncompleteSignatureException"
+        );
+        let many = vec!["h"; MAX_SIGNED_HEADERS + 1].join(";");
+        let cred = "test/20260101/us-east-1/lambda/aws4_request";
+        assert_eq!(code(&with(cred, &many)), "IncompleteSignatureException");
+        assert_eq!(code("AWS4-HMAC-SHA256"), "IncompleteSignatureException");
+        assert_eq!(code("Basic abc"), "IncompleteSignatureException");
+    }
+
+    #[test]
+    fn presigned_expiry_is_bounded_and_cannot_overflow() {
+        let query = |expires: &str| {
+            format!(
+                "/x?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=test%2F20260101%2Fus-east-1%2Flambda%2Faws4_request\
+                 &X-Amz-Date=20260101T000000Z&X-Amz-Expires={expires}&X-Amz-SignedHeaders=host&X-Amz-Signature=00"
+            )
+        };
+        for expires in ["18446744073709551615", "604801", "-1", "x"] {
+            let (parts, _) = http::Request::builder()
+                .uri(query(expires))
+                .body(())
+                .unwrap()
+                .into_parts();
+            let e = verify(&parts, b"", &secrets()).unwrap_err();
+            assert_eq!(e.code, "IncompleteSignatureException", "{expires}: {e}");
+        }
     }
 
     #[test]

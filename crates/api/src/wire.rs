@@ -63,13 +63,80 @@ pub fn json_body(body: &[u8]) -> &[u8] {
     }
 }
 
+/// A JSON request body as text (see [`json_body`]). The encoding is checked over the whole
+/// body: serde_json skips the strings of fields a request type ignores without looking at
+/// their bytes, so invalid UTF-8 there would otherwise pass.
+pub fn json_text(body: &[u8]) -> Result<&str, std::str::Utf8Error> {
+    std::str::from_utf8(json_body(body))
+}
+
 /// Parses a request body; an empty body is `{}`.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
-    serde_json::from_slice(json_body(body)).map_err(|e| {
+    let text = json_text(body)
+        .map_err(|e| Error::bad_content(format!("Could not parse request body into json: {e}")))?;
+    serde_json::from_str(text).map_err(|e| {
         if e.is_data() {
             Error::invalid(format!("Invalid request body: {e}"))
         } else {
             Error::bad_content(format!("Could not parse request body into json: {e}"))
         }
     })
+}
+
+/// Whether the JSON text in `body` nests arrays and objects at most `max` deep: a scan of the
+/// bytes (strings skipped, escapes honoured) that neither parses nor allocates. For checks that
+/// skip values without building them (serde's `IgnoredAny`), which serde_json does without its
+/// recursion limit.
+pub fn nesting_within(body: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in body {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return false;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_utf8_is_refused_even_in_ignored_fields() {
+        #[derive(serde::Deserialize, Debug)]
+        struct Known {
+            #[allow(dead_code)]
+            a: Option<String>,
+        }
+        assert!(parse::<Known>(br#"{"a": "x", "ignored": "y"}"#).is_ok());
+        let e = parse::<Known>(b"{\"ignored\": \"\xff\"}").unwrap_err();
+        assert_eq!(e.code, "InvalidRequestContentException");
+    }
+
+    #[test]
+    fn nesting_is_counted_outside_strings_only() {
+        assert!(nesting_within(b"[[1]]", 2));
+        assert!(!nesting_within(b"[[[1]]]", 2));
+        assert!(nesting_within(br#"["[[[[", {"a": "{{{{\"[["}]"#, 2));
+        assert!(!nesting_within(br#"[{"a": [1]}]"#, 2));
+        assert!(nesting_within(b"", 0));
+    }
 }

@@ -135,7 +135,7 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_panicking_worker_is_restarted_and_reported() {
         let workers = Arc::new(Workers::default());
         let runs = Arc::new(AtomicU32::new(0));
@@ -152,7 +152,14 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert_eq!(workers.report()["flaky"], WorkerState::Restarting);
         assert!(!workers.all_running());
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Restarted after 250 ms, then after 500 ms.
+        for _ in 0..100 {
+            if runs.load(Ordering::SeqCst) == 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(runs.load(Ordering::SeqCst), 3);
         assert_eq!(workers.report()["flaky"], WorkerState::Running);
         assert_eq!(workers.restarts("flaky"), 2);

@@ -7,6 +7,14 @@ use std::time::{Duration, SystemTime};
 
 use crate::Error;
 
+/// The longest a presigned URL may be valid (`X-Amz-Expires`, seconds): one week.
+pub const MAX_EXPIRES: u64 = 604_800;
+/// The most headers a signature may name: no request carries more (the HTTP layer refuses
+/// requests with over 100 header fields).
+pub const MAX_SIGNED_HEADERS: usize = 100;
+/// The longest access key id accepted (AWS's are 16 to 128 characters).
+pub const MAX_ACCESS_KEY: usize = 128;
+
 /// The signature fields of a request, from either form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claimed<'a> {
@@ -64,7 +72,14 @@ pub fn parse_query(q: &HashMap<String, String>) -> Result<Claimed<'_>, Error> {
     if get("X-Amz-Algorithm")? != "AWS4-HMAC-SHA256" {
         return Err(incomplete());
     }
-    let expires = get("X-Amz-Expires")?.parse().map_err(|_| incomplete())?;
+    let expires: u64 = get("X-Amz-Expires")?.parse().map_err(|_| incomplete())?;
+    if expires > MAX_EXPIRES {
+        return Err(Error::new(
+            "IncompleteSignatureException",
+            403,
+            format!("X-Amz-Expires must be less than a week (in seconds) that is; {MAX_EXPIRES}"),
+        ));
+    }
     claimed(
         get("X-Amz-Credential")?,
         get("X-Amz-SignedHeaders")?,
@@ -82,7 +97,8 @@ fn claimed<'a>(
     expires: Option<u64>,
 ) -> Result<Claimed<'a>, Error> {
     let mut scope = cred.split('/');
-    let (Some(ak), Some(day), Some(region), Some(service), Some("aws4_request")) = (
+    let (Some(ak), Some(day), Some(region), Some(service), Some("aws4_request"), None) = (
+        scope.next(),
         scope.next(),
         scope.next(),
         scope.next(),
@@ -91,6 +107,19 @@ fn claimed<'a>(
     ) else {
         return Err(incomplete());
     };
+    let well_formed = !ak.is_empty()
+        && ak.len() <= MAX_ACCESS_KEY
+        && day.len() == 8
+        && day.bytes().all(|b| b.is_ascii_digit())
+        && !region.is_empty()
+        && !service.is_empty();
+    if !well_formed {
+        return Err(incomplete());
+    }
+    // Counted before anything is collected: the header may name thousands.
+    if signed.split(';').nth(MAX_SIGNED_HEADERS).is_some() {
+        return Err(incomplete());
+    }
     Ok(Claimed {
         access_key: ak,
         date: date.unwrap_or(day),

@@ -58,7 +58,15 @@ fn request_id<T>(req: &S3Request<T>) -> String {
 }
 
 /// A body that could not be read to its end: a mismatched payload signature gets S3's code.
+/// An error of the local file system (a full or read-only disk) is the server's fault.
 fn body_error(e: std::io::Error) -> S3Error {
+    if e.raw_os_error().is_some() {
+        tracing::error!(%e, "writing an object's bytes");
+        return s3_error!(
+            InternalError,
+            "We encountered an internal error. Please try again."
+        );
+    }
     if e.to_string().contains("Sha256Mismatch") {
         let mut e = S3Error::with_message(
             S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()),

@@ -119,6 +119,13 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
+/// The most entries a package may hold: each becomes a file or directory on disk.
+const MAX_ENTRIES: usize = 100_000;
+/// The longest entry path, in bytes (Linux's `PATH_MAX`).
+const MAX_PATH_BYTES: usize = 4096;
+/// The longest path component, in bytes (Linux's `NAME_MAX`).
+const MAX_NAME_BYTES: usize = 255;
+
 const S_IFMT: u32 = 0o170000;
 const S_IFLNK: u32 = 0o120000;
 
@@ -128,6 +135,11 @@ const S_IFLNK: u32 = 0o120000;
 pub fn unpack(bytes: &[u8], dest: &Path) -> Result<()> {
     let mut archive =
         zip::ZipArchive::new(Cursor::new(bytes)).map_err(|_| Error::invalid(UNZIP_ERROR))?;
+    if archive.len() > MAX_ENTRIES {
+        return Err(Error::invalid(format!(
+            "{UNZIP_ERROR} The package holds more than {MAX_ENTRIES} entries."
+        )));
+    }
     let declared: u64 = (0..archive.len())
         .filter_map(|i| archive.by_index_raw(i).ok().map(|f| f.size()))
         .sum();
@@ -140,6 +152,7 @@ pub fn unpack(bytes: &[u8], dest: &Path) -> Result<()> {
             .by_index(i)
             .map_err(|_| Error::invalid(UNZIP_ERROR))?;
         let name = entry.name().to_string();
+        check_entry_name(&name)?;
         let mode = entry.unix_mode().unwrap_or(0);
         if mode & S_IFMT == S_IFLNK {
             return Err(Error::invalid(format!(
@@ -160,13 +173,48 @@ pub fn unpack(bytes: &[u8], dest: &Path) -> Result<()> {
             fs::create_dir_all(parent).map_err(|e| fault("unpack dir", e))?;
         }
         let mut out = File::create(&target).map_err(|e| fault("unpack file", e))?;
-        let copied = io::copy(&mut (&mut entry).take(budget + 1), &mut out)
-            .map_err(|_| Error::invalid(UNZIP_ERROR))?;
+        let copied = copy_entry(&mut (&mut entry).take(budget + 1), &mut out)?;
         if copied > budget {
             return Err(unzipped_too_large());
         }
         budget -= copied;
         set_mode(&target, mode)?;
+    }
+    Ok(())
+}
+
+/// Copies one entry out. A failed read is a broken package (the caller's error); a failed
+/// write is the disk's (full, read-only), a platform fault.
+fn copy_entry(from: &mut impl Read, to: &mut File) -> Result<u64> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut copied = 0u64;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(copied),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return Err(Error::invalid(UNZIP_ERROR)),
+        };
+        to.write_all(&buf[..n])
+            .map_err(|e| fault("unpack file", e))?;
+        copied += n as u64;
+    }
+}
+
+/// Refuses names the file system would refuse (as a client error, not a platform fault).
+fn check_entry_name(name: &str) -> Result<()> {
+    let too_long =
+        name.len() > MAX_PATH_BYTES || name.split('/').any(|part| part.len() > MAX_NAME_BYTES);
+    if too_long {
+        let shown: String = name.chars().take(64).collect();
+        return Err(Error::invalid(format!(
+            "{UNZIP_ERROR} Entry name too long: {shown}..."
+        )));
+    }
+    if name.contains('\0') {
+        return Err(Error::invalid(format!(
+            "{UNZIP_ERROR} Entry name contains a NUL character."
+        )));
     }
     Ok(())
 }
@@ -251,6 +299,28 @@ mod tests {
             left.is_empty(),
             "rejected packages leave nothing behind: {left:?}"
         );
+    }
+
+    #[test]
+    fn refuses_overlong_names_and_too_many_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CodeStore::open(dir.path()).unwrap();
+        let long_part = format!("{}/f", "d".repeat(MAX_NAME_BYTES + 1));
+        let long_path = vec!["d"; MAX_PATH_BYTES / 2 + 1].join("/");
+        for name in [long_part.as_str(), long_path.as_str()] {
+            let e = store.put_zip(&zip_of(&[(name, b"x", 0o644)])).unwrap_err();
+            assert_eq!(e.status, 400, "{e}");
+            assert!(e.message.starts_with(UNZIP_ERROR), "{e}");
+        }
+        let names: Vec<String> = (0..=MAX_ENTRIES).map(|i| format!("{i}")).collect();
+        let entries: Vec<(&str, &[u8], u32)> = names
+            .iter()
+            .map(|n| (n.as_str(), &b""[..], 0o644))
+            .collect();
+        let e = store.put_zip(&zip_of(&entries)).unwrap_err();
+        assert!(e.message.contains("more than 100000 entries"), "{e}");
+        // Nothing was unpacked: only the store's root is left.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

@@ -22,6 +22,9 @@ const MAX_KEYS: usize = 5;
 const MAX_COMBINATIONS: usize = 150;
 /// Largest policy document.
 const MAX_BYTES: usize = 256 * 1024;
+/// Deepest nesting of objects and `$or`s the expansion follows (a document nested deeper
+/// cannot stay within five keys in any useful way; the bound keeps the recursion shallow).
+const MAX_NESTING: usize = 32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -102,6 +105,12 @@ fn too_complex() -> Error {
     bad("Filter policy is too complex")
 }
 
+fn too_many_keys() -> Error {
+    bad(format!(
+        "Filter policy can not have more than {MAX_KEYS} keys"
+    ))
+}
+
 impl FilterPolicy {
     /// Parses and checks a policy document for `scope`.
     pub fn parse(text: &str, scope: Scope) -> Result<FilterPolicy, Error> {
@@ -114,12 +123,10 @@ impl FilterPolicy {
             return Err(bad("Filter policy must be a JSON object"));
         };
         let mut alternatives = vec![Conjunction::default()];
-        expand(&obj, &[], scope, &mut alternatives)?;
+        expand(&obj, &[], scope, &mut alternatives, 0)?;
         let keys = alternatives.iter().map(|c| c.0.len()).max().unwrap_or(0);
         if keys > MAX_KEYS {
-            return Err(bad(format!(
-                "Filter policy can not have more than {MAX_KEYS} keys"
-            )));
+            return Err(too_many_keys());
         }
         let combinations: usize = alternatives
             .iter()
@@ -170,12 +177,18 @@ impl Source<'_> {
 }
 
 /// Adds the keys of `obj` (under `prefix`) to every alternative, multiplying them out at `$or`.
+/// The limits are checked as the policy is expanded, not after: nested `$or`s double the
+/// alternatives at each level, so a small document could otherwise describe millions.
 fn expand(
     obj: &Map<String, Value>,
     prefix: &[String],
     scope: Scope,
     alts: &mut Vec<Conjunction>,
+    depth: usize,
 ) -> Result<(), Error> {
+    if depth > MAX_NESTING {
+        return Err(bad("Filter policy is too complex"));
+    }
     for (key, value) in obj {
         if key == "$or" {
             let Value::Array(branches) = value else {
@@ -190,7 +203,7 @@ fn expand(
                     return Err(bad("\"$or\" elements must be objects"));
                 };
                 let mut these = alts.clone();
-                expand(b, prefix, scope, &mut these)?;
+                expand(b, prefix, scope, &mut these, depth + 1)?;
                 out.extend(these);
                 // Every alternative counts at least one combination, and `$or`s under sibling
                 // keys multiply: stop before the count grows past what the limit allows.
@@ -208,10 +221,13 @@ fn expand(
                 let rules = parse_rules(items)?;
                 for c in alts.iter_mut() {
                     c.0.push((path.clone(), rules.clone()));
+                    if c.0.len() > MAX_KEYS {
+                        return Err(too_many_keys());
+                    }
                 }
             }
             Value::Object(inner) if scope == Scope::MessageBody => {
-                expand(inner, &path, scope, alts)?
+                expand(inner, &path, scope, alts, depth + 1)?
             }
             Value::Object(_) => {
                 return Err(bad(
@@ -484,6 +500,41 @@ mod tests {
 
     fn error(policy: &str, scope: Scope) -> String {
         FilterPolicy::parse(policy, scope).unwrap_err().message
+    }
+
+    #[test]
+    fn nested_ors_are_refused_before_they_multiply_out() {
+        // 40 sibling objects, each with a two-way `$or`: 2^40 alternatives if expanded fully.
+        let members: Vec<String> = (0..40)
+            .map(|i| format!(r#""k{i}":{{"$or":[{{"a":[1]}},{{"b":[2]}}]}}"#))
+            .collect();
+        let policy = format!("{{{}}}", members.join(","));
+        let started = std::time::Instant::now();
+        let e = error(&policy, Scope::MessageBody);
+        assert!(
+            e.contains("too complex") || e.contains("more than 5 keys"),
+            "{e}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_deep_recursion() {
+        let depth = MAX_NESTING + 2;
+        let policy = format!("{}[1]{}", r#"{"a":"#.repeat(depth), "}".repeat(depth));
+        assert_eq!(
+            error(&policy, Scope::MessageBody),
+            "Invalid parameter: FilterPolicy: Filter policy is too complex"
+        );
+        // Deeper than serde_json's own recursion limit: a parse error, not a crash.
+        let policy = format!("{}[1]{}", r#"{"a":"#.repeat(10_000), "}".repeat(10_000));
+        assert!(error(&policy, Scope::MessageBody).contains("failed to parse JSON"));
+    }
+
+    #[test]
+    fn a_policy_over_256_kb_is_refused() {
+        let policy = format!(r#"{{"a":["{}"]}}"#, "x".repeat(256 * 1024));
+        assert!(error(&policy, Scope::MessageAttributes).contains("too long"));
     }
 
     #[test]

@@ -117,8 +117,9 @@ pub fn conflict(message: impl Into<String>) -> Error {
 
 /// Parses a JSON request body (empty means `{}`); anything malformed is a BadRequestException.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
-    serde_json::from_slice(crate::wire::json_body(body))
-        .map_err(|e| bad_request(format!("Invalid request body: {e}")))
+    let text = crate::wire::json_text(body)
+        .map_err(|e| bad_request(format!("Invalid request body: {e}")))?;
+    serde_json::from_str(text).map_err(|e| bad_request(format!("Invalid request body: {e}")))
 }
 
 /// A random identifier of lower-case letters and digits, as API Gateway's ids look.

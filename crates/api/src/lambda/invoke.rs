@@ -22,6 +22,10 @@ use crate::auth::Caller;
 use crate::wire::{no_content, ApiResult};
 use crate::{RawBody, Shared};
 
+/// The deepest nesting of arrays and objects a payload may have (the JSON parser of AWS's
+/// front end stops at 1000 levels too); runtimes parse payloads recursively.
+const MAX_PAYLOAD_NESTING: usize = 1000;
+
 /// The part of the log returned with `LogType: Tail`.
 const TAIL_BYTES: usize = 4096;
 
@@ -39,6 +43,21 @@ fn check_payload(body: &[u8]) -> Result<()> {
     }
     if body.is_empty() {
         return Ok(());
+    }
+    // Skipping a string (below) does not look at its bytes: check the encoding first, so
+    // invalid UTF-8 is refused here rather than by the function's runtime.
+    if let Err(e) = std::str::from_utf8(body) {
+        return Err(Error::bad_content(format!(
+            "Could not parse request body into json: Could not parse payload into json: \
+             Invalid UTF-8 byte at offset {}",
+            e.valid_up_to()
+        )));
+    }
+    if !crate::wire::nesting_within(body, MAX_PAYLOAD_NESTING) {
+        return Err(Error::bad_content(format!(
+            "Could not parse request body into json: Could not parse payload into json: \
+             Document nesting depth exceeds the maximum allowed ({MAX_PAYLOAD_NESTING})"
+        )));
     }
     serde_json::from_slice::<serde::de::IgnoredAny>(body)
         .map(drop)
@@ -301,5 +320,30 @@ const INVOKE_ASYNC_LIMIT: usize = 262_144;
 fn insert(h: &mut axum::http::HeaderMap, name: &'static str, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         h.insert(name, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_must_be_json_in_utf8() {
+        assert!(check_payload(b"").is_ok());
+        assert!(check_payload(br#"{"a": ["b", 1.5e300]}"#).is_ok());
+        for bad in [
+            &b"{\"a\": \"\xff\"}"[..],
+            b"{\"a\": NaN}",
+            b"[Infinity]",
+            b"{\"a\": 1",
+        ] {
+            let e = check_payload(bad).unwrap_err();
+            assert_eq!(e.code, "InvalidRequestContentException", "{bad:?}");
+        }
+        let deep = "[".repeat(100_000);
+        assert_eq!(
+            check_payload(deep.as_bytes()).unwrap_err().code,
+            "InvalidRequestContentException"
+        );
     }
 }

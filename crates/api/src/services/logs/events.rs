@@ -257,6 +257,21 @@ pub(super) struct PutEvents {
     log_events: Option<Vec<InputEvent>>,
 }
 
+/// PutLogEvents' batch limit: the messages' UTF-8 bytes plus 26 bytes per event.
+const MAX_BATCH_BYTES: usize = 1_048_576;
+/// What each event adds to the batch size besides its message.
+const EVENT_OVERHEAD: usize = 26;
+
+fn check_batch_size(events: &[(i64, String)]) -> Result<(), LogsError> {
+    let size: usize = events.iter().map(|(_, m)| m.len() + EVENT_OVERHEAD).sum();
+    if size > MAX_BATCH_BYTES {
+        return Err(LogsError::invalid(format!(
+            "Upload too large: {size} bytes exceeds limit of {MAX_BATCH_BYTES}"
+        )));
+    }
+    Ok(())
+}
+
 pub(super) fn put(store: &LogStore, req: PutEvents) -> LogsResult {
     let input = req
         .log_events
@@ -285,6 +300,7 @@ pub(super) fn put(store: &LogStore, req: PutEvents) -> LogsResult {
         }
         events.push((ts, msg));
     }
+    check_batch_size(&events)?;
     if events.windows(2).any(|w| w[1].0 < w[0].0) {
         return Err(LogsError::invalid(
             "Log events in a single PutLogEvents request must be in chronological order.",
@@ -358,6 +374,22 @@ fn screen(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_over_one_mib_is_refused() {
+        let fits = vec![(0, "x".repeat(MAX_BATCH_BYTES - EVENT_OVERHEAD))];
+        assert!(check_batch_size(&fits).is_ok());
+        let over = vec![
+            (0, "x".repeat(MAX_BATCH_BYTES - EVENT_OVERHEAD)),
+            (1, "y".into()),
+        ];
+        let e = check_batch_size(&over).unwrap_err();
+        assert_eq!(e.code, "InvalidParameterException");
+        assert_eq!(
+            e.message,
+            "Upload too large: 1048603 bytes exceeds limit of 1048576"
+        );
+    }
 
     #[test]
     fn tokens_survive_a_round_trip() {

@@ -160,7 +160,9 @@ fn run(store: &LogStore, region: &str, op: &str, body: &[u8]) -> LogsResult {
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, LogsError> {
-    serde_json::from_slice(crate::wire::json_body(body)).map_err(|e| {
+    let text = crate::wire::json_text(body)
+        .map_err(|e| LogsError::new("SerializationException", e.to_string()))?;
+    serde_json::from_str(text).map_err(|e| {
         if e.is_data() {
             LogsError::new("SerializationException", e.to_string())
         } else {
