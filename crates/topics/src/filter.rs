@@ -699,9 +699,13 @@ mod tests {
             .map(|i| format!(r#""k{i}":{{"$or":[{{"a":["1"]}},{{"b":["2"]}}]}}"#))
             .collect();
         let policy = format!("{{{}}}", keys.join(","));
-        assert_eq!(
-            error(&policy, Scope::MessageBody),
-            "Invalid parameter: FilterPolicy: Filter policy is too complex"
+        // Whichever limit the expansion passes first refuses it: each alternative's key count
+        // or the number of alternatives; what matters is that it stops before multiplying.
+        let message = error(&policy, Scope::MessageBody);
+        assert!(
+            message.ends_with("Filter policy is too complex")
+                || message.ends_with("Filter policy can not have more than 5 keys"),
+            "{message}"
         );
     }
 }
