@@ -534,6 +534,11 @@ impl S3 for S3Front {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let region = region(&req);
         let rid = request_id(&req);
+        // A browser form upload (POST) arrives here too, and is its own kind of event.
+        let event = match req.method == http::Method::POST {
+            true => "ObjectCreated:Post",
+            false => "ObjectCreated:Put",
+        };
         let trailers = req.trailing_headers.clone();
         let headers = req.headers;
         let mut input = req.input;
@@ -559,14 +564,8 @@ impl S3 for S3Front {
             checksums,
         };
         self.commit(&row, &cond)?;
-        self.0.notify(
-            "ObjectCreated:Put",
-            &row.bucket,
-            &row.key,
-            Some(&row),
-            &region,
-            &rid,
-        );
+        self.0
+            .notify(event, &row.bucket, &row.key, Some(&row), &region, &rid);
         let c = row.checksums;
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag(&row.etag)),
