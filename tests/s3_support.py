@@ -91,3 +91,24 @@ def signed_s3_headers(method, url, headers=None, payload_hash="UNSIGNED-PAYLOAD"
         f"SignedHeaders={';'.join(names)}, Signature={signature}"
     )
     return signed
+
+
+def post_form(url, fields, filename, content):
+    """A browser-style POST form upload of `content` with the signed `fields`."""
+    import uuid
+
+    from helpers import http_request
+
+    boundary = uuid.uuid4().hex
+    parts = []
+    for k, v in fields.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode())
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n".encode()
+        + content
+        + b"\r\n"
+    )
+    parts.append(f"--{boundary}--\r\n".encode())
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    return http_request("POST", url, headers, b"".join(parts))

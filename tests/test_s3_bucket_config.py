@@ -188,3 +188,28 @@ def test_settings_every_bucket_has(s3, bucket):
     assert "LoggingEnabled" not in s3.get_bucket_logging(Bucket=bucket)
     assert s3.get_bucket_request_payment(Bucket=bucket)["Payer"] == "BucketOwner"
     assert "Status" not in s3.get_bucket_accelerate_configuration(Bucket=bucket)
+
+
+def test_tags_given_when_a_multipart_upload_starts(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp", Tagging="stage=raw&owner=me")["UploadId"]
+    etag = s3.upload_part(Bucket=bucket, Key="mp", UploadId=up, PartNumber=1, Body=b"x")["ETag"]
+    s3.complete_multipart_upload(
+        Bucket=bucket, Key="mp", UploadId=up, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]}
+    )
+    assert s3.get_object_tagging(Bucket=bucket, Key="mp")["TagSet"] == [
+        {"Key": "stage", "Value": "raw"}, {"Key": "owner", "Value": "me"},
+    ]
+    header = "&".join(f"k{i}=v" for i in range(11))
+    expect_error(s3.create_multipart_upload, "InvalidTag", 400, Bucket=bucket, Key="mp2", Tagging=header)
+
+
+def test_version_ids_of_an_unversioned_bucket(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="o", Body=b"current")
+    # `null` names the one version an unversioned write makes.
+    assert s3.get_object(Bucket=bucket, Key="o", VersionId="null")["Body"].read() == b"current"
+    assert s3.head_object(Bucket=bucket, Key="o", VersionId="null")["ContentLength"] == 7
+    expect_error(s3.get_object, "InvalidArgument", 400, Bucket=bucket, Key="o", VersionId="3HL4kqtJlcpXroDTDmJ")
+    expect_error(s3.delete_object, "InvalidArgument", 400, Bucket=bucket, Key="o", VersionId="3HL4kqtJlcpXroDTDmJ")
+    assert s3.get_object(Bucket=bucket, Key="o")["Body"].read() == b"current"
+    s3.delete_object(Bucket=bucket, Key="o", VersionId="null")
+    expect_error(s3.head_object, "404", 404, Bucket=bucket, Key="o")

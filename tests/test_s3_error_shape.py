@@ -98,3 +98,13 @@ def test_lambda_paths_keep_their_json_errors(server):
     status, headers, _ = http_request("GET", f"{server.url}/2015-03-31/functions")
     assert status == 403
     assert headers.get("x-amzn-ErrorType", "").startswith("MissingAuthenticationTokenException")
+
+
+def test_key_too_long(server, s3, bucket):
+    expect_error(s3.put_object, "KeyTooLongError", 400, Bucket=bucket, Key="k" * 1025, Body=b"x")
+    url = f"{server.url}/{bucket}/{'k' * 1025}"
+    status, headers, body = http_request("GET", url, signed_s3_headers("GET", url))
+    assert status == 400
+    assert_s3_error(status, headers, body, "KeyTooLongError")
+    # 1,024 bytes is the limit, not past it.
+    s3.put_object(Bucket=bucket, Key="k" * 1024, Body=b"x")

@@ -2,16 +2,13 @@
 URLs with `AWSAccessKeyId`/`Signature`/`Expires`), and browser POST form uploads signed with a
 policy (boto3's generate_presigned_post)."""
 
-import urllib.parse
-import uuid
-
 from helpers import ACCESS_KEY, REGION, SECRET_KEY, http_request
 
 import boto3
 import pytest
 from botocore.config import Config
 
-from s3_support import bucket, expect_error, s3  # noqa: F401 (module fixtures)
+from s3_support import bucket, expect_error, post_form, s3  # noqa: F401 (module fixtures)
 
 
 @pytest.fixture(scope="module")
@@ -56,25 +53,9 @@ def test_sigv2_with_a_wrong_secret_is_refused(server, bucket):
     expect_error(wrong.put_object, "SignatureDoesNotMatch", 403, Bucket=bucket, Key="x", Body=b"x")
 
 
-def _post_form(url, fields, filename, content):
-    boundary = uuid.uuid4().hex
-    parts = []
-    for k, v in fields.items():
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode())
-    parts.append(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n".encode()
-        + content
-        + b"\r\n"
-    )
-    parts.append(f"--{boundary}--\r\n".encode())
-    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-    return http_request("POST", url, headers, b"".join(parts))
-
-
 def test_post_form_upload(s3, bucket):
     post = s3.generate_presigned_post(bucket, "uploads/photo.jpg", ExpiresIn=300)
-    status, _, body = _post_form(post["url"], post["fields"], "photo.jpg", b"form upload bytes")
+    status, _, body = post_form(post["url"], post["fields"], "photo.jpg", b"form upload bytes")
     assert status == 204, body
     assert s3.get_object(Bucket=bucket, Key="uploads/photo.jpg")["Body"].read() == b"form upload bytes"
 
@@ -83,7 +64,7 @@ def test_post_form_with_a_tampered_policy_is_refused(s3, bucket):
     post = s3.generate_presigned_post(bucket, "k", ExpiresIn=300)
     fields = dict(post["fields"])
     fields["x-amz-signature"] = "0" * 64
-    status, _, body = _post_form(post["url"], fields, "f", b"nope")
+    status, _, body = post_form(post["url"], fields, "f", b"nope")
     assert status == 403, body
     assert b"<Error>" in body
     expect_error(s3.head_object, "404", 404, Bucket=bucket, Key="k")

@@ -307,6 +307,25 @@ def test_event_record_shape(s3, bucket, recorder):
     assert "versionId" not in obj
 
 
+def test_form_upload_is_a_post_event(s3, bucket, recorder):
+    from s3_support import post_form
+
+    arn, records = recorder
+    configure(
+        s3, bucket,
+        lambda_config(arn, ["s3:ObjectCreated:Post"], "post"),
+        lambda_config(arn, ["s3:ObjectCreated:Put"], "put"),
+    )
+    form = s3.generate_presigned_post(bucket, "form.txt", ExpiresIn=300)
+    status, _, body = post_form(form["url"], form["fields"], "form.txt", b"posted")
+    assert status == 204, body
+    records.wait_for(1, EVENT_DEADLINE_S)
+    recs = s3_records(records.assert_stays(1, QUIET_S))
+    assert [(r["eventName"], r["s3"]["configurationId"], event_key(r)) for r in recs] == [
+        ("ObjectCreated:Post", "post", "form.txt")
+    ]
+
+
 def test_event_request_id_is_the_put_request_id(s3, bucket, recorder):
     """responseElements.x-amz-request-id names the request that caused the event: the
     `x-amz-request-id` S3 returned for the PutObject."""

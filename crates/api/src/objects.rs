@@ -159,6 +159,7 @@ fn default_message(code: &str) -> &'static str {
         "MissingContentLength" => "You must provide the Content-Length HTTP header.",
         "IncompleteBody" => "You did not provide the number of bytes specified by the Content-Length HTTP header.",
         "MaxMessageLengthExceeded" => "Your request was too big.",
+        "KeyTooLongError" => "Your key is too long",
         "MalformedXML" => "The XML you provided was not well-formed or did not validate against our published schema.",
         "InternalError" => "We encountered an internal error. Please try again.",
         _ => "The request could not be served.",

@@ -52,6 +52,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("objects", "upload_id", "TEXT"),
     ("objects", "tags", "TEXT NOT NULL DEFAULT '[]'"),
     ("objects", "checksums", "TEXT"),
+    ("uploads", "tags", "TEXT NOT NULL DEFAULT '[]'"),
     ("buckets", "versioning", "TEXT"),
     ("buckets", "tags", "TEXT"),
 ];
@@ -129,6 +130,8 @@ pub struct UploadRow {
     pub key: String,
     pub initiated_ms: i64,
     pub attrs: Attrs,
+    /// The tags the completed object will have (CreateMultipartUpload's `x-amz-tagging`).
+    pub tags: Tags,
 }
 
 #[derive(Debug, Clone)]
@@ -204,6 +207,7 @@ fn upload_from(r: &rusqlite::Row<'_>) -> DbResult<UploadRow> {
         key: r.get(2)?,
         initiated_ms: r.get(3)?,
         attrs: attrs_of(r.get(4)?),
+        tags: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
     })
 }
 
@@ -376,8 +380,8 @@ impl Tx<'_> {
 
     pub fn create_upload(&self, u: &UploadRow) -> DbResult<()> {
         self.0.execute(
-            "INSERT INTO uploads (upload_id, bucket, key, initiated_ms, attrs) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![u.upload_id, u.bucket, u.key, u.initiated_ms, json(&u.attrs)],
+            "INSERT INTO uploads (upload_id, bucket, key, initiated_ms, attrs, tags) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![u.upload_id, u.bucket, u.key, u.initiated_ms, json(&u.attrs), json(&u.tags)],
         )?;
         Ok(())
     }
@@ -385,7 +389,7 @@ impl Tx<'_> {
     pub fn upload(&self, upload_id: &str) -> DbResult<Option<UploadRow>> {
         self.0
             .query_row(
-                "SELECT upload_id, bucket, key, initiated_ms, attrs FROM uploads WHERE upload_id = ?1",
+                "SELECT upload_id, bucket, key, initiated_ms, attrs, tags FROM uploads WHERE upload_id = ?1",
                 [upload_id],
                 upload_from,
             )
@@ -394,7 +398,7 @@ impl Tx<'_> {
 
     pub fn uploads(&self, bucket: &str) -> DbResult<Vec<UploadRow>> {
         let mut stmt = self.0.prepare_cached(
-            "SELECT upload_id, bucket, key, initiated_ms, attrs FROM uploads WHERE bucket = ?1 ORDER BY key, initiated_ms",
+            "SELECT upload_id, bucket, key, initiated_ms, attrs, tags FROM uploads WHERE bucket = ?1 ORDER BY key, initiated_ms",
         )?;
         let rows = stmt.query_map([bucket], upload_from)?;
         rows.collect()

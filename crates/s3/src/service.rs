@@ -542,6 +542,11 @@ impl S3 for S3Front {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let region = region(&req);
         let rid = request_id(&req);
+        // A browser form upload (POST) arrives here too, and is its own kind of event.
+        let event = match req.method == http::Method::POST {
+            true => "ObjectCreated:Post",
+            false => "ObjectCreated:Put",
+        };
         let trailers = req.trailing_headers.clone();
         let headers = req.headers;
         let mut input = req.input;
@@ -567,14 +572,8 @@ impl S3 for S3Front {
             checksums,
         };
         self.commit(&row, &cond)?;
-        self.0.notify(
-            "ObjectCreated:Put",
-            &row.bucket,
-            &row.key,
-            Some(&row),
-            &region,
-            &rid,
-        );
+        self.0
+            .notify(event, &row.bucket, &row.key, Some(&row), &region, &rid);
         let c = row.checksums;
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag(&row.etag)),
@@ -594,6 +593,7 @@ impl S3 for S3Front {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
+        only_null_version(&input.version_id)?;
         let row = self.object(&input.bucket, &input.key)?;
         ReadConditions {
             if_match: input.if_match.as_ref(),
@@ -644,6 +644,7 @@ impl S3 for S3Front {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
+        only_null_version(&input.version_id)?;
         let row = self.object(&input.bucket, &input.key)?;
         ReadConditions {
             if_match: input.if_match.as_ref(),
@@ -688,6 +689,7 @@ impl S3 for S3Front {
         let region = region(&req);
         let rid = request_id(&req);
         let input = req.input;
+        only_null_version(&input.version_id)?;
         self.require_bucket(&input.bucket)?;
         let old = self
             .0
@@ -930,12 +932,14 @@ impl S3 for S3Front {
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let input = req.input;
         self.require_bucket(&input.bucket)?;
+        let tags = crate::tagging::from_header(input.tagging.as_deref())?;
         let upload = UploadRow {
             upload_id: uuid::Uuid::new_v4().simple().to_string(),
             bucket: input.bucket.clone(),
             key: input.key.clone(),
             initiated_ms: now_ms(),
             attrs: stored_attrs!(input),
+            tags,
         };
         self.0
             .db
@@ -1096,7 +1100,7 @@ impl S3 for S3Front {
             attrs: upload.attrs.clone(),
             parts: Some(chosen.iter().map(|p| p.size).collect()),
             upload_id: Some(upload.upload_id.clone()),
-            tags: Vec::new(),
+            tags: upload.tags.clone(),
             checksums: Checksums::default(),
         };
         self.commit(&row, &cond)?;
@@ -1725,6 +1729,15 @@ fn completed(row: &ObjectRow) -> CompleteMultipartUploadOutput {
         e_tag: Some(etag(&row.etag)),
         location: Some(format!("/{}/{}", row.bucket, row.key)),
         ..Default::default()
+    }
+}
+
+/// Only current versions are kept, and an unversioned write's version id is `null`: a request
+/// for any other version names something that cannot exist.
+fn only_null_version(version_id: &Option<String>) -> S3Result<()> {
+    match version_id.as_deref() {
+        None | Some("null") => Ok(()),
+        Some(_) => Err(s3_error!(InvalidArgument, "Invalid version id specified")),
     }
 }
 
