@@ -297,10 +297,10 @@ pub fn describe_ttl(db: &mut Db, req: &Value) -> Result<Value, Error> {
 
 pub fn update_ttl(db: &mut Db, req: &Value) -> Result<Value, Error> {
     let name = table_name(req)?;
-    let mut t = (*existing(db, name)?).clone();
+    // The model's constraints come before the table is looked up, as on AWS.
     let spec = &req["TimeToLiveSpecification"];
-    let enabled = spec["Enabled"].as_bool().unwrap_or(false);
-    let attr = spec["AttributeName"].as_str().unwrap_or("").to_string();
+    let (enabled, attr) = ttl_specification(spec)?;
+    let mut t = (*existing(db, name)?).clone();
     if enabled && t.ttl.is_some() {
         return Err(Error::validation("TimeToLive is already enabled"));
     }
@@ -310,6 +310,41 @@ pub fn update_ttl(db: &mut Db, req: &Value) -> Result<Value, Error> {
     t.ttl = enabled.then_some(attr);
     db.save_table(t)?;
     Ok(json!({"TimeToLiveSpecification": spec}))
+}
+
+/// UpdateTimeToLive's specification, checked against the model: both members present, the
+/// attribute's name 1 to 255 characters.
+fn ttl_specification(spec: &Value) -> Result<(bool, String), Error> {
+    let null = |member: &str| {
+        Error::validation(format!(
+            "1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"
+        ))
+    };
+    if spec.is_null() {
+        return Err(null("timeToLiveSpecification"));
+    }
+    let attr = spec["AttributeName"]
+        .as_str()
+        .ok_or_else(|| null("timeToLiveSpecification.attributeName"))?;
+    let enabled = spec["Enabled"]
+        .as_bool()
+        .ok_or_else(|| null("timeToLiveSpecification.enabled"))?;
+    let member = "timeToLiveSpecification.attributeName";
+    if attr.is_empty() {
+        return Err(constraint(
+            attr,
+            member,
+            "Member must have length greater than or equal to 1",
+        ));
+    }
+    if attr.chars().count() > 255 {
+        return Err(constraint(
+            attr,
+            member,
+            "Member must have length less than or equal to 255",
+        ));
+    }
+    Ok((enabled, attr.to_string()))
 }
 
 pub fn describe_backups(db: &mut Db, req: &Value) -> Result<Value, Error> {
