@@ -249,8 +249,41 @@ fn arn_of(req: &Value) -> Result<&str, Error> {
     })
 }
 
+/// TagResource's Tags against the model: present, keys of 1 to 128 characters, values of at
+/// most 256.
+fn check_tags(tags: &Value) -> Result<(), Error> {
+    let Some(list) = tags.as_array() else {
+        return Err(Error::validation(
+            "1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null",
+        ));
+    };
+    for (i, tag) in list.iter().enumerate() {
+        let n = i + 1;
+        let key = tag["Key"].as_str().unwrap_or("");
+        let value = tag["Value"].as_str().unwrap_or("");
+        let rule = match key.chars().count() {
+            0 => Some("Member must have length greater than or equal to 1"),
+            1..=128 => None,
+            _ => Some("Member must have length less than or equal to 128"),
+        };
+        if let Some(rule) = rule {
+            return Err(constraint(key, &format!("tags.{n}.member.key"), rule));
+        }
+        if value.chars().count() > 256 {
+            return Err(constraint(
+                value,
+                &format!("tags.{n}.member.value"),
+                "Member must have length less than or equal to 256",
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn tag_resource(db: &mut Db, req: &Value) -> Result<Value, Error> {
-    let mut t = by_arn(db, arn_of(req)?)?;
+    let arn = arn_of(req)?;
+    check_tags(&req["Tags"])?;
+    let mut t = by_arn(db, arn)?;
     for tag in req["Tags"].as_array().into_iter().flatten() {
         let k = tag["Key"].as_str().unwrap_or("").to_string();
         let v = tag["Value"].as_str().unwrap_or("").to_string();
