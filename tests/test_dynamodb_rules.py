@@ -11,6 +11,7 @@ from dynamodb_support import (  # noqa: F401 (ddb, raw, tables: shared module fi
     key_schema,
     raises_ddb,
     raw,
+    table_arn,
     tables,
     unique_table,
 )
@@ -255,3 +256,19 @@ def test_delete_table_answers_what_aws_does(ddb):
     assert desc["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert desc["ProvisionedThroughput"] == {"NumberOfDecreasesToday": 0, "ReadCapacityUnits": 0,
                                              "WriteCapacityUnits": 0}
+
+
+@pytest.mark.parametrize("tag,member,rule", [
+    ({"Key": "", "Value": "v"}, "key", "Member must have length greater than or equal to 1"),
+    ({"Key": "k" * 129, "Value": "v"}, "key", "Member must have length less than or equal to 128"),
+    ({"Key": "k", "Value": "v" * 257}, "value", "Member must have length less than or equal to 256"),
+])
+def test_tag_keys_and_values_have_model_limits(raw, t, tag, member, rule):
+    arn = table_arn(t)
+    shown = tag["Key"] if member == "key" else tag["Value"]
+    raises_ddb("ValidationException", raw.tag_resource, ResourceArn=arn,
+               Tags=[{"Key": "fine", "Value": "x"}, tag],
+               message=f"1 validation error detected: Value '{shown}' at 'tags.2.member.{member}' "
+                       f"failed to satisfy constraint: {rule}")
+    # Nothing was tagged.
+    assert raw.list_tags_of_resource(ResourceArn=arn)["Tags"] == []

@@ -76,3 +76,24 @@ def test_describe_limits_and_endpoints(client):
     endpoints = client.describe_endpoints()["Endpoints"]
     assert endpoints == [{"Address": f"dynamodb.{helpers.REGION}.amazonaws.com",
                           "CachePeriodInMinutes": 1440}]
+
+
+@pytest.mark.parametrize("spec,message", [
+    ({"Enabled": True, "AttributeName": ""},
+     "1 validation error detected: Value '' at 'timeToLiveSpecification.attributeName' failed "
+     "to satisfy constraint: Member must have length greater than or equal to 1"),
+    ({"Enabled": True, "AttributeName": "e" * 256},
+     f"1 validation error detected: Value '{'e' * 256}' at "
+     "'timeToLiveSpecification.attributeName' failed to satisfy constraint: Member must have "
+     "length less than or equal to 255"),
+    ({"AttributeName": "exp"},
+     "1 validation error detected: Value null at 'timeToLiveSpecification.enabled' failed to "
+     "satisfy constraint: Member must not be null"),
+])
+def test_time_to_live_specification_is_checked(fast_sweep, client, spec, message):
+    raw = ddb_client(fast_sweep, parameter_validation=False)
+    name = create_table(client)
+    raises_ddb("ValidationException", raw.update_time_to_live, TableName=name,
+               TimeToLiveSpecification=spec, message=message)
+    assert client.describe_time_to_live(TableName=name)["TimeToLiveDescription"] == {
+        "TimeToLiveStatus": "DISABLED"}

@@ -249,8 +249,41 @@ fn arn_of(req: &Value) -> Result<&str, Error> {
     })
 }
 
+/// TagResource's Tags against the model: present, keys of 1 to 128 characters, values of at
+/// most 256.
+fn check_tags(tags: &Value) -> Result<(), Error> {
+    let Some(list) = tags.as_array() else {
+        return Err(Error::validation(
+            "1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null",
+        ));
+    };
+    for (i, tag) in list.iter().enumerate() {
+        let n = i + 1;
+        let key = tag["Key"].as_str().unwrap_or("");
+        let value = tag["Value"].as_str().unwrap_or("");
+        let rule = match key.chars().count() {
+            0 => Some("Member must have length greater than or equal to 1"),
+            1..=128 => None,
+            _ => Some("Member must have length less than or equal to 128"),
+        };
+        if let Some(rule) = rule {
+            return Err(constraint(key, &format!("tags.{n}.member.key"), rule));
+        }
+        if value.chars().count() > 256 {
+            return Err(constraint(
+                value,
+                &format!("tags.{n}.member.value"),
+                "Member must have length less than or equal to 256",
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn tag_resource(db: &mut Db, req: &Value) -> Result<Value, Error> {
-    let mut t = by_arn(db, arn_of(req)?)?;
+    let arn = arn_of(req)?;
+    check_tags(&req["Tags"])?;
+    let mut t = by_arn(db, arn)?;
     for tag in req["Tags"].as_array().into_iter().flatten() {
         let k = tag["Key"].as_str().unwrap_or("").to_string();
         let v = tag["Value"].as_str().unwrap_or("").to_string();
@@ -297,10 +330,10 @@ pub fn describe_ttl(db: &mut Db, req: &Value) -> Result<Value, Error> {
 
 pub fn update_ttl(db: &mut Db, req: &Value) -> Result<Value, Error> {
     let name = table_name(req)?;
-    let mut t = (*existing(db, name)?).clone();
+    // The model's constraints come before the table is looked up, as on AWS.
     let spec = &req["TimeToLiveSpecification"];
-    let enabled = spec["Enabled"].as_bool().unwrap_or(false);
-    let attr = spec["AttributeName"].as_str().unwrap_or("").to_string();
+    let (enabled, attr) = ttl_specification(spec)?;
+    let mut t = (*existing(db, name)?).clone();
     if enabled && t.ttl.is_some() {
         return Err(Error::validation("TimeToLive is already enabled"));
     }
@@ -310,6 +343,41 @@ pub fn update_ttl(db: &mut Db, req: &Value) -> Result<Value, Error> {
     t.ttl = enabled.then_some(attr);
     db.save_table(t)?;
     Ok(json!({"TimeToLiveSpecification": spec}))
+}
+
+/// UpdateTimeToLive's specification, checked against the model: both members present, the
+/// attribute's name 1 to 255 characters.
+fn ttl_specification(spec: &Value) -> Result<(bool, String), Error> {
+    let null = |member: &str| {
+        Error::validation(format!(
+            "1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"
+        ))
+    };
+    if spec.is_null() {
+        return Err(null("timeToLiveSpecification"));
+    }
+    let attr = spec["AttributeName"]
+        .as_str()
+        .ok_or_else(|| null("timeToLiveSpecification.attributeName"))?;
+    let enabled = spec["Enabled"]
+        .as_bool()
+        .ok_or_else(|| null("timeToLiveSpecification.enabled"))?;
+    let member = "timeToLiveSpecification.attributeName";
+    if attr.is_empty() {
+        return Err(constraint(
+            attr,
+            member,
+            "Member must have length greater than or equal to 1",
+        ));
+    }
+    if attr.chars().count() > 255 {
+        return Err(constraint(
+            attr,
+            member,
+            "Member must have length less than or equal to 255",
+        ));
+    }
+    Ok((enabled, attr.to_string()))
 }
 
 pub fn describe_backups(db: &mut Db, req: &Value) -> Result<Value, Error> {
