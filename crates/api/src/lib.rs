@@ -163,14 +163,9 @@ async fn unknown_operation() -> ApiError {
 /// the verified [`auth::Caller`]. The body is buffered here because the signature covers it.
 async fn authenticate(State(state): State<Shared>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+    let bytes = match read_body(body, MAX_BODY, BODY_IDLE_TIMEOUT).await {
         Ok(b) => b,
-        Err(_) => {
-            return ApiError(stratus_core::Error::too_large(format!(
-                "Request must be smaller than {MAX_BODY} bytes for the operation"
-            )))
-            .into_response()
-        }
+        Err(e) => return ApiError(e.into_error()).into_response(),
     };
     // The UnsubscribeUrl of SNS notifications works unsigned, as on AWS.
     if services::sns::is_unsubscribe_link(&parts) {
@@ -207,6 +202,67 @@ async fn authenticate(State(state): State<Shared>, req: Request, next: Next) -> 
     }
 }
 
+/// How long a request body may go without a byte arriving: a client that sends its headers
+/// and then trickles (or withholds) the body would otherwise hold its connection, and a
+/// handler, for ever. The header read time-out of the HTTP layer ends where the body starts.
+pub const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Why a body could not be read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BodyError {
+    TooLarge,
+    /// No bytes for the idle time-out.
+    Stalled,
+    /// The client went away or sent a malformed (for example truncated chunked) body.
+    Broken,
+}
+
+impl BodyError {
+    fn into_error(self) -> stratus_core::Error {
+        match self {
+            BodyError::TooLarge => stratus_core::Error::too_large(format!(
+                "Request must be smaller than {MAX_BODY} bytes for the operation"
+            )),
+            // S3's words for the same condition; the other services document none.
+            BodyError::Stalled => stratus_core::Error::new(
+                "RequestTimeout",
+                400,
+                "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.",
+            ),
+            BodyError::Broken => stratus_core::Error::new(
+                "IncompleteBody",
+                400,
+                "The request body ended before the length it announced.",
+            ),
+        }
+    }
+}
+
+/// Buffers a body of at most `limit` bytes, giving up when no data arrives for `idle`.
+pub async fn read_body(
+    body: Body,
+    limit: usize,
+    idle: std::time::Duration,
+) -> Result<Bytes, BodyError> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        let frame = match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => return Err(BodyError::Stalled),
+            Ok(None) => return Ok(buf.freeze()),
+            Ok(Some(Err(_))) => return Err(BodyError::Broken),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(BodyError::TooLarge);
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+}
+
 /// The request body, already buffered by authentication.
 #[derive(Clone)]
 pub struct RawBody(pub Bytes);
@@ -228,4 +284,47 @@ async fn request_id(mut req: Request, next: Next) -> Response {
         }
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A body fed by the returned sender, one chunk per message.
+    fn channel_body() -> (
+        tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+        Body,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        (tx, Body::from_stream(stream))
+    }
+
+    #[tokio::test]
+    async fn bodies_are_read_whole_within_the_limit() {
+        let (tx, body) = channel_body();
+        tx.send(Ok(Bytes::from_static(b"ab"))).await.unwrap();
+        tx.send(Ok(Bytes::from_static(b"cd"))).await.unwrap();
+        drop(tx);
+        let got = read_body(body, 4, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(&got[..], b"abcd");
+        let over = read_body(Body::from("abcde"), 4, Duration::from_secs(5)).await;
+        assert_eq!(over.unwrap_err(), BodyError::TooLarge);
+    }
+
+    #[tokio::test]
+    async fn a_stalled_or_broken_body_is_given_up() {
+        let (tx, body) = channel_body();
+        tx.send(Ok(Bytes::from_static(b"ab"))).await.unwrap();
+        let stalled = read_body(body, 100, Duration::from_millis(50)).await;
+        assert_eq!(stalled.unwrap_err(), BodyError::Stalled);
+        drop(tx);
+        let (tx, body) = channel_body();
+        tx.send(Err(std::io::Error::other("reset"))).await.unwrap();
+        let broken = read_body(body, 100, Duration::from_secs(5)).await;
+        assert_eq!(broken.unwrap_err(), BodyError::Broken);
+    }
 }

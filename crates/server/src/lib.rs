@@ -100,7 +100,7 @@ impl Platform {
         );
         let meter = stratus_metering::Meter::open_with(
             &data_dir.join("usage.db"),
-            cfg.pricing.clone(),
+            cfg.pricing,
             cfg.usage_retention_days,
             |runs| workers.supervise("metering_writer", runs),
         )
