@@ -1,5 +1,5 @@
-"""Fault injection: a full disk, a read-only data directory, a database locked by another
-process, a runtime that never reads the Runtime API's answers, and thousands of silent
+"""Fault injection: a full disk, a read-only data directory, a slow disk (every fsync delayed),
+a database locked by another process, a runtime that never reads the Runtime API's answers, and thousands of silent
 sockets. Each request gets an answer in its service's shape (or succeeds), nothing
 acknowledged is lost, and the server keeps serving and recovers when the fault is gone.
 
@@ -203,7 +203,9 @@ def test_database_locked_by_another_process(server_factory, db):
     s3.create_bucket(Bucket=bucket)
     make_table(ddb, table)
 
-    holder = sqlite3.connect(str(srv.data_dir / db), timeout=10, isolation_level=None)
+    # The timer thread commits on this connection, so it may not be tied to this thread.
+    holder = sqlite3.connect(str(srv.data_dir / db), timeout=10, isolation_level=None,
+                             check_same_thread=False)
     holder.execute("BEGIN EXCLUSIVE")
     released = threading.Timer(2.0, lambda: holder.execute("COMMIT"))
     released.start()
@@ -301,3 +303,93 @@ def test_slowloris_sockets_do_not_starve_clients(server_factory):
             s.close()
     assert srv.health()[0] == 200
     lam.list_functions()
+
+
+# A slow disk, as the server sees it: every fsync and fdatasync waits before it runs. The shim
+# is preloaded into the server (SQLite and the blob writes call libc's fsync through the dynamic
+# linker), and counts the calls it delayed so the test knows the fault was really there.
+SLOW_FSYNC_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+static void slow_down(void) {
+    const char *ms = getenv("SLOW_FSYNC_MS");
+    long delay = ms ? atol(ms) : 200;
+    struct timespec t = { delay / 1000, (delay % 1000) * 1000000L };
+    nanosleep(&t, NULL);
+    const char *log = getenv("SLOW_FSYNC_LOG");
+    if (log) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) { (void)write(fd, "s", 1); close(fd); }
+    }
+}
+
+int fsync(int fd) {
+    static int (*real)(int);
+    if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+    slow_down();
+    return real(fd);
+}
+
+int fdatasync(int fd) {
+    static int (*real)(int);
+    if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+    slow_down();
+    return real(fd);
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def slow_fsync_shim(tmp_path_factory):
+    cc = shutil.which("cc") or shutil.which("gcc")
+    assert cc, "a C compiler is needed to build the slow-disk shim (cargo needs one too)"
+    d = tmp_path_factory.mktemp("shim")
+    (d / "slow_fsync.c").write_text(SLOW_FSYNC_SHIM)
+    subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", str(d / "slow_fsync.so"),
+                    str(d / "slow_fsync.c"), "-ldl"], check=True)
+    return d / "slow_fsync.so"
+
+
+def test_slow_disk_delays_but_loses_nothing(server_factory, slow_fsync_shim, tmp_path):
+    delayed = tmp_path / "fsyncs"
+    srv = server_factory(env={"LD_PRELOAD": str(slow_fsync_shim), "SLOW_FSYNC_MS": "150",
+                              "SLOW_FSYNC_LOG": str(delayed)})
+    s3, ddb, lam = clients(srv)
+    bucket, table = unique_name("slow"), unique_name("slow")
+    s3.create_bucket(Bucket=bucket)
+    make_table(ddb, table)
+    create_function(lam, "slow-fn", make_zip())
+    wait_active(lam, "slow-fn")
+    acked = {"objects": {}, "items": {}, "functions": ["slow-fn"]}
+
+    # Writers in parallel, each waiting on slow fsyncs; a read and an invoke meanwhile.
+    def writer(i):
+        body = os.urandom(64 * 1024)
+        s3.put_object(Bucket=bucket, Key=f"k{i}", Body=body)
+        acked["objects"][f"k{i}"] = body
+        ddb.put_item(TableName=table, Item={"pk": {"S": f"p{i}"}, "v": {"S": str(i)}})
+        acked["items"][f"p{i}"] = str(i)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    out = lam.invoke(FunctionName="slow-fn", Payload=b'{"slow": true}')
+    assert json.loads(out["Payload"].read()) == {"slow": True}
+    assert srv.health()[0] == 200
+    for t in threads:
+        t.join()
+    assert len(acked["objects"]) == 6 and len(acked["items"]) == 6
+    assert delayed.exists() and delayed.stat().st_size > 0, "no fsync was delayed"
+    assert_acknowledged_readable(s3, ddb, lam, bucket, table, acked)
+
+    # What was acknowledged was on disk: a kill -9 and a restart on a normal disk keep it.
+    srv.kill()
+    srv.env.clear()
+    srv.start()
+    s3, ddb, lam = clients(srv)
+    assert_acknowledged_readable(s3, ddb, lam, bucket, table, acked)
