@@ -146,7 +146,6 @@ def test_bucket_tagging_round_trip(s3, bucket):
     [
         ("get_bucket_cors", "NoSuchCORSConfiguration"),
         ("get_bucket_lifecycle_configuration", "NoSuchLifecycleConfiguration"),
-        ("get_bucket_encryption", "ServerSideEncryptionConfigurationNotFoundError"),
         ("get_bucket_policy", "NoSuchBucketPolicy"),
         ("get_bucket_policy_status", "NoSuchBucketPolicy"),
         ("get_bucket_website", "NoSuchWebsiteConfiguration"),
@@ -177,6 +176,14 @@ def test_absent_configuration_errors(s3, bucket, operation, code):
 def test_deleting_an_absent_configuration_succeeds(s3, bucket, operation):
     resp = getattr(s3, operation)(Bucket=bucket)
     assert resp["ResponseMetadata"]["HTTPStatusCode"] == 204
+
+
+def test_default_encryption_is_sse_s3(s3, bucket):
+    # As on S3 since January 2023: every bucket reports AES256 default encryption.
+    rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules == [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+                      "BucketKeyEnabled": False}]
+    expect_error(s3.get_bucket_encryption, "NoSuchBucket", 404, Bucket="no-such-bucket-here-x")
 
 
 def test_settings_every_bucket_has(s3, bucket):

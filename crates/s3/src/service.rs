@@ -1248,10 +1248,20 @@ impl S3 for S3Front {
         req: S3Request<GetBucketEncryptionInput>,
     ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
         self.require_bucket(&req.input.bucket)?;
-        Err(crate::bucket_config::not_configured(
-            "ServerSideEncryptionConfigurationNotFoundError",
-            "The server side encryption configuration was not found",
-        ))
+        // Every S3 bucket has had SSE-S3 (AES256) default encryption since January 2023, and
+        // answers it here rather than a not-found error; tools read it on every bucket.
+        let rule = ServerSideEncryptionRule {
+            apply_server_side_encryption_by_default: Some(ServerSideEncryptionByDefault {
+                kms_master_key_id: None,
+                sse_algorithm: ServerSideEncryption::from_static(ServerSideEncryption::AES256),
+            }),
+            bucket_key_enabled: Some(false),
+        };
+        Ok(S3Response::new(GetBucketEncryptionOutput {
+            server_side_encryption_configuration: Some(ServerSideEncryptionConfiguration {
+                rules: vec![rule],
+            }),
+        }))
     }
 
     async fn get_bucket_policy(
