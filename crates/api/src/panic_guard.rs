@@ -121,7 +121,7 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
 pub fn internal_error(protocol: Protocol, request_id: &str) -> Response {
     let mut resp = match protocol {
         Protocol::RestJson => crate::wire::ApiError(Error::service()).into_response(),
-        Protocol::DynamoDb => dynamodb_internal_error(),
+        Protocol::DynamoDb => crate::services::dynamodb::internal_error(),
         Protocol::Logs => crate::services::logs::internal_error(),
         Protocol::Sns => crate::services::sns::xml::error(
             &Error::new(
@@ -139,25 +139,6 @@ pub fn internal_error(protocol: Protocol, request_id: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(request_id) {
         resp.headers_mut().insert("x-amzn-RequestId", v);
     }
-    resp
-}
-
-/// DynamoDB's JSON 1.0 fault, with the `x-amz-crc32` the SDKs check.
-fn dynamodb_internal_error() -> Response {
-    let body = serde_json::json!({
-        "__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
-        "message": "Internal server error",
-    })
-    .to_string();
-    let crc = crc32fast::hash(body.as_bytes());
-    let mut resp = Response::new(Body::from(body));
-    *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    let h = resp.headers_mut();
-    h.insert(
-        "content-type",
-        HeaderValue::from_static("application/x-amz-json-1.0"),
-    );
-    h.insert("x-amz-crc32", HeaderValue::from(crc));
     resp
 }
 

@@ -21,6 +21,11 @@ use crate::store::ObjectStore;
 /// The protocol front of an [`ObjectStore`].
 pub struct S3Front(pub Arc<ObjectStore>);
 
+/// A listing's `MaxKeys`: 1,000 unless asked for fewer.
+fn page_size(max_keys: Option<i32>) -> usize {
+    max_keys.unwrap_or(1000).clamp(0, 1000) as usize
+}
+
 fn internal(e: impl std::fmt::Display) -> S3Error {
     tracing::error!(%e, "object store fault");
     s3_error!(
@@ -249,6 +254,21 @@ impl S3Front {
             ));
         }
         row.ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))
+    }
+
+    /// One page of keys (and common prefixes) after `after`: what every List operation reads.
+    fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        after: &str,
+        max: usize,
+    ) -> S3Result<listing::Page> {
+        self.0
+            .db
+            .tx(|tx| listing::page(tx, bucket, prefix, delimiter, after, max))
+            .map_err(internal)
     }
 
     fn require_bucket(&self, bucket: &str) -> S3Result<()> {
@@ -834,25 +854,18 @@ impl S3 for S3Front {
         let input = req.input;
         self.require_bucket(&input.bucket)?;
         let prefix = input.prefix.clone().unwrap_or_default();
-        let max = input.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
+        let max = page_size(input.max_keys);
         let after = match &input.continuation_token {
             Some(t) => token_decode(t)?,
             None => input.start_after.clone().unwrap_or_default(),
         };
-        let page = self
-            .0
-            .db
-            .tx(|tx| {
-                listing::page(
-                    tx,
-                    &input.bucket,
-                    &prefix,
-                    input.delimiter.as_deref(),
-                    &after,
-                    max,
-                )
-            })
-            .map_err(internal)?;
+        let page = self.list_page(
+            &input.bucket,
+            &prefix,
+            input.delimiter.as_deref(),
+            &after,
+            max,
+        )?;
         let count = page.contents.len() + page.prefixes.len();
         let enc = Encoder::of(&input.encoding_type);
         let with_owner = input.fetch_owner.unwrap_or(false);
@@ -888,22 +901,15 @@ impl S3 for S3Front {
         let input = req.input;
         self.require_bucket(&input.bucket)?;
         let prefix = input.prefix.clone().unwrap_or_default();
-        let max = input.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
+        let max = page_size(input.max_keys);
         let after = input.marker.clone().unwrap_or_default();
-        let page = self
-            .0
-            .db
-            .tx(|tx| {
-                listing::page(
-                    tx,
-                    &input.bucket,
-                    &prefix,
-                    input.delimiter.as_deref(),
-                    &after,
-                    max,
-                )
-            })
-            .map_err(internal)?;
+        let page = self.list_page(
+            &input.bucket,
+            &prefix,
+            input.delimiter.as_deref(),
+            &after,
+            max,
+        )?;
         let enc = Encoder::of(&input.encoding_type);
         // Version 1 encodes keys and markers but answers the prefix as it was sent.
         Ok(S3Response::new(ListObjectsOutput {
@@ -1510,22 +1516,15 @@ impl S3 for S3Front {
         let input = req.input;
         self.require_bucket(&input.bucket)?;
         let prefix = input.prefix.clone().unwrap_or_default();
-        let max = input.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
+        let max = page_size(input.max_keys);
         let after = input.key_marker.clone().unwrap_or_default();
-        let page = self
-            .0
-            .db
-            .tx(|tx| {
-                listing::page(
-                    tx,
-                    &input.bucket,
-                    &prefix,
-                    input.delimiter.as_deref(),
-                    &after,
-                    max,
-                )
-            })
-            .map_err(internal)?;
+        let page = self.list_page(
+            &input.bucket,
+            &prefix,
+            input.delimiter.as_deref(),
+            &after,
+            max,
+        )?;
         let enc = Encoder::of(&input.encoding_type);
         // Only current versions are kept, each with S3's version id of an unversioned write.
         let versions = page

@@ -118,6 +118,15 @@ fn namespace(code: &str) -> &'static str {
     }
 }
 
+/// DynamoDB's `InternalServerError`, for a request whose handler failed unexpectedly.
+pub fn internal_error() -> Response {
+    respond(Err(Error::new(
+        "InternalServerError",
+        500,
+        "Internal server error",
+    )))
+}
+
 fn respond(result: Result<Value, Error>) -> Response {
     let (status, body) = match result {
         Ok(v) => (StatusCode::OK, v),
