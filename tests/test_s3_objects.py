@@ -22,38 +22,9 @@ from helpers import (
     s3_error,
     unique_bucket,
 )
+from s3_support import bucket, drop_bucket, quoted_md5, s3  # noqa: F401 (module fixtures)
 
 MB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def s3(server):
-    return make_s3_client(server.url)
-
-
-@pytest.fixture
-def bucket(s3):
-    """A fresh bucket, emptied and deleted after the test."""
-    name = unique_bucket()
-    s3.create_bucket(Bucket=name)
-    yield name
-    _drop_bucket(s3, name)
-
-
-def _drop_bucket(s3, name):
-    try:
-        for up in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
-            s3.abort_multipart_upload(Bucket=name, Key=up["Key"], UploadId=up["UploadId"])
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
-            for obj in page.get("Contents", []):
-                s3.delete_object(Bucket=name, Key=obj["Key"])
-        s3.delete_bucket(Bucket=name)
-    except ClientError:
-        pass
-
-
-def quoted_md5(data):
-    return f'"{hashlib.md5(data).hexdigest()}"'
 
 
 def multipart_etag(parts):
@@ -345,7 +316,7 @@ def test_copy_object_copies_metadata_by_default(s3, bucket):
         s3.put_object(Bucket=bucket, Key="src", Body=b"changed")
         assert s3.get_object(Bucket=dest, Key="dst")["Body"].read() == data
     finally:
-        _drop_bucket(s3, dest)
+        drop_bucket(s3, dest)
 
 
 def test_copy_object_replace_directive(s3, bucket):
@@ -674,7 +645,7 @@ def test_virtual_host_client(vhost_s3, s3):
         vhost_s3.delete_object(Bucket=name, Key="v/key.bin")
         vhost_s3.delete_bucket(Bucket=name)
     finally:
-        _drop_bucket(s3, name)
+        drop_bucket(s3, name)
 
 
 def _send_with_host(server, method, url, body=None):
