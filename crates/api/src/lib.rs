@@ -267,21 +267,37 @@ pub async fn read_body(
 #[derive(Clone)]
 pub struct RawBody(pub Bytes);
 
-/// The id the request-id layer gave a request, for log lines about it.
-#[derive(Clone)]
-pub struct RequestId(pub String);
+/// The id the request-id layer gave a request, for log lines about it. A copyable value,
+/// written out as text only where it is shown (the response header, a log line).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestId(pub uuid::Uuid);
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl RequestId {
+    /// The id as a header value, written into a stack buffer (no intermediate string).
+    pub fn header_value(&self) -> HeaderValue {
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let text = self.0.hyphenated().encode_lower(&mut buf);
+        HeaderValue::from_str(text).expect("a UUID is a valid header value")
+    }
+}
 
 /// Gives every request an id (in its extensions, for logs) and every response an
 /// `x-amzn-RequestId` (handlers that have a more meaningful id, such as Invoke's invocation id,
-/// set their own first).
+/// set their own first). The id comes from a counter, and becomes text only for the header:
+/// this runs on every request, warm invokes included.
 async fn request_id(mut req: Request, next: Next) -> Response {
-    let id = stratus_core::ids::uuid().to_string();
-    req.extensions_mut().insert(RequestId(id.clone()));
+    let id = RequestId(stratus_core::ids::request_id());
+    req.extensions_mut().insert(id);
     let mut resp = next.run(req).await;
     if !resp.headers().contains_key("x-amzn-RequestId") {
-        if let Ok(v) = HeaderValue::from_str(&id) {
-            resp.headers_mut().insert("x-amzn-RequestId", v);
-        }
+        resp.headers_mut()
+            .insert("x-amzn-RequestId", id.header_value());
     }
     resp
 }

@@ -35,36 +35,53 @@ pub enum Protocol {
     HttpApi,
 }
 
-/// What is kept of a request to answer it after its handler panicked.
+/// The headers that decide a request's protocol.
+const KEPT_HEADERS: [http::header::HeaderName; 4] = [
+    http::header::AUTHORIZATION,
+    http::header::HeaderName::from_static("x-amz-target"),
+    http::header::HOST,
+    http::header::CONTENT_TYPE,
+];
+
+/// What is kept of a request to answer it after its handler panicked: shared handles only
+/// (header values and the URI are reference-counted buffers), no map and no string is built
+/// unless a panic happens.
 struct Kept {
-    headers: HeaderMap,
-    path_is_http_api: bool,
+    headers: [Option<HeaderValue>; 4],
+    uri: http::Uri,
+    method: http::Method,
 }
 
 impl Kept {
     fn of(req: &Request) -> Kept {
-        let mut headers = HeaderMap::new();
-        for name in ["authorization", "x-amz-target", "host", "content-type"] {
-            if let Some(v) = req.headers().get(name) {
-                headers.insert(name, v.clone());
-            }
-        }
         Kept {
-            headers,
-            path_is_http_api: req.uri().path().starts_with("/_aws/execute-api/"),
+            headers: KEPT_HEADERS.map(|name| req.headers().get(name).cloned()),
+            uri: req.uri().clone(),
+            method: req.method().clone(),
         }
     }
 
-    fn protocol(&self, query: Option<&str>) -> Protocol {
-        let host = self.headers.get("host").and_then(|h| h.to_str().ok());
-        if self.path_is_http_api
+    fn header_map(&self) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in KEPT_HEADERS.iter().zip(&self.headers) {
+            if let Some(v) = value {
+                map.insert(name.clone(), v.clone());
+            }
+        }
+        map
+    }
+
+    fn protocol(&self) -> Protocol {
+        let headers = self.header_map();
+        let host = headers.get("host").and_then(|h| h.to_str().ok());
+        if self.uri.path().starts_with("/_aws/execute-api/")
             || host.is_some_and(|h| crate::apigw::data_plane::api_from_host(h).is_some())
         {
             return Protocol::HttpApi;
         }
         let mut parts = http::Request::new(()).into_parts().0;
-        parts.headers = self.headers.clone();
-        if let Some(q) = query.and_then(|q| format!("/?{q}").parse().ok()) {
+        parts.headers = headers;
+        if let Some(q) = self.uri.query().and_then(|q| format!("/?{q}").parse().ok()) {
             parts.uri = q;
         }
         if crate::auth::scope(&parts).is_some_and(|(service, _)| service == "s3") {
@@ -83,22 +100,16 @@ impl Kept {
 /// inside the request-id layer, so the log line and the answer carry the same id.
 pub async fn catch_panic(req: Request, next: Next) -> Response {
     let kept = Kept::of(&req);
-    let query = req.uri().query().map(str::to_string);
-    let id = req
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let id = req.extensions().get::<RequestId>().copied();
     match AssertUnwindSafe(next.run(req)).catch_unwind().await {
         Ok(resp) => resp,
         Err(panic) => {
-            let protocol = kept.protocol(query.as_deref());
+            let protocol = kept.protocol();
+            let id = id.map(|id| id.to_string()).unwrap_or_default();
             tracing::error!(
                 request_id = %id,
-                %method,
-                %path,
+                method = %kept.method,
+                path = %kept.uri.path(),
                 ?protocol,
                 panic = panic_message(panic.as_ref()),
                 "request handler panicked; answered with an internal error"
@@ -179,7 +190,7 @@ mod tests {
 
     #[test]
     fn the_protocol_comes_from_scope_target_host_or_path() {
-        let p = |h: &[(&str, &str)], path| kept(h, path).protocol(None);
+        let p = |h: &[(&str, &str)], path| kept(h, path).protocol();
         assert_eq!(p(&[("authorization", &signed("s3"))], "/b/k"), Protocol::S3);
         assert_eq!(p(&[("authorization", &signed("sns"))], "/"), Protocol::Sns);
         assert_eq!(
