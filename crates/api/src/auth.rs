@@ -19,7 +19,7 @@ use stratus_core::sigv4::MAX_SIGNED_HEADERS;
 use stratus_core::sigv4::{
     incomplete, parse_amz_date, parse_header, parse_query, query_map, Claimed,
 };
-use stratus_core::Error;
+use stratus_core::{Error, Kind};
 
 /// How far a request's timestamp may be from the server's clock (AWS allows 15 minutes).
 const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
@@ -35,7 +35,7 @@ pub struct Caller {
 fn unrecognized() -> Error {
     Error::new(
         "UnrecognizedClientException",
-        403,
+        Kind::Unauthenticated,
         "The security token included in the request is invalid.",
     )
 }
@@ -43,7 +43,7 @@ fn unrecognized() -> Error {
 fn mismatch() -> Error {
     Error::new(
         "InvalidSignatureException",
-        403,
+        Kind::Unauthenticated,
         "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
     )
 }
@@ -112,7 +112,7 @@ fn check_time(c: &Claimed<'_>) -> Result<SystemTime, Error> {
     let expired = || {
         Error::new(
             "InvalidSignatureException",
-            403,
+            Kind::Unauthenticated,
             format!(
                 "Signature expired: {} is now earlier than the allowed window.",
                 c.date

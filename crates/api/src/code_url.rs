@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
-use stratus_core::Error;
+use stratus_core::{Error, Kind};
 
 use crate::wire::{ApiError, ApiResult};
 use crate::Shared;
@@ -51,7 +51,7 @@ pub async fn download(
     let denied = || {
         ApiError(Error::new(
             "AccessDenied",
-            403,
+            Kind::AccessDenied,
             "Request has expired or its signature is invalid",
         ))
     };

@@ -42,6 +42,8 @@ use stratus_engine::Engine;
 use stratus_store::code::CodeStore;
 use stratus_store::meta::Meta;
 
+use stratus_core::Kind;
+
 use crate::wire::ApiError;
 
 /// The AWS services answered on the signed routes (S3 is dispatched before them).
@@ -154,7 +156,7 @@ async fn health(State(state): State<Shared>) -> Response {
 async fn unknown_operation() -> ApiError {
     ApiError(stratus_core::Error::new(
         "UnknownOperationException",
-        404,
+        Kind::UnknownOperation,
         "Unknown operation",
     ))
 }
@@ -165,7 +167,7 @@ async fn authenticate(State(state): State<Shared>, req: Request, next: Next) -> 
     let (parts, body) = req.into_parts();
     let bytes = match read_body(body, MAX_BODY, BODY_IDLE_TIMEOUT).await {
         Ok(b) => b,
-        Err(e) => return ApiError(e.into_error()).into_response(),
+        Err(e) => return early_error(&parts, e.into_error()),
     };
     // The UnsubscribeUrl of SNS notifications works unsigned, as on AWS.
     if services::sns::is_unsubscribe_link(&parts) {
@@ -175,7 +177,7 @@ async fn authenticate(State(state): State<Shared>, req: Request, next: Next) -> 
         Ok(caller) if !SERVICES.contains(&caller.service.as_str()) => {
             ApiError(stratus_core::Error::new(
                 "UnrecognizedClientException",
-                400,
+                Kind::InvalidInput,
                 format!(
                     "The service '{}' is not offered by this endpoint.",
                     caller.service
@@ -193,13 +195,14 @@ async fn authenticate(State(state): State<Shared>, req: Request, next: Next) -> 
             next.run(req).await
         }
         // Each of these services words its signature errors in its own protocol.
-        Err(e) => match services::protocol_of(&parts).as_deref() {
-            Some("sns") => services::sns::auth_error(e),
-            Some("dynamodb") => services::dynamodb::auth_error(e),
-            Some("logs") => services::logs::auth_error(e),
-            _ => ApiError(e).into_response(),
-        },
+        Err(e) => early_error(&parts, e),
     }
+}
+
+/// An error raised before a request reached its service (a bad signature, an unreadable
+/// body), in the protocol of the service it is for: each service words these in its own.
+fn early_error(parts: &http::request::Parts, e: stratus_core::Error) -> Response {
+    services::early_error(parts, e).unwrap_or_else(|e| ApiError(e).into_response())
 }
 
 /// How long a request body may go without a byte arriving: a client that sends its headers
@@ -226,12 +229,12 @@ impl BodyError {
             // S3's words for the same condition; the other services document none.
             BodyError::Stalled => stratus_core::Error::new(
                 "RequestTimeout",
-                400,
+                Kind::InvalidInput,
                 "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.",
             ),
             BodyError::Broken => stratus_core::Error::new(
                 "IncompleteBody",
-                400,
+                Kind::InvalidInput,
                 "The request body ended before the length it announced.",
             ),
         }

@@ -166,18 +166,37 @@ fn default_message(code: &str) -> &'static str {
     }
 }
 
-/// S3's answer when the protocol service itself failed.
-fn internal_error(id: &str) -> Response {
+/// S3's answer when the protocol service itself failed (or a handler panicked).
+pub fn internal_error(id: &str) -> Response {
+    s3_error(
+        http::StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalError",
+        default_message("InternalError"),
+        id,
+    )
+}
+
+/// The S3 error document for the errors raised outside the protocol service (which renders
+/// its own, completed by [`with_request_id`]): `<Error>` with the code, the message, the
+/// request id and the host id.
+pub fn s3_error(status: http::StatusCode, code: &str, message: &str, id: &str) -> Response {
+    use quick_xml::escape::escape;
     let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message><RequestId>{id}</RequestId><HostId>{}</HostId></Error>",
-        host_id(id)
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message><RequestId>{}</RequestId><HostId>{}</HostId></Error>",
+        escape(code),
+        escape(message),
+        escape(id),
+        escape(host_id(id).as_str())
     );
     let mut resp = Response::new(axum::body::Body::from(body));
-    *resp.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+    *resp.status_mut() = status;
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/xml"),
     );
+    if let Ok(v) = http::HeaderValue::from_str(id) {
+        resp.headers_mut().insert("x-amz-request-id", v);
+    }
     resp
 }
 

@@ -8,14 +8,14 @@
 
 use std::panic::AssertUnwindSafe;
 
-use axum::body::Body;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
-use http::{HeaderMap, HeaderValue, StatusCode};
-use stratus_core::Error;
+use http::{HeaderMap, HeaderValue};
+use stratus_core::{Error, Kind};
 
+use crate::services::json;
 use crate::RequestId;
 
 /// The wire protocols whose internal errors differ.
@@ -23,10 +23,9 @@ use crate::RequestId;
 pub enum Protocol {
     /// REST-JSON (Lambda, the API Gateway management API): 500 `ServiceException`.
     RestJson,
-    /// DynamoDB's JSON 1.0: 500 `InternalServerError`.
-    DynamoDb,
-    /// CloudWatch Logs' JSON 1.1: 500 `ServiceUnavailableException`.
-    Logs,
+    /// A service of the AWS JSON protocol, by signing name: its own fault (DynamoDB's
+    /// `InternalServerError`, CloudWatch Logs' `ServiceUnavailableException`).
+    Json(&'static str),
     /// SNS's Query protocol: XML `InternalError`.
     Sns,
     /// S3's REST-XML: XML `InternalError`.
@@ -87,11 +86,11 @@ impl Kept {
         if crate::auth::scope(&parts).is_some_and(|(service, _)| service == "s3") {
             return Protocol::S3;
         }
-        match crate::services::protocol_of(&parts).as_deref() {
-            Some("dynamodb") => Protocol::DynamoDb,
-            Some("logs") => Protocol::Logs,
-            Some("sns") => Protocol::Sns,
-            _ => Protocol::RestJson,
+        let service = crate::services::protocol_of(&parts);
+        match service.as_deref().and_then(json::by_name) {
+            Some(json) => Protocol::Json(json.name),
+            None if service.as_deref() == Some("sns") => Protocol::Sns,
+            None => Protocol::RestJson,
         }
     }
 }
@@ -132,17 +131,19 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
 pub fn internal_error(protocol: Protocol, request_id: &str) -> Response {
     let mut resp = match protocol {
         Protocol::RestJson => crate::wire::ApiError(Error::service()).into_response(),
-        Protocol::DynamoDb => crate::services::dynamodb::internal_error(),
-        Protocol::Logs => crate::services::logs::internal_error(),
+        Protocol::Json(name) => match json::by_name(name) {
+            Some(service) => json::render(service, (service.internal)()),
+            None => crate::wire::ApiError(Error::service()).into_response(),
+        },
         Protocol::Sns => crate::services::sns::xml::error(
             &Error::new(
                 "InternalError",
-                500,
+                Kind::Internal,
                 "Request could not be completed due to an internal error.",
             ),
             request_id,
         ),
-        Protocol::S3 => s3_internal_error(request_id),
+        Protocol::S3 => crate::objects::internal_error(request_id),
         Protocol::HttpApi => {
             crate::wire::json(500, serde_json::json!({"message": "Internal Server Error"}))
         }
@@ -153,26 +154,10 @@ pub fn internal_error(protocol: Protocol, request_id: &str) -> Response {
     resp
 }
 
-/// S3's `InternalError` document.
-fn s3_internal_error(request_id: &str) -> Response {
-    let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code>\
-         <Message>We encountered an internal error. Please try again.</Message>\
-         <RequestId>{request_id}</RequestId></Error>"
-    );
-    let mut resp = Response::new(Body::from(body));
-    *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    resp.headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/xml"));
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        resp.headers_mut().insert("x-amz-request-id", v);
-    }
-    resp
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::body::Body;
 
     fn kept(headers: &[(&str, &str)], path: &str) -> Kept {
         let mut b = http::Request::builder().uri(path);
@@ -195,11 +180,11 @@ mod tests {
         assert_eq!(p(&[("authorization", &signed("sns"))], "/"), Protocol::Sns);
         assert_eq!(
             p(&[("authorization", &signed("dynamodb"))], "/"),
-            Protocol::DynamoDb
+            Protocol::Json("dynamodb")
         );
         assert_eq!(
             p(&[("x-amz-target", "Logs_20140328.PutLogEvents")], "/"),
-            Protocol::Logs
+            Protocol::Json("logs")
         );
         assert_eq!(
             p(
@@ -223,7 +208,7 @@ mod tests {
             let b = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
             (status, String::from_utf8(b.to_vec()).unwrap())
         };
-        let (s, b) = body(internal_error(Protocol::DynamoDb, "r1")).await;
+        let (s, b) = body(internal_error(Protocol::Json("dynamodb"), "r1")).await;
         assert_eq!(s, 500);
         assert!(
             b.contains("com.amazonaws.dynamodb.v20120810#InternalServerError"),
@@ -244,7 +229,7 @@ mod tests {
         let (s, b) = body(r).await;
         assert_eq!(s, 500);
         assert!(b.contains("An internal error occurred"), "{b}");
-        let (s, b) = body(internal_error(Protocol::Logs, "r5")).await;
+        let (s, b) = body(internal_error(Protocol::Json("logs"), "r5")).await;
         assert_eq!(s, 500);
         assert!(b.contains("ServiceUnavailableException"), "{b}");
     }

@@ -1,15 +1,73 @@
-//! The one place where a core [`Error`] becomes an HTTP response: status, `x-amzn-ErrorType`,
-//! and a JSON body with AWS's member names. Also the JSON helpers every handler uses, so a
-//! malformed body gets the same error format as everything else.
+//! Errors on the wire. A core [`Error`] carries a kind, AWS's code and a message; the protocol
+//! it leaves through decides its HTTP status ([`status`]) and the shape of its body. Each
+//! protocol has one renderer, used for ordinary and signature errors alike:
+//!
+//! - REST-JSON (Lambda, the API Gateway management API): [`ApiError`], here.
+//! - AWS JSON 1.0 / 1.1 (DynamoDB, CloudWatch Logs): `services::json::render`.
+//! - Query / XML (SNS): `services::sns::xml::error`.
+//! - S3's REST-XML: the protocol service renders its own; the rest goes through
+//!   `objects::s3_error`.
+//!
+//! Also the JSON helpers every REST handler uses, so a malformed body gets the same error
+//! format as everything else.
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use stratus_core::error::MessageCase;
-use stratus_core::Error;
+use stratus_core::{Error, Kind};
 
-/// An error on its way to the wire.
+/// The wire protocols whose errors differ in status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// REST-JSON: Lambda, the API Gateway management API.
+    RestJson,
+    /// AWS JSON 1.0 / 1.1: DynamoDB, CloudWatch Logs.
+    AwsJson,
+    /// The Query protocol with XML answers: SNS.
+    Query,
+}
+
+/// Codes whose documented status is not their kind's, per protocol.
+const STATUS_EXCEPTIONS: &[(Protocol, &str, u16)] = &[
+    // SNS documents a batch over its size limit as a client error (400), not 413.
+    (Protocol::Query, "BatchRequestTooLong", 400),
+];
+
+/// The HTTP status `e` has in `protocol`: a per-code exception if AWS documents one, else
+/// its kind's. The JSON protocols answer every client error 400 and every fault 500.
+pub fn status(e: &Error, protocol: Protocol) -> StatusCode {
+    let listed = STATUS_EXCEPTIONS
+        .iter()
+        .find(|(p, code, _)| *p == protocol && *code == e.code)
+        .and_then(|(_, _, s)| StatusCode::from_u16(*s).ok());
+    if let Some(s) = listed {
+        return s;
+    }
+    if protocol == Protocol::AwsJson {
+        return match e.kind.is_fault() {
+            true => StatusCode::INTERNAL_SERVER_ERROR,
+            false => StatusCode::BAD_REQUEST,
+        };
+    }
+    match e.kind {
+        Kind::InvalidInput => StatusCode::BAD_REQUEST,
+        // A path no route matches (REST); an `Action` no operation has (Query).
+        Kind::UnknownOperation if protocol == Protocol::RestJson => StatusCode::NOT_FOUND,
+        Kind::UnknownOperation => StatusCode::BAD_REQUEST,
+        Kind::NotFound => StatusCode::NOT_FOUND,
+        Kind::Conflict => StatusCode::CONFLICT,
+        Kind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+        Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Kind::Throttled => StatusCode::TOO_MANY_REQUESTS,
+        Kind::Unauthenticated | Kind::AccessDenied => StatusCode::FORBIDDEN,
+        Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// An error on its way to the wire in the REST-JSON protocol.
 #[derive(Debug)]
 pub struct ApiError(pub Error);
 
@@ -21,21 +79,27 @@ impl From<Error> for ApiError {
     }
 }
 
+/// The REST-JSON renderer: status, `x-amzn-ErrorType`, and `{"Type", "message"|"Message",
+/// extra members}`.
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let e = self.0;
+        let status = status(&e, Protocol::RestJson);
         let mut body = Map::new();
         body.insert(
             "Type".into(),
-            Value::from(if e.status >= 500 { "Service" } else { "User" }),
+            Value::from(if status.is_server_error() {
+                "Service"
+            } else {
+                "User"
+            }),
         );
         let key = match e.case {
             MessageCase::Lower => "message",
             MessageCase::Upper => "Message",
         };
-        body.insert(key.into(), Value::from(e.message.clone()));
-        body.extend(e.extra.clone());
-        let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        body.insert(key.into(), Value::from(e.message));
+        body.extend(e.extra);
         let mut resp = (status, axum::Json(Value::Object(body))).into_response();
         if let Ok(v) = HeaderValue::from_str(e.code) {
             resp.headers_mut().insert("x-amzn-ErrorType", v);
@@ -129,6 +193,20 @@ mod tests {
         assert!(parse::<Known>(br#"{"a": "x", "ignored": "y"}"#).is_ok());
         let e = parse::<Known>(b"{\"ignored\": \"\xff\"}").unwrap_err();
         assert_eq!(e.code, "InvalidRequestContentException");
+    }
+
+    #[test]
+    fn statuses_follow_the_kind_and_the_protocol() {
+        let throttle = Error::too_many("ConcurrentInvocationLimitExceeded");
+        assert_eq!(status(&throttle, Protocol::RestJson), 429);
+        assert_eq!(status(&throttle, Protocol::AwsJson), 400);
+        assert_eq!(status(&Error::service(), Protocol::AwsJson), 500);
+        let unknown = Error::new("UnknownOperationException", Kind::UnknownOperation, "");
+        assert_eq!(status(&unknown, Protocol::RestJson), 404);
+        assert_eq!(status(&unknown, Protocol::Query), 400);
+        let batch = Error::new("BatchRequestTooLong", Kind::TooLarge, "too long");
+        assert_eq!(status(&batch, Protocol::Query), 400, "listed exception");
+        assert_eq!(status(&batch, Protocol::RestJson), 413);
     }
 
     #[test]

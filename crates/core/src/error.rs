@@ -1,5 +1,8 @@
-//! The AWS-shaped error every crate returns. The wire layer turns it into a status code, an
-//! `x-amzn-ErrorType` header and a JSON body; nothing else needs to know how.
+//! The AWS-shaped error every crate returns: what went wrong (a [`Kind`]), AWS's error code
+//! and a message. It carries no HTTP status: each wire protocol's one renderer in the API layer
+//! picks the status from the kind (and the few codes AWS answers differently), and writes the
+//! body in its protocol's shape. So an error born deep in a store reads the same whichever
+//! protocol it leaves through.
 
 use serde_json::{Map, Value};
 
@@ -11,12 +14,47 @@ pub enum MessageCase {
     Upper,
 }
 
-/// An error with AWS's exception name, HTTP status and message.
+/// What kind of failure an error is: the renderers derive the HTTP status from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// The request is malformed or a value is out of range.
+    InvalidInput,
+    /// The operation the request names does not exist.
+    UnknownOperation,
+    /// The resource the request names does not exist.
+    NotFound,
+    /// The resource exists, or is in a state that does not allow the operation.
+    Conflict,
+    /// A condition the request set (revision id, ETag) does not hold.
+    PreconditionFailed,
+    /// The request (or a part of it) is larger than allowed.
+    TooLarge,
+    /// A rate or concurrency limit refused the request.
+    Throttled,
+    /// The request's signature or credentials are missing or wrong.
+    Unauthenticated,
+    /// The caller is known but not allowed to do this.
+    AccessDenied,
+    /// The platform cannot serve the request now (a dependency is down).
+    Unavailable,
+    /// A fault of the platform; the cause is logged, never sent.
+    Internal,
+}
+
+impl Kind {
+    /// Whether the fault is the platform's rather than the caller's (AWS's `Service` /
+    /// `Receiver` error type).
+    pub fn is_fault(self) -> bool {
+        matches!(self, Kind::Internal | Kind::Unavailable)
+    }
+}
+
+/// An error with its kind, AWS's exception name and message.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct Error {
     pub code: &'static str,
-    pub status: u16,
+    pub kind: Kind,
     pub message: String,
     pub case: MessageCase,
     /// Extra modelled members (e.g. `Reason` on throttles).
@@ -26,14 +64,14 @@ pub struct Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub fn new(code: &'static str, status: u16, message: impl Into<String>) -> Self {
+    pub fn new(code: &'static str, kind: Kind, message: impl Into<String>) -> Self {
         let case = match code {
             "ResourceNotFoundException" | "ServiceException" => MessageCase::Upper,
             _ => MessageCase::Lower,
         };
         Error {
             code,
-            status,
+            kind,
             message: message.into(),
             case,
             extra: Map::new(),
@@ -46,36 +84,53 @@ impl Error {
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new("ResourceNotFoundException", 404, message)
+        Self::new("ResourceNotFoundException", Kind::NotFound, message)
     }
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new("ResourceConflictException", 409, message)
+        Self::new("ResourceConflictException", Kind::Conflict, message)
     }
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new("InvalidParameterValueException", 400, message)
+        Self::new(
+            "InvalidParameterValueException",
+            Kind::InvalidInput,
+            message,
+        )
     }
     pub fn validation(message: impl Into<String>) -> Self {
-        Self::new("ValidationException", 400, message)
+        Self::new("ValidationException", Kind::InvalidInput, message)
     }
     pub fn precondition(message: impl Into<String>) -> Self {
-        Self::new("PreconditionFailedException", 412, message)
+        Self::new(
+            "PreconditionFailedException",
+            Kind::PreconditionFailed,
+            message,
+        )
     }
     pub fn bad_content(message: impl Into<String>) -> Self {
-        Self::new("InvalidRequestContentException", 400, message)
+        Self::new(
+            "InvalidRequestContentException",
+            Kind::InvalidInput,
+            message,
+        )
     }
     pub fn too_many(reason: &str) -> Self {
-        Self::new("TooManyRequestsException", 429, "Rate Exceeded.").with("Reason", reason)
+        Self::new(
+            "TooManyRequestsException",
+            Kind::Throttled,
+            "Rate Exceeded.",
+        )
+        .with("Reason", reason)
     }
     /// A platform fault. The message is generic; the cause is logged, never sent.
     pub fn service() -> Self {
         Self::new(
             "ServiceException",
-            500,
+            Kind::Internal,
             "An internal error occurred. Please try again.",
         )
     }
     pub fn too_large(message: impl Into<String>) -> Self {
-        Self::new("RequestEntityTooLargeException", 413, message)
+        Self::new("RequestEntityTooLargeException", Kind::TooLarge, message)
     }
 
     /// AWS's single-constraint validation message:

@@ -26,7 +26,7 @@ pub mod names;
 pub mod runtime;
 pub mod sigv4;
 
-pub use error::{Error, Result};
+pub use error::{Error, Kind, Result};
 
 /// The fixed account id of every resource Stratus serves (the one local AWS tooling assumes).
 pub const ACCOUNT_ID: &str = "000000000000";

@@ -195,15 +195,12 @@ mod tests {
         let r =
             FunctionRef::parse("arn:aws:lambda:ap-southeast-1:000000000000:function:f").unwrap();
         let e = r.resolve("us-east-1", None).unwrap_err();
-        assert_eq!(e.status, 404);
+        assert_eq!(e.kind, crate::Kind::NotFound);
         assert!(e.message.contains("'ap-southeast-1'"));
         let r = FunctionRef::parse("f:1").unwrap();
         assert_eq!(
-            r.clone()
-                .resolve("us-east-1", Some("2"))
-                .unwrap_err()
-                .status,
-            400
+            r.clone().resolve("us-east-1", Some("2")).unwrap_err().kind,
+            crate::Kind::InvalidInput
         );
         assert_eq!(
             r.resolve("us-east-1", Some("1"))

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use crate::Error;
+use crate::{Error, Kind};
 
 /// The longest a presigned URL may be valid (`X-Amz-Expires`, seconds): one week.
 pub const MAX_EXPIRES: u64 = 604_800;
@@ -31,7 +31,7 @@ pub struct Claimed<'a> {
 pub fn missing_token() -> Error {
     Error::new(
         "MissingAuthenticationTokenException",
-        403,
+        Kind::Unauthenticated,
         "Missing Authentication Token",
     )
 }
@@ -39,7 +39,7 @@ pub fn missing_token() -> Error {
 pub fn incomplete() -> Error {
     Error::new(
         "IncompleteSignatureException",
-        403,
+        Kind::Unauthenticated,
         "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters.",
     )
 }
@@ -76,7 +76,7 @@ pub fn parse_query(q: &HashMap<String, String>) -> Result<Claimed<'_>, Error> {
     if expires > MAX_EXPIRES {
         return Err(Error::new(
             "IncompleteSignatureException",
-            403,
+            Kind::Unauthenticated,
             format!("X-Amz-Expires must be less than a week (in seconds) that is; {MAX_EXPIRES}"),
         ));
     }

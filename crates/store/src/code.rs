@@ -276,7 +276,10 @@ mod tests {
     fn rejects_bad_packages_and_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let store = CodeStore::open(dir.path()).unwrap();
-        assert_eq!(store.put_zip(b"not a zip").unwrap_err().status, 400);
+        assert_eq!(
+            store.put_zip(b"not a zip").unwrap_err().kind,
+            stratus_core::Kind::InvalidInput
+        );
         let escape = zip_of(&[("../evil", b"x", 0o644)]);
         assert!(store
             .put_zip(&escape)
@@ -284,7 +287,10 @@ mod tests {
             .message
             .contains("escapes"));
         let abs = zip_of(&[("/etc/evil", b"x", 0o644)]);
-        assert_eq!(store.put_zip(&abs).unwrap_err().status, 400);
+        assert_eq!(
+            store.put_zip(&abs).unwrap_err().kind,
+            stratus_core::Kind::InvalidInput
+        );
         let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
         w.add_symlink("link", "/etc/passwd", SimpleFileOptions::default())
             .unwrap();
@@ -309,7 +315,7 @@ mod tests {
         let long_path = vec!["d"; MAX_PATH_BYTES / 2 + 1].join("/");
         for name in [long_part.as_str(), long_path.as_str()] {
             let e = store.put_zip(&zip_of(&[(name, b"x", 0o644)])).unwrap_err();
-            assert_eq!(e.status, 400, "{e}");
+            assert_eq!(e.kind, stratus_core::Kind::InvalidInput, "{e}");
             assert!(e.message.starts_with(UNZIP_ERROR), "{e}");
         }
         let names: Vec<String> = (0..=MAX_ENTRIES).map(|i| format!("{i}")).collect();

@@ -24,7 +24,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use serde_json::Value;
-use stratus_core::Error;
+use stratus_core::{Error, Kind};
 
 /// The table service. Operations are serialised on one connection: a conditional write reads,
 /// checks and writes with no other request in between, and is committed before it returns.
@@ -44,7 +44,7 @@ impl Tables {
         if !req.is_object() {
             return Err(Error::new(
                 "SerializationException",
-                400,
+                Kind::InvalidInput,
                 "Start of structure or map found where not expected.",
             ));
         }

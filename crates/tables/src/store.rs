@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension};
-use stratus_core::Error;
+use stratus_core::{Error, Kind};
 
 use crate::table::Table;
 use crate::value::{item_size, item_to_json, stored_item_from_json, Item};
@@ -30,7 +30,11 @@ CREATE TABLE IF NOT EXISTS items (
 
 pub fn db_err(e: rusqlite::Error) -> Error {
     tracing::error!(error = %e, "tables store");
-    Error::new("InternalServerError", 500, "Internal server error")
+    Error::new(
+        "InternalServerError",
+        Kind::Internal,
+        "Internal server error",
+    )
 }
 
 /// One open store; callers hold it under a mutex, so each operation sees and writes a
@@ -59,7 +63,11 @@ pub struct Range {
 fn decode(text: &str) -> Result<Item, Error> {
     let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
         tracing::error!(error = %e, "stored item is not JSON");
-        Error::new("InternalServerError", 500, "Internal server error")
+        Error::new(
+            "InternalServerError",
+            Kind::Internal,
+            "Internal server error",
+        )
     })?;
     stored_item_from_json(&v)
 }

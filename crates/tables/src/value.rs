@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
-use stratus_core::Error;
+use stratus_core::{Error, Kind};
 
 use crate::number::Number;
 
@@ -42,7 +42,7 @@ fn text(v: &Value) -> Result<&str, Error> {
     v.as_str().ok_or_else(|| {
         Error::new(
             "SerializationException",
-            400,
+            Kind::InvalidInput,
             format!("Unexpected value type in payload: {v}"),
         )
     })
@@ -52,7 +52,7 @@ fn list(v: &Value) -> Result<&Vec<Value>, Error> {
     v.as_array().ok_or_else(|| {
         Error::new(
             "SerializationException",
-            400,
+            Kind::InvalidInput,
             "Start of list found where not expected",
         )
     })
@@ -100,7 +100,7 @@ impl Attr {
         let obj = v.as_object().ok_or_else(|| {
             Error::new(
                 "SerializationException",
-                400,
+                Kind::InvalidInput,
                 "Unexpected value type in payload",
             )
         })?;
@@ -123,7 +123,7 @@ impl Attr {
             "BOOL" => Attr::Bool(v.as_bool().ok_or_else(|| {
                 Error::new(
                     "SerializationException",
-                    400,
+                    Kind::InvalidInput,
                     "Unexpected value type in payload",
                 )
             })?),
@@ -183,7 +183,7 @@ impl Attr {
             other => {
                 return Err(Error::new(
                     "SerializationException",
-                    400,
+                    Kind::InvalidInput,
                     format!("Unknown AttributeValue type: {other}"),
                 ))
             }
@@ -339,7 +339,7 @@ fn object(v: &Value) -> Result<&Map<String, Value>, Error> {
     v.as_object().ok_or_else(|| {
         Error::new(
             "SerializationException",
-            400,
+            Kind::InvalidInput,
             "Unexpected value type in payload",
         )
     })

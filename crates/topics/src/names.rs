@@ -1,6 +1,6 @@
 //! ARNs and names of topics and subscriptions, and the errors SNS answers with.
 
-use stratus_core::{Error, ACCOUNT_ID};
+use stratus_core::{Error, Kind, ACCOUNT_ID};
 
 /// Longest topic name (`.fifo` included).
 const MAX_NAME: usize = 256;
@@ -9,26 +9,30 @@ const MAX_NAME: usize = 256;
 pub fn invalid(what: impl std::fmt::Display) -> Error {
     Error::new(
         "InvalidParameter",
-        400,
+        Kind::InvalidInput,
         format!("Invalid parameter: {what}"),
     )
 }
 
 /// `ParameterValueInvalid` (400): SNS's code for bad message attribute values.
 pub fn invalid_value(message: impl Into<String>) -> Error {
-    Error::new("ParameterValueInvalid", 400, message)
+    Error::new("ParameterValueInvalid", Kind::InvalidInput, message)
 }
 
 pub fn topic_not_found() -> Error {
-    Error::new("NotFound", 404, "Topic does not exist")
+    Error::new("NotFound", Kind::NotFound, "Topic does not exist")
 }
 
 pub fn subscription_not_found() -> Error {
-    Error::new("NotFound", 404, "Subscription does not exist")
+    Error::new("NotFound", Kind::NotFound, "Subscription does not exist")
 }
 
 pub fn resource_not_found() -> Error {
-    Error::new("ResourceNotFound", 404, "Resource does not exist")
+    Error::new(
+        "ResourceNotFound",
+        Kind::NotFound,
+        "Resource does not exist",
+    )
 }
 
 /// `arn:aws:sns:<region>:<account>:<name>`.

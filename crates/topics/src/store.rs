@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use stratus_core::Error;
+use stratus_core::{Error, Kind};
 
 use crate::attributes::{
     apply_subscription_attribute, check_subscription_attribute, check_topic_attribute,
@@ -70,7 +70,7 @@ pub struct Topics {
 /// A database fault: logged, answered with SNS's generic internal error.
 fn fault(what: &str, e: rusqlite::Error) -> Error {
     tracing::error!(error = %e, "topics store: {what}");
-    Error::new("InternalError", 500, "Internal Error")
+    Error::new("InternalError", Kind::Internal, "Internal Error")
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> String {
@@ -388,7 +388,7 @@ impl Topics {
 fn tag_limit() -> Error {
     Error::new(
         "TagLimitExceeded",
-        400,
+        Kind::InvalidInput,
         "Could not complete request: tag quota of per resource exceeded",
     )
 }

@@ -32,7 +32,7 @@ use axum::Router;
 use base64::Engine as _;
 use rand::Rng;
 use serde::de::DeserializeOwned;
-use stratus_core::{Error, Result};
+use stratus_core::{Error, Kind, Result};
 
 use crate::auth::Caller;
 use crate::wire::ApiError;
@@ -96,7 +96,7 @@ async fn require_apigateway(req: Request, next: Next) -> Response {
         Some(c) if c.service == "apigateway" => next.run(req).await,
         _ => ApiError(Error::new(
             "UnknownOperationException",
-            404,
+            Kind::UnknownOperation,
             "Unknown operation",
         ))
         .into_response(),
@@ -104,15 +104,15 @@ async fn require_apigateway(req: Request, next: Next) -> Response {
 }
 
 pub fn bad_request(message: impl Into<String>) -> Error {
-    Error::new("BadRequestException", 400, message)
+    Error::new("BadRequestException", Kind::InvalidInput, message)
 }
 
 pub fn not_found(message: impl Into<String>) -> Error {
-    Error::new("NotFoundException", 404, message)
+    Error::new("NotFoundException", Kind::NotFound, message)
 }
 
 pub fn conflict(message: impl Into<String>) -> Error {
-    Error::new("ConflictException", 409, message)
+    Error::new("ConflictException", Kind::Conflict, message)
 }
 
 /// Parses a JSON request body (empty means `{}`); anything malformed is a BadRequestException.
@@ -191,7 +191,7 @@ mod tests {
         assert_eq!(second, ["c"]);
         assert!(next.is_none());
         q.insert("maxResults".into(), "0".into());
-        assert_eq!(page(items, |s| s, &q).unwrap_err().status, 400);
+        assert_eq!(page(items, |s| s, &q).unwrap_err().kind, Kind::InvalidInput);
     }
 
     #[test]

@@ -2,11 +2,14 @@
 //! path: the signing service (from the verified SigV4 scope) picks the module, and each module
 //! speaks its own wire protocol, errors included.
 //!
-//! - [`dynamodb`]: tables, DynamoDB's JSON 1.0 protocol (`X-Amz-Target: DynamoDB_20120810.*`).
+//! - [`json`]: the AWS JSON protocol: the `X-Amz-Target` table of services, one dispatcher and
+//!   one error renderer for them all.
+//! - [`dynamodb`]: tables, DynamoDB's JSON 1.0 operations (`DynamoDB_20120810.*`).
+//! - [`logs`]: CloudWatch Logs' JSON 1.1 operations (`Logs_20140328.*`).
 //! - [`sns`]: topics, SNS's Query protocol (form-encoded requests, XML responses).
-//! - [`logs`]: CloudWatch Logs' JSON 1.1 protocol (`X-Amz-Target: Logs_20140328.*`).
 
 pub mod dynamodb;
+pub mod json;
 pub mod logs;
 pub mod sns;
 
@@ -19,7 +22,7 @@ use crate::Shared;
 
 /// Whether `service` is answered here rather than by a path route.
 pub fn answers(service: &str) -> bool {
-    matches!(service, "dynamodb" | "sns" | "logs")
+    service == "sns" || json::by_name(service).is_some()
 }
 
 /// Which of these services a request is for, before its signature is checked: the credential
@@ -29,20 +32,29 @@ pub fn protocol_of(parts: &Parts) -> Option<String> {
         return answers(&service).then_some(service);
     }
     let target = parts.headers.get("x-amz-target")?.to_str().ok()?;
-    if target.starts_with("DynamoDB_20120810.") {
-        Some("dynamodb".into())
-    } else if target.starts_with("Logs_20140328.") {
-        Some("logs".into())
-    } else {
-        None
-    }
+    json::by_target(target).map(|s| s.name.to_string())
 }
 
 /// Answers one verified request for one of these services.
 pub async fn handle(state: &Shared, caller: Caller, parts: Parts, body: Bytes) -> Response {
-    match caller.service.as_str() {
-        "dynamodb" => dynamodb::handle(state, &caller, &parts, body).await,
-        "sns" => sns::handle(state, &caller, &parts, body).await,
-        _ => logs::handle(state, &caller, &parts, body).await,
+    match json::by_name(&caller.service) {
+        Some(service) => json::handle(service, state, &caller, &parts, body).await,
+        None => sns::handle(state, &caller, &parts, body).await,
     }
+}
+
+/// An error raised before the request reached its service (a bad signature, an unreadable
+/// body), in the protocol of the service it is for; the REST APIs' errors are handed back.
+pub fn early_error(parts: &Parts, e: stratus_core::Error) -> Result<Response, stratus_core::Error> {
+    let Some(service) = protocol_of(parts) else {
+        return Err(e);
+    };
+    Ok(match json::by_name(&service) {
+        Some(json) => json::auth_error(json, e),
+        None => {
+            let id = parts.extensions.get::<crate::RequestId>().copied();
+            let id = id.unwrap_or_else(|| crate::RequestId(stratus_core::ids::request_id()));
+            sns::xml::error(&e, &id.to_string())
+        }
+    })
 }

@@ -122,7 +122,7 @@ impl<'a> Placeholders<'a> {
 fn unexpected_type() -> Error {
     Error::new(
         "SerializationException",
-        400,
+        stratus_core::Kind::InvalidInput,
         "Unexpected value type in payload",
     )
 }

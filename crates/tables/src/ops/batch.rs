@@ -226,7 +226,7 @@ pub fn transact_write(db: &mut Db, req: &Value) -> Result<Value, Error> {
             if *seen != canonical {
                 return Err(Error::new(
                     "IdempotentParameterMismatchException",
-                    400,
+                    stratus_core::Kind::InvalidInput,
                     "The request uses the same client token as a previous, but non-identical request.",
                 ));
             }
@@ -295,7 +295,7 @@ pub fn transact_write(db: &mut Db, req: &Value) -> Result<Value, Error> {
                 .collect();
             return Err(Error::new(
                 "TransactionCanceledException",
-                400,
+                stratus_core::Kind::Conflict,
                 format!(
                     "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
                     codes.join(", ")

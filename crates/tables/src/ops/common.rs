@@ -2,7 +2,7 @@
 //! options, expressions named in a request, and the errors AWS gives for them.
 
 use serde_json::{json, Value};
-use stratus_core::Error;
+use stratus_core::{Error, Kind};
 
 use crate::expr::{eval, parse, Cond, Path, Placeholders};
 use crate::table::{constraint, KeyAttr, Table};
@@ -288,7 +288,7 @@ pub fn check_condition(cond: Option<&Cond>, old: Option<&Item>, req: &Value) -> 
     }
     let mut e = Error::new(
         "ConditionalCheckFailedException",
-        400,
+        Kind::PreconditionFailed,
         "The conditional request failed",
     );
     if req["ReturnValuesOnConditionCheckFailure"].as_str() == Some("ALL_OLD") {

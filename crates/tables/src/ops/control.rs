@@ -4,7 +4,7 @@
 //! then reports ACTIVE.
 
 use serde_json::{json, Value};
-use stratus_core::Error;
+use stratus_core::{Error, Kind};
 
 use super::common::table_name;
 use crate::store::Db;
@@ -27,7 +27,7 @@ pub fn create_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Err
     if db.tables.contains_key(&t.name) {
         return Err(Error::new(
             "ResourceInUseException",
-            400,
+            Kind::Conflict,
             format!("Table already exists: {}", t.name),
         ));
     }
@@ -385,7 +385,7 @@ pub fn describe_backups(db: &mut Db, req: &Value) -> Result<Value, Error> {
     if !db.tables.contains_key(name) {
         return Err(Error::new(
             "TableNotFoundException",
-            400,
+            Kind::NotFound,
             format!("Table not found: {name}"),
         ));
     }
@@ -433,7 +433,7 @@ pub fn get_resource_policy(db: &mut Db, req: &Value) -> Result<Value, Error> {
     by_arn(db, arn)?;
     Err(Error::new(
         "PolicyNotFoundException",
-        400,
+        Kind::NotFound,
         format!("Resource-based policy not found for the provided ResourceArn: {arn}"),
     ))
 }

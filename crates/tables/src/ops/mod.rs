@@ -16,7 +16,7 @@ pub mod legacy;
 pub mod read;
 
 use serde_json::Value;
-use stratus_core::Error;
+use stratus_core::{Error, Kind};
 
 use crate::store::Db;
 
@@ -48,6 +48,10 @@ pub fn dispatch(db: &mut Db, op: &str, req: &Value, region: &str) -> Result<Valu
         "BatchGetItem" => batch::batch_get(db, req),
         "TransactWriteItems" => batch::transact_write(db, req),
         "TransactGetItems" => batch::transact_get(db, req),
-        _ => Err(Error::new("UnknownOperationException", 400, "")),
+        _ => Err(Error::new(
+            "UnknownOperationException",
+            Kind::UnknownOperation,
+            "",
+        )),
     }
 }

@@ -38,7 +38,11 @@ enum Position {
     Backward(usize),
 }
 
-fn position(token: Option<&str>, head: bool, total: usize) -> Result<Position, LogsError> {
+fn position(
+    token: Option<&str>,
+    head: bool,
+    total: usize,
+) -> Result<Position, stratus_core::Error> {
     let bad = || LogsError::invalid("The specified nextToken is invalid.");
     match token {
         None if head => Ok(Position::Forward(0)),
@@ -228,7 +232,7 @@ fn encode_token(key: &SortKey) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
 
-fn decode_token(token: &str) -> Result<SortKey, LogsError> {
+fn decode_token(token: &str) -> Result<SortKey, stratus_core::Error> {
     let bad = || LogsError::invalid("The specified nextToken is invalid.");
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token)
@@ -262,7 +266,7 @@ const MAX_BATCH_BYTES: usize = 1_048_576;
 /// What each event adds to the batch size besides its message.
 const EVENT_OVERHEAD: usize = 26;
 
-fn check_batch_size(events: &[(i64, String)]) -> Result<(), LogsError> {
+fn check_batch_size(events: &[(i64, String)]) -> Result<(), stratus_core::Error> {
     let size: usize = events.iter().map(|(_, m)| m.len() + EVENT_OVERHEAD).sum();
     if size > MAX_BATCH_BYTES {
         return Err(LogsError::invalid(format!(

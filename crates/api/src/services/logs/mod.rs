@@ -8,138 +8,80 @@
 
 mod events;
 
-use axum::body::Bytes;
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use stratus_core::ACCOUNT_ID;
+use stratus_core::{Error, Kind, ACCOUNT_ID};
 use stratus_engine::logs::LogStore;
 
-use crate::auth::Caller;
-use crate::Shared;
+use super::json::Call;
 
-/// A CloudWatch Logs error: its own body shape (`__type`, `message`).
-#[derive(Debug)]
-pub struct LogsError {
-    code: &'static str,
-    status: u16,
-    message: String,
-}
+/// The errors CloudWatch Logs answers, as core errors (rendered by the JSON protocol's one
+/// renderer, [`super::json::render`]). A namespace of constructors, so call sites name the
+/// service's wording.
+pub struct LogsError;
 
-type LogsResult = Result<Value, LogsError>;
+type LogsResult = Result<Value, Error>;
 
 impl LogsError {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
-        LogsError {
-            code,
-            status: 400,
-            message: message.into(),
-        }
+    /// A client error named by `code`.
+    fn named(code: &'static str, message: impl Into<String>) -> Error {
+        let kind = match code {
+            "ResourceNotFoundException" => Kind::NotFound,
+            "ResourceAlreadyExistsException" => Kind::Conflict,
+            "UnknownOperationException" => Kind::UnknownOperation,
+            _ => Kind::InvalidInput,
+        };
+        Error::new(code, kind, message)
     }
-    fn invalid(message: impl Into<String>) -> Self {
-        Self::new("InvalidParameterException", message)
+    fn invalid(message: impl Into<String>) -> Error {
+        Self::named("InvalidParameterException", message)
     }
-    fn no_group() -> Self {
-        Self::new(
+    fn no_group() -> Error {
+        Self::named(
             "ResourceNotFoundException",
             "The specified log group does not exist.",
         )
     }
-    fn no_stream() -> Self {
-        Self::new(
+    fn no_stream() -> Error {
+        Self::named(
             "ResourceNotFoundException",
             "The specified log stream does not exist.",
         )
     }
     /// A constraint from the service model, worded as AWS's validation layer words it.
-    fn constraint(value: impl std::fmt::Display, member: &str, text: &str) -> Self {
+    fn constraint(value: impl std::fmt::Display, member: &str, text: &str) -> Error {
         Self::invalid(format!(
             "1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: {text}"
         ))
     }
-    fn missing(member: &str) -> Self {
+    fn missing(member: &str) -> Error {
         Self::invalid(format!(
             "1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"
         ))
     }
-    fn io(e: std::io::Error) -> Self {
+    fn io(e: std::io::Error) -> Error {
         tracing::error!(%e, "log store");
-        LogsError {
-            code: "ServiceUnavailableException",
-            status: 500,
-            message: "The service cannot complete the request.".into(),
-        }
+        internal()
     }
 }
 
-/// The fault a request gets when its handler failed unexpectedly (a panic).
-pub fn internal_error() -> Response {
-    LogsError {
-        code: "ServiceUnavailableException",
-        status: 500,
-        message: "The service cannot complete the request.".into(),
-    }
-    .into_response()
+/// The fault a request gets when the log store failed, or its handler did (a panic).
+pub fn internal() -> Error {
+    Error::new(
+        "ServiceUnavailableException",
+        Kind::Unavailable,
+        "The service cannot complete the request.",
+    )
 }
 
-/// A signature failure as CloudWatch Logs answers it: status 400 in its JSON 1.1 error shape.
-pub fn auth_error(e: stratus_core::Error) -> Response {
-    LogsError {
-        code: e.code,
-        status: 400,
-        message: e.message,
-    }
-    .into_response()
+/// Runs one operation (`op` is empty when the target is not CloudWatch Logs').
+pub fn run(call: Call) -> LogsResult {
+    let store = call.state.engine.logs();
+    operation(store, &call.region, &call.op, &call.body)
 }
 
-impl IntoResponse for LogsError {
-    fn into_response(self) -> Response {
-        let body = json!({"__type": self.code, "message": self.message});
-        let mut resp = reply(self.status, &body);
-        if let Ok(v) = HeaderValue::from_str(self.code) {
-            resp.headers_mut().insert("x-amzn-ErrorType", v);
-        }
-        resp
-    }
-}
-
-fn reply(status: u16, body: &Value) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-    let mut resp = (status, body.to_string()).into_response();
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-amz-json-1.1"),
-    );
-    resp
-}
-
-pub async fn handle(state: &Shared, caller: &Caller, parts: &Parts, body: Bytes) -> Response {
-    let target = parts
-        .headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let op = target.strip_prefix("Logs_20140328.").unwrap_or_default();
-    let state = state.clone();
-    let region = caller.region.clone();
-    let op = op.to_string();
-    // The store is plain file I/O: keep it off the async workers.
-    let result = tokio::task::spawn_blocking(move || {
-        let store = state.engine.logs();
-        run(store, &region, &op, &body)
-    })
-    .await
-    .unwrap_or_else(|_| Err(LogsError::io(std::io::Error::other("task failed"))));
-    match result {
-        Ok(v) => reply(200, &v),
-        Err(e) => e.into_response(),
-    }
-}
-
-fn run(store: &LogStore, region: &str, op: &str, body: &[u8]) -> LogsResult {
+fn operation(store: &LogStore, region: &str, op: &str, body: &[u8]) -> LogsResult {
     match op {
         "CreateLogGroup" => create_group(store, parse(body)?),
         "DeleteLogGroup" => delete_group(store, parse(body)?),
@@ -152,21 +94,21 @@ fn run(store: &LogStore, region: &str, op: &str, body: &[u8]) -> LogsResult {
         "GetLogEvents" => events::get(store, parse(body)?),
         "FilterLogEvents" => events::filter(store, parse(body)?),
         "PutLogEvents" => events::put(store, parse(body)?),
-        _ => Err(LogsError::new(
+        _ => Err(LogsError::named(
             "UnknownOperationException",
             format!("Unknown operation {op}"),
         )),
     }
 }
 
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, LogsError> {
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     let text = crate::wire::json_text(body)
-        .map_err(|e| LogsError::new("SerializationException", e.to_string()))?;
+        .map_err(|e| LogsError::named("SerializationException", e.to_string()))?;
     serde_json::from_str(text).map_err(|e| {
         if e.is_data() {
-            LogsError::new("SerializationException", e.to_string())
+            LogsError::named("SerializationException", e.to_string())
         } else {
-            LogsError::new(
+            LogsError::named(
                 "SerializationException",
                 "Start of structure or map found where not expected.",
             )
@@ -183,7 +125,7 @@ struct GroupRef {
 }
 
 impl GroupRef {
-    fn resolve(&self) -> Result<String, LogsError> {
+    fn resolve(&self) -> Result<String, Error> {
         match (&self.log_group_name, &self.log_group_identifier) {
             (Some(_), Some(_)) => Err(LogsError::invalid(
                 "LogGroup name and LogGroup ARN are mutually exclusive parameters.",
@@ -195,7 +137,7 @@ impl GroupRef {
     }
 
     /// The name of a group that must exist.
-    fn existing(&self, store: &LogStore) -> Result<String, LogsError> {
+    fn existing(&self, store: &LogStore) -> Result<String, Error> {
         let name = self.resolve()?;
         if store.group_exists(&name) {
             Ok(name)
@@ -212,7 +154,7 @@ fn group_from_identifier(id: &str) -> String {
     }
 }
 
-fn validate_group(name: &str) -> Result<(), LogsError> {
+fn validate_group(name: &str) -> Result<(), stratus_core::Error> {
     let ok_chars = name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "._-/#".contains(c));
@@ -233,7 +175,7 @@ fn validate_group(name: &str) -> Result<(), LogsError> {
     Ok(())
 }
 
-fn validate_stream(name: &str) -> Result<(), LogsError> {
+fn validate_stream(name: &str) -> Result<(), stratus_core::Error> {
     if name.is_empty() || name.len() > 512 {
         return Err(LogsError::constraint(
             name,
@@ -252,7 +194,7 @@ fn validate_stream(name: &str) -> Result<(), LogsError> {
 }
 
 /// `limit`, checked against the model's range, or its default.
-fn limit(value: Option<i64>, max: i64, default: usize) -> Result<usize, LogsError> {
+fn limit(value: Option<i64>, max: i64, default: usize) -> Result<usize, stratus_core::Error> {
     match value {
         None => Ok(default),
         Some(n) if n < 1 => Err(LogsError::constraint(
@@ -270,7 +212,7 @@ fn limit(value: Option<i64>, max: i64, default: usize) -> Result<usize, LogsErro
 }
 
 /// A paging token that is an index into a listing.
-fn index_token(token: Option<&str>) -> Result<usize, LogsError> {
+fn index_token(token: Option<&str>) -> Result<usize, stratus_core::Error> {
     match token {
         None => Ok(0),
         Some(t) => t
@@ -296,7 +238,7 @@ fn create_group(store: &LogStore, req: GroupOnly) -> LogsResult {
     if store.create_group(&name).map_err(LogsError::io)? {
         Ok(json!({}))
     } else {
-        Err(LogsError::new(
+        Err(LogsError::named(
             "ResourceAlreadyExistsException",
             "The specified log group already exists",
         ))
@@ -379,7 +321,7 @@ struct StreamRef {
 }
 
 impl StreamRef {
-    fn names(&self, store: &LogStore) -> Result<(String, String), LogsError> {
+    fn names(&self, store: &LogStore) -> Result<(String, String), stratus_core::Error> {
         let stream = self
             .log_stream_name
             .clone()
@@ -397,7 +339,7 @@ fn create_stream(store: &LogStore, req: StreamRef) -> LogsResult {
     {
         Ok(json!({}))
     } else {
-        Err(LogsError::new(
+        Err(LogsError::named(
             "ResourceAlreadyExistsException",
             "The specified log stream already exists",
         ))

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use base64::Engine;
-use stratus_core::Error;
+use stratus_core::{Error, Kind};
 use stratus_topics::message::MessageAttribute;
 use stratus_topics::names::invalid;
 
@@ -32,7 +32,7 @@ impl Params {
             let member = lower_first(name);
             Error::new(
                 "ValidationError",
-                400,
+                Kind::InvalidInput,
                 format!("1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"),
             )
         })

@@ -19,7 +19,7 @@ pub mod xml;
 use axum::body::Bytes;
 use axum::response::Response;
 use http::request::Parts;
-use stratus_core::Error;
+use stratus_core::{Error, Kind};
 
 use stratus_topics::names::{invalid, parse_topic_arn};
 
@@ -67,27 +67,18 @@ pub async fn handle(state: &Shared, caller: &Caller, parts: &Parts, body: Bytes)
         "SetSubscriptionAttributes" => subscriptions::set_subscription_attributes(&ctx, &p),
         "Publish" => publish::publish(&ctx, &p),
         "PublishBatch" => publish::publish_batch(&ctx, &p),
-        "" => Err(Error::new("MissingAction", 400, "Missing Action parameter")),
+        "" => Err(Error::new(
+            "MissingAction",
+            Kind::InvalidInput,
+            "Missing Action parameter",
+        )),
         other => Err(Error::new(
             "InvalidAction",
-            400,
+            Kind::UnknownOperation,
             format!("The action {other} is not valid for this web service."),
         )),
     };
     result.unwrap_or_else(|e| xml::error(&e, &ctx.request_id))
-}
-
-/// A signature failure in SNS's words and XML (the Query protocol's codes, not Lambda's).
-pub fn auth_error(e: Error) -> Response {
-    let code = match e.code {
-        "UnrecognizedClientException" => "InvalidClientTokenId",
-        "InvalidSignatureException" => "SignatureDoesNotMatch",
-        "MissingAuthenticationTokenException" => "MissingAuthenticationToken",
-        "IncompleteSignatureException" => "IncompleteSignature",
-        other => other,
-    };
-    let e = Error { code, ..e };
-    xml::error(&e, &uuid::Uuid::new_v4().to_string())
 }
 
 /// Whether this is an unsigned `GET /?Action=Unsubscribe&SubscriptionArn=...`: the link every
@@ -138,7 +129,7 @@ pub fn check_topic_arn(c: &Ctx, arn: &str, param: &str) -> Result<(), Error> {
     if account != stratus_core::ACCOUNT_ID {
         return Err(Error::new(
             "AuthorizationError",
-            403,
+            Kind::AccessDenied,
             format!(
                 "User: arn:aws:iam::{}:root is not authorized to perform: SNS:{} on resource: {arn}",
                 stratus_core::ACCOUNT_ID,

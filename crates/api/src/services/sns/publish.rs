@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use axum::response::Response;
 use stratus_core::names::FunctionRef;
-use stratus_core::Error;
+use stratus_core::{Error, Kind};
 use stratus_topics::event::{lambda_event, timestamp_now, Notification};
 use stratus_topics::filter::{FilterPolicy, Scope};
 use stratus_topics::message::{Message, MAX_MESSAGE_BYTES};
@@ -181,14 +181,14 @@ fn check_batch(entries: &[Params]) -> Result<(), Error> {
     if entries.is_empty() {
         return Err(Error::new(
             "EmptyBatchRequest",
-            400,
+            Kind::InvalidInput,
             "The batch request doesn't contain any entries.",
         ));
     }
     if entries.len() > MAX_BATCH {
         return Err(Error::new(
             "TooManyEntriesInBatchRequest",
-            400,
+            Kind::InvalidInput,
             "The batch request contains more entries than permissible.",
         ));
     }
@@ -203,14 +203,14 @@ fn check_batch(entries: &[Params]) -> Result<(), Error> {
         if !valid {
             return Err(Error::new(
                 "InvalidBatchEntryId",
-                400,
+                Kind::InvalidInput,
                 "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.",
             ));
         }
         if !ids.insert(id) {
             return Err(Error::new(
                 "BatchEntryIdsNotDistinct",
-                400,
+                Kind::InvalidInput,
                 "Two or more batch entries in the request have the same Id.",
             ));
         }
@@ -222,7 +222,7 @@ fn check_batch(entries: &[Params]) -> Result<(), Error> {
     if total > MAX_MESSAGE_BYTES {
         return Err(Error::new(
             "BatchRequestTooLong",
-            400,
+            Kind::TooLarge,
             "The length of all the messages put together is more than the limit.",
         ));
     }

@@ -87,26 +87,40 @@ pub fn empty(action: &str, request_id: &str) -> Response {
     xml_response(StatusCode::OK, x.0, request_id)
 }
 
-/// An error in SNS's format, with its status code.
+/// The Query protocol's one error renderer: `<ErrorResponse>` with `Sender` or `Receiver`,
+/// the code and the message, and the status [`crate::wire::status`] gives. Signature errors
+/// are renamed to the Query protocol's codes (`SignatureDoesNotMatch`, not Lambda's
+/// `InvalidSignatureException`).
 pub fn error(e: &Error, request_id: &str) -> Response {
+    let status = crate::wire::status(e, crate::wire::Protocol::Query);
     let mut x = Xml::default();
     x.0.push_str(&format!("<ErrorResponse xmlns=\"{NS}\">"));
     x.open("Error")
         .leaf(
             "Type",
-            if e.status >= 500 {
+            if status.is_server_error() {
                 "Receiver"
             } else {
                 "Sender"
             },
         )
-        .leaf("Code", e.code)
+        .leaf("Code", query_code(e.code))
         .leaf("Message", &e.message)
         .close("Error")
         .leaf("RequestId", request_id)
         .close("ErrorResponse");
-    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     xml_response(status, x.0, request_id)
+}
+
+/// The Query protocol's name for a signature error code; other codes are unchanged.
+fn query_code(code: &str) -> &str {
+    match code {
+        "UnrecognizedClientException" => "InvalidClientTokenId",
+        "InvalidSignatureException" => "SignatureDoesNotMatch",
+        "MissingAuthenticationTokenException" => "MissingAuthenticationToken",
+        "IncompleteSignatureException" => "IncompleteSignature",
+        other => other,
+    }
 }
 
 #[cfg(test)]
