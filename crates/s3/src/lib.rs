@@ -44,12 +44,32 @@ pub fn http_service(
     b.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
         config,
     ))));
-    b.set_auth(s3s::auth::SimpleAuth::from_single(
-        access_key,
-        secret_key.to_string(),
-    ));
+    b.set_auth(OneKey {
+        access_key: access_key.to_string(),
+        secret_key: secret_key.to_string().into(),
+    });
     b.set_host(LocalHosts);
     b.build()
+}
+
+/// The one access key S3 requests may be signed with. An unknown key is S3's
+/// `InvalidAccessKeyId` (403), where s3s's `SimpleAuth` answers `NotSignedUp`.
+struct OneKey {
+    access_key: String,
+    secret_key: s3s::auth::SecretKey,
+}
+
+#[async_trait::async_trait]
+impl s3s::auth::S3Auth for OneKey {
+    async fn get_secret_key(&self, access_key: &str) -> s3s::S3Result<s3s::auth::SecretKey> {
+        if access_key == self.access_key {
+            return Ok(self.secret_key.clone());
+        }
+        Err(s3s::s3_error!(
+            InvalidAccessKeyId,
+            "The AWS Access Key Id you provided does not exist in our records."
+        ))
+    }
 }
 
 /// The largest XML request body read (a larger one is 400 `MaxMessageLengthExceeded`). The
