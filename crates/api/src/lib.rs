@@ -9,8 +9,8 @@
 //! - [`apigw`]: API Gateway v2 HTTP APIs: the management API and the unsigned data plane.
 //! - [`objects`]: S3 requests handed to the object store, and object events queued for functions.
 //! - [`code_url`]: the expiring links GetFunction hands out to download a package.
-//! - [`dispatcher`]: the durable queue runner behind asynchronous invocation.
-//! - [`metering`]: one record per invocation, the usage report and Prometheus metrics.
+//! - [`metering`]: the usage report and Prometheus metrics (invocations are metered by the
+//!   invoker, `stratus_invoke`, which every trigger calls).
 //! - [`services`]: the protocol-per-service APIs answered on `POST /` (DynamoDB's JSON 1.0,
 //!   SNS's Query protocol, CloudWatch Logs' JSON 1.1), chosen by the signing service.
 //! - [`panic_guard`]: a panic in a handler becomes its protocol's internal error.
@@ -19,7 +19,6 @@
 pub mod apigw;
 pub mod auth;
 pub mod code_url;
-pub mod dispatcher;
 pub mod lambda;
 pub mod metering;
 pub mod objects;
@@ -59,13 +58,13 @@ pub const MAX_BODY: usize = 70_167_211;
 
 /// What every handler shares.
 pub struct AppState {
-    pub meta: Meta,
+    pub meta: Arc<Meta>,
     /// The object store, and the S3 protocol service in front of it.
     pub objects: Arc<stratus_s3::ObjectStore>,
     pub s3: s3s::service::S3Service,
     /// The DynamoDB-compatible table service.
     pub tables: Arc<stratus_tables::Tables>,
-    pub code: CodeStore,
+    pub code: Arc<CodeStore>,
     pub engine: Arc<Engine>,
     /// Access key → secret key.
     pub secrets: HashMap<String, String>,
@@ -75,12 +74,8 @@ pub struct AppState {
     pub account_concurrency: u32,
     /// What `/health` reports.
     pub health: serde_json::Value,
-    /// Wakes the async dispatcher when an event is queued.
-    pub events: tokio::sync::Notify,
-    /// Delay before the first retry of a failed asynchronous invocation (doubled for the next).
-    pub async_retry_delay: std::time::Duration,
-    /// What (function, qualifier) resolved to at the current metadata generation.
-    pub resolved: lambda::resolved::ResolveCache,
+    /// Every invocation goes through it: resolution, metering, the asynchronous queue.
+    pub invoker: Arc<stratus_invoke::Invoker>,
     /// Metering: every invocation's record, usage reports, metrics.
     pub meter: Arc<stratus_metering::Meter>,
     /// Topics and subscriptions (the SNS API), in their own database.

@@ -2,7 +2,6 @@
 //! function, version or alias are retried and where their results go.
 
 use axum::extract::{Extension, Path, Query, State};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use stratus_core::arn::function_arn;
 use stratus_core::names::FunctionRef;
@@ -14,21 +13,7 @@ use crate::auth::Caller;
 use crate::wire::{json, no_content, parse, ApiResult};
 use crate::{RawBody, Shared};
 
-pub const KIND: &str = "event-invoke-config";
-
-/// The stored document, in AWS's member names.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct EventInvokeConfig {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub maximum_retry_attempts: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub maximum_event_age_in_seconds: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub destination_config: Option<Value>,
-    #[serde(default)]
-    pub last_modified: f64,
-}
+pub use stratus_invoke::settings::{EventInvokeConfig, KIND};
 
 fn validate(tx: &Tx, region: &str, name: &str, cfg: &EventInvokeConfig) -> Result<()> {
     if let Some(n) = cfg.maximum_retry_attempts {
