@@ -86,3 +86,23 @@ impl Invoker {
         &self.meter
     }
 }
+
+/// What the unit tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use stratus_core::function::FunctionConfig;
+
+    /// A stored configuration of version `version` of function `f`.
+    pub fn cfg(version: &str) -> FunctionConfig {
+        serde_json::from_value(serde_json::json!({
+            "name": "f", "version": version, "runtime": "python3.12", "role": "r",
+            "handler": "app.handler", "description": "", "timeout": 3, "memory_size": 128,
+            "environment": null, "architectures": ["x86_64"], "ephemeral_storage": 512,
+            "package_type": "Zip", "tracing_mode": "PassThrough", "dead_letter_target": null,
+            "kms_key_arn": null, "log_format": "Text", "log_group": null,
+            "code": {"sha256_hex": "ab", "sha256_b64": "qw==", "size": 10},
+            "last_modified": "x", "revision_id": "r"
+        }))
+        .unwrap()
+    }
+}

@@ -139,3 +139,77 @@ fn read_target(
         reserved: row.reserved_concurrency,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::cfg;
+    use stratus_store::meta::{FunctionRow, Meta};
+
+    fn store_with_alias() -> (tempfile::TempDir, Meta) {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Meta::open(&dir.path().join("meta.db")).unwrap();
+        meta.tx(|tx| {
+            tx.put_function(&FunctionRow {
+                name: "f".into(),
+                reserved_concurrency: Some(3),
+                ..Default::default()
+            })?;
+            for v in [LATEST, "1", "2"] {
+                tx.put_version(&cfg(v))?;
+            }
+            tx.put_alias(
+                "f",
+                &Alias {
+                    name: "live".into(),
+                    function_version: "1".into(),
+                    description: String::new(),
+                    weights: [("2".to_string(), 0.5)].into(),
+                    revision_id: String::new(),
+                },
+            )
+        })
+        .unwrap();
+        (dir, meta)
+    }
+
+    fn read(meta: &Meta, name: &str, q: Option<&str>) -> std::result::Result<Entry, Missing> {
+        meta.tx(|tx| read_target(tx, name, q)).unwrap()
+    }
+
+    #[test]
+    fn qualifiers_resolve_to_versions_or_say_what_is_missing() {
+        let (_dir, meta) = store_with_alias();
+        let latest = read(&meta, "f", None).ok().unwrap();
+        assert_eq!(latest.reserved, Some(3));
+        assert_eq!(latest.target.pick(0.5).unwrap().version, LATEST);
+        assert_eq!(
+            read(&meta, "f", Some("2"))
+                .ok()
+                .unwrap()
+                .target
+                .pick(0.0)
+                .unwrap()
+                .version,
+            "2"
+        );
+        let alias = read(&meta, "f", Some("live")).ok().unwrap();
+        assert_eq!(alias.target.pick(0.1).unwrap().version, "2");
+        assert_eq!(alias.target.pick(0.9).unwrap().version, "1");
+        assert_eq!(read(&meta, "g", None).err(), Some(Missing::Function));
+        assert_eq!(read(&meta, "f", Some("7")).err(), Some(Missing::Qualifier));
+        assert_eq!(
+            read(&meta, "f", Some("gone")).err(),
+            Some(Missing::Qualifier)
+        );
+    }
+
+    #[test]
+    fn a_missing_function_is_named_with_latest() {
+        let e = Missing::Function.into_error("eu-west-1", "g", None);
+        assert!(e.message.ends_with(":function:g:$LATEST"), "{}", e.message);
+        let e = Missing::Qualifier.into_error("eu-west-1", "f", None);
+        assert!(e.message.ends_with(":function:f"), "{}", e.message);
+        assert!(e.message.contains("eu-west-1"));
+    }
+}

@@ -44,3 +44,24 @@ impl EventInvokeConfig {
             .as_str()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_aws_and_destinations_are_read_by_outcome() {
+        let none = EventInvokeConfig::default();
+        assert_eq!((none.max_retries(), none.max_age_ms()), (2, 21_600_000));
+        assert_eq!(none.destination(true), None);
+        let cfg: EventInvokeConfig = serde_json::from_value(serde_json::json!({
+            "MaximumRetryAttempts": 0,
+            "MaximumEventAgeInSeconds": 60,
+            "DestinationConfig": {"OnFailure": {"Destination": "arn:aws:lambda:us-east-1:000000000000:function:dlq"}}
+        }))
+        .unwrap();
+        assert_eq!((cfg.max_retries(), cfg.max_age_ms()), (0, 60_000));
+        assert_eq!(cfg.destination(true), None);
+        assert!(cfg.destination(false).unwrap().ends_with(":function:dlq"));
+    }
+}
