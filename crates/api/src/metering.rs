@@ -48,7 +48,7 @@ pub async fn usage(
         Ok(q) => q,
         Err(msg) => return error(400, "ValidationException", &msg),
     };
-    match s.meter.usage(q).await {
+    match s.invoker.meter().usage(q).await {
         Ok(report) => axum::Json(report).into_response(),
         Err(e) => {
             tracing::error!(%e, "reading usage");
@@ -60,7 +60,8 @@ pub async fn usage(
 /// `GET /metrics`: the Prometheus text exposition (unsigned).
 pub async fn prometheus(State(s): State<Shared>) -> Response {
     let environments = s
-        .engine
+        .invoker
+        .engine()
         .environments()
         .into_iter()
         .map(|e| stratus_metering::EnvironmentGauge {
@@ -81,6 +82,6 @@ pub async fn prometheus(State(s): State<Shared>) -> Response {
         async_oldest_event_age_seconds: oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0),
         dropped_records: 0,
     };
-    let body = s.meter.render_metrics(gauges);
+    let body = s.invoker.meter().render_metrics(gauges);
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response()
 }

@@ -24,7 +24,7 @@ pub async fn dispatch(State(s): State<Shared>, req: Request, next: Next) -> Resp
     let mut req = http::Request::from_parts(parts, s3s::Body::http_body_unsync(body));
     req.extensions_mut()
         .insert(stratus_s3::RequestId(id.clone()));
-    let mut resp = match s.s3.call(req).await {
+    let mut resp = match s.stores.s3.call(req).await {
         Ok(resp) => with_request_id(resp, &id, is_head).await,
         Err(e) => {
             tracing::error!(error = ?e, "S3 request failed");

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use stratus_api::workers::Workers;
-use stratus_api::{AppState, Shared};
+use stratus_api::{ApiConfig, AppState, Shared, Stores};
 use stratus_engine::{Engine, EngineConfig};
 use stratus_invoke::Invoker;
 use stratus_store::code::CodeStore;
@@ -136,19 +136,21 @@ impl Platform {
             invoker.clone(),
         )));
         let state = Arc::new(AppState {
-            s3: stratus_s3::http_service(objects.clone(), &credentials.0, &credentials.1),
-            objects,
-            tables,
-            meta,
-            code,
-            engine: engine.clone(),
-            secrets: HashMap::from([(access, secret)]),
-            url_key: rand_key(),
-            account_concurrency: cfg.account_concurrency,
-            health,
             invoker: invoker.clone(),
-            meter: meter.clone(),
-            topics,
+            stores: Stores {
+                s3: stratus_s3::http_service(objects.clone(), &credentials.0, &credentials.1),
+                objects,
+                tables,
+                meta,
+                code,
+                topics,
+            },
+            config: ApiConfig {
+                secrets: HashMap::from([(access, secret)]),
+                url_key: rand_key(),
+                account_concurrency: cfg.account_concurrency,
+                health,
+            },
             workers: workers.clone(),
         });
         invoker.release_interrupted();

@@ -150,7 +150,7 @@ fn pick_stage(stages: Vec<Stage>, path: &str) -> Option<(Stage, String)> {
 }
 
 fn plan(s: &Shared, api_id: &str, method: &str, path: &str) -> Result<Plan, Refusal> {
-    let found = s.meta.tx(|tx| {
+    let found = s.stores.meta.tx(|tx| {
         let Some(api) = tx.http_api::<Api>(api_id)? else {
             return Ok(None);
         };

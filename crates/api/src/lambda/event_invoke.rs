@@ -99,7 +99,7 @@ fn write(s: &Shared, c: &Caller, f: &str, q: &QueryMap, body: &[u8], merge: bool
     }
     let r = function_ref(c, f, q)?;
     let qualifier = r.qualifier.clone().unwrap_or_else(|| "$LATEST".into());
-    let cfg = s.meta.tx(|tx| {
+    let cfg = s.stores.meta.tx(|tx| {
         tx.function(&r.name)?
             .ok_or_else(|| function_not_found(&c.region, &r.name, None))?;
         load(tx, &c.region, &r.name, Some(&qualifier))?;
@@ -153,7 +153,7 @@ pub async fn get_function_event_invoke_config(
 ) -> ApiResult {
     let r = function_ref(&c, &f, &q)?;
     let qualifier = r.qualifier.clone().unwrap_or_else(|| "$LATEST".into());
-    let cfg: EventInvokeConfig = s.meta.tx(|tx| {
+    let cfg: EventInvokeConfig = s.stores.meta.tx(|tx| {
         tx.function(&r.name)?
             .ok_or_else(|| function_not_found(&c.region, &r.name, None))?;
         tx.document(&r.name, KIND, &qualifier)?.ok_or_else(|| {
@@ -174,7 +174,7 @@ pub async fn delete_function_event_invoke_config(
 ) -> ApiResult {
     let r = function_ref(&c, &f, &q)?;
     let qualifier = r.qualifier.clone().unwrap_or_else(|| "$LATEST".into());
-    s.meta.tx(|tx| {
+    s.stores.meta.tx(|tx| {
         tx.function(&r.name)?
             .ok_or_else(|| function_not_found(&c.region, &r.name, None))?;
         if tx
@@ -200,7 +200,7 @@ pub async fn list_function_event_invoke_configs(
     let r = FunctionRef::parse(&f)?.resolve(&c.region, None)?;
     let limit = page_size(&q, limits::MAX_PAGE)?;
     let after = marker::decode(q.get("Marker"))?;
-    let all: Vec<(String, EventInvokeConfig)> = s.meta.tx(|tx| {
+    let all: Vec<(String, EventInvokeConfig)> = s.stores.meta.tx(|tx| {
         tx.function(&r.name)?
             .ok_or_else(|| function_not_found(&c.region, &r.name, None))?;
         tx.documents(&r.name, KIND)

@@ -25,7 +25,7 @@ pub async fn handle(state: &Shared, caller: &Caller, parts: &Parts, body: Bytes)
         return respond(Err(Error::new("UnknownOperationException", 400, "")));
     };
     let gzip = is_gzip(parts);
-    let tables = state.tables.clone();
+    let tables = state.stores.tables.clone();
     let region = caller.region.clone();
     // Decompressing and parsing take time in proportion to the body: off the async workers.
     let result = tokio::task::spawn_blocking(move || {

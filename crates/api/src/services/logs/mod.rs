@@ -128,7 +128,7 @@ pub async fn handle(state: &Shared, caller: &Caller, parts: &Parts, body: Bytes)
     let op = op.to_string();
     // The store is plain file I/O: keep it off the async workers.
     let result = tokio::task::spawn_blocking(move || {
-        let store = state.engine.logs();
+        let store = state.invoker.engine().logs();
         run(store, &region, &op, &body)
     })
     .await

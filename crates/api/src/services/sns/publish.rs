@@ -92,11 +92,7 @@ struct Target {
 
 /// The subscribers and settings of `topic`, which must exist.
 fn subscribers(c: &Ctx, topic: &str) -> Result<Target, Error> {
-    let (t, subs) = c
-        .state
-        .topics
-        .subscribers(topic)?
-        .ok_or_else(topic_not_found)?;
+    let (t, subs) = c.topics().subscribers(topic)?.ok_or_else(topic_not_found)?;
     let by_content = t
         .attrs
         .get("ContentBasedDeduplication")
@@ -245,7 +241,7 @@ fn wants(sub: &Subscription, m: &Message, body: &str) -> bool {
 
 /// Queues one invocation per (message, matching function subscriber), all in one transaction.
 fn deliver(c: &Ctx, topic: &str, t: &Target, msgs: &[&Outgoing]) -> Result<(), Error> {
-    let key = c.state.topics.signing_key();
+    let key = c.topics().signing_key();
     let mut events = Vec::new();
     for out in msgs {
         let timestamp = timestamp_now();
