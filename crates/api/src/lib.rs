@@ -1,6 +1,6 @@
 //! The HTTP front end of Stratus: SigV4 authentication, dispatch by the signing service, and
-//! the AWS APIs themselves. Handlers turn HTTP into typed calls on the store and the engine;
-//! the engine never sees HTTP.
+//! the AWS APIs themselves. Handlers turn HTTP into typed calls on the stores and the invoker
+//! (`stratus_invoke`, which runs every invocation); neither sees HTTP.
 //!
 //! # Layout
 //! - [`auth`]: SigV4 verification (header and presigned forms).

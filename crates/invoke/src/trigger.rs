@@ -3,7 +3,8 @@
 
 use stratus_metering::Trigger as Metered;
 
-/// What made an invocation.
+/// What made an invocation. Each new event source (queues, schedules, function URLs) adds a
+/// variant here and calls the invoker; it resolves, meters and retries nothing itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Trigger {
     /// The Invoke API, called from outside the platform.
