@@ -303,3 +303,82 @@ fn iso_now() -> String {
         .format(f)
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::EventQueue;
+    use crate::Parts;
+    use stratus_engine::{Engine, EngineConfig};
+    use stratus_store::code::CodeStore;
+    use stratus_store::meta::Meta;
+
+    /// An invoker over fresh stores in `dir`, running functions as plain processes.
+    fn invoker(dir: &std::path::Path) -> Arc<Invoker> {
+        let engine = Engine::new(EngineConfig {
+            data_dir: dir.to_path_buf(),
+            platform: "127.0.0.1:9".parse().unwrap(),
+            credentials: ("test".into(), "test".into()),
+            account_concurrency: 4,
+            idle_timeout: Duration::from_secs(60),
+            isolation: "process".into(),
+        })
+        .unwrap();
+        Arc::new(Invoker::new(Parts {
+            meta: Arc::new(Meta::open(&dir.join("meta.db")).unwrap()),
+            code: Arc::new(CodeStore::open(&dir.join("code")).unwrap()),
+            engine,
+            meter: stratus_metering::Meter::open(&dir.join("usage.db"), Default::default(), 1)
+                .unwrap(),
+            async_retry_delay: Duration::from_secs(60),
+        }))
+    }
+
+    fn event_for(function: &str) -> NewEvent {
+        NewEvent {
+            function: function.into(),
+            qualifier: None,
+            payload: b"{}".to_vec(),
+            trigger: Trigger::S3,
+            region: "eu-west-1".into(),
+            request_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_dispatcher_stops_when_its_token_is_cancelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let inv = invoker(dir.path());
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(inv.clone().dispatch(stop.clone()));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!task.is_finished(), "it waits for events");
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(2), task)
+            .await
+            .expect("stopped within the idle poll")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_event_for_a_missing_function_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let inv = invoker(dir.path());
+        assert!(!inv.function_exists("ghost", None));
+        inv.enqueue_all(vec![event_for("ghost")]).unwrap();
+        assert_eq!(inv.queue_stats().unwrap().0, 1);
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(inv.clone().dispatch(stop.clone()));
+        let mut left = 1;
+        for _ in 0..100 {
+            left = inv.queue_stats().unwrap().0;
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.cancel();
+        task.await.unwrap();
+        assert_eq!(left, 0, "the event was removed, not retried");
+    }
+}
