@@ -275,7 +275,7 @@ fn invocation_record(
     let request_payload: Value = serde_json::from_slice(&ev.payload).unwrap_or(Value::Null);
     let mut record = json!({
         "version": "1.0",
-        "timestamp": iso_now(),
+        "timestamp": stratus_core::clock::now_iso_millis(),
         "requestContext": {
             "requestId": ev.request_id,
             "functionArn": function_arn(&ev.region, &cfg.name, Some(&qualifier)),
@@ -293,15 +293,6 @@ fn invocation_record(
         record["responsePayload"] = serde_json::from_slice(&out.payload).unwrap_or(Value::Null);
     }
     record
-}
-
-fn iso_now() -> String {
-    let f = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    time::OffsetDateTime::now_utc()
-        .format(f)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
