@@ -203,11 +203,14 @@ impl Platform {
         tracing::info!("stopped accepting requests; stopping execution environments");
         // The dispatcher claims no more events; attempts it started run on with the runtime.
         self.dispatcher_stop.cancel();
-        if tokio::time::timeout(DISPATCHER_STOP, self.dispatcher)
+        let mut dispatcher = self.dispatcher;
+        if tokio::time::timeout(DISPATCHER_STOP, &mut dispatcher)
             .await
             .is_err()
         {
+            // Waiting out a restart back-off, say: stop its supervisor instead.
             tracing::warn!("the asynchronous dispatcher did not stop in time");
+            dispatcher.abort();
         }
         for task in &self.background {
             task.abort();
