@@ -56,9 +56,9 @@ pub async fn download(
         ))
     };
     let hex = file.strip_suffix(".zip").ok_or_else(denied)?;
-    if q.expires < now() || sign(&state.url_key, hex, q.expires) != q.signature {
+    if q.expires < now() || sign(&state.config.url_key, hex, q.expires) != q.signature {
         return Err(denied());
     }
-    let bytes = state.code.read_zip(hex)?;
+    let bytes = state.stores.code.read_zip(hex)?;
     Ok(([(header::CONTENT_TYPE, "application/zip")], bytes).into_response())
 }

@@ -1,6 +1,6 @@
 //! The HTTP front end of Stratus: SigV4 authentication, dispatch by the signing service, and
-//! the AWS APIs themselves. Handlers turn HTTP into typed calls on the store and the engine;
-//! the engine never sees HTTP.
+//! the AWS APIs themselves. Handlers turn HTTP into typed calls on the stores and the invoker
+//! (`stratus_invoke`, which runs every invocation); neither sees HTTP.
 //!
 //! # Layout
 //! - [`auth`]: SigV4 verification (header and presigned forms).
@@ -9,8 +9,8 @@
 //! - [`apigw`]: API Gateway v2 HTTP APIs: the management API and the unsigned data plane.
 //! - [`objects`]: S3 requests handed to the object store, and object events queued for functions.
 //! - [`code_url`]: the expiring links GetFunction hands out to download a package.
-//! - [`dispatcher`]: the durable queue runner behind asynchronous invocation.
-//! - [`metering`]: one record per invocation, the usage report and Prometheus metrics.
+//! - [`metering`]: the usage report and Prometheus metrics (invocations are metered by the
+//!   invoker, `stratus_invoke`, which every trigger calls).
 //! - [`services`]: the protocol-per-service APIs answered on `POST /` (DynamoDB's JSON 1.0,
 //!   SNS's Query protocol, CloudWatch Logs' JSON 1.1), chosen by the signing service.
 //! - [`panic_guard`]: a panic in a handler becomes its protocol's internal error.
@@ -19,7 +19,6 @@
 pub mod apigw;
 pub mod auth;
 pub mod code_url;
-pub mod dispatcher;
 pub mod lambda;
 pub mod metering;
 pub mod objects;
@@ -38,7 +37,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
-use stratus_engine::Engine;
 use stratus_store::code::CodeStore;
 use stratus_store::meta::Meta;
 
@@ -59,16 +57,35 @@ const SERVICES: &[&str] = &[
 /// The largest request body accepted (CreateFunction's documented whole-request limit).
 pub const MAX_BODY: usize = 70_167_211;
 
-/// What every handler shares.
+/// What every handler shares: a few handles.
 pub struct AppState {
-    pub meta: Meta,
+    /// Runs every invocation (resolution, metering, the asynchronous queue), and holds the
+    /// engine and the meter the control plane and the read-outs use.
+    pub invoker: Arc<stratus_invoke::Invoker>,
+    /// The stores the APIs read and write.
+    pub stores: Stores,
+    /// What was fixed at start-up.
+    pub config: ApiConfig,
+    /// The supervised background workers, whose states `/health` reports.
+    pub workers: Arc<workers::Workers>,
+}
+
+/// The stores behind the APIs.
+pub struct Stores {
+    /// Functions, versions, aliases, HTTP APIs and the asynchronous queue.
+    pub meta: Arc<Meta>,
+    pub code: Arc<CodeStore>,
     /// The object store, and the S3 protocol service in front of it.
     pub objects: Arc<stratus_s3::ObjectStore>,
     pub s3: s3s::service::S3Service,
     /// The DynamoDB-compatible table service.
     pub tables: Arc<stratus_tables::Tables>,
-    pub code: CodeStore,
-    pub engine: Arc<Engine>,
+    /// Topics and subscriptions (the SNS API), in their own database.
+    pub topics: stratus_topics::Topics,
+}
+
+/// The settings the APIs answer with, fixed at start-up.
+pub struct ApiConfig {
     /// Access key → secret key.
     pub secrets: HashMap<String, String>,
     /// Key for signing code download links.
@@ -77,18 +94,6 @@ pub struct AppState {
     pub account_concurrency: u32,
     /// What `/health` reports.
     pub health: serde_json::Value,
-    /// Wakes the async dispatcher when an event is queued.
-    pub events: tokio::sync::Notify,
-    /// Delay before the first retry of a failed asynchronous invocation (doubled for the next).
-    pub async_retry_delay: std::time::Duration,
-    /// What (function, qualifier) resolved to at the current metadata generation.
-    pub resolved: lambda::resolved::ResolveCache,
-    /// Metering: every invocation's record, usage reports, metrics.
-    pub meter: Arc<stratus_metering::Meter>,
-    /// Topics and subscriptions (the SNS API), in their own database.
-    pub topics: stratus_topics::Topics,
-    /// The supervised background workers, whose states `/health` reports.
-    pub workers: Arc<workers::Workers>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -139,7 +144,7 @@ pub fn with_edge_layers(routes: Router<Shared>, state: Shared) -> Router {
 /// The static facts of `/health` plus each background worker's state: `200` and `"ok"` while
 /// every worker runs, `503` and `"degraded"` while one is down (restarting after a panic).
 async fn health(State(state): State<Shared>) -> Response {
-    let mut body = state.health.clone();
+    let mut body = state.config.health.clone();
     let ok = state.workers.all_running();
     if let Some(map) = body.as_object_mut() {
         map.insert("status".into(), (if ok { "ok" } else { "degraded" }).into());
@@ -173,7 +178,7 @@ async fn authenticate(State(state): State<Shared>, req: Request, next: Next) -> 
     if services::sns::is_unsubscribe_link(&parts) {
         return services::sns::unsubscribe_link(&state, &parts);
     }
-    match auth::verify(&parts, &bytes, &state.secrets) {
+    match auth::verify(&parts, &bytes, &state.config.secrets) {
         Ok(caller) if !SERVICES.contains(&caller.service.as_str()) => {
             ApiError(stratus_core::Error::new(
                 "UnrecognizedClientException",

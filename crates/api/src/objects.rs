@@ -3,14 +3,15 @@
 //! verifies their signatures itself, streaming payloads included). Object events go the other way: [`Notifier`] queues them as asynchronous
 //! invocations.
 
-use std::sync::{OnceLock, Weak};
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use stratus_core::names::FunctionRef;
+use stratus_invoke::{EventQueue, NewEvent, Trigger};
 
-use crate::{dispatcher, AppState, Shared};
+use crate::Shared;
 
 /// Sends S3 requests to the object store; everything else continues.
 pub async fn dispatch(State(s): State<Shared>, req: Request, next: Next) -> Response {
@@ -23,7 +24,7 @@ pub async fn dispatch(State(s): State<Shared>, req: Request, next: Next) -> Resp
     let mut req = http::Request::from_parts(parts, s3s::Body::http_body_unsync(body));
     req.extensions_mut()
         .insert(stratus_s3::RequestId(id.clone()));
-    let mut resp = match s.s3.call(req).await {
+    let mut resp = match s.stores.s3.call(req).await {
         Ok(resp) => with_request_id(resp, &id, is_head).await,
         Err(e) => {
             tracing::error!(error = ?e, "S3 request failed");
@@ -200,49 +201,40 @@ pub fn s3_error(status: http::StatusCode, code: &str, message: &str, id: &str) -
     resp
 }
 
-/// Object events → the async invocation queue.
-#[derive(Default)]
+/// Object events → the invoker's asynchronous queue. The object store holds this as its
+/// `EventSink`; it holds the queue as a trait object, so nothing points back at the
+/// application state.
 pub struct Notifier {
-    state: OnceLock<Weak<AppState>>,
+    queue: Arc<dyn EventQueue>,
 }
 
 impl Notifier {
-    pub fn connect(&self, state: &Shared) {
-        let _ = self.state.set(std::sync::Arc::downgrade(state));
-    }
-
-    fn state(&self) -> Option<Shared> {
-        self.state.get()?.upgrade()
+    pub fn new(queue: Arc<dyn EventQueue>) -> Notifier {
+        Notifier { queue }
     }
 }
 
 impl stratus_s3::notify::EventSink for Notifier {
     fn function_exists(&self, arn: &str) -> bool {
-        let (Some(s), Ok(r)) = (self.state(), FunctionRef::parse(arn)) else {
-            return false;
-        };
-        s.meta
-            .tx(|tx| {
-                crate::lambda::load(tx, "us-east-1", &r.name, r.qualifier.as_deref()).map(|_| true)
-            })
-            .unwrap_or(false)
+        FunctionRef::parse(arn)
+            .is_ok_and(|r| self.queue.function_exists(&r.name, r.qualifier.as_deref()))
     }
 
+    /// Queues the event in the function ARN's region (else the bucket request's).
     fn deliver(&self, arn: &str, payload: Vec<u8>, region: &str) {
-        let (Some(s), Ok(r)) = (self.state(), FunctionRef::parse(arn)) else {
+        let Ok(r) = FunctionRef::parse(arn) else {
             return;
         };
-        let id = uuid::Uuid::new_v4().to_string();
-        if let Err(e) = dispatcher::enqueue(
-            &s,
-            &r.name,
-            r.qualifier.as_deref(),
-            &payload,
-            "s3",
-            region,
-            &id,
-        ) {
-            tracing::error!(%e, function = %r.name, "could not queue an object event");
+        let event = NewEvent {
+            function: r.name,
+            qualifier: r.qualifier,
+            payload,
+            trigger: Trigger::S3,
+            region: r.region.unwrap_or_else(|| region.to_string()),
+            request_id: None,
+        };
+        if let Err(e) = self.queue.enqueue_all(vec![event]) {
+            tracing::error!(%e, arn, "could not queue an object event");
         }
     }
 }

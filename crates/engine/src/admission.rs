@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use stratus_core::Error;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::outcome::Throttle;
 
 pub struct Admission {
     account: Arc<Semaphore>,
@@ -35,8 +36,12 @@ impl Admission {
         }
     }
 
-    /// A permit to run one invocation now, or AWS's throttling error.
-    pub fn admit(&self, name: &str, reserved: Option<u32>) -> Result<OwnedSemaphorePermit, Error> {
+    /// A permit to run one invocation now, or the limit that refused it.
+    pub fn admit(
+        &self,
+        name: &str,
+        reserved: Option<u32>,
+    ) -> Result<OwnedSemaphorePermit, Throttle> {
         if let Some(n) = reserved {
             self.set_reserved(name, Some(n));
             let sem = self
@@ -46,15 +51,13 @@ impl Admission {
                 .get(name)
                 .map(|(_, s)| s.clone())
                 .expect("just set");
-            return sem
-                .try_acquire_owned()
-                .map_err(|_| Error::too_many("ReservedFunctionConcurrentInvocationLimitExceeded"));
+            return sem.try_acquire_owned().map_err(|_| Throttle::Reserved);
         }
         self.set_reserved(name, None);
         self.account
             .clone()
             .try_acquire_owned()
-            .map_err(|_| Error::too_many("ConcurrentInvocationLimitExceeded"))
+            .map_err(|_| Throttle::Account)
     }
 }
 
@@ -67,13 +70,13 @@ mod tests {
         let a = Admission::new(2);
         let e = a.admit("f", Some(0)).unwrap_err();
         assert_eq!(
-            e.extra["Reason"],
+            e.reason(),
             "ReservedFunctionConcurrentInvocationLimitExceeded"
         );
         let p1 = a.admit("g", None).unwrap();
         let _p2 = a.admit("h", None).unwrap();
         assert_eq!(
-            a.admit("i", None).unwrap_err().extra["Reason"],
+            a.admit("i", None).unwrap_err().reason(),
             "ConcurrentInvocationLimitExceeded"
         );
         drop(p1);

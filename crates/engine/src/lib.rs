@@ -9,12 +9,14 @@
 //! - [`env`]: one environment's life: start, invoke, kill.
 //! - [`pool`]: warm environments per function version, and idle reclaim.
 //! - [`admission`]: account and reserved concurrency.
+//! - [`outcome`]: how an invocation ended (or why it was refused), as types.
 //! - [`logs`]: capturing output and writing log streams.
 //! - [`runtimes`]: the bootstraps of the managed runtimes.
 
 pub mod admission;
 pub mod env;
 pub mod logs;
+pub mod outcome;
 pub mod pool;
 pub mod runtime_api;
 pub mod runtimes;
@@ -29,8 +31,8 @@ use bytes::Bytes;
 use stratus_core::function::FunctionConfig;
 use stratus_core::Error;
 
-pub use env::Status;
-use env::{Environment, InvokeParams, StartFailure};
+use env::{Environment, InvokeParams, StartFailure, Status};
+pub use outcome::{Ending, InitFailure, Refusal, Throttle};
 use pool::{Busy, PoolKey, Pools};
 
 /// The local address the platform endpoint proxy connects from, on behalf of the functions in
@@ -103,8 +105,8 @@ pub struct InvokeRequest {
 
 pub struct InvokeOutcome {
     pub payload: Bytes,
-    pub function_error: bool,
-    pub status: Status,
+    /// How it ended (a function error, a time-out, an exit, a failed init, or success).
+    pub ending: Ending,
     pub executed_version: String,
     /// The invocation's log, START to REPORT.
     pub log: Vec<u8>,
@@ -156,9 +158,13 @@ impl Engine {
         self.ctx.sandbox.memory_enforced()
     }
 
-    /// Runs one synchronous invocation.
-    pub async fn invoke(&self, req: InvokeRequest) -> Result<InvokeOutcome, Error> {
-        let _permit = self.admission.admit(&req.config.name, req.reserved)?;
+    /// Runs one synchronous invocation. Function errors, time-outs and failed inits are
+    /// outcomes (the function ran, or tried to); a throttle or a platform fault ran nothing.
+    pub async fn invoke(&self, req: InvokeRequest) -> Result<InvokeOutcome, Refusal> {
+        let _permit = self
+            .admission
+            .admit(&req.config.name, req.reserved)
+            .map_err(Refusal::Throttled)?;
         let cfg = &req.config;
         let _busy = self.busy.enter(&cfg.name, &cfg.version);
         let key = PoolKey::of(cfg);
@@ -182,7 +188,7 @@ impl Engine {
                 }) => return Ok(self.init_failed(&req, payload, log, status, elapsed)),
                 Err(StartFailure::Platform(msg)) => {
                     tracing::error!(function = %cfg.name, "{msg}");
-                    return Err(Error::service());
+                    return Err(Refusal::Platform);
                 }
             },
         };
@@ -203,8 +209,7 @@ impl Engine {
         }
         Ok(InvokeOutcome {
             payload: r.payload,
-            function_error: r.function_error,
-            status: r.status,
+            ending: Ending::of_invocation(r.status),
             executed_version: cfg.version.clone(),
             log: r.log.text,
             cold,
@@ -228,8 +233,7 @@ impl Engine {
             .append(&req.config.log_group_name(), &stream, &log);
         InvokeOutcome {
             payload,
-            function_error: true,
-            status,
+            ending: Ending::of_init(status),
             executed_version: req.config.version.clone(),
             log: log.text,
             cold: true,

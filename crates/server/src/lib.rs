@@ -15,15 +15,20 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use stratus_api::workers::Workers;
-use stratus_api::{AppState, Shared};
+use stratus_api::{ApiConfig, AppState, Shared, Stores};
 use stratus_engine::{Engine, EngineConfig};
+use stratus_invoke::Invoker;
 use stratus_store::code::CodeStore;
 use stratus_store::meta::Meta;
+use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
 
 /// How long in-flight requests may run on after a shutdown signal.
 const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long the asynchronous dispatcher may take to notice its stop token (it is between two
+/// queue reads, or inside one short transaction).
+const DISPATCHER_STOP: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Runs the platform until `shutdown` resolves, then drains and stops.
 pub async fn run(
@@ -43,6 +48,8 @@ pub struct Platform {
     limits: serve::Limits,
     engine: Arc<Engine>,
     meter: Arc<stratus_metering::Meter>,
+    /// Tells the asynchronous dispatcher to stop; its supervisor ends when it has.
+    dispatcher_stop: CancellationToken,
     dispatcher: tokio::task::JoinHandle<()>,
     background: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -55,12 +62,16 @@ impl Platform {
         std::fs::create_dir_all(&cfg.data_dir)
             .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
         let data_dir = cfg.data_dir.canonicalize()?;
-        let meta = Meta::open(&data_dir.join("meta.db"))
-            .map_err(|e| anyhow::anyhow!("opening metadata: {e}"))?;
+        let meta = Arc::new(
+            Meta::open(&data_dir.join("meta.db"))
+                .map_err(|e| anyhow::anyhow!("opening metadata: {e}"))?,
+        );
         let topics = stratus_topics::Topics::open(&data_dir.join("topics.db"))
             .map_err(|e| anyhow::anyhow!("opening topics: {e}"))?;
-        let code = CodeStore::open(&data_dir.join("code"))
-            .map_err(|e| anyhow::anyhow!("opening code store: {e}"))?;
+        let code = Arc::new(
+            CodeStore::open(&data_dir.join("code"))
+                .map_err(|e| anyhow::anyhow!("opening code store: {e}"))?,
+        );
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
             .with_context(|| format!("binding {}", cfg.listen))?;
@@ -114,32 +125,39 @@ impl Platform {
             let every = std::time::Duration::from_secs(cfg.ttl_sweep_secs.max(1));
             move || sweep_expired_items(tables.clone(), every)
         }));
-        let notifier = Arc::new(stratus_api::objects::Notifier::default());
-        objects.set_sink(notifier.clone());
-        let state = Arc::new(AppState {
-            s3: stratus_s3::http_service(objects.clone(), &credentials.0, &credentials.1),
-            objects,
-            tables,
-            meta,
-            code,
+        let invoker = Arc::new(Invoker::new(stratus_invoke::Parts {
+            meta: meta.clone(),
+            code: code.clone(),
             engine: engine.clone(),
-            secrets: HashMap::from([(access, secret)]),
-            url_key: rand_key(),
-            account_concurrency: cfg.account_concurrency,
-            health,
-            events: tokio::sync::Notify::new(),
-            async_retry_delay: std::time::Duration::from_secs(cfg.async_retry_delay_secs),
-            resolved: Default::default(),
             meter: meter.clone(),
-            topics,
+            async_retry_delay: std::time::Duration::from_secs(cfg.async_retry_delay_secs),
+        }));
+        objects.set_sink(Arc::new(stratus_api::objects::Notifier::new(
+            invoker.clone(),
+        )));
+        let state = Arc::new(AppState {
+            invoker: invoker.clone(),
+            stores: Stores {
+                s3: stratus_s3::http_service(objects.clone(), &credentials.0, &credentials.1),
+                objects,
+                tables,
+                meta,
+                code,
+                topics,
+            },
+            config: ApiConfig {
+                secrets: HashMap::from([(access, secret)]),
+                url_key: rand_key(),
+                account_concurrency: cfg.account_concurrency,
+                health,
+            },
             workers: workers.clone(),
         });
-        notifier.connect(&state);
-        stratus_api::dispatcher::release_interrupted(&state);
-        let slots = stratus_api::dispatcher::slots();
+        invoker.release_interrupted();
+        let dispatcher_stop = CancellationToken::new();
         let dispatcher = workers.supervise("async_dispatcher", {
-            let state = state.clone();
-            move || stratus_api::dispatcher::run(state.clone(), slots.clone())
+            let stop = dispatcher_stop.clone();
+            move || invoker.clone().dispatch(stop.clone())
         });
         tracing::info!(%addr, data_dir = %data_dir.display(), ?isolation, "stratus listening on http://{addr}");
         Ok(Platform {
@@ -151,6 +169,7 @@ impl Platform {
             },
             engine,
             meter,
+            dispatcher_stop,
             dispatcher,
             background,
         })
@@ -182,7 +201,17 @@ impl Platform {
             } => tracing::warn!("requests still in flight after {DRAIN_DEADLINE:?}; stopping anyway"),
         }
         tracing::info!("stopped accepting requests; stopping execution environments");
-        self.dispatcher.abort();
+        // The dispatcher claims no more events; attempts it started run on with the runtime.
+        self.dispatcher_stop.cancel();
+        let mut dispatcher = self.dispatcher;
+        if tokio::time::timeout(DISPATCHER_STOP, &mut dispatcher)
+            .await
+            .is_err()
+        {
+            // Waiting out a restart back-off, say: stop its supervisor instead.
+            tracing::warn!("the asynchronous dispatcher did not stop in time");
+            dispatcher.abort();
+        }
         for task in &self.background {
             task.abort();
         }

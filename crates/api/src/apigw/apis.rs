@@ -183,7 +183,7 @@ pub async fn create_api(
             .unwrap_or_else(|| "ipv4".into()),
         region: c.region.clone(),
     };
-    s.meta.tx(|tx| {
+    s.stores.meta.tx(|tx| {
         tx.put_http_api(&api.api_id, &api)?;
         match &input.target {
             Some(t) => quick_create(tx, &api.api_id, t, input.route_key.as_deref()),
@@ -198,7 +198,7 @@ pub async fn get_api(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let api = s.meta.tx(|tx| store::api(tx, &id))?;
+    let api = s.stores.meta.tx(|tx| store::api(tx, &id))?;
     Ok(json(200, render_api(&api, &headers)))
 }
 
@@ -207,7 +207,10 @@ pub async fn get_apis(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let all: Vec<Api> = s.meta.tx(|tx| tx.http_apis_after("", usize::MAX >> 1))?;
+    let all: Vec<Api> = s
+        .stores
+        .meta
+        .tx(|tx| tx.http_apis_after("", usize::MAX >> 1))?;
     let (items, next) = page(all, |a| &a.api_id, &q)?;
     let items: Vec<Value> = items.iter().map(|a| render_api(a, &headers)).collect();
     let mut out = json!({ "items": items });
@@ -250,7 +253,7 @@ pub async fn update_api(
 ) -> ApiResult {
     let input: ApiInput = parse(&body.0)?;
     check_common(&input)?;
-    let api = s.meta.tx(|tx| {
+    let api = s.stores.meta.tx(|tx| {
         let mut api = store::api(tx, &id)?;
         if let Some(p) = &input.protocol_type {
             if p != &api.protocol_type {
@@ -292,7 +295,7 @@ fn apply(api: &mut Api, input: ApiInput) {
 }
 
 pub async fn delete_api(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
-    s.meta.tx(|tx| {
+    s.stores.meta.tx(|tx| {
         store::api(tx, &id)?;
         tx.delete_http_api(&id)
     })?;

@@ -23,12 +23,12 @@ use bytes::Bytes;
 use serde_json::Value;
 use stratus_core::limits;
 use stratus_engine::InvokeOutcome;
+use stratus_invoke::{Call, Failure, Trigger};
 
 use super::events::{self, Context, HttpRequest};
 use super::model::*;
 use super::routing::{self, RouteKey};
 use super::{response, store};
-use crate::lambda::invoke::{invoke_function, Call};
 use crate::Shared;
 
 /// The path prefix of the path-prefix form.
@@ -150,7 +150,7 @@ fn pick_stage(stages: Vec<Stage>, path: &str) -> Option<(Stage, String)> {
 }
 
 fn plan(s: &Shared, api_id: &str, method: &str, path: &str) -> Result<Plan, Refusal> {
-    let found = s.meta.tx(|tx| {
+    let found = s.stores.meta.tx(|tx| {
         let Some(api) = tx.http_api::<Api>(api_id)? else {
             return Ok(None);
         };
@@ -293,21 +293,22 @@ async fn invoke(s: &Shared, plan: &Plan, payload: Bytes) -> Outcome {
     let s = s.clone();
     let task = tokio::spawn(async move {
         let call = Call {
-            trigger: stratus_metering::Trigger::Http,
+            trigger: Trigger::HttpApi,
             region: &region,
             name: &target.name,
             qualifier: target.qualifier.as_deref(),
             payload,
             client_context: None,
             request_id: stratus_core::ids::uuid().to_string(),
+            want_log: false,
         };
-        invoke_function(&s, call).await
+        s.invoker.invoke(call).await
     });
     let limit = Duration::from_millis(u64::from(plan.integration.timeout_in_millis));
     match tokio::time::timeout(limit, task).await {
         Err(_) => Outcome::TimedOut,
         Ok(Ok(Ok(out))) => Outcome::Done(out),
-        Ok(Ok(Err(e))) if e.code == "TooManyRequestsException" => Outcome::Throttled,
+        Ok(Ok(Err(Failure::Throttled(_)))) => Outcome::Throttled,
         Ok(Ok(Err(e))) => {
             tracing::warn!(function = %plan.integration.integration_uri, error = %e, "HTTP API integration failed");
             Outcome::Failed
@@ -321,7 +322,7 @@ async fn invoke(s: &Shared, plan: &Plan, payload: Bytes) -> Outcome {
 
 fn respond(plan: &Plan, outcome: Outcome, id: &str) -> Response {
     let out = match outcome {
-        Outcome::Done(out) if !out.function_error => out,
+        Outcome::Done(out) if !out.ending.is_function_error() => out,
         Outcome::Done(_) | Outcome::Failed => return internal(),
         Outcome::Throttled => {
             return gateway_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")

@@ -100,7 +100,7 @@ pub async fn create_integration(
     Extension(body): Extension<RawBody>,
 ) -> ApiResult {
     let input: IntegrationInput = parse(&body.0)?;
-    let i = s.meta.tx(|tx| {
+    let i = s.stores.meta.tx(|tx| {
         store::api(tx, &api)?;
         let i = create(input)?;
         tx.put_http_api_item(&api, INTEGRATION, &i.integration_id, &i)?;
@@ -114,7 +114,7 @@ pub async fn get_integration(
     State(s): State<Shared>,
     Path((api, id)): Path<(String, String)>,
 ) -> ApiResult {
-    let i = s.meta.tx(|tx| {
+    let i = s.stores.meta.tx(|tx| {
         store::api(tx, &api)?;
         store::integration(tx, &api, &id)
     })?;
@@ -126,7 +126,7 @@ pub async fn get_integrations(
     Path(api): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult {
-    let all: Vec<Integration> = s.meta.tx(|tx| {
+    let all: Vec<Integration> = s.stores.meta.tx(|tx| {
         store::api(tx, &api)?;
         tx.http_api_items(&api, INTEGRATION)
     })?;
@@ -146,7 +146,7 @@ pub async fn update_integration(
 ) -> ApiResult {
     let input: IntegrationInput = parse(&body.0)?;
     check(&input)?;
-    let i = s.meta.tx(|tx| {
+    let i = s.stores.meta.tx(|tx| {
         store::api(tx, &api)?;
         let mut i = store::integration(tx, &api, &id)?;
         if let Some(v) = input.integration_uri {
@@ -172,7 +172,7 @@ pub async fn delete_integration(
     State(s): State<Shared>,
     Path((api, id)): Path<(String, String)>,
 ) -> ApiResult {
-    s.meta.tx(|tx| {
+    s.stores.meta.tx(|tx| {
         store::api(tx, &api)?;
         store::integration(tx, &api, &id)?;
         let target = format!("integrations/{id}");

@@ -81,7 +81,7 @@ pub async fn create_route(
         .clone()
         .ok_or_else(|| bad_request("Invalid input: routeKey is required"))?;
     check(&input)?;
-    let route = s.meta.tx(|tx| {
+    let route = s.stores.meta.tx(|tx| {
         store::api(tx, &api)?;
         check_unique(tx, &api, &key, None)?;
         if let Some(t) = &input.target {
@@ -107,7 +107,7 @@ pub async fn get_route(
     State(s): State<Shared>,
     Path((api, id)): Path<(String, String)>,
 ) -> ApiResult {
-    let r = s.meta.tx(|tx| {
+    let r = s.stores.meta.tx(|tx| {
         store::api(tx, &api)?;
         store::route(tx, &api, &id)
     })?;
@@ -119,7 +119,7 @@ pub async fn get_routes(
     Path(api): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult {
-    let all: Vec<Route> = s.meta.tx(|tx| {
+    let all: Vec<Route> = s.stores.meta.tx(|tx| {
         store::api(tx, &api)?;
         tx.http_api_items(&api, ROUTE)
     })?;
@@ -139,7 +139,7 @@ pub async fn update_route(
 ) -> ApiResult {
     let input: RouteInput = parse(&body.0)?;
     check(&input)?;
-    let route = s.meta.tx(|tx| {
+    let route = s.stores.meta.tx(|tx| {
         store::api(tx, &api)?;
         let mut r = store::route(tx, &api, &id)?;
         if let Some(k) = input.route_key {
@@ -169,7 +169,7 @@ pub async fn delete_route(
     State(s): State<Shared>,
     Path((api, id)): Path<(String, String)>,
 ) -> ApiResult {
-    s.meta.tx(|tx| {
+    s.stores.meta.tx(|tx| {
         store::api(tx, &api)?;
         store::route(tx, &api, &id)?;
         tx.delete_http_api_item(&api, ROUTE, &id)?;

@@ -77,7 +77,7 @@ pub async fn create_stage(
         .ok_or_else(|| bad_request("Invalid input: stageName is required"))?;
     check_stage_name(&name)?;
     check(&input)?;
-    let stage = s.meta.tx(|tx| {
+    let stage = s.stores.meta.tx(|tx| {
         store::api(tx, &api)?;
         if tx.http_api_item::<Stage>(&api, STAGE, &name)?.is_some() {
             return Err(conflict(format!("Stage {name} already exists")));
@@ -100,7 +100,7 @@ pub async fn get_stage(
     State(s): State<Shared>,
     Path((api, name)): Path<(String, String)>,
 ) -> ApiResult {
-    let stage = s.meta.tx(|tx| {
+    let stage = s.stores.meta.tx(|tx| {
         store::api(tx, &api)?;
         store::stage(tx, &api, &name)
     })?;
@@ -112,7 +112,7 @@ pub async fn get_stages(
     Path(api): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult {
-    let all: Vec<Stage> = s.meta.tx(|tx| {
+    let all: Vec<Stage> = s.stores.meta.tx(|tx| {
         store::api(tx, &api)?;
         tx.http_api_items(&api, STAGE)
     })?;
@@ -146,7 +146,7 @@ pub async fn update_stage(
 ) -> ApiResult {
     let input: StageInput = parse(&body.0)?;
     check(&input)?;
-    let stage = s.meta.tx(|tx| {
+    let stage = s.stores.meta.tx(|tx| {
         store::api(tx, &api)?;
         let mut stage = store::stage(tx, &api, &name)?;
         let deployment = input.deployment_id.clone();
@@ -171,7 +171,7 @@ pub async fn delete_stage(
     State(s): State<Shared>,
     Path((api, name)): Path<(String, String)>,
 ) -> ApiResult {
-    s.meta.tx(|tx| {
+    s.stores.meta.tx(|tx| {
         store::api(tx, &api)?;
         store::stage(tx, &api, &name)?;
         tx.delete_http_api_item(&api, STAGE, &name)
@@ -195,7 +195,7 @@ pub async fn create_deployment(
     if let Some(d) = &input.description {
         check_len("description", d, 0, 1024)?;
     }
-    let d = s.meta.tx(|tx| {
+    let d = s.stores.meta.tx(|tx| {
         store::api(tx, &api)?;
         let stage = match &input.stage_name {
             Some(n) => Some(store::stage(tx, &api, n)?),
@@ -214,7 +214,7 @@ pub async fn get_deployment(
     State(s): State<Shared>,
     Path((api, id)): Path<(String, String)>,
 ) -> ApiResult {
-    let d = s.meta.tx(|tx| {
+    let d = s.stores.meta.tx(|tx| {
         store::api(tx, &api)?;
         store::deployment(tx, &api, &id)
     })?;
@@ -226,7 +226,7 @@ pub async fn get_deployments(
     Path(api): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult {
-    let all: Vec<Deployment> = s.meta.tx(|tx| {
+    let all: Vec<Deployment> = s.stores.meta.tx(|tx| {
         store::api(tx, &api)?;
         tx.http_api_items(&api, DEPLOYMENT)
     })?;
@@ -238,7 +238,7 @@ pub async fn delete_deployment(
     State(s): State<Shared>,
     Path((api, id)): Path<(String, String)>,
 ) -> ApiResult {
-    s.meta.tx(|tx| {
+    s.stores.meta.tx(|tx| {
         store::api(tx, &api)?;
         store::deployment(tx, &api, &id)?;
         let stages: Vec<Stage> = tx.http_api_items(&api, STAGE)?;

@@ -13,9 +13,10 @@ pub async fn get_account_settings(
     Extension(_c): Extension<Caller>,
 ) -> ApiResult {
     let ((count, code_size), reserved) = s
+        .stores
         .meta
         .tx(|tx| Ok((tx.function_count()?, tx.total_reserved("")?)))?;
-    let total = u64::from(s.account_concurrency);
+    let total = u64::from(s.config.account_concurrency);
     Ok(json(
         200,
         json!({

@@ -86,7 +86,7 @@ pub async fn create_alias(
             .unwrap_or_default(),
         revision_id: new_revision_id(),
     };
-    s.meta.tx(|tx| {
+    s.stores.meta.tx(|tx| {
         tx.function(&function)?
             .ok_or_else(|| function_not_found(&c.region, &function, None))?;
         check_targets(tx, &c.region, &function, &a)?;
@@ -107,7 +107,7 @@ pub async fn get_alias(
     Path((f, name)): Path<(String, String)>,
 ) -> ApiResult {
     let function = function_name(&c, &f)?;
-    let a = s.meta.tx(|tx| {
+    let a = s.stores.meta.tx(|tx| {
         tx.function(&function)?
             .ok_or_else(|| function_not_found(&c.region, &function, None))?;
         tx.alias(&function, &name)?.ok_or_else(|| {
@@ -129,7 +129,7 @@ pub async fn update_alias(
     let input: AliasInput = parse(&body.0)?;
     let function = function_name(&c, &f)?;
     check_description(input.description.as_deref())?;
-    let a = s.meta.tx(|tx| {
+    let a = s.stores.meta.tx(|tx| {
         tx.function(&function)?
             .ok_or_else(|| function_not_found(&c.region, &function, None))?;
         let mut a = tx.alias(&function, &name)?.ok_or_else(|| {
@@ -166,7 +166,7 @@ pub async fn delete_alias(
     Path((f, name)): Path<(String, String)>,
 ) -> ApiResult {
     let function = function_name(&c, &f)?;
-    s.meta.tx(|tx| {
+    s.stores.meta.tx(|tx| {
         tx.function(&function)?
             .ok_or_else(|| function_not_found(&c.region, &function, None))?;
         tx.delete_alias(&function, &name)
@@ -183,7 +183,7 @@ pub async fn list_aliases(
     let function = function_name(&c, &f)?;
     let limit = page_size(&q, limits::MAX_PAGE)?;
     let after = marker::decode(q.get("Marker"))?;
-    let aliases = s.meta.tx(|tx| {
+    let aliases = s.stores.meta.tx(|tx| {
         tx.function(&function)?
             .ok_or_else(|| function_not_found(&c.region, &function, None))?;
         tx.aliases(&function)

@@ -44,8 +44,8 @@ pub async fn put_function_concurrency(
         )
         .into());
     }
-    let account = u64::from(s.account_concurrency);
-    s.meta.tx(|tx| {
+    let account = u64::from(s.config.account_concurrency);
+    s.stores.meta.tx(|tx| {
         let mut row = tx.function(&name)?.ok_or_else(|| function_not_found(&c.region, &name, Some("$LATEST")))?;
         let others = tx.total_reserved(&name)?;
         if others + n as u64 + u64::from(limits::MIN_UNRESERVED) > account {
@@ -57,7 +57,7 @@ pub async fn put_function_concurrency(
         row.reserved_concurrency = Some(n as u32);
         tx.put_function(&row)
     })?;
-    s.engine.set_reserved(&name, Some(n as u32));
+    s.invoker.engine().set_reserved(&name, Some(n as u32));
     Ok(json(200, json!({ "ReservedConcurrentExecutions": n })))
 }
 
@@ -67,7 +67,7 @@ pub async fn get_function_concurrency(
     Path(f): Path<String>,
 ) -> ApiResult {
     let name = function(&c, &f)?;
-    let row = s.meta.tx(|tx| {
+    let row = s.stores.meta.tx(|tx| {
         tx.function(&name)?
             .ok_or_else(|| function_not_found(&c.region, &name, None))
     })?;
@@ -86,13 +86,13 @@ pub async fn delete_function_concurrency(
     Path(f): Path<String>,
 ) -> ApiResult {
     let name = function(&c, &f)?;
-    s.meta.tx(|tx| {
+    s.stores.meta.tx(|tx| {
         let mut row = tx
             .function(&name)?
             .ok_or_else(|| function_not_found(&c.region, &name, None))?;
         row.reserved_concurrency = None;
         tx.put_function(&row)
     })?;
-    s.engine.set_reserved(&name, None);
+    s.invoker.engine().set_reserved(&name, None);
     Ok(no_content())
 }

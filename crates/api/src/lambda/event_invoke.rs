@@ -2,7 +2,6 @@
 //! function, version or alias are retried and where their results go.
 
 use axum::extract::{Extension, Path, Query, State};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use stratus_core::arn::function_arn;
 use stratus_core::names::FunctionRef;
@@ -14,21 +13,7 @@ use crate::auth::Caller;
 use crate::wire::{json, no_content, parse, ApiResult};
 use crate::{RawBody, Shared};
 
-pub const KIND: &str = "event-invoke-config";
-
-/// The stored document, in AWS's member names.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct EventInvokeConfig {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub maximum_retry_attempts: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub maximum_event_age_in_seconds: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub destination_config: Option<Value>,
-    #[serde(default)]
-    pub last_modified: f64,
-}
+pub use stratus_invoke::settings::{EventInvokeConfig, KIND};
 
 fn validate(tx: &Tx, region: &str, name: &str, cfg: &EventInvokeConfig) -> Result<()> {
     if let Some(n) = cfg.maximum_retry_attempts {
@@ -114,7 +99,7 @@ fn write(s: &Shared, c: &Caller, f: &str, q: &QueryMap, body: &[u8], merge: bool
     }
     let r = function_ref(c, f, q)?;
     let qualifier = r.qualifier.clone().unwrap_or_else(|| "$LATEST".into());
-    let cfg = s.meta.tx(|tx| {
+    let cfg = s.stores.meta.tx(|tx| {
         tx.function(&r.name)?
             .ok_or_else(|| function_not_found(&c.region, &r.name, None))?;
         load(tx, &c.region, &r.name, Some(&qualifier))?;
@@ -168,7 +153,7 @@ pub async fn get_function_event_invoke_config(
 ) -> ApiResult {
     let r = function_ref(&c, &f, &q)?;
     let qualifier = r.qualifier.clone().unwrap_or_else(|| "$LATEST".into());
-    let cfg: EventInvokeConfig = s.meta.tx(|tx| {
+    let cfg: EventInvokeConfig = s.stores.meta.tx(|tx| {
         tx.function(&r.name)?
             .ok_or_else(|| function_not_found(&c.region, &r.name, None))?;
         tx.document(&r.name, KIND, &qualifier)?.ok_or_else(|| {
@@ -189,7 +174,7 @@ pub async fn delete_function_event_invoke_config(
 ) -> ApiResult {
     let r = function_ref(&c, &f, &q)?;
     let qualifier = r.qualifier.clone().unwrap_or_else(|| "$LATEST".into());
-    s.meta.tx(|tx| {
+    s.stores.meta.tx(|tx| {
         tx.function(&r.name)?
             .ok_or_else(|| function_not_found(&c.region, &r.name, None))?;
         if tx
@@ -215,7 +200,7 @@ pub async fn list_function_event_invoke_configs(
     let r = FunctionRef::parse(&f)?.resolve(&c.region, None)?;
     let limit = page_size(&q, limits::MAX_PAGE)?;
     let after = marker::decode(q.get("Marker"))?;
-    let all: Vec<(String, EventInvokeConfig)> = s.meta.tx(|tx| {
+    let all: Vec<(String, EventInvokeConfig)> = s.stores.meta.tx(|tx| {
         tx.function(&r.name)?
             .ok_or_else(|| function_not_found(&c.region, &r.name, None))?;
         tx.documents(&r.name, KIND)

@@ -61,13 +61,13 @@ fn code_bytes(s: &Shared, code: &CodeInput) -> Result<Vec<u8>> {
                 "Error occurred while GetObject. S3 Error Code: {code}. S3 Error Message: {msg}"
             ))
         };
-        if !s.objects.bucket_exists(bucket) {
+        if !s.stores.objects.bucket_exists(bucket) {
             return Err(get_error(
                 "NoSuchBucket",
                 "The specified bucket does not exist",
             ));
         }
-        return match s.objects.read_object(bucket, key) {
+        return match s.stores.objects.read_object(bucket, key) {
             Ok(Some(bytes)) => Ok(bytes),
             Ok(None) => Err(get_error("NoSuchKey", "The specified key does not exist.")),
             Err(e) => {
@@ -167,9 +167,9 @@ pub async fn create_function(
             .as_ref()
             .ok_or_else(|| Error::invalid("Code is required"))?,
     )?;
-    cfg.code = s.code.put_zip(&zip)?;
+    cfg.code = s.stores.code.put_zip(&zip)?;
 
-    let published = s.meta.tx(|tx| {
+    let published = s.stores.meta.tx(|tx| {
         if tx.function(&name)?.is_some() {
             return Err(Error::conflict(format!("Function already exist: {name}")));
         }
@@ -202,7 +202,7 @@ pub async fn get_function(
     Query(q): Query<QueryMap>,
 ) -> ApiResult {
     let r = function_ref(&c, &f, &q)?;
-    let (cfg, row) = s.meta.tx(|tx| {
+    let (cfg, row) = s.stores.meta.tx(|tx| {
         let row = tx
             .function(&r.name)?
             .ok_or_else(|| function_not_found(&c.region, &r.name, r.qualifier.as_deref()))?;
@@ -214,7 +214,7 @@ pub async fn get_function(
         .unwrap_or("127.0.0.1:4566");
     let mut out = json!({
         "Configuration": configuration(&cfg, &c.region, r.qualifier.as_deref(), Detail::Settled),
-        "Code": { "RepositoryType": "S3", "Location": code_url::link(&s.url_key, host, &cfg.code.sha256_hex) },
+        "Code": { "RepositoryType": "S3", "Location": code_url::link(&s.config.url_key, host, &cfg.code.sha256_hex) },
     });
     if !row.tags.is_empty() {
         out["Tags"] = json!(row.tags);
@@ -233,6 +233,7 @@ pub async fn get_function_configuration(
 ) -> ApiResult {
     let r = function_ref(&c, &f, &q)?;
     let cfg = s
+        .stores
         .meta
         .tx(|tx| load(tx, &c.region, &r.name, r.qualifier.as_deref()))?;
     Ok(json(
@@ -260,7 +261,7 @@ pub async fn list_functions(
             .into())
         }
     };
-    let (configs, next) = s.meta.tx(|tx| {
+    let (configs, next) = s.stores.meta.tx(|tx| {
         let mut page = if all {
             let (name, num) = after.split_once('\u{0}').unwrap_or(("", "-1"));
             tx.all_versions_after((name, num.parse().unwrap_or(-1)), limit + 1)?
@@ -321,7 +322,7 @@ pub async fn update_function_code(
     if let Some(a) = &input.architectures {
         function::validate_architectures(a)?;
     }
-    let current = s.meta.tx(|tx| load(tx, &c.region, &r.name, None))?;
+    let current = s.stores.meta.tx(|tx| load(tx, &c.region, &r.name, None))?;
     super::check_revision(
         input.revision_id.as_deref(),
         &current.revision_id,
@@ -334,8 +335,8 @@ pub async fn update_function_code(
             configuration(&current, &c.region, None, Detail::Settled),
         ));
     }
-    let code = s.code.put_zip(&zip)?;
-    let (cfg, published) = s.meta.tx(|tx| {
+    let code = s.stores.code.put_zip(&zip)?;
+    let (cfg, published) = s.stores.meta.tx(|tx| {
         let mut cfg = load(tx, &c.region, &r.name, None)?;
         super::check_revision(
             input.revision_id.as_deref(),
@@ -358,7 +359,7 @@ pub async fn update_function_code(
         };
         Ok((cfg, published))
     })?;
-    s.engine.retire(&r.name, Some(LATEST));
+    s.invoker.engine().retire(&r.name, Some(LATEST));
     Ok(json(
         200,
         match published {
@@ -384,7 +385,7 @@ pub async fn update_function_configuration(
 ) -> ApiResult {
     let input: UpdateConfigInput = parse(&body.0)?;
     let r = FunctionRef::parse(&f)?.resolve(&c.region, None)?;
-    let cfg = s.meta.tx(|tx| {
+    let cfg = s.stores.meta.tx(|tx| {
         let mut cfg = load(tx, &c.region, &r.name, None)?;
         super::check_revision(
             input.revision_id.as_deref(),
@@ -397,7 +398,7 @@ pub async fn update_function_configuration(
         tx.put_version(&cfg)?;
         Ok(cfg)
     })?;
-    s.engine.retire(&r.name, Some(LATEST));
+    s.invoker.engine().retire(&r.name, Some(LATEST));
     Ok(json(
         200,
         configuration(&cfg, &c.region, None, Detail::Updated),
@@ -412,7 +413,7 @@ pub async fn delete_function(
 ) -> ApiResult {
     let r = function_ref(&c, &f, &q)?;
     let qualifier = r.qualifier.clone();
-    s.meta.tx(|tx| {
+    s.stores.meta.tx(|tx| {
         if tx.function(&r.name)?.is_none() {
             return Err(function_not_found(&c.region, &r.name, qualifier.as_deref()));
         }
@@ -444,7 +445,7 @@ pub async fn delete_function(
             }
         }
     })?;
-    s.engine.retire(&r.name, qualifier.as_deref());
+    s.invoker.engine().retire(&r.name, qualifier.as_deref());
     tracing::info!(function = %r.name, qualifier = ?qualifier, "deleted");
     Ok(no_content())
 }

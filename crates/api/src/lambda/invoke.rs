@@ -1,25 +1,21 @@
-//! Invoke: resolves the qualifier (a weighted alias picks its version per request), checks the
-//! payload, and hands a typed request to the engine. [`invoke_function`] is that core, shared
-//! with the other triggers (HTTP APIs); the Invoke handler is a thin wrapper around its parts.
-
-use std::sync::Arc;
+//! Invoke and InvokeAsync: the HTTP side of an invocation. The handler parses the request,
+//! checks the payload and the invocation type, and hands a [`Call`] to the invoker
+//! (`stratus_invoke`), which resolves the qualifier (a weighted alias picks its version per
+//! request), runs and meters it, or queues it.
 
 use axum::extract::{ConnectInfo, Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::IntoResponse;
 use base64::Engine as _;
 use bytes::Bytes;
-use stratus_core::arn::function_arn;
-use stratus_core::function::FunctionConfig;
-use stratus_core::names::Qualifier;
+use stratus_core::names::FunctionRef;
 use stratus_core::{limits, Error, Result};
-use stratus_engine::{InvokeOutcome, InvokeRequest};
-use stratus_metering::Trigger;
+use stratus_engine::InvokeOutcome;
+use stratus_invoke::{Call, Failure, NewEvent, Trigger};
 
-use super::resolved::{Entry, Target};
-use super::{function_not_found, function_ref, QueryMap};
+use super::{function_ref, QueryMap};
 use crate::auth::Caller;
-use crate::wire::{no_content, ApiResult};
+use crate::wire::{no_content, ApiError, ApiResult};
 use crate::{RawBody, Shared};
 
 /// The deepest nesting of arrays and objects a payload may have (the JSON parser of AWS's
@@ -80,97 +76,16 @@ fn client_context(h: &HeaderMap) -> Result<Option<String>> {
     String::from_utf8(decoded).map(Some).map_err(|_| bad())
 }
 
-/// A function version to run: the configuration a qualifier resolved to (a weighted alias
-/// picks its version here, per call) and the function's reserved concurrency.
-pub struct Resolved {
-    pub config: Arc<FunctionConfig>,
-    pub reserved: Option<u32>,
-}
-
-/// Resolves `name` + `qualifier` to the version one invocation runs, from the memo while the
-/// metadata is unchanged.
-pub fn resolve(s: &Shared, region: &str, name: &str, qualifier: Option<&str>) -> Result<Resolved> {
-    // Read before the lookup: a write racing with it only makes the entry look stale.
-    let generation = s.meta.generation();
-    let entry = match s.resolved.get(name, qualifier, generation) {
-        Some(entry) => entry,
-        None => {
-            let entry = Arc::new(read_target(s, region, name, qualifier)?);
-            s.resolved.put(name, qualifier, generation, entry.clone());
-            entry
-        }
-    };
-    let config = entry
-        .target
-        .pick(rand::random::<f64>())
-        .ok_or_else(|| function_not_found(region, name, qualifier))?;
-    Ok(Resolved {
-        config: config.clone(),
-        reserved: entry.reserved,
-    })
-}
-
-/// Reads what a qualifier names from the metadata store: the version, or the alias and every
-/// version it routes to.
-fn read_target(s: &Shared, region: &str, name: &str, qualifier: Option<&str>) -> Result<Entry> {
-    s.meta.tx(|tx| {
-        let row = tx.function(name)?.ok_or_else(|| {
-            function_not_found(region, name, Some(qualifier.unwrap_or("$LATEST")))
-        })?;
-        let missing = || function_not_found(region, name, qualifier);
-        let version = |v: &str| tx.version(name, v)?.ok_or_else(missing);
-        let target = match Qualifier::parse(qualifier) {
-            Qualifier::Latest => Target::Version(Arc::new(version("$LATEST")?)),
-            Qualifier::Version(n) => Target::Version(Arc::new(version(&n.to_string())?)),
-            Qualifier::Alias(a) => {
-                let alias = tx.alias(name, &a)?.ok_or_else(missing)?;
-                let mut versions = vec![Arc::new(version(&alias.function_version)?)];
-                for v in alias.weights.keys() {
-                    versions.push(Arc::new(version(v)?));
-                }
-                Target::Alias { alias, versions }
-            }
-        };
-        Ok(Entry {
-            target,
-            reserved: row.reserved_concurrency,
+/// The Invoke API's answer when an invocation did not run: the one place an invoker
+/// [`Failure`] becomes Lambda's wire error.
+impl From<Failure> for ApiError {
+    fn from(f: Failure) -> Self {
+        ApiError(match f {
+            Failure::Rejected(e) => e,
+            Failure::Throttled(t) => Error::too_many(t.reason()),
+            Failure::Platform => Error::service(),
         })
-    })
-}
-
-/// One synchronous invocation, as every trigger makes it (Invoke, HTTP APIs, ...).
-pub struct Call<'a> {
-    /// What made it (metered with the invocation).
-    pub trigger: Trigger,
-    pub region: &'a str,
-    pub name: &'a str,
-    pub qualifier: Option<&'a str>,
-    pub payload: Bytes,
-    pub client_context: Option<String>,
-    pub request_id: String,
-}
-
-fn engine_request(s: &Shared, call: Call<'_>, target: Resolved) -> InvokeRequest {
-    InvokeRequest {
-        code_dir: s.code.unpacked_dir(&target.config.code.sha256_hex),
-        invoked_arn: function_arn(call.region, call.name, call.qualifier),
-        region: call.region.to_string(),
-        request_id: call.request_id,
-        payload: call.payload,
-        client_context: call.client_context,
-        reserved: target.reserved,
-        config: target.config,
-        want_log: false,
     }
-}
-
-/// Resolves the qualifier (alias weights pick a version), admits the call and runs it through
-/// the engine, metered. Throttles come back as `TooManyRequestsException`; function errors are
-/// in the outcome.
-pub async fn invoke_function(s: &Shared, call: Call<'_>) -> Result<InvokeOutcome> {
-    let target = resolve(s, call.region, call.name, call.qualifier)?;
-    let (trigger, qualifier) = (call.trigger, call.qualifier);
-    crate::metering::run(s, engine_request(s, call, target), trigger, qualifier).await
 }
 
 fn invocation_type(headers: &HeaderMap) -> Result<&str> {
@@ -193,10 +108,21 @@ pub async fn invoke(
     let r = function_ref(&c, &f, &q)?;
     let invocation_type = invocation_type(&headers)?;
     let client_context = client_context(&headers)?;
-    let target = resolve(&s, &c.region, &r.name, r.qualifier.as_deref())?;
+    let target = s
+        .invoker
+        .resolve(&c.region, &r.name, r.qualifier.as_deref())?;
     check_payload(&body.0)?;
     if invocation_type == "DryRun" {
         return Ok(no_content());
+    }
+    let payload = if body.0.is_empty() {
+        Bytes::from_static(b"{}")
+    } else {
+        body.0.clone()
+    };
+    let request_id = stratus_core::ids::uuid().to_string();
+    if invocation_type == "Event" {
+        return accept_event(&s, &c.region, &r, payload, request_id);
     }
     let trigger = if crate::metering::from_function(peer.as_ref().map(|p| &p.0)) {
         Trigger::Function
@@ -208,21 +134,12 @@ pub async fn invoke(
         region: &c.region,
         name: &r.name,
         qualifier: r.qualifier.as_deref(),
-        payload: if body.0.is_empty() {
-            Bytes::from_static(b"{}")
-        } else {
-            body.0.clone()
-        },
+        payload,
         client_context,
-        request_id: stratus_core::ids::uuid().to_string(),
+        request_id: request_id.clone(),
+        want_log: header(&headers, "x-amz-log-type") == Some("Tail"),
     };
-    let request_id = call.request_id.clone();
-    let mut req = engine_request(&s, call, target);
-    req.want_log = header(&headers, "x-amz-log-type") == Some("Tail");
-    if invocation_type == "Event" {
-        return accept_event(s, req, r.qualifier.as_deref());
-    }
-    let out = crate::metering::run(&s, req, trigger, r.qualifier.as_deref()).await?;
+    let out = s.invoker.run(call, target).await?;
     Ok(sync_response(out, &request_id, &headers))
 }
 
@@ -236,7 +153,7 @@ fn sync_response(
     h.insert("content-type", HeaderValue::from_static("application/json"));
     insert(h, "x-amzn-RequestId", request_id);
     insert(h, "X-Amz-Executed-Version", &out.executed_version);
-    if out.function_error {
+    if out.ending.is_function_error() {
         h.insert(
             "X-Amz-Function-Error",
             HeaderValue::from_static("Unhandled"),
@@ -253,28 +170,44 @@ fn sync_response(
     resp
 }
 
-/// `Event` invocations: queued durably, acknowledged with 202, run by the dispatcher.
-fn accept_event(s: Shared, req: InvokeRequest, qualifier: Option<&str>) -> ApiResult {
-    if req.payload.len() > limits::MAX_ASYNC_PAYLOAD {
+/// `Event` invocations: queued durably, acknowledged with 202, run by the invoker's queue.
+fn accept_event(
+    s: &Shared,
+    region: &str,
+    r: &FunctionRef,
+    payload: Bytes,
+    request_id: String,
+) -> ApiResult {
+    if payload.len() > limits::MAX_ASYNC_PAYLOAD {
         return Err(Error::too_large(format!(
             "{} byte payload is too large for the Event invocation type (limit {} bytes)",
-            req.payload.len(),
+            payload.len(),
             limits::MAX_ASYNC_PAYLOAD
         ))
         .into());
     }
-    crate::dispatcher::enqueue(
-        &s,
-        &req.config.name,
-        qualifier,
-        &req.payload,
-        "async",
-        &req.region,
-        &req.request_id,
-    )?;
+    queue_event(s, region, r, payload.to_vec(), &request_id)?;
     let mut resp = axum::http::StatusCode::ACCEPTED.into_response();
-    insert(resp.headers_mut(), "x-amzn-RequestId", &req.request_id);
+    insert(resp.headers_mut(), "x-amzn-RequestId", &request_id);
     Ok(resp)
+}
+
+/// Queues an `Event` invocation of `r` under `request_id`.
+fn queue_event(
+    s: &Shared,
+    region: &str,
+    r: &FunctionRef,
+    payload: Vec<u8>,
+    request_id: &str,
+) -> Result<()> {
+    s.invoker.enqueue(NewEvent {
+        function: r.name.clone(),
+        qualifier: r.qualifier.clone(),
+        payload,
+        trigger: Trigger::Async,
+        region: region.to_string(),
+        request_id: Some(request_id.to_string()),
+    })
 }
 
 /// InvokeAsync (deprecated by AWS, still in the SDKs): the body is the event, queued as an
@@ -285,8 +218,9 @@ pub async fn invoke_async(
     Path(f): Path<String>,
     Extension(body): Extension<RawBody>,
 ) -> ApiResult {
-    let r = stratus_core::names::FunctionRef::parse(&f)?.resolve(&c.region, None)?;
-    resolve(&s, &c.region, &r.name, r.qualifier.as_deref())?;
+    let r = FunctionRef::parse(&f)?.resolve(&c.region, None)?;
+    s.invoker
+        .resolve(&c.region, &r.name, r.qualifier.as_deref())?;
     check_payload(&body.0)?;
     if body.0.len() > INVOKE_ASYNC_LIMIT {
         return Err(Error::too_large(format!(
@@ -296,19 +230,11 @@ pub async fn invoke_async(
     }
     let request_id = stratus_core::ids::uuid().to_string();
     let payload = if body.0.is_empty() {
-        b"{}".as_slice()
+        b"{}".to_vec()
     } else {
-        &body.0
+        body.0.to_vec()
     };
-    crate::dispatcher::enqueue(
-        &s,
-        &r.name,
-        r.qualifier.as_deref(),
-        payload,
-        "async",
-        &c.region,
-        &request_id,
-    )?;
+    queue_event(&s, &c.region, &r, payload, &request_id)?;
     let mut resp = crate::wire::json(202, serde_json::json!({ "Status": 202 }));
     insert(resp.headers_mut(), "x-amzn-RequestId", &request_id);
     Ok(resp)

@@ -6,9 +6,8 @@
 //! - [`aliases`]: the alias operations.
 //! - [`concurrency`], [`event_invoke`], [`policy`], [`tags`], [`account`]: the rest of the
 //!   control plane.
-//! - [`invoke`]: Invoke, handing the call to the engine.
+//! - [`invoke`]: Invoke and InvokeAsync, handing the call to the invoker.
 //! - [`render`]: configurations as the API renders them.
-//! - [`resolved`]: the memo of what a qualifier resolves to, for the invoke path.
 
 pub mod account;
 pub mod aliases;
@@ -18,7 +17,6 @@ pub mod functions;
 pub mod invoke;
 pub mod policy;
 pub mod render;
-pub mod resolved;
 pub mod tags;
 pub mod versions;
 
@@ -26,9 +24,8 @@ use std::collections::HashMap;
 
 use axum::routing::{delete, get, post, put};
 use axum::Router;
-use stratus_core::arn::function_arn;
-use stratus_core::function::{FunctionConfig, LATEST};
-use stratus_core::names::{FunctionRef, Qualifier};
+use stratus_core::function::FunctionConfig;
+use stratus_core::names::FunctionRef;
 use stratus_core::{Error, Result};
 use stratus_store::meta::Tx;
 
@@ -130,22 +127,17 @@ pub fn function_ref(caller: &Caller, raw: &str, query: &QueryMap) -> Result<Func
     FunctionRef::parse(raw)?.resolve(&caller.region, query.get("Qualifier").map(String::as_str))
 }
 
-/// `Function not found: arn:...` with the ARN AWS puts in it.
-pub fn function_not_found(region: &str, name: &str, qualifier: Option<&str>) -> Error {
-    Error::not_found(format!(
-        "Function not found: {}",
-        function_arn(region, name, qualifier)
-    ))
-}
+pub use stratus_invoke::function_not_found;
 
-/// Loads the configuration a qualifier designates, with the qualifier its ARN carries:
-/// none → `$LATEST` (unqualified ARN); a version or `$LATEST`; an alias → its primary version.
+/// Loads the configuration a qualifier designates, as the control plane shows it: none →
+/// `$LATEST`; a version or `$LATEST`; an alias → its primary version (what an alias names is
+/// read by the invoker's one resolution, [`stratus_invoke::resolve::named`]).
 pub fn load(tx: &Tx, region: &str, name: &str, qualifier: Option<&str>) -> Result<FunctionConfig> {
+    use stratus_invoke::resolve::{named, Named};
     let missing = || function_not_found(region, name, qualifier);
-    let version = match Qualifier::parse(qualifier) {
-        Qualifier::Latest => LATEST.to_string(),
-        Qualifier::Version(n) => n.to_string(),
-        Qualifier::Alias(a) => tx.alias(name, &a)?.ok_or_else(missing)?.function_version,
+    let version = match named(tx, name, qualifier)?.ok_or_else(missing)? {
+        Named::Version(v) => v,
+        Named::Alias(alias) => alias.function_version,
     };
     tx.version(name, &version)?.ok_or_else(missing)
 }

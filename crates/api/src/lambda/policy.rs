@@ -115,7 +115,7 @@ pub async fn add_permission(
         .into());
     }
     let key = r.qualifier.clone().unwrap_or_default();
-    let stmt = s.meta.tx(|tx| {
+    let stmt = s.stores.meta.tx(|tx| {
         tx.function(&r.name)?.ok_or_else(|| function_not_found(&c.region, &r.name, None))?;
         load(tx, &c.region, &r.name, r.qualifier.as_deref())?;
         let mut policy: Policy = tx.document(&r.name, KIND, &key)?.unwrap_or_default();
@@ -148,7 +148,7 @@ pub async fn get_policy(
 ) -> ApiResult {
     let r = function_ref(&c, &f, &q)?;
     let key = r.qualifier.clone().unwrap_or_default();
-    let policy: Policy = s.meta.tx(|tx| {
+    let policy: Policy = s.stores.meta.tx(|tx| {
         tx.function(&r.name)?
             .ok_or_else(|| function_not_found(&c.region, &r.name, None))?;
         tx.document(&r.name, KIND, &key)?
@@ -170,7 +170,7 @@ pub async fn remove_permission(
 ) -> ApiResult {
     let r = function_ref(&c, &f, &q)?;
     let key = r.qualifier.clone().unwrap_or_default();
-    s.meta.tx(|tx| {
+    s.stores.meta.tx(|tx| {
         tx.function(&r.name)?
             .ok_or_else(|| function_not_found(&c.region, &r.name, None))?;
         let mut policy: Policy = tx.document(&r.name, KIND, &key)?.ok_or_else(no_policy)?;

@@ -41,7 +41,7 @@ pub async fn tag_resource(
     let input: TagInput = parse(&body.0)?;
     let name = function(&c, &arn)?;
     let tags = input.tags.unwrap_or_default();
-    s.meta.tx(|tx| {
+    s.stores.meta.tx(|tx| {
         let mut row = tx
             .function(&name)?
             .ok_or_else(|| function_not_found(&c.region, &name, None))?;
@@ -60,7 +60,7 @@ pub async fn list_tags(
     Path(arn): Path<String>,
 ) -> ApiResult {
     let name = function(&c, &arn)?;
-    let row = s.meta.tx(|tx| {
+    let row = s.stores.meta.tx(|tx| {
         tx.function(&name)?
             .ok_or_else(|| function_not_found(&c.region, &name, None))
     })?;
@@ -86,7 +86,7 @@ pub async fn untag_resource(
                 .into_owned()
         })
         .collect();
-    s.meta.tx(|tx| {
+    s.stores.meta.tx(|tx| {
         let mut row = tx
             .function(&name)?
             .ok_or_else(|| function_not_found(&c.region, &name, None))?;

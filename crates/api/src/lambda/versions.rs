@@ -87,7 +87,7 @@ pub async fn publish_version(
             .into());
         }
     }
-    let v = s.meta.tx(|tx| {
+    let v = s.stores.meta.tx(|tx| {
         publish_in(
             tx,
             &c.region,
@@ -112,7 +112,7 @@ pub async fn list_versions_by_function(
     let r = FunctionRef::parse(&f)?.resolve(&c.region, None)?;
     let limit = page_size(&q, limits::MAX_PAGE)?;
     let after = marker::decode(q.get("Marker"))?;
-    let versions = s.meta.tx(|tx| {
+    let versions = s.stores.meta.tx(|tx| {
         tx.function(&r.name)?
             .ok_or_else(|| function_not_found(&c.region, &r.name, None))?;
         tx.versions(&r.name)

@@ -19,6 +19,7 @@ pub fn run(call: Call) -> Result<Value, Error> {
         ));
     }
     call.state
+        .stores
         .tables
         .call(&call.op, &request(&call.body)?, &call.region)
 }

@@ -77,7 +77,7 @@ pub fn internal() -> Error {
 
 /// Runs one operation (`op` is empty when the target is not CloudWatch Logs').
 pub fn run(call: Call) -> LogsResult {
-    let store = call.state.engine.logs();
+    let store = call.state.invoker.engine().logs();
     operation(store, &call.region, &call.op, &call.body)
 }
 

@@ -38,6 +38,13 @@ pub struct Ctx<'a> {
     pub request_id: String,
 }
 
+impl Ctx<'_> {
+    /// The topics store.
+    pub fn topics(&self) -> &stratus_topics::Topics {
+        &self.state.stores.topics
+    }
+}
+
 pub async fn handle(state: &Shared, caller: &Caller, parts: &Parts, body: Bytes) -> Response {
     let p = Params::decode(parts.uri.query().unwrap_or(""), &body);
     let action = p.get("Action").unwrap_or("").to_string();

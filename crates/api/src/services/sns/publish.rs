@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use axum::response::Response;
 use stratus_core::names::FunctionRef;
 use stratus_core::{Error, Kind};
+use stratus_invoke::{EventQueue, NewEvent, Trigger};
 use stratus_topics::event::{lambda_event, timestamp_now, Notification};
 use stratus_topics::filter::{FilterPolicy, Scope};
 use stratus_topics::message::{Message, MAX_MESSAGE_BYTES};
@@ -16,7 +17,6 @@ use stratus_topics::store::Subscription;
 
 use super::form::Params;
 use super::{check_topic_arn, xml, Ctx};
-use crate::dispatcher::{self, NewEvent};
 
 /// Most entries in one PublishBatch.
 const MAX_BATCH: usize = 10;
@@ -92,11 +92,7 @@ struct Target {
 
 /// The subscribers and settings of `topic`, which must exist.
 fn subscribers(c: &Ctx, topic: &str) -> Result<Target, Error> {
-    let (t, subs) = c
-        .state
-        .topics
-        .subscribers(topic)?
-        .ok_or_else(topic_not_found)?;
+    let (t, subs) = c.topics().subscribers(topic)?.ok_or_else(topic_not_found)?;
     let by_content = t
         .attrs
         .get("ContentBasedDeduplication")
@@ -245,7 +241,7 @@ fn wants(sub: &Subscription, m: &Message, body: &str) -> bool {
 
 /// Queues one invocation per (message, matching function subscriber), all in one transaction.
 fn deliver(c: &Ctx, topic: &str, t: &Target, msgs: &[&Outgoing]) -> Result<(), Error> {
-    let key = c.state.topics.signing_key();
+    let key = c.topics().signing_key();
     let mut events = Vec::new();
     for out in msgs {
         let timestamp = timestamp_now();
@@ -270,12 +266,13 @@ fn deliver(c: &Ctx, topic: &str, t: &Target, msgs: &[&Outgoing]) -> Result<(), E
                 function: f.name,
                 qualifier: f.qualifier,
                 payload: event.to_string().into_bytes(),
-                trigger: "sns",
+                trigger: Trigger::Sns,
                 region: f.region.unwrap_or_else(|| c.region.to_string()),
+                request_id: None,
             });
         }
     }
-    dispatcher::enqueue_many(c.state, events)
+    c.state.invoker.enqueue_all(events)
 }
 
 /// A FIFO sequence number: 20 digits, increasing with time.

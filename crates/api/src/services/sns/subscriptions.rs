@@ -62,8 +62,7 @@ pub fn subscribe(c: &Ctx, p: &Params) -> Result<Response, Error> {
     }
     let endpoint = check_lambda_endpoint(p.get("Endpoint"))?;
     let arn = c
-        .state
-        .topics
+        .topics()
         .subscribe(topic, protocol, endpoint, &p.map("Attributes"))?;
     Ok(xml::ok("Subscribe", &c.request_id, |x| {
         x.leaf("SubscriptionArn", &arn);
@@ -72,7 +71,7 @@ pub fn subscribe(c: &Ctx, p: &Params) -> Result<Response, Error> {
 
 pub fn unsubscribe(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let arn = subscription_param(c, p)?;
-    c.state.topics.unsubscribe(arn)?;
+    c.topics().unsubscribe(arn)?;
     Ok(xml::empty("Unsubscribe", &c.request_id))
 }
 
@@ -101,8 +100,7 @@ pub fn list_subscriptions(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let after = after_token(p)?;
     let prefix = topic_arn(c.region, "");
     let subs = c
-        .state
-        .topics
+        .topics()
         .list_subscriptions(&prefix, None, &after, PAGE + 1)?;
     Ok(write_list("ListSubscriptions", c, subs))
 }
@@ -111,8 +109,7 @@ pub fn list_subscriptions_by_topic(c: &Ctx, p: &Params) -> Result<Response, Erro
     let topic = topic_param(c, p, "TopicArn")?;
     let after = after_token(p)?;
     let subs = c
-        .state
-        .topics
+        .topics()
         .list_subscriptions("", Some(topic), &after, PAGE + 1)?;
     Ok(write_list("ListSubscriptionsByTopic", c, subs))
 }
@@ -120,8 +117,7 @@ pub fn list_subscriptions_by_topic(c: &Ctx, p: &Params) -> Result<Response, Erro
 pub fn get_subscription_attributes(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let arn = subscription_param(c, p)?;
     let s = c
-        .state
-        .topics
+        .topics()
         .subscription(arn)?
         .ok_or_else(subscription_not_found)?;
     let view = subscription_view(&s.arn, &s.topic_arn, &s.protocol, &s.endpoint, &s.attrs);
@@ -134,8 +130,6 @@ pub fn set_subscription_attributes(c: &Ctx, p: &Params) -> Result<Response, Erro
     let arn = subscription_param(c, p)?;
     let name = p.required("AttributeName")?;
     let value = p.get("AttributeValue").unwrap_or("");
-    c.state
-        .topics
-        .set_subscription_attribute(arn, name, value)?;
+    c.topics().set_subscription_attribute(arn, name, value)?;
     Ok(xml::empty("SetSubscriptionAttributes", &c.request_id))
 }

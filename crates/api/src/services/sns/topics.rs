@@ -31,9 +31,7 @@ pub fn create_topic(c: &Ctx, p: &Params) -> Result<Response, Error> {
     }
     validate_topic_name(name, fifo)?;
     let arn = topic_arn(c.region, name);
-    c.state
-        .topics
-        .create_topic(&arn, &attrs, &p.tags("Tags")?)?;
+    c.topics().create_topic(&arn, &attrs, &p.tags("Tags")?)?;
     Ok(xml::ok("CreateTopic", &c.request_id, |x| {
         x.leaf("TopicArn", &arn);
     }))
@@ -41,14 +39,14 @@ pub fn create_topic(c: &Ctx, p: &Params) -> Result<Response, Error> {
 
 pub fn delete_topic(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let arn = topic_param(c, p, "TopicArn")?;
-    c.state.topics.delete_topic(arn)?;
+    c.topics().delete_topic(arn)?;
     Ok(xml::empty("DeleteTopic", &c.request_id))
 }
 
 pub fn list_topics(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let prefix = topic_arn(c.region, "");
     let after = after_token(p)?;
-    let mut arns = c.state.topics.list_topics(&prefix, &after, PAGE + 1)?;
+    let mut arns = c.topics().list_topics(&prefix, &after, PAGE + 1)?;
     let more = arns.len() > PAGE;
     arns.truncate(PAGE);
     Ok(xml::ok("ListTopics", &c.request_id, |x| {
@@ -65,7 +63,7 @@ pub fn list_topics(c: &Ctx, p: &Params) -> Result<Response, Error> {
 
 pub fn get_topic_attributes(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let arn = topic_param(c, p, "TopicArn")?;
-    let topic = c.state.topics.topic(arn)?.ok_or_else(topic_not_found)?;
+    let topic = c.topics().topic(arn)?.ok_or_else(topic_not_found)?;
     let view = topic_view(arn, &topic.attrs, topic.subscriptions);
     Ok(xml::ok("GetTopicAttributes", &c.request_id, |x| {
         x.entries("Attributes", &view);
@@ -76,7 +74,7 @@ pub fn set_topic_attributes(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let arn = topic_param(c, p, "TopicArn")?;
     let name = p.required("AttributeName")?;
     let value = p.get("AttributeValue").unwrap_or("");
-    c.state.topics.set_topic_attribute(arn, name, value)?;
+    c.topics().set_topic_attribute(arn, name, value)?;
     Ok(xml::empty("SetTopicAttributes", &c.request_id))
 }
 
@@ -88,7 +86,7 @@ pub fn add_permission(c: &Ctx, p: &Params) -> Result<Response, Error> {
     if accounts.is_empty() || actions.is_empty() {
         return Err(invalid("AWSAccountId and ActionName must not be empty"));
     }
-    c.state.topics.update_policy(arn, |policy| {
+    c.topics().update_policy(arn, |policy| {
         add_statement(policy, arn, label, &accounts, &actions)
     })?;
     Ok(xml::empty("AddPermission", &c.request_id))
@@ -97,7 +95,7 @@ pub fn add_permission(c: &Ctx, p: &Params) -> Result<Response, Error> {
 pub fn remove_permission(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let arn = topic_param(c, p, "TopicArn")?;
     let label = p.required("Label")?;
-    c.state.topics.update_policy(arn, |policy| {
+    c.topics().update_policy(arn, |policy| {
         remove_statement(policy, label);
         Ok(())
     })?;
@@ -110,19 +108,19 @@ fn resource_param<'p>(c: &Ctx, p: &'p Params) -> Result<&'p str, Error> {
 
 pub fn tag_resource(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let arn = resource_param(c, p)?;
-    c.state.topics.tag(arn, &p.tags("Tags")?)?;
+    c.topics().tag(arn, &p.tags("Tags")?)?;
     Ok(xml::ok("TagResource", &c.request_id, |_| {}))
 }
 
 pub fn untag_resource(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let arn = resource_param(c, p)?;
-    c.state.topics.untag(arn, &p.members("TagKeys"))?;
+    c.topics().untag(arn, &p.members("TagKeys"))?;
     Ok(xml::ok("UntagResource", &c.request_id, |_| {}))
 }
 
 pub fn list_tags_for_resource(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let arn = resource_param(c, p)?;
-    let tags = c.state.topics.tags(arn)?;
+    let tags = c.topics().tags(arn)?;
     Ok(xml::ok("ListTagsForResource", &c.request_id, |x| {
         x.open("Tags");
         for (k, v) in &tags {

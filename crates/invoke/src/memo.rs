@@ -77,19 +77,7 @@ impl ResolveCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn cfg(version: &str) -> FunctionConfig {
-        serde_json::from_value(serde_json::json!({
-            "name": "f", "version": version, "runtime": "python3.12", "role": "r",
-            "handler": "app.handler", "description": "", "timeout": 3, "memory_size": 128,
-            "environment": null, "architectures": ["x86_64"], "ephemeral_storage": 512,
-            "package_type": "Zip", "tracing_mode": "PassThrough", "dead_letter_target": null,
-            "kms_key_arn": null, "log_format": "Text", "log_group": null,
-            "code": {"sha256_hex": "ab", "sha256_b64": "qw==", "size": 10},
-            "last_modified": "x", "revision_id": "r"
-        }))
-        .unwrap()
-    }
+    use crate::testing::cfg;
 
     #[test]
     fn an_entry_is_used_only_at_its_generation() {

@@ -1,0 +1,182 @@
+//! One synchronous invocation, as every trigger makes it: the engine request, admission (in the
+//! engine) and one metering record per invocation, throttles included.
+
+use bytes::Bytes;
+use stratus_core::arn::function_arn;
+use stratus_core::names::Qualifier;
+use stratus_core::Error;
+use stratus_engine::{Ending, InitFailure, InvokeOutcome, InvokeRequest, Refusal, Throttle};
+use stratus_metering::{Outcome, Record};
+
+use crate::resolve::Resolved;
+use crate::trigger::Trigger;
+use crate::Invoker;
+
+/// One invocation, as a trigger hands it to the invoker.
+pub struct Call<'a> {
+    /// What made it (metered with the invocation).
+    pub trigger: Trigger,
+    /// The region of the request or resource that made it (for ARNs and `AWS_REGION`).
+    pub region: &'a str,
+    pub name: &'a str,
+    pub qualifier: Option<&'a str>,
+    pub payload: Bytes,
+    /// Decoded client context JSON.
+    pub client_context: Option<String>,
+    pub request_id: String,
+    /// Whether the outcome must carry the log (`LogType: Tail`).
+    pub want_log: bool,
+}
+
+/// Why an invocation did not run.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// The request named nothing runnable (or the metadata could not be read): AWS's error.
+    Rejected(Error),
+    /// No concurrency was free.
+    Throttled(Throttle),
+    /// The platform could not start an environment.
+    Platform,
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Rejected(e)
+    }
+}
+
+impl From<Refusal> for Failure {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Throttled(t) => Failure::Throttled(t),
+            Refusal::Platform => Failure::Platform,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Rejected(e) => e.fmt(f),
+            Failure::Throttled(t) => write!(f, "throttled: {}", t.reason()),
+            Failure::Platform => f.write_str("platform fault"),
+        }
+    }
+}
+
+/// What metering counts for an ending.
+fn metered(ending: Ending) -> Outcome {
+    match ending {
+        Ending::Success => Outcome::Success,
+        Ending::FunctionError | Ending::InitFailed(InitFailure::Error) => Outcome::FunctionError,
+        Ending::TimedOut | Ending::InitFailed(InitFailure::TimedOut) => Outcome::Timeout,
+        Ending::Exited | Ending::InitFailed(InitFailure::Exited) => Outcome::Crashed,
+    }
+}
+
+impl Invoker {
+    /// Resolves the qualifier (alias weights pick a version), admits the call and runs it,
+    /// metered. Function errors, time-outs and failed inits are in the outcome.
+    pub async fn invoke(&self, call: Call<'_>) -> Result<InvokeOutcome, Failure> {
+        let target = self.resolve(call.region, call.name, call.qualifier)?;
+        self.run(call, target).await
+    }
+
+    /// Runs a call whose target the caller has already resolved (the Invoke API resolves
+    /// before it checks the payload, as AWS orders its errors).
+    pub async fn run(&self, call: Call<'_>, target: Resolved) -> Result<InvokeOutcome, Failure> {
+        let (trigger, qualifier) = (call.trigger, call.qualifier);
+        let req = self.engine_request(call, target);
+        self.metered_run(req, trigger, qualifier).await
+    }
+
+    fn engine_request(&self, call: Call<'_>, target: Resolved) -> InvokeRequest {
+        InvokeRequest {
+            code_dir: self.code.unpacked_dir(&target.config.code.sha256_hex),
+            invoked_arn: function_arn(call.region, call.name, call.qualifier),
+            region: call.region.to_string(),
+            request_id: call.request_id,
+            payload: call.payload,
+            client_context: call.client_context,
+            reserved: target.reserved,
+            config: target.config,
+            want_log: call.want_log,
+        }
+    }
+
+    /// Runs one invocation through the engine and meters it. `qualifier` is what the caller
+    /// named (an alias is recorded as such; the version is the one that ran).
+    async fn metered_run(
+        &self,
+        req: InvokeRequest,
+        trigger: Trigger,
+        qualifier: Option<&str>,
+    ) -> Result<InvokeOutcome, Failure> {
+        let mut record = self.record(&req, trigger, qualifier);
+        let result = self.engine.invoke(req).await;
+        match &result {
+            Ok(out) => {
+                record.version.clone_from(&out.executed_version);
+                record.duration_ms = out.duration.as_secs_f64() * 1000.0;
+                record.billed_ms = stratus_metering::billed_ms(out.duration);
+                record.init_duration_ms = out.init_duration.map(|d| d.as_secs_f64() * 1000.0);
+                record.max_memory_mb = out.max_memory_mb;
+                record.outcome = metered(out.ending);
+                record.cold = out.cold;
+                self.meter.record(record);
+            }
+            // Throttled: recorded, not charged. Platform faults ran nothing and are not metered.
+            Err(Refusal::Throttled(_)) => self.meter.record(record),
+            Err(Refusal::Platform) => {}
+        }
+        result.map_err(Failure::from)
+    }
+
+    /// The record of an invocation about to run (a throttle, until the engine says otherwise).
+    fn record(&self, req: &InvokeRequest, trigger: Trigger, qualifier: Option<&str>) -> Record {
+        let alias = match Qualifier::parse(qualifier) {
+            Qualifier::Alias(a) => Some(a),
+            _ => None,
+        };
+        Record {
+            request_id: req.request_id.clone(),
+            function: req.config.name.clone(),
+            version: req.config.version.clone(),
+            alias,
+            trigger: trigger.metered(),
+            start_ms: stratus_metering::now_ms(),
+            duration_ms: 0.0,
+            billed_ms: 0,
+            init_duration_ms: None,
+            memory_mb: req.config.memory_size,
+            max_memory_mb: 0,
+            architecture: req
+                .config
+                .architectures
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "x86_64".into()),
+            outcome: Outcome::Throttled,
+            cold: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_inits_are_metered_as_what_ended_them() {
+        assert_eq!(metered(Ending::Success), Outcome::Success);
+        assert_eq!(
+            metered(Ending::InitFailed(InitFailure::Error)),
+            Outcome::FunctionError
+        );
+        assert_eq!(
+            metered(Ending::InitFailed(InitFailure::TimedOut)),
+            Outcome::Timeout
+        );
+        assert_eq!(metered(Ending::Exited), Outcome::Crashed);
+    }
+}
