@@ -4,15 +4,17 @@
 //!
 //! # Layout
 //! - [`auth`]: SigV4 verification (header and presigned forms).
-//! - [`wire`]: errors and JSON on the wire.
+//! - [`wire`]: the HTTP status of each error kind in each protocol, the REST-JSON error
+//!   renderer, and the JSON helpers.
 //! - [`lambda`]: the Lambda API (2015-03-31 and its dated siblings), one handler per operation.
 //! - [`apigw`]: API Gateway v2 HTTP APIs: the management API and the unsigned data plane.
 //! - [`objects`]: S3 requests handed to the object store, and object events queued for functions.
 //! - [`code_url`]: the expiring links GetFunction hands out to download a package.
 //! - [`metering`]: the usage report and Prometheus metrics (invocations are metered by the
 //!   invoker, `stratus_invoke`, which every trigger calls).
-//! - [`services`]: the protocol-per-service APIs answered on `POST /` (DynamoDB's JSON 1.0,
-//!   SNS's Query protocol, CloudWatch Logs' JSON 1.1), chosen by the signing service.
+//! - [`services`]: the protocol-per-service APIs answered on `POST /`, chosen by the signing
+//!   service: the AWS JSON services (DynamoDB, CloudWatch Logs) through one `X-Amz-Target`
+//!   table and renderer, and SNS's Query protocol.
 //! - [`panic_guard`]: a panic in a handler becomes its protocol's internal error.
 //! - [`workers`]: background workers restarted after a panic, and their states.
 

@@ -70,8 +70,7 @@ impl Meter {
         spawn: impl FnOnce(WriterRuns) -> tokio::task::JoinHandle<()>,
     ) -> Result<Arc<Meter>, String> {
         prices.validate()?;
-        let db =
-            store::UsageDb::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
+        let db = store::UsageDb::open(path).map_err(|e| e.to_string())?;
         let db = Arc::new(Mutex::new(db));
         let queue = Arc::new(writer::Queue::default());
         let (tx, rx) = mpsc::channel(16);

@@ -35,21 +35,11 @@ pub struct UsageDb {
 }
 
 impl UsageDb {
-    pub fn open(path: &Path) -> Result<UsageDb> {
-        let conn = Connection::open(path)?;
-        // A committed batch is in the WAL before the call returns, so it survives a crash of
-        // the process (kill -9); NORMAL sync risks only a power failure's last commits.
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
-        )?;
-        let applied: usize =
-            conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
-            conn.execute_batch(&format!(
-                "BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;",
-                i + 1
-            ))?;
-        }
+    /// Opens (or creates) `usage.db`. One writer owns it, so it needs no lock: the
+    /// connection is used directly.
+    pub fn open(path: &Path) -> std::result::Result<UsageDb, stratus_db::Error> {
+        let schema = stratus_db::Schema::Versioned(MIGRATIONS);
+        let conn = stratus_db::open(path, stratus_db::Options::default(), schema)?;
         Ok(UsageDb { conn })
     }
 

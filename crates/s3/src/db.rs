@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
@@ -144,28 +143,25 @@ pub struct PartRow {
 }
 
 pub struct Db {
-    conn: Mutex<Connection>,
+    db: stratus_db::Database,
 }
 
 impl Db {
-    pub fn open(path: &Path) -> DbResult<Db> {
-        let conn = Connection::open(path)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
-        )?;
-        conn.execute_batch(SCHEMA)?;
-        add_missing_columns(&conn)?;
-        Ok(Db {
-            conn: Mutex::new(conn),
-        })
+    /// Opens (or creates) `s3.db`: the schema is idempotent (it predates versioned
+    /// migrations), and the columns added since are added to an older file.
+    pub fn open(path: &Path) -> Result<Db, stratus_db::Error> {
+        let schema = stratus_db::Schema::Idempotent(SCHEMA);
+        let conn = stratus_db::open(path, stratus_db::Options::default(), schema)?;
+        add_missing_columns(&conn).map_err(|source| stratus_db::Error {
+            step: "adding columns to".into(),
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Db { db: conn.into() })
     }
 
     pub fn tx<T>(&self, f: impl FnOnce(&Tx) -> DbResult<T>) -> DbResult<T> {
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let t = conn.transaction()?;
-        let out = f(&Tx(&t))?;
-        t.commit()?;
-        Ok(out)
+        self.db.tx(|t| f(&Tx(t)))
     }
 }
 

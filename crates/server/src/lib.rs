@@ -64,10 +64,10 @@ impl Platform {
         let data_dir = cfg.data_dir.canonicalize()?;
         let meta = Arc::new(
             Meta::open(&data_dir.join("meta.db"))
-                .map_err(|e| anyhow::anyhow!("opening metadata: {e}"))?,
+                .map_err(|e| anyhow::anyhow!("metadata store: {e}"))?,
         );
         let topics = stratus_topics::Topics::open(&data_dir.join("topics.db"))
-            .map_err(|e| anyhow::anyhow!("opening topics: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("topics store: {e}"))?;
         let code = Arc::new(
             CodeStore::open(&data_dir.join("code"))
                 .map_err(|e| anyhow::anyhow!("opening code store: {e}"))?,
@@ -115,10 +115,10 @@ impl Platform {
             cfg.usage_retention_days,
             |runs| workers.supervise("metering_writer", runs),
         )
-        .map_err(|e| anyhow::anyhow!("opening metering: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("metering store: {e}"))?;
         let tables = Arc::new(
             stratus_tables::Tables::open(&data_dir.join("tables.db"))
-                .map_err(|e| anyhow::anyhow!("opening tables: {e}"))?,
+                .map_err(|e| anyhow::anyhow!("tables store: {e}"))?,
         );
         background.push(workers.supervise("ttl_sweeper", {
             let tables = Arc::downgrade(&tables);

@@ -241,6 +241,42 @@ async fn dynamodb_answers_json_1_0_with_namespaced_types() {
     );
 }
 
+/// A body that fails after its first bytes, as a client that hangs up mid-upload sends it.
+fn broken_body() -> Body {
+    let chunks: Vec<Result<&'static [u8], std::io::Error>> = vec![
+        Ok(b"{\"TableName\""),
+        Err(std::io::Error::other("connection reset")),
+    ];
+    Body::from_stream(futures_util::stream::iter(chunks))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_cannot_be_read_is_answered_in_the_services_protocol() {
+    let (app, _dir) = app().await;
+    let with_broken_body = |r: &Req| {
+        let (parts, _) = unsigned(r).into_parts();
+        http::Request::from_parts(parts, broken_body())
+    };
+    let dynamodb = call(&app, with_broken_body(&target("DynamoDB_20120810.PutItem"))).await;
+    assert_eq!(dynamodb.status, 400, "{}", dynamodb.body);
+    assert_eq!(
+        dynamodb.json()["__type"],
+        "com.amazonaws.dynamodb.v20120810#IncompleteBody"
+    );
+    assert!(dynamodb.header("x-amz-crc32").is_some());
+    let lambda = call(
+        &app,
+        with_broken_body(&Req {
+            method: "POST",
+            uri: "/2015-03-31/functions",
+            headers: vec![],
+            body: b"",
+        }),
+    )
+    .await;
+    assert_rest_json(&lambda, 400, "IncompleteBody");
+}
+
 /// CRC-32 (IEEE) of `data`, as DynamoDB's `x-amz-crc32` carries it.
 fn crc32fast_hash(data: &[u8]) -> u32 {
     let mut crc = !0u32;

@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, OptionalExtension, Transaction};
 use serde::{de::DeserializeOwned, Serialize};
 use stratus_core::alias::Alias;
 use stratus_core::function::{FunctionConfig, LATEST};
 use stratus_core::Result;
+use stratus_db::Schema;
 
 use crate::fault;
 
@@ -94,25 +94,20 @@ pub struct FunctionRow {
 
 /// The metadata database.
 pub struct Meta {
-    conn: Mutex<Connection>,
+    db: stratus_db::Database,
     /// Bumped after every committed transaction that changed a row, so readers can keep
     /// derived copies (see [`Meta::generation`]).
     generation: AtomicU64,
 }
 
 impl Meta {
-    pub fn open(path: &Path) -> Result<Self> {
-        let conn = Connection::open(path).map_err(|e| fault("open database", e))?;
-        // WAL keeps readers off writers' backs; NORMAL sync still survives a process crash
-        // (kill -9), since committed pages are in the WAL file before the call returns.
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;
-             PRAGMA busy_timeout=5000;",
-        )
-        .map_err(|e| fault("configure database", e))?;
-        migrate(&conn)?;
+    /// Opens (or creates) the metadata database, with foreign keys on: deleting a function
+    /// cascades to its versions, aliases and documents.
+    pub fn open(path: &Path) -> std::result::Result<Self, stratus_db::Error> {
+        let options = stratus_db::Options { foreign_keys: true };
+        let db = stratus_db::Database::open(path, options, Schema::Versioned(MIGRATIONS))?;
         Ok(Meta {
-            conn: Mutex::new(conn),
+            db,
             generation: AtomicU64::new(0),
         })
     }
@@ -127,30 +122,12 @@ impl Meta {
 
     /// Runs `f` in one transaction, committed only if it returns `Ok`.
     pub fn tx<T>(&self, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let before = conn.total_changes();
-        let t = conn.transaction().map_err(|e| fault("begin", e))?;
-        let out = f(&Tx(&t))?;
-        t.commit().map_err(|e| fault("commit", e))?;
-        if conn.total_changes() != before {
+        let (out, changed) = self.db.transaction(|t| f(&Tx(t)), fault)?;
+        if changed {
             self.generation.fetch_add(1, Ordering::AcqRel);
         }
         Ok(out)
     }
-}
-
-fn migrate(conn: &Connection) -> Result<()> {
-    let current: usize = conn
-        .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
-        .map_err(|e| fault("read schema version", e))? as usize;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-        conn.execute_batch(&format!(
-            "BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;",
-            i + 1
-        ))
-        .map_err(|e| fault("migrate", e))?;
-    }
-    Ok(())
 }
 
 /// Typed reads and writes inside a transaction.

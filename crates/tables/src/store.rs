@@ -74,12 +74,10 @@ fn decode(text: &str) -> Result<Item, Error> {
 
 impl Db {
     pub fn open(path: &Path) -> Result<Db, String> {
-        let conn = Connection::open(path).map_err(|e| e.to_string())?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
-        )
-        .map_err(|e| e.to_string())?;
-        conn.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
+        // The schema is idempotent: it predates versioned migrations.
+        let schema = stratus_db::Schema::Idempotent(SCHEMA);
+        let conn = stratus_db::open(path, stratus_db::Options::default(), schema)
+            .map_err(|e| e.to_string())?;
         let mut tables = HashMap::new();
         {
             let mut st = conn

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use stratus_core::{Error, Kind};
@@ -63,7 +62,7 @@ pub struct Subscription {
 }
 
 pub struct Topics {
-    conn: Mutex<Connection>,
+    db: stratus_db::Database,
     key: Vec<u8>,
 }
 
@@ -86,17 +85,18 @@ fn now_ms() -> i64 {
 }
 
 impl Topics {
-    pub fn open(path: &Path) -> Result<Topics, Error> {
-        let conn = Connection::open(path).map_err(|e| fault("open", e))?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
-        )
-        .map_err(|e| fault("configure", e))?;
-        conn.execute_batch(SCHEMA)
-            .map_err(|e| fault("create schema", e))?;
-        let key = signing_key(&conn)?;
+    /// Opens (or creates) the topics database. Its schema is idempotent (it predates
+    /// versioned migrations); the signing key is made on first open and kept.
+    pub fn open(path: &Path) -> Result<Topics, stratus_db::Error> {
+        let schema = stratus_db::Schema::Idempotent(SCHEMA);
+        let conn = stratus_db::open(path, stratus_db::Options::default(), schema)?;
+        let key = signing_key(&conn).map_err(|source| stratus_db::Error {
+            step: "keeping the signing key in".into(),
+            path: path.to_path_buf(),
+            source,
+        })?;
         Ok(Topics {
-            conn: Mutex::new(conn),
+            db: conn.into(),
             key,
         })
     }
@@ -107,11 +107,7 @@ impl Topics {
     }
 
     fn tx<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, Error>) -> Result<T, Error> {
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let t = conn.transaction().map_err(|e| fault("begin", e))?;
-        let out = f(&t)?;
-        t.commit().map_err(|e| fault("commit", e))?;
-        Ok(out)
+        self.db.transaction(f, fault).map(|(out, _)| out)
     }
 
     /// Creates a topic, or returns quietly if one with this ARN exists with the same given
@@ -464,7 +460,7 @@ fn topic(t: &Transaction<'_>, arn: &str) -> Result<Option<Topic>, Error> {
 }
 
 /// The signing key, made once per data dir.
-fn signing_key(conn: &Connection) -> Result<Vec<u8>, Error> {
+fn signing_key(conn: &Connection) -> rusqlite::Result<Vec<u8>> {
     let fresh: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
         .iter()
         .flat_map(|u| *u.as_bytes())
@@ -472,14 +468,12 @@ fn signing_key(conn: &Connection) -> Result<Vec<u8>, Error> {
     conn.execute(
         "INSERT OR IGNORE INTO settings (name, value) VALUES ('signing_key', ?1)",
         [&fresh],
-    )
-    .map_err(|e| fault("store signing key", e))?;
+    )?;
     conn.query_row(
         "SELECT value FROM settings WHERE name = 'signing_key'",
         [],
         |r| r.get(0),
     )
-    .map_err(|e| fault("read signing key", e))
 }
 
 #[cfg(test)]
