@@ -54,6 +54,9 @@ pub struct EngineConfig {
     pub idle_timeout: Duration,
     /// `auto`, `namespaces` or `process`.
     pub isolation: String,
+    /// Start in namespace mode even when the host lacks a sandbox protection (logged, and
+    /// reported by `/health`).
+    pub allow_weaker_sandbox: bool,
 }
 
 /// What the engine's parts share.
@@ -119,8 +122,14 @@ impl Engine {
         let runtime_dir = cfg.data_dir.join("runtime");
         runtimes::install(&runtime_dir).map_err(|e| platform_fault("installing runtimes", e))?;
         let sandbox =
-            sandbox::Sandbox::new(&cfg.isolation, &runtime_dir, &cfg.data_dir, cfg.platform)
-                .map_err(|e| platform_fault("choosing isolation", e))?;
+            sandbox::Sandbox::new(
+                &cfg.isolation,
+                &runtime_dir,
+                &cfg.data_dir,
+                cfg.platform,
+                cfg.allow_weaker_sandbox,
+            )
+            .map_err(|e| platform_fault("choosing isolation", e))?;
         let engine = Arc::new(Engine {
             ctx: Context {
                 sandbox,
@@ -154,6 +163,11 @@ impl Engine {
 
     pub fn memory_enforced(&self) -> bool {
         self.ctx.sandbox.memory_enforced()
+    }
+
+    /// The protections execution environments get on this host.
+    pub fn protections(&self) -> sandbox::Protections {
+        self.ctx.sandbox.protections()
     }
 
     /// Runs one synchronous invocation.

@@ -24,6 +24,10 @@ pub struct Config {
     pub idle_timeout_secs: u64,
     /// `auto` (namespaces when the host allows them), `namespaces` (required), or `process`.
     pub isolation: String,
+    /// In namespace isolation, start even when the host lacks a sandbox protection (user
+    /// namespaces, seccomp, a cgroup controller): each missing one is logged at start-up and
+    /// reported by `/health`. Without it the platform refuses to start on such a host.
+    pub allow_weaker_sandbox: bool,
     /// Seconds before the first retry of a failed asynchronous invocation; the second retry
     /// waits twice as long (AWS: one minute, then two).
     pub async_retry_delay_secs: u64,
@@ -52,6 +56,7 @@ impl Default for Config {
             account_concurrency: 1000,
             idle_timeout_secs: 600,
             isolation: "auto".into(),
+            allow_weaker_sandbox: false,
             async_retry_delay_secs: 60,
             usage_retention_days: 30,
             pricing: stratus_metering::Prices::default(),
@@ -104,6 +109,11 @@ impl Config {
         }
         if let Some(v) = var("STRATUS_ISOLATION") {
             self.isolation = v;
+        }
+        if let Some(v) = var("STRATUS_ALLOW_WEAKER_SANDBOX") {
+            self.allow_weaker_sandbox = v
+                .parse()
+                .with_context(|| format!("STRATUS_ALLOW_WEAKER_SANDBOX={v}"))?;
         }
         if let Some(v) = var("STRATUS_ASYNC_RETRY_DELAY_SECS") {
             self.async_retry_delay_secs = v
