@@ -312,9 +312,6 @@ impl Environment {
             signal = init => match signal {
                 Ok(InitSignal::Ready) => {
                     self.init_duration = Some(started.elapsed());
-                    if let Some(cg) = &self.cgroup {
-                        cg.limit_cpu();
-                    }
                     return Ok(());
                 }
                 Ok(InitSignal::Error { error_type, body }) => {

@@ -9,10 +9,12 @@
 //! was promised. Max Memory Used leaves what /tmp holds out (see `Cgroup::peak_memory`).
 //!
 //! CPU: AWS allots CPU in proportion to memory, one vCPU at 1,769 MB. Each group gets that as
-//! a weight from the start (`cpu.shares` / `cpu.weight`), so under contention a busy function
-//! gets no more than its share and cannot starve another's latency, and as a hard quota
-//! (`cpu.cfs_quota_us` / `cpu.max`) once its runtime has initialised: the init phase runs
-//! unthrottled, as AWS boosts it, so a cold start is not slowed by a small `MemorySize`.
+//! a weight (`cpu.shares` / `cpu.weight`), so under contention a busy function gets no more
+//! than its share and cannot starve another's latency; and as a hard quota (`cpu.cfs_quota_us`
+//! / `cpu.max`) of `MemorySize / 1769` vCPUs, but never less than one: a 128 MB function held
+//! to 7% of a CPU on an idle host would start in hundreds of milliseconds and spend seconds on
+//! what AWS's larger hosts absorb, while a single vCPU already keeps it from taking a
+//! many-core machine.
 //!
 //! How they get there matters for cold starts. Writing a pid to `cgroup.procs` moves a whole
 //! thread group, which takes the kernel's global `cgroup_threadgroup_rwsem` for writing; unless
@@ -85,9 +87,9 @@ impl Limits {
         (u64::from(self.memory_mb) + u64::from(self.tmp_mb)) * 1024 * 1024
     }
 
-    /// CPU time per period, in microseconds: `MemorySize / 1769` vCPUs.
+    /// CPU time per period, in microseconds: `MemorySize / 1769` vCPUs, at least one.
     fn cpu_quota_us(&self) -> u64 {
-        (u64::from(self.memory_mb) * CPU_PERIOD_US / MB_PER_VCPU).max(1000)
+        (u64::from(self.memory_mb) * CPU_PERIOD_US / MB_PER_VCPU).max(CPU_PERIOD_US)
     }
 
     /// v1 `cpu.shares`: 1024 (the default of every other group) per vCPU.
@@ -106,8 +108,6 @@ impl Limits {
 pub struct Cgroup {
     dirs: Vec<PathBuf>,
     memory: PathBuf,
-    /// Where the CPU quota is written once the runtime has initialised, and the quota.
-    cpu_quota: Option<(PathBuf, String)>,
     v2: bool,
     /// The peak-memory file, kept open: it is read after every invocation, and a `pread` at
     /// offset 0 regenerates its value without the path lookups of an open.
@@ -203,18 +203,15 @@ impl CgroupRoot {
                 fs::write(dir.join("memory.max"), bytes.to_string())?;
                 let _ = fs::write(dir.join("memory.swap.max"), "0");
                 let _ = fs::write(dir.join("pids.max"), limits.pids.to_string());
-                let cpu_quota = if *cpu {
+                if *cpu {
                     fs::write(dir.join("cpu.weight"), limits.cpu_weight().to_string())?;
                     let quota = format!("{} {CPU_PERIOD_US}", limits.cpu_quota_us());
-                    Some((dir.join("cpu.max"), quota))
-                } else {
-                    None
-                };
+                    fs::write(dir.join("cpu.max"), quota)?;
+                }
                 Ok(Cgroup {
                     peak: fs::File::open(dir.join("memory.peak")).ok(),
                     dirs: vec![dir.clone()],
                     memory: dir,
-                    cpu_quota,
                     v2: true,
                 })
             }
@@ -231,23 +228,19 @@ impl CgroupRoot {
                         dirs.push(dir);
                     }
                 }
-                let mut cpu_quota = None;
                 if let Some(c) = cpu {
                     let dir = c.join(id);
                     fs::create_dir(&dir)?;
                     fs::write(dir.join("cpu.shares"), limits.cpu_shares().to_string())?;
                     let _ = fs::write(dir.join("cpu.cfs_period_us"), CPU_PERIOD_US.to_string());
-                    cpu_quota = Some((
-                        dir.join("cpu.cfs_quota_us"),
-                        limits.cpu_quota_us().to_string(),
-                    ));
+                    let quota = limits.cpu_quota_us().to_string();
+                    fs::write(dir.join("cpu.cfs_quota_us"), quota)?;
                     dirs.push(dir);
                 }
                 Ok(Cgroup {
                     peak: fs::File::open(mem.join("memory.max_usage_in_bytes")).ok(),
                     dirs,
                     memory: mem,
-                    cpu_quota,
                     v2: false,
                 })
             }
@@ -318,15 +311,6 @@ impl Cgroup {
         }
     }
 
-    /// Applies the CPU quota (after the runtime's init, see the module's comment).
-    pub fn limit_cpu(&self) {
-        if let Some((file, quota)) = &self.cpu_quota {
-            if let Err(e) = fs::write(file, quota) {
-                tracing::warn!(%e, file = %file.display(), "could not set the CPU quota");
-            }
-        }
-    }
-
     /// The most memory the environment has used, in bytes: the group's peak less what its
     /// /tmp holds (tmpfs pages are charged to the group but are not memory on AWS), and at
     /// least the largest peak resident size of its processes. The latter counts the pages of
@@ -382,5 +366,29 @@ impl Cgroup {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         tracing::warn!(dirs = ?self.dirs, "could not remove environment cgroup");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_follow_memory_size_as_aws_allots_cpu() {
+        let at = |memory_mb, tmp_mb| Limits {
+            memory_mb,
+            tmp_mb,
+            pids: 1024,
+        };
+        assert_eq!(at(128, 512).memory_bytes(), 640 * 1024 * 1024);
+        // One vCPU at 1769 MB; never under one; six at 10240 MB (the most AWS gives).
+        assert_eq!(at(1769, 512).cpu_quota_us(), 100_000);
+        assert_eq!(at(128, 512).cpu_quota_us(), 100_000);
+        assert_eq!(at(10240, 512).cpu_quota_us(), 578_858);
+        // Weights stay proportional below one vCPU.
+        assert_eq!(at(1769, 512).cpu_shares(), 1024);
+        assert_eq!(at(128, 512).cpu_shares(), 74);
+        assert_eq!(at(128, 512).cpu_weight(), 7);
+        assert_eq!(at(10240, 512).cpu_weight(), 578);
     }
 }
