@@ -4,7 +4,8 @@
 //! It knows nothing of AWS's front-end protocols beyond the Runtime API.
 //!
 //! # Layout
-//! - [`sandbox`]: starting an environment's processes (namespaces, cgroups, the launcher).
+//! - [`sandbox`]: starting an environment's processes (namespaces, its own root, the system-call
+//!   filter, cgroups, the launcher) and the protections report.
 //! - [`runtime_api`]: the Runtime API server each environment talks to.
 //! - [`env`]: one environment's life: start, invoke, kill.
 //! - [`pool`]: warm environments per function version, and idle reclaim.
@@ -121,15 +122,14 @@ impl Engine {
     pub fn new(cfg: EngineConfig) -> Result<Arc<Engine>, Error> {
         let runtime_dir = cfg.data_dir.join("runtime");
         runtimes::install(&runtime_dir).map_err(|e| platform_fault("installing runtimes", e))?;
-        let sandbox =
-            sandbox::Sandbox::new(
-                &cfg.isolation,
-                &runtime_dir,
-                &cfg.data_dir,
-                cfg.platform,
-                cfg.allow_weaker_sandbox,
-            )
-            .map_err(|e| platform_fault("choosing isolation", e))?;
+        let sandbox = sandbox::Sandbox::new(
+            &cfg.isolation,
+            &runtime_dir,
+            &cfg.data_dir,
+            cfg.platform,
+            cfg.allow_weaker_sandbox,
+        )
+        .map_err(|e| platform_fault("choosing isolation", e))?;
         let engine = Arc::new(Engine {
             ctx: Context {
                 sandbox,

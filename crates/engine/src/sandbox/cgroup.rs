@@ -169,7 +169,8 @@ impl CgroupRoot {
             for controller in ["+memory", "+pids", "+cpu"] {
                 let _ = fs::write(root.join("cgroup.subtree_control"), controller);
             }
-            let enabled = fs::read_to_string(root.join("cgroup.subtree_control")).unwrap_or_default();
+            let enabled =
+                fs::read_to_string(root.join("cgroup.subtree_control")).unwrap_or_default();
             let has = |c: &str| enabled.split_whitespace().any(|e| e == c);
             return Some(CgroupRoot::V2 {
                 cpu: has("cpu"),

@@ -2,10 +2,11 @@
 //! runtime starts). The platform has already put it in new mount, ipc, uts and network
 //! namespaces and made its children start a new pid namespace. It adds itself to the
 //! environment's cgroups and forks the environment's pid 1 (under cgroup v2 it creates pid 1
-//! directly in the group instead, see `cgroup`), which builds the filesystem view
-//! (code read-only at /var/task, runtime at /var/runtime, a private /tmp, the data directory
-//! hidden, its own /proc, /sys and /dev, everything else read-only), then starts the runtime
-//! with every capability dropped and stays as a tiny init that reaps orphans. The launcher
+//! directly in the group instead, see `cgroup`), which builds the environment's root from the
+//! prepared skeleton and pivots into it (see `rootfs`), then starts the runtime: the runtime's
+//! process enters a user namespace of its own, where pid 1 maps it to the sandbox user, gives
+//! up every capability, sets `no_new_privs`, installs the system-call filter (see `seccomp`)
+//! and executes the runtime. Pid 1 stays as a tiny init that reaps orphans. The launcher
 //! stays as the parent: when it is killed, pid 1 dies with it (parent-death signal), and with
 //! pid 1 the whole namespace. It exits the way the runtime did, signal included.
 
@@ -336,8 +337,14 @@ fn map_user(pid: i32, ready: i32, mapped: i32, (uid, gid): (u32, u32)) -> io::Re
     wait_fd(ready)?;
     let proc = format!("/proc/{pid}");
     std::fs::write(format!("{proc}/setgroups"), "deny")?;
-    std::fs::write(format!("{proc}/uid_map"), format!("{SANDBOX_UID} {uid} 1\n"))?;
-    std::fs::write(format!("{proc}/gid_map"), format!("{SANDBOX_GID} {gid} 1\n"))?;
+    std::fs::write(
+        format!("{proc}/uid_map"),
+        format!("{SANDBOX_UID} {uid} 1\n"),
+    )?;
+    std::fs::write(
+        format!("{proc}/gid_map"),
+        format!("{SANDBOX_GID} {gid} 1\n"),
+    )?;
     signal_fd(mapped)
 }
 
@@ -526,14 +533,26 @@ fn own_proc(proc: &str) -> io::Result<()> {
 /// thread pools), read-only.
 fn cpu_only_sys(sys: &str) -> io::Result<()> {
     let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-    mount(Some("tmpfs"), sys, Some("tmpfs"), flags, Some("size=4k,mode=755"))?;
+    mount(
+        Some("tmpfs"),
+        sys,
+        Some("tmpfs"),
+        flags,
+        Some("size=4k,mode=755"),
+    )?;
     let cpu = "/sys/devices/system/cpu";
     if std::path::Path::new(cpu).is_dir() {
         let point = format!("{sys}/devices/system/cpu");
         std::fs::create_dir_all(&point)?;
         bind_read_only(std::path::Path::new(cpu), &point)?;
     }
-    mount(None, sys, None, libc::MS_REMOUNT | libc::MS_RDONLY | flags, None)
+    mount(
+        None,
+        sys,
+        None,
+        libc::MS_REMOUNT | libc::MS_RDONLY | flags,
+        None,
+    )
 }
 
 /// A /dev with only the harmless character devices.

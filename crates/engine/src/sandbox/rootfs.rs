@@ -15,7 +15,9 @@ use std::sync::Mutex;
 
 /// The host's system trees every runtime needs, bound read-only (or recreated as the same
 /// symlink when the host has merged them into `/usr`).
-const SYSTEM_DIRS: [&str; 7] = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
+const SYSTEM_DIRS: [&str; 7] = [
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+];
 
 /// The sandbox user and group, as on AWS.
 pub const SANDBOX_UID: u32 = 993;
@@ -57,7 +59,16 @@ impl Skeleton {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir)?;
         set_mode(dir, 0o755)?;
-        for point in ["var/task", "var/runtime", "opt", "tmp", "proc", "dev", "sys", "etc"] {
+        for point in [
+            "var/task",
+            "var/runtime",
+            "opt",
+            "tmp",
+            "proc",
+            "dev",
+            "sys",
+            "etc",
+        ] {
             mkdir(&dir.join(point))?;
         }
         let mut system = Vec::new();
@@ -125,9 +136,16 @@ impl Skeleton {
     }
 }
 
-/// Whether `path` lies in a system directory every environment gets anyway.
+/// Where the environment's own files appear: a program there (a custom runtime's
+/// `/var/task/bootstrap`) names a path inside the environment, not a host prefix to expose.
+const ENVIRONMENT_DIRS: [&str; 3] = ["/var/task", "/var/runtime", "/opt"];
+
+/// Whether `path` lies in a directory every environment gets anyway.
 fn is_system(path: &Path) -> bool {
-    SYSTEM_DIRS.iter().any(|d| path.starts_with(d))
+    SYSTEM_DIRS
+        .iter()
+        .chain(ENVIRONMENT_DIRS.iter())
+        .any(|d| path.starts_with(d))
 }
 
 /// The prefixes an interpreter needs: see [`Skeleton::expose`]. A prefix that would be a
@@ -153,7 +171,10 @@ fn interpreter_prefixes(program: &Path) -> Vec<PathBuf> {
         add(&real);
     }
     // A virtualenv names its base interpreter's bin directory in `pyvenv.cfg`.
-    let cfg = program.parent().and_then(Path::parent).map(|p| p.join("pyvenv.cfg"));
+    let cfg = program
+        .parent()
+        .and_then(Path::parent)
+        .map(|p| p.join("pyvenv.cfg"));
     if let Some(text) = cfg.and_then(|c| std::fs::read_to_string(c).ok()) {
         for line in text.lines() {
             if let Some((key, value)) = line.split_once('=') {
@@ -246,10 +267,7 @@ fn write_etc(etc: &Path) -> io::Result<()> {
             std::fs::write(&path, &pem)?;
             set_mode(&path, 0o644)?;
         }
-        std::os::unix::fs::symlink(
-            "certs/ca-certificates.crt",
-            etc.join("ssl/cert.pem"),
-        )?;
+        std::os::unix::fs::symlink("certs/ca-certificates.crt", etc.join("ssl/cert.pem"))?;
     }
     std::os::unix::fs::symlink("/usr/share/zoneinfo/UTC", etc.join("localtime"))
 }
@@ -283,7 +301,15 @@ mod tests {
     fn skeleton_has_mount_points_and_a_generated_etc_without_host_accounts() {
         let dir = tempfile::tempdir().unwrap();
         let skel = Skeleton::prepare(&dir.path().join("root")).unwrap();
-        for point in ["var/task", "var/runtime", "opt", "tmp", "proc", "dev", "sys"] {
+        for point in [
+            "var/task",
+            "var/runtime",
+            "opt",
+            "tmp",
+            "proc",
+            "dev",
+            "sys",
+        ] {
             assert!(skel.root.join(point).is_dir(), "{point}");
         }
         let passwd = std::fs::read_to_string(skel.root.join("etc/passwd")).unwrap();
@@ -292,7 +318,11 @@ mod tests {
         assert!(!skel.root.join("etc/shadow").exists());
         assert!(skel.system.iter().any(|d| d == Path::new("/usr")));
         // A usr-merged host's /bin is the same symlink inside.
-        if std::fs::symlink_metadata("/bin").unwrap().file_type().is_symlink() {
+        if std::fs::symlink_metadata("/bin")
+            .unwrap()
+            .file_type()
+            .is_symlink()
+        {
             assert!(std::fs::symlink_metadata(skel.root.join("bin"))
                 .unwrap()
                 .file_type()
@@ -326,5 +356,7 @@ mod tests {
         let versions = skel.inside(&real(&base)).parent().unwrap().to_path_buf();
         assert_eq!(std::fs::read_dir(versions).unwrap().count(), 1);
         assert!(skel.expose("/usr/bin/python3").unwrap().is_empty());
+        // A custom runtime's bootstrap is the environment's own code.
+        assert!(skel.expose("/var/task/bootstrap").unwrap().is_empty());
     }
 }

@@ -232,8 +232,8 @@ pub fn decode(text: &str) -> io::Result<Vec<Vec<libc::sock_filter>>> {
             (0..prog.len())
                 .step_by(16)
                 .map(|i| {
-                    let word = u64::from_str_radix(&prog[i..i + 16], 16)
-                        .map_err(io::Error::other)?;
+                    let word =
+                        u64::from_str_radix(&prog[i..i + 16], 16).map_err(io::Error::other)?;
                     Ok(libc::sock_filter {
                         code: (word >> 48) as u16,
                         jt: (word >> 40) as u8,
@@ -308,16 +308,29 @@ mod tests {
                 let refused = |r: libc::c_long, want: i32| r == -1 && errno() == want;
                 let checks = [
                     installed,
-                    refused(libc::syscall(libc::SYS_unshare, libc::CLONE_NEWUSER), libc::EPERM),
+                    refused(
+                        libc::syscall(libc::SYS_unshare, libc::CLONE_NEWUSER),
+                        libc::EPERM,
+                    ),
                     refused(libc::syscall(libc::SYS_bpf, 0, 0, 0), libc::EPERM),
                     refused(libc::syscall(libc::SYS_userfaultfd, 0), libc::EPERM),
                     refused(libc::syscall(libc::SYS_io_uring_setup, 1, 0), libc::EPERM),
                     refused(libc::syscall(libc::SYS_clone3, 0, 0), libc::ENOSYS),
                     refused(
-                        libc::syscall(libc::SYS_clone, libc::CLONE_NEWNET as libc::c_ulong, 0, 0, 0, 0),
+                        libc::syscall(
+                            libc::SYS_clone,
+                            libc::CLONE_NEWNET as libc::c_ulong,
+                            0,
+                            0,
+                            0,
+                            0,
+                        ),
                         libc::EPERM,
                     ),
-                    refused(libc::syscall(libc::SYS_personality, 0x0004_0000), libc::EPERM),
+                    refused(
+                        libc::syscall(libc::SYS_personality, 0x0004_0000),
+                        libc::EPERM,
+                    ),
                     libc::syscall(libc::SYS_getpid) > 0,
                     libc::syscall(libc::SYS_personality, 0xffff_ffffu64) >= 0,
                 ];
