@@ -55,6 +55,8 @@ pub struct EngineConfig {
     pub idle_timeout: Duration,
     /// `auto`, `namespaces` or `process`.
     pub isolation: String,
+    /// What environments' networks offer: `platform` or `none` (see `sandbox::Network`).
+    pub network: String,
     /// Start in namespace mode even when the host lacks a sandbox protection (logged, and
     /// reported by `/health`).
     pub allow_weaker_sandbox: bool,
@@ -127,6 +129,8 @@ impl Engine {
             &runtime_dir,
             &cfg.data_dir,
             cfg.platform,
+            sandbox::Network::parse(&cfg.network)
+                .map_err(|e| platform_fault("choosing the network mode", e))?,
             cfg.allow_weaker_sandbox,
         )
         .map_err(|e| platform_fault("choosing isolation", e))?;

@@ -28,6 +28,9 @@ pub struct Config {
     /// namespaces, seccomp, a cgroup controller): each missing one is logged at start-up and
     /// reported by `/health`. Without it the platform refuses to start on such a host.
     pub allow_weaker_sandbox: bool,
+    /// What a function's network reaches in namespace isolation: `platform` (the platform's
+    /// endpoint on its loopback, nothing else) or `none` (nothing but its Runtime API).
+    pub network: String,
     /// Seconds before the first retry of a failed asynchronous invocation; the second retry
     /// waits twice as long (AWS: one minute, then two).
     pub async_retry_delay_secs: u64,
@@ -57,6 +60,7 @@ impl Default for Config {
             idle_timeout_secs: 600,
             isolation: "auto".into(),
             allow_weaker_sandbox: false,
+            network: "platform".into(),
             async_retry_delay_secs: 60,
             usage_retention_days: 30,
             pricing: stratus_metering::Prices::default(),
@@ -109,6 +113,9 @@ impl Config {
         }
         if let Some(v) = var("STRATUS_ISOLATION") {
             self.isolation = v;
+        }
+        if let Some(v) = var("STRATUS_NETWORK") {
+            self.network = v;
         }
         if let Some(v) = var("STRATUS_ALLOW_WEAKER_SANDBOX") {
             self.allow_weaker_sandbox = v

@@ -73,6 +73,7 @@ impl Platform {
             idle_timeout: std::time::Duration::from_secs(cfg.idle_timeout_secs),
             isolation: cfg.isolation.clone(),
             allow_weaker_sandbox: cfg.allow_weaker_sandbox,
+            network: cfg.network.clone(),
         })
         .map_err(|e| anyhow::anyhow!("starting engine: {e}"))?;
         let isolation = engine.isolation();

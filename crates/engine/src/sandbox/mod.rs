@@ -59,7 +59,8 @@ pub struct Protections {
     pub pids_limit: bool,
     /// /tmp is a tmpfs of `EphemeralStorage.Size`.
     pub tmp_limit: bool,
-    /// `platform` (only the platform's endpoint is reachable) or `host` (process mode).
+    /// What the environment's network reaches: `platform` (only the platform's endpoint),
+    /// `none` (only its Runtime API), or `host` (process mode: whatever the host reaches).
     pub network: &'static str,
 }
 
@@ -92,6 +93,36 @@ pub struct Sandbox {
     cgroups: Option<CgroupRoot>,
     endpoint_port: u16,
     platform_endpoint: String,
+    network: Network,
+}
+
+/// What an environment's network namespace offers besides its Runtime API (the server's
+/// `network` option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    /// The platform's AWS endpoint at its own port on the environment's loopback (the default).
+    Platform,
+    /// Nothing: the function reaches no service at all.
+    None,
+}
+
+impl Network {
+    pub fn parse(s: &str) -> io::Result<Network> {
+        match s {
+            "platform" => Ok(Network::Platform),
+            "none" => Ok(Network::None),
+            other => Err(io::Error::other(format!(
+                "network must be `platform` or `none`, not {other:?} (outbound NAT is not available yet)"
+            ))),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Network::Platform => "platform",
+            Network::None => "none",
+        }
+    }
 }
 
 /// Processes and threads per environment (AWS's quota).
@@ -117,6 +148,7 @@ impl Sandbox {
         runtime_dir: &Path,
         data_dir: &Path,
         platform: std::net::SocketAddr,
+        network: Network,
         allow_weaker: bool,
     ) -> io::Result<Sandbox> {
         let can = namespaces_available();
@@ -141,6 +173,7 @@ impl Sandbox {
             cgroups: None,
             endpoint_port: platform.port(),
             platform_endpoint: format!("http://{platform}"),
+            network,
         };
         if mode == Isolation::Namespaces {
             sandbox.prepare(data_dir)?;
@@ -193,7 +226,7 @@ impl Sandbox {
             cpu_limit: ns && cg.is_some_and(CgroupRoot::has_cpu),
             pids_limit: ns && cg.is_some_and(CgroupRoot::has_pids),
             tmp_limit: ns,
-            network: if ns { "platform" } else { "host" },
+            network: if ns { self.network.name() } else { "host" },
         }
     }
 
@@ -234,7 +267,8 @@ impl Sandbox {
             .as_ref()
             .ok_or_else(|| io::Error::other("no root skeleton"))?;
         let binds = skeleton.expose(&spec.program)?;
-        let ns = netns::create(self.endpoint_port)?;
+        let offered = (self.network == Network::Platform).then_some(self.endpoint_port);
+        let ns = netns::create(offered)?;
         let cgroup = match &self.cgroups {
             Some(root) => Some(root.create(&spec.id, &cgroup::Limits::of(spec, PIDS_MAX))?),
             None => None,
@@ -243,10 +277,12 @@ impl Sandbox {
             "AWS_LAMBDA_RUNTIME_API".into(),
             format!("127.0.0.1:{}", netns::RUNTIME_API_PORT),
         ));
-        spec.env.push((
-            "AWS_ENDPOINT_URL".into(),
-            format!("http://127.0.0.1:{}", self.endpoint_port),
-        ));
+        if let Some(port) = offered {
+            spec.env.push((
+                "AWS_ENDPOINT_URL".into(),
+                format!("http://127.0.0.1:{port}"),
+            ));
+        }
         let jail = jail::JailSpec {
             program: spec.program.clone(),
             args: spec.args.clone(),
@@ -296,7 +332,10 @@ impl Sandbox {
         Ok(Launched {
             child,
             runtime_api: tokio::net::TcpListener::from_std(ns.runtime_api)?,
-            endpoint: Some(tokio::net::TcpListener::from_std(ns.endpoint)?),
+            endpoint: ns
+                .endpoint
+                .map(tokio::net::TcpListener::from_std)
+                .transpose()?,
             output: read,
             cgroup,
         })
@@ -371,7 +410,7 @@ fn namespaces_available() -> io::Result<()> {
         std::fs::create_dir_all(dir)
             .map_err(|e| io::Error::new(e.kind(), format!("creating mount point {dir}: {e}")))?;
     }
-    netns::create(0).map(drop)
+    netns::create(Some(0)).map(drop)
 }
 
 /// Whether this kernel lets the platform create user namespaces, tried in a forked child (a
@@ -390,4 +429,38 @@ fn user_namespaces_available() -> bool {
     // SAFETY: waiting for our own child with a valid status pointer.
     unsafe { libc::waitpid(pid, &mut status, 0) };
     libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_modes_parse_and_others_are_refused() {
+        assert_eq!(Network::parse("platform").unwrap(), Network::Platform);
+        assert_eq!(Network::parse("none").unwrap(), Network::None);
+        let e = Network::parse("nat").unwrap_err().to_string();
+        assert!(e.contains("network must be `platform` or `none`"), "{e}");
+    }
+
+    #[test]
+    fn missing_protections_are_named() {
+        let all = Protections {
+            user_namespace: true,
+            pivot_root: true,
+            seccomp: true,
+            memory_limit: true,
+            cpu_limit: true,
+            pids_limit: true,
+            tmp_limit: true,
+            network: "platform",
+        };
+        assert!(all.missing().is_empty());
+        let weaker = Protections {
+            user_namespace: false,
+            seccomp: false,
+            ..all
+        };
+        assert_eq!(weaker.missing(), vec!["user_namespace", "seccomp"]);
+    }
 }
