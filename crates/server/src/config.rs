@@ -212,6 +212,24 @@ mod tests {
     }
 
     #[test]
+    fn sandbox_options_come_from_the_file_and_the_environment() {
+        let mut cfg: Config =
+            toml::from_str("allow_weaker_sandbox = true\nnetwork = \"none\"\n").unwrap();
+        assert!(cfg.allow_weaker_sandbox);
+        assert_eq!(cfg.network, "none");
+        cfg.apply_env(|k| match k {
+            "STRATUS_ALLOW_WEAKER_SANDBOX" => Some("false".into()),
+            "STRATUS_NETWORK" => Some("platform".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert!(!cfg.allow_weaker_sandbox);
+        assert_eq!(cfg.network, "platform");
+        let bad = cfg.apply_env(|k| (k == "STRATUS_ALLOW_WEAKER_SANDBOX").then(|| "yes".into()));
+        assert!(bad.is_err());
+    }
+
+    #[test]
     fn non_loopback_requires_credentials() {
         let mut cfg = Config {
             listen: "0.0.0.0:4566".parse().unwrap(),
