@@ -72,11 +72,16 @@ def invoke_or_throttle(client, name, event):
 # --- memory ------------------------------------------------------------------
 
 
+# /tmp is a tmpfs whose pages the kernel charges to the environment's memory cgroup, so the
+# cgroup's limit is MemorySize plus EphemeralStorage (see docs/security.md): allocations over
+# MemorySize alone fit while /tmp is empty, and the tests below go past both.
+
+
 @pytest.mark.usefixtures("require_memory_limits")
 def test_allocating_over_memory_size_kills_the_environment(invoke_client, new_function):
     name = hog(new_function, MemorySize=128)
     before = invoke(invoke_client, name, {}).payload["env"]
-    inv = invoke(invoke_client, name, {"alloc_mb": 512})
+    inv = invoke(invoke_client, name, {"alloc_mb": 1024})
     assert inv.status == 200
     assert inv.function_error == "Unhandled", inv
     assert inv.payload["errorType"] == "Runtime.ExitError", inv.payload
@@ -98,7 +103,7 @@ def test_processes_the_function_starts_count_against_memory_size(invoke_client, 
     assert ok.function_error is None, ok
     assert ok.payload["child_returncode"] == 0, ok.payload
     # Over it, the kernel's OOM killer ends the child (the largest process in the group).
-    inv = invoke(invoke_client, name, {"child_alloc_mb": 512})
+    inv = invoke(invoke_client, name, {"child_alloc_mb": 1024})
     assert inv.function_error is None, inv
     assert inv.payload["child_returncode"] == -9, inv.payload
     assert inv.payload["env"] == ok.payload["env"]
@@ -132,7 +137,6 @@ def test_tmp_does_not_count_against_memory_size(invoke_client, new_function):
     assert "errno" not in inv.payload
 
 
-@pytest.mark.skip(reason="known gap: /tmp is disk-backed so it does not count against MemorySize (as on AWS), and its EphemeralStorage size is not enforced yet")
 def test_tmp_is_limited_to_ephemeral_storage(invoke_client, new_function):
     name = hog(new_function, MemorySize=2048, EphemeralStorage={"Size": 512})
     inv = invoke(invoke_client, name, {"tmp_mb": 600}, tail=False)

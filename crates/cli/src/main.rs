@@ -40,6 +40,10 @@ enum Command {
         /// A TOML configuration file [env STRATUS_CONFIG].
         #[arg(long, env = "STRATUS_CONFIG")]
         config: Option<PathBuf>,
+        /// Start even if the host lacks a sandbox protection (each is logged and shown by
+        /// /health) [env STRATUS_ALLOW_WEAKER_SANDBOX].
+        #[arg(long)]
+        allow_weaker_sandbox: bool,
     },
     #[command(flatten)]
     Client(commands::ClientCommand),
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
             listen,
             data_dir,
             config,
+            allow_weaker_sandbox,
         } => {
             let run = || {
                 let mut cfg = Config::load(config.as_deref())?;
@@ -66,6 +71,7 @@ fn main() -> ExitCode {
                 if let Some(d) = data_dir {
                     cfg.data_dir = d;
                 }
+                cfg.allow_weaker_sandbox |= allow_weaker_sandbox;
                 serve(cfg)
             };
             match run() {

@@ -33,7 +33,6 @@ pub struct Environment {
     exited: watch::Receiver<Option<String>>,
     output: Arc<Output>,
     cgroup: Option<Cgroup>,
-    tmp_dir: Option<std::path::PathBuf>,
     tasks: Vec<JoinHandle<()>>,
     /// Set until the first invocation reports it.
     init_duration: Option<Duration>,
@@ -290,7 +289,6 @@ impl Environment {
             exited,
             output,
             cgroup: launched.cgroup,
-            tmp_dir: launched.tmp_dir,
             tasks,
             init_duration: None,
             last_used: Instant::now(),
@@ -451,8 +449,8 @@ impl Environment {
 
     fn peak_memory_mb(&self) -> u64 {
         let bytes = match &self.cgroup {
-            Some(cg) => cg.peak_memory(),
-            None => vm_hwm(self.pid),
+            Some(cg) => cg.peak_memory(self.pid),
+            None => sandbox::peak_resident(self.pid),
         };
         bytes.map_or(0, |b| b.div_ceil(1024 * 1024))
     }
@@ -493,14 +491,10 @@ impl Drop for Environment {
             t.abort();
         }
         let cgroup = self.cgroup.take();
-        let tmp = self.tmp_dir.take();
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
                 if let Some(cg) = cgroup {
                     cg.remove().await;
-                }
-                if let Some(dir) = tmp {
-                    let _ = tokio::fs::remove_dir_all(dir).await;
                 }
             });
         }
@@ -581,19 +575,6 @@ fn trace_id() -> String {
         &r[..24],
         &r[16..32]
     )
-}
-
-/// Peak resident memory of a process, from /proc (used when there is no cgroup).
-fn vm_hwm(pid: i32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
 }
 
 #[cfg(test)]

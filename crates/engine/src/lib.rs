@@ -4,7 +4,8 @@
 //! It knows nothing of AWS's front-end protocols beyond the Runtime API.
 //!
 //! # Layout
-//! - [`sandbox`]: starting an environment's processes (namespaces, cgroups, the launcher).
+//! - [`sandbox`]: starting an environment's processes (namespaces, its own root, the system-call
+//!   filter, cgroups, the launcher) and the protections report.
 //! - [`runtime_api`]: the Runtime API server each environment talks to.
 //! - [`env`]: one environment's life: start, invoke, kill.
 //! - [`pool`]: warm environments per function version, and idle reclaim.
@@ -56,6 +57,11 @@ pub struct EngineConfig {
     pub idle_timeout: Duration,
     /// `auto`, `namespaces` or `process`.
     pub isolation: String,
+    /// What environments' networks offer: `platform` or `none` (see `sandbox::Network`).
+    pub network: String,
+    /// Start in namespace mode even when the host lacks a sandbox protection (logged, and
+    /// reported by `/health`).
+    pub allow_weaker_sandbox: bool,
 }
 
 /// What the engine's parts share.
@@ -120,9 +126,16 @@ impl Engine {
     pub fn new(cfg: EngineConfig) -> Result<Arc<Engine>, Error> {
         let runtime_dir = cfg.data_dir.join("runtime");
         runtimes::install(&runtime_dir).map_err(|e| platform_fault("installing runtimes", e))?;
-        let sandbox =
-            sandbox::Sandbox::new(&cfg.isolation, &runtime_dir, &cfg.data_dir, cfg.platform)
-                .map_err(|e| platform_fault("choosing isolation", e))?;
+        let sandbox = sandbox::Sandbox::new(
+            &cfg.isolation,
+            &runtime_dir,
+            &cfg.data_dir,
+            cfg.platform,
+            sandbox::Network::parse(&cfg.network)
+                .map_err(|e| platform_fault("choosing the network mode", e))?,
+            cfg.allow_weaker_sandbox,
+        )
+        .map_err(|e| platform_fault("choosing isolation", e))?;
         let engine = Arc::new(Engine {
             ctx: Context {
                 sandbox,
@@ -156,6 +169,11 @@ impl Engine {
 
     pub fn memory_enforced(&self) -> bool {
         self.ctx.sandbox.memory_enforced()
+    }
+
+    /// The protections execution environments get on this host.
+    pub fn protections(&self) -> sandbox::Protections {
+        self.ctx.sandbox.protections()
     }
 
     /// Runs one synchronous invocation. Function errors, time-outs and failed inits are

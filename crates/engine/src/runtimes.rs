@@ -11,11 +11,19 @@ use tokio::sync::Mutex;
 const PYTHON_BOOTSTRAP: &str = include_str!("../runtimes/python/bootstrap.py");
 const NODE_BOOTSTRAP: &str = include_str!("../runtimes/node/bootstrap.mjs");
 
-/// Writes the bootstraps into `dir`.
+/// Writes the bootstraps into `dir`, readable by the unprivileged user functions run as
+/// whatever the platform's umask.
 pub fn install(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join("bootstrap.py"), PYTHON_BOOTSTRAP)?;
-    std::fs::write(dir.join("bootstrap.mjs"), NODE_BOOTSTRAP)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+    for (name, text) in [
+        ("bootstrap.py", PYTHON_BOOTSTRAP),
+        ("bootstrap.mjs", NODE_BOOTSTRAP),
+    ] {
+        std::fs::write(dir.join(name), text)?;
+        std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(0o644))?;
+    }
     Ok(())
 }
 

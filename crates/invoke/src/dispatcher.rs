@@ -313,6 +313,8 @@ mod tests {
             account_concurrency: 4,
             idle_timeout: Duration::from_secs(60),
             isolation: "process".into(),
+            network: "platform".into(),
+            allow_weaker_sandbox: false,
         })
         .unwrap();
         Arc::new(Invoker::new(Parts {

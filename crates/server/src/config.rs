@@ -24,6 +24,13 @@ pub struct Config {
     pub idle_timeout_secs: u64,
     /// `auto` (namespaces when the host allows them), `namespaces` (required), or `process`.
     pub isolation: String,
+    /// In namespace isolation, start even when the host lacks a sandbox protection (user
+    /// namespaces, seccomp, a cgroup controller): each missing one is logged at start-up and
+    /// reported by `/health`. Without it the platform refuses to start on such a host.
+    pub allow_weaker_sandbox: bool,
+    /// What a function's network reaches in namespace isolation: `platform` (the platform's
+    /// endpoint on its loopback, nothing else) or `none` (nothing but its Runtime API).
+    pub network: String,
     /// Seconds before the first retry of a failed asynchronous invocation; the second retry
     /// waits twice as long (AWS: one minute, then two).
     pub async_retry_delay_secs: u64,
@@ -52,6 +59,8 @@ impl Default for Config {
             account_concurrency: 1000,
             idle_timeout_secs: 600,
             isolation: "auto".into(),
+            allow_weaker_sandbox: false,
+            network: "platform".into(),
             async_retry_delay_secs: 60,
             usage_retention_days: 30,
             pricing: stratus_metering::Prices::default(),
@@ -104,6 +113,14 @@ impl Config {
         }
         if let Some(v) = var("STRATUS_ISOLATION") {
             self.isolation = v;
+        }
+        if let Some(v) = var("STRATUS_NETWORK") {
+            self.network = v;
+        }
+        if let Some(v) = var("STRATUS_ALLOW_WEAKER_SANDBOX") {
+            self.allow_weaker_sandbox = v
+                .parse()
+                .with_context(|| format!("STRATUS_ALLOW_WEAKER_SANDBOX={v}"))?;
         }
         if let Some(v) = var("STRATUS_ASYNC_RETRY_DELAY_SECS") {
             self.async_retry_delay_secs = v
@@ -192,6 +209,24 @@ mod tests {
         assert_eq!(cfg.listen.port(), 9000);
         assert_eq!(cfg.idle_timeout_secs, 5);
         assert_eq!(cfg.data_dir, PathBuf::from(".stratus"));
+    }
+
+    #[test]
+    fn sandbox_options_come_from_the_file_and_the_environment() {
+        let mut cfg: Config =
+            toml::from_str("allow_weaker_sandbox = true\nnetwork = \"none\"\n").unwrap();
+        assert!(cfg.allow_weaker_sandbox);
+        assert_eq!(cfg.network, "none");
+        cfg.apply_env(|k| match k {
+            "STRATUS_ALLOW_WEAKER_SANDBOX" => Some("false".into()),
+            "STRATUS_NETWORK" => Some("platform".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert!(!cfg.allow_weaker_sandbox);
+        assert_eq!(cfg.network, "platform");
+        let bad = cfg.apply_env(|k| (k == "STRATUS_ALLOW_WEAKER_SANDBOX").then(|| "yes".into()));
+        assert!(bad.is_err());
     }
 
     #[test]

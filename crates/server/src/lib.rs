@@ -83,6 +83,8 @@ impl Platform {
             account_concurrency: cfg.account_concurrency,
             idle_timeout: std::time::Duration::from_secs(cfg.idle_timeout_secs),
             isolation: cfg.isolation.clone(),
+            allow_weaker_sandbox: cfg.allow_weaker_sandbox,
+            network: cfg.network.clone(),
         })
         .map_err(|e| anyhow::anyhow!("starting engine: {e}"))?;
         let isolation = engine.isolation();
@@ -104,6 +106,7 @@ impl Platform {
             "store": { "metadata": "sqlite", "code": "local-disk", "objects": "local-disk", "data_dir": data_dir },
             "isolation": format!("{isolation:?}").to_lowercase(),
             "memory_limits": engine.memory_enforced(),
+            "protections": engine.protections(),
         });
         let objects = Arc::new(
             stratus_s3::ObjectStore::open(&data_dir.join("objects"))

@@ -2,10 +2,11 @@
 //! runtime starts). The platform has already put it in new mount, ipc, uts and network
 //! namespaces and made its children start a new pid namespace. It adds itself to the
 //! environment's cgroups and forks the environment's pid 1 (under cgroup v2 it creates pid 1
-//! directly in the group instead, see `cgroup`), which builds the filesystem view
-//! (code read-only at /var/task, runtime at /var/runtime, a private /tmp, the data directory
-//! hidden, its own /proc, /sys and /dev, everything else read-only), then starts the runtime
-//! with every capability dropped and stays as a tiny init that reaps orphans. The launcher
+//! directly in the group instead, see `cgroup`), which builds the environment's root from the
+//! prepared skeleton and pivots into it (see `rootfs`), then starts the runtime: the runtime's
+//! process enters a user namespace of its own, where pid 1 maps it to the sandbox user, gives
+//! up every capability, sets `no_new_privs`, installs the system-call filter (see `seccomp`)
+//! and executes the runtime. Pid 1 stays as a tiny init that reaps orphans. The launcher
 //! stays as the parent: when it is killed, pid 1 dies with it (parent-death signal), and with
 //! pid 1 the whole namespace. It exits the way the runtime did, signal included.
 
@@ -28,13 +29,20 @@ pub struct JailSpec {
     pub env: Vec<(String, String)>,
     pub code_dir: PathBuf,
     pub runtime_dir: PathBuf,
-    /// A host directory mounted at /tmp (on disk, so it doesn't count as function memory).
-    pub tmp_dir: PathBuf,
-    /// Directories replaced by an empty read-only tmpfs (the data directory).
-    pub hide: Vec<PathBuf>,
-    /// Host directories under /tmp that must stay visible (read-only) at their own path, such
-    /// as the virtualenv of the interpreter that runs the runtime.
-    pub keep: Vec<PathBuf>,
+    /// The prepared root skeleton (see `rootfs`) pid 1 pivots into.
+    pub root: PathBuf,
+    /// Host system directories bound read-only at their own path.
+    pub system: Vec<PathBuf>,
+    /// Interpreter prefixes bound read-only at their own path.
+    pub binds: Vec<PathBuf>,
+    /// Size of the environment's /tmp (a tmpfs), in MB.
+    pub tmp_mb: u32,
+    /// The host uid and gid the function runs as; inside a user namespace they appear as the
+    /// sandbox user (993:990). Without one, the function runs as the sandbox ids on the host.
+    pub host_ids: (u32, u32),
+    pub user_namespace: bool,
+    /// The system-call filter (see `seccomp`), when the kernel has one.
+    pub seccomp: Option<String>,
     /// How the environment enters its cgroups (see `cgroup`).
     pub cgroup: Entry,
     pub hostname: String,
@@ -211,12 +219,12 @@ fn wait_for(pid: i32) -> i32 {
     }
 }
 
-/// pid 1 of the environment: builds its filesystem, starts the runtime without privileges,
-/// then reaps orphans until the runtime exits.
+/// pid 1 of the environment: builds its root filesystem, starts the runtime as the sandbox
+/// user without privileges, then reaps orphans until the runtime exits.
 fn environment_init(spec: &JailSpec) -> ! {
     // SAFETY: prctl with constant arguments; dies with the launcher.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
-    if let Err(e) = build_filesystem(spec) {
+    if let Err(e) = build_root(spec) {
         die("setting up the environment's filesystem", e);
     }
     let host = CString::new(spec.hostname.as_str()).unwrap_or_default();
@@ -226,13 +234,45 @@ fn environment_init(spec: &JailSpec) -> ! {
     if let Err(e) = std::env::set_current_dir("/var/task") {
         die("chdir /var/task", e);
     }
+    let filter = match spec.seccomp.as_deref().map(super::seccomp::decode) {
+        Some(Ok(programs)) => programs,
+        Some(Err(e)) => die("decoding the system-call filter", e),
+        None => Vec::new(),
+    };
+    let last_cap = last_capability();
+    let (ready_r, ready_w) = raw_pipe();
+    let (mapped_r, mapped_w) = raw_pipe();
     let runtime = fork();
     if runtime == 0 {
-        if let Err(e) = drop_privileges() {
+        close(ready_r);
+        close(mapped_w);
+        let lockdown = Lockdown {
+            user_namespace: spec.user_namespace,
+            host_ids: spec.host_ids,
+            last_cap,
+            ready: ready_w,
+            mapped: mapped_r,
+        };
+        if let Err(e) = lockdown.apply() {
             die("dropping privileges", e);
+        }
+        if !filter.is_empty() {
+            if let Err(e) = super::seccomp::install(&filter) {
+                die("installing the system-call filter", e);
+            }
         }
         exec(spec);
     }
+    close(ready_w);
+    close(mapped_r);
+    if spec.user_namespace {
+        if let Err(e) = map_user(runtime, ready_r, mapped_w, spec.host_ids) {
+            super::kill(runtime, libc::SIGKILL);
+            die("mapping the sandbox user", e);
+        }
+    }
+    close(ready_r);
+    close(mapped_w);
     forward_termination_to(runtime);
     reap_until(runtime)
 }
@@ -254,6 +294,60 @@ fn reap_until(runtime: i32) -> ! {
     }
 }
 
+fn raw_pipe() -> (i32, i32) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two fds into a valid array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        die("pipe", io::Error::last_os_error());
+    }
+    (fds[0], fds[1])
+}
+
+fn close(fd: i32) {
+    // SAFETY: closing an fd this process owns.
+    unsafe { libc::close(fd) };
+}
+
+/// One byte across a pipe: the runtime and pid 1 take turns while the user namespace is set up.
+fn signal_fd(fd: i32) -> io::Result<()> {
+    // SAFETY: writing one byte from a valid buffer.
+    match unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) } {
+        1 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+fn wait_fd(fd: i32) -> io::Result<()> {
+    let mut byte = [0u8; 1];
+    loop {
+        // SAFETY: reading one byte into a valid buffer.
+        match unsafe { libc::read(fd, byte.as_mut_ptr().cast(), 1) } {
+            1 => return Ok(()),
+            0 => return Err(io::Error::other("the other side went away")),
+            _ if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) => continue,
+            _ => return Err(io::Error::last_os_error()),
+        }
+    }
+}
+
+/// Once the runtime has entered its user namespace, maps the sandbox user and group in it to
+/// the unprivileged host ids (pid 1 is still root on the host, so it may write the maps).
+fn map_user(pid: i32, ready: i32, mapped: i32, (uid, gid): (u32, u32)) -> io::Result<()> {
+    use super::rootfs::{SANDBOX_GID, SANDBOX_UID};
+    wait_fd(ready)?;
+    let proc = format!("/proc/{pid}");
+    std::fs::write(format!("{proc}/setgroups"), "deny")?;
+    std::fs::write(
+        format!("{proc}/uid_map"),
+        format!("{SANDBOX_UID} {uid} 1\n"),
+    )?;
+    std::fs::write(
+        format!("{proc}/gid_map"),
+        format!("{SANDBOX_GID} {gid} 1\n"),
+    )?;
+    signal_fd(mapped)
+}
+
 #[repr(C)]
 struct CapHeader {
     version: u32,
@@ -268,149 +362,204 @@ struct CapData {
     inheritable: u32,
 }
 
-/// Leaves the runtime with no capabilities, now or after any exec, and no way to gain them.
-fn drop_privileges() -> io::Result<()> {
-    let check = |r: libc::c_int| {
-        if r == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    };
-    let bits = libc::SECBIT_NOROOT
-        | libc::SECBIT_NOROOT_LOCKED
-        | libc::SECBIT_NO_SETUID_FIXUP
-        | libc::SECBIT_NO_SETUID_FIXUP_LOCKED
-        | libc::SECBIT_NO_CAP_AMBIENT_RAISE
-        | libc::SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
-    let last_cap: u64 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+fn last_capability() -> u64 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40);
-    // SAFETY: prctl/capset with valid arguments, affecting only this process.
-    unsafe {
-        check(libc::prctl(
-            libc::PR_SET_SECUREBITS,
-            bits as libc::c_ulong,
-            0,
-            0,
-            0,
-        ))?;
-        for cap in 0..=last_cap {
-            libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0);
-        }
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
-            0,
-            0,
-            0,
-        );
-        let header = CapHeader {
-            version: 0x2008_0522,
-            pid: 0,
-        };
-        let data = [CapData::default(); 2];
-        check(libc::syscall(libc::SYS_capset, &header, data.as_ptr()) as libc::c_int)?;
-        check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
-    }
-    Ok(())
+        .unwrap_or(40)
 }
 
-/// The environment's view: code and runtime read-only, a private /tmp, the data directory
-/// hidden, its own /proc, /sys and a minimal /dev, and everything else read-only.
-fn build_filesystem(spec: &JailSpec) -> io::Result<()> {
+/// How the runtime's process gives up root: its own user namespace (pid 1 maps the ids in it),
+/// the sandbox user, no capabilities now or after any exec, and `no_new_privs`.
+struct Lockdown {
+    user_namespace: bool,
+    host_ids: (u32, u32),
+    last_cap: u64,
+    ready: i32,
+    mapped: i32,
+}
+
+fn check(r: libc::c_int) -> io::Result<()> {
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+impl Lockdown {
+    fn apply(&self) -> io::Result<()> {
+        use super::rootfs::{SANDBOX_GID, SANDBOX_UID};
+        // SAFETY: setgroups/unshare with valid arguments, affecting only this process.
+        unsafe {
+            // The host root's supplementary groups would survive the switch of user.
+            check(libc::setgroups(0, std::ptr::null()))?;
+            if self.user_namespace {
+                check(libc::unshare(libc::CLONE_NEWUSER))?;
+            }
+        }
+        let (uid, gid) = if self.user_namespace {
+            signal_fd(self.ready)?;
+            wait_fd(self.mapped)?;
+            (SANDBOX_UID, SANDBOX_GID)
+        } else {
+            self.host_ids
+        };
+        close(self.ready);
+        close(self.mapped);
+        self.drop_capabilities(uid, gid)
+    }
+
+    /// Locks the secure bits, empties the bounding and ambient sets, switches to the sandbox
+    /// user, clears every capability and sets `no_new_privs`.
+    fn drop_capabilities(&self, uid: u32, gid: u32) -> io::Result<()> {
+        let bits = libc::SECBIT_NOROOT
+            | libc::SECBIT_NOROOT_LOCKED
+            | libc::SECBIT_NO_SETUID_FIXUP
+            | libc::SECBIT_NO_SETUID_FIXUP_LOCKED
+            | libc::SECBIT_NO_CAP_AMBIENT_RAISE
+            | libc::SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+        // SAFETY: prctl/capset/setres[ug]id with valid arguments, affecting only this process.
+        unsafe {
+            check(libc::prctl(
+                libc::PR_SET_SECUREBITS,
+                bits as libc::c_ulong,
+                0,
+                0,
+                0,
+            ))?;
+            for cap in 0..=self.last_cap {
+                libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0);
+            }
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+                0,
+                0,
+                0,
+            );
+            check(libc::setresgid(gid, gid, gid))?;
+            check(libc::setresuid(uid, uid, uid))?;
+            let header = CapHeader {
+                version: 0x2008_0522,
+                pid: 0,
+            };
+            let data = [CapData::default(); 2];
+            check(libc::syscall(libc::SYS_capset, &header, data.as_ptr()) as libc::c_int)?;
+            check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
+        }
+        Ok(())
+    }
+}
+
+/// Read-only, without set-uid or device files: how every host tree is bound in.
+const RO_BIND: libc::c_ulong =
+    libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV;
+
+/// Builds the environment's root from the skeleton and pivots into it (see `rootfs`): the
+/// host's tree is detached, so nothing but what is mounted here is reachable.
+fn build_root(spec: &JailSpec) -> io::Result<()> {
     mount(None, "/", None, libc::MS_REC | libc::MS_PRIVATE, None)?;
-    bind_read_only(&spec.code_dir, "/var/task")?;
-    bind_read_only(&spec.runtime_dir, "/var/runtime")?;
-    // Directories to keep are opened before /tmp is covered, and bound back through their fds.
-    let kept: Vec<(PathBuf, std::fs::File)> = spec
-        .keep
-        .iter()
-        .filter_map(|p| std::fs::File::open(p).ok().map(|f| (p.clone(), f)))
-        .collect();
-    let tmp = spec.tmp_dir.to_string_lossy();
-    mount(Some(&tmp), "/tmp", None, libc::MS_BIND, None)?;
-    for (path, file) in &kept {
-        use std::os::fd::AsRawFd;
-        std::fs::create_dir_all(path)?;
-        let src = format!("/proc/self/fd/{}", file.as_raw_fd());
-        let dst = path.to_string_lossy();
-        mount(Some(&src), &dst, None, libc::MS_BIND | libc::MS_REC, None)?;
-        mount(
-            None,
-            &dst,
-            None,
-            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
-            None,
-        )?;
+    let root = spec.root.to_string_lossy().into_owned();
+    let inside = |p: &std::path::Path| format!("{root}{}", p.display());
+    mount(Some(&root), &root, None, libc::MS_BIND, None)?;
+    mount(None, &root, None, RO_BIND, None)?;
+    for dir in &spec.system {
+        bind_read_only(dir, &inside(dir))?;
     }
-    // The data directory may live under /tmp, in which case the bind above hid it already.
-    for dir in spec.hide.iter().filter(|d| d.is_dir()) {
-        let path = dir.to_string_lossy();
-        mount(
-            Some("tmpfs"),
-            &path,
-            Some("tmpfs"),
-            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
-            Some("size=4k"),
-        )?;
+    bind_read_only(&spec.code_dir, &format!("{root}/var/task"))?;
+    bind_read_only(&spec.runtime_dir, &format!("{root}/var/runtime"))?;
+    let (uid, gid) = spec.host_ids;
+    mount(
+        Some("tmpfs"),
+        &format!("{root}/tmp"),
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NODEV,
+        Some(&format!(
+            "size={}m,mode=1777,uid={uid},gid={gid}",
+            spec.tmp_mb
+        )),
+    )?;
+    // After /tmp, so an interpreter kept under the host's /tmp is bound over the new one.
+    for dir in &spec.binds {
+        let point = inside(dir);
+        std::fs::create_dir_all(&point)?;
+        bind_read_only(dir, &point)?;
     }
-    minimal_dev()?;
+    minimal_dev(&format!("{root}/dev"))?;
+    own_proc(&format!("{root}/proc"))?;
+    cpu_only_sys(&format!("{root}/sys"))?;
+    pivot(&root)
+}
+
+/// Makes `root` the root directory and detaches the host's tree beneath it.
+fn pivot(root: &str) -> io::Result<()> {
+    std::env::set_current_dir(root)?;
+    // SAFETY: pivot_root(".", ".") stacks the old root on the new one; it is detached next.
+    let r = unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: valid NUL-terminated path.
+    if unsafe { libc::umount2(c".".as_ptr(), libc::MNT_DETACH) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    std::env::set_current_dir("/")
+}
+
+/// The environment's own /proc (of its pid namespace), /proc/sys read-only and the files that
+/// expose the kernel masked.
+fn own_proc(proc: &str) -> io::Result<()> {
     mount(
         Some("proc"),
-        "/proc",
+        proc,
         Some("proc"),
         libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
         None,
     )?;
-    mount(
-        Some("/proc/sys"),
-        "/proc/sys",
-        None,
-        libc::MS_BIND | libc::MS_REC,
-        None,
-    )?;
-    mount(
-        None,
-        "/proc/sys",
-        None,
-        libc::MS_BIND
-            | libc::MS_REMOUNT
-            | libc::MS_RDONLY
-            | libc::MS_NOSUID
-            | libc::MS_NODEV
-            | libc::MS_NOEXEC,
-        None,
-    )?;
-    for masked in [
-        "/proc/sysrq-trigger",
-        "/proc/kcore",
-        "/proc/keys",
-        "/proc/timer_list",
-    ] {
-        if std::path::Path::new(masked).exists() {
-            let _ = mount(Some("/dev/null"), masked, None, libc::MS_BIND, None);
+    let sys = format!("{proc}/sys");
+    mount(Some(&sys), &sys, None, libc::MS_BIND | libc::MS_REC, None)?;
+    mount(None, &sys, None, RO_BIND | libc::MS_NOEXEC, None)?;
+    for masked in ["sysrq-trigger", "kcore", "keys", "timer_list", "kallsyms"] {
+        let path = format!("{proc}/{masked}");
+        if std::path::Path::new(&path).exists() {
+            let _ = mount(Some("/dev/null"), &path, None, libc::MS_BIND, None);
         }
     }
-    let sys_flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-    if mount(Some("sysfs"), "/sys", Some("sysfs"), sys_flags, None).is_err() {
-        mount(
-            Some("tmpfs"),
-            "/sys",
-            Some("tmpfs"),
-            sys_flags,
-            Some("size=4k"),
-        )?;
+    Ok(())
+}
+
+/// A /sys with nothing but the CPU topology (which libc and runtimes read to size their
+/// thread pools), read-only.
+fn cpu_only_sys(sys: &str) -> io::Result<()> {
+    let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    mount(
+        Some("tmpfs"),
+        sys,
+        Some("tmpfs"),
+        flags,
+        Some("size=4k,mode=755"),
+    )?;
+    let cpu = "/sys/devices/system/cpu";
+    if std::path::Path::new(cpu).is_dir() {
+        let point = format!("{sys}/devices/system/cpu");
+        std::fs::create_dir_all(&point)?;
+        bind_read_only(std::path::Path::new(cpu), &point)?;
     }
-    remount_rest_read_only()
+    mount(
+        None,
+        sys,
+        None,
+        libc::MS_REMOUNT | libc::MS_RDONLY | flags,
+        None,
+    )
 }
 
 /// A /dev with only the harmless character devices.
-fn minimal_dev() -> io::Result<()> {
+fn minimal_dev(dev: &str) -> io::Result<()> {
     mount(
         Some("tmpfs"),
-        "/dev",
+        dev,
         Some("tmpfs"),
         libc::MS_NOSUID | libc::MS_NOEXEC,
         Some("mode=755,size=64k"),
@@ -424,7 +573,7 @@ fn minimal_dev() -> io::Result<()> {
         ("tty", 5, 0),
     ];
     for (name, major, minor) in devices {
-        let path = CString::new(format!("/dev/{name}")).map_err(io::Error::other)?;
+        let path = CString::new(format!("{dev}/{name}")).map_err(io::Error::other)?;
         // SAFETY: valid path; creating a device node on our own fresh tmpfs.
         let r = unsafe {
             libc::mknod(
@@ -445,79 +594,23 @@ fn minimal_dev() -> io::Result<()> {
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ] {
-        std::os::unix::fs::symlink(target, format!("/dev/{link}"))?;
+        std::os::unix::fs::symlink(target, format!("{dev}/{link}"))?;
     }
-    std::fs::create_dir("/dev/shm")?;
+    let shm = format!("{dev}/shm");
+    std::fs::create_dir(&shm)?;
     mount(
         Some("tmpfs"),
-        "/dev/shm",
+        &shm,
         Some("tmpfs"),
         libc::MS_NOSUID | libc::MS_NODEV,
         Some("mode=1777,size=64m"),
     )
 }
 
-/// Makes every mount that is not the environment's own (/tmp, /dev, /proc) read-only.
-fn remount_rest_read_only() -> io::Result<()> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
-    for line in info.lines() {
-        let fields: Vec<&str> = line.split(' ').collect();
-        let (Some(point), Some(opts)) = (fields.get(4), fields.get(5)) else {
-            continue;
-        };
-        let point = unescape(point);
-        let own = ["/tmp", "/dev", "/proc", "/sys"]
-            .iter()
-            .any(|p| point == *p || point.starts_with(&format!("{p}/")));
-        if own || opts.split(',').any(|o| o == "ro") {
-            continue;
-        }
-        let mut flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID;
-        if opts.split(',').any(|o| o == "nodev") {
-            flags |= libc::MS_NODEV;
-        }
-        if opts.split(',').any(|o| o == "noexec") {
-            flags |= libc::MS_NOEXEC;
-        }
-        // A mount that vanished under an earlier one can't be remounted, and needn't be.
-        let _ = mount(None, &point, None, flags, None);
-    }
-    Ok(())
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space).
-fn unescape(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4]
-                .iter()
-                .all(|b| (b'0'..=b'7').contains(b))
-        {
-            let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn bind_read_only(src: &std::path::Path, dst: &str) -> io::Result<()> {
     let src = src.to_string_lossy();
     mount(Some(&src), dst, None, libc::MS_BIND | libc::MS_REC, None)?;
-    mount(
-        None,
-        dst,
-        None,
-        libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
-        None,
-    )
+    mount(None, dst, None, RO_BIND, None)
 }
 
 fn mount(

@@ -1,12 +1,15 @@
 //! Starting an execution environment's process tree, isolated as well as the host allows:
-//! with namespaces and cgroups (see [`jail`], [`netns`], [`cgroup`]), or as a plain process
-//! where the platform lacks the privileges for them.
+//! with namespaces, a root of its own, an unprivileged user, a system-call filter and cgroups
+//! (see [`jail`], [`rootfs`], [`seccomp`], [`netns`], [`cgroup`]), or as a plain process where
+//! the platform lacks the privileges for them. [`Protections`] says which are in force.
 
 #![allow(unsafe_code)]
 
 pub mod cgroup;
 pub mod jail;
 pub mod netns;
+pub mod rootfs;
+pub mod seccomp;
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -36,24 +39,98 @@ pub struct Launched {
     /// Read end of the pipe carrying the environment's stdout and stderr.
     pub output: OwnedFd,
     pub cgroup: Option<Cgroup>,
-    /// The host directory behind the environment's /tmp, removed with the environment.
-    pub tmp_dir: Option<PathBuf>,
+}
+
+/// Which protections environments get on this host (reported by `/health`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Protections {
+    /// The function runs as the sandbox user in a user namespace of its own, mapped to an
+    /// unprivileged host user.
+    pub user_namespace: bool,
+    /// The environment pivots into a minimal root of its own.
+    pub pivot_root: bool,
+    /// The system-call filter is installed.
+    pub seccomp: bool,
+    /// `MemorySize` (plus the /tmp size, see `cgroup`) is enforced by a memory cgroup.
+    pub memory_limit: bool,
+    /// CPU in proportion to `MemorySize` through the cpu controller.
+    pub cpu_limit: bool,
+    /// The pids controller caps processes and threads.
+    pub pids_limit: bool,
+    /// /tmp is a tmpfs of `EphemeralStorage.Size`.
+    pub tmp_limit: bool,
+    /// What the environment's network reaches: `platform` (only the platform's endpoint),
+    /// `none` (only its Runtime API), or `host` (process mode: whatever the host reaches).
+    pub network: &'static str,
+}
+
+impl Protections {
+    /// The protections this host lacks, by name.
+    pub fn missing(&self) -> Vec<&'static str> {
+        [
+            ("user_namespace", self.user_namespace),
+            ("pivot_root", self.pivot_root),
+            ("seccomp", self.seccomp),
+            ("memory_limit", self.memory_limit),
+            ("cpu_limit", self.cpu_limit),
+            ("pids_limit", self.pids_limit),
+            ("tmp_limit", self.tmp_limit),
+        ]
+        .into_iter()
+        .filter(|(_, on)| !on)
+        .map(|(name, _)| name)
+        .collect()
+    }
 }
 
 pub struct Sandbox {
     pub mode: Isolation,
     exe: PathBuf,
     runtime_dir: PathBuf,
-    hide: Vec<PathBuf>,
-    /// Where environments' /tmp directories live on the host.
-    env_tmp: PathBuf,
+    skeleton: Option<rootfs::Skeleton>,
+    filter: Option<String>,
+    user_namespace: bool,
     cgroups: Option<CgroupRoot>,
     endpoint_port: u16,
     platform_endpoint: String,
+    network: Network,
+}
+
+/// What an environment's network namespace offers besides its Runtime API (the server's
+/// `network` option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    /// The platform's AWS endpoint at its own port on the environment's loopback (the default).
+    Platform,
+    /// Nothing: the function reaches no service at all.
+    None,
+}
+
+impl Network {
+    pub fn parse(s: &str) -> io::Result<Network> {
+        match s {
+            "platform" => Ok(Network::Platform),
+            "none" => Ok(Network::None),
+            other => Err(io::Error::other(format!(
+                "network must be `platform` or `none`, not {other:?} (outbound NAT is not available yet)"
+            ))),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Network::Platform => "platform",
+            Network::None => "none",
+        }
+    }
 }
 
 /// Processes and threads per environment (AWS's quota).
 const PIDS_MAX: u32 = 1024;
+
+/// The unprivileged host user and group functions run as (the sandbox user 993:990 inside
+/// their user namespace). Far above the ranges distributions give accounts, never 0.
+pub const HOST_IDS: (u32, u32) = (200_993, 200_990);
 
 pub fn kill(pid: i32, sig: i32) {
     if pid > 0 {
@@ -63,12 +140,16 @@ pub fn kill(pid: i32, sig: i32) {
 }
 
 impl Sandbox {
-    /// Chooses the isolation mode: `want` is `auto`, `namespaces` or `process`.
+    /// Chooses the isolation mode: `want` is `auto`, `namespaces` or `process`. In namespace
+    /// mode every protection must be available unless `allow_weaker` says to start without the
+    /// missing ones (which is logged loudly).
     pub fn new(
         want: &str,
         runtime_dir: &Path,
         data_dir: &Path,
         platform: std::net::SocketAddr,
+        network: Network,
+        allow_weaker: bool,
     ) -> io::Result<Sandbox> {
         let can = namespaces_available();
         let mode = match (want, &can) {
@@ -82,28 +163,71 @@ impl Sandbox {
                 Isolation::Process
             }
         };
-        let cgroups = if mode == Isolation::Namespaces {
-            CgroupRoot::detect()
+        let mut sandbox = Sandbox {
+            mode,
+            exe: std::env::current_exe()?,
+            runtime_dir: runtime_dir.to_path_buf(),
+            skeleton: None,
+            filter: None,
+            user_namespace: false,
+            cgroups: None,
+            endpoint_port: platform.port(),
+            platform_endpoint: format!("http://{platform}"),
+            network,
+        };
+        if mode == Isolation::Namespaces {
+            sandbox.prepare(data_dir)?;
+            sandbox.check_protections(allow_weaker)?;
+        }
+        Ok(sandbox)
+    }
+
+    /// What is prepared once for every environment: the root skeleton, the compiled filter,
+    /// the cgroup hierarchy; and whether user namespaces work.
+    fn prepare(&mut self, data_dir: &Path) -> io::Result<()> {
+        // Left over from versions that kept /tmp on disk.
+        let _ = std::fs::remove_dir_all(data_dir.join("envtmp"));
+        self.skeleton = Some(rootfs::Skeleton::prepare(&data_dir.join("sandbox-root"))?);
+        self.filter = if seccomp::available() {
+            Some(seccomp::Filter::compile()?.encode())
         } else {
             None
         };
-        if mode == Isolation::Namespaces && cgroups.is_none() {
-            tracing::warn!("no usable cgroup hierarchy: MemorySize is not enforced");
+        self.user_namespace = user_namespaces_available();
+        self.cgroups = CgroupRoot::detect();
+        Ok(())
+    }
+
+    /// Refuses to start without a protection unless allowed to, and says which are missing.
+    fn check_protections(&self, allow_weaker: bool) -> io::Result<()> {
+        let missing = self.protections().missing();
+        if missing.is_empty() {
+            return Ok(());
         }
-        let env_tmp = data_dir.join("envtmp");
-        // Left over from a platform that died without cleaning up.
-        let _ = std::fs::remove_dir_all(&env_tmp);
-        std::fs::create_dir_all(&env_tmp)?;
-        Ok(Sandbox {
-            mode,
-            env_tmp,
-            exe: std::env::current_exe()?,
-            runtime_dir: runtime_dir.to_path_buf(),
-            hide: vec![data_dir.to_path_buf()],
-            cgroups,
-            endpoint_port: platform.port(),
-            platform_endpoint: format!("http://{platform}"),
-        })
+        let list = missing.join(", ");
+        if !allow_weaker {
+            return Err(io::Error::other(format!(
+                "this host lacks sandbox protections: {list}; start with allow_weaker_sandbox to run functions without them"
+            )));
+        }
+        tracing::warn!("WEAKER SANDBOX: execution environments run without {list} (allow_weaker_sandbox is set)");
+        Ok(())
+    }
+
+    /// Which protections environments get.
+    pub fn protections(&self) -> Protections {
+        let ns = self.mode == Isolation::Namespaces;
+        let cg = self.cgroups.as_ref();
+        Protections {
+            user_namespace: ns && self.user_namespace,
+            pivot_root: ns && self.skeleton.is_some(),
+            seccomp: ns && self.filter.is_some(),
+            memory_limit: ns && cg.is_some(),
+            cpu_limit: ns && cg.is_some_and(CgroupRoot::has_cpu),
+            pids_limit: ns && cg.is_some_and(CgroupRoot::has_pids),
+            tmp_limit: ns,
+            network: if ns { self.network.name() } else { "host" },
+        }
     }
 
     pub fn memory_enforced(&self) -> bool {
@@ -138,34 +262,40 @@ impl Sandbox {
         stderr: Stdio,
         read: OwnedFd,
     ) -> io::Result<Launched> {
-        let ns = netns::create(self.endpoint_port)?;
+        let skeleton = self
+            .skeleton
+            .as_ref()
+            .ok_or_else(|| io::Error::other("no root skeleton"))?;
+        let binds = skeleton.expose(&spec.program)?;
+        let offered = (self.network == Network::Platform).then_some(self.endpoint_port);
+        let ns = netns::create(offered)?;
         let cgroup = match &self.cgroups {
-            Some(root) => Some(root.create(&spec.id, spec.memory_mb, PIDS_MAX)?),
+            Some(root) => Some(root.create(&spec.id, &cgroup::Limits::of(spec, PIDS_MAX))?),
             None => None,
         };
-        let tmp_dir = self.env_tmp.join(&spec.id);
-        std::fs::create_dir_all(&tmp_dir)?;
-        std::fs::set_permissions(
-            &tmp_dir,
-            std::os::unix::fs::PermissionsExt::from_mode(0o1777),
-        )?;
         spec.env.push((
             "AWS_LAMBDA_RUNTIME_API".into(),
             format!("127.0.0.1:{}", netns::RUNTIME_API_PORT),
         ));
-        spec.env.push((
-            "AWS_ENDPOINT_URL".into(),
-            format!("http://127.0.0.1:{}", self.endpoint_port),
-        ));
+        if let Some(port) = offered {
+            spec.env.push((
+                "AWS_ENDPOINT_URL".into(),
+                format!("http://127.0.0.1:{port}"),
+            ));
+        }
         let jail = jail::JailSpec {
             program: spec.program.clone(),
             args: spec.args.clone(),
             env: spec.env.clone(),
             code_dir: spec.code_dir.clone(),
             runtime_dir: self.runtime_dir.clone(),
-            hide: self.hide.clone(),
-            keep: kept_under_tmp(&spec.program),
-            tmp_dir: tmp_dir.clone(),
+            root: skeleton.root.clone(),
+            system: skeleton.system.clone(),
+            binds,
+            tmp_mb: spec.tmp_mb,
+            host_ids: HOST_IDS,
+            user_namespace: self.user_namespace,
+            seccomp: self.filter.clone(),
             cgroup: cgroup.as_ref().map(Cgroup::entry).unwrap_or_default(),
             hostname: "stratus".into(),
         };
@@ -202,10 +332,12 @@ impl Sandbox {
         Ok(Launched {
             child,
             runtime_api: tokio::net::TcpListener::from_std(ns.runtime_api)?,
-            endpoint: Some(tokio::net::TcpListener::from_std(ns.endpoint)?),
+            endpoint: ns
+                .endpoint
+                .map(tokio::net::TcpListener::from_std)
+                .transpose()?,
             output: read,
             cgroup,
-            tmp_dir: Some(tmp_dir),
         })
     }
 
@@ -241,21 +373,21 @@ impl Sandbox {
             endpoint: None,
             output: read,
             cgroup: None,
-            tmp_dir: None,
         })
     }
 }
 
-/// The environment's /tmp is its own, which would hide an interpreter installed under the
-/// host's /tmp (a virtualenv in a checkout there, say): keep its prefix (`<prefix>/bin/<exe>`).
-fn kept_under_tmp(program: &str) -> Vec<PathBuf> {
-    let path = Path::new(program);
-    match path.parent().and_then(Path::parent) {
-        Some(prefix) if path.starts_with("/tmp") && prefix != Path::new("/tmp") => {
-            vec![prefix.to_path_buf()]
-        }
-        _ => Vec::new(),
-    }
+/// Peak resident memory of a process (VmHWM), in bytes.
+pub fn peak_resident(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
 }
 
 pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -278,5 +410,57 @@ fn namespaces_available() -> io::Result<()> {
         std::fs::create_dir_all(dir)
             .map_err(|e| io::Error::new(e.kind(), format!("creating mount point {dir}: {e}")))?;
     }
-    netns::create(0).map(drop)
+    netns::create(Some(0)).map(drop)
+}
+
+/// Whether this kernel lets the platform create user namespaces, tried in a forked child (a
+/// multi-threaded process cannot enter one itself).
+fn user_namespaces_available() -> bool {
+    // SAFETY: the child only calls unshare and _exit, both async-signal-safe.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: as above.
+        unsafe { libc::_exit(i32::from(libc::unshare(libc::CLONE_NEWUSER) != 0)) };
+    }
+    if pid < 0 {
+        return false;
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child with a valid status pointer.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_modes_parse_and_others_are_refused() {
+        assert_eq!(Network::parse("platform").unwrap(), Network::Platform);
+        assert_eq!(Network::parse("none").unwrap(), Network::None);
+        let e = Network::parse("nat").unwrap_err().to_string();
+        assert!(e.contains("network must be `platform` or `none`"), "{e}");
+    }
+
+    #[test]
+    fn missing_protections_are_named() {
+        let all = Protections {
+            user_namespace: true,
+            pivot_root: true,
+            seccomp: true,
+            memory_limit: true,
+            cpu_limit: true,
+            pids_limit: true,
+            tmp_limit: true,
+            network: "platform",
+        };
+        assert!(all.missing().is_empty());
+        let weaker = Protections {
+            user_namespace: false,
+            seccomp: false,
+            ..all
+        };
+        assert_eq!(weaker.missing(), vec!["user_namespace", "seccomp"]);
+    }
 }

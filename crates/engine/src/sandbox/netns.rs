@@ -17,13 +17,14 @@ pub struct NetNs {
     pub handle: OwnedFd,
     /// The Runtime API, at 127.0.0.1:9001 inside (where AWS's runtime clients expect it).
     pub runtime_api: TcpListener,
-    /// The platform's AWS endpoint, offered inside at the platform's own port.
-    pub endpoint: TcpListener,
+    /// The platform's AWS endpoint, offered inside at the platform's own port (none in the
+    /// `none` network mode).
+    pub endpoint: Option<TcpListener>,
 }
 
 pub const RUNTIME_API_PORT: u16 = 9001;
 
-pub fn create(endpoint_port: u16) -> io::Result<NetNs> {
+pub fn create(endpoint_port: Option<u16>) -> io::Result<NetNs> {
     std::thread::spawn(move || -> io::Result<NetNs> {
         // SAFETY: unshare only changes this short-lived thread's own namespace membership.
         if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
@@ -31,9 +32,15 @@ pub fn create(endpoint_port: u16) -> io::Result<NetNs> {
         }
         loopback_up()?;
         let runtime_api = TcpListener::bind(("127.0.0.1", RUNTIME_API_PORT))?;
-        let endpoint = TcpListener::bind(("127.0.0.1", endpoint_port))?;
         runtime_api.set_nonblocking(true)?;
-        endpoint.set_nonblocking(true)?;
+        let endpoint = match endpoint_port {
+            Some(port) => {
+                let endpoint = TcpListener::bind(("127.0.0.1", port))?;
+                endpoint.set_nonblocking(true)?;
+                Some(endpoint)
+            }
+            None => None,
+        };
         let handle = File::open("/proc/thread-self/ns/net")?.into();
         Ok(NetNs {
             handle,
