@@ -53,22 +53,24 @@ pub struct Skeleton {
     exposed: Mutex<HashMap<String, Vec<PathBuf>>>,
 }
 
+/// The directories each environment mounts something on.
+const MOUNT_POINTS: [&str; 7] = [
+    "var/task",
+    "var/runtime",
+    "opt",
+    "tmp",
+    "proc",
+    "dev",
+    "sys",
+];
+
 impl Skeleton {
     /// Builds the skeleton under `dir` (replacing what a previous start left there).
     pub fn prepare(dir: &Path) -> io::Result<Skeleton> {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir)?;
         set_mode(dir, 0o755)?;
-        for point in [
-            "var/task",
-            "var/runtime",
-            "opt",
-            "tmp",
-            "proc",
-            "dev",
-            "sys",
-            "etc",
-        ] {
+        for point in MOUNT_POINTS.iter().chain(&["etc"]) {
             mkdir(&dir.join(point))?;
         }
         let mut system = Vec::new();
@@ -301,15 +303,7 @@ mod tests {
     fn skeleton_has_mount_points_and_a_generated_etc_without_host_accounts() {
         let dir = tempfile::tempdir().unwrap();
         let skel = Skeleton::prepare(&dir.path().join("root")).unwrap();
-        for point in [
-            "var/task",
-            "var/runtime",
-            "opt",
-            "tmp",
-            "proc",
-            "dev",
-            "sys",
-        ] {
+        for point in MOUNT_POINTS {
             assert!(skel.root.join(point).is_dir(), "{point}");
         }
         let passwd = std::fs::read_to_string(skel.root.join("etc/passwd")).unwrap();
