@@ -45,8 +45,9 @@ _ZIP_DATE = (2024, 1, 1, 0, 0, 0)
 
 
 def make_client(endpoint, service="lambda", access_key=ACCESS_KEY, secret_key=SECRET_KEY,
-                **config):
-    """A boto3 client for the server: test credentials, us-east-1, no retries."""
+                session_token=None, **config):
+    """A boto3 client for the server: test credentials (or the given ones, with a session
+    token for temporary credentials), us-east-1, no retries."""
     cfg = {"retries": {"max_attempts": 1}, "connect_timeout": 5, "read_timeout": 60}
     cfg.update(config)
     return boto3.client(
@@ -55,6 +56,7 @@ def make_client(endpoint, service="lambda", access_key=ACCESS_KEY, secret_key=SE
         region_name=REGION,
         aws_access_key_id=access_key,
         aws_secret_access_key=secret_key,
+        aws_session_token=session_token,
         config=Config(**cfg),
     )
 

@@ -3,27 +3,33 @@
 //! the engine never sees HTTP.
 //!
 //! # Layout
-//! - [`auth`]: SigV4 verification (header and presigned forms).
+//! - [`auth`]: SigV4 verification (header and presigned forms), root, user and session keys.
+//! - [`authorize`]: the one authorization hook: each request's IAM action, evaluated.
 //! - [`wire`]: errors and JSON on the wire.
 //! - [`lambda`]: the Lambda API (2015-03-31 and its dated siblings), one handler per operation.
 //! - [`apigw`]: API Gateway v2 HTTP APIs: the management API and the unsigned data plane.
 //! - [`objects`]: S3 requests handed to the object store, and object events queued for functions.
 //! - [`code_url`]: the expiring links GetFunction hands out to download a package.
+//! - [`function_credentials`]: each environment's credentials, a session of its role.
 //! - [`dispatcher`]: the durable queue runner behind asynchronous invocation.
 //! - [`metering`]: one record per invocation, the usage report and Prometheus metrics.
 //! - [`services`]: the protocol-per-service APIs answered on `POST /` (DynamoDB's JSON 1.0,
 //!   SNS's Query protocol, CloudWatch Logs' JSON 1.1), chosen by the signing service.
+//! - [`s3_auth`]: S3's keys and authorization, plugged into s3s.
 //! - [`panic_guard`]: a panic in a handler becomes its protocol's internal error.
 //! - [`workers`]: background workers restarted after a panic, and their states.
 
 pub mod apigw;
 pub mod auth;
+pub mod authorize;
 pub mod code_url;
 pub mod dispatcher;
+pub mod function_credentials;
 pub mod lambda;
 pub mod metering;
 pub mod objects;
 pub mod panic_guard;
+pub mod s3_auth;
 pub mod services;
 pub mod wire;
 pub mod workers;
@@ -52,6 +58,8 @@ const SERVICES: &[&str] = &[
     "dynamodb",
     "sns",
     "logs",
+    "iam",
+    "sts",
 ];
 
 /// The largest request body accepted (CreateFunction's documented whole-request limit).
@@ -67,8 +75,13 @@ pub struct AppState {
     pub tables: Arc<stratus_tables::Tables>,
     pub code: CodeStore,
     pub engine: Arc<Engine>,
-    /// Access key → secret key.
+    /// The root access key → its secret key.
     pub secrets: HashMap<String, String>,
+    /// Users, roles, policies and sessions (the IAM and STS APIs, and who a key belongs to).
+    pub iam: Arc<stratus_iam::Iam>,
+    /// Whether requests are authorized by IAM policies (`--iam on`), or any valid signature
+    /// may do anything (`--iam off`).
+    pub iam_enforced: bool,
     /// Key for signing code download links.
     pub url_key: [u8; 32],
     /// Account-wide concurrency limit.
@@ -171,7 +184,11 @@ async fn authenticate(State(state): State<Shared>, req: Request, next: Next) -> 
     if services::sns::is_unsubscribe_link(&parts) {
         return services::sns::unsubscribe_link(&state, &parts);
     }
-    match auth::verify(&parts, &bytes, &state.secrets) {
+    let keys = auth::RootThenIam {
+        root: &state.secrets,
+        iam: &state.iam,
+    };
+    match auth::verify(&parts, &bytes, &keys) {
         Ok(caller) if !SERVICES.contains(&caller.service.as_str()) => {
             ApiError(stratus_core::Error::new(
                 "UnrecognizedClientException",
@@ -183,10 +200,14 @@ async fn authenticate(State(state): State<Shared>, req: Request, next: Next) -> 
             ))
             .into_response()
         }
-        Ok(caller) if services::answers(&caller.service) => {
-            services::handle(&state, caller, parts, bytes).await
-        }
         Ok(caller) => {
+            // The one authorization hook of the signed routes (S3 has its own, in s3s).
+            if let Err(refusal) = authorize::check(&state, &caller, &parts, &bytes) {
+                return refusal;
+            }
+            if services::answers(&caller.service) {
+                return services::handle(&state, caller, parts, bytes).await;
+            }
             let mut req = Request::from_parts(parts, Body::from(bytes.clone()));
             req.extensions_mut().insert(caller);
             req.extensions_mut().insert(RawBody(bytes));
@@ -197,6 +218,8 @@ async fn authenticate(State(state): State<Shared>, req: Request, next: Next) -> 
             Some("sns") => services::sns::auth_error(e),
             Some("dynamodb") => services::dynamodb::auth_error(e),
             Some("logs") => services::logs::auth_error(e),
+            Some("iam") => services::iam::auth_error(services::iam::NS, e),
+            Some("sts") => services::iam::auth_error(services::sts::NS, e),
             _ => ApiError(e).into_response(),
         },
     }

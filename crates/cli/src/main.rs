@@ -40,6 +40,9 @@ enum Command {
         /// A TOML configuration file [env STRATUS_CONFIG].
         #[arg(long, env = "STRATUS_CONFIG")]
         config: Option<PathBuf>,
+        /// Enforce IAM policies on every request: on or off [default: on; env STRATUS_IAM].
+        #[arg(long, value_parser = ["on", "off"])]
+        iam: Option<String>,
     },
     #[command(flatten)]
     Client(commands::ClientCommand),
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
             listen,
             data_dir,
             config,
+            iam,
         } => {
             let run = || {
                 let mut cfg = Config::load(config.as_deref())?;
@@ -65,6 +69,9 @@ fn main() -> ExitCode {
                 }
                 if let Some(d) = data_dir {
                     cfg.data_dir = d;
+                }
+                if let Some(mode) = iam {
+                    cfg.iam = mode;
                 }
                 serve(cfg)
             };

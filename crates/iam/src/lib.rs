@@ -3,6 +3,7 @@
 //! sessions. Pure logic except [`store`], which keeps its own SQLite file.
 //!
 //! # Layout
+//! - [`actions`]: each service operation as its IAM action and resource ARN.
 //! - [`policy`]: parsing and validating policy documents (`MalformedPolicyDocument`).
 //! - [`condition`]: condition operators and keys.
 //! - [`glob`]: `*` / `?` wildcards of actions, resources and `*Like` conditions.
@@ -12,6 +13,7 @@
 //! - [`store`]: users, roles, groups, keys, inline and managed policies, sessions, in
 //!   `iam.db`; compiled policies cached per principal.
 
+pub mod actions;
 pub mod condition;
 pub mod eval;
 pub mod glob;

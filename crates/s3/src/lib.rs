@@ -31,12 +31,12 @@ pub use store::ObjectStore;
 
 use std::sync::Arc;
 
-/// The S3 HTTP service over `store`, accepting `access_key`/`secret_key` signatures, with
-/// virtual-host addressing on `localhost` names.
+/// The S3 HTTP service over `store`, accepting signatures of the keys `auth` knows and the
+/// requests `access` allows, with virtual-host addressing on `localhost` names.
 pub fn http_service(
     store: Arc<ObjectStore>,
-    access_key: &str,
-    secret_key: &str,
+    auth: impl s3s::auth::S3Auth,
+    access: impl s3s::access::S3Access,
 ) -> s3s::service::S3Service {
     let mut b = s3s::service::S3ServiceBuilder::new(service::S3Front(store));
     let mut config = s3s::config::S3Config::default();
@@ -44,10 +44,8 @@ pub fn http_service(
     b.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
         config,
     ))));
-    b.set_auth(s3s::auth::SimpleAuth::from_single(
-        access_key,
-        secret_key.to_string(),
-    ));
+    b.set_auth(auth);
+    b.set_access(access);
     b.set_host(LocalHosts);
     b.build()
 }

@@ -51,12 +51,17 @@ impl Platform {
     /// Opens everything `cfg` names and starts the background workers under supervision.
     pub async fn start(cfg: &Config) -> anyhow::Result<Platform> {
         let (access, secret) = cfg.credentials()?;
+        let iam_enforced = cfg.iam_enforced()?;
         let credentials = (access.clone(), secret.clone());
         std::fs::create_dir_all(&cfg.data_dir)
             .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
         let data_dir = cfg.data_dir.canonicalize()?;
         let meta = Meta::open(&data_dir.join("meta.db"))
             .map_err(|e| anyhow::anyhow!("opening metadata: {e}"))?;
+        let iam = Arc::new(
+            stratus_iam::Iam::open(&data_dir.join("iam.db"))
+                .map_err(|e| anyhow::anyhow!("opening iam: {e}"))?,
+        );
         let topics = stratus_topics::Topics::open(&data_dir.join("topics.db"))
             .map_err(|e| anyhow::anyhow!("opening topics: {e}"))?;
         let code = CodeStore::open(&data_dir.join("code"))
@@ -68,7 +73,10 @@ impl Platform {
         let engine = Engine::new(EngineConfig {
             data_dir: data_dir.clone(),
             platform: addr,
-            credentials: credentials.clone(),
+            credentials: Arc::new(stratus_api::function_credentials::RoleCredentials {
+                iam: iam.clone(),
+                enforced: iam_enforced,
+            }),
             account_concurrency: cfg.account_concurrency,
             idle_timeout: std::time::Duration::from_secs(cfg.idle_timeout_secs),
             isolation: cfg.isolation.clone(),
@@ -117,13 +125,25 @@ impl Platform {
         let notifier = Arc::new(stratus_api::objects::Notifier::default());
         objects.set_sink(notifier.clone());
         let state = Arc::new(AppState {
-            s3: stratus_s3::http_service(objects.clone(), &credentials.0, &credentials.1),
+            s3: {
+                let auth = stratus_api::s3_auth::IamAuth {
+                    root: credentials.clone(),
+                    iam: iam.clone(),
+                };
+                let access = stratus_api::s3_auth::IamAccess {
+                    auth: auth.clone(),
+                    enforced: iam_enforced,
+                };
+                stratus_s3::http_service(objects.clone(), auth, access)
+            },
             objects,
             tables,
             meta,
             code,
             engine: engine.clone(),
             secrets: HashMap::from([(access, secret)]),
+            iam,
+            iam_enforced,
             url_key: rand_key(),
             account_concurrency: cfg.account_concurrency,
             health,

@@ -5,10 +5,14 @@
 //! - [`dynamodb`]: tables, DynamoDB's JSON 1.0 protocol (`X-Amz-Target: DynamoDB_20120810.*`).
 //! - [`sns`]: topics, SNS's Query protocol (form-encoded requests, XML responses).
 //! - [`logs`]: CloudWatch Logs' JSON 1.1 protocol (`X-Amz-Target: Logs_20140328.*`).
+//! - [`iam`]: users, roles, policies, IAM's Query protocol.
+//! - [`sts`]: temporary credentials, STS's Query protocol.
 
 pub mod dynamodb;
+pub mod iam;
 pub mod logs;
 pub mod sns;
+pub mod sts;
 
 use axum::body::Bytes;
 use axum::response::Response;
@@ -19,7 +23,7 @@ use crate::Shared;
 
 /// Whether `service` is answered here rather than by a path route.
 pub fn answers(service: &str) -> bool {
-    matches!(service, "dynamodb" | "sns" | "logs")
+    matches!(service, "dynamodb" | "sns" | "logs" | "iam" | "sts")
 }
 
 /// Which of these services a request is for, before its signature is checked: the credential
@@ -43,6 +47,8 @@ pub async fn handle(state: &Shared, caller: Caller, parts: Parts, body: Bytes) -
     match caller.service.as_str() {
         "dynamodb" => dynamodb::handle(state, &caller, &parts, body).await,
         "sns" => sns::handle(state, &caller, &parts, body).await,
+        "iam" => iam::handle(state, &caller, &parts, body).await,
+        "sts" => sts::handle(state, &caller, &parts, body).await,
         _ => logs::handle(state, &caller, &parts, body).await,
     }
 }
