@@ -33,6 +33,11 @@ ACCESS_KEY = "test"
 SECRET_KEY = "test"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/lambda-role"
 OTHER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/other-role"
+# The trust policy of a function's execution role, and the policy the suite's roles carry.
+LAMBDA_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+    "Action": "sts:AssumeRole"}]})
+ADMINISTRATOR_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
 RUNTIME = "python3.12"
 HANDLER = "app.handler"
 HANDLER_SOURCE = "def handler(event, context):\n    return event\n"

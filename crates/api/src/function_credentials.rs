@@ -65,3 +65,37 @@ impl CredentialSource for RoleCredentials {
         })
     }
 }
+
+/// CreateFunction's and UpdateFunctionConfiguration's check of the execution role, when
+/// IAM is enforced: it must exist and trust Lambda, and a caller other than root must be
+/// allowed `iam:PassRole` on it. A malformed ARN is left to the settings' own validation.
+pub fn check_role(
+    state: &crate::AppState,
+    caller: &crate::auth::Caller,
+    role_arn: &str,
+) -> Result<(), stratus_core::Error> {
+    if !state.iam_enforced || !role_arn.starts_with("arn:aws:iam::") {
+        return Ok(());
+    }
+    if lambda_role(&state.iam, role_arn).is_none() {
+        return Err(stratus_core::Error::new(
+            "InvalidParameterValueException",
+            400,
+            "The role defined for the function cannot be assumed by Lambda.",
+        ));
+    }
+    if caller.identity.is_root() {
+        return Ok(());
+    }
+    let mut target = stratus_iam::actions::Target::new("iam:PassRole", role_arn);
+    target.context.add("iam:PassedToService", LAMBDA_PRINCIPAL);
+    let decision = crate::authorize::decide(&state.iam, &caller.identity, &target)?;
+    if decision == stratus_iam::Decision::Allow {
+        return Ok(());
+    }
+    Err(stratus_core::Error::new(
+        "AccessDeniedException",
+        403,
+        stratus_iam::denied_message(&caller.identity.arn, "iam:PassRole", role_arn, decision),
+    ))
+}

@@ -17,7 +17,7 @@ pub struct Target {
 }
 
 impl Target {
-    fn new(action: impl Into<String>, resource: impl Into<String>) -> Target {
+    pub fn new(action: impl Into<String>, resource: impl Into<String>) -> Target {
         Target {
             action: action.into(),
             resources: vec![resource.into()],
