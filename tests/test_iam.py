@@ -208,6 +208,7 @@ AWS_MANAGED = {
     "AmazonSNSFullAccess": "/",
     "CloudWatchLogsFullAccess": "/",
     "AdministratorAccess": "/",
+    "ReadOnlyAccess": "/",
 }
 
 

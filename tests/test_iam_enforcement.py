@@ -217,3 +217,24 @@ def test_iam_off_lets_any_valid_key_do_anything(server_factory):
                         Role=f"arn:aws:iam::{ACCOUNT}:role/made-up",
                         Code={"ZipFile": helpers.make_zip()})
     helpers.wait_active(lam, name)
+
+
+def test_a_functions_permissions_decide_which_topics_invoke_it(server, new_function):
+    s3 = server.client("s3")
+    bucket = helpers.unique_name("rec")
+    s3.create_bucket(Bucket=bucket)
+    name = helpers.unique_name()
+    new_function(name=name, zip_bytes=helpers.recorder_zip(), **helpers.recorder_kwargs(bucket))
+    sns = server.client("sns")
+    allowed = sns.create_topic(Name=helpers.unique_name("allowed"))["TopicArn"]
+    other = sns.create_topic(Name=helpers.unique_name("other"))["TopicArn"]
+    lam = server.client("lambda")
+    lam.add_permission(FunctionName=name, StatementId="sns", Action="lambda:InvokeFunction",
+                       Principal="sns.amazonaws.com", SourceArn=allowed)
+    for topic in (allowed, other):
+        sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=helpers.function_arn(name))
+        sns.publish(TopicArn=topic, Message=topic)
+    records = helpers.Records(s3, bucket)
+    got = records.wait_for(1, 60)
+    assert [r["event"]["Records"][0]["Sns"]["TopicArn"] for r in got] == [allowed]
+    records.assert_stays(1, 3)

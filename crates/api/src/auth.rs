@@ -56,7 +56,7 @@ impl Keys for HashMap<String, String> {
     fn lookup(&self, access_key: &str) -> Result<Option<KeyRecord>, Error> {
         Ok(self.get(access_key).map(|secret| KeyRecord {
             secret: secret.clone(),
-            identity: Identity::root(),
+            identity: root_identity(),
             token: None,
             expires: None,
             active: true,
@@ -90,7 +90,10 @@ pub fn expired_token() -> Error {
 }
 
 /// The session token a request presents (`X-Amz-Security-Token`, header or query).
-pub fn presented_token<'a>(parts: &'a Parts, query: &'a HashMap<String, String>) -> Option<&'a str> {
+pub fn presented_token<'a>(
+    parts: &'a Parts,
+    query: &'a HashMap<String, String>,
+) -> Option<&'a str> {
     parts
         .headers
         .get("x-amz-security-token")
@@ -199,10 +202,7 @@ pub fn verify(parts: &Parts, body: &[u8], keys: &dyn Keys) -> Result<Caller, Err
     if is_expired(&record) {
         return Err(expired_token());
     }
-    let identity = match record.identity.is_root() {
-        true => root_identity(),
-        false => Arc::new(record.identity),
-    };
+    let identity = record.identity;
     Ok(Caller {
         access_key: claimed.access_key.to_string(),
         region: claimed.region.to_string(),

@@ -16,7 +16,12 @@ use crate::wire::ApiError;
 use crate::AppState;
 
 /// Authorizes a verified request; `Err` is the response refusing it.
-pub fn check(state: &AppState, caller: &Caller, parts: &Parts, body: &[u8]) -> Result<(), Response> {
+pub fn check(
+    state: &AppState,
+    caller: &Caller,
+    parts: &Parts,
+    body: &[u8],
+) -> Result<(), Response> {
     if !state.iam_enforced || caller.identity.is_root() {
         return Ok(());
     }
@@ -56,12 +61,20 @@ fn target(caller: &Caller, parts: &Parts, body: &[u8]) -> Option<Target> {
             }
             Some(t)
         }
-        "apigateway" => Some(actions::apigateway(parts.method.as_str(), parts.uri.path(), region)),
+        "apigateway" => Some(actions::apigateway(
+            parts.method.as_str(),
+            parts.uri.path(),
+            region,
+        )),
         "dynamodb" => Some(actions::dynamodb(&op(), &json(), region)),
         "logs" => Some(actions::logs(&op(), &json(), region)),
         "sns" => {
             let p = form();
-            Some(actions::sns(p.get("Action").unwrap_or(""), |k| p.get(k), region))
+            Some(actions::sns(
+                p.get("Action").unwrap_or(""),
+                |k| p.get(k),
+                region,
+            ))
         }
         "iam" => {
             let p = form();
@@ -113,8 +126,16 @@ fn denied(caller: &Caller, target: &Target, decision: Decision) -> Response {
         "dynamodb" => dynamodb::auth_error(Error::new("AccessDeniedException", 400, message)),
         "logs" => logs::auth_error(Error::new("AccessDeniedException", 400, message)),
         "sns" => sns::xml::error(&Error::new("AuthorizationError", 403, message), &request_id),
-        "iam" => sns::xml::error_in(iam::NS, &Error::new("AccessDenied", 403, message), &request_id),
-        "sts" => sns::xml::error_in(sts::NS, &Error::new("AccessDenied", 403, message), &request_id),
+        "iam" => sns::xml::error_in(
+            iam::NS,
+            &Error::new("AccessDenied", 403, message),
+            &request_id,
+        ),
+        "sts" => sns::xml::error_in(
+            sts::NS,
+            &Error::new("AccessDenied", 403, message),
+            &request_id,
+        ),
         _ => ApiError(Error::new("AccessDeniedException", 403, message)).into_response(),
     }
 }

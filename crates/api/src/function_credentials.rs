@@ -49,7 +49,11 @@ impl CredentialSource for RoleCredentials {
             },
             None if !self.enforced => Identity::root(),
             None => {
-                tracing::warn!(role_arn, function, "the function's role cannot be assumed; its environment gets no credentials");
+                tracing::warn!(
+                    role_arn,
+                    function,
+                    "the function's role cannot be assumed; its environment gets no credentials"
+                );
                 return None;
             }
         };

@@ -213,6 +213,17 @@ impl stratus_s3::notify::EventSink for Notifier {
         let (Some(s), Ok(r)) = (self.state(), FunctionRef::parse(arn)) else {
             return;
         };
+        let source = crate::lambda::policy::event_bucket_arn(&payload);
+        if !crate::lambda::policy::service_may_invoke(
+            &s,
+            &r.name,
+            r.qualifier.as_deref(),
+            "s3.amazonaws.com",
+            &source,
+            region,
+        ) {
+            return;
+        }
         let id = uuid::Uuid::new_v4().to_string();
         if let Err(e) = dispatcher::enqueue(
             &s,

@@ -11,7 +11,7 @@ use s3s::path::S3Path;
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Result};
 use stratus_core::sigv4::query_map;
 use stratus_iam::store::KeyRecord;
-use stratus_iam::{Decision, Iam, Identity};
+use stratus_iam::{Decision, Iam};
 
 /// Finds the secret of an access key: the configured root key, then the IAM store.
 #[derive(Clone)]
@@ -25,7 +25,7 @@ impl IamAuth {
         if access_key == self.root.0 {
             return Some(KeyRecord {
                 secret: self.root.1.clone(),
-                identity: Identity::root(),
+                identity: crate::auth::root_identity(),
                 token: None,
                 expires: None,
                 active: true,

@@ -95,12 +95,9 @@ impl Pools {
         let mut idle = self.idle.lock().unwrap();
         let mut out = Vec::new();
         for envs in idle.values_mut() {
-            let (old, fresh): (Vec<_>, Vec<_>) = envs
-                .drain(..)
-                .partition(|e| {
-                    now.duration_since(e.last_used) >= max_idle
-                        || e.retire_by.is_some_and(|t| now >= t)
-                });
+            let (old, fresh): (Vec<_>, Vec<_>) = envs.drain(..).partition(|e| {
+                now.duration_since(e.last_used) >= max_idle || e.retire_by.is_some_and(|t| now >= t)
+            });
             *envs = fresh;
             out.extend(old);
         }

@@ -36,7 +36,10 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Some(b) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            if let Some(b) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 out.push(b);
                 i += 3;
                 continue;
@@ -128,13 +131,17 @@ pub fn dynamodb(op: &str, body: &serde_json::Value, region: &str) -> Target {
     if let Some(items) = body.get("TransactItems").and_then(|v| v.as_array()) {
         for item in items {
             let inner = item.as_object().and_then(|o| o.values().next());
-            if let Some(name) = inner.and_then(|i| i.get("TableName")).and_then(|v| v.as_str()) {
+            if let Some(name) = inner
+                .and_then(|i| i.get("TableName"))
+                .and_then(|v| v.as_str())
+            {
                 t.resources.push(table(name));
             }
         }
     }
     if t.resources.is_empty() {
-        t.resources.push(format!("arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/*"));
+        t.resources
+            .push(format!("arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/*"));
     }
     t
 }
@@ -150,7 +157,8 @@ pub fn sns<'a>(action: &str, param: impl Fn(&str) -> Option<&'a str>, region: &s
             .map(str::to_string)
             .or_else(|| {
                 // A subscription's ARN is its topic's ARN and an id.
-                param("SubscriptionArn").map(|s| s.rsplit_once(':').map_or(s, |(t, _)| t).to_string())
+                param("SubscriptionArn")
+                    .map(|s| s.rsplit_once(':').map_or(s, |(t, _)| t).to_string())
             })
             .unwrap_or_else(|| "*".into()),
     };
@@ -163,7 +171,13 @@ pub fn logs(op: &str, body: &serde_json::Value, region: &str) -> Target {
         .get("logGroupName")
         .and_then(|v| v.as_str())
         .or_else(|| body.get("logGroupIdentifier").and_then(|v| v.as_str()))
-        .map(|g| g.rsplit("log-group:").next().unwrap_or(g).trim_end_matches(":*").to_string());
+        .map(|g| {
+            g.rsplit("log-group:")
+                .next()
+                .unwrap_or(g)
+                .trim_end_matches(":*")
+                .to_string()
+        });
     let resource = match group {
         Some(g) => match body.get("logStreamName").and_then(|v| v.as_str()) {
             Some(s) => format!("arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{g}:log-stream:{s}"),
@@ -192,7 +206,10 @@ pub fn iam<'a>(action: &str, param: impl Fn(&str) -> Option<&'a str>) -> Target 
     } else if let Some(u) = param("UserName") {
         format!("arn:aws:iam::{ACCOUNT_ID}:user/{u}")
     } else if let Some(p) = param("PolicyName").filter(|_| action == "CreatePolicy") {
-        format!("arn:aws:iam::{ACCOUNT_ID}:policy{}{p}", param("Path").unwrap_or("/"))
+        format!(
+            "arn:aws:iam::{ACCOUNT_ID}:policy{}{p}",
+            param("Path").unwrap_or("/")
+        )
     } else {
         "*".to_string()
     };
@@ -218,7 +235,10 @@ pub fn s3(op: &str, bucket: Option<&str>, key: Option<&str>) -> Target {
         "HeadBucket" | "ListObjects" | "ListObjectsV2" => "ListBucket",
         "ListBuckets" => "ListAllMyBuckets",
         "DeleteObjects" => "DeleteObject",
-        "CopyObject" | "CreateMultipartUpload" | "UploadPart" | "UploadPartCopy"
+        "CopyObject"
+        | "CreateMultipartUpload"
+        | "UploadPart"
+        | "UploadPartCopy"
         | "CompleteMultipartUpload" => "PutObject",
         "ListParts" => "ListMultipartUploadParts",
         "ListMultipartUploads" => "ListBucketMultipartUploads",
@@ -249,20 +269,52 @@ mod tests {
     #[test]
     fn operations_map_to_actions_and_arns() {
         let t = lambda("POST", "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Af%3Aprod/invocations", "us-east-1").unwrap();
-        assert_eq!((t.action.as_str(), t.resources[0].as_str()), ("lambda:InvokeFunction", "arn:aws:lambda:us-east-1:000000000000:function:f"));
+        assert_eq!(
+            (t.action.as_str(), t.resources[0].as_str()),
+            (
+                "lambda:InvokeFunction",
+                "arn:aws:lambda:us-east-1:000000000000:function:f"
+            )
+        );
         let t = lambda("DELETE", "/2015-03-31/functions/f", "eu-west-1").unwrap();
-        assert_eq!(t.resources[0], "arn:aws:lambda:eu-west-1:000000000000:function:f");
+        assert_eq!(
+            t.resources[0],
+            "arn:aws:lambda:eu-west-1:000000000000:function:f"
+        );
         assert_eq!(t.action, "lambda:DeleteFunction");
         let body = serde_json::json!({"RequestItems": {"A": [], "B": []}});
         let t = dynamodb("BatchWriteItem", &body, "us-east-1");
-        assert_eq!(t.resources, ["arn:aws:dynamodb:us-east-1:000000000000:table/A", "arn:aws:dynamodb:us-east-1:000000000000:table/B"]);
-        let t = sns("Unsubscribe", |k| (k == "SubscriptionArn").then_some("arn:aws:sns:us-east-1:000000000000:t:abc"), "us-east-1");
+        assert_eq!(
+            t.resources,
+            [
+                "arn:aws:dynamodb:us-east-1:000000000000:table/A",
+                "arn:aws:dynamodb:us-east-1:000000000000:table/B"
+            ]
+        );
+        let t = sns(
+            "Unsubscribe",
+            |k| (k == "SubscriptionArn").then_some("arn:aws:sns:us-east-1:000000000000:t:abc"),
+            "us-east-1",
+        );
         assert_eq!(t.resources[0], "arn:aws:sns:us-east-1:000000000000:t");
         let t = s3("HeadObject", Some("b"), Some("k/1"));
-        assert_eq!((t.action.as_str(), t.resources[0].as_str()), ("s3:GetObject", "arn:aws:s3:::b/k/1"));
-        let t = logs("PutLogEvents", &serde_json::json!({"logGroupName": "/aws/lambda/f", "logStreamName": "s"}), "us-east-1");
-        assert_eq!(t.resources[0], "arn:aws:logs:us-east-1:000000000000:log-group:/aws/lambda/f:log-stream:s");
+        assert_eq!(
+            (t.action.as_str(), t.resources[0].as_str()),
+            ("s3:GetObject", "arn:aws:s3:::b/k/1")
+        );
+        let t = logs(
+            "PutLogEvents",
+            &serde_json::json!({"logGroupName": "/aws/lambda/f", "logStreamName": "s"}),
+            "us-east-1",
+        );
+        assert_eq!(
+            t.resources[0],
+            "arn:aws:logs:us-east-1:000000000000:log-group:/aws/lambda/f:log-stream:s"
+        );
         assert!(sts("GetCallerIdentity", |_| None).is_none());
-        assert_eq!(iam("GetRole", |k| (k == "RoleName").then_some("r")).resources[0], "arn:aws:iam::000000000000:role/r");
+        assert_eq!(
+            iam("GetRole", |k| (k == "RoleName").then_some("r")).resources[0],
+            "arn:aws:iam::000000000000:role/r"
+        );
     }
 }

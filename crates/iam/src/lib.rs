@@ -9,6 +9,7 @@
 //! - [`glob`]: `*` / `?` wildcards of actions, resources and `*Like` conditions.
 //! - [`eval`]: explicit deny over allow over implicit deny, across identity and resource
 //!   policies.
+//! - [`resource`]: function permissions for service principals (S3, SNS, API Gateway).
 //! - [`managed`]: the AWS-managed policies (documents embedded from `managed/`).
 //! - [`store`]: users, roles, groups, keys, inline and managed policies, sessions, in
 //!   `iam.db`; compiled policies cached per principal.
@@ -19,6 +20,7 @@ pub mod eval;
 pub mod glob;
 pub mod managed;
 pub mod policy;
+pub mod resource;
 pub mod store;
 
 pub use eval::{Decision, Request, Who};

@@ -46,6 +46,7 @@ pub const ALL: &[Managed] = &[
     managed!("AmazonSNSFullAccess", "/", "v1", "2015-02-06T18:41:05Z", "Provides full access to Amazon SNS via the AWS Management Console."),
     managed!("CloudWatchLogsFullAccess", "/", "v1", "2015-02-06T18:40:02Z", "Provides full access to CloudWatch Logs"),
     managed!("AdministratorAccess", "/", "v1", "2015-02-06T18:39:46Z", "Provides full access to AWS services and resources."),
+    managed!("ReadOnlyAccess", "/", "v78", "2015-02-06T18:39:48Z", "Provides read-only access to AWS services and resources."),
 ];
 
 /// The AWS-managed policy with this ARN.

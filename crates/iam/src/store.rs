@@ -69,7 +69,8 @@ impl Identity {
 #[derive(Debug, Clone)]
 pub struct KeyRecord {
     pub secret: String,
-    pub identity: Identity,
+    /// Shared: the root key's record hands out one identity without allocating.
+    pub identity: Arc<Identity>,
     pub token: Option<String>,
     pub expires: Option<i64>,
     pub active: bool,
@@ -503,11 +504,11 @@ impl Iam {
         if let Some((secret, status, name, uid, path)) = user_key {
             return Ok(Some(KeyRecord {
                 secret,
-                identity: Identity {
+                identity: Arc::new(Identity {
                     arn: format!("arn:aws:iam::{ACCOUNT_ID}:user{path}{name}"),
                     user_id: uid,
                     principal: PrincipalKind::User(name),
-                },
+                }),
                 token: None,
                 expires: None,
                 active: status == "Active",
@@ -531,7 +532,7 @@ impl Iam {
                 Ok(KeyRecord {
                     secret: r.get(0)?,
                     token: Some(r.get(1)?),
-                    identity: Identity { arn, user_id: r.get(3)?, principal },
+                    identity: Arc::new(Identity { arn, user_id: r.get(3)?, principal }),
                     expires: Some(r.get(6)?),
                     active: true,
                 })

@@ -1,6 +1,6 @@
-//! AddPermission, GetPolicy, RemovePermission: the function's resource-based policy. Stored
-//! and rendered as AWS does; Stratus does not evaluate it (every caller with valid credentials
-//! is the account owner).
+//! AddPermission, GetPolicy, RemovePermission: the function's resource-based policy, stored
+//! and rendered as AWS does, and evaluated ([`service_may_invoke`]) before a service (S3,
+//! SNS) invokes the function for one of its events.
 
 use axum::extract::{Extension, Path, Query, State};
 use serde::{Deserialize, Serialize};
@@ -134,6 +134,52 @@ pub async fn add_permission(
         Ok(stmt)
     })?;
     Ok(json(201, json!({ "Statement": stmt.to_string() })))
+}
+
+/// Whether `service` may invoke a function for `source_arn`, by the function's permissions,
+/// when IAM is enforced. A function without any permission keeps the behaviour from before
+/// enforcement (its owner's triggers invoke it); once it has permissions, they decide.
+pub fn service_may_invoke(
+    s: &crate::AppState,
+    name: &str,
+    qualifier: Option<&str>,
+    service: &str,
+    source_arn: &str,
+    region: &str,
+) -> bool {
+    if !s.iam_enforced {
+        return true;
+    }
+    let key = qualifier.unwrap_or_default().to_string();
+    let policy: Option<Policy> = s.meta.tx(|tx| tx.document(name, KIND, &key)).ok().flatten();
+    let Some(policy) = policy.filter(|p| !p.statements.is_empty()) else {
+        return true;
+    };
+    let arn = function_arn(region, name, qualifier);
+    let allowed =
+        stratus_iam::resource::service_may_invoke(&policy.statements, service, source_arn, &arn);
+    if !allowed {
+        tracing::warn!(
+            function = name,
+            service,
+            source_arn,
+            "the function's policy does not allow this invocation"
+        );
+    }
+    allowed
+}
+
+/// The bucket ARN of an S3 event record (`Records[0].s3.bucket.arn`): the source of the
+/// invocation S3 asks for.
+pub fn event_bucket_arn(payload: &[u8]) -> String {
+    serde_json::from_slice::<Value>(payload)
+        .ok()
+        .and_then(|v| {
+            v["Records"][0]["s3"]["bucket"]["arn"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .unwrap_or_default()
 }
 
 fn no_policy() -> Error {

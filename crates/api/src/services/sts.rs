@@ -88,7 +88,10 @@ fn session_name(p: &Params) -> Result<&str, Error> {
             "Member must have length greater than or equal to 2",
         ));
     }
-    if !v.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)) {
+    if !v
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+    {
         return Err(constraint(
             v,
             "roleSessionName",
@@ -116,10 +119,19 @@ pub fn trusts(trust: &str, role_arn: &str, who: &Who<'_>) -> bool {
     stratus_iam::eval::evaluate(&[], Some(&policy), who, &req) == Decision::Allow
 }
 
-fn assume_role(state: &Shared, caller: &Caller, p: &Params, request_id: &str) -> Result<Response, Error> {
+fn assume_role(
+    state: &Shared,
+    caller: &Caller,
+    p: &Params,
+    request_id: &str,
+) -> Result<Response, Error> {
     let role_arn = required(p, "RoleArn")?;
     if role_arn.len() < 20 {
-        return Err(constraint(role_arn, "roleArn", "Member must have length greater than or equal to 20"));
+        return Err(constraint(
+            role_arn,
+            "roleArn",
+            "Member must have length greater than or equal to 20",
+        ));
     }
     let session = session_name(p)?;
     let Some(role) = state.iam.role_by_arn(role_arn)? else {
@@ -143,7 +155,10 @@ fn assume_role(state: &Shared, caller: &Caller, p: &Params, request_id: &str) ->
         )
     })?;
     let session_id = Identity {
-        arn: format!("arn:aws:sts::{ACCOUNT_ID}:assumed-role/{}/{session}", role.name),
+        arn: format!(
+            "arn:aws:sts::{ACCOUNT_ID}:assumed-role/{}/{session}",
+            role.name
+        ),
         user_id: format!("{}:{session}", role.id),
         principal: PrincipalKind::Role(role.name.clone(), role.arn()),
     };
@@ -157,7 +172,12 @@ fn assume_role(state: &Shared, caller: &Caller, p: &Params, request_id: &str) ->
     }))
 }
 
-fn get_session_token(state: &Shared, caller: &Caller, p: &Params, request_id: &str) -> Result<Response, Error> {
+fn get_session_token(
+    state: &Shared,
+    caller: &Caller,
+    p: &Params,
+    request_id: &str,
+) -> Result<Response, Error> {
     let id = &caller.identity;
     if caller.session {
         return Err(Error::new(
@@ -166,11 +186,19 @@ fn get_session_token(state: &Shared, caller: &Caller, p: &Params, request_id: &s
             "Cannot call GetSessionToken with session credentials",
         ));
     }
-    let max = if id.is_root() { MAX_ROOT_SESSION } else { MAX_USER_SESSION };
+    let max = if id.is_root() {
+        MAX_ROOT_SESSION
+    } else {
+        MAX_USER_SESSION
+    };
     let seconds = match p.get("DurationSeconds") {
         None => 43_200.min(max),
         Some(_) => duration(p, max, |v| {
-            constraint(v, "durationSeconds", &format!("Member must have value less than or equal to {max}"))
+            constraint(
+                v,
+                "durationSeconds",
+                &format!("Member must have value less than or equal to {max}"),
+            )
         })?,
     };
     let creds = state.iam.create_session(id, seconds)?;
@@ -192,6 +220,9 @@ fn write_credentials(x: &mut Xml, c: &Credentials) {
 pub fn iso(secs: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(secs)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }

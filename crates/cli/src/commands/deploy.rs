@@ -37,7 +37,9 @@ async fn ensure_role(client: &Client) -> Result<(), Error> {
         ("RoleName", ROLE_NAME),
         ("AssumeRolePolicyDocument", LAMBDA_TRUST),
     ]);
-    let resp = client.send("iam", Method::POST, "/", &headers, create).await?;
+    let resp = client
+        .send("iam", Method::POST, "/", &headers, create)
+        .await?;
     if resp.status == 409 {
         return Ok(());
     }
@@ -49,7 +51,9 @@ async fn ensure_role(client: &Client) -> Result<(), Error> {
         ("RoleName", ROLE_NAME),
         ("PolicyArn", ROLE_POLICY),
     ]);
-    let resp = client.send("iam", Method::POST, "/", &headers, attach).await?;
+    let resp = client
+        .send("iam", Method::POST, "/", &headers, attach)
+        .await?;
     if resp.status >= 300 {
         return Err(crate::client::aws_error(&resp));
     }

@@ -81,13 +81,22 @@ const OPERATIONS: &[(&str, Handler)] = &[
     ("GetPolicyVersion", policies::get_policy_version),
     ("ListPolicyVersions", policies::list_policy_versions),
     ("DeletePolicyVersion", policies::delete_policy_version),
-    ("SetDefaultPolicyVersion", policies::set_default_policy_version),
+    (
+        "SetDefaultPolicyVersion",
+        policies::set_default_policy_version,
+    ),
     ("AttachRolePolicy", policies::attach_role_policy),
     ("DetachRolePolicy", policies::detach_role_policy),
-    ("ListAttachedRolePolicies", policies::list_attached_role_policies),
+    (
+        "ListAttachedRolePolicies",
+        policies::list_attached_role_policies,
+    ),
     ("AttachUserPolicy", policies::attach_user_policy),
     ("DetachUserPolicy", policies::detach_user_policy),
-    ("ListAttachedUserPolicies", policies::list_attached_user_policies),
+    (
+        "ListAttachedUserPolicies",
+        policies::list_attached_user_policies,
+    ),
 ];
 
 /// Whether `action` is an IAM operation Stratus answers.

@@ -19,7 +19,8 @@ fn owner_param(owner: Owner) -> &'static str {
 fn put_inline(c: &Ctx, p: &Params, owner: Owner) -> Result<Response, Error> {
     let who = name(p, owner_param(owner), 64)?;
     let policy = name(p, "PolicyName", 128)?;
-    c.iam.put_inline(owner, who, policy, required(p, "PolicyDocument")?)?;
+    c.iam
+        .put_inline(owner, who, policy, required(p, "PolicyDocument")?)?;
     Ok(c.empty())
 }
 
@@ -48,7 +49,8 @@ fn list_inline(c: &Ctx, p: &Params, owner: Owner) -> Result<Response, Error> {
 
 fn delete_inline(c: &Ctx, p: &Params, owner: Owner) -> Result<Response, Error> {
     let who = name(p, owner_param(owner), 64)?;
-    c.iam.delete_inline(owner, who, name(p, "PolicyName", 128)?)?;
+    c.iam
+        .delete_inline(owner, who, name(p, "PolicyName", 128)?)?;
     Ok(c.empty())
 }
 
@@ -101,7 +103,10 @@ fn write_version(x: &mut Xml, tag: &str, v: &PolicyVersion, with_document: bool)
         x.leaf("Document", &encoded_document(&v.document));
     }
     x.leaf("VersionId", &v.version)
-        .leaf("IsDefaultVersion", if v.is_default { "true" } else { "false" })
+        .leaf(
+            "IsDefaultVersion",
+            if v.is_default { "true" } else { "false" },
+        )
         .leaf("CreateDate", &v.created)
         .close(tag);
 }
@@ -110,10 +115,18 @@ fn write_version(x: &mut Xml, tag: &str, v: &PolicyVersion, with_document: bool)
 fn policy_arn<'a>(p: &'a Params) -> Result<&'a str, Error> {
     let arn = required(p, "PolicyArn")?;
     if arn.len() < 20 {
-        return Err(constraint(arn, "policyArn", "Member must have length greater than or equal to 20"));
+        return Err(constraint(
+            arn,
+            "policyArn",
+            "Member must have length greater than or equal to 20",
+        ));
     }
     if !arn.starts_with("arn:aws:iam::") {
-        return Err(Error::new("InvalidInput", 400, format!("ARN {arn} is not valid.")));
+        return Err(Error::new(
+            "InvalidInput",
+            400,
+            format!("ARN {arn} is not valid."),
+        ));
     }
     Ok(arn)
 }
@@ -121,7 +134,11 @@ fn policy_arn<'a>(p: &'a Params) -> Result<&'a str, Error> {
 fn version_id<'a>(p: &'a Params) -> Result<&'a str, Error> {
     let v = required(p, "VersionId")?;
     if !(v.starts_with('v') && v.len() > 1 && v[1..].bytes().all(|b| b.is_ascii_digit())) {
-        return Err(constraint(v, "versionId", "Member must satisfy regular expression pattern: v[1-9][0-9]*(\\.[A-Za-z0-9-]*)?"));
+        return Err(constraint(
+            v,
+            "versionId",
+            "Member must satisfy regular expression pattern: v[1-9][0-9]*(\\.[A-Za-z0-9-]*)?",
+        ));
     }
     Ok(v)
 }
@@ -144,7 +161,11 @@ pub fn get_policy(c: &Ctx, p: &Params) -> Result<Response, Error> {
 pub fn list_policies(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let scope = p.get("Scope").unwrap_or("All");
     if !matches!(scope, "All" | "AWS" | "Local") {
-        return Err(constraint(scope, "scope", "Member must satisfy enum value set: [All, AWS, Local]"));
+        return Err(constraint(
+            scope,
+            "scope",
+            "Member must satisfy enum value set: [All, AWS, Local]",
+        ));
     }
     let only_attached = p.get("OnlyAttached") == Some("true");
     let prefix = p.get("PathPrefix").unwrap_or("/");
@@ -191,12 +212,14 @@ pub fn list_policy_versions(c: &Ctx, p: &Params) -> Result<Response, Error> {
 }
 
 pub fn delete_policy_version(c: &Ctx, p: &Params) -> Result<Response, Error> {
-    c.iam.delete_policy_version(policy_arn(p)?, version_id(p)?)?;
+    c.iam
+        .delete_policy_version(policy_arn(p)?, version_id(p)?)?;
     Ok(c.empty())
 }
 
 pub fn set_default_policy_version(c: &Ctx, p: &Params) -> Result<Response, Error> {
-    c.iam.set_default_policy_version(policy_arn(p)?, version_id(p)?)?;
+    c.iam
+        .set_default_policy_version(policy_arn(p)?, version_id(p)?)?;
     Ok(c.empty())
 }
 

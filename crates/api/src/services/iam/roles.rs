@@ -35,7 +35,10 @@ fn write_role(x: &mut Xml, tag: &str, r: &Role) {
 fn write_tags(x: &mut Xml, tags: &[(String, String)]) {
     x.open("Tags");
     for (k, v) in tags {
-        x.open("member").leaf("Key", k).leaf("Value", v).close("member");
+        x.open("member")
+            .leaf("Key", k)
+            .leaf("Value", v)
+            .close("member");
     }
     x.close("Tags");
 }
@@ -48,10 +51,18 @@ fn max_session(p: &Params) -> Result<Option<i64>, Error> {
         .parse()
         .map_err(|_| validation(format!("Invalid value for MaxSessionDuration: {v}")))?;
     if n < MIN_SESSION {
-        return Err(constraint(v, "maxSessionDuration", &format!("Member must have value greater than or equal to {MIN_SESSION}")));
+        return Err(constraint(
+            v,
+            "maxSessionDuration",
+            &format!("Member must have value greater than or equal to {MIN_SESSION}"),
+        ));
     }
     if n > MAX_SESSION {
-        return Err(constraint(v, "maxSessionDuration", &format!("Member must have value less than or equal to {MAX_SESSION}")));
+        return Err(constraint(
+            v,
+            "maxSessionDuration",
+            &format!("Member must have value less than or equal to {MAX_SESSION}"),
+        ));
     }
     Ok(Some(n))
 }
@@ -77,7 +88,11 @@ fn tags(p: &Params) -> Result<Vec<(String, String)>, Error> {
         ));
     }
     for (k, v) in &tags {
-        if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 || k.starts_with("aws:") {
+        if k.is_empty()
+            || k.chars().count() > 128
+            || v.chars().count() > 256
+            || k.starts_with("aws:")
+        {
             return Err(validation(format!("Invalid tag: {k}")));
         }
     }
@@ -138,7 +153,8 @@ pub fn update_role_description(c: &Ctx, p: &Params) -> Result<Response, Error> {
 
 pub fn update_assume_role_policy(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let role = name(p, "RoleName", 64)?;
-    c.iam.update_assume_role_policy(role, required(p, "PolicyDocument")?)?;
+    c.iam
+        .update_assume_role_policy(role, required(p, "PolicyDocument")?)?;
     Ok(c.empty())
 }
 
@@ -146,7 +162,11 @@ pub fn tag_role(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let role = name(p, "RoleName", 64)?;
     let tags = tags(p)?;
     let existing = c.iam.role(role)?.tags;
-    let total = existing.iter().filter(|(k, _)| !tags.iter().any(|(t, _)| t == k)).count() + tags.len();
+    let total = existing
+        .iter()
+        .filter(|(k, _)| !tags.iter().any(|(t, _)| t == k))
+        .count()
+        + tags.len();
     if total > MAX_TAGS {
         return Err(Error::new(
             "LimitExceeded",

@@ -23,7 +23,9 @@ fn write_user_fields(x: &mut Xml, u: &User) {
 }
 
 pub fn create_user(c: &Ctx, p: &Params) -> Result<Response, Error> {
-    let user = c.iam.create_user(name(p, "UserName", 64)?, path(p, "Path")?)?;
+    let user = c
+        .iam
+        .create_user(name(p, "UserName", 64)?, path(p, "Path")?)?;
     Ok(c.ok(|x| write_user(x, &user)))
 }
 
