@@ -15,23 +15,16 @@ use crate::services::sns::form::Params;
 use crate::wire::ApiError;
 use crate::AppState;
 
-/// Authorizes a verified request; `Err` is the response refusing it.
-pub fn check(
-    state: &AppState,
-    caller: &Caller,
-    parts: &Parts,
-    body: &[u8],
-) -> Result<(), Response> {
+/// Authorizes a verified request; `Some` is the response refusing it.
+pub fn check(state: &AppState, caller: &Caller, parts: &Parts, body: &[u8]) -> Option<Response> {
     if !state.iam_enforced || caller.identity.is_root() {
-        return Ok(());
+        return None;
     }
-    let Some(target) = target(caller, parts, body) else {
-        return Ok(());
-    };
+    let target = target(caller, parts, body)?;
     match decide(&state.iam, &caller.identity, &target) {
-        Ok(Decision::Allow) => Ok(()),
-        Ok(decision) => Err(denied(caller, &target, decision)),
-        Err(e) => Err(ApiError(e).into_response()),
+        Ok(Decision::Allow) => None,
+        Ok(decision) => Some(denied(caller, &target, decision)),
+        Err(e) => Some(ApiError(e).into_response()),
     }
 }
 

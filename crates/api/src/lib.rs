@@ -202,7 +202,7 @@ async fn authenticate(State(state): State<Shared>, req: Request, next: Next) -> 
         }
         Ok(caller) => {
             // The one authorization hook of the signed routes (S3 has its own, in s3s).
-            if let Err(refusal) = authorize::check(&state, &caller, &parts, &bytes) {
+            if let Some(refusal) = authorize::check(&state, &caller, &parts, &bytes) {
                 return refusal;
             }
             if services::answers(&caller.service) {

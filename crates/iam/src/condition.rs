@@ -285,6 +285,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A request context as (key, value) pairs.
+    type Pairs<'a> = &'a [(&'a str, &'a str)];
+
     fn holds(block: Value, ctx: &[(&str, &str)]) -> bool {
         let mut c = Context::default();
         for (k, v) in ctx {
@@ -299,7 +302,7 @@ mod tests {
     #[test]
     fn operators() {
         let src = [("aws:SourceArn", "arn:aws:s3:::photos")];
-        let cases: Vec<(Value, &[(&str, &str)], bool)> = vec![
+        let cases: Vec<(Value, Pairs, bool)> = vec![
             (
                 json!({"ArnLike": {"aws:SourceArn": "arn:aws:s3:::pho*"}}),
                 &src,

@@ -112,7 +112,7 @@ fn write_version(x: &mut Xml, tag: &str, v: &PolicyVersion, with_document: bool)
 }
 
 /// A policy ARN parameter: at least 20 characters (IAM's constraint), any account.
-fn policy_arn<'a>(p: &'a Params) -> Result<&'a str, Error> {
+fn policy_arn(p: &Params) -> Result<&str, Error> {
     let arn = required(p, "PolicyArn")?;
     if arn.len() < 20 {
         return Err(constraint(
@@ -131,7 +131,7 @@ fn policy_arn<'a>(p: &'a Params) -> Result<&'a str, Error> {
     Ok(arn)
 }
 
-fn version_id<'a>(p: &'a Params) -> Result<&'a str, Error> {
+fn version_id(p: &Params) -> Result<&str, Error> {
     let v = required(p, "VersionId")?;
     if !(v.starts_with('v') && v.len() > 1 && v[1..].bytes().all(|b| b.is_ascii_digit())) {
         return Err(constraint(

@@ -97,7 +97,7 @@ pub fn delete_user(c: &Ctx, p: &Params) -> Result<Response, Error> {
 }
 
 /// The user a key operation is about: the named one, else the calling user.
-fn key_user<'a>(c: &'a Ctx, p: &'a Params) -> Result<String, Error> {
+fn key_user(c: &Ctx, p: &Params) -> Result<String, Error> {
     match p.get("UserName") {
         Some(_) => Ok(name(p, "UserName", 64)?.to_string()),
         None => match &c.caller.identity.principal {
@@ -145,7 +145,7 @@ pub fn list_access_keys(c: &Ctx, p: &Params) -> Result<Response, Error> {
     }))
 }
 
-fn key_id<'a>(p: &'a Params) -> Result<&'a str, Error> {
+fn key_id(p: &Params) -> Result<&str, Error> {
     let id = required(p, "AccessKeyId")?;
     if id.len() < 16 || id.len() > 128 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(constraint(
