@@ -238,3 +238,42 @@ def test_a_functions_permissions_decide_which_topics_invoke_it(server, new_funct
     got = records.wait_for(1, 60)
     assert [r["event"]["Records"][0]["Sns"]["TopicArn"] for r in got] == [allowed]
     records.assert_stays(1, 3)
+
+
+def test_bucket_policies_grant_and_deny(user, iam, server):
+    name, arn, client = user
+    s3_root = server.client("s3")
+    bucket = helpers.unique_name("bkt")
+    s3_root.create_bucket(Bucket=bucket)
+    s3_root.put_object(Bucket=bucket, Key="shared/a", Body=b"x")
+    policy = doc(
+        {"Sid": "read", "Effect": "Allow", "Principal": {"AWS": arn}, "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::{bucket}/shared/*"},
+        {"Sid": "keep", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject",
+         "Resource": f"arn:aws:s3:::{bucket}/*"})
+    s3_root.put_bucket_policy(Bucket=bucket, Policy=policy)
+    assert json.loads(s3_root.get_bucket_policy(Bucket=bucket)["Policy"]) == json.loads(policy)
+    s3 = client("s3")
+    # The bucket's policy alone lets the user read (same account), nothing else.
+    assert s3.get_object(Bucket=bucket, Key="shared/a")["Body"].read() == b"x"
+    assert refusal(s3.put_object, Bucket=bucket, Key="shared/b", Body=b"y")[0] == "AccessDenied"
+    # Its deny wins over the user's full access.
+    iam.attach_user_policy(UserName=name, PolicyArn="arn:aws:iam::aws:policy/AmazonS3FullAccess")
+    s3.put_object(Bucket=bucket, Key="shared/b", Body=b"y")
+    assert refusal(s3.delete_object, Bucket=bucket, Key="shared/b")[0] == "AccessDenied"
+    s3_root.delete_bucket_policy(Bucket=bucket)
+    s3.delete_object(Bucket=bucket, Key="shared/b")
+    code, status, _ = refusal(s3_root.get_bucket_policy, Bucket=bucket)
+    assert (code, status) == ("NoSuchBucketPolicy", 404)
+
+
+def test_malformed_bucket_policies_are_refused_and_store_nothing(server):
+    s3 = server.client("s3")
+    bucket = helpers.unique_name("bkt")
+    s3.create_bucket(Bucket=bucket)
+    assert refusal(s3.put_bucket_policy, Bucket=bucket, Policy="not json") == (
+        "MalformedPolicy", 400, "Policies must be valid JSON and the first byte must be '{'")
+    no_principal = doc(allow("s3:GetObject", f"arn:aws:s3:::{bucket}/*"))
+    assert refusal(s3.put_bucket_policy, Bucket=bucket, Policy=no_principal) == (
+        "MalformedPolicy", 400, "Missing required field Principal")
+    assert refusal(s3.get_bucket_policy, Bucket=bucket)[0] == "NoSuchBucketPolicy"

@@ -21,7 +21,7 @@ pub fn check(state: &AppState, caller: &Caller, parts: &Parts, body: &[u8]) -> O
         return None;
     }
     let target = target(caller, parts, body)?;
-    match decide(&state.iam, &caller.identity, &target) {
+    match decide(&state.iam, &caller.identity, &target, None) {
         Ok(Decision::Allow) => None,
         Ok(decision) => Some(denied(caller, &target, decision)),
         Err(e) => Some(ApiError(e).into_response()),
@@ -81,8 +81,14 @@ fn target(caller: &Caller, parts: &Parts, body: &[u8]) -> Option<Target> {
     }
 }
 
-/// Evaluates the caller's policies for every resource the request touches.
-pub fn decide(iam: &Iam, id: &Identity, target: &Target) -> Result<Decision, Error> {
+/// Evaluates the caller's policies (and the resource's own policy, if it has one) for every
+/// resource the request touches.
+pub fn decide(
+    iam: &Iam,
+    id: &Identity,
+    target: &Target,
+    resource_policy: Option<&stratus_iam::Policy>,
+) -> Result<Decision, Error> {
     let policies = iam.policies_of(id)?;
     let who = Who {
         arn: &id.arn,
@@ -100,7 +106,7 @@ pub fn decide(iam: &Iam, id: &Identity, target: &Target) -> Result<Decision, Err
             resource,
             context: &context,
         };
-        let d = stratus_iam::eval::evaluate(&policies, None, &who, &req);
+        let d = stratus_iam::eval::evaluate(&policies, resource_policy, &who, &req);
         if d != Decision::Allow {
             return Ok(d);
         }

@@ -93,7 +93,7 @@ pub fn check_role(
     }
     let mut target = stratus_iam::actions::Target::new("iam:PassRole", role_arn);
     target.context.add("iam:PassedToService", LAMBDA_PRINCIPAL);
-    let decision = crate::authorize::decide(&state.iam, &caller.identity, &target)?;
+    let decision = crate::authorize::decide(&state.iam, &caller.identity, &target, None)?;
     if decision == stratus_iam::Decision::Allow {
         return Ok(());
     }

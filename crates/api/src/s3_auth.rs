@@ -11,7 +11,7 @@ use s3s::path::S3Path;
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Result};
 use stratus_core::sigv4::query_map;
 use stratus_iam::store::KeyRecord;
-use stratus_iam::{Decision, Iam};
+use stratus_iam::{Decision, Iam, Kind, Policy};
 
 /// Finds the secret of an access key: the configured root key, then the IAM store.
 #[derive(Clone)]
@@ -45,10 +45,12 @@ impl S3Auth for IamAuth {
     }
 }
 
-/// Checks an authenticated S3 request's session token, then its authorization.
+/// Checks an authenticated S3 request's session token, then its authorization: the
+/// caller's policies and the bucket's policy.
 pub struct IamAccess {
     pub auth: IamAuth,
     pub enforced: bool,
+    pub objects: Arc<stratus_s3::ObjectStore>,
 }
 
 #[async_trait::async_trait]
@@ -90,8 +92,16 @@ impl S3Access for IamAccess {
         if let Some(prefix) = query.get("prefix") {
             target.context.add("s3:prefix", prefix.as_str());
         }
-        let decision = crate::authorize::decide(&self.auth.iam, &record.identity, &target)
-            .map_err(|_| s3_error!(InternalError))?;
+        let bucket_policy = bucket
+            .and_then(|b| self.objects.bucket_policy(b))
+            .and_then(|doc| Policy::parse(&doc, Kind::Resource).ok());
+        let decision = crate::authorize::decide(
+            &self.auth.iam,
+            &record.identity,
+            &target,
+            bucket_policy.as_ref(),
+        )
+        .map_err(|_| s3_error!(InternalError))?;
         if decision == Decision::Allow {
             return Ok(());
         }

@@ -133,6 +133,7 @@ impl Platform {
                 let access = stratus_api::s3_auth::IamAccess {
                     auth: auth.clone(),
                     enforced: iam_enforced,
+                    objects: objects.clone(),
                 };
                 stratus_s3::http_service(objects.clone(), auth, access)
             },
