@@ -277,3 +277,22 @@ def test_malformed_bucket_policies_are_refused_and_store_nothing(server):
     assert refusal(s3.put_bucket_policy, Bucket=bucket, Policy=no_principal) == (
         "MalformedPolicy", 400, "Missing required field Principal")
     assert refusal(s3.get_bucket_policy, Bucket=bucket)[0] == "NoSuchBucketPolicy"
+
+
+def test_a_functions_permissions_decide_which_http_apis_invoke_it(server, new_function):
+    from apigw_support import call
+    name = new_function()["FunctionName"]
+    apigw = server.client("apigatewayv2")
+    api_id = apigw.create_api(Name=helpers.unique_name("api"), ProtocolType="HTTP",
+                              Target=helpers.function_arn(name))["ApiId"]
+    endpoint = f"{server.url}/_aws/execute-api/{api_id}"
+    lam = server.client("lambda")
+    lam.add_permission(FunctionName=name, StatementId="other", Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com",
+                       SourceArn=f"arn:aws:execute-api:{REGION}:{ACCOUNT}:otherapi/*")
+    assert call(endpoint, "/")[0] == 500
+    lam.add_permission(FunctionName=name, StatementId="this", Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com",
+                       SourceArn=f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/*")
+    assert call(endpoint, "/")[0] == 200
+    apigw.delete_api(ApiId=api_id)

@@ -1,6 +1,6 @@
 //! AddPermission, GetPolicy, RemovePermission: the function's resource-based policy, stored
 //! and rendered as AWS does, and evaluated ([`service_may_invoke`]) before a service (S3,
-//! SNS) invokes the function for one of its events.
+//! SNS, API Gateway) invokes the function for one of its events.
 
 use axum::extract::{Extension, Path, Query, State};
 use serde::{Deserialize, Serialize};
