@@ -296,3 +296,23 @@ def test_a_functions_permissions_decide_which_http_apis_invoke_it(server, new_fu
                        SourceArn=f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/*")
     assert call(endpoint, "/")[0] == 200
     apigw.delete_api(ApiId=api_id)
+
+
+def test_leading_keys_limit_a_user_to_its_own_partition(user, iam, server):
+    name, _, client = user
+    table = f"per-user-{name}"
+    server.client("dynamodb").create_table(
+        TableName=table, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "owner", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "owner", "AttributeType": "S"}])
+    iam.put_user_policy(UserName=name, PolicyName="own-items", PolicyDocument=doc(allow(
+        ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:BatchWriteItem"],
+        f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}",
+        Condition={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [name]}})))
+    ddb = client("dynamodb")
+    ddb.put_item(TableName=table, Item={"owner": {"S": name}, "v": {"N": "1"}})
+    assert ddb.get_item(TableName=table, Key={"owner": {"S": name}})["Item"]["v"] == {"N": "1"}
+    assert refusal(ddb.put_item, TableName=table, Item={"owner": {"S": "someone-else"}})[0] == (
+        "AccessDeniedException")
+    mixed = [{"PutRequest": {"Item": {"owner": {"S": o}}}} for o in (name, "someone-else")]
+    assert refusal(ddb.batch_write_item, RequestItems={table: mixed})[0] == "AccessDeniedException"

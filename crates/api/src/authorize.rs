@@ -20,12 +20,87 @@ pub fn check(state: &AppState, caller: &Caller, parts: &Parts, body: &[u8]) -> O
     if !state.iam_enforced || caller.identity.is_root() {
         return None;
     }
-    let target = target(caller, parts, body)?;
+    let mut target = target(caller, parts, body)?;
+    if caller.service == "dynamodb" {
+        add_leading_keys(state, caller, body, &mut target);
+    }
     match decide(&state.iam, &caller.identity, &target, None) {
         Ok(Decision::Allow) => None,
         Ok(decision) => Some(denied(caller, &target, decision)),
         Err(e) => Some(ApiError(e).into_response()),
     }
+}
+
+/// `dynamodb:LeadingKeys`: the partition key values a DynamoDB request names (its `Key` or
+/// `Item`, or those of a batch). Looked up only when one of the caller's policies conditions
+/// on it, since it needs the table's key schema.
+fn add_leading_keys(state: &AppState, caller: &Caller, body: &[u8], target: &mut Target) {
+    const KEY: &str = "dynamodb:leadingkeys";
+    let Ok(policies) = state.iam.policies_of(&caller.identity) else {
+        return;
+    };
+    let mentions = policies.iter().any(|p| {
+        p.statements
+            .iter()
+            .any(|s| s.conditions.iter().any(|c| c.key == KEY))
+    });
+    if !mentions {
+        return;
+    }
+    let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let mut items: Vec<(&str, &serde_json::Value)> = Vec::new();
+    if let Some(table) = body["TableName"].as_str() {
+        for k in ["Key", "Item"] {
+            if body[k].is_object() {
+                items.push((table, &body[k]));
+            }
+        }
+    }
+    if let Some(batches) = body["RequestItems"].as_object() {
+        for (table, req) in batches {
+            let writes = req.as_array().into_iter().flatten();
+            for w in writes {
+                for k in ["PutRequest", "DeleteRequest"] {
+                    for f in ["Item", "Key"] {
+                        if w[k][f].is_object() {
+                            items.push((table, &w[k][f]));
+                        }
+                    }
+                }
+            }
+            for key in req["Keys"].as_array().into_iter().flatten() {
+                items.push((table, key));
+            }
+        }
+    }
+    for (table, item) in items {
+        let Some(hash) = partition_key(state, table, &caller.region) else {
+            continue;
+        };
+        let value = &item[&hash];
+        let text = ["S", "N", "B"].iter().find_map(|t| value[*t].as_str());
+        if let Some(v) = text {
+            target.context.add(KEY, v);
+        }
+    }
+}
+
+/// The partition key attribute of a table, from its description.
+fn partition_key(state: &AppState, table: &str, region: &str) -> Option<String> {
+    let desc = state
+        .tables
+        .call(
+            "DescribeTable",
+            &serde_json::json!({"TableName": table}),
+            region,
+        )
+        .ok()?;
+    desc["Table"]["KeySchema"]
+        .as_array()?
+        .iter()
+        .find(|k| k["KeyType"] == "HASH")?["AttributeName"]
+        .as_str()
+        .map(str::to_string)
 }
 
 /// What the request asks, for the service it was signed for; `None` when nothing needs
