@@ -249,3 +249,37 @@ def test_the_aws_cli_creates_a_role_and_attaches_a_policy(server, tmp_path):
     attached = aws_cli(server, "iam", "list-attached-role-policies", "--role-name", name)
     assert [p["PolicyName"] for p in attached["AttachedPolicies"]] == [
         "AWSLambdaBasicExecutionRole"]
+
+
+def test_groups_and_their_members(iam):
+    group = helpers.unique_name("grp")
+    created = iam.create_group(GroupName=group)["Group"]
+    assert created["Arn"] == f"arn:aws:iam::{ACCOUNT}:group/{group}"
+    assert created["GroupId"].startswith("AGPA")
+    err, status = error_of(iam.create_group, GroupName=group)
+    assert (err["Code"], status) == ("EntityAlreadyExists", 409)
+    user = helpers.unique_name("user")
+    iam.create_user(UserName=user)
+    iam.add_user_to_group(GroupName=group, UserName=user)
+    got = iam.get_group(GroupName=group)
+    assert [u["UserName"] for u in got["Users"]] == [user]
+    assert [g["GroupName"] for g in iam.list_groups_for_user(UserName=user)["Groups"]] == [group]
+    iam.put_group_policy(GroupName=group, PolicyName="p", PolicyDocument=doc(allow("s3:*")))
+    assert iam.list_group_policies(GroupName=group)["PolicyNames"] == ["p"]
+    iam.attach_group_policy(GroupName=group,
+                            PolicyArn="arn:aws:iam::aws:policy/AmazonSNSFullAccess")
+    assert [p["PolicyName"] for p in iam.list_attached_group_policies(
+        GroupName=group)["AttachedPolicies"]] == ["AmazonSNSFullAccess"]
+    err, _ = error_of(iam.delete_group, GroupName=group)
+    assert (err["Code"], err["Message"]) == (
+        "DeleteConflict", "Cannot delete entity, must remove users from group first.")
+    err, _ = error_of(iam.delete_user, UserName=user)
+    assert err["Message"] == "Cannot delete entity, must remove user from all groups first."
+    iam.remove_user_from_group(GroupName=group, UserName=user)
+    iam.delete_group_policy(GroupName=group, PolicyName="p")
+    iam.detach_group_policy(GroupName=group,
+                            PolicyArn="arn:aws:iam::aws:policy/AmazonSNSFullAccess")
+    iam.delete_group(GroupName=group)
+    err, _ = error_of(iam.get_group, GroupName=group)
+    assert (err["Code"], err["Message"]) == (
+        "NoSuchEntity", f"The group with name {group} cannot be found.")

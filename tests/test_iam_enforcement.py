@@ -316,3 +316,17 @@ def test_leading_keys_limit_a_user_to_its_own_partition(user, iam, server):
         "AccessDeniedException")
     mixed = [{"PutRequest": {"Item": {"owner": {"S": o}}}} for o in (name, "someone-else")]
     assert refusal(ddb.batch_write_item, RequestItems={table: mixed})[0] == "AccessDeniedException"
+
+
+def test_a_user_holds_its_groups_policies(user, iam):
+    name, _, client = user
+    group = helpers.unique_name("grp")
+    iam.create_group(GroupName=group)
+    iam.attach_group_policy(GroupName=group,
+                            PolicyArn="arn:aws:iam::aws:policy/AmazonSNSFullAccess")
+    sns = client("sns")
+    assert refusal(sns.list_topics)[0] == "AuthorizationError"
+    iam.add_user_to_group(GroupName=group, UserName=name)
+    assert "Topics" in sns.list_topics()
+    iam.remove_user_from_group(GroupName=group, UserName=name)
+    assert refusal(sns.list_topics)[0] == "AuthorizationError"

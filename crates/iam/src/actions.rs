@@ -203,6 +203,8 @@ pub fn iam<'a>(action: &str, param: impl Fn(&str) -> Option<&'a str>) -> Target 
         arn.to_string()
     } else if let Some(r) = param("RoleName") {
         format!("arn:aws:iam::{ACCOUNT_ID}:role/{r}")
+    } else if let Some(g) = param("GroupName") {
+        format!("arn:aws:iam::{ACCOUNT_ID}:group/{g}")
     } else if let Some(u) = param("UserName") {
         format!("arn:aws:iam::{ACCOUNT_ID}:user/{u}")
     } else if let Some(p) = param("PolicyName").filter(|_| action == "CreatePolicy") {

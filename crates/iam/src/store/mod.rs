@@ -6,8 +6,10 @@
 //! # Layout
 //! - this module: the types, the connection, the cache.
 //! - [`principals`]: users, access keys, STS sessions, roles.
+//! - [`groups`]: groups and their members.
 //! - [`policies`]: inline and managed policies, versions, attachments, compiled policy sets.
 
+mod groups;
 mod policies;
 mod principals;
 
@@ -30,6 +32,8 @@ CREATE TABLE IF NOT EXISTS inline_policies (owner_kind TEXT NOT NULL, owner TEXT
 CREATE TABLE IF NOT EXISTS policies (arn TEXT PRIMARY KEY, name TEXT NOT NULL, id TEXT NOT NULL, path TEXT NOT NULL, description TEXT, default_version TEXT NOT NULL, next_version INTEGER NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS policy_versions (arn TEXT NOT NULL, version TEXT NOT NULL, document TEXT NOT NULL, created TEXT NOT NULL, PRIMARY KEY (arn, version));
 CREATE TABLE IF NOT EXISTS attachments (owner_kind TEXT NOT NULL, owner TEXT NOT NULL COLLATE NOCASE, arn TEXT NOT NULL, PRIMARY KEY (owner_kind, owner, arn));
+CREATE TABLE IF NOT EXISTS groups (name TEXT PRIMARY KEY COLLATE NOCASE, id TEXT NOT NULL, path TEXT NOT NULL, created TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS group_members (grp TEXT NOT NULL COLLATE NOCASE, user TEXT NOT NULL COLLATE NOCASE, PRIMARY KEY (grp, user));
 CREATE TABLE IF NOT EXISTS sessions (access_key TEXT PRIMARY KEY, secret TEXT NOT NULL, token TEXT NOT NULL, arn TEXT NOT NULL, user_id TEXT NOT NULL, owner_kind TEXT NOT NULL, owner TEXT NOT NULL, expires INTEGER NOT NULL);
 ";
 
@@ -99,6 +103,20 @@ impl User {
 }
 
 #[derive(Debug, Clone)]
+pub struct Group {
+    pub name: String,
+    pub id: String,
+    pub path: String,
+    pub created: String,
+}
+
+impl Group {
+    pub fn arn(&self) -> String {
+        format!("arn:aws:iam::{ACCOUNT_ID}:group{}{}", self.path, self.name)
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct AccessKey {
     pub id: String,
     pub secret: String,
@@ -162,6 +180,7 @@ pub struct Credentials {
 pub enum Owner {
     User,
     Role,
+    Group,
 }
 
 impl Owner {
@@ -169,6 +188,7 @@ impl Owner {
         match self {
             Owner::User => "user",
             Owner::Role => "role",
+            Owner::Group => "group",
         }
     }
 
@@ -176,6 +196,7 @@ impl Owner {
         match self {
             Owner::User => "user",
             Owner::Role => "role",
+            Owner::Group => "group",
         }
     }
 }
@@ -420,6 +441,33 @@ mod tests {
                 .unwrap()
                 .aws_managed
         );
+    }
+
+    #[test]
+    fn users_hold_their_groups_policies() {
+        let (_d, iam) = store();
+        iam.create_user("ann", "/").unwrap();
+        iam.create_group("dev", "/").unwrap();
+        let ann = Identity {
+            arn: "arn:aws:iam::000000000000:user/ann".into(),
+            user_id: "x".into(),
+            principal: PrincipalKind::User("ann".into()),
+        };
+        iam.put_inline(Owner::Group, "dev", "books", PUT_BOOKS)
+            .unwrap();
+        assert_eq!(iam.policies_of(&ann).unwrap().len(), 0);
+        iam.add_user_to_group("dev", "ann").unwrap();
+        assert_eq!(iam.policies_of(&ann).unwrap().len(), 1);
+        assert_eq!(
+            iam.delete_group("dev").unwrap_err().message,
+            "Cannot delete entity, must remove users from group first."
+        );
+        assert_eq!(
+            iam.delete_user("ann").unwrap_err().message,
+            "Cannot delete entity, must remove user from all groups first."
+        );
+        iam.remove_user_from_group("dev", "ann").unwrap();
+        assert_eq!(iam.policies_of(&ann).unwrap().len(), 0);
     }
 
     #[test]

@@ -23,6 +23,7 @@ impl Iam {
         let size_limit = match owner {
             Owner::User => 2048,
             Owner::Role => 10240,
+            Owner::Group => 5120,
         };
         let size = document.chars().filter(|c| !c.is_whitespace()).count();
         if size > size_limit {
@@ -489,6 +490,23 @@ impl Iam {
 
     fn compile(&self, owner: Owner, name: &str) -> Result<Arc<[Arc<Policy>]>, Error> {
         let mut out: Vec<Arc<Policy>> = Vec::new();
+        self.compile_into(owner, name, &mut out)?;
+        // A user also holds the policies of its groups.
+        if owner == Owner::User {
+            for g in self.groups_for_user(name).unwrap_or_default() {
+                self.compile_into(Owner::Group, &g.name, &mut out)?;
+            }
+        }
+        Ok(Arc::from(out))
+    }
+
+    /// Adds the inline and attached policies of one user, role or group to `out`.
+    fn compile_into(
+        &self,
+        owner: Owner,
+        name: &str,
+        out: &mut Vec<Arc<Policy>>,
+    ) -> Result<(), Error> {
         let inline: Vec<String> = {
             let db = self.db();
             let mut st = db
@@ -524,6 +542,6 @@ impl Iam {
                 out.push(Arc::new(p));
             }
         }
-        Ok(Arc::from(out))
+        Ok(())
     }
 }

@@ -121,6 +121,11 @@ impl Iam {
             db.query_row(sql, [name], |r| r.get(0))
                 .map_err(|e| fault("delete user", e))
         };
+        if count("SELECT COUNT(*) FROM group_members WHERE user = ?1")? > 0 {
+            return Err(delete_conflict(
+                "Cannot delete entity, must remove user from all groups first.",
+            ));
+        }
         if count("SELECT COUNT(*) FROM access_keys WHERE user = ?1")? > 0 {
             return Err(delete_conflict(
                 "Cannot delete entity, must delete access keys first.",
@@ -507,6 +512,7 @@ impl Iam {
         match owner {
             Owner::User => self.user(name).map(|_| ()),
             Owner::Role => self.role(name).map(|_| ()),
+            Owner::Group => self.group(name).map(|_| ()),
         }
     }
 }

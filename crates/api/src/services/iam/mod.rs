@@ -5,8 +5,10 @@
 //! # Layout
 //! - [`users`]: users and their access keys.
 //! - [`roles`]: roles, their trust policies and tags.
+//! - [`groups`]: groups and their members.
 //! - [`policies`]: inline and managed policies, versions, attachments.
 
+pub mod groups;
 pub mod policies;
 pub mod roles;
 pub mod users;
@@ -96,6 +98,23 @@ const OPERATIONS: &[(&str, Handler)] = &[
     (
         "ListAttachedUserPolicies",
         policies::list_attached_user_policies,
+    ),
+    ("CreateGroup", groups::create_group),
+    ("GetGroup", groups::get_group),
+    ("ListGroups", groups::list_groups),
+    ("DeleteGroup", groups::delete_group),
+    ("AddUserToGroup", groups::add_user_to_group),
+    ("RemoveUserFromGroup", groups::remove_user_from_group),
+    ("ListGroupsForUser", groups::list_groups_for_user),
+    ("PutGroupPolicy", policies::put_group_policy),
+    ("GetGroupPolicy", policies::get_group_policy),
+    ("ListGroupPolicies", policies::list_group_policies),
+    ("DeleteGroupPolicy", policies::delete_group_policy),
+    ("AttachGroupPolicy", policies::attach_group_policy),
+    ("DetachGroupPolicy", policies::detach_group_policy),
+    (
+        "ListAttachedGroupPolicies",
+        policies::list_attached_group_policies,
     ),
 ];
 

@@ -13,11 +13,20 @@ fn owner_param(owner: Owner) -> &'static str {
     match owner {
         Owner::User => "UserName",
         Owner::Role => "RoleName",
+        Owner::Group => "GroupName",
+    }
+}
+
+/// The longest name of a user or role (64) or group (128).
+fn owner_max(owner: Owner) -> usize {
+    match owner {
+        Owner::Group => 128,
+        _ => 64,
     }
 }
 
 fn put_inline(c: &Ctx, p: &Params, owner: Owner) -> Result<Response, Error> {
-    let who = name(p, owner_param(owner), 64)?;
+    let who = name(p, owner_param(owner), owner_max(owner))?;
     let policy = name(p, "PolicyName", 128)?;
     c.iam
         .put_inline(owner, who, policy, required(p, "PolicyDocument")?)?;
@@ -25,7 +34,7 @@ fn put_inline(c: &Ctx, p: &Params, owner: Owner) -> Result<Response, Error> {
 }
 
 fn get_inline(c: &Ctx, p: &Params, owner: Owner) -> Result<Response, Error> {
-    let who = name(p, owner_param(owner), 64)?;
+    let who = name(p, owner_param(owner), owner_max(owner))?;
     let policy = name(p, "PolicyName", 128)?;
     let doc = c.iam.get_inline(owner, who, policy)?;
     Ok(c.ok(|x| {
@@ -36,7 +45,9 @@ fn get_inline(c: &Ctx, p: &Params, owner: Owner) -> Result<Response, Error> {
 }
 
 fn list_inline(c: &Ctx, p: &Params, owner: Owner) -> Result<Response, Error> {
-    let names = c.iam.list_inline(owner, name(p, owner_param(owner), 64)?)?;
+    let names = c
+        .iam
+        .list_inline(owner, name(p, owner_param(owner), owner_max(owner))?)?;
     Ok(c.ok(|x| {
         x.open("PolicyNames");
         for n in &names {
@@ -48,7 +59,7 @@ fn list_inline(c: &Ctx, p: &Params, owner: Owner) -> Result<Response, Error> {
 }
 
 fn delete_inline(c: &Ctx, p: &Params, owner: Owner) -> Result<Response, Error> {
-    let who = name(p, owner_param(owner), 64)?;
+    let who = name(p, owner_param(owner), owner_max(owner))?;
     c.iam
         .delete_inline(owner, who, name(p, "PolicyName", 128)?)?;
     Ok(c.empty())
@@ -224,19 +235,21 @@ pub fn set_default_policy_version(c: &Ctx, p: &Params) -> Result<Response, Error
 }
 
 fn attach(c: &Ctx, p: &Params, owner: Owner) -> Result<Response, Error> {
-    let who = name(p, owner_param(owner), 64)?;
+    let who = name(p, owner_param(owner), owner_max(owner))?;
     c.iam.attach(owner, who, policy_arn(p)?)?;
     Ok(c.empty())
 }
 
 fn detach(c: &Ctx, p: &Params, owner: Owner) -> Result<Response, Error> {
-    let who = name(p, owner_param(owner), 64)?;
+    let who = name(p, owner_param(owner), owner_max(owner))?;
     c.iam.detach(owner, who, policy_arn(p)?)?;
     Ok(c.empty())
 }
 
 fn list_attached(c: &Ctx, p: &Params, owner: Owner) -> Result<Response, Error> {
-    let attached = c.iam.attached(owner, name(p, owner_param(owner), 64)?)?;
+    let attached = c
+        .iam
+        .attached(owner, name(p, owner_param(owner), owner_max(owner))?)?;
     Ok(c.ok(|x| {
         x.open("AttachedPolicies");
         for (name, arn) in &attached {
@@ -267,4 +280,26 @@ pub fn detach_user_policy(c: &Ctx, p: &Params) -> Result<Response, Error> {
 }
 pub fn list_attached_user_policies(c: &Ctx, p: &Params) -> Result<Response, Error> {
     list_attached(c, p, Owner::User)
+}
+
+pub fn put_group_policy(c: &Ctx, p: &Params) -> Result<Response, Error> {
+    put_inline(c, p, Owner::Group)
+}
+pub fn get_group_policy(c: &Ctx, p: &Params) -> Result<Response, Error> {
+    get_inline(c, p, Owner::Group)
+}
+pub fn list_group_policies(c: &Ctx, p: &Params) -> Result<Response, Error> {
+    list_inline(c, p, Owner::Group)
+}
+pub fn delete_group_policy(c: &Ctx, p: &Params) -> Result<Response, Error> {
+    delete_inline(c, p, Owner::Group)
+}
+pub fn attach_group_policy(c: &Ctx, p: &Params) -> Result<Response, Error> {
+    attach(c, p, Owner::Group)
+}
+pub fn detach_group_policy(c: &Ctx, p: &Params) -> Result<Response, Error> {
+    detach(c, p, Owner::Group)
+}
+pub fn list_attached_group_policies(c: &Ctx, p: &Params) -> Result<Response, Error> {
+    list_attached(c, p, Owner::Group)
 }
