@@ -86,6 +86,7 @@ class StratusServer:
                 )
             outcome = self._wait_ready()
             if outcome == "ready":
+                self._ensure_function_roles()
                 return self
             if outcome == "exited" and "in use" in self.log_text().lower():
                 continue  # lost a race for the port; try another one
@@ -111,6 +112,20 @@ class StratusServer:
                 pass
             time.sleep(0.05)
         return "timeout"
+
+    def _ensure_function_roles(self):
+        """Creates the execution roles the suite's functions use (helpers.ROLE, OTHER_ROLE),
+        trusting Lambda and allowed everything: IAM is enforced by default, and a function's
+        role must exist. Idempotent, so a restart on the same data dir keeps them."""
+        iam = self.client("iam")
+        for arn in (helpers.ROLE, helpers.OTHER_ROLE):
+            name = arn.rsplit("/", 1)[1]
+            try:
+                iam.create_role(RoleName=name, AssumeRolePolicyDocument=helpers.LAMBDA_TRUST)
+            except ClientError as e:
+                if e.response["Error"]["Code"] != "EntityAlreadyExists":
+                    raise
+            iam.attach_role_policy(RoleName=name, PolicyArn=helpers.ADMINISTRATOR_ACCESS)
 
     def health(self):
         with urllib.request.urlopen(f"{self.url}/health", timeout=5) as resp:

@@ -33,6 +33,11 @@ ACCESS_KEY = "test"
 SECRET_KEY = "test"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/lambda-role"
 OTHER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/other-role"
+# The trust policy of a function's execution role, and the policy the suite's roles carry.
+LAMBDA_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+    "Action": "sts:AssumeRole"}]})
+ADMINISTRATOR_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
 RUNTIME = "python3.12"
 HANDLER = "app.handler"
 HANDLER_SOURCE = "def handler(event, context):\n    return event\n"
@@ -45,8 +50,9 @@ _ZIP_DATE = (2024, 1, 1, 0, 0, 0)
 
 
 def make_client(endpoint, service="lambda", access_key=ACCESS_KEY, secret_key=SECRET_KEY,
-                **config):
-    """A boto3 client for the server: test credentials, us-east-1, no retries."""
+                session_token=None, **config):
+    """A boto3 client for the server: test credentials (or the given ones, with a session
+    token for temporary credentials), us-east-1, no retries."""
     cfg = {"retries": {"max_attempts": 1}, "connect_timeout": 5, "read_timeout": 60}
     cfg.update(config)
     return boto3.client(
@@ -55,6 +61,7 @@ def make_client(endpoint, service="lambda", access_key=ACCESS_KEY, secret_key=SE
         region_name=REGION,
         aws_access_key_id=access_key,
         aws_secret_access_key=secret_key,
+        aws_session_token=session_token,
         config=Config(**cfg),
     )
 

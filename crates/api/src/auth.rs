@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
@@ -20,6 +21,8 @@ use stratus_core::sigv4::{
     incomplete, parse_amz_date, parse_header, parse_query, query_map, Claimed,
 };
 use stratus_core::{Error, Kind};
+use stratus_iam::store::KeyRecord;
+use stratus_iam::Identity;
 
 /// How far a request's timestamp may be from the server's clock (AWS allows 15 minutes).
 const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
@@ -30,6 +33,99 @@ pub struct Caller {
     pub access_key: String,
     pub region: String,
     pub service: String,
+    /// Whom the access key authenticates.
+    pub identity: Arc<Identity>,
+    /// Signed with temporary (STS) credentials.
+    pub session: bool,
+}
+
+/// Where verification finds an access key's secret and owner: the configured root key and
+/// the IAM store's user and session keys.
+pub trait Keys {
+    fn lookup(&self, access_key: &str) -> Result<Option<KeyRecord>, Error>;
+}
+
+/// The root identity, shared: the root key's requests allocate none.
+pub fn root_identity() -> Arc<Identity> {
+    static ROOT: OnceLock<Arc<Identity>> = OnceLock::new();
+    ROOT.get_or_init(|| Arc::new(Identity::root())).clone()
+}
+
+/// Access key → secret of the account's root credentials.
+impl Keys for HashMap<String, String> {
+    fn lookup(&self, access_key: &str) -> Result<Option<KeyRecord>, Error> {
+        Ok(self.get(access_key).map(|secret| KeyRecord {
+            secret: secret.clone(),
+            identity: root_identity(),
+            token: None,
+            expires: None,
+            active: true,
+        }))
+    }
+}
+
+/// The root key from configuration first (a map look-up, the common case), then the IAM
+/// store.
+pub struct RootThenIam<'a> {
+    pub root: &'a HashMap<String, String>,
+    pub iam: &'a stratus_iam::Iam,
+}
+
+impl Keys for RootThenIam<'_> {
+    fn lookup(&self, access_key: &str) -> Result<Option<KeyRecord>, Error> {
+        match self.root.lookup(access_key)? {
+            Some(r) => Ok(Some(r)),
+            None => self.iam.resolve_key(access_key),
+        }
+    }
+}
+
+/// AWS's answer to temporary credentials past their expiry.
+pub fn expired_token() -> Error {
+    Error::new(
+        "ExpiredTokenException",
+        Kind::Unauthenticated,
+        "The security token included in the request is expired",
+    )
+}
+
+/// The session token a request presents (`X-Amz-Security-Token`, header or query).
+pub fn presented_token<'a>(
+    parts: &'a Parts,
+    query: &'a HashMap<String, String>,
+) -> Option<&'a str> {
+    parts
+        .headers
+        .get("x-amz-security-token")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| query.get("X-Amz-Security-Token").map(String::as_str))
+}
+
+/// Checks a key record against the token the request presents, and its expiry: a session
+/// key needs its own token, a long-term key none.
+pub fn check_token(record: &KeyRecord, presented: Option<&str>) -> Result<(), Error> {
+    let matches = match (&record.token, presented) {
+        (Some(t), Some(p)) => constant_time_eq(t.as_bytes(), p.as_bytes()),
+        (None, None) => true,
+        _ => false,
+    };
+    if !record.active || !matches {
+        return Err(unrecognized());
+    }
+    Ok(())
+}
+
+/// Whether temporary credentials have expired.
+pub fn is_expired(record: &KeyRecord) -> bool {
+    // Long-term keys (root's included) never read the clock.
+    let Some(expires) = record.expires else {
+        return false;
+    };
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    now >= expires
 }
 
 fn unrecognized() -> Error {
@@ -66,12 +162,9 @@ pub fn scope(parts: &Parts) -> Option<(String, String)> {
     Some((claimed.service.to_string(), claimed.region.to_string()))
 }
 
-/// Verifies a request's signature against the configured credentials.
-pub fn verify(
-    parts: &Parts,
-    body: &[u8],
-    secrets: &HashMap<String, String>,
-) -> Result<Caller, Error> {
+/// Verifies a request's signature against the credentials `keys` knows (and a session key's
+/// token and expiry).
+pub fn verify(parts: &Parts, body: &[u8], keys: &dyn Keys) -> Result<Caller, Error> {
     let header = parts
         .headers
         .get(http::header::AUTHORIZATION)
@@ -93,16 +186,33 @@ pub fn verify(
             .and_then(|v| v.to_str().ok())
             .ok_or_else(incomplete)?;
     }
-    let secret = secrets.get(claimed.access_key).ok_or_else(unrecognized)?;
+    let record = keys.lookup(claimed.access_key)?.ok_or_else(unrecognized)?;
+    let token = presented_token(parts, &query);
+    check_token(&record, token)?;
     let time = check_time(&claimed)?;
-    let expected = expected_signature(parts, body, &claimed, secret, time, header.is_none())?;
+    // The presigned form's token is re-added by the signer, like the other X-Amz- fields.
+    let signer_token = record.token.as_deref().filter(|_| header.is_none());
+    let expected = expected_signature(
+        parts,
+        body,
+        &claimed,
+        (&record.secret, signer_token),
+        time,
+        header.is_none(),
+    )?;
     if !constant_time_eq(expected.as_bytes(), claimed.signature.as_bytes()) {
         return Err(mismatch());
     }
+    if is_expired(&record) {
+        return Err(expired_token());
+    }
+    let identity = record.identity;
     Ok(Caller {
         access_key: claimed.access_key.to_string(),
         region: claimed.region.to_string(),
         service: claimed.service.to_string(),
+        identity,
+        session: record.token.is_some(),
     })
 }
 
@@ -144,7 +254,7 @@ fn expected_signature(
     parts: &Parts,
     body: &[u8],
     c: &Claimed<'_>,
-    secret: &str,
+    (secret, token): (&str, Option<&str>),
     time: SystemTime,
     presigned: bool,
 ) -> Result<String, Error> {
@@ -160,7 +270,14 @@ fn expected_signature(
         settings.signature_location = SignatureLocation::QueryParams;
         settings.expires_in = c.expires.map(Duration::from_secs);
     }
-    let identity = Credentials::new(c.access_key, secret, None, None, "stratus").into();
+    let identity = Credentials::new(
+        c.access_key,
+        secret,
+        token.map(str::to_string),
+        None,
+        "stratus",
+    )
+    .into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(c.region)

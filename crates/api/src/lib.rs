@@ -3,28 +3,34 @@
 //! (`stratus_invoke`, which runs every invocation); neither sees HTTP.
 //!
 //! # Layout
-//! - [`auth`]: SigV4 verification (header and presigned forms).
+//! - [`auth`]: SigV4 verification (header and presigned forms), root, user and session keys.
+//! - [`authorize`]: the one authorization hook: each request's IAM action, evaluated.
 //! - [`wire`]: the HTTP status of each error kind in each protocol, the REST-JSON error
 //!   renderer, and the JSON helpers.
 //! - [`lambda`]: the Lambda API (2015-03-31 and its dated siblings), one handler per operation.
 //! - [`apigw`]: API Gateway v2 HTTP APIs: the management API and the unsigned data plane.
 //! - [`objects`]: S3 requests handed to the object store, and object events queued for functions.
 //! - [`code_url`]: the expiring links GetFunction hands out to download a package.
+//! - [`function_credentials`]: each environment's credentials, a session of its role.
 //! - [`metering`]: the usage report and Prometheus metrics (invocations are metered by the
 //!   invoker, `stratus_invoke`, which every trigger calls).
 //! - [`services`]: the protocol-per-service APIs answered on `POST /`, chosen by the signing
 //!   service: the AWS JSON services (DynamoDB, CloudWatch Logs) through one `X-Amz-Target`
-//!   table and renderer, and SNS's Query protocol.
+//!   table and renderer, and the Query protocol's (SNS, IAM, STS).
+//! - [`s3_auth`]: S3's keys and authorization, plugged into s3s.
 //! - [`panic_guard`]: a panic in a handler becomes its protocol's internal error.
 //! - [`workers`]: background workers restarted after a panic, and their states.
 
 pub mod apigw;
 pub mod auth;
+pub mod authorize;
 pub mod code_url;
+pub mod function_credentials;
 pub mod lambda;
 pub mod metering;
 pub mod objects;
 pub mod panic_guard;
+pub mod s3_auth;
 pub mod services;
 pub mod wire;
 pub mod workers;
@@ -54,6 +60,8 @@ const SERVICES: &[&str] = &[
     "dynamodb",
     "sns",
     "logs",
+    "iam",
+    "sts",
 ];
 
 /// The largest request body accepted (CreateFunction's documented whole-request limit).
@@ -84,12 +92,17 @@ pub struct Stores {
     pub tables: Arc<stratus_tables::Tables>,
     /// Topics and subscriptions (the SNS API), in their own database.
     pub topics: stratus_topics::Topics,
+    /// Users, roles, policies and sessions (the IAM and STS APIs, and who a key belongs to).
+    pub iam: Arc<stratus_iam::Iam>,
 }
 
 /// The settings the APIs answer with, fixed at start-up.
 pub struct ApiConfig {
-    /// Access key → secret key.
+    /// The root access key → its secret key.
     pub secrets: HashMap<String, String>,
+    /// Whether requests are authorized by IAM policies (`--iam on`), or any valid signature
+    /// may do anything (`--iam off`).
+    pub iam_enforced: bool,
     /// Key for signing code download links.
     pub url_key: [u8; 32],
     /// Account-wide concurrency limit.
@@ -180,7 +193,11 @@ async fn authenticate(State(state): State<Shared>, req: Request, next: Next) -> 
     if services::sns::is_unsubscribe_link(&parts) {
         return services::sns::unsubscribe_link(&state, &parts);
     }
-    match auth::verify(&parts, &bytes, &state.config.secrets) {
+    let keys = auth::RootThenIam {
+        root: &state.config.secrets,
+        iam: &state.stores.iam,
+    };
+    match auth::verify(&parts, &bytes, &keys) {
         Ok(caller) if !SERVICES.contains(&caller.service.as_str()) => {
             ApiError(stratus_core::Error::new(
                 "UnrecognizedClientException",
@@ -192,10 +209,14 @@ async fn authenticate(State(state): State<Shared>, req: Request, next: Next) -> 
             ))
             .into_response()
         }
-        Ok(caller) if services::answers(&caller.service) => {
-            services::handle(&state, caller, parts, bytes).await
-        }
         Ok(caller) => {
+            // The one authorization hook of the signed routes (S3 has its own, in s3s).
+            if let Some(refusal) = authorize::check(&state, &caller, &parts, &bytes) {
+                return refusal;
+            }
+            if services::answers(&caller.service) {
+                return services::handle(&state, caller, parts, bytes).await;
+            }
             let mut req = Request::from_parts(parts, Body::from(bytes.clone()));
             req.extensions_mut().insert(caller);
             req.extensions_mut().insert(RawBody(bytes));

@@ -206,11 +206,16 @@ pub fn s3_error(status: http::StatusCode, code: &str, message: &str, id: &str) -
 /// application state.
 pub struct Notifier {
     queue: Arc<dyn EventQueue>,
+    /// Whether S3 may invoke a function, by the function's permissions.
+    permissions: crate::lambda::policy::InvokePermissions,
 }
 
 impl Notifier {
-    pub fn new(queue: Arc<dyn EventQueue>) -> Notifier {
-        Notifier { queue }
+    pub fn new(
+        queue: Arc<dyn EventQueue>,
+        permissions: crate::lambda::policy::InvokePermissions,
+    ) -> Notifier {
+        Notifier { queue, permissions }
     }
 }
 
@@ -225,12 +230,24 @@ impl stratus_s3::notify::EventSink for Notifier {
         let Ok(r) = FunctionRef::parse(arn) else {
             return;
         };
+        let source = crate::lambda::policy::event_bucket_arn(&payload);
+        let region = r.region.clone().unwrap_or_else(|| region.to_string());
+        let (name, qualifier) = (r.name, r.qualifier);
+        if !self.permissions.allow(
+            &name,
+            qualifier.as_deref(),
+            "s3.amazonaws.com",
+            &source,
+            &region,
+        ) {
+            return;
+        }
         let event = NewEvent {
-            function: r.name,
-            qualifier: r.qualifier,
+            function: name,
+            qualifier,
             payload,
             trigger: Trigger::S3,
-            region: r.region.unwrap_or_else(|| region.to_string()),
+            region,
             request_id: None,
         };
         if let Err(e) = self.queue.enqueue_all(vec![event]) {

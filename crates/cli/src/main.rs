@@ -44,6 +44,9 @@ enum Command {
         /// /health) [env STRATUS_ALLOW_WEAKER_SANDBOX].
         #[arg(long)]
         allow_weaker_sandbox: bool,
+        /// Enforce IAM policies on every request: on or off [default: on; env STRATUS_IAM].
+        #[arg(long, value_parser = ["on", "off"])]
+        iam: Option<String>,
     },
     #[command(flatten)]
     Client(commands::ClientCommand),
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
             data_dir,
             config,
             allow_weaker_sandbox,
+            iam,
         } => {
             let run = || {
                 let mut cfg = Config::load(config.as_deref())?;
@@ -72,6 +76,9 @@ fn main() -> ExitCode {
                     cfg.data_dir = d;
                 }
                 cfg.allow_weaker_sandbox |= allow_weaker_sandbox;
+                if let Some(mode) = iam {
+                    cfg.iam = mode;
+                }
                 serve(cfg)
             };
             match run() {

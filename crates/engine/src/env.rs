@@ -37,6 +37,8 @@ pub struct Environment {
     /// Set until the first invocation reports it.
     init_duration: Option<Duration>,
     pub last_used: Instant,
+    /// When the environment must be retired because its role credentials near their expiry.
+    pub retire_by: Option<Instant>,
     memory_mb: u32,
     timeout: u32,
 }
@@ -164,7 +166,7 @@ fn exit_error(request_id: &str, how: &str) -> Bytes {
 
 /// The environment variables AWS sets, then the function's own.
 fn environment_vars(
-    ctx: &Context,
+    creds: Option<&crate::FunctionCredentials>,
     cfg: &FunctionConfig,
     region: &str,
     stream: &str,
@@ -186,8 +188,6 @@ fn environment_vars(
         ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
         ("AWS_REGION".into(), region.into()),
         ("AWS_DEFAULT_REGION".into(), region.into()),
-        ("AWS_ACCESS_KEY_ID".into(), ctx.credentials.0.clone()),
-        ("AWS_SECRET_ACCESS_KEY".into(), ctx.credentials.1.clone()),
         ("AWS_XRAY_CONTEXT_MISSING".into(), "LOG_ERROR".into()),
         ("TZ".into(), ":UTC".into()),
         ("LANG".into(), "en_US.UTF-8".into()),
@@ -197,6 +197,11 @@ fn environment_vars(
         ),
         ("HOME".into(), "/tmp".into()),
     ];
+    if let Some(c) = creds {
+        env.push(("AWS_ACCESS_KEY_ID".into(), c.access_key.clone()));
+        env.push(("AWS_SECRET_ACCESS_KEY".into(), c.secret.clone()));
+        env.push(("AWS_SESSION_TOKEN".into(), c.token.clone()));
+    }
     if let Some(exec_env) = cfg.runtime.as_deref().and_then(runtime::execution_env) {
         env.push(("AWS_EXECUTION_ENV".into(), exec_env));
     }
@@ -207,6 +212,19 @@ fn environment_vars(
         }
     }
     env
+}
+
+/// How long before its credentials expire an environment is retired: longer than the
+/// longest invocation (15 minutes), so no invocation ever runs with expired credentials.
+pub const CREDENTIALS_MARGIN: Duration = Duration::from_secs(3600);
+
+/// The instant an environment whose credentials expire at `expires` must be retired by.
+fn retire_instant(expires: std::time::SystemTime) -> Instant {
+    let left = expires
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default()
+        .saturating_sub(CREDENTIALS_MARGIN);
+    Instant::now() + left
 }
 
 fn stream_name(version: &str, id: &str) -> String {
@@ -248,11 +266,21 @@ impl Environment {
                 })
             }
         };
+        // The role's temporary credentials; the environment is retired before they expire.
+        let creds = ctx.credentials.for_function(&cfg.role, &cfg.name);
+        let retire_by = creds.as_ref().map(|c| retire_instant(c.expires));
         let spec = LaunchSpec {
             id: id.clone(),
             program,
             args,
-            env: environment_vars(ctx, cfg, region, &stream, &task_root, &runtime_dir),
+            env: environment_vars(
+                creds.as_ref(),
+                cfg,
+                region,
+                &stream,
+                &task_root,
+                &runtime_dir,
+            ),
             code_dir: code_dir.to_path_buf(),
             memory_mb: cfg.memory_size,
             tmp_mb: cfg.ephemeral_storage,
@@ -292,6 +320,7 @@ impl Environment {
             tasks,
             init_duration: None,
             last_used: Instant::now(),
+            retire_by,
             memory_mb: cfg.memory_size,
             timeout: cfg.timeout,
         };

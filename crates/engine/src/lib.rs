@@ -51,8 +51,8 @@ pub struct EngineConfig {
     pub data_dir: PathBuf,
     /// The platform's own listening address (offered to functions as their AWS endpoint).
     pub platform: SocketAddr,
-    /// Credentials functions get in their environment.
-    pub credentials: (String, String),
+    /// Where each environment gets its function's credentials.
+    pub credentials: Arc<dyn CredentialSource>,
     pub account_concurrency: u32,
     pub idle_timeout: Duration,
     /// `auto`, `namespaces` or `process`.
@@ -69,8 +69,24 @@ pub struct Context {
     pub sandbox: sandbox::Sandbox,
     pub logs: Arc<logs::LogStore>,
     pub interpreters: runtimes::Interpreters,
-    pub credentials: (String, String),
+    pub credentials: Arc<dyn CredentialSource>,
     pub platform: SocketAddr,
+}
+
+/// Temporary credentials of a function's execution role, as its environment receives them
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
+#[derive(Debug, Clone)]
+pub struct FunctionCredentials {
+    pub access_key: String,
+    pub secret: String,
+    pub token: String,
+    pub expires: std::time::SystemTime,
+}
+
+/// Issues the credentials of a function's role (`None`: the environment gets none). The
+/// platform's own keys never reach an environment.
+pub trait CredentialSource: Send + Sync {
+    fn for_function(&self, role_arn: &str, function: &str) -> Option<FunctionCredentials>;
 }
 
 pub struct Engine {

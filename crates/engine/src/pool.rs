@@ -39,7 +39,13 @@ impl Pools {
     pub fn take(&self, key: &PoolKey) -> Option<Environment> {
         let mut idle = self.idle.lock().unwrap();
         let envs = idle.get_mut(key)?;
+        let now = Instant::now();
         while let Some(env) = envs.pop() {
+            if env.retire_by.is_some_and(|t| now >= t) {
+                // Left for the reaper to shut down; a fresh environment gets new credentials.
+                envs.insert(0, env);
+                return None;
+            }
             if env.is_alive() {
                 return Some(env);
             }
@@ -82,15 +88,16 @@ impl Pools {
         out
     }
 
-    /// Removes environments idle for longer than `max_idle`.
+    /// Removes environments idle for longer than `max_idle`, and those whose role credentials
+    /// near their expiry (so a new environment gets fresh ones).
     fn expired(&self, max_idle: Duration) -> Vec<Environment> {
         let now = Instant::now();
         let mut idle = self.idle.lock().unwrap();
         let mut out = Vec::new();
         for envs in idle.values_mut() {
-            let (old, fresh): (Vec<_>, Vec<_>) = envs
-                .drain(..)
-                .partition(|e| now.duration_since(e.last_used) >= max_idle);
+            let (old, fresh): (Vec<_>, Vec<_>) = envs.drain(..).partition(|e| {
+                now.duration_since(e.last_used) >= max_idle || e.retire_by.is_some_and(|t| now >= t)
+            });
             *envs = fresh;
             out.extend(old);
         }

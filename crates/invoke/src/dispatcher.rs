@@ -304,12 +304,21 @@ mod tests {
     use stratus_store::code::CodeStore;
     use stratus_store::meta::Meta;
 
+    /// Functions in these tests call no AWS API.
+    struct NoCredentials;
+
+    impl stratus_engine::CredentialSource for NoCredentials {
+        fn for_function(&self, _: &str, _: &str) -> Option<stratus_engine::FunctionCredentials> {
+            None
+        }
+    }
+
     /// An invoker over fresh stores in `dir`, running functions as plain processes.
     fn invoker(dir: &std::path::Path) -> Arc<Invoker> {
         let engine = Engine::new(EngineConfig {
             data_dir: dir.to_path_buf(),
             platform: "127.0.0.1:9".parse().unwrap(),
-            credentials: ("test".into(), "test".into()),
+            credentials: Arc::new(NoCredentials),
             account_concurrency: 4,
             idle_timeout: Duration::from_secs(60),
             isolation: "process".into(),

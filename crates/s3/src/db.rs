@@ -54,6 +54,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("uploads", "tags", "TEXT NOT NULL DEFAULT '[]'"),
     ("buckets", "versioning", "TEXT"),
     ("buckets", "tags", "TEXT"),
+    ("buckets", "policy", "TEXT"),
 ];
 
 /// Adds each of [`ADDED_COLUMNS`] that `conn`'s tables do not have yet.
@@ -337,6 +338,28 @@ impl Tx<'_> {
             .optional()?
             .flatten();
         Ok(s.and_then(|s| serde_json::from_str(&s).ok()))
+    }
+
+    /// A bucket's policy document, as it was put.
+    pub fn bucket_policy(&self, bucket: &str) -> DbResult<Option<String>> {
+        Ok(self
+            .0
+            .query_row(
+                "SELECT policy FROM buckets WHERE name = ?1",
+                [bucket],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// Sets (or with `None`, removes) a bucket's policy.
+    pub fn set_bucket_policy(&self, bucket: &str, policy: Option<&str>) -> DbResult<()> {
+        self.0.execute(
+            "UPDATE buckets SET policy = ?2 WHERE name = ?1",
+            params![bucket, policy],
+        )?;
+        Ok(())
     }
 
     /// Sets (or with `None`, removes) a bucket's tag set.

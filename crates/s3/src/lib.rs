@@ -31,12 +31,12 @@ pub use store::ObjectStore;
 
 use std::sync::Arc;
 
-/// The S3 HTTP service over `store`, accepting `access_key`/`secret_key` signatures, with
-/// virtual-host addressing on `localhost` names.
+/// The S3 HTTP service over `store`, accepting signatures of the keys `auth` knows and the
+/// requests `access` allows, with virtual-host addressing on `localhost` names.
 pub fn http_service(
     store: Arc<ObjectStore>,
-    access_key: &str,
-    secret_key: &str,
+    auth: impl s3s::auth::S3Auth,
+    access: impl s3s::access::S3Access,
 ) -> s3s::service::S3Service {
     let mut b = s3s::service::S3ServiceBuilder::new(service::S3Front(store));
     let mut config = s3s::config::S3Config::default();
@@ -44,32 +44,10 @@ pub fn http_service(
     b.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
         config,
     ))));
-    b.set_auth(OneKey {
-        access_key: access_key.to_string(),
-        secret_key: secret_key.to_string().into(),
-    });
+    b.set_auth(auth);
+    b.set_access(access);
     b.set_host(LocalHosts);
     b.build()
-}
-
-/// The one access key S3 requests may be signed with. An unknown key is S3's
-/// `InvalidAccessKeyId` (403), where s3s's `SimpleAuth` answers `NotSignedUp`.
-struct OneKey {
-    access_key: String,
-    secret_key: s3s::auth::SecretKey,
-}
-
-#[async_trait::async_trait]
-impl s3s::auth::S3Auth for OneKey {
-    async fn get_secret_key(&self, access_key: &str) -> s3s::S3Result<s3s::auth::SecretKey> {
-        if access_key == self.access_key {
-            return Ok(self.secret_key.clone());
-        }
-        Err(s3s::s3_error!(
-            InvalidAccessKeyId,
-            "The AWS Access Key Id you provided does not exist in our records."
-        ))
-    }
 }
 
 /// The largest XML request body read (a larger one is 400 `MaxMessageLengthExceeded`). The

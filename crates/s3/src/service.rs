@@ -1274,11 +1274,46 @@ impl S3 for S3Front {
         &self,
         req: S3Request<GetBucketPolicyInput>,
     ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
-        self.require_bucket(&req.input.bucket)?;
-        Err(crate::bucket_config::not_configured(
-            "NoSuchBucketPolicy",
-            "The bucket policy does not exist",
-        ))
+        let bucket = req.input.bucket;
+        self.require_bucket(&bucket)?;
+        let policy = self
+            .0
+            .db
+            .tx(|tx| tx.bucket_policy(&bucket))
+            .map_err(internal)?
+            .ok_or_else(|| {
+                crate::bucket_config::not_configured(
+                    "NoSuchBucketPolicy",
+                    "The bucket policy does not exist",
+                )
+            })?;
+        Ok(S3Response::new(GetBucketPolicyOutput {
+            policy: Some(policy),
+        }))
+    }
+
+    /// A policy is validated as IAM validates resource policies, in S3's words.
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        let bucket = req.input.bucket;
+        self.require_bucket(&bucket)?;
+        let policy = req.input.policy;
+        if let Err(e) = stratus_iam::Policy::parse(&policy, stratus_iam::Kind::Resource) {
+            let message = match e.message.as_str() {
+                "Syntax errors in policy." => {
+                    "Policies must be valid JSON and the first byte must be '{'".to_string()
+                }
+                other => other.to_string(),
+            };
+            return Err(S3Error::with_message(S3ErrorCode::MalformedPolicy, message));
+        }
+        self.0
+            .db
+            .tx(|tx| tx.set_bucket_policy(&bucket, Some(&policy)))
+            .map_err(internal)?;
+        Ok(S3Response::new(PutBucketPolicyOutput::default()))
     }
 
     async fn get_bucket_policy_status(
@@ -1375,7 +1410,12 @@ impl S3 for S3Front {
         &self,
         req: S3Request<DeleteBucketPolicyInput>,
     ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
-        self.require_bucket(&req.input.bucket)?;
+        let bucket = req.input.bucket;
+        self.require_bucket(&bucket)?;
+        self.0
+            .db
+            .tx(|tx| tx.set_bucket_policy(&bucket, None))
+            .map_err(internal)?;
         Ok(S3Response::new(DeleteBucketPolicyOutput::default()))
     }
 

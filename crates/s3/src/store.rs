@@ -72,6 +72,11 @@ impl ObjectStore {
     }
 
     /// Sends `event` (e.g. `ObjectCreated:Put`) on `row` to every matching configuration.
+    /// A bucket's policy (None without one, or for a bucket that does not exist).
+    pub fn bucket_policy(&self, bucket: &str) -> Option<String> {
+        self.db.tx(|tx| tx.bucket_policy(bucket)).ok().flatten()
+    }
+
     pub fn notify(
         &self,
         event: &str,

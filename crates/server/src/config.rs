@@ -47,6 +47,9 @@ pub struct Config {
     pub max_connections: usize,
     /// Seconds between sweeps that delete DynamoDB items whose time-to-live has passed.
     pub ttl_sweep_secs: u64,
+    /// `on`: every request is authorized by IAM policies, as on AWS; `off`: any valid
+    /// signature may do anything (the single-developer mode).
+    pub iam: String,
 }
 
 impl Default for Config {
@@ -68,6 +71,7 @@ impl Default for Config {
             header_read_timeout_secs: 30,
             max_connections: 8192,
             ttl_sweep_secs: 60,
+            iam: "on".into(),
         }
     }
 }
@@ -166,6 +170,9 @@ impl Config {
                 .parse()
                 .with_context(|| format!("STRATUS_TTL_SWEEP_SECS={v}"))?;
         }
+        if let Some(v) = var("STRATUS_IAM") {
+            self.iam = v;
+        }
         if let Some(v) = var("STRATUS_LOG_RETENTION_DAYS") {
             self.log_retention_days = Some(
                 v.parse()
@@ -173,6 +180,15 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// Whether IAM policies are enforced (`iam = "on"`, the default).
+    pub fn iam_enforced(&self) -> anyhow::Result<bool> {
+        match self.iam.as_str() {
+            "on" => Ok(true),
+            "off" => Ok(false),
+            other => bail!("iam must be \"on\" or \"off\", not {other:?}"),
+        }
     }
 
     /// The accepted credentials; `test`/`test` only when listening on loopback.

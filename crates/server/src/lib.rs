@@ -58,6 +58,7 @@ impl Platform {
     /// Opens everything `cfg` names and starts the background workers under supervision.
     pub async fn start(cfg: &Config) -> anyhow::Result<Platform> {
         let (access, secret) = cfg.credentials()?;
+        let iam_enforced = cfg.iam_enforced()?;
         let credentials = (access.clone(), secret.clone());
         std::fs::create_dir_all(&cfg.data_dir)
             .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
@@ -65,6 +66,10 @@ impl Platform {
         let meta = Arc::new(
             Meta::open(&data_dir.join("meta.db"))
                 .map_err(|e| anyhow::anyhow!("metadata store: {e}"))?,
+        );
+        let iam = Arc::new(
+            stratus_iam::Iam::open(&data_dir.join("iam.db"))
+                .map_err(|e| anyhow::anyhow!("iam store: {e}"))?,
         );
         let topics = stratus_topics::Topics::open(&data_dir.join("topics.db"))
             .map_err(|e| anyhow::anyhow!("topics store: {e}"))?;
@@ -79,7 +84,10 @@ impl Platform {
         let engine = Engine::new(EngineConfig {
             data_dir: data_dir.clone(),
             platform: addr,
-            credentials: credentials.clone(),
+            credentials: Arc::new(stratus_api::function_credentials::RoleCredentials {
+                iam: iam.clone(),
+                enforced: iam_enforced,
+            }),
             account_concurrency: cfg.account_concurrency,
             idle_timeout: std::time::Duration::from_secs(cfg.idle_timeout_secs),
             isolation: cfg.isolation.clone(),
@@ -137,19 +145,37 @@ impl Platform {
         }));
         objects.set_sink(Arc::new(stratus_api::objects::Notifier::new(
             invoker.clone(),
+            stratus_api::lambda::policy::InvokePermissions {
+                meta: meta.clone(),
+                enforced: iam_enforced,
+            },
         )));
+        let s3 = {
+            let auth = stratus_api::s3_auth::IamAuth {
+                root: credentials.clone(),
+                iam: iam.clone(),
+            };
+            let access = stratus_api::s3_auth::IamAccess {
+                auth: auth.clone(),
+                enforced: iam_enforced,
+                objects: objects.clone(),
+            };
+            stratus_s3::http_service(objects.clone(), auth, access)
+        };
         let state = Arc::new(AppState {
             invoker: invoker.clone(),
             stores: Stores {
-                s3: stratus_s3::http_service(objects.clone(), &credentials.0, &credentials.1),
+                s3,
                 objects,
                 tables,
                 meta,
                 code,
                 topics,
+                iam,
             },
             config: ApiConfig {
                 secrets: HashMap::from([(access, secret)]),
+                iam_enforced,
                 url_key: rand_key(),
                 account_concurrency: cfg.account_concurrency,
                 health,

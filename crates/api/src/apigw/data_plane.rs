@@ -290,6 +290,21 @@ async fn invoke(s: &Shared, plan: &Plan, payload: Bytes) -> Outcome {
         .region
         .clone()
         .unwrap_or_else(|| plan.api.region.clone());
+    // The function's permissions decide whether this API may invoke it (AWS answers 500).
+    let source = format!(
+        "arn:aws:execute-api:{region}:{}:{}/{}/{}",
+        stratus_core::ACCOUNT_ID,
+        plan.api.api_id,
+        plan.stage.stage_name,
+        plan.route.route_key.replacen(' ', "", 1)
+    );
+    let principal = "apigateway.amazonaws.com";
+    let (name, qualifier) = (&target.name, target.qualifier.as_deref());
+    if !crate::lambda::policy::InvokePermissions::of(s)
+        .allow(name, qualifier, principal, &source, &region)
+    {
+        return Outcome::Failed;
+    }
     let s = s.clone();
     let task = tokio::spawn(async move {
         let call = Call {

@@ -160,6 +160,7 @@ pub async fn create_function(
     };
     let mut cfg = blank(&name, placeholder, architectures);
     input.settings.apply(&mut cfg)?;
+    crate::function_credentials::check_role(&s, &c, &cfg.role)?;
     let zip = code_bytes(
         &s,
         input
@@ -385,6 +386,9 @@ pub async fn update_function_configuration(
 ) -> ApiResult {
     let input: UpdateConfigInput = parse(&body.0)?;
     let r = FunctionRef::parse(&f)?.resolve(&c.region, None)?;
+    if let Some(role) = input.settings.role.as_deref() {
+        crate::function_credentials::check_role(&s, &c, role)?;
+    }
     let cfg = s.stores.meta.tx(|tx| {
         let mut cfg = load(tx, &c.region, &r.name, None)?;
         super::check_revision(

@@ -1,6 +1,6 @@
-//! AddPermission, GetPolicy, RemovePermission: the function's resource-based policy. Stored
-//! and rendered as AWS does; Stratus does not evaluate it (every caller with valid credentials
-//! is the account owner).
+//! AddPermission, GetPolicy, RemovePermission: the function's resource-based policy, stored
+//! and rendered as AWS does, and evaluated ([`InvokePermissions`]) before a service (S3,
+//! SNS, API Gateway) invokes the function for one of its events.
 
 use axum::extract::{Extension, Path, Query, State};
 use serde::{Deserialize, Serialize};
@@ -13,6 +13,8 @@ use super::{check_revision, function_not_found, function_ref, load, QueryMap};
 use crate::auth::Caller;
 use crate::wire::{json, no_content, parse, ApiResult};
 use crate::{RawBody, Shared};
+use std::sync::Arc;
+use stratus_store::meta::Meta;
 
 const KIND: &str = "policy";
 
@@ -134,6 +136,78 @@ pub async fn add_permission(
         Ok(stmt)
     })?;
     Ok(json(201, json!({ "Statement": stmt.to_string() })))
+}
+
+/// What decides whether a service (S3, SNS, API Gateway) may invoke a function: the
+/// function's permissions, when IAM is enforced.
+#[derive(Clone)]
+pub struct InvokePermissions {
+    pub meta: Arc<Meta>,
+    pub enforced: bool,
+}
+
+impl InvokePermissions {
+    /// The permissions of the application `s` serves.
+    pub fn of(s: &crate::AppState) -> InvokePermissions {
+        InvokePermissions {
+            meta: s.stores.meta.clone(),
+            enforced: s.config.iam_enforced,
+        }
+    }
+
+    /// Whether `service` may invoke a function for `source_arn`. A function without any
+    /// permission keeps the behaviour from before enforcement (its owner's triggers invoke
+    /// it); once it has permissions, they decide.
+    pub fn allow(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+        service: &str,
+        source_arn: &str,
+        region: &str,
+    ) -> bool {
+        if !self.enforced {
+            return true;
+        }
+        let key = qualifier.unwrap_or_default().to_string();
+        let policy: Option<Policy> = self
+            .meta
+            .tx(|tx| tx.document(name, KIND, &key))
+            .ok()
+            .flatten();
+        let Some(policy) = policy.filter(|p| !p.statements.is_empty()) else {
+            return true;
+        };
+        let arn = function_arn(region, name, qualifier);
+        let allowed = stratus_iam::resource::service_may_invoke(
+            &policy.statements,
+            service,
+            source_arn,
+            &arn,
+        );
+        if !allowed {
+            tracing::warn!(
+                function = name,
+                service,
+                source_arn,
+                "the function's policy does not allow this invocation"
+            );
+        }
+        allowed
+    }
+}
+
+/// The bucket ARN of an S3 event record (`Records[0].s3.bucket.arn`): the source of the
+/// invocation S3 asks for.
+pub fn event_bucket_arn(payload: &[u8]) -> String {
+    serde_json::from_slice::<Value>(payload)
+        .ok()
+        .and_then(|v| {
+            v["Records"][0]["s3"]["bucket"]["arn"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .unwrap_or_default()
 }
 
 fn no_policy() -> Error {

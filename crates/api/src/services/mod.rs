@@ -7,11 +7,15 @@
 //! - [`dynamodb`]: tables, DynamoDB's JSON 1.0 operations (`DynamoDB_20120810.*`).
 //! - [`logs`]: CloudWatch Logs' JSON 1.1 operations (`Logs_20140328.*`).
 //! - [`sns`]: topics, SNS's Query protocol (form-encoded requests, XML responses).
+//! - [`iam`]: users, roles, policies, IAM's Query protocol.
+//! - [`sts`]: temporary credentials, STS's Query protocol.
 
 pub mod dynamodb;
+pub mod iam;
 pub mod json;
 pub mod logs;
 pub mod sns;
+pub mod sts;
 
 use axum::body::Bytes;
 use axum::response::Response;
@@ -22,7 +26,7 @@ use crate::Shared;
 
 /// Whether `service` is answered here rather than by a path route.
 pub fn answers(service: &str) -> bool {
-    service == "sns" || json::by_name(service).is_some()
+    matches!(service, "sns" | "iam" | "sts") || json::by_name(service).is_some()
 }
 
 /// Which of these services a request is for, before its signature is checked: the credential
@@ -37,9 +41,13 @@ pub fn protocol_of(parts: &Parts) -> Option<String> {
 
 /// Answers one verified request for one of these services.
 pub async fn handle(state: &Shared, caller: Caller, parts: Parts, body: Bytes) -> Response {
-    match json::by_name(&caller.service) {
-        Some(service) => json::handle(service, state, &caller, &parts, body).await,
-        None => sns::handle(state, &caller, &parts, body).await,
+    if let Some(service) = json::by_name(&caller.service) {
+        return json::handle(service, state, &caller, &parts, body).await;
+    }
+    match caller.service.as_str() {
+        "iam" => iam::handle(state, &caller, &parts, body).await,
+        "sts" => sts::handle(state, &caller, &parts, body).await,
+        _ => sns::handle(state, &caller, &parts, body).await,
     }
 }
 
@@ -54,7 +62,12 @@ pub fn early_error(parts: &Parts, e: stratus_core::Error) -> Result<Response, st
         None => {
             let id = parts.extensions.get::<crate::RequestId>().copied();
             let id = id.unwrap_or_else(|| crate::RequestId(stratus_core::ids::request_id()));
-            sns::xml::error(&e, &id.to_string())
+            let ns = match service.as_str() {
+                "iam" => iam::NS,
+                "sts" => sts::NS,
+                _ => sns::xml::NS,
+            };
+            sns::xml::error_in(ns, &e, &id.to_string())
         }
     })
 }

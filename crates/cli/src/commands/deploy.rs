@@ -13,8 +13,52 @@ use super::{function_path, progress};
 use crate::client::{Client, Error};
 use crate::table::human_bytes;
 
-/// The role recorded on functions the CLI creates (Stratus does not enforce IAM roles).
+/// The execution role of the functions the CLI creates: made on first use, trusting Lambda
+/// and allowed everything (the CLI is the developer's shortcut; use the IAM API for roles
+/// with narrower rights).
 const ROLE: &str = "arn:aws:iam::000000000000:role/stratus-cli";
+const ROLE_NAME: &str = "stratus-cli";
+const ROLE_POLICY: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
+const LAMBDA_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+/// Creates the CLI's execution role if it does not exist yet (IAM's Query protocol).
+async fn ensure_role(client: &Client) -> Result<(), Error> {
+    let form = |pairs: &[(&str, &str)]| {
+        let mut f = form_urlencoded::Serializer::new(String::new());
+        f.append_pair("Version", "2010-05-08");
+        for (k, v) in pairs {
+            f.append_pair(k, v);
+        }
+        f.finish().into_bytes()
+    };
+    let headers = [("content-type", "application/x-www-form-urlencoded")];
+    let create = form(&[
+        ("Action", "CreateRole"),
+        ("RoleName", ROLE_NAME),
+        ("AssumeRolePolicyDocument", LAMBDA_TRUST),
+    ]);
+    let resp = client
+        .send("iam", Method::POST, "/", &headers, create)
+        .await?;
+    if resp.status == 409 {
+        return Ok(());
+    }
+    if resp.status >= 300 {
+        return Err(crate::client::aws_error(&resp));
+    }
+    let attach = form(&[
+        ("Action", "AttachRolePolicy"),
+        ("RoleName", ROLE_NAME),
+        ("PolicyArn", ROLE_POLICY),
+    ]);
+    let resp = client
+        .send("iam", Method::POST, "/", &headers, attach)
+        .await?;
+    if resp.status >= 300 {
+        return Err(crate::client::aws_error(&resp));
+    }
+    Ok(())
+}
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -92,6 +136,7 @@ pub async fn run(client: &Client, args: Args) -> Result<(), Error> {
             )));
         };
         progress(&format!("Creating {} ...", args.name));
+        ensure_role(client).await?;
         let mut body = settings;
         body.insert("FunctionName".into(), json!(args.name));
         body.insert("Role".into(), json!(ROLE));

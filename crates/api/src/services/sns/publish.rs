@@ -253,6 +253,16 @@ fn deliver(c: &Ctx, topic: &str, t: &Target, msgs: &[&Outgoing]) -> Result<(), E
             let Ok(f) = FunctionRef::parse(&sub.endpoint) else {
                 continue;
             };
+            let region = f.region.clone().unwrap_or_else(|| c.region.to_string());
+            if !crate::lambda::policy::InvokePermissions::of(c.state).allow(
+                &f.name,
+                f.qualifier.as_deref(),
+                "sns.amazonaws.com",
+                topic,
+                &region,
+            ) {
+                continue;
+            }
             let n = Notification {
                 message_id: &out.id,
                 topic_arn: topic,

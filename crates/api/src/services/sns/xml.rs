@@ -9,7 +9,7 @@ use http::{HeaderValue, StatusCode};
 use quick_xml::escape::escape;
 use stratus_core::Error;
 
-const NS: &str = "http://sns.amazonaws.com/doc/2010-03-31/";
+pub const NS: &str = "http://sns.amazonaws.com/doc/2010-03-31/";
 
 /// An XML document being written (text escaped by quick-xml).
 #[derive(Default)]
@@ -64,8 +64,13 @@ fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response 
 
 /// A successful answer to `action`; `result` writes the members of `<{action}Result>`.
 pub fn ok(action: &str, request_id: &str, result: impl FnOnce(&mut Xml)) -> Response {
+    ok_in(NS, action, request_id, result)
+}
+
+/// [`ok`] for another Query-protocol service, named by its XML namespace (IAM, STS).
+pub fn ok_in(ns: &str, action: &str, request_id: &str, result: impl FnOnce(&mut Xml)) -> Response {
     let mut x = Xml::default();
-    x.0.push_str(&format!("<{action}Response xmlns=\"{NS}\">"));
+    x.0.push_str(&format!("<{action}Response xmlns=\"{ns}\">"));
     x.open(&format!("{action}Result"));
     result(&mut x);
     x.close(&format!("{action}Result"));
@@ -78,8 +83,13 @@ pub fn ok(action: &str, request_id: &str, result: impl FnOnce(&mut Xml)) -> Resp
 
 /// An answer without a result element (DeleteTopic, Unsubscribe, Set*Attributes, ...).
 pub fn empty(action: &str, request_id: &str) -> Response {
+    empty_in(NS, action, request_id)
+}
+
+/// [`empty`] for another Query-protocol service.
+pub fn empty_in(ns: &str, action: &str, request_id: &str) -> Response {
     let mut x = Xml::default();
-    x.0.push_str(&format!("<{action}Response xmlns=\"{NS}\">"));
+    x.0.push_str(&format!("<{action}Response xmlns=\"{ns}\">"));
     x.open("ResponseMetadata")
         .leaf("RequestId", request_id)
         .close("ResponseMetadata");
@@ -92,9 +102,14 @@ pub fn empty(action: &str, request_id: &str) -> Response {
 /// are renamed to the Query protocol's codes (`SignatureDoesNotMatch`, not Lambda's
 /// `InvalidSignatureException`).
 pub fn error(e: &Error, request_id: &str) -> Response {
+    error_in(NS, e, request_id)
+}
+
+/// The Query protocol's `<ErrorResponse>` for another service (IAM, STS).
+pub fn error_in(ns: &str, e: &Error, request_id: &str) -> Response {
     let status = crate::wire::status(e, crate::wire::Protocol::Query);
     let mut x = Xml::default();
-    x.0.push_str(&format!("<ErrorResponse xmlns=\"{NS}\">"));
+    x.0.push_str(&format!("<ErrorResponse xmlns=\"{ns}\">"));
     x.open("Error")
         .leaf(
             "Type",
@@ -119,6 +134,7 @@ fn query_code(code: &str) -> &str {
         "InvalidSignatureException" => "SignatureDoesNotMatch",
         "MissingAuthenticationTokenException" => "MissingAuthenticationToken",
         "IncompleteSignatureException" => "IncompleteSignature",
+        "ExpiredTokenException" => "ExpiredToken",
         other => other,
     }
 }

@@ -1,0 +1,217 @@
+//! The authorization hook: once a request's signature is verified, its operation becomes an
+//! IAM action on a resource ARN (`stratus_iam::actions`), and the caller's policies decide.
+//! The root key, and every caller under `--iam off`, pass without evaluation: the check is a
+//! comparison before anything is parsed. A refusal is AccessDenied in the protocol of the
+//! service asked, with AWS's message.
+
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+use stratus_core::{Error, Kind, ACCOUNT_ID};
+use stratus_iam::actions::{self, Target};
+use stratus_iam::{Decision, Iam, Identity, Request, Who};
+
+use crate::auth::Caller;
+use crate::services;
+use crate::services::sns::form::Params;
+use crate::wire::ApiError;
+use crate::AppState;
+
+/// Authorizes a verified request; `Some` is the response refusing it.
+pub fn check(state: &AppState, caller: &Caller, parts: &Parts, body: &[u8]) -> Option<Response> {
+    if !state.config.iam_enforced || caller.identity.is_root() {
+        return None;
+    }
+    let mut target = target(caller, parts, body)?;
+    if caller.service == "dynamodb" {
+        add_leading_keys(state, caller, body, &mut target);
+    }
+    match decide(&state.stores.iam, &caller.identity, &target, None) {
+        Ok(Decision::Allow) => None,
+        Ok(decision) => Some(denied(caller, &target, decision)),
+        Err(e) => Some(ApiError(e).into_response()),
+    }
+}
+
+/// `dynamodb:LeadingKeys`: the partition key values a DynamoDB request names (its `Key` or
+/// `Item`, or those of a batch). Looked up only when one of the caller's policies conditions
+/// on it, since it needs the table's key schema.
+fn add_leading_keys(state: &AppState, caller: &Caller, body: &[u8], target: &mut Target) {
+    const KEY: &str = "dynamodb:leadingkeys";
+    let Ok(policies) = state.stores.iam.policies_of(&caller.identity) else {
+        return;
+    };
+    let mentions = policies.iter().any(|p| {
+        p.statements
+            .iter()
+            .any(|s| s.conditions.iter().any(|c| c.key == KEY))
+    });
+    if !mentions {
+        return;
+    }
+    let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let mut items: Vec<(&str, &serde_json::Value)> = Vec::new();
+    if let Some(table) = body["TableName"].as_str() {
+        for k in ["Key", "Item"] {
+            if body[k].is_object() {
+                items.push((table, &body[k]));
+            }
+        }
+    }
+    if let Some(batches) = body["RequestItems"].as_object() {
+        for (table, req) in batches {
+            let writes = req.as_array().into_iter().flatten();
+            for w in writes {
+                for k in ["PutRequest", "DeleteRequest"] {
+                    for f in ["Item", "Key"] {
+                        if w[k][f].is_object() {
+                            items.push((table, &w[k][f]));
+                        }
+                    }
+                }
+            }
+            for key in req["Keys"].as_array().into_iter().flatten() {
+                items.push((table, key));
+            }
+        }
+    }
+    for (table, item) in items {
+        let Some(hash) = partition_key(state, table, &caller.region) else {
+            continue;
+        };
+        let value = &item[&hash];
+        let text = ["S", "N", "B"].iter().find_map(|t| value[*t].as_str());
+        if let Some(v) = text {
+            target.context.add(KEY, v);
+        }
+    }
+}
+
+/// The partition key attribute of a table, from its description.
+fn partition_key(state: &AppState, table: &str, region: &str) -> Option<String> {
+    let desc = state
+        .stores
+        .tables
+        .call(
+            "DescribeTable",
+            &serde_json::json!({"TableName": table}),
+            region,
+        )
+        .ok()?;
+    desc["Table"]["KeySchema"]
+        .as_array()?
+        .iter()
+        .find(|k| k["KeyType"] == "HASH")?["AttributeName"]
+        .as_str()
+        .map(str::to_string)
+}
+
+/// What the request asks, for the service it was signed for; `None` when nothing needs
+/// authorizing (an operation AWS answers without a permission, or an unknown route that
+/// will be answered with its own error).
+fn target(caller: &Caller, parts: &Parts, body: &[u8]) -> Option<Target> {
+    let region = caller.region.as_str();
+    let json = || serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default();
+    let op = || {
+        parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|t| t.split_once('.'))
+            .map(|(_, op)| op.to_string())
+            .unwrap_or_default()
+    };
+    let form = || Params::decode(parts.uri.query().unwrap_or(""), body);
+    match caller.service.as_str() {
+        "lambda" => {
+            let mut t = actions::lambda(parts.method.as_str(), parts.uri.path(), region)?;
+            if t.action == "lambda:CreateFunction" {
+                if let Some(name) = json().get("FunctionName").and_then(|v| v.as_str()) {
+                    t.resources = vec![actions::function_arn(region, name)];
+                }
+            }
+            Some(t)
+        }
+        "apigateway" => Some(actions::apigateway(
+            parts.method.as_str(),
+            parts.uri.path(),
+            region,
+        )),
+        "dynamodb" => Some(actions::dynamodb(&op(), &json(), region)),
+        "logs" => Some(actions::logs(&op(), &json(), region)),
+        "sns" => {
+            let p = form();
+            Some(actions::sns(
+                p.get("Action").unwrap_or(""),
+                |k| p.get(k),
+                region,
+            ))
+        }
+        "iam" => {
+            let p = form();
+            Some(actions::iam(p.get("Action").unwrap_or(""), |k| p.get(k)))
+        }
+        "sts" => {
+            let p = form();
+            actions::sts(p.get("Action").unwrap_or(""), |k| p.get(k))
+        }
+        _ => None,
+    }
+}
+
+/// Evaluates the caller's policies (and the resource's own policy, if it has one) for every
+/// resource the request touches.
+pub fn decide(
+    iam: &Iam,
+    id: &Identity,
+    target: &Target,
+    resource_policy: Option<&stratus_iam::Policy>,
+) -> Result<Decision, Error> {
+    let policies = iam.policies_of(id)?;
+    let who = Who {
+        arn: &id.arn,
+        role_arn: id.role_arn(),
+        account: ACCOUNT_ID,
+        service: None,
+    };
+    let mut context = target.context.clone();
+    context.add("aws:PrincipalArn", id.role_arn().unwrap_or(&id.arn));
+    context.add("aws:PrincipalAccount", ACCOUNT_ID);
+    context.add("aws:SecureTransport", "false");
+    for resource in &target.resources {
+        let req = Request {
+            action: &target.action,
+            resource,
+            context: &context,
+        };
+        let d = stratus_iam::eval::evaluate(&policies, resource_policy, &who, &req);
+        if d != Decision::Allow {
+            return Ok(d);
+        }
+    }
+    Ok(Decision::Allow)
+}
+
+/// AccessDenied in the shape of the service asked.
+fn denied(caller: &Caller, target: &Target, decision: Decision) -> Response {
+    let resource = target.resources.first().map_or("*", String::as_str);
+    let message =
+        stratus_iam::denied_message(&caller.identity.arn, &target.action, resource, decision);
+    let service = caller.service.as_str();
+    let code = match service {
+        "sns" => "AuthorizationError",
+        "iam" | "sts" => "AccessDenied",
+        _ => "AccessDeniedException",
+    };
+    let e = Error::new(code, Kind::AccessDenied, message);
+    if let Some(json) = services::json::by_name(service) {
+        return services::json::render(json, e);
+    }
+    let request_id = stratus_core::ids::request_id().to_string();
+    let ns = match service {
+        "sns" => services::sns::xml::NS,
+        "iam" => services::iam::NS,
+        "sts" => services::sts::NS,
+        _ => return ApiError(e).into_response(),
+    };
+    services::sns::xml::error_in(ns, &e, &request_id)
+}

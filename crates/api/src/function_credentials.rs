@@ -1,0 +1,105 @@
+//! The credentials each execution environment receives: a session of its function's
+//! execution role, issued by the IAM store like AssumeRole's, valid twelve hours (the engine
+//! retires an environment an hour before its credentials expire, so a new one gets fresh
+//! ones). The platform's own keys never enter an environment.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use stratus_core::ACCOUNT_ID;
+use stratus_engine::{CredentialSource, FunctionCredentials};
+use stratus_iam::store::{Identity, PrincipalKind, Role};
+use stratus_iam::{Iam, Who};
+
+/// How long an environment's credentials are valid.
+pub const LIFETIME: Duration = Duration::from_secs(12 * 3600);
+
+/// The principal functions act for when they assume their role.
+pub const LAMBDA_PRINCIPAL: &str = "lambda.amazonaws.com";
+
+pub struct RoleCredentials {
+    pub iam: Arc<Iam>,
+    /// Under `--iam off` a function whose role does not exist still gets working (temporary)
+    /// credentials: every signed request is allowed in that mode.
+    pub enforced: bool,
+}
+
+/// The role an ARN names, if it exists and trusts Lambda to assume it.
+pub fn lambda_role(iam: &Iam, role_arn: &str) -> Option<Role> {
+    let role = iam.role_by_arn(role_arn).ok().flatten()?;
+    let lambda = Who {
+        arn: "",
+        role_arn: None,
+        account: ACCOUNT_ID,
+        service: Some(LAMBDA_PRINCIPAL),
+    };
+    crate::services::sts::trusts(&role.trust, role_arn, &lambda).then_some(role)
+}
+
+impl CredentialSource for RoleCredentials {
+    fn for_function(&self, role_arn: &str, function: &str) -> Option<FunctionCredentials> {
+        let identity = match lambda_role(&self.iam, role_arn) {
+            Some(role) => Identity {
+                arn: format!(
+                    "arn:aws:sts::{ACCOUNT_ID}:assumed-role/{}/{function}",
+                    role.name
+                ),
+                user_id: format!("{}:{function}", role.id),
+                principal: PrincipalKind::Role(role.name.clone(), role.arn()),
+            },
+            None if !self.enforced => Identity::root(),
+            None => {
+                tracing::warn!(
+                    role_arn,
+                    function,
+                    "the function's role cannot be assumed; its environment gets no credentials"
+                );
+                return None;
+            }
+        };
+        let creds = self
+            .iam
+            .create_session(&identity, LIFETIME.as_secs() as i64)
+            .ok()?;
+        Some(FunctionCredentials {
+            access_key: creds.access_key,
+            secret: creds.secret,
+            token: creds.token,
+            expires: SystemTime::UNIX_EPOCH + Duration::from_secs(creds.expires.max(0) as u64),
+        })
+    }
+}
+
+/// CreateFunction's and UpdateFunctionConfiguration's check of the execution role, when
+/// IAM is enforced: it must exist and trust Lambda, and a caller other than root must be
+/// allowed `iam:PassRole` on it. A malformed ARN is left to the settings' own validation.
+pub fn check_role(
+    state: &crate::AppState,
+    caller: &crate::auth::Caller,
+    role_arn: &str,
+) -> Result<(), stratus_core::Error> {
+    if !state.config.iam_enforced || !role_arn.starts_with("arn:aws:iam::") {
+        return Ok(());
+    }
+    if lambda_role(&state.stores.iam, role_arn).is_none() {
+        return Err(stratus_core::Error::new(
+            "InvalidParameterValueException",
+            stratus_core::Kind::InvalidInput,
+            "The role defined for the function cannot be assumed by Lambda.",
+        ));
+    }
+    if caller.identity.is_root() {
+        return Ok(());
+    }
+    let mut target = stratus_iam::actions::Target::new("iam:PassRole", role_arn);
+    target.context.add("iam:PassedToService", LAMBDA_PRINCIPAL);
+    let decision = crate::authorize::decide(&state.stores.iam, &caller.identity, &target, None)?;
+    if decision == stratus_iam::Decision::Allow {
+        return Ok(());
+    }
+    Err(stratus_core::Error::new(
+        "AccessDeniedException",
+        stratus_core::Kind::AccessDenied,
+        stratus_iam::denied_message(&caller.identity.arn, "iam:PassRole", role_arn, decision),
+    ))
+}

@@ -1,0 +1,322 @@
+//! Each operation of each service Stratus serves, as the IAM action it needs and the ARN of
+//! the resource it acts on, following AWS's service authorization reference. The API layer
+//! names the operation (from the path, `X-Amz-Target` or `Action`); these tables turn it
+//! into what the evaluator reads.
+
+use stratus_core::ACCOUNT_ID;
+
+use crate::Context;
+
+/// What one request asks to do: an action on one or more resources (a batch may touch
+/// several tables), with the condition keys the request carries.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    pub action: String,
+    pub resources: Vec<String>,
+    pub context: Context,
+}
+
+impl Target {
+    pub fn new(action: impl Into<String>, resource: impl Into<String>) -> Target {
+        Target {
+            action: action.into(),
+            resources: vec![resource.into()],
+            context: Context::default(),
+        }
+    }
+}
+
+fn decode(s: &str) -> String {
+    percent_decode(s)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Some(b) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The unqualified ARN of the function a `FunctionName` path segment names (a name, a
+/// `name:qualifier`, a partial or a full ARN).
+pub fn function_arn(region: &str, segment: &str) -> String {
+    let s = decode(segment);
+    let name = match s.split_once("function:") {
+        Some((_, rest)) => rest,
+        None => s.as_str(),
+    };
+    let name = name.split(':').next().unwrap_or(name);
+    format!("arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}")
+}
+
+/// A Lambda API request (`method`, `path`).
+pub fn lambda(method: &str, path: &str, region: &str) -> Option<Target> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let any = format!("arn:aws:lambda:{region}:{ACCOUNT_ID}:*");
+    let (action, resource) = match (method, parts.as_slice()) {
+        ("POST", [_, "functions"]) => ("CreateFunction", None),
+        ("GET", [_, "functions"]) => ("ListFunctions", Some("*".to_string())),
+        ("GET", [_, "account-settings"]) => ("GetAccountSettings", Some("*".to_string())),
+        (m, [_, "tags", arn]) => {
+            let action = match m {
+                "POST" => "TagResource",
+                "DELETE" => "UntagResource",
+                _ => "ListTags",
+            };
+            (action, Some(decode(arn)))
+        }
+        (m, [_, "functions", f, rest @ ..]) => {
+            let action = match (m, rest) {
+                ("GET", []) => "GetFunction",
+                ("DELETE", []) => "DeleteFunction",
+                ("GET", ["configuration"]) => "GetFunctionConfiguration",
+                ("PUT", ["configuration"]) => "UpdateFunctionConfiguration",
+                ("PUT", ["code"]) => "UpdateFunctionCode",
+                ("POST", ["versions"]) => "PublishVersion",
+                ("GET", ["versions"]) => "ListVersionsByFunction",
+                ("POST", ["aliases"]) => "CreateAlias",
+                ("GET", ["aliases"]) => "ListAliases",
+                ("GET", ["aliases", _]) => "GetAlias",
+                ("PUT", ["aliases", _]) => "UpdateAlias",
+                ("DELETE", ["aliases", _]) => "DeleteAlias",
+                ("POST", ["invocations"]) => "InvokeFunction",
+                ("POST", ["invoke-async"]) => "InvokeFunction",
+                ("POST", ["policy"]) => "AddPermission",
+                ("GET", ["policy"]) => "GetPolicy",
+                ("DELETE", ["policy", _]) => "RemovePermission",
+                ("PUT", ["concurrency"]) => "PutFunctionConcurrency",
+                ("DELETE", ["concurrency"]) => "DeleteFunctionConcurrency",
+                ("GET", ["concurrency"]) => "GetFunctionConcurrency",
+                ("PUT", ["event-invoke-config"]) => "PutFunctionEventInvokeConfig",
+                ("POST", ["event-invoke-config"]) => "UpdateFunctionEventInvokeConfig",
+                ("GET", ["event-invoke-config"]) => "GetFunctionEventInvokeConfig",
+                ("DELETE", ["event-invoke-config"]) => "DeleteFunctionEventInvokeConfig",
+                ("GET", ["event-invoke-config", "list"]) => "ListFunctionEventInvokeConfigs",
+                _ => return None,
+            };
+            (action, Some(function_arn(region, f)))
+        }
+        _ => return None,
+    };
+    // CreateFunction's function is named in the body; the caller passes it as the resource.
+    let resource = resource.unwrap_or(any);
+    Some(Target::new(format!("lambda:{action}"), resource))
+}
+
+/// A DynamoDB request (`X-Amz-Target` operation and JSON body).
+pub fn dynamodb(op: &str, body: &serde_json::Value, region: &str) -> Target {
+    let table = |name: &str| format!("arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{name}");
+    let mut t = Target::new(format!("dynamodb:{op}"), "*");
+    t.resources.clear();
+    if let Some(name) = body.get("TableName").and_then(|v| v.as_str()) {
+        t.resources.push(table(name));
+    }
+    if let Some(items) = body.get("RequestItems").and_then(|v| v.as_object()) {
+        t.resources.extend(items.keys().map(|n| table(n)));
+    }
+    if let Some(items) = body.get("TransactItems").and_then(|v| v.as_array()) {
+        for item in items {
+            let inner = item.as_object().and_then(|o| o.values().next());
+            if let Some(name) = inner
+                .and_then(|i| i.get("TableName"))
+                .and_then(|v| v.as_str())
+            {
+                t.resources.push(table(name));
+            }
+        }
+    }
+    if t.resources.is_empty() {
+        t.resources
+            .push(format!("arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/*"));
+    }
+    t
+}
+
+/// An SNS request (`Action` and its parameters).
+pub fn sns<'a>(action: &str, param: impl Fn(&str) -> Option<&'a str>, region: &str) -> Target {
+    let resource = match action {
+        "CreateTopic" => param("Name")
+            .map(|n| format!("arn:aws:sns:{region}:{ACCOUNT_ID}:{n}"))
+            .unwrap_or_else(|| "*".into()),
+        _ => param("TopicArn")
+            .or_else(|| param("ResourceArn"))
+            .map(str::to_string)
+            .or_else(|| {
+                // A subscription's ARN is its topic's ARN and an id.
+                param("SubscriptionArn")
+                    .map(|s| s.rsplit_once(':').map_or(s, |(t, _)| t).to_string())
+            })
+            .unwrap_or_else(|| "*".into()),
+    };
+    Target::new(format!("sns:{action}"), resource)
+}
+
+/// A CloudWatch Logs request (`X-Amz-Target` operation and JSON body).
+pub fn logs(op: &str, body: &serde_json::Value, region: &str) -> Target {
+    let group = body
+        .get("logGroupName")
+        .and_then(|v| v.as_str())
+        .or_else(|| body.get("logGroupIdentifier").and_then(|v| v.as_str()))
+        .map(|g| {
+            g.rsplit("log-group:")
+                .next()
+                .unwrap_or(g)
+                .trim_end_matches(":*")
+                .to_string()
+        });
+    let resource = match group {
+        Some(g) => match body.get("logStreamName").and_then(|v| v.as_str()) {
+            Some(s) => format!("arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{g}:log-stream:{s}"),
+            None => format!("arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{g}:*"),
+        },
+        None => format!("arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:*"),
+    };
+    Target::new(format!("logs:{op}"), resource)
+}
+
+/// An API Gateway management request: the action is the HTTP method, the resource the path.
+pub fn apigateway(method: &str, path: &str, region: &str) -> Target {
+    let path = path.strip_prefix("/v2").unwrap_or(path);
+    Target::new(
+        format!("apigateway:{method}"),
+        format!("arn:aws:apigateway:{region}::{path}"),
+    )
+}
+
+/// An IAM request (`Action` and its parameters).
+pub fn iam<'a>(action: &str, param: impl Fn(&str) -> Option<&'a str>) -> Target {
+    let resource = if let Some(arn) = param("PolicyArn") {
+        arn.to_string()
+    } else if let Some(r) = param("RoleName") {
+        format!("arn:aws:iam::{ACCOUNT_ID}:role/{r}")
+    } else if let Some(g) = param("GroupName") {
+        format!("arn:aws:iam::{ACCOUNT_ID}:group/{g}")
+    } else if let Some(u) = param("UserName") {
+        format!("arn:aws:iam::{ACCOUNT_ID}:user/{u}")
+    } else if let Some(p) = param("PolicyName").filter(|_| action == "CreatePolicy") {
+        format!(
+            "arn:aws:iam::{ACCOUNT_ID}:policy{}{p}",
+            param("Path").unwrap_or("/")
+        )
+    } else {
+        "*".to_string()
+    };
+    Target::new(format!("iam:{action}"), resource)
+}
+
+/// An STS request; `None` for the operations AWS answers without a permission
+/// (GetCallerIdentity, GetSessionToken).
+pub fn sts<'a>(action: &str, param: impl Fn(&str) -> Option<&'a str>) -> Option<Target> {
+    match action {
+        "GetCallerIdentity" | "GetSessionToken" => None,
+        _ => Some(Target::new(
+            format!("sts:{action}"),
+            param("RoleArn").unwrap_or("*"),
+        )),
+    }
+}
+
+/// An S3 operation (s3s's operation name) on a bucket and key: its IAM action and resource.
+pub fn s3(op: &str, bucket: Option<&str>, key: Option<&str>) -> Target {
+    let action = match op {
+        "HeadObject" | "GetObjectAttributes" => "GetObject",
+        "HeadBucket" | "ListObjects" | "ListObjectsV2" => "ListBucket",
+        "ListBuckets" => "ListAllMyBuckets",
+        "DeleteObjects" => "DeleteObject",
+        "CopyObject"
+        | "CreateMultipartUpload"
+        | "UploadPart"
+        | "UploadPartCopy"
+        | "CompleteMultipartUpload" => "PutObject",
+        "ListParts" => "ListMultipartUploadParts",
+        "ListMultipartUploads" => "ListBucketMultipartUploads",
+        "ListObjectVersions" => "ListBucketVersions",
+        "PutBucketNotificationConfiguration" => "PutBucketNotification",
+        "GetBucketNotificationConfiguration" => "GetBucketNotification",
+        "DeleteBucketPolicy" => "DeleteBucketPolicy",
+        "GetBucketLifecycleConfiguration" => "GetLifecycleConfiguration",
+        "PutBucketLifecycleConfiguration" => "PutLifecycleConfiguration",
+        "DeleteBucketTagging" => "PutBucketTagging",
+        "DeleteObjectTagging" => "DeleteObjectTagging",
+        other => other,
+    };
+    let resource = match (bucket, key, op) {
+        (Some(b), Some(k), _) => format!("arn:aws:s3:::{b}/{k}"),
+        // DeleteObjects names its keys in the body: the bucket's objects are the resource.
+        (Some(b), None, "DeleteObjects") => format!("arn:aws:s3:::{b}/*"),
+        (Some(b), None, _) => format!("arn:aws:s3:::{b}"),
+        (None, _, _) => "*".to_string(),
+    };
+    Target::new(format!("s3:{action}"), resource)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_map_to_actions_and_arns() {
+        let t = lambda("POST", "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Af%3Aprod/invocations", "us-east-1").unwrap();
+        assert_eq!(
+            (t.action.as_str(), t.resources[0].as_str()),
+            (
+                "lambda:InvokeFunction",
+                "arn:aws:lambda:us-east-1:000000000000:function:f"
+            )
+        );
+        let t = lambda("DELETE", "/2015-03-31/functions/f", "eu-west-1").unwrap();
+        assert_eq!(
+            t.resources[0],
+            "arn:aws:lambda:eu-west-1:000000000000:function:f"
+        );
+        assert_eq!(t.action, "lambda:DeleteFunction");
+        let body = serde_json::json!({"RequestItems": {"A": [], "B": []}});
+        let t = dynamodb("BatchWriteItem", &body, "us-east-1");
+        assert_eq!(
+            t.resources,
+            [
+                "arn:aws:dynamodb:us-east-1:000000000000:table/A",
+                "arn:aws:dynamodb:us-east-1:000000000000:table/B"
+            ]
+        );
+        let t = sns(
+            "Unsubscribe",
+            |k| (k == "SubscriptionArn").then_some("arn:aws:sns:us-east-1:000000000000:t:abc"),
+            "us-east-1",
+        );
+        assert_eq!(t.resources[0], "arn:aws:sns:us-east-1:000000000000:t");
+        let t = s3("HeadObject", Some("b"), Some("k/1"));
+        assert_eq!(
+            (t.action.as_str(), t.resources[0].as_str()),
+            ("s3:GetObject", "arn:aws:s3:::b/k/1")
+        );
+        let t = logs(
+            "PutLogEvents",
+            &serde_json::json!({"logGroupName": "/aws/lambda/f", "logStreamName": "s"}),
+            "us-east-1",
+        );
+        assert_eq!(
+            t.resources[0],
+            "arn:aws:logs:us-east-1:000000000000:log-group:/aws/lambda/f:log-stream:s"
+        );
+        assert!(sts("GetCallerIdentity", |_| None).is_none());
+        assert_eq!(
+            iam("GetRole", |k| (k == "RoleName").then_some("r")).resources[0],
+            "arn:aws:iam::000000000000:role/r"
+        );
+    }
+}

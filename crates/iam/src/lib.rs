@@ -1,0 +1,76 @@
+//! Identity and access for Stratus: IAM policy documents and their evaluation, the
+//! AWS-managed policies, and the store of users, roles, access keys, policies and STS
+//! sessions. Pure logic except [`store`], which keeps its own SQLite file.
+//!
+//! # Layout
+//! - [`actions`]: each service operation as its IAM action and resource ARN.
+//! - [`policy`]: parsing and validating policy documents (`MalformedPolicyDocument`).
+//! - [`condition`]: condition operators and keys.
+//! - [`glob`]: `*` / `?` wildcards of actions, resources and `*Like` conditions.
+//! - [`eval`]: explicit deny over allow over implicit deny, across identity and resource
+//!   policies.
+//! - [`resource`]: function permissions for service principals (S3, SNS, API Gateway).
+//! - [`managed`]: the AWS-managed policies (documents embedded from `managed/`).
+//! - [`store`]: users, roles, groups, keys, inline and managed policies, sessions, in
+//!   `iam.db`; compiled policies cached per principal.
+
+pub mod actions;
+pub mod condition;
+pub mod eval;
+pub mod glob;
+pub mod managed;
+pub mod policy;
+pub mod resource;
+pub mod store;
+
+pub use eval::{Decision, Request, Who};
+pub use policy::{Kind, Policy};
+pub use store::{Iam, Identity};
+
+/// The values of a request's condition keys (`aws:SourceArn`, `s3:prefix`...). Keys are
+/// case-insensitive; a key may carry several values (`dynamodb:LeadingKeys`).
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    entries: Vec<(String, Vec<String>)>,
+}
+
+impl Context {
+    /// Adds a value for `key`.
+    pub fn add(&mut self, key: &str, value: impl Into<String>) -> &mut Self {
+        let key = key.to_ascii_lowercase();
+        let value = value.into();
+        match self.entries.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, vs)) => vs.push(value),
+            None => self.entries.push((key, vec![value])),
+        }
+        self
+    }
+
+    /// The values of a (lower-cased) key, if the request has it.
+    pub fn get(&self, key: &str) -> Option<&[String]> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+/// AWS's AccessDenied message for an identity that no policy allows (or one denies).
+pub fn denied_message(
+    caller_arn: &str,
+    action: &str,
+    resource: &str,
+    decision: Decision,
+) -> String {
+    match decision {
+        Decision::ExplicitDeny => format!(
+            "User: {caller_arn} is not authorized to perform: {action} on resource: {resource} with an explicit deny in an identity-based policy"
+        ),
+        _ => format!(
+            "User: {caller_arn} is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

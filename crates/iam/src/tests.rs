@@ -1,0 +1,303 @@
+//! The evaluator against the examples of AWS's policy-evaluation documentation, as a table.
+
+use std::sync::Arc;
+
+use crate::eval::{evaluate, Decision, Request, Who};
+use crate::policy::{Kind, Policy};
+use crate::Context;
+
+fn identity(doc: &str) -> Arc<Policy> {
+    Arc::new(Policy::parse(doc, Kind::Identity).unwrap())
+}
+
+const WHO: Who<'static> = Who {
+    arn: "arn:aws:iam::000000000000:user/carlos",
+    role_arn: None,
+    account: "000000000000",
+    service: None,
+};
+
+struct Case {
+    name: &'static str,
+    identity: &'static [&'static str],
+    resource_policy: Option<&'static str>,
+    action: &'static str,
+    resource: &'static str,
+    context: &'static [(&'static str, &'static str)],
+    want: Decision,
+}
+
+const ALLOW_S3_READ: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":["s3:Get*","s3:List*"],"Resource":"*"}}"#;
+const DENY_DELETE: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"s3:DeleteObject","Resource":"*"}}"#;
+const ALL: &str =
+    r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#;
+const NOT_IAM: &str =
+    r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}}"#;
+const NOT_RESOURCE: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"s3:*","NotResource":["arn:aws:s3:::public","arn:aws:s3:::public/*"]}}"#;
+const ONE_TABLE: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"dynamodb:PutItem","Resource":"arn:aws:dynamodb:us-east-1:000000000000:table/Books"}}"#;
+const LEADING_KEYS: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"dynamodb:GetItem","Resource":"*","Condition":{"ForAllValues:StringEquals":{"dynamodb:LeadingKeys":["carlos"]}}}}"#;
+const TLS_ONLY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"},{"Effect":"Deny","Action":"s3:*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}"#;
+const HOME_PREFIX: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::home","Condition":{"StringLike":{"s3:prefix":["carlos/*"]}}}}"#;
+const BUCKET_POLICY: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/carlos"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::shared/*"}}"#;
+const BUCKET_DENY: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::locked/*"}}"#;
+
+const CASES: &[Case] = &[
+    Case {
+        name: "no policy: implicit deny",
+        identity: &[],
+        resource_policy: None,
+        action: "s3:GetObject",
+        resource: "arn:aws:s3:::b/k",
+        context: &[],
+        want: Decision::ImplicitDeny,
+    },
+    Case {
+        name: "wildcard action allows",
+        identity: &[ALLOW_S3_READ],
+        resource_policy: None,
+        action: "s3:GetObject",
+        resource: "arn:aws:s3:::b/k",
+        context: &[],
+        want: Decision::Allow,
+    },
+    Case {
+        name: "action names are case-insensitive",
+        identity: &[ALLOW_S3_READ],
+        resource_policy: None,
+        action: "S3:LISTBUCKET",
+        resource: "arn:aws:s3:::b",
+        context: &[],
+        want: Decision::Allow,
+    },
+    Case {
+        name: "unlisted action: implicit deny",
+        identity: &[ALLOW_S3_READ],
+        resource_policy: None,
+        action: "s3:PutObject",
+        resource: "arn:aws:s3:::b/k",
+        context: &[],
+        want: Decision::ImplicitDeny,
+    },
+    Case {
+        name: "explicit deny beats allow",
+        identity: &[ALL, DENY_DELETE],
+        resource_policy: None,
+        action: "s3:DeleteObject",
+        resource: "arn:aws:s3:::b/k",
+        context: &[],
+        want: Decision::ExplicitDeny,
+    },
+    Case {
+        name: "NotAction allows everything else",
+        identity: &[NOT_IAM],
+        resource_policy: None,
+        action: "lambda:InvokeFunction",
+        resource: "*",
+        context: &[],
+        want: Decision::Allow,
+    },
+    Case {
+        name: "NotAction leaves its actions denied",
+        identity: &[NOT_IAM],
+        resource_policy: None,
+        action: "iam:CreateUser",
+        resource: "*",
+        context: &[],
+        want: Decision::ImplicitDeny,
+    },
+    Case {
+        name: "NotResource deny covers other buckets",
+        identity: &[ALL, NOT_RESOURCE],
+        resource_policy: None,
+        action: "s3:GetObject",
+        resource: "arn:aws:s3:::private/k",
+        context: &[],
+        want: Decision::ExplicitDeny,
+    },
+    Case {
+        name: "NotResource deny spares its resources",
+        identity: &[ALL, NOT_RESOURCE],
+        resource_policy: None,
+        action: "s3:GetObject",
+        resource: "arn:aws:s3:::public/k",
+        context: &[],
+        want: Decision::Allow,
+    },
+    Case {
+        name: "one table allowed",
+        identity: &[ONE_TABLE],
+        resource_policy: None,
+        action: "dynamodb:PutItem",
+        resource: "arn:aws:dynamodb:us-east-1:000000000000:table/Books",
+        context: &[],
+        want: Decision::Allow,
+    },
+    Case {
+        name: "another table denied",
+        identity: &[ONE_TABLE],
+        resource_policy: None,
+        action: "dynamodb:PutItem",
+        resource: "arn:aws:dynamodb:us-east-1:000000000000:table/Music",
+        context: &[],
+        want: Decision::ImplicitDeny,
+    },
+    Case {
+        name: "leading keys: own partition",
+        identity: &[LEADING_KEYS],
+        resource_policy: None,
+        action: "dynamodb:GetItem",
+        resource: "arn:aws:dynamodb:us-east-1:000000000000:table/T",
+        context: &[("dynamodb:LeadingKeys", "carlos")],
+        want: Decision::Allow,
+    },
+    Case {
+        name: "leading keys: another partition",
+        identity: &[LEADING_KEYS],
+        resource_policy: None,
+        action: "dynamodb:GetItem",
+        resource: "arn:aws:dynamodb:us-east-1:000000000000:table/T",
+        context: &[("dynamodb:LeadingKeys", "maria")],
+        want: Decision::ImplicitDeny,
+    },
+    Case {
+        name: "secure transport required",
+        identity: &[TLS_ONLY],
+        resource_policy: None,
+        action: "s3:GetObject",
+        resource: "arn:aws:s3:::b/k",
+        context: &[("aws:SecureTransport", "false")],
+        want: Decision::ExplicitDeny,
+    },
+    Case {
+        name: "secure transport present",
+        identity: &[TLS_ONLY],
+        resource_policy: None,
+        action: "s3:GetObject",
+        resource: "arn:aws:s3:::b/k",
+        context: &[("aws:SecureTransport", "true")],
+        want: Decision::Allow,
+    },
+    Case {
+        name: "s3:prefix within home",
+        identity: &[HOME_PREFIX],
+        resource_policy: None,
+        action: "s3:ListBucket",
+        resource: "arn:aws:s3:::home",
+        context: &[("s3:prefix", "carlos/docs")],
+        want: Decision::Allow,
+    },
+    Case {
+        name: "s3:prefix outside home",
+        identity: &[HOME_PREFIX],
+        resource_policy: None,
+        action: "s3:ListBucket",
+        resource: "arn:aws:s3:::home",
+        context: &[("s3:prefix", "maria/")],
+        want: Decision::ImplicitDeny,
+    },
+    Case {
+        name: "s3:prefix absent",
+        identity: &[HOME_PREFIX],
+        resource_policy: None,
+        action: "s3:ListBucket",
+        resource: "arn:aws:s3:::home",
+        context: &[],
+        want: Decision::ImplicitDeny,
+    },
+    Case {
+        name: "a bucket policy alone allows (same account)",
+        identity: &[],
+        resource_policy: Some(BUCKET_POLICY),
+        action: "s3:GetObject",
+        resource: "arn:aws:s3:::shared/k",
+        context: &[],
+        want: Decision::Allow,
+    },
+    Case {
+        name: "a bucket policy deny beats an identity allow",
+        identity: &[ALL],
+        resource_policy: Some(BUCKET_DENY),
+        action: "s3:GetObject",
+        resource: "arn:aws:s3:::locked/k",
+        context: &[],
+        want: Decision::ExplicitDeny,
+    },
+];
+
+#[test]
+fn documented_examples() {
+    for c in CASES {
+        let ids: Vec<Arc<Policy>> = c.identity.iter().map(|d| identity(d)).collect();
+        let rp = c
+            .resource_policy
+            .map(|d| Policy::parse(d, Kind::Resource).unwrap());
+        let mut ctx = Context::default();
+        for (k, v) in c.context {
+            ctx.add(k, *v);
+        }
+        let req = Request {
+            action: c.action,
+            resource: c.resource,
+            context: &ctx,
+        };
+        assert_eq!(
+            evaluate(&ids, rp.as_ref(), &WHO, &req),
+            c.want,
+            "{}",
+            c.name
+        );
+    }
+}
+
+#[test]
+fn service_principals_and_source_arns_in_resource_policies() {
+    // A function's permission for S3 from one bucket, as AddPermission writes it.
+    let doc = r#"{"Version":"2012-10-17","Statement":{"Sid":"s3","Effect":"Allow","Principal":{"Service":"s3.amazonaws.com"},"Action":"lambda:InvokeFunction","Resource":"arn:aws:lambda:us-east-1:000000000000:function:f","Condition":{"ArnLike":{"AWS:SourceArn":"arn:aws:s3:::photos"}}}}"#;
+    let p = Policy::parse(doc, Kind::Resource).unwrap();
+    let s3 = Who {
+        service: Some("s3.amazonaws.com"),
+        ..WHO
+    };
+    let sns = Who {
+        service: Some("sns.amazonaws.com"),
+        ..WHO
+    };
+    let check = |who: &Who, source: &str| {
+        let mut ctx = Context::default();
+        ctx.add("aws:SourceArn", source);
+        let req = Request {
+            action: "lambda:InvokeFunction",
+            resource: "arn:aws:lambda:us-east-1:000000000000:function:f",
+            context: &ctx,
+        };
+        evaluate(&[], Some(&p), who, &req)
+    };
+    assert_eq!(check(&s3, "arn:aws:s3:::photos"), Decision::Allow);
+    assert_eq!(check(&s3, "arn:aws:s3:::other"), Decision::ImplicitDeny);
+    assert_eq!(check(&sns, "arn:aws:s3:::photos"), Decision::ImplicitDeny);
+}
+
+/// Not an assertion on time: prints how long one cached evaluation takes, for the record.
+#[test]
+fn evaluation_cost() {
+    let ids = vec![
+        identity(ONE_TABLE),
+        identity(ALLOW_S3_READ),
+        identity(TLS_ONLY),
+    ];
+    let ctx = Context::default();
+    let req = Request {
+        action: "dynamodb:PutItem",
+        resource: "arn:aws:dynamodb:us-east-1:000000000000:table/Books",
+        context: &ctx,
+    };
+    let n = 10_000;
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        assert_eq!(evaluate(&ids, None, &WHO, &req), Decision::Allow);
+    }
+    eprintln!(
+        "one evaluation of three policies: {:?}",
+        start.elapsed() / n
+    );
+}
