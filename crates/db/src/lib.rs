@@ -1,6 +1,7 @@
 //! The one way Stratus opens a SQLite database: every store (function metadata, objects,
-//! tables, topics, metering) has its own file, opened here with the same pragmas, brought up
-//! to date by the same migration runner, and written through the same transaction helper.
+//! tables, topics, metering, identity) has its own file, opened here with the same pragmas,
+//! brought up to date by the same migration runner, and written through the same transaction
+//! helper.
 //!
 //! - [`open`]: a connection with Stratus's pragmas and its schema applied.
 //! - [`Schema`]: versioned migrations counted by `PRAGMA user_version`, or an idempotent

@@ -29,6 +29,7 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -112,6 +113,18 @@ pub struct Cgroup {
     /// The peak-memory file, kept open: it is read after every invocation, and a `pread` at
     /// offset 0 regenerates its value without the path lookups of an open.
     peak: Option<fs::File>,
+    /// The environment's main process, found after its first invocation, with its status
+    /// file and its /tmp kept open (see [`Cgroup::peak_memory`]).
+    main: OnceLock<Option<MainProcess>>,
+}
+
+/// Open handles on the environment's main process (the runtime: the largest resident one).
+#[derive(Debug)]
+struct MainProcess {
+    /// `/proc/<pid>/status`, re-read at offset 0 for `VmHWM`.
+    status: fs::File,
+    /// `/proc/<pid>/root/tmp`, for `fstatvfs`.
+    tmp: fs::File,
 }
 
 /// This process's path in the hierarchy of `controller` ("" for v2), from /proc/self/cgroup.
@@ -211,6 +224,7 @@ impl CgroupRoot {
                 }
                 Ok(Cgroup {
                     peak: fs::File::open(dir.join("memory.peak")).ok(),
+                    main: OnceLock::new(),
                     dirs: vec![dir.clone()],
                     memory: dir,
                     v2: true,
@@ -240,6 +254,7 @@ impl CgroupRoot {
                 }
                 Ok(Cgroup {
                     peak: fs::File::open(mem.join("memory.max_usage_in_bytes")).ok(),
+                    main: OnceLock::new(),
                     dirs,
                     memory: mem,
                     v2: false,
@@ -269,12 +284,12 @@ fn per_platform(base: &Path) -> Option<PathBuf> {
 }
 
 /// Bytes held by the /tmp that process `pid` sees (the environment's tmpfs).
-fn tmp_in_use(pid: i32) -> u64 {
-    let path = format!("/proc/{pid}/root/tmp\0");
-    // SAFETY: statvfs fills a zeroed struct through a valid pointer from a NUL-terminated path.
+fn tmp_in_use(dir: &fs::File) -> u64 {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fstatvfs fills a zeroed struct through a valid pointer from an open descriptor.
     unsafe {
         let mut st: libc::statvfs = std::mem::zeroed();
-        if libc::statvfs(path.as_ptr().cast(), &mut st) != 0 {
+        if libc::fstatvfs(dir.as_raw_fd(), &mut st) != 0 {
             return 0;
         }
         (st.f_blocks - st.f_bfree) * st.f_frsize
@@ -314,31 +329,43 @@ impl Cgroup {
 
     /// The most memory the environment has used, in bytes: the group's peak less what its
     /// /tmp holds (tmpfs pages are charged to the group but are not memory on AWS), and at
-    /// least the largest peak resident size of its processes. The latter counts the pages of
-    /// the program and its libraries that are already in the page cache, charged to whoever
-    /// read them first: without it a small compiled function (a Rust `lambda_http` one, say)
+    /// least the peak resident size of its main process. The latter counts the pages of the
+    /// program and its libraries that are already in the page cache, charged to whoever read
+    /// them first: without it a small compiled function (a Rust `lambda_http` one, say)
     /// showed the 1 MB of anonymous memory it allocated.
+    ///
+    /// This runs before every answer, so it costs three system calls: the main process is
+    /// found once (listing the group and reading each process's status), and its status file
+    /// and /tmp stay open. A child the function starts later is counted by the group's peak.
     /// `launcher` (in the group under v1) is the platform's own program, left out.
     pub fn peak_memory(&self, launcher: i32) -> Option<u64> {
         use std::os::unix::fs::FileExt;
         let mut buf = [0u8; 32];
         let n = self.peak.as_ref()?.read_at(&mut buf, 0).ok()?;
         let group: u64 = std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()?;
-        let (resident, biggest) = self.largest_resident(launcher);
-        let tmp = biggest.map_or(0, tmp_in_use);
+        let main = self.main.get_or_init(|| self.find_main(launcher));
+        let (resident, tmp) = main.as_ref().map_or((0, 0), |m| {
+            (
+                super::resident_peak_in(&m.status).unwrap_or(0),
+                tmp_in_use(&m.tmp),
+            )
+        });
         Some(group.saturating_sub(tmp).max(resident))
     }
 
-    /// The largest peak resident size (VmHWM) among the group's processes, and its pid.
-    fn largest_resident(&self, launcher: i32) -> (u64, Option<i32>) {
+    /// The group's largest resident process (other than the launcher), opened.
+    fn find_main(&self, launcher: i32) -> Option<MainProcess> {
         let procs = fs::read_to_string(self.memory.join("cgroup.procs")).unwrap_or_default();
-        procs
+        let (_, pid) = procs
             .lines()
             .filter_map(|l| l.trim().parse::<i32>().ok())
             .filter(|&pid| pid != launcher)
-            .filter_map(|pid| super::peak_resident(pid).map(|b| (b, Some(pid))))
-            .max()
-            .unwrap_or((0, None))
+            .filter_map(|pid| super::peak_resident(pid).map(|b| (b, pid)))
+            .max()?;
+        Some(MainProcess {
+            status: fs::File::open(format!("/proc/{pid}/status")).ok()?,
+            tmp: fs::File::open(format!("/proc/{pid}/root/tmp")).ok()?,
+        })
     }
 
     /// Kills every process in the group.

@@ -380,6 +380,18 @@ impl Sandbox {
 /// Peak resident memory of a process (VmHWM), in bytes.
 pub fn peak_resident(pid: i32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    vm_hwm(&status)
+}
+
+/// The same from a process's status file kept open (re-read at offset 0).
+pub fn resident_peak_in(status: &std::fs::File) -> Option<u64> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = [0u8; 4096];
+    let n = status.read_at(&mut buf, 0).ok()?;
+    vm_hwm(std::str::from_utf8(&buf[..n]).ok()?)
+}
+
+fn vm_hwm(status: &str) -> Option<u64> {
     let kb: u64 = status
         .lines()
         .find(|l| l.starts_with("VmHWM:"))?

@@ -258,13 +258,13 @@ fn random_secret(n: usize) -> String {
 }
 
 impl Iam {
-    pub fn open(path: &Path) -> Result<Iam, Error> {
-        let conn = Connection::open(path).map_err(|e| fault("open", e))?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
-        )
-        .map_err(|e| fault("configure", e))?;
-        conn.execute_batch(SCHEMA).map_err(|e| fault("schema", e))?;
+    /// Opens (creating) the store at `path`; a failure names the file and the step.
+    pub fn open(path: &Path) -> Result<Iam, stratus_db::Error> {
+        let conn = stratus_db::open(
+            path,
+            stratus_db::Options::default(),
+            stratus_db::Schema::Versioned(&[SCHEMA]),
+        )?;
         Ok(Iam {
             conn: Mutex::new(conn),
             cache: RwLock::new(HashMap::new()),
