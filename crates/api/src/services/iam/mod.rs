@@ -151,19 +151,6 @@ pub fn unknown_action(action: &str) -> Error {
     }
 }
 
-/// A signature failure in the Query protocol's words (IAM and STS).
-pub fn auth_error(ns: &str, e: Error) -> Response {
-    let code = match e.code {
-        "UnrecognizedClientException" => "InvalidClientTokenId",
-        "InvalidSignatureException" => "SignatureDoesNotMatch",
-        "MissingAuthenticationTokenException" => "MissingAuthenticationToken",
-        "IncompleteSignatureException" => "IncompleteSignature",
-        "ExpiredTokenException" => "ExpiredToken",
-        other => other,
-    };
-    xml::error_in(ns, &Error { code, ..e }, &uuid::Uuid::new_v4().to_string())
-}
-
 // --- validation shared by the operations --------------------------------------------------
 
 pub fn validation(message: impl Into<String>) -> Error {
