@@ -47,6 +47,10 @@ enum Command {
         /// Enforce IAM policies on every request: on or off [default: on; env STRATUS_IAM].
         #[arg(long, value_parser = ["on", "off"])]
         iam: Option<String>,
+        /// Where state is kept: `sqlite` (a file per store in the data directory) or a
+        /// postgres:// URL [default: sqlite; env STRATUS_DATABASE].
+        #[arg(long)]
+        database: Option<String>,
     },
     #[command(flatten)]
     Client(commands::ClientCommand),
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
             config,
             allow_weaker_sandbox,
             iam,
+            database,
         } => {
             let run = || {
                 let mut cfg = Config::load(config.as_deref())?;
@@ -78,6 +83,9 @@ fn main() -> ExitCode {
                 cfg.allow_weaker_sandbox |= allow_weaker_sandbox;
                 if let Some(mode) = iam {
                     cfg.iam = mode;
+                }
+                if database.is_some() {
+                    cfg.database = database;
                 }
                 serve(cfg)
             };
