@@ -19,6 +19,7 @@
 //! The older SQLite-only entry points ([`open`], [`Database`], [`Schema`]) remain for the
 //! stores that have not moved to [`Db`] yet.
 
+pub mod copy;
 mod error;
 mod location;
 mod neutral;
@@ -29,7 +30,7 @@ mod sqlite;
 pub use error::{Cause, Error};
 pub use location::Location;
 pub use neutral::{Db, Dialect, Migrations, Row, StoreSpec, Tx};
-pub use param::{FromColumn, Param};
+pub use param::{FromColumn, Param, Value};
 pub use rusqlite;
 pub use sqlite::{open, Database, Options, Schema};
 

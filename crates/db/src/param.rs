@@ -279,3 +279,63 @@ impl<T: FromColumn + rusqlite::types::FromSql> FromColumn for Option<T> {
 pub(crate) fn column_error(target: &str, e: String) -> Error {
     Error::new("reading a column of", target, Cause::Invalid(e))
 }
+
+/// Any column's value, for code that copies rows without knowing their shape.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl FromColumn for Value {
+    fn from_sqlite(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Self> {
+        use rusqlite::types::Value as V;
+        Ok(match row.get::<_, V>(i)? {
+            V::Null => Value::Null,
+            V::Integer(n) => Value::Int(n),
+            V::Real(n) => Value::Real(n),
+            V::Text(s) => Value::Text(s),
+            V::Blob(b) => Value::Blob(b),
+        })
+    }
+    fn from_pg(v: PgValue) -> Result<Self, String> {
+        Ok(match v {
+            PgValue::Null => Value::Null,
+            PgValue::Int(n) => Value::Int(n),
+            PgValue::Real(n) => Value::Real(n),
+            PgValue::Text(s) => Value::Text(s),
+            PgValue::Blob(b) => Value::Blob(b),
+        })
+    }
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null => ValueRef::Null,
+            Value::Int(n) => ValueRef::Integer(*n),
+            Value::Real(n) => ValueRef::Real(*n),
+            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+impl Param for Value {
+    fn sqlite(&self) -> &dyn rusqlite::ToSql {
+        self
+    }
+    fn pg(&self) -> PgArg<'_> {
+        match self {
+            Value::Null => PgArg::Null,
+            Value::Int(n) => PgArg::Int(*n),
+            Value::Real(n) => PgArg::Real(*n),
+            Value::Text(s) => PgArg::Text(s),
+            Value::Blob(b) => PgArg::Blob(b),
+        }
+    }
+}
