@@ -24,7 +24,7 @@ pub struct TableCopy {
 /// Copies every table of `from` into `to` (both opened with the same store's spec, so the
 /// target's schema exists) and checks the result.
 pub fn copy_store(from: &Db, to: &Db) -> Result<Vec<TableCopy>, Error> {
-    let tables = from.tx(|t| tables_parents_first(t))?;
+    let tables = from.tx(tables_parents_first)?;
     let mut source = Vec::new();
     let mut differs = false;
     for table in &tables {
