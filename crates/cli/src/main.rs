@@ -52,6 +52,16 @@ enum Command {
         #[arg(long)]
         database: Option<String>,
     },
+    /// Copy all state from one database to another (SQLite to PostgreSQL or back), verified
+    /// by row counts and checksums; running it again changes nothing.
+    Migrate {
+        /// The source: `sqlite:<data dir>` or a postgres:// URL.
+        #[arg(long)]
+        from: String,
+        /// The target: `sqlite:<data dir>` or a postgres:// URL.
+        #[arg(long)]
+        to: String,
+    },
     #[command(flatten)]
     Client(commands::ClientCommand),
 }
@@ -97,8 +107,29 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Migrate { from, to } => match migrate(&from, &to) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("Error: {e:?}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Client(command) => commands::run(command, cli.endpoint),
     }
+}
+
+fn migrate(from: &str, to: &str) -> anyhow::Result<()> {
+    let here = std::path::Path::new(".stratus");
+    let from = stratus_db::Location::parse(Some(from), here)?;
+    let to = stratus_db::Location::parse(Some(to), here)?;
+    if let stratus_db::Location::Sqlite(dir) = &to {
+        std::fs::create_dir_all(dir)?;
+    }
+    let stores = stratus_server::migrate::stores();
+    let copies = stratus_server::migrate::migrate(&from, &to, &stores)?;
+    print!("{}", stratus_server::migrate::render(&copies));
+    println!("migrated {from} to {to}");
+    Ok(())
 }
 
 fn serve(cfg: Config) -> anyhow::Result<()> {

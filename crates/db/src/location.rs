@@ -24,7 +24,10 @@ impl Location {
         if option.is_empty() || option == "sqlite" {
             return Ok(Location::Sqlite(data_dir.to_path_buf()));
         }
-        if let Some(dir) = option.strip_prefix("sqlite://") {
+        if let Some(dir) = option
+            .strip_prefix("sqlite://")
+            .or_else(|| option.strip_prefix("sqlite:"))
+        {
             return Ok(Location::Sqlite(PathBuf::from(dir)));
         }
         let config = postgres::Config::from_str(option).map_err(|e| {

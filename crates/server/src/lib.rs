@@ -7,6 +7,7 @@
 //! - [`serve`]: the accept loop and its connection limits.
 
 pub mod config;
+pub mod migrate;
 pub mod serve;
 
 use std::collections::HashMap;
