@@ -310,3 +310,44 @@ fn a_store_copies_between_backends_and_again_changes_nothing() {
         vec![300, 301]
     );
 }
+
+/// A commit on one connection reaches a listener on another (how nodes learn of each other's
+/// changes); a rolled-back transaction notifies no one.
+#[test]
+fn a_committed_change_is_announced_to_listeners() {
+    let Ok(url) = std::env::var("STRATUS_TEST_DATABASE") else {
+        eprintln!("STRATUS_TEST_DATABASE unset: notifications need PostgreSQL");
+        return;
+    };
+    let loc = Location::parse(Some(&url), std::path::Path::new("/")).unwrap();
+    let channel = format!("test_{}", std::process::id());
+    let (tx, rx) = std::sync::mpsc::channel();
+    crate::listen(&loc, &channel, move || {
+        let _ = tx.send(());
+    })
+    .unwrap();
+    let wait = |what: &str| {
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("{what}"))
+    };
+    wait("the call on connecting");
+    let schema = format!("test_notify_{}", std::process::id());
+    drop_schema(&url, &schema);
+    let db = Db::open(&loc, &spec(&schema, 1)).unwrap();
+    let rolled_back: Result<(), Error> = db.tx(|t| {
+        t.notify(&channel)?;
+        Err(Error::new(
+            "test",
+            "t",
+            crate::Cause::Invalid("abandon".into()),
+        ))
+    });
+    assert!(rolled_back.is_err());
+    db.tx(|t| t.notify(&channel)).unwrap();
+    wait("the committed notification");
+    assert!(
+        rx.recv_timeout(std::time::Duration::from_millis(300))
+            .is_err(),
+        "only the committed transaction was announced"
+    );
+}
