@@ -53,11 +53,8 @@ pub fn listen(
                     // Blocks until a notification arrives or the connection breaks.
                     let mut notes = c.notifications();
                     let mut it = notes.blocking_iter();
-                    loop {
-                        match it.next() {
-                            Ok(Some(_)) => changed(),
-                            Ok(None) | Err(_) => break,
-                        }
+                    while let Ok(Some(_)) = it.next() {
+                        changed();
                     }
                 }
                 std::thread::sleep(RECONNECT_AFTER);
