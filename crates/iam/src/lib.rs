@@ -7,6 +7,7 @@
 //! - [`policy`]: parsing and validating policy documents (`MalformedPolicyDocument`).
 //! - [`condition`]: condition operators and keys.
 //! - [`glob`]: `*` / `?` wildcards of actions, resources and `*Like` conditions.
+//! - [`variables`]: policy variables (`${aws:username}`, `${*}`) in resources and conditions.
 //! - [`eval`]: explicit deny over allow over implicit deny, across identity and resource
 //!   policies.
 //! - [`resource`]: function permissions for service principals (S3, SNS, API Gateway).
@@ -22,6 +23,7 @@ pub mod managed;
 pub mod policy;
 pub mod resource;
 pub mod store;
+pub mod variables;
 
 pub use eval::{Decision, Request, Who};
 pub use policy::{Kind, Policy};
@@ -70,6 +72,13 @@ pub fn denied_message(
             "User: {caller_arn} is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action"
         ),
     }
+}
+
+/// AWS's AccessDenied message for a request a resource's own policy (a bucket policy) denies.
+pub fn resource_denied_message(caller_arn: &str, action: &str, resource: &str) -> String {
+    format!(
+        "User: {caller_arn} is not authorized to perform: {action} on resource: {resource} with an explicit deny in a resource-based policy"
+    )
 }
 
 #[cfg(test)]

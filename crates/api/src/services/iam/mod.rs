@@ -7,7 +7,9 @@
 //! - [`roles`]: roles, their trust policies and tags.
 //! - [`groups`]: groups and their members.
 //! - [`policies`]: inline and managed policies, versions, attachments.
+//! - [`boundaries`]: permissions boundaries of users and roles.
 
+pub mod boundaries;
 pub mod groups;
 pub mod policies;
 pub mod roles;
@@ -98,6 +100,22 @@ const OPERATIONS: &[(&str, Handler)] = &[
     (
         "ListAttachedUserPolicies",
         policies::list_attached_user_policies,
+    ),
+    (
+        "PutUserPermissionsBoundary",
+        boundaries::put_user_permissions_boundary,
+    ),
+    (
+        "DeleteUserPermissionsBoundary",
+        boundaries::delete_user_permissions_boundary,
+    ),
+    (
+        "PutRolePermissionsBoundary",
+        boundaries::put_role_permissions_boundary,
+    ),
+    (
+        "DeleteRolePermissionsBoundary",
+        boundaries::delete_role_permissions_boundary,
     ),
     ("CreateGroup", groups::create_group),
     ("GetGroup", groups::get_group),

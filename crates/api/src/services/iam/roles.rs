@@ -2,7 +2,7 @@
 
 use axum::response::Response;
 use stratus_core::{Error, Kind};
-use stratus_iam::store::{now_iso, random_id, Role};
+use stratus_iam::store::{now_iso, random_id, Owner, Role};
 
 use super::{constraint, encoded_document, name, path, required, validation, Ctx};
 use crate::services::sns::form::Params;
@@ -14,7 +14,7 @@ const MAX_SESSION: i64 = 43200;
 /// Tags a role may carry.
 const MAX_TAGS: usize = 50;
 
-fn write_role(x: &mut Xml, tag: &str, r: &Role) {
+fn write_role(x: &mut Xml, tag: &str, r: &Role, boundary: Option<&str>) {
     x.open(tag)
         .leaf("Path", &r.path)
         .leaf("RoleName", &r.name)
@@ -26,6 +26,7 @@ fn write_role(x: &mut Xml, tag: &str, r: &Role) {
         x.leaf("Description", d);
     }
     x.leaf("MaxSessionDuration", &r.max_session.to_string());
+    super::boundaries::write_boundary(x, boundary);
     if !r.tags.is_empty() {
         write_tags(x, &r.tags);
     }
@@ -110,13 +111,18 @@ pub fn create_role(c: &Ctx, p: &Params) -> Result<Response, Error> {
         created: now_iso(),
         tags: tags(p)?,
     };
+    let boundary = super::boundaries::requested(c, p)?;
     let role = c.iam.create_role(role)?;
-    Ok(c.ok(|x| write_role(x, "Role", &role)))
+    if let Some(arn) = &boundary {
+        c.iam.set_boundary(Owner::Role, &role.name, Some(arn))?;
+    }
+    Ok(c.ok(|x| write_role(x, "Role", &role, boundary.as_deref())))
 }
 
 pub fn get_role(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let role = c.iam.role(name(p, "RoleName", 64)?)?;
-    Ok(c.ok(|x| write_role(x, "Role", &role)))
+    let boundary = c.iam.boundary(Owner::Role, &role.name)?;
+    Ok(c.ok(|x| write_role(x, "Role", &role, boundary.as_deref())))
 }
 
 pub fn list_roles(c: &Ctx, p: &Params) -> Result<Response, Error> {
@@ -124,7 +130,7 @@ pub fn list_roles(c: &Ctx, p: &Params) -> Result<Response, Error> {
     Ok(c.ok(|x| {
         x.open("Roles");
         for r in &roles {
-            write_role(x, "member", r);
+            write_role(x, "member", r, None);
         }
         x.close("Roles");
         super::not_truncated(x);
@@ -148,7 +154,7 @@ pub fn update_role_description(c: &Ctx, p: &Params) -> Result<Response, Error> {
     description(p)?;
     c.iam.update_role(role, Some(d), None)?;
     let role = c.iam.role(role)?;
-    Ok(c.ok(|x| write_role(x, "Role", &role)))
+    Ok(c.ok(|x| write_role(x, "Role", &role, None)))
 }
 
 pub fn update_assume_role_policy(c: &Ctx, p: &Params) -> Result<Response, Error> {
