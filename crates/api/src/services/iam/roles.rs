@@ -4,7 +4,7 @@ use axum::response::Response;
 use stratus_core::{Error, Kind};
 use stratus_iam::store::{now_iso, random_id, Owner, Role};
 
-use super::{constraint, encoded_document, name, path, required, validation, Ctx};
+use super::{constraint, encoded_document, name, path, required, validation, Ctx, Page};
 use crate::services::sns::form::Params;
 use crate::services::sns::xml::Xml;
 
@@ -127,13 +127,14 @@ pub fn get_role(c: &Ctx, p: &Params) -> Result<Response, Error> {
 
 pub fn list_roles(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let roles = c.iam.list_roles(p.get("PathPrefix").unwrap_or("/"))?;
+    let page = Page::of(p)?;
     Ok(c.ok(|x| {
         x.open("Roles");
-        for r in &roles {
+        for r in page.slice(&roles) {
             write_role(x, "member", r, None);
         }
         x.close("Roles");
-        super::not_truncated(x);
+        page.write_end(x, roles.len());
     }))
 }
 
@@ -192,8 +193,9 @@ pub fn untag_role(c: &Ctx, p: &Params) -> Result<Response, Error> {
 
 pub fn list_role_tags(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let role = c.iam.role(name(p, "RoleName", 64)?)?;
+    let page = Page::of(p)?;
     Ok(c.ok(|x| {
-        write_tags(x, &role.tags);
-        super::not_truncated(x);
+        write_tags(x, page.slice(&role.tags));
+        page.write_end(x, role.tags.len());
     }))
 }

@@ -4,7 +4,7 @@ use axum::response::Response;
 use stratus_core::Error;
 use stratus_iam::store::{AccessKey, Owner, PrincipalKind, User};
 
-use super::{constraint, name, path, required, Ctx};
+use super::{constraint, name, path, required, Ctx, Page};
 use crate::services::sns::form::Params;
 use crate::services::sns::xml::Xml;
 
@@ -72,15 +72,16 @@ pub fn get_user(c: &Ctx, p: &Params) -> Result<Response, Error> {
 
 pub fn list_users(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let users = c.iam.list_users(p.get("PathPrefix").unwrap_or("/"))?;
+    let page = Page::of(p)?;
     Ok(c.ok(|x| {
         x.open("Users");
-        for u in &users {
+        for u in page.slice(&users) {
             x.open("member");
             write_user_fields(x, u);
             x.close("member");
         }
         x.close("Users");
-        super::not_truncated(x);
+        page.write_end(x, users.len());
     }))
 }
 
@@ -140,15 +141,16 @@ pub fn create_access_key(c: &Ctx, p: &Params) -> Result<Response, Error> {
 pub fn list_access_keys(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let user = key_user(c, p)?;
     let keys = c.iam.list_access_keys(&user)?;
+    let page = Page::of(p)?;
     Ok(c.ok(|x| {
         x.leaf("UserName", &user).open("AccessKeyMetadata");
-        for k in &keys {
+        for k in page.slice(&keys) {
             x.open("member");
             write_key(x, k, false);
             x.close("member");
         }
         x.close("AccessKeyMetadata");
-        super::not_truncated(x);
+        page.write_end(x, keys.len());
     }))
 }
 
