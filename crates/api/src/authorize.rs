@@ -297,3 +297,43 @@ fn denied(caller: &Caller, parts: &Parts, target: &Target, decision: Decision) -
     };
     services::sns::xml::error_in(ns, &e, &request_id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn caller(service: &str) -> Caller {
+        Caller {
+            access_key: "AKIAEXAMPLE".into(),
+            region: "us-east-1".into(),
+            service: service.into(),
+            identity: Arc::new(Identity {
+                arn: "arn:aws:iam::000000000000:user/ann".into(),
+                user_id: "AIDAEXAMPLE".into(),
+                principal: PrincipalKind::User("ann".into()),
+            }),
+            session: false,
+        }
+    }
+
+    /// The XML AccessDenied of IAM, STS and SNS names the id the request-id layer gave the
+    /// request (in its headers and log lines), not a new one.
+    #[tokio::test]
+    async fn access_denied_bodies_carry_the_requests_id() {
+        use http_body_util::BodyExt;
+        let id = crate::RequestId(stratus_core::ids::request_id());
+        for service in ["iam", "sts", "sns"] {
+            let (mut parts, ()) = http::Request::new(()).into_parts();
+            parts.extensions.insert(id);
+            let target = Target::new("iam:ListRoles", "*");
+            let resp = denied(&caller(service), &parts, &target, Decision::ImplicitDeny);
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            let text = String::from_utf8_lossy(&body);
+            assert!(
+                text.contains(&format!("<RequestId>{id}</RequestId>")),
+                "{service}: {text}"
+            );
+        }
+    }
+}
