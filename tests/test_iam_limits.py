@@ -157,7 +157,11 @@ def test_a_users_boundary_limits_its_policies(iam, server, fn):
     lam = client_as(server, "lambda", key["AccessKeyId"], key["SecretAccessKey"])
     s3 = client_as(server, "s3", key["AccessKeyId"], key["SecretAccessKey"])
     assert "Buckets" in s3.list_buckets()
-    assert refusal(lam.get_function, FunctionName=fn)[0] == "AccessDeniedException"
+    assert refusal(lam.get_function, FunctionName=fn) == (
+        "AccessDeniedException", 403,
+        f"User: arn:aws:iam::{ACCOUNT}:user/{name} is not authorized to perform: "
+        f"lambda:GetFunction on resource: {helpers.function_arn(fn)} because no permissions "
+        "boundary allows the lambda:GetFunction action")
     iam.delete_user_permissions_boundary(UserName=name)
     assert "PermissionsBoundary" not in iam.get_user(UserName=name)["User"]
     assert lam.get_function(FunctionName=fn)["Configuration"]["FunctionName"] == fn
@@ -174,7 +178,7 @@ def test_a_roles_boundary_limits_its_sessions(iam, server, fn):
     got = iam.get_role(RoleName=role)["Role"]["PermissionsBoundary"]
     assert got["PermissionsBoundaryArn"] == boundary
     creds = server.client("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{role}", RoleSessionName="b")["Credentials"]
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{role}", RoleSessionName="bounded")["Credentials"]
     assert refusal(creds_client(server, "lambda", creds).get_function, FunctionName=fn)[0] == (
         "AccessDeniedException")
     assert "Buckets" in creds_client(server, "s3", creds).list_buckets()
@@ -215,7 +219,9 @@ def test_an_inline_session_policy_narrows_the_session(server, admin_role, fn):
                             Policy=doc(allow("lambda:GetFunction")))["Credentials"]
     lam = creds_client(server, "lambda", creds)
     assert lam.get_function(FunctionName=fn)["Configuration"]["FunctionName"] == fn
-    assert refusal(lam.list_functions)[0] == "AccessDeniedException"
+    code, _, message = refusal(lam.list_functions)
+    assert code == "AccessDeniedException"
+    assert message.endswith("because no session policy allows the lambda:ListFunctions action")
     assert refusal(creds_client(server, "s3", creds).list_buckets)[0] == "AccessDenied"
     # A session of the same role without session policies keeps the role's rights.
     full = sts.assume_role(RoleArn=admin_role, RoleSessionName="full")["Credentials"]
@@ -298,7 +304,8 @@ def test_every_list_pages(iam):
     ({"MaxItems": 1001}, "Member must have value less than or equal to 1000"),
     ({"Marker": "not-a-marker"}, "Invalid Marker."),
 ])
-def test_bad_paging_parameters_are_validation_errors(iam, kwargs, message):
+def test_bad_paging_parameters_are_validation_errors(server, kwargs, message):
+    iam = server.client("iam", parameter_validation=False)
     code, status, got = refusal(iam.list_roles, **kwargs)
     assert (code, status) == ("ValidationError", 400)
     assert message in got

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use stratus_core::{Error, Kind, ACCOUNT_ID};
 use stratus_iam::actions::{self, Target};
+use stratus_iam::eval::Source;
 use stratus_iam::store::PrincipalKind;
 use stratus_iam::{Decision, Iam, Identity, Request, Who};
 
@@ -27,9 +28,14 @@ pub fn check(state: &AppState, caller: &Caller, parts: &Parts, body: &[u8]) -> O
     if caller.service == "dynamodb" {
         add_leading_keys(state, caller, body, &mut target);
     }
-    match decide(&state.stores.iam, &caller.identity, session_key(caller), &target, None) {
+    let iam = &state.stores.iam;
+    match decide(iam, &caller.identity, session_key(caller), &target, None) {
         Ok(Decision::Allow) => None,
-        Ok(decision) => Some(denied(caller, parts, &target, decision)),
+        Ok(decision) => {
+            let id = &caller.identity;
+            let message = refusal(iam, id, session_key(caller), &target, None, decision);
+            Some(denied(caller, parts, message))
+        }
         Err(e) => Some(ApiError(e).into_response()),
     }
 }
@@ -185,7 +191,8 @@ pub fn decide(
             resource,
             context: &context,
         };
-        let d = stratus_iam::eval::evaluate_limited(&policies, &limits, resource_policy, &who, &req);
+        let d =
+            stratus_iam::eval::evaluate_limited(&policies, &limits, resource_policy, &who, &req);
         if d != Decision::Allow {
             return Ok(d);
         }
@@ -268,12 +275,61 @@ pub fn resource_denies(
     })
 }
 
+/// AWS's message for a refused request, naming the kind of policy that refused it. Computed
+/// on the refusal path only: it evaluates the request again to find out.
+pub fn refusal(
+    iam: &Iam,
+    id: &Identity,
+    session_key: Option<&str>,
+    target: &Target,
+    resource_policy: Option<&stratus_iam::Policy>,
+    decision: Decision,
+) -> String {
+    let resource = target.resources.first().map_or("*", String::as_str);
+    let source =
+        refusal_source(iam, id, session_key, target, resource_policy).unwrap_or(Source::Identity);
+    stratus_iam::refusal_message(&id.arn, &target.action, resource, decision, source)
+}
+
+fn refusal_source(
+    iam: &Iam,
+    id: &Identity,
+    session_key: Option<&str>,
+    target: &Target,
+    resource_policy: Option<&stratus_iam::Policy>,
+) -> Result<Source, Error> {
+    // The root user is refused by nothing but a resource policy.
+    if id.is_root() {
+        return Ok(Source::Resource);
+    }
+    let policies = iam.policies_of(id)?;
+    let limits = iam.limits_of(id, session_key)?;
+    let who = who(id);
+    let context = principal_context(id, &target.context);
+    for resource in &target.resources {
+        let req = Request {
+            action: &target.action,
+            resource,
+            context: &context,
+        };
+        let eval =
+            stratus_iam::eval::evaluate_limited(&policies, &limits, resource_policy, &who, &req);
+        if eval != Decision::Allow {
+            return Ok(stratus_iam::eval::refusal_source(
+                &policies,
+                &limits,
+                resource_policy,
+                &who,
+                &req,
+            ));
+        }
+    }
+    Ok(Source::Identity)
+}
+
 /// AccessDenied in the shape of the service asked. An XML body names the request's own id
 /// (the one the request-id layer put in the headers), as AWS's do.
-fn denied(caller: &Caller, parts: &Parts, target: &Target, decision: Decision) -> Response {
-    let resource = target.resources.first().map_or("*", String::as_str);
-    let message =
-        stratus_iam::denied_message(&caller.identity.arn, &target.action, resource, decision);
+fn denied(caller: &Caller, parts: &Parts, message: String) -> Response {
     let service = caller.service.as_str();
     let code = match service {
         "sns" => "AuthorizationError",
@@ -326,8 +382,7 @@ mod tests {
         for service in ["iam", "sts", "sns"] {
             let (mut parts, ()) = http::Request::new(()).into_parts();
             parts.extensions.insert(id);
-            let target = Target::new("iam:ListRoles", "*");
-            let resp = denied(&caller(service), &parts, &target, Decision::ImplicitDeny);
+            let resp = denied(&caller(service), &parts, "refused".into());
             let body = resp.into_body().collect().await.unwrap().to_bytes();
             let text = String::from_utf8_lossy(&body);
             assert!(

@@ -106,6 +106,13 @@ pub fn check_role(
     Err(stratus_core::Error::new(
         "AccessDeniedException",
         stratus_core::Kind::AccessDenied,
-        stratus_iam::denied_message(&caller.identity.arn, "iam:PassRole", role_arn, decision),
+        crate::authorize::refusal(
+            &state.stores.iam,
+            &caller.identity,
+            crate::authorize::session_key(caller),
+            &target,
+            None,
+            decision,
+        ),
     ))
 }

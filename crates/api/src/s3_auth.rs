@@ -131,15 +131,14 @@ impl S3Access for IamAccess {
         if decision == Decision::Allow {
             return Ok(());
         }
-        let resource = target.resources.first().map_or("*", String::as_str);
-        let message = match decision {
-            Decision::ExplicitDeny
-                if crate::authorize::resource_denies(identity, &target, bucket_policy.as_ref()) =>
-            {
-                stratus_iam::resource_denied_message(&identity.arn, &target.action, resource)
-            }
-            _ => stratus_iam::denied_message(&identity.arn, &target.action, resource, decision),
-        };
+        let message = crate::authorize::refusal(
+            &self.auth.iam,
+            identity,
+            record.token.is_some().then_some(access_key.as_str()),
+            &target,
+            bucket_policy.as_ref(),
+            decision,
+        );
         Err(S3Error::with_message(S3ErrorCode::AccessDenied, message))
     }
 }

@@ -9,8 +9,8 @@ use serde_json::Value;
 use stratus_core::Error;
 
 use crate::glob;
-use crate::variables;
 use crate::policy::malformed;
+use crate::variables;
 use crate::Context;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

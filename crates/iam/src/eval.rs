@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use crate::glob;
-use crate::variables;
 use crate::policy::{Effect, Policy, Principals, Statement};
+use crate::variables;
 use crate::Context;
 
 /// The outcome of evaluating a request.
@@ -100,6 +100,75 @@ pub fn evaluate_limited(
     } else {
         Decision::ImplicitDeny
     }
+}
+
+/// Which kind of policy a refusal is owed to, as AWS's AccessDenied messages name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Identity,
+    Resource,
+    Boundary,
+    Session,
+}
+
+impl Source {
+    /// `with an explicit deny in {this}`.
+    pub fn article(self) -> &'static str {
+        match self {
+            Source::Identity => "an identity-based policy",
+            Source::Resource => "a resource-based policy",
+            Source::Boundary => "a permissions boundary",
+            Source::Session => "a session policy",
+        }
+    }
+
+    /// `because no {this} allows the ... action`.
+    pub fn none(self) -> &'static str {
+        match self {
+            Source::Identity | Source::Resource => "identity-based policy",
+            Source::Boundary => "permissions boundary",
+            Source::Session => "session policy",
+        }
+    }
+}
+
+/// Why [`evaluate_limited`] refused a request: the policy that denied it, or the one whose
+/// missing Allow refused it. Only called on the refusal path, so it re-evaluates freely.
+pub fn refusal_source(
+    identity: &[Arc<Policy>],
+    limits: &Limits,
+    resource_policy: Option<&Policy>,
+    who: &Who<'_>,
+    req: &Request<'_>,
+) -> Source {
+    let says = |p: &Policy, who: Option<&Who<'_>>| decide(p, who, req);
+    let identity_says: Vec<Option<Effect>> = identity.iter().map(|p| says(p, None)).collect();
+    let boundary = limits.boundary.as_ref().map(|b| says(b, None));
+    let session: Option<Vec<Option<Effect>>> = limits
+        .session
+        .as_ref()
+        .map(|ps| ps.iter().map(|p| says(p, None)).collect());
+    let denies = |v: &Option<Effect>| *v == Some(Effect::Deny);
+    if identity_says.iter().any(denies) {
+        return Source::Identity;
+    }
+    if resource_policy.is_some_and(|p| says(p, Some(who)) == Some(Effect::Deny)) {
+        return Source::Resource;
+    }
+    if boundary.as_ref().is_some_and(denies) {
+        return Source::Boundary;
+    }
+    if session.as_ref().is_some_and(|s| s.iter().any(denies)) {
+        return Source::Session;
+    }
+    let allowed_by_identity = identity_says.contains(&Some(Effect::Allow));
+    if allowed_by_identity && boundary.is_some_and(|b| b != Some(Effect::Allow)) {
+        return Source::Boundary;
+    }
+    if allowed_by_identity && session.is_some_and(|s| !s.contains(&Some(Effect::Allow))) {
+        return Source::Session;
+    }
+    Source::Identity
 }
 
 /// `Allow` if the request is within the limits (there are none, or each one allows it),

@@ -57,28 +57,42 @@ impl Context {
     }
 }
 
-/// AWS's AccessDenied message for an identity that no policy allows (or one denies).
+/// AWS's AccessDenied message for an identity that no identity policy allows (or one denies).
 pub fn denied_message(
     caller_arn: &str,
     action: &str,
     resource: &str,
     decision: Decision,
 ) -> String {
-    match decision {
-        Decision::ExplicitDeny => format!(
-            "User: {caller_arn} is not authorized to perform: {action} on resource: {resource} with an explicit deny in an identity-based policy"
-        ),
-        _ => format!(
-            "User: {caller_arn} is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action"
-        ),
-    }
+    refusal_message(
+        caller_arn,
+        action,
+        resource,
+        decision,
+        eval::Source::Identity,
+    )
 }
 
-/// AWS's AccessDenied message for a request a resource's own policy (a bucket policy) denies.
-pub fn resource_denied_message(caller_arn: &str, action: &str, resource: &str) -> String {
-    format!(
-        "User: {caller_arn} is not authorized to perform: {action} on resource: {resource} with an explicit deny in a resource-based policy"
-    )
+/// AWS's AccessDenied message, naming the kind of policy that refused the request: `with an
+/// explicit deny in a permissions boundary`, `because no session policy allows the ...
+/// action`.
+pub fn refusal_message(
+    caller_arn: &str,
+    action: &str,
+    resource: &str,
+    decision: Decision,
+    source: eval::Source,
+) -> String {
+    match decision {
+        Decision::ExplicitDeny => format!(
+            "User: {caller_arn} is not authorized to perform: {action} on resource: {resource} with an explicit deny in {}",
+            source.article()
+        ),
+        _ => format!(
+            "User: {caller_arn} is not authorized to perform: {action} on resource: {resource} because no {} allows the {action} action",
+            source.none()
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -384,7 +384,8 @@ fn evaluation_cost() {
 fn boundaries_and_session_policies_intersect() {
     use crate::eval::{evaluate_limited, Limits};
     const S3_AND_DYNAMO: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":["s3:*","dynamodb:*"],"Resource":"*"}}"#;
-    const ONLY_S3: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*"}}"#;
+    const ONLY_S3: &str =
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*"}}"#;
     const ONLY_GET: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}"#;
     const DENY_IN_BOUNDARY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"s3:DeleteObject","Resource":"*"}]}"#;
     let role_session = Who {
@@ -408,18 +409,116 @@ fn boundaries_and_session_policies_intersect() {
     )
     .unwrap();
     let empty_ids: [Arc<Policy>; 0] = [];
-    let cases: Vec<(&str, &[Arc<Policy>], Limits, Option<&Policy>, &Who, &str, Decision)> = vec![
-        ("no limits: identity decides", &ids, Limits::default(), None, &WHO, "dynamodb:PutItem", Decision::Allow),
-        ("boundary allows too", &ids, boundary(ONLY_S3), None, &WHO, "s3:PutObject", Decision::Allow),
-        ("outside the boundary", &ids, boundary(ONLY_S3), None, &WHO, "dynamodb:PutItem", Decision::ImplicitDeny),
-        ("boundary alone grants nothing", &empty_ids, boundary(ONLY_S3), None, &WHO, "s3:PutObject", Decision::ImplicitDeny),
-        ("deny in the boundary", &ids, boundary(DENY_IN_BOUNDARY), None, &WHO, "s3:DeleteObject", Decision::ExplicitDeny),
-        ("session policy narrows", &ids, session(&[ONLY_GET]), None, &role_session, "s3:PutObject", Decision::ImplicitDeny),
-        ("within the session policy", &ids, session(&[ONLY_GET]), None, &role_session, "s3:GetObject", Decision::Allow),
-        ("any session policy may allow", &ids, session(&[ONLY_GET, ONLY_S3]), None, &role_session, "s3:PutObject", Decision::Allow),
-        ("a user named by a bucket policy is not bounded", &empty_ids, boundary(ONLY_GET), Some(&bucket), &WHO, "s3:GetObject", Decision::Allow),
-        ("a role session named by its role is limited", &empty_ids, session(&[r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"dynamodb:*","Resource":"*"}}"#]), Some(&session_bucket), &role_session, "s3:GetObject", Decision::ImplicitDeny),
-        ("a role session without limits, named by its role", &empty_ids, Limits::default(), Some(&session_bucket), &role_session, "s3:GetObject", Decision::Allow),
+    let cases: Vec<(
+        &str,
+        &[Arc<Policy>],
+        Limits,
+        Option<&Policy>,
+        &Who,
+        &str,
+        Decision,
+    )> = vec![
+        (
+            "no limits: identity decides",
+            &ids,
+            Limits::default(),
+            None,
+            &WHO,
+            "dynamodb:PutItem",
+            Decision::Allow,
+        ),
+        (
+            "boundary allows too",
+            &ids,
+            boundary(ONLY_S3),
+            None,
+            &WHO,
+            "s3:PutObject",
+            Decision::Allow,
+        ),
+        (
+            "outside the boundary",
+            &ids,
+            boundary(ONLY_S3),
+            None,
+            &WHO,
+            "dynamodb:PutItem",
+            Decision::ImplicitDeny,
+        ),
+        (
+            "boundary alone grants nothing",
+            &empty_ids,
+            boundary(ONLY_S3),
+            None,
+            &WHO,
+            "s3:PutObject",
+            Decision::ImplicitDeny,
+        ),
+        (
+            "deny in the boundary",
+            &ids,
+            boundary(DENY_IN_BOUNDARY),
+            None,
+            &WHO,
+            "s3:DeleteObject",
+            Decision::ExplicitDeny,
+        ),
+        (
+            "session policy narrows",
+            &ids,
+            session(&[ONLY_GET]),
+            None,
+            &role_session,
+            "s3:PutObject",
+            Decision::ImplicitDeny,
+        ),
+        (
+            "within the session policy",
+            &ids,
+            session(&[ONLY_GET]),
+            None,
+            &role_session,
+            "s3:GetObject",
+            Decision::Allow,
+        ),
+        (
+            "any session policy may allow",
+            &ids,
+            session(&[ONLY_GET, ONLY_S3]),
+            None,
+            &role_session,
+            "s3:PutObject",
+            Decision::Allow,
+        ),
+        (
+            "a user named by a bucket policy is not bounded",
+            &empty_ids,
+            boundary(ONLY_GET),
+            Some(&bucket),
+            &WHO,
+            "s3:GetObject",
+            Decision::Allow,
+        ),
+        (
+            "a role session named by its role is limited",
+            &empty_ids,
+            session(&[
+                r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"dynamodb:*","Resource":"*"}}"#,
+            ]),
+            Some(&session_bucket),
+            &role_session,
+            "s3:GetObject",
+            Decision::ImplicitDeny,
+        ),
+        (
+            "a role session without limits, named by its role",
+            &empty_ids,
+            Limits::default(),
+            Some(&session_bucket),
+            &role_session,
+            "s3:GetObject",
+            Decision::Allow,
+        ),
     ];
     let ctx = Context::default();
     for (name, ids, limits, rp, who, action, want) in cases {
@@ -428,6 +527,119 @@ fn boundaries_and_session_policies_intersect() {
             resource: "arn:aws:s3:::shared/k",
             context: &ctx,
         };
-        assert_eq!(evaluate_limited(ids, &limits, rp, who, &req), want, "{name}");
+        assert_eq!(
+            evaluate_limited(ids, &limits, rp, who, &req),
+            want,
+            "{name}"
+        );
+    }
+}
+
+/// The kind of policy an AccessDenied message names, from AWS's "access denied error
+/// message" examples.
+#[test]
+fn refusals_name_the_policy_that_refused() {
+    use crate::eval::{evaluate_limited, refusal_source, Limits, Source};
+    const ADMIN: &str = ALL;
+    const BOUNDARY_S3: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"},{"Effect":"Deny","Action":"s3:DeleteBucket","Resource":"*"}]}"#;
+    const SESSION_GET: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"},{"Effect":"Deny","Action":"s3:PutObject","Resource":"*"}]}"#;
+    let ids = [identity(ADMIN), identity(DENY_DELETE)];
+    let bounded = Limits {
+        boundary: Some(identity(BOUNDARY_S3)),
+        session: None,
+    };
+    let session = Limits {
+        boundary: None,
+        session: Some(vec![identity(SESSION_GET)].into()),
+    };
+    let locked = Policy::parse(BUCKET_DENY, Kind::Resource).unwrap();
+    let none = Limits::default();
+    let no_ids: [Arc<Policy>; 0] = [];
+    let cases: Vec<(
+        &str,
+        &[Arc<Policy>],
+        &Limits,
+        Option<&Policy>,
+        &str,
+        &str,
+        Source,
+    )> = vec![
+        (
+            "identity deny",
+            &ids,
+            &none,
+            None,
+            "s3:DeleteObject",
+            "arn:aws:s3:::b/k",
+            Source::Identity,
+        ),
+        (
+            "no identity allow",
+            &no_ids,
+            &none,
+            None,
+            "s3:GetObject",
+            "arn:aws:s3:::b/k",
+            Source::Identity,
+        ),
+        (
+            "resource deny",
+            &ids,
+            &none,
+            Some(&locked),
+            "s3:GetObject",
+            "arn:aws:s3:::locked/k",
+            Source::Resource,
+        ),
+        (
+            "boundary deny",
+            &ids,
+            &bounded,
+            None,
+            "s3:DeleteBucket",
+            "arn:aws:s3:::b",
+            Source::Boundary,
+        ),
+        (
+            "outside the boundary",
+            &ids,
+            &bounded,
+            None,
+            "lambda:ListFunctions",
+            "*",
+            Source::Boundary,
+        ),
+        (
+            "session deny",
+            &ids,
+            &session,
+            None,
+            "s3:PutObject",
+            "arn:aws:s3:::b/k",
+            Source::Session,
+        ),
+        (
+            "outside the session policy",
+            &ids,
+            &session,
+            None,
+            "s3:ListBucket",
+            "arn:aws:s3:::b",
+            Source::Session,
+        ),
+    ];
+    let ctx = Context::default();
+    for (name, ids, limits, rp, action, resource, want) in cases {
+        let req = Request {
+            action,
+            resource,
+            context: &ctx,
+        };
+        assert_ne!(
+            evaluate_limited(ids, limits, rp, &WHO, &req),
+            Decision::Allow,
+            "{name}"
+        );
+        assert_eq!(refusal_source(ids, limits, rp, &WHO, &req), want, "{name}");
     }
 }

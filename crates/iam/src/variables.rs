@@ -104,7 +104,10 @@ mod tests {
     fn variables_expand_from_the_request() {
         let c = ctx();
         let cases: &[(&str, Option<&str>)] = &[
-            ("arn:aws:s3:::home/${aws:username}/*", Some("arn:aws:s3:::home/carlos/*")),
+            (
+                "arn:aws:s3:::home/${aws:username}/*",
+                Some("arn:aws:s3:::home/carlos/*"),
+            ),
             ("${aws:userid}", Some("AIDAEXAMPLE")),
             ("${aws:PrincipalTag/team}-data", Some("blue-data")),
             ("${AWS:UserName}", Some("carlos")),

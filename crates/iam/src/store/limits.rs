@@ -49,9 +49,9 @@ impl Iam {
                 format!("ARN {arn} is not valid."),
             ));
         }
-        self.policy(arn)
-            .map(|_| ())
-            .map_err(|_| no_such_entity(format!("Policy {arn} does not exist or is not attachable.")))
+        self.policy(arn).map(|_| ()).map_err(|_| {
+            no_such_entity(format!("Policy {arn} does not exist or is not attachable."))
+        })
     }
 
     /// The permissions boundary of a user or role, if it has one.
@@ -98,7 +98,11 @@ impl Iam {
     /// The boundary and session policies that limit `identity` (signing with `session_key`,
     /// for temporary credentials), compiled and cached until the next IAM write. A principal
     /// with neither costs one cache look-up.
-    pub fn limits_of(&self, identity: &Identity, session_key: Option<&str>) -> Result<Limits, Error> {
+    pub fn limits_of(
+        &self,
+        identity: &Identity,
+        session_key: Option<&str>,
+    ) -> Result<Limits, Error> {
         let (owner, name) = match &identity.principal {
             PrincipalKind::Root => return Ok(Limits::default()),
             PrincipalKind::User(n) => (Owner::User, n.as_str()),
@@ -177,7 +181,9 @@ impl Iam {
             Err(e) => return Err(e),
         };
         let v = self.policy_version(arn, &p.default_version)?;
-        Ok(Policy::parse(&v.document, Kind::Identity).ok().map(Arc::new))
+        Ok(Policy::parse(&v.document, Kind::Identity)
+            .ok()
+            .map(Arc::new))
     }
 }
 

@@ -504,7 +504,10 @@ mod tests {
         );
         let p = iam.create_policy("books", "/", PUT_BOOKS, None).unwrap();
         iam.set_boundary(Owner::User, "ann", Some(&p.arn)).unwrap();
-        assert_eq!(iam.boundary(Owner::User, "ann").unwrap(), Some(p.arn.clone()));
+        assert_eq!(
+            iam.boundary(Owner::User, "ann").unwrap(),
+            Some(p.arn.clone())
+        );
         assert!(iam.limits_of(&ann, None).unwrap().boundary.is_some());
         iam.set_boundary(Owner::User, "ann", None).unwrap();
         assert!(iam.limits_of(&ann, None).unwrap().is_empty());
