@@ -409,15 +409,17 @@ fn boundaries_and_session_policies_intersect() {
     )
     .unwrap();
     let empty_ids: [Arc<Policy>; 0] = [];
-    let cases: Vec<(
-        &str,
-        &[Arc<Policy>],
+    /// (name, identity policies, limits, resource policy, caller, action, expected).
+    type LimitCase<'a> = (
+        &'a str,
+        &'a [Arc<Policy>],
         Limits,
-        Option<&Policy>,
-        &Who,
-        &str,
+        Option<&'a Policy>,
+        &'a Who<'a>,
+        &'a str,
         Decision,
-    )> = vec![
+    );
+    let cases: Vec<LimitCase> = vec![
         (
             "no limits: identity decides",
             &ids,
@@ -555,15 +557,17 @@ fn refusals_name_the_policy_that_refused() {
     let locked = Policy::parse(BUCKET_DENY, Kind::Resource).unwrap();
     let none = Limits::default();
     let no_ids: [Arc<Policy>; 0] = [];
-    let cases: Vec<(
-        &str,
-        &[Arc<Policy>],
-        &Limits,
-        Option<&Policy>,
-        &str,
-        &str,
+    /// (name, identity policies, limits, resource policy, action, resource, expected).
+    type SourceCase<'a> = (
+        &'a str,
+        &'a [Arc<Policy>],
+        &'a Limits,
+        Option<&'a Policy>,
+        &'a str,
+        &'a str,
         Source,
-    )> = vec![
+    );
+    let cases: Vec<SourceCase> = vec![
         (
             "identity deny",
             &ids,
