@@ -47,10 +47,17 @@ def unvalidated_apigw(server):
     return server.client("apigatewayv2", parameter_validation=False)
 
 
+# Every API of the test account: what a function's permission names to let API Gateway in.
+ANY_API = f"arn:aws:execute-api:{helpers.REGION}:{helpers.ACCOUNT}:*"
+
+
 @pytest.fixture
-def gw_function(new_function):
-    """A fresh function running GATEWAY_FUNCTION; returns its name."""
-    return new_function(zip_bytes=gateway_zip(), Timeout=10)["FunctionName"]
+def gw_function(new_function, lambda_client):
+    """A fresh function running GATEWAY_FUNCTION, which API Gateway may invoke for any API
+    of the account (AddPermission, as on AWS); returns its name."""
+    name = new_function(zip_bytes=gateway_zip(), Timeout=10)["FunctionName"]
+    helpers.allow_service(lambda_client, name, "apigateway.amazonaws.com", ANY_API)
+    return name
 
 
 @pytest.fixture

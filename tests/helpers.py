@@ -647,3 +647,34 @@ def store_query(server, store, sql, params=()):
          "-c", f'SET search_path TO "{store}"', "-c", text],
         check=True, capture_output=True, text=True).stdout
     return json.loads(out) if reads else []
+
+
+def allow_service(lambda_client, function, principal, source_arn=None, qualifier=None):
+    """Grant a service principal (`s3.amazonaws.com`...) permission to invoke a function, as
+    an AWS user must before S3, SNS or API Gateway may invoke it. Returns the statement id."""
+    sid = unique_name("allow")
+    kwargs = {"FunctionName": function, "StatementId": sid, "Action": "lambda:InvokeFunction",
+              "Principal": principal}
+    if source_arn:
+        kwargs["SourceArn"] = source_arn
+    if qualifier:
+        kwargs["Qualifier"] = qualifier
+    lambda_client.add_permission(**kwargs)
+    return sid
+
+
+def allow_bucket(lambda_client, function, bucket):
+    """Let S3 invoke a function for one bucket's events (the function ARN may be qualified)."""
+    return allow_service(lambda_client, function, "s3.amazonaws.com", f"arn:aws:s3:::{bucket}")
+
+
+def allow_topic(lambda_client, function, topic_arn):
+    """Let SNS invoke a function for one topic's messages."""
+    return allow_service(lambda_client, function, "sns.amazonaws.com", topic_arn)
+
+
+def allow_api(lambda_client, function, api_id, region=REGION, qualifier=None):
+    """Let API Gateway invoke a function (or one of its aliases or versions) for any route and
+    stage of one API."""
+    source = f"arn:aws:execute-api:{region}:{ACCOUNT}:{api_id}/*"
+    return allow_service(lambda_client, function, "apigateway.amazonaws.com", source, qualifier)

@@ -35,6 +35,8 @@ def test_alias_repointing_and_weighted_split(lambda_client, apigw, new_api, gw_f
     v2 = publish(lambda_client, gw_function, "two")
     lambda_client.create_alias(FunctionName=gw_function, Name="prod", FunctionVersion=v1)
     api = new_api()
+    # The alias has its own policy: the function's permission does not cover it.
+    helpers.allow_api(lambda_client, gw_function, api["ApiId"], qualifier="prod")
     iid = lambda_integration(apigw, api["ApiId"], function_arn(gw_function, "prod"))[
         "IntegrationId"]
     add_route(apigw, api["ApiId"], "GET /imageupload", iid)

@@ -39,10 +39,17 @@ def test_walkthrough(aws, tmp_path, lambda_client):
     try:
         api = aws("apigatewayv2", "create-api", "--name", "demo", "--protocol-type", "HTTP",
                   "--target", fn["FunctionArn"])
+        api_id = api["ApiId"]
+        # Quick create does not grant API Gateway the right to invoke: the user adds it.
+        status, _, _ = call(api["ApiEndpoint"], "/anything")
+        assert status == 500
+        source = f"arn:aws:execute-api:{helpers.REGION}:{helpers.ACCOUNT}:{api_id}/*"
+        aws("lambda", "add-permission", "--function-name", name, "--statement-id", "apigw",
+            "--action", "lambda:InvokeFunction", "--principal", "apigateway.amazonaws.com",
+            "--source-arn", source)
         status, _, body = call(api["ApiEndpoint"], "/anything")
         assert status == 200 and json.loads(body)["rawPath"] == "/anything"
 
-        api_id = api["ApiId"]
         integ = aws("apigatewayv2", "create-integration", "--api-id", api_id,
                     "--integration-type", "AWS_PROXY", "--integration-uri",
                     f"{fn['FunctionArn']}:live", "--payload-format-version", "2.0")
@@ -55,6 +62,9 @@ def test_walkthrough(aws, tmp_path, lambda_client):
         aws("lambda", "publish-version", "--function-name", name)
         aws("lambda", "create-alias", "--function-name", name, "--name", "live",
             "--function-version", "1")
+        aws("lambda", "add-permission", "--function-name", name, "--qualifier", "live",
+            "--statement-id", "apigw", "--action", "lambda:InvokeFunction",
+            "--principal", "apigateway.amazonaws.com", "--source-arn", source)
 
         status, _, body = call(api["ApiEndpoint"], "/items/abc")
         assert status == 200 and json.loads(body)["pathParameters"] == {"id": "abc"}

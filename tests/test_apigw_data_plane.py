@@ -13,6 +13,7 @@ from apigw_support import (  # noqa: F401  (fixtures)
     call,
     echo_event,
     gateway_error,
+    gateway_zip,
     gw_function,
     lambda_integration,
     new_api,
@@ -291,6 +292,19 @@ def test_integration_timeout_is_504(apigw, routed):
 def test_missing_function_is_500(apigw, new_api):
     api = new_api(Target=function_arn(helpers.unique_name("ghost")))
     gateway_error(call(api["ApiEndpoint"], "/x"), 500, "Internal Server Error")
+
+
+def test_function_without_permission_for_the_api_is_500(lambda_client, new_api, new_function):
+    """API Gateway invokes only functions whose policy allows it for this API, as on AWS
+    (quick create grants nothing); the answer is AWS's 500."""
+    name = new_function(zip_bytes=gateway_zip(), Timeout=10)["FunctionName"]
+    api = new_api(Target=function_arn(name))
+    gateway_error(call(api["ApiEndpoint"], "/x"), 500, "Internal Server Error")
+    helpers.allow_api(lambda_client, name, "some-other-api")
+    gateway_error(call(api["ApiEndpoint"], "/x"), 500, "Internal Server Error")
+    helpers.allow_api(lambda_client, name, api["ApiId"])
+    status, _, _ = call(api["ApiEndpoint"], "/x")
+    assert status == 200
 
 
 def test_disabled_endpoint_is_forbidden(apigw, new_api, gw_function):

@@ -372,12 +372,13 @@ def test_apis_survive_restart_and_kill(server_factory, gw_function_factory):
 
 @pytest.fixture
 def gw_function_factory():
-    from apigw_support import gateway_zip
+    from apigw_support import ANY_API, gateway_zip
 
     def create(lambda_client):
         name = helpers.unique_name()
         helpers.create_function(lambda_client, name, gateway_zip())
         helpers.wait_active(lambda_client, name)
+        helpers.allow_service(lambda_client, name, "apigateway.amazonaws.com", ANY_API)
         return name
 
     return create

@@ -20,6 +20,8 @@ from botocore.exceptions import ClientError
 from helpers import (
     store_query,
     INVOKE_CONFIG,
+    allow_api,
+    allow_bucket,
     create_function,
     function_arn,
     invoke,
@@ -254,12 +256,14 @@ def test_records_carry_trigger_alias_and_outcome(srv, lam, make_fn):
     s3 = make_s3_client(srv.url)
     bucket = unique_bucket("meter")
     s3.create_bucket(Bucket=bucket)
+    allow_bucket(lam, target, bucket)
     s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
         "LambdaFunctionConfigurations": [{"LambdaFunctionArn": function_arn(target),
                                           "Events": ["s3:ObjectCreated:*"]}]})
     s3.put_object(Bucket=bucket, Key="a.txt", Body=b"x")
     api = srv.client("apigatewayv2").create_api(
         Name=unique_name("api"), ProtocolType="HTTP", Target=function_arn(target))
+    allow_api(lam, target, api["ApiId"])
     status, _, _ = http_get(f"{srv.url}/_aws/execute-api/{api['ApiId']}/hello")
     assert status == 200
     caller = make_fn(code=CALLER, Timeout=30)

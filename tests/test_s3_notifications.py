@@ -13,11 +13,13 @@ from botocore.exceptions import ClientError
 from helpers import (
     REGION,
     Records,
+    allow_bucket,
     assert_error,
     code_sha256,
     create_kwargs,
     function_arn,
     invoke,
+    make_client,
     make_s3_client,
     make_zip,
     recorder_kwargs,
@@ -68,7 +70,14 @@ def lambda_config(arn, events, config_id=None, prefix=None, suffix=None, rule_na
     return cfg
 
 
-def configure(s3, bucket, *configs):
+def configure(s3, bucket, *configs, grant=True):
+    """Point the bucket's notifications at functions; with `grant`, first let S3 invoke each
+    function for this bucket (AddPermission), as AWS requires before it accepts them."""
+    if grant:
+        lam = make_client(s3.meta.endpoint_url)
+        for arn in {c["LambdaFunctionArn"] for c in configs}:
+            if arn.startswith("arn:aws:lambda:"):
+                allow_bucket(lam, arn, bucket)
     s3.put_bucket_notification_configuration(
         Bucket=bucket, NotificationConfiguration={"LambdaFunctionConfigurations": list(configs)}
     )
@@ -144,12 +153,29 @@ def test_configuration_pointing_at_missing_function_is_rejected(s3, bucket, new_
     configure(s3, bucket, lambda_config(arn, ["s3:ObjectCreated:*"], "kept"))
     with pytest.raises(ClientError) as e:
         configure(s3, bucket, lambda_config(function_arn("no-such-function-" + bucket[-12:]),
-                                            ["s3:ObjectCreated:*"]))
+                                            ["s3:ObjectCreated:*"]), grant=False)
     assert s3_error(e.value) == ("InvalidArgument", 400)
     assert "Unable to validate the following destination configurations" in e.value.response["Error"]["Message"]
     # The rejected PUT left the previous configuration in place.
     got = s3.get_bucket_notification_configuration(Bucket=bucket)
     assert [c["Id"] for c in got["LambdaFunctionConfigurations"]] == ["kept"]
+
+
+def test_configuration_needs_the_functions_permission(s3, bucket, new_function, lambda_client):
+    """S3 validates a destination by invoking permission, as on AWS: without a statement for
+    s3.amazonaws.com naming this bucket, the configuration is refused and nothing is stored."""
+    arn = new_function()["FunctionArn"]
+    cfg = lambda_config(arn, ["s3:ObjectCreated:*"], "denied")
+    allow_bucket(lambda_client, arn, "some-other-bucket")
+    with pytest.raises(ClientError) as e:
+        configure(s3, bucket, cfg, grant=False)
+    assert s3_error(e.value) == ("InvalidArgument", 400)
+    assert "Unable to validate the following destination configurations" in e.value.response["Error"]["Message"]
+    assert s3.get_bucket_notification_configuration(Bucket=bucket).get("LambdaFunctionConfigurations") is None
+    allow_bucket(lambda_client, arn, bucket)
+    configure(s3, bucket, cfg, grant=False)
+    [got] = s3.get_bucket_notification_configuration(Bucket=bucket)["LambdaFunctionConfigurations"]
+    assert got["Id"] == "denied"
 
 
 @pytest.mark.parametrize("case", ["bad-arn", "bad-rule-name", "bad-event"])

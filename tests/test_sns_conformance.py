@@ -898,6 +898,9 @@ def test_subscribe_alias_arn_invokes_the_alias(sns, topic, recorder, lambda_clie
     alias = f"live{uuid.uuid4().hex[:6]}"
     alias_arn = lambda_client.create_alias(FunctionName=fn_arn, Name=alias,
                                            FunctionVersion=version)["AliasArn"]
+    # An alias has its own policy: SNS needs a permission on it, as on AWS.
+    lambda_client.add_permission(FunctionName=alias_arn, StatementId="sns", Principal="sns.amazonaws.com",
+                                 Action="lambda:InvokeFunction", SourceArn=topic)
     sub = subscribe(sns, topic, alias_arn)
     (entry,) = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
     assert entry["Endpoint"] == alias_arn

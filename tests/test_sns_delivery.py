@@ -14,6 +14,7 @@ import pytest
 from helpers import (
     INVOKE_CONFIG,
     Records,
+    allow_topic,
     aws_cli_env,
     create_function,
     http_request,
@@ -67,6 +68,9 @@ class Platform:
         return self.sns.create_topic(Name=unique_name("topic"))["TopicArn"]
 
     def subscribe(self, topic, endpoint, **attrs):
+        """Subscribes a function, first letting SNS invoke it for this topic, as on AWS
+        (`$LATEST` is covered by the unqualified function's policy)."""
+        allow_topic(self.lam, endpoint.removesuffix(":$LATEST"), topic)
         return self.sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=endpoint,
                                   Attributes=attrs, ReturnSubscriptionArn=True)["SubscriptionArn"]
 
@@ -305,6 +309,7 @@ def test_aws_cli_flow(platform, tmp_path):
 
     arn, records = platform.recorder()
     topic = aws("create-topic", "--name", unique_name("cli"))["TopicArn"]
+    allow_topic(platform.lam, arn, topic)
     sub = aws("subscribe", "--topic-arn", topic, "--protocol", "lambda",
               "--notification-endpoint", arn)["SubscriptionArn"]
     assert sub.startswith(topic + ":")

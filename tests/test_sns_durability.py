@@ -6,6 +6,7 @@ import json
 from helpers import (
     INVOKE_CONFIG,
     Records,
+    allow_topic,
     create_function,
     make_client,
     make_s3_client,
@@ -31,6 +32,7 @@ def test_acknowledged_publish_is_delivered_after_kill_9(server_factory):
     topic = sns.create_topic(Name=unique_name("durable"), Attributes={"DisplayName": "D"},
                              Tags=[{"Key": "k", "Value": "v"}])["TopicArn"]
     policy = json.dumps({"kind": ["keep"]})
+    allow_topic(lam, name, topic)
     sub = sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=arn,
                         Attributes={"FilterPolicy": policy})["SubscriptionArn"]
     kept = sns.publish(TopicArn=topic, Message="survives",

@@ -43,6 +43,11 @@ for bucket in uploads thumbnails; do
     aws s3api head-bucket --bucket "$bucket" 2>/dev/null || aws s3api create-bucket --bucket "$bucket" >/dev/null
 done
 arn="$(aws lambda get-function-configuration --function-name thumbnail --query FunctionArn)"
+# As on AWS, S3 may invoke the function only once its policy allows it for this bucket.
+aws lambda remove-permission --function-name thumbnail --statement-id s3-uploads >/dev/null 2>&1 || true
+aws lambda add-permission --function-name thumbnail --statement-id s3-uploads \
+    --action lambda:InvokeFunction --principal s3.amazonaws.com \
+    --source-arn arn:aws:s3:::uploads --source-account 000000000000 >/dev/null
 aws s3api put-bucket-notification-configuration --bucket uploads --notification-configuration \
     "{\"LambdaFunctionConfigurations\":[{\"LambdaFunctionArn\":\"$arn\",\"Events\":[\"s3:ObjectCreated:*\"]}]}"
 echo "ready: upload an image to s3://uploads/users/<name>/"

@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use stratus_core::{Error, Kind, ACCOUNT_ID};
 use stratus_iam::actions::{self, Target};
+use stratus_iam::eval::Source;
+use stratus_iam::store::PrincipalKind;
 use stratus_iam::{Decision, Iam, Identity, Request, Who};
 
 use crate::auth::Caller;
@@ -22,12 +24,18 @@ pub fn check(state: &AppState, caller: &Caller, parts: &Parts, body: &[u8]) -> O
         return None;
     }
     let mut target = target(caller, parts, body)?;
+    add_source_ip(&parts.extensions, &mut target.context);
     if caller.service == "dynamodb" {
         add_leading_keys(state, caller, body, &mut target);
     }
-    match decide(&state.stores.iam, &caller.identity, &target, None) {
+    let iam = &state.stores.iam;
+    match decide(iam, &caller.identity, session_key(caller), &target, None) {
         Ok(Decision::Allow) => None,
-        Ok(decision) => Some(denied(caller, &target, decision)),
+        Ok(decision) => {
+            let id = &caller.identity;
+            let message = refusal(iam, id, session_key(caller), &target, None, decision);
+            Some(denied(caller, parts, message))
+        }
         Err(e) => Some(ApiError(e).into_response()),
     }
 }
@@ -158,32 +166,33 @@ fn target(caller: &Caller, parts: &Parts, body: &[u8]) -> Option<Target> {
     }
 }
 
+/// The access key of temporary credentials (whose session policies limit them).
+pub fn session_key(caller: &Caller) -> Option<&str> {
+    caller.session.then_some(caller.access_key.as_str())
+}
+
 /// Evaluates the caller's policies (and the resource's own policy, if it has one) for every
-/// resource the request touches.
+/// resource the request touches, within the caller's permissions boundary and, for
+/// temporary credentials (`session_key`), their session policies.
 pub fn decide(
     iam: &Iam,
     id: &Identity,
+    session_key: Option<&str>,
     target: &Target,
     resource_policy: Option<&stratus_iam::Policy>,
 ) -> Result<Decision, Error> {
     let policies = iam.policies_of(id)?;
-    let who = Who {
-        arn: &id.arn,
-        role_arn: id.role_arn(),
-        account: ACCOUNT_ID,
-        service: None,
-    };
-    let mut context = target.context.clone();
-    context.add("aws:PrincipalArn", id.role_arn().unwrap_or(&id.arn));
-    context.add("aws:PrincipalAccount", ACCOUNT_ID);
-    context.add("aws:SecureTransport", "false");
+    let limits = iam.limits_of(id, session_key)?;
+    let who = who(id);
+    let context = principal_context(id, &target.context);
     for resource in &target.resources {
         let req = Request {
             action: &target.action,
             resource,
             context: &context,
         };
-        let d = stratus_iam::eval::evaluate(&policies, resource_policy, &who, &req);
+        let d =
+            stratus_iam::eval::evaluate_limited(&policies, &limits, resource_policy, &who, &req);
         if d != Decision::Allow {
             return Ok(d);
         }
@@ -191,11 +200,136 @@ pub fn decide(
     Ok(Decision::Allow)
 }
 
-/// AccessDenied in the shape of the service asked.
-fn denied(caller: &Caller, target: &Target, decision: Decision) -> Response {
+/// A caller as resource policies' `Principal` elements name it.
+fn who(id: &Identity) -> Who<'_> {
+    Who {
+        arn: &id.arn,
+        role_arn: id.role_arn(),
+        account: ACCOUNT_ID,
+        service: None,
+    }
+}
+
+/// The request's context plus the keys that describe the caller: its ARN and account, its
+/// id (`aws:userid`) and, for an IAM user, its name (`aws:username`), as policy variables
+/// and condition keys read them.
+fn principal_context(id: &Identity, request: &stratus_iam::Context) -> stratus_iam::Context {
+    let mut context = request.clone();
+    context.add("aws:PrincipalArn", id.role_arn().unwrap_or(&id.arn));
+    context.add("aws:PrincipalAccount", ACCOUNT_ID);
+    context.add("aws:SecureTransport", "false");
+    context.add("aws:userid", id.user_id.as_str());
+    if let PrincipalKind::User(name) = &id.principal {
+        context.add("aws:username", name.as_str());
+    }
+    context
+}
+
+/// `aws:SourceIp`: the address of the connection the request came on.
+pub fn add_source_ip(extensions: &http::Extensions, context: &mut stratus_iam::Context) {
+    let peer = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+    if let Some(axum::extract::ConnectInfo(addr)) = peer {
+        // A v4 peer on a dual-stack socket shows as `::ffff:a.b.c.d`; policies name it as v4.
+        let ip = match addr.ip() {
+            std::net::IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        context.add("aws:SourceIp", ip.to_string());
+    }
+}
+
+/// The root user's decision: it has no identity policies and is allowed everything, except
+/// what the resource's own policy explicitly denies (how a bucket policy locks even the
+/// account's root user out, as on AWS).
+pub fn decide_root(target: &Target, resource_policy: Option<&stratus_iam::Policy>) -> Decision {
+    let root = Identity::root();
+    if resource_denies(&root, target, resource_policy) {
+        Decision::ExplicitDeny
+    } else {
+        Decision::Allow
+    }
+}
+
+/// Whether the resource's policy alone explicitly denies the request for `id` (on any of
+/// its resources): AWS words that refusal as a resource-based policy's.
+pub fn resource_denies(
+    id: &Identity,
+    target: &Target,
+    resource_policy: Option<&stratus_iam::Policy>,
+) -> bool {
+    let Some(policy) = resource_policy else {
+        return false;
+    };
+    let who = who(id);
+    let context = principal_context(id, &target.context);
+    target.resources.iter().any(|resource| {
+        let req = Request {
+            action: &target.action,
+            resource,
+            context: &context,
+        };
+        stratus_iam::eval::decide(policy, Some(&who), &req)
+            == Some(stratus_iam::policy::Effect::Deny)
+    })
+}
+
+/// AWS's message for a refused request, naming the kind of policy that refused it. Computed
+/// on the refusal path only: it evaluates the request again to find out.
+pub fn refusal(
+    iam: &Iam,
+    id: &Identity,
+    session_key: Option<&str>,
+    target: &Target,
+    resource_policy: Option<&stratus_iam::Policy>,
+    decision: Decision,
+) -> String {
     let resource = target.resources.first().map_or("*", String::as_str);
-    let message =
-        stratus_iam::denied_message(&caller.identity.arn, &target.action, resource, decision);
+    let source =
+        refusal_source(iam, id, session_key, target, resource_policy).unwrap_or(Source::Identity);
+    stratus_iam::refusal_message(&id.arn, &target.action, resource, decision, source)
+}
+
+fn refusal_source(
+    iam: &Iam,
+    id: &Identity,
+    session_key: Option<&str>,
+    target: &Target,
+    resource_policy: Option<&stratus_iam::Policy>,
+) -> Result<Source, Error> {
+    // The root user is refused by nothing but a resource policy.
+    if id.is_root() {
+        return Ok(Source::Resource);
+    }
+    let policies = iam.policies_of(id)?;
+    let limits = iam.limits_of(id, session_key)?;
+    let who = who(id);
+    let context = principal_context(id, &target.context);
+    for resource in &target.resources {
+        let req = Request {
+            action: &target.action,
+            resource,
+            context: &context,
+        };
+        let eval =
+            stratus_iam::eval::evaluate_limited(&policies, &limits, resource_policy, &who, &req);
+        if eval != Decision::Allow {
+            return Ok(stratus_iam::eval::refusal_source(
+                &policies,
+                &limits,
+                resource_policy,
+                &who,
+                &req,
+            ));
+        }
+    }
+    Ok(Source::Identity)
+}
+
+/// AccessDenied in the shape of the service asked. An XML body names the request's own id
+/// (the one the request-id layer put in the headers), as AWS's do.
+fn denied(caller: &Caller, parts: &Parts, message: String) -> Response {
     let service = caller.service.as_str();
     let code = match service {
         "sns" => "AuthorizationError",
@@ -206,7 +340,11 @@ fn denied(caller: &Caller, target: &Target, decision: Decision) -> Response {
     if let Some(json) = services::json::by_name(service) {
         return services::json::render(json, e);
     }
-    let request_id = stratus_core::ids::request_id().to_string();
+    let request_id = parts
+        .extensions
+        .get::<crate::RequestId>()
+        .map_or_else(stratus_core::ids::request_id, |id| id.0)
+        .to_string();
     let ns = match service {
         "sns" => services::sns::xml::NS,
         "iam" => services::iam::NS,
@@ -214,4 +352,43 @@ fn denied(caller: &Caller, target: &Target, decision: Decision) -> Response {
         _ => return ApiError(e).into_response(),
     };
     services::sns::xml::error_in(ns, &e, &request_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn caller(service: &str) -> Caller {
+        Caller {
+            access_key: "AKIAEXAMPLE".into(),
+            region: "us-east-1".into(),
+            service: service.into(),
+            identity: Arc::new(Identity {
+                arn: "arn:aws:iam::000000000000:user/ann".into(),
+                user_id: "AIDAEXAMPLE".into(),
+                principal: PrincipalKind::User("ann".into()),
+            }),
+            session: false,
+        }
+    }
+
+    /// The XML AccessDenied of IAM, STS and SNS names the id the request-id layer gave the
+    /// request (in its headers and log lines), not a new one.
+    #[tokio::test]
+    async fn access_denied_bodies_carry_the_requests_id() {
+        use http_body_util::BodyExt;
+        let id = crate::RequestId(stratus_core::ids::request_id());
+        for service in ["iam", "sts", "sns"] {
+            let (mut parts, ()) = http::Request::new(()).into_parts();
+            parts.extensions.insert(id);
+            let resp = denied(&caller(service), &parts, "refused".into());
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            let text = String::from_utf8_lossy(&body);
+            assert!(
+                text.contains(&format!("<RequestId>{id}</RequestId>")),
+                "{service}: {text}"
+            );
+        }
+    }
 }

@@ -93,13 +93,26 @@ pub fn check_role(
     }
     let mut target = stratus_iam::actions::Target::new("iam:PassRole", role_arn);
     target.context.add("iam:PassedToService", LAMBDA_PRINCIPAL);
-    let decision = crate::authorize::decide(&state.stores.iam, &caller.identity, &target, None)?;
+    let decision = crate::authorize::decide(
+        &state.stores.iam,
+        &caller.identity,
+        crate::authorize::session_key(caller),
+        &target,
+        None,
+    )?;
     if decision == stratus_iam::Decision::Allow {
         return Ok(());
     }
     Err(stratus_core::Error::new(
         "AccessDeniedException",
         stratus_core::Kind::AccessDenied,
-        stratus_iam::denied_message(&caller.identity.arn, "iam:PassRole", role_arn, decision),
+        crate::authorize::refusal(
+            &state.stores.iam,
+            &caller.identity,
+            crate::authorize::session_key(caller),
+            &target,
+            None,
+            decision,
+        ),
     ))
 }

@@ -220,9 +220,27 @@ impl Notifier {
 }
 
 impl stratus_s3::notify::EventSink for Notifier {
-    fn function_exists(&self, arn: &str) -> bool {
-        FunctionRef::parse(arn)
-            .is_ok_and(|r| self.queue.function_exists(&r.name, r.qualifier.as_deref()))
+    /// The function must exist and its permissions must let S3 invoke it for this bucket
+    /// (the region checked is the function ARN's own).
+    fn accepts(&self, arn: &str, bucket: &str) -> bool {
+        let Ok(r) = FunctionRef::parse(arn) else {
+            return false;
+        };
+        if !self.queue.function_exists(&r.name, r.qualifier.as_deref()) {
+            return false;
+        }
+        // S3 accepts only full ARNs here, so the region is always present.
+        let Some(region) = r.region.as_deref() else {
+            return false;
+        };
+        let source = format!("arn:aws:s3:::{bucket}");
+        self.permissions.allow(
+            &r.name,
+            r.qualifier.as_deref(),
+            "s3.amazonaws.com",
+            &source,
+            region,
+        )
     }
 
     /// Queues the event in the function ARN's region (else the bucket request's).

@@ -45,6 +45,14 @@ impl S3Auth for IamAuth {
     }
 }
 
+/// What the bucket owner's root user may always do, whatever the bucket policy denies (AWS's
+/// "security precaution"): read, replace or delete the policy that locked it out.
+const ROOT_KEEPS: [&str; 3] = [
+    "s3:GetBucketPolicy",
+    "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy",
+];
+
 /// Checks an authenticated S3 request's session token, then its authorization: the
 /// caller's policies and the bucket's policy.
 pub struct IamAccess {
@@ -59,7 +67,8 @@ impl S3Access for IamAccess {
         let Some(creds) = cx.credentials() else {
             return Err(s3_error!(AccessDenied, "Signature is required"));
         };
-        let Some(record) = self.auth.record(&creds.access_key) else {
+        let access_key = creds.access_key.clone();
+        let Some(record) = self.auth.record(&access_key) else {
             return Err(s3_error!(InvalidAccessKeyId));
         };
         let query = query_map(cx.uri().query().unwrap_or(""));
@@ -80,7 +89,7 @@ impl S3Access for IamAccess {
                 "The provided token has expired.",
             ));
         }
-        if !self.enforced || record.identity.is_root() {
+        if !self.enforced {
             return Ok(());
         }
         let (bucket, key) = match cx.s3_path() {
@@ -88,27 +97,48 @@ impl S3Access for IamAccess {
             S3Path::Bucket { bucket } => (Some(&**bucket), None),
             S3Path::Object { bucket, key } => (Some(&**bucket), Some(&**key)),
         };
+        // The root user skips its (non-existent) identity policies, but not a bucket
+        // policy's explicit deny: a request without a bucket, or to a bucket without a
+        // policy, passes after one look-up.
+        let bucket_policy = bucket
+            .and_then(|b| self.objects.bucket_policy(b))
+            .and_then(|doc| Policy::parse(&doc, Kind::Resource).ok());
+        if record.identity.is_root() && bucket_policy.is_none() {
+            return Ok(());
+        }
         let mut target = stratus_iam::actions::s3(cx.s3_op().name(), bucket, key);
         if let Some(prefix) = query.get("prefix") {
             target.context.add("s3:prefix", prefix.as_str());
         }
-        let bucket_policy = bucket
-            .and_then(|b| self.objects.bucket_policy(b))
-            .and_then(|doc| Policy::parse(&doc, Kind::Resource).ok());
-        let decision = crate::authorize::decide(
-            &self.auth.iam,
-            &record.identity,
-            &target,
-            bucket_policy.as_ref(),
-        )
-        .map_err(|_| s3_error!(InternalError))?;
+        crate::authorize::add_source_ip(cx.extensions_mut(), &mut target.context);
+        let identity = &record.identity;
+        let decision = if identity.is_root() {
+            if ROOT_KEEPS.contains(&target.action.as_str()) {
+                return Ok(());
+            }
+            crate::authorize::decide_root(&target, bucket_policy.as_ref())
+        } else {
+            let session_key = record.token.is_some().then_some(access_key.as_str());
+            crate::authorize::decide(
+                &self.auth.iam,
+                identity,
+                session_key,
+                &target,
+                bucket_policy.as_ref(),
+            )
+            .map_err(|_| s3_error!(InternalError))?
+        };
         if decision == Decision::Allow {
             return Ok(());
         }
-        let resource = target.resources.first().map_or("*", String::as_str);
-        Err(S3Error::with_message(
-            S3ErrorCode::AccessDenied,
-            stratus_iam::denied_message(&record.identity.arn, &target.action, resource, decision),
-        ))
+        let message = crate::authorize::refusal(
+            &self.auth.iam,
+            identity,
+            record.token.is_some().then_some(access_key.as_str()),
+            &target,
+            bucket_policy.as_ref(),
+            decision,
+        );
+        Err(S3Error::with_message(S3ErrorCode::AccessDenied, message))
     }
 }

@@ -10,6 +10,7 @@ use stratus_core::Error;
 
 use crate::glob;
 use crate::policy::malformed;
+use crate::variables;
 use crate::Context;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,12 +157,24 @@ impl Condition {
             // equals the policy's values), everything else fails.
             return self.if_exists || self.set == SetOp::AllValues || self.negated;
         };
-        let one = |a: &str| self.values.iter().any(|v| compare(self.op, a, v));
+        let one = |a: &str| self.values.iter().any(|v| self.value_matches(a, v, ctx));
         let positive = match self.set {
             SetOp::AllValues => actual.iter().all(|a| one(a)),
             SetOp::Single | SetOp::AnyValue => actual.iter().any(|a| one(a)),
         };
         positive != self.negated
+    }
+}
+
+impl Condition {
+    /// One request value against one policy value, the policy value's variables
+    /// (`${aws:username}`) replaced first; a variable without a value matches nothing.
+    fn value_matches(&self, actual: &str, policy: &str, ctx: &Context) -> bool {
+        if !variables::has_variables(policy) {
+            return compare(self.op, actual, policy);
+        }
+        let wildcards = matches!(self.op, Op::StringLike | Op::ArnLike);
+        variables::expand(policy, ctx, wildcards).is_some_and(|p| compare(self.op, actual, &p))
     }
 }
 
@@ -389,6 +402,41 @@ mod tests {
                 json!({"StringLike": {"s3:prefix": ["home/", "home/alice/*"]}}),
                 &[("s3:prefix", "home/alice/x")],
                 true,
+            ),
+            (
+                json!({"StringLike": {"s3:prefix": ["home/${aws:username}/*"]}}),
+                &[("s3:prefix", "home/carlos/x"), ("aws:username", "carlos")],
+                true,
+            ),
+            (
+                json!({"StringLike": {"s3:prefix": ["home/${aws:username}/*"]}}),
+                &[("s3:prefix", "home/maria/x"), ("aws:username", "carlos")],
+                false,
+            ),
+            (
+                json!({"StringEquals": {"s3:prefix": "${aws:username}"}}),
+                &[("s3:prefix", "carlos")],
+                false,
+            ),
+            (
+                json!({"StringEquals": {"aws:PrincipalAccount": "${aws:ResourceAccount, '1'}"}}),
+                &[("aws:PrincipalAccount", "1")],
+                true,
+            ),
+            (
+                json!({"IpAddress": {"aws:SourceIp": ["192.0.2.0/24", "2001:db8::/32"]}}),
+                &[("aws:SourceIp", "2001:db8:1::7")],
+                true,
+            ),
+            (
+                json!({"IpAddress": {"aws:SourceIp": "192.0.2.0/24"}}),
+                &[("aws:SourceIp", "192.0.3.1")],
+                false,
+            ),
+            (
+                json!({"NotIpAddress": {"aws:SourceIp": "127.0.0.0/8"}}),
+                &[("aws:SourceIp", "127.0.0.1")],
+                false,
             ),
             (
                 json!({"StringEqualsIgnoreCase": {"aws:PrincipalArn": "ARN:AWS:IAM::1:ROLE/R"}}),

@@ -2,8 +2,11 @@
 //! `Deny` in any applicable policy wins; otherwise an `Allow` in an identity-based policy or
 //! in the resource's policy allows; otherwise the request is implicitly denied.
 
+use std::sync::Arc;
+
 use crate::glob;
 use crate::policy::{Effect, Policy, Principals, Statement};
+use crate::variables;
 use crate::Context;
 
 /// The outcome of evaluating a request.
@@ -36,33 +39,164 @@ pub struct Request<'a> {
     pub context: &'a Context,
 }
 
+/// What limits a principal's identity policies (AWS's policy evaluation logic): a
+/// permissions boundary, and the session policies of temporary credentials. Each only takes
+/// permissions away: an identity policy's Allow counts only if the boundary (when set) and
+/// one of the session policies (when given) allow the request too.
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    pub boundary: Option<Arc<Policy>>,
+    pub session: Option<Arc<[Arc<Policy>]>>,
+}
+
+impl Limits {
+    pub fn is_empty(&self) -> bool {
+        self.boundary.is_none() && self.session.is_none()
+    }
+}
+
 /// Evaluates a caller's identity policies and, if the resource has one, its resource policy.
 pub fn evaluate(
-    identity: &[std::sync::Arc<Policy>],
+    identity: &[Arc<Policy>],
     resource_policy: Option<&Policy>,
     who: &Who<'_>,
     req: &Request<'_>,
 ) -> Decision {
-    let mut allowed = false;
+    evaluate_limited(identity, &Limits::default(), resource_policy, who, req)
+}
+
+/// [`evaluate`] within a boundary and session policies. An explicit Deny in any of them
+/// wins. Otherwise the request is allowed when the identity policies allow it within the
+/// limits, or when the resource policy allows it: within one account a resource policy that
+/// names the caller grants on its own, except to a role session with limits, which they
+/// still bound (AWS documents the same for a role's sessions).
+pub fn evaluate_limited(
+    identity: &[Arc<Policy>],
+    limits: &Limits,
+    resource_policy: Option<&Policy>,
+    who: &Who<'_>,
+    req: &Request<'_>,
+) -> Decision {
+    let mut identity_allows = false;
     for p in identity {
         match decide(p, None, req) {
             Some(Effect::Deny) => return Decision::ExplicitDeny,
-            Some(Effect::Allow) => allowed = true,
+            Some(Effect::Allow) => identity_allows = true,
             None => {}
         }
     }
-    if let Some(p) = resource_policy {
-        match decide(p, Some(who), req) {
-            Some(Effect::Deny) => return Decision::ExplicitDeny,
-            Some(Effect::Allow) => allowed = true,
-            None => {}
-        }
+    let resource = resource_policy.and_then(|p| decide(p, Some(who), req));
+    if resource == Some(Effect::Deny) {
+        return Decision::ExplicitDeny;
     }
-    if allowed {
+    let within = match within_limits(limits, req) {
+        Some(Effect::Deny) => return Decision::ExplicitDeny,
+        Some(Effect::Allow) => true,
+        None => false,
+    };
+    let resource_allows = resource == Some(Effect::Allow) && (within || who.role_arn.is_none());
+    if (identity_allows && within) || resource_allows {
         Decision::Allow
     } else {
         Decision::ImplicitDeny
     }
+}
+
+/// Which kind of policy a refusal is owed to, as AWS's AccessDenied messages name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Identity,
+    Resource,
+    Boundary,
+    Session,
+}
+
+impl Source {
+    /// `with an explicit deny in {this}`.
+    pub fn article(self) -> &'static str {
+        match self {
+            Source::Identity => "an identity-based policy",
+            Source::Resource => "a resource-based policy",
+            Source::Boundary => "a permissions boundary",
+            Source::Session => "a session policy",
+        }
+    }
+
+    /// `because no {this} allows the ... action`.
+    pub fn none(self) -> &'static str {
+        match self {
+            Source::Identity | Source::Resource => "identity-based policy",
+            Source::Boundary => "permissions boundary",
+            Source::Session => "session policy",
+        }
+    }
+}
+
+/// Why [`evaluate_limited`] refused a request: the policy that denied it, or the one whose
+/// missing Allow refused it. Only called on the refusal path, so it re-evaluates freely.
+pub fn refusal_source(
+    identity: &[Arc<Policy>],
+    limits: &Limits,
+    resource_policy: Option<&Policy>,
+    who: &Who<'_>,
+    req: &Request<'_>,
+) -> Source {
+    let says = |p: &Policy, who: Option<&Who<'_>>| decide(p, who, req);
+    let identity_says: Vec<Option<Effect>> = identity.iter().map(|p| says(p, None)).collect();
+    let boundary = limits.boundary.as_ref().map(|b| says(b, None));
+    let session: Option<Vec<Option<Effect>>> = limits
+        .session
+        .as_ref()
+        .map(|ps| ps.iter().map(|p| says(p, None)).collect());
+    let denies = |v: &Option<Effect>| *v == Some(Effect::Deny);
+    if identity_says.iter().any(denies) {
+        return Source::Identity;
+    }
+    if resource_policy.is_some_and(|p| says(p, Some(who)) == Some(Effect::Deny)) {
+        return Source::Resource;
+    }
+    if boundary.as_ref().is_some_and(denies) {
+        return Source::Boundary;
+    }
+    if session.as_ref().is_some_and(|s| s.iter().any(denies)) {
+        return Source::Session;
+    }
+    let allowed_by_identity = identity_says.contains(&Some(Effect::Allow));
+    if allowed_by_identity && boundary.is_some_and(|b| b != Some(Effect::Allow)) {
+        return Source::Boundary;
+    }
+    if allowed_by_identity && session.is_some_and(|s| !s.contains(&Some(Effect::Allow))) {
+        return Source::Session;
+    }
+    Source::Identity
+}
+
+/// `Allow` if the request is within the limits (there are none, or each one allows it),
+/// `Deny` if one denies it explicitly, nothing otherwise.
+fn within_limits(limits: &Limits, req: &Request<'_>) -> Option<Effect> {
+    if limits.is_empty() {
+        return Some(Effect::Allow);
+    }
+    let mut within = true;
+    if let Some(b) = &limits.boundary {
+        match decide(b, None, req) {
+            Some(Effect::Deny) => return Some(Effect::Deny),
+            Some(Effect::Allow) => {}
+            None => within = false,
+        }
+    }
+    if let Some(session) = &limits.session {
+        let mut any = false;
+        for p in session.iter() {
+            match decide(p, None, req) {
+                Some(Effect::Deny) => return Some(Effect::Deny),
+                Some(Effect::Allow) => any = true,
+                None => {}
+            }
+        }
+        within &= any;
+    }
+    within.then_some(Effect::Allow)
 }
 
 /// What one policy says about a request: `Deny` if any applicable statement denies, else
@@ -92,7 +226,7 @@ fn applies(s: &Statement, who: Option<&Who<'_>>, req: &Request<'_>) -> bool {
         return false;
     }
     if let Some(r) = &s.resources {
-        let hit = r.values.iter().any(|p| glob::matches(p, req.resource));
+        let hit = r.values.iter().any(|p| resource_matches(p, req));
         if hit == r.negated {
             return false;
         }
@@ -103,6 +237,15 @@ fn applies(s: &Statement, who: Option<&Who<'_>>, req: &Request<'_>) -> bool {
         }
     }
     s.conditions.iter().all(|c| c.holds(req.context))
+}
+
+/// A Resource pattern against the request's resource, its policy variables replaced by the
+/// request's values first (a variable without a value matches nothing).
+fn resource_matches(pattern: &str, req: &Request<'_>) -> bool {
+    if !variables::has_variables(pattern) {
+        return glob::matches(pattern, req.resource);
+    }
+    variables::expand(pattern, req.context, true).is_some_and(|p| glob::matches(&p, req.resource))
 }
 
 /// Whether a statement's principals name the caller: `*`, its ARN, its role (for a session),

@@ -15,12 +15,20 @@ pub fn matches_ignore_case(pattern: &str, text: &str) -> bool {
 }
 
 /// Linear-time wildcard matching with one backtrack point (the last `*` seen): a pattern
-/// cannot make it slow, whatever a policy author writes.
+/// cannot make it slow, whatever a policy author writes. A byte after
+/// [`variables::LITERAL`](crate::variables::LITERAL) is matched as itself (`${*}`).
 fn glob(p: &[u8], t: &[u8], eq: impl Fn(u8, u8) -> bool) -> bool {
+    use crate::variables::LITERAL;
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == b'?' || (p[pi] != b'*' && eq(p[pi], t[ti]))) {
+        if pi + 1 < p.len() && p[pi] == LITERAL && eq(p[pi + 1], t[ti]) {
+            pi += 2;
+            ti += 1;
+        } else if pi < p.len()
+            && p[pi] != LITERAL
+            && (p[pi] == b'?' || (p[pi] != b'*' && eq(p[pi], t[ti])))
+        {
             pi += 1;
             ti += 1;
         } else if pi < p.len() && p[pi] == b'*' {

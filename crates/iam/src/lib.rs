@@ -7,6 +7,7 @@
 //! - [`policy`]: parsing and validating policy documents (`MalformedPolicyDocument`).
 //! - [`condition`]: condition operators and keys.
 //! - [`glob`]: `*` / `?` wildcards of actions, resources and `*Like` conditions.
+//! - [`variables`]: policy variables (`${aws:username}`, `${*}`) in resources and conditions.
 //! - [`eval`]: explicit deny over allow over implicit deny, across identity and resource
 //!   policies.
 //! - [`resource`]: function permissions for service principals (S3, SNS, API Gateway).
@@ -22,6 +23,7 @@ pub mod managed;
 pub mod policy;
 pub mod resource;
 pub mod store;
+pub mod variables;
 
 pub use eval::{Decision, Request, Who};
 pub use policy::{Kind, Policy};
@@ -55,19 +57,40 @@ impl Context {
     }
 }
 
-/// AWS's AccessDenied message for an identity that no policy allows (or one denies).
+/// AWS's AccessDenied message for an identity that no identity policy allows (or one denies).
 pub fn denied_message(
     caller_arn: &str,
     action: &str,
     resource: &str,
     decision: Decision,
 ) -> String {
+    refusal_message(
+        caller_arn,
+        action,
+        resource,
+        decision,
+        eval::Source::Identity,
+    )
+}
+
+/// AWS's AccessDenied message, naming the kind of policy that refused the request: `with an
+/// explicit deny in a permissions boundary`, `because no session policy allows the ...
+/// action`.
+pub fn refusal_message(
+    caller_arn: &str,
+    action: &str,
+    resource: &str,
+    decision: Decision,
+    source: eval::Source,
+) -> String {
     match decision {
         Decision::ExplicitDeny => format!(
-            "User: {caller_arn} is not authorized to perform: {action} on resource: {resource} with an explicit deny in an identity-based policy"
+            "User: {caller_arn} is not authorized to perform: {action} on resource: {resource} with an explicit deny in {}",
+            source.article()
         ),
         _ => format!(
-            "User: {caller_arn} is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action"
+            "User: {caller_arn} is not authorized to perform: {action} on resource: {resource} because no {} allows the {action} action",
+            source.none()
         ),
     }
 }

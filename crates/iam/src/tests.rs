@@ -41,6 +41,10 @@ const HOME_PREFIX: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allo
 const BUCKET_POLICY: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/carlos"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::shared/*"}}"#;
 const BUCKET_DENY: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::locked/*"}}"#;
 
+const HOME_FOLDER: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::home","Condition":{"StringLike":{"s3:prefix":["${aws:username}/*"]}}},{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::home/${aws:username}/*"}]}"#;
+const LITERAL_STAR: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/${*}"}}"#;
+const OFFICE_ONLY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"NotIpAddress":{"aws:SourceIp":["192.0.2.0/24","203.0.113.0/24"]}}}]}"#;
+
 const CASES: &[Case] = &[
     Case {
         name: "no policy: implicit deny",
@@ -222,6 +226,78 @@ const CASES: &[Case] = &[
         context: &[],
         want: Decision::ExplicitDeny,
     },
+    Case {
+        name: "policy variable: a user reaches its own home folder",
+        identity: &[HOME_FOLDER],
+        resource_policy: None,
+        action: "s3:GetObject",
+        resource: "arn:aws:s3:::home/carlos/notes.txt",
+        context: &[("aws:username", "carlos")],
+        want: Decision::Allow,
+    },
+    Case {
+        name: "policy variable: and not another user's",
+        identity: &[HOME_FOLDER],
+        resource_policy: None,
+        action: "s3:GetObject",
+        resource: "arn:aws:s3:::home/maria/notes.txt",
+        context: &[("aws:username", "carlos")],
+        want: Decision::ImplicitDeny,
+    },
+    Case {
+        name: "policy variable in a condition: listing its own prefix",
+        identity: &[HOME_FOLDER],
+        resource_policy: None,
+        action: "s3:ListBucket",
+        resource: "arn:aws:s3:::home",
+        context: &[("aws:username", "carlos"), ("s3:prefix", "carlos/")],
+        want: Decision::Allow,
+    },
+    Case {
+        name: "policy variable without a value (a role session has no username) matches nothing",
+        identity: &[HOME_FOLDER],
+        resource_policy: None,
+        action: "s3:GetObject",
+        resource: "arn:aws:s3:::home//notes.txt",
+        context: &[],
+        want: Decision::ImplicitDeny,
+    },
+    Case {
+        name: "${*} is a literal asterisk",
+        identity: &[LITERAL_STAR],
+        resource_policy: None,
+        action: "s3:GetObject",
+        resource: "arn:aws:s3:::b/*",
+        context: &[],
+        want: Decision::Allow,
+    },
+    Case {
+        name: "${*} is no wildcard",
+        identity: &[LITERAL_STAR],
+        resource_policy: None,
+        action: "s3:GetObject",
+        resource: "arn:aws:s3:::b/anything",
+        context: &[],
+        want: Decision::ImplicitDeny,
+    },
+    Case {
+        name: "aws:SourceIp inside the office ranges",
+        identity: &[OFFICE_ONLY],
+        resource_policy: None,
+        action: "s3:GetObject",
+        resource: "arn:aws:s3:::b/k",
+        context: &[("aws:SourceIp", "203.0.113.9")],
+        want: Decision::Allow,
+    },
+    Case {
+        name: "aws:SourceIp outside them: denied",
+        identity: &[OFFICE_ONLY],
+        resource_policy: None,
+        action: "s3:GetObject",
+        resource: "arn:aws:s3:::b/k",
+        context: &[("aws:SourceIp", "198.51.100.1")],
+        want: Decision::ExplicitDeny,
+    },
 ];
 
 #[test]
@@ -300,4 +376,274 @@ fn evaluation_cost() {
         "one evaluation of three policies: {:?}",
         start.elapsed() / n
     );
+}
+
+/// Permissions boundaries and session policies, as AWS's policy evaluation logic documents
+/// them: the effective permissions are the intersection with the identity policies.
+#[test]
+fn boundaries_and_session_policies_intersect() {
+    use crate::eval::{evaluate_limited, Limits};
+    const S3_AND_DYNAMO: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":["s3:*","dynamodb:*"],"Resource":"*"}}"#;
+    const ONLY_S3: &str =
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*"}}"#;
+    const ONLY_GET: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}"#;
+    const DENY_IN_BOUNDARY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"s3:DeleteObject","Resource":"*"}]}"#;
+    let role_session = Who {
+        arn: "arn:aws:sts::000000000000:assumed-role/r/s",
+        role_arn: Some("arn:aws:iam::000000000000:role/r"),
+        ..WHO
+    };
+    let ids = [identity(S3_AND_DYNAMO)];
+    let boundary = |doc| Limits {
+        boundary: Some(identity(doc)),
+        session: None,
+    };
+    let session = |docs: &[&str]| Limits {
+        boundary: None,
+        session: Some(docs.iter().map(|d| identity(d)).collect::<Vec<_>>().into()),
+    };
+    let bucket = Policy::parse(BUCKET_POLICY, Kind::Resource).unwrap();
+    let session_bucket = Policy::parse(
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:role/r"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::shared/*"}}"#,
+        Kind::Resource,
+    )
+    .unwrap();
+    let empty_ids: [Arc<Policy>; 0] = [];
+    /// (name, identity policies, limits, resource policy, caller, action, expected).
+    type LimitCase<'a> = (
+        &'a str,
+        &'a [Arc<Policy>],
+        Limits,
+        Option<&'a Policy>,
+        &'a Who<'a>,
+        &'a str,
+        Decision,
+    );
+    let cases: Vec<LimitCase> = vec![
+        (
+            "no limits: identity decides",
+            &ids,
+            Limits::default(),
+            None,
+            &WHO,
+            "dynamodb:PutItem",
+            Decision::Allow,
+        ),
+        (
+            "boundary allows too",
+            &ids,
+            boundary(ONLY_S3),
+            None,
+            &WHO,
+            "s3:PutObject",
+            Decision::Allow,
+        ),
+        (
+            "outside the boundary",
+            &ids,
+            boundary(ONLY_S3),
+            None,
+            &WHO,
+            "dynamodb:PutItem",
+            Decision::ImplicitDeny,
+        ),
+        (
+            "boundary alone grants nothing",
+            &empty_ids,
+            boundary(ONLY_S3),
+            None,
+            &WHO,
+            "s3:PutObject",
+            Decision::ImplicitDeny,
+        ),
+        (
+            "deny in the boundary",
+            &ids,
+            boundary(DENY_IN_BOUNDARY),
+            None,
+            &WHO,
+            "s3:DeleteObject",
+            Decision::ExplicitDeny,
+        ),
+        (
+            "session policy narrows",
+            &ids,
+            session(&[ONLY_GET]),
+            None,
+            &role_session,
+            "s3:PutObject",
+            Decision::ImplicitDeny,
+        ),
+        (
+            "within the session policy",
+            &ids,
+            session(&[ONLY_GET]),
+            None,
+            &role_session,
+            "s3:GetObject",
+            Decision::Allow,
+        ),
+        (
+            "any session policy may allow",
+            &ids,
+            session(&[ONLY_GET, ONLY_S3]),
+            None,
+            &role_session,
+            "s3:PutObject",
+            Decision::Allow,
+        ),
+        (
+            "a user named by a bucket policy is not bounded",
+            &empty_ids,
+            boundary(ONLY_GET),
+            Some(&bucket),
+            &WHO,
+            "s3:GetObject",
+            Decision::Allow,
+        ),
+        (
+            "a role session named by its role is limited",
+            &empty_ids,
+            session(&[
+                r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"dynamodb:*","Resource":"*"}}"#,
+            ]),
+            Some(&session_bucket),
+            &role_session,
+            "s3:GetObject",
+            Decision::ImplicitDeny,
+        ),
+        (
+            "a role session without limits, named by its role",
+            &empty_ids,
+            Limits::default(),
+            Some(&session_bucket),
+            &role_session,
+            "s3:GetObject",
+            Decision::Allow,
+        ),
+    ];
+    let ctx = Context::default();
+    for (name, ids, limits, rp, who, action, want) in cases {
+        let req = Request {
+            action,
+            resource: "arn:aws:s3:::shared/k",
+            context: &ctx,
+        };
+        assert_eq!(
+            evaluate_limited(ids, &limits, rp, who, &req),
+            want,
+            "{name}"
+        );
+    }
+}
+
+/// The kind of policy an AccessDenied message names, from AWS's "access denied error
+/// message" examples.
+#[test]
+fn refusals_name_the_policy_that_refused() {
+    use crate::eval::{evaluate_limited, refusal_source, Limits, Source};
+    const ADMIN: &str = ALL;
+    const BOUNDARY_S3: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"},{"Effect":"Deny","Action":"s3:DeleteBucket","Resource":"*"}]}"#;
+    const SESSION_GET: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"},{"Effect":"Deny","Action":"s3:PutObject","Resource":"*"}]}"#;
+    let ids = [identity(ADMIN), identity(DENY_DELETE)];
+    let bounded = Limits {
+        boundary: Some(identity(BOUNDARY_S3)),
+        session: None,
+    };
+    let session = Limits {
+        boundary: None,
+        session: Some(vec![identity(SESSION_GET)].into()),
+    };
+    let locked = Policy::parse(BUCKET_DENY, Kind::Resource).unwrap();
+    let none = Limits::default();
+    let no_ids: [Arc<Policy>; 0] = [];
+    /// (name, identity policies, limits, resource policy, action, resource, expected).
+    type SourceCase<'a> = (
+        &'a str,
+        &'a [Arc<Policy>],
+        &'a Limits,
+        Option<&'a Policy>,
+        &'a str,
+        &'a str,
+        Source,
+    );
+    let cases: Vec<SourceCase> = vec![
+        (
+            "identity deny",
+            &ids,
+            &none,
+            None,
+            "s3:DeleteObject",
+            "arn:aws:s3:::b/k",
+            Source::Identity,
+        ),
+        (
+            "no identity allow",
+            &no_ids,
+            &none,
+            None,
+            "s3:GetObject",
+            "arn:aws:s3:::b/k",
+            Source::Identity,
+        ),
+        (
+            "resource deny",
+            &ids,
+            &none,
+            Some(&locked),
+            "s3:GetObject",
+            "arn:aws:s3:::locked/k",
+            Source::Resource,
+        ),
+        (
+            "boundary deny",
+            &ids,
+            &bounded,
+            None,
+            "s3:DeleteBucket",
+            "arn:aws:s3:::b",
+            Source::Boundary,
+        ),
+        (
+            "outside the boundary",
+            &ids,
+            &bounded,
+            None,
+            "lambda:ListFunctions",
+            "*",
+            Source::Boundary,
+        ),
+        (
+            "session deny",
+            &ids,
+            &session,
+            None,
+            "s3:PutObject",
+            "arn:aws:s3:::b/k",
+            Source::Session,
+        ),
+        (
+            "outside the session policy",
+            &ids,
+            &session,
+            None,
+            "s3:ListBucket",
+            "arn:aws:s3:::b",
+            Source::Session,
+        ),
+    ];
+    let ctx = Context::default();
+    for (name, ids, limits, rp, action, resource, want) in cases {
+        let req = Request {
+            action,
+            resource,
+            context: &ctx,
+        };
+        assert_ne!(
+            evaluate_limited(ids, limits, rp, &WHO, &req),
+            Decision::Allow,
+            "{name}"
+        );
+        assert_eq!(refusal_source(ids, limits, rp, &WHO, &req), want, "{name}");
+    }
 }

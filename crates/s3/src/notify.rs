@@ -9,8 +9,9 @@ use stratus_core::ACCOUNT_ID;
 
 /// Where object events go; implemented by the layer that can invoke functions.
 pub trait EventSink: Send + Sync {
-    /// Whether a function ARN names an existing function.
-    fn function_exists(&self, arn: &str) -> bool;
+    /// Whether a function ARN names an existing function that S3 may invoke for events of
+    /// `bucket` (S3 validates a destination by its permission, as on AWS).
+    fn accepts(&self, arn: &str, bucket: &str) -> bool;
     /// Queues one asynchronous invocation of `arn` with `payload`.
     fn deliver(&self, arn: &str, payload: Vec<u8>, region: &str);
 }

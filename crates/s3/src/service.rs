@@ -1701,7 +1701,7 @@ impl S3 for S3Front {
         let skip = input.skip_destination_validation.unwrap_or(false);
         let mut targets = Vec::new();
         for c in cfg.lambda_function_configurations.unwrap_or_default() {
-            targets.push(self.target(c, skip)?);
+            targets.push(self.target(c, &input.bucket, skip)?);
         }
         let json = serde_json::to_string(&targets).map_err(internal)?;
         self.0
@@ -1851,13 +1851,14 @@ impl S3Front {
     fn target(
         &self,
         c: LambdaFunctionConfiguration,
+        bucket: &str,
         skip_validation: bool,
     ) -> S3Result<LambdaTarget> {
         let arn = c.lambda_function_arn.clone();
         if !(arn.starts_with("arn:") && arn.contains(":lambda:") && arn.contains(":function:")) {
             return Err(s3_error!(InvalidArgument, "The ARN could not be parsed"));
         }
-        if !skip_validation && !self.0.sink().is_some_and(|s| s.function_exists(&arn)) {
+        if !skip_validation && !self.0.sink().is_some_and(|s| s.accepts(&arn, bucket)) {
             return Err(s3_error!(
                 InvalidArgument,
                 "Unable to validate the following destination configurations"

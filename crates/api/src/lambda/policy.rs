@@ -155,9 +155,9 @@ impl InvokePermissions {
         }
     }
 
-    /// Whether `service` may invoke a function for `source_arn`. A function without any
-    /// permission keeps the behaviour from before enforcement (its owner's triggers invoke
-    /// it); once it has permissions, they decide.
+    /// Whether `service` may invoke a function for `source_arn`. As on AWS, a service
+    /// principal needs a statement allowing it: a function without any permission is
+    /// invoked by no service. Under `--iam off` every service may invoke every function.
     pub fn allow(
         &self,
         name: &str,
@@ -169,15 +169,15 @@ impl InvokePermissions {
         if !self.enforced {
             return true;
         }
+        // `$LATEST` has no policy of its own: the unqualified function's policy covers it.
+        let qualifier = qualifier.filter(|q| *q != "$LATEST");
         let key = qualifier.unwrap_or_default().to_string();
-        let policy: Option<Policy> = self
+        let policy: Policy = self
             .meta
             .tx(|tx| tx.document(name, KIND, &key))
             .ok()
-            .flatten();
-        let Some(policy) = policy.filter(|p| !p.statements.is_empty()) else {
-            return true;
-        };
+            .flatten()
+            .unwrap_or_default();
         let arn = function_arn(region, name, qualifier);
         let allowed = stratus_iam::resource::service_may_invoke(
             &policy.statements,

@@ -154,6 +154,7 @@ fn assume_role(
             "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
         )
     })?;
+    let (session_policy, session_arns) = session_policies(p)?;
     let session_id = Identity {
         arn: format!(
             "arn:aws:sts::{ACCOUNT_ID}:assumed-role/{}/{session}",
@@ -163,6 +164,12 @@ fn assume_role(
         principal: PrincipalKind::Role(role.name.clone(), role.arn()),
     };
     let creds = state.stores.iam.create_session(&session_id, seconds)?;
+    if session_policy.is_some() || !session_arns.is_empty() {
+        state
+            .stores
+            .iam
+            .set_session_policies(&creds.access_key, session_policy, &session_arns)?;
+    }
     Ok(xml::ok_in(NS, "AssumeRole", request_id, |x| {
         write_credentials(x, &creds);
         x.open("AssumedRoleUser")
@@ -170,6 +177,50 @@ fn assume_role(
             .leaf("Arn", &session_id.arn)
             .close("AssumedRoleUser");
     }))
+}
+
+/// AWS's bounds on session policies: an inline document of at most 2048 characters and at
+/// most ten managed policy ARNs.
+const MAX_SESSION_POLICY: usize = 2048;
+const MAX_SESSION_POLICY_ARNS: usize = 10;
+
+/// AssumeRole's session policies (`Policy`, `PolicyArns.member.N.arn`), validated before
+/// anything is issued: they can only narrow what the role's own policies allow.
+fn session_policies(p: &Params) -> Result<(Option<&str>, Vec<String>), Error> {
+    let policy = p.get("Policy");
+    if let Some(doc) = policy {
+        if doc.chars().count() > MAX_SESSION_POLICY {
+            return Err(constraint(
+                doc,
+                "policy",
+                &format!("Member must have length less than or equal to {MAX_SESSION_POLICY}"),
+            ));
+        }
+        stratus_iam::Policy::parse(doc, stratus_iam::Kind::Identity)?;
+    }
+    let arns: Vec<String> = p
+        .indexed("PolicyArns", "member")
+        .into_iter()
+        .filter_map(|m| m.get("arn").map(str::to_string))
+        .collect();
+    if arns.len() > MAX_SESSION_POLICY_ARNS {
+        return Err(constraint(
+            &format!("{arns:?}"),
+            "policyArns",
+            &format!("Member must have length less than or equal to {MAX_SESSION_POLICY_ARNS}"),
+        ));
+    }
+    if let Some(bad) = arns
+        .iter()
+        .find(|a| !a.starts_with("arn:aws:iam::") || !a.contains(":policy/"))
+    {
+        return Err(Error::new(
+            "ValidationError",
+            stratus_core::Kind::InvalidInput,
+            format!("{bad} is invalid"),
+        ));
+    }
+    Ok((policy, arns))
 }
 
 fn get_session_token(

@@ -8,8 +8,10 @@
 //! - [`principals`]: users, access keys, STS sessions, roles.
 //! - [`groups`]: groups and their members.
 //! - [`policies`]: inline and managed policies, versions, attachments, compiled policy sets.
+//! - [`limits`]: permissions boundaries and session policies.
 
 mod groups;
+mod limits;
 mod policies;
 mod principals;
 
@@ -205,6 +207,8 @@ impl Owner {
 pub struct Iam {
     conn: Mutex<Connection>,
     cache: RwLock<HashMap<String, Arc<[Arc<Policy>]>>>,
+    /// Boundaries and session policies, per principal and session key.
+    limits: RwLock<HashMap<String, crate::eval::Limits>>,
 }
 
 fn fault(what: &str, e: rusqlite::Error) -> Error {
@@ -263,11 +267,12 @@ impl Iam {
         let conn = stratus_db::open(
             path,
             stratus_db::Options::default(),
-            stratus_db::Schema::Versioned(&[SCHEMA]),
+            stratus_db::Schema::Versioned(&[SCHEMA, limits::MIGRATION]),
         )?;
         Ok(Iam {
             conn: Mutex::new(conn),
             cache: RwLock::new(HashMap::new()),
+            limits: RwLock::new(HashMap::new()),
         })
     }
 
@@ -278,6 +283,10 @@ impl Iam {
     /// Forgets every compiled policy set: called after each write.
     fn invalidate(&self) {
         self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        self.limits
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
@@ -468,6 +477,45 @@ mod tests {
         );
         iam.remove_user_from_group("dev", "ann").unwrap();
         assert_eq!(iam.policies_of(&ann).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn boundaries_and_session_policies_are_limits() {
+        let (_d, iam) = store();
+        iam.create_user("ann", "/").unwrap();
+        let ann = Identity {
+            arn: "arn:aws:iam::000000000000:user/ann".into(),
+            user_id: "x".into(),
+            principal: PrincipalKind::User("ann".into()),
+        };
+        assert!(iam.limits_of(&ann, None).unwrap().is_empty());
+        let missing = "arn:aws:iam::000000000000:policy/nope";
+        assert_eq!(
+            iam.set_boundary(Owner::User, "ann", Some(missing))
+                .unwrap_err()
+                .message,
+            format!("Policy {missing} does not exist or is not attachable.")
+        );
+        assert_eq!(
+            iam.set_boundary(Owner::User, "ann", Some("nope"))
+                .unwrap_err()
+                .code,
+            "InvalidInput"
+        );
+        let p = iam.create_policy("books", "/", PUT_BOOKS, None).unwrap();
+        iam.set_boundary(Owner::User, "ann", Some(&p.arn)).unwrap();
+        assert_eq!(
+            iam.boundary(Owner::User, "ann").unwrap(),
+            Some(p.arn.clone())
+        );
+        assert!(iam.limits_of(&ann, None).unwrap().boundary.is_some());
+        iam.set_boundary(Owner::User, "ann", None).unwrap();
+        assert!(iam.limits_of(&ann, None).unwrap().is_empty());
+        iam.set_session_policies("ASIAX", None, std::slice::from_ref(&p.arn))
+            .unwrap();
+        let limits = iam.limits_of(&ann, Some("ASIAX")).unwrap();
+        assert_eq!(limits.session.map(|s| s.len()), Some(1));
+        assert!(iam.limits_of(&ann, Some("ASIAOTHER")).unwrap().is_empty());
     }
 
     #[test]

@@ -146,6 +146,7 @@ impl Iam {
         db.execute("DELETE FROM users WHERE name = ?1", [name])
             .map_err(|e| fault("delete user", e))?;
         drop(db);
+        self.drop_boundary(Owner::User, name)?;
         self.invalidate();
         Ok(())
     }
@@ -320,6 +321,11 @@ impl Iam {
         db.execute("DELETE FROM sessions WHERE expires < ?1", [now])
             .map_err(|e| fault("expire sessions", e))?;
         db.execute(
+            "DELETE FROM session_policies WHERE access_key NOT IN (SELECT access_key FROM sessions)",
+            [],
+        )
+        .map_err(|e| fault("expire sessions", e))?;
+        db.execute(
             "INSERT INTO sessions (access_key, secret, token, arn, user_id, owner_kind, owner, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![creds.access_key, creds.secret, creds.token, identity.arn, identity.user_id, kind, owner, creds.expires],
         )
@@ -446,6 +452,7 @@ impl Iam {
         db.execute("DELETE FROM role_tags WHERE role = ?1", [name])
             .map_err(|e| fault("delete role", e))?;
         drop(db);
+        self.drop_boundary(Owner::Role, name)?;
         self.invalidate();
         Ok(())
     }

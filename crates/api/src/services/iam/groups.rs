@@ -4,7 +4,7 @@ use axum::response::Response;
 use stratus_core::Error;
 use stratus_iam::store::Group;
 
-use super::{name, path, Ctx};
+use super::{name, path, Ctx, Page};
 use crate::services::sns::form::Params;
 use crate::services::sns::xml::Xml;
 
@@ -18,13 +18,13 @@ fn write_group(x: &mut Xml, tag: &str, g: &Group) {
         .close(tag);
 }
 
-fn write_groups(x: &mut Xml, groups: &[Group]) {
+fn write_groups(x: &mut Xml, groups: &[Group], page: &Page) {
     x.open("Groups");
-    for g in groups {
+    for g in page.slice(groups) {
         write_group(x, "member", g);
     }
     x.close("Groups");
-    super::not_truncated(x);
+    page.write_end(x, groups.len());
 }
 
 pub fn create_group(c: &Ctx, p: &Params) -> Result<Response, Error> {
@@ -37,10 +37,11 @@ pub fn create_group(c: &Ctx, p: &Params) -> Result<Response, Error> {
 pub fn get_group(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let group = c.iam.group(name(p, "GroupName", 128)?)?;
     let users = c.iam.group_users(&group.name)?;
+    let page = Page::of(p)?;
     Ok(c.ok(|x| {
         write_group(x, "Group", &group);
         x.open("Users");
-        for u in &users {
+        for u in page.slice(&users) {
             x.open("member")
                 .leaf("Path", &u.path)
                 .leaf("UserName", &u.name)
@@ -50,13 +51,14 @@ pub fn get_group(c: &Ctx, p: &Params) -> Result<Response, Error> {
                 .close("member");
         }
         x.close("Users");
-        super::not_truncated(x);
+        page.write_end(x, users.len());
     }))
 }
 
 pub fn list_groups(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let groups = c.iam.list_groups(p.get("PathPrefix").unwrap_or("/"))?;
-    Ok(c.ok(|x| write_groups(x, &groups)))
+    let page = Page::of(p)?;
+    Ok(c.ok(|x| write_groups(x, &groups, &page)))
 }
 
 pub fn delete_group(c: &Ctx, p: &Params) -> Result<Response, Error> {
@@ -79,5 +81,6 @@ pub fn remove_user_from_group(c: &Ctx, p: &Params) -> Result<Response, Error> {
 pub fn list_groups_for_user(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let user = c.iam.user(name(p, "UserName", 64)?)?;
     let groups = c.iam.groups_for_user(&user.name)?;
-    Ok(c.ok(|x| write_groups(x, &groups)))
+    let page = Page::of(p)?;
+    Ok(c.ok(|x| write_groups(x, &groups, &page)))
 }

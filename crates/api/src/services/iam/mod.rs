@@ -7,7 +7,9 @@
 //! - [`roles`]: roles, their trust policies and tags.
 //! - [`groups`]: groups and their members.
 //! - [`policies`]: inline and managed policies, versions, attachments.
+//! - [`boundaries`]: permissions boundaries of users and roles.
 
+pub mod boundaries;
 pub mod groups;
 pub mod policies;
 pub mod roles;
@@ -98,6 +100,22 @@ const OPERATIONS: &[(&str, Handler)] = &[
     (
         "ListAttachedUserPolicies",
         policies::list_attached_user_policies,
+    ),
+    (
+        "PutUserPermissionsBoundary",
+        boundaries::put_user_permissions_boundary,
+    ),
+    (
+        "DeleteUserPermissionsBoundary",
+        boundaries::delete_user_permissions_boundary,
+    ),
+    (
+        "PutRolePermissionsBoundary",
+        boundaries::put_role_permissions_boundary,
+    ),
+    (
+        "DeleteRolePermissionsBoundary",
+        boundaries::delete_role_permissions_boundary,
     ),
     ("CreateGroup", groups::create_group),
     ("GetGroup", groups::get_group),
@@ -221,7 +239,84 @@ pub fn encoded_document(doc: &str) -> String {
     percent_encoding::utf8_percent_encode(doc, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-/// List results: nothing is ever truncated (every list fits one page).
-pub fn not_truncated(x: &mut Xml) {
-    x.leaf("IsTruncated", "false");
+/// One page of a list, as IAM's `Marker` and `MaxItems` ask: at most `MaxItems` (1 to 1000,
+/// 100 when absent) items from where the previous page's `Marker` left off. The marker is
+/// opaque to clients; botocore's paginators follow `IsTruncated` and `Marker`.
+pub struct Page {
+    start: usize,
+    max: usize,
+}
+
+/// IAM's default and largest `MaxItems`.
+const DEFAULT_MAX_ITEMS: usize = 100;
+const LARGEST_MAX_ITEMS: usize = 1000;
+
+impl Page {
+    /// The page a request asks for; a bad `MaxItems` or `Marker` is a ValidationError.
+    pub fn of(p: &Params) -> Result<Page, Error> {
+        let max = match p.get("MaxItems") {
+            None => DEFAULT_MAX_ITEMS,
+            Some(v) => {
+                let n: i64 = v
+                    .parse()
+                    .map_err(|_| validation(format!("Invalid value for MaxItems: {v}")))?;
+                if n < 1 {
+                    return Err(constraint(
+                        v,
+                        "maxItems",
+                        "Member must have value greater than or equal to 1",
+                    ));
+                }
+                if n > LARGEST_MAX_ITEMS as i64 {
+                    return Err(constraint(
+                        v,
+                        "maxItems",
+                        "Member must have value less than or equal to 1000",
+                    ));
+                }
+                n as usize
+            }
+        };
+        let start = match p.get("Marker") {
+            None => 0,
+            Some(m) => decode_marker(m).ok_or_else(|| validation("Invalid Marker."))?,
+        };
+        Ok(Page { start, max })
+    }
+
+    /// The items of this page.
+    pub fn slice<'a, T>(&self, items: &'a [T]) -> &'a [T] {
+        let start = self.start.min(items.len());
+        let end = start.saturating_add(self.max).min(items.len());
+        &items[start..end]
+    }
+
+    /// `IsTruncated`, and the `Marker` of the next page when there is one.
+    pub fn write_end(&self, x: &mut Xml, total: usize) {
+        let next = self.start.saturating_add(self.max);
+        if next < total {
+            x.leaf("IsTruncated", "true")
+                .leaf("Marker", &encode_marker(next));
+        } else {
+            x.leaf("IsTruncated", "false");
+        }
+    }
+}
+
+/// A marker is the next item's position, base64-encoded so clients treat it as opaque.
+fn encode_marker(position: usize) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("page:{position}"))
+}
+
+fn decode_marker(marker: &str) -> Option<usize> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(marker)
+        .ok()?;
+    std::str::from_utf8(&raw)
+        .ok()?
+        .strip_prefix("page:")?
+        .parse()
+        .ok()
 }

@@ -5,7 +5,7 @@ use axum::response::Response;
 use stratus_core::{Error, Kind};
 use stratus_iam::store::{ManagedPolicy, Owner, PolicyVersion};
 
-use super::{constraint, encoded_document, name, path, required, Ctx};
+use super::{constraint, encoded_document, name, path, required, Ctx, Page};
 use crate::services::sns::form::Params;
 use crate::services::sns::xml::Xml;
 
@@ -48,13 +48,14 @@ fn list_inline(c: &Ctx, p: &Params, owner: Owner) -> Result<Response, Error> {
     let names = c
         .iam
         .list_inline(owner, name(p, owner_param(owner), owner_max(owner))?)?;
+    let page = Page::of(p)?;
     Ok(c.ok(|x| {
         x.open("PolicyNames");
-        for n in &names {
+        for n in page.slice(&names) {
             x.leaf("member", n);
         }
         x.close("PolicyNames");
-        super::not_truncated(x);
+        page.write_end(x, names.len());
     }))
 }
 
@@ -180,14 +181,16 @@ pub fn list_policies(c: &Ctx, p: &Params) -> Result<Response, Error> {
     }
     let only_attached = p.get("OnlyAttached") == Some("true");
     let prefix = p.get("PathPrefix").unwrap_or("/");
-    let policies = c.iam.list_policies(scope, only_attached)?;
+    let mut policies = c.iam.list_policies(scope, only_attached)?;
+    policies.retain(|m| m.path.starts_with(prefix));
+    let page = Page::of(p)?;
     Ok(c.ok(|x| {
         x.open("Policies");
-        for m in policies.iter().filter(|m| m.path.starts_with(prefix)) {
+        for m in page.slice(&policies) {
             write_policy(x, "member", m);
         }
         x.close("Policies");
-        super::not_truncated(x);
+        page.write_end(x, policies.len());
     }))
 }
 
@@ -212,13 +215,14 @@ pub fn get_policy_version(c: &Ctx, p: &Params) -> Result<Response, Error> {
 
 pub fn list_policy_versions(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let versions = c.iam.list_policy_versions(policy_arn(p)?)?;
+    let page = Page::of(p)?;
     Ok(c.ok(|x| {
         x.open("Versions");
-        for v in &versions {
+        for v in page.slice(&versions) {
             write_version(x, "member", v, false);
         }
         x.close("Versions");
-        super::not_truncated(x);
+        page.write_end(x, versions.len());
     }))
 }
 
@@ -250,16 +254,17 @@ fn list_attached(c: &Ctx, p: &Params, owner: Owner) -> Result<Response, Error> {
     let attached = c
         .iam
         .attached(owner, name(p, owner_param(owner), owner_max(owner))?)?;
+    let page = Page::of(p)?;
     Ok(c.ok(|x| {
         x.open("AttachedPolicies");
-        for (name, arn) in &attached {
+        for (name, arn) in page.slice(&attached) {
             x.open("member")
                 .leaf("PolicyName", name)
                 .leaf("PolicyArn", arn)
                 .close("member");
         }
         x.close("AttachedPolicies");
-        super::not_truncated(x);
+        page.write_end(x, attached.len());
     }))
 }
 

@@ -2,9 +2,9 @@
 
 use axum::response::Response;
 use stratus_core::{Error, Kind};
-use stratus_iam::store::{now_iso, random_id, Role};
+use stratus_iam::store::{now_iso, random_id, Owner, Role};
 
-use super::{constraint, encoded_document, name, path, required, validation, Ctx};
+use super::{constraint, encoded_document, name, path, required, validation, Ctx, Page};
 use crate::services::sns::form::Params;
 use crate::services::sns::xml::Xml;
 
@@ -14,7 +14,7 @@ const MAX_SESSION: i64 = 43200;
 /// Tags a role may carry.
 const MAX_TAGS: usize = 50;
 
-fn write_role(x: &mut Xml, tag: &str, r: &Role) {
+fn write_role(x: &mut Xml, tag: &str, r: &Role, boundary: Option<&str>) {
     x.open(tag)
         .leaf("Path", &r.path)
         .leaf("RoleName", &r.name)
@@ -26,6 +26,7 @@ fn write_role(x: &mut Xml, tag: &str, r: &Role) {
         x.leaf("Description", d);
     }
     x.leaf("MaxSessionDuration", &r.max_session.to_string());
+    super::boundaries::write_boundary(x, boundary);
     if !r.tags.is_empty() {
         write_tags(x, &r.tags);
     }
@@ -110,24 +111,30 @@ pub fn create_role(c: &Ctx, p: &Params) -> Result<Response, Error> {
         created: now_iso(),
         tags: tags(p)?,
     };
+    let boundary = super::boundaries::requested(c, p)?;
     let role = c.iam.create_role(role)?;
-    Ok(c.ok(|x| write_role(x, "Role", &role)))
+    if let Some(arn) = &boundary {
+        c.iam.set_boundary(Owner::Role, &role.name, Some(arn))?;
+    }
+    Ok(c.ok(|x| write_role(x, "Role", &role, boundary.as_deref())))
 }
 
 pub fn get_role(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let role = c.iam.role(name(p, "RoleName", 64)?)?;
-    Ok(c.ok(|x| write_role(x, "Role", &role)))
+    let boundary = c.iam.boundary(Owner::Role, &role.name)?;
+    Ok(c.ok(|x| write_role(x, "Role", &role, boundary.as_deref())))
 }
 
 pub fn list_roles(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let roles = c.iam.list_roles(p.get("PathPrefix").unwrap_or("/"))?;
+    let page = Page::of(p)?;
     Ok(c.ok(|x| {
         x.open("Roles");
-        for r in &roles {
-            write_role(x, "member", r);
+        for r in page.slice(&roles) {
+            write_role(x, "member", r, None);
         }
         x.close("Roles");
-        super::not_truncated(x);
+        page.write_end(x, roles.len());
     }))
 }
 
@@ -148,7 +155,7 @@ pub fn update_role_description(c: &Ctx, p: &Params) -> Result<Response, Error> {
     description(p)?;
     c.iam.update_role(role, Some(d), None)?;
     let role = c.iam.role(role)?;
-    Ok(c.ok(|x| write_role(x, "Role", &role)))
+    Ok(c.ok(|x| write_role(x, "Role", &role, None)))
 }
 
 pub fn update_assume_role_policy(c: &Ctx, p: &Params) -> Result<Response, Error> {
@@ -186,8 +193,9 @@ pub fn untag_role(c: &Ctx, p: &Params) -> Result<Response, Error> {
 
 pub fn list_role_tags(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let role = c.iam.role(name(p, "RoleName", 64)?)?;
+    let page = Page::of(p)?;
     Ok(c.ok(|x| {
-        write_tags(x, &role.tags);
-        super::not_truncated(x);
+        write_tags(x, page.slice(&role.tags));
+        page.write_end(x, role.tags.len());
     }))
 }

@@ -2,17 +2,11 @@
 
 use axum::response::Response;
 use stratus_core::Error;
-use stratus_iam::store::{AccessKey, PrincipalKind, User};
+use stratus_iam::store::{AccessKey, Owner, PrincipalKind, User};
 
-use super::{constraint, name, path, required, Ctx};
+use super::{constraint, name, path, required, Ctx, Page};
 use crate::services::sns::form::Params;
 use crate::services::sns::xml::Xml;
-
-fn write_user(x: &mut Xml, u: &User) {
-    x.open("User");
-    write_user_fields(x, u);
-    x.close("User");
-}
 
 fn write_user_fields(x: &mut Xml, u: &User) {
     x.leaf("Path", &u.path)
@@ -23,10 +17,18 @@ fn write_user_fields(x: &mut Xml, u: &User) {
 }
 
 pub fn create_user(c: &Ctx, p: &Params) -> Result<Response, Error> {
-    let user = c
-        .iam
-        .create_user(name(p, "UserName", 64)?, path(p, "Path")?)?;
-    Ok(c.ok(|x| write_user(x, &user)))
+    let (user_name, user_path) = (name(p, "UserName", 64)?, path(p, "Path")?);
+    let boundary = super::boundaries::requested(c, p)?;
+    let user = c.iam.create_user(user_name, user_path)?;
+    if let Some(arn) = &boundary {
+        c.iam.set_boundary(Owner::User, &user.name, Some(arn))?;
+    }
+    Ok(c.ok(|x| {
+        x.open("User");
+        write_user_fields(x, &user);
+        super::boundaries::write_boundary(x, boundary.as_deref());
+        x.close("User");
+    }))
 }
 
 /// GetUser without a name describes the caller (root answers with the account's root user).
@@ -50,6 +52,10 @@ pub fn get_user(c: &Ctx, p: &Params) -> Result<Response, Error> {
             }
         },
     };
+    let boundary = match user.name.is_empty() {
+        true => None,
+        false => c.iam.boundary(Owner::User, &user.name)?,
+    };
     Ok(c.ok(|x| {
         x.open("User");
         if user.name.is_empty() {
@@ -58,6 +64,7 @@ pub fn get_user(c: &Ctx, p: &Params) -> Result<Response, Error> {
                 .leaf("CreateDate", &user.created);
         } else {
             write_user_fields(x, &user);
+            super::boundaries::write_boundary(x, boundary.as_deref());
         }
         x.close("User");
     }))
@@ -65,15 +72,16 @@ pub fn get_user(c: &Ctx, p: &Params) -> Result<Response, Error> {
 
 pub fn list_users(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let users = c.iam.list_users(p.get("PathPrefix").unwrap_or("/"))?;
+    let page = Page::of(p)?;
     Ok(c.ok(|x| {
         x.open("Users");
-        for u in &users {
+        for u in page.slice(&users) {
             x.open("member");
             write_user_fields(x, u);
             x.close("member");
         }
         x.close("Users");
-        super::not_truncated(x);
+        page.write_end(x, users.len());
     }))
 }
 
@@ -133,15 +141,16 @@ pub fn create_access_key(c: &Ctx, p: &Params) -> Result<Response, Error> {
 pub fn list_access_keys(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let user = key_user(c, p)?;
     let keys = c.iam.list_access_keys(&user)?;
+    let page = Page::of(p)?;
     Ok(c.ok(|x| {
         x.leaf("UserName", &user).open("AccessKeyMetadata");
-        for k in &keys {
+        for k in page.slice(&keys) {
             x.open("member");
             write_key(x, k, false);
             x.close("member");
         }
         x.close("AccessKeyMetadata");
-        super::not_truncated(x);
+        page.write_end(x, keys.len());
     }))
 }
 
