@@ -719,6 +719,19 @@ mod tests {
     }
 
     #[test]
+    fn the_kernel_accepts_the_ruleset() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 || !command_works("nft") {
+            eprintln!("skipped: needs root and the nft command");
+            return;
+        }
+        let text = plan(&["198.51.100.0/24", "192.0.2.1:443"], &["198.51.100.9:22"])
+            .ruleset(&["eth0".into(), "veth9".into()]);
+        // `-c`: checked by the kernel, then rolled back.
+        run_with_input("nft", &["-c", "-f", "-"], &text, None).unwrap();
+    }
+
+    #[test]
     fn uplinks_are_the_interfaces_of_routes_but_loopback_and_ours() {
         let routes = "Iface\tDestination\tGateway\nEth0\t00000000\t010200C0\neth0\t000200C0\t0\n\
                       stratus0\t0000D50A\t0\nstratus-4\t0\t0\nlo\t0\t0\nveth9\t0\t0\n";
