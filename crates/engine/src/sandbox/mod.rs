@@ -10,6 +10,7 @@ pub mod jail;
 pub mod nat;
 pub mod netns;
 pub mod rootfs;
+mod rtnl;
 pub mod seccomp;
 
 use std::io;

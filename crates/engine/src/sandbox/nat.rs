@@ -424,22 +424,19 @@ impl Nat {
 
     fn create_bridge(&self) -> io::Result<()> {
         // A previous platform's bridge (its environments died with it).
-        let _ = ip_batch(&format!("link del {BRIDGE}\n"), None);
-        ip_batch(
-            &format!(
-                "link add {BRIDGE} type bridge\naddress add {}/{} dev {BRIDGE}\n",
-                self.plan.gateway(),
-                self.plan.subnet.prefix
-            ),
-            None,
-        )?;
+        let _ = ip_batch(&format!("link del {BRIDGE}\n"));
+        ip_batch(&format!(
+            "link add {BRIDGE} type bridge\naddress add {}/{} dev {BRIDGE}\n",
+            self.plan.gateway(),
+            self.plan.subnet.prefix
+        ))?;
         // No IPv6 on the bridge: environments have none, and link-local addresses would
         // give them a path to the host the IPv4 rules do not describe.
         let _ = std::fs::write(
             format!("/proc/sys/net/ipv6/conf/{BRIDGE}/disable_ipv6"),
             "1",
         );
-        ip_batch(&format!("link set {BRIDGE} up\n"), None)?;
+        ip_batch(&format!("link set {BRIDGE} up\n"))?;
         std::fs::write(&self.noted, self.uplinks.join("\n"))?;
         set_forwarding(BRIDGE, true)?;
         for uplink in &self.uplinks {
@@ -453,7 +450,8 @@ impl Nat {
     }
 
     /// Gives the environment whose network namespace `ns` is a veth onto the bridge, with an
-    /// address of its own and a default route through the gateway.
+    /// address of its own and a default route through the gateway: four netlink requests from
+    /// a thread inside the namespace and two ioctls outside, no process started.
     pub fn attach(&self, ns: &OwnedFd) -> io::Result<Lease> {
         let offset = self
             .addresses
@@ -468,21 +466,38 @@ impl Nat {
             offset,
             addresses: self.addresses.clone(),
         };
+        let started = std::time::Instant::now();
         let n = self.ports.fetch_add(1, Ordering::Relaxed) % 10_000_000;
         let port = format!("{PORT_PREFIX}{n}");
-        // Run inside the environment's namespace: the peer is created in the platform's.
-        let inside = format!(
-            "link add eth0 type veth peer name {port} netns {pid}\n\
-             address add {addr}/{prefix} dev eth0\n\
-             link set eth0 up\n\
-             route add default via {gw} dev eth0 onlink\n",
-            pid = std::process::id(),
-            addr = lease.address,
-            prefix = self.plan.subnet.prefix,
-            gw = self.plan.gateway(),
-        );
-        ip_batch(&inside, Some(ns))?;
+        let (address, prefix, gateway) =
+            (lease.address, self.plan.subnet.prefix, self.plan.gateway());
+        let ns = ns.as_raw_fd();
+        let platform = std::process::id();
+        // On a thread of its own inside the environment's namespace, over netlink rather than
+        // an `ip` process (see `rtnl`); the peer lands in the platform's namespace.
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| -> io::Result<()> {
+                    // SAFETY: setns only changes this short-lived thread's network namespace.
+                    if unsafe { libc::setns(ns, libc::CLONE_NEWNET) } != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    let nl = super::rtnl::Rtnl::open()?;
+                    nl.add_veth("eth0", &port, platform)?;
+                    let index = super::rtnl::index_of("eth0")?;
+                    nl.add_address(index, address, prefix)?;
+                    nl.set_up(index)?;
+                    nl.add_default_route(index, gateway)
+                })
+                .join()
+                .map_err(|_| io::Error::other("network set-up thread panicked"))?
+        })?;
         attach_to_bridge(&port)?;
+        tracing::debug!(
+            address = %lease.address,
+            micros = started.elapsed().as_micros() as u64,
+            "environment attached to the NAT bridge"
+        );
         Ok(lease)
     }
 
@@ -495,7 +510,7 @@ impl Nat {
         for uplink in &self.uplinks {
             let _ = set_forwarding(uplink, false);
         }
-        let _ = ip_batch(&format!("link del {BRIDGE}\n"), None);
+        let _ = ip_batch(&format!("link del {BRIDGE}\n"));
         if let Err(e) = nft("delete table inet stratus\ndelete table bridge stratus\n") {
             tracing::warn!(%e, "removing the NAT ruleset");
         }
@@ -519,32 +534,13 @@ fn command_works(program: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Runs `program args` with `input` on its stdin, optionally inside the network namespace
-/// `ns`; its error output becomes the error.
-fn run_with_input(
-    program: &str,
-    args: &[&str],
-    input: &str,
-    ns: Option<&OwnedFd>,
-) -> io::Result<()> {
+/// Runs `program args` with `input` on its stdin; its error output becomes the error.
+fn run_with_input(program: &str, args: &[&str], input: &str) -> io::Result<()> {
     let mut cmd = Command::new(program);
     cmd.args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    if let Some(ns) = ns {
-        let fd = ns.as_raw_fd();
-        use std::os::unix::process::CommandExt;
-        // SAFETY: between fork and exec only setns, an async-signal-safe system call.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    }
     let mut child = cmd.spawn()?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin.write_all(input.as_bytes())?;
@@ -561,11 +557,11 @@ fn run_with_input(
 }
 
 fn nft(ruleset: &str) -> io::Result<()> {
-    run_with_input("nft", &["-f", "-"], ruleset, None)
+    run_with_input("nft", &["-f", "-"], ruleset)
 }
 
-fn ip_batch(commands: &str, ns: Option<&OwnedFd>) -> io::Result<()> {
-    run_with_input("ip", &["-batch", "-"], commands, ns)
+fn ip_batch(commands: &str) -> io::Result<()> {
+    run_with_input("ip", &["-batch", "-"], commands)
 }
 
 fn forwarding_path(interface: &str) -> String {
@@ -585,8 +581,7 @@ fn set_forwarding(interface: &str, on: bool) -> io::Result<()> {
 /// `SIOCBRADDIF` (linux/sockios.h): adds an interface, by index, to a bridge.
 const SIOCBRADDIF: libc::c_ulong = 0x89a2;
 
-/// Attaches the host end of a veth to the bridge and brings it up, with two ioctls rather than
-/// another `ip` process.
+/// Attaches the host end of a veth to the bridge and brings it up, with two ioctls.
 fn attach_to_bridge(port: &str) -> io::Result<()> {
     let name = std::ffi::CString::new(port).map_err(io::Error::other)?;
     // SAFETY: if_nametoindex reads a valid NUL-terminated string.
@@ -728,7 +723,7 @@ mod tests {
         let text = plan(&["198.51.100.0/24", "192.0.2.1:443"], &["198.51.100.9:22"])
             .ruleset(&["eth0".into(), "veth9".into()]);
         // `-c`: checked by the kernel, then rolled back.
-        run_with_input("nft", &["-c", "-f", "-"], &text, None).unwrap();
+        run_with_input("nft", &["-c", "-f", "-"], &text).unwrap();
     }
 
     #[test]
