@@ -47,7 +47,7 @@ impl Message {
 
     fn bytes(&mut self, b: &[u8]) -> &mut Message {
         self.0.extend_from_slice(b);
-        while self.0.len() % 4 != 0 {
+        while !self.0.len().is_multiple_of(4) {
             self.0.push(0);
         }
         self
@@ -250,7 +250,7 @@ mod tests {
         // The nested attribute at 28: its own 4 bytes and the 8 of "veth"'s attribute.
         assert_eq!(u16::from_ne_bytes([bytes[28], bytes[29]]), 12);
         assert_eq!(u16::from_ne_bytes([bytes[30], bytes[31]]), IFLA_LINKINFO);
-        assert_eq!(bytes.len() % 4, 0);
+        assert!(bytes.len().is_multiple_of(4));
     }
 
     /// Root only: the requests, run in a new network namespace on a thread of their own.
