@@ -33,6 +33,8 @@ pub struct Environment {
     exited: watch::Receiver<Option<String>>,
     output: Arc<Output>,
     cgroup: Option<Cgroup>,
+    /// The address on the NAT bridge (`nat` network mode), released when the environment ends.
+    _lease: Option<sandbox::nat::Lease>,
     tasks: Vec<JoinHandle<()>>,
     /// Set until the first invocation reports it.
     init_duration: Option<Duration>,
@@ -317,6 +319,7 @@ impl Environment {
             exited,
             output,
             cgroup: launched.cgroup,
+            _lease: launched.lease,
             tasks,
             init_duration: None,
             last_used: Instant::now(),

@@ -57,8 +57,12 @@ pub struct EngineConfig {
     pub idle_timeout: Duration,
     /// `auto`, `namespaces` or `process`.
     pub isolation: String,
-    /// What environments' networks offer: `platform` or `none` (see `sandbox::Network`).
+    /// What environments' networks offer: `platform`, `none` or `nat` (see `sandbox::Network`).
     pub network: String,
+    /// The `nat` mode's private subnet, and its egress lists (see `sandbox::nat`).
+    pub nat_subnet: String,
+    pub egress_allow: Vec<String>,
+    pub egress_deny: Vec<String>,
     /// Start in namespace mode even when the host lacks a sandbox protection (logged, and
     /// reported by `/health`).
     pub allow_weaker_sandbox: bool,
@@ -147,8 +151,13 @@ impl Engine {
             &runtime_dir,
             &cfg.data_dir,
             cfg.platform,
-            sandbox::Network::parse(&cfg.network)
-                .map_err(|e| platform_fault("choosing the network mode", e))?,
+            sandbox::Network::parse(
+                &cfg.network,
+                &cfg.nat_subnet,
+                &cfg.egress_allow,
+                &cfg.egress_deny,
+            )
+            .map_err(|e| platform_fault("choosing the network mode", e))?,
             cfg.allow_weaker_sandbox,
         )
         .map_err(|e| platform_fault("choosing isolation", e))?;
@@ -317,6 +326,7 @@ impl Engine {
     /// Stops every idle environment.
     pub async fn shutdown(&self) {
         self.pools.drain().await;
+        self.ctx.sandbox.stop_network();
     }
 }
 

@@ -323,6 +323,9 @@ mod tests {
             idle_timeout: Duration::from_secs(60),
             isolation: "process".into(),
             network: "platform".into(),
+            nat_subnet: String::new(),
+            egress_allow: Vec::new(),
+            egress_deny: Vec::new(),
             allow_weaker_sandbox: false,
         })
         .unwrap();

@@ -29,8 +29,17 @@ pub struct Config {
     /// reported by `/health`. Without it the platform refuses to start on such a host.
     pub allow_weaker_sandbox: bool,
     /// What a function's network reaches in namespace isolation: `platform` (the platform's
-    /// endpoint on its loopback, nothing else) or `none` (nothing but its Runtime API).
+    /// endpoint on its loopback, nothing else), `none` (nothing but its Runtime API) or `nat`
+    /// (the platform's endpoint, and the outside through a NAT bridge the platform creates).
     pub network: String,
+    /// The private IPv4 subnet of the `nat` mode's bridge (its first address is the gateway).
+    pub nat_subnet: String,
+    /// In the `nat` mode, when non-empty, the only destinations environments may reach:
+    /// `CIDR` or `CIDR:port` entries.
+    pub egress_allow: Vec<String>,
+    /// In the `nat` mode, destinations environments may not reach (checked before
+    /// `egress_allow`), in the same form.
+    pub egress_deny: Vec<String>,
     /// Seconds before the first retry of a failed asynchronous invocation; the second retry
     /// waits twice as long (AWS: one minute, then two).
     pub async_retry_delay_secs: u64,
@@ -67,6 +76,9 @@ impl Default for Config {
             isolation: "auto".into(),
             allow_weaker_sandbox: false,
             network: "platform".into(),
+            nat_subnet: "10.213.0.0/16".into(),
+            egress_allow: Vec::new(),
+            egress_deny: Vec::new(),
             async_retry_delay_secs: 60,
             usage_retention_days: 30,
             pricing: stratus_metering::Prices::default(),
@@ -124,6 +136,15 @@ impl Config {
         }
         if let Some(v) = var("STRATUS_NETWORK") {
             self.network = v;
+        }
+        if let Some(v) = var("STRATUS_NAT_SUBNET") {
+            self.nat_subnet = v;
+        }
+        if let Some(v) = var("STRATUS_EGRESS_ALLOW") {
+            self.egress_allow = comma_list(&v);
+        }
+        if let Some(v) = var("STRATUS_EGRESS_DENY") {
+            self.egress_deny = comma_list(&v);
         }
         if let Some(v) = var("STRATUS_ALLOW_WEAKER_SANDBOX") {
             self.allow_weaker_sandbox = v
@@ -212,6 +233,15 @@ impl Config {
     }
 }
 
+/// A comma-separated list from an environment variable, blanks dropped.
+fn comma_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,6 +280,27 @@ mod tests {
         assert_eq!(cfg.network, "platform");
         let bad = cfg.apply_env(|k| (k == "STRATUS_ALLOW_WEAKER_SANDBOX").then(|| "yes".into()));
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn nat_options_come_from_the_file_and_the_environment() {
+        let mut cfg: Config = toml::from_str(
+            "network = \"nat\"\nnat_subnet = \"10.9.0.0/20\"\negress_deny = [\"10.0.0.0/8\"]\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.network, "nat");
+        assert_eq!(cfg.nat_subnet, "10.9.0.0/20");
+        assert_eq!(cfg.egress_deny, vec!["10.0.0.0/8"]);
+        assert!(cfg.egress_allow.is_empty());
+        cfg.apply_env(|k| match k {
+            "STRATUS_EGRESS_ALLOW" => Some(" 192.0.2.0/24:443, ,198.51.100.7 ".into()),
+            "STRATUS_EGRESS_DENY" => Some("".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(cfg.egress_allow, vec!["192.0.2.0/24:443", "198.51.100.7"]);
+        assert!(cfg.egress_deny.is_empty());
+        assert_eq!(Config::default().nat_subnet, "10.213.0.0/16");
     }
 
     #[test]

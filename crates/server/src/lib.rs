@@ -97,6 +97,9 @@ impl Platform {
             isolation: cfg.isolation.clone(),
             allow_weaker_sandbox: cfg.allow_weaker_sandbox,
             network: cfg.network.clone(),
+            nat_subnet: cfg.nat_subnet.clone(),
+            egress_allow: cfg.egress_allow.clone(),
+            egress_deny: cfg.egress_deny.clone(),
         })
         .map_err(|e| anyhow::anyhow!("starting engine: {e}"))?;
         let isolation = engine.isolation();

@@ -110,12 +110,55 @@ pub struct Cgroup {
     dirs: Vec<PathBuf>,
     memory: PathBuf,
     v2: bool,
-    /// The peak-memory file, kept open: it is read after every invocation, and a `pread` at
-    /// offset 0 regenerates its value without the path lookups of an open.
-    peak: Option<fs::File>,
+    /// The group's peak memory (see [`Peak`]).
+    peak: Option<Peak>,
     /// The environment's main process, found after its first invocation, with its status
     /// file and its /tmp kept open (see [`Cgroup::peak_memory`]).
     main: OnceLock<Option<MainProcess>>,
+}
+
+/// Where a group's peak memory comes from, kept open: it is read after every invocation, and
+/// a `pread` at offset 0 regenerates the value without the path lookups of an open. v1 has
+/// `memory.max_usage_in_bytes` and v2 `memory.peak` (Linux 5.19); on older v2 kernels the
+/// current usage (`memory.current`) is sampled at each read and the highest sample kept.
+#[derive(Debug)]
+struct Peak {
+    file: fs::File,
+    /// Whether `file` is a current value, sampled, rather than a peak.
+    sampled: bool,
+    highest: std::sync::atomic::AtomicU64,
+}
+
+impl Peak {
+    fn open(path: &Path, sampled: bool) -> Option<Peak> {
+        Some(Peak {
+            file: fs::File::open(path).ok()?,
+            sampled,
+            highest: Default::default(),
+        })
+    }
+
+    fn open_v2(dir: &Path) -> Option<Peak> {
+        Peak::open(&dir.join("memory.peak"), false)
+            .or_else(|| Peak::open(&dir.join("memory.current"), true))
+    }
+
+    fn read(&self) -> Option<u64> {
+        use std::os::unix::fs::FileExt;
+        use std::sync::atomic::Ordering;
+        let mut buf = [0u8; 32];
+        let n = self.file.read_at(&mut buf, 0).ok()?;
+        let value = parse_bytes(&buf[..n])?;
+        if !self.sampled {
+            return Some(value);
+        }
+        Some(self.highest.fetch_max(value, Ordering::Relaxed).max(value))
+    }
+}
+
+/// A cgroup file's single number (`max` is not one).
+fn parse_bytes(text: &[u8]) -> Option<u64> {
+    std::str::from_utf8(text).ok()?.trim().parse().ok()
 }
 
 /// Open handles on the environment's main process (the runtime: the largest resident one).
@@ -127,10 +170,10 @@ struct MainProcess {
     tmp: fs::File,
 }
 
-/// This process's path in the hierarchy of `controller` ("" for v2), from /proc/self/cgroup.
-fn own_path(controller: &str) -> Option<String> {
-    let text = fs::read_to_string("/proc/self/cgroup").ok()?;
-    text.lines().find_map(|l| {
+/// This process's path in the hierarchy of `controller` ("" for v2), from the text of
+/// /proc/self/cgroup.
+fn own_path(self_cgroup: &str, controller: &str) -> Option<String> {
+    self_cgroup.lines().find_map(|l| {
         let mut parts = l.splitn(3, ':');
         let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
         let matches = if controller.is_empty() {
@@ -142,56 +185,206 @@ fn own_path(controller: &str) -> Option<String> {
     })
 }
 
+/// Which hierarchy environments' groups go in, and this process's own group there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// The controllers are on v1 hierarchies (v1 alone, or "hybrid" with an empty v2 beside
+    /// them, where v2 cannot have the memory controller): this process's own group in each.
+    V1 {
+        memory: PathBuf,
+        pids: Option<PathBuf>,
+        cpu: Option<PathBuf>,
+    },
+    /// The unified (v2) hierarchy: this process's own group in it.
+    V2 { group: PathBuf },
+}
+
+/// One cgroup mount from /proc/self/mountinfo: where it is, the part of the hierarchy it
+/// shows (not `/` inside a cgroup namespace or a bind mount), its type and its controllers.
+struct CgroupMount<'a> {
+    root: &'a str,
+    point: &'a str,
+    v2: bool,
+    controllers: Vec<&'a str>,
+}
+
+fn cgroup_mounts(mountinfo: &str) -> Vec<CgroupMount<'_>> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            // `id parent dev root point options [optional...] - fstype source super-options`
+            let (before, after) = line.split_once(" - ")?;
+            let fields: Vec<&str> = before.split(' ').collect();
+            let mut after = after.split(' ');
+            let fstype = after.next()?;
+            let super_options = after.nth(1).unwrap_or("");
+            let v2 = match fstype {
+                "cgroup2" => true,
+                "cgroup" => false,
+                _ => return None,
+            };
+            Some(CgroupMount {
+                root: fields.get(3)?,
+                point: fields.get(4)?,
+                v2,
+                controllers: super_options.split(',').collect(),
+            })
+        })
+        .collect()
+}
+
+/// This process's group under `mount`: its path in the hierarchy, less the part the mount
+/// does not show.
+fn group_in(mount: &CgroupMount<'_>, own: &str) -> Option<PathBuf> {
+    let relative = own.strip_prefix(mount.root.trim_end_matches('/'))?;
+    Some(Path::new(mount.point).join(relative.trim_start_matches('/')))
+}
+
+/// Chooses the hierarchy from the texts of /proc/self/mountinfo and /proc/self/cgroup: v1 when
+/// the memory controller is mounted there, otherwise the v2 mount.
+pub fn layout(mountinfo: &str, self_cgroup: &str) -> Option<Layout> {
+    let mounts = cgroup_mounts(mountinfo);
+    let v1 = |controller: &str| {
+        let mount = mounts
+            .iter()
+            .find(|m| !m.v2 && m.controllers.contains(&controller))?;
+        group_in(mount, &own_path(self_cgroup, controller)?)
+    };
+    if let Some(memory) = v1("memory") {
+        return Some(Layout::V1 {
+            memory,
+            pids: v1("pids"),
+            cpu: v1("cpu"),
+        });
+    }
+    let unified = mounts.iter().find(|m| m.v2)?;
+    Some(Layout::V2 {
+        group: group_in(unified, &own_path(self_cgroup, "")?)?,
+    })
+}
+
+/// The v2 controllers environments' groups get, in `cgroup.subtree_control`'s syntax.
+const V2_CONTROLLERS: [&str; 3] = ["+memory", "+pids", "+cpu"];
+
+/// What is written to each file of a v2 environment group, in order (`cpu`: whether the cpu
+/// controller is enabled).
+pub fn v2_files(limits: &Limits, cpu: bool) -> Vec<(&'static str, String)> {
+    let mut files = vec![
+        ("memory.max", limits.memory_bytes().to_string()),
+        // No swap: a function over its memory is killed, as on AWS, not slowed down.
+        ("memory.swap.max", "0".to_string()),
+        ("pids.max", limits.pids.to_string()),
+    ];
+    if cpu {
+        files.push(("cpu.weight", limits.cpu_weight().to_string()));
+        files.push((
+            "cpu.max",
+            format!("{} {CPU_PERIOD_US}", limits.cpu_quota_us()),
+        ));
+    }
+    files
+}
+
+/// What is written to each file of the v1 environment groups, per controller.
+pub fn v1_files(limits: &Limits) -> [(&'static str, Vec<(&'static str, String)>); 3] {
+    let bytes = limits.memory_bytes().to_string();
+    [
+        (
+            "memory",
+            vec![
+                ("memory.limit_in_bytes", bytes.clone()),
+                ("memory.memsw.limit_in_bytes", bytes),
+            ],
+        ),
+        ("pids", vec![("pids.max", limits.pids.to_string())]),
+        (
+            "cpu",
+            vec![
+                ("cpu.shares", limits.cpu_shares().to_string()),
+                ("cpu.cfs_period_us", CPU_PERIOD_US.to_string()),
+                ("cpu.cfs_quota_us", limits.cpu_quota_us().to_string()),
+            ],
+        ),
+    ]
+}
+
+/// Whether the write of `file` may fail without failing the environment: the files a kernel
+/// may lack (swap accounting off, no pids controller), not the limits that must hold.
+fn optional(file: &str) -> bool {
+    matches!(
+        file,
+        "memory.swap.max" | "memory.memsw.limit_in_bytes" | "pids.max" | "cpu.cfs_period_us"
+    )
+}
+
+fn write_files(dir: &Path, files: &[(&'static str, String)]) -> io::Result<()> {
+    for (file, value) in files {
+        match fs::write(dir.join(file), value) {
+            Err(_) if optional(file) => {}
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("writing {value} to {}: {e}", dir.join(file).display()),
+                ))
+            }
+            Ok(()) => {}
+        }
+    }
+    Ok(())
+}
+
 impl CgroupRoot {
     /// Finds a hierarchy with a usable memory controller, creating `stratus/` under this
     /// process's own cgroup.
     pub fn detect() -> Option<CgroupRoot> {
-        let v1_memory = Path::new("/sys/fs/cgroup/memory");
-        if v1_memory.join("memory.limit_in_bytes").exists() || v1_memory.is_dir() {
-            let memory = v1_memory
-                .join(own_path("memory")?.trim_start_matches('/'))
-                .join("stratus");
-            let memory = per_platform(&memory)?;
-            let v1_group = |controller: &str| {
-                let own = own_path(controller)?;
-                let dir = Path::new("/sys/fs/cgroup")
-                    .join(controller)
-                    .join(own.trim_start_matches('/'))
-                    .join("stratus");
-                per_platform(&dir)
-            };
-            return Some(CgroupRoot::V1 {
-                memory,
-                pids: v1_group("pids"),
-                cpu: v1_group("cpu"),
-            });
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
+        let self_cgroup = fs::read_to_string("/proc/self/cgroup").ok()?;
+        match layout(&mountinfo, &self_cgroup)? {
+            Layout::V1 { memory, pids, cpu } => Some(CgroupRoot::V1 {
+                memory: per_platform(&memory.join("stratus"))?,
+                pids: pids.and_then(|p| per_platform(&p.join("stratus"))),
+                cpu: cpu.and_then(|c| per_platform(&c.join("stratus"))),
+            }),
+            Layout::V2 { group } => Self::detect_v2(&group),
         }
-        let v2 = Path::new("/sys/fs/cgroup");
-        if v2.join("cgroup.controllers").exists() {
-            let root = v2
-                .join(own_path("")?.trim_start_matches('/'))
-                .join("stratus");
-            fs::create_dir_all(&root).ok()?;
-            // Children of `stratus` get the memory, pids and cpu controllers.
-            let parent = root.parent()?;
-            let _ = fs::write(parent.join("cgroup.subtree_control"), "+memory +pids +cpu");
-            fs::write(root.join("cgroup.subtree_control"), "+memory").ok()?;
-            let _ = fs::write(root.join("cgroup.subtree_control"), "+pids");
-            let _ = fs::write(root.join("cgroup.subtree_control"), "+cpu");
-            let root = per_platform(&root)?;
-            for controller in ["+memory", "+pids", "+cpu"] {
-                let _ = fs::write(root.join("cgroup.subtree_control"), controller);
+    }
+
+    /// Under v2, `stratus/<pid>/` below this process's group, with the controllers handed down
+    /// to it. A group with processes in it cannot hand controllers to its children (the "no
+    /// internal processes" rule), so if this process's own group refuses, the process first
+    /// moves into a leaf of its own (`platform/`) and the group is asked again.
+    fn detect_v2(own: &Path) -> Option<CgroupRoot> {
+        let root = own.join("stratus");
+        fs::create_dir_all(&root).ok()?;
+        let enable = |dir: &Path| {
+            for controller in V2_CONTROLLERS {
+                let _ = fs::write(dir.join("cgroup.subtree_control"), controller);
             }
-            let enabled =
-                fs::read_to_string(root.join("cgroup.subtree_control")).unwrap_or_default();
-            let has = |c: &str| enabled.split_whitespace().any(|e| e == c);
-            return Some(CgroupRoot::V2 {
-                cpu: has("cpu"),
-                pids: has("pids"),
-                root,
-            });
+        };
+        let has = |dir: &Path, c: &str| {
+            fs::read_to_string(dir.join("cgroup.subtree_control"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .any(|e| e == c)
+        };
+        enable(own);
+        if !has(own, "memory") {
+            let leaf = own.join("platform");
+            fs::create_dir_all(&leaf).ok()?;
+            fs::write(leaf.join("cgroup.procs"), std::process::id().to_string()).ok()?;
+            enable(own);
         }
-        None
+        enable(&root);
+        if !has(&root, "memory") {
+            return None;
+        }
+        let root = per_platform(&root)?;
+        enable(&root);
+        Some(CgroupRoot::V2 {
+            cpu: has(&root, "cpu"),
+            pids: has(&root, "pids"),
+            root,
+        })
     }
 
     pub fn has_cpu(&self) -> bool {
@@ -209,21 +402,13 @@ impl CgroupRoot {
     }
 
     pub fn create(&self, id: &str, limits: &Limits) -> io::Result<Cgroup> {
-        let bytes = limits.memory_bytes();
         match self {
             CgroupRoot::V2 { root, cpu, .. } => {
                 let dir = root.join(id);
                 fs::create_dir(&dir)?;
-                fs::write(dir.join("memory.max"), bytes.to_string())?;
-                let _ = fs::write(dir.join("memory.swap.max"), "0");
-                let _ = fs::write(dir.join("pids.max"), limits.pids.to_string());
-                if *cpu {
-                    fs::write(dir.join("cpu.weight"), limits.cpu_weight().to_string())?;
-                    let quota = format!("{} {CPU_PERIOD_US}", limits.cpu_quota_us());
-                    fs::write(dir.join("cpu.max"), quota)?;
-                }
+                write_files(&dir, &v2_files(limits, *cpu))?;
                 Ok(Cgroup {
-                    peak: fs::File::open(dir.join("memory.peak")).ok(),
+                    peak: Peak::open_v2(&dir),
                     main: OnceLock::new(),
                     dirs: vec![dir.clone()],
                     memory: dir,
@@ -231,29 +416,26 @@ impl CgroupRoot {
                 })
             }
             CgroupRoot::V1 { memory, pids, cpu } => {
+                let [(_, mem_files), (_, pids_files), (_, cpu_files)] = v1_files(limits);
                 let mem = memory.join(id);
                 fs::create_dir(&mem)?;
-                fs::write(mem.join("memory.limit_in_bytes"), bytes.to_string())?;
-                let _ = fs::write(mem.join("memory.memsw.limit_in_bytes"), bytes.to_string());
+                write_files(&mem, &mem_files)?;
                 let mut dirs = vec![mem.clone()];
                 if let Some(p) = pids {
                     let dir = p.join(id);
                     if fs::create_dir(&dir).is_ok() {
-                        let _ = fs::write(dir.join("pids.max"), limits.pids.to_string());
+                        write_files(&dir, &pids_files)?;
                         dirs.push(dir);
                     }
                 }
                 if let Some(c) = cpu {
                     let dir = c.join(id);
                     fs::create_dir(&dir)?;
-                    fs::write(dir.join("cpu.shares"), limits.cpu_shares().to_string())?;
-                    let _ = fs::write(dir.join("cpu.cfs_period_us"), CPU_PERIOD_US.to_string());
-                    let quota = limits.cpu_quota_us().to_string();
-                    fs::write(dir.join("cpu.cfs_quota_us"), quota)?;
+                    write_files(&dir, &cpu_files)?;
                     dirs.push(dir);
                 }
                 Ok(Cgroup {
-                    peak: fs::File::open(mem.join("memory.max_usage_in_bytes")).ok(),
+                    peak: Peak::open(&mem.join("memory.max_usage_in_bytes"), false),
                     main: OnceLock::new(),
                     dirs,
                     memory: mem,
@@ -339,10 +521,7 @@ impl Cgroup {
     /// and /tmp stay open. A child the function starts later is counted by the group's peak.
     /// `launcher` (in the group under v1) is the platform's own program, left out.
     pub fn peak_memory(&self, launcher: i32) -> Option<u64> {
-        use std::os::unix::fs::FileExt;
-        let mut buf = [0u8; 32];
-        let n = self.peak.as_ref()?.read_at(&mut buf, 0).ok()?;
-        let group: u64 = std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()?;
+        let group = self.peak.as_ref()?.read()?;
         let main = self.main.get_or_init(|| self.find_main(launcher));
         let (resident, tmp) = main.as_ref().map_or((0, 0), |m| {
             (
@@ -418,5 +597,136 @@ mod tests {
         assert_eq!(at(128, 512).cpu_shares(), 74);
         assert_eq!(at(128, 512).cpu_weight(), 7);
         assert_eq!(at(10240, 512).cpu_weight(), 578);
+    }
+
+    /// This machine's layout: controllers on v1, an empty v2 beside them.
+    const HYBRID: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:9 - cgroup cgroup rw,cpu,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate
+";
+    const HYBRID_SELF: &str =
+        "9:name=systemd:/\n8:pids:/svc\n4:memory:/api/x\n1:cpu,cpuacct:/\n0::/\n";
+
+    #[test]
+    fn v1_is_chosen_where_the_memory_controller_is_and_v2_beside_it_is_ignored() {
+        assert_eq!(
+            layout(HYBRID, HYBRID_SELF),
+            Some(Layout::V1 {
+                memory: "/sys/fs/cgroup/memory/api/x".into(),
+                pids: Some("/sys/fs/cgroup/pids/svc".into()),
+                cpu: Some("/sys/fs/cgroup/cpu,cpuacct".into()),
+            })
+        );
+        // Without a pids or cpu hierarchy, only memory.
+        let memory_only: String = HYBRID
+            .lines()
+            .filter(|l| !l.contains("pids") && !l.contains("cpu"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(
+            layout(&memory_only, HYBRID_SELF),
+            Some(Layout::V1 {
+                memory: "/sys/fs/cgroup/memory/api/x".into(),
+                pids: None,
+                cpu: None,
+            })
+        );
+    }
+
+    #[test]
+    fn v2_is_chosen_on_a_unified_host_and_a_cgroup_namespace_root_is_taken_off() {
+        let unified = "25 30 0:23 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n";
+        assert_eq!(
+            layout(unified, "0::/system.slice/stratus.service\n"),
+            Some(Layout::V2 {
+                group: "/sys/fs/cgroup/system.slice/stratus.service".into()
+            })
+        );
+        // A container whose mount shows only its part of the hierarchy.
+        let container = "1 0 0:23 /machine/c1 /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        assert_eq!(
+            layout(container, "0::/machine/c1/app\n"),
+            Some(Layout::V2 {
+                group: "/sys/fs/cgroup/app".into()
+            })
+        );
+        assert_eq!(
+            layout("22 1 8:1 / / rw - ext4 /dev/vda rw\n", "0::/\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn the_v2_files_hold_the_limits_in_their_own_syntax() {
+        let limits = Limits {
+            memory_mb: 3538,
+            tmp_mb: 512,
+            pids: 1024,
+        };
+        let files = v2_files(&limits, true);
+        let names: Vec<&str> = files.iter().map(|(f, _)| *f).collect();
+        assert_eq!(
+            names,
+            [
+                "memory.max",
+                "memory.swap.max",
+                "pids.max",
+                "cpu.weight",
+                "cpu.max"
+            ]
+        );
+        let value = |f: &str| files.iter().find(|(n, _)| *n == f).unwrap().1.clone();
+        assert_eq!(value("memory.max"), (4050u64 * 1024 * 1024).to_string());
+        assert_eq!(value("memory.swap.max"), "0");
+        assert_eq!(value("pids.max"), "1024");
+        // Two vCPUs: weight 200 (100 per vCPU), quota 200 ms per 100 ms period.
+        assert_eq!(value("cpu.weight"), "200");
+        assert_eq!(value("cpu.max"), "200000 100000");
+        // Without the cpu controller, no cpu files.
+        assert_eq!(v2_files(&limits, false).len(), 3);
+        // The limits that must hold are not optional; swap and pids may be absent.
+        assert!(!optional("memory.max") && !optional("cpu.max") && !optional("cpu.weight"));
+        assert!(optional("memory.swap.max") && optional("pids.max"));
+    }
+
+    #[test]
+    fn the_v1_files_hold_the_same_limits() {
+        let limits = Limits {
+            memory_mb: 3538,
+            tmp_mb: 512,
+            pids: 1024,
+        };
+        let [(m, memory), (p, pids), (c, cpu)] = v1_files(&limits);
+        assert_eq!((m, p, c), ("memory", "pids", "cpu"));
+        let bytes = (4050u64 * 1024 * 1024).to_string();
+        assert_eq!(memory[0], ("memory.limit_in_bytes", bytes.clone()));
+        assert_eq!(memory[1], ("memory.memsw.limit_in_bytes", bytes));
+        assert_eq!(pids, vec![("pids.max", "1024".to_string())]);
+        assert_eq!(cpu[0], ("cpu.shares", "2048".to_string()));
+        assert_eq!(cpu[2], ("cpu.cfs_quota_us", "200000".to_string()));
+    }
+
+    #[test]
+    fn a_sampled_current_value_keeps_its_highest_and_a_peak_is_read_as_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let current = dir.path().join("memory.current");
+        fs::write(&current, "4096\n").unwrap();
+        let sampled = Peak::open_v2(dir.path()).unwrap();
+        assert!(sampled.sampled);
+        assert_eq!(sampled.read(), Some(4096));
+        fs::write(&current, "1024\n").unwrap();
+        assert_eq!(sampled.read(), Some(4096));
+        fs::write(&current, "8192\n").unwrap();
+        assert_eq!(sampled.read(), Some(8192));
+        // memory.peak, when the kernel has it, is preferred and read as it is.
+        fs::write(dir.path().join("memory.peak"), "5000\n").unwrap();
+        let peak = Peak::open_v2(dir.path()).unwrap();
+        assert!(!peak.sampled);
+        assert_eq!(peak.read(), Some(5000));
+        fs::write(dir.path().join("memory.peak"), "max\n").unwrap();
+        assert_eq!(peak.read(), None);
     }
 }

@@ -7,8 +7,10 @@
 
 pub mod cgroup;
 pub mod jail;
+pub mod nat;
 pub mod netns;
 pub mod rootfs;
+mod rtnl;
 pub mod seccomp;
 
 use std::io;
@@ -39,6 +41,8 @@ pub struct Launched {
     /// Read end of the pipe carrying the environment's stdout and stderr.
     pub output: OwnedFd,
     pub cgroup: Option<Cgroup>,
+    /// The environment's address on the NAT bridge (`nat` mode), released when dropped.
+    pub lease: Option<nat::Lease>,
 }
 
 /// Which protections environments get on this host (reported by `/health`).
@@ -60,7 +64,9 @@ pub struct Protections {
     /// /tmp is a tmpfs of `EphemeralStorage.Size`.
     pub tmp_limit: bool,
     /// What the environment's network reaches: `platform` (only the platform's endpoint),
-    /// `none` (only its Runtime API), or `host` (process mode: whatever the host reaches).
+    /// `none` (only its Runtime API), `nat` (the platform's endpoint and, through the NAT
+    /// bridge, the outside as `egress_allow` / `egress_deny` say), or `host` (process mode:
+    /// whatever the host reaches).
     pub network: &'static str,
 }
 
@@ -94,33 +100,47 @@ pub struct Sandbox {
     endpoint_port: u16,
     platform_endpoint: String,
     network: Network,
+    /// The bridge and ruleset of the `nat` mode, once set up.
+    nat: Option<nat::Nat>,
 }
 
 /// What an environment's network namespace offers besides its Runtime API (the server's
 /// `network` option).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Network {
     /// The platform's AWS endpoint at its own port on the environment's loopback (the default).
     Platform,
     /// Nothing: the function reaches no service at all.
     None,
+    /// The platform's endpoint, and the outside through NAT as the plan allows (see `nat`).
+    Nat(nat::Plan),
 }
 
 impl Network {
-    pub fn parse(s: &str) -> io::Result<Network> {
-        match s {
+    /// The `network` option, with the `nat` mode's subnet and egress lists.
+    pub fn parse(
+        mode: &str,
+        subnet: &str,
+        allow: &[String],
+        deny: &[String],
+    ) -> io::Result<Network> {
+        match mode {
             "platform" => Ok(Network::Platform),
             "none" => Ok(Network::None),
+            "nat" => nat::Plan::parse(subnet, allow, deny)
+                .map(Network::Nat)
+                .map_err(io::Error::other),
             other => Err(io::Error::other(format!(
-                "network must be `platform` or `none`, not {other:?} (outbound NAT is not available yet)"
+                "network must be `platform`, `none` or `nat`, not {other:?}"
             ))),
         }
     }
 
-    fn name(self) -> &'static str {
+    fn name(&self) -> &'static str {
         match self {
             Network::Platform => "platform",
             Network::None => "none",
+            Network::Nat(_) => "nat",
         }
     }
 }
@@ -174,12 +194,49 @@ impl Sandbox {
             endpoint_port: platform.port(),
             platform_endpoint: format!("http://{platform}"),
             network,
+            nat: None,
         };
         if mode == Isolation::Namespaces {
             sandbox.prepare(data_dir)?;
             sandbox.check_protections(allow_weaker)?;
+            sandbox.start_nat(data_dir, allow_weaker)?;
         }
         Ok(sandbox)
+    }
+
+    /// In the `nat` mode, sets up the bridge and the ruleset, and points the environments'
+    /// resolver at the host's name servers they can reach. Without the means to (no `nft`, no
+    /// privilege), refuses to start unless allowed a weaker sandbox, in which case environments
+    /// get the `platform` network (no egress) and that is logged loudly.
+    fn start_nat(&mut self, data_dir: &Path, allow_weaker: bool) -> io::Result<()> {
+        let Network::Nat(plan) = &self.network else {
+            return Ok(());
+        };
+        match nat::Nat::start(plan.clone(), data_dir) {
+            Ok(nat) => {
+                if let Some(skeleton) = &self.skeleton {
+                    nat_resolver(&skeleton.root, nat.plan())?;
+                }
+                tracing::info!(subnet = %plan.subnet, bridge = nat::BRIDGE, "outbound NAT set up");
+                self.nat = Some(nat);
+                Ok(())
+            }
+            Err(e) if allow_weaker => {
+                tracing::warn!("WEAKER SANDBOX: network = nat could not be set up ({e}); environments get the `platform` network, without outbound access (allow_weaker_sandbox is set)");
+                self.network = Network::Platform;
+                Ok(())
+            }
+            Err(e) => Err(io::Error::other(format!(
+                "network = nat cannot be set up: {e}; start with allow_weaker_sandbox to run functions without outbound access"
+            ))),
+        }
+    }
+
+    /// Removes what the `nat` mode set up on the host (the bridge and the ruleset).
+    pub fn stop_network(&self) {
+        if let Some(nat) = &self.nat {
+            nat.stop();
+        }
     }
 
     /// What is prepared once for every environment: the root skeleton, the compiled filter,
@@ -267,8 +324,12 @@ impl Sandbox {
             .as_ref()
             .ok_or_else(|| io::Error::other("no root skeleton"))?;
         let binds = skeleton.expose(&spec.program)?;
-        let offered = (self.network == Network::Platform).then_some(self.endpoint_port);
+        let offered = (self.network != Network::None).then_some(self.endpoint_port);
         let ns = netns::create(offered)?;
+        let lease = match &self.nat {
+            Some(nat) => Some(nat.attach(&ns.handle)?),
+            None => None,
+        };
         let cgroup = match &self.cgroups {
             Some(root) => Some(root.create(&spec.id, &cgroup::Limits::of(spec, PIDS_MAX))?),
             None => None,
@@ -338,6 +399,7 @@ impl Sandbox {
                 .transpose()?,
             output: read,
             cgroup,
+            lease,
         })
     }
 
@@ -373,7 +435,21 @@ impl Sandbox {
             endpoint: None,
             output: read,
             cgroup: None,
+            lease: None,
         })
+    }
+}
+
+/// Rewrites the skeleton's resolv.conf (copied from the host) to keep the name servers an
+/// environment can reach through NAT; when none is left, the host's copy stays as it is.
+fn nat_resolver(root: &Path, plan: &nat::Plan) -> io::Result<()> {
+    let path = root.join("etc/resolv.conf");
+    let Ok(host) = std::fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    match nat::resolv_conf_for(&host, plan) {
+        Some(text) => std::fs::write(&path, text),
+        None => Ok(()),
     }
 }
 
@@ -449,10 +525,21 @@ mod tests {
 
     #[test]
     fn network_modes_parse_and_others_are_refused() {
-        assert_eq!(Network::parse("platform").unwrap(), Network::Platform);
-        assert_eq!(Network::parse("none").unwrap(), Network::None);
-        let e = Network::parse("nat").unwrap_err().to_string();
-        assert!(e.contains("network must be `platform` or `none`"), "{e}");
+        let parse = |mode: &str| Network::parse(mode, nat::DEFAULT_SUBNET, &[], &[]);
+        assert_eq!(parse("platform").unwrap(), Network::Platform);
+        assert_eq!(parse("none").unwrap(), Network::None);
+        assert!(
+            matches!(parse("nat").unwrap(), Network::Nat(p) if p.subnet.to_string() == "10.213.0.0/16")
+        );
+        let e = parse("everywhere").unwrap_err().to_string();
+        assert!(
+            e.contains("network must be `platform`, `none` or `nat`"),
+            "{e}"
+        );
+        let e = Network::parse("nat", "10.213.0.0/16", &["bad".into()], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("egress_allow:"), "{e}");
     }
 
     #[test]
