@@ -18,10 +18,11 @@ pub struct ObjectStore {
 }
 
 impl ObjectStore {
-    /// Opens the store under `root`, sweeping blobs a crash left unreferenced.
-    pub fn open(root: &Path) -> std::io::Result<ObjectStore> {
+    /// Opens the store: metadata at `location` (on SQLite, `objects/s3.db` in its
+    /// directory), blobs under `root`, sweeping blobs a crash left unreferenced.
+    pub fn open(root: &Path, location: &stratus_db::Location) -> std::io::Result<ObjectStore> {
         std::fs::create_dir_all(root)?;
-        let db = Db::open(&root.join("s3.db")).map_err(std::io::Error::other)?;
+        let db = Db::open(location).map_err(std::io::Error::other)?;
         let blobs = Blobs::open(root)?;
         let keep: HashSet<String> = db
             .tx(|tx| tx.all_blobs())
