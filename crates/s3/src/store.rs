@@ -68,8 +68,11 @@ impl ObjectStore {
         }
     }
 
-    pub fn bucket_exists(&self, bucket: &str) -> bool {
-        self.db.tx(|tx| tx.bucket_exists(bucket)).unwrap_or(false)
+    /// Whether `bucket` exists; a database fault is an error, not a missing bucket.
+    pub fn bucket_exists(&self, bucket: &str) -> Result<bool, String> {
+        self.db
+            .tx(|tx| tx.bucket_exists(bucket))
+            .map_err(|e| e.to_string())
     }
 
     /// Sends `event` (e.g. `ObjectCreated:Put`) on `row` to every matching configuration.
