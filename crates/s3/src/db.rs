@@ -1,15 +1,19 @@
-//! Object metadata in its own SQLite database (`s3.db`), so object traffic never queues behind
-//! the function metadata lock. An object row points at a blob file; replacing an object is one
-//! row update, the commit point of every write.
+//! Object metadata in its own store (`objects/s3.db` on SQLite, the `s3` schema on
+//! PostgreSQL), so object traffic never queues behind the function metadata. An object row
+//! points at a blob; replacing an object is one row update, the commit point of every write.
+//!
+//! Keys are compared and ordered by their bytes on both backends (SQLite's default `BINARY`
+//! collation, PostgreSQL's `COLLATE "C"`), which is the order S3 lists keys in.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
+use stratus_db::{args, Dialect, Location, Migrations, Options, Row, Schema, StoreSpec};
 
-pub type DbResult<T> = Result<T, rusqlite::Error>;
+pub type DbResult<T> = Result<T, stratus_db::Error>;
 
+/// SQLite's schema, as `s3.db` has always had it (idempotent: it predates versioned
+/// migrations); the columns added since come from [`ADDED_COLUMNS`].
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS buckets (
     name TEXT PRIMARY KEY,
@@ -57,16 +61,76 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("buckets", "policy", "TEXT"),
 ];
 
-/// Adds each of [`ADDED_COLUMNS`] that `conn`'s tables do not have yet.
-fn add_missing_columns(conn: &Connection) -> DbResult<()> {
+/// PostgreSQL's schema: SQLite's with the added columns in place. Bucket names and keys are
+/// `COLLATE "C"` so they sort by bytes, as on SQLite.
+const POSTGRES: &[&str] = &[r#"
+CREATE TABLE buckets (
+    name TEXT COLLATE "C" PRIMARY KEY,
+    created_ms BIGINT NOT NULL,
+    notification TEXT NOT NULL DEFAULT '[]',
+    versioning TEXT,
+    tags TEXT,
+    policy TEXT
+);
+CREATE TABLE objects (
+    bucket TEXT COLLATE "C" NOT NULL,
+    key TEXT COLLATE "C" NOT NULL,
+    blob TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    etag TEXT NOT NULL,
+    last_modified_ms BIGINT NOT NULL,
+    attrs TEXT NOT NULL,
+    parts TEXT,
+    upload_id TEXT,
+    tags TEXT NOT NULL DEFAULT '[]',
+    checksums TEXT,
+    PRIMARY KEY (bucket, key)
+);
+CREATE TABLE uploads (
+    upload_id TEXT PRIMARY KEY,
+    bucket TEXT COLLATE "C" NOT NULL,
+    key TEXT COLLATE "C" NOT NULL,
+    initiated_ms BIGINT NOT NULL,
+    attrs TEXT NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX uploads_by_bucket ON uploads (bucket, key, initiated_ms);
+CREATE TABLE parts (
+    upload_id TEXT NOT NULL,
+    part_number BIGINT NOT NULL,
+    blob TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    etag TEXT NOT NULL,
+    last_modified_ms BIGINT NOT NULL,
+    PRIMARY KEY (upload_id, part_number)
+);
+"#];
+
+/// The store on either backend.
+const SPEC: StoreSpec<'static> = StoreSpec {
+    name: "s3",
+    file: "objects/s3.db",
+    options: Options {
+        foreign_keys: false,
+    },
+    migrations: Migrations {
+        sqlite: Schema::Idempotent(SCHEMA),
+        postgres: POSTGRES,
+    },
+};
+
+/// Adds each of [`ADDED_COLUMNS`] that a SQLite file's tables do not have yet.
+fn add_missing_columns(t: &stratus_db::Tx<'_>) -> DbResult<()> {
     for (table, column, decl) in ADDED_COLUMNS {
-        let present: bool = conn.query_row(
-            &format!("SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
-            [column],
-            |r| r.get::<_, i64>(0).map(|n| n > 0),
-        )?;
-        if !present {
-            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
+        let present: i64 = t
+            .query_opt(
+                &format!("SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
+                args![*column],
+                |r| r.get(0),
+            )?
+            .unwrap_or(0);
+        if present == 0 {
+            t.batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
         }
     }
     Ok(())
@@ -144,26 +208,44 @@ pub struct PartRow {
 }
 
 pub struct Db {
-    db: stratus_db::Database,
+    db: stratus_db::Db,
 }
 
 impl Db {
-    /// Opens (or creates) `s3.db`: the schema is idempotent (it predates versioned
-    /// migrations), and the columns added since are added to an older file.
-    pub fn open(path: &Path) -> Result<Db, stratus_db::Error> {
-        let schema = stratus_db::Schema::Idempotent(SCHEMA);
-        let conn = stratus_db::open(path, stratus_db::Options::default(), schema)?;
-        add_missing_columns(&conn)
-            .map_err(|source| stratus_db::Error::sqlite("adding columns to", path, source))?;
-        Ok(Db { db: conn.into() })
+    /// Opens (or creates) the store at `location`. An older SQLite file gets the columns
+    /// added since it was written.
+    pub fn open(location: &Location) -> DbResult<Db> {
+        Db::open_spec(location, &SPEC)
     }
 
-    pub fn tx<T>(&self, f: impl FnOnce(&Tx) -> DbResult<T>) -> DbResult<T> {
+    fn open_spec(location: &Location, spec: &StoreSpec<'_>) -> DbResult<Db> {
+        if let Location::Sqlite(dir) = location {
+            // The file lives beside the blobs, in a folder of its own.
+            let folder = dir.join("objects");
+            std::fs::create_dir_all(&folder).map_err(|e| {
+                stratus_db::Error::new(
+                    "creating",
+                    folder.display().to_string(),
+                    stratus_db::Cause::Invalid(e.to_string()),
+                )
+            })?;
+        }
+        let db = stratus_db::Db::open(location, spec)?;
+        if db.dialect() == Dialect::Sqlite {
+            db.tx(add_missing_columns)?;
+        }
+        Ok(Db { db })
+    }
+
+    /// Runs `f` in one transaction. On PostgreSQL `f` may run again when the transaction
+    /// loses a race, so it must only read and write through `tx`.
+    pub fn tx<T>(&self, mut f: impl FnMut(&Tx<'_, '_>) -> DbResult<T>) -> DbResult<T> {
         self.db.tx(|t| f(&Tx(t)))
     }
 }
 
-pub struct Tx<'a>(&'a Transaction<'a>);
+/// The statements of one transaction on the store.
+pub struct Tx<'a, 'b>(&'a stratus_db::Tx<'b>);
 
 fn attrs_of(s: String) -> Attrs {
     serde_json::from_str(&s).unwrap_or_default()
@@ -173,123 +255,129 @@ fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("serialisable")
 }
 
-fn object_from(r: &rusqlite::Row<'_>) -> DbResult<ObjectRow> {
+fn object_from(r: &Row<'_>) -> DbResult<ObjectRow> {
     Ok(ObjectRow {
         bucket: r.get(0)?,
         key: r.get(1)?,
         blob: r.get(2)?,
-        size: r.get::<_, i64>(3)? as u64,
+        size: r.get::<i64>(3)? as u64,
         etag: r.get(4)?,
         last_modified_ms: r.get(5)?,
         attrs: attrs_of(r.get(6)?),
         parts: r
-            .get::<_, Option<String>>(7)?
+            .get::<Option<String>>(7)?
             .and_then(|s| serde_json::from_str(&s).ok()),
         upload_id: r.get(8)?,
-        tags: serde_json::from_str(&r.get::<_, String>(9)?).unwrap_or_default(),
+        tags: serde_json::from_str(&r.get::<String>(9)?).unwrap_or_default(),
         checksums: r
-            .get::<_, Option<String>>(10)?
+            .get::<Option<String>>(10)?
             .and_then(|s| serde_json::from_str(&s).ok())
             .unwrap_or_default(),
     })
 }
 
-fn upload_from(r: &rusqlite::Row<'_>) -> DbResult<UploadRow> {
+fn upload_from(r: &Row<'_>) -> DbResult<UploadRow> {
     Ok(UploadRow {
         upload_id: r.get(0)?,
         bucket: r.get(1)?,
         key: r.get(2)?,
         initiated_ms: r.get(3)?,
         attrs: attrs_of(r.get(4)?),
-        tags: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
+        tags: serde_json::from_str(&r.get::<String>(5)?).unwrap_or_default(),
     })
 }
 
 const OBJECT_COLUMNS: &str =
     "bucket, key, blob, size, etag, last_modified_ms, attrs, parts, upload_id, tags, checksums";
 
-impl Tx<'_> {
+/// Every column set on writing an object, for the upsert that replaces a row in place.
+const OBJECT_UPDATE: &str = "blob = excluded.blob, size = excluded.size, etag = excluded.etag,
+     last_modified_ms = excluded.last_modified_ms, attrs = excluded.attrs, parts = excluded.parts,
+     upload_id = excluded.upload_id, tags = excluded.tags, checksums = excluded.checksums";
+
+impl Tx<'_, '_> {
     pub fn bucket_exists(&self, name: &str) -> DbResult<bool> {
         Ok(self
             .0
-            .query_row("SELECT 1 FROM buckets WHERE name = ?1", [name], |_| Ok(()))
-            .optional()?
+            .query_opt("SELECT 1 FROM buckets WHERE name = ?1", args![name], |_| {
+                Ok(())
+            })?
             .is_some())
     }
 
+    /// Creates a bucket; false when one of that name exists.
     pub fn create_bucket(&self, name: &str, now_ms: i64) -> DbResult<bool> {
         Ok(self.0.execute(
-            "INSERT OR IGNORE INTO buckets (name, created_ms) VALUES (?1, ?2)",
-            params![name, now_ms],
+            "INSERT INTO buckets (name, created_ms) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            args![name, now_ms],
         )? == 1)
     }
 
     pub fn delete_bucket(&self, name: &str) -> DbResult<()> {
         self.0
-            .execute("DELETE FROM buckets WHERE name = ?1", [name])?;
+            .execute("DELETE FROM buckets WHERE name = ?1", args![name])?;
         Ok(())
     }
 
     pub fn buckets(&self) -> DbResult<Vec<(String, i64)>> {
-        let mut stmt = self
-            .0
-            .prepare_cached("SELECT name, created_ms FROM buckets ORDER BY name")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect()
+        self.0.query_map(
+            "SELECT name, created_ms FROM buckets ORDER BY name",
+            args![],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     pub fn notification(&self, bucket: &str) -> DbResult<Option<String>> {
-        self.0
-            .query_row(
-                "SELECT notification FROM buckets WHERE name = ?1",
-                [bucket],
-                |r| r.get(0),
-            )
-            .optional()
+        self.0.query_opt(
+            "SELECT notification FROM buckets WHERE name = ?1",
+            args![bucket],
+            |r| r.get(0),
+        )
     }
 
     pub fn set_notification(&self, bucket: &str, config: &str) -> DbResult<()> {
         self.0.execute(
             "UPDATE buckets SET notification = ?2 WHERE name = ?1",
-            params![bucket, config],
+            args![bucket, config],
         )?;
         Ok(())
     }
 
     pub fn is_empty(&self, bucket: &str) -> DbResult<bool> {
-        let n: i64 = self.0.query_row(
-            "SELECT COUNT(*) FROM objects WHERE bucket = ?1",
-            [bucket],
-            |r| r.get(0),
+        let any = self.0.query_opt(
+            "SELECT 1 FROM objects WHERE bucket = ?1 LIMIT 1",
+            args![bucket],
+            |_| Ok(()),
         )?;
-        Ok(n == 0)
+        Ok(any.is_none())
     }
 
     pub fn object(&self, bucket: &str, key: &str) -> DbResult<Option<ObjectRow>> {
-        self.0
-            .query_row(
-                &format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key = ?2"),
-                [bucket, key],
-                object_from,
-            )
-            .optional()
+        self.0.query_opt(
+            &format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key = ?2"),
+            args![bucket, key],
+            object_from,
+        )
     }
 
     /// Writes an object row, returning the blob it replaced (to delete after commit).
     pub fn put_object(&self, o: &ObjectRow) -> DbResult<Option<String>> {
         let old = self.object(&o.bucket, &o.key)?.map(|r| r.blob);
         self.0.execute(
-            &format!("INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
-            params![
-                o.bucket,
-                o.key,
-                o.blob,
+            &format!(
+                "INSERT INTO objects ({OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT (bucket, key) DO UPDATE SET {OBJECT_UPDATE}"
+            ),
+            args![
+                o.bucket.as_str(),
+                o.key.as_str(),
+                o.blob.as_str(),
                 o.size as i64,
-                o.etag,
+                o.etag.as_str(),
                 o.last_modified_ms,
                 json(&o.attrs),
                 o.parts.as_ref().map(json),
-                o.upload_id,
+                o.upload_id.as_deref(),
                 json(&o.tags),
                 json(&o.checksums)
             ],
@@ -301,60 +389,51 @@ impl Tx<'_> {
     pub fn set_object_tags(&self, bucket: &str, key: &str, tags: &Tags) -> DbResult<bool> {
         Ok(self.0.execute(
             "UPDATE objects SET tags = ?3 WHERE bucket = ?1 AND key = ?2",
-            params![bucket, key, json(tags)],
+            args![bucket, key, json(tags)],
         )? == 1)
     }
 
     /// A bucket's versioning status (`Enabled` or `Suspended`), `None` if never set.
     pub fn versioning(&self, bucket: &str) -> DbResult<Option<String>> {
-        self.0
-            .query_row(
-                "SELECT versioning FROM buckets WHERE name = ?1",
-                [bucket],
-                |r| r.get(0),
-            )
-            .optional()
-            .map(Option::flatten)
+        self.bucket_column("versioning", bucket)
+    }
+
+    /// A nullable text column of a bucket's row (`None` also for a missing bucket).
+    fn bucket_column(&self, column: &str, bucket: &str) -> DbResult<Option<String>> {
+        Ok(self
+            .0
+            .query_opt(
+                &format!("SELECT {column} FROM buckets WHERE name = ?1"),
+                args![bucket],
+                |r| r.get::<Option<String>>(0),
+            )?
+            .flatten())
     }
 
     pub fn set_versioning(&self, bucket: &str, status: &str) -> DbResult<()> {
         self.0.execute(
             "UPDATE buckets SET versioning = ?2 WHERE name = ?1",
-            params![bucket, status],
+            args![bucket, status],
         )?;
         Ok(())
     }
 
     /// A bucket's tag set, `None` when it has none.
     pub fn bucket_tags(&self, bucket: &str) -> DbResult<Option<Tags>> {
-        let s: Option<String> = self
-            .0
-            .query_row("SELECT tags FROM buckets WHERE name = ?1", [bucket], |r| {
-                r.get(0)
-            })
-            .optional()?
-            .flatten();
+        let s = self.bucket_column("tags", bucket)?;
         Ok(s.and_then(|s| serde_json::from_str(&s).ok()))
     }
 
     /// A bucket's policy document, as it was put.
     pub fn bucket_policy(&self, bucket: &str) -> DbResult<Option<String>> {
-        Ok(self
-            .0
-            .query_row(
-                "SELECT policy FROM buckets WHERE name = ?1",
-                [bucket],
-                |r| r.get(0),
-            )
-            .optional()?
-            .flatten())
+        self.bucket_column("policy", bucket)
     }
 
     /// Sets (or with `None`, removes) a bucket's policy.
     pub fn set_bucket_policy(&self, bucket: &str, policy: Option<&str>) -> DbResult<()> {
         self.0.execute(
             "UPDATE buckets SET policy = ?2 WHERE name = ?1",
-            params![bucket, policy],
+            args![bucket, policy],
         )?;
         Ok(())
     }
@@ -363,7 +442,7 @@ impl Tx<'_> {
     pub fn set_bucket_tags(&self, bucket: &str, tags: Option<&Tags>) -> DbResult<()> {
         self.0.execute(
             "UPDATE buckets SET tags = ?2 WHERE name = ?1",
-            params![bucket, tags.map(json)],
+            args![bucket, tags.map(json)],
         )?;
         Ok(())
     }
@@ -373,12 +452,14 @@ impl Tx<'_> {
         let old = self.object(bucket, key)?;
         self.0.execute(
             "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
-            [bucket, key],
+            args![bucket, key],
         )?;
         Ok(old)
     }
 
-    /// Objects with `prefix` whose key sorts after `after`, in key order.
+    /// Objects with `prefix` whose key sorts after `after`, in key (byte) order. The prefix
+    /// is cast so PostgreSQL knows its type; `key >= prefix` lets both backends start the
+    /// index scan at the prefix.
     pub fn list(
         &self,
         bucket: &str,
@@ -386,90 +467,154 @@ impl Tx<'_> {
         after: &str,
         limit: usize,
     ) -> DbResult<Vec<ObjectRow>> {
-        let mut stmt = self.0.prepare_cached(&format!(
-            "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key > ?2 AND substr(key, 1, length(?3)) = ?3
-             ORDER BY key LIMIT ?4"
-        ))?;
-        let rows = stmt.query_map(params![bucket, after, prefix, limit as i64], object_from)?;
-        rows.collect()
+        self.0.query_map(
+            &format!(
+                "SELECT {OBJECT_COLUMNS} FROM objects
+                 WHERE bucket = ?1 AND key > ?2 AND key >= CAST(?3 AS TEXT)
+                   AND substr(key, 1, length(CAST(?3 AS TEXT))) = CAST(?3 AS TEXT)
+                 ORDER BY key LIMIT ?4"
+            ),
+            args![bucket, after, prefix, limit as i64],
+            object_from,
+        )
     }
 
     pub fn create_upload(&self, u: &UploadRow) -> DbResult<()> {
         self.0.execute(
             "INSERT INTO uploads (upload_id, bucket, key, initiated_ms, attrs, tags) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![u.upload_id, u.bucket, u.key, u.initiated_ms, json(&u.attrs), json(&u.tags)],
+            args![
+                u.upload_id.as_str(),
+                u.bucket.as_str(),
+                u.key.as_str(),
+                u.initiated_ms,
+                json(&u.attrs),
+                json(&u.tags)
+            ],
         )?;
         Ok(())
     }
 
     pub fn upload(&self, upload_id: &str) -> DbResult<Option<UploadRow>> {
-        self.0
-            .query_row(
-                "SELECT upload_id, bucket, key, initiated_ms, attrs, tags FROM uploads WHERE upload_id = ?1",
-                [upload_id],
-                upload_from,
-            )
-            .optional()
+        self.0.query_opt(
+            "SELECT upload_id, bucket, key, initiated_ms, attrs, tags FROM uploads WHERE upload_id = ?1",
+            args![upload_id],
+            upload_from,
+        )
     }
 
     pub fn uploads(&self, bucket: &str) -> DbResult<Vec<UploadRow>> {
-        let mut stmt = self.0.prepare_cached(
+        self.0.query_map(
             "SELECT upload_id, bucket, key, initiated_ms, attrs, tags FROM uploads WHERE bucket = ?1 ORDER BY key, initiated_ms",
-        )?;
-        let rows = stmt.query_map([bucket], upload_from)?;
-        rows.collect()
+            args![bucket],
+            upload_from,
+        )
     }
 
     /// Removes an upload and its parts, returning the parts' blobs.
     pub fn delete_upload(&self, upload_id: &str) -> DbResult<Vec<String>> {
         let blobs = self.parts(upload_id)?.into_iter().map(|p| p.blob).collect();
         self.0
-            .execute("DELETE FROM parts WHERE upload_id = ?1", [upload_id])?;
+            .execute("DELETE FROM parts WHERE upload_id = ?1", args![upload_id])?;
         self.0
-            .execute("DELETE FROM uploads WHERE upload_id = ?1", [upload_id])?;
+            .execute("DELETE FROM uploads WHERE upload_id = ?1", args![upload_id])?;
         Ok(blobs)
     }
 
     /// Records a part, returning the blob of the part it replaced.
     pub fn put_part(&self, upload_id: &str, p: &PartRow) -> DbResult<Option<String>> {
-        let old: Option<String> = self
-            .0
-            .query_row(
-                "SELECT blob FROM parts WHERE upload_id = ?1 AND part_number = ?2",
-                params![upload_id, p.part_number],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let old: Option<String> = self.0.query_opt(
+            "SELECT blob FROM parts WHERE upload_id = ?1 AND part_number = ?2",
+            args![upload_id, p.part_number],
+            |r| r.get(0),
+        )?;
         self.0.execute(
-            "INSERT OR REPLACE INTO parts (upload_id, part_number, blob, size, etag, last_modified_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![upload_id, p.part_number, p.blob, p.size as i64, p.etag, p.last_modified_ms],
+            "INSERT INTO parts (upload_id, part_number, blob, size, etag, last_modified_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (upload_id, part_number) DO UPDATE SET blob = excluded.blob, size = excluded.size,
+                 etag = excluded.etag, last_modified_ms = excluded.last_modified_ms",
+            args![
+                upload_id,
+                p.part_number,
+                p.blob.as_str(),
+                p.size as i64,
+                p.etag.as_str(),
+                p.last_modified_ms
+            ],
         )?;
         Ok(old)
     }
 
     pub fn parts(&self, upload_id: &str) -> DbResult<Vec<PartRow>> {
-        let mut stmt = self.0.prepare_cached(
+        self.0.query_map(
             "SELECT part_number, blob, size, etag, last_modified_ms FROM parts WHERE upload_id = ?1 ORDER BY part_number",
-        )?;
-        let rows = stmt.query_map([upload_id], |r| {
-            Ok(PartRow {
-                part_number: r.get(0)?,
-                blob: r.get(1)?,
-                size: r.get::<_, i64>(2)? as u64,
-                etag: r.get(3)?,
-                last_modified_ms: r.get(4)?,
-            })
-        })?;
-        rows.collect()
+            args![upload_id],
+            |r| {
+                Ok(PartRow {
+                    part_number: r.get(0)?,
+                    blob: r.get(1)?,
+                    size: r.get::<i64>(2)? as u64,
+                    etag: r.get(3)?,
+                    last_modified_ms: r.get(4)?,
+                })
+            },
+        )
     }
 
     /// Every blob any row refers to (for sweeping orphans left by a crash).
     pub fn all_blobs(&self) -> DbResult<Vec<String>> {
-        let mut stmt = self
-            .0
-            .prepare("SELECT blob FROM objects UNION SELECT blob FROM parts")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        rows.collect()
+        self.0.query_map(
+            "SELECT blob FROM objects UNION SELECT blob FROM parts",
+            args![],
+            |r| r.get(0),
+        )
+    }
+}
+
+/// The store on every backend a test run can reach: SQLite always, and PostgreSQL when
+/// `STRATUS_TEST_DATABASE` names one (in a schema of the test's own, dropped afterwards).
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    pub struct TestDb {
+        pub db: Db,
+        pub location: Location,
+        schema: Option<String>,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Drop for TestDb {
+        fn drop(&mut self) {
+            if let Some(schema) = &self.schema {
+                let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+                let _ = self.db.db.tx(|t| t.batch(&drop));
+            }
+        }
+    }
+
+    pub fn backends(tag: &str) -> Vec<TestDb> {
+        let dir = tempfile::tempdir().unwrap();
+        let location = Location::Sqlite(dir.path().into());
+        let mut out = vec![TestDb {
+            db: Db::open(&location).unwrap(),
+            location,
+            schema: None,
+            _dir: dir,
+        }];
+        if let Ok(url) = std::env::var("STRATUS_TEST_DATABASE") {
+            let location = Location::parse(Some(&url), std::path::Path::new("/")).unwrap();
+            let schema = format!("test_s3_{tag}_{}", std::process::id());
+            let spec = StoreSpec {
+                name: &schema,
+                ..SPEC
+            };
+            out.push(TestDb {
+                db: Db::open_spec(&location, &spec).unwrap(),
+                location,
+                schema: Some(schema.clone()),
+                _dir: tempfile::tempdir().unwrap(),
+            });
+        }
+        out
     }
 }
 
@@ -482,9 +627,11 @@ mod tests {
     #[test]
     fn opens_a_database_from_before_the_added_columns() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s3.db");
+        std::fs::create_dir(dir.path().join("objects")).unwrap();
+        let path = dir.path().join("objects/s3.db");
+        let location = Location::Sqlite(dir.path().into());
         {
-            let old = Connection::open(&path).unwrap();
+            let old = stratus_db::rusqlite::Connection::open(&path).unwrap();
             old.execute_batch(SCHEMA).unwrap();
             old.execute_batch(
                 "INSERT INTO buckets (name, created_ms) VALUES ('b', 1);
@@ -493,7 +640,7 @@ mod tests {
             )
             .unwrap();
         }
-        let db = Db::open(&path).unwrap();
+        let db = Db::open(&location).unwrap();
         let row = db.tx(|tx| tx.object("b", "k")).unwrap().unwrap();
         assert_eq!(row.blob, "blob1");
         assert_eq!(row.parts, None);
@@ -501,7 +648,7 @@ mod tests {
         assert_eq!(db.tx(|tx| tx.bucket_tags("b")).unwrap(), None);
         // Opening again (columns present now) changes nothing.
         drop(db);
-        let db = Db::open(&path).unwrap();
+        let db = Db::open(&location).unwrap();
         let tags = vec![("a".to_string(), "1".to_string())];
         db.tx(|tx| tx.set_object_tags("b", "k", &tags)).unwrap();
         assert_eq!(db.tx(|tx| tx.object("b", "k")).unwrap().unwrap().tags, tags);

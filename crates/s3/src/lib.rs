@@ -1,6 +1,6 @@
 //! Stratus's object storage: the S3 protocol comes from `s3s` (parsing, SigV4 including
-//! streaming payloads, XML); the storage is ours — metadata in SQLite ([`db`]), bytes in
-//! immutable blob files ([`blobs`]) — and object events reach functions through
+//! streaming payloads, XML); the storage is ours — metadata in SQLite or PostgreSQL ([`db`]),
+//! bytes in immutable blob files ([`blobs`]) — and object events reach functions through
 //! [`notify::EventSink`].
 //!
 //! # Layout

@@ -11,7 +11,7 @@ use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, Trail
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::checksums::Claimed;
-use crate::conditions::{ReadConditions, WriteConditions};
+use crate::conditions::{self, ReadConditions, WriteConditions};
 use crate::db::{Attrs, Checksums, ObjectRow, PartRow, UploadRow};
 use crate::listing;
 use crate::notify::{LambdaTarget, EVENT_NAMES};
@@ -26,8 +26,18 @@ fn page_size(max_keys: Option<i32>) -> usize {
     max_keys.unwrap_or(1000).clamp(0, 1000) as usize
 }
 
-fn internal(e: impl std::fmt::Display) -> S3Error {
+/// A fault of the store. The metadata database being unreachable is S3's retryable 503
+/// `ServiceUnavailable` (SDKs retry it); anything else is 500 `InternalError`. Typed by
+/// downcast so every `map_err(internal)` call site keeps its one form.
+fn internal<E: std::fmt::Display + 'static>(e: E) -> S3Error {
     tracing::error!(%e, "object store fault");
+    let any: &dyn std::any::Any = &e;
+    if any
+        .downcast_ref::<stratus_db::Error>()
+        .is_some_and(stratus_db::Error::is_unavailable)
+    {
+        return s3_error!(ServiceUnavailable, "Service is unable to handle request.");
+    }
     s3_error!(
         InternalError,
         "We encountered an internal error. Please try again."
@@ -306,19 +316,11 @@ impl S3Front {
     }
 
     /// Commits an object row if `cond` holds for the object it replaces, and removes the blob
-    /// it replaced. The check and the write are one transaction on the one connection, so of
-    /// two writers racing with `If-None-Match: *` exactly one wins. A refused row's blob is
+    /// it replaced. The check and the write are one transaction ([`conditions::put_if`]), so
+    /// of writers racing with `If-None-Match: *` exactly one wins. A refused row's blob is
     /// removed.
     fn commit(&self, row: &ObjectRow, cond: &WriteConditions) -> S3Result<()> {
-        let outcome = self.0.db.tx(|tx| {
-            if !tx.bucket_exists(&row.bucket)? {
-                return Ok(Err(no_such_bucket()));
-            }
-            if let Err(e) = cond.check(tx.object(&row.bucket, &row.key)?.as_ref()) {
-                return Ok(Err(e));
-            }
-            tx.put_object(row).map(Ok)
-        });
+        let outcome = self.0.db.tx(|tx| conditions::put_if(tx, row, cond));
         match outcome.map_err(internal)? {
             Err(e) => {
                 self.0.blobs.remove(&row.blob);

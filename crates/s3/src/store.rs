@@ -18,10 +18,11 @@ pub struct ObjectStore {
 }
 
 impl ObjectStore {
-    /// Opens the store under `root`, sweeping blobs a crash left unreferenced.
-    pub fn open(root: &Path) -> std::io::Result<ObjectStore> {
+    /// Opens the store: metadata at `location` (on SQLite, `objects/s3.db` in its
+    /// directory), blobs under `root`, sweeping blobs a crash left unreferenced.
+    pub fn open(root: &Path, location: &stratus_db::Location) -> std::io::Result<ObjectStore> {
         std::fs::create_dir_all(root)?;
-        let db = Db::open(&root.join("s3.db")).map_err(std::io::Error::other)?;
+        let db = Db::open(location).map_err(std::io::Error::other)?;
         let blobs = Blobs::open(root)?;
         let keep: HashSet<String> = db
             .tx(|tx| tx.all_blobs())
@@ -67,8 +68,11 @@ impl ObjectStore {
         }
     }
 
-    pub fn bucket_exists(&self, bucket: &str) -> bool {
-        self.db.tx(|tx| tx.bucket_exists(bucket)).unwrap_or(false)
+    /// Whether `bucket` exists; a database fault is an error, not a missing bucket.
+    pub fn bucket_exists(&self, bucket: &str) -> Result<bool, String> {
+        self.db
+            .tx(|tx| tx.bucket_exists(bucket))
+            .map_err(|e| e.to_string())
     }
 
     /// Sends `event` (e.g. `ObjectCreated:Put`) on `row` to every matching configuration.

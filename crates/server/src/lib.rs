@@ -75,7 +75,7 @@ impl Platform {
             stratus_iam::Iam::open(&data_dir.join("iam.db"))
                 .map_err(|e| anyhow::anyhow!("iam store: {e}"))?,
         );
-        let topics = stratus_topics::Topics::open(&data_dir.join("topics.db"))
+        let topics = stratus_topics::Topics::open(&location)
             .map_err(|e| anyhow::anyhow!("topics store: {e}"))?;
         let code = Arc::new(
             CodeStore::open(&data_dir.join("code"))
@@ -124,7 +124,7 @@ impl Platform {
             "protections": engine.protections(),
         });
         let objects = Arc::new(
-            stratus_s3::ObjectStore::open(&data_dir.join("objects"))
+            stratus_s3::ObjectStore::open(&data_dir.join("objects"), &location)
                 .context("opening object store")?,
         );
         let meter = stratus_metering::Meter::open_with(

@@ -1,6 +1,7 @@
 //! Topics: the SNS-compatible half of Stratus that has no HTTP in it. Topics, subscriptions,
-//! their attributes and tags live in their own SQLite file (`topics.db`), so publishing never
-//! waits on the function metadata lock; filter policies and the event record are pure code.
+//! their attributes and tags live in their own store (`topics.db`, or the `topics` schema on
+//! PostgreSQL), so publishing never waits on the function metadata lock; filter policies and
+//! the event record are pure code.
 //!
 //! # Layout
 //! - [`names`]: topic and subscription ARNs, name validation, and SNS's error constructors.

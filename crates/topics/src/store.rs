@@ -1,12 +1,13 @@
-//! The durable store: topics (attributes and tags as JSON) and subscriptions in `topics.db`,
-//! WAL mode, one transaction per operation, so an acknowledged change survives `kill -9`. Every
-//! check that depends on stored state runs inside the transaction that writes.
+//! The durable store: topics (attributes and tags as JSON) and subscriptions in `topics.db`
+//! (WAL mode) or the `topics` schema on PostgreSQL, one transaction per operation, so an
+//! acknowledged change survives `kill -9`. Every check that depends on stored state runs
+//! inside the transaction that writes; on PostgreSQL such a transaction is run again when it
+//! raced another, so the closures below only read and write through their transaction.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use stratus_core::{Error, Kind};
+use stratus_db::{args, Location, Migrations, Options, Row, Schema, StoreSpec, Tx};
 
 use crate::attributes::{
     apply_subscription_attribute, check_subscription_attribute, check_topic_attribute,
@@ -43,6 +44,42 @@ CREATE TABLE IF NOT EXISTS settings (
 );
 "#;
 
+/// PostgreSQL's schema: ARNs are `COLLATE "C"` so listings page in byte order, as on SQLite.
+const POSTGRES: &[&str] = &[r#"
+CREATE TABLE topics (
+    arn TEXT COLLATE "C" PRIMARY KEY,
+    attrs TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    created_ms BIGINT NOT NULL
+);
+CREATE TABLE subscriptions (
+    arn TEXT COLLATE "C" PRIMARY KEY,
+    topic_arn TEXT COLLATE "C" NOT NULL,
+    protocol TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    attrs TEXT NOT NULL,
+    created_ms BIGINT NOT NULL
+);
+CREATE INDEX subscriptions_by_topic ON subscriptions (topic_arn, arn);
+CREATE TABLE settings (
+    name TEXT PRIMARY KEY,
+    value BYTEA NOT NULL
+);
+"#];
+
+/// The store on either backend; SQLite's file keeps the idempotent schema it always had.
+const SPEC: StoreSpec<'static> = StoreSpec {
+    name: "topics",
+    file: "topics.db",
+    options: Options {
+        foreign_keys: false,
+    },
+    migrations: Migrations {
+        sqlite: Schema::Idempotent(SCHEMA),
+        postgres: POSTGRES,
+    },
+};
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Topic {
     pub arn: String,
@@ -62,14 +99,34 @@ pub struct Subscription {
 }
 
 pub struct Topics {
-    db: stratus_db::Database,
+    db: stratus_db::Db,
     key: Vec<u8>,
 }
 
-/// A database fault: logged, answered with SNS's generic internal error.
-fn fault(what: &str, e: rusqlite::Error) -> Error {
-    tracing::error!(error = %e, "topics store: {what}");
+/// A database fault: logged, answered with SNS's generic (retryable) internal error, which
+/// is also what an unreachable PostgreSQL gets.
+fn fault(what: &str, e: stratus_db::Error) -> Error {
+    tracing::error!(error = %e, unavailable = e.is_unavailable(), "topics store: {what}");
     Error::new("InternalError", Kind::Internal, "Internal Error")
+}
+
+/// Why a transaction's closure stopped: the database failed (which PostgreSQL may retry), or
+/// the request was refused.
+enum Stop {
+    Db(stratus_db::Error),
+    Refused(Error),
+}
+
+impl From<stratus_db::Error> for Stop {
+    fn from(e: stratus_db::Error) -> Self {
+        Stop::Db(e)
+    }
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Self {
+        Stop::Refused(e)
+    }
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> String {
@@ -85,18 +142,20 @@ fn now_ms() -> i64 {
 }
 
 impl Topics {
-    /// Opens (or creates) the topics database. Its schema is idempotent (it predates
-    /// versioned migrations); the signing key is made on first open and kept.
-    pub fn open(path: &Path) -> Result<Topics, stratus_db::Error> {
-        let schema = stratus_db::Schema::Idempotent(SCHEMA);
-        let conn = stratus_db::open(path, stratus_db::Options::default(), schema)?;
-        let key = signing_key(&conn).map_err(|source| {
-            stratus_db::Error::sqlite("keeping the signing key in", path, source)
-        })?;
-        Ok(Topics {
-            db: conn.into(),
-            key,
-        })
+    /// Opens (or creates) the topics store at `location`; the signing key is made on first
+    /// open and kept (nodes sharing a PostgreSQL database share it).
+    pub fn open(location: &Location) -> Result<Topics, stratus_db::Error> {
+        Topics::open_spec(location, &SPEC)
+    }
+
+    fn open_spec(location: &Location, spec: &StoreSpec<'_>) -> Result<Topics, stratus_db::Error> {
+        let db = stratus_db::Db::open(location, spec)?;
+        let fresh: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
+            .iter()
+            .flat_map(|u| *u.as_bytes())
+            .collect();
+        let key = db.tx(|t| signing_key(t, &fresh))?;
+        Ok(Topics { db, key })
     }
 
     /// The key notification signatures are made with (fixed for the life of the data dir).
@@ -104,8 +163,12 @@ impl Topics {
         &self.key
     }
 
-    fn tx<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, Error>) -> Result<T, Error> {
-        self.db.transaction(f, fault).map(|(out, _)| out)
+    /// Runs `f` in one transaction; `what` names the operation in the log of a fault.
+    fn tx<T>(&self, what: &str, mut f: impl FnMut(&Tx<'_>) -> Result<T, Stop>) -> Result<T, Error> {
+        self.db.tx(|t| f(t)).map_err(|stop| match stop {
+            Stop::Db(e) => fault(what, e),
+            Stop::Refused(e) => e,
+        })
     }
 
     /// Creates a topic, or returns quietly if one with this ARN exists with the same given
@@ -118,88 +181,79 @@ impl Topics {
             check_topic_attribute(k, v, true, fifo)?;
         }
         check_tags(tags)?;
-        self.tx(|t| {
+        self.tx("create topic", |t| {
             if let Some(existing) = topic(t, arn)? {
                 if attrs.iter().any(|(k, v)| existing.attrs.get(k) != Some(v)) {
                     return Err(invalid(
                         "Attributes Reason: Topic already exists with different attributes",
-                    ));
+                    )
+                    .into());
                 }
                 if tags.iter().any(|(k, v)| existing.tags.get(k) != Some(v)) {
-                    return Err(invalid(
-                        "Tags Reason: Topic already exists with different tags",
-                    ));
+                    return Err(
+                        invalid("Tags Reason: Topic already exists with different tags").into(),
+                    );
                 }
                 return Ok(());
             }
             t.execute(
                 "INSERT INTO topics (arn, attrs, tags, created_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![arn, to_json(attrs), to_json(tags), now_ms()],
-            )
-            .map_err(|e| fault("create topic", e))?;
+                args![arn, to_json(attrs), to_json(tags), now_ms()],
+            )?;
             Ok(())
         })
     }
 
     /// Deletes a topic and its subscriptions; deleting a missing topic is not an error.
     pub fn delete_topic(&self, arn: &str) -> Result<(), Error> {
-        self.tx(|t| {
-            t.execute("DELETE FROM subscriptions WHERE topic_arn = ?1", [arn])
-                .map_err(|e| fault("delete subscriptions", e))?;
-            t.execute("DELETE FROM topics WHERE arn = ?1", [arn])
-                .map_err(|e| fault("delete topic", e))?;
+        self.tx("delete topic", |t| {
+            t.execute("DELETE FROM subscriptions WHERE topic_arn = ?1", args![arn])?;
+            t.execute("DELETE FROM topics WHERE arn = ?1", args![arn])?;
             Ok(())
         })
     }
 
     pub fn topic(&self, arn: &str) -> Result<Option<Topic>, Error> {
-        self.tx(|t| topic(t, arn))
+        self.tx("read topic", |t| Ok(topic(t, arn)?))
     }
 
     /// Topic ARNs starting with `prefix` (a region's ARN prefix) after `after`, in order.
+    /// The prefix is cast so PostgreSQL knows its type.
     pub fn list_topics(
         &self,
         prefix: &str,
         after: &str,
         limit: usize,
     ) -> Result<Vec<String>, Error> {
-        self.tx(|t| {
-            let mut stmt = t
-                .prepare_cached(
-                    "SELECT arn FROM topics WHERE arn > ?1 AND substr(arn, 1, length(?2)) = ?2
-                     ORDER BY arn LIMIT ?3",
-                )
-                .map_err(|e| fault("list topics", e))?;
-            let rows = stmt
-                .query_map(params![after, prefix, limit as i64], |r| r.get(0))
-                .map_err(|e| fault("list topics", e))?;
-            rows.collect::<Result<_, _>>()
-                .map_err(|e| fault("list topics", e))
+        self.tx("list topics", |t| {
+            Ok(t.query_map(
+                "SELECT arn FROM topics
+                 WHERE arn > ?1 AND substr(arn, 1, length(CAST(?2 AS TEXT))) = CAST(?2 AS TEXT)
+                 ORDER BY arn LIMIT ?3",
+                args![after, prefix, limit as i64],
+                |r| r.get(0),
+            )?)
         })
     }
 
     pub fn set_topic_attribute(&self, arn: &str, name: &str, value: &str) -> Result<(), Error> {
-        self.tx(|t| {
+        self.tx("set topic attribute", |t| {
             let mut topic = topic(t, arn)?.ok_or_else(topic_not_found)?;
             let fifo = topic.attrs.get("FifoTopic").is_some_and(|v| v == "true");
             check_topic_attribute(name, value, false, fifo)?;
             topic.attrs.insert(name.to_string(), value.to_string());
-            t.execute(
-                "UPDATE topics SET attrs = ?2 WHERE arn = ?1",
-                params![arn, to_json(&topic.attrs)],
-            )
-            .map_err(|e| fault("set topic attribute", e))?;
-            Ok(())
+            write_attrs(t, arn, &topic.attrs)
         })
     }
 
-    /// Changes the topic's access policy (AWS's default one if none was set) with `f`.
+    /// Changes the topic's access policy (AWS's default one if none was set) with `f`, which
+    /// may be called again if the transaction is retried.
     pub fn update_policy(
         &self,
         arn: &str,
-        f: impl FnOnce(&mut serde_json::Value) -> Result<(), Error>,
+        mut f: impl FnMut(&mut serde_json::Value) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        self.tx(|t| {
+        self.tx("update policy", |t| {
             let mut topic = topic(t, arn)?.ok_or_else(topic_not_found)?;
             let current = topic
                 .attrs
@@ -209,12 +263,7 @@ impl Topics {
             let mut policy = serde_json::from_str(&current).unwrap_or(serde_json::json!({}));
             f(&mut policy)?;
             topic.attrs.insert("Policy".into(), policy.to_string());
-            t.execute(
-                "UPDATE topics SET attrs = ?2 WHERE arn = ?1",
-                params![arn, to_json(&topic.attrs)],
-            )
-            .map_err(|e| fault("update policy", e))?;
-            Ok(())
+            write_attrs(t, arn, &topic.attrs)
         })
     }
 
@@ -237,22 +286,20 @@ impl Topics {
             check_subscription_attribute(k, v, protocol, &attrs)?;
             apply_subscription_attribute(&mut attrs, k, v);
         }
-        self.tx(|t| {
+        self.tx("subscribe", |t| {
             topic(t, topic_arn)?.ok_or_else(topic_not_found)?;
-            let existing = t
-                .query_row(
-                    "SELECT arn, attrs FROM subscriptions WHERE topic_arn = ?1 AND protocol = ?2 AND endpoint = ?3",
-                    params![topic_arn, protocol, endpoint],
-                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-                )
-                .optional()
-                .map_err(|e| fault("find subscription", e))?;
+            let existing = t.query_opt(
+                "SELECT arn, attrs FROM subscriptions WHERE topic_arn = ?1 AND protocol = ?2 AND endpoint = ?3",
+                args![topic_arn, protocol, endpoint],
+                |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?)),
+            )?;
             if let Some((arn, stored)) = existing {
                 let stored: Attributes = from_json(&stored);
                 if given.iter().any(|(k, v)| stored.get(k) != Some(v)) {
                     return Err(invalid(
                         "Attributes Reason: Subscription already exists with different attributes",
-                    ));
+                    )
+                    .into());
                 }
                 return Ok(arn);
             }
@@ -260,24 +307,22 @@ impl Topics {
             t.execute(
                 "INSERT INTO subscriptions (arn, topic_arn, protocol, endpoint, attrs, created_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![arn, topic_arn, protocol, endpoint, to_json(&attrs), now_ms()],
-            )
-            .map_err(|e| fault("subscribe", e))?;
+                args![arn.as_str(), topic_arn, protocol, endpoint, to_json(&attrs), now_ms()],
+            )?;
             Ok(arn)
         })
     }
 
     /// Removes a subscription; a missing one is not an error.
     pub fn unsubscribe(&self, arn: &str) -> Result<(), Error> {
-        self.tx(|t| {
-            t.execute("DELETE FROM subscriptions WHERE arn = ?1", [arn])
-                .map_err(|e| fault("unsubscribe", e))?;
+        self.tx("unsubscribe", |t| {
+            t.execute("DELETE FROM subscriptions WHERE arn = ?1", args![arn])?;
             Ok(())
         })
     }
 
     pub fn subscription(&self, arn: &str) -> Result<Option<Subscription>, Error> {
-        self.tx(|t| subscription(t, arn))
+        self.tx("read subscription", |t| Ok(subscription(t, arn)?))
     }
 
     pub fn set_subscription_attribute(
@@ -286,15 +331,14 @@ impl Topics {
         name: &str,
         value: &str,
     ) -> Result<(), Error> {
-        self.tx(|t| {
+        self.tx("set subscription attribute", |t| {
             let mut sub = subscription(t, arn)?.ok_or_else(subscription_not_found)?;
             check_subscription_attribute(name, value, &sub.protocol, &sub.attrs)?;
             apply_subscription_attribute(&mut sub.attrs, name, value);
             t.execute(
                 "UPDATE subscriptions SET attrs = ?2 WHERE arn = ?1",
-                params![arn, to_json(&sub.attrs)],
-            )
-            .map_err(|e| fault("set subscription attribute", e))?;
+                args![arn, to_json(&sub.attrs)],
+            )?;
             Ok(())
         })
     }
@@ -308,23 +352,24 @@ impl Topics {
         after: &str,
         limit: usize,
     ) -> Result<Vec<Subscription>, Error> {
-        self.tx(|t| {
+        self.tx("list subscriptions", |t| {
             if let Some(arn) = topic_arn {
                 topic(t, arn)?.ok_or_else(topic_not_found)?;
             }
             let (sql, key) = match topic_arn {
                 Some(arn) => ("topic_arn = ?2", arn),
-                None => ("substr(arn, 1, length(?2)) = ?2", prefix),
+                None => (
+                    "substr(arn, 1, length(CAST(?2 AS TEXT))) = CAST(?2 AS TEXT)",
+                    prefix,
+                ),
             };
-            let mut stmt = t
-                .prepare_cached(&format!(
+            Ok(t.query_map(
+                &format!(
                     "SELECT {SUB_COLUMNS} FROM subscriptions WHERE arn > ?1 AND {sql} ORDER BY arn LIMIT ?3"
-                ))
-                .map_err(|e| fault("list subscriptions", e))?;
-            let rows = stmt
-                .query_map(params![after, key, limit as i64], subscription_from)
-                .map_err(|e| fault("list subscriptions", e))?;
-            rows.collect::<Result<_, _>>().map_err(|e| fault("list subscriptions", e))
+                ),
+                args![after, key, limit as i64],
+                subscription_from,
+            )?)
         })
     }
 
@@ -334,42 +379,41 @@ impl Topics {
         &self,
         topic_arn: &str,
     ) -> Result<Option<(Topic, Vec<Subscription>)>, Error> {
-        self.tx(|t| {
+        self.tx("subscribers", |t| {
             let Some(found) = topic(t, topic_arn)? else {
                 return Ok(None);
             };
-            let mut stmt = t
-                .prepare_cached(&format!(
+            let subs = t.query_map(
+                &format!(
                     "SELECT {SUB_COLUMNS} FROM subscriptions WHERE topic_arn = ?1 ORDER BY arn"
-                ))
-                .map_err(|e| fault("subscribers", e))?;
-            let rows = stmt
-                .query_map([topic_arn], subscription_from)
-                .map_err(|e| fault("subscribers", e))?;
-            rows.collect::<Result<_, _>>()
-                .map(|subs| Some((found, subs)))
-                .map_err(|e| fault("subscribers", e))
+                ),
+                args![topic_arn],
+                subscription_from,
+            )?;
+            Ok(Some((found, subs)))
         })
     }
 
     pub fn tags(&self, arn: &str) -> Result<Tags, Error> {
-        self.tx(|t| Ok(topic(t, arn)?.ok_or_else(resource_not_found)?.tags))
+        self.tx("read tags", |t| {
+            Ok(topic(t, arn)?.ok_or_else(resource_not_found)?.tags)
+        })
     }
 
     pub fn tag(&self, arn: &str, add: &Tags) -> Result<(), Error> {
         check_tags(add)?;
-        self.tx(|t| {
+        self.tx("tag", |t| {
             let mut tags = topic(t, arn)?.ok_or_else(resource_not_found)?.tags;
             tags.extend(add.iter().map(|(k, v)| (k.clone(), v.clone())));
             if tags.len() > MAX_TAGS {
-                return Err(tag_limit());
+                return Err(tag_limit().into());
             }
             write_tags(t, arn, &tags)
         })
     }
 
     pub fn untag(&self, arn: &str, keys: &[String]) -> Result<(), Error> {
-        self.tx(|t| {
+        self.tx("untag", |t| {
             let mut tags = topic(t, arn)?.ok_or_else(resource_not_found)?.tags;
             for k in keys {
                 tags.remove(k);
@@ -402,53 +446,49 @@ fn check_tags(tags: &Tags) -> Result<(), Error> {
     Ok(())
 }
 
-fn write_tags(t: &Transaction<'_>, arn: &str, tags: &Tags) -> Result<(), Error> {
+fn write_tags(t: &Tx<'_>, arn: &str, tags: &Tags) -> Result<(), Stop> {
     t.execute(
         "UPDATE topics SET tags = ?2 WHERE arn = ?1",
-        params![arn, to_json(tags)],
-    )
-    .map_err(|e| fault("write tags", e))?;
+        args![arn, to_json(tags)],
+    )?;
+    Ok(())
+}
+
+fn write_attrs(t: &Tx<'_>, arn: &str, attrs: &Attributes) -> Result<(), Stop> {
+    t.execute(
+        "UPDATE topics SET attrs = ?2 WHERE arn = ?1",
+        args![arn, to_json(attrs)],
+    )?;
     Ok(())
 }
 
 const SUB_COLUMNS: &str = "arn, topic_arn, protocol, endpoint, attrs";
 
-fn subscription_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subscription> {
+fn subscription_from(r: &Row<'_>) -> Result<Subscription, stratus_db::Error> {
     Ok(Subscription {
         arn: r.get(0)?,
         topic_arn: r.get(1)?,
         protocol: r.get(2)?,
         endpoint: r.get(3)?,
-        attrs: from_json(&r.get::<_, String>(4)?),
+        attrs: from_json(&r.get::<String>(4)?),
     })
 }
 
-fn subscription(t: &Transaction<'_>, arn: &str) -> Result<Option<Subscription>, Error> {
-    t.query_row(
+fn subscription(t: &Tx<'_>, arn: &str) -> Result<Option<Subscription>, stratus_db::Error> {
+    t.query_opt(
         &format!("SELECT {SUB_COLUMNS} FROM subscriptions WHERE arn = ?1"),
-        [arn],
+        args![arn],
         subscription_from,
     )
-    .optional()
-    .map_err(|e| fault("read subscription", e))
 }
 
-fn topic(t: &Transaction<'_>, arn: &str) -> Result<Option<Topic>, Error> {
-    let row = t
-        .query_row(
-            "SELECT attrs, tags, (SELECT COUNT(*) FROM subscriptions WHERE topic_arn = ?1)
-             FROM topics WHERE arn = ?1",
-            [arn],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            },
-        )
-        .optional()
-        .map_err(|e| fault("read topic", e))?;
+fn topic(t: &Tx<'_>, arn: &str) -> Result<Option<Topic>, stratus_db::Error> {
+    let row = t.query_opt(
+        "SELECT attrs, tags, (SELECT COUNT(*) FROM subscriptions WHERE topic_arn = ?1)
+         FROM topics WHERE arn = ?1",
+        args![arn],
+        |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<i64>(2)?)),
+    )?;
     Ok(row.map(|(attrs, tags, n)| Topic {
         arn: arn.to_string(),
         attrs: from_json(&attrs),
@@ -457,21 +497,18 @@ fn topic(t: &Transaction<'_>, arn: &str) -> Result<Option<Topic>, Error> {
     }))
 }
 
-/// The signing key, made once per data dir.
-fn signing_key(conn: &Connection) -> rusqlite::Result<Vec<u8>> {
-    let fresh: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
-        .iter()
-        .flat_map(|u| *u.as_bytes())
-        .collect();
-    conn.execute(
-        "INSERT OR IGNORE INTO settings (name, value) VALUES ('signing_key', ?1)",
-        [&fresh],
+/// The signing key, made once per store: `fresh` is kept unless a key is there already.
+fn signing_key(t: &Tx<'_>, fresh: &[u8]) -> Result<Vec<u8>, stratus_db::Error> {
+    t.execute(
+        "INSERT INTO settings (name, value) VALUES ('signing_key', ?1) ON CONFLICT DO NOTHING",
+        args![fresh],
     )?;
-    conn.query_row(
+    let key = t.query_opt(
         "SELECT value FROM settings WHERE name = 'signing_key'",
-        [],
+        args![],
         |r| r.get(0),
-    )
+    )?;
+    Ok(key.unwrap_or_else(|| fresh.to_vec()))
 }
 
 #[cfg(test)]
@@ -479,10 +516,65 @@ mod tests {
     use super::*;
     use crate::names::topic_arn;
 
-    fn store() -> (tempfile::TempDir, Topics) {
+    /// A fresh store on each backend the run can reach: SQLite always, PostgreSQL when
+    /// `STRATUS_TEST_DATABASE` names one (in a schema of the test's own, dropped afterwards).
+    struct Store {
+        topics: Option<Topics>,
+        location: Location,
+        spec_name: String,
+        schema: Option<String>,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Store {
+        fn s(&self) -> &Topics {
+            self.topics.as_ref().unwrap()
+        }
+
+        /// Closes and opens the store again.
+        fn reopen(&mut self) {
+            self.topics = None;
+            let spec = StoreSpec {
+                name: &self.spec_name,
+                ..SPEC
+            };
+            self.topics = Some(Topics::open_spec(&self.location, &spec).unwrap());
+        }
+    }
+
+    impl Drop for Store {
+        fn drop(&mut self) {
+            if let (Some(schema), Some(t)) = (&self.schema, &self.topics) {
+                let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+                let _ = t.db.tx(|t| t.batch(&sql));
+            }
+        }
+    }
+
+    fn stores(tag: &str) -> Vec<Store> {
+        let mut out = Vec::new();
         let dir = tempfile::tempdir().unwrap();
-        let s = Topics::open(&dir.path().join("topics.db")).unwrap();
-        (dir, s)
+        out.push(Store {
+            topics: None,
+            location: Location::Sqlite(dir.path().into()),
+            spec_name: "topics".into(),
+            schema: None,
+            _dir: dir,
+        });
+        if let Ok(url) = std::env::var("STRATUS_TEST_DATABASE") {
+            let schema = format!("test_topics_{tag}_{}", std::process::id());
+            out.push(Store {
+                topics: None,
+                location: Location::parse(Some(&url), std::path::Path::new("/")).unwrap(),
+                spec_name: schema.clone(),
+                schema: Some(schema),
+                _dir: tempfile::tempdir().unwrap(),
+            });
+        }
+        for s in &mut out {
+            s.reopen();
+        }
+        out
     }
 
     fn attrs(list: &[(&str, &str)]) -> Attributes {
@@ -493,69 +585,137 @@ mod tests {
 
     #[test]
     fn create_is_idempotent_but_refuses_different_attributes() {
-        let (_d, s) = store();
-        let arn = topic_arn("us-east-1", "t");
-        s.create_topic(&arn, &attrs(&[("DisplayName", "a")]), &Tags::new())
-            .unwrap();
-        s.create_topic(&arn, &attrs(&[("DisplayName", "a")]), &Tags::new())
-            .unwrap();
-        s.create_topic(&arn, &Attributes::new(), &Tags::new())
-            .unwrap();
-        let e = s.create_topic(&arn, &attrs(&[("DisplayName", "b")]), &Tags::new());
-        assert!(e.unwrap_err().message.contains("different attributes"));
-        let e = s.create_topic(&arn, &Attributes::new(), &attrs(&[("k", "v")]));
-        assert!(e.unwrap_err().message.contains("different tags"));
+        for st in stores("create") {
+            let s = st.s();
+            let arn = topic_arn("us-east-1", "t");
+            s.create_topic(&arn, &attrs(&[("DisplayName", "a")]), &Tags::new())
+                .unwrap();
+            s.create_topic(&arn, &attrs(&[("DisplayName", "a")]), &Tags::new())
+                .unwrap();
+            s.create_topic(&arn, &Attributes::new(), &Tags::new())
+                .unwrap();
+            let e = s.create_topic(&arn, &attrs(&[("DisplayName", "b")]), &Tags::new());
+            assert!(e.unwrap_err().message.contains("different attributes"));
+            let e = s.create_topic(&arn, &Attributes::new(), &attrs(&[("k", "v")]));
+            assert!(e.unwrap_err().message.contains("different tags"));
+        }
     }
 
     #[test]
     fn subscriptions_follow_their_topic() {
-        let (dir, s) = store();
-        let arn = topic_arn("us-east-1", "t");
-        s.create_topic(&arn, &Attributes::new(), &Tags::new())
-            .unwrap();
-        let fa = "arn:aws:lambda:us-east-1:000000000000:function:f";
-        let sub = s.subscribe(&arn, "lambda", fa, &Attributes::new()).unwrap();
-        assert_eq!(
-            s.subscribe(&arn, "lambda", fa, &Attributes::new()).unwrap(),
-            sub
-        );
-        assert_eq!(s.topic(&arn).unwrap().unwrap().subscriptions, 1);
-        drop(s);
-        let s = Topics::open(&dir.path().join("topics.db")).unwrap();
-        assert_eq!(s.subscribers(&arn).unwrap().unwrap().1.len(), 1);
-        s.delete_topic(&arn).unwrap();
-        assert!(s.subscription(&sub).unwrap().is_none());
-        assert!(s.subscribers(&arn).unwrap().is_none());
+        for mut st in stores("subs") {
+            let arn = topic_arn("us-east-1", "t");
+            st.s()
+                .create_topic(&arn, &Attributes::new(), &Tags::new())
+                .unwrap();
+            let fa = "arn:aws:lambda:us-east-1:000000000000:function:f";
+            let sub = st
+                .s()
+                .subscribe(&arn, "lambda", fa, &Attributes::new())
+                .unwrap();
+            assert_eq!(
+                st.s()
+                    .subscribe(&arn, "lambda", fa, &Attributes::new())
+                    .unwrap(),
+                sub
+            );
+            assert_eq!(st.s().topic(&arn).unwrap().unwrap().subscriptions, 1);
+            st.reopen();
+            let s = st.s();
+            assert_eq!(s.subscribers(&arn).unwrap().unwrap().1.len(), 1);
+            s.delete_topic(&arn).unwrap();
+            assert!(s.subscription(&sub).unwrap().is_none());
+            assert!(s.subscribers(&arn).unwrap().is_none());
+        }
     }
 
     #[test]
     fn listing_pages_in_order() {
-        let (_d, s) = store();
-        for i in 0..5 {
-            let arn = topic_arn("us-east-1", &format!("t{i}"));
+        for st in stores("list") {
+            let s = st.s();
+            for i in 0..5 {
+                let arn = topic_arn("us-east-1", &format!("t{i}"));
+                s.create_topic(&arn, &Attributes::new(), &Tags::new())
+                    .unwrap();
+            }
+            s.create_topic(
+                &topic_arn("eu-west-1", "x"),
+                &Attributes::new(),
+                &Tags::new(),
+            )
+            .unwrap();
+            let prefix = "arn:aws:sns:us-east-1:";
+            let first = s.list_topics(prefix, "", 3).unwrap();
+            assert_eq!(first.len(), 3);
+            let rest = s.list_topics(prefix, first.last().unwrap(), 3).unwrap();
+            assert_eq!(rest.len(), 2);
+            assert!(rest.iter().all(|a| a.starts_with(prefix)));
+        }
+    }
+
+    /// Topic names mix cases, digits, `-` and `_`: they list in byte order on every backend
+    /// (`-` < digits < upper case < `_` < lower case), as on SQLite.
+    #[test]
+    fn topics_list_in_byte_order() {
+        for st in stores("order") {
+            let s = st.s();
+            let names = ["b", "B", "a_1", "a-1", "A", "a", "9", "_z", "Z"];
+            for n in names {
+                s.create_topic(&topic_arn("us-east-1", n), &Attributes::new(), &Tags::new())
+                    .unwrap();
+            }
+            let mut expected: Vec<String> =
+                names.iter().map(|n| topic_arn("us-east-1", n)).collect();
+            expected.sort();
+            let mut listed = Vec::new();
+            let mut after = String::new();
+            loop {
+                let page = s.list_topics("arn:aws:sns:us-east-1:", &after, 2).unwrap();
+                let Some(last) = page.last().cloned() else {
+                    break;
+                };
+                listed.extend(page);
+                after = last;
+            }
+            assert_eq!(listed, expected, "{}", st.location);
+        }
+    }
+
+    /// Eight callers subscribe the same endpoint at once: one subscription is made and every
+    /// caller gets its ARN (on PostgreSQL the racing transactions are run again).
+    #[test]
+    fn concurrent_subscribes_make_one_subscription() {
+        for st in stores("race") {
+            let s = st.s();
+            let arn = topic_arn("us-east-1", "t");
             s.create_topic(&arn, &Attributes::new(), &Tags::new())
                 .unwrap();
+            let fa = "arn:aws:lambda:us-east-1:000000000000:function:f";
+            let arns: Vec<String> = std::thread::scope(|scope| {
+                let callers: Vec<_> = (0..8)
+                    .map(|_| scope.spawn(|| s.subscribe(&arn, "lambda", fa, &Attributes::new())))
+                    .collect();
+                callers
+                    .into_iter()
+                    .map(|c| c.join().unwrap().unwrap())
+                    .collect()
+            });
+            assert!(
+                arns.iter().all(|a| *a == arns[0]),
+                "{}: {arns:?}",
+                st.location
+            );
+            assert_eq!(s.topic(&arn).unwrap().unwrap().subscriptions, 1);
         }
-        s.create_topic(
-            &topic_arn("eu-west-1", "x"),
-            &Attributes::new(),
-            &Tags::new(),
-        )
-        .unwrap();
-        let prefix = "arn:aws:sns:us-east-1:";
-        let first = s.list_topics(prefix, "", 3).unwrap();
-        assert_eq!(first.len(), 3);
-        let rest = s.list_topics(prefix, first.last().unwrap(), 3).unwrap();
-        assert_eq!(rest.len(), 2);
-        assert!(rest.iter().all(|a| a.starts_with(prefix)));
     }
 
     #[test]
     fn signing_key_survives_reopen() {
-        let (dir, s) = store();
-        let key = s.signing_key().to_vec();
-        drop(s);
-        let s = Topics::open(&dir.path().join("topics.db")).unwrap();
-        assert_eq!(s.signing_key(), key.as_slice());
+        for mut st in stores("key") {
+            let key = st.s().signing_key().to_vec();
+            assert_eq!(key.len(), 32);
+            st.reopen();
+            assert_eq!(st.s().signing_key(), key.as_slice(), "{}", st.location);
+        }
     }
 }

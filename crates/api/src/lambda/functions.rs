@@ -61,7 +61,11 @@ fn code_bytes(s: &Shared, code: &CodeInput) -> Result<Vec<u8>> {
                 "Error occurred while GetObject. S3 Error Code: {code}. S3 Error Message: {msg}"
             ))
         };
-        if !s.stores.objects.bucket_exists(bucket) {
+        let exists = s.stores.objects.bucket_exists(bucket).map_err(|e| {
+            tracing::error!(%e, bucket, "reading code from the object store");
+            Error::service()
+        })?;
+        if !exists {
             return Err(get_error(
                 "NoSuchBucket",
                 "The specified bucket does not exist",
