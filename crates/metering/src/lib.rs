@@ -1,11 +1,11 @@
 //! Metering for Stratus: one record per invocation (throttles included), written in batches
-//! to its own SQLite file without slowing the invoke path; the price table; usage reports over
+//! to its own store (a SQLite file, or a PostgreSQL schema) without slowing the invoke path; the price table; usage reports over
 //! a window; and Prometheus metrics fed by the same records.
 //!
 //! # Layout
 //! - [`record`]: what is recorded per invocation.
 //! - [`pricing`]: the price table and what a record costs.
-//! - [`store`]: where records are kept (the `usage.db` file).
+//! - [`store`]: where records are kept (`usage.db`, or the `usage` schema).
 //! - [`writer`]: the batching writer task.
 //! - [`usage`]: grouping records of a window into a report.
 //! - [`metrics`]: process-lifetime counters and the text exposition.
@@ -18,7 +18,6 @@ pub mod usage;
 pub mod writer;
 
 use std::future::Future;
-use std::path::Path;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use metrics::{EnvironmentGauge, Gauges};
 pub use pricing::Prices;
 pub use record::{billed_ms, Outcome, Record, Trigger};
+pub use stratus_db::Location;
 pub use usage::{Query, Report};
 
 use writer::{Db, Msg};
@@ -55,8 +55,8 @@ pub type WriterRuns = Box<dyn FnMut() -> Pin<Box<dyn Future<Output = ()> + Send>
 impl Meter {
     /// Opens (or creates) the database and starts the writer on a plain task; must run inside
     /// a Tokio runtime.
-    pub fn open(path: &Path, prices: Prices, retention_days: u32) -> Result<Arc<Meter>, String> {
-        Self::open_with(path, prices, retention_days, |mut runs| {
+    pub fn open(location: &Location, prices: Prices, retention_days: u32) -> Result<Arc<Meter>, String> {
+        Self::open_with(location, prices, retention_days, |mut runs| {
             tokio::spawn(async move { runs().await })
         })
     }
@@ -64,13 +64,13 @@ impl Meter {
     /// Opens (or creates) the database and hands the writer's runs to `spawn`, which returns
     /// the task that ends when the writer stops (a supervisor restarts a run that panics).
     pub fn open_with(
-        path: &Path,
+        location: &Location,
         prices: Prices,
         retention_days: u32,
         spawn: impl FnOnce(WriterRuns) -> tokio::task::JoinHandle<()>,
     ) -> Result<Arc<Meter>, String> {
         prices.validate()?;
-        let db = store::UsageDb::open(path).map_err(|e| e.to_string())?;
+        let db = store::UsageDb::open(location).map_err(|e| e.to_string())?;
         let db = Arc::new(Mutex::new(db));
         let queue = Arc::new(writer::Queue::default());
         let (tx, rx) = mpsc::channel(16);

@@ -67,7 +67,7 @@ impl Platform {
         let location = stratus_db::Location::parse(cfg.database.as_deref(), &data_dir)?;
         tracing::info!(database = %location, "state");
         let meta = Arc::new(
-            Meta::open(&data_dir.join("meta.db"))
+            Meta::open(&location)
                 .map_err(|e| anyhow::anyhow!("metadata store: {e}"))?,
         );
         let iam = Arc::new(
@@ -124,7 +124,7 @@ impl Platform {
                 .context("opening object store")?,
         );
         let meter = stratus_metering::Meter::open_with(
-            &data_dir.join("usage.db"),
+            &location,
             cfg.pricing,
             cfg.usage_retention_days,
             |runs| workers.supervise("metering_writer", runs),
