@@ -32,6 +32,9 @@ pub use usage::{Query, Report};
 
 use writer::{Db, Msg};
 
+#[cfg(test)]
+pub(crate) mod testing;
+
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
@@ -172,71 +175,72 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn records_are_visible_at_once_and_survive_close() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("usage.db");
-        let now = now_ms();
-        let q = Query {
-            from_ms: now - 1000,
-            to_ms: now + 1000,
-            group_by: usage::GroupBy::Function,
-        };
-        let meter = Meter::open(&path, Prices::default(), 30).unwrap();
-        meter.record(rec("a", now));
-        meter.record(rec("b", now));
-        // Within the batch window, yet the report already has them.
-        assert_eq!(meter.usage(q).await.unwrap().total.invocations, 2);
-        meter.record(rec("c", now));
-        meter.close().await;
-        let again = Meter::open(&path, Prices::default(), 30).unwrap();
-        assert_eq!(again.usage(q).await.unwrap().total.invocations, 3);
+        for b in testing::backends("visible") {
+            let now = now_ms();
+            let q = Query {
+                from_ms: now - 1000,
+                to_ms: now + 1000,
+                group_by: usage::GroupBy::Function,
+            };
+            let meter = Meter::open(&b.location, Prices::default(), 30).unwrap();
+            meter.record(rec("a", now));
+            meter.record(rec("b", now));
+            // Within the batch window, yet the report already has them.
+            assert_eq!(meter.usage(q).await.unwrap().total.invocations, 2);
+            meter.record(rec("c", now));
+            meter.close().await;
+            let again = Meter::open(&b.location, Prices::default(), 30).unwrap();
+            assert_eq!(again.usage(q).await.unwrap().total.invocations, 3);
+        }
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn records_reach_the_disk_within_the_window_unasked() {
-        let dir = tempfile::tempdir().unwrap();
-        let meter = Meter::open(&dir.path().join("usage.db"), Prices::default(), 30).unwrap();
-        let on_disk = |m: &Meter| writer::lock(&m.db).window(0, i64::MAX).unwrap().len();
-        let now = now_ms();
-        meter.record(rec("a", now));
-        meter.record(rec("b", now));
-        for i in 0..writer::BATCH_SIZE {
-            meter.record(rec(&format!("full-{i}"), now));
-        }
-        // A full batch is written at once, without waiting for the window.
-        for _ in 0..50 {
-            if on_disk(&meter) >= writer::BATCH_SIZE {
-                break;
+        for b in testing::backends("unasked") {
+            let meter = Meter::open(&b.location, Prices::default(), 30).unwrap();
+            let on_disk = |m: &Meter| writer::lock(&m.db).window(0, i64::MAX).unwrap().len();
+            let now = now_ms();
+            meter.record(rec("a", now));
+            meter.record(rec("b", now));
+            for i in 0..writer::BATCH_SIZE {
+                meter.record(rec(&format!("full-{i}"), now));
             }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            // A full batch is written at once, without waiting for the window.
+            for _ in 0..100 {
+                if on_disk(&meter) >= writer::BATCH_SIZE {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            assert!(on_disk(&meter) >= writer::BATCH_SIZE);
+            meter.record(rec("late", now));
+            tokio::time::sleep(writer::BATCH_WINDOW + std::time::Duration::from_millis(500)).await;
+            assert_eq!(
+                on_disk(&meter),
+                writer::BATCH_SIZE + 3,
+                "the rest after one window"
+            );
         }
-        assert!(on_disk(&meter) >= writer::BATCH_SIZE);
-        meter.record(rec("late", now));
-        tokio::time::sleep(writer::BATCH_WINDOW + std::time::Duration::from_millis(500)).await;
-        assert_eq!(
-            on_disk(&meter),
-            writer::BATCH_SIZE + 3,
-            "the rest after one window"
-        );
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn records_past_retention_are_deleted_on_start() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("usage.db");
-        let now = now_ms();
-        let meter = Meter::open(&path, Prices::default(), 30).unwrap();
-        meter.record(rec("old", now - 31 * 86_400_000));
-        meter.record(rec("new", now - 29 * 86_400_000));
-        meter.close().await;
-        let again = Meter::open(&path, Prices::default(), 30).unwrap();
-        let q = Query {
-            from_ms: 0,
-            to_ms: now,
-            group_by: usage::GroupBy::Day,
-        };
-        let r = again.usage(q).await.unwrap();
-        assert_eq!(r.total.invocations, 1);
+        for b in testing::backends("retention") {
+            let now = now_ms();
+            let meter = Meter::open(&b.location, Prices::default(), 30).unwrap();
+            meter.record(rec("old", now - 31 * 86_400_000));
+            meter.record(rec("new", now - 29 * 86_400_000));
+            meter.close().await;
+            let again = Meter::open(&b.location, Prices::default(), 30).unwrap();
+            let q = Query {
+                from_ms: 0,
+                to_ms: now,
+                group_by: usage::GroupBy::Day,
+            };
+            let r = again.usage(q).await.unwrap();
+            assert_eq!(r.total.invocations, 1);
+        }
     }
 }

@@ -178,17 +178,26 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_expire() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("usage.db");
-        let mut db = UsageDb::open(&path).unwrap();
-        let a = sample("a", 1_000, Outcome::Success);
-        let b = sample("b", 2_000, Outcome::Timeout);
-        db.insert(&[a.clone(), b.clone()]).unwrap();
-        drop(db);
-        let db = UsageDb::open(&path).unwrap();
-        assert_eq!(db.window(0, 10_000).unwrap(), vec![a.clone(), b.clone()]);
-        assert_eq!(db.window(1_000, 2_000).unwrap(), vec![a]);
-        assert_eq!(db.delete_before(1_500).unwrap(), 1);
-        assert_eq!(db.window(0, 10_000).unwrap(), vec![b]);
+        for b in crate::testing::backends("round_trip") {
+            let db = UsageDb::open(&b.location).unwrap();
+            let a = sample("a", 1_000, Outcome::Success);
+            let b2 = sample("b", 2_000, Outcome::Timeout);
+            let mut c = sample("c", 1_000, Outcome::Crashed);
+            c.alias = None;
+            c.init_duration_ms = None;
+            c.cold = false;
+            db.insert(&[a.clone(), b2.clone(), c.clone()]).unwrap();
+            drop(db);
+            let db = UsageDb::open(&b.location).unwrap();
+            assert_eq!(
+                db.window(0, 10_000).unwrap(),
+                vec![a.clone(), c.clone(), b2.clone()],
+                "{:?}: by start, ties in write order",
+                b.location
+            );
+            assert_eq!(db.window(1_000, 2_000).unwrap(), vec![a, c]);
+            assert_eq!(db.delete_before(1_500).unwrap(), 2);
+            assert_eq!(db.window(0, 10_000).unwrap(), vec![b2]);
+        }
     }
 }

@@ -19,9 +19,18 @@ impl Drop for Backend {
     }
 }
 
+/// Runs `sql` on the server on a thread of its own: the blocking client must not run on an
+/// async test's runtime thread.
 fn admin(url: &str, sql: &str) {
-    let mut c = postgres::Client::connect(url, postgres::NoTls).expect("test database server");
-    c.batch_execute(sql).expect("administering the test database");
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut c =
+                postgres::Client::connect(url, postgres::NoTls).expect("test database server");
+            c.batch_execute(sql).expect("administering the test database");
+        })
+        .join()
+        .expect("administering the test database");
+    });
 }
 
 /// One fresh location per backend; `tag` names the test (databases must not collide).
