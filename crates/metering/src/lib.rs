@@ -58,7 +58,11 @@ pub type WriterRuns = Box<dyn FnMut() -> Pin<Box<dyn Future<Output = ()> + Send>
 impl Meter {
     /// Opens (or creates) the database and starts the writer on a plain task; must run inside
     /// a Tokio runtime.
-    pub fn open(location: &Location, prices: Prices, retention_days: u32) -> Result<Arc<Meter>, String> {
+    pub fn open(
+        location: &Location,
+        prices: Prices,
+        retention_days: u32,
+    ) -> Result<Arc<Meter>, String> {
         Self::open_with(location, prices, retention_days, |mut runs| {
             tokio::spawn(async move { runs().await })
         })

@@ -14,7 +14,10 @@ pub(crate) struct Backend {
 impl Drop for Backend {
     fn drop(&mut self) {
         if let Some((url, name)) = &self.admin {
-            admin(url, &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+            admin(
+                url,
+                &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+            );
         }
     }
 }
@@ -26,7 +29,8 @@ fn admin(url: &str, sql: &str) {
         s.spawn(|| {
             let mut c =
                 postgres::Client::connect(url, postgres::NoTls).expect("test database server");
-            c.batch_execute(sql).expect("administering the test database");
+            c.batch_execute(sql)
+                .expect("administering the test database");
         })
         .join()
         .expect("administering the test database");
@@ -43,7 +47,10 @@ pub(crate) fn backends(tag: &str) -> Vec<Backend> {
     }];
     if let Ok(url) = std::env::var("STRATUS_TEST_DATABASE") {
         let name = format!("t_usage_{tag}_{}", std::process::id());
-        admin(&url, &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+        admin(
+            &url,
+            &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+        );
         admin(&url, &format!("CREATE DATABASE \"{name}\""));
         let Ok(Location::Postgres(mut config)) = Location::parse(Some(&url), "/".as_ref()) else {
             panic!("STRATUS_TEST_DATABASE is not a PostgreSQL URL");

@@ -66,10 +66,8 @@ impl Platform {
         // Where every store keeps its state; shown without its password.
         let location = stratus_db::Location::parse(cfg.database.as_deref(), &data_dir)?;
         tracing::info!(database = %location, "state");
-        let meta = Arc::new(
-            Meta::open(&location)
-                .map_err(|e| anyhow::anyhow!("metadata store: {e}"))?,
-        );
+        let meta =
+            Arc::new(Meta::open(&location).map_err(|e| anyhow::anyhow!("metadata store: {e}"))?);
         let iam = Arc::new(
             stratus_iam::Iam::open(&data_dir.join("iam.db"))
                 .map_err(|e| anyhow::anyhow!("iam store: {e}"))?,

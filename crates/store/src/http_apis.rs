@@ -128,7 +128,8 @@ mod tests {
             assert_eq!(kept.len(), 2, "updating an API keeps its items");
             let one: Option<String> = meta.tx(|tx| tx.http_api_item("a1", "route", "r1")).unwrap();
             assert_eq!(one.as_deref(), Some("GET /"));
-            meta.tx(|tx| tx.delete_http_api_item("a1", "route", "r1")).unwrap();
+            meta.tx(|tx| tx.delete_http_api_item("a1", "route", "r1"))
+                .unwrap();
             meta.tx(|tx| tx.delete_http_api("a1")).unwrap();
             let left: Vec<i32> = meta.tx(|tx| tx.http_api_items("a1", "stage")).unwrap();
             assert!(left.is_empty());

@@ -217,9 +217,7 @@ impl Meta {
     /// transaction that loses a serialization race is rolled back and `f` runs again, so `f`
     /// must only read and write through its [`Tx`]: side effects belong after this returns.
     pub fn tx<T>(&self, mut f: impl FnMut(&Tx) -> Result<T>) -> Result<T> {
-        let done = self
-            .db
-            .transaction(|t| f(&Tx(t)).map_err(Failure::Caller));
+        let done = self.db.transaction(|t| f(&Tx(t)).map_err(Failure::Caller));
         let (out, changed) = match done {
             Ok(done) => done,
             Err(Failure::Caller(e)) => return Err(e),
@@ -267,7 +265,12 @@ impl Tx<'_, '_> {
     }
 
     /// The first column of the first row, if any.
-    pub(crate) fn text(&self, what: &str, sql: &str, args: &[&dyn Param]) -> Result<Option<String>> {
+    pub(crate) fn text(
+        &self,
+        what: &str,
+        sql: &str,
+        args: &[&dyn Param],
+    ) -> Result<Option<String>> {
         self.0
             .query_opt(sql, args, |r| r.get(0))
             .map_err(|e| db_fault(what, e))
@@ -776,7 +779,11 @@ mod tests {
             let mut again = event("r", 20);
             again.attempts = 2;
             meta.tx(|tx| tx.enqueue(&again)).unwrap();
-            assert_eq!(meta.tx(|tx| tx.release_leases(30)).unwrap(), 0, "not leased");
+            assert_eq!(
+                meta.tx(|tx| tx.release_leases(30)).unwrap(),
+                0,
+                "not leased"
+            );
             assert_eq!(
                 meta.tx(|tx| tx.claim_due(20, 5000, 5)).unwrap(),
                 vec![again]
@@ -805,9 +812,7 @@ mod tests {
                     std::thread::spawn(move || {
                         let mut mine = Vec::new();
                         loop {
-                            let got = meta
-                                .tx(|tx| tx.claim_due(1_000, 1_000_000, 7))
-                                .unwrap();
+                            let got = meta.tx(|tx| tx.claim_due(1_000, 1_000_000, 7)).unwrap();
                             if got.is_empty() {
                                 return mine;
                             }
@@ -823,7 +828,12 @@ mod tests {
             let claimed = all.len();
             all.sort();
             all.dedup();
-            assert_eq!(claimed, all.len(), "{:?}: an event claimed twice", b.location);
+            assert_eq!(
+                claimed,
+                all.len(),
+                "{:?}: an event claimed twice",
+                b.location
+            );
             assert_eq!(all.len(), EVENTS, "{:?}: every event claimed", b.location);
         }
     }
@@ -886,7 +896,9 @@ mod tests {
                 "{:?}",
                 b.location
             );
-            let page: Vec<String> = meta.tx(|tx| tx.latest_after("Zeta", 2)).unwrap()
+            let page: Vec<String> = meta
+                .tx(|tx| tx.latest_after("Zeta", 2))
+                .unwrap()
                 .into_iter()
                 .map(|c| c.name)
                 .collect();
@@ -983,7 +995,13 @@ mod tests {
                     .version,
                 "10"
             );
-            assert_eq!(meta.tx(|tx| tx.function("f")).unwrap().unwrap().next_version, 3);
+            assert_eq!(
+                meta.tx(|tx| tx.function("f"))
+                    .unwrap()
+                    .unwrap()
+                    .next_version,
+                3
+            );
             meta.tx(|tx| tx.delete_function("f")).unwrap();
             assert!(meta.tx(|tx| tx.versions("f")).unwrap().is_empty());
             assert!(meta.tx(|tx| tx.aliases("f")).unwrap().is_empty());
@@ -1011,7 +1029,9 @@ mod tests {
     fn a_version_needs_its_function() {
         for b in backends("fk") {
             let meta = Meta::open(&b.location).unwrap();
-            let e = meta.tx(|tx| tx.put_version(&cfg("ghost", LATEST))).unwrap_err();
+            let e = meta
+                .tx(|tx| tx.put_version(&cfg("ghost", LATEST)))
+                .unwrap_err();
             assert_eq!(e.code, "ServiceException", "{:?}", b.location);
             assert!(meta.tx(|tx| tx.versions("ghost")).unwrap().is_empty());
         }
@@ -1024,9 +1044,11 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let loc =
-            Location::parse(Some(&format!("postgres://x@127.0.0.1:{port}/x")), "/".as_ref())
-                .unwrap();
+        let loc = Location::parse(
+            Some(&format!("postgres://x@127.0.0.1:{port}/x")),
+            "/".as_ref(),
+        )
+        .unwrap();
         let e = Meta::open(&loc).err().expect("nothing listens");
         assert!(e.is_unavailable(), "{e}");
         let e = crate::db_fault("open", e);
