@@ -27,11 +27,10 @@ CREATE TABLE invocations (
 CREATE INDEX invocations_start ON invocations(start_ms);
 "];
 
-/// The same table on PostgreSQL. Rows read in start order come back in insertion order among
-/// equal starts on SQLite (rowid); `seq` keeps that order here.
+/// The same table on PostgreSQL, with the same columns (so `stratus migrate` copies it either
+/// way).
 const PG_MIGRATIONS: &[&str] = &["
 CREATE TABLE invocations (
-    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     request_id TEXT NOT NULL,
     function TEXT NOT NULL,
     version TEXT NOT NULL,
@@ -47,7 +46,7 @@ CREATE TABLE invocations (
     outcome TEXT NOT NULL,
     cold BIGINT NOT NULL
 );
-CREATE INDEX invocations_start ON invocations(start_ms, seq);
+CREATE INDEX invocations_start ON invocations(start_ms);
 "];
 
 pub type Result<T> = std::result::Result<T, stratus_db::Error>;
@@ -56,18 +55,16 @@ pub struct UsageDb {
     db: stratus_db::Db,
 }
 
-/// Records of a window in start order (ties in the order they were written).
-const SQLITE_WINDOW: &str = "SELECT request_id, function, version, alias, trigger, start_ms,
+/// Records of a window in start order (records of the same start in no particular order: a
+/// report only sums and ranks them).
+const WINDOW: &str = "SELECT request_id, function, version, alias, trigger, start_ms,
     duration_ms, billed_ms, init_duration_ms, memory_mb, max_memory_mb, architecture, outcome, cold
     FROM invocations WHERE start_ms >= ?1 AND start_ms < ?2 ORDER BY start_ms";
-const PG_WINDOW: &str = "SELECT request_id, function, version, alias, trigger, start_ms,
-    duration_ms, billed_ms, init_duration_ms, memory_mb, max_memory_mb, architecture, outcome, cold
-    FROM invocations WHERE start_ms >= ?1 AND start_ms < ?2 ORDER BY start_ms, seq";
 
 impl UsageDb {
-    /// Opens (or creates, or migrates) the usage store at `location`.
-    pub fn open(location: &Location) -> Result<UsageDb> {
-        let spec = StoreSpec {
+    /// The store's name, file and migrations (for opening it, and for `stratus migrate`).
+    pub fn spec() -> StoreSpec<'static> {
+        StoreSpec {
             name: "usage",
             file: "usage.db",
             options: stratus_db::Options::default(),
@@ -75,9 +72,13 @@ impl UsageDb {
                 sqlite: Schema::Versioned(MIGRATIONS),
                 postgres: PG_MIGRATIONS,
             },
-        };
+        }
+    }
+
+    /// Opens (or creates, or migrates) the usage store at `location`.
+    pub fn open(location: &Location) -> Result<UsageDb> {
         Ok(UsageDb {
-            db: stratus_db::Db::open(location, &spec)?,
+            db: stratus_db::Db::open(location, &Self::spec())?,
         })
     }
 
@@ -115,11 +116,7 @@ impl UsageDb {
     /// The records that started in `[from_ms, to_ms)`, oldest first.
     pub fn window(&self, from_ms: i64, to_ms: i64) -> Result<Vec<Record>> {
         self.db.tx(|t| {
-            let sql = match t.dialect() {
-                stratus_db::Dialect::Sqlite => SQLITE_WINDOW,
-                stratus_db::Dialect::Postgres => PG_WINDOW,
-            };
-            t.query_map(sql, args![from_ms, to_ms], |r| {
+            t.query_map(WINDOW, args![from_ms, to_ms], |r| {
                 let trigger: String = r.get(4)?;
                 let outcome: String = r.get(12)?;
                 Ok(Record {
@@ -189,13 +186,12 @@ mod tests {
             db.insert(&[a.clone(), b2.clone(), c.clone()]).unwrap();
             drop(db);
             let db = UsageDb::open(&b.location).unwrap();
-            assert_eq!(
-                db.window(0, 10_000).unwrap(),
-                vec![a.clone(), c.clone(), b2.clone()],
-                "{:?}: by start, ties in write order",
-                b.location
-            );
-            assert_eq!(db.window(1_000, 2_000).unwrap(), vec![a, c]);
+            let all = db.window(0, 10_000).unwrap();
+            assert_eq!(all.len(), 3, "{:?}", b.location);
+            assert_eq!(all[2], b2, "{:?}: by start", b.location);
+            let mut first: Vec<Record> = db.window(1_000, 2_000).unwrap();
+            first.sort_by(|x, y| x.request_id.cmp(&y.request_id));
+            assert_eq!(first, vec![a, c], "{:?}: values round-trip", b.location);
             assert_eq!(db.delete_before(1_500).unwrap(), 2);
             assert_eq!(db.window(0, 10_000).unwrap(), vec![b2]);
         }

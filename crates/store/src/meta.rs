@@ -178,7 +178,15 @@ impl Meta {
     /// on: deleting a function cascades to its versions, aliases and documents (PostgreSQL
     /// always enforces them).
     pub fn open(location: &Location) -> std::result::Result<Self, stratus_db::Error> {
-        let spec = StoreSpec {
+        Ok(Meta {
+            db: stratus_db::Db::open(location, &Self::spec())?,
+            generation: AtomicU64::new(0),
+        })
+    }
+
+    /// The store's name, file and migrations (for opening it, and for `stratus migrate`).
+    pub fn spec() -> StoreSpec<'static> {
+        StoreSpec {
             name: "meta",
             file: "meta.db",
             options: stratus_db::Options { foreign_keys: true },
@@ -186,11 +194,7 @@ impl Meta {
                 sqlite: Schema::Versioned(MIGRATIONS),
                 postgres: PG_MIGRATIONS,
             },
-        };
-        Ok(Meta {
-            db: stratus_db::Db::open(location, &spec)?,
-            generation: AtomicU64::new(0),
-        })
+        }
     }
 
     /// [`Meta::open`] on the SQLite file `meta.db` in `dir` (tests, tools).
