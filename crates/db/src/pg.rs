@@ -62,6 +62,19 @@ impl Drop for Lease<'_> {
     }
 }
 
+/// Closing a client blocks on the client's own runtime, which cannot start on a thread that
+/// drives async tasks: a store dropped there (a server shutting down, an async test) hands its
+/// connections to a plain thread to close.
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let idle = self.idle.get_mut().unwrap_or_else(|p| p.into_inner());
+        let conns = std::mem::take(&mut idle.conns);
+        if !conns.is_empty() && tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::spawn(move || drop(conns));
+        }
+    }
+}
+
 /// Runs blocking client code; see the module's comment.
 pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {

@@ -330,11 +330,15 @@ mod tests {
         })
         .unwrap();
         Arc::new(Invoker::new(Parts {
-            meta: Arc::new(Meta::open(&dir.join("meta.db")).unwrap()),
+            meta: Arc::new(Meta::open_dir(dir).unwrap()),
             code: Arc::new(CodeStore::open(&dir.join("code")).unwrap()),
             engine,
-            meter: stratus_metering::Meter::open(&dir.join("usage.db"), Default::default(), 1)
-                .unwrap(),
+            meter: stratus_metering::Meter::open(
+                &stratus_metering::Location::Sqlite(dir.into()),
+                Default::default(),
+                1,
+            )
+            .unwrap(),
             async_retry_delay: Duration::from_secs(60),
         }))
     }

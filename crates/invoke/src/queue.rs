@@ -74,9 +74,11 @@ impl EventQueue for Invoker {
             return Ok(());
         }
         let now = now_ms();
+        // Ids are drawn once, outside the transaction, which may run more than once.
+        let stored: Vec<AsyncEvent> = events.into_iter().map(|e| e.into_stored(now)).collect();
         self.meta.tx(|tx| {
-            for e in events {
-                tx.enqueue(&e.into_stored(now))?;
+            for e in &stored {
+                tx.enqueue(e)?;
             }
             Ok(())
         })?;

@@ -148,7 +148,7 @@ mod tests {
 
     fn store_with_alias() -> (tempfile::TempDir, Meta) {
         let dir = tempfile::tempdir().unwrap();
-        let meta = Meta::open(&dir.path().join("meta.db")).unwrap();
+        let meta = Meta::open_dir(dir.path()).unwrap();
         meta.tx(|tx| {
             tx.put_function(&FunctionRow {
                 name: "f".into(),

@@ -1,11 +1,11 @@
 //! Metering for Stratus: one record per invocation (throttles included), written in batches
-//! to its own SQLite file without slowing the invoke path; the price table; usage reports over
+//! to its own store (a SQLite file, or a PostgreSQL schema) without slowing the invoke path; the price table; usage reports over
 //! a window; and Prometheus metrics fed by the same records.
 //!
 //! # Layout
 //! - [`record`]: what is recorded per invocation.
 //! - [`pricing`]: the price table and what a record costs.
-//! - [`store`]: where records are kept (the `usage.db` file).
+//! - [`store`]: where records are kept (`usage.db`, or the `usage` schema).
 //! - [`writer`]: the batching writer task.
 //! - [`usage`]: grouping records of a window into a report.
 //! - [`metrics`]: process-lifetime counters and the text exposition.
@@ -18,7 +18,6 @@ pub mod usage;
 pub mod writer;
 
 use std::future::Future;
-use std::path::Path;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,9 +27,13 @@ use tokio::sync::{mpsc, oneshot};
 pub use metrics::{EnvironmentGauge, Gauges};
 pub use pricing::Prices;
 pub use record::{billed_ms, Outcome, Record, Trigger};
+pub use stratus_db::Location;
 pub use usage::{Query, Report};
 
 use writer::{Db, Msg};
+
+#[cfg(test)]
+pub(crate) mod testing;
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
@@ -55,8 +58,12 @@ pub type WriterRuns = Box<dyn FnMut() -> Pin<Box<dyn Future<Output = ()> + Send>
 impl Meter {
     /// Opens (or creates) the database and starts the writer on a plain task; must run inside
     /// a Tokio runtime.
-    pub fn open(path: &Path, prices: Prices, retention_days: u32) -> Result<Arc<Meter>, String> {
-        Self::open_with(path, prices, retention_days, |mut runs| {
+    pub fn open(
+        location: &Location,
+        prices: Prices,
+        retention_days: u32,
+    ) -> Result<Arc<Meter>, String> {
+        Self::open_with(location, prices, retention_days, |mut runs| {
             tokio::spawn(async move { runs().await })
         })
     }
@@ -64,13 +71,13 @@ impl Meter {
     /// Opens (or creates) the database and hands the writer's runs to `spawn`, which returns
     /// the task that ends when the writer stops (a supervisor restarts a run that panics).
     pub fn open_with(
-        path: &Path,
+        location: &Location,
         prices: Prices,
         retention_days: u32,
         spawn: impl FnOnce(WriterRuns) -> tokio::task::JoinHandle<()>,
     ) -> Result<Arc<Meter>, String> {
         prices.validate()?;
-        let db = store::UsageDb::open(path).map_err(|e| e.to_string())?;
+        let db = store::UsageDb::open(location).map_err(|e| e.to_string())?;
         let db = Arc::new(Mutex::new(db));
         let queue = Arc::new(writer::Queue::default());
         let (tx, rx) = mpsc::channel(16);
@@ -172,71 +179,72 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn records_are_visible_at_once_and_survive_close() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("usage.db");
-        let now = now_ms();
-        let q = Query {
-            from_ms: now - 1000,
-            to_ms: now + 1000,
-            group_by: usage::GroupBy::Function,
-        };
-        let meter = Meter::open(&path, Prices::default(), 30).unwrap();
-        meter.record(rec("a", now));
-        meter.record(rec("b", now));
-        // Within the batch window, yet the report already has them.
-        assert_eq!(meter.usage(q).await.unwrap().total.invocations, 2);
-        meter.record(rec("c", now));
-        meter.close().await;
-        let again = Meter::open(&path, Prices::default(), 30).unwrap();
-        assert_eq!(again.usage(q).await.unwrap().total.invocations, 3);
+        for b in testing::backends("visible") {
+            let now = now_ms();
+            let q = Query {
+                from_ms: now - 1000,
+                to_ms: now + 1000,
+                group_by: usage::GroupBy::Function,
+            };
+            let meter = Meter::open(&b.location, Prices::default(), 30).unwrap();
+            meter.record(rec("a", now));
+            meter.record(rec("b", now));
+            // Within the batch window, yet the report already has them.
+            assert_eq!(meter.usage(q).await.unwrap().total.invocations, 2);
+            meter.record(rec("c", now));
+            meter.close().await;
+            let again = Meter::open(&b.location, Prices::default(), 30).unwrap();
+            assert_eq!(again.usage(q).await.unwrap().total.invocations, 3);
+        }
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn records_reach_the_disk_within_the_window_unasked() {
-        let dir = tempfile::tempdir().unwrap();
-        let meter = Meter::open(&dir.path().join("usage.db"), Prices::default(), 30).unwrap();
-        let on_disk = |m: &Meter| writer::lock(&m.db).window(0, i64::MAX).unwrap().len();
-        let now = now_ms();
-        meter.record(rec("a", now));
-        meter.record(rec("b", now));
-        for i in 0..writer::BATCH_SIZE {
-            meter.record(rec(&format!("full-{i}"), now));
-        }
-        // A full batch is written at once, without waiting for the window.
-        for _ in 0..50 {
-            if on_disk(&meter) >= writer::BATCH_SIZE {
-                break;
+        for b in testing::backends("unasked") {
+            let meter = Meter::open(&b.location, Prices::default(), 30).unwrap();
+            let on_disk = |m: &Meter| writer::lock(&m.db).window(0, i64::MAX).unwrap().len();
+            let now = now_ms();
+            meter.record(rec("a", now));
+            meter.record(rec("b", now));
+            for i in 0..writer::BATCH_SIZE {
+                meter.record(rec(&format!("full-{i}"), now));
             }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            // A full batch is written at once, without waiting for the window.
+            for _ in 0..100 {
+                if on_disk(&meter) >= writer::BATCH_SIZE {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            assert!(on_disk(&meter) >= writer::BATCH_SIZE);
+            meter.record(rec("late", now));
+            tokio::time::sleep(writer::BATCH_WINDOW + std::time::Duration::from_millis(500)).await;
+            assert_eq!(
+                on_disk(&meter),
+                writer::BATCH_SIZE + 3,
+                "the rest after one window"
+            );
         }
-        assert!(on_disk(&meter) >= writer::BATCH_SIZE);
-        meter.record(rec("late", now));
-        tokio::time::sleep(writer::BATCH_WINDOW + std::time::Duration::from_millis(500)).await;
-        assert_eq!(
-            on_disk(&meter),
-            writer::BATCH_SIZE + 3,
-            "the rest after one window"
-        );
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn records_past_retention_are_deleted_on_start() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("usage.db");
-        let now = now_ms();
-        let meter = Meter::open(&path, Prices::default(), 30).unwrap();
-        meter.record(rec("old", now - 31 * 86_400_000));
-        meter.record(rec("new", now - 29 * 86_400_000));
-        meter.close().await;
-        let again = Meter::open(&path, Prices::default(), 30).unwrap();
-        let q = Query {
-            from_ms: 0,
-            to_ms: now,
-            group_by: usage::GroupBy::Day,
-        };
-        let r = again.usage(q).await.unwrap();
-        assert_eq!(r.total.invocations, 1);
+        for b in testing::backends("retention") {
+            let now = now_ms();
+            let meter = Meter::open(&b.location, Prices::default(), 30).unwrap();
+            meter.record(rec("old", now - 31 * 86_400_000));
+            meter.record(rec("new", now - 29 * 86_400_000));
+            meter.close().await;
+            let again = Meter::open(&b.location, Prices::default(), 30).unwrap();
+            let q = Query {
+                from_ms: 0,
+                to_ms: now,
+                group_by: usage::GroupBy::Day,
+            };
+            let r = again.usage(q).await.unwrap();
+            assert_eq!(r.total.invocations, 1);
+        }
     }
 }

@@ -67,10 +67,8 @@ impl Platform {
         // Where every store keeps its state; shown without its password.
         let location = stratus_db::Location::parse(cfg.database.as_deref(), &data_dir)?;
         tracing::info!(database = %location, "state");
-        let meta = Arc::new(
-            Meta::open(&data_dir.join("meta.db"))
-                .map_err(|e| anyhow::anyhow!("metadata store: {e}"))?,
-        );
+        let meta =
+            Arc::new(Meta::open(&location).map_err(|e| anyhow::anyhow!("metadata store: {e}"))?);
         let iam = Arc::new(
             stratus_iam::Iam::open(&data_dir.join("iam.db"))
                 .map_err(|e| anyhow::anyhow!("iam store: {e}"))?,
@@ -128,7 +126,7 @@ impl Platform {
                 .context("opening object store")?,
         );
         let meter = stratus_metering::Meter::open_with(
-            &data_dir.join("usage.db"),
+            &location,
             cfg.pricing,
             cfg.usage_retention_days,
             |runs| workers.supervise("metering_writer", runs),

@@ -1,21 +1,23 @@
-//! Function metadata in SQLite. Every operation runs inside one transaction under one
-//! connection lock, so read-modify-write sequences (publish, alias updates, revision checks)
-//! are atomic, and a crash leaves either the old state or the new one.
+//! Function metadata, on SQLite (`meta.db`) or PostgreSQL (the `meta` schema). Every
+//! operation runs inside one transaction, so read-modify-write sequences (publish, alias
+//! updates, revision checks) are atomic, and a crash leaves either the old state or the new
+//! one. On PostgreSQL the transaction is serializable and may run more than once (see
+//! [`Meta::tx`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rusqlite::{params, OptionalExtension, Transaction};
 use serde::{de::DeserializeOwned, Serialize};
 use stratus_core::alias::Alias;
 use stratus_core::function::{FunctionConfig, LATEST};
 use stratus_core::Result;
-use stratus_db::Schema;
+use stratus_db::{args, Dialect, Location, Migrations, Param, Schema, StoreSpec};
 
-use crate::fault;
+use crate::{db_fault, fault};
 
-/// Schema migrations, applied in order; the index + 1 is the schema version.
+/// SQLite schema migrations, applied in order; the index + 1 is the schema version. Existing
+/// `meta.db` files depend on this text: change it only by appending.
 const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE functions (
@@ -81,6 +83,64 @@ CREATE TABLE http_api_items (
 "#,
 ];
 
+/// The same tables on PostgreSQL (versions counted separately from SQLite's): `BIGINT` for
+/// every integer, `BYTEA` for payloads, byte-order (`"C"`) collation on the names and ids
+/// listed in order, so pages come back in the order SQLite gives.
+const PG_MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE functions (
+    name TEXT COLLATE "C" PRIMARY KEY,
+    next_version BIGINT NOT NULL DEFAULT 1,
+    published_revision TEXT,
+    reserved_concurrency BIGINT,
+    tags TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE versions (
+    function TEXT COLLATE "C" NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+    version TEXT COLLATE "C" NOT NULL,
+    num BIGINT NOT NULL,
+    config TEXT NOT NULL,
+    PRIMARY KEY (function, version)
+);
+CREATE INDEX versions_order ON versions(function, num);
+CREATE TABLE aliases (
+    function TEXT COLLATE "C" NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+    name TEXT COLLATE "C" NOT NULL,
+    config TEXT NOT NULL,
+    PRIMARY KEY (function, name)
+);
+CREATE TABLE documents (
+    function TEXT COLLATE "C" NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+    kind TEXT COLLATE "C" NOT NULL,
+    qualifier TEXT COLLATE "C" NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (function, kind, qualifier)
+);
+CREATE TABLE async_events (
+    request_id TEXT COLLATE "C" PRIMARY KEY,
+    function TEXT NOT NULL,
+    qualifier TEXT,
+    payload BYTEA NOT NULL,
+    trigger TEXT NOT NULL,
+    region TEXT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    enqueued_ms BIGINT NOT NULL,
+    due_ms BIGINT NOT NULL,
+    leased BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX async_events_due ON async_events(due_ms);
+CREATE TABLE http_apis (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    body TEXT NOT NULL
+);
+CREATE TABLE http_api_items (
+    api TEXT COLLATE "C" NOT NULL REFERENCES http_apis(id) ON DELETE CASCADE,
+    kind TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (api, kind, id)
+);
+"#];
+
 /// The function-level row: what all versions share.
 #[derive(Debug, Clone, Default)]
 pub struct FunctionRow {
@@ -94,35 +154,79 @@ pub struct FunctionRow {
 
 /// The metadata database.
 pub struct Meta {
-    db: stratus_db::Database,
+    db: stratus_db::Db,
     /// Bumped after every committed transaction that changed a row, so readers can keep
     /// derived copies (see [`Meta::generation`]).
     generation: AtomicU64,
 }
 
+/// Why a transaction failed: the caller's own error (a 4xx, or a fault already mapped), or
+/// the database's (beginning or committing it).
+enum Failure {
+    Caller(stratus_core::Error),
+    Db(stratus_db::Error),
+}
+
+impl From<stratus_db::Error> for Failure {
+    fn from(e: stratus_db::Error) -> Self {
+        Failure::Db(e)
+    }
+}
+
 impl Meta {
-    /// Opens (or creates) the metadata database, with foreign keys on: deleting a function
-    /// cascades to its versions, aliases and documents.
-    pub fn open(path: &Path) -> std::result::Result<Self, stratus_db::Error> {
-        let options = stratus_db::Options { foreign_keys: true };
-        let db = stratus_db::Database::open(path, options, Schema::Versioned(MIGRATIONS))?;
+    /// Opens (or creates, or migrates) the metadata store at `location`, with foreign keys
+    /// on: deleting a function cascades to its versions, aliases and documents (PostgreSQL
+    /// always enforces them).
+    pub fn open(location: &Location) -> std::result::Result<Self, stratus_db::Error> {
         Ok(Meta {
-            db,
+            db: stratus_db::Db::open(location, &Self::spec())?,
             generation: AtomicU64::new(0),
         })
+    }
+
+    /// The store's name, file and migrations (for opening it, and for `stratus migrate`).
+    pub fn spec() -> StoreSpec<'static> {
+        StoreSpec {
+            name: "meta",
+            file: "meta.db",
+            options: stratus_db::Options { foreign_keys: true },
+            migrations: Migrations {
+                sqlite: Schema::Versioned(MIGRATIONS),
+                postgres: PG_MIGRATIONS,
+            },
+        }
+    }
+
+    /// [`Meta::open`] on the SQLite file `meta.db` in `dir` (tests, tools).
+    pub fn open_dir(dir: &Path) -> std::result::Result<Self, stratus_db::Error> {
+        Self::open(&Location::Sqlite(dir.to_path_buf()))
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.db.dialect()
     }
 
     /// A number that changes whenever a committed transaction has written: a copy of anything
     /// read at generation `g` is still current while this returns `g`. Read it *before* the
     /// transaction whose results are kept, so a write racing with that read only makes the copy
     /// look older than it is.
+    ///
+    /// It counts this process's commits only: another node writing the same PostgreSQL
+    /// database does not move it yet (the cluster work adds LISTEN/NOTIFY for that).
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Runs `f` in one transaction, committed only if it returns `Ok`.
-    pub fn tx<T>(&self, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
-        let (out, changed) = self.db.transaction(|t| f(&Tx(t)), fault)?;
+    /// Runs `f` in one transaction, committed only if it returns `Ok`. On PostgreSQL a
+    /// transaction that loses a serialization race is rolled back and `f` runs again, so `f`
+    /// must only read and write through its [`Tx`]: side effects belong after this returns.
+    pub fn tx<T>(&self, mut f: impl FnMut(&Tx) -> Result<T>) -> Result<T> {
+        let done = self.db.transaction(|t| f(&Tx(t)).map_err(Failure::Caller));
+        let (out, changed) = match done {
+            Ok(done) => done,
+            Err(Failure::Caller(e)) => return Err(e),
+            Err(Failure::Db(e)) => return Err(db_fault("transaction", e)),
+        };
         if changed {
             self.generation.fetch_add(1, Ordering::AcqRel);
         }
@@ -131,7 +235,7 @@ impl Meta {
 }
 
 /// Typed reads and writes inside a transaction.
-pub struct Tx<'a>(pub(crate) &'a Transaction<'a>);
+pub struct Tx<'a, 'b>(pub(crate) &'a stratus_db::Tx<'b>);
 
 pub(crate) fn to_json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("serialisable")
@@ -150,25 +254,75 @@ fn version_num(version: &str) -> i64 {
     }
 }
 
-impl Tx<'_> {
-    pub fn function(&self, name: &str) -> Result<Option<FunctionRow>> {
-        // Cached statements: these two reads are on every invocation's path.
+/// The two function-level sums, in each dialect: SQLite reads JSON with `json_extract`,
+/// PostgreSQL through `jsonb` (and its `SUM` of `BIGINT` is `NUMERIC`, hence the casts).
+const SQLITE_COUNT: &str = "SELECT (SELECT COUNT(*) FROM functions),
+    (SELECT COALESCE(SUM(json_extract(config, '$.code.size')), 0) FROM versions)";
+const PG_COUNT: &str = "SELECT (SELECT COUNT(*) FROM functions),
+    (SELECT CAST(COALESCE(SUM(CAST(CAST(config AS jsonb)->'code'->>'size' AS BIGINT)), 0) AS BIGINT)
+     FROM versions)";
+
+impl Tx<'_, '_> {
+    /// Runs a write, naming `what` in the log if it fails.
+    pub(crate) fn exec(&self, what: &str, sql: &str, args: &[&dyn Param]) -> Result<usize> {
+        self.0.execute(sql, args).map_err(|e| db_fault(what, e))
+    }
+
+    /// The first column of the first row, if any.
+    pub(crate) fn text(
+        &self,
+        what: &str,
+        sql: &str,
+        args: &[&dyn Param],
+    ) -> Result<Option<String>> {
         self.0
-            .prepare_cached(
+            .query_opt(sql, args, |r| r.get(0))
+            .map_err(|e| db_fault(what, e))
+    }
+
+    /// The first column of every row, read as a JSON document.
+    pub(crate) fn documents_of<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        sql: &str,
+        args: &[&dyn Param],
+    ) -> Result<Vec<T>> {
+        self.0
+            .query_map(sql, args, |r| r.get::<String>(0))
+            .map_err(|e| db_fault(what, e))?
+            .iter()
+            .map(|s| from_json(s))
+            .collect()
+    }
+
+    /// One JSON document, if the row exists.
+    pub(crate) fn document_of<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        sql: &str,
+        args: &[&dyn Param],
+    ) -> Result<Option<T>> {
+        self.text(what, sql, args)?
+            .map(|s| from_json(&s))
+            .transpose()
+    }
+
+    pub fn function(&self, name: &str) -> Result<Option<FunctionRow>> {
+        self.0
+            .query_opt(
                 "SELECT next_version, published_revision, reserved_concurrency, tags
                  FROM functions WHERE name = ?1",
+                args![name],
+                |r| {
+                    Ok((
+                        r.get::<i64>(0)?,
+                        r.get::<Option<String>>(1)?,
+                        r.get::<Option<i64>>(2)?,
+                        r.get::<String>(3)?,
+                    ))
+                },
             )
-            .map_err(|e| fault("prepare", e))?
-            .query_row([name], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, Option<i64>>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            })
-            .optional()
-            .map_err(|e| fault("read function", e))?
+            .map_err(|e| db_fault("read function", e))?
             .map(|(next, published, reserved, tags)| {
                 Ok(FunctionRow {
                     name: name.to_string(),
@@ -182,91 +336,90 @@ impl Tx<'_> {
     }
 
     pub fn put_function(&self, row: &FunctionRow) -> Result<()> {
-        self.0
-            .execute(
-                "INSERT INTO functions (name, next_version, published_revision, reserved_concurrency, tags)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(name) DO UPDATE SET next_version = ?2, published_revision = ?3,
-                   reserved_concurrency = ?4, tags = ?5",
-                params![
-                    row.name,
-                    row.next_version as i64,
-                    row.published_revision,
-                    row.reserved_concurrency.map(i64::from),
-                    to_json(&row.tags)
-                ],
-            )
-            .map_err(|e| fault("write function", e))?;
+        self.exec(
+            "write function",
+            "INSERT INTO functions (name, next_version, published_revision, reserved_concurrency, tags)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(name) DO UPDATE SET next_version = excluded.next_version,
+               published_revision = excluded.published_revision,
+               reserved_concurrency = excluded.reserved_concurrency, tags = excluded.tags",
+            args![
+                row.name,
+                row.next_version as i64,
+                row.published_revision,
+                row.reserved_concurrency.map(i64::from),
+                to_json(&row.tags)
+            ],
+        )?;
         Ok(())
     }
 
     pub fn delete_function(&self, name: &str) -> Result<()> {
-        self.0
-            .execute("DELETE FROM functions WHERE name = ?1", [name])
-            .map_err(|e| fault("delete function", e))?;
+        self.exec(
+            "delete function",
+            "DELETE FROM functions WHERE name = ?1",
+            args![name],
+        )?;
         Ok(())
     }
 
     pub fn version(&self, name: &str, version: &str) -> Result<Option<FunctionConfig>> {
-        self.0
-            .prepare_cached("SELECT config FROM versions WHERE function = ?1 AND version = ?2")
-            .map_err(|e| fault("prepare", e))?
-            .query_row([name, version], |r| r.get::<_, String>(0))
-            .optional()
-            .map_err(|e| fault("read version", e))?
-            .map(|s| from_json(&s))
-            .transpose()
+        self.document_of(
+            "read version",
+            "SELECT config FROM versions WHERE function = ?1 AND version = ?2",
+            args![name, version],
+        )
     }
 
     pub fn put_version(&self, cfg: &FunctionConfig) -> Result<()> {
-        self.0
-            .execute(
-                "INSERT OR REPLACE INTO versions (function, version, num, config) VALUES (?1, ?2, ?3, ?4)",
-                params![cfg.name, cfg.version, version_num(&cfg.version), to_json(cfg)],
-            )
-            .map_err(|e| fault("write version", e))?;
+        self.exec(
+            "write version",
+            "INSERT INTO versions (function, version, num, config) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(function, version) DO UPDATE SET num = excluded.num, config = excluded.config",
+            args![cfg.name, cfg.version, version_num(&cfg.version), to_json(cfg)],
+        )?;
         Ok(())
     }
 
     pub fn delete_version(&self, name: &str, version: &str) -> Result<()> {
-        self.0
-            .execute(
-                "DELETE FROM versions WHERE function = ?1 AND version = ?2",
-                [name, version],
-            )
-            .map_err(|e| fault("delete version", e))?;
-        self.0
-            .execute(
-                "DELETE FROM documents WHERE function = ?1 AND qualifier = ?2",
-                [name, version],
-            )
-            .map_err(|e| fault("delete version documents", e))?;
+        self.exec(
+            "delete version",
+            "DELETE FROM versions WHERE function = ?1 AND version = ?2",
+            args![name, version],
+        )?;
+        self.exec(
+            "delete version documents",
+            "DELETE FROM documents WHERE function = ?1 AND qualifier = ?2",
+            args![name, version],
+        )?;
         Ok(())
     }
 
     /// All versions of a function, `$LATEST` first, then by number.
     pub fn versions(&self, name: &str) -> Result<Vec<FunctionConfig>> {
-        self.configs(
+        self.documents_of(
+            "query versions",
             "SELECT config FROM versions WHERE function = ?1 ORDER BY num",
-            params![name],
+            args![name],
         )
     }
 
     /// The highest published version, if any.
     pub fn last_published(&self, name: &str) -> Result<Option<FunctionConfig>> {
-        let mut v = self.configs(
+        self.document_of(
+            "query versions",
             "SELECT config FROM versions WHERE function = ?1 AND num > 0 ORDER BY num DESC LIMIT 1",
-            params![name],
-        )?;
-        Ok(v.pop())
+            args![name],
+        )
     }
 
     /// `$LATEST` of every function whose name sorts after `after`, by name.
     pub fn latest_after(&self, after: &str, limit: usize) -> Result<Vec<FunctionConfig>> {
-        self.configs(
+        self.documents_of(
+            "query versions",
             "SELECT config FROM versions WHERE version = '$LATEST' AND function > ?1
              ORDER BY function LIMIT ?2",
-            params![after, limit as i64],
+            args![after, limit as i64],
         )
     }
 
@@ -276,95 +429,76 @@ impl Tx<'_> {
         after: (&str, i64),
         limit: usize,
     ) -> Result<Vec<FunctionConfig>> {
-        self.configs(
+        self.documents_of(
+            "query versions",
             "SELECT config FROM versions WHERE (function, num) > (?1, ?2)
              ORDER BY function, num LIMIT ?3",
-            params![after.0, after.1, limit as i64],
+            args![after.0, after.1, limit as i64],
         )
     }
 
-    fn configs(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<FunctionConfig>> {
-        let mut stmt = self
-            .0
-            .prepare_cached(sql)
-            .map_err(|e| fault("prepare", e))?;
-        let rows = stmt
-            .query_map(p, |r| r.get::<_, String>(0))
-            .map_err(|e| fault("query versions", e))?;
-        rows.map(|r| from_json(&r.map_err(|e| fault("read row", e))?))
-            .collect()
-    }
-
+    /// How many functions there are, and the code size of all their versions together.
     pub fn function_count(&self) -> Result<(u64, u64)> {
+        let sql = match self.0.dialect() {
+            Dialect::Sqlite => SQLITE_COUNT,
+            Dialect::Postgres => PG_COUNT,
+        };
         self.0
-            .query_row(
-                "SELECT (SELECT COUNT(*) FROM functions), (SELECT COALESCE(SUM(json_extract(config, '$.code.size')), 0) FROM versions)",
-                [],
-                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
-            )
-            .map_err(|e| fault("count functions", e))
+            .query_opt(sql, args![], |r| Ok((r.get::<i64>(0)?, r.get::<i64>(1)?)))
+            .map_err(|e| db_fault("count functions", e))
+            .map(|n| n.map_or((0, 0), |(f, s)| (f as u64, s as u64)))
     }
 
     pub fn total_reserved(&self, except: &str) -> Result<u64> {
         self.0
-            .query_row(
-                "SELECT COALESCE(SUM(reserved_concurrency), 0) FROM functions WHERE name != ?1",
-                [except],
-                |r| r.get::<_, i64>(0),
+            .query_opt(
+                "SELECT CAST(COALESCE(SUM(reserved_concurrency), 0) AS BIGINT)
+                 FROM functions WHERE name != ?1",
+                args![except],
+                |r| r.get::<i64>(0),
             )
-            .map(|v| v as u64)
-            .map_err(|e| fault("sum reserved concurrency", e))
+            .map(|v| v.unwrap_or(0) as u64)
+            .map_err(|e| db_fault("sum reserved concurrency", e))
     }
 
     pub fn alias(&self, function: &str, name: &str) -> Result<Option<Alias>> {
-        self.0
-            .query_row(
-                "SELECT config FROM aliases WHERE function = ?1 AND name = ?2",
-                [function, name],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()
-            .map_err(|e| fault("read alias", e))?
-            .map(|s| from_json(&s))
-            .transpose()
+        self.document_of(
+            "read alias",
+            "SELECT config FROM aliases WHERE function = ?1 AND name = ?2",
+            args![function, name],
+        )
     }
 
     pub fn put_alias(&self, function: &str, alias: &Alias) -> Result<()> {
-        self.0
-            .execute(
-                "INSERT OR REPLACE INTO aliases (function, name, config) VALUES (?1, ?2, ?3)",
-                params![function, alias.name, to_json(alias)],
-            )
-            .map_err(|e| fault("write alias", e))?;
+        self.exec(
+            "write alias",
+            "INSERT INTO aliases (function, name, config) VALUES (?1, ?2, ?3)
+             ON CONFLICT(function, name) DO UPDATE SET config = excluded.config",
+            args![function, alias.name, to_json(alias)],
+        )?;
         Ok(())
     }
 
     pub fn delete_alias(&self, function: &str, name: &str) -> Result<()> {
-        self.0
-            .execute(
-                "DELETE FROM aliases WHERE function = ?1 AND name = ?2",
-                [function, name],
-            )
-            .map_err(|e| fault("delete alias", e))?;
-        self.0
-            .execute(
-                "DELETE FROM documents WHERE function = ?1 AND qualifier = ?2",
-                [function, name],
-            )
-            .map_err(|e| fault("delete alias documents", e))?;
+        self.exec(
+            "delete alias",
+            "DELETE FROM aliases WHERE function = ?1 AND name = ?2",
+            args![function, name],
+        )?;
+        self.exec(
+            "delete alias documents",
+            "DELETE FROM documents WHERE function = ?1 AND qualifier = ?2",
+            args![function, name],
+        )?;
         Ok(())
     }
 
     pub fn aliases(&self, function: &str) -> Result<Vec<Alias>> {
-        let mut stmt = self
-            .0
-            .prepare_cached("SELECT config FROM aliases WHERE function = ?1 ORDER BY name")
-            .map_err(|e| fault("prepare", e))?;
-        let rows = stmt
-            .query_map([function], |r| r.get::<_, String>(0))
-            .map_err(|e| fault("query aliases", e))?;
-        rows.map(|r| from_json(&r.map_err(|e| fault("read row", e))?))
-            .collect()
+        self.documents_of(
+            "query aliases",
+            "SELECT config FROM aliases WHERE function = ?1 ORDER BY name",
+            args![function],
+        )
     }
 
     /// A per-qualifier document of some kind (`event-invoke-config`, `policy`).
@@ -374,16 +508,11 @@ impl Tx<'_> {
         kind: &str,
         qualifier: &str,
     ) -> Result<Option<T>> {
-        self.0
-            .query_row(
-                "SELECT body FROM documents WHERE function = ?1 AND kind = ?2 AND qualifier = ?3",
-                [function, kind, qualifier],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()
-            .map_err(|e| fault("read document", e))?
-            .map(|s| from_json(&s))
-            .transpose()
+        self.document_of(
+            "read document",
+            "SELECT body FROM documents WHERE function = ?1 AND kind = ?2 AND qualifier = ?3",
+            args![function, kind, qualifier],
+        )
     }
 
     pub fn documents<T: DeserializeOwned>(
@@ -391,20 +520,17 @@ impl Tx<'_> {
         function: &str,
         kind: &str,
     ) -> Result<Vec<(String, T)>> {
-        let mut stmt = self
-            .0
-            .prepare_cached("SELECT qualifier, body FROM documents WHERE function = ?1 AND kind = ?2 ORDER BY qualifier")
-            .map_err(|e| fault("prepare", e))?;
-        let rows = stmt
-            .query_map([function, kind], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })
-            .map_err(|e| fault("query documents", e))?;
-        rows.map(|r| {
-            let (q, b) = r.map_err(|e| fault("read row", e))?;
-            Ok((q, from_json(&b)?))
-        })
-        .collect()
+        self.0
+            .query_map(
+                "SELECT qualifier, body FROM documents WHERE function = ?1 AND kind = ?2
+                 ORDER BY qualifier",
+                args![function, kind],
+                |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?)),
+            )
+            .map_err(|e| db_fault("query documents", e))?
+            .into_iter()
+            .map(|(q, b)| Ok((q, from_json(&b)?)))
+            .collect()
     }
 
     pub fn put_document<T: Serialize>(
@@ -414,22 +540,21 @@ impl Tx<'_> {
         qualifier: &str,
         body: &T,
     ) -> Result<()> {
-        self.0
-            .execute(
-                "INSERT OR REPLACE INTO documents (function, kind, qualifier, body) VALUES (?1, ?2, ?3, ?4)",
-                params![function, kind, qualifier, to_json(body)],
-            )
-            .map_err(|e| fault("write document", e))?;
+        self.exec(
+            "write document",
+            "INSERT INTO documents (function, kind, qualifier, body) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(function, kind, qualifier) DO UPDATE SET body = excluded.body",
+            args![function, kind, qualifier, to_json(body)],
+        )?;
         Ok(())
     }
 
     pub fn delete_document(&self, function: &str, kind: &str, qualifier: &str) -> Result<()> {
-        self.0
-            .execute(
-                "DELETE FROM documents WHERE function = ?1 AND kind = ?2 AND qualifier = ?3",
-                [function, kind, qualifier],
-            )
-            .map_err(|e| fault("delete document", e))?;
+        self.exec(
+            "delete document",
+            "DELETE FROM documents WHERE function = ?1 AND kind = ?2 AND qualifier = ?3",
+            args![function, kind, qualifier],
+        )?;
         Ok(())
     }
 }
@@ -450,30 +575,54 @@ pub struct AsyncEvent {
     pub due_ms: i64,
 }
 
-impl Tx<'_> {
+/// The due events, oldest first. PostgreSQL locks the rows it returns and skips rows another
+/// transaction has locked, so claimers on several nodes take different events instead of
+/// waiting for (or conflicting over) the same ones; SQLite has one writer at a time anyway.
+const SQLITE_DUE: &str = "SELECT request_id, function, qualifier, payload, trigger, region,
+    attempts, enqueued_ms, due_ms
+    FROM async_events WHERE due_ms <= ?1 ORDER BY due_ms LIMIT ?2";
+const PG_DUE: &str = "SELECT request_id, function, qualifier, payload, trigger, region,
+    attempts, enqueued_ms, due_ms
+    FROM async_events WHERE due_ms <= ?1 ORDER BY due_ms LIMIT ?2 FOR UPDATE SKIP LOCKED";
+
+impl Tx<'_, '_> {
     pub fn enqueue(&self, e: &AsyncEvent) -> Result<()> {
-        self.0
-            .execute(
-                "INSERT OR REPLACE INTO async_events (request_id, function, qualifier, payload, trigger, region, attempts, enqueued_ms, due_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![e.request_id, e.function, e.qualifier, e.payload, e.trigger, e.region, e.attempts, e.enqueued_ms, e.due_ms],
-            )
-            .map_err(|e| fault("enqueue event", e))?;
+        // Queuing an id again replaces the event, lease included (as SQLite's REPLACE did).
+        self.exec(
+            "enqueue event",
+            "INSERT INTO async_events (request_id, function, qualifier, payload, trigger, region,
+               attempts, enqueued_ms, due_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT(request_id) DO UPDATE SET function = excluded.function,
+               qualifier = excluded.qualifier, payload = excluded.payload,
+               trigger = excluded.trigger, region = excluded.region,
+               attempts = excluded.attempts, enqueued_ms = excluded.enqueued_ms,
+               due_ms = excluded.due_ms, leased = 0",
+            args![
+                e.request_id,
+                e.function,
+                e.qualifier,
+                e.payload,
+                e.trigger,
+                e.region,
+                e.attempts,
+                e.enqueued_ms,
+                e.due_ms
+            ],
+        )?;
         Ok(())
     }
 
     /// Events due at `now_ms`, leased until `lease_ms` so no other pass takes them meanwhile
     /// (and a crash makes them due again once the lease runs out).
     pub fn claim_due(&self, now_ms: i64, lease_ms: i64, limit: usize) -> Result<Vec<AsyncEvent>> {
-        let mut stmt = self
+        let sql = match self.0.dialect() {
+            Dialect::Sqlite => SQLITE_DUE,
+            Dialect::Postgres => PG_DUE,
+        };
+        let events = self
             .0
-            .prepare_cached(
-                "SELECT request_id, function, qualifier, payload, trigger, region, attempts, enqueued_ms, due_ms
-                 FROM async_events WHERE due_ms <= ?1 ORDER BY due_ms LIMIT ?2",
-            )
-            .map_err(|e| fault("prepare", e))?;
-        let rows = stmt
-            .query_map(params![now_ms, limit as i64], |r| {
+            .query_map(sql, args![now_ms, limit as i64], |r| {
                 Ok(AsyncEvent {
                     request_id: r.get(0)?,
                     function: r.get(1)?,
@@ -486,128 +635,303 @@ impl Tx<'_> {
                     due_ms: r.get(8)?,
                 })
             })
-            .map_err(|e| fault("query events", e))?;
-        let events: Vec<AsyncEvent> = rows
-            .collect::<rusqlite::Result<_>>()
-            .map_err(|e| fault("read event", e))?;
+            .map_err(|e| db_fault("query events", e))?;
         for e in &events {
-            self.0
-                .execute(
-                    "UPDATE async_events SET due_ms = ?2, leased = 1 WHERE request_id = ?1",
-                    params![e.request_id, lease_ms],
-                )
-                .map_err(|e| fault("lease event", e))?;
+            self.exec(
+                "lease event",
+                "UPDATE async_events SET due_ms = ?2, leased = 1 WHERE request_id = ?1",
+                args![e.request_id, lease_ms],
+            )?;
         }
         Ok(events)
     }
 
     pub fn reschedule(&self, request_id: &str, attempts: u32, due_ms: i64) -> Result<()> {
-        self.0
-            .execute(
-                "UPDATE async_events SET attempts = ?2, due_ms = ?3, leased = 0 WHERE request_id = ?1",
-                params![request_id, attempts, due_ms],
-            )
-            .map_err(|e| fault("reschedule event", e))?;
+        self.exec(
+            "reschedule event",
+            "UPDATE async_events SET attempts = ?2, due_ms = ?3, leased = 0 WHERE request_id = ?1",
+            args![request_id, attempts, due_ms],
+        )?;
         Ok(())
     }
 
     /// Makes events that a previous process had claimed (and never finished) due now: that
-    /// process is gone, so nobody is running them.
+    /// process is gone, so nobody is running them. (With one node per database; nodes sharing
+    /// one will rely on lease expiry instead.)
     pub fn release_leases(&self, now_ms: i64) -> Result<usize> {
-        self.0
-            .execute(
-                "UPDATE async_events SET due_ms = ?1, leased = 0 WHERE leased = 1",
-                [now_ms],
-            )
-            .map_err(|e| fault("release leases", e))
+        self.exec(
+            "release leases",
+            "UPDATE async_events SET due_ms = ?1, leased = 0 WHERE leased = 1",
+            args![now_ms],
+        )
     }
 
     pub fn finish(&self, request_id: &str) -> Result<()> {
-        self.0
-            .execute(
-                "DELETE FROM async_events WHERE request_id = ?1",
-                [request_id],
-            )
-            .map_err(|e| fault("finish event", e))?;
+        self.exec(
+            "finish event",
+            "DELETE FROM async_events WHERE request_id = ?1",
+            args![request_id],
+        )?;
         Ok(())
     }
 
     pub fn queue_stats(&self) -> Result<(u64, Option<i64>)> {
         self.0
-            .query_row(
+            .query_opt(
                 "SELECT COUNT(*), MIN(enqueued_ms) FROM async_events",
-                [],
-                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Option<i64>>(1)?)),
+                args![],
+                |r| Ok((r.get::<i64>(0)? as u64, r.get::<Option<i64>>(1)?)),
             )
-            .map_err(|e| fault("queue stats", e))
+            .map(|s| s.unwrap_or((0, None)))
+            .map_err(|e| db_fault("queue stats", e))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::testing::backends;
     use stratus_core::function::CodeRef;
 
-    #[test]
-    fn generation_moves_only_when_a_commit_wrote() {
-        let dir = tempfile::tempdir().unwrap();
-        let meta = Meta::open(&dir.path().join("g.db")).unwrap();
-        let g0 = meta.generation();
-        meta.tx(|tx| tx.function("nope")).unwrap();
-        assert_eq!(meta.generation(), g0, "a read leaves it alone");
-        let ev = AsyncEvent {
-            request_id: "r".into(),
-            function: "f".into(),
-            qualifier: None,
-            payload: Vec::new(),
-            trigger: "async".into(),
-            region: "us-east-1".into(),
-            attempts: 0,
-            enqueued_ms: 1,
-            due_ms: 1,
-        };
-        let failed: Result<()> = meta.tx(|tx| {
-            tx.enqueue(&ev)?;
-            Err(stratus_core::Error::service())
-        });
-        assert!(failed.is_err());
-        assert_eq!(meta.generation(), g0, "a rolled-back write leaves it alone");
-        meta.tx(|tx| tx.enqueue(&ev)).unwrap();
-        assert_ne!(meta.generation(), g0, "a committed write moves it");
-    }
-
-    #[test]
-    fn queued_events_are_leased_and_survive_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("q.db");
-        let ev = AsyncEvent {
-            request_id: "r1".into(),
+    fn event(id: &str, due_ms: i64) -> AsyncEvent {
+        AsyncEvent {
+            request_id: id.into(),
             function: "f".into(),
             qualifier: None,
             payload: b"{}".to_vec(),
             trigger: "async".into(),
             region: "us-east-1".into(),
             attempts: 0,
-            enqueued_ms: 10,
-            due_ms: 10,
-        };
-        Meta::open(&path).unwrap().tx(|tx| tx.enqueue(&ev)).unwrap();
-        let meta = Meta::open(&path).unwrap();
-        let claimed = meta.tx(|tx| tx.claim_due(20, 1000, 10)).unwrap();
-        assert_eq!(claimed, vec![ev]);
-        assert!(
-            meta.tx(|tx| tx.claim_due(500, 2000, 10))
+            enqueued_ms: due_ms,
+            due_ms,
+        }
+    }
+
+    fn alias(name: &str, version: &str) -> Alias {
+        Alias {
+            name: name.into(),
+            function_version: version.into(),
+            description: String::new(),
+            weights: BTreeMap::new(),
+            revision_id: "r".into(),
+        }
+    }
+
+    fn function(name: &str) -> FunctionRow {
+        FunctionRow {
+            name: name.into(),
+            next_version: 1,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn generation_moves_only_when_a_commit_wrote() {
+        for b in backends("generation") {
+            let meta = Meta::open(&b.location).unwrap();
+            let g0 = meta.generation();
+            meta.tx(|tx| tx.function("nope")).unwrap();
+            assert_eq!(meta.generation(), g0, "a read leaves it alone");
+            let ev = event("r", 1);
+            let failed: Result<()> = meta.tx(|tx| {
+                tx.enqueue(&ev)?;
+                Err(stratus_core::Error::service())
+            });
+            assert!(failed.is_err());
+            assert_eq!(meta.generation(), g0, "a rolled-back write leaves it alone");
+            meta.tx(|tx| tx.enqueue(&ev)).unwrap();
+            assert_ne!(meta.generation(), g0, "a committed write moves it");
+        }
+    }
+
+    #[test]
+    fn queued_events_are_leased_and_survive_reopen() {
+        for b in backends("queue") {
+            let ev = event("r1", 10);
+            Meta::open(&b.location)
                 .unwrap()
-                .is_empty(),
-            "leased"
-        );
-        assert_eq!(
-            meta.tx(|tx| tx.claim_due(1000, 3000, 10)).unwrap().len(),
-            1,
-            "lease expired"
-        );
-        meta.tx(|tx| tx.finish("r1")).unwrap();
-        assert_eq!(meta.tx(|tx| tx.queue_stats()).unwrap().0, 0);
+                .tx(|tx| tx.enqueue(&ev))
+                .unwrap();
+            let meta = Meta::open(&b.location).unwrap();
+            let claimed = meta.tx(|tx| tx.claim_due(20, 1000, 10)).unwrap();
+            assert_eq!(claimed, vec![ev.clone()], "{:?}", b.location);
+            assert!(
+                meta.tx(|tx| tx.claim_due(500, 2000, 10))
+                    .unwrap()
+                    .is_empty(),
+                "leased"
+            );
+            assert_eq!(
+                meta.tx(|tx| tx.claim_due(1000, 3000, 10)).unwrap().len(),
+                1,
+                "lease expired"
+            );
+            assert_eq!(meta.tx(|tx| tx.queue_stats()).unwrap(), (1, Some(10)));
+            meta.tx(|tx| tx.finish("r1")).unwrap();
+            assert_eq!(meta.tx(|tx| tx.queue_stats()).unwrap(), (0, None));
+        }
+    }
+
+    #[test]
+    fn requeuing_an_event_replaces_it_and_drops_its_lease() {
+        for b in backends("requeue") {
+            let meta = Meta::open(&b.location).unwrap();
+            meta.tx(|tx| tx.enqueue(&event("r", 10))).unwrap();
+            assert_eq!(meta.tx(|tx| tx.claim_due(10, 5000, 1)).unwrap().len(), 1);
+            let mut again = event("r", 20);
+            again.attempts = 2;
+            meta.tx(|tx| tx.enqueue(&again)).unwrap();
+            assert_eq!(
+                meta.tx(|tx| tx.release_leases(30)).unwrap(),
+                0,
+                "not leased"
+            );
+            assert_eq!(
+                meta.tx(|tx| tx.claim_due(20, 5000, 5)).unwrap(),
+                vec![again]
+            );
+            assert_eq!(meta.tx(|tx| tx.release_leases(30)).unwrap(), 1);
+        }
+    }
+
+    /// Claimers on several threads (on PostgreSQL, several connections, as several nodes
+    /// would be) each take different events, and together take them all.
+    #[test]
+    fn concurrent_claimers_never_take_the_same_event() {
+        for b in backends("claimers") {
+            let meta = Arc::new(Meta::open(&b.location).unwrap());
+            const EVENTS: usize = 200;
+            meta.tx(|tx| {
+                for i in 0..EVENTS {
+                    tx.enqueue(&event(&format!("e{i:03}"), i as i64))?;
+                }
+                Ok(())
+            })
+            .unwrap();
+            let claimers: Vec<_> = (0..2)
+                .map(|_| {
+                    let meta = meta.clone();
+                    std::thread::spawn(move || {
+                        let mut mine = Vec::new();
+                        loop {
+                            let got = meta.tx(|tx| tx.claim_due(1_000, 1_000_000, 7)).unwrap();
+                            if got.is_empty() {
+                                return mine;
+                            }
+                            mine.extend(got.into_iter().map(|e| e.request_id));
+                        }
+                    })
+                })
+                .collect();
+            let mut all: Vec<String> = claimers
+                .into_iter()
+                .flat_map(|c| c.join().unwrap())
+                .collect();
+            let claimed = all.len();
+            all.sort();
+            all.dedup();
+            assert_eq!(
+                claimed,
+                all.len(),
+                "{:?}: an event claimed twice",
+                b.location
+            );
+            assert_eq!(all.len(), EVENTS, "{:?}: every event claimed", b.location);
+        }
+    }
+
+    /// Writers that check, then create the same alias: exactly one succeeds, the others see
+    /// it exists, on both backends.
+    #[test]
+    fn concurrent_conditional_writers_have_one_winner() {
+        for b in backends("winner") {
+            let meta = Arc::new(Meta::open(&b.location).unwrap());
+            meta.tx(|tx| tx.put_function(&function("f"))).unwrap();
+            let writers: Vec<_> = (0..4)
+                .map(|i| {
+                    let meta = meta.clone();
+                    std::thread::spawn(move || {
+                        meta.tx(|tx| {
+                            if tx.alias("f", "live")?.is_some() {
+                                return Err(stratus_core::Error::conflict("exists"));
+                            }
+                            tx.put_alias("f", &alias("live", &i.to_string()))
+                        })
+                    })
+                })
+                .collect();
+            let outcomes: Vec<Result<()>> =
+                writers.into_iter().map(|w| w.join().unwrap()).collect();
+            let wins = outcomes.iter().filter(|o| o.is_ok()).count();
+            assert_eq!(wins, 1, "{:?}: {outcomes:?}", b.location);
+            for lost in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+                assert_eq!(lost.code, "ResourceConflictException", "{:?}", b.location);
+            }
+        }
+    }
+
+    /// Listing pages by name compares bytes, as SQLite does: upper case before lower case,
+    /// and bytes at or past 0x80 after all of ASCII.
+    #[test]
+    fn names_list_in_byte_order() {
+        for b in backends("order") {
+            let meta = Meta::open(&b.location).unwrap();
+            let names = ["alpha", "Zeta", "é-api", "Beta", "_x", "a"];
+            meta.tx(|tx| {
+                for n in names {
+                    tx.put_function(&function(n))?;
+                    tx.put_version(&cfg(n, LATEST))?;
+                    tx.put_http_api(n, &n)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+            let listed: Vec<String> = meta
+                .tx(|tx| tx.latest_after("", 10))
+                .unwrap()
+                .into_iter()
+                .map(|c| c.name)
+                .collect();
+            assert_eq!(
+                listed,
+                ["Beta", "Zeta", "_x", "a", "alpha", "é-api"],
+                "{:?}",
+                b.location
+            );
+            let page: Vec<String> = meta
+                .tx(|tx| tx.latest_after("Zeta", 2))
+                .unwrap()
+                .into_iter()
+                .map(|c| c.name)
+                .collect();
+            assert_eq!(page, ["_x", "a"]);
+            let apis: Vec<String> = meta.tx(|tx| tx.http_apis_after("alpha", 10)).unwrap();
+            assert_eq!(apis, ["é-api"], "{:?}", b.location);
+        }
+    }
+
+    #[test]
+    fn sums_over_functions_read_the_stored_documents() {
+        for b in backends("sums") {
+            let meta = Meta::open(&b.location).unwrap();
+            assert_eq!(meta.tx(|tx| tx.function_count()).unwrap(), (0, 0));
+            meta.tx(|tx| {
+                for (n, reserved) in [("f", Some(5)), ("g", Some(7)), ("h", None)] {
+                    tx.put_function(&FunctionRow {
+                        reserved_concurrency: reserved,
+                        ..function(n)
+                    })?;
+                    tx.put_version(&cfg(n, LATEST))?;
+                }
+                tx.put_version(&cfg("f", "1"))
+            })
+            .unwrap();
+            assert_eq!(meta.tx(|tx| tx.function_count()).unwrap(), (3, 40));
+            assert_eq!(meta.tx(|tx| tx.total_reserved("f")).unwrap(), 7);
+            assert_eq!(meta.tx(|tx| tx.total_reserved("none")).unwrap(), 12);
+        }
     }
 
     fn cfg(name: &str, version: &str) -> FunctionConfig {
@@ -642,55 +966,97 @@ mod tests {
 
     #[test]
     fn versions_survive_reopen_and_cascade_on_delete() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("meta.db");
-        {
-            let meta = Meta::open(&path).unwrap();
-            meta.tx(|tx| {
-                tx.put_function(&FunctionRow {
-                    name: "f".into(),
-                    next_version: 3,
-                    ..Default::default()
-                })?;
-                tx.put_version(&cfg("f", "$LATEST"))?;
-                tx.put_version(&cfg("f", "2"))?;
-                tx.put_version(&cfg("f", "10"))?;
-                Ok(())
-            })
-            .unwrap();
+        for b in backends("cascade") {
+            {
+                let meta = Meta::open(&b.location).unwrap();
+                meta.tx(|tx| {
+                    tx.put_function(&FunctionRow {
+                        name: "f".into(),
+                        next_version: 3,
+                        ..Default::default()
+                    })?;
+                    tx.put_version(&cfg("f", "$LATEST"))?;
+                    tx.put_version(&cfg("f", "2"))?;
+                    tx.put_version(&cfg("f", "10"))?;
+                    tx.put_alias("f", &alias("live", "2"))?;
+                    tx.put_document("f", "policy", "live", &1)?;
+                    Ok(())
+                })
+                .unwrap();
+            }
+            let meta = Meta::open(&b.location).unwrap();
+            let versions: Vec<String> = meta
+                .tx(|tx| tx.versions("f"))
+                .unwrap()
+                .into_iter()
+                .map(|c| c.version)
+                .collect();
+            assert_eq!(versions, ["$LATEST", "2", "10"]);
+            assert_eq!(
+                meta.tx(|tx| tx.last_published("f"))
+                    .unwrap()
+                    .unwrap()
+                    .version,
+                "10"
+            );
+            assert_eq!(
+                meta.tx(|tx| tx.function("f"))
+                    .unwrap()
+                    .unwrap()
+                    .next_version,
+                3
+            );
+            meta.tx(|tx| tx.delete_function("f")).unwrap();
+            assert!(meta.tx(|tx| tx.versions("f")).unwrap().is_empty());
+            assert!(meta.tx(|tx| tx.aliases("f")).unwrap().is_empty());
+            let docs: Vec<(String, i32)> = meta.tx(|tx| tx.documents("f", "policy")).unwrap();
+            assert!(docs.is_empty(), "{:?}", b.location);
         }
-        let meta = Meta::open(&path).unwrap();
-        let versions: Vec<String> = meta
-            .tx(|tx| tx.versions("f"))
-            .unwrap()
-            .into_iter()
-            .map(|c| c.version)
-            .collect();
-        assert_eq!(versions, ["$LATEST", "2", "10"]);
-        assert_eq!(
-            meta.tx(|tx| tx.last_published("f"))
-                .unwrap()
-                .unwrap()
-                .version,
-            "10"
-        );
-        meta.tx(|tx| tx.delete_function("f")).unwrap();
-        assert!(meta.tx(|tx| tx.versions("f")).unwrap().is_empty());
     }
 
     #[test]
     fn failed_transaction_changes_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let meta = Meta::open(&dir.path().join("m.db")).unwrap();
-        let r: Result<()> = meta.tx(|tx| {
-            tx.put_function(&FunctionRow {
-                name: "g".into(),
-                next_version: 1,
-                ..Default::default()
-            })?;
-            Err(stratus_core::Error::invalid("no"))
-        });
-        assert!(r.is_err());
-        assert!(meta.tx(|tx| tx.function("g")).unwrap().is_none());
+        for b in backends("rollback") {
+            let meta = Meta::open(&b.location).unwrap();
+            let r: Result<()> = meta.tx(|tx| {
+                tx.put_function(&function("g"))?;
+                Err(stratus_core::Error::invalid("no"))
+            });
+            assert_eq!(r.unwrap_err().code, "InvalidParameterValueException");
+            assert!(meta.tx(|tx| tx.function("g")).unwrap().is_none());
+        }
+    }
+
+    /// A version of a function that does not exist breaks the foreign key on both backends:
+    /// a fault, and nothing written.
+    #[test]
+    fn a_version_needs_its_function() {
+        for b in backends("fk") {
+            let meta = Meta::open(&b.location).unwrap();
+            let e = meta
+                .tx(|tx| tx.put_version(&cfg("ghost", LATEST)))
+                .unwrap_err();
+            assert_eq!(e.code, "ServiceException", "{:?}", b.location);
+            assert!(meta.tx(|tx| tx.versions("ghost")).unwrap().is_empty());
+        }
+    }
+
+    #[test]
+    fn an_unreachable_database_is_a_retryable_service_error() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let loc = Location::parse(
+            Some(&format!("postgres://x@127.0.0.1:{port}/x")),
+            "/".as_ref(),
+        )
+        .unwrap();
+        let e = Meta::open(&loc).err().expect("nothing listens");
+        assert!(e.is_unavailable(), "{e}");
+        let e = crate::db_fault("open", e);
+        assert_eq!(e.code, "ServiceException");
+        assert!(e.kind.is_fault());
     }
 }

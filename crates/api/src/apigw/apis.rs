@@ -17,7 +17,7 @@ use crate::{RawBody, Shared};
 
 const ROUTE_SELECTION: &str = "$request.method $request.path";
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 #[serde(rename_all = "camelCase")]
 struct ApiInput {
     name: Option<String>,
@@ -263,7 +263,7 @@ pub async fn update_api(
         if input.target.is_some() || input.route_key.is_some() {
             update_managed(tx, &id, &input)?;
         }
-        apply(&mut api, input);
+        apply(&mut api, input.clone());
         tx.put_http_api(&id, &api)?;
         Ok(api)
     })?;

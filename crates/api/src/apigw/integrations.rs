@@ -13,7 +13,7 @@ use super::{bad_request, conflict, new_id, page, parse, store};
 use crate::wire::{json, no_content, ApiResult};
 use crate::{RawBody, Shared};
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 #[serde(rename_all = "camelCase")]
 struct IntegrationInput {
     integration_type: Option<String>,
@@ -102,7 +102,7 @@ pub async fn create_integration(
     let input: IntegrationInput = parse(&body.0)?;
     let i = s.stores.meta.tx(|tx| {
         store::api(tx, &api)?;
-        let i = create(input)?;
+        let i = create(input.clone())?;
         tx.put_http_api_item(&api, INTEGRATION, &i.integration_id, &i)?;
         store::auto_deploy(tx, &api)?;
         Ok(i)
@@ -149,16 +149,16 @@ pub async fn update_integration(
     let i = s.stores.meta.tx(|tx| {
         store::api(tx, &api)?;
         let mut i = store::integration(tx, &api, &id)?;
-        if let Some(v) = input.integration_uri {
+        if let Some(v) = input.integration_uri.clone() {
             i.integration_uri = v;
         }
-        if let Some(v) = input.payload_format_version {
+        if let Some(v) = input.payload_format_version.clone() {
             i.payload_format_version = v;
         }
         if let Some(v) = input.timeout_in_millis {
             i.timeout_in_millis = v as u32;
         }
-        if let Some(v) = input.description {
+        if let Some(v) = input.description.clone() {
             i.description = Some(v);
         }
         tx.put_http_api_item(&api, INTEGRATION, &id, &i)?;

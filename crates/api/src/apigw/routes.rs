@@ -142,7 +142,7 @@ pub async fn update_route(
     let route = s.stores.meta.tx(|tx| {
         store::api(tx, &api)?;
         let mut r = store::route(tx, &api, &id)?;
-        if let Some(k) = input.route_key {
+        if let Some(k) = input.route_key.clone() {
             if r.api_gateway_managed && k != r.route_key {
                 return Err(bad_request(
                     "The route key of a route managed by API Gateway can only be changed with UpdateApi",
@@ -151,11 +151,11 @@ pub async fn update_route(
             check_unique(tx, &api, &k, Some(&id))?;
             r.route_key = k;
         }
-        if let Some(t) = input.target {
+        if let Some(t) = input.target.clone() {
             check_target(tx, &api, &t)?;
             r.target = Some(t);
         }
-        if let Some(o) = input.operation_name {
+        if let Some(o) = input.operation_name.clone() {
             r.operation_name = Some(o);
         }
         tx.put_http_api_item(&api, ROUTE, &id, &r)?;

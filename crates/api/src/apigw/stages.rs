@@ -13,7 +13,7 @@ use super::{bad_request, conflict, now_iso, page, parse, store};
 use crate::wire::{json, no_content, ApiResult};
 use crate::{RawBody, Shared};
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 #[serde(rename_all = "camelCase")]
 struct StageInput {
     stage_name: Option<String>,
@@ -85,7 +85,7 @@ pub async fn create_stage(
         if let Some(d) = &input.deployment_id {
             store::deployment(tx, &api, d)?;
         }
-        let mut stage = new_stage(name.clone(), input);
+        let mut stage = new_stage(name.clone(), input.clone());
         tx.put_http_api_item(&api, STAGE, &name, &stage)?;
         if stage.auto_deploy {
             let d = store::deploy(tx, &api, None, true)?;
@@ -154,7 +154,7 @@ pub async fn update_stage(
             store::deployment(tx, &api, d)?;
         }
         let was_auto = stage.auto_deploy;
-        apply(&mut stage, input);
+        apply(&mut stage, input.clone());
         tx.put_http_api_item(&api, STAGE, &name, &stage)?;
         if let Some(d) = deployment {
             store::point(tx, &api, &mut stage, &d)?;

@@ -45,7 +45,7 @@ pub async fn tag_resource(
         let mut row = tx
             .function(&name)?
             .ok_or_else(|| function_not_found(&c.region, &name, None))?;
-        row.tags.extend(tags);
+        row.tags.extend(tags.clone());
         if row.tags.len() > limits::MAX_TAGS {
             return Err(Error::invalid("Number of tags exceeds resource tag limit."));
         }
