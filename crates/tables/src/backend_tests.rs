@@ -168,12 +168,7 @@ fn list_tables_in_byte_order_and_pages() {
         let r = call(&t, "ListTables", json!({"Limit": 3})).unwrap();
         assert_eq!(r["TableNames"], json!(["ABC", "Zed", "a-b"]));
         assert_eq!(r["LastEvaluatedTableName"], json!("a-b"));
-        let r = call(
-            &t,
-            "ListTables",
-            json!({"ExclusiveStartTableName": "a-b"}),
-        )
-        .unwrap();
+        let r = call(&t, "ListTables", json!({"ExclusiveStartTableName": "a-b"})).unwrap();
         assert_eq!(r["TableNames"], json!(["a_b", "abc"]));
         assert!(r.get("LastEvaluatedTableName").is_none());
         let e = call(
@@ -271,13 +266,17 @@ fn concurrent_updates_and_transactions_lose_nothing() {
         assert_eq!(n("c"), "40");
         assert_eq!(n("d"), "20");
         // A cancelled transaction writes neither item.
-        let e = call(&t, "TransactWriteItems", json!({"TransactItems": [
-            {"Update": {"TableName": "upd", "Key": key, "UpdateExpression": "ADD n :one",
-                        "ExpressionAttributeValues": {":one": {"N": "1"}}}},
-            {"ConditionCheck": {"TableName": "upd", "Key": {"pk": {"S": "d"}, "sk": {"S": "d"}},
-                                "ConditionExpression": "n > :big",
-                                "ExpressionAttributeValues": {":big": {"N": "100"}}}}
-        ]}))
+        let e = call(
+            &t,
+            "TransactWriteItems",
+            json!({"TransactItems": [
+                {"Update": {"TableName": "upd", "Key": key, "UpdateExpression": "ADD n :one",
+                            "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+                {"ConditionCheck": {"TableName": "upd", "Key": {"pk": {"S": "d"}, "sk": {"S": "d"}},
+                                    "ConditionExpression": "n > :big",
+                                    "ExpressionAttributeValues": {":big": {"N": "100"}}}}
+            ]}),
+        )
         .unwrap_err();
         assert_eq!(e.code, "TransactionCanceledException");
         assert_eq!(
@@ -317,7 +316,8 @@ fn client_request_tokens_run_a_transaction_once() {
         .unwrap();
         assert_eq!(got["Item"]["n"], json!({"N": "1"}));
         let mut other = req.clone();
-        other["TransactItems"][0]["Update"]["ExpressionAttributeValues"][":one"] = json!({"N": "2"});
+        other["TransactItems"][0]["Update"]["ExpressionAttributeValues"][":one"] =
+            json!({"N": "2"});
         let e = call(&t, "TransactWriteItems", other).unwrap_err();
         assert_eq!(e.code, "IdempotentParameterMismatchException");
         // Once the token has expired, the sweep forgets it and it may be used again.
@@ -368,8 +368,12 @@ fn scan_pages_and_segments_cover_every_item_once() {
         for p in 0..12 {
             for s in 0..3 {
                 let pk = format!("p{p}-\u{e9}");
-                call(&t, "PutItem", json!({"TableName": "scan",
-                    "Item": {"pk": {"S": pk}, "sk": {"N": s.to_string()}}}))
+                call(
+                    &t,
+                    "PutItem",
+                    json!({"TableName": "scan",
+                    "Item": {"pk": {"S": pk}, "sk": {"N": s.to_string()}}}),
+                )
                 .unwrap();
                 want.push(format!("{pk}/{s}"));
             }
@@ -417,15 +421,23 @@ fn scan_pages_and_segments_cover_every_item_once() {
 fn the_sweep_deletes_expired_items_only() {
     for (_dir, t) in stores("ttl") {
         create(&t, "ttl", "S", "N");
-        call(&t, "UpdateTimeToLive", json!({"TableName": "ttl",
-            "TimeToLiveSpecification": {"Enabled": true, "AttributeName": "exp"}}))
+        call(
+            &t,
+            "UpdateTimeToLive",
+            json!({"TableName": "ttl",
+            "TimeToLiveSpecification": {"Enabled": true, "AttributeName": "exp"}}),
+        )
         .unwrap();
         let now = 1_700_000_000i64;
         for i in 0..2500 {
             let exp = if i % 2 == 0 { now - 10 } else { now + 1000 };
-            call(&t, "PutItem", json!({"TableName": "ttl",
+            call(
+                &t,
+                "PutItem",
+                json!({"TableName": "ttl",
                 "Item": {"pk": {"S": format!("p{}", i % 7)}, "sk": {"N": i.to_string()},
-                         "exp": {"N": exp.to_string()}}}))
+                         "exp": {"N": exp.to_string()}}}),
+            )
             .unwrap();
         }
         assert_eq!(t.sweep_expired(now).unwrap(), 1250);
@@ -433,4 +445,47 @@ fn the_sweep_deletes_expired_items_only() {
         assert_eq!(d["Table"]["ItemCount"], json!(1250));
         assert_eq!(t.sweep_expired(now).unwrap(), 0);
     }
+}
+
+/// PostgreSQL dropping the store's connections fails the request in flight with DynamoDB's
+/// retryable `ServiceUnavailable` (never a client error), and the next request reconnects.
+/// Runs in a database of its own, so only this test's connections are cut.
+#[test]
+fn a_lost_connection_is_retryable_and_recovers() {
+    let Ok(url) = std::env::var("STRATUS_TEST_DATABASE") else {
+        return;
+    };
+    let db = format!("test_tables_fault_{}", std::process::id());
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE \"{db}\""))
+        .unwrap();
+    let mut config: postgres::Config = url.parse().unwrap();
+    config.dbname(&db);
+    let t = Tables::open(&Location::Postgres(Box::new(config))).unwrap();
+    create(&t, "flt", "S", "S");
+    let put = json!({"TableName": "flt", "Item": {"pk": {"S": "a"}, "sk": {"S": "a"}}});
+    call(&t, "PutItem", put.clone()).unwrap();
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&db],
+        )
+        .unwrap();
+    // The pooled connection is gone: the first request on it fails, retryably.
+    let e = call(&t, "PutItem", put.clone()).unwrap_err();
+    assert_eq!(e.code, "ServiceUnavailable", "{e:?}");
+    assert_eq!(e.kind, stratus_core::Kind::Unavailable);
+    // The broken connection was dropped: the next request connects again.
+    call(&t, "PutItem", put).unwrap();
+    let d = call(&t, "DescribeTable", json!({"TableName": "flt"})).unwrap();
+    assert_eq!(d["Table"]["ItemCount"], json!(1));
+    drop(t);
+    admin
+        .batch_execute(&format!("DROP DATABASE \"{db}\" WITH (FORCE)"))
+        .unwrap();
 }

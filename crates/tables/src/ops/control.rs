@@ -30,7 +30,10 @@ pub fn create_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Err
         return Err(Error::new(
             "ResourceInUseException",
             Kind::Conflict,
-            format!("Table already exists: {}", req["TableName"].as_str().unwrap_or("")),
+            format!(
+                "Table already exists: {}",
+                req["TableName"].as_str().unwrap_or("")
+            ),
         ));
     }
     Ok(json!({"TableDescription": desc}))
