@@ -95,7 +95,7 @@ impl Tables {
                 Ok(v) => Ok(Ok((v, std::mem::take(&mut db.changes)))),
                 // Nothing written and the transaction sound: commit, so that PostgreSQL
                 // confirms the reads that led to the refusal were consistent.
-                Err(e) if !db.wrote && !*db.failed.borrow() => Ok(Err(e)),
+                Err(e) if !db.wrote && !db.failed.get() => Ok(Err(e)),
                 Err(e) => Err(Failure::Op(e)),
             }
         });

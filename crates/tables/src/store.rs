@@ -14,7 +14,7 @@
 //! (BYTEA compares bytewise, as SQLite's BLOB does); Scan visits partitions in digest order,
 //! which DynamoDB leaves unspecified anyway.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -182,7 +182,7 @@ pub struct Db<'a, 't> {
     /// (so PostgreSQL checks that what it read was consistent) rather than rolling back.
     pub wrote: bool,
     /// Whether a statement failed: the transaction is then unusable and must roll back.
-    pub failed: RefCell<bool>,
+    pub failed: Cell<bool>,
 }
 
 /// A stored item with its key bytes.
@@ -229,13 +229,13 @@ impl<'a, 't> Db<'a, 't> {
             seen: RefCell::new(HashMap::new()),
             changes: Vec::new(),
             wrote: false,
-            failed: RefCell::new(false),
+            failed: Cell::new(false),
         }
     }
 
     /// A storage error, remembered so the transaction is not committed.
     fn err(&self, e: stratus_db::Error) -> Error {
-        *self.failed.borrow_mut() = true;
+        self.failed.set(true);
         db_err(e)
     }
 
