@@ -217,7 +217,14 @@ fn parse_def(def: &str) -> Result<Table, Error> {
 /// Reads every table definition (at open, for SQLite's cache; for the sweep).
 pub fn load_tables(t: &Tx<'_>) -> Result<Vec<Table>, stratus_db::Error> {
     let defs: Vec<String> = t.query_map("SELECT def FROM tables", args![], |r| r.get(0))?;
-    Ok(defs.iter().filter_map(|d| parse_def(d).ok()).collect())
+    defs.iter()
+        .map(|d| {
+            serde_json::from_str(d).map_err(|e| {
+                let why = stratus_db::Cause::Invalid(format!("a table definition: {e}"));
+                stratus_db::Error::new("reading", "the tables store", why)
+            })
+        })
+        .collect()
 }
 
 impl<'a, 't> Db<'a, 't> {
