@@ -242,3 +242,31 @@ def test_concurrent_transactions_keep_a_total(ddb, tables):
     assert done == 40
     assert a + b == 2000
     assert a == 1000 and b == 1000  # 20 transfers each way
+
+
+def test_client_request_token_outlives_a_restart(server_factory):
+    """ClientRequestTokens are kept with the items: after kill -9 and a restart, a repeat of
+    an acknowledged TransactWriteItems is still a no-op and a different request under the
+    same token is still refused."""
+    srv = server_factory()
+    ddb = ddb_client(srv)
+    name = unique_table("token")
+    ddb.create_table(TableName=name, KeySchema=key_schema(("pk", "S")),
+                     AttributeDefinitions=attr_defs(("pk", "S")), BillingMode="PAY_PER_REQUEST")
+    wait_exists(ddb, name)
+
+    def add(n):
+        return {"ClientRequestToken": "restart-token-1", "TransactItems": [
+            {"Update": {"TableName": name, "Key": k("a"), "UpdateExpression": "ADD n :n",
+                        "ExpressionAttributeValues": {":n": {"N": str(n)}}}}]}
+
+    ddb.transact_write_items(**add(1))
+    srv.kill()
+    srv2 = server_factory(data_dir=srv.data_dir)
+    ddb2 = ddb_client(srv2)
+    ddb2.transact_write_items(**add(1))
+    item = ddb2.get_item(TableName=name, Key=k("a"), ConsistentRead=True)["Item"]
+    assert item["n"] == {"N": "1"}
+    with pytest.raises(ClientError) as excinfo:
+        ddb2.transact_write_items(**add(2))
+    assert_ddb_error(excinfo, "IdempotentParameterMismatchException")

@@ -3,6 +3,7 @@ significant digits, numeric comparison, normalised output, Decimal through the r
 the 400 KB item limit; empty strings, empty or duplicated sets and malformed values are
 rejected with ValidationException and change nothing."""
 
+import os
 from decimal import Decimal
 
 import pytest
@@ -277,6 +278,23 @@ def test_key_size_limits(ddb, t, tables):
     raises_ddb("ValidationException", ddb.put_item, TableName=tr,
                Item={"pk": {"S": "a"}, "sk": {"S": "s" * 1025}},
                contains="Aggregated size of all range keys has exceeded the size limit")
+
+
+def test_largest_keys_of_incompressible_bytes(ddb, tables):
+    """A 2048-byte partition key beside a 1024-byte sort key, of bytes that do not compress:
+    stored, read back, queried and deleted (on PostgreSQL such a pair would not fit in a plain
+    index entry)."""
+    tb = tables(hash_key=("pk", "B"), range_key=("sk", "B"))
+    pk, sk = os.urandom(2048), os.urandom(1024)
+    key = {"pk": {"B": pk}, "sk": {"B": sk}}
+    ddb.put_item(TableName=tb, Item={**key, "v": {"S": "big"}})
+    ddb.put_item(TableName=tb, Item={"pk": {"B": pk}, "sk": {"B": b"\x00"}, "v": {"S": "small"}})
+    assert get(ddb, tb, key)["v"] == {"S": "big"}
+    resp = ddb.query(TableName=tb, KeyConditionExpression="pk = :p",
+                     ExpressionAttributeValues={":p": {"B": pk}})
+    assert [i["v"]["S"] for i in resp["Items"]] == ["small", "big"]
+    ddb.delete_item(TableName=tb, Key=key)
+    assert get(ddb, tb, key) is None
 
 
 # --- the 400 KB item limit ----------------------------------------------------------------

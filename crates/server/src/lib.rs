@@ -133,7 +133,7 @@ impl Platform {
         )
         .map_err(|e| anyhow::anyhow!("metering store: {e}"))?;
         let tables = Arc::new(
-            stratus_tables::Tables::open(&data_dir.join("tables.db"))
+            stratus_tables::Tables::open(&location)
                 .map_err(|e| anyhow::anyhow!("tables store: {e}"))?,
         );
         background.push(workers.supervise("ttl_sweeper", {

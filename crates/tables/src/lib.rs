@@ -1,5 +1,6 @@
 //! Stratus tables: a DynamoDB-compatible table service. Requests and answers are DynamoDB's
-//! JSON (the protocol layer only moves bytes); items live in their own SQLite file.
+//! JSON (the protocol layer only moves bytes); items live in their own store (a SQLite file,
+//! or a schema of a PostgreSQL database).
 //!
 //! # Layout
 //! - [`number`]: DynamoDB's decimal numbers.
@@ -7,7 +8,7 @@
 //! - [`expr`]: the expression language (lexer, parser, evaluation, updates).
 //! - [`fuzzing`]: the parsers and decoders as fuzz targets call them.
 //! - [`table`]: table definitions, CreateTable validation, DescribeTable's shape.
-//! - [`store`]: the SQLite file.
+//! - [`store`]: the items and definitions, on SQLite or PostgreSQL.
 //! - [`ops`]: one function per operation.
 //! - `ttl`: finding the items whose time to live has passed.
 
@@ -20,23 +21,51 @@ pub mod table;
 mod ttl;
 pub mod value;
 
-use std::path::Path;
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use stratus_core::{Error, Kind};
+use stratus_db::{Dialect, Location};
 
-/// The table service. Operations are serialised on one connection: a conditional write reads,
-/// checks and writes with no other request in between, and is committed before it returns.
+use store::Failure;
+use table::Table;
+
+/// The table service. Each operation is one transaction of the storage layer, committed
+/// before it returns: a conditional write reads, checks and writes with no other write in
+/// between (on SQLite operations take turns; on PostgreSQL the transaction is serializable
+/// and runs again when it loses a race with another writer).
 pub struct Tables {
-    db: Mutex<store::Db>,
+    db: stratus_db::Db,
+    /// SQLite only: the table definitions, read once at open. Its lock is held for a whole
+    /// operation, so an operation never sees a definition its transaction has not committed.
+    cache: Option<Mutex<HashMap<String, Arc<Table>>>>,
 }
 
+/// How long a ClientRequestToken makes a repeated TransactWriteItems a no-op, in seconds.
+pub const TOKEN_TTL_SECS: i64 = 600;
+
 impl Tables {
-    pub fn open(path: &Path) -> Result<Tables, String> {
-        Ok(Tables {
-            db: Mutex::new(store::Db::open(path)?),
-        })
+    /// Opens (creating) the tables store at `location`.
+    pub fn open(location: &Location) -> Result<Tables, String> {
+        Tables::open_spec(location, &store::spec("tables"))
+    }
+
+    /// [`Tables::open`] with the store named otherwise (tests give each a schema of its own).
+    fn open_spec(location: &Location, spec: &stratus_db::StoreSpec<'_>) -> Result<Tables, String> {
+        let db = stratus_db::Db::open(location, spec).map_err(|e| e.to_string())?;
+        let cache = match db.dialect() {
+            Dialect::Sqlite => {
+                let defs = db.tx(store::load_tables).map_err(|e| e.to_string())?;
+                let map = defs
+                    .into_iter()
+                    .map(|t| (t.name.clone(), Arc::new(t)))
+                    .collect();
+                Some(Mutex::new(map))
+            }
+            Dialect::Postgres => None,
+        };
+        Ok(Tables { db, cache })
     }
 
     /// Runs one operation (`PutItem`, …) on a request body; the answer is the response body.
@@ -48,37 +77,71 @@ impl Tables {
                 "Start of structure or map found where not expected.",
             ));
         }
-        let mut db = self.db.lock().unwrap_or_else(|p| p.into_inner());
-        // A panic inside a batch or transaction would leave it open; end it before going on.
-        if !db.conn.is_autocommit() {
-            let _ = db.conn.execute_batch("ROLLBACK");
+        self.run(|db| ops::dispatch(db, op, req, region))
+    }
+
+    /// Runs `f` as one transaction. It may run more than once (PostgreSQL retries a lost
+    /// race), so it only reads and writes through `db`; definition changes reach the SQLite
+    /// cache after the commit.
+    fn run<T>(&self, mut f: impl FnMut(&mut store::Db) -> Result<T, Error>) -> Result<T, Error> {
+        let mut guard = self
+            .cache
+            .as_ref()
+            .map(|c| c.lock().unwrap_or_else(|p| p.into_inner()));
+        let cache = guard.as_deref();
+        let out = self.db.tx(|t| {
+            let mut db = store::Db::new(t, cache);
+            match f(&mut db) {
+                Ok(v) => Ok(Ok((v, std::mem::take(&mut db.changes)))),
+                // Nothing written and the transaction sound: commit, so that PostgreSQL
+                // confirms the reads that led to the refusal were consistent.
+                Err(e) if !db.wrote && !db.failed.get() => Ok(Err(e)),
+                Err(e) => Err(Failure::Op(e)),
+            }
+        });
+        let (v, changes) = match out {
+            Ok(Ok(done)) => done,
+            Ok(Err(e)) | Err(Failure::Op(e)) => return Err(e),
+            Err(Failure::Db(e)) => return Err(store::db_err(e)),
+        };
+        if let Some(cache) = guard.as_mut() {
+            for c in changes {
+                match c {
+                    store::Change::Saved(t) => {
+                        cache.insert(t.name.clone(), t);
+                    }
+                    store::Change::Dropped(name) => {
+                        cache.remove(&name);
+                    }
+                }
+            }
         }
-        ops::dispatch(&mut db, op, req, region)
+        Ok(v)
     }
 
     /// Deletes the items whose time-to-live attribute holds an epoch time (seconds) at or
     /// before `now`, in every table with time to live enabled; returns how many. Each table
-    /// is swept in pages, so the lock is held for one page at a time.
+    /// is swept in pages, one transaction each. Also forgets expired ClientRequestTokens.
     pub fn sweep_expired(&self, now: i64) -> Result<usize, Error> {
-        let names: Vec<String> = {
-            let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
-            db.tables
-                .values()
-                .filter(|t| t.ttl.is_some())
-                .map(|t| t.name.clone())
-                .collect()
-        };
+        self.run(|db| db.forget_tokens(now - TOKEN_TTL_SECS))?;
+        let names: Vec<String> = self
+            .run(|db| db.ttl_tables())?
+            .iter()
+            .map(|t| t.name.clone())
+            .collect();
         let mut deleted = 0;
         for name in names {
             let mut after: Option<(Vec<u8>, Vec<u8>)> = None;
             loop {
-                let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
-                let page = ttl::expired_page(&db, &name, after.as_ref(), now)?;
-                for (pk, sk) in &page.expired {
-                    db.delete(&name, pk, sk)?;
-                }
-                deleted += page.expired.len();
-                match page.last {
+                let (n, last) = self.run(|db| {
+                    let page = ttl::expired_page(db, &name, after.as_ref(), now)?;
+                    for (pk, sk) in &page.expired {
+                        db.delete(&name, pk, sk)?;
+                    }
+                    Ok((page.expired.len(), page.last))
+                })?;
+                deleted += n;
+                match last {
                     Some(last) => after = Some(last),
                     None => break,
                 }
@@ -89,13 +152,25 @@ impl Tables {
 }
 
 #[cfg(test)]
+mod backend_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    fn open() -> (tempfile::TempDir, Tables) {
-        let dir = tempfile::tempdir().unwrap();
-        let t = Tables::open(&dir.path().join("tables.db")).unwrap();
+    /// The table `tbl` (string partition key, number sort key) on every backend this run
+    /// can reach.
+    fn open(tag: &str) -> Vec<(tempfile::TempDir, Tables)> {
+        let mut out = Vec::new();
+        for (dir, t) in backend_tests::stores(tag) {
+            create(&t);
+            out.push((dir, t));
+        }
+        out
+    }
+
+    fn create(t: &Tables) {
         t.call(
             "CreateTable",
             &json!({
@@ -108,7 +183,6 @@ mod tests {
             "us-east-1",
         )
         .unwrap();
-        (dir, t)
     }
 
     fn sks(resp: &Value) -> Vec<String> {
@@ -122,7 +196,12 @@ mod tests {
 
     #[test]
     fn query_ranges_follow_numeric_order_and_page() {
-        let (_dir, t) = open();
+        for (_dir, t) in open("ranges") {
+            query_ranges(&t);
+        }
+    }
+
+    fn query_ranges(t: &Tables) {
         for sk in ["-2.5", "-1", "0", "0.5", "3", "10", "100"] {
             t.call(
                 "PutItem",
@@ -160,7 +239,12 @@ mod tests {
 
     #[test]
     fn conditional_write_failure_changes_nothing() {
-        let (_dir, t) = open();
+        for (_dir, t) in open("condfail") {
+            conditional_failure(&t);
+        }
+    }
+
+    fn conditional_failure(t: &Tables) {
         let key = json!({"pk": {"S": "a"}, "sk": {"N": "1"}});
         let put = json!({"TableName": "tbl", "Item": {"pk": {"S": "a"}, "sk": {"N": "1"}, "v": {"N": "1"}},
                          "ConditionExpression": "attribute_not_exists(pk)"});

@@ -1,19 +1,32 @@
-//! The SQLite file behind the tables: one row per table definition and one per item, keyed by
-//! (table, partition key bytes, sort key bytes) so that SQLite's index gives Query its ranges
-//! and order. WAL mode with `synchronous=NORMAL`: a committed write survives the process being
-//! killed.
+//! Where the tables live: one row per table definition and one per item, keyed by (table,
+//! partition key bytes, sort key bytes) so that the database's index gives Query its ranges
+//! and order. On SQLite that is the file `tables.db` (WAL, `synchronous=NORMAL`: a committed
+//! write survives the process being killed); on PostgreSQL the schema `tables`.
+//!
+//! Every operation runs as one transaction of the storage layer, seen here as a [`Db`]: on
+//! PostgreSQL the transaction is serializable, so a read-check-write (a conditional write,
+//! TransactWriteItems) is atomic even when other nodes write at the same time, and it may run
+//! more than once; on SQLite one connection makes operations take turns.
+//!
+//! PostgreSQL keys its items by a digest of the partition key (`pkd`) rather than its bytes:
+//! an index entry there holds at most about 2.7 KB, and a 2048-byte partition key beside a
+//! 1024-byte sort key would not fit. Query still reads one partition in sort-key byte order
+//! (BYTEA compares bytewise, as SQLite's BLOB does); Scan visits partitions in digest order,
+//! which DynamoDB leaves unspecified anyway.
 
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 
-use rusqlite::{params, Connection, OptionalExtension};
 use stratus_core::{Error, Kind};
+use stratus_db::{args, Dialect, Migrations, Options, Schema, StoreSpec, Tx};
 
 use crate::table::Table;
 use crate::value::{item_size, item_to_json, stored_item_from_json, Item};
 
-const SCHEMA: &str = "
+/// SQLite's schema, unchanged from the files written before PostgreSQL (it has always been
+/// idempotent); `tokens` is new and created at open like the rest.
+const SQLITE: &str = "
 CREATE TABLE IF NOT EXISTS tables (
     name TEXT PRIMARY KEY,
     def  TEXT NOT NULL
@@ -26,10 +39,119 @@ CREATE TABLE IF NOT EXISTS items (
     size INTEGER NOT NULL,
     PRIMARY KEY (tbl, pk, sk)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tokens (
+    token   TEXT PRIMARY KEY,
+    request TEXT NOT NULL,
+    at      INTEGER NOT NULL
+);
 ";
 
-pub fn db_err(e: rusqlite::Error) -> Error {
-    tracing::error!(error = %e, "tables store");
+const POSTGRES: &[&str] = &["
+CREATE TABLE tables (
+    name TEXT COLLATE \"C\" PRIMARY KEY,
+    def  TEXT NOT NULL
+);
+CREATE TABLE items (
+    tbl  TEXT COLLATE \"C\" NOT NULL,
+    pk   BYTEA NOT NULL,
+    sk   BYTEA NOT NULL,
+    item TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    pkd  BYTEA GENERATED ALWAYS AS (sha256(pk)) STORED,
+    PRIMARY KEY (tbl, pkd, sk)
+);
+CREATE TABLE tokens (
+    token   TEXT COLLATE \"C\" PRIMARY KEY,
+    request TEXT NOT NULL,
+    at      BIGINT NOT NULL
+);
+"];
+
+/// The tables store on either backend; `name` is its PostgreSQL schema (`tables`).
+pub fn spec(name: &str) -> StoreSpec<'_> {
+    StoreSpec {
+        name,
+        file: "tables.db",
+        options: Options::default(),
+        migrations: Migrations {
+            sqlite: Schema::Idempotent(SQLITE),
+            postgres: POSTGRES,
+        },
+    }
+}
+
+/// The statements whose text depends on the backend: how an item's partition is matched,
+/// and the order Scan walks in.
+struct Sql {
+    get: &'static str,
+    put: &'static str,
+    delete: &'static str,
+    scan_all: &'static str,
+    scan_after: &'static str,
+    /// `WHERE` of Query before its sort-key bounds.
+    query: &'static str,
+}
+
+const SQLITE_SQL: Sql = Sql {
+    get: "SELECT item FROM items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3",
+    put: "INSERT INTO items (tbl, pk, sk, item, size) VALUES (?1, ?2, ?3, ?4, ?5) \
+          ON CONFLICT (tbl, pk, sk) DO UPDATE SET item = excluded.item, size = excluded.size",
+    delete: "DELETE FROM items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3",
+    scan_all: "SELECT pk, sk, item FROM items WHERE tbl = ?1 ORDER BY pk, sk",
+    scan_after: "SELECT pk, sk, item FROM items WHERE tbl = ?1 AND (pk, sk) > (?2, ?3) \
+                 ORDER BY pk, sk",
+    query: "SELECT sk, item FROM items WHERE tbl = ?1 AND pk = ?2",
+};
+
+const POSTGRES_SQL: Sql = Sql {
+    get: "SELECT item FROM items WHERE tbl = ?1 AND pkd = sha256(?2) AND pk = ?2 AND sk = ?3",
+    put: "INSERT INTO items (tbl, pk, sk, item, size) VALUES (?1, ?2, ?3, ?4, ?5) \
+          ON CONFLICT (tbl, pkd, sk) DO UPDATE SET item = excluded.item, size = excluded.size",
+    delete: "DELETE FROM items WHERE tbl = ?1 AND pkd = sha256(?2) AND pk = ?2 AND sk = ?3",
+    scan_all: "SELECT pk, sk, item FROM items WHERE tbl = ?1 ORDER BY pkd, sk",
+    scan_after: "SELECT pk, sk, item FROM items WHERE tbl = ?1 \
+                 AND (pkd, sk) > (sha256(?2), ?3) ORDER BY pkd, sk",
+    query: "SELECT sk, item FROM items WHERE tbl = ?1 AND pkd = sha256(?2) AND pk = ?2",
+};
+
+fn sql(d: Dialect) -> &'static Sql {
+    match d {
+        Dialect::Sqlite => &SQLITE_SQL,
+        Dialect::Postgres => &POSTGRES_SQL,
+    }
+}
+
+/// Whether a storage error is a lost serialization race (the transaction runs again).
+fn is_conflict(e: &stratus_db::Error) -> bool {
+    match &e.source {
+        stratus_db::Cause::Postgres(pe) => pe
+            .code()
+            .is_some_and(|c| c.code() == "40001" || c.code() == "40P01"),
+        _ => false,
+    }
+}
+
+/// A storage failure as DynamoDB answers it: `ServiceUnavailable` (503) while the database
+/// cannot be reached, `InternalServerError` (500) otherwise; both are retried by the SDKs.
+/// The cause is logged, never sent.
+pub fn db_err(e: stratus_db::Error) -> Error {
+    if e.is_unavailable() {
+        tracing::warn!(error = %e, "tables store unavailable");
+        return Error::new(
+            "ServiceUnavailable",
+            Kind::Unavailable,
+            "The service is currently unavailable or busy.",
+        );
+    }
+    if is_conflict(&e) {
+        tracing::debug!(error = %e, "tables store: serialization conflict");
+    } else {
+        tracing::error!(error = %e, "tables store");
+    }
+    internal()
+}
+
+fn internal() -> Error {
     Error::new(
         "InternalServerError",
         Kind::Internal,
@@ -37,13 +159,30 @@ pub fn db_err(e: rusqlite::Error) -> Error {
     )
 }
 
-/// One open store; callers hold it under a mutex, so each operation sees and writes a
-/// consistent state.
-pub struct Db {
-    pub conn: Connection,
-    pub tables: HashMap<String, Arc<Table>>,
-    /// TransactWriteItems' ClientRequestTokens: when each was used and on which request.
-    pub tokens: HashMap<String, (std::time::Instant, String)>,
+/// A change to the table definitions, applied to the SQLite cache once the transaction that
+/// made it has committed.
+pub enum Change {
+    Saved(Arc<Table>),
+    Dropped(String),
+}
+
+/// One operation's view of the store: its transaction, and the table definitions.
+pub struct Db<'a, 't> {
+    t: &'a Tx<'t>,
+    sql: &'static Sql,
+    /// SQLite: every definition, kept in memory (this process alone writes the file).
+    /// PostgreSQL: `None`, definitions are read in the transaction, since another node may
+    /// have changed them.
+    cache: Option<&'a HashMap<String, Arc<Table>>>,
+    /// Definitions read or written by this operation.
+    seen: RefCell<HashMap<String, Option<Arc<Table>>>>,
+    /// Definition changes to apply to the cache after commit.
+    pub changes: Vec<Change>,
+    /// Whether a statement changed a row; an operation that fails without writing commits
+    /// (so PostgreSQL checks that what it read was consistent) rather than rolling back.
+    pub wrote: bool,
+    /// Whether a statement failed: the transaction is then unusable and must roll back.
+    pub failed: Cell<bool>,
 }
 
 /// A stored item with its key bytes.
@@ -63,105 +202,235 @@ pub struct Range {
 fn decode(text: &str) -> Result<Item, Error> {
     let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
         tracing::error!(error = %e, "stored item is not JSON");
-        Error::new(
-            "InternalServerError",
-            Kind::Internal,
-            "Internal server error",
-        )
+        internal()
     })?;
     stored_item_from_json(&v)
 }
 
-impl Db {
-    pub fn open(path: &Path) -> Result<Db, String> {
-        // The schema is idempotent: it predates versioned migrations.
-        let schema = stratus_db::Schema::Idempotent(SCHEMA);
-        let conn = stratus_db::open(path, stratus_db::Options::default(), schema)
-            .map_err(|e| e.to_string())?;
-        let mut tables = HashMap::new();
-        {
-            let mut st = conn
-                .prepare("SELECT def FROM tables")
-                .map_err(|e| e.to_string())?;
-            let defs = st
-                .query_map([], |r| r.get::<_, String>(0))
-                .map_err(|e| e.to_string())?;
-            for d in defs {
-                let t: Table = serde_json::from_str(&d.map_err(|e| e.to_string())?)
-                    .map_err(|e| e.to_string())?;
-                tables.insert(t.name.clone(), Arc::new(t));
-            }
-        }
-        Ok(Db {
-            conn,
-            tables,
-            tokens: HashMap::new(),
+fn parse_def(def: &str) -> Result<Table, Error> {
+    serde_json::from_str(def).map_err(|e| {
+        tracing::error!(error = %e, "stored table definition is not readable");
+        internal()
+    })
+}
+
+/// Reads every table definition (at open, for SQLite's cache; for the sweep).
+pub fn load_tables(t: &Tx<'_>) -> Result<Vec<Table>, stratus_db::Error> {
+    let defs: Vec<String> = t.query_map("SELECT def FROM tables", args![], |r| r.get(0))?;
+    defs.iter()
+        .map(|d| {
+            serde_json::from_str(d).map_err(|e| {
+                let why = stratus_db::Cause::Invalid(format!("a table definition: {e}"));
+                stratus_db::Error::new("reading", "the tables store", why)
+            })
         })
+        .collect()
+}
+
+impl<'a, 't> Db<'a, 't> {
+    pub fn new(t: &'a Tx<'t>, cache: Option<&'a HashMap<String, Arc<Table>>>) -> Db<'a, 't> {
+        Db {
+            t,
+            sql: sql(t.dialect()),
+            cache,
+            seen: RefCell::new(HashMap::new()),
+            changes: Vec::new(),
+            wrote: false,
+            failed: Cell::new(false),
+        }
+    }
+
+    /// A storage error, remembered so the transaction is not committed.
+    fn err(&self, e: stratus_db::Error) -> Error {
+        self.failed.set(true);
+        db_err(e)
+    }
+
+    fn wrote(&mut self, n: usize) {
+        self.wrote |= n > 0;
+    }
+
+    /// The definition of table `name`, if it exists.
+    pub fn table_opt(&self, name: &str) -> Result<Option<Arc<Table>>, Error> {
+        if let Some(t) = self.seen.borrow().get(name) {
+            return Ok(t.clone());
+        }
+        let found = match self.cache {
+            Some(cache) => cache.get(name).cloned(),
+            None => {
+                let def: Option<String> = self
+                    .t
+                    .query_opt("SELECT def FROM tables WHERE name = ?1", args![name], |r| {
+                        r.get(0)
+                    })
+                    .map_err(|e| self.err(e))?;
+                def.map(|d| parse_def(&d)).transpose()?.map(Arc::new)
+            }
+        };
+        self.seen
+            .borrow_mut()
+            .insert(name.to_string(), found.clone());
+        Ok(found)
     }
 
     pub fn table(&self, name: &str) -> Result<Arc<Table>, Error> {
-        self.tables
-            .get(name)
-            .cloned()
+        self.table_opt(name)?
             .ok_or_else(|| Error::not_found("Requested resource not found"))
+    }
+
+    /// Table names after `after`, in byte order, at most `limit` (+1, to tell if more exist).
+    pub fn table_names(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, Error> {
+        self.t
+            .query_map(
+                "SELECT name FROM tables WHERE name > ?1 ORDER BY name LIMIT ?2",
+                args![after.unwrap_or(""), limit as i64],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every table with time to live enabled.
+    pub fn ttl_tables(&self) -> Result<Vec<Arc<Table>>, Error> {
+        let all: Vec<Arc<Table>> = match self.cache {
+            Some(cache) => cache.values().cloned().collect(),
+            None => load_tables(self.t)
+                .map_err(|e| self.err(e))?
+                .into_iter()
+                .map(Arc::new)
+                .collect(),
+        };
+        Ok(all.into_iter().filter(|t| t.ttl.is_some()).collect())
+    }
+
+    /// Stores a new table; `false` if one of that name exists.
+    pub fn create_table(&mut self, t: Table) -> Result<bool, Error> {
+        let def = serde_json::to_string(&t).unwrap_or_default();
+        let n = self
+            .t
+            .execute(
+                "INSERT INTO tables (name, def) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                args![t.name, def],
+            )
+            .map_err(|e| self.err(e))?;
+        if n == 0 {
+            return Ok(false);
+        }
+        self.wrote(n);
+        self.remember(Arc::new(t));
+        Ok(true)
     }
 
     pub fn save_table(&mut self, t: Table) -> Result<Arc<Table>, Error> {
         let def = serde_json::to_string(&t).unwrap_or_default();
-        self.conn
-            .prepare_cached("INSERT OR REPLACE INTO tables (name, def) VALUES (?1, ?2)")
-            .and_then(|mut s| s.execute(params![t.name, def]))
-            .map_err(db_err)?;
-        let t = Arc::new(t);
-        self.tables.insert(t.name.clone(), t.clone());
-        Ok(t)
+        let n = self
+            .t
+            .execute(
+                "INSERT INTO tables (name, def) VALUES (?1, ?2) \
+                 ON CONFLICT (name) DO UPDATE SET def = excluded.def",
+                args![t.name, def],
+            )
+            .map_err(|e| self.err(e))?;
+        self.wrote(n);
+        Ok(self.remember(Arc::new(t)))
+    }
+
+    fn remember(&mut self, t: Arc<Table>) -> Arc<Table> {
+        self.seen
+            .borrow_mut()
+            .insert(t.name.clone(), Some(t.clone()));
+        self.changes.push(Change::Saved(t.clone()));
+        t
     }
 
     pub fn drop_table(&mut self, name: &str) -> Result<(), Error> {
-        let tx = self.conn.transaction().map_err(db_err)?;
-        tx.execute("DELETE FROM items WHERE tbl = ?1", [name])
-            .map_err(db_err)?;
-        tx.execute("DELETE FROM tables WHERE name = ?1", [name])
-            .map_err(db_err)?;
-        tx.commit().map_err(db_err)?;
-        self.tables.remove(name);
+        let mut n = self
+            .t
+            .execute("DELETE FROM items WHERE tbl = ?1", args![name])
+            .map_err(|e| self.err(e))?;
+        n += self
+            .t
+            .execute("DELETE FROM tables WHERE name = ?1", args![name])
+            .map_err(|e| self.err(e))?;
+        self.wrote(n);
+        self.seen.borrow_mut().insert(name.to_string(), None);
+        self.changes.push(Change::Dropped(name.to_string()));
         Ok(())
     }
 
     /// ItemCount and TableSizeBytes.
     pub fn stats(&self, name: &str) -> Result<(i64, i64), Error> {
-        self.conn
-            .prepare_cached("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM items WHERE tbl = ?1")
-            .and_then(|mut s| s.query_row([name], |r| Ok((r.get(0)?, r.get(1)?))))
-            .map_err(db_err)
+        self.t
+            .query_opt(
+                "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM items WHERE tbl = ?1",
+                args![name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map(|s| s.unwrap_or((0, 0)))
+            .map_err(|e| self.err(e))
     }
 
     pub fn get(&self, tbl: &str, pk: &[u8], sk: &[u8]) -> Result<Option<Item>, Error> {
         let text: Option<String> = self
-            .conn
-            .prepare_cached("SELECT item FROM items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3")
-            .and_then(|mut s| s.query_row(params![tbl, pk, sk], |r| r.get(0)).optional())
-            .map_err(db_err)?;
+            .t
+            .query_opt(self.sql.get, args![tbl, pk, sk], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
         text.map(|t| decode(&t)).transpose()
     }
 
-    pub fn put(&self, tbl: &str, pk: &[u8], sk: &[u8], item: &Item) -> Result<(), Error> {
+    pub fn put(&mut self, tbl: &str, pk: &[u8], sk: &[u8], item: &Item) -> Result<(), Error> {
         let text = item_to_json(item).to_string();
-        self.conn
-            .prepare_cached(
-                "INSERT OR REPLACE INTO items (tbl, pk, sk, item, size) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .and_then(|mut s| s.execute(params![tbl, pk, sk, text, item_size(item) as i64]))
-            .map_err(db_err)?;
+        let size = item_size(item) as i64;
+        let n = self
+            .t
+            .execute(self.sql.put, args![tbl, pk, sk, text, size])
+            .map_err(|e| self.err(e))?;
+        self.wrote(n);
         Ok(())
     }
 
-    pub fn delete(&self, tbl: &str, pk: &[u8], sk: &[u8]) -> Result<(), Error> {
-        self.conn
-            .prepare_cached("DELETE FROM items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3")
-            .and_then(|mut s| s.execute(params![tbl, pk, sk]))
-            .map_err(db_err)?;
+    pub fn delete(&mut self, tbl: &str, pk: &[u8], sk: &[u8]) -> Result<(), Error> {
+        let n = self
+            .t
+            .execute(self.sql.delete, args![tbl, pk, sk])
+            .map_err(|e| self.err(e))?;
+        self.wrote(n);
         Ok(())
+    }
+
+    /// The request a ClientRequestToken was first used for (a digest of it), if it was used
+    /// since `since` (epoch seconds).
+    pub fn token(&self, token: &str, since: i64) -> Result<Option<String>, Error> {
+        self.t
+            .query_opt(
+                "SELECT request FROM tokens WHERE token = ?1 AND at >= ?2",
+                args![token, since],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records that `token` was used at `at` for `request`.
+    pub fn save_token(&mut self, token: &str, request: &str, at: i64) -> Result<(), Error> {
+        let n = self
+            .t
+            .execute(
+                "INSERT INTO tokens (token, request, at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (token) DO UPDATE SET request = excluded.request, at = excluded.at",
+                args![token, request, at],
+            )
+            .map_err(|e| self.err(e))?;
+        self.wrote(n);
+        Ok(())
+    }
+
+    /// Forgets the tokens used before `before` (epoch seconds).
+    pub fn forget_tokens(&mut self, before: i64) -> Result<usize, Error> {
+        let n = self
+            .t
+            .execute("DELETE FROM tokens WHERE at < ?1", args![before])
+            .map_err(|e| self.err(e))?;
+        self.wrote(n);
+        Ok(n)
     }
 
     /// Items of one partition within `range`, in sort-key order, after `after` (exclusive),
@@ -175,81 +444,91 @@ impl Db {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<Row>, Error> {
-        let mut sql = String::from("SELECT sk, item FROM items WHERE tbl = ?1 AND pk = ?2");
-        let mut args: Vec<Vec<u8>> = Vec::new();
-        let mut bind = |sql: &mut String, op: &str, v: &[u8]| {
-            args.push(v.to_vec());
-            sql.push_str(&format!(" AND sk {op} ?{}", args.len() + 2));
-        };
+        let mut sql = String::from(self.sql.query);
+        // The sort-key bounds, each a comparison and a parameter after the table and key.
+        let mut owned: Vec<(&str, &[u8])> = Vec::new();
         if let Some((v, inc)) = &range.lower {
-            bind(&mut sql, if *inc { ">=" } else { ">" }, v);
+            owned.push((if *inc { ">=" } else { ">" }, v));
         }
         if let Some((v, inc)) = &range.upper {
-            bind(&mut sql, if *inc { "<=" } else { "<" }, v);
+            owned.push((if *inc { "<=" } else { "<" }, v));
         }
         if let Some(a) = after {
-            bind(&mut sql, if forward { ">" } else { "<" }, a);
+            owned.push((if forward { ">" } else { "<" }, a));
+        }
+        for (i, (op, _)) in owned.iter().enumerate() {
+            sql.push_str(&format!(" AND sk {op} ?{}", i + 3));
         }
         sql.push_str(if forward {
             " ORDER BY sk ASC"
         } else {
             " ORDER BY sk DESC"
         });
-        sql.push_str(&format!(" LIMIT {limit}"));
-        let mut st = self.conn.prepare_cached(&sql).map_err(db_err)?;
-        let mut params: Vec<&dyn rusqlite::ToSql> = vec![&tbl, &pk];
-        for a in &args {
-            params.push(a);
+        sql.push_str(&format!(" LIMIT ?{}", owned.len() + 3));
+        let limit = limit.min(i64::MAX as usize) as i64;
+        let mut params: Vec<&dyn stratus_db::Param> = vec![&tbl, &pk];
+        for (_, v) in &owned {
+            params.push(v);
         }
-        let rows = st
-            .query_map(params.as_slice(), |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+        params.push(&limit);
+        let rows: Vec<(Vec<u8>, String)> = self
+            .t
+            .query_map(&sql, &params, |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|(sk, text)| {
+                Ok(Row {
+                    pk: pk.to_vec(),
+                    sk,
+                    item: decode(&text)?,
+                })
             })
-            .map_err(db_err)?;
-        let mut out = Vec::new();
-        for r in rows {
-            let (sk, text) = r.map_err(db_err)?;
-            out.push(Row {
-                pk: pk.to_vec(),
-                sk,
-                item: decode(&text)?,
-            });
-        }
-        Ok(out)
+            .collect()
     }
 
-    /// Visits a table's items in (partition, sort) key order after `after`, until `visit`
-    /// returns false.
+    /// Visits a table's items in key order (see the module's comment) after `after`, until
+    /// `visit` returns false.
     pub fn scan(
         &self,
         tbl: &str,
         after: Option<(&[u8], &[u8])>,
         mut visit: impl FnMut(Row) -> Result<bool, Error>,
     ) -> Result<(), Error> {
-        let (sql, a, b) = match after {
-            Some((pk, sk)) => (
-                "SELECT pk, sk, item FROM items WHERE tbl = ?1 AND (pk, sk) > (?2, ?3) ORDER BY pk, sk",
-                pk.to_vec(),
-                sk.to_vec(),
-            ),
-            None => (
-                "SELECT pk, sk, item FROM items WHERE tbl = ?1 AND ?2 IS NOT NULL AND ?3 IS NOT NULL ORDER BY pk, sk",
-                Vec::new(),
-                Vec::new(),
-            ),
-        };
-        let mut st = self.conn.prepare_cached(sql).map_err(db_err)?;
-        let mut rows = st.query(params![tbl, a, b]).map_err(db_err)?;
-        while let Some(r) = rows.next().map_err(db_err)? {
+        let mut each = |r: &stratus_db::Row<'_>| -> Result<bool, Failure> {
             let row = Row {
-                pk: r.get(0).map_err(db_err)?,
-                sk: r.get(1).map_err(db_err)?,
-                item: decode(&r.get::<_, String>(2).map_err(db_err)?)?,
+                pk: r.get(0)?,
+                sk: r.get(1)?,
+                item: decode(&r.get::<String>(2)?)?,
             };
-            if !visit(row)? {
-                break;
-            }
-        }
-        Ok(())
+            Ok(visit(row)?)
+        };
+        let out = match after {
+            Some((pk, sk)) => self
+                .t
+                .query_each(self.sql.scan_after, args![tbl, pk, sk], &mut each),
+            None => self.t.query_each(self.sql.scan_all, args![tbl], &mut each),
+        };
+        out.map_err(|e: Failure| match e {
+            Failure::Op(e) => e,
+            Failure::Db(e) => self.err(e),
+        })
+    }
+}
+
+/// An error inside a visit: the operation's own, or the database's.
+pub enum Failure {
+    Op(Error),
+    Db(stratus_db::Error),
+}
+
+impl From<stratus_db::Error> for Failure {
+    fn from(e: stratus_db::Error) -> Self {
+        Failure::Db(e)
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Op(e)
     }
 }

@@ -7,7 +7,7 @@ use stratus_core::Error;
 use crate::store::Db;
 use crate::value::{Attr, Item};
 
-/// Rows read per page: the table's lock is released between pages.
+/// Rows read per page: each page is one transaction.
 const PAGE_ROWS: usize = 1000;
 const FIVE_YEARS_SECS: i64 = 5 * 366 * 24 * 3600;
 
@@ -35,7 +35,7 @@ pub fn expired_page(
     after: Option<&(Vec<u8>, Vec<u8>)>,
     now: i64,
 ) -> Result<Page, Error> {
-    let Some(attr) = db.tables.get(name).and_then(|t| t.ttl.clone()) else {
+    let Some(attr) = db.table_opt(name)?.and_then(|t| t.ttl.clone()) else {
         return Ok(Page {
             expired: Vec::new(),
             last: None,

@@ -1,6 +1,6 @@
-//! BatchWriteItem, BatchGetItem, TransactWriteItems and TransactGetItems. Batches and
-//! transactions are each written in one SQLite transaction, so all of a batch is either
-//! stored or (on a fault) none of it is; a transaction's conditions are all checked first.
+//! BatchWriteItem, BatchGetItem, TransactWriteItems and TransactGetItems. Like every
+//! operation, each runs in one transaction of the store, so all of a batch is either stored
+//! or (on a fault) none of it is; a transaction's conditions are all checked first.
 
 use std::collections::HashSet;
 
@@ -10,7 +10,7 @@ use stratus_core::Error;
 use super::common::*;
 use super::items::{Kind, Write};
 use crate::expr::eval;
-use crate::store::{db_err, Db};
+use crate::store::Db;
 use crate::table::constraint;
 use crate::value::{item_size, item_to_json, Item};
 
@@ -26,21 +26,6 @@ fn request_map<'a>(
             field,
             "Member must have length greater than or equal to 1",
         )),
-    }
-}
-
-/// Runs `f` inside one SQLite transaction.
-fn atomically<T>(db: &mut Db, f: impl FnOnce(&Db) -> Result<T, Error>) -> Result<T, Error> {
-    db.conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
-    match f(db) {
-        Ok(v) => {
-            db.conn.execute_batch("COMMIT").map_err(db_err)?;
-            Ok(v)
-        }
-        Err(e) => {
-            let _ = db.conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
     }
 }
 
@@ -86,15 +71,12 @@ pub fn batch_write(db: &mut Db, req: &Value) -> Result<Value, Error> {
         }
     }
     let mut units: Vec<(String, f64)> = Vec::new();
-    atomically(db, |db| {
-        for w in &writes {
-            let new = w.result(None)?;
-            w.store(db, new.as_ref())?;
-            let size = new.as_ref().map_or(0, item_size);
-            add_units(&mut units, &w.table.name, write_units(size));
-        }
-        Ok(())
-    })?;
+    for w in &writes {
+        let new = w.result(None)?;
+        w.store(db, new.as_ref())?;
+        let size = new.as_ref().map_or(0, item_size);
+        add_units(&mut units, &w.table.name, write_units(size));
+    }
     let mut resp = json!({"UnprocessedItems": {}});
     capacities(&mut resp, req, &units);
     Ok(resp)
@@ -213,17 +195,30 @@ fn transact_items(req: &Value) -> Result<&Vec<Value>, Error> {
     Ok(list)
 }
 
-/// How long a ClientRequestToken makes a repeated TransactWriteItems a no-op.
-const TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+/// Now, in epoch seconds.
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// What a ClientRequestToken remembers of its request: a digest of its TransactItems, enough
+/// to tell a repeat from a different request under the same token.
+fn request_digest(items: &Value) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(items.to_string().as_bytes()))
+}
 
 pub fn transact_write(db: &mut Db, req: &Value) -> Result<Value, Error> {
     let list = transact_items(req)?;
     let token = req["ClientRequestToken"].as_str();
-    let canonical = req["TransactItems"].to_string();
+    let canonical = request_digest(&req["TransactItems"]);
+    let now = now_secs();
     if let Some(t) = token {
-        db.tokens.retain(|_, (at, _)| at.elapsed() < TOKEN_TTL);
-        if let Some((_, seen)) = db.tokens.get(t) {
-            if *seen != canonical {
+        // Read in the same transaction that records it, so two requests racing with one
+        // token run once.
+        if let Some(seen) = db.token(t, now - crate::TOKEN_TTL_SECS)? {
+            if seen != canonical {
                 return Err(Error::new(
                     "IdempotentParameterMismatchException",
                     stratus_core::Kind::InvalidInput,
@@ -258,63 +253,59 @@ pub fn transact_write(db: &mut Db, req: &Value) -> Result<Value, Error> {
         writes.push((w, body));
     }
     let mut units = Vec::new();
-    atomically(db, |db| {
-        let mut results: Vec<Option<Item>> = Vec::with_capacity(writes.len());
-        let mut reasons = Vec::with_capacity(writes.len());
-        let mut failed = false;
-        for (w, body) in &writes {
-            let old = db.get(&w.table.name, &w.pk, &w.sk)?;
-            if !w.holds(old.as_ref()) {
+    let mut results: Vec<Option<Item>> = Vec::with_capacity(writes.len());
+    let mut reasons = Vec::with_capacity(writes.len());
+    let mut failed = false;
+    for (w, body) in &writes {
+        let old = db.get(&w.table.name, &w.pk, &w.sk)?;
+        if !w.holds(old.as_ref()) {
+            failed = true;
+            let mut r = json!({"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"});
+            if body["ReturnValuesOnConditionCheckFailure"].as_str() == Some("ALL_OLD") {
+                if let Some(o) = &old {
+                    r["Item"] = item_to_json(o);
+                }
+            }
+            reasons.push(r);
+            results.push(None);
+            continue;
+        }
+        match w.result(old.as_ref()) {
+            Ok(new) => {
+                reasons.push(json!({"Code": "None"}));
+                results.push(new);
+            }
+            Err(e) => {
                 failed = true;
-                let mut r = json!({"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"});
-                if body["ReturnValuesOnConditionCheckFailure"].as_str() == Some("ALL_OLD") {
-                    if let Some(o) = &old {
-                        r["Item"] = item_to_json(o);
-                    }
-                }
-                reasons.push(r);
+                reasons.push(json!({"Code": "ValidationError", "Message": e.message}));
                 results.push(None);
-                continue;
-            }
-            match w.result(old.as_ref()) {
-                Ok(new) => {
-                    reasons.push(json!({"Code": "None"}));
-                    results.push(new);
-                }
-                Err(e) => {
-                    failed = true;
-                    reasons.push(json!({"Code": "ValidationError", "Message": e.message}));
-                    results.push(None);
-                }
             }
         }
-        if failed {
-            let codes: Vec<&str> = reasons
-                .iter()
-                .map(|r| r["Code"].as_str().unwrap_or("None"))
-                .collect();
-            return Err(Error::new(
-                "TransactionCanceledException",
-                stratus_core::Kind::Conflict,
-                format!(
-                    "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
-                    codes.join(", ")
-                ),
-            )
-            .with("CancellationReasons", Value::Array(reasons)));
+    }
+    if failed {
+        let codes: Vec<&str> = reasons
+            .iter()
+            .map(|r| r["Code"].as_str().unwrap_or("None"))
+            .collect();
+        return Err(Error::new(
+            "TransactionCanceledException",
+            stratus_core::Kind::Conflict,
+            format!(
+                "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
+                codes.join(", ")
+            ),
+        )
+        .with("CancellationReasons", Value::Array(reasons)));
+    }
+    for ((w, _), new) in writes.iter().zip(&results) {
+        if !matches!(w.kind, Kind::Check) {
+            w.store(db, new.as_ref())?;
         }
-        for ((w, _), new) in writes.iter().zip(&results) {
-            if !matches!(w.kind, Kind::Check) {
-                w.store(db, new.as_ref())?;
-            }
-            let size = new.as_ref().map_or(0, item_size);
-            add_units(&mut units, &w.table.name, 2.0 * write_units(size));
-        }
-        Ok(())
-    })?;
+        let size = new.as_ref().map_or(0, item_size);
+        add_units(&mut units, &w.table.name, 2.0 * write_units(size));
+    }
     if let Some(t) = token {
-        db.tokens
-            .insert(t.to_string(), (std::time::Instant::now(), canonical));
+        db.save_token(t, &canonical, now)?;
     }
     let mut resp = json!({});
     capacities(&mut resp, req, &units);

@@ -24,15 +24,19 @@ fn describe(db: &Db, t: &Table, region: &str, status: &str) -> Result<Value, Err
 
 pub fn create_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Error> {
     let t = from_create(req)?;
-    if db.tables.contains_key(&t.name) {
+    let desc = t.describe(region, "CREATING", 0, 0);
+    // The insert itself decides between two creators of one name.
+    if !db.create_table(t)? {
         return Err(Error::new(
             "ResourceInUseException",
             Kind::Conflict,
-            format!("Table already exists: {}", t.name),
+            format!(
+                "Table already exists: {}",
+                req["TableName"].as_str().unwrap_or("")
+            ),
         ));
     }
-    let t = db.save_table(t)?;
-    Ok(json!({"TableDescription": t.describe(region, "CREATING", 0, 0)}))
+    Ok(json!({"TableDescription": desc}))
 }
 
 pub fn describe_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Error> {
@@ -58,12 +62,7 @@ pub fn list_tables(db: &mut Db, req: &Value) -> Result<Value, Error> {
         None => 100,
     };
     let after = req["ExclusiveStartTableName"].as_str();
-    let mut names: Vec<&String> = db
-        .tables
-        .keys()
-        .filter(|n| after.is_none_or(|a| n.as_str() > a))
-        .collect();
-    names.sort();
+    let mut names = db.table_names(after, limit + 1)?;
     let more = names.len() > limit;
     names.truncate(limit);
     let mut resp = json!({"TableNames": names});
@@ -234,7 +233,7 @@ fn index_updates(t: &mut Table, req: &Value) -> Result<(), Error> {
 fn by_arn(db: &Db, arn: &str) -> Result<Table, Error> {
     let name = arn.rsplit_once(":table/").map(|(_, n)| n).unwrap_or("");
     let name = name.split('/').next().unwrap_or("");
-    db.tables.get(name).map(|t| (**t).clone()).ok_or_else(|| {
+    db.table_opt(name)?.map(|t| (*t).clone()).ok_or_else(|| {
         Error::not_found(format!(
             "Requested resource not found: ResourcArn: {arn} not found"
         ))
@@ -382,7 +381,7 @@ fn ttl_specification(spec: &Value) -> Result<(bool, String), Error> {
 
 pub fn describe_backups(db: &mut Db, req: &Value) -> Result<Value, Error> {
     let name = table_name(req)?;
-    if !db.tables.contains_key(name) {
+    if db.table_opt(name)?.is_none() {
         return Err(Error::new(
             "TableNotFoundException",
             Kind::NotFound,
@@ -409,7 +408,7 @@ pub fn describe_endpoints(region: &str) -> Value {
 /// No Kinesis destinations (Terraform reads this after creating a table).
 pub fn describe_kinesis(db: &mut Db, req: &Value) -> Result<Value, Error> {
     let name = table_name(req)?;
-    if !db.tables.contains_key(name) {
+    if db.table_opt(name)?.is_none() {
         return Err(table_not_found(name));
     }
     Ok(json!({"TableName": name, "KinesisDataStreamDestinations": []}))
@@ -417,7 +416,7 @@ pub fn describe_kinesis(db: &mut Db, req: &Value) -> Result<Value, Error> {
 
 pub fn describe_insights(db: &mut Db, req: &Value) -> Result<Value, Error> {
     let name = table_name(req)?;
-    if !db.tables.contains_key(name) {
+    if db.table_opt(name)?.is_none() {
         return Err(table_not_found(name));
     }
     let mut resp = json!({"TableName": name, "ContributorInsightsStatus": "DISABLED"});
@@ -440,8 +439,5 @@ pub fn get_resource_policy(db: &mut Db, req: &Value) -> Result<Value, Error> {
 
 /// The table called `name`, or DynamoDB's ResourceNotFoundException.
 fn existing(db: &Db, name: &str) -> Result<std::sync::Arc<Table>, Error> {
-    db.tables
-        .get(name)
-        .cloned()
-        .ok_or_else(|| table_not_found(name))
+    db.table_opt(name)?.ok_or_else(|| table_not_found(name))
 }

@@ -121,7 +121,7 @@ impl Write {
     }
 
     /// Stores the result of this write.
-    pub fn store(&self, db: &Db, new: Option<&Item>) -> Result<(), Error> {
+    pub fn store(&self, db: &mut Db, new: Option<&Item>) -> Result<(), Error> {
         match (&self.kind, new) {
             (Kind::Check, _) => Ok(()),
             (_, Some(item)) => db.put(&self.table.name, &self.pk, &self.sk, item),
