@@ -62,6 +62,9 @@ pub struct EngineConfig {
     /// Start in namespace mode even when the host lacks a sandbox protection (logged, and
     /// reported by `/health`).
     pub allow_weaker_sandbox: bool,
+    /// Where the platform's state lives (`None`: SQLite files in `data_dir`). Log events
+    /// stay in stream files beside SQLite, and move into the database with PostgreSQL.
+    pub database: Option<stratus_db::Location>,
 }
 
 /// What the engine's parts share.
@@ -155,7 +158,7 @@ impl Engine {
         let engine = Arc::new(Engine {
             ctx: Context {
                 sandbox,
-                logs: Arc::new(logs::LogStore::new(&cfg.data_dir.join("logs"))),
+                logs: Arc::new(open_logs(&cfg)?),
                 interpreters: runtimes::Interpreters::default(),
                 credentials: cfg.credentials,
                 platform: cfg.platform,
@@ -317,6 +320,16 @@ impl Engine {
     /// Stops every idle environment.
     pub async fn shutdown(&self) {
         self.pools.drain().await;
+    }
+}
+
+/// The log store for where state lives (see [`EngineConfig::database`]).
+fn open_logs(cfg: &EngineConfig) -> Result<logs::LogStore, Error> {
+    let files = cfg.data_dir.join("logs");
+    match &cfg.database {
+        Some(location) => logs::LogStore::open(location, &files)
+            .map_err(|e| platform_fault("opening the log store", e)),
+        None => Ok(logs::LogStore::new(&files)),
     }
 }
 

@@ -324,6 +324,7 @@ mod tests {
             isolation: "process".into(),
             network: "platform".into(),
             allow_weaker_sandbox: false,
+            database: None,
         })
         .unwrap();
         Arc::new(Invoker::new(Parts {

@@ -96,6 +96,7 @@ impl Platform {
             isolation: cfg.isolation.clone(),
             allow_weaker_sandbox: cfg.allow_weaker_sandbox,
             network: cfg.network.clone(),
+            database: Some(location.clone()),
         })
         .map_err(|e| anyhow::anyhow!("starting engine: {e}"))?;
         let isolation = engine.isolation();
