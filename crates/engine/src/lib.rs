@@ -320,6 +320,11 @@ impl Engine {
     /// Stops every idle environment.
     pub async fn shutdown(&self) {
         self.pools.drain().await;
+        // Log lines still queued for the database are stored before the process exits.
+        let logs = self.ctx.logs.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || logs.flush()).await {
+            tracing::warn!(%e, "function log lines queued at shutdown were not stored");
+        }
     }
 }
 
