@@ -630,6 +630,8 @@ mod tests {
                 racers.into_iter().map(|r| r.join().unwrap()).sum()
             });
             assert_eq!(created, 1, "{at}");
+            // Streams are created in existing groups (the API checks first).
+            nodes[0].create_group("g").unwrap();
             std::thread::scope(|s| {
                 for w in 0..4 {
                     let node = nodes[w % nodes.len()].clone();
