@@ -66,6 +66,9 @@ pub struct EngineConfig {
     /// Start in namespace mode even when the host lacks a sandbox protection (logged, and
     /// reported by `/health`).
     pub allow_weaker_sandbox: bool,
+    /// Where the platform's state lives (`None`: SQLite files in `data_dir`). Log events
+    /// stay in stream files beside SQLite, and move into the database with PostgreSQL.
+    pub database: Option<stratus_db::Location>,
 }
 
 /// What the engine's parts share.
@@ -164,7 +167,7 @@ impl Engine {
         let engine = Arc::new(Engine {
             ctx: Context {
                 sandbox,
-                logs: Arc::new(logs::LogStore::new(&cfg.data_dir.join("logs"))),
+                logs: Arc::new(open_logs(&cfg)?),
                 interpreters: runtimes::Interpreters::default(),
                 credentials: cfg.credentials,
                 platform: cfg.platform,
@@ -327,6 +330,21 @@ impl Engine {
     pub async fn shutdown(&self) {
         self.pools.drain().await;
         self.ctx.sandbox.stop_network();
+        // Log lines still queued for the database are stored before the process exits.
+        let logs = self.ctx.logs.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || logs.flush()).await {
+            tracing::warn!(%e, "function log lines queued at shutdown were not stored");
+        }
+    }
+}
+
+/// The log store for where state lives (see [`EngineConfig::database`]).
+fn open_logs(cfg: &EngineConfig) -> Result<logs::LogStore, Error> {
+    let files = cfg.data_dir.join("logs");
+    match &cfg.database {
+        Some(location) => logs::LogStore::open(location, &files)
+            .map_err(|e| platform_fault("opening the log store", e)),
+        None => Ok(logs::LogStore::new(&files)),
     }
 }
 

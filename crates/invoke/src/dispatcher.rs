@@ -327,6 +327,7 @@ mod tests {
             egress_allow: Vec::new(),
             egress_deny: Vec::new(),
             allow_weaker_sandbox: false,
+            database: None,
         })
         .unwrap();
         Arc::new(Invoker::new(Parts {

@@ -98,6 +98,7 @@ impl Platform {
             nat_subnet: cfg.nat_subnet.clone(),
             egress_allow: cfg.egress_allow.clone(),
             egress_deny: cfg.egress_deny.clone(),
+            database: Some(location.clone()),
         })
         .map_err(|e| anyhow::anyhow!("starting engine: {e}"))?;
         let isolation = engine.isolation();

@@ -4,8 +4,11 @@
 //! answer, so once the answer has arrived everything it printed for that invocation is either
 //! in the buffer or in the pipe: no marker and no hand-off between tasks are needed, and a
 //! function that prints nothing costs the reader no wake-up at all.
-//! Finished invocation logs are appended to the environment's log stream on disk ([`store`]).
+//! Finished invocation logs are appended to the environment's log stream ([`store`]): a file
+//! on disk, or (when state is in PostgreSQL) rows written in batches by a background writer.
 
+mod database;
+mod files;
 pub mod store;
 
 pub use store::{LogStore, StreamFile};

@@ -70,12 +70,11 @@ pub(super) fn get(store: &LogStore, req: GetEvents) -> LogsResult {
         log_stream_name: req.log_stream_name,
     };
     let (group, stream) = stream_ref.names(store)?;
+    // `endTime` is exclusive here (and inclusive in FilterLogEvents), as on AWS.
     let events: Vec<Event> = store
-        .events(&group, &stream)
-        .ok_or_else(LogsError::no_stream)?
-        .into_iter()
-        .filter(|e| in_range(e.timestamp, req.start_time, req.end_time.map(|t| t - 1)))
-        .collect();
+        .events_between(&group, &stream, req.start_time, req.end_time.map(|t| t - 1))
+        .map_err(LogsError::io)?
+        .ok_or_else(LogsError::no_stream)?;
     let (from, to) = match position(req.next_token.as_deref(), req.start_from_head, events.len())? {
         Position::Forward(n) => (n, fit(&events[n..], limit, false) + n),
         Position::Backward(n) => (n - fit(&events[..n], limit, true), n),
@@ -154,6 +153,7 @@ pub(super) fn filter(store: &LogStore, req: FilterEvents) -> LogsResult {
     let group = req.group.existing(store)?;
     let mut infos: Vec<StreamInfo> = store
         .streams(&group)
+        .map_err(LogsError::io)?
         .unwrap_or_default()
         .into_iter()
         .filter(|s| {
@@ -180,7 +180,11 @@ pub(super) fn filter(store: &LogStore, req: FilterEvents) -> LogsResult {
         if outside(info) {
             continue;
         }
-        for e in store.events(&group, name).unwrap_or_default() {
+        let events = store
+            .events_between(&group, name, req.start_time, req.end_time)
+            .map_err(LogsError::io)?;
+        // A stream deleted since it was listed has nothing to show.
+        for e in events.unwrap_or_default() {
             let key = (e.timestamp, name.clone(), e.offset);
             if in_range(e.timestamp, req.start_time, req.end_time)
                 && after.as_ref().is_none_or(|a| key > *a)
@@ -320,15 +324,22 @@ pub(super) fn put(store: &LogStore, req: PutEvents) -> LogsResult {
         .ok_or_else(|| LogsError::missing("logStreamName"))?;
     validate_stream(&name)?;
     let group = req.group.existing(store)?;
-    if !store.stream_exists(&group, &name) {
+    if !store.stream_exists(&group, &name).map_err(LogsError::io)? {
         return Err(LogsError::no_stream());
     }
-    let retention = store.group(&group).and_then(|g| g.retention_days);
+    let retention = store
+        .group(&group)
+        .map_err(LogsError::io)?
+        .and_then(|g| g.retention_days);
     let (accepted, rejected) = screen(&events, now_ms(), retention);
     if !accepted.is_empty() {
         store
             .put(&group, &name, &events[accepted.clone()])
-            .map_err(LogsError::io)?;
+            .map_err(|e| match e.kind() {
+                // Deleted since it was checked.
+                std::io::ErrorKind::NotFound => LogsError::no_stream(),
+                _ => LogsError::io(e),
+            })?;
     }
     let mut out = json!({ "nextSequenceToken": format!("{:056}", now_ms()) });
     if !rejected.is_empty() {

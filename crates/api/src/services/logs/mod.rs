@@ -139,7 +139,7 @@ impl GroupRef {
     /// The name of a group that must exist.
     fn existing(&self, store: &LogStore) -> Result<String, Error> {
         let name = self.resolve()?;
-        if store.group_exists(&name) {
+        if store.group_exists(&name).map_err(LogsError::io)? {
             Ok(name)
         } else {
             Err(LogsError::no_group())
@@ -274,6 +274,7 @@ fn describe_groups(store: &LogStore, region: &str, req: DescribeGroups) -> LogsR
     let pattern = req.log_group_name_pattern.map(|p| p.to_lowercase());
     let groups: Vec<_> = store
         .groups()
+        .map_err(LogsError::io)?
         .into_iter()
         .filter(|g| {
             req.log_group_name_prefix
@@ -391,7 +392,10 @@ fn describe_streams(store: &LogStore, region: &str, req: DescribeStreams) -> Log
     let limit = limit(req.limit, 50, 50)?;
     let start = index_token(req.next_token.as_deref())?;
     let group = req.group.resolve()?;
-    let mut streams = store.streams(&group).ok_or_else(LogsError::no_group)?;
+    let mut streams = store
+        .streams(&group)
+        .map_err(LogsError::io)?
+        .ok_or_else(LogsError::no_group)?;
     if let Some(p) = &req.log_stream_name_prefix {
         streams.retain(|s| s.name.starts_with(p.as_str()));
     }
