@@ -107,7 +107,7 @@ CREATE TABLE parts (
 "#];
 
 /// The store on either backend.
-const SPEC: StoreSpec<'static> = StoreSpec {
+pub const SPEC: StoreSpec<'static> = StoreSpec {
     name: "s3",
     file: "objects/s3.db",
     options: Options {

@@ -117,7 +117,13 @@ impl Platform {
         let health = serde_json::json!({
             "status": "ok",
             "version": env!("CARGO_PKG_VERSION"),
-            "store": { "metadata": "sqlite", "code": "local-disk", "objects": "local-disk", "data_dir": data_dir },
+            "store": {
+                "database": location.kind(),
+                "database_location": location.to_string(),
+                "code": "local-disk",
+                "objects": "local-disk",
+                "data_dir": data_dir,
+            },
             "isolation": format!("{isolation:?}").to_lowercase(),
             "memory_limits": engine.memory_enforced(),
             "protections": engine.protections(),

@@ -7,9 +7,17 @@ use anyhow::Context;
 use stratus_db::copy::{copy_store, TableCopy};
 use stratus_db::{Db, Location, StoreSpec};
 
-/// Every store on the storage layer, in the order they are copied.
+/// Every store on the storage layer, in the order they are copied. Function logs are not
+/// among them: on SQLite they are stream files in the data directory, not a store (decision
+/// 0018), and stay there.
 pub fn stores() -> Vec<StoreSpec<'static>> {
-    Vec::new()
+    vec![
+        stratus_store::meta::Meta::spec(),
+        stratus_metering::store::UsageDb::spec(),
+        stratus_tables::store::spec("tables"),
+        stratus_s3::db::SPEC,
+        stratus_topics::store::SPEC,
+    ]
 }
 
 /// What was copied of one store.

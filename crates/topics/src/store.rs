@@ -68,7 +68,7 @@ CREATE TABLE settings (
 "#];
 
 /// The store on either backend; SQLite's file keeps the idempotent schema it always had.
-const SPEC: StoreSpec<'static> = StoreSpec {
+pub const SPEC: StoreSpec<'static> = StoreSpec {
     name: "topics",
     file: "topics.db",
     options: Options {

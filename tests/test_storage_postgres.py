@@ -1,0 +1,144 @@
+"""The storage layer's promises with state on PostgreSQL (runs only with STRATUS_TEST_DATABASE):
+while the database is away, warm invocations go on (their path never touches it) and every
+other request gets its service's retryable server error and changes nothing; once it is back,
+the server recovers by itself; and `stratus migrate` moves a SQLite data directory onto
+PostgreSQL, after which a server there serves everything the old one had."""
+
+import json
+import subprocess
+
+from conftest import database_for, stratus_binary
+from helpers import (
+    allow_topic,
+    create_function,
+    make_client,
+    make_s3_client,
+    make_zip,
+    unique_bucket,
+    unique_name,
+    wait_active,
+)
+from storage_support import error_of, eventually, on_postgres, relayed_server  # noqa: F401
+
+pytestmark = on_postgres
+
+PRINTING = """
+def handler(event, context):
+    print("marker", event.get("marker"))
+    return event
+"""
+
+
+def make_table(ddb, name):
+    ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+
+
+def invoke(lam, name, event, **kw):
+    r = lam.invoke(FunctionName=name, Payload=json.dumps(event).encode(), **kw)
+    assert "FunctionError" not in r, r["Payload"].read()
+    return json.loads(r["Payload"].read())
+
+
+def test_warm_invokes_go_on_while_the_database_is_away(relayed_server):
+    srv, relay = relayed_server
+    lam, ddb = make_client(srv.url), make_client(srv.url, "dynamodb")
+    logs = make_client(srv.url, "logs")
+    name, table = unique_name("away"), unique_name("away")
+    create_function(lam, name, make_zip({"app.py": PRINTING}))
+    wait_active(lam, name)
+    assert invoke(lam, name, {"marker": "before"}) == {"marker": "before"}
+    make_table(ddb, table)
+    ddb.put_item(TableName=table, Item={"pk": {"S": "kept"}})
+
+    relay.cut()
+    assert invoke(lam, name, {"marker": "during"}) == {"marker": "during"}
+    code, status = error_of(lambda: create_function(lam, unique_name("lost"), make_zip()))
+    assert (code, status >= 500) == ("ServiceException", True)
+    assert error_of(lambda: ddb.put_item(TableName=table, Item={"pk": {"S": "lost"}})) == (
+        "ServiceUnavailable", 503)
+    assert srv.proc.poll() is None, "the server keeps running"
+
+    relay.restore()
+    eventually(lambda: lam.get_function(FunctionName=name))
+    assert [f["FunctionName"] for f in lam.list_functions()["Functions"]] == [name], \
+        "the refused CreateFunction left nothing behind"
+    items = eventually(lambda: ddb.scan(TableName=table))["Items"]
+    assert items == [{"pk": {"S": "kept"}}]
+    created = unique_name("after")
+    create_function(lam, created, make_zip())
+    wait_active(lam, created)
+    assert invoke(lam, created, {"a": 1}) == {"a": 1}
+
+    # The log lines of the invocation made while the database was away were kept and stored.
+    def during_logged():
+        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}",
+                                        filterPattern='"marker during"')["events"]
+        assert events, "the outage's log lines are not stored yet"
+        return events
+    eventually_true(during_logged)
+
+
+def eventually_true(check, deadline_s=30):
+    import time
+    end = time.monotonic() + deadline_s
+    while True:
+        try:
+            return check()
+        except Exception:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.3)
+
+
+def run_migrate(source, target):
+    out = subprocess.run([str(stratus_binary()), "migrate", "--from", source, "--to", target],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_a_sqlite_data_directory_migrates_to_postgres(server_factory, tmp_path):
+    data = tmp_path / "old"
+    old = server_factory(data_dir=data, env={"STRATUS_DATABASE": "sqlite"})
+    lam, s3 = make_client(old.url), make_s3_client(old.url)
+    ddb, sns = make_client(old.url, "dynamodb"), make_client(old.url, "sns")
+    name, bucket, table = unique_name("moved"), unique_bucket("moved"), unique_name("moved")
+    create_function(lam, name, make_zip())
+    wait_active(lam, name)
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    assert invoke(lam, name, {"n": 1}, Qualifier="live") == {"n": 1}
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="a/b.txt", Body=b"bytes that moved")
+    make_table(ddb, table)
+    ddb.put_item(TableName=table, Item={"pk": {"S": "k"}, "v": {"N": "42"}})
+    topic = sns.create_topic(Name=unique_name("moved"))["TopicArn"]
+    allow_topic(lam, name, topic)
+    sub = sns.subscribe(TopicArn=topic, Protocol="lambda",
+                        Endpoint=f"arn:aws:lambda:us-east-1:000000000000:function:{name}")
+    old.stop()
+
+    target = database_for(tmp_path / "new")
+    first = run_migrate(f"sqlite:{data}", target)
+    assert " copied" in first and "meta" in first and "tables" in first, first
+    second = run_migrate(f"sqlite:{data}", target)
+    assert "copied" not in second and "already identical" in second, second
+
+    new = server_factory(data_dir=data, env={"STRATUS_DATABASE": target})
+    lam, s3 = make_client(new.url), make_s3_client(new.url)
+    ddb, sns = make_client(new.url, "dynamodb"), make_client(new.url, "sns")
+    assert new.health()[1]["store"]["database"] == "postgres"
+    assert lam.get_alias(FunctionName=name, Name="live")["FunctionVersion"] == version
+    assert invoke(lam, name, {"n": 2}, Qualifier="live") == {"n": 2}
+    body = s3.get_object(Bucket=bucket, Key="a/b.txt")["Body"].read()
+    assert body == b"bytes that moved"
+    item = ddb.get_item(TableName=table, Key={"pk": {"S": "k"}})["Item"]
+    assert item["v"] == {"N": "42"}
+    subs = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert [s["SubscriptionArn"] for s in subs] == [sub["SubscriptionArn"]]
+    # New writes continue on PostgreSQL.
+    lam.publish_version(FunctionName=name)
+    assert [v["Version"] for v in lam.list_versions_by_function(FunctionName=name)["Versions"]] \
+        == ["$LATEST", version, str(int(version) + 1)]
