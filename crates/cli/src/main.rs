@@ -47,6 +47,11 @@ enum Command {
         /// Enforce IAM policies on every request: on or off [default: on; env STRATUS_IAM].
         #[arg(long, value_parser = ["on", "off"])]
         iam: Option<String>,
+        /// Where code packages and object bytes are kept: file://<dir> or
+        /// s3://<bucket>?endpoint=…&region=… [default: the data directory; env
+        /// STRATUS_BLOB_STORE].
+        #[arg(long)]
+        blob_store: Option<String>,
     },
     #[command(flatten)]
     Client(commands::ClientCommand),
@@ -66,6 +71,7 @@ fn main() -> ExitCode {
             config,
             allow_weaker_sandbox,
             iam,
+            blob_store,
         } => {
             let run = || {
                 let mut cfg = Config::load(config.as_deref())?;
@@ -78,6 +84,9 @@ fn main() -> ExitCode {
                 cfg.allow_weaker_sandbox |= allow_weaker_sandbox;
                 if let Some(mode) = iam {
                     cfg.iam = mode;
+                }
+                if let Some(url) = blob_store {
+                    cfg.blob_store = stratus_server::config::BlobStoreUrl(url);
                 }
                 serve(cfg)
             };

@@ -328,7 +328,13 @@ mod tests {
         .unwrap();
         Arc::new(Invoker::new(Parts {
             meta: Arc::new(Meta::open(&dir.join("meta.db")).unwrap()),
-            code: Arc::new(CodeStore::open(&dir.join("code")).unwrap()),
+            code: Arc::new(
+                CodeStore::open(
+                    Arc::new(stratus_blobs::BlobStore::open("", dir).unwrap()),
+                    &dir.join("code"),
+                )
+                .unwrap(),
+            ),
             engine,
             meter: stratus_metering::Meter::open(&dir.join("usage.db"), Default::default(), 1)
                 .unwrap(),

@@ -6,6 +6,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use stratus_blobs::BlobStore;
+
 use crate::blobs::Blobs;
 use crate::db::{Db, ObjectRow};
 use crate::notify::{self, EventSink, LambdaTarget, ObjectEvent};
@@ -18,17 +20,18 @@ pub struct ObjectStore {
 }
 
 impl ObjectStore {
-    /// Opens the store under `root`, sweeping blobs a crash left unreferenced.
-    pub fn open(root: &Path) -> std::io::Result<ObjectStore> {
+    /// Opens the metadata under `root` with the bytes in `blobs`, sweeping blobs a crash left
+    /// unreferenced.
+    pub async fn open(root: &Path, blobs: Arc<BlobStore>) -> std::io::Result<ObjectStore> {
         std::fs::create_dir_all(root)?;
         let db = Db::open(&root.join("s3.db")).map_err(std::io::Error::other)?;
-        let blobs = Blobs::open(root)?;
+        let blobs = Blobs::new(blobs);
         let keep: HashSet<String> = db
             .tx(|tx| tx.all_blobs())
             .map_err(std::io::Error::other)?
             .into_iter()
             .collect();
-        let swept = blobs.sweep(&keep)?;
+        let swept = blobs.sweep(&keep).await.map_err(std::io::Error::other)?;
         if swept > 0 {
             tracing::info!(swept, "removed unreferenced object blobs");
         }
@@ -54,14 +57,17 @@ impl ObjectStore {
     }
 
     /// The bytes of an object (for code packages stored in a bucket).
-    pub fn read_object(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
+    pub async fn read_object(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
         let row = self
             .db
             .tx(|tx| tx.object(bucket, key))
             .map_err(|e| e.to_string())?;
         match row {
             None => Ok(None),
-            Some(r) => std::fs::read(self.blobs.path(&r.blob))
+            Some(r) => self
+                .blobs
+                .read_all(&r.blob)
+                .await
                 .map(Some)
                 .map_err(|e| e.to_string()),
         }
