@@ -175,7 +175,13 @@ mod tests {
     }
 
     async fn read(s: &BlobStore, key: &str, range: Option<Range<u64>>) -> Vec<u8> {
-        let chunks: Vec<Bytes> = s.get(key, range).await.unwrap().try_collect().await.unwrap();
+        let chunks: Vec<Bytes> = s
+            .get(key, range)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
         chunks.concat()
     }
 
@@ -183,7 +189,10 @@ mod tests {
     async fn a_put_is_whole_and_measured() {
         let dir = tempfile::tempdir().unwrap();
         let s = store(dir.path());
-        let chunks = vec![Ok::<_, io::Error>(Bytes::from("hello ")), Ok("world".into())];
+        let chunks = vec![
+            Ok::<_, io::Error>(Bytes::from("hello ")),
+            Ok("world".into()),
+        ];
         let mut seen = 0;
         let w = s
             .put_stream("objects/a", futures_util::stream::iter(chunks), |c| {
@@ -212,7 +221,10 @@ mod tests {
             .put_stream("objects/b", futures_util::stream::iter(chunks), |_| {})
             .await
             .unwrap_err();
-        assert!(matches!(e, BlobError::Source(ref m) if m == "connection reset"), "{e}");
+        assert!(
+            matches!(e, BlobError::Source(ref m) if m == "connection reset"),
+            "{e}"
+        );
         assert!(!s.exists("objects/b").await.unwrap());
         assert_eq!(
             std::fs::read_dir(dir.path().join(TMP_DIR)).unwrap().count(),
@@ -232,7 +244,11 @@ mod tests {
         assert_eq!(read(&s, "o/x", Some(4..4)).await, b"");
         s.copy("o/x", "o/y").await.unwrap();
         s.delete("o/x").await.unwrap();
-        assert_eq!(read(&s, "o/y", None).await, b"0123456789", "a copy outlives its source");
+        assert_eq!(
+            read(&s, "o/y", None).await,
+            b"0123456789",
+            "a copy outlives its source"
+        );
         assert!(matches!(
             s.get("o/x", None).await.err().unwrap(),
             BlobError::NotFound(_)

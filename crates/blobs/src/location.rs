@@ -176,7 +176,10 @@ mod tests {
         assert_eq!(s.prefix.as_deref(), Some("a/b"));
         assert_eq!(s.secret_access_key.as_deref(), Some("s3cr3t"));
         let shown = Location::S3(s.clone()).redacted();
-        assert!(!shown.contains("s3cr3t") && !shown.contains("GK1"), "{shown}");
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("GK1"),
+            "{shown}"
+        );
         assert!(shown.contains("secret_access_key=REDACTED"), "{shown}");
         assert!(!format!("{s:?}").contains("s3cr3t"));
     }

@@ -986,7 +986,9 @@ impl S3 for S3Front {
         )?;
         let expected = expected!(input, headers, trailers);
         let (written, checksums) = self.write_checked(input.body, expected).await?;
-        let part = self.record_part(&upload, input.part_number, &written).await?;
+        let part = self
+            .record_part(&upload, input.part_number, &written)
+            .await?;
         Ok(S3Response::new(UploadPartOutput {
             e_tag: Some(etag(&part.etag)),
             checksum_crc32: checksums.crc32,
@@ -1031,7 +1033,9 @@ impl S3 for S3Front {
             .write_range(&src.blob, start, len)
             .await
             .map_err(blob_error)?;
-        let part = self.record_part(&upload, input.part_number, &written).await?;
+        let part = self
+            .record_part(&upload, input.part_number, &written)
+            .await?;
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {
                 e_tag: Some(etag(&part.etag)),

@@ -303,7 +303,11 @@ mod tests {
 
     #[test]
     fn the_blob_store_comes_from_the_file_and_the_environment_and_hides_secrets() {
-        assert_eq!(Config::default().blob_store.0, "", "the data directory by default");
+        assert_eq!(
+            Config::default().blob_store.0,
+            "",
+            "the data directory by default"
+        );
         let mut cfg: Config = toml::from_str("blob_store = \"file:///srv/blobs\"\n").unwrap();
         assert_eq!(cfg.blob_store.0, "file:///srv/blobs");
         let url = "s3://b?endpoint=http://127.0.0.1:3900&region=garage&access_key_id=GK1&secret_access_key=hush";
@@ -311,7 +315,10 @@ mod tests {
             .unwrap();
         assert_eq!(cfg.blob_store.0, url);
         let shown = format!("{cfg:?}");
-        assert!(!shown.contains("hush") && shown.contains("s3://b?"), "{shown}");
+        assert!(
+            !shown.contains("hush") && shown.contains("s3://b?"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -349,7 +349,9 @@ mod tests {
         let code = store.put_zip(&bytes).await.unwrap();
         fs::remove_dir_all(store.unpacked_dir(&code.sha256_hex)).unwrap();
         let other = zip_of(&[("a", b"2", 0o644)]);
-        let blob = dir.path().join(format!("blobs/code/{}.zip", code.sha256_hex));
+        let blob = dir
+            .path()
+            .join(format!("blobs/code/{}.zip", code.sha256_hex));
         fs::write(blob, other).unwrap();
         assert!(store.unpacked(&code.sha256_hex).await.is_err());
         assert!(!store.unpacked_dir(&code.sha256_hex).exists());
@@ -401,7 +403,10 @@ mod tests {
         let long_part = format!("{}/f", "d".repeat(MAX_NAME_BYTES + 1));
         let long_path = vec!["d"; MAX_PATH_BYTES / 2 + 1].join("/");
         for name in [long_part.as_str(), long_path.as_str()] {
-            let e = store.put_zip(&zip_of(&[(name, b"x", 0o644)])).await.unwrap_err();
+            let e = store
+                .put_zip(&zip_of(&[(name, b"x", 0o644)]))
+                .await
+                .unwrap_err();
             assert_eq!(e.kind, stratus_core::Kind::InvalidInput, "{e}");
             assert!(e.message.starts_with(UNZIP_ERROR), "{e}");
         }
