@@ -59,6 +59,6 @@ pub async fn download(
     if q.expires < now() || sign(&state.config.url_key, hex, q.expires) != q.signature {
         return Err(denied());
     }
-    let bytes = state.stores.code.read_zip(hex)?;
+    let bytes = state.stores.code.read_zip(hex).await?;
     Ok(([(header::CONTENT_TYPE, "application/zip")], bytes).into_response())
 }

@@ -85,6 +85,8 @@ pub struct Stores {
     /// Functions, versions, aliases, HTTP APIs and the asynchronous queue.
     pub meta: Arc<Meta>,
     pub code: Arc<CodeStore>,
+    /// Where code packages and object bytes live (reported by `/health`).
+    pub blobs: Arc<stratus_blobs::BlobStore>,
     /// The object store, and the S3 protocol service in front of it.
     pub objects: Arc<stratus_s3::ObjectStore>,
     pub s3: s3s::service::S3Service,
@@ -164,6 +166,7 @@ async fn health(State(state): State<Shared>) -> Response {
     if let Some(map) = body.as_object_mut() {
         map.insert("status".into(), (if ok { "ok" } else { "degraded" }).into());
         map.insert("workers".into(), state.workers.to_json());
+        map.insert("storage".into(), storage_health(&state).await);
     }
     let status = if ok {
         http::StatusCode::OK
@@ -171,6 +174,19 @@ async fn health(State(state): State<Shared>) -> Response {
         http::StatusCode::SERVICE_UNAVAILABLE
     };
     (status, axum::Json(body)).into_response()
+}
+
+/// Each storage backend and whether it answers. The blob store's check is cached for a few
+/// seconds, so polling `/health` costs the store little.
+async fn storage_health(state: &AppState) -> serde_json::Value {
+    let blobs = &state.stores.blobs;
+    serde_json::json!({
+        "blobs": {
+            "backend": blobs.kind(),
+            "location": blobs.location(),
+            "reachable": blobs.reachable().await,
+        }
+    })
 }
 
 async fn unknown_operation() -> ApiError {

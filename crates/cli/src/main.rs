@@ -51,6 +51,11 @@ enum Command {
         /// postgres:// URL [default: sqlite; env STRATUS_DATABASE].
         #[arg(long)]
         database: Option<String>,
+        /// Where code packages and object bytes are kept: file://<dir> or
+        /// s3://<bucket>?endpoint=…&region=… [default: the data directory; env
+        /// STRATUS_BLOB_STORE].
+        #[arg(long)]
+        blob_store: Option<String>,
     },
     /// Copy all state from one database to another (SQLite to PostgreSQL or back), verified
     /// by row counts and checksums; running it again changes nothing.
@@ -81,6 +86,7 @@ fn main() -> ExitCode {
             allow_weaker_sandbox,
             iam,
             database,
+            blob_store,
         } => {
             let run = || {
                 let mut cfg = Config::load(config.as_deref())?;
@@ -96,6 +102,9 @@ fn main() -> ExitCode {
                 }
                 if database.is_some() {
                     cfg.database = database;
+                }
+                if let Some(url) = blob_store {
+                    cfg.blob_store = stratus_server::config::BlobStoreUrl(url);
                 }
                 serve(cfg)
             };

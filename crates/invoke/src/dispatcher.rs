@@ -332,7 +332,13 @@ mod tests {
         .unwrap();
         Arc::new(Invoker::new(Parts {
             meta: Arc::new(Meta::open_dir(dir).unwrap()),
-            code: Arc::new(CodeStore::open(&dir.join("code")).unwrap()),
+            code: Arc::new(
+                CodeStore::open(
+                    Arc::new(stratus_blobs::BlobStore::open("", dir).unwrap()),
+                    &dir.join("code"),
+                )
+                .unwrap(),
+            ),
             engine,
             meter: stratus_metering::Meter::open(
                 &stratus_metering::Location::Sqlite(dir.into()),

@@ -86,13 +86,22 @@ impl Invoker {
     /// before it checks the payload, as AWS orders its errors).
     pub async fn run(&self, call: Call<'_>, target: Resolved) -> Result<InvokeOutcome, Failure> {
         let (trigger, qualifier) = (call.trigger, call.qualifier);
-        let req = self.engine_request(call, target);
+        // Usually one `stat`; a node that lacks the unpacked package (its cache was cleared,
+        // or another node stored it) fetches it from the blob store first. A store that is
+        // down is a platform fault (`ServiceException`), retried for asynchronous events.
+        let code_dir = self.code.unpacked(&target.config.code.sha256_hex).await?;
+        let req = self.engine_request(call, target, code_dir);
         self.metered_run(req, trigger, qualifier).await
     }
 
-    fn engine_request(&self, call: Call<'_>, target: Resolved) -> InvokeRequest {
+    fn engine_request(
+        &self,
+        call: Call<'_>,
+        target: Resolved,
+        code_dir: std::path::PathBuf,
+    ) -> InvokeRequest {
         InvokeRequest {
-            code_dir: self.code.unpacked_dir(&target.config.code.sha256_hex),
+            code_dir,
             invoked_arn: function_arn(call.region, call.name, call.qualifier),
             region: call.region.to_string(),
             request_id: call.request_id,

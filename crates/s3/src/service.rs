@@ -8,7 +8,6 @@ use md5::{Digest, Md5};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, TrailingHeaders, S3};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::checksums::Claimed;
 use crate::conditions::{self, ReadConditions, WriteConditions};
@@ -17,6 +16,7 @@ use crate::listing;
 use crate::notify::{LambdaTarget, EVENT_NAMES};
 use crate::ranges;
 use crate::store::ObjectStore;
+use stratus_blobs::BlobError;
 
 /// The protocol front of an [`ObjectStore`].
 pub struct S3Front(pub Arc<ObjectStore>);
@@ -72,17 +72,24 @@ fn request_id<T>(req: &S3Request<T>) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..16].to_uppercase())
 }
 
-/// A body that could not be read to its end: a mismatched payload signature gets S3's code.
-/// An error of the local file system (a full or read-only disk) is the server's fault.
-fn body_error(e: std::io::Error) -> S3Error {
-    if e.raw_os_error().is_some() {
-        tracing::error!(%e, "writing an object's bytes");
-        return s3_error!(
-            InternalError,
-            "We encountered an internal error. Please try again."
-        );
+/// A blob store failure: a store that is down or overloaded answers S3's retryable 503
+/// `ServiceUnavailable`; anything else (a full disk, a blob missing under its metadata) is
+/// the server's fault, `InternalError`.
+fn blob_error(e: BlobError) -> S3Error {
+    if e.is_unavailable() {
+        tracing::warn!(%e, "blob store unavailable");
+        return s3_error!(ServiceUnavailable, "Please reduce your request rate.");
     }
-    if e.to_string().contains("Sha256Mismatch") {
+    internal(e)
+}
+
+/// A body that could not be stored: a mismatched payload signature gets S3's code, a body
+/// that broke off `IncompleteBody`; the store's own failures are [`blob_error`]'s.
+fn body_error(e: BlobError) -> S3Error {
+    let BlobError::Source(message) = e else {
+        return blob_error(e);
+    };
+    if message.contains("Sha256Mismatch") {
         let mut e = S3Error::with_message(
             S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()),
             "The provided 'x-amz-content-sha256' header does not match what was computed.",
@@ -309,7 +316,7 @@ impl S3Front {
         match expected.check(&written) {
             Ok(checksums) => Ok((written, checksums)),
             Err(e) => {
-                self.0.blobs.remove(&written.id);
+                self.0.blobs.remove(&written.id).await;
                 Err(e)
             }
         }
@@ -319,16 +326,16 @@ impl S3Front {
     /// it replaced. The check and the write are one transaction ([`conditions::put_if`]), so
     /// of writers racing with `If-None-Match: *` exactly one wins. A refused row's blob is
     /// removed.
-    fn commit(&self, row: &ObjectRow, cond: &WriteConditions) -> S3Result<()> {
+    async fn commit(&self, row: &ObjectRow, cond: &WriteConditions) -> S3Result<()> {
         let outcome = self.0.db.tx(|tx| conditions::put_if(tx, row, cond));
         match outcome.map_err(internal)? {
             Err(e) => {
-                self.0.blobs.remove(&row.blob);
+                self.0.blobs.remove(&row.blob).await;
                 Err(e)
             }
             Ok(old) => {
                 if let Some(old) = old {
-                    self.0.blobs.remove(&old);
+                    self.0.blobs.remove(&old).await;
                 }
                 Ok(())
             }
@@ -379,7 +386,7 @@ impl S3Front {
 
     /// Records a written blob as part `n` of `upload` (replacing any earlier part `n`), unless
     /// the upload was completed or aborted meanwhile, in which case the blob is removed.
-    fn record_part(
+    async fn record_part(
         &self,
         upload: &UploadRow,
         n: i32,
@@ -400,12 +407,12 @@ impl S3Front {
         });
         match old.map_err(internal)? {
             Err(()) => {
-                self.0.blobs.remove(&written.id);
+                self.0.blobs.remove(&written.id).await;
                 Err(no_upload())
             }
             Ok(old) => {
                 if let Some(b) = old {
-                    self.0.blobs.remove(&b);
+                    self.0.blobs.remove(&b).await;
                 }
                 Ok(part)
             }
@@ -593,7 +600,7 @@ impl S3 for S3Front {
             tags,
             checksums,
         };
-        self.commit(&row, &cond)?;
+        self.commit(&row, &cond).await?;
         self.0
             .notify(event, &row.bucket, &row.key, Some(&row), &region, &rid);
         let c = row.checksums;
@@ -625,13 +632,12 @@ impl S3 for S3Front {
         }
         .check_read(&row)?;
         let sel = ranges::select(&row, input.range.as_ref(), input.part_number)?;
-        let mut file = tokio::fs::File::open(self.0.blobs.path(&row.blob))
+        let stream = self
+            .0
+            .blobs
+            .read(&row.blob, Some(sel.start..sel.start + sel.len))
             .await
-            .map_err(internal)?;
-        file.seek(std::io::SeekFrom::Start(sel.start))
-            .await
-            .map_err(internal)?;
-        let stream = tokio_util::io::ReaderStream::with_capacity(file.take(sel.len), 64 * 1024);
+            .map_err(blob_error)?;
         let tag_count = (!row.tags.is_empty()).then_some(row.tags.len() as i32);
         let c = returned_checksums(&row, &input.checksum_mode, &sel);
         let a = row.attrs;
@@ -719,7 +725,7 @@ impl S3 for S3Front {
             .tx(|tx| tx.delete_object(&input.bucket, &input.key))
             .map_err(internal)?;
         if let Some(old) = old {
-            self.0.blobs.remove(&old.blob);
+            self.0.blobs.remove(&old.blob).await;
             self.0.notify(
                 "ObjectRemoved:Delete",
                 &input.bucket,
@@ -752,7 +758,7 @@ impl S3 for S3Front {
                 .tx(|tx| tx.delete_object(&input.bucket, &obj.key))
                 .map_err(internal)?;
             if let Some(old) = old {
-                self.0.blobs.remove(&old.blob);
+                self.0.blobs.remove(&old.blob).await;
                 self.0.notify(
                     "ObjectRemoved:Delete",
                     &input.bucket,
@@ -815,7 +821,12 @@ impl S3 for S3Front {
         if !replace && src_bucket == input.bucket && src_key == input.key {
             return Err(s3_error!(InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."));
         }
-        let blob = self.0.blobs.duplicate(&src.blob).map_err(internal)?;
+        let blob = self
+            .0
+            .blobs
+            .duplicate(&src.blob)
+            .await
+            .map_err(blob_error)?;
         let row = ObjectRow {
             bucket: input.bucket.clone(),
             key: input.key.clone(),
@@ -829,7 +840,7 @@ impl S3 for S3Front {
             tags,
             checksums: src.checksums.clone(),
         };
-        self.commit(&row, &WriteConditions::default())?;
+        self.commit(&row, &WriteConditions::default()).await?;
         self.0.notify(
             "ObjectCreated:Copy",
             &row.bucket,
@@ -977,7 +988,9 @@ impl S3 for S3Front {
         )?;
         let expected = expected!(input, headers, trailers);
         let (written, checksums) = self.write_checked(input.body, expected).await?;
-        let part = self.record_part(&upload, input.part_number, &written)?;
+        let part = self
+            .record_part(&upload, input.part_number, &written)
+            .await?;
         Ok(S3Response::new(UploadPartOutput {
             e_tag: Some(etag(&part.etag)),
             checksum_crc32: checksums.crc32,
@@ -1021,8 +1034,10 @@ impl S3 for S3Front {
             .blobs
             .write_range(&src.blob, start, len)
             .await
-            .map_err(internal)?;
-        let part = self.record_part(&upload, input.part_number, &written)?;
+            .map_err(blob_error)?;
+        let part = self
+            .record_part(&upload, input.part_number, &written)
+            .await?;
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {
                 e_tag: Some(etag(&part.etag)),
@@ -1093,7 +1108,7 @@ impl S3 for S3Front {
             chosen.push(part);
         }
         let blobs: Vec<String> = chosen.iter().map(|p| p.blob.clone()).collect();
-        let (blob, size) = self.0.blobs.concat(&blobs).await.map_err(internal)?;
+        let (blob, size) = self.0.blobs.concat(&blobs).await.map_err(blob_error)?;
         let mut md5 = Md5::new();
         for p in &chosen {
             md5.update(hex::decode(&p.etag).unwrap_or_default());
@@ -1111,14 +1126,14 @@ impl S3 for S3Front {
             tags: upload.tags.clone(),
             checksums: Checksums::default(),
         };
-        self.commit(&row, &cond)?;
+        self.commit(&row, &cond).await?;
         let parts = self
             .0
             .db
             .tx(|tx| tx.delete_upload(&upload.upload_id))
             .map_err(internal)?;
         for b in parts {
-            self.0.blobs.remove(&b);
+            self.0.blobs.remove(&b).await;
         }
         self.0.notify(
             "ObjectCreated:CompleteMultipartUpload",
@@ -1150,7 +1165,7 @@ impl S3 for S3Front {
             .tx(|tx| tx.delete_upload(&input.upload_id))
             .map_err(internal)?;
         for b in parts {
-            self.0.blobs.remove(&b);
+            self.0.blobs.remove(&b).await;
         }
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }

@@ -6,6 +6,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use stratus_blobs::BlobStore;
+
 use crate::blobs::Blobs;
 use crate::db::{Db, ObjectRow};
 use crate::notify::{self, EventSink, LambdaTarget, ObjectEvent};
@@ -19,17 +21,21 @@ pub struct ObjectStore {
 
 impl ObjectStore {
     /// Opens the store: metadata at `location` (on SQLite, `objects/s3.db` in its
-    /// directory), blobs under `root`, sweeping blobs a crash left unreferenced.
-    pub fn open(root: &Path, location: &stratus_db::Location) -> std::io::Result<ObjectStore> {
+    /// directory), the bytes in `blobs`, sweeping blobs a crash left unreferenced.
+    pub async fn open(
+        root: &Path,
+        location: &stratus_db::Location,
+        blobs: Arc<BlobStore>,
+    ) -> std::io::Result<ObjectStore> {
         std::fs::create_dir_all(root)?;
         let db = Db::open(location).map_err(std::io::Error::other)?;
-        let blobs = Blobs::open(root)?;
+        let blobs = Blobs::new(blobs);
         let keep: HashSet<String> = db
             .tx(|tx| tx.all_blobs())
             .map_err(std::io::Error::other)?
             .into_iter()
             .collect();
-        let swept = blobs.sweep(&keep)?;
+        let swept = blobs.sweep(&keep).await.map_err(std::io::Error::other)?;
         if swept > 0 {
             tracing::info!(swept, "removed unreferenced object blobs");
         }
@@ -55,14 +61,17 @@ impl ObjectStore {
     }
 
     /// The bytes of an object (for code packages stored in a bucket).
-    pub fn read_object(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
+    pub async fn read_object(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
         let row = self
             .db
             .tx(|tx| tx.object(bucket, key))
             .map_err(|e| e.to_string())?;
         match row {
             None => Ok(None),
-            Some(r) => std::fs::read(self.blobs.path(&r.blob))
+            Some(r) => self
+                .blobs
+                .read_all(&r.blob)
+                .await
                 .map(Some)
                 .map_err(|e| e.to_string()),
         }

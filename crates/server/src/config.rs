@@ -62,6 +62,24 @@ pub struct Config {
     /// Where state is kept: unset or `sqlite` for a SQLite file per store in the data
     /// directory, or a `postgres://user[:password]@host[:port]/database` URL.
     pub database: Option<String>,
+    /// Where code packages and object bytes are kept: `file://<dir>`, or
+    /// `s3://<bucket>?endpoint=…&region=…[&prefix=…]` for any S3-compatible service. Unset:
+    /// the data directory, as always.
+    pub blob_store: BlobStoreUrl,
+}
+
+/// The blob store's URL, which may carry credentials: its `Debug` shows it redacted.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct BlobStoreUrl(pub String);
+
+impl std::fmt::Debug for BlobStoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match stratus_blobs::Location::parse(&self.0, Path::new("<data_dir>")) {
+            Ok(l) => f.write_str(&l.redacted()),
+            Err(_) => f.write_str("<invalid>"),
+        }
+    }
 }
 
 impl Default for Config {
@@ -88,6 +106,7 @@ impl Default for Config {
             ttl_sweep_secs: 60,
             iam: "on".into(),
             database: None,
+            blob_store: BlobStoreUrl::default(),
         }
     }
 }
@@ -200,6 +219,9 @@ impl Config {
         }
         if let Some(v) = var("STRATUS_DATABASE") {
             self.database = Some(v);
+        }
+        if let Some(v) = var("STRATUS_BLOB_STORE") {
+            self.blob_store = BlobStoreUrl(v);
         }
         if let Some(v) = var("STRATUS_LOG_RETENTION_DAYS") {
             self.log_retention_days = Some(
@@ -335,6 +357,26 @@ mod tests {
         assert_eq!(cfg.pricing.arm64_gb_second, 0.5);
         assert!(toml::from_str::<Config>("[pricing]\nper_request = 1\n").is_err());
         assert_eq!(Config::default().usage_retention_days, 30);
+    }
+
+    #[test]
+    fn the_blob_store_comes_from_the_file_and_the_environment_and_hides_secrets() {
+        assert_eq!(
+            Config::default().blob_store.0,
+            "",
+            "the data directory by default"
+        );
+        let mut cfg: Config = toml::from_str("blob_store = \"file:///srv/blobs\"\n").unwrap();
+        assert_eq!(cfg.blob_store.0, "file:///srv/blobs");
+        let url = "s3://b?endpoint=http://127.0.0.1:3900&region=garage&access_key_id=GK1&secret_access_key=hush";
+        cfg.apply_env(|k| (k == "STRATUS_BLOB_STORE").then(|| url.into()))
+            .unwrap();
+        assert_eq!(cfg.blob_store.0, url);
+        let shown = format!("{cfg:?}");
+        assert!(
+            !shown.contains("hush") && shown.contains("s3://b?"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -31,6 +31,18 @@ const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 /// queue reads, or inside one short transaction).
 const DISPATCHER_STOP: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Opens the blob store the configuration names (the data directory by default). Its
+/// location is logged with any credentials redacted.
+fn open_blob_store(
+    cfg: &Config,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Arc<stratus_blobs::BlobStore>> {
+    let store = stratus_blobs::BlobStore::open(&cfg.blob_store.0, data_dir)
+        .map_err(|e| anyhow::anyhow!("opening the blob store {:?}: {e}", cfg.blob_store))?;
+    tracing::info!(location = %store.location(), "blob store");
+    Ok(Arc::new(store))
+}
+
 /// Runs the platform until `shutdown` resolves, then drains and stops.
 pub async fn run(
     cfg: Config,
@@ -75,8 +87,9 @@ impl Platform {
         );
         let topics = stratus_topics::Topics::open(&location)
             .map_err(|e| anyhow::anyhow!("topics store: {e}"))?;
+        let blobs = open_blob_store(cfg, &data_dir)?;
         let code = Arc::new(
-            CodeStore::open(&data_dir.join("code"))
+            CodeStore::open(blobs.clone(), &data_dir.join("code"))
                 .map_err(|e| anyhow::anyhow!("opening code store: {e}"))?,
         );
         let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -120,8 +133,8 @@ impl Platform {
             "store": {
                 "database": location.kind(),
                 "database_location": location.to_string(),
-                "code": "local-disk",
-                "objects": "local-disk",
+                "code": blobs.kind(),
+                "objects": blobs.kind(),
                 "data_dir": data_dir,
             },
             "isolation": format!("{isolation:?}").to_lowercase(),
@@ -129,7 +142,8 @@ impl Platform {
             "protections": engine.protections(),
         });
         let objects = Arc::new(
-            stratus_s3::ObjectStore::open(&data_dir.join("objects"), &location)
+            stratus_s3::ObjectStore::open(&data_dir.join("objects"), &location, blobs.clone())
+                .await
                 .context("opening object store")?,
         );
         let meter = stratus_metering::Meter::open_with(
@@ -182,6 +196,7 @@ impl Platform {
                 tables,
                 meta,
                 code,
+                blobs,
                 topics,
                 iam,
             },

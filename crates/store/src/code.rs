@@ -1,49 +1,83 @@
-//! Code packages: validated once on upload, stored content-addressed by SHA-256 as
-//! `<root>/<hex>.zip`, and unpacked once to `<root>/<hex>/`, which execution environments mount
-//! read-only. A package is written to a temporary name, synced and renamed, so a crash never
-//! leaves a half-written package under its final name.
+//! Code packages: validated once on upload and stored in the blob store content-addressed by
+//! SHA-256 (`code/<hex>.zip`), so any node sharing the blob store can fetch them. The unpacked
+//! tree is a local cache, `<cache>/<hex>/`, which execution environments mount read-only: made
+//! on upload on the node that took it, and on first use on any other node (or after the cache
+//! was removed). A tree is unpacked into a staging directory and renamed into place, so a
+//! crash never leaves a half-unpacked package under its final name.
 
 use std::fs::{self, File};
 use std::io::{self, Cursor, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
+// A blob store that is down or lost a package is a platform fault for Lambda's callers
+// (`ServiceException`, which SDKs retry), reported through `fault`.
+use stratus_blobs::BlobStore;
 use stratus_core::function::CodeRef;
 use stratus_core::{limits, Error, Result};
 
 use crate::fault;
 
 pub struct CodeStore {
-    root: PathBuf,
+    blobs: Arc<BlobStore>,
+    cache: PathBuf,
 }
 
 const UNZIP_ERROR: &str =
     "Could not unzip uploaded file. Please check your file, then try to upload again.";
 
+/// The blob key of a package: its content names it, so storing it twice is one blob.
+fn zip_key(hex: &str) -> String {
+    format!("code/{hex}.zip")
+}
+
 impl CodeStore {
-    pub fn open(root: &Path) -> Result<Self> {
-        fs::create_dir_all(root).map_err(|e| fault("create code dir", e))?;
+    /// A code store over `blobs`, unpacking into `cache` on this node.
+    pub fn open(blobs: Arc<BlobStore>, cache: &Path) -> Result<Self> {
+        fs::create_dir_all(cache).map_err(|e| fault("create code dir", e))?;
         Ok(CodeStore {
-            root: root.to_path_buf(),
+            blobs,
+            cache: cache.to_path_buf(),
         })
     }
 
-    pub fn zip_path(&self, hex: &str) -> PathBuf {
-        self.root.join(format!("{hex}.zip"))
-    }
-
-    /// The unpacked package: the directory mounted at `/var/task`.
+    /// The unpacked package: the directory mounted at `/var/task` (see [`Self::unpacked`]).
     pub fn unpacked_dir(&self, hex: &str) -> PathBuf {
-        self.root.join(hex)
+        self.cache.join(hex)
     }
 
-    pub fn read_zip(&self, hex: &str) -> Result<Vec<u8>> {
-        fs::read(self.zip_path(hex)).map_err(|e| fault("read package", e))
+    /// The unpacked package, fetching and unpacking it first when this node does not have it
+    /// (a package another node stored, or a cache that was cleared). The usual case is one
+    /// `stat`.
+    pub async fn unpacked(&self, hex: &str) -> Result<PathBuf> {
+        let dir = self.unpacked_dir(hex);
+        if dir.is_dir() {
+            return Ok(dir);
+        }
+        let bytes = self.read_zip(hex).await?;
+        if hex::encode(Sha256::digest(&bytes)) != hex {
+            return Err(fault(
+                "fetch package",
+                format!("package {hex} does not match its SHA-256"),
+            ));
+        }
+        let staging = tempdir_in(&self.cache)?;
+        unpack(&bytes, &staging.0)?;
+        self.publish(staging, hex)?;
+        Ok(dir)
+    }
+
+    pub async fn read_zip(&self, hex: &str) -> Result<Vec<u8>> {
+        self.blobs
+            .read(&zip_key(hex))
+            .await
+            .map_err(|e| fault("read package", e))
     }
 
     /// Validates and stores a zip package; storing the same bytes twice is a no-op.
-    pub fn put_zip(&self, bytes: &[u8]) -> Result<CodeRef> {
+    pub async fn put_zip(&self, bytes: &[u8]) -> Result<CodeRef> {
         if bytes.len() as u64 > limits::MAX_ZIPPED_BYTES {
             return Err(Error::too_large(format!(
                 "Zipped size must be smaller than {} bytes",
@@ -57,19 +91,38 @@ impl CodeStore {
             sha256_hex: hex.clone(),
             size: bytes.len() as u64,
         };
-        if self.unpacked_dir(&hex).is_dir() && self.zip_path(&hex).is_file() {
+        let key = zip_key(&hex);
+        let stored = self
+            .blobs
+            .exists(&key)
+            .await
+            .map_err(|e| fault("check package", e))?;
+        if stored && self.unpacked_dir(&hex).is_dir() {
             return Ok(code);
         }
-        let staging = tempdir_in(&self.root)?;
+        // Unpacking is the validation: a package that cannot be unpacked is not stored.
+        let staging = tempdir_in(&self.cache)?;
         unpack(bytes, &staging.0)?;
-        write_atomically(&self.zip_path(&hex), bytes)?;
-        match fs::rename(&staging.0, self.unpacked_dir(&hex)) {
+        if !stored {
+            self.blobs
+                .put_bytes(&key, bytes::Bytes::copy_from_slice(bytes))
+                .await
+                .map_err(|e| fault("write package", e))?;
+        }
+        self.publish(staging, &hex)?;
+        Ok(code)
+    }
+
+    /// Moves an unpacked tree to its final name.
+    fn publish(&self, staging: Staging, hex: &str) -> Result<()> {
+        match fs::rename(&staging.0, self.unpacked_dir(hex)) {
             Ok(()) => staging.keep(),
-            // Another upload of the same bytes won the race: its copy is identical.
-            Err(_) if self.unpacked_dir(&hex).is_dir() => {}
+            // Another upload or first use of the same bytes won the race: its copy is
+            // identical.
+            Err(_) if self.unpacked_dir(hex).is_dir() => {}
             Err(e) => return Err(fault("publish unpacked package", e)),
         }
-        Ok(code)
+        Ok(())
     }
 }
 
@@ -103,20 +156,6 @@ fn uuid_like() -> String {
         .unwrap_or_default()
         .as_nanos();
     format!("{}-{nanos}", std::process::id())
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", uuid_like()));
-    let write = || -> io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        fault("write package", e)
-    })
 }
 
 /// The most entries a package may hold: each becomes a file or directory on disk.
@@ -239,6 +278,16 @@ mod tests {
     use super::*;
     use zip::write::SimpleFileOptions;
 
+    fn store(dir: &Path) -> CodeStore {
+        let blobs = BlobStore::open("", &dir.join("blobs")).unwrap();
+        CodeStore::open(Arc::new(blobs), &dir.join("code")).unwrap()
+    }
+
+    /// What the store left under its cache directory (the blob store keeps its own).
+    fn cached(dir: &Path) -> usize {
+        fs::read_dir(dir.join("code")).unwrap().count()
+    }
+
     fn zip_of(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
         let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
         for (name, data, mode) in entries {
@@ -249,15 +298,15 @@ mod tests {
         w.finish().unwrap().into_inner()
     }
 
-    #[test]
-    fn stores_and_unpacks_keeping_exec_bits() {
+    #[tokio::test]
+    async fn stores_and_unpacks_keeping_exec_bits() {
         let dir = tempfile::tempdir().unwrap();
-        let store = CodeStore::open(dir.path()).unwrap();
+        let store = store(dir.path());
         let bytes = zip_of(&[
             ("bootstrap", b"#!/bin/sh\n", 0o755),
             ("lib/a.py", b"x=1", 0o644),
         ]);
-        let code = store.put_zip(&bytes).unwrap();
+        let code = store.put_zip(&bytes).await.unwrap();
         assert_eq!(code.size, bytes.len() as u64);
         assert_eq!(code.sha256_b64.len(), 44);
         let root = store.unpacked_dir(&code.sha256_hex);
@@ -268,27 +317,64 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o755);
         assert_eq!(fs::read(root.join("lib/a.py")).unwrap(), b"x=1");
-        assert_eq!(store.read_zip(&code.sha256_hex).unwrap(), bytes);
-        assert_eq!(store.put_zip(&bytes).unwrap(), code, "idempotent");
+        assert_eq!(store.read_zip(&code.sha256_hex).await.unwrap(), bytes);
+        assert_eq!(store.put_zip(&bytes).await.unwrap(), code, "idempotent");
     }
 
-    #[test]
-    fn rejects_bad_packages_and_leaves_nothing() {
+    #[tokio::test]
+    async fn a_node_without_the_tree_unpacks_it_from_the_blob_store() {
         let dir = tempfile::tempdir().unwrap();
-        let store = CodeStore::open(dir.path()).unwrap();
+        let store = store(dir.path());
+        let bytes = zip_of(&[("bootstrap", b"#!/bin/sh\n", 0o755)]);
+        let code = store.put_zip(&bytes).await.unwrap();
+        let tree = store.unpacked_dir(&code.sha256_hex);
+        fs::remove_dir_all(&tree).unwrap();
+        // A second node: the same blob store, an empty cache of its own.
+        let blobs = BlobStore::open("", &dir.path().join("blobs")).unwrap();
+        let other = CodeStore::open(Arc::new(blobs), &dir.path().join("other")).unwrap();
+        for s in [&store, &other] {
+            let got = s.unpacked(&code.sha256_hex).await.unwrap();
+            assert_eq!(fs::read(got.join("bootstrap")).unwrap(), b"#!/bin/sh\n");
+        }
+        let missing = "0".repeat(64);
+        let e = other.unpacked(&missing).await.unwrap_err();
+        assert_eq!(e.code, "ServiceException");
+    }
+
+    #[tokio::test]
+    async fn a_package_that_does_not_match_its_hash_is_not_unpacked() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let bytes = zip_of(&[("a", b"1", 0o644)]);
+        let code = store.put_zip(&bytes).await.unwrap();
+        fs::remove_dir_all(store.unpacked_dir(&code.sha256_hex)).unwrap();
+        let other = zip_of(&[("a", b"2", 0o644)]);
+        let blob = dir
+            .path()
+            .join(format!("blobs/code/{}.zip", code.sha256_hex));
+        fs::write(blob, other).unwrap();
+        assert!(store.unpacked(&code.sha256_hex).await.is_err());
+        assert!(!store.unpacked_dir(&code.sha256_hex).exists());
+    }
+
+    #[tokio::test]
+    async fn rejects_bad_packages_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
         assert_eq!(
-            store.put_zip(b"not a zip").unwrap_err().kind,
+            store.put_zip(b"not a zip").await.unwrap_err().kind,
             stratus_core::Kind::InvalidInput
         );
         let escape = zip_of(&[("../evil", b"x", 0o644)]);
         assert!(store
             .put_zip(&escape)
+            .await
             .unwrap_err()
             .message
             .contains("escapes"));
         let abs = zip_of(&[("/etc/evil", b"x", 0o644)]);
         assert_eq!(
-            store.put_zip(&abs).unwrap_err().kind,
+            store.put_zip(&abs).await.unwrap_err().kind,
             stratus_core::Kind::InvalidInput
         );
         let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
@@ -297,24 +383,30 @@ mod tests {
         let link = w.finish().unwrap().into_inner();
         assert!(store
             .put_zip(&link)
+            .await
             .unwrap_err()
             .message
             .contains("Symbolic link"));
-        let left: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        let left: Vec<_> = fs::read_dir(dir.path().join("code")).unwrap().collect();
         assert!(
             left.is_empty(),
             "rejected packages leave nothing behind: {left:?}"
         );
+        let stored = fs::read_dir(dir.path().join("blobs/code")).map_or(0, |d| d.count());
+        assert_eq!(stored, 0, "and store no blob");
     }
 
-    #[test]
-    fn refuses_overlong_names_and_too_many_entries() {
+    #[tokio::test]
+    async fn refuses_overlong_names_and_too_many_entries() {
         let dir = tempfile::tempdir().unwrap();
-        let store = CodeStore::open(dir.path()).unwrap();
+        let store = store(dir.path());
         let long_part = format!("{}/f", "d".repeat(MAX_NAME_BYTES + 1));
         let long_path = vec!["d"; MAX_PATH_BYTES / 2 + 1].join("/");
         for name in [long_part.as_str(), long_path.as_str()] {
-            let e = store.put_zip(&zip_of(&[(name, b"x", 0o644)])).unwrap_err();
+            let e = store
+                .put_zip(&zip_of(&[(name, b"x", 0o644)]))
+                .await
+                .unwrap_err();
             assert_eq!(e.kind, stratus_core::Kind::InvalidInput, "{e}");
             assert!(e.message.starts_with(UNZIP_ERROR), "{e}");
         }
@@ -323,18 +415,18 @@ mod tests {
             .iter()
             .map(|n| (n.as_str(), &b""[..], 0o644))
             .collect();
-        let e = store.put_zip(&zip_of(&entries)).unwrap_err();
+        let e = store.put_zip(&zip_of(&entries)).await.unwrap_err();
         assert!(e.message.contains("more than 100000 entries"), "{e}");
         // Nothing was unpacked: only the store's root is left.
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert_eq!(cached(dir.path()), 0);
     }
 
-    #[test]
-    fn stops_a_zip_bomb_at_the_limit() {
+    #[tokio::test]
+    async fn stops_a_zip_bomb_at_the_limit() {
         // 300 MB of zeros compresses to ~300 KB; declared sizes are honest here, so this also
         // checks the declared-size guard. The streaming guard is covered by `budget`.
         let dir = tempfile::tempdir().unwrap();
-        let store = CodeStore::open(dir.path()).unwrap();
+        let store = store(dir.path());
         let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
         let opts =
             SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
@@ -344,7 +436,7 @@ mod tests {
             w.write_all(&chunk).unwrap();
         }
         let bomb = w.finish().unwrap().into_inner();
-        let e = store.put_zip(&bomb).unwrap_err();
+        let e = store.put_zip(&bomb).await.unwrap_err();
         assert!(e.message.contains("Unzipped size"), "{e}");
     }
 }

@@ -44,7 +44,7 @@ struct CreateInput {
 }
 
 /// The zip a request supplies: inline, or an object in one of this platform's buckets.
-fn code_bytes(s: &Shared, code: &CodeInput) -> Result<Vec<u8>> {
+async fn code_bytes(s: &Shared, code: &CodeInput) -> Result<Vec<u8>> {
     if code.image_uri.is_some() {
         return Err(Error::invalid(
             "Container images are not supported by this platform; use PackageType Zip.",
@@ -71,7 +71,7 @@ fn code_bytes(s: &Shared, code: &CodeInput) -> Result<Vec<u8>> {
                 "The specified bucket does not exist",
             ));
         }
-        return match s.stores.objects.read_object(bucket, key) {
+        return match s.stores.objects.read_object(bucket, key).await {
             Ok(Some(bytes)) => Ok(bytes),
             Ok(None) => Err(get_error("NoSuchKey", "The specified key does not exist.")),
             Err(e) => {
@@ -171,8 +171,9 @@ pub async fn create_function(
             .code
             .as_ref()
             .ok_or_else(|| Error::invalid("Code is required"))?,
-    )?;
-    cfg.code = s.stores.code.put_zip(&zip)?;
+    )
+    .await?;
+    cfg.code = s.stores.code.put_zip(&zip).await?;
 
     let published = s.stores.meta.tx(|tx| {
         if tx.function(&name)?.is_some() {
@@ -333,14 +334,14 @@ pub async fn update_function_code(
         &current.revision_id,
         "GetFunction/GetAlias",
     )?;
-    let zip = code_bytes(&s, &input.code)?;
+    let zip = code_bytes(&s, &input.code).await?;
     if input.dry_run {
         return Ok(json(
             200,
             configuration(&current, &c.region, None, Detail::Settled),
         ));
     }
-    let code = s.stores.code.put_zip(&zip)?;
+    let code = s.stores.code.put_zip(&zip).await?;
     let (cfg, published) = s.stores.meta.tx(|tx| {
         let mut cfg = load(tx, &c.region, &r.name, None)?;
         super::check_revision(
