@@ -3,7 +3,11 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test build venv unit integration fuzz
+.PHONY: test build venv unit integration integration-postgres fuzz
+
+# A PostgreSQL database URL (e.g. from `scripts/postgres-dev start`): the unit tests of the
+# stores then run on PostgreSQL as well as SQLite, and `integration-postgres` can run.
+TEST_DATABASE ?=
 
 test: build unit integration
 
@@ -11,7 +15,7 @@ build:
 	cargo build --release --locked
 
 unit:
-	cargo test --release --workspace --locked
+	$(if $(TEST_DATABASE),STRATUS_TEST_DATABASE="$(TEST_DATABASE)") cargo test --release --workspace --locked
 
 venv: $(VENV)/.installed
 
@@ -24,7 +28,12 @@ $(VENV)/.installed: tests/requirements.txt
 # The venv comes first on PATH so that the platform's python runtime (the host's python3)
 # has boto3, as AWS's python runtime does, and the aws CLI is the venv's.
 integration: venv
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -q
+	env -u STRATUS_TEST_DATABASE PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -q
+
+# The integration suite with every server's state on PostgreSQL (a database per server).
+integration-postgres: venv
+	@test -n "$(TEST_DATABASE)" || { echo "set TEST_DATABASE to a postgres:// URL"; exit 2; }
+	STRATUS_TEST_DATABASE="$(TEST_DATABASE)" PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -q
 
 # Fuzzing (not part of `make test`): every fuzz target under fuzz/ for FUZZ_SECONDS each
 # (default 60); installs cargo-fuzz first if it is missing.

@@ -5,6 +5,7 @@ fixtures never build it; build it first (`cargo build --release`).
 """
 
 import json
+import hashlib
 import os
 import shutil
 import signal
@@ -46,6 +47,24 @@ def free_port():
         return s.getsockname()[1]
 
 
+def database_for(data_dir):
+    """With STRATUS_TEST_DATABASE set (a PostgreSQL URL), the suite runs on PostgreSQL: each
+    data directory gets a database of its own, created on first use, so a server restarted
+    on the same data directory finds its state again, as with SQLite."""
+    admin = os.environ.get("STRATUS_TEST_DATABASE")
+    if not admin:
+        return None
+    name = "t_" + hashlib.sha1(str(Path(data_dir).resolve()).encode()).hexdigest()[:20]
+    exists = subprocess.run(
+        ["psql", admin, "-qtAc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    if not exists:
+        subprocess.run(["psql", admin, "-qc", f'CREATE DATABASE "{name}"'],
+                       check=True, capture_output=True)
+    return admin.rsplit("/", 1)[0] + "/" + name
+
+
 class StratusServer:
     """One `stratus serve` process on a data dir; can be stopped, killed and restarted."""
 
@@ -70,6 +89,9 @@ class StratusServer:
 
     def start(self):
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        database = database_for(self.data_dir)
+        if database:
+            self.env.setdefault("STRATUS_DATABASE", database)
         for _attempt in range(3):
             self.port = free_port()
             with open(self.log_path, "ab") as log:

@@ -632,3 +632,49 @@ def allow_api(lambda_client, function, api_id, region=REGION, qualifier=None):
     stage of one API."""
     source = f"arn:aws:execute-api:{region}:{ACCOUNT}:{api_id}/*"
     return allow_service(lambda_client, function, "apigateway.amazonaws.com", source, qualifier)
+
+
+# Where each store keeps its state: the SQLite file in the data directory, or the schema in
+# the server's PostgreSQL database.
+STORE_FILES = {"meta": "meta.db", "iam": "iam.db", "usage": "usage.db", "tables": "tables.db",
+               "topics": "topics.db", "objects": "objects/s3.db"}
+
+
+def _sql_literal(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def store_query(server, store, sql, params=()):
+    """Runs `sql` (with `?` placeholders) against one store of `server` as the server's own
+    process would see it, on SQLite or PostgreSQL; returns the rows as dicts of text (SQLite
+    gives native values). For tests that must reach past the API: moving a clock, reading
+    durable records."""
+    database = server.env.get("STRATUS_DATABASE")
+    if not database:
+        import sqlite3
+        db = sqlite3.connect(os.path.join(server.data_dir, STORE_FILES[store]), timeout=10)
+        try:
+            db.row_factory = sqlite3.Row
+            with db:
+                return [dict(r) for r in db.execute(sql, params)]
+        finally:
+            db.close()
+    import subprocess
+    parts = sql.split("?")
+    assert len(parts) == len(params) + 1, "one parameter per ?"
+    text = parts[0] + "".join(_sql_literal(p) + rest for p, rest in zip(params, parts[1:]))
+    reads = text.lstrip().upper().startswith("SELECT")
+    if reads:
+        # As JSON, so numbers, text and NULL come back typed as SQLite's rows do.
+        text = f"SELECT COALESCE(json_agg(r), '[]') FROM ({text}) r"
+    out = subprocess.run(
+        ["psql", database, "-v", "ON_ERROR_STOP=1", "-qtA",
+         "-c", f'SET search_path TO "{store}"', "-c", text],
+        check=True, capture_output=True, text=True).stdout
+    return json.loads(out) if reads else []

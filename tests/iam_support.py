@@ -2,8 +2,6 @@
 own key, and clients signed with other credentials."""
 
 import json
-import sqlite3
-from pathlib import Path
 
 import helpers
 
@@ -51,7 +49,5 @@ def creds_client(server, service, creds):
 
 def expire_session(server, access_key):
     """Moves a session's expiry into the past, as time would (the store is the server's)."""
-    db = sqlite3.connect(Path(server.data_dir) / "iam.db")
-    with db:
-        db.execute("UPDATE sessions SET expires = 0 WHERE access_key = ?", (access_key,))
-    db.close()
+    helpers.store_query(server, "iam", "UPDATE sessions SET expires = 0 WHERE access_key = ?",
+                        (access_key,))

@@ -33,6 +33,12 @@ from helpers import (
 
 TMPFS_SIZE = "24m"
 
+# Faults of the local disk that holds the SQLite files. With the suite on PostgreSQL, state is
+# not on that disk; the database server's own faults are tested in test_storage_postgres.py.
+sqlite_only = pytest.mark.skipif(
+    bool(os.environ.get("STRATUS_TEST_DATABASE")),
+    reason="a fault of the SQLite files; this run keeps state on PostgreSQL")
+
 
 def _mount(*args):
     return subprocess.run(["mount", *args], capture_output=True, text=True)
@@ -115,6 +121,7 @@ def assert_acknowledged_readable(s3, ddb, lam, bucket, table, acked):
         assert lam.get_function(FunctionName=name)["Configuration"]["FunctionName"] == name
 
 
+@sqlite_only
 def test_disk_full_answers_errors_and_recovers(small_disk, server_factory):
     srv = server_factory(data_dir=small_disk / "data")
     s3, ddb, lam = clients(srv)
@@ -164,6 +171,7 @@ def test_disk_full_answers_errors_and_recovers(small_disk, server_factory):
     assert_acknowledged_readable(s3, ddb, lam, bucket, table, acked)
 
 
+@sqlite_only
 def test_read_only_data_directory_fails_writes_cleanly(small_disk, server_factory):
     data = small_disk / "data"
     srv = server_factory(data_dir=data)
@@ -195,6 +203,7 @@ def test_read_only_data_directory_fails_writes_cleanly(small_disk, server_factor
     assert s3.get_object(Bucket=bucket, Key="during")["Body"].read() == b"x" * 10_000
 
 
+@sqlite_only
 @pytest.mark.parametrize("db", ["tables.db", "objects/s3.db"])
 def test_database_locked_by_another_process(server_factory, db):
     srv = server_factory()
@@ -355,6 +364,7 @@ def slow_fsync_shim(tmp_path_factory):
     return d / "slow_fsync.so"
 
 
+@sqlite_only
 def test_slow_disk_delays_but_loses_nothing(server_factory, slow_fsync_shim, tmp_path):
     delayed = tmp_path / "fsyncs"
     srv = server_factory(env={"LD_PRELOAD": str(slow_fsync_shim), "SLOW_FSYNC_MS": "150",

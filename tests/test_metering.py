@@ -8,7 +8,6 @@ import datetime
 import json
 import math
 import re
-import sqlite3
 import threading
 import time
 import urllib.error
@@ -19,6 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from helpers import (
+    store_query,
     INVOKE_CONFIG,
     allow_api,
     allow_bucket,
@@ -278,13 +278,9 @@ def test_records_carry_trigger_alias_and_outcome(srv, lam, make_fn):
 
     def records():
         usage(srv)  # flushes the writer's batch
-        db = sqlite3.connect(f"file:{srv.data_dir / 'usage.db'}?mode=ro", uri=True)
-        try:
-            db.row_factory = sqlite3.Row
-            return {r["request_id"]: dict(r) for r in db.execute(
-                "SELECT * FROM invocations WHERE function IN (?, ?)", (target, caller))}
-        finally:
-            db.close()
+        return {r["request_id"]: r for r in store_query(
+            srv, "usage", "SELECT * FROM invocations WHERE function IN (?, ?)",
+            (target, caller))}
 
     def triggers():
         rows = records()

@@ -47,6 +47,20 @@ enum Command {
         /// Enforce IAM policies on every request: on or off [default: on; env STRATUS_IAM].
         #[arg(long, value_parser = ["on", "off"])]
         iam: Option<String>,
+        /// Where state is kept: `sqlite` (a file per store in the data directory) or a
+        /// postgres:// URL [default: sqlite; env STRATUS_DATABASE].
+        #[arg(long)]
+        database: Option<String>,
+    },
+    /// Copy all state from one database to another (SQLite to PostgreSQL or back), verified
+    /// by row counts and checksums; running it again changes nothing.
+    Migrate {
+        /// The source: `sqlite:<data dir>` or a postgres:// URL.
+        #[arg(long)]
+        from: String,
+        /// The target: `sqlite:<data dir>` or a postgres:// URL.
+        #[arg(long)]
+        to: String,
     },
     #[command(flatten)]
     Client(commands::ClientCommand),
@@ -66,6 +80,7 @@ fn main() -> ExitCode {
             config,
             allow_weaker_sandbox,
             iam,
+            database,
         } => {
             let run = || {
                 let mut cfg = Config::load(config.as_deref())?;
@@ -79,6 +94,9 @@ fn main() -> ExitCode {
                 if let Some(mode) = iam {
                     cfg.iam = mode;
                 }
+                if database.is_some() {
+                    cfg.database = database;
+                }
                 serve(cfg)
             };
             match run() {
@@ -89,8 +107,29 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Migrate { from, to } => match migrate(&from, &to) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("Error: {e:?}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Client(command) => commands::run(command, cli.endpoint),
     }
+}
+
+fn migrate(from: &str, to: &str) -> anyhow::Result<()> {
+    let here = std::path::Path::new(".stratus");
+    let from = stratus_db::Location::parse(Some(from), here)?;
+    let to = stratus_db::Location::parse(Some(to), here)?;
+    if let stratus_db::Location::Sqlite(dir) = &to {
+        std::fs::create_dir_all(dir)?;
+    }
+    let stores = stratus_server::migrate::stores();
+    let copies = stratus_server::migrate::migrate(&from, &to, &stores)?;
+    print!("{}", stratus_server::migrate::render(&copies));
+    println!("migrated {from} to {to}");
+    Ok(())
 }
 
 fn serve(cfg: Config) -> anyhow::Result<()> {

@@ -153,11 +153,8 @@ impl Db {
     pub fn open(path: &Path) -> Result<Db, stratus_db::Error> {
         let schema = stratus_db::Schema::Idempotent(SCHEMA);
         let conn = stratus_db::open(path, stratus_db::Options::default(), schema)?;
-        add_missing_columns(&conn).map_err(|source| stratus_db::Error {
-            step: "adding columns to".into(),
-            path: path.to_path_buf(),
-            source,
-        })?;
+        add_missing_columns(&conn)
+            .map_err(|source| stratus_db::Error::sqlite("adding columns to", path, source))?;
         Ok(Db { db: conn.into() })
     }
 

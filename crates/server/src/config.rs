@@ -50,6 +50,9 @@ pub struct Config {
     /// `on`: every request is authorized by IAM policies, as on AWS; `off`: any valid
     /// signature may do anything (the single-developer mode).
     pub iam: String,
+    /// Where state is kept: unset or `sqlite` for a SQLite file per store in the data
+    /// directory, or a `postgres://user[:password]@host[:port]/database` URL.
+    pub database: Option<String>,
 }
 
 impl Default for Config {
@@ -72,6 +75,7 @@ impl Default for Config {
             max_connections: 8192,
             ttl_sweep_secs: 60,
             iam: "on".into(),
+            database: None,
         }
     }
 }
@@ -172,6 +176,9 @@ impl Config {
         }
         if let Some(v) = var("STRATUS_IAM") {
             self.iam = v;
+        }
+        if let Some(v) = var("STRATUS_DATABASE") {
+            self.database = Some(v);
         }
         if let Some(v) = var("STRATUS_LOG_RETENTION_DAYS") {
             self.log_retention_days = Some(

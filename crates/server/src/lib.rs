@@ -7,6 +7,7 @@
 //! - [`serve`]: the accept loop and its connection limits.
 
 pub mod config;
+pub mod migrate;
 pub mod serve;
 
 use std::collections::HashMap;
@@ -63,6 +64,9 @@ impl Platform {
         std::fs::create_dir_all(&cfg.data_dir)
             .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
         let data_dir = cfg.data_dir.canonicalize()?;
+        // Where every store keeps its state; shown without its password.
+        let location = stratus_db::Location::parse(cfg.database.as_deref(), &data_dir)?;
+        tracing::info!(database = %location, "state");
         let meta = Arc::new(
             Meta::open(&data_dir.join("meta.db"))
                 .map_err(|e| anyhow::anyhow!("metadata store: {e}"))?,

@@ -90,10 +90,8 @@ impl Topics {
     pub fn open(path: &Path) -> Result<Topics, stratus_db::Error> {
         let schema = stratus_db::Schema::Idempotent(SCHEMA);
         let conn = stratus_db::open(path, stratus_db::Options::default(), schema)?;
-        let key = signing_key(&conn).map_err(|source| stratus_db::Error {
-            step: "keeping the signing key in".into(),
-            path: path.to_path_buf(),
-            source,
+        let key = signing_key(&conn).map_err(|source| {
+            stratus_db::Error::sqlite("keeping the signing key in", path, source)
         })?;
         Ok(Topics {
             db: conn.into(),

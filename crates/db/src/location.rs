@@ -1,0 +1,115 @@
+//! Where a node keeps its state: the `database` option.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::{Cause, Error};
+
+/// The database every store opens in.
+#[derive(Clone)]
+pub enum Location {
+    /// A SQLite file per store in this directory (the default: the data directory).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, each store in its own schema.
+    Postgres(Box<postgres::Config>),
+}
+
+impl Location {
+    /// Reads the `database` option: unset, empty or `sqlite` means a file per store in
+    /// `data_dir`; `postgres://` or `postgresql://` URLs (and `host=... dbname=...` strings)
+    /// name a PostgreSQL server.
+    pub fn parse(option: Option<&str>, data_dir: &Path) -> Result<Location, Error> {
+        let option = option.map(str::trim).unwrap_or("");
+        if option.is_empty() || option == "sqlite" {
+            return Ok(Location::Sqlite(data_dir.to_path_buf()));
+        }
+        if let Some(dir) = option
+            .strip_prefix("sqlite://")
+            .or_else(|| option.strip_prefix("sqlite:"))
+        {
+            return Ok(Location::Sqlite(PathBuf::from(dir)));
+        }
+        let config = postgres::Config::from_str(option).map_err(|e| {
+            Error::new(
+                "reading",
+                "the database option",
+                Cause::Invalid(format!("expected `sqlite` or a postgres:// URL ({e})")),
+            )
+        })?;
+        Ok(Location::Postgres(Box::new(config)))
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Location::Sqlite(_) => "sqlite",
+            Location::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// The location without its password: what logs and `/health` show.
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Sqlite(dir) => write!(f, "sqlite:{}", dir.display()),
+            Location::Postgres(c) => {
+                write!(f, "postgres://")?;
+                if let Some(user) = c.get_user() {
+                    write!(f, "{user}@")?;
+                }
+                let hosts: Vec<String> = c
+                    .get_hosts()
+                    .iter()
+                    .zip(c.get_ports().iter().chain(std::iter::repeat(&5432)))
+                    .map(|(h, port)| match h {
+                        postgres::config::Host::Tcp(h) => format!("{h}:{port}"),
+                        postgres::config::Host::Unix(p) => format!("{}:{port}", p.display()),
+                    })
+                    .collect();
+                write!(f, "{}", hosts.join(","))?;
+                write!(f, "/{}", c.get_dbname().unwrap_or(""))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_to_sqlite_in_the_data_directory() {
+        let dir = Path::new("/data");
+        for option in [None, Some(""), Some("sqlite")] {
+            let l = Location::parse(option, dir).unwrap();
+            assert_eq!(l.to_string(), "sqlite:/data");
+        }
+    }
+
+    #[test]
+    fn a_postgres_url_is_shown_without_its_password() {
+        let l = Location::parse(
+            Some("postgres://stratus:s3cret@127.0.0.1:5433/stratus"),
+            Path::new("/d"),
+        )
+        .unwrap();
+        assert_eq!(l.kind(), "postgres");
+        let shown = l.to_string();
+        assert_eq!(shown, "postgres://stratus@127.0.0.1:5433/stratus");
+        assert!(!format!("{l:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn nonsense_is_refused_with_what_was_expected() {
+        let e = Location::parse(Some("mysql://x"), Path::new("/d")).unwrap_err();
+        assert!(e.to_string().contains("postgres:// URL"), "{e}");
+    }
+}

@@ -1,0 +1,86 @@
+//! Change notifications between nodes sharing a PostgreSQL database: a store that keeps
+//! derived copies (the invoker's resolved configurations, compiled policies) announces its
+//! commits on a channel, and every node listening on it drops its copies. On SQLite there is
+//! one node, whose own commits already tell it, so both calls do nothing there.
+
+use std::time::Duration;
+
+use postgres::fallible_iterator::FallibleIterator;
+
+use crate::{Dialect, Error, Location, Tx};
+
+/// How long a broken listening connection waits before reconnecting.
+const RECONNECT_AFTER: Duration = Duration::from_millis(500);
+
+impl Tx<'_> {
+    /// Announces on `channel` that this transaction changed something; PostgreSQL delivers it
+    /// to every listener when (and only if) the transaction commits.
+    pub fn notify(&self, channel: &str) -> Result<(), Error> {
+        if self.dialect() == Dialect::Sqlite {
+            return Ok(());
+        }
+        self.query_opt(
+            "SELECT pg_notify(?1, '')",
+            crate::args![channel],
+            |_| Ok(()),
+        )
+        .map(drop)
+    }
+}
+
+/// Calls `changed` whenever another transaction notifies `channel`, and also after every
+/// (re)connection, since notifications sent while disconnected are lost. Runs on a thread of
+/// its own for the life of the process; does nothing on SQLite.
+pub fn listen(
+    location: &Location,
+    channel: &str,
+    changed: impl Fn() + Send + 'static,
+) -> Result<(), Error> {
+    let Location::Postgres(config) = location else {
+        return Ok(());
+    };
+    let config = (**config).clone();
+    let channel = channel.to_string();
+    // Connect once here, so a wrong address fails at start-up, not later on a thread.
+    let first = connect(&config, &channel)?;
+    std::thread::Builder::new()
+        .name(format!("listen-{channel}"))
+        .spawn(move || {
+            let mut client = Some(first);
+            loop {
+                if let Some(mut c) = client.take() {
+                    changed();
+                    // Blocks until a notification arrives or the connection breaks.
+                    let mut notes = c.notifications();
+                    let mut it = notes.blocking_iter();
+                    while let Ok(Some(_)) = it.next() {
+                        changed();
+                    }
+                }
+                std::thread::sleep(RECONNECT_AFTER);
+                match connect(&config, &channel) {
+                    Ok(c) => client = Some(c),
+                    Err(e) => tracing::warn!(error = %e, "storage: reconnecting"),
+                }
+            }
+        })
+        .map_err(|e| {
+            let cause = crate::Cause::Invalid(e.to_string());
+            Error::new("starting a listener on", "a notification channel", cause)
+        })?;
+    Ok(())
+}
+
+fn connect(config: &postgres::Config, channel: &str) -> Result<postgres::Client, Error> {
+    let err = |e| {
+        Error::new(
+            "listening on",
+            format!("channel {channel}"),
+            crate::Cause::Postgres(e),
+        )
+    };
+    let mut c = config.connect(postgres::NoTls).map_err(err)?;
+    c.batch_execute(&format!("LISTEN \"{channel}\""))
+        .map_err(err)?;
+    Ok(c)
+}

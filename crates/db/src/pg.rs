@@ -1,0 +1,258 @@
+//! PostgreSQL: a small pool of connections per store, each with the store's schema as its
+//! search path and its own cache of prepared statements; migrations counted in a
+//! `schema_version` table and applied under an advisory lock, so nodes starting together
+//! migrate once.
+//!
+//! The `postgres` client is synchronous (it drives `tokio-postgres` on a runtime of its
+//! own), like the SQLite calls it stands beside; a call made on one of the server's runtime
+//! threads is wrapped in `block_in_place`, so the other tasks of that thread move elsewhere
+//! while it waits for the server.
+
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use postgres::{Client, NoTls, Statement};
+
+use crate::sqlite::newer_schema;
+use crate::{Cause, Error};
+
+/// Connections kept per store. Stores serialise their writers on SQLite; here a few may
+/// overlap, and serializable transactions keep the outcome as if they had not.
+const POOL_SIZE: usize = 4;
+
+/// How long a connection attempt may take before the store answers "unavailable".
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One connection and the statements prepared on it.
+pub(crate) struct Conn {
+    pub client: Client,
+    pub statements: HashMap<String, Statement>,
+}
+
+pub(crate) struct Pool {
+    config: postgres::Config,
+    schema: String,
+    idle: Mutex<Pool_>,
+    freed: Condvar,
+}
+
+struct Pool_ {
+    conns: Vec<Conn>,
+    /// Connections handed out and not yet returned.
+    out: usize,
+}
+
+/// A connection borrowed from the pool, returned when dropped (unless it broke).
+pub(crate) struct Lease<'a> {
+    pool: &'a Pool,
+    pub conn: Option<Conn>,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
+        idle.out -= 1;
+        if let Some(c) = self.conn.take() {
+            if !c.client.is_closed() {
+                idle.conns.push(c);
+            }
+        }
+        self.pool.freed.notify_one();
+    }
+}
+
+/// Runs blocking client code; see the module's comment.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+impl Pool {
+    /// Connects once (so a wrong address or password fails at start-up), creates the store's
+    /// schema and applies its migrations.
+    pub fn open(
+        config: &postgres::Config,
+        schema: &str,
+        migrations: &[&str],
+    ) -> Result<Pool, Error> {
+        let mut config = config.clone();
+        config.connect_timeout(CONNECT_TIMEOUT);
+        let pool = Pool {
+            config,
+            schema: schema.to_string(),
+            idle: Mutex::new(Pool_ {
+                conns: Vec::new(),
+                out: 0,
+            }),
+            freed: Condvar::new(),
+        };
+        blocking(|| {
+            let mut lease = pool.lease()?;
+            let conn = lease
+                .conn
+                .as_mut()
+                .expect("a fresh lease holds a connection");
+            migrate(&mut conn.client, schema, migrations)
+        })?;
+        Ok(pool)
+    }
+
+    pub fn target(&self) -> String {
+        format!("the PostgreSQL schema {}", self.schema)
+    }
+
+    fn connect(&self) -> Result<Conn, Error> {
+        let err = |e| Error::new("connecting to", self.target(), Cause::Postgres(e));
+        let mut client = self.config.connect(NoTls).map_err(err)?;
+        // The schema is created by `migrate` on the first connection; later ones only point
+        // at it. Quoted: store names are fixed identifiers, never user input.
+        client
+            .batch_execute(&format!(
+                "CREATE SCHEMA IF NOT EXISTS \"{0}\"; SET search_path TO \"{0}\"",
+                self.schema
+            ))
+            .map_err(err)?;
+        Ok(Conn {
+            client,
+            statements: HashMap::new(),
+        })
+    }
+
+    /// An idle connection, a new one while fewer than [`POOL_SIZE`] are out, or the next one
+    /// returned.
+    pub fn lease(&self) -> Result<Lease<'_>, Error> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(c) = idle.conns.pop() {
+                idle.out += 1;
+                return Ok(Lease {
+                    pool: self,
+                    conn: Some(c),
+                });
+            }
+            if idle.out < POOL_SIZE {
+                idle.out += 1;
+                drop(idle);
+                // Counted as out while connecting; a failed attempt is handed back by the
+                // empty lease's drop.
+                let mut lease = Lease {
+                    pool: self,
+                    conn: None,
+                };
+                lease.conn = Some(self.connect()?);
+                return Ok(lease);
+            }
+            idle = self.freed.wait(idle).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+/// Applies the migrations the schema has not had, each with its version bump in one
+/// transaction, under a lock that makes a second node wait rather than migrate again.
+fn migrate(client: &mut Client, schema: &str, migrations: &[&str]) -> Result<(), Error> {
+    let target = format!("the PostgreSQL schema {schema}");
+    let err = |step: String| {
+        let target = target.clone();
+        move |e| Error::new(step, target, Cause::Postgres(e))
+    };
+    let mut t = client
+        .transaction()
+        .map_err(err("beginning a migration of".into()))?;
+    t.batch_execute(&format!(
+        "SELECT pg_advisory_xact_lock(hashtext('stratus-migrate-{schema}'));
+         CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL);"
+    ))
+    .map_err(err("locking".into()))?;
+    let applied: i64 = t
+        .query_opt("SELECT version FROM schema_version", &[])
+        .map_err(err("reading the schema version of".into()))?
+        .map(|r| r.get(0))
+        .unwrap_or(0);
+    let applied = usize::try_from(applied).unwrap_or(0);
+    if applied > migrations.len() {
+        return Err(Error::new(
+            "opening",
+            target,
+            Cause::Invalid(newer_schema(applied, migrations.len())),
+        ));
+    }
+    for (i, sql) in migrations.iter().enumerate().skip(applied) {
+        let version = i + 1;
+        t.batch_execute(sql)
+            .map_err(err(format!("migrating to version {version}")))?;
+    }
+    if migrations.len() > applied {
+        t.batch_execute(&format!(
+            "DELETE FROM schema_version; INSERT INTO schema_version VALUES ({})",
+            migrations.len()
+        ))
+        .map_err(err("recording the schema version of".into()))?;
+    }
+    t.commit().map_err(err("committing a migration of".into()))
+}
+
+/// SQLite's `?1` / `?` placeholders as PostgreSQL's `$1`, outside quoted text.
+pub(crate) fn translate(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut next = 1usize;
+    let mut quote: Option<char> = None;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => {
+                quote = None;
+                out.push(c);
+            }
+            (Some(_), c) => out.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                out.push(c);
+            }
+            (None, '?') => {
+                let mut digits = String::new();
+                while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                    digits.push(*d);
+                    chars.next();
+                }
+                let n = digits.parse().unwrap_or(next);
+                next = n + 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            }
+            (None, c) => out.push(c),
+        }
+    }
+    out
+}
+
+/// Serialization failures and deadlocks: the transaction lost a race and may be run again.
+pub(crate) fn is_conflict(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::translate;
+
+    #[test]
+    fn placeholders_are_numbered_as_postgres_wants() {
+        assert_eq!(
+            translate("SELECT a FROM t WHERE x = ?1 AND y = ?2 OR z = ?1"),
+            "SELECT a FROM t WHERE x = $1 AND y = $2 OR z = $1"
+        );
+        assert_eq!(translate("VALUES (?, ?, ?)"), "VALUES ($1, $2, $3)");
+        assert_eq!(
+            translate("SELECT '?' || \"a?\" FROM t WHERE b = ?1"),
+            "SELECT '?' || \"a?\" FROM t WHERE b = $1"
+        );
+    }
+}
