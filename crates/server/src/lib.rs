@@ -72,7 +72,7 @@ impl Platform {
                 .map_err(|e| anyhow::anyhow!("metadata store: {e}"))?,
         );
         let iam = Arc::new(
-            stratus_iam::Iam::open(&data_dir.join("iam.db"))
+            stratus_iam::Iam::open(&location)
                 .map_err(|e| anyhow::anyhow!("iam store: {e}"))?,
         );
         let topics = stratus_topics::Topics::open(&data_dir.join("topics.db"))
