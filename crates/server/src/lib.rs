@@ -72,8 +72,7 @@ impl Platform {
                 .map_err(|e| anyhow::anyhow!("metadata store: {e}"))?,
         );
         let iam = Arc::new(
-            stratus_iam::Iam::open(&location)
-                .map_err(|e| anyhow::anyhow!("iam store: {e}"))?,
+            stratus_iam::Iam::open(&location).map_err(|e| anyhow::anyhow!("iam store: {e}"))?,
         );
         let topics = stratus_topics::Topics::open(&data_dir.join("topics.db"))
             .map_err(|e| anyhow::anyhow!("topics store: {e}"))?;
