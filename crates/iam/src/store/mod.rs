@@ -710,4 +710,40 @@ mod tests {
             assert_eq!(won(&users, "EntityAlreadyExists"), 1, "{users:?}");
         }
     }
+
+    #[test]
+    fn a_lost_database_is_a_retryable_service_failure() {
+        let Ok(url) = std::env::var("STRATUS_TEST_DATABASE") else {
+            return;
+        };
+        // A database of its own, so ending its connections disturbs no other test.
+        let name = format!("test_iam_down_{}", std::process::id());
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            admin.batch_execute(&sql).unwrap();
+        }
+        let (base, _) = url.rsplit_once('/').unwrap();
+        let own = format!("{base}/{name}");
+        let iam =
+            Iam::open(&Location::parse(Some(&own), std::path::Path::new("/")).unwrap()).unwrap();
+        iam.create_user("ann", "/").unwrap();
+        admin
+            .batch_execute(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            ))
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let e = iam.user("ann").unwrap_err();
+        assert_eq!(
+            (e.code, e.kind),
+            ("ServiceFailure", stratus_core::Kind::Unavailable)
+        );
+        drop(iam);
+        admin
+            .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .unwrap();
+    }
 }
