@@ -97,7 +97,7 @@ impl Iam {
     }
 
     pub fn add_user_to_group(&self, group: &str, user: &str) -> Result<(), Error> {
-        self.tx("add to group", |t| {
+        self.write("add to group", |t| {
             let g = group_in(t, group)?.ok_or_else(|| no_such_group(group))?;
             let u = user_in(t, user)?.ok_or_else(|| {
                 no_such_entity(format!("The user with name {user} cannot be found."))
@@ -108,20 +108,18 @@ impl Iam {
             )?;
             Ok(())
         })?;
-        self.invalidate();
         Ok(())
     }
 
     pub fn remove_user_from_group(&self, group: &str, user: &str) -> Result<(), Error> {
         self.group(group)?;
         self.user(user)?;
-        self.tx("remove from group", |t| {
+        self.write("remove from group", |t| {
             Ok(t.execute(
                 "DELETE FROM group_members WHERE grp = ?1 AND \"user\" = ?2",
                 args![group, user],
             )?)
         })?;
-        self.invalidate();
         Ok(())
     }
 

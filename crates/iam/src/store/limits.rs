@@ -25,14 +25,13 @@ impl Iam {
         if let Some(arn) = arn {
             self.boundary_policy_exists(arn)?;
         }
-        self.tx("set boundary", |t| match arn {
+        self.write("set boundary", |t| match arn {
             Some(arn) => Ok(t.execute(
                 "INSERT INTO boundaries (owner_kind, owner, arn) VALUES (?1, ?2, ?3) ON CONFLICT (owner_kind, owner) DO UPDATE SET arn = excluded.arn",
                 args![owner.tag(), name, arn],
             )?),
             None => Ok(drop_boundary_in(t, owner, name)?),
         })?;
-        self.invalidate();
         Ok(())
     }
 

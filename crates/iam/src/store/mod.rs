@@ -226,9 +226,12 @@ impl Owner {
 /// The IAM store and the cache of compiled policies per principal.
 pub struct Iam {
     db: Db,
-    cache: RwLock<HashMap<String, Arc<[Arc<Policy>]>>>,
+    cache: Arc<RwLock<HashMap<String, Arc<[Arc<Policy>]>>>>,
     /// Boundaries and session policies, per principal and session key.
-    limits: RwLock<HashMap<String, crate::eval::Limits>>,
+    limits: Arc<RwLock<HashMap<String, crate::eval::Limits>>>,
+    /// Where writes are announced to the other nodes sharing a PostgreSQL database, so each
+    /// clears its compiled policies too.
+    channel: String,
 }
 
 /// A storage failure as IAM answers it: `ServiceFailure`, 503 when the database cannot be
@@ -341,11 +344,19 @@ impl Iam {
                 },
             },
         )?;
-        Ok(Iam {
+        let iam = Iam {
             db,
-            cache: RwLock::new(HashMap::new()),
-            limits: RwLock::new(HashMap::new()),
-        })
+            cache: Arc::default(),
+            limits: Arc::default(),
+            channel: format!("{schema}_changed"),
+        };
+        // Another node's write clears this node's compiled policies (nothing on SQLite).
+        let (cache, limits) = (iam.cache.clone(), iam.limits.clone());
+        stratus_db::listen(location, &iam.channel, move || {
+            clear(&cache);
+            clear(&limits);
+        })?;
+        Ok(iam)
     }
 
     /// Runs `f` in one transaction; `what` names the step in the log if the database fails.
@@ -358,17 +369,28 @@ impl Iam {
         })
     }
 
-    /// Forgets every compiled policy set: called after each write.
-    fn invalidate(&self) {
-        self.cache
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
-        self.limits
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+    /// [`Iam::tx`] for a write that changes what a principal may do: the commit is
+    /// announced to the other nodes, and this node's compiled policies are forgotten once it
+    /// has committed.
+    fn write<T>(
+        &self,
+        what: &str,
+        mut f: impl FnMut(&Tx<'_>) -> Result<T, Fail>,
+    ) -> Result<T, Error> {
+        let out = self.tx(what, |t| {
+            let out = f(t)?;
+            t.notify(&self.channel)?;
+            Ok(out)
+        })?;
+        clear(&self.cache);
+        clear(&self.limits);
+        Ok(out)
     }
+}
+
+/// Empties a cache of compiled policies.
+fn clear<V>(cache: &RwLock<HashMap<String, V>>) {
+    cache.write().unwrap_or_else(|p| p.into_inner()).clear();
 }
 
 /// The AWS-managed policies, each parsed once for the life of the process.
@@ -745,5 +767,38 @@ mod tests {
         admin
             .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
             .unwrap();
+    }
+
+    #[test]
+    fn another_nodes_write_clears_this_nodes_compiled_policies() {
+        let Ok(url) = std::env::var("STRATUS_TEST_DATABASE") else {
+            return;
+        };
+        let schema = format!("test_iam_nodes_{}", std::process::id());
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        admin
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .unwrap();
+        let loc = Location::parse(Some(&url), std::path::Path::new("/")).unwrap();
+        let (a, b) = (
+            Iam::open_named(&loc, &schema).unwrap(),
+            Iam::open_named(&loc, &schema).unwrap(),
+        );
+        a.create_role(role("fn")).unwrap();
+        let who = Identity {
+            arn: "arn:aws:sts::000000000000:assumed-role/fn/s".into(),
+            user_id: "x".into(),
+            principal: PrincipalKind::Role("fn".into(), "arn:aws:iam::000000000000:role/fn".into()),
+        };
+        assert_eq!(a.policies_of(&who).unwrap().len(), 0, "cached on node a");
+        b.put_inline(Owner::Role, "fn", "books", PUT_BOOKS).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while a.policies_of(&who).unwrap().is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "node a kept a stale policy set"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 }

@@ -32,13 +32,12 @@ impl Iam {
                 owner.word()
             )));
         }
-        self.tx("put policy", |t| {
+        self.write("put policy", |t| {
             Ok(t.execute(
                 "INSERT INTO inline_policies (owner_kind, owner, name, document) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (owner_kind, owner, name) DO UPDATE SET document = excluded.document",
                 args![owner.tag(), name, policy, document],
             )?)
         })?;
-        self.invalidate();
         Ok(())
     }
 
@@ -67,7 +66,7 @@ impl Iam {
 
     pub fn delete_inline(&self, owner: Owner, name: &str, policy: &str) -> Result<(), Error> {
         self.owner_exists(owner, name)?;
-        let n = self.tx("delete policy", |t| {
+        let n = self.write("delete policy", |t| {
             Ok(t.execute(
                 "DELETE FROM inline_policies WHERE owner_kind = ?1 AND owner = ?2 AND name = ?3",
                 args![owner.tag(), name, policy],
@@ -79,7 +78,6 @@ impl Iam {
                 owner.word()
             )));
         }
-        self.invalidate();
         Ok(())
     }
 
@@ -334,7 +332,7 @@ impl Iam {
         let now = now_iso();
         // Counting, numbering and inserting are one transaction: concurrent creates get
         // distinct numbers and cannot together pass the quota.
-        let version = self.tx("create version", |t| {
+        let version = self.write("create version", |t| {
             let (count, next): (i64, i64) = t
                 .query_opt(
                     "SELECT (SELECT COUNT(*) FROM policy_versions WHERE arn = ?1), next_version FROM policies WHERE arn = ?1",
@@ -368,7 +366,6 @@ impl Iam {
             };
             Ok(version)
         })?;
-        self.invalidate();
         Ok(PolicyVersion {
             version,
             document: document.into(),
@@ -397,13 +394,12 @@ impl Iam {
     pub fn set_default_policy_version(&self, arn: &str, version: &str) -> Result<(), Error> {
         self.customer_policy(arn)?;
         self.policy_version(arn, version)?;
-        self.tx("set default", |t| {
+        self.write("set default", |t| {
             Ok(t.execute(
                 "UPDATE policies SET default_version = ?2 WHERE arn = ?1",
                 args![arn, version],
             )?)
         })?;
-        self.invalidate();
         Ok(())
     }
 
@@ -414,19 +410,18 @@ impl Iam {
         self.policy(arn).map_err(|_| {
             no_such_entity(format!("Policy {arn} does not exist or is not attachable."))
         })?;
-        self.tx("attach", |t| {
+        self.write("attach", |t| {
             Ok(t.execute(
                 "INSERT INTO attachments (owner_kind, owner, arn) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
                 args![owner.tag(), name, arn],
             )?)
         })?;
-        self.invalidate();
         Ok(())
     }
 
     pub fn detach(&self, owner: Owner, name: &str, arn: &str) -> Result<(), Error> {
         self.owner_exists(owner, name)?;
-        let n = self.tx("detach", |t| {
+        let n = self.write("detach", |t| {
             Ok(t.execute(
                 "DELETE FROM attachments WHERE owner_kind = ?1 AND owner = ?2 AND arn = ?3",
                 args![owner.tag(), name, arn],
@@ -435,7 +430,6 @@ impl Iam {
         if n == 0 {
             return Err(no_such_entity(format!("Policy {arn} was not found.")));
         }
-        self.invalidate();
         Ok(())
     }
 

@@ -107,7 +107,7 @@ impl Iam {
         new_name: Option<&str>,
         new_path: Option<&str>,
     ) -> Result<(), Error> {
-        self.tx("update user", |t| {
+        self.write("update user", |t| {
             let user = user_in(t, name)?.ok_or_else(|| no_such_user(name))?;
             let to = new_name.unwrap_or(&user.name);
             if new_name.is_some_and(|n| !n.eq_ignore_ascii_case(name)) && user_in(t, to)?.is_some()
@@ -134,12 +134,11 @@ impl Iam {
             }
             Ok(())
         })?;
-        self.invalidate();
         Ok(())
     }
 
     pub fn delete_user(&self, name: &str) -> Result<(), Error> {
-        self.tx("delete user", |t| {
+        self.write("delete user", |t| {
             user_in(t, name)?.ok_or_else(|| no_such_user(name))?;
             refuse_if_any(
                 t,
@@ -169,7 +168,6 @@ impl Iam {
             drop_boundary_in(t, Owner::User, name)?;
             Ok(())
         })?;
-        self.invalidate();
         Ok(())
     }
 
@@ -411,7 +409,7 @@ impl Iam {
     }
 
     pub fn delete_role(&self, name: &str) -> Result<(), Error> {
-        self.tx("delete role", |t| {
+        self.write("delete role", |t| {
             t.query_opt("SELECT name FROM roles WHERE name = ?1", args![name], |r| {
                 r.get::<String>(0)
             })?
@@ -433,7 +431,6 @@ impl Iam {
             drop_boundary_in(t, Owner::Role, name)?;
             Ok(())
         })?;
-        self.invalidate();
         Ok(())
     }
 
