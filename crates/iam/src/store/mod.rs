@@ -223,10 +223,13 @@ impl Owner {
     }
 }
 
+/// A principal's compiled identity policies.
+type PolicySet = Arc<[Arc<Policy>]>;
+
 /// The IAM store and the cache of compiled policies per principal.
 pub struct Iam {
     db: Db,
-    cache: Arc<RwLock<HashMap<String, Arc<[Arc<Policy>]>>>>,
+    cache: Arc<RwLock<HashMap<String, PolicySet>>>,
     /// Boundaries and session policies, per principal and session key.
     limits: Arc<RwLock<HashMap<String, crate::eval::Limits>>>,
     /// Where writes are announced to the other nodes sharing a PostgreSQL database, so each
