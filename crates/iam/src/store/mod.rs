@@ -354,10 +354,19 @@ impl Iam {
             channel: format!("{schema}_changed"),
         };
         // Another node's write clears this node's compiled policies (nothing on SQLite).
+        // `listen` connects with the blocking client, which cannot run on an async runtime's
+        // thread (the server opens its stores on one), so it runs on a thread of its own.
         let (cache, limits) = (iam.cache.clone(), iam.limits.clone());
-        stratus_db::listen(location, &iam.channel, move || {
-            clear(&cache);
-            clear(&limits);
+        let channel = iam.channel.clone();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                stratus_db::listen(location, &channel, move || {
+                    clear(&cache);
+                    clear(&limits);
+                })
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
         })?;
         Ok(iam)
     }
