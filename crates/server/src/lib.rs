@@ -82,8 +82,7 @@ impl Platform {
         let meta =
             Arc::new(Meta::open(&location).map_err(|e| anyhow::anyhow!("metadata store: {e}"))?);
         let iam = Arc::new(
-            stratus_iam::Iam::open(&data_dir.join("iam.db"))
-                .map_err(|e| anyhow::anyhow!("iam store: {e}"))?,
+            stratus_iam::Iam::open(&location).map_err(|e| anyhow::anyhow!("iam store: {e}"))?,
         );
         let topics = stratus_topics::Topics::open(&location)
             .map_err(|e| anyhow::anyhow!("topics store: {e}"))?;

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use rusqlite::{params, OptionalExtension};
 use stratus_core::Error;
+use stratus_db::args;
 
 use super::*;
 use crate::eval::Limits;
@@ -22,21 +22,16 @@ impl Iam {
     /// must be a managed policy that exists, as IAM requires.
     pub fn set_boundary(&self, owner: Owner, name: &str, arn: Option<&str>) -> Result<(), Error> {
         self.owner_exists(owner, name)?;
-        let db_result = match arn {
-            Some(arn) => {
-                self.boundary_policy_exists(arn)?;
-                self.db().execute(
-                    "INSERT OR REPLACE INTO boundaries (owner_kind, owner, arn) VALUES (?1, ?2, ?3)",
-                    params![owner.tag(), name, arn],
-                )
-            }
-            None => self.db().execute(
-                "DELETE FROM boundaries WHERE owner_kind = ?1 AND owner = ?2",
-                params![owner.tag(), name],
-            ),
-        };
-        db_result.map_err(|e| fault("set boundary", e))?;
-        self.invalidate();
+        if let Some(arn) = arn {
+            self.boundary_policy_exists(arn)?;
+        }
+        self.write("set boundary", |t| match arn {
+            Some(arn) => Ok(t.execute(
+                "INSERT INTO boundaries (owner_kind, owner, arn) VALUES (?1, ?2, ?3) ON CONFLICT (owner_kind, owner) DO UPDATE SET arn = excluded.arn",
+                args![owner.tag(), name, arn],
+            )?),
+            None => Ok(drop_boundary_in(t, owner, name)?),
+        })?;
         Ok(())
     }
 
@@ -56,26 +51,13 @@ impl Iam {
 
     /// The permissions boundary of a user or role, if it has one.
     pub fn boundary(&self, owner: Owner, name: &str) -> Result<Option<String>, Error> {
-        self.db()
-            .query_row(
+        self.tx("boundary", |t| {
+            Ok(t.query_opt(
                 "SELECT arn FROM boundaries WHERE owner_kind = ?1 AND owner = ?2",
-                params![owner.tag(), name],
+                args![owner.tag(), name],
                 |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| fault("boundary", e))
-    }
-
-    /// Forgets the boundary of a deleted user or role, so a new one of the same name starts
-    /// without it.
-    pub(super) fn drop_boundary(&self, owner: Owner, name: &str) -> Result<(), Error> {
-        self.db()
-            .execute(
-                "DELETE FROM boundaries WHERE owner_kind = ?1 AND owner = ?2",
-                params![owner.tag(), name],
-            )
-            .map_err(|e| fault("drop boundary", e))?;
-        Ok(())
+            )?)
+        })
     }
 
     /// Records the session policies of new temporary credentials.
@@ -86,13 +68,13 @@ impl Iam {
         arns: &[String],
     ) -> Result<(), Error> {
         let arns = serde_json::to_string(arns).unwrap_or_else(|_| "[]".into());
-        self.db()
-            .execute(
-                "INSERT OR REPLACE INTO session_policies (access_key, policy, arns) VALUES (?1, ?2, ?3)",
-                params![access_key, policy, arns],
-            )
-            .map_err(|e| fault("session policies", e))?;
-        Ok(())
+        self.tx("session policies", |t| {
+            t.execute(
+                "INSERT INTO session_policies (access_key, policy, arns) VALUES (?1, ?2, ?3) ON CONFLICT (access_key) DO UPDATE SET policy = excluded.policy, arns = excluded.arns",
+                args![access_key, policy, arns],
+            )?;
+            Ok(())
+        })
     }
 
     /// The boundary and session policies that limit `identity` (signing with `session_key`,
@@ -142,15 +124,13 @@ impl Iam {
 
     /// The session policies of one set of temporary credentials, if it was given any.
     fn compile_session(&self, access_key: &str) -> Result<Option<Arc<[Arc<Policy>]>>, Error> {
-        let row: Option<(Option<String>, String)> = self
-            .db()
-            .query_row(
+        let row: Option<(Option<String>, String)> = self.tx("session policies", |t| {
+            Ok(t.query_opt(
                 "SELECT policy, arns FROM session_policies WHERE access_key = ?1",
-                [access_key],
+                args![access_key],
                 |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(|e| fault("session policies", e))?;
+            )?)
+        })?;
         let Some((inline, arns)) = row else {
             return Ok(None);
         };
@@ -185,6 +165,19 @@ impl Iam {
             .ok()
             .map(Arc::new))
     }
+}
+
+/// Forgets the boundary of a user or role (removed, or deleted with its owner so a new one
+/// of the same name starts without it).
+pub(super) fn drop_boundary_in(
+    t: &Tx<'_>,
+    owner: Owner,
+    name: &str,
+) -> Result<usize, stratus_db::Error> {
+    t.execute(
+        "DELETE FROM boundaries WHERE owner_kind = ?1 AND owner = ?2",
+        args![owner.tag(), name],
+    )
 }
 
 /// A policy that allows nothing: what a boundary that cannot be read amounts to.

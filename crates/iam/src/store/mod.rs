@@ -1,4 +1,4 @@
-//! The IAM store, in its own SQLite file (`iam.db`): users, their access keys, roles and
+//! The IAM store (`iam.db` on SQLite, the `iam` schema on PostgreSQL): users, their access keys, roles and
 //! their tags, inline policies, customer-managed policies with their versions, attachments,
 //! and the temporary credentials STS hands out. Every write clears the cache of compiled
 //! policies, so the next request of any principal sees the change.
@@ -16,11 +16,10 @@ mod policies;
 mod principals;
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
-use rusqlite::Connection;
 use stratus_core::{Error, ACCOUNT_ID};
+use stratus_db::{Db, Location, Tx};
 
 use crate::managed;
 use crate::policy::{Kind, Policy};
@@ -38,6 +37,27 @@ CREATE TABLE IF NOT EXISTS groups (name TEXT PRIMARY KEY COLLATE NOCASE, id TEXT
 CREATE TABLE IF NOT EXISTS group_members (grp TEXT NOT NULL COLLATE NOCASE, user TEXT NOT NULL COLLATE NOCASE, PRIMARY KEY (grp, user));
 CREATE TABLE IF NOT EXISTS sessions (access_key TEXT PRIMARY KEY, secret TEXT NOT NULL, token TEXT NOT NULL, arn TEXT NOT NULL, user_id TEXT NOT NULL, owner_kind TEXT NOT NULL, owner TEXT NOT NULL, expires INTEGER NOT NULL);
 ";
+
+/// The same tables on PostgreSQL, both SQLite migrations in one. Every column SQLite
+/// compares with `NOCASE` gets `nocase`, a case-insensitive ICU collation, so the same SQL
+/// finds `Alice` by `ALICE` and refuses it as a duplicate key; every other text column
+/// compares bytes (`"C"`), as SQLite does. `"user"` is quoted: a reserved word there.
+const POSTGRES: &str = r#"
+CREATE COLLATION IF NOT EXISTS nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE TABLE users (name TEXT COLLATE nocase PRIMARY KEY, id TEXT NOT NULL, path TEXT NOT NULL, created TEXT NOT NULL);
+CREATE TABLE access_keys (id TEXT COLLATE "C" PRIMARY KEY, secret TEXT NOT NULL, "user" TEXT COLLATE "C" NOT NULL, status TEXT NOT NULL, created TEXT COLLATE "C" NOT NULL);
+CREATE TABLE roles (name TEXT COLLATE nocase PRIMARY KEY, id TEXT NOT NULL, path TEXT NOT NULL, trust TEXT NOT NULL, description TEXT, max_session BIGINT NOT NULL, created TEXT NOT NULL);
+CREATE TABLE role_tags (role TEXT COLLATE nocase NOT NULL, key TEXT COLLATE "C" NOT NULL, value TEXT NOT NULL, PRIMARY KEY (role, key));
+CREATE TABLE inline_policies (owner_kind TEXT COLLATE "C" NOT NULL, owner TEXT COLLATE nocase NOT NULL, name TEXT COLLATE "C" NOT NULL, document TEXT NOT NULL, PRIMARY KEY (owner_kind, owner, name));
+CREATE TABLE policies (arn TEXT COLLATE "C" PRIMARY KEY, name TEXT COLLATE "C" NOT NULL, id TEXT NOT NULL, path TEXT NOT NULL, description TEXT, default_version TEXT COLLATE "C" NOT NULL, next_version BIGINT NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL);
+CREATE TABLE policy_versions (arn TEXT COLLATE "C" NOT NULL, version TEXT COLLATE "C" NOT NULL, document TEXT NOT NULL, created TEXT NOT NULL, PRIMARY KEY (arn, version));
+CREATE TABLE attachments (owner_kind TEXT COLLATE "C" NOT NULL, owner TEXT COLLATE nocase NOT NULL, arn TEXT COLLATE "C" NOT NULL, PRIMARY KEY (owner_kind, owner, arn));
+CREATE TABLE groups (name TEXT COLLATE nocase PRIMARY KEY, id TEXT NOT NULL, path TEXT NOT NULL, created TEXT NOT NULL);
+CREATE TABLE group_members (grp TEXT COLLATE nocase NOT NULL, "user" TEXT COLLATE nocase NOT NULL, PRIMARY KEY (grp, "user"));
+CREATE TABLE sessions (access_key TEXT COLLATE "C" PRIMARY KEY, secret TEXT NOT NULL, token TEXT NOT NULL, arn TEXT NOT NULL, user_id TEXT NOT NULL, owner_kind TEXT NOT NULL, owner TEXT NOT NULL, expires BIGINT NOT NULL);
+CREATE TABLE boundaries (owner_kind TEXT COLLATE "C" NOT NULL, owner TEXT COLLATE nocase NOT NULL, arn TEXT NOT NULL, PRIMARY KEY (owner_kind, owner));
+CREATE TABLE session_policies (access_key TEXT COLLATE "C" PRIMARY KEY, policy TEXT, arns TEXT NOT NULL);
+"#;
 
 /// Who a verified access key belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,17 +223,62 @@ impl Owner {
     }
 }
 
+/// A principal's compiled identity policies.
+type PolicySet = Arc<[Arc<Policy>]>;
+
 /// The IAM store and the cache of compiled policies per principal.
 pub struct Iam {
-    conn: Mutex<Connection>,
-    cache: RwLock<HashMap<String, Arc<[Arc<Policy>]>>>,
+    db: Db,
+    cache: Arc<RwLock<HashMap<String, PolicySet>>>,
     /// Boundaries and session policies, per principal and session key.
-    limits: RwLock<HashMap<String, crate::eval::Limits>>,
+    limits: Arc<RwLock<HashMap<String, crate::eval::Limits>>>,
+    /// Where writes are announced to the other nodes sharing a PostgreSQL database, so each
+    /// clears its compiled policies too.
+    channel: String,
 }
 
-fn fault(what: &str, e: rusqlite::Error) -> Error {
+/// A storage failure as IAM answers it: `ServiceFailure`, 503 when the database cannot be
+/// reached (the request may be retried), 500 otherwise. The cause is logged, never sent.
+fn fault(what: &str, e: stratus_db::Error) -> Error {
     tracing::error!(error = %e, "iam store: {what}");
-    Error::service()
+    let kind = match e.is_unavailable() {
+        true => stratus_core::Kind::Unavailable,
+        false => stratus_core::Kind::Internal,
+    };
+    Error::new(
+        "ServiceFailure",
+        kind,
+        "The request processing has failed because of an unknown error, exception or failure.",
+    )
+}
+
+/// Why a transaction stopped: the database failed, or a check inside it refused the
+/// request (a duplicate, a quota, an entity still in use).
+enum Fail {
+    Db(stratus_db::Error),
+    Refused(Error),
+}
+
+impl From<stratus_db::Error> for Fail {
+    fn from(e: stratus_db::Error) -> Self {
+        Fail::Db(e)
+    }
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Self {
+        Fail::Refused(e)
+    }
+}
+
+/// Sorts names as SQLite's `NOCASE` orders them (ASCII letters folded), so lists come out
+/// in the same order on both backends whatever collation PostgreSQL's ICU would apply.
+fn sort_nocase<T>(items: &mut [T], name: impl Fn(&T) -> &str) {
+    items.sort_by(|a, b| {
+        let (a, b) = (name(a).bytes(), name(b).bytes());
+        a.map(|c| c.to_ascii_lowercase())
+            .cmp(b.map(|c| c.to_ascii_lowercase()))
+    });
 }
 
 pub fn no_such_entity(message: impl Into<String>) -> Error {
@@ -262,35 +327,82 @@ fn random_secret(n: usize) -> String {
 }
 
 impl Iam {
-    /// Opens (creating) the store at `path`; a failure names the file and the step.
-    pub fn open(path: &Path) -> Result<Iam, stratus_db::Error> {
-        let conn = stratus_db::open(
-            path,
-            stratus_db::Options::default(),
-            stratus_db::Schema::Versioned(&[SCHEMA, limits::MIGRATION]),
+    /// Opens (creating, migrating) the store at `location`; a failure names the file or
+    /// schema and the step.
+    pub fn open(location: &Location) -> Result<Iam, stratus_db::Error> {
+        Self::open_named(location, "iam")
+    }
+
+    /// [`Iam::open`] in the PostgreSQL schema `schema` (tests give each store its own).
+    pub fn open_named(location: &Location, schema: &str) -> Result<Iam, stratus_db::Error> {
+        let db = Db::open(
+            location,
+            &stratus_db::StoreSpec {
+                name: schema,
+                file: "iam.db",
+                options: stratus_db::Options::default(),
+                migrations: stratus_db::Migrations {
+                    sqlite: stratus_db::Schema::Versioned(&[SCHEMA, limits::MIGRATION]),
+                    postgres: &[POSTGRES],
+                },
+            },
         )?;
-        Ok(Iam {
-            conn: Mutex::new(conn),
-            cache: RwLock::new(HashMap::new()),
-            limits: RwLock::new(HashMap::new()),
+        let iam = Iam {
+            db,
+            cache: Arc::default(),
+            limits: Arc::default(),
+            channel: format!("{schema}_changed"),
+        };
+        // Another node's write clears this node's compiled policies (nothing on SQLite).
+        // `listen` connects with the blocking client, which cannot run on an async runtime's
+        // thread (the server opens its stores on one), so it runs on a thread of its own.
+        let (cache, limits) = (iam.cache.clone(), iam.limits.clone());
+        let channel = iam.channel.clone();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                stratus_db::listen(location, &channel, move || {
+                    clear(&cache);
+                    clear(&limits);
+                })
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })?;
+        Ok(iam)
+    }
+
+    /// Runs `f` in one transaction; `what` names the step in the log if the database fails.
+    /// `f` may run more than once (PostgreSQL retries a serialization conflict), so caches
+    /// are cleared by the caller after this returns, never inside `f`.
+    fn tx<T>(&self, what: &str, f: impl FnMut(&Tx<'_>) -> Result<T, Fail>) -> Result<T, Error> {
+        self.db.tx(f).map_err(|e| match e {
+            Fail::Db(e) => fault(what, e),
+            Fail::Refused(e) => e,
         })
     }
 
-    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// [`Iam::tx`] for a write that changes what a principal may do: the commit is
+    /// announced to the other nodes, and this node's compiled policies are forgotten once it
+    /// has committed.
+    fn write<T>(
+        &self,
+        what: &str,
+        mut f: impl FnMut(&Tx<'_>) -> Result<T, Fail>,
+    ) -> Result<T, Error> {
+        let out = self.tx(what, |t| {
+            let out = f(t)?;
+            t.notify(&self.channel)?;
+            Ok(out)
+        })?;
+        clear(&self.cache);
+        clear(&self.limits);
+        Ok(out)
     }
+}
 
-    /// Forgets every compiled policy set: called after each write.
-    fn invalidate(&self) {
-        self.cache
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
-        self.limits
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
-    }
+/// Empties a cache of compiled policies.
+fn clear<V>(cache: &RwLock<HashMap<String, V>>) {
+    cache.write().unwrap_or_else(|p| p.into_inner()).clear();
 }
 
 /// The AWS-managed policies, each parsed once for the life of the process.
@@ -333,10 +445,24 @@ mod tests {
     const TRUST: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}}"#;
     const PUT_BOOKS: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"dynamodb:PutItem","Resource":"arn:aws:dynamodb:us-east-1:000000000000:table/Books"}}"#;
 
-    fn store() -> (tempfile::TempDir, Iam) {
+    /// A fresh store on every backend this run can reach: SQLite, and PostgreSQL (in a
+    /// schema of its own) when `STRATUS_TEST_DATABASE` names a database.
+    fn stores(tag: &str) -> Vec<(tempfile::TempDir, Iam)> {
         let dir = tempfile::tempdir().unwrap();
-        let iam = Iam::open(&dir.path().join("iam.db")).unwrap();
-        (dir, iam)
+        let sqlite = Iam::open(&Location::Sqlite(dir.path().into())).unwrap();
+        let mut out = vec![(dir, sqlite)];
+        if let Ok(url) = std::env::var("STRATUS_TEST_DATABASE") {
+            let schema = format!("test_iam_{tag}_{}", std::process::id());
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                .unwrap();
+            let loc = Location::parse(Some(&url), std::path::Path::new("/")).unwrap();
+            out.push((
+                tempfile::tempdir().unwrap(),
+                Iam::open_named(&loc, &schema).unwrap(),
+            ));
+        }
+        out
     }
 
     fn role(name: &str) -> Role {
@@ -354,177 +480,337 @@ mod tests {
 
     #[test]
     fn users_keys_and_conflicts() {
-        let (_d, iam) = store();
-        iam.create_user("alice", "/").unwrap();
-        assert_eq!(
-            iam.create_user("ALICE", "/").unwrap_err().code,
-            "EntityAlreadyExists"
-        );
-        let k = iam.create_access_key("alice").unwrap();
-        assert!(k.id.starts_with("AKIA") && k.id.len() == 20);
-        iam.create_access_key("alice").unwrap();
-        assert_eq!(
-            iam.create_access_key("alice").unwrap_err().code,
-            "LimitExceeded"
-        );
-        let rec = iam.resolve_key(&k.id).unwrap().unwrap();
-        assert_eq!(rec.identity.arn, "arn:aws:iam::000000000000:user/alice");
-        assert_eq!(
-            iam.delete_user("alice").unwrap_err().message,
-            "Cannot delete entity, must delete access keys first."
-        );
-        iam.update_access_key("alice", &k.id, "Inactive").unwrap();
-        assert!(!iam.resolve_key(&k.id).unwrap().unwrap().active);
-        assert_eq!(
-            iam.delete_access_key("alice", "AKIANOPE").unwrap_err().code,
-            "NoSuchEntity"
-        );
+        for (_d, iam) in stores("users_keys_and_conflicts") {
+            iam.create_user("alice", "/").unwrap();
+            assert_eq!(
+                iam.create_user("ALICE", "/").unwrap_err().code,
+                "EntityAlreadyExists"
+            );
+            let k = iam.create_access_key("alice").unwrap();
+            assert!(k.id.starts_with("AKIA") && k.id.len() == 20);
+            iam.create_access_key("alice").unwrap();
+            assert_eq!(
+                iam.create_access_key("alice").unwrap_err().code,
+                "LimitExceeded"
+            );
+            let rec = iam.resolve_key(&k.id).unwrap().unwrap();
+            assert_eq!(rec.identity.arn, "arn:aws:iam::000000000000:user/alice");
+            assert_eq!(
+                iam.delete_user("alice").unwrap_err().message,
+                "Cannot delete entity, must delete access keys first."
+            );
+            iam.update_access_key("alice", &k.id, "Inactive").unwrap();
+            assert!(!iam.resolve_key(&k.id).unwrap().unwrap().active);
+            assert_eq!(
+                iam.delete_access_key("alice", "AKIANOPE").unwrap_err().code,
+                "NoSuchEntity"
+            );
+        }
     }
 
     #[test]
     fn the_cache_follows_policy_changes() {
-        let (_d, iam) = store();
-        iam.create_role(role("fn")).unwrap();
+        for (_d, iam) in stores("the_cache_follows_policy") {
+            iam.create_role(role("fn")).unwrap();
+            let who = Identity {
+                arn: "arn:aws:sts::000000000000:assumed-role/fn/s".into(),
+                user_id: "x".into(),
+                principal: PrincipalKind::Role(
+                    "fn".into(),
+                    "arn:aws:iam::000000000000:role/fn".into(),
+                ),
+            };
+            assert_eq!(iam.policies_of(&who).unwrap().len(), 0);
+            iam.put_inline(Owner::Role, "fn", "books", PUT_BOOKS)
+                .unwrap();
+            iam.attach(
+                Owner::Role,
+                "fn",
+                "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+            )
+            .unwrap();
+            assert_eq!(iam.policies_of(&who).unwrap().len(), 2);
+            assert_eq!(
+                iam.delete_role("fn").unwrap_err().message,
+                "Cannot delete entity, must delete policies first."
+            );
+            iam.delete_inline(Owner::Role, "fn", "books").unwrap();
+            assert_eq!(iam.policies_of(&who).unwrap().len(), 1);
+            assert_eq!(
+                iam.delete_role("fn").unwrap_err().message,
+                "Cannot delete entity, must detach all policies first."
+            );
+        }
+    }
+
+    #[test]
+    fn managed_policy_versions() {
+        for (_d, iam) in stores("managed_policy_versions") {
+            let p = iam.create_policy("books", "/", PUT_BOOKS, None).unwrap();
+            assert_eq!(p.arn, "arn:aws:iam::000000000000:policy/books");
+            for _ in 0..4 {
+                iam.create_policy_version(&p.arn, PUT_BOOKS, false).unwrap();
+            }
+            assert_eq!(
+                iam.create_policy_version(&p.arn, PUT_BOOKS, true)
+                    .unwrap_err()
+                    .code,
+                "LimitExceeded"
+            );
+            assert_eq!(
+                iam.delete_policy_version(&p.arn, "v1").unwrap_err().code,
+                "DeleteConflict"
+            );
+            iam.set_default_policy_version(&p.arn, "v5").unwrap();
+            iam.delete_policy_version(&p.arn, "v1").unwrap();
+            let versions: Vec<String> = iam
+                .list_policy_versions(&p.arn)
+                .unwrap()
+                .into_iter()
+                .map(|v| v.version)
+                .collect();
+            assert_eq!(versions, ["v5", "v4", "v3", "v2"]);
+            assert_eq!(
+                iam.create_policy("books", "/", PUT_BOOKS, None)
+                    .unwrap_err()
+                    .code,
+                "EntityAlreadyExists"
+            );
+            assert!(
+                iam.policy("arn:aws:iam::aws:policy/AdministratorAccess")
+                    .unwrap()
+                    .aws_managed
+            );
+        }
+    }
+
+    #[test]
+    fn users_hold_their_groups_policies() {
+        for (_d, iam) in stores("users_hold_their_groups_") {
+            iam.create_user("ann", "/").unwrap();
+            iam.create_group("dev", "/").unwrap();
+            let ann = Identity {
+                arn: "arn:aws:iam::000000000000:user/ann".into(),
+                user_id: "x".into(),
+                principal: PrincipalKind::User("ann".into()),
+            };
+            iam.put_inline(Owner::Group, "dev", "books", PUT_BOOKS)
+                .unwrap();
+            assert_eq!(iam.policies_of(&ann).unwrap().len(), 0);
+            iam.add_user_to_group("dev", "ann").unwrap();
+            assert_eq!(iam.policies_of(&ann).unwrap().len(), 1);
+            assert_eq!(
+                iam.delete_group("dev").unwrap_err().message,
+                "Cannot delete entity, must remove users from group first."
+            );
+            assert_eq!(
+                iam.delete_user("ann").unwrap_err().message,
+                "Cannot delete entity, must remove user from all groups first."
+            );
+            iam.remove_user_from_group("dev", "ann").unwrap();
+            assert_eq!(iam.policies_of(&ann).unwrap().len(), 0);
+        }
+    }
+
+    #[test]
+    fn boundaries_and_session_policies_are_limits() {
+        for (_d, iam) in stores("boundaries_and_session_p") {
+            iam.create_user("ann", "/").unwrap();
+            let ann = Identity {
+                arn: "arn:aws:iam::000000000000:user/ann".into(),
+                user_id: "x".into(),
+                principal: PrincipalKind::User("ann".into()),
+            };
+            assert!(iam.limits_of(&ann, None).unwrap().is_empty());
+            let missing = "arn:aws:iam::000000000000:policy/nope";
+            assert_eq!(
+                iam.set_boundary(Owner::User, "ann", Some(missing))
+                    .unwrap_err()
+                    .message,
+                format!("Policy {missing} does not exist or is not attachable.")
+            );
+            assert_eq!(
+                iam.set_boundary(Owner::User, "ann", Some("nope"))
+                    .unwrap_err()
+                    .code,
+                "InvalidInput"
+            );
+            let p = iam.create_policy("books", "/", PUT_BOOKS, None).unwrap();
+            iam.set_boundary(Owner::User, "ann", Some(&p.arn)).unwrap();
+            assert_eq!(
+                iam.boundary(Owner::User, "ann").unwrap(),
+                Some(p.arn.clone())
+            );
+            assert!(iam.limits_of(&ann, None).unwrap().boundary.is_some());
+            iam.set_boundary(Owner::User, "ann", None).unwrap();
+            assert!(iam.limits_of(&ann, None).unwrap().is_empty());
+            iam.set_session_policies("ASIAX", None, std::slice::from_ref(&p.arn))
+                .unwrap();
+            let limits = iam.limits_of(&ann, Some("ASIAX")).unwrap();
+            assert_eq!(limits.session.map(|s| s.len()), Some(1));
+            assert!(iam.limits_of(&ann, Some("ASIAOTHER")).unwrap().is_empty());
+        }
+    }
+
+    #[test]
+    fn sessions_resolve_until_dropped() {
+        for (_d, iam) in stores("sessions_resolve_until_d") {
+            let creds = iam.create_session(&Identity::root(), 900).unwrap();
+            assert!(creds.access_key.starts_with("ASIA"));
+            let rec = iam.resolve_key(&creds.access_key).unwrap().unwrap();
+            assert_eq!(rec.token.as_deref(), Some(creds.token.as_str()));
+            assert!(rec.identity.is_root());
+        }
+    }
+
+    #[test]
+    fn names_match_any_case_and_list_in_sqlite_order() {
+        for (_d, iam) in stores("names") {
+            // `1` sorts before `@` by bytes (NOCASE) though ICU would put punctuation first.
+            for name in ["bob", "a@b", "Alice", "a1", "Carol", "carol_x"] {
+                iam.create_user(name, "/").unwrap();
+            }
+            assert_eq!(iam.user("ALICE").unwrap().name, "Alice");
+            assert_eq!(
+                iam.create_user("CAROL", "/").unwrap_err().code,
+                "EntityAlreadyExists"
+            );
+            let names: Vec<String> = iam
+                .list_users("/")
+                .unwrap()
+                .into_iter()
+                .map(|u| u.name)
+                .collect();
+            assert_eq!(names, ["a1", "a@b", "Alice", "bob", "Carol", "carol_x"]);
+            // A key of `Alice` resolves through the case-insensitive join.
+            let k = iam.create_access_key("Alice").unwrap();
+            let rec = iam.resolve_key(&k.id).unwrap().unwrap();
+            assert_eq!(rec.identity.arn, "arn:aws:iam::000000000000:user/Alice");
+            iam.update_user("alice", Some("Alicia"), None).unwrap();
+            assert_eq!(iam.key_owner(&k.id).unwrap().as_deref(), Some("Alicia"));
+            assert_eq!(iam.user("alice").unwrap_err().code, "NoSuchEntity");
+        }
+    }
+
+    #[test]
+    fn tag_keys_order_by_bytes() {
+        for (_d, iam) in stores("tags") {
+            let mut r = role("fn");
+            r.tags = ["b", "\u{e9}", "B", "a"]
+                .iter()
+                .map(|k| (k.to_string(), "v".to_string()))
+                .collect();
+            iam.create_role(r).unwrap();
+            iam.tag_role("FN", &[("a".into(), "w".into())]).unwrap();
+            let tags = iam.role("fn").unwrap().tags;
+            let keys: Vec<&str> = tags.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(keys, ["B", "a", "b", "\u{e9}"]);
+            assert_eq!(tags[1].1, "w", "a tag is replaced, not duplicated");
+            assert_eq!(iam.list_roles("/").unwrap().len(), 1);
+        }
+    }
+
+    #[test]
+    fn concurrent_writers_get_one_outcome() {
+        for (_d, iam) in stores("race") {
+            iam.create_user("eve", "/").unwrap();
+            let (keys, users) = std::thread::scope(|s| {
+                let keys: Vec<_> = (0..6)
+                    .map(|_| s.spawn(|| iam.create_access_key("eve")))
+                    .collect();
+                let users: Vec<_> = ["mallory", "MALLORY", "Mallory", "mAllory"]
+                    .into_iter()
+                    .map(|n| {
+                        let iam = &iam;
+                        s.spawn(move || iam.create_user(n, "/"))
+                    })
+                    .collect();
+                (
+                    keys.into_iter()
+                        .map(|h| h.join().unwrap().map(|_| ()).map_err(|e| e.code))
+                        .collect::<Vec<_>>(),
+                    users
+                        .into_iter()
+                        .map(|h| h.join().unwrap().map(|_| ()).map_err(|e| e.code))
+                        .collect::<Vec<_>>(),
+                )
+            });
+            let won = |r: &[Result<(), &str>], loser: &str| {
+                assert!(r.iter().all(|r| *r == Ok(()) || *r == Err(loser)), "{r:?}");
+                r.iter().filter(|r| r.is_ok()).count()
+            };
+            assert_eq!(won(&keys, "LimitExceeded"), 2, "{keys:?}");
+            assert_eq!(iam.list_access_keys("eve").unwrap().len(), 2);
+            assert_eq!(won(&users, "EntityAlreadyExists"), 1, "{users:?}");
+        }
+    }
+
+    #[test]
+    fn a_lost_database_is_a_retryable_service_failure() {
+        let Ok(url) = std::env::var("STRATUS_TEST_DATABASE") else {
+            return;
+        };
+        // A database of its own, so ending its connections disturbs no other test.
+        let name = format!("test_iam_down_{}", std::process::id());
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            admin.batch_execute(&sql).unwrap();
+        }
+        let (base, _) = url.rsplit_once('/').unwrap();
+        let own = format!("{base}/{name}");
+        let iam =
+            Iam::open(&Location::parse(Some(&own), std::path::Path::new("/")).unwrap()).unwrap();
+        iam.create_user("ann", "/").unwrap();
+        admin
+            .batch_execute(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            ))
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let e = iam.user("ann").unwrap_err();
+        assert_eq!(
+            (e.code, e.kind),
+            ("ServiceFailure", stratus_core::Kind::Unavailable)
+        );
+        drop(iam);
+        admin
+            .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .unwrap();
+    }
+
+    #[test]
+    fn another_nodes_write_clears_this_nodes_compiled_policies() {
+        let Ok(url) = std::env::var("STRATUS_TEST_DATABASE") else {
+            return;
+        };
+        let schema = format!("test_iam_nodes_{}", std::process::id());
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        admin
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .unwrap();
+        let loc = Location::parse(Some(&url), std::path::Path::new("/")).unwrap();
+        let (a, b) = (
+            Iam::open_named(&loc, &schema).unwrap(),
+            Iam::open_named(&loc, &schema).unwrap(),
+        );
+        a.create_role(role("fn")).unwrap();
         let who = Identity {
             arn: "arn:aws:sts::000000000000:assumed-role/fn/s".into(),
             user_id: "x".into(),
             principal: PrincipalKind::Role("fn".into(), "arn:aws:iam::000000000000:role/fn".into()),
         };
-        assert_eq!(iam.policies_of(&who).unwrap().len(), 0);
-        iam.put_inline(Owner::Role, "fn", "books", PUT_BOOKS)
-            .unwrap();
-        iam.attach(
-            Owner::Role,
-            "fn",
-            "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-        )
-        .unwrap();
-        assert_eq!(iam.policies_of(&who).unwrap().len(), 2);
-        assert_eq!(
-            iam.delete_role("fn").unwrap_err().message,
-            "Cannot delete entity, must delete policies first."
-        );
-        iam.delete_inline(Owner::Role, "fn", "books").unwrap();
-        assert_eq!(iam.policies_of(&who).unwrap().len(), 1);
-        assert_eq!(
-            iam.delete_role("fn").unwrap_err().message,
-            "Cannot delete entity, must detach all policies first."
-        );
-    }
-
-    #[test]
-    fn managed_policy_versions() {
-        let (_d, iam) = store();
-        let p = iam.create_policy("books", "/", PUT_BOOKS, None).unwrap();
-        assert_eq!(p.arn, "arn:aws:iam::000000000000:policy/books");
-        for _ in 0..4 {
-            iam.create_policy_version(&p.arn, PUT_BOOKS, false).unwrap();
+        assert_eq!(a.policies_of(&who).unwrap().len(), 0, "cached on node a");
+        b.put_inline(Owner::Role, "fn", "books", PUT_BOOKS).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while a.policies_of(&who).unwrap().is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "node a kept a stale policy set"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        assert_eq!(
-            iam.create_policy_version(&p.arn, PUT_BOOKS, true)
-                .unwrap_err()
-                .code,
-            "LimitExceeded"
-        );
-        assert_eq!(
-            iam.delete_policy_version(&p.arn, "v1").unwrap_err().code,
-            "DeleteConflict"
-        );
-        iam.set_default_policy_version(&p.arn, "v5").unwrap();
-        iam.delete_policy_version(&p.arn, "v1").unwrap();
-        let versions: Vec<String> = iam
-            .list_policy_versions(&p.arn)
-            .unwrap()
-            .into_iter()
-            .map(|v| v.version)
-            .collect();
-        assert_eq!(versions, ["v5", "v4", "v3", "v2"]);
-        assert_eq!(
-            iam.create_policy("books", "/", PUT_BOOKS, None)
-                .unwrap_err()
-                .code,
-            "EntityAlreadyExists"
-        );
-        assert!(
-            iam.policy("arn:aws:iam::aws:policy/AdministratorAccess")
-                .unwrap()
-                .aws_managed
-        );
-    }
-
-    #[test]
-    fn users_hold_their_groups_policies() {
-        let (_d, iam) = store();
-        iam.create_user("ann", "/").unwrap();
-        iam.create_group("dev", "/").unwrap();
-        let ann = Identity {
-            arn: "arn:aws:iam::000000000000:user/ann".into(),
-            user_id: "x".into(),
-            principal: PrincipalKind::User("ann".into()),
-        };
-        iam.put_inline(Owner::Group, "dev", "books", PUT_BOOKS)
-            .unwrap();
-        assert_eq!(iam.policies_of(&ann).unwrap().len(), 0);
-        iam.add_user_to_group("dev", "ann").unwrap();
-        assert_eq!(iam.policies_of(&ann).unwrap().len(), 1);
-        assert_eq!(
-            iam.delete_group("dev").unwrap_err().message,
-            "Cannot delete entity, must remove users from group first."
-        );
-        assert_eq!(
-            iam.delete_user("ann").unwrap_err().message,
-            "Cannot delete entity, must remove user from all groups first."
-        );
-        iam.remove_user_from_group("dev", "ann").unwrap();
-        assert_eq!(iam.policies_of(&ann).unwrap().len(), 0);
-    }
-
-    #[test]
-    fn boundaries_and_session_policies_are_limits() {
-        let (_d, iam) = store();
-        iam.create_user("ann", "/").unwrap();
-        let ann = Identity {
-            arn: "arn:aws:iam::000000000000:user/ann".into(),
-            user_id: "x".into(),
-            principal: PrincipalKind::User("ann".into()),
-        };
-        assert!(iam.limits_of(&ann, None).unwrap().is_empty());
-        let missing = "arn:aws:iam::000000000000:policy/nope";
-        assert_eq!(
-            iam.set_boundary(Owner::User, "ann", Some(missing))
-                .unwrap_err()
-                .message,
-            format!("Policy {missing} does not exist or is not attachable.")
-        );
-        assert_eq!(
-            iam.set_boundary(Owner::User, "ann", Some("nope"))
-                .unwrap_err()
-                .code,
-            "InvalidInput"
-        );
-        let p = iam.create_policy("books", "/", PUT_BOOKS, None).unwrap();
-        iam.set_boundary(Owner::User, "ann", Some(&p.arn)).unwrap();
-        assert_eq!(
-            iam.boundary(Owner::User, "ann").unwrap(),
-            Some(p.arn.clone())
-        );
-        assert!(iam.limits_of(&ann, None).unwrap().boundary.is_some());
-        iam.set_boundary(Owner::User, "ann", None).unwrap();
-        assert!(iam.limits_of(&ann, None).unwrap().is_empty());
-        iam.set_session_policies("ASIAX", None, std::slice::from_ref(&p.arn))
-            .unwrap();
-        let limits = iam.limits_of(&ann, Some("ASIAX")).unwrap();
-        assert_eq!(limits.session.map(|s| s.len()), Some(1));
-        assert!(iam.limits_of(&ann, Some("ASIAOTHER")).unwrap().is_empty());
-    }
-
-    #[test]
-    fn sessions_resolve_until_dropped() {
-        let (_d, iam) = store();
-        let creds = iam.create_session(&Identity::root(), 900).unwrap();
-        assert!(creds.access_key.starts_with("ASIA"));
-        let rec = iam.resolve_key(&creds.access_key).unwrap().unwrap();
-        assert_eq!(rec.token.as_deref(), Some(creds.token.as_str()));
-        assert!(rec.identity.is_root());
     }
 }

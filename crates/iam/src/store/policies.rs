@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use rusqlite::{params, OptionalExtension};
 use stratus_core::{Error, ACCOUNT_ID};
+use stratus_db::args;
 
 use super::*;
 
@@ -32,56 +32,52 @@ impl Iam {
                 owner.word()
             )));
         }
-        self.db()
-            .execute(
-                "INSERT OR REPLACE INTO inline_policies (owner_kind, owner, name, document) VALUES (?1, ?2, ?3, ?4)",
-                params![owner.tag(), name, policy, document],
-            )
-            .map_err(|e| fault("put policy", e))?;
-        self.invalidate();
+        self.write("put policy", |t| {
+            Ok(t.execute(
+                "INSERT INTO inline_policies (owner_kind, owner, name, document) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (owner_kind, owner, name) DO UPDATE SET document = excluded.document",
+                args![owner.tag(), name, policy, document],
+            )?)
+        })?;
         Ok(())
     }
 
     pub fn get_inline(&self, owner: Owner, name: &str, policy: &str) -> Result<String, Error> {
         self.owner_exists(owner, name)?;
-        self.db()
-            .query_row(
+        self.tx("get policy", |t| {
+            Ok(t.query_opt(
                 "SELECT document FROM inline_policies WHERE owner_kind = ?1 AND owner = ?2 AND name = ?3",
-                params![owner.tag(), name, policy],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| fault("get policy", e))?
-            .ok_or_else(|| no_such_entity(format!("The {} policy with name {policy} cannot be found.", owner.word())))
+                args![owner.tag(), name, policy],
+                |r| r.get::<String>(0),
+            )?)
+        })?
+        .ok_or_else(|| no_such_entity(format!("The {} policy with name {policy} cannot be found.", owner.word())))
     }
 
     pub fn list_inline(&self, owner: Owner, name: &str) -> Result<Vec<String>, Error> {
         self.owner_exists(owner, name)?;
-        let db = self.db();
-        let mut st = db
-            .prepare("SELECT name FROM inline_policies WHERE owner_kind = ?1 AND owner = ?2 ORDER BY name")
-            .map_err(|e| fault("list policies", e))?;
-        st.query_map(params![owner.tag(), name], |r| r.get(0))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| fault("list policies", e))
+        self.tx("list policies", |t| {
+            Ok(t.query_map(
+                "SELECT name FROM inline_policies WHERE owner_kind = ?1 AND owner = ?2 ORDER BY name",
+                args![owner.tag(), name],
+                |r| r.get(0),
+            )?)
+        })
     }
 
     pub fn delete_inline(&self, owner: Owner, name: &str, policy: &str) -> Result<(), Error> {
         self.owner_exists(owner, name)?;
-        let n = self
-            .db()
-            .execute(
+        let n = self.write("delete policy", |t| {
+            Ok(t.execute(
                 "DELETE FROM inline_policies WHERE owner_kind = ?1 AND owner = ?2 AND name = ?3",
-                params![owner.tag(), name, policy],
-            )
-            .map_err(|e| fault("delete policy", e))?;
+                args![owner.tag(), name, policy],
+            )?)
+        })?;
         if n == 0 {
             return Err(no_such_entity(format!(
                 "The {} policy with name {policy} cannot be found.",
                 owner.word()
             )));
         }
-        self.invalidate();
         Ok(())
     }
 
@@ -113,31 +109,31 @@ impl Iam {
         Self::check_managed_size(document)?;
         let arn = format!("arn:aws:iam::{ACCOUNT_ID}:policy{path}{name}");
         let now = now_iso();
-        let db = self.db();
-        let exists: Option<String> = db
-            .query_row(
-                "SELECT arn FROM policies WHERE name = ?1 COLLATE NOCASE",
-                [name],
+        let id = random_id("ANPA", 17);
+        // The name check and the inserts are one transaction: of two concurrent creates of
+        // one name, one is refused.
+        self.tx("create policy", |t| {
+            let exists: Option<String> = t.query_opt(
+                "SELECT arn FROM policies WHERE name = ?1 COLLATE nocase",
+                args![name],
                 |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| fault("create policy", e))?;
-        if exists.is_some() {
-            return Err(already_exists(format!(
-                "A policy called {name} already exists. Duplicate names are not allowed."
-            )));
-        }
-        db.execute(
-            "INSERT INTO policies (arn, name, id, path, description, default_version, next_version, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, 'v1', 2, ?6, ?6)",
-            params![arn, name, random_id("ANPA", 17), path, description, now],
-        )
-        .map_err(|e| fault("create policy", e))?;
-        db.execute(
-            "INSERT INTO policy_versions (arn, version, document, created) VALUES (?1, 'v1', ?2, ?3)",
-            params![arn, document, now],
-        )
-        .map_err(|e| fault("create policy", e))?;
-        drop(db);
+            )?;
+            if exists.is_some() {
+                return Err(already_exists(format!(
+                    "A policy called {name} already exists. Duplicate names are not allowed."
+                ))
+                .into());
+            }
+            t.execute(
+                "INSERT INTO policies (arn, name, id, path, description, default_version, next_version, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, 'v1', 2, ?6, ?6)",
+                args![arn, name, id, path, description, now],
+            )?;
+            t.execute(
+                "INSERT INTO policy_versions (arn, version, document, created) VALUES (?1, 'v1', ?2, ?3)",
+                args![arn, document, now],
+            )?;
+            Ok(())
+        })?;
         self.policy(&arn)
     }
 
@@ -161,10 +157,10 @@ impl Iam {
             });
         }
         let attachments = self.attachment_count(arn)?;
-        self.db()
-            .query_row(
+        self.tx("get policy", |t| {
+            Ok(t.query_opt(
                 "SELECT arn, name, id, path, description, default_version, created, updated FROM policies WHERE arn = ?1",
-                [arn],
+                args![arn],
                 |r| {
                     Ok(ManagedPolicy {
                         arn: r.get(0)?,
@@ -179,20 +175,20 @@ impl Iam {
                         aws_managed: false,
                     })
                 },
-            )
-            .optional()
-            .map_err(|e| fault("get policy", e))?
-            .ok_or_else(|| Self::not_found_policy(arn))
+            )?)
+        })?
+        .ok_or_else(|| Self::not_found_policy(arn))
     }
 
     fn attachment_count(&self, arn: &str) -> Result<i64, Error> {
-        self.db()
-            .query_row(
+        self.tx("count attachments", |t| {
+            Ok(t.query_opt(
                 "SELECT COUNT(*) FROM attachments WHERE arn = ?1",
-                [arn],
-                |r| r.get(0),
-            )
-            .map_err(|e| fault("count attachments", e))
+                args![arn],
+                |r| r.get::<i64>(0),
+            )?
+            .unwrap_or(0))
+        })
     }
 
     /// Policies by scope (`All`, `AWS`, `Local`), optionally only attached ones.
@@ -206,19 +202,23 @@ impl Iam {
             arns.extend(managed::ALL.iter().map(|m| m.arn()));
         }
         if scope != "AWS" {
-            let db = self.db();
-            let mut st = db
-                .prepare("SELECT arn FROM policies ORDER BY name")
-                .map_err(|e| fault("list policies", e))?;
-            let local: Vec<String> = st
-                .query_map([], |r| r.get(0))
-                .and_then(|rows| rows.collect())
-                .map_err(|e| fault("list policies", e))?;
+            let local: Vec<String> = self.tx("list policies", |t| {
+                Ok(
+                    t.query_map("SELECT arn FROM policies ORDER BY name", args![], |r| {
+                        r.get(0)
+                    })?,
+                )
+            })?;
             arns.extend(local);
         }
         let mut out = Vec::new();
         for arn in arns {
-            let p = self.policy(&arn)?;
+            let p = match self.policy(&arn) {
+                Ok(p) => p,
+                // Deleted since the list was read.
+                Err(e) if e.code == "NoSuchEntity" => continue,
+                Err(e) => return Err(e),
+            };
             if !only_attached || p.attachments > 0 {
                 out.push(p);
             }
@@ -240,22 +240,17 @@ impl Iam {
                 "Cannot delete a policy attached to entities.",
             ));
         }
-        let db = self.db();
-        let versions: i64 = db
-            .query_row(
-                "SELECT COUNT(*) FROM policy_versions WHERE arn = ?1",
-                [arn],
-                |r| r.get(0),
-            )
-            .map_err(|e| fault("delete policy", e))?;
-        if versions > 1 {
-            return Err(delete_conflict("This policy has more than one version. Before you delete a policy, you must delete the policy's versions. The default version is deleted with the policy."));
-        }
-        db.execute("DELETE FROM policy_versions WHERE arn = ?1", [arn])
-            .map_err(|e| fault("delete policy", e))?;
-        db.execute("DELETE FROM policies WHERE arn = ?1", [arn])
-            .map_err(|e| fault("delete policy", e))?;
-        Ok(())
+        self.tx("delete policy", |t| {
+            super::principals::refuse_if_any(
+                t,
+                "SELECT COUNT(*) - 1 FROM policy_versions WHERE arn = ?1",
+                arn,
+                "This policy has more than one version. Before you delete a policy, you must delete the policy's versions. The default version is deleted with the policy.",
+            )?;
+            t.execute("DELETE FROM policy_versions WHERE arn = ?1", args![arn])?;
+            t.execute("DELETE FROM policies WHERE arn = ?1", args![arn])?;
+            Ok(())
+        })
     }
 
     fn no_such_version(arn: &str, v: &str) -> Error {
@@ -277,14 +272,13 @@ impl Iam {
                 false => Err(Self::no_such_version(arn, version)),
             };
         }
-        self.db()
-            .query_row(
+        self.tx("get version", |t| {
+            Ok(t.query_opt(
                 "SELECT version, document, created FROM policy_versions WHERE arn = ?1 AND version = ?2",
-                params![arn, version],
+                args![arn, version],
                 |r| Ok(PolicyVersion { version: r.get(0)?, document: r.get(1)?, created: r.get(2)?, is_default: false }),
-            )
-            .optional()
-            .map_err(|e| fault("get version", e))?
+            )?)
+        })?
             .map(|mut v| {
                 v.is_default = v.version == p.default_version;
                 v
@@ -297,21 +291,21 @@ impl Iam {
         if p.aws_managed {
             return Ok(vec![self.policy_version(arn, &p.default_version)?]);
         }
-        let db = self.db();
-        let mut st = db
-            .prepare("SELECT version, document, created FROM policy_versions WHERE arn = ?1 ORDER BY CAST(substr(version, 2) AS INTEGER) DESC")
-            .map_err(|e| fault("list versions", e))?;
-        st.query_map([arn], |r| {
-            let version: String = r.get(0)?;
-            Ok(PolicyVersion {
-                is_default: version == p.default_version,
-                version,
-                document: r.get(1)?,
-                created: r.get(2)?,
-            })
+        self.tx("list versions", |t| {
+            Ok(t.query_map(
+                "SELECT version, document, created FROM policy_versions WHERE arn = ?1 ORDER BY CAST(substr(version, 2) AS INTEGER) DESC",
+                args![arn],
+                |r| {
+                    let version: String = r.get(0)?;
+                    Ok(PolicyVersion {
+                        is_default: version == p.default_version,
+                        version,
+                        document: r.get(1)?,
+                        created: r.get(2)?,
+                    })
+                },
+            )?)
         })
-        .and_then(|rows| rows.collect())
-        .map_err(|e| fault("list versions", e))
     }
 
     fn customer_policy(&self, arn: &str) -> Result<ManagedPolicy, Error> {
@@ -335,39 +329,43 @@ impl Iam {
         self.customer_policy(arn)?;
         Policy::parse(document, Kind::Identity)?;
         Self::check_managed_size(document)?;
-        let db = self.db();
-        let (count, next): (i64, i64) = db
-            .query_row(
-                "SELECT (SELECT COUNT(*) FROM policy_versions WHERE arn = ?1), next_version FROM policies WHERE arn = ?1",
-                [arn],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(|e| fault("create version", e))?;
-        if count >= Self::MAX_VERSIONS {
-            return Err(limit_exceeded(format!(
-                "A managed policy can have up to {} versions. Before you create a new version, you must delete an existing version.",
-                Self::MAX_VERSIONS
-            )));
-        }
-        let version = format!("v{next}");
         let now = now_iso();
-        db.execute(
-            "INSERT INTO policy_versions (arn, version, document, created) VALUES (?1, ?2, ?3, ?4)",
-            params![arn, version, document, now],
-        )
-        .map_err(|e| fault("create version", e))?;
-        let default_sql = if set_default {
-            ", default_version = ?2"
-        } else {
-            ""
-        };
-        db.execute(
-            &format!("UPDATE policies SET next_version = next_version + 1, updated = ?3{default_sql} WHERE arn = ?1"),
-            params![arn, version, now],
-        )
-        .map_err(|e| fault("create version", e))?;
-        drop(db);
-        self.invalidate();
+        // Counting, numbering and inserting are one transaction: concurrent creates get
+        // distinct numbers and cannot together pass the quota.
+        let version = self.write("create version", |t| {
+            let (count, next): (i64, i64) = t
+                .query_opt(
+                    "SELECT (SELECT COUNT(*) FROM policy_versions WHERE arn = ?1), next_version FROM policies WHERE arn = ?1",
+                    args![arn],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?
+                .ok_or_else(|| Self::not_found_policy(arn))?;
+            if count >= Self::MAX_VERSIONS {
+                return Err(limit_exceeded(format!(
+                    "A managed policy can have up to {} versions. Before you create a new version, you must delete an existing version.",
+                    Self::MAX_VERSIONS
+                ))
+                .into());
+            }
+            let version = format!("v{next}");
+            t.execute(
+                "INSERT INTO policy_versions (arn, version, document, created) VALUES (?1, ?2, ?3, ?4)",
+                args![arn, version, document, now],
+            )?;
+            // Two statements: PostgreSQL must infer the type of every parameter, so none
+            // may go unused.
+            match set_default {
+                true => t.execute(
+                    "UPDATE policies SET next_version = next_version + 1, updated = ?3, default_version = ?2 WHERE arn = ?1",
+                    args![arn, version, now],
+                )?,
+                false => t.execute(
+                    "UPDATE policies SET next_version = next_version + 1, updated = ?2 WHERE arn = ?1",
+                    args![arn, now],
+                )?,
+            };
+            Ok(version)
+        })?;
         Ok(PolicyVersion {
             version,
             document: document.into(),
@@ -384,25 +382,24 @@ impl Iam {
                 "Cannot delete the default version of a policy.",
             ));
         }
-        self.db()
-            .execute(
+        self.tx("delete version", |t| {
+            Ok(t.execute(
                 "DELETE FROM policy_versions WHERE arn = ?1 AND version = ?2",
-                params![arn, version],
-            )
-            .map_err(|e| fault("delete version", e))?;
+                args![arn, version],
+            )?)
+        })?;
         Ok(())
     }
 
     pub fn set_default_policy_version(&self, arn: &str, version: &str) -> Result<(), Error> {
         self.customer_policy(arn)?;
         self.policy_version(arn, version)?;
-        self.db()
-            .execute(
+        self.write("set default", |t| {
+            Ok(t.execute(
                 "UPDATE policies SET default_version = ?2 WHERE arn = ?1",
-                params![arn, version],
-            )
-            .map_err(|e| fault("set default", e))?;
-        self.invalidate();
+                args![arn, version],
+            )?)
+        })?;
         Ok(())
     }
 
@@ -413,48 +410,39 @@ impl Iam {
         self.policy(arn).map_err(|_| {
             no_such_entity(format!("Policy {arn} does not exist or is not attachable."))
         })?;
-        self.db()
-            .execute(
-                "INSERT OR IGNORE INTO attachments (owner_kind, owner, arn) VALUES (?1, ?2, ?3)",
-                params![owner.tag(), name, arn],
-            )
-            .map_err(|e| fault("attach", e))?;
-        self.invalidate();
+        self.write("attach", |t| {
+            Ok(t.execute(
+                "INSERT INTO attachments (owner_kind, owner, arn) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                args![owner.tag(), name, arn],
+            )?)
+        })?;
         Ok(())
     }
 
     pub fn detach(&self, owner: Owner, name: &str, arn: &str) -> Result<(), Error> {
         self.owner_exists(owner, name)?;
-        let n = self
-            .db()
-            .execute(
+        let n = self.write("detach", |t| {
+            Ok(t.execute(
                 "DELETE FROM attachments WHERE owner_kind = ?1 AND owner = ?2 AND arn = ?3",
-                params![owner.tag(), name, arn],
-            )
-            .map_err(|e| fault("detach", e))?;
+                args![owner.tag(), name, arn],
+            )?)
+        })?;
         if n == 0 {
             return Err(no_such_entity(format!("Policy {arn} was not found.")));
         }
-        self.invalidate();
         Ok(())
     }
 
     /// The managed policies attached to a user or role, as (name, ARN).
     pub fn attached(&self, owner: Owner, name: &str) -> Result<Vec<(String, String)>, Error> {
         self.owner_exists(owner, name)?;
-        let arns: Vec<String> = {
-            let db = self.db();
-            let mut st = db
-                .prepare(
-                    "SELECT arn FROM attachments WHERE owner_kind = ?1 AND owner = ?2 ORDER BY arn",
-                )
-                .map_err(|e| fault("attached", e))?;
-            let rows = st
-                .query_map(params![owner.tag(), name], |r| r.get(0))
-                .and_then(|rows| rows.collect::<Result<Vec<String>, _>>())
-                .map_err(|e| fault("attached", e))?;
-            rows
-        };
+        let arns: Vec<String> = self.tx("attached", |t| {
+            Ok(t.query_map(
+                "SELECT arn FROM attachments WHERE owner_kind = ?1 AND owner = ?2 ORDER BY arn",
+                args![owner.tag(), name],
+                |r| r.get(0),
+            )?)
+        })?;
         Ok(arns
             .into_iter()
             .map(|arn| (arn.rsplit('/').next().unwrap_or(&arn).to_string(), arn))
@@ -507,19 +495,13 @@ impl Iam {
         name: &str,
         out: &mut Vec<Arc<Policy>>,
     ) -> Result<(), Error> {
-        let inline: Vec<String> = {
-            let db = self.db();
-            let mut st = db
-                .prepare(
-                    "SELECT document FROM inline_policies WHERE owner_kind = ?1 AND owner = ?2",
-                )
-                .map_err(|e| fault("compile", e))?;
-            let rows = st
-                .query_map(params![owner.tag(), name], |r| r.get(0))
-                .and_then(|rows| rows.collect::<Result<Vec<String>, _>>())
-                .map_err(|e| fault("compile", e))?;
-            rows
-        };
+        let inline: Vec<String> = self.tx("compile", |t| {
+            Ok(t.query_map(
+                "SELECT document FROM inline_policies WHERE owner_kind = ?1 AND owner = ?2",
+                args![owner.tag(), name],
+                |r| r.get(0),
+            )?)
+        })?;
         for doc in inline {
             if let Ok(p) = Policy::parse(&doc, Kind::Identity) {
                 out.push(Arc::new(p));

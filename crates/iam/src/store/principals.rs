@@ -2,10 +2,60 @@
 
 use std::sync::Arc;
 
-use rusqlite::{params, OptionalExtension};
 use stratus_core::{Error, ACCOUNT_ID};
+use stratus_db::{args, Row};
 
+use super::limits::drop_boundary_in;
 use super::*;
+
+fn user_row(r: &Row<'_>) -> Result<User, stratus_db::Error> {
+    Ok(User {
+        name: r.get(0)?,
+        id: r.get(1)?,
+        path: r.get(2)?,
+        created: r.get(3)?,
+    })
+}
+
+fn role_row(r: &Row<'_>) -> Result<Role, stratus_db::Error> {
+    Ok(Role {
+        name: r.get(0)?,
+        id: r.get(1)?,
+        path: r.get(2)?,
+        trust: r.get(3)?,
+        description: r.get(4)?,
+        max_session: r.get(5)?,
+        created: r.get(6)?,
+        tags: Vec::new(),
+    })
+}
+
+/// A user by name (any case), inside a transaction.
+pub(super) fn user_in(t: &Tx<'_>, name: &str) -> Result<Option<User>, stratus_db::Error> {
+    t.query_opt(
+        "SELECT name, id, path, created FROM users WHERE name = ?1",
+        args![name],
+        user_row,
+    )
+}
+
+fn no_such_user(name: &str) -> Error {
+    no_such_entity(format!("The user with name {name} cannot be found."))
+}
+
+/// How many rows `sql` (a `COUNT(*)` of one parameter) counts.
+fn count(t: &Tx<'_>, sql: &str, arg: &str) -> Result<i64, stratus_db::Error> {
+    Ok(t.query_opt(sql, args![arg], |r| r.get::<i64>(0))?
+        .unwrap_or(0))
+}
+
+/// Refuses a delete while `sql` counts rows that still refer to the entity.
+pub(super) fn refuse_if_any(t: &Tx<'_>, sql: &str, name: &str, message: &str) -> Result<(), Fail> {
+    match count(t, sql, name)? > 0 {
+        true => Err(Fail::Refused(delete_conflict(message))),
+        false => Ok(()),
+    }
+}
 
 impl Iam {
     // --- users -------------------------------------------------------------------------
@@ -17,13 +67,12 @@ impl Iam {
             path: path.into(),
             created: now_iso(),
         };
-        let n = self
-            .db()
-            .execute(
-                "INSERT OR IGNORE INTO users (name, id, path, created) VALUES (?1, ?2, ?3, ?4)",
-                params![user.name, user.id, user.path, user.created],
-            )
-            .map_err(|e| fault("create user", e))?;
+        let n = self.tx("create user", |t| {
+            Ok(t.execute(
+                "INSERT INTO users (name, id, path, created) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                args![user.name, user.id, user.path, user.created],
+            )?)
+        })?;
         if n == 0 {
             return Err(already_exists(format!(
                 "User with name {name} already exists."
@@ -33,40 +82,19 @@ impl Iam {
     }
 
     pub fn user(&self, name: &str) -> Result<User, Error> {
-        self.db()
-            .query_row(
-                "SELECT name, id, path, created FROM users WHERE name = ?1",
-                [name],
-                |r| {
-                    Ok(User {
-                        name: r.get(0)?,
-                        id: r.get(1)?,
-                        path: r.get(2)?,
-                        created: r.get(3)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(|e| fault("get user", e))?
-            .ok_or_else(|| no_such_entity(format!("The user with name {name} cannot be found.")))
+        self.tx("get user", |t| Ok(user_in(t, name)?))?
+            .ok_or_else(|| no_such_user(name))
     }
 
     pub fn list_users(&self, path_prefix: &str) -> Result<Vec<User>, Error> {
-        let db = self.db();
-        let mut st = db
-            .prepare("SELECT name, id, path, created FROM users ORDER BY name")
-            .map_err(|e| fault("list users", e))?;
-        let rows = st
-            .query_map([], |r| {
-                Ok(User {
-                    name: r.get(0)?,
-                    id: r.get(1)?,
-                    path: r.get(2)?,
-                    created: r.get(3)?,
-                })
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| fault("list users", e))?;
+        let mut rows = self.tx("list users", |t| {
+            Ok(t.query_map(
+                "SELECT name, id, path, created FROM users",
+                args![],
+                user_row,
+            )?)
+        })?;
+        sort_nocase(&mut rows, |u| &u.name);
         Ok(rows
             .into_iter()
             .filter(|u| u.path.starts_with(path_prefix))
@@ -79,75 +107,67 @@ impl Iam {
         new_name: Option<&str>,
         new_path: Option<&str>,
     ) -> Result<(), Error> {
-        let user = self.user(name)?;
-        let to = new_name.unwrap_or(&user.name);
-        if new_name.is_some_and(|n| !n.eq_ignore_ascii_case(name)) && self.user(to).is_ok() {
-            return Err(already_exists(format!(
-                "User with name {to} already exists."
-            )));
-        }
-        let db = self.db();
-        db.execute(
-            "UPDATE users SET name = ?2, path = ?3 WHERE name = ?1",
-            params![name, to, new_path.unwrap_or(&user.path)],
-        )
-        .map_err(|e| fault("update user", e))?;
-        for table in [
-            "access_keys SET user",
-            "inline_policies SET owner",
-            "attachments SET owner",
-        ] {
-            let (t, col) = table.split_once(" SET ").unwrap_or((table, ""));
-            let extra = if t == "access_keys" {
-                ""
-            } else {
-                " AND owner_kind = 'user'"
-            };
-            db.execute(
-                &format!("UPDATE {t} SET {col} = ?2 WHERE {col} = ?1{extra}"),
-                params![name, to],
-            )
-            .map_err(|e| fault("rename user", e))?;
-        }
-        drop(db);
-        self.invalidate();
+        self.write("update user", |t| {
+            let user = user_in(t, name)?.ok_or_else(|| no_such_user(name))?;
+            let to = new_name.unwrap_or(&user.name);
+            if new_name.is_some_and(|n| !n.eq_ignore_ascii_case(name)) && user_in(t, to)?.is_some()
+            {
+                return Err(already_exists(format!("User with name {to} already exists.")).into());
+            }
+            t.execute(
+                "UPDATE users SET name = ?2, path = ?3 WHERE name = ?1",
+                args![name, to, new_path.unwrap_or(&user.path)],
+            )?;
+            // The user's name is the key of what it owns: rename those with it. Keys name
+            // their user exactly as stored, whatever case the request used.
+            t.execute(
+                "UPDATE access_keys SET \"user\" = ?2 WHERE \"user\" = ?1",
+                args![user.name, to],
+            )?;
+            for table in ["inline_policies", "attachments"] {
+                t.execute(
+                    &format!(
+                        "UPDATE {table} SET owner = ?2 WHERE owner = ?1 AND owner_kind = 'user'"
+                    ),
+                    args![name, to],
+                )?;
+            }
+            Ok(())
+        })?;
         Ok(())
     }
 
     pub fn delete_user(&self, name: &str) -> Result<(), Error> {
-        self.user(name)?;
-        let db = self.db();
-        let count = |sql: &str| -> Result<i64, Error> {
-            db.query_row(sql, [name], |r| r.get(0))
-                .map_err(|e| fault("delete user", e))
-        };
-        if count("SELECT COUNT(*) FROM group_members WHERE user = ?1")? > 0 {
-            return Err(delete_conflict(
+        self.write("delete user", |t| {
+            user_in(t, name)?.ok_or_else(|| no_such_user(name))?;
+            refuse_if_any(
+                t,
+                "SELECT COUNT(*) FROM group_members WHERE \"user\" = ?1",
+                name,
                 "Cannot delete entity, must remove user from all groups first.",
-            ));
-        }
-        if count("SELECT COUNT(*) FROM access_keys WHERE user = ?1")? > 0 {
-            return Err(delete_conflict(
+            )?;
+            refuse_if_any(
+                t,
+                "SELECT COUNT(*) FROM access_keys WHERE \"user\" = ?1",
+                name,
                 "Cannot delete entity, must delete access keys first.",
-            ));
-        }
-        if count("SELECT COUNT(*) FROM inline_policies WHERE owner_kind = 'user' AND owner = ?1")?
-            > 0
-        {
-            return Err(delete_conflict(
+            )?;
+            refuse_if_any(
+                t,
+                "SELECT COUNT(*) FROM inline_policies WHERE owner_kind = 'user' AND owner = ?1",
+                name,
                 "Cannot delete entity, must delete policies first.",
-            ));
-        }
-        if count("SELECT COUNT(*) FROM attachments WHERE owner_kind = 'user' AND owner = ?1")? > 0 {
-            return Err(delete_conflict(
+            )?;
+            refuse_if_any(
+                t,
+                "SELECT COUNT(*) FROM attachments WHERE owner_kind = 'user' AND owner = ?1",
+                name,
                 "Cannot delete entity, must detach all policies first.",
-            ));
-        }
-        db.execute("DELETE FROM users WHERE name = ?1", [name])
-            .map_err(|e| fault("delete user", e))?;
-        drop(db);
-        self.drop_boundary(Owner::User, name)?;
-        self.invalidate();
+            )?;
+            t.execute("DELETE FROM users WHERE name = ?1", args![name])?;
+            drop_boundary_in(t, Owner::User, name)?;
+            Ok(())
+        })?;
         Ok(())
     }
 
@@ -156,54 +176,58 @@ impl Iam {
     /// AWS allows two access keys per user.
     pub const KEYS_PER_USER: i64 = 2;
 
+    /// A new key for `user`; the count and the insert are one transaction, so concurrent
+    /// requests cannot together exceed the quota.
     pub fn create_access_key(&self, user: &str) -> Result<AccessKey, Error> {
-        let user = self.user(user)?;
-        let db = self.db();
-        let n: i64 = db
-            .query_row(
-                "SELECT COUNT(*) FROM access_keys WHERE user = ?1",
-                [&user.name],
-                |r| r.get(0),
-            )
-            .map_err(|e| fault("count keys", e))?;
-        if n >= Self::KEYS_PER_USER {
-            return Err(limit_exceeded(format!(
-                "Cannot exceed quota for AccessKeysPerUser: {}",
-                Self::KEYS_PER_USER
-            )));
-        }
-        let key = AccessKey {
-            id: random_id("AKIA", 16),
-            secret: random_secret(30),
-            user: user.name,
-            status: "Active".into(),
-            created: now_iso(),
-        };
-        db.execute(
-            "INSERT INTO access_keys (id, secret, user, status, created) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![key.id, key.secret, key.user, key.status, key.created],
-        )
-        .map_err(|e| fault("create key", e))?;
-        Ok(key)
+        let id = random_id("AKIA", 16);
+        let secret = random_secret(30);
+        let created = now_iso();
+        self.tx("create key", |t| {
+            let owner = user_in(t, user)?.ok_or_else(|| no_such_user(user))?;
+            let n: i64 = count(
+                t,
+                "SELECT COUNT(*) FROM access_keys WHERE \"user\" = ?1",
+                &owner.name,
+            )?;
+            if n >= Self::KEYS_PER_USER {
+                return Err(limit_exceeded(format!(
+                    "Cannot exceed quota for AccessKeysPerUser: {}",
+                    Self::KEYS_PER_USER
+                ))
+                .into());
+            }
+            let key = AccessKey {
+                id: id.clone(),
+                secret: secret.clone(),
+                user: owner.name,
+                status: "Active".into(),
+                created: created.clone(),
+            };
+            t.execute(
+                "INSERT INTO access_keys (id, secret, \"user\", status, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+                args![key.id, key.secret, key.user, key.status, key.created],
+            )?;
+            Ok(key)
+        })
     }
 
     pub fn list_access_keys(&self, user: &str) -> Result<Vec<AccessKey>, Error> {
         let user = self.user(user)?;
-        let db = self.db();
-        let mut st = db
-            .prepare("SELECT id, secret, user, status, created FROM access_keys WHERE user = ?1 ORDER BY created, id")
-            .map_err(|e| fault("list keys", e))?;
-        st.query_map([&user.name], |r| {
-            Ok(AccessKey {
-                id: r.get(0)?,
-                secret: r.get(1)?,
-                user: r.get(2)?,
-                status: r.get(3)?,
-                created: r.get(4)?,
-            })
+        self.tx("list keys", |t| {
+            Ok(t.query_map(
+                "SELECT id, secret, \"user\", status, created FROM access_keys WHERE \"user\" = ?1 ORDER BY created, id",
+                args![user.name],
+                |r| {
+                    Ok(AccessKey {
+                        id: r.get(0)?,
+                        secret: r.get(1)?,
+                        user: r.get(2)?,
+                        status: r.get(3)?,
+                        created: r.get(4)?,
+                    })
+                },
+            )?)
         })
-        .and_then(|rows| rows.collect())
-        .map_err(|e| fault("list keys", e))
     }
 
     pub(super) fn key_not_found(id: &str) -> Error {
@@ -212,13 +236,12 @@ impl Iam {
 
     pub fn update_access_key(&self, user: &str, id: &str, status: &str) -> Result<(), Error> {
         self.user(user)?;
-        let n = self
-            .db()
-            .execute(
-                "UPDATE access_keys SET status = ?3 WHERE id = ?1 AND user = ?2",
-                params![id, user, status],
-            )
-            .map_err(|e| fault("update key", e))?;
+        let n = self.tx("update key", |t| {
+            Ok(t.execute(
+                "UPDATE access_keys SET status = ?3 WHERE id = ?1 AND \"user\" = ?2",
+                args![id, user, status],
+            )?)
+        })?;
         if n == 0 {
             return Err(Self::key_not_found(id));
         }
@@ -227,13 +250,12 @@ impl Iam {
 
     pub fn delete_access_key(&self, user: &str, id: &str) -> Result<(), Error> {
         self.user(user)?;
-        let n = self
-            .db()
-            .execute(
-                "DELETE FROM access_keys WHERE id = ?1 AND user = ?2",
-                params![id, user],
-            )
-            .map_err(|e| fault("delete key", e))?;
+        let n = self.tx("delete key", |t| {
+            Ok(t.execute(
+                "DELETE FROM access_keys WHERE id = ?1 AND \"user\" = ?2",
+                args![id, user],
+            )?)
+        })?;
         if n == 0 {
             return Err(Self::key_not_found(id));
         }
@@ -242,64 +264,44 @@ impl Iam {
 
     /// The user an access key belongs to (the user of a request signed without one named).
     pub fn key_owner(&self, id: &str) -> Result<Option<String>, Error> {
-        self.db()
-            .query_row("SELECT user FROM access_keys WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(|e| fault("key owner", e))
+        self.tx("key owner", |t| {
+            Ok(t.query_opt(
+                "SELECT \"user\" FROM access_keys WHERE id = ?1",
+                args![id],
+                |r| r.get(0),
+            )?)
+        })
     }
 
     /// Resolves an access key (a user's, or an STS session's) to its secret and identity.
     pub fn resolve_key(&self, id: &str) -> Result<Option<KeyRecord>, Error> {
-        let db = self.db();
-        let user_key = db
-            .query_row(
-                "SELECT k.secret, k.status, u.name, u.id, u.path FROM access_keys k JOIN users u ON u.name = k.user WHERE k.id = ?1",
-                [id],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?)),
-            )
-            .optional()
-            .map_err(|e| fault("resolve key", e))?;
-        if let Some((secret, status, name, uid, path)) = user_key {
-            return Ok(Some(KeyRecord {
-                secret,
-                identity: Arc::new(Identity {
-                    arn: format!("arn:aws:iam::{ACCOUNT_ID}:user{path}{name}"),
-                    user_id: uid,
-                    principal: PrincipalKind::User(name),
-                }),
-                token: None,
-                expires: None,
-                active: status == "Active",
-            }));
-        }
-        db.query_row(
-            "SELECT secret, token, arn, user_id, owner_kind, owner, expires FROM sessions WHERE access_key = ?1",
-            [id],
-            |r| {
-                let kind: String = r.get(4)?;
-                let owner: String = r.get(5)?;
-                let arn: String = r.get(2)?;
-                let principal = match kind.as_str() {
-                    "role" => {
-                        let (name, role_arn) = owner.split_once('|').map(|(a, b)| (a.to_string(), b.to_string())).unwrap_or_default();
-                        PrincipalKind::Role(name, role_arn)
-                    }
-                    "root" => PrincipalKind::Root,
-                    _ => PrincipalKind::User(owner),
-                };
-                Ok(KeyRecord {
-                    secret: r.get(0)?,
-                    token: Some(r.get(1)?),
-                    identity: Arc::new(Identity { arn, user_id: r.get(3)?, principal }),
-                    expires: Some(r.get(6)?),
-                    active: true,
-                })
-            },
-        )
-        .optional()
-        .map_err(|e| fault("resolve session", e))
+        self.tx("resolve key", |t| {
+            // The join compares as `users.name` does (`nocase`): explicit, because on
+            // PostgreSQL the two columns' collations differ.
+            let user_key = t.query_opt(
+                "SELECT k.secret, k.status, u.name, u.id, u.path FROM access_keys k JOIN users u ON u.name = k.\"user\" COLLATE nocase WHERE k.id = ?1",
+                args![id],
+                |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<String>(2)?, r.get::<String>(3)?, r.get::<String>(4)?)),
+            )?;
+            if let Some((secret, status, name, uid, path)) = user_key {
+                return Ok(Some(KeyRecord {
+                    secret,
+                    identity: Arc::new(Identity {
+                        arn: format!("arn:aws:iam::{ACCOUNT_ID}:user{path}{name}"),
+                        user_id: uid,
+                        principal: PrincipalKind::User(name),
+                    }),
+                    token: None,
+                    expires: None,
+                    active: status == "Active",
+                }));
+            }
+            Ok(t.query_opt(
+                "SELECT secret, token, arn, user_id, owner_kind, owner, expires FROM sessions WHERE access_key = ?1",
+                args![id],
+                session_row,
+            )?)
+        })
     }
 
     /// Issues temporary credentials (`ASIA...`) for `identity`, valid `seconds`.
@@ -316,20 +318,19 @@ impl Iam {
             PrincipalKind::User(n) => ("user", n.clone()),
             PrincipalKind::Role(n, arn) => ("role", format!("{n}|{arn}")),
         };
-        let db = self.db();
-        // Expired sessions are dropped as new ones are made, so the table stays small.
-        db.execute("DELETE FROM sessions WHERE expires < ?1", [now])
-            .map_err(|e| fault("expire sessions", e))?;
-        db.execute(
-            "DELETE FROM session_policies WHERE access_key NOT IN (SELECT access_key FROM sessions)",
-            [],
-        )
-        .map_err(|e| fault("expire sessions", e))?;
-        db.execute(
-            "INSERT INTO sessions (access_key, secret, token, arn, user_id, owner_kind, owner, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![creds.access_key, creds.secret, creds.token, identity.arn, identity.user_id, kind, owner, creds.expires],
-        )
-        .map_err(|e| fault("create session", e))?;
+        self.tx("create session", |t| {
+            // Expired sessions are dropped as new ones are made, so the table stays small.
+            t.execute("DELETE FROM sessions WHERE expires < ?1", args![now])?;
+            t.execute(
+                "DELETE FROM session_policies WHERE access_key NOT IN (SELECT access_key FROM sessions)",
+                args![],
+            )?;
+            t.execute(
+                "INSERT INTO sessions (access_key, secret, token, arn, user_id, owner_kind, owner, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                args![creds.access_key, creds.secret, creds.token, identity.arn, identity.user_id, kind, owner, creds.expires],
+            )?;
+            Ok(())
+        })?;
         Ok(creds)
     }
 
@@ -337,59 +338,40 @@ impl Iam {
 
     pub fn create_role(&self, role: Role) -> Result<Role, Error> {
         Policy::parse(&role.trust, Kind::Trust)?;
-        let db = self.db();
-        let n = db
-            .execute(
-                "INSERT OR IGNORE INTO roles (name, id, path, trust, description, max_session, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![role.name, role.id, role.path, role.trust, role.description, role.max_session, role.created],
-            )
-            .map_err(|e| fault("create role", e))?;
-        if n == 0 {
-            return Err(already_exists(format!(
-                "Role with name {} already exists.",
-                role.name
-            )));
-        }
-        for (k, v) in &role.tags {
-            db.execute(
-                "INSERT OR REPLACE INTO role_tags (role, key, value) VALUES (?1, ?2, ?3)",
-                params![role.name, k, v],
-            )
-            .map_err(|e| fault("tag role", e))?;
-        }
+        self.tx("create role", |t| {
+            let n = t.execute(
+                "INSERT INTO roles (name, id, path, trust, description, max_session, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+                args![role.name, role.id, role.path, role.trust, role.description, role.max_session, role.created],
+            )?;
+            if n == 0 {
+                return Err(
+                    already_exists(format!("Role with name {} already exists.", role.name)).into(),
+                );
+            }
+            put_tags(t, &role.name, &role.tags)?;
+            Ok(())
+        })?;
         Ok(role)
     }
 
     pub fn role(&self, name: &str) -> Result<Role, Error> {
-        let db = self.db();
-        let mut role = db
-            .query_row(
+        self.tx("get role", |t| {
+            let Some(mut role) = t.query_opt(
                 "SELECT name, id, path, trust, description, max_session, created FROM roles WHERE name = ?1",
-                [name],
-                |r| {
-                    Ok(Role {
-                        name: r.get(0)?,
-                        id: r.get(1)?,
-                        path: r.get(2)?,
-                        trust: r.get(3)?,
-                        description: r.get(4)?,
-                        max_session: r.get(5)?,
-                        created: r.get(6)?,
-                        tags: Vec::new(),
-                    })
-                },
-            )
-            .optional()
-            .map_err(|e| fault("get role", e))?
-            .ok_or_else(|| no_such_entity(format!("The role with name {name} cannot be found.")))?;
-        let mut st = db
-            .prepare("SELECT key, value FROM role_tags WHERE role = ?1 ORDER BY key")
-            .map_err(|e| fault("role tags", e))?;
-        role.tags = st
-            .query_map([&role.name], |r| Ok((r.get(0)?, r.get(1)?)))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| fault("role tags", e))?;
-        Ok(role)
+                args![name],
+                role_row,
+            )?
+            else {
+                return Ok(None);
+            };
+            role.tags = t.query_map(
+                "SELECT key, value FROM role_tags WHERE role = ?1 ORDER BY key",
+                args![role.name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            Ok(Some(role))
+        })?
+        .ok_or_else(|| no_such_entity(format!("The role with name {name} cannot be found.")))
     }
 
     /// The role an ARN names (`arn:aws:iam::<this account>:role[/path]/name`).
@@ -407,20 +389,18 @@ impl Iam {
     }
 
     pub fn list_roles(&self, path_prefix: &str) -> Result<Vec<Role>, Error> {
-        let names: Vec<String> = {
-            let db = self.db();
-            let mut st = db
-                .prepare("SELECT name FROM roles ORDER BY name")
-                .map_err(|e| fault("list roles", e))?;
-            let rows = st
-                .query_map([], |r| r.get(0))
-                .and_then(|rows| rows.collect::<Result<Vec<String>, _>>())
-                .map_err(|e| fault("list roles", e))?;
-            rows
-        };
+        let mut names: Vec<String> = self.tx("list roles", |t| {
+            Ok(t.query_map("SELECT name FROM roles", args![], |r| r.get(0))?)
+        })?;
+        sort_nocase(&mut names, |n| n);
         let mut out = Vec::new();
         for n in names {
-            let r = self.role(&n)?;
+            let r = match self.role(&n) {
+                Ok(r) => r,
+                // Deleted since the names were read.
+                Err(e) if e.code == "NoSuchEntity" => continue,
+                Err(e) => return Err(e),
+            };
             if r.path.starts_with(path_prefix) {
                 out.push(r);
             }
@@ -429,43 +409,40 @@ impl Iam {
     }
 
     pub fn delete_role(&self, name: &str) -> Result<(), Error> {
-        self.role(name)?;
-        let db = self.db();
-        let count = |sql: &str| -> Result<i64, Error> {
-            db.query_row(sql, [name], |r| r.get(0))
-                .map_err(|e| fault("delete role", e))
-        };
-        if count("SELECT COUNT(*) FROM inline_policies WHERE owner_kind = 'role' AND owner = ?1")?
-            > 0
-        {
-            return Err(delete_conflict(
+        self.write("delete role", |t| {
+            t.query_opt("SELECT name FROM roles WHERE name = ?1", args![name], |r| {
+                r.get::<String>(0)
+            })?
+            .ok_or_else(|| no_such_entity(format!("The role with name {name} cannot be found.")))?;
+            refuse_if_any(
+                t,
+                "SELECT COUNT(*) FROM inline_policies WHERE owner_kind = 'role' AND owner = ?1",
+                name,
                 "Cannot delete entity, must delete policies first.",
-            ));
-        }
-        if count("SELECT COUNT(*) FROM attachments WHERE owner_kind = 'role' AND owner = ?1")? > 0 {
-            return Err(delete_conflict(
+            )?;
+            refuse_if_any(
+                t,
+                "SELECT COUNT(*) FROM attachments WHERE owner_kind = 'role' AND owner = ?1",
+                name,
                 "Cannot delete entity, must detach all policies first.",
-            ));
-        }
-        db.execute("DELETE FROM roles WHERE name = ?1", [name])
-            .map_err(|e| fault("delete role", e))?;
-        db.execute("DELETE FROM role_tags WHERE role = ?1", [name])
-            .map_err(|e| fault("delete role", e))?;
-        drop(db);
-        self.drop_boundary(Owner::Role, name)?;
-        self.invalidate();
+            )?;
+            t.execute("DELETE FROM roles WHERE name = ?1", args![name])?;
+            t.execute("DELETE FROM role_tags WHERE role = ?1", args![name])?;
+            drop_boundary_in(t, Owner::Role, name)?;
+            Ok(())
+        })?;
         Ok(())
     }
 
     pub fn update_assume_role_policy(&self, name: &str, document: &str) -> Result<(), Error> {
         self.role(name)?;
         Policy::parse(document, Kind::Trust)?;
-        self.db()
-            .execute(
+        self.tx("update trust", |t| {
+            Ok(t.execute(
                 "UPDATE roles SET trust = ?2 WHERE name = ?1",
-                params![name, document],
-            )
-            .map_err(|e| fault("update trust", e))?;
+                args![name, document],
+            )?)
+        })?;
         Ok(())
     }
 
@@ -476,43 +453,33 @@ impl Iam {
         max_session: Option<i64>,
     ) -> Result<(), Error> {
         let role = self.role(name)?;
-        self.db()
-            .execute(
+        let description = description.map(str::to_string).or(role.description);
+        let max_session = max_session.unwrap_or(role.max_session);
+        self.tx("update role", |t| {
+            Ok(t.execute(
                 "UPDATE roles SET description = ?2, max_session = ?3 WHERE name = ?1",
-                params![
-                    name,
-                    description.map(str::to_string).or(role.description),
-                    max_session.unwrap_or(role.max_session)
-                ],
-            )
-            .map_err(|e| fault("update role", e))?;
+                args![name, description, max_session],
+            )?)
+        })?;
         Ok(())
     }
 
     pub fn tag_role(&self, name: &str, tags: &[(String, String)]) -> Result<(), Error> {
         self.role(name)?;
-        let db = self.db();
-        for (k, v) in tags {
-            db.execute(
-                "INSERT OR REPLACE INTO role_tags (role, key, value) VALUES (?1, ?2, ?3)",
-                params![name, k, v],
-            )
-            .map_err(|e| fault("tag role", e))?;
-        }
-        Ok(())
+        self.tx("tag role", |t| Ok(put_tags(t, name, tags)?))
     }
 
     pub fn untag_role(&self, name: &str, keys: &[String]) -> Result<(), Error> {
         self.role(name)?;
-        let db = self.db();
-        for k in keys {
-            db.execute(
-                "DELETE FROM role_tags WHERE role = ?1 AND key = ?2",
-                params![name, k],
-            )
-            .map_err(|e| fault("untag role", e))?;
-        }
-        Ok(())
+        self.tx("untag role", |t| {
+            for k in keys {
+                t.execute(
+                    "DELETE FROM role_tags WHERE role = ?1 AND key = ?2",
+                    args![name, k],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     pub(super) fn owner_exists(&self, owner: Owner, name: &str) -> Result<(), Error> {
@@ -522,4 +489,44 @@ impl Iam {
             Owner::Group => self.group(name).map(|_| ()),
         }
     }
+}
+
+/// Sets (adding or replacing) tags of a role.
+fn put_tags(t: &Tx<'_>, role: &str, tags: &[(String, String)]) -> Result<(), stratus_db::Error> {
+    for (k, v) in tags {
+        t.execute(
+            "INSERT INTO role_tags (role, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (role, key) DO UPDATE SET value = excluded.value",
+            args![role, k, v],
+        )?;
+    }
+    Ok(())
+}
+
+/// An STS session's key record: the owner column says whose session it is.
+fn session_row(r: &Row<'_>) -> Result<KeyRecord, stratus_db::Error> {
+    let kind: String = r.get(4)?;
+    let owner: String = r.get(5)?;
+    let arn: String = r.get(2)?;
+    let principal = match kind.as_str() {
+        "role" => {
+            let (name, role_arn) = owner
+                .split_once('|')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .unwrap_or_default();
+            PrincipalKind::Role(name, role_arn)
+        }
+        "root" => PrincipalKind::Root,
+        _ => PrincipalKind::User(owner),
+    };
+    Ok(KeyRecord {
+        secret: r.get(0)?,
+        token: Some(r.get(1)?),
+        identity: Arc::new(Identity {
+            arn,
+            user_id: r.get(3)?,
+            principal,
+        }),
+        expires: Some(r.get(6)?),
+        active: true,
+    })
 }
