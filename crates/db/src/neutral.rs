@@ -224,6 +224,11 @@ impl<'a> Tx<'a> {
         }
     }
 
+    /// Whether a statement of this transaction has changed a row so far.
+    pub fn changed(&self) -> bool {
+        self.changed.get() > 0
+    }
+
     pub fn dialect(&self) -> Dialect {
         match self.inner {
             Inner::Sqlite(_) => Dialect::Sqlite,

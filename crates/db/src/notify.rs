@@ -29,7 +29,7 @@ impl Tx<'_> {
 }
 
 /// Calls `changed` whenever another transaction notifies `channel`, and also after every
-/// (re)connection, since notifications sent while disconnected are lost. Runs on a thread of
+/// reconnection, since notifications sent while disconnected are lost. Runs on a thread of
 /// its own for the life of the process; does nothing on SQLite.
 pub fn listen(
     location: &Location,
@@ -42,26 +42,16 @@ pub fn listen(
     let config = (**config).clone();
     let channel = channel.to_string();
     // Connect once here, so a wrong address fails at start-up, not later on a thread.
-    let first = connect(&config, &channel)?;
+    let first = crate::pg::blocking(|| connect(&config, &channel))?;
     std::thread::Builder::new()
         .name(format!("listen-{channel}"))
         .spawn(move || {
-            let mut client = Some(first);
+            let mut client = first;
             loop {
-                if let Some(mut c) = client.take() {
-                    changed();
-                    // Blocks until a notification arrives or the connection breaks.
-                    let mut notes = c.notifications();
-                    let mut it = notes.blocking_iter();
-                    while let Ok(Some(_)) = it.next() {
-                        changed();
-                    }
-                }
-                std::thread::sleep(RECONNECT_AFTER);
-                match connect(&config, &channel) {
-                    Ok(c) => client = Some(c),
-                    Err(e) => tracing::warn!(error = %e, "storage: reconnecting"),
-                }
+                wait_for_notes(&mut client, &changed);
+                client = reconnect(&config, &channel);
+                // What was announced while disconnected is lost: assume a change.
+                changed();
             }
         })
         .map_err(|e| {
@@ -69,6 +59,26 @@ pub fn listen(
             Error::new("starting a listener on", "a notification channel", cause)
         })?;
     Ok(())
+}
+
+/// Calls `changed` for each notification until the connection breaks.
+fn wait_for_notes(client: &mut postgres::Client, changed: &impl Fn()) {
+    let mut notes = client.notifications();
+    let mut it = notes.blocking_iter();
+    while let Ok(Some(_)) = it.next() {
+        changed();
+    }
+}
+
+/// A new listening connection, trying until the server answers.
+fn reconnect(config: &postgres::Config, channel: &str) -> postgres::Client {
+    loop {
+        std::thread::sleep(RECONNECT_AFTER);
+        match connect(config, channel) {
+            Ok(c) => return c,
+            Err(e) => tracing::warn!(error = %e, "storage: reconnecting"),
+        }
+    }
 }
 
 fn connect(config: &postgres::Config, channel: &str) -> Result<postgres::Client, Error> {

@@ -330,7 +330,6 @@ fn a_committed_change_is_announced_to_listeners() {
         rx.recv_timeout(std::time::Duration::from_secs(10))
             .unwrap_or_else(|_| panic!("{what}"))
     };
-    wait("the call on connecting");
     let schema = format!("test_notify_{}", std::process::id());
     drop_schema(&url, &schema);
     let db = Db::open(&loc, &spec(&schema, 1)).unwrap();

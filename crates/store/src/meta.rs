@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use serde::{de::DeserializeOwned, Serialize};
 use stratus_core::alias::Alias;
@@ -156,9 +157,14 @@ pub struct FunctionRow {
 pub struct Meta {
     db: stratus_db::Db,
     /// Bumped after every committed transaction that changed a row, so readers can keep
-    /// derived copies (see [`Meta::generation`]).
-    generation: AtomicU64,
+    /// derived copies (see [`Meta::generation`]); on PostgreSQL also when another node
+    /// announces a commit (see [`CHANGED`]).
+    generation: Arc<AtomicU64>,
 }
+
+/// The channel on which a commit that changed metadata is announced to every node sharing
+/// the PostgreSQL database, so their cached configurations are dropped.
+const CHANGED: &str = "meta_changed";
 
 /// Why a transaction failed: the caller's own error (a 4xx, or a fault already mapped), or
 /// the database's (beginning or committing it).
@@ -178,9 +184,14 @@ impl Meta {
     /// on: deleting a function cascades to its versions, aliases and documents (PostgreSQL
     /// always enforces them).
     pub fn open(location: &Location) -> std::result::Result<Self, stratus_db::Error> {
+        let generation = Arc::new(AtomicU64::new(0));
+        let bumped = generation.clone();
+        stratus_db::listen(location, CHANGED, move || {
+            bumped.fetch_add(1, Ordering::AcqRel);
+        })?;
         Ok(Meta {
             db: stratus_db::Db::open(location, &Self::spec())?,
-            generation: AtomicU64::new(0),
+            generation,
         })
     }
 
@@ -221,7 +232,13 @@ impl Meta {
     /// transaction that loses a serialization race is rolled back and `f` runs again, so `f`
     /// must only read and write through its [`Tx`]: side effects belong after this returns.
     pub fn tx<T>(&self, mut f: impl FnMut(&Tx) -> Result<T>) -> Result<T> {
-        let done = self.db.transaction(|t| f(&Tx(t)).map_err(Failure::Caller));
+        let done = self.db.transaction(|t| {
+            let out = f(&Tx(t)).map_err(Failure::Caller)?;
+            if t.changed() {
+                t.notify(CHANGED)?;
+            }
+            Ok(out)
+        });
         let (out, changed) = match done {
             Ok(done) => done,
             Err(Failure::Caller(e)) => return Err(e),
@@ -724,6 +741,31 @@ mod tests {
             name: name.into(),
             next_version: 1,
             ..Default::default()
+        }
+    }
+
+    /// Two nodes on one PostgreSQL database: a commit on one moves the other's generation,
+    /// so its cached configurations are dropped (on SQLite there is only one node).
+    #[test]
+    fn another_nodes_commit_moves_this_nodes_generation() {
+        for b in backends("nodes") {
+            if matches!(b.location, Location::Sqlite(_)) {
+                continue;
+            }
+            let (a, other) = (
+                Meta::open(&b.location).unwrap(),
+                Meta::open(&b.location).unwrap(),
+            );
+            let g0 = other.generation();
+            a.tx(|tx| tx.put_function(&function("f"))).unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while other.generation() == g0 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no announcement arrived"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
         }
     }
 

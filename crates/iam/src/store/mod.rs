@@ -333,20 +333,23 @@ impl Iam {
         Self::open_named(location, "iam")
     }
 
-    /// [`Iam::open`] in the PostgreSQL schema `schema` (tests give each store its own).
-    pub fn open_named(location: &Location, schema: &str) -> Result<Iam, stratus_db::Error> {
-        let db = Db::open(
-            location,
-            &stratus_db::StoreSpec {
-                name: schema,
-                file: "iam.db",
-                options: stratus_db::Options::default(),
-                migrations: stratus_db::Migrations {
-                    sqlite: stratus_db::Schema::Versioned(&[SCHEMA, limits::MIGRATION]),
-                    postgres: &[POSTGRES],
-                },
+    /// The store's description for the storage layer, in the PostgreSQL schema `schema`
+    /// (`iam`; tests give each store its own).
+    pub fn spec(schema: &str) -> stratus_db::StoreSpec<'_> {
+        stratus_db::StoreSpec {
+            name: schema,
+            file: "iam.db",
+            options: stratus_db::Options::default(),
+            migrations: stratus_db::Migrations {
+                sqlite: stratus_db::Schema::Versioned(&[SCHEMA, limits::MIGRATION]),
+                postgres: &[POSTGRES],
             },
-        )?;
+        }
+    }
+
+    /// [`Iam::open`] in the PostgreSQL schema `schema`.
+    pub fn open_named(location: &Location, schema: &str) -> Result<Iam, stratus_db::Error> {
+        let db = Db::open(location, &Self::spec(schema))?;
         let iam = Iam {
             db,
             cache: Arc::default(),
@@ -354,19 +357,10 @@ impl Iam {
             channel: format!("{schema}_changed"),
         };
         // Another node's write clears this node's compiled policies (nothing on SQLite).
-        // `listen` connects with the blocking client, which cannot run on an async runtime's
-        // thread (the server opens its stores on one), so it runs on a thread of its own.
         let (cache, limits) = (iam.cache.clone(), iam.limits.clone());
-        let channel = iam.channel.clone();
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                stratus_db::listen(location, &channel, move || {
-                    clear(&cache);
-                    clear(&limits);
-                })
-            })
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        stratus_db::listen(location, &iam.channel, move || {
+            clear(&cache);
+            clear(&limits);
         })?;
         Ok(iam)
     }
