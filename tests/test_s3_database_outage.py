@@ -4,6 +4,7 @@ crash, change nothing, and work again once the database is back. The server reac
 PostgreSQL through a TCP relay the test can cut. Runs only with STRATUS_TEST_DATABASE set."""
 
 import pytest
+from botocore.exceptions import ClientError
 
 from helpers import make_client, make_s3_client, s3_error, unique_bucket, unique_name
 from storage_support import error_of, eventually, on_postgres, relayed_server  # noqa: F401

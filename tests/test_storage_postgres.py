@@ -17,6 +17,7 @@ from helpers import (
     unique_bucket,
     unique_name,
     wait_active,
+    wait_updated,
 )
 from storage_support import error_of, eventually, on_postgres, relayed_server  # noqa: F401
 
@@ -139,6 +140,8 @@ def test_a_sqlite_data_directory_migrates_to_postgres(server_factory, tmp_path):
     subs = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
     assert [s["SubscriptionArn"] for s in subs] == [sub["SubscriptionArn"]]
     # New writes continue on PostgreSQL.
+    lam.update_function_configuration(FunctionName=name, Description="after the move")
+    wait_updated(lam, name)
     lam.publish_version(FunctionName=name)
     assert [v["Version"] for v in lam.list_versions_by_function(FunctionName=name)["Versions"]] \
         == ["$LATEST", version, str(int(version) + 1)]

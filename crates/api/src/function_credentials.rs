@@ -25,20 +25,24 @@ pub struct RoleCredentials {
 }
 
 /// The role an ARN names, if it exists and trusts Lambda to assume it.
-pub fn lambda_role(iam: &Iam, role_arn: &str) -> Option<Role> {
-    let role = iam.role_by_arn(role_arn).ok().flatten()?;
+pub fn lambda_role(iam: &Iam, role_arn: &str) -> Result<Option<Role>, stratus_core::Error> {
+    let Some(role) = iam.role_by_arn(role_arn)? else {
+        return Ok(None);
+    };
     let lambda = Who {
         arn: "",
         role_arn: None,
         account: ACCOUNT_ID,
         service: Some(LAMBDA_PRINCIPAL),
     };
-    crate::services::sts::trusts(&role.trust, role_arn, &lambda).then_some(role)
+    Ok(crate::services::sts::trusts(&role.trust, role_arn, &lambda).then_some(role))
 }
 
 impl CredentialSource for RoleCredentials {
     fn for_function(&self, role_arn: &str, function: &str) -> Option<FunctionCredentials> {
-        let identity = match lambda_role(&self.iam, role_arn) {
+        // A store that cannot answer hands out nothing: the invocation fails rather than
+        // running with the wrong identity.
+        let identity = match lambda_role(&self.iam, role_arn).ok()? {
             Some(role) => Identity {
                 arn: format!(
                     "arn:aws:sts::{ACCOUNT_ID}:assumed-role/{}/{function}",
@@ -81,7 +85,13 @@ pub fn check_role(
     if !state.config.iam_enforced || !role_arn.starts_with("arn:aws:iam::") {
         return Ok(());
     }
-    if lambda_role(&state.stores.iam, role_arn).is_none() {
+    // A fault of the store is the caller's retryable ServiceException, not a verdict on
+    // the role.
+    let role = lambda_role(&state.stores.iam, role_arn).map_err(|e| {
+        tracing::warn!(code = e.code, "checking a function's role");
+        stratus_core::Error::service()
+    })?;
+    if role.is_none() {
         return Err(stratus_core::Error::new(
             "InvalidParameterValueException",
             stratus_core::Kind::InvalidInput,

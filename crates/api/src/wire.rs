@@ -33,6 +33,8 @@ pub enum Protocol {
 const STATUS_EXCEPTIONS: &[(Protocol, &str, u16)] = &[
     // SNS documents a batch over its size limit as a client error (400), not 413.
     (Protocol::Query, "BatchRequestTooLong", 400),
+    // DynamoDB documents "currently unavailable or busy" as 503 (its other faults are 500).
+    (Protocol::AwsJson, "ServiceUnavailable", 503),
 ];
 
 /// The HTTP status `e` has in `protocol`: a per-code exception if AWS documents one, else
