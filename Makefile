@@ -8,6 +8,7 @@ PY := $(VENV)/bin/python
 # A PostgreSQL database URL (e.g. from `scripts/postgres-dev start`): the unit tests of the
 # stores then run on PostgreSQL as well as SQLite, and `integration-postgres` can run.
 TEST_DATABASE ?=
+TEST_BLOB_STORE ?=
 
 test: build unit integration
 
@@ -30,10 +31,11 @@ $(VENV)/.installed: tests/requirements.txt
 integration: venv
 	env -u STRATUS_TEST_DATABASE PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -q
 
-# The integration suite with every server's state on PostgreSQL (a database per server).
+# The integration suite with every server's state on PostgreSQL (a database per server) and,
+# when TEST_BLOB_STORE names one (an s3:// URL with its credentials), bytes in that store.
 integration-postgres: venv
 	@test -n "$(TEST_DATABASE)" || { echo "set TEST_DATABASE to a postgres:// URL"; exit 2; }
-	STRATUS_TEST_DATABASE="$(TEST_DATABASE)" PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -q
+	$(if $(TEST_BLOB_STORE),STRATUS_BLOB_STORE="$(TEST_BLOB_STORE)") STRATUS_TEST_DATABASE="$(TEST_DATABASE)" PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -q
 
 # Fuzzing (not part of `make test`): every fuzz target under fuzz/ for FUZZ_SECONDS each
 # (default 60); installs cargo-fuzz first if it is missing.

@@ -67,7 +67,9 @@ def wait_for(check, what, timeout=15.0):
 
 # --- the local backend (the default) ---------------------------------------------------------
 
-def test_health_reports_the_local_blob_store(server):
+def test_health_reports_the_local_blob_store(server_factory):
+    # The default, even when this run keeps other servers' bytes elsewhere.
+    server = server_factory(env={"STRATUS_BLOB_STORE": ""})
     blobs = blobs_health(server)
     assert blobs["backend"] == "file"
     assert blobs["location"] == f"file://{server.data_dir.resolve()}"
