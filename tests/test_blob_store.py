@@ -67,9 +67,12 @@ def wait_for(check, what, timeout=15.0):
 
 # --- the local backend (the default) ---------------------------------------------------------
 
-def test_health_reports_the_local_blob_store(server_factory):
-    # The default, even when this run keeps other servers' bytes elsewhere.
-    server = server_factory(env={"STRATUS_BLOB_STORE": ""})
+def test_health_reports_the_local_stores(server_factory):
+    # The defaults, even when this run keeps other servers' state elsewhere.
+    server = server_factory(env={"STRATUS_BLOB_STORE": "", "STRATUS_DATABASE": "sqlite"})
+    database = server.health()[1]["storage"]["database"]
+    assert database == {"backend": "sqlite", "location": f"sqlite:{server.data_dir.resolve()}",
+                        "reachable": True}
     blobs = blobs_health(server)
     assert blobs["backend"] == "file"
     assert blobs["location"] == f"file://{server.data_dir.resolve()}"

@@ -60,8 +60,10 @@ def test_warm_invokes_go_on_while_the_database_is_away(relayed_server):
     assert error_of(lambda: ddb.put_item(TableName=table, Item={"pk": {"S": "lost"}})) == (
         "ServiceUnavailable", 503)
     assert srv.proc.poll() is None, "the server keeps running"
+    eventually_true(lambda: _assert(not database_health(srv)["reachable"]))
 
     relay.restore()
+    eventually_true(lambda: _assert(database_health(srv)["reachable"]))
     eventually(lambda: lam.get_function(FunctionName=name))
     assert [f["FunctionName"] for f in lam.list_functions()["Functions"]] == [name], \
         "the refused CreateFunction left nothing behind"
@@ -79,6 +81,15 @@ def test_warm_invokes_go_on_while_the_database_is_away(relayed_server):
         assert events, "the outage's log lines are not stored yet"
         return events
     eventually_true(during_logged)
+
+
+def database_health(srv):
+    return srv.health()[1]["storage"]["database"]
+
+
+def _assert(ok):
+    assert ok
+    return ok
 
 
 def eventually_true(check, deadline_s=30):

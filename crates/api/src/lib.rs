@@ -87,6 +87,8 @@ pub struct Stores {
     pub code: Arc<CodeStore>,
     /// Where code packages and object bytes live (reported by `/health`).
     pub blobs: Arc<stratus_blobs::BlobStore>,
+    /// Where every store's state lives, and whether it answers (reported by `/health`).
+    pub database: Arc<stratus_db::Health>,
     /// The object store, and the S3 protocol service in front of it.
     pub objects: Arc<stratus_s3::ObjectStore>,
     pub s3: s3s::service::S3Service,
@@ -176,11 +178,21 @@ async fn health(State(state): State<Shared>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// Each storage backend and whether it answers. The blob store's check is cached for a few
-/// seconds, so polling `/health` costs the store little.
+/// Each storage backend and whether it answers. Both checks are cached for a few seconds, so
+/// polling `/health` costs the stores little.
 async fn storage_health(state: &AppState) -> serde_json::Value {
     let blobs = &state.stores.blobs;
+    let database = state.stores.database.clone();
+    let location = database.location().clone();
+    let reachable = tokio::task::spawn_blocking(move || database.reachable())
+        .await
+        .unwrap_or(false);
     serde_json::json!({
+        "database": {
+            "backend": location.kind(),
+            "location": location.to_string(),
+            "reachable": reachable,
+        },
         "blobs": {
             "backend": blobs.kind(),
             "location": blobs.location(),

@@ -29,7 +29,7 @@ mod pg;
 mod sqlite;
 
 pub use error::{Cause, Error};
-pub use location::Location;
+pub use location::{Health, Location};
 pub use neutral::{Db, Dialect, Migrations, Row, StoreSpec, Tx};
 pub use notify::listen;
 pub use param::{FromColumn, Param, Value};

@@ -81,6 +81,53 @@ impl fmt::Debug for Location {
     }
 }
 
+/// Whether the database at a location answers, checked at most every few seconds (what
+/// `/health` shows; never on a request's path).
+pub struct Health {
+    location: Location,
+    last: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
+}
+
+/// How long a check's answer is reused.
+const HEALTH_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Health {
+    pub fn new(location: Location) -> Health {
+        Health {
+            location,
+            last: std::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// Blocking: a SQLite directory is reachable while it exists; a PostgreSQL server when a
+    /// new connection answers `SELECT 1` within two seconds.
+    pub fn reachable(&self) -> bool {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, ok)) = *last {
+            if at.elapsed() < HEALTH_TTL {
+                return ok;
+            }
+        }
+        let ok = match &self.location {
+            Location::Sqlite(dir) => dir.is_dir(),
+            Location::Postgres(config) => {
+                let mut config = (**config).clone();
+                config.connect_timeout(std::time::Duration::from_secs(2));
+                config
+                    .connect(postgres::NoTls)
+                    .and_then(|mut c| c.simple_query("SELECT 1"))
+                    .is_ok()
+            }
+        };
+        *last = Some((std::time::Instant::now(), ok));
+        ok
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

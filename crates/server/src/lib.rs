@@ -196,6 +196,7 @@ impl Platform {
                 meta,
                 code,
                 blobs,
+                database: Arc::new(stratus_db::Health::new(location.clone())),
                 topics,
                 iam,
             },
