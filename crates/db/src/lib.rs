@@ -27,6 +27,8 @@ mod notify;
 mod param;
 mod pg;
 mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::{Cause, Error};
 pub use location::{Health, Location};
