@@ -47,6 +47,12 @@ impl Error {
     /// The database could not be reached or dropped the connection: the request may be
     /// retried once it is back (callers answer their protocol's retryable service error).
     pub fn is_unavailable(&self) -> bool {
+        // Whatever stops a new connection (the server down, out of slots, refusing this
+        // database for now), the request may succeed once the operator fixes it; a wrong
+        // address or password already failed the start-up.
+        if self.step == CONNECTING {
+            return matches!(self.source, Cause::Postgres(_));
+        }
         match &self.source {
             Cause::Postgres(e) => e.is_closed() || e.code().is_none_or(is_unavailable_state),
             Cause::Sqlite(_) | Cause::Invalid(_) => false,
@@ -65,6 +71,9 @@ impl Error {
         }
     }
 }
+
+/// The step of an error raised while opening a connection.
+pub(crate) const CONNECTING: &str = "connecting to";
 
 /// Connection-class (08), shutdown (57P0x) and resource (53) states: the server, not the
 /// statement, is the problem.

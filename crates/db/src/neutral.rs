@@ -121,16 +121,31 @@ impl Db {
         f: &mut impl FnMut(&Tx<'_>) -> Result<T, E>,
     ) -> Result<(T, bool), E> {
         let mut attempt = 0;
+        let mut reconnected = false;
         loop {
             attempt += 1;
             let mut lease = pool.lease()?;
             let conn = lease.conn.as_mut().expect("a lease holds a connection");
             let Conn { client, statements } = conn;
-            let t = client
+            let begun = client
                 .build_transaction()
                 .isolation_level(IsolationLevel::Serializable)
-                .start()
-                .map_err(|e| self.fault("beginning", e.into()))?;
+                .start();
+            let t = match begun {
+                Ok(t) => t,
+                // A pooled connection the server ended while it sat idle (a restart, an
+                // operator) fails at BEGIN, before anything of the transaction was sent:
+                // a fresh connection takes it, so the caller never sees the stale one.
+                Err(e) if pg::is_connection_lost(&e) && !reconnected => {
+                    reconnected = true;
+                    lease.lost = true;
+                    continue;
+                }
+                Err(e) => {
+                    lease.lost = pg::is_connection_lost(&e);
+                    return Err(self.fault("beginning", e.into()).into());
+                }
+            };
             let tx = Tx::new(
                 Inner::Postgres(RefCell::new(PgTx { t, statements })),
                 &self.target,

@@ -47,6 +47,8 @@ struct Pool_ {
 pub(crate) struct Lease<'a> {
     pool: &'a Pool,
     pub conn: Option<Conn>,
+    /// Set when the server dropped the connection, whether or not the client noticed yet.
+    pub lost: bool,
 }
 
 impl Drop for Lease<'_> {
@@ -54,7 +56,12 @@ impl Drop for Lease<'_> {
         let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
         idle.out -= 1;
         if let Some(c) = self.conn.take() {
-            if !c.client.is_closed() {
+            if self.lost || c.client.is_closed() {
+                // A connection that broke rarely broke alone (the server restarted, an
+                // operator ended the sessions): the idle ones go with it rather than each
+                // failing one more request.
+                idle.conns.clear();
+            } else {
                 idle.conns.push(c);
             }
         }
@@ -120,7 +127,7 @@ impl Pool {
     }
 
     fn connect(&self) -> Result<Conn, Error> {
-        let err = |e| Error::new("connecting to", self.target(), Cause::Postgres(e));
+        let err = |e| Error::new(crate::error::CONNECTING, self.target(), Cause::Postgres(e));
         let mut client = self.config.connect(NoTls).map_err(err)?;
         // The schema is created by `migrate` on the first connection; later ones only point
         // at it. Quoted: store names are fixed identifiers, never user input.
@@ -142,10 +149,14 @@ impl Pool {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             if let Some(c) = idle.conns.pop() {
+                if c.client.is_closed() {
+                    continue;
+                }
                 idle.out += 1;
                 return Ok(Lease {
                     pool: self,
                     conn: Some(c),
+                    lost: false,
                 });
             }
             if idle.out < POOL_SIZE {
@@ -156,6 +167,7 @@ impl Pool {
                 let mut lease = Lease {
                     pool: self,
                     conn: None,
+                    lost: false,
                 };
                 lease.conn = Some(self.connect()?);
                 return Ok(lease);
@@ -241,6 +253,14 @@ pub(crate) fn translate(sql: &str) -> String {
         }
     }
     out
+}
+
+/// The server ended the session or cannot be talked to: nothing more will go through this
+/// connection.
+pub(crate) fn is_connection_lost(e: &postgres::Error) -> bool {
+    e.is_closed()
+        || e.code()
+            .is_some_and(|c| c.code().starts_with("08") || c.code().starts_with("57P0"))
 }
 
 /// Serialization failures and deadlocks: the transaction lost a race and may be run again.

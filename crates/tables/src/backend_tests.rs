@@ -447,9 +447,11 @@ fn the_sweep_deletes_expired_items_only() {
     }
 }
 
-/// PostgreSQL dropping the store's connections fails the request in flight with DynamoDB's
-/// retryable `ServiceUnavailable` (never a client error), and the next request reconnects.
-/// Runs in a database of its own, so only this test's connections are cut.
+/// PostgreSQL ending the store's idle connections (a restart, an operator) costs no request:
+/// the stale connection fails at BEGIN and a fresh one takes the request. While the database
+/// refuses connections, requests fail with DynamoDB's retryable `ServiceUnavailable` (never a
+/// client error), and they succeed again once it accepts them. Runs in a database of its own,
+/// so only this test's connections are cut.
 #[test]
 fn a_lost_connection_is_retryable_and_recovers() {
     let Ok(url) = std::env::var("STRATUS_TEST_DATABASE") else {
@@ -467,23 +469,35 @@ fn a_lost_connection_is_retryable_and_recovers() {
     config.dbname(&db);
     let t = Tables::open(&Location::Postgres(Box::new(config))).unwrap();
     create(&t, "flt", "S", "S");
-    let put = json!({"TableName": "flt", "Item": {"pk": {"S": "a"}, "sk": {"S": "a"}}});
-    call(&t, "PutItem", put.clone()).unwrap();
-    admin
-        .execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = $1 AND pid <> pg_backend_pid()",
-            &[&db],
-        )
-        .unwrap();
-    // The pooled connection is gone: the first request on it fails, retryably.
-    let e = call(&t, "PutItem", put.clone()).unwrap_err();
+    let item = |k: &str| json!({"TableName": "flt", "Item": {"pk": {"S": k}, "sk": {"S": k}}});
+    call(&t, "PutItem", item("a")).unwrap();
+    // Waits until the sessions are gone, so the next request meets a dead connection.
+    let end_sessions = |admin: &mut postgres::Client| {
+        admin
+            .execute(
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&db],
+            )
+            .unwrap();
+    };
+    end_sessions(&mut admin);
+    call(&t, "PutItem", item("b")).unwrap();
+
+    let allow = |admin: &mut postgres::Client, yes: bool| {
+        admin
+            .batch_execute(&format!("ALTER DATABASE \"{db}\" ALLOW_CONNECTIONS {yes}"))
+            .unwrap();
+    };
+    allow(&mut admin, false);
+    end_sessions(&mut admin);
+    let e = call(&t, "PutItem", item("c")).unwrap_err();
     assert_eq!(e.code, "ServiceUnavailable", "{e:?}");
     assert_eq!(e.kind, stratus_core::Kind::Unavailable);
-    // The broken connection was dropped: the next request connects again.
-    call(&t, "PutItem", put).unwrap();
+    allow(&mut admin, true);
+    call(&t, "PutItem", item("c")).unwrap();
     let d = call(&t, "DescribeTable", json!({"TableName": "flt"})).unwrap();
-    assert_eq!(d["Table"]["ItemCount"], json!(1));
+    assert_eq!(d["Table"]["ItemCount"], json!(3));
     drop(t);
     admin
         .batch_execute(&format!("DROP DATABASE \"{db}\" WITH (FORCE)"))

@@ -758,16 +758,25 @@ mod tests {
         let iam =
             Iam::open(&Location::parse(Some(&own), std::path::Path::new("/")).unwrap()).unwrap();
         iam.create_user("ann", "/").unwrap();
+        // Sessions ended while the database refuses new ones: the store cannot reconnect.
         admin
             .batch_execute(&format!(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+                "ALTER DATABASE {name} ALLOW_CONNECTIONS false; \
+                 SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
+                 WHERE datname = '{name}'"
             ))
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(200));
         let e = iam.user("ann").unwrap_err();
         assert_eq!(
             (e.code, e.kind),
             ("ServiceFailure", stratus_core::Kind::Unavailable)
+        );
+        admin
+            .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+            .unwrap();
+        assert!(
+            iam.user("ann").is_ok(),
+            "reconnects once the database is back"
         );
         drop(iam);
         admin
