@@ -159,6 +159,13 @@ def render(res):
     if pl:
         parts.append("\n1b. Warm invoke latency, concurrency 1, everything on vCPU 0 "
                      "(taskset -c 0)\n" + table(LAT_HEAD, latency_rows(pl)))
+    az = w.get("authorization")
+    if az:
+        rows = [[n, s["p50_us"], s["p99_us"], s["added_p50_us"], s["errors"]]
+                for n, s in az["summary"].items()]
+        parts.append("\n1c. What authorization adds to a warm invoke, concurrency 1, vCPU 0 "
+                     "(median of rounds)\n"
+                     + table(["target", "p50 µs", "p99 µs", "added p50 µs", "errors"], rows))
     cs = w.get("cold_start")
     if cs:
         rows = []

@@ -244,6 +244,59 @@ def pinned_latency(ctx):
     return out
 
 
+# --- 1c: what authorization costs ------------------------------------------------------------
+
+AUTHZ_ROUNDS = 3
+
+
+def _policy_user(url, function_arn):
+    """An IAM user whose one inline policy allows invoking the function; its key pair."""
+    iam = deploy.client(url, "iam")
+    iam.create_user(UserName="bench-invoker")
+    iam.put_user_policy(
+        UserName="bench-invoker", PolicyName="invoke",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": function_arn}]}))
+    key = iam.create_access_key(UserName="bench-invoker")["AccessKey"]
+    return {"access_key": key["AccessKeyId"], "secret_key": key["SecretAccessKey"]}
+
+
+def authorization(ctx):
+    """What identity and access cost a warm invoke: concurrency 1, everything on vCPU 0, the
+    same Rust function on a server with `--iam off` and on one enforcing IAM, signed there by
+    the root user and by an IAM user whose inline policy allows the invoke (the case that
+    evaluates a policy). Rounds alternate the three so drift hits them alike; the summary is
+    the median of each target's per-round p50."""
+    p = ctx.plan
+    out = {"rounds": {}, "summary": {}}
+    off = servers.Stratus(ctx.stratus_bin, ctx.work_dir, "iam-off", pinned=True,
+                          env={"STRATUS_IAM": "off"})
+    on = servers.Stratus(ctx.stratus_bin, ctx.work_dir, "iam-on", pinned=True)
+    with off, on:
+        deploy.create(deploy.client(off.url), "noop-rust", ctx.packages, "rust")
+        arn = deploy.create(deploy.client(on.url), "noop-rust", ctx.packages, "rust")[
+            "FunctionArn"]
+        targets = {
+            "iam off": (off, {}),
+            "iam on, root": (on, {}),
+            "iam on, policy user": (on, _policy_user(on.url, arn)),
+        }
+        for r in range(AUTHZ_ROUNDS):
+            for name, (s, creds) in targets.items():
+                ctx.log(f"  round {r + 1}  {name}")
+                res = StratusTarget(ctx, s, "noop-rust").run(
+                    1, pinned=True, duration=p.pinned_s, warmup=p.warmup_s, **creds)
+                out["rounds"].setdefault(name, []).append(brief(res))
+    for name, rs in out["rounds"].items():
+        out["summary"][name] = {"p50_us": _median([r["p50_us"] for r in rs]),
+                                "p99_us": _median([r["p99_us"] for r in rs]),
+                                "errors": sum(r["errors"] for r in rs)}
+    base = out["summary"]["iam off"]["p50_us"]
+    for name, s in out["summary"].items():
+        s["added_p50_us"] = round(s["p50_us"] - base, 1)
+    return out
+
+
 # --- 3: cold start ---------------------------------------------------------------------------
 
 def _median(xs):
@@ -530,6 +583,7 @@ def tables(ctx):
 WORKLOADS = [
     ("warm_and_throughput", warm_and_throughput),
     ("pinned_latency", pinned_latency),
+    ("authorization", authorization),
     ("cold_start", cold_start),
     ("scale_out", scale_out),
     ("idle_footprint", idle_footprint),
