@@ -111,6 +111,7 @@ impl Cluster {
             id: self.settings.node_id.clone(),
             address: self.settings.address.clone(),
             started_ms: 0,
+            uptime_ms: 0,
             heartbeat_age_ms: 0,
             draining: false,
             in_flight: 0,

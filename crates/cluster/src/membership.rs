@@ -67,6 +67,8 @@ pub struct Node {
     /// The URL other nodes reach it at.
     pub address: String,
     pub started_ms: i64,
+    /// How long it has been up, by the database's clock, when read.
+    pub uptime_ms: i64,
     /// How old its heartbeat was when read, by the database's clock.
     pub heartbeat_age_ms: i64,
     pub draining: bool,
@@ -130,7 +132,8 @@ impl Membership {
     pub fn heartbeat(&self, load: &Load) -> Result<(), Error> {
         let environments = load.environments.to_string();
         self.db.tx(|t| {
-            let renewed = self.registered.load(Ordering::Relaxed) && self.renew(t, load, &environments)?;
+            let renewed =
+                self.registered.load(Ordering::Relaxed) && self.renew(t, load, &environments)?;
             if !renewed {
                 self.register(t, load, &environments)?;
                 t.notify(CHANNEL)?;
@@ -151,7 +154,13 @@ impl Membership {
         );
         let n = t.execute(
             &sql,
-            args![self.id, self.address, load.in_flight, load.idle, environments],
+            args![
+                self.id,
+                self.address,
+                load.in_flight,
+                load.idle,
+                environments
+            ],
         )?;
         Ok(n > 0)
     }
@@ -169,7 +178,14 @@ impl Membership {
         );
         t.execute(
             &sql,
-            args![self.id, self.address, false, load.in_flight, load.idle, environments],
+            args![
+                self.id,
+                self.address,
+                false,
+                load.in_flight,
+                load.idle,
+                environments
+            ],
         )?;
         tracing::info!(node = %self.id, address = %self.address, "joined the cluster");
         Ok(())
@@ -197,7 +213,7 @@ impl Membership {
         let nodes = self.db.tx(|t| {
             let sql = format!(
                 "SELECT id, address, started_ms, {now} - heartbeat_ms, draining, in_flight, idle,
-                 environments FROM nodes WHERE heartbeat_ms >= {now} - ?1 ORDER BY id",
+                 environments, {now} - started_ms FROM nodes WHERE heartbeat_ms >= {now} - ?1 ORDER BY id",
                 now = now_ms(t.dialect())
             );
             t.query_map(&sql, args![lease], |r| {
@@ -206,6 +222,7 @@ impl Membership {
                     id: r.get(0)?,
                     address: r.get(1)?,
                     started_ms: r.get(2)?,
+                    uptime_ms: r.get(8)?,
                     heartbeat_age_ms: r.get(3)?,
                     draining: r.get(4)?,
                     in_flight: r.get(5)?,
@@ -252,7 +269,10 @@ mod tests {
             let lease = Duration::from_secs(5);
             let a = Membership::open(&b.location, "a", "http://127.0.0.1:1", lease).unwrap();
             let c = Membership::open(&b.location, "c", "http://127.0.0.1:3", lease).unwrap();
-            assert!(a.live().is_empty(), "nothing read before the first heartbeat");
+            assert!(
+                a.live().is_empty(),
+                "nothing read before the first heartbeat"
+            );
             a.heartbeat(&load(2)).unwrap();
             c.heartbeat(&load(0)).unwrap();
             a.refresh().unwrap();

@@ -43,6 +43,7 @@ mod tests {
             id: id.into(),
             address: format!("http://{id}"),
             started_ms: 0,
+            uptime_ms: 0,
             heartbeat_age_ms: 0,
             draining: false,
             in_flight: 0,
@@ -105,6 +106,10 @@ mod tests {
         let winners: std::collections::HashSet<_> = (0..30)
             .map(|v| rank(&all, "f", &v.to_string())[0].id.clone())
             .collect();
-        assert_eq!(winners.len(), 3, "versions of one function land on every node");
+        assert_eq!(
+            winners.len(),
+            3,
+            "versions of one function land on every node"
+        );
     }
 }
