@@ -193,6 +193,50 @@ def test_the_internal_endpoint_refuses_what_a_node_did_not_sign(nodes):
         assert json.loads(base64.b64decode(answer["payload"]))["echo"] == 1
 
 
+SLOW_SOURCE = (
+    "import time, uuid\n"
+    "ENV_ID = uuid.uuid4().hex\n"
+    "def handler(event, context):\n"
+    "    time.sleep(event.get('sleep', 0))\n"
+    "    return {'env': ENV_ID}\n"
+)
+
+
+@needs_postgres
+def test_a_full_node_spills_to_the_next(module_server_factory, tmp_path_factory):
+    """Three more nodes (their own database) that each keep at most one environment: calls
+    that overlap cannot all be served by the first node's one environment, so they spread
+    over the others instead of starting a second environment there."""
+    blobs = os.environ.get("STRATUS_BLOB_STORE") or (
+        "file://" + str(tmp_path_factory.mktemp("spill-blobs"))
+    )
+    env = {"STRATUS_CLUSTER_SECRET": SECRET, "STRATUS_BLOB_STORE": blobs,
+           "STRATUS_MAX_ENVIRONMENTS": "1"}
+    first = module_server_factory(env={**env, "STRATUS_NODE_ID": "spill-a"})
+    shared = {**env, "STRATUS_DATABASE": first.env["STRATUS_DATABASE"]}
+    others = [module_server_factory(env={**shared, "STRATUS_NODE_ID": f"spill-{x}"})
+              for x in "bc"]
+    helpers.wait_until(lambda: len(node_ids(first)) == 3, timeout=10)
+    lam = first.client()
+    name = helpers.unique_name("spill")
+    helpers.create_function(lam, name, helpers.make_zip({"app.py": SLOW_SOURCE}), Timeout=30)
+    helpers.wait_active(lam, name)
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        calls = []
+        for srv in [first, *others]:
+            calls.append(pool.submit(helpers.invoke, srv.client(), name, {"sleep": 3}))
+            time.sleep(0.7)  # each call finds the environments the earlier ones hold
+        results = [c.result() for c in calls]
+    for inv in results:
+        assert inv.status == 200 and inv.function_error is None, inv.log
+    assert len({inv.payload["env"] for inv in results}) == 3
+    spread = helpers.wait_until(
+        lambda: (lambda e: e if sum(e.values()) == 3 else None)(environments_of(first, name)),
+        timeout=5, message=lambda: f"environments: {environments_of(first, name)}")
+    assert spread == {"spill-a": 1, "spill-b": 1, "spill-c": 1}
+
+
 @needs_postgres
 def test_a_killed_node_leaves_and_the_others_keep_serving(nodes):
     b = nodes["node-b"]
