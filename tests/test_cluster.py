@@ -238,6 +238,23 @@ def test_a_full_node_spills_to_the_next(module_server_factory, tmp_path_factory)
 
 
 @needs_postgres
+def test_a_stopped_node_leaves_at_once(module_server_factory):
+    """SIGTERM deletes the node's row: the others drop it well before its lease would."""
+    env = {"STRATUS_CLUSTER_SECRET": SECRET, "STRATUS_CLUSTER_LEASE_SECS": "30"}
+    if os.environ.get("STRATUS_BLOB_STORE"):
+        env["STRATUS_BLOB_STORE"] = os.environ["STRATUS_BLOB_STORE"]
+    a = module_server_factory(env={**env, "STRATUS_NODE_ID": "stop-a"})
+    b = module_server_factory(env={**env, "STRATUS_NODE_ID": "stop-b",
+                                   "STRATUS_DATABASE": a.env["STRATUS_DATABASE"]})
+    helpers.wait_until(lambda: node_ids(a) == ["stop-a", "stop-b"], timeout=10)
+    assert b.stop() == 0
+    started = time.monotonic()
+    helpers.wait_until(lambda: node_ids(a) == ["stop-a"], timeout=5,
+                       message=lambda: f"stop-a still sees {node_ids(a)}")
+    assert time.monotonic() - started < 5, "left by its own deletion, not a 30 s lease"
+
+
+@needs_postgres
 def test_a_killed_node_leaves_and_the_others_keep_serving(nodes):
     b = nodes["node-b"]
     name = helpers.unique_name("survivor")
