@@ -24,6 +24,7 @@
 pub mod apigw;
 pub mod auth;
 pub mod authorize;
+pub mod cluster;
 pub mod code_url;
 pub mod function_credentials;
 pub mod lambda;
@@ -132,6 +133,10 @@ pub fn routes(state: Shared) -> Router<Shared> {
     Router::new()
         .route("/health", get(health))
         .route("/_stratus/usage", get(metering::usage))
+        .route(
+            stratus_cluster::channel::INVOKE_PATH,
+            axum::routing::post(cluster::invoke),
+        )
         .route("/metrics", get(metering::prometheus))
         .route("/_stratus/code/{file}", get(code_url::download))
         .route("/_aws/execute-api/{api}", any(apigw::data_plane::by_path))
@@ -169,6 +174,9 @@ async fn health(State(state): State<Shared>) -> Response {
         map.insert("status".into(), (if ok { "ok" } else { "degraded" }).into());
         map.insert("workers".into(), state.workers.to_json());
         map.insert("storage".into(), storage_health(&state).await);
+        if let Some(cluster) = state.invoker.cluster() {
+            map.insert("cluster".into(), cluster.to_json());
+        }
     }
     let status = if ok {
         http::StatusCode::OK

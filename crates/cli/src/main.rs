@@ -56,6 +56,14 @@ enum Command {
         /// STRATUS_BLOB_STORE].
         #[arg(long)]
         blob_store: Option<String>,
+        /// Join a cluster: the secret every node of it shares (needs a postgres:// database)
+        /// [env STRATUS_CLUSTER_SECRET].
+        #[arg(long)]
+        cluster_secret: Option<String>,
+        /// The URL other cluster nodes reach this one at [default: the listen address;
+        /// env STRATUS_ADVERTISE].
+        #[arg(long)]
+        advertise: Option<String>,
     },
     /// Copy all state from one database to another (SQLite to PostgreSQL or back), verified
     /// by row counts and checksums; running it again changes nothing.
@@ -87,6 +95,8 @@ fn main() -> ExitCode {
             iam,
             database,
             blob_store,
+            cluster_secret,
+            advertise,
         } => {
             let run = || {
                 let mut cfg = Config::load(config.as_deref())?;
@@ -105,6 +115,12 @@ fn main() -> ExitCode {
                 }
                 if let Some(url) = blob_store {
                     cfg.blob_store = stratus_server::config::BlobStoreUrl(url);
+                }
+                if let Some(s) = cluster_secret {
+                    cfg.cluster_secret = Some(stratus_server::config::ClusterSecret(s));
+                }
+                if advertise.is_some() {
+                    cfg.advertise = advertise;
                 }
                 serve(cfg)
             };

@@ -305,6 +305,16 @@ impl Engine {
         self.pools.idle_count()
     }
 
+    /// Whether an idle environment could serve `cfg` now.
+    pub fn has_idle(&self, cfg: &FunctionConfig) -> bool {
+        self.pools.has_idle(&PoolKey::of(cfg))
+    }
+
+    /// Invocations running now.
+    pub fn in_flight(&self) -> usize {
+        self.busy.total()
+    }
+
     /// Environments per function version, idle and busy.
     pub fn environments(&self) -> Vec<EnvironmentCount> {
         let mut counts: std::collections::BTreeMap<(String, String), (usize, usize)> =

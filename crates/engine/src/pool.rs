@@ -75,6 +75,15 @@ impl Pools {
         }
     }
 
+    /// Whether an idle environment could serve `key` now.
+    pub fn has_idle(&self, key: &PoolKey) -> bool {
+        self.idle
+            .lock()
+            .unwrap()
+            .get(key)
+            .is_some_and(|envs| !envs.is_empty())
+    }
+
     pub fn idle_count(&self) -> usize {
         self.idle.lock().unwrap().values().map(Vec::len).sum()
     }
@@ -154,6 +163,11 @@ impl Busy {
         let key = (name.to_string(), version.to_string());
         *self.running.lock().unwrap().entry(key.clone()).or_default() += 1;
         BusyGuard { busy: self, key }
+    }
+
+    /// Invocations running now (environments starting included).
+    pub fn total(&self) -> usize {
+        self.running.lock().unwrap().values().sum()
     }
 
     pub fn snapshot(&self) -> HashMap<(String, String), usize> {

@@ -9,6 +9,7 @@
 //! - [`resolve`]: function + qualifier → the version to run (one implementation), through
 //!   [`memo`], the memo of what a qualifier resolved to at the current metadata generation.
 //! - [`run`]: one invocation: the engine request, admission (in the engine), metering.
+//! - [`placed`]: in a cluster, which node runs it (here, or forwarded to another).
 //! - [`queue`]: the durable asynchronous queue, and [`EventQueue`], the trait event sources
 //!   hold.
 //! - [`dispatcher`]: the worker that runs queued events: retries, event age, destinations;
@@ -17,6 +18,7 @@
 
 pub mod dispatcher;
 pub mod memo;
+pub mod placed;
 pub mod queue;
 pub mod resolve;
 pub mod run;
@@ -60,6 +62,8 @@ pub struct Invoker {
     retry_delay: Duration,
     /// Bounds how many queued events run at once; outlives restarts of the dispatcher.
     slots: Arc<Semaphore>,
+    /// The cluster invocations are placed across (unset: every call runs here).
+    cluster: std::sync::OnceLock<Arc<stratus_cluster::Cluster>>,
 }
 
 impl Invoker {
@@ -73,6 +77,7 @@ impl Invoker {
             events: Notify::new(),
             retry_delay: parts.async_retry_delay,
             slots: Arc::new(Semaphore::new(dispatcher::PARALLEL)),
+            cluster: std::sync::OnceLock::new(),
         }
     }
 

@@ -84,7 +84,20 @@ impl Invoker {
 
     /// Runs a call whose target the caller has already resolved (the Invoke API resolves
     /// before it checks the payload, as AWS orders its errors).
+    /// In a cluster the call runs on the node placement chooses (see [`crate::placed`]).
     pub async fn run(&self, call: Call<'_>, target: Resolved) -> Result<InvokeOutcome, Failure> {
+        match self.cluster() {
+            Some(cluster) => self.placed(cluster, call, target).await,
+            None => self.run_here(call, target).await,
+        }
+    }
+
+    /// Runs a resolved call on this node.
+    pub(crate) async fn run_here(
+        &self,
+        call: Call<'_>,
+        target: Resolved,
+    ) -> Result<InvokeOutcome, Failure> {
         let (trigger, qualifier) = (call.trigger, call.qualifier);
         // Usually one `stat`; a node that lacks the unpacked package (its cache was cleared,
         // or another node stored it) fetches it from the blob store first. A store that is

@@ -66,6 +66,32 @@ pub struct Config {
     /// `s3://<bucket>?endpoint=…&region=…[&prefix=…]` for any S3-compatible service. Unset:
     /// the data directory, as always.
     pub blob_store: BlobStoreUrl,
+    /// This node's id in a cluster (and wherever a node must be named). Unset: a random id,
+    /// made once and kept in the data directory's `node_id` file.
+    pub node_id: Option<String>,
+    /// The secret nodes of one cluster share: setting it turns cluster mode on (which needs
+    /// a PostgreSQL `database`). It authenticates the internal channel between nodes.
+    pub cluster_secret: Option<ClusterSecret>,
+    /// The URL other nodes reach this one at (`http://host:port`). Unset: the listen address,
+    /// unless that is a wildcard (`0.0.0.0`, `::`), which other machines cannot dial.
+    pub advertise: Option<String>,
+    /// Seconds a node stays in the cluster's list without a heartbeat (they come every
+    /// second).
+    pub cluster_lease_secs: u64,
+    /// In a cluster, the most execution environments (idle and busy) this node keeps before
+    /// it passes invocations that find no idle environment to the next node; 0: no limit.
+    pub max_environments: usize,
+}
+
+/// The cluster secret: its `Debug` never shows it.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct ClusterSecret(pub String);
+
+impl std::fmt::Debug for ClusterSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// The blob store's URL, which may carry credentials: its `Debug` shows it redacted.
@@ -107,6 +133,11 @@ impl Default for Config {
             iam: "on".into(),
             database: None,
             blob_store: BlobStoreUrl::default(),
+            node_id: None,
+            cluster_secret: None,
+            advertise: None,
+            cluster_lease_secs: 5,
+            max_environments: 0,
         }
     }
 }
@@ -223,6 +254,25 @@ impl Config {
         if let Some(v) = var("STRATUS_BLOB_STORE") {
             self.blob_store = BlobStoreUrl(v);
         }
+        if let Some(v) = var("STRATUS_NODE_ID") {
+            self.node_id = Some(v);
+        }
+        if let Some(v) = var("STRATUS_CLUSTER_SECRET") {
+            self.cluster_secret = Some(ClusterSecret(v));
+        }
+        if let Some(v) = var("STRATUS_ADVERTISE") {
+            self.advertise = Some(v);
+        }
+        if let Some(v) = var("STRATUS_CLUSTER_LEASE_SECS") {
+            self.cluster_lease_secs = v
+                .parse()
+                .with_context(|| format!("STRATUS_CLUSTER_LEASE_SECS={v}"))?;
+        }
+        if let Some(v) = var("STRATUS_MAX_ENVIRONMENTS") {
+            self.max_environments = v
+                .parse()
+                .with_context(|| format!("STRATUS_MAX_ENVIRONMENTS={v}"))?;
+        }
         if let Some(v) = var("STRATUS_LOG_RETENTION_DAYS") {
             self.log_retention_days = Some(
                 v.parse()
@@ -252,6 +302,74 @@ impl Config {
             ),
             _ => bail!("access_key and secret_key must be set together"),
         }
+    }
+}
+
+/// What cluster mode needs, checked before anything is opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterMode {
+    pub secret: String,
+    /// The URL other nodes reach this one at.
+    pub advertise: String,
+    pub lease: std::time::Duration,
+}
+
+impl Config {
+    /// Cluster mode, when a secret is set: it needs PostgreSQL (SQLite files cannot be
+    /// shared) and an address other nodes can dial. `bound` is the address actually bound
+    /// (the listen port may be 0).
+    pub fn cluster_mode(&self, bound: SocketAddr) -> anyhow::Result<Option<ClusterMode>> {
+        let Some(ClusterSecret(secret)) = &self.cluster_secret else {
+            return Ok(None);
+        };
+        if secret.is_empty() {
+            bail!(
+                "cluster_secret is empty: give every node of the cluster the same non-empty secret"
+            );
+        }
+        let postgres = self
+            .database
+            .as_deref()
+            .is_some_and(|d| d.starts_with("postgres://") || d.starts_with("postgresql://"));
+        if !postgres {
+            bail!("cluster mode (a cluster_secret was given) needs a shared PostgreSQL database: set --database postgres://… (a SQLite data directory belongs to one node)");
+        }
+        if self.cluster_lease_secs < 2 {
+            bail!("cluster_lease_secs must be at least 2 (heartbeats come every second)");
+        }
+        let advertise = match &self.advertise {
+            Some(a) if a.starts_with("http://") => a.trim_end_matches('/').to_string(),
+            Some(a) => bail!("advertise must be an http:// URL other nodes reach this one at, not {a:?}"),
+            None if bound.ip().is_unspecified() => bail!(
+                "listening on {bound}, which other nodes cannot dial: set advertise (--advertise http://<this host>:{})",
+                bound.port()
+            ),
+            None => format!("http://{bound}"),
+        };
+        Ok(Some(ClusterMode {
+            secret: secret.clone(),
+            advertise,
+            lease: std::time::Duration::from_secs(self.cluster_lease_secs),
+        }))
+    }
+
+    /// This node's id: the configured one, or the one kept in `data_dir/node_id` (made, at
+    /// random, the first time).
+    pub fn node_id(&self, data_dir: &Path) -> anyhow::Result<String> {
+        if let Some(id) = &self.node_id {
+            return Ok(id.clone());
+        }
+        let path = data_dir.join("node_id");
+        match std::fs::read_to_string(&path) {
+            Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_string()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        std::fs::write(&path, format!("{id}\n"))
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(id)
     }
 }
 
@@ -377,6 +495,52 @@ mod tests {
             !shown.contains("hush") && shown.contains("s3://b?"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn cluster_mode_needs_postgres_and_a_dialable_address() {
+        let bound: SocketAddr = "127.0.0.1:4600".parse().unwrap();
+        let mut cfg = Config::default();
+        assert_eq!(
+            cfg.cluster_mode(bound).unwrap(),
+            None,
+            "off without a secret"
+        );
+        cfg.apply_env(|k| (k == "STRATUS_CLUSTER_SECRET").then(|| "s".into()))
+            .unwrap();
+        let err = cfg.cluster_mode(bound).unwrap_err().to_string();
+        assert!(err.contains("PostgreSQL"), "{err}");
+        assert!(
+            !format!("{cfg:?}").contains("\"s\""),
+            "the secret is never shown"
+        );
+        cfg.database = Some("postgres://u@db/stratus".into());
+        let mode = cfg.cluster_mode(bound).unwrap().unwrap();
+        assert_eq!(mode.advertise, "http://127.0.0.1:4600");
+        assert_eq!(mode.lease, std::time::Duration::from_secs(5));
+        let wildcard: SocketAddr = "0.0.0.0:4600".parse().unwrap();
+        assert!(cfg.cluster_mode(wildcard).is_err());
+        cfg.advertise = Some("http://10.0.0.7:4600/".into());
+        assert_eq!(
+            cfg.cluster_mode(wildcard).unwrap().unwrap().advertise,
+            "http://10.0.0.7:4600"
+        );
+        cfg.advertise = Some("10.0.0.7:4600".into());
+        assert!(cfg.cluster_mode(wildcard).is_err());
+    }
+
+    #[test]
+    fn the_node_id_is_made_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = Config::default();
+        let first = cfg.node_id(dir.path()).unwrap();
+        assert_eq!(first.len(), 12);
+        assert_eq!(cfg.node_id(dir.path()).unwrap(), first);
+        let mut named = Config::default();
+        named
+            .apply_env(|k| (k == "STRATUS_NODE_ID").then(|| "n1".into()))
+            .unwrap();
+        assert_eq!(named.node_id(dir.path()).unwrap(), "n1");
     }
 
     #[test]

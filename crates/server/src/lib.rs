@@ -65,12 +65,16 @@ pub struct Platform {
     dispatcher_stop: CancellationToken,
     dispatcher: tokio::task::JoinHandle<()>,
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// The cluster this node joined, and its heartbeat task.
+    cluster: Option<(Arc<stratus_cluster::Cluster>, tokio::task::JoinHandle<()>)>,
 }
 
 impl Platform {
     /// Opens everything `cfg` names and starts the background workers under supervision.
     pub async fn start(cfg: &Config) -> anyhow::Result<Platform> {
         let (access, secret) = cfg.credentials()?;
+        // A cluster misconfiguration is refused before anything is opened.
+        cfg.cluster_mode(cfg.listen)?;
         let iam_enforced = cfg.iam_enforced()?;
         let credentials = (access.clone(), secret.clone());
         std::fs::create_dir_all(&cfg.data_dir)
@@ -168,6 +172,10 @@ impl Platform {
             meter: meter.clone(),
             async_retry_delay: std::time::Duration::from_secs(cfg.async_retry_delay_secs),
         }));
+        let cluster = join_cluster(cfg, &location, &data_dir, addr, &engine, &workers)?;
+        if let Some((c, _)) = &cluster {
+            invoker.join_cluster(c.clone());
+        }
         objects.set_sink(Arc::new(stratus_api::objects::Notifier::new(
             invoker.clone(),
             stratus_api::lambda::policy::InvokePermissions {
@@ -228,6 +236,7 @@ impl Platform {
             dispatcher_stop,
             dispatcher,
             background,
+            cluster,
         })
     }
 
@@ -245,9 +254,15 @@ impl Platform {
         // In-flight requests get a bounded time to finish once shutdown starts; an invocation
         // still running after that is cut off with its environment.
         let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let cluster = self.cluster;
         let signal = async move {
             shutdown.await;
             let _ = started_tx.send(());
+            // The other nodes stop placing work here while what is in flight finishes.
+            if let Some((cluster, heartbeat)) = cluster {
+                heartbeat.abort();
+                cluster.leave().await;
+            }
         };
         tokio::select! {
             _ = serve::serve(self.listener, app, self.limits, signal) => {}
@@ -275,6 +290,62 @@ impl Platform {
         // What is still in the writer's batch is committed before the process exits.
         self.meter.close().await;
         Ok(())
+    }
+}
+
+/// Joins the cluster when the configuration asks for one: opens the membership store,
+/// listens for joins and leaves, and starts the heartbeat (supervised) reporting this node's
+/// load.
+fn join_cluster(
+    cfg: &Config,
+    location: &stratus_db::Location,
+    data_dir: &std::path::Path,
+    bound: std::net::SocketAddr,
+    engine: &Arc<Engine>,
+    workers: &Arc<Workers>,
+) -> anyhow::Result<Option<(Arc<stratus_cluster::Cluster>, tokio::task::JoinHandle<()>)>> {
+    let Some(mode) = cfg.cluster_mode(bound)? else {
+        return Ok(None);
+    };
+    let settings = stratus_cluster::Settings {
+        node_id: cfg.node_id(data_dir)?,
+        address: mode.advertise,
+        secret: mode.secret,
+        lease: mode.lease,
+        max_environments: cfg.max_environments,
+    };
+    let cluster = stratus_cluster::Cluster::open(location, settings)
+        .map_err(|e| anyhow::anyhow!("cluster store: {e}"))?;
+    cluster
+        .listen(location)
+        .map_err(|e| anyhow::anyhow!("cluster notifications: {e}"))?;
+    let load: Arc<dyn Fn() -> stratus_cluster::Load + Send + Sync> = {
+        let engine = Arc::downgrade(engine);
+        Arc::new(move || engine.upgrade().map(|e| load_of(&e)).unwrap_or_default())
+    };
+    let heartbeat = workers.supervise("cluster_heartbeat", {
+        let cluster = cluster.clone();
+        move || cluster.clone().heartbeats(load.clone())
+    });
+    tracing::info!(node = %cluster.node_id(), "cluster mode");
+    Ok(Some((cluster, heartbeat)))
+}
+
+/// This node's load, as its heartbeat reports it.
+fn load_of(engine: &Engine) -> stratus_cluster::Load {
+    let environments: Vec<_> = engine
+        .environments()
+        .into_iter()
+        .map(|e| {
+            serde_json::json!({
+                "function": e.function, "version": e.version, "idle": e.idle, "busy": e.busy,
+            })
+        })
+        .collect();
+    stratus_cluster::Load {
+        in_flight: engine.in_flight() as u64,
+        idle: engine.idle_environments() as u64,
+        environments: environments.into(),
     }
 }
 

@@ -5,6 +5,7 @@ mod deploy;
 mod invoke;
 mod logs;
 mod ls;
+mod nodes;
 mod usage;
 mod versions;
 
@@ -30,6 +31,8 @@ pub enum ClientCommand {
     Logs(logs::Args),
     /// Invocations and their cost.
     Usage(usage::Args),
+    /// The nodes of the cluster: address, uptime, load and warm environments.
+    Nodes(nodes::Args),
 }
 
 impl ClientCommand {
@@ -41,7 +44,7 @@ impl ClientCommand {
             ClientCommand::Publish(a) => Some(&a.name),
             ClientCommand::Alias(a) => Some(&a.name),
             ClientCommand::Logs(a) => Some(&a.name),
-            ClientCommand::Ls | ClientCommand::Usage(_) => None,
+            ClientCommand::Ls | ClientCommand::Usage(_) | ClientCommand::Nodes(_) => None,
         }
     }
 }
@@ -68,6 +71,7 @@ pub fn run(command: ClientCommand, endpoint: Option<String>) -> ExitCode {
             ClientCommand::Ls => ls::run(&client).await.map(|()| true),
             ClientCommand::Logs(a) => logs::run(&client, a).await.map(|()| true),
             ClientCommand::Usage(a) => usage::run(&client, a).await.map(|()| true),
+            ClientCommand::Nodes(a) => nodes::run(&client, a).await.map(|()| true),
         }
     });
     match result {

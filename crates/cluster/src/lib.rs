@@ -1,0 +1,226 @@
+//! Several Stratus nodes acting as one platform: they share the database and the blob store,
+//! know each other through heartbeats in the database, and place each synchronous invocation
+//! on the node most likely to hold a warm environment for it.
+//!
+//! # Layout
+//! - [`membership`]: the `cluster` store's table of nodes, heartbeats, leases, and the live
+//!   list each node keeps in memory.
+//! - [`placement`]: rendezvous hashing of function and version over the live nodes.
+//! - [`channel`]: the internal HTTP channel between nodes and its HMAC authentication.
+//! - [`wire`]: the forwarded invocation and its answer.
+//! - [`Cluster`]: the above together, as the invoker and the server hold it.
+
+pub mod channel;
+pub mod membership;
+pub mod placement;
+pub mod wire;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use stratus_db::{Error, Location};
+
+pub use channel::{Refused, SendError};
+pub use membership::{Load, Node};
+pub use wire::{Answer, Forward, Ran};
+
+/// What a node needs to join a cluster.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub node_id: String,
+    /// The URL other nodes reach this one at (`http://host:port`).
+    pub address: String,
+    /// The shared secret that authenticates the internal channel.
+    pub secret: String,
+    /// How long a node stays in the list without a heartbeat.
+    pub lease: Duration,
+    /// The most execution environments this node keeps (idle and busy); a node with as many
+    /// and none idle for a version is full, and its invocations spill to the next node. 0:
+    /// no limit.
+    pub max_environments: usize,
+}
+
+/// This node's part in the cluster.
+pub struct Cluster {
+    membership: membership::Membership,
+    channel: channel::Channel,
+    settings: Settings,
+    /// Nodes that could not be reached, and when: skipped until the lease has passed.
+    unreachable: Mutex<HashMap<String, Instant>>,
+    /// Wakes the heartbeat task to re-read the list (a join or leave was announced).
+    wake: tokio::sync::Notify,
+}
+
+impl Cluster {
+    /// Opens the membership store and the channel; the node joins at its first heartbeat.
+    pub fn open(location: &Location, settings: Settings) -> Result<Arc<Cluster>, Error> {
+        let membership = membership::Membership::open(
+            location,
+            &settings.node_id,
+            &settings.address,
+            settings.lease,
+        )?;
+        Ok(Arc::new(Cluster {
+            membership,
+            channel: channel::Channel::new(settings.secret.as_bytes()),
+            settings,
+            unreachable: Mutex::new(HashMap::new()),
+            wake: tokio::sync::Notify::new(),
+        }))
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.settings.node_id
+    }
+
+    /// See [`Settings::max_environments`].
+    pub fn max_environments(&self) -> usize {
+        self.settings.max_environments
+    }
+
+    /// The live nodes as last read.
+    pub fn live(&self) -> Arc<Vec<Node>> {
+        self.membership.live()
+    }
+
+    /// The ids of the nodes to try for `function` at `version`, best first, leaving out the
+    /// ones found unreachable within the lease. This node is always among them (last, if its
+    /// own heartbeat has not been read yet), so there is always somewhere to run.
+    pub fn candidates(&self, function: &str, version: &str) -> Vec<Node> {
+        let live = self.live();
+        let mut out: Vec<Node> = {
+            let mut down = self.unreachable.lock().unwrap_or_else(|p| p.into_inner());
+            down.retain(|_, since| since.elapsed() < self.settings.lease);
+            placement::rank(&live, function, version)
+                .into_iter()
+                .filter(|n| !down.contains_key(&n.id))
+                .cloned()
+                .collect()
+        };
+        if !out.iter().any(|n| n.id == self.settings.node_id) {
+            out.push(self.placeholder());
+        }
+        out
+    }
+
+    /// This node, as a candidate before its own row has been read.
+    fn placeholder(&self) -> Node {
+        Node {
+            id: self.settings.node_id.clone(),
+            address: self.settings.address.clone(),
+            started_ms: 0,
+            uptime_ms: 0,
+            heartbeat_age_ms: 0,
+            draining: false,
+            in_flight: 0,
+            idle: 0,
+            environments: serde_json::Value::Null,
+        }
+    }
+
+    /// Whether `node` is this one.
+    pub fn is_local(&self, node: &Node) -> bool {
+        node.id == self.settings.node_id
+    }
+
+    /// Asks `node` to run `call`. A node that cannot be reached is skipped by later
+    /// placements until the lease has passed (by then it has left the list, or renewed).
+    pub async fn forward(
+        &self,
+        node: &Node,
+        call: &Forward,
+        deadline: Duration,
+    ) -> Result<Answer, SendError> {
+        let body = Bytes::from(serde_json::to_vec(call).expect("a forward serializes"));
+        let sent = self
+            .channel
+            .post(&node.address, channel::INVOKE_PATH, body, deadline)
+            .await;
+        let answer = match sent {
+            Ok(a) => a,
+            Err(e) => {
+                if matches!(e, SendError::Unreachable(_)) {
+                    tracing::warn!(node = %node.id, address = %node.address, %e, "node unreachable; skipping it");
+                    self.unreachable
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(node.id.clone(), Instant::now());
+                }
+                return Err(e);
+            }
+        };
+        serde_json::from_slice(&answer)
+            .map_err(|e| SendError::Broken(format!("unreadable answer from {}: {e}", node.id)))
+    }
+
+    /// Checks a request received on the internal channel.
+    pub fn verify(
+        &self,
+        method: &http::Method,
+        path: &str,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<(), Refused> {
+        self.channel.verify(method, path, headers, body)
+    }
+
+    /// Re-reads the node list on every join or leave another node announces (PostgreSQL);
+    /// the heartbeat task does the reading.
+    pub fn listen(self: &Arc<Self>, location: &Location) -> Result<(), Error> {
+        let me = Arc::downgrade(self);
+        stratus_db::listen(location, membership::CHANNEL, move || {
+            if let Some(c) = me.upgrade() {
+                c.wake.notify_one();
+            }
+        })
+    }
+
+    /// Heartbeats every second with the load `load` reports, and re-reads the list when
+    /// woken; runs until aborted. A failed heartbeat is logged and the last list kept.
+    pub async fn heartbeats(self: Arc<Self>, load: Arc<dyn Fn() -> Load + Send + Sync>) {
+        let mut tick = tokio::time::interval(membership::HEARTBEAT);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let beat = tokio::select! {
+                _ = tick.tick() => true,
+                _ = self.wake.notified() => false,
+            };
+            let me = self.clone();
+            let current = beat.then(|| load());
+            let done = tokio::task::spawn_blocking(move || match current {
+                Some(l) => me.membership.heartbeat(&l),
+                None => me.membership.refresh(),
+            })
+            .await;
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "cluster heartbeat failed"),
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Deletes this node's row (a clean shutdown), so the others stop placing work here.
+    pub async fn leave(self: &Arc<Self>) {
+        let me = self.clone();
+        match tokio::task::spawn_blocking(move || me.membership.leave()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "leaving the cluster failed"),
+            Err(e) => tracing::warn!(error = %e, "leaving the cluster failed"),
+        }
+    }
+
+    /// What `/health` shows: this node's id and the live nodes.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "node_id": self.settings.node_id,
+            "address": self.settings.address,
+            "lease_secs": self.settings.lease.as_secs_f64(),
+            "max_environments": self.settings.max_environments,
+            "nodes": *self.live(),
+        })
+    }
+}

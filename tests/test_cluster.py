@@ -1,0 +1,279 @@
+"""A cluster of three nodes on one PostgreSQL database and one blob store: membership
+(`/health` and `stratus nodes` list every node), placement (calls through any node find the
+one warm environment), the internal channel's authentication, and a node killed with
+SIGKILL. Runs only with STRATUS_TEST_DATABASE set, except the start-up refusal on SQLite."""
+
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+import helpers
+from conftest import stratus_binary
+
+SECRET = "cluster-test-secret"
+LEASE_S = 5
+INVOKE_PATH = "/_stratus/cluster/invoke"
+
+needs_postgres = pytest.mark.skipif(
+    not os.environ.get("STRATUS_TEST_DATABASE"),
+    reason="a cluster shares a PostgreSQL database (STRATUS_TEST_DATABASE)",
+)
+
+# Each environment draws an id when it starts: equal ids mean one environment served.
+SOURCE = (
+    "import uuid\n"
+    "ENV_ID = uuid.uuid4().hex\n"
+    "def handler(event, context):\n"
+    "    return {'env': ENV_ID, 'echo': event.get('n')}\n"
+)
+
+
+@pytest.fixture(scope="module")
+def nodes(module_server_factory, tmp_path_factory):
+    """Nodes a, b and c sharing A's database and one blob store (the run's own, or a shared
+    directory)."""
+    blobs = os.environ.get("STRATUS_BLOB_STORE") or (
+        "file://" + str(tmp_path_factory.mktemp("cluster-blobs"))
+    )
+    env = {
+        "STRATUS_CLUSTER_SECRET": SECRET,
+        "STRATUS_BLOB_STORE": blobs,
+        "STRATUS_CLUSTER_LEASE_SECS": str(LEASE_S),
+    }
+    a = module_server_factory(env={**env, "STRATUS_NODE_ID": "node-a"})
+    shared = {**env, "STRATUS_DATABASE": a.env["STRATUS_DATABASE"]}
+    b = module_server_factory(env={**shared, "STRATUS_NODE_ID": "node-b"})
+    c = module_server_factory(env={**shared, "STRATUS_NODE_ID": "node-c"})
+    return {"node-a": a, "node-b": b, "node-c": c}
+
+
+def cluster_view(srv):
+    status, body = srv.health()
+    assert status == 200, body
+    return body["cluster"]
+
+
+def node_ids(srv):
+    return sorted(n["id"] for n in cluster_view(srv)["nodes"])
+
+
+def environments_of(srv, name):
+    """Environments of `name` per node, as `srv`'s view of the cluster shows them."""
+    out = {}
+    for n in cluster_view(srv)["nodes"]:
+        count = sum(e["idle"] + e["busy"] for e in n["environments"] if e["function"] == name)
+        if count:
+            out[n["id"]] = count
+    return out
+
+
+def signed_post(url, body, secret, when=None):
+    """POSTs `body` to the internal endpoint, signed as a node would sign it with `secret`."""
+    when = int(time.time()) if when is None else when
+    digest = hashlib.sha256(body).hexdigest()
+    text = f"POST\n{INVOKE_PATH}\n{when}\n{digest}".encode()
+    sig = hmac.new(secret.encode(), text, hashlib.sha256).hexdigest()
+    headers = {"x-stratus-cluster-time": str(when), "x-stratus-cluster-signature": sig}
+    return raw_post(url, body, headers)
+
+
+def raw_post(url, body, headers):
+    req = urllib.request.Request(url + INVOKE_PATH, data=body, method="POST",
+                                 headers={"content-type": "application/json", **headers})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def forward_body(name, n):
+    return json.dumps({
+        "trigger": "direct", "region": "us-east-1", "function": name, "qualifier": None,
+        "version": "$LATEST", "payload": __import__("base64").b64encode(
+            json.dumps({"n": n}).encode()).decode(),
+        "client_context": None, "request_id": f"req-{n}", "want_log": False,
+    }).encode()
+
+
+def test_a_secret_on_sqlite_is_refused_at_start(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRATUS_")}
+    env["STRATUS_CLUSTER_SECRET"] = SECRET
+    out = subprocess.run(
+        [stratus_binary(), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, env=env,
+    )
+    assert out.returncode != 0
+    assert "needs a shared PostgreSQL database" in out.stderr, out.stderr
+
+
+@needs_postgres
+def test_every_node_lists_the_three(nodes):
+    expected = sorted(nodes)
+    for srv in nodes.values():
+        helpers.wait_until(lambda: node_ids(srv) == expected, timeout=10,
+                           message=lambda: f"{srv.url} sees {node_ids(srv)}")
+    view = cluster_view(nodes["node-b"])
+    assert view["node_id"] == "node-b"
+    for n in view["nodes"]:
+        assert n["address"] == nodes[n["id"]].url
+        assert 0 <= n["heartbeat_age_ms"] < LEASE_S * 1000
+        assert n["draining"] is False
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STRATUS_"))}
+    out = subprocess.run([stratus_binary(), "--endpoint", nodes["node-c"].url, "nodes"],
+                         capture_output=True, text=True, timeout=30, env=env)
+    assert out.returncode == 0, out.stderr
+    rows = out.stdout.strip().splitlines()[1:]
+    assert sorted(r.split()[0] for r in rows) == ["node-a", "node-b", "node-c*"], out.stdout
+    for srv in nodes.values():
+        assert srv.url in out.stdout
+
+
+@needs_postgres
+def test_calls_through_any_node_find_the_one_warm_environment(nodes):
+    a, b, c = nodes["node-a"], nodes["node-b"], nodes["node-c"]
+    helpers.wait_until(lambda: len(node_ids(b)) == 3 and len(node_ids(c)) == 3, timeout=10)
+    name = helpers.unique_name("placed")
+    helpers.create_function(a.client(), name, helpers.make_zip({"app.py": SOURCE}))
+    helpers.wait_active(a.client(), name)
+    clients = [b.client(), c.client()]
+    seen, cold = set(), 0
+    for n in range(8):
+        inv = helpers.invoke(clients[n % 2], name, {"n": n})
+        assert inv.status == 200 and inv.function_error is None, inv.log
+        assert inv.payload["echo"] == n
+        assert inv.executed_version == "$LATEST"
+        assert f"REPORT RequestId:" in inv.log, "the log tail travels back"
+        cold += "Init Duration" in inv.log
+        seen.add(inv.payload["env"])
+    assert len(seen) == 1, f"served by {len(seen)} environments"
+    assert cold == 1
+    # The heartbeats show that one environment, on one node.
+    helpers.wait_until(lambda: sum(environments_of(b, name).values()) == 1, timeout=5,
+                       message=lambda: f"environments: {environments_of(b, name)}")
+
+
+@needs_postgres
+def test_the_internal_endpoint_refuses_what_a_node_did_not_sign(nodes):
+    a = nodes["node-a"]
+    lam = a.client()
+    name = helpers.unique_name("guarded")
+    helpers.create_function(lam, name, helpers.make_zip({"app.py": SOURCE}))
+    helpers.wait_active(lam, name)
+    body = forward_body(name, 1)
+    refusals = [
+        raw_post(a.url, body, {}),
+        signed_post(a.url, body, "not-the-secret"),
+        signed_post(a.url, body, SECRET, when=int(time.time()) - 600),
+        # Signed for another body.
+        raw_post(a.url, body, {
+            "x-stratus-cluster-time": str(int(time.time())),
+            "x-stratus-cluster-signature": hmac.new(
+                SECRET.encode(), b"POST\n/x\n0\n", hashlib.sha256).hexdigest(),
+        }),
+    ]
+    for status, answer in refusals:
+        assert status == 403, answer
+    # Nothing ran: no environment anywhere, no invocation metered.
+    time.sleep(1.5)
+    assert environments_of(a, name) == {}
+    # The same request, signed with the cluster's secret, runs.
+    status, answer = signed_post(a.url, body, SECRET)
+    assert status == 200, answer
+    assert answer["answer"] in ("ran", "full"), answer
+    if answer["answer"] == "ran":
+        import base64
+        assert json.loads(base64.b64decode(answer["payload"]))["echo"] == 1
+
+
+SLOW_SOURCE = (
+    "import time, uuid\n"
+    "ENV_ID = uuid.uuid4().hex\n"
+    "def handler(event, context):\n"
+    "    time.sleep(event.get('sleep', 0))\n"
+    "    return {'env': ENV_ID}\n"
+)
+
+
+@needs_postgres
+def test_a_full_node_spills_to_the_next(module_server_factory, tmp_path_factory):
+    """Three more nodes (their own database) that each keep at most one environment: calls
+    that overlap cannot all be served by the first node's one environment, so they spread
+    over the others instead of starting a second environment there."""
+    blobs = os.environ.get("STRATUS_BLOB_STORE") or (
+        "file://" + str(tmp_path_factory.mktemp("spill-blobs"))
+    )
+    env = {"STRATUS_CLUSTER_SECRET": SECRET, "STRATUS_BLOB_STORE": blobs,
+           "STRATUS_MAX_ENVIRONMENTS": "1"}
+    first = module_server_factory(env={**env, "STRATUS_NODE_ID": "spill-a"})
+    shared = {**env, "STRATUS_DATABASE": first.env["STRATUS_DATABASE"]}
+    others = [module_server_factory(env={**shared, "STRATUS_NODE_ID": f"spill-{x}"})
+              for x in "bc"]
+    helpers.wait_until(lambda: len(node_ids(first)) == 3, timeout=10)
+    lam = first.client()
+    name = helpers.unique_name("spill")
+    helpers.create_function(lam, name, helpers.make_zip({"app.py": SLOW_SOURCE}), Timeout=30)
+    helpers.wait_active(lam, name)
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        calls = []
+        for srv in [first, *others]:
+            calls.append(pool.submit(helpers.invoke, srv.client(), name, {"sleep": 3}))
+            time.sleep(0.7)  # each call finds the environments the earlier ones hold
+        results = [c.result() for c in calls]
+    for inv in results:
+        assert inv.status == 200 and inv.function_error is None, inv.log
+    assert len({inv.payload["env"] for inv in results}) == 3
+    spread = helpers.wait_until(
+        lambda: (lambda e: e if sum(e.values()) == 3 else None)(environments_of(first, name)),
+        timeout=5, message=lambda: f"environments: {environments_of(first, name)}")
+    assert spread == {"spill-a": 1, "spill-b": 1, "spill-c": 1}
+
+
+@needs_postgres
+def test_a_stopped_node_leaves_at_once(module_server_factory):
+    """SIGTERM deletes the node's row: the others drop it well before its lease would."""
+    env = {"STRATUS_CLUSTER_SECRET": SECRET, "STRATUS_CLUSTER_LEASE_SECS": "30"}
+    if os.environ.get("STRATUS_BLOB_STORE"):
+        env["STRATUS_BLOB_STORE"] = os.environ["STRATUS_BLOB_STORE"]
+    a = module_server_factory(env={**env, "STRATUS_NODE_ID": "stop-a"})
+    b = module_server_factory(env={**env, "STRATUS_NODE_ID": "stop-b",
+                                   "STRATUS_DATABASE": a.env["STRATUS_DATABASE"]})
+    helpers.wait_until(lambda: node_ids(a) == ["stop-a", "stop-b"], timeout=10)
+    assert b.stop() == 0
+    started = time.monotonic()
+    helpers.wait_until(lambda: node_ids(a) == ["stop-a"], timeout=5,
+                       message=lambda: f"stop-a still sees {node_ids(a)}")
+    assert time.monotonic() - started < 5, "left by its own deletion, not a 30 s lease"
+
+
+@needs_postgres
+def test_a_killed_node_leaves_and_the_others_keep_serving(nodes):
+    b = nodes["node-b"]
+    name = helpers.unique_name("survivor")
+    helpers.create_function(b.client(), name, helpers.make_zip({"app.py": SOURCE}))
+    helpers.wait_active(b.client(), name)
+    first = helpers.invoke(b.client(), name, {"n": 0})
+    assert first.status == 200, first.log
+    holder = helpers.wait_until(lambda: environments_of(b, name), timeout=5,
+                                message="the warm environment in the heartbeats")
+    (victim_id,) = holder
+    nodes[victim_id].kill()
+    survivors = [srv for node_id, srv in nodes.items() if node_id != victim_id]
+    for n in range(1, 9):
+        inv = helpers.invoke(survivors[n % 2].client(), name, {"n": n})
+        assert inv.status == 200 and inv.function_error is None, inv.log
+        assert inv.payload["echo"] == n
+    started = time.monotonic()
+    for srv in survivors:
+        helpers.wait_until(lambda: victim_id not in node_ids(srv), timeout=LEASE_S + 3,
+                           message=lambda: f"{srv.url} still lists {victim_id}")
+    assert time.monotonic() - started <= LEASE_S + 3
+    assert len(node_ids(survivors[0])) == 2
