@@ -9,11 +9,17 @@
 //! - [`groups`]: groups and their members.
 //! - [`policies`]: inline and managed policies, versions, attachments, compiled policy sets.
 //! - [`limits`]: permissions boundaries and session policies.
+//! - [`tags`]: users' and sessions' tags, and the principal tags a request carries.
+//! - [`profiles`]: instance profiles and the role each holds.
 
 mod groups;
 mod limits;
 mod policies;
 mod principals;
+mod profiles;
+pub mod tags;
+
+pub use profiles::InstanceProfile;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -232,6 +238,8 @@ pub struct Iam {
     cache: Arc<RwLock<HashMap<String, PolicySet>>>,
     /// Boundaries and session policies, per principal and session key.
     limits: Arc<RwLock<HashMap<String, crate::eval::Limits>>>,
+    /// Principal tags (`aws:PrincipalTag`), per principal and session key.
+    tags: Arc<RwLock<HashMap<String, tags::Tags>>>,
     /// Where writes are announced to the other nodes sharing a PostgreSQL database, so each
     /// clears its compiled policies too.
     channel: String,
@@ -341,8 +349,12 @@ impl Iam {
             file: "iam.db",
             options: stratus_db::Options::default(),
             migrations: stratus_db::Migrations {
-                sqlite: stratus_db::Schema::Versioned(&[SCHEMA, limits::MIGRATION]),
-                postgres: &[POSTGRES],
+                sqlite: stratus_db::Schema::Versioned(&[
+                    SCHEMA,
+                    limits::MIGRATION,
+                    tags::MIGRATION,
+                ]),
+                postgres: &[POSTGRES, tags::POSTGRES],
             },
         }
     }
@@ -354,13 +366,15 @@ impl Iam {
             db,
             cache: Arc::default(),
             limits: Arc::default(),
+            tags: Arc::default(),
             channel: format!("{schema}_changed"),
         };
         // Another node's write clears this node's compiled policies (nothing on SQLite).
-        let (cache, limits) = (iam.cache.clone(), iam.limits.clone());
+        let (cache, limits, tags) = (iam.cache.clone(), iam.limits.clone(), iam.tags.clone());
         stratus_db::listen(location, &iam.channel, move || {
             clear(&cache);
             clear(&limits);
+            clear(&tags);
         })?;
         Ok(iam)
     }
@@ -390,6 +404,7 @@ impl Iam {
         })?;
         clear(&self.cache);
         clear(&self.limits);
+        clear(&self.tags);
         Ok(out)
     }
 }

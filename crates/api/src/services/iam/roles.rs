@@ -12,9 +12,9 @@ use crate::services::sns::xml::Xml;
 const MIN_SESSION: i64 = 3600;
 const MAX_SESSION: i64 = 43200;
 /// Tags a role may carry.
-const MAX_TAGS: usize = 50;
+pub(super) const MAX_TAGS: usize = 50;
 
-fn write_role(x: &mut Xml, tag: &str, r: &Role, boundary: Option<&str>) {
+pub(super) fn write_role(x: &mut Xml, tag: &str, r: &Role, boundary: Option<&str>) {
     x.open(tag)
         .leaf("Path", &r.path)
         .leaf("RoleName", &r.name)
@@ -33,7 +33,7 @@ fn write_role(x: &mut Xml, tag: &str, r: &Role, boundary: Option<&str>) {
     x.close(tag);
 }
 
-fn write_tags(x: &mut Xml, tags: &[(String, String)]) {
+pub(super) fn write_tags(x: &mut Xml, tags: &[(String, String)]) {
     x.open("Tags");
     for (k, v) in tags {
         x.open("member")
@@ -79,7 +79,7 @@ fn description(p: &Params) -> Result<Option<&str>, Error> {
     }
 }
 
-fn tags(p: &Params) -> Result<Vec<(String, String)>, Error> {
+pub(super) fn tags(p: &Params) -> Result<Vec<(String, String)>, Error> {
     let tags: Vec<(String, String)> = p.tags("Tags")?.into_iter().collect();
     if tags.len() > MAX_TAGS {
         return Err(Error::new(
