@@ -313,8 +313,14 @@ mod tests {
         let layer = crate::RequestId(stratus_core::ids::request_id());
         let id = s3_request_id(Some(&layer));
         assert_eq!(id.len(), 16);
-        assert!(id.bytes().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()));
-        assert_eq!(id, s3_request_id(Some(&layer)), "the same request, the same id");
+        assert!(id
+            .bytes()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()));
+        assert_eq!(
+            id,
+            s3_request_id(Some(&layer)),
+            "the same request, the same id"
+        );
         let next = crate::RequestId(stratus_core::ids::request_id());
         assert_ne!(id, s3_request_id(Some(&next)));
     }

@@ -151,6 +151,8 @@ fn assume_role(
         ));
     }
     let session = session_name(p)?;
+    // The tags are checked as parameters, before the role is looked up.
+    let requested = session_tags::requested(p)?;
     let Some(role) = state.stores.iam.role_by_arn(role_arn)? else {
         return Err(denied(caller, role_arn));
     };
@@ -161,9 +163,8 @@ fn assume_role(
         account: ACCOUNT_ID,
         service: None,
     };
-    let tags = session_tags::requested(p)?;
     let inherited = session_tags::inherited(state, caller)?;
-    let tags = session_tags::combine(&tags, &inherited)?;
+    let tags = session_tags::combine(&requested, &inherited)?;
     let ctx = session_tags::context(state, caller, &role.tags, &tags)?;
     if !trust_allows(&role.trust, role_arn, &who, "sts:AssumeRole", ctx.clone()) {
         return Err(denied(caller, role_arn));

@@ -730,10 +730,16 @@ mod tests {
             };
             let t = |k: &str, v: &str| (k.to_string(), v.to_string());
             iam.tag_user("ANN", &[t("team", "blue")], 50).unwrap();
-            assert_eq!(&*iam.principal_tags(&ann, None).unwrap(), &[t("team", "blue")]);
+            assert_eq!(
+                &*iam.principal_tags(&ann, None).unwrap(),
+                &[t("team", "blue")]
+            );
             // A tag write clears the cached tags.
             iam.tag_user("ann", &[t("team", "red")], 50).unwrap();
-            assert_eq!(&*iam.principal_tags(&ann, None).unwrap(), &[t("team", "red")]);
+            assert_eq!(
+                &*iam.principal_tags(&ann, None).unwrap(),
+                &[t("team", "red")]
+            );
             assert_eq!(
                 iam.tag_user("ann", &[t("a", "1"), t("b", "2")], 2)
                     .unwrap_err()
@@ -784,16 +790,22 @@ mod tests {
             iam.create_role(role("web")).unwrap();
             iam.create_role(role("other")).unwrap();
             let tags = [("env".to_string(), "dev".to_string())];
-            let p = iam.create_instance_profile("web-profile", "/", &tags).unwrap();
+            let p = iam
+                .create_instance_profile("web-profile", "/", &tags)
+                .unwrap();
             assert!(p.id.starts_with("AIPA"));
-            assert_eq!(p.arn(), "arn:aws:iam::000000000000:instance-profile/web-profile");
+            assert_eq!(
+                p.arn(),
+                "arn:aws:iam::000000000000:instance-profile/web-profile"
+            );
             assert_eq!(
                 iam.create_instance_profile("WEB-PROFILE", "/", &[])
                     .unwrap_err()
                     .message,
                 "Instance Profile WEB-PROFILE already exists."
             );
-            iam.add_role_to_instance_profile("web-profile", "WEB").unwrap();
+            iam.add_role_to_instance_profile("web-profile", "WEB")
+                .unwrap();
             assert_eq!(
                 iam.add_role_to_instance_profile("web-profile", "other")
                     .unwrap_err()

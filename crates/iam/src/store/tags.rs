@@ -163,6 +163,12 @@ impl Iam {
     /// Records the tags of new temporary credentials.
     pub fn set_session_tags(&self, access_key: &str, tags: &[SessionTag]) -> Result<(), Error> {
         self.tx("session tags", |t| {
+            // The tags of sessions gone (expired ones are dropped as new ones are made) go
+            // with them, so the table stays small.
+            t.execute(
+                "DELETE FROM session_tags WHERE access_key NOT IN (SELECT access_key FROM sessions)",
+                args![],
+            )?;
             for tag in tags {
                 t.execute(
                     "INSERT INTO session_tags (access_key, key, value, transitive) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (access_key, key) DO UPDATE SET value = excluded.value, transitive = excluded.transitive",

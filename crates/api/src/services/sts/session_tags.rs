@@ -207,7 +207,9 @@ mod tests {
             requested(&ok).unwrap(),
             vec![tag("team", "blue", true), tag("cost", "42", false)]
         );
-        let cases: &[(&[(&str, &str)], &str, &str)] = &[
+        // The request's parameters, the error code and message they get.
+        type Refused<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+        let cases: &[Refused] = &[
             (
                 &[("Tags.member.1.Key", "a"), ("Tags.member.2.Key", "A")],
                 "InvalidParameterValue",
