@@ -244,3 +244,12 @@ def test_instance_profiles(iam):
     iam.delete_role(RoleName=role)
     assert error_of(iam.get_instance_profile, InstanceProfileName=profile) == (
         "NoSuchEntity", 404, f"Instance Profile {profile} cannot be found.")
+
+
+def test_iam_tag_keys_are_compared_without_case(iam):
+    name = helpers.unique_name("dup")
+    assert error_of(iam.create_user, UserName=name,
+                    Tags=[{"Key": "Team", "Value": "a"}, {"Key": "team", "Value": "b"}]) == (
+        "InvalidInput", 400,
+        "Duplicate tag keys found. Please note that Tag keys are case insensitive.")
+    assert error_of(iam.get_user, UserName=name)[0] == "NoSuchEntity"

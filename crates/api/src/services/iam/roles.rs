@@ -80,6 +80,7 @@ fn description(p: &Params) -> Result<Option<&str>, Error> {
 }
 
 pub(super) fn tags(p: &Params) -> Result<Vec<(String, String)>, Error> {
+    refuse_duplicate_keys(p)?;
     let tags: Vec<(String, String)> = p.tags("Tags")?.into_iter().collect();
     if tags.len() > MAX_TAGS {
         return Err(Error::new(
@@ -98,6 +99,23 @@ pub(super) fn tags(p: &Params) -> Result<Vec<(String, String)>, Error> {
         }
     }
     Ok(tags)
+}
+
+/// IAM compares tag keys without case: `Team` and `team` in one request are the same key.
+fn refuse_duplicate_keys(p: &Params) -> Result<(), Error> {
+    let keys: Vec<String> = p
+        .indexed("Tags", "member")
+        .iter()
+        .filter_map(|t| t.get("Key").map(str::to_lowercase))
+        .collect();
+    if keys.iter().enumerate().any(|(i, k)| keys[..i].contains(k)) {
+        return Err(Error::new(
+            "InvalidInput",
+            Kind::InvalidInput,
+            "Duplicate tag keys found. Please note that Tag keys are case insensitive.",
+        ));
+    }
+    Ok(())
 }
 
 pub fn create_role(c: &Ctx, p: &Params) -> Result<Response, Error> {
