@@ -12,6 +12,8 @@ use stratus_iam::eval::Source;
 use stratus_iam::store::PrincipalKind;
 use stratus_iam::{Decision, Iam, Identity, Request, Who};
 
+mod request_tags;
+
 use crate::auth::Caller;
 use crate::services;
 use crate::services::sns::form::Params;
@@ -27,6 +29,10 @@ pub fn check(state: &AppState, caller: &Caller, parts: &Parts, body: &[u8]) -> O
     add_source_ip(&parts.extensions, &mut target.context);
     if caller.service == "dynamodb" {
         add_leading_keys(state, caller, body, &mut target);
+    }
+    request_tags::add_request_tags(parts, body, &mut target.context);
+    if caller.service == "lambda" {
+        add_function_tags(state, caller, &mut target);
     }
     let iam = &state.stores.iam;
     match decide(iam, &caller.identity, session_key(caller), &target, None) {
@@ -90,6 +96,53 @@ fn add_leading_keys(state: &AppState, caller: &Caller, body: &[u8], target: &mut
         let text = ["S", "N", "B"].iter().find_map(|t| value[*t].as_str());
         if let Some(v) = text {
             target.context.add(KEY, v);
+        }
+    }
+}
+
+/// Whether one of the caller's policies (or limits) conditions on a key starting with
+/// `prefix`: what decides if a look-up that costs something is worth it.
+fn policies_mention(state: &AppState, caller: &Caller, prefix: &str) -> bool {
+    let iam = &state.stores.iam;
+    let mentions = |p: &stratus_iam::Policy| {
+        p.statements
+            .iter()
+            .any(|s| s.conditions.iter().any(|c| c.key.starts_with(prefix)))
+    };
+    let identity = iam
+        .policies_of(&caller.identity)
+        .is_ok_and(|ps| ps.iter().any(|p| mentions(p)));
+    identity
+        || iam
+            .limits_of(&caller.identity, session_key(caller))
+            .is_ok_and(|l| {
+                l.boundary.as_deref().is_some_and(mentions)
+                    || l.session
+                        .as_deref()
+                        .is_some_and(|s| s.iter().any(|p| mentions(p)))
+            })
+}
+
+/// `aws:ResourceTag/<key>`: the tags of the function a Lambda request names, looked up only
+/// when one of the caller's policies conditions on a resource tag.
+fn add_function_tags(state: &AppState, caller: &Caller, target: &mut Target) {
+    if !policies_mention(state, caller, "aws:resourcetag/") {
+        return;
+    }
+    let Some(name) = target
+        .resources
+        .first()
+        .and_then(|arn| arn.split_once(":function:"))
+        .map(|(_, rest)| rest.split(':').next().unwrap_or(rest).to_string())
+    else {
+        return;
+    };
+    let row = state.stores.meta.tx(|tx| tx.function(&name));
+    if let Ok(Some(row)) = row {
+        for (k, v) in &row.tags {
+            target
+                .context
+                .add(&format!("aws:ResourceTag/{k}"), v.as_str());
         }
     }
 }
@@ -184,7 +237,8 @@ pub fn decide(
     let policies = iam.policies_of(id)?;
     let limits = iam.limits_of(id, session_key)?;
     let who = who(id);
-    let context = principal_context(id, &target.context);
+    let tags = iam.principal_tags(id, session_key)?;
+    let context = principal_context(id, &tags, &target.context);
     for resource in &target.resources {
         let req = Request {
             action: &target.action,
@@ -211,10 +265,17 @@ fn who(id: &Identity) -> Who<'_> {
 }
 
 /// The request's context plus the keys that describe the caller: its ARN and account, its
-/// id (`aws:userid`) and, for an IAM user, its name (`aws:username`), as policy variables
-/// and condition keys read them.
-fn principal_context(id: &Identity, request: &stratus_iam::Context) -> stratus_iam::Context {
+/// id (`aws:userid`), for an IAM user its name (`aws:username`), and its tags
+/// (`aws:PrincipalTag/<key>`), as policy variables and condition keys read them.
+fn principal_context(
+    id: &Identity,
+    tags: &[(String, String)],
+    request: &stratus_iam::Context,
+) -> stratus_iam::Context {
     let mut context = request.clone();
+    for (k, v) in tags {
+        context.add(&format!("aws:PrincipalTag/{k}"), v.as_str());
+    }
     context.add("aws:PrincipalArn", id.role_arn().unwrap_or(&id.arn));
     context.add("aws:PrincipalAccount", ACCOUNT_ID);
     context.add("aws:SecureTransport", "false");
@@ -263,7 +324,8 @@ pub fn resource_denies(
         return false;
     };
     let who = who(id);
-    let context = principal_context(id, &target.context);
+    // Only the root user is judged by the resource policy alone; it has no tags.
+    let context = principal_context(id, &[], &target.context);
     target.resources.iter().any(|resource| {
         let req = Request {
             action: &target.action,
@@ -305,7 +367,8 @@ fn refusal_source(
     let policies = iam.policies_of(id)?;
     let limits = iam.limits_of(id, session_key)?;
     let who = who(id);
-    let context = principal_context(id, &target.context);
+    let tags = iam.principal_tags(id, session_key)?;
+    let context = principal_context(id, &tags, &target.context);
     for resource in &target.resources {
         let req = Request {
             action: &target.action,

@@ -19,7 +19,7 @@ pub async fn dispatch(State(s): State<Shared>, req: Request, next: Next) -> Resp
     if !is_s3(&parts) {
         return next.run(Request::from_parts(parts, body)).await;
     }
-    let id = uuid::Uuid::new_v4().simple().to_string()[..16].to_uppercase();
+    let id = s3_request_id(parts.extensions.get::<crate::RequestId>());
     let is_head = parts.method == http::Method::HEAD;
     let mut req = http::Request::from_parts(parts, s3s::Body::http_body_unsync(body));
     req.extensions_mut()
@@ -80,6 +80,17 @@ fn other_api_path(path: &str) -> bool {
         || dated
         || first.starts_with('_')
         || matches!(first, "v2" | "health" | "metrics")
+}
+
+/// The id of an S3 request, in S3's form (16 upper-case hexadecimal digits): the one the
+/// request-id layer gave it, folded, so the `x-amz-request-id` header, the `<RequestId>` of an
+/// error body (authorization refusals included) and the server's own records of the request
+/// name it alike. Folding keeps it unique: the high half is fixed per process, the low half
+/// counts.
+fn s3_request_id(layer: Option<&crate::RequestId>) -> String {
+    let id = layer.map_or_else(stratus_core::ids::request_id, |r| r.0);
+    let (high, low) = id.as_u64_pair();
+    format!("{:016X}", high ^ low)
 }
 
 /// The `x-amz-id-2` of a response (and `HostId` of an error).
@@ -295,6 +306,23 @@ mod tests {
         for p in ["/bucket", "/bucket/key", "/my-bucket/a/b?x", "/v2-bucket/k"] {
             assert!(!other_api_path(p), "{p}");
         }
+    }
+
+    #[test]
+    fn s3_ids_come_from_the_request_id_layer() {
+        let layer = crate::RequestId(stratus_core::ids::request_id());
+        let id = s3_request_id(Some(&layer));
+        assert_eq!(id.len(), 16);
+        assert!(id
+            .bytes()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()));
+        assert_eq!(
+            id,
+            s3_request_id(Some(&layer)),
+            "the same request, the same id"
+        );
+        let next = crate::RequestId(stratus_core::ids::request_id());
+        assert_ne!(id, s3_request_id(Some(&next)));
     }
 
     #[test]

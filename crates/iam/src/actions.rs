@@ -201,6 +201,11 @@ pub fn apigateway(method: &str, path: &str, region: &str) -> Target {
 pub fn iam<'a>(action: &str, param: impl Fn(&str) -> Option<&'a str>) -> Target {
     let resource = if let Some(arn) = param("PolicyArn") {
         arn.to_string()
+    } else if let Some(p) = param("InstanceProfileName") {
+        format!(
+            "arn:aws:iam::{ACCOUNT_ID}:instance-profile{}{p}",
+            param("Path").unwrap_or("/")
+        )
     } else if let Some(r) = param("RoleName") {
         format!("arn:aws:iam::{ACCOUNT_ID}:role/{r}")
     } else if let Some(g) = param("GroupName") {

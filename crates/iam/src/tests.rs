@@ -45,6 +45,16 @@ const HOME_FOLDER: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"All
 const LITERAL_STAR: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/${*}"}}"#;
 const OFFICE_ONLY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"NotIpAddress":{"aws:SourceIp":["192.0.2.0/24","203.0.113.0/24"]}}}]}"#;
 
+// Attribute-based access control, as AWS's ABAC tutorial writes it: the caller's tags
+// (`aws:PrincipalTag`) against the resource's (`aws:ResourceTag`) and the request's
+// (`aws:RequestTag`, `aws:TagKeys`).
+const TEAM_TABLES: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"dynamodb:*","Resource":"arn:aws:dynamodb:*:*:table/${aws:PrincipalTag/team}-*"}}"#;
+const SAME_TEAM_FUNCTIONS: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"lambda:InvokeFunction","Resource":"*","Condition":{"StringEquals":{"aws:ResourceTag/team":"${aws:PrincipalTag/team}"}}}}"#;
+const TAG_OWN_TEAM: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"lambda:TagResource","Resource":"*","Condition":{"StringEquals":{"aws:RequestTag/team":"${aws:PrincipalTag/team}"},"ForAllValues:StringEquals":{"aws:TagKeys":["team","cost"]}}}}"#;
+const NO_OWNER_TAG: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"lambda:*","Resource":"*"},{"Effect":"Deny","Action":["lambda:TagResource","lambda:UntagResource"],"Resource":"*","Condition":{"ForAnyValue:StringEquals":{"aws:TagKeys":"owner"}}}]}"#;
+const TABLE_BLUE: &str = "arn:aws:dynamodb:us-east-1:000000000000:table/blue-orders";
+const FUNCTION_F: &str = "arn:aws:lambda:us-east-1:000000000000:function:f";
+
 const CASES: &[Case] = &[
     Case {
         name: "no policy: implicit deny",
@@ -297,6 +307,135 @@ const CASES: &[Case] = &[
         resource: "arn:aws:s3:::b/k",
         context: &[("aws:SourceIp", "198.51.100.1")],
         want: Decision::ExplicitDeny,
+    },
+    Case {
+        name: "${aws:PrincipalTag/team} in a Resource: the team's table",
+        identity: &[TEAM_TABLES],
+        resource_policy: None,
+        action: "dynamodb:PutItem",
+        resource: TABLE_BLUE,
+        context: &[("aws:PrincipalTag/team", "blue")],
+        want: Decision::Allow,
+    },
+    Case {
+        name: "${aws:PrincipalTag/team} in a Resource: another team's table",
+        identity: &[TEAM_TABLES],
+        resource_policy: None,
+        action: "dynamodb:PutItem",
+        resource: "arn:aws:dynamodb:us-east-1:000000000000:table/red-orders",
+        context: &[("aws:PrincipalTag/team", "blue")],
+        want: Decision::ImplicitDeny,
+    },
+    Case {
+        name: "${aws:PrincipalTag/team} without the tag matches nothing",
+        identity: &[TEAM_TABLES],
+        resource_policy: None,
+        action: "dynamodb:PutItem",
+        resource: TABLE_BLUE,
+        context: &[],
+        want: Decision::ImplicitDeny,
+    },
+    Case {
+        name: "a tag's key is case-insensitive in a condition key",
+        identity: &[TEAM_TABLES],
+        resource_policy: None,
+        action: "dynamodb:GetItem",
+        resource: TABLE_BLUE,
+        context: &[("aws:PrincipalTag/Team", "blue")],
+        want: Decision::Allow,
+    },
+    Case {
+        name: "aws:ResourceTag equal to the caller's tag",
+        identity: &[SAME_TEAM_FUNCTIONS],
+        resource_policy: None,
+        action: "lambda:InvokeFunction",
+        resource: FUNCTION_F,
+        context: &[
+            ("aws:PrincipalTag/team", "blue"),
+            ("aws:ResourceTag/team", "blue"),
+        ],
+        want: Decision::Allow,
+    },
+    Case {
+        name: "aws:ResourceTag of another team",
+        identity: &[SAME_TEAM_FUNCTIONS],
+        resource_policy: None,
+        action: "lambda:InvokeFunction",
+        resource: FUNCTION_F,
+        context: &[
+            ("aws:PrincipalTag/team", "blue"),
+            ("aws:ResourceTag/team", "red"),
+        ],
+        want: Decision::ImplicitDeny,
+    },
+    Case {
+        name: "an untagged resource against a tag condition",
+        identity: &[SAME_TEAM_FUNCTIONS],
+        resource_policy: None,
+        action: "lambda:InvokeFunction",
+        resource: FUNCTION_F,
+        context: &[("aws:PrincipalTag/team", "blue")],
+        want: Decision::ImplicitDeny,
+    },
+    Case {
+        name: "aws:RequestTag of the caller's team, allowed keys",
+        identity: &[TAG_OWN_TEAM],
+        resource_policy: None,
+        action: "lambda:TagResource",
+        resource: FUNCTION_F,
+        context: &[
+            ("aws:PrincipalTag/team", "blue"),
+            ("aws:RequestTag/team", "blue"),
+            ("aws:TagKeys", "team"),
+            ("aws:RequestTag/cost", "7"),
+            ("aws:TagKeys", "cost"),
+        ],
+        want: Decision::Allow,
+    },
+    Case {
+        name: "aws:RequestTag of another team",
+        identity: &[TAG_OWN_TEAM],
+        resource_policy: None,
+        action: "lambda:TagResource",
+        resource: FUNCTION_F,
+        context: &[
+            ("aws:PrincipalTag/team", "blue"),
+            ("aws:RequestTag/team", "red"),
+            ("aws:TagKeys", "team"),
+        ],
+        want: Decision::ImplicitDeny,
+    },
+    Case {
+        name: "aws:TagKeys beyond the allowed set",
+        identity: &[TAG_OWN_TEAM],
+        resource_policy: None,
+        action: "lambda:TagResource",
+        resource: FUNCTION_F,
+        context: &[
+            ("aws:PrincipalTag/team", "blue"),
+            ("aws:RequestTag/team", "blue"),
+            ("aws:TagKeys", "team"),
+            ("aws:TagKeys", "owner"),
+        ],
+        want: Decision::ImplicitDeny,
+    },
+    Case {
+        name: "ForAnyValue on aws:TagKeys denies one key",
+        identity: &[NO_OWNER_TAG],
+        resource_policy: None,
+        action: "lambda:UntagResource",
+        resource: FUNCTION_F,
+        context: &[("aws:TagKeys", "cost"), ("aws:TagKeys", "owner")],
+        want: Decision::ExplicitDeny,
+    },
+    Case {
+        name: "ForAnyValue on aws:TagKeys: other keys pass",
+        identity: &[NO_OWNER_TAG],
+        resource_policy: None,
+        action: "lambda:TagResource",
+        resource: FUNCTION_F,
+        context: &[("aws:TagKeys", "cost")],
+        want: Decision::Allow,
     },
 ];
 

@@ -16,6 +16,8 @@ use crate::services::sns::form::Params;
 use crate::services::sns::xml::{self, Xml};
 use crate::Shared;
 
+mod session_tags;
+
 pub const NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
 /// AssumeRole's shortest session, and its default (seconds).
@@ -48,11 +50,15 @@ fn get_caller_identity(caller: &Caller, action: &str, request_id: &str) -> Respo
 }
 
 fn denied(caller: &Caller, resource: &str) -> Error {
+    denied_action(caller, "sts:AssumeRole", resource)
+}
+
+fn denied_action(caller: &Caller, action: &str, resource: &str) -> Error {
     Error::new(
         "AccessDenied",
         stratus_core::Kind::AccessDenied,
         format!(
-            "User: {} is not authorized to perform: sts:AssumeRole on resource: {resource}",
+            "User: {} is not authorized to perform: {action} on resource: {resource}",
             caller.identity.arn
         ),
     )
@@ -103,16 +109,27 @@ fn session_name(p: &Params) -> Result<&str, Error> {
 
 /// Whether a role's trust policy lets `who` call `sts:AssumeRole` on it.
 pub fn trusts(trust: &str, role_arn: &str, who: &Who<'_>) -> bool {
+    trust_allows(trust, role_arn, who, "sts:AssumeRole", Context::default())
+}
+
+/// Whether a role's trust policy allows `action` (`sts:AssumeRole`, `sts:TagSession`) to
+/// `who`, with the request's condition keys in `ctx` (the tags it passes, the caller's).
+fn trust_allows(
+    trust: &str,
+    role_arn: &str,
+    who: &Who<'_>,
+    action: &str,
+    mut ctx: Context,
+) -> bool {
     let Ok(policy) = Policy::parse(trust, Kind::Trust) else {
         return false;
     };
-    let mut ctx = Context::default();
     if who.service.is_none() {
-        ctx.add("aws:PrincipalArn", who.arn);
+        ctx.add("aws:PrincipalArn", who.role_arn.unwrap_or(who.arn));
         ctx.add("aws:PrincipalAccount", who.account);
     }
     let req = Request {
-        action: "sts:AssumeRole",
+        action,
         resource: role_arn,
         context: &ctx,
     };
@@ -134,6 +151,8 @@ fn assume_role(
         ));
     }
     let session = session_name(p)?;
+    // The tags are checked as parameters, before the role is looked up.
+    let requested = session_tags::requested(p)?;
     let Some(role) = state.stores.iam.role_by_arn(role_arn)? else {
         return Err(denied(caller, role_arn));
     };
@@ -144,8 +163,15 @@ fn assume_role(
         account: ACCOUNT_ID,
         service: None,
     };
-    if !trusts(&role.trust, role_arn, &who) {
+    let inherited = session_tags::inherited(state, caller)?;
+    let tags = session_tags::combine(&requested, &inherited)?;
+    let ctx = session_tags::context(state, caller, &role.tags, &tags)?;
+    if !trust_allows(&role.trust, role_arn, &who, "sts:AssumeRole", ctx.clone()) {
         return Err(denied(caller, role_arn));
+    }
+    // Passing tags (or carrying transitive ones) needs `sts:TagSession` too, as on AWS.
+    if !tags.is_empty() && !trust_allows(&role.trust, role_arn, &who, "sts:TagSession", ctx) {
+        return Err(denied_action(caller, "sts:TagSession", role_arn));
     }
     let seconds = duration(p, role.max_session, |_| {
         Error::new(
@@ -169,6 +195,12 @@ fn assume_role(
             .stores
             .iam
             .set_session_policies(&creds.access_key, session_policy, &session_arns)?;
+    }
+    if !tags.is_empty() {
+        state
+            .stores
+            .iam
+            .set_session_tags(&creds.access_key, &tags)?;
     }
     Ok(xml::ok_in(NS, "AssumeRole", request_id, |x| {
         write_credentials(x, &creds);

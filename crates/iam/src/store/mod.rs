@@ -9,11 +9,17 @@
 //! - [`groups`]: groups and their members.
 //! - [`policies`]: inline and managed policies, versions, attachments, compiled policy sets.
 //! - [`limits`]: permissions boundaries and session policies.
+//! - [`tags`]: users' and sessions' tags, and the principal tags a request carries.
+//! - [`profiles`]: instance profiles and the role each holds.
 
 mod groups;
 mod limits;
 mod policies;
 mod principals;
+mod profiles;
+pub mod tags;
+
+pub use profiles::InstanceProfile;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -232,6 +238,8 @@ pub struct Iam {
     cache: Arc<RwLock<HashMap<String, PolicySet>>>,
     /// Boundaries and session policies, per principal and session key.
     limits: Arc<RwLock<HashMap<String, crate::eval::Limits>>>,
+    /// Principal tags (`aws:PrincipalTag`), per principal and session key.
+    tags: Arc<RwLock<HashMap<String, tags::Tags>>>,
     /// Where writes are announced to the other nodes sharing a PostgreSQL database, so each
     /// clears its compiled policies too.
     channel: String,
@@ -341,8 +349,12 @@ impl Iam {
             file: "iam.db",
             options: stratus_db::Options::default(),
             migrations: stratus_db::Migrations {
-                sqlite: stratus_db::Schema::Versioned(&[SCHEMA, limits::MIGRATION]),
-                postgres: &[POSTGRES],
+                sqlite: stratus_db::Schema::Versioned(&[
+                    SCHEMA,
+                    limits::MIGRATION,
+                    tags::MIGRATION,
+                ]),
+                postgres: &[POSTGRES, tags::POSTGRES],
             },
         }
     }
@@ -354,13 +366,15 @@ impl Iam {
             db,
             cache: Arc::default(),
             limits: Arc::default(),
+            tags: Arc::default(),
             channel: format!("{schema}_changed"),
         };
         // Another node's write clears this node's compiled policies (nothing on SQLite).
-        let (cache, limits) = (iam.cache.clone(), iam.limits.clone());
+        let (cache, limits, tags) = (iam.cache.clone(), iam.limits.clone(), iam.tags.clone());
         stratus_db::listen(location, &iam.channel, move || {
             clear(&cache);
             clear(&limits);
+            clear(&tags);
         })?;
         Ok(iam)
     }
@@ -390,6 +404,7 @@ impl Iam {
         })?;
         clear(&self.cache);
         clear(&self.limits);
+        clear(&self.tags);
         Ok(out)
     }
 }
@@ -701,6 +716,135 @@ mod tests {
             assert_eq!(keys, ["B", "a", "b", "\u{e9}"]);
             assert_eq!(tags[1].1, "w", "a tag is replaced, not duplicated");
             assert_eq!(iam.list_roles("/").unwrap().len(), 1);
+        }
+    }
+
+    #[test]
+    fn principal_tags_of_users_roles_and_sessions() {
+        for (_d, iam) in stores("principal_tags") {
+            iam.create_user("ann", "/").unwrap();
+            let ann = Identity {
+                arn: "arn:aws:iam::000000000000:user/ann".into(),
+                user_id: "x".into(),
+                principal: PrincipalKind::User("ann".into()),
+            };
+            let t = |k: &str, v: &str| (k.to_string(), v.to_string());
+            iam.tag_user("ANN", &[t("team", "blue")], 50).unwrap();
+            assert_eq!(
+                &*iam.principal_tags(&ann, None).unwrap(),
+                &[t("team", "blue")]
+            );
+            // A tag write clears the cached tags.
+            iam.tag_user("ann", &[t("team", "red")], 50).unwrap();
+            assert_eq!(
+                &*iam.principal_tags(&ann, None).unwrap(),
+                &[t("team", "red")]
+            );
+            assert_eq!(
+                iam.tag_user("ann", &[t("a", "1"), t("b", "2")], 2)
+                    .unwrap_err()
+                    .code,
+                "LimitExceeded"
+            );
+            iam.untag_user("ann", &["team".into(), "absent".into()])
+                .unwrap();
+            assert!(iam.principal_tags(&ann, None).unwrap().is_empty());
+            assert_eq!(iam.user_tags("bob").unwrap_err().code, "NoSuchEntity");
+
+            let mut r = role("fn");
+            r.tags = vec![t("Team", "blue"), t("env", "dev")];
+            iam.create_role(r).unwrap();
+            let session = Identity {
+                arn: "arn:aws:sts::000000000000:assumed-role/fn/s".into(),
+                user_id: "x".into(),
+                principal: PrincipalKind::Role(
+                    "fn".into(),
+                    "arn:aws:iam::000000000000:role/fn".into(),
+                ),
+            };
+            iam.set_session_tags(
+                "ASIATAGGED",
+                &[tags::SessionTag {
+                    key: "team".into(),
+                    value: "green".into(),
+                    transitive: true,
+                }],
+            )
+            .unwrap();
+            // The session's tag replaces the role's of the same key, whatever its case.
+            assert_eq!(
+                &*iam.principal_tags(&session, Some("ASIATAGGED")).unwrap(),
+                &[t("env", "dev"), t("team", "green")]
+            );
+            assert_eq!(
+                &*iam.principal_tags(&session, Some("ASIAOTHER")).unwrap(),
+                &[t("Team", "blue"), t("env", "dev")]
+            );
+            assert!(iam.session_tags("ASIATAGGED").unwrap()[0].transitive);
+        }
+    }
+
+    #[test]
+    fn instance_profiles_hold_one_role() {
+        for (_d, iam) in stores("instance_profiles") {
+            iam.create_role(role("web")).unwrap();
+            iam.create_role(role("other")).unwrap();
+            let tags = [("env".to_string(), "dev".to_string())];
+            let p = iam
+                .create_instance_profile("web-profile", "/", &tags)
+                .unwrap();
+            assert!(p.id.starts_with("AIPA"));
+            assert_eq!(
+                p.arn(),
+                "arn:aws:iam::000000000000:instance-profile/web-profile"
+            );
+            assert_eq!(
+                iam.create_instance_profile("WEB-PROFILE", "/", &[])
+                    .unwrap_err()
+                    .message,
+                "Instance Profile WEB-PROFILE already exists."
+            );
+            iam.add_role_to_instance_profile("web-profile", "WEB")
+                .unwrap();
+            assert_eq!(
+                iam.add_role_to_instance_profile("web-profile", "other")
+                    .unwrap_err()
+                    .message,
+                "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1"
+            );
+            assert_eq!(
+                iam.add_role_to_instance_profile("nope", "web")
+                    .unwrap_err()
+                    .message,
+                "Instance Profile nope cannot be found."
+            );
+            let msg = "Cannot delete entity, must remove roles from instance profile first.";
+            assert_eq!(iam.delete_role("web").unwrap_err().message, msg);
+            assert_eq!(
+                iam.delete_instance_profile("web-profile")
+                    .unwrap_err()
+                    .message,
+                msg
+            );
+            let held = iam.list_instance_profiles("/", Some("web")).unwrap();
+            assert_eq!(held.len(), 1);
+            assert_eq!(held[0].role.as_deref(), Some("web"));
+            assert_eq!(held[0].tags, tags);
+            assert!(iam
+                .list_instance_profiles("/", Some("other"))
+                .unwrap()
+                .is_empty());
+            assert_eq!(
+                iam.remove_role_from_instance_profile("web-profile", "other")
+                    .unwrap_err()
+                    .code,
+                "NoSuchEntity"
+            );
+            iam.remove_role_from_instance_profile("web-profile", "web")
+                .unwrap();
+            iam.delete_role("web").unwrap();
+            iam.delete_instance_profile("web-profile").unwrap();
+            assert!(iam.list_instance_profiles("/", None).unwrap().is_empty());
         }
     }
 

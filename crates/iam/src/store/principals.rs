@@ -124,6 +124,10 @@ impl Iam {
                 "UPDATE access_keys SET \"user\" = ?2 WHERE \"user\" = ?1",
                 args![user.name, to],
             )?;
+            t.execute(
+                "UPDATE user_tags SET \"user\" = ?2 WHERE \"user\" = ?1",
+                args![name, to],
+            )?;
             for table in ["inline_policies", "attachments"] {
                 t.execute(
                     &format!(
@@ -165,6 +169,7 @@ impl Iam {
                 "Cannot delete entity, must detach all policies first.",
             )?;
             t.execute("DELETE FROM users WHERE name = ?1", args![name])?;
+            tags::drop_tags_in(t, tags::USER_TAGS, name, None)?;
             drop_boundary_in(t, Owner::User, name)?;
             Ok(())
         })?;
@@ -426,6 +431,12 @@ impl Iam {
                 name,
                 "Cannot delete entity, must detach all policies first.",
             )?;
+            refuse_if_any(
+                t,
+                "SELECT COUNT(*) FROM instance_profiles WHERE role = ?1",
+                name,
+                "Cannot delete entity, must remove roles from instance profile first.",
+            )?;
             t.execute("DELETE FROM roles WHERE name = ?1", args![name])?;
             t.execute("DELETE FROM role_tags WHERE role = ?1", args![name])?;
             drop_boundary_in(t, Owner::Role, name)?;
@@ -466,12 +477,12 @@ impl Iam {
 
     pub fn tag_role(&self, name: &str, tags: &[(String, String)]) -> Result<(), Error> {
         self.role(name)?;
-        self.tx("tag role", |t| Ok(put_tags(t, name, tags)?))
+        self.write("tag role", |t| Ok(put_tags(t, name, tags)?))
     }
 
     pub fn untag_role(&self, name: &str, keys: &[String]) -> Result<(), Error> {
         self.role(name)?;
-        self.tx("untag role", |t| {
+        self.write("untag role", |t| {
             for k in keys {
                 t.execute(
                     "DELETE FROM role_tags WHERE role = ?1 AND key = ?2",

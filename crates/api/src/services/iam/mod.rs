@@ -8,10 +8,12 @@
 //! - [`groups`]: groups and their members.
 //! - [`policies`]: inline and managed policies, versions, attachments.
 //! - [`boundaries`]: permissions boundaries of users and roles.
+//! - [`profiles`]: instance profiles and the role each holds.
 
 pub mod boundaries;
 pub mod groups;
 pub mod policies;
+pub mod profiles;
 pub mod roles;
 pub mod users;
 
@@ -59,6 +61,31 @@ const OPERATIONS: &[(&str, Handler)] = &[
     ("ListAccessKeys", users::list_access_keys),
     ("UpdateAccessKey", users::update_access_key),
     ("DeleteAccessKey", users::delete_access_key),
+    ("TagUser", users::tag_user),
+    ("UntagUser", users::untag_user),
+    ("ListUserTags", users::list_user_tags),
+    ("CreateInstanceProfile", profiles::create_instance_profile),
+    ("GetInstanceProfile", profiles::get_instance_profile),
+    ("ListInstanceProfiles", profiles::list_instance_profiles),
+    ("DeleteInstanceProfile", profiles::delete_instance_profile),
+    (
+        "AddRoleToInstanceProfile",
+        profiles::add_role_to_instance_profile,
+    ),
+    (
+        "RemoveRoleFromInstanceProfile",
+        profiles::remove_role_from_instance_profile,
+    ),
+    (
+        "ListInstanceProfilesForRole",
+        profiles::list_instance_profiles_for_role,
+    ),
+    ("TagInstanceProfile", profiles::tag_instance_profile),
+    ("UntagInstanceProfile", profiles::untag_instance_profile),
+    (
+        "ListInstanceProfileTags",
+        profiles::list_instance_profile_tags,
+    ),
     ("CreateRole", roles::create_role),
     ("GetRole", roles::get_role),
     ("ListRoles", roles::list_roles),

@@ -12,9 +12,9 @@ use crate::services::sns::xml::Xml;
 const MIN_SESSION: i64 = 3600;
 const MAX_SESSION: i64 = 43200;
 /// Tags a role may carry.
-const MAX_TAGS: usize = 50;
+pub(super) const MAX_TAGS: usize = 50;
 
-fn write_role(x: &mut Xml, tag: &str, r: &Role, boundary: Option<&str>) {
+pub(super) fn write_role(x: &mut Xml, tag: &str, r: &Role, boundary: Option<&str>) {
     x.open(tag)
         .leaf("Path", &r.path)
         .leaf("RoleName", &r.name)
@@ -33,7 +33,7 @@ fn write_role(x: &mut Xml, tag: &str, r: &Role, boundary: Option<&str>) {
     x.close(tag);
 }
 
-fn write_tags(x: &mut Xml, tags: &[(String, String)]) {
+pub(super) fn write_tags(x: &mut Xml, tags: &[(String, String)]) {
     x.open("Tags");
     for (k, v) in tags {
         x.open("member")
@@ -79,7 +79,8 @@ fn description(p: &Params) -> Result<Option<&str>, Error> {
     }
 }
 
-fn tags(p: &Params) -> Result<Vec<(String, String)>, Error> {
+pub(super) fn tags(p: &Params) -> Result<Vec<(String, String)>, Error> {
+    refuse_duplicate_keys(p)?;
     let tags: Vec<(String, String)> = p.tags("Tags")?.into_iter().collect();
     if tags.len() > MAX_TAGS {
         return Err(Error::new(
@@ -98,6 +99,23 @@ fn tags(p: &Params) -> Result<Vec<(String, String)>, Error> {
         }
     }
     Ok(tags)
+}
+
+/// IAM compares tag keys without case: `Team` and `team` in one request are the same key.
+fn refuse_duplicate_keys(p: &Params) -> Result<(), Error> {
+    let keys: Vec<String> = p
+        .indexed("Tags", "member")
+        .iter()
+        .filter_map(|t| t.get("Key").map(str::to_lowercase))
+        .collect();
+    if keys.iter().enumerate().any(|(i, k)| keys[..i].contains(k)) {
+        return Err(Error::new(
+            "InvalidInput",
+            Kind::InvalidInput,
+            "Duplicate tag keys found. Please note that Tag keys are case insensitive.",
+        ));
+    }
+    Ok(())
 }
 
 pub fn create_role(c: &Ctx, p: &Params) -> Result<Response, Error> {

@@ -4,6 +4,7 @@ use axum::response::Response;
 use stratus_core::Error;
 use stratus_iam::store::{AccessKey, Owner, PrincipalKind, User};
 
+use super::roles::{tags, write_tags, MAX_TAGS};
 use super::{constraint, name, path, required, Ctx, Page};
 use crate::services::sns::form::Params;
 use crate::services::sns::xml::Xml;
@@ -19,15 +20,45 @@ fn write_user_fields(x: &mut Xml, u: &User) {
 pub fn create_user(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let (user_name, user_path) = (name(p, "UserName", 64)?, path(p, "Path")?);
     let boundary = super::boundaries::requested(c, p)?;
+    let tags = tags(p)?;
     let user = c.iam.create_user(user_name, user_path)?;
     if let Some(arn) = &boundary {
         c.iam.set_boundary(Owner::User, &user.name, Some(arn))?;
     }
+    if !tags.is_empty() {
+        c.iam.tag_user(&user.name, &tags, MAX_TAGS)?;
+    }
+    let tags = c.iam.user_tags(&user.name)?;
     Ok(c.ok(|x| {
         x.open("User");
         write_user_fields(x, &user);
         super::boundaries::write_boundary(x, boundary.as_deref());
+        if !tags.is_empty() {
+            write_tags(x, &tags);
+        }
         x.close("User");
+    }))
+}
+
+pub fn tag_user(c: &Ctx, p: &Params) -> Result<Response, Error> {
+    let user = name(p, "UserName", 64)?;
+    let tags = tags(p)?;
+    c.iam.tag_user(user, &tags, MAX_TAGS)?;
+    Ok(c.empty())
+}
+
+pub fn untag_user(c: &Ctx, p: &Params) -> Result<Response, Error> {
+    let user = name(p, "UserName", 64)?;
+    c.iam.untag_user(user, &p.members("TagKeys"))?;
+    Ok(c.empty())
+}
+
+pub fn list_user_tags(c: &Ctx, p: &Params) -> Result<Response, Error> {
+    let tags = c.iam.user_tags(name(p, "UserName", 64)?)?;
+    let page = Page::of(p)?;
+    Ok(c.ok(|x| {
+        write_tags(x, page.slice(&tags));
+        page.write_end(x, tags.len());
     }))
 }
 
@@ -52,9 +83,12 @@ pub fn get_user(c: &Ctx, p: &Params) -> Result<Response, Error> {
             }
         },
     };
-    let boundary = match user.name.is_empty() {
-        true => None,
-        false => c.iam.boundary(Owner::User, &user.name)?,
+    let (boundary, tags) = match user.name.is_empty() {
+        true => (None, Vec::new()),
+        false => (
+            c.iam.boundary(Owner::User, &user.name)?,
+            c.iam.user_tags(&user.name)?,
+        ),
     };
     Ok(c.ok(|x| {
         x.open("User");
@@ -65,6 +99,9 @@ pub fn get_user(c: &Ctx, p: &Params) -> Result<Response, Error> {
         } else {
             write_user_fields(x, &user);
             super::boundaries::write_boundary(x, boundary.as_deref());
+            if !tags.is_empty() {
+                write_tags(x, &tags);
+            }
         }
         x.close("User");
     }))
