@@ -46,6 +46,9 @@ pub struct Parts {
     /// Delay before the first retry of a failed asynchronous invocation (times the attempt
     /// number for the next ones).
     pub async_retry_delay: Duration,
+    /// This node's stable id: the holder named on the async events it leases, so after a
+    /// restart it takes back its own leases, and never another live node's.
+    pub node: String,
 }
 
 pub struct Invoker {
@@ -60,6 +63,8 @@ pub struct Invoker {
     retry_delay: Duration,
     /// Bounds how many queued events run at once; outlives restarts of the dispatcher.
     slots: Arc<Semaphore>,
+    /// This node's id, as holder of its async event leases.
+    node: String,
 }
 
 impl Invoker {
@@ -73,6 +78,7 @@ impl Invoker {
             events: Notify::new(),
             retry_delay: parts.async_retry_delay,
             slots: Arc::new(Semaphore::new(dispatcher::PARALLEL)),
+            node: parts.node,
         }
     }
 

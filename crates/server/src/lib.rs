@@ -167,6 +167,7 @@ impl Platform {
             engine: engine.clone(),
             meter: meter.clone(),
             async_retry_delay: std::time::Duration::from_secs(cfg.async_retry_delay_secs),
+            node: node_id(&data_dir)?,
         }));
         objects.set_sink(Arc::new(stratus_api::objects::Notifier::new(
             invoker.clone(),
@@ -279,6 +280,28 @@ impl Platform {
 }
 
 /// A fresh 256-bit key from the OS random source (two UUIDv4s).
+/// The file in the data directory holding this node's id.
+const NODE_ID_FILE: &str = "node-id";
+
+/// This node's stable id: made once, kept in the data directory, so a restarted node knows
+/// which async event leases were its own (nodes sharing a database each have their own data
+/// directory, hence their own id).
+fn node_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join(NODE_ID_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    // Written aside and renamed, so a crash never leaves a half-written id.
+    let tmp = data_dir.join(format!("{NODE_ID_FILE}.tmp"));
+    std::fs::write(&tmp, &id).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
+}
+
 fn rand_key() -> [u8; 32] {
     let mut key = [0u8; 32];
     key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
@@ -324,5 +347,17 @@ async fn sweep_logs(engine: std::sync::Weak<Engine>) {
                 std::panic::resume_unwind(e.into_panic());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A node keeps its id across restarts; another data directory is another node.
+    #[test]
+    fn the_node_id_is_made_once_per_data_directory() {
+        let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let first = super::node_id(one.path()).unwrap();
+        assert_eq!(super::node_id(one.path()).unwrap(), first);
+        assert_ne!(super::node_id(two.path()).unwrap(), first);
     }
 }
