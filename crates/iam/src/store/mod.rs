@@ -11,6 +11,7 @@
 //! - [`limits`]: permissions boundaries and session policies.
 
 mod groups;
+mod keys;
 mod limits;
 mod policies;
 mod principals;
@@ -232,6 +233,8 @@ pub struct Iam {
     cache: Arc<RwLock<HashMap<String, PolicySet>>>,
     /// Boundaries and session policies, per principal and session key.
     limits: Arc<RwLock<HashMap<String, crate::eval::Limits>>>,
+    /// Resolved access keys, so signature checks skip the database (see [`keys`]).
+    keys: Arc<keys::KeyCache>,
     /// Where writes are announced to the other nodes sharing a PostgreSQL database, so each
     /// clears its compiled policies too.
     channel: String,
@@ -354,13 +357,16 @@ impl Iam {
             db,
             cache: Arc::default(),
             limits: Arc::default(),
+            keys: Arc::default(),
             channel: format!("{schema}_changed"),
         };
-        // Another node's write clears this node's compiled policies (nothing on SQLite).
-        let (cache, limits) = (iam.cache.clone(), iam.limits.clone());
+        // Another node's write clears this node's compiled policies and resolved keys
+        // (nothing on SQLite).
+        let (cache, limits, keys) = (iam.cache.clone(), iam.limits.clone(), iam.keys.clone());
         stratus_db::listen(location, &iam.channel, move || {
             clear(&cache);
             clear(&limits);
+            keys.invalidate();
         })?;
         Ok(iam)
     }
@@ -375,9 +381,9 @@ impl Iam {
         })
     }
 
-    /// [`Iam::tx`] for a write that changes what a principal may do: the commit is
-    /// announced to the other nodes, and this node's compiled policies are forgotten once it
-    /// has committed.
+    /// [`Iam::tx`] for a write that changes what a principal may do (or which keys work):
+    /// the commit is announced to the other nodes, and this node's compiled policies and
+    /// resolved keys are forgotten once it has committed.
     fn write<T>(
         &self,
         what: &str,
@@ -390,6 +396,7 @@ impl Iam {
         })?;
         clear(&self.cache);
         clear(&self.limits);
+        self.keys.invalidate();
         Ok(out)
     }
 }
