@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use postgres::{Client, NoTls, Statement};
+use postgres::{Client, Statement};
 
 use crate::sqlite::newer_schema;
 use crate::{Cause, Error};
@@ -31,7 +31,7 @@ pub(crate) struct Conn {
 }
 
 pub(crate) struct Pool {
-    config: postgres::Config,
+    config: crate::location::PgTarget,
     schema: String,
     idle: Mutex<Pool_>,
     freed: Condvar,
@@ -96,7 +96,7 @@ impl Pool {
     /// Connects once (so a wrong address or password fails at start-up), creates the store's
     /// schema and applies its migrations.
     pub fn open(
-        config: &postgres::Config,
+        config: &crate::location::PgTarget,
         schema: &str,
         migrations: &[&str],
     ) -> Result<Pool, Error> {
@@ -128,7 +128,7 @@ impl Pool {
 
     fn connect(&self) -> Result<Conn, Error> {
         let err = |e| Error::new(crate::error::CONNECTING, self.target(), Cause::Postgres(e));
-        let mut client = self.config.connect(NoTls).map_err(err)?;
+        let mut client = self.config.connect().map_err(err)?;
         // The schema is created by `migrate` on the first connection; later ones only point
         // at it. Quoted: store names are fixed identifiers, never user input.
         client
