@@ -96,9 +96,20 @@ pub fn migrate_logs(
 /// The report line for the logs.
 pub fn render_logs(c: &stratus_engine::logs::copy::LogsCopy) -> String {
     format!(
-        "logs     {} groups, {} streams, {} events  {} streams copied\n",
-        c.groups, c.streams, c.events, c.copied_streams
+        "logs     {} groups, {} streams, {} events  {}\n",
+        c.groups,
+        c.streams,
+        c.events,
+        outcome(c.copied_streams, "streams")
     )
+}
+
+/// What a run did: `already identical`, as for tables, when it wrote nothing.
+fn outcome(copied: u64, what: &str) -> String {
+    match copied {
+        0 => "already identical".into(),
+        n => format!("{n} {what} copied"),
+    }
 }
 
 /// What is kept in a blob store, by prefix, and which keys under it are blobs: code packages
@@ -135,8 +146,11 @@ pub fn render_blobs(copies: &[stratus_blobs::copy::PrefixCopy]) -> String {
     for c in copies {
         let _ = writeln!(
             s,
-            "blobs    {:<20} {:>9} blobs {:>12} bytes  {} copied",
-            c.prefix, c.blobs, c.bytes, c.copied
+            "blobs    {:<20} {:>9} blobs {:>12} bytes  {}",
+            c.prefix,
+            c.blobs,
+            c.bytes,
+            outcome(c.copied, "blobs")
         );
     }
     s
