@@ -112,9 +112,12 @@ fn outcome(copied: u64, what: &str) -> String {
     }
 }
 
+/// Whether a key listed under a prefix is a blob to copy.
+type IsBlob = fn(&str) -> bool;
+
 /// What is kept in a blob store, by prefix, and which keys under it are blobs: code packages
 /// (`code/<sha256>.zip`; a local store also keeps the unpacked trees there) and object bodies.
-const BLOB_PREFIXES: [(&str, fn(&str) -> bool); 2] = [
+const BLOB_PREFIXES: [(&str, IsBlob); 2] = [
     ("code/", |k| k.ends_with(".zip")),
     ("objects/blobs/", |_| true),
 ];
