@@ -48,6 +48,13 @@ def creds_client(server, service, creds):
 
 
 def expire_session(server, access_key):
-    """Moves a session's expiry into the past, as time would (the store is the server's)."""
+    """Moves a session's expiry into the past, as time would (the store is the server's).
+    The server keeps resolved keys in memory (with their expiry, which time passing would
+    reach there too) and forgets them on any IAM write, so one follows: a user made and
+    deleted, which changes nothing else."""
     helpers.store_query(server, "iam", "UPDATE sessions SET expires = 0 WHERE access_key = ?",
                         (access_key,))
+    iam = server.client("iam")
+    name = helpers.unique_name("clock")
+    iam.create_user(UserName=name)
+    iam.delete_user(UserName=name)

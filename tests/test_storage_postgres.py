@@ -5,9 +5,13 @@ the server recovers by itself; and `stratus migrate` moves a SQLite data directo
 PostgreSQL, after which a server there serves everything the old one had."""
 
 import json
+import os
 import subprocess
 
+import pytest
+
 from conftest import database_for, stratus_binary
+from garage import Garage, garage_binary
 from helpers import (
     allow_topic,
     create_function,
@@ -104,9 +108,11 @@ def eventually_true(check, deadline_s=30):
             time.sleep(0.3)
 
 
-def run_migrate(source, target):
-    out = subprocess.run([str(stratus_binary()), "migrate", "--from", source, "--to", target],
-                         capture_output=True, text=True, timeout=120)
+def run_migrate(source, target, *extra, env=None):
+    out = subprocess.run([str(stratus_binary()), "migrate", "--from", source, "--to", target,
+                          *extra],
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, **(env or {})})
     assert out.returncode == 0, out.stderr
     return out.stdout
 
@@ -156,3 +162,63 @@ def test_a_sqlite_data_directory_migrates_to_postgres(server_factory, tmp_path):
     lam.publish_version(FunctionName=name)
     assert [v["Version"] for v in lam.list_versions_by_function(FunctionName=name)["Versions"]] \
         == ["$LATEST", version, str(int(version) + 1)]
+
+
+@pytest.fixture
+def blob_target(tmp_path):
+    """Where the moved blobs go: a Garage of its own when one is installed, else a second
+    local directory. Yields (blob store URL, environment for its credentials)."""
+    if garage_binary() is None:
+        yield f"file://{tmp_path / 'moved-blobs'}", {}
+        return
+    garage = Garage(tmp_path / "garage").start()
+    try:
+        yield garage.blob_store_url(prefix="moved"), garage.env()
+    finally:
+        garage.stop()
+
+
+def report_line(report, prefix):
+    return next(line for line in report.splitlines() if line.startswith(prefix))
+
+
+def test_blobs_and_logs_move_with_the_database(server_factory, tmp_path, blob_target):
+    data = tmp_path / "old"
+    old = server_factory(data_dir=data, env={"STRATUS_DATABASE": "sqlite"})
+    lam, s3, logs = make_client(old.url), make_s3_client(old.url), make_client(old.url, "logs")
+    name, bucket = unique_name("carried"), unique_bucket("carried")
+    create_function(lam, name, make_zip({"app.py": PRINTING}))
+    wait_active(lam, name)
+    assert invoke(lam, name, {"marker": "written-on-sqlite"}) == {"marker": "written-on-sqlite"}
+    s3.create_bucket(Bucket=bucket)
+    body = os.urandom(300_000)
+    s3.put_object(Bucket=bucket, Key="big.bin", Body=body)
+    s3.put_object(Bucket=bucket, Key="small.txt", Body=b"small")
+    group = f"/aws/lambda/{name}"
+    before = eventually_true(lambda: _assert(logs.filter_log_events(
+        logGroupName=group, filterPattern="written-on-sqlite")["events"]))
+    old.stop()
+
+    target = database_for(tmp_path / "new")
+    url, env = blob_target
+    first = run_migrate(f"sqlite:{data}", target, "--to-blob-store", url, env=env)
+    assert report_line(first, "blobs    code/").split()[2:4] == ["1", "blobs"], first
+    objects = report_line(first, "blobs    objects/blobs/").split()
+    assert objects[2:8] == ["2", "blobs", str(300_000 + 5), "bytes", "2", "blobs"], first
+    logs_line = report_line(first, "logs ")
+    assert "1 groups" in logs_line and "1 streams copied" in logs_line, first
+    again = run_migrate(f"sqlite:{data}", target, "--to-blob-store", url, env=env)
+    assert "copied" not in again, again
+    assert report_line(again, "blobs    objects/blobs/").endswith("already identical"), again
+    assert report_line(again, "logs ").endswith("already identical"), again
+
+    # A fresh data directory: nothing is read from the old one.
+    new = server_factory(data_dir=tmp_path / "fresh",
+                         env={"STRATUS_DATABASE": target, "STRATUS_BLOB_STORE": url, **env})
+    lam, s3, logs = make_client(new.url), make_s3_client(new.url), make_client(new.url, "logs")
+    assert s3.get_object(Bucket=bucket, Key="big.bin")["Body"].read() == body
+    assert s3.get_object(Bucket=bucket, Key="small.txt")["Body"].read() == b"small"
+    assert invoke(lam, name, {"marker": "served-after"}) == {"marker": "served-after"}
+    after = logs.filter_log_events(logGroupName=group, filterPattern="written-on-sqlite")["events"]
+    assert [(e["timestamp"], e["message"]) for e in after] \
+        == [(e["timestamp"], e["message"]) for e in before]

@@ -16,7 +16,9 @@
 //! # Layout
 //! - [`location`]: parsing and redacting the URL.
 //! - [`local`], [`remote`]: the two backends.
+//! - [`copy`]: copying every blob under a prefix to another store (`stratus migrate`).
 
+pub mod copy;
 pub mod local;
 pub mod location;
 pub mod remote;

@@ -65,15 +65,24 @@ enum Command {
         #[arg(long)]
         advertise: Option<String>,
     },
-    /// Copy all state from one database to another (SQLite to PostgreSQL or back), verified
-    /// by row counts and checksums; running it again changes nothing.
+    /// Copy all state from one database to another (SQLite to PostgreSQL or back), the
+    /// function logs of a SQLite data directory when moving to PostgreSQL, and every blob
+    /// from one blob store to another; verified by counts and checksums, and running it
+    /// again changes nothing.
     Migrate {
-        /// The source: `sqlite:<data dir>` or a postgres:// URL.
+        /// The source database: `sqlite:<data dir>` or a postgres:// URL.
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        /// The target database: `sqlite:<data dir>` or a postgres:// URL.
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+        /// The blob store to copy from: file://<dir> or s3://… [default: the --from data
+        /// directory, when it is `sqlite:<dir>`].
+        #[arg(long, requires = "to_blob_store")]
+        from_blob_store: Option<String>,
+        /// The blob store to copy every code package and object body to.
         #[arg(long)]
-        from: String,
-        /// The target: `sqlite:<data dir>` or a postgres:// URL.
-        #[arg(long)]
-        to: String,
+        to_blob_store: Option<String>,
     },
     #[command(flatten)]
     Client(commands::ClientCommand),
@@ -132,28 +141,97 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Migrate { from, to } => match migrate(&from, &to) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("Error: {e:?}");
-                ExitCode::FAILURE
+        Command::Migrate {
+            from,
+            to,
+            from_blob_store,
+            to_blob_store,
+        } => {
+            let blobs = to_blob_store.map(|to| (from_blob_store, to));
+            match migrate(from.zip(to), blobs) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("Error: {e:?}");
+                    ExitCode::FAILURE
+                }
             }
-        },
+        }
         Command::Client(command) => commands::run(command, cli.endpoint),
     }
 }
 
-fn migrate(from: &str, to: &str) -> anyhow::Result<()> {
+/// `stratus migrate`: the databases (with the logs) when `databases` names them, the blobs
+/// when `blobs` names a target (its source defaulting to the source data directory).
+fn migrate(
+    databases: Option<(String, String)>,
+    blobs: Option<(Option<String>, String)>,
+) -> anyhow::Result<()> {
     let here = std::path::Path::new(".stratus");
-    let from = stratus_db::Location::parse(Some(from), here)?;
-    let to = stratus_db::Location::parse(Some(to), here)?;
-    if let stratus_db::Location::Sqlite(dir) = &to {
+    let locations = databases
+        .as_ref()
+        .map(|(from, to)| {
+            anyhow::Ok((
+                stratus_db::Location::parse(Some(from), here)?,
+                stratus_db::Location::parse(Some(to), here)?,
+            ))
+        })
+        .transpose()?;
+    if locations.is_none() && blobs.is_none() {
+        anyhow::bail!("name what to copy: --from and --to, and/or --to-blob-store");
+    }
+    if let Some((from, to)) = &locations {
+        migrate_databases(from, to)?;
+    }
+    if let Some((from_blobs, to_blobs)) = blobs {
+        let source_dir = match &locations {
+            Some((stratus_db::Location::Sqlite(dir), _)) => Some(dir.clone()),
+            _ => None,
+        };
+        let from_blobs = match (from_blobs, source_dir) {
+            (Some(url), _) => url,
+            (None, Some(dir)) => format!("file://{}", dir.display()),
+            (None, None) => {
+                anyhow::bail!("--from-blob-store is needed unless --from names a sqlite:<data dir>")
+            }
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(migrate_blob_stores(&from_blobs, &to_blobs))?;
+    }
+    Ok(())
+}
+
+/// Every store, then the logs (SQLite's stream files, when moving to PostgreSQL).
+fn migrate_databases(from: &stratus_db::Location, to: &stratus_db::Location) -> anyhow::Result<()> {
+    if let stratus_db::Location::Sqlite(dir) = to {
         std::fs::create_dir_all(dir)?;
     }
     let stores = stratus_server::migrate::stores();
-    let copies = stratus_server::migrate::migrate(&from, &to, &stores)?;
+    let copies = stratus_server::migrate::migrate(from, to, &stores)?;
     print!("{}", stratus_server::migrate::render(&copies));
+    if let Some(logs) = stratus_server::migrate::migrate_logs(from, to)? {
+        print!("{}", stratus_server::migrate::render_logs(&logs));
+    }
     println!("migrated {from} to {to}");
+    Ok(())
+}
+
+/// Every code package and object body, from one blob store to the other.
+async fn migrate_blob_stores(from: &str, to: &str) -> anyhow::Result<()> {
+    let here = std::path::Path::new(".stratus");
+    let open = |url: &str| {
+        stratus_blobs::BlobStore::open(url, here)
+            .map_err(|e| anyhow::anyhow!("opening the blob store {url:?}: {e}"))
+    };
+    let (from, to) = (open(from)?, open(to)?);
+    let copies = stratus_server::migrate::migrate_blobs(&from, &to).await?;
+    print!("{}", stratus_server::migrate::render_blobs(&copies));
+    println!(
+        "migrated blobs from {} to {}",
+        from.location(),
+        to.location()
+    );
     Ok(())
 }
 

@@ -18,7 +18,7 @@ pub struct Error {
 pub enum Cause {
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
-    #[error(transparent)]
+    #[error("{}", with_causes(.0))]
     Postgres(#[from] postgres::Error),
     /// The stored schema is newer than this build, a value has the wrong type, a URL is
     /// not understood...
@@ -70,6 +70,20 @@ impl Error {
             _ => false,
         }
     }
+}
+
+/// The driver's error followed by its causes: its own text is often only the kind ("db
+/// error", "error performing TLS handshake"), and the reason (the server's message, rustls'
+/// "invalid peer certificate: UnknownIssuer") is in the source.
+fn with_causes(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = std::error::Error::source(e);
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
 }
 
 /// The step of an error raised while opening a connection.

@@ -4,7 +4,8 @@
 //! or on a PostgreSQL server that several nodes can share.
 //!
 //! - [`Location`]: where state lives, from the `database` option (`sqlite` by default, or a
-//!   `postgres://` URL); its `Display` never shows a password.
+//!   `postgres://` URL, with TLS through rustls when `sslmode` asks, see [`tls`]); its
+//!   `Display` never shows a password.
 //! - [`Db`]: one store's database, opened with its [`Migrations`] applied (and refused when
 //!   the stored schema is newer than this build knows).
 //! - [`Db::tx`]: one transaction, retried on PostgreSQL when the server reports a
@@ -29,9 +30,10 @@ mod pg;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 
 pub use error::{Cause, Error};
-pub use location::{Health, Location};
+pub use location::{Health, Location, PgTarget};
 pub use neutral::{Db, Dialect, Migrations, Row, StoreSpec, Tx};
 pub use notify::listen;
 pub use param::{FromColumn, Param, Value};

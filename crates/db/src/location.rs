@@ -12,7 +12,43 @@ pub enum Location {
     /// A SQLite file per store in this directory (the default: the data directory).
     Sqlite(PathBuf),
     /// A PostgreSQL database, each store in its own schema.
-    Postgres(Box<postgres::Config>),
+    Postgres(Box<PgTarget>),
+}
+
+/// A PostgreSQL server: the driver's settings, and the TLS the URL asked for (see
+/// [`crate::tls`]; `None`: in the clear).
+#[derive(Clone)]
+pub struct PgTarget {
+    pub config: postgres::Config,
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+impl PgTarget {
+    /// A new connection, encrypted if the URL asked for it.
+    pub fn connect(&self) -> Result<postgres::Client, postgres::Error> {
+        crate::tls::connect(&self.config, self.tls.as_ref())
+    }
+}
+
+/// Settings without TLS (tests, tools).
+impl From<postgres::Config> for PgTarget {
+    fn from(config: postgres::Config) -> Self {
+        PgTarget { config, tls: None }
+    }
+}
+
+impl std::ops::Deref for PgTarget {
+    type Target = postgres::Config;
+
+    fn deref(&self) -> &postgres::Config {
+        &self.config
+    }
+}
+
+impl std::ops::DerefMut for PgTarget {
+    fn deref_mut(&mut self) -> &mut postgres::Config {
+        &mut self.config
+    }
 }
 
 impl Location {
@@ -30,14 +66,13 @@ impl Location {
         {
             return Ok(Location::Sqlite(PathBuf::from(dir)));
         }
-        let config = postgres::Config::from_str(option).map_err(|e| {
-            Error::new(
-                "reading",
-                "the database option",
-                Cause::Invalid(format!("expected `sqlite` or a postgres:// URL ({e})")),
-            )
-        })?;
-        Ok(Location::Postgres(Box::new(config)))
+        let invalid =
+            |why: String| Error::new("reading", "the database option", Cause::Invalid(why));
+        let (url, mode, root) = crate::tls::split_url(option).map_err(invalid)?;
+        let config = postgres::Config::from_str(&url)
+            .map_err(|e| invalid(format!("expected `sqlite` or a postgres:// URL ({e})")))?;
+        let tls = crate::tls::client_config(mode, root.as_deref()).map_err(invalid)?;
+        Ok(Location::Postgres(Box::new(PgTarget { config, tls })))
     }
 
     /// `sqlite` or `postgres`.
@@ -118,7 +153,7 @@ impl Health {
                 let mut config = (**config).clone();
                 config.connect_timeout(std::time::Duration::from_secs(2));
                 config
-                    .connect(postgres::NoTls)
+                    .connect()
                     .and_then(|mut c| c.simple_query("SELECT 1"))
                     .is_ok()
             }

@@ -71,7 +71,7 @@ fn wait_for_notes(client: &mut postgres::Client, changed: &impl Fn()) {
 }
 
 /// A new listening connection, trying until the server answers.
-fn reconnect(config: &postgres::Config, channel: &str) -> postgres::Client {
+fn reconnect(config: &crate::location::PgTarget, channel: &str) -> postgres::Client {
     loop {
         std::thread::sleep(RECONNECT_AFTER);
         match connect(config, channel) {
@@ -81,7 +81,7 @@ fn reconnect(config: &postgres::Config, channel: &str) -> postgres::Client {
     }
 }
 
-fn connect(config: &postgres::Config, channel: &str) -> Result<postgres::Client, Error> {
+fn connect(config: &crate::location::PgTarget, channel: &str) -> Result<postgres::Client, Error> {
     let err = |e| {
         Error::new(
             "listening on",
@@ -89,7 +89,7 @@ fn connect(config: &postgres::Config, channel: &str) -> Result<postgres::Client,
             crate::Cause::Postgres(e),
         )
     };
-    let mut c = config.connect(postgres::NoTls).map_err(err)?;
+    let mut c = config.connect().map_err(err)?;
     c.batch_execute(&format!("LISTEN \"{channel}\""))
         .map_err(err)?;
     Ok(c)

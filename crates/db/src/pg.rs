@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use postgres::{Client, NoTls, Statement};
+use postgres::{Client, Statement};
 
 use crate::sqlite::newer_schema;
 use crate::{Cause, Error};
@@ -31,7 +31,7 @@ pub(crate) struct Conn {
 }
 
 pub(crate) struct Pool {
-    config: postgres::Config,
+    config: crate::location::PgTarget,
     schema: String,
     idle: Mutex<Pool_>,
     freed: Condvar,
@@ -96,7 +96,7 @@ impl Pool {
     /// Connects once (so a wrong address or password fails at start-up), creates the store's
     /// schema and applies its migrations.
     pub fn open(
-        config: &postgres::Config,
+        config: &crate::location::PgTarget,
         schema: &str,
         migrations: &[&str],
     ) -> Result<Pool, Error> {
@@ -128,14 +128,12 @@ impl Pool {
 
     fn connect(&self) -> Result<Conn, Error> {
         let err = |e| Error::new(crate::error::CONNECTING, self.target(), Cause::Postgres(e));
-        let mut client = self.config.connect(NoTls).map_err(err)?;
-        // The schema is created by `migrate` on the first connection; later ones only point
-        // at it. Quoted: store names are fixed identifiers, never user input.
+        let mut client = self.config.connect().map_err(err)?;
+        // The schema is created by `migrate`, under its lock (nodes starting at once would
+        // otherwise race to create it); every connection only points at it. Quoted: store
+        // names are fixed identifiers, never user input.
         client
-            .batch_execute(&format!(
-                "CREATE SCHEMA IF NOT EXISTS \"{0}\"; SET search_path TO \"{0}\"",
-                self.schema
-            ))
+            .batch_execute(&format!("SET search_path TO \"{}\"", self.schema))
             .map_err(err)?;
         Ok(Conn {
             client,
@@ -190,6 +188,7 @@ fn migrate(client: &mut Client, schema: &str, migrations: &[&str]) -> Result<(),
         .map_err(err("beginning a migration of".into()))?;
     t.batch_execute(&format!(
         "SELECT pg_advisory_xact_lock(hashtext('stratus-migrate-{schema}'));
+         CREATE SCHEMA IF NOT EXISTS \"{schema}\";
          CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL);"
     ))
     .map_err(err("locking".into()))?;

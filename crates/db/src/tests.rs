@@ -67,6 +67,33 @@ fn migrations_apply_once_and_a_newer_schema_is_refused() {
     }
 }
 
+/// Nodes starting at once on a fresh database open the same stores at the same moment:
+/// each waits for the first to create the schema, and none fails.
+#[test]
+fn stores_opened_at_once_on_a_fresh_database_all_open() {
+    let Ok(url) = std::env::var("STRATUS_TEST_DATABASE") else {
+        return;
+    };
+    let loc = Location::parse(Some(&url), std::path::Path::new("/")).unwrap();
+    let schema = format!("test_at_once_{}", std::process::id());
+    drop_schema(&url, &schema);
+    let start = std::sync::Barrier::new(6);
+    std::thread::scope(|s| {
+        let opened: Vec<_> = (0..6)
+            .map(|_| {
+                s.spawn(|| {
+                    start.wait();
+                    Db::open(&loc, &spec(&schema, 2)).map(drop)
+                })
+            })
+            .collect();
+        for o in opened {
+            o.join().unwrap().unwrap();
+        }
+    });
+    drop_schema(&url, &schema);
+}
+
 #[test]
 fn values_round_trip_with_their_types() {
     for (loc, name, _dir) in backends("values") {

@@ -25,7 +25,9 @@ use crate::Invoker;
 
 /// How many queued events run at once.
 pub const PARALLEL: usize = 64;
-/// How long a claimed event is leased before another pass may take it again.
+/// How long a claimed event is leased before another pass (or node) may take it again: longer
+/// than the longest function timeout (15 minutes) plus its start, so an attempt ends before its
+/// lease does and nothing needs renewing.
 const LEASE_MS: i64 = 15 * 60 * 1000 + 60_000;
 /// How long the worker sleeps when the queue is empty and nothing wakes it.
 const IDLE_POLL: Duration = Duration::from_millis(250);
@@ -58,11 +60,12 @@ struct Target {
 }
 
 impl Invoker {
-    /// Makes the events a previous process had claimed due again. Called once at start-up, not
-    /// when the worker is restarted after a panic: the attempts it started then are still
-    /// running in their own tasks.
+    /// Makes the events this node's previous process had claimed due again (other nodes'
+    /// leases stay theirs until they lapse). Called once at start-up, not when the worker is
+    /// restarted after a panic: the attempts it started then are still running in their own
+    /// tasks.
     pub fn release_interrupted(&self) {
-        match self.meta.tx(|tx| tx.release_leases(now_ms())) {
+        match self.meta.tx(|tx| tx.release_leases(&self.node, now_ms())) {
             Ok(0) => {}
             Ok(n) => tracing::info!(
                 events = n,
@@ -82,7 +85,7 @@ impl Invoker {
                 Ok(Vec::new())
             } else {
                 self.meta
-                    .tx(|tx| tx.claim_due(now_ms(), now_ms() + LEASE_MS, free))
+                    .tx(|tx| tx.claim_due(&self.node, now_ms(), now_ms() + LEASE_MS, free))
             };
             let pause = match due {
                 Ok(events) if !events.is_empty() => {
@@ -347,6 +350,7 @@ mod tests {
             )
             .unwrap(),
             async_retry_delay: Duration::from_secs(60),
+            node: "test".into(),
         }))
     }
 

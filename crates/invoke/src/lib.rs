@@ -48,6 +48,9 @@ pub struct Parts {
     /// Delay before the first retry of a failed asynchronous invocation (times the attempt
     /// number for the next ones).
     pub async_retry_delay: Duration,
+    /// This node's stable id: the holder named on the async events it leases, so after a
+    /// restart it takes back its own leases, and never another live node's.
+    pub node: String,
 }
 
 pub struct Invoker {
@@ -64,6 +67,8 @@ pub struct Invoker {
     slots: Arc<Semaphore>,
     /// The cluster invocations are placed across (unset: every call runs here).
     cluster: std::sync::OnceLock<Arc<stratus_cluster::Cluster>>,
+    /// This node's id, as holder of its async event leases.
+    node: String,
 }
 
 impl Invoker {
@@ -78,6 +83,7 @@ impl Invoker {
             retry_delay: parts.async_retry_delay,
             slots: Arc::new(Semaphore::new(dispatcher::PARALLEL)),
             cluster: std::sync::OnceLock::new(),
+            node: parts.node,
         }
     }
 

@@ -353,13 +353,14 @@ impl Config {
         }))
     }
 
-    /// This node's id: the configured one, or the one kept in `data_dir/node_id` (made, at
-    /// random, the first time).
+    /// This node's stable id: the configured one, or the one kept in `data_dir/node-id`
+    /// (made at random the first time). It names the node in a cluster and as the holder of
+    /// its async event leases, so a restarted node knows which leases were its own.
     pub fn node_id(&self, data_dir: &Path) -> anyhow::Result<String> {
         if let Some(id) = &self.node_id {
             return Ok(id.clone());
         }
-        let path = data_dir.join("node_id");
+        let path = data_dir.join(NODE_ID_FILE);
         match std::fs::read_to_string(&path) {
             Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_string()),
             Ok(_) => {}
@@ -367,11 +368,17 @@ impl Config {
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         }
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-        std::fs::write(&path, format!("{id}\n"))
-            .with_context(|| format!("writing {}", path.display()))?;
+        // Written aside and renamed, so a crash never leaves a half-written id.
+        let tmp = data_dir.join(format!("{NODE_ID_FILE}.tmp"));
+        std::fs::write(&tmp, format!("{id}\n"))
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
         Ok(id)
     }
 }
+
+/// The file in the data directory holding this node's id.
+const NODE_ID_FILE: &str = "node-id";
 
 /// A comma-separated list from an environment variable, blanks dropped.
 fn comma_list(v: &str) -> Vec<String> {

@@ -171,6 +171,7 @@ impl Platform {
             engine: engine.clone(),
             meter: meter.clone(),
             async_retry_delay: std::time::Duration::from_secs(cfg.async_retry_delay_secs),
+            node: cfg.node_id(&data_dir)?,
         }));
         let cluster = join_cluster(cfg, &location, &data_dir, addr, &engine, &workers)?;
         if let Some((c, _)) = &cluster {

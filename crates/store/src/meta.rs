@@ -82,12 +82,18 @@ CREATE TABLE http_api_items (
     PRIMARY KEY (api, kind, id)
 );
 "#,
+    r#"
+-- Which node holds an event's lease (`leased` = 1): a starting node takes back only its own,
+-- and another node's only once the lease (`due_ms`) has lapsed.
+ALTER TABLE async_events ADD COLUMN holder TEXT;
+"#,
 ];
 
 /// The same tables on PostgreSQL (versions counted separately from SQLite's): `BIGINT` for
 /// every integer, `BYTEA` for payloads, byte-order (`"C"`) collation on the names and ids
 /// listed in order, so pages come back in the order SQLite gives.
-const PG_MIGRATIONS: &[&str] = &[r#"
+const PG_MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE functions (
     name TEXT COLLATE "C" PRIMARY KEY,
     next_version BIGINT NOT NULL DEFAULT 1,
@@ -140,7 +146,11 @@ CREATE TABLE http_api_items (
     body TEXT NOT NULL,
     PRIMARY KEY (api, kind, id)
 );
-"#];
+"#,
+    r#"
+ALTER TABLE async_events ADD COLUMN holder TEXT COLLATE "C";
+"#,
+];
 
 /// The function-level row: what all versions share.
 #[derive(Debug, Clone, Default)]
@@ -614,7 +624,7 @@ impl Tx<'_, '_> {
                qualifier = excluded.qualifier, payload = excluded.payload,
                trigger = excluded.trigger, region = excluded.region,
                attempts = excluded.attempts, enqueued_ms = excluded.enqueued_ms,
-               due_ms = excluded.due_ms, leased = 0",
+               due_ms = excluded.due_ms, leased = 0, holder = NULL",
             args![
                 e.request_id,
                 e.function,
@@ -630,9 +640,16 @@ impl Tx<'_, '_> {
         Ok(())
     }
 
-    /// Events due at `now_ms`, leased until `lease_ms` so no other pass takes them meanwhile
-    /// (and a crash makes them due again once the lease runs out).
-    pub fn claim_due(&self, now_ms: i64, lease_ms: i64, limit: usize) -> Result<Vec<AsyncEvent>> {
+    /// Events due at `now_ms`, leased to `holder` (a node's stable id) until `lease_ms`, so no
+    /// other pass or node takes them meanwhile; if the holder dies, they are due again for
+    /// every node once the lease runs out.
+    pub fn claim_due(
+        &self,
+        holder: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<AsyncEvent>> {
         let sql = match self.0.dialect() {
             Dialect::Sqlite => SQLITE_DUE,
             Dialect::Postgres => PG_DUE,
@@ -656,8 +673,9 @@ impl Tx<'_, '_> {
         for e in &events {
             self.exec(
                 "lease event",
-                "UPDATE async_events SET due_ms = ?2, leased = 1 WHERE request_id = ?1",
-                args![e.request_id, lease_ms],
+                "UPDATE async_events SET due_ms = ?2, leased = 1, holder = ?3
+                 WHERE request_id = ?1",
+                args![e.request_id, lease_ms, holder],
             )?;
         }
         Ok(events)
@@ -666,20 +684,24 @@ impl Tx<'_, '_> {
     pub fn reschedule(&self, request_id: &str, attempts: u32, due_ms: i64) -> Result<()> {
         self.exec(
             "reschedule event",
-            "UPDATE async_events SET attempts = ?2, due_ms = ?3, leased = 0 WHERE request_id = ?1",
+            "UPDATE async_events SET attempts = ?2, due_ms = ?3, leased = 0, holder = NULL
+             WHERE request_id = ?1",
             args![request_id, attempts, due_ms],
         )?;
         Ok(())
     }
 
-    /// Makes events that a previous process had claimed (and never finished) due now: that
-    /// process is gone, so nobody is running them. (With one node per database; nodes sharing
-    /// one will rely on lease expiry instead.)
-    pub fn release_leases(&self, now_ms: i64) -> Result<usize> {
+    /// Makes the events `holder` had claimed in a previous run (and never finished) due now:
+    /// that process is gone, so nobody is running them, and a restarted node retries them
+    /// at once instead of waiting out their leases. Other nodes' leases are left alone: those
+    /// nodes may be running the events, and take them over only once they lapse. Leases from
+    /// before holders were recorded (a single node then) count as this node's.
+    pub fn release_leases(&self, holder: &str, now_ms: i64) -> Result<usize> {
         self.exec(
             "release leases",
-            "UPDATE async_events SET due_ms = ?1, leased = 0 WHERE leased = 1",
-            args![now_ms],
+            "UPDATE async_events SET due_ms = ?1, leased = 0, holder = NULL
+             WHERE leased = 1 AND (holder = ?2 OR holder IS NULL)",
+            args![now_ms, holder],
         )
     }
 
@@ -797,16 +819,18 @@ mod tests {
                 .tx(|tx| tx.enqueue(&ev))
                 .unwrap();
             let meta = Meta::open(&b.location).unwrap();
-            let claimed = meta.tx(|tx| tx.claim_due(20, 1000, 10)).unwrap();
+            let claimed = meta.tx(|tx| tx.claim_due("n1", 20, 1000, 10)).unwrap();
             assert_eq!(claimed, vec![ev.clone()], "{:?}", b.location);
             assert!(
-                meta.tx(|tx| tx.claim_due(500, 2000, 10))
+                meta.tx(|tx| tx.claim_due("n1", 500, 2000, 10))
                     .unwrap()
                     .is_empty(),
                 "leased"
             );
             assert_eq!(
-                meta.tx(|tx| tx.claim_due(1000, 3000, 10)).unwrap().len(),
+                meta.tx(|tx| tx.claim_due("n1", 1000, 3000, 10))
+                    .unwrap()
+                    .len(),
                 1,
                 "lease expired"
             );
@@ -821,20 +845,70 @@ mod tests {
         for b in backends("requeue") {
             let meta = Meta::open(&b.location).unwrap();
             meta.tx(|tx| tx.enqueue(&event("r", 10))).unwrap();
-            assert_eq!(meta.tx(|tx| tx.claim_due(10, 5000, 1)).unwrap().len(), 1);
+            assert_eq!(
+                meta.tx(|tx| tx.claim_due("n1", 10, 5000, 1)).unwrap().len(),
+                1
+            );
             let mut again = event("r", 20);
             again.attempts = 2;
             meta.tx(|tx| tx.enqueue(&again)).unwrap();
             assert_eq!(
-                meta.tx(|tx| tx.release_leases(30)).unwrap(),
+                meta.tx(|tx| tx.release_leases("n1", 30)).unwrap(),
                 0,
                 "not leased"
             );
             assert_eq!(
-                meta.tx(|tx| tx.claim_due(20, 5000, 5)).unwrap(),
+                meta.tx(|tx| tx.claim_due("n1", 20, 5000, 5)).unwrap(),
                 vec![again]
             );
-            assert_eq!(meta.tx(|tx| tx.release_leases(30)).unwrap(), 1);
+            assert_eq!(meta.tx(|tx| tx.release_leases("n1", 30)).unwrap(), 1);
+        }
+    }
+
+    /// Two nodes sharing one database: a starting node takes back only its own leases; the
+    /// other node's event stays with it until the lease lapses, then anyone may take it.
+    #[test]
+    fn a_lease_is_its_holders_until_it_lapses() {
+        for b in backends("holders") {
+            let (a, other) = (
+                Meta::open(&b.location).unwrap(),
+                Meta::open(&b.location).unwrap(),
+            );
+            a.tx(|tx| tx.enqueue(&event("mine", 10))).unwrap();
+            a.tx(|tx| tx.enqueue(&event("theirs", 11))).unwrap();
+            let claimed = a.tx(|tx| tx.claim_due("a", 20, 1000, 1)).unwrap();
+            assert_eq!(claimed[0].request_id, "mine", "{:?}", b.location);
+            assert_eq!(
+                other.tx(|tx| tx.claim_due("b", 20, 1000, 1)).unwrap().len(),
+                1
+            );
+
+            // Node b restarts: it takes back its own lease, not a's.
+            let restarted = Meta::open(&b.location).unwrap();
+            assert_eq!(restarted.tx(|tx| tx.release_leases("b", 30)).unwrap(), 1);
+            let again = restarted.tx(|tx| tx.claim_due("b", 30, 1000, 5)).unwrap();
+            let ids: Vec<_> = again.iter().map(|e| e.request_id.as_str()).collect();
+            assert_eq!(ids, ["theirs"], "{:?}: a's lease is a's", b.location);
+            assert!(
+                other
+                    .tx(|tx| tx.claim_due("b", 999, 2000, 5))
+                    .unwrap()
+                    .is_empty(),
+                "{:?}: both leases hold until 1000",
+                b.location
+            );
+
+            // a dies: once its lease lapses, b takes the event over.
+            let taken = other.tx(|tx| tx.claim_due("b", 1000, 2000, 5)).unwrap();
+            let mut ids: Vec<_> = taken.iter().map(|e| e.request_id.as_str()).collect();
+            ids.sort();
+            assert_eq!(ids, ["mine", "theirs"], "{:?}", b.location);
+            assert_eq!(
+                a.tx(|tx| tx.release_leases("a", 1500)).unwrap(),
+                0,
+                "{:?}: a restarted late finds its event now b's",
+                b.location
+            );
         }
     }
 
@@ -858,7 +932,9 @@ mod tests {
                     std::thread::spawn(move || {
                         let mut mine = Vec::new();
                         loop {
-                            let got = meta.tx(|tx| tx.claim_due(1_000, 1_000_000, 7)).unwrap();
+                            let got = meta
+                                .tx(|tx| tx.claim_due("n1", 1_000, 1_000_000, 7))
+                                .unwrap();
                             if got.is_empty() {
                                 return mine;
                             }

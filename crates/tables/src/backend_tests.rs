@@ -467,7 +467,7 @@ fn a_lost_connection_is_retryable_and_recovers() {
         .unwrap();
     let mut config: postgres::Config = url.parse().unwrap();
     config.dbname(&db);
-    let t = Tables::open(&Location::Postgres(Box::new(config))).unwrap();
+    let t = Tables::open(&Location::Postgres(Box::new(config.into()))).unwrap();
     create(&t, "flt", "S", "S");
     let item = |k: &str| json!({"TableName": "flt", "Item": {"pk": {"S": k}, "sk": {"S": k}}});
     call(&t, "PutItem", item("a")).unwrap();

@@ -453,6 +453,70 @@ impl Database {
     }
 }
 
+/// Copying logs in from another backend (`stratus migrate`), keeping their times.
+impl Database {
+    /// Creates or updates a group as the source had it: creation time and own retention.
+    pub fn import_group(&self, g: &GroupInfo) -> io::Result<()> {
+        self.tx(|t| {
+            t.execute(
+                "INSERT INTO groups (name, creation_time, retention_days) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET creation_time = excluded.creation_time,
+                 retention_days = excluded.retention_days",
+                args![g.name, g.creation_time, g.retention_days],
+            )
+        })
+        .map(drop)
+    }
+
+    /// Makes stream `s` of `group` (which exists) hold exactly `events`, in order, with
+    /// their timestamps and ingestion times: left alone if it already does, otherwise
+    /// replaced in one transaction. Whether it wrote.
+    pub fn import_stream(&self, group: &str, s: &StreamInfo, events: &[Event]) -> io::Result<bool> {
+        if self.holds(group, s, events)? {
+            return Ok(false);
+        }
+        let rows: Vec<Row<'_>> = events
+            .iter()
+            .map(|e| Row {
+                ts: e.timestamp,
+                ingestion: e.ingestion_time,
+                message: e.message.as_bytes(),
+            })
+            .collect();
+        self.tx(|t| {
+            t.execute(
+                "DELETE FROM events WHERE grp = ?1 AND stream = ?2",
+                args![group, s.name],
+            )?;
+            t.execute(
+                "DELETE FROM streams WHERE grp = ?1 AND name = ?2",
+                args![group, s.name],
+            )?;
+            ensure_stream(t, group, &s.name, s.creation_time)?;
+            insert_events(t, group, &s.name, &rows)
+        })?;
+        Ok(true)
+    }
+
+    /// Whether stream `s` already holds exactly `events` (and was created when `s` was).
+    fn holds(&self, group: &str, s: &StreamInfo, events: &[Event]) -> io::Result<bool> {
+        let created = self.streams(group)?.and_then(|all| {
+            all.into_iter()
+                .find(|x| x.name == s.name)
+                .map(|x| x.creation_time)
+        });
+        if created != Some(s.creation_time) {
+            return Ok(false);
+        }
+        let stored = self.events(group, &s.name, None, None)?.unwrap_or_default();
+        Ok(stored.len() == events.len()
+            && stored.iter().zip(events).all(|(a, b)| {
+                (a.timestamp, a.ingestion_time, &a.message)
+                    == (b.timestamp, b.ingestion_time, &b.message)
+            }))
+    }
+}
+
 impl Drop for Database {
     /// Stores what is still queued before the store goes away.
     fn drop(&mut self) {

@@ -7,6 +7,7 @@
 //! Finished invocation logs are appended to the environment's log stream ([`store`]): a file
 //! on disk, or (when state is in PostgreSQL) rows written in batches by a background writer.
 
+pub mod copy;
 mod database;
 mod files;
 pub mod store;

@@ -13,6 +13,7 @@
 //! - [`profiles`]: instance profiles and the role each holds.
 
 mod groups;
+mod keys;
 mod limits;
 mod policies;
 mod principals;
@@ -240,6 +241,8 @@ pub struct Iam {
     limits: Arc<RwLock<HashMap<String, crate::eval::Limits>>>,
     /// Principal tags (`aws:PrincipalTag`), per principal and session key.
     tags: Arc<RwLock<HashMap<String, tags::Tags>>>,
+    /// Resolved access keys, so signature checks skip the database (see [`keys`]).
+    keys: Arc<keys::KeyCache>,
     /// Where writes are announced to the other nodes sharing a PostgreSQL database, so each
     /// clears its compiled policies too.
     channel: String,
@@ -367,14 +370,22 @@ impl Iam {
             cache: Arc::default(),
             limits: Arc::default(),
             tags: Arc::default(),
+            keys: Arc::default(),
             channel: format!("{schema}_changed"),
         };
-        // Another node's write clears this node's compiled policies (nothing on SQLite).
-        let (cache, limits, tags) = (iam.cache.clone(), iam.limits.clone(), iam.tags.clone());
+        // Another node's write clears this node's compiled policies, principal tags and
+        // resolved keys (nothing on SQLite).
+        let (cache, limits, tags, keys) = (
+            iam.cache.clone(),
+            iam.limits.clone(),
+            iam.tags.clone(),
+            iam.keys.clone(),
+        );
         stratus_db::listen(location, &iam.channel, move || {
             clear(&cache);
             clear(&limits);
             clear(&tags);
+            keys.invalidate();
         })?;
         Ok(iam)
     }
@@ -389,9 +400,9 @@ impl Iam {
         })
     }
 
-    /// [`Iam::tx`] for a write that changes what a principal may do: the commit is
-    /// announced to the other nodes, and this node's compiled policies are forgotten once it
-    /// has committed.
+    /// [`Iam::tx`] for a write that changes what a principal may do (or which keys work):
+    /// the commit is announced to the other nodes, and this node's compiled policies and
+    /// resolved keys are forgotten once it has committed.
     fn write<T>(
         &self,
         what: &str,
@@ -405,6 +416,7 @@ impl Iam {
         clear(&self.cache);
         clear(&self.limits);
         clear(&self.tags);
+        self.keys.invalidate();
         Ok(out)
     }
 }

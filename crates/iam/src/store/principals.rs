@@ -241,7 +241,8 @@ impl Iam {
 
     pub fn update_access_key(&self, user: &str, id: &str, status: &str) -> Result<(), Error> {
         self.user(user)?;
-        let n = self.tx("update key", |t| {
+        // A write: a deactivated key stops working on every node.
+        let n = self.write("update key", |t| {
             Ok(t.execute(
                 "UPDATE access_keys SET status = ?3 WHERE id = ?1 AND \"user\" = ?2",
                 args![id, user, status],
@@ -255,7 +256,7 @@ impl Iam {
 
     pub fn delete_access_key(&self, user: &str, id: &str) -> Result<(), Error> {
         self.user(user)?;
-        let n = self.tx("delete key", |t| {
+        let n = self.write("delete key", |t| {
             Ok(t.execute(
                 "DELETE FROM access_keys WHERE id = ?1 AND \"user\" = ?2",
                 args![id, user],
@@ -278,8 +279,9 @@ impl Iam {
         })
     }
 
-    /// Resolves an access key (a user's, or an STS session's) to its secret and identity.
-    pub fn resolve_key(&self, id: &str) -> Result<Option<KeyRecord>, Error> {
+    /// Reads an access key (a user's, or an STS session's), its secret and identity, from
+    /// the database ([`Iam::resolve_key`] caches it).
+    pub(super) fn load_key(&self, id: &str) -> Result<Option<KeyRecord>, Error> {
         self.tx("resolve key", |t| {
             // The join compares as `users.name` does (`nocase`): explicit, because on
             // PostgreSQL the two columns' collations differ.
