@@ -184,7 +184,9 @@ def report_line(report, prefix):
 
 def test_blobs_and_logs_move_with_the_database(server_factory, tmp_path, blob_target):
     data = tmp_path / "old"
-    old = server_factory(data_dir=data, env={"STRATUS_DATABASE": "sqlite"})
+    # The embedded backends, whatever this run's defaults are (the local disk: "").
+    old = server_factory(data_dir=data,
+                         env={"STRATUS_DATABASE": "sqlite", "STRATUS_BLOB_STORE": ""})
     lam, s3, logs = make_client(old.url), make_s3_client(old.url), make_client(old.url, "logs")
     name, bucket = unique_name("carried"), unique_bucket("carried")
     create_function(lam, name, make_zip({"app.py": PRINTING}))
