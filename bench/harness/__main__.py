@@ -35,6 +35,8 @@ def parse_args():
     ap.add_argument("--profile", action="store_true",
                     help="profile the warm invoke path instead of benchmarking")
     ap.add_argument("--profile-invokes", type=int, default=1000)
+    ap.add_argument("--profile-authorization", action="store_true",
+                    help="instructions per warm invoke with IAM off and enforced (callgrind)")
     ap.add_argument("--no-build", action="store_true", help="use the binaries already built")
     ap.add_argument("--keep", action="store_true", help="keep the servers' data directories")
     ap.add_argument("--render", metavar="JSON", help="print the tables of a results file")
@@ -96,6 +98,9 @@ def main():
         print(json.dumps(st.as_dict(), indent=2))
         return 0 if st.available else 1
     bins = build(args.no_build)
+    if args.profile_authorization:
+        from . import profile
+        return profile.authorization(bins, BENCH, args.profile_invokes, log)
     if args.profile:
         from . import profile
         return profile.run(bins, BENCH, REPO, args.profile_invokes, log)

@@ -24,26 +24,32 @@ def _loadgen(bins, url, **opts):
     return workloads.loadgen(ctx, url, FN, **opts)
 
 
-def _server(bins, work, name, wrapper=None, deadline_s=30):
-    s = servers.Stratus(bins["stratus"], work, name, wrapper=wrapper)
+def _server(bins, work, name, wrapper=None, deadline_s=30, env=None):
+    s = servers.Stratus(bins["stratus"], work, name, wrapper=wrapper, env=env)
     s.start(deadline_s)
     lam = deploy.client(s.url)
-    deploy.create(lam, FN, deploy.Packages(bins["noop-fn"]), "rust")
+    s.function_arn = deploy.create(lam, FN, deploy.Packages(bins["noop-fn"]), "rust")[
+        "FunctionArn"]
     return s
 
 
-def callgrind(bins, out, invokes, log):
-    log(f"callgrind: stratus under valgrind, {invokes} warm invokes")
+def callgrind(bins, out, invokes, log, name="callgrind", env=None, signer=None):
+    """`signer(server)` gives the loadgen's key pair (default: the root user's)."""
+    log(f"{name}: stratus under valgrind, {invokes} warm invokes")
+    out = out / name if name != "callgrind" else out
+    out.mkdir(parents=True, exist_ok=True)
     raw = out / "callgrind.out"
     wrapper = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
                f"--callgrind-out-file={out}/callgrind.%p.out"]
-    s = _server(bins, out, "callgrind", wrapper=wrapper, deadline_s=180)
+    s = _server(bins, out, "callgrind", wrapper=wrapper, deadline_s=180, env=env)
     try:
-        _loadgen(bins, s.url, count=50, timeout=120)  # cold start and warm-up, not collected
+        keys = signer(s) if signer else {}
+        # Cold start and warm-up, not collected.
+        _loadgen(bins, s.url, count=50, timeout=120, **keys)
         pid = str(s.pid)
         subprocess.run(["callgrind_control", "--instr=on", pid], check=True, capture_output=True)
         t0 = time.monotonic()
-        r = _loadgen(bins, s.url, count=invokes, timeout=120)
+        r = _loadgen(bins, s.url, count=invokes, timeout=120, **keys)
         took = time.monotonic() - t0
         subprocess.run(["callgrind_control", "--dump=profile", pid], check=True,
                        capture_output=True)
@@ -184,6 +190,28 @@ def cold_syscalls(bins, out, n, log):
     inits = [i["report"]["init_ms"] for i in r["invocations"] if i.get("report")]
     return {"cold_starts": n, "ms_per_cold_start": per,
             "init_ms_under_strace": sorted(inits)[len(inits) // 2] if inits else None}
+
+
+def authorization(bins, bench, invokes, log):
+    """User-space instructions per warm invoke with `--iam off` and with IAM enforced for an
+    IAM user whose inline policy allows the invoke (the evaluated case): the difference is
+    what authorization costs the warm path, free of the machine's timing noise."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = bench / "results" / f"profile-authorization-{stamp}"
+    out.mkdir(parents=True)
+    off = callgrind(bins, out, invokes, log, name="iam-off", env={"STRATUS_IAM": "off"})
+    on = callgrind(bins, out, invokes, log, name="iam-on-user",
+                   signer=lambda s: workloads.policy_user(s.url, s.function_arn))
+    a, b = off.get("instructions_per_invoke"), on.get("instructions_per_invoke")
+    text = (f"user-space instructions per warm invoke ({invokes} invokes):\n"
+            f"  --iam off:                        {a:,}\n"
+            f"  IAM on, a user allowed by policy: {b:,}\n"
+            f"  authorization adds:               {b - a:,} ({(b - a) / a * 100:.1f} %)"
+            if a and b else f"callgrind failed: {off.get('error')} {on.get('error')}")
+    (out / "summary.txt").write_text(text + "\n")
+    print(text)
+    print(f"\nprofile: {out}")
+    return 0 if a and b else 1
 
 
 def run(bins, bench, repo, invokes, log):

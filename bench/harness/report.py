@@ -234,6 +234,21 @@ def render(res):
                      + table(["operation"] + [f"c={c}" for c in levels], rows))
         parts.append("   conditions: " + condition_range(
             [r.get("condition") for lv in tb["levels"].values() for r in lv.values()]))
+    bk = w.get("backends")
+    if bk:
+        rows = []
+        for kind, ops in bk["backends"].items():
+            if "skipped" in ops:
+                rows.append([kind, "skipped: " + ops["skipped"], "", "", "", ""])
+                continue
+            for op, lv in ops.items():
+                c1, c16 = lv.get("c1", {}), lv.get("c16", {})
+                errs = c1.get("errors", 0) + c16.get("errors", 0)
+                rows.append([kind, op, c1.get("p50_us"), c1.get("p99_us"),
+                             c16.get("throughput_rps"), errs])
+        parts.append("\n8. Storage backends: the same requests on SQLite + local disk and on "
+                     "PostgreSQL + S3\n" + table(["backend", "request", "c=1 p50 µs",
+                                                   "c=1 p99 µs", "c=16 req/s", "errors"], rows))
     rat = res.get("ratios", {})
     if rat:
         lines = ["\nRatios, Stratus / floor and Stratus / peer (latency > 1: Stratus slower; "

@@ -6,7 +6,9 @@ To add a workload (asynchronous Invoke, S3, HTTP triggers, …): write `def name
 here, add it to `WORKLOADS`, and give `report.py` a table for it.
 """
 
+import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -249,7 +251,7 @@ def pinned_latency(ctx):
 AUTHZ_ROUNDS = 3
 
 
-def _policy_user(url, function_arn):
+def policy_user(url, function_arn):
     """An IAM user whose one inline policy allows invoking the function; its key pair."""
     iam = deploy.client(url, "iam")
     iam.create_user(UserName="bench-invoker")
@@ -279,7 +281,7 @@ def authorization(ctx):
         targets = {
             "iam off": (off, {}),
             "iam on, root": (on, {}),
-            "iam on, policy user": (on, _policy_user(on.url, arn)),
+            "iam on, policy user": (on, policy_user(on.url, arn)),
         }
         for r in range(AUTHZ_ROUNDS):
             for name, (s, creds) in targets.items():
@@ -580,6 +582,105 @@ def tables(ctx):
     return out
 
 
+# --- 8: the storage backends side by side ---------------------------------------------------
+
+_OBJECT = b"x" * 1024
+
+
+def _fresh_database(url, name):
+    """A new, empty database beside the one `url` names (psql; the server creates its
+    schemas). Returns its URL."""
+    subprocess.run(["psql", url, "-qc", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
+                   check=True, capture_output=True, timeout=60)
+    subprocess.run(["psql", url, "-qc", f'CREATE DATABASE "{name}"'],
+                   check=True, capture_output=True, timeout=60)
+    base, _, rest = url.rpartition("/")
+    query = ("?" + rest.split("?", 1)[1]) if "?" in rest else ""
+    return f"{base}/{name}{query}"
+
+
+def _backend_env(kind):
+    """The server's environment for one backend, or a reason it cannot run here."""
+    if kind == "sqlite + local disk":
+        return {}, None
+    db, blobs = os.environ.get("STRATUS_BENCH_DATABASE"), os.environ.get(
+        "STRATUS_BENCH_BLOB_STORE")
+    if not db or not blobs:
+        return None, "set STRATUS_BENCH_DATABASE and STRATUS_BENCH_BLOB_STORE"
+    return {"STRATUS_DATABASE": _fresh_database(db, f"bench_{uuid.uuid4().hex[:8]}"),
+            "STRATUS_BLOB_STORE": blobs}, None
+
+
+def _s3_requests():
+    """PutObject of 1 KiB and GetObject of the same object, signed as S3 wants (the payload's
+    SHA-256 in `x-amz-content-sha256`)."""
+    sha = lambda b: hashlib.sha256(b).hexdigest()  # noqa: E731
+    return {
+        "PutObject": {"path": "/bench-objects/put", "method": "PUT", "service": "s3",
+                      "payload": _OBJECT.decode(),
+                      "header": [f"x-amz-content-sha256: {sha(_OBJECT)}"]},
+        "GetObject": {"path": "/bench-objects/get", "method": "GET", "service": "s3",
+                      "payload": "", "header": [f"x-amz-content-sha256: {sha(b'')}"]},
+    }
+
+
+def _backend_requests(ctx, s):
+    """Sets up one server (a function, a table, a bucket) and returns the requests to time,
+    each as loadgen options."""
+    lam = deploy.client(s.url)
+    deploy.create(lam, "noop-rust", ctx.packages, "rust")
+    ddb = deploy.client(s.url, "dynamodb")
+    ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                           {"AttributeName": "sk", "AttributeType": "N"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                {"AttributeName": "sk", "KeyType": "RANGE"}])
+    for start in range(0, 100, 25):
+        ddb.batch_write_item(RequestItems={TABLE: [
+            {"PutRequest": {"Item": {"pk": {"S": "q"}, "sk": {"N": str(i)},
+                                     "body": {"S": _BODY}}}} for i in range(start, start + 25)]})
+    s3 = deploy.client(s.url, "s3")
+    s3.create_bucket(Bucket="bench-objects")
+    s3.put_object(Bucket="bench-objects", Key="get", Body=_OBJECT)
+    reqs = {"Invoke": {"function": "noop-rust"},
+            "Invoke (async accept)": {
+                "path": "/2015-03-31/functions/noop-rust/invocations",
+                "header": ["x-amz-invocation-type: Event"]}}
+    reqs.update({op: {"dynamodb": op, "payload": json.dumps(b)}
+                 for op, b in _table_requests().items()})
+    reqs.update(_s3_requests())
+    return reqs
+
+
+def backends(ctx):
+    """The same requests on the embedded backends (SQLite files, the local disk) and on
+    PostgreSQL + an S3-compatible store, side by side: latency at concurrency 1 and
+    throughput at 16. The server backends come from STRATUS_BENCH_DATABASE (a PostgreSQL URL;
+    each run gets a fresh database beside it) and STRATUS_BENCH_BLOB_STORE (an s3:// blob
+    store URL with its keys); `scripts/postgres-dev start` and `scripts/garage-dev` print
+    both."""
+    p = ctx.plan
+    out = {"backends": {}}
+    env_base = {"STRATUS_ACCOUNT_CONCURRENCY": "1000"}
+    for kind in ["sqlite + local disk", "postgresql + s3"]:
+        env, why = _backend_env(kind)
+        if env is None:
+            out["backends"][kind] = {"skipped": why}
+            continue
+        with servers.Stratus(ctx.stratus_bin, ctx.work_dir, "backend-" + kind.split()[0],
+                             env={**env_base, **env}) as s:
+            result = out["backends"].setdefault(kind, {})
+            for op, opts in _backend_requests(ctx, s).items():
+                function = opts.pop("function", "unused")
+                for c in (1, 16):
+                    ctx.log(f"  {kind}: {op}, concurrency {c}")
+                    r = measured(ctx, [s.pid], False, lambda: loadgen(
+                        ctx, s.url, function, concurrency=c, duration=p.throughput_s,
+                        warmup=p.warmup_s, **opts))
+                    result.setdefault(op, {})[f"c{c}"] = brief(r)
+    return out
+
+
 WORKLOADS = [
     ("warm_and_throughput", warm_and_throughput),
     ("pinned_latency", pinned_latency),
@@ -589,6 +690,7 @@ WORKLOADS = [
     ("idle_footprint", idle_footprint),
     ("event_sources", event_sources),
     ("tables", tables),
+    ("backends", backends),
 ]
 
 
