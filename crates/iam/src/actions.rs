@@ -60,13 +60,21 @@ pub fn function_arn(region: &str, segment: &str) -> String {
         None => s.as_str(),
     };
     let name = name.split(':').next().unwrap_or(name);
-    format!("arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}")
+    // `concat`, not `format!`: this runs on every authorized invoke.
+    [
+        "arn:aws:lambda:",
+        region,
+        ":",
+        ACCOUNT_ID,
+        ":function:",
+        name,
+    ]
+    .concat()
 }
 
 /// A Lambda API request (`method`, `path`).
 pub fn lambda(method: &str, path: &str, region: &str) -> Option<Target> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let any = format!("arn:aws:lambda:{region}:{ACCOUNT_ID}:*");
     let (action, resource) = match (method, parts.as_slice()) {
         ("POST", [_, "functions"]) => ("CreateFunction", None),
         ("GET", [_, "functions"]) => ("ListFunctions", Some("*".to_string())),
@@ -113,8 +121,9 @@ pub fn lambda(method: &str, path: &str, region: &str) -> Option<Target> {
         _ => return None,
     };
     // CreateFunction's function is named in the body; the caller passes it as the resource.
-    let resource = resource.unwrap_or(any);
-    Some(Target::new(format!("lambda:{action}"), resource))
+    let resource =
+        resource.unwrap_or_else(|| ["arn:aws:lambda:", region, ":", ACCOUNT_ID, ":*"].concat());
+    Some(Target::new(["lambda:", action].concat(), resource))
 }
 
 /// A DynamoDB request (`X-Amz-Target` operation and JSON body).

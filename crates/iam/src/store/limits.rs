@@ -90,12 +90,7 @@ impl Iam {
             PrincipalKind::User(n) => (Owner::User, n.as_str()),
             PrincipalKind::Role(n, _) => (Owner::Role, n.as_str()),
         };
-        let key = format!(
-            "{}/{}|{}",
-            owner.tag(),
-            name.to_ascii_lowercase(),
-            session_key.unwrap_or("")
-        );
+        let key = owner.cache_key(name, Some(session_key.unwrap_or("")));
         if let Some(hit) = self.limits_cache().get(&key) {
             return Ok(hit.clone());
         }

@@ -221,6 +221,24 @@ impl Owner {
         }
     }
 
+    /// The key a principal's cached policies, limits and tags are kept under:
+    /// `tag/name` (the name lower-cased, as IAM compares names), then `|session` when a
+    /// session is given. Built without the formatting machinery: it runs on every
+    /// authorized request.
+    fn cache_key(self, name: &str, session: Option<&str>) -> String {
+        let tag = self.tag();
+        let extra = session.map_or(0, |s| s.len() + 1);
+        let mut key = String::with_capacity(tag.len() + 1 + name.len() + extra);
+        key.push_str(tag);
+        key.push('/');
+        key.extend(name.chars().map(|c| c.to_ascii_lowercase()));
+        if let Some(s) = session {
+            key.push('|');
+            key.push_str(s);
+        }
+        key
+    }
+
     fn word(self) -> &'static str {
         match self {
             Owner::User => "user",

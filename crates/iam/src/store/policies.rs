@@ -459,7 +459,7 @@ impl Iam {
             PrincipalKind::User(n) => (Owner::User, n.as_str()),
             PrincipalKind::Role(n, _) => (Owner::Role, n.as_str()),
         };
-        let key = format!("{}/{}", owner.tag(), name.to_ascii_lowercase());
+        let key = owner.cache_key(name, None);
         if let Some(hit) = self
             .cache
             .read()

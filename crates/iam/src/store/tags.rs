@@ -205,16 +205,8 @@ impl Iam {
     ) -> Result<Tags, Error> {
         let key = match &identity.principal {
             PrincipalKind::Root => return Ok(Arc::from(Vec::new())),
-            PrincipalKind::User(n) => format!(
-                "user/{}|{}",
-                n.to_ascii_lowercase(),
-                session_key.unwrap_or("")
-            ),
-            PrincipalKind::Role(n, _) => format!(
-                "role/{}|{}",
-                n.to_ascii_lowercase(),
-                session_key.unwrap_or("")
-            ),
+            PrincipalKind::User(n) => Owner::User.cache_key(n, Some(session_key.unwrap_or(""))),
+            PrincipalKind::Role(n, _) => Owner::Role.cache_key(n, Some(session_key.unwrap_or(""))),
         };
         if let Some(hit) = self
             .tags
