@@ -236,10 +236,11 @@ def render(res):
             [r.get("condition") for lv in tb["levels"].values() for r in lv.values()]))
     bk = w.get("backends")
     if bk:
-        rows = []
+        rows, skipped = [], []
         for kind, ops in bk["backends"].items():
             if "skipped" in ops:
-                rows.append([kind, "skipped: " + ops["skipped"], "", "", "", ""])
+                rows.append([kind, "skipped", "", "", "", ""])
+                skipped.append(f"   {kind}: {ops['skipped']}")
                 continue
             for op, lv in ops.items():
                 c1, c16 = lv.get("c1", {}), lv.get("c16", {})
@@ -248,7 +249,8 @@ def render(res):
                              c16.get("throughput_rps"), errs])
         parts.append("\n8. Storage backends: the same requests on SQLite + local disk and on "
                      "PostgreSQL + S3\n" + table(["backend", "request", "c=1 p50 µs",
-                                                   "c=1 p99 µs", "c=16 req/s", "errors"], rows))
+                                                   "c=1 p99 µs", "c=16 req/s", "errors"], rows)
+                     + "".join("\n" + line for line in skipped))
     rat = res.get("ratios", {})
     if rat:
         lines = ["\nRatios, Stratus / floor and Stratus / peer (latency > 1: Stratus slower; "

@@ -60,6 +60,10 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
+        // A response written in more than one piece (headers, then a body streamed from a
+        // file) must not wait for the client's delayed ACK of the first: Nagle's algorithm
+        // held GetObject's body back ~40 ms.
+        let _ = stream.set_nodelay(true);
         let conn = Connection {
             http: http.clone(),
             app: app.clone(),
