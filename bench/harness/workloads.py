@@ -551,6 +551,21 @@ def _table_requests():
     }
 
 
+def _bench_table(url):
+    """The table the DynamoDB requests address: one 100-item partition (`q`) to query."""
+    ddb = deploy.client(url, "dynamodb")
+    ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                           {"AttributeName": "sk", "AttributeType": "N"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                {"AttributeName": "sk", "KeyType": "RANGE"}])
+    for start in range(0, 100, 25):
+        ddb.batch_write_item(RequestItems={TABLE: [
+            {"PutRequest": {"Item": {"pk": {"S": "q"}, "sk": {"N": str(i)},
+                                     "body": {"S": _BODY}}}}
+            for i in range(start, start + 25)]})
+
+
 def tables(ctx):
     """PutItem, GetItem and Query: latency at concurrency 1 and throughput at 1, 4 and 16,
     against one server with a fresh data directory."""
@@ -560,17 +575,7 @@ def tables(ctx):
         levels = sorted(set(levels) | {4})
     out = {"levels": {}}
     with servers.Stratus(ctx.stratus_bin, ctx.work_dir, "tables") as s:
-        ddb = deploy.client(s.url, "dynamodb")
-        ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                               {"AttributeName": "sk", "AttributeType": "N"}],
-                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                    {"AttributeName": "sk", "KeyType": "RANGE"}])
-        for start in range(0, 100, 25):
-            ddb.batch_write_item(RequestItems={TABLE: [
-                {"PutRequest": {"Item": {"pk": {"S": "q"}, "sk": {"N": str(i)},
-                                         "body": {"S": _BODY}}}}
-                for i in range(start, start + 25)]})
+        _bench_table(s.url)
         for c in levels:
             level = out["levels"].setdefault(str(c), {})
             for op, body in _table_requests().items():
@@ -629,16 +634,7 @@ def _backend_requests(ctx, s):
     each as loadgen options."""
     lam = deploy.client(s.url)
     deploy.create(lam, "noop-rust", ctx.packages, "rust")
-    ddb = deploy.client(s.url, "dynamodb")
-    ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                           {"AttributeName": "sk", "AttributeType": "N"}],
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                {"AttributeName": "sk", "KeyType": "RANGE"}])
-    for start in range(0, 100, 25):
-        ddb.batch_write_item(RequestItems={TABLE: [
-            {"PutRequest": {"Item": {"pk": {"S": "q"}, "sk": {"N": str(i)},
-                                     "body": {"S": _BODY}}}} for i in range(start, start + 25)]})
+    _bench_table(s.url)
     s3 = deploy.client(s.url, "s3")
     s3.create_bucket(Bucket="bench-objects")
     s3.put_object(Bucket="bench-objects", Key="get", Body=_OBJECT)

@@ -107,17 +107,7 @@ impl Cluster {
 
     /// This node, as a candidate before its own row has been read.
     fn placeholder(&self) -> Node {
-        Node {
-            id: self.settings.node_id.clone(),
-            address: self.settings.address.clone(),
-            started_ms: 0,
-            uptime_ms: 0,
-            heartbeat_age_ms: 0,
-            draining: false,
-            in_flight: 0,
-            idle: 0,
-            environments: serde_json::Value::Null,
-        }
+        Node::unread(&self.settings.node_id, &self.settings.address)
     }
 
     /// Whether `node` is this one.

@@ -77,6 +77,23 @@ pub struct Node {
     pub environments: serde_json::Value,
 }
 
+impl Node {
+    /// A node known only by id and address, before any row of it has been read.
+    pub fn unread(id: &str, address: &str) -> Node {
+        Node {
+            id: id.into(),
+            address: address.into(),
+            started_ms: 0,
+            uptime_ms: 0,
+            heartbeat_age_ms: 0,
+            draining: false,
+            in_flight: 0,
+            idle: 0,
+            environments: serde_json::Value::Null,
+        }
+    }
+}
+
 /// This node's membership, and its view of the others.
 pub struct Membership {
     db: Db,

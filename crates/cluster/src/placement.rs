@@ -39,17 +39,7 @@ mod tests {
     use super::*;
 
     fn node(id: &str) -> Node {
-        Node {
-            id: id.into(),
-            address: format!("http://{id}"),
-            started_ms: 0,
-            uptime_ms: 0,
-            heartbeat_age_ms: 0,
-            draining: false,
-            in_flight: 0,
-            idle: 0,
-            environments: serde_json::Value::Null,
-        }
+        Node::unread(id, &format!("http://{id}"))
     }
 
     fn ids(nodes: &[&Node]) -> Vec<String> {
