@@ -112,8 +112,7 @@ impl Db {
         match &self.backend {
             Backend::Sqlite(conn) => {
                 let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
-                let t = conn
-                    .transaction()
+                let t = crate::sqlite::begin(&mut conn)
                     .map_err(|e| self.fault("beginning", e.into()))?;
                 let tx = Tx::new(Inner::Sqlite(&t), &self.target);
                 let out = f(&tx)?;

@@ -89,6 +89,15 @@ pub(crate) fn newer_schema(found: usize, known: usize) -> String {
     )
 }
 
+/// Begins a transaction that holds the write lock from its first statement (`BEGIN
+/// IMMEDIATE`). A deferred one that read and then wrote while another connection to the
+/// same file held the lock would fail at once with `SQLITE_BUSY`: SQLite cannot wait for a
+/// read to become a write (the other writer might be waiting for it), so `busy_timeout`
+/// never applies there. Taken at BEGIN, the lock is waited for like any other.
+pub(crate) fn begin(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
 /// A connection behind a lock: one transaction at a time, each seeing and writing a
 /// consistent state.
 pub struct Database {
@@ -126,7 +135,7 @@ impl Database {
     ) -> Result<(T, bool), E> {
         let mut conn = self.lock();
         let before = conn.total_changes();
-        let t = conn.transaction().map_err(|e| fault("begin", e))?;
+        let t = begin(&mut conn).map_err(|e| fault("begin", e))?;
         let out = f(&t)?;
         t.commit().map_err(|e| fault("commit", e))?;
         Ok((out, conn.total_changes() != before))
