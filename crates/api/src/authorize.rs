@@ -4,12 +4,14 @@
 //! comparison before anything is parsed. A refusal is AccessDenied in the protocol of the
 //! service asked, with AWS's message.
 
+use std::sync::Arc;
+
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use stratus_core::{Error, Kind, ACCOUNT_ID};
 use stratus_iam::actions::{self, Target};
 use stratus_iam::eval::Source;
-use stratus_iam::store::PrincipalKind;
+use stratus_iam::store::{principal_context, Profile};
 use stratus_iam::{Decision, Iam, Identity, Request, Who};
 
 mod request_tags;
@@ -26,23 +28,26 @@ pub fn check(state: &AppState, caller: &Caller, parts: &Parts, body: &[u8]) -> O
         return None;
     }
     let mut target = target(caller, parts, body)?;
+    let iam = &state.stores.iam;
+    let profile = match iam.profile(&caller.identity, session_key(caller)) {
+        Ok(profile) => profile,
+        Err(e) => return Some(ApiError(e).into_response()),
+    };
     add_source_ip(&parts.extensions, &mut target.context);
-    if caller.service == "dynamodb" {
+    if caller.service == "dynamodb" && profile.conditions_on("dynamodb:leadingkeys") {
         add_leading_keys(state, caller, body, &mut target);
     }
     request_tags::add_request_tags(parts, body, &mut target.context);
-    if caller.service == "lambda" {
-        add_function_tags(state, caller, &mut target);
+    if caller.service == "lambda" && profile.conditions_on("aws:resourcetag/") {
+        add_function_tags(state, &mut target);
     }
-    let iam = &state.stores.iam;
-    match decide(iam, &caller.identity, session_key(caller), &target, None) {
-        Ok(Decision::Allow) => None,
-        Ok(decision) => {
+    match decide_as(&profile, &caller.identity, &mut target, None) {
+        Decision::Allow => None,
+        decision => {
             let id = &caller.identity;
             let message = refusal(iam, id, session_key(caller), &target, None, decision);
             Some(denied(caller, parts, message))
         }
-        Err(e) => Some(ApiError(e).into_response()),
     }
 }
 
@@ -51,17 +56,6 @@ pub fn check(state: &AppState, caller: &Caller, parts: &Parts, body: &[u8]) -> O
 /// on it, since it needs the table's key schema.
 fn add_leading_keys(state: &AppState, caller: &Caller, body: &[u8], target: &mut Target) {
     const KEY: &str = "dynamodb:leadingkeys";
-    let Ok(policies) = state.stores.iam.policies_of(&caller.identity) else {
-        return;
-    };
-    let mentions = policies.iter().any(|p| {
-        p.statements
-            .iter()
-            .any(|s| s.conditions.iter().any(|c| c.key == KEY))
-    });
-    if !mentions {
-        return;
-    }
     let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     let mut items: Vec<(&str, &serde_json::Value)> = Vec::new();
     if let Some(table) = body["TableName"].as_str() {
@@ -100,35 +94,9 @@ fn add_leading_keys(state: &AppState, caller: &Caller, body: &[u8], target: &mut
     }
 }
 
-/// Whether one of the caller's policies (or limits) conditions on a key starting with
-/// `prefix`: what decides if a look-up that costs something is worth it.
-fn policies_mention(state: &AppState, caller: &Caller, prefix: &str) -> bool {
-    let iam = &state.stores.iam;
-    let mentions = |p: &stratus_iam::Policy| {
-        p.statements
-            .iter()
-            .any(|s| s.conditions.iter().any(|c| c.key.starts_with(prefix)))
-    };
-    let identity = iam
-        .policies_of(&caller.identity)
-        .is_ok_and(|ps| ps.iter().any(|p| mentions(p)));
-    identity
-        || iam
-            .limits_of(&caller.identity, session_key(caller))
-            .is_ok_and(|l| {
-                l.boundary.as_deref().is_some_and(mentions)
-                    || l.session
-                        .as_deref()
-                        .is_some_and(|s| s.iter().any(|p| mentions(p)))
-            })
-}
-
 /// `aws:ResourceTag/<key>`: the tags of the function a Lambda request names, looked up only
 /// when one of the caller's policies conditions on a resource tag.
-fn add_function_tags(state: &AppState, caller: &Caller, target: &mut Target) {
-    if !policies_mention(state, caller, "aws:resourcetag/") {
-        return;
-    }
+fn add_function_tags(state: &AppState, target: &mut Target) {
     let Some(name) = target
         .resources
         .first()
@@ -231,27 +199,41 @@ pub fn decide(
     iam: &Iam,
     id: &Identity,
     session_key: Option<&str>,
-    target: &Target,
+    target: &mut Target,
     resource_policy: Option<&stratus_iam::Policy>,
 ) -> Result<Decision, Error> {
-    let policies = iam.policies_of(id)?;
-    let limits = iam.limits_of(id, session_key)?;
+    let profile = iam.profile(id, session_key)?;
+    Ok(decide_as(&profile, id, target, resource_policy))
+}
+
+/// [`decide`] with the caller's profile in hand. The target's context reads the caller's
+/// keys from the profile from then on (its refusal message evaluates the same context).
+fn decide_as(
+    profile: &Profile,
+    id: &Identity,
+    target: &mut Target,
+    resource_policy: Option<&stratus_iam::Policy>,
+) -> Decision {
+    target.context.set_principal(profile.context.clone());
     let who = who(id);
-    let tags = iam.principal_tags(id, session_key)?;
-    let context = principal_context(id, &tags, &target.context);
     for resource in &target.resources {
         let req = Request {
             action: &target.action,
             resource,
-            context: &context,
+            context: &target.context,
         };
-        let d =
-            stratus_iam::eval::evaluate_limited(&policies, &limits, resource_policy, &who, &req);
+        let d = stratus_iam::eval::evaluate_limited(
+            &profile.policies,
+            &profile.limits,
+            resource_policy,
+            &who,
+            &req,
+        );
         if d != Decision::Allow {
-            return Ok(d);
+            return d;
         }
     }
-    Ok(Decision::Allow)
+    Decision::Allow
 }
 
 /// A caller as resource policies' `Principal` elements name it.
@@ -264,41 +246,36 @@ fn who(id: &Identity) -> Who<'_> {
     }
 }
 
-/// The request's context plus the keys that describe the caller: its ARN and account, its
-/// id (`aws:userid`), for an IAM user its name (`aws:username`), and its tags
-/// (`aws:PrincipalTag/<key>`), as policy variables and condition keys read them.
-fn principal_context(
-    id: &Identity,
-    tags: &[(String, String)],
-    request: &stratus_iam::Context,
-) -> stratus_iam::Context {
-    let mut context = request.clone();
-    for (k, v) in tags {
-        context.add(&format!("aws:PrincipalTag/{k}"), v.as_str());
-    }
-    context.add("aws:PrincipalArn", id.role_arn().unwrap_or(&id.arn));
-    context.add("aws:PrincipalAccount", ACCOUNT_ID);
-    context.add("aws:SecureTransport", "false");
-    context.add("aws:userid", id.user_id.as_str());
-    if let PrincipalKind::User(name) = &id.principal {
-        context.add("aws:username", name.as_str());
-    }
-    context
-}
-
 /// `aws:SourceIp`: the address of the connection the request came on.
 pub fn add_source_ip(extensions: &http::Extensions, context: &mut stratus_iam::Context) {
     let peer = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
     if let Some(axum::extract::ConnectInfo(addr)) = peer {
         // A v4 peer on a dual-stack socket shows as `::ffff:a.b.c.d`; policies name it as v4.
-        let ip = match addr.ip() {
-            std::net::IpAddr::V6(v6) => v6
-                .to_ipv4_mapped()
-                .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
-            v4 => v4,
+        let text = match addr.ip() {
+            std::net::IpAddr::V4(v4) => ipv4_text(v4),
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(v6.to_string(), ipv4_text),
         };
-        context.add("aws:SourceIp", ip.to_string());
+        context.add_lower("aws:sourceip", text);
     }
+}
+
+/// Dotted-quad text of an IPv4 address, written by hand: `Display` goes through the
+/// formatting machinery (about a thousand instructions), and this runs on every request.
+fn ipv4_text(ip: std::net::Ipv4Addr) -> String {
+    let mut text = String::with_capacity(15);
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        if octet >= 100 {
+            text.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            text.push(char::from(b'0' + octet / 10 % 10));
+        }
+        text.push(char::from(b'0' + octet % 10));
+    }
+    text
 }
 
 /// The root user's decision: it has no identity policies and is allowed everything, except
@@ -325,7 +302,8 @@ pub fn resource_denies(
     };
     let who = who(id);
     // Only the root user is judged by the resource policy alone; it has no tags.
-    let context = principal_context(id, &[], &target.context);
+    let mut context = target.context.clone();
+    context.set_principal(Arc::new(principal_context(id, &[])));
     target.resources.iter().any(|resource| {
         let req = Request {
             action: &target.action,
@@ -364,11 +342,11 @@ fn refusal_source(
     if id.is_root() {
         return Ok(Source::Resource);
     }
-    let policies = iam.policies_of(id)?;
-    let limits = iam.limits_of(id, session_key)?;
+    let profile = iam.profile(id, session_key)?;
+    let (policies, limits) = (&profile.policies, &profile.limits);
     let who = who(id);
-    let tags = iam.principal_tags(id, session_key)?;
-    let context = principal_context(id, &tags, &target.context);
+    let mut context = target.context.clone();
+    context.set_principal(profile.context.clone());
     for resource in &target.resources {
         let req = Request {
             action: &target.action,
@@ -376,11 +354,11 @@ fn refusal_source(
             context: &context,
         };
         let eval =
-            stratus_iam::eval::evaluate_limited(&policies, &limits, resource_policy, &who, &req);
+            stratus_iam::eval::evaluate_limited(policies, limits, resource_policy, &who, &req);
         if eval != Decision::Allow {
             return Ok(stratus_iam::eval::refusal_source(
-                &policies,
-                &limits,
+                policies,
+                limits,
                 resource_policy,
                 &who,
                 &req,
@@ -420,7 +398,7 @@ fn denied(caller: &Caller, parts: &Parts, message: String) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+    use stratus_iam::store::PrincipalKind;
 
     fn caller(service: &str) -> Caller {
         Caller {
@@ -433,6 +411,19 @@ mod tests {
                 principal: PrincipalKind::User("ann".into()),
             }),
             session: false,
+        }
+    }
+
+    #[test]
+    fn ipv4_text_is_the_dotted_quad() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.30.40",
+            "255.255.255.255",
+            "1.99.100.9",
+        ] {
+            assert_eq!(ipv4_text(ip.parse().unwrap()), ip);
         }
     }
 

@@ -107,7 +107,7 @@ pub fn check_role(
         &state.stores.iam,
         &caller.identity,
         crate::authorize::session_key(caller),
-        &target,
+        &mut target,
         None,
     )?;
     if decision == stratus_iam::Decision::Allow {

@@ -123,7 +123,7 @@ impl S3Access for IamAccess {
                 &self.auth.iam,
                 identity,
                 session_key,
-                &target,
+                &mut target,
                 bucket_policy.as_ref(),
             )
             .map_err(|_| s3_error!(InternalError))?

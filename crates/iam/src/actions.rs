@@ -26,8 +26,13 @@ impl Target {
     }
 }
 
-fn decode(s: &str) -> String {
-    percent_decode(s)
+/// A path segment percent-decoded; borrowed when it has nothing to decode (a function's
+/// name almost always), since this runs on every authorized request.
+fn decode(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.contains('%') {
+        true => std::borrow::Cow::Owned(percent_decode(s)),
+        false => std::borrow::Cow::Borrowed(s),
+    }
 }
 
 fn percent_decode(s: &str) -> String {
@@ -57,7 +62,7 @@ pub fn function_arn(region: &str, segment: &str) -> String {
     let s = decode(segment);
     let name = match s.split_once("function:") {
         Some((_, rest)) => rest,
-        None => s.as_str(),
+        None => &s,
     };
     let name = name.split(':').next().unwrap_or(name);
     // `concat`, not `format!`: this runs on every authorized invoke.
@@ -74,8 +79,14 @@ pub fn function_arn(region: &str, segment: &str) -> String {
 
 /// A Lambda API request (`method`, `path`).
 pub fn lambda(method: &str, path: &str, region: &str) -> Option<Target> {
-    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let (action, resource) = match (method, parts.as_slice()) {
+    // Lambda's paths have at most five segments; the rest is no route. Kept on the stack.
+    let mut segments = [""; 6];
+    let mut n = 0;
+    for segment in path.trim_matches('/').split('/') {
+        *segments.get_mut(n)? = segment;
+        n += 1;
+    }
+    let (action, resource) = match (method, &segments[..n]) {
         ("POST", [_, "functions"]) => ("CreateFunction", None),
         ("GET", [_, "functions"]) => ("ListFunctions", Some("*".to_string())),
         ("GET", [_, "account-settings"]) => ("GetAccountSettings", Some("*".to_string())),
@@ -85,7 +96,7 @@ pub fn lambda(method: &str, path: &str, region: &str) -> Option<Target> {
                 "DELETE" => "UntagResource",
                 _ => "ListTags",
             };
-            (action, Some(decode(arn)))
+            (action, Some(decode(arn).into_owned()))
         }
         (m, [_, "functions", f, rest @ ..]) => {
             let action = match (m, rest) {

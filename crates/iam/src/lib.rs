@@ -29,23 +29,45 @@ pub use eval::{Decision, Request, Who};
 pub use policy::{Kind, Policy};
 pub use store::{Iam, Identity};
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 /// The values of a request's condition keys (`aws:SourceArn`, `s3:prefix`...). Keys are
 /// case-insensitive; a key may carry several values (`dynamodb:LeadingKeys`).
+///
+/// The keys that describe the caller (`aws:PrincipalArn`, `aws:PrincipalTag/...`) are the
+/// same on every request of a principal: they sit in a shared context built once per
+/// principal ([`Context::set_principal`]) and are read through this one, not copied in.
 #[derive(Debug, Clone, Default)]
 pub struct Context {
-    entries: Vec<(String, Vec<String>)>,
+    entries: Vec<(Cow<'static, str>, Vec<String>)>,
+    principal: Option<Arc<Context>>,
 }
 
 impl Context {
     /// Adds a value for `key`.
     pub fn add(&mut self, key: &str, value: impl Into<String>) -> &mut Self {
-        let key = key.to_ascii_lowercase();
-        let value = value.into();
+        self.push(Cow::Owned(key.to_ascii_lowercase()), value.into())
+    }
+
+    /// [`Context::add`] for a key already in lower case, as the request path's fixed keys
+    /// are: nothing is allocated for the key.
+    pub fn add_lower(&mut self, key: &'static str, value: String) -> &mut Self {
+        debug_assert_eq!(key, key.to_ascii_lowercase());
+        self.push(Cow::Borrowed(key), value)
+    }
+
+    fn push(&mut self, key: Cow<'static, str>, value: String) -> &mut Self {
         match self.entries.iter_mut().find(|(k, _)| *k == key) {
             Some((_, vs)) => vs.push(value),
             None => self.entries.push((key, vec![value])),
         }
         self
+    }
+
+    /// Reads the caller's keys from `principal` after this context's own.
+    pub fn set_principal(&mut self, principal: Arc<Context>) {
+        self.principal = Some(principal);
     }
 
     /// The values of a (lower-cased) key, if the request has it.
@@ -54,6 +76,7 @@ impl Context {
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_slice())
+            .or_else(|| self.principal.as_deref()?.get(key))
     }
 }
 

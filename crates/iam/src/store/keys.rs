@@ -43,7 +43,7 @@ impl KeyCache {
     }
 
     /// The generation to hand back to [`KeyCache::put`]: read before the database is.
-    fn generation(&self) -> u64 {
+    pub(super) fn generation(&self) -> u64 {
         self.inner
             .read()
             .unwrap_or_else(|p| p.into_inner())

@@ -10,6 +10,7 @@
 //! - [`policies`]: inline and managed policies, versions, attachments, compiled policy sets.
 //! - [`limits`]: permissions boundaries and session policies.
 //! - [`tags`]: users' and sessions' tags, and the principal tags a request carries.
+//! - [`profile`]: a principal's authorization profile, what every decision reads of it.
 //! - [`profiles`]: instance profiles and the role each holds.
 
 mod groups;
@@ -17,9 +18,11 @@ mod keys;
 mod limits;
 mod policies;
 mod principals;
+mod profile;
 mod profiles;
 pub mod tags;
 
+pub use profile::{principal_context, Profile};
 pub use profiles::InstanceProfile;
 
 use std::collections::HashMap;
@@ -259,6 +262,8 @@ pub struct Iam {
     limits: Arc<RwLock<HashMap<String, crate::eval::Limits>>>,
     /// Principal tags (`aws:PrincipalTag`), per principal and session key.
     tags: Arc<RwLock<HashMap<String, tags::Tags>>>,
+    /// Authorization profiles, per principal and session key (see [`profile`]).
+    profiles: Arc<profile::Profiles>,
     /// Resolved access keys, so signature checks skip the database (see [`keys`]).
     keys: Arc<keys::KeyCache>,
     /// Where writes are announced to the other nodes sharing a PostgreSQL database, so each
@@ -388,22 +393,27 @@ impl Iam {
             cache: Arc::default(),
             limits: Arc::default(),
             tags: Arc::default(),
+            profiles: Arc::default(),
             keys: Arc::default(),
             channel: format!("{schema}_changed"),
         };
         // Another node's write clears this node's compiled policies, principal tags and
         // resolved keys (nothing on SQLite).
-        let (cache, limits, tags, keys) = (
+        let (cache, limits, tags, profiles, keys) = (
             iam.cache.clone(),
             iam.limits.clone(),
             iam.tags.clone(),
+            iam.profiles.clone(),
             iam.keys.clone(),
         );
         stratus_db::listen(location, &iam.channel, move || {
+            // The generation moves first: a profile being built from older reads is then
+            // not kept (see `Iam::profile`).
+            keys.invalidate();
             clear(&cache);
             clear(&limits);
             clear(&tags);
-            keys.invalidate();
+            clear(&profiles);
         })?;
         Ok(iam)
     }
@@ -431,10 +441,11 @@ impl Iam {
             t.notify(&self.channel)?;
             Ok(out)
         })?;
+        self.keys.invalidate();
         clear(&self.cache);
         clear(&self.limits);
         clear(&self.tags);
-        self.keys.invalidate();
+        clear(&self.profiles);
         Ok(out)
     }
 }
