@@ -314,13 +314,21 @@ impl Platform {
             tokio::time::sleep(in_flight_limit).await;
         };
         tokio::pin!(deadline);
-        tokio::select! {
-            _ = serve::serve(self.listener, app, self.limits, signal) => {}
-            _ = &mut deadline => tracing::warn!("requests still in flight after {in_flight_limit:?}; stopping anyway"),
-            _ = &mut now => tracing::warn!("second signal: stopping at once"),
-        }
+        // Whether the deadline or the second signal ended the wait (neither may be polled
+        // again once it has resolved).
+        let cut_short = tokio::select! {
+            _ = serve::serve(self.listener, app, self.limits, signal) => false,
+            _ = &mut deadline => {
+                tracing::warn!("requests still in flight after {in_flight_limit:?}; stopping anyway");
+                true
+            }
+            _ = &mut now => {
+                tracing::warn!("second signal: stopping at once");
+                true
+            }
+        };
         tracing::info!("stopped accepting requests");
-        if cluster.is_some() {
+        if cluster.is_some() && !cut_short {
             // Async attempts run outside any request: wait for them as for requests.
             tokio::select! {
                 _ = until_idle(&self.engine) => {}
