@@ -87,13 +87,16 @@ class StratusServer:
         except OSError:
             return "<no log>"
 
-    def start(self):
+    def start(self, same_port=False):
+        """Starts the server (again), on a free port or, with `same_port`, on its last one
+        (a restart behind a load balancer that knows the node by its address)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         database = database_for(self.data_dir)
         if database:
             self.env.setdefault("STRATUS_DATABASE", database)
         for _attempt in range(3):
-            self.port = free_port()
+            if not (same_port and self.port):
+                self.port = free_port()
             with open(self.log_path, "ab") as log:
                 log.write(f"\n=== starting on port {self.port} ===\n".encode())
                 log.flush()

@@ -166,12 +166,21 @@ pub fn with_edge_layers(routes: Router<Shared>, state: Shared) -> Router {
 }
 
 /// The static facts of `/health` plus each background worker's state: `200` and `"ok"` while
-/// every worker runs, `503` and `"degraded"` while one is down (restarting after a panic).
+/// every worker runs, `503` and `"degraded"` while one is down (restarting after a panic),
+/// `503` and `"draining"` once a cluster node is shutting down (so a load balancer's health
+/// check takes it out while it still answers).
 async fn health(State(state): State<Shared>) -> Response {
     let mut body = state.config.health.clone();
-    let ok = state.workers.all_running();
+    let draining = state.invoker.cluster().is_some_and(|c| c.is_draining());
+    let running = state.workers.all_running();
+    let ok = running && !draining;
     if let Some(map) = body.as_object_mut() {
-        map.insert("status".into(), (if ok { "ok" } else { "degraded" }).into());
+        let status = match (draining, running) {
+            (true, _) => "draining",
+            (false, true) => "ok",
+            (false, false) => "degraded",
+        };
+        map.insert("status".into(), status.into());
         map.insert("workers".into(), state.workers.to_json());
         map.insert("storage".into(), storage_health(&state).await);
         if let Some(cluster) = state.invoker.cluster() {

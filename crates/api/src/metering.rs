@@ -81,6 +81,7 @@ pub async fn prometheus(State(s): State<Shared>) -> Response {
         async_queue_depth: depth,
         async_oldest_event_age_seconds: oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0),
         dropped_records: 0,
+        node: s.invoker.cluster().map(|c| c.node_id().to_string()),
     };
     let body = s.invoker.meter().render_metrics(gauges);
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response()

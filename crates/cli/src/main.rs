@@ -64,6 +64,11 @@ enum Command {
         /// env STRATUS_ADVERTISE].
         #[arg(long)]
         advertise: Option<String>,
+        /// In a cluster, seconds a node keeps answering after SIGTERM while it drains
+        /// (`/health` answers 503) before its listener closes [default: 5; env
+        /// STRATUS_CLUSTER_DRAIN_SECS].
+        #[arg(long)]
+        cluster_drain_secs: Option<u64>,
     },
     /// Copy all state from one database to another (SQLite to PostgreSQL or back), the
     /// function logs of a SQLite data directory when moving to PostgreSQL, and every blob
@@ -106,6 +111,7 @@ fn main() -> ExitCode {
             blob_store,
             cluster_secret,
             advertise,
+            cluster_drain_secs,
         } => {
             let run = || {
                 let mut cfg = Config::load(config.as_deref())?;
@@ -130,6 +136,9 @@ fn main() -> ExitCode {
                 }
                 if advertise.is_some() {
                     cfg.advertise = advertise;
+                }
+                if let Some(secs) = cluster_drain_secs {
+                    cfg.cluster_drain_secs = secs;
                 }
                 serve(cfg)
             };
@@ -245,16 +254,32 @@ fn serve(cfg: Config) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(stratus_server::run(cfg, shutdown_signal()))
+    runtime.block_on(async {
+        let signals = count_signals();
+        stratus_server::run(cfg, nth_signal(signals.clone(), 1), nth_signal(signals, 2)).await
+    })
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Counts the SIGTERMs and SIGINTs received: the first starts a graceful shutdown, the
+/// second cuts it short.
+fn count_signals() -> tokio::sync::watch::Receiver<u32> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
-    }
+    let (tx, rx) = tokio::sync::watch::channel(0);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("SIGINT received"),
+            }
+            tx.send_modify(|n| *n += 1);
+        }
+    });
+    rx
+}
+
+/// Resolves once `n` signals have been received.
+async fn nth_signal(mut count: tokio::sync::watch::Receiver<u32>, n: u32) {
+    let _ = count.wait_for(|c| *c >= n).await;
 }

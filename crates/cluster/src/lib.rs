@@ -87,15 +87,19 @@ impl Cluster {
 
     /// The ids of the nodes to try for `function` at `version`, best first, leaving out the
     /// ones found unreachable within the lease. This node is always among them (last, if its
-    /// own heartbeat has not been read yet), so there is always somewhere to run.
+    /// own heartbeat has not been read yet or it is draining), so there is always somewhere
+    /// to run.
     pub fn candidates(&self, function: &str, version: &str) -> Vec<Node> {
         let live = self.live();
+        // Draining shows in this node's own row only after the re-read that follows it.
+        let draining_here = self.is_draining();
         let mut out: Vec<Node> = {
             let mut down = self.unreachable.lock().unwrap_or_else(|p| p.into_inner());
             down.retain(|_, since| since.elapsed() < self.settings.lease);
             placement::rank(&live, function, version)
                 .into_iter()
                 .filter(|n| !down.contains_key(&n.id))
+                .filter(|n| !(draining_here && n.id == self.settings.node_id))
                 .cloned()
                 .collect()
         };
@@ -193,6 +197,23 @@ impl Cluster {
         }
     }
 
+    /// Whether this node is draining (see [`Cluster::drain`]).
+    pub fn is_draining(&self) -> bool {
+        self.membership.is_draining()
+    }
+
+    /// Starts draining: this node places its own calls elsewhere at once, and marks its row
+    /// and announces it so the others stop placing work here. A failed write is logged: the
+    /// others then learn it when the node leaves.
+    pub async fn drain(self: &Arc<Self>) {
+        let me = self.clone();
+        match tokio::task::spawn_blocking(move || me.membership.drain()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "announcing the drain failed"),
+            Err(e) => tracing::warn!(error = %e, "announcing the drain failed"),
+        }
+    }
+
     /// Deletes this node's row (a clean shutdown), so the others stop placing work here.
     pub async fn leave(self: &Arc<Self>) {
         let me = self.clone();
@@ -207,6 +228,7 @@ impl Cluster {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "node_id": self.settings.node_id,
+            "draining": self.is_draining(),
             "address": self.settings.address,
             "lease_secs": self.settings.lease.as_secs_f64(),
             "max_environments": self.settings.max_environments,

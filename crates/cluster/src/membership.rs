@@ -102,6 +102,9 @@ pub struct Membership {
     lease: Duration,
     /// Whether this node's row exists (it registered, and no one has expired it since).
     registered: AtomicBool,
+    /// Whether this node is draining (shutting down): set once, never cleared; a row this
+    /// node writes afresh keeps it.
+    draining: AtomicBool,
     live: RwLock<Arc<Vec<Node>>>,
 }
 
@@ -131,6 +134,7 @@ impl Membership {
             address: address.to_string(),
             lease,
             registered: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
             live: RwLock::new(Arc::new(Vec::new())),
         })
     }
@@ -198,7 +202,7 @@ impl Membership {
             args![
                 self.id,
                 self.address,
-                false,
+                self.is_draining(),
                 load.in_flight,
                 load.idle,
                 environments
@@ -250,6 +254,27 @@ impl Membership {
         })?;
         *self.live.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(nodes);
         Ok(())
+    }
+
+    /// Whether [`Membership::drain`] was called.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Marks this node as draining, in memory at once and then in its row, and announces it,
+    /// so every other node re-reads the list and stops placing work here. The row stays (the
+    /// heartbeat keeps it) until [`Membership::leave`].
+    pub fn drain(&self) -> Result<(), Error> {
+        self.draining.store(true, Ordering::Relaxed);
+        self.db.tx(|t| {
+            t.execute(
+                "UPDATE nodes SET draining = ?2 WHERE id = ?1",
+                args![self.id, true],
+            )?;
+            t.notify(CHANNEL)
+        })?;
+        tracing::info!(node = %self.id, "draining: no new work is placed on this node");
+        self.refresh()
     }
 
     /// Deletes this node's row (a clean shutdown) and announces it.
@@ -308,6 +333,35 @@ mod tests {
             c.leave().unwrap();
             a.refresh().unwrap();
             assert_eq!(a.live().len(), 1);
+        }
+    }
+
+    #[test]
+    fn a_draining_node_stays_listed_as_draining_even_when_it_registers_again() {
+        for b in stratus_db::testing::backends("cluster_drain") {
+            let lease = Duration::from_secs(5);
+            let a = Membership::open(&b.location, "a", "http://a", lease).unwrap();
+            let c = Membership::open(&b.location, "c", "http://c", lease).unwrap();
+            a.heartbeat(&Load::default()).unwrap();
+            c.heartbeat(&Load::default()).unwrap();
+            assert!(!c.is_draining());
+            c.drain().unwrap();
+            assert!(c.is_draining());
+            a.refresh().unwrap();
+            let draining: Vec<_> = a
+                .live()
+                .iter()
+                .map(|n| (n.id.clone(), n.draining))
+                .collect();
+            assert_eq!(draining, [("a".into(), false), ("c".into(), true)]);
+            // A renewal keeps the flag; so does writing the row afresh after it was expired.
+            c.heartbeat(&Load::default()).unwrap();
+            c.db.tx(|t| t.execute("DELETE FROM nodes WHERE id = 'c'", args![]))
+                .unwrap();
+            c.registered.store(false, Ordering::Relaxed);
+            c.heartbeat(&Load::default()).unwrap();
+            a.refresh().unwrap();
+            assert!(a.live().iter().any(|n| n.id == "c" && n.draining));
         }
     }
 

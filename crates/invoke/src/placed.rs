@@ -80,14 +80,16 @@ impl Invoker {
     }
 
     /// Runs an invocation another node placed here. It runs here or not at all (never
-    /// forwarded again); a full node answers [`Answer::Full`].
+    /// forwarded again); a full or draining node answers [`Answer::Full`].
     pub async fn run_forwarded(&self, f: Forward) -> Answer {
         let target = match self.resolve(&f.region, &f.function, Some(&f.version)) {
             Ok(t) => t,
             Err(e) => return Answer::Rejected { message: e.message },
         };
         if let Some(cluster) = self.cluster() {
-            if !self.has_room(cluster, &target.config) {
+            // A draining node takes no new work: the caller tries its next node, or runs the
+            // call itself, as with a full one.
+            if cluster.is_draining() || !self.has_room(cluster, &target.config) {
                 return Answer::Full;
             }
         }

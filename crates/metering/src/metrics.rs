@@ -119,6 +119,10 @@ pub struct Gauges {
     pub async_oldest_event_age_seconds: f64,
     /// Records the metering writer could not take (its queue was full).
     pub dropped_records: u64,
+    /// In a cluster, this node's id: every series then carries it as the `node` label, so
+    /// the nodes' scrapes stay apart once collected. Unset on a single node, whose output
+    /// stays as it was.
+    pub node: Option<String>,
 }
 
 /// A label value, escaped as the format requires.
@@ -239,6 +243,37 @@ pub fn render(live: &Live, g: &Gauges) -> String {
     drop(rows);
     drop(all);
     render_gauges(&mut out, g);
+    match &g.node {
+        Some(node) => label_every_series(&out, "node", node),
+        None => out,
+    }
+}
+
+/// `text` with the label `name="value"` first on every sample line (comment lines are left
+/// as they are). A sample line is `metric{labels} value` or `metric value`; metric names hold
+/// neither `{` nor spaces, so the first of those ends the name.
+fn label_every_series(text: &str, name: &str, value: &str) -> String {
+    let label = format!("{name}=\"{}\"", escape(value));
+    let mut out = String::with_capacity(text.len() + text.lines().count() * (label.len() + 3));
+    for line in text.lines() {
+        if line.starts_with('#') || line.is_empty() {
+            out.push_str(line);
+        } else {
+            match line.find(['{', ' ']) {
+                Some(i) if line[i..].starts_with("{}") => {
+                    let _ = write!(out, "{}{{{label}}}{}", &line[..i], &line[i + 2..]);
+                }
+                Some(i) if line[i..].starts_with('{') => {
+                    let _ = write!(out, "{}{{{label},{}", &line[..i], &line[i + 1..]);
+                }
+                Some(i) => {
+                    let _ = write!(out, "{}{{{label}}}{}", &line[..i], &line[i..]);
+                }
+                None => out.push_str(line),
+            }
+        }
+        out.push('\n');
+    }
     out
 }
 
@@ -430,6 +465,57 @@ mod tests {
     }
 
     #[test]
+    fn a_node_label_goes_first_on_every_series_and_nowhere_else() {
+        let live = Live::default();
+        live.observe(&rec("f", Outcome::Success, 3.0, Some(200.0)));
+        let g = Gauges {
+            environments: vec![EnvironmentGauge {
+                function: "f".into(),
+                version: "1".into(),
+                idle: 1,
+                busy: 0,
+            }],
+            ..Gauges::default()
+        };
+        let plain = render(&live, &g);
+        let labelled = render(
+            &live,
+            &Gauges {
+                node: Some("n\"1".into()),
+                ..g
+            },
+        );
+        assert!(
+            !plain.contains("node="),
+            "a single node's output is unchanged"
+        );
+        assert_eq!(plain.lines().count(), labelled.lines().count());
+        for (p, l) in plain.lines().zip(labelled.lines()) {
+            if p.starts_with('#') {
+                assert_eq!(p, l);
+                continue;
+            }
+            assert!(l.contains("{node=\"n\\\"1\""), "{l}");
+            // Removing the label gives the plain line back.
+            let back = l
+                .replace("{node=\"n\\\"1\",", "{")
+                .replace("{node=\"n\\\"1\"}", "");
+            assert_eq!(back, p);
+        }
+        assert_eq!(
+            line(&labelled, "stratus_async_queue_depth{node=\"n\\\"1\"}"),
+            "0"
+        );
+        assert_eq!(
+            line(
+                &labelled,
+                "stratus_invocations_total{node=\"n\\\"1\",function=\"f\",version=\"$LATEST\",outcome=\"success\"}"
+            ),
+            "1"
+        );
+    }
+
+    #[test]
     fn gauges_render_and_labels_escape() {
         let g = Gauges {
             environments: vec![
@@ -449,6 +535,7 @@ mod tests {
             async_queue_depth: 4,
             async_oldest_event_age_seconds: 1.5,
             dropped_records: 0,
+            node: None,
         };
         let text = render(&Live::default(), &g);
         let f = r#"function="a\"b\\c\nd""#;

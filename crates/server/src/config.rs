@@ -78,6 +78,10 @@ pub struct Config {
     /// Seconds a node stays in the cluster's list without a heartbeat (they come every
     /// second).
     pub cluster_lease_secs: u64,
+    /// In a cluster, seconds a node keeps answering after SIGTERM while it drains: `/health`
+    /// says `503 draining` (so a load balancer takes it out) and new invocations go to the
+    /// other nodes; then the listener closes. A single node closes at once, as always.
+    pub cluster_drain_secs: u64,
     /// In a cluster, the most execution environments (idle and busy) this node keeps before
     /// it passes invocations that find no idle environment to the next node; 0: no limit.
     pub max_environments: usize,
@@ -137,6 +141,7 @@ impl Default for Config {
             cluster_secret: None,
             advertise: None,
             cluster_lease_secs: 5,
+            cluster_drain_secs: 5,
             max_environments: 0,
         }
     }
@@ -267,6 +272,11 @@ impl Config {
             self.cluster_lease_secs = v
                 .parse()
                 .with_context(|| format!("STRATUS_CLUSTER_LEASE_SECS={v}"))?;
+        }
+        if let Some(v) = var("STRATUS_CLUSTER_DRAIN_SECS") {
+            self.cluster_drain_secs = v
+                .parse()
+                .with_context(|| format!("STRATUS_CLUSTER_DRAIN_SECS={v}"))?;
         }
         if let Some(v) = var("STRATUS_MAX_ENVIRONMENTS") {
             self.max_environments = v
@@ -525,6 +535,13 @@ mod tests {
         let mode = cfg.cluster_mode(bound).unwrap().unwrap();
         assert_eq!(mode.advertise, "http://127.0.0.1:4600");
         assert_eq!(mode.lease, std::time::Duration::from_secs(5));
+        assert_eq!(cfg.cluster_drain_secs, 5, "the default grace period");
+        cfg.apply_env(|k| (k == "STRATUS_CLUSTER_DRAIN_SECS").then(|| "12".into()))
+            .unwrap();
+        assert_eq!(cfg.cluster_drain_secs, 12);
+        assert!(cfg
+            .apply_env(|k| (k == "STRATUS_CLUSTER_DRAIN_SECS").then(|| "soon".into()))
+            .is_err());
         let wildcard: SocketAddr = "0.0.0.0:4600".parse().unwrap();
         assert!(cfg.cluster_mode(wildcard).is_err());
         cfg.advertise = Some("http://10.0.0.7:4600/".into());

@@ -25,8 +25,12 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
 
-/// How long in-flight requests may run on after a shutdown signal.
+/// How long in-flight requests may run on after a shutdown signal (a single node).
 const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a draining cluster node waits, after its grace period, for the invocations in
+/// flight: Lambda's longest function timeout and a margin, since every invocation ends by
+/// its own timeout and an operator's second signal cuts the wait short.
+const IN_FLIGHT_LIMIT: std::time::Duration = std::time::Duration::from_secs(15 * 60 + 30);
 /// How long the asynchronous dispatcher may take to notice its stop token (it is between two
 /// queue reads, or inside one short transaction).
 const DISPATCHER_STOP: std::time::Duration = std::time::Duration::from_secs(2);
@@ -43,14 +47,16 @@ fn open_blob_store(
     Ok(Arc::new(store))
 }
 
-/// Runs the platform until `shutdown` resolves, then drains and stops.
+/// Runs the platform until `shutdown` resolves, then drains and stops; `now` resolving (a
+/// second signal) cuts the drain short.
 pub async fn run(
     cfg: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    now: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let platform = Platform::start(&cfg).await?;
     let app = stratus_api::router(platform.state.clone());
-    platform.serve(app, shutdown).await
+    platform.serve_until(app, shutdown, now).await
 }
 
 /// A started platform: stores open, engine and background workers running, the port bound.
@@ -67,6 +73,8 @@ pub struct Platform {
     background: Vec<tokio::task::JoinHandle<()>>,
     /// The cluster this node joined, and its heartbeat task.
     cluster: Option<(Arc<stratus_cluster::Cluster>, tokio::task::JoinHandle<()>)>,
+    /// How long the listener stays open after the shutdown signal (zero on a single node).
+    grace: std::time::Duration,
 }
 
 impl Platform {
@@ -237,6 +245,10 @@ impl Platform {
             dispatcher_stop,
             dispatcher,
             background,
+            grace: match cluster {
+                Some(_) => std::time::Duration::from_secs(cfg.cluster_drain_secs),
+                None => std::time::Duration::ZERO,
+            },
             cluster,
         })
     }
@@ -252,29 +264,78 @@ impl Platform {
         app: axum::Router,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        // In-flight requests get a bounded time to finish once shutdown starts; an invocation
-        // still running after that is cut off with its environment.
+        self.serve_until(app, shutdown, std::future::pending())
+            .await
+    }
+
+    /// Serves `app` until `shutdown` resolves, then drains and stops everything in order:
+    /// 1. the dispatcher claims no more async events; a cluster node marks itself draining
+    ///    (`/health` answers `503`, the other nodes stop placing work here, and its own
+    ///    invocations go to them) and keeps answering for its grace period;
+    /// 2. the listener closes and the requests in flight finish (a single node gives them
+    ///    [`DRAIN_DEADLINE`]; a cluster node [`IN_FLIGHT_LIMIT`], and waits for its async
+    ///    attempts too);
+    /// 3. a cluster node leaves (its row is deleted and announced); the environments stop; a
+    ///    cluster node hands back the async events it still held, so another takes them now.
+    ///
+    /// `now` resolving (a second signal) skips what is left of 1 and 2.
+    pub async fn serve_until(
+        self,
+        app: axum::Router,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        now: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
-        let cluster = self.cluster;
-        let signal = async move {
-            shutdown.await;
-            let _ = started_tx.send(());
-            // The other nodes stop placing work here while what is in flight finishes.
-            if let Some((cluster, heartbeat)) = cluster {
-                heartbeat.abort();
-                cluster.leave().await;
+        let cluster = self.cluster.as_ref().map(|(c, _)| c.clone());
+        let in_flight_limit = match cluster {
+            Some(_) => self.grace + IN_FLIGHT_LIMIT,
+            None => DRAIN_DEADLINE,
+        };
+        let signal = {
+            let (grace, stop, cluster) =
+                (self.grace, self.dispatcher_stop.clone(), cluster.clone());
+            async move {
+                shutdown.await;
+                let _ = started_tx.send(());
+                // The dispatcher claims no more events; attempts it started run on.
+                stop.cancel();
+                if let Some(cluster) = cluster {
+                    cluster.drain().await;
+                    tracing::info!(?grace, "draining: answering until the grace period ends");
+                    tokio::time::sleep(grace).await;
+                }
             }
         };
-        tokio::select! {
-            _ = serve::serve(self.listener, app, self.limits, signal) => {}
-            _ = async {
-                let _ = started_rx.await;
-                tokio::time::sleep(DRAIN_DEADLINE).await;
-            } => tracing::warn!("requests still in flight after {DRAIN_DEADLINE:?}; stopping anyway"),
+        tokio::pin!(now);
+        // Requests in flight get a bounded time to finish once shutdown starts; an
+        // invocation still running after that is cut off with its environment.
+        let deadline = async {
+            let _ = started_rx.await;
+            tokio::time::sleep(in_flight_limit).await;
+        };
+        tokio::pin!(deadline);
+        // Whether the deadline or the second signal ended the wait (neither may be polled
+        // again once it has resolved).
+        let cut_short = tokio::select! {
+            _ = serve::serve(self.listener, app, self.limits, signal) => false,
+            _ = &mut deadline => {
+                tracing::warn!("requests still in flight after {in_flight_limit:?}; stopping anyway");
+                true
+            }
+            _ = &mut now => {
+                tracing::warn!("second signal: stopping at once");
+                true
+            }
+        };
+        tracing::info!("stopped accepting requests");
+        if cluster.is_some() && !cut_short {
+            // Async attempts run outside any request: wait for them as for requests.
+            tokio::select! {
+                _ = until_idle(&self.engine) => {}
+                _ = &mut deadline => tracing::warn!("async attempts still running; stopping anyway"),
+                _ = &mut now => tracing::warn!("second signal: stopping at once"),
+            }
         }
-        tracing::info!("stopped accepting requests; stopping execution environments");
-        // The dispatcher claims no more events; attempts it started run on with the runtime.
-        self.dispatcher_stop.cancel();
         let mut dispatcher = self.dispatcher;
         if tokio::time::timeout(DISPATCHER_STOP, &mut dispatcher)
             .await
@@ -284,13 +345,32 @@ impl Platform {
             tracing::warn!("the asynchronous dispatcher did not stop in time");
             dispatcher.abort();
         }
+        // The other nodes stop listing this one at once rather than after its lease.
+        if let Some((cluster, heartbeat)) = &self.cluster {
+            heartbeat.abort();
+            cluster.leave().await;
+        }
         for task in &self.background {
             task.abort();
         }
+        tracing::info!("stopping execution environments");
         self.engine.shutdown().await;
+        if self.cluster.is_some() {
+            // Events whose attempts were cut off are due again for any node now, not when
+            // their lease runs out or this node comes back.
+            let invoker = self.state.invoker.clone();
+            let _ = tokio::task::spawn_blocking(move || invoker.release_interrupted()).await;
+        }
         // What is still in the writer's batch is committed before the process exits.
         self.meter.close().await;
         Ok(())
+    }
+}
+
+/// Resolves once no invocation runs on `engine`.
+async fn until_idle(engine: &Engine) {
+    while engine.in_flight() > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 
