@@ -16,7 +16,7 @@ pub mod placement;
 pub mod wire;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -51,7 +51,17 @@ pub struct Cluster {
     unreachable: Mutex<HashMap<String, Instant>>,
     /// Wakes the heartbeat task to re-read the list (a join or leave was announced).
     wake: tokio::sync::Notify,
+    /// Called after each successful heartbeat with the ids of the live nodes just read.
+    sweeper: OnceLock<Sweeper>,
 }
+
+/// What runs after each heartbeat with the live node ids (the async queue's release of the
+/// leases of nodes that are gone).
+pub type Sweeper = Box<dyn Fn(&[String]) + Send + Sync>;
+
+/// How long a node must have been registered before it claims work others could release: by
+/// then every live node has re-read the list (each does every heartbeat) and sees it.
+pub const SETTLE: Duration = Duration::from_secs(2);
 
 impl Cluster {
     /// Opens the membership store and the channel; the node joins at its first heartbeat.
@@ -68,6 +78,7 @@ impl Cluster {
             settings,
             unreachable: Mutex::new(HashMap::new()),
             wake: tokio::sync::Notify::new(),
+            sweeper: OnceLock::new(),
         }))
     }
 
@@ -83,6 +94,27 @@ impl Cluster {
     /// The live nodes as last read.
     pub fn live(&self) -> Arc<Vec<Node>> {
         self.membership.live()
+    }
+
+    /// Whether this node has been in the list for [`SETTLE`]: every other live node's list
+    /// shows it, so none takes it for dead.
+    pub fn settled(&self) -> bool {
+        self.live()
+            .iter()
+            .any(|n| n.id == self.settings.node_id && n.uptime_ms >= SETTLE.as_millis() as i64)
+    }
+
+    /// Sets what runs after each successful heartbeat (once; later calls are ignored).
+    pub fn on_sweep(&self, sweeper: Sweeper) {
+        let _ = self.sweeper.set(sweeper);
+    }
+
+    /// Runs the sweeper with the list the heartbeat just read.
+    fn sweep(&self) {
+        if let Some(sweep) = self.sweeper.get() {
+            let ids: Vec<String> = self.live().iter().map(|n| n.id.clone()).collect();
+            sweep(&ids);
+        }
     }
 
     /// The ids of the nodes to try for `function` at `version`, best first, leaving out the
@@ -167,8 +199,8 @@ impl Cluster {
         })
     }
 
-    /// Heartbeats every second with the load `load` reports, and re-reads the list when
-    /// woken; runs until aborted. A failed heartbeat is logged and the last list kept.
+    /// Heartbeats every second with the load `load` reports (then runs the sweeper with the
+    /// list just read), and re-reads the list when woken; runs until aborted. A failed heartbeat is logged and the last list kept.
     pub async fn heartbeats(self: Arc<Self>, load: Arc<dyn Fn() -> Load + Send + Sync>) {
         let mut tick = tokio::time::interval(membership::HEARTBEAT);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -180,7 +212,7 @@ impl Cluster {
             let me = self.clone();
             let current = beat.then(|| load());
             let done = tokio::task::spawn_blocking(move || match current {
-                Some(l) => me.membership.heartbeat(&l),
+                Some(l) => me.membership.heartbeat(&l).map(|()| me.sweep()),
                 None => me.membership.refresh(),
             })
             .await;
