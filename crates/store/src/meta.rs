@@ -232,8 +232,9 @@ impl Meta {
     /// transaction whose results are kept, so a write racing with that read only makes the copy
     /// look older than it is.
     ///
-    /// It counts this process's commits only: another node writing the same PostgreSQL
-    /// database does not move it yet (the cluster work adds LISTEN/NOTIFY for that).
+    /// On PostgreSQL another node's commit moves it too, when its notification arrives (at
+    /// once, normally), and so does every quiet [`stratus_db::NOTIFY_FALLBACK`] (a lost
+    /// notification leaves a copy stale for at most that long).
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
