@@ -246,3 +246,43 @@ impl Cluster {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(id: &str) -> Settings {
+        Settings {
+            node_id: id.into(),
+            address: format!("http://{id}"),
+            secret: "s".into(),
+            lease: Duration::from_secs(5),
+            max_environments: 0,
+        }
+    }
+
+    /// The sweeper gets the list each heartbeat read; a node counts as settled only once it
+    /// has been listed for [`SETTLE`].
+    #[test]
+    fn a_heartbeat_sweeps_with_the_live_list_and_a_new_node_settles_later() {
+        for b in stratus_db::testing::backends("cluster_sweep") {
+            let a = Cluster::open(&b.location, settings("a")).unwrap();
+            let c = Cluster::open(&b.location, settings("c")).unwrap();
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let out = seen.clone();
+            a.on_sweep(Box::new(move |ids| out.lock().unwrap().push(ids.to_vec())));
+            c.membership.heartbeat(&Load::default()).unwrap();
+            a.membership.heartbeat(&Load::default()).unwrap();
+            a.sweep();
+            assert_eq!(*seen.lock().unwrap(), [vec!["a".to_string(), "c".into()]]);
+            assert!(!a.settled(), "{:?}: just joined", b.location);
+            std::thread::sleep(SETTLE + Duration::from_millis(100));
+            a.membership.heartbeat(&Load::default()).unwrap();
+            assert!(a.settled(), "{:?}: listed for {SETTLE:?}", b.location);
+            // A node whose list does not show it (its row was expired) is not settled.
+            a.membership.leave().unwrap();
+            a.membership.refresh().unwrap();
+            assert!(!a.settled(), "{:?}: left", b.location);
+        }
+    }
+}
