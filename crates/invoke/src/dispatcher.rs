@@ -80,7 +80,7 @@ impl Invoker {
     /// sweep after each heartbeat with the list it just read; see
     /// [`stratus_store::meta::Tx::release_orphaned`].
     pub fn release_orphaned(&self, live: &[String]) {
-        if !live.iter().any(|id| *id == self.node) {
+        if !live.contains(&self.node) {
             // This node's own row was not read: the list is not one to act on.
             return;
         }
