@@ -316,7 +316,7 @@ RUN_RECORDER = (
 # How long after its node dies an event it held is running elsewhere: the lease, the next
 # heartbeat sweep of a live node (1 s), the dispatcher's poll (0.25 s); then the run itself,
 # with room for the cold starts of every redelivered event on a two-CPU machine.
-REDELIVERY_BOUND_S = LEASE_S + 1 + 0.25 + 10
+REDELIVERY_BOUND_S = LEASE_S + 1 + 0.25 + 14
 
 
 def runs_recorded(s3, bucket):
