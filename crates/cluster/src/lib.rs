@@ -200,7 +200,8 @@ impl Cluster {
     }
 
     /// Heartbeats every second with the load `load` reports (then runs the sweeper with the
-    /// list just read), and re-reads the list when woken; runs until aborted. A failed heartbeat is logged and the last list kept.
+    /// list just read), and re-reads the list when woken; runs until aborted. A failed
+    /// heartbeat is logged and the last list kept.
     pub async fn heartbeats(self: Arc<Self>, load: Arc<dyn Fn() -> Load + Send + Sync>) {
         let mut tick = tokio::time::interval(membership::HEARTBEAT);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -36,8 +36,7 @@ impl Tx<'_> {
 
 /// Calls `changed` whenever another transaction notifies `channel`, after every reconnection,
 /// since notifications sent while disconnected are lost, and after every [`FALLBACK`] without
-/// one. Runs on a thread of
-/// its own for the life of the process; does nothing on SQLite.
+/// one. Runs on a thread of its own for the life of the process; does nothing on SQLite.
 pub fn listen(
     location: &Location,
     channel: &str,
