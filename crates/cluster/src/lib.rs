@@ -51,8 +51,10 @@ pub struct Cluster {
     unreachable: Mutex<HashMap<String, Instant>>,
     /// Wakes the heartbeat task to re-read the list (a join or leave was announced).
     wake: tokio::sync::Notify,
-    /// Called after each successful heartbeat with the ids of the live nodes just read.
+    /// Called after a successful heartbeat with the ids of the live nodes just read.
     sweeper: OnceLock<Sweeper>,
+    /// The list the sweeper last ran with, and when.
+    swept: Mutex<Option<(Vec<String>, Instant)>>,
 }
 
 /// What runs after each heartbeat with the live node ids (the async queue's release of the
@@ -79,6 +81,7 @@ impl Cluster {
             unreachable: Mutex::new(HashMap::new()),
             wake: tokio::sync::Notify::new(),
             sweeper: OnceLock::new(),
+            swept: Mutex::new(None),
         }))
     }
 
@@ -109,12 +112,26 @@ impl Cluster {
         let _ = self.sweeper.set(sweeper);
     }
 
-    /// Runs the sweeper with the list the heartbeat just read.
+    /// Runs the sweeper with the list the heartbeat just read, when the list changed since
+    /// its last run (a node that dies leaves it) or a lease has passed (what a change could
+    /// not show: a holder this node never listed); a steady cluster skips the work.
     fn sweep(&self) {
-        if let Some(sweep) = self.sweeper.get() {
-            let ids: Vec<String> = self.live().iter().map(|n| n.id.clone()).collect();
-            sweep(&ids);
+        let Some(sweep) = self.sweeper.get() else {
+            return;
+        };
+        let ids: Vec<String> = self.live().iter().map(|n| n.id.clone()).collect();
+        {
+            let mut swept = self.swept.lock().unwrap_or_else(|p| p.into_inner());
+            let due = match &*swept {
+                Some((last, at)) => *last != ids || at.elapsed() >= self.settings.lease,
+                None => true,
+            };
+            if !due {
+                return;
+            }
+            *swept = Some((ids.clone(), Instant::now()));
         }
+        sweep(&ids);
     }
 
     /// The ids of the nodes to try for `function` at `version`, best first, leaving out the
@@ -257,7 +274,7 @@ mod tests {
             node_id: id.into(),
             address: format!("http://{id}"),
             secret: "s".into(),
-            lease: Duration::from_secs(5),
+            lease: Duration::from_secs(1),
             max_environments: 0,
         }
     }
@@ -275,11 +292,24 @@ mod tests {
             c.membership.heartbeat(&Load::default()).unwrap();
             a.membership.heartbeat(&Load::default()).unwrap();
             a.sweep();
-            assert_eq!(*seen.lock().unwrap(), [vec!["a".to_string(), "c".into()]]);
+            a.sweep();
+            assert_eq!(
+                *seen.lock().unwrap(),
+                [vec!["a".to_string(), "c".into()]],
+                "{:?}: once while the list stays the same",
+                b.location
+            );
+            c.membership.leave().unwrap();
+            a.membership.refresh().unwrap();
+            a.sweep();
+            assert_eq!(seen.lock().unwrap().last().unwrap(), &["a".to_string()]);
             assert!(!a.settled(), "{:?}: just joined", b.location);
             std::thread::sleep(SETTLE + Duration::from_millis(100));
             a.membership.heartbeat(&Load::default()).unwrap();
             assert!(a.settled(), "{:?}: listed for {SETTLE:?}", b.location);
+            // The same list again, a lease later: swept again.
+            a.sweep();
+            assert_eq!(seen.lock().unwrap().len(), 3, "{:?}", b.location);
             // A node whose list does not show it (its row was expired) is not settled.
             a.membership.leave().unwrap();
             a.membership.refresh().unwrap();
