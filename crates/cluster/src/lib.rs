@@ -16,7 +16,7 @@ pub mod placement;
 pub mod wire;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -51,7 +51,19 @@ pub struct Cluster {
     unreachable: Mutex<HashMap<String, Instant>>,
     /// Wakes the heartbeat task to re-read the list (a join or leave was announced).
     wake: tokio::sync::Notify,
+    /// Called after a successful heartbeat with the ids of the live nodes just read.
+    sweeper: OnceLock<Sweeper>,
+    /// The list the sweeper last ran with, and when.
+    swept: Mutex<Option<(Vec<String>, Instant)>>,
 }
+
+/// What runs after each heartbeat with the live node ids (the async queue's release of the
+/// leases of nodes that are gone).
+pub type Sweeper = Box<dyn Fn(&[String]) + Send + Sync>;
+
+/// How long a node must have been registered before it claims work others could release: by
+/// then every live node has re-read the list (each does every heartbeat) and sees it.
+pub const SETTLE: Duration = Duration::from_secs(2);
 
 impl Cluster {
     /// Opens the membership store and the channel; the node joins at its first heartbeat.
@@ -68,6 +80,8 @@ impl Cluster {
             settings,
             unreachable: Mutex::new(HashMap::new()),
             wake: tokio::sync::Notify::new(),
+            sweeper: OnceLock::new(),
+            swept: Mutex::new(None),
         }))
     }
 
@@ -83,6 +97,41 @@ impl Cluster {
     /// The live nodes as last read.
     pub fn live(&self) -> Arc<Vec<Node>> {
         self.membership.live()
+    }
+
+    /// Whether this node has been in the list for [`SETTLE`]: every other live node's list
+    /// shows it, so none takes it for dead.
+    pub fn settled(&self) -> bool {
+        self.live()
+            .iter()
+            .any(|n| n.id == self.settings.node_id && n.uptime_ms >= SETTLE.as_millis() as i64)
+    }
+
+    /// Sets what runs after each successful heartbeat (once; later calls are ignored).
+    pub fn on_sweep(&self, sweeper: Sweeper) {
+        let _ = self.sweeper.set(sweeper);
+    }
+
+    /// Runs the sweeper with the list the heartbeat just read, when the list changed since
+    /// its last run (a node that dies leaves it) or a lease has passed (what a change could
+    /// not show: a holder this node never listed); a steady cluster skips the work.
+    fn sweep(&self) {
+        let Some(sweep) = self.sweeper.get() else {
+            return;
+        };
+        let ids: Vec<String> = self.live().iter().map(|n| n.id.clone()).collect();
+        {
+            let mut swept = self.swept.lock().unwrap_or_else(|p| p.into_inner());
+            let due = match &*swept {
+                Some((last, at)) => *last != ids || at.elapsed() >= self.settings.lease,
+                None => true,
+            };
+            if !due {
+                return;
+            }
+            *swept = Some((ids.clone(), Instant::now()));
+        }
+        sweep(&ids);
     }
 
     /// The ids of the nodes to try for `function` at `version`, best first, leaving out the
@@ -171,8 +220,9 @@ impl Cluster {
         })
     }
 
-    /// Heartbeats every second with the load `load` reports, and re-reads the list when
-    /// woken; runs until aborted. A failed heartbeat is logged and the last list kept.
+    /// Heartbeats every second with the load `load` reports (then runs the sweeper with the
+    /// list just read), and re-reads the list when woken; runs until aborted. A failed
+    /// heartbeat is logged and the last list kept.
     pub async fn heartbeats(self: Arc<Self>, load: Arc<dyn Fn() -> Load + Send + Sync>) {
         let mut tick = tokio::time::interval(membership::HEARTBEAT);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -184,7 +234,7 @@ impl Cluster {
             let me = self.clone();
             let current = beat.then(|| load());
             let done = tokio::task::spawn_blocking(move || match current {
-                Some(l) => me.membership.heartbeat(&l),
+                Some(l) => me.membership.heartbeat(&l).map(|()| me.sweep()),
                 None => me.membership.refresh(),
             })
             .await;
@@ -234,5 +284,58 @@ impl Cluster {
             "max_environments": self.settings.max_environments,
             "nodes": *self.live(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(id: &str) -> Settings {
+        Settings {
+            node_id: id.into(),
+            address: format!("http://{id}"),
+            secret: "s".into(),
+            lease: Duration::from_secs(1),
+            max_environments: 0,
+        }
+    }
+
+    /// The sweeper gets the list each heartbeat read; a node counts as settled only once it
+    /// has been listed for [`SETTLE`].
+    #[test]
+    fn a_heartbeat_sweeps_with_the_live_list_and_a_new_node_settles_later() {
+        for b in stratus_db::testing::backends("cluster_sweep") {
+            let a = Cluster::open(&b.location, settings("a")).unwrap();
+            let c = Cluster::open(&b.location, settings("c")).unwrap();
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let out = seen.clone();
+            a.on_sweep(Box::new(move |ids| out.lock().unwrap().push(ids.to_vec())));
+            c.membership.heartbeat(&Load::default()).unwrap();
+            a.membership.heartbeat(&Load::default()).unwrap();
+            a.sweep();
+            a.sweep();
+            assert_eq!(
+                *seen.lock().unwrap(),
+                [vec!["a".to_string(), "c".into()]],
+                "{:?}: once while the list stays the same",
+                b.location
+            );
+            c.membership.leave().unwrap();
+            a.membership.refresh().unwrap();
+            a.sweep();
+            assert_eq!(seen.lock().unwrap().last().unwrap(), &["a".to_string()]);
+            assert!(!a.settled(), "{:?}: just joined", b.location);
+            std::thread::sleep(SETTLE + Duration::from_millis(100));
+            a.membership.heartbeat(&Load::default()).unwrap();
+            assert!(a.settled(), "{:?}: listed for {SETTLE:?}", b.location);
+            // The same list again, a lease later: swept again.
+            a.sweep();
+            assert_eq!(seen.lock().unwrap().len(), 3, "{:?}", b.location);
+            // A node whose list does not show it (its row was expired) is not settled.
+            a.membership.leave().unwrap();
+            a.membership.refresh().unwrap();
+            assert!(!a.settled(), "{:?}: left", b.location);
+        }
     }
 }

@@ -35,7 +35,7 @@ pub mod tls;
 pub use error::{Cause, Error};
 pub use location::{Health, Location, PgTarget};
 pub use neutral::{Db, Dialect, Migrations, Row, StoreSpec, Tx};
-pub use notify::listen;
+pub use notify::{listen, FALLBACK as NOTIFY_FALLBACK};
 pub use param::{FromColumn, Param, Value};
 pub use rusqlite;
 pub use sqlite::{open, Database, Options, Schema};

@@ -11,6 +11,12 @@ use crate::{Dialect, Error, Location, Tx};
 
 /// How long a broken listening connection waits before reconnecting.
 const RECONNECT_AFTER: Duration = Duration::from_millis(500);
+/// The longest a listener goes without calling back: after this long with no notification it
+/// calls anyway (one could have been lost to a connection that died without a word), so a
+/// copy is never older than this plus the time to re-read it.
+pub const FALLBACK: Duration = Duration::from_secs(2);
+/// How long the listening connection has to answer a check after a quiet [`FALLBACK`].
+const PING: Duration = Duration::from_secs(2);
 
 impl Tx<'_> {
     /// Announces on `channel` that this transaction changed something; PostgreSQL delivers it
@@ -28,9 +34,9 @@ impl Tx<'_> {
     }
 }
 
-/// Calls `changed` whenever another transaction notifies `channel`, and also after every
-/// reconnection, since notifications sent while disconnected are lost. Runs on a thread of
-/// its own for the life of the process; does nothing on SQLite.
+/// Calls `changed` whenever another transaction notifies `channel`, after every reconnection,
+/// since notifications sent while disconnected are lost, and after every [`FALLBACK`] without
+/// one. Runs on a thread of its own for the life of the process; does nothing on SQLite.
 pub fn listen(
     location: &Location,
     channel: &str,
@@ -61,12 +67,33 @@ pub fn listen(
     Ok(())
 }
 
-/// Calls `changed` for each notification until the connection breaks.
+/// Calls `changed` for each notification, and after each [`FALLBACK`] without one, until
+/// the connection breaks (or stops answering).
 fn wait_for_notes(client: &mut postgres::Client, changed: &impl Fn()) {
-    let mut notes = client.notifications();
-    let mut it = notes.blocking_iter();
-    while let Ok(Some(_)) = it.next() {
+    loop {
+        if !notes_until_quiet(client, changed) {
+            return;
+        }
+        // Quiet for a while: a change may have gone unannounced, and the connection may be
+        // gone (a quiet iterator does not tell).
         changed();
+        if client.is_valid(PING).is_err() {
+            return;
+        }
+    }
+}
+
+/// Calls `changed` for each notification until [`FALLBACK`] passes without one (true) or
+/// the connection breaks (false).
+fn notes_until_quiet(client: &mut postgres::Client, changed: &impl Fn()) -> bool {
+    let mut notes = client.notifications();
+    let mut it = notes.timeout_iter(FALLBACK);
+    loop {
+        match it.next() {
+            Ok(Some(_)) => changed(),
+            Ok(None) => return true,
+            Err(_) => return false,
+        }
     }
 }
 

@@ -383,3 +383,32 @@ fn a_committed_change_is_announced_to_listeners() {
         "only the committed transaction was announced"
     );
 }
+
+/// A listener that hears nothing is still called after [`crate::NOTIFY_FALLBACK`]: a lost
+/// notification leaves a copy stale for at most that long.
+#[test]
+fn a_quiet_listener_is_called_after_the_fallback() {
+    let Ok(url) = std::env::var("STRATUS_TEST_DATABASE") else {
+        eprintln!("STRATUS_TEST_DATABASE unset: notifications need PostgreSQL");
+        return;
+    };
+    let loc = Location::parse(Some(&url), std::path::Path::new("/")).unwrap();
+    let channel = format!("test_quiet_{}", std::process::id());
+    let (tx, rx) = std::sync::mpsc::channel();
+    crate::listen(&loc, &channel, move || {
+        let _ = tx.send(std::time::Instant::now());
+    })
+    .unwrap();
+    let started = std::time::Instant::now();
+    let fallback = crate::NOTIFY_FALLBACK;
+    let first = rx
+        .recv_timeout(fallback * 2)
+        .expect("called without any notification");
+    let waited = first - started;
+    assert!(
+        waited >= fallback - std::time::Duration::from_millis(100),
+        "not before the fallback: {waited:?}"
+    );
+    rx.recv_timeout(fallback * 2)
+        .expect("and again after the next quiet period");
+}

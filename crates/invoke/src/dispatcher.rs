@@ -75,13 +75,42 @@ impl Invoker {
         }
     }
 
+    /// In a cluster: makes due again the events leased by nodes that are not among `live`
+    /// (they died mid-event), and wakes the dispatcher to take them. Called by the membership
+    /// sweep after each heartbeat with the list it just read; see
+    /// [`stratus_store::meta::Tx::release_orphaned`].
+    pub fn release_orphaned(&self, live: &[String]) {
+        if !live.contains(&self.node) {
+            // This node's own row was not read: the list is not one to act on.
+            return;
+        }
+        match self.meta.tx(|tx| tx.release_orphaned(live, now_ms())) {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(
+                    events = n,
+                    "re-queued asynchronous events whose node left the cluster"
+                );
+                self.events.notify_one();
+            }
+            Err(e) => tracing::error!(%e, "releasing the async events of nodes that left"),
+        }
+    }
+
+    /// Whether this node may claim events: always alone; in a cluster once every other
+    /// node's list shows it (see [`stratus_cluster::Cluster::settled`]), so no node's sweep
+    /// takes it for dead and releases what it claims.
+    fn may_claim(&self) -> bool {
+        self.cluster().is_none_or(|c| c.settled())
+    }
+
     /// Runs queued events until `shutdown` is cancelled (or a panic, after which the supervisor
     /// starts it again; the slots bounding parallel attempts are the invoker's, so attempts
     /// started before the panic still count).
     pub async fn dispatch(self: Arc<Self>, shutdown: CancellationToken) {
         while !shutdown.is_cancelled() {
             let free = self.slots.available_permits();
-            let due = if free == 0 {
+            let due = if free == 0 || !self.may_claim() {
                 Ok(Vec::new())
             } else {
                 self.meta
@@ -213,17 +242,23 @@ impl Invoker {
     }
 
     fn reschedule(&self, ev: &AsyncEvent, attempts: u32, due: i64) {
-        if let Err(e) = self
+        match self
             .meta
-            .tx(|tx| tx.reschedule(&ev.request_id, attempts, due))
+            .tx(|tx| tx.reschedule(&self.node, &ev.request_id, attempts, due))
         {
-            tracing::error!(%e, request_id = %ev.request_id, "could not reschedule event");
+            Ok(true) => {}
+            Ok(false) => lost_lease(ev),
+            Err(e) => {
+                tracing::error!(%e, request_id = %ev.request_id, "could not reschedule event")
+            }
         }
     }
 
     fn finish(&self, ev: &AsyncEvent) {
-        if let Err(e) = self.meta.tx(|tx| tx.finish(&ev.request_id)) {
-            tracing::error!(%e, request_id = %ev.request_id, "could not finish event");
+        match self.meta.tx(|tx| tx.finish(&self.node, &ev.request_id)) {
+            Ok(true) => {}
+            Ok(false) => lost_lease(ev),
+            Err(e) => tracing::error!(%e, request_id = %ev.request_id, "could not finish event"),
         }
     }
 
@@ -246,6 +281,11 @@ impl Invoker {
             .filter(|d| d.contains(":function:"));
         let record = invocation_record(ev, &target.resolved.config, condition, out);
         let result = self.meta.tx(|tx| {
+            // Removed first: if the lease is another node's now, that node concludes the
+            // event, and its destination record is not queued twice.
+            if !tx.finish(&self.node, &ev.request_id)? {
+                return Ok(false);
+            }
             if let Some(dest) = destination {
                 let r = FunctionRef::parse(dest)?;
                 let next = NewEvent {
@@ -258,13 +298,20 @@ impl Invoker {
                 };
                 tx.enqueue(&next.into_stored(now_ms()))?;
             }
-            tx.finish(&ev.request_id)
+            Ok(true)
         });
         match result {
-            Ok(()) => self.events.notify_one(),
+            Ok(true) => self.events.notify_one(),
+            Ok(false) => lost_lease(ev),
             Err(e) => tracing::error!(%e, request_id = %ev.request_id, "could not conclude event"),
         }
     }
+}
+
+/// An attempt ended after its lease was released (this node was taken for dead: its heartbeat
+/// had lapsed): the event is another node's now, and its outcome here is dropped.
+fn lost_lease(ev: &AsyncEvent) {
+    tracing::warn!(request_id = %ev.request_id, "async event lease lost while it ran; its new holder decides its outcome");
 }
 
 /// AWS's invocation record, as destinations receive it.

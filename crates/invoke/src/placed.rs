@@ -23,8 +23,15 @@ use crate::Invoker;
 const FORWARD_MARGIN: Duration = Duration::from_secs(30);
 
 impl Invoker {
-    /// Makes this invoker place invocations across `cluster`'s nodes.
-    pub fn join_cluster(&self, cluster: Arc<Cluster>) {
+    /// Makes this invoker place invocations across `cluster`'s nodes, and release the async
+    /// event leases of nodes that leave it (after each heartbeat, with the list it read).
+    pub fn join_cluster(self: &Arc<Self>, cluster: Arc<Cluster>) {
+        let me = Arc::downgrade(self);
+        cluster.on_sweep(Box::new(move |live| {
+            if let Some(invoker) = me.upgrade() {
+                invoker.release_orphaned(live);
+            }
+        }));
         let _ = self.cluster.set(cluster);
     }
 

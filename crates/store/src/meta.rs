@@ -232,8 +232,9 @@ impl Meta {
     /// transaction whose results are kept, so a write racing with that read only makes the copy
     /// look older than it is.
     ///
-    /// It counts this process's commits only: another node writing the same PostgreSQL
-    /// database does not move it yet (the cluster work adds LISTEN/NOTIFY for that).
+    /// On PostgreSQL another node's commit moves it too, when its notification arrives (at
+    /// once, normally), and so does every quiet [`stratus_db::NOTIFY_FALLBACK`] (a lost
+    /// notification leaves a copy stale for at most that long).
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
@@ -681,14 +682,45 @@ impl Tx<'_, '_> {
         Ok(events)
     }
 
-    pub fn reschedule(&self, request_id: &str, attempts: u32, due_ms: i64) -> Result<()> {
-        self.exec(
+    /// Puts an event `holder` leased back in the queue, due at `due_ms` after `attempts`
+    /// counted attempts. False (and nothing changed) when the lease is no longer `holder`'s:
+    /// it was released as a dead node's and another node may be running the event now.
+    pub fn reschedule(
+        &self,
+        holder: &str,
+        request_id: &str,
+        attempts: u32,
+        due_ms: i64,
+    ) -> Result<bool> {
+        let n = self.exec(
             "reschedule event",
             "UPDATE async_events SET attempts = ?2, due_ms = ?3, leased = 0, holder = NULL
-             WHERE request_id = ?1",
-            args![request_id, attempts, due_ms],
+             WHERE request_id = ?1 AND holder = ?4",
+            args![request_id, attempts, due_ms, holder],
         )?;
-        Ok(())
+        Ok(n > 0)
+    }
+
+    /// Makes due at `now_ms` the events leased by a holder that is not among `live` (the
+    /// nodes whose heartbeat is within the cluster lease): that node died, so nobody is
+    /// running them. One conditional UPDATE, so of two nodes sweeping at once one releases
+    /// each event and the other finds nothing; a live holder keeps its lease. The attempt
+    /// that died is not counted (a platform fault, retried as AWS retries a crashed worker's).
+    /// Leases without a holder (from before holders were recorded) are left to
+    /// [`Tx::release_leases`]. `live` must not be empty: this node is among the live.
+    pub fn release_orphaned(&self, live: &[String], now_ms: i64) -> Result<usize> {
+        if live.is_empty() {
+            return Ok(0);
+        }
+        let marks: Vec<String> = (0..live.len()).map(|i| format!("?{}", i + 2)).collect();
+        let sql = format!(
+            "UPDATE async_events SET due_ms = ?1, leased = 0, holder = NULL
+             WHERE leased = 1 AND holder IS NOT NULL AND holder NOT IN ({})",
+            marks.join(", ")
+        );
+        let mut params: Vec<&dyn Param> = vec![&now_ms];
+        params.extend(live.iter().map(|id| id as &dyn Param));
+        self.exec("release orphaned leases", &sql, &params)
     }
 
     /// Makes the events `holder` had claimed in a previous run (and never finished) due now:
@@ -705,13 +737,15 @@ impl Tx<'_, '_> {
         )
     }
 
-    pub fn finish(&self, request_id: &str) -> Result<()> {
-        self.exec(
+    /// Removes an event `holder` leased and concluded. False (and nothing removed) when the
+    /// lease is no longer `holder`'s: another node took the event over, and concludes it.
+    pub fn finish(&self, holder: &str, request_id: &str) -> Result<bool> {
+        let n = self.exec(
             "finish event",
-            "DELETE FROM async_events WHERE request_id = ?1",
-            args![request_id],
+            "DELETE FROM async_events WHERE request_id = ?1 AND holder = ?2",
+            args![request_id, holder],
         )?;
-        Ok(())
+        Ok(n > 0)
     }
 
     pub fn queue_stats(&self) -> Result<(u64, Option<i64>)> {
@@ -835,7 +869,7 @@ mod tests {
                 "lease expired"
             );
             assert_eq!(meta.tx(|tx| tx.queue_stats()).unwrap(), (1, Some(10)));
-            meta.tx(|tx| tx.finish("r1")).unwrap();
+            assert!(meta.tx(|tx| tx.finish("n1", "r1")).unwrap());
             assert_eq!(meta.tx(|tx| tx.queue_stats()).unwrap(), (0, None));
         }
     }
@@ -908,6 +942,67 @@ mod tests {
                 0,
                 "{:?}: a restarted late finds its event now b's",
                 b.location
+            );
+        }
+    }
+
+    /// A node that died mid-event: any live node's sweep makes its events due at once, without
+    /// counting the attempt, while a live node's lease stays its own; the dead node, were it
+    /// still finishing, can neither conclude nor reschedule what it no longer holds.
+    #[test]
+    fn a_dead_holders_events_are_released_and_a_live_holders_kept() {
+        for b in backends("orphans") {
+            let (a, c) = (
+                Meta::open(&b.location).unwrap(),
+                Meta::open(&b.location).unwrap(),
+            );
+            a.tx(|tx| tx.enqueue(&event("dead", 10))).unwrap();
+            a.tx(|tx| tx.enqueue(&event("alive", 11))).unwrap();
+            a.tx(|tx| tx.enqueue(&event("waiting", 50))).unwrap();
+            assert_eq!(
+                a.tx(|tx| tx.claim_due("a", 20, 90_000, 1)).unwrap().len(),
+                1
+            );
+            assert_eq!(
+                c.tx(|tx| tx.claim_due("c", 20, 90_000, 1)).unwrap().len(),
+                1
+            );
+
+            // Node a is gone from the list: c's sweep releases a's event only.
+            let live = vec!["c".to_string()];
+            assert_eq!(c.tx(|tx| tx.release_orphaned(&live, 30)).unwrap(), 1);
+            assert_eq!(
+                c.tx(|tx| tx.release_orphaned(&live, 31)).unwrap(),
+                0,
+                "{:?}: a second sweeper finds nothing left",
+                b.location
+            );
+            let again = c.tx(|tx| tx.claim_due("c", 30, 90_000, 5)).unwrap();
+            let ids: Vec<_> = again.iter().map(|e| e.request_id.as_str()).collect();
+            assert_eq!(ids, ["dead"], "{:?}: c's own lease holds", b.location);
+            assert_eq!(again[0].attempts, 0, "the attempt that died is not counted");
+
+            // a, not dead after all, ends its attempt: the event is c's now.
+            assert!(!a.tx(|tx| tx.finish("a", "dead")).unwrap());
+            assert!(!a.tx(|tx| tx.reschedule("a", "dead", 1, 40)).unwrap());
+            assert!(c.tx(|tx| tx.reschedule("c", "dead", 1, 60)).unwrap());
+            assert!(c.tx(|tx| tx.finish("c", "alive")).unwrap());
+            let left = c.tx(|tx| tx.claim_due("c", 100, 90_000, 5)).unwrap();
+            let mut ids: Vec<_> = left
+                .iter()
+                .map(|e| (e.request_id.clone(), e.attempts))
+                .collect();
+            ids.sort();
+            assert_eq!(
+                ids,
+                [("dead".to_string(), 1), ("waiting".to_string(), 0)],
+                "{:?}",
+                b.location
+            );
+            assert_eq!(
+                c.tx(|tx| tx.release_orphaned(&[], 200)).unwrap(),
+                0,
+                "an empty list releases nothing"
             );
         }
     }
