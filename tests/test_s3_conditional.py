@@ -195,3 +195,61 @@ def test_dates_are_compared_to_the_second(s3, stored):
 
 def test_conditions_on_a_missing_key_are_no_such_key(s3, bucket):
     expect_error(s3.get_object, "NoSuchKey", 404, Bucket=bucket, Key="absent", IfMatch=WRONG_ETAG)
+
+
+# --- Expect: 100-continue ----------------------------------------------------
+
+
+def test_a_refused_upload_whose_body_comes_late_does_not_corrupt_the_next_request(server, s3, bucket):
+    """botocore sends uploads with `Expect: 100-continue` and sends the body anyway after about
+    a second without `100 Continue`. A PutObject refused before its body was read (here by
+    `If-None-Match: *` on an existing key) must therefore end its connection: bytes that
+    arrive after the refusal cannot be told from the next request, and read as one they
+    failed the next call's signature."""
+    import socket
+    import urllib.parse
+
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from helpers import ACCESS_KEY, REGION, SECRET_KEY
+
+    s3.put_object(Bucket=bucket, Key="taken", Body=b"kept")
+    body = b"late body"
+    url = f"{server.url}/{bucket}/taken"
+    req = AWSRequest(
+        method="PUT",
+        url=url,
+        data=body,
+        headers={"If-None-Match": "*", "Expect": "100-continue", "Content-Length": str(len(body))},
+    )
+    S3SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", REGION).add_auth(req)
+    host = urllib.parse.urlsplit(url)
+    headers = dict(req.headers.items())
+    headers.setdefault("Host", host.netloc)
+    head = f"PUT {host.path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    with socket.create_connection((host.hostname, host.port), timeout=10) as sock:
+        sock.sendall(head.encode() + b"\r\n")
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(65536)
+            assert chunk, "closed before answering"
+            answer += chunk
+        status, _, headers = answer.partition(b"\r\n\r\n")[0].partition(b"\r\n")
+        assert b" 412 " in status, answer
+        assert b"connection: close" in headers.lower(), answer
+        # The client's late body, then another request on the same connection: the server
+        # has closed it, so nothing is read as a request.
+        try:
+            sock.sendall(body + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        rest = b""
+        try:
+            while chunk := sock.recv(65536):
+                rest += chunk
+        except ConnectionResetError:
+            pass
+        assert b"HTTP/1.1" not in rest.partition(b"\r\n\r\n")[2] and b"HTTP/1.1 400" not in rest, rest
+    assert body_of(s3, bucket, "taken") == b"kept"

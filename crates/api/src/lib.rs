@@ -26,6 +26,7 @@ pub mod auth;
 pub mod authorize;
 pub mod cluster;
 pub mod code_url;
+pub mod expect_continue;
 pub mod function_credentials;
 pub mod lambda;
 pub mod metering;
@@ -161,6 +162,7 @@ pub fn with_edge_layers(routes: Router<Shared>, state: Shared) -> Router {
             apigw::data_plane::by_host,
         ))
         .layer(middleware::from_fn(panic_guard::catch_panic))
+        .layer(middleware::from_fn(expect_continue::close_if_unread))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
 }
