@@ -484,20 +484,27 @@ def most_at_once(intervals):
 
 
 @needs_postgres
-def test_reserved_concurrency_holds_for_the_sum_of_the_nodes(
-        module_server_factory, tmp_path_factory):
-    """Reserved concurrency 2 across three nodes that each keep one environment: two calls
-    run on two nodes (the second spills), and once their counts are published, four more
-    through every node are throttled as one node throttles, though the third node has room."""
+@pytest.mark.parametrize("limit", ["reserved", "account"])
+def test_a_concurrency_limit_holds_for_the_sum_of_the_nodes(
+        limit, module_server_factory, tmp_path_factory):
+    """A limit of 2 (the function's reserved concurrency, or the account's) across three
+    nodes that each keep one environment: two calls run on two nodes (the second spills), and
+    once their counts are published, four more through every node are throttled as one node
+    throttles, though the third node has room."""
     import concurrent.futures
-    trio = start_trio(module_server_factory, tmp_path_factory, "limits",
-                      extra={"STRATUS_MAX_ENVIRONMENTS": "1"})
+    extra = {"STRATUS_MAX_ENVIRONMENTS": "1"}
+    if limit == "account":
+        extra["STRATUS_ACCOUNT_CONCURRENCY"] = "2"
+    trio = start_trio(module_server_factory, tmp_path_factory, f"limits-{limit}", extra=extra)
     lam = trio[0].client()
     name = helpers.unique_name("limits")
     helpers.create_function(lam, name, helpers.make_zip({"app.py": TIMED_SOURCE}), Timeout=30)
     helpers.wait_active(lam, name)
-    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=2)
-    time.sleep(CHANGE_BOUND_S)
+    if limit == "reserved":
+        lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=2)
+        time.sleep(CHANGE_BOUND_S)
+    reason = {"reserved": "ReservedFunctionConcurrentInvocationLimitExceeded",
+              "account": "ConcurrentInvocationLimitExceeded"}[limit]
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
         first = [pool.submit(invoke_or_throttle, trio[0], name, {"sleep": 6})]
         time.sleep(0.7)  # the second finds the first's node full and spills
@@ -513,9 +520,9 @@ def test_reserved_concurrency_holds_for_the_sum_of_the_nodes(
     assert len({inv.payload["env"] for inv in started}) == 2, "they ran on two nodes"
     assert most_at_once([(i.payload["start"], i.payload["end"]) for i in started]) == 2
     for e in refused:
-        assert isinstance(e, Exception), f"ran beyond the reservation: {e.payload}"
+        assert isinstance(e, Exception), f"ran beyond the limit: {e.payload}"
         helpers.assert_error(e, "TooManyRequestsException", 429, message="Rate Exceeded.")
-        assert e.response.get("Reason") == "ReservedFunctionConcurrentInvocationLimitExceeded"
+        assert e.response.get("Reason") == reason, e.response
     # Once the two have ended and that is published, the places are free again.
     time.sleep(PUBLISH_BOUND_S)
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
