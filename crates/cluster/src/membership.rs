@@ -19,7 +19,8 @@ pub const CHANNEL: &str = "stratus_cluster";
 /// How often a node renews its row.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 
-const SQLITE: &[&str] = &["
+const SQLITE: &[&str] = &[
+    "
 CREATE TABLE nodes (
     id TEXT PRIMARY KEY,
     address TEXT NOT NULL,
@@ -29,9 +30,12 @@ CREATE TABLE nodes (
     in_flight INTEGER NOT NULL,
     idle INTEGER NOT NULL,
     environments TEXT NOT NULL
-);", RUNNING_COLUMN];
+);",
+    RUNNING_COLUMN,
+];
 
-const POSTGRES: &[&str] = &["
+const POSTGRES: &[&str] = &[
+    "
 CREATE TABLE nodes (
     id TEXT PRIMARY KEY,
     address TEXT NOT NULL,
@@ -41,7 +45,9 @@ CREATE TABLE nodes (
     in_flight BIGINT NOT NULL,
     idle BIGINT NOT NULL,
     environments TEXT NOT NULL
-);", RUNNING_COLUMN];
+);",
+    RUNNING_COLUMN,
+];
 
 /// Each node's running invocations (a JSON [`Running`]), which admission on the others counts.
 const RUNNING_COLUMN: &str = "ALTER TABLE nodes ADD COLUMN running TEXT NOT NULL DEFAULT '{}';";

@@ -111,7 +111,11 @@ impl Admission {
     pub fn admit(&self, name: &str, reserved: Option<u32>) -> Result<Permit, Throttle> {
         let mut map = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
         Self::set_reserved_in(&mut map, name, reserved);
-        let others = self.others.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let others = self
+            .others
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let permit = match reserved {
             Some(n) => {
                 let sem = map.get(name).map(|(_, s)| s.clone()).expect("just set");
@@ -194,7 +198,10 @@ mod tests {
         let _g2 = a.admit("g", None).unwrap();
         let r = a.admit("r", Some(3)).unwrap();
         let run = a.running();
-        assert_eq!(run.account, 2, "the reserved function draws on its own pool");
+        assert_eq!(
+            run.account, 2,
+            "the reserved function draws on its own pool"
+        );
         assert_eq!(
             run.functions,
             BTreeMap::from([("g".to_string(), 2), ("r".to_string(), 1)])

@@ -32,8 +32,8 @@ use bytes::Bytes;
 use stratus_core::function::FunctionConfig;
 use stratus_core::Error;
 
-use env::{Environment, InvokeParams, StartFailure, Status};
 pub use admission::Running;
+use env::{Environment, InvokeParams, StartFailure, Status};
 pub use outcome::{Ending, InitFailure, Refusal, Throttle};
 use pool::{Busy, PoolKey, Pools};
 
