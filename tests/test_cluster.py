@@ -279,14 +279,14 @@ def test_a_killed_node_leaves_and_the_others_keep_serving(nodes):
     assert len(node_ids(survivors[0])) == 2
 
 
-def start_trio(factory, tmp_path_factory, prefix):
-    """Three fresh nodes `<prefix>-a`, `-b`, `-c` on a database of their own, each listing
-    all three."""
+def start_trio(factory, tmp_path_factory, prefix, extra=None):
+    """Three fresh nodes `<prefix>-a`, `-b`, `-c` on a database of their own (with the
+    settings `extra` adds), each listing all three."""
     blobs = os.environ.get("STRATUS_BLOB_STORE") or (
         "file://" + str(tmp_path_factory.mktemp(f"{prefix}-blobs"))
     )
     env = {"STRATUS_CLUSTER_SECRET": SECRET, "STRATUS_BLOB_STORE": blobs,
-           "STRATUS_CLUSTER_LEASE_SECS": str(LEASE_S)}
+           "STRATUS_CLUSTER_LEASE_SECS": str(LEASE_S), **(extra or {})}
     first = factory(env={**env, "STRATUS_NODE_ID": f"{prefix}-a"})
     shared = {**env, "STRATUS_DATABASE": first.env["STRATUS_DATABASE"]}
     trio = [first] + [factory(env={**shared, "STRATUS_NODE_ID": f"{prefix}-{x}"}) for x in "bc"]
@@ -448,3 +448,86 @@ def test_changes_through_one_node_reach_the_others_within_the_bound(
         with pytest.raises(client.exceptions.ResourceNotFoundException) as e:
             client.invoke(FunctionName=name, Payload=b"{}")
         helpers.assert_error(e.value, "ResourceNotFoundException", 404)
+
+
+# Each invocation reports when it ran (the nodes share this machine's clock).
+TIMED_SOURCE = (
+    "import time, uuid\n"
+    "ENV_ID = uuid.uuid4().hex\n"
+    "def handler(event, context):\n"
+    "    start = time.time()\n"
+    "    time.sleep(event.get('sleep', 0))\n"
+    "    return {'env': ENV_ID, 'start': start, 'end': time.time()}\n"
+)
+
+# A node publishes its running counts with its next heartbeat (1 s) and announces the change;
+# the others re-read at once. The margin covers a busy machine.
+PUBLISH_BOUND_S = 2.5
+
+
+def invoke_or_throttle(srv, name, event):
+    client = srv.client()
+    try:
+        return helpers.invoke(client, name, event)
+    except client.exceptions.TooManyRequestsException as e:
+        return e
+
+
+def most_at_once(intervals):
+    """The largest number of (start, end) intervals that overlap at one moment."""
+    edges = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
+    now = best = 0
+    for _, step in edges:
+        now += step
+        best = max(best, now)
+    return best
+
+
+@needs_postgres
+@pytest.mark.parametrize("limit", ["reserved", "account"])
+def test_a_concurrency_limit_holds_for_the_sum_of_the_nodes(
+        limit, module_server_factory, tmp_path_factory):
+    """A limit of 2 (the function's reserved concurrency, or the account's) across three
+    nodes that each keep one environment: two calls run on two nodes (the second spills), and
+    once their counts are published, four more through every node are throttled as one node
+    throttles, though the third node has room."""
+    import concurrent.futures
+    extra = {"STRATUS_MAX_ENVIRONMENTS": "1"}
+    if limit == "account":
+        extra["STRATUS_ACCOUNT_CONCURRENCY"] = "2"
+    trio = start_trio(module_server_factory, tmp_path_factory, f"limits-{limit}", extra=extra)
+    lam = trio[0].client()
+    name = helpers.unique_name("limits")
+    helpers.create_function(lam, name, helpers.make_zip({"app.py": TIMED_SOURCE}), Timeout=30)
+    helpers.wait_active(lam, name)
+    if limit == "reserved":
+        lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=2)
+        time.sleep(CHANGE_BOUND_S)
+    reason = {"reserved": "ReservedFunctionConcurrentInvocationLimitExceeded",
+              "account": "ConcurrentInvocationLimitExceeded"}[limit]
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        first = [pool.submit(invoke_or_throttle, trio[0], name, {"sleep": 6})]
+        time.sleep(0.7)  # the second finds the first's node full and spills
+        first.append(pool.submit(invoke_or_throttle, trio[1], name, {"sleep": 6}))
+        time.sleep(PUBLISH_BOUND_S)
+        later = [pool.submit(invoke_or_throttle, trio[n % 3], name, {"sleep": 1})
+                 for n in (2, 0, 1, 2)]
+        started = [f.result() for f in first]
+        refused = [f.result() for f in later]
+    for inv in started:
+        assert not isinstance(inv, Exception), inv
+        assert inv.status == 200 and inv.function_error is None, inv.log
+    assert len({inv.payload["env"] for inv in started}) == 2, "they ran on two nodes"
+    assert most_at_once([(i.payload["start"], i.payload["end"]) for i in started]) == 2
+    for e in refused:
+        assert isinstance(e, Exception), f"ran beyond the limit: {e.payload}"
+        helpers.assert_error(e, "TooManyRequestsException", 429, message="Rate Exceeded.")
+        assert e.response.get("Reason") == reason, e.response
+    # Once the two have ended and that is published, the places are free again.
+    time.sleep(PUBLISH_BOUND_S)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        again = [pool.submit(invoke_or_throttle, srv, name, {"sleep": 1}) for srv in trio[1:]]
+        again = [f.result() for f in again]
+    for inv in again:
+        assert not isinstance(inv, Exception), inv
+        assert inv.function_error is None, inv.log

@@ -23,7 +23,7 @@ use bytes::Bytes;
 use stratus_db::{Error, Location};
 
 pub use channel::{Refused, SendError};
-pub use membership::{Load, Node};
+pub use membership::{Load, Node, Running};
 pub use wire::{Answer, Forward, Ran};
 
 /// What a node needs to join a cluster.
@@ -55,7 +55,12 @@ pub struct Cluster {
     sweeper: OnceLock<Sweeper>,
     /// The list the sweeper last ran with, and when.
     swept: Mutex<Option<(Vec<String>, Instant)>>,
+    /// Told what the other nodes run after every read of the list (admission counts it).
+    others_running: OnceLock<OthersRunning>,
 }
+
+/// What receives the sum of the other nodes' running counts after each read of the list.
+pub type OthersRunning = Box<dyn Fn(Running) + Send + Sync>;
 
 /// What runs after each heartbeat with the live node ids (the async queue's release of the
 /// leases of nodes that are gone).
@@ -82,6 +87,7 @@ impl Cluster {
             wake: tokio::sync::Notify::new(),
             sweeper: OnceLock::new(),
             swept: Mutex::new(None),
+            others_running: OnceLock::new(),
         }))
     }
 
@@ -105,6 +111,19 @@ impl Cluster {
         self.live()
             .iter()
             .any(|n| n.id == self.settings.node_id && n.uptime_ms >= SETTLE.as_millis() as i64)
+    }
+
+    /// Sets what receives the other nodes' running counts after each read of the list
+    /// (once; later calls are ignored).
+    pub fn on_others_running(&self, receiver: OthersRunning) {
+        let _ = self.others_running.set(receiver);
+    }
+
+    /// Hands the sum of the other live nodes' running counts, as just read, to the receiver.
+    fn publish_others(&self) {
+        if let Some(receive) = self.others_running.get() {
+            receive(Running::of_others(&self.live(), &self.settings.node_id));
+        }
     }
 
     /// Sets what runs after each successful heartbeat (once; later calls are ignored).
@@ -233,9 +252,12 @@ impl Cluster {
             };
             let me = self.clone();
             let current = beat.then(|| load());
-            let done = tokio::task::spawn_blocking(move || match current {
-                Some(l) => me.membership.heartbeat(&l).map(|()| me.sweep()),
-                None => me.membership.refresh(),
+            let done = tokio::task::spawn_blocking(move || {
+                match current {
+                    Some(l) => me.membership.heartbeat(&l).map(|()| me.sweep()),
+                    None => me.membership.refresh(),
+                }
+                .map(|()| me.publish_others())
             })
             .await;
             match done {

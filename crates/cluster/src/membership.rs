@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use serde::Serialize;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 use stratus_db::{args, Db, Dialect, Error, Location, Migrations, Schema, StoreSpec, Tx};
 
 /// The notification channel joins and leaves are announced on.
@@ -17,7 +19,8 @@ pub const CHANNEL: &str = "stratus_cluster";
 /// How often a node renews its row.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 
-const SQLITE: &[&str] = &["
+const SQLITE: &[&str] = &[
+    "
 CREATE TABLE nodes (
     id TEXT PRIMARY KEY,
     address TEXT NOT NULL,
@@ -27,9 +30,12 @@ CREATE TABLE nodes (
     in_flight INTEGER NOT NULL,
     idle INTEGER NOT NULL,
     environments TEXT NOT NULL
-);"];
+);",
+    RUNNING_COLUMN,
+];
 
-const POSTGRES: &[&str] = &["
+const POSTGRES: &[&str] = &[
+    "
 CREATE TABLE nodes (
     id TEXT PRIMARY KEY,
     address TEXT NOT NULL,
@@ -39,7 +45,12 @@ CREATE TABLE nodes (
     in_flight BIGINT NOT NULL,
     idle BIGINT NOT NULL,
     environments TEXT NOT NULL
-);"];
+);",
+    RUNNING_COLUMN,
+];
+
+/// Each node's running invocations (a JSON [`Running`]), which admission on the others counts.
+const RUNNING_COLUMN: &str = "ALTER TABLE nodes ADD COLUMN running TEXT NOT NULL DEFAULT '{}';";
 
 /// The database's clock in milliseconds since the epoch, as each backend writes it.
 fn now_ms(dialect: Dialect) -> &'static str {
@@ -58,6 +69,33 @@ pub struct Load {
     pub idle: u64,
     /// Environments per function version (`[{function, version, idle, busy}]`).
     pub environments: serde_json::Value,
+    /// The invocations its admission counts, which the other nodes' admission adds to theirs.
+    pub running: Running,
+}
+
+/// A node's running invocations, as admission counts them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Running {
+    /// Invocations drawing on the account's shared pool (functions without a reservation).
+    #[serde(default)]
+    pub account: u64,
+    /// Invocations per function, only functions with some running.
+    #[serde(default)]
+    pub functions: BTreeMap<String, u64>,
+}
+
+impl Running {
+    /// The sum of what `nodes` run, leaving out node `except` (this one).
+    pub fn of_others(nodes: &[Node], except: &str) -> Running {
+        let mut sum = Running::default();
+        for n in nodes.iter().filter(|n| n.id != except) {
+            sum.account += n.running.account;
+            for (f, c) in &n.running.functions {
+                *sum.functions.entry(f.clone()).or_default() += c;
+            }
+        }
+        sum
+    }
 }
 
 /// A live node, as the last read of the table saw it.
@@ -75,6 +113,7 @@ pub struct Node {
     pub in_flight: u64,
     pub idle: u64,
     pub environments: serde_json::Value,
+    pub running: Running,
 }
 
 impl Node {
@@ -90,6 +129,7 @@ impl Node {
             in_flight: 0,
             idle: 0,
             environments: serde_json::Value::Null,
+            running: Running::default(),
         }
     }
 }
@@ -106,6 +146,8 @@ pub struct Membership {
     /// node writes afresh keeps it.
     draining: AtomicBool,
     live: RwLock<Arc<Vec<Node>>>,
+    /// The running counts this node last wrote to its row.
+    published: std::sync::Mutex<Running>,
 }
 
 impl Membership {
@@ -136,6 +178,7 @@ impl Membership {
             registered: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             live: RwLock::new(Arc::new(Vec::new())),
+            published: std::sync::Mutex::new(Running::default()),
         })
     }
 
@@ -150,27 +193,40 @@ impl Membership {
 
     /// Renews this node's row (registering it, and announcing the join, when it has none),
     /// deletes the rows of nodes past their lease (announcing that), and re-reads the list.
+    /// A change in the running counts is announced too, so the others' admission counts it
+    /// at once rather than at their next heartbeat.
     pub fn heartbeat(&self, load: &Load) -> Result<(), Error> {
         let environments = load.environments.to_string();
+        let running = serde_json::to_string(&load.running).expect("counts serialize");
+        let changed = *self.published.lock().unwrap_or_else(|p| p.into_inner()) != load.running;
         self.db.tx(|t| {
-            let renewed =
-                self.registered.load(Ordering::Relaxed) && self.renew(t, load, &environments)?;
+            let renewed = self.registered.load(Ordering::Relaxed)
+                && self.renew(t, load, &environments, &running)?;
             if !renewed {
-                self.register(t, load, &environments)?;
+                self.register(t, load, &environments, &running)?;
+            }
+            if !renewed || changed {
                 t.notify(CHANNEL)?;
             }
             Ok::<_, Error>(())
         })?;
+        *self.published.lock().unwrap_or_else(|p| p.into_inner()) = load.running.clone();
         self.registered.store(true, Ordering::Relaxed);
         self.expire()?;
         self.refresh()
     }
 
     /// Updates this node's row; false when there is none (another node expired it).
-    fn renew(&self, t: &Tx<'_>, load: &Load, environments: &str) -> Result<bool, Error> {
+    fn renew(
+        &self,
+        t: &Tx<'_>,
+        load: &Load,
+        environments: &str,
+        running: &str,
+    ) -> Result<bool, Error> {
         let sql = format!(
             "UPDATE nodes SET heartbeat_ms = {now}, address = ?2, in_flight = ?3, idle = ?4,
-             environments = ?5 WHERE id = ?1",
+             environments = ?5, running = ?6 WHERE id = ?1",
             now = now_ms(t.dialect())
         );
         let n = t.execute(
@@ -180,21 +236,28 @@ impl Membership {
                 self.address,
                 load.in_flight,
                 load.idle,
-                environments
+                environments,
+                running
             ],
         )?;
         Ok(n > 0)
     }
 
     /// Writes this node's row afresh: a node restarted with the same id starts again.
-    fn register(&self, t: &Tx<'_>, load: &Load, environments: &str) -> Result<(), Error> {
+    fn register(
+        &self,
+        t: &Tx<'_>,
+        load: &Load,
+        environments: &str,
+        running: &str,
+    ) -> Result<(), Error> {
         let sql = format!(
             "INSERT INTO nodes (id, address, started_ms, heartbeat_ms, draining, in_flight, idle,
-             environments) VALUES (?1, ?2, {now}, {now}, ?3, ?4, ?5, ?6)
+             environments, running) VALUES (?1, ?2, {now}, {now}, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (id) DO UPDATE SET address = excluded.address,
              started_ms = excluded.started_ms, heartbeat_ms = excluded.heartbeat_ms,
              draining = excluded.draining, in_flight = excluded.in_flight, idle = excluded.idle,
-             environments = excluded.environments",
+             environments = excluded.environments, running = excluded.running",
             now = now_ms(t.dialect())
         );
         t.execute(
@@ -205,7 +268,8 @@ impl Membership {
                 self.is_draining(),
                 load.in_flight,
                 load.idle,
-                environments
+                environments,
+                running
             ],
         )?;
         tracing::info!(node = %self.id, address = %self.address, "joined the cluster");
@@ -234,11 +298,12 @@ impl Membership {
         let nodes = self.db.tx(|t| {
             let sql = format!(
                 "SELECT id, address, started_ms, {now} - heartbeat_ms, draining, in_flight, idle,
-                 environments, {now} - started_ms FROM nodes WHERE heartbeat_ms >= {now} - ?1 ORDER BY id",
+                 environments, {now} - started_ms, running FROM nodes WHERE heartbeat_ms >= {now} - ?1 ORDER BY id",
                 now = now_ms(t.dialect())
             );
             t.query_map(&sql, args![lease], |r| {
                 let environments: String = r.get(7)?;
+                let running: String = r.get(9)?;
                 Ok(Node {
                     id: r.get(0)?,
                     address: r.get(1)?,
@@ -249,6 +314,7 @@ impl Membership {
                     in_flight: r.get(5)?,
                     idle: r.get(6)?,
                     environments: serde_json::from_str(&environments).unwrap_or_default(),
+                    running: serde_json::from_str(&running).unwrap_or_default(),
                 })
             })
         })?;
@@ -302,6 +368,13 @@ mod tests {
             in_flight,
             idle: 1,
             environments: serde_json::json!([{"function": "f", "version": "1", "idle": 1, "busy": 0}]),
+            running: Running {
+                account: in_flight,
+                functions: (in_flight > 0)
+                    .then(|| ("f".to_string(), in_flight))
+                    .into_iter()
+                    .collect(),
+            },
         }
     }
 
@@ -330,6 +403,13 @@ mod tests {
             a.heartbeat(&load(7)).unwrap();
             let again = a.live()[0].clone();
             assert_eq!((again.started_ms, again.in_flight), (first.started_ms, 7));
+            assert_eq!(again.running.account, 7);
+            assert_eq!(again.running.functions["f"], 7);
+            // Each node counts what the others run, not itself.
+            c.refresh().unwrap();
+            let others = Running::of_others(&c.live(), "c");
+            assert_eq!((others.account, others.functions["f"]), (7, 7));
+            assert_eq!(Running::of_others(&a.live(), "a").functions.get("f"), None);
             c.leave().unwrap();
             a.refresh().unwrap();
             assert_eq!(a.live().len(), 1);

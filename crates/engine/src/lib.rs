@@ -32,6 +32,7 @@ use bytes::Bytes;
 use stratus_core::function::FunctionConfig;
 use stratus_core::Error;
 
+pub use admission::Running;
 use env::{Environment, InvokeParams, StartFailure, Status};
 pub use outcome::{Ending, InitFailure, Refusal, Throttle};
 use pool::{Busy, PoolKey, Pools};
@@ -298,6 +299,16 @@ impl Engine {
     /// Records a function's reserved concurrency (`None` removes it).
     pub fn set_reserved(&self, name: &str, n: Option<u32>) {
         self.admission.set_reserved(name, n);
+    }
+
+    /// The invocations this node's admission counts now (what its heartbeat publishes).
+    pub fn running(&self) -> Running {
+        self.admission.running()
+    }
+
+    /// Records what the other nodes of a cluster run, so the limits hold for their sum.
+    pub fn set_others_running(&self, others: Running) {
+        self.admission.set_others(others);
     }
 
     /// Number of environments currently warm and idle.

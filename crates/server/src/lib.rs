@@ -404,6 +404,14 @@ fn join_cluster(
         let engine = Arc::downgrade(engine);
         Arc::new(move || engine.upgrade().map(|e| load_of(&e)).unwrap_or_default())
     };
+    cluster.on_others_running({
+        let engine = Arc::downgrade(engine);
+        Box::new(move |others| {
+            if let Some(e) = engine.upgrade() {
+                e.set_others_running(running_for_engine(others));
+            }
+        })
+    });
     let heartbeat = workers.supervise("cluster_heartbeat", {
         let cluster = cluster.clone();
         move || cluster.clone().heartbeats(load.clone())
@@ -427,6 +435,21 @@ fn load_of(engine: &Engine) -> stratus_cluster::Load {
         in_flight: engine.in_flight() as u64,
         idle: engine.idle_environments() as u64,
         environments: environments.into(),
+        running: {
+            let r = engine.running();
+            stratus_cluster::Running {
+                account: r.account,
+                functions: r.functions,
+            }
+        },
+    }
+}
+
+/// The other nodes' running counts, in the engine's terms.
+fn running_for_engine(r: stratus_cluster::Running) -> stratus_engine::Running {
+    stratus_engine::Running {
+        account: r.account,
+        functions: r.functions,
     }
 }
 
