@@ -111,11 +111,8 @@ impl Admission {
     pub fn admit(&self, name: &str, reserved: Option<u32>) -> Result<Permit, Throttle> {
         let mut map = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
         Self::set_reserved_in(&mut map, name, reserved);
-        let others = self
-            .others
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        // Read under the lock, not copied: this runs on every invocation.
+        let others = self.others.lock().unwrap_or_else(|p| p.into_inner());
         let permit = match reserved {
             Some(n) => {
                 let sem = map.get(name).map(|(_, s)| s.clone()).expect("just set");
@@ -137,12 +134,16 @@ impl Admission {
                     .map_err(|_| Throttle::Account)?
             }
         };
-        *self
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(name.to_string())
-            .or_default() += 1;
+        drop(others);
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        // The name is copied only when the function was not running yet.
+        match running.get_mut(name) {
+            Some(n) => *n += 1,
+            None => {
+                running.insert(name.to_string(), 1);
+            }
+        }
+        drop(running);
         Ok(Permit {
             _permit: permit,
             name: name.to_string(),
