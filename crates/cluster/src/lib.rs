@@ -278,21 +278,28 @@ impl Cluster {
     /// and announces it so the others stop placing work here. A failed write is logged: the
     /// others then learn it when the node leaves.
     pub async fn drain(self: &Arc<Self>) {
-        let me = self.clone();
-        match tokio::task::spawn_blocking(move || me.membership.drain()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "announcing the drain failed"),
-            Err(e) => tracing::warn!(error = %e, "announcing the drain failed"),
-        }
+        self.write_row("announcing the drain", membership::Membership::drain)
+            .await;
     }
 
     /// Deletes this node's row (a clean shutdown), so the others stop placing work here.
     pub async fn leave(self: &Arc<Self>) {
+        self.write_row("leaving the cluster", membership::Membership::leave)
+            .await;
+    }
+
+    /// Runs a write to this node's row off the async workers; a failure is logged (`what`
+    /// failed), since the others learn the same when the node's lease runs out.
+    async fn write_row<E: std::fmt::Display + Send + 'static>(
+        self: &Arc<Self>,
+        what: &'static str,
+        write: fn(&membership::Membership) -> Result<(), E>,
+    ) {
         let me = self.clone();
-        match tokio::task::spawn_blocking(move || me.membership.leave()).await {
+        match tokio::task::spawn_blocking(move || write(&me.membership)).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "leaving the cluster failed"),
-            Err(e) => tracing::warn!(error = %e, "leaving the cluster failed"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "{what} failed"),
+            Err(e) => tracing::warn!(error = %e, "{what} failed"),
         }
     }
 
