@@ -11,12 +11,15 @@ use crate::{Dialect, Error, Location, Tx};
 
 /// How long a broken listening connection waits before reconnecting.
 const RECONNECT_AFTER: Duration = Duration::from_millis(500);
-/// The longest a listener goes without calling back: after this long with no notification it
-/// calls anyway (one could have been lost to a connection that died without a word), so a
-/// copy is never older than this plus the time to re-read it.
-pub const FALLBACK: Duration = Duration::from_secs(2);
-/// How long the listening connection has to answer a check after a quiet [`FALLBACK`].
-const PING: Duration = Duration::from_secs(2);
+/// How long a listener waits without a notification before it checks its connection. A live
+/// session loses no notification (PostgreSQL queues them for it), so only a connection that
+/// died without a word can have lost one; the check finds that out.
+const QUIET: Duration = Duration::from_secs(1);
+/// How long the listening connection has to answer that check.
+const PING: Duration = Duration::from_millis(500);
+/// The longest a copy can stay stale after a lost notification: a quiet period, a check that
+/// goes unanswered, and the wait before reconnecting, after which the listener calls back.
+pub const FALLBACK: Duration = QUIET.saturating_add(PING).saturating_add(RECONNECT_AFTER);
 
 impl Tx<'_> {
     /// Announces on `channel` that this transaction changed something; PostgreSQL delivers it
@@ -34,9 +37,10 @@ impl Tx<'_> {
     }
 }
 
-/// Calls `changed` whenever another transaction notifies `channel`, after every reconnection,
-/// since notifications sent while disconnected are lost, and after every [`FALLBACK`] without
-/// one. Runs on a thread of its own for the life of the process; does nothing on SQLite.
+/// Calls `changed` whenever another transaction notifies `channel`, and after every
+/// reconnection, since notifications sent while disconnected are lost (a broken connection is
+/// found within [`FALLBACK`]). Runs on a thread of its own for the life of the process; does
+/// nothing on SQLite.
 pub fn listen(
     location: &Location,
     channel: &str,
@@ -67,27 +71,26 @@ pub fn listen(
     Ok(())
 }
 
-/// Calls `changed` for each notification, and after each [`FALLBACK`] without one, until
-/// the connection breaks (or stops answering).
+/// Calls `changed` for each notification until the connection breaks (or stops answering).
+/// A quiet period alone calls nothing: the copies stay while the session that would have
+/// heard of a change is known to be alive.
 fn wait_for_notes(client: &mut postgres::Client, changed: &impl Fn()) {
     loop {
         if !notes_until_quiet(client, changed) {
             return;
         }
-        // Quiet for a while: a change may have gone unannounced, and the connection may be
-        // gone (a quiet iterator does not tell).
-        changed();
+        // Quiet for a while: the connection may be gone (a quiet iterator does not tell).
         if client.is_valid(PING).is_err() {
             return;
         }
     }
 }
 
-/// Calls `changed` for each notification until [`FALLBACK`] passes without one (true) or
-/// the connection breaks (false).
+/// Calls `changed` for each notification until [`QUIET`] passes without one (true) or the
+/// connection breaks (false).
 fn notes_until_quiet(client: &mut postgres::Client, changed: &impl Fn()) -> bool {
     let mut notes = client.notifications();
-    let mut it = notes.timeout_iter(FALLBACK);
+    let mut it = notes.timeout_iter(QUIET);
     loop {
         match it.next() {
             Ok(Some(_)) => changed(),

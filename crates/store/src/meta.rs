@@ -233,8 +233,9 @@ impl Meta {
     /// look older than it is.
     ///
     /// On PostgreSQL another node's commit moves it too, when its notification arrives (at
-    /// once, normally), and so does every quiet [`stratus_db::NOTIFY_FALLBACK`] (a lost
-    /// notification leaves a copy stale for at most that long).
+    /// once, normally), and so does a listening connection found broken, which is the only way
+    /// a notification is lost: a copy is then stale for at most
+    /// [`stratus_db::NOTIFY_FALLBACK`].
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
