@@ -18,18 +18,21 @@ use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
 use http::header::{CONNECTION, EXPECT};
 use http::HeaderValue;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
-/// The middleware: the response to an expecting request whose body was not read to its end
-/// carries `Connection: close`, which makes hyper close the connection after it.
-pub async fn close_if_unread(request: Request, next: Next) -> Response {
+/// Whether a request's body was read to its end; kept by the request-id middleware, which
+/// every request passes, so this costs a request that expects nothing one header look-up
+/// rather than a middleware of its own.
+pub struct Watch(Option<Arc<AtomicBool>>);
+
+/// Starts watching an expecting request's body.
+pub fn watch(request: Request) -> (Request, Watch) {
     if !expects_continue(&request) {
-        return next.run(request).await;
+        return (request, Watch(None));
     }
     // An empty body has nothing to be sent late.
     let read = Arc::new(AtomicBool::new(request.body().is_end_stream()));
@@ -39,13 +42,21 @@ pub async fn close_if_unread(request: Request, next: Next) -> Response {
             read: read.clone(),
         })
     });
-    let mut response = next.run(request).await;
-    if !read.load(Ordering::Acquire) {
-        response
-            .headers_mut()
-            .insert(CONNECTION, HeaderValue::from_static("close"));
+    (request, Watch(Some(read)))
+}
+
+impl Watch {
+    /// Marks the response to an expecting request whose body was not read to its end with
+    /// `Connection: close`, which makes hyper close the connection after it.
+    pub fn finish(self, response: &mut Response) {
+        if let Some(read) = self.0 {
+            if !read.load(Ordering::Acquire) {
+                response
+                    .headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+        }
     }
-    response
 }
 
 fn expects_continue(request: &Request) -> bool {

@@ -162,7 +162,6 @@ pub fn with_edge_layers(routes: Router<Shared>, state: Shared) -> Router {
             apigw::data_plane::by_host,
         ))
         .layer(middleware::from_fn(panic_guard::catch_panic))
-        .layer(middleware::from_fn(expect_continue::close_if_unread))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
 }
@@ -368,11 +367,14 @@ impl RequestId {
 /// Gives every request an id (in its extensions, for logs) and every response an
 /// `x-amzn-RequestId` (handlers that have a more meaningful id, such as Invoke's invocation id,
 /// set their own first). The id comes from a counter, and becomes text only for the header:
-/// this runs on every request, warm invokes included.
-async fn request_id(mut req: Request, next: Next) -> Response {
+/// this runs on every request, warm invokes included. It also closes the connection after an
+/// unread `Expect: 100-continue` body ([`expect_continue`]), rather than a middleware of its own.
+async fn request_id(req: Request, next: Next) -> Response {
     let id = RequestId(stratus_core::ids::request_id());
+    let (mut req, watch) = expect_continue::watch(req);
     req.extensions_mut().insert(id);
     let mut resp = next.run(req).await;
+    watch.finish(&mut resp);
     if !resp.headers().contains_key("x-amzn-RequestId") {
         resp.headers_mut()
             .insert("x-amzn-RequestId", id.header_value());
