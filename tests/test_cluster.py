@@ -74,14 +74,20 @@ def environments_of(srv, name):
     return out
 
 
+def signed_headers(body, secret, when=None):
+    """The headers a node signs a forward of `body` with, using `secret`."""
+    when = int(time.time()) if when is None else when
+    nonce = os.urandom(16).hex()
+    digest = hashlib.sha256(body).hexdigest()
+    text = f"POST\n{INVOKE_PATH}\n{when}\n{nonce}\n{digest}".encode()
+    sig = hmac.new(secret.encode(), text, hashlib.sha256).hexdigest()
+    return {"x-stratus-cluster-time": str(when), "x-stratus-cluster-nonce": nonce,
+            "x-stratus-cluster-signature": sig}
+
+
 def signed_post(url, body, secret, when=None):
     """POSTs `body` to the internal endpoint, signed as a node would sign it with `secret`."""
-    when = int(time.time()) if when is None else when
-    digest = hashlib.sha256(body).hexdigest()
-    text = f"POST\n{INVOKE_PATH}\n{when}\n{digest}".encode()
-    sig = hmac.new(secret.encode(), text, hashlib.sha256).hexdigest()
-    headers = {"x-stratus-cluster-time": str(when), "x-stratus-cluster-signature": sig}
-    return raw_post(url, body, headers)
+    return raw_post(url, body, signed_headers(body, secret, when))
 
 
 def raw_post(url, body, headers):
@@ -161,7 +167,7 @@ def test_calls_through_any_node_find_the_one_warm_environment(nodes):
 
 
 @needs_postgres
-def test_the_internal_endpoint_refuses_what_a_node_did_not_sign(nodes):
+def test_the_internal_endpoint_refuses_what_a_node_did_not_sign_and_replays(nodes):
     a = nodes["node-a"]
     lam = a.client()
     name = helpers.unique_name("guarded")
@@ -185,12 +191,20 @@ def test_the_internal_endpoint_refuses_what_a_node_did_not_sign(nodes):
     time.sleep(1.5)
     assert environments_of(a, name) == {}
     # The same request, signed with the cluster's secret, runs.
-    status, answer = signed_post(a.url, body, SECRET)
+    headers = signed_headers(body, SECRET)
+    status, answer = raw_post(a.url, body, headers)
     assert status == 200, answer
     assert answer["answer"] in ("ran", "full"), answer
     if answer["answer"] == "ran":
         import base64
         assert json.loads(base64.b64decode(answer["payload"]))["echo"] == 1
+    # Sent again as captured, it is a replay; signed afresh, it runs again.
+    status, answer = raw_post(a.url, body, headers)
+    assert status == 403, answer
+    assert "already received" in answer["message"], answer
+    without_nonce = {k: v for k, v in headers.items() if k != "x-stratus-cluster-nonce"}
+    assert raw_post(a.url, body, without_nonce)[0] == 403
+    assert signed_post(a.url, body, SECRET)[0] == 200
 
 
 SLOW_SOURCE = (
