@@ -219,6 +219,22 @@ pub fn unpack(bytes: &[u8], dest: &Path) -> Result<()> {
         budget -= copied;
         set_mode(&target, mode)?;
     }
+    open_dirs(dest)
+}
+
+/// Makes `dir` and every directory under it 0755. They were made under the platform's umask,
+/// and under a strict one (077) the sandbox user, who is not their owner, could not read its
+/// own code.
+fn open_dirs(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(|e| fault("chmod", e))?;
+    for entry in fs::read_dir(dir).map_err(|e| fault("list unpacked dir", e))? {
+        let entry = entry.map_err(|e| fault("list unpacked dir", e))?;
+        // `file_type` does not follow links, and the package holds none anyway.
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            open_dirs(&entry.path())?;
+        }
+    }
     Ok(())
 }
 
@@ -319,6 +335,27 @@ mod tests {
         assert_eq!(fs::read(root.join("lib/a.py")).unwrap(), b"x=1");
         assert_eq!(store.read_zip(&code.sha256_hex).await.unwrap(), bytes);
         assert_eq!(store.put_zip(&bytes).await.unwrap(), code, "idempotent");
+    }
+
+    /// The sandbox user owns none of the code: under a strict umask its directories must
+    /// still be readable and searchable by others.
+    #[test]
+    #[allow(unsafe_code)]
+    fn unpacked_directories_are_readable_under_a_strict_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("pkg");
+        let bytes = zip_of(&[("lib/deep/a.py", b"x=1", 0o644)]);
+        // SAFETY: umask only swaps the process's file-creation mask; it is restored below.
+        let before = unsafe { libc::umask(0o077) };
+        fs::create_dir(&dest).unwrap();
+        let unpacked = unpack(&bytes, &dest);
+        unsafe { libc::umask(before) };
+        unpacked.unwrap();
+        for d in [&dest, &dest.join("lib"), &dest.join("lib/deep")] {
+            let mode = fs::metadata(d).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o755, "{d:?}");
+        }
     }
 
     #[tokio::test]
