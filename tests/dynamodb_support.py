@@ -17,7 +17,7 @@ REGION = helpers.REGION
 # Waiters poll DescribeTable; a local service is ready at once, so poll fast.
 FAST_WAIT = {"Delay": 0.1, "MaxAttempts": 300}
 
-CLIENT_CONFIG = {"retries": {"max_attempts": 1}, "max_pool_connections": 64}
+CLIENT_CONFIG = {"retries": {"total_max_attempts": 1}, "max_pool_connections": 64}
 
 
 def ddb_client(server, **config):

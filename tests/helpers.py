@@ -53,7 +53,8 @@ def make_client(endpoint, service="lambda", access_key=ACCESS_KEY, secret_key=SE
                 session_token=None, **config):
     """A boto3 client for the server: test credentials (or the given ones, with a session
     token for temporary credentials), us-east-1, no retries."""
-    cfg = {"retries": {"max_attempts": 1}, "connect_timeout": 5, "read_timeout": 60}
+    # `total_max_attempts` counts the first attempt; botocore's `max_attempts` counts retries.
+    cfg = {"retries": {"total_max_attempts": 1}, "connect_timeout": 5, "read_timeout": 60}
     cfg.update(config)
     return boto3.client(
         service,
@@ -291,7 +292,8 @@ def json_body(raw):
 
 # Invoke clients wait long enough for slow functions and never retry (a retry would hide a
 # failed or duplicated invocation).
-INVOKE_CONFIG = {"read_timeout": 60, "retries": {"max_attempts": 1}, "max_pool_connections": 32}
+INVOKE_CONFIG = {"read_timeout": 60, "retries": {"total_max_attempts": 1},
+                 "max_pool_connections": 32}
 
 REPORT_RE = re.compile(
     r"^REPORT RequestId: (?P<id>\S+)\tDuration: (?P<duration>\d+\.\d{2}) ms\t"

@@ -19,7 +19,7 @@ def ddb_resource(server):
         region_name=helpers.REGION,
         aws_access_key_id=helpers.ACCESS_KEY,
         aws_secret_access_key=helpers.SECRET_KEY,
-        config=Config(retries={"max_attempts": 1}),
+        config=Config(retries={"total_max_attempts": 1}),
     )
 
 

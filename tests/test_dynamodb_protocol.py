@@ -194,7 +194,7 @@ def test_number_as_a_json_number_is_a_serialization_error(server, tables):
 
 def test_wrong_secret_key_is_invalid_signature(server):
     client = helpers.make_client(server.url, "dynamodb", secret_key="not-the-secret",
-                                 retries={"max_attempts": 1})
+                                 retries={"total_max_attempts": 1})
     with pytest.raises(ClientError) as excinfo:
         client.list_tables()
     assert_ddb_error(excinfo, "InvalidSignatureException", status=400)
@@ -202,7 +202,7 @@ def test_wrong_secret_key_is_invalid_signature(server):
 
 def test_unknown_access_key_is_unrecognized_client(server):
     client = helpers.make_client(server.url, "dynamodb", access_key="AKIAUNKNOWNKEY000000",
-                                 retries={"max_attempts": 1})
+                                 retries={"total_max_attempts": 1})
     with pytest.raises(ClientError) as excinfo:
         client.list_tables()
     assert_ddb_error(excinfo, "UnrecognizedClientException", status=400,

@@ -19,7 +19,7 @@ def sigv2(server):
         region_name=REGION,
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=SECRET_KEY,
-        config=Config(signature_version="s3", s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        config=Config(signature_version="s3", s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}),
     )
 
 
@@ -48,7 +48,7 @@ def test_sigv2_with_a_wrong_secret_is_refused(server, bucket):
         region_name=REGION,
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key="wrong",
-        config=Config(signature_version="s3", s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        config=Config(signature_version="s3", s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}),
     )
     expect_error(wrong.put_object, "SignatureDoesNotMatch", 403, Bucket=bucket, Key="x", Body=b"x")
 

@@ -98,7 +98,7 @@ def test_owner_recreating_a_bucket_elsewhere_is_already_owned(server, bucket):
         region_name="eu-west-1",
         aws_access_key_id=helpers.ACCESS_KEY,
         aws_secret_access_key=helpers.SECRET_KEY,
-        config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}),
+        config=Config(retries={"total_max_attempts": 1}, s3={"addressing_style": "path"}),
     )
     expect_error(
         eu.create_bucket, "BucketAlreadyOwnedByYou", 409,

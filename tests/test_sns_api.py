@@ -33,7 +33,7 @@ def regional_client(server, region):
     """An sns client signing for `region` (topics are listed per region)."""
     return boto3.client("sns", endpoint_url=server.url, region_name=region,
                         aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
-                        config=Config(retries={"max_attempts": 1}))
+                        config=Config(retries={"total_max_attempts": 1}))
 
 
 def name(prefix="topic"):
