@@ -10,9 +10,9 @@ every forwarded call (node → relay → node) crosses the veth and the delay, w
 the database talk to the nodes directly. Needs root, iproute2 and STRATUS_TEST_DATABASE.
 
 The relay accepts connections at once: unlike netem it delays what is sent, not the TCP
-handshake. So the case "connecting takes longer than the channel's 1 s connect timeout" (the
-node is skipped as unreachable, see docs/cluster.md) is not what this measures; the case "the
-answer takes longer than the forward's deadline" is (the last test)."""
+handshake. A handshake slower than the channel's 1 s connect timeout is emulated apart, by
+dropping the SYNs to one relay port in the namespace (nft): the node is skipped as
+unreachable. An answer slower than the forward's deadline is the last test (about 31 s)."""
 
 import os
 import select
@@ -126,6 +126,13 @@ class Relay:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
+
+    def restart(self, delay_ms):
+        """A new relay on the same ports: the nodes' pooled connections through the old one
+        are closed, so their next forward connects afresh."""
+        self.stop()
+        self.start(delay_ms)
+        time.sleep(0.5)  # the nodes see their pooled connections closed
 
 
 @pytest.fixture(scope="module")
@@ -307,6 +314,37 @@ def test_errors_throttles_and_async_through_a_delayed_node(cluster):
     lam.delete_function_concurrency(FunctionName=name)
 
 
+def test_a_link_slower_than_the_connect_timeout_skips_the_node(cluster):
+    """netem would delay the TCP handshake too. A node whose connection is not made within
+    the channel's 1 s connect timeout is skipped as unreachable, and the call runs on the next
+    node in rank (a cold start there) rather than failing. Emulated by dropping, in the
+    namespace, the SYNs to the home node's relay port (the relay restarted, so no pooled
+    connection to it survives)."""
+    if not shutil.which("nft"):
+        pytest.skip("nft is not installed")
+    name, home_id, others, first = placed_function(cluster)
+    via = others[0]
+    nft = ["ip", "netns", "exec", cluster.relay.link.ns, "nft"]
+    run(nft + ["add", "table", "inet", "stall"])
+    try:
+        run(nft + ["add", "chain", "inet", "stall", "input",
+                   "{ type filter hook input priority 0 ; }"])
+        run(nft + ["add", "rule", "inet", "stall", "input", "tcp", "dport",
+                   str(cluster.relay_port[home_id]), "tcp", "flags", "&", "(syn|ack)", "==",
+                   "syn", "drop"])
+        cluster.relay.restart(DELAY_MS)
+        inv, seconds = timed_invoke(via, name, {"id": "skipped"})
+    finally:
+        run(nft + ["delete", "table", "inet", "stall"], check=False)
+    assert inv.status == 200 and inv.function_error is None, inv.log
+    assert inv.payload["env"] != first.payload["env"], "ran on the home node"
+    assert "Init Duration" in inv.log
+    assert seconds >= 1.0, "the connect timeout passed first"
+    assert home_id in node_ids(via), "the home node is alive and still listed"
+    # This node skips the home node for one lease: wait it out before the next test.
+    time.sleep(LEASE_S + 1)
+
+
 def test_an_answer_later_than_the_forwards_deadline_is_a_service_exception(cluster):
     """With the link slower than the forward's deadline (the function's timeout + 30 s), the
     caller gets 500 `ServiceException` once the deadline passes. The call reached the home
@@ -316,9 +354,7 @@ def test_an_answer_later_than_the_forwards_deadline_is_a_service_exception(clust
     home, via = cluster.nodes[home_id], others[0]
     deadline_s = 1 + FORWARD_MARGIN_S
     # Each way longer than half the deadline, so the request arrives but the answer is late.
-    cluster.relay.stop()
-    cluster.relay.start(delay_ms=(deadline_s / 2 + 4) * 1000)
-    time.sleep(0.5)  # pooled connections to the old relay are seen closed
+    cluster.relay.restart(delay_ms=(deadline_s / 2 + 4) * 1000)
     started = time.monotonic()
     # One attempt: botocore's `max_attempts` counts retries, and would send a 500 again.
     once = via.client(read_timeout=deadline_s + 30, retries={"total_max_attempts": 1})
