@@ -14,6 +14,7 @@ database (STRATUS_BENCH_DATABASE; a fresh database beside it) and one blob store
 
 import json
 import os
+import statistics
 import subprocess
 import threading
 import time
@@ -57,6 +58,15 @@ def _listed(url):
         return None
 
 
+def _invocations(url, function):
+    """How many invocations of `function` the node at `url` has run (its /metrics)."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("stratus_invocations_total{")
+               and f'function="{function}"' in line)
+
+
 def _wait(predicate, timeout, what):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -83,7 +93,8 @@ class Trio:
     def __init__(self, ctx, database, blobs):
         self.ctx, self.nodes = ctx, {}
         self.env = {"STRATUS_CLUSTER_SECRET": SECRET, "STRATUS_DATABASE": database,
-                    "STRATUS_BLOB_STORE": blobs, "STRATUS_ACCOUNT_CONCURRENCY": "1000"}
+                    "STRATUS_BLOB_STORE": blobs, "STRATUS_ACCOUNT_CONCURRENCY": "1000",
+                    "STRATUS_CLUSTER_DRAIN_SECS": "1"}
 
     def start(self, node_id):
         s = servers.Stratus(self.ctx.stratus_bin, self.ctx.work_dir, f"cluster-{node_id}",
@@ -102,6 +113,10 @@ class Trio:
         for s in self.nodes.values():
             _wait(lambda: settled(s), 20, f"{s.url} to list {ids}")
 
+    def leave(self, node_id):
+        """Stops a node cleanly (it drains for a second, then leaves the list)."""
+        self.nodes.pop(node_id).stop()
+
     def stop(self):
         for s in self.nodes.values():
             s.stop()
@@ -117,7 +132,8 @@ def _loadgen(ctx, trio, urls, function, **opts):
 
 
 def _throughput(ctx, trio, plan):
-    """One node, then three, at 16 connections on the same warm function."""
+    """One node; three (round-robin, and all on the home node, alternating); one node again,
+    once the others left: 16 connections on the same warm function throughout."""
     a = trio.nodes["node-a"]
     lam = deploy.client(a.url)
     deploy.create(lam, "noop-rust", ctx.packages, "rust")
@@ -128,26 +144,68 @@ def _throughput(ctx, trio, plan):
     for node_id in NODES[1:]:
         trio.start(node_id)
     trio.settle()
-    ctx.log("  throughput, three nodes round-robin, concurrency 16")
     urls = [trio.nodes[n].url for n in NODES]
-    out["three nodes"] = _loadgen(ctx, trio, urls, "noop-rust", concurrency=16,
-                                  duration=plan.throughput_s, warmup=plan.warmup_s)
+    # A first round-robin run warms the home node's environments and shows which node it
+    # is: the one that ran the calls.
+    before = {n: _invocations(s.url, "noop-rust") for n, s in trio.nodes.items()}
+    _loadgen(ctx, trio, urls, "noop-rust", concurrency=16, duration=plan.warmup_s)
+    ran = {n: _invocations(s.url, "noop-rust") - before[n] for n, s in trio.nodes.items()}
+    home = max(ran, key=ran.get)
+    out["ran_per_node"] = ran
+    # Round-robin over the three, and every connection on the home node (nothing forwarded,
+    # so the gap between the two is the forwards' cost), in alternating rounds.
+    variants = {"three nodes": urls, "three nodes, all to its home": [trio.nodes[home].url]}
+    rounds = {label: [] for label in variants}
+    for r in range(2):
+        for label, targets in variants.items():
+            ctx.log(f"  throughput, {label}, concurrency 16, round {r + 1}")
+            rounds[label].append(_loadgen(ctx, trio, targets, "noop-rust", concurrency=16,
+                                          duration=plan.throughput_s / 2, warmup=0.3))
+    for label, runs in rounds.items():
+        out[label] = _combined(runs)
+    # One node again, once the others have left: how far the machine drifted meanwhile.
+    for node_id in NODES[1:]:
+        trio.leave(node_id)
+    _wait(lambda: _listed(a.url) == ["node-a"], 10, "node-a to be alone")
+    ctx.log("  throughput, one node again, concurrency 16")
+    out["one node, again"] = _loadgen(ctx, trio, [a.url], "noop-rust", concurrency=16,
+                                      duration=plan.throughput_s, warmup=plan.warmup_s)
+    for node_id in NODES[1:]:
+        trio.start(node_id)
+    trio.settle()
     return out
 
 
-def _forwarding(ctx, trio, plan):
-    """Latency at concurrency 1 on the home node and through another node."""
+def _combined(runs):
+    """Rounds of equal length as one figure: requests and errors summed, throughput their
+    mean, latency percentiles their median."""
+    out = {k: statistics.median(r[k] for r in runs) for k in ("p50_us", "p95_us", "p99_us")}
+    out["throughput_rps"] = round(statistics.mean(r["throughput_rps"] for r in runs), 1)
+    out["requests"] = sum(r["requests"] for r in runs)
+    out["errors"] = sum(r["errors"] for r in runs)
+    out["rounds"] = runs
+    return out
+
+
+def _forwarding(ctx, trio, plan, rounds=4):
+    """Latency at concurrency 1 on the home node and through another node, in alternating
+    short rounds so that the busy machine's drift hits both alike; each figure is the median
+    of the rounds'."""
     a = trio.nodes["node-a"]
     lam = deploy.client(a.url)
     deploy.create(lam, "noop-fwd", ctx.packages, "rust")
     lam.invoke(FunctionName="noop-fwd", Payload=b"{}")
     home = _home(a.url, "noop-fwd")
     other = next(n for n in NODES if n != home)
-    out = {"home": home, "via": other}
-    for label, node in (("direct", home), ("forwarded", other)):
-        ctx.log(f"  latency at concurrency 1, {label}")
-        out[label] = _loadgen(ctx, trio, [trio.nodes[node].url], "noop-fwd", concurrency=1,
-                              duration=plan.pinned_s, warmup=plan.warmup_s)
+    out = {"home": home, "via": other, "rounds": {"direct": [], "forwarded": []}}
+    ctx.log(f"  latency at concurrency 1, {rounds} rounds direct and forwarded")
+    for _ in range(rounds):
+        for label, node in (("direct", home), ("forwarded", other)):
+            out["rounds"][label].append(_loadgen(
+                ctx, trio, [trio.nodes[node].url], "noop-fwd", concurrency=1,
+                duration=plan.pinned_s / rounds, warmup=0.3))
+    for label, runs in out.pop("rounds").items():
+        out[label] = _combined(runs)
     out["overhead_p50_us"] = out["forwarded"]["p50_us"] - out["direct"]["p50_us"]
     out["overhead_p99_us"] = out["forwarded"]["p99_us"] - out["direct"]["p99_us"]
     return out
