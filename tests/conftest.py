@@ -68,8 +68,10 @@ def database_for(data_dir):
 class StratusServer:
     """One `stratus serve` process on a data dir; can be stopped, killed and restarted."""
 
-    def __init__(self, binary, data_dir, log_path, env=None):
+    def __init__(self, binary, data_dir, log_path, env=None, listen_host="127.0.0.1"):
         self.binary = Path(binary)
+        # The address it listens on; clients always use 127.0.0.1 (a wildcard includes it).
+        self.listen_host = listen_host
         self.data_dir = Path(data_dir)
         self.log_path = Path(log_path)
         # Extra environment variables for the server (e.g. STRATUS_IDLE_TIMEOUT_SECS).
@@ -101,7 +103,7 @@ class StratusServer:
                 log.write(f"\n=== starting on port {self.port} ===\n".encode())
                 log.flush()
                 self.proc = subprocess.Popen(
-                    [str(self.binary), "serve", "--listen", f"127.0.0.1:{self.port}",
+                    [str(self.binary), "serve", "--listen", f"{self.listen_host}:{self.port}",
                      "--data-dir", str(self.data_dir)],
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -201,10 +203,11 @@ class _ServerFactory:
         self.root = Path(root)
         self.started = []
 
-    def __call__(self, data_dir=None, env=None):
+    def __call__(self, data_dir=None, env=None, listen_host="127.0.0.1"):
         n = len(self.started)
         data_dir = Path(data_dir) if data_dir is not None else self.root / f"data-{n}"
-        srv = StratusServer(stratus_binary(), data_dir, self.root / f"server-{n}.log", env=env)
+        srv = StratusServer(stratus_binary(), data_dir, self.root / f"server-{n}.log", env=env,
+                            listen_host=listen_host)
         self.started.append(srv)
         return srv.start()
 

@@ -251,6 +251,9 @@ def render(res):
                      "PostgreSQL + S3\n" + table(["backend", "request", "c=1 p50 µs",
                                                    "c=1 p99 µs", "c=16 req/s", "errors"], rows)
                      + "".join("\n" + line for line in skipped))
+    cl = w.get("cluster")
+    if cl:
+        parts.append(render_cluster(cl))
     rat = res.get("ratios", {})
     if rat:
         lines = ["\nRatios, Stratus / floor and Stratus / peer (latency > 1: Stratus slower; "
@@ -263,6 +266,49 @@ def render(res):
                 lines.append(f"  {group:<11} {k:<38} {v}")
         parts.append("\n".join(lines))
     return "\n".join(parts)
+
+
+def render_cluster(cl):
+    """9. Three nodes on one database: throughput, a forward's cost, a node's death."""
+    if "skipped" in cl:
+        return f"\n9. Cluster: skipped ({cl['skipped']})"
+    tp, fw, dd = cl["throughput_c16"], cl["forwarding_c1"], cl["node_death"]
+    rows = [[k, r["throughput_rps"], r["p50_us"], r["p99_us"], r["errors"]]
+            for k, r in tp.items() if k != "ran_per_node"]
+    text = ("\n9. Cluster (PostgreSQL, blob store: " + cl["blob_store"] + "), one warm Rust "
+            "function, concurrency 16 (the three-node rows: two alternating rounds each)\n" + table(
+                ["nodes", "req/s", "p50 µs", "p99 µs", "errors"], rows))
+    rows = [[f"{k} ({fw['home'] if k == 'direct' else fw['via'] + ' -> ' + fw['home']})",
+             fw[k]["p50_us"], fw[k]["p99_us"], fw[k]["requests"], fw[k]["errors"]]
+            for k in ("direct", "forwarded")]
+    text += ("\n   a warm invoke at concurrency 1: on its home node, and through another node "
+             f"(medians of {len(fw['direct'].get('rounds', [])) or 1} alternating rounds)\n"
+             + table(["sent", "p50 µs", "p99 µs", "requests", "errors"], rows)
+             + f"\n   forwarding adds {fw['overhead_p50_us']:,.0f} µs at p50, "
+               f"{fw['overhead_p99_us']:,.0f} µs at p99")
+    def span(held):
+        rs = [r for r in dd["reruns"].values() if r["held_by_victim"] == held]
+        starts = [r["started_s"] for r in rs if r["started_s"] is not None]
+        if not rs:
+            return "none"
+        claimed = [r["claimed_s"] for r in rs if r.get("claimed_s") is not None]
+        taken = (f"taken by a live node {_fmt(min(claimed), 2)}-{_fmt(max(claimed), 2)} s, "
+                 if claimed else "")
+        loading = [r["loading_s"] for r in rs if r.get("loading_s") is not None]
+        if loading:
+            taken += (f"code loading from {_fmt(min(loading), 2)}-{_fmt(max(loading), 2)} s, ")
+        return (f"{len(rs)}, {taken}handler running from {_fmt(min(starts, default=None), 2)} to "
+                f"{_fmt(max(starts, default=None), 2)} s, finished by "
+                f"{_fmt(max(r['ended_s'] for r in rs), 2)} s")
+    text += (f"\n   SIGKILL of {dd['victim']} (lease {cl['lease_s']} s), "
+             f"{len(dd['reruns'])} of {dd['events']} async events unfinished, function sleeps "
+             f"{dd['function_sleep_s']} s: the others stop listing it after "
+             f"{_fmt(dd['detected_s']['max'], 2)} s"
+             f"\n     events leased to it: {span(True)}"
+             f"\n     events another node had forwarded to it: {span(False)}"
+             f"\n     (seconds after the kill; most runs of one event: "
+             f"{dd['runs_per_event_max']})")
+    return text
 
 
 def _e2e(r):

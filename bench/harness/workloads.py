@@ -677,6 +677,14 @@ def backends(ctx):
     return out
 
 
+# --- 9: a cluster of three nodes (cluster.py) ---------------------------------------------
+
+
+def cluster(ctx):
+    from . import cluster as workload  # imports this module: loaded on first use
+    return workload.cluster(ctx)
+
+
 WORKLOADS = [
     ("warm_and_throughput", warm_and_throughput),
     ("pinned_latency", pinned_latency),
@@ -687,6 +695,7 @@ WORKLOADS = [
     ("event_sources", event_sources),
     ("tables", tables),
     ("backends", backends),
+    ("cluster", cluster),
 ]
 
 

@@ -5,7 +5,9 @@
 //! Closed loop: `--concurrency N` connections, each sending its next request as soon as the
 //! previous one is answered, for `--duration` seconds or until `--count` requests in total
 //! have been sent (after an optional `--warmup`, whose requests are not counted). All
-//! connections are opened before the clock starts. With `--qualifiers a,b,c` it instead invokes
+//! connections are opened before the clock starts. `--endpoint a,b,c` spreads the connections
+//! over several servers in turn (connection i goes to endpoint i mod n), as a round-robin
+//! load balancer spreads its clients: the nodes of a cluster. With `--qualifiers a,b,c` it instead invokes
 //! each qualifier once, in order, on one connection, and reports each invocation (cold starts).
 //!
 //! `--dynamodb Operation` is short for that shape of a DynamoDB operation (JSON 1.0 on `POST /`,
@@ -43,7 +45,8 @@ const MAX_CONCURRENCY: usize = 2000;
 #[derive(Parser, Debug)]
 #[command(about = "Signed Invoke load over keep-alive connections; prints JSON")]
 struct Args {
-    /// Base URL of the server (loopback only), e.g. http://127.0.0.1:4566
+    /// Base URL of the server (loopback only), e.g. http://127.0.0.1:4566; several,
+    /// comma-separated, spread the connections over them in turn.
     #[arg(long)]
     endpoint: String,
     /// Function name.
@@ -159,12 +162,14 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn check_bounds(a: &Args) -> anyhow::Result<()> {
-    let host = a
-        .endpoint
-        .strip_prefix("http://")
-        .context("--endpoint must be http://")?;
-    if !(host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")) {
-        bail!("--endpoint must be a loopback address");
+    for endpoint in endpoints(a) {
+        let host = endpoint
+            .strip_prefix("http://")
+            .context("--endpoint must be http://")?;
+        if !(host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]"))
+        {
+            bail!("--endpoint must be a loopback address");
+        }
     }
     if a.function.is_empty() && a.dynamodb.is_none() {
         bail!("give --function or --dynamodb");
@@ -191,11 +196,13 @@ fn encode_qualifier(q: &str) -> String {
     q.replace('$', "%24")
 }
 
-fn target(a: &Args, qualifier: Option<&str>) -> Target {
-    let host = a
-        .endpoint
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
+/// The servers to send to, in the order connections are spread over them.
+fn endpoints(a: &Args) -> Vec<&str> {
+    a.endpoint.split(',').map(str::trim).collect()
+}
+
+fn target(a: &Args, qualifier: Option<&str>, endpoint: &str) -> Target {
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
     let mut path_and_query = match a.dynamodb {
         Some(_) => "/".to_string(),
         None => format!("/2015-03-31/functions/{}/invocations", a.function),
@@ -441,10 +448,13 @@ async fn run(a: Args) -> anyhow::Result<serde_json::Value> {
     if !a.qualifiers.is_empty() {
         return cold_series(&a).await;
     }
-    let t = Arc::new(target(&a, a.qualifier.as_deref()));
+    let targets: Vec<Arc<Target>> = endpoints(&a)
+        .into_iter()
+        .map(|e| Arc::new(target(&a, a.qualifier.as_deref(), e)))
+        .collect();
     let mut clients = Vec::with_capacity(a.concurrency);
-    for _ in 0..a.concurrency {
-        clients.push(Client::open(t.clone()).await?);
+    for i in 0..a.concurrency {
+        clients.push(Client::open(targets[i % targets.len()].clone()).await?);
     }
     let mut warmup_requests = 0;
     if a.warmup > 0.0 {
@@ -527,7 +537,7 @@ async fn cold_series(a: &Args) -> anyhow::Result<serde_json::Value> {
     let mut samples = Vec::new();
     let started = Instant::now();
     for q in &a.qualifiers {
-        let t = Arc::new(target(a, Some(q)));
+        let t = Arc::new(target(a, Some(q), endpoints(a)[0]));
         let mut client = Client::open(t).await?;
         // The connection is open before the clock starts: only the invocation is timed.
         let s = client.invoke().await;
