@@ -66,7 +66,7 @@ impl ObjectStore {
             .db
             .tx(|tx| tx.object(bucket, key))
             .map_err(|e| e.to_string())?;
-        match row {
+        match row.filter(|r| !r.delete_marker) {
             None => Ok(None),
             Some(r) => self
                 .blobs
