@@ -988,4 +988,97 @@ mod tests {
         db.tx(|tx| tx.set_object_tags("b", "k", &tags)).unwrap();
         assert_eq!(db.tx(|tx| tx.object("b", "k")).unwrap().unwrap().tags, tags);
     }
+
+    fn put(tx: &Tx<'_, '_>, key: &str, blob: &str, mode: Versioning) -> (ObjectRow, Vec<String>) {
+        let row = ObjectRow {
+            bucket: "b".into(),
+            key: key.into(),
+            blob: blob.into(),
+            size: 1,
+            etag: "e".into(),
+            ..Default::default()
+        };
+        let current = tx.object("b", key).unwrap();
+        tx.write_version(&row, current, mode).unwrap()
+    }
+
+    /// A data directory from before versioning (no history table, no version columns) opens
+    /// in place: its objects are the `null` versions of their keys, and versioned writes go on
+    /// from there.
+    #[test]
+    fn upgrades_a_database_from_before_versioning() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("objects")).unwrap();
+        let location = Location::Sqlite(dir.path().into());
+        {
+            let old = stratus_db::rusqlite::Connection::open(dir.path().join("objects/s3.db"))
+                .unwrap();
+            old.execute_batch(SCHEMA).unwrap();
+            old.execute_batch(
+                "DROP TABLE object_versions;
+                 INSERT INTO buckets (name, created_ms) VALUES ('b', 1);
+                 INSERT INTO objects (bucket, key, blob, size, etag, last_modified_ms, attrs)
+                 VALUES ('b', 'k', 'old', 3, 'e', 2, '{}');",
+            )
+            .unwrap();
+        }
+        let db = Db::open(&location).unwrap();
+        let old = db.tx(|tx| tx.object_version("b", "k", "null")).unwrap().unwrap();
+        assert_eq!((old.blob.as_str(), old.version_id, old.seq), ("old", None, 0));
+        let (new, released) = db.tx(|tx| Ok(put(tx, "k", "new", Versioning::Enabled))).unwrap();
+        assert!(released.is_empty());
+        let versions = db.tx(|tx| tx.versions("b", "", "", i64::MIN, 10)).unwrap();
+        let listed: Vec<_> = versions
+            .iter()
+            .map(|(r, latest)| (r.blob.as_str(), r.version_id.clone(), *latest))
+            .collect();
+        assert_eq!(listed, [("new", new.version_id, true), ("old", None, false)]);
+    }
+
+    /// Which bytes each kind of write and delete leaves unreferenced, on every backend: only
+    /// a version replaced in place (never versioned, or the `null` version while suspended)
+    /// or deleted by id; never a version still in the history.
+    #[test]
+    fn releases_bytes_only_with_their_version() {
+        for t in testing::backends("release") {
+            let loc = &t.location;
+            let released = t
+                .db
+                .tx(|tx| {
+                    tx.create_bucket("b", 0)?;
+                    let mut out = Vec::new();
+                    out.push(put(tx, "u", "u1", Versioning::Unversioned).1);
+                    out.push(put(tx, "u", "u2", Versioning::Unversioned).1);
+                    out.push(put(tx, "k", "k1", Versioning::Enabled).1);
+                    out.push(put(tx, "k", "k2", Versioning::Enabled).1);
+                    out.push(put(tx, "k", "n1", Versioning::Suspended).1);
+                    out.push(put(tx, "k", "n2", Versioning::Suspended).1);
+                    Ok(out)
+                })
+                .unwrap();
+            let expected: Vec<Vec<String>> = vec![
+                vec![],
+                vec!["u1".into()],
+                vec![],
+                vec![],
+                vec![],
+                vec!["n1".into()],
+            ];
+            assert_eq!(released, expected, "{loc}");
+            let k1 = t.db.tx(|tx| tx.versions("b", "k", "", i64::MIN, 10)).unwrap();
+            let blobs: Vec<_> = k1.iter().map(|(r, _)| r.blob.as_str()).collect();
+            assert_eq!(blobs, ["n2", "k2", "k1"], "{loc}");
+            // Deleting the current version by id makes the next newest current.
+            let k2 = k1[1].0.version_id.clone().unwrap();
+            let gone = t.db.tx(|tx| tx.delete_version("b", "k", "null")).unwrap();
+            assert_eq!(gone.map(|r| r.blob).as_deref(), Some("n2"), "{loc}");
+            let current = t.db.tx(|tx| tx.object("b", "k")).unwrap().unwrap();
+            assert_eq!(current.version_id.as_deref(), Some(k2.as_str()), "{loc}");
+            assert!(!t.db.tx(|tx| tx.is_empty("b")).unwrap(), "{loc}");
+            let all = t.db.tx(|tx| tx.all_blobs()).unwrap();
+            for b in ["k1", "k2", "u2"] {
+                assert!(all.contains(&b.to_string()), "{loc}: {b} in {all:?}");
+            }
+        }
+    }
 }
