@@ -84,7 +84,8 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
 
 /// PostgreSQL's schema: SQLite's with the added columns in place. Bucket names and keys are
 /// `COLLATE "C"` so they sort by bytes, as on SQLite.
-const POSTGRES: &[&str] = &[r#"
+const POSTGRES: &[&str] = &[
+    r#"
 CREATE TABLE buckets (
     name TEXT COLLATE "C" PRIMARY KEY,
     created_ms BIGINT NOT NULL,
@@ -264,8 +265,11 @@ impl Versioning {
     /// The `x-amz-version-id` a response about `row` carries: none from a bucket that was
     /// never versioned, `null` for the null version.
     pub fn header(self, row: &ObjectRow) -> Option<String> {
-        (self != Versioning::Unversioned)
-            .then(|| row.version_id.clone().unwrap_or_else(|| NULL_VERSION.into()))
+        (self != Versioning::Unversioned).then(|| {
+            row.version_id
+                .clone()
+                .unwrap_or_else(|| NULL_VERSION.into())
+        })
     }
 }
 
@@ -393,9 +397,7 @@ fn object_from(r: &Row<'_>) -> DbResult<ObjectRow> {
             .get::<Option<String>>(10)?
             .and_then(|s| serde_json::from_str(&s).ok())
             .unwrap_or_default(),
-        version_id: r
-            .get::<Option<String>>(11)?
-            .filter(|v| v != NULL_VERSION),
+        version_id: r.get::<Option<String>>(11)?.filter(|v| v != NULL_VERSION),
         delete_marker: r.get::<i64>(12)? != 0,
         seq: r.get(13)?,
     })
@@ -575,7 +577,10 @@ impl Tx<'_, '_> {
             }
         }
         if mode == Versioning::Suspended {
-            released.extend(self.remove_archived(&o.bucket, &o.key, NULL_VERSION)?.map(|r| r.blob));
+            released.extend(
+                self.remove_archived(&o.bucket, &o.key, NULL_VERSION)?
+                    .map(|r| r.blob),
+            );
         }
         self.upsert_current(&row)?;
         released.retain(|b| !b.is_empty() && *b != row.blob);
@@ -583,7 +588,12 @@ impl Tx<'_, '_> {
     }
 
     /// Removes one version from a key's history, returning it.
-    fn remove_archived(&self, bucket: &str, key: &str, version: &str) -> DbResult<Option<ObjectRow>> {
+    fn remove_archived(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: &str,
+    ) -> DbResult<Option<ObjectRow>> {
         let old = self.archived(bucket, key, version)?;
         if old.is_some() {
             self.0.execute(
@@ -1011,8 +1021,8 @@ mod tests {
         std::fs::create_dir(dir.path().join("objects")).unwrap();
         let location = Location::Sqlite(dir.path().into());
         {
-            let old = stratus_db::rusqlite::Connection::open(dir.path().join("objects/s3.db"))
-                .unwrap();
+            let old =
+                stratus_db::rusqlite::Connection::open(dir.path().join("objects/s3.db")).unwrap();
             old.execute_batch(SCHEMA).unwrap();
             old.execute_batch(
                 "DROP TABLE object_versions;
@@ -1023,16 +1033,27 @@ mod tests {
             .unwrap();
         }
         let db = Db::open(&location).unwrap();
-        let old = db.tx(|tx| tx.object_version("b", "k", "null")).unwrap().unwrap();
-        assert_eq!((old.blob.as_str(), old.version_id, old.seq), ("old", None, 0));
-        let (new, released) = db.tx(|tx| Ok(put(tx, "k", "new", Versioning::Enabled))).unwrap();
+        let old = db
+            .tx(|tx| tx.object_version("b", "k", "null"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (old.blob.as_str(), old.version_id, old.seq),
+            ("old", None, 0)
+        );
+        let (new, released) = db
+            .tx(|tx| Ok(put(tx, "k", "new", Versioning::Enabled)))
+            .unwrap();
         assert!(released.is_empty());
         let versions = db.tx(|tx| tx.versions("b", "", "", i64::MIN, 10)).unwrap();
         let listed: Vec<_> = versions
             .iter()
             .map(|(r, latest)| (r.blob.as_str(), r.version_id.clone(), *latest))
             .collect();
-        assert_eq!(listed, [("new", new.version_id, true), ("old", None, false)]);
+        assert_eq!(
+            listed,
+            [("new", new.version_id, true), ("old", None, false)]
+        );
     }
 
     /// Which bytes each kind of write and delete leaves unreferenced, on every backend: only
@@ -1042,17 +1063,17 @@ mod tests {
     fn releases_bytes_only_with_their_version() {
         for t in testing::backends("release") {
             let loc = &t.location;
-            let released = t
-                .db
-                .tx(|tx| {
+            let released =
+                t.db.tx(|tx| {
                     tx.create_bucket("b", 0)?;
-                    let mut out = Vec::new();
-                    out.push(put(tx, "u", "u1", Versioning::Unversioned).1);
-                    out.push(put(tx, "u", "u2", Versioning::Unversioned).1);
-                    out.push(put(tx, "k", "k1", Versioning::Enabled).1);
-                    out.push(put(tx, "k", "k2", Versioning::Enabled).1);
-                    out.push(put(tx, "k", "n1", Versioning::Suspended).1);
-                    out.push(put(tx, "k", "n2", Versioning::Suspended).1);
+                    let out = vec![
+                        put(tx, "u", "u1", Versioning::Unversioned).1,
+                        put(tx, "u", "u2", Versioning::Unversioned).1,
+                        put(tx, "k", "k1", Versioning::Enabled).1,
+                        put(tx, "k", "k2", Versioning::Enabled).1,
+                        put(tx, "k", "n1", Versioning::Suspended).1,
+                        put(tx, "k", "n2", Versioning::Suspended).1,
+                    ];
                     Ok(out)
                 })
                 .unwrap();
@@ -1065,7 +1086,9 @@ mod tests {
                 vec!["n1".into()],
             ];
             assert_eq!(released, expected, "{loc}");
-            let k1 = t.db.tx(|tx| tx.versions("b", "k", "", i64::MIN, 10)).unwrap();
+            let k1 =
+                t.db.tx(|tx| tx.versions("b", "k", "", i64::MIN, 10))
+                    .unwrap();
             let blobs: Vec<_> = k1.iter().map(|(r, _)| r.blob.as_str()).collect();
             assert_eq!(blobs, ["n2", "k2", "k1"], "{loc}");
             // Deleting the current version by id makes the next newest current.

@@ -11,11 +11,12 @@ use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, Trail
 
 use crate::checksums::Claimed;
 use crate::conditions::{self, ReadConditions, WriteConditions};
-use crate::db::{Attrs, Checksums, ObjectRow, PartRow, UploadRow, Versioning, NULL_VERSION};
+use crate::db::{Attrs, Checksums, ObjectRow, PartRow, UploadRow, NULL_VERSION};
 use crate::listing;
 use crate::notify::{LambdaTarget, EVENT_NAMES};
 use crate::ranges;
 use crate::store::ObjectStore;
+use crate::versions::{delete_key, delete_marker_error, version_param};
 use stratus_blobs::BlobError;
 
 /// The protocol front of an [`ObjectStore`].
@@ -513,98 +514,6 @@ struct Found {
     version: Option<String>,
 }
 
-/// A request's `versionId`: absent, or one this store could have made (`null` included);
-/// anything else is S3's 400 for a malformed id.
-fn version_param(v: &Option<String>) -> S3Result<Option<&str>> {
-    match v.as_deref() {
-        None => Ok(None),
-        Some(v) if crate::db::is_version_id(v) => Ok(Some(v)),
-        Some(_) => Err(s3_error!(InvalidArgument, "Invalid version id specified")),
-    }
-}
-
-/// Reading a delete marker: 404 `NoSuchKey` when it is the key's current version read
-/// without an id, 405 `MethodNotAllowed` when named by its id; both say it is a marker and
-/// give its version id, so a client can tell a deleted key from one that never was.
-fn delete_marker_error(row: &ObjectRow, named: bool) -> S3Error {
-    let mut e = match named {
-        false => no_such_key(),
-        true => s3_error!(
-            MethodNotAllowed,
-            "The specified method is not allowed against this resource."
-        ),
-    };
-    let mut headers = http::HeaderMap::new();
-    headers.insert("x-amz-delete-marker", http::HeaderValue::from_static("true"));
-    let id = row.version_id.as_deref().unwrap_or(NULL_VERSION);
-    if let Ok(v) = http::HeaderValue::from_str(id) {
-        headers.insert("x-amz-version-id", v);
-    }
-    e.set_headers(headers);
-    e
-}
-
-/// What deleting a key (or one version of it) did.
-#[derive(Default)]
-struct Deletion {
-    /// Bytes no version refers to any more.
-    released: Vec<String>,
-    /// The version removed was a delete marker, or a delete marker was created.
-    delete_marker: bool,
-    /// The version removed, or the id of the marker created (none in an unversioned bucket).
-    version: Option<String>,
-    /// The event it makes: `ObjectRemoved:Delete` or `:DeleteMarkerCreated`; none when
-    /// nothing was there to remove.
-    event: Option<&'static str>,
-}
-
-/// Deletes `version` of a key permanently, or without one, its current version: removed in a
-/// bucket never versioned, hidden under a new delete marker otherwise (the `null` one while
-/// versioning is suspended). `None` when there is no such bucket.
-fn delete_key(
-    tx: &crate::db::Tx<'_, '_>,
-    bucket: &str,
-    key: &str,
-    version: Option<&str>,
-    now_ms: i64,
-) -> crate::db::DbResult<Option<Deletion>> {
-    let Some(mode) = tx.bucket_versioning(bucket)? else {
-        return Ok(None);
-    };
-    if let Some(v) = version {
-        let removed = tx.delete_version(bucket, key, v)?;
-        return Ok(Some(Deletion {
-            delete_marker: removed.as_ref().is_some_and(|r| r.delete_marker),
-            version: Some(v.to_string()),
-            event: removed.is_some().then_some("ObjectRemoved:Delete"),
-            released: removed.into_iter().map(|r| r.blob).collect(),
-        }));
-    }
-    if mode == Versioning::Unversioned {
-        let removed = tx.delete_object(bucket, key)?;
-        return Ok(Some(Deletion {
-            event: removed.is_some().then_some("ObjectRemoved:Delete"),
-            released: removed.into_iter().map(|r| r.blob).collect(),
-            ..Default::default()
-        }));
-    }
-    let marker = ObjectRow {
-        bucket: bucket.into(),
-        key: key.into(),
-        last_modified_ms: now_ms,
-        delete_marker: true,
-        ..Default::default()
-    };
-    let current = tx.object(bucket, key)?;
-    let (written, released) = tx.write_version(&marker, current, mode)?;
-    Ok(Some(Deletion {
-        released,
-        delete_marker: true,
-        version: mode.header(&written),
-        event: Some("ObjectRemoved:DeleteMarkerCreated"),
-    }))
-}
-
 fn listed(row: &ObjectRow, enc: &Encoder, with_owner: bool) -> Object {
     Object {
         key: Some(enc.s(row.key.clone())),
@@ -1004,8 +913,7 @@ impl S3 for S3Front {
             src.attrs.clone()
         };
         // Copying an older version over its key (the way to restore it) changes something.
-        if !replace && src_version.is_none() && src_bucket == input.bucket && src_key == input.key
-        {
+        if !replace && src_version.is_none() && src_bucket == input.bucket && src_key == input.key {
             return Err(s3_error!(InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."));
         }
         let blob = self
@@ -1794,7 +1702,10 @@ impl S3 for S3Front {
         let enc = Encoder::of(&input.encoding_type);
         let (mut versions, mut markers) = (Vec::new(), Vec::new());
         for (row, latest) in page.entries {
-            let id = row.version_id.clone().unwrap_or_else(|| NULL_VERSION.into());
+            let id = row
+                .version_id
+                .clone()
+                .unwrap_or_else(|| NULL_VERSION.into());
             if row.delete_marker {
                 markers.push(DeleteMarkerEntry {
                     key: Some(enc.s(row.key)),

@@ -1,8 +1,107 @@
-//! One page of ListObjectVersions: every version and delete marker of keys under a prefix, by
-//! key and then newest first, with keys that share a delimited segment rolled up into common
-//! prefixes, resuming after a (key, version id) marker as S3 does.
+//! Versions as requests meet them: the `versionId` a request names, what reading a delete
+//! marker answers, deleting a key or one of its versions, and one page of ListObjectVersions
+//! (every version and delete marker of keys under a prefix, by key and then newest first, with
+//! keys that share a delimited segment rolled up into common prefixes, resuming after a
+//! (key, version id) marker as S3 does).
 
-use crate::db::{DbResult, ObjectRow, Tx, NULL_VERSION};
+use s3s::{s3_error, S3Error, S3Result};
+
+use crate::db::{DbResult, ObjectRow, Tx, Versioning, NULL_VERSION};
+
+/// A request's `versionId`: absent, or one this store could have made (`null` included);
+/// anything else is S3's 400 for a malformed id.
+pub fn version_param(v: &Option<String>) -> S3Result<Option<&str>> {
+    match v.as_deref() {
+        None => Ok(None),
+        Some(v) if crate::db::is_version_id(v) => Ok(Some(v)),
+        Some(_) => Err(s3_error!(InvalidArgument, "Invalid version id specified")),
+    }
+}
+
+/// Reading a delete marker: 404 `NoSuchKey` when it is the key's current version read
+/// without an id, 405 `MethodNotAllowed` when named by its id; both say it is a marker and
+/// give its version id, so a client can tell a deleted key from one that never was.
+pub fn delete_marker_error(row: &ObjectRow, named: bool) -> S3Error {
+    let mut e = match named {
+        false => s3_error!(NoSuchKey, "The specified key does not exist."),
+        true => s3_error!(
+            MethodNotAllowed,
+            "The specified method is not allowed against this resource."
+        ),
+    };
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "x-amz-delete-marker",
+        http::HeaderValue::from_static("true"),
+    );
+    let id = row.version_id.as_deref().unwrap_or(NULL_VERSION);
+    if let Ok(v) = http::HeaderValue::from_str(id) {
+        headers.insert("x-amz-version-id", v);
+    }
+    e.set_headers(headers);
+    e
+}
+
+/// What deleting a key (or one version of it) did.
+#[derive(Default)]
+pub struct Deletion {
+    /// Bytes no version refers to any more.
+    pub released: Vec<String>,
+    /// The version removed was a delete marker, or a delete marker was created.
+    pub delete_marker: bool,
+    /// The version removed, or the id of the marker created (none in an unversioned bucket).
+    pub version: Option<String>,
+    /// The event it makes: `ObjectRemoved:Delete` or `:DeleteMarkerCreated`; none when
+    /// nothing was there to remove.
+    pub event: Option<&'static str>,
+}
+
+/// Deletes `version` of a key permanently, or without one, its current version: removed in a
+/// bucket never versioned, hidden under a new delete marker otherwise (the `null` one while
+/// versioning is suspended). `None` when there is no such bucket.
+pub fn delete_key(
+    tx: &Tx<'_, '_>,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+    now_ms: i64,
+) -> DbResult<Option<Deletion>> {
+    let Some(mode) = tx.bucket_versioning(bucket)? else {
+        return Ok(None);
+    };
+    if let Some(v) = version {
+        let removed = tx.delete_version(bucket, key, v)?;
+        return Ok(Some(Deletion {
+            delete_marker: removed.as_ref().is_some_and(|r| r.delete_marker),
+            version: Some(v.to_string()),
+            event: removed.is_some().then_some("ObjectRemoved:Delete"),
+            released: removed.into_iter().map(|r| r.blob).collect(),
+        }));
+    }
+    if mode == Versioning::Unversioned {
+        let removed = tx.delete_object(bucket, key)?;
+        return Ok(Some(Deletion {
+            event: removed.is_some().then_some("ObjectRemoved:Delete"),
+            released: removed.into_iter().map(|r| r.blob).collect(),
+            ..Default::default()
+        }));
+    }
+    let marker = ObjectRow {
+        bucket: bucket.into(),
+        key: key.into(),
+        last_modified_ms: now_ms,
+        delete_marker: true,
+        ..Default::default()
+    };
+    let current = tx.object(bucket, key)?;
+    let (written, released) = tx.write_version(&marker, current, mode)?;
+    Ok(Some(Deletion {
+        released,
+        delete_marker: true,
+        version: mode.header(&written),
+        event: Some("ObjectRemoved:DeleteMarkerCreated"),
+    }))
+}
 
 pub struct VersionPage {
     /// Versions and delete markers, each with whether it is its key's current one.
@@ -85,7 +184,10 @@ pub fn page(
                 None => {
                     cursor = row.key.clone();
                     seq = row.seq;
-                    let id = row.version_id.clone().unwrap_or_else(|| NULL_VERSION.into());
+                    let id = row
+                        .version_id
+                        .clone()
+                        .unwrap_or_else(|| NULL_VERSION.into());
                     out.next = Some((row.key.clone(), Some(id)));
                     out.entries.push((row, latest));
                 }
@@ -126,9 +228,8 @@ mod tests {
     fn pages_versions_newest_first() {
         for t in backends("versions") {
             let loc = &t.location;
-            let (a1, a2, b1, c1) = t
-                .db
-                .tx(|tx| {
+            let (a1, a2, b1, c1) =
+                t.db.tx(|tx| {
                     tx.create_bucket("b", 0)?;
                     let a1 = put(tx, "a", Versioning::Enabled)?;
                     let b1 = put(tx, "b", Versioning::Enabled)?;
@@ -137,10 +238,9 @@ mod tests {
                     Ok((a1, a2, b1, c1))
                 })
                 .unwrap();
-            let all = t
-                .db
-                .tx(|tx| page(tx, "b", "", None, "", None, 1000))
-                .unwrap();
+            let all =
+                t.db.tx(|tx| page(tx, "b", "", None, "", None, 1000))
+                    .unwrap();
             assert_eq!(
                 listed(&all),
                 vec![
@@ -154,10 +254,9 @@ mod tests {
             let mut walked = Vec::new();
             let (mut km, mut vm) = (String::new(), None::<String>);
             loop {
-                let p = t
-                    .db
-                    .tx(|tx| page(tx, "b", "", None, &km, vm.as_deref(), 1))
-                    .unwrap();
+                let p =
+                    t.db.tx(|tx| page(tx, "b", "", None, &km, vm.as_deref(), 1))
+                        .unwrap();
                 walked.extend(listed(&p));
                 if !p.truncated {
                     break;
@@ -166,10 +265,9 @@ mod tests {
                 (km, vm) = (k, v);
             }
             assert_eq!(walked, listed(&all), "{loc}");
-            let rolled = t
-                .db
-                .tx(|tx| page(tx, "b", "", Some("/"), "", None, 1000))
-                .unwrap();
+            let rolled =
+                t.db.tx(|tx| page(tx, "b", "", Some("/"), "", None, 1000))
+                    .unwrap();
             assert_eq!(rolled.prefixes, ["d/"], "{loc}");
             assert_eq!(rolled.entries.len(), 3, "{loc}");
         }
