@@ -102,6 +102,18 @@ def test_copy_and_multipart_completion_make_versions(s3, vbucket):
     assert [v for k, v, _, _ in versions_of(s3, vbucket, Prefix="dst")] == [
         done["VersionId"], copied["VersionId"],
     ]
+    # A part copied from a named version says which.
+    up = s3.create_multipart_upload(Bucket=vbucket, Key="parts")
+    part = s3.upload_part_copy(
+        Bucket=vbucket, Key="parts", UploadId=up["UploadId"], PartNumber=1,
+        CopySource={"Bucket": vbucket, "Key": "dst", "VersionId": copied["VersionId"]},
+    )
+    assert part["CopySourceVersionId"] == copied["VersionId"]
+    s3.complete_multipart_upload(
+        Bucket=vbucket, Key="parts", UploadId=up["UploadId"],
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["CopyPartResult"]["ETag"]}]},
+    )
+    assert s3.get_object(Bucket=vbucket, Key="parts")["Body"].read() == b"source"
 
 
 # --- 2. unversioned and suspended buckets ---------------------------------------------------

@@ -526,10 +526,17 @@ impl Tx<'_, '_> {
         Ok(())
     }
 
-    /// Moves a key's current row into its history (`object_versions`), as it is.
+    /// Moves a key's current row into its history (`object_versions`), as it is. The same
+    /// version there already is the same row, so a conflict changes nothing; and on
+    /// PostgreSQL, a conflict with a racing writer's archive that this transaction cannot see
+    /// is a serialization failure (the transaction runs again and sees the winner's write),
+    /// where a plain insert would fail with a unique violation that is not retried.
     fn archive(&self, o: &ObjectRow) -> DbResult<()> {
         self.0.execute(
-            &format!("INSERT INTO object_versions ({OBJECT_COLUMNS}) VALUES ({OBJECT_VALUES})"),
+            &format!(
+                "INSERT INTO object_versions ({OBJECT_COLUMNS}) VALUES ({OBJECT_VALUES})
+                 ON CONFLICT (bucket, key, version_id) DO NOTHING"
+            ),
             args![
                 o.bucket.as_str(),
                 o.key.as_str(),
