@@ -677,8 +677,15 @@ impl S3 for S3Front {
             ..Default::default()
         };
         let version = self.commit(&row, &cond).await?;
-        self.0
-            .notify(event, &row.bucket, &row.key, Some(&row), &region, &rid);
+        self.0.notify(
+            event,
+            &row.bucket,
+            &row.key,
+            Some(&row),
+            version.as_deref(),
+            &region,
+            &rid,
+        );
         let c = row.checksums;
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag(&row.etag)),
@@ -806,8 +813,15 @@ impl S3 for S3Front {
             .ok_or_else(no_such_bucket)?;
         self.release(&deletion.released).await;
         if let Some(event) = deletion.event {
-            self.0
-                .notify(event, &input.bucket, &input.key, None, &region, &rid);
+            self.0.notify(
+                event,
+                &input.bucket,
+                &input.key,
+                None,
+                deletion.version.as_deref(),
+                &region,
+                &rid,
+            );
         }
         Ok(S3Response::new(DeleteObjectOutput {
             delete_marker: deletion.delete_marker.then_some(true),
@@ -852,8 +866,15 @@ impl S3 for S3Front {
                 .ok_or_else(no_such_bucket)?;
             self.release(&deletion.released).await;
             if let Some(event) = deletion.event {
-                self.0
-                    .notify(event, &input.bucket, &obj.key, None, &region, &rid);
+                self.0.notify(
+                    event,
+                    &input.bucket,
+                    &obj.key,
+                    None,
+                    deletion.version.as_deref(),
+                    &region,
+                    &rid,
+                );
             }
             // A named version is echoed as `VersionId`; a marker's id (created, or the one
             // removed) as `DeleteMarkerVersionId`.
@@ -942,6 +963,7 @@ impl S3 for S3Front {
             &row.bucket,
             &row.key,
             Some(&row),
+            version.as_deref(),
             &region,
             &rid,
         );
@@ -1241,6 +1263,7 @@ impl S3 for S3Front {
             &row.bucket,
             &row.key,
             Some(&row),
+            version.as_deref(),
             &region,
             &rid,
         );
