@@ -252,6 +252,28 @@ def test_specific_event_types(s3, bucket, recorder):
     assert copy["s3"]["object"]["eTag"] == hashlib.md5(b"aaa").hexdigest()
 
 
+def test_versioned_events_carry_version_ids(s3, bucket, recorder):
+    arn, records = recorder
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    configure(
+        s3, bucket,
+        lambda_config(arn, ["s3:ObjectCreated:*"], "created"),
+        lambda_config(arn, ["s3:ObjectRemoved:*"], "removed"),
+    )
+    v1 = s3.put_object(Bucket=bucket, Key="k", Body=b"one")["VersionId"]
+    marker = s3.delete_object(Bucket=bucket, Key="k")["VersionId"]
+    s3.delete_object(Bucket=bucket, Key="k", VersionId=v1)
+
+    records.wait_for(3, EVENT_DEADLINE_S)
+    recs = s3_records(records.assert_stays(3, QUIET_S))
+    got = sorted((r["eventName"], r["s3"]["object"].get("versionId")) for r in recs)
+    assert got == sorted([
+        ("ObjectCreated:Put", v1),
+        ("ObjectRemoved:DeleteMarkerCreated", marker),
+        ("ObjectRemoved:Delete", v1),
+    ])
+
+
 def test_wildcard_event_types(s3, bucket, recorder):
     arn, records = recorder
     configure(

@@ -146,7 +146,9 @@ impl WriteConditions {
     /// Checks the conditions against the object the write would replace: 412 when the key
     /// exists but must not, or its ETag differs; 404 `NoSuchKey` when `If-Match` names a key
     /// that does not exist.
+    /// A current delete marker counts as no object.
     pub fn check(&self, current: Option<&ObjectRow>) -> S3Result<()> {
+        let current = current.filter(|c| !c.delete_marker);
         if self.must_be_absent && current.is_some() {
             return Err(precondition_failed());
         }
@@ -165,25 +167,38 @@ impl WriteConditions {
     }
 }
 
-/// Writes `row` in `tx` if its bucket exists and `cond` holds for the object it replaces,
-/// giving the blob it replaced. The read and the write are one transaction: on SQLite the
+/// A committed write: the `x-amz-version-id` to answer (none in a bucket never versioned) and
+/// the blobs no version refers to any more (to remove after the commit).
+#[derive(Debug)]
+pub struct Committed {
+    pub version: Option<String>,
+    pub released: Vec<String>,
+}
+
+/// Writes `row` in `tx` as its key's newest version if its bucket exists and `cond` holds for
+/// the object it replaces (see [`Tx::write_version`]). The read and the write are one transaction: on SQLite the
 /// writers take turns; on PostgreSQL a writer that raced another is run again and then sees
 /// the winner's object, so of several `If-None-Match: *` writers exactly one succeeds.
 pub fn put_if(
     tx: &Tx<'_, '_>,
     row: &ObjectRow,
     cond: &WriteConditions,
-) -> DbResult<S3Result<Option<String>>> {
-    if !tx.bucket_exists(&row.bucket)? {
+) -> DbResult<S3Result<Committed>> {
+    let Some(mode) = tx.bucket_versioning(&row.bucket)? else {
         return Ok(Err(s3_error!(
             NoSuchBucket,
             "The specified bucket does not exist"
         )));
-    }
-    if let Err(e) = cond.check(tx.object(&row.bucket, &row.key)?.as_ref()) {
+    };
+    let current = tx.object(&row.bucket, &row.key)?;
+    if let Err(e) = cond.check(current.as_ref()) {
         return Ok(Err(e));
     }
-    tx.put_object(row).map(Ok)
+    let (written, released) = tx.write_version(row, current, mode)?;
+    Ok(Ok(Committed {
+        version: mode.header(&written),
+        released,
+    }))
 }
 
 #[cfg(test)]

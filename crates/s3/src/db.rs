@@ -46,6 +46,24 @@ CREATE TABLE IF NOT EXISTS parts (
     last_modified_ms INTEGER NOT NULL,
     PRIMARY KEY (upload_id, part_number)
 );
+CREATE TABLE IF NOT EXISTS object_versions (
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    blob TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    last_modified_ms INTEGER NOT NULL,
+    attrs TEXT NOT NULL,
+    parts TEXT,
+    upload_id TEXT,
+    tags TEXT NOT NULL DEFAULT '[]',
+    checksums TEXT,
+    version_id TEXT NOT NULL,
+    delete_marker INTEGER NOT NULL DEFAULT 0,
+    seq INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (bucket, key, version_id)
+);
+CREATE INDEX IF NOT EXISTS object_versions_by_key ON object_versions (bucket, key, seq);
 "#;
 
 /// Columns added after the first schema: (table, column, declaration). A data directory written
@@ -59,11 +77,15 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("buckets", "versioning", "TEXT"),
     ("buckets", "tags", "TEXT"),
     ("buckets", "policy", "TEXT"),
+    ("objects", "version_id", "TEXT"),
+    ("objects", "delete_marker", "INTEGER NOT NULL DEFAULT 0"),
+    ("objects", "seq", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
 /// PostgreSQL's schema: SQLite's with the added columns in place. Bucket names and keys are
 /// `COLLATE "C"` so they sort by bytes, as on SQLite.
-const POSTGRES: &[&str] = &[r#"
+const POSTGRES: &[&str] = &[
+    r#"
 CREATE TABLE buckets (
     name TEXT COLLATE "C" PRIMARY KEY,
     created_ms BIGINT NOT NULL,
@@ -104,7 +126,34 @@ CREATE TABLE parts (
     last_modified_ms BIGINT NOT NULL,
     PRIMARY KEY (upload_id, part_number)
 );
-"#];
+"#,
+    // Versioning: the current row of a key carries its version id (NULL: the `null` version),
+    // whether it is a delete marker, and its place in the key's history; older versions live
+    // in `object_versions`.
+    r#"
+ALTER TABLE objects ADD COLUMN version_id TEXT;
+ALTER TABLE objects ADD COLUMN delete_marker BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE objects ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE object_versions (
+    bucket TEXT COLLATE "C" NOT NULL,
+    key TEXT COLLATE "C" NOT NULL,
+    blob TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    etag TEXT NOT NULL,
+    last_modified_ms BIGINT NOT NULL,
+    attrs TEXT NOT NULL,
+    parts TEXT,
+    upload_id TEXT,
+    tags TEXT NOT NULL DEFAULT '[]',
+    checksums TEXT,
+    version_id TEXT NOT NULL,
+    delete_marker BIGINT NOT NULL DEFAULT 0,
+    seq BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (bucket, key, version_id)
+);
+CREATE INDEX object_versions_by_key ON object_versions (bucket, key, seq);
+"#,
+];
 
 /// The store on either backend.
 pub const SPEC: StoreSpec<'static> = StoreSpec {
@@ -185,6 +234,81 @@ pub struct ObjectRow {
     pub upload_id: Option<String>,
     pub tags: Tags,
     pub checksums: Checksums,
+    /// The version's id; `None` is the `null` version (every write to a bucket whose
+    /// versioning was never enabled, and every write while it is suspended).
+    pub version_id: Option<String>,
+    /// A delete marker: a version with no bytes (`blob` is empty) that hides the key.
+    pub delete_marker: bool,
+    /// The version's place in its key's history: larger is newer. The current row always
+    /// has the largest.
+    pub seq: i64,
+}
+
+/// A bucket's versioning state, from the status PutBucketVersioning recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Versioning {
+    /// Never enabled: one `null` version per key, replaced in place.
+    Unversioned,
+    Enabled,
+    Suspended,
+}
+
+impl Versioning {
+    fn of(status: Option<&str>) -> Versioning {
+        match status {
+            Some("Enabled") => Versioning::Enabled,
+            Some("Suspended") => Versioning::Suspended,
+            _ => Versioning::Unversioned,
+        }
+    }
+
+    /// The `x-amz-version-id` a response about `row` carries: none from a bucket that was
+    /// never versioned, `null` for the null version.
+    pub fn header(self, row: &ObjectRow) -> Option<String> {
+        (self != Versioning::Unversioned).then(|| {
+            row.version_id
+                .clone()
+                .unwrap_or_else(|| NULL_VERSION.into())
+        })
+    }
+}
+
+/// The id S3 gives the version an unversioned (or suspended) write makes.
+pub const NULL_VERSION: &str = "null";
+
+/// A new version id: 24 random bytes as 32 URL-safe characters, the length and alphabet of
+/// S3's own.
+pub fn new_version_id() -> String {
+    use base64::Engine;
+    let mut bytes = uuid::Uuid::new_v4().as_bytes().to_vec();
+    bytes.extend_from_slice(&uuid::Uuid::new_v4().as_bytes()[..8]);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Whether `id` could be a version id this store made (or `null`): anything else is a
+/// malformed id, which S3 answers with 400 rather than 404.
+pub fn is_version_id(id: &str) -> bool {
+    id == NULL_VERSION
+        || (id.len() == 32
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'))
+}
+
+/// A version's place in history: the clock in nanoseconds, never repeating within this
+/// process ([`Tx::write_version`] also puts it after the key's current version).
+fn next_seq() -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos()) as i64;
+    let mut prev = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(prev + 1);
+        match LAST.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(p) => prev = p,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -273,6 +397,9 @@ fn object_from(r: &Row<'_>) -> DbResult<ObjectRow> {
             .get::<Option<String>>(10)?
             .and_then(|s| serde_json::from_str(&s).ok())
             .unwrap_or_default(),
+        version_id: r.get::<Option<String>>(11)?.filter(|v| v != NULL_VERSION),
+        delete_marker: r.get::<i64>(12)? != 0,
+        seq: r.get(13)?,
     })
 }
 
@@ -287,13 +414,17 @@ fn upload_from(r: &Row<'_>) -> DbResult<UploadRow> {
     })
 }
 
-const OBJECT_COLUMNS: &str =
-    "bucket, key, blob, size, etag, last_modified_ms, attrs, parts, upload_id, tags, checksums";
+const OBJECT_COLUMNS: &str = "bucket, key, blob, size, etag, last_modified_ms, attrs, parts, \
+     upload_id, tags, checksums, version_id, delete_marker, seq";
 
 /// Every column set on writing an object, for the upsert that replaces a row in place.
 const OBJECT_UPDATE: &str = "blob = excluded.blob, size = excluded.size, etag = excluded.etag,
      last_modified_ms = excluded.last_modified_ms, attrs = excluded.attrs, parts = excluded.parts,
-     upload_id = excluded.upload_id, tags = excluded.tags, checksums = excluded.checksums";
+     upload_id = excluded.upload_id, tags = excluded.tags, checksums = excluded.checksums,
+     version_id = excluded.version_id, delete_marker = excluded.delete_marker, seq = excluded.seq";
+
+/// The placeholders of a row of [`OBJECT_COLUMNS`].
+const OBJECT_VALUES: &str = "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14";
 
 impl Tx<'_, '_> {
     pub fn bucket_exists(&self, name: &str) -> DbResult<bool> {
@@ -345,7 +476,8 @@ impl Tx<'_, '_> {
 
     pub fn is_empty(&self, bucket: &str) -> DbResult<bool> {
         let any = self.0.query_opt(
-            "SELECT 1 FROM objects WHERE bucket = ?1 LIMIT 1",
+            "SELECT 1 FROM objects WHERE bucket = ?1
+             UNION ALL SELECT 1 FROM object_versions WHERE bucket = ?1 LIMIT 1",
             args![bucket],
             |_| Ok(()),
         )?;
@@ -363,9 +495,15 @@ impl Tx<'_, '_> {
     /// Writes an object row, returning the blob it replaced (to delete after commit).
     pub fn put_object(&self, o: &ObjectRow) -> DbResult<Option<String>> {
         let old = self.object(&o.bucket, &o.key)?.map(|r| r.blob);
+        self.upsert_current(o)?;
+        Ok(old.filter(|b| *b != o.blob && !b.is_empty()))
+    }
+
+    /// Makes `o` its key's current row, in place of any other.
+    fn upsert_current(&self, o: &ObjectRow) -> DbResult<()> {
         self.0.execute(
             &format!(
-                "INSERT INTO objects ({OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                "INSERT INTO objects ({OBJECT_COLUMNS}) VALUES ({OBJECT_VALUES})
                  ON CONFLICT (bucket, key) DO UPDATE SET {OBJECT_UPDATE}"
             ),
             args![
@@ -379,18 +517,229 @@ impl Tx<'_, '_> {
                 o.parts.as_ref().map(json),
                 o.upload_id.as_deref(),
                 json(&o.tags),
-                json(&o.checksums)
+                json(&o.checksums),
+                o.version_id.as_deref(),
+                i64::from(o.delete_marker),
+                o.seq
             ],
         )?;
-        Ok(old.filter(|b| *b != o.blob))
+        Ok(())
+    }
+
+    /// Moves a key's current row into its history (`object_versions`), as it is. The same
+    /// version there already is the same row, so a conflict changes nothing; and on
+    /// PostgreSQL, a conflict with a racing writer's archive that this transaction cannot see
+    /// is a serialization failure (the transaction runs again and sees the winner's write),
+    /// where a plain insert would fail with a unique violation that is not retried.
+    fn archive(&self, o: &ObjectRow) -> DbResult<()> {
+        self.0.execute(
+            &format!(
+                "INSERT INTO object_versions ({OBJECT_COLUMNS}) VALUES ({OBJECT_VALUES})
+                 ON CONFLICT (bucket, key, version_id) DO NOTHING"
+            ),
+            args![
+                o.bucket.as_str(),
+                o.key.as_str(),
+                o.blob.as_str(),
+                o.size as i64,
+                o.etag.as_str(),
+                o.last_modified_ms,
+                json(&o.attrs),
+                o.parts.as_ref().map(json),
+                o.upload_id.as_deref(),
+                json(&o.tags),
+                json(&o.checksums),
+                o.version_id.as_deref().unwrap_or(NULL_VERSION),
+                i64::from(o.delete_marker),
+                o.seq
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Writes `o` (an object or a delete marker) as its key's newest version, given the key's
+    /// `current` row and the bucket's versioning `mode`, and returns the row as written (with
+    /// its version id and place) and the blobs no version refers to any more:
+    /// - never versioned: `o` replaces the current row, whose bytes are released;
+    /// - enabled: `o` gets a new version id and the current row joins the history;
+    /// - suspended: `o` is the `null` version, replacing the earlier `null` version wherever
+    ///   it is (releasing its bytes); a current row with a real id joins the history.
+    pub fn write_version(
+        &self,
+        o: &ObjectRow,
+        current: Option<ObjectRow>,
+        mode: Versioning,
+    ) -> DbResult<(ObjectRow, Vec<String>)> {
+        let mut row = o.clone();
+        row.version_id = (mode == Versioning::Enabled).then(new_version_id);
+        row.seq = next_seq().max(current.as_ref().map_or(0, |c| c.seq + 1));
+        let mut released = Vec::new();
+        if let Some(c) = current {
+            let replaced_in_place = mode == Versioning::Unversioned
+                || (mode == Versioning::Suspended && c.version_id.is_none());
+            if replaced_in_place {
+                released.push(c.blob);
+            } else {
+                self.archive(&c)?;
+            }
+        }
+        if mode == Versioning::Suspended {
+            released.extend(
+                self.remove_archived(&o.bucket, &o.key, NULL_VERSION)?
+                    .map(|r| r.blob),
+            );
+        }
+        self.upsert_current(&row)?;
+        released.retain(|b| !b.is_empty() && *b != row.blob);
+        Ok((row, released))
+    }
+
+    /// Removes one version from a key's history, returning it.
+    fn remove_archived(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: &str,
+    ) -> DbResult<Option<ObjectRow>> {
+        let old = self.archived(bucket, key, version)?;
+        if old.is_some() {
+            self.0.execute(
+                "DELETE FROM object_versions WHERE bucket = ?1 AND key = ?2 AND version_id = ?3",
+                args![bucket, key, version],
+            )?;
+        }
+        Ok(old)
+    }
+
+    /// One version from a key's history (`null` names the null version).
+    fn archived(&self, bucket: &str, key: &str, version: &str) -> DbResult<Option<ObjectRow>> {
+        self.0.query_opt(
+            &format!(
+                "SELECT {OBJECT_COLUMNS} FROM object_versions
+                 WHERE bucket = ?1 AND key = ?2 AND version_id = ?3"
+            ),
+            args![bucket, key, version],
+            object_from,
+        )
+    }
+
+    /// One version of a key, current or not (`null` names the null version).
+    pub fn object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: &str,
+    ) -> DbResult<Option<ObjectRow>> {
+        let current = self.object(bucket, key)?;
+        match current {
+            Some(c) if c.version_id.as_deref().unwrap_or(NULL_VERSION) == version => Ok(Some(c)),
+            _ => self.archived(bucket, key, version),
+        }
+    }
+
+    /// Permanently deletes one version of a key, returning it. When it was the current one,
+    /// the newest version left in the history becomes current.
+    pub fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: &str,
+    ) -> DbResult<Option<ObjectRow>> {
+        let current = self.object(bucket, key)?;
+        let is_current = current
+            .as_ref()
+            .is_some_and(|c| c.version_id.as_deref().unwrap_or(NULL_VERSION) == version);
+        if !is_current {
+            return self.remove_archived(bucket, key, version);
+        }
+        self.0.execute(
+            "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
+            args![bucket, key],
+        )?;
+        let newest = self.0.query_opt(
+            "SELECT version_id FROM object_versions WHERE bucket = ?1 AND key = ?2
+             ORDER BY seq DESC LIMIT 1",
+            args![bucket, key],
+            |r| r.get::<String>(0),
+        )?;
+        if let Some(v) = newest {
+            if let Some(row) = self.remove_archived(bucket, key, &v)? {
+                self.upsert_current(&row)?;
+            }
+        }
+        Ok(current)
+    }
+
+    /// Replaces one version's tag set; false when there is no such version (or it is a
+    /// delete marker, which has none).
+    pub fn set_version_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: &str,
+        tags: &Tags,
+    ) -> DbResult<bool> {
+        let current = self.0.execute(
+            "UPDATE objects SET tags = ?4 WHERE bucket = ?1 AND key = ?2
+               AND COALESCE(version_id, 'null') = ?3 AND delete_marker = 0",
+            args![bucket, key, version, json(tags)],
+        )?;
+        if current == 1 {
+            return Ok(true);
+        }
+        Ok(self.0.execute(
+            "UPDATE object_versions SET tags = ?4 WHERE bucket = ?1 AND key = ?2
+               AND version_id = ?3 AND delete_marker = 0",
+            args![bucket, key, version, json(tags)],
+        )? == 1)
+    }
+
+    /// Every version (current first, then newest first) of keys with `prefix` after the
+    /// position (`key`, `seq`): later versions of `key` itself, then the keys after it.
+    /// Each row comes with whether it is its key's current one.
+    pub fn versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key: &str,
+        seq: i64,
+        limit: usize,
+    ) -> DbResult<Vec<(ObjectRow, bool)>> {
+        self.0.query_map(
+            &format!(
+                "SELECT {OBJECT_COLUMNS}, latest FROM (
+                     SELECT {OBJECT_COLUMNS}, 1 AS latest FROM objects WHERE bucket = ?1
+                     UNION ALL
+                     SELECT {OBJECT_COLUMNS}, 0 AS latest FROM object_versions WHERE bucket = ?1
+                 ) v
+                 WHERE (key > ?2 OR (key = ?2 AND seq < ?3)) AND key >= CAST(?4 AS TEXT)
+                   AND substr(key, 1, length(CAST(?4 AS TEXT))) = CAST(?4 AS TEXT)
+                 ORDER BY key, seq DESC LIMIT ?5"
+            ),
+            args![bucket, key, seq, prefix, limit as i64],
+            |r| Ok((object_from(r)?, r.get::<i64>(14)? != 0)),
+        )
     }
 
     /// Replaces an object's tag set; false when there is no such object.
     pub fn set_object_tags(&self, bucket: &str, key: &str, tags: &Tags) -> DbResult<bool> {
         Ok(self.0.execute(
-            "UPDATE objects SET tags = ?3 WHERE bucket = ?1 AND key = ?2",
+            "UPDATE objects SET tags = ?3 WHERE bucket = ?1 AND key = ?2 AND delete_marker = 0",
             args![bucket, key, json(tags)],
         )? == 1)
+    }
+
+    /// A bucket's versioning state; `None` when there is no such bucket. Every object read
+    /// and write asks this first, in place of whether the bucket exists.
+    pub fn bucket_versioning(&self, bucket: &str) -> DbResult<Option<Versioning>> {
+        Ok(self
+            .0
+            .query_opt(
+                "SELECT versioning FROM buckets WHERE name = ?1",
+                args![bucket],
+                |r| r.get::<Option<String>>(0),
+            )?
+            .map(|s| Versioning::of(s.as_deref())))
     }
 
     /// A bucket's versioning status (`Enabled` or `Suspended`), `None` if never set.
@@ -457,7 +806,8 @@ impl Tx<'_, '_> {
         Ok(old)
     }
 
-    /// Objects with `prefix` whose key sorts after `after`, in key (byte) order. The prefix
+    /// Objects with `prefix` whose key sorts after `after`, in key (byte) order, leaving out
+    /// keys whose current version is a delete marker. The prefix
     /// is cast so PostgreSQL knows its type; `key >= prefix` lets both backends start the
     /// index scan at the prefix.
     pub fn list(
@@ -472,6 +822,7 @@ impl Tx<'_, '_> {
                 "SELECT {OBJECT_COLUMNS} FROM objects
                  WHERE bucket = ?1 AND key > ?2 AND key >= CAST(?3 AS TEXT)
                    AND substr(key, 1, length(CAST(?3 AS TEXT))) = CAST(?3 AS TEXT)
+                   AND delete_marker = 0
                  ORDER BY key LIMIT ?4"
             ),
             args![bucket, after, prefix, limit as i64],
@@ -562,7 +913,8 @@ impl Tx<'_, '_> {
     /// Every blob any row refers to (for sweeping orphans left by a crash).
     pub fn all_blobs(&self) -> DbResult<Vec<String>> {
         self.0.query_map(
-            "SELECT blob FROM objects UNION SELECT blob FROM parts",
+            "SELECT blob FROM objects UNION SELECT blob FROM parts
+             UNION SELECT blob FROM object_versions",
             args![],
             |r| r.get(0),
         )
@@ -652,5 +1004,111 @@ mod tests {
         let tags = vec![("a".to_string(), "1".to_string())];
         db.tx(|tx| tx.set_object_tags("b", "k", &tags)).unwrap();
         assert_eq!(db.tx(|tx| tx.object("b", "k")).unwrap().unwrap().tags, tags);
+    }
+
+    fn put(tx: &Tx<'_, '_>, key: &str, blob: &str, mode: Versioning) -> (ObjectRow, Vec<String>) {
+        let row = ObjectRow {
+            bucket: "b".into(),
+            key: key.into(),
+            blob: blob.into(),
+            size: 1,
+            etag: "e".into(),
+            ..Default::default()
+        };
+        let current = tx.object("b", key).unwrap();
+        tx.write_version(&row, current, mode).unwrap()
+    }
+
+    /// A data directory from before versioning (no history table, no version columns) opens
+    /// in place: its objects are the `null` versions of their keys, and versioned writes go on
+    /// from there.
+    #[test]
+    fn upgrades_a_database_from_before_versioning() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("objects")).unwrap();
+        let location = Location::Sqlite(dir.path().into());
+        {
+            let old =
+                stratus_db::rusqlite::Connection::open(dir.path().join("objects/s3.db")).unwrap();
+            old.execute_batch(SCHEMA).unwrap();
+            old.execute_batch(
+                "DROP TABLE object_versions;
+                 INSERT INTO buckets (name, created_ms) VALUES ('b', 1);
+                 INSERT INTO objects (bucket, key, blob, size, etag, last_modified_ms, attrs)
+                 VALUES ('b', 'k', 'old', 3, 'e', 2, '{}');",
+            )
+            .unwrap();
+        }
+        let db = Db::open(&location).unwrap();
+        let old = db
+            .tx(|tx| tx.object_version("b", "k", "null"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (old.blob.as_str(), old.version_id, old.seq),
+            ("old", None, 0)
+        );
+        let (new, released) = db
+            .tx(|tx| Ok(put(tx, "k", "new", Versioning::Enabled)))
+            .unwrap();
+        assert!(released.is_empty());
+        let versions = db.tx(|tx| tx.versions("b", "", "", i64::MIN, 10)).unwrap();
+        let listed: Vec<_> = versions
+            .iter()
+            .map(|(r, latest)| (r.blob.as_str(), r.version_id.clone(), *latest))
+            .collect();
+        assert_eq!(
+            listed,
+            [("new", new.version_id, true), ("old", None, false)]
+        );
+    }
+
+    /// Which bytes each kind of write and delete leaves unreferenced, on every backend: only
+    /// a version replaced in place (never versioned, or the `null` version while suspended)
+    /// or deleted by id; never a version still in the history.
+    #[test]
+    fn releases_bytes_only_with_their_version() {
+        for t in testing::backends("release") {
+            let loc = &t.location;
+            let released =
+                t.db.tx(|tx| {
+                    tx.create_bucket("b", 0)?;
+                    let out = vec![
+                        put(tx, "u", "u1", Versioning::Unversioned).1,
+                        put(tx, "u", "u2", Versioning::Unversioned).1,
+                        put(tx, "k", "k1", Versioning::Enabled).1,
+                        put(tx, "k", "k2", Versioning::Enabled).1,
+                        put(tx, "k", "n1", Versioning::Suspended).1,
+                        put(tx, "k", "n2", Versioning::Suspended).1,
+                    ];
+                    Ok(out)
+                })
+                .unwrap();
+            let expected: Vec<Vec<String>> = vec![
+                vec![],
+                vec!["u1".into()],
+                vec![],
+                vec![],
+                vec![],
+                vec!["n1".into()],
+            ];
+            assert_eq!(released, expected, "{loc}");
+            let k1 =
+                t.db.tx(|tx| tx.versions("b", "k", "", i64::MIN, 10))
+                    .unwrap();
+            let blobs: Vec<_> = k1.iter().map(|(r, _)| r.blob.as_str()).collect();
+            assert_eq!(blobs, ["n2", "k2", "k1"], "{loc}");
+            // Deleting the current version by id makes the next newest current.
+            let k2 = k1[1].0.version_id.clone().unwrap();
+            let gone = t.db.tx(|tx| tx.delete_version("b", "k", "null")).unwrap();
+            assert_eq!(gone.map(|r| r.blob).as_deref(), Some("n2"), "{loc}");
+            let current = t.db.tx(|tx| tx.object("b", "k")).unwrap().unwrap();
+            assert_eq!(current.version_id.as_deref(), Some(k2.as_str()), "{loc}");
+            assert!(!t.db.tx(|tx| tx.is_empty("b")).unwrap(), "{loc}");
+            let all = t.db.tx(|tx| tx.all_blobs()).unwrap();
+            for b in ["k1", "k2", "u2"] {
+                assert!(all.contains(&b.to_string()), "{loc}: {b} in {all:?}");
+            }
+        }
     }
 }

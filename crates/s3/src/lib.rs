@@ -7,6 +7,8 @@
 //! - [`store`]: [`ObjectStore`], the storage operations the protocol layer calls.
 //! - [`service`]: `impl s3s::S3`, one method per supported S3 operation.
 //! - [`listing`]: ListObjects(V2) paging with prefixes and delimiters.
+//! - [`versions`]: version ids in requests, delete markers, deleting a version, and
+//!   ListObjectVersions paging over every version and delete marker.
 //! - [`conditions`]: `If-*` preconditions of reads and writes.
 //! - [`checksums`]: the additional checksums of uploads, checked, stored and returned.
 //! - [`ranges`]: the bytes a read selects (`Range`, `partNumber`, a copy's source range).
@@ -26,6 +28,7 @@ pub mod ranges;
 pub mod service;
 pub mod store;
 pub mod tagging;
+pub mod versions;
 
 pub use store::ObjectStore;
 

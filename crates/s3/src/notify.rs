@@ -82,6 +82,8 @@ pub struct ObjectEvent<'a> {
     pub key: &'a str,
     pub size: Option<u64>,
     pub etag: Option<&'a str>,
+    /// The version written or removed, in a bucket that has had versioning enabled.
+    pub version_id: Option<&'a str>,
     pub sequencer: String,
     pub region: &'a str,
     pub request_id: &'a str,
@@ -102,6 +104,9 @@ pub fn record(ev: &ObjectEvent<'_>, configuration_id: &str) -> Value {
     }
     if let Some(etag) = ev.etag {
         object["eTag"] = json!(etag);
+    }
+    if let Some(v) = ev.version_id {
+        object["versionId"] = json!(v);
     }
     json!({ "Records": [{
         "eventVersion": "2.1",
@@ -166,6 +171,7 @@ mod tests {
             key: "k 1",
             size: Some(3),
             etag: Some("abc"),
+            version_id: Some("v1"),
             sequencer: "00AB".into(),
             region: "us-east-1",
             request_id: "r",
@@ -175,6 +181,17 @@ mod tests {
         let rec = &r["Records"][0];
         assert_eq!(rec["eventSource"], "aws:s3");
         assert_eq!(rec["s3"]["object"]["key"], "k+1");
+        assert_eq!(rec["s3"]["object"]["versionId"], "v1");
+        let unversioned = record(
+            &ObjectEvent {
+                version_id: None,
+                ..ev
+            },
+            "cfg",
+        );
+        assert!(unversioned["Records"][0]["s3"]["object"]
+            .get("versionId")
+            .is_none());
         assert_eq!(rec["s3"]["bucket"]["arn"], "arn:aws:s3:::b");
         assert_eq!(rec["s3"]["configurationId"], "cfg");
     }

@@ -11,11 +11,12 @@ use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, Trail
 
 use crate::checksums::Claimed;
 use crate::conditions::{self, ReadConditions, WriteConditions};
-use crate::db::{Attrs, Checksums, ObjectRow, PartRow, UploadRow};
+use crate::db::{Attrs, Checksums, ObjectRow, PartRow, UploadRow, NULL_VERSION};
 use crate::listing;
 use crate::notify::{LambdaTarget, EVENT_NAMES};
 use crate::ranges;
 use crate::store::ObjectStore;
+use crate::versions::{delete_key, delete_marker_error, version_param};
 use stratus_blobs::BlobError;
 
 /// The protocol front of an [`ObjectStore`].
@@ -258,19 +259,48 @@ fn to_metadata(m: &BTreeMap<String, String>) -> Option<Metadata> {
 }
 
 impl S3Front {
+    /// The current version of an object; a delete marker is no object.
     fn object(&self, bucket: &str, key: &str) -> S3Result<ObjectRow> {
-        let (exists, row) = self
+        self.read_version(bucket, key, &None).map(|f| f.row)
+    }
+
+    /// The version of an object a read names (the current one without `versionId`): 404
+    /// `NoSuchKey` when the key has none or its current version is a delete marker, 404
+    /// `NoSuchVersion` for an id it never had, 405 for a delete marker named by its id.
+    fn read_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &Option<String>,
+    ) -> S3Result<Found> {
+        let version = version_param(version_id)?;
+        let (mode, row) = self
             .0
             .db
-            .tx(|tx| Ok((tx.bucket_exists(bucket)?, tx.object(bucket, key)?)))
+            .tx(|tx| {
+                let Some(mode) = tx.bucket_versioning(bucket)? else {
+                    return Ok((None, None));
+                };
+                let row = match version {
+                    None => tx.object(bucket, key)?,
+                    Some(v) => tx.object_version(bucket, key, v)?,
+                };
+                Ok((Some(mode), row))
+            })
             .map_err(internal)?;
-        if !exists {
-            return Err(s3_error!(
-                NoSuchBucket,
-                "The specified bucket does not exist"
-            ));
+        let mode = mode.ok_or_else(no_such_bucket)?;
+        let row = match (row, version) {
+            (Some(row), _) => row,
+            (None, None) => return Err(no_such_key()),
+            (None, Some(_)) => return Err(no_such_version()),
+        };
+        if row.delete_marker {
+            return Err(delete_marker_error(&row, version.is_some()));
         }
-        row.ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))
+        Ok(Found {
+            version: mode.header(&row),
+            row,
+        })
     }
 
     /// One page of keys (and common prefixes) after `after`: what every List operation reads.
@@ -326,38 +356,69 @@ impl S3Front {
     /// it replaced. The check and the write are one transaction ([`conditions::put_if`]), so
     /// of writers racing with `If-None-Match: *` exactly one wins. A refused row's blob is
     /// removed.
-    async fn commit(&self, row: &ObjectRow, cond: &WriteConditions) -> S3Result<()> {
+    ///
+    /// Answers the new version's `x-amz-version-id` (none in a bucket never versioned).
+    async fn commit(&self, row: &ObjectRow, cond: &WriteConditions) -> S3Result<Option<String>> {
         let outcome = self.0.db.tx(|tx| conditions::put_if(tx, row, cond));
         match outcome.map_err(internal)? {
             Err(e) => {
                 self.0.blobs.remove(&row.blob).await;
                 Err(e)
             }
-            Ok(old) => {
-                if let Some(old) = old {
-                    self.0.blobs.remove(&old).await;
-                }
-                Ok(())
+            Ok(committed) => {
+                self.release(&committed.released).await;
+                Ok(committed.version)
             }
         }
     }
 
-    /// Replaces an object's tag set: 404 when the bucket or the object does not exist.
-    fn set_object_tags(&self, bucket: &str, key: &str, tags: &crate::db::Tags) -> S3Result<()> {
-        let outcome = self
+    /// Removes blobs a committed change left no version referring to.
+    async fn release(&self, blobs: &[String]) {
+        for b in blobs.iter().filter(|b| !b.is_empty()) {
+            self.0.blobs.remove(b).await;
+        }
+    }
+
+    /// A copy's source version. A delete marker named by its id is S3's 400, not the 405 a
+    /// read gets.
+    fn copy_source_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: &Option<String>,
+    ) -> S3Result<Found> {
+        self.read_version(bucket, key, version).map_err(|e| {
+            if *e.code() == S3ErrorCode::MethodNotAllowed {
+                s3_error!(InvalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id.")
+            } else {
+                e
+            }
+        })
+    }
+
+    /// Replaces the tag set of an object's current version (or the version named): 404 when
+    /// the bucket, the object or the version does not exist. Answers the version's
+    /// `x-amz-version-id`.
+    fn set_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: &Option<String>,
+        tags: &crate::db::Tags,
+    ) -> S3Result<Option<String>> {
+        let found = self.read_version(bucket, key, version)?;
+        let id = found.row.version_id.as_deref().unwrap_or(NULL_VERSION);
+        let updated = self
             .0
             .db
-            .tx(|tx| {
-                if !tx.bucket_exists(bucket)? {
-                    return Ok(Err(no_such_bucket()));
-                }
-                Ok(tx
-                    .set_object_tags(bucket, key, tags)?
-                    .then_some(())
-                    .ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist.")))
-            })
+            .tx(|tx| tx.set_version_tags(bucket, key, id, tags))
             .map_err(internal)?;
-        outcome
+        match (updated, version) {
+            (true, _) => Ok(found.version),
+            // Deleted (or replaced) since it was read.
+            (false, None) => Err(no_such_key()),
+            (false, Some(_)) => Err(no_such_version()),
+        }
     }
 
     /// The upload a part is being added to, checking the part number S3 allows.
@@ -437,6 +498,20 @@ impl S3Front {
 
 fn no_such_bucket() -> S3Error {
     s3_error!(NoSuchBucket, "The specified bucket does not exist")
+}
+
+fn no_such_key() -> S3Error {
+    s3_error!(NoSuchKey, "The specified key does not exist.")
+}
+
+fn no_such_version() -> S3Error {
+    s3_error!(NoSuchVersion, "The specified version does not exist.")
+}
+
+/// A version a read found, with the `x-amz-version-id` to answer about it.
+struct Found {
+    row: ObjectRow,
+    version: Option<String>,
 }
 
 fn listed(row: &ObjectRow, enc: &Encoder, with_owner: bool) -> Object {
@@ -599,10 +674,18 @@ impl S3 for S3Front {
             upload_id: None,
             tags,
             checksums,
+            ..Default::default()
         };
-        self.commit(&row, &cond).await?;
-        self.0
-            .notify(event, &row.bucket, &row.key, Some(&row), &region, &rid);
+        let version = self.commit(&row, &cond).await?;
+        self.0.notify(
+            event,
+            &row.bucket,
+            &row.key,
+            Some(&row),
+            version.as_deref(),
+            &region,
+            &rid,
+        );
         let c = row.checksums;
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag(&row.etag)),
@@ -613,6 +696,7 @@ impl S3 for S3Front {
             checksum_crc64nvme: c.crc64nvme,
             checksum_sha1: c.sha1,
             checksum_sha256: c.sha256,
+            version_id: version,
             ..Default::default()
         }))
     }
@@ -622,8 +706,8 @@ impl S3 for S3Front {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
-        only_null_version(&input.version_id)?;
-        let row = self.object(&input.bucket, &input.key)?;
+        let found = self.read_version(&input.bucket, &input.key, &input.version_id)?;
+        let row = found.row;
         ReadConditions {
             if_match: input.if_match.as_ref(),
             if_none_match: input.if_none_match.as_ref(),
@@ -663,6 +747,7 @@ impl S3 for S3Front {
             content_language: a.content_language,
             expires: parse_expires(&a.expires),
             metadata: to_metadata(&a.metadata),
+            version_id: found.version,
             ..Default::default()
         }))
     }
@@ -672,8 +757,8 @@ impl S3 for S3Front {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        only_null_version(&input.version_id)?;
-        let row = self.object(&input.bucket, &input.key)?;
+        let found = self.read_version(&input.bucket, &input.key, &input.version_id)?;
+        let row = found.row;
         ReadConditions {
             if_match: input.if_match.as_ref(),
             if_none_match: input.if_none_match.as_ref(),
@@ -706,6 +791,7 @@ impl S3 for S3Front {
             content_language: a.content_language,
             expires: parse_expires(&a.expires),
             metadata: to_metadata(&a.metadata),
+            version_id: found.version,
             ..Default::default()
         }))
     }
@@ -717,25 +803,31 @@ impl S3 for S3Front {
         let region = region(&req);
         let rid = request_id(&req);
         let input = req.input;
-        only_null_version(&input.version_id)?;
-        self.require_bucket(&input.bucket)?;
-        let old = self
+        let version = version_param(&input.version_id)?;
+        let now = now_ms();
+        let deletion = self
             .0
             .db
-            .tx(|tx| tx.delete_object(&input.bucket, &input.key))
-            .map_err(internal)?;
-        if let Some(old) = old {
-            self.0.blobs.remove(&old.blob).await;
+            .tx(|tx| delete_key(tx, &input.bucket, &input.key, version, now))
+            .map_err(internal)?
+            .ok_or_else(no_such_bucket)?;
+        self.release(&deletion.released).await;
+        if let Some(event) = deletion.event {
             self.0.notify(
-                "ObjectRemoved:Delete",
+                event,
                 &input.bucket,
                 &input.key,
                 None,
+                deletion.version.as_deref(),
                 &region,
                 &rid,
             );
         }
-        Ok(S3Response::new(DeleteObjectOutput::default()))
+        Ok(S3Response::new(DeleteObjectOutput {
+            delete_marker: deletion.delete_marker.then_some(true),
+            version_id: deletion.version,
+            ..Default::default()
+        }))
     }
 
     async fn delete_objects(
@@ -751,31 +843,56 @@ impl S3 for S3Front {
             return Err(malformed_xml());
         }
         let mut deleted = Vec::new();
+        let mut errors = Vec::new();
         for obj in input.delete.objects {
-            let old = self
+            let version = match version_param(&obj.version_id) {
+                Ok(v) => v,
+                Err(e) => {
+                    errors.push(Error {
+                        key: Some(obj.key.clone()),
+                        version_id: obj.version_id.clone(),
+                        code: Some(e.code().as_str().to_string()),
+                        message: e.message().map(str::to_string),
+                    });
+                    continue;
+                }
+            };
+            let now = now_ms();
+            let deletion = self
                 .0
                 .db
-                .tx(|tx| tx.delete_object(&input.bucket, &obj.key))
-                .map_err(internal)?;
-            if let Some(old) = old {
-                self.0.blobs.remove(&old.blob).await;
+                .tx(|tx| delete_key(tx, &input.bucket, &obj.key, version, now))
+                .map_err(internal)?
+                .ok_or_else(no_such_bucket)?;
+            self.release(&deletion.released).await;
+            if let Some(event) = deletion.event {
                 self.0.notify(
-                    "ObjectRemoved:Delete",
+                    event,
                     &input.bucket,
                     &obj.key,
                     None,
+                    deletion.version.as_deref(),
                     &region,
                     &rid,
                 );
             }
+            // A named version is echoed as `VersionId`; a marker's id (created, or the one
+            // removed) as `DeleteMarkerVersionId`.
+            let marker_id = deletion
+                .delete_marker
+                .then(|| deletion.version.clone())
+                .flatten();
             deleted.push(DeletedObject {
                 key: Some(obj.key),
-                ..Default::default()
+                version_id: version.map(str::to_string),
+                delete_marker: deletion.delete_marker.then_some(true),
+                delete_marker_version_id: marker_id,
             });
         }
         let quiet = input.delete.quiet.unwrap_or(false);
         Ok(S3Response::new(DeleteObjectsOutput {
             deleted: (!quiet).then_some(deleted),
+            errors: (!errors.is_empty()).then_some(errors),
             ..Default::default()
         }))
     }
@@ -787,11 +904,9 @@ impl S3 for S3Front {
         let region = region(&req);
         let rid = request_id(&req);
         let input = req.input;
-        let (src_bucket, src_key) = match &input.copy_source {
-            CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
-            _ => return Err(s3_error!(NotImplemented, "Access points are not supported")),
-        };
-        let src = self.object(&src_bucket, &src_key)?;
+        let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
+        let found = self.copy_source_version(&src_bucket, &src_key, &src_version)?;
+        let src = found.row;
         ReadConditions {
             if_match: input.copy_source_if_match.as_ref(),
             if_none_match: input.copy_source_if_none_match.as_ref(),
@@ -818,7 +933,8 @@ impl S3 for S3Front {
         } else {
             src.attrs.clone()
         };
-        if !replace && src_bucket == input.bucket && src_key == input.key {
+        // Copying an older version over its key (the way to restore it) changes something.
+        if !replace && src_version.is_none() && src_bucket == input.bucket && src_key == input.key {
             return Err(s3_error!(InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."));
         }
         let blob = self
@@ -839,13 +955,15 @@ impl S3 for S3Front {
             upload_id: None,
             tags,
             checksums: src.checksums.clone(),
+            ..Default::default()
         };
-        self.commit(&row, &WriteConditions::default()).await?;
+        let version = self.commit(&row, &WriteConditions::default()).await?;
         self.0.notify(
             "ObjectCreated:Copy",
             &row.bucket,
             &row.key,
             Some(&row),
+            version.as_deref(),
             &region,
             &rid,
         );
@@ -856,6 +974,8 @@ impl S3 for S3Front {
         };
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(result),
+            copy_source_version_id: found.version,
+            version_id: version,
             ..Default::default()
         }))
     }
@@ -1007,17 +1127,15 @@ impl S3 for S3Front {
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         let input = req.input;
-        let (src_bucket, src_key) = match &input.copy_source {
-            CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
-            _ => return Err(s3_error!(NotImplemented, "Access points are not supported")),
-        };
+        let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
         let upload = self.open_upload(
             &input.bucket,
             &input.key,
             &input.upload_id,
             input.part_number,
         )?;
-        let src = self.object(&src_bucket, &src_key)?;
+        let found = self.copy_source_version(&src_bucket, &src_key, &src_version)?;
+        let src = found.row;
         ReadConditions {
             if_match: input.copy_source_if_match.as_ref(),
             if_none_match: input.copy_source_if_none_match.as_ref(),
@@ -1044,6 +1162,7 @@ impl S3 for S3Front {
                 last_modified: Some(ts(part.last_modified_ms)),
                 ..Default::default()
             }),
+            copy_source_version_id: found.version,
             ..Default::default()
         }))
     }
@@ -1072,7 +1191,10 @@ impl S3 for S3Front {
             // A repeated completion (a client retrying after a lost answer) gets the answer
             // the first one got, while the object it made is still the current one.
             return match current.filter(|r| r.upload_id.as_deref() == Some(&*input.upload_id)) {
-                Some(row) => Ok(S3Response::new(completed(&row))),
+                Some(row) => {
+                    let version = row.version_id.clone();
+                    Ok(S3Response::new(completed(&row, version)))
+                }
                 None => Err(no_upload()),
             };
         };
@@ -1125,8 +1247,9 @@ impl S3 for S3Front {
             upload_id: Some(upload.upload_id.clone()),
             tags: upload.tags.clone(),
             checksums: Checksums::default(),
+            ..Default::default()
         };
-        self.commit(&row, &cond).await?;
+        let version = self.commit(&row, &cond).await?;
         let parts = self
             .0
             .db
@@ -1140,10 +1263,11 @@ impl S3 for S3Front {
             &row.bucket,
             &row.key,
             Some(&row),
+            version.as_deref(),
             &region,
             &rid,
         );
-        Ok(S3Response::new(completed(&row)))
+        Ok(S3Response::new(completed(&row, version)))
     }
 
     async fn abort_multipart_upload(
@@ -1574,46 +1698,78 @@ impl S3 for S3Front {
         self.require_bucket(&input.bucket)?;
         let prefix = input.prefix.clone().unwrap_or_default();
         let max = page_size(input.max_keys);
-        let after = input.key_marker.clone().unwrap_or_default();
-        let page = self.list_page(
-            &input.bucket,
-            &prefix,
-            input.delimiter.as_deref(),
-            &after,
-            max,
-        )?;
+        let key_marker = input.key_marker.clone().unwrap_or_default();
+        let version_marker = input.version_id_marker.clone().filter(|v| !v.is_empty());
+        if version_marker.is_some() && key_marker.is_empty() {
+            return Err(s3_error!(
+                InvalidArgument,
+                "A version-id marker cannot be specified without a key marker."
+            ));
+        }
+        let version_marker = version_param(&version_marker)?;
+        let page = self
+            .0
+            .db
+            .tx(|tx| {
+                crate::versions::page(
+                    tx,
+                    &input.bucket,
+                    &prefix,
+                    input.delimiter.as_deref(),
+                    &key_marker,
+                    version_marker,
+                    max,
+                )
+            })
+            .map_err(internal)?;
         let enc = Encoder::of(&input.encoding_type);
-        // Only current versions are kept, each with S3's version id of an unversioned write.
-        let versions = page
-            .contents
-            .iter()
-            .map(|r| ObjectVersion {
-                key: Some(enc.s(r.key.clone())),
-                version_id: Some("null".into()),
-                is_latest: Some(true),
-                size: Some(r.size as i64),
-                e_tag: Some(etag(&r.etag)),
-                last_modified: Some(ts(r.last_modified_ms)),
+        let (mut versions, mut markers) = (Vec::new(), Vec::new());
+        for (row, latest) in page.entries {
+            let id = row
+                .version_id
+                .clone()
+                .unwrap_or_else(|| NULL_VERSION.into());
+            if row.delete_marker {
+                markers.push(DeleteMarkerEntry {
+                    key: Some(enc.s(row.key)),
+                    version_id: Some(id),
+                    is_latest: Some(latest),
+                    last_modified: Some(ts(row.last_modified_ms)),
+                    owner: Some(owner()),
+                });
+                continue;
+            }
+            versions.push(ObjectVersion {
+                key: Some(enc.s(row.key.clone())),
+                version_id: Some(id),
+                is_latest: Some(latest),
+                size: Some(row.size as i64),
+                e_tag: Some(etag(&row.etag)),
+                last_modified: Some(ts(row.last_modified_ms)),
                 owner: Some(owner()),
                 storage_class: Some(ObjectVersionStorageClass::from_static(
                     ObjectVersionStorageClass::STANDARD,
                 )),
                 ..Default::default()
-            })
-            .collect();
-        let next = page.truncated.then_some(page.last).flatten();
+            });
+        }
+        let (next_key, next_version) = match page.next.filter(|_| page.truncated) {
+            Some((k, v)) => (Some(k), v),
+            None => (None, None),
+        };
         Ok(S3Response::new(ListObjectVersionsOutput {
             name: Some(input.bucket),
             prefix: Some(enc.s(prefix)),
             delimiter: enc.o(delimiter(&input.delimiter)),
-            key_marker: Some(enc.s(after)),
+            key_marker: Some(enc.s(key_marker)),
             version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
             max_keys: Some(max as i32),
             is_truncated: Some(page.truncated),
-            next_version_id_marker: next.is_some().then(|| "null".to_string()),
-            next_key_marker: enc.o(next),
+            next_version_id_marker: next_version,
+            next_key_marker: enc.o(next_key),
             encoding_type: input.encoding_type,
-            versions: Some(versions),
+            versions: (!versions.is_empty()).then_some(versions),
+            delete_markers: (!markers.is_empty()).then_some(markers),
             common_prefixes: prefixes(page.prefixes, &enc),
             ..Default::default()
         }))
@@ -1626,18 +1782,21 @@ impl S3 for S3Front {
         let input = req.input;
         let tags =
             crate::tagging::from_xml(input.tagging, crate::tagging::OBJECT_MAX_TAGS, "Object")?;
-        self.set_object_tags(&input.bucket, &input.key, &tags)?;
-        Ok(S3Response::new(PutObjectTaggingOutput::default()))
+        let version = self.set_object_tags(&input.bucket, &input.key, &input.version_id, &tags)?;
+        Ok(S3Response::new(PutObjectTaggingOutput {
+            version_id: version,
+        }))
     }
 
     async fn get_object_tagging(
         &self,
         req: S3Request<GetObjectTaggingInput>,
     ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
-        let row = self.object(&req.input.bucket, &req.input.key)?;
+        let input = req.input;
+        let found = self.read_version(&input.bucket, &input.key, &input.version_id)?;
         Ok(S3Response::new(GetObjectTaggingOutput {
-            tag_set: crate::tagging::to_xml(&row.tags),
-            version_id: None,
+            tag_set: crate::tagging::to_xml(&found.row.tags),
+            version_id: found.version,
         }))
     }
 
@@ -1645,8 +1804,12 @@ impl S3 for S3Front {
         &self,
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
-        self.set_object_tags(&req.input.bucket, &req.input.key, &Vec::new())?;
-        Ok(S3Response::new(DeleteObjectTaggingOutput::default()))
+        let input = req.input;
+        let version =
+            self.set_object_tags(&input.bucket, &input.key, &input.version_id, &Vec::new())?;
+        Ok(S3Response::new(DeleteObjectTaggingOutput {
+            version_id: version,
+        }))
     }
 
     async fn put_bucket_tagging(
@@ -1788,8 +1951,9 @@ fn owner_full_control() -> Grant {
 }
 
 /// CompleteMultipartUpload's answer for the object it made.
-fn completed(row: &ObjectRow) -> CompleteMultipartUploadOutput {
+fn completed(row: &ObjectRow, version: Option<String>) -> CompleteMultipartUploadOutput {
     CompleteMultipartUploadOutput {
+        version_id: version,
         bucket: Some(row.bucket.clone()),
         key: Some(row.key.clone()),
         e_tag: Some(etag(&row.etag)),
@@ -1798,12 +1962,19 @@ fn completed(row: &ObjectRow) -> CompleteMultipartUploadOutput {
     }
 }
 
-/// Only current versions are kept, and an unversioned write's version id is `null`: a request
-/// for any other version names something that cannot exist.
-fn only_null_version(version_id: &Option<String>) -> S3Result<()> {
-    match version_id.as_deref() {
-        None | Some("null") => Ok(()),
-        Some(_) => Err(s3_error!(InvalidArgument, "Invalid version id specified")),
+/// The bucket, key and version (if named) of a copy's source.
+fn copy_source(source: &CopySource) -> S3Result<(String, String, Option<String>)> {
+    match source {
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => Ok((
+            bucket.to_string(),
+            key.to_string(),
+            version_id.as_deref().map(str::to_string),
+        )),
+        _ => Err(s3_error!(NotImplemented, "Access points are not supported")),
     }
 }
 

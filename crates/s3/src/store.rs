@@ -66,7 +66,7 @@ impl ObjectStore {
             .db
             .tx(|tx| tx.object(bucket, key))
             .map_err(|e| e.to_string())?;
-        match row {
+        match row.filter(|r| !r.delete_marker) {
             None => Ok(None),
             Some(r) => self
                 .blobs
@@ -84,18 +84,21 @@ impl ObjectStore {
             .map_err(|e| e.to_string())
     }
 
-    /// Sends `event` (e.g. `ObjectCreated:Put`) on `row` to every matching configuration.
     /// A bucket's policy (None without one, or for a bucket that does not exist).
     pub fn bucket_policy(&self, bucket: &str) -> Option<String> {
         self.db.tx(|tx| tx.bucket_policy(bucket)).ok().flatten()
     }
 
+    /// Sends `event` (e.g. `ObjectCreated:Put`) on `row` (its `version`, in a bucket that
+    /// has had versioning enabled) to every matching configuration.
+    #[allow(clippy::too_many_arguments)]
     pub fn notify(
         &self,
         event: &str,
         bucket: &str,
         key: &str,
         row: Option<&ObjectRow>,
+        version: Option<&str>,
         region: &str,
         request_id: &str,
     ) {
@@ -115,6 +118,7 @@ impl ObjectStore {
                 key,
                 size: row.map(|r| r.size),
                 etag: row.map(|r| r.etag.as_str()),
+                version_id: version,
                 sequencer: format!("{:016X}", self.sequencer.fetch_add(1, Ordering::Relaxed)),
                 region,
                 request_id,
