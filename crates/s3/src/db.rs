@@ -59,6 +59,9 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("buckets", "versioning", "TEXT"),
     ("buckets", "tags", "TEXT"),
     ("buckets", "policy", "TEXT"),
+    ("buckets", "cors", "TEXT"),
+    ("buckets", "lifecycle", "TEXT"),
+    ("buckets", "encryption", "TEXT"),
 ];
 
 /// PostgreSQL's schema: SQLite's with the added columns in place. Bucket names and keys are
@@ -104,7 +107,15 @@ CREATE TABLE parts (
     last_modified_ms BIGINT NOT NULL,
     PRIMARY KEY (upload_id, part_number)
 );
-"#];
+"#,
+    // Bucket CORS, lifecycle and default-encryption configurations (JSON), as SQLite's
+    // ADDED_COLUMNS.
+    r#"
+ALTER TABLE buckets ADD COLUMN cors TEXT;
+ALTER TABLE buckets ADD COLUMN lifecycle TEXT;
+ALTER TABLE buckets ADD COLUMN encryption TEXT;
+"#,
+];
 
 /// The store on either backend.
 pub const SPEC: StoreSpec<'static> = StoreSpec {
@@ -136,6 +147,24 @@ fn add_missing_columns(t: &stratus_db::Tx<'_>) -> DbResult<()> {
     Ok(())
 }
 
+/// The bucket configurations kept as JSON in a column of their bucket's row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketConfig {
+    Cors,
+    Lifecycle,
+    Encryption,
+}
+
+impl BucketConfig {
+    fn column(self) -> &'static str {
+        match self {
+            BucketConfig::Cors => "cors",
+            BucketConfig::Lifecycle => "lifecycle",
+            BucketConfig::Encryption => "encryption",
+        }
+    }
+}
+
 /// A tag set (object or bucket), in the order it was given.
 pub type Tags = Vec<(String, String)>;
 
@@ -165,6 +194,10 @@ pub struct Attrs {
     pub content_language: Option<String>,
     pub expires: Option<String>,
     pub metadata: BTreeMap<String, String>,
+    /// The server-side encryption the object was written with (`None` for objects written
+    /// before it was kept: S3's default, SSE-S3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<crate::encryption::Sse>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -436,6 +469,42 @@ impl Tx<'_, '_> {
             args![bucket, policy],
         )?;
         Ok(())
+    }
+
+    /// One of a bucket's kept configurations (JSON): `None` for a bucket that does not exist,
+    /// `Some(None)` for one without that configuration. One query, so a caller learns both.
+    pub fn bucket_config(&self, config: BucketConfig, bucket: &str) -> DbResult<Option<Option<String>>> {
+        self.0.query_opt(
+            &format!("SELECT {} FROM buckets WHERE name = ?1", config.column()),
+            args![bucket],
+            |r| r.get::<Option<String>>(0),
+        )
+    }
+
+    /// Sets (or with `None`, removes) one of a bucket's kept configurations.
+    pub fn set_bucket_config(
+        &self,
+        config: BucketConfig,
+        bucket: &str,
+        value: Option<&str>,
+    ) -> DbResult<()> {
+        self.0.execute(
+            &format!("UPDATE buckets SET {} = ?2 WHERE name = ?1", config.column()),
+            args![bucket, value],
+        )?;
+        Ok(())
+    }
+
+    /// Every bucket that has `config`, with it (for the lifecycle sweep).
+    pub fn buckets_with_config(&self, config: BucketConfig) -> DbResult<Vec<(String, String)>> {
+        self.0.query_map(
+            &format!(
+                "SELECT name, {0} FROM buckets WHERE {0} IS NOT NULL ORDER BY name",
+                config.column()
+            ),
+            args![],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     /// Sets (or with `None`, removes) a bucket's tag set.
