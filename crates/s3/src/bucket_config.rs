@@ -1,4 +1,4 @@
-//! Bucket configurations Stratus does not keep (CORS, lifecycle, policy, website,
+//! Bucket configurations Stratus does not keep (website,
 //! public access block, ownership controls, object lock, replication): reading one answers
 //! the error S3 gives a bucket without it, which infrastructure tools read as "none".
 
