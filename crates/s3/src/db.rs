@@ -691,6 +691,31 @@ pub(crate) mod testing {
 mod tests {
     use super::*;
 
+    /// The kept configurations on every backend: absent, set, listed for the sweep, removed;
+    /// a missing bucket is told apart from one without the configuration.
+    #[test]
+    fn bucket_configurations_are_kept() {
+        for t in testing::backends("bucket_config") {
+            let db = &t.db;
+            db.tx(|tx| tx.create_bucket("b", 1)).unwrap();
+            db.tx(|tx| tx.create_bucket("c", 1)).unwrap();
+            let read = |c| db.tx(|tx| tx.bucket_config(c, "b")).unwrap();
+            assert_eq!(read(BucketConfig::Cors), Some(None));
+            assert_eq!(db.tx(|tx| tx.bucket_config(BucketConfig::Cors, "x")).unwrap(), None);
+            db.tx(|tx| tx.set_bucket_config(BucketConfig::Lifecycle, "b", Some("[1]")))
+                .unwrap();
+            assert_eq!(read(BucketConfig::Lifecycle), Some(Some("[1]".into())));
+            assert_eq!(read(BucketConfig::Encryption), Some(None));
+            let with = db
+                .tx(|tx| tx.buckets_with_config(BucketConfig::Lifecycle))
+                .unwrap();
+            assert_eq!(with, vec![("b".to_string(), "[1]".to_string())]);
+            db.tx(|tx| tx.set_bucket_config(BucketConfig::Lifecycle, "b", None))
+                .unwrap();
+            assert_eq!(read(BucketConfig::Lifecycle), Some(None));
+        }
+    }
+
     /// A data directory written before the added columns still opens, and its rows read with
     /// the defaults.
     #[test]
