@@ -132,7 +132,11 @@ impl CorsRequest<'_> {
 
     /// The CORS response headers a matching rule gives: on a preflight, the requested
     /// headers too.
-    pub fn response_headers(&self, rule: &CORSRule, preflight: bool) -> Vec<(&'static str, String)> {
+    pub fn response_headers(
+        &self,
+        rule: &CORSRule,
+        preflight: bool,
+    ) -> Vec<(&'static str, String)> {
         let wildcard = rule.allowed_origins.iter().any(|o| o == "*");
         let mut h = vec![(
             "access-control-allow-origin",
@@ -171,7 +175,10 @@ pub fn requested_headers(value: Option<&str>) -> Vec<String> {
 
 /// A bucket's CORS rules: `None` when the bucket does not exist, `Some(None)` when it has no
 /// configuration.
-pub fn rules(store: &ObjectStore, bucket: &str) -> Result<Option<Option<Vec<CORSRule>>>, stratus_db::Error> {
+pub fn rules(
+    store: &ObjectStore,
+    bucket: &str,
+) -> Result<Option<Option<Vec<CORSRule>>>, stratus_db::Error> {
     let config = store
         .db
         .tx(|tx| tx.bucket_config(BucketConfig::Cors, bucket))?;
@@ -239,7 +246,12 @@ pub fn preflight(
     let rules = match rules(store, bucket)? {
         None => {
             let extra = [("Method", named), ("ResourceType", "BUCKET")];
-            return Ok(refusal(forbidden, "AccessForbidden", "CORSResponse: Bucket not found", &extra));
+            return Ok(refusal(
+                forbidden,
+                "AccessForbidden",
+                "CORSResponse: Bucket not found",
+                &extra,
+            ));
         }
         Some(None) => {
             let extra = [("Method", named), ("ResourceType", "BUCKET")];
@@ -309,7 +321,11 @@ mod tests {
 
     #[test]
     fn validation_follows_s3() {
-        let ok = config(vec![rule(&["https://*.example.com"], &["GET", "PUT"], &["x-amz-*"])]);
+        let ok = config(vec![rule(
+            &["https://*.example.com"],
+            &["GET", "PUT"],
+            &["x-amz-*"],
+        )]);
         assert_eq!(validate(&ok).unwrap().len(), 1);
         let e = validate(&config(vec![rule(&["*"], &["PATCH"], &[])])).unwrap_err();
         assert_eq!(e.code().as_str(), "InvalidRequest");
@@ -322,7 +338,10 @@ mod tests {
             e.message(),
             Some("AllowedOrigin \"https://*.*.com\" can not have more than one wildcard.")
         );
-        assert_eq!(validate(&config(vec![])).unwrap_err().code().as_str(), "MalformedXML");
+        assert_eq!(
+            validate(&config(vec![])).unwrap_err().code().as_str(),
+            "MalformedXML"
+        );
         let many = config(vec![rule(&["*"], &["GET"], &[]); 101]);
         assert_eq!(validate(&many).unwrap_err().code().as_str(), "MalformedXML");
         assert!(validate(&config(vec![rule(&["*"], &["GET"], &[]); 100])).is_ok());
@@ -331,8 +350,14 @@ mod tests {
     #[test]
     fn patterns_have_one_wildcard() {
         assert!(matches_pattern("*", "https://a.com"));
-        assert!(matches_pattern("https://*.example.com", "https://app.example.com"));
-        assert!(!matches_pattern("https://*.example.com", "https://example.com"));
+        assert!(matches_pattern(
+            "https://*.example.com",
+            "https://app.example.com"
+        ));
+        assert!(!matches_pattern(
+            "https://*.example.com",
+            "https://example.com"
+        ));
         assert!(!matches_pattern("https://a.com", "https://a.com.evil"));
         assert!(matches_pattern("x-amz-*", "x-amz-date"));
     }
@@ -361,8 +386,13 @@ mod tests {
         let matched = put.first_match(&rules).unwrap();
         let h = put.response_headers(matched, true);
         assert!(h.contains(&("access-control-allow-origin", "*".into())));
-        assert!(h.contains(&("access-control-allow-headers", "content-type, x-amz-date".into())));
-        assert!(!h.iter().any(|(n, _)| *n == "access-control-allow-credentials"));
+        assert!(h.contains(&(
+            "access-control-allow-headers",
+            "content-type, x-amz-date".into()
+        )));
+        assert!(!h
+            .iter()
+            .any(|(n, _)| *n == "access-control-allow-credentials"));
         let refused = CorsRequest {
             origin: "https://b.com",
             method: "PUT",

@@ -66,7 +66,8 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
 
 /// PostgreSQL's schema: SQLite's with the added columns in place. Bucket names and keys are
 /// `COLLATE "C"` so they sort by bytes, as on SQLite.
-const POSTGRES: &[&str] = &[r#"
+const POSTGRES: &[&str] = &[
+    r#"
 CREATE TABLE buckets (
     name TEXT COLLATE "C" PRIMARY KEY,
     created_ms BIGINT NOT NULL,
@@ -473,7 +474,11 @@ impl Tx<'_, '_> {
 
     /// One of a bucket's kept configurations (JSON): `None` for a bucket that does not exist,
     /// `Some(None)` for one without that configuration. One query, so a caller learns both.
-    pub fn bucket_config(&self, config: BucketConfig, bucket: &str) -> DbResult<Option<Option<String>>> {
+    pub fn bucket_config(
+        &self,
+        config: BucketConfig,
+        bucket: &str,
+    ) -> DbResult<Option<Option<String>>> {
         self.0.query_opt(
             &format!("SELECT {} FROM buckets WHERE name = ?1", config.column()),
             args![bucket],
@@ -489,7 +494,10 @@ impl Tx<'_, '_> {
         value: Option<&str>,
     ) -> DbResult<()> {
         self.0.execute(
-            &format!("UPDATE buckets SET {} = ?2 WHERE name = ?1", config.column()),
+            &format!(
+                "UPDATE buckets SET {} = ?2 WHERE name = ?1",
+                config.column()
+            ),
             args![bucket, value],
         )?;
         Ok(())
@@ -701,7 +709,11 @@ mod tests {
             db.tx(|tx| tx.create_bucket("c", 1)).unwrap();
             let read = |c| db.tx(|tx| tx.bucket_config(c, "b")).unwrap();
             assert_eq!(read(BucketConfig::Cors), Some(None));
-            assert_eq!(db.tx(|tx| tx.bucket_config(BucketConfig::Cors, "x")).unwrap(), None);
+            assert_eq!(
+                db.tx(|tx| tx.bucket_config(BucketConfig::Cors, "x"))
+                    .unwrap(),
+                None
+            );
             db.tx(|tx| tx.set_bucket_config(BucketConfig::Lifecycle, "b", Some("[1]")))
                 .unwrap();
             assert_eq!(read(BucketConfig::Lifecycle), Some(Some("[1]".into())));

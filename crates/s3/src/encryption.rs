@@ -189,7 +189,10 @@ mod tests {
             kms_key_id: Some("k".into()),
             bucket_key_enabled: Some(true),
         };
-        assert_eq!(for_new_object(None, None, None, None).unwrap(), Sse::default());
+        assert_eq!(
+            for_new_object(None, None, None, None).unwrap(),
+            Sse::default()
+        );
         assert_eq!(
             for_new_object(None, None, None, Some(bucket.clone())).unwrap(),
             bucket

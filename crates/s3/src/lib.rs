@@ -123,7 +123,10 @@ mod tests {
     #[test]
     fn addressed_buckets() {
         use super::addressed_bucket as a;
-        assert_eq!(a(Some("localhost:4566"), "/b/k/x"), Some(("b".into(), true)));
+        assert_eq!(
+            a(Some("localhost:4566"), "/b/k/x"),
+            Some(("b".into(), true))
+        );
         assert_eq!(a(Some("localhost:4566"), "/b"), Some(("b".into(), false)));
         assert_eq!(a(Some("localhost:4566"), "/b/"), Some(("b".into(), false)));
         assert_eq!(a(Some("b.localhost:4566"), "/k"), Some(("b".into(), true)));

@@ -132,8 +132,7 @@ fn validate_filter(f: &LifecycleRuleFilter) -> S3Result<()> {
 
 fn filters_on_tags(f: &LifecycleRuleFilter) -> bool {
     f.tag.is_some()
-        || f
-            .and
+        || f.and
             .as_ref()
             .is_some_and(|a| a.tags.as_ref().is_some_and(|t| !t.is_empty()))
 }
@@ -169,15 +168,17 @@ fn validate_expiration(rule: &LifecycleRule) -> S3Result<()> {
 
 /// The kept rules of a bucket's configuration, as GetBucketLifecycleConfiguration answers.
 pub fn to_configuration(rules: Vec<LifecycleRule>) -> BucketLifecycleConfiguration {
-    BucketLifecycleConfiguration {
-        rules,
-        ..Default::default()
-    }
+    BucketLifecycleConfiguration { rules }
 }
 
 /// `ms` rounded up to the next "midnight": a multiple of `day_ms`.
 fn next_midnight(ms: i64, day_ms: i64) -> i64 {
-    ms.div_euclid(day_ms) * day_ms + if ms.rem_euclid(day_ms) == 0 { 0 } else { day_ms }
+    ms.div_euclid(day_ms) * day_ms
+        + if ms.rem_euclid(day_ms) == 0 {
+            0
+        } else {
+            day_ms
+        }
 }
 
 /// When something created at `created_ms` expires under a rule of `days`.
@@ -237,8 +238,7 @@ pub fn expired_by<'r>(
         let due = match (e.days, &e.date) {
             (Some(days), _) => expiry_ms(object.last_modified_ms, days, day_ms),
             (None, Some(date)) => {
-                (time::OffsetDateTime::from(date.clone()).unix_timestamp_nanos() / 1_000_000)
-                    as i64
+                (time::OffsetDateTime::from(date.clone()).unix_timestamp_nanos() / 1_000_000) as i64
             }
             _ => return false,
         };
@@ -247,7 +247,12 @@ pub fn expired_by<'r>(
 }
 
 /// Whether an incomplete upload is past an enabled rule's `DaysAfterInitiation`.
-pub fn upload_abandoned(rules: &[LifecycleRule], upload: &UploadRow, now_ms: i64, day_ms: i64) -> bool {
+pub fn upload_abandoned(
+    rules: &[LifecycleRule],
+    upload: &UploadRow,
+    now_ms: i64,
+    day_ms: i64,
+) -> bool {
     rules.iter().any(|r| {
         let days = r
             .abort_incomplete_multipart_upload
@@ -268,7 +273,10 @@ fn enabled(rule: &LifecycleRule) -> bool {
 }
 
 /// A bucket's kept rules (`None` without a configuration).
-pub fn rules(store: &ObjectStore, bucket: &str) -> Result<Option<Vec<LifecycleRule>>, stratus_db::Error> {
+pub fn rules(
+    store: &ObjectStore,
+    bucket: &str,
+) -> Result<Option<Vec<LifecycleRule>>, stratus_db::Error> {
     let config = store
         .db
         .tx(|tx| tx.bucket_config(BucketConfig::Lifecycle, bucket))?;
@@ -335,15 +343,23 @@ async fn expire_objects(
             .map_err(|e| e.to_string())?;
         let Some(last) = page.last() else { break };
         after = last.key.clone();
-        for object in page.iter().filter(|o| expired_by(rules, o, now_ms, day_ms).is_some()) {
+        for object in page
+            .iter()
+            .filter(|o| expired_by(rules, o, now_ms, day_ms).is_some())
+        {
             let input = DeleteObjectInput {
                 bucket: bucket.to_string(),
                 key: object.key.clone(),
                 ..Default::default()
             };
-            match front.delete_object(sweep_request(input, http::Method::DELETE)).await {
+            match front
+                .delete_object(sweep_request(input, http::Method::DELETE))
+                .await
+            {
                 Ok(_) => expired += 1,
-                Err(e) => tracing::warn!(bucket, key = object.key, error = ?e, "lifecycle expiration failed"),
+                Err(e) => {
+                    tracing::warn!(bucket, key = object.key, error = ?e, "lifecycle expiration failed")
+                }
             }
         }
     }
@@ -363,7 +379,10 @@ async fn abort_uploads(
         .tx(|tx| tx.uploads(bucket))
         .map_err(|e| e.to_string())?;
     let mut aborted = 0;
-    for u in uploads.iter().filter(|u| upload_abandoned(rules, u, now_ms, day_ms)) {
+    for u in uploads
+        .iter()
+        .filter(|u| upload_abandoned(rules, u, now_ms, day_ms))
+    {
         let input = AbortMultipartUploadInput {
             bucket: bucket.to_string(),
             key: u.key.clone(),
@@ -375,7 +394,9 @@ async fn abort_uploads(
             .await
         {
             Ok(_) => aborted += 1,
-            Err(e) => tracing::warn!(bucket, upload = u.upload_id, error = ?e, "lifecycle abort failed"),
+            Err(e) => {
+                tracing::warn!(bucket, upload = u.upload_id, error = ?e, "lifecycle abort failed")
+            }
         }
     }
     Ok(aborted)
@@ -443,7 +464,10 @@ mod tests {
             )),
             ..Default::default()
         });
-        assert_eq!(message(config(vec![noon])), "InvalidArgument: 'Date' must be at midnight GMT");
+        assert_eq!(
+            message(config(vec![noon])),
+            "InvalidArgument: 'Date' must be at midnight GMT"
+        );
         let mut odd = rule("s", 1, "");
         odd.status = ExpirationStatus::from("Sometimes".to_string());
         assert!(message(config(vec![odd])).starts_with("MalformedXML"));
@@ -508,7 +532,17 @@ mod tests {
             attrs: Default::default(),
             tags: vec![],
         };
-        assert!(!upload_abandoned(std::slice::from_ref(&r), &upload, 2 * DAY - 1, DAY));
-        assert!(upload_abandoned(std::slice::from_ref(&r), &upload, 2 * DAY, DAY));
+        assert!(!upload_abandoned(
+            std::slice::from_ref(&r),
+            &upload,
+            2 * DAY - 1,
+            DAY
+        ));
+        assert!(upload_abandoned(
+            std::slice::from_ref(&r),
+            &upload,
+            2 * DAY,
+            DAY
+        ));
     }
 }

@@ -793,14 +793,8 @@ impl S3 for S3Front {
             .map_err(internal)?;
         if let Some(old) = old {
             self.0.blobs.remove(&old.blob).await;
-            self.0.notify(
-                event,
-                &input.bucket,
-                &input.key,
-                None,
-                &region,
-                &rid,
-            );
+            self.0
+                .notify(event, &input.bucket, &input.key, None, &region, &rid);
         }
         Ok(S3Response::new(DeleteObjectOutput::default()))
     }
@@ -1378,8 +1372,8 @@ impl S3 for S3Front {
         &self,
         req: S3Request<GetBucketLifecycleConfigurationInput>,
     ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
-        let rules = self
-            .bucket_config::<Vec<LifecycleRule>>(&req.input.bucket, BucketConfig::Lifecycle)?;
+        let rules =
+            self.bucket_config::<Vec<LifecycleRule>>(&req.input.bucket, BucketConfig::Lifecycle)?;
         let rules = rules.ok_or_else(|| {
             crate::bucket_config::not_configured(
                 "NoSuchLifecycleConfiguration",

@@ -259,7 +259,10 @@ impl Config {
                 .with_context(|| format!("STRATUS_TTL_SWEEP_SECS={v}"))?;
         }
         for (name, slot) in [
-            ("STRATUS_LIFECYCLE_SWEEP_SECS", &mut self.lifecycle_sweep_secs),
+            (
+                "STRATUS_LIFECYCLE_SWEEP_SECS",
+                &mut self.lifecycle_sweep_secs,
+            ),
             ("STRATUS_LIFECYCLE_DAY_SECS", &mut self.lifecycle_day_secs),
         ] {
             if let Some(v) = var(name) {

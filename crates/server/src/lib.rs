@@ -509,7 +509,11 @@ async fn sweep_lifecycle(
             .map_or(0, |d| d.as_millis() as i64);
         match stratus_s3::lifecycle::sweep(&objects, now, day_ms).await {
             Ok(s) if s == Default::default() => {}
-            Ok(s) => tracing::debug!(expired = s.expired, aborted = s.aborted, "lifecycle applied"),
+            Ok(s) => tracing::debug!(
+                expired = s.expired,
+                aborted = s.aborted,
+                "lifecycle applied"
+            ),
             Err(e) => tracing::warn!(error = %e, "lifecycle sweep failed"),
         }
     }
