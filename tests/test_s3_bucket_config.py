@@ -246,6 +246,7 @@ def test_objects_report_their_encryption(s3, bucket):
     upload = s3.create_multipart_upload(Bucket=bucket, Key="mp", ServerSideEncryption="AES256")
     assert upload["ServerSideEncryption"] == "AES256"
     part = s3.upload_part(Bucket=bucket, Key="mp", UploadId=upload["UploadId"], PartNumber=1, Body=b"p")
+    assert part["ServerSideEncryption"] == "AES256"
     done = s3.complete_multipart_upload(
         Bucket=bucket, Key="mp", UploadId=upload["UploadId"],
         MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from helpers import make_s3_client, unique_bucket
+import helpers
+from helpers import Records, allow_bucket, make_s3_client, recorder_kwargs, recorder_zip, unique_bucket
 from s3_support import drop_bucket, expect_error
 
 UTC = datetime.timezone.utc
@@ -151,3 +152,30 @@ def test_incomplete_multipart_uploads_are_aborted(s3, bucket):
 
     assert wait_until(lambda: uploads() == [other]), uploads()
     expect_error(s3.list_parts, "NoSuchUpload", 404, Bucket=bucket, Key="big/x", UploadId=old)
+
+
+def test_expirations_notify_lifecycle_events(fast, s3, bucket):
+    # S3 sends `s3:LifecycleExpiration:Delete` for the objects a rule expires, not a client's
+    # `ObjectRemoved:Delete`.
+    lam = fast.client()
+    records_bucket = unique_bucket("rec")
+    s3.create_bucket(Bucket=records_bucket)
+    name = helpers.unique_name()
+    arn = helpers.create_function(lam, name, recorder_zip(), **recorder_kwargs(records_bucket))["FunctionArn"]
+    try:
+        helpers.wait_active(lam, name)
+        allow_bucket(lam, arn, bucket)
+        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
+            "LambdaFunctionConfigurations": [
+                {"LambdaFunctionArn": arn, "Events": ["s3:LifecycleExpiration:*", "s3:ObjectRemoved:*"]}]})
+        s3.put_object(Bucket=bucket, Key="gone", Body=b"x")
+        put_rules(s3, bucket, [{"ID": "r", "Status": "Enabled", "Filter": {"Prefix": ""},
+                                "Expiration": {"Days": 1}}])
+        records = Records(s3, records_bucket).wait_for(1, 60)
+        event = records[0]["event"]["Records"][0]
+        assert (event["eventName"], event["s3"]["object"]["key"]) == ("LifecycleExpiration:Delete", "gone")
+        time.sleep(2)
+        assert len(Records(s3, records_bucket).all()) == 1, "one event per expiration"
+    finally:
+        lam.delete_function(FunctionName=name)
+        drop_bucket(s3, records_bucket)

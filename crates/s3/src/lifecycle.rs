@@ -475,6 +475,16 @@ mod tests {
     }
 
     #[test]
+    fn the_sweeps_deletions_are_lifecycle_events() {
+        let swept = sweep_request(DeleteObjectInput::default(), http::Method::DELETE);
+        assert_eq!(removal_event(&swept), "LifecycleExpiration:Delete");
+        let mut client = swept.map_input(|i| i);
+        client.extensions = http::Extensions::new();
+        assert_eq!(removal_event(&client), "ObjectRemoved:Delete");
+        assert!(crate::notify::EVENT_NAMES.contains(&"s3:LifecycleExpiration:Delete"));
+    }
+
+    #[test]
     fn days_round_up_to_the_next_midnight() {
         let ten_thirty = 10 * DAY + DAY / 2;
         assert_eq!(expiry_ms(ten_thirty, 3, DAY), 14 * DAY);

@@ -1076,7 +1076,11 @@ impl S3 for S3Front {
         let part = self
             .record_part(&upload, input.part_number, &written)
             .await?;
+        let (sse, kms, bucket_key) = upload.attrs.sse.clone().unwrap_or_default().wire();
         Ok(S3Response::new(UploadPartOutput {
+            server_side_encryption: sse,
+            ssekms_key_id: kms,
+            bucket_key_enabled: bucket_key,
             e_tag: Some(etag(&part.etag)),
             checksum_crc32: checksums.crc32,
             checksum_crc32c: checksums.crc32c,
