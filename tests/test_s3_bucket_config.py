@@ -1,6 +1,6 @@
 """What infrastructure tools read from a bucket: versioning status, ListObjectVersions, object
-and bucket tagging (with S3's limits), ACLs, and, for each configuration a bucket does not
-have, S3's own not-found error."""
+and bucket tagging (with S3's limits), ACLs, default encryption (kept, and reported by every
+object), and, for each configuration a bucket does not have, S3's own not-found error."""
 
 import pytest
 
@@ -184,6 +184,80 @@ def test_default_encryption_is_sse_s3(s3, bucket):
     assert rules == [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
                       "BucketKeyEnabled": False}]
     expect_error(s3.get_bucket_encryption, "NoSuchBucket", 404, Bucket="no-such-bucket-here-x")
+
+
+def test_default_encryption_is_kept_and_reverts_on_delete(s3, bucket):
+    kms = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "alias/app"},
+           "BucketKeyEnabled": True}
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [kms]})
+    rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules == [kms]
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules == [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+                      "BucketKeyEnabled": False}]
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [kms]})
+    assert s3.delete_bucket_encryption(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 204
+    rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+
+
+def test_bad_default_encryption_is_refused_and_changes_nothing(s3, bucket):
+    expect_error(
+        s3.put_bucket_encryption, "InvalidArgument", 400, Bucket=bucket,
+        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {
+            "SSEAlgorithm": "AES256", "KMSMasterKeyID": "k"}}]},
+    )
+    expect_error(
+        s3.put_bucket_encryption, "MalformedXML", 400, Bucket=bucket,
+        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {
+            "SSEAlgorithm": "rot13"}}]},
+    )
+    rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    expect_error(
+        s3.put_bucket_encryption, "NoSuchBucket", 404, Bucket="no-such-bucket-here-x",
+        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {
+            "SSEAlgorithm": "AES256"}}]},
+    )
+
+
+def test_objects_report_their_encryption(s3, bucket):
+    # Every object answers its encryption: SSE-S3 by default, what the request asked for,
+    # else the bucket's default at the time it was written.
+    put = s3.put_object(Bucket=bucket, Key="plain", Body=b"x")
+    assert put["ServerSideEncryption"] == "AES256"
+    assert s3.head_object(Bucket=bucket, Key="plain")["ServerSideEncryption"] == "AES256"
+    assert s3.get_object(Bucket=bucket, Key="plain")["ServerSideEncryption"] == "AES256"
+    asked = s3.put_object(Bucket=bucket, Key="asked", Body=b"x", ServerSideEncryption="aws:kms",
+                          SSEKMSKeyId="key-1")
+    assert (asked["ServerSideEncryption"], asked["SSEKMSKeyId"]) == ("aws:kms", "key-1")
+    head = s3.head_object(Bucket=bucket, Key="asked")
+    assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", "key-1")
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms:dsse", "KMSMasterKeyID": "key-2"}}]})
+    assert s3.put_object(Bucket=bucket, Key="new", Body=b"x")["ServerSideEncryption"] == "aws:kms:dsse"
+    assert s3.get_object(Bucket=bucket, Key="new")["SSEKMSKeyId"] == "key-2"
+    assert s3.head_object(Bucket=bucket, Key="plain")["ServerSideEncryption"] == "AES256", \
+        "an object keeps the encryption it was written with"
+    copy = s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "plain"})
+    assert copy["ServerSideEncryption"] == "aws:kms:dsse", "a copy takes the destination's default"
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mp", ServerSideEncryption="AES256")
+    assert upload["ServerSideEncryption"] == "AES256"
+    part = s3.upload_part(Bucket=bucket, Key="mp", UploadId=upload["UploadId"], PartNumber=1, Body=b"p")
+    assert part["ServerSideEncryption"] == "AES256"
+    done = s3.complete_multipart_upload(
+        Bucket=bucket, Key="mp", UploadId=upload["UploadId"],
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    assert done["ServerSideEncryption"] == "AES256"
+    assert s3.head_object(Bucket=bucket, Key="mp")["ServerSideEncryption"] == "AES256"
+
+
+def test_unsupported_object_encryption_is_refused(s3, bucket):
+    expect_error(s3.put_object, "InvalidArgument", 400, Bucket=bucket, Key="k", Body=b"x",
+                 ServerSideEncryption="AES256", SSEKMSKeyId="k")
+    expect_error(s3.head_object, "404", 404, Bucket=bucket, Key="k")
 
 
 def test_settings_every_bucket_has(s3, bucket):

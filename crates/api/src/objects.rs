@@ -13,6 +13,8 @@ use stratus_invoke::{EventQueue, NewEvent, Trigger};
 
 use crate::Shared;
 
+mod cors;
+
 /// Sends S3 requests to the object store; everything else continues.
 pub async fn dispatch(State(s): State<Shared>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
@@ -20,16 +22,15 @@ pub async fn dispatch(State(s): State<Shared>, req: Request, next: Next) -> Resp
         return next.run(Request::from_parts(parts, body)).await;
     }
     let id = s3_request_id(parts.extensions.get::<crate::RequestId>());
-    let is_head = parts.method == http::Method::HEAD;
-    let mut req = http::Request::from_parts(parts, s3s::Body::http_body_unsync(body));
-    req.extensions_mut()
-        .insert(stratus_s3::RequestId(id.clone()));
-    let mut resp = match s.stores.s3.call(req).await {
-        Ok(resp) => with_request_id(resp, &id, is_head).await,
-        Err(e) => {
-            tracing::error!(error = ?e, "S3 request failed");
-            internal_error(&id)
+    let mut resp = if parts.method == http::Method::OPTIONS {
+        cors::preflight(&s.stores.objects, &parts, &id)
+    } else {
+        let origin = cors::CrossOrigin::of(&parts);
+        let mut resp = call_s3(&s, parts, body, &id).await;
+        if let Some(origin) = origin {
+            origin.add_headers(&s.stores.objects, resp.headers_mut());
         }
+        resp
     };
     let h = resp.headers_mut();
     if let Ok(v) = http::HeaderValue::from_str(&id) {
@@ -40,6 +41,26 @@ pub async fn dispatch(State(s): State<Shared>, req: Request, next: Next) -> Resp
         h.insert("x-amz-id-2", v);
     }
     resp
+}
+
+/// Runs a request through the S3 protocol service.
+async fn call_s3(
+    s: &Shared,
+    parts: http::request::Parts,
+    body: axum::body::Body,
+    id: &str,
+) -> Response {
+    let is_head = parts.method == http::Method::HEAD;
+    let mut req = http::Request::from_parts(parts, s3s::Body::http_body_unsync(body));
+    req.extensions_mut()
+        .insert(stratus_s3::RequestId(id.to_string()));
+    match s.stores.s3.call(req).await {
+        Ok(resp) => with_request_id(resp, id, is_head).await,
+        Err(e) => {
+            tracing::error!(error = ?e, "S3 request failed");
+            internal_error(id)
+        }
+    }
 }
 
 /// Whether a request is for S3: signed for the `s3` service (SigV4, by header or presigned
@@ -132,7 +153,7 @@ async fn with_request_id(resp: http::Response<s3s::Body>, id: &str, is_head: boo
 
 /// Inserts `<RequestId>` and `<HostId>` at the end of an `<Error>` document (unchanged if it is
 /// not one, or already has them), and S3's `<Message>` for its code if it has none.
-fn add_request_id(xml: &[u8], id: &str) -> Vec<u8> {
+pub(crate) fn add_request_id(xml: &[u8], id: &str) -> Vec<u8> {
     let text = String::from_utf8_lossy(xml);
     let Some(end) = text
         .rfind("</Error>")

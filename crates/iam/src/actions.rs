@@ -274,7 +274,11 @@ pub fn s3(op: &str, bucket: Option<&str>, key: Option<&str>) -> Target {
         "GetBucketNotificationConfiguration" => "GetBucketNotification",
         "DeleteBucketPolicy" => "DeleteBucketPolicy",
         "GetBucketLifecycleConfiguration" => "GetLifecycleConfiguration",
-        "PutBucketLifecycleConfiguration" => "PutLifecycleConfiguration",
+        "PutBucketLifecycleConfiguration" | "DeleteBucketLifecycle" => "PutLifecycleConfiguration",
+        "GetBucketCors" => "GetBucketCORS",
+        "PutBucketCors" | "DeleteBucketCors" => "PutBucketCORS",
+        "GetBucketEncryption" => "GetEncryptionConfiguration",
+        "PutBucketEncryption" | "DeleteBucketEncryption" => "PutEncryptionConfiguration",
         "DeleteBucketTagging" => "PutBucketTagging",
         "DeleteObjectTagging" => "DeleteObjectTagging",
         other => other,
@@ -329,6 +333,17 @@ mod tests {
             (t.action.as_str(), t.resources[0].as_str()),
             ("s3:GetObject", "arn:aws:s3:::b/k/1")
         );
+        // Bucket configurations take the action names of IAM's S3 reference.
+        for (op, action) in [
+            ("PutBucketCors", "s3:PutBucketCORS"),
+            ("DeleteBucketCors", "s3:PutBucketCORS"),
+            ("GetBucketCors", "s3:GetBucketCORS"),
+            ("DeleteBucketLifecycle", "s3:PutLifecycleConfiguration"),
+            ("GetBucketEncryption", "s3:GetEncryptionConfiguration"),
+            ("DeleteBucketEncryption", "s3:PutEncryptionConfiguration"),
+        ] {
+            assert_eq!(s3(op, Some("b"), None).action, action);
+        }
         let t = logs(
             "PutLogEvents",
             &serde_json::json!({"logGroupName": "/aws/lambda/f", "logStreamName": "s"}),

@@ -1,6 +1,6 @@
-//! Bucket configurations Stratus does not keep (CORS, lifecycle, policy, website,
-//! public access block, ownership controls, object lock, replication): reading one answers
-//! the error S3 gives a bucket without it, which infrastructure tools read as "none".
+//! Bucket configurations Stratus does not keep (website, public access block, ownership
+//! controls, object lock, replication): reading one answers the error S3 gives a bucket
+//! without it, which infrastructure tools read as "none".
 
 use s3s::{S3Error, S3ErrorCode};
 

@@ -80,6 +80,9 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("objects", "version_id", "TEXT"),
     ("objects", "delete_marker", "INTEGER NOT NULL DEFAULT 0"),
     ("objects", "seq", "INTEGER NOT NULL DEFAULT 0"),
+    ("buckets", "cors", "TEXT"),
+    ("buckets", "lifecycle", "TEXT"),
+    ("buckets", "encryption", "TEXT"),
 ];
 
 /// PostgreSQL's schema: SQLite's with the added columns in place. Bucket names and keys are
@@ -153,6 +156,13 @@ CREATE TABLE object_versions (
 );
 CREATE INDEX object_versions_by_key ON object_versions (bucket, key, seq);
 "#,
+    // Bucket CORS, lifecycle and default-encryption configurations (JSON), as SQLite's
+    // ADDED_COLUMNS.
+    r#"
+ALTER TABLE buckets ADD COLUMN cors TEXT;
+ALTER TABLE buckets ADD COLUMN lifecycle TEXT;
+ALTER TABLE buckets ADD COLUMN encryption TEXT;
+"#,
 ];
 
 /// The store on either backend.
@@ -185,6 +195,24 @@ fn add_missing_columns(t: &stratus_db::Tx<'_>) -> DbResult<()> {
     Ok(())
 }
 
+/// The bucket configurations kept as JSON in a column of their bucket's row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketConfig {
+    Cors,
+    Lifecycle,
+    Encryption,
+}
+
+impl BucketConfig {
+    fn column(self) -> &'static str {
+        match self {
+            BucketConfig::Cors => "cors",
+            BucketConfig::Lifecycle => "lifecycle",
+            BucketConfig::Encryption => "encryption",
+        }
+    }
+}
+
 /// A tag set (object or bucket), in the order it was given.
 pub type Tags = Vec<(String, String)>;
 
@@ -214,6 +242,10 @@ pub struct Attrs {
     pub content_language: Option<String>,
     pub expires: Option<String>,
     pub metadata: BTreeMap<String, String>,
+    /// The server-side encryption the object was written with (`None` for objects written
+    /// before it was kept: S3's default, SSE-S3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<crate::encryption::Sse>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -787,6 +819,49 @@ impl Tx<'_, '_> {
         Ok(())
     }
 
+    /// One of a bucket's kept configurations (JSON): `None` for a bucket that does not exist,
+    /// `Some(None)` for one without that configuration. One query, so a caller learns both.
+    pub fn bucket_config(
+        &self,
+        config: BucketConfig,
+        bucket: &str,
+    ) -> DbResult<Option<Option<String>>> {
+        self.0.query_opt(
+            &format!("SELECT {} FROM buckets WHERE name = ?1", config.column()),
+            args![bucket],
+            |r| r.get::<Option<String>>(0),
+        )
+    }
+
+    /// Sets (or with `None`, removes) one of a bucket's kept configurations.
+    pub fn set_bucket_config(
+        &self,
+        config: BucketConfig,
+        bucket: &str,
+        value: Option<&str>,
+    ) -> DbResult<()> {
+        self.0.execute(
+            &format!(
+                "UPDATE buckets SET {} = ?2 WHERE name = ?1",
+                config.column()
+            ),
+            args![bucket, value],
+        )?;
+        Ok(())
+    }
+
+    /// Every bucket that has `config`, with it (for the lifecycle sweep).
+    pub fn buckets_with_config(&self, config: BucketConfig) -> DbResult<Vec<(String, String)>> {
+        self.0.query_map(
+            &format!(
+                "SELECT name, {0} FROM buckets WHERE {0} IS NOT NULL ORDER BY name",
+                config.column()
+            ),
+            args![],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
+
     /// Sets (or with `None`, removes) a bucket's tag set.
     pub fn set_bucket_tags(&self, bucket: &str, tags: Option<&Tags>) -> DbResult<()> {
         self.0.execute(
@@ -973,6 +1048,35 @@ pub(crate) mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The kept configurations on every backend: absent, set, listed for the sweep, removed;
+    /// a missing bucket is told apart from one without the configuration.
+    #[test]
+    fn bucket_configurations_are_kept() {
+        for t in testing::backends("bucket_config") {
+            let db = &t.db;
+            db.tx(|tx| tx.create_bucket("b", 1)).unwrap();
+            db.tx(|tx| tx.create_bucket("c", 1)).unwrap();
+            let read = |c| db.tx(|tx| tx.bucket_config(c, "b")).unwrap();
+            assert_eq!(read(BucketConfig::Cors), Some(None));
+            assert_eq!(
+                db.tx(|tx| tx.bucket_config(BucketConfig::Cors, "x"))
+                    .unwrap(),
+                None
+            );
+            db.tx(|tx| tx.set_bucket_config(BucketConfig::Lifecycle, "b", Some("[1]")))
+                .unwrap();
+            assert_eq!(read(BucketConfig::Lifecycle), Some(Some("[1]".into())));
+            assert_eq!(read(BucketConfig::Encryption), Some(None));
+            let with = db
+                .tx(|tx| tx.buckets_with_config(BucketConfig::Lifecycle))
+                .unwrap();
+            assert_eq!(with, vec![("b".to_string(), "[1]".to_string())]);
+            db.tx(|tx| tx.set_bucket_config(BucketConfig::Lifecycle, "b", None))
+                .unwrap();
+            assert_eq!(read(BucketConfig::Lifecycle), Some(None));
+        }
+    }
 
     /// A data directory written before the added columns still opens, and its rows read with
     /// the defaults.

@@ -14,6 +14,9 @@
 //! - [`ranges`]: the bytes a read selects (`Range`, `partNumber`, a copy's source range).
 //! - [`tagging`]: object and bucket tag sets and their limits.
 //! - [`bucket_config`]: the answers for bucket configurations Stratus does not keep.
+//! - [`cors`]: bucket CORS rules, and the preflight and response headers they give.
+//! - [`lifecycle`]: bucket lifecycle rules, and the sweep that applies them.
+//! - [`encryption`]: bucket default encryption, and each object's.
 //! - [`notify`]: notification configurations, matching, event records.
 //! - [`db`], [`blobs`]: persistence.
 
@@ -21,7 +24,10 @@ pub mod blobs;
 pub mod bucket_config;
 pub mod checksums;
 pub mod conditions;
+pub mod cors;
 pub mod db;
+pub mod encryption;
+pub mod lifecycle;
 pub mod listing;
 pub mod notify;
 pub mod ranges;
@@ -63,6 +69,23 @@ pub const XML_MAX_BODY: usize = 8 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
+/// The bucket a request addresses (by its virtual host, else the first path segment), and
+/// whether it names an object in it; `None` for the service itself.
+pub fn addressed_bucket(host: Option<&str>, path: &str) -> Option<(String, bool)> {
+    use s3s::host::S3Host;
+    let virtual_bucket = host
+        .and_then(|h| LocalHosts.parse_host_header(h).ok())
+        .and_then(|v| v.bucket().map(str::to_string));
+    let path = path.trim_start_matches('/');
+    match virtual_bucket {
+        Some(bucket) => Some((bucket, !path.is_empty())),
+        None => {
+            let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
+            (!bucket.is_empty()).then(|| (bucket.to_string(), !key.is_empty()))
+        }
+    }
+}
+
 /// Virtual-host addressing: `<bucket>.localhost[:port]` (and the `s3.localhost` forms local
 /// AWS tooling uses) name a bucket; any other host is path-style.
 struct LocalHosts;
@@ -99,6 +122,20 @@ impl s3s::host::S3Host for LocalHosts {
 #[cfg(test)]
 mod tests {
     use s3s::host::S3Host;
+
+    #[test]
+    fn addressed_buckets() {
+        use super::addressed_bucket as a;
+        assert_eq!(
+            a(Some("localhost:4566"), "/b/k/x"),
+            Some(("b".into(), true))
+        );
+        assert_eq!(a(Some("localhost:4566"), "/b"), Some(("b".into(), false)));
+        assert_eq!(a(Some("localhost:4566"), "/b/"), Some(("b".into(), false)));
+        assert_eq!(a(Some("b.localhost:4566"), "/k"), Some(("b".into(), true)));
+        assert_eq!(a(Some("b.localhost:4566"), "/"), Some(("b".into(), false)));
+        assert_eq!(a(None, "/"), None);
+    }
 
     #[test]
     fn virtual_hosts() {

@@ -44,6 +44,9 @@ pub const EVENT_NAMES: &[&str] = &[
     "s3:ObjectTagging:Put",
     "s3:ObjectTagging:Delete",
     "s3:ObjectAcl:Put",
+    "s3:LifecycleExpiration:*",
+    "s3:LifecycleExpiration:Delete",
+    "s3:LifecycleExpiration:DeleteMarkerCreated",
 ];
 
 impl LambdaTarget {

@@ -11,7 +11,7 @@ use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, Trail
 
 use crate::checksums::Claimed;
 use crate::conditions::{self, ReadConditions, WriteConditions};
-use crate::db::{Attrs, Checksums, ObjectRow, PartRow, UploadRow, NULL_VERSION};
+use crate::db::{Attrs, BucketConfig, Checksums, ObjectRow, PartRow, UploadRow, NULL_VERSION};
 use crate::listing;
 use crate::notify::{LambdaTarget, EVENT_NAMES};
 use crate::ranges;
@@ -246,6 +246,7 @@ macro_rules! stored_attrs {
             content_language: $input.content_language,
             expires: fmt_expires(&$input.expires),
             metadata: metadata_map($input.metadata),
+            sse: None,
         }
     };
 }
@@ -315,6 +316,51 @@ impl S3Front {
         self.0
             .db
             .tx(|tx| listing::page(tx, bucket, prefix, delimiter, after, max))
+            .map_err(internal)
+    }
+
+    /// The encryption a new object in `bucket` gets (see [`crate::encryption::for_new_object`]);
+    /// also the bucket's existence check, in the same query.
+    fn new_object_sse(
+        &self,
+        bucket: &str,
+        requested: Option<&ServerSideEncryption>,
+        kms_key_id: Option<&str>,
+        bucket_key_enabled: Option<bool>,
+    ) -> S3Result<crate::encryption::Sse> {
+        let default = crate::encryption::bucket_default(&self.0, bucket)
+            .map_err(internal)?
+            .ok_or_else(|| s3_error!(NoSuchBucket, "The specified bucket does not exist"))?;
+        crate::encryption::for_new_object(requested, kms_key_id, bucket_key_enabled, default)
+    }
+
+    /// One of a bucket's kept configurations, decoded; `None` when it has none, and
+    /// `NoSuchBucket` for a bucket that does not exist.
+    fn bucket_config<T: serde::de::DeserializeOwned>(
+        &self,
+        bucket: &str,
+        config: BucketConfig,
+    ) -> S3Result<Option<T>> {
+        let value = self
+            .0
+            .db
+            .tx(|tx| tx.bucket_config(config, bucket))
+            .map_err(internal)?
+            .ok_or_else(|| s3_error!(NoSuchBucket, "The specified bucket does not exist"))?;
+        Ok(value.and_then(|s| serde_json::from_str(&s).ok()))
+    }
+
+    /// Keeps (or with `None`, removes) one of a bucket's configurations.
+    fn set_bucket_config<T: serde::Serialize>(
+        &self,
+        bucket: &str,
+        config: BucketConfig,
+        value: Option<&T>,
+    ) -> S3Result<()> {
+        let json = value.map(|v| serde_json::to_string(v).expect("serialisable"));
+        self.0
+            .db
+            .tx(|tx| tx.set_bucket_config(config, bucket, json.as_deref()))
             .map_err(internal)
     }
 
@@ -654,7 +700,12 @@ impl S3 for S3Front {
         let trailers = req.trailing_headers.clone();
         let headers = req.headers;
         let mut input = req.input;
-        self.require_bucket(&input.bucket)?;
+        let sse = self.new_object_sse(
+            &input.bucket,
+            input.server_side_encryption.as_ref(),
+            input.ssekms_key_id.as_deref(),
+            input.bucket_key_enabled,
+        )?;
         refuse_oversize(input.content_length)?;
         let cond =
             WriteConditions::from_headers(input.if_match.take(), input.if_none_match.take())?;
@@ -669,7 +720,10 @@ impl S3 for S3Front {
             size: written.size,
             etag: hex::encode(written.md5),
             last_modified_ms: now_ms(),
-            attrs: stored_attrs!(input),
+            attrs: Attrs {
+                sse: Some(sse),
+                ..stored_attrs!(input)
+            },
             parts: None,
             upload_id: None,
             tags,
@@ -687,7 +741,11 @@ impl S3 for S3Front {
             &rid,
         );
         let c = row.checksums;
+        let (sse, kms, bucket_key) = row.attrs.sse.unwrap_or_default().wire();
         Ok(S3Response::new(PutObjectOutput {
+            server_side_encryption: sse,
+            ssekms_key_id: kms,
+            bucket_key_enabled: bucket_key,
             e_tag: Some(etag(&row.etag)),
             size: Some(row.size as i64),
             checksum_type: (!c.is_empty()).then(full_object),
@@ -725,7 +783,11 @@ impl S3 for S3Front {
         let tag_count = (!row.tags.is_empty()).then_some(row.tags.len() as i32);
         let c = returned_checksums(&row, &input.checksum_mode, &sel);
         let a = row.attrs;
+        let (sse, kms, bucket_key) = a.sse.clone().unwrap_or_default().wire();
         Ok(S3Response::new(GetObjectOutput {
+            server_side_encryption: sse,
+            ssekms_key_id: kms,
+            bucket_key_enabled: bucket_key,
             checksum_type: (!c.is_empty()).then(full_object),
             checksum_crc32: c.crc32,
             checksum_crc32c: c.crc32c,
@@ -771,7 +833,11 @@ impl S3 for S3Front {
         let sel = ranges::select(&row, input.range.as_ref(), input.part_number)?;
         let c = returned_checksums(&row, &input.checksum_mode, &sel);
         let a = row.attrs;
+        let (sse, kms, bucket_key) = a.sse.clone().unwrap_or_default().wire();
         Ok(S3Response::new(HeadObjectOutput {
+            server_side_encryption: sse,
+            ssekms_key_id: kms,
+            bucket_key_enabled: bucket_key,
             checksum_type: (!c.is_empty()).then(full_object),
             checksum_crc32: c.crc32,
             checksum_crc32c: c.crc32c,
@@ -802,6 +868,7 @@ impl S3 for S3Front {
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let region = region(&req);
         let rid = request_id(&req);
+        let by_sweep = crate::lifecycle::by_sweep(&req);
         let input = req.input;
         let version = version_param(&input.version_id)?;
         let now = now_ms();
@@ -814,7 +881,7 @@ impl S3 for S3Front {
         self.release(&deletion.released).await;
         if let Some(event) = deletion.event {
             self.0.notify(
-                event,
+                crate::lifecycle::removal_event(by_sweep, event),
                 &input.bucket,
                 &input.key,
                 None,
@@ -914,7 +981,14 @@ impl S3 for S3Front {
             if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
         }
         .check_copy_source(&src)?;
-        self.require_bucket(&input.bucket)?;
+        // A copy is a new object: it takes the request's encryption or the destination
+        // bucket's default, never the source's.
+        let sse = self.new_object_sse(
+            &input.bucket,
+            input.server_side_encryption.as_ref(),
+            input.ssekms_key_id.as_deref(),
+            input.bucket_key_enabled,
+        )?;
         let replace_tags = input
             .tagging_directive
             .as_ref()
@@ -928,11 +1002,12 @@ impl S3 for S3Front {
             .metadata_directive
             .as_ref()
             .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-        let attrs = if replace {
+        let mut attrs = if replace {
             stored_attrs!(input)
         } else {
             src.attrs.clone()
         };
+        attrs.sse = Some(sse);
         // Copying an older version over its key (the way to restore it) changes something.
         if !replace && src_version.is_none() && src_bucket == input.bucket && src_key == input.key {
             return Err(s3_error!(InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."));
@@ -972,7 +1047,11 @@ impl S3 for S3Front {
             last_modified: Some(ts(row.last_modified_ms)),
             ..Default::default()
         };
+        let (sse, kms, bucket_key) = row.attrs.sse.clone().unwrap_or_default().wire();
         Ok(S3Response::new(CopyObjectOutput {
+            server_side_encryption: sse,
+            ssekms_key_id: kms,
+            bucket_key_enabled: bucket_key,
             copy_object_result: Some(result),
             copy_source_version_id: found.version,
             version_id: version,
@@ -1070,21 +1149,33 @@ impl S3 for S3Front {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let input = req.input;
-        self.require_bucket(&input.bucket)?;
+        let sse = self.new_object_sse(
+            &input.bucket,
+            input.server_side_encryption.as_ref(),
+            input.ssekms_key_id.as_deref(),
+            input.bucket_key_enabled,
+        )?;
         let tags = crate::tagging::from_header(input.tagging.as_deref())?;
         let upload = UploadRow {
             upload_id: uuid::Uuid::new_v4().simple().to_string(),
             bucket: input.bucket.clone(),
             key: input.key.clone(),
             initiated_ms: now_ms(),
-            attrs: stored_attrs!(input),
+            attrs: Attrs {
+                sse: Some(sse),
+                ..stored_attrs!(input)
+            },
             tags,
         };
         self.0
             .db
             .tx(|tx| tx.create_upload(&upload))
             .map_err(internal)?;
+        let (sse, kms, bucket_key) = upload.attrs.sse.clone().unwrap_or_default().wire();
         Ok(S3Response::new(CreateMultipartUploadOutput {
+            server_side_encryption: sse,
+            ssekms_key_id: kms,
+            bucket_key_enabled: bucket_key,
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(upload.upload_id),
@@ -1111,7 +1202,11 @@ impl S3 for S3Front {
         let part = self
             .record_part(&upload, input.part_number, &written)
             .await?;
+        let (sse, kms, bucket_key) = upload.attrs.sse.clone().unwrap_or_default().wire();
         Ok(S3Response::new(UploadPartOutput {
+            server_side_encryption: sse,
+            ssekms_key_id: kms,
+            bucket_key_enabled: bucket_key,
             e_tag: Some(etag(&part.etag)),
             checksum_crc32: checksums.crc32,
             checksum_crc32c: checksums.crc32c,
@@ -1368,47 +1463,119 @@ impl S3 for S3Front {
     // --- bucket configurations Stratus does not keep: reading one answers S3's own
     // "not configured" error; deleting one (there is none) succeeds.
 
+    // --- CORS, lifecycle and default encryption: kept as JSON in the bucket's row, validated
+    // and applied by their modules.
+
     async fn get_bucket_cors(
         &self,
         req: S3Request<GetBucketCorsInput>,
     ) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        let rules = self.bucket_config::<Vec<CORSRule>>(&req.input.bucket, BucketConfig::Cors)?;
+        let rules = rules.ok_or_else(|| {
+            crate::bucket_config::not_configured(
+                "NoSuchCORSConfiguration",
+                "The CORS configuration does not exist",
+            )
+        })?;
+        Ok(S3Response::new(GetBucketCorsOutput {
+            cors_rules: Some(crate::cors::to_configuration(rules).cors_rules),
+        }))
+    }
+
+    async fn put_bucket_cors(
+        &self,
+        req: S3Request<PutBucketCorsInput>,
+    ) -> S3Result<S3Response<PutBucketCorsOutput>> {
+        let input = req.input;
+        self.require_bucket(&input.bucket)?;
+        let rules = crate::cors::validate(&input.cors_configuration)?;
+        self.set_bucket_config(&input.bucket, BucketConfig::Cors, Some(&rules))?;
+        Ok(S3Response::new(PutBucketCorsOutput::default()))
+    }
+
+    async fn delete_bucket_cors(
+        &self,
+        req: S3Request<DeleteBucketCorsInput>,
+    ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
         self.require_bucket(&req.input.bucket)?;
-        Err(crate::bucket_config::not_configured(
-            "NoSuchCORSConfiguration",
-            "The CORS configuration does not exist",
-        ))
+        self.set_bucket_config::<()>(&req.input.bucket, BucketConfig::Cors, None)?;
+        Ok(S3Response::new(DeleteBucketCorsOutput::default()))
     }
 
     async fn get_bucket_lifecycle_configuration(
         &self,
         req: S3Request<GetBucketLifecycleConfigurationInput>,
     ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
-        self.require_bucket(&req.input.bucket)?;
-        Err(crate::bucket_config::not_configured(
-            "NoSuchLifecycleConfiguration",
-            "The lifecycle configuration does not exist",
+        let rules =
+            self.bucket_config::<Vec<LifecycleRule>>(&req.input.bucket, BucketConfig::Lifecycle)?;
+        let rules = rules.ok_or_else(|| {
+            crate::bucket_config::not_configured(
+                "NoSuchLifecycleConfiguration",
+                "The lifecycle configuration does not exist",
+            )
+        })?;
+        Ok(S3Response::new(GetBucketLifecycleConfigurationOutput {
+            rules: Some(crate::lifecycle::to_configuration(rules).rules),
+            ..Default::default()
+        }))
+    }
+
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<PutBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
+        let input = req.input;
+        self.require_bucket(&input.bucket)?;
+        let config = input.lifecycle_configuration.ok_or_else(malformed_xml)?;
+        let rules = crate::lifecycle::validate(&config)?;
+        self.set_bucket_config(&input.bucket, BucketConfig::Lifecycle, Some(&rules))?;
+        Ok(S3Response::new(
+            PutBucketLifecycleConfigurationOutput::default(),
         ))
     }
 
+    async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        self.set_bucket_config::<()>(&req.input.bucket, BucketConfig::Lifecycle, None)?;
+        Ok(S3Response::new(DeleteBucketLifecycleOutput::default()))
+    }
+
+    /// A bucket without a setting of its own answers SSE-S3 (AES256), every S3 bucket's
+    /// default since January 2023, rather than a not-found error.
     async fn get_bucket_encryption(
         &self,
         req: S3Request<GetBucketEncryptionInput>,
     ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
-        self.require_bucket(&req.input.bucket)?;
-        // Every S3 bucket has had SSE-S3 (AES256) default encryption since January 2023, and
-        // answers it here rather than a not-found error; tools read it on every bucket.
-        let rule = ServerSideEncryptionRule {
-            apply_server_side_encryption_by_default: Some(ServerSideEncryptionByDefault {
-                kms_master_key_id: None,
-                sse_algorithm: ServerSideEncryption::from_static(ServerSideEncryption::AES256),
-            }),
-            bucket_key_enabled: Some(false),
-        };
+        let sse = self
+            .bucket_config::<crate::encryption::Sse>(&req.input.bucket, BucketConfig::Encryption)?
+            .unwrap_or_default();
         Ok(S3Response::new(GetBucketEncryptionOutput {
-            server_side_encryption_configuration: Some(ServerSideEncryptionConfiguration {
-                rules: vec![rule],
-            }),
+            server_side_encryption_configuration: Some(crate::encryption::to_configuration(&sse)),
         }))
+    }
+
+    async fn put_bucket_encryption(
+        &self,
+        req: S3Request<PutBucketEncryptionInput>,
+    ) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
+        let input = req.input;
+        self.require_bucket(&input.bucket)?;
+        let sse =
+            crate::encryption::from_configuration(&input.server_side_encryption_configuration)?;
+        self.set_bucket_config(&input.bucket, BucketConfig::Encryption, Some(&sse))?;
+        Ok(S3Response::new(PutBucketEncryptionOutput::default()))
+    }
+
+    async fn delete_bucket_encryption(
+        &self,
+        req: S3Request<DeleteBucketEncryptionInput>,
+    ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        self.set_bucket_config::<()>(&req.input.bucket, BucketConfig::Encryption, None)?;
+        Ok(S3Response::new(DeleteBucketEncryptionOutput::default()))
     }
 
     async fn get_bucket_policy(
@@ -1521,30 +1688,6 @@ impl S3 for S3Front {
             "ReplicationConfigurationNotFoundError",
             "The replication configuration was not found",
         ))
-    }
-
-    async fn delete_bucket_cors(
-        &self,
-        req: S3Request<DeleteBucketCorsInput>,
-    ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
-        self.require_bucket(&req.input.bucket)?;
-        Ok(S3Response::new(DeleteBucketCorsOutput::default()))
-    }
-
-    async fn delete_bucket_lifecycle(
-        &self,
-        req: S3Request<DeleteBucketLifecycleInput>,
-    ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
-        self.require_bucket(&req.input.bucket)?;
-        Ok(S3Response::new(DeleteBucketLifecycleOutput::default()))
-    }
-
-    async fn delete_bucket_encryption(
-        &self,
-        req: S3Request<DeleteBucketEncryptionInput>,
-    ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
-        self.require_bucket(&req.input.bucket)?;
-        Ok(S3Response::new(DeleteBucketEncryptionOutput::default()))
     }
 
     async fn delete_bucket_policy(
@@ -1952,8 +2095,12 @@ fn owner_full_control() -> Grant {
 
 /// CompleteMultipartUpload's answer for the object it made.
 fn completed(row: &ObjectRow, version: Option<String>) -> CompleteMultipartUploadOutput {
+    let (sse, kms, bucket_key) = row.attrs.sse.clone().unwrap_or_default().wire();
     CompleteMultipartUploadOutput {
         version_id: version,
+        server_side_encryption: sse,
+        ssekms_key_id: kms,
+        bucket_key_enabled: bucket_key,
         bucket: Some(row.bucket.clone()),
         key: Some(row.key.clone()),
         e_tag: Some(etag(&row.etag)),

@@ -56,6 +56,12 @@ pub struct Config {
     pub max_connections: usize,
     /// Seconds between sweeps that delete DynamoDB items whose time-to-live has passed.
     pub ttl_sweep_secs: u64,
+    /// Seconds between sweeps that apply bucket lifecycle rules (expire objects, abort
+    /// incomplete multipart uploads).
+    pub lifecycle_sweep_secs: u64,
+    /// How many seconds one "day" of a lifecycle rule lasts: 86400. Only tests shorten it, so
+    /// that a rule of one day applies within seconds.
+    pub lifecycle_day_secs: u64,
     /// `on`: every request is authorized by IAM policies, as on AWS; `off`: any valid
     /// signature may do anything (the single-developer mode).
     pub iam: String,
@@ -134,6 +140,8 @@ impl Default for Config {
             header_read_timeout_secs: 30,
             max_connections: 8192,
             ttl_sweep_secs: 60,
+            lifecycle_sweep_secs: 3600,
+            lifecycle_day_secs: 86_400,
             iam: "on".into(),
             database: None,
             blob_store: BlobStoreUrl::default(),
@@ -249,6 +257,17 @@ impl Config {
             self.ttl_sweep_secs = v
                 .parse()
                 .with_context(|| format!("STRATUS_TTL_SWEEP_SECS={v}"))?;
+        }
+        for (name, slot) in [
+            (
+                "STRATUS_LIFECYCLE_SWEEP_SECS",
+                &mut self.lifecycle_sweep_secs,
+            ),
+            ("STRATUS_LIFECYCLE_DAY_SECS", &mut self.lifecycle_day_secs),
+        ] {
+            if let Some(v) = var(name) {
+                *slot = v.parse().with_context(|| format!("{name}={v}"))?;
+            }
         }
         if let Some(v) = var("STRATUS_IAM") {
             self.iam = v;

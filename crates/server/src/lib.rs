@@ -157,6 +157,12 @@ impl Platform {
                 .await
                 .context("opening object store")?,
         );
+        background.push(workers.supervise("lifecycle_sweeper", {
+            let objects = Arc::downgrade(&objects);
+            let every = std::time::Duration::from_secs(cfg.lifecycle_sweep_secs.max(1));
+            let day_ms = cfg.lifecycle_day_secs.max(1) as i64 * 1000;
+            move || sweep_lifecycle(objects.clone(), every, day_ms)
+        }));
         let meter = stratus_metering::Meter::open_with(
             &location,
             cfg.pricing,
@@ -481,6 +487,34 @@ async fn sweep_expired_items(
             Ok(Ok(n)) => tracing::debug!(items = n, "expired items deleted"),
             Ok(Err(e)) => tracing::warn!(error = %e.message, "time-to-live sweep failed"),
             Err(e) => tracing::error!(error = %e, "time-to-live sweep panicked"),
+        }
+    }
+}
+
+/// Applies bucket lifecycle rules every `every`, a lifecycle day lasting `day_ms`.
+async fn sweep_lifecycle(
+    objects: std::sync::Weak<stratus_s3::ObjectStore>,
+    every: std::time::Duration,
+    day_ms: i64,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(objects) = objects.upgrade() else {
+            return;
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        match stratus_s3::lifecycle::sweep(&objects, now, day_ms).await {
+            Ok(s) if s == Default::default() => {}
+            Ok(s) => tracing::debug!(
+                expired = s.expired,
+                aborted = s.aborted,
+                "lifecycle applied"
+            ),
+            Err(e) => tracing::warn!(error = %e, "lifecycle sweep failed"),
         }
     }
 }

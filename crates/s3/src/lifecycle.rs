@@ -1,0 +1,579 @@
+//! Bucket lifecycle: the configuration (Put/Get/DeleteBucketLifecycleConfiguration, validated
+//! as S3 does) and its application by a periodic [`sweep`]: current objects past an enabled
+//! rule's expiration are deleted, and incomplete multipart uploads past
+//! `DaysAfterInitiation` aborted — each through the same operation a client's
+//! DeleteObject or AbortMultipartUpload runs, so the sweep never removes rows of its own.
+//!
+//! Days are counted as S3 counts them: the creation time plus the rule's days, rounded up to
+//! the next midnight UTC. What "a day" lasts is a parameter of the sweep (a day in
+//! production; tests shorten it), and midnights are multiples of it since the epoch.
+
+use std::sync::Arc;
+
+use s3s::dto::{
+    AbortMultipartUploadInput, BucketLifecycleConfiguration, DeleteObjectInput, LifecycleRule,
+    LifecycleRuleFilter,
+};
+use s3s::{s3_error, S3Request, S3Result, S3};
+
+use crate::db::{BucketConfig, ObjectRow, UploadRow};
+use crate::service::S3Front;
+use crate::store::ObjectStore;
+
+/// The most rules one configuration may have.
+const MAX_RULES: usize = 1000;
+
+/// Marks a request the lifecycle sweep made, so the deletion's event is S3's
+/// `LifecycleExpiration:Delete` rather than a client's `ObjectRemoved:Delete`.
+#[derive(Debug, Clone, Copy)]
+pub struct ByLifecycle;
+
+/// Whether a request is the lifecycle sweep's.
+pub fn by_sweep<T>(req: &S3Request<T>) -> bool {
+    req.extensions.get::<ByLifecycle>().is_some()
+}
+
+/// The event a DeleteObject request causes, given the client's event for the same deletion
+/// (`ObjectRemoved:Delete` or `ObjectRemoved:DeleteMarkerCreated`): the sweep's deletions are
+/// `LifecycleExpiration:` events instead.
+pub fn removal_event(by_sweep: bool, client: &'static str) -> &'static str {
+    if !by_sweep {
+        return client;
+    }
+    match client {
+        "ObjectRemoved:DeleteMarkerCreated" => "LifecycleExpiration:DeleteMarkerCreated",
+        _ => "LifecycleExpiration:Delete",
+    }
+}
+
+fn malformed_xml() -> s3s::S3Error {
+    s3_error!(
+        MalformedXML,
+        "The XML you provided was not well-formed or did not validate against our published schema"
+    )
+}
+
+/// Validates a PutBucketLifecycleConfiguration document as S3 does, returning its rules.
+pub fn validate(c: &BucketLifecycleConfiguration) -> S3Result<Vec<LifecycleRule>> {
+    if c.rules.is_empty() || c.rules.len() > MAX_RULES {
+        return Err(malformed_xml());
+    }
+    let mut ids = std::collections::HashSet::new();
+    for rule in &c.rules {
+        if let Some(id) = &rule.id {
+            if id.len() > 255 {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "ID length should not exceed allowed limit of 255"
+                ));
+            }
+            if !ids.insert(id.as_str()) {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "Rule ID must be unique. Found same ID for more than one rule"
+                ));
+            }
+        }
+        validate_rule(rule)?;
+    }
+    Ok(c.rules.clone())
+}
+
+fn validate_rule(rule: &LifecycleRule) -> S3Result<()> {
+    if !matches!(rule.status.as_str(), "Enabled" | "Disabled") {
+        return Err(malformed_xml());
+    }
+    // A rule selects objects with either the older top-level Prefix or a Filter, not both.
+    if rule.prefix.is_some() && rule.filter.is_some() {
+        return Err(malformed_xml());
+    }
+    if let Some(f) = &rule.filter {
+        validate_filter(f)?;
+    }
+    let has_tags = rule.filter.as_ref().is_some_and(filters_on_tags);
+    validate_expiration(rule)?;
+    if let Some(abort) = &rule.abort_incomplete_multipart_upload {
+        if abort.days_after_initiation.is_none_or(|d| d <= 0) {
+            return Err(s3_error!(InvalidArgument, "'DaysAfterInitiation' for AbortIncompleteMultipartUpload action must be a positive integer"));
+        }
+        if has_tags {
+            return Err(s3_error!(
+                InvalidRequest,
+                "AbortIncompleteMultipartUpload cannot be specified with Tags."
+            ));
+        }
+    }
+    if let Some(n) = &rule.noncurrent_version_expiration {
+        if n.noncurrent_days.is_none_or(|d| d <= 0) {
+            return Err(s3_error!(InvalidArgument, "'NoncurrentDays' for NoncurrentVersionExpiration action must be a positive integer"));
+        }
+    }
+    let any_action = rule.expiration.is_some()
+        || rule.abort_incomplete_multipart_upload.is_some()
+        || rule.noncurrent_version_expiration.is_some()
+        || rule.transitions.as_ref().is_some_and(|t| !t.is_empty())
+        || rule
+            .noncurrent_version_transitions
+            .as_ref()
+            .is_some_and(|t| !t.is_empty());
+    if !any_action {
+        return Err(s3_error!(
+            InvalidRequest,
+            "At least one action needs to be specified in a rule"
+        ));
+    }
+    Ok(())
+}
+
+/// A Filter names exactly one predicate (several are combined with `And`).
+fn validate_filter(f: &LifecycleRuleFilter) -> S3Result<()> {
+    let given = [
+        f.prefix.is_some(),
+        f.tag.is_some(),
+        f.and.is_some(),
+        f.object_size_greater_than.is_some(),
+        f.object_size_less_than.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() > 1 {
+        return Err(malformed_xml());
+    }
+    Ok(())
+}
+
+fn filters_on_tags(f: &LifecycleRuleFilter) -> bool {
+    f.tag.is_some()
+        || f.and
+            .as_ref()
+            .is_some_and(|a| a.tags.as_ref().is_some_and(|t| !t.is_empty()))
+}
+
+/// Expiration takes one of Days (positive), Date (a midnight UTC) or
+/// ExpiredObjectDeleteMarker.
+fn validate_expiration(rule: &LifecycleRule) -> S3Result<()> {
+    let Some(e) = &rule.expiration else {
+        return Ok(());
+    };
+    let given = [
+        e.days.is_some(),
+        e.date.is_some(),
+        e.expired_object_delete_marker.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(malformed_xml());
+    }
+    if e.days.is_some_and(|d| d <= 0) {
+        return Err(s3_error!(
+            InvalidArgument,
+            "'Days' for Expiration action must be a positive integer"
+        ));
+    }
+    if let Some(date) = &e.date {
+        let t = time::OffsetDateTime::from(date.clone());
+        if t.time() != time::Time::MIDNIGHT {
+            return Err(s3_error!(InvalidArgument, "'Date' must be at midnight GMT"));
+        }
+    }
+    Ok(())
+}
+
+/// The kept rules of a bucket's configuration, as GetBucketLifecycleConfiguration answers.
+pub fn to_configuration(rules: Vec<LifecycleRule>) -> BucketLifecycleConfiguration {
+    BucketLifecycleConfiguration { rules }
+}
+
+/// `ms` rounded up to the next "midnight": a multiple of `day_ms`.
+fn next_midnight(ms: i64, day_ms: i64) -> i64 {
+    ms.div_euclid(day_ms) * day_ms
+        + if ms.rem_euclid(day_ms) == 0 {
+            0
+        } else {
+            day_ms
+        }
+}
+
+/// When something created at `created_ms` expires under a rule of `days`.
+pub fn expiry_ms(created_ms: i64, days: i32, day_ms: i64) -> i64 {
+    next_midnight(created_ms + i64::from(days) * day_ms, day_ms)
+}
+
+/// The prefix a rule selects (the older top-level Prefix, or the filter's).
+fn rule_prefix(rule: &LifecycleRule) -> &str {
+    let from_filter = rule.filter.as_ref().and_then(|f| {
+        f.prefix
+            .as_deref()
+            .or_else(|| f.and.as_ref().and_then(|a| a.prefix.as_deref()))
+    });
+    rule.prefix.as_deref().or(from_filter).unwrap_or("")
+}
+
+/// Whether a rule's filter selects `object` (prefix, tags, sizes).
+pub fn selects(rule: &LifecycleRule, object: &ObjectRow) -> bool {
+    if !object.key.starts_with(rule_prefix(rule)) {
+        return false;
+    }
+    let Some(f) = &rule.filter else { return true };
+    let has_tag = |k: &Option<String>, v: &Option<String>| {
+        object
+            .tags
+            .iter()
+            .any(|(tk, tv)| Some(tk) == k.as_ref() && Some(tv) == v.as_ref())
+    };
+    let size = object.size as i64;
+    let (greater, less, tags_ok) = match &f.and {
+        Some(a) => (
+            a.object_size_greater_than,
+            a.object_size_less_than,
+            a.tags.iter().flatten().all(|t| has_tag(&t.key, &t.value)),
+        ),
+        None => (
+            f.object_size_greater_than,
+            f.object_size_less_than,
+            f.tag.as_ref().is_none_or(|t| has_tag(&t.key, &t.value)),
+        ),
+    };
+    tags_ok && greater.is_none_or(|g| size > g) && less.is_none_or(|l| size < l)
+}
+
+/// The first enabled rule under which `object` has expired by `now_ms`.
+pub fn expired_by<'r>(
+    rules: &'r [LifecycleRule],
+    object: &ObjectRow,
+    now_ms: i64,
+    day_ms: i64,
+) -> Option<&'r LifecycleRule> {
+    rules.iter().find(|r| {
+        let Some(e) = r.expiration.as_ref().filter(|_| enabled(r)) else {
+            return false;
+        };
+        let due = match (e.days, &e.date) {
+            (Some(days), _) => expiry_ms(object.last_modified_ms, days, day_ms),
+            (None, Some(date)) => {
+                (time::OffsetDateTime::from(date.clone()).unix_timestamp_nanos() / 1_000_000) as i64
+            }
+            _ => return false,
+        };
+        now_ms >= due && selects(r, object)
+    })
+}
+
+/// Whether an incomplete upload is past an enabled rule's `DaysAfterInitiation`.
+pub fn upload_abandoned(
+    rules: &[LifecycleRule],
+    upload: &UploadRow,
+    now_ms: i64,
+    day_ms: i64,
+) -> bool {
+    rules.iter().any(|r| {
+        let days = r
+            .abort_incomplete_multipart_upload
+            .as_ref()
+            .and_then(|a| a.days_after_initiation);
+        match days.filter(|_| enabled(r)) {
+            Some(days) => {
+                upload.key.starts_with(rule_prefix(r))
+                    && now_ms >= expiry_ms(upload.initiated_ms, days, day_ms)
+            }
+            None => false,
+        }
+    })
+}
+
+fn enabled(rule: &LifecycleRule) -> bool {
+    rule.status.as_str() == "Enabled"
+}
+
+/// A bucket's kept rules (`None` without a configuration).
+pub fn rules(
+    store: &ObjectStore,
+    bucket: &str,
+) -> Result<Option<Vec<LifecycleRule>>, stratus_db::Error> {
+    let config = store
+        .db
+        .tx(|tx| tx.bucket_config(BucketConfig::Lifecycle, bucket))?;
+    Ok(config.flatten().and_then(|s| serde_json::from_str(&s).ok()))
+}
+
+/// What one sweep did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub expired: usize,
+    pub aborted: usize,
+}
+
+/// One pass over every bucket with a lifecycle configuration at `now_ms`, a day lasting
+/// `day_ms`. Objects are listed a page at a time.
+pub async fn sweep(store: &Arc<ObjectStore>, now_ms: i64, day_ms: i64) -> Result<Swept, String> {
+    let configs = store
+        .db
+        .tx(|tx| tx.buckets_with_config(BucketConfig::Lifecycle))
+        .map_err(|e| e.to_string())?;
+    let front = S3Front(store.clone());
+    let mut swept = Swept::default();
+    for (bucket, json) in configs {
+        let Ok(rules) = serde_json::from_str::<Vec<LifecycleRule>>(&json) else {
+            continue;
+        };
+        swept.expired += expire_objects(&front, &bucket, &rules, now_ms, day_ms).await?;
+        swept.aborted += abort_uploads(&front, &bucket, &rules, now_ms, day_ms).await?;
+    }
+    Ok(swept)
+}
+
+/// A request as the sweep makes it: no caller, no signature, marked [`ByLifecycle`].
+fn sweep_request<T>(input: T, method: http::Method) -> S3Request<T> {
+    let mut extensions = http::Extensions::new();
+    extensions.insert(ByLifecycle);
+    S3Request {
+        input,
+        method,
+        uri: http::Uri::from_static("/"),
+        headers: http::HeaderMap::new(),
+        extensions,
+        credentials: None,
+        region: None,
+        service: None,
+        trailing_headers: None,
+    }
+}
+
+async fn expire_objects(
+    front: &S3Front,
+    bucket: &str,
+    rules: &[LifecycleRule],
+    now_ms: i64,
+    day_ms: i64,
+) -> Result<usize, String> {
+    let mut after = String::new();
+    let mut expired = 0;
+    loop {
+        let page = front
+            .0
+            .db
+            .tx(|tx| tx.list(bucket, "", &after, 1000))
+            .map_err(|e| e.to_string())?;
+        let Some(last) = page.last() else { break };
+        after = last.key.clone();
+        for object in page
+            .iter()
+            .filter(|o| expired_by(rules, o, now_ms, day_ms).is_some())
+        {
+            let input = DeleteObjectInput {
+                bucket: bucket.to_string(),
+                key: object.key.clone(),
+                ..Default::default()
+            };
+            match front
+                .delete_object(sweep_request(input, http::Method::DELETE))
+                .await
+            {
+                Ok(_) => expired += 1,
+                Err(e) => {
+                    tracing::warn!(bucket, key = object.key, error = ?e, "lifecycle expiration failed")
+                }
+            }
+        }
+    }
+    Ok(expired)
+}
+
+async fn abort_uploads(
+    front: &S3Front,
+    bucket: &str,
+    rules: &[LifecycleRule],
+    now_ms: i64,
+    day_ms: i64,
+) -> Result<usize, String> {
+    let uploads = front
+        .0
+        .db
+        .tx(|tx| tx.uploads(bucket))
+        .map_err(|e| e.to_string())?;
+    let mut aborted = 0;
+    for u in uploads
+        .iter()
+        .filter(|u| upload_abandoned(rules, u, now_ms, day_ms))
+    {
+        let input = AbortMultipartUploadInput {
+            bucket: bucket.to_string(),
+            key: u.key.clone(),
+            upload_id: u.upload_id.clone(),
+            ..Default::default()
+        };
+        match front
+            .abort_multipart_upload(sweep_request(input, http::Method::DELETE))
+            .await
+        {
+            Ok(_) => aborted += 1,
+            Err(e) => {
+                tracing::warn!(bucket, upload = u.upload_id, error = ?e, "lifecycle abort failed")
+            }
+        }
+    }
+    Ok(aborted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use s3s::dto::{AbortIncompleteMultipartUpload, ExpirationStatus, LifecycleExpiration, Tag};
+
+    const DAY: i64 = 86_400_000;
+
+    fn rule(id: &str, days: i32, prefix: &str) -> LifecycleRule {
+        LifecycleRule {
+            id: Some(id.into()),
+            status: ExpirationStatus::from_static(ExpirationStatus::ENABLED),
+            filter: Some(LifecycleRuleFilter {
+                prefix: Some(prefix.into()),
+                ..Default::default()
+            }),
+            expiration: Some(LifecycleExpiration {
+                days: Some(days),
+                ..Default::default()
+            }),
+            abort_incomplete_multipart_upload: None,
+            noncurrent_version_expiration: None,
+            noncurrent_version_transitions: None,
+            prefix: None,
+            transitions: None,
+        }
+    }
+
+    fn config(rules: Vec<LifecycleRule>) -> BucketLifecycleConfiguration {
+        to_configuration(rules)
+    }
+
+    fn message(c: BucketLifecycleConfiguration) -> String {
+        let e = validate(&c).unwrap_err();
+        format!("{}: {}", e.code().as_str(), e.message().unwrap_or(""))
+    }
+
+    #[test]
+    fn validation_follows_s3() {
+        assert!(validate(&config(vec![rule("a", 1, "logs/"), rule("b", 2, "")])).is_ok());
+        assert_eq!(
+            message(config(vec![rule("a", 0, "")])),
+            "InvalidArgument: 'Days' for Expiration action must be a positive integer"
+        );
+        assert_eq!(
+            message(config(vec![rule("a", 1, ""), rule("a", 2, "")])),
+            "InvalidArgument: Rule ID must be unique. Found same ID for more than one rule"
+        );
+        let mut long = rule(&"x".repeat(256), 1, "");
+        assert!(message(config(vec![long.clone()])).starts_with("InvalidArgument"));
+        long.id = None;
+        long.expiration = None;
+        assert_eq!(
+            message(config(vec![long])),
+            "InvalidRequest: At least one action needs to be specified in a rule"
+        );
+        let mut noon = rule("n", 1, "");
+        noon.expiration = Some(LifecycleExpiration {
+            date: Some(s3s::dto::Timestamp::from(
+                time::OffsetDateTime::UNIX_EPOCH + time::Duration::hours(12),
+            )),
+            ..Default::default()
+        });
+        assert_eq!(
+            message(config(vec![noon])),
+            "InvalidArgument: 'Date' must be at midnight GMT"
+        );
+        let mut odd = rule("s", 1, "");
+        odd.status = ExpirationStatus::from("Sometimes".to_string());
+        assert!(message(config(vec![odd])).starts_with("MalformedXML"));
+        assert!(message(config(vec![])).starts_with("MalformedXML"));
+    }
+
+    #[test]
+    fn the_sweeps_deletions_are_lifecycle_events() {
+        let swept = sweep_request(DeleteObjectInput::default(), http::Method::DELETE);
+        let (removed, marked) = ("ObjectRemoved:Delete", "ObjectRemoved:DeleteMarkerCreated");
+        assert!(by_sweep(&swept));
+        assert_eq!(removal_event(true, removed), "LifecycleExpiration:Delete");
+        assert_eq!(
+            removal_event(true, marked),
+            "LifecycleExpiration:DeleteMarkerCreated"
+        );
+        let mut client = swept.map_input(|i| i);
+        client.extensions = http::Extensions::new();
+        assert!(!by_sweep(&client));
+        assert_eq!(removal_event(false, removed), removed);
+        assert_eq!(removal_event(false, marked), marked);
+        for name in ["Delete", "DeleteMarkerCreated"] {
+            let event = format!("s3:LifecycleExpiration:{name}");
+            assert!(crate::notify::EVENT_NAMES.contains(&event.as_str()));
+        }
+    }
+
+    #[test]
+    fn days_round_up_to_the_next_midnight() {
+        let ten_thirty = 10 * DAY + DAY / 2;
+        assert_eq!(expiry_ms(ten_thirty, 3, DAY), 14 * DAY);
+        assert_eq!(expiry_ms(10 * DAY, 3, DAY), 13 * DAY);
+        assert_eq!(expiry_ms(1500, 1, 1000), 3000);
+    }
+
+    #[test]
+    fn expiry_selects_by_prefix_tags_and_size_and_skips_disabled_rules() {
+        let object = ObjectRow {
+            key: "logs/a".into(),
+            size: 10,
+            last_modified_ms: 0,
+            tags: vec![("t".into(), "1".into())],
+            ..Default::default()
+        };
+        let rules = vec![rule("other", 1, "tmp/"), rule("logs", 1, "logs/")];
+        assert!(expired_by(&rules, &object, DAY - 1, DAY).is_none());
+        assert_eq!(
+            expired_by(&rules, &object, DAY, DAY).and_then(|r| r.id.as_deref()),
+            Some("logs")
+        );
+        let mut disabled = rule("d", 1, "");
+        disabled.status = ExpirationStatus::from_static(ExpirationStatus::DISABLED);
+        assert!(expired_by(&[disabled], &object, 5 * DAY, DAY).is_none());
+        let mut tagged = rule("t", 1, "");
+        tagged.filter = Some(LifecycleRuleFilter {
+            tag: Some(Tag {
+                key: Some("t".into()),
+                value: Some("2".into()),
+            }),
+            ..Default::default()
+        });
+        assert!(!selects(&tagged, &object));
+        let mut big = rule("b", 1, "");
+        big.filter = Some(LifecycleRuleFilter {
+            object_size_greater_than: Some(10),
+            ..Default::default()
+        });
+        assert!(!selects(&big, &object));
+    }
+
+    #[test]
+    fn uploads_are_abandoned_after_days_after_initiation() {
+        let mut r = rule("u", 1, "big/");
+        r.expiration = None;
+        r.abort_incomplete_multipart_upload = Some(AbortIncompleteMultipartUpload {
+            days_after_initiation: Some(2),
+        });
+        let upload = UploadRow {
+            upload_id: "id".into(),
+            bucket: "b".into(),
+            key: "big/x".into(),
+            initiated_ms: 0,
+            attrs: Default::default(),
+            tags: vec![],
+        };
+        assert!(!upload_abandoned(
+            std::slice::from_ref(&r),
+            &upload,
+            2 * DAY - 1,
+            DAY
+        ));
+        assert!(upload_abandoned(
+            std::slice::from_ref(&r),
+            &upload,
+            2 * DAY,
+            DAY
+        ));
+    }
+}
