@@ -179,3 +179,20 @@ def test_expirations_notify_lifecycle_events(fast, s3, bucket):
     finally:
         lam.delete_function(FunctionName=name)
         drop_bucket(s3, records_bucket)
+
+
+def test_in_a_versioned_bucket_expiry_leaves_one_delete_marker(s3, bucket):
+    # On a versioning-enabled bucket, S3's Expiration action keeps the current version as a
+    # noncurrent one and adds a delete marker; later sweeps leave the marker alone.
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    version = s3.put_object(Bucket=bucket, Key="v/old", Body=b"kept")["VersionId"]
+    put_rules(s3, bucket, [{"ID": "v", "Status": "Enabled", "Filter": {"Prefix": "v/"},
+                            "Expiration": {"Days": 1}}])
+    assert wait_until(lambda: keys(s3, bucket) == []), keys(s3, bucket)
+    time.sleep(2.5)
+    listed = s3.list_object_versions(Bucket=bucket)
+    assert [v["VersionId"] for v in listed["Versions"]] == [version]
+    assert not listed["Versions"][0]["IsLatest"]
+    assert len(listed["DeleteMarkers"]) == 1 and listed["DeleteMarkers"][0]["IsLatest"]
+    old = s3.get_object(Bucket=bucket, Key="v/old", VersionId=version)["Body"].read()
+    assert old == b"kept"
