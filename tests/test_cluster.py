@@ -15,6 +15,7 @@ import urllib.request
 import pytest
 
 import helpers
+from cluster_support import cluster_view, environments_of, node_ids
 from conftest import stratus_binary
 
 SECRET = "cluster-test-secret"
@@ -52,26 +53,6 @@ def nodes(module_server_factory, tmp_path_factory):
     b = module_server_factory(env={**shared, "STRATUS_NODE_ID": "node-b"})
     c = module_server_factory(env={**shared, "STRATUS_NODE_ID": "node-c"})
     return {"node-a": a, "node-b": b, "node-c": c}
-
-
-def cluster_view(srv):
-    status, body = srv.health()
-    assert status == 200, body
-    return body["cluster"]
-
-
-def node_ids(srv):
-    return sorted(n["id"] for n in cluster_view(srv)["nodes"])
-
-
-def environments_of(srv, name):
-    """Environments of `name` per node, as `srv`'s view of the cluster shows them."""
-    out = {}
-    for n in cluster_view(srv)["nodes"]:
-        count = sum(e["idle"] + e["busy"] for e in n["environments"] if e["function"] == name)
-        if count:
-            out[n["id"]] = count
-    return out
 
 
 def signed_headers(body, secret, when=None):

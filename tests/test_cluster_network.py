@@ -28,6 +28,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import helpers
+from cluster_support import cluster_view, environments_of, node_ids
 
 SECRET = "cluster-network-secret"
 LEASE_S = 5
@@ -188,26 +189,6 @@ def cluster(link, module_server_factory, tmp_path_factory):
         yield Cluster(nodes, relay, relay_port)
     finally:
         relay.stop()
-
-
-def cluster_view(srv):
-    status, body = srv.health()
-    assert status == 200, body
-    return body["cluster"]
-
-
-def node_ids(srv):
-    return sorted(n["id"] for n in cluster_view(srv)["nodes"])
-
-
-def environments_of(srv, name):
-    """Environments of `name` per node, as `srv`'s view of the cluster shows them."""
-    out = {}
-    for n in cluster_view(srv)["nodes"]:
-        count = sum(e["idle"] + e["busy"] for e in n["environments"] if e["function"] == name)
-        if count:
-            out[n["id"]] = count
-    return out
 
 
 def timed_invoke(srv, name, event):

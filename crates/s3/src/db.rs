@@ -533,29 +533,11 @@ impl Tx<'_, '_> {
 
     /// Makes `o` its key's current row, in place of any other.
     fn upsert_current(&self, o: &ObjectRow) -> DbResult<()> {
-        self.0.execute(
-            &format!(
-                "INSERT INTO objects ({OBJECT_COLUMNS}) VALUES ({OBJECT_VALUES})
-                 ON CONFLICT (bucket, key) DO UPDATE SET {OBJECT_UPDATE}"
-            ),
-            args![
-                o.bucket.as_str(),
-                o.key.as_str(),
-                o.blob.as_str(),
-                o.size as i64,
-                o.etag.as_str(),
-                o.last_modified_ms,
-                json(&o.attrs),
-                o.parts.as_ref().map(json),
-                o.upload_id.as_deref(),
-                json(&o.tags),
-                json(&o.checksums),
-                o.version_id.as_deref(),
-                i64::from(o.delete_marker),
-                o.seq
-            ],
-        )?;
-        Ok(())
+        let sql = format!(
+            "INSERT INTO objects ({OBJECT_COLUMNS}) VALUES ({OBJECT_VALUES})
+             ON CONFLICT (bucket, key) DO UPDATE SET {OBJECT_UPDATE}"
+        );
+        self.write_row(&sql, o, o.version_id.as_deref())
     }
 
     /// Moves a key's current row into its history (`object_versions`), as it is. The same
@@ -564,11 +546,19 @@ impl Tx<'_, '_> {
     /// is a serialization failure (the transaction runs again and sees the winner's write),
     /// where a plain insert would fail with a unique violation that is not retried.
     fn archive(&self, o: &ObjectRow) -> DbResult<()> {
+        let sql = format!(
+            "INSERT INTO object_versions ({OBJECT_COLUMNS}) VALUES ({OBJECT_VALUES})
+             ON CONFLICT (bucket, key, version_id) DO NOTHING"
+        );
+        let version = o.version_id.as_deref().unwrap_or(NULL_VERSION);
+        self.write_row(&sql, o, Some(version))
+    }
+
+    /// Runs `sql` (an insert of [`OBJECT_COLUMNS`]) with `o`'s values; the tables differ in
+    /// how they store the `null` version's id, hence `version_id`.
+    fn write_row(&self, sql: &str, o: &ObjectRow, version_id: Option<&str>) -> DbResult<()> {
         self.0.execute(
-            &format!(
-                "INSERT INTO object_versions ({OBJECT_COLUMNS}) VALUES ({OBJECT_VALUES})
-                 ON CONFLICT (bucket, key, version_id) DO NOTHING"
-            ),
+            sql,
             args![
                 o.bucket.as_str(),
                 o.key.as_str(),
@@ -581,7 +571,7 @@ impl Tx<'_, '_> {
                 o.upload_id.as_deref(),
                 json(&o.tags),
                 json(&o.checksums),
-                o.version_id.as_deref().unwrap_or(NULL_VERSION),
+                version_id,
                 i64::from(o.delete_marker),
                 o.seq
             ],
