@@ -196,3 +196,45 @@ def test_in_a_versioned_bucket_expiry_leaves_one_delete_marker(s3, bucket):
     assert len(listed["DeleteMarkers"]) == 1 and listed["DeleteMarkers"][0]["IsLatest"]
     old = s3.get_object(Bucket=bucket, Key="v/old", VersionId=version)["Body"].read()
     assert old == b"kept"
+
+
+def versions_of(s3, bucket, key):
+    listed = s3.list_object_versions(Bucket=bucket, Prefix=key)
+    entries = listed.get("Versions", []) + listed.get("DeleteMarkers", [])
+    return sorted(v["VersionId"] for v in entries if v["Key"] == key)
+
+
+def test_noncurrent_versions_expire_beyond_the_newest_kept(s3, bucket):
+    # NoncurrentVersionExpiration: a noncurrent version goes NoncurrentDays after it became
+    # noncurrent, except the NewerNoncurrentVersions newest of them; the current one stays.
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    ids = [s3.put_object(Bucket=bucket, Key="h/k", Body=str(n).encode())["VersionId"]
+           for n in range(3)]
+    put_rules(s3, bucket, [{"ID": "nc", "Status": "Enabled", "Filter": {"Prefix": "h/"},
+                            "NoncurrentVersionExpiration": {"NoncurrentDays": 1,
+                                                            "NewerNoncurrentVersions": 1}}])
+    assert wait_until(lambda: versions_of(s3, bucket, "h/k") == sorted(ids[1:])), \
+        versions_of(s3, bucket, "h/k")
+    time.sleep(2.5)
+    assert versions_of(s3, bucket, "h/k") == sorted(ids[1:])
+    assert s3.get_object(Bucket=bucket, Key="h/k")["Body"].read() == b"2"
+
+
+def test_a_delete_marker_left_alone_is_removed(s3, bucket):
+    # ExpiredObjectDeleteMarker: once the noncurrent versions behind a delete marker have
+    # expired, the marker goes too; a marker with a version that stays is kept.
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=bucket, Key="m/gone", Body=b"x")
+    s3.delete_object(Bucket=bucket, Key="m/gone")
+    s3.put_object(Bucket=bucket, Key="other/kept", Body=b"y")
+    s3.delete_object(Bucket=bucket, Key="other/kept")
+    put_rules(s3, bucket, [
+        {"ID": "m", "Status": "Enabled", "Filter": {"Prefix": "m/"},
+         "NoncurrentVersionExpiration": {"NoncurrentDays": 1}},
+        {"ID": "markers", "Status": "Enabled", "Filter": {"Prefix": ""},
+         "Expiration": {"ExpiredObjectDeleteMarker": True}},
+    ])
+    assert wait_until(lambda: versions_of(s3, bucket, "m/gone") == []), \
+        versions_of(s3, bucket, "m/gone")
+    time.sleep(2.5)
+    assert len(versions_of(s3, bucket, "other/kept")) == 2

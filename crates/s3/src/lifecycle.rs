@@ -256,6 +256,57 @@ pub fn expired_by<'r>(
     })
 }
 
+/// Whether a noncurrent version is past an enabled rule's `NoncurrentVersionExpiration`:
+/// `NoncurrentDays` counted from when it became noncurrent (`since_ms`, its successor's
+/// creation), and only beyond the `NewerNoncurrentVersions` newest noncurrent versions
+/// (`newer` is how many noncurrent versions of its key are newer than it).
+pub fn noncurrent_expired(
+    rules: &[LifecycleRule],
+    version: &ObjectRow,
+    since_ms: i64,
+    newer: usize,
+    now_ms: i64,
+    day_ms: i64,
+) -> bool {
+    rules.iter().any(|r| {
+        let Some(n) = r
+            .noncurrent_version_expiration
+            .as_ref()
+            .filter(|_| enabled(r))
+        else {
+            return false;
+        };
+        let Some(days) = n.noncurrent_days else {
+            return false;
+        };
+        let kept = n.newer_noncurrent_versions.unwrap_or(0).max(0) as usize;
+        newer >= kept && now_ms >= expiry_ms(since_ms, days, day_ms) && selects(r, version)
+    })
+}
+
+/// Whether an enabled rule removes expired object delete markers (a current delete marker
+/// with no noncurrent versions behind it) for `marker`'s key.
+pub fn removes_lone_markers(rules: &[LifecycleRule], marker: &ObjectRow) -> bool {
+    rules.iter().any(|r| {
+        enabled(r)
+            && r.expiration
+                .as_ref()
+                .is_some_and(|e| e.expired_object_delete_marker == Some(true))
+            && marker.key.starts_with(rule_prefix(r))
+    })
+}
+
+/// Whether any enabled rule acts on versions other than the current ones.
+fn acts_on_history(rules: &[LifecycleRule]) -> bool {
+    rules.iter().any(|r| {
+        enabled(r)
+            && (r.noncurrent_version_expiration.is_some()
+                || r.expiration
+                    .as_ref()
+                    .is_some_and(|e| e.expired_object_delete_marker == Some(true)))
+    })
+}
+
 /// Whether an incomplete upload is past an enabled rule's `DaysAfterInitiation`.
 pub fn upload_abandoned(
     rules: &[LifecycleRule],
@@ -314,6 +365,9 @@ pub async fn sweep(store: &Arc<ObjectStore>, now_ms: i64, day_ms: i64) -> Result
             continue;
         };
         swept.expired += expire_objects(&front, &bucket, &rules, now_ms, day_ms).await?;
+        if acts_on_history(&rules) {
+            swept.expired += expire_history(&front, &bucket, &rules, now_ms, day_ms).await?;
+        }
         swept.aborted += abort_uploads(&front, &bucket, &rules, now_ms, day_ms).await?;
     }
     Ok(swept)
@@ -374,6 +428,117 @@ async fn expire_objects(
         }
     }
     Ok(expired)
+}
+
+/// Permanently deletes the noncurrent versions past `NoncurrentVersionExpiration` and the
+/// delete markers left with nothing behind them (`ExpiredObjectDeleteMarker`), through
+/// DeleteObject with a version id. Versions are listed key by key, newest first, a page at a
+/// time; what is due is collected first and deleted after the listing.
+async fn expire_history(
+    front: &S3Front,
+    bucket: &str,
+    rules: &[LifecycleRule],
+    now_ms: i64,
+    day_ms: i64,
+) -> Result<usize, String> {
+    let mut due: Vec<(String, String)> = Vec::new();
+    let mut walk = HistoryWalk::default();
+    let mut cursor: (String, Option<String>) = (String::new(), None);
+    loop {
+        let page = front
+            .0
+            .db
+            .tx(|tx| {
+                crate::versions::page(tx, bucket, "", None, &cursor.0, cursor.1.as_deref(), 1000)
+            })
+            .map_err(|e| e.to_string())?;
+        for (row, latest) in page.entries {
+            walk.visit(row, latest, rules, now_ms, day_ms, &mut due);
+        }
+        match page.next.filter(|_| page.truncated) {
+            Some(next) => cursor = next,
+            None => break,
+        }
+    }
+    walk.finish(rules, &mut due);
+    let mut expired = 0;
+    for (key, version) in due {
+        let input = DeleteObjectInput {
+            bucket: bucket.to_string(),
+            key: key.clone(),
+            version_id: Some(version),
+            ..Default::default()
+        };
+        match front
+            .delete_object(sweep_request(input, http::Method::DELETE))
+            .await
+        {
+            Ok(_) => expired += 1,
+            Err(e) => {
+                tracing::warn!(bucket, key, error = ?e, "lifecycle expiration of a version failed")
+            }
+        }
+    }
+    Ok(expired)
+}
+
+/// The state of a walk over one bucket's versions, key by key and newest first.
+#[derive(Default)]
+struct HistoryWalk {
+    /// The key being walked, and its current version when that is a delete marker.
+    key: Option<String>,
+    lone_marker: Option<ObjectRow>,
+    /// When the version last seen was written: when the next (older) one became noncurrent.
+    successor_ms: i64,
+    /// How many noncurrent versions of the key have been seen.
+    noncurrent: usize,
+}
+
+impl HistoryWalk {
+    fn visit(
+        &mut self,
+        row: ObjectRow,
+        latest: bool,
+        rules: &[LifecycleRule],
+        now_ms: i64,
+        day_ms: i64,
+        due: &mut Vec<(String, String)>,
+    ) {
+        if self.key.as_deref() != Some(row.key.as_str()) {
+            self.finish(rules, due);
+            self.key = Some(row.key.clone());
+            self.noncurrent = 0;
+        }
+        if latest {
+            self.successor_ms = row.last_modified_ms;
+            self.lone_marker = row.delete_marker.then(|| row.clone());
+            return;
+        }
+        let since = self.successor_ms;
+        self.successor_ms = row.last_modified_ms;
+        self.noncurrent += 1;
+        if noncurrent_expired(rules, &row, since, self.noncurrent - 1, now_ms, day_ms) {
+            due.push((row.key.clone(), version_of(&row)));
+        } else {
+            // A version that stays keeps the marker in front of it.
+            self.lone_marker = None;
+        }
+    }
+
+    /// Ends the key being walked: its delete marker is due when nothing stays behind it.
+    fn finish(&mut self, rules: &[LifecycleRule], due: &mut Vec<(String, String)>) {
+        if let Some(marker) = self.lone_marker.take() {
+            if removes_lone_markers(rules, &marker) {
+                due.push((marker.key.clone(), version_of(&marker)));
+            }
+        }
+    }
+}
+
+fn version_of(row: &ObjectRow) -> String {
+    row.version_id
+        .clone()
+        .unwrap_or_else(|| crate::db::NULL_VERSION.to_string())
 }
 
 async fn abort_uploads(
@@ -546,6 +711,33 @@ mod tests {
             ..Default::default()
         });
         assert!(!selects(&big, &object));
+    }
+
+    #[test]
+    fn noncurrent_versions_expire_after_their_days_beyond_the_newest_kept() {
+        let mut r = rule("nc", 1, "h/");
+        r.expiration = None;
+        r.noncurrent_version_expiration = Some(s3s::dto::NoncurrentVersionExpiration {
+            noncurrent_days: Some(2),
+            newer_noncurrent_versions: Some(1),
+        });
+        let rules = std::slice::from_ref(&r);
+        let version = ObjectRow {
+            key: "h/k".into(),
+            ..Default::default()
+        };
+        // Noncurrent since day 0: due at day 2, and only behind one newer noncurrent version.
+        assert!(!noncurrent_expired(rules, &version, 0, 1, 2 * DAY - 1, DAY));
+        assert!(noncurrent_expired(rules, &version, 0, 1, 2 * DAY, DAY));
+        assert!(!noncurrent_expired(rules, &version, 0, 0, 9 * DAY, DAY));
+        let elsewhere = ObjectRow {
+            key: "x/k".into(),
+            ..Default::default()
+        };
+        assert!(!noncurrent_expired(rules, &elsewhere, 0, 1, 9 * DAY, DAY));
+        assert!(!removes_lone_markers(rules, &version), "no marker rule");
+        assert!(acts_on_history(rules));
+        assert!(!acts_on_history(&[rule("plain", 1, "")]));
     }
 
     #[test]
