@@ -411,20 +411,7 @@ async fn expire_objects(
             .iter()
             .filter(|o| expired_by(rules, o, now_ms, day_ms).is_some())
         {
-            let input = DeleteObjectInput {
-                bucket: bucket.to_string(),
-                key: object.key.clone(),
-                ..Default::default()
-            };
-            match front
-                .delete_object(sweep_request(input, http::Method::DELETE))
-                .await
-            {
-                Ok(_) => expired += 1,
-                Err(e) => {
-                    tracing::warn!(bucket, key = object.key, error = ?e, "lifecycle expiration failed")
-                }
-            }
+            expired += usize::from(sweep_delete(front, bucket, &object.key, None).await);
         }
     }
     Ok(expired)
@@ -463,23 +450,28 @@ async fn expire_history(
     walk.finish(rules, &mut due);
     let mut expired = 0;
     for (key, version) in due {
-        let input = DeleteObjectInput {
-            bucket: bucket.to_string(),
-            key: key.clone(),
-            version_id: Some(version),
-            ..Default::default()
-        };
-        match front
-            .delete_object(sweep_request(input, http::Method::DELETE))
-            .await
-        {
-            Ok(_) => expired += 1,
-            Err(e) => {
-                tracing::warn!(bucket, key, error = ?e, "lifecycle expiration of a version failed")
-            }
-        }
+        expired += usize::from(sweep_delete(front, bucket, &key, Some(version)).await);
     }
     Ok(expired)
+}
+
+/// Deletes `key` (or one version of it) as the sweep, through DeleteObject's own path; a
+/// failure is logged and left for the next sweep.
+async fn sweep_delete(front: &S3Front, bucket: &str, key: &str, version: Option<String>) -> bool {
+    let input = DeleteObjectInput {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        version_id: version,
+        ..Default::default()
+    };
+    let request = sweep_request(input, http::Method::DELETE);
+    match front.delete_object(request).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(bucket, key, error = ?e, "lifecycle expiration failed");
+            false
+        }
+    }
 }
 
 /// The state of a walk over one bucket's versions, key by key and newest first.
