@@ -10,7 +10,8 @@ import pytest
 
 import helpers
 from helpers import Records, allow_bucket, make_s3_client, recorder_kwargs, recorder_zip, unique_bucket
-from s3_support import drop_bucket, expect_error
+# `bucket` asks for `s3` by name, so it gets this module's client of the fast server.
+from s3_support import bucket, drop_bucket, expect_error  # noqa: F401 (module fixture)
 
 UTC = datetime.timezone.utc
 
@@ -27,14 +28,6 @@ def fast(module_server_factory):
 @pytest.fixture(scope="module")
 def s3(fast):
     return make_s3_client(fast.url)
-
-
-@pytest.fixture
-def bucket(s3):
-    name = unique_bucket()
-    s3.create_bucket(Bucket=name)
-    yield name
-    drop_bucket(s3, name)
 
 
 RULES = [
