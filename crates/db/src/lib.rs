@@ -28,7 +28,7 @@ mod notify;
 mod param;
 mod pg;
 mod sqlite;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod tls;
 

@@ -22,6 +22,22 @@ impl Drop for Backend {
     }
 }
 
+impl Backend {
+    /// Ends every session on this backend's PostgreSQL database, waiting for each to go (a
+    /// restart or an operator's `pg_terminate_backend`, as a store sees it); nothing on SQLite.
+    pub fn end_sessions(&self) {
+        if let Some((url, name)) = &self.admin {
+            admin(
+                url,
+                &format!(
+                    "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
+                     WHERE datname = '{name}'"
+                ),
+            );
+        }
+    }
+}
+
 /// Runs `sql` on the server on a thread of its own: the blocking client must not run on an
 /// async test's runtime thread.
 fn admin(url: &str, sql: &str) {

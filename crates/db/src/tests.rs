@@ -389,23 +389,17 @@ fn a_committed_change_is_announced_to_listeners() {
 /// ended behind its back, when a notification may have been lost.
 #[test]
 fn a_quiet_listener_calls_back_only_when_its_connection_was_lost() {
-    let Ok(url) = std::env::var("STRATUS_TEST_DATABASE") else {
+    // A database of its own, so ending its connections disturbs no other test.
+    let Some(pg) = crate::testing::backends("quiet")
+        .into_iter()
+        .find(|b| matches!(b.location, Location::Postgres(_)))
+    else {
         eprintln!("STRATUS_TEST_DATABASE unset: notifications need PostgreSQL");
         return;
     };
-    // A database of its own, so ending its connections disturbs no other test.
-    let name = format!("test_quiet_{}", std::process::id());
-    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        format!("CREATE DATABASE {name}"),
-    ] {
-        admin.batch_execute(&sql).unwrap();
-    }
-    let (base, _) = url.rsplit_once('/').unwrap();
-    let loc = Location::parse(Some(&format!("{base}/{name}")), std::path::Path::new("/")).unwrap();
+    let loc = &pg.location;
     let (tx, rx) = std::sync::mpsc::channel();
-    crate::listen(&loc, "quiet", move || {
+    crate::listen(loc, "quiet", move || {
         let _ = tx.send(std::time::Instant::now());
     })
     .unwrap();
@@ -414,14 +408,7 @@ fn a_quiet_listener_calls_back_only_when_its_connection_was_lost() {
         rx.recv_timeout(fallback * 3).is_err(),
         "no call back while nothing changed and the connection lives"
     );
-    admin
-        .batch_execute(&format!(
-            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = '{name}'"
-        ))
-        .unwrap();
+    pg.end_sessions();
     rx.recv_timeout(fallback * 4)
         .expect("called back after the connection was lost");
-    admin
-        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .unwrap();
 }
