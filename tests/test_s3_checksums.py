@@ -93,3 +93,92 @@ def test_upload_part_checks_and_echoes_checksums(s3, bucket):
         Bucket=bucket, Key="mp", UploadId=up, PartNumber=2, Body=DATA, ChecksumCRC32C=b64(b"\x00" * 4),
     )
     assert [p["PartNumber"] for p in s3.list_parts(Bucket=bucket, Key="mp", UploadId=up)["Parts"]] == [1]
+
+
+# --- multipart objects: composite and full-object checksums ------------------------------
+
+MIB = 1024 * 1024
+PARTS = [b"a" * (5 * MIB), b"b" * 1234]
+
+
+def crc32_bytes(data):
+    return zlib.crc32(data).to_bytes(4, "big")
+
+
+def upload_parts(s3, bucket, key, algorithm, kind=None, parts=PARTS):  # noqa: F811
+    extra = {"ChecksumType": kind} if kind else {}
+    up = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm=algorithm, **extra)
+    assert up["ChecksumAlgorithm"] == algorithm
+    assert up["ChecksumType"] == (kind or "COMPOSITE")
+    done = []
+    for n, body in enumerate(parts, start=1):
+        sent = s3.upload_part(Bucket=bucket, Key=key, UploadId=up["UploadId"], PartNumber=n,
+                              Body=body, ChecksumAlgorithm=algorithm)
+        done.append({"PartNumber": n, "ETag": sent["ETag"],
+                     f"Checksum{algorithm}": sent[f"Checksum{algorithm}"]})
+    return up["UploadId"], done
+
+
+def test_a_composite_checksum_is_the_checksum_of_the_parts_checksums(s3, bucket):  # noqa: F811
+    upload_id, done = upload_parts(s3, bucket, "composite", "SHA256")
+    listed = s3.list_parts(Bucket=bucket, Key="composite", UploadId=upload_id)
+    assert listed["ChecksumAlgorithm"] == "SHA256" and listed["ChecksumType"] == "COMPOSITE"
+    assert [p["ChecksumSHA256"] for p in listed["Parts"]] == [d["ChecksumSHA256"] for d in done]
+
+    completed = s3.complete_multipart_upload(
+        Bucket=bucket, Key="composite", UploadId=upload_id, MultipartUpload={"Parts": done})
+    digests = b"".join(hashlib.sha256(p).digest() for p in PARTS)
+    expected = f"{b64(hashlib.sha256(digests).digest())}-2"
+    assert completed["ChecksumSHA256"] == expected
+    assert completed["ChecksumType"] == "COMPOSITE"
+    head = s3.head_object(Bucket=bucket, Key="composite", ChecksumMode="ENABLED")
+    assert head["ChecksumSHA256"] == expected and head["ChecksumType"] == "COMPOSITE"
+    got = s3.get_object(Bucket=bucket, Key="composite", ChecksumMode="ENABLED")
+    assert got["Body"].read() == b"".join(PARTS)
+
+
+def test_managed_uploads_get_the_sdk_default_composite_crc32(s3, bucket, tmp_path):  # noqa: F811
+    from boto3.s3.transfer import TransferConfig
+
+    data = b"".join(PARTS)
+    path = tmp_path / "big"
+    path.write_bytes(data)
+    s3.upload_file(str(path), bucket, "managed",
+                   Config=TransferConfig(multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB))
+    head = s3.head_object(Bucket=bucket, Key="managed", ChecksumMode="ENABLED")
+    digests = b"".join(crc32_bytes(p) for p in PARTS)
+    assert head["ChecksumCRC32"] == f"{b64(crc32_bytes(digests))}-2"
+    assert head["ChecksumType"] == "COMPOSITE"
+
+
+def test_a_full_object_crc_covers_all_the_bytes(s3, bucket):  # noqa: F811
+    whole = b64(crc32_bytes(b"".join(PARTS)))
+    upload_id, done = upload_parts(s3, bucket, "full", "CRC32", "FULL_OBJECT")
+    expect_error(s3.complete_multipart_upload, "BadDigest", 400, Bucket=bucket, Key="full",
+                 UploadId=upload_id, MultipartUpload={"Parts": done},
+                 ChecksumCRC32=b64(crc32_bytes(b"other")), ChecksumType="FULL_OBJECT")
+    completed = s3.complete_multipart_upload(
+        Bucket=bucket, Key="full", UploadId=upload_id, MultipartUpload={"Parts": done},
+        ChecksumCRC32=whole, ChecksumType="FULL_OBJECT")
+    assert completed["ChecksumCRC32"] == whole and completed["ChecksumType"] == "FULL_OBJECT"
+    head = s3.head_object(Bucket=bucket, Key="full", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"] == whole and head["ChecksumType"] == "FULL_OBJECT"
+
+
+def test_multipart_checksum_mistakes_are_refused(s3, bucket):  # noqa: F811
+    expect_error(s3.create_multipart_upload, "InvalidRequest", 400, Bucket=bucket, Key="k",
+                 ChecksumAlgorithm="SHA1", ChecksumType="FULL_OBJECT")
+    upload_id, done = upload_parts(s3, bucket, "mistakes", "SHA256")
+    # A part sent with another algorithm (the SDK's default CRC32) does not fit the upload.
+    err = expect_error(s3.upload_part, "InvalidRequest", 400, Bucket=bucket, Key="mistakes",
+                       UploadId=upload_id, PartNumber=3, Body=b"c")
+    assert "expected checksum Type: sha256" in err["Error"]["Message"]
+    missing = [{k: v for k, v in d.items() if k != "ChecksumSHA256"} for d in done]
+    expect_error(s3.complete_multipart_upload, "InvalidRequest", 400, Bucket=bucket,
+                 Key="mistakes", UploadId=upload_id, MultipartUpload={"Parts": missing})
+    swapped = [dict(done[0], ChecksumSHA256=done[1]["ChecksumSHA256"]), done[1]]
+    expect_error(s3.complete_multipart_upload, "InvalidPart", 400, Bucket=bucket,
+                 Key="mistakes", UploadId=upload_id, MultipartUpload={"Parts": swapped})
+    # Nothing was completed by the refusals; the right list still completes.
+    s3.complete_multipart_upload(Bucket=bucket, Key="mistakes", UploadId=upload_id,
+                                 MultipartUpload={"Parts": done})

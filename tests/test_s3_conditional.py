@@ -253,3 +253,18 @@ def test_a_refused_upload_whose_body_comes_late_does_not_corrupt_the_next_reques
             pass
         assert b"HTTP/1.1" not in rest.partition(b"\r\n\r\n")[2] and b"HTTP/1.1 400" not in rest, rest
     assert body_of(s3, bucket, "taken") == b"kept"
+
+
+def test_copies_honour_the_destination_conditions(s3, bucket):  # noqa: F811
+    src = s3.put_object(Bucket=bucket, Key="src", Body=b"source")
+    old = s3.put_object(Bucket=bucket, Key="dst", Body=b"old")
+    copy = {"Bucket": bucket, "Key": "dst", "CopySource": {"Bucket": bucket, "Key": "src"}}
+    expect_error(s3.copy_object, "PreconditionFailed", 412, IfNoneMatch="*", **copy)
+    expect_error(s3.copy_object, "PreconditionFailed", 412, IfMatch=src["ETag"], **copy)
+    assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"old"
+
+    s3.copy_object(IfMatch=old["ETag"], **copy)
+    assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"source"
+    s3.copy_object(Bucket=bucket, Key="fresh", CopySource={"Bucket": bucket, "Key": "src"},
+                   IfNoneMatch="*")
+    assert s3.get_object(Bucket=bucket, Key="fresh")["Body"].read() == b"source"

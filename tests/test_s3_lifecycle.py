@@ -231,3 +231,39 @@ def test_a_delete_marker_left_alone_is_removed(s3, bucket):
         versions_of(s3, bucket, "m/gone")
     time.sleep(2.5)
     assert len(versions_of(s3, bucket, "other/kept")) == 2
+
+
+def expected_expiration(last_modified, days, rule_id):
+    """S3's `x-amz-expiration`: the object's creation plus `days`, rounded up to the next
+    midnight UTC (real days: the header does not follow the test's short day)."""
+    due = last_modified.astimezone(UTC) + datetime.timedelta(days=days)
+    midnight = due.replace(hour=0, minute=0, second=0, microsecond=0)
+    if midnight != due:
+        midnight += datetime.timedelta(days=1)
+    return f'expiry-date="{midnight.strftime("%a, %d %b %Y %H:%M:%S GMT")}", rule-id="{rule_id}"'
+
+
+def test_reads_and_writes_tell_when_an_object_expires(s3, bucket):
+    put_rules(s3, bucket, [
+        {"ID": "short", "Status": "Enabled", "Filter": {"Prefix": "logs/"}, "Expiration": {"Days": 300}},
+        {"ID": "long", "Status": "Enabled", "Filter": {"Prefix": "logs/"}, "Expiration": {"Days": 900}},
+        {"ID": "off", "Status": "Disabled", "Filter": {"Prefix": "off/"}, "Expiration": {"Days": 300}},
+        {"ID": "dated", "Status": "Enabled", "Filter": {"Prefix": "dated/"},
+         "Expiration": {"Date": datetime.datetime(2099, 1, 1, tzinfo=UTC)}},
+    ])
+    put = s3.put_object(Bucket=bucket, Key="logs/a", Body=b"x")
+    head = s3.head_object(Bucket=bucket, Key="logs/a")
+    expected = expected_expiration(head["LastModified"], 300, "short")  # the earliest rule
+    assert put["Expiration"] == expected
+    assert head["Expiration"] == expected
+    assert s3.get_object(Bucket=bucket, Key="logs/a")["Expiration"] == expected
+    copy = s3.copy_object(Bucket=bucket, Key="logs/b", CopySource={"Bucket": bucket, "Key": "logs/a"})
+    copied = s3.head_object(Bucket=bucket, Key="logs/b")
+    assert copy["Expiration"] == expected_expiration(copied["LastModified"], 300, "short")
+
+    s3.put_object(Bucket=bucket, Key="dated/x", Body=b"x")
+    assert s3.head_object(Bucket=bucket, Key="dated/x")["Expiration"] == \
+        'expiry-date="Thu, 01 Jan 2099 00:00:00 GMT", rule-id="dated"'
+    for key in ("off/x", "other"):
+        assert "Expiration" not in s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+        assert "Expiration" not in s3.head_object(Bucket=bucket, Key=key)

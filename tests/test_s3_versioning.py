@@ -419,3 +419,14 @@ def test_version_ids_are_url_safe(s3, vbucket):
     for _ in range(5):
         vid = s3.put_object(Bucket=vbucket, Key="k", Body=b"x")["VersionId"]
         assert set(vid) <= allowed and len(vid) == 32
+
+
+def test_a_not_modified_read_names_its_version(s3, vbucket):
+    put = s3.put_object(Bucket=vbucket, Key="k", Body=b"v1")
+    for call in (s3.get_object, s3.head_object):
+        with pytest.raises(ClientError) as e:
+            call(Bucket=vbucket, Key="k", IfNoneMatch=put["ETag"])
+        meta = e.value.response["ResponseMetadata"]
+        assert meta["HTTPStatusCode"] == 304
+        assert meta["HTTPHeaders"]["x-amz-version-id"] == put["VersionId"]
+        assert meta["HTTPHeaders"]["etag"] == put["ETag"]

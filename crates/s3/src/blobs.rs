@@ -86,12 +86,15 @@ impl Blobs {
     }
 
     /// A new blob holding `len` bytes of blob `id` from `start` (a copied range of a part).
-    pub async fn write_range(&self, id: &str, start: u64, len: u64) -> BlobResult<Written> {
+    pub async fn write_range(
+        &self,
+        id: &str,
+        start: u64,
+        len: u64,
+        hasher: ChecksumHasher,
+    ) -> BlobResult<Written> {
         let source = self.read(id, Some(start..start + len)).await?;
-        let written = self
-            .write(source, ChecksumHasher::default())
-            .await
-            .map_err(our_source)?;
+        let written = self.write(source, hasher).await.map_err(our_source)?;
         if written.size != len {
             self.remove(&written.id).await;
             return Err(BlobError::Io(std::io::Error::other(

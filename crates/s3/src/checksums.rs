@@ -4,11 +4,15 @@
 //! values the client sent, stored with the object, and returned to a read that asks for them
 //! (`ChecksumMode: ENABLED`).
 
+use base64::Engine as _;
 use s3s::checksum::ChecksumHasher;
-use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Sha1, Sha256};
+use s3s::crypto::{Checksum, Crc32, Crc32c, Crc64Nvme, Sha1, Sha256};
 use s3s::{s3_error, S3Result};
+use serde::{Deserialize, Serialize};
 
-use crate::db::Checksums;
+use crate::db::{Checksums, PartRow};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// The algorithms S3 knows, by their lower-case names (as in `x-amz-checksum-<name>`).
 const ALGORITHMS: [&str; 5] = ["crc32", "crc32c", "crc64nvme", "sha1", "sha256"];
@@ -93,10 +97,167 @@ impl Claimed {
 }
 
 fn well_formed(name: &str, value: &str) -> bool {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode(value)
-        .is_ok_and(|d| d.len() == digest_len(name))
+    B64.decode(value).is_ok_and(|d| d.len() == digest_len(name))
+}
+
+/// The checksum a multipart upload keeps, chosen by CreateMultipartUpload
+/// (`x-amz-checksum-algorithm`, `x-amz-checksum-type`), and so the kind of checksum the object
+/// it completes has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadChecksum {
+    /// The algorithm's lower-case name.
+    pub algorithm: String,
+    /// `FULL_OBJECT`: a checksum of all the bytes, combined from the parts' CRCs (CRC
+    /// algorithms only). Otherwise `COMPOSITE`: a checksum of the parts' checksums, written
+    /// with a `-<parts>` suffix.
+    pub full_object: bool,
+}
+
+impl UploadChecksum {
+    /// Reads CreateMultipartUpload's choice. CRC-64/NVME is always full-object and the SHAs
+    /// always composite; the 32-bit CRCs are composite unless asked otherwise.
+    pub fn from_request(
+        algorithm: Option<&str>,
+        kind: Option<&str>,
+    ) -> S3Result<Option<UploadChecksum>> {
+        let Some(algorithm) = algorithm else {
+            return match kind {
+                None => Ok(None),
+                Some(_) => Err(s3_error!(
+                    InvalidRequest,
+                    "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."
+                )),
+            };
+        };
+        let algorithm = algorithm.to_ascii_lowercase();
+        if !ALGORITHMS.contains(&algorithm.as_str()) {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]"
+            ));
+        }
+        let crc = algorithm.starts_with("crc");
+        let full_object = match kind.map(str::to_ascii_uppercase).as_deref() {
+            None => algorithm == "crc64nvme",
+            Some("FULL_OBJECT") if crc => true,
+            Some("COMPOSITE") if algorithm != "crc64nvme" => false,
+            Some("FULL_OBJECT" | "COMPOSITE") => {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "The {} checksum type cannot be used with the {} checksum algorithm.",
+                    kind.unwrap_or_default().to_ascii_uppercase(),
+                    algorithm
+                ))
+            }
+            Some(_) => {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "Value for x-amz-checksum-type header is invalid."
+                ))
+            }
+        };
+        Ok(Some(UploadChecksum {
+            algorithm,
+            full_object,
+        }))
+    }
+
+    /// `COMPOSITE` or `FULL_OBJECT`, as the wire says it.
+    pub fn kind(&self) -> &'static str {
+        if self.full_object {
+            "FULL_OBJECT"
+        } else {
+            "COMPOSITE"
+        }
+    }
+
+    /// Checks that a part is sent with this upload's algorithm, as S3 requires.
+    pub fn check_part(&self, claimed: &Claimed) -> S3Result<()> {
+        let named = ALGORITHMS.into_iter().find(|n| claimed.wants(n));
+        if named == Some(self.algorithm.as_str()) {
+            return Ok(());
+        }
+        Err(s3_error!(
+            InvalidRequest,
+            "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+            self.algorithm,
+            named.unwrap_or("null")
+        ))
+    }
+
+    /// The completed object's checksums, from its parts' (each checked against the value
+    /// the completion request gives for it, if any: a different one is `InvalidPart`). A
+    /// composite upload needs every part's value in the request.
+    pub fn of_object(&self, parts: &[&PartRow], sent: &[Option<String>]) -> S3Result<Checksums> {
+        let mut digests = Vec::with_capacity(parts.len());
+        for (part, sent) in parts.iter().zip(sent) {
+            let stored = part.checksums.get(&self.algorithm);
+            match (sent, stored) {
+                (None, _) if !self.full_object => {
+                    return Err(s3_error!(
+                        InvalidRequest,
+                        "The upload was created using a {} checksum. The complete request must include the checksum for each part. It was missing for part {} in the request.",
+                        self.algorithm,
+                        part.part_number
+                    ))
+                }
+                (Some(s), Some(v)) if s != v => return Err(crate::service::invalid_part()),
+                _ => {}
+            }
+            let Some(digest) = stored.and_then(|v| B64.decode(v).ok()) else {
+                return Ok(Checksums::default()); // a part copied without one: none to give
+            };
+            digests.push((digest, part.size));
+        }
+        let value = if self.full_object {
+            combined_crc(&self.algorithm, &digests)
+        } else {
+            format!(
+                "{}-{}",
+                B64.encode(composite(&self.algorithm, &digests)),
+                parts.len()
+            )
+        };
+        let mut out = Checksums::default();
+        out.set(&self.algorithm, value);
+        Ok(out)
+    }
+}
+
+/// The checksum of the parts' checksums (their raw digests, end to end).
+fn composite(algorithm: &str, digests: &[(Vec<u8>, u64)]) -> Vec<u8> {
+    fn hash<H: Checksum>(digests: &[(Vec<u8>, u64)]) -> Vec<u8> {
+        let mut h = H::new();
+        for (d, _) in digests {
+            h.update(d);
+        }
+        h.finalize().as_ref().to_vec()
+    }
+    match algorithm {
+        "crc32" => hash::<Crc32>(digests),
+        "crc32c" => hash::<Crc32c>(digests),
+        "crc64nvme" => hash::<Crc64Nvme>(digests),
+        "sha1" => hash::<Sha1>(digests),
+        _ => hash::<Sha256>(digests),
+    }
+}
+
+/// The CRC of all the bytes, combined from each part's CRC and length (CRCs are linear, so
+/// no byte is read again).
+fn combined_crc(algorithm: &str, digests: &[(Vec<u8>, u64)]) -> String {
+    use crc_fast::{checksum_combine, CrcAlgorithm};
+    let (crc, width) = match algorithm {
+        "crc32" => (CrcAlgorithm::Crc32IsoHdlc, 4),
+        "crc32c" => (CrcAlgorithm::Crc32Iscsi, 4),
+        _ => (CrcAlgorithm::Crc64Nvme, 8),
+    };
+    let value = |d: &[u8]| d.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    let mut parts = digests.iter();
+    let first = parts.next().map_or(0, |(d, _)| value(d));
+    let all = parts.fold(first, |acc, (d, len)| {
+        checksum_combine(crc, acc, value(d), *len)
+    });
+    B64.encode(&all.to_be_bytes()[8 - width..])
 }
 
 impl Checksums {
@@ -113,6 +274,17 @@ impl Checksums {
 
     pub fn is_empty(&self) -> bool {
         ALGORITHMS.iter().all(|n| self.get(n).is_none())
+    }
+
+    fn set(&mut self, name: &str, value: String) {
+        let slot = match name {
+            "crc32" => &mut self.crc32,
+            "crc32c" => &mut self.crc32c,
+            "crc64nvme" => &mut self.crc64nvme,
+            "sha1" => &mut self.sha1,
+            _ => &mut self.sha256,
+        };
+        *slot = Some(value);
     }
 }
 
@@ -175,6 +347,91 @@ mod tests {
             .check(&computed_for(&bad, b"hello"), |_| None)
             .unwrap_err();
         assert_eq!(*e.code(), s3s::S3ErrorCode::InvalidRequest);
+    }
+
+    fn part(n: i32, data: &[u8], algorithm: &str) -> PartRow {
+        let mut c = Claimed::default();
+        c.name(algorithm);
+        PartRow {
+            part_number: n,
+            blob: String::new(),
+            size: data.len() as u64,
+            etag: String::new(),
+            last_modified_ms: 0,
+            checksums: Checksums::from(&computed_for(&c, data)),
+        }
+    }
+
+    #[test]
+    fn full_object_crcs_are_the_crc_of_all_the_bytes() {
+        let (a, b, c) = (vec![1u8; 5000], vec![7u8; 3], b"tail".to_vec());
+        let whole = [a.clone(), b.clone(), c.clone()].concat();
+        for algorithm in ["crc32", "crc32c", "crc64nvme"] {
+            let parts = [
+                part(1, &a, algorithm),
+                part(2, &b, algorithm),
+                part(3, &c, algorithm),
+            ];
+            let refs: Vec<&PartRow> = parts.iter().collect();
+            let upload = UploadChecksum::from_request(Some(algorithm), Some("FULL_OBJECT"))
+                .unwrap()
+                .unwrap();
+            let got = upload.of_object(&refs, &[None, None, None]).unwrap();
+            let expected = part(0, &whole, algorithm).checksums;
+            assert_eq!(got.get(algorithm), expected.get(algorithm), "{algorithm}");
+        }
+    }
+
+    #[test]
+    fn composite_checksums_hash_the_parts_digests() {
+        let (a, b) = (b"first part".to_vec(), b"second".to_vec());
+        let parts = [part(1, &a, "sha256"), part(2, &b, "sha256")];
+        let refs: Vec<&PartRow> = parts.iter().collect();
+        let upload = UploadChecksum::from_request(Some("SHA256"), None)
+            .unwrap()
+            .unwrap();
+        assert!(!upload.full_object);
+        let sent: Vec<Option<String>> = parts.iter().map(|p| p.checksums.sha256.clone()).collect();
+        let got = upload.of_object(&refs, &sent).unwrap();
+        let digests = [
+            B64.decode(parts[0].checksums.sha256.as_ref().unwrap())
+                .unwrap(),
+            B64.decode(parts[1].checksums.sha256.as_ref().unwrap())
+                .unwrap(),
+        ]
+        .concat();
+        let expected = format!("{}-2", B64.encode(Sha256::checksum(&digests)));
+        assert_eq!(got.sha256.as_deref(), Some(expected.as_str()));
+
+        let e = upload
+            .of_object(&refs, &[sent[0].clone(), None])
+            .unwrap_err();
+        assert_eq!(*e.code(), s3s::S3ErrorCode::InvalidRequest);
+        let wrong = Some(parts[1].checksums.sha256.clone().unwrap());
+        let e = upload
+            .of_object(&refs, &[wrong, sent[1].clone()])
+            .unwrap_err();
+        assert_eq!(*e.code(), s3s::S3ErrorCode::InvalidPart);
+    }
+
+    #[test]
+    fn checksum_types_follow_the_algorithm() {
+        let kind = |a, t| UploadChecksum::from_request(a, t).map(|u| u.map(|u| u.kind()));
+        assert_eq!(kind(Some("CRC32"), None).unwrap(), Some("COMPOSITE"));
+        assert_eq!(kind(Some("CRC64NVME"), None).unwrap(), Some("FULL_OBJECT"));
+        assert_eq!(
+            kind(Some("CRC32C"), Some("FULL_OBJECT")).unwrap(),
+            Some("FULL_OBJECT")
+        );
+        assert_eq!(kind(None, None).unwrap(), None);
+        for (a, t) in [
+            (Some("SHA1"), Some("FULL_OBJECT")),
+            (Some("CRC64NVME"), Some("COMPOSITE")),
+            (None, Some("COMPOSITE")),
+            (Some("MD5"), None),
+        ] {
+            assert!(kind(a, t).is_err(), "{a:?} {t:?}");
+        }
     }
 
     #[test]

@@ -83,6 +83,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("buckets", "cors", "TEXT"),
     ("buckets", "lifecycle", "TEXT"),
     ("buckets", "encryption", "TEXT"),
+    ("parts", "checksums", "TEXT"),
 ];
 
 /// PostgreSQL's schema: SQLite's with the added columns in place. Bucket names and keys are
@@ -163,6 +164,8 @@ ALTER TABLE buckets ADD COLUMN cors TEXT;
 ALTER TABLE buckets ADD COLUMN lifecycle TEXT;
 ALTER TABLE buckets ADD COLUMN encryption TEXT;
 "#,
+    // Each part's additional checksums, from which a multipart object's checksum is made.
+    "ALTER TABLE parts ADD COLUMN checksums TEXT;",
 ];
 
 /// The store on either backend.
@@ -246,6 +249,10 @@ pub struct Attrs {
     /// before it was kept: S3's default, SSE-S3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sse: Option<crate::encryption::Sse>,
+    /// A multipart upload's checksum algorithm and type, and so those of the object it
+    /// completes (`None`: an object written whole, whose checksums are of all its bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<crate::checksums::UploadChecksum>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -361,6 +368,8 @@ pub struct PartRow {
     pub size: u64,
     pub etag: String,
     pub last_modified_ms: i64,
+    /// The part's additional checksums (those its upload computed).
+    pub checksums: Checksums,
 }
 
 pub struct Db {
@@ -764,6 +773,35 @@ impl Tx<'_, '_> {
             .map(|s| Versioning::of(s.as_deref())))
     }
 
+    /// What a read of a bucket's object needs of the bucket, in one query: its versioning
+    /// mode and its lifecycle rules (for `x-amz-expiration`); `None` if it does not exist.
+    pub fn bucket_for_read(&self, bucket: &str) -> DbResult<Option<(Versioning, Option<String>)>> {
+        self.0.query_opt(
+            "SELECT versioning, lifecycle FROM buckets WHERE name = ?1",
+            args![bucket],
+            |r| {
+                Ok((
+                    Versioning::of(r.get::<Option<String>>(0)?.as_deref()),
+                    r.get::<Option<String>>(1)?,
+                ))
+            },
+        )
+    }
+
+    /// What a new object needs of its bucket, in one query: the default encryption and the
+    /// lifecycle rules (JSON, each `None` when not set); `None` if the bucket does not exist.
+    #[allow(clippy::type_complexity)]
+    pub fn bucket_for_write(
+        &self,
+        bucket: &str,
+    ) -> DbResult<Option<(Option<String>, Option<String>)>> {
+        self.0.query_opt(
+            "SELECT encryption, lifecycle FROM buckets WHERE name = ?1",
+            args![bucket],
+            |r| Ok((r.get::<Option<String>>(0)?, r.get::<Option<String>>(1)?)),
+        )
+    }
+
     /// A bucket's versioning status (`Enabled` or `Suspended`), `None` if never set.
     pub fn versioning(&self, bucket: &str) -> DbResult<Option<String>> {
         self.bucket_column("versioning", bucket)
@@ -944,16 +982,19 @@ impl Tx<'_, '_> {
             |r| r.get(0),
         )?;
         self.0.execute(
-            "INSERT INTO parts (upload_id, part_number, blob, size, etag, last_modified_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO parts (upload_id, part_number, blob, size, etag, last_modified_ms, checksums)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (upload_id, part_number) DO UPDATE SET blob = excluded.blob, size = excluded.size,
-                 etag = excluded.etag, last_modified_ms = excluded.last_modified_ms",
+                 etag = excluded.etag, last_modified_ms = excluded.last_modified_ms,
+                 checksums = excluded.checksums",
             args![
                 upload_id,
                 p.part_number,
                 p.blob.as_str(),
                 p.size as i64,
                 p.etag.as_str(),
-                p.last_modified_ms
+                p.last_modified_ms,
+                json(&p.checksums)
             ],
         )?;
         Ok(old)
@@ -961,7 +1002,8 @@ impl Tx<'_, '_> {
 
     pub fn parts(&self, upload_id: &str) -> DbResult<Vec<PartRow>> {
         self.0.query_map(
-            "SELECT part_number, blob, size, etag, last_modified_ms FROM parts WHERE upload_id = ?1 ORDER BY part_number",
+            "SELECT part_number, blob, size, etag, last_modified_ms, checksums FROM parts
+             WHERE upload_id = ?1 ORDER BY part_number",
             args![upload_id],
             |r| {
                 Ok(PartRow {
@@ -970,6 +1012,10 @@ impl Tx<'_, '_> {
                     size: r.get::<i64>(2)? as u64,
                     etag: r.get(3)?,
                     last_modified_ms: r.get(4)?,
+                    checksums: r
+                        .get::<Option<String>>(5)?
+                        .and_then(|s| serde_json::from_str(&s).ok())
+                        .unwrap_or_default(),
                 })
             },
         )

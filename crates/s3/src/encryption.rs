@@ -56,18 +56,6 @@ impl Sse {
     }
 }
 
-/// A bucket's default encryption: `None` when the bucket does not exist, `Some(None)` when
-/// it has the S3 default (SSE-S3). One query, so a write learns both at once.
-pub fn bucket_default(
-    store: &crate::ObjectStore,
-    bucket: &str,
-) -> Result<Option<Option<Sse>>, stratus_db::Error> {
-    let config = store
-        .db
-        .tx(|tx| tx.bucket_config(crate::db::BucketConfig::Encryption, bucket))?;
-    Ok(config.map(|c| c.and_then(|s| serde_json::from_str(&s).ok())))
-}
-
 /// Validates a PutBucketEncryption document as S3 does: exactly one rule with a default
 /// algorithm S3 knows, and a KMS key only for a KMS algorithm.
 pub fn from_configuration(c: &ServerSideEncryptionConfiguration) -> S3Result<Sse> {

@@ -241,19 +241,44 @@ pub fn expired_by<'r>(
     now_ms: i64,
     day_ms: i64,
 ) -> Option<&'r LifecycleRule> {
-    rules.iter().find(|r| {
-        let Some(e) = r.expiration.as_ref().filter(|_| enabled(r)) else {
-            return false;
-        };
-        let due = match (e.days, &e.date) {
-            (Some(days), _) => expiry_ms(object.last_modified_ms, days, day_ms),
-            (None, Some(date)) => {
-                (time::OffsetDateTime::from(date.clone()).unix_timestamp_nanos() / 1_000_000) as i64
-            }
-            _ => return false,
-        };
-        now_ms >= due && selects(r, object)
-    })
+    rules
+        .iter()
+        .find(|r| due_ms(r, object, day_ms).is_some_and(|due| now_ms >= due) && selects(r, object))
+}
+
+/// When an enabled rule's `Expiration` (days or date) expires a current object, whatever
+/// its filter says.
+fn due_ms(rule: &LifecycleRule, object: &ObjectRow, day_ms: i64) -> Option<i64> {
+    let e = rule.expiration.as_ref().filter(|_| enabled(rule))?;
+    match (e.days, &e.date) {
+        (Some(days), _) => Some(expiry_ms(object.last_modified_ms, days, day_ms)),
+        (None, Some(date)) => Some(
+            (time::OffsetDateTime::from(date.clone()).unix_timestamp_nanos() / 1_000_000) as i64,
+        ),
+        _ => None,
+    }
+}
+
+/// The `x-amz-expiration` header of a current object: when the earliest enabled rule that
+/// selects it expires it, and that rule's id, in S3's words
+/// (`expiry-date="Fri, 23 Dec 2012 00:00:00 GMT", rule-id="..."`). Days are real days here,
+/// whatever the sweep's test setting.
+pub fn expiration_header(rules_json: Option<&str>, object: &ObjectRow) -> Option<String> {
+    const DAY_MS: i64 = 86_400_000;
+    let rules: Vec<LifecycleRule> = serde_json::from_str(rules_json?).ok()?;
+    let (due, rule) = rules
+        .iter()
+        .filter(|r| selects(r, object))
+        .filter_map(|r| Some((due_ms(r, object, DAY_MS)?, r)))
+        .min_by_key(|(due, _)| *due)?;
+    let date = time::OffsetDateTime::from_unix_timestamp(due.div_euclid(1000)).ok()?;
+    let mut buf = Vec::new();
+    s3s::dto::Timestamp::from(date)
+        .format(s3s::dto::TimestampFormat::HttpDate, &mut buf)
+        .ok()?;
+    let date = String::from_utf8(buf).ok()?;
+    let id = rule.id.as_deref().unwrap_or_default();
+    Some(format!("expiry-date=\"{date}\", rule-id=\"{id}\""))
 }
 
 /// Whether a noncurrent version is past an enabled rule's `NoncurrentVersionExpiration`:

@@ -9,7 +9,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, TrailingHeaders, S3};
 
-use crate::checksums::Claimed;
+use crate::checksums::{Claimed, UploadChecksum};
 use crate::conditions::{self, ReadConditions, WriteConditions};
 use crate::db::{Attrs, BucketConfig, Checksums, ObjectRow, PartRow, UploadRow, NULL_VERSION};
 use crate::listing;
@@ -247,6 +247,7 @@ macro_rules! stored_attrs {
             expires: fmt_expires(&$input.expires),
             metadata: metadata_map($input.metadata),
             sse: None,
+            checksum: None,
         }
     };
 }
@@ -275,21 +276,21 @@ impl S3Front {
         version_id: &Option<String>,
     ) -> S3Result<Found> {
         let version = version_param(version_id)?;
-        let (mode, row) = self
+        let (bucket_row, row) = self
             .0
             .db
             .tx(|tx| {
-                let Some(mode) = tx.bucket_versioning(bucket)? else {
+                let Some(b) = tx.bucket_for_read(bucket)? else {
                     return Ok((None, None));
                 };
                 let row = match version {
                     None => tx.object(bucket, key)?,
                     Some(v) => tx.object_version(bucket, key, v)?,
                 };
-                Ok((Some(mode), row))
+                Ok((Some(b), row))
             })
             .map_err(internal)?;
-        let mode = mode.ok_or_else(no_such_bucket)?;
+        let (mode, lifecycle) = bucket_row.ok_or_else(no_such_bucket)?;
         let row = match (row, version) {
             (Some(row), _) => row,
             (None, None) => return Err(no_such_key()),
@@ -298,9 +299,15 @@ impl S3Front {
         if row.delete_marker {
             return Err(delete_marker_error(&row, version.is_some()));
         }
+        // A version read by id may be noncurrent; only the current one's expiry is told.
+        let expiration = version
+            .is_none()
+            .then(|| crate::lifecycle::expiration_header(lifecycle.as_deref(), &row))
+            .flatten();
         Ok(Found {
             version: mode.header(&row),
             row,
+            expiration,
         })
     }
 
@@ -327,11 +334,17 @@ impl S3Front {
         requested: Option<&ServerSideEncryption>,
         kms_key_id: Option<&str>,
         bucket_key_enabled: Option<bool>,
-    ) -> S3Result<crate::encryption::Sse> {
-        let default = crate::encryption::bucket_default(&self.0, bucket)
+    ) -> S3Result<NewObject> {
+        let (encryption, lifecycle) = self
+            .0
+            .db
+            .tx(|tx| tx.bucket_for_write(bucket))
             .map_err(internal)?
-            .ok_or_else(|| s3_error!(NoSuchBucket, "The specified bucket does not exist"))?;
-        crate::encryption::for_new_object(requested, kms_key_id, bucket_key_enabled, default)
+            .ok_or_else(no_such_bucket)?;
+        let default = encryption.and_then(|s| serde_json::from_str(&s).ok());
+        let sse =
+            crate::encryption::for_new_object(requested, kms_key_id, bucket_key_enabled, default)?;
+        Ok(NewObject { sse, lifecycle })
     }
 
     /// One of a bucket's kept configurations, decoded; `None` when it has none, and
@@ -498,6 +511,7 @@ impl S3Front {
         upload: &UploadRow,
         n: i32,
         written: &crate::blobs::Written,
+        checksums: Checksums,
     ) -> S3Result<PartRow> {
         let part = PartRow {
             part_number: n,
@@ -505,6 +519,7 @@ impl S3Front {
             size: written.size,
             etag: hex::encode(written.md5),
             last_modified_ms: now_ms(),
+            checksums,
         };
         let old = self.0.db.tx(|tx| {
             if tx.upload(&upload.upload_id)?.is_none() {
@@ -558,6 +573,47 @@ fn no_such_version() -> S3Error {
 struct Found {
     row: ObjectRow,
     version: Option<String>,
+    /// The `x-amz-expiration` of a current version under the bucket's lifecycle rules.
+    expiration: Option<String>,
+}
+
+/// An `If-Match` / `If-None-Match` header as an ETag condition (`None` when absent).
+fn etag_condition(
+    headers: &http::HeaderMap,
+    name: http::HeaderName,
+) -> S3Result<Option<ETagCondition>> {
+    let Some(value) = headers.get(name) else {
+        return Ok(None);
+    };
+    ETagCondition::parse_http_header(value.as_bytes())
+        .map(Some)
+        .map_err(|_| s3_error!(InvalidArgument, "Invalid ETag condition"))
+}
+
+/// A `304 Not Modified` names the version it is about, as S3's does.
+fn not_modified_version(mut e: S3Error, version: &Option<String>) -> S3Error {
+    let value = version
+        .as_deref()
+        .and_then(|v| http::HeaderValue::from_str(v).ok());
+    if let (S3ErrorCode::NotModified, Some(v)) = (e.code(), value) {
+        let mut headers = e.headers().cloned().unwrap_or_default();
+        headers.insert("x-amz-version-id", v);
+        e.set_headers(headers);
+    }
+    e
+}
+
+/// What a new object takes from its bucket: its encryption (the request's or the bucket's
+/// default) and the bucket's lifecycle rules, which say when it will expire.
+struct NewObject {
+    sse: crate::encryption::Sse,
+    lifecycle: Option<String>,
+}
+
+impl NewObject {
+    fn expiration(&self, row: &ObjectRow) -> Option<String> {
+        crate::lifecycle::expiration_header(self.lifecycle.as_deref(), row)
+    }
 }
 
 fn listed(row: &ObjectRow, enc: &Encoder, with_owner: bool) -> Object {
@@ -700,7 +756,7 @@ impl S3 for S3Front {
         let trailers = req.trailing_headers.clone();
         let headers = req.headers;
         let mut input = req.input;
-        let sse = self.new_object_sse(
+        let new = self.new_object_sse(
             &input.bucket,
             input.server_side_encryption.as_ref(),
             input.ssekms_key_id.as_deref(),
@@ -721,7 +777,7 @@ impl S3 for S3Front {
             etag: hex::encode(written.md5),
             last_modified_ms: now_ms(),
             attrs: Attrs {
-                sse: Some(sse),
+                sse: Some(new.sse.clone()),
                 ..stored_attrs!(input)
             },
             parts: None,
@@ -740,9 +796,11 @@ impl S3 for S3Front {
             &region,
             &rid,
         );
+        let expiration = new.expiration(&row);
         let c = row.checksums;
         let (sse, kms, bucket_key) = row.attrs.sse.unwrap_or_default().wire();
         Ok(S3Response::new(PutObjectOutput {
+            expiration,
             server_side_encryption: sse,
             ssekms_key_id: kms,
             bucket_key_enabled: bucket_key,
@@ -772,7 +830,8 @@ impl S3 for S3Front {
             if_modified_since: input.if_modified_since.as_ref(),
             if_unmodified_since: input.if_unmodified_since.as_ref(),
         }
-        .check_read(&row)?;
+        .check_read(&row)
+        .map_err(|e| not_modified_version(e, &found.version))?;
         let sel = ranges::select(&row, input.range.as_ref(), input.part_number)?;
         let stream = self
             .0
@@ -785,10 +844,11 @@ impl S3 for S3Front {
         let a = row.attrs;
         let (sse, kms, bucket_key) = a.sse.clone().unwrap_or_default().wire();
         Ok(S3Response::new(GetObjectOutput {
+            expiration: found.expiration,
             server_side_encryption: sse,
             ssekms_key_id: kms,
             bucket_key_enabled: bucket_key,
-            checksum_type: (!c.is_empty()).then(full_object),
+            checksum_type: (!c.is_empty()).then(|| checksum_type(&a).unwrap_or_else(full_object)),
             checksum_crc32: c.crc32,
             checksum_crc32c: c.crc32c,
             checksum_crc64nvme: c.crc64nvme,
@@ -827,7 +887,8 @@ impl S3 for S3Front {
             if_modified_since: input.if_modified_since.as_ref(),
             if_unmodified_since: input.if_unmodified_since.as_ref(),
         }
-        .check_read(&row)?;
+        .check_read(&row)
+        .map_err(|e| not_modified_version(e, &found.version))?;
         // HEAD answers what GET would, without the body (the front end makes a HEAD with a
         // Content-Range a 206, as the protocol layer does only for GET).
         let sel = ranges::select(&row, input.range.as_ref(), input.part_number)?;
@@ -835,10 +896,11 @@ impl S3 for S3Front {
         let a = row.attrs;
         let (sse, kms, bucket_key) = a.sse.clone().unwrap_or_default().wire();
         Ok(S3Response::new(HeadObjectOutput {
+            expiration: found.expiration,
             server_side_encryption: sse,
             ssekms_key_id: kms,
             bucket_key_enabled: bucket_key,
-            checksum_type: (!c.is_empty()).then(full_object),
+            checksum_type: (!c.is_empty()).then(|| checksum_type(&a).unwrap_or_else(full_object)),
             checksum_crc32: c.crc32,
             checksum_crc32c: c.crc32c,
             checksum_crc64nvme: c.crc64nvme,
@@ -970,7 +1032,14 @@ impl S3 for S3Front {
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let region = region(&req);
         let rid = request_id(&req);
+        // The destination's conditions (S3's conditional copy), read from the headers: the
+        // S3 model s3s was generated from predates them.
+        let cond = WriteConditions::from_headers(
+            etag_condition(&req.headers, http::header::IF_MATCH)?,
+            etag_condition(&req.headers, http::header::IF_NONE_MATCH)?,
+        )?;
         let input = req.input;
+        self.precheck(&input.bucket, &input.key, &cond)?;
         let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
         let found = self.copy_source_version(&src_bucket, &src_key, &src_version)?;
         let src = found.row;
@@ -983,7 +1052,7 @@ impl S3 for S3Front {
         .check_copy_source(&src)?;
         // A copy is a new object: it takes the request's encryption or the destination
         // bucket's default, never the source's.
-        let sse = self.new_object_sse(
+        let new = self.new_object_sse(
             &input.bucket,
             input.server_side_encryption.as_ref(),
             input.ssekms_key_id.as_deref(),
@@ -1007,7 +1076,9 @@ impl S3 for S3Front {
         } else {
             src.attrs.clone()
         };
-        attrs.sse = Some(sse);
+        attrs.sse = Some(new.sse.clone());
+        // The copy keeps the source's checksums, so it keeps what kind they are.
+        attrs.checksum = src.attrs.checksum.clone();
         // Copying an older version over its key (the way to restore it) changes something.
         if !replace && src_version.is_none() && src_bucket == input.bucket && src_key == input.key {
             return Err(s3_error!(InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."));
@@ -1032,7 +1103,7 @@ impl S3 for S3Front {
             checksums: src.checksums.clone(),
             ..Default::default()
         };
-        let version = self.commit(&row, &WriteConditions::default()).await?;
+        let version = self.commit(&row, &cond).await?;
         self.0.notify(
             "ObjectCreated:Copy",
             &row.bucket,
@@ -1049,6 +1120,7 @@ impl S3 for S3Front {
         };
         let (sse, kms, bucket_key) = row.attrs.sse.clone().unwrap_or_default().wire();
         Ok(S3Response::new(CopyObjectOutput {
+            expiration: new.expiration(&row),
             server_side_encryption: sse,
             ssekms_key_id: kms,
             bucket_key_enabled: bucket_key,
@@ -1149,20 +1221,25 @@ impl S3 for S3Front {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let input = req.input;
-        let sse = self.new_object_sse(
+        let new = self.new_object_sse(
             &input.bucket,
             input.server_side_encryption.as_ref(),
             input.ssekms_key_id.as_deref(),
             input.bucket_key_enabled,
         )?;
         let tags = crate::tagging::from_header(input.tagging.as_deref())?;
+        let checksum = UploadChecksum::from_request(
+            input.checksum_algorithm.as_ref().map(|a| a.as_str()),
+            input.checksum_type.as_ref().map(|t| t.as_str()),
+        )?;
         let upload = UploadRow {
             upload_id: uuid::Uuid::new_v4().simple().to_string(),
             bucket: input.bucket.clone(),
             key: input.key.clone(),
             initiated_ms: now_ms(),
             attrs: Attrs {
-                sse: Some(sse),
+                sse: Some(new.sse),
+                checksum,
                 ..stored_attrs!(input)
             },
             tags,
@@ -1176,6 +1253,8 @@ impl S3 for S3Front {
             server_side_encryption: sse,
             ssekms_key_id: kms,
             bucket_key_enabled: bucket_key,
+            checksum_algorithm: checksum_algorithm(&upload.attrs),
+            checksum_type: checksum_type(&upload.attrs),
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(upload.upload_id),
@@ -1198,9 +1277,12 @@ impl S3 for S3Front {
             input.part_number,
         )?;
         let expected = expected!(input, headers, trailers);
+        if let Some(c) = &upload.attrs.checksum {
+            c.check_part(&expected.claimed)?;
+        }
         let (written, checksums) = self.write_checked(input.body, expected).await?;
         let part = self
-            .record_part(&upload, input.part_number, &written)
+            .record_part(&upload, input.part_number, &written, checksums.clone())
             .await?;
         let (sse, kms, bucket_key) = upload.attrs.sse.clone().unwrap_or_default().wire();
         Ok(S3Response::new(UploadPartOutput {
@@ -1245,11 +1327,16 @@ impl S3 for S3Front {
         let written = self
             .0
             .blobs
-            .write_range(&src.blob, start, len)
+            .write_range(&src.blob, start, len, part_hasher(&upload.attrs))
             .await
             .map_err(blob_error)?;
         let part = self
-            .record_part(&upload, input.part_number, &written)
+            .record_part(
+                &upload,
+                input.part_number,
+                &written,
+                Checksums::from(&written.checksum),
+            )
             .await?;
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {
@@ -1271,7 +1358,7 @@ impl S3 for S3Front {
         let mut input = req.input;
         let cond =
             WriteConditions::from_headers(input.if_match.take(), input.if_none_match.take())?;
-        let (upload, stored, current) = self
+        let (upload, stored, current, lifecycle) = self
             .0
             .db
             .tx(|tx| {
@@ -1279,16 +1366,20 @@ impl S3 for S3Front {
                     tx.upload(&input.upload_id)?,
                     tx.parts(&input.upload_id)?,
                     tx.object(&input.bucket, &input.key)?,
+                    tx.bucket_config(BucketConfig::Lifecycle, &input.bucket)?,
                 ))
             })
             .map_err(internal)?;
+        let expiration = |row: &ObjectRow| {
+            crate::lifecycle::expiration_header(lifecycle.clone().flatten().as_deref(), row)
+        };
         let Some(upload) = upload.filter(|u| u.bucket == input.bucket && u.key == input.key) else {
             // A repeated completion (a client retrying after a lost answer) gets the answer
             // the first one got, while the object it made is still the current one.
             return match current.filter(|r| r.upload_id.as_deref() == Some(&*input.upload_id)) {
                 Some(row) => {
                     let version = row.version_id.clone();
-                    Ok(S3Response::new(completed(&row, version)))
+                    Ok(S3Response::new(completed(&row, version, expiration(&row))))
                 }
                 None => Err(no_upload()),
             };
@@ -1296,6 +1387,7 @@ impl S3 for S3Front {
         cond.check(current.as_ref())?;
         let wanted = input
             .multipart_upload
+            .take()
             .and_then(|m| m.parts)
             .unwrap_or_default();
         if wanted.is_empty() {
@@ -1324,6 +1416,7 @@ impl S3 for S3Front {
             }
             chosen.push(part);
         }
+        let checksums = object_checksums(&upload.attrs, &chosen, &wanted, &input)?;
         let blobs: Vec<String> = chosen.iter().map(|p| p.blob.clone()).collect();
         let (blob, size) = self.0.blobs.concat(&blobs).await.map_err(blob_error)?;
         let mut md5 = Md5::new();
@@ -1341,7 +1434,7 @@ impl S3 for S3Front {
             parts: Some(chosen.iter().map(|p| p.size).collect()),
             upload_id: Some(upload.upload_id.clone()),
             tags: upload.tags.clone(),
-            checksums: Checksums::default(),
+            checksums,
             ..Default::default()
         };
         let version = self.commit(&row, &cond).await?;
@@ -1362,7 +1455,8 @@ impl S3 for S3Front {
             &region,
             &rid,
         );
-        Ok(S3Response::new(completed(&row, version)))
+        let expires = expiration(&row);
+        Ok(S3Response::new(completed(&row, version, expires)))
     }
 
     async fn abort_multipart_upload(
@@ -1399,7 +1493,7 @@ impl S3 for S3Front {
             .db
             .tx(|tx| Ok((tx.upload(&input.upload_id)?, tx.parts(&input.upload_id)?)))
             .map_err(internal)?;
-        upload
+        let upload = upload
             .filter(|u| u.bucket == input.bucket && u.key == input.key)
             .ok_or_else(no_upload)?;
         let marker = input.part_number_marker.unwrap_or(0);
@@ -1413,7 +1507,11 @@ impl S3 for S3Front {
                 e_tag: Some(etag(&p.etag)),
                 size: Some(p.size as i64),
                 last_modified: Some(ts(p.last_modified_ms)),
-                ..Default::default()
+                checksum_crc32: p.checksums.crc32.clone(),
+                checksum_crc32c: p.checksums.crc32c.clone(),
+                checksum_crc64nvme: p.checksums.crc64nvme.clone(),
+                checksum_sha1: p.checksums.sha1.clone(),
+                checksum_sha256: p.checksums.sha256.clone(),
             })
             .collect();
         let truncated = rest.len() > max;
@@ -1425,6 +1523,8 @@ impl S3 for S3Front {
             next_part_number_marker: truncated.then(|| rest[max - 1].part_number),
             max_parts: Some(max as i32),
             parts: Some(page),
+            checksum_algorithm: checksum_algorithm(&upload.attrs),
+            checksum_type: checksum_type(&upload.attrs),
             ..Default::default()
         }))
     }
@@ -2094,9 +2194,14 @@ fn owner_full_control() -> Grant {
 }
 
 /// CompleteMultipartUpload's answer for the object it made.
-fn completed(row: &ObjectRow, version: Option<String>) -> CompleteMultipartUploadOutput {
+fn completed(
+    row: &ObjectRow,
+    version: Option<String>,
+    expiration: Option<String>,
+) -> CompleteMultipartUploadOutput {
     let (sse, kms, bucket_key) = row.attrs.sse.clone().unwrap_or_default().wire();
     CompleteMultipartUploadOutput {
+        expiration,
         version_id: version,
         server_side_encryption: sse,
         ssekms_key_id: kms,
@@ -2105,8 +2210,88 @@ fn completed(row: &ObjectRow, version: Option<String>) -> CompleteMultipartUploa
         key: Some(row.key.clone()),
         e_tag: Some(etag(&row.etag)),
         location: Some(format!("/{}/{}", row.bucket, row.key)),
+        checksum_type: (!row.checksums.is_empty()).then(|| object_checksum_type(row)),
+        checksum_crc32: row.checksums.crc32.clone(),
+        checksum_crc32c: row.checksums.crc32c.clone(),
+        checksum_crc64nvme: row.checksums.crc64nvme.clone(),
+        checksum_sha1: row.checksums.sha1.clone(),
+        checksum_sha256: row.checksums.sha256.clone(),
         ..Default::default()
     }
+}
+
+/// The algorithm a multipart upload keeps, as the wire names it.
+fn checksum_algorithm(attrs: &Attrs) -> Option<ChecksumAlgorithm> {
+    let name = attrs.checksum.as_ref()?.algorithm.to_ascii_uppercase();
+    Some(ChecksumAlgorithm::from(name))
+}
+
+/// A multipart upload's checksum type (`COMPOSITE` or `FULL_OBJECT`).
+fn checksum_type(attrs: &Attrs) -> Option<ChecksumType> {
+    Some(ChecksumType::from_static(attrs.checksum.as_ref()?.kind()))
+}
+
+/// The type of an object's stored checksums: its upload's, or `FULL_OBJECT` for an object
+/// written whole.
+fn object_checksum_type(row: &ObjectRow) -> ChecksumType {
+    checksum_type(&row.attrs).unwrap_or_else(full_object)
+}
+
+/// Hashes a copied part with its upload's algorithm, so the part has a checksum as if sent.
+fn part_hasher(attrs: &Attrs) -> s3s::checksum::ChecksumHasher {
+    let mut claimed = Claimed::default();
+    if let Some(c) = &attrs.checksum {
+        claimed.name(&c.algorithm);
+    }
+    claimed.hasher()
+}
+
+/// The checksums of the object a completion makes: none unless its upload chose an
+/// algorithm; then made from the parts' and checked against the value the request gives for
+/// each part and for the whole (`BadDigest` when the whole's differs).
+fn object_checksums(
+    attrs: &Attrs,
+    chosen: &[&PartRow],
+    wanted: &[CompletedPart],
+    input: &CompleteMultipartUploadInput,
+) -> S3Result<Checksums> {
+    let Some(upload) = &attrs.checksum else {
+        return Ok(Checksums::default());
+    };
+    let sent: Vec<Option<String>> = wanted
+        .iter()
+        .map(|p| {
+            let c = Checksums {
+                crc32: p.checksum_crc32.clone(),
+                crc32c: p.checksum_crc32c.clone(),
+                crc64nvme: p.checksum_crc64nvme.clone(),
+                sha1: p.checksum_sha1.clone(),
+                sha256: p.checksum_sha256.clone(),
+            };
+            c.get(&upload.algorithm).map(str::to_string)
+        })
+        .collect();
+    let made = upload.of_object(chosen, &sent)?;
+    let whole = Checksums {
+        crc32: input.checksum_crc32.clone(),
+        crc32c: input.checksum_crc32c.clone(),
+        crc64nvme: input.checksum_crc64nvme.clone(),
+        sha1: input.checksum_sha1.clone(),
+        sha256: input.checksum_sha256.clone(),
+    };
+    // A composite value may be sent with or without its `-<parts>` suffix.
+    let bare = |v: &str| v.split('-').next().unwrap_or_default().to_string();
+    if let (Some(claimed), Some(made)) = (whole.get(&upload.algorithm), made.get(&upload.algorithm))
+    {
+        if bare(claimed) != bare(made) {
+            return Err(s3_error!(
+                BadDigest,
+                "The {} you specified did not match the calculated checksum.",
+                upload.algorithm
+            ));
+        }
+    }
+    Ok(made)
 }
 
 /// The bucket, key and version (if named) of a copy's source.
@@ -2150,7 +2335,7 @@ fn no_upload() -> S3Error {
     s3_error!(NoSuchUpload, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")
 }
 
-fn invalid_part() -> S3Error {
+pub(crate) fn invalid_part() -> S3Error {
     s3_error!(InvalidPart, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.")
 }
 
