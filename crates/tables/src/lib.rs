@@ -94,6 +94,28 @@ impl Tables {
         self.run(|db| streams::ops::dispatch(db, op, req, region))
     }
 
+    /// A stream, by ARN (`None`: no such stream, or retention removed it).
+    pub fn stream(&self, arn: &str) -> Result<Option<streams::Stream>, Error> {
+        let Some((tbl, label)) = streams::parse_arn(arn) else {
+            return Ok(None);
+        };
+        self.run(|db| db.stream(tbl, label))
+    }
+
+    /// Up to `limit` records of a stream after sequence number `after`, in order, each with
+    /// its sequence number (for pollers: the API's iterators are for clients).
+    pub fn stream_records(
+        &self,
+        arn: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Value)>, Error> {
+        let Some((tbl, label)) = streams::parse_arn(arn) else {
+            return Ok(Vec::new());
+        };
+        self.run(|db| db.stream_records(tbl, label, after, limit))
+    }
+
     /// Runs `f` as one transaction. It may run more than once (PostgreSQL retries a lost
     /// race), so it only reads and writes through `db`; definition changes reach the SQLite
     /// cache after the commit.

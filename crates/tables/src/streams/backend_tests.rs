@@ -294,3 +294,17 @@ fn time_to_live_deletions_are_the_service_s() {
         assert!(recs[0].get("userIdentity").is_none());
     }
 }
+
+#[test]
+fn iterators_expire_after_15_minutes() {
+    for (_dir, t) in stores("streams_expiry") {
+        let arn = create(&t, "KEYS_ONLY");
+        let it = iterator(&t, &arn, json!({"ShardIteratorType": "TRIM_HORIZON"})).unwrap();
+        let fresh = crate::streams::ops::backdate(&it, 14 * 60 * 1000);
+        assert!(streams(&t, "GetRecords", json!({"ShardIterator": fresh})).is_ok());
+        let stale = crate::streams::ops::backdate(&it, 15 * 60 * 1000 + 1000);
+        let e = streams(&t, "GetRecords", json!({"ShardIterator": stale})).unwrap_err();
+        assert_eq!(e.code, "ExpiredIteratorException");
+        assert!(e.message.starts_with("Iterator expired."));
+    }
+}

@@ -21,6 +21,8 @@ pub mod record;
 pub mod spec;
 mod store;
 
+pub use store::Stream;
+
 /// How long records are kept, in milliseconds (24 hours).
 pub const RETENTION_MS: i64 = 24 * 3600 * 1000;
 

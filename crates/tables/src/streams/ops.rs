@@ -262,3 +262,11 @@ pub fn get_records(db: &mut Db, req: &Value, region: &str) -> Result<Value, Erro
     }
     Ok(resp)
 }
+
+/// `it` as if issued `ms` milliseconds earlier (tests of expiry).
+#[cfg(test)]
+pub(crate) fn backdate(it: &str, ms: i64) -> String {
+    let mut i = Iterator::decode(it).unwrap();
+    i.issued -= ms;
+    i.encode()
+}
