@@ -205,7 +205,7 @@ def test_sqs_sources_are_accepted_and_stored(lambda_client, fn):
         assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
         with pytest.raises(ClientError) as e:
             lambda_client.create_event_source_mapping(
-                FunctionName=fn, EventSourceArn=queue + "y", ScalingConfig={"MaximumConcurrency": 1})
+                FunctionName=fn, EventSourceArn=queue + "y", ScalingConfig={"MaximumConcurrency": 1001})
         assert e.value.response["Error"]["Code"] == "ValidationException"
     finally:
         lambda_client.delete_event_source_mapping(UUID=m["UUID"])
