@@ -116,3 +116,57 @@ impl Tx<'_, '_> {
         Ok(n > 0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use crate::meta::Meta;
+    use crate::testing::backends;
+
+    #[test]
+    fn one_holder_moves_a_checkpoint_at_a_time() {
+        for b in backends("mappings") {
+            let meta = Meta::open(&b.location).unwrap();
+            meta.tx(|tx| {
+                tx.put_mapping("u1", "f", "arn:s", &json!({"UUID": "u1"}))?;
+                tx.put_mapping("u2", "g", "arn:s", &json!({"UUID": "u2"}))?;
+                tx.start_mapping_at("u1", "5")?;
+                // A mapping that has started keeps its position.
+                tx.start_mapping_at("u1", "9")
+            })
+            .unwrap();
+            let cp = meta.tx(|tx| tx.mapping_checkpoint("u1")).unwrap();
+            assert_eq!(cp.as_deref(), Some("5"));
+            assert!(meta
+                .tx(|tx| tx.lease_mapping("u1", "a", 1000, 2000))
+                .unwrap());
+            // Another node waits for the lease to lapse.
+            assert!(!meta
+                .tx(|tx| tx.lease_mapping("u1", "b", 1500, 2500))
+                .unwrap());
+            assert!(!meta
+                .tx(|tx| tx.set_mapping_checkpoint("u1", "b", "7"))
+                .unwrap());
+            assert!(meta
+                .tx(|tx| tx.set_mapping_checkpoint("u1", "a", "7"))
+                .unwrap());
+            assert!(meta
+                .tx(|tx| tx.lease_mapping("u1", "b", 2001, 3000))
+                .unwrap());
+            assert!(!meta
+                .tx(|tx| tx.set_mapping_checkpoint("u1", "a", "8"))
+                .unwrap());
+            let cp = meta.tx(|tx| tx.mapping_checkpoint("u1")).unwrap();
+            assert_eq!(cp.as_deref(), Some("7"));
+            let by_fn: Vec<Value> = meta.tx(|tx| tx.mappings_after("g", "", "", 10)).unwrap();
+            assert_eq!(by_fn, [json!({"UUID": "u2"})]);
+            let page: Vec<Value> = meta
+                .tx(|tx| tx.mappings_after("", "arn:s", "u1", 10))
+                .unwrap();
+            assert_eq!(page.len(), 1);
+            assert!(meta.tx(|tx| tx.delete_mapping("u1")).unwrap());
+            assert!(meta.tx(|tx| tx.mapping::<Value>("u1")).unwrap().is_none());
+        }
+    }
+}
