@@ -160,18 +160,31 @@ impl Poller {
         blocking(move || meta.tx(|tx| tx.mapping(&uuid))).await
     }
 
-    /// One step of one mapping: up to [`BATCHES_PER_STEP`] batches.
+    /// One step of one mapping: up to [`BATCHES_PER_STEP`] batches. An idle mapping is only
+    /// read: the lease (a write, which every node's metadata caches notice) is taken once
+    /// there are records to process.
     async fn step(&self, m: Mapping, source: Arc<dyn Source>) -> Result<(), Error> {
-        if !self.lease(&m.uuid).await? {
-            return Ok(());
-        }
         let mut checkpoint = self.checkpoint(&m, &source).await?;
+        let mut leased = false;
         for _ in 0..BATCHES_PER_STEP {
             let (src, mm, cp) = (source.clone(), m.clone(), checkpoint.clone());
             let max = m.batch_size.max(1) as usize;
             let records = blocking(move || src.read(&mm, &cp, max)).await?;
             if records.is_empty() || self.window_open(&m, &records) {
                 return Ok(());
+            }
+            if !leased {
+                if !self.lease(&m.uuid).await? {
+                    return Ok(());
+                }
+                // Another node may have moved the checkpoint before this one took over.
+                let fresh = self.checkpoint(&m, &source).await?;
+                if fresh != checkpoint {
+                    checkpoint = fresh;
+                    leased = true;
+                    continue;
+                }
+                leased = true;
             }
             let last = records
                 .last()
@@ -201,7 +214,8 @@ impl Poller {
         }
         let (src, mm) = (source.clone(), m.clone());
         let cp = blocking(move || src.start(&mm)).await?;
-        self.save_checkpoint(&m.uuid, &cp).await?;
+        let (meta, uuid, start) = (self.meta.clone(), m.uuid.clone(), cp.clone());
+        blocking(move || meta.tx(|tx| tx.start_mapping_at(&uuid, &start))).await?;
         Ok(cp)
     }
 
