@@ -349,3 +349,53 @@ def test_checkpoint_survives_kill_9(server_factory):
     # finished ones from being replayed wholesale.
     delivered = sum(len(inv) for inv in invocations(ddb, "sink"))
     assert 20 <= delivered <= 24
+
+
+@pytest.fixture
+def aws(server, tmp_path):
+    import subprocess
+
+    from test_cli import find_aws_cli
+
+    cli = find_aws_cli()
+    if cli is None:
+        pytest.skip("aws CLI is not installed")
+    env = helpers.aws_cli_env(tmp_path)
+
+    def run(*args):
+        cmd = [cli, "--endpoint-url", server.url, "--output", "json", *args]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stderr}"
+        return json.loads(proc.stdout) if proc.stdout.strip() else None
+
+    return run
+
+
+def test_stream_to_function_with_the_aws_cli(aws, ddb, tables, lambda_client, new_function):
+    source = helpers.unique_name("cli-source")
+    desc = aws("dynamodb", "create-table", "--table-name", source,
+               "--billing-mode", "PAY_PER_REQUEST",
+               "--attribute-definitions", "AttributeName=pk,AttributeType=S",
+               "--key-schema", "AttributeName=pk,KeyType=HASH",
+               "--stream-specification", "StreamEnabled=true,StreamViewType=NEW_IMAGE")
+    tables.names.append(source)
+    arn = desc["TableDescription"]["LatestStreamArn"]
+    sink = tables(hash_key=("id", "S"))
+    fn = sink_function(new_function, sink)
+    m = aws("lambda", "create-event-source-mapping", "--function-name", fn,
+            "--event-source-arn", arn, "--starting-position", "TRIM_HORIZON", "--batch-size", "5")
+    assert m["BatchSize"] == 5 and m["State"] == "Creating"
+    aws("dynamodb", "put-item", "--table-name", source, "--item", '{"pk": {"S": "from-cli"}}')
+    got = wait_for(lambda: received(ddb, sink))
+    assert [r["dynamodb"]["NewImage"] for r in got.values()] == [{"pk": {"S": "from-cli"}}]
+    streams = aws("dynamodbstreams", "list-streams", "--table-name", source)["Streams"]
+    assert [s["StreamArn"] for s in streams] == [arn]
+    shard = aws("dynamodbstreams", "describe-stream", "--stream-arn", arn)[
+        "StreamDescription"]["Shards"][0]["ShardId"]
+    it = aws("dynamodbstreams", "get-shard-iterator", "--stream-arn", arn, "--shard-id", shard,
+             "--shard-iterator-type", "TRIM_HORIZON")["ShardIterator"]
+    recs = aws("dynamodbstreams", "get-records", "--shard-iterator", it)["Records"]
+    assert [r["eventName"] for r in recs] == ["INSERT"]
+    listed = aws("lambda", "list-event-source-mappings", "--function-name", fn)
+    assert [x["UUID"] for x in listed["EventSourceMappings"]] == [m["UUID"]]
+    aws("lambda", "delete-event-source-mapping", "--uuid", m["UUID"])
