@@ -399,3 +399,22 @@ def test_stream_to_function_with_the_aws_cli(aws, ddb, tables, lambda_client, ne
     listed = aws("lambda", "list-event-source-mappings", "--function-name", fn)
     assert [x["UUID"] for x in listed["EventSourceMappings"]] == [m["UUID"]]
     aws("lambda", "delete-event-source-mapping", "--uuid", m["UUID"])
+
+
+def test_filter_criteria_choose_the_records(ddb, tables, lambda_client, new_function):
+    source, sink = tables(**STREAM_TABLE), tables(hash_key=("id", "S"))
+    fn = sink_function(new_function, sink)
+    pattern = {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"kind": {"S": ["order"]}}}}
+    m = lambda_client.create_event_source_mapping(
+        FunctionName=fn, EventSourceArn=stream_arn(ddb, source), StartingPosition="LATEST",
+        FilterCriteria={"Filters": [{"Pattern": json.dumps(pattern)}]})
+    assert json.loads(m["FilterCriteria"]["Filters"][0]["Pattern"]) == pattern
+    put(ddb, source, "skip-kind", kind="refund")
+    put(ddb, source, "take", kind="order")
+    put(ddb, source, "take", kind="order", v="modified")  # a MODIFY: filtered out
+    put(ddb, source, "last", kind="order")
+    got = wait_for(lambda: (r := received(ddb, sink)) and len(r) >= 2 and r)
+    time.sleep(1)
+    keys = [r["dynamodb"]["Keys"]["pk"]["S"] for _, r in sorted(received(ddb, sink).items())]
+    assert keys == ["take", "last"] and got
+    lambda_client.delete_event_source_mapping(UUID=m["UUID"])
