@@ -90,6 +90,27 @@ pub fn lambda(method: &str, path: &str, region: &str) -> Option<Target> {
         ("POST", [_, "functions"]) => ("CreateFunction", None),
         ("GET", [_, "functions"]) => ("ListFunctions", Some("*".to_string())),
         ("GET", [_, "account-settings"]) => ("GetAccountSettings", Some("*".to_string())),
+        // Event source mappings: the resource is the mapping's ARN (`*` for create and list).
+        ("POST", [_, "event-source-mappings"]) => {
+            ("CreateEventSourceMapping", Some("*".to_string()))
+        }
+        ("GET", [_, "event-source-mappings"]) => ("ListEventSourceMappings", Some("*".to_string())),
+        (m, [_, "event-source-mappings", id]) => {
+            let action = match m {
+                "GET" => "GetEventSourceMapping",
+                "PUT" => "UpdateEventSourceMapping",
+                _ => "DeleteEventSourceMapping",
+            };
+            let arn = [
+                "arn:aws:lambda:",
+                region,
+                ":",
+                ACCOUNT_ID,
+                ":event-source-mapping:",
+                id,
+            ];
+            (action, Some(arn.concat()))
+        }
         (m, [_, "tags", arn]) => {
             let action = match m {
                 "POST" => "TagResource",
@@ -158,6 +179,10 @@ pub fn dynamodb(op: &str, body: &serde_json::Value, region: &str) -> Target {
                 t.resources.push(table(name));
             }
         }
+    }
+    // The streams API names its stream by ARN (`table/<t>/stream/<label>`).
+    if let Some(arn) = body.get("StreamArn").and_then(|v| v.as_str()) {
+        t.resources.push(arn.to_string());
     }
     if t.resources.is_empty() {
         t.resources

@@ -22,10 +22,13 @@ pub enum Trigger {
     Async,
     /// An asynchronous invocation's record sent to its `OnSuccess`/`OnFailure` function.
     Destination,
+    /// A batch of an event source mapping (a DynamoDB stream's records), run synchronously
+    /// by its poller.
+    EventSourceMapping,
 }
 
 impl Trigger {
-    const ALL: [Trigger; 7] = [
+    const ALL: [Trigger; 8] = [
         Trigger::Direct,
         Trigger::Function,
         Trigger::HttpApi,
@@ -33,6 +36,7 @@ impl Trigger {
         Trigger::Sns,
         Trigger::Async,
         Trigger::Destination,
+        Trigger::EventSourceMapping,
     ];
 
     /// The name stored with a queued event.
@@ -45,6 +49,7 @@ impl Trigger {
             Trigger::Sns => "sns",
             Trigger::Async => "async",
             Trigger::Destination => "destination",
+            Trigger::EventSourceMapping => "event-source-mapping",
         }
     }
 
@@ -67,6 +72,7 @@ impl Trigger {
             Trigger::S3 => Metered::S3,
             Trigger::Sns => Metered::Sns,
             Trigger::Async | Trigger::Destination => Metered::Async,
+            Trigger::EventSourceMapping => Metered::EventSourceMapping,
         }
     }
 }

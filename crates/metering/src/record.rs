@@ -20,6 +20,8 @@ pub enum Trigger {
     Function,
     /// An SNS subscription.
     Sns,
+    /// An event source mapping's poller (a DynamoDB stream's batch).
+    EventSourceMapping,
 }
 
 impl Trigger {
@@ -31,6 +33,7 @@ impl Trigger {
             Trigger::Async => "async",
             Trigger::Function => "function",
             Trigger::Sns => "sns",
+            Trigger::EventSourceMapping => "event-source-mapping",
         }
     }
 
@@ -53,6 +56,7 @@ impl Trigger {
             Trigger::Async,
             Trigger::Function,
             Trigger::Sns,
+            Trigger::EventSourceMapping,
         ]
         .into_iter()
         .find(|t| t.as_str() == s)

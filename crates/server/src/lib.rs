@@ -233,6 +233,22 @@ impl Platform {
             workers: workers.clone(),
         });
         invoker.release_interrupted();
+        background.push(workers.supervise("mapping_poller", {
+            let poller = stratus_mappings::poller::Poller::new(
+                state.stores.meta.clone(),
+                invoker.clone(),
+                stratus_mappings::poller::Sources {
+                    dynamodb: Arc::new(stratus_mappings::dynamodb::StreamSource {
+                        tables: state.stores.tables.clone(),
+                    }),
+                },
+                Arc::new(stratus_api::lambda::mappings::MappingDestinations {
+                    state: Arc::downgrade(&state),
+                }),
+                cfg.node_id(&data_dir)?,
+            );
+            move || poller.clone().run()
+        }));
         let dispatcher_stop = CancellationToken::new();
         let dispatcher = workers.supervise("async_dispatcher", {
             let stop = dispatcher_stop.clone();

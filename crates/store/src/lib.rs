@@ -6,9 +6,11 @@
 //!   every control-plane operation composes inside one transaction.
 //! - [`code`]: validating, storing and unpacking zip packages.
 //! - [`http_apis`]: API Gateway v2 HTTP APIs and their parts, as JSON documents.
+//! - [`mappings`]: Lambda event source mappings, their pollers' checkpoints and leases.
 
 pub mod code;
 pub mod http_apis;
+pub mod mappings;
 pub mod meta;
 
 use stratus_core::Error;

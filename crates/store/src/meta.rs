@@ -87,6 +87,21 @@ CREATE TABLE http_api_items (
 -- and another node's only once the lease (`due_ms`) has lapsed.
 ALTER TABLE async_events ADD COLUMN holder TEXT;
 "#,
+    r#"
+-- Lambda event source mappings: the mapping as the API renders it (`body`), the poller's
+-- position in its source (`checkpoint`, written after a batch succeeds) and which node polls
+-- it (`holder`, until `lease_until`).
+CREATE TABLE event_source_mappings (
+    uuid TEXT PRIMARY KEY,
+    function TEXT NOT NULL,
+    source TEXT NOT NULL,
+    body TEXT NOT NULL,
+    checkpoint TEXT,
+    holder TEXT,
+    lease_until INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX event_source_mappings_function ON event_source_mappings(function);
+"#,
 ];
 
 /// The same tables on PostgreSQL (versions counted separately from SQLite's): `BIGINT` for
@@ -149,6 +164,18 @@ CREATE TABLE http_api_items (
 "#,
     r#"
 ALTER TABLE async_events ADD COLUMN holder TEXT COLLATE "C";
+"#,
+    r#"
+CREATE TABLE event_source_mappings (
+    uuid TEXT COLLATE "C" PRIMARY KEY,
+    function TEXT COLLATE "C" NOT NULL,
+    source TEXT COLLATE "C" NOT NULL,
+    body TEXT NOT NULL,
+    checkpoint TEXT,
+    holder TEXT COLLATE "C",
+    lease_until BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX event_source_mappings_function ON event_source_mappings(function);
 "#,
 ];
 

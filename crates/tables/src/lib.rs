@@ -10,6 +10,7 @@
 //! - [`table`]: table definitions, CreateTable validation, DescribeTable's shape.
 //! - [`store`]: the items and definitions, on SQLite or PostgreSQL.
 //! - [`ops`]: one function per operation.
+//! - [`streams`]: DynamoDB Streams: the records writes make, and the streams API.
 //! - `ttl`: finding the items whose time to live has passed.
 
 pub mod expr;
@@ -17,6 +18,7 @@ pub mod fuzzing;
 pub mod number;
 pub mod ops;
 pub mod store;
+pub mod streams;
 pub mod table;
 mod ttl;
 pub mod value;
@@ -80,6 +82,40 @@ impl Tables {
         self.run(|db| ops::dispatch(db, op, req, region))
     }
 
+    /// Runs one DynamoDB Streams operation (`GetRecords`, …) on a request body.
+    pub fn call_streams(&self, op: &str, req: &Value, region: &str) -> Result<Value, Error> {
+        if !req.is_object() {
+            return Err(Error::new(
+                "SerializationException",
+                Kind::InvalidInput,
+                "Start of structure or map found where not expected.",
+            ));
+        }
+        self.run(|db| streams::ops::dispatch(db, op, req, region))
+    }
+
+    /// A stream, by ARN (`None`: no such stream, or retention removed it).
+    pub fn stream(&self, arn: &str) -> Result<Option<streams::Stream>, Error> {
+        let Some((tbl, label)) = streams::parse_arn(arn) else {
+            return Ok(None);
+        };
+        self.run(|db| db.stream(tbl, label))
+    }
+
+    /// Up to `limit` records of a stream after sequence number `after`, in order, each with
+    /// its sequence number (for pollers: the API's iterators are for clients).
+    pub fn stream_records(
+        &self,
+        arn: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Value)>, Error> {
+        let Some((tbl, label)) = streams::parse_arn(arn) else {
+            return Ok(Vec::new());
+        };
+        self.run(|db| db.stream_records(tbl, label, after, limit))
+    }
+
     /// Runs `f` as one transaction. It may run more than once (PostgreSQL retries a lost
     /// race), so it only reads and writes through `db`; definition changes reach the SQLite
     /// cache after the commit.
@@ -121,9 +157,12 @@ impl Tables {
 
     /// Deletes the items whose time-to-live attribute holds an epoch time (seconds) at or
     /// before `now`, in every table with time to live enabled; returns how many. Each table
-    /// is swept in pages, one transaction each. Also forgets expired ClientRequestTokens.
+    /// is swept in pages, one transaction each. Also forgets expired ClientRequestTokens, and
+    /// stream records past their 24-hour retention. A deletion is a REMOVE record of the
+    /// table's stream, made by the service rather than a caller.
     pub fn sweep_expired(&self, now: i64) -> Result<usize, Error> {
         self.run(|db| db.forget_tokens(now - TOKEN_TTL_SECS))?;
+        self.run(|db| db.trim_streams(now * 1000 - streams::RETENTION_MS))?;
         let names: Vec<String> = self
             .run(|db| db.ttl_tables())?
             .iter()
@@ -135,8 +174,17 @@ impl Tables {
             loop {
                 let (n, last) = self.run(|db| {
                     let page = ttl::expired_page(db, &name, after.as_ref(), now)?;
-                    for (pk, sk) in &page.expired {
+                    let table = db.table_opt(&name)?;
+                    for (pk, sk, old) in &page.expired {
                         db.delete(&name, pk, sk)?;
+                        if let Some(t) = &table {
+                            db.record_change(
+                                t,
+                                Some(old),
+                                None,
+                                streams::record::Origin::TimeToLive,
+                            )?;
+                        }
                     }
                     Ok((page.expired.len(), page.last))
                 })?;

@@ -25,7 +25,10 @@ use crate::table::Table;
 use crate::value::{item_size, item_to_json, stored_item_from_json, Item};
 
 /// SQLite's schema, unchanged from the files written before PostgreSQL (it has always been
-/// idempotent); `tokens` is new and created at open like the rest.
+/// idempotent); `tokens`, `streams` and `stream_records` are newer and created at open like
+/// the rest. A stream is keyed by its table and label (the ISO time it was enabled); its
+/// records by their sequence number, which `streams.last_seq` hands out: the row's lock
+/// orders writers, so sequence numbers follow commit order on both backends.
 const SQLITE: &str = "
 CREATE TABLE IF NOT EXISTS tables (
     name TEXT PRIMARY KEY,
@@ -44,9 +47,29 @@ CREATE TABLE IF NOT EXISTS tokens (
     request TEXT NOT NULL,
     at      INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS streams (
+    tbl      TEXT NOT NULL,
+    label    TEXT NOT NULL,
+    view     TEXT NOT NULL,
+    keys     TEXT NOT NULL,
+    created  INTEGER NOT NULL,
+    disabled INTEGER,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    trimmed  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (tbl, label)
+);
+CREATE TABLE IF NOT EXISTS stream_records (
+    tbl    TEXT NOT NULL,
+    label  TEXT NOT NULL,
+    seq    INTEGER NOT NULL,
+    at     INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (tbl, label, seq)
+) WITHOUT ROWID;
 ";
 
-const POSTGRES: &[&str] = &["
+const POSTGRES: &[&str] = &[
+    "
 CREATE TABLE tables (
     name TEXT COLLATE \"C\" PRIMARY KEY,
     def  TEXT NOT NULL
@@ -65,7 +88,29 @@ CREATE TABLE tokens (
     request TEXT NOT NULL,
     at      BIGINT NOT NULL
 );
-"];
+",
+    "
+CREATE TABLE streams (
+    tbl      TEXT COLLATE \"C\" NOT NULL,
+    label    TEXT COLLATE \"C\" NOT NULL,
+    view     TEXT NOT NULL,
+    keys     TEXT NOT NULL,
+    created  BIGINT NOT NULL,
+    disabled BIGINT,
+    last_seq BIGINT NOT NULL DEFAULT 0,
+    trimmed  BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (tbl, label)
+);
+CREATE TABLE stream_records (
+    tbl    TEXT COLLATE \"C\" NOT NULL,
+    label  TEXT COLLATE \"C\" NOT NULL,
+    seq    BIGINT NOT NULL,
+    at     BIGINT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (tbl, label, seq)
+);
+",
+];
 
 /// The tables store on either backend; `name` is its PostgreSQL schema (`tables`).
 pub fn spec(name: &str) -> StoreSpec<'_> {
@@ -240,8 +285,18 @@ impl<'a, 't> Db<'a, 't> {
         }
     }
 
+    /// The transaction, for the stream statements (`crate::streams::store`).
+    pub(crate) fn tx(&self) -> &Tx<'t> {
+        self.t
+    }
+
+    /// Records that a stream statement changed `n` rows.
+    pub(crate) fn note_write(&mut self, n: usize) {
+        self.wrote(n);
+    }
+
     /// A storage error, remembered so the transaction is not committed.
-    fn err(&self, e: stratus_db::Error) -> Error {
+    pub(crate) fn err(&self, e: stratus_db::Error) -> Error {
         self.failed.set(true);
         db_err(e)
     }

@@ -77,8 +77,12 @@ pub struct Table {
     pub tags: Vec<(String, String)>,
     #[serde(default)]
     pub ttl: Option<String>,
+    /// The StreamSpecification while a stream is enabled.
     #[serde(default)]
     pub stream: Option<Value>,
+    /// The label of the latest stream (kept after it is disabled, as AWS shows it).
+    #[serde(default)]
+    pub stream_label: Option<String>,
     #[serde(default)]
     pub deletion_protection: bool,
     #[serde(default)]
@@ -416,10 +420,9 @@ pub fn from_create(req: &Value) -> Result<Table, Error> {
         created: now.unix_timestamp_nanos() as f64 / 1e9,
         tags,
         ttl: None,
-        stream: req
-            .get("StreamSpecification")
-            .filter(|s| s["StreamEnabled"].as_bool() == Some(true))
-            .cloned(),
+        // Set by `streams::spec::on_create`, which also stores the stream.
+        stream: None,
+        stream_label: None,
         deletion_protection: req["DeletionProtectionEnabled"].as_bool().unwrap_or(false),
         table_class: req["TableClass"].as_str().map(str::to_string),
         billing_updated: None,
@@ -463,8 +466,10 @@ impl Table {
         }
         if let Some(s) = &self.stream {
             d["StreamSpecification"] = s.clone();
-            d["LatestStreamLabel"] = json!("2020-01-01T00:00:00.000");
-            d["LatestStreamArn"] = json!(format!("{arn}/stream/2020-01-01T00:00:00.000"));
+        }
+        if let Some(label) = &self.stream_label {
+            d["LatestStreamLabel"] = json!(label);
+            d["LatestStreamArn"] = json!(crate::streams::arn(region, &self.name, label));
         }
         for (global, member) in [
             (true, "GlobalSecondaryIndexes"),

@@ -11,9 +11,9 @@ use crate::value::{Attr, Item};
 const PAGE_ROWS: usize = 1000;
 const FIVE_YEARS_SECS: i64 = 5 * 366 * 24 * 3600;
 
-/// One page of a sweep: the expired keys, and the key to continue after (`None`: done).
+/// One page of a sweep: the expired keys (and items, for their stream records), and the key to continue after (`None`: done).
 pub struct Page {
-    pub expired: Vec<(Vec<u8>, Vec<u8>)>,
+    pub expired: Vec<(Vec<u8>, Vec<u8>, Item)>,
     pub last: Option<(Vec<u8>, Vec<u8>)>,
 }
 
@@ -52,7 +52,8 @@ pub fn expired_page(
         |row| {
             rows += 1;
             if expired(&row.item, &attr, now) {
-                page.expired.push((row.pk.clone(), row.sk.clone()));
+                page.expired
+                    .push((row.pk.clone(), row.sk.clone(), row.item.clone()));
             }
             if rows == PAGE_ROWS {
                 page.last = Some((row.pk, row.sk));

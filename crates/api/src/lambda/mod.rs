@@ -7,6 +7,7 @@
 //! - [`concurrency`], [`event_invoke`], [`policy`], [`tags`], [`account`]: the rest of the
 //!   control plane.
 //! - [`invoke`]: Invoke and InvokeAsync, handing the call to the invoker.
+//! - [`mappings`]: event source mappings (the model and pollers are `stratus_mappings`').
 //! - [`render`]: configurations as the API renders them.
 
 pub mod account;
@@ -15,6 +16,7 @@ pub mod concurrency;
 pub mod event_invoke;
 pub mod functions;
 pub mod invoke;
+pub mod mappings;
 pub mod policy;
 pub mod render;
 pub mod tags;
@@ -102,6 +104,20 @@ pub fn router() -> Router<Shared> {
         .route(
             "/2019-09-25/functions/{f}/event-invoke-config/list",
             get(event_invoke::list_function_event_invoke_configs),
+        )
+        .route(
+            "/2015-03-31/event-source-mappings",
+            post(mappings::create_event_source_mapping).get(mappings::list_event_source_mappings),
+        )
+        .route(
+            "/2015-03-31/event-source-mappings/",
+            post(mappings::create_event_source_mapping).get(mappings::list_event_source_mappings),
+        )
+        .route(
+            "/2015-03-31/event-source-mappings/{uuid}",
+            get(mappings::get_event_source_mapping)
+                .put(mappings::update_event_source_mapping)
+                .delete(mappings::delete_event_source_mapping),
         )
         .route(
             "/2017-03-31/tags/{arn}",

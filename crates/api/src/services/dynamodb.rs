@@ -24,6 +24,21 @@ pub fn run(call: Call) -> Result<Value, Error> {
         .call(&call.op, &request(&call.body)?, &call.region)
 }
 
+/// Runs one DynamoDB Streams operation (`op` is empty when the target is not Streams').
+pub fn run_streams(call: Call) -> Result<Value, Error> {
+    if call.op.is_empty() {
+        return Err(Error::new(
+            "UnknownOperationException",
+            Kind::UnknownOperation,
+            "",
+        ));
+    }
+    call.state
+        .stores
+        .tables
+        .call_streams(&call.op, &request(&call.body)?, &call.region)
+}
+
 /// The request as JSON; an empty body is an empty request.
 fn request(body: &[u8]) -> Result<Value, Error> {
     if body.iter().all(u8::is_ascii_whitespace) {

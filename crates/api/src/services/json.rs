@@ -66,6 +66,19 @@ pub const SERVICES: &[JsonService] = &[
         internal: super::dynamodb::internal,
         run: super::dynamodb::run,
     },
+    // DynamoDB Streams signs as `dynamodb` too: [`for_request`] tells them apart by target.
+    JsonService {
+        name: "dynamodb",
+        target_prefix: "DynamoDBStreams_20120810.",
+        content_type: "application/x-amz-json-1.0",
+        error_type: super::dynamodb::error_type,
+        missing_token_message: "Request is missing Authentication Token",
+        error_type_header: false,
+        crc32: true,
+        gzip: true,
+        internal: super::dynamodb::internal,
+        run: super::dynamodb::run_streams,
+    },
     JsonService {
         name: "logs",
         target_prefix: "Logs_20140328.",
@@ -83,6 +96,20 @@ pub const SERVICES: &[JsonService] = &[
 /// The service signed for as `name`.
 pub fn by_name(name: &str) -> Option<&'static JsonService> {
     SERVICES.iter().find(|s| s.name == name)
+}
+
+/// The service of a request signed for `name`: the entry whose target prefix the request's
+/// `X-Amz-Target` has (two services share a signing name), else the first of that name.
+pub fn for_request(name: &str, parts: &Parts) -> Option<&'static JsonService> {
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    SERVICES
+        .iter()
+        .find(|s| s.name == name && target.starts_with(s.target_prefix))
+        .or_else(|| by_name(name))
 }
 
 /// The service an `X-Amz-Target` names.
@@ -261,7 +288,16 @@ mod tests {
             assert!(s.target_prefix.ends_with('.'), "{}", s.name);
             let by_target = by_target(&format!("{}Op", s.target_prefix)).unwrap();
             assert_eq!(by_target.name, s.name);
-            assert_eq!(by_name(s.name).unwrap().target_prefix, s.target_prefix);
+            let parts = http::Request::builder()
+                .header("x-amz-target", format!("{}Op", s.target_prefix))
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0;
+            assert_eq!(
+                for_request(s.name, &parts).unwrap().target_prefix,
+                s.target_prefix
+            );
         }
         assert!(by_target("AmazonSQS.SendMessage").is_none());
     }

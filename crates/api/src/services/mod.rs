@@ -4,7 +4,8 @@
 //!
 //! - [`json`]: the AWS JSON protocol: the `X-Amz-Target` table of services, one dispatcher and
 //!   one error renderer for them all.
-//! - [`dynamodb`]: tables, DynamoDB's JSON 1.0 operations (`DynamoDB_20120810.*`).
+//! - [`dynamodb`]: tables, DynamoDB's JSON 1.0 operations (`DynamoDB_20120810.*`), and
+//!   DynamoDB Streams' (`DynamoDBStreams_20120810.*`, signed as `dynamodb` too).
 //! - [`logs`]: CloudWatch Logs' JSON 1.1 operations (`Logs_20140328.*`).
 //! - [`sns`]: topics, SNS's Query protocol (form-encoded requests, XML responses).
 //! - [`iam`]: users, roles, policies, IAM's Query protocol.
@@ -41,7 +42,7 @@ pub fn protocol_of(parts: &Parts) -> Option<String> {
 
 /// Answers one verified request for one of these services.
 pub async fn handle(state: &Shared, caller: Caller, parts: Parts, body: Bytes) -> Response {
-    if let Some(service) = json::by_name(&caller.service) {
+    if let Some(service) = json::for_request(&caller.service, &parts) {
         return json::handle(service, state, &caller, &parts, body).await;
     }
     match caller.service.as_str() {

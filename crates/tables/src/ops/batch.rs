@@ -73,7 +73,13 @@ pub fn batch_write(db: &mut Db, req: &Value) -> Result<Value, Error> {
     let mut units: Vec<(String, f64)> = Vec::new();
     for w in &writes {
         let new = w.result(None)?;
-        w.store(db, new.as_ref())?;
+        // The item before is read only for a stream's record (a Put or Delete does not
+        // depend on it).
+        let old = match w.table.stream {
+            Some(_) => db.get(&w.table.name, &w.pk, &w.sk)?,
+            None => None,
+        };
+        w.store(db, old.as_ref(), new.as_ref())?;
         let size = new.as_ref().map_or(0, item_size);
         add_units(&mut units, &w.table.name, write_units(size));
     }
@@ -254,10 +260,12 @@ pub fn transact_write(db: &mut Db, req: &Value) -> Result<Value, Error> {
     }
     let mut units = Vec::new();
     let mut results: Vec<Option<Item>> = Vec::with_capacity(writes.len());
+    let mut olds: Vec<Option<Item>> = Vec::with_capacity(writes.len());
     let mut reasons = Vec::with_capacity(writes.len());
     let mut failed = false;
     for (w, body) in &writes {
         let old = db.get(&w.table.name, &w.pk, &w.sk)?;
+        olds.push(old.clone());
         if !w.holds(old.as_ref()) {
             failed = true;
             let mut r = json!({"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"});
@@ -297,9 +305,9 @@ pub fn transact_write(db: &mut Db, req: &Value) -> Result<Value, Error> {
         )
         .with("CancellationReasons", Value::Array(reasons)));
     }
-    for ((w, _), new) in writes.iter().zip(&results) {
+    for (((w, _), new), old) in writes.iter().zip(&results).zip(&olds) {
         if !matches!(w.kind, Kind::Check) {
-            w.store(db, new.as_ref())?;
+            w.store(db, old.as_ref(), new.as_ref())?;
         }
         let size = new.as_ref().map_or(0, item_size);
         add_units(&mut units, &w.table.name, 2.0 * write_units(size));

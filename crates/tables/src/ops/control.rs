@@ -23,10 +23,14 @@ fn describe(db: &Db, t: &Table, region: &str, status: &str) -> Result<Value, Err
 }
 
 pub fn create_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Error> {
-    let t = from_create(req)?;
-    let desc = t.describe(region, "CREATING", 0, 0);
-    // The insert itself decides between two creators of one name.
-    if !db.create_table(t)? {
+    let mut t = from_create(req)?;
+    if let Some(spec) = req.get("StreamSpecification").filter(|s| !s.is_null()) {
+        crate::streams::spec::parse(spec)?;
+    }
+    // The insert itself decides between two creators of one name; the stream is made after
+    // it, in the same transaction, so a refused create leaves no stream behind.
+    let plain = t.clone();
+    if !db.create_table(plain)? {
         return Err(Error::new(
             "ResourceInUseException",
             Kind::Conflict,
@@ -36,7 +40,11 @@ pub fn create_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Err
             ),
         ));
     }
-    Ok(json!({"TableDescription": desc}))
+    if req.get("StreamSpecification").is_some_and(|s| !s.is_null()) {
+        crate::streams::spec::on_create(db, &mut t, req)?;
+        db.save_table(t.clone())?;
+    }
+    Ok(json!({"TableDescription": t.describe(region, "CREATING", 0, 0)}))
 }
 
 pub fn describe_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Error> {
@@ -80,6 +88,8 @@ pub fn delete_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Err
     }
     let desc = deleting(describe(db, &t, region, "DELETING")?);
     db.drop_table(name)?;
+    // The table's stream ends with it; its records stay readable for the retention.
+    db.disable_streams(name, crate::streams::now_ms())?;
     Ok(json!({"TableDescription": desc}))
 }
 
@@ -134,8 +144,8 @@ pub fn update_table(db: &mut Db, req: &Value, region: &str) -> Result<Value, Err
         }
     }
     index_updates(&mut t, req)?;
-    if let Some(s) = req.get("StreamSpecification") {
-        t.stream = (s["StreamEnabled"].as_bool() == Some(true)).then(|| s.clone());
+    if let Some(s) = req.get("StreamSpecification").filter(|s| !s.is_null()) {
+        crate::streams::spec::on_update(db, &mut t, s)?;
     }
     if let Some(p) = req["DeletionProtectionEnabled"].as_bool() {
         t.deletion_protection = p;

@@ -9,6 +9,7 @@ use stratus_core::Error;
 use super::common::*;
 use crate::expr::{eval, parse, update, Action, Cond};
 use crate::store::Db;
+use crate::streams::record::Origin;
 use crate::table::Table;
 use crate::value::{invalid, item_from_json, item_size, item_to_json, Item};
 
@@ -120,13 +121,15 @@ impl Write {
         })
     }
 
-    /// Stores the result of this write.
-    pub fn store(&self, db: &mut Db, new: Option<&Item>) -> Result<(), Error> {
+    /// Stores the result of this write over `old`, with its stream record (if the table has
+    /// a stream and the item changed) in the same transaction.
+    pub fn store(&self, db: &mut Db, old: Option<&Item>, new: Option<&Item>) -> Result<(), Error> {
         match (&self.kind, new) {
-            (Kind::Check, _) => Ok(()),
-            (_, Some(item)) => db.put(&self.table.name, &self.pk, &self.sk, item),
-            (_, None) => db.delete(&self.table.name, &self.pk, &self.sk),
+            (Kind::Check, _) => return Ok(()),
+            (_, Some(item)) => db.put(&self.table.name, &self.pk, &self.sk, item)?,
+            (_, None) => db.delete(&self.table.name, &self.pk, &self.sk)?,
         }
+        db.record_change(&self.table, old, new, Origin::Caller)
     }
 }
 
@@ -154,7 +157,7 @@ fn write(db: &mut Db, kind: &str, req: &Value, allowed: &[&str]) -> Result<Value
     let old = db.get(&w.table.name, &w.pk, &w.sk)?;
     check_condition(w.cond.as_ref(), old.as_ref(), req)?;
     let new = w.result(old.as_ref())?;
-    w.store(db, new.as_ref())?;
+    w.store(db, old.as_ref(), new.as_ref())?;
     let actions = match &w.kind {
         Kind::Update { actions, .. } => actions.as_slice(),
         _ => &[],

@@ -1,0 +1,16 @@
+//! Stratus event source mappings: Lambda's mapping of an event source (a DynamoDB stream
+//! now, an SQS queue once the queue service lands) to a function, and the pollers that read
+//! the source and invoke the function with batches of records.
+//!
+//! # Layout
+//! - [`model`]: the mapping as the API shows it; Create/Update's checks and AWS's errors.
+//! - [`source`]: source kinds, and the [`source::Source`] trait a poller reads through.
+//! - [`dynamodb`]: a DynamoDB stream as a source (`aws:dynamodb` events).
+//! - [`filter`]: FilterCriteria (the hook for the event-pattern language).
+//! - [`poller`]: the supervised worker: leases, batches, retries, checkpoints.
+
+pub mod dynamodb;
+pub mod filter;
+pub mod model;
+pub mod poller;
+pub mod source;
