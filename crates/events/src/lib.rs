@@ -13,4 +13,4 @@ pub mod schedule;
 pub mod store;
 pub mod transform;
 
-// pub use store::Events;
+pub use store::Events;
