@@ -22,10 +22,12 @@ pub enum Trigger {
     Async,
     /// An asynchronous invocation's record sent to its `OnSuccess`/`OnFailure` function.
     Destination,
+    /// An EventBridge rule's or schedule's target (an asynchronous invocation).
+    Events,
 }
 
 impl Trigger {
-    const ALL: [Trigger; 7] = [
+    const ALL: [Trigger; 8] = [
         Trigger::Direct,
         Trigger::Function,
         Trigger::HttpApi,
@@ -33,6 +35,7 @@ impl Trigger {
         Trigger::Sns,
         Trigger::Async,
         Trigger::Destination,
+        Trigger::Events,
     ];
 
     /// The name stored with a queued event.
@@ -45,6 +48,7 @@ impl Trigger {
             Trigger::Sns => "sns",
             Trigger::Async => "async",
             Trigger::Destination => "destination",
+            Trigger::Events => "events",
         }
     }
 
@@ -66,7 +70,7 @@ impl Trigger {
             Trigger::HttpApi => Metered::Http,
             Trigger::S3 => Metered::S3,
             Trigger::Sns => Metered::Sns,
-            Trigger::Async | Trigger::Destination => Metered::Async,
+            Trigger::Async | Trigger::Destination | Trigger::Events => Metered::Async,
         }
     }
 }
