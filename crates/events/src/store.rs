@@ -513,7 +513,7 @@ impl Events {
                 return Err(Error::new(
                     "LimitExceededException",
                     Kind::InvalidInput,
-                    format!("The requested resource exceeds the maximum number allowed."),
+                    "The requested resource exceeds the maximum number allowed.",
                 )
                 .into());
             }
