@@ -4,6 +4,7 @@ errors for bad input."""
 
 import datetime
 import json
+import time
 import uuid
 
 import pytest
@@ -160,4 +161,34 @@ def test_bad_schedules_are_refused(scheduler, recorder, overrides, fragment):
                                      "ScheduleExpression": "rate(5 minutes)",
                                      "FlexibleTimeWindow": OFF,
                                      "ScheduleExpressionTimezone": "UTC"})
+    assert error(e)[0] == "ResourceNotFoundException"
+
+
+def test_a_schedule_missed_while_down_fires_once_on_start(server_factory):
+    """An at() schedule whose time passes while the server is down fires once when it is back
+    (and is then deleted, as asked)."""
+    first = server_factory()
+    s3 = make_s3_client(first.url)
+    bucket = unique_bucket("missed")
+    s3.create_bucket(Bucket=bucket)
+    lam = first.client("lambda")
+    name = unique_name("missed")
+    fn = create_function(lam, name, recorder_zip(), **recorder_kwargs(bucket))
+    wait_active(lam, name)
+    marker = uid("m")
+    when = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=3)
+    first.client("scheduler").create_schedule(
+        Name="missed", ScheduleExpression=f"at({when:%Y-%m-%dT%H:%M:%S})",
+        FlexibleTimeWindow=OFF, ActionAfterCompletion="DELETE",
+        Target={"Arn": fn["FunctionArn"], "RoleArn": ROLE, "Input": json.dumps({"marker": marker})},
+    )
+    first.kill()
+    while datetime.datetime.now(datetime.timezone.utc) < when + datetime.timedelta(seconds=1):
+        time.sleep(0.2)
+    again = server_factory(data_dir=first.data_dir)
+    records = Records(make_s3_client(again.url), bucket)
+    records.wait_for(1, 15, where=marked(marker))
+    records.assert_stays(1, 1.5, where=marked(marker))
+    with pytest.raises(ClientError) as e:
+        again.client("scheduler").get_schedule(Name="missed")
     assert error(e)[0] == "ResourceNotFoundException"

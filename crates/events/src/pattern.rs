@@ -291,9 +291,7 @@ fn parse_wildcard(s: &str) -> Result<Matcher, PatternError> {
         }
         match c {
             '\\' => escaped = true,
-            '*' if prev_star => {
-                return bad(format!("Consecutive wildcard characters at pos {i}"))
-            }
+            '*' if prev_star => return bad(format!("Consecutive wildcard characters at pos {i}")),
             _ => {}
         }
         prev_star = c == '*';
@@ -509,12 +507,8 @@ impl Range {
 impl Cidr {
     fn contains(&self, ip: IpAddr) -> bool {
         match (self.net, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                prefix_eq(&net.octets(), &ip.octets(), self.bits)
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                prefix_eq(&net.octets(), &ip.octets(), self.bits)
-            }
+            (IpAddr::V4(net), IpAddr::V4(ip)) => prefix_eq(&net.octets(), &ip.octets(), self.bits),
+            (IpAddr::V6(net), IpAddr::V6(ip)) => prefix_eq(&net.octets(), &ip.octets(), self.bits),
             _ => false,
         }
     }

@@ -12,7 +12,9 @@ use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, Weekday};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expression {
     /// Every `seconds`, counted from a start (a rule's creation, a schedule's start date).
-    Rate { seconds: i64 },
+    Rate {
+        seconds: i64,
+    },
     Cron(Box<Cron>),
     /// Once, at a local date-time (in the schedule's time zone).
     At(PrimitiveDateTime),
@@ -71,7 +73,8 @@ impl Expression {
             return Cron::parse(body).map(|c| Expression::Cron(Box::new(c)));
         }
         if let Some(body) = inner(text, "at").filter(|_| allow_at) {
-            let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+            let format =
+                time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
             return PrimitiveDateTime::parse(body.trim(), format)
                 .map(Expression::At)
                 .map_err(|_| Invalid);
@@ -82,11 +85,19 @@ impl Expression {
     /// The first fire time strictly after `after`, for a rate counted from `start`; `None` when
     /// there is none (a past `at()`, a cron whose years have all gone). Times are UTC: a
     /// schedule in another zone converts `at()` before asking (see [`Expression::at_utc`]).
-    pub fn next_after(&self, after: OffsetDateTime, start: OffsetDateTime) -> Option<OffsetDateTime> {
+    pub fn next_after(
+        &self,
+        after: OffsetDateTime,
+        start: OffsetDateTime,
+    ) -> Option<OffsetDateTime> {
         match self {
             Expression::Rate { seconds } => {
                 let elapsed = (after - start).whole_seconds();
-                let periods = if elapsed < 0 { 0 } else { elapsed / seconds + 1 };
+                let periods = if elapsed < 0 {
+                    0
+                } else {
+                    elapsed / seconds + 1
+                };
                 Some(start + time::Duration::seconds(periods * seconds))
             }
             Expression::Cron(c) => c.next_after(after),
@@ -104,7 +115,9 @@ impl Expression {
 }
 
 fn inner<'a>(text: &'a str, name: &str) -> Option<&'a str> {
-    text.strip_prefix(name)?.strip_prefix('(')?.strip_suffix(')')
+    text.strip_prefix(name)?
+        .strip_prefix('(')?
+        .strip_suffix(')')
 }
 
 /// `rate(1 minute)`, `rate(5 minutes)`: singular for one, plural otherwise, as AWS requires.
@@ -163,8 +176,8 @@ impl Cron {
     /// The first minute strictly after `after` that the expression names (UTC). Each step
     /// moves at least one field forward, so the search ends within the year range.
     pub fn next_after(&self, after: OffsetDateTime) -> Option<OffsetDateTime> {
-        let mut t = after.replace_second(0).ok()?.replace_nanosecond(0).ok()?
-            + time::Duration::minutes(1);
+        let mut t =
+            after.replace_second(0).ok()?.replace_nanosecond(0).ok()? + time::Duration::minutes(1);
         loop {
             let year = t.year();
             if year > LAST_YEAR {
@@ -359,8 +372,16 @@ mod tests {
             Expression::parse("rate(2 days)", false),
             Ok(Expression::Rate { seconds: 172_800 })
         );
-        for bad in ["rate(1 minutes)", "rate(5 minute)", "rate(0 minutes)", "rate(-1 minute)",
-            "rate(1 second)", "rate(minute)", "rate(1.5 hours)", "rate 1 minute"] {
+        for bad in [
+            "rate(1 minutes)",
+            "rate(5 minute)",
+            "rate(0 minutes)",
+            "rate(-1 minute)",
+            "rate(1 second)",
+            "rate(minute)",
+            "rate(1.5 hours)",
+            "rate 1 minute",
+        ] {
             assert_eq!(Expression::parse(bad, false), Err(Invalid), "{bad}");
         }
     }
@@ -369,7 +390,10 @@ mod tests {
     fn rates_fire_at_whole_periods_from_their_start() {
         let start = datetime!(2026-01-01 00:00:30 UTC);
         let e = Expression::parse("rate(1 minute)", false).unwrap();
-        assert_eq!(e.next_after(start, start), Some(datetime!(2026-01-01 00:01:30 UTC)));
+        assert_eq!(
+            e.next_after(start, start),
+            Some(datetime!(2026-01-01 00:01:30 UTC))
+        );
         assert_eq!(
             e.next_after(datetime!(2026-01-01 00:05:00 UTC), start),
             Some(datetime!(2026-01-01 00:05:30 UTC))
@@ -379,31 +403,58 @@ mod tests {
     #[test]
     fn cron_examples_from_the_docs() {
         let t = datetime!(2026-12-06 05:00:00 UTC); // a Sunday
-        // 10:15 UTC every day.
-        assert_eq!(next("cron(15 10 * * ? *)", t), datetime!(2026-12-06 10:15 UTC));
+                                                    // 10:15 UTC every day.
+        assert_eq!(
+            next("cron(15 10 * * ? *)", t),
+            datetime!(2026-12-06 10:15 UTC)
+        );
         // 18:00 Monday through Friday.
-        assert_eq!(next("cron(0 18 ? * MON-FRI *)", t), datetime!(2026-12-07 18:00 UTC));
+        assert_eq!(
+            next("cron(0 18 ? * MON-FRI *)", t),
+            datetime!(2026-12-07 18:00 UTC)
+        );
         // 8:00 on the first day of the month.
-        assert_eq!(next("cron(0 8 1 * ? *)", t), datetime!(2027-01-01 08:00 UTC));
+        assert_eq!(
+            next("cron(0 8 1 * ? *)", t),
+            datetime!(2027-01-01 08:00 UTC)
+        );
         // Every 10 minutes on weekdays.
-        assert_eq!(next("cron(0/10 * ? * MON-FRI *)", t), datetime!(2026-12-07 00:00 UTC));
+        assert_eq!(
+            next("cron(0/10 * ? * MON-FRI *)", t),
+            datetime!(2026-12-07 00:00 UTC)
+        );
         // Every 5 minutes between 8:00 and 17:55 on weekdays.
         assert_eq!(
-            next("cron(0/5 8-17 ? * MON-FRI *)", datetime!(2026-12-07 17:56 UTC)),
+            next(
+                "cron(0/5 8-17 ? * MON-FRI *)",
+                datetime!(2026-12-07 17:56 UTC)
+            ),
             datetime!(2026-12-08 08:00 UTC)
         );
         // 9:00 on the first Monday of each month.
-        assert_eq!(next("cron(0 9 ? * 2#1 *)", t), datetime!(2026-12-07 09:00 UTC));
+        assert_eq!(
+            next("cron(0 9 ? * 2#1 *)", t),
+            datetime!(2026-12-07 09:00 UTC)
+        );
         // Nightly, as in the CLI example.
-        assert_eq!(next("cron(0 3 * * ? *)", t), datetime!(2026-12-07 03:00 UTC));
+        assert_eq!(
+            next("cron(0 3 * * ? *)", t),
+            datetime!(2026-12-07 03:00 UTC)
+        );
     }
 
     #[test]
     fn last_and_weekday_forms() {
         let t = datetime!(2027-02-01 00:00 UTC);
-        assert_eq!(next("cron(0 0 L * ? *)", t), datetime!(2027-02-28 00:00 UTC));
+        assert_eq!(
+            next("cron(0 0 L * ? *)", t),
+            datetime!(2027-02-28 00:00 UTC)
+        );
         // Last Friday of February 2027 is the 26th.
-        assert_eq!(next("cron(0 0 ? * 6L *)", t), datetime!(2027-02-26 00:00 UTC));
+        assert_eq!(
+            next("cron(0 0 ? * 6L *)", t),
+            datetime!(2027-02-26 00:00 UTC)
+        );
         // 2027-05-01 is a Saturday: 1W is Monday the 3rd.
         assert_eq!(
             next("cron(0 0 1W * ? *)", datetime!(2027-04-02 00:00 UTC)),
@@ -444,13 +495,22 @@ mod tests {
 
     #[test]
     fn at_is_once_and_only_where_allowed() {
-        assert_eq!(Expression::parse("at(2027-01-01T00:00:00)", false), Err(Invalid));
+        assert_eq!(
+            Expression::parse("at(2027-01-01T00:00:00)", false),
+            Err(Invalid)
+        );
         let e = Expression::parse("at(2027-01-01T00:00:00)", true).unwrap();
         assert!(e.is_once());
         let before = datetime!(2026-12-31 23:59 UTC);
-        assert_eq!(e.next_after(before, before), Some(datetime!(2027-01-01 00:00 UTC)));
+        assert_eq!(
+            e.next_after(before, before),
+            Some(datetime!(2027-01-01 00:00 UTC))
+        );
         let after = datetime!(2027-01-01 00:00 UTC);
         assert_eq!(e.next_after(after, after), None);
-        assert_eq!(Expression::parse("at(2027-13-01T00:00:00)", true), Err(Invalid));
+        assert_eq!(
+            Expression::parse("at(2027-13-01T00:00:00)", true),
+            Err(Invalid)
+        );
     }
 }

@@ -281,13 +281,12 @@ fn bus_row(t: &Tx<'_>, name: &str) -> Result<Option<(String, Tags, i64)>, stratu
 }
 
 fn rule_in(t: &Tx<'_>, bus: &str, name: &str) -> Result<Option<Rule>, stratus_db::Error> {
-    Ok(t
-        .query_opt(
-            "SELECT doc FROM rules WHERE bus = ?1 AND name = ?2",
-            args![bus, name],
-            |r| r.get::<String>(0),
-        )?
-        .and_then(|d| read_rule(&d)))
+    Ok(t.query_opt(
+        "SELECT doc FROM rules WHERE bus = ?1 AND name = ?2",
+        args![bus, name],
+        |r| r.get::<String>(0),
+    )?
+    .and_then(|d| read_rule(&d)))
 }
 
 fn require_bus(t: &Tx<'_>, bus: &str) -> Result<(), Stop> {
@@ -353,7 +352,8 @@ impl Events {
 
     pub fn bus(&self, region: &str, name: &str) -> Result<Option<Bus>, Error> {
         self.tx("read bus", |t| {
-            Ok(bus_row(t, name)?.map(|(doc, tags, created_ms)| make_bus(region, name, &doc, tags, created_ms)))
+            Ok(bus_row(t, name)?
+                .map(|(doc, tags, created_ms)| make_bus(region, name, &doc, tags, created_ms)))
         })
     }
 
@@ -529,7 +529,12 @@ impl Events {
     }
 
     /// Removes targets by id; returns the ids the rule did not have.
-    pub fn remove_targets(&self, bus: &str, rule: &str, ids: &[String]) -> Result<Vec<String>, Error> {
+    pub fn remove_targets(
+        &self,
+        bus: &str,
+        rule: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>, Error> {
         self.tx("remove targets", |t| {
             require_bus(t, bus)?;
             rule_in(t, bus, rule)?.ok_or_else(|| rule_not_found(rule, bus))?;
@@ -605,11 +610,15 @@ impl Events {
             Some(Resource::Bus(bus)) => {
                 let mut tags = bus_row(t, &bus)?.ok_or_else(|| bus_not_found(&bus))?.1;
                 f(&mut tags);
-                t.execute("UPDATE buses SET tags = ?2 WHERE name = ?1", args![bus.as_str(), to_json(&tags)])?;
+                t.execute(
+                    "UPDATE buses SET tags = ?2 WHERE name = ?1",
+                    args![bus.as_str(), to_json(&tags)],
+                )?;
                 Ok(())
             }
             Some(Resource::Rule(bus, name)) => {
-                let mut rule = rule_in(t, &bus, &name)?.ok_or_else(|| rule_not_found(&name, &bus))?;
+                let mut rule =
+                    rule_in(t, &bus, &name)?.ok_or_else(|| rule_not_found(&name, &bus))?;
                 f(&mut rule.tags);
                 t.execute(
                     "UPDATE rules SET doc = ?3 WHERE bus = ?1 AND name = ?2",
@@ -798,7 +807,11 @@ impl Events {
     }
 
     /// Schedules due at `now`: (group, name, next fire time).
-    pub fn due_schedules(&self, now: i64, limit: usize) -> Result<Vec<(String, String, i64)>, Error> {
+    pub fn due_schedules(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, String, i64)>, Error> {
         self.tx("due schedules", |t| {
             Ok(t.query_map(
                 "SELECT grp, name, next_fire_ms FROM schedules WHERE next_fire_ms <= ?1

@@ -216,19 +216,30 @@ mod tests {
     #[test]
     fn input_and_input_path() {
         let e = event();
-        assert_eq!(payload(&e, Some("{\"k\":1}"), None, None, &ctx()), "{\"k\":1}");
+        assert_eq!(
+            payload(&e, Some("{\"k\":1}"), None, None, &ctx()),
+            "{\"k\":1}"
+        );
         assert_eq!(
             payload(&e, None, Some("$.detail.state"), None, &ctx()),
             "\"RUNNING\""
         );
-        assert_eq!(payload(&e, None, Some("$.detail.tags[1]"), None, &ctx()), "\"b\"");
+        assert_eq!(
+            payload(&e, None, Some("$.detail.tags[1]"), None, &ctx()),
+            "\"b\""
+        );
         assert_eq!(payload(&e, None, None, None, &ctx()), e.to_string());
     }
 
     #[test]
     fn json_templates_quote_by_position() {
         let t = transformer(
-            &[("instance", "$.detail.instance-id"), ("state", "$.detail.state"), ("n", "$.detail.count"), ("tags", "$.detail.tags")],
+            &[
+                ("instance", "$.detail.instance-id"),
+                ("state", "$.detail.state"),
+                ("n", "$.detail.count"),
+                ("tags", "$.detail.tags"),
+            ],
             r#"{"msg": "<instance> is <state>", "state": <state>, "n": <n>, "tags": <tags>, "rule": "<aws.events.rule-name>"}"#,
         );
         let out: Value = serde_json::from_str(&fill(&t, &event(), &ctx())).unwrap();

@@ -241,7 +241,12 @@ impl Platform {
         });
         background.push(workers.supervise("event_scheduler", {
             let state = Arc::downgrade(&state);
-            move || stratus_api::services::events::fire::run(state.clone(), stratus_api::services::events::fire::TICK)
+            move || {
+                stratus_api::services::events::fire::run(
+                    state.clone(),
+                    stratus_api::services::events::fire::TICK,
+                )
+            }
         }));
         invoker.release_interrupted();
         let dispatcher_stop = CancellationToken::new();

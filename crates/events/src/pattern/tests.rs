@@ -64,8 +64,10 @@ fn null_booleans_and_empty_strings() {
 
 #[test]
 fn event_arrays_match_when_any_element_does() {
-    let pat = p(r#"{"resources": ["arn:aws:ec2:us-east-1:123456789012:instance/i-b188560f",
-        "arn:aws:ec2:us-east-1:111122223333:instance/i-b188560f"]}"#);
+    let pat = p(
+        r#"{"resources": ["arn:aws:ec2:us-east-1:123456789012:instance/i-b188560f",
+        "arn:aws:ec2:us-east-1:111122223333:instance/i-b188560f"]}"#,
+    );
     let e = json!({"resources": ["arn:aws:ec2:us-east-1:123456789012:instance/i-b188560f",
         "arn:aws:ec2:us-east-1:444455556666:instance/i-b188560f"]});
     assert!(pat.matches(&e));
@@ -115,10 +117,13 @@ fn anything_but_forms() {
     let pat = p(r#"{"detail": {"FilePath": [{"anything-but": {"wildcard": "*/lib/*"}}]}}"#);
     assert!(pat.matches(&json!({"detail": {"FilePath": "/usr/bin/x"}})));
     assert!(!pat.matches(&json!({"detail": {"FilePath": "/usr/lib/x"}})));
-    let pat = p(r#"{"detail": {"FilePath": [{"anything-but": {"wildcard": ["*/lib/*", "*/bin/*"]}}]}}"#);
+    let pat =
+        p(r#"{"detail": {"FilePath": [{"anything-but": {"wildcard": ["*/lib/*", "*/bin/*"]}}]}}"#);
     assert!(!pat.matches(&json!({"detail": {"FilePath": "/usr/bin/x"}})));
     assert!(pat.matches(&json!({"detail": {"FilePath": "/usr/share/x"}})));
-    let pat = p(r#"{"detail": {"state": [{"anything-but": {"equals-ignore-case": ["Stopped", "OverLoaded"]}}]}}"#);
+    let pat = p(
+        r#"{"detail": {"state": [{"anything-but": {"equals-ignore-case": ["Stopped", "OverLoaded"]}}]}}"#,
+    );
     assert!(!pat.matches(&e(json!("STOPPED"))));
     assert!(pat.matches(&e(json!("running"))));
 }
@@ -163,7 +168,8 @@ fn cidr_v4_and_v6() {
 
 #[test]
 fn equals_ignore_case_and_wildcards() {
-    let pat = p(r#"{"detail-type": [{"equals-ignore-case": "ec2 instance state-change notification"}]}"#);
+    let pat =
+        p(r#"{"detail-type": [{"equals-ignore-case": "ec2 instance state-change notification"}]}"#);
     assert!(pat.matches(&ec2()));
     let pat = p(r#"{"EventBusArn": [{"wildcard": "arn:aws:events:us-east-1:*:event-bus/*"}]}"#);
     assert!(pat.matches(&json!({"EventBusArn": "arn:aws:events:us-east-1:123:event-bus/x"})));
@@ -181,36 +187,75 @@ fn equals_ignore_case_and_wildcards() {
 
 #[test]
 fn or_of_sub_patterns() {
-    let pat = p(r#"{"detail": {"$or": [{"c-count": [{"numeric": [">", 0, "<=", 5]}]},
-        {"d-count": [{"numeric": ["<", 10]}]}, {"x-limit": [{"numeric": ["=", 3.018e2]}]}]}}"#);
+    let pat = p(
+        r#"{"detail": {"$or": [{"c-count": [{"numeric": [">", 0, "<=", 5]}]},
+        {"d-count": [{"numeric": ["<", 10]}]}, {"x-limit": [{"numeric": ["=", 3.018e2]}]}]}}"#,
+    );
     assert!(pat.matches(&ec2()));
     assert!(pat.matches(&json!({"detail": {"d-count": 1}})));
     assert!(!pat.matches(&json!({"detail": {"d-count": 11}})));
-    let pat = p(r#"{"source": ["aws.ec2"], "$or": [{"detail": {"state": ["running"]}},
-        {"detail-type": [{"prefix": "EC2"}]}]}"#);
+    let pat = p(
+        r#"{"source": ["aws.ec2"], "$or": [{"detail": {"state": ["running"]}},
+        {"detail-type": [{"prefix": "EC2"}]}]}"#,
+    );
     assert!(pat.matches(&ec2()));
     assert!(!pat.matches(&json!({"source": "aws.ec2", "detail-type": "x", "detail": {}})));
 }
 
 #[test]
 fn invalid_patterns_get_aws_reasons() {
-    assert_eq!(reason(r#"{"source": "aws.ec2"}"#), "\"source\" must be an object or an array");
-    assert_eq!(reason(r#"{"a": [{"foo": 1}]}"#), "Unrecognized match type foo");
-    assert_eq!(reason(r#"{"a": [{"prefix": 1}]}"#), "prefix match pattern must be a string");
-    assert_eq!(reason(r#"{"a": [{"exists": "yes"}]}"#), "exists match pattern must be either true or false.");
-    assert_eq!(reason(r#"{"a": [{"numeric": [">", "x"]}]}"#), "Value of > must be numeric");
-    assert_eq!(reason(r#"{"a": [{"numeric": ["!", 1]}]}"#), "Unrecognized numeric range operator: !");
-    assert_eq!(reason(r#"{"a": [{"numeric": [">", 5, "<", 1]}]}"#), "Bottom must be less than top");
-    assert_eq!(reason(r#"{"a": [{"wildcard": "a**b"}]}"#), "Consecutive wildcard characters at pos 2");
-    assert_eq!(reason(r#"{"a": [{"cidr": "10.0.0.0/33"}]}"#), "Nonstandard IP address: 10.0.0.0/33");
+    assert_eq!(
+        reason(r#"{"source": "aws.ec2"}"#),
+        "\"source\" must be an object or an array"
+    );
+    assert_eq!(
+        reason(r#"{"a": [{"foo": 1}]}"#),
+        "Unrecognized match type foo"
+    );
+    assert_eq!(
+        reason(r#"{"a": [{"prefix": 1}]}"#),
+        "prefix match pattern must be a string"
+    );
+    assert_eq!(
+        reason(r#"{"a": [{"exists": "yes"}]}"#),
+        "exists match pattern must be either true or false."
+    );
+    assert_eq!(
+        reason(r#"{"a": [{"numeric": [">", "x"]}]}"#),
+        "Value of > must be numeric"
+    );
+    assert_eq!(
+        reason(r#"{"a": [{"numeric": ["!", 1]}]}"#),
+        "Unrecognized numeric range operator: !"
+    );
+    assert_eq!(
+        reason(r#"{"a": [{"numeric": [">", 5, "<", 1]}]}"#),
+        "Bottom must be less than top"
+    );
+    assert_eq!(
+        reason(r#"{"a": [{"wildcard": "a**b"}]}"#),
+        "Consecutive wildcard characters at pos 2"
+    );
+    assert_eq!(
+        reason(r#"{"a": [{"cidr": "10.0.0.0/33"}]}"#),
+        "Nonstandard IP address: 10.0.0.0/33"
+    );
     assert_eq!(reason(r#"{"a": []}"#), "Empty arrays are not allowed");
-    assert_eq!(reason(r#"{"a": [{"prefix": "x", "suffix": "y"}]}"#), "Only one key allowed in match expression");
-    assert_eq!(reason(r#"{"$or": [{"a": ["x"]}]}"#), "Or relationship must have at least 2 branches");
+    assert_eq!(
+        reason(r#"{"a": [{"prefix": "x", "suffix": "y"}]}"#),
+        "Only one key allowed in match expression"
+    );
+    assert_eq!(
+        reason(r#"{"$or": [{"a": ["x"]}]}"#),
+        "Or relationship must have at least 2 branches"
+    );
     assert_eq!(reason("[1]"), "Filter is not an object");
     assert!(reason("{").starts_with("Filter is not valid JSON"));
     let e = Pattern::parse(r#"{"a": "b"}"#).unwrap_err().into_error();
     assert_eq!(e.code, "InvalidEventPatternException");
-    assert!(e.message.starts_with("Event pattern is not valid. Reason: "));
+    assert!(e
+        .message
+        .starts_with("Event pattern is not valid. Reason: "));
 }
 
 #[test]
@@ -218,18 +263,22 @@ fn limits_are_enforced_before_the_work() {
     let long = format!(r#"{{"a": ["{}"]}}"#, "x".repeat(MAX_PATTERN_CHARS));
     assert!(reason(&long).contains("exceeds the maximum"));
     // Deep nesting is refused at the limit, without recursing past it.
-    let deep = format!("{}{}", r#"{"a":"#.repeat(40), format!("[1]{}", "}".repeat(40)));
+    let deep = format!(
+        "{}{}",
+        r#"{"a":"#.repeat(40),
+        format!("[1]{}", "}".repeat(40))
+    );
     assert!(reason(&deep).contains("nesting"));
     // Nested $or multiply: 11 × 11 × 11 branches is over 1000 combinations.
     let or11 = |inner: &str| {
-        let branches: Vec<String> = (0..11).map(|i| format!(r#"{{"f{i}": ["x"]{inner}}}"#)).collect();
+        let branches: Vec<String> = (0..11)
+            .map(|i| format!(r#"{{"f{i}": ["x"]{inner}}}"#))
+            .collect();
         format!(r#"{{"$or": [{}]}}"#, branches.join(","))
     };
     let two = or11("");
     assert!(Pattern::parse(&two).is_ok());
-    let three = format!(
-        r#"{{"a": {}, "b": {}, "c": {}}}"#, two, two, two
-    );
+    let three = format!(r#"{{"a": {}, "b": {}, "c": {}}}"#, two, two, two);
     assert!(reason(&three).contains("combinations"));
 }
 

@@ -181,13 +181,7 @@ pub fn target_input(target: &Target, event: &Value, ctx: &Context<'_>) -> String
         .rest
         .get("InputTransformer")
         .and_then(|t| serde_json::from_value(t.clone()).ok());
-    payload(
-        event,
-        s("Input"),
-        s("InputPath"),
-        transformer.as_ref(),
-        ctx,
-    )
+    payload(event, s("Input"), s("InputPath"), transformer.as_ref(), ctx)
 }
 
 /// Keeps the trait object type nameable for the service handle.

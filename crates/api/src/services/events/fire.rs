@@ -44,7 +44,12 @@ pub fn fire_due(state: &crate::Shared, now: i64) -> Result<(), stratus_core::Err
         let Some((rule, targets)) = svc.store.claim_rule(&bus, &name, due, next)? else {
             continue;
         };
-        let region = rule.arn.split(':').nth(3).unwrap_or("us-east-1").to_string();
+        let region = rule
+            .arn
+            .split(':')
+            .nth(3)
+            .unwrap_or("us-east-1")
+            .to_string();
         let time = iso(super::from_ms(due));
         let event = envelope(
             &region,

@@ -20,9 +20,7 @@ use serde_json::{json, Map, Value};
 use stratus_core::{Error, Kind};
 use stratus_events::pattern::Pattern;
 use stratus_events::schedule::{Expression, RULE_MESSAGE};
-use stratus_events::store::{
-    rule_arn, validation, Rule, Tags, Target, DEFAULT_BUS, MAX_TARGETS,
-};
+use stratus_events::store::{rule_arn, validation, Rule, Tags, Target, DEFAULT_BUS, MAX_TARGETS};
 use stratus_events::Events;
 
 use super::json::Call;
@@ -56,7 +54,11 @@ impl EventsService {
             return None;
         }
         let expr = Expression::parse(rule.schedule_expression.as_deref()?, false).ok()?;
-        let start = if rule.created_ms > 0 { rule.created_ms } else { now };
+        let start = if rule.created_ms > 0 {
+            rule.created_ms
+        } else {
+            now
+        };
         self.next_fire(&expr, now, start)
     }
 
@@ -66,7 +68,11 @@ impl EventsService {
         match expr {
             Expression::Rate { seconds } => {
                 let period = (seconds * self.minute_ms / 60).max(1);
-                let periods = if now < start { 0 } else { (now - start) / period + 1 };
+                let periods = if now < start {
+                    0
+                } else {
+                    (now - start) / period + 1
+                };
                 Some(start + periods * period)
             }
             _ => expr
@@ -200,7 +206,12 @@ pub(crate) fn bus_name(m: &Map<String, Value>, key: &str) -> Result<String, Erro
 
 fn tags_of(m: &Map<String, Value>) -> Result<Tags, Error> {
     let mut tags = Tags::new();
-    for t in m.get("Tags").and_then(Value::as_array).into_iter().flatten() {
+    for t in m
+        .get("Tags")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let key = t.get("Key").and_then(Value::as_str).unwrap_or_default();
         let value = t.get("Value").and_then(Value::as_str).unwrap_or_default();
         if key.is_empty() || key.len() > 128 || value.len() > 256 {
@@ -239,7 +250,11 @@ fn paging(m: &Map<String, Value>) -> Result<(usize, String), Error> {
     Ok((limit, opt_str(m, "NextToken")?.unwrap_or("").to_string()))
 }
 
-fn page<T>(mut items: Vec<T>, limit: usize, name: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+fn page<T>(
+    mut items: Vec<T>,
+    limit: usize,
+    name: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
     if items.len() > limit {
         items.truncate(limit);
         let token = items.last().map(name);
@@ -262,12 +277,12 @@ fn create_bus(svc: &EventsService, region: &str, m: &Map<String, Value>) -> Resu
         ));
     }
     if name.contains('/') && opt_str(m, "EventSourceName")?.is_none() {
-        return Err(validation(
-            "Event bus name must not contain '/'.",
-        ));
+        return Err(validation("Event bus name must not contain '/'."));
     }
     let description = opt_str(m, "Description")?;
-    let arn = svc.store.create_bus(region, name, description, &tags_of(m)?)?;
+    let arn = svc
+        .store
+        .create_bus(region, name, description, &tags_of(m)?)?;
     let mut out = json!({"EventBusArn": arn});
     if let Some(d) = description {
         out["Description"] = d.into();
@@ -414,7 +429,9 @@ fn check_target(t: &Map<String, Value>) -> Result<Target, Error> {
     check_name(id, "targets.member.id", 64, false)?;
     let arn = req_str(t, "Arn")?;
     if !arn.starts_with("arn:") || arn.split(':').count() < 6 {
-        return Err(validation(format!("Parameter {arn} is not valid. Reason: Provided Arn is not in correct format.")));
+        return Err(validation(format!(
+            "Parameter {arn} is not valid. Reason: Provided Arn is not in correct format."
+        )));
     }
     let given = ["Input", "InputPath", "InputTransformer"]
         .iter()
@@ -439,18 +456,29 @@ fn check_target(t: &Map<String, Value>) -> Result<Target, Error> {
     if let Some(tr) = t.get("InputTransformer").filter(|v| !v.is_null()) {
         let tr: stratus_events::transform::InputTransformer =
             serde_json::from_value(tr.clone()).map_err(|_| serialization())?;
-        stratus_events::transform::check_transformer(&tr)
-            .map_err(|e| validation(format!("InputTransformer for target {id} is not valid: {e}")))?;
+        stratus_events::transform::check_transformer(&tr).map_err(|e| {
+            validation(format!(
+                "InputTransformer for target {id} is not valid: {e}"
+            ))
+        })?;
     }
     if let Some(rp) = t.get("RetryPolicy").and_then(Value::as_object) {
         if let Some(n) = rp.get("MaximumRetryAttempts").and_then(Value::as_i64) {
             if !(0..=185).contains(&n) {
-                return Err(Error::constraint(n, "targets.member.retryPolicy.maximumRetryAttempts", "Member must have value less than or equal to 185"));
+                return Err(Error::constraint(
+                    n,
+                    "targets.member.retryPolicy.maximumRetryAttempts",
+                    "Member must have value less than or equal to 185",
+                ));
             }
         }
         if let Some(n) = rp.get("MaximumEventAgeInSeconds").and_then(Value::as_i64) {
             if !(60..=86_400).contains(&n) {
-                return Err(Error::constraint(n, "targets.member.retryPolicy.maximumEventAgeInSeconds", "Member must have value between 60 and 86400"));
+                return Err(Error::constraint(
+                    n,
+                    "targets.member.retryPolicy.maximumEventAgeInSeconds",
+                    "Member must have value between 60 and 86400",
+                ));
             }
         }
     }
@@ -498,16 +526,24 @@ fn remove_targets(svc: &EventsService, m: &Map<String, Value>) -> Result<Value, 
     let ids: Vec<String> = m
         .get("Ids")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     if ids.is_empty() {
         return Err(Error::validation("1 validation error detected: Value null at 'ids' failed to satisfy constraint: Member must not be null"));
     }
-    let missing = svc.store.remove_targets(&bus_name(m, "EventBusName")?, rule, &ids)?;
+    let missing = svc
+        .store
+        .remove_targets(&bus_name(m, "EventBusName")?, rule, &ids)?;
     let failed: Vec<Value> = missing
         .iter()
-        .map(|id| json!({"TargetId": id, "ErrorCode": "ResourceNotFoundException",
-            "ErrorMessage": format!("Target {id} does not exist on rule {rule}.")}))
+        .map(|id| {
+            json!({"TargetId": id, "ErrorCode": "ResourceNotFoundException",
+            "ErrorMessage": format!("Target {id} does not exist on rule {rule}.")})
+        })
         .collect();
     Ok(json!({"FailedEntryCount": failed.len(), "FailedEntries": failed}))
 }
@@ -538,8 +574,7 @@ fn rule_names_by_target(svc: &EventsService, m: &Map<String, Value>) -> Result<V
 fn tag(svc: &EventsService, m: &Map<String, Value>) -> Result<Value, Error> {
     let arn = req_str(m, "ResourceARN")?;
     let add = tags_of(m)?;
-    svc.store
-        .update_tags(arn, |t| t.extend(add.clone()))?;
+    svc.store.update_tags(arn, |t| t.extend(add.clone()))?;
     Ok(json!({}))
 }
 
@@ -548,7 +583,11 @@ fn untag(svc: &EventsService, m: &Map<String, Value>) -> Result<Value, Error> {
     let keys: Vec<String> = m
         .get("TagKeys")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     svc.store.update_tags(arn, |t| {
         for k in &keys {
@@ -582,4 +621,52 @@ fn test_event_pattern(m: &Map<String, Value>) -> Result<Value, Error> {
         )));
     }
     Ok(json!({"Result": pattern.matches(&event)}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(minute_ms: i64) -> (tempfile::TempDir, EventsService) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Events::open(&stratus_db::Location::Sqlite(dir.path().into())).unwrap();
+        (dir, EventsService::new(store, minute_ms, "http://localhost".into()))
+    }
+
+    #[test]
+    fn a_rate_missed_for_many_periods_fires_once_then_keeps_its_beat() {
+        let (_d, svc) = service(60_000);
+        let rate = Expression::parse("rate(1 minute)", false).unwrap();
+        let start = 1_000_000;
+        // Ten and a half periods later (the server was down): the next time is the coming
+        // period boundary, not the first missed one, so the backlog fires once.
+        let now = start + 10 * 60_000 + 30_000;
+        assert_eq!(svc.next_fire(&rate, now, start), Some(start + 11 * 60_000));
+        assert_eq!(svc.next_fire(&rate, start, start), Some(start + 60_000));
+    }
+
+    #[test]
+    fn a_shorter_minute_scales_rates_but_not_crons() {
+        let (_d, svc) = service(1_000);
+        let rate = Expression::parse("rate(5 minutes)", false).unwrap();
+        assert_eq!(svc.next_fire(&rate, 0, 0), Some(5_000));
+        let cron = Expression::parse("cron(0 3 * * ? *)", false).unwrap();
+        assert_eq!(svc.next_fire(&cron, 0, 0), Some(3 * 3_600_000));
+    }
+
+    #[test]
+    fn disabled_and_pattern_rules_have_no_fire_time() {
+        let (_d, svc) = service(60_000);
+        let mut rule = Rule {
+            schedule_expression: Some("rate(1 minute)".into()),
+            state: "DISABLED".into(),
+            created_ms: 0,
+            ..Rule::default()
+        };
+        assert_eq!(svc.rule_next_fire(&rule, 10), None);
+        rule.state = "ENABLED".into();
+        assert_eq!(svc.rule_next_fire(&rule, 10), Some(60_000));
+        rule.schedule_expression = None;
+        assert_eq!(svc.rule_next_fire(&rule, 10), None);
+    }
 }

@@ -54,11 +54,14 @@ pub fn iso(t: time::OffsetDateTime) -> String {
 /// The size AWS counts for one entry: its strings in UTF-8.
 fn entry_size(e: &Map<String, Value>) -> usize {
     let s = |k: &str| e.get(k).and_then(Value::as_str).map_or(0, str::len);
-    let resources: usize = e
-        .get("Resources")
-        .and_then(Value::as_array)
-        .map_or(0, |r| r.iter().filter_map(Value::as_str).map(str::len).sum());
-    s("Source") + s("DetailType") + s("Detail") + resources + if e.get("Time").is_some() { 14 } else { 0 }
+    let resources: usize = e.get("Resources").and_then(Value::as_array).map_or(0, |r| {
+        r.iter().filter_map(Value::as_str).map(str::len).sum()
+    });
+    s("Source")
+        + s("DetailType")
+        + s("Detail")
+        + resources
+        + if e.get("Time").is_some() { 14 } else { 0 }
 }
 
 /// One entry's refusal (`ErrorCode`, `ErrorMessage`).
@@ -113,7 +116,10 @@ fn event_of(region: &str, e: &Map<String, Value>) -> Result<(String, Value), Ent
         .map(|b| b.rsplit_once(":event-bus/").map_or(b, |(_, n)| n))
         .unwrap_or(DEFAULT_BUS)
         .to_string();
-    Ok((bus, envelope(region, source, detail_type, detail, resources, &time)))
+    Ok((
+        bus,
+        envelope(region, source, detail_type, detail, resources, &time),
+    ))
 }
 
 pub fn put_events(state: &Shared, region: &str, m: &Map<String, Value>) -> Result<Value, Error> {
@@ -129,11 +135,16 @@ pub fn put_events(state: &Shared, region: &str, m: &Map<String, Value>) -> Resul
     }
     let mut objects = Vec::new();
     for e in entries {
-        objects.push(e.as_object().ok_or_else(|| validation("Entries must be objects."))?);
+        objects.push(
+            e.as_object()
+                .ok_or_else(|| validation("Entries must be objects."))?,
+        );
     }
     let total: usize = objects.iter().map(|e| entry_size(e)).sum();
     if total > MAX_REQUEST_BYTES {
-        return Err(validation("Total size of the entries in the request is over the limit."));
+        return Err(validation(
+            "Total size of the entries in the request is over the limit.",
+        ));
     }
     let svc = &state.stores.events;
     let mut delivery = Delivery::new(state, region);

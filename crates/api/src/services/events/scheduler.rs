@@ -121,7 +121,10 @@ pub fn send(state: &Shared, s: &Schedule) -> Result<(), Error> {
     let Some(target) = s.doc.get("Target").and_then(Value::as_object) else {
         return Ok(());
     };
-    let arn = target.get("Arn").and_then(Value::as_str).unwrap_or_default();
+    let arn = target
+        .get("Arn")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let input = target
         .get("Input")
         .and_then(Value::as_str)
@@ -234,7 +237,9 @@ fn schedule_doc(
         .or_insert_with(|| "NONE".into());
     doc.insert(
         "CreationDate".into(),
-        created.cloned().unwrap_or_else(|| json!(now as f64 / 1000.0)),
+        created
+            .cloned()
+            .unwrap_or_else(|| json!(now as f64 / 1000.0)),
     );
     doc.insert("LastModificationDate".into(), json!(now as f64 / 1000.0));
     let _ = svc;
@@ -318,7 +323,12 @@ async fn delete_schedule(
     Path(name): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    if !s.stores.events.store.delete_schedule(group_param(&q), &name)? {
+    if !s
+        .stores
+        .events
+        .store
+        .delete_schedule(group_param(&q), &name)?
+    {
         return Err(not_found(format!("Schedule {name} does not exist.")).into());
     }
     Ok(reply(200, json!({})))
@@ -370,7 +380,10 @@ async fn list_schedules(
 }
 
 fn group_json(region: &str, name: &str, doc: &Map<String, Value>) -> Value {
-    let created = doc.get("CreationDate").and_then(Value::as_f64).map(|ms| ms / 1000.0);
+    let created = doc
+        .get("CreationDate")
+        .and_then(Value::as_f64)
+        .map(|ms| ms / 1000.0);
     json!({"Arn": group_arn(region, name), "Name": name, "State": "ACTIVE",
         "CreationDate": created, "LastModificationDate": created})
 }
@@ -386,7 +399,10 @@ async fn create_group(
     let doc = json!({"CreationDate": now_ms()});
     let doc = doc.as_object().cloned().unwrap_or_default();
     s.stores.events.store.create_group(&name, &doc)?;
-    Ok(reply(200, json!({"ScheduleGroupArn": group_arn(&c.region, &name)})))
+    Ok(reply(
+        200,
+        json!({"ScheduleGroupArn": group_arn(&c.region, &name)}),
+    ))
 }
 
 async fn get_group(
