@@ -443,7 +443,7 @@ fn field_matches(field: &Field, value: Option<&Value>) -> bool {
 fn leaf_matches(m: &Matcher, value: Option<&Value>) -> bool {
     match (m, value) {
         (Matcher::Exists(want), None) => !want,
-        (Matcher::Exists(want), Some(Value::Array(items))) => *want == !items.is_empty(),
+        (Matcher::Exists(want), Some(Value::Array(items))) => *want != items.is_empty(),
         (Matcher::Exists(want), Some(Value::Object(_))) => !want,
         (Matcher::Exists(want), Some(_)) => *want,
         (_, None) => false,

@@ -16,6 +16,9 @@ use stratus_db::{args, Location, Migrations, Options, Schema, StoreSpec, Tx};
 
 pub type Tags = BTreeMap<String, String>;
 
+/// A JSON document in AWS's member names (a schedule, a group).
+pub type Document = Map<String, Value>;
+
 /// The bus every account has, which cannot be deleted.
 pub const DEFAULT_BUS: &str = "default";
 /// Most targets on one rule (AWS's quota).
@@ -700,7 +703,7 @@ impl Events {
         })
     }
 
-    pub fn list_groups(&self, prefix: &str) -> Result<Vec<(String, Map<String, Value>)>, Error> {
+    pub fn list_groups(&self, prefix: &str) -> Result<Vec<(String, Document)>, Error> {
         self.tx("list groups", |t| {
             let rows: Vec<(String, String)> = t.query_map(
                 "SELECT name, doc FROM schedule_groups

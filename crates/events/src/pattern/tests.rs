@@ -263,11 +263,7 @@ fn limits_are_enforced_before_the_work() {
     let long = format!(r#"{{"a": ["{}"]}}"#, "x".repeat(MAX_PATTERN_CHARS));
     assert!(reason(&long).contains("exceeds the maximum"));
     // Deep nesting is refused at the limit, without recursing past it.
-    let deep = format!(
-        "{}{}",
-        r#"{"a":"#.repeat(40),
-        format!("[1]{}", "}".repeat(40))
-    );
+    let deep = format!("{}[1]{}", r#"{"a":"#.repeat(40), "}".repeat(40));
     assert!(reason(&deep).contains("nesting"));
     // Nested $or multiply: 11 × 11 × 11 branches is over 1000 combinations.
     let or11 = |inner: &str| {

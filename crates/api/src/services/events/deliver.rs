@@ -69,7 +69,7 @@ impl<'a> Delivery<'a> {
     pub fn send(&mut self, arn: &str, input: String, sender: Sender<'_>) -> Result<(), String> {
         let service = arn.split(':').nth(2).unwrap_or("");
         match service {
-            "lambda" => self.to_function(arn, input, sender),
+            "lambda" => self.queue_invocation(arn, input, sender),
             "sns" => {
                 let svc = &self.state.stores.events;
                 crate::services::sns::publish::publish_for_service(
@@ -92,7 +92,12 @@ impl<'a> Delivery<'a> {
         }
     }
 
-    fn to_function(&mut self, arn: &str, input: String, sender: Sender<'_>) -> Result<(), String> {
+    fn queue_invocation(
+        &mut self,
+        arn: &str,
+        input: String,
+        sender: Sender<'_>,
+    ) -> Result<(), String> {
         let f = FunctionRef::parse(arn).map_err(|e| e.message)?;
         let region = f.region.clone().unwrap_or_else(|| self.region.to_string());
         if !self

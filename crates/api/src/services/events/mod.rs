@@ -630,7 +630,10 @@ mod tests {
     fn service(minute_ms: i64) -> (tempfile::TempDir, EventsService) {
         let dir = tempfile::tempdir().unwrap();
         let store = Events::open(&stratus_db::Location::Sqlite(dir.path().into())).unwrap();
-        (dir, EventsService::new(store, minute_ms, "http://localhost".into()))
+        (
+            dir,
+            EventsService::new(store, minute_ms, "http://localhost".into()),
+        )
     }
 
     #[test]
