@@ -6,6 +6,7 @@ import datetime
 import json
 import time
 import uuid
+import zoneinfo
 
 import pytest
 from botocore.exceptions import ClientError
@@ -105,6 +106,22 @@ def test_a_one_time_schedule_runs_once_and_is_deleted(scheduler, recorder):
         scheduler.get_schedule(Name=name)
     assert error(e)[0] == "ResourceNotFoundException"
     records.assert_stays(1, 1.5, where=marked(marker))
+
+
+def test_at_is_wall_clock_time_in_the_schedules_time_zone(scheduler, recorder):
+    fn_arn, records = recorder
+    name, marker = uid("tz"), uid("m")
+    # Two seconds from now, written as New York's wall-clock time (four or five hours behind
+    # UTC): read as UTC it would lie hours in the past or future, and never fire now.
+    utc = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=2)
+    local = utc.astimezone(zoneinfo.ZoneInfo("America/New_York"))
+    scheduler.create_schedule(
+        Name=name, ScheduleExpression=f"at({local:%Y-%m-%dT%H:%M:%S})",
+        ScheduleExpressionTimezone="America/New_York", FlexibleTimeWindow=OFF,
+        Target={"Arn": fn_arn, "RoleArn": ROLE, "Input": json.dumps({"marker": marker})},
+    )
+    records.wait_for(1, 10, where=marked(marker))
+    assert scheduler.get_schedule(Name=name)["ScheduleExpressionTimezone"] == "America/New_York"
 
 
 def test_groups_and_listing(scheduler, recorder):

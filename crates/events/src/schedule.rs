@@ -108,6 +108,29 @@ impl Expression {
         }
     }
 
+    /// Like [`Expression::next_after`], with cron fields and `at()` read as wall-clock time
+    /// in `zone` (a rate is the same in every zone).
+    pub fn next_after_in(
+        &self,
+        after: OffsetDateTime,
+        start: OffsetDateTime,
+        zone: &crate::zone::Zone,
+    ) -> Option<OffsetDateTime> {
+        let utc = |local: OffsetDateTime| {
+            OffsetDateTime::from_unix_timestamp(zone.to_utc(local.unix_timestamp())).ok()
+        };
+        match self {
+            Expression::Rate { .. } => self.next_after(after, start),
+            Expression::Cron(c) => {
+                let local =
+                    OffsetDateTime::from_unix_timestamp(zone.to_local(after.unix_timestamp()))
+                        .ok()?;
+                utc(c.next_after(local)?)
+            }
+            Expression::At(when) => utc(when.assume_utc()).filter(|t| *t > after),
+        }
+    }
+
     /// Whether this is a one-time (`at()`) expression.
     pub fn is_once(&self) -> bool {
         matches!(self, Expression::At(_))
@@ -491,6 +514,30 @@ mod tests {
             assert_eq!(Expression::parse(bad, false), Err(Invalid), "{bad}");
         }
         assert!(Expression::parse("cron(0 3 ? JAN-MAR SUN,SAT 2026-2030)", false).is_ok());
+    }
+
+    #[test]
+    fn crons_and_ats_read_wall_clock_time_in_their_zone() {
+        let Some(ny) = crate::zone::Zone::load("America/New_York") else {
+            return; // no time-zone database on this machine
+        };
+        let t = datetime!(2026-07-15 00:00 UTC);
+        let cron = Expression::parse("cron(0 3 * * ? *)", false).unwrap();
+        // 03:00 in New York in July is 07:00 UTC; in January, 08:00 UTC.
+        assert_eq!(
+            cron.next_after_in(t, t, &ny),
+            Some(datetime!(2026-07-15 07:00 UTC))
+        );
+        let t = datetime!(2026-01-15 00:00 UTC);
+        assert_eq!(
+            cron.next_after_in(t, t, &ny),
+            Some(datetime!(2026-01-15 08:00 UTC))
+        );
+        let at = Expression::parse("at(2026-07-15T03:00:00)", true).unwrap();
+        assert_eq!(
+            at.next_after_in(t, t, &ny),
+            Some(datetime!(2026-07-15 07:00 UTC))
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ use stratus_core::{Error, Kind};
 use stratus_events::pattern::Pattern;
 use stratus_events::schedule::{Expression, RULE_MESSAGE};
 use stratus_events::store::{rule_arn, validation, Rule, Tags, Target, DEFAULT_BUS, MAX_TARGETS};
+use stratus_events::zone::Zone;
 use stratus_events::Events;
 
 use super::json::Call;
@@ -59,12 +60,12 @@ impl EventsService {
         } else {
             now
         };
-        self.next_fire(&expr, now, start)
+        self.next_fire(&expr, now, start, &Zone::utc())
     }
 
     /// The first fire time of `expr` after `now`: a rate counted from `start` in periods
-    /// scaled by [`EventsService::minute_ms`], a cron or `at()` in real time.
-    pub fn next_fire(&self, expr: &Expression, now: i64, start: i64) -> Option<i64> {
+    /// scaled by [`EventsService::minute_ms`], a cron or `at()` in real time in `zone`.
+    pub fn next_fire(&self, expr: &Expression, now: i64, start: i64, zone: &Zone) -> Option<i64> {
         match expr {
             Expression::Rate { seconds } => {
                 let period = (seconds * self.minute_ms / 60).max(1);
@@ -76,7 +77,7 @@ impl EventsService {
                 Some(start + periods * period)
             }
             _ => expr
-                .next_after(from_ms(now), from_ms(start))
+                .next_after_in(from_ms(now), from_ms(start), zone)
                 .map(stratus_core::clock::epoch_ms),
         }
     }
@@ -644,17 +645,26 @@ mod tests {
         // Ten and a half periods later (the server was down): the next time is the coming
         // period boundary, not the first missed one, so the backlog fires once.
         let now = start + 10 * 60_000 + 30_000;
-        assert_eq!(svc.next_fire(&rate, now, start), Some(start + 11 * 60_000));
-        assert_eq!(svc.next_fire(&rate, start, start), Some(start + 60_000));
+        assert_eq!(
+            svc.next_fire(&rate, now, start, &Zone::utc()),
+            Some(start + 11 * 60_000)
+        );
+        assert_eq!(
+            svc.next_fire(&rate, start, start, &Zone::utc()),
+            Some(start + 60_000)
+        );
     }
 
     #[test]
     fn a_shorter_minute_scales_rates_but_not_crons() {
         let (_d, svc) = service(1_000);
         let rate = Expression::parse("rate(5 minutes)", false).unwrap();
-        assert_eq!(svc.next_fire(&rate, 0, 0), Some(5_000));
+        assert_eq!(svc.next_fire(&rate, 0, 0, &Zone::utc()), Some(5_000));
         let cron = Expression::parse("cron(0 3 * * ? *)", false).unwrap();
-        assert_eq!(svc.next_fire(&cron, 0, 0), Some(3 * 3_600_000));
+        assert_eq!(
+            svc.next_fire(&cron, 0, 0, &Zone::utc()),
+            Some(3 * 3_600_000)
+        );
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! `/schedules/{Name}` and schedule groups under `/schedule-groups/{Name}`, kept in the events
 //! store and fired by the [`fire`](super::fire) worker.
 //!
-//! Times are UTC: `ScheduleExpressionTimezone` accepts UTC (and its aliases) only. A
-//! `FLEXIBLE` window fires at a random moment within `MaximumWindowInMinutes` after the
-//! scheduled time.
+//! `ScheduleExpressionTimezone` names an IANA zone of the system's time-zone database (UTC by
+//! default): cron fields and `at()` are wall-clock times there. A `FLEXIBLE` window fires at
+//! a random moment within `MaximumWindowInMinutes` after the scheduled time.
 
 use std::collections::HashMap;
 
@@ -17,6 +17,7 @@ use serde_json::{json, Map, Value};
 use stratus_core::{Error, Kind, ACCOUNT_ID};
 use stratus_events::schedule::Expression;
 use stratus_events::store::{now_ms, Schedule};
+use stratus_events::zone::Zone;
 
 use super::deliver::{Delivery, Sender};
 use super::EventsService;
@@ -25,8 +26,6 @@ use crate::wire::{json as reply, ApiResult};
 use crate::{RawBody, Shared};
 
 const DEFAULT_GROUP: &str = "default";
-/// Time zones accepted (the platform keeps no time-zone database).
-const UTC_NAMES: [&str; 4] = ["UTC", "Etc/UTC", "GMT", "Etc/GMT"];
 
 pub fn router() -> Router<Shared> {
     Router::new()
@@ -95,7 +94,12 @@ pub fn next_fire(svc: &EventsService, doc: &Map<String, Value>, now: i64) -> Opt
     let created = epoch_ms(doc.get("CreationDate")).unwrap_or(now);
     let start = epoch_ms(doc.get("StartDate")).unwrap_or(created);
     let from = now.max(start - 1);
-    let base = svc.next_fire(&expr, from, start)?;
+    let zone = doc
+        .get("ScheduleExpressionTimezone")
+        .and_then(Value::as_str)
+        .and_then(Zone::load)
+        .unwrap_or_else(Zone::utc);
+    let base = svc.next_fire(&expr, from, start, &zone)?;
     if epoch_ms(doc.get("EndDate")).is_some_and(|end| base > end) {
         return None;
     }
@@ -166,7 +170,7 @@ fn schedule_doc(
         return Err(validation(format!("Invalid Schedule Expression {expr}.")));
     }
     if let Some(tz) = m.get("ScheduleExpressionTimezone").and_then(Value::as_str) {
-        if !UTC_NAMES.contains(&tz) {
+        if Zone::load(tz).is_none() {
             return Err(validation(format!("Invalid time zone: {tz}.")));
         }
     }
