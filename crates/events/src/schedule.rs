@@ -98,7 +98,7 @@ impl Expression {
                 } else {
                     elapsed / seconds + 1
                 };
-                Some(start + time::Duration::seconds(periods * seconds))
+                start.checked_add(time::Duration::seconds(periods.checked_mul(*seconds)?))
             }
             Expression::Cron(c) => c.next_after(after),
             Expression::At(when) => {
@@ -395,6 +395,15 @@ mod tests {
             Expression::parse("rate(2 days)", false),
             Ok(Expression::Rate { seconds: 172_800 })
         );
+        // A count whose period overflows is refused, not wrapped.
+        assert_eq!(
+            Expression::parse("rate(9223372036854775807 days)", false),
+            Err(Invalid)
+        );
+        let huge = Expression::parse("rate(99999999999999 days)", false).unwrap();
+        let t = datetime!(2026-01-01 00:00 UTC);
+        // Its one period lies past the last representable date: no next time, no panic.
+        assert_eq!(huge.next_after(t, t), None);
         for bad in [
             "rate(1 minutes)",
             "rate(5 minute)",

@@ -68,13 +68,14 @@ impl EventsService {
     pub fn next_fire(&self, expr: &Expression, now: i64, start: i64, zone: &Zone) -> Option<i64> {
         match expr {
             Expression::Rate { seconds } => {
-                let period = (seconds * self.minute_ms / 60).max(1);
+                // Checked: a rate of billions of days has no next time rather than a wrapped one.
+                let period = seconds.checked_mul(self.minute_ms)?.checked_div(60)?.max(1);
                 let periods = if now < start {
                     0
                 } else {
                     (now - start) / period + 1
                 };
-                Some(start + periods * period)
+                start.checked_add(periods.checked_mul(period)?)
             }
             _ => expr
                 .next_after_in(from_ms(now), from_ms(start), zone)
@@ -665,6 +666,13 @@ mod tests {
             svc.next_fire(&cron, 0, 0, &Zone::utc()),
             Some(3 * 3_600_000)
         );
+    }
+
+    #[test]
+    fn a_rate_too_long_to_represent_has_no_fire_time() {
+        let (_d, svc) = service(60_000);
+        let huge = Expression::parse("rate(99999999999999 days)", false).unwrap();
+        assert_eq!(svc.next_fire(&huge, 0, 0, &Zone::utc()), None);
     }
 
     #[test]

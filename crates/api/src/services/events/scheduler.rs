@@ -93,7 +93,7 @@ pub fn next_fire(svc: &EventsService, doc: &Map<String, Value>, now: i64) -> Opt
     let expr = Expression::parse(doc.get("ScheduleExpression")?.as_str()?, true).ok()?;
     let created = epoch_ms(doc.get("CreationDate")).unwrap_or(now);
     let start = epoch_ms(doc.get("StartDate")).unwrap_or(created);
-    let from = now.max(start - 1);
+    let from = now.max(start.saturating_sub(1));
     let zone = doc
         .get("ScheduleExpressionTimezone")
         .and_then(Value::as_str)
