@@ -81,8 +81,11 @@ fn body_map(body: &[u8]) -> Result<Map<String, Value>, Error> {
     }
 }
 
+/// A date member (epoch seconds) in milliseconds, kept within 1970-9999 so the arithmetic on
+/// it cannot overflow.
 fn epoch_ms(v: Option<&Value>) -> Option<i64> {
-    v.and_then(Value::as_f64).map(|s| (s * 1000.0) as i64)
+    v.and_then(Value::as_f64)
+        .map(|s| (s.clamp(0.0, 253_402_300_799.0) * 1000.0) as i64)
 }
 
 /// The next fire time of a schedule document after `now` (`None`: it will not fire again).
