@@ -681,12 +681,13 @@ mod tests {
         let mut rule = Rule {
             schedule_expression: Some("rate(1 minute)".into()),
             state: "DISABLED".into(),
-            created_ms: 0,
+            created_ms: 5,
             ..Rule::default()
         };
         assert_eq!(svc.rule_next_fire(&rule, 10), None);
         rule.state = "ENABLED".into();
-        assert_eq!(svc.rule_next_fire(&rule, 10), Some(60_000));
+        // A rate counts from the rule's creation.
+        assert_eq!(svc.rule_next_fire(&rule, 10), Some(60_005));
         rule.schedule_expression = None;
         assert_eq!(svc.rule_next_fire(&rule, 10), None);
     }
