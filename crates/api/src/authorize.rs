@@ -167,6 +167,22 @@ fn target(caller: &Caller, parts: &Parts, body: &[u8]) -> Option<Target> {
         )),
         "dynamodb" => Some(actions::dynamodb(&op(), &json(), region)),
         "logs" => Some(actions::logs(&op(), &json(), region)),
+        "events" => Some(actions::events(&op(), &json(), region)),
+        "scheduler" => {
+            // The group is in the body of a write, in the query of a read or delete.
+            let query = Params::decode(parts.uri.query().unwrap_or(""), b"");
+            let body = json();
+            let group = body
+                .get("GroupName")
+                .and_then(|v| v.as_str())
+                .or_else(|| query.get("groupName"));
+            Some(actions::scheduler(
+                parts.method.as_str(),
+                parts.uri.path(),
+                group,
+                region,
+            ))
+        }
         "sns" => {
             let p = form();
             Some(actions::sns(

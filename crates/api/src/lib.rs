@@ -62,6 +62,8 @@ const SERVICES: &[&str] = &[
     "dynamodb",
     "sns",
     "logs",
+    "events",
+    "scheduler",
     "iam",
     "sts",
 ];
@@ -98,6 +100,8 @@ pub struct Stores {
     pub tables: Arc<stratus_tables::Tables>,
     /// Topics and subscriptions (the SNS API), in their own database.
     pub topics: stratus_topics::Topics,
+    /// Event buses, rules, targets and schedules (EventBridge and its Scheduler).
+    pub events: services::events::EventsService,
     /// Users, roles, policies and sessions (the IAM and STS APIs, and who a key belongs to).
     pub iam: Arc<stratus_iam::Iam>,
 }
@@ -129,6 +133,7 @@ pub fn router(state: Shared) -> Router {
 pub fn routes(state: Shared) -> Router<Shared> {
     let signed = lambda::router()
         .merge(apigw::router())
+        .merge(services::events::scheduler::router())
         .fallback(unknown_operation)
         .layer(middleware::from_fn_with_state(state, authenticate));
     Router::new()

@@ -233,6 +233,68 @@ pub fn logs(op: &str, body: &serde_json::Value, region: &str) -> Target {
     Target::new(format!("logs:{op}"), resource)
 }
 
+/// An EventBridge request (`X-Amz-Target: AWSEvents.<Op>`): the rule, bus or tagged resource
+/// it names.
+pub fn events(op: &str, body: &serde_json::Value, region: &str) -> Target {
+    let s = |k: &str| body.get(k).and_then(|v| v.as_str());
+    let bus = s("EventBusName")
+        .map(|b| b.rsplit_once(":event-bus/").map_or(b, |(_, n)| n))
+        .unwrap_or("default");
+    let base = format!("arn:aws:events:{region}:{ACCOUNT_ID}");
+    let rule = |name: &str| match bus {
+        "default" => format!("{base}:rule/{name}"),
+        b => format!("{base}:rule/{b}/{name}"),
+    };
+    let resource = match op {
+        "PutRule" | "DescribeRule" | "DeleteRule" | "EnableRule" | "DisableRule" => {
+            s("Name").map_or_else(|| "*".into(), rule)
+        }
+        "PutTargets" | "RemoveTargets" | "ListTargetsByRule" => {
+            s("Rule").map_or_else(|| "*".into(), rule)
+        }
+        "CreateEventBus" | "DescribeEventBus" | "DeleteEventBus" => {
+            format!("{base}:event-bus/{}", s("Name").unwrap_or("default"))
+        }
+        "PutEvents" => format!("{base}:event-bus/{bus}"),
+        "TagResource" | "UntagResource" | "ListTagsForResource" => {
+            s("ResourceARN").unwrap_or("*").to_string()
+        }
+        _ => "*".into(),
+    };
+    Target::new(format!("events:{op}"), resource)
+}
+
+/// An EventBridge Scheduler request: the operation from the method and path, the schedule
+/// or group it names.
+pub fn scheduler(method: &str, path: &str, group: Option<&str>, region: &str) -> Target {
+    let base = format!("arn:aws:scheduler:{region}:{ACCOUNT_ID}");
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (op, resource) = match (method, segments.as_slice()) {
+        ("GET", ["schedules"]) => ("ListSchedules", "*".to_string()),
+        ("GET", ["schedule-groups"]) => ("ListScheduleGroups", "*".to_string()),
+        (m, ["schedules", name]) => {
+            let op = match m {
+                "POST" => "CreateSchedule",
+                "PUT" => "UpdateSchedule",
+                "DELETE" => "DeleteSchedule",
+                _ => "GetSchedule",
+            };
+            let group = group.unwrap_or("default");
+            (op, format!("{base}:schedule/{group}/{name}"))
+        }
+        (m, ["schedule-groups", name]) => {
+            let op = match m {
+                "POST" => "CreateScheduleGroup",
+                "DELETE" => "DeleteScheduleGroup",
+                _ => "GetScheduleGroup",
+            };
+            (op, format!("{base}:schedule-group/{name}"))
+        }
+        _ => ("Unknown", "*".to_string()),
+    };
+    Target::new(format!("scheduler:{op}"), resource)
+}
+
 /// An API Gateway management request: the action is the HTTP method, the resource the path.
 pub fn apigateway(method: &str, path: &str, region: &str) -> Target {
     let path = path.strip_prefix("/v2").unwrap_or(path);

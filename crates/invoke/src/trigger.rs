@@ -25,10 +25,12 @@ pub enum Trigger {
     /// A batch of an event source mapping (a DynamoDB stream's records), run synchronously
     /// by its poller.
     EventSourceMapping,
+    /// An EventBridge rule's or schedule's target (an asynchronous invocation).
+    Events,
 }
 
 impl Trigger {
-    const ALL: [Trigger; 8] = [
+    const ALL: [Trigger; 9] = [
         Trigger::Direct,
         Trigger::Function,
         Trigger::HttpApi,
@@ -37,6 +39,7 @@ impl Trigger {
         Trigger::Async,
         Trigger::Destination,
         Trigger::EventSourceMapping,
+        Trigger::Events,
     ];
 
     /// The name stored with a queued event.
@@ -50,6 +53,7 @@ impl Trigger {
             Trigger::Async => "async",
             Trigger::Destination => "destination",
             Trigger::EventSourceMapping => "event-source-mapping",
+            Trigger::Events => "events",
         }
     }
 
@@ -71,7 +75,7 @@ impl Trigger {
             Trigger::HttpApi => Metered::Http,
             Trigger::S3 => Metered::S3,
             Trigger::Sns => Metered::Sns,
-            Trigger::Async | Trigger::Destination => Metered::Async,
+            Trigger::Async | Trigger::Destination | Trigger::Events => Metered::Async,
             Trigger::EventSourceMapping => Metered::EventSourceMapping,
         }
     }

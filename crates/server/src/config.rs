@@ -62,6 +62,9 @@ pub struct Config {
     /// How many seconds one "day" of a lifecycle rule lasts: 86400. Only tests shorten it, so
     /// that a rule of one day applies within seconds.
     pub lifecycle_day_secs: u64,
+    /// How many milliseconds one minute of a `rate()` schedule lasts: 60000. Only tests
+    /// shorten it, so that a `rate(1 minute)` rule fires within seconds.
+    pub schedule_minute_ms: u64,
     /// `on`: every request is authorized by IAM policies, as on AWS; `off`: any valid
     /// signature may do anything (the single-developer mode).
     pub iam: String,
@@ -142,6 +145,7 @@ impl Default for Config {
             ttl_sweep_secs: 60,
             lifecycle_sweep_secs: 3600,
             lifecycle_day_secs: 86_400,
+            schedule_minute_ms: 60_000,
             iam: "on".into(),
             database: None,
             blob_store: BlobStoreUrl::default(),
@@ -264,6 +268,7 @@ impl Config {
                 &mut self.lifecycle_sweep_secs,
             ),
             ("STRATUS_LIFECYCLE_DAY_SECS", &mut self.lifecycle_day_secs),
+            ("STRATUS_SCHEDULE_MINUTE_MS", &mut self.schedule_minute_ms),
         ] {
             if let Some(v) = var(name) {
                 *slot = v.parse().with_context(|| format!("{name}={v}"))?;

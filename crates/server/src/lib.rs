@@ -98,6 +98,8 @@ impl Platform {
         );
         let topics = stratus_topics::Topics::open(&location)
             .map_err(|e| anyhow::anyhow!("topics store: {e}"))?;
+        let events = stratus_events::Events::open(&location)
+            .map_err(|e| anyhow::anyhow!("events store: {e}"))?;
         let blobs = open_blob_store(cfg, &data_dir)?;
         let code = Arc::new(
             CodeStore::open(blobs.clone(), &data_dir.join("code"))
@@ -221,6 +223,11 @@ impl Platform {
                 blobs,
                 database: Arc::new(stratus_db::Health::new(location.clone())),
                 topics,
+                events: stratus_api::services::events::EventsService::new(
+                    events,
+                    cfg.schedule_minute_ms as i64,
+                    format!("http://{addr}"),
+                ),
                 iam,
             },
             config: ApiConfig {
@@ -232,6 +239,15 @@ impl Platform {
             },
             workers: workers.clone(),
         });
+        background.push(workers.supervise("event_scheduler", {
+            let state = Arc::downgrade(&state);
+            move || {
+                stratus_api::services::events::fire::run(
+                    state.clone(),
+                    stratus_api::services::events::fire::TICK,
+                )
+            }
+        }));
         invoker.release_interrupted();
         background.push(workers.supervise("mapping_poller", {
             let poller = stratus_mappings::poller::Poller::new(

@@ -91,6 +91,18 @@ pub const SERVICES: &[JsonService] = &[
         internal: super::logs::internal,
         run: super::logs::run,
     },
+    JsonService {
+        name: "events",
+        target_prefix: "AWSEvents.",
+        content_type: "application/x-amz-json-1.1",
+        error_type: |code| code.to_string(),
+        missing_token_message: "Missing Authentication Token",
+        error_type_header: true,
+        crc32: false,
+        gzip: false,
+        internal: super::events::internal,
+        run: super::events::run,
+    },
 ];
 
 /// The service signed for as `name`.

@@ -7,11 +7,14 @@
 //! - [`dynamodb`]: tables, DynamoDB's JSON 1.0 operations (`DynamoDB_20120810.*`), and
 //!   DynamoDB Streams' (`DynamoDBStreams_20120810.*`, signed as `dynamodb` too).
 //! - [`logs`]: CloudWatch Logs' JSON 1.1 operations (`Logs_20140328.*`).
+//! - [`events`]: EventBridge's JSON 1.1 operations (`AWSEvents.*`), and its Scheduler's
+//!   REST-JSON routes.
 //! - [`sns`]: topics, SNS's Query protocol (form-encoded requests, XML responses).
 //! - [`iam`]: users, roles, policies, IAM's Query protocol.
 //! - [`sts`]: temporary credentials, STS's Query protocol.
 
 pub mod dynamodb;
+pub mod events;
 pub mod iam;
 pub mod json;
 pub mod logs;

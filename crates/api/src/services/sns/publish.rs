@@ -290,3 +290,34 @@ fn sequence_number() -> String {
     let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
     format!("{:020}", nanos.max(0) as u128 % 10u128.pow(20))
 }
+
+/// Publishes `message` to `topic` for another service (an EventBridge rule's or schedule's
+/// target): Publish's checks and deliveries, without a request. Returns the message id.
+pub fn publish_for_service(
+    state: &crate::Shared,
+    region: &str,
+    endpoint: &str,
+    topic: &str,
+    message: &str,
+) -> Result<String, Error> {
+    let c = Ctx {
+        state,
+        action: "Publish".into(),
+        region,
+        endpoint: endpoint.to_string(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+    };
+    if topic.ends_with(".fifo") {
+        return Err(invalid(
+            "The MessageGroupId parameter is required for FIFO topics",
+        ));
+    }
+    let out = Outgoing {
+        id: uuid::Uuid::new_v4().to_string(),
+        message: Message::new(message.to_string(), None, None, Default::default())?,
+    };
+    let t = subscribers(&c, topic)?;
+    out.message.check_size(t.max_size)?;
+    deliver(&c, topic, &t, &[&out])?;
+    Ok(out.id)
+}
