@@ -1,15 +1,13 @@
 //! FilterCriteria: which records reach the function. A record passes when any filter's
-//! pattern matches it (no filters: every record).
-//!
-//! HOOK: the full event-pattern language (prefix, suffix, anything-but, numeric, exists,
-//! cidr, wildcard, `$or`, …) is the events crate's (`stratus_events::pattern`); this module
-//! is where it plugs in. Until then [`pattern_matches`] knows the common core of it: nested
-//! objects, and arrays of exact values. A rule of any other shape (an operator object) is not
-//! understood here and lets the record through rather than dropping data.
+//! pattern matches it (no filters: every record). Patterns are EventBridge's event-pattern
+//! language (`stratus_events::pattern`), as on AWS: exact values, prefix, suffix,
+//! anything-but, numeric, exists, cidr, equals-ignore-case, wildcard and `$or`.
 
 use serde_json::Value;
+use stratus_events::pattern::Pattern;
 
-/// Whether `record` passes `criteria` (a mapping's FilterCriteria).
+/// Whether `record` passes `criteria` (a mapping's FilterCriteria). A pattern that no longer
+/// parses (it was checked when stored) matches nothing.
 pub fn matches(criteria: Option<&Value>, record: &Value) -> bool {
     let Some(filters) = criteria.and_then(|c| c["Filters"].as_array()) else {
         return true;
@@ -20,25 +18,9 @@ pub fn matches(criteria: Option<&Value>, record: &Value) -> bool {
     filters.iter().any(|f| {
         f["Pattern"]
             .as_str()
-            .and_then(|p| serde_json::from_str::<Value>(p).ok())
-            .is_some_and(|p| pattern_matches(&p, record))
+            .and_then(|p| Pattern::parse(p).ok())
+            .is_some_and(|p| p.matches(record))
     })
-}
-
-/// One pattern against one value: every key of the pattern must match.
-pub fn pattern_matches(pattern: &Value, value: &Value) -> bool {
-    match pattern {
-        Value::Object(fields) => fields.iter().all(|(k, p)| match value.get(k) {
-            Some(v) => pattern_matches(p, v),
-            None => false,
-        }),
-        Value::Array(allowed) => allowed.iter().any(|a| match a {
-            // An operator (`{"prefix": …}`): the pattern language's, not known here.
-            Value::Object(_) => true,
-            literal => literal == value || value.as_array().is_some_and(|vs| vs.contains(literal)),
-        }),
-        _ => false,
-    }
 }
 
 #[cfg(test)]
@@ -67,6 +49,10 @@ mod tests {
         assert!(matches(Some(&criteria(deep)), &rec));
         let other = json!({"dynamodb": {"NewImage": {"kind": {"S": ["refund"]}}}});
         assert!(!matches(Some(&criteria(other)), &rec));
+        let prefix = json!({"dynamodb": {"NewImage": {"kind": {"S": [{"prefix": "ord"}]}}}});
+        assert!(matches(Some(&criteria(prefix)), &rec));
+        let not = json!({"eventName": [{"anything-but": ["INSERT"]}]});
+        assert!(!matches(Some(&criteria(not)), &rec));
         assert!(!matches(Some(&criteria(json!({"missing": ["x"]}))), &rec));
     }
 }

@@ -6,7 +6,7 @@
 //! - [`model`]: the mapping as the API shows it; Create/Update's checks and AWS's errors.
 //! - [`source`]: source kinds, and the [`source::Source`] trait a poller reads through.
 //! - [`dynamodb`]: a DynamoDB stream as a source (`aws:dynamodb` events).
-//! - [`filter`]: FilterCriteria (the hook for the event-pattern language).
+//! - [`filter`]: FilterCriteria, in EventBridge's event-pattern language.
 //! - [`poller`]: the supervised worker: leases, batches, retries, checkpoints.
 
 pub mod dynamodb;

@@ -301,8 +301,7 @@ pub fn check_filter_criteria(f: &Value) -> Result<(), Error> {
     }
     for filter in filters {
         let pattern = filter["Pattern"].as_str().unwrap_or("");
-        let parsed: Option<Value> = serde_json::from_str(pattern).ok();
-        if !parsed.is_some_and(|p| p.is_object()) {
+        if stratus_events::pattern::Pattern::parse(pattern).is_err() {
             return Err(Error::invalid("Invalid filter pattern definition."));
         }
     }
