@@ -98,6 +98,10 @@ impl Platform {
         );
         let topics = stratus_topics::Topics::open(&location)
             .map_err(|e| anyhow::anyhow!("topics store: {e}"))?;
+        let queues = Arc::new(
+            stratus_queues::Queues::open(&location)
+                .map_err(|e| anyhow::anyhow!("queues store: {e}"))?,
+        );
         let blobs = open_blob_store(cfg, &data_dir)?;
         let code = Arc::new(
             CodeStore::open(blobs.clone(), &data_dir.join("code"))
@@ -221,6 +225,7 @@ impl Platform {
                 blobs,
                 database: Arc::new(stratus_db::Health::new(location.clone())),
                 topics,
+                queues,
                 iam,
             },
             config: ApiConfig {
