@@ -530,3 +530,72 @@ def test_acknowledged_sends_survive_kill_9(server_factory):
                             MessageDeduplicationId="d")
     assert len(sqs2.receive_message(QueueUrl=fifo2, MaxNumberOfMessages=10)["Messages"]) == 1
     assert dup["MessageId"]
+
+
+# --- targets -------------------------------------------------------------------------------
+
+
+def test_topic_delivers_to_a_subscribed_queue(server, sqs):
+    sns = make_client(server.url, "sns")
+    topic = sns.create_topic(Name=name("t"))["TopicArn"]
+    url = sqs.create_queue(QueueName=name("sub"))["QueueUrl"]
+    raw_url = sqs.create_queue(QueueName=name("raw"))["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    raw_arn = sqs.get_queue_attributes(QueueUrl=raw_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sub = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn,
+                        ReturnSubscriptionArn=True)["SubscriptionArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=raw_arn, ReturnSubscriptionArn=True,
+                  Attributes={"RawMessageDelivery": "true",
+                              "FilterPolicy": json.dumps({"kind": ["keep"]})})
+    attrs = {"kind": {"DataType": "String", "StringValue": "keep"}}
+    published = sns.publish(TopicArn=topic, Message="hello", Subject="s", MessageAttributes=attrs)
+    sns.publish(TopicArn=topic, Message="filtered out of the raw queue",
+                MessageAttributes={"kind": {"DataType": "String", "StringValue": "drop"}})
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=2)["Messages"]
+    envelopes = [json.loads(m["Body"]) for m in got]
+    first = next(e for e in envelopes if e["Message"] == "hello")
+    assert first["Type"] == "Notification"
+    assert first["MessageId"] == published["MessageId"]
+    assert first["TopicArn"] == topic and first["Subject"] == "s"
+    assert first["MessageAttributes"] == {"kind": {"Type": "String", "Value": "keep"}}
+    assert first["UnsubscribeURL"] == f"{server.url}/?Action=Unsubscribe&SubscriptionArn={sub}"
+    assert {"Timestamp", "SignatureVersion", "Signature", "SigningCertURL"} <= set(first)
+    raw = sqs.receive_message(QueueUrl=raw_url, MaxNumberOfMessages=10, WaitTimeSeconds=2,
+                              MessageAttributeNames=["All"])["Messages"]
+    assert [m["Body"] for m in raw] == ["hello"]
+    assert raw[0]["MessageAttributes"]["kind"]["StringValue"] == "keep"
+    assert raw[0]["MD5OfMessageAttributes"] == attributes_md5(attrs)
+    with pytest.raises(ClientError) as e:
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint="not-an-arn")
+    assert_error(e.value, "InvalidParameter", 400, "Invalid parameter: SQS endpoint ARN")
+
+
+def test_bucket_notifications_to_a_queue(server, sqs):
+    from helpers import make_s3_client, unique_bucket
+    s3 = make_s3_client(server.url)
+    bucket = unique_bucket()
+    s3.create_bucket(Bucket=bucket)
+    url = sqs.create_queue(QueueName=name("s3"))["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    config = {"QueueConfigurations": [{
+        "Id": "to-queue", "QueueArn": arn, "Events": ["s3:ObjectCreated:*"],
+        "Filter": {"Key": {"FilterRules": [{"Name": "Prefix", "Value": "in/"}]}}}]}
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=config)
+    got = s3.get_bucket_notification_configuration(Bucket=bucket)["QueueConfigurations"]
+    assert got[0]["QueueArn"] == arn and got[0]["Id"] == "to-queue"
+    test = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2)["Messages"][0]
+    event = json.loads(test["Body"])
+    assert event["Event"] == "s3:TestEvent" and event["Bucket"] == bucket
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=test["ReceiptHandle"])
+    s3.put_object(Bucket=bucket, Key="out/skip.txt", Body=b"x")
+    s3.put_object(Bucket=bucket, Key="in/a b.txt", Body=b"hello")
+    msgs = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5, MaxNumberOfMessages=10)["Messages"]
+    records = [r for m in msgs for r in json.loads(m["Body"])["Records"]]
+    assert [r["s3"]["object"]["key"] for r in records] == ["in/a+b.txt"]
+    assert records[0]["eventName"] == "ObjectCreated:Put"
+    assert records[0]["s3"]["configurationId"] == "to-queue"
+    missing = arn + "-missing"
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": missing, "Events": ["s3:ObjectCreated:*"]}]})
+    assert e.value.response["Error"]["Code"] == "InvalidArgument"

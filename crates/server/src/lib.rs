@@ -195,13 +195,16 @@ impl Platform {
         if let Some((c, _)) = &cluster {
             invoker.join_cluster(c.clone());
         }
-        objects.set_sink(Arc::new(stratus_api::objects::Notifier::new(
-            invoker.clone(),
-            stratus_api::lambda::policy::InvokePermissions {
-                meta: meta.clone(),
-                enforced: iam_enforced,
-            },
-        )));
+        objects.set_sink(Arc::new(
+            stratus_api::objects::Notifier::new(
+                invoker.clone(),
+                stratus_api::lambda::policy::InvokePermissions {
+                    meta: meta.clone(),
+                    enforced: iam_enforced,
+                },
+            )
+            .with_queues(queues.clone()),
+        ));
         let s3 = {
             let auth = stratus_api::s3_auth::IamAuth {
                 root: credentials.clone(),
