@@ -599,3 +599,50 @@ def test_bucket_notifications_to_a_queue(server, sqs):
         s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
             "QueueConfigurations": [{"QueueArn": missing, "Events": ["s3:ObjectCreated:*"]}]})
     assert e.value.response["Error"]["Code"] == "InvalidArgument"
+
+
+def test_function_destinations_and_dead_letter_queue(server_factory):
+    """Asynchronous outcomes go to queues: the invocation record to an OnSuccess / OnFailure
+    queue, and after a failure the original event to the DeadLetterConfig queue."""
+    from helpers import (INVOKE_CONFIG, create_function, make_s3_client, recorder_kwargs,
+                         recorder_zip, unique_bucket, unique_name, wait_active, wait_updated)
+    srv = server_factory(env={"STRATUS_ASYNC_RETRY_DELAY_SECS": "1"})
+    lam = srv.client(**INVOKE_CONFIG)
+    s3 = make_s3_client(srv.url)
+    bucket = unique_bucket("rec")
+    s3.create_bucket(Bucket=bucket)
+    sqs = make_client(srv.url, "sqs")
+
+    def new_queue(prefix):
+        url = sqs.create_queue(QueueName=name(prefix))["QueueUrl"]
+        return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    (ok_url, ok_arn), (fail_url, fail_arn), (dlq_url, dlq_arn) = (
+        new_queue("ok"), new_queue("failed"), new_queue("dlq"))
+    fn = unique_name("rec")
+    create_function(lam, fn, recorder_zip(), **recorder_kwargs(bucket, f"{fn}/"))
+    wait_active(lam, fn)
+    lam.update_function_configuration(FunctionName=fn, DeadLetterConfig={"TargetArn": dlq_arn})
+    wait_updated(lam, fn)
+    lam.put_function_event_invoke_config(FunctionName=fn, MaximumRetryAttempts=0, DestinationConfig={
+        "OnSuccess": {"Destination": ok_arn}, "OnFailure": {"Destination": fail_arn}})
+
+    lam.invoke(FunctionName=fn, InvocationType="Event", Payload=json.dumps({"order": 7}))
+    [ok] = sqs.receive_message(QueueUrl=ok_url, WaitTimeSeconds=20)["Messages"]
+    record = json.loads(ok["Body"])
+    assert record["requestContext"]["condition"] == "Success"
+    assert record["requestPayload"] == {"order": 7}
+    assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST"}
+
+    resp = lam.invoke(FunctionName=fn, InvocationType="Event", Payload=json.dumps({"fail": True}))
+    rid = resp["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    [failed] = sqs.receive_message(QueueUrl=fail_url, WaitTimeSeconds=20)["Messages"]
+    record = json.loads(failed["Body"])
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["requestId"] == rid
+    [dead] = sqs.receive_message(QueueUrl=dlq_url, WaitTimeSeconds=20,
+                                 MessageAttributeNames=["All"])["Messages"]
+    assert json.loads(dead["Body"]) == {"fail": True}
+    assert dead["MessageAttributes"]["RequestID"]["StringValue"] == rid
+    assert "ErrorMessage" in dead["MessageAttributes"]
+    assert "Messages" not in sqs.receive_message(QueueUrl=ok_url), "one record per outcome"

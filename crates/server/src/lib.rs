@@ -191,6 +191,9 @@ impl Platform {
             async_retry_delay: std::time::Duration::from_secs(cfg.async_retry_delay_secs),
             node: cfg.node_id(&data_dir)?,
         }));
+        invoker.set_queue_target(Arc::new(stratus_api::services::sqs::QueueSender(
+            queues.clone(),
+        )));
         let cluster = join_cluster(cfg, &location, &data_dir, addr, &engine, &workers)?;
         if let Some((c, _)) = &cluster {
             invoker.join_cluster(c.clone());

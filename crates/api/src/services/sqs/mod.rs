@@ -227,3 +227,30 @@ pub fn early_error(parts: &Parts, e: Error) -> Response {
         }
     }
 }
+
+/// The queues store as the invoker's way to queue destinations and dead-letter queues.
+pub struct QueueSender(pub std::sync::Arc<stratus_queues::Queues>);
+
+impl stratus_invoke::QueueTarget for QueueSender {
+    fn send(&self, arn: &str, body: String, attributes: &[(&str, &str)]) -> Result<(), String> {
+        let attributes = attributes
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| {
+                let a = stratus_queues::message::MessageAttribute {
+                    data_type: "String".into(),
+                    string_value: Some(v.to_string()),
+                    binary_value: None,
+                };
+                (k.to_string(), a)
+            })
+            .collect();
+        let m = stratus_queues::store::Outgoing {
+            body,
+            attributes,
+            sender_id: "lambda.amazonaws.com".into(),
+            ..Default::default()
+        };
+        self.0.send(arn, &m).map(|_| ()).map_err(|e| e.to_string())
+    }
+}
