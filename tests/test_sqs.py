@@ -397,6 +397,8 @@ def test_redrive_to_dead_letter_queue_and_move_back(sqs):
     src = sqs.create_queue(QueueName=name("src"), Attributes={"RedrivePolicy": json.dumps(
         {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"})})["QueueUrl"]
     assert sqs.list_dead_letter_source_queues(QueueUrl=dlq)["queueUrls"] == [src]
+    policy = sqs.get_queue_attributes(QueueUrl=src, AttributeNames=["RedrivePolicy"])["Attributes"]
+    assert json.loads(policy["RedrivePolicy"]) == {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}
     sent = sqs.send_message(QueueUrl=src, MessageBody="poison", MessageAttributes={
         "k": {"DataType": "String", "StringValue": "v"}})
     for _ in range(2):

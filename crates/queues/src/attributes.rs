@@ -129,6 +129,22 @@ pub fn check(name: &str, value: &str, creating: bool, fifo: bool) -> Result<(), 
     }
 }
 
+/// A checked attribute as it is stored and reported: a redrive policy in AWS's form (its
+/// count a number, whatever the request sent), every other value as given.
+pub fn normalize(name: &str, value: &str) -> String {
+    match name {
+        "RedrivePolicy" if !value.is_empty() => match parse_redrive(value) {
+            Ok(r) => serde_json::json!({
+                "deadLetterTargetArn": r.dead_letter_arn,
+                "maxReceiveCount": r.max_receive_count,
+            })
+            .to_string(),
+            Err(_) => value.to_string(),
+        },
+        _ => value.to_string(),
+    }
+}
+
 /// A source queue's redrive policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Redrive {
@@ -264,8 +280,13 @@ mod tests {
 
     #[test]
     fn redrive_policies_parse() {
-        let r = parse_redrive(r#"{"deadLetterTargetArn":"arn:x","maxReceiveCount":"3"}"#).unwrap();
+        let given = r#"{"deadLetterTargetArn":"arn:x","maxReceiveCount":"3"}"#;
+        let r = parse_redrive(given).unwrap();
         assert_eq!(r.max_receive_count, 3);
+        assert_eq!(
+            normalize("RedrivePolicy", given),
+            r#"{"deadLetterTargetArn":"arn:x","maxReceiveCount":3}"#
+        );
         assert!(parse_redrive(r#"{"deadLetterTargetArn":"arn:x","maxReceiveCount":0}"#).is_err());
         assert!(parse_redrive("nope").is_err());
         let mut dlq = Attributes::new();

@@ -297,6 +297,10 @@ impl Queues {
             attributes::check(k, v, true, fifo)?;
         }
         check_tags(tags)?;
+        let given: Attributes = given
+            .iter()
+            .map(|(k, v)| (k.clone(), attributes::normalize(k, v)))
+            .collect();
         let arn = queue_arn(region, name);
         self.tx("create queue", |t| {
             if let Some(existing) = queue(t, &arn)? {
@@ -416,7 +420,7 @@ impl Queues {
                 {
                     q.attrs.remove(k);
                 } else {
-                    q.attrs.insert(k.clone(), v.clone());
+                    q.attrs.insert(k.clone(), attributes::normalize(k, v));
                 }
             }
             check_redrive_target(t, arn, &q.attrs)?;
