@@ -5,6 +5,7 @@ errors (code, HTTP status and message), and durability across kill -9."""
 
 import hashlib
 import json
+import os
 import struct
 import subprocess
 import threading
@@ -648,3 +649,32 @@ def test_function_destinations_and_dead_letter_queue(server_factory):
     assert dead["MessageAttributes"]["RequestID"]["StringValue"] == rid
     assert "ErrorMessage" in dead["MessageAttributes"]
     assert "Messages" not in sqs.receive_message(QueueUrl=ok_url), "one record per outcome"
+
+
+@pytest.mark.skipif(not os.environ.get("STRATUS_TEST_DATABASE"),
+                    reason="a cluster shares a PostgreSQL database (STRATUS_TEST_DATABASE)")
+def test_long_poll_sees_a_send_through_another_node(server_factory, tmp_path):
+    """Two nodes on one database: a poll waiting on one gets a message sent through the
+    other within its periodic re-read of the store."""
+    env = {"STRATUS_CLUSTER_SECRET": "queues-test", "STRATUS_BLOB_STORE":
+           os.environ.get("STRATUS_BLOB_STORE") or f"file://{tmp_path / 'blobs'}"}
+    a = server_factory(env={**env, "STRATUS_NODE_ID": "node-a"})
+    b = server_factory(env={**env, "STRATUS_NODE_ID": "node-b",
+                            "STRATUS_DATABASE": a.env["STRATUS_DATABASE"]})
+    sqs_a, sqs_b = make_client(a.url, "sqs"), make_client(b.url, "sqs")
+    url_a = sqs_a.create_queue(QueueName=name("shared"))["QueueUrl"]
+    url_b = sqs_b.get_queue_url(QueueName=url_a.rsplit("/", 1)[1])["QueueUrl"]
+    result = {}
+
+    def poll():
+        start = time.monotonic()
+        result["r"] = sqs_a.receive_message(QueueUrl=url_a, WaitTimeSeconds=10)
+        result["took"] = time.monotonic() - start
+
+    t = threading.Thread(target=poll)
+    t.start()
+    time.sleep(1.0)
+    sqs_b.send_message(QueueUrl=url_b, MessageBody="from b")
+    t.join(15)
+    assert result["r"]["Messages"][0]["Body"] == "from b"
+    assert result["took"] < 3
