@@ -1328,6 +1328,44 @@ mod tests {
         }
     }
 
+    /// Messages older than the retention period are gone; the size limit is the queue's.
+    #[test]
+    fn retention_drops_old_messages_and_size_follows_the_queue() {
+        for (s, _b) in stores("retention") {
+            let a = attrs(&[
+                ("MessageRetentionPeriod", "60"),
+                ("MaximumMessageSize", "1024"),
+            ]);
+            let q = s.create_queue("us-east-1", "r", &a, &Tags::new()).unwrap();
+            s.send(&q.arn, &text("old")).unwrap();
+            s.send(&q.arn, &text("new")).unwrap();
+            // Age the first message past the 60 s retention period.
+            s.db.tx(|t| {
+                t.execute(
+                    "UPDATE messages SET sent_ms = sent_ms - 61000 WHERE body = 'old'",
+                    args![],
+                )
+            })
+            .unwrap();
+            assert_eq!(
+                s.queue_attributes(&q.arn).unwrap()["ApproximateNumberOfMessages"],
+                "1"
+            );
+            let got = receive(&s, &q.arn, 10, None);
+            assert_eq!(
+                got.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+                vec!["new"]
+            );
+            let e = s.send(&q.arn, &text(&"x".repeat(1025))).unwrap_err();
+            assert!(
+                e.message.contains("shorter than 1024 bytes"),
+                "{}",
+                e.message
+            );
+            s.send(&q.arn, &text(&"x".repeat(1024))).unwrap();
+        }
+    }
+
     #[test]
     fn an_acknowledged_send_survives_reopening_and_purge_is_limited() {
         for (s, b) in stores("durable") {
