@@ -678,3 +678,26 @@ def test_long_poll_sees_a_send_through_another_node(server_factory, tmp_path):
     t.join(15)
     assert result["r"]["Messages"][0]["Body"] == "from b"
     assert result["took"] < 3
+
+
+def test_iam_decides_queue_access(server, sqs):
+    """Each operation needs its sqs: action on the queue's ARN; a batch its single-message one."""
+    from iam_support import allow, client_as, doc, user_with_key
+    iam = server.client("iam")
+    user, key, secret = user_with_key(iam)
+    url = sqs.create_queue(QueueName=name("iam"))["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    iam.put_user_policy(UserName=user, PolicyName="send",
+                        PolicyDocument=doc(allow("sqs:SendMessage", arn)))
+    as_user = client_as(server, "sqs", key, secret)
+    as_user.send_message(QueueUrl=url, MessageBody="allowed")
+    r = as_user.send_message_batch(QueueUrl=url, Entries=[{"Id": "a", "MessageBody": "also"}])
+    assert [s["Id"] for s in r["Successful"]] == ["a"]
+    with pytest.raises(ClientError) as e:
+        as_user.receive_message(QueueUrl=url)
+    assert_error(e.value, "AccessDenied", 403, message_contains="sqs:ReceiveMessage")
+    other = sqs.create_queue(QueueName=name("iam"))["QueueUrl"]
+    with pytest.raises(ClientError) as e:
+        as_user.send_message(QueueUrl=other, MessageBody="not this queue")
+    assert_error(e.value, "AccessDenied", 403)
+    assert "Messages" not in sqs.receive_message(QueueUrl=other)
