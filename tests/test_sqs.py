@@ -467,6 +467,8 @@ def test_query_protocol_on_the_queue_url(server, sqs):
     status, root, _ = query(server, {"Action": "GetQueueUrl", "QueueName": "missing-" + n})
     assert status == 400
     assert root.find(f"{NS}Error/{NS}Code").text == "AWS.SimpleQueueService.NonExistentQueue"
+    assert root.find(f"{NS}Error/{NS}Message").text == \
+        "The specified queue does not exist for this wsdl version."
     assert root.find(f"{NS}Error/{NS}Type").text == "Sender"
     status, root, _ = query(server, {"Action": "SendMessageBatch", "QueueUrl": url,
                                      "SendMessageBatchRequestEntry.1.Id": "x",

@@ -212,6 +212,10 @@ fn query_reply(op: &str, request_id: &str, v: &Value) -> Response {
 fn query_error(e: &Error, request_id: &str) -> Response {
     let mut renamed = e.clone();
     renamed.code = query_code(e.code);
+    // The Query protocol words a missing queue as it always has.
+    if e.code == "QueueDoesNotExist" {
+        renamed.message = "The specified queue does not exist for this wsdl version.".into();
+    }
     xml::error_in(NS, &renamed, request_id)
 }
 
