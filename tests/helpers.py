@@ -608,7 +608,7 @@ class Records:
 # Where each store keeps its state: the SQLite file in the data directory, or the schema in
 # the server's PostgreSQL database.
 STORE_FILES = {"meta": "meta.db", "iam": "iam.db", "usage": "usage.db", "tables": "tables.db",
-               "topics": "topics.db", "objects": "objects/s3.db"}
+               "topics": "topics.db", "queues": "queues.db", "objects": "objects/s3.db"}
 
 
 def _sql_literal(v):

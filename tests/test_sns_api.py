@@ -269,7 +269,7 @@ def test_subscribe_with_attributes_and_conflicts(sns, topic):
     ("carrier-pigeon", "x", "Invalid parameter: Amazon SNS does not support this protocol string: carrier-pigeon"),
     ("lambda", "not-an-arn", "Invalid parameter: Lambda endpoint ARN"),
     ("lambda", "arn:aws:sqs:us-east-1:000000000000:q", "Invalid parameter: Lambda endpoint ARN"),
-    ("sqs", "arn:aws:sqs:us-east-1:000000000000:q", None),
+    ("sqs", "not-an-arn", "Invalid parameter: SQS endpoint ARN"),
     ("https", "https://example.com/hook", None),
 ])
 def test_subscribe_rejects_what_cannot_be_delivered(sns, topic, protocol, endpoint, message):

@@ -136,6 +136,9 @@ def test_a_sqlite_data_directory_migrates_to_postgres(server_factory, tmp_path):
     allow_topic(lam, name, topic)
     sub = sns.subscribe(TopicArn=topic, Protocol="lambda",
                         Endpoint=f"arn:aws:lambda:us-east-1:000000000000:function:{name}")
+    sqs = make_client(old.url, "sqs")
+    queue = sqs.create_queue(QueueName=unique_name("moved"))["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody="a message that moved")
     old.stop()
 
     target = database_for(tmp_path / "new")
@@ -156,6 +159,10 @@ def test_a_sqlite_data_directory_migrates_to_postgres(server_factory, tmp_path):
     assert item["v"] == {"N": "42"}
     subs = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
     assert [s["SubscriptionArn"] for s in subs] == [sub["SubscriptionArn"]]
+    sqs = make_client(new.url, "sqs")
+    moved = sqs.get_queue_url(QueueName=queue.rsplit("/", 1)[1])["QueueUrl"]
+    got = sqs.receive_message(QueueUrl=moved)["Messages"]
+    assert [m["Body"] for m in got] == ["a message that moved"]
     # New writes continue on PostgreSQL.
     lam.update_function_configuration(FunctionName=name, Description="after the move")
     wait_updated(lam, name)

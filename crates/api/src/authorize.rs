@@ -191,6 +191,30 @@ fn target(caller: &Caller, parts: &Parts, body: &[u8]) -> Option<Target> {
                 region,
             ))
         }
+        "sqs" => {
+            // JSON (`X-Amz-Target`) or Query (`Action`): the operation and its queue.
+            let path = parts.uri.path();
+            match parts.headers.contains_key("x-amz-target") {
+                true => {
+                    let body = json();
+                    Some(actions::sqs(
+                        &op(),
+                        |k| body.get(k).and_then(|v| v.as_str()),
+                        path,
+                        region,
+                    ))
+                }
+                false => {
+                    let p = form();
+                    Some(actions::sqs(
+                        p.get("Action").unwrap_or(""),
+                        |k| p.get(k),
+                        path,
+                        region,
+                    ))
+                }
+            }
+        }
         "iam" => {
             let p = form();
             Some(actions::iam(p.get("Action").unwrap_or(""), |k| p.get(k)))
@@ -394,6 +418,9 @@ fn denied(caller: &Caller, parts: &Parts, message: String) -> Response {
         _ => "AccessDeniedException",
     };
     let e = Error::new(code, Kind::AccessDenied, message);
+    if service == "sqs" {
+        return services::sqs::early_error(parts, e);
+    }
     if let Some(json) = services::json::by_name(service) {
         return services::json::render(json, e);
     }

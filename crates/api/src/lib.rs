@@ -16,7 +16,7 @@
 //!   invoker, `stratus_invoke`, which every trigger calls).
 //! - [`services`]: the protocol-per-service APIs answered on `POST /`, chosen by the signing
 //!   service: the AWS JSON services (DynamoDB, CloudWatch Logs) through one `X-Amz-Target`
-//!   table and renderer, and the Query protocol's (SNS, IAM, STS).
+//!   table and renderer, and the Query protocol's (SNS, IAM, STS); SQS speaks both.
 //! - [`s3_auth`]: S3's keys and authorization, plugged into s3s.
 //! - [`panic_guard`]: a panic in a handler becomes its protocol's internal error.
 //! - [`workers`]: background workers restarted after a panic, and their states.
@@ -61,6 +61,7 @@ const SERVICES: &[&str] = &[
     "execute-api",
     "dynamodb",
     "sns",
+    "sqs",
     "logs",
     "events",
     "scheduler",
@@ -102,6 +103,8 @@ pub struct Stores {
     pub topics: stratus_topics::Topics,
     /// Event buses, rules, targets and schedules (EventBridge and its Scheduler).
     pub events: services::events::EventsService,
+    /// Queues and their messages (the SQS API), in their own database.
+    pub queues: Arc<stratus_queues::Queues>,
     /// Users, roles, policies and sessions (the IAM and STS APIs, and who a key belongs to).
     pub iam: Arc<stratus_iam::Iam>,
 }

@@ -240,6 +240,8 @@ pub struct Notifier {
     queue: Arc<dyn EventQueue>,
     /// Whether S3 may invoke a function, by the function's permissions.
     permissions: crate::lambda::policy::InvokePermissions,
+    /// Where events for queue configurations go.
+    queues: Option<Arc<stratus_queues::Queues>>,
 }
 
 impl Notifier {
@@ -247,14 +249,33 @@ impl Notifier {
         queue: Arc<dyn EventQueue>,
         permissions: crate::lambda::policy::InvokePermissions,
     ) -> Notifier {
-        Notifier { queue, permissions }
+        Notifier {
+            queue,
+            permissions,
+            queues: None,
+        }
+    }
+
+    /// Delivers the events of queue configurations to `queues`.
+    pub fn with_queues(mut self, queues: Arc<stratus_queues::Queues>) -> Notifier {
+        self.queues = Some(queues);
+        self
+    }
+
+    /// The queues store, if `arn` names a queue.
+    fn queue_for(&self, arn: &str) -> Option<&stratus_queues::Queues> {
+        stratus_queues::names::parse_queue_arn(arn)?;
+        self.queues.as_deref()
     }
 }
 
 impl stratus_s3::notify::EventSink for Notifier {
     /// The function must exist and its permissions must let S3 invoke it for this bucket
-    /// (the region checked is the function ARN's own).
+    /// (the region checked is the function ARN's own); a queue must exist.
     fn accepts(&self, arn: &str, bucket: &str) -> bool {
+        if let Some(queues) = self.queue_for(arn) {
+            return queues.queue(arn).ok().flatten().is_some();
+        }
         let Ok(r) = FunctionRef::parse(arn) else {
             return false;
         };
@@ -275,8 +296,20 @@ impl stratus_s3::notify::EventSink for Notifier {
         )
     }
 
-    /// Queues the event in the function ARN's region (else the bucket request's).
+    /// Queues the event in the function ARN's region (else the bucket request's), or sends
+    /// it to the queue an ARN names, as the message body.
     fn deliver(&self, arn: &str, payload: Vec<u8>, region: &str) {
+        if let Some(queues) = self.queue_for(arn) {
+            let m = stratus_queues::store::Outgoing {
+                body: String::from_utf8_lossy(&payload).into_owned(),
+                sender_id: "s3.amazonaws.com".into(),
+                ..Default::default()
+            };
+            if let Err(e) = queues.send(arn, &m) {
+                tracing::warn!(queue = %arn, error = %e, "object event to a queue dropped");
+            }
+            return;
+        }
         let Ok(r) = FunctionRef::parse(arn) else {
             return;
         };

@@ -210,6 +210,44 @@ pub fn sns<'a>(action: &str, param: impl Fn(&str) -> Option<&'a str>, region: &s
     Target::new(format!("sns:{action}"), resource)
 }
 
+/// An SQS request: its operation and the parameter naming its queue (a `QueueUrl`, a
+/// `QueueName` or a `SourceArn`), or the queue URL path it was sent to. A batch needs the
+/// permission of its single-message operation, as on AWS.
+pub fn sqs<'a>(
+    op: &str,
+    param: impl Fn(&str) -> Option<&'a str>,
+    path: &str,
+    region: &str,
+) -> Target {
+    let action = match op {
+        "SendMessageBatch" => "SendMessage",
+        "DeleteMessageBatch" => "DeleteMessage",
+        "ChangeMessageVisibilityBatch" => "ChangeMessageVisibility",
+        other => other,
+    };
+    let from_url = |u: &'a str| u.trim_end_matches('/').rsplit('/').next();
+    let path = path.trim_matches('/');
+    let name = match op {
+        "ListQueues" | "CancelMessageMoveTask" => None,
+        "StartMessageMoveTask" | "ListMessageMoveTasks" => {
+            param("SourceArn").and_then(|a| a.rsplit(':').next())
+        }
+        _ => param("QueueUrl")
+            .and_then(from_url)
+            .or_else(|| param("QueueName"))
+            .or_else(|| {
+                (path.split('/').count() == 2)
+                    .then(|| path.rsplit('/').next())
+                    .flatten()
+            }),
+    };
+    let resource = name.map_or_else(
+        || "*".to_string(),
+        |n| format!("arn:aws:sqs:{region}:{ACCOUNT_ID}:{n}"),
+    );
+    Target::new(format!("sqs:{action}"), resource)
+}
+
 /// A CloudWatch Logs request (`X-Amz-Target` operation and JSON body).
 pub fn logs(op: &str, body: &serde_json::Value, region: &str) -> Target {
     let group = body
@@ -408,6 +446,25 @@ mod tests {
                 "arn:aws:dynamodb:us-east-1:000000000000:table/A",
                 "arn:aws:dynamodb:us-east-1:000000000000:table/B"
             ]
+        );
+        let t = sqs(
+            "SendMessageBatch",
+            |k| (k == "QueueUrl").then_some("http://localhost:4566/000000000000/jobs"),
+            "/",
+            "us-east-1",
+        );
+        assert_eq!(t.action, "sqs:SendMessage");
+        assert_eq!(t.resources[0], "arn:aws:sqs:us-east-1:000000000000:jobs");
+        let t = sqs(
+            "GetQueueAttributes",
+            |_| None,
+            "/000000000000/q",
+            "us-east-1",
+        );
+        assert_eq!(t.resources[0], "arn:aws:sqs:us-east-1:000000000000:q");
+        assert_eq!(
+            sqs("ListQueues", |_| None, "/", "us-east-1").resources[0],
+            "*"
         );
         let t = sns(
             "Unsubscribe",

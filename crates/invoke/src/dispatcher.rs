@@ -275,10 +275,8 @@ impl Invoker {
         if !success {
             tracing::warn!(function = %ev.function, request_id = %ev.request_id, condition = condition.as_str(), "asynchronous invocation failed");
         }
-        let destination = target
-            .settings
-            .destination(success)
-            .filter(|d| d.contains(":function:"));
+        let configured = target.settings.destination(success);
+        let destination = configured.filter(|d| d.contains(":function:"));
         let record = invocation_record(ev, &target.resolved.config, condition, out);
         let result = self.meta.tx(|tx| {
             // Removed first: if the lease is another node's now, that node concludes the
@@ -301,9 +299,54 @@ impl Invoker {
             Ok(true)
         });
         match result {
-            Ok(true) => self.events.notify_one(),
+            Ok(true) => {
+                self.events.notify_one();
+                let queue = configured.filter(|d| d.starts_with("arn:aws:sqs:"));
+                self.to_queues(ev, &target.resolved.config, success, queue, &record, out);
+            }
             Ok(false) => lost_lease(ev),
             Err(e) => tracing::error!(%e, request_id = %ev.request_id, "could not conclude event"),
+        }
+    }
+
+    /// Sends a concluded event's outcome to the queues that want it, once the event is
+    /// removed (so never twice): the invocation record to a queue destination, and after a
+    /// failure the original event to a queue `DeadLetterConfig` names, with AWS's
+    /// `RequestID`, `ErrorCode` and `ErrorMessage` attributes.
+    fn to_queues(
+        &self,
+        ev: &AsyncEvent,
+        cfg: &FunctionConfig,
+        success: bool,
+        destination: Option<&str>,
+        record: &Value,
+        out: Option<&InvokeOutcome>,
+    ) {
+        let Some(queues) = self.queues.get() else {
+            return;
+        };
+        let dead_letter = cfg
+            .dead_letter_target
+            .as_deref()
+            .filter(|d| !success && d.starts_with("arn:aws:sqs:"));
+        if let Some(dest) = destination {
+            if let Err(e) = queues.send(dest, record.to_string(), &[]) {
+                tracing::warn!(%e, queue = dest, request_id = %ev.request_id, "destination record dropped");
+            }
+        }
+        if let Some(dlq) = dead_letter {
+            let body = String::from_utf8_lossy(&ev.payload).into_owned();
+            let message = out
+                .map(|o| String::from_utf8_lossy(&o.payload).into_owned())
+                .unwrap_or_else(|| "The function could not be invoked.".into());
+            let attributes = [
+                ("RequestID", ev.request_id.as_str()),
+                ("ErrorCode", "200"),
+                ("ErrorMessage", message.as_str()),
+            ];
+            if let Err(e) = queues.send(dlq, body, &attributes) {
+                tracing::warn!(%e, queue = dlq, request_id = %ev.request_id, "dead-letter event dropped");
+            }
         }
     }
 }

@@ -69,6 +69,16 @@ pub struct Invoker {
     cluster: std::sync::OnceLock<Arc<stratus_cluster::Cluster>>,
     /// This node's id, as holder of its async event leases.
     node: String,
+    /// Where records for queue destinations and dead-letter queues go (unset: dropped).
+    queues: std::sync::OnceLock<Arc<dyn QueueTarget>>,
+}
+
+/// Sends a message to a queue (the SQS-compatible store, plugged in by the server): where an
+/// asynchronous invocation's outcome goes when its destination or dead-letter target is a
+/// queue ARN.
+pub trait QueueTarget: Send + Sync {
+    /// Sends `body` with string message attributes to the queue `arn`.
+    fn send(&self, arn: &str, body: String, attributes: &[(&str, &str)]) -> Result<(), String>;
 }
 
 impl Invoker {
@@ -84,7 +94,13 @@ impl Invoker {
             slots: Arc::new(Semaphore::new(dispatcher::PARALLEL)),
             cluster: std::sync::OnceLock::new(),
             node: parts.node,
+            queues: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Delivers queue destinations and dead-letter queues through `queues`.
+    pub fn set_queue_target(&self, queues: Arc<dyn QueueTarget>) {
+        let _ = self.queues.set(queues);
     }
 
     /// The engine invocations run on.

@@ -93,6 +93,25 @@ pub struct ObjectEvent<'a> {
     pub source_ip: &'a str,
 }
 
+/// The message S3 sends a queue when a configuration naming it is stored.
+pub fn test_event(bucket: &str) -> Value {
+    let f = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    let now = time::OffsetDateTime::now_utc()
+        .format(f)
+        .unwrap_or_default();
+    let id = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
+    json!({
+        "Service": "Amazon S3",
+        "Event": "s3:TestEvent",
+        "Time": now,
+        "Bucket": bucket,
+        "RequestId": &id[..16],
+        "HostId": format!("{id}/stratus"),
+    })
+}
+
 /// AWS's S3 event notification (one record), as a Lambda function receives it.
 pub fn record(ev: &ObjectEvent<'_>, configuration_id: &str) -> Value {
     let f = time::macros::format_description!(

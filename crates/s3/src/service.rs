@@ -2108,13 +2108,9 @@ impl S3 for S3Front {
         self.require_bucket(&input.bucket)?;
         let cfg = input.notification_configuration;
         if cfg
-            .queue_configurations
+            .topic_configurations
             .as_ref()
-            .is_some_and(|q| !q.is_empty())
-            || cfg
-                .topic_configurations
-                .as_ref()
-                .is_some_and(|t| !t.is_empty())
+            .is_some_and(|t| !t.is_empty())
         {
             return Err(s3_error!(
                 InvalidArgument,
@@ -2124,13 +2120,24 @@ impl S3 for S3Front {
         let skip = input.skip_destination_validation.unwrap_or(false);
         let mut targets = Vec::new();
         for c in cfg.lambda_function_configurations.unwrap_or_default() {
-            targets.push(self.target(c, &input.bucket, skip)?);
+            targets.push(self.target(c, &input.bucket, skip, false)?);
+        }
+        // A queue configuration has the same parts; its ARN names a queue.
+        for q in cfg.queue_configurations.unwrap_or_default() {
+            let c = LambdaFunctionConfiguration {
+                id: q.id,
+                lambda_function_arn: q.queue_arn,
+                events: q.events,
+                filter: q.filter,
+            };
+            targets.push(self.target(c, &input.bucket, skip, true)?);
         }
         let json = serde_json::to_string(&targets).map_err(internal)?;
         self.0
             .db
             .tx(|tx| tx.set_notification(&input.bucket, &json))
             .map_err(internal)?;
+        self.send_test_events(&targets, &input.bucket);
         Ok(S3Response::new(
             PutBucketNotificationConfigurationOutput::default(),
         ))
@@ -2149,9 +2156,25 @@ impl S3 for S3Front {
             .map_err(internal)?
             .unwrap_or_default();
         let targets: Vec<LambdaTarget> = serde_json::from_str(&stored).unwrap_or_default();
-        let configs: Vec<LambdaFunctionConfiguration> = targets.into_iter().map(rendered).collect();
+        let (queues, functions): (Vec<_>, Vec<_>) =
+            targets.into_iter().partition(|t| is_queue_arn(&t.arn));
+        let configs: Vec<LambdaFunctionConfiguration> =
+            functions.into_iter().map(rendered).collect();
+        let queue_configs: Vec<QueueConfiguration> = queues
+            .into_iter()
+            .map(|t| {
+                let c = rendered(t);
+                QueueConfiguration {
+                    id: c.id,
+                    queue_arn: c.lambda_function_arn,
+                    events: c.events,
+                    filter: c.filter,
+                }
+            })
+            .collect();
         Ok(S3Response::new(GetBucketNotificationConfigurationOutput {
             lambda_function_configurations: (!configs.is_empty()).then_some(configs),
+            queue_configurations: (!queue_configs.is_empty()).then_some(queue_configs),
             ..Default::default()
         }))
     }
@@ -2339,6 +2362,11 @@ pub(crate) fn invalid_part() -> S3Error {
     s3_error!(InvalidPart, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.")
 }
 
+/// Whether a stored notification target is a queue (else a function).
+fn is_queue_arn(arn: &str) -> bool {
+    arn.starts_with("arn:aws:sqs:")
+}
+
 fn rendered(t: LambdaTarget) -> LambdaFunctionConfiguration {
     let mut rules = Vec::new();
     if let Some(p) = t.prefix {
@@ -2367,15 +2395,32 @@ fn rendered(t: LambdaTarget) -> LambdaFunctionConfiguration {
 }
 
 impl S3Front {
-    /// Validates one Lambda notification configuration, as S3 does.
+    /// Sends S3's `s3:TestEvent` to each queue of a configuration just stored, as S3 does.
+    fn send_test_events(&self, targets: &[LambdaTarget], bucket: &str) {
+        let Some(sink) = self.0.sink() else { return };
+        for t in targets.iter().filter(|t| is_queue_arn(&t.arn)) {
+            let region = t.arn.split(':').nth(3).unwrap_or("us-east-1");
+            let payload = crate::notify::test_event(bucket).to_string().into_bytes();
+            sink.deliver(&t.arn, payload, region);
+        }
+    }
+
+    /// Validates one Lambda (or, `queue`, queue) notification configuration, as S3 does.
     fn target(
         &self,
         c: LambdaFunctionConfiguration,
         bucket: &str,
         skip_validation: bool,
+        queue: bool,
     ) -> S3Result<LambdaTarget> {
         let arn = c.lambda_function_arn.clone();
-        if !(arn.starts_with("arn:") && arn.contains(":lambda:") && arn.contains(":function:")) {
+        let parses = match queue {
+            true => is_queue_arn(&arn),
+            false => {
+                arn.starts_with("arn:") && arn.contains(":lambda:") && arn.contains(":function:")
+            }
+        };
+        if !parses {
             return Err(s3_error!(InvalidArgument, "The ARN could not be parsed"));
         }
         if !skip_validation && !self.0.sink().is_some_and(|s| s.accepts(&arn, bucket)) {

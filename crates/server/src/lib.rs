@@ -100,6 +100,10 @@ impl Platform {
             .map_err(|e| anyhow::anyhow!("topics store: {e}"))?;
         let events = stratus_events::Events::open(&location)
             .map_err(|e| anyhow::anyhow!("events store: {e}"))?;
+        let queues = Arc::new(
+            stratus_queues::Queues::open(&location)
+                .map_err(|e| anyhow::anyhow!("queues store: {e}"))?,
+        );
         let blobs = open_blob_store(cfg, &data_dir)?;
         let code = Arc::new(
             CodeStore::open(blobs.clone(), &data_dir.join("code"))
@@ -189,17 +193,23 @@ impl Platform {
             async_retry_delay: std::time::Duration::from_secs(cfg.async_retry_delay_secs),
             node: cfg.node_id(&data_dir)?,
         }));
+        invoker.set_queue_target(Arc::new(stratus_api::services::sqs::QueueSender(
+            queues.clone(),
+        )));
         let cluster = join_cluster(cfg, &location, &data_dir, addr, &engine, &workers)?;
         if let Some((c, _)) = &cluster {
             invoker.join_cluster(c.clone());
         }
-        objects.set_sink(Arc::new(stratus_api::objects::Notifier::new(
-            invoker.clone(),
-            stratus_api::lambda::policy::InvokePermissions {
-                meta: meta.clone(),
-                enforced: iam_enforced,
-            },
-        )));
+        objects.set_sink(Arc::new(
+            stratus_api::objects::Notifier::new(
+                invoker.clone(),
+                stratus_api::lambda::policy::InvokePermissions {
+                    meta: meta.clone(),
+                    enforced: iam_enforced,
+                },
+            )
+            .with_queues(queues.clone()),
+        ));
         let s3 = {
             let auth = stratus_api::s3_auth::IamAuth {
                 root: credentials.clone(),
@@ -228,6 +238,7 @@ impl Platform {
                     cfg.schedule_minute_ms as i64,
                     format!("http://{addr}"),
                 ),
+                queues,
                 iam,
             },
             config: ApiConfig {

@@ -20,6 +20,7 @@ pub fn stores() -> Vec<StoreSpec<'static>> {
         stratus_s3::db::SPEC,
         stratus_topics::store::SPEC,
         stratus_events::store::SPEC,
+        stratus_queues::store::SPEC,
         stratus_iam::Iam::spec("iam"),
     ]
 }

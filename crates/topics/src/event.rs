@@ -109,6 +109,52 @@ pub fn lambda_event(
     }]})
 }
 
+/// The notification a queue subscribed as `subscription_arn` receives as its message body
+/// (unless it asked for raw delivery): SNS's JSON document for HTTP and SQS endpoints, whose
+/// URL members are spelled `SigningCertURL` and `UnsubscribeURL`, with `Subject` and
+/// `MessageAttributes` only when there are some.
+pub fn queue_envelope(
+    subscription_arn: &str,
+    n: &Notification<'_>,
+    endpoint: &str,
+    key: &[u8],
+    signature_version: &str,
+) -> Value {
+    let mut doc = Map::new();
+    doc.insert("Type".into(), "Notification".into());
+    doc.insert("MessageId".into(), n.message_id.into());
+    doc.insert("TopicArn".into(), n.topic_arn.into());
+    if let Some(subject) = n.subject {
+        doc.insert("Subject".into(), subject.into());
+    }
+    doc.insert("Message".into(), n.message.into());
+    doc.insert("Timestamp".into(), n.timestamp.into());
+    doc.insert("SignatureVersion".into(), signature_version.into());
+    doc.insert("Signature".into(), signature(key, n).into());
+    doc.insert(
+        "SigningCertURL".into(),
+        format!("{endpoint}/SimpleNotificationService-stratus.pem").into(),
+    );
+    doc.insert(
+        "UnsubscribeURL".into(),
+        format!("{endpoint}/?Action=Unsubscribe&SubscriptionArn={subscription_arn}").into(),
+    );
+    if !n.attributes.is_empty() {
+        let attributes: Map<String, Value> = n
+            .attributes
+            .iter()
+            .map(|(name, a)| {
+                (
+                    name.clone(),
+                    json!({"Type": a.data_type, "Value": a.event_value()}),
+                )
+            })
+            .collect();
+        doc.insert("MessageAttributes".into(), Value::Object(attributes));
+    }
+    Value::Object(doc)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +194,12 @@ mod tests {
             format!("http://localhost:4566/?Action=Unsubscribe&SubscriptionArn={sub}")
         );
         assert_eq!(r["Sns"]["Signature"], signature(b"k", &n));
+        let env = queue_envelope(sub, &n, "http://localhost:4566", b"k", "1");
+        assert_eq!(env["Type"], "Notification");
+        assert!(env.get("Subject").is_none());
+        assert_eq!(env["MessageAttributes"]["n"]["Value"], "7");
+        assert_eq!(env["UnsubscribeURL"], r["Sns"]["UnsubscribeUrl"]);
+        assert_eq!(env["Signature"], r["Sns"]["Signature"]);
         assert_ne!(signature(b"k", &n), signature(b"other", &n));
         assert_eq!(
             canonical_string(&n),

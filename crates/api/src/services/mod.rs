@@ -10,6 +10,7 @@
 //! - [`events`]: EventBridge's JSON 1.1 operations (`AWSEvents.*`), and its Scheduler's
 //!   REST-JSON routes.
 //! - [`sns`]: topics, SNS's Query protocol (form-encoded requests, XML responses).
+//! - [`sqs`]: queues, SQS's JSON 1.0 and Query protocols (either, on `/` or a queue's URL).
 //! - [`iam`]: users, roles, policies, IAM's Query protocol.
 //! - [`sts`]: temporary credentials, STS's Query protocol.
 
@@ -19,6 +20,7 @@ pub mod iam;
 pub mod json;
 pub mod logs;
 pub mod sns;
+pub mod sqs;
 pub mod sts;
 
 use axum::body::Bytes;
@@ -30,7 +32,7 @@ use crate::Shared;
 
 /// Whether `service` is answered here rather than by a path route.
 pub fn answers(service: &str) -> bool {
-    matches!(service, "sns" | "iam" | "sts") || json::by_name(service).is_some()
+    matches!(service, "sns" | "sqs" | "iam" | "sts") || json::by_name(service).is_some()
 }
 
 /// Which of these services a request is for, before its signature is checked: the credential
@@ -51,6 +53,7 @@ pub async fn handle(state: &Shared, caller: Caller, parts: Parts, body: Bytes) -
     match caller.service.as_str() {
         "iam" => iam::handle(state, &caller, &parts, body).await,
         "sts" => sts::handle(state, &caller, &parts, body).await,
+        "sqs" => sqs::handle(state, &caller, &parts, body).await,
         _ => sns::handle(state, &caller, &parts, body).await,
     }
 }
@@ -61,6 +64,9 @@ pub fn early_error(parts: &Parts, e: stratus_core::Error) -> Result<Response, st
     let Some(service) = protocol_of(parts) else {
         return Err(e);
     };
+    if service == "sqs" {
+        return Ok(sqs::early_error(parts, e));
+    }
     Ok(match json::by_name(&service) {
         Some(json) => json::auth_error(json, e),
         None => {

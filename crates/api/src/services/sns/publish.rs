@@ -9,7 +9,7 @@ use axum::response::Response;
 use stratus_core::names::FunctionRef;
 use stratus_core::{Error, Kind};
 use stratus_invoke::{EventQueue, NewEvent, Trigger};
-use stratus_topics::event::{lambda_event, timestamp_now, Notification};
+use stratus_topics::event::{lambda_event, queue_envelope, timestamp_now, Notification};
 use stratus_topics::filter::{FilterPolicy, Scope};
 use stratus_topics::message::{Message, MAX_MESSAGE_BYTES};
 use stratus_topics::names::{invalid, topic_not_found};
@@ -25,6 +25,9 @@ const MAX_BATCH: usize = 10;
 struct Outgoing {
     id: String,
     message: Message,
+    /// FIFO topics' `MessageGroupId` and `MessageDeduplicationId`, passed on to FIFO queues.
+    group_id: Option<String>,
+    deduplication_id: Option<String>,
 }
 
 /// The target topic of a Publish: `TopicArn` or `TargetArn`, exactly one.
@@ -76,6 +79,8 @@ fn read_message(p: &Params, fifo: bool) -> Result<Outgoing, Error> {
     Ok(Outgoing {
         id: uuid::Uuid::new_v4().to_string(),
         message,
+        group_id: p.get("MessageGroupId").map(str::to_string),
+        deduplication_id: p.get("MessageDeduplicationId").map(str::to_string),
     })
 }
 
@@ -282,7 +287,75 @@ fn deliver(c: &Ctx, topic: &str, t: &Target, msgs: &[&Outgoing]) -> Result<(), E
             });
         }
     }
-    c.state.invoker.enqueue_all(events)
+    c.state.invoker.enqueue_all(events)?;
+    deliver_to_queues(c, topic, t, msgs);
+    Ok(())
+}
+
+/// Sends each message to every matching queue subscriber, before the publish answers: SNS's
+/// JSON notification as the body, or with `RawMessageDelivery` the message itself with its
+/// attributes as message attributes. A queue that is gone loses the message, as on AWS
+/// without a subscription dead-letter queue.
+fn deliver_to_queues(c: &Ctx, topic: &str, t: &Target, msgs: &[&Outgoing]) {
+    let key = c.topics().signing_key();
+    for out in msgs {
+        let timestamp = timestamp_now();
+        for sub in t.subs.iter().filter(|s| s.protocol == "sqs") {
+            let body = out.message.body_for("sqs");
+            if !wants(sub, &out.message, body) {
+                continue;
+            }
+            let raw = sub
+                .attrs
+                .get("RawMessageDelivery")
+                .is_some_and(|v| v == "true");
+            let (text, attributes) = if raw {
+                (body.to_string(), queue_attributes(&out.message))
+            } else {
+                let n = Notification {
+                    message_id: &out.id,
+                    topic_arn: topic,
+                    subject: out.message.subject.as_deref(),
+                    message: body,
+                    timestamp: &timestamp,
+                    attributes: &out.message.attributes,
+                };
+                let doc = queue_envelope(&sub.arn, &n, &c.endpoint, key, &t.signature_version);
+                (doc.to_string(), Default::default())
+            };
+            let m = stratus_queues::store::Outgoing {
+                body: text,
+                attributes,
+                group_id: out.group_id.clone(),
+                // A FIFO queue needs an id; the message's own is unique.
+                deduplication_id: out.group_id.as_ref().map(|_| {
+                    out.deduplication_id
+                        .clone()
+                        .unwrap_or_else(|| out.id.clone())
+                }),
+                sender_id: "sns.amazonaws.com".into(),
+                ..Default::default()
+            };
+            if let Err(e) = c.state.stores.queues.send(&sub.endpoint, &m) {
+                tracing::warn!(queue = %sub.endpoint, error = %e, "topic delivery to a queue dropped");
+            }
+        }
+    }
+}
+
+/// A published message's attributes as a queue's message attributes (the same types).
+fn queue_attributes(m: &Message) -> stratus_queues::message::MessageAttributes {
+    m.attributes
+        .iter()
+        .map(|(k, a)| {
+            let v = stratus_queues::message::MessageAttribute {
+                data_type: a.data_type.clone(),
+                string_value: a.string_value.clone(),
+                binary_value: a.binary_value.clone(),
+            };
+            (k.clone(), v)
+        })
+        .collect()
 }
 
 /// A FIFO sequence number: 20 digits, increasing with time.
@@ -315,6 +388,8 @@ pub fn publish_for_service(
     let out = Outgoing {
         id: uuid::Uuid::new_v4().to_string(),
         message: Message::new(message.to_string(), None, None, Default::default())?,
+        group_id: None,
+        deduplication_id: None,
     };
     let t = subscribers(&c, topic)?;
     out.message.check_size(t.max_size)?;

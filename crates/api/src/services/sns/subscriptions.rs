@@ -1,6 +1,6 @@
-//! Subscription operations. Functions (`lambda`) are the protocol Stratus delivers to; the
-//! other SNS protocols name services Stratus does not run, so subscribing them is refused
-//! rather than accepted and never delivered.
+//! Subscription operations. Functions (`lambda`) and queues (`sqs`) are the protocols Stratus
+//! delivers to; the other SNS protocols name services Stratus does not run, so subscribing
+//! them is refused rather than accepted and never delivered.
 
 use axum::response::Response;
 use stratus_core::names::FunctionRef;
@@ -23,7 +23,6 @@ const NOT_OFFERED: &[&str] = &[
     "email",
     "email-json",
     "sms",
-    "sqs",
     "application",
     "firehose",
 ];
@@ -47,20 +46,33 @@ fn check_lambda_endpoint(endpoint: Option<&str>) -> Result<&str, Error> {
     }
 }
 
+/// An `sqs` endpoint: a queue ARN of this account (the queue need not exist yet; deliveries
+/// to a missing queue are dropped).
+fn check_sqs_endpoint(endpoint: Option<&str>) -> Result<&str, Error> {
+    let e = endpoint.unwrap_or("");
+    match stratus_queues::names::parse_queue_arn(e) {
+        Some(_) => Ok(e),
+        None => Err(invalid("SQS endpoint ARN")),
+    }
+}
+
 pub fn subscribe(c: &Ctx, p: &Params) -> Result<Response, Error> {
     let topic = topic_param(c, p, "TopicArn")?;
     let protocol = p.required("Protocol")?;
     if NOT_OFFERED.contains(&protocol) {
         return Err(invalid(format!(
-            "Protocol Reason: {protocol} endpoints are not offered by this service; subscribe functions with the lambda protocol"
+            "Protocol Reason: {protocol} endpoints are not offered by this service; subscribe functions with the lambda protocol or queues with the sqs protocol"
         )));
     }
-    if protocol != "lambda" {
+    if protocol != "lambda" && protocol != "sqs" {
         return Err(invalid(format!(
             "Amazon SNS does not support this protocol string: {protocol}"
         )));
     }
-    let endpoint = check_lambda_endpoint(p.get("Endpoint"))?;
+    let endpoint = match protocol {
+        "sqs" => check_sqs_endpoint(p.get("Endpoint"))?,
+        _ => check_lambda_endpoint(p.get("Endpoint"))?,
+    };
     let arn = c
         .topics()
         .subscribe(topic, protocol, endpoint, &p.map("Attributes"))?;

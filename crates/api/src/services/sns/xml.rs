@@ -16,6 +16,11 @@ pub const NS: &str = "http://sns.amazonaws.com/doc/2010-03-31/";
 pub struct Xml(String);
 
 impl Xml {
+    /// The document written so far.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
     pub fn open(&mut self, tag: &str) -> &mut Self {
         self.0.push('<');
         self.0.push_str(tag);
