@@ -189,12 +189,19 @@ def test_mapping_validation(ddb, tables, lambda_client, fn):
     assert lambda_client.list_event_source_mappings(EventSourceArn=arn)["EventSourceMappings"] == []
 
 
-def test_sqs_sources_are_accepted_and_stored(lambda_client, fn):
-    queue = "arn:aws:sqs:us-east-1:000000000000:jobs-" + helpers.unique_name()
+def test_sqs_sources_are_accepted_and_stored(server, lambda_client, fn):
+    sqs = server.client("sqs")
+    url = sqs.create_queue(QueueName="jobs-" + helpers.unique_name())["QueueUrl"]
+    queue = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    with pytest.raises(ClientError) as e:
+        lambda_client.create_event_source_mapping(FunctionName=fn, EventSourceArn=queue + "-missing")
+    assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert "AWS.SimpleQueueService.NonExistentQueue" in e.value.response["Error"]["Message"]
     m = lambda_client.create_event_source_mapping(
         FunctionName=fn, EventSourceArn=queue, MaximumBatchingWindowInSeconds=5, BatchSize=50,
         FunctionResponseTypes=["ReportBatchItemFailures"], ScalingConfig={"MaximumConcurrency": 2},
-        FilterCriteria={"Filters": [{"Pattern": json.dumps({"body": {"kind": ["order"]}})}]})
+        FilterCriteria={"Filters": [{"Pattern": json.dumps({"body": {"kind": ["order"]}})}]},
+        Enabled=False)
     try:
         assert m["BatchSize"] == 50 and "StartingPosition" not in m
         assert m["ScalingConfig"] == {"MaximumConcurrency": 2}
@@ -418,3 +425,139 @@ def test_filter_criteria_choose_the_records(ddb, tables, lambda_client, new_func
     keys = [r["dynamodb"]["Keys"]["pk"]["S"] for _, r in sorted(received(ddb, sink).items())]
     assert keys == ["take", "last"] and got
     lambda_client.delete_event_source_mapping(UUID=m["UUID"])
+
+
+# Records each SQS message it receives into SINK as `msg-<body>` (the record as received) and
+# each invocation as `inv-…` with its batch size. A body starting with `fail` raises; one
+# starting with `bad` is reported in batchItemFailures (so only it goes back to the queue).
+SQS_SINK_SOURCE = r"""
+import json, os, time, uuid
+import boto3
+
+sink = boto3.resource("dynamodb").Table(os.environ["SINK"])
+
+
+def handler(event, context):
+    records = event["Records"]
+    sink.put_item(Item={"id": "inv-" + uuid.uuid4().hex, "n": len(records), "at": str(time.time())})
+    failures = []
+    for r in records:
+        if r["body"].startswith("fail"):
+            raise RuntimeError("told to fail")
+        if r["body"].startswith("bad"):
+            failures.append({"itemIdentifier": r["messageId"]})
+            continue
+        sink.put_item(Item={"id": "msg-" + r["body"], "record": json.dumps(r)})
+    return {"batchItemFailures": failures}
+"""
+
+
+def queue_with_dlq(sqs, max_receives=2, visibility=1):
+    name = "jobs-" + helpers.unique_name()
+    dlq_url = sqs.create_queue(QueueName=name + "-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = sqs.create_queue(QueueName=name, Attributes={
+        "VisibilityTimeout": str(visibility),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)}),
+    })["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return url, arn, dlq_url
+
+
+def messages(ddb, sink):
+    return {i["id"]["S"][4:]: json.loads(i["record"]["S"]) for i in scan(ddb, sink, "msg-")}
+
+
+def drain(sqs, url):
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    return sorted(m["Body"] for m in got.get("Messages", []))
+
+
+def test_queue_messages_reach_the_function_and_failures_go_back(server, ddb, tables, lambda_client,
+                                                                new_function):
+    sqs = server.client("sqs")
+    sink = tables(hash_key=("id", "S"))
+    fn = sink_function(new_function, sink, source=SQS_SINK_SOURCE)
+    url, arn, dlq_url = queue_with_dlq(sqs)
+    sqs.send_message(QueueUrl=url, MessageBody="one", MessageAttributes={
+        "kind": {"DataType": "String", "StringValue": "order"}})
+    for body in ("two", "bad-1", "three"):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    m = lambda_client.create_event_source_mapping(
+        FunctionName=fn, EventSourceArn=arn, BatchSize=10,
+        FunctionResponseTypes=["ReportBatchItemFailures"])
+    try:
+        got = wait_for(lambda: (r := messages(ddb, sink)) and len(r) == 3 and r)
+        one = got["one"]
+        assert one["eventSource"] == "aws:sqs" and one["eventSourceARN"] == arn
+        assert one["awsRegion"] == "us-east-1" and one["body"] == "one"
+        assert set(one) >= {"messageId", "receiptHandle", "attributes", "messageAttributes", "md5OfBody"}
+        assert one["messageAttributes"]["kind"] == {
+            "stringValue": "order", "stringListValues": [], "binaryListValues": [], "dataType": "String"}
+        assert one["attributes"]["ApproximateReceiveCount"] == "1"
+        assert {"SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp"} <= set(one["attributes"])
+        # The reported failure is received again until the redrive policy moves it.
+        assert wait_for(lambda: drain(sqs, dlq_url), timeout=30) == ["bad-1"]
+        assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"][
+            "ApproximateNumberOfMessages"] == "0"
+    finally:
+        lambda_client.delete_event_source_mapping(UUID=m["UUID"])
+
+
+def test_a_failing_batch_stays_in_the_queue(server, ddb, tables, lambda_client, new_function):
+    sqs = server.client("sqs")
+    sink = tables(hash_key=("id", "S"))
+    fn = sink_function(new_function, sink, source=SQS_SINK_SOURCE)
+    url, arn, dlq_url = queue_with_dlq(sqs, max_receives=2)
+    sqs.send_message(QueueUrl=url, MessageBody="fail-1")
+    m = lambda_client.create_event_source_mapping(FunctionName=fn, EventSourceArn=arn, BatchSize=1)
+    try:
+        # Received twice (two failed invocations), then moved to the dead-letter queue.
+        assert wait_for(lambda: drain(sqs, dlq_url), timeout=30) == ["fail-1"]
+        assert len(scan(ddb, sink, "inv-")) == 2
+    finally:
+        lambda_client.delete_event_source_mapping(UUID=m["UUID"])
+
+
+def test_queue_filters_drop_what_they_do_not_match(server, ddb, tables, lambda_client, new_function):
+    sqs = server.client("sqs")
+    sink = tables(hash_key=("id", "S"))
+    fn = sink_function(new_function, sink, source=SQS_SINK_SOURCE)
+    url, arn, _ = queue_with_dlq(sqs)
+    pattern = {"body": {"kind": [{"prefix": "ord"}]}}
+    m = lambda_client.create_event_source_mapping(
+        FunctionName=fn, EventSourceArn=arn, BatchSize=10,
+        FilterCriteria={"Filters": [{"Pattern": json.dumps(pattern)}]})
+    try:
+        for body in ({"kind": "order", "n": 1}, {"kind": "refund", "n": 2}, "not json"):
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body) if isinstance(body, dict) else body)
+        got = wait_for(lambda: messages(ddb, sink))
+        # Unmatched messages are deleted, not delivered and not left behind.
+        wait_for(lambda: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"][
+            "ApproximateNumberOfMessages"] == "0" and sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["All"])["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "0")
+        assert list(messages(ddb, sink)) == [json.dumps({"kind": "order", "n": 1})] and got
+        with pytest.raises(ClientError) as e:
+            lambda_client.update_event_source_mapping(
+                UUID=m["UUID"], FilterCriteria={"Filters": [{"Pattern": '{"body": [{"nope": 1}]}'}]})
+        assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    finally:
+        lambda_client.delete_event_source_mapping(UUID=m["UUID"])
+
+
+def test_a_backlog_is_drained_in_full_batches(server, ddb, tables, lambda_client, new_function):
+    sqs = server.client("sqs")
+    sink = tables(hash_key=("id", "S"))
+    fn = sink_function(new_function, sink, source=SQS_SINK_SOURCE)
+    url, arn, _ = queue_with_dlq(sqs, visibility=30)
+    for start in range(0, 60, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "MessageBody": f"m{i}"} for i in range(start, start + 10)])
+    m = lambda_client.create_event_source_mapping(
+        FunctionName=fn, EventSourceArn=arn, BatchSize=10, ScalingConfig={"MaximumConcurrency": 2})
+    try:
+        wait_for(lambda: len(messages(ddb, sink)) == 60)
+        sizes = [int(i["n"]["N"]) for i in scan(ddb, sink, "inv-")]
+        assert sum(sizes) == 60 and max(sizes) == 10
+    finally:
+        lambda_client.delete_event_source_mapping(UUID=m["UUID"])

@@ -4,6 +4,7 @@ surviving a restart; through boto3's events client and the aws CLI."""
 
 import json
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -151,6 +152,27 @@ def test_sns_target_publishes_the_event(events, srv, recorder):
     sns_record = got[0]["event"]["Records"][0]["Sns"]
     assert sns_record["TopicArn"] == topic
     assert json.loads(sns_record["Message"])["detail"] == {"k": 1}
+
+
+def test_sqs_target_gets_the_event_as_its_body(events, srv):
+    sqs = srv.client("sqs")
+    url = sqs.create_queue(QueueName=uid("evq"))["QueueUrl"]
+    queue = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    source, name = uid("tosqs"), uid("rule")
+    events.put_rule(Name=name, EventPattern=json.dumps({"source": [source]}))
+    events.put_targets(Rule=name, Targets=[
+        {"Id": "whole", "Arn": queue},
+        {"Id": "part", "Arn": queue, "InputPath": "$.detail"}])
+    events.put_events(Entries=[{"Source": source, "DetailType": "t", "Detail": "{\"k\": 7}"}])
+    bodies = []
+    deadline = time.monotonic() + DELIVERY_S
+    while len(bodies) < 2 and time.monotonic() < deadline:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        bodies += [json.loads(m["Body"]) for m in got.get("Messages", [])]
+    whole = [b for b in bodies if "detail-type" in b]
+    assert len(bodies) == 2 and len(whole) == 1
+    assert whole[0]["source"] == source and whole[0]["detail"] == {"k": 7}
+    assert {"k": 7} in bodies
 
 
 def test_disabled_rules_and_custom_buses(events, recorder):

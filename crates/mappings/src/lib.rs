@@ -1,5 +1,5 @@
 //! Stratus event source mappings: Lambda's mapping of an event source (a DynamoDB stream
-//! now, an SQS queue once the queue service lands) to a function, and the pollers that read
+//! or an SQS queue) to a function, and the pollers that read
 //! the source and invoke the function with batches of records.
 //!
 //! # Layout
@@ -8,9 +8,11 @@
 //! - [`dynamodb`]: a DynamoDB stream as a source (`aws:dynamodb` events).
 //! - [`filter`]: FilterCriteria, in EventBridge's event-pattern language.
 //! - [`poller`]: the supervised worker: leases, batches, retries, checkpoints.
+//! - [`sqs`]: an SQS queue as a source (`aws:sqs` events): receive, invoke, delete.
 
 pub mod dynamodb;
 pub mod filter;
 pub mod model;
 pub mod poller;
 pub mod source;
+pub mod sqs;

@@ -37,12 +37,15 @@ pub trait Destinations: Send + Sync {
     fn send(&self, arn: &str, record: &Value) -> Result<(), Error>;
 }
 
-/// The sources, by kind (SQS is not wired yet: its mappings are stored, not polled).
+/// The sources: streams read through [`Source`] from a checkpoint; queues, which need none,
+/// through [`crate::sqs`].
 pub struct Sources {
     pub dynamodb: Arc<dyn Source>,
+    pub sqs: Arc<stratus_queues::Queues>,
 }
 
 impl Sources {
+    /// The checkpointed source of a kind (`None` for a queue).
     pub fn of(&self, kind: SourceKind) -> Option<Arc<dyn Source>> {
         match kind {
             SourceKind::DynamoDbStream => Some(self.dynamodb.clone()),
@@ -58,8 +61,10 @@ pub struct Poller {
     pub destinations: Arc<dyn Destinations>,
     /// This node's id, named on the leases it holds.
     pub node: String,
-    /// Mappings with a step in progress on this node.
+    /// Mappings with a step in progress on this node (a queue's pollers as `uuid#n`).
     busy: Mutex<HashSet<String>>,
+    /// Queue mappings whose last batch was full: their backlog calls for more pollers.
+    hot: Mutex<HashSet<String>>,
 }
 
 /// How an invocation of a batch ended.
@@ -68,6 +73,10 @@ enum Outcome {
     /// ReportBatchItemFailures: the records from this index on are to be retried.
     FailedFrom(usize),
     Failed,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn now_ms() -> i64 {
@@ -98,6 +107,7 @@ impl Poller {
             destinations,
             node,
             busy: Mutex::new(HashSet::new()),
+            hot: Mutex::new(HashSet::new()),
         })
     }
 
@@ -116,6 +126,10 @@ impl Poller {
         let all: Vec<Mapping> =
             blocking(move || meta.tx(|tx| tx.mappings_after("", "", "", 100_000))).await?;
         for m in all.into_iter().filter(Mapping::enabled) {
+            if m.kind() == Some(SourceKind::Sqs) {
+                self.clone().start_queue_pollers(m);
+                continue;
+            }
             let Some(source) = m.kind().and_then(|k| self.sources.of(k)) else {
                 continue;
             };
@@ -135,6 +149,37 @@ impl Poller {
             });
         }
         Ok(())
+    }
+
+    /// Starts a queue mapping's pollers that are not running: one, or while its backlog
+    /// keeps batches full, up to its concurrency. No lease: every node may poll a queue,
+    /// since a received message is hidden from the others.
+    fn start_queue_pollers(self: Arc<Self>, m: Mapping) {
+        let hot = lock(&self.hot).contains(&m.uuid);
+        let pollers = if hot { crate::sqs::concurrency(&m) } else { 1 };
+        for n in 0..pollers {
+            let key = format!("{}#{n}", m.uuid);
+            if !self.claim_busy(&key) {
+                continue;
+            }
+            let (me, m) = (self.clone(), m.clone());
+            tokio::spawn(async move {
+                let out =
+                    crate::sqs::step(me.sources.sqs.clone(), me.invoker.clone(), m.clone()).await;
+                match out {
+                    Ok(true) => {
+                        lock(&me.hot).insert(m.uuid.clone());
+                    }
+                    Ok(false) => {
+                        lock(&me.hot).remove(&m.uuid);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, mapping = %m.uuid, "queue poller step failed");
+                    }
+                }
+                lock(&me.busy).remove(&key);
+            });
+        }
     }
 
     fn claim_busy(&self, uuid: &str) -> bool {

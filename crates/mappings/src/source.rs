@@ -1,6 +1,6 @@
-//! What a poller reads from: a source kind, and the [`Source`] trait each kind implements.
-//! DynamoDB streams are one module ([`crate::dynamodb`]); an SQS queue is another module of
-//! the same shape, added when the queue service lands.
+//! What a poller reads from: a source kind, and the [`Source`] trait a checkpointed source
+//! implements (DynamoDB streams, [`crate::dynamodb`]). A queue needs no checkpoint: it is
+//! read by [`crate::sqs`].
 
 use serde_json::Value;
 use stratus_core::Error;

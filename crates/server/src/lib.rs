@@ -250,6 +250,13 @@ impl Platform {
             },
             workers: workers.clone(),
         });
+        let _ = state
+            .stores
+            .events
+            .sqs
+            .set(Arc::new(stratus_api::services::sqs::QueueSender(
+                state.stores.queues.clone(),
+            )));
         background.push(workers.supervise("event_scheduler", {
             let state = Arc::downgrade(&state);
             move || {
@@ -268,6 +275,7 @@ impl Platform {
                     dynamodb: Arc::new(stratus_mappings::dynamodb::StreamSource {
                         tables: state.stores.tables.clone(),
                     }),
+                    sqs: state.stores.queues.clone(),
                 },
                 Arc::new(stratus_api::lambda::mappings::MappingDestinations {
                     state: Arc::downgrade(&state),

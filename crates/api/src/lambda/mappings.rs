@@ -89,6 +89,12 @@ pub async fn create_event_source_mapping(
     if kind == SourceKind::DynamoDbStream && s.stores.tables.stream(&source)?.is_none() {
         return Err(Error::not_found(format!("Stream not found: {source}")).into());
     }
+    if kind == SourceKind::Sqs && s.stores.queues.queue(&source)?.is_none() {
+        return Err(Error::invalid(
+            "Error occurred while ReceiveMessage. SQS Error Code: AWS.SimpleQueueService.NonExistentQueue. SQS Error Message: The specified queue does not exist or you do not have access to it.",
+        )
+        .into());
+    }
     let start = start_of(&s, &m)?;
     m.last_modified = model::now_secs();
     s.stores.meta.tx(|tx| {
@@ -179,9 +185,9 @@ pub async fn list_event_source_mappings(
     Ok(json(200, resp))
 }
 
-/// Where a stream poller sends the record of a batch it gave up on: an SNS topic (published
-/// as any message is, so its subscriptions receive it). SQS and S3 destinations are accepted
-/// by the API; delivering to them waits for those services' internal send paths.
+/// Where a stream poller sends the record of a batch it gave up on: an SQS queue (the record
+/// as the message body) or an SNS topic (published as any message is, so its subscriptions
+/// receive it). S3 destinations are accepted by the API and not delivered.
 pub struct MappingDestinations {
     pub state: std::sync::Weak<crate::AppState>,
 }
@@ -190,6 +196,14 @@ impl stratus_mappings::poller::Destinations for MappingDestinations {
     fn send(&self, arn: &str, record: &Value) -> Result<()> {
         let state = self.state.upgrade().ok_or_else(Error::service)?;
         let region = arn.split(':').nth(3).unwrap_or("us-east-1").to_string();
+        if arn.starts_with("arn:aws:sqs:") {
+            let m = stratus_queues::store::Outgoing {
+                body: record.to_string(),
+                sender_id: "lambda.amazonaws.com".into(),
+                ..Default::default()
+            };
+            return state.stores.queues.send(arn, &m).map(|_| ());
+        }
         if !arn.starts_with("arn:aws:sns:") {
             return Err(Error::invalid(format!(
                 "Delivery to the destination {arn} is not supported yet."

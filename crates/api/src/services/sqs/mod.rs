@@ -258,3 +258,32 @@ impl stratus_invoke::QueueTarget for QueueSender {
         self.0.send(arn, &m).map(|_| ()).map_err(|e| e.to_string())
     }
 }
+
+/// The queues store as EventBridge's way to deliver to queue targets and dead-letter queues.
+impl crate::services::events::deliver::SqsSender for QueueSender {
+    fn send(
+        &self,
+        queue_arn: &str,
+        body: &str,
+        attributes: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), Error> {
+        let attributes = attributes
+            .iter()
+            .map(|(k, v)| {
+                let a = stratus_queues::message::MessageAttribute {
+                    data_type: "String".into(),
+                    string_value: Some(v.clone()),
+                    binary_value: None,
+                };
+                (k.clone(), a)
+            })
+            .collect();
+        let m = stratus_queues::store::Outgoing {
+            body: body.to_string(),
+            attributes,
+            sender_id: "events.amazonaws.com".into(),
+            ..Default::default()
+        };
+        self.0.send(queue_arn, &m).map(|_| ())
+    }
+}
