@@ -254,6 +254,9 @@ def render(res):
     cl = w.get("cluster")
     if cl:
         parts.append(render_cluster(cl))
+    q = w.get("queues")
+    if q:
+        parts.append(render_queues(q))
     rat = res.get("ratios", {})
     if rat:
         lines = ["\nRatios, Stratus / floor and Stratus / peer (latency > 1: Stratus slower; "
@@ -265,6 +268,35 @@ def render(res):
                                   if x is not None)
                 lines.append(f"  {group:<11} {k:<38} {v}")
         parts.append("\n".join(lines))
+    return "\n".join(parts)
+
+
+def render_queues(q):
+    """10. Queues, mappings and event buses."""
+    parts = ["\n10. SQS, event source mappings and EventBridge (one server)"]
+    sqs = q.get("sqs", {})
+    if "error" in sqs:
+        parts.append(f"   sqs: {sqs['error']}")
+    elif sqs:
+        rows = []
+        for c, r in sqs.items():
+            send, recv = r["send"], r["receive_calls"]
+            rows.append([c, f"{send['throughput_rps']:,.0f}", send["p50_us"],
+                         f"{recv['throughput_rps']:,.0f}", f"{recv['throughput_rps'] * 10:,.0f}",
+                         recv["p50_us"], send["errors"] + recv["errors"]])
+        parts.append(table(["connections", "sends/s", "send p50 µs", "receive calls/s",
+                            "messages received/s", "receive p50 µs", "errors"], rows))
+    for key, label in [("mapping_first_line", "SendMessage → function first line (mapping)"),
+                       ("put_events_first_line", "PutEvents → function first line (rule)")]:
+        r = q.get(key, {})
+        e = r.get("end_to_end", {})
+        parts.append(f"   {label}: " + (r["error"] if "error" in r else
+                     f"p50 {e.get('p50_ms')} ms, p95 {e.get('p95_ms')} ms over {e.get('count')}"
+                     f", lost {r.get('lost')}"))
+    d = q.get("mapping_drain", {})
+    parts.append("   drain with BatchSize 10: " + (d["error"] if "error" in d else
+                 f"{d.get('messages'):,} messages in {d.get('seconds')} s "
+                 f"({d.get('messages_per_s'):,} messages/s)"))
     return "\n".join(parts)
 
 

@@ -685,6 +685,11 @@ def cluster(ctx):
     return workload.cluster(ctx)
 
 
+def queues(ctx):
+    from . import queues as workload  # imports this module: loaded on first use
+    return workload.queues(ctx)
+
+
 WORKLOADS = [
     ("warm_and_throughput", warm_and_throughput),
     ("pinned_latency", pinned_latency),
@@ -696,6 +701,7 @@ WORKLOADS = [
     ("tables", tables),
     ("backends", backends),
     ("cluster", cluster),
+    ("queues", queues),
 ]
 
 

@@ -26,6 +26,8 @@ use crate::model::Mapping;
 pub const DEFAULT_CONCURRENCY: usize = 5;
 /// How often a short batch asks the queue again while its batching window is open.
 const WINDOW_POLL: Duration = Duration::from_millis(100);
+/// How long an idle poller waits for a send before the mapping is looked at again.
+const IDLE_WAIT: Duration = Duration::from_secs(1);
 /// Batches one poller runs before the mapping is looked at again.
 const BATCHES_PER_STEP: usize = 20;
 
@@ -42,8 +44,12 @@ pub fn concurrency(m: &Mapping) -> usize {
 /// Returns whether the last batch was full (the backlog may call for more pollers).
 pub async fn step(queues: Arc<Queues>, invoker: Arc<Invoker>, m: Mapping) -> Result<bool, Error> {
     let mut full = false;
-    for _ in 0..BATCHES_PER_STEP {
-        let batch = receive_batch(&queues, &m).await?;
+    for n in 0..BATCHES_PER_STEP {
+        let batch = if n == 0 {
+            receive_or_wait(&queues, &m).await?
+        } else {
+            receive_batch(&queues, &m).await?
+        };
         if batch.is_empty() {
             return Ok(false);
         }
@@ -67,6 +73,23 @@ pub async fn step(queues: Arc<Queues>, invoker: Arc<Invoker>, m: Mapping) -> Res
         }
     }
     Ok(full)
+}
+
+/// A first batch, or, if the queue is empty, one received as soon as a message is sent in this
+/// process (or after [`IDLE_WAIT`]): a send reaches the function without waiting for the
+/// poller's next round.
+async fn receive_or_wait(queues: &Arc<Queues>, m: &Mapping) -> Result<Vec<Received>, Error> {
+    let sent = queues.sent();
+    tokio::pin!(sent);
+    sent.as_mut().enable();
+    let batch = receive_batch(queues, m).await?;
+    if !batch.is_empty() {
+        return Ok(batch);
+    }
+    if tokio::time::timeout(IDLE_WAIT, sent).await.is_err() {
+        return Ok(Vec::new());
+    }
+    receive_batch(queues, m).await
 }
 
 /// Up to BatchSize messages: received at once, then, while the batch is short and its

@@ -22,7 +22,8 @@ const MAX_TAGS: usize = 50;
 const DEDUP_WINDOW_MS: i64 = 5 * 60 * 1000;
 /// How soon a queue may be purged again.
 const PURGE_INTERVAL_MS: i64 = 60 * 1000;
-/// How many visible messages one receive looks at to find deliverable ones.
+/// How many visible messages a receive from a FIFO queue looks at to find deliverable ones
+/// (past groups with a message in flight).
 const SCAN: i64 = 500;
 
 const SCHEMA: &str = r#"
@@ -52,6 +53,7 @@ CREATE TABLE IF NOT EXISTS messages (
     PRIMARY KEY (queue_arn, seq)
 );
 CREATE INDEX IF NOT EXISTS messages_by_visibility ON messages(queue_arn, visible_ms);
+CREATE INDEX IF NOT EXISTS messages_by_age ON messages(queue_arn, sent_ms);
 CREATE TABLE IF NOT EXISTS dedup (
     queue_arn TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -104,6 +106,7 @@ CREATE TABLE messages (
     PRIMARY KEY (queue_arn, seq)
 );
 CREATE INDEX messages_by_visibility ON messages (queue_arn, visible_ms);
+CREATE INDEX messages_by_age ON messages (queue_arn, sent_ms);
 CREATE TABLE dedup (
     queue_arn TEXT COLLATE "C" NOT NULL,
     key TEXT NOT NULL,
@@ -567,9 +570,17 @@ impl Queues {
             } else {
                 Vec::new()
             };
+            // A FIFO queue delivers in order, past the groups that are blocked. A standard
+            // queue promises no order: it takes the messages visible longest, which the
+            // visibility index yields without reading the rest of a deep backlog.
+            let (order, limit) = if is_fifo(&q.attrs) {
+                ("seq", SCAN)
+            } else {
+                ("visible_ms", (req.max * 2).max(20))
+            };
             let candidates = t.query_map(
-                &format!("SELECT {MSG_COLUMNS} FROM messages WHERE queue_arn = ?1 AND visible_ms <= ?2 ORDER BY seq LIMIT ?3"),
-                args![arn, now, SCAN],
+                &format!("SELECT {MSG_COLUMNS} FROM messages WHERE queue_arn = ?1 AND visible_ms <= ?2 ORDER BY {order} LIMIT ?3"),
+                args![arn, now, limit],
                 stored_from,
             )?;
             let mut out = Vec::new();
