@@ -2189,7 +2189,6 @@ impl S3 for S3Front {
             queue_configurations: (!queues.is_empty()).then_some(queues),
             topic_configurations: (!topics.is_empty()).then_some(topics),
             event_bridge_configuration: config.event_bridge.then_some(EventBridgeConfiguration {}),
-            ..Default::default()
         }))
     }
 }
