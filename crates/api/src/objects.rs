@@ -1,9 +1,9 @@
 //! S3 on the shared port: requests whose SigV4 scope names the `s3` service (and unsigned or
 //! SigV2 requests on bucket and object paths) go to the object store's protocol service (which
 //! verifies their signatures itself, streaming payloads included). Object events go the other way: [`Notifier`] queues them as asynchronous
-//! invocations.
+//! invocations, sends them to queues, publishes them to topics and puts them on the event bus.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -242,6 +242,10 @@ pub struct Notifier {
     permissions: crate::lambda::policy::InvokePermissions,
     /// Where events for queue configurations go.
     queues: Option<Arc<stratus_queues::Queues>>,
+    /// The application state, for the events that go through other services (topics, the
+    /// event bus). The store holding this sink is built before the state, so it is set
+    /// afterwards, and weak so the state does not hold itself.
+    state: OnceLock<Weak<crate::AppState>>,
 }
 
 impl Notifier {
@@ -253,6 +257,38 @@ impl Notifier {
             queue,
             permissions,
             queues: None,
+            state: OnceLock::new(),
+        }
+    }
+
+    /// Connects the application state (once, at start-up, when it exists).
+    pub fn set_state(&self, state: &Shared) {
+        let _ = self.state.set(Arc::downgrade(state));
+    }
+
+    /// The application state, if connected and still running.
+    fn state(&self) -> Option<Shared> {
+        self.state.get()?.upgrade()
+    }
+
+    /// Publishes an object event to the topic `arn` names, as S3 does: the event as the
+    /// message, "Amazon S3 Notification" as the subject.
+    fn publish(&self, arn: &str, payload: &[u8]) {
+        let Some(state) = self.state() else {
+            tracing::warn!(topic = %arn, "object event to a topic dropped: not connected");
+            return;
+        };
+        let region = arn.split(':').nth(3).unwrap_or("us-east-1");
+        let published = crate::services::sns::publish::publish_for_service(
+            &state,
+            region,
+            &state.stores.events.endpoint,
+            arn,
+            &String::from_utf8_lossy(payload),
+            Some(stratus_s3::notify::SNS_SUBJECT),
+        );
+        if let Err(e) = published {
+            tracing::warn!(topic = %arn, error = %e.message, "object event to a topic dropped");
         }
     }
 
@@ -276,6 +312,11 @@ impl stratus_s3::notify::EventSink for Notifier {
         if let Some(queues) = self.queue_for(arn) {
             return queues.queue(arn).ok().flatten().is_some();
         }
+        if stratus_s3::notify::is_topic_arn(arn) {
+            return self
+                .state()
+                .is_some_and(|s| s.stores.topics.topic(arn).ok().flatten().is_some());
+        }
         let Ok(r) = FunctionRef::parse(arn) else {
             return false;
         };
@@ -297,8 +338,11 @@ impl stratus_s3::notify::EventSink for Notifier {
     }
 
     /// Queues the event in the function ARN's region (else the bucket request's), or sends
-    /// it to the queue an ARN names, as the message body.
+    /// it to the queue an ARN names, as the message body, or publishes it to the topic.
     fn deliver(&self, arn: &str, payload: Vec<u8>, region: &str) {
+        if stratus_s3::notify::is_topic_arn(arn) {
+            return self.publish(arn, &payload);
+        }
         if let Some(queues) = self.queue_for(arn) {
             let m = stratus_queues::store::Outgoing {
                 body: String::from_utf8_lossy(&payload).into_owned(),
@@ -335,6 +379,19 @@ impl stratus_s3::notify::EventSink for Notifier {
         };
         if let Err(e) = self.queue.enqueue_all(vec![event]) {
             tracing::error!(%e, arn, "could not queue an object event");
+        }
+    }
+
+    /// Puts the event on the default bus, where its rules match it and reach their targets
+    /// before the object request answers.
+    fn put_event(&self, event: serde_json::Value, region: &str) {
+        let Some(state) = self.state() else {
+            tracing::warn!("object event to EventBridge dropped: not connected");
+            return;
+        };
+        let put = crate::services::events::put::put_service_event(&state, region, &event);
+        if let Err(e) = put {
+            tracing::warn!(error = %e.message, "object event to EventBridge dropped");
         }
     }
 }

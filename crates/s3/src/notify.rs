@@ -12,9 +12,48 @@ pub trait EventSink: Send + Sync {
     /// Whether a function ARN names an existing function that S3 may invoke for events of
     /// `bucket` (S3 validates a destination by its permission, as on AWS).
     fn accepts(&self, arn: &str, bucket: &str) -> bool;
-    /// Queues one asynchronous invocation of `arn` with `payload`.
+    /// Queues one asynchronous invocation of `arn` with `payload` (or sends it to the queue
+    /// or the topic `arn` names).
     fn deliver(&self, arn: &str, payload: Vec<u8>, region: &str);
+    /// Puts one event (`source`, `detail-type`, `resources`, `detail`) on the default event
+    /// bus of `region`, for a bucket with EventBridge enabled. A sink without a bus drops it.
+    fn put_event(&self, _event: Value, _region: &str) {}
 }
+
+/// A bucket's stored notification configuration: its targets (functions, queues, topics)
+/// and whether every object event also goes to EventBridge.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NotificationConfig {
+    pub targets: Vec<LambdaTarget>,
+    #[serde(default)]
+    pub event_bridge: bool,
+}
+
+impl NotificationConfig {
+    /// Reads a stored configuration; the first stored form was the bare list of targets.
+    pub fn parse(stored: &str) -> NotificationConfig {
+        if let Ok(targets) = serde_json::from_str::<Vec<LambdaTarget>>(stored) {
+            return NotificationConfig {
+                targets,
+                event_bridge: false,
+            };
+        }
+        serde_json::from_str(stored).unwrap_or_default()
+    }
+}
+
+/// Whether a target ARN names an SQS queue.
+pub fn is_queue_arn(arn: &str) -> bool {
+    arn.starts_with("arn:aws:sqs:")
+}
+
+/// Whether a target ARN names an SNS topic.
+pub fn is_topic_arn(arn: &str) -> bool {
+    arn.starts_with("arn:aws:sns:")
+}
+
+/// The Subject of the SNS messages S3 publishes.
+pub const SNS_SUBJECT: &str = "Amazon S3 Notification";
 
 /// One `LambdaFunctionConfiguration`, as stored.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -110,6 +149,68 @@ pub fn test_event(bucket: &str) -> Value {
         "RequestId": &id[..16],
         "HostId": format!("{id}/stratus"),
     })
+}
+
+/// EventBridge's `detail-type` and the `reason` of an event (None: S3 sends it no event),
+/// per AWS's "EventBridge event message structure".
+fn event_bridge_kind(name: &str) -> Option<(&'static str, Option<&'static str>)> {
+    Some(match name {
+        "ObjectCreated:Put" => ("Object Created", Some("PutObject")),
+        "ObjectCreated:Post" => ("Object Created", Some("POST Object")),
+        "ObjectCreated:Copy" => ("Object Created", Some("CopyObject")),
+        "ObjectCreated:CompleteMultipartUpload" => {
+            ("Object Created", Some("CompleteMultipartUpload"))
+        }
+        "ObjectRemoved:Delete" | "ObjectRemoved:DeleteMarkerCreated" => {
+            ("Object Deleted", Some("DeleteObject"))
+        }
+        "LifecycleExpiration:Delete" | "LifecycleExpiration:DeleteMarkerCreated" => {
+            ("Object Deleted", Some("Lifecycle Expiration"))
+        }
+        "ObjectTagging:Put" => ("Object Tags Added", None),
+        "ObjectTagging:Delete" => ("Object Tags Deleted", None),
+        "ObjectAcl:Put" => ("Object ACL Updated", None),
+        _ => return None,
+    })
+}
+
+/// The event S3 puts on the default bus for an object event (`source`, `detail-type`,
+/// `resources`, `detail`), or None for events EventBridge is not sent.
+pub fn event_bridge_event(ev: &ObjectEvent<'_>) -> Option<Value> {
+    let (detail_type, reason) = event_bridge_kind(ev.name)?;
+    let mut object = json!({ "key": ev.key, "sequencer": ev.sequencer });
+    if let Some(size) = ev.size {
+        object["size"] = json!(size);
+    }
+    if let Some(etag) = ev.etag {
+        object["etag"] = json!(etag);
+    }
+    if let Some(v) = ev.version_id {
+        object["version-id"] = json!(v);
+    }
+    let mut detail = json!({
+        "version": "0",
+        "bucket": { "name": ev.bucket },
+        "object": object,
+        "request-id": ev.request_id,
+        "requester": ACCOUNT_ID,
+        "source-ip-address": ev.source_ip,
+    });
+    if let Some(r) = reason {
+        detail["reason"] = json!(r);
+    }
+    if detail_type == "Object Deleted" {
+        detail["deletion-type"] = json!(match ev.name.ends_with("DeleteMarkerCreated") {
+            true => "Delete Marker Created",
+            false => "Permanently Deleted",
+        });
+    }
+    Some(json!({
+        "source": "aws.s3",
+        "detail-type": detail_type,
+        "resources": [format!("arn:aws:s3:::{}", ev.bucket)],
+        "detail": detail,
+    }))
 }
 
 /// AWS's S3 event notification (one record), as a Lambda function receives it.
@@ -216,5 +317,64 @@ mod tests {
             .is_none());
         assert_eq!(rec["s3"]["bucket"]["arn"], "arn:aws:s3:::b");
         assert_eq!(rec["s3"]["configurationId"], "cfg");
+    }
+
+    fn event(name: &'static str, version_id: Option<&'static str>) -> ObjectEvent<'static> {
+        ObjectEvent {
+            name,
+            bucket: "b",
+            key: "k 1",
+            size: None,
+            etag: None,
+            version_id,
+            sequencer: "00AB".into(),
+            region: "us-east-1",
+            request_id: "r",
+            source_ip: "127.0.0.1",
+        }
+    }
+
+    #[test]
+    fn event_bridge_shape() {
+        let created = event_bridge_event(&ObjectEvent {
+            size: Some(3),
+            etag: Some("abc"),
+            ..event("ObjectCreated:Copy", Some("v1"))
+        })
+        .unwrap();
+        assert_eq!(created["source"], "aws.s3");
+        assert_eq!(created["detail-type"], "Object Created");
+        assert_eq!(created["resources"], json!(["arn:aws:s3:::b"]));
+        let d = &created["detail"];
+        assert_eq!(d["reason"], "CopyObject");
+        assert_eq!(
+            d["object"]["key"], "k 1",
+            "EventBridge keys are not encoded"
+        );
+        assert_eq!(d["object"]["etag"], "abc");
+        assert_eq!(d["object"]["version-id"], "v1");
+        assert!(d.get("deletion-type").is_none());
+        let marker = event_bridge_event(&event("ObjectRemoved:DeleteMarkerCreated", None)).unwrap();
+        assert_eq!(marker["detail-type"], "Object Deleted");
+        assert_eq!(marker["detail"]["deletion-type"], "Delete Marker Created");
+        assert_eq!(marker["detail"]["reason"], "DeleteObject");
+        let gone = event_bridge_event(&event("LifecycleExpiration:Delete", None)).unwrap();
+        assert_eq!(gone["detail"]["deletion-type"], "Permanently Deleted");
+        assert_eq!(gone["detail"]["reason"], "Lifecycle Expiration");
+        assert!(event_bridge_event(&event("ReducedRedundancyLostObject", None)).is_none());
+    }
+
+    #[test]
+    fn stored_configurations_of_both_forms_read() {
+        let t = target(&["s3:ObjectCreated:*"], None, None);
+        let old = serde_json::to_string(&vec![t.clone()]).unwrap();
+        assert_eq!(NotificationConfig::parse(&old).targets, vec![t.clone()]);
+        let new = NotificationConfig {
+            targets: vec![t],
+            event_bridge: true,
+        };
+        let stored = serde_json::to_string(&new).unwrap();
+        assert_eq!(NotificationConfig::parse(&stored), new);
+        assert_eq!(NotificationConfig::parse(""), NotificationConfig::default());
     }
 }

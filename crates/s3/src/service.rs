@@ -13,7 +13,7 @@ use crate::checksums::{Claimed, UploadChecksum};
 use crate::conditions::{self, ReadConditions, WriteConditions};
 use crate::db::{Attrs, BucketConfig, Checksums, ObjectRow, PartRow, UploadRow, NULL_VERSION};
 use crate::listing;
-use crate::notify::{LambdaTarget, EVENT_NAMES};
+use crate::notify::{is_queue_arn, is_topic_arn, LambdaTarget, NotificationConfig, EVENT_NAMES};
 use crate::ranges;
 use crate::store::ObjectStore;
 use crate::versions::{delete_key, delete_marker_error, version_param};
@@ -2107,22 +2107,13 @@ impl S3 for S3Front {
         let input = req.input;
         self.require_bucket(&input.bucket)?;
         let cfg = input.notification_configuration;
-        if cfg
-            .topic_configurations
-            .as_ref()
-            .is_some_and(|t| !t.is_empty())
-        {
-            return Err(s3_error!(
-                InvalidArgument,
-                "Unable to validate the following destination configurations"
-            ));
-        }
         let skip = input.skip_destination_validation.unwrap_or(false);
         let mut targets = Vec::new();
         for c in cfg.lambda_function_configurations.unwrap_or_default() {
-            targets.push(self.target(c, &input.bucket, skip, false)?);
+            targets.push(self.target(c, &input.bucket, skip, Dest::Function)?);
         }
-        // A queue configuration has the same parts; its ARN names a queue.
+        // Queue and topic configurations have the same parts; their ARNs name a queue or a
+        // topic.
         for q in cfg.queue_configurations.unwrap_or_default() {
             let c = LambdaFunctionConfiguration {
                 id: q.id,
@@ -2130,13 +2121,27 @@ impl S3 for S3Front {
                 events: q.events,
                 filter: q.filter,
             };
-            targets.push(self.target(c, &input.bucket, skip, true)?);
+            targets.push(self.target(c, &input.bucket, skip, Dest::Queue)?);
         }
-        let json = serde_json::to_string(&targets).map_err(internal)?;
+        for t in cfg.topic_configurations.unwrap_or_default() {
+            let c = LambdaFunctionConfiguration {
+                id: t.id,
+                lambda_function_arn: t.topic_arn,
+                events: t.events,
+                filter: t.filter,
+            };
+            targets.push(self.target(c, &input.bucket, skip, Dest::Topic)?);
+        }
+        let config = NotificationConfig {
+            targets,
+            event_bridge: cfg.event_bridge_configuration.is_some(),
+        };
+        let json = serde_json::to_string(&config).map_err(internal)?;
         self.0
             .db
             .tx(|tx| tx.set_notification(&input.bucket, &json))
             .map_err(internal)?;
+        let targets = config.targets;
         self.send_test_events(&targets, &input.bucket);
         Ok(S3Response::new(
             PutBucketNotificationConfigurationOutput::default(),
@@ -2155,27 +2160,35 @@ impl S3 for S3Front {
             .tx(|tx| tx.notification(&bucket))
             .map_err(internal)?
             .unwrap_or_default();
-        let targets: Vec<LambdaTarget> = serde_json::from_str(&stored).unwrap_or_default();
-        let (queues, functions): (Vec<_>, Vec<_>) =
-            targets.into_iter().partition(|t| is_queue_arn(&t.arn));
-        let configs: Vec<LambdaFunctionConfiguration> =
-            functions.into_iter().map(rendered).collect();
-        let queue_configs: Vec<QueueConfiguration> = queues
-            .into_iter()
-            .map(|t| {
-                let c = rendered(t);
-                QueueConfiguration {
+        let config = NotificationConfig::parse(&stored);
+        let mut functions = Vec::new();
+        let mut queues = Vec::new();
+        let mut topics = Vec::new();
+        for t in config.targets {
+            let c = rendered(t);
+            if is_queue_arn(&c.lambda_function_arn) {
+                queues.push(QueueConfiguration {
                     id: c.id,
                     queue_arn: c.lambda_function_arn,
                     events: c.events,
                     filter: c.filter,
-                }
-            })
-            .collect();
+                });
+            } else if is_topic_arn(&c.lambda_function_arn) {
+                topics.push(TopicConfiguration {
+                    id: c.id,
+                    topic_arn: c.lambda_function_arn,
+                    events: c.events,
+                    filter: c.filter,
+                });
+            } else {
+                functions.push(c);
+            }
+        }
         Ok(S3Response::new(GetBucketNotificationConfigurationOutput {
-            lambda_function_configurations: (!configs.is_empty()).then_some(configs),
-            queue_configurations: (!queue_configs.is_empty()).then_some(queue_configs),
-            ..Default::default()
+            lambda_function_configurations: (!functions.is_empty()).then_some(functions),
+            queue_configurations: (!queues.is_empty()).then_some(queues),
+            topic_configurations: (!topics.is_empty()).then_some(topics),
+            event_bridge_configuration: config.event_bridge.then_some(EventBridgeConfiguration {}),
         }))
     }
 }
@@ -2362,9 +2375,12 @@ pub(crate) fn invalid_part() -> S3Error {
     s3_error!(InvalidPart, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.")
 }
 
-/// Whether a stored notification target is a queue (else a function).
-fn is_queue_arn(arn: &str) -> bool {
-    arn.starts_with("arn:aws:sqs:")
+/// What kind of destination a notification configuration names.
+#[derive(Clone, Copy, PartialEq)]
+enum Dest {
+    Function,
+    Queue,
+    Topic,
 }
 
 fn rendered(t: LambdaTarget) -> LambdaFunctionConfiguration {
@@ -2395,28 +2411,32 @@ fn rendered(t: LambdaTarget) -> LambdaFunctionConfiguration {
 }
 
 impl S3Front {
-    /// Sends S3's `s3:TestEvent` to each queue of a configuration just stored, as S3 does.
+    /// Sends S3's `s3:TestEvent` to each queue and topic of a configuration just stored, as
+    /// S3 does.
     fn send_test_events(&self, targets: &[LambdaTarget], bucket: &str) {
         let Some(sink) = self.0.sink() else { return };
-        for t in targets.iter().filter(|t| is_queue_arn(&t.arn)) {
+        let test_target = |t: &&LambdaTarget| is_queue_arn(&t.arn) || is_topic_arn(&t.arn);
+        for t in targets.iter().filter(test_target) {
             let region = t.arn.split(':').nth(3).unwrap_or("us-east-1");
             let payload = crate::notify::test_event(bucket).to_string().into_bytes();
             sink.deliver(&t.arn, payload, region);
         }
     }
 
-    /// Validates one Lambda (or, `queue`, queue) notification configuration, as S3 does.
+    /// Validates one function, queue or topic notification configuration (`dest`), as S3
+    /// does.
     fn target(
         &self,
         c: LambdaFunctionConfiguration,
         bucket: &str,
         skip_validation: bool,
-        queue: bool,
+        dest: Dest,
     ) -> S3Result<LambdaTarget> {
         let arn = c.lambda_function_arn.clone();
-        let parses = match queue {
-            true => is_queue_arn(&arn),
-            false => {
+        let parses = match dest {
+            Dest::Queue => is_queue_arn(&arn),
+            Dest::Topic => is_topic_arn(&arn),
+            Dest::Function => {
                 arn.starts_with("arn:") && arn.contains(":lambda:") && arn.contains(":function:")
             }
         };

@@ -10,7 +10,7 @@ use stratus_blobs::BlobStore;
 
 use crate::blobs::Blobs;
 use crate::db::{Db, ObjectRow};
-use crate::notify::{self, EventSink, LambdaTarget, ObjectEvent};
+use crate::notify::{self, EventSink, ObjectEvent};
 
 pub struct ObjectStore {
     pub db: Db,
@@ -103,29 +103,35 @@ impl ObjectStore {
         request_id: &str,
     ) {
         let Some(sink) = self.sink.get() else { return };
-        let config = self
+        let stored = self
             .db
             .tx(|tx| tx.notification(bucket))
             .ok()
             .flatten()
             .unwrap_or_default();
-        let targets: Vec<LambdaTarget> = serde_json::from_str(&config).unwrap_or_default();
+        let config = notify::NotificationConfig::parse(&stored);
         let full = format!("s3:{event}");
-        for t in targets.iter().filter(|t| t.matches(&full, key)) {
-            let ev = ObjectEvent {
-                name: event,
-                bucket,
-                key,
-                size: row.map(|r| r.size),
-                etag: row.map(|r| r.etag.as_str()),
-                version_id: version,
-                sequencer: format!("{:016X}", self.sequencer.fetch_add(1, Ordering::Relaxed)),
-                region,
-                request_id,
-                source_ip: "127.0.0.1",
-            };
+        let ev = ObjectEvent {
+            name: event,
+            bucket,
+            key,
+            size: row.map(|r| r.size),
+            etag: row.map(|r| r.etag.as_str()),
+            version_id: version,
+            sequencer: format!("{:016X}", self.sequencer.fetch_add(1, Ordering::Relaxed)),
+            region,
+            request_id,
+            source_ip: "127.0.0.1",
+        };
+        for t in config.targets.iter().filter(|t| t.matches(&full, key)) {
             let payload = notify::record(&ev, &t.id).to_string().into_bytes();
             sink.deliver(&t.arn, payload, region);
+        }
+        // With EventBridge enabled, every event goes to the bus, configured or not.
+        if config.event_bridge {
+            if let Some(e) = notify::event_bridge_event(&ev) {
+                sink.put_event(e, region);
+            }
         }
     }
 }

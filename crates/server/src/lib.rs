@@ -200,7 +200,7 @@ impl Platform {
         if let Some((c, _)) = &cluster {
             invoker.join_cluster(c.clone());
         }
-        objects.set_sink(Arc::new(
+        let notifier = Arc::new(
             stratus_api::objects::Notifier::new(
                 invoker.clone(),
                 stratus_api::lambda::policy::InvokePermissions {
@@ -209,7 +209,8 @@ impl Platform {
                 },
             )
             .with_queues(queues.clone()),
-        ));
+        );
+        objects.set_sink(notifier.clone());
         let s3 = {
             let auth = stratus_api::s3_auth::IamAuth {
                 root: credentials.clone(),
@@ -257,6 +258,7 @@ impl Platform {
             .set(Arc::new(stratus_api::services::sqs::QueueSender(
                 state.stores.queues.clone(),
             )));
+        notifier.set_state(&state);
         background.push(workers.supervise("event_scheduler", {
             let state = Arc::downgrade(&state);
             move || {

@@ -78,6 +78,7 @@ impl<'a> Delivery<'a> {
                     &svc.endpoint,
                     arn,
                     &input,
+                    None,
                 )
                 .map(|_| ())
                 .map_err(|e| e.message)

@@ -165,18 +165,48 @@ pub fn put_events(state: &Shared, region: &str, m: &Map<String, Value>) -> Resul
                 "ErrorMessage": format!("Event bus {bus} does not exist.")}));
             continue;
         }
-        for (rule, targets) in svc.store.pattern_rules(&bus)? {
-            let matched = rule
-                .event_pattern
-                .as_deref()
-                .and_then(|p| Pattern::parse(p).ok())
-                .is_some_and(|p| p.matches(&event));
-            if matched {
-                deliver(&mut delivery, &event, &rule, &targets);
-            }
-        }
+        route(state, &mut delivery, &bus, &event)?;
         results.push(json!({"EventId": event["id"]}));
     }
     delivery.commit()?;
     Ok(json!({"FailedEntryCount": failed, "Entries": results}))
+}
+
+/// Hands `event` to the targets of every enabled rule of `bus` whose pattern it matches.
+fn route(state: &Shared, delivery: &mut Delivery, bus: &str, event: &Value) -> Result<(), Error> {
+    for (rule, targets) in state.stores.events.store.pattern_rules(bus)? {
+        let matched = rule
+            .event_pattern
+            .as_deref()
+            .and_then(|p| Pattern::parse(p).ok())
+            .is_some_and(|p| p.matches(event));
+        if matched {
+            deliver(delivery, event, &rule, &targets);
+        }
+    }
+    Ok(())
+}
+
+/// Puts an event another service emits (`source`, `detail-type`, `resources`, `detail`, as
+/// S3 sends for a bucket with EventBridge enabled) on the default bus of `region`: enveloped
+/// and routed as PutEvents does, without PutEvents' refusal of `aws.` sources.
+pub fn put_service_event(state: &Shared, region: &str, e: &Value) -> Result<(), Error> {
+    let text = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or_default();
+    let resources = e
+        .get("resources")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let detail = e.get("detail").cloned().unwrap_or_else(|| json!({}));
+    let event = envelope(
+        region,
+        text("source"),
+        text("detail-type"),
+        detail,
+        resources,
+        &time_now(),
+    );
+    let mut delivery = Delivery::new(state, region);
+    route(state, &mut delivery, DEFAULT_BUS, &event)?;
+    delivery.commit()
 }

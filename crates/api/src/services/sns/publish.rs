@@ -364,14 +364,16 @@ fn sequence_number() -> String {
     format!("{:020}", nanos.max(0) as u128 % 10u128.pow(20))
 }
 
-/// Publishes `message` to `topic` for another service (an EventBridge rule's or schedule's
-/// target): Publish's checks and deliveries, without a request. Returns the message id.
+/// Publishes `message` (with `subject`, if any) to `topic` for another service (an EventBridge
+/// rule's or schedule's target, an S3 bucket notification): Publish's checks and deliveries,
+/// without a request. Returns the message id.
 pub fn publish_for_service(
     state: &crate::Shared,
     region: &str,
     endpoint: &str,
     topic: &str,
     message: &str,
+    subject: Option<&str>,
 ) -> Result<String, Error> {
     let c = Ctx {
         state,
@@ -387,7 +389,12 @@ pub fn publish_for_service(
     }
     let out = Outgoing {
         id: uuid::Uuid::new_v4().to_string(),
-        message: Message::new(message.to_string(), None, None, Default::default())?,
+        message: Message::new(
+            message.to_string(),
+            subject.map(str::to_string),
+            None,
+            Default::default(),
+        )?,
         group_id: None,
         deduplication_id: None,
     };
