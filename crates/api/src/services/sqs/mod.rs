@@ -235,10 +235,16 @@ pub fn early_error(parts: &Parts, e: Error) -> Response {
 /// The queues store as the invoker's way to queue destinations and dead-letter queues.
 pub struct QueueSender(pub std::sync::Arc<stratus_queues::Queues>);
 
-impl stratus_invoke::QueueTarget for QueueSender {
-    fn send(&self, arn: &str, body: String, attributes: &[(&str, &str)]) -> Result<(), String> {
+impl QueueSender {
+    /// Sends `body` as `sender`, with string message attributes (empty values left out).
+    fn send_as<'a>(
+        &self,
+        sender: &str,
+        arn: &str,
+        body: String,
+        attributes: impl Iterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(), Error> {
         let attributes = attributes
-            .iter()
             .filter(|(_, v)| !v.is_empty())
             .map(|(k, v)| {
                 let a = stratus_queues::message::MessageAttribute {
@@ -252,10 +258,22 @@ impl stratus_invoke::QueueTarget for QueueSender {
         let m = stratus_queues::store::Outgoing {
             body,
             attributes,
-            sender_id: "lambda.amazonaws.com".into(),
+            sender_id: sender.into(),
             ..Default::default()
         };
-        self.0.send(arn, &m).map(|_| ()).map_err(|e| e.to_string())
+        self.0.send(arn, &m).map(|_| ())
+    }
+}
+
+impl stratus_invoke::QueueTarget for QueueSender {
+    fn send(&self, arn: &str, body: String, attributes: &[(&str, &str)]) -> Result<(), String> {
+        self.send_as(
+            "lambda.amazonaws.com",
+            arn,
+            body,
+            attributes.iter().copied(),
+        )
+        .map_err(|e| e.to_string())
     }
 }
 
@@ -267,23 +285,7 @@ impl crate::services::events::deliver::SqsSender for QueueSender {
         body: &str,
         attributes: &std::collections::BTreeMap<String, String>,
     ) -> Result<(), Error> {
-        let attributes = attributes
-            .iter()
-            .map(|(k, v)| {
-                let a = stratus_queues::message::MessageAttribute {
-                    data_type: "String".into(),
-                    string_value: Some(v.clone()),
-                    binary_value: None,
-                };
-                (k.clone(), a)
-            })
-            .collect();
-        let m = stratus_queues::store::Outgoing {
-            body: body.to_string(),
-            attributes,
-            sender_id: "events.amazonaws.com".into(),
-            ..Default::default()
-        };
-        self.0.send(queue_arn, &m).map(|_| ())
+        let pairs = attributes.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        self.send_as("events.amazonaws.com", queue_arn, body.to_string(), pairs)
     }
 }
