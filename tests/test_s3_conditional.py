@@ -45,6 +45,25 @@ def test_if_match_overwrites_only_the_named_version(s3, bucket):
     assert body_of(s3, bucket, "k") == b"v2"
 
 
+def test_412_names_the_failed_condition(s3, bucket):
+    etag = s3.put_object(Bucket=bucket, Key="k", Body=b"v1")["ETag"]
+    err = expect_error(s3.put_object, "PreconditionFailed", 412, Bucket=bucket, Key="k", Body=b"x", IfNoneMatch="*")
+    assert err["Error"]["Condition"] == "If-None-Match"
+    assert err["Error"]["Message"] == "At least one of the pre-conditions you specified did not hold"
+    err = expect_error(s3.put_object, "PreconditionFailed", 412, Bucket=bucket, Key="k", Body=b"x", IfMatch=WRONG_ETAG)
+    assert err["Error"]["Condition"] == "If-Match"
+    err = expect_error(s3.get_object, "PreconditionFailed", 412, Bucket=bucket, Key="k", IfMatch=WRONG_ETAG)
+    assert err["Error"]["Condition"] == "If-Match"
+    assert "RequestId" in err["ResponseMetadata"] and err["ResponseMetadata"]["RequestId"]
+    lm = s3.head_object(Bucket=bucket, Key="k")["LastModified"]
+    err = expect_error(
+        s3.get_object, "PreconditionFailed", 412, Bucket=bucket, Key="k",
+        IfUnmodifiedSince=lm - datetime.timedelta(hours=1),
+    )
+    assert err["Error"]["Condition"] == "If-Unmodified-Since"
+    assert s3.get_object(Bucket=bucket, Key="k", IfMatch=etag)["Body"].read() == b"v1"
+
+
 def test_if_match_on_a_missing_key_is_no_such_key(s3, bucket):
     expect_error(s3.put_object, "NoSuchKey", 404, Bucket=bucket, Key="absent", Body=b"x", IfMatch=WRONG_ETAG)
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket)

@@ -68,3 +68,29 @@ def test_post_form_with_a_tampered_policy_is_refused(s3, bucket):
     assert status == 403, body
     assert b"<Error>" in body
     expect_error(s3.head_object, "404", 404, Bucket=bucket, Key="k")
+
+
+def test_post_form_key_takes_the_uploaded_file_name(s3, bucket):
+    post = s3.generate_presigned_post(
+        bucket, "uploads/${filename}", ExpiresIn=300,
+        Conditions=[["starts-with", "$key", "uploads/"]],
+    )
+    status, _, body = post_form(post["url"], post["fields"], "report.pdf", b"named by the browser")
+    assert status == 204, body
+    assert s3.get_object(Bucket=bucket, Key="uploads/report.pdf")["Body"].read() == b"named by the browser"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="uploads/")["Contents"]]
+    assert "uploads/${filename}" not in keys
+
+
+def test_post_form_policy_conditions_see_the_substituted_key(s3, bucket):
+    post = s3.generate_presigned_post(
+        bucket, "${filename}", ExpiresIn=300, Conditions=[["starts-with", "$key", "foo"]],
+    )
+    status, _, body = post_form(post["url"], post["fields"], "foo.txt", b"bar")
+    assert status == 204, body
+    assert s3.get_object(Bucket=bucket, Key="foo.txt")["Body"].read() == b"bar"
+    status, _, body = post_form(post["url"], post["fields"], "other.txt", b"bar")
+    assert status == 403, body
+    assert b"<Code>AccessDenied</Code>" in body
+    assert b"Invalid according to Policy: Policy Condition failed: [&quot;starts-with&quot;, &quot;$key&quot;, &quot;foo&quot;]" in body
+    expect_error(s3.head_object, "404", 404, Bucket=bucket, Key="other.txt")

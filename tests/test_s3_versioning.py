@@ -175,6 +175,18 @@ def test_versioning_cannot_go_back_to_unversioned(s3, vbucket):
     assert s3.put_object(Bucket=vbucket, Key="k", Body=b"x")["VersionId"] == "null"
 
 
+def test_mfa_delete_is_refused_rather_than_silently_unenforced(s3, vbucket):
+    s3.put_bucket_versioning(Bucket=vbucket, VersioningConfiguration={"Status": "Enabled"})
+    expect_error(
+        s3.put_bucket_versioning, "NotImplemented", 501,
+        Bucket=vbucket, MFA="arn:aws:iam::000000000000:mfa/root 123456",
+        VersioningConfiguration={"Status": "Suspended", "MFADelete": "Enabled"},
+    )
+    assert s3.get_bucket_versioning(Bucket=vbucket)["Status"] == "Enabled"
+    s3.put_bucket_versioning(Bucket=vbucket, VersioningConfiguration={"Status": "Enabled", "MFADelete": "Disabled"})
+    assert s3.get_bucket_versioning(Bucket=vbucket)["Status"] == "Enabled"
+
+
 # --- 3. reading a version -------------------------------------------------------------------
 
 

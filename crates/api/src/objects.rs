@@ -14,6 +14,7 @@ use stratus_invoke::{EventQueue, NewEvent, Trigger};
 use crate::Shared;
 
 mod cors;
+mod post_form;
 
 /// Sends S3 requests to the object store; everything else continues.
 pub async fn dispatch(State(s): State<Shared>, req: Request, next: Next) -> Response {
@@ -51,11 +52,13 @@ async fn call_s3(
     id: &str,
 ) -> Response {
     let is_head = parts.method == http::Method::HEAD;
+    let is_post = parts.method == http::Method::POST;
+    let (parts, body) = post_form::with_file_name(parts, body).await;
     let mut req = http::Request::from_parts(parts, s3s::Body::http_body_unsync(body));
     req.extensions_mut()
         .insert(stratus_s3::RequestId(id.to_string()));
     match s.stores.s3.call(req).await {
-        Ok(resp) => with_request_id(resp, id, is_head).await,
+        Ok(resp) => with_request_id(resp, id, is_head, is_post).await,
         Err(e) => {
             tracing::error!(error = ?e, "S3 request failed");
             internal_error(id)
@@ -124,7 +127,12 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// Finishes the protocol service's response: an error body gets the `RequestId` and `HostId`
 /// S3 puts in every error, and a 304 has no body at all.
-async fn with_request_id(resp: http::Response<s3s::Body>, id: &str, is_head: bool) -> Response {
+async fn with_request_id(
+    resp: http::Response<s3s::Body>,
+    id: &str,
+    is_head: bool,
+    is_post: bool,
+) -> Response {
     let status = resp.status();
     let (mut parts, body) = resp.into_parts();
     if status == http::StatusCode::NOT_MODIFIED {
@@ -132,6 +140,9 @@ async fn with_request_id(resp: http::Response<s3s::Body>, id: &str, is_head: boo
         parts.headers.remove(http::header::CONTENT_TYPE);
         return Response::from_parts(parts, axum::body::Body::empty());
     }
+    let condition = parts
+        .headers
+        .remove(stratus_s3::conditions::FAILED_CONDITION_HEADER);
     let body = axum::body::Body::new(body);
     // A HEAD that selected a range or a part is a 206, as the GET would be.
     if is_head
@@ -146,9 +157,34 @@ async fn with_request_id(resp: http::Response<s3s::Body>, id: &str, is_head: boo
     let Ok(bytes) = axum::body::to_bytes(body, MAX_ERROR_BODY).await else {
         return internal_error(id);
     };
-    let xml = add_request_id(&bytes, id);
+    let mut xml = with_condition(&bytes, condition).into_owned();
+    if is_post {
+        if let Some(refusal) = policy_refusal(&xml) {
+            parts.status = http::StatusCode::FORBIDDEN;
+            xml = refusal;
+        }
+    }
+    let xml = add_request_id(&xml, id);
     parts.headers.remove(http::header::CONTENT_LENGTH);
     Response::from_parts(parts, axum::body::Body::from(xml))
+}
+
+/// Adds S3's `<Condition>` (the header whose precondition failed) to a 412's document.
+fn with_condition(xml: &[u8], condition: Option<http::HeaderValue>) -> std::borrow::Cow<'_, [u8]> {
+    let Some(condition) = condition.as_ref().and_then(|c| c.to_str().ok()) else {
+        return xml.into();
+    };
+    let text = String::from_utf8_lossy(xml);
+    match text.rfind("</Error>") {
+        Some(end) => format!(
+            "{}<Condition>{condition}</Condition>{}",
+            &text[..end],
+            &text[end..]
+        )
+        .into_bytes()
+        .into(),
+        None => xml.into(),
+    }
 }
 
 /// Inserts `<RequestId>` and `<HostId>` at the end of an `<Error>` document (unchanged if it is
@@ -172,6 +208,22 @@ pub(crate) fn add_request_id(xml: &[u8], id: &str) -> Vec<u8> {
         &text[end..]
     )
     .into_bytes()
+}
+
+/// A refused form upload's error document, reworded as S3 words it (see
+/// [`post_form::policy_refusal`]).
+fn policy_refusal(xml: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(xml).ok()?;
+    let message = text.split_once("<Message>")?.1.split_once("</Message>")?.0;
+    let message = quick_xml::escape::unescape(message).ok()?;
+    let (code, message) = post_form::policy_refusal(error_code(text), &message)?;
+    Some(
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{}</Message></Error>",
+            quick_xml::escape::escape(&message)
+        )
+        .into_bytes(),
+    )
 }
 
 fn error_code(xml: &str) -> &str {

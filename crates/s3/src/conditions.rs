@@ -10,8 +10,22 @@ use crate::db::{DbResult, ObjectRow, Tx};
 
 const PRECONDITION_FAILED: &str = "At least one of the pre-conditions you specified did not hold";
 
-pub fn precondition_failed() -> S3Error {
-    s3_error!(PreconditionFailed, "{}", PRECONDITION_FAILED)
+/// The header that carries the failed condition's name from here to the front end, which
+/// puts it in the error document's `<Condition>` (the protocol library's errors have no room
+/// for it) and removes the header.
+pub const FAILED_CONDITION_HEADER: &str = "x-stratus-failed-condition";
+
+/// S3's 412, naming the header whose condition did not hold (`If-Match`...), as S3's error
+/// document does in `<Condition>`.
+pub fn precondition_failed(condition: &'static str) -> S3Error {
+    let mut e = s3_error!(PreconditionFailed, "{}", PRECONDITION_FAILED);
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        FAILED_CONDITION_HEADER,
+        http::HeaderValue::from_static(condition),
+    );
+    e.set_headers(headers);
+    e
 }
 
 /// What a read's preconditions decide.
@@ -20,8 +34,9 @@ pub enum ReadOutcome {
     Proceed,
     /// `If-None-Match` matched, or the object was not modified since `If-Modified-Since`.
     NotModified,
-    /// `If-Match` did not match, or the object was modified since `If-Unmodified-Since`.
-    Failed,
+    /// `If-Match` did not match, or the object was modified since `If-Unmodified-Since`
+    /// (the header that failed).
+    Failed(&'static str),
 }
 
 /// The conditional headers of a read.
@@ -44,14 +59,13 @@ impl ReadConditions<'_> {
     pub fn evaluate(&self, etag: &str, last_modified_ms: i64) -> ReadOutcome {
         let current = ETag::Strong(etag.to_string());
         let modified_secs = last_modified_ms.div_euclid(1000);
-        let matched = match (self.if_match, self.if_unmodified_since) {
-            (Some(ETagCondition::Any), _) => true,
-            (Some(ETagCondition::ETag(e)), _) => current.strong_cmp(e),
-            (None, Some(t)) => modified_secs <= unix_secs(t),
-            (None, None) => true,
+        let failed = match (self.if_match, self.if_unmodified_since) {
+            (Some(ETagCondition::Any), _) | (None, None) => None,
+            (Some(ETagCondition::ETag(e)), _) => (!current.strong_cmp(e)).then_some("If-Match"),
+            (None, Some(t)) => (modified_secs > unix_secs(t)).then_some("If-Unmodified-Since"),
         };
-        if !matched {
-            return ReadOutcome::Failed;
+        if let Some(header) = failed {
+            return ReadOutcome::Failed(header);
         }
         let modified = match (self.if_none_match, self.if_modified_since) {
             (Some(ETagCondition::Any), _) => false,
@@ -71,7 +85,7 @@ impl ReadConditions<'_> {
     pub fn check_read(&self, row: &ObjectRow) -> S3Result<()> {
         match self.evaluate(&row.etag, row.last_modified_ms) {
             ReadOutcome::Proceed => Ok(()),
-            ReadOutcome::Failed => Err(precondition_failed()),
+            ReadOutcome::Failed(header) => Err(precondition_failed(header)),
             ReadOutcome::NotModified => Err(not_modified(row)),
         }
     }
@@ -80,8 +94,20 @@ impl ReadConditions<'_> {
     pub fn check_copy_source(&self, row: &ObjectRow) -> S3Result<()> {
         match self.evaluate(&row.etag, row.last_modified_ms) {
             ReadOutcome::Proceed => Ok(()),
-            ReadOutcome::Failed | ReadOutcome::NotModified => Err(precondition_failed()),
+            ReadOutcome::Failed(header) => Err(precondition_failed(copy_source(header))),
+            ReadOutcome::NotModified => Err(precondition_failed(match self.if_none_match {
+                Some(_) => "x-amz-copy-source-If-None-Match",
+                None => "x-amz-copy-source-If-Modified-Since",
+            })),
         }
+    }
+}
+
+/// A copy's condition headers are the read's, prefixed.
+fn copy_source(header: &str) -> &'static str {
+    match header {
+        "If-Match" => "x-amz-copy-source-If-Match",
+        _ => "x-amz-copy-source-If-Unmodified-Since",
     }
 }
 
@@ -150,7 +176,7 @@ impl WriteConditions {
     pub fn check(&self, current: Option<&ObjectRow>) -> S3Result<()> {
         let current = current.filter(|c| !c.delete_marker);
         if self.must_be_absent && current.is_some() {
-            return Err(precondition_failed());
+            return Err(precondition_failed("If-None-Match"));
         }
         match (&self.if_match, current) {
             (None, _) => Ok(()),
@@ -160,7 +186,7 @@ impl WriteConditions {
                 if e.value() == row.etag {
                     Ok(())
                 } else {
-                    Err(precondition_failed())
+                    Err(precondition_failed("If-Match"))
                 }
             }
         }
@@ -283,13 +309,13 @@ mod tests {
             if_unmodified_since: Some(&early),
             ..NONE
         };
-        assert_eq!(outcome(c), ReadOutcome::Failed);
+        assert!(matches!(outcome(c), ReadOutcome::Failed(_)));
         let other = strong("zzz");
         let c = ReadConditions {
             if_match: Some(&other),
             ..NONE
         };
-        assert_eq!(outcome(c), ReadOutcome::Failed);
+        assert!(matches!(outcome(c), ReadOutcome::Failed(_)));
     }
 
     #[test]
@@ -335,7 +361,7 @@ mod tests {
             if_none_match: Some(&any),
             ..NONE
         };
-        assert_eq!(outcome(c), ReadOutcome::Failed);
+        assert!(matches!(outcome(c), ReadOutcome::Failed(_)));
     }
 
     fn row(etag: &str) -> ObjectRow {

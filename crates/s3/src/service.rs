@@ -1926,6 +1926,20 @@ impl S3 for S3Front {
                 s == BucketVersioningStatus::ENABLED || s == BucketVersioningStatus::SUSPENDED
             })
             .ok_or_else(malformed_xml)?;
+        // MFA delete needs an MFA device's code with every versioned delete; Stratus has no
+        // MFA devices, so it is refused rather than stored and never enforced.
+        let mfa_delete = input.versioning_configuration.mfa_delete.as_ref();
+        if mfa_delete
+            .is_some_and(|m| ![MFADelete::ENABLED, MFADelete::DISABLED].contains(&m.as_str()))
+        {
+            return Err(malformed_xml());
+        }
+        if mfa_delete.is_some_and(|m| m.as_str() == MFADelete::ENABLED) {
+            return Err(s3_error!(
+                NotImplemented,
+                "MFA delete is not supported: Stratus has no MFA devices."
+            ));
+        }
         self.0
             .db
             .tx(|tx| tx.set_versioning(&input.bucket, &status))
