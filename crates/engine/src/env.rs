@@ -449,10 +449,20 @@ impl Environment {
         let payload = match status {
             Status::Timeout => {
                 let secs = format!("{:.2}", timeout.as_secs_f64());
-                error_payload("Sandbox.Timedout", format!("RequestId: {} Error: Task timed out after {secs} seconds", p.request_id))
+                error_payload(
+                    "Sandbox.Timedout",
+                    format!(
+                        "RequestId: {} Error: Task timed out after {secs} seconds",
+                        p.request_id
+                    ),
+                )
             }
             Status::Crashed if payload.is_empty() => {
-                let how = self.exited.borrow().clone().unwrap_or_else(|| "exit status 0".into());
+                let how = self
+                    .exited
+                    .borrow()
+                    .clone()
+                    .unwrap_or_else(|| "exit status 0".into());
                 exit_error(p.request_id, &how)
             }
             _ => payload,

@@ -113,7 +113,8 @@ const ACCEPTED: &str = r#"{"status":"OK"}"#;
 const INVALID_ID: &str = r#"{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}"#;
 const TOO_LARGE: &str = r#"{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).","errorType":"RequestEntityTooLarge"}"#;
 const BAD_STATE: &str = r#"{"errorMessage":"State transition failed for runtime: init already completed","errorType":"InvalidStateTransition"}"#;
-const BROKEN: &str = r#"{"errorMessage":"The response stream broke off","errorType":"InvalidRequest"}"#;
+const BROKEN: &str =
+    r#"{"errorMessage":"The response stream broke off","errorType":"InvalidRequest"}"#;
 const NOT_FOUND: &str = r#"{"errorMessage":"Not Found","errorType":"NotFound"}"#;
 
 async fn handle(slot: Arc<Slot>, req: Request<Incoming>) -> Result<Resp, Infallible> {
@@ -244,10 +245,7 @@ async fn result(slot: &Slot, id: String, req: Request<Incoming>, is_error: bool)
 }
 
 fn take_current(slot: &Slot, id: &str) -> Option<Current> {
-    slot.current
-        .lock()
-        .unwrap()
-        .take_if(|c| c.request_id == id)
+    slot.current.lock().unwrap().take_if(|c| c.request_id == id)
 }
 
 /// A streamed `/response`: the environment gets the stream at once, and each chunk as it

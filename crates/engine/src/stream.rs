@@ -70,7 +70,10 @@ impl Tap {
     /// Opens the caller's body; `None` if the caller is gone.
     pub(crate) fn open(self, content_type: Option<String>) -> Option<mpsc::Sender<Bytes>> {
         let (tx, body) = mpsc::channel(CHUNKS_IN_FLIGHT);
-        self.head.send(Head { content_type, body }).ok().map(|()| tx)
+        self.head
+            .send(Head { content_type, body })
+            .ok()
+            .map(|()| tx)
     }
 }
 
@@ -166,12 +169,12 @@ mod tests {
     #[tokio::test]
     async fn chunks_pass_in_order_and_trailers_end_in_error() {
         let mut trailers = http::HeaderMap::new();
-        trailers.insert("Lambda-Runtime-Function-Error-Type", "Boom".parse().unwrap());
-        let json = base64::engine::general_purpose::STANDARD.encode(r#"{"errorType":"Boom"}"#);
         trailers.insert(
-            "Lambda-Runtime-Function-Error-Body",
-            json.parse().unwrap(),
+            "Lambda-Runtime-Function-Error-Type",
+            "Boom".parse().unwrap(),
         );
+        let json = base64::engine::general_purpose::STANDARD.encode(r#"{"errorType":"Boom"}"#);
+        trailers.insert("Lambda-Runtime-Function-Error-Body", json.parse().unwrap());
         let (got, end) = run(vec![
             Frame::data(Bytes::from_static(b"a")),
             Frame::data(Bytes::from_static(b"")),
@@ -179,7 +182,10 @@ mod tests {
             Frame::trailers(trailers),
         ])
         .await;
-        assert_eq!(got, vec![Bytes::from_static(b"a"), Bytes::from_static(b"bc")]);
+        assert_eq!(
+            got,
+            vec![Bytes::from_static(b"a"), Bytes::from_static(b"bc")]
+        );
         assert_eq!(
             end,
             Some(StreamEnd::Error {

@@ -117,9 +117,8 @@ impl Invoker {
         let mut req = self.engine_request(call, target, code_dir);
         req.tap = Some(tap);
         let me = self.clone();
-        let mut task = tokio::spawn(async move {
-            me.metered_run(req, trigger, qualifier.as_deref()).await
-        });
+        let mut task =
+            tokio::spawn(async move { me.metered_run(req, trigger, qualifier.as_deref()).await });
         tokio::select! {
             // The head is sent before the invocation can end: look at it first.
             biased;

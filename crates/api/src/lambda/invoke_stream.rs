@@ -37,7 +37,9 @@ pub async fn invoke_with_response_stream(
     let r = function_ref(&c, &f, &q)?;
     let invocation_type = header(&headers, "x-amz-invocation-type").unwrap_or("RequestResponse");
     if !matches!(invocation_type, "RequestResponse" | "DryRun") {
-        return Err(Error::invalid(format!("Unsupported invocation type {invocation_type}")).into());
+        return Err(
+            Error::invalid(format!("Unsupported invocation type {invocation_type}")).into(),
+        );
     }
     let client_context = client_context(&headers)?;
     let target = s
@@ -191,7 +193,10 @@ mod tests {
         assert_eq!(e["ErrorCode"], "Sandbox.Timedout");
         assert_eq!(e["ErrorDetails"], "Task timed out after 1.00 seconds");
         assert_eq!(e["LogResult"], "U1RBUlQKRU5ECg==");
-        let odd = json(complete(Ok(outcome(b"not json", Ending::FunctionError)), false));
+        let odd = json(complete(
+            Ok(outcome(b"not json", Ending::FunctionError)),
+            false,
+        ));
         assert_eq!(odd["ErrorCode"], "Unhandled");
         assert_eq!(odd["ErrorDetails"], "not json");
     }
