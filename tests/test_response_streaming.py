@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import make_zip
+from helpers import make_zip, make_zip_with_modes
 
 RUNTIME = "nodejs20.x"
 
@@ -194,3 +194,22 @@ def test_stream_invocations_are_metered(server, invoke_client, new_function):
     group = [g for g in report["groups"] if g["key"] == name]
     assert len(group) == 1, report
     assert (group[0]["invocations"], group[0]["errors"]) == (2, 1), group
+
+
+def test_a_rust_function_on_lambda_runtime_streaming(
+        invoke_client, new_function, rust_streaming_bootstrap):
+    name = new_function(
+        zip_bytes=make_zip_with_modes({"bootstrap": (rust_streaming_bootstrap, 0o755)}),
+        Runtime="provided.al2023", Handler="bootstrap", Timeout=10,
+    )["FunctionName"]
+    _, events = stream_invoke(
+        invoke_client, name, {"chunks": ["one ", "two ", "three"], "delay_ms": 1000})
+    chunks = chunks_of(events)
+    body = b"".join(c for _, c in chunks)
+    # lambda_runtime always starts with the HTTP prelude (status 200 unless set).
+    prelude, rest = body.split(b"\0" * 8, 1)
+    assert json.loads(prelude)["statusCode"] == 200
+    assert rest == b"one two three"
+    first_data = next(t for t, c in chunks if b"one" in c)
+    assert events[-1][0] - first_data >= 0.5, events
+    assert "ErrorCode" not in complete_of(events)

@@ -587,6 +587,8 @@ async fn follow(
     };
     loop {
         let piece = tokio::select! {
+            // What the runtime sent before it exited is still delivered.
+            biased;
             p = pieces.recv() => p,
             _ = exited.wait_for(Option::is_some) => return (Bytes::new(), Status::Crashed, false),
             _ = tokio::time::sleep_until(deadline) => return (Bytes::new(), Status::Timeout, false),
