@@ -213,3 +213,20 @@ def test_a_rust_function_on_lambda_runtime_streaming(
     first_data = next(t for t, c in chunks if b"one" in c)
     assert events[-1][0] - first_data >= 0.5, events
     assert "ErrorCode" not in complete_of(events)
+
+
+def test_the_stream_api_needs_lambda_invoke_function(server, buffered):
+    from iam_support import allow, client_as, doc, user_with_key
+    iam = server.client("iam")
+    name, key_id, secret = user_with_key(iam)
+    lam = client_as(server, "lambda", key_id, secret)
+    with pytest.raises(ClientError) as e:
+        lam.invoke_with_response_stream(FunctionName=buffered, Payload=b"{}")
+    err = e.value.response["Error"]
+    assert err["Code"] == "AccessDeniedException"
+    assert "lambda:InvokeFunction" in err["Message"]
+    iam.put_user_policy(UserName=name, PolicyName="invoke",
+                        PolicyDocument=doc(allow("lambda:InvokeFunction")))
+    events = list(lam.invoke_with_response_stream(
+        FunctionName=buffered, Payload=b"{}")["EventStream"])
+    assert json.loads(events[0]["PayloadChunk"]["Payload"]) == {"echo": {}}
