@@ -340,6 +340,13 @@ def rust_bootstrap():
     return (target_dir / "release" / "stratus-test-rust-fn").read_bytes()
 
 
+@pytest.fixture(scope="session")
+def rust_streaming_bootstrap(rust_bootstrap):
+    """The fixture's second executable, a function on `lambda_runtime::streaming` (built with
+    the first)."""
+    return (REPO_ROOT / "target" / "fixtures" / "release" / "streaming").read_bytes()
+
+
 @pytest.fixture(scope="module")
 def module_new_function(lambda_client):
     """Like `new_function`, for functions shared by the tests of one module (deleted after it)."""

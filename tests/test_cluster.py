@@ -526,3 +526,35 @@ def test_a_concurrency_limit_holds_for_the_sum_of_the_nodes(
     for inv in again:
         assert not isinstance(inv, Exception), inv
         assert inv.function_error is None, inv.log
+
+
+STREAMER = """
+exports.handler = awslambda.streamifyResponse(async (event, stream) => {
+  stream.write('one ');
+  if (event.fail) throw new TypeError('mid-stream');
+  stream.end('two');
+});
+"""
+
+
+@needs_postgres
+def test_a_stream_placed_on_another_node_comes_back_whole(nodes):
+    """The internal channel carries complete answers: a streamed response forwarded from its
+    home node arrives gathered, as one PayloadChunk, with the same InvokeComplete."""
+    a, b, c = nodes["node-a"], nodes["node-b"], nodes["node-c"]
+    helpers.wait_until(lambda: len(node_ids(b)) == 3 and len(node_ids(c)) == 3, timeout=10)
+    name = helpers.unique_name("streamed")
+    helpers.create_function(a.client(), name, helpers.make_zip({"index.js": STREAMER}),
+                            Runtime="nodejs20.x", Handler="index.handler")
+    helpers.wait_active(a.client(), name)
+    for srv in (a, b, c):
+        events = list(srv.client().invoke_with_response_stream(
+            FunctionName=name, Payload=b"{}")["EventStream"])
+        chunks = [e["PayloadChunk"]["Payload"] for e in events if "PayloadChunk" in e]
+        assert b"".join(chunks) == b"one two", events
+        assert "ErrorCode" not in events[-1]["InvokeComplete"], events
+    for srv in (a, b, c):
+        events = list(srv.client().invoke_with_response_stream(
+            FunctionName=name, Payload=b'{"fail": true}')["EventStream"])
+        complete = events[-1]["InvokeComplete"]
+        assert (complete["ErrorCode"], complete["ErrorDetails"]) == ("TypeError", "mid-stream")

@@ -257,6 +257,10 @@ def render(res):
     q = w.get("queues")
     if q:
         parts.append(render_queues(q))
+    st = w.get("streaming")
+    if st:
+        from . import streaming
+        parts.append(streaming.render(st))
     rat = res.get("ratios", {})
     if rat:
         lines = ["\nRatios, Stratus / floor and Stratus / peer (latency > 1: Stratus slower; "

@@ -4,6 +4,9 @@ pub const MAX_ZIPPED_BYTES: u64 = 52_428_800;
 pub const MAX_UNZIPPED_BYTES: u64 = 262_144_000;
 pub const MAX_SYNC_PAYLOAD: usize = 6_291_456;
 pub const MAX_SYNC_RESPONSE: usize = 6_291_556;
+/// A streamed response (`InvokeWithResponseStream`, function URLs in `RESPONSE_STREAM` mode):
+/// AWS documents 200 MB.
+pub const MAX_STREAMED_RESPONSE: usize = 209_715_200;
 pub const MAX_ASYNC_PAYLOAD: usize = 1_048_576;
 pub const MAX_ENV_BYTES: usize = 4096;
 pub const MIN_MEMORY: u32 = 128;

@@ -70,6 +70,9 @@ pub struct InvokeParams<'a> {
     /// Whether the caller needs the log with the result (`LogType: Tail`); otherwise a warm
     /// environment's log is collected after the result is returned.
     pub want_log: bool,
+    /// Where a streamed response goes as it is written (`None`: gathered, up to the
+    /// buffered limit, as AWS's `Invoke` does for a streaming function).
+    pub tap: Option<crate::stream::Tap>,
 }
 
 /// How an invocation ended (what metering and metrics count).
@@ -395,6 +398,7 @@ impl Environment {
     pub async fn invoke(&mut self, p: InvokeParams<'_>) -> InvokeResult {
         let start = Instant::now();
         let timeout = Duration::from_secs(u64::from(self.timeout));
+        let deadline = tokio::time::Instant::from_std(start + timeout);
         let deadline_ms =
             clock::epoch_ms(time::OffsetDateTime::now_utc()) + timeout.as_millis() as i64;
         self.output.append(
@@ -413,6 +417,7 @@ impl Environment {
         };
         let mut exited = self.exited.clone();
         let sent = self.next.send(inv).await.is_ok();
+        let mut streamed = None;
         let (payload, status, keep) = tokio::select! {
             r = reply_rx, if sent => match r {
                 Ok(Reply::Response(body)) => (body, Status::Success, true),
@@ -424,16 +429,43 @@ impl Environment {
                     "Function.ResponseSizeTooLarge",
                     format!("Response payload size exceeded maximum allowed payload size ({} bytes).", limits::MAX_SYNC_RESPONSE),
                 ), Status::FunctionError, true),
+                Ok(Reply::Stream(incoming)) => {
+                    streamed = Some(incoming);
+                    (Bytes::new(), Status::Success, true)
+                }
                 Err(_) => (exit_error(p.request_id, "exit status 0"), Status::Crashed, false),
             },
             how = exited.wait_for(Option::is_some) => {
                 let how = how.ok().and_then(|h| h.clone()).unwrap_or_default();
                 (exit_error(p.request_id, &how), Status::Crashed, false)
             },
-            _ = tokio::time::sleep(timeout) => {
+            _ = tokio::time::sleep_until(deadline) => (Bytes::new(), Status::Timeout, false),
+        };
+        let (payload, status, keep) = match streamed {
+            Some(incoming) => follow(incoming, p.tap, &mut self.exited.clone(), deadline).await,
+            None => (payload, status, keep),
+        };
+        // Whichever wait noticed them, a crash and a time-out are worded here.
+        let payload = match status {
+            Status::Timeout => {
                 let secs = format!("{:.2}", timeout.as_secs_f64());
-                (error_payload("Sandbox.Timedout", format!("RequestId: {} Error: Task timed out after {secs} seconds", p.request_id)), Status::Timeout, false)
-            },
+                error_payload(
+                    "Sandbox.Timedout",
+                    format!(
+                        "RequestId: {} Error: Task timed out after {secs} seconds",
+                        p.request_id
+                    ),
+                )
+            }
+            Status::Crashed if payload.is_empty() => {
+                let how = self
+                    .exited
+                    .borrow()
+                    .clone()
+                    .unwrap_or_else(|| "exit status 0".into());
+                exit_error(p.request_id, &how)
+            }
+            _ => payload,
         };
         let duration = start.elapsed();
         if !keep {
@@ -529,6 +561,119 @@ impl Drop for Environment {
                     cg.remove().await;
                 }
             });
+        }
+    }
+}
+
+/// Follows a streamed response to its end: each chunk goes to the caller's tap as it
+/// arrives (or is gathered, without one), while the deadline and the runtime's exit are
+/// watched as for any invocation. A caller that goes away stops receiving, but the function
+/// runs on to its end, as on AWS. A crash or time-out comes back with an empty payload (the
+/// caller words it).
+async fn follow(
+    incoming: crate::stream::Incoming,
+    tap: Option<crate::stream::Tap>,
+    exited: &mut watch::Receiver<Option<String>>,
+    deadline: tokio::time::Instant,
+) -> (Bytes, Status, bool) {
+    use crate::stream::{Piece, StreamEnd};
+    let crate::stream::Incoming {
+        content_type,
+        mut pieces,
+    } = incoming;
+    let mut sink = match tap {
+        Some(tap) => Sink::Caller(tap.open(content_type)),
+        None => Sink::Gather(Vec::new()),
+    };
+    loop {
+        let piece = tokio::select! {
+            // What the runtime sent before it exited is still delivered.
+            biased;
+            p = pieces.recv() => p,
+            _ = exited.wait_for(Option::is_some) => return (Bytes::new(), Status::Crashed, false),
+            _ = tokio::time::sleep_until(deadline) => return (Bytes::new(), Status::Timeout, false),
+        };
+        let end = match piece {
+            Some(Piece::Data(data)) => {
+                if !sink.take(data, deadline).await {
+                    return (Bytes::new(), Status::Timeout, false);
+                }
+                continue;
+            }
+            Some(Piece::End(end)) => end,
+            // The post broke off before its end: the runtime is gone or unusable.
+            None => return (Bytes::new(), Status::Crashed, false),
+        };
+        return match end {
+            StreamEnd::Complete => match sink {
+                Sink::Gather(v) if v.len() > limits::MAX_SYNC_RESPONSE => too_large(),
+                Sink::Gather(v) => (Bytes::from(v), Status::Success, true),
+                Sink::Caller(_) => (Bytes::new(), Status::Success, true),
+            },
+            StreamEnd::Error { error_type, body } => {
+                let body = if body.is_empty() {
+                    error_payload(&error_type, String::new())
+                } else {
+                    body
+                };
+                (body, Status::FunctionError, true)
+            }
+            StreamEnd::TooLarge => (
+                error_payload(
+                    "Function.ResponseSizeTooLarge",
+                    format!(
+                        "Response payload size exceeded maximum allowed payload size ({} bytes).",
+                        limits::MAX_STREAMED_RESPONSE
+                    ),
+                ),
+                Status::FunctionError,
+                true,
+            ),
+        };
+    }
+}
+
+fn too_large() -> (Bytes, Status, bool) {
+    let msg = format!(
+        "Response payload size exceeded maximum allowed payload size ({} bytes).",
+        limits::MAX_SYNC_RESPONSE
+    );
+    (
+        error_payload("Function.ResponseSizeTooLarge", msg),
+        Status::FunctionError,
+        true,
+    )
+}
+
+/// Where a streamed response's chunks go.
+enum Sink {
+    /// To the caller (`None` once it has gone away).
+    Caller(Option<mpsc::Sender<Bytes>>),
+    /// Gathered for a caller that wants the response whole; past the buffered limit only the
+    /// count matters.
+    Gather(Vec<u8>),
+}
+
+impl Sink {
+    /// Takes a chunk; `false` if the deadline passed while the caller was not reading.
+    async fn take(&mut self, data: Bytes, deadline: tokio::time::Instant) -> bool {
+        match self {
+            Sink::Caller(Some(tx)) => tokio::select! {
+                sent = tx.send(data) => {
+                    if sent.is_err() {
+                        *self = Sink::Caller(None);
+                    }
+                    true
+                }
+                _ = tokio::time::sleep_until(deadline) => false,
+            },
+            Sink::Caller(None) => true,
+            Sink::Gather(v) => {
+                if v.len() <= limits::MAX_SYNC_RESPONSE {
+                    v.extend_from_slice(&data);
+                }
+                true
+            }
         }
     }
 }

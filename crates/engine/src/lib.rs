@@ -7,6 +7,7 @@
 //! - [`sandbox`]: starting an environment's processes (namespaces, its own root, the system-call
 //!   filter, cgroups, the launcher) and the protections report.
 //! - [`runtime_api`]: the Runtime API server each environment talks to.
+//! - [`stream`]: streamed responses, from the Runtime API to the caller's [`stream::Tap`].
 //! - [`env`]: one environment's life: start, invoke, kill.
 //! - [`pool`]: warm environments per function version, and idle reclaim.
 //! - [`admission`]: account and reserved concurrency.
@@ -22,6 +23,7 @@ pub mod pool;
 pub mod runtime_api;
 pub mod runtimes;
 pub mod sandbox;
+pub mod stream;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -131,6 +133,9 @@ pub struct InvokeRequest {
     pub reserved: Option<u32>,
     /// Whether the outcome must carry the log (`LogType: Tail`).
     pub want_log: bool,
+    /// Where a streamed response goes as the function writes it (`None`: a streamed
+    /// response is gathered and returned whole, up to the buffered limit).
+    pub tap: Option<stream::Tap>,
 }
 
 pub struct InvokeOutcome {
@@ -207,7 +212,7 @@ impl Engine {
 
     /// Runs one synchronous invocation. Function errors, time-outs and failed inits are
     /// outcomes (the function ran, or tried to); a throttle or a platform fault ran nothing.
-    pub async fn invoke(&self, req: InvokeRequest) -> Result<InvokeOutcome, Refusal> {
+    pub async fn invoke(&self, mut req: InvokeRequest) -> Result<InvokeOutcome, Refusal> {
         let _permit = self
             .admission
             .admit(&req.config.name, req.reserved)
@@ -246,6 +251,7 @@ impl Engine {
             client_context: req.client_context.clone(),
             version: &cfg.version,
             want_log: req.want_log,
+            tap: req.tap.take(),
         };
         let r = env.invoke(params).await;
         self.ctx

@@ -36,6 +36,8 @@ pub enum Reply {
         body: Bytes,
     },
     TooLarge,
+    /// The runtime streams its response (`Lambda-Runtime-Function-Response-Mode: streaming`).
+    Stream(crate::stream::Incoming),
 }
 
 /// How initialisation ended.
@@ -111,6 +113,8 @@ const ACCEPTED: &str = r#"{"status":"OK"}"#;
 const INVALID_ID: &str = r#"{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}"#;
 const TOO_LARGE: &str = r#"{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).","errorType":"RequestEntityTooLarge"}"#;
 const BAD_STATE: &str = r#"{"errorMessage":"State transition failed for runtime: init already completed","errorType":"InvalidStateTransition"}"#;
+const BROKEN: &str =
+    r#"{"errorMessage":"The response stream broke off","errorType":"InvalidRequest"}"#;
 const NOT_FOUND: &str = r#"{"errorMessage":"Not Found","errorType":"NotFound"}"#;
 
 async fn handle(slot: Arc<Slot>, req: Request<Incoming>) -> Result<Resp, Infallible> {
@@ -209,15 +213,15 @@ async fn result(slot: &Slot, id: String, req: Request<Incoming>, is_error: bool)
     if !current_matches {
         return reply(StatusCode::BAD_REQUEST, INVALID_ID);
     }
+    if !is_error && crate::stream::is_streaming(req.headers()) {
+        return match take_current(slot, &id) {
+            Some(current) => stream_result(current, req).await,
+            None => reply(StatusCode::BAD_REQUEST, INVALID_ID),
+        };
+    }
     let kind = error_type(&req);
     let body = read_body(req).await;
-    let Some(current) = slot
-        .current
-        .lock()
-        .unwrap()
-        .take()
-        .filter(|c| c.request_id == id)
-    else {
+    let Some(current) = take_current(slot, &id) else {
         return reply(StatusCode::BAD_REQUEST, INVALID_ID);
     };
     match body {
@@ -237,6 +241,34 @@ async fn result(slot: &Slot, id: String, req: Request<Incoming>, is_error: bool)
             let _ = current.reply.send(r);
             reply(StatusCode::ACCEPTED, ACCEPTED)
         }
+    }
+}
+
+fn take_current(slot: &Slot, id: &str) -> Option<Current> {
+    slot.current.lock().unwrap().take_if(|c| c.request_id == id)
+}
+
+/// A streamed `/response`: the environment gets the stream at once, and each chunk as it
+/// arrives; the post is answered when the body has ended.
+async fn stream_result(current: Current, req: Request<Incoming>) -> Resp {
+    let content_type = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (tx, pieces) = crate::stream::channel();
+    let incoming = crate::stream::Incoming {
+        content_type,
+        pieces,
+    };
+    let _ = current.reply.send(Reply::Stream(incoming));
+    match crate::stream::pump(req.into_body(), &tx).await {
+        Some(end) => {
+            let _ = tx.send(crate::stream::Piece::End(end)).await;
+            reply(StatusCode::ACCEPTED, ACCEPTED)
+        }
+        // Broken off: dropping the sender tells the environment; the runtime is gone anyway.
+        None => reply(StatusCode::BAD_REQUEST, BROKEN),
     }
 }
 

@@ -135,6 +135,8 @@ pub fn lambda(method: &str, path: &str, region: &str) -> Option<Target> {
                 ("DELETE", ["aliases", _]) => "DeleteAlias",
                 ("POST", ["invocations"]) => "InvokeFunction",
                 ("POST", ["invoke-async"]) => "InvokeFunction",
+                // InvokeWithResponseStream has no action of its own.
+                ("POST", ["response-streaming-invocations"]) => "InvokeFunction",
                 ("POST", ["policy"]) => "AddPermission",
                 ("GET", ["policy"]) => "GetPolicy",
                 ("DELETE", ["policy", _]) => "RemovePermission",
@@ -432,6 +434,13 @@ mod tests {
                 "arn:aws:lambda:us-east-1:000000000000:function:f"
             )
         );
+        let t = lambda(
+            "POST",
+            "/2021-11-15/functions/f/response-streaming-invocations",
+            "us-east-1",
+        )
+        .unwrap();
+        assert_eq!(t.action, "lambda:InvokeFunction");
         let t = lambda("DELETE", "/2015-03-31/functions/f", "eu-west-1").unwrap();
         assert_eq!(
             t.resources[0],

@@ -9,6 +9,7 @@
 //! - [`resolve`]: function + qualifier → the version to run (one implementation), through
 //!   [`memo`], the memo of what a qualifier resolved to at the current metadata generation.
 //! - [`run`]: one invocation: the engine request, admission (in the engine), metering.
+//! - [`streamed`]: the same for a caller that takes the response as a stream.
 //! - [`placed`]: in a cluster, which node runs it (here, or forwarded to another).
 //! - [`queue`]: the durable asynchronous queue, and [`EventQueue`], the trait event sources
 //!   hold.
@@ -23,6 +24,7 @@ pub mod queue;
 pub mod resolve;
 pub mod run;
 pub mod settings;
+pub mod streamed;
 pub mod trigger;
 
 use std::sync::Arc;
@@ -37,6 +39,7 @@ use tokio::sync::{Notify, Semaphore};
 pub use queue::{EventQueue, NewEvent};
 pub use resolve::{function_not_found, Missing, Resolved};
 pub use run::{Call, Failure};
+pub use streamed::StreamedOutcome;
 pub use trigger::Trigger;
 
 /// What the invoker is built from.

@@ -107,7 +107,7 @@ impl Invoker {
         self.metered_run(req, trigger, qualifier).await
     }
 
-    fn engine_request(
+    pub(crate) fn engine_request(
         &self,
         call: Call<'_>,
         target: Resolved,
@@ -123,12 +123,13 @@ impl Invoker {
             reserved: target.reserved,
             config: target.config,
             want_log: call.want_log,
+            tap: None,
         }
     }
 
     /// Runs one invocation through the engine and meters it. `qualifier` is what the caller
     /// named (an alias is recorded as such; the version is the one that ran).
-    async fn metered_run(
+    pub(crate) async fn metered_run(
         &self,
         req: InvokeRequest,
         trigger: Trigger,

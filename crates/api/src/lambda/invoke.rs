@@ -23,14 +23,14 @@ use crate::{RawBody, Shared};
 const MAX_PAYLOAD_NESTING: usize = 1000;
 
 /// The part of the log returned with `LogType: Tail`.
-const TAIL_BYTES: usize = 4096;
+pub(super) const TAIL_BYTES: usize = 4096;
 
-fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// Rejects payloads that are not JSON, as AWS does (an empty body counts as `{}`).
-fn check_payload(body: &[u8]) -> Result<()> {
+pub(super) fn check_payload(body: &[u8]) -> Result<()> {
     if body.len() > limits::MAX_SYNC_PAYLOAD {
         return Err(Error::too_large(format!(
             "Request must be smaller than {} bytes for the InvokeFunction operation",
@@ -64,7 +64,7 @@ fn check_payload(body: &[u8]) -> Result<()> {
         })
 }
 
-fn client_context(h: &HeaderMap) -> Result<Option<String>> {
+pub(super) fn client_context(h: &HeaderMap) -> Result<Option<String>> {
     let Some(raw) = header(h, "x-amz-client-context") else {
         return Ok(None);
     };
@@ -243,7 +243,7 @@ pub async fn invoke_async(
 /// InvokeAsync's request limit (AWS documents 256 KB for it).
 const INVOKE_ASYNC_LIMIT: usize = 262_144;
 
-fn insert(h: &mut axum::http::HeaderMap, name: &'static str, value: &str) {
+pub(super) fn insert(h: &mut axum::http::HeaderMap, name: &'static str, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         h.insert(name, v);
     }

@@ -7,6 +7,7 @@
 //! - [`concurrency`], [`event_invoke`], [`policy`], [`tags`], [`account`]: the rest of the
 //!   control plane.
 //! - [`invoke`]: Invoke and InvokeAsync, handing the call to the invoker.
+//! - [`invoke_stream`]: InvokeWithResponseStream, framed by [`eventstream`].
 //! - [`mappings`]: event source mappings (the model and pollers are `stratus_mappings`').
 //! - [`render`]: configurations as the API renders them.
 
@@ -14,8 +15,10 @@ pub mod account;
 pub mod aliases;
 pub mod concurrency;
 pub mod event_invoke;
+pub mod eventstream;
 pub mod functions;
 pub mod invoke;
+pub mod invoke_stream;
 pub mod mappings;
 pub mod policy;
 pub mod render;
@@ -68,6 +71,10 @@ pub fn router() -> Router<Shared> {
         .route(
             "/2015-03-31/functions/{f}/invocations",
             post(invoke::invoke),
+        )
+        .route(
+            "/2021-11-15/functions/{f}/response-streaming-invocations",
+            post(invoke_stream::invoke_with_response_stream),
         )
         .route(
             "/2014-11-13/functions/{f}/invoke-async",

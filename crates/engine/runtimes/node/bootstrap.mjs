@@ -34,6 +34,8 @@ const ImportModuleError = runtimeError('ImportModuleError');
 const HandlerNotFound = runtimeError('HandlerNotFound');
 const MalformedHandlerName = runtimeError('MalformedHandlerName');
 const UserCodeSyntaxError = runtimeError('UserCodeSyntaxError');
+const MalformedStreamingHandler = runtimeError('MalformedStreamingHandler');
+const InvalidStreamingOperation = runtimeError('InvalidStreamingOperation');
 class NodeJsExit extends Error {
   constructor() {
     super(
@@ -476,6 +478,168 @@ async function invoke(headers, body, isAsync) {
   inFlight = null;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Response streaming: `awslambda.streamifyResponse(handler)` marks a handler that writes its
+// response to a stream, `awslambda.HttpResponseStream.from(stream, metadata)` starts that stream
+// with the HTTP prelude function URLs read (JSON, then 8 NUL bytes). The stream is one chunked
+// POST to /invocation/{id}/response with `Lambda-Runtime-Function-Response-Mode: streaming`; an
+// error ends it with the trailers Lambda-Runtime-Function-Error-Type and -Body (base64 JSON).
+// Node's `http` module sends chunked bodies and trailers; it is loaded only for a streaming
+// handler, so buffered handlers keep the socket-level client above.
+
+const HANDLER_STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+const HANDLER_HIGHWATERMARK = Symbol.for('aws.lambda.runtime.handler.streaming.highWaterMark');
+const STREAM_RESPONSE = 'response';
+const HTTP_PRELUDE_CONTENT_TYPE = 'application/vnd.awslambda.http-integration-response';
+const ERROR_TYPE_TRAILER = 'Lambda-Runtime-Function-Error-Type';
+const ERROR_BODY_TRAILER = 'Lambda-Runtime-Function-Error-Body';
+
+class HttpResponseStream {
+  static from(underlyingStream, prelude) {
+    underlyingStream.setContentType(HTTP_PRELUDE_CONTENT_TYPE);
+    // JSON text holds no NUL byte, so the 8 NUL bytes mark where the prelude ends.
+    const metadataPrelude = JSON.stringify(prelude);
+    underlyingStream._onBeforeFirstWrite = (write) => {
+      write(metadataPrelude);
+      write(new Uint8Array(8));
+    };
+    return underlyingStream;
+  }
+}
+
+function installAwsLambdaGlobal() {
+  const off = process.env.AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA;
+  if (off === '1' || off === 'true') return;
+  globalThis.awslambda = {
+    streamifyResponse: (fn, options) => {
+      fn[HANDLER_STREAMING] = STREAM_RESPONSE;
+      if (typeof options?.highWaterMark === 'number') {
+        fn[HANDLER_HIGHWATERMARK] = parseInt(options.highWaterMark);
+      }
+      return fn;
+    },
+    HttpResponseStream,
+  };
+}
+
+function isStreaming(fn) {
+  const mode = fn[HANDLER_STREAMING];
+  if (mode === undefined || mode === null || mode === false) return false;
+  if (mode === STREAM_RESPONSE) return true;
+  throw new MalformedStreamingHandler('Only response streaming is supported.');
+}
+
+let http; // node:http, loaded with the first streaming invocation
+
+// The writable stream a streaming handler writes to; `done` settles when the platform has
+// answered the post.
+function createResponseStream(idPath, highWaterMark) {
+  const req = http.request({
+    method: 'POST',
+    host: api.host,
+    port: api.port,
+    path: `${idPath}/response`,
+    headers: {
+      'Lambda-Runtime-Function-Response-Mode': 'streaming',
+      'Transfer-Encoding': 'chunked',
+      Trailer: [ERROR_TYPE_TRAILER, ERROR_BODY_TRAILER],
+      'Content-Type': 'application/octet-stream',
+    },
+    highWaterMark,
+    agent: false,
+  });
+  const done = new Promise((resolve, reject) => {
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+  let started = false;
+  const write = req.write.bind(req);
+  const end = req.end.bind(req);
+  const start = () => {
+    if (started) return;
+    started = true;
+    if (typeof req._onBeforeFirstWrite === 'function') req._onBeforeFirstWrite((c) => write(c));
+  };
+  req.setContentType = (contentType) => {
+    if (started) throw new InvalidStreamingOperation('Cannot set content-type, too late.');
+    req.setHeader('Content-Type', contentType);
+  };
+  req.write = (chunk, encoding, callback) => {
+    if (typeof chunk !== 'string' && !Buffer.isBuffer(chunk) && !(chunk instanceof Uint8Array)) {
+      chunk = JSON.stringify(chunk);
+    }
+    start();
+    return write(chunk, encoding, callback);
+  };
+  req.end = (...args) => {
+    // A stream ended without a write still starts with its prelude, if it has one.
+    if (typeof args[0] !== 'function' && args[0] !== undefined) req.write(args.shift());
+    start();
+    return end(...args);
+  };
+  // After its end a stream can no longer say it failed: the error is only logged.
+  const fail = (error) => {
+    if (req.writableEnded) return;
+    const body = toRapidResponse(error);
+    const errorType = String(body.errorType).replace(/[^\x20-\x7e]/g, '?');
+    req.addTrailers({
+      [ERROR_TYPE_TRAILER]: errorType,
+      [ERROR_BODY_TRAILER]: Buffer.from(JSON.stringify(body)).toString('base64'),
+    });
+    end();
+  };
+  return { stream: req, done, fail };
+}
+
+async function invokeStreaming(headers, body) {
+  const id = headers['lambda-runtime-aws-request-id'];
+  const idPath = `${API}/invocation/${encodeURIComponent(id)}`;
+  globalThis[REQUEST_ID] = id;
+  const traceId = headers['lambda-runtime-trace-id'];
+  if (traceId) process.env._X_AMZN_TRACE_ID = traceId;
+  else delete process.env._X_AMZN_TRACE_ID;
+  inFlight = id;
+  http ??= await import('node:http');
+  const { stream, done, fail } = createResponseStream(idPath, handler[HANDLER_HIGHWATERMARK]);
+  const failWith = (error) => {
+    logError('Invoke Error', error);
+    fail(error);
+  };
+  try {
+    const deadline = Number(headers['lambda-runtime-deadline-ms']);
+    const context = {
+      callbackWaitsForEmptyEventLoop: true,
+      ...ENV,
+      clientContext: parseJsonHeader(headers['lambda-runtime-client-context'], 'ClientContext'),
+      identity: parseJsonHeader(headers['lambda-runtime-cognito-identity'], 'CognitoIdentity'),
+      invokedFunctionArn: headers['lambda-runtime-invoked-function-arn'],
+      awsRequestId: id,
+      getRemainingTimeInMillis: () => deadline - Date.now(),
+    };
+    const result = handler(JSON.parse(body), stream, context);
+    if (!result || typeof result.then !== 'function') {
+      failWith(new Error('Streaming does not support non-async handlers.'));
+    } else {
+      const value = await result;
+      if (value !== undefined) console.warn('Streaming handlers ignore return values.');
+      if (!stream.writableEnded) failWith(new Error('Response stream is not finished.'));
+    }
+  } catch (err) {
+    failWith(err);
+  }
+  try {
+    const status = await done;
+    if (status >= 300) process.stderr.write(`Runtime API rejected the streamed response: ${status}\n`);
+  } catch (err) {
+    process.stderr.write(`Runtime API failed during the streamed response: ${err?.stack ?? err}\n`);
+  }
+  inFlight = null;
+}
+
 // An error nothing caught: report it against whatever is in progress, then exit as AWS does
 // (129 for an exception, 128 for a rejection) so the platform replaces the environment.
 function crash(label, error, exitCode) {
@@ -492,6 +656,7 @@ function crash(label, error, exitCode) {
 
 async function main() {
   patchConsole();
+  installAwsLambdaGlobal();
   try {
     handler = await loadHandler(TASK_ROOT, process.env._HANDLER ?? '');
   } catch (err) {
@@ -502,12 +667,22 @@ async function main() {
     process.exit(129);
   }
   const isAsync = handler.constructor?.name === 'AsyncFunction';
+  let streaming;
+  try {
+    streaming = isStreaming(handler);
+  } catch (err) {
+    crashing = true;
+    logError('Uncaught Exception', err);
+    await postError(`${API}/init/error`, err);
+    process.exit(129);
+  }
   for (;;) {
     const next = await api.request('GET', `${API}/invocation/next`);
     if (next.status !== 200) {
       throw new Error(`GET /invocation/next answered ${next.status}: ${next.body}`);
     }
-    await invoke(next.headers, next.body, isAsync);
+    if (streaming) await invokeStreaming(next.headers, next.body);
+    else await invoke(next.headers, next.body, isAsync);
   }
 }
 
