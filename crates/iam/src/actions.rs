@@ -146,6 +146,11 @@ pub fn lambda(method: &str, path: &str, region: &str) -> Option<Target> {
                 ("GET", ["event-invoke-config"]) => "GetFunctionEventInvokeConfig",
                 ("DELETE", ["event-invoke-config"]) => "DeleteFunctionEventInvokeConfig",
                 ("GET", ["event-invoke-config", "list"]) => "ListFunctionEventInvokeConfigs",
+                ("POST", ["url"]) => "CreateFunctionUrlConfig",
+                ("GET", ["url"]) => "GetFunctionUrlConfig",
+                ("PUT", ["url"]) => "UpdateFunctionUrlConfig",
+                ("DELETE", ["url"]) => "DeleteFunctionUrlConfig",
+                ("GET", ["urls"]) => "ListFunctionUrlConfigs",
                 _ => return None,
             };
             (action, Some(function_arn(region, f)))
@@ -432,6 +437,10 @@ mod tests {
                 "arn:aws:lambda:us-east-1:000000000000:function:f"
             )
         );
+        let t = lambda("PUT", "/2021-10-31/functions/f/url", "us-east-1").unwrap();
+        assert_eq!(t.action, "lambda:UpdateFunctionUrlConfig");
+        let t = lambda("GET", "/2021-10-31/functions/f/urls", "us-east-1").unwrap();
+        assert_eq!(t.action, "lambda:ListFunctionUrlConfigs");
         let t = lambda("DELETE", "/2015-03-31/functions/f", "eu-west-1").unwrap();
         assert_eq!(
             t.resources[0],
