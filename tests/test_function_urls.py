@@ -104,17 +104,17 @@ def test_url_config_lifecycle(lambda_client, url_function, server):
     lambda_client.delete_function_url_config(FunctionName=url_function)
     with pytest.raises(ClientError) as e:
         lambda_client.get_function_url_config(FunctionName=url_function)
-    helpers.assert_error(e, "ResourceNotFoundException", 404)
+    helpers.assert_error(e.value, "ResourceNotFoundException", 404)
     with pytest.raises(ClientError) as e:
         lambda_client.delete_function_url_config(FunctionName=url_function)
-    helpers.assert_error(e, "ResourceNotFoundException", 404)
+    helpers.assert_error(e.value, "ResourceNotFoundException", 404)
 
 
 def test_one_url_per_qualifier(lambda_client, url_function):
     lambda_client.create_function_url_config(FunctionName=url_function, AuthType="NONE")
     with pytest.raises(ClientError) as e:
         lambda_client.create_function_url_config(FunctionName=url_function, AuthType="AWS_IAM")
-    helpers.assert_error(e, "ResourceConflictException", 409,
+    helpers.assert_error(e.value, "ResourceConflictException", 409,
                          message_contains="FunctionUrlConfig exists")
     assert lambda_client.get_function_url_config(
         FunctionName=url_function)["AuthType"] == "NONE"
@@ -132,14 +132,14 @@ def test_qualifiers_must_be_aliases(lambda_client, url_function):
         with pytest.raises(ClientError) as e:
             lambda_client.create_function_url_config(
                 FunctionName=url_function, Qualifier=bad, AuthType="NONE")
-        helpers.assert_error(e, "ValidationException", 400, message_contains="qualifier")
+        helpers.assert_error(e.value, "ValidationException", 400, message_contains="qualifier")
     with pytest.raises(ClientError) as e:
         lambda_client.create_function_url_config(
             FunctionName=url_function, Qualifier="nosuch", AuthType="NONE")
-    helpers.assert_error(e, "ResourceNotFoundException", 404)
+    helpers.assert_error(e.value, "ResourceNotFoundException", 404)
     with pytest.raises(ClientError) as e:
         lambda_client.get_function_url_config(FunctionName=helpers.unique_name("missing"))
-    helpers.assert_error(e, "ResourceNotFoundException", 404)
+    helpers.assert_error(e.value, "ResourceNotFoundException", 404)
 
 
 def test_list_pages_with_marker(lambda_client, url_function):
@@ -172,13 +172,13 @@ def test_bad_input_changes_nothing(server, url_function):
     for kwargs, code, text in cases:
         with pytest.raises(ClientError) as e:
             raw.create_function_url_config(FunctionName=url_function, **kwargs)
-        helpers.assert_error(e, code, 400, message_contains=text)
+        helpers.assert_error(e.value, code, 400, message_contains=text)
     with pytest.raises(ClientError) as e:
         raw.list_function_url_configs(FunctionName=url_function, MaxItems=51)
-    helpers.assert_error(e, "ValidationException", 400)
+    helpers.assert_error(e.value, "ValidationException", 400)
     with pytest.raises(ClientError) as e:
         raw.get_function_url_config(FunctionName=url_function)
-    helpers.assert_error(e, "ResourceNotFoundException", 404)
+    helpers.assert_error(e.value, "ResourceNotFoundException", 404)
 
 
 def test_url_goes_with_its_function_and_alias(lambda_client, new_function):

@@ -89,6 +89,7 @@ impl Tx<'_, '_> {
 #[cfg(test)]
 mod tests {
     use crate::meta::{FunctionRow, Meta};
+    use crate::testing::backends;
 
     fn row(name: &str) -> FunctionRow {
         FunctionRow {
@@ -100,8 +101,13 @@ mod tests {
 
     #[test]
     fn urls_are_found_by_id_listed_and_cascade() {
-        let dir = tempfile::tempdir().unwrap();
-        let meta = Meta::open_dir(dir.path()).unwrap();
+        for b in backends("urls") {
+            let meta = Meta::open(&b.location).unwrap();
+            check(&meta);
+        }
+    }
+
+    fn check(meta: &Meta) {
         meta.tx(|tx| {
             tx.put_function(&row("f"))?;
             tx.put_function_url("id1", "f", "", &serde_json::json!({"q": ""}))?;
@@ -121,6 +127,8 @@ mod tests {
         // A second URL for the same qualifier is refused by the store itself.
         let dup = meta.tx(|tx| tx.put_function_url("id3", "f", "live", &1));
         assert!(dup.is_err());
+        assert!(meta.tx(|tx| tx.delete_function_url("f", "live")).unwrap());
+        assert!(!meta.tx(|tx| tx.delete_function_url("f", "live")).unwrap());
         meta.tx(|tx| tx.delete_function("f")).unwrap();
         let gone: Option<serde_json::Value> = meta.tx(|tx| tx.function_url_by_id("id1")).unwrap();
         assert!(gone.is_none());
