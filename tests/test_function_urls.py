@@ -395,3 +395,36 @@ def test_url_survives_restart(server_factory):
     assert get(moved)[0] == 200
     assert srv.client().get_function_url_config(FunctionName=name)["FunctionUrl"] == moved
 
+
+
+def test_aws_cli_walkthrough(server, tmp_path, lambda_client, url_function):
+    """The README's steps with the aws CLI: a URL with CORS, the public statement, curl."""
+    from test_cli import find_aws_cli
+
+    cli = find_aws_cli()
+    if cli is None or shutil.which("curl") is None:
+        pytest.skip("aws CLI or curl is not installed")
+    env = helpers.aws_cli_env(tmp_path)
+
+    def aws(*args):
+        cmd = [cli, "--endpoint-url", server.url, "--output", "json", "lambda", *args]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stderr}"
+        return json.loads(proc.stdout) if proc.stdout.strip() else None
+
+    url = aws("create-function-url-config", "--function-name", url_function, "--auth-type",
+              "NONE", "--cors", "AllowOrigins=https://app.example,AllowMethods=GET")["FunctionUrl"]
+    curl = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", url + "anything"]
+    assert subprocess.run(curl, capture_output=True, text=True, timeout=30).stdout == "403"
+    aws("add-permission", "--function-name", url_function, "--statement-id", "public-url",
+        "--action", "lambda:InvokeFunctionUrl", "--principal", "*",
+        "--function-url-auth-type", "NONE")
+    assert subprocess.run(curl, capture_output=True, text=True, timeout=30).stdout == "200"
+    preflight = subprocess.run(
+        ["curl", "-sS", "-D", "-", "-o", "/dev/null", "-X", "OPTIONS", url,
+         "-H", "Origin: https://app.example", "-H", "Access-Control-Request-Method: GET"],
+        capture_output=True, text=True, timeout=30).stdout.lower()
+    assert " 204" in preflight.splitlines()[0]
+    assert "access-control-allow-origin: https://app.example" in preflight
+    assert aws("list-function-url-configs", "--function-name", url_function)[
+        "FunctionUrlConfigs"][0]["FunctionUrl"] == url
