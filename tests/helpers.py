@@ -205,9 +205,24 @@ def list_all_functions(client, **kwargs):
 # --- raw HTTP --------------------------------------------------------------
 
 
+def loopback(url, headers=None):
+    """A `*.localhost` URL (an HTTP API's or a function URL's host name) as browsers and curl
+    send it: to the loopback address, the host name in the Host header. Python's resolver
+    leaves `*.localhost` to the system's, which may not resolve it."""
+    parts = urllib.parse.urlsplit(url)
+    headers = dict(headers or {})
+    if not (parts.hostname or "").endswith(".localhost"):
+        return url, headers
+    if not any(k.lower() == "host" for k in headers):
+        headers["Host"] = parts.netloc
+    netloc = f"127.0.0.1:{parts.port}" if parts.port else "127.0.0.1"
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), headers
+
+
 def http_request(method, url, headers=None, body=None, timeout=15):
     """Send a raw request; return (status, headers, body bytes) without raising on 4xx/5xx."""
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    url, headers = loopback(url, headers)
+    req = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, resp.headers, resp.read()

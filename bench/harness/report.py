@@ -361,7 +361,7 @@ def _rps(r):
 
 
 def render_sources(ev):
-    """Section 6: asynchronous, S3 and HTTP API workloads."""
+    """Section 6: asynchronous, S3, HTTP API and function URL workloads."""
     rows = [[name] + _e2e(ev[name]) for name in ("async", "s3") if name in ev]
     out = ["\n   End to end, one event at a time (client send → function's first line)\n"
            + table(["source", "events", "p50 ms", "p95 ms", "max ms"], rows)]
@@ -375,6 +375,11 @@ def render_sources(ev):
         rows.append(["HTTP API", "error: " + http["error"][:80], "", "", "", "", ""])
     elif http:
         rows.append(["HTTP API → rust no-op"] + _rps(http["c1"]) + _rps(http["c16"]))
+    url = ev.get("url", {})
+    if "error" in url:
+        rows.append(["Function URL", "error: " + url["error"][:80], "", "", "", "", ""])
+    elif url:
+        rows.append(["Function URL → rust no-op"] + _rps(url["c1"]) + _rps(url["c16"]))
     if rows:
         out.append("\n   Requests/s and latency, keep-alive, closed loop\n" + table(
             ["workload", "c=1 req/s", "c=1 p50 µs", "c=1 p99 µs", "c=16 req/s", "c=16 p50 µs",

@@ -96,6 +96,9 @@ def _s3(ctx, s, lam, n):
     s3 = deploy.client(s.url, "s3")
     s3.create_bucket(Bucket="bench-uploads")
     arn = lam.get_function_configuration(FunctionName="probe")["FunctionArn"]
+    # As on AWS, S3 invokes only a function whose policy names it.
+    lam.add_permission(FunctionName="probe", StatementId="bench-s3",
+                       Action="lambda:InvokeFunction", Principal="s3.amazonaws.com")
     s3.put_bucket_notification_configuration(
         Bucket="bench-uploads",
         NotificationConfiguration={"LambdaFunctionConfigurations": [
@@ -112,11 +115,26 @@ def _s3(ctx, s, lam, n):
             "lost": n - sum(1 for k in sent if k in got)}
 
 
-def _http(ctx, s):
+def _http(ctx, s, lam):
+    # As on AWS, API Gateway invokes only a function whose policy names it.
+    lam.add_permission(FunctionName="noop-rust", StatementId="bench-apigw",
+                       Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com")
     api = deploy.client(s.url, "apigatewayv2").create_api(
         Name="bench", ProtocolType="HTTP",
         Target=f"arn:aws:lambda:{deploy.REGION}:{deploy.ACCOUNT}:function:noop-rust")
     path = f"/_aws/execute-api/{api['ApiId']}/hello"
+    return {f"c{c}": _load(ctx, s.url, c, ctx.plan.throughput_s, path, sign=False)
+            for c in (1, 16)}
+
+
+def _url(ctx, s, lam):
+    """The same no-op behind a function URL (path form: the load generator sets no Host)."""
+    url = lam.create_function_url_config(FunctionName="noop-rust", AuthType="NONE")["FunctionUrl"]
+    lam.add_permission(FunctionName="noop-rust", StatementId="bench-url",
+                       Action="lambda:InvokeFunctionUrl", Principal="*",
+                       FunctionUrlAuthType="NONE")
+    url_id = url.split("//", 1)[1].split(".", 1)[0]
+    path = f"/_aws/lambda-url/{url_id}/hello"
     return {f"c{c}": _load(ctx, s.url, c, ctx.plan.throughput_s, path, sign=False)
             for c in (1, 16)}
 
@@ -130,7 +148,8 @@ def event_sources(ctx):
         deploy.create(lam, "noop-rust", ctx.packages, "rust")
         for name, part in [("async", lambda: _async(ctx, s, lam, n)),
                            ("s3", lambda: _s3(ctx, s, lam, n)),
-                           ("http", lambda: _http(ctx, s))]:
+                           ("http", lambda: _http(ctx, s, lam)),
+                           ("url", lambda: _url(ctx, s, lam))]:
             ctx.log(f"  {name}")
             try:
                 out[name] = part()

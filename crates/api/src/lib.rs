@@ -9,6 +9,8 @@
 //!   renderer, and the JSON helpers.
 //! - [`lambda`]: the Lambda API (2015-03-31 and its dated siblings), one handler per operation.
 //! - [`apigw`]: API Gateway v2 HTTP APIs: the management API and the unsigned data plane.
+//! - [`function_url`]: Lambda function URLs: their control plane and the requests to them.
+//! - [`cors`]: CORS preflights and response headers, for HTTP APIs and function URLs.
 //! - [`objects`]: S3 requests handed to the object store, and object events queued for functions.
 //! - [`code_url`]: the expiring links GetFunction hands out to download a package.
 //! - [`function_credentials`]: each environment's credentials, a session of its role.
@@ -26,8 +28,10 @@ pub mod auth;
 pub mod authorize;
 pub mod cluster;
 pub mod code_url;
+pub mod cors;
 pub mod expect_continue;
 pub mod function_credentials;
+pub mod function_url;
 pub mod lambda;
 pub mod metering;
 pub mod objects;
@@ -135,6 +139,7 @@ pub fn router(state: Shared) -> Router {
 /// here (a handler that panics, say) and then wrap the result with [`with_edge_layers`].
 pub fn routes(state: Shared) -> Router<Shared> {
     let signed = lambda::router()
+        .merge(function_url::control::router())
         .merge(apigw::router())
         .merge(services::events::scheduler::router())
         .fallback(unknown_operation)
@@ -154,11 +159,24 @@ pub fn routes(state: Shared) -> Router<Shared> {
             "/_aws/execute-api/{api}/{*path}",
             any(apigw::data_plane::by_path),
         )
+        .route(
+            "/_aws/lambda-url/{id}",
+            any(function_url::data_plane::by_path),
+        )
+        .route(
+            "/_aws/lambda-url/{id}/",
+            any(function_url::data_plane::by_path),
+        )
+        .route(
+            "/_aws/lambda-url/{id}/{*path}",
+            any(function_url::data_plane::by_path),
+        )
         .merge(signed)
 }
 
 /// The layers every request passes, outermost last: the request id, panic containment, then
-/// the two dispatchers that take requests away from routing (HTTP API hosts, S3).
+/// the dispatchers that take requests away from routing (function URL hosts, HTTP API hosts,
+/// S3).
 pub fn with_edge_layers(routes: Router<Shared>, state: Shared) -> Router {
     routes
         .layer(middleware::from_fn_with_state(
@@ -168,6 +186,10 @@ pub fn with_edge_layers(routes: Router<Shared>, state: Shared) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             apigw::data_plane::by_host,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            function_url::data_plane::by_host,
         ))
         .layer(middleware::from_fn(panic_guard::catch_panic))
         .layer(middleware::from_fn(request_id))

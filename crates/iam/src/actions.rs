@@ -148,6 +148,11 @@ pub fn lambda(method: &str, path: &str, region: &str) -> Option<Target> {
                 ("GET", ["event-invoke-config"]) => "GetFunctionEventInvokeConfig",
                 ("DELETE", ["event-invoke-config"]) => "DeleteFunctionEventInvokeConfig",
                 ("GET", ["event-invoke-config", "list"]) => "ListFunctionEventInvokeConfigs",
+                ("POST", ["url"]) => "CreateFunctionUrlConfig",
+                ("GET", ["url"]) => "GetFunctionUrlConfig",
+                ("PUT", ["url"]) => "UpdateFunctionUrlConfig",
+                ("DELETE", ["url"]) => "DeleteFunctionUrlConfig",
+                ("GET", ["urls"]) => "ListFunctionUrlConfigs",
                 _ => return None,
             };
             (action, Some(function_arn(region, f)))
@@ -441,6 +446,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.action, "lambda:InvokeFunction");
+        let t = lambda("PUT", "/2021-10-31/functions/f/url", "us-east-1").unwrap();
+        assert_eq!(t.action, "lambda:UpdateFunctionUrlConfig");
+        let t = lambda("GET", "/2021-10-31/functions/f/urls", "us-east-1").unwrap();
+        assert_eq!(t.action, "lambda:ListFunctionUrlConfigs");
         let t = lambda("DELETE", "/2015-03-31/functions/f", "eu-west-1").unwrap();
         assert_eq!(
             t.resources[0],

@@ -13,6 +13,8 @@ pub enum Trigger {
     Function,
     /// An HTTP API route.
     HttpApi,
+    /// A function URL (metered with HTTP APIs, as HTTP requests).
+    FunctionUrl,
     /// An S3 bucket notification.
     S3,
     /// An SNS subscription.
@@ -30,10 +32,11 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    const ALL: [Trigger; 9] = [
+    const ALL: [Trigger; 10] = [
         Trigger::Direct,
         Trigger::Function,
         Trigger::HttpApi,
+        Trigger::FunctionUrl,
         Trigger::S3,
         Trigger::Sns,
         Trigger::Async,
@@ -48,6 +51,7 @@ impl Trigger {
             Trigger::Direct => "direct",
             Trigger::Function => "function",
             Trigger::HttpApi => "http",
+            Trigger::FunctionUrl => "function-url",
             Trigger::S3 => "s3",
             Trigger::Sns => "sns",
             Trigger::Async => "async",
@@ -72,7 +76,7 @@ impl Trigger {
         match self {
             Trigger::Direct => Metered::Direct,
             Trigger::Function => Metered::Function,
-            Trigger::HttpApi => Metered::Http,
+            Trigger::HttpApi | Trigger::FunctionUrl => Metered::Http,
             Trigger::S3 => Metered::S3,
             Trigger::Sns => Metered::Sns,
             Trigger::Async | Trigger::Destination | Trigger::Events => Metered::Async,

@@ -102,6 +102,18 @@ CREATE TABLE event_source_mappings (
 );
 CREATE INDEX event_source_mappings_function ON event_source_mappings(function);
 "#,
+    r#"
+-- Function URLs: one per function and qualifier ('' for the unqualified function, else an
+-- alias), found by the URL id of their host name; deleted with their function (and, by
+-- `delete_alias`, with their alias).
+CREATE TABLE function_urls (
+    url_id TEXT PRIMARY KEY,
+    function TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+    qualifier TEXT NOT NULL,
+    body TEXT NOT NULL,
+    UNIQUE (function, qualifier)
+);
+"#,
 ];
 
 /// The same tables on PostgreSQL (versions counted separately from SQLite's): `BIGINT` for
@@ -176,6 +188,15 @@ CREATE TABLE event_source_mappings (
     lease_until BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX event_source_mappings_function ON event_source_mappings(function);
+"#,
+    r#"
+CREATE TABLE function_urls (
+    url_id TEXT COLLATE "C" PRIMARY KEY,
+    function TEXT COLLATE "C" NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+    qualifier TEXT COLLATE "C" NOT NULL,
+    body TEXT NOT NULL,
+    UNIQUE (function, qualifier)
+);
 "#,
 ];
 
@@ -546,6 +567,7 @@ impl Tx<'_, '_> {
             "DELETE FROM documents WHERE function = ?1 AND qualifier = ?2",
             args![function, name],
         )?;
+        self.delete_function_url(function, name)?;
         Ok(())
     }
 

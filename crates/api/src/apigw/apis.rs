@@ -34,13 +34,19 @@ struct ApiInput {
     ip_address_type: Option<String>,
 }
 
-/// Where an API is served: the path-prefix form on the host the request came in on.
+/// Where an API is served: its own host name, `http://<id>.execute-api.localhost:<port>`, on
+/// the port the request came in on (`*.localhost` resolves to the loopback address). Paths
+/// then reach the function as they are, so an application's redirects and root-relative
+/// links work; the path form (`/_aws/execute-api/<id>/...`) stays as a fallback.
 pub fn endpoint(headers: &HeaderMap, api_id: &str) -> String {
-    let host = headers
+    let port = headers
         .get("host")
         .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1:4566");
-    format!("http://{host}/_aws/execute-api/{api_id}")
+        .and_then(crate::function_url::port_of);
+    match port {
+        Some(p) => format!("http://{api_id}.execute-api.localhost:{p}"),
+        None => format!("http://{api_id}.execute-api.localhost"),
+    }
 }
 
 fn render_api(api: &Api, headers: &HeaderMap) -> Value {

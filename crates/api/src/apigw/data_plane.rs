@@ -29,6 +29,7 @@ use super::events::{self, Context, HttpRequest};
 use super::model::*;
 use super::routing::{self, RouteKey};
 use super::{response, store};
+use crate::cors::Cors;
 use crate::Shared;
 
 /// The path prefix of the path-prefix form.
@@ -129,6 +130,8 @@ struct Plan {
 
 enum Refusal {
     NotFound,
+    /// The API exists but no route matches: a CORS preflight is then the gateway's to answer.
+    NoRoute(Option<Cors>),
     Forbidden,
     Internal,
 }
@@ -169,9 +172,10 @@ fn plan(s: &Shared, api_id: &str, method: &str, path: &str) -> Result<Plan, Refu
     if api.disable_execute_api_endpoint {
         return Err(Refusal::Forbidden);
     }
-    let snapshot = snapshot.ok_or(Refusal::NotFound)?;
+    let no_route = || Refusal::NoRoute(api.cors_configuration.as_ref().and_then(Cors::from_json));
+    let snapshot = snapshot.ok_or_else(no_route)?;
     let m = routing::select(&snapshot.routes, |r| &r.route_key, method, &route_path)
-        .ok_or(Refusal::NotFound)?;
+        .ok_or_else(no_route)?;
     let target = m.route.target.as_deref().ok_or(Refusal::NotFound)?;
     let integration = target
         .strip_prefix("integrations/")
@@ -204,10 +208,23 @@ async fn handle(
     let method = req.method().as_str().to_string();
     let plan = match plan(s, api_id, &method, &path) {
         Ok(p) => p,
-        Err(Refusal::NotFound) => return not_found(),
+        // As AWS documents: with CORS configured, the gateway answers a preflight that no
+        // route takes (an `OPTIONS`, `ANY` or `$default` route gets it, as on AWS).
+        Err(Refusal::NoRoute(Some(cors)))
+            if crate::cors::is_preflight(req.method(), req.headers()) =>
+        {
+            return cors.preflight(req.headers())
+        }
+        Err(Refusal::NotFound | Refusal::NoRoute(_)) => return not_found(),
         Err(Refusal::Forbidden) => return gateway_error(StatusCode::FORBIDDEN, "Forbidden"),
         Err(Refusal::Internal) => return internal(),
     };
+    let cors = plan
+        .api
+        .cors_configuration
+        .as_ref()
+        .and_then(Cors::from_json);
+    let request_headers = cors.as_ref().map(|_| req.headers().clone());
     let Some(http) = read_request(req, path, domain).await else {
         return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     };
@@ -216,7 +233,12 @@ async fn handle(
         return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     }
     let outcome = invoke(s, &plan, event).await;
-    respond(&plan, outcome, id)
+    let mut resp = respond(&plan, outcome, id);
+    // The configuration's CORS headers replace the integration's own, as on AWS.
+    if let (Some(cors), Some(headers)) = (cors, request_headers) {
+        cors.apply(&headers, resp.headers_mut());
+    }
+    resp
 }
 
 async fn read_request(
@@ -224,18 +246,29 @@ async fn read_request(
     raw_path: String,
     domain: (String, String),
 ) -> Option<HttpRequest> {
-    let source_ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "127.0.0.1".to_string(), |c| c.0.ip().to_string());
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, MAX_BODY).await.ok()?;
+    Some(describe(parts, body, raw_path, domain))
+}
+
+/// A request as events describe it, its body read: the `X-Forwarded-For` and
+/// `X-Forwarded-Proto` headers added as the gateway (and a function URL) adds them.
+pub(crate) fn describe(
+    parts: axum::http::request::Parts,
+    body: Bytes,
+    raw_path: String,
+    domain: (String, String),
+) -> HttpRequest {
+    let source_ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "127.0.0.1".to_string(), |c| c.0.ip().to_string());
     let mut headers = parts.headers;
     if let Ok(v) = HeaderValue::from_str(&source_ip) {
         headers.append("x-forwarded-for", v);
     }
     headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
-    Some(HttpRequest {
+    HttpRequest {
         method: parts.method.as_str().to_string(),
         raw_path,
         raw_query: parts.uri.query().unwrap_or("").to_string(),
@@ -245,7 +278,7 @@ async fn read_request(
         protocol: format!("{:?}", parts.version),
         domain_name: domain.0,
         domain_prefix: domain.1,
-    })
+    }
 }
 
 fn build_event(plan: &Plan, http: &HttpRequest, id: &str) -> Bytes {

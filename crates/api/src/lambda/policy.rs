@@ -37,6 +37,7 @@ struct PermissionInput {
     principal_org_id: Option<String>,
     revision_id: Option<String>,
     function_url_auth_type: Option<String>,
+    invoked_via_function_url: Option<bool>,
 }
 
 fn principal(p: &str) -> Value {
@@ -72,6 +73,12 @@ fn statement(input: &PermissionInput, sid: &str, resource: String) -> Value {
     if !equals.is_empty() {
         condition.insert("StringEquals".into(), Value::Object(equals));
     }
+    if input.invoked_via_function_url == Some(true) {
+        condition.insert(
+            "Bool".into(),
+            json!({ "lambda:InvokedViaFunctionUrl": "true" }),
+        );
+    }
     let mut s = json!({
         "Sid": sid,
         "Effect": "Allow",
@@ -93,6 +100,16 @@ pub async fn add_permission(
     Extension(body): Extension<RawBody>,
 ) -> ApiResult {
     let input: PermissionInput = parse(&body.0)?;
+    if let Some(t) = &input.function_url_auth_type {
+        if !crate::function_url::AUTH_TYPES.contains(&t.as_str()) {
+            return Err(Error::constraint(
+                t,
+                "functionUrlAuthType",
+                "Member must satisfy enum value set: [NONE, AWS_IAM]",
+            )
+            .into());
+        }
+    }
     let r = function_ref(&c, &f, &q)?;
     if r.qualifier.as_deref() == Some("$LATEST") {
         return Err(
@@ -195,6 +212,17 @@ impl InvokePermissions {
         }
         allowed
     }
+}
+
+/// The statements of the policy of `name` with `qualifier` (`None`: the unqualified
+/// function's); none when it has no policy or the store cannot be read.
+pub fn statements(meta: &Meta, name: &str, qualifier: Option<&str>) -> Vec<Value> {
+    let key = qualifier.unwrap_or_default();
+    meta.tx(|tx| tx.document::<Policy>(name, KIND, key))
+        .ok()
+        .flatten()
+        .map(|p| p.statements)
+        .unwrap_or_default()
 }
 
 /// The bucket ARN of an S3 event record (`Records[0].s3.bucket.arn`): the source of the
