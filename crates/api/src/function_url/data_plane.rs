@@ -215,8 +215,7 @@ fn authorize_request(
 }
 
 /// The one place a function URL invokes its function. `BUFFERED` sends the whole result;
-/// `RESPONSE_STREAM` is answered the same way until streamed delivery exists, which will
-/// branch here on `cfg.invoke_mode`.
+/// `RESPONSE_STREAM` sends it as the function writes it ([`streamed`](super::streamed)).
 async fn invoke(
     s: &Shared,
     cfg: &UrlConfig,
@@ -234,10 +233,30 @@ async fn invoke(
         request_id: request_id.to_string(),
         want_log: false,
     };
+    if cfg.invoke_mode == "RESPONSE_STREAM" {
+        return match s.invoker.invoke_streaming(call).await {
+            Ok(out) if !out.streamed => match out.done.outcome().await {
+                Ok(out) => respond(out, request_id),
+                Err(e) => invocation_failed(cfg, e),
+            },
+            Ok(out) => super::streamed::respond(out).await.unwrap_or_else(|| {
+                tracing::warn!(request_id, "malformed function URL stream prelude");
+                bad_gateway()
+            }),
+            Err(e) => invocation_failed(cfg, e),
+        };
+    }
     match s.invoker.invoke(call).await {
         Ok(out) => respond(out, request_id),
-        Err(Failure::Throttled(_)) => error(StatusCode::TOO_MANY_REQUESTS, Some("Rate Exceeded.")),
-        Err(e) => {
+        Err(e) => invocation_failed(cfg, e),
+    }
+}
+
+/// Lambda's answer when the function did not run.
+fn invocation_failed(cfg: &UrlConfig, e: Failure) -> Response {
+    match e {
+        Failure::Throttled(_) => error(StatusCode::TOO_MANY_REQUESTS, Some("Rate Exceeded.")),
+        e => {
             tracing::warn!(function = %cfg.function, error = %e, "function URL invocation failed");
             bad_gateway()
         }

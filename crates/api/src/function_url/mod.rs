@@ -7,10 +7,12 @@
 //!   Host name (`<url-id>.lambda-url.<region>.localhost`) or by path
 //!   (`/_aws/lambda-url/<url-id>/...`), authorized, answered by CORS or invoked.
 //! - [`event`]: the payload 2.0 event a function URL hands its function.
+//! - [`streamed`]: `RESPONSE_STREAM` mode: the response sent as the function writes it.
 
 pub mod control;
 pub mod data_plane;
 pub mod event;
+pub mod streamed;
 
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
