@@ -40,6 +40,8 @@ pub struct Context<'a> {
     pub time: OffsetDateTime,
     pub path_parameters: &'a BTreeMap<String, String>,
     pub stage_variables: &'a BTreeMap<String, String>,
+    /// What the route's authorizer granted, passed on in `requestContext.authorizer`.
+    pub authorizer: Option<&'a super::authorize::Granted>,
 }
 
 /// `12/Mar/2020:19:03:58 +0000`.
@@ -165,6 +167,9 @@ pub fn v2(req: &HttpRequest, ctx: &Context) -> Value {
         },
         "isBase64Encoded": b64,
     });
+    if let Some(g) = ctx.authorizer {
+        e["requestContext"]["authorizer"] = g.v2();
+    }
     if !cookies.is_empty() {
         e["cookies"] = json!(cookies);
     }
@@ -208,7 +213,7 @@ pub fn v1(req: &HttpRequest, ctx: &Context) -> Value {
     let headers = header_values(&req.headers);
     let query = query_values(&req.raw_query);
     let (body, b64) = body(req);
-    json!({
+    let mut e = json!({
         "version": "1.0",
         "resource": ctx.resource,
         "path": req.raw_path,
@@ -244,7 +249,11 @@ pub fn v1(req: &HttpRequest, ctx: &Context) -> Value {
         "stageVariables": null_if_empty(string_map(ctx.stage_variables)),
         "body": body,
         "isBase64Encoded": b64,
-    })
+    });
+    if let Some(g) = ctx.authorizer {
+        e["requestContext"]["authorizer"] = g.v1();
+    }
+    e
 }
 
 #[cfg(test)]
@@ -284,6 +293,7 @@ mod tests {
             time: OffsetDateTime::from_unix_timestamp(1_584_039_838).unwrap(),
             path_parameters: &params,
             stage_variables: &vars,
+            authorizer: None,
         };
         f(&ctx)
     }
