@@ -438,10 +438,41 @@ def test_authorizer_needs_permission(apigw, new_api, gw_function, new_function, 
     assert invocations(logs, name) == 0
 
 
-def test_iam_routes_are_refused(apigw, new_api, gw_function, logs):
+def signed_call(url, key=("test", "test"), service="execute-api"):
+    """A GET signed with SigV4 as the SDKs sign execute-api requests."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    req = AWSRequest(method="GET", url=url, data=b"")
+    SigV4Auth(Credentials(*key), service, helpers.REGION).add_auth(req)
+    return helpers.http_request("GET", url, headers=dict(req.headers.items()))
+
+
+def test_iam_routes_verify_signatures_and_policies(server, apigw, new_api, gw_function, logs):
+    from iam_support import allow, doc, user_with_key
     api = Api(apigw, new_api, gw_function)
     route = api.route("GET /iam", AuthorizationType="AWS_IAM")
     assert route["AuthorizationType"] == "AWS_IAM"
+    url = api.endpoint + "/iam"
     before = invocations(logs, gw_function)
     refused(call(api.endpoint, "/iam"), 403, "Forbidden")
+    status, _, body = signed_call(url, key=("test", "wrong"))
+    assert status == 403 and "signature" in json.loads(body)["message"]
+    assert signed_call(url, service="lambda")[0] == 403
+    iam = server.client("iam")
+    name, key_id, secret = user_with_key(iam)
+    status, _, body = signed_call(url, key=(key_id, secret))
+    assert status == 403, body
+    assert json.loads(body)["message"].startswith(f"User: arn:aws:iam::{helpers.ACCOUNT}:user/{name}")
+    assert "execute-api:Invoke" in json.loads(body)["message"]
     assert invocations(logs, gw_function) == before
+
+    iam.put_user_policy(UserName=name, PolicyName="invoke", PolicyDocument=doc(
+        allow("execute-api:Invoke", f"arn:aws:execute-api:*:*:{api.id}/*/GET/iam")))
+    status, _, body = signed_call(url, key=(key_id, secret))
+    assert status == 200, body
+    caller = json.loads(body)["requestContext"]["authorizer"]["iam"]
+    assert caller["accessKey"] == key_id
+    assert caller["userArn"] == f"arn:aws:iam::{helpers.ACCOUNT}:user/{name}"
+    status, _, body = signed_call(url)
+    assert status == 200, body

@@ -1,7 +1,7 @@
 //! A route's authorization, decided before its integration is invoked: `NONE` passes, `JWT`
 //! checks a bearer token against its authorizer's issuer and audiences and the route's scopes,
-//! `CUSTOM` asks a Lambda authorizer (or its cached answer), and `AWS_IAM` is refused (the
-//! data plane verifies no signatures yet; decision 0026). Refusals are API Gateway's: `401
+//! `CUSTOM` asks a Lambda authorizer (or its cached answer); `AWS_IAM` is
+//! [`iam_auth`](super::iam_auth)'s, which needs the request as signed. Refusals are API Gateway's: `401
 //! {"message":"Unauthorized"}` (with `www-authenticate` for JWTs), `403
 //! {"message":"Forbidden"}`, `500 {"message":"Internal Server Error"}`; the integration is
 //! not invoked after any of them. What an authorizer granted reaches the integration in
@@ -35,6 +35,8 @@ pub enum Granted {
         scopes: Vec<String>,
     },
     Lambda(Arc<Answer>),
+    /// A SigV4-signed request to an `AWS_IAM` route.
+    Iam(super::iam_auth::Signer),
 }
 
 impl Granted {
@@ -62,6 +64,7 @@ impl Granted {
                 "jwt": { "claims": Self::claims_text(claims), "scopes": Self::scopes(scopes) }
             }),
             Granted::Lambda(a) => json!({ "lambda": a.context() }),
+            Granted::Iam(signer) => signer.v2(),
         }
     }
 
@@ -78,6 +81,8 @@ impl Granted {
                 }
                 Value::Object(m)
             }
+            // Payload 1.0 names the signer in `requestContext.identity`, not here.
+            Granted::Iam(_) => Value::Null,
         }
     }
 
@@ -95,18 +100,20 @@ impl Granted {
             }
             Granted::Lambda(a) if name == "principalId" => a.principal_id().map(str::to_string),
             Granted::Lambda(a) => a.context().get(name).map(text),
+            Granted::Iam(_) => None,
         }
     }
 }
 
 /// A refusal: the response, and `$context.authorizer.error` for the access log.
 pub struct Denied {
-    pub response: Response,
+    /// Boxed: a `Denied` travels in `Result`s, which stay small.
+    pub response: Box<Response>,
     pub error: String,
 }
 
 fn unauthorized(challenge: Option<String>, error: &str) -> Denied {
-    let mut response = gateway_error(StatusCode::UNAUTHORIZED, "Unauthorized");
+    let mut response = Box::new(gateway_error(StatusCode::UNAUTHORIZED, "Unauthorized"));
     if let Some(v) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
         response.headers_mut().insert("www-authenticate", v);
     }
@@ -118,14 +125,17 @@ fn unauthorized(challenge: Option<String>, error: &str) -> Denied {
 
 fn forbidden(error: &str) -> Denied {
     Denied {
-        response: gateway_error(StatusCode::FORBIDDEN, "Forbidden"),
+        response: Box::new(gateway_error(StatusCode::FORBIDDEN, "Forbidden")),
         error: error.to_string(),
     }
 }
 
 fn internal(error: &str) -> Denied {
     Denied {
-        response: gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+        response: Box::new(gateway_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error",
+        )),
         error: error.to_string(),
     }
 }
@@ -168,7 +178,10 @@ pub async fn authorize(
                 check_lambda(s, gate, a, http, ctx).await.map(Some)
             }
         }
-        _ => Err(forbidden("IAM authorization is not supported")),
+        // AWS_IAM is decided on the signed request, before this (`iam_auth`).
+        _ => Err(forbidden(
+            "The route's authorization type is not served here",
+        )),
     }
 }
 

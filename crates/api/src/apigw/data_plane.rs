@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -233,11 +234,11 @@ async fn handle(
         .access_log_settings
         .as_ref()
         .and_then(|a| Some((a.destination_arn.clone()?, a.format.clone()?)));
-    let Some(http) = read_request(req, path, domain).await else {
+    let Some((http, parts)) = read_request(req, path, domain).await else {
         return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     };
     log.describe(&http);
-    let granted = match authorized(s, &plan, &http, id).await {
+    let granted = match authorized(s, &plan, &http, &parts, id).await {
         Ok(g) => g,
         Err(denied) => {
             log.authorizer_error = Some(denied.error);
@@ -246,7 +247,7 @@ async fn handle(
                 .status()
                 .canonical_reason()
                 .map(str::to_string);
-            return denied.response;
+            return *denied.response;
         }
     };
     let event = build_event(&plan, &http, id, granted.as_ref());
@@ -261,11 +262,13 @@ async fn handle(
     respond(&plan, outcome, id)
 }
 
-/// Runs the route's authorization (none, JWT or a Lambda authorizer).
+/// Runs the route's authorization (none, JWT, a Lambda authorizer or IAM, which checks the
+/// request as it was signed: `parts`).
 async fn authorized(
     s: &Shared,
     plan: &Plan,
     http: &HttpRequest,
+    parts: &Parts,
     id: &str,
 ) -> Result<Option<Granted>, authorize::Denied> {
     if plan.route.authorization_type == "NONE" {
@@ -276,38 +279,40 @@ async fn authorized(
         .strip_prefix(&format!("/{}", plan.stage.stage_name))
         .filter(|_| plan.stage.stage_name != DEFAULT_STAGE)
         .unwrap_or(&http.raw_path);
+    let route_arn =
+        authorize::route_arn(&plan.api, &plan.stage.stage_name, &http.method, route_path);
+    if plan.route.authorization_type == "AWS_IAM" {
+        let signer = super::iam_auth::check(s, parts, &http.body, &route_arn)?;
+        return Ok(Some(Granted::Iam(signer)));
+    }
     let gate = Gate {
         api: &plan.api,
         route: &plan.route,
         authorizer: plan.authorizer.as_ref(),
-        route_arn: authorize::route_arn(
-            &plan.api,
-            &plan.stage.stage_name,
-            &http.method,
-            route_path,
-        ),
+        route_arn,
     };
     let ctx = context(plan, id, None);
     authorize::authorize(s, &gate, http, &ctx).await
 }
 
+/// The request as events see it, and its head as the client sent (and may have signed) it.
 async fn read_request(
     req: Request,
     raw_path: String,
     domain: (String, String),
-) -> Option<HttpRequest> {
+) -> Option<(HttpRequest, Parts)> {
     let source_ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or_else(|| "127.0.0.1".to_string(), |c| c.0.ip().to_string());
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, MAX_BODY).await.ok()?;
-    let mut headers = parts.headers;
+    let mut headers = parts.headers.clone();
     if let Ok(v) = HeaderValue::from_str(&source_ip) {
         headers.append("x-forwarded-for", v);
     }
     headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
-    Some(HttpRequest {
+    let http = HttpRequest {
         method: parts.method.as_str().to_string(),
         raw_path,
         raw_query: parts.uri.query().unwrap_or("").to_string(),
@@ -317,7 +322,8 @@ async fn read_request(
         protocol: format!("{:?}", parts.version),
         domain_name: domain.0,
         domain_prefix: domain.1,
-    })
+    };
+    Some((http, parts))
 }
 
 fn context<'a>(plan: &'a Plan, id: &'a str, authorizer: Option<&'a Granted>) -> Context<'a> {

@@ -250,8 +250,8 @@ pub fn v1(req: &HttpRequest, ctx: &Context) -> Value {
         "body": body,
         "isBase64Encoded": b64,
     });
-    if let Some(g) = ctx.authorizer {
-        e["requestContext"]["authorizer"] = g.v1();
+    if let Some(v) = ctx.authorizer.map(|g| g.v1()).filter(|v| !v.is_null()) {
+        e["requestContext"]["authorizer"] = v;
     }
     e
 }

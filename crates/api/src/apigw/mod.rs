@@ -10,7 +10,8 @@
 //! - [`events`]: the payload 2.0 and 1.0 events a function receives.
 //! - [`response`]: a function's result as the HTTP response the client gets.
 //! - [`authorize`]: a route's authorization before its integration runs: JWTs ([`jwt`], with
-//!   the issuers' keys from [`jwks`]) and Lambda authorizers ([`lambda_authorizer`]).
+//!   the issuers' keys from [`jwks`]), Lambda authorizers ([`lambda_authorizer`]) and SigV4
+//!   with IAM policies ([`iam_auth`]).
 //! - [`access_log`]: stages' access logs, written to CloudWatch Logs groups.
 //! - [`data_plane`]: the unsigned endpoints (`/_aws/execute-api/<apiId>/...` and
 //!   `<apiId>.execute-api.<anything>` Host names), stage selection and gateway errors.
@@ -21,6 +22,7 @@ pub mod authorize;
 pub mod authorizers;
 pub mod data_plane;
 pub mod events;
+pub mod iam_auth;
 pub mod integrations;
 pub mod jwks;
 pub mod jwt;
