@@ -690,6 +690,11 @@ def queues(ctx):
     return workload.queues(ctx)
 
 
+def jwt(ctx):
+    from . import jwt as workload  # imports this module: loaded on first use
+    return workload.jwt(ctx)
+
+
 WORKLOADS = [
     ("warm_and_throughput", warm_and_throughput),
     ("pinned_latency", pinned_latency),
@@ -702,6 +707,7 @@ WORKLOADS = [
     ("backends", backends),
     ("cluster", cluster),
     ("queues", queues),
+    ("jwt", jwt),
 ]
 
 
