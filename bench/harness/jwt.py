@@ -102,5 +102,5 @@ def jwt(ctx):
     finally:
         issuer.close()
     return {"open": open_, "jwt": authed,
-            "overhead_p50_us": authed["p50_us"] - open_["p50_us"],
-            "overhead_p95_us": authed["p95_us"] - open_["p95_us"]}
+            "overhead_p50_us": round(authed["p50_us"] - open_["p50_us"]),
+            "overhead_p95_us": round(authed["p95_us"] - open_["p95_us"])}

@@ -237,7 +237,9 @@ async fn handle(
     let Some((http, parts)) = read_request(req, path, domain).await else {
         return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     };
-    log.describe(&http);
+    if log.destination.is_some() {
+        log.describe(&http);
+    }
     let granted = match authorized(s, &plan, &http, &parts, id).await {
         Ok(g) => g,
         Err(denied) => {
