@@ -253,6 +253,15 @@ pub fn v1(req: &HttpRequest, ctx: &Context) -> Value {
     if let Some(v) = ctx.authorizer.map(|g| g.v1()).filter(|v| !v.is_null()) {
         e["requestContext"]["authorizer"] = v;
     }
+    // An `AWS_IAM` route's signer is the 1.0 event's identity.
+    if let Some(super::authorize::Granted::Iam(signer)) = ctx.authorizer {
+        let id = &mut e["requestContext"]["identity"];
+        id["accessKey"] = json!(signer.access_key);
+        id["accountId"] = json!(ACCOUNT_ID);
+        id["caller"] = json!(signer.user_id);
+        id["user"] = json!(signer.user_id);
+        id["userArn"] = json!(signer.user_arn);
+    }
     e
 }
 
@@ -337,6 +346,37 @@ mod tests {
         assert_eq!(e["multiValueQueryStringParameters"]["a"], json!(["1", "2"]));
         assert_eq!(e["requestContext"]["identity"]["sourceIp"], "127.0.0.1");
         assert_eq!(e["body"], "hi");
+    }
+
+    #[test]
+    fn iam_signers_are_the_v1_identity() {
+        let g = super::super::authorize::Granted::Iam(super::super::iam_auth::Signer {
+            access_key: "AKIA1".into(),
+            user_arn: "arn:aws:iam::000000000000:user/u".into(),
+            user_id: "AIDA1".into(),
+        });
+        let params = BTreeMap::new();
+        let ctx = Context {
+            api_id: "abc",
+            stage: "$default",
+            route_key: "$default",
+            resource: "$default",
+            request_id: "r",
+            time: OffsetDateTime::UNIX_EPOCH,
+            path_parameters: &params,
+            stage_variables: &params,
+            authorizer: Some(&g),
+        };
+        let e = v1(&request(b"", "text/plain"), &ctx);
+        let id = &e["requestContext"]["identity"];
+        assert_eq!(id["accessKey"], "AKIA1");
+        assert_eq!(id["userArn"], "arn:aws:iam::000000000000:user/u");
+        assert!(e["requestContext"].get("authorizer").is_none());
+        let e = v2(&request(b"", "text/plain"), &ctx);
+        assert_eq!(
+            e["requestContext"]["authorizer"]["iam"]["accessKey"],
+            "AKIA1"
+        );
     }
 
     #[test]
