@@ -261,6 +261,9 @@ def render(res):
     if st:
         from . import streaming
         parts.append(streaming.render(st))
+    j = w.get("jwt")
+    if j:
+        parts.append(render_jwt(j))
     rat = res.get("ratios", {})
     if rat:
         lines = ["\nRatios, Stratus / floor and Stratus / peer (latency > 1: Stratus slower; "
@@ -385,3 +388,14 @@ def render_sources(ev):
             ["workload", "c=1 req/s", "c=1 p50 µs", "c=1 p99 µs", "c=16 req/s", "c=16 p50 µs",
              "c=16 p99 µs"], rows))
     return "\n".join(out)
+
+
+def render_jwt(j):
+    """11. The JWT authorizer's cost on an HTTP API request."""
+    if "error" in j:
+        return f"\n11. HTTP API with a JWT authorizer: {j['error']}"
+    rows = [[name, j[name]["p50_us"], j[name]["p95_us"], j[name]["throughput_rps"],
+             j[name]["errors"]] for name in ("open", "jwt")]
+    return ("\n11. HTTP API route, open and behind a JWT authorizer (RS256, keys cached), "
+            "concurrency 1\n" + table(["route", "p50 µs", "p95 µs", "req/s", "errors"], rows)
+            + f"\n   JWT overhead: p50 {j['overhead_p50_us']} µs, p95 {j['overhead_p95_us']} µs")

@@ -695,6 +695,11 @@ def streaming(ctx):
     return workload.streaming(ctx)
 
 
+def jwt(ctx):
+    from . import jwt as workload  # imports this module: loaded on first use
+    return workload.jwt(ctx)
+
+
 WORKLOADS = [
     ("warm_and_throughput", warm_and_throughput),
     ("pinned_latency", pinned_latency),
@@ -708,6 +713,7 @@ WORKLOADS = [
     ("cluster", cluster),
     ("queues", queues),
     ("streaming", streaming),
+    ("jwt", jwt),
 ]
 
 

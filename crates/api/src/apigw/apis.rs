@@ -135,6 +135,8 @@ fn quick_create(tx: &Tx, api: &str, target: &str, route_key: Option<&str>) -> Re
         route_key: route_key.unwrap_or("$default").to_string(),
         target: Some(format!("integrations/{}", integration.integration_id)),
         authorization_type: "NONE".into(),
+        authorizer_id: None,
+        authorization_scopes: Vec::new(),
         api_key_required: false,
         operation_name: None,
         api_gateway_managed: true,
@@ -153,6 +155,7 @@ fn quick_create(tx: &Tx, api: &str, target: &str, route_key: Option<&str>) -> Re
         tags: BTreeMap::new(),
         api_gateway_managed: true,
         last_deployment_status_message: None,
+        access_log_settings: None,
     };
     tx.put_http_api_item(api, INTEGRATION, &integration.integration_id, &integration)?;
     tx.put_http_api_item(api, ROUTE, &route.route_id, &route)?;

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -25,6 +26,9 @@ use stratus_core::limits;
 use stratus_engine::InvokeOutcome;
 use stratus_invoke::{Call, Failure, Trigger};
 
+use super::access_log::Record;
+use super::authorize::{self, Gate, Granted};
+use super::authorizers::Authorizer;
 use super::events::{self, Context, HttpRequest};
 use super::model::*;
 use super::routing::{self, RouteKey};
@@ -38,7 +42,7 @@ pub const PREFIX: &str = "/_aws/execute-api/";
 const MAX_BODY: usize = 10 * 1024 * 1024;
 
 /// A gateway-generated response: `{"message": ...}`.
-fn gateway_error(status: StatusCode, message: &str) -> Response {
+pub(super) fn gateway_error(status: StatusCode, message: &str) -> Response {
     let body = serde_json::json!({ "message": message }).to_string();
     (status, [("content-type", "application/json")], body).into_response()
 }
@@ -111,10 +115,14 @@ async fn serve(
     req: Request,
 ) -> Response {
     let id = request_id();
-    let mut resp = handle(&s, api_id, path, domain, req, &id).await;
+    let mut log = Record::new(&id, api_id, req.method().as_str(), &path);
+    let mut resp = handle(&s, api_id, path, domain, req, &id, &mut log).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("apigw-requestid", v);
     }
+    log.status = resp.status().as_u16();
+    log.response_length = http_body::Body::size_hint(resp.body()).exact();
+    super::access_log::write(&s, log);
     resp
 }
 
@@ -126,6 +134,8 @@ struct Plan {
     key: RouteKey,
     path_parameters: std::collections::BTreeMap<String, String>,
     integration: Integration,
+    /// The route's authorizer, as the served deployment froze it.
+    authorizer: Option<Authorizer>,
 }
 
 enum Refusal {
@@ -187,7 +197,15 @@ fn plan(s: &Shared, api_id: &str, method: &str, path: &str) -> Result<Plan, Refu
         })
         .cloned()
         .ok_or(Refusal::Internal)?;
+    let authorizer = m.route.authorizer_id.as_deref().and_then(|id| {
+        snapshot
+            .authorizers
+            .iter()
+            .find(|a| a.authorizer_id == id)
+            .cloned()
+    });
     Ok(Plan {
+        authorizer,
         route: m.route.clone(),
         key: m.key,
         path_parameters: m.path_parameters,
@@ -204,6 +222,7 @@ async fn handle(
     domain: (String, String),
     req: Request,
     id: &str,
+    log: &mut Record,
 ) -> Response {
     let method = req.method().as_str().to_string();
     let plan = match plan(s, api_id, &method, &path) {
@@ -224,37 +243,96 @@ async fn handle(
         .cors_configuration
         .as_ref()
         .and_then(Cors::from_json);
-    let request_headers = cors.as_ref().map(|_| req.headers().clone());
-    let Some(http) = read_request(req, path, domain).await else {
+    log.stage = Some(plan.stage.stage_name.clone());
+    log.route_key = Some(plan.route.route_key.clone());
+    log.destination = plan
+        .stage
+        .access_log_settings
+        .as_ref()
+        .and_then(|a| Some((a.destination_arn.clone()?, a.format.clone()?)));
+    let Some((http, parts)) = read_request(req, path, domain).await else {
         return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     };
-    let event = build_event(&plan, &http, id);
+    if log.destination.is_some() {
+        log.describe(&http);
+    }
+    let granted = match authorized(s, &plan, &http, &parts, id).await {
+        Ok(g) => g,
+        Err(denied) => {
+            log.authorizer_error = Some(denied.error);
+            log.error_message = denied
+                .response
+                .status()
+                .canonical_reason()
+                .map(str::to_string);
+            return *denied.response;
+        }
+    };
+    let event = build_event(&plan, &http, id, granted.as_ref());
+    log.authorizer = granted;
     if event.len() > limits::MAX_SYNC_PAYLOAD {
         return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     }
+    let started = std::time::Instant::now();
     let outcome = invoke(s, &plan, event).await;
+    log.integration_latency = Some(started.elapsed().as_millis());
+    note_integration(log, &outcome);
     let mut resp = respond(&plan, outcome, id);
     // The configuration's CORS headers replace the integration's own, as on AWS.
-    if let (Some(cors), Some(headers)) = (cors, request_headers) {
-        cors.apply(&headers, resp.headers_mut());
+    if let Some(cors) = cors {
+        cors.apply(&parts.headers, resp.headers_mut());
     }
     resp
 }
 
+/// Runs the route's authorization (none, JWT, a Lambda authorizer or IAM, which checks the
+/// request as it was signed: `parts`).
+async fn authorized(
+    s: &Shared,
+    plan: &Plan,
+    http: &HttpRequest,
+    parts: &Parts,
+    id: &str,
+) -> Result<Option<Granted>, authorize::Denied> {
+    if plan.route.authorization_type == "NONE" {
+        return Ok(None);
+    }
+    let route_path = http
+        .raw_path
+        .strip_prefix(&format!("/{}", plan.stage.stage_name))
+        .filter(|_| plan.stage.stage_name != DEFAULT_STAGE)
+        .unwrap_or(&http.raw_path);
+    let route_arn =
+        authorize::route_arn(&plan.api, &plan.stage.stage_name, &http.method, route_path);
+    if plan.route.authorization_type == "AWS_IAM" {
+        let signer = super::iam_auth::check(s, parts, &http.body, &route_arn)?;
+        return Ok(Some(Granted::Iam(signer)));
+    }
+    let gate = Gate {
+        api: &plan.api,
+        route: &plan.route,
+        authorizer: plan.authorizer.as_ref(),
+        route_arn,
+    };
+    let ctx = context(plan, id, None);
+    authorize::authorize(s, &gate, http, &ctx).await
+}
+
+/// The request as events see it, and its head as the client sent (and may have signed) it.
 async fn read_request(
     req: Request,
     raw_path: String,
     domain: (String, String),
-) -> Option<HttpRequest> {
+) -> Option<(HttpRequest, Parts)> {
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, MAX_BODY).await.ok()?;
-    Some(describe(parts, body, raw_path, domain))
+    Some((describe(&parts, body, raw_path, domain), parts))
 }
 
 /// A request as events describe it, its body read: the `X-Forwarded-For` and
 /// `X-Forwarded-Proto` headers added as the gateway (and a function URL) adds them.
 pub(crate) fn describe(
-    parts: axum::http::request::Parts,
+    parts: &Parts,
     body: Bytes,
     raw_path: String,
     domain: (String, String),
@@ -263,7 +341,7 @@ pub(crate) fn describe(
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or_else(|| "127.0.0.1".to_string(), |c| c.0.ip().to_string());
-    let mut headers = parts.headers;
+    let mut headers = parts.headers.clone();
     if let Ok(v) = HeaderValue::from_str(&source_ip) {
         headers.append("x-forwarded-for", v);
     }
@@ -281,12 +359,12 @@ pub(crate) fn describe(
     }
 }
 
-fn build_event(plan: &Plan, http: &HttpRequest, id: &str) -> Bytes {
+fn context<'a>(plan: &'a Plan, id: &'a str, authorizer: Option<&'a Granted>) -> Context<'a> {
     let resource = match &plan.key {
         RouteKey::Default => "$default",
         RouteKey::Path { path, .. } => path.as_str(),
     };
-    let ctx = Context {
+    Context {
         api_id: &plan.api.api_id,
         stage: &plan.stage.stage_name,
         route_key: &plan.route.route_key,
@@ -295,7 +373,12 @@ fn build_event(plan: &Plan, http: &HttpRequest, id: &str) -> Bytes {
         time: time::OffsetDateTime::now_utc(),
         path_parameters: &plan.path_parameters,
         stage_variables: &plan.stage.stage_variables,
-    };
+        authorizer,
+    }
+}
+
+fn build_event(plan: &Plan, http: &HttpRequest, id: &str, granted: Option<&Granted>) -> Bytes {
+    let ctx = context(plan, id, granted);
     let event: Value = if plan.integration.payload_format_version == "1.0" {
         events::v1(http, &ctx)
     } else {
@@ -366,6 +449,19 @@ async fn invoke(s: &Shared, plan: &Plan, payload: Bytes) -> Outcome {
             Outcome::Failed
         }
     }
+}
+
+/// The integration's status and error, for the access log.
+fn note_integration(log: &mut Record, outcome: &Outcome) {
+    let (status, error) = match outcome {
+        Outcome::Done(out) if !out.ending.is_function_error() => (200, None),
+        Outcome::Done(_) => (200, Some("The Lambda function returned an error")),
+        Outcome::Failed => (500, Some("The Lambda function could not be invoked")),
+        Outcome::Throttled => (429, Some("The Lambda function was throttled")),
+        Outcome::TimedOut => (504, Some("The integration timed out")),
+    };
+    log.integration_status = Some(status);
+    log.integration_error = error.map(str::to_string);
 }
 
 fn respond(plan: &Plan, outcome: Outcome, id: &str) -> Response {

@@ -40,6 +40,8 @@ pub struct Context<'a> {
     pub time: OffsetDateTime,
     pub path_parameters: &'a BTreeMap<String, String>,
     pub stage_variables: &'a BTreeMap<String, String>,
+    /// What the route's authorizer granted, passed on in `requestContext.authorizer`.
+    pub authorizer: Option<&'a super::authorize::Granted>,
 }
 
 /// `12/Mar/2020:19:03:58 +0000`.
@@ -165,6 +167,9 @@ pub fn v2(req: &HttpRequest, ctx: &Context) -> Value {
         },
         "isBase64Encoded": b64,
     });
+    if let Some(g) = ctx.authorizer {
+        e["requestContext"]["authorizer"] = g.v2();
+    }
     if !cookies.is_empty() {
         e["cookies"] = json!(cookies);
     }
@@ -208,7 +213,7 @@ pub fn v1(req: &HttpRequest, ctx: &Context) -> Value {
     let headers = header_values(&req.headers);
     let query = query_values(&req.raw_query);
     let (body, b64) = body(req);
-    json!({
+    let mut e = json!({
         "version": "1.0",
         "resource": ctx.resource,
         "path": req.raw_path,
@@ -244,7 +249,20 @@ pub fn v1(req: &HttpRequest, ctx: &Context) -> Value {
         "stageVariables": null_if_empty(string_map(ctx.stage_variables)),
         "body": body,
         "isBase64Encoded": b64,
-    })
+    });
+    if let Some(v) = ctx.authorizer.map(|g| g.v1()).filter(|v| !v.is_null()) {
+        e["requestContext"]["authorizer"] = v;
+    }
+    // An `AWS_IAM` route's signer is the 1.0 event's identity.
+    if let Some(super::authorize::Granted::Iam(signer)) = ctx.authorizer {
+        let id = &mut e["requestContext"]["identity"];
+        id["accessKey"] = json!(signer.access_key);
+        id["accountId"] = json!(ACCOUNT_ID);
+        id["caller"] = json!(signer.user_id);
+        id["user"] = json!(signer.user_id);
+        id["userArn"] = json!(signer.user_arn);
+    }
+    e
 }
 
 #[cfg(test)]
@@ -284,6 +302,7 @@ mod tests {
             time: OffsetDateTime::from_unix_timestamp(1_584_039_838).unwrap(),
             path_parameters: &params,
             stage_variables: &vars,
+            authorizer: None,
         };
         f(&ctx)
     }
@@ -327,6 +346,37 @@ mod tests {
         assert_eq!(e["multiValueQueryStringParameters"]["a"], json!(["1", "2"]));
         assert_eq!(e["requestContext"]["identity"]["sourceIp"], "127.0.0.1");
         assert_eq!(e["body"], "hi");
+    }
+
+    #[test]
+    fn iam_signers_are_the_v1_identity() {
+        let g = super::super::authorize::Granted::Iam(super::super::iam_auth::Signer {
+            access_key: "AKIA1".into(),
+            user_arn: "arn:aws:iam::000000000000:user/u".into(),
+            user_id: "AIDA1".into(),
+        });
+        let params = BTreeMap::new();
+        let ctx = Context {
+            api_id: "abc",
+            stage: "$default",
+            route_key: "$default",
+            resource: "$default",
+            request_id: "r",
+            time: OffsetDateTime::UNIX_EPOCH,
+            path_parameters: &params,
+            stage_variables: &params,
+            authorizer: Some(&g),
+        };
+        let e = v1(&request(b"", "text/plain"), &ctx);
+        let id = &e["requestContext"]["identity"];
+        assert_eq!(id["accessKey"], "AKIA1");
+        assert_eq!(id["userArn"], "arn:aws:iam::000000000000:user/u");
+        assert!(e["requestContext"].get("authorizer").is_none());
+        let e = v2(&request(b"", "text/plain"), &ctx);
+        assert_eq!(
+            e["requestContext"]["authorizer"]["iam"]["accessKey"],
+            "AKIA1"
+        );
     }
 
     #[test]

@@ -4,17 +4,29 @@
 //! # Layout
 //! - [`model`]: APIs, integrations, routes, stages and deployments as stored and rendered.
 //! - [`store`]: reading and writing them inside one metadata transaction, and auto-deploying.
-//! - [`apis`], [`integrations`], [`routes`], [`stages`]: one handler per management operation.
+//! - [`apis`], [`integrations`], [`routes`], [`stages`], [`authorizers`]: one handler per
+//!   management operation.
 //! - [`routing`]: route keys and AWS's route-matching precedence.
 //! - [`events`]: the payload 2.0 and 1.0 events a function receives.
 //! - [`response`]: a function's result as the HTTP response the client gets.
+//! - [`authorize`]: a route's authorization before its integration runs: JWTs ([`jwt`], with
+//!   the issuers' keys from [`jwks`]), Lambda authorizers ([`lambda_authorizer`]) and SigV4
+//!   with IAM policies ([`iam_auth`]).
+//! - [`access_log`]: stages' access logs, written to CloudWatch Logs groups.
 //! - [`data_plane`]: the unsigned endpoints (`/_aws/execute-api/<apiId>/...` and
 //!   `<apiId>.execute-api.<anything>` Host names), stage selection and gateway errors.
 
+pub mod access_log;
 pub mod apis;
+pub mod authorize;
+pub mod authorizers;
 pub mod data_plane;
 pub mod events;
+pub mod iam_auth;
 pub mod integrations;
+pub mod jwks;
+pub mod jwt;
+pub mod lambda_authorizer;
 pub mod model;
 pub mod response;
 pub mod routes;
@@ -69,6 +81,16 @@ pub fn router() -> Router<Shared> {
                 .delete(routes::delete_route),
         )
         .route(
+            "/v2/apis/{api}/authorizers",
+            post(authorizers::create_authorizer).get(authorizers::get_authorizers),
+        )
+        .route(
+            "/v2/apis/{api}/authorizers/{id}",
+            get(authorizers::get_authorizer)
+                .patch(authorizers::update_authorizer)
+                .delete(authorizers::delete_authorizer),
+        )
+        .route(
             "/v2/apis/{api}/stages",
             post(stages::create_stage).get(stages::get_stages),
         )
@@ -77,6 +99,10 @@ pub fn router() -> Router<Shared> {
             get(stages::get_stage)
                 .patch(stages::update_stage)
                 .delete(stages::delete_stage),
+        )
+        .route(
+            "/v2/apis/{api}/stages/{name}/accesslogsettings",
+            axum::routing::delete(stages::delete_access_log_settings),
         )
         .route(
             "/v2/apis/{api}/deployments",

@@ -68,6 +68,10 @@ pub struct Route {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     pub authorization_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorization_scopes: Vec<String>,
     pub api_key_required: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub operation_name: Option<String>,
@@ -94,6 +98,8 @@ pub struct Stage {
     pub api_gateway_managed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_deployment_status_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_log_settings: Option<super::access_log::AccessLogSettings>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -112,6 +118,9 @@ pub struct Deployment {
 pub struct Snapshot {
     pub routes: Vec<Route>,
     pub integrations: Vec<Integration>,
+    /// Deployments made before authorizers existed have none.
+    #[serde(default)]
+    pub authorizers: Vec<super::authorizers::Authorizer>,
 }
 
 /// A resource as the API renders it: its JSON members, minus the internal ones.

@@ -21,6 +21,8 @@ struct RouteInput {
     route_key: Option<String>,
     target: Option<String>,
     authorization_type: Option<String>,
+    authorizer_id: Option<String>,
+    authorization_scopes: Option<Vec<String>>,
     api_key_required: Option<bool>,
     operation_name: Option<String>,
 }
@@ -29,13 +31,15 @@ fn check(input: &RouteInput) -> Result<()> {
     if let Some(k) = &input.route_key {
         parse_key(k)?;
     }
-    match input.authorization_type.as_deref() {
-        None | Some("NONE") => {}
-        Some(t) => {
+    if let Some(t) = input.authorization_type.as_deref() {
+        if !matches!(t, "NONE" | "JWT" | "CUSTOM" | "AWS_IAM") {
             return Err(bad_request(format!(
-            "Unsupported authorizationType {t}; Stratus serves routes with authorizationType NONE"
-        )))
+                "Invalid authorization type: {t}. Valid values are NONE, AWS_IAM, CUSTOM and JWT."
+            )));
         }
+    }
+    for scope in input.authorization_scopes.iter().flatten() {
+        check_len("authorizationScopes", scope, 1, 256)?;
     }
     if input.api_key_required == Some(true) {
         return Err(bad_request("API keys are not supported for HTTP APIs"));
@@ -70,6 +74,55 @@ fn check_unique(tx: &Tx, api: &str, key: &str, except: Option<&str>) -> Result<(
     Ok(())
 }
 
+/// Sets a route's authorization from the input and checks the result: `JWT` and `CUSTOM`
+/// routes name an authorizer of the matching type (JWT, REQUEST), scopes go with JWT only, and
+/// `NONE` and `AWS_IAM` routes have no authorizer.
+fn apply_authorization(tx: &Tx, api: &str, r: &mut Route, input: &RouteInput) -> Result<()> {
+    if let Some(t) = &input.authorization_type {
+        r.authorization_type = t.clone();
+    }
+    if let Some(a) = &input.authorizer_id {
+        r.authorizer_id = Some(a.clone());
+    }
+    if let Some(s) = &input.authorization_scopes {
+        r.authorization_scopes = s.clone();
+    }
+    let wanted = match r.authorization_type.as_str() {
+        "JWT" => "JWT",
+        "CUSTOM" => "REQUEST",
+        _ => {
+            if input.authorizer_id.is_some() {
+                return Err(bad_request(format!(
+                    "AuthorizerId is only supported for authorization type JWT or CUSTOM, not {}",
+                    r.authorization_type
+                )));
+            }
+            r.authorizer_id = None;
+            r.authorization_scopes.clear();
+            return Ok(());
+        }
+    };
+    let id = r.authorizer_id.as_deref().ok_or_else(|| {
+        bad_request(format!(
+            "An authorizerId is required for authorization type {}",
+            r.authorization_type
+        ))
+    })?;
+    let authorizer = super::authorizers::authorizer(tx, api, id)?;
+    if authorizer.authorizer_type != wanted {
+        return Err(bad_request(format!(
+            "Authorization type {} requires an authorizer of type {wanted}; {id} is of type {}",
+            r.authorization_type, authorizer.authorizer_type
+        )));
+    }
+    if wanted != "JWT" && !r.authorization_scopes.is_empty() {
+        return Err(bad_request(
+            "Authorization scopes are only supported for routes with a JWT authorizer",
+        ));
+    }
+    Ok(())
+}
+
 pub async fn create_route(
     State(s): State<Shared>,
     Path(api): Path<String>,
@@ -87,15 +140,18 @@ pub async fn create_route(
         if let Some(t) = &input.target {
             check_target(tx, &api, t)?;
         }
-        let route = Route {
+        let mut route = Route {
             route_id: new_id(7),
             route_key: key.clone(),
             target: input.target.clone(),
             authorization_type: "NONE".into(),
+            authorizer_id: None,
+            authorization_scopes: Vec::new(),
             api_key_required: false,
             operation_name: input.operation_name.clone(),
             api_gateway_managed: false,
         };
+        apply_authorization(tx, &api, &mut route, &input)?;
         tx.put_http_api_item(&api, ROUTE, &route.route_id, &route)?;
         store::auto_deploy(tx, &api)?;
         Ok(route)
@@ -158,6 +214,7 @@ pub async fn update_route(
         if let Some(o) = input.operation_name.clone() {
             r.operation_name = Some(o);
         }
+        apply_authorization(tx, &api, &mut r, &input)?;
         tx.put_http_api_item(&api, ROUTE, &id, &r)?;
         store::auto_deploy(tx, &api)?;
         Ok(r)

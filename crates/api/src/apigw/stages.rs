@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use stratus_core::Result;
 
+use super::access_log::AccessLogSettings;
 use super::model::*;
 use super::{bad_request, conflict, now_iso, page, parse, store};
 use crate::wire::{json, no_content, ApiResult};
@@ -24,6 +25,7 @@ struct StageInput {
     default_route_settings: Option<Value>,
     route_settings: Option<Value>,
     tags: Option<BTreeMap<String, String>>,
+    access_log_settings: Option<AccessLogSettings>,
 }
 
 fn check(input: &StageInput) -> Result<()> {
@@ -32,6 +34,9 @@ fn check(input: &StageInput) -> Result<()> {
     }
     if let Some(d) = &input.description {
         check_len("description", d, 0, 1024)?;
+    }
+    if let Some(a) = &input.access_log_settings {
+        super::access_log::check(a)?;
     }
     Ok(())
 }
@@ -53,6 +58,7 @@ fn new_stage(name: String, input: StageInput) -> Stage {
         tags: input.tags.unwrap_or_default(),
         api_gateway_managed: false,
         last_deployment_status_message: None,
+        access_log_settings: input.access_log_settings,
     }
 }
 
@@ -136,6 +142,9 @@ fn apply(stage: &mut Stage, input: StageInput) {
     if let Some(v) = input.route_settings {
         stage.route_settings = v;
     }
+    if let Some(v) = input.access_log_settings {
+        stage.access_log_settings = Some(v);
+    }
     stage.last_updated_date = now_iso();
 }
 
@@ -175,6 +184,20 @@ pub async fn delete_stage(
         store::api(tx, &api)?;
         store::stage(tx, &api, &name)?;
         tx.delete_http_api_item(&api, STAGE, &name)
+    })?;
+    Ok(no_content())
+}
+
+/// DeleteAccessLogSettings: the stage stops logging.
+pub async fn delete_access_log_settings(
+    State(s): State<Shared>,
+    Path((api, name)): Path<(String, String)>,
+) -> ApiResult {
+    s.stores.meta.tx(|tx| {
+        store::api(tx, &api)?;
+        let mut stage = store::stage(tx, &api, &name)?;
+        stage.access_log_settings = None;
+        tx.put_http_api_item(&api, STAGE, &name, &stage)
     })?;
     Ok(no_content())
 }

@@ -41,11 +41,12 @@ pub fn deployment(tx: &Tx, api: &str, id: &str) -> Result<Deployment> {
     item(tx, api, DEPLOYMENT, id, "Deployment")
 }
 
-/// Freezes the API's current routes and integrations into a new deployment.
+/// Freezes the API's current routes, integrations and authorizers into a new deployment.
 pub fn deploy(tx: &Tx, api: &str, description: Option<String>, auto: bool) -> Result<Deployment> {
     let snapshot = Snapshot {
         routes: tx.http_api_items(api, ROUTE)?,
         integrations: tx.http_api_items(api, INTEGRATION)?,
+        authorizers: tx.http_api_items(api, super::authorizers::AUTHORIZER)?,
     };
     let d = Deployment {
         deployment_id: new_id(6),

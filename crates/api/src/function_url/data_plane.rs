@@ -142,7 +142,7 @@ async fn handle(
     };
     let origin_headers = parts.headers.clone();
     let domain = (cfg.host_name(), cfg.url_id.clone());
-    let http = describe(parts, body, path, domain);
+    let http = describe(&parts, body, path, domain);
     let time = time::OffsetDateTime::now_utc();
     let signer = signer.as_ref().map(|caller| Signer { caller });
     let event = event::build(&http, &cfg.url_id, request_id, time, signer);

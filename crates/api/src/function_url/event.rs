@@ -34,6 +34,7 @@ pub fn build(
         time,
         path_parameters: &empty,
         stage_variables: &empty,
+        authorizer: None,
     };
     let mut e = events::v2(req, &ctx);
     let rc = &mut e["requestContext"];
