@@ -42,6 +42,7 @@ pub fn named(tx: &Tx, name: &str, qualifier: Option<&str>) -> Result<Option<Name
 
 /// A function version to run: the configuration a qualifier resolved to (a weighted alias
 /// picks its version per call) and the function's reserved concurrency.
+#[derive(Clone)]
 pub struct Resolved {
     pub config: Arc<FunctionConfig>,
     pub reserved: Option<u32>,

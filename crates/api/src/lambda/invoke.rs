@@ -11,7 +11,7 @@ use bytes::Bytes;
 use stratus_core::names::FunctionRef;
 use stratus_core::{limits, Error, Result};
 use stratus_engine::InvokeOutcome;
-use stratus_invoke::{Call, Failure, NewEvent, Trigger};
+use stratus_invoke::{Call, Failure, NewEvent, Resolved, Trigger};
 
 use super::{function_ref, QueryMap};
 use crate::auth::Caller;
@@ -30,7 +30,7 @@ pub(super) fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Rejects payloads that are not JSON, as AWS does (an empty body counts as `{}`).
-pub(super) fn check_payload(body: &[u8]) -> Result<()> {
+fn check_payload(body: &[u8]) -> Result<()> {
     if body.len() > limits::MAX_SYNC_PAYLOAD {
         return Err(Error::too_large(format!(
             "Request must be smaller than {} bytes for the InvokeFunction operation",
@@ -64,7 +64,7 @@ pub(super) fn check_payload(body: &[u8]) -> Result<()> {
         })
 }
 
-pub(super) fn client_context(h: &HeaderMap) -> Result<Option<String>> {
+fn client_context(h: &HeaderMap) -> Result<Option<String>> {
     let Some(raw) = header(h, "x-amz-client-context") else {
         return Ok(None);
     };
@@ -105,42 +105,85 @@ pub async fn invoke(
     headers: HeaderMap,
     Extension(body): Extension<RawBody>,
 ) -> ApiResult {
-    let r = function_ref(&c, &f, &q)?;
     let invocation_type = invocation_type(&headers)?;
-    let client_context = client_context(&headers)?;
-    let target = s
-        .invoker
-        .resolve(&c.region, &r.name, r.qualifier.as_deref())?;
-    check_payload(&body.0)?;
+    let req = read_request(&s, &c, &f, &q, peer, &headers, &body)?;
     if invocation_type == "DryRun" {
         return Ok(no_content());
     }
+    if invocation_type == "Event" {
+        return accept_event(&s, &c.region, &req.function, req.payload, req.request_id);
+    }
+    let request_id = req.request_id.clone();
+    let (call, target) = req.call(&c.region);
+    let out = s.invoker.run(call, target).await?;
+    Ok(sync_response(out, &request_id, &headers))
+}
+
+/// An invocation request as Invoke and InvokeWithResponseStream read it, checked, its
+/// qualifier resolved.
+pub(super) struct InvokeRequest {
+    pub function: FunctionRef,
+    pub target: Resolved,
+    pub payload: Bytes,
+    pub client_context: Option<String>,
+    pub request_id: String,
+    pub trigger: Trigger,
+    pub want_log: bool,
+}
+
+/// Reads what every synchronous or queued invocation needs, in AWS's order of checks: the
+/// function name, the client context, the function and qualifier, the payload.
+pub(super) fn read_request(
+    s: &Shared,
+    c: &Caller,
+    f: &str,
+    q: &QueryMap,
+    peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
+    headers: &HeaderMap,
+    body: &RawBody,
+) -> Result<InvokeRequest> {
+    let function = function_ref(c, f, q)?;
+    let client_context = client_context(headers)?;
+    let target = s
+        .invoker
+        .resolve(&c.region, &function.name, function.qualifier.as_deref())?;
+    check_payload(&body.0)?;
     let payload = if body.0.is_empty() {
         Bytes::from_static(b"{}")
     } else {
         body.0.clone()
     };
-    let request_id = stratus_core::ids::uuid().to_string();
-    if invocation_type == "Event" {
-        return accept_event(&s, &c.region, &r, payload, request_id);
-    }
     let trigger = if crate::metering::from_function(peer.as_ref().map(|p| &p.0)) {
         Trigger::Function
     } else {
         Trigger::Direct
     };
-    let call = Call {
-        trigger,
-        region: &c.region,
-        name: &r.name,
-        qualifier: r.qualifier.as_deref(),
+    Ok(InvokeRequest {
+        function,
+        target,
         payload,
         client_context,
-        request_id: request_id.clone(),
-        want_log: header(&headers, "x-amz-log-type") == Some("Tail"),
-    };
-    let out = s.invoker.run(call, target).await?;
-    Ok(sync_response(out, &request_id, &headers))
+        request_id: stratus_core::ids::uuid().to_string(),
+        trigger,
+        want_log: header(headers, "x-amz-log-type") == Some("Tail"),
+    })
+}
+
+impl InvokeRequest {
+    /// The invoker's call, and the version it runs.
+    pub fn call<'a>(&'a self, region: &'a str) -> (Call<'a>, Resolved) {
+        let call = Call {
+            trigger: self.trigger,
+            region,
+            name: &self.function.name,
+            qualifier: self.function.qualifier.as_deref(),
+            payload: self.payload.clone(),
+            client_context: self.client_context.clone(),
+            request_id: self.request_id.clone(),
+            want_log: self.want_log,
+        };
+        (call, self.target.clone())
+    }
 }
 
 fn sync_response(

@@ -13,11 +13,11 @@ use futures_util::StreamExt;
 use stratus_core::Error;
 use stratus_engine::InvokeOutcome;
 use stratus_invoke::streamed::{Body, Done};
-use stratus_invoke::{Call, Failure, Trigger};
+use stratus_invoke::Failure;
 
 use super::eventstream;
-use super::invoke::{check_payload, client_context, header, insert, TAIL_BYTES};
-use super::{function_ref, QueryMap};
+use super::invoke::{header, insert, read_request, TAIL_BYTES};
+use super::QueryMap;
 use crate::auth::Caller;
 use crate::wire::{no_content, ApiResult};
 use crate::{RawBody, Shared};
@@ -34,43 +34,18 @@ pub async fn invoke_with_response_stream(
     headers: HeaderMap,
     Extension(body): Extension<RawBody>,
 ) -> ApiResult {
-    let r = function_ref(&c, &f, &q)?;
     let invocation_type = header(&headers, "x-amz-invocation-type").unwrap_or("RequestResponse");
     if !matches!(invocation_type, "RequestResponse" | "DryRun") {
         return Err(
             Error::invalid(format!("Unsupported invocation type {invocation_type}")).into(),
         );
     }
-    let client_context = client_context(&headers)?;
-    let target = s
-        .invoker
-        .resolve(&c.region, &r.name, r.qualifier.as_deref())?;
-    check_payload(&body.0)?;
+    let req = read_request(&s, &c, &f, &q, peer, &headers, &body)?;
     if invocation_type == "DryRun" {
         return Ok(no_content());
     }
-    let payload = if body.0.is_empty() {
-        Bytes::from_static(b"{}")
-    } else {
-        body.0.clone()
-    };
-    let request_id = stratus_core::ids::uuid().to_string();
-    let trigger = if crate::metering::from_function(peer.as_ref().map(|p| &p.0)) {
-        Trigger::Function
-    } else {
-        Trigger::Direct
-    };
-    let want_log = header(&headers, "x-amz-log-type") == Some("Tail");
-    let call = Call {
-        trigger,
-        region: &c.region,
-        name: &r.name,
-        qualifier: r.qualifier.as_deref(),
-        payload,
-        client_context,
-        request_id: request_id.clone(),
-        want_log,
-    };
+    let (request_id, want_log) = (req.request_id.clone(), req.want_log);
+    let (call, target) = req.call(&c.region);
     let out = s.invoker.run_streaming(call, target).await?;
     let frames = frames(out.body, out.done, want_log);
     let mut resp = (
