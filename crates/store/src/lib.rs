@@ -6,10 +6,12 @@
 //!   every control-plane operation composes inside one transaction.
 //! - [`code`]: validating, storing and unpacking zip packages.
 //! - [`http_apis`]: API Gateway v2 HTTP APIs and their parts, as JSON documents.
+//! - [`layers`]: Lambda layer versions and their numbering.
 //! - [`mappings`]: Lambda event source mappings, their pollers' checkpoints and leases.
 
 pub mod code;
 pub mod http_apis;
+pub mod layers;
 pub mod mappings;
 pub mod meta;
 

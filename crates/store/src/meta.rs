@@ -102,6 +102,21 @@ CREATE TABLE event_source_mappings (
 );
 CREATE INDEX event_source_mappings_function ON event_source_mappings(function);
 "#,
+    r#"
+-- Lambda layers: the next version number of each layer name (kept after its versions are
+-- deleted, so numbers are never reused), and each version as the API renders it plus its
+-- permission statements (`body`).
+CREATE TABLE layers (
+    name TEXT PRIMARY KEY,
+    next_version INTEGER NOT NULL
+);
+CREATE TABLE layer_versions (
+    name TEXT NOT NULL REFERENCES layers(name),
+    version INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+);
+"#,
 ];
 
 /// The same tables on PostgreSQL (versions counted separately from SQLite's): `BIGINT` for
@@ -176,6 +191,18 @@ CREATE TABLE event_source_mappings (
     lease_until BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX event_source_mappings_function ON event_source_mappings(function);
+"#,
+    r#"
+CREATE TABLE layers (
+    name TEXT COLLATE "C" PRIMARY KEY,
+    next_version BIGINT NOT NULL
+);
+CREATE TABLE layer_versions (
+    name TEXT COLLATE "C" NOT NULL REFERENCES layers(name),
+    version BIGINT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+);
 "#,
 ];
 
@@ -1202,6 +1229,7 @@ mod tests {
             last_modified: "x".into(),
             revision_id: "r".into(),
             source_description: None,
+            layers: Vec::new(),
         }
     }
 
