@@ -221,9 +221,7 @@ mod tests {
         assert!(e.message.contains("compatibleRuntimes"), "{e}");
         let e = check_publish(&[], &s(&["sparc"]), "", "").unwrap_err();
         assert!(e.message.contains("compatibleArchitectures"), "{e}");
-        let many: Vec<String> = std::iter::repeat("python3.12".to_string())
-            .take(16)
-            .collect();
+        let many = vec!["python3.12".to_string(); 16];
         assert!(check_publish(&many, &[], "", "").is_err());
     }
 }

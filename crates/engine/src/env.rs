@@ -709,16 +709,24 @@ mod tests {
         assert!(get(&none, "NODE_PATH").is_none() && get(&none, "LD_LIBRARY_PATH").is_none());
         let with = search_paths(&cfg, "/var/task", "/var/runtime", Some("/opt"));
         assert!(get(&with, "PATH").unwrap().ends_with(":/opt/bin"));
-        assert!(get(&with, "LD_LIBRARY_PATH").unwrap().ends_with(":/opt/lib"));
+        assert!(get(&with, "LD_LIBRARY_PATH")
+            .unwrap()
+            .ends_with(":/opt/lib"));
         assert!(get(&with, "NODE_PATH")
             .unwrap()
             .starts_with("/opt/nodejs/node20/node_modules:/opt/nodejs/node_modules:"));
         cfg.runtime = Some("python3.12".into());
         let py = search_paths(&cfg, "/var/task", "/var/runtime", Some("/opt"));
         assert!(get(&py, "NODE_PATH").is_none());
-        assert!(get(&py, "_STRATUS_LAYERS_ROOT").is_none(), "the bootstrap's default");
+        assert!(
+            get(&py, "_STRATUS_LAYERS_ROOT").is_none(),
+            "the bootstrap's default"
+        );
         let plain = search_paths(&cfg, "/t", "/r", Some("/data/code/opt-1"));
-        assert_eq!(get(&plain, "_STRATUS_LAYERS_ROOT").unwrap(), "/data/code/opt-1");
+        assert_eq!(
+            get(&plain, "_STRATUS_LAYERS_ROOT").unwrap(),
+            "/data/code/opt-1"
+        );
     }
 
     #[test]

@@ -564,6 +564,17 @@ mod tests {
         let other = store.layers_tree(&reversed).await.unwrap();
         assert_eq!(fs::read(other.join("python/shared.py")).unwrap(), b"a");
         assert_eq!(store.unzipped_size(&b.sha256_hex).await.unwrap(), 1);
+        // Another node (the same blob store, a cache of its own) builds the same tree from
+        // the blob store.
+        let blobs = BlobStore::open("", &dir.path().join("blobs")).unwrap();
+        let other = CodeStore::open(Arc::new(blobs), &dir.path().join("other")).unwrap();
+        let there = other.layers_tree(&order).await.unwrap();
+        assert_eq!(fs::read(there.join("python/shared.py")).unwrap(), b"b");
+        let missing = ["0".repeat(64)];
+        assert_eq!(
+            other.layers_tree(&missing).await.unwrap_err().code,
+            "ServiceException"
+        );
     }
 
     #[tokio::test]
