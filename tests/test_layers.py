@@ -464,3 +464,29 @@ def test_custom_runtime_bootstrap_from_a_layer(invoke_client, new_function, publ
     inv = invoke(invoke_client, fn["FunctionName"], {"n": 1})
     assert inv.function_error is None, inv
     assert inv.payload["echo"] == {"n": 1}
+
+
+def test_hostile_inputs_get_awss_errors(unvalidated_client):
+    c = unvalidated_client
+    name = unique_name("layer")
+    cases = [
+        (c.get_layer_version, {"LayerName": "x" * 141, "VersionNumber": 1}),
+        (c.get_layer_version, {"LayerName": name, "VersionNumber": -1}),
+        (c.list_layer_versions, {"LayerName": name, "MaxItems": 51}),
+        (c.list_layers, {"MaxItems": 0}),
+        (c.get_layer_version_by_arn, {"Arn": "arn:aws:lambda:us-east-1:000000000000:layer:x"}),
+    ]
+    for call, kwargs in cases:
+        with pytest.raises(ClientError) as e:
+            call(**kwargs)
+        assert_error(e.value, "ValidationException", 400)
+    with pytest.raises(ClientError) as e:
+        c.get_layer_version(LayerName=name, VersionNumber=2**40)
+    assert_error(e.value, "ResourceNotFoundException", 404, message=NOT_FOUND)
+    with pytest.raises(ClientError) as e:
+        c.list_layer_versions(LayerName=name, Marker="%%%not-a-marker")
+    assert_error(e.value, "InvalidParameterValueException", 400)
+    with pytest.raises(ClientError) as e:
+        c.publish_layer_version(LayerName=name)
+    assert_error(e.value, "InvalidParameterValueException", 400)
+    assert c.list_layer_versions(LayerName=name)["LayerVersions"] == []
