@@ -490,3 +490,29 @@ def test_hostile_inputs_get_awss_errors(unvalidated_client):
         c.publish_layer_version(LayerName=name)
     assert_error(e.value, "InvalidParameterValueException", 400)
     assert c.list_layer_versions(LayerName=name)["LayerVersions"] == []
+
+
+def test_layers_in_process_isolation(server_factory):
+    """Without a root of its own the function finds its layers at the merged tree's own path,
+    on the same search paths."""
+    srv = server_factory(env={"STRATUS_ISOLATION": "process"})
+    lam = srv.client()
+    layer = lam.publish_layer_version(
+        LayerName=unique_name("layer"),
+        Content={"ZipFile": make_zip_with_modes({
+            "python/mylib/__init__.py": "VALUE = 'process'\n",
+            "bin/layer-tool": ("#!/bin/sh\necho tool\n", 0o755),
+        })},
+    )
+    source = ("import subprocess, mylib\n"
+              "def handler(event, context):\n"
+              "    tool = subprocess.run(['layer-tool'], capture_output=True, text=True)\n"
+              "    return [mylib.VALUE, tool.stdout.strip()]\n")
+    name = unique_name()
+    lam.create_function(FunctionName=name, Runtime="python3.12", Handler="app.handler",
+                        Role=f"arn:aws:iam::{ACCOUNT}:role/lambda-role",
+                        Code={"ZipFile": make_zip({"app.py": source})},
+                        Layers=[layer["LayerVersionArn"]])
+    inv = invoke(srv.client(read_timeout=60, retries={"total_max_attempts": 1}), name)
+    assert inv.function_error is None, inv
+    assert inv.payload == ["process", "tool"]
