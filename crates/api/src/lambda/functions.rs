@@ -182,7 +182,7 @@ pub async fn create_function(
         None => 0,
     };
 
-    let published = s.stores.meta.tx(|tx| {
+    let (cfg, published) = s.stores.meta.tx(|tx| {
         if tx.function(&name)?.is_some() {
             return Err(Error::conflict(format!("Function already exist: {name}")));
         }
@@ -204,7 +204,6 @@ pub async fn create_function(
         }
         Ok((cfg, None))
     })?;
-    let (cfg, published) = published;
     tracing::info!(function = %name, "created function");
     let mut out = configuration(&cfg, &c.region, None, Detail::Created);
     if let Some(v) = published {
@@ -356,9 +355,11 @@ pub async fn update_function_code(
         ));
     }
     let code = s.stores.code.put_zip(&zip).await?;
-    let code_unzipped = match current.layers.is_empty() {
-        true => 0,
-        false => s.stores.code.unzipped_size(&code.sha256_hex).await?,
+    // Measured only when layers share the 250 MB with the code.
+    let code_unzipped = if current.layers.is_empty() {
+        0
+    } else {
+        s.stores.code.unzipped_size(&code.sha256_hex).await?
     };
     let (cfg, published) = s.stores.meta.tx(|tx| {
         let mut cfg = load(tx, &c.region, &r.name, None)?;

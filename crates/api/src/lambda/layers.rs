@@ -509,7 +509,6 @@ pub async fn add_layer_version_permission(
 
 pub async fn get_layer_version_policy(
     State(s): State<Shared>,
-    Extension(c): Extension<Caller>,
     Path((l, v)): Path<(String, String)>,
 ) -> ApiResult {
     let name = layer::parse_name(&l)?;
@@ -521,7 +520,6 @@ pub async fn get_layer_version_policy(
             return Err(Error::not_found("No policy is associated with the given resource.").into())
         }
     };
-    let _ = c;
     let policy = json!({ "Version": "2012-10-17", "Id": "default", "Statement": lv.statements });
     Ok(json(
         200,
