@@ -343,6 +343,10 @@ def test_layer_actions_name_the_layer_or_its_version(user, iam, server):
                             PolicyDocument=doc(allow("lambda:GetLayerVersion", f"{layer_arn}:1")))
         lam = client("lambda")
         assert lam.get_layer_version(LayerName=layer, VersionNumber=1)["Version"] == 1
+        # GetLayerVersionByArn is GetLayerVersion on the ARN it names, not ListLayers.
+        assert lam.get_layer_version_by_arn(Arn=f"{layer_arn}:1")["Version"] == 1
+        assert refusal(lam.list_layers) == (
+            "AccessDeniedException", 403, no_policy(arn, "lambda:ListLayers", "*"))
         assert refusal(lam.delete_layer_version, LayerName=layer, VersionNumber=1) == (
             "AccessDeniedException", 403,
             no_policy(arn, "lambda:DeleteLayerVersion", f"{layer_arn}:1"))
