@@ -558,3 +558,32 @@ def test_a_stream_placed_on_another_node_comes_back_whole(module_server_factory,
             FunctionName=name, Payload=b'{"fail": true}')["EventStream"])
         complete = events[-1]["InvokeComplete"]
         assert (complete["ErrorCode"], complete["ErrorDetails"]) == ("TypeError", "mid-stream")
+
+
+@needs_postgres
+def test_a_layer_published_through_one_node_runs_on_every_node(
+        module_server_factory, tmp_path_factory):
+    a, b, _ = start_trio(module_server_factory, tmp_path_factory, "layers")
+    client = a.client()
+    layer = client.publish_layer_version(
+        LayerName=helpers.unique_name("layer"),
+        Content={"ZipFile": helpers.make_zip({"python/shared_lib.py": "WHO = 'layer'\n"})},
+    )
+    source = "import shared_lib\ndef handler(event, context):\n    return shared_lib.WHO\n"
+    names = [helpers.unique_name("layered") for _ in range(8)]
+    for name in names:
+        helpers.create_function(client, name, helpers.make_zip({"app.py": source}),
+                                Layers=[layer["LayerVersionArn"]])
+        helpers.wait_active(client, name)
+    for name in names:
+        inv = helpers.invoke(b.client(), name)
+        assert inv.status == 200 and inv.function_error is None, inv
+        assert inv.payload == "layer"
+    # Placement spreads eight versions over three nodes: some ran where the layer was not
+    # published, and so fetched it from the blob store.
+    ran_on = set()
+    for name in names:
+        helpers.wait_until(lambda: environments_of(b, name), timeout=10,
+                           message=lambda: f"{name}: {cluster_view(b)['nodes']}")
+        ran_on.update(environments_of(b, name))
+    assert ran_on - {"layers-a"}, ran_on

@@ -330,3 +330,32 @@ def test_a_user_holds_its_groups_policies(user, iam):
     assert "Topics" in sns.list_topics()
     iam.remove_user_from_group(GroupName=group, UserName=name)
     assert refusal(sns.list_topics)[0] == "AuthorizationError"
+
+
+def test_layer_actions_name_the_layer_or_its_version(user, iam, server):
+    name, arn, client = user
+    layer = helpers.unique_name("layer")
+    root = server.client()
+    root.publish_layer_version(LayerName=layer, Content={"ZipFile": helpers.make_zip()})
+    layer_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{layer}"
+    try:
+        iam.put_user_policy(UserName=name, PolicyName="read-layer",
+                            PolicyDocument=doc(allow("lambda:GetLayerVersion", f"{layer_arn}:1")))
+        lam = client("lambda")
+        assert lam.get_layer_version(LayerName=layer, VersionNumber=1)["Version"] == 1
+        # GetLayerVersionByArn is GetLayerVersion on the ARN it names, not ListLayers.
+        assert lam.get_layer_version_by_arn(Arn=f"{layer_arn}:1")["Version"] == 1
+        assert refusal(lam.list_layers) == (
+            "AccessDeniedException", 403, no_policy(arn, "lambda:ListLayers", "*"))
+        assert refusal(lam.delete_layer_version, LayerName=layer, VersionNumber=1) == (
+            "AccessDeniedException", 403,
+            no_policy(arn, "lambda:DeleteLayerVersion", f"{layer_arn}:1"))
+        assert refusal(lam.publish_layer_version, LayerName=layer,
+                       Content={"ZipFile": helpers.make_zip()}) == (
+            "AccessDeniedException", 403,
+            no_policy(arn, "lambda:PublishLayerVersion", layer_arn))
+        code, _, _ = refusal(lam.remove_layer_version_permission, LayerName=layer,
+                             VersionNumber=1, StatementId="s")
+        assert code == "AccessDeniedException"
+    finally:
+        root.delete_layer_version(LayerName=layer, VersionNumber=1)

@@ -158,6 +158,15 @@ fn target(caller: &Caller, parts: &Parts, body: &[u8]) -> Option<Target> {
                     t.resources = vec![actions::function_arn(region, name)];
                 }
             }
+            // GetLayerVersionByArn shares ListLayers' path; its action and resource are
+            // GetLayerVersion's on the ARN in the query.
+            if t.action == "lambda:ListLayers" {
+                let query = Params::decode(parts.uri.query().unwrap_or(""), b"");
+                if query.get("find") == Some("LayerVersion") {
+                    let arn = query.get("Arn").unwrap_or_default();
+                    t = Target::new("lambda:GetLayerVersion".to_string(), arn.to_string());
+                }
+            }
             Some(t)
         }
         "apigateway" => Some(actions::apigateway(

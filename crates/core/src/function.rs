@@ -51,6 +51,9 @@ pub struct FunctionConfig {
     /// own may have been overridden by PublishVersion's Description).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_description: Option<String>,
+    /// The layer versions extracted into `/opt`, in order (later ones win).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<crate::layer::LayerRef>,
 }
 
 impl FunctionConfig {
@@ -277,9 +280,7 @@ impl Settings {
             return Err(Error::validation(constraint_message(&violations)));
         }
         if let Some(l) = &self.layers {
-            if l.len() > 5 {
-                return Err(Error::invalid("Cannot reference more than 5 layers."));
-            }
+            crate::layer::check_function_layers(l)?;
         }
         if let Some(vars) = self.environment.as_ref().and_then(|e| e.variables.as_ref()) {
             validate_environment(vars)?;
@@ -411,6 +412,7 @@ mod tests {
             last_modified: String::new(),
             revision_id: "r1".into(),
             source_description: None,
+            layers: Vec::new(),
         }
     }
 

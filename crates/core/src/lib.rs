@@ -20,6 +20,7 @@ pub mod clock;
 pub mod error;
 pub mod function;
 pub mod ids;
+pub mod layer;
 pub mod limits;
 pub mod log_pattern;
 pub mod names;

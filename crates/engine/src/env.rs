@@ -177,6 +177,7 @@ fn environment_vars(
     stream: &str,
     task_root: &str,
     runtime_dir: &str,
+    opt: Option<&str>,
 ) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = vec![
         ("_HANDLER".into(), cfg.handler.clone().unwrap_or_default()),
@@ -196,12 +197,9 @@ fn environment_vars(
         ("AWS_XRAY_CONTEXT_MISSING".into(), "LOG_ERROR".into()),
         ("TZ".into(), ":UTC".into()),
         ("LANG".into(), "en_US.UTF-8".into()),
-        (
-            "PATH".into(),
-            std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
-        ),
         ("HOME".into(), "/tmp".into()),
     ];
+    env.extend(search_paths(cfg, task_root, runtime_dir, opt));
     if let Some(c) = creds {
         env.push(("AWS_ACCESS_KEY_ID".into(), c.access_key.clone()));
         env.push(("AWS_SECRET_ACCESS_KEY".into(), c.secret.clone()));
@@ -217,6 +215,63 @@ fn environment_vars(
         }
     }
     env
+}
+
+/// The search paths AWS sets, with a function's layers (`opt`: where its `/opt` appears) on
+/// them as AWS documents: `/opt/bin` last on PATH, `/opt/lib` last on LD_LIBRARY_PATH, and
+/// for node `/opt/nodejs/nodeNN/node_modules` and `/opt/nodejs/node_modules` first on
+/// NODE_PATH. Python's `/opt` directories go on `sys.path` in its bootstrap, after the task
+/// root, as AWS's runtime puts them; without a root of its own (process isolation) the
+/// bootstrap is told where the layers are.
+fn search_paths(
+    cfg: &FunctionConfig,
+    task_root: &str,
+    runtime_dir: &str,
+    opt: Option<&str>,
+) -> Vec<(String, String)> {
+    let host_path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+    let Some(opt) = opt else {
+        return vec![("PATH".into(), host_path)];
+    };
+    let mut env = vec![
+        ("PATH".into(), format!("{host_path}:{opt}/bin")),
+        (
+            "LD_LIBRARY_PATH".into(),
+            format!("/lib64:/usr/lib64:{runtime_dir}:{runtime_dir}/lib:{task_root}:{task_root}/lib:{opt}/lib"),
+        ),
+    ];
+    let runtime_name = cfg.runtime.as_deref().unwrap_or_default();
+    if let Some(major) = runtime_name
+        .strip_prefix("nodejs")
+        .and_then(|v| v.strip_suffix(".x"))
+    {
+        env.push((
+            "NODE_PATH".into(),
+            format!("{opt}/nodejs/node{major}/node_modules:{opt}/nodejs/node_modules:{runtime_dir}/node_modules:{runtime_dir}:{task_root}"),
+        ));
+    }
+    if runtime_name.starts_with("python") && opt != "/opt" {
+        env.push(("_STRATUS_LAYERS_ROOT".into(), opt.into()));
+    }
+    env
+}
+
+/// A custom runtime whose package has no `bootstrap` runs its layers' `/opt/bootstrap`, as
+/// AWS looks for one in `/var/task` and then in `/opt`.
+fn layer_bootstrap(
+    runtime_name: &str,
+    code_dir: &Path,
+    layers_dir: Option<&Path>,
+    opt: &str,
+) -> Option<(String, Vec<String>)> {
+    let layers = layers_dir?;
+    let runnable = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let custom = runtime::kind(runtime_name) == runtime::Kind::Provided;
+    (custom && !runnable(&code_dir.join("bootstrap")) && runnable(&layers.join("bootstrap")))
+        .then(|| (format!("{opt}/bootstrap"), Vec::new()))
 }
 
 /// How long before its credentials expire an environment is retired: longer than the
@@ -248,6 +303,7 @@ impl Environment {
         ctx: &Context,
         cfg: &FunctionConfig,
         code_dir: &Path,
+        layers_dir: Option<&Path>,
         region: &str,
         request_id: &str,
     ) -> Result<Environment, StartFailure> {
@@ -256,11 +312,16 @@ impl Environment {
         let stream = stream_name(&cfg.version, &id);
         let (task_root, runtime_dir) = ctx.sandbox.paths(code_dir);
         let runtime_name = cfg.runtime.clone().unwrap_or_default();
-        let (program, args) = match ctx
-            .interpreters
-            .command(&runtime_name, &runtime_dir, &task_root, code_dir)
-            .await
-        {
+        let opt = ctx.sandbox.opt_path(layers_dir);
+        let command = match layer_bootstrap(&runtime_name, code_dir, layers_dir, &opt) {
+            Some(c) => Ok(c),
+            None => {
+                ctx.interpreters
+                    .command(&runtime_name, &runtime_dir, &task_root, code_dir)
+                    .await
+            }
+        };
+        let (program, args) = match command {
             Ok(c) => c,
             Err((kind, msg)) => {
                 return Err(StartFailure::Init {
@@ -285,8 +346,10 @@ impl Environment {
                 &stream,
                 &task_root,
                 &runtime_dir,
+                layers_dir.map(|_| opt.as_str()),
             ),
             code_dir: code_dir.to_path_buf(),
+            opt_dir: layers_dir.map(Path::to_path_buf),
             memory_mb: cfg.memory_size,
             tmp_mb: cfg.ephemeral_storage,
         };
@@ -770,6 +833,45 @@ mod tests {
         assert!(line.starts_with("END RequestId: abc\nREPORT RequestId: abc\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: 128 MB\tMax Memory Used: 40 MB\tInit Duration: 123.45 ms\t"));
         let warm = report("x", Duration::from_micros(200), 256, 1, None);
         assert!(warm.contains("Billed Duration: 1 ms") && !warm.contains("Init Duration"));
+    }
+
+    #[test]
+    fn layers_go_on_awss_search_paths() {
+        let mut cfg: FunctionConfig = serde_json::from_value(json!({
+            "name": "f", "version": "$LATEST", "runtime": "nodejs20.x", "role": "r",
+            "handler": "index.handler", "description": "", "timeout": 3, "memory_size": 128,
+            "environment": null, "architectures": ["x86_64"], "ephemeral_storage": 512,
+            "package_type": "Zip", "tracing_mode": "PassThrough", "dead_letter_target": null,
+            "kms_key_arn": null, "log_format": "Text", "log_group": null,
+            "code": { "sha256_hex": "", "sha256_b64": "", "size": 0 },
+            "last_modified": "", "revision_id": "r1"
+        }))
+        .unwrap();
+        let get = |env: &[(String, String)], k: &str| {
+            env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        };
+        let none = search_paths(&cfg, "/var/task", "/var/runtime", None);
+        assert!(get(&none, "NODE_PATH").is_none() && get(&none, "LD_LIBRARY_PATH").is_none());
+        let with = search_paths(&cfg, "/var/task", "/var/runtime", Some("/opt"));
+        assert!(get(&with, "PATH").unwrap().ends_with(":/opt/bin"));
+        assert!(get(&with, "LD_LIBRARY_PATH")
+            .unwrap()
+            .ends_with(":/opt/lib"));
+        assert!(get(&with, "NODE_PATH")
+            .unwrap()
+            .starts_with("/opt/nodejs/node20/node_modules:/opt/nodejs/node_modules:"));
+        cfg.runtime = Some("python3.12".into());
+        let py = search_paths(&cfg, "/var/task", "/var/runtime", Some("/opt"));
+        assert!(get(&py, "NODE_PATH").is_none());
+        assert!(
+            get(&py, "_STRATUS_LAYERS_ROOT").is_none(),
+            "the bootstrap's default"
+        );
+        let plain = search_paths(&cfg, "/t", "/r", Some("/data/code/opt-1"));
+        assert_eq!(
+            get(&plain, "_STRATUS_LAYERS_ROOT").unwrap(),
+            "/data/code/opt-1"
+        );
     }
 
     #[test]

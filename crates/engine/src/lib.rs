@@ -122,6 +122,8 @@ pub struct InvokeRequest {
     pub config: Arc<FunctionConfig>,
     /// The unpacked code package.
     pub code_dir: PathBuf,
+    /// The function's layers merged in order (see `CodeStore::layers_tree`), if it has any.
+    pub layers_dir: Option<PathBuf>,
     /// The ARN the caller used (what the function sees as its invoked ARN).
     pub invoked_arn: String,
     pub region: String,
@@ -226,6 +228,7 @@ impl Engine {
                 &self.ctx,
                 cfg,
                 &req.code_dir,
+                req.layers_dir.as_deref(),
                 &req.region,
                 &req.request_id,
             )

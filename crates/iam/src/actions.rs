@@ -79,8 +79,9 @@ pub fn function_arn(region: &str, segment: &str) -> String {
 
 /// A Lambda API request (`method`, `path`).
 pub fn lambda(method: &str, path: &str, region: &str) -> Option<Target> {
-    // Lambda's paths have at most five segments; the rest is no route. Kept on the stack.
-    let mut segments = [""; 6];
+    // Lambda's paths have at most seven segments (a layer version's policy statement); the
+    // rest is no route. Kept on the stack.
+    let mut segments = [""; 7];
     let mut n = 0;
     for segment in path.trim_matches('/').split('/') {
         *segments.get_mut(n)? = segment;
@@ -118,6 +119,23 @@ pub fn lambda(method: &str, path: &str, region: &str) -> Option<Target> {
                 _ => "ListTags",
             };
             (action, Some(decode(arn).into_owned()))
+        }
+        // Layers: the resource is the layer (publish) or the layer version.
+        ("GET", [_, "layers"]) => ("ListLayers", Some("*".to_string())),
+        ("POST", [_, "layers", l, "versions"]) => {
+            ("PublishLayerVersion", Some(layer_arn(region, l, None)))
+        }
+        ("GET", [_, "layers", _, "versions"]) => ("ListLayerVersions", Some("*".to_string())),
+        (m, [_, "layers", l, "versions", v, rest @ ..]) => {
+            let action = match (m, rest) {
+                ("GET", []) => "GetLayerVersion",
+                ("DELETE", []) => "DeleteLayerVersion",
+                ("POST", ["policy"]) => "AddLayerVersionPermission",
+                ("GET", ["policy"]) => "GetLayerVersionPolicy",
+                ("DELETE", ["policy", _]) => "RemoveLayerVersionPermission",
+                _ => return None,
+            };
+            (action, Some(layer_arn(region, l, Some(v))))
         }
         (m, [_, "functions", f, rest @ ..]) => {
             let action = match (m, rest) {
@@ -163,6 +181,17 @@ pub fn lambda(method: &str, path: &str, region: &str) -> Option<Target> {
     let resource =
         resource.unwrap_or_else(|| ["arn:aws:lambda:", region, ":", ACCOUNT_ID, ":*"].concat());
     Some(Target::new(["lambda:", action].concat(), resource))
+}
+
+/// A layer's (or layer version's) ARN from a `LayerName` path argument, a name or an ARN.
+fn layer_arn(region: &str, layer: &str, version: Option<&str>) -> String {
+    let decoded = decode(layer);
+    let name = decoded.rsplit(':').next().unwrap_or(&decoded);
+    let base = ["arn:aws:lambda:", region, ":", ACCOUNT_ID, ":layer:", name].concat();
+    match version {
+        Some(v) => [base.as_str(), ":", v].concat(),
+        None => base,
+    }
 }
 
 /// A DynamoDB request (`X-Amz-Target` operation and JSON body).
@@ -450,6 +479,19 @@ mod tests {
         assert_eq!(t.action, "lambda:UpdateFunctionUrlConfig");
         let t = lambda("GET", "/2021-10-31/functions/f/urls", "us-east-1").unwrap();
         assert_eq!(t.action, "lambda:ListFunctionUrlConfigs");
+        let t = lambda(
+            "DELETE",
+            "/2018-10-31/layers/lib/versions/3/policy/s1",
+            "eu-west-1",
+        )
+        .unwrap();
+        assert_eq!(t.action, "lambda:RemoveLayerVersionPermission");
+        assert_eq!(
+            t.resources,
+            vec!["arn:aws:lambda:eu-west-1:000000000000:layer:lib:3".to_string()]
+        );
+        let t = lambda("POST", "/2018-10-31/layers/lib/versions", "eu-west-1").unwrap();
+        assert_eq!(t.action, "lambda:PublishLayerVersion");
         let t = lambda("DELETE", "/2015-03-31/functions/f", "eu-west-1").unwrap();
         assert_eq!(
             t.resources[0],

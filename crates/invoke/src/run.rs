@@ -103,8 +103,22 @@ impl Invoker {
         // or another node stored it) fetches it from the blob store first. A store that is
         // down is a platform fault (`ServiceException`), retried for asynchronous events.
         let code_dir = self.code.unpacked(&target.config.code.sha256_hex).await?;
-        let req = self.engine_request(call, target, code_dir);
+        let layers_dir = self.layers_dir(&target.config).await?;
+        let req = self.engine_request(call, target, code_dir, layers_dir);
         self.metered_run(req, trigger, qualifier).await
+    }
+
+    /// The function's layers merged into one tree (cached per ordered list on this node, and
+    /// fetched from the blob store where this node lacks a package), or none.
+    pub(crate) async fn layers_dir(
+        &self,
+        cfg: &stratus_core::function::FunctionConfig,
+    ) -> Result<Option<std::path::PathBuf>, Failure> {
+        if cfg.layers.is_empty() {
+            return Ok(None);
+        }
+        let shas: Vec<String> = cfg.layers.iter().map(|l| l.sha256_hex.clone()).collect();
+        Ok(Some(self.code.layers_tree(&shas).await?))
     }
 
     pub(crate) fn engine_request(
@@ -112,9 +126,11 @@ impl Invoker {
         call: Call<'_>,
         target: Resolved,
         code_dir: std::path::PathBuf,
+        layers_dir: Option<std::path::PathBuf>,
     ) -> InvokeRequest {
         InvokeRequest {
             code_dir,
+            layers_dir,
             invoked_arn: function_arn(call.region, call.name, call.qualifier),
             region: call.region.to_string(),
             request_id: call.request_id,

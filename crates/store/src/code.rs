@@ -113,6 +113,41 @@ impl CodeStore {
         Ok(code)
     }
 
+    /// The bytes a package takes unpacked (what counts against the 250 MB of a function and
+    /// its layers), fetching it first where this node lacks it.
+    pub async fn unzipped_size(&self, hex: &str) -> Result<u64> {
+        let dir = self.unpacked(hex).await?;
+        tree_size(&dir).map_err(|e| fault("measure package", e))
+    }
+
+    /// The `/opt` of an environment whose function uses the layers `shas` (in order): each
+    /// package unpacked over the previous ones, so a later layer's file wins. Kept per ordered
+    /// list under `<cache>/opt-<sha256 of the list>`, built in a staging directory and renamed
+    /// into place as packages are.
+    pub async fn layers_tree(&self, shas: &[String]) -> Result<PathBuf> {
+        let id = hex::encode(Sha256::digest(shas.join(",").as_bytes()));
+        let dir = self.cache.join(format!("opt-{id}"));
+        if dir.is_dir() {
+            return Ok(dir);
+        }
+        let mut trees = Vec::with_capacity(shas.len());
+        for hex in shas {
+            trees.push(self.unpacked(hex).await?);
+        }
+        let staging = tempdir_in(&self.cache)?;
+        // Like unpacking, a copy on the calling thread: it happens once per list and node.
+        for tree in &trees {
+            overlay(tree, &staging.0)?;
+        }
+        open_dirs(&staging.0)?;
+        match fs::rename(&staging.0, &dir) {
+            Ok(()) => staging.keep(),
+            Err(_) if dir.is_dir() => {}
+            Err(e) => return Err(fault("publish merged layers", e)),
+        }
+        Ok(dir)
+    }
+
     /// Moves an unpacked tree to its final name.
     fn publish(&self, staging: Staging, hex: &str) -> Result<()> {
         match fs::rename(&staging.0, self.unpacked_dir(hex)) {
@@ -220,6 +255,46 @@ pub fn unpack(bytes: &[u8], dest: &Path) -> Result<()> {
         set_mode(&target, mode)?;
     }
     open_dirs(dest)
+}
+
+/// The total size of the regular files under `dir`.
+fn tree_size(dir: &Path) -> io::Result<u64> {
+    let mut total = 0;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            total += tree_size(&entry.path())?;
+        } else if kind.is_file() {
+            total += entry.metadata()?.len();
+        }
+    }
+    Ok(total)
+}
+
+/// Copies the unpacked tree `from` over `to`: files replace files of the same path, and an
+/// entry of the other kind (a file where a directory was, or the reverse) is replaced whole.
+fn overlay(from: &Path, to: &Path) -> Result<()> {
+    let err = |e: io::Error| fault("merge layers", e);
+    for entry in fs::read_dir(from).map_err(err)? {
+        let entry = entry.map_err(err)?;
+        let target = to.join(entry.file_name());
+        let existing = fs::symlink_metadata(&target).ok();
+        if entry.file_type().map_err(err)?.is_dir() {
+            if existing.as_ref().is_some_and(|m| !m.is_dir()) {
+                fs::remove_file(&target).map_err(err)?;
+            }
+            fs::create_dir_all(&target).map_err(err)?;
+            overlay(&entry.path(), &target)?;
+        } else {
+            if existing.as_ref().is_some_and(fs::Metadata::is_dir) {
+                fs::remove_dir_all(&target).map_err(err)?;
+            }
+            // `copy` keeps the mode, so an executable stays one.
+            fs::copy(entry.path(), &target).map_err(err)?;
+        }
+    }
+    Ok(())
 }
 
 /// Makes `dir` and every directory under it 0755. They were made under the platform's umask,
@@ -456,6 +531,50 @@ mod tests {
         assert!(e.message.contains("more than 100000 entries"), "{e}");
         // Nothing was unpacked: only the store's root is left.
         assert_eq!(cached(dir.path()), 0);
+    }
+
+    #[tokio::test]
+    async fn layers_merge_in_order_with_later_files_winning() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let a = store
+            .put_zip(&zip_of(&[
+                ("python/shared.py", b"a", 0o644),
+                ("python/only_a.py", b"a", 0o644),
+                ("bin/tool", b"#!/bin/sh\n", 0o755),
+            ]))
+            .await
+            .unwrap();
+        let b = store
+            .put_zip(&zip_of(&[("python/shared.py", b"b", 0o644)]))
+            .await
+            .unwrap();
+        let order = [a.sha256_hex.clone(), b.sha256_hex.clone()];
+        let tree = store.layers_tree(&order).await.unwrap();
+        assert_eq!(fs::read(tree.join("python/shared.py")).unwrap(), b"b");
+        assert_eq!(fs::read(tree.join("python/only_a.py")).unwrap(), b"a");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(tree.join("bin/tool"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755);
+        assert_eq!(store.layers_tree(&order).await.unwrap(), tree, "cached");
+        let reversed = [b.sha256_hex.clone(), a.sha256_hex.clone()];
+        let other = store.layers_tree(&reversed).await.unwrap();
+        assert_eq!(fs::read(other.join("python/shared.py")).unwrap(), b"a");
+        assert_eq!(store.unzipped_size(&b.sha256_hex).await.unwrap(), 1);
+        // Another node (the same blob store, a cache of its own) builds the same tree from
+        // the blob store.
+        let blobs = BlobStore::open("", &dir.path().join("blobs")).unwrap();
+        let other = CodeStore::open(Arc::new(blobs), &dir.path().join("other")).unwrap();
+        let there = other.layers_tree(&order).await.unwrap();
+        assert_eq!(fs::read(there.join("python/shared.py")).unwrap(), b"b");
+        let missing = ["0".repeat(64)];
+        assert_eq!(
+            other.layers_tree(&missing).await.unwrap_err().code,
+            "ServiceException"
+        );
     }
 
     #[tokio::test]

@@ -6,12 +6,14 @@
 //!   every control-plane operation composes inside one transaction.
 //! - [`code`]: validating, storing and unpacking zip packages.
 //! - [`http_apis`]: API Gateway v2 HTTP APIs and their parts, as JSON documents.
+//! - [`layers`]: Lambda layer versions and their numbering.
 //! - [`mappings`]: Lambda event source mappings, their pollers' checkpoints and leases.
 //! - [`function_urls`]: function URL configurations, found by function or by URL id.
 
 pub mod code;
 pub mod function_urls;
 pub mod http_apis;
+pub mod layers;
 pub mod mappings;
 pub mod meta;
 

@@ -114,6 +114,21 @@ CREATE TABLE function_urls (
     UNIQUE (function, qualifier)
 );
 "#,
+    r#"
+-- Lambda layers: the next version number of each layer name (kept after its versions are
+-- deleted, so numbers are never reused), and each version as the API renders it plus its
+-- permission statements (`body`).
+CREATE TABLE layers (
+    name TEXT PRIMARY KEY,
+    next_version INTEGER NOT NULL
+);
+CREATE TABLE layer_versions (
+    name TEXT NOT NULL REFERENCES layers(name),
+    version INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+);
+"#,
 ];
 
 /// The same tables on PostgreSQL (versions counted separately from SQLite's): `BIGINT` for
@@ -196,6 +211,18 @@ CREATE TABLE function_urls (
     qualifier TEXT COLLATE "C" NOT NULL,
     body TEXT NOT NULL,
     UNIQUE (function, qualifier)
+);
+"#,
+    r#"
+CREATE TABLE layers (
+    name TEXT COLLATE "C" PRIMARY KEY,
+    next_version BIGINT NOT NULL
+);
+CREATE TABLE layer_versions (
+    name TEXT COLLATE "C" NOT NULL REFERENCES layers(name),
+    version BIGINT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (name, version)
 );
 "#,
 ];
@@ -1224,6 +1251,7 @@ mod tests {
             last_modified: "x".into(),
             revision_id: "r".into(),
             source_description: None,
+            layers: Vec::new(),
         }
     }
 

@@ -14,7 +14,9 @@ use stratus_core::{clock, limits, Error, Result};
 use stratus_store::meta::FunctionRow;
 
 use super::render::{configuration, Detail};
-use super::{function_not_found, function_ref, load, marker, page_size, versions, QueryMap};
+use super::{
+    function_not_found, function_ref, layers, load, marker, page_size, versions, QueryMap,
+};
 use crate::auth::Caller;
 use crate::wire::{json, no_content, parse, ApiResult};
 use crate::{code_url, RawBody, Shared};
@@ -44,7 +46,7 @@ struct CreateInput {
 }
 
 /// The zip a request supplies: inline, or an object in one of this platform's buckets.
-async fn code_bytes(s: &Shared, code: &CodeInput) -> Result<Vec<u8>> {
+pub(crate) async fn code_bytes(s: &Shared, code: &CodeInput) -> Result<Vec<u8>> {
     if code.image_uri.is_some() {
         return Err(Error::invalid(
             "Container images are not supported by this platform; use PackageType Zip.",
@@ -121,6 +123,7 @@ fn blank(name: &str, code: CodeRef, architectures: Vec<String>) -> FunctionConfi
         last_modified: clock::now_lambda(),
         revision_id: function::new_revision_id(),
         source_description: None,
+        layers: Vec::new(),
     }
 }
 
@@ -174,10 +177,19 @@ pub async fn create_function(
     )
     .await?;
     cfg.code = s.stores.code.put_zip(&zip).await?;
+    let code_unzipped = match &input.settings.layers {
+        Some(_) => s.stores.code.unzipped_size(&cfg.code.sha256_hex).await?,
+        None => 0,
+    };
 
-    let published = s.stores.meta.tx(|tx| {
+    let (cfg, published) = s.stores.meta.tx(|tx| {
         if tx.function(&name)?.is_some() {
             return Err(Error::conflict(format!("Function already exist: {name}")));
+        }
+        let mut cfg = cfg.clone();
+        if let Some(arns) = &input.settings.layers {
+            cfg.layers = layers::resolve(tx, &c.region, arns)?;
+            layers::check_total_size(code_unzipped, &cfg.layers)?;
         }
         tx.put_function(&FunctionRow {
             name: name.clone(),
@@ -187,9 +199,10 @@ pub async fn create_function(
         })?;
         tx.put_version(&cfg)?;
         if input.publish {
-            return versions::publish_in(tx, &c.region, &name, None, None, None).map(Some);
+            return versions::publish_in(tx, &c.region, &name, None, None, None)
+                .map(|v| (cfg, Some(v)));
         }
-        Ok(None)
+        Ok((cfg, None))
     })?;
     tracing::info!(function = %name, "created function");
     let mut out = configuration(&cfg, &c.region, None, Detail::Created);
@@ -342,6 +355,12 @@ pub async fn update_function_code(
         ));
     }
     let code = s.stores.code.put_zip(&zip).await?;
+    // Measured only when layers share the 250 MB with the code.
+    let code_unzipped = if current.layers.is_empty() {
+        0
+    } else {
+        s.stores.code.unzipped_size(&code.sha256_hex).await?
+    };
     let (cfg, published) = s.stores.meta.tx(|tx| {
         let mut cfg = load(tx, &c.region, &r.name, None)?;
         super::check_revision(
@@ -349,6 +368,7 @@ pub async fn update_function_code(
             &cfg.revision_id,
             "GetFunction/GetAlias",
         )?;
+        layers::check_total_size(code_unzipped, &cfg.layers)?;
         cfg.code = code.clone();
         if let Some(a) = &input.architectures {
             cfg.architectures = a.clone();
@@ -394,6 +414,17 @@ pub async fn update_function_configuration(
     if let Some(role) = input.settings.role.as_deref() {
         crate::function_credentials::check_role(&s, &c, role)?;
     }
+    // The code's unpacked size, for the limit on code and layers together.
+    let code_unzipped = match &input.settings.layers {
+        Some(_) => {
+            let current = s.stores.meta.tx(|tx| load(tx, &c.region, &r.name, None))?;
+            s.stores
+                .code
+                .unzipped_size(&current.code.sha256_hex)
+                .await?
+        }
+        None => 0,
+    };
     let cfg = s.stores.meta.tx(|tx| {
         let mut cfg = load(tx, &c.region, &r.name, None)?;
         super::check_revision(
@@ -402,6 +433,10 @@ pub async fn update_function_configuration(
             "GetFunction/GetAlias",
         )?;
         input.settings.apply(&mut cfg)?;
+        if let Some(arns) = &input.settings.layers {
+            cfg.layers = layers::resolve(tx, &c.region, arns)?;
+            layers::check_total_size(code_unzipped, &cfg.layers)?;
+        }
         cfg.last_modified = clock::now_lambda();
         cfg.revision_id = function::new_revision_id();
         tx.put_version(&cfg)?;

@@ -8,6 +8,7 @@
 //!   control plane.
 //! - [`invoke`]: Invoke and InvokeAsync, handing the call to the invoker.
 //! - [`invoke_stream`]: InvokeWithResponseStream, framed by [`eventstream`].
+//! - [`layers`]: layer versions, their permissions, and what a function's `Layers` names.
 //! - [`mappings`]: event source mappings (the model and pollers are `stratus_mappings`').
 //! - [`render`]: configurations as the API renders them.
 
@@ -19,6 +20,7 @@ pub mod eventstream;
 pub mod functions;
 pub mod invoke;
 pub mod invoke_stream;
+pub mod layers;
 pub mod mappings;
 pub mod policy;
 pub mod render;
@@ -125,6 +127,24 @@ pub fn router() -> Router<Shared> {
             get(mappings::get_event_source_mapping)
                 .put(mappings::update_event_source_mapping)
                 .delete(mappings::delete_event_source_mapping),
+        )
+        .route("/2018-10-31/layers", get(layers::list_layers))
+        .route("/2018-10-31/layers/", get(layers::list_layers))
+        .route(
+            "/2018-10-31/layers/{l}/versions",
+            post(layers::publish_layer_version).get(layers::list_layer_versions),
+        )
+        .route(
+            "/2018-10-31/layers/{l}/versions/{v}",
+            get(layers::get_layer_version).delete(layers::delete_layer_version),
+        )
+        .route(
+            "/2018-10-31/layers/{l}/versions/{v}/policy",
+            post(layers::add_layer_version_permission).get(layers::get_layer_version_policy),
+        )
+        .route(
+            "/2018-10-31/layers/{l}/versions/{v}/policy/{sid}",
+            delete(layers::remove_layer_version_permission),
         )
         .route(
             "/2017-03-31/tags/{arn}",

@@ -59,6 +59,19 @@ pub fn configuration(
     if let Some(k) = &cfg.kms_key_arn {
         put("KMSKeyArn", json!(k));
     }
+    if !cfg.layers.is_empty() {
+        let layers: Vec<Value> = cfg
+            .layers
+            .iter()
+            .map(|l| {
+                json!({
+                    "Arn": stratus_core::layer::layer_version_arn(region, &l.name, l.version),
+                    "CodeSize": l.code_size,
+                })
+            })
+            .collect();
+        put("Layers", json!(layers));
+    }
     put("RevisionId", json!(cfg.revision_id));
     put("PackageType", json!(cfg.package_type));
     put("Architectures", json!(cfg.architectures));

@@ -385,6 +385,17 @@ def _set_up_sys_path(task_root):
     site.addsitedir(task_root)
 
 
+# --- layer paths ---------------------------------------------------------------------------
+def _add_layer_paths(task_root):
+    # As AWS's runtime: a layer's /opt/python/lib/pythonX.Y/site-packages, then /opt/python,
+    # right after the task root (so the function's own copy wins, the runtime's comes later).
+    opt = os.environ.pop("_STRATUS_LAYERS_ROOT", "/opt")
+    version = "python%d.%d" % sys.version_info[:2]
+    at = sys.path.index(task_root) + 1 if task_root in sys.path else 0
+    sys.path[at:at] = [os.path.join(opt, "python/lib", version, "site-packages"), os.path.join(opt, "python")]
+# --- end of layer paths --------------------------------------------------------------------
+
+
 class _Runtime:
     def __init__(self, api, handler, encode):
         self.api = api
@@ -456,6 +467,7 @@ def main():
     if not address:
         sys.exit("bootstrap: AWS_LAMBDA_RUNTIME_API is not set")
     _set_up_sys_path(task_root)
+    _add_layer_paths(task_root)
     # Pipes are block-buffered by default; logs must show as they are written.
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True, write_through=True)

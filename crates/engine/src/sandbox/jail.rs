@@ -29,6 +29,9 @@ pub struct JailSpec {
     pub env: Vec<(String, String)>,
     pub code_dir: PathBuf,
     pub runtime_dir: PathBuf,
+    /// The function's layers, merged, bound read-only at `/opt` (none: `/opt` stays empty).
+    #[serde(default)]
+    pub opt_dir: Option<PathBuf>,
     /// The prepared root skeleton (see `rootfs`) pid 1 pivots into.
     pub root: PathBuf,
     /// Host system directories bound read-only at their own path.
@@ -469,6 +472,9 @@ fn build_root(spec: &JailSpec) -> io::Result<()> {
     }
     bind_read_only(&spec.code_dir, &format!("{root}/var/task"))?;
     bind_read_only(&spec.runtime_dir, &format!("{root}/var/runtime"))?;
+    if let Some(opt) = &spec.opt_dir {
+        bind_read_only(opt, &format!("{root}/opt"))?;
+    }
     let (uid, gid) = spec.host_ids;
     mount(
         Some("tmpfs"),

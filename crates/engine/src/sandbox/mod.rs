@@ -28,6 +28,8 @@ pub struct LaunchSpec {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub code_dir: PathBuf,
+    /// The function's merged layers, if it has any (mounted at `/opt`).
+    pub opt_dir: Option<PathBuf>,
     pub memory_mb: u32,
     pub tmp_mb: u32,
 }
@@ -302,6 +304,15 @@ impl Sandbox {
         }
     }
 
+    /// Where a function's layers appear to it: `/opt`, or, without a root of its own, the
+    /// merged tree's own path.
+    pub fn opt_path(&self, opt_dir: Option<&Path>) -> String {
+        match (self.mode, opt_dir) {
+            (Isolation::Process, Some(dir)) => dir.display().to_string(),
+            _ => "/opt".into(),
+        }
+    }
+
     pub fn launch(&self, mut spec: LaunchSpec) -> io::Result<Launched> {
         let (read, write) = pipe()?;
         let stdout = Stdio::from(write.try_clone()?);
@@ -350,6 +361,7 @@ impl Sandbox {
             env: spec.env.clone(),
             code_dir: spec.code_dir.clone(),
             runtime_dir: self.runtime_dir.clone(),
+            opt_dir: spec.opt_dir.clone(),
             root: skeleton.root.clone(),
             system: skeleton.system.clone(),
             binds,
