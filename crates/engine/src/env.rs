@@ -39,6 +39,8 @@ pub struct Environment {
     /// Set until the first invocation reports it.
     init_duration: Option<Duration>,
     pub last_used: Instant,
+    /// The `INIT_START` line, until the first invocation writes it to the stream.
+    pub init_start: Option<String>,
     /// When the environment must be retired because its role credentials near their expiry.
     pub retire_by: Option<Instant>,
     memory_mb: u32,
@@ -174,6 +176,7 @@ fn environment_vars(
     stream: &str,
     task_root: &str,
     runtime_dir: &str,
+    runtime_env: &[(String, String)],
 ) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = vec![
         ("_HANDLER".into(), cfg.handler.clone().unwrap_or_default()),
@@ -207,6 +210,8 @@ fn environment_vars(
     if let Some(exec_env) = cfg.runtime.as_deref().and_then(runtime::execution_env) {
         env.push(("AWS_EXECUTION_ENV".into(), exec_env));
     }
+    // The runtime's own (NODE_PATH), which the function's variables may override.
+    env.extend(runtime_env.iter().cloned());
     if let Some(vars) = &cfg.environment {
         for (k, v) in vars {
             env.retain(|(name, _)| name != k);
@@ -253,9 +258,10 @@ impl Environment {
         let stream = stream_name(&cfg.version, &id);
         let (task_root, runtime_dir) = ctx.sandbox.paths(code_dir);
         let runtime_name = cfg.runtime.clone().unwrap_or_default();
-        let (program, args) = match ctx
-            .interpreters
-            .command(&runtime_name, &runtime_dir, &task_root, code_dir)
+        let isolated = ctx.sandbox.mode == Isolation::Namespaces;
+        let launch = match ctx
+            .runtimes
+            .command(&runtime_name, &runtime_dir, &task_root, code_dir, isolated)
             .await
         {
             Ok(c) => c,
@@ -273,8 +279,8 @@ impl Environment {
         let retire_by = creds.as_ref().map(|c| retire_instant(c.expires));
         let spec = LaunchSpec {
             id: id.clone(),
-            program,
-            args,
+            program: launch.program,
+            args: launch.args,
             env: environment_vars(
                 creds.as_ref(),
                 cfg,
@@ -282,7 +288,9 @@ impl Environment {
                 &stream,
                 &task_root,
                 &runtime_dir,
+                &launch.env,
             ),
+            mounts: launch.mounts,
             code_dir: code_dir.to_path_buf(),
             memory_mb: cfg.memory_size,
             tmp_mb: cfg.ephemeral_storage,
@@ -322,6 +330,7 @@ impl Environment {
             _lease: launched.lease,
             tasks,
             init_duration: None,
+            init_start: launch.init_start,
             last_used: Instant::now(),
             retire_by,
             memory_mb: cfg.memory_size,

@@ -35,6 +35,10 @@ pub struct JailSpec {
     pub system: Vec<PathBuf>,
     /// Interpreter prefixes bound read-only at their own path.
     pub binds: Vec<PathBuf>,
+    /// Host directories bound read-only at another path (the runtime's SDK), after
+    /// `/var/runtime`, whose mount points they may be in.
+    #[serde(default)]
+    pub mounts: Vec<(PathBuf, String)>,
     /// Size of the environment's /tmp (a tmpfs), in MB.
     pub tmp_mb: u32,
     /// The host uid and gid the function runs as; inside a user namespace they appear as the
@@ -469,6 +473,9 @@ fn build_root(spec: &JailSpec) -> io::Result<()> {
     }
     bind_read_only(&spec.code_dir, &format!("{root}/var/task"))?;
     bind_read_only(&spec.runtime_dir, &format!("{root}/var/runtime"))?;
+    for (host, at) in &spec.mounts {
+        bind_read_only(host, &format!("{root}{at}"))?;
+    }
     let (uid, gid) = spec.host_ids;
     mount(
         Some("tmpfs"),
