@@ -12,7 +12,8 @@
 //! - [`admission`]: account and reserved concurrency.
 //! - [`outcome`]: how an invocation ended (or why it was refused), as types.
 //! - [`logs`]: capturing output and writing log streams.
-//! - [`runtimes`]: the bootstraps of the managed runtimes.
+//! - [`runtimes`]: the managed runtimes: bootstraps, the interpreter of each runtime version,
+//!   and the AWS SDKs they carry.
 
 pub mod admission;
 pub mod env;
