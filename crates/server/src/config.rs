@@ -366,13 +366,16 @@ impl Config {
                 );
             }
         }
+        // Absolute: it is bound into environments from the launcher's own working directory.
+        let sdk_root = match &self.runtime_sdk_dir {
+            Some(dir) => std::path::absolute(dir)
+                .with_context(|| format!("runtime_sdk_dir {}", dir.display()))?,
+            None => data_dir.join("runtimes"),
+        };
         Ok(stratus_engine::runtimes::Settings {
             interpreters: self.runtimes.clone(),
             fallback_nearest,
-            sdk_root: self
-                .runtime_sdk_dir
-                .clone()
-                .unwrap_or_else(|| data_dir.join("runtimes")),
+            sdk_root,
             install_sdks: self.runtime_sdk_install,
         })
     }

@@ -269,7 +269,9 @@ pub fn nearest<'a>(wanted: &Wanted, found: &'a [Found]) -> Option<&'a Found> {
             + (i64::from(b) - i64::from(want_b)).abs();
         (d, std::cmp::Reverse(f.version))
     };
-    found.iter().min_by_key(|f| distance(f))
+    // A python 2 never stands in for a python 3 (the bootstrap is python 3).
+    let same_major = |f: &&Found| wanted.language == Language::Node || f.version.0 == want_a;
+    found.iter().filter(same_major).min_by_key(|f| distance(f))
 }
 
 #[cfg(test)]
@@ -317,12 +319,13 @@ mod tests {
             path: format!("/p{}.{}", v.0, v.1),
             version: v,
         };
-        let found = [at((3, 10, 1)), at((3, 11, 7)), at((3, 13, 0))];
+        let found = [at((2, 7, 18)), at((3, 10, 1)), at((3, 11, 7)), at((3, 13, 0))];
         let pick = |r: &str| nearest(&Wanted::parse(r).unwrap(), &found).map(|f| f.version);
         assert_eq!(pick("python3.12"), Some((3, 13, 0)));
         assert_eq!(pick("python3.9"), Some((3, 10, 1)));
         assert_eq!(pick("python3.11"), Some((3, 11, 7)));
         assert_eq!(nearest(&Wanted::parse("python3.12").unwrap(), &[]), None);
+        assert_eq!(nearest(&Wanted::parse("python3.12").unwrap(), &found[..1]), None);
     }
 
     #[test]
