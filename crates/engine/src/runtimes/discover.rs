@@ -319,13 +319,21 @@ mod tests {
             path: format!("/p{}.{}", v.0, v.1),
             version: v,
         };
-        let found = [at((2, 7, 18)), at((3, 10, 1)), at((3, 11, 7)), at((3, 13, 0))];
+        let found = [
+            at((2, 7, 18)),
+            at((3, 10, 1)),
+            at((3, 11, 7)),
+            at((3, 13, 0)),
+        ];
         let pick = |r: &str| nearest(&Wanted::parse(r).unwrap(), &found).map(|f| f.version);
         assert_eq!(pick("python3.12"), Some((3, 13, 0)));
         assert_eq!(pick("python3.9"), Some((3, 10, 1)));
         assert_eq!(pick("python3.11"), Some((3, 11, 7)));
         assert_eq!(nearest(&Wanted::parse("python3.12").unwrap(), &[]), None);
-        assert_eq!(nearest(&Wanted::parse("python3.12").unwrap(), &found[..1]), None);
+        assert_eq!(
+            nearest(&Wanted::parse("python3.12").unwrap(), &found[..1]),
+            None
+        );
     }
 
     #[test]
