@@ -161,7 +161,8 @@ const from = (dir) => 'file://' + encodeURI(dir.endsWith('/') ? dir : dir + '/')
 export function SYNC_OR_ASYNC_resolve(specifier, context, nextResolve) {
   const retry = (err) => {
     if (err?.code !== 'ERR_MODULE_NOT_FOUND' || !bare(specifier)) throw err;
-    return dirs.reduce((found, dir) => found.catch(() => nextResolve(specifier, { ...context, parentURL: from(dir) })), Promise.reject(err));
+    const tried = dirs.reduce((found, dir) => found.catch(() => nextResolve(specifier, { ...context, parentURL: from(dir) })), Promise.reject(err));
+    return tried.catch(() => { throw err; });
   };
   try { const r = nextResolve(specifier, context); return r?.then ? r.catch(retry) : r; }
   catch (err) {
