@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test build venv unit integration integration-postgres fuzz
+.PHONY: test build venv unit integration integration-postgres fuzz runtime-sdks
 
 # A PostgreSQL database URL (e.g. from `scripts/postgres-dev start`): the unit tests of the
 # stores then run on PostgreSQL as well as SQLite, and `integration-postgres` can run.
@@ -26,14 +26,20 @@ $(VENV)/.installed: tests/requirements.txt
 	$(PY) -m pip install --quiet -r tests/requirements.txt
 	touch $@
 
-# The venv comes first on PATH so that the platform's python runtime (the host's python3)
-# has boto3, as AWS's python runtime does, and the aws CLI is the venv's.
-integration: venv
+# The runtimes' AWS SDKs (boto3, the AWS SDK for JavaScript v3), installed from the package
+# registries once into the directory every test server shares (tests/conftest.py).
+RUNTIME_SDK_DIR ?= target/runtime-sdks
+
+runtime-sdks:
+	target/release/stratus runtimes install --sdk-dir $(RUNTIME_SDK_DIR)
+
+# The venv comes first on PATH so that the aws CLI is the venv's.
+integration: venv runtime-sdks
 	env -u STRATUS_TEST_DATABASE PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -q
 
 # The integration suite with every server's state on PostgreSQL (a database per server) and,
 # when TEST_BLOB_STORE names one (an s3:// URL with its credentials), bytes in that store.
-integration-postgres: venv
+integration-postgres: venv runtime-sdks
 	@test -n "$(TEST_DATABASE)" || { echo "set TEST_DATABASE to a postgres:// URL"; exit 2; }
 	$(if $(TEST_BLOB_STORE),STRATUS_BLOB_STORE="$(TEST_BLOB_STORE)") STRATUS_TEST_DATABASE="$(TEST_DATABASE)" PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -q
 

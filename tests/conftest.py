@@ -26,6 +26,20 @@ import helpers  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 START_DEADLINE_S = 30.0
+
+# The runtimes' AWS SDKs, installed once before the suite (`stratus runtimes install`, run by
+# `make integration`) into a directory every test server shares: servers never install them
+# (the suite talks to nothing but loopback). A host may lack the python or node version a
+# function names (the suite's default is python3.12): the nearest one runs it, as the operator
+# of such a host would allow.
+RUNTIME_SDK_DIR = Path(
+    os.environ.get("STRATUS_TEST_RUNTIME_SDK_DIR", REPO_ROOT / "target" / "runtime-sdks")
+).resolve()
+RUNTIME_ENV = {
+    "STRATUS_RUNTIME_SDK_DIR": str(RUNTIME_SDK_DIR),
+    "STRATUS_RUNTIME_SDK_INSTALL": "false",
+    "STRATUS_RUNTIME_FALLBACK": "nearest",
+}
 STOP_DEADLINE_S = 20.0
 
 
@@ -75,7 +89,7 @@ class StratusServer:
         self.data_dir = Path(data_dir)
         self.log_path = Path(log_path)
         # Extra environment variables for the server (e.g. STRATUS_IDLE_TIMEOUT_SECS).
-        self.env = dict(env or {})
+        self.env = {**RUNTIME_ENV, **(env or {})}
         self.proc = None
         self.port = None
 

@@ -5,6 +5,7 @@ profile, `stratus usage`, `/metrics` and `stratus logs` checked."""
 import json
 import os
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
@@ -30,6 +31,21 @@ def jpeg_size(data):
     raise AssertionError("no start-of-frame segment")
 
 
+def host_python_runtime(srv):
+    """python3.12 when this host has a python 3.12, else the newest python it has."""
+    deadline = time.monotonic() + 60
+    while True:
+        runtimes = srv.health()[1]["runtimes"]
+        if isinstance(runtimes, list) and all(r["status"] != "resolving" for r in runtimes):
+            break
+        assert time.monotonic() < deadline, runtimes
+        time.sleep(0.2)
+    have = [r["runtime"] for r in runtimes
+            if r["runtime"].startswith("python") and r["status"] == "available"]
+    assert have, runtimes
+    return "python3.12" if "python3.12" in have else max(have, key=lambda r: int(r.split(".")[1]))
+
+
 @pytest.fixture(scope="module")
 def deployed(module_server_factory, tmp_path_factory):
     aws = helpers.find_aws_cli()
@@ -38,6 +54,9 @@ def deployed(module_server_factory, tmp_path_factory):
     srv = module_server_factory()
     env = helpers.aws_cli_env(tmp_path_factory.mktemp("aws"))
     env.update(
+        # The README's python3.12, or the python this host has: Pillow is a binary package,
+        # built for one python version.
+        RUNTIME=host_python_runtime(srv),
         STRATUS_ENDPOINT=srv.url,
         STRATUS=str(stratus_binary()),
         PATH=os.path.dirname(aws) + os.pathsep + env.get("PATH", ""),

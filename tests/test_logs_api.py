@@ -95,7 +95,9 @@ def test_lambda_log_group_appears_once_the_function_has_logged(logs, lam, loggin
     messages = [e["message"] for e in events]
     request_id = out.request_id
     # One event per line; START, END and REPORT are events of their own.
-    assert messages[0].startswith(f"START RequestId: {request_id}")
+    # As on AWS, a cold start's stream opens with INIT_START, naming the runtime's version.
+    assert messages[0].startswith("INIT_START Runtime Version: python:"), messages[0]
+    assert messages[1].startswith(f"START RequestId: {request_id}")
     assert "hello from first" in [m.strip() for m in messages]
     assert "second line" in [m.strip() for m in messages]
     assert any(m.startswith(f"END RequestId: {request_id}") for m in messages)

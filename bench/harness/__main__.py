@@ -60,6 +60,10 @@ def build(no_build):
     for name, path in bins.items():
         if not path.is_file():
             sys.exit(f"bench: {name} not found at {path}")
+    # The runtimes' SDKs every server shares (set-up: from the package registries, once).
+    log("installing the runtimes' SDKs (kept once installed)")
+    subprocess.run([str(bins["stratus"]), "runtimes", "install", "--sdk-dir",
+                    str(REPO / "target" / "runtime-sdks")], check=False)
     return bins
 
 

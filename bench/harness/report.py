@@ -187,6 +187,20 @@ def render(res):
             line += (f"\n   peer: first invoke after `cargo lambda watch` starts (through "
                      f"`cargo run`): p50 {peer['p50_total_ms']:.1f} ms over {peer['count']}")
         parts.append(line)
+    sdk = w.get("sdk_cold_start")
+    if sdk and "skipped" not in sdk:
+        rows = []
+        for kind in ("sdk-runtime", "sdk-packaged"):
+            r = sdk[kind]
+            rows.append([kind] + [_fmt(v, 1) for v in [
+                r["p50_total_ms"], r["p50_init_ms"], r["p50_invoke_ms"], r["max_total_ms"]]]
+                + [_fmt(sdk["package_bytes"][kind]), f"{r['versions']} ({r['errors']} err)"])
+        parts.append("\n3b. Cold start of a python function importing boto3: SDK in the runtime "
+                     "vs packaged, p50 ms\n" + table(["fn", "total", "init", "first invoke",
+                                                       "max total", "zip bytes", "versions"],
+                                                      rows))
+    elif sdk:
+        parts.append(f"\n3b. Cold start with boto3: skipped ({sdk['skipped']})")
     so = w.get("scale_out")
     if so:
         rows = []

@@ -18,6 +18,16 @@ from pathlib import Path
 START_DEADLINE_S = 30.0
 STOP_DEADLINE_S = 30.0
 
+# The runtimes' AWS SDKs, installed once by the harness (`stratus runtimes install`) and shared
+# by every server it starts, which install nothing themselves. A host without the python
+# version a function names runs it on the nearest one.
+RUNTIME_SDK_DIR = Path(__file__).resolve().parents[2] / "target" / "runtime-sdks"
+RUNTIME_ENV = {
+    "STRATUS_RUNTIME_SDK_DIR": str(RUNTIME_SDK_DIR),
+    "STRATUS_RUNTIME_SDK_INSTALL": "false",
+    "STRATUS_RUNTIME_FALLBACK": "nearest",
+}
+
 
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -94,6 +104,7 @@ class Stratus:
         self.dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         env.setdefault("STRATUS_LOG", "warn")
+        env.update(RUNTIME_ENV)
         env.update(self.env)
         for _ in range(3):
             self.port = free_port()
@@ -133,6 +144,10 @@ class Stratus:
             return self.log_path.read_text(errors="replace")
         except OSError:
             return ""
+
+    def fetch_health(self):
+        with urllib.request.urlopen(f"{self.url}/health", timeout=5) as resp:
+            return json.loads(resp.read())
 
     def stop(self):
         return stop_process(self.proc)

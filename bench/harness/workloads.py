@@ -149,7 +149,7 @@ def python_runtime(ctx):
     bootstrap = ctx.repo / "crates/engine/runtimes/python/bootstrap.py"
     env = {"LAMBDA_TASK_ROOT": str(task), "_HANDLER": "app.handler",
            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12"}
-    return [ctx.python, "-X", "utf8", str(bootstrap)], env
+    return [ctx.python, "-X", "utf8", "-s", "-S", str(bootstrap)], env
 
 
 def floor_targets(ctx):
@@ -440,6 +440,69 @@ def cold_start(ctx):
     return out
 
 
+# --- 3b: cold start with the runtime's SDK ---------------------------------------------------
+
+BOTO3_HANDLER = "import boto3\n\ndef handler(event, context):\n    return boto3.__version__\n"
+
+
+def _sdk_tree(srv, runtime="python3.12", deadline_s=60):
+    """The SDK tree of the interpreter the server runs `runtime` on (from /health)."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        for r in srv.fetch_health().get("runtimes") or []:
+            if isinstance(r, dict) and r.get("runtime") == runtime and r["status"] != "resolving":
+                if "version" not in r:
+                    return None
+                major_minor = ".".join(r["version"].split(".")[:2])
+                return servers.RUNTIME_SDK_DIR / "python" / major_minor
+        time.sleep(0.2)
+    return None
+
+
+def _packaged_boto3(tree):
+    """The handler with the SDK tree copied into its package (as a function that ships its
+    own boto3 would have it), bytecode included."""
+    files = {"app.py": (BOTO3_HANDLER.encode(), False)}
+    for path in tree.rglob("*"):
+        if path.is_file() and path.name != "stratus-sdk.json":
+            files[str(path.relative_to(tree))] = (path.read_bytes(), False)
+    return deploy.make_zip(files)
+
+
+def sdk_cold_start(ctx):
+    """Cold start of a python function that imports boto3: the SDK carried by the runtime
+    (bound read-only into the environment) against the same SDK packaged in the function.
+    Fresh versions of each, invoked in turn on one namespaced server."""
+    p = ctx.plan
+    with servers.Stratus(ctx.stratus_bin, ctx.work_dir, "sdk-cold") as srv:
+        tree = _sdk_tree(srv)
+        if tree is None or not (tree / "stratus-sdk.json").is_file():
+            return {"skipped": f"no python SDK installed for python3.12 ({tree})"}
+        lam = deploy.client(srv.url)
+        deploy.ensure_role(lam)
+        zips = {"sdk-runtime": deploy.make_zip({"app.py": (BOTO3_HANDLER.encode(), False)}),
+                "sdk-packaged": _packaged_boto3(tree)}
+        versions = {}
+        for kind, zipped in zips.items():
+            name = f"cold-{kind}"
+            lam.create_function(FunctionName=name, Role=deploy.ROLE, Runtime="python3.12",
+                                Handler="app.handler", Code={"ZipFile": zipped}, Timeout=30,
+                                MemorySize=512)
+            deploy.wait_ready(lam, name)
+            versions[kind] = deploy.publish_versions(lam, name, p.cold_versions,
+                                                     uuid.uuid4().hex[:8])
+        ctx.log(f"  boto3 cold start: {p.cold_versions} fresh versions each, SDK in the "
+                "runtime and packaged, in turn")
+        got = {kind: [] for kind in zips}
+        for i in range(p.cold_versions):
+            for kind in zips:
+                got[kind] += loadgen(ctx, srv.url, f"cold-{kind}", qualifiers=[versions[kind][i]],
+                                     log_tail=True)["invocations"]
+        out = {kind: _cold_summary(ctx, srv, kind, got[kind]) for kind in zips}
+        out["package_bytes"] = {kind: len(z) for kind, z in zips.items()}
+        return out
+
+
 # --- 4: scale-out ----------------------------------------------------------------------------
 
 def scale_out(ctx):
@@ -705,6 +768,7 @@ WORKLOADS = [
     ("pinned_latency", pinned_latency),
     ("authorization", authorization),
     ("cold_start", cold_start),
+    ("sdk_cold_start", sdk_cold_start),
     ("scale_out", scale_out),
     ("idle_footprint", idle_footprint),
     ("event_sources", event_sources),

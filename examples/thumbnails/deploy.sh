@@ -5,6 +5,7 @@
 #   STRATUS_ENDPOINT  the server (default http://127.0.0.1:4566)
 #   STRATUS           the stratus binary (default: `stratus` on PATH, else this checkout's
 #                     target/release/stratus)
+#   RUNTIME           the functions' python runtime (default python3.12)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -16,16 +17,22 @@ export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
 export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
 aws() { command aws --endpoint-url "$endpoint" --output text "$@"; }
 
-echo "== packaging the thumbnail function with Pillow"
+runtime="${RUNTIME:-python3.12}"
+
+echo "== packaging the thumbnail function with Pillow for $runtime"
 build="$here/build/thumbnail"
 rm -rf "$build" && mkdir -p "$build"
-python3 -m pip install --quiet --disable-pip-version-check --target "$build" pillow
+# As AWS's guide packages it: Pillow's binary wheel for the runtime's python version, whatever
+# python runs pip.
+python3 -m pip install --quiet --disable-pip-version-check --target "$build" \
+    --python-version "${runtime#python}" --implementation cp --only-binary=:all: \
+    --platform "manylinux_2_28_$(uname -m)" --platform "manylinux2014_$(uname -m)" pillow
 cp "$here/thumbnail/app.py" "$build/"
 
 echo "== deploying the functions"
-"$stratus" deploy "$build" --name thumbnail --runtime python3.12 --handler app.handler \
+"$stratus" deploy "$build" --name thumbnail --runtime "$runtime" --handler app.handler \
     --memory 512 --timeout 30
-"$stratus" deploy "$here/profile" --name profile-updater --runtime python3.12 \
+"$stratus" deploy "$here/profile" --name profile-updater --runtime "$runtime" \
     --handler app.handler --memory 128 --timeout 10
 
 echo "== tables: images (one item per upload) and profiles (one item per user)"

@@ -214,6 +214,7 @@ async fn health(State(state): State<Shared>) -> Response {
         map.insert("status".into(), status.into());
         map.insert("workers".into(), state.workers.to_json());
         map.insert("storage".into(), storage_health(&state).await);
+        map.insert("runtimes".into(), state.invoker.engine().runtimes());
         if let Some(cluster) = state.invoker.cluster() {
             map.insert("cluster".into(), cluster.to_json());
         }

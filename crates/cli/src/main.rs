@@ -28,6 +28,33 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum RuntimesCommand {
+    /// Install the pinned AWS SDKs (boto3 for python, the AWS SDK for JavaScript v3 for node)
+    /// from the package registries for every interpreter that serves a runtime here; what is
+    /// already installed is kept.
+    Install {
+        /// A TOML configuration file [env STRATUS_CONFIG].
+        #[arg(long, env = "STRATUS_CONFIG")]
+        config: Option<PathBuf>,
+        /// Data directory (the SDKs go to <data dir>/runtimes unless runtime_sdk_dir says
+        /// otherwise) [default: ./.stratus; env STRATUS_DATA_DIR].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Where to install the SDKs [env STRATUS_RUNTIME_SDK_DIR].
+        #[arg(long)]
+        sdk_dir: Option<PathBuf>,
+    },
+}
+
+/// `ID=PATH` of `--runtime`.
+fn runtime_pair(v: &str) -> Result<(String, PathBuf), String> {
+    let (id, path) = v
+        .split_once('=')
+        .ok_or_else(|| format!("expected ID=PATH, not {v:?}"))?;
+    Ok((id.trim().to_string(), PathBuf::from(path.trim())))
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the platform: the AWS-compatible endpoint and the execution engine.
     Serve {
@@ -69,6 +96,19 @@ enum Command {
         /// STRATUS_CLUSTER_DRAIN_SECS].
         #[arg(long)]
         cluster_drain_secs: Option<u64>,
+        /// The interpreter of a runtime, as ID=PATH (e.g. python3.12=/opt/py/bin/python3.12);
+        /// repeatable [config: [runtimes]].
+        #[arg(long = "runtime", value_name = "ID=PATH", value_parser = runtime_pair)]
+        runtimes: Vec<(String, PathBuf)>,
+        /// Run a function whose runtime version is not on this host on the nearest version:
+        /// off or nearest [default: off; env STRATUS_RUNTIME_FALLBACK].
+        #[arg(long, value_parser = ["off", "nearest"])]
+        runtime_fallback: Option<String>,
+    },
+    /// Manage the managed runtimes' AWS SDKs.
+    Runtimes {
+        #[command(subcommand)]
+        action: RuntimesCommand,
     },
     /// Copy all state from one database to another (SQLite to PostgreSQL or back), the
     /// function logs of a SQLite data directory when moving to PostgreSQL, and every blob
@@ -112,6 +152,8 @@ fn main() -> ExitCode {
             cluster_secret,
             advertise,
             cluster_drain_secs,
+            runtimes,
+            runtime_fallback,
         } => {
             let run = || {
                 let mut cfg = Config::load(config.as_deref())?;
@@ -140,6 +182,10 @@ fn main() -> ExitCode {
                 if let Some(secs) = cluster_drain_secs {
                     cfg.cluster_drain_secs = secs;
                 }
+                cfg.runtimes.extend(runtimes);
+                if let Some(f) = runtime_fallback {
+                    cfg.runtime_fallback = f;
+                }
                 serve(cfg)
             };
             match run() {
@@ -165,8 +211,61 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Runtimes {
+            action:
+                RuntimesCommand::Install {
+                    config,
+                    data_dir,
+                    sdk_dir,
+                },
+        } => match install_runtimes(config, data_dir, sdk_dir) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("Error: {e:?}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Client(command) => commands::run(command, cli.endpoint),
     }
+}
+
+/// `stratus runtimes install`: one line per SDK; fails if any could not be installed.
+fn install_runtimes(
+    config: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    sdk_dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let mut cfg = Config::load(config.as_deref())?;
+    if let Some(d) = data_dir {
+        cfg.data_dir = d;
+    }
+    if sdk_dir.is_some() {
+        cfg.runtime_sdk_dir = sdk_dir;
+    }
+    let settings = cfg.runtime_settings(&std::path::absolute(&cfg.data_dir)?)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let results = rt.block_on(async {
+        stratus_engine::runtimes::Runtimes::new(settings)
+            .install_sdks()
+            .await
+    });
+    let mut failed = false;
+    for r in results {
+        match r {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                failed = true;
+                eprintln!("{e}");
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `stratus migrate`: the databases (with the logs) when `databases` names them, the blobs

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::logs::{Captured, Output};
 use crate::runtime_api::{self, InitSignal, Invocation, Reply, Slot};
+use crate::runtimes::Launch;
 use crate::sandbox::{self, cgroup::Cgroup, LaunchSpec};
 use crate::{Context, Isolation};
 
@@ -39,6 +40,8 @@ pub struct Environment {
     /// Set until the first invocation reports it.
     init_duration: Option<Duration>,
     pub last_used: Instant,
+    /// The `INIT_START` line, until the first invocation writes it to the stream.
+    pub init_start: Option<String>,
     /// When the environment must be retired because its role credentials near their expiry.
     pub retire_by: Option<Instant>,
     memory_mb: u32,
@@ -178,6 +181,7 @@ fn environment_vars(
     task_root: &str,
     runtime_dir: &str,
     opt: Option<&str>,
+    runtime_env: &[(String, String)],
 ) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = vec![
         ("_HANDLER".into(), cfg.handler.clone().unwrap_or_default()),
@@ -208,6 +212,13 @@ fn environment_vars(
     if let Some(exec_env) = cfg.runtime.as_deref().and_then(runtime::execution_env) {
         env.push(("AWS_EXECUTION_ENV".into(), exec_env));
     }
+    // The runtime's own (NODE_PATH), which the function's variables may override. Its `/opt`
+    // entries name where the layers really are when the environment has no root of its own.
+    let layers_at = opt.filter(|o| *o != "/opt").map(|o| format!("{o}/"));
+    env.extend(runtime_env.iter().map(|(k, v)| match &layers_at {
+        Some(at) => (k.clone(), v.replace("/opt/", at)),
+        None => (k.clone(), v.clone()),
+    }));
     if let Some(vars) = &cfg.environment {
         for (k, v) in vars {
             env.retain(|(name, _)| name != k);
@@ -218,9 +229,8 @@ fn environment_vars(
 }
 
 /// The search paths AWS sets, with a function's layers (`opt`: where its `/opt` appears) on
-/// them as AWS documents: `/opt/bin` last on PATH, `/opt/lib` last on LD_LIBRARY_PATH, and
-/// for node `/opt/nodejs/nodeNN/node_modules` and `/opt/nodejs/node_modules` first on
-/// NODE_PATH. Python's `/opt` directories go on `sys.path` in its bootstrap, after the task
+/// them as AWS documents: `/opt/bin` last on PATH, `/opt/lib` last on LD_LIBRARY_PATH (node's
+/// `/opt/nodejs/...` directories are on the runtime's NODE_PATH, `runtimes::node`). Python's `/opt` directories go on `sys.path` in its bootstrap, after the task
 /// root, as AWS's runtime puts them; without a root of its own (process isolation) the
 /// bootstrap is told where the layers are.
 fn search_paths(
@@ -241,15 +251,6 @@ fn search_paths(
         ),
     ];
     let runtime_name = cfg.runtime.as_deref().unwrap_or_default();
-    if let Some(major) = runtime_name
-        .strip_prefix("nodejs")
-        .and_then(|v| v.strip_suffix(".x"))
-    {
-        env.push((
-            "NODE_PATH".into(),
-            format!("{opt}/nodejs/node{major}/node_modules:{opt}/nodejs/node_modules:{runtime_dir}/node_modules:{runtime_dir}:{task_root}"),
-        ));
-    }
     if runtime_name.starts_with("python") && opt != "/opt" {
         env.push(("_STRATUS_LAYERS_ROOT".into(), opt.into()));
     }
@@ -313,15 +314,20 @@ impl Environment {
         let (task_root, runtime_dir) = ctx.sandbox.paths(code_dir);
         let runtime_name = cfg.runtime.clone().unwrap_or_default();
         let opt = ctx.sandbox.opt_path(layers_dir);
-        let command = match layer_bootstrap(&runtime_name, code_dir, layers_dir, &opt) {
-            Some(c) => Ok(c),
+        let isolated = ctx.sandbox.mode == Isolation::Namespaces;
+        let launch = match layer_bootstrap(&runtime_name, code_dir, layers_dir, &opt) {
+            Some((program, args)) => Ok(Launch {
+                program,
+                args,
+                ..Launch::default()
+            }),
             None => {
-                ctx.interpreters
-                    .command(&runtime_name, &runtime_dir, &task_root, code_dir)
+                ctx.runtimes
+                    .command(&runtime_name, &runtime_dir, &task_root, code_dir, isolated)
                     .await
             }
         };
-        let (program, args) = match command {
+        let launch = match launch {
             Ok(c) => c,
             Err((kind, msg)) => {
                 return Err(StartFailure::Init {
@@ -337,8 +343,8 @@ impl Environment {
         let retire_by = creds.as_ref().map(|c| retire_instant(c.expires));
         let spec = LaunchSpec {
             id: id.clone(),
-            program,
-            args,
+            program: launch.program,
+            args: launch.args,
             env: environment_vars(
                 creds.as_ref(),
                 cfg,
@@ -347,7 +353,9 @@ impl Environment {
                 &task_root,
                 &runtime_dir,
                 layers_dir.map(|_| opt.as_str()),
+                &launch.env,
             ),
+            mounts: launch.mounts,
             code_dir: code_dir.to_path_buf(),
             opt_dir: layers_dir.map(Path::to_path_buf),
             memory_mb: cfg.memory_size,
@@ -388,6 +396,7 @@ impl Environment {
             _lease: launched.lease,
             tasks,
             init_duration: None,
+            init_start: launch.init_start,
             last_used: Instant::now(),
             retire_by,
             memory_mb: cfg.memory_size,

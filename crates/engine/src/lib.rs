@@ -13,7 +13,8 @@
 //! - [`admission`]: account and reserved concurrency.
 //! - [`outcome`]: how an invocation ended (or why it was refused), as types.
 //! - [`logs`]: capturing output and writing log streams.
-//! - [`runtimes`]: the bootstraps of the managed runtimes.
+//! - [`runtimes`]: the managed runtimes: bootstraps, the interpreter of each runtime version,
+//!   and the AWS SDKs they carry.
 
 pub mod admission;
 pub mod env;
@@ -72,13 +73,15 @@ pub struct EngineConfig {
     /// Where the platform's state lives (`None`: SQLite files in `data_dir`). Log events
     /// stay in stream files beside SQLite, and move into the database with PostgreSQL.
     pub database: Option<stratus_db::Location>,
+    /// Interpreters per runtime, the fallback, and where the runtimes' SDKs live.
+    pub runtimes: runtimes::Settings,
 }
 
 /// What the engine's parts share.
 pub struct Context {
     pub sandbox: sandbox::Sandbox,
     pub logs: Arc<logs::LogStore>,
-    pub interpreters: runtimes::Interpreters,
+    pub runtimes: Arc<runtimes::Runtimes>,
     pub credentials: Arc<dyn CredentialSource>,
     pub platform: SocketAddr,
 }
@@ -157,6 +160,10 @@ impl Engine {
     pub fn new(cfg: EngineConfig) -> Result<Arc<Engine>, Error> {
         let runtime_dir = cfg.data_dir.join("runtime");
         runtimes::install(&runtime_dir).map_err(|e| platform_fault("installing runtimes", e))?;
+        let runtimes = Arc::new(runtimes::Runtimes::new(cfg.runtimes.clone()));
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(runtimes.clone().prepare());
+        }
         let sandbox = sandbox::Sandbox::new(
             &cfg.isolation,
             &runtime_dir,
@@ -176,7 +183,7 @@ impl Engine {
             ctx: Context {
                 sandbox,
                 logs: Arc::new(open_logs(&cfg)?),
-                interpreters: runtimes::Interpreters::default(),
+                runtimes: runtimes.clone(),
                 credentials: cfg.credentials,
                 platform: cfg.platform,
             },
@@ -197,6 +204,11 @@ impl Engine {
     /// The log groups and streams functions write to.
     pub fn logs(&self) -> &logs::LogStore {
         &self.ctx.logs
+    }
+
+    /// Each runtime identifier and what serves it (for `/health`).
+    pub fn runtimes(&self) -> serde_json::Value {
+        self.ctx.runtimes.report()
     }
 
     pub fn isolation(&self) -> Isolation {
@@ -256,6 +268,14 @@ impl Engine {
             want_log: req.want_log,
             tap: req.tap.take(),
         };
+        if let Some(line) = env.init_start.take() {
+            // The stream's first line, as on AWS; not part of the invocation's own log tail.
+            let mut notice = logs::Captured::default();
+            notice.push(format!("{line}\n").as_bytes());
+            self.ctx
+                .logs
+                .append_to(&mut env.log_file, &env.group, &env.stream, &notice);
+        }
         let r = env.invoke(params).await;
         self.ctx
             .logs

@@ -421,6 +421,7 @@ mod tests {
             egress_deny: Vec::new(),
             allow_weaker_sandbox: false,
             database: None,
+            runtimes: Default::default(),
         })
         .unwrap();
         Arc::new(Invoker::new(Parts {

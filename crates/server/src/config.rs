@@ -94,6 +94,19 @@ pub struct Config {
     /// In a cluster, the most execution environments (idle and busy) this node keeps before
     /// it passes invocations that find no idle environment to the next node; 0: no limit.
     pub max_environments: usize,
+    /// The interpreter of a runtime identifier, when it is not found on its own
+    /// (`[runtimes]` in the file: `"python3.12" = "/opt/python3.12/bin/python3.12"`).
+    pub runtimes: std::collections::BTreeMap<String, PathBuf>,
+    /// What runs a function whose runtime has no interpreter of its version here: `off` (the
+    /// invocation fails with `Runtime.InvalidRuntime`) or `nearest` (the nearest version runs
+    /// it, and its log stream's `INIT_START` line says so).
+    pub runtime_fallback: String,
+    /// Where the runtimes' AWS SDKs are installed (shared by data directories that name the
+    /// same one). Unset: `<data_dir>/runtimes`.
+    pub runtime_sdk_dir: Option<PathBuf>,
+    /// Whether `serve` installs missing runtime SDKs from the package registries, in the
+    /// background, at start-up (`stratus runtimes install` does it ahead of time).
+    pub runtime_sdk_install: bool,
 }
 
 /// The cluster secret: its `Debug` never shows it.
@@ -155,6 +168,10 @@ impl Default for Config {
             cluster_lease_secs: 5,
             cluster_drain_secs: 5,
             max_environments: 0,
+            runtimes: Default::default(),
+            runtime_fallback: "off".into(),
+            runtime_sdk_dir: None,
+            runtime_sdk_install: true,
         }
     }
 }
@@ -307,6 +324,17 @@ impl Config {
                 .parse()
                 .with_context(|| format!("STRATUS_MAX_ENVIRONMENTS={v}"))?;
         }
+        if let Some(v) = var("STRATUS_RUNTIME_FALLBACK") {
+            self.runtime_fallback = v;
+        }
+        if let Some(v) = var("STRATUS_RUNTIME_SDK_DIR") {
+            self.runtime_sdk_dir = Some(v.into());
+        }
+        if let Some(v) = var("STRATUS_RUNTIME_SDK_INSTALL") {
+            self.runtime_sdk_install = v
+                .parse()
+                .with_context(|| format!("STRATUS_RUNTIME_SDK_INSTALL={v}"))?;
+        }
         if let Some(v) = var("STRATUS_LOG_RETENTION_DAYS") {
             self.log_retention_days = Some(
                 v.parse()
@@ -314,6 +342,42 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// The runtime settings the engine takes, checked: `data_dir` is the resolved data
+    /// directory.
+    pub fn runtime_settings(
+        &self,
+        data_dir: &Path,
+    ) -> anyhow::Result<stratus_engine::runtimes::Settings> {
+        let fallback_nearest = match self.runtime_fallback.as_str() {
+            "off" => false,
+            "nearest" => true,
+            other => bail!("runtime_fallback must be \"off\" or \"nearest\", not {other:?}"),
+        };
+        for (id, path) in &self.runtimes {
+            if stratus_engine::runtimes::discover::Wanted::parse(id).is_none() {
+                bail!("[runtimes]: {id:?} is not a python or node runtime identifier (e.g. \"python3.12\", \"nodejs22.x\")");
+            }
+            if !path.is_absolute() {
+                bail!(
+                    "[runtimes]: the interpreter of {id} must be an absolute path, not {}",
+                    path.display()
+                );
+            }
+        }
+        // Absolute: it is bound into environments from the launcher's own working directory.
+        let sdk_root = match &self.runtime_sdk_dir {
+            Some(dir) => std::path::absolute(dir)
+                .with_context(|| format!("runtime_sdk_dir {}", dir.display()))?,
+            None => data_dir.join("runtimes"),
+        };
+        Ok(stratus_engine::runtimes::Settings {
+            interpreters: self.runtimes.clone(),
+            fallback_nearest,
+            sdk_root,
+            install_sdks: self.runtime_sdk_install,
+        })
     }
 
     /// Whether IAM policies are enforced (`iam = "on"`, the default).
@@ -426,6 +490,44 @@ fn comma_list(v: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runtime_settings_come_from_the_file_and_the_environment() {
+        let mut cfg: Config = toml::from_str(
+            "runtime_fallback = \"nearest\"\n[runtimes]\n\"python3.12\" = \"/opt/py/bin/python3.12\"\n",
+        )
+        .unwrap();
+        let s = cfg.runtime_settings(Path::new("/data")).unwrap();
+        assert!(s.fallback_nearest && s.install_sdks);
+        assert_eq!(s.sdk_root, Path::new("/data/runtimes"));
+        assert_eq!(
+            s.interpreters["python3.12"],
+            Path::new("/opt/py/bin/python3.12")
+        );
+        cfg.apply_env(|k| match k {
+            "STRATUS_RUNTIME_FALLBACK" => Some("off".into()),
+            "STRATUS_RUNTIME_SDK_DIR" => Some("/cache/sdk".into()),
+            "STRATUS_RUNTIME_SDK_INSTALL" => Some("false".into()),
+            _ => None,
+        })
+        .unwrap();
+        let s = cfg.runtime_settings(Path::new("/data")).unwrap();
+        assert!(!s.fallback_nearest && !s.install_sdks);
+        assert_eq!(s.sdk_root, Path::new("/cache/sdk"));
+        cfg.runtime_fallback = "closest".into();
+        let e = cfg
+            .runtime_settings(Path::new("/d"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("runtime_fallback must be"), "{e}");
+        cfg.runtime_fallback = "off".into();
+        cfg.runtimes.insert("java21".into(), "/usr/bin/java".into());
+        let e = cfg
+            .runtime_settings(Path::new("/d"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a python or node runtime"), "{e}");
+    }
 
     #[test]
     fn env_overrides_defaults() {

@@ -113,6 +113,7 @@ impl Platform {
             .await
             .with_context(|| format!("binding {}", cfg.listen))?;
         let addr = listener.local_addr()?;
+        let runtimes = cfg.runtime_settings(&data_dir)?;
         let engine = Engine::new(EngineConfig {
             data_dir: data_dir.clone(),
             platform: addr,
@@ -129,6 +130,7 @@ impl Platform {
             egress_allow: cfg.egress_allow.clone(),
             egress_deny: cfg.egress_deny.clone(),
             database: Some(location.clone()),
+            runtimes,
         })
         .map_err(|e| anyhow::anyhow!("starting engine: {e}"))?;
         let isolation = engine.isolation();

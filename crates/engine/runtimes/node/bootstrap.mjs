@@ -9,7 +9,7 @@
 // No dependencies beyond Node's built-in modules.
 
 import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import module, { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -151,6 +151,47 @@ async function loadHandler(taskRoot, fullHandler) {
   return handler;
 }
 
+// ES modules ignore NODE_PATH, where the runtime's SDK (/var/runtime/node_modules) and the
+// layers' packages are; AWS's runtime resolves bare imports from there too. A resolve hook
+// retries a bare specifier that Node's own resolution did not find from each NODE_PATH
+// directory in order, so the function's own node_modules still wins. Registered only before the
+// first ES module import: a CommonJS function never pays for the hook.
+const ESM_FALLBACK = `
+const dirs = (process.env.NODE_PATH || '').split(':').filter(Boolean);
+const bare = (s) => !s.startsWith('.') && !s.startsWith('/') && !/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(s);
+const from = (dir) => 'file://' + encodeURI(dir.endsWith('/') ? dir : dir + '/');
+export function SYNC_OR_ASYNC_resolve(specifier, context, nextResolve) {
+  const retry = (err) => {
+    if (err?.code !== 'ERR_MODULE_NOT_FOUND' || !bare(specifier)) throw err;
+    const tried = dirs.reduce((found, dir) => found.catch(() => nextResolve(specifier, { ...context, parentURL: from(dir) })), Promise.reject(err));
+    return tried.catch(() => { throw err; });
+  };
+  try { const r = nextResolve(specifier, context); return r?.then ? r.catch(retry) : r; }
+  catch (err) {
+    if (err?.code !== 'ERR_MODULE_NOT_FOUND' || !bare(specifier)) throw err;
+    for (const dir of dirs) { try { return nextResolve(specifier, { ...context, parentURL: from(dir) }); } catch {} }
+    throw err;
+  }
+}`;
+let esmFallback = false;
+function registerEsmFallback() {
+  if (esmFallback || !process.env.NODE_PATH) return;
+  esmFallback = true;
+  if (typeof module.registerHooks === 'function') {
+    // Synchronous, in this thread (Node 22.15 and later).
+    const source = ESM_FALLBACK.replace('export function SYNC_OR_ASYNC_resolve', 'return function');
+    module.registerHooks({ resolve: new Function('process', source)(process) });
+  } else if (typeof module.register === 'function') {
+    const source = ESM_FALLBACK.replace('SYNC_OR_ASYNC_resolve', 'resolve');
+    module.register(`data:text/javascript,${encodeURIComponent(source)}`, import.meta.url);
+  }
+}
+
+function importEsm(file) {
+  registerEsmFallback();
+  return import(pathToFileURL(file).href);
+}
+
 // AWS's order: the exact path, then .js (CommonJS unless the nearest package.json says
 // "type": "module"), .mjs, .cjs, and finally Node's own resolution from the task root. CommonJS
 // goes through require() rather than import() so that every property of module.exports is a
@@ -159,11 +200,9 @@ async function loadModule(taskRoot, moduleRoot, name) {
   const base = path.resolve(taskRoot, moduleRoot, name);
   if (existsSync(base)) return require(base);
   if (existsSync(`${base}.js`)) {
-    return isTypeModule(path.dirname(base))
-      ? import(pathToFileURL(`${base}.js`).href)
-      : require(`${base}.js`);
+    return isTypeModule(path.dirname(base)) ? importEsm(`${base}.js`) : require(`${base}.js`);
   }
-  if (existsSync(`${base}.mjs`)) return import(pathToFileURL(`${base}.mjs`).href);
+  if (existsSync(`${base}.mjs`)) return importEsm(`${base}.mjs`);
   if (existsSync(`${base}.cjs`)) return require(`${base}.cjs`);
   return require(require.resolve(name, { paths: [taskRoot, moduleRoot] }));
 }

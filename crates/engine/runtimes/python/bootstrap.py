@@ -1,7 +1,7 @@
 """Stratus managed-runtime bootstrap for the python3.9 - python3.13 runtimes.
 
-The platform starts it as ``python3 /var/runtime/bootstrap.py`` with the function's code as the
-working directory. It imports the handler named by ``_HANDLER`` once, then loops on the Lambda
+The platform starts it as ``pythonX.Y -s -S /var/runtime/bootstrap.py SDK_DIR`` with the
+function's code as the working directory. It imports the handler named by ``_HANDLER`` once, then loops on the Lambda
 Runtime API at ``AWS_LAMBDA_RUNTIME_API``: take the next event, call the handler, post the result
 or the error. Handler resolution, the context object, error shapes and log lines follow AWS's own
 Python runtime, so a function behaves here as it does on AWS Lambda.
@@ -375,25 +375,35 @@ def _install_log_handler():
     logging.getLogger().addHandler(handler)
 
 
-def _set_up_sys_path(task_root):
-    # Python put this file's directory first; it must not shadow (or offer) modules to user code.
+def _set_up_sys_path(task_root, sdk):
+    """sys.path as AWS's python runtimes order it: the function's code, the layers, the
+    runtime's libraries (its SDK, which the platform passes as ``sdk``), /var/runtime, then the
+    standard library. The interpreter runs without ``site`` (-S), so no site-packages of the
+    host's interpreter is on it: a function sees what it packaged and what the runtime carries.
+    """
+    # Python put this file's directory first; it comes back at its own place below.
     here = os.path.dirname(os.path.realpath(__file__))
     if sys.path and sys.path[0] and os.path.realpath(sys.path[0]) == here:
         del sys.path[0]
-    sys.path.insert(0, task_root)
+    version = "python%d.%d" % sys.version_info[:2]
+    # Where the function's layers are: /opt, or (process isolation, no root of its own) the
+    # merged tree's real place, which the platform passes.
+    opt = os.environ.pop("_STRATUS_LAYERS_ROOT", "/opt")
+    front = [
+        task_root,
+        os.path.join(opt, "python/lib", version, "site-packages"),
+        os.path.join(opt, "python"),
+    ]
+    if sdk:
+        front.append(sdk)
+    front.append(os.environ.get("LAMBDA_RUNTIME_DIR") or here)
+    sys.path[:0] = [p for p in front if p not in sys.path]
+    # Without ``site`` the interactive builtins are missing; user code may call exit() or quit().
+    site.setquit()
+    site.setcopyright()
+    site.sethelper()
     # As on AWS, .pth files shipped in the package are honoured.
     site.addsitedir(task_root)
-
-
-# --- layer paths ---------------------------------------------------------------------------
-def _add_layer_paths(task_root):
-    # As AWS's runtime: a layer's /opt/python/lib/pythonX.Y/site-packages, then /opt/python,
-    # right after the task root (so the function's own copy wins, the runtime's comes later).
-    opt = os.environ.pop("_STRATUS_LAYERS_ROOT", "/opt")
-    version = "python%d.%d" % sys.version_info[:2]
-    at = sys.path.index(task_root) + 1 if task_root in sys.path else 0
-    sys.path[at:at] = [os.path.join(opt, "python/lib", version, "site-packages"), os.path.join(opt, "python")]
-# --- end of layer paths --------------------------------------------------------------------
 
 
 class _Runtime:
@@ -466,8 +476,8 @@ def main():
     address = os.environ.get("AWS_LAMBDA_RUNTIME_API")
     if not address:
         sys.exit("bootstrap: AWS_LAMBDA_RUNTIME_API is not set")
-    _set_up_sys_path(task_root)
-    _add_layer_paths(task_root)
+    # The platform passes where the runtime's SDK is ("" when it is not installed).
+    _set_up_sys_path(task_root, sys.argv[1] if len(sys.argv) > 1 else "")
     # Pipes are block-buffered by default; logs must show as they are written.
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True, write_through=True)

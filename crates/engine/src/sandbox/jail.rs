@@ -38,6 +38,10 @@ pub struct JailSpec {
     pub system: Vec<PathBuf>,
     /// Interpreter prefixes bound read-only at their own path.
     pub binds: Vec<PathBuf>,
+    /// Host directories bound read-only at another path (the runtime's SDK), after
+    /// `/var/runtime`, whose mount points they may be in.
+    #[serde(default)]
+    pub mounts: Vec<(PathBuf, String)>,
     /// Size of the environment's /tmp (a tmpfs), in MB.
     pub tmp_mb: u32,
     /// The host uid and gid the function runs as; inside a user namespace they appear as the
@@ -474,6 +478,9 @@ fn build_root(spec: &JailSpec) -> io::Result<()> {
     bind_read_only(&spec.runtime_dir, &format!("{root}/var/runtime"))?;
     if let Some(opt) = &spec.opt_dir {
         bind_read_only(opt, &format!("{root}/opt"))?;
+    }
+    for (host, at) in &spec.mounts {
+        bind_read_only(host, &format!("{root}{at}"))?;
     }
     let (uid, gid) = spec.host_ids;
     mount(

@@ -30,6 +30,8 @@ pub struct LaunchSpec {
     pub code_dir: PathBuf,
     /// The function's merged layers, if it has any (mounted at `/opt`).
     pub opt_dir: Option<PathBuf>,
+    /// Host directories bound read-only at another place inside (the runtime's SDK).
+    pub mounts: Vec<(PathBuf, String)>,
     pub memory_mb: u32,
     pub tmp_mb: u32,
 }
@@ -335,6 +337,9 @@ impl Sandbox {
             .as_ref()
             .ok_or_else(|| io::Error::other("no root skeleton"))?;
         let binds = skeleton.expose(&spec.program)?;
+        for (_, inside) in &spec.mounts {
+            skeleton.mount_point(Path::new(inside))?;
+        }
         let offered = (self.network != Network::None).then_some(self.endpoint_port);
         let ns = netns::create(offered)?;
         let lease = match &self.nat {
@@ -365,6 +370,7 @@ impl Sandbox {
             root: skeleton.root.clone(),
             system: skeleton.system.clone(),
             binds,
+            mounts: spec.mounts.clone(),
             tmp_mb: spec.tmp_mb,
             host_ids: HOST_IDS,
             user_namespace: self.user_namespace,

@@ -120,6 +120,16 @@ impl Skeleton {
         Ok(binds)
     }
 
+    /// Creates the directory `inside` (an absolute path inside the environment) in the
+    /// skeleton, for something to be mounted on. A mount point within `/var/runtime` is part of
+    /// the runtime directory instead (see `runtimes::install`).
+    pub fn mount_point(&self, inside: &Path) -> io::Result<()> {
+        if inside.starts_with("/var/runtime") {
+            return Ok(());
+        }
+        mkdir_all(&self.root, inside)
+    }
+
     /// Recreates, inside the skeleton, `path` as a symlink to `real` (its parents as plain
     /// directories), so a program started by its unresolved path finds itself.
     fn link(&self, path: &Path, real: &Path) -> io::Result<()> {
