@@ -172,17 +172,28 @@ fn exit_error(request_id: &str, how: &str) -> Bytes {
     error_payload("Runtime.ExitError", msg)
 }
 
+/// Where the environment's directories appear inside it: its code, the runtime directory, and
+/// its layers (`/opt`, or their real place without a root of its own; `None`: no layers).
+struct Places<'a> {
+    task_root: &'a str,
+    runtime_dir: &'a str,
+    opt: Option<&'a str>,
+}
+
 /// The environment variables AWS sets, then the function's own.
 fn environment_vars(
     creds: Option<&crate::FunctionCredentials>,
     cfg: &FunctionConfig,
     region: &str,
     stream: &str,
-    task_root: &str,
-    runtime_dir: &str,
-    opt: Option<&str>,
+    places: &Places,
     runtime_env: &[(String, String)],
 ) -> Vec<(String, String)> {
+    let Places {
+        task_root,
+        runtime_dir,
+        opt,
+    } = *places;
     let mut env: Vec<(String, String)> = vec![
         ("_HANDLER".into(), cfg.handler.clone().unwrap_or_default()),
         ("LAMBDA_TASK_ROOT".into(), task_root.into()),
@@ -350,9 +361,11 @@ impl Environment {
                 cfg,
                 region,
                 &stream,
-                &task_root,
-                &runtime_dir,
-                layers_dir.map(|_| opt.as_str()),
+                &Places {
+                    task_root: &task_root,
+                    runtime_dir: &runtime_dir,
+                    opt: layers_dir.map(|_| opt.as_str()),
+                },
                 &launch.env,
             ),
             mounts: launch.mounts,
