@@ -879,9 +879,25 @@ mod tests {
         assert!(get(&with, "LD_LIBRARY_PATH")
             .unwrap()
             .ends_with(":/opt/lib"));
-        assert!(get(&with, "NODE_PATH")
-            .unwrap()
-            .starts_with("/opt/nodejs/node20/node_modules:/opt/nodejs/node_modules:"));
+        // Node's layer directories are on the runtime's NODE_PATH, moved to where the layers
+        // really are when the environment has no root of its own.
+        assert!(get(&with, "NODE_PATH").is_none());
+        let node_path = [(
+            "NODE_PATH".to_string(),
+            "/opt/nodejs/node20/node_modules:/opt/nodejs/node_modules:/var/runtime".to_string(),
+        )];
+        let places = |opt| Places {
+            task_root: "/var/task",
+            runtime_dir: "/var/runtime",
+            opt,
+        };
+        let env = environment_vars(None, &cfg, "r", "s", &places(Some("/opt")), &node_path);
+        assert_eq!(get(&env, "NODE_PATH").unwrap(), node_path[0].1);
+        let env = environment_vars(None, &cfg, "r", "s", &places(Some("/d/opt-1")), &node_path);
+        assert_eq!(
+            get(&env, "NODE_PATH").unwrap(),
+            "/d/opt-1/nodejs/node20/node_modules:/d/opt-1/nodejs/node_modules:/var/runtime"
+        );
         cfg.runtime = Some("python3.12".into());
         let py = search_paths(&cfg, "/var/task", "/var/runtime", Some("/opt"));
         assert!(get(&py, "NODE_PATH").is_none());
