@@ -14,10 +14,9 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 use stratus_core::ACCOUNT_ID;
-use stratus_invoke::{Call, Trigger};
 
 use super::authorizers::{Authorizer, Source};
-use super::data_plane::gateway_error;
+use super::data_plane::{gateway_error, invoke_bounded};
 use super::events::{self, Context, HttpRequest};
 use super::lambda_authorizer::{self as lambda, Answer};
 use super::model::{lambda_target, Api, Route};
@@ -327,28 +326,14 @@ async fn invoke(
         ));
     }
     let started = Instant::now();
-    let s2 = s.clone();
-    let task = tokio::spawn(async move {
-        let call = Call {
-            trigger: Trigger::HttpApi,
-            region: &region,
-            name: &target.name,
-            qualifier: target.qualifier.as_deref(),
-            payload,
-            client_context: None,
-            request_id: stratus_core::ids::uuid().to_string(),
-            want_log: false,
-        };
-        s2.invoker.invoke(call).await
-    });
-    let out = match tokio::time::timeout(AUTHORIZER_TIMEOUT, task).await {
-        Ok(Ok(Ok(out))) if !out.ending.is_function_error() => out,
-        Ok(Ok(Ok(_))) => return Err(internal("The authorizer function failed")),
-        Ok(Ok(Err(e))) => {
+    let out = match invoke_bounded(s, region, target, payload, AUTHORIZER_TIMEOUT).await {
+        Some(Ok(out)) if !out.ending.is_function_error() => out,
+        Some(Ok(_)) => return Err(internal("The authorizer function failed")),
+        Some(Err(e)) => {
             tracing::warn!(authorizer = %a.authorizer_id, error = %e, "Lambda authorizer could not run");
             return Err(internal("The authorizer function could not be invoked"));
         }
-        Ok(Err(_)) | Err(_) => return Err(internal("The authorizer function timed out")),
+        None => return Err(internal("The authorizer function timed out")),
     };
     tracing::debug!(authorizer = %a.authorizer_id, ms = started.elapsed().as_millis() as u64, "authorizer answered");
     lambda::parse_answer(a, &out.payload).map_err(|e| {

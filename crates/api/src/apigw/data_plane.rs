@@ -23,6 +23,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::Value;
 use stratus_core::limits;
+use stratus_core::names::FunctionRef;
 use stratus_engine::InvokeOutcome;
 use stratus_invoke::{Call, Failure, Trigger};
 
@@ -421,6 +422,28 @@ async fn invoke(s: &Shared, plan: &Plan, payload: Bytes) -> Outcome {
     {
         return Outcome::Failed;
     }
+    let limit = Duration::from_millis(u64::from(plan.integration.timeout_in_millis));
+    match invoke_bounded(s, region, target, payload, limit).await {
+        None => Outcome::TimedOut,
+        Some(Ok(out)) => Outcome::Done(out),
+        Some(Err(Failure::Throttled(_))) => Outcome::Throttled,
+        Some(Err(e)) => {
+            tracing::warn!(function = %plan.integration.integration_uri, error = %e, "HTTP API integration failed");
+            Outcome::Failed
+        }
+    }
+}
+
+/// Invokes `target` for an HTTP API (an integration or an authorizer) in a task of its own,
+/// so a request that stops waiting at `limit` leaves the invocation to finish, metered, as
+/// API Gateway does. `None`: the limit passed first.
+pub(super) async fn invoke_bounded(
+    s: &Shared,
+    region: String,
+    target: FunctionRef,
+    payload: Bytes,
+    limit: Duration,
+) -> Option<Result<InvokeOutcome, Failure>> {
     let s = s.clone();
     let task = tokio::spawn(async move {
         let call = Call {
@@ -435,19 +458,12 @@ async fn invoke(s: &Shared, plan: &Plan, payload: Bytes) -> Outcome {
         };
         s.invoker.invoke(call).await
     });
-    let limit = Duration::from_millis(u64::from(plan.integration.timeout_in_millis));
     match tokio::time::timeout(limit, task).await {
-        Err(_) => Outcome::TimedOut,
-        Ok(Ok(Ok(out))) => Outcome::Done(out),
-        Ok(Ok(Err(Failure::Throttled(_)))) => Outcome::Throttled,
-        Ok(Ok(Err(e))) => {
-            tracing::warn!(function = %plan.integration.integration_uri, error = %e, "HTTP API integration failed");
-            Outcome::Failed
-        }
-        Ok(Err(e)) => {
+        Err(_) => None,
+        Ok(ran) => Some(ran.unwrap_or_else(|e| {
             tracing::error!(%e, "HTTP API invocation task failed");
-            Outcome::Failed
-        }
+            Err(Failure::Platform)
+        })),
     }
 }
 
