@@ -27,6 +27,16 @@ pub struct Signer {
 }
 
 impl Signer {
+    /// The signer of `caller`'s request.
+    pub fn of(caller: &Caller) -> Signer {
+        Signer {
+            access_key: caller.access_key.clone(),
+            user_arn: caller.identity.arn.clone(),
+            user_id: caller.identity.user_id.clone(),
+        }
+    }
+
+    /// `requestContext.authorizer` of a payload 2.0 event (HTTP APIs and function URLs alike).
     pub fn v2(&self) -> Value {
         json!({ "iam": {
             "accessKey": self.access_key,
@@ -70,11 +80,7 @@ pub fn check(s: &AppState, parts: &Parts, body: &[u8], route_arn: &str) -> Resul
         );
         return Err(refused(&why, &why));
     }
-    let signer = Signer {
-        access_key: caller.access_key.clone(),
-        user_arn: caller.identity.arn.clone(),
-        user_id: caller.identity.user_id.clone(),
-    };
+    let signer = Signer::of(&caller);
     if !s.config.iam_enforced || caller.identity.is_root() {
         return Ok(signer);
     }

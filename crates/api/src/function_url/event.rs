@@ -41,19 +41,8 @@ pub fn build(
     match signer {
         None => rc["accountId"] = json!("anonymous"),
         Some(Signer { caller }) => {
-            let id = &caller.identity;
             rc["accountId"] = json!(stratus_core::ACCOUNT_ID);
-            rc["authorizer"] = json!({
-                "iam": {
-                    "accessKey": caller.access_key,
-                    "accountId": stratus_core::ACCOUNT_ID,
-                    "callerId": id.user_id,
-                    "cognitoIdentity": null,
-                    "principalOrgId": null,
-                    "userArn": id.arn,
-                    "userId": id.user_id,
-                }
-            });
+            rc["authorizer"] = crate::apigw::iam_auth::Signer::of(caller).v2();
         }
     }
     e
