@@ -488,15 +488,20 @@ function callHandler(headers, body, isAsync) {
   });
 }
 
-async function invoke(headers, body, isAsync) {
+// Marks an invocation as in progress (request id for logs, the trace id in the environment)
+// and returns its Runtime API path.
+function begin(headers) {
   const id = headers['lambda-runtime-aws-request-id'];
-  const idPath = `${API}/invocation/${encodeURIComponent(id)}`;
   globalThis[REQUEST_ID] = id;
   const traceId = headers['lambda-runtime-trace-id'];
   if (traceId) process.env._X_AMZN_TRACE_ID = traceId;
   else delete process.env._X_AMZN_TRACE_ID;
   inFlight = id;
+  return `${API}/invocation/${encodeURIComponent(id)}`;
+}
 
+async function invoke(headers, body, isAsync) {
+  const idPath = begin(headers);
   const { failed, value } = await callHandler(headers, body, isAsync);
   onEmptyLoop = null;
   let payload;
@@ -635,13 +640,7 @@ function createResponseStream(idPath, highWaterMark) {
 }
 
 async function invokeStreaming(headers, body) {
-  const id = headers['lambda-runtime-aws-request-id'];
-  const idPath = `${API}/invocation/${encodeURIComponent(id)}`;
-  globalThis[REQUEST_ID] = id;
-  const traceId = headers['lambda-runtime-trace-id'];
-  if (traceId) process.env._X_AMZN_TRACE_ID = traceId;
-  else delete process.env._X_AMZN_TRACE_ID;
-  inFlight = id;
+  const idPath = begin(headers);
   http ??= await import('node:http');
   const { stream, done, fail } = createResponseStream(idPath, handler[HANDLER_HIGHWATERMARK]);
   const failWith = (error) => {
@@ -656,7 +655,7 @@ async function invokeStreaming(headers, body) {
       clientContext: parseJsonHeader(headers['lambda-runtime-client-context'], 'ClientContext'),
       identity: parseJsonHeader(headers['lambda-runtime-cognito-identity'], 'CognitoIdentity'),
       invokedFunctionArn: headers['lambda-runtime-invoked-function-arn'],
-      awsRequestId: id,
+      awsRequestId: headers['lambda-runtime-aws-request-id'],
       getRemainingTimeInMillis: () => deadline - Date.now(),
     };
     const result = handler(JSON.parse(body), stream, context);
