@@ -46,6 +46,10 @@ def handler(event, context):
 
 
 def hog(new_function, **overrides):
+    # A long timeout: on a machine whose memory is slow to fault in (a freshly started VM),
+    # filling hundreds of MB can take seconds, and these tests are about the memory limit
+    # ending the environment, not about the default 3 s timeout racing it.
+    overrides.setdefault("Timeout", 60)
     return new_function(zip_bytes=make_zip({"app.py": HOG}), **overrides)["FunctionName"]
 
 
