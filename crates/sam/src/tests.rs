@@ -1,0 +1,85 @@
+//! Each case in `tests/cases` is a SAM template (`<name>.input.json`) and what the transform
+//! must make of it (`<name>.output.json`), compared as JSON; `<name>.error.txt` holds the
+//! message of a template that must fail.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::{transform, Context};
+
+fn ctx() -> Context {
+    Context {
+        region: "us-east-1".into(),
+        account_id: "123456789012".into(),
+        stack_name: "app".into(),
+        partition: "aws".into(),
+    }
+}
+
+fn read(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn cases() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("cases directory")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".input.json").map(str::to_string))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 10, "only {} cases found", names.len());
+    let mut failed = Vec::new();
+    for name in &names {
+        let input = read(&dir.join(format!("{name}.input.json")));
+        let result = transform(&input, &ctx());
+        let error_file = dir.join(format!("{name}.error.txt"));
+        if error_file.exists() {
+            let expected = std::fs::read_to_string(&error_file).unwrap();
+            match result {
+                Err(e) if e.to_string() == expected.trim_end() => {}
+                Err(e) => failed.push(format!(
+                    "{name}: error\n  got:      {e}\n  expected: {}",
+                    expected.trim_end()
+                )),
+                Ok(v) => failed.push(format!("{name}: expected an error, got {v}")),
+            }
+            continue;
+        }
+        let expected = read(&dir.join(format!("{name}.output.json")));
+        match result {
+            Ok(got) if got == expected => {}
+            Ok(got) => failed.push(format!(
+                "{name}: output differs\n  got:      {}\n  expected: {}",
+                serde_json::to_string(&got).unwrap(),
+                serde_json::to_string(&expected).unwrap()
+            )),
+            Err(e) => failed.push(format!("{name}: {e}")),
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failed.len(),
+        names.len(),
+        failed.join("\n")
+    );
+}
+
+#[test]
+fn hostile_input_is_an_error_not_a_panic() {
+    for v in [
+        serde_json::json!(null),
+        serde_json::json!([1]),
+        serde_json::json!({"Resources": {"F": {"Type": "AWS::Serverless::Function", "Properties": []}}}),
+        serde_json::json!({"Resources": {"F": {"Type": "AWS::Serverless::Function", "Properties": {"CodeUri": 1, "Events": {"E": 3}}}}}),
+        serde_json::json!({"Resources": {"F": {"Type": "AWS::Serverless::Function", "Properties": {"InlineCode": "x", "Handler": "a", "Runtime": "python3.12", "Events": {"E": {"Type": "S3", "Properties": {"Bucket": {"Ref": "F"}, "Events": 1}}}}}}}),
+        serde_json::json!({"Globals": [], "Resources": {}}),
+        serde_json::json!({"Resources": {"A": {"Type": "AWS::Serverless::HttpApi", "Properties": {"Auth": {"Authorizers": {"J": {"JwtConfiguration": 5}}}}}}}),
+    ] {
+        assert!(transform(&v, &ctx()).is_err(), "{v}");
+    }
+}
