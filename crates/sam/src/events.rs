@@ -26,18 +26,25 @@ pub(crate) fn translate(
         .ok_or("Type of property 'Events' is invalid.")?;
     // SAM handles events in the order of their Path (else their id), so `$default` comes first.
     let mut ordered: Vec<(&String, &Value)> = events.iter().collect();
-    ordered.sort_by_key(|(id, e)| {
-        e.get("Properties")
-            .and_then(|p| p.get("Path"))
-            .and_then(Value::as_str)
-            .unwrap_or(id.as_str())
-            .to_string()
-    });
+    ordered.sort_by_key(|(id, e)| sort_key(id, e));
     for (ev_id, event) in ordered {
         one(t, fn_id, ev_id, event, target, role.as_deref_mut(), attrs)
             .map_err(|e| format!("Event with id [{ev_id}] is invalid. {e}"))?;
     }
     Ok(())
+}
+
+/// An HttpApi event without `Path` and `Method` is the `$default` route, and sorts as such.
+fn sort_key(id: &str, e: &Value) -> String {
+    let p = e.get("Properties");
+    let path = p.and_then(|p| p.get("Path"));
+    let is_default_route = e.get("Type").and_then(Value::as_str) == Some("HttpApi")
+        && path.is_none()
+        && p.and_then(|p| p.get("Method")).is_none();
+    if is_default_route {
+        return "$default".into();
+    }
+    path.and_then(Value::as_str).unwrap_or(id).to_string()
 }
 
 fn one(
@@ -138,21 +145,25 @@ impl Event<'_> {
             .get_mut(&bucket_id)
             .and_then(Value::as_object_mut)
             .ok_or("S3 events must reference an S3 bucket in the same template.")?;
-        // The bucket waits for the permission: S3 checks it when the notification is set.
-        let depends = match bucket.remove("DependsOn") {
-            None => vec![json!(permission_id)],
-            Some(Value::Array(mut a)) => {
-                a.push(json!(permission_id));
-                a
-            }
-            Some(one) => vec![one, json!(permission_id)],
-        };
-        bucket.insert("DependsOn".into(), Value::Array(depends));
         let props = bucket
             .entry("Properties")
             .or_insert_with(|| json!({}))
             .as_object_mut()
             .ok_or("The bucket's Properties must be an object.")?;
+        let condition = self.attrs.condition.clone();
+        if let Some(cond) = &condition {
+            // A conditional function cannot be a DependsOn of an unconditional bucket; SAM
+            // makes the dependency through a tag whose value refers to the permission.
+            let tags = props
+                .entry("Tags")
+                .or_insert_with(|| json!([]))
+                .as_array_mut()
+                .ok_or("The bucket's Tags must be a list.")?;
+            tags.push(json!({
+                "Key": format!("sam:ConditionalDependsOn:{permission_id}"),
+                "Value": { "Fn::If": [cond, { "Ref": permission_id }, "no dependency"] }
+            }));
+        }
         let config = props
             .entry("NotificationConfiguration")
             .or_insert_with(|| json!({}))
@@ -170,7 +181,22 @@ impl Event<'_> {
                 c.insert("Filter".into(), f.clone());
             }
             c.insert("Function".into(), self.target.arn.clone());
-            list.push(Value::Object(c));
+            list.push(match &condition {
+                Some(cond) => json!({ "Fn::If": [cond, c, { "Ref": "AWS::NoValue" }] }),
+                None => Value::Object(c),
+            });
+        }
+        if condition.is_none() {
+            // The bucket waits for the permission: S3 checks it when the notification is set.
+            let depends = match bucket.remove("DependsOn") {
+                None => vec![json!(permission_id)],
+                Some(Value::Array(mut a)) => {
+                    a.push(json!(permission_id));
+                    a
+                }
+                Some(one) => vec![one, json!(permission_id)],
+            };
+            bucket.insert("DependsOn".into(), Value::Array(depends));
         }
         Ok(())
     }

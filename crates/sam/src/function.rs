@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::resources::{s3_location, Attrs, Translator};
-use crate::util::{copy_props, get_att, reference, resource, tag_list};
+use crate::util::{copy_props, get_att, reference, resolve_parameters, resource, tag_list};
 use crate::{events, hash, policies, Context, Invalid};
 
 /// Properties passed to `AWS::Lambda::Function` under the same name.
@@ -52,11 +52,18 @@ pub(crate) fn translate(
     let mut props = Map::new();
     props.insert("Code".into(), Value::Object(code(p)?));
     copy_props(p, &mut props, SAME_NAME);
+    // Role policies the function's own configuration needs, ahead of those from `Policies`.
+    let mut own_policies = Vec::new();
     if let Some(dlq) = p.get("DeadLetterQueue") {
-        let arn = dlq
-            .get("TargetArn")
-            .ok_or("'DeadLetterQueue' requires Type and TargetArn properties to be specified.")?;
+        let (arn, action) = dead_letter_queue(dlq)?;
         props.insert("DeadLetterConfig".into(), json!({ "TargetArn": arn }));
+        own_policies.push(json!({
+            "PolicyName": "DeadLetterQueuePolicy",
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{ "Action": action, "Resource": arn, "Effect": "Allow" }]
+            }
+        }));
     }
     if let Some(mode) = p.get("Tracing") {
         props.insert("TracingConfig".into(), json!({ "Mode": mode }));
@@ -71,6 +78,13 @@ pub(crate) fn translate(
     let tags = Value::Array(tag_list(Some("SAM"), p.get("Tags")));
     props.insert("Tags".into(), tags.clone());
 
+    let alias_value = p
+        .get("AutoPublishAlias")
+        .map(|a| resolve_parameters(a, &t.params));
+    let alias_name = alias_value.as_ref().and_then(Value::as_str);
+    if let Some(config) = p.get("EventInvokeConfig") {
+        own_policies.extend(event_invoke_config(t, id, config, alias_name, attrs)?);
+    }
     let mut role = match p.get("Role") {
         Some(given) => {
             props.insert("Role".into(), given.clone());
@@ -79,11 +93,35 @@ pub(crate) fn translate(
         None => {
             let role_id = format!("{id}Role");
             props.insert("Role".into(), get_att(&role_id, "Arn"));
-            Some(execution_role(t.ctx, &role_id, p, tags)?)
+            Some(execution_role(t.ctx, &role_id, p, tags, own_policies)?)
         }
     };
 
-    let target = match p.get("AutoPublishAlias") {
+    if let Some(sha) = p.get("AutoPublishCodeSha256") {
+        // Lambda publishes no new version for unchanged configuration, so SAM puts the code's
+        // hash in the description: new code then always makes a new version.
+        let sha = sha
+            .as_str()
+            .ok_or("AutoPublishCodeSha256 must be a string")?;
+        let description = match p.get("Description") {
+            None => json!(sha),
+            Some(Value::String(d)) => json!(format!("{d} {sha}")),
+            Some(d) => json!({ "Fn::Join": [" ", [d, sha]] }),
+        };
+        if p.contains_key("AutoPublishAlias") {
+            props.insert("Description".into(), description);
+        }
+    }
+    if p.contains_key("ProvisionedConcurrencyConfig") && !p.contains_key("AutoPublishAlias") {
+        return Err(
+            "To set ProvisionedConcurrencyConfig AutoPublishALias must be defined on the function"
+                .into(),
+        );
+    }
+    let alias = p
+        .get("AutoPublishAlias")
+        .map(|a| resolve_parameters(a, &t.params));
+    let target = match alias.as_ref() {
         None => Target {
             name: reference(id),
             arn: get_att(id, "Arn"),
@@ -91,8 +129,8 @@ pub(crate) fn translate(
         Some(alias) => {
             let alias = alias
                 .as_str()
-                .ok_or("'AutoPublishAlias' must be a string.")?;
-            let alias_id = publish(t, id, alias, p, &props, attrs)?;
+                .ok_or("'AutoPublishAlias' must be a string or a Ref to a template parameter")?;
+            let alias_id = publish(t, id, alias, p, &mut props, attrs)?;
             Target {
                 name: reference(&alias_id),
                 arn: reference(&alias_id),
@@ -148,8 +186,10 @@ fn execution_role(
     role_id: &str,
     p: &Map<String, Value>,
     tags: Value,
+    mut inline: Vec<Value>,
 ) -> Result<(String, Value), Invalid> {
     let resolved = policies::resolve(p.get("Policies"), role_id, ctx)?;
+    inline.extend(resolved.inline);
     let mut managed = vec![json!(policies::managed_policy_arn(
         "AWSLambdaBasicExecutionRole",
         ctx
@@ -175,8 +215,8 @@ fn execution_role(
             .unwrap_or_else(|| assume_role("lambda.amazonaws.com")),
     );
     role.insert("ManagedPolicyArns".into(), Value::Array(managed));
-    if !resolved.inline.is_empty() {
-        role.insert("Policies".into(), Value::Array(resolved.inline));
+    if !inline.is_empty() {
+        role.insert("Policies".into(), Value::Array(inline));
     }
     copy_props(p, &mut role, &["PermissionsBoundary"]);
     if let Some(path) = p.get("RolePath") {
@@ -204,7 +244,7 @@ fn publish(
     id: &str,
     alias: &str,
     p: &Map<String, Value>,
-    function: &Map<String, Value>,
+    function: &mut Map<String, Value>,
     attrs: &Attrs,
 ) -> Result<String, Invalid> {
     let valid = !alias.is_empty()
@@ -216,11 +256,20 @@ fn publish(
         return Err(format!("AutoPublishAlias name ('{alias}') must contain only alphanumeric characters, hyphens, or underscores matching (?!^[0-9]+$)([a-zA-Z0-9-_]+) pattern."));
     }
     let prefix = format!("{id}Version");
+    // SAM resolves the parameters in the code's location (for good: the function keeps the
+    // resolved values), so a new parameter value makes a new version.
+    let code = resolve_parameters(&function["Code"], &t.params);
+    function.insert("Code".into(), code);
     let version_id = match p.get("AutoPublishCodeSha256").and_then(Value::as_str) {
         Some(sha) => format!("{prefix}{}", sha.get(..10).unwrap_or(sha)),
         None => {
             let data = if p.get("AutoPublishAliasAllProperties") == Some(&json!(true)) {
-                Value::Object(function.clone())
+                // SAM hashes the function before it is given its generated role.
+                let mut all = function.clone();
+                if !p.contains_key("Role") {
+                    all.remove("Role");
+                }
+                Value::Object(all)
             } else {
                 let mut d = function["Code"].as_object().cloned().unwrap_or_default();
                 if let Some(Value::Object(env)) = function.get("Environment") {
@@ -254,6 +303,9 @@ fn publish(
     a.insert("FunctionVersion".into(), get_att(&version_id, "Version"));
     copy_props(p, &mut a, &["ProvisionedConcurrencyConfig"]);
     t.add_child(id, &alias_id, resource("AWS::Lambda::Alias", a), attrs)?;
+    // SAM's references to what it generated: `!Ref Fn.Alias`, `!Ref Fn.Version`.
+    t.renamed.insert(format!("{id}.Alias"), alias_id.clone());
+    t.renamed.insert(format!("{id}.Version"), version_id);
     Ok(alias_id)
 }
 
@@ -319,4 +371,128 @@ fn function_url(
         )?;
     }
     Ok(())
+}
+
+fn dead_letter_queue(dlq: &Value) -> Result<(Value, &'static str), Invalid> {
+    let missing = "'DeadLetterQueue' requires Type and TargetArn properties to be specified.";
+    let (Some(kind), Some(arn)) = (dlq.get("Type"), dlq.get("TargetArn")) else {
+        return Err(missing.into());
+    };
+    match kind.as_str() {
+        Some("SQS") => Ok((arn.clone(), "sqs:SendMessage")),
+        Some("SNS") => Ok((arn.clone(), "sns:Publish")),
+        _ => Err("'DeadLetterQueue' requires Type of ['SQS', 'SNS']".into()),
+    }
+}
+
+/// `AWS::Lambda::EventInvokeConfig` (`<Fn>EventInvokeConfig`), a queue or topic for a destination
+/// given only by type, and the role policies that let the function reach its destinations.
+fn event_invoke_config(
+    t: &mut Translator,
+    id: &str,
+    config: &Value,
+    alias: Option<&str>,
+    attrs: &Attrs,
+) -> Result<Vec<Value>, Invalid> {
+    let config = config
+        .as_object()
+        .ok_or("Type of property 'EventInvokeConfig' is invalid.")?;
+    let eic_id = format!("{id}EventInvokeConfig");
+    let mut destinations = Map::new();
+    let mut role_policies = Vec::new();
+    if let Some(dest) = config.get("DestinationConfig") {
+        let dest = dest
+            .as_object()
+            .ok_or("Property 'EventInvokeConfig.DestinationConfig' should be a map.")?;
+        for on in ["OnSuccess", "OnFailure"] {
+            let Some(d) = dest.get(on) else { continue };
+            let (arn, policy) = destination(t, id, &format!("{eic_id}{on}"), d, attrs)?;
+            destinations.insert(on.into(), json!({ "Destination": arn }));
+            role_policies.push(policy);
+        }
+    }
+    let mut e = Map::new();
+    e.insert("FunctionName".into(), reference(id));
+    e.insert("Qualifier".into(), json!(alias.unwrap_or("$LATEST")));
+    e.insert("DestinationConfig".into(), Value::Object(destinations));
+    copy_props(
+        config,
+        &mut e,
+        &["MaximumEventAgeInSeconds", "MaximumRetryAttempts"],
+    );
+    let mut r = resource("AWS::Lambda::EventInvokeConfig", e);
+    if let Some(alias) = alias {
+        r["DependsOn"] = json!([format!(
+            "{id}Alias{}",
+            alias.replace('-', "D").replace('_', "U")
+        )]);
+    }
+    t.add_child(id, &eic_id, r, attrs)?;
+    Ok(role_policies)
+}
+
+fn destination(
+    t: &mut Translator,
+    source: &str,
+    prefix: &str,
+    d: &Value,
+    attrs: &Attrs,
+) -> Result<(Value, Value), Invalid> {
+    const TYPES: &str = "['SQS', 'SNS', 'EventBridge', 'Lambda', 'S3Bucket']";
+    let kind = d.get("Type").and_then(Value::as_str).unwrap_or("None");
+    let arn = match (kind, d.get("Destination")) {
+        (_, Some(arn)) if arn.get("Fn::If").is_some() => {
+            return Err(
+                "A conditional (Fn::If) destination is not supported by this transform.".into(),
+            )
+        }
+        ("SQS" | "SNS" | "EventBridge" | "Lambda" | "S3Bucket", Some(arn)) => arn.clone(),
+        ("SQS", None) => {
+            t.add_child(
+                source,
+                &format!("{prefix}Queue"),
+                json!({ "Type": "AWS::SQS::Queue", "Properties": {} }),
+                attrs,
+            )?;
+            get_att(&format!("{prefix}Queue"), "Arn")
+        }
+        ("SNS", None) => {
+            t.add_child(
+                source,
+                &format!("{prefix}Topic"),
+                json!({ "Type": "AWS::SNS::Topic", "Properties": {} }),
+                attrs,
+            )?;
+            reference(&format!("{prefix}Topic"))
+        }
+        ("EventBridge" | "Lambda" | "S3Bucket", None) => {
+            return Err("Destination is required if Type is not ['SQS', 'SNS']".into())
+        }
+        (other, _) => return Err(format!("'Type: {other}' must be one of {TYPES}")),
+    };
+    let statement = |action: &str, resource: &Value| json!({ "Action": action, "Effect": "Allow", "Resource": resource });
+    let (suffix, statements) = match kind {
+        "SQS" => ("SQSPolicy", vec![statement("sqs:SendMessage", &arn)]),
+        "SNS" => ("SNSPolicy", vec![statement("sns:publish", &arn)]),
+        "EventBridge" => (
+            "EventBridgePolicy",
+            vec![statement("events:PutEvents", &arn)],
+        ),
+        "Lambda" => (
+            "LambdaPolicy",
+            vec![statement("lambda:InvokeFunction", &arn)],
+        ),
+        _ => (
+            "S3Policy",
+            vec![
+                statement("s3:PutObject", &json!({ "Fn::Join": ["/", [arn, "*"]] })),
+                statement("s3:ListBucket", &arn),
+            ],
+        ),
+    };
+    let policy = json!({
+        "PolicyName": format!("{prefix}{suffix}"),
+        "PolicyDocument": { "Statement": statements }
+    });
+    Ok((arn, policy))
 }

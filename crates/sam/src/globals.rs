@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::util::is_intrinsic;
+use crate::util::{is_intrinsic, py_list};
 
 const FUNCTION: &[&str] = &[
     "Handler",
@@ -84,7 +84,8 @@ impl Globals {
             let Some((_, kind, allowed)) = SECTIONS.iter().find(|(n, _, _)| n == name) else {
                 let names: Vec<&str> = SECTIONS.iter().map(|s| s.0).collect();
                 return Err(invalid(format!(
-                    "'{name}' is not supported. Must be one of the following values - {names:?}"
+                    "'{name}' is not supported. Must be one of the following values - {}",
+                    py_list(&names)
                 )));
             };
             let Some(props) = props.as_object() else {
@@ -92,7 +93,8 @@ impl Globals {
             };
             if let Some(key) = props.keys().find(|k| !allowed.contains(&k.as_str())) {
                 return Err(invalid(format!(
-                    "'{key}' is not a supported property of '{name}'. Must be one of the following values - {allowed:?}"
+                    "'{key}' is not a supported property of '{name}'. Must be one of the following values - {}",
+                    py_list(allowed)
                 )));
             }
             by_type.push((*kind, props.clone()));

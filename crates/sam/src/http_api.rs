@@ -101,7 +101,6 @@ impl Api {
     }
 
     pub(crate) fn emit(self, t: &mut Translator) -> Result<(), Invalid> {
-        let implicit = self.id == IMPLICIT;
         let id = self.id.as_str();
         let mut tags = Map::new();
         tags.insert("httpapi:createdBy".into(), json!("SAM"));
@@ -143,9 +142,6 @@ impl Api {
         for route in &self.routes {
             self.route(t, route)?;
         }
-        if implicit && self.routes.is_empty() {
-            t.out.remove(id);
-        }
         Ok(())
     }
 
@@ -184,7 +180,9 @@ impl Api {
             &stage_id,
             resource("AWS::ApiGatewayV2::Stage", stage),
             &self.attrs,
-        )
+        )?;
+        t.renamed.insert(format!("{id}.Stage"), stage_id);
+        Ok(())
     }
 
     fn route(&self, t: &mut Translator, r: &Route) -> Result<(), Invalid> {

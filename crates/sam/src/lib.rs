@@ -72,12 +72,17 @@ pub fn transform(template: &Value, ctx: &Context) -> Result<Value, Error> {
         None => globals::Globals::default(),
     };
     let Some(Value::Object(input)) = root.get("Resources").filter(|r| r.is_object()) else {
-        return Err(Error::one("'Resources' section is required"));
+        return Err(Error::one(
+            "Structure of the SAM template is invalid. 'Resources' section is required",
+        ));
     };
     if input.is_empty() {
-        return Err(Error::one("'Resources' section is required"));
+        return Err(Error::one(
+            "Structure of the SAM template is invalid. 'Resources' section is required",
+        ));
     }
-    let mut translator = resources::Translator::new(ctx, input, &globals);
+    let params = util::known_parameters(root.get("Parameters"), ctx);
+    let mut translator = resources::Translator::new(ctx, input, &globals, params);
     let resources = translator.run()?;
     out.insert("Resources".into(), Value::Object(resources));
     Ok(util::rename_refs(Value::Object(out), &translator.renamed))

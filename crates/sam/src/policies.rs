@@ -6,13 +6,13 @@ use std::sync::OnceLock;
 
 use serde_json::{json, Map, Value};
 
-use crate::util::is_intrinsic;
+use crate::util::{is_intrinsic, py_list};
 use crate::{Context, Invalid};
 
 /// The path and name of each AWS managed policy (as SAM's bundled list has them).
 const MANAGED: &str = include_str!("managed_policies.txt");
 
-/// SAM's policy templates that Stratus expands, verbatim from SAM's `policy_templates.json`.
+/// SAM's policy templates (name → parameters and definition), from SAM's `policy_templates.json`.
 const TEMPLATES: &str = include_str!("policy_templates.json");
 
 fn templates() -> &'static Map<String, Value> {
@@ -75,20 +75,14 @@ pub(crate) fn resolve(
     Ok(out)
 }
 
-/// A one-key map that is not a policy document: SAM reads it as a policy template.
+/// A one-key map naming one of SAM's policy templates; any other map is a policy document.
 fn is_template(m: &Map<String, Value>) -> bool {
-    m.len() == 1
-        && !m.contains_key("Statement")
-        && !m.contains_key("Version")
-        && !is_intrinsic(&Value::Object(m.clone()))
+    m.len() == 1 && m.keys().all(|k| templates().contains_key(k))
 }
 
 fn expand_template(name: &str, params: &Value) -> Result<Value, Invalid> {
     let Some(template) = templates().get(name) else {
-        let known: Vec<&String> = templates().keys().collect();
-        return Err(format!(
-            "Policy template '{name}' is not supported by this transform. Supported policy templates: {known:?}"
-        ));
+        return Err(format!("Policy template '{name}' does not exist."));
     };
     let Some(values) = params.as_object() else {
         return Err("Parameter values are required to process a policy template".into());
@@ -104,7 +98,8 @@ fn expand_template(name: &str, params: &Value) -> Result<Value, Invalid> {
         .collect();
     if !missing.is_empty() {
         return Err(format!(
-            "Following required parameters of template '{name}' don't have values: {missing:?}"
+            "Following required parameters of template '{name}' don't have values: {}",
+            py_list(&missing)
         ));
     }
     Ok(substitute(&template["Definition"], values))

@@ -36,6 +36,9 @@ pub(crate) struct Translator<'a> {
     pub ctx: &'a Context,
     pub input: &'a Map<String, Value>,
     globals: &'a Globals,
+    /// The parameter values SAM knows at transform time: defaults and the region's pseudo
+    /// parameters. It resolves them where a value decides a logical id.
+    pub params: Map<String, Value>,
     /// The template's resources as they are being rewritten.
     pub out: Map<String, Value>,
     /// Logical ids the transform changed (old → new), rewritten across the template at the end.
@@ -50,9 +53,11 @@ impl<'a> Translator<'a> {
         ctx: &'a Context,
         input: &'a Map<String, Value>,
         globals: &'a Globals,
+        params: Map<String, Value>,
     ) -> Self {
         Translator {
             ctx,
+            params,
             input,
             globals,
             out: Map::new(),
