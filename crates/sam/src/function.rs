@@ -454,6 +454,10 @@ fn destination(
                 json!({ "Type": "AWS::SQS::Queue", "Properties": {} }),
                 attrs,
             )?;
+            t.renamed.insert(
+                format!("{source}.DestinationQueue"),
+                format!("{prefix}Queue"),
+            );
             get_att(&format!("{prefix}Queue"), "Arn")
         }
         ("SNS", None) => {
@@ -463,6 +467,10 @@ fn destination(
                 json!({ "Type": "AWS::SNS::Topic", "Properties": {} }),
                 attrs,
             )?;
+            t.renamed.insert(
+                format!("{source}.DestinationTopic"),
+                format!("{prefix}Topic"),
+            );
             reference(&format!("{prefix}Topic"))
         }
         ("EventBridge" | "Lambda" | "S3Bucket", None) => {

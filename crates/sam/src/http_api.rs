@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
+use crate::authorizers::{self, Authorizer};
 use crate::events::{http_api_ref, Event};
 use crate::resources::{permission, Attrs, Translator};
 use crate::util::{copy_props, is_intrinsic, reference, resource};
@@ -61,7 +62,7 @@ pub(crate) struct Api {
     id: String,
     props: Map<String, Value>,
     attrs: Attrs,
-    authorizers: BTreeMap<String, Map<String, Value>>,
+    authorizers: BTreeMap<String, Authorizer>,
     default_authorizer: Option<String>,
     routes: Vec<Route>,
     /// Functions with a `$default` route: their other routes need no permission of their own.
@@ -88,7 +89,7 @@ impl Api {
                 "property {k} not defined for resource of type AWS::Serverless::HttpApi"
             ));
         }
-        let (authorizers, default_authorizer) = auth(p.get("Auth"))?;
+        let (authorizers, default_authorizer) = authorizers::parse(p.get("Auth"))?;
         Ok(Api {
             id: id.into(),
             props: p.clone(),
@@ -128,16 +129,8 @@ impl Api {
         t.add_main(id, id, resource("AWS::ApiGatewayV2::Api", api), &self.attrs)?;
 
         self.stage(t, tags)?;
-        for (name, config) in &self.authorizers {
-            let mut a = config.clone();
-            a.remove("__Scopes");
-            a.insert("ApiId".into(), reference(id));
-            t.add_child(
-                id,
-                &format!("{id}{name}Authorizer"),
-                resource("AWS::ApiGatewayV2::Authorizer", a),
-                &self.attrs,
-            )?;
+        for (name, authorizer) in &self.authorizers {
+            authorizer.emit(t, id, name, &self.attrs)?;
         }
         for route in &self.routes {
             self.route(t, route)?;
@@ -246,13 +239,13 @@ impl Api {
             }
             return Ok(());
         };
-        let Some(config) = self.authorizers.get(&name) else {
+        let Some(authorizer) = self.authorizers.get(&name) else {
             return Err(format!(
                 "Event with id [{}] is invalid. Unable to set Authorizer [{name}] on API method [{}] for path [{}] because the related API does not define any Authorizers.",
                 r.id, r.method, r.path
             ));
         };
-        route.insert("AuthorizationType".into(), json!("JWT"));
+        route.insert("AuthorizationType".into(), json!(authorizer.route_type));
         route.insert(
             "AuthorizerId".into(),
             reference(&format!("{}{name}Authorizer", self.id)),
@@ -261,84 +254,13 @@ impl Api {
             .auth
             .as_ref()
             .and_then(|a| a.get("AuthorizationScopes"))
-            .or_else(|| config.get("__Scopes"));
-        if let Some(scopes) = scopes {
+            .or(authorizer.scopes.as_ref());
+        // Only JWT authorizers check scopes.
+        if let Some(scopes) = scopes.filter(|_| authorizer.route_type == "JWT") {
             route.insert("AuthorizationScopes".into(), scopes.clone());
         }
         Ok(())
     }
-}
-
-/// The API's JWT authorizers (as `AWS::ApiGatewayV2::Authorizer` properties) and its default.
-type Authorizers = (BTreeMap<String, Map<String, Value>>, Option<String>);
-
-fn auth(v: Option<&Value>) -> Result<Authorizers, Invalid> {
-    let Some(auth) = v else {
-        return Ok((BTreeMap::new(), None));
-    };
-    let auth = auth
-        .as_object()
-        .ok_or("Type of property 'Auth' is invalid.")?;
-    let mut out = BTreeMap::new();
-    if let Some(list) = auth.get("Authorizers") {
-        let list = list
-            .as_object()
-            .ok_or("Authorizers must be a dictionary.")?;
-        for (name, a) in list {
-            out.insert(name.clone(), jwt_authorizer(name, a)?);
-        }
-    }
-    let default = match auth.get("DefaultAuthorizer") {
-        None => None,
-        Some(Value::String(d)) if out.contains_key(d) => Some(d.clone()),
-        Some(d) => {
-            return Err(format!(
-                "Unable to set DefaultAuthorizer because '{}' was not defined in 'Authorizers'.",
-                d.as_str().unwrap_or_default()
-            ))
-        }
-    };
-    Ok((out, default))
-}
-
-fn jwt_authorizer(name: &str, a: &Value) -> Result<Map<String, Value>, Invalid> {
-    let a = a
-        .as_object()
-        .ok_or_else(|| format!("Authorizer {name} must be a dictionary."))?;
-    if a.contains_key("FunctionArn") {
-        return Err(format!("Authorizer {name}: Lambda authorizers are not supported by this transform; use a JWT authorizer."));
-    }
-    let jwt = a
-        .get("JwtConfiguration")
-        .and_then(Value::as_object)
-        .ok_or_else(|| format!("{name} Authorizer must define 'JwtConfiguration'."))?;
-    // SAM takes the OpenAPI spelling (issuer, audience); CloudFormation's is capitalised.
-    let field = |k: &str| {
-        jwt.get(k)
-            .or_else(|| jwt.get(&k.to_ascii_lowercase()))
-            .cloned()
-    };
-    let mut config = Map::new();
-    if let Some(issuer) = field("Issuer") {
-        config.insert("Issuer".into(), issuer);
-    }
-    if let Some(audience) = field("Audience") {
-        config.insert("Audience".into(), audience);
-    }
-    let source = a
-        .get("IdentitySource")
-        .cloned()
-        .ok_or_else(|| format!("{name} Authorizer must define 'IdentitySource'."))?;
-    let mut out = Map::new();
-    out.insert("AuthorizerType".into(), json!("JWT"));
-    out.insert("Name".into(), json!(name));
-    out.insert("IdentitySource".into(), json!([source]));
-    out.insert("JwtConfiguration".into(), Value::Object(config));
-    if let Some(scopes) = a.get("AuthorizationScopes") {
-        // Kept aside for the routes; not a property of the authorizer resource.
-        out.insert("__Scopes".into(), scopes.clone());
-    }
-    Ok(out)
 }
 
 fn cors_configuration(v: &Value) -> Result<Value, Invalid> {

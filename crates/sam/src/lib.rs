@@ -15,6 +15,7 @@
 //! `AWS::Serverless::Api`) and SAM's other types are refused with a transform error naming them.
 //! `DeploymentPreference` (gradual rollouts through CodeDeploy) is not translated yet.
 
+mod authorizers;
 mod events;
 mod function;
 mod globals;
