@@ -5,7 +5,9 @@
 use serde_json::{json, Map, Value};
 
 use crate::function::{assume_role, Target};
-use crate::resources::{account_ref, kind_of, permission, ref_to_kind, Attrs, Translator};
+use crate::resources::{
+    account_ref, kind_of, permission, ref_to_kind, Attrs, Translator, RESOURCE_ERROR,
+};
 use crate::util::{copy_props, get_att, resource};
 use crate::{http_api, policies, Invalid};
 
@@ -28,8 +30,12 @@ pub(crate) fn translate(
     let mut ordered: Vec<(&String, &Value)> = events.iter().collect();
     ordered.sort_by_key(|(id, e)| sort_key(id, e));
     for (ev_id, event) in ordered {
-        one(t, fn_id, ev_id, event, target, role.as_deref_mut(), attrs)
-            .map_err(|e| format!("Event with id [{ev_id}] is invalid. {e}"))?;
+        one(t, fn_id, ev_id, event, target, role.as_deref_mut(), attrs).map_err(|e| {
+            match e.starts_with(RESOURCE_ERROR) {
+                true => e,
+                false => format!("Event with id [{ev_id}] is invalid. {e}"),
+            }
+        })?;
     }
     Ok(())
 }
@@ -107,7 +113,13 @@ impl Event<'_> {
     pub(crate) fn required(&self, name: &str) -> Result<&Value, Invalid> {
         self.p
             .get(name)
-            .ok_or_else(|| format!("Missing required property '{name}'."))
+            // SAM names the event's resource (`<Fn><Event>`) in this one.
+            .ok_or_else(|| {
+                format!(
+                    "{RESOURCE_ERROR}{}] is invalid. Missing required property '{name}'.",
+                    self.id
+                )
+            })
     }
 
     pub(crate) fn add(&self, t: &mut Translator, id: &str, r: Value) -> Result<(), Invalid> {
@@ -277,19 +289,19 @@ impl Event<'_> {
         Ok(())
     }
 
-    /// An EventBridge rule on a schedule or a pattern, targeting the function.
+    /// An EventBridge rule on a schedule (`what` = `Schedule`) or a pattern, targeting the
+    /// function.
     fn rule(&self, t: &mut Translator, what: &str) -> Result<(), Invalid> {
-        let value = self.required(what)?.clone();
         let mut r = Map::new();
-        r.insert(
-            if what == "Schedule" {
-                "ScheduleExpression"
-            } else {
-                "EventPattern"
-            }
-            .into(),
-            value,
-        );
+        if what == "Schedule" {
+            r.insert(
+                "ScheduleExpression".into(),
+                self.required("Schedule")?.clone(),
+            );
+        } else if let Some(pattern) = self.p.get("Pattern") {
+            // Optional to SAM: CloudFormation then asks for a pattern or a schedule.
+            r.insert("EventPattern".into(), pattern.clone());
+        }
         if self.p.contains_key("State") && self.p.contains_key("Enabled") {
             return Err("State and Enabled Properties cannot both be specified.".into());
         }

@@ -122,8 +122,13 @@ impl<'a> Translator<'a> {
     }
 
     fn fail(&mut self, id: &str, e: Invalid) {
-        self.errors
-            .push(format!("Resource with id [{id}] is invalid. {e}"));
+        // Some of SAM's errors name a generated resource rather than the SAM one.
+        if e.starts_with(RESOURCE_ERROR) {
+            self.errors.push(e);
+        } else {
+            self.errors
+                .push(format!("{RESOURCE_ERROR}{id}] is invalid. {e}"));
+        }
     }
 
     /// The resource's properties with its type's globals merged in.
@@ -333,6 +338,9 @@ impl<'a> Translator<'a> {
         Ok(())
     }
 }
+
+/// How every error about one resource starts.
+pub(crate) const RESOURCE_ERROR: &str = "Resource with id [";
 
 pub(crate) fn kind_of(r: &Value) -> &str {
     r.get("Type").and_then(Value::as_str).unwrap_or("")

@@ -83,3 +83,57 @@ fn hostile_input_is_an_error_not_a_panic() {
         assert!(transform(&v, &ctx()).is_err(), "{v}");
     }
 }
+
+/// Every value of every case's template, one at a time, replaced by values of the other JSON
+/// types: the transform must answer (a template or an error) and never panic.
+#[test]
+fn no_panic_when_any_value_is_replaced() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    let hostile = [
+        serde_json::json!(null),
+        serde_json::json!(7),
+        serde_json::json!("x"),
+        serde_json::json!([{"Ref": "Nope"}]),
+        serde_json::json!({"Ref": "Nope"}),
+        serde_json::json!({}),
+    ];
+    let mut tried = 0;
+    for entry in std::fs::read_dir(&dir).expect("cases directory") {
+        let path = entry.expect("entry").path();
+        if !path.to_string_lossy().ends_with(".input.json") {
+            continue;
+        }
+        let input = read(&path);
+        let mut pointers = Vec::new();
+        collect_pointers(&input, String::new(), &mut pointers);
+        for pointer in &pointers {
+            for value in &hostile {
+                let mut mutated = input.clone();
+                if let Some(slot) = mutated.pointer_mut(pointer) {
+                    *slot = value.clone();
+                }
+                let _ = transform(&mutated, &ctx());
+                tried += 1;
+            }
+        }
+    }
+    assert!(tried > 1000, "only {tried} mutations tried");
+}
+
+fn collect_pointers(v: &Value, at: String, out: &mut Vec<String>) {
+    out.push(at.clone());
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                let key = k.replace('~', "~0").replace('/', "~1");
+                collect_pointers(v, format!("{at}/{key}"), out);
+            }
+        }
+        Value::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                collect_pointers(v, format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
