@@ -59,6 +59,9 @@ impl Error {
 /// An error in one resource, before it is tied to the resource's logical id.
 pub(crate) type Invalid = String;
 
+/// Deeper than any real template; the limit keeps recursion over hostile input bounded.
+const MAX_DEPTH: usize = 200;
+
 /// Transforms a SAM template into a plain CloudFormation template.
 pub fn transform(template: &Value, ctx: &Context) -> Result<Value, Error> {
     let Some(root) = template.as_object() else {
@@ -66,6 +69,12 @@ pub fn transform(template: &Value, ctx: &Context) -> Result<Value, Error> {
             "Structure of the SAM template is invalid. The template must be a JSON object.",
         ));
     };
+    // The translation recurses over values; bound the depth before it does (iteratively).
+    if util::depth_exceeds(template, MAX_DEPTH) {
+        return Err(Error::one(format!(
+            "Structure of the SAM template is invalid. Values are nested more than {MAX_DEPTH} levels deep."
+        )));
+    }
     let mut out: Map<String, Value> = root.clone();
     out.remove("Transform");
     let globals = match out.remove("Globals") {

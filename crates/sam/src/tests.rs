@@ -70,6 +70,30 @@ fn cases() {
 }
 
 #[test]
+fn deep_nesting_is_refused_before_any_recursion() {
+    let mut v = serde_json::json!("leaf");
+    for _ in 0..100_000 {
+        v = Value::Array(vec![v]);
+    }
+    let mut template = serde_json::json!({"Resources": {"T": {"Type": "AWS::SNS::Topic"}}});
+    template["Resources"]["T"]["Metadata"] = v;
+    let err = transform(&template, &ctx()).expect_err("too deep");
+    assert!(
+        err.to_string().contains("nested more than 200 levels"),
+        "{err}"
+    );
+    // Values are dropped iteratively here, as serde_json's drop of so deep a value recurses.
+    let mut stack = vec![template];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Array(a) => stack.extend(a),
+            Value::Object(m) => stack.extend(m.into_iter().map(|(_, v)| v)),
+            _ => {}
+        }
+    }
+}
+
+#[test]
 fn hostile_input_is_an_error_not_a_panic() {
     for v in [
         serde_json::json!(null),
