@@ -46,9 +46,6 @@ pub(crate) fn translate(
     p: &Map<String, Value>,
     attrs: &Attrs,
 ) -> Result<(), Invalid> {
-    if p.contains_key("DeploymentPreference") {
-        return Err("DeploymentPreference (gradual deployments through CodeDeploy) is not supported by this transform yet.".into());
-    }
     let mut props = Map::new();
     props.insert("Code".into(), Value::Object(code(p)?));
     copy_props(p, &mut props, SAME_NAME);
@@ -152,6 +149,14 @@ pub(crate) fn translate(
 
 /// The `Code` of the function from `CodeUri`, `InlineCode` or `ImageUri`.
 fn code(p: &Map<String, Value>) -> Result<Map<String, Value>, Invalid> {
+    let mut code = code_location(p)?;
+    if let Some(key) = p.get("SourceKMSKeyArn") {
+        code.insert("SourceKMSKeyArn".into(), key.clone());
+    }
+    Ok(code)
+}
+
+fn code_location(p: &Map<String, Value>) -> Result<Map<String, Value>, Invalid> {
     let one_of = "Only one of 'InlineCode' or 'CodeUri' can be set.";
     if let Some(image) = p.get("ImageUri") {
         let mut m = Map::new();

@@ -143,25 +143,20 @@ impl<'a> Translator<'a> {
 
     fn one(&mut self, id: &str, kind: &str, r: &Value) -> Result<(), Invalid> {
         let attrs = Attrs::of(r.as_object().ok_or("Resource must be an object.")?);
-        match kind {
-            "AWS::Serverless::Function" => {
-                let props = self.properties(r)?;
-                function::translate(self, id, &props, &attrs)
-            }
-            "AWS::Serverless::SimpleTable" => {
-                let props = self.properties(r)?;
-                self.simple_table(id, &props, &attrs)
-            }
-            "AWS::Serverless::LayerVersion" => {
-                let props = self.properties(r)?;
-                self.layer_version(id, r, &props, &attrs)
-            }
-            "AWS::Serverless::Api" => Err(
-                "AWS::Serverless::Api (REST APIs, API Gateway v1) is not supported; use AWS::Serverless::HttpApi instead."
-                    .into(),
-            ),
-            other => Err(format!("Resource type {other} is not supported by this transform.")),
-        }
+        let translate: fn(&mut Self, &str, &Value, &Map<String, Value>, &Attrs) -> Result<(), Invalid> =
+            match kind {
+                "AWS::Serverless::Function" => |t, id, _, p, a| function::translate(t, id, p, a),
+                "AWS::Serverless::SimpleTable" => |t, id, _, p, a| t.simple_table(id, p, a),
+                "AWS::Serverless::LayerVersion" => |t, id, r, p, a| t.layer_version(id, r, p, a),
+                "AWS::Serverless::Api" => {
+                    return Err("AWS::Serverless::Api (REST APIs, API Gateway v1) is not supported; use AWS::Serverless::HttpApi instead.".into())
+                }
+                other => return Err(format!("Resource type {other} is not supported by this transform.")),
+            };
+        // Checked with the globals merged in: a global is as much the resource's as its own.
+        let props = self.properties(r)?;
+        check_properties(kind, &props)?;
+        translate(self, id, r, &props, &attrs)
     }
 
     /// Adds a generated resource, refusing to overwrite one the template already has.
@@ -337,6 +332,121 @@ impl<'a> Translator<'a> {
         self.renamed.insert(id.into(), new_id);
         Ok(())
     }
+}
+
+/// The properties SAM defines for each type this transform takes, and those of them it does not
+/// translate (refused rather than dropped, so a stack never deploys less than it says).
+const PROPERTIES: &[(&str, &[&str], &[&str])] = &[
+    (
+        "AWS::Serverless::Function",
+        &[
+            "FunctionName",
+            "Handler",
+            "Runtime",
+            "CodeUri",
+            "ImageUri",
+            "PackageType",
+            "InlineCode",
+            "DeadLetterQueue",
+            "Description",
+            "MemorySize",
+            "Timeout",
+            "VpcConfig",
+            "Role",
+            "AssumeRolePolicyDocument",
+            "Policies",
+            "RolePath",
+            "PermissionsBoundary",
+            "Environment",
+            "Events",
+            "Tags",
+            "PropagateTags",
+            "Tracing",
+            "KmsKeyArn",
+            "DeploymentPreference",
+            "ReservedConcurrentExecutions",
+            "Layers",
+            "EventInvokeConfig",
+            "EphemeralStorage",
+            "AutoPublishAlias",
+            "AutoPublishCodeSha256",
+            "AutoPublishAliasAllProperties",
+            "VersionDescription",
+            "ProvisionedConcurrencyConfig",
+            "FileSystemConfigs",
+            "ImageConfig",
+            "CodeSigningConfigArn",
+            "Architectures",
+            "SnapStart",
+            "FunctionUrlConfig",
+            "RuntimeManagementConfig",
+            "LoggingConfig",
+            "RecursiveLoop",
+            "SourceKMSKeyArn",
+            "CapacityProviderConfig",
+            "FunctionScalingConfig",
+            "VersionDeletionPolicy",
+            "PublishToLatestPublished",
+            "TenancyConfig",
+            "DurableConfig",
+        ],
+        &[
+            "DeploymentPreference",
+            "CapacityProviderConfig",
+            "FunctionScalingConfig",
+            "PublishToLatestPublished",
+            "TenancyConfig",
+            "DurableConfig",
+        ],
+    ),
+    (
+        "AWS::Serverless::SimpleTable",
+        &[
+            "PointInTimeRecoverySpecification",
+            "PrimaryKey",
+            "ProvisionedThroughput",
+            "TableName",
+            "Tags",
+            "SSESpecification",
+        ],
+        &[],
+    ),
+    (
+        "AWS::Serverless::LayerVersion",
+        &[
+            "LayerName",
+            "Description",
+            "PublishLambdaVersion",
+            "ContentUri",
+            "CompatibleArchitectures",
+            "CompatibleRuntimes",
+            "LicenseInfo",
+            "RetentionPolicy",
+        ],
+        &[],
+    ),
+];
+
+fn check_properties(kind: &str, props: &Map<String, Value>) -> Result<(), Invalid> {
+    let Some((_, known, refused)) = PROPERTIES.iter().find(|(k, _, _)| *k == kind) else {
+        return Ok(());
+    };
+    for name in props.keys() {
+        if !known.contains(&name.as_str()) {
+            return Err(format!(
+                "property {name} not defined for resource of type {kind}"
+            ));
+        }
+        if refused.contains(&name.as_str()) {
+            return Err(format!(
+                "property {name} is not supported by this transform yet."
+            ));
+        }
+    }
+    if props.get("PropagateTags") == Some(&Value::Bool(true)) {
+        return Err("PropagateTags is not supported by this transform yet.".into());
+    }
+    Ok(())
 }
 
 /// How every error about one resource starts.
