@@ -143,20 +143,21 @@ impl<'a> Translator<'a> {
 
     fn one(&mut self, id: &str, kind: &str, r: &Value) -> Result<(), Invalid> {
         let attrs = Attrs::of(r.as_object().ok_or("Resource must be an object.")?);
-        let translate: fn(&mut Self, &str, &Value, &Map<String, Value>, &Attrs) -> Result<(), Invalid> =
-            match kind {
-                "AWS::Serverless::Function" => |t, id, _, p, a| function::translate(t, id, p, a),
-                "AWS::Serverless::SimpleTable" => |t, id, _, p, a| t.simple_table(id, p, a),
-                "AWS::Serverless::LayerVersion" => |t, id, r, p, a| t.layer_version(id, r, p, a),
-                "AWS::Serverless::Api" => {
-                    return Err("AWS::Serverless::Api (REST APIs, API Gateway v1) is not supported; use AWS::Serverless::HttpApi instead.".into())
-                }
-                other => return Err(format!("Resource type {other} is not supported by this transform.")),
-            };
+        match kind {
+            "AWS::Serverless::Function" | "AWS::Serverless::SimpleTable" | "AWS::Serverless::LayerVersion" => {}
+            "AWS::Serverless::Api" => {
+                return Err("AWS::Serverless::Api (REST APIs, API Gateway v1) is not supported; use AWS::Serverless::HttpApi instead.".into())
+            }
+            other => return Err(format!("Resource type {other} is not supported by this transform.")),
+        }
         // Checked with the globals merged in: a global is as much the resource's as its own.
         let props = self.properties(r)?;
         check_properties(kind, &props)?;
-        translate(self, id, r, &props, &attrs)
+        match kind {
+            "AWS::Serverless::Function" => function::translate(self, id, &props, &attrs),
+            "AWS::Serverless::SimpleTable" => self.simple_table(id, &props, &attrs),
+            _ => self.layer_version(id, r, &props, &attrs),
+        }
     }
 
     /// Adds a generated resource, refusing to overwrite one the template already has.
