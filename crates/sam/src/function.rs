@@ -46,10 +46,55 @@ pub(crate) fn translate(
     p: &Map<String, Value>,
     attrs: &Attrs,
 ) -> Result<(), Invalid> {
+    let (mut props, mut own_policies) = lambda_properties(p)?;
+    let alias = alias_name(t, p)?;
+    if let Some(config) = p.get("EventInvokeConfig") {
+        own_policies.extend(event_invoke_config(t, id, config, alias.as_deref(), attrs)?);
+    }
+    let mut role = match p.get("Role") {
+        Some(given) => {
+            props.insert("Role".into(), given.clone());
+            None
+        }
+        None => {
+            let role_id = format!("{id}Role");
+            props.insert("Role".into(), get_att(&role_id, "Arn"));
+            let tags = props["Tags"].clone();
+            Some(execution_role(t.ctx, &role_id, p, tags, own_policies)?)
+        }
+    };
+    let target = match &alias {
+        None => Target {
+            name: reference(id),
+            arn: get_att(id, "Arn"),
+        },
+        Some(alias) => {
+            let alias_id = publish(t, id, alias, p, &mut props, attrs)?;
+            Target {
+                name: reference(&alias_id),
+                arn: reference(&alias_id),
+            }
+        }
+    };
+    if let Some(url) = p.get("FunctionUrlConfig") {
+        function_url(t, id, url, &target, attrs)?;
+    }
+    events::translate(t, id, p.get("Events"), &target, role.as_mut(), attrs)?;
+    if let Some((role_id, role)) = role {
+        let mut role_attrs = attrs.clone();
+        role_attrs.depends_on = None;
+        role_attrs.metadata = None;
+        t.add_main(id, &role_id, role, &role_attrs)?;
+    }
+    t.add_main(id, id, resource("AWS::Lambda::Function", props), attrs)
+}
+
+/// The `AWS::Lambda::Function` properties (all but `Role`), and the role policies the
+/// function's own configuration needs, ahead of those from `Policies`.
+fn lambda_properties(p: &Map<String, Value>) -> Result<(Map<String, Value>, Vec<Value>), Invalid> {
     let mut props = Map::new();
     props.insert("Code".into(), Value::Object(code(p)?));
     copy_props(p, &mut props, SAME_NAME);
-    // Role policies the function's own configuration needs, ahead of those from `Policies`.
     let mut own_policies = Vec::new();
     if let Some(dlq) = p.get("DeadLetterQueue") {
         let (arn, action) = dead_letter_queue(dlq)?;
@@ -72,29 +117,14 @@ pub(crate) fn translate(
             "Runtime and Handler needs to be present when PackageType is of type `Zip`".into(),
         );
     }
-    let tags = Value::Array(tag_list(Some("SAM"), p.get("Tags")));
-    props.insert("Tags".into(), tags.clone());
-
-    let alias_value = p
-        .get("AutoPublishAlias")
-        .map(|a| resolve_parameters(a, &t.params));
-    let alias_name = alias_value.as_ref().and_then(Value::as_str);
-    if let Some(config) = p.get("EventInvokeConfig") {
-        own_policies.extend(event_invoke_config(t, id, config, alias_name, attrs)?);
-    }
-    let mut role = match p.get("Role") {
-        Some(given) => {
-            props.insert("Role".into(), given.clone());
-            None
-        }
-        None => {
-            let role_id = format!("{id}Role");
-            props.insert("Role".into(), get_att(&role_id, "Arn"));
-            Some(execution_role(t.ctx, &role_id, p, tags, own_policies)?)
-        }
-    };
-
-    if let Some(sha) = p.get("AutoPublishCodeSha256") {
+    props.insert(
+        "Tags".into(),
+        Value::Array(tag_list(Some("SAM"), p.get("Tags"))),
+    );
+    if let (Some(sha), true) = (
+        p.get("AutoPublishCodeSha256"),
+        p.contains_key("AutoPublishAlias"),
+    ) {
         // Lambda publishes no new version for unchanged configuration, so SAM puts the code's
         // hash in the description: new code then always makes a new version.
         let sha = sha
@@ -105,46 +135,23 @@ pub(crate) fn translate(
             Some(Value::String(d)) => json!(format!("{d} {sha}")),
             Some(d) => json!({ "Fn::Join": [" ", [d, sha]] }),
         };
-        if p.contains_key("AutoPublishAlias") {
-            props.insert("Description".into(), description);
-        }
+        props.insert("Description".into(), description);
     }
-    if p.contains_key("ProvisionedConcurrencyConfig") && !p.contains_key("AutoPublishAlias") {
-        return Err(
-            "To set ProvisionedConcurrencyConfig AutoPublishALias must be defined on the function"
-                .into(),
-        );
-    }
-    let alias = p
-        .get("AutoPublishAlias")
-        .map(|a| resolve_parameters(a, &t.params));
-    let target = match alias.as_ref() {
-        None => Target {
-            name: reference(id),
-            arn: get_att(id, "Arn"),
-        },
-        Some(alias) => {
-            let alias = alias
-                .as_str()
-                .ok_or("'AutoPublishAlias' must be a string or a Ref to a template parameter")?;
-            let alias_id = publish(t, id, alias, p, &mut props, attrs)?;
-            Target {
-                name: reference(&alias_id),
-                arn: reference(&alias_id),
-            }
+    Ok((props, own_policies))
+}
+
+/// `AutoPublishAlias`, a string or a parameter's default.
+fn alias_name(t: &Translator, p: &Map<String, Value>) -> Result<Option<String>, Invalid> {
+    let Some(alias) = p.get("AutoPublishAlias") else {
+        if p.contains_key("ProvisionedConcurrencyConfig") {
+            return Err("To set ProvisionedConcurrencyConfig AutoPublishALias must be defined on the function".into());
         }
+        return Ok(None);
     };
-    if let Some(url) = p.get("FunctionUrlConfig") {
-        function_url(t, id, url, &target, attrs)?;
+    match resolve_parameters(alias, &t.params) {
+        Value::String(name) => Ok(Some(name)),
+        _ => Err("'AutoPublishAlias' must be a string or a Ref to a template parameter".into()),
     }
-    events::translate(t, id, p.get("Events"), &target, role.as_mut(), attrs)?;
-    if let Some((role_id, role)) = role {
-        let mut role_attrs = attrs.clone();
-        role_attrs.depends_on = None;
-        role_attrs.metadata = None;
-        t.add_main(id, &role_id, role, &role_attrs)?;
-    }
-    t.add_main(id, id, resource("AWS::Lambda::Function", props), attrs)
 }
 
 /// The `Code` of the function from `CodeUri`, `InlineCode` or `ImageUri`.
