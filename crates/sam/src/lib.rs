@@ -59,6 +59,9 @@ impl Error {
 /// An error in one resource, before it is tied to the resource's logical id.
 pub(crate) type Invalid = String;
 
+/// The transform's name, as templates give it.
+const SAM: &str = "AWS::Serverless-2016-10-31";
+
 /// Deeper than any real template; the limit keeps recursion over hostile input bounded.
 const MAX_DEPTH: usize = 200;
 
@@ -76,7 +79,13 @@ pub fn transform(template: &Value, ctx: &Context) -> Result<Value, Error> {
         )));
     }
     let mut out: Map<String, Value> = root.clone();
-    out.remove("Transform");
+    // This transform is done; any other a list names is left for the engine.
+    if let Some(Value::Array(list)) = out.remove("Transform") {
+        let rest: Vec<Value> = list.into_iter().filter(|t| t != SAM).collect();
+        if !rest.is_empty() {
+            out.insert("Transform".into(), Value::Array(rest));
+        }
+    }
     let globals = match out.remove("Globals") {
         Some(g) => globals::Globals::parse(&g).map_err(Error::one)?,
         None => globals::Globals::default(),

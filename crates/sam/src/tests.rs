@@ -161,3 +161,24 @@ fn collect_pointers(v: &Value, at: String, out: &mut Vec<String>) {
         _ => {}
     }
 }
+
+#[test]
+fn other_transforms_in_a_list_are_kept() {
+    let template = serde_json::json!({
+        "Transform": ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"],
+        "Resources": {"T": {"Type": "AWS::SNS::Topic"}}
+    });
+    let out = transform(&template, &ctx()).expect("transformed");
+    assert_eq!(
+        out["Transform"],
+        serde_json::json!(["AWS::LanguageExtensions"])
+    );
+    let only = serde_json::json!({
+        "Transform": ["AWS::Serverless-2016-10-31"],
+        "Resources": {"T": {"Type": "AWS::SNS::Topic"}}
+    });
+    assert!(transform(&only, &ctx())
+        .expect("transformed")
+        .get("Transform")
+        .is_none());
+}
