@@ -310,7 +310,7 @@ def test_get_policy_without_policy_is_404(lambda_client, fn):
         lambda_client.get_policy(FunctionName=fn)
     assert_error(
         ei.value, "ResourceNotFoundException", 404,
-        message="No policy is associated with the given resource.",
+        message="The resource you requested does not exist.",
     )
 
 

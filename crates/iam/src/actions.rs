@@ -171,6 +171,7 @@ pub fn lambda(method: &str, path: &str, region: &str) -> Option<Target> {
                 ("PUT", ["url"]) => "UpdateFunctionUrlConfig",
                 ("DELETE", ["url"]) => "DeleteFunctionUrlConfig",
                 ("GET", ["urls"]) => "ListFunctionUrlConfigs",
+                ("GET", ["code-signing-config"]) => "GetFunctionCodeSigningConfig",
                 _ => return None,
             };
             (action, Some(function_arn(region, f)))
@@ -441,6 +442,13 @@ pub fn s3(op: &str, bucket: Option<&str>, key: Option<&str>) -> Target {
         "GetBucketEncryption" => "GetEncryptionConfiguration",
         "PutBucketEncryption" | "DeleteBucketEncryption" => "PutEncryptionConfiguration",
         "DeleteBucketTagging" => "PutBucketTagging",
+        "GetBucketAccelerateConfiguration" => "GetAccelerateConfiguration",
+        "PutBucketAccelerateConfiguration" => "PutAccelerateConfiguration",
+        "GetBucketReplication" => "GetReplicationConfiguration",
+        "PutBucketReplication" | "DeleteBucketReplication" => "PutReplicationConfiguration",
+        "GetObjectLockConfiguration" => "GetBucketObjectLockConfiguration",
+        "GetPublicAccessBlock" => "GetBucketPublicAccessBlock",
+        "PutPublicAccessBlock" | "DeletePublicAccessBlock" => "PutBucketPublicAccessBlock",
         "DeleteObjectTagging" => "DeleteObjectTagging",
         other => other,
     };
@@ -544,6 +552,14 @@ mod tests {
             ("GetBucketCors", "s3:GetBucketCORS"),
             ("DeleteBucketLifecycle", "s3:PutLifecycleConfiguration"),
             ("GetBucketEncryption", "s3:GetEncryptionConfiguration"),
+            (
+                "GetBucketAccelerateConfiguration",
+                "s3:GetAccelerateConfiguration",
+            ),
+            (
+                "GetObjectLockConfiguration",
+                "s3:GetBucketObjectLockConfiguration",
+            ),
             ("DeleteBucketEncryption", "s3:PutEncryptionConfiguration"),
         ] {
             assert_eq!(s3(op, Some("b"), None).action, action);

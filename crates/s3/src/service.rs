@@ -1888,6 +1888,44 @@ impl S3 for S3Front {
         }))
     }
 
+    async fn put_bucket_accelerate_configuration(
+        &self,
+        req: S3Request<PutBucketAccelerateConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketAccelerateConfigurationOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        crate::bucket_config::check_accelerate(&req.input.accelerate_configuration)?;
+        Ok(S3Response::new(Default::default()))
+    }
+
+    async fn put_bucket_request_payment(
+        &self,
+        req: S3Request<PutBucketRequestPaymentInput>,
+    ) -> S3Result<S3Response<PutBucketRequestPaymentOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        crate::bucket_config::check_request_payment(
+            &req.input.request_payment_configuration.payer,
+        )?;
+        Ok(S3Response::new(Default::default()))
+    }
+
+    async fn put_bucket_logging(
+        &self,
+        req: S3Request<PutBucketLoggingInput>,
+    ) -> S3Result<S3Response<PutBucketLoggingOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        crate::bucket_config::check_logging(&req.input.bucket_logging_status)?;
+        Ok(S3Response::new(Default::default()))
+    }
+
+    async fn put_bucket_acl(
+        &self,
+        req: S3Request<PutBucketAclInput>,
+    ) -> S3Result<S3Response<PutBucketAclOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        crate::bucket_config::check_acl(&req.input, stratus_core::ACCOUNT_ID)?;
+        Ok(S3Response::new(Default::default()))
+    }
+
     // --- versioning status and tagging
 
     async fn get_bucket_versioning(

@@ -416,6 +416,33 @@ fn scan_pages_and_segments_cover_every_item_once() {
     }
 }
 
+/// Point-in-time recovery is stored with the table's definition on both backends, and an
+/// invalid period changes nothing.
+#[test]
+fn continuous_backups_keep_the_recovery_setting() {
+    for (_dir, t) in stores("pitr") {
+        create(&t, "pitr", "S", "N");
+        let pitr = |t: &Tables| {
+            call(t, "DescribeContinuousBackups", json!({"TableName": "pitr"})).unwrap()
+                ["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+                .clone()
+        };
+        assert_eq!(pitr(&t), json!({"PointInTimeRecoveryStatus": "DISABLED"}));
+        let spec = |days: Value| {
+            json!({"TableName": "pitr", "PointInTimeRecoverySpecification":
+                {"PointInTimeRecoveryEnabled": true, "RecoveryPeriodInDays": days}})
+        };
+        let e = call(&t, "UpdateContinuousBackups", spec(json!(0))).unwrap_err();
+        assert_eq!(e.code, "ValidationException");
+        assert_eq!(pitr(&t), json!({"PointInTimeRecoveryStatus": "DISABLED"}));
+        call(&t, "UpdateContinuousBackups", spec(json!(7))).unwrap();
+        assert_eq!(
+            pitr(&t),
+            json!({"PointInTimeRecoveryStatus": "ENABLED", "RecoveryPeriodInDays": 7})
+        );
+    }
+}
+
 /// Expired items go in the sweep, in pages; the others stay; the counts follow.
 #[test]
 fn the_sweep_deletes_expired_items_only() {

@@ -90,6 +90,10 @@ pub struct Table {
     /// When the billing mode was last changed by UpdateTable.
     #[serde(default)]
     pub billing_updated: Option<f64>,
+    /// Point-in-time recovery's recovery period in days, while it is enabled
+    /// (UpdateContinuousBackups). Recorded and reported; Stratus has no restore.
+    #[serde(default)]
+    pub pitr_days: Option<u8>,
 }
 
 pub fn arn(region: &str, name: &str) -> String {
@@ -426,6 +430,7 @@ pub fn from_create(req: &Value) -> Result<Table, Error> {
         deletion_protection: req["DeletionProtectionEnabled"].as_bool().unwrap_or(false),
         table_class: req["TableClass"].as_str().map(str::to_string),
         billing_updated: None,
+        pitr_days: None,
     })
 }
 

@@ -4,7 +4,7 @@
 //! # Layout
 //! - [`model`]: APIs, integrations, routes, stages and deployments as stored and rendered.
 //! - [`store`]: reading and writing them inside one metadata transaction, and auto-deploying.
-//! - [`apis`], [`integrations`], [`routes`], [`stages`], [`authorizers`]: one handler per
+//! - [`apis`], [`integrations`], [`routes`], [`stages`], [`authorizers`], [`tags`]: one handler per
 //!   management operation.
 //! - [`routing`]: route keys and AWS's route-matching precedence.
 //! - [`events`]: the payload 2.0 and 1.0 events a function receives.
@@ -33,6 +33,7 @@ pub mod routes;
 pub mod routing;
 pub mod stages;
 pub mod store;
+pub mod tags;
 
 use std::collections::HashMap;
 
@@ -111,6 +112,12 @@ pub fn router() -> Router<Shared> {
         .route(
             "/v2/apis/{api}/deployments/{id}",
             get(stages::get_deployment).delete(stages::delete_deployment),
+        )
+        .route(
+            "/v2/tags/{arn}",
+            get(tags::get_tags)
+                .post(tags::tag_resource)
+                .delete(tags::untag_resource),
         )
         .route_layer(middleware::from_fn(require_apigateway))
 }

@@ -4,7 +4,7 @@
 //! - [`functions`]: Create/Get/List/Update/Delete of functions.
 //! - [`versions`]: PublishVersion, ListVersionsByFunction.
 //! - [`aliases`]: the alias operations.
-//! - [`concurrency`], [`event_invoke`], [`policy`], [`tags`], [`account`]: the rest of the
+//! - [`code_signing`], [`concurrency`], [`event_invoke`], [`policy`], [`tags`], [`account`]: the rest of the
 //!   control plane.
 //! - [`invoke`]: Invoke and InvokeAsync, handing the call to the invoker.
 //! - [`invoke_stream`]: InvokeWithResponseStream, framed by [`eventstream`].
@@ -14,6 +14,7 @@
 
 pub mod account;
 pub mod aliases;
+pub mod code_signing;
 pub mod concurrency;
 pub mod event_invoke;
 pub mod eventstream;
@@ -102,6 +103,10 @@ pub fn router() -> Router<Shared> {
         .route(
             "/2019-09-30/functions/{f}/concurrency",
             get(concurrency::get_function_concurrency),
+        )
+        .route(
+            "/2020-06-30/functions/{f}/code-signing-config",
+            get(code_signing::get_function_code_signing_config),
         )
         .route(
             "/2019-09-25/functions/{f}/event-invoke-config",

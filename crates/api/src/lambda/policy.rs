@@ -238,7 +238,14 @@ pub fn event_bucket_arn(payload: &[u8]) -> String {
         .unwrap_or_default()
 }
 
+/// GetPolicy on a function without a policy: AWS words it as any missing resource, and
+/// Terraform's provider drops an `aws_lambda_permission` from its state on this error.
 fn no_policy() -> Error {
+    Error::not_found("The resource you requested does not exist.")
+}
+
+/// RemovePermission on a function without a policy keeps AWS's older wording.
+fn no_policy_to_remove() -> Error {
     Error::not_found("No policy is associated with the given resource.")
 }
 
@@ -275,7 +282,9 @@ pub async fn remove_permission(
     s.stores.meta.tx(|tx| {
         tx.function(&r.name)?
             .ok_or_else(|| function_not_found(&c.region, &r.name, None))?;
-        let mut policy: Policy = tx.document(&r.name, KIND, &key)?.ok_or_else(no_policy)?;
+        let mut policy: Policy = tx
+            .document(&r.name, KIND, &key)?
+            .ok_or_else(no_policy_to_remove)?;
         check_revision(
             q.get("RevisionId").map(String::as_str),
             &policy.revision_id,

@@ -33,6 +33,7 @@ pub fn dispatch(db: &mut Db, op: &str, req: &Value, region: &str) -> Result<Valu
         "DescribeTimeToLive" => control::describe_ttl(db, req),
         "UpdateTimeToLive" => control::update_ttl(db, req),
         "DescribeContinuousBackups" => control::describe_backups(db, req),
+        "UpdateContinuousBackups" => control::update_backups(db, req),
         "DescribeLimits" => Ok(control::describe_limits()),
         "DescribeKinesisStreamingDestination" => control::describe_kinesis(db, req),
         "DescribeContributorInsights" => control::describe_insights(db, req),
