@@ -4,6 +4,7 @@
 //! - [`functions`]: Create/Get/List/Update/Delete of functions.
 //! - [`versions`]: PublishVersion, ListVersionsByFunction.
 //! - [`aliases`]: the alias operations.
+//! - [`provisioned`]: provisioned concurrency configurations.
 //! - [`concurrency`], [`event_invoke`], [`policy`], [`tags`], [`account`]: the rest of the
 //!   control plane.
 //! - [`invoke`]: Invoke and InvokeAsync, handing the call to the invoker.
@@ -23,6 +24,7 @@ pub mod invoke_stream;
 pub mod layers;
 pub mod mappings;
 pub mod policy;
+pub mod provisioned;
 pub mod render;
 pub mod tags;
 pub mod versions;
@@ -102,6 +104,12 @@ pub fn router() -> Router<Shared> {
         .route(
             "/2019-09-30/functions/{f}/concurrency",
             get(concurrency::get_function_concurrency),
+        )
+        .route(
+            "/2019-09-30/functions/{f}/provisioned-concurrency",
+            put(provisioned::put_provisioned_concurrency_config)
+                .get(provisioned::get_provisioned_concurrency_config)
+                .delete(provisioned::delete_provisioned_concurrency_config),
         )
         .route(
             "/2019-09-25/functions/{f}/event-invoke-config",
