@@ -221,7 +221,7 @@ pub async fn get_provisioned_concurrency_config(
     Path(f): Path<String>,
     Query(q): Query<QueryMap>,
 ) -> ApiResult {
-    if q.get("List").is_some() {
+    if q.contains_key("List") {
         return list(&s, &c, &f, &q);
     }
     let (name, qualifier) = target(&c, &f, &q, ALIAS_OR_PUBLISHED)?;
