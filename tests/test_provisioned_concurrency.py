@@ -4,6 +4,8 @@ configured qualifier served by them without an init in their time (no Init Durat
 AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency), on-demand spill-over beyond them,
 deletion freeing them, and a restart keeping the configuration."""
 
+import os
+import signal
 import threading
 
 import pytest
@@ -332,3 +334,28 @@ def test_account_concurrency_keeps_its_unreserved_minimum(server_factory):
             FunctionName=name, Qualifier="2", ProvisionedConcurrentExecutions=1
         )
     assert_error(e.value, "InvalidParameterValueException", 400)
+
+
+def test_a_provisioned_environment_that_dies_is_replaced(lambda_client, invoke_client, server,
+                                                         published):
+    lambda_client.put_provisioned_concurrency_config(
+        FunctionName=published, Qualifier="live", ProvisionedConcurrentExecutions=1
+    )
+    wait_status(lambda_client, published, "live")
+    killed = {pid for pid, _ in function_processes(server.data_dir, [published])}
+    assert killed
+    for pid in killed:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def replaced():
+        now = {pid for pid, _ in function_processes(server.data_dir, [published])}
+        return now and not (now & killed)
+
+    wait_until(replaced, READY_WITHIN_S, interval=0.2, message="a replacement environment")
+    wait_status(lambda_client, published, "live")
+    inv = invoke(invoke_client, published, Qualifier="live")
+    assert inv.payload["init"] == "provisioned-concurrency", inv
+    assert inv.report()["init"] is None, inv.log
