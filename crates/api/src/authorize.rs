@@ -167,6 +167,12 @@ fn target(caller: &Caller, parts: &Parts, body: &[u8]) -> Option<Target> {
                     t = Target::new("lambda:GetLayerVersion".to_string(), arn.to_string());
                 }
             }
+            if t.action == "lambda:GetProvisionedConcurrencyConfig" {
+                let query = Params::decode(parts.uri.query().unwrap_or(""), b"");
+                if query.get("List").is_some() {
+                    t.action = "lambda:ListProvisionedConcurrencyConfigs".to_string();
+                }
+            }
             Some(t)
         }
         "apigateway" => Some(actions::apigateway(

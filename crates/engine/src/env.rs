@@ -172,6 +172,25 @@ fn exit_error(request_id: &str, how: &str) -> Bytes {
     error_payload("Runtime.ExitError", msg)
 }
 
+/// What an environment is started for: the region it runs in, the request whose cold start it
+/// is (named in init errors), and whether it is provisioned ahead of traffic.
+pub struct StartAs<'a> {
+    pub region: &'a str,
+    pub request_id: &'a str,
+    pub provisioned: bool,
+}
+
+impl StartAs<'_> {
+    /// `AWS_LAMBDA_INITIALIZATION_TYPE`, as AWS sets it.
+    fn initialization_type(&self) -> &'static str {
+        if self.provisioned {
+            "provisioned-concurrency"
+        } else {
+            "on-demand"
+        }
+    }
+}
+
 /// Where the environment's directories appear inside it: its code, the runtime directory, and
 /// its layers (`/opt`, or their real place without a root of its own; `None`: no layers).
 struct Places<'a> {
@@ -184,11 +203,12 @@ struct Places<'a> {
 fn environment_vars(
     creds: Option<&crate::FunctionCredentials>,
     cfg: &FunctionConfig,
-    region: &str,
+    start: &StartAs,
     stream: &str,
     places: &Places,
     runtime_env: &[(String, String)],
 ) -> Vec<(String, String)> {
+    let region = start.region;
     let Places {
         task_root,
         runtime_dir,
@@ -206,7 +226,10 @@ fn environment_vars(
         ),
         ("AWS_LAMBDA_LOG_GROUP_NAME".into(), cfg.log_group_name()),
         ("AWS_LAMBDA_LOG_STREAM_NAME".into(), stream.into()),
-        ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
+        (
+            "AWS_LAMBDA_INITIALIZATION_TYPE".into(),
+            start.initialization_type().into(),
+        ),
         ("AWS_REGION".into(), region.into()),
         ("AWS_DEFAULT_REGION".into(), region.into()),
         ("AWS_XRAY_CONTEXT_MISSING".into(), "LOG_ERROR".into()),
@@ -316,9 +339,9 @@ impl Environment {
         cfg: &FunctionConfig,
         code_dir: &Path,
         layers_dir: Option<&Path>,
-        region: &str,
-        request_id: &str,
+        start: &StartAs<'_>,
     ) -> Result<Environment, StartFailure> {
+        let request_id = start.request_id;
         let started = Instant::now();
         let id = stratus_core::ids::uuid().simple().to_string();
         let stream = stream_name(&cfg.version, &id);
@@ -359,7 +382,7 @@ impl Environment {
             env: environment_vars(
                 creds.as_ref(),
                 cfg,
-                region,
+                start,
                 &stream,
                 &Places {
                     task_root: &task_root,
@@ -589,6 +612,12 @@ impl Environment {
             init_duration,
             max_memory_mb,
         }
+    }
+
+    /// Marks an environment initialised ahead of traffic: its first invocation reports no
+    /// init duration (the init did not happen in its time), as on AWS.
+    pub fn initialised_ahead(&mut self) {
+        self.init_duration = None;
     }
 
     /// Whether the environment's processes are still running.
@@ -891,9 +920,30 @@ mod tests {
             runtime_dir: "/var/runtime",
             opt,
         };
-        let env = environment_vars(None, &cfg, "r", "s", &places(Some("/opt")), &node_path);
+        let mut start = StartAs {
+            region: "r",
+            request_id: "q",
+            provisioned: false,
+        };
+        let env = environment_vars(None, &cfg, &start, "s", &places(Some("/opt")), &node_path);
         assert_eq!(get(&env, "NODE_PATH").unwrap(), node_path[0].1);
-        let env = environment_vars(None, &cfg, "r", "s", &places(Some("/d/opt-1")), &node_path);
+        assert_eq!(
+            get(&env, "AWS_LAMBDA_INITIALIZATION_TYPE").unwrap(),
+            "on-demand"
+        );
+        start.provisioned = true;
+        let env = environment_vars(
+            None,
+            &cfg,
+            &start,
+            "s",
+            &places(Some("/d/opt-1")),
+            &node_path,
+        );
+        assert_eq!(
+            get(&env, "AWS_LAMBDA_INITIALIZATION_TYPE").unwrap(),
+            "provisioned-concurrency"
+        );
         assert_eq!(
             get(&env, "NODE_PATH").unwrap(),
             "/d/opt-1/nodejs/node20/node_modules:/d/opt-1/nodejs/node_modules:/var/runtime"

@@ -10,6 +10,7 @@
 //! - [`stream`]: streamed responses, from the Runtime API to the caller's [`stream::Tap`].
 //! - [`env`]: one environment's life: start, invoke, kill.
 //! - [`pool`]: warm environments per function version, and idle reclaim.
+//! - [`provisioned`]: provisioned concurrency: environments initialised ahead of traffic.
 //! - [`admission`]: account and reserved concurrency.
 //! - [`outcome`]: how an invocation ended (or why it was refused), as types.
 //! - [`logs`]: capturing output and writing log streams.
@@ -21,6 +22,7 @@ pub mod env;
 pub mod logs;
 pub mod outcome;
 pub mod pool;
+pub mod provisioned;
 pub mod runtime_api;
 pub mod runtimes;
 pub mod sandbox;
@@ -36,7 +38,7 @@ use stratus_core::function::FunctionConfig;
 use stratus_core::Error;
 
 pub use admission::Running;
-use env::{Environment, InvokeParams, StartFailure, Status};
+use env::{Environment, InvokeParams, StartAs, StartFailure, Status};
 pub use outcome::{Ending, InitFailure, Refusal, Throttle};
 use pool::{Busy, PoolKey, Pools};
 
@@ -107,6 +109,8 @@ pub struct Engine {
     pools: Arc<Pools>,
     busy: Busy,
     admission: admission::Admission,
+    /// Provisioned concurrency: environments kept initialised per configuration.
+    provisioned: provisioned::Provisioned,
     /// How long an environment may stay idle before the reaper reclaims it.
     idle_timeout: Duration,
 }
@@ -129,6 +133,9 @@ pub struct InvokeRequest {
     pub layers_dir: Option<PathBuf>,
     /// The ARN the caller used (what the function sees as its invoked ARN).
     pub invoked_arn: String,
+    /// The qualifier the caller named (provisioned concurrency serves only the qualifier it
+    /// is configured on).
+    pub qualifier: Option<String>,
     pub region: String,
     pub request_id: String,
     pub payload: Bytes,
@@ -190,6 +197,7 @@ impl Engine {
             pools: Arc::new(Pools::default()),
             busy: Busy::default(),
             admission: admission::Admission::new(cfg.account_concurrency),
+            provisioned: provisioned::Provisioned::default(),
             idle_timeout: cfg.idle_timeout,
         });
         Ok(engine)
@@ -199,6 +207,76 @@ impl Engine {
     /// a panic restarts it). It ends when the engine is dropped.
     pub fn idle_reaper(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         pool::reap_idle(Arc::downgrade(&self.pools), self.idle_timeout)
+    }
+
+    /// The task that keeps provisioned environments: starts what is missing, replaces what
+    /// died. The caller spawns it under supervision; it ends when the engine is dropped.
+    pub fn provisioned_keeper(
+        self: &Arc<Self>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        provisioned::keep(Arc::downgrade(self))
+    }
+
+    /// Replaces the provisioned concurrency configurations this node keeps.
+    pub fn provision(&self, all: Vec<provisioned::Desired>) {
+        self.provisioned.set(all);
+    }
+
+    /// Where a provisioned concurrency configuration's allocation stands on this node.
+    pub fn provisioned_allocation(
+        &self,
+        function: &str,
+        qualifier: &str,
+    ) -> Option<provisioned::Allocation> {
+        self.provisioned.allocation(function, qualifier)
+    }
+
+    /// Starts one provisioned environment: its concurrency first (`Ok(None)` when none is
+    /// free, to be tried again), then its initialisation, whose failure is `Err(reason)`.
+    async fn start_provisioned(
+        &self,
+        s: &provisioned::Start,
+    ) -> Result<Option<provisioned::Held>, String> {
+        let Ok(permit) = self.admission.admit(&s.function, s.reserved) else {
+            return Ok(None);
+        };
+        let cfg = &s.target.config;
+        let request_id = stratus_core::ids::uuid().to_string();
+        let start = StartAs {
+            region: &s.region,
+            request_id: &request_id,
+            provisioned: true,
+        };
+        let started = Environment::start(
+            &self.ctx,
+            cfg,
+            &s.target.code_dir,
+            s.target.layers_dir.as_deref(),
+            &start,
+        )
+        .await;
+        match started {
+            Ok(mut env) => {
+                env.initialised_ahead();
+                if let Some(line) = env.init_start.take() {
+                    let mut notice = logs::Captured::default();
+                    notice.push(format!("{line}\n").as_bytes());
+                    self.ctx
+                        .logs
+                        .append_to(&mut env.log_file, &env.group, &env.stream, &notice);
+                }
+                Ok(Some(provisioned::Held::new(env, permit)))
+            }
+            Err(StartFailure::Init { payload, log, .. }) => {
+                let stream = format!("init-failures/[{}]", cfg.version);
+                self.ctx.logs.append(&cfg.log_group_name(), &stream, &log);
+                Err(provisioned::failure_reason(&payload))
+            }
+            Err(StartFailure::Platform(msg)) => {
+                tracing::error!(function = %cfg.name, "{msg}");
+                Err("An internal error occurred while allocating provisioned concurrency.".into())
+            }
+        }
     }
 
     /// The log groups and streams functions write to.
@@ -227,22 +305,32 @@ impl Engine {
     /// Runs one synchronous invocation. Function errors, time-outs and failed inits are
     /// outcomes (the function ran, or tried to); a throttle or a platform fault ran nothing.
     pub async fn invoke(&self, mut req: InvokeRequest) -> Result<InvokeOutcome, Refusal> {
+        let key = PoolKey::of(&req.config);
+        let held = req
+            .qualifier
+            .as_deref()
+            .and_then(|q| self.provisioned.take(q, &key));
+        if let Some(held) = held {
+            return Ok(self.invoke_provisioned(req, key, held).await);
+        }
         let _permit = self
             .admission
             .admit(&req.config.name, req.reserved)
             .map_err(Refusal::Throttled)?;
         let cfg = &req.config;
         let _busy = self.busy.enter(&cfg.name, &cfg.version);
-        let key = PoolKey::of(cfg);
-        let (mut env, cold) = match self.pools.take(&key) {
+        let (env, cold) = match self.pools.take(&key) {
             Some(env) => (env, false),
             None => match Environment::start(
                 &self.ctx,
                 cfg,
                 &req.code_dir,
                 req.layers_dir.as_deref(),
-                &req.region,
-                &req.request_id,
+                &StartAs {
+                    region: &req.region,
+                    request_id: &req.request_id,
+                    provisioned: false,
+                },
             )
             .await
             {
@@ -259,6 +347,39 @@ impl Engine {
                 }
             },
         };
+        let (outcome, env, keep) = self.run_in(&mut req, env, cold).await;
+        if keep {
+            self.pools.put(key, env);
+        }
+        Ok(outcome)
+    }
+
+    /// Runs an invocation in one of the provisioned environments of the qualifier it named.
+    /// It holds its concurrency already; it goes back to its configuration afterwards.
+    async fn invoke_provisioned(
+        &self,
+        mut req: InvokeRequest,
+        key: PoolKey,
+        held: provisioned::Held,
+    ) -> InvokeOutcome {
+        let _busy = self.busy.enter(&req.config.name, &req.config.version);
+        let provisioned::Held { env, permit } = held;
+        let (outcome, env, keep) = self.run_in(&mut req, env, false).await;
+        let qualifier = req.qualifier.as_deref().unwrap_or_default();
+        self.provisioned
+            .give_back(qualifier, key, provisioned::Held::new(env, permit), keep);
+        outcome
+    }
+
+    /// Runs one invocation in `env`; gives the environment back with whether it can serve
+    /// again.
+    async fn run_in(
+        &self,
+        req: &mut InvokeRequest,
+        mut env: Environment,
+        cold: bool,
+    ) -> (InvokeOutcome, Environment, bool) {
+        let cfg = &req.config;
         let params = InvokeParams {
             request_id: &req.request_id,
             payload: req.payload.clone(),
@@ -280,10 +401,7 @@ impl Engine {
         self.ctx
             .logs
             .append_to(&mut env.log_file, &env.group, &env.stream, &r.log);
-        if r.keep {
-            self.pools.put(key, env);
-        }
-        Ok(InvokeOutcome {
+        let outcome = InvokeOutcome {
             payload: r.payload,
             ending: Ending::of_invocation(r.status),
             executed_version: cfg.version.clone(),
@@ -292,7 +410,8 @@ impl Engine {
             duration: r.duration,
             init_duration: r.init_duration,
             max_memory_mb: r.max_memory_mb,
-        })
+        };
+        (outcome, env, r.keep)
     }
 
     fn init_failed(
@@ -379,6 +498,15 @@ impl Engine {
     /// Stops every idle environment.
     pub async fn shutdown(&self) {
         self.pools.drain().await;
+        let provisioned: Vec<_> = self
+            .provisioned
+            .drain()
+            .into_iter()
+            .map(|e| tokio::spawn(e.shut_down()))
+            .collect();
+        for stop in provisioned {
+            let _ = stop.await;
+        }
         self.ctx.sandbox.stop_network();
         // Log lines still queued for the database are stored before the process exits.
         let logs = self.ctx.logs.clone();

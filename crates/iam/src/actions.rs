@@ -161,6 +161,10 @@ pub fn lambda(method: &str, path: &str, region: &str) -> Option<Target> {
                 ("PUT", ["concurrency"]) => "PutFunctionConcurrency",
                 ("DELETE", ["concurrency"]) => "DeleteFunctionConcurrency",
                 ("GET", ["concurrency"]) => "GetFunctionConcurrency",
+                ("PUT", ["provisioned-concurrency"]) => "PutProvisionedConcurrencyConfig",
+                // ListProvisionedConcurrencyConfigs shares the path (`?List=ALL`).
+                ("GET", ["provisioned-concurrency"]) => "GetProvisionedConcurrencyConfig",
+                ("DELETE", ["provisioned-concurrency"]) => "DeleteProvisionedConcurrencyConfig",
                 ("PUT", ["event-invoke-config"]) => "PutFunctionEventInvokeConfig",
                 ("POST", ["event-invoke-config"]) => "UpdateFunctionEventInvokeConfig",
                 ("GET", ["event-invoke-config"]) => "GetFunctionEventInvokeConfig",
@@ -487,6 +491,17 @@ mod tests {
         assert_eq!(t.action, "lambda:UpdateFunctionUrlConfig");
         let t = lambda("GET", "/2021-10-31/functions/f/urls", "us-east-1").unwrap();
         assert_eq!(t.action, "lambda:ListFunctionUrlConfigs");
+        let t = lambda(
+            "PUT",
+            "/2019-09-30/functions/f/provisioned-concurrency",
+            "us-east-1",
+        )
+        .unwrap();
+        assert_eq!(t.action, "lambda:PutProvisionedConcurrencyConfig");
+        assert_eq!(
+            t.resources[0],
+            "arn:aws:lambda:us-east-1:000000000000:function:f"
+        );
         let t = lambda(
             "DELETE",
             "/2018-10-31/layers/lib/versions/3/policy/s1",

@@ -11,6 +11,7 @@
 //! - [`run`]: one invocation: the engine request, admission (in the engine), metering.
 //! - [`streamed`]: the same for a caller that takes the response as a stream.
 //! - [`placed`]: in a cluster, which node runs it (here, or forwarded to another).
+//! - [`provisioned`]: provisioned concurrency configurations, applied to the engine.
 //! - [`queue`]: the durable asynchronous queue, and [`EventQueue`], the trait event sources
 //!   hold.
 //! - [`dispatcher`]: the worker that runs queued events: retries, event age, destinations;
@@ -20,6 +21,7 @@
 pub mod dispatcher;
 pub mod memo;
 pub mod placed;
+pub mod provisioned;
 pub mod queue;
 pub mod resolve;
 pub mod run;

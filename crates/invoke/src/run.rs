@@ -132,6 +132,7 @@ impl Invoker {
             code_dir,
             layers_dir,
             invoked_arn: function_arn(call.region, call.name, call.qualifier),
+            qualifier: call.qualifier.map(String::from),
             region: call.region.to_string(),
             request_id: call.request_id,
             payload: call.payload,

@@ -202,6 +202,16 @@ impl Platform {
         if let Some((c, _)) = &cluster {
             invoker.join_cluster(c.clone());
         }
+        // Provisioned concurrency: the engine keeps the environments, the invoker tells it
+        // which (after the cluster is joined, so placement decides where they live).
+        background.push(workers.supervise("provisioned_keeper", {
+            let engine = engine.clone();
+            move || engine.provisioned_keeper()
+        }));
+        background.push(workers.supervise("provisioned_configs", {
+            let invoker = invoker.clone();
+            move || invoker.clone().keep_provisioned()
+        }));
         let notifier = Arc::new(
             stratus_api::objects::Notifier::new(
                 invoker.clone(),

@@ -638,6 +638,30 @@ impl Tx<'_, '_> {
             .collect()
     }
 
+    /// Every document of a kind, of every function: (function, qualifier, body), in order.
+    pub fn documents_of_kind<T: DeserializeOwned>(
+        &self,
+        kind: &str,
+    ) -> Result<Vec<(String, String, T)>> {
+        self.0
+            .query_map(
+                "SELECT function, qualifier, body FROM documents WHERE kind = ?1
+                 ORDER BY function, qualifier",
+                args![kind],
+                |r| {
+                    Ok((
+                        r.get::<String>(0)?,
+                        r.get::<String>(1)?,
+                        r.get::<String>(2)?,
+                    ))
+                },
+            )
+            .map_err(|e| db_fault("query documents", e))?
+            .into_iter()
+            .map(|(f, q, b)| Ok((f, q, from_json(&b)?)))
+            .collect()
+    }
+
     pub fn put_document<T: Serialize>(
         &self,
         function: &str,
@@ -1221,6 +1245,34 @@ mod tests {
             assert_eq!(meta.tx(|tx| tx.function_count()).unwrap(), (3, 40));
             assert_eq!(meta.tx(|tx| tx.total_reserved("f")).unwrap(), 7);
             assert_eq!(meta.tx(|tx| tx.total_reserved("none")).unwrap(), 12);
+        }
+    }
+
+    #[test]
+    fn documents_of_a_kind_span_functions_and_go_with_their_qualifier() {
+        for b in backends("kinds") {
+            let meta = Meta::open(&b.location).unwrap();
+            meta.tx(|tx| {
+                for n in ["g", "f"] {
+                    tx.put_function(&function(n))?;
+                    tx.put_version(&cfg(n, "1"))?;
+                    tx.put_document(n, "pc", "1", &3)?;
+                }
+                tx.put_document("f", "pc", "live", &4)?;
+                tx.put_document("f", "other", "1", &5)
+            })
+            .unwrap();
+            let all: Vec<(String, String, i32)> = meta.tx(|tx| tx.documents_of_kind("pc")).unwrap();
+            let names: Vec<(&str, &str, i32)> = all
+                .iter()
+                .map(|(f, q, n)| (f.as_str(), q.as_str(), *n))
+                .collect();
+            assert_eq!(names, [("f", "1", 3), ("f", "live", 4), ("g", "1", 3)]);
+            meta.tx(|tx| tx.delete_version("f", "1")).unwrap();
+            meta.tx(|tx| tx.delete_function("g")).unwrap();
+            let left: Vec<(String, String, i32)> =
+                meta.tx(|tx| tx.documents_of_kind("pc")).unwrap();
+            assert_eq!(left, [("f".into(), "live".into(), 4)], "{:?}", b.location);
         }
     }
 

@@ -4,8 +4,9 @@
 //! - [`functions`]: Create/Get/List/Update/Delete of functions.
 //! - [`versions`]: PublishVersion, ListVersionsByFunction.
 //! - [`aliases`]: the alias operations.
-//! - [`code_signing`], [`concurrency`], [`event_invoke`], [`policy`], [`tags`], [`account`]: the rest of the
-//!   control plane.
+//! - [`provisioned`]: provisioned concurrency configurations.
+//! - [`code_signing`], [`concurrency`], [`event_invoke`], [`policy`], [`tags`], [`account`]: the
+//!   rest of the control plane.
 //! - [`invoke`]: Invoke and InvokeAsync, handing the call to the invoker.
 //! - [`invoke_stream`]: InvokeWithResponseStream, framed by [`eventstream`].
 //! - [`layers`]: layer versions, their permissions, and what a function's `Layers` names.
@@ -24,6 +25,7 @@ pub mod invoke_stream;
 pub mod layers;
 pub mod mappings;
 pub mod policy;
+pub mod provisioned;
 pub mod render;
 pub mod tags;
 pub mod versions;
@@ -107,6 +109,12 @@ pub fn router() -> Router<Shared> {
         .route(
             "/2020-06-30/functions/{f}/code-signing-config",
             get(code_signing::get_function_code_signing_config),
+        )
+        .route(
+            "/2019-09-30/functions/{f}/provisioned-concurrency",
+            put(provisioned::put_provisioned_concurrency_config)
+                .get(provisioned::get_provisioned_concurrency_config)
+                .delete(provisioned::delete_provisioned_concurrency_config),
         )
         .route(
             "/2019-09-25/functions/{f}/event-invoke-config",
