@@ -10,6 +10,7 @@
 pub mod copy;
 mod database;
 mod files;
+pub mod frame;
 pub mod store;
 
 pub use store::{LogStore, StreamFile};

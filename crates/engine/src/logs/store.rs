@@ -22,7 +22,7 @@ use stratus_db::Location;
 
 use super::database::Database;
 use super::files::Files;
-use super::Captured;
+use super::{frame, Captured};
 
 pub(crate) const DAY_MS: i64 = 86_400_000;
 
@@ -72,19 +72,13 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Splits a function's output into events, one per line, each stamped with when its first
-/// byte arrived (never later than `now`).
+/// Splits a function's output into events, one per line or runtime frame ([`frame`]), each
+/// stamped with when its first byte arrived (never later than `now`).
 pub(crate) fn for_each_line(log: &Captured, now: i64, mut f: impl FnMut(i64, &[u8])) {
-    if log.text.is_empty() {
-        return;
-    }
-    let text = log.text.strip_suffix(b"\n").unwrap_or(&log.text);
-    let mut offset = 0;
-    for line in text.split(|b| *b == b'\n') {
+    frame::for_each_record(&log.text, |offset, record| {
         let ts = log.time_at(offset).unwrap_or(now).min(now);
-        f(ts, line);
-        offset += line.len() + 1;
-    }
+        f(ts, record);
+    });
 }
 
 enum Backend {
