@@ -32,11 +32,18 @@ fn frame_at(text: &[u8], at: usize) -> Option<(usize, usize)> {
     if rest.first() != Some(&RS) {
         return None;
     }
-    let digits = rest[1..].iter().take(10).take_while(|b| b.is_ascii_digit()).count();
+    let digits = rest[1..]
+        .iter()
+        .take(10)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
     if digits == 0 || rest.get(1 + digits) != Some(&RS) {
         return None;
     }
-    let len: usize = std::str::from_utf8(&rest[1..1 + digits]).ok()?.parse().ok()?;
+    let len: usize = std::str::from_utf8(&rest[1..1 + digits])
+        .ok()?
+        .parse()
+        .ok()?;
     let start = at + digits + 2;
     let end = start.checked_add(len)?;
     (end <= text.len()).then_some((start, end))
@@ -80,7 +87,10 @@ mod tests {
     fn broken_frames_are_plain_lines() {
         assert_eq!(records(b"\x1e99\x1eshort\nx"), ["\x1e99\x1eshort", "x"]);
         assert_eq!(records(b"\x1ex\x1ey"), ["\x1ex\x1ey"]);
-        assert_eq!(records(b"\x1e99999999999999999999\x1e"), ["\x1e99999999999999999999\x1e"]);
+        assert_eq!(
+            records(b"\x1e99999999999999999999\x1e"),
+            ["\x1e99999999999999999999\x1e"]
+        );
         assert_eq!(records(b"\x1e"), ["\x1e"]);
     }
 }

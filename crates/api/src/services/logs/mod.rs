@@ -4,9 +4,12 @@
 //!
 //! - this module: dispatch, errors, groups, streams and retention.
 //! - [`events`]: reading (GetLogEvents, FilterLogEvents) and writing (PutLogEvents) events.
+//! - [`insights`]: Logs Insights queries (StartQuery, GetQueryResults, StopQuery,
+//!   DescribeQueries), in the language of `stratus_core::log_query`.
 //! - filter patterns are `stratus_core::log_pattern`.
 
 mod events;
+mod insights;
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -77,8 +80,14 @@ pub fn internal() -> Error {
 
 /// Runs one operation (`op` is empty when the target is not CloudWatch Logs').
 pub fn run(call: Call) -> LogsResult {
-    let store = call.state.invoker.engine().logs();
-    operation(store, &call.region, &call.op, &call.body)
+    let engine = call.state.invoker.engine();
+    match call.op.as_str() {
+        "StartQuery" => insights::start(engine, parse(&call.body)?),
+        "GetQueryResults" => insights::results(parse(&call.body)?),
+        "StopQuery" => insights::stop(parse(&call.body)?),
+        "DescribeQueries" => insights::describe(parse(&call.body)?),
+        _ => operation(engine.logs(), &call.region, &call.op, &call.body),
+    }
 }
 
 fn operation(store: &LogStore, region: &str, op: &str, body: &[u8]) -> LogsResult {
