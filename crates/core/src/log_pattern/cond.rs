@@ -10,7 +10,7 @@ use super::{INVALID, MAX_NESTING};
 
 /// A path into a JSON event: `$.a.b[0].c`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Selector(Vec<Step>);
+pub struct Selector(Vec<Step>, String);
 
 #[derive(Debug, Clone, PartialEq)]
 enum Step {
@@ -42,7 +42,12 @@ impl Selector {
         if steps.is_empty() {
             return Err(bad());
         }
-        Ok(Selector(steps))
+        Ok(Selector(steps, text.to_string()))
+    }
+
+    /// The selector as written.
+    pub fn text(&self) -> &str {
+        &self.1
     }
 
     /// The value the path leads to in `doc`, if any.
@@ -124,6 +129,15 @@ impl Expr {
             Expr::And(all) => all.iter().all(|e| e.eval(l)),
             Expr::Or(any) => any.iter().any(|e| e.eval(l)),
             Expr::Test(target, check) => test(l.find(target), check),
+        }
+    }
+
+    /// Every JSON selector conditions test, as written.
+    pub fn selectors<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            Expr::And(v) | Expr::Or(v) => v.iter().for_each(|e| e.selectors(out)),
+            Expr::Test(Target::Json(s), _) => out.push(s.text()),
+            Expr::Test(..) => {}
         }
     }
 

@@ -103,6 +103,26 @@ impl Pattern {
         }
     }
 
+    /// What TestMetricFilter reports a match extracted: the JSON selectors the pattern
+    /// tests, or every named field of a space-delimited one, as `$name`.
+    pub fn extracted(&self, fields: &Fields) -> Vec<(String, String)> {
+        match (self, fields) {
+            (Pattern::Json(expr), Fields::Json(_)) => {
+                let mut sels = Vec::new();
+                expr.selectors(&mut sels);
+                sels.dedup();
+                sels.into_iter()
+                    .filter_map(|s| fields.get(s).map(|v| (s.to_string(), v)))
+                    .collect()
+            }
+            (_, Fields::Named(named)) => named
+                .iter()
+                .map(|(n, v)| (format!("${n}"), v.clone()))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Whether `selector` (`$.a.b`, or `$name` of a space-delimited pattern) names something
     /// this pattern can extract, for a metric filter's `metricValue`.
     pub fn can_select(&self, selector: &str) -> bool {

@@ -9,7 +9,7 @@
 const RS: u8 = 0x1e;
 
 /// Calls `f(offset, record)` for each record of `text`: frames whole, other text by line.
-pub fn for_each_record(text: &[u8], mut f: impl FnMut(usize, &[u8])) {
+pub fn for_each_record<'a>(text: &'a [u8], mut f: impl FnMut(usize, &'a [u8])) {
     let mut at = 0;
     while at < text.len() {
         if let Some((start, end)) = frame_at(text, at) {

@@ -11,6 +11,7 @@ pub mod copy;
 mod database;
 mod files;
 pub mod frame;
+pub mod metrics;
 pub mod store;
 
 pub use store::{LogStore, StreamFile};
