@@ -265,7 +265,7 @@ impl Parser<'_> {
         let ops = LEVELS.get(level)?;
         let tok = self.peek()?;
         let next_is = |w: &str| matches!(self.toks.get(self.at + 1).map(|t| &t.tok), Some(Tok::Ident(x)) if x.eq_ignore_ascii_case(w));
-        let found = match tok {
+        match tok {
             Tok::Op(o) => ops.iter().find(|x| *x == o).map(|x| (*x, 1)),
             Tok::Ident(w) if w.eq_ignore_ascii_case("not") && level == 2 => {
                 if next_is("like") {
@@ -281,8 +281,7 @@ impl Parser<'_> {
                 .find(|x| x.eq_ignore_ascii_case(w))
                 .map(|x| (*x, 1)),
             _ => None,
-        };
-        found
+        }
     }
 
     fn expr(&mut self, level: usize, depth: usize) -> Result<Expr, QueryError> {
