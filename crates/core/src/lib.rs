@@ -11,7 +11,8 @@
 //! - [`runtime`]: the supported runtimes and how each is started.
 //! - [`limits`]: AWS's quotas that Stratus enforces.
 //! - [`clock`]: timestamps in the formats AWS uses.
-//! - [`log_pattern`]: CloudWatch Logs filter patterns for text events.
+//! - [`log_pattern`]: CloudWatch Logs filter patterns (terms, JSON, space-delimited).
+//! - [`log_query`]: the Logs Insights query language subset.
 //! - [`sigv4`]: the fields of a SigV4-signed request (header and presigned forms), unverified.
 
 pub mod alias;
@@ -23,6 +24,7 @@ pub mod ids;
 pub mod layer;
 pub mod limits;
 pub mod log_pattern;
+pub mod log_query;
 pub mod names;
 pub mod runtime;
 pub mod sigv4;

@@ -405,7 +405,7 @@ impl Engine {
             payload: r.payload,
             ending: Ending::of_invocation(r.status),
             executed_version: cfg.version.clone(),
-            log: r.log.text,
+            log: logs::frame::plain(r.log.text),
             cold,
             duration: r.duration,
             init_duration: r.init_duration,
@@ -430,7 +430,7 @@ impl Engine {
             payload,
             ending: Ending::of_init(status),
             executed_version: req.config.version.clone(),
-            log: log.text,
+            log: logs::frame::plain(log.text),
             cold: true,
             // The failed init ran in the invocation's time, as its REPORT line says.
             duration: elapsed,

@@ -104,14 +104,24 @@ function logError(label, error) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Logging: every console method writes one line "<ISO time>\t<request id>\t<LEVEL>\t<message>"
-// to stdout. Writes to a pipe or file are synchronous in Node on Linux, so a line is out before
-// the result that follows it is posted.
+// Logging: every console method writes one record "<ISO time>\t<request id>\t<LEVEL>\t<message>"
+// to stdout. Writes to a pipe or file are synchronous in Node on Linux, so a record is out before
+// the result that follows it is posted. A record with several lines (an error's stack) goes out
+// as one frame (RS, its byte length, RS, the record), which the platform stores as one event, as
+// AWS's runtime frames records on its telemetry descriptor.
+
+function writeRecord(line) {
+  if (!line.includes('\n')) {
+    process.stdout.write(`${line}\n`);
+    return;
+  }
+  process.stdout.write(`\x1e${Buffer.byteLength(line)}\x1e${line}\n`);
+}
 
 function patchConsole() {
   const writer = (level) => (message, ...params) => {
     const text = format(message, ...params);
-    process.stdout.write(`${new Date().toISOString()}\t${globalThis[REQUEST_ID]}\t${level}\t${text}\n`);
+    writeRecord(`${new Date().toISOString()}\t${globalThis[REQUEST_ID]}\t${level}\t${text}`);
   };
   console.trace = writer('TRACE');
   console.debug = writer('DEBUG');

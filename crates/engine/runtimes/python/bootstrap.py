@@ -307,7 +307,24 @@ def _log_error(error):
     lines = [description, "Traceback (most recent call last):"]
     for element in error["stackTrace"]:
         lines.extend(element.splitlines() if element else [""])
-    sys.stderr.write("\n".join(lines) + "\n")
+    _write_record("\n".join(lines) + "\n")
+
+
+def _write_record(text):
+    """Writes one log record: one event however many lines it has. A multi-line record goes
+    out as a frame the platform reads whole (RS, its byte length, RS, the record), as AWS's
+    runtime frames records on its telemetry descriptor."""
+    body = text[:-1] if text.endswith("\n") else text
+    if "\n" not in body:
+        sys.stdout.write(text)
+        return
+    data = body.encode("utf-8", "backslashreplace")
+    frame = b"\x1e%d\x1e" % len(data) + data + b"\n"
+    # What print() wrote before goes out first; then the frame in one piece on the descriptor.
+    for stream in (sys.__stdout__, sys.__stderr__):
+        stream.flush()
+    while frame:
+        frame = frame[os.write(1, frame) :]
 
 
 def _load_handler(handler):
@@ -361,7 +378,7 @@ class _LambdaLogHandler(logging.Handler):
 
     def emit(self, record):
         record.aws_request_id = _request_id
-        sys.stdout.write(self.format(record))
+        _write_record(self.format(record))
 
 
 def _install_log_handler():

@@ -24,7 +24,8 @@ use stratus_db::{args, Db, Location, Migrations, Options, Param, Schema, StoreSp
 use super::store::{for_each_line, now_ms, Event, GroupInfo, StreamInfo};
 use super::Captured;
 
-const SQLITE: &[&str] = &["
+const SQLITE: &[&str] = &[
+    "
 CREATE TABLE groups (
     name TEXT PRIMARY KEY,
     creation_time INTEGER NOT NULL,
@@ -49,11 +50,16 @@ CREATE TABLE events (
     message BLOB NOT NULL
 );
 CREATE INDEX events_by_stream_time ON events (grp, stream, ts);
-"];
+",
+    "
+ALTER TABLE groups ADD COLUMN metric_filters TEXT;
+",
+];
 
 /// Names are compared and listed in byte order, as on SQLite; messages are bytes (a function
 /// may print a NUL, which PostgreSQL's text cannot hold).
-const POSTGRES: &[&str] = &["
+const POSTGRES: &[&str] = &[
+    "
 CREATE TABLE groups (
     name TEXT COLLATE \"C\" PRIMARY KEY,
     creation_time BIGINT NOT NULL,
@@ -78,7 +84,11 @@ CREATE TABLE events (
     message BYTEA NOT NULL
 );
 CREATE INDEX events_by_stream_time ON events (grp, stream, ts);
-"];
+",
+    "
+ALTER TABLE groups ADD COLUMN metric_filters TEXT;
+",
+];
 
 /// The store as the server opens it; tests use other schema names.
 fn spec(name: &str) -> StoreSpec<'_> {
@@ -349,6 +359,29 @@ impl Database {
             )
         })
         .map(drop)
+    }
+
+    /// The group's metric filters document; `None` if the group does not exist.
+    pub fn metric_filters(&self, group: &str) -> io::Result<Option<String>> {
+        self.tx(|t| {
+            t.query_opt(
+                "SELECT metric_filters FROM groups WHERE name = ?1",
+                args![group],
+                |r| Ok(r.get::<Option<String>>(0)?.unwrap_or_default()),
+            )
+        })
+    }
+
+    /// Replaces a group's metric filters document; `false` if the group does not exist.
+    pub fn set_metric_filters(&self, group: &str, doc: &str) -> io::Result<bool> {
+        let doc = Some(doc).filter(|d| !d.is_empty());
+        self.tx(|t| {
+            t.execute(
+                "UPDATE groups SET metric_filters = ?2 WHERE name = ?1",
+                args![group, doc],
+            )
+        })
+        .map(|n| n > 0)
     }
 
     /// Every group, by name (byte order on both backends).

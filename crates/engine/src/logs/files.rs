@@ -30,6 +30,9 @@ struct GroupMeta {
     creation_time: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     retention_days: Option<u32>,
+    /// The group's metric filters, a JSON document the Logs API owns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    metric_filters: Option<String>,
 }
 
 pub struct Files {
@@ -128,6 +131,7 @@ impl Files {
                     &GroupMeta {
                         creation_time: now_ms(),
                         retention_days: None,
+                        metric_filters: None,
                     },
                 )?;
                 Ok(true)
@@ -191,6 +195,28 @@ impl Files {
         let mut meta = read_meta(&dir);
         meta.retention_days = days;
         write_meta(&dir, &meta)
+    }
+
+    /// The group's metric filters document; `None` if the group does not exist.
+    pub fn metric_filters(&self, group: &str) -> io::Result<Option<String>> {
+        let _shared = self.lock.read().unwrap();
+        let dir = self.group_dir(group);
+        if !dir.is_dir() {
+            return Ok(None);
+        }
+        Ok(Some(read_meta(&dir).metric_filters.unwrap_or_default()))
+    }
+
+    /// Replaces a group's metric filters document; `false` if the group does not exist.
+    pub fn set_metric_filters(&self, group: &str, doc: &str) -> io::Result<bool> {
+        let _excl = self.lock.write().unwrap();
+        let dir = self.group_dir(group);
+        if !dir.is_dir() {
+            return Ok(false);
+        }
+        let mut meta = read_meta(&dir);
+        meta.metric_filters = Some(doc.to_string()).filter(|d| !d.is_empty());
+        write_meta(&dir, &meta).map(|()| true)
     }
 
     /// Every group, by name.

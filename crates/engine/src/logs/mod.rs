@@ -10,6 +10,8 @@
 pub mod copy;
 mod database;
 mod files;
+pub mod frame;
+pub mod metrics;
 pub mod store;
 
 pub use store::{LogStore, StreamFile};

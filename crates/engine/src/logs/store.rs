@@ -15,14 +15,15 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use stratus_db::Location;
 
 use super::database::Database;
 use super::files::Files;
-use super::Captured;
+use super::metrics::{self, MetricSink, Metrics};
+use super::{frame, Captured};
 
 pub(crate) const DAY_MS: i64 = 86_400_000;
 
@@ -72,19 +73,13 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Splits a function's output into events, one per line, each stamped with when its first
-/// byte arrived (never later than `now`).
-pub(crate) fn for_each_line(log: &Captured, now: i64, mut f: impl FnMut(i64, &[u8])) {
-    if log.text.is_empty() {
-        return;
-    }
-    let text = log.text.strip_suffix(b"\n").unwrap_or(&log.text);
-    let mut offset = 0;
-    for line in text.split(|b| *b == b'\n') {
+/// Splits a function's output into events, one per line or runtime frame ([`frame`]), each
+/// stamped with when its first byte arrived (never later than `now`).
+pub(crate) fn for_each_line<'a>(log: &'a Captured, now: i64, mut f: impl FnMut(i64, &'a [u8])) {
+    frame::for_each_record(&log.text, |offset, record| {
         let ts = log.time_at(offset).unwrap_or(now).min(now);
-        f(ts, line);
-        offset += line.len() + 1;
-    }
+        f(ts, record);
+    });
 }
 
 enum Backend {
@@ -96,6 +91,8 @@ pub struct LogStore {
     backend: Backend,
     /// Retention for groups that set none (`None`: never expire).
     default_retention: Mutex<Option<u32>>,
+    /// Metric filters and EMF lines, evaluated on what is written once a sink is set.
+    metrics: Metrics,
 }
 
 impl LogStore {
@@ -133,6 +130,35 @@ impl LogStore {
         LogStore {
             backend,
             default_retention: Mutex::new(None),
+            metrics: Metrics::default(),
+        }
+    }
+
+    /// Hands every metric value the groups' metric filters and EMF lines produce to `sink`
+    /// from now on (the hook for a metrics service; see [`super::metrics`]).
+    pub fn set_metric_sink(&self, sink: Arc<dyn MetricSink>) {
+        self.metrics.set_sink(sink);
+    }
+
+    /// Feeds written events to the metric sink, if there is one.
+    fn observe<'a>(&self, group: &str, events: impl IntoIterator<Item = (i64, &'a [u8])>) {
+        let Some(sink) = self.metrics.sink() else {
+            return;
+        };
+        let filters = self.metrics.filters(group, || {
+            self.metric_filters(group)
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        });
+        let mut data = Vec::new();
+        for (ts, message) in events {
+            if let Ok(text) = std::str::from_utf8(message) {
+                metrics::evaluate(&filters, ts, text, &mut data);
+            }
+        }
+        if !data.is_empty() {
+            sink.record(data);
         }
     }
 
@@ -168,15 +194,22 @@ impl LogStore {
             Backend::Files(f) => f.append_to(file, group, stream, log),
             Backend::Database(d) => d.queue(group, stream, log),
         }
+        if self.metrics.sink().is_some() {
+            let mut events = Vec::new();
+            for_each_line(log, now_ms(), |ts, line| events.push((ts, line)));
+            self.observe(group, events);
+        }
     }
 
     /// Appends events given as (timestamp, message) to an existing stream, ingested now
     /// (PutLogEvents: written before the call returns). `NotFound` if there is no such stream.
     pub fn put(&self, group: &str, stream: &str, events: &[(i64, String)]) -> io::Result<()> {
         match &self.backend {
-            Backend::Files(f) => f.put(group, stream, events),
-            Backend::Database(d) => d.put(group, stream, events),
+            Backend::Files(f) => f.put(group, stream, events)?,
+            Backend::Database(d) => d.put(group, stream, events)?,
         }
+        self.observe(group, events.iter().map(|(ts, m)| (*ts, m.as_bytes())));
+        Ok(())
     }
 
     /// Writes what the database backend has queued; nothing to do for files.
@@ -239,6 +272,26 @@ impl LogStore {
             Backend::Files(f) => f.set_retention(group, days),
             Backend::Database(d) => d.set_retention(group, days),
         }
+    }
+
+    /// A group's metric filters, as the JSON document the Logs API keeps ("" for none);
+    /// `None` if the group does not exist.
+    pub fn metric_filters(&self, group: &str) -> io::Result<Option<String>> {
+        match &self.backend {
+            Backend::Files(f) => f.metric_filters(group),
+            Backend::Database(d) => d.metric_filters(group),
+        }
+    }
+
+    /// Replaces a group's metric filters document ("" for none); `false` if the group does
+    /// not exist.
+    pub fn set_metric_filters(&self, group: &str, doc: &str) -> io::Result<bool> {
+        let done = match &self.backend {
+            Backend::Files(f) => f.set_metric_filters(group, doc)?,
+            Backend::Database(d) => d.set_metric_filters(group, doc)?,
+        };
+        self.metrics.forget(group);
+        Ok(done)
     }
 
     /// Every group, by name, with the platform's default retention where it sets none.

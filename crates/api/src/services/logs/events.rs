@@ -221,7 +221,7 @@ pub(super) fn filter(store: &LogStore, req: FilterEvents) -> LogsResult {
 }
 
 /// A stable id for an event: its stream's hash and its offset, as digits like AWS's ids.
-fn event_id(group: &str, stream: &str, offset: u64) -> String {
+pub(super) fn event_id(group: &str, stream: &str, offset: u64) -> String {
     // FNV-1a: stable across runs and releases, unlike std's hasher.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in group.bytes().chain([0]).chain(stream.bytes()) {

@@ -4,9 +4,15 @@
 //!
 //! - this module: dispatch, errors, groups, streams and retention.
 //! - [`events`]: reading (GetLogEvents, FilterLogEvents) and writing (PutLogEvents) events.
+//! - [`insights`]: Logs Insights queries (StartQuery, GetQueryResults, StopQuery,
+//!   DescribeQueries), in the language of `stratus_core::log_query`.
+//! - [`metric_filters`]: PutMetricFilter, DescribeMetricFilters, DeleteMetricFilter and
+//!   TestMetricFilter.
 //! - filter patterns are `stratus_core::log_pattern`.
 
 mod events;
+mod insights;
+mod metric_filters;
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -77,8 +83,14 @@ pub fn internal() -> Error {
 
 /// Runs one operation (`op` is empty when the target is not CloudWatch Logs').
 pub fn run(call: Call) -> LogsResult {
-    let store = call.state.invoker.engine().logs();
-    operation(store, &call.region, &call.op, &call.body)
+    let engine = call.state.invoker.engine();
+    match call.op.as_str() {
+        "StartQuery" => insights::start(engine, parse(&call.body)?),
+        "GetQueryResults" => insights::results(parse(&call.body)?),
+        "StopQuery" => insights::stop(parse(&call.body)?),
+        "DescribeQueries" => insights::describe(parse(&call.body)?),
+        _ => operation(engine.logs(), &call.region, &call.op, &call.body),
+    }
 }
 
 fn operation(store: &LogStore, region: &str, op: &str, body: &[u8]) -> LogsResult {
@@ -94,6 +106,10 @@ fn operation(store: &LogStore, region: &str, op: &str, body: &[u8]) -> LogsResul
         "GetLogEvents" => events::get(store, parse(body)?),
         "FilterLogEvents" => events::filter(store, parse(body)?),
         "PutLogEvents" => events::put(store, parse(body)?),
+        "PutMetricFilter" => metric_filters::put(store, parse(body)?),
+        "DeleteMetricFilter" => metric_filters::delete(store, parse(body)?),
+        "DescribeMetricFilters" => metric_filters::describe(store, parse(body)?),
+        "TestMetricFilter" => metric_filters::test(parse(body)?),
         _ => Err(LogsError::named(
             "UnknownOperationException",
             format!("Unknown operation {op}"),
@@ -294,7 +310,7 @@ fn describe_groups(store: &LogStore, region: &str, req: DescribeGroups) -> LogsR
             let mut v = json!({
                 "logGroupName": g.name,
                 "creationTime": g.creation_time,
-                "metricFilterCount": 0,
+                "metricFilterCount": metric_filters::count(store, &g.name),
                 "arn": format!("{arn}:*"),
                 "logGroupArn": arn,
                 "storedBytes": g.stored_bytes,
