@@ -34,11 +34,12 @@ pub const TREAT_MISSING: [&str; 4] = ["breaching", "notBreaching", "ignore", "mi
 impl Rule {
     /// The rule of a stored alarm document (already validated by PutMetricAlarm).
     pub fn of(doc: &Value) -> Option<Rule> {
-        let (statistic, extended) = match (doc["Statistic"].as_str(), doc["ExtendedStatistic"].as_str()) {
-            (Some(s), _) => (s.to_string(), false),
-            (None, Some(s)) => (s.to_string(), true),
-            (None, None) => return None,
-        };
+        let (statistic, extended) =
+            match (doc["Statistic"].as_str(), doc["ExtendedStatistic"].as_str()) {
+                (Some(s), _) => (s.to_string(), false),
+                (None, Some(s)) => (s.to_string(), true),
+                (None, None) => return None,
+            };
         let evaluation_periods = doc["EvaluationPeriods"].as_u64()? as usize;
         Some(Rule {
             statistic,
@@ -50,7 +51,10 @@ impl Rule {
                 .map_or(evaluation_periods, |n| n as usize),
             operator: doc["ComparisonOperator"].as_str()?.to_string(),
             threshold: doc["Threshold"].as_f64()?,
-            treat_missing: doc["TreatMissingData"].as_str().unwrap_or("missing").to_string(),
+            treat_missing: doc["TreatMissingData"]
+                .as_str()
+                .unwrap_or("missing")
+                .to_string(),
         })
     }
 
@@ -95,7 +99,10 @@ pub type Point = (i64, Option<f64>);
 /// Evaluates `points` (one per period, oldest first) for an alarm in `current` state; the
 /// change, if the state moves.
 pub fn evaluate(rule: &Rule, current: &str, points: &[Point], now_ms: i64) -> Option<Change> {
-    let present: Vec<(i64, f64)> = points.iter().filter_map(|(t, v)| v.map(|v| (*t, v))).collect();
+    let present: Vec<(i64, f64)> = points
+        .iter()
+        .filter_map(|(t, v)| v.map(|v| (*t, v)))
+        .collect();
     let missing = points.len() - present.len();
     let by_missing = match rule.treat_missing.as_str() {
         "breaching" => Some(true),
@@ -113,12 +120,24 @@ pub fn evaluate(rule: &Rule, current: &str, points: &[Point], now_ms: i64) -> Op
         );
         return Some(change("INSUFFICIENT_DATA", reason, rule, points, now_ms));
     }
-    let breaching: Vec<(i64, f64)> =
-        present.iter().copied().filter(|(_, v)| rule.breaches(*v)).rev().collect();
-    let fine: Vec<(i64, f64)> =
-        present.iter().copied().filter(|(_, v)| !rule.breaches(*v)).rev().collect();
+    let breaching: Vec<(i64, f64)> = present
+        .iter()
+        .copied()
+        .filter(|(_, v)| rule.breaches(*v))
+        .rev()
+        .collect();
+    let fine: Vec<(i64, f64)> = present
+        .iter()
+        .copied()
+        .filter(|(_, v)| !rule.breaches(*v))
+        .rev()
+        .collect();
     let breach_count = breaching.len() + if by_missing == Some(true) { missing } else { 0 };
-    let state = if breach_count >= rule.datapoints_to_alarm { "ALARM" } else { "OK" };
+    let state = if breach_count >= rule.datapoints_to_alarm {
+        "ALARM"
+    } else {
+        "OK"
+    };
     if state == current {
         return None;
     }
@@ -135,7 +154,12 @@ pub fn evaluate(rule: &Rule, current: &str, points: &[Point], now_ms: i64) -> Op
             rule.threshold
         )
     } else {
-        let n = fine.len() + if by_missing == Some(false) { missing } else { 0 };
+        let n = fine.len()
+            + if by_missing == Some(false) {
+                missing
+            } else {
+                0
+            };
         crossed(rule, current, state, n, &fine, "not ")
     };
     Some(change(state, reason, rule, points, now_ms))
@@ -170,7 +194,9 @@ fn plural(n: usize, word: &str) -> String {
 
 /// `5.0 (06/12/26 12:00:00), 4.0 (06/12/26 11:59:00)`: newest first.
 fn listing(points: &[(i64, f64)]) -> String {
-    let fmt = time::macros::format_description!("[day]/[month]/[year repr:last_two] [hour]:[minute]:[second]");
+    let fmt = time::macros::format_description!(
+        "[day]/[month]/[year repr:last_two] [hour]:[minute]:[second]"
+    );
     points
         .iter()
         .map(|(t, v)| format!("{v:?} ({})", at(*t).format(fmt).unwrap_or_default()))
@@ -191,7 +217,13 @@ pub fn iso(ms: i64) -> String {
     at(ms).format(fmt).unwrap_or_default()
 }
 
-fn change(state: &'static str, reason: String, rule: &Rule, points: &[Point], now_ms: i64) -> Change {
+fn change(
+    state: &'static str,
+    reason: String,
+    rule: &Rule,
+    points: &[Point],
+    now_ms: i64,
+) -> Change {
     let recent: Vec<f64> = points.iter().filter_map(|(_, v)| *v).collect();
     let evaluated: Vec<Value> = points
         .iter()
@@ -201,7 +233,11 @@ fn change(state: &'static str, reason: String, rule: &Rule, points: &[Point], no
             None => json!({"timestamp": iso(*t)}),
         })
         .collect();
-    let stat_key = if rule.extended { "extendedStatistic" } else { "statistic" };
+    let stat_key = if rule.extended {
+        "extendedStatistic"
+    } else {
+        "statistic"
+    };
     let data = json!({
         "version": "1.0",
         "queryDate": iso(now_ms),
@@ -212,7 +248,11 @@ fn change(state: &'static str, reason: String, rule: &Rule, points: &[Point], no
         "threshold": rule.threshold,
         "evaluatedDatapoints": evaluated,
     });
-    Change { state, reason, data: data.to_string() }
+    Change {
+        state,
+        reason,
+        data: data.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -237,7 +277,13 @@ mod tests {
 
     #[test]
     fn a_breach_alarms_with_aws_wording() {
-        let c = evaluate(&rule(1, 1, "missing"), "OK", &[(NOON, Some(5.0))], NOON + 5_000).unwrap();
+        let c = evaluate(
+            &rule(1, 1, "missing"),
+            "OK",
+            &[(NOON, Some(5.0))],
+            NOON + 5_000,
+        )
+        .unwrap();
         assert_eq!(c.state, "ALARM");
         assert_eq!(
             c.reason,
@@ -246,21 +292,40 @@ mod tests {
         let data: Value = serde_json::from_str(&c.data).unwrap();
         assert_eq!(data["startDate"], "2026-12-06T12:00:00.000+0000");
         assert_eq!(data["recentDatapoints"], json!([5.0]));
-        assert_eq!(evaluate(&rule(1, 1, "missing"), "ALARM", &[(NOON, Some(5.0))], NOON), None);
+        assert_eq!(
+            evaluate(&rule(1, 1, "missing"), "ALARM", &[(NOON, Some(5.0))], NOON),
+            None
+        );
     }
 
     #[test]
     fn m_out_of_n_and_recovery() {
         let r = rule(3, 2, "missing");
-        let pts = [(NOON, Some(2.0)), (NOON + 60_000, Some(0.0)), (NOON + 120_000, Some(3.0))];
+        let pts = [
+            (NOON, Some(2.0)),
+            (NOON + 60_000, Some(0.0)),
+            (NOON + 120_000, Some(3.0)),
+        ];
         let c = evaluate(&r, "INSUFFICIENT_DATA", &pts, NOON).unwrap();
         assert!(c.reason.starts_with("Threshold Crossed: 2 out of the last 3 datapoints [3.0 (06/12/26 12:02:00), 2.0 (06/12/26 12:00:00)] were greater"), "{}", c.reason);
-        assert!(c.reason.ends_with("(minimum 2 datapoints for INSUFFICIENT_DATA -> ALARM transition)."));
-        let calm = [(NOON, Some(0.0)), (NOON + 60_000, None), (NOON + 120_000, Some(1.0))];
+        assert!(c
+            .reason
+            .ends_with("(minimum 2 datapoints for INSUFFICIENT_DATA -> ALARM transition)."));
+        let calm = [
+            (NOON, Some(0.0)),
+            (NOON + 60_000, None),
+            (NOON + 120_000, Some(1.0)),
+        ];
         let ok = evaluate(&r, "ALARM", &calm, NOON).unwrap();
         assert_eq!(ok.state, "OK");
         assert!(ok.reason.contains("were not greater than the threshold (1.0) (minimum 2 datapoints for ALARM -> OK transition)."), "{}", ok.reason);
-        let first = evaluate(&rule(1, 1, "missing"), "INSUFFICIENT_DATA", &[(NOON, Some(0.0))], NOON).unwrap();
+        let first = evaluate(
+            &rule(1, 1, "missing"),
+            "INSUFFICIENT_DATA",
+            &[(NOON, Some(0.0))],
+            NOON,
+        )
+        .unwrap();
         assert_eq!(first.reason, "Threshold Crossed: 1 datapoint [0.0 (06/12/26 12:00:00)] was not greater than the threshold (1.0).");
     }
 
@@ -268,14 +333,33 @@ mod tests {
     fn missing_data_follows_treat_missing_data() {
         let none = [(NOON, None)];
         let c = evaluate(&rule(1, 1, "missing"), "OK", &none, NOON).unwrap();
-        assert_eq!((c.state, c.reason.as_str()), ("INSUFFICIENT_DATA", "Insufficient Data: 1 datapoint was unknown."));
+        assert_eq!(
+            (c.state, c.reason.as_str()),
+            (
+                "INSUFFICIENT_DATA",
+                "Insufficient Data: 1 datapoint was unknown."
+            )
+        );
         assert_eq!(evaluate(&rule(1, 1, "ignore"), "OK", &none, NOON), None);
-        assert_eq!(evaluate(&rule(1, 1, "breaching"), "OK", &none, NOON).unwrap().state, "ALARM");
-        assert_eq!(evaluate(&rule(1, 1, "notBreaching"), "ALARM", &none, NOON).unwrap().state, "OK");
+        assert_eq!(
+            evaluate(&rule(1, 1, "breaching"), "OK", &none, NOON)
+                .unwrap()
+                .state,
+            "ALARM"
+        );
+        assert_eq!(
+            evaluate(&rule(1, 1, "notBreaching"), "ALARM", &none, NOON)
+                .unwrap()
+                .state,
+            "OK"
+        );
     }
 
     #[test]
     fn the_window_ends_with_the_period_in_progress() {
-        assert_eq!(rule(3, 1, "missing").window_start(NOON + 59_000), NOON - 120_000);
+        assert_eq!(
+            rule(3, 1, "missing").window_start(NOON + 59_000),
+            NOON - 120_000
+        );
     }
 }

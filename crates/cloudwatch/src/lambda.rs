@@ -7,7 +7,7 @@
 //! `ExecutedVersion`, as on AWS. `AsyncEventAge`, `DeadLetterErrors` and
 //! `DestinationDeliveryFailures` are not metered per invocation, so they are not served.
 
-use std::collections::{BinaryHeap, BTreeSet};
+use std::collections::{BTreeSet, BinaryHeap};
 
 use stratus_metering::Record;
 
@@ -74,8 +74,8 @@ pub fn list(records: &[Record]) -> BTreeSet<(String, Dims)> {
     let mut out = BTreeSet::new();
     for r in records {
         for (metric, _) in METRICS {
-            let has = *metric == "ConcurrentExecutions" && r.outcome.ran()
-                || value(r, metric).is_some();
+            let has =
+                *metric == "ConcurrentExecutions" && r.outcome.ran() || value(r, metric).is_some();
             if has {
                 let executed = *metric != "ConcurrentExecutions";
                 for d in dimension_sets(r, executed) {
@@ -110,10 +110,15 @@ fn concurrency(mut runs: Vec<&Record>) -> Vec<Sample> {
     let mut out = Vec::with_capacity(runs.len());
     for r in runs {
         let start_us = r.start_ms * 1000;
-        while ends.peek().is_some_and(|std::cmp::Reverse(e)| *e <= start_us) {
+        while ends
+            .peek()
+            .is_some_and(|std::cmp::Reverse(e)| *e <= start_us)
+        {
             ends.pop();
         }
-        ends.push(std::cmp::Reverse(start_us + (r.duration_ms * 1000.0) as i64));
+        ends.push(std::cmp::Reverse(
+            start_us + (r.duration_ms * 1000.0) as i64,
+        ));
         out.push(Sample::one(r.start_ms, ends.len() as f64));
     }
     out
@@ -144,7 +149,10 @@ mod tests {
     }
 
     fn d(pairs: &[(&str, &str)]) -> Dims {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -159,14 +167,20 @@ mod tests {
         assert_eq!(inv(&d(&[("FunctionName", "f")])), 2);
         assert_eq!(inv(&d(&[("FunctionName", "f"), ("Resource", "f:live")])), 1);
         assert_eq!(inv(&d(&[("FunctionName", "f"), ("Resource", "f:2")])), 1);
-        let executed = d(&[("ExecutedVersion", "3"), ("FunctionName", "f"), ("Resource", "f:live")]);
+        let executed = d(&[
+            ("ExecutedVersion", "3"),
+            ("FunctionName", "f"),
+            ("Resource", "f:live"),
+        ]);
         assert_eq!(inv(&executed), 1);
         let errors = samples(&records, "Errors", &d(&[("FunctionName", "f")]));
         assert_eq!(errors.iter().map(|s| s.sum).sum::<f64>(), 1.0);
         assert_eq!(samples(&records, "Throttles", &d(&[])).len(), 1);
         let listed = list(&records);
         assert!(listed.contains(&("Errors".to_string(), executed)));
-        assert!(!listed.iter().any(|(m, d)| m == "ConcurrentExecutions" && d.len() == 3));
+        assert!(!listed
+            .iter()
+            .any(|(m, d)| m == "ConcurrentExecutions" && d.len() == 3));
     }
 
     #[test]

@@ -169,13 +169,22 @@ mod tests {
         assert_eq!(b.stat("Average"), Some(2.5));
         assert_eq!(b.stat("p90"), None);
         let mut flat = Bucket::default();
-        flat.add(&Sample { min: 2.0, max: 2.0, sum: 8.0, ..set });
+        flat.add(&Sample {
+            min: 2.0,
+            max: 2.0,
+            sum: 8.0,
+            ..set
+        });
         assert_eq!(flat.stat("p90"), Some(2.0));
     }
 
     #[test]
     fn periods_start_at_the_window_start() {
-        let samples = [Sample::one(5, 1.0), Sample::one(64, 2.0), Sample::one(130, 3.0)];
+        let samples = [
+            Sample::one(5, 1.0),
+            Sample::one(64, 2.0),
+            Sample::one(130, 3.0),
+        ];
         let got = aggregate(&samples, 4, 124, 60);
         assert_eq!(got.keys().copied().collect::<Vec<_>>(), vec![4, 64]);
     }

@@ -200,7 +200,10 @@ impl CloudWatchDb {
     pub fn purge(&self, cutoff_ms: i64) -> Result<usize> {
         self.db.tx(|t| {
             let n = t.execute("DELETE FROM datapoints WHERE ts_ms < ?1", args![cutoff_ms])?;
-            t.execute("DELETE FROM alarm_history WHERE ts_ms < ?1", args![cutoff_ms])?;
+            t.execute(
+                "DELETE FROM alarm_history WHERE ts_ms < ?1",
+                args![cutoff_ms],
+            )?;
             Ok(n)
         })
     }
@@ -282,7 +285,12 @@ impl CloudWatchDb {
     }
 
     /// History items, newest first, in `[from_ms, to_ms)`, of one alarm or all.
-    pub fn history(&self, name: Option<&str>, from_ms: i64, to_ms: i64) -> Result<Vec<HistoryItem>> {
+    pub fn history(
+        &self,
+        name: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<HistoryItem>> {
         self.db.tx(|t| {
             t.query_map(
                 "SELECT name, ts_ms, kind, summary, data FROM alarm_history
@@ -338,11 +346,18 @@ mod tests {
                 unit: "Milliseconds".into(),
                 sample: Sample::one(ts, v),
             };
-            db.put_datapoints(&[put(1_000, 2.0), put(2_000, 3.0)]).unwrap();
+            db.put_datapoints(&[put(1_000, 2.0), put(2_000, 3.0)])
+                .unwrap();
             let got = db.samples("App", "Latency", &dims, 0, 1_500).unwrap();
             assert_eq!(got, vec![(Sample::one(1_000, 2.0), "Milliseconds".into())]);
-            assert!(db.samples("App", "Latency", &vec![], 0, 5_000).unwrap().is_empty());
-            assert_eq!(db.metrics(0).unwrap(), vec![("App".into(), "Latency".into(), dims)]);
+            assert!(db
+                .samples("App", "Latency", &vec![], 0, 5_000)
+                .unwrap()
+                .is_empty());
+            assert_eq!(
+                db.metrics(0).unwrap(),
+                vec![("App".into(), "Latency".into(), dims)]
+            );
             assert_eq!(db.purge(1_500).unwrap(), 1);
         }
     }
@@ -359,7 +374,10 @@ mod tests {
             let newer = serde_json::json!({"AlarmName": "a", "StateValue": "ALARM"});
             assert!(db.update_alarm("a", &newer, &[item("a", 7)]).unwrap());
             assert_eq!(db.alarm("a").unwrap(), Some(newer));
-            assert_eq!(db.history(Some("a"), 0, 10).unwrap(), vec![item("a", 7), item("a", 5)]);
+            assert_eq!(
+                db.history(Some("a"), 0, 10).unwrap(),
+                vec![item("a", 7), item("a", 5)]
+            );
             assert!(db.history(Some("b"), 0, 10).unwrap().is_empty());
             db.delete_alarms(&["a".into(), "zz".into()]).unwrap();
             assert_eq!(db.alarm("a").unwrap(), None);
