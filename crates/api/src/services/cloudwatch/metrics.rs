@@ -300,11 +300,15 @@ pub async fn get_metric_data(c: &Ctx, v: Value) -> Result<Value, Error> {
         )));
     }
     let now = stratus_metering::now_ms();
-    let first_period = queries.iter().find_map(|q| match &q.what {
-        What::Stat { period, .. } => Some(*period),
-        _ => None,
-    });
-    let window_start = round_start(start, first_period.unwrap_or(60), now);
+    // The earliest of the queries' rounded starts: one read of the records serves them all.
+    let window_start = queries
+        .iter()
+        .filter_map(|q| match &q.what {
+            What::Stat { period, .. } => Some(round_start(start, *period, now)),
+            _ => None,
+        })
+        .min()
+        .unwrap_or(start);
     let mut source = Source::new(c, window_start, end);
     let mut series: BTreeMap<String, Series> = BTreeMap::new();
     for q in &queries {
