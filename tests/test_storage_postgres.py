@@ -139,6 +139,11 @@ def test_a_sqlite_data_directory_migrates_to_postgres(server_factory, tmp_path):
     sqs = make_client(old.url, "sqs")
     queue = sqs.create_queue(QueueName=unique_name("moved"))["QueueUrl"]
     sqs.send_message(QueueUrl=queue, MessageBody="a message that moved")
+    cw = make_client(old.url, "cloudwatch")
+    cw.put_metric_alarm(AlarmName=name, Namespace="AWS/Lambda", MetricName="Errors",
+                        Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1.0,
+                        ComparisonOperator="GreaterThanThreshold")
+    cw.put_metric_data(Namespace="Moved", MetricData=[{"MetricName": "m", "Value": 3.0}])
     old.stop()
 
     target = database_for(tmp_path / "new")
@@ -157,6 +162,9 @@ def test_a_sqlite_data_directory_migrates_to_postgres(server_factory, tmp_path):
     assert body == b"bytes that moved"
     item = ddb.get_item(TableName=table, Key={"pk": {"S": "k"}})["Item"]
     assert item["v"] == {"N": "42"}
+    cw = make_client(new.url, "cloudwatch")
+    assert [a["AlarmName"] for a in cw.describe_alarms(AlarmNames=[name])["MetricAlarms"]] == [name]
+    assert [m["MetricName"] for m in cw.list_metrics(Namespace="Moved")["Metrics"]] == ["m"]
     subs = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
     assert [s["SubscriptionArn"] for s in subs] == [sub["SubscriptionArn"]]
     sqs = make_client(new.url, "sqs")

@@ -238,6 +238,16 @@ fn target(caller: &Caller, parts: &Parts, body: &[u8]) -> Option<Target> {
             let p = form();
             actions::sts(p.get("Action").unwrap_or(""), |k| p.get(k))
         }
+        // CloudWatch's actions are `cloudwatch:<Op>`; its resource-level permissions (alarm
+        // ARNs) are not modelled, so policies grant them on `*`.
+        "monitoring" => {
+            let path = parts.uri.path();
+            let op = match path.strip_prefix(crate::services::cloudwatch::CBOR_PATH) {
+                Some(op) => op.to_string(),
+                None => op(),
+            };
+            Some(Target::new(format!("cloudwatch:{op}"), "*".to_string()))
+        }
         _ => None,
     }
 }

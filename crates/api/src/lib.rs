@@ -71,6 +71,7 @@ const SERVICES: &[&str] = &[
     "scheduler",
     "iam",
     "sts",
+    "monitoring",
 ];
 
 /// The largest request body accepted (CreateFunction's documented whole-request limit).
@@ -111,6 +112,8 @@ pub struct Stores {
     pub queues: Arc<stratus_queues::Queues>,
     /// Users, roles, policies and sessions (the IAM and STS APIs, and who a key belongs to).
     pub iam: Arc<stratus_iam::Iam>,
+    /// Custom metrics, alarms and their history (the CloudWatch API).
+    pub cloudwatch: Arc<stratus_cloudwatch::store::CloudWatchDb>,
 }
 
 /// The settings the APIs answer with, fixed at start-up.

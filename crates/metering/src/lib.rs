@@ -149,6 +149,28 @@ impl Meter {
         Ok(usage::summarize(&records, &q, &self.prices))
     }
 
+    /// The records that started in `[from_ms, to_ms)`, including every record taken before
+    /// the call (what CloudWatch's Lambda metrics are computed from).
+    pub async fn records(&self, from_ms: i64, to_ms: i64) -> Result<Vec<Record>, String> {
+        self.flush().await;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || writer::lock(&db).window(from_ms, to_ms))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+
+    /// One record per distinct function, version, alias and outcome since `from_ms`
+    /// ([`store::UsageDb::kinds`]).
+    pub async fn kinds(&self, from_ms: i64) -> Result<Vec<Record>, String> {
+        self.flush().await;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || writer::lock(&db).kinds(from_ms))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+
     /// The Prometheus exposition, with the gauges read by the caller.
     pub fn render_metrics(&self, mut gauges: Gauges) -> String {
         gauges.dropped_records = self.dropped.load(Ordering::Relaxed);

@@ -139,6 +139,40 @@ impl UsageDb {
         })
     }
 
+    /// One record for each distinct function, version, alias and outcome (and whether it was
+    /// a cold start with an init duration) since `from_ms`: what tells which metrics have data,
+    /// without reading every record. The other fields are left at zero.
+    pub fn kinds(&self, from_ms: i64) -> Result<Vec<Record>> {
+        self.db.tx(|t| {
+            t.query_map(
+                "SELECT DISTINCT function, version, alias, outcome,
+                    CASE WHEN init_duration_ms IS NULL THEN 0 ELSE 1 END
+                 FROM invocations WHERE start_ms >= ?1",
+                args![from_ms],
+                |r| {
+                    let outcome: String = r.get(3)?;
+                    let init: i64 = r.get(4)?;
+                    Ok(Record {
+                        request_id: String::new(),
+                        function: r.get(0)?,
+                        version: r.get(1)?,
+                        alias: r.get(2)?,
+                        trigger: Trigger::Direct,
+                        start_ms: from_ms,
+                        duration_ms: 0.0,
+                        billed_ms: 0,
+                        init_duration_ms: (init == 1).then_some(0.0),
+                        memory_mb: 0,
+                        max_memory_mb: 0,
+                        architecture: String::new(),
+                        outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Crashed),
+                        cold: init == 1,
+                    })
+                },
+            )
+        })
+    }
+
     /// Deletes the records that started before `cutoff_ms`; returns how many.
     pub fn delete_before(&self, cutoff_ms: i64) -> Result<usize> {
         self.db.tx(|t| {
@@ -192,6 +226,14 @@ mod tests {
             let mut first: Vec<Record> = db.window(1_000, 2_000).unwrap();
             first.sort_by(|x, y| x.request_id.cmp(&y.request_id));
             assert_eq!(first, vec![a, c], "{:?}: values round-trip", b.location);
+            let kinds = db.kinds(0).unwrap();
+            assert_eq!(
+                kinds.len(),
+                3,
+                "{:?}: one per outcome and alias",
+                b.location
+            );
+            assert_eq!(db.kinds(1_500).unwrap().len(), 1);
             assert_eq!(db.delete_before(1_500).unwrap(), 2);
             assert_eq!(db.window(0, 10_000).unwrap(), vec![b2]);
         }

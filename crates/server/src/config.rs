@@ -65,6 +65,9 @@ pub struct Config {
     /// How many milliseconds one minute of a `rate()` schedule lasts: 60000. Only tests
     /// shorten it, so that a `rate(1 minute)` rule fires within seconds.
     pub schedule_minute_ms: u64,
+    /// How often CloudWatch alarms are evaluated, in milliseconds: 60000, as on AWS. Tests
+    /// and demonstrations shorten it so that an alarm reacts within seconds.
+    pub alarm_evaluation_ms: u64,
     /// `on`: every request is authorized by IAM policies, as on AWS; `off`: any valid
     /// signature may do anything (the single-developer mode).
     pub iam: String,
@@ -159,6 +162,7 @@ impl Default for Config {
             lifecycle_sweep_secs: 3600,
             lifecycle_day_secs: 86_400,
             schedule_minute_ms: 60_000,
+            alarm_evaluation_ms: 60_000,
             iam: "on".into(),
             database: None,
             blob_store: BlobStoreUrl::default(),
@@ -286,6 +290,7 @@ impl Config {
             ),
             ("STRATUS_LIFECYCLE_DAY_SECS", &mut self.lifecycle_day_secs),
             ("STRATUS_SCHEDULE_MINUTE_MS", &mut self.schedule_minute_ms),
+            ("STRATUS_ALARM_EVALUATION_MS", &mut self.alarm_evaluation_ms),
         ] {
             if let Some(v) = var(name) {
                 *slot = v.parse().with_context(|| format!("{name}={v}"))?;

@@ -104,6 +104,10 @@ impl Platform {
             stratus_queues::Queues::open(&location)
                 .map_err(|e| anyhow::anyhow!("queues store: {e}"))?,
         );
+        let cloudwatch = Arc::new(
+            stratus_cloudwatch::store::CloudWatchDb::open(&location)
+                .map_err(|e| anyhow::anyhow!("cloudwatch store: {e}"))?,
+        );
         let blobs = open_blob_store(cfg, &data_dir)?;
         let code = Arc::new(
             CodeStore::open(blobs.clone(), &data_dir.join("code"))
@@ -253,6 +257,7 @@ impl Platform {
                 ),
                 queues,
                 iam,
+                cloudwatch,
             },
             config: ApiConfig {
                 secrets: HashMap::from([(access, secret)]),
@@ -279,6 +284,11 @@ impl Platform {
                     stratus_api::services::events::fire::TICK,
                 )
             }
+        }));
+        background.push(workers.supervise("alarm_evaluator", {
+            let state = Arc::downgrade(&state);
+            let tick = std::time::Duration::from_millis(cfg.alarm_evaluation_ms.max(100));
+            move || stratus_api::services::cloudwatch::evaluate::run(state.clone(), tick)
         }));
         invoker.release_interrupted();
         background.push(workers.supervise("mapping_poller", {

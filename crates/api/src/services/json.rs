@@ -233,7 +233,7 @@ fn is_gzip(parts: &Parts) -> bool {
 
 /// A gzip body, decompressed to at most the size an uncompressed body may have: a small
 /// body that expands without bound is refused as it grows past the limit.
-fn gunzip(body: &[u8]) -> Result<Bytes, Error> {
+pub(crate) fn gunzip(body: &[u8]) -> Result<Bytes, Error> {
     use std::io::Read as _;
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(body)

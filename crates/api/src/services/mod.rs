@@ -10,10 +10,13 @@
 //! - [`events`]: EventBridge's JSON 1.1 operations (`AWSEvents.*`), and its Scheduler's
 //!   REST-JSON routes.
 //! - [`sns`]: topics, SNS's Query protocol (form-encoded requests, XML responses).
+//! - [`cloudwatch`]: metrics and alarms, CloudWatch's smithy-rpc-v2-cbor and JSON 1.0
+//!   protocols.
 //! - [`sqs`]: queues, SQS's JSON 1.0 and Query protocols (either, on `/` or a queue's URL).
 //! - [`iam`]: users, roles, policies, IAM's Query protocol.
 //! - [`sts`]: temporary credentials, STS's Query protocol.
 
+pub mod cloudwatch;
 pub mod dynamodb;
 pub mod events;
 pub mod iam;
@@ -32,7 +35,8 @@ use crate::Shared;
 
 /// Whether `service` is answered here rather than by a path route.
 pub fn answers(service: &str) -> bool {
-    matches!(service, "sns" | "sqs" | "iam" | "sts") || json::by_name(service).is_some()
+    matches!(service, "sns" | "sqs" | "iam" | "sts" | "monitoring")
+        || json::by_name(service).is_some()
 }
 
 /// Which of these services a request is for, before its signature is checked: the credential
@@ -54,6 +58,7 @@ pub async fn handle(state: &Shared, caller: Caller, parts: Parts, body: Bytes) -
         "iam" => iam::handle(state, &caller, &parts, body).await,
         "sts" => sts::handle(state, &caller, &parts, body).await,
         "sqs" => sqs::handle(state, &caller, &parts, body).await,
+        "monitoring" => cloudwatch::handle(state, &caller, &parts, body).await,
         _ => sns::handle(state, &caller, &parts, body).await,
     }
 }
@@ -66,6 +71,9 @@ pub fn early_error(parts: &Parts, e: stratus_core::Error) -> Result<Response, st
     };
     if service == "sqs" {
         return Ok(sqs::early_error(parts, e));
+    }
+    if service == "monitoring" {
+        return Ok(cloudwatch::early_error(parts, e));
     }
     Ok(match json::by_name(&service) {
         Some(json) => json::auth_error(json, e),

@@ -1,0 +1,102 @@
+//! The `alarm_evaluator` worker: every tick (a minute by default, the server's
+//! `alarm_evaluation_ms`, shortened only for tests and demonstrations) each alarm's last
+//! periods are read and compared, and a change of state goes through
+//! [`super::alarms::transition`]. Before evaluating an alarm a node claims it (a conditional
+//! UPDATE of its evaluation time), so in a cluster one node evaluates each alarm per tick.
+
+use std::sync::Weak;
+use std::time::Duration;
+
+use serde_json::Value;
+use stratus_cloudwatch::alarm::{evaluate, Point, Rule};
+use stratus_cloudwatch::stats::aggregate;
+use stratus_core::Error;
+
+use super::input::dimensions;
+use super::metrics::Source;
+use super::{blocking, internal, Ctx};
+use crate::AppState;
+
+/// Runs until the application is dropped, evaluating every `tick`.
+pub async fn run(state: Weak<AppState>, tick: Duration) {
+    loop {
+        tokio::time::sleep(tick).await;
+        let Some(state) = state.upgrade() else {
+            return;
+        };
+        if let Err(e) = evaluate_all(&state, tick).await {
+            tracing::warn!(error = %e.message, "evaluating alarms");
+        }
+    }
+}
+
+/// Evaluates every alarm not evaluated within the last half tick (by this node or another).
+pub async fn evaluate_all(state: &crate::Shared, tick: Duration) -> Result<(), Error> {
+    let db = state.stores.cloudwatch.clone();
+    let alarms = blocking(move || db.alarms().map_err(internal)).await?;
+    let now = stratus_metering::now_ms();
+    for (doc, evaluated) in alarms {
+        if now - evaluated < tick.as_millis() as i64 / 2 {
+            continue;
+        }
+        let Some(rule) = Rule::of(&doc) else {
+            continue;
+        };
+        let name = doc["AlarmName"].as_str().unwrap_or("").to_string();
+        let db = state.stores.cloudwatch.clone();
+        let claimed = blocking(move || db.claim(&name, evaluated, now).map_err(internal)).await?;
+        if claimed {
+            evaluate_one(state, doc, &rule, now).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn evaluate_one(
+    state: &crate::Shared,
+    doc: Value,
+    rule: &Rule,
+    now: i64,
+) -> Result<(), Error> {
+    let period_ms = rule.period_s * 1000;
+    let from = rule.window_start(now);
+    let to = from + rule.evaluation_periods as i64 * period_ms;
+    let region = doc["AlarmArn"]
+        .as_str()
+        .and_then(|a| a.split(':').nth(3))
+        .unwrap_or("us-east-1")
+        .to_string();
+    let ctx = Ctx {
+        state: state.clone(),
+        region,
+    };
+    let dims = dimensions(&doc, "Dimensions")?;
+    let mut source = Source::new(&ctx, from, to);
+    let (samples, _) = source
+        .samples(
+            doc["Namespace"].as_str().unwrap_or(""),
+            doc["MetricName"].as_str().unwrap_or(""),
+            &dims,
+            doc["Unit"].as_str(),
+        )
+        .await?;
+    let mut buckets = aggregate(&samples, from, to, period_ms);
+    let points: Vec<Point> = (0..rule.evaluation_periods as i64)
+        .map(|k| {
+            let at = from + k * period_ms;
+            (
+                at,
+                buckets.get_mut(&at).and_then(|b| b.stat(&rule.statistic)),
+            )
+        })
+        .collect();
+    let current = doc["StateValue"]
+        .as_str()
+        .unwrap_or("INSUFFICIENT_DATA")
+        .to_string();
+    if let Some(change) = evaluate(rule, &current, &points, now) {
+        let state = state.clone();
+        blocking(move || super::alarms::transition(&state, doc, &change, now)).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,17 @@
+//! CloudWatch metrics and alarms without HTTP.
+//!
+//! - [`stats`]: samples, periods and the statistics of a period (percentiles included).
+//! - [`lambda`]: the `AWS/Lambda` namespace, read from metering records.
+//! - [`store`]: custom metrics' datapoints, alarms and their history (`cloudwatch.db`, or
+//!   the `cloudwatch` schema on PostgreSQL).
+//! - [`alarm`]: an alarm's rule, its evaluation and CloudWatch's wording of state reasons.
+//!
+//! The wire protocols around it are `api::services::cloudwatch`.
+
+pub mod alarm;
+pub mod lambda;
+pub mod stats;
+pub mod store;
+
+/// A dimension set: `(name, value)` pairs sorted by name.
+pub type Dims = Vec<(String, String)>;
