@@ -312,3 +312,53 @@ def test_metric_filter_crud_and_test(logs, structured):
                                       logEventMessages=["1.2.3.4 x y 404 10", "1.2.3.4 x 200 1"])["matches"]
     assert [m["eventNumber"] for m in matches] == [1]
     assert matches[0]["extractedValues"] == {"$ip": "1.2.3.4", "$code": "404", "$size": "10"}
+
+
+EMF_AND_JSON = """
+import json, time
+
+def handler(event, context):
+    print(json.dumps({"level": "INFO", "latency": event["latency"]}))
+    print(json.dumps({
+        "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
+            "Namespace": event["namespace"], "Dimensions": [["Service"]],
+            "Metrics": [{"Name": "Orders", "Unit": "Count"}]}]},
+        "Service": "checkout", "Orders": 3}))
+    return "ok"
+"""
+
+
+def test_metric_filters_and_embedded_metrics_become_cloudwatch_metrics(srv, lam, logs):
+    import datetime
+    cw = srv.client("cloudwatch")
+    name = helpers.unique_name("emf")
+    namespace = "Shop" + uuid.uuid4().hex[:8]
+    helpers.create_function(lam, name, helpers.make_zip({"app.py": EMF_AND_JSON}))
+    helpers.wait_active(lam, name)
+    group = f"/aws/lambda/{name}"
+    # The group exists once the function has logged; the filter then applies to what follows.
+    helpers.invoke(lam, name, {"latency": 1, "namespace": namespace})
+    logs.put_metric_filter(
+        logGroupName=group, filterName="latency", filterPattern='{ $.level = "INFO" }',
+        metricTransformations=[{"metricName": "Latency", "metricNamespace": namespace,
+                                "metricValue": "$.latency", "unit": "Milliseconds"}])
+    for latency in (40, 60):
+        helpers.invoke(lam, name, {"latency": latency, "namespace": namespace})
+    end = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=1)
+    start = end - datetime.timedelta(minutes=10)
+
+    def stats(metric, dims, unit):
+        points = cw.get_metric_statistics(
+            Namespace=namespace, MetricName=metric, Dimensions=dims, StartTime=start,
+            EndTime=end, Period=600, Statistics=["Sum", "SampleCount"], Unit=unit)["Datapoints"]
+        return (sum(p["Sum"] for p in points), sum(p["SampleCount"] for p in points))
+
+    deadline = time.time() + 10
+    while stats("Latency", [], "Milliseconds") != (100.0, 2.0) and time.time() < deadline:
+        time.sleep(0.2)
+    # Only the invocations after the filter was put count, as on AWS.
+    assert stats("Latency", [], "Milliseconds") == (100.0, 2.0)
+    # The EMF lines of all three invocations: 3 orders each, by the declared dimension.
+    assert stats("Orders", [{"Name": "Service", "Value": "checkout"}], "Count") == (9.0, 3.0)
+    listed = cw.list_metrics(Namespace=namespace)["Metrics"]
+    assert {m["MetricName"] for m in listed} == {"Latency", "Orders"}

@@ -139,6 +139,10 @@ impl Platform {
         .map_err(|e| anyhow::anyhow!("starting engine: {e}"))?;
         let isolation = engine.isolation();
         engine.logs().set_default_retention(cfg.log_retention_days);
+        // Metric filters' and embedded-metric-format values become CloudWatch metrics.
+        engine.logs().set_metric_sink(
+            stratus_api::services::cloudwatch::log_metrics::LogMetrics::start(cloudwatch.clone()),
+        );
         let workers = Arc::new(Workers::default());
         let mut background = vec![
             workers.supervise("idle_reaper", {

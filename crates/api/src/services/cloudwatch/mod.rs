@@ -20,6 +20,7 @@ pub mod alarms;
 pub mod cbor;
 pub mod evaluate;
 pub mod input;
+pub mod log_metrics;
 pub mod math;
 pub mod metrics;
 
