@@ -13,6 +13,7 @@
 //! - [`clock`]: timestamps in the formats AWS uses.
 //! - [`log_pattern`]: CloudWatch Logs filter patterns for text events.
 //! - [`sigv4`]: the fields of a SigV4-signed request (header and presigned forms), unverified.
+//! - [`trace`]: the X-Ray trace header and the lineage recursive loop detection counts.
 
 pub mod alias;
 pub mod arn;
@@ -26,6 +27,7 @@ pub mod log_pattern;
 pub mod names;
 pub mod runtime;
 pub mod sigv4;
+pub mod trace;
 
 pub use error::{Error, Kind, Result};
 
