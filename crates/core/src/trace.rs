@@ -174,7 +174,9 @@ mod tests {
         let h = TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a87bd80c:3%7C68fd508a:5");
         assert_eq!(h.hops("a87bd80c"), 3);
         assert_eq!(h.hops("68fd508a"), 5);
-        assert!(h.next_hop("a87bd80c").contains("Sampled=1;Lineage=a87bd80c:4|68fd508a:5"));
+        assert!(h
+            .next_hop("a87bd80c")
+            .contains("Sampled=1;Lineage=a87bd80c:4|68fd508a:5"));
     }
 
     #[test]

@@ -161,6 +161,8 @@ pub fn lambda(method: &str, path: &str, region: &str) -> Option<Target> {
                 ("PUT", ["concurrency"]) => "PutFunctionConcurrency",
                 ("DELETE", ["concurrency"]) => "DeleteFunctionConcurrency",
                 ("GET", ["concurrency"]) => "GetFunctionConcurrency",
+                ("PUT", ["recursion-config"]) => "PutFunctionRecursionConfig",
+                ("GET", ["recursion-config"]) => "GetFunctionRecursionConfig",
                 ("PUT", ["event-invoke-config"]) => "PutFunctionEventInvokeConfig",
                 ("POST", ["event-invoke-config"]) => "UpdateFunctionEventInvokeConfig",
                 ("GET", ["event-invoke-config"]) => "GetFunctionEventInvokeConfig",
@@ -479,6 +481,20 @@ mod tests {
         assert_eq!(t.action, "lambda:UpdateFunctionUrlConfig");
         let t = lambda("GET", "/2021-10-31/functions/f/urls", "us-east-1").unwrap();
         assert_eq!(t.action, "lambda:ListFunctionUrlConfigs");
+        let t = lambda(
+            "PUT",
+            "/2024-08-31/functions/f/recursion-config",
+            "us-east-1",
+        )
+        .unwrap();
+        assert_eq!(t.action, "lambda:PutFunctionRecursionConfig");
+        let t = lambda(
+            "GET",
+            "/2024-08-31/functions/f/recursion-config",
+            "us-east-1",
+        )
+        .unwrap();
+        assert_eq!(t.action, "lambda:GetFunctionRecursionConfig");
         let t = lambda(
             "DELETE",
             "/2018-10-31/layers/lib/versions/3/policy/s1",

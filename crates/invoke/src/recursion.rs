@@ -48,8 +48,7 @@ impl RecursiveLoop {
 impl Invoker {
     /// The function's setting (AWS's default, `Terminate`, when none is stored).
     pub fn recursive_loop(&self, function: &str) -> stratus_core::Result<RecursiveLoop> {
-        let stored: Option<RecursionConfig> =
-            self.meta.tx(|tx| tx.document(function, KIND, ""))?;
+        let stored: Option<RecursionConfig> = self.meta.tx(|tx| tx.document(function, KIND, ""))?;
         Ok(stored.map_or(RecursiveLoop::Terminate, |c| c.recursive_loop))
     }
 
@@ -89,7 +88,10 @@ mod tests {
             serde_json::to_string(&c).unwrap(),
             r#"{"RecursiveLoop":"Allow"}"#
         );
-        assert_eq!(RecursiveLoop::parse("Terminate"), Some(RecursiveLoop::Terminate));
+        assert_eq!(
+            RecursiveLoop::parse("Terminate"),
+            Some(RecursiveLoop::Terminate)
+        );
         assert_eq!(RecursiveLoop::parse("terminate"), None);
     }
 }

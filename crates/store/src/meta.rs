@@ -128,7 +128,8 @@ CREATE TABLE layer_versions (
     body TEXT NOT NULL,
     PRIMARY KEY (name, version)
 );
-"#,    r#"
+"#,
+    r#"
 -- The trace header of what queued an event: its lineage reaches the invocation, so recursive
 -- loop detection sees chains that pass through the asynchronous queue.
 ALTER TABLE async_events ADD COLUMN trace TEXT;
@@ -228,7 +229,8 @@ CREATE TABLE layer_versions (
     body TEXT NOT NULL,
     PRIMARY KEY (name, version)
 );
-"#,    r#"
+"#,
+    r#"
 ALTER TABLE async_events ADD COLUMN trace TEXT;
 "#,
 ];

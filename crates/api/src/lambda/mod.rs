@@ -4,8 +4,8 @@
 //! - [`functions`]: Create/Get/List/Update/Delete of functions.
 //! - [`versions`]: PublishVersion, ListVersionsByFunction.
 //! - [`aliases`]: the alias operations.
-//! - [`concurrency`], [`event_invoke`], [`policy`], [`tags`], [`account`]: the rest of the
-//!   control plane.
+//! - [`concurrency`], [`event_invoke`], [`policy`], [`tags`], [`account`], [`recursion`]: the
+//!   rest of the control plane.
 //! - [`invoke`]: Invoke and InvokeAsync, handing the call to the invoker.
 //! - [`invoke_stream`]: InvokeWithResponseStream, framed by [`eventstream`].
 //! - [`layers`]: layer versions, their permissions, and what a function's `Layers` names.
@@ -23,6 +23,7 @@ pub mod invoke_stream;
 pub mod layers;
 pub mod mappings;
 pub mod policy;
+pub mod recursion;
 pub mod render;
 pub mod tags;
 pub mod versions;
@@ -102,6 +103,11 @@ pub fn router() -> Router<Shared> {
         .route(
             "/2019-09-30/functions/{f}/concurrency",
             get(concurrency::get_function_concurrency),
+        )
+        .route(
+            "/2024-08-31/functions/{f}/recursion-config",
+            put(recursion::put_function_recursion_config)
+                .get(recursion::get_function_recursion_config),
         )
         .route(
             "/2019-09-25/functions/{f}/event-invoke-config",

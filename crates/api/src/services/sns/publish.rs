@@ -337,7 +337,10 @@ fn deliver_to_queues(c: &Ctx, topic: &str, t: &Target, msgs: &[&Outgoing]) {
                 sender_id: "sns.amazonaws.com".into(),
                 ..Default::default()
             };
-            stratus_queues::message::with_trace_header(&mut m.system_attributes, c.trace.as_deref());
+            stratus_queues::message::with_trace_header(
+                &mut m.system_attributes,
+                c.trace.as_deref(),
+            );
             if let Err(e) = c.state.stores.queues.send(&sub.endpoint, &m) {
                 tracing::warn!(queue = %sub.endpoint, error = %e, "topic delivery to a queue dropped");
             }
