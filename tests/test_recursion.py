@@ -49,6 +49,25 @@ def handler(event, context):
 '''
 
 
+# The same loop through SQS in node, with the AWS SDK for JavaScript v3 the runtime carries.
+NODE_LOOP_SOURCE = r"""
+import { DynamoDBClient, PutItemCommand } from "@aws-sdk/client-dynamodb";
+import { SQSClient, SendMessageCommand } from "@aws-sdk/client-sqs";
+
+const ddb = new DynamoDBClient({});
+const sqs = new SQSClient({});
+
+export const handler = async (event) => {
+  const hop = JSON.parse(event.Records[0].body).hop;
+  await ddb.send(new PutItemCommand({ TableName: process.env.SINK, Item: {
+    id: { S: `inv-${hop}` }, trace: { S: process.env._X_AMZN_TRACE_ID || "" } } }));
+  if (hop >= Number(process.env.LIMIT)) return;
+  await sqs.send(new SendMessageCommand({ QueueUrl: process.env.QUEUE,
+                                          MessageBody: JSON.stringify({ hop: hop + 1 }) }));
+};
+"""
+
+
 @pytest.fixture(scope="module")
 def ddb(server):
     return ddb_client(server)
@@ -166,6 +185,25 @@ def test_an_sqs_loop_stops_after_16_and_the_message_goes_to_the_redrive(
         assert_stopped_after_16(ddb, sink, dropped[0])
         # The dropped message kept its trace: its lineage counts 16 invocations.
         assert "16" in hops(ddb, sink)[16]
+    finally:
+        lambda_client.delete_event_source_mapping(UUID=m["UUID"])
+
+
+def test_a_node_sqs_loop_stops_after_16(server, ddb, sink, lambda_client, new_function):
+    sqs = server.client("sqs")
+    name = "loop-" + helpers.unique_name()
+    dlq_url, dlq_arn = queue(sqs, name + "-dlq")
+    url, arn = queue(sqs, name, VisibilityTimeout="1", RedrivePolicy=json.dumps(
+        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"}))
+    fn = new_function(zip_bytes=helpers.make_zip({"index.mjs": NODE_LOOP_SOURCE}),
+                      Runtime="nodejs20.x", Handler="index.handler", Timeout=30,
+                      Environment={"Variables": {"SINK": sink, "LIMIT": "1000", "QUEUE": url}})
+    m = lambda_client.create_event_source_mapping(FunctionName=fn["FunctionName"],
+                                                  EventSourceArn=arn, BatchSize=1)
+    try:
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"hop": 1}))
+        dropped = wait_for(lambda: dead_letters(sqs, dlq_url))
+        assert_stopped_after_16(ddb, sink, dropped[0])
     finally:
         lambda_client.delete_event_source_mapping(UUID=m["UUID"])
 
