@@ -415,8 +415,16 @@ mod tests {
         live.observe(&rec("f", Outcome::Success, 3.0, Some(200.0)));
         live.observe(&rec("f", Outcome::Timeout, 2000.0, None));
         live.observe(&rec("f", Outcome::Throttled, 0.0, None));
+        live.recursion_dropped("f", "$LATEST");
         let text = render(&live, &Gauges::default());
         let fv = "{function=\"f\",version=\"$LATEST\"";
+        assert_eq!(
+            line(
+                &text,
+                &format!("stratus_recursive_invocations_dropped_total{fv}}}")
+            ),
+            "1"
+        );
         assert_eq!(
             line(
                 &text,
