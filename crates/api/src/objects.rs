@@ -391,16 +391,17 @@ impl stratus_s3::notify::EventSink for Notifier {
 
     /// Queues the event in the function ARN's region (else the bucket request's), or sends
     /// it to the queue an ARN names, as the message body, or publishes it to the topic.
-    fn deliver(&self, arn: &str, payload: Vec<u8>, region: &str) {
+    fn deliver(&self, arn: &str, payload: Vec<u8>, region: &str, trace: Option<&str>) {
         if stratus_s3::notify::is_topic_arn(arn) {
             return self.publish(arn, &payload);
         }
         if let Some(queues) = self.queue_for(arn) {
-            let m = stratus_queues::store::Outgoing {
+            let mut m = stratus_queues::store::Outgoing {
                 body: String::from_utf8_lossy(&payload).into_owned(),
                 sender_id: "s3.amazonaws.com".into(),
                 ..Default::default()
             };
+            stratus_queues::message::with_trace_header(&mut m.system_attributes, trace);
             if let Err(e) = queues.send(arn, &m) {
                 tracing::warn!(queue = %arn, error = %e, "object event to a queue dropped");
             }
@@ -428,6 +429,7 @@ impl stratus_s3::notify::EventSink for Notifier {
             trigger: Trigger::S3,
             region,
             request_id: None,
+            trace: trace.map(str::to_string),
         };
         if let Err(e) = self.queue.enqueue_all(vec![event]) {
             tracing::error!(%e, arn, "could not queue an object event");

@@ -20,6 +20,9 @@ pub struct Forward {
     pub client_context: Option<String>,
     pub request_id: String,
     pub want_log: bool,
+    /// The trace header the invocation runs with (lineage already counted by the caller).
+    #[serde(default)]
+    pub trace: Option<String>,
 }
 
 /// The running node's answer.
@@ -89,6 +92,7 @@ mod tests {
             client_context: None,
             request_id: "r".into(),
             want_log: true,
+            trace: Some("Root=1-00000000-0;Lineage=a87bd80c:3".into()),
         };
         let json = serde_json::to_string(&f).unwrap();
         assert_eq!(serde_json::from_str::<Forward>(&json).unwrap(), f);

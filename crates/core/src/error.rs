@@ -66,7 +66,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub fn new(code: &'static str, kind: Kind, message: impl Into<String>) -> Self {
         let case = match code {
-            "ResourceNotFoundException" | "ServiceException" => MessageCase::Upper,
+            "ResourceNotFoundException" | "ServiceException" | "RecursiveInvocationException" => {
+                MessageCase::Upper
+            }
             _ => MessageCase::Lower,
         };
         Error {
@@ -120,6 +122,16 @@ impl Error {
             "Rate Exceeded.",
         )
         .with("Reason", reason)
+    }
+    /// An invocation stopped because its chain of events loops (Invoke's `400`).
+    pub fn recursive_invocation() -> Self {
+        Self::new(
+            "RecursiveInvocationException",
+            Kind::InvalidInput,
+            "Lambda has detected your function being invoked in a recursive loop with other \
+             Amazon Web Services resources and stopped your function's invocation.",
+        )
+        .with("Type", "User")
     }
     /// A platform fault. The message is generic; the cause is logged, never sent.
     pub fn service() -> Self {

@@ -14,6 +14,7 @@
 //! - [`log_pattern`]: CloudWatch Logs filter patterns (terms, JSON, space-delimited).
 //! - [`log_query`]: the Logs Insights query language subset.
 //! - [`sigv4`]: the fields of a SigV4-signed request (header and presigned forms), unverified.
+//! - [`trace`]: the X-Ray trace header and the lineage recursive loop detection counts.
 
 pub mod alias;
 pub mod arn;
@@ -28,6 +29,7 @@ pub mod log_query;
 pub mod names;
 pub mod runtime;
 pub mod sigv4;
+pub mod trace;
 
 pub use error::{Error, Kind, Result};
 

@@ -76,6 +76,8 @@ pub struct InvokeParams<'a> {
     /// Where a streamed response goes as it is written (`None`: gathered, up to the
     /// buffered limit, as AWS's `Invoke` does for a streaming function).
     pub tap: Option<crate::stream::Tap>,
+    /// The trace header the function sees (`None`: a fresh one).
+    pub trace: Option<String>,
 }
 
 /// How an invocation ended (what metering and metrics count).
@@ -518,7 +520,7 @@ impl Environment {
             payload: p.payload,
             deadline_ms,
             invoked_arn: p.invoked_arn.to_string(),
-            trace_id: trace_id(),
+            trace_id: p.trace.unwrap_or_else(stratus_core::trace::new_header),
             client_context: p.client_context,
             cognito_identity: None,
             reply: reply_tx,
@@ -856,16 +858,6 @@ fn iso_now() -> String {
     time::OffsetDateTime::now_utc()
         .format(f)
         .unwrap_or_default()
-}
-
-fn trace_id() -> String {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let r = stratus_core::ids::uuid().simple().to_string();
-    format!(
-        "Root=1-{now:08x}-{};Parent={};Sampled=0",
-        &r[..24],
-        &r[16..32]
-    )
 }
 
 #[cfg(test)]

@@ -148,6 +148,8 @@ pub struct InvokeRequest {
     /// Where a streamed response goes as the function writes it (`None`: a streamed
     /// response is gathered and returned whole, up to the buffered limit).
     pub tap: Option<stream::Tap>,
+    /// The invocation's trace header, lineage included (`None`: a fresh one).
+    pub trace: Option<String>,
 }
 
 pub struct InvokeOutcome {
@@ -388,6 +390,7 @@ impl Engine {
             version: &cfg.version,
             want_log: req.want_log,
             tap: req.tap.take(),
+            trace: req.trace.take(),
         };
         if let Some(line) = env.init_start.take() {
             // The stream's first line, as on AWS; not part of the invocation's own log tail.

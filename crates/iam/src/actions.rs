@@ -165,6 +165,8 @@ pub fn lambda(method: &str, path: &str, region: &str) -> Option<Target> {
                 // ListProvisionedConcurrencyConfigs shares the path (`?List=ALL`).
                 ("GET", ["provisioned-concurrency"]) => "GetProvisionedConcurrencyConfig",
                 ("DELETE", ["provisioned-concurrency"]) => "DeleteProvisionedConcurrencyConfig",
+                ("PUT", ["recursion-config"]) => "PutFunctionRecursionConfig",
+                ("GET", ["recursion-config"]) => "GetFunctionRecursionConfig",
                 ("PUT", ["event-invoke-config"]) => "PutFunctionEventInvokeConfig",
                 ("POST", ["event-invoke-config"]) => "UpdateFunctionEventInvokeConfig",
                 ("GET", ["event-invoke-config"]) => "GetFunctionEventInvokeConfig",
@@ -502,6 +504,20 @@ mod tests {
             t.resources[0],
             "arn:aws:lambda:us-east-1:000000000000:function:f"
         );
+        let t = lambda(
+            "PUT",
+            "/2024-08-31/functions/f/recursion-config",
+            "us-east-1",
+        )
+        .unwrap();
+        assert_eq!(t.action, "lambda:PutFunctionRecursionConfig");
+        let t = lambda(
+            "GET",
+            "/2024-08-31/functions/f/recursion-config",
+            "us-east-1",
+        )
+        .unwrap();
+        assert_eq!(t.action, "lambda:GetFunctionRecursionConfig");
         let t = lambda(
             "DELETE",
             "/2018-10-31/layers/lib/versions/3/policy/s1",

@@ -39,6 +39,8 @@ enum Condition {
     RetriesExhausted,
     EventAgeExceeded,
     ZeroReservedConcurrency,
+    /// Stopped by recursive loop detection (not retried).
+    RecursiveInvocation,
 }
 
 impl Condition {
@@ -48,6 +50,7 @@ impl Condition {
             Condition::RetriesExhausted => "RetriesExhausted",
             Condition::EventAgeExceeded => "EventAgeExceeded",
             Condition::ZeroReservedConcurrency => "ZeroReservedConcurrency",
+            Condition::RecursiveInvocation => "RecursiveInvocationDetected",
         }
     }
 }
@@ -195,6 +198,7 @@ impl Invoker {
             client_context: None,
             request_id: ev.request_id.clone(),
             want_log: false,
+            trace: ev.trace.clone(),
         };
         let resolved = Resolved {
             config: target.resolved.config.clone(),
@@ -209,6 +213,10 @@ impl Invoker {
                 self.conclude(&counted, &target, Condition::Success, Some(&out))
             }
             Ok(out) => self.after_function_error(&ev, &target, &out),
+            // AWS drops the event at once, to the on-failure destination or dead-letter queue.
+            Err(Failure::RecursiveLoop) => {
+                self.conclude(&ev, &target, Condition::RecursiveInvocation, None)
+            }
             // Throttles and platform faults don't count as attempts (AWS retries them until the
             // event is too old).
             Err(e) => self.retry_later(&ev, ev.attempts, &e),
@@ -293,6 +301,7 @@ impl Invoker {
                     trigger: Trigger::Destination,
                     region: ev.region.clone(),
                     request_id: None,
+                    trace: ev.trace.clone(),
                 };
                 tx.enqueue(&next.into_stored(now_ms()))?;
             }
@@ -453,6 +462,7 @@ mod tests {
             trigger: Trigger::S3,
             region: "eu-west-1".into(),
             request_id: None,
+            trace: None,
         }
     }
 

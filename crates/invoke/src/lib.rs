@@ -17,12 +17,14 @@
 //! - [`dispatcher`]: the worker that runs queued events: retries, event age, destinations;
 //!   stopped by a cancellation token.
 //! - [`settings`]: the event-invoke configuration the dispatcher obeys.
+//! - [`recursion`]: recursive loop detection: the lineage each call carries, and the stop.
 
 pub mod dispatcher;
 pub mod memo;
 pub mod placed;
 pub mod provisioned;
 pub mod queue;
+pub mod recursion;
 pub mod resolve;
 pub mod run;
 pub mod settings;
@@ -39,6 +41,7 @@ use stratus_store::meta::Meta;
 use tokio::sync::{Notify, Semaphore};
 
 pub use queue::{EventQueue, NewEvent};
+pub use recursion::RecursiveLoop;
 pub use resolve::{function_not_found, Missing, Resolved};
 pub use run::{Call, Failure};
 pub use streamed::StreamedOutcome;

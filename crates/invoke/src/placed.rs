@@ -109,13 +109,14 @@ impl Invoker {
             client_context: f.client_context,
             request_id: f.request_id,
             want_log: f.want_log,
+            trace: f.trace,
         };
         match self.run_here(call, target).await {
             Ok(out) => Answer::Ran(ran_of(out)),
             Err(Failure::Throttled(t)) => Answer::Throttled {
                 reason: t.reason().into(),
             },
-            Err(Failure::Platform) => Answer::Platform,
+            Err(Failure::Platform | Failure::RecursiveLoop) => Answer::Platform,
             Err(Failure::Rejected(e)) => Answer::Rejected { message: e.message },
         }
     }
@@ -133,6 +134,7 @@ fn forward_of(call: &Call<'_>, version: &str) -> Forward {
         client_context: call.client_context.clone(),
         request_id: call.request_id.clone(),
         want_log: call.want_log,
+        trace: call.trace.clone(),
     }
 }
 

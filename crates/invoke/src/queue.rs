@@ -20,6 +20,8 @@ pub struct NewEvent {
     /// The request id the invocation carries: the one already answered to the caller, or
     /// `None` for a fresh one.
     pub request_id: Option<String>,
+    /// The trace header of what queued it (its lineage reaches the invocation).
+    pub trace: Option<String>,
 }
 
 /// What the services that fire events (S3 notifications, SNS deliveries) hold of the invoker.
@@ -49,6 +51,7 @@ impl NewEvent {
             attempts: 0,
             enqueued_ms: now,
             due_ms: now,
+            trace: self.trace,
         }
     }
 }

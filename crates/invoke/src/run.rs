@@ -26,6 +26,9 @@ pub struct Call<'a> {
     pub request_id: String,
     /// Whether the outcome must carry the log (`LogType: Tail`).
     pub want_log: bool,
+    /// The trace header of the request or message that caused it (its lineage counts the
+    /// chain's invocations; see [`crate::recursion`]).
+    pub trace: Option<String>,
 }
 
 /// Why an invocation did not run.
@@ -37,6 +40,8 @@ pub enum Failure {
     Throttled(Throttle),
     /// The platform could not start an environment.
     Platform,
+    /// The invocation's chain of events loops: it was stopped (see [`crate::recursion`]).
+    RecursiveLoop,
 }
 
 impl From<Error> for Failure {
@@ -60,6 +65,7 @@ impl std::fmt::Display for Failure {
             Failure::Rejected(e) => e.fmt(f),
             Failure::Throttled(t) => write!(f, "throttled: {}", t.reason()),
             Failure::Platform => f.write_str("platform fault"),
+            Failure::RecursiveLoop => f.write_str("stopped as part of a recursive loop"),
         }
     }
 }
@@ -85,7 +91,13 @@ impl Invoker {
     /// Runs a call whose target the caller has already resolved (the Invoke API resolves
     /// before it checks the payload, as AWS orders its errors).
     /// In a cluster the call runs on the node placement chooses (see [`crate::placed`]).
-    pub async fn run(&self, call: Call<'_>, target: Resolved) -> Result<InvokeOutcome, Failure> {
+    /// A call whose chain loops is stopped here, before placement.
+    pub async fn run(
+        &self,
+        mut call: Call<'_>,
+        target: Resolved,
+    ) -> Result<InvokeOutcome, Failure> {
+        call.trace = Some(self.next_hop(&call, &target)?);
         match self.cluster() {
             Some(cluster) => self.placed(cluster, call, target).await,
             None => self.run_here(call, target).await,
@@ -141,6 +153,7 @@ impl Invoker {
             config: target.config,
             want_log: call.want_log,
             tap: None,
+            trace: call.trace,
         }
     }
 

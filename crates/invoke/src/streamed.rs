@@ -104,12 +104,13 @@ impl Invoker {
     /// Runs a resolved call, answering when the function starts its response.
     pub async fn run_streaming(
         self: &Arc<Self>,
-        call: Call<'_>,
+        mut call: Call<'_>,
         target: Resolved,
     ) -> Result<StreamedOutcome, Failure> {
         if self.cluster().is_some() {
             return self.run(call, target).await.map(StreamedOutcome::whole);
         }
+        call.trace = Some(self.next_hop(&call, &target)?);
         let code_dir = self.code.unpacked(&target.config.code.sha256_hex).await?;
         let layers_dir = self.layers_dir(&target.config).await?;
         let executed_version = target.config.version.clone();

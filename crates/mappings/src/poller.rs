@@ -385,6 +385,8 @@ impl Poller {
             client_context: None,
             request_id: uuid::Uuid::new_v4().to_string(),
             want_log: false,
+            // Stream records carry no trace header (AWS does not track loops through them).
+            trace: None,
         };
         match self.invoker.invoke(call).await {
             Ok(out) if matches!(out.ending, stratus_engine::Ending::Success) => {

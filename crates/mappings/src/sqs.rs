@@ -15,8 +15,10 @@ use std::time::Duration;
 use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
+use stratus_core::arn::function_arn;
+use stratus_core::trace::{function_key, TraceHeader};
 use stratus_core::Error;
-use stratus_invoke::{Call, Invoker, Trigger};
+use stratus_invoke::{Call, Failure, Invoker, Trigger};
 use stratus_queues::store::{ReceiveRequest, Received};
 use stratus_queues::Queues;
 
@@ -157,6 +159,7 @@ async fn invoke(invoker: &Arc<Invoker>, m: &Mapping, batch: &[Received]) -> Done
         client_context: None,
         request_id: uuid::Uuid::new_v4().to_string(),
         want_log: false,
+        trace: batch_trace(region, &name, batch),
     };
     match invoker.invoke(call).await {
         Ok(out) if matches!(out.ending, stratus_engine::Ending::Success) => {
@@ -167,11 +170,26 @@ async fn invoke(invoker: &Arc<Invoker>, m: &Mapping, batch: &[Received]) -> Done
             }
         }
         Ok(_) => Done::None,
+        // Left to the queue: the messages come back after their visibility timeout, are
+        // stopped again, and reach the dead-letter queue through the redrive policy.
+        Err(Failure::RecursiveLoop) => Done::None,
         Err(e) => {
             tracing::warn!(error = %e, mapping = %m.uuid, "event source mapping invoke refused");
             Done::None
         }
     }
+}
+
+/// The trace header the batch's invocation continues: of the messages that carry one
+/// (`AWSTraceHeader`), the one whose chain has invoked the function most often, so a looping
+/// message cannot hide behind a fresh one in the same batch.
+fn batch_trace(region: &str, function: &str, batch: &[Received]) -> Option<String> {
+    let key = function_key(&function_arn(region, function, None));
+    batch
+        .iter()
+        .filter_map(|r| r.attributes.get("AWSTraceHeader"))
+        .max_by_key(|t| TraceHeader::parse(t).hops(&key))
+        .cloned()
 }
 
 /// A ReportBatchItemFailures answer. An identifier that is empty or not in the batch fails

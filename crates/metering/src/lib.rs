@@ -117,6 +117,12 @@ impl Meter {
         }
     }
 
+    /// Counts an invocation of a function version stopped as part of a recursive loop (it
+    /// ran nothing, so it has no record).
+    pub fn recursion_dropped(&self, function: &str, version: &str) {
+        self.live.recursion_dropped(function, version);
+    }
+
     /// Waits until every record taken so far is committed.
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();

@@ -47,6 +47,8 @@ struct Series {
     /// apart).
     outcomes: [u64; 5],
     throttles: u64,
+    /// Invocations stopped as part of a recursive loop (AWS's `RecursiveInvocationsDropped`).
+    recursive_drops: u64,
     cold_starts: u64,
     billed_gb_seconds: f64,
     duration: Histogram,
@@ -58,6 +60,7 @@ impl Default for Series {
         Series {
             outcomes: [0; 5],
             throttles: 0,
+            recursive_drops: 0,
             cold_starts: 0,
             billed_gb_seconds: 0.0,
             duration: Histogram::new(DURATION_BUCKETS),
@@ -74,16 +77,29 @@ pub struct Live {
 }
 
 impl Live {
-    pub fn observe(&self, r: &Record) {
+    /// Runs `f` on the series of a function version, made if it is new.
+    fn with_series(&self, function: &str, version: &str, f: impl FnOnce(&mut Series)) {
         let mut all = self.series.lock().unwrap_or_else(|p| p.into_inner());
-        if !all.contains_key(&r.function) {
-            all.insert(r.function.clone(), BTreeMap::new());
+        if !all.contains_key(function) {
+            all.insert(function.to_string(), BTreeMap::new());
         }
-        let versions = all.get_mut(&r.function).expect("just inserted");
-        if !versions.contains_key(&r.version) {
-            versions.insert(r.version.clone(), Series::default());
+        let versions = all.get_mut(function).expect("just inserted");
+        if !versions.contains_key(version) {
+            versions.insert(version.to_string(), Series::default());
         }
-        let s = versions.get_mut(&r.version).expect("just inserted");
+        f(versions.get_mut(version).expect("just inserted"))
+    }
+
+    /// Counts an invocation stopped because its chain looped.
+    pub fn recursion_dropped(&self, function: &str, version: &str) {
+        self.with_series(function, version, |s| s.recursive_drops += 1);
+    }
+
+    pub fn observe(&self, r: &Record) {
+        self.with_series(&r.function, &r.version, |s| Self::count(s, r));
+    }
+
+    fn count(s: &mut Series, r: &Record) {
         if !r.outcome.ran() {
             s.throttles += 1;
             return;
@@ -194,7 +210,7 @@ pub fn render(live: &Live, g: &Gauges) -> String {
             let _ = writeln!(out, "stratus_invocations_total{l} {}", s.outcomes[i]);
         }
     }
-    let counters: [Counter; 4] = [
+    let counters: [Counter; 5] = [
         (
             "stratus_errors_total",
             "Invocations that ended in a function error, a timeout or a crash.",
@@ -204,6 +220,11 @@ pub fn render(live: &Live, g: &Gauges) -> String {
             "stratus_throttles_total",
             "Invocation requests refused for lack of concurrency (not run, not charged).",
             |s| s.throttles.to_string(),
+        ),
+        (
+            "stratus_recursive_invocations_dropped_total",
+            "Invocations stopped because their chain of events looped (AWS's RecursiveInvocationsDropped).",
+            |s| s.recursive_drops.to_string(),
         ),
         (
             "stratus_cold_starts_total",
@@ -394,8 +415,16 @@ mod tests {
         live.observe(&rec("f", Outcome::Success, 3.0, Some(200.0)));
         live.observe(&rec("f", Outcome::Timeout, 2000.0, None));
         live.observe(&rec("f", Outcome::Throttled, 0.0, None));
+        live.recursion_dropped("f", "$LATEST");
         let text = render(&live, &Gauges::default());
         let fv = "{function=\"f\",version=\"$LATEST\"";
+        assert_eq!(
+            line(
+                &text,
+                &format!("stratus_recursive_invocations_dropped_total{fv}}}")
+            ),
+            "1"
+        );
         assert_eq!(
             line(
                 &text,

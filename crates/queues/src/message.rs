@@ -65,6 +65,19 @@ pub fn check_attributes(attrs: &MessageAttributes) -> Result<(), Error> {
     Ok(())
 }
 
+/// Sets `AWSTraceHeader` from the sending request's `X-Amzn-Trace-Id`, unless the sender
+/// set the attribute itself (as SQS does: the explicit attribute wins).
+pub fn with_trace_header(attrs: &mut MessageAttributes, trace: Option<&str>) {
+    let Some(trace) = trace else { return };
+    attrs
+        .entry("AWSTraceHeader".to_string())
+        .or_insert_with(|| MessageAttribute {
+            data_type: "String".into(),
+            string_value: Some(trace.to_string()),
+            binary_value: None,
+        });
+}
+
 /// Checks the system attributes a sender may set: only `AWSTraceHeader`, a string.
 pub fn check_system_attributes(attrs: &MessageAttributes) -> Result<(), Error> {
     for (name, a) in attrs {

@@ -13,8 +13,8 @@ pub trait EventSink: Send + Sync {
     /// `bucket` (S3 validates a destination by its permission, as on AWS).
     fn accepts(&self, arn: &str, bucket: &str) -> bool;
     /// Queues one asynchronous invocation of `arn` with `payload` (or sends it to the queue
-    /// or the topic `arn` names).
-    fn deliver(&self, arn: &str, payload: Vec<u8>, region: &str);
+    /// or the topic `arn` names), carrying on `trace`, the causing request's trace header.
+    fn deliver(&self, arn: &str, payload: Vec<u8>, region: &str, trace: Option<&str>);
     /// Puts one event (`source`, `detail-type`, `resources`, `detail`) on the default event
     /// bus of `region`, for a bucket with EventBridge enabled. A sink without a bus drops it.
     fn put_event(&self, _event: Value, _region: &str) {}

@@ -73,6 +73,15 @@ fn request_id<T>(req: &S3Request<T>) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..16].to_uppercase())
 }
 
+/// The request's `X-Amzn-Trace-Id` (a function's SDK sends its own): the notifications it
+/// causes carry it on, for recursive loop detection.
+fn trace<T>(req: &S3Request<T>) -> Option<String> {
+    req.headers
+        .get("x-amzn-trace-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
 /// A blob store failure: a store that is down or overloaded answers S3's retryable 503
 /// `ServiceUnavailable`; anything else (a full disk, a blob missing under its metadata) is
 /// the server's fault, `InternalError`.
@@ -748,6 +757,7 @@ impl S3 for S3Front {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let region = region(&req);
         let rid = request_id(&req);
+        let trace = trace(&req);
         // A browser form upload (POST) arrives here too, and is its own kind of event.
         let event = match req.method == http::Method::POST {
             true => "ObjectCreated:Post",
@@ -795,6 +805,7 @@ impl S3 for S3Front {
             version.as_deref(),
             &region,
             &rid,
+            trace.as_deref(),
         );
         let expiration = new.expiration(&row);
         let c = row.checksums;
@@ -930,6 +941,7 @@ impl S3 for S3Front {
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let region = region(&req);
         let rid = request_id(&req);
+        let trace = trace(&req);
         let by_sweep = crate::lifecycle::by_sweep(&req);
         let input = req.input;
         let version = version_param(&input.version_id)?;
@@ -950,6 +962,7 @@ impl S3 for S3Front {
                 deletion.version.as_deref(),
                 &region,
                 &rid,
+                trace.as_deref(),
             );
         }
         Ok(S3Response::new(DeleteObjectOutput {
@@ -965,6 +978,7 @@ impl S3 for S3Front {
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let region = region(&req);
         let rid = request_id(&req);
+        let trace = trace(&req);
         let input = req.input;
         self.require_bucket(&input.bucket)?;
         // S3's schema allows at most 1,000 keys in one request.
@@ -1003,6 +1017,7 @@ impl S3 for S3Front {
                     deletion.version.as_deref(),
                     &region,
                     &rid,
+                    trace.as_deref(),
                 );
             }
             // A named version is echoed as `VersionId`; a marker's id (created, or the one
@@ -1032,6 +1047,7 @@ impl S3 for S3Front {
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let region = region(&req);
         let rid = request_id(&req);
+        let trace = trace(&req);
         // The destination's conditions (S3's conditional copy), read from the headers: the
         // S3 model s3s was generated from predates them.
         let cond = WriteConditions::from_headers(
@@ -1112,6 +1128,7 @@ impl S3 for S3Front {
             version.as_deref(),
             &region,
             &rid,
+            trace.as_deref(),
         );
         let result = CopyObjectResult {
             e_tag: Some(etag(&row.etag)),
@@ -1355,6 +1372,7 @@ impl S3 for S3Front {
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let region = region(&req);
         let rid = request_id(&req);
+        let trace = trace(&req);
         let mut input = req.input;
         let cond =
             WriteConditions::from_headers(input.if_match.take(), input.if_none_match.take())?;
@@ -1454,6 +1472,7 @@ impl S3 for S3Front {
             version.as_deref(),
             &region,
             &rid,
+            trace.as_deref(),
         );
         let expires = expiration(&row);
         Ok(S3Response::new(completed(&row, version, expires)))
@@ -2471,7 +2490,7 @@ impl S3Front {
         for t in targets.iter().filter(test_target) {
             let region = t.arn.split(':').nth(3).unwrap_or("us-east-1");
             let payload = crate::notify::test_event(bucket).to_string().into_bytes();
-            sink.deliver(&t.arn, payload, region);
+            sink.deliver(&t.arn, payload, region, None);
         }
     }
 

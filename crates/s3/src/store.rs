@@ -90,7 +90,8 @@ impl ObjectStore {
     }
 
     /// Sends `event` (e.g. `ObjectCreated:Put`) on `row` (its `version`, in a bucket that
-    /// has had versioning enabled) to every matching configuration.
+    /// has had versioning enabled) to every matching configuration, with the trace header of
+    /// the request that caused it.
     #[allow(clippy::too_many_arguments)]
     pub fn notify(
         &self,
@@ -101,6 +102,7 @@ impl ObjectStore {
         version: Option<&str>,
         region: &str,
         request_id: &str,
+        trace: Option<&str>,
     ) {
         let Some(sink) = self.sink.get() else { return };
         let stored = self
@@ -125,7 +127,7 @@ impl ObjectStore {
         };
         for t in config.targets.iter().filter(|t| t.matches(&full, key)) {
             let payload = notify::record(&ev, &t.id).to_string().into_bytes();
-            sink.deliver(&t.arn, payload, region);
+            sink.deliver(&t.arn, payload, region, trace);
         }
         // With EventBridge enabled, every event goes to the bus, configured or not.
         if config.event_bridge {

@@ -129,6 +129,11 @@ CREATE TABLE layer_versions (
     PRIMARY KEY (name, version)
 );
 "#,
+    r#"
+-- The trace header of what queued an event: its lineage reaches the invocation, so recursive
+-- loop detection sees chains that pass through the asynchronous queue.
+ALTER TABLE async_events ADD COLUMN trace TEXT;
+"#,
 ];
 
 /// The same tables on PostgreSQL (versions counted separately from SQLite's): `BIGINT` for
@@ -224,6 +229,9 @@ CREATE TABLE layer_versions (
     body TEXT NOT NULL,
     PRIMARY KEY (name, version)
 );
+"#,
+    r#"
+ALTER TABLE async_events ADD COLUMN trace TEXT;
 "#,
 ];
 
@@ -702,16 +710,18 @@ pub struct AsyncEvent {
     pub attempts: u32,
     pub enqueued_ms: i64,
     pub due_ms: i64,
+    /// The trace header of what queued it (`X-Amzn-Trace-Id`), lineage included.
+    pub trace: Option<String>,
 }
 
 /// The due events, oldest first. PostgreSQL locks the rows it returns and skips rows another
 /// transaction has locked, so claimers on several nodes take different events instead of
 /// waiting for (or conflicting over) the same ones; SQLite has one writer at a time anyway.
 const SQLITE_DUE: &str = "SELECT request_id, function, qualifier, payload, trigger, region,
-    attempts, enqueued_ms, due_ms
+    attempts, enqueued_ms, due_ms, trace
     FROM async_events WHERE due_ms <= ?1 ORDER BY due_ms LIMIT ?2";
 const PG_DUE: &str = "SELECT request_id, function, qualifier, payload, trigger, region,
-    attempts, enqueued_ms, due_ms
+    attempts, enqueued_ms, due_ms, trace
     FROM async_events WHERE due_ms <= ?1 ORDER BY due_ms LIMIT ?2 FOR UPDATE SKIP LOCKED";
 
 impl Tx<'_, '_> {
@@ -720,13 +730,13 @@ impl Tx<'_, '_> {
         self.exec(
             "enqueue event",
             "INSERT INTO async_events (request_id, function, qualifier, payload, trigger, region,
-               attempts, enqueued_ms, due_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+               attempts, enqueued_ms, due_ms, trace)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT(request_id) DO UPDATE SET function = excluded.function,
                qualifier = excluded.qualifier, payload = excluded.payload,
                trigger = excluded.trigger, region = excluded.region,
                attempts = excluded.attempts, enqueued_ms = excluded.enqueued_ms,
-               due_ms = excluded.due_ms, leased = 0, holder = NULL",
+               due_ms = excluded.due_ms, trace = excluded.trace, leased = 0, holder = NULL",
             args![
                 e.request_id,
                 e.function,
@@ -736,7 +746,8 @@ impl Tx<'_, '_> {
                 e.region,
                 e.attempts,
                 e.enqueued_ms,
-                e.due_ms
+                e.due_ms,
+                e.trace
             ],
         )?;
         Ok(())
@@ -769,6 +780,7 @@ impl Tx<'_, '_> {
                     attempts: r.get(6)?,
                     enqueued_ms: r.get(7)?,
                     due_ms: r.get(8)?,
+                    trace: r.get(9)?,
                 })
             })
             .map_err(|e| db_fault("query events", e))?;
@@ -880,6 +892,7 @@ mod tests {
             attempts: 0,
             enqueued_ms: due_ms,
             due_ms,
+            trace: Some(format!("Root=1-00000000-{id};Lineage=a87bd80c:3")),
         }
     }
 

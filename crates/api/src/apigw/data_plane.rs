@@ -455,6 +455,8 @@ pub(super) async fn invoke_bounded(
             client_context: None,
             request_id: stratus_core::ids::uuid().to_string(),
             want_log: false,
+            // Not a source recursive loop detection follows (as on AWS).
+            trace: None,
         };
         s.invoker.invoke(call).await
     });

@@ -232,6 +232,8 @@ async fn invoke(
         client_context: None,
         request_id: request_id.to_string(),
         want_log: false,
+        // Not a source recursive loop detection follows (as on AWS).
+        trace: None,
     };
     if cfg.invoke_mode == "RESPONSE_STREAM" {
         return match s.invoker.invoke_streaming(call).await {

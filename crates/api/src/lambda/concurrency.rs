@@ -13,7 +13,8 @@ use crate::{RawBody, Shared};
 
 const UNQUALIFIED_ONLY: &str = "This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN.";
 
-fn function(c: &Caller, f: &str) -> Result<String> {
+/// The unqualified function a path names (aliases and versions are refused).
+pub(super) fn function(c: &Caller, f: &str) -> Result<String> {
     let r = FunctionRef::parse(f)?.resolve(&c.region, None)?;
     r.unqualified(UNQUALIFIED_ONLY)?;
     Ok(r.name)

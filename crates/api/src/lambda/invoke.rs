@@ -64,6 +64,12 @@ fn check_payload(body: &[u8]) -> Result<()> {
         })
 }
 
+/// The caller's `X-Amzn-Trace-Id` (the AWS SDKs send the function's `_X_AMZN_TRACE_ID`
+/// from inside a function): its lineage lets recursive loop detection count the chain.
+pub(crate) fn trace_header(h: &HeaderMap) -> Option<String> {
+    header(h, "x-amzn-trace-id").map(str::to_string)
+}
+
 fn client_context(h: &HeaderMap) -> Result<Option<String>> {
     let Some(raw) = header(h, "x-amz-client-context") else {
         return Ok(None);
@@ -84,6 +90,7 @@ impl From<Failure> for ApiError {
             Failure::Rejected(e) => e,
             Failure::Throttled(t) => Error::too_many(t.reason()),
             Failure::Platform => Error::service(),
+            Failure::RecursiveLoop => Error::recursive_invocation(),
         })
     }
 }
@@ -111,7 +118,7 @@ pub async fn invoke(
         return Ok(no_content());
     }
     if invocation_type == "Event" {
-        return accept_event(&s, &c.region, &req.function, req.payload, req.request_id);
+        return accept_event(&s, &c.region, req);
     }
     let request_id = req.request_id.clone();
     let (call, target) = req.call(&c.region);
@@ -129,6 +136,7 @@ pub(super) struct InvokeRequest {
     pub request_id: String,
     pub trigger: Trigger,
     pub want_log: bool,
+    pub trace: Option<String>,
 }
 
 /// Reads what every synchronous or queued invocation needs, in AWS's order of checks: the
@@ -166,6 +174,7 @@ pub(super) fn read_request(
         request_id: stratus_core::ids::uuid().to_string(),
         trigger,
         want_log: header(headers, "x-amz-log-type") == Some("Tail"),
+        trace: trace_header(headers),
     })
 }
 
@@ -181,6 +190,7 @@ impl InvokeRequest {
             client_context: self.client_context.clone(),
             request_id: self.request_id.clone(),
             want_log: self.want_log,
+            trace: self.trace.clone(),
         };
         (call, self.target.clone())
     }
@@ -214,13 +224,8 @@ fn sync_response(
 }
 
 /// `Event` invocations: queued durably, acknowledged with 202, run by the invoker's queue.
-fn accept_event(
-    s: &Shared,
-    region: &str,
-    r: &FunctionRef,
-    payload: Bytes,
-    request_id: String,
-) -> ApiResult {
+fn accept_event(s: &Shared, region: &str, req: InvokeRequest) -> ApiResult {
+    let (payload, request_id) = (req.payload, req.request_id);
     if payload.len() > limits::MAX_ASYNC_PAYLOAD {
         return Err(Error::too_large(format!(
             "{} byte payload is too large for the Event invocation type (limit {} bytes)",
@@ -229,27 +234,34 @@ fn accept_event(
         ))
         .into());
     }
-    queue_event(s, region, r, payload.to_vec(), &request_id)?;
+    let event = Event {
+        payload: payload.to_vec(),
+        request_id: &request_id,
+        trace: req.trace,
+    };
+    queue_event(s, region, &req.function, event)?;
     let mut resp = axum::http::StatusCode::ACCEPTED.into_response();
     insert(resp.headers_mut(), "x-amzn-RequestId", &request_id);
     Ok(resp)
 }
 
-/// Queues an `Event` invocation of `r` under `request_id`.
-fn queue_event(
-    s: &Shared,
-    region: &str,
-    r: &FunctionRef,
+/// An `Event` invocation to queue.
+struct Event<'a> {
     payload: Vec<u8>,
-    request_id: &str,
-) -> Result<()> {
+    request_id: &'a str,
+    trace: Option<String>,
+}
+
+/// Queues an `Event` invocation of `r`.
+fn queue_event(s: &Shared, region: &str, r: &FunctionRef, e: Event<'_>) -> Result<()> {
     s.invoker.enqueue(NewEvent {
         function: r.name.clone(),
         qualifier: r.qualifier.clone(),
-        payload,
+        payload: e.payload,
         trigger: Trigger::Async,
         region: region.to_string(),
-        request_id: Some(request_id.to_string()),
+        request_id: Some(e.request_id.to_string()),
+        trace: e.trace,
     })
 }
 
@@ -259,6 +271,7 @@ pub async fn invoke_async(
     State(s): State<Shared>,
     Extension(c): Extension<Caller>,
     Path(f): Path<String>,
+    headers: HeaderMap,
     Extension(body): Extension<RawBody>,
 ) -> ApiResult {
     let r = FunctionRef::parse(&f)?.resolve(&c.region, None)?;
@@ -277,7 +290,12 @@ pub async fn invoke_async(
     } else {
         body.0.to_vec()
     };
-    queue_event(&s, &c.region, &r, payload, &request_id)?;
+    let event = Event {
+        payload,
+        request_id: &request_id,
+        trace: trace_header(&headers),
+    };
+    queue_event(&s, &c.region, &r, event)?;
     let mut resp = crate::wire::json(202, serde_json::json!({ "Status": 202 }));
     insert(resp.headers_mut(), "x-amzn-RequestId", &request_id);
     Ok(resp)

@@ -222,6 +222,7 @@ impl stratus_mappings::poller::Destinations for MappingDestinations {
             region: &region,
             endpoint: String::new(),
             request_id: uuid::Uuid::new_v4().to_string(),
+            trace: None,
         };
         crate::services::sns::publish::publish(&ctx, &params).map(|_| ())
     }

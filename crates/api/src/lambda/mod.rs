@@ -5,8 +5,8 @@
 //! - [`versions`]: PublishVersion, ListVersionsByFunction.
 //! - [`aliases`]: the alias operations.
 //! - [`provisioned`]: provisioned concurrency configurations.
-//! - [`code_signing`], [`concurrency`], [`event_invoke`], [`policy`], [`tags`], [`account`]: the
-//!   rest of the control plane.
+//! - [`code_signing`], [`concurrency`], [`event_invoke`], [`policy`], [`recursion`], [`tags`],
+//!   [`account`]: the rest of the control plane.
 //! - [`invoke`]: Invoke and InvokeAsync, handing the call to the invoker.
 //! - [`invoke_stream`]: InvokeWithResponseStream, framed by [`eventstream`].
 //! - [`layers`]: layer versions, their permissions, and what a function's `Layers` names.
@@ -26,6 +26,7 @@ pub mod layers;
 pub mod mappings;
 pub mod policy;
 pub mod provisioned;
+pub mod recursion;
 pub mod render;
 pub mod tags;
 pub mod versions;
@@ -115,6 +116,11 @@ pub fn router() -> Router<Shared> {
             put(provisioned::put_provisioned_concurrency_config)
                 .get(provisioned::get_provisioned_concurrency_config)
                 .delete(provisioned::delete_provisioned_concurrency_config),
+        )
+        .route(
+            "/2024-08-31/functions/{f}/recursion-config",
+            put(recursion::put_function_recursion_config)
+                .get(recursion::get_function_recursion_config),
         )
         .route(
             "/2019-09-25/functions/{f}/event-invoke-config",

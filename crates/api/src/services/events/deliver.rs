@@ -129,6 +129,8 @@ impl<'a> Delivery<'a> {
             trigger: Trigger::Events,
             region,
             request_id: None,
+            // EventBridge is not among the services recursive loop detection follows.
+            trace: None,
         });
         Ok(())
     }

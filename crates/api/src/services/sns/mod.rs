@@ -36,6 +36,9 @@ pub struct Ctx<'a> {
     /// The platform's base URL as this request reached it (`http://host:port`).
     pub endpoint: String,
     pub request_id: String,
+    /// The request's `X-Amzn-Trace-Id`: deliveries carry it on (recursive loop detection
+    /// follows it).
+    pub trace: Option<String>,
 }
 
 impl Ctx<'_> {
@@ -54,6 +57,11 @@ pub async fn handle(state: &Shared, caller: &Caller, parts: &Parts, body: Bytes)
         region: &caller.region,
         endpoint: endpoint(parts),
         request_id: uuid::Uuid::new_v4().to_string(),
+        trace: parts
+            .headers
+            .get("x-amzn-trace-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
     };
     let result = match action.as_str() {
         "CreateTopic" => topics::create_topic(&ctx, &p),
@@ -111,6 +119,7 @@ pub fn unsubscribe_link(state: &Shared, parts: &Parts) -> Response {
         region: "",
         endpoint: endpoint(parts),
         request_id,
+        trace: None,
     };
     subscriptions::unsubscribe(&ctx, &p).unwrap_or_else(|e| xml::error(&e, &ctx.request_id))
 }

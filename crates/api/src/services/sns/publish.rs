@@ -284,6 +284,7 @@ fn deliver(c: &Ctx, topic: &str, t: &Target, msgs: &[&Outgoing]) -> Result<(), E
                 trigger: Trigger::Sns,
                 region: f.region.unwrap_or_else(|| c.region.to_string()),
                 request_id: None,
+                trace: c.trace.clone(),
             });
         }
     }
@@ -323,7 +324,7 @@ fn deliver_to_queues(c: &Ctx, topic: &str, t: &Target, msgs: &[&Outgoing]) {
                 let doc = queue_envelope(&sub.arn, &n, &c.endpoint, key, &t.signature_version);
                 (doc.to_string(), Default::default())
             };
-            let m = stratus_queues::store::Outgoing {
+            let mut m = stratus_queues::store::Outgoing {
                 body: text,
                 attributes,
                 group_id: out.group_id.clone(),
@@ -336,6 +337,10 @@ fn deliver_to_queues(c: &Ctx, topic: &str, t: &Target, msgs: &[&Outgoing]) {
                 sender_id: "sns.amazonaws.com".into(),
                 ..Default::default()
             };
+            stratus_queues::message::with_trace_header(
+                &mut m.system_attributes,
+                c.trace.as_deref(),
+            );
             if let Err(e) = c.state.stores.queues.send(&sub.endpoint, &m) {
                 tracing::warn!(queue = %sub.endpoint, error = %e, "topic delivery to a queue dropped");
             }
@@ -381,6 +386,7 @@ pub fn publish_for_service(
         region,
         endpoint: endpoint.to_string(),
         request_id: uuid::Uuid::new_v4().to_string(),
+        trace: None,
     };
     if topic.ends_with(".fifo") {
         return Err(invalid(

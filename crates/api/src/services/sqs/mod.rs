@@ -42,6 +42,9 @@ pub struct Ctx {
     pub endpoint: String,
     /// The `SenderId` of the messages this request sends.
     pub sender_id: String,
+    /// The request's `X-Amzn-Trace-Id`: the `AWSTraceHeader` of the messages it sends, unless
+    /// they set one (recursive loop detection follows it).
+    pub trace: Option<String>,
 }
 
 impl Ctx {
@@ -99,6 +102,11 @@ pub async fn handle(state: &Shared, caller: &Caller, parts: &Parts, body: Bytes)
         region: caller.region.clone(),
         endpoint: endpoint(parts),
         sender_id: caller.access_key.clone(),
+        trace: parts
+            .headers
+            .get("x-amzn-trace-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
     };
     // A request sent to the queue's own URL names the queue by its path.
     if let Ok(Value::Object(m)) = &mut input {

@@ -488,6 +488,8 @@ fn outgoing(c: &Ctx, i: &Value) -> Result<Outgoing, Error> {
     let body = string(i, "MessageBody")
         .filter(|b| !b.is_empty())
         .ok_or_else(|| missing("MessageBody"))?;
+    let mut system_attributes = message_attributes(i, "MessageSystemAttributes")?;
+    stratus_queues::message::with_trace_header(&mut system_attributes, c.trace.as_deref());
     Ok(Outgoing {
         body: body.to_string(),
         delay_seconds: ranged(
@@ -498,7 +500,7 @@ fn outgoing(c: &Ctx, i: &Value) -> Result<Outgoing, Error> {
             "DelaySeconds must be >= 0 and <= 900.",
         )?,
         attributes: message_attributes(i, "MessageAttributes")?,
-        system_attributes: message_attributes(i, "MessageSystemAttributes")?,
+        system_attributes,
         group_id: string(i, "MessageGroupId").map(str::to_string),
         deduplication_id: string(i, "MessageDeduplicationId").map(str::to_string),
         sender_id: c.sender_id.clone(),
