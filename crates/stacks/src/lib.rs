@@ -6,6 +6,7 @@ pub mod error;
 pub mod graph;
 pub mod intrinsics;
 pub mod params;
+pub mod providers;
 pub mod store;
 pub mod template;
 pub mod yaml;
