@@ -150,6 +150,8 @@ pub struct Resource {
     pub replaced: Vec<Replaced>,
     /// The resource as it was before the update in progress (for rollback).
     pub before: Option<Box<Resource>>,
+    /// Made by the update in progress (its rollback deletes it).
+    pub created_by_update: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

@@ -117,9 +117,16 @@ impl Provider for Role {
                 ),
             ]),
         };
-        // A role whose policies fail is not left half-made: the rollback deletes it.
-        put_policies(cx, &name, &inline(props)).await?;
-        attach(cx, &name, &managed(props), "AttachRolePolicy").await?;
+        // A role whose policies fail is not left half-made: it is deleted before the failure
+        // is reported (the rollback does not know it).
+        let policies = async {
+            put_policies(cx, &name, &inline(props)).await?;
+            attach(cx, &name, &managed(props), "AttachRolePolicy").await
+        };
+        if let Err(e) = policies.await {
+            let _ = self.delete(cx, &made, props).await;
+            return Err(e);
+        }
         Ok(made)
     }
 

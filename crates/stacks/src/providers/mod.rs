@@ -274,6 +274,23 @@ pub fn tags(props: &Map<String, Value>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Sends a delete; a resource that is already gone counts as deleted, as CloudFormation
+/// treats it.
+async fn send_delete(cx: &Cx<'_>, request: ApiRequest) -> Result<(), Failed> {
+    let response = cx.client.send(cx.owner, request).await;
+    let body = String::from_utf8_lossy(&response.body);
+    let gone = response.status == 404
+        || body.contains("NotFound")
+        || body.contains("NoSuchEntity")
+        || body.contains("NoSuchBucket")
+        || body.contains("NonExistentQueue");
+    if (200..300).contains(&response.status) || gone {
+        Ok(())
+    } else {
+        Err(failed(&error_message(&response.body)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,22 +341,5 @@ mod tests {
             ),
             "a & b"
         );
-    }
-}
-
-/// Sends a delete; a resource that is already gone counts as deleted, as CloudFormation
-/// treats it.
-async fn send_delete(cx: &Cx<'_>, request: ApiRequest) -> Result<(), Failed> {
-    let response = cx.client.send(cx.owner, request).await;
-    let body = String::from_utf8_lossy(&response.body);
-    let gone = response.status == 404
-        || body.contains("NotFound")
-        || body.contains("NoSuchEntity")
-        || body.contains("NoSuchBucket")
-        || body.contains("NonExistentQueue");
-    if (200..300).contains(&response.status) || gone {
-        Ok(())
-    } else {
-        Err(failed(&error_message(&response.body)))
     }
 }
