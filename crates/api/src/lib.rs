@@ -71,6 +71,7 @@ const SERVICES: &[&str] = &[
     "scheduler",
     "iam",
     "sts",
+    "cloudformation",
 ];
 
 /// The largest request body accepted (CreateFunction's documented whole-request limit).
@@ -111,6 +112,8 @@ pub struct Stores {
     pub queues: Arc<stratus_queues::Queues>,
     /// Users, roles, policies and sessions (the IAM and STS APIs, and who a key belongs to).
     pub iam: Arc<stratus_iam::Iam>,
+    /// Stacks (the CloudFormation API) and the executor that runs them.
+    pub stacks: services::cloudformation::StacksService,
 }
 
 /// The settings the APIs answer with, fixed at start-up.

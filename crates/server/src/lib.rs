@@ -104,6 +104,8 @@ impl Platform {
             stratus_queues::Queues::open(&location)
                 .map_err(|e| anyhow::anyhow!("queues store: {e}"))?,
         );
+        let stacks = stratus_stacks::store::Stacks::open(&location)
+            .map_err(|e| anyhow::anyhow!("stacks store: {e}"))?;
         let blobs = open_blob_store(cfg, &data_dir)?;
         let code = Arc::new(
             CodeStore::open(blobs.clone(), &data_dir.join("code"))
@@ -243,6 +245,7 @@ impl Platform {
                 ),
                 queues,
                 iam,
+                stacks: stratus_api::services::cloudformation::StacksService::new(stacks, None),
             },
             config: ApiConfig {
                 secrets: HashMap::from([(access, secret)]),
@@ -261,6 +264,7 @@ impl Platform {
                 state.stores.queues.clone(),
             )));
         notifier.set_state(&state);
+        state.stores.stacks.start(Arc::downgrade(&state));
         background.push(workers.supervise("event_scheduler", {
             let state = Arc::downgrade(&state);
             move || {

@@ -22,6 +22,7 @@ pub fn stores() -> Vec<StoreSpec<'static>> {
         stratus_events::store::SPEC,
         stratus_queues::store::SPEC,
         stratus_iam::Iam::spec("iam"),
+        stratus_stacks::store::SPEC,
     ]
 }
 

@@ -13,7 +13,9 @@
 //! - [`sqs`]: queues, SQS's JSON 1.0 and Query protocols (either, on `/` or a queue's URL).
 //! - [`iam`]: users, roles, policies, IAM's Query protocol.
 //! - [`sts`]: temporary credentials, STS's Query protocol.
+//! - [`cloudformation`]: stacks, CloudFormation's Query protocol.
 
+pub mod cloudformation;
 pub mod dynamodb;
 pub mod events;
 pub mod iam;
@@ -32,7 +34,8 @@ use crate::Shared;
 
 /// Whether `service` is answered here rather than by a path route.
 pub fn answers(service: &str) -> bool {
-    matches!(service, "sns" | "sqs" | "iam" | "sts") || json::by_name(service).is_some()
+    matches!(service, "sns" | "sqs" | "iam" | "sts" | "cloudformation")
+        || json::by_name(service).is_some()
 }
 
 /// Which of these services a request is for, before its signature is checked: the credential
@@ -54,6 +57,7 @@ pub async fn handle(state: &Shared, caller: Caller, parts: Parts, body: Bytes) -
         "iam" => iam::handle(state, &caller, &parts, body).await,
         "sts" => sts::handle(state, &caller, &parts, body).await,
         "sqs" => sqs::handle(state, &caller, &parts, body).await,
+        "cloudformation" => cloudformation::handle(state, &caller, &parts, body).await,
         _ => sns::handle(state, &caller, &parts, body).await,
     }
 }
@@ -75,6 +79,7 @@ pub fn early_error(parts: &Parts, e: stratus_core::Error) -> Result<Response, st
             let ns = match service.as_str() {
                 "iam" => iam::NS,
                 "sts" => sts::NS,
+                "cloudformation" => cloudformation::NS,
                 _ => sns::xml::NS,
             };
             sns::xml::error_in(ns, &e, &id.to_string())

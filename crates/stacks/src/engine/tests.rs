@@ -13,7 +13,7 @@ struct Fake {
 
 #[async_trait]
 impl Client for Fake {
-    async fn send(&self, _: &str, r: ApiRequest) -> ApiResponse {
+    async fn send(&self, _: &str, _: &str, r: ApiRequest) -> ApiResponse {
         let target = r
             .headers
             .iter()

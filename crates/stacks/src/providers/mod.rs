@@ -33,11 +33,11 @@ pub struct ApiResponse {
     pub body: Vec<u8>,
 }
 
-/// Sends requests as a principal (`owner`, an access key): the API layer signs them with
+/// Sends requests as a principal (`owner`, an access key) in a region: the API layer signs them with
 /// that key's credentials and dispatches them to its router.
 #[async_trait]
 pub trait Client: Send + Sync {
-    async fn send(&self, owner: &str, request: ApiRequest) -> ApiResponse;
+    async fn send(&self, owner: &str, region: &str, request: ApiRequest) -> ApiResponse;
 }
 
 /// What a provider is told about the resource it works on.
@@ -166,7 +166,7 @@ fn failed(message: &str) -> Failed {
 
 /// Sends a request; a non-2xx answer becomes the failure its message describes.
 async fn send(cx: &Cx<'_>, request: ApiRequest) -> Result<Vec<u8>, Failed> {
-    let response = cx.client.send(cx.owner, request).await;
+    let response = cx.client.send(cx.owner, cx.region, request).await;
     if (200..300).contains(&response.status) {
         Ok(response.body)
     } else {
@@ -277,7 +277,7 @@ pub fn tags(props: &Map<String, Value>) -> Vec<(String, String)> {
 /// Sends a delete; a resource that is already gone counts as deleted, as CloudFormation
 /// treats it.
 async fn send_delete(cx: &Cx<'_>, request: ApiRequest) -> Result<(), Failed> {
-    let response = cx.client.send(cx.owner, request).await;
+    let response = cx.client.send(cx.owner, cx.region, request).await;
     let body = String::from_utf8_lossy(&response.body);
     let gone = response.status == 404
         || body.contains("NotFound")
@@ -298,7 +298,7 @@ mod tests {
     struct Nobody;
     #[async_trait]
     impl Client for Nobody {
-        async fn send(&self, _: &str, _: ApiRequest) -> ApiResponse {
+        async fn send(&self, _: &str, _: &str, _: ApiRequest) -> ApiResponse {
             ApiResponse {
                 status: 500,
                 body: vec![],
