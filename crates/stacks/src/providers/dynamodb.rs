@@ -33,6 +33,9 @@ impl Provider for Table {
                 body.insert(k.into(), v.clone());
             }
         }
+        if let Some(Value::Object(pt)) = body.get_mut("ProvisionedThroughput") {
+            numbers(pt, &["ReadCapacityUnits", "WriteCapacityUnits"]);
+        }
         let t = tags(props);
         if !t.is_empty() {
             body.insert(

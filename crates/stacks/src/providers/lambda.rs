@@ -103,6 +103,10 @@ impl Provider for Function {
         }
         body.insert("FunctionName".into(), Value::String(name.clone()));
         body.insert("Code".into(), Value::Object(code(props)?));
+        numbers(&mut body, &["Timeout", "MemorySize"]);
+        if let Some(Value::Object(storage)) = body.get_mut("EphemeralStorage") {
+            numbers(storage, &["Size"]);
+        }
         let tags: Map<String, Value> = tags(props)
             .into_iter()
             .map(|(k, v)| (k, Value::String(v)))

@@ -263,6 +263,18 @@ pub fn text(v: &Value) -> String {
     }
 }
 
+/// The named properties as numbers where a template gave them as strings (a `Number`
+/// parameter's `Ref` is a string; CloudFormation converts it to the type the property has).
+pub fn numbers(props: &mut Map<String, Value>, names: &[&str]) {
+    for name in names {
+        if let Some(Value::String(s)) = props.get(*name) {
+            if let Ok(n) = s.trim().parse::<i64>() {
+                props.insert(name.to_string(), Value::from(n));
+            }
+        }
+    }
+}
+
 /// A `Tags` list ([{Key, Value}]) as pairs.
 pub fn tags(props: &Map<String, Value>) -> Vec<(String, String)> {
     props

@@ -307,21 +307,13 @@ pub fn execute_change_set(ctx: &Ctx<'_>, p: &Params) -> Result<Response, Error> 
             ctx.store().delete_change_set(&other.id).map_err(err)?;
         }
     }
-    Ok(crate::services::sns::xml::empty_in(
-        super::NS,
-        "ExecuteChangeSet",
-        &ctx.request_id,
-    ))
+    Ok(ctx.ok("ExecuteChangeSet", |_| {}))
 }
 
 pub fn delete_change_set(ctx: &Ctx<'_>, p: &Params) -> Result<Response, Error> {
     let cs = lookup(ctx, p)?;
     ctx.store().delete_change_set(&cs.id).map_err(err)?;
-    Ok(crate::services::sns::xml::empty_in(
-        super::NS,
-        "DeleteChangeSet",
-        &ctx.request_id,
-    ))
+    Ok(ctx.ok("DeleteChangeSet", |_| {}))
 }
 
 pub fn list_change_sets(ctx: &Ctx<'_>, p: &Params) -> Result<Response, Error> {
