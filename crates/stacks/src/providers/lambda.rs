@@ -164,6 +164,7 @@ impl Provider for Function {
                     (None, None) => {}
                 }
             }
+            numbers(&mut body, &["Timeout", "MemorySize"]);
             let out = rest_json(
                 cx,
                 "lambda",
