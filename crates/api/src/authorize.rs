@@ -234,6 +234,14 @@ fn target(caller: &Caller, parts: &Parts, body: &[u8]) -> Option<Target> {
             let p = form();
             Some(actions::iam(p.get("Action").unwrap_or(""), |k| p.get(k)))
         }
+        "cloudformation" => {
+            let p = form();
+            Some(actions::cloudformation(
+                p.get("Action").unwrap_or(""),
+                |k| p.get(k),
+                region,
+            ))
+        }
         "sts" => {
             let p = form();
             actions::sts(p.get("Action").unwrap_or(""), |k| p.get(k))
@@ -439,7 +447,7 @@ fn denied(caller: &Caller, parts: &Parts, message: String) -> Response {
     let service = caller.service.as_str();
     let code = match service {
         "sns" => "AuthorizationError",
-        "iam" | "sts" => "AccessDenied",
+        "iam" | "sts" | "cloudformation" => "AccessDenied",
         _ => "AccessDeniedException",
     };
     let e = Error::new(code, Kind::AccessDenied, message);
@@ -458,6 +466,7 @@ fn denied(caller: &Caller, parts: &Parts, message: String) -> Response {
         "sns" => services::sns::xml::NS,
         "iam" => services::iam::NS,
         "sts" => services::sts::NS,
+        "cloudformation" => services::cloudformation::NS,
         _ => return ApiError(e).into_response(),
     };
     services::sns::xml::error_in(ns, &e, &request_id)

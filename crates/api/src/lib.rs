@@ -72,6 +72,7 @@ const SERVICES: &[&str] = &[
     "iam",
     "sts",
     "monitoring",
+    "cloudformation",
 ];
 
 /// The largest request body accepted (CreateFunction's documented whole-request limit).
@@ -114,6 +115,8 @@ pub struct Stores {
     pub iam: Arc<stratus_iam::Iam>,
     /// Custom metrics, alarms and their history (the CloudWatch API).
     pub cloudwatch: Arc<stratus_cloudwatch::store::CloudWatchDb>,
+    /// Stacks (the CloudFormation API) and the executor that runs them.
+    pub stacks: services::cloudformation::StacksService,
 }
 
 /// The settings the APIs answer with, fixed at start-up.

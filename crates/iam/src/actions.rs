@@ -253,6 +253,21 @@ pub fn sns<'a>(action: &str, param: impl Fn(&str) -> Option<&'a str>, region: &s
     Target::new(format!("sns:{action}"), resource)
 }
 
+/// A CloudFormation request: its action on the stack it names (by name or ARN), or on every
+/// stack when it names none (ListStacks, ValidateTemplate, ListExports...).
+pub fn cloudformation<'a>(
+    action: &str,
+    param: impl Fn(&str) -> Option<&'a str>,
+    region: &str,
+) -> Target {
+    let resource = match param("StackName") {
+        Some(arn) if arn.starts_with("arn:") => arn.to_string(),
+        Some(name) => format!("arn:aws:cloudformation:{region}:{ACCOUNT_ID}:stack/{name}/*"),
+        None => "*".to_string(),
+    };
+    Target::new(format!("cloudformation:{action}"), resource)
+}
+
 /// An SQS request: its operation and the parameter naming its queue (a `QueueUrl`, a
 /// `QueueName` or a `SourceArn`), or the queue URL path it was sent to. A batch needs the
 /// permission of its single-message operation, as on AWS.

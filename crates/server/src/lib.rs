@@ -108,6 +108,8 @@ impl Platform {
             stratus_cloudwatch::store::CloudWatchDb::open(&location)
                 .map_err(|e| anyhow::anyhow!("cloudwatch store: {e}"))?,
         );
+        let stacks = stratus_stacks::store::Stacks::open(&location)
+            .map_err(|e| anyhow::anyhow!("stacks store: {e}"))?;
         let blobs = open_blob_store(cfg, &data_dir)?;
         let code = Arc::new(
             CodeStore::open(blobs.clone(), &data_dir.join("code"))
@@ -262,6 +264,10 @@ impl Platform {
                 queues,
                 iam,
                 cloudwatch,
+                stacks: stratus_api::services::cloudformation::StacksService::new(
+                    stacks,
+                    Some(stratus_stacks::transform::sam),
+                ),
             },
             config: ApiConfig {
                 secrets: HashMap::from([(access, secret)]),
@@ -280,6 +286,7 @@ impl Platform {
                 state.stores.queues.clone(),
             )));
         notifier.set_state(&state);
+        state.stores.stacks.start(Arc::downgrade(&state));
         background.push(workers.supervise("event_scheduler", {
             let state = Arc::downgrade(&state);
             move || {

@@ -23,6 +23,7 @@ pub fn stores() -> Vec<StoreSpec<'static>> {
         stratus_queues::store::SPEC,
         stratus_iam::Iam::spec("iam"),
         stratus_cloudwatch::store::CloudWatchDb::spec(),
+        stratus_stacks::store::SPEC,
     ]
 }
 

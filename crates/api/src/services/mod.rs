@@ -15,8 +15,10 @@
 //! - [`sqs`]: queues, SQS's JSON 1.0 and Query protocols (either, on `/` or a queue's URL).
 //! - [`iam`]: users, roles, policies, IAM's Query protocol.
 //! - [`sts`]: temporary credentials, STS's Query protocol.
+//! - [`cloudformation`]: stacks, CloudFormation's Query protocol.
 
 pub mod cloudwatch;
+pub mod cloudformation;
 pub mod dynamodb;
 pub mod events;
 pub mod iam;
@@ -35,7 +37,10 @@ use crate::Shared;
 
 /// Whether `service` is answered here rather than by a path route.
 pub fn answers(service: &str) -> bool {
-    matches!(service, "sns" | "sqs" | "iam" | "sts" | "monitoring")
+    matches!(
+        service,
+        "sns" | "sqs" | "iam" | "sts" | "monitoring" | "cloudformation"
+    )
         || json::by_name(service).is_some()
 }
 
@@ -59,6 +64,7 @@ pub async fn handle(state: &Shared, caller: Caller, parts: Parts, body: Bytes) -
         "sts" => sts::handle(state, &caller, &parts, body).await,
         "sqs" => sqs::handle(state, &caller, &parts, body).await,
         "monitoring" => cloudwatch::handle(state, &caller, &parts, body).await,
+        "cloudformation" => cloudformation::handle(state, &caller, &parts, body).await,
         _ => sns::handle(state, &caller, &parts, body).await,
     }
 }
@@ -83,6 +89,7 @@ pub fn early_error(parts: &Parts, e: stratus_core::Error) -> Result<Response, st
             let ns = match service.as_str() {
                 "iam" => iam::NS,
                 "sts" => sts::NS,
+                "cloudformation" => cloudformation::NS,
                 _ => sns::xml::NS,
             };
             sns::xml::error_in(ns, &e, &id.to_string())

@@ -35,6 +35,12 @@ impl Xml {
         self
     }
 
+    /// Escaped text inside the element last opened.
+    pub fn text(&mut self, text: &str) -> &mut Self {
+        self.0.push_str(&escape(text));
+        self
+    }
+
     pub fn leaf(&mut self, tag: &str, text: &str) -> &mut Self {
         self.open(tag);
         self.0.push_str(&escape(text));

@@ -1,0 +1,422 @@
+"""CloudFormation: stacks created, updated and deleted through boto3 and the aws CLI, with the
+resources they make checked through the services' own APIs, as a user would."""
+
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+import helpers
+
+STACK_TEMPLATE = """
+AWSTemplateFormatVersion: '2010-09-09'
+Description: role, function, version, alias, bucket, table, queue, topic, log group
+Parameters:
+  Greeting:
+    Type: String
+    Default: hello
+    AllowedValues: [hello, howdy]
+  Secret:
+    Type: String
+    Default: s3cret
+    NoEcho: true
+  Timeout:
+    Type: Number
+    Default: 5
+Conditions:
+  WantTopic: !Equals [!Ref Greeting, hello]
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: '2012-10-17'
+        Statement:
+          - Effect: Allow
+            Principal: {Service: lambda.amazonaws.com}
+            Action: sts:AssumeRole
+      Policies:
+        - PolicyName: logs
+          PolicyDocument:
+            Version: '2012-10-17'
+            Statement:
+              - Effect: Allow
+                Action: 'logs:*'
+                Resource: '*'
+  Fn:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.12
+      Handler: index.handler
+      Role: !GetAtt Role.Arn
+      Timeout: !Ref Timeout
+      Environment:
+        Variables:
+          GREETING: !Ref Greeting
+          TABLE: !Ref Table
+      Code:
+        ZipFile: |
+          import os
+          def handler(event, context):
+              return {"says": os.environ["GREETING"] + " VERSION", "table": os.environ["TABLE"]}
+  Version:
+    Type: AWS::Lambda::Version
+    Properties:
+      FunctionName: !Ref Fn
+  Live:
+    Type: AWS::Lambda::Alias
+    Properties:
+      FunctionName: !Ref Fn
+      FunctionVersion: !GetAtt Version.Version
+      Name: live
+  Bucket:
+    Type: AWS::S3::Bucket
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+      KeySchema: [{AttributeName: pk, KeyType: HASH}]
+  Queue:
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: !Sub '${AWS::StackName}-QUEUENAME'
+  Topic:
+    Type: AWS::SNS::Topic
+    Condition: WantTopic
+  Logs:
+    Type: AWS::Logs::LogGroup
+    Properties:
+      RetentionInDays: 7
+Outputs:
+  FunctionArn:
+    Value: !GetAtt Fn.Arn
+  AliasArn:
+    Value: !Ref Live
+  BucketName:
+    Value: !Ref Bucket
+    Export:
+      Name: !Sub '${AWS::StackName}-bucket'
+  QueueUrl:
+    Value: !Ref Queue
+  TopicArn:
+    Condition: WantTopic
+    Value: !Ref Topic
+"""
+
+
+def wait(cfn, name, deadline_s=120):
+    """Polls DescribeStacks until the stack leaves its *_IN_PROGRESS state."""
+    end = time.monotonic() + deadline_s
+    while True:
+        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+        if not stack["StackStatus"].endswith("_IN_PROGRESS"):
+            return stack
+        if time.monotonic() > end:
+            pytest.fail(f"stack {name} still {stack['StackStatus']}")
+        time.sleep(0.2)
+
+
+def wait_gone(cfn, stack_id, deadline_s=120):
+    end = time.monotonic() + deadline_s
+    while True:
+        stack = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
+        if stack["StackStatus"] in ("DELETE_COMPLETE", "DELETE_FAILED"):
+            return stack
+        if time.monotonic() > end:
+            pytest.fail(f"stack {stack_id} still {stack['StackStatus']}")
+        time.sleep(0.2)
+
+
+def name(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def reasons(cfn, stack):
+    events = cfn.describe_stack_events(StackName=stack)["StackEvents"]
+    return [(e["LogicalResourceId"], e["ResourceStatus"], e.get("ResourceStatusReason")) for e in events]
+
+
+def failures(cfn, stack):
+    return [e for e in reasons(cfn, stack) if "FAILED" in e[1]]
+
+
+@pytest.fixture(scope="module")
+def cfn(server):
+    return server.client("cloudformation")
+
+
+def outputs(stack):
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def invoke(lam, fn):
+    return json.loads(lam.invoke(FunctionName=fn)["Payload"].read())
+
+
+def test_stack_lifecycle_create_update_delete(server, cfn):
+    lam, s3, ddb, sqs = (server.client(s) for s in ("lambda", "s3", "dynamodb", "sqs"))
+    stack_name = name("app")
+    template = STACK_TEMPLATE.replace("QUEUENAME", "q1")
+    with pytest.raises(ClientError) as e:
+        cfn.create_stack(StackName=stack_name, TemplateBody=template)
+    assert e.value.response["Error"]["Code"] == "InsufficientCapabilitiesException"
+    assert e.value.response["Error"]["Message"] == "Requires capabilities : [CAPABILITY_IAM]"
+
+    stack_id = cfn.create_stack(StackName=stack_name, TemplateBody=template,
+                                Capabilities=["CAPABILITY_IAM"])["StackId"]
+    assert stack_id.startswith(f"arn:aws:cloudformation:us-east-1:{helpers.ACCOUNT}:stack/{stack_name}/")
+    stack = wait(cfn, stack_name)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", failures(cfn, stack_name)
+    params = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert params == {"Greeting": "hello", "Secret": "****", "Timeout": "5"}
+    out = outputs(stack)
+    assert out["AliasArn"].endswith(":live")
+    assert out["TopicArn"].startswith("arn:aws:sns:us-east-1:")
+
+    # The resources exist, under the names CloudFormation gives them.
+    resources = {r["LogicalResourceId"]: r for r in
+                 cfn.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]}
+    assert set(resources) == {"Role", "Fn", "Version", "Live", "Bucket", "Table", "Queue", "Topic", "Logs"}
+    assert all(r["ResourceStatus"] == "CREATE_COMPLETE" for r in resources.values())
+    fn_name = resources["Fn"]["PhysicalResourceId"]
+    assert fn_name.startswith(f"{stack_name}-Fn-")
+    bucket = out["BucketName"]
+    assert bucket == resources["Bucket"]["PhysicalResourceId"] and bucket == bucket.lower()
+    s3.head_bucket(Bucket=bucket)
+    table = resources["Table"]["PhysicalResourceId"]
+    assert ddb.describe_table(TableName=table)["Table"]["KeySchema"][0]["AttributeName"] == "pk"
+    assert invoke(lam, out["AliasArn"]) == {"says": "hello VERSION", "table": table}
+    events = reasons(cfn, stack_name)
+    assert ("Fn", "CREATE_IN_PROGRESS", "Resource creation Initiated") in events
+    assert events[0] == (stack_name, "CREATE_COMPLETE", None)
+    assert events[-1] == (stack_name, "CREATE_IN_PROGRESS", "User Initiated")
+    detail = cfn.describe_stack_resource(StackName=stack_name, LogicalResourceId="Fn")["StackResourceDetail"]
+    assert detail["PhysicalResourceId"] == fn_name
+    assert json.loads(json.dumps(cfn.get_template(StackName=stack_name)["TemplateBody"])) == template
+
+    # Nothing changed: AWS's answer.
+    with pytest.raises(ClientError) as e:
+        cfn.update_stack(StackName=stack_name, UsePreviousTemplate=True, Capabilities=["CAPABILITY_IAM"],
+                         Parameters=[{"ParameterKey": k, "UsePreviousValue": True} for k in ("Greeting", "Secret", "Timeout")])
+    assert e.value.response["Error"]["Message"] == "No updates are to be performed."
+
+    # Code and property changes update in place; a new queue name replaces the queue; the
+    # changed parameter drops the conditional topic.
+    old_queue = out["QueueUrl"]
+    template2 = STACK_TEMPLATE.replace("QUEUENAME", "q2").replace("VERSION", "v2")
+    cfn.update_stack(StackName=stack_name, TemplateBody=template2, Capabilities=["CAPABILITY_IAM"],
+                     Parameters=[{"ParameterKey": "Greeting", "ParameterValue": "howdy"},
+                                 {"ParameterKey": "Timeout", "ParameterValue": "9"}])
+    stack = wait(cfn, stack_name)
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", failures(cfn, stack_name)
+    assert lam.get_function_configuration(FunctionName=fn_name)["Timeout"] == 9
+    assert invoke(lam, fn_name) == {"says": "howdy v2", "table": table}
+    new_queue = outputs(stack)["QueueUrl"]
+    assert new_queue != old_queue and new_queue.endswith("-q2")
+    sqs.get_queue_attributes(QueueUrl=new_queue)
+    with pytest.raises(ClientError):
+        sqs.get_queue_attributes(QueueUrl=old_queue)
+    assert "TopicArn" not in outputs(stack)
+    assert server.client("sns").list_topics()["Topics"] == [] or all(
+        not t["TopicArn"].split(":")[-1].startswith(stack_name) for t in server.client("sns").list_topics()["Topics"])
+    assert ("Queue", "UPDATE_IN_PROGRESS",
+            "Requested update requires the creation of a new physical resource; hence creating one.") in reasons(cfn, stack_name)
+
+    cfn.delete_stack(StackName=stack_name)
+    stack = wait_gone(cfn, stack_id)
+    assert stack["StackStatus"] == "DELETE_COMPLETE", reasons(cfn, stack_id)
+    with pytest.raises(ClientError) as e:
+        lam.get_function(FunctionName=fn_name)
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    with pytest.raises(ClientError):
+        s3.head_bucket(Bucket=bucket)
+    with pytest.raises(ClientError):
+        ddb.describe_table(TableName=table)
+    with pytest.raises(ClientError) as e:
+        cfn.describe_stacks(StackName=stack_name)
+    assert e.value.response["Error"]["Message"] == f"Stack with id {stack_name} does not exist"
+    summaries = cfn.list_stacks(StackStatusFilter=["DELETE_COMPLETE"])["StackSummaries"]
+    assert stack_id in [s["StackId"] for s in summaries]
+
+
+def test_failing_resource_rolls_back_leaving_nothing(server, cfn):
+    stack_name = name("bad")
+    bucket = name("rollback-bucket")
+    template = {
+        "Resources": {
+            "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": bucket}},
+            "Fn": {"Type": "AWS::Lambda::Function", "DependsOn": "Bucket", "Properties": {
+                "Runtime": "cobol85", "Handler": "index.handler", "Role": helpers.ROLE,
+                "Code": {"ZipFile": "x"}}},
+        }
+    }
+    cfn.create_stack(StackName=stack_name, TemplateBody=json.dumps(template))
+    stack = wait(cfn, stack_name)
+    assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
+    events = reasons(cfn, stack_name)
+    failed = [e for e in events if e[1] == "CREATE_FAILED"]
+    assert failed[0][0] == "Fn" and "cobol85" in failed[0][2]
+    assert (stack_name, "ROLLBACK_IN_PROGRESS",
+            "The following resource(s) failed to create: [Fn]. Rollback requested by user.") in events
+    with pytest.raises(ClientError):
+        server.client("s3").head_bucket(Bucket=bucket)
+    assert cfn.list_stack_resources(StackName=stack_name)["StackResourceSummaries"] == []
+    with pytest.raises(ClientError) as e:
+        cfn.update_stack(StackName=stack_name, TemplateBody=json.dumps(template))
+    assert "is in ROLLBACK_COMPLETE state and can not be updated." in e.value.response["Error"]["Message"]
+    cfn.delete_stack(StackName=stack_name)
+
+
+def test_exports_are_imported_and_pinned(server, cfn):
+    a, b = name("exporter"), name("importer")
+    export = name("shared")
+    ta = {"Resources": {"Q": {"Type": "AWS::SQS::Queue"}},
+          "Outputs": {"Url": {"Value": {"Ref": "Q"}, "Export": {"Name": export}}}}
+    tb = {"Resources": {"T": {"Type": "AWS::SNS::Topic", "Properties": {
+              "DisplayName": {"Fn::Select": [0, {"Fn::Split": ["/", {"Fn::ImportValue": export}]}]}}}},
+          "Outputs": {"Seen": {"Value": {"Fn::ImportValue": export}}}}
+    a_id = cfn.create_stack(StackName=a, TemplateBody=json.dumps(ta))["StackId"]
+    assert wait(cfn, a)["StackStatus"] == "CREATE_COMPLETE"
+    exports = {e["Name"]: e for e in cfn.list_exports()["Exports"]}
+    assert exports[export]["ExportingStackId"] == a_id
+    url = exports[export]["Value"]
+    cfn.create_stack(StackName=b, TemplateBody=json.dumps(tb))
+    stack_b = wait(cfn, b)
+    assert stack_b["StackStatus"] == "CREATE_COMPLETE", reasons(cfn, b)
+    assert outputs(stack_b)["Seen"] == url
+    assert cfn.list_imports(ExportName=export)["Imports"] == [b]
+    cfn.delete_stack(StackName=a)
+    stack_a = wait_gone(cfn, a_id)
+    assert stack_a["StackStatus"] == "DELETE_FAILED"
+    assert stack_a["StackStatusReason"] == f"Export {export} cannot be deleted as it is in use by {b}"
+    cfn.delete_stack(StackName=b)
+    end = time.monotonic() + 60
+    while True:
+        try:
+            cfn.describe_stacks(StackName=b)
+        except ClientError:
+            break
+        assert time.monotonic() < end
+        time.sleep(0.2)
+    cfn.delete_stack(StackName=a_id)
+    assert wait_gone(cfn, a_id)["StackStatus"] == "DELETE_COMPLETE"
+    with pytest.raises(ClientError) as e:
+        cfn.list_imports(ExportName=export)
+    assert e.value.response["Error"]["Message"] == f"Export '{export}' is not imported by any stack."
+
+
+@pytest.mark.parametrize("template,message", [
+    ("Resources:\n  B:\n    Type: AWS::S3::Bucket\n    Properties:\n      BucketName: !Ref Nope\n",
+     "Template format error: Unresolved resource dependencies [Nope] in the Resources block of the template"),
+    ("Resources:\n  A:\n    Type: AWS::S3::Bucket\n    DependsOn: B\n  B:\n    Type: AWS::S3::Bucket\n    DependsOn: A\n",
+     "Circular dependency between resources: [A, B]"),
+    ("Description: nothing\n", "Template format error: At least one Resources member must be defined."),
+    ("Resources:\n  B:\n    Type: AWS::Nope\n", "Template format error: Unrecognized resource types: [AWS::Nope]"),
+    ("Resources: [1, 2\n", None),
+    ("Transform: AWS::Serverless-2016-10-31\nResources:\n  F:\n    Type: AWS::Serverless::Function\n", None),
+])
+def test_bad_templates_answer_cloudformations_messages(cfn, template, message):
+    for call in (lambda: cfn.validate_template(TemplateBody=template),
+                 lambda: cfn.create_stack(StackName=name("invalid"), TemplateBody=template)):
+        with pytest.raises(ClientError) as e:
+            call()
+        err = e.value.response["Error"]
+        assert err["Code"] == "ValidationError"
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        if message:
+            assert err["Message"] == message
+        else:
+            assert err["Message"].startswith(("Template format error:", "No transform named"))
+
+
+def test_parameters_are_checked(cfn):
+    template = "Parameters:\n  Env:\n    Type: String\n    AllowedValues: [dev, prod]\nResources:\n  B:\n    Type: AWS::S3::Bucket\n"
+    cases = [([], "Parameters: [Env] must have values"),
+             ([{"ParameterKey": "Env", "ParameterValue": "qa"}], "Parameter 'Env' must be one of AllowedValues"),
+             ([{"ParameterKey": "Env", "ParameterValue": "dev"}, {"ParameterKey": "X", "ParameterValue": "1"}],
+              "Parameters: [X] do not exist in the template")]
+    for params, message in cases:
+        with pytest.raises(ClientError) as e:
+            cfn.create_stack(StackName=name("params"), TemplateBody=template, Parameters=params)
+        assert e.value.response["Error"]["Message"] == message
+    summary = cfn.validate_template(TemplateBody=template)
+    assert summary["Parameters"][0]["ParameterKey"] == "Env"
+
+
+def test_change_sets_create_then_no_changes(server, cfn):
+    stack_name = name("cs")
+    template = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
+    cs = cfn.create_change_set(StackName=stack_name, ChangeSetName="first", ChangeSetType="CREATE",
+                               TemplateBody=template)
+    assert cfn.describe_stacks(StackName=stack_name)["Stacks"][0]["StackStatus"] == "REVIEW_IN_PROGRESS"
+    desc = cfn.describe_change_set(ChangeSetName=cs["Id"])
+    assert desc["Status"] == "CREATE_COMPLETE" and desc["ExecutionStatus"] == "AVAILABLE"
+    assert [c["ResourceChange"]["Action"] for c in desc["Changes"]] == ["Add"]
+    assert [s["ChangeSetName"] for s in cfn.list_change_sets(StackName=stack_name)["Summaries"]] == ["first"]
+    cfn.execute_change_set(ChangeSetName="first", StackName=stack_name)
+    assert wait(cfn, stack_name)["StackStatus"] == "CREATE_COMPLETE"
+    cfn.create_change_set(StackName=stack_name, ChangeSetName="again", TemplateBody=template)
+    again = cfn.describe_change_set(ChangeSetName="again", StackName=stack_name)
+    assert again["Status"] == "FAILED"
+    assert again["StatusReason"] == ("The submitted information didn't contain changes. "
+                                     "Submit different information to create a change set.")
+    cfn.delete_change_set(ChangeSetName="again", StackName=stack_name)
+    with pytest.raises(ClientError) as e:
+        cfn.describe_change_set(ChangeSetName="again", StackName=stack_name)
+    assert e.value.response["Error"]["Code"] == "ChangeSetNotFound"
+    cfn.delete_stack(StackName=stack_name)
+
+
+def aws_cli(server, *args, cwd=None):
+    """The aws CLI against the server: `package` and `deploy` make their own S3 clients, so the
+    endpoint is given for every service (AWS_ENDPOINT_URL) and S3 is addressed path-style."""
+    config = cwd / "aws-config"
+    config.write_text("[default]\nregion = us-east-1\ns3 =\n    addressing_style = path\n")
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": helpers.ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": helpers.SECRET_KEY,
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+           "AWS_ENDPOINT_URL": server.url, "AWS_CONFIG_FILE": str(config)}
+    return subprocess.run(["aws", "--endpoint-url", server.url, *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_aws_cli_package_and_deploy(server, cfn, tmp_path):
+    bucket = name("artifacts")
+    server.client("s3").create_bucket(Bucket=bucket)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "app.py").write_text("def handler(event, context):\n    return {'packaged': True}\n")
+    (tmp_path / "template.yaml").write_text(f"""
+Resources:
+  Fn:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.12
+      Handler: app.handler
+      Role: {helpers.ROLE}
+      Code: src
+Outputs:
+  Name:
+    Value: !Ref Fn
+""")
+    packaged = aws_cli(server, "cloudformation", "package", "--template-file", "template.yaml",
+                       "--s3-bucket", bucket, "--output-template-file", "packaged.yaml", cwd=tmp_path)
+    assert packaged.returncode == 0, packaged.stderr
+    stack_name = name("deployed")
+    deployed = aws_cli(server, "cloudformation", "deploy", "--template-file", "packaged.yaml",
+                       "--stack-name", stack_name, "--s3-bucket", bucket, "--force-upload", cwd=tmp_path)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    fn_name = outputs(stack)["Name"]
+    assert invoke(server.client("lambda"), fn_name) == {"packaged": True}
+    again = aws_cli(server, "cloudformation", "deploy", "--template-file", "packaged.yaml",
+                    "--stack-name", stack_name, "--s3-bucket", bucket, "--no-fail-on-empty-changeset",
+                    cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "No changes to deploy" in again.stdout
+    cfn.delete_stack(StackName=stack_name)
