@@ -420,3 +420,79 @@ Outputs:
     assert again.returncode == 0, again.stderr
     assert "No changes to deploy" in again.stdout
     cfn.delete_stack(StackName=stack_name)
+
+
+SAM_PIPELINE = """
+AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function:
+    Timeout: 10
+Resources:
+  Uploads:
+    Type: AWS::S3::Bucket
+  Seen:
+    Type: AWS::Serverless::SimpleTable
+  Recorder:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.12
+      Handler: index.handler
+      InlineCode: |
+        import os, boto3
+        table = boto3.resource("dynamodb").Table(os.environ["TABLE"])
+        def handler(event, context):
+            for record in event["Records"]:
+                table.put_item(Item={"id": record["s3"]["object"]["key"],
+                                     "size": record["s3"]["object"]["size"]})
+      Environment:
+        Variables:
+          TABLE: !Ref Seen
+      Policies:
+        - DynamoDBCrudPolicy:
+            TableName: !Ref Seen
+      Events:
+        Upload:
+          Type: S3
+          Properties:
+            Bucket: !Ref Uploads
+            Events: s3:ObjectCreated:*
+Outputs:
+  BucketName:
+    Value: !Ref Uploads
+  TableName:
+    Value: !Ref Seen
+"""
+
+
+def test_sam_template_makes_a_working_upload_pipeline(server, cfn):
+    """The SAM transform expands a function with an S3 event, a SimpleTable and a policy
+    template; the stack's bucket then triggers the function, which writes to the table."""
+    stack_name = name("sam")
+    cfn.create_stack(StackName=stack_name, TemplateBody=SAM_PIPELINE,
+                     Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])
+    stack = wait(cfn, stack_name)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", failures(cfn, stack_name)
+    resources = {r["LogicalResourceId"]: r["ResourceType"] for r in
+                 cfn.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]}
+    assert resources["Recorder"] == "AWS::Lambda::Function"
+    assert resources["RecorderRole"] == "AWS::IAM::Role"
+    assert resources["RecorderUploadPermission"] == "AWS::Lambda::Permission"
+    assert resources["Seen"] == "AWS::DynamoDB::Table"
+    processed = cfn.get_template(StackName=stack_name, TemplateStage="Processed")["TemplateBody"]
+    processed = processed if isinstance(processed, dict) else json.loads(processed)
+    assert "Transform" not in processed
+
+    out = outputs(stack)
+    s3, ddb = server.client("s3"), server.client("dynamodb")
+    s3.put_object(Bucket=out["BucketName"], Key="cat.jpg", Body=b"x" * 42)
+    deadline = time.monotonic() + 30
+    item = None
+    while item is None and time.monotonic() < deadline:
+        item = ddb.get_item(TableName=out["TableName"], Key={"id": {"S": "cat.jpg"}}).get("Item")
+        time.sleep(0.2)
+    assert item == {"id": {"S": "cat.jpg"}, "size": {"N": "42"}}
+
+    s3.delete_object(Bucket=out["BucketName"], Key="cat.jpg")
+    cfn.delete_stack(StackName=stack_name)
+    assert wait_gone(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"

@@ -111,7 +111,8 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            e.message.starts_with("Transform AWS::Serverless-2016-10-31 failed with: "),
+            e.message
+                .starts_with("Transform AWS::Serverless-2016-10-31 failed with: "),
             "{}",
             e.message
         );

@@ -17,8 +17,8 @@
 //! - [`sts`]: temporary credentials, STS's Query protocol.
 //! - [`cloudformation`]: stacks, CloudFormation's Query protocol.
 
-pub mod cloudwatch;
 pub mod cloudformation;
+pub mod cloudwatch;
 pub mod dynamodb;
 pub mod events;
 pub mod iam;
@@ -40,8 +40,7 @@ pub fn answers(service: &str) -> bool {
     matches!(
         service,
         "sns" | "sqs" | "iam" | "sts" | "monitoring" | "cloudformation"
-    )
-        || json::by_name(service).is_some()
+    ) || json::by_name(service).is_some()
 }
 
 /// Which of these services a request is for, before its signature is checked: the credential

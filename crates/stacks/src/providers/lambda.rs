@@ -242,16 +242,6 @@ impl Provider for Version {
         })
     }
 
-    async fn update(
-        &self,
-        _: &Cx<'_>,
-        current: &Made,
-        _: &Map<String, Value>,
-        _: &Map<String, Value>,
-    ) -> Result<Made, Failed> {
-        Ok(current.clone())
-    }
-
     async fn delete(
         &self,
         cx: &Cx<'_>,
@@ -407,16 +397,6 @@ impl Provider for Permission {
             physical_id: sid,
             attributes: BTreeMap::new(),
         })
-    }
-
-    async fn update(
-        &self,
-        _: &Cx<'_>,
-        current: &Made,
-        _: &Map<String, Value>,
-        _: &Map<String, Value>,
-    ) -> Result<Made, Failed> {
-        Ok(current.clone())
     }
 
     async fn delete(

@@ -65,13 +65,17 @@ pub type Failed = String;
 pub trait Provider: Send + Sync {
     async fn create(&self, cx: &Cx<'_>, props: &Map<String, Value>) -> Result<Made, Failed>;
     /// Applies changed properties in place (only called when [`Provider::replaces`] is false).
+    /// By default nothing is applied: for a type whose every change is a replacement, or whose
+    /// other properties Stratus keeps only in the template.
     async fn update(
         &self,
-        cx: &Cx<'_>,
+        _cx: &Cx<'_>,
         current: &Made,
-        old: &Map<String, Value>,
-        new: &Map<String, Value>,
-    ) -> Result<Made, Failed>;
+        _old: &Map<String, Value>,
+        _new: &Map<String, Value>,
+    ) -> Result<Made, Failed> {
+        Ok(current.clone())
+    }
     async fn delete(
         &self,
         cx: &Cx<'_>,

@@ -18,6 +18,9 @@ impl Provider for Bucket {
             body: vec![],
         };
         send(cx, request).await?;
+        if props.contains_key("NotificationConfiguration") {
+            put_notifications(cx, &name, props).await?;
+        }
         let (region, n) = (cx.region, name.as_str());
         let s = |v: String| Value::String(v);
         let attributes = BTreeMap::from([
@@ -44,13 +47,16 @@ impl Provider for Bucket {
 
     async fn update(
         &self,
-        _: &Cx<'_>,
+        cx: &Cx<'_>,
         current: &Made,
-        _: &Map<String, Value>,
-        _: &Map<String, Value>,
+        old: &Map<String, Value>,
+        new: &Map<String, Value>,
     ) -> Result<Made, Failed> {
-        // Only BucketName (a replacement) is applied so far; the bucket's configuration
-        // properties are accepted and kept in the template.
+        // BucketName is a replacement; of the configuration properties, the notifications are
+        // applied (the others are kept in the template only, as decision 0031 says).
+        if changed(old, new, &["NotificationConfiguration"]) {
+            put_notifications(cx, &current.physical_id, new).await?;
+        }
         Ok(current.clone())
     }
 
@@ -72,5 +78,126 @@ impl Provider for Bucket {
 
     fn replaces(&self, old: &Map<String, Value>, new: &Map<String, Value>) -> bool {
         changed(old, new, &["BucketName"])
+    }
+}
+
+/// `NotificationConfiguration` as S3's PutBucketNotificationConfiguration (an absent one
+/// clears the bucket's notifications).
+async fn put_notifications(
+    cx: &Cx<'_>,
+    bucket: &str,
+    props: &Map<String, Value>,
+) -> Result<(), Failed> {
+    let config = props
+        .get("NotificationConfiguration")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let request = ApiRequest {
+        service: "s3",
+        method: "PUT",
+        path: format!("/{bucket}?notification"),
+        headers: vec![("content-type", "application/xml".into())],
+        body: notification_xml(&config)?.into_bytes(),
+    };
+    send(cx, request).await.map(|_| ())
+}
+
+/// CloudFormation's `NotificationConfiguration` in S3's XML: its three lists, each entry's
+/// target, event and key filter rules, in the order S3's schema gives them.
+fn notification_xml(config: &Value) -> Result<String, Failed> {
+    const KINDS: [(&str, &str, &str, &str); 3] = [
+        (
+            "TopicConfigurations",
+            "TopicConfiguration",
+            "Topic",
+            "Topic",
+        ),
+        (
+            "QueueConfigurations",
+            "QueueConfiguration",
+            "Queue",
+            "Queue",
+        ),
+        (
+            "LambdaConfigurations",
+            "CloudFunctionConfiguration",
+            "Function",
+            "CloudFunction",
+        ),
+    ];
+    let mut xml = String::from(
+        r#"<NotificationConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">"#,
+    );
+    for (list, element, property, target) in KINDS {
+        for entry in config
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let field = |name: &str| {
+                entry.get(name).and_then(Value::as_str).ok_or_else(|| {
+                    format!(
+                        "Property {name} cannot be empty in {list} of NotificationConfiguration"
+                    )
+                })
+            };
+            xml += &format!(
+                "<{element}><{target}>{}</{target}><Event>{}</Event>",
+                escape(field(property)?),
+                escape(field("Event")?)
+            );
+            let rules = entry
+                .pointer("/Filter/S3Key/Rules")
+                .and_then(Value::as_array);
+            if let Some(rules) = rules {
+                xml += "<Filter><S3Key>";
+                for rule in rules {
+                    let part = |k: &str| escape(rule.get(k).and_then(Value::as_str).unwrap_or(""));
+                    xml += &format!(
+                        "<FilterRule><Name>{}</Name><Value>{}</Value></FilterRule>",
+                        part("Name"),
+                        part("Value")
+                    );
+                }
+                xml += "</S3Key></Filter>";
+            }
+            xml += &format!("</{element}>");
+        }
+    }
+    Ok(xml + "</NotificationConfiguration>")
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notifications_become_s3s_xml_in_schema_order() {
+        let config = serde_json::json!({
+            "LambdaConfigurations": [{"Event": "s3:ObjectCreated:*", "Function": "arn:f",
+                "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": "in/<a>"}]}}}],
+            "QueueConfigurations": [{"Event": "s3:ObjectRemoved:*", "Queue": "arn:q"}]
+        });
+        assert_eq!(
+            notification_xml(&config).unwrap(),
+            "<NotificationConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+             <QueueConfiguration><Queue>arn:q</Queue><Event>s3:ObjectRemoved:*</Event></QueueConfiguration>\
+             <CloudFunctionConfiguration><CloudFunction>arn:f</CloudFunction><Event>s3:ObjectCreated:*</Event>\
+             <Filter><S3Key><FilterRule><Name>prefix</Name><Value>in/&lt;a&gt;</Value></FilterRule></S3Key></Filter>\
+             </CloudFunctionConfiguration></NotificationConfiguration>"
+        );
+        let e = notification_xml(&serde_json::json!({"TopicConfigurations": [{"Event": "e"}]}));
+        assert_eq!(
+            e.unwrap_err(),
+            "Property Topic cannot be empty in TopicConfigurations of NotificationConfiguration"
+        );
     }
 }

@@ -78,8 +78,14 @@ mod tests {
             dimensions: vec![("b".into(), "2".into()), ("a".into(), "1".into())],
             timestamp: 60_000,
         });
-        assert_eq!(put.dims, vec![("a".into(), "1".into()), ("b".into(), "2".into())]);
+        assert_eq!(
+            put.dims,
+            vec![("a".into(), "1".into()), ("b".into(), "2".into())]
+        );
         assert_eq!(put.unit, "None");
-        assert_eq!((put.sample.count, put.sample.sum, put.sample.ts_ms), (1.0, 12.5, 60_000));
+        assert_eq!(
+            (put.sample.count, put.sample.sum, put.sample.ts_ms),
+            (1.0, 12.5, 60_000)
+        );
     }
 }

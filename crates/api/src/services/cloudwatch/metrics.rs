@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use stratus_cloudwatch::UNITS;
 
 use serde_json::{json, Value};
 use stratus_cloudwatch::lambda;
@@ -432,37 +433,6 @@ pub async fn list_metrics(c: &Ctx, v: Value) -> Result<Value, Error> {
     }
     Ok(out)
 }
-
-/// The units CloudWatch knows.
-const UNITS: &[&str] = &[
-    "Seconds",
-    "Microseconds",
-    "Milliseconds",
-    "Bytes",
-    "Kilobytes",
-    "Megabytes",
-    "Gigabytes",
-    "Terabytes",
-    "Bits",
-    "Kilobits",
-    "Megabits",
-    "Gigabits",
-    "Terabits",
-    "Percent",
-    "Count",
-    "Bytes/Second",
-    "Kilobytes/Second",
-    "Megabytes/Second",
-    "Gigabytes/Second",
-    "Terabytes/Second",
-    "Bits/Second",
-    "Kilobits/Second",
-    "Megabits/Second",
-    "Gigabits/Second",
-    "Terabits/Second",
-    "Count/Second",
-    "None",
-];
 
 pub async fn put_metric_data(c: &Ctx, v: Value) -> Result<Value, Error> {
     let namespace = req_str(&v, "Namespace")?;

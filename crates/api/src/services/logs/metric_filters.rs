@@ -5,6 +5,7 @@
 
 use serde::Deserialize;
 use serde_json::{json, Value};
+use stratus_cloudwatch::UNITS;
 use stratus_core::log_pattern::Pattern;
 use stratus_engine::logs::metrics::{parse_filters, MetricFilter, MetricTransformation};
 use stratus_engine::logs::store::now_ms;
@@ -14,36 +15,6 @@ use super::{index_token, limit, validate_group, LogsError, LogsResult};
 
 /// AWS's quota of metric filters per log group.
 const MAX_PER_GROUP: usize = 100;
-
-const UNITS: &[&str] = &[
-    "Seconds",
-    "Microseconds",
-    "Milliseconds",
-    "Bytes",
-    "Kilobytes",
-    "Megabytes",
-    "Gigabytes",
-    "Terabytes",
-    "Bits",
-    "Kilobits",
-    "Megabits",
-    "Gigabits",
-    "Terabits",
-    "Percent",
-    "Count",
-    "Bytes/Second",
-    "Kilobytes/Second",
-    "Megabytes/Second",
-    "Gigabytes/Second",
-    "Terabytes/Second",
-    "Bits/Second",
-    "Kilobits/Second",
-    "Megabits/Second",
-    "Gigabits/Second",
-    "Terabits/Second",
-    "Count/Second",
-    "None",
-];
 
 fn stored(store: &LogStore, group: &str) -> Result<Vec<MetricFilter>, stratus_core::Error> {
     let doc = store
