@@ -318,7 +318,8 @@ def test_exports_are_imported_and_pinned(server, cfn):
     ("Description: nothing\n", "Template format error: At least one Resources member must be defined."),
     ("Resources:\n  B:\n    Type: AWS::Nope\n", "Template format error: Unrecognized resource types: [AWS::Nope]"),
     ("Resources: [1, 2\n", None),
-    ("Transform: AWS::Serverless-2016-10-31\nResources:\n  F:\n    Type: AWS::Serverless::Function\n", None),
+    ("Transform: AWS::Serverless-2016-10-31\nResources:\n  F:\n    Type: AWS::Serverless::Api\n", None),
+    ("Transform: MyMacro\nResources:\n  B:\n    Type: AWS::S3::Bucket\n", "No transform named MyMacro found."),
 ])
 def test_bad_templates_answer_cloudformations_messages(cfn, template, message):
     for call in (lambda: cfn.validate_template(TemplateBody=template),
@@ -331,7 +332,8 @@ def test_bad_templates_answer_cloudformations_messages(cfn, template, message):
         if message:
             assert err["Message"] == message
         else:
-            assert err["Message"].startswith(("Template format error:", "No transform named"))
+            assert err["Message"].startswith(("Template format error:",
+                                              "Transform AWS::Serverless-2016-10-31 failed with: "))
 
 
 def test_parameters_are_checked(cfn):

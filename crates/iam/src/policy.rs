@@ -92,10 +92,15 @@ impl Policy {
         let raw = statements(doc)?;
         match doc.get("Version").map(|v| v.as_str()) {
             Some(Some("2012-10-17")) => {}
+            // The old version (and a document without one, which defaults to it) is accepted
+            // as IAM accepts it, as long as nothing in it is a policy variable, which only
+            // 2012-10-17 has (SAM's policy templates, for one, give no Version).
             Some(Some("2008-10-17")) | None => {
-                return Err(malformed(
-                    "Policy document must be version 2012-10-17 or greater.",
-                ))
+                if text.contains("${") {
+                    return Err(malformed(
+                        "Policy document must be version 2012-10-17 or greater.",
+                    ));
+                }
             }
             _ => return Err(syntax()),
         }
@@ -426,7 +431,7 @@ mod tests {
                 "Syntax errors in policy.",
             ),
             (
-                r#"{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*"}}"#,
+                r#"{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::${aws:username}/*"}}"#,
                 "Policy document must be version 2012-10-17 or greater.",
             ),
             (
@@ -481,6 +486,16 @@ mod tests {
             err(bad_principal, Kind::Trust),
             "Invalid principal in policy: \"AWS\":\"bob\""
         );
+    }
+
+    #[test]
+    fn a_document_without_version_or_variables_is_accepted() {
+        for doc in [
+            r#"{"Statement":[{"Effect":"Allow","Action":"dynamodb:GetItem","Resource":"*"}]}"#,
+            r#"{"Version":"2008-10-17","Statement":{"Effect":"Deny","Action":"s3:*","Resource":"*"}}"#,
+        ] {
+            Policy::parse(doc, Kind::Identity).unwrap();
+        }
     }
 
     #[test]
