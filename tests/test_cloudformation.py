@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -757,6 +758,26 @@ def test_more_resource_types_are_made_and_removed(server, cfn):
     assert [(t["Id"], t["Arn"], json.loads(t["Input"])) for t in targets] == \
         [("fn", fn_arn, {"from": "rule"})]
     assert c["scheduler"].get_schedule(Name=out["ScheduleName"])["Arn"] == out["ScheduleArn"]
+
+    # Updates apply in place: the same mapping, rule and policies, with the new settings.
+    updated = (MORE_TYPES.replace("BatchSize: 5", "BatchSize: 7")
+               .replace("MaximumRetryAttempts: 1", "MaximumRetryAttempts: 2")
+               .replace('{"from": "rule"}', '{"from": "updated"}')
+               .replace("Action: 's3:GetObject'", "Action: 's3:PutObject'"))
+    cfn.update_stack(StackName=stack_name, TemplateBody=updated, Capabilities=["CAPABILITY_IAM"],
+                     Parameters=[{"ParameterKey": "LayerBucket", "UsePreviousValue": True},
+                                 {"ParameterKey": "LayerKey", "UsePreviousValue": True}])
+    stack = wait(cfn, stack_name)
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", failures(cfn, stack_name)
+    assert outputs(stack) == out
+    assert c["lambda"].get_event_source_mapping(UUID=out["MappingId"])["BatchSize"] == 7
+    config = c["lambda"].get_function_event_invoke_config(FunctionName=fn, Qualifier="$LATEST")
+    assert config["MaximumRetryAttempts"] == 2
+    targets = c["events"].list_targets_by_rule(Rule=out["RuleName"])["Targets"]
+    assert [json.loads(t["Input"]) for t in targets] == [{"from": "updated"}]
+    inline = c["iam"].get_role_policy(RoleName=role, PolicyName="extra")["PolicyDocument"]
+    inline = inline if isinstance(inline, dict) else json.loads(urllib.parse.unquote(inline))
+    assert inline["Statement"][0]["Action"] == "s3:PutObject"
 
     cfn.delete_stack(StackName=stack_name)
     assert wait_gone(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE", \
