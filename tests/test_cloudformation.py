@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -498,3 +499,300 @@ def test_sam_template_makes_a_working_upload_pipeline(server, cfn):
     s3.delete_object(Bucket=out["BucketName"], Key="cat.jpg")
     cfn.delete_stack(StackName=stack_name)
     assert wait_gone(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+
+
+SAM_HTTP_API = """
+AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Hello:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.12
+      Handler: index.handler
+      InlineCode: |
+        import json
+        def handler(event, context):
+            return {"statusCode": 200,
+                    "body": json.dumps({"hello": event["rawPath"]})}
+      Events:
+        Hi:
+          Type: HttpApi
+          Properties:
+            Path: /hello
+            Method: GET
+Outputs:
+  ApiId:
+    Value: !Ref ServerlessHttpApi
+  ApiIdAttr:
+    Value: !GetAtt ServerlessHttpApi.ApiId
+  ApiEndpoint:
+    Value: !GetAtt ServerlessHttpApi.ApiEndpoint
+"""
+
+
+def test_sam_http_api_answers_over_http(server, cfn):
+    """A SAM function with an HttpApi event becomes an HTTP API (API, $default stage, route,
+    integration, permission) whose endpoint invokes the function; deleting the stack removes
+    the API."""
+    from apigw_support import call
+
+    stack_name = name("httpapi")
+    cfn.create_stack(StackName=stack_name, TemplateBody=SAM_HTTP_API,
+                     Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])
+    stack = wait(cfn, stack_name)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", failures(cfn, stack_name)
+    resources = {r["LogicalResourceId"]: r["ResourceType"] for r in
+                 cfn.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]}
+    assert resources["ServerlessHttpApi"] == "AWS::ApiGatewayV2::Api"
+    assert resources["ServerlessHttpApiApiGatewayDefaultStage"] == "AWS::ApiGatewayV2::Stage"
+    out = outputs(stack)
+    api_id = out["ApiId"]
+    assert out["ApiIdAttr"] == api_id
+
+    apigw = server.client("apigatewayv2")
+    routes = apigw.get_routes(ApiId=api_id)["Items"]
+    assert [r["RouteKey"] for r in routes] == ["GET /hello"]
+    assert out["ApiEndpoint"] == apigw.get_api(ApiId=api_id)["ApiEndpoint"]
+    for endpoint in (out["ApiEndpoint"], f"{server.url}/_aws/execute-api/{api_id}"):
+        status, _, body = call(endpoint, "/hello")
+        assert status == 200, (endpoint, body)
+        assert json.loads(body) == {"hello": "/hello"}
+
+    cfn.delete_stack(StackName=stack_name)
+    assert wait_gone(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+    with pytest.raises(ClientError) as e:
+        apigw.get_api(ApiId=api_id)
+    assert e.value.response["Error"]["Code"] == "NotFoundException"
+
+
+MORE_TYPES = """
+AWSTemplateFormatVersion: '2010-09-09'
+Parameters:
+  LayerBucket: {Type: String}
+  LayerKey: {Type: String}
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: '2012-10-17'
+        Statement:
+          - Effect: Allow
+            Principal: {Service: [lambda.amazonaws.com, scheduler.amazonaws.com]}
+            Action: sts:AssumeRole
+      Policies:
+        - PolicyName: base
+          PolicyDocument:
+            Version: '2012-10-17'
+            Statement:
+              - {Effect: Allow, Action: ['logs:*', 'sqs:*', 'lambda:InvokeFunction'], Resource: '*'}
+  Fn:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.12
+      Handler: index.handler
+      Role: !GetAtt Role.Arn
+      Code:
+        ZipFile: |
+          def handler(event, context):
+              return {"ok": True}
+  Url:
+    Type: AWS::Lambda::Url
+    Properties:
+      TargetFunctionArn: !GetAtt Fn.Arn
+      AuthType: NONE
+  Queue:
+    Type: AWS::SQS::Queue
+  Mapping:
+    Type: AWS::Lambda::EventSourceMapping
+    Properties:
+      FunctionName: !Ref Fn
+      EventSourceArn: !GetAtt Queue.Arn
+      BatchSize: 5
+  AsyncConfig:
+    Type: AWS::Lambda::EventInvokeConfig
+    Properties:
+      FunctionName: !Ref Fn
+      Qualifier: $LATEST
+      MaximumRetryAttempts: 1
+  Layer:
+    Type: AWS::Lambda::LayerVersion
+    Properties:
+      CompatibleRuntimes: [python3.12]
+      Content: {S3Bucket: !Ref LayerBucket, S3Key: !Ref LayerKey}
+  Topic:
+    Type: AWS::SNS::Topic
+  Subscription:
+    Type: AWS::SNS::Subscription
+    Properties:
+      TopicArn: !Ref Topic
+      Protocol: sqs
+      Endpoint: !GetAtt Queue.Arn
+      RawMessageDelivery: true
+  QueuePolicy:
+    Type: AWS::SQS::QueuePolicy
+    Properties:
+      Queues: [!Ref Queue]
+      PolicyDocument:
+        Version: '2012-10-17'
+        Statement:
+          - Effect: Allow
+            Principal: {Service: sns.amazonaws.com}
+            Action: sqs:SendMessage
+            Resource: !GetAtt Queue.Arn
+  Bucket:
+    Type: AWS::S3::Bucket
+  BucketPolicy:
+    Type: AWS::S3::BucketPolicy
+    Properties:
+      Bucket: !Ref Bucket
+      PolicyDocument:
+        Version: '2012-10-17'
+        Statement:
+          - Effect: Deny
+            Principal: '*'
+            Action: s3:DeleteObject
+            Resource: !Sub '${Bucket.Arn}/*'
+  InlinePolicy:
+    Type: AWS::IAM::Policy
+    Properties:
+      PolicyName: extra
+      Roles: [!Ref Role]
+      PolicyDocument:
+        Version: '2012-10-17'
+        Statement:
+          - {Effect: Allow, Action: 's3:GetObject', Resource: '*'}
+  Managed:
+    Type: AWS::IAM::ManagedPolicy
+    Properties:
+      Roles: [!Ref Role]
+      PolicyDocument:
+        Version: '2012-10-17'
+        Statement:
+          - {Effect: Allow, Action: 'dynamodb:GetItem', Resource: '*'}
+  Rule:
+    Type: AWS::Events::Rule
+    Properties:
+      ScheduleExpression: rate(1 day)
+      Targets:
+        - {Id: fn, Arn: !GetAtt Fn.Arn, Input: {"from": "rule"}}
+  Schedule:
+    Type: AWS::Scheduler::Schedule
+    Properties:
+      ScheduleExpression: rate(1 day)
+      FlexibleTimeWindow: {Mode: 'OFF'}
+      Target: {Arn: !GetAtt Fn.Arn, RoleArn: !GetAtt Role.Arn}
+Outputs:
+  FunctionName: {Value: !Ref Fn}
+  RoleName: {Value: !Ref Role}
+  QueueUrl: {Value: !Ref Queue}
+  QueueArn: {Value: !GetAtt Queue.Arn}
+  TopicArn: {Value: !Ref Topic}
+  BucketName: {Value: !Ref Bucket}
+  UrlRef: {Value: !Ref Url}
+  UrlFunctionArn: {Value: !GetAtt Url.FunctionArn}
+  FunctionUrl: {Value: !GetAtt Url.FunctionUrl}
+  MappingId: {Value: !Ref Mapping}
+  MappingIdAttr: {Value: !GetAtt Mapping.Id}
+  LayerArn: {Value: !Ref Layer}
+  LayerArnAttr: {Value: !GetAtt Layer.LayerVersionArn}
+  SubscriptionArn: {Value: !Ref Subscription}
+  QueuePolicyId: {Value: !GetAtt QueuePolicy.Id}
+  BucketPolicyRef: {Value: !Ref BucketPolicy}
+  InlinePolicyId: {Value: !Ref InlinePolicy}
+  ManagedArn: {Value: !Ref Managed}
+  ManagedArnAttr: {Value: !GetAtt Managed.PolicyArn}
+  RuleName: {Value: !Ref Rule}
+  RuleArn: {Value: !GetAtt Rule.Arn}
+  ScheduleName: {Value: !Ref Schedule}
+  ScheduleArn: {Value: !GetAtt Schedule.Arn}
+"""
+
+
+def test_more_resource_types_are_made_and_removed(server, cfn):
+    """Lambda URLs, mappings, async configs and layers; SNS subscriptions; queue, bucket and
+    IAM policies; EventBridge rules and schedules: each exists with the Ref and GetAtt values
+    CloudFormation documents, and deleting the stack removes it."""
+    c = {s: server.client(s) for s in
+         ("lambda", "s3", "sqs", "sns", "iam", "events", "scheduler")}
+    layer_bucket = helpers.unique_bucket("layers")
+    c["s3"].create_bucket(Bucket=layer_bucket)
+    c["s3"].put_object(Bucket=layer_bucket, Key="layer.zip",
+                       Body=helpers.make_zip({"python/shared.py": "X = 1\n"}))
+    stack_name = name("types")
+    cfn.create_stack(StackName=stack_name, TemplateBody=MORE_TYPES, Capabilities=["CAPABILITY_IAM"],
+                     Parameters=[{"ParameterKey": "LayerBucket", "ParameterValue": layer_bucket},
+                                 {"ParameterKey": "LayerKey", "ParameterValue": "layer.zip"}])
+    stack = wait(cfn, stack_name)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", failures(cfn, stack_name)
+    out = outputs(stack)
+    fn, role = out["FunctionName"], out["RoleName"]
+    fn_arn = c["lambda"].get_function(FunctionName=fn)["Configuration"]["FunctionArn"]
+
+    assert out["UrlRef"] == out["UrlFunctionArn"] == fn_arn
+    assert c["lambda"].get_function_url_config(FunctionName=fn)["FunctionUrl"] == out["FunctionUrl"]
+    assert out["MappingId"] == out["MappingIdAttr"]
+    mapping = c["lambda"].get_event_source_mapping(UUID=out["MappingId"])
+    assert (mapping["EventSourceArn"], mapping["BatchSize"]) == (out["QueueArn"], 5)
+    config = c["lambda"].get_function_event_invoke_config(FunctionName=fn, Qualifier="$LATEST")
+    assert config["MaximumRetryAttempts"] == 1
+    assert out["LayerArn"] == out["LayerArnAttr"]
+    assert c["lambda"].get_layer_version_by_arn(Arn=out["LayerArn"])["LayerVersionArn"] == out["LayerArn"]
+
+    subs = c["sns"].list_subscriptions_by_topic(TopicArn=out["TopicArn"])["Subscriptions"]
+    assert [s["SubscriptionArn"] for s in subs] == [out["SubscriptionArn"]]
+    policy = c["sqs"].get_queue_attributes(QueueUrl=out["QueueUrl"], AttributeNames=["Policy"])
+    assert json.loads(policy["Attributes"]["Policy"])["Statement"][0]["Action"] == "sqs:SendMessage"
+    assert out["QueuePolicyId"]
+    assert out["BucketPolicyRef"] == out["BucketName"]
+    bucket_policy = json.loads(c["s3"].get_bucket_policy(Bucket=out["BucketName"])["Policy"])
+    assert bucket_policy["Statement"][0]["Effect"] == "Deny"
+
+    assert out["InlinePolicyId"]
+    assert c["iam"].get_role_policy(RoleName=role, PolicyName="extra")["PolicyName"] == "extra"
+    assert out["ManagedArn"] == out["ManagedArnAttr"]
+    attached = c["iam"].list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+    assert [a["PolicyArn"] for a in attached] == [out["ManagedArn"]]
+
+    assert c["events"].describe_rule(Name=out["RuleName"])["Arn"] == out["RuleArn"]
+    targets = c["events"].list_targets_by_rule(Rule=out["RuleName"])["Targets"]
+    assert [(t["Id"], t["Arn"], json.loads(t["Input"])) for t in targets] == \
+        [("fn", fn_arn, {"from": "rule"})]
+    assert c["scheduler"].get_schedule(Name=out["ScheduleName"])["Arn"] == out["ScheduleArn"]
+
+    # Updates apply in place: the same mapping, rule and policies, with the new settings.
+    updated = (MORE_TYPES.replace("BatchSize: 5", "BatchSize: 7")
+               .replace("MaximumRetryAttempts: 1", "MaximumRetryAttempts: 2")
+               .replace('{"from": "rule"}', '{"from": "updated"}')
+               .replace("Action: 's3:GetObject'", "Action: 's3:PutObject'"))
+    cfn.update_stack(StackName=stack_name, TemplateBody=updated, Capabilities=["CAPABILITY_IAM"],
+                     Parameters=[{"ParameterKey": "LayerBucket", "UsePreviousValue": True},
+                                 {"ParameterKey": "LayerKey", "UsePreviousValue": True}])
+    stack = wait(cfn, stack_name)
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", failures(cfn, stack_name)
+    assert outputs(stack) == out
+    assert c["lambda"].get_event_source_mapping(UUID=out["MappingId"])["BatchSize"] == 7
+    config = c["lambda"].get_function_event_invoke_config(FunctionName=fn, Qualifier="$LATEST")
+    assert config["MaximumRetryAttempts"] == 2
+    targets = c["events"].list_targets_by_rule(Rule=out["RuleName"])["Targets"]
+    assert [json.loads(t["Input"]) for t in targets] == [{"from": "updated"}]
+    inline = c["iam"].get_role_policy(RoleName=role, PolicyName="extra")["PolicyDocument"]
+    inline = inline if isinstance(inline, dict) else json.loads(urllib.parse.unquote(inline))
+    assert inline["Statement"][0]["Action"] == "s3:PutObject"
+
+    cfn.delete_stack(StackName=stack_name)
+    assert wait_gone(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE", \
+        failures(cfn, stack["StackId"])
+    gone = [
+        lambda: c["lambda"].get_layer_version_by_arn(Arn=out["LayerArn"]),
+        lambda: c["lambda"].get_event_source_mapping(UUID=out["MappingId"]),
+        lambda: c["iam"].get_policy(PolicyArn=out["ManagedArn"]),
+        lambda: c["iam"].get_role(RoleName=role),
+        lambda: c["events"].describe_rule(Name=out["RuleName"]),
+        lambda: c["scheduler"].get_schedule(Name=out["ScheduleName"]),
+        lambda: c["sns"].get_subscription_attributes(SubscriptionArn=out["SubscriptionArn"]),
+    ]
+    for call in gone:
+        with pytest.raises(ClientError):
+            call()

@@ -132,6 +132,9 @@ pub struct ApiConfig {
     pub account_concurrency: u32,
     /// What `/health` reports.
     pub health: serde_json::Value,
+    /// The port the server listens on: in-process requests (a stack's resources) are
+    /// addressed to it, so the endpoints they are answered with (API and function URLs) work.
+    pub port: u16,
 }
 
 pub type Shared = Arc<AppState>;

@@ -275,6 +275,7 @@ impl Platform {
                 url_key: rand_key(),
                 account_concurrency: cfg.account_concurrency,
                 health,
+                port: addr.port(),
             },
             workers: workers.clone(),
         });

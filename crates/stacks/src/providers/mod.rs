@@ -2,12 +2,18 @@
 //! would make (through [`Client`], which the API layer answers in-process with Stratus's own
 //! router), so a stack's resources get the same validation, errors and IAM checks as the API.
 
+mod apigw;
 mod dynamodb;
+mod events;
 mod iam;
+mod iam_policies;
 mod lambda;
+mod lambda_config;
 mod logs;
+mod resource_policies;
 mod s3;
 mod sns;
+mod sns_subscription;
 mod sqs;
 
 use async_trait::async_trait;
@@ -94,12 +100,28 @@ pub fn provider(kind: &str) -> Option<&'static dyn Provider> {
         "AWS::Lambda::Version" => &lambda::Version,
         "AWS::Lambda::Alias" => &lambda::Alias,
         "AWS::Lambda::Permission" => &lambda::Permission,
+        "AWS::Lambda::Url" => &lambda_config::Url,
+        "AWS::Lambda::EventSourceMapping" => &lambda_config::EventSourceMapping,
+        "AWS::Lambda::EventInvokeConfig" => &lambda_config::EventInvokeConfig,
+        "AWS::Lambda::LayerVersion" => &lambda_config::LayerVersion,
         "AWS::IAM::Role" => &iam::Role,
         "AWS::S3::Bucket" => &s3::Bucket,
         "AWS::Logs::LogGroup" => &logs::LogGroup,
         "AWS::DynamoDB::Table" => &dynamodb::Table,
         "AWS::SNS::Topic" => &sns::Topic,
         "AWS::SQS::Queue" => &sqs::Queue,
+        "AWS::SNS::Subscription" => &sns_subscription::Subscription,
+        "AWS::SQS::QueuePolicy" => &resource_policies::QueuePolicy,
+        "AWS::S3::BucketPolicy" => &resource_policies::BucketPolicy,
+        "AWS::IAM::Policy" => &iam_policies::Policy,
+        "AWS::IAM::ManagedPolicy" => &iam_policies::ManagedPolicy,
+        "AWS::Events::Rule" => &events::Rule,
+        "AWS::Scheduler::Schedule" => &events::Schedule,
+        "AWS::ApiGatewayV2::Api" => &apigw::Api,
+        "AWS::ApiGatewayV2::Stage" => &apigw::Stage,
+        "AWS::ApiGatewayV2::Route" => &apigw::Route,
+        "AWS::ApiGatewayV2::Integration" => &apigw::Integration,
+        "AWS::ApiGatewayV2::Authorizer" => &apigw::Authorizer,
         _ => return None,
     })
 }

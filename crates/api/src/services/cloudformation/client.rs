@@ -21,8 +21,11 @@ use tower::ServiceExt;
 use crate::auth::{Keys, RootThenIam};
 use crate::AppState;
 
-/// The host requests are addressed to (path-style for S3); the router serves every host.
-const HOST: &str = "localhost";
+/// The host requests are addressed to (path-style for S3; the router serves every host), on
+/// the server's port so the URLs answers carry (ApiEndpoint, FunctionUrl) reach it.
+fn host(port: u16) -> String {
+    format!("localhost:{port}")
+}
 
 pub struct RouterClient {
     pub state: Weak<AppState>,
@@ -51,7 +54,8 @@ impl Client for RouterClient {
                 )
             }
         };
-        let req = match signed(&request, region, &key, &secret, token) {
+        let host = host(state.config.port);
+        let req = match signed(&request, &host, region, &key, &secret, token) {
             Ok(r) => r,
             Err(e) => return failure(&e),
         };
@@ -88,13 +92,14 @@ fn credentials(state: &Arc<AppState>, owner: &str) -> Option<(String, String, Op
 
 fn signed(
     r: &ApiRequest,
+    host: &str,
     region: &str,
     key: &str,
     secret: &str,
     token: Option<String>,
 ) -> Result<http::Request<Body>, String> {
-    let url = format!("http://{HOST}{}", r.path);
-    let mut headers: Vec<(&str, String)> = vec![("host", HOST.to_string())];
+    let url = format!("http://{host}{}", r.path);
+    let mut headers: Vec<(&str, String)> = vec![("host", host.to_string())];
     headers.extend(r.headers.iter().map(|(k, v)| (*k, v.clone())));
     let mut settings = SigningSettings::default();
     if r.service == "s3" {
