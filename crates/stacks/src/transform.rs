@@ -101,13 +101,14 @@ mod tests {
             stack_name: "s".into(),
             partition: "aws".into(),
         };
-        let t = prepare(text, &cx, Some(sam)).unwrap();
+        // `super::sam`: the real one, not this module's stand-in of the same name.
+        let t = prepare(text, &cx, Some(super::sam)).unwrap();
         assert_eq!(t.resources["F"].kind, "AWS::Lambda::Function");
         assert_eq!(t.resources["FRole"].kind, "AWS::IAM::Role");
         let e = prepare(
             "Transform: AWS::Serverless-2016-10-31\nResources:\n  A:\n    Type: AWS::Serverless::Api\n",
             &cx,
-            Some(sam),
+            Some(super::sam),
         )
         .unwrap_err();
         assert!(
