@@ -92,12 +92,17 @@ async fn put_notifications(
         .get("NotificationConfiguration")
         .cloned()
         .unwrap_or(Value::Null);
+    let body = notification_xml(&config)?.into_bytes();
     let request = ApiRequest {
         service: "s3",
         method: "PUT",
         path: format!("/{bucket}?notification"),
-        headers: vec![("content-type", "application/xml".into())],
-        body: notification_xml(&config)?.into_bytes(),
+        // S3 wants the length of a body it is sent, as a header.
+        headers: vec![
+            ("content-type", "application/xml".into()),
+            ("content-length", body.len().to_string()),
+        ],
+        body,
     };
     send(cx, request).await.map(|_| ())
 }
