@@ -338,6 +338,10 @@ def test_metric_filters_and_embedded_metrics_become_cloudwatch_metrics(srv, lam,
     group = f"/aws/lambda/{name}"
     # The group exists once the function has logged; the filter then applies to what follows.
     helpers.invoke(lam, name, {"latency": 1, "namespace": namespace})
+    deadline = time.time() + 10  # the log writer may still be flushing the first events
+    while not logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]:
+        assert time.time() < deadline, f"{group} never appeared"
+        time.sleep(0.1)
     logs.put_metric_filter(
         logGroupName=group, filterName="latency", filterPattern='{ $.level = "INFO" }',
         metricTransformations=[{"metricName": "Latency", "metricNamespace": namespace,
