@@ -148,18 +148,12 @@ impl Provider for Table {
         current: &Made,
         _: &Map<String, Value>,
     ) -> Result<(), Failed> {
-        let request = ApiRequest {
-            service: "dynamodb",
-            method: "POST",
-            path: "/".into(),
-            headers: vec![
-                ("content-type", "application/x-amz-json-1.0".into()),
-                ("x-amz-target", target("DeleteTable")),
-            ],
-            body: json!({"TableName": current.physical_id})
-                .to_string()
-                .into_bytes(),
-        };
+        let request = json_request(
+            "dynamodb",
+            target("DeleteTable"),
+            "1.0",
+            json!({"TableName": current.physical_id}),
+        );
         send_delete(cx, request).await
     }
 

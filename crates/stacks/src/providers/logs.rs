@@ -84,18 +84,12 @@ impl Provider for LogGroup {
         current: &Made,
         _: &Map<String, Value>,
     ) -> Result<(), Failed> {
-        let request = ApiRequest {
-            service: "logs",
-            method: "POST",
-            path: "/".into(),
-            headers: vec![
-                ("content-type", "application/x-amz-json-1.1".into()),
-                ("x-amz-target", target("DeleteLogGroup")),
-            ],
-            body: json!({"logGroupName": current.physical_id})
-                .to_string()
-                .into_bytes(),
-        };
+        let request = json_request(
+            "logs",
+            target("DeleteLogGroup"),
+            "1.1",
+            json!({"logGroupName": current.physical_id}),
+        );
         send_delete(cx, request).await
     }
 

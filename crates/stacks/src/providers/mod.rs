@@ -227,7 +227,14 @@ async fn json_target(
     version: &str,
     body: Value,
 ) -> Result<Value, Failed> {
-    let request = ApiRequest {
+    let body = send(cx, json_request(service, target, version, body)).await?;
+    Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+/// The request of an AWS JSON protocol call (`X-Amz-Target`), for [`json_target`] and the
+/// deletes that go through [`send_delete`].
+fn json_request(service: &'static str, target: String, version: &str, body: Value) -> ApiRequest {
+    ApiRequest {
         service,
         method: "POST",
         path: "/".into(),
@@ -236,9 +243,7 @@ async fn json_target(
             ("x-amz-target", target),
         ],
         body: body.to_string().into_bytes(),
-    };
-    let body = send(cx, request).await?;
-    Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
 }
 
 /// A Query protocol call (IAM, SNS): form-encoded, answered in XML.

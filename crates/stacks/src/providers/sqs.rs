@@ -90,18 +90,12 @@ impl Provider for Queue {
         current: &Made,
         _: &Map<String, Value>,
     ) -> Result<(), Failed> {
-        let request = ApiRequest {
-            service: "sqs",
-            method: "POST",
-            path: "/".into(),
-            headers: vec![
-                ("content-type", "application/x-amz-json-1.0".into()),
-                ("x-amz-target", target("DeleteQueue")),
-            ],
-            body: json!({"QueueUrl": current.physical_id})
-                .to_string()
-                .into_bytes(),
-        };
+        let request = json_request(
+            "sqs",
+            target("DeleteQueue"),
+            "1.0",
+            json!({"QueueUrl": current.physical_id}),
+        );
         send_delete(cx, request).await
     }
 
