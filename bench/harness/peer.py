@@ -1,15 +1,18 @@
 """The peer: `cargo lambda watch` (cargo-lambda), serving the same `noop-fn` binary.
 
 cargo-lambda is used from PATH when present, else from a bench-local root
-(`bench/.tools/cargo-lambda`), where the suite installs it once with
-`cargo install cargo-lambda --locked`. The install is bounded in time; when it fails or
-overruns, the suite runs without the peer and says why.
+(`bench/.tools/cargo-lambda`), where the suite installs it once: from its wheel on the Python
+package registry (`pip install cargo-lambda` into a venv at that root; the wheel ships the
+binary, so this takes seconds), else with `cargo install cargo-lambda --locked` (a long build).
+Each install is bounded in time; when both fail or overrun, the suite runs without the peer
+and says why.
 """
 
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,6 +20,8 @@ from . import servers
 
 VERSION = "1.9.2"
 INSTALL_TIMEOUT_S = float(os.environ.get("BENCH_PEER_INSTALL_TIMEOUT_S", 15 * 60))
+# The wheel is a download of a few MB: minutes mean the registry is out of reach.
+WHEEL_TIMEOUT_S = 3 * 60
 
 
 class PeerStatus:
@@ -65,34 +70,61 @@ def ensure(tools_dir, install, log):
                           "it (run `bench/run` without --quick, or `bench/run --install-peer`)")
     root = Path(tools_dir) / "cargo-lambda"
     log_path = Path(tools_dir) / "cargo-lambda-install.log"
-    log(f"installing cargo-lambda {VERSION} into {root} (one-time; limit "
-        f"{INSTALL_TIMEOUT_S / 60:.0f} min; log {log_path})")
     root.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with open(log_path, "wb") as out:
-        proc = subprocess.Popen(
-            ["cargo", "install", "cargo-lambda", "--locked", "--version", VERSION,
-             "--root", str(root)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            rc = proc.wait(timeout=INSTALL_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            return PeerStatus(False, f"cargo install cargo-lambda took longer than "
-                              f"{INSTALL_TIMEOUT_S / 60:.0f} min on this machine; skipped "
-                              f"(see {log_path})", install_s=time.monotonic() - started)
+        log(f"installing cargo-lambda {VERSION} from its wheel into {root} (log {log_path})")
+        how = "pip install cargo-lambda"
+        reason = _install_wheel(root, out)
+        if reason:
+            log(f"{reason}; falling back to cargo install (one-time; limit "
+                f"{INSTALL_TIMEOUT_S / 60:.0f} min)")
+            shutil.rmtree(root, ignore_errors=True)
+            how = "cargo install cargo-lambda"
+            reason = _bounded(["cargo", "install", "cargo-lambda", "--locked", "--version",
+                               VERSION, "--root", str(root)], out, INSTALL_TIMEOUT_S)
     took = time.monotonic() - started
-    if rc != 0:
-        return PeerStatus(False, f"cargo install cargo-lambda failed (exit {rc}; see "
-                          f"{log_path})", install_s=took)
+    if reason:
+        return PeerStatus(False, f"{how} {reason} (see {log_path})", install_s=took)
     found = locate(tools_dir)
     if not found:
-        return PeerStatus(False, "cargo-lambda installed but does not run", install_s=took)
+        return PeerStatus(False, f"cargo-lambda installed by {how} but does not run",
+                          install_s=took)
     found.install_s = took
     return found
+
+
+def _install_wheel(root, out):
+    """`pip install cargo-lambda==VERSION` into a venv at `root` (its `bin/cargo-lambda` is
+    where `locate` looks). Returns why it failed, or None."""
+    reason = _bounded([sys.executable, "-m", "venv", str(root)], out, WHEEL_TIMEOUT_S)
+    if reason:
+        return f"making a venv {reason}"
+    pip = [str(root / "bin" / "python"), "-m", "pip", "install", "--quiet",
+           "--only-binary", ":all:", f"cargo-lambda=={VERSION}"]
+    reason = _bounded(pip, out, WHEEL_TIMEOUT_S)
+    if reason:
+        return f"pip install cargo-lambda {reason}"
+    if not os.access(root / "bin" / "cargo-lambda", os.X_OK):
+        return "the wheel has no cargo-lambda binary for this platform"
+    return None
+
+
+def _bounded(cmd, out, timeout_s):
+    """Runs `cmd` with its output to `out`, killed after `timeout_s`. Returns why it failed,
+    or None."""
+    try:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    except OSError as e:
+        return f"could not start ({e})"
+    try:
+        rc = proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return f"took longer than {timeout_s / 60:.0f} min on this machine; skipped"
+    return f"failed (exit {rc})" if rc != 0 else None
 
 
 class Watch:
