@@ -37,6 +37,9 @@ def parse_args():
     ap.add_argument("--profile-invokes", type=int, default=1000)
     ap.add_argument("--profile-authorization", action="store_true",
                     help="instructions per warm invoke with IAM off and enforced (callgrind)")
+    ap.add_argument("--profile-http-api", action="store_true",
+                    help="instructions per warm request through Invoke and through an HTTP "
+                         "API route to the same function (callgrind)")
     ap.add_argument("--no-build", action="store_true", help="use the binaries already built")
     ap.add_argument("--keep", action="store_true", help="keep the servers' data directories")
     ap.add_argument("--render", metavar="JSON", help="print the tables of a results file")
@@ -52,7 +55,8 @@ def build(no_build):
         subprocess.run(["cargo", "build", "--release", "--locked"], cwd=BENCH, check=True)
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
     bins = {
-        "stratus": target / "release" / "stratus",
+        # BENCH_STRATUS_BIN: another build of stratus (an earlier commit's, for before/after).
+        "stratus": Path(os.environ.get("BENCH_STRATUS_BIN", target / "release" / "stratus")),
         "loadgen": BENCH / "target" / "release" / "loadgen",
         "floor": BENCH / "target" / "release" / "floor",
         "noop-fn": BENCH / "target" / "release" / "noop-fn",
@@ -105,6 +109,9 @@ def main():
     if args.profile_authorization:
         from . import profile
         return profile.authorization(bins, BENCH, args.profile_invokes, log)
+    if args.profile_http_api:
+        from . import profile
+        return profile.http_api(bins, BENCH, args.profile_invokes, log)
     if args.profile:
         from . import profile
         return profile.run(bins, BENCH, REPO, args.profile_invokes, log)

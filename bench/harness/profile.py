@@ -214,6 +214,40 @@ def authorization(bins, bench, invokes, log):
     return 0 if a and b else 1
 
 
+def _http_api_route(s):
+    """An HTTP API whose `GET /open` runs the server's function (payload 2.0, no
+    authorization): loadgen options for unsigned requests to it."""
+    gw = deploy.client(s.url, "apigatewayv2")
+    api = gw.create_api(Name="bench-profile", ProtocolType="HTTP")["ApiId"]
+    integ = gw.create_integration(ApiId=api, IntegrationType="AWS_PROXY",
+                                  IntegrationUri=s.function_arn,
+                                  PayloadFormatVersion="2.0")["IntegrationId"]
+    gw.create_route(ApiId=api, RouteKey="GET /open", Target=f"integrations/{integ}")
+    gw.create_stage(ApiId=api, StageName="$default", AutoDeploy=True)
+    return {"sign": False, "method": "GET", "path": f"/_aws/execute-api/{api}/open"}
+
+
+def http_api(bins, bench, invokes, log):
+    """User-space instructions per warm request through the Invoke API (signed by the root
+    user) and through an HTTP API route to the same function: the difference is what the
+    gateway adds, free of the machine's timing noise."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = bench / "results" / f"profile-http-api-{stamp}"
+    out.mkdir(parents=True)
+    inv = callgrind(bins, out, invokes, log, name="invoke")
+    api = callgrind(bins, out, invokes, log, name="http-api", signer=_http_api_route)
+    a, b = inv.get("instructions_per_invoke"), api.get("instructions_per_invoke")
+    text = (f"user-space instructions per warm request ({invokes} requests):\n"
+            f"  Invoke API:           {a:,}\n"
+            f"  HTTP API route:       {b:,}\n"
+            f"  the gateway's share:  {b - a:+,} ({(b - a) / a * 100:+.1f} %)"
+            if a and b else f"callgrind failed: {inv.get('error')} {api.get('error')}")
+    (out / "summary.txt").write_text(text + "\n")
+    print(text)
+    print(f"\nprofile: {out}")
+    return 0 if a and b else 1
+
+
 def run(bins, bench, repo, invokes, log):
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = bench / "results" / f"profile-{stamp}"

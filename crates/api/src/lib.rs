@@ -89,6 +89,8 @@ pub struct AppState {
     pub config: ApiConfig,
     /// The supervised background workers, whose states `/health` reports.
     pub workers: Arc<workers::Workers>,
+    /// What each HTTP API serves, memoised for its data plane.
+    pub apigw: apigw::served::ServedCache,
 }
 
 /// The stores behind the APIs.
@@ -301,7 +303,9 @@ async fn authenticate(State(state): State<Shared>, req: Request, next: Next) -> 
                 return refusal;
             }
             if services::answers(&caller.service) {
-                return services::handle(&state, caller, parts, bytes).await;
+                // Boxed: this middleware's future is moved into a box for every signed
+                // request, so the services' large state must not be inlined into it.
+                return Box::pin(services::handle(&state, caller, parts, bytes)).await;
             }
             let mut req = Request::from_parts(parts, Body::from(bytes.clone()));
             req.extensions_mut().insert(caller);

@@ -27,7 +27,9 @@ pub async fn dispatch(State(s): State<Shared>, req: Request, next: Next) -> Resp
         cors::preflight(&s.stores.objects, &parts, &id)
     } else {
         let origin = cors::CrossOrigin::of(&parts);
-        let mut resp = call_s3(&s, parts, body, &id).await;
+        // Boxed: this middleware's future is moved into a box for every request, so the S3
+        // call's large state must not be inlined into it.
+        let mut resp = Box::pin(call_s3(&s, parts, body, &id)).await;
         if let Some(origin) = origin {
             origin.add_headers(&s.stores.objects, resp.headers_mut());
         }

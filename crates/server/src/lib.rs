@@ -278,6 +278,7 @@ impl Platform {
                 port: addr.port(),
             },
             workers: workers.clone(),
+            apigw: Default::default(),
         });
         let _ = state
             .stores

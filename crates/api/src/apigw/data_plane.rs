@@ -32,8 +32,8 @@ use super::authorize::{self, Gate, Granted};
 use super::authorizers::Authorizer;
 use super::events::{self, Context, HttpRequest};
 use super::model::*;
+use super::response;
 use super::routing::{self, RouteKey};
-use super::{response, store};
 use crate::cors::Cors;
 use crate::Shared;
 
@@ -104,7 +104,9 @@ pub async fn by_host(State(s): State<Shared>, req: Request, next: Next) -> Respo
         .rsplit_once(':')
         .map_or(host.as_str(), |(n, _)| n)
         .to_string();
-    serve(s, &api_id, path, (name, api_id.clone()), req).await
+    // Boxed: this middleware's future is moved into a box for every request the platform
+    // serves, so the gateway's large state must not be inlined into it.
+    Box::pin(serve(s, &api_id, path, (name, api_id.clone()), req)).await
 }
 
 /// Serves one request and stamps it with its `apigw-requestid`.
@@ -147,44 +149,40 @@ enum Refusal {
     Internal,
 }
 
-/// Splits a path into the stage that serves it and the path routes see.
-fn pick_stage(stages: Vec<Stage>, path: &str) -> Option<(Stage, String)> {
+/// Splits a path into the stage that serves it (its index) and the path routes see.
+fn pick_stage<'a>(
+    stages: impl IntoIterator<Item = &'a Stage>,
+    path: &str,
+) -> Option<(usize, String)> {
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
     let mut default = None;
-    for st in stages {
+    for (i, st) in stages.into_iter().enumerate() {
         if st.stage_name == DEFAULT_STAGE {
-            default = Some(st);
+            default = Some(i);
         } else if !first.is_empty() && st.stage_name == first {
             let rest = &path.trim_start_matches('/')[first.len()..];
             let rest = if rest.is_empty() { "/" } else { rest };
-            return Some((st, rest.to_string()));
+            return Some((i, rest.to_string()));
         }
     }
-    default.map(|st| (st, path.to_string()))
+    default.map(|i| (i, path.to_string()))
 }
 
 fn plan(s: &Shared, api_id: &str, method: &str, path: &str) -> Result<Plan, Refusal> {
-    let found = s.stores.meta.tx(|tx| {
-        let Some(api) = tx.http_api::<Api>(api_id)? else {
-            return Ok(None);
-        };
-        let stages: Vec<Stage> = tx.http_api_items(api_id, STAGE)?;
-        let Some((stage, route_path)) = pick_stage(stages, path) else {
-            return Ok(None);
-        };
-        let snapshot = store::served(tx, api_id, &stage)?;
-        Ok(Some((api, stage, route_path, snapshot)))
-    });
-    let (api, stage, route_path, snapshot) = match found {
-        Ok(Some(f)) => f,
+    let served = match s.apigw.get(&s.stores.meta, api_id) {
+        Ok(Some(served)) => served,
         Ok(None) => return Err(Refusal::NotFound),
         Err(_) => return Err(Refusal::Internal),
     };
+    let (i, route_path) =
+        pick_stage(served.stages.iter().map(|(st, _)| st), path).ok_or(Refusal::NotFound)?;
+    let (stage, snapshot) = &served.stages[i];
+    let api = &served.api;
     if api.disable_execute_api_endpoint {
         return Err(Refusal::Forbidden);
     }
     let no_route = || Refusal::NoRoute(api.cors_configuration.as_ref().and_then(Cors::from_json));
-    let snapshot = snapshot.ok_or_else(no_route)?;
+    let snapshot = snapshot.as_ref().ok_or_else(no_route)?;
     let m = routing::select(&snapshot.routes, |r| &r.route_key, method, &route_path)
         .ok_or_else(no_route)?;
     let target = m.route.target.as_deref().ok_or(Refusal::NotFound)?;
@@ -210,8 +208,8 @@ fn plan(s: &Shared, api_id: &str, method: &str, path: &str) -> Result<Plan, Refu
         route: m.route.clone(),
         key: m.key,
         path_parameters: m.path_parameters,
-        api,
-        stage,
+        api: api.clone(),
+        stage: stage.clone(),
         integration,
     })
 }
@@ -546,16 +544,12 @@ mod tests {
 
     #[test]
     fn stages_by_first_segment_else_default() {
-        let both = || vec![stage("$default"), stage("dev")];
-        let (st, p) = pick_stage(both(), "/dev/items/1").unwrap();
-        assert_eq!((st.stage_name.as_str(), p.as_str()), ("dev", "/items/1"));
-        let (st, p) = pick_stage(both(), "/dev").unwrap();
-        assert_eq!((st.stage_name.as_str(), p.as_str()), ("dev", "/"));
-        let (st, p) = pick_stage(both(), "/devx/1").unwrap();
-        assert_eq!(
-            (st.stage_name.as_str(), p.as_str()),
-            ("$default", "/devx/1")
-        );
-        assert!(pick_stage(vec![stage("dev")], "/items").is_none());
+        let both = [stage("$default"), stage("dev")];
+        let name = |(i, p): (usize, String)| (both[i].stage_name.clone(), p);
+        let pick = |path| name(pick_stage(&both, path).unwrap());
+        assert_eq!(pick("/dev/items/1"), ("dev".into(), "/items/1".into()));
+        assert_eq!(pick("/dev"), ("dev".into(), "/".into()));
+        assert_eq!(pick("/devx/1"), ("$default".into(), "/devx/1".into()));
+        assert!(pick_stage(&[stage("dev")], "/items").is_none());
     }
 }

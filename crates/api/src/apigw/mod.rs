@@ -12,6 +12,7 @@
 //! - [`authorize`]: a route's authorization before its integration runs: JWTs ([`jwt`], with
 //!   the issuers' keys from [`jwks`]), Lambda authorizers ([`lambda_authorizer`]) and SigV4
 //!   with IAM policies ([`iam_auth`]).
+//! - [`served`]: what each API serves, memoised per metadata generation for the data plane.
 //! - [`access_log`]: stages' access logs, written to CloudWatch Logs groups.
 //! - [`data_plane`]: the unsigned endpoints (`/_aws/execute-api/<apiId>/...` and
 //!   `<apiId>.execute-api.<anything>` Host names), stage selection and gateway errors.
@@ -31,6 +32,7 @@ pub mod model;
 pub mod response;
 pub mod routes;
 pub mod routing;
+pub mod served;
 pub mod stages;
 pub mod store;
 pub mod tags;

@@ -76,7 +76,9 @@ pub async fn by_host(State(s): State<Shared>, req: Request, next: Next) -> Respo
         return next.run(req).await;
     };
     let path = req.uri().path().to_string();
-    serve(&s, &id, path, req).await
+    // Boxed: this middleware's future is moved into a box for every request the platform
+    // serves, so a function URL's large state must not be inlined into it.
+    Box::pin(serve(&s, &id, path, req)).await
 }
 
 /// The path form: `/_aws/lambda-url/<url-id>[/...]`.

@@ -1,6 +1,12 @@
 //! AWS Signature Version 4 verification, for both the `Authorization` header form and the
-//! presigned-query form. The signature itself is recomputed with `aws-sigv4` from exactly the
-//! headers the client says it signed, then compared in constant time.
+//! presigned-query form. A header-signed request's string to sign is built from the request as
+//! it arrived (`canonical`) and checked with the day's cached signing key (`signing_key`): one
+//! HMAC. Anything else, and any signature that does not match that way, is recomputed with
+//! `aws-sigv4`'s signer from exactly the headers the client says it signed; both compare in
+//! constant time.
+
+mod canonical;
+mod signing_key;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -190,19 +196,7 @@ pub fn verify(parts: &Parts, body: &[u8], keys: &dyn Keys) -> Result<Caller, Err
     let token = presented_token(parts, &query);
     check_token(&record, token)?;
     let time = check_time(&claimed)?;
-    // The presigned form's token is re-added by the signer, like the other X-Amz- fields.
-    let signer_token = record.token.as_deref().filter(|_| header.is_none());
-    let expected = expected_signature(
-        parts,
-        body,
-        &claimed,
-        (&record.secret, signer_token),
-        time,
-        header.is_none(),
-    )?;
-    if !constant_time_eq(expected.as_bytes(), claimed.signature.as_bytes()) {
-        return Err(mismatch());
-    }
+    check_signature(parts, body, &claimed, &record, time, header.is_none())?;
     if is_expired(&record) {
         return Err(expired_token());
     }
@@ -214,6 +208,54 @@ pub fn verify(parts: &Parts, body: &[u8], keys: &dyn Keys) -> Result<Caller, Err
         identity,
         session: record.token.is_some(),
     })
+}
+
+/// How a signature was found to match.
+#[derive(Debug, PartialEq, Eq)]
+enum Matched {
+    /// The request's own canonical form and the cached signing key: one HMAC.
+    CachedKey,
+    /// `aws-sigv4`'s signer, end to end.
+    Signer,
+}
+
+fn check_signature(
+    parts: &Parts,
+    body: &[u8],
+    claimed: &Claimed<'_>,
+    record: &KeyRecord,
+    time: SystemTime,
+    presigned: bool,
+) -> Result<Matched, Error> {
+    if !presigned {
+        let fast = canonical::string_to_sign(parts, body, claimed).zip(claimed.date.get(..8));
+        if let Some((sts, day)) = fast {
+            let scope = signing_key::Scope {
+                access_key: claimed.access_key,
+                day,
+                region: claimed.region,
+                service: claimed.service,
+            };
+            let keys = signing_key::shared();
+            if keys.matches(&record.secret, &scope, time, &sts, claimed.signature) {
+                return Ok(Matched::CachedKey);
+            }
+        }
+    }
+    // The presigned form's token is re-added by the signer, like the other X-Amz- fields.
+    let signer_token = record.token.as_deref().filter(|_| presigned);
+    let expected = expected_signature(
+        parts,
+        body,
+        claimed,
+        (&record.secret, signer_token),
+        time,
+        presigned,
+    )?;
+    if !constant_time_eq(expected.as_bytes(), claimed.signature.as_bytes()) {
+        return Err(mismatch());
+    }
+    Ok(Matched::Signer)
 }
 
 fn check_time(c: &Claimed<'_>) -> Result<SystemTime, Error> {
@@ -341,7 +383,7 @@ fn signing_uri<'a>(parts: &'a Parts, presigned: bool) -> Cow<'a, str> {
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
 }
 
 #[cfg(test)]
@@ -493,6 +535,155 @@ mod tests {
         assert_eq!(
             verify(&parts, b"", &secrets()).unwrap_err().code,
             "MissingAuthenticationTokenException"
+        );
+    }
+
+    /// A request signed by `aws-sigv4` as an SDK signs it (S3 the way S3 clients do).
+    struct Signed<'a> {
+        method: &'a str,
+        path_and_query: &'a str,
+        headers: Vec<(&'a str, &'a str)>,
+        body: &'a [u8],
+        service: &'a str,
+        token: Option<&'a str>,
+    }
+
+    impl Signed<'_> {
+        fn parts(&self, secret: &str) -> Parts {
+            let identity =
+                Credentials::new("test", secret, self.token.map(str::to_string), None, "t").into();
+            let mut settings = SigningSettings::default();
+            if self.service == "s3" {
+                settings.percent_encoding_mode = PercentEncodingMode::Single;
+                settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+                settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+            }
+            let params = v4::SigningParams::builder()
+                .identity(&identity)
+                .region("us-east-1")
+                .name(self.service)
+                .time(SystemTime::now())
+                .settings(settings)
+                .build()
+                .unwrap()
+                .into();
+            let url = format!("http://127.0.0.1:4566{}", self.path_and_query);
+            let req = SignableRequest::new(
+                self.method,
+                url,
+                self.headers.iter().copied(),
+                SignableBody::Bytes(self.body),
+            )
+            .unwrap();
+            let (instructions, _) = sign(req, &params).unwrap().into_parts();
+            let mut builder = http::Request::builder()
+                .method(self.method)
+                .uri(self.path_and_query)
+                .header("host", "127.0.0.1:4566");
+            for (k, v) in &self.headers {
+                builder = builder.header(*k, *v);
+            }
+            let mut req = builder.body(()).unwrap();
+            instructions.apply_to_request_http1x(&mut req);
+            req.into_parts().0
+        }
+    }
+
+    /// How `verify`'s signature check matched `s`, signed with `secret`.
+    fn matched(s: &Signed<'_>, secret: &str) -> Result<Matched, Error> {
+        let parts = s.parts(secret);
+        let h = parts.headers[http::header::AUTHORIZATION].to_str().unwrap();
+        let mut claimed = parse_header(h).unwrap();
+        claimed.date = parts.headers["x-amz-date"].to_str().unwrap();
+        let record = secrets().lookup("test").unwrap().unwrap();
+        let time = check_time(&claimed).unwrap();
+        check_signature(&parts, s.body, &claimed, &record, time, false)
+    }
+
+    fn request<'a>(method: &'a str, path_and_query: &'a str, service: &'a str) -> Signed<'a> {
+        Signed {
+            method,
+            path_and_query,
+            headers: vec![],
+            body: b"",
+            service,
+            token: None,
+        }
+    }
+
+    #[test]
+    fn sdk_signed_requests_match_with_one_hmac() {
+        let invoke = Signed {
+            headers: vec![
+                ("content-type", "application/json"),
+                ("x-amz-invocation-type", "RequestResponse"),
+            ],
+            body: br#"{"hello":"world"}"#,
+            ..request(
+                "POST",
+                "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Af/invocations?Qualifier=%24LATEST",
+                "lambda",
+            )
+        };
+        let odd_query = request(
+            "GET",
+            "/2015-03-31/functions?Marker=a+b&MaxItems=5&Marker=%2F~x&Flag",
+            "lambda",
+        );
+        let spaced = Signed {
+            headers: vec![("x-custom", "  two   spaces  here "), ("x-amz-meta-a", "1")],
+            ..request("GET", "/", "sqs")
+        };
+        let session = Signed {
+            token: Some("session-token"),
+            ..request("GET", "/", "sts")
+        };
+        let s3 = Signed {
+            body: b"object body",
+            ..request("PUT", "/bucket/a%20key/with%2Bplus~", "s3")
+        };
+        for s in [&invoke, &odd_query, &spaced, &session, &s3] {
+            assert_eq!(
+                matched(s, "test").unwrap(),
+                Matched::CachedKey,
+                "{} {}",
+                s.method,
+                s.path_and_query
+            );
+        }
+    }
+
+    #[test]
+    fn unusual_paths_fall_back_to_the_signer_and_still_verify() {
+        let dotted = request("GET", "/a/./b/../c", "lambda");
+        assert_eq!(matched(&dotted, "test").unwrap(), Matched::Signer);
+    }
+
+    #[test]
+    fn a_wrong_secret_fails_both_ways() {
+        let s = request("GET", "/2015-03-31/functions", "lambda");
+        assert_eq!(
+            matched(&s, "not-the-secret").unwrap_err().code,
+            "InvalidSignatureException"
+        );
+    }
+
+    #[test]
+    fn a_deleted_key_stops_working_though_its_signing_key_is_cached() {
+        let parts = signed_parts("test", SystemTime::now());
+        let mut keys = secrets();
+        verify(&parts, b"", &keys).unwrap();
+        verify(&parts, b"", &keys).unwrap();
+        keys.remove("test");
+        assert_eq!(
+            verify(&parts, b"", &keys).unwrap_err().code,
+            "UnrecognizedClientException"
+        );
+        // Re-created under the same id with another secret: the old signature is refused.
+        keys.insert("test".into(), "rotated".into());
+        assert_eq!(
+            verify(&parts, b"", &keys).unwrap_err().code,
+            "InvalidSignatureException"
         );
     }
 }
