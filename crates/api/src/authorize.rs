@@ -328,7 +328,10 @@ fn who(id: &Identity) -> Who<'_> {
 pub fn add_source_ip(extensions: &http::Extensions, context: &mut stratus_iam::Context) {
     let peer = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
     let secure = peer.is_none_or(|p| is_loopback(p.0.ip()));
-    context.add_lower("aws:securetransport", if secure { "true" } else { "false" }.into());
+    context.add_lower(
+        "aws:securetransport",
+        if secure { "true" } else { "false" }.into(),
+    );
     if let Some(axum::extract::ConnectInfo(addr)) = peer {
         // A v4 peer on a dual-stack socket shows as `::ffff:a.b.c.d`; policies name it as v4.
         let text = match addr.ip() {
@@ -343,7 +346,9 @@ pub fn add_source_ip(extensions: &http::Extensions, context: &mut stratus_iam::C
 fn is_loopback(ip: std::net::IpAddr) -> bool {
     match ip {
         std::net::IpAddr::V4(v4) => v4.is_loopback(),
-        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(v6.is_loopback(), |v4| v4.is_loopback()),
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
     }
 }
 

@@ -176,7 +176,6 @@ fn notification_xml(config: &Value) -> Result<String, Failed> {
     Ok(xml + "</NotificationConfiguration>")
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -151,7 +151,11 @@ fn encryption_xml(value: &Value) -> Result<String, Failed> {
 }
 
 fn list<'a>(value: &'a Value, name: &str) -> impl Iterator<Item = &'a Value> {
-    value.get(name).and_then(Value::as_array).into_iter().flatten()
+    value
+        .get(name)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
 }
 
 /// A template scalar as text: strings as they are, numbers and booleans as JSON writes them.
@@ -177,9 +181,11 @@ mod tests {
             "AllowedOrigins": ["*"], "MaxAge": 60}]});
         assert_eq!(
             xml("CorsConfiguration", &cors).unwrap(),
-            format!("<CORSConfiguration{XMLNS}><CORSRule><ID>r</ID><AllowedMethod>GET</AllowedMethod>\
+            format!(
+                "<CORSConfiguration{XMLNS}><CORSRule><ID>r</ID><AllowedMethod>GET</AllowedMethod>\
                      <AllowedOrigin>*</AllowedOrigin><MaxAgeSeconds>60</MaxAgeSeconds></CORSRule>\
-                     </CORSConfiguration>")
+                     </CORSConfiguration>"
+            )
         );
         assert_eq!(
             xml("Tags", &json!([{"Key": "a&b", "Value": "1"}])).unwrap(),
