@@ -796,3 +796,113 @@ def test_more_resource_types_are_made_and_removed(server, cfn):
     for call in gone:
         with pytest.raises(ClientError):
             call()
+
+
+BUCKET_CONFIG = """
+Resources:
+  Bucket:
+    Type: AWS::S3::Bucket
+    Properties:
+      VersioningConfiguration: {Status: Enabled}
+      PublicAccessBlockConfiguration:
+        BlockPublicAcls: true
+        BlockPublicPolicy: true
+        IgnorePublicAcls: true
+        RestrictPublicBuckets: true
+      BucketEncryption:
+        ServerSideEncryptionConfiguration:
+          - ServerSideEncryptionByDefault: {SSEAlgorithm: aws:kms}
+      CorsConfiguration:
+        CorsRules:
+          - {AllowedMethods: [GET], AllowedOrigins: ['https://example.com'], MaxAge: 600}
+      Tags:
+        - {Key: team, Value: TEAM}
+"""
+
+
+def test_bucket_configuration_is_applied_and_updated(server, cfn):
+    """A bucket's versioning, encryption, CORS and tags are set through S3's own API (public
+    access blocks are accepted: nothing is public); an update applies changed ones and undoes
+    removed ones (versioning is suspended, the rest deleted)."""
+    s3 = helpers.make_s3_client(server.url)
+    stack_name = name("bucketcfg")
+    cfn.create_stack(StackName=stack_name, TemplateBody=BUCKET_CONFIG.replace("TEAM", "red"))
+    stack = wait(cfn, stack_name)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", failures(cfn, stack_name)
+    bucket = cfn.describe_stack_resource(StackName=stack_name, LogicalResourceId="Bucket")[
+        "StackResourceDetail"]["PhysicalResourceId"]
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    cors = s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
+    assert cors == [{"AllowedMethods": ["GET"], "AllowedOrigins": ["https://example.com"],
+                     "MaxAgeSeconds": 600}]
+    assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == [{"Key": "team", "Value": "red"}]
+
+    # Tags changed; versioning, CORS and encryption removed.
+    updated = "\n".join(l for l in BUCKET_CONFIG.replace("TEAM", "blue").splitlines()
+                        if not any(k in l for k in ("Versioning", "Cors", "AllowedMethods",
+                                                    "BucketEncryption", "ServerSideEncryption")))
+    cfn.update_stack(StackName=stack_name, TemplateBody=updated)
+    assert wait(cfn, stack_name)["StackStatus"] == "UPDATE_COMPLETE", failures(cfn, stack_name)
+    assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == [{"Key": "team", "Value": "blue"}]
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Suspended"
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_cors(Bucket=bucket)
+    assert e.value.response["Error"]["Code"] == "NoSuchCORSConfiguration"
+    # A deleted default encryption is S3's own default again, SSE-S3.
+    rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+
+    cfn.delete_stack(StackName=stack_name)
+    assert wait_gone(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+
+
+HTTP_API_TAGS = """
+Resources:
+  Logs:
+    Type: AWS::Logs::LogGroup
+  Api:
+    Type: AWS::ApiGatewayV2::Api
+    Properties:
+      Name: tagged
+      ProtocolType: HTTP
+      Tags: {team: red, drop: me}
+  Stage:
+    Type: AWS::ApiGatewayV2::Stage
+    Properties:
+      ApiId: !Ref Api
+      StageName: $default
+      AutoDeploy: true
+      Tags: {stage: one}
+      AccessLogSettings:
+        DestinationArn: !GetAtt Logs.Arn
+        Format: $context.requestId
+"""
+
+
+def test_http_api_update_applies_tags_and_removed_access_logs(server, cfn):
+    """UpdateApi and UpdateStage take no tags: an update tags and untags the API and its stage,
+    and deletes the stage's access log settings once the template drops them."""
+    stack_name = name("apitags")
+    cfn.create_stack(StackName=stack_name, TemplateBody=HTTP_API_TAGS)
+    stack = wait(cfn, stack_name)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", failures(cfn, stack_name)
+    apigw = server.client("apigatewayv2")
+    api_id = cfn.describe_stack_resource(StackName=stack_name, LogicalResourceId="Api")[
+        "StackResourceDetail"]["PhysicalResourceId"]
+    assert apigw.get_api(ApiId=api_id)["Tags"] == {"team": "red", "drop": "me"}
+    assert "AccessLogSettings" in apigw.get_stage(ApiId=api_id, StageName="$default")
+
+    updated = (HTTP_API_TAGS.replace("{team: red, drop: me}", "{team: blue, new: tag}")
+               .replace("{stage: one}", "{stage: two}")
+               .split("      AccessLogSettings:")[0])
+    cfn.update_stack(StackName=stack_name, TemplateBody=updated)
+    assert wait(cfn, stack_name)["StackStatus"] == "UPDATE_COMPLETE", failures(cfn, stack_name)
+    assert apigw.get_api(ApiId=api_id)["Tags"] == {"team": "blue", "new": "tag"}
+    stage = apigw.get_stage(ApiId=api_id, StageName="$default")
+    assert stage["Tags"] == {"stage": "two"}
+    assert "AccessLogSettings" not in stage
+
+    cfn.delete_stack(StackName=stack_name)
+    assert wait_gone(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"

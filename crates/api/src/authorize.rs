@@ -319,9 +319,19 @@ fn who(id: &Identity) -> Who<'_> {
     }
 }
 
-/// `aws:SourceIp`: the address of the connection the request came on.
+/// `aws:SourceIp`: the address of the connection the request came on; and
+/// `aws:SecureTransport`: `true` when no network the host does not own carried the request —
+/// a loopback connection, or an in-process call (CloudFormation's, which on AWS would use
+/// TLS) — else `false`, since Stratus serves plain HTTP (decision 0041). Without it SAM's
+/// managed bucket, whose policy denies every request that is not secure, would refuse `sam
+/// deploy` its own uploads.
 pub fn add_source_ip(extensions: &http::Extensions, context: &mut stratus_iam::Context) {
     let peer = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+    let secure = peer.is_none_or(|p| is_loopback(p.0.ip()));
+    context.add_lower(
+        "aws:securetransport",
+        if secure { "true" } else { "false" }.into(),
+    );
     if let Some(axum::extract::ConnectInfo(addr)) = peer {
         // A v4 peer on a dual-stack socket shows as `::ffff:a.b.c.d`; policies name it as v4.
         let text = match addr.ip() {
@@ -329,6 +339,16 @@ pub fn add_source_ip(extensions: &http::Extensions, context: &mut stratus_iam::C
             std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(v6.to_string(), ipv4_text),
         };
         context.add_lower("aws:sourceip", text);
+    }
+}
+
+/// Whether `ip` is a loopback address, a v4 one on a dual-stack socket included.
+fn is_loopback(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
     }
 }
 

@@ -3,7 +3,8 @@
 For each S3 event record: read the image, shrink it to fit THUMBNAIL_SIZE (keeping its aspect
 ratio), write it as JPEG to the thumbnails bucket, record the image's metadata in the images
 table, and ask the profile function (asynchronously) to point the user's profile at the new
-picture. Uploads under `users/<name>/` belong to that user.
+picture. Uploads under `users/<name>/` belong to that user. When TOPIC_ARN is set (the SAM
+template sets it), each thumbnail is also announced on that SNS topic.
 """
 
 import io
@@ -19,11 +20,13 @@ THUMBNAIL_BUCKET = os.environ.get("THUMBNAIL_BUCKET", "thumbnails")
 IMAGES_TABLE = os.environ.get("IMAGES_TABLE", "images")
 PROFILE_FUNCTION = os.environ.get("PROFILE_FUNCTION", "profile-updater")
 SIZE = int(os.environ.get("THUMBNAIL_SIZE", "128"))
+TOPIC_ARN = os.environ.get("TOPIC_ARN")
 
 # Clients are made once per execution environment and reused by warm invocations.
 s3 = boto3.client("s3")
 images = boto3.resource("dynamodb").Table(IMAGES_TABLE)
 functions = boto3.client("lambda")
+sns = boto3.client("sns") if TOPIC_ARN else None
 
 
 def handler(event, context):
@@ -68,5 +71,11 @@ def thumbnail(s3_record):
         InvocationType="Event",
         Payload=json.dumps({"user": user, "picture": item["thumbnail"], "image": item["image"]}),
     )
+    if sns is not None:
+        sns.publish(
+            TopicArn=TOPIC_ARN,
+            Subject="thumbnail made",
+            Message=json.dumps({k: item[k] for k in ("image", "user", "thumbnail")}),
+        )
     print(f"thumbnail {item['thumbnail']} ({image.width}x{image.height}) for {item['image']}")
     return item["thumbnail"]

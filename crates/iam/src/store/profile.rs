@@ -99,6 +99,7 @@ pub fn principal_context(id: &Identity, tags: &[(String, String)]) -> Context {
         id.role_arn().unwrap_or(&id.arn).to_string(),
     );
     context.add_lower("aws:principalaccount", ACCOUNT_ID.to_string());
+    // The default; a request over a loopback connection or in-process says `true` for itself.
     context.add_lower("aws:securetransport", "false".to_string());
     context.add_lower("aws:userid", id.user_id.clone());
     if let PrincipalKind::User(name) = &id.principal {

@@ -107,6 +107,56 @@ async fn patch(cx: &Cx<'_>, path: String, body: Value) -> Result<Value, Failed> 
     rest_json(cx, "apigateway", "PATCH", path, Some(body)).await
 }
 
+/// Brings the tags of the API or stage at `path` (`/apis/<id>[/stages/<name>]`) from `old`'s
+/// `Tags` to `new`'s: UpdateApi and UpdateStage take no tags, so TagResource sets the new and
+/// changed ones and UntagResource removes the rest.
+async fn retag(
+    cx: &Cx<'_>,
+    path: &str,
+    old: &Map<String, Value>,
+    new: &Map<String, Value>,
+) -> Result<(), Failed> {
+    let (set, removed) = tag_changes(old.get("Tags"), new.get("Tags"));
+    let arn = pe(&format!("arn:aws:apigateway:{}::{path}", cx.region));
+    if !removed.is_empty() {
+        let query: Vec<String> = removed
+            .iter()
+            .map(|k| format!("tagKeys={}", pe(k)))
+            .collect();
+        delete(cx, format!("/v2/tags/{arn}?{}", query.join("&"))).await?;
+    }
+    if !set.is_empty() {
+        let body = serde_json::json!({ "tags": set });
+        rest_json(
+            cx,
+            "apigateway",
+            "POST",
+            format!("/v2/tags/{arn}"),
+            Some(body),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The tags to set (new or changed) and the keys to remove, from two `Tags` maps.
+fn tag_changes(old: Option<&Value>, new: Option<&Value>) -> (Map<String, Value>, Vec<String>) {
+    let empty = Map::new();
+    let old = old.and_then(Value::as_object).unwrap_or(&empty);
+    let new = new.and_then(Value::as_object).unwrap_or(&empty);
+    let set = new
+        .iter()
+        .filter(|(k, v)| old.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let removed = old
+        .keys()
+        .filter(|k| !new.contains_key(*k))
+        .cloned()
+        .collect();
+    (set, removed)
+}
+
 fn api_attrs(out: &Value, id: String) -> Made {
     let endpoint = out.get("apiEndpoint").cloned().unwrap_or(Value::Null);
     made(
@@ -137,11 +187,12 @@ impl Provider for Api {
         &self,
         cx: &Cx<'_>,
         current: &Made,
-        _: &Map<String, Value>,
+        old: &Map<String, Value>,
         new: &Map<String, Value>,
     ) -> Result<Made, Failed> {
         let id = &current.physical_id;
         let out = patch(cx, format!("/v2/apis/{}", pe(id)), body(new, &["Tags"])).await?;
+        retag(cx, &format!("/apis/{id}"), old, new).await?;
         Ok(api_attrs(&out, id.clone()))
     }
 
@@ -178,7 +229,7 @@ impl Provider for Stage {
         &self,
         cx: &Cx<'_>,
         current: &Made,
-        _: &Map<String, Value>,
+        old: &Map<String, Value>,
         new: &Map<String, Value>,
     ) -> Result<Made, Failed> {
         let path = format!(
@@ -186,7 +237,13 @@ impl Provider for Stage {
             pe(api_id(new)?),
             pe(&current.physical_id)
         );
-        patch(cx, path, body(new, &["StageName", "Tags"])).await?;
+        patch(cx, path.clone(), body(new, &["StageName", "Tags"])).await?;
+        // UpdateStage keeps what it is not sent: a removed access log setting is deleted.
+        if old.contains_key("AccessLogSettings") && !new.contains_key("AccessLogSettings") {
+            delete(cx, format!("{path}/accesslogsettings")).await?;
+        }
+        let stage = format!("/apis/{}/stages/{}", api_id(new)?, current.physical_id);
+        retag(cx, &stage, old, new).await?;
         Ok(current.clone())
     }
 
@@ -340,6 +397,18 @@ mod tests {
                 "routeSettings": {"GET /a": {"throttlingBurstLimit": 5}},
             })
         );
+    }
+
+    #[test]
+    fn tag_changes_set_new_and_changed_and_remove_the_rest() {
+        let old = json!({"keep": "1", "change": "a", "drop": "x"});
+        let new = json!({"keep": "1", "change": "b", "add": "y"});
+        let (set, removed) = tag_changes(Some(&old), Some(&new));
+        assert_eq!(Value::Object(set), json!({"change": "b", "add": "y"}));
+        assert_eq!(removed, vec!["drop".to_string()]);
+        let (set, removed) = tag_changes(Some(&old), None);
+        assert!(set.is_empty());
+        assert_eq!(removed.len(), 3);
     }
 
     #[test]

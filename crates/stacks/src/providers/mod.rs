@@ -12,6 +12,7 @@ mod lambda_config;
 mod logs;
 mod resource_policies;
 mod s3;
+mod s3_config;
 mod sns;
 mod sns_subscription;
 mod sqs;

@@ -1,5 +1,6 @@
 //! AWS::S3::Bucket, through the S3 REST API (path-style).
 
+use super::s3_config::{self, escape};
 use super::*;
 
 pub struct Bucket;
@@ -18,6 +19,7 @@ impl Provider for Bucket {
             body: vec![],
         };
         send(cx, request).await?;
+        s3_config::apply(cx, &name, &Map::new(), props).await?;
         if props.contains_key("NotificationConfiguration") {
             put_notifications(cx, &name, props).await?;
         }
@@ -52,8 +54,9 @@ impl Provider for Bucket {
         old: &Map<String, Value>,
         new: &Map<String, Value>,
     ) -> Result<Made, Failed> {
-        // BucketName is a replacement; of the configuration properties, the notifications are
-        // applied (the others are kept in the template only, as decision 0031 says).
+        // BucketName is a replacement; the configuration properties Stratus's S3 has are
+        // applied (the others are kept in the template only, as decisions 0031 and 0041 say).
+        s3_config::apply(cx, &current.physical_id, old, new).await?;
         if changed(old, new, &["NotificationConfiguration"]) {
             put_notifications(cx, &current.physical_id, new).await?;
         }
@@ -171,13 +174,6 @@ fn notification_xml(config: &Value) -> Result<String, Failed> {
         }
     }
     Ok(xml + "</NotificationConfiguration>")
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use axum::response::Response;
 use stratus_core::{Error, Kind};
 use stratus_stacks::providers::provider;
-use stratus_stacks::store::{now_ms, Change, ChangeSet, Stack};
+use stratus_stacks::store::{now_ms, Change, ChangeSet, Event, Stack};
 use stratus_stacks::Template;
 
 use super::render;
@@ -147,6 +147,9 @@ pub async fn create_change_set(ctx: &Ctx<'_>, p: &Params) -> Result<Response, Er
                     stack.parameters = BTreeMap::new();
                     stack.tags = cs.tags.clone();
                     ctx.store().create(&stack).map_err(err)?;
+                    // As AWS records it: `sam deploy` reads the newest event's time before
+                    // it executes the change set, and fails on a stack without one.
+                    ctx.store().add_event(&review_event(&stack)).map_err(err)?;
                 }
             }
             stack
@@ -224,6 +227,22 @@ pub async fn create_change_set(ctx: &Ctx<'_>, p: &Params) -> Result<Response, Er
     Ok(ctx.ok("CreateChangeSet", |x| {
         x.leaf("Id", &cs.id).leaf("StackId", &cs.stack_id);
     }))
+}
+
+/// The stack's `REVIEW_IN_PROGRESS` event, when a CREATE change set makes it.
+fn review_event(stack: &Stack) -> Event {
+    Event {
+        event_id: uuid::Uuid::new_v4().to_string(),
+        stack_id: stack.id.clone(),
+        stack_name: stack.name.clone(),
+        logical_id: stack.name.clone(),
+        physical_id: stack.id.clone(),
+        kind: "AWS::CloudFormation::Stack".into(),
+        status: "REVIEW_IN_PROGRESS".into(),
+        reason: Some("User Initiated".into()),
+        properties: None,
+        timestamp_ms: now_ms(),
+    }
 }
 
 fn lookup(ctx: &Ctx<'_>, p: &Params) -> Result<ChangeSet, Error> {
