@@ -988,6 +988,50 @@ mod tests {
     }
 
     #[test]
+    fn python_gets_a_prestarted_interpreter_unless_its_start_depends_on_the_function() {
+        let mut cfg: FunctionConfig = serde_json::from_value(json!({
+            "name": "f", "version": "$LATEST", "runtime": "python3.12", "role": "r",
+            "handler": "app.handler", "description": "", "timeout": 3, "memory_size": 128,
+            "environment": {"OWN": "x"}, "architectures": ["x86_64"], "ephemeral_storage": 512,
+            "package_type": "Zip", "tracing_mode": "PassThrough", "dead_letter_target": null,
+            "kms_key_arn": null, "log_format": "Text", "log_group": null,
+            "code": { "sha256_hex": "", "sha256_b64": "", "size": 0 },
+            "last_modified": "", "revision_id": "r1"
+        }))
+        .unwrap();
+        let mut spec = LaunchSpec {
+            id: "e".into(),
+            program: "/usr/bin/python3.12".into(),
+            args: vec![
+                "-S".into(),
+                "/var/runtime/bootstrap.py".into(),
+                String::new(),
+            ],
+            env: Vec::new(),
+            code_dir: "/code".into(),
+            opt_dir: None,
+            mounts: Vec::new(),
+            memory_mb: 128,
+            tmp_mb: 512,
+        };
+        assert!(family_of(&spec, "python3.12", &cfg).prestart);
+        spec.opt_dir = Some("/layers".into());
+        assert!(!family_of(&spec, "python3.12", &cfg).prestart, "layers");
+        spec.opt_dir = None;
+        for var in ["PYTHONPATH", "LD_PRELOAD"] {
+            let mut with = cfg.clone();
+            with.environment
+                .get_or_insert_with(Default::default)
+                .insert(var.into(), "1".into());
+            assert!(!family_of(&spec, "python3.12", &with).prestart, "{var}");
+        }
+        cfg.runtime = Some("nodejs20.x".into());
+        spec.args = vec!["/var/runtime/bootstrap.mjs".into()];
+        let node = family_of(&spec, "nodejs20.x", &cfg);
+        assert!(!node.prestart && node.program == spec.program);
+    }
+
+    #[test]
     fn exit_messages() {
         let p = exit_error("id", "exit status 1");
         assert!(std::str::from_utf8(&p)
