@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use crate::logs::{Captured, Output};
 use crate::runtime_api::{self, InitSignal, Invocation, Reply, Slot};
 use crate::runtimes::Launch;
-use crate::sandbox::{self, cgroup::Cgroup, LaunchSpec};
+use crate::sandbox::{self, cgroup::Cgroup, premade::Family, LaunchSpec};
 use crate::{Context, Isolation};
 
 /// How long initialisation may take (AWS's init phase limit).
@@ -311,6 +311,27 @@ fn layer_bootstrap(
         .then(|| (format!("{opt}/bootstrap"), Vec::new()))
 }
 
+/// The family of pre-made sandboxes `spec` can start from. A python function gets an
+/// interpreter started ahead unless something it sets would have to be in place when the
+/// interpreter starts: layers (their libraries on `LD_LIBRARY_PATH`, which the dynamic
+/// loader reads once) or its own `PYTHON*` or `LD_*` variables.
+fn family_of(spec: &LaunchSpec, runtime_name: &str, cfg: &FunctionConfig) -> Family {
+    let own_vars_apply_late = cfg.environment.as_ref().is_none_or(|vars| {
+        vars.keys()
+            .all(|k| !k.starts_with("PYTHON") && !k.starts_with("LD_"))
+    });
+    let interpreter = spec.args.iter().any(|a| a.ends_with("/bootstrap.py"));
+    Family {
+        program: spec.program.clone(),
+        args: spec.args.clone(),
+        mounts: spec.mounts.clone(),
+        prestart: runtime::kind(runtime_name) == runtime::Kind::Python
+            && interpreter
+            && spec.opt_dir.is_none()
+            && own_vars_apply_late,
+    }
+}
+
 /// How long before its credentials expire an environment is retired: longer than the
 /// longest invocation (15 minutes), so no invocation ever runs with expired credentials.
 pub const CREDENTIALS_MARGIN: Duration = Duration::from_secs(3600);
@@ -399,10 +420,22 @@ impl Environment {
             memory_mb: cfg.memory_size,
             tmp_mb: cfg.ephemeral_storage,
         };
-        let launched = ctx
-            .sandbox
-            .launch(spec)
-            .map_err(|e| StartFailure::Platform(format!("launching environment: {e}")))?;
+        // Provisioned environments start ahead of traffic anyway: the pool is left to the
+        // cold starts an invocation waits for.
+        let premade = match start.provisioned {
+            true => None,
+            false => ctx
+                .premade
+                .take(&ctx.sandbox, &family_of(&spec, &runtime_name, cfg)),
+        };
+        let launched = match premade {
+            Some(premade) => ctx.sandbox.specialise(premade, &spec).or_else(|e| {
+                tracing::warn!(%e, "specialising a pre-made sandbox; starting a new one");
+                ctx.sandbox.launch(spec)
+            }),
+            None => ctx.sandbox.launch(spec),
+        }
+        .map_err(|e| StartFailure::Platform(format!("launching environment: {e}")))?;
         let (output, reader) =
             Output::start(launched.output).map_err(|e| StartFailure::Platform(e.to_string()))?;
         let (slot, next, init) = Slot::new();
@@ -952,6 +985,50 @@ mod tests {
             get(&plain, "_STRATUS_LAYERS_ROOT").unwrap(),
             "/data/code/opt-1"
         );
+    }
+
+    #[test]
+    fn python_gets_a_prestarted_interpreter_unless_its_start_depends_on_the_function() {
+        let mut cfg: FunctionConfig = serde_json::from_value(json!({
+            "name": "f", "version": "$LATEST", "runtime": "python3.12", "role": "r",
+            "handler": "app.handler", "description": "", "timeout": 3, "memory_size": 128,
+            "environment": {"OWN": "x"}, "architectures": ["x86_64"], "ephemeral_storage": 512,
+            "package_type": "Zip", "tracing_mode": "PassThrough", "dead_letter_target": null,
+            "kms_key_arn": null, "log_format": "Text", "log_group": null,
+            "code": { "sha256_hex": "", "sha256_b64": "", "size": 0 },
+            "last_modified": "", "revision_id": "r1"
+        }))
+        .unwrap();
+        let mut spec = LaunchSpec {
+            id: "e".into(),
+            program: "/usr/bin/python3.12".into(),
+            args: vec![
+                "-S".into(),
+                "/var/runtime/bootstrap.py".into(),
+                String::new(),
+            ],
+            env: Vec::new(),
+            code_dir: "/code".into(),
+            opt_dir: None,
+            mounts: Vec::new(),
+            memory_mb: 128,
+            tmp_mb: 512,
+        };
+        assert!(family_of(&spec, "python3.12", &cfg).prestart);
+        spec.opt_dir = Some("/layers".into());
+        assert!(!family_of(&spec, "python3.12", &cfg).prestart, "layers");
+        spec.opt_dir = None;
+        for var in ["PYTHONPATH", "LD_PRELOAD"] {
+            let mut with = cfg.clone();
+            with.environment
+                .get_or_insert_with(Default::default)
+                .insert(var.into(), "1".into());
+            assert!(!family_of(&spec, "python3.12", &with).prestart, "{var}");
+        }
+        cfg.runtime = Some("nodejs20.x".into());
+        spec.args = vec!["/var/runtime/bootstrap.mjs".into()];
+        let node = family_of(&spec, "nodejs20.x", &cfg);
+        assert!(!node.prestart && node.program == spec.program);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! - [`stream`]: streamed responses, from the Runtime API to the caller's [`stream::Tap`].
 //! - [`env`]: one environment's life: start, invoke, kill.
 //! - [`pool`]: warm environments per function version, and idle reclaim.
+//! - [`premade`]: sandboxes prepared before a function asks, taken by cold starts.
 //! - [`provisioned`]: provisioned concurrency: environments initialised ahead of traffic.
 //! - [`admission`]: account and reserved concurrency.
 //! - [`outcome`]: how an invocation ended (or why it was refused), as types.
@@ -22,6 +23,7 @@ pub mod env;
 pub mod logs;
 pub mod outcome;
 pub mod pool;
+pub mod premade;
 pub mod provisioned;
 pub mod runtime_api;
 pub mod runtimes;
@@ -77,11 +79,15 @@ pub struct EngineConfig {
     pub database: Option<stratus_db::Location>,
     /// Interpreters per runtime, the fallback, and where the runtimes' SDKs live.
     pub runtimes: runtimes::Settings,
+    /// Pre-made sandboxes kept per runtime asked for recently (0: none; see [`premade`]).
+    pub premade_per_runtime: usize,
 }
 
 /// What the engine's parts share.
 pub struct Context {
-    pub sandbox: sandbox::Sandbox,
+    pub sandbox: Arc<sandbox::Sandbox>,
+    /// Sandboxes prepared ahead for cold starts.
+    pub premade: Arc<premade::Pool>,
     pub logs: Arc<logs::LogStore>,
     pub runtimes: Arc<runtimes::Runtimes>,
     pub credentials: Arc<dyn CredentialSource>,
@@ -190,7 +196,11 @@ impl Engine {
         .map_err(|e| platform_fault("choosing isolation", e))?;
         let engine = Arc::new(Engine {
             ctx: Context {
-                sandbox,
+                sandbox: Arc::new(sandbox),
+                premade: Arc::new(premade::Pool::new(
+                    cfg.premade_per_runtime,
+                    cfg.idle_timeout,
+                )),
                 logs: Arc::new(open_logs(&cfg)?),
                 runtimes: runtimes.clone(),
                 credentials: cfg.credentials,
@@ -208,7 +218,16 @@ impl Engine {
     /// The task that reclaims idle environments; the caller spawns it (under supervision, so
     /// a panic restarts it). It ends when the engine is dropped.
     pub fn idle_reaper(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        pool::reap_idle(Arc::downgrade(&self.pools), self.idle_timeout)
+        let envs = pool::reap_idle(Arc::downgrade(&self.pools), self.idle_timeout);
+        let premade = premade::reap(Arc::downgrade(&self.ctx.premade), self.idle_timeout);
+        async move {
+            tokio::join!(envs, premade);
+        }
+    }
+
+    /// The pool of pre-made sandboxes (for `/health`).
+    pub fn sandbox_pool(&self) -> serde_json::Value {
+        self.ctx.premade.report()
     }
 
     /// The task that keeps provisioned environments: starts what is missing, replaces what
@@ -500,6 +519,7 @@ impl Engine {
 
     /// Stops every idle environment.
     pub async fn shutdown(&self) {
+        self.ctx.premade.drain();
         self.pools.drain().await;
         let provisioned: Vec<_> = self
             .provisioned

@@ -431,6 +431,7 @@ mod tests {
             allow_weaker_sandbox: false,
             database: None,
             runtimes: Default::default(),
+            premade_per_runtime: 0,
         })
         .unwrap();
         Arc::new(Invoker::new(Parts {

@@ -20,8 +20,12 @@ pub struct Config {
     pub secret_key: Option<String>,
     /// Account-wide limit on concurrent executions.
     pub account_concurrency: u32,
-    /// Seconds an idle execution environment is kept warm before it is shut down.
+    /// Seconds an idle execution environment is kept warm before it is shut down (also how
+    /// long pre-made sandboxes are kept for a runtime no cold start asks for).
     pub idle_timeout_secs: u64,
+    /// Sandboxes prepared ahead of cold starts, per runtime a cold start asked for within the
+    /// idle timeout (namespace isolation; 0 turns them off).
+    pub premade_sandboxes: usize,
     /// `auto` (namespaces when the host allows them), `namespaces` (required), or `process`.
     pub isolation: String,
     /// In namespace isolation, start even when the host lacks a sandbox protection (user
@@ -146,6 +150,7 @@ impl Default for Config {
             secret_key: None,
             account_concurrency: 1000,
             idle_timeout_secs: 600,
+            premade_sandboxes: 2,
             isolation: "auto".into(),
             allow_weaker_sandbox: false,
             network: "platform".into(),
@@ -218,6 +223,11 @@ impl Config {
             self.idle_timeout_secs = v
                 .parse()
                 .with_context(|| format!("STRATUS_IDLE_TIMEOUT_SECS={v}"))?;
+        }
+        if let Some(v) = var("STRATUS_PREMADE_SANDBOXES") {
+            self.premade_sandboxes = v
+                .parse()
+                .with_context(|| format!("STRATUS_PREMADE_SANDBOXES={v}"))?;
         }
         if let Some(v) = var("STRATUS_ISOLATION") {
             self.isolation = v;
@@ -542,9 +552,12 @@ mod tests {
             "STRATUS_IDLE_TIMEOUT_SECS" => Some("5".into()),
             "STRATUS_HEADER_READ_TIMEOUT_SECS" => Some("3".into()),
             "STRATUS_MAX_CONNECTIONS" => Some("100".into()),
+            "STRATUS_PREMADE_SANDBOXES" => Some("0".into()),
             _ => None,
         })
         .unwrap();
+        assert_eq!(Config::default().premade_sandboxes, 2);
+        assert_eq!(cfg.premade_sandboxes, 0);
         assert_eq!(cfg.header_read_timeout_secs, 3);
         assert_eq!(cfg.max_connections, 100);
         assert_eq!(cfg.listen.port(), 9000);

@@ -137,6 +137,7 @@ impl Platform {
             egress_deny: cfg.egress_deny.clone(),
             database: Some(location.clone()),
             runtimes,
+            premade_per_runtime: cfg.premade_sandboxes,
         })
         .map_err(|e| anyhow::anyhow!("starting engine: {e}"))?;
         let isolation = engine.isolation();

@@ -488,7 +488,33 @@ class _Runtime:
             stream.flush()
 
 
+def _await_function():
+    """A pre-started interpreter (the platform's pre-made sandbox) has imported this runtime
+    before any function was chosen: it waits here, on the descriptor the platform names, for
+    its function's environment, then takes it as its own. It serves that one function; the
+    platform never hands it another."""
+    fd = os.environ.pop("_STRATUS_PRESTART_FD", None)
+    if fd is None:
+        return
+    fd = int(fd)
+    chunks = []
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    if not chunks:
+        sys.exit(0)  # discarded unused
+    spec = json.loads(b"".join(chunks))
+    os.environ.clear()
+    os.environ.update((k, v) for k, v in spec["env"])
+    time.tzset()
+    os.chdir(os.environ.get("LAMBDA_TASK_ROOT", "/var/task"))
+
+
 def main():
+    _await_function()
     task_root = os.environ.get("LAMBDA_TASK_ROOT", "/var/task")
     address = os.environ.get("AWS_LAMBDA_RUNTIME_API")
     if not address:

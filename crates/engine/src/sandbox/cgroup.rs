@@ -446,6 +446,29 @@ impl CgroupRoot {
     }
 }
 
+impl CgroupRoot {
+    /// Sets `limits` on an existing group (a pre-made sandbox's, as it gets its function).
+    pub fn apply(&self, group: &Cgroup, limits: &Limits) -> io::Result<()> {
+        match self {
+            CgroupRoot::V2 { cpu, .. } => write_files(&group.memory, &v2_files(limits, *cpu)),
+            CgroupRoot::V1 { memory, pids, cpu } => {
+                for (controller, files) in v1_files(limits) {
+                    let base = match controller {
+                        "memory" => Some(memory),
+                        "pids" => pids.as_ref(),
+                        _ => cpu.as_ref(),
+                    };
+                    let dir = base.and_then(|b| group.dirs.iter().find(|d| d.starts_with(b)));
+                    if let Some(dir) = dir {
+                        write_files(dir, &files)?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// This platform process's own group under `base` (`base/<pid>`), after clearing the groups
 /// of platform processes that died without cleaning up (several may run side by side).
 fn per_platform(base: &Path) -> Option<PathBuf> {

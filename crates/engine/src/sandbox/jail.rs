@@ -53,6 +53,16 @@ pub struct JailSpec {
     /// How the environment enters its cgroups (see `cgroup`).
     pub cgroup: Entry,
     pub hostname: String,
+    /// A pre-made sandbox (see `premade`): pid 1 builds everything no function chooses,
+    /// starts the runtime process, which waits, and takes its function from
+    /// `handoff::CONTROL_FD`. `code_dir` and `opt_dir` are then unused.
+    #[serde(default)]
+    pub premade: bool,
+    /// In a pre-made sandbox, whether `program` is an interpreter started ahead: it waits on
+    /// descriptor 3 for its function's environment. Otherwise the runtime process waits for
+    /// the program to execute.
+    #[serde(default)]
+    pub prestart: bool,
 }
 
 static CHILD: AtomicI32 = AtomicI32::new(0);
@@ -238,9 +248,26 @@ fn environment_init(spec: &JailSpec) -> ! {
     // SAFETY: valid pointer and length of a NUL-terminated string.
     unsafe { libc::sethostname(host.as_ptr(), spec.hostname.len()) };
     limit_files(1024);
-    if let Err(e) = std::env::set_current_dir("/var/task") {
-        die("chdir /var/task", e);
+    let cwd = if spec.premade { "/" } else { "/var/task" };
+    if let Err(e) = std::env::set_current_dir(cwd) {
+        die("chdir", e);
     }
+    let (go_r, go_w) = raw_pipe();
+    let runtime = start_runtime(spec, go_r, go_w);
+    close(go_r);
+    if spec.premade {
+        super::premade::specialise_in_pid1(go_w);
+    } else {
+        close(go_w);
+    }
+    forward_termination_to(runtime);
+    reap_until(runtime)
+}
+
+/// Forks the runtime's process: it gives up its privileges and executes the runtime (in a
+/// pre-made sandbox: the interpreter started ahead, or, once pid 1 writes it to `go`, the
+/// function's program). Returns its pid once its user namespace is mapped.
+fn start_runtime(spec: &JailSpec, go_r: i32, go_w: i32) -> i32 {
     let filter = match spec.seccomp.as_deref().map(super::seccomp::decode) {
         Some(Ok(programs)) => programs,
         Some(Err(e)) => die("decoding the system-call filter", e),
@@ -253,6 +280,11 @@ fn environment_init(spec: &JailSpec) -> ! {
     if runtime == 0 {
         close(ready_r);
         close(mapped_w);
+        close(go_w);
+        if spec.premade {
+            // The channel to the platform is pid 1's alone.
+            close(super::handoff::CONTROL_FD);
+        }
         let lockdown = Lockdown {
             user_namespace: spec.user_namespace,
             host_ids: spec.host_ids,
@@ -268,7 +300,11 @@ fn environment_init(spec: &JailSpec) -> ! {
                 die("installing the system-call filter", e);
             }
         }
-        exec(spec);
+        match (spec.premade, spec.prestart) {
+            (false, _) => exec(&spec.program, &spec.args, &spec.env),
+            (true, true) => exec_prestarted(spec, go_r),
+            (true, false) => exec_when_told(go_r),
+        }
     }
     close(ready_w);
     close(mapped_r);
@@ -280,8 +316,50 @@ fn environment_init(spec: &JailSpec) -> ! {
     }
     close(ready_r);
     close(mapped_w);
-    forward_termination_to(runtime);
-    reap_until(runtime)
+    runtime
+}
+
+/// Executes the interpreter started ahead with `go` as its descriptor 3, where it reads its
+/// function's environment (see the python bootstrap).
+fn exec_prestarted(spec: &JailSpec, go: i32) -> ! {
+    // SAFETY: dup2/fcntl on descriptors this process owns; the copy at 3 survives exec.
+    unsafe {
+        if go == 3 {
+            libc::fcntl(go, libc::F_SETFD, 0);
+        } else if libc::dup2(go, 3) != 3 {
+            die("passing the start descriptor", io::Error::last_os_error());
+        }
+    }
+    exec(&spec.program, &spec.args, &spec.env)
+}
+
+/// Waits until pid 1 has attached the function's code and writes what to run, then runs it.
+fn exec_when_told(go: i32) -> ! {
+    let mut text = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        // SAFETY: reading into a valid buffer.
+        let n = unsafe { libc::read(go, buf.as_mut_ptr().cast(), buf.len()) };
+        if n > 0 {
+            text.extend_from_slice(&buf[..n as usize]);
+        } else if n == 0 {
+            break;
+        } else if io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            die("waiting for the function", io::Error::last_os_error());
+        }
+    }
+    if text.is_empty() {
+        // The sandbox was discarded unused.
+        std::process::exit(0);
+    }
+    let run: super::handoff::Exec = match serde_json::from_slice(&text) {
+        Ok(r) => r,
+        Err(e) => die("reading the function's program", io::Error::other(e)),
+    };
+    if let Err(e) = std::env::set_current_dir("/var/task") {
+        die("chdir /var/task", e);
+    }
+    exec(&run.program, &run.args, &run.env)
 }
 
 fn reap_until(runtime: i32) -> ! {
@@ -301,7 +379,7 @@ fn reap_until(runtime: i32) -> ! {
     }
 }
 
-fn raw_pipe() -> (i32, i32) {
+pub(super) fn raw_pipe() -> (i32, i32) {
     let mut fds = [0; 2];
     // SAFETY: pipe2 writes two fds into a valid array.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -310,7 +388,7 @@ fn raw_pipe() -> (i32, i32) {
     (fds[0], fds[1])
 }
 
-fn close(fd: i32) {
+pub(super) fn close(fd: i32) {
     // SAFETY: closing an fd this process owns.
     unsafe { libc::close(fd) };
 }
@@ -474,9 +552,12 @@ fn build_root(spec: &JailSpec) -> io::Result<()> {
     for dir in &spec.system {
         bind_read_only(dir, &inside(dir))?;
     }
-    bind_read_only(&spec.code_dir, &format!("{root}/var/task"))?;
+    // A pre-made sandbox gets its code and layers later (see `handoff`).
+    if !spec.premade {
+        bind_read_only(&spec.code_dir, &format!("{root}/var/task"))?;
+    }
     bind_read_only(&spec.runtime_dir, &format!("{root}/var/runtime"))?;
-    if let Some(opt) = &spec.opt_dir {
+    if let (Some(opt), false) = (&spec.opt_dir, spec.premade) {
         bind_read_only(opt, &format!("{root}/opt"))?;
     }
     for (host, at) in &spec.mounts {
@@ -626,7 +707,7 @@ fn bind_read_only(src: &std::path::Path, dst: &str) -> io::Result<()> {
     mount(None, dst, None, RO_BIND, None)
 }
 
-fn mount(
+pub(super) fn mount(
     src: Option<&str>,
     dst: &str,
     fstype: Option<&str>,
@@ -665,29 +746,22 @@ fn limit_files(n: u64) {
     unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
 }
 
-fn exec(spec: &JailSpec) -> ! {
+fn exec(program: &str, args: &[String], env: &[(String, String)]) -> ! {
     let cstr = |s: &str| CString::new(s).unwrap_or_default();
-    let program = cstr(&spec.program);
-    let mut argv: Vec<CString> = vec![program.clone()];
-    argv.extend(spec.args.iter().map(|a| cstr(a)));
-    let envp: Vec<CString> = spec
-        .env
-        .iter()
-        .map(|(k, v)| cstr(&format!("{k}={v}")))
-        .collect();
+    let program_c = cstr(program);
+    let mut argv: Vec<CString> = vec![program_c.clone()];
+    argv.extend(args.iter().map(|a| cstr(a)));
+    let envp: Vec<CString> = env.iter().map(|(k, v)| cstr(&format!("{k}={v}"))).collect();
     let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     argv_p.push(std::ptr::null());
     let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
     envp_p.push(std::ptr::null());
     // SAFETY: NUL-terminated arrays of valid C strings that live until exec.
-    unsafe { libc::execve(program.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr()) };
-    die(
-        &format!("exec {}", spec.program),
-        io::Error::last_os_error(),
-    )
+    unsafe { libc::execve(program_c.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr()) };
+    die(&format!("exec {program}"), io::Error::last_os_error())
 }
 
-fn die(what: &str, e: io::Error) -> ! {
+pub(super) fn die(what: &str, e: io::Error) -> ! {
     eprintln!("stratus: environment launcher: {what}: {e}");
     std::process::exit(127)
 }

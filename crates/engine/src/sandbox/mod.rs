@@ -6,15 +6,17 @@
 #![allow(unsafe_code)]
 
 pub mod cgroup;
+pub mod handoff;
 pub mod jail;
 pub mod nat;
 pub mod netns;
+pub mod premade;
 pub mod rootfs;
 mod rtnl;
 pub mod seccomp;
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -316,22 +318,33 @@ impl Sandbox {
     }
 
     pub fn launch(&self, mut spec: LaunchSpec) -> io::Result<Launched> {
-        let (read, write) = pipe()?;
-        let stdout = Stdio::from(write.try_clone()?);
-        let stderr = Stdio::from(write);
         match self.mode {
-            Isolation::Namespaces => self.launch_isolated(&mut spec, stdout, stderr, read),
-            Isolation::Process => self.launch_plain(&mut spec, stdout, stderr, read),
+            Isolation::Namespaces => self.launch_isolated(&spec),
+            Isolation::Process => {
+                let (read, write) = pipe()?;
+                let stdout = Stdio::from(write.try_clone()?);
+                let stderr = Stdio::from(write);
+                self.launch_plain(&mut spec, stdout, stderr, read)
+            }
         }
     }
 
-    fn launch_isolated(
-        &self,
-        spec: &mut LaunchSpec,
-        stdout: Stdio,
-        stderr: Stdio,
-        read: OwnedFd,
-    ) -> io::Result<Launched> {
+    /// The variables every isolated environment gets from its sandbox: where its Runtime API
+    /// and (unless the network is `none`) the platform's endpoint are.
+    fn runtime_env(&self, env: &mut Vec<(String, String)>) {
+        env.push((
+            "AWS_LAMBDA_RUNTIME_API".into(),
+            format!("127.0.0.1:{}", netns::RUNTIME_API_PORT),
+        ));
+        if self.network != Network::None {
+            env.push((
+                "AWS_ENDPOINT_URL".into(),
+                format!("http://127.0.0.1:{}", self.endpoint_port),
+            ));
+        }
+    }
+
+    fn launch_isolated(&self, spec: &LaunchSpec) -> io::Result<Launched> {
         let skeleton = self
             .skeleton
             .as_ref()
@@ -350,20 +363,12 @@ impl Sandbox {
             Some(root) => Some(root.create(&spec.id, &cgroup::Limits::of(spec, PIDS_MAX))?),
             None => None,
         };
-        spec.env.push((
-            "AWS_LAMBDA_RUNTIME_API".into(),
-            format!("127.0.0.1:{}", netns::RUNTIME_API_PORT),
-        ));
-        if let Some(port) = offered {
-            spec.env.push((
-                "AWS_ENDPOINT_URL".into(),
-                format!("http://127.0.0.1:{port}"),
-            ));
-        }
+        let mut env = spec.env.clone();
+        self.runtime_env(&mut env);
         let jail = jail::JailSpec {
             program: spec.program.clone(),
             args: spec.args.clone(),
-            env: spec.env.clone(),
+            env,
             code_dir: spec.code_dir.clone(),
             runtime_dir: self.runtime_dir.clone(),
             opt_dir: spec.opt_dir.clone(),
@@ -377,37 +382,11 @@ impl Sandbox {
             seccomp: self.filter.clone(),
             cgroup: cgroup.as_ref().map(Cgroup::entry).unwrap_or_default(),
             hostname: "stratus".into(),
+            premade: false,
+            prestart: false,
         };
-        let mut cmd = tokio::process::Command::new(&self.exe);
-        cmd.arg("__jail").arg(serde_json::to_string(&jail)?);
-        cmd.env_clear()
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .kill_on_drop(true);
-        let nsfd = ns.handle.as_raw_fd();
-        // SAFETY: between fork and exec the closure only makes the setns and unshare system
-        // calls, which are async-signal-safe and allocate nothing.
-        unsafe {
-            cmd.pre_exec(move || {
-                // The launcher must not outlive the platform (e.g. after kill -9).
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                if libc::setns(nsfd, libc::CLONE_NEWNET) != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                let flags = libc::CLONE_NEWNS
-                    | libc::CLONE_NEWPID
-                    | libc::CLONE_NEWIPC
-                    | libc::CLONE_NEWUTS;
-                if libc::unshare(flags) != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = cmd.spawn()?;
+        let (read, write) = pipe()?;
+        let child = self.spawn_launcher(&jail, write, &ns.handle, None)?;
         Ok(Launched {
             child,
             runtime_api: tokio::net::TcpListener::from_std(ns.runtime_api)?,

@@ -1,0 +1,205 @@
+"""Pre-made sandboxes (decision 0038): cold starts take an environment prepared before the
+function asked (for python, with the interpreter already started), and each one serves one
+function version once. What one function leaves in its environment (a file in /tmp, module
+state, its cgroup, its processes) is never seen by another function's or another version's
+fresh environment.
+
+Every test needs namespace isolation (a pre-made sandbox exists only there).
+"""
+
+import json
+import time
+import urllib.request
+
+import pytest
+
+from helpers import INVOKE_CONFIG, create_function, invoke, make_zip, unique_name, wait_active
+
+# Looks at its environment; leaves a file in /tmp and a mark in its module state.
+PROBE = r'''
+import os, sys, time, uuid
+
+LOADED = uuid.uuid4().hex
+MARKS = []
+
+
+def handler(event, context):
+    before = sorted(os.listdir("/tmp"))
+    with open("/tmp/left-by-" + os.environ["AWS_LAMBDA_FUNCTION_NAME"], "w") as f:
+        f.write(os.environ["AWS_LAMBDA_FUNCTION_VERSION"])
+    MARKS.append(event.get("mark"))
+    with open("/proc/self/cgroup") as f:
+        cgroup = f.read().strip()
+    return {
+        "tmp_before": before,
+        "loaded": LOADED,
+        "marks": MARKS,
+        "cgroup": cgroup,
+        "pid": os.getpid(),
+        "ppid": os.getppid(),
+        "processes": sorted(p for p in os.listdir("/proc") if p.isdigit()),
+        "cwd": os.getcwd(),
+        "path0": sys.path[0],
+        "own_var": os.environ.get("OWN_VAR"),
+        "handler_var": os.environ.get("_HANDLER"),
+        "function": os.environ.get("AWS_LAMBDA_FUNCTION_NAME"),
+        "version": os.environ.get("AWS_LAMBDA_FUNCTION_VERSION"),
+        "prestart_fd": os.environ.get("_STRATUS_PRESTART_FD"),
+        "dont_write_bytecode": sys.flags.dont_write_bytecode,
+        "tz": time.tzname,
+        "extra_pipes": _extra_pipes(),
+    }
+
+
+def _extra_pipes():
+    """Pipes open besides stdout and stderr (the hand-over pipe must be closed)."""
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink("/proc/self/fd/" + fd)
+        except OSError:
+            continue
+        if int(fd) > 2 and target.startswith("pipe:"):
+            out.append(fd)
+    return out
+'''
+
+
+@pytest.fixture(scope="module")
+def pool_server(module_server_factory):
+    """A server whose pool keeps two pre-made sandboxes per runtime asked for."""
+    return module_server_factory(env={"STRATUS_PREMADE_SANDBOXES": "2"})
+
+
+@pytest.fixture(autouse=True)
+def needs_namespaces(pool_server):
+    mode = pool_server.health()[1].get("isolation")
+    if mode != "namespaces":
+        pytest.skip(f"pre-made sandboxes need namespace isolation (isolation={mode!r})")
+
+
+def pool(server):
+    return server.health()[1]["sandbox_pool"]
+
+
+def wait_ready(server, n=1, timeout=30):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pool(server)["ready"] >= n:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no pre-made sandbox became ready: {pool(server)}")
+
+
+def deploy(client, name=None, env=None):
+    name = name or unique_name("pm")
+    extra = {"Environment": {"Variables": env}} if env else {}
+    create_function(client, name, make_zip({"app.py": PROBE}), Handler="app.handler",
+                    MemorySize=256, **extra)
+    wait_active(client, name)
+    return name
+
+
+def taken_cold(client, server, name, **kwargs):
+    """A cold start that a pre-made sandbox served (the pool's count of those taken grows)."""
+    wait_ready(server)
+    before = pool(server)["taken"]
+    got = invoke(client, name, {"mark": name}, **kwargs)
+    assert got.function_error is None, got
+    assert got.report().get("init"), f"not a cold start: {got.log}"
+    assert pool(server)["taken"] == before + 1, pool(server)
+    return got.payload
+
+
+@pytest.fixture(scope="module")
+def client(pool_server):
+    return pool_server.client(**INVOKE_CONFIG)
+
+
+def test_the_pool_is_filled_once_a_runtime_is_asked_for(pool_server, client):
+    first = deploy(client)
+    assert invoke(client, first, {}).function_error is None
+    wait_ready(pool_server, 2)
+    report = pool(pool_server)
+    assert report["per_runtime"] == 2 and report["runtimes"] >= 1, report
+
+
+def test_a_function_sees_nothing_another_left_in_its_sandbox(pool_server, client):
+    a, b = deploy(client), deploy(client)
+    got_a = taken_cold(client, pool_server, a)
+    got_b = taken_cold(client, pool_server, b)
+    assert f"left-by-{a}" not in got_b["tmp_before"], got_b
+    assert got_a["tmp_before"] == [] and got_b["tmp_before"] == []
+    assert got_a["cgroup"] != got_b["cgroup"]
+    assert got_a["loaded"] != got_b["loaded"]
+    assert got_b["marks"] == [b], "module state of another function"
+    # Each sandbox has a pid namespace of its own: pid 1, its launcher's init, and the runtime.
+    assert got_b["processes"] == ["1", str(got_b["pid"])], got_b
+    # Warm, A keeps its own environment; B's file never appears there.
+    again = invoke(client, a, {"mark": "again"}).payload
+    assert again["loaded"] == got_a["loaded"] and again["marks"] == [a, "again"]
+    assert f"left-by-{b}" not in again["tmp_before"]
+
+
+def test_each_version_gets_a_fresh_sandbox(pool_server, client):
+    name = deploy(client, env={"OWN_VAR": "one"})
+    v1 = client.publish_version(FunctionName=name)["Version"]
+    client.update_function_configuration(FunctionName=name,
+                                         Environment={"Variables": {"OWN_VAR": "two"}})
+    client.get_waiter("function_updated_v2").wait(FunctionName=name)
+    v2 = client.publish_version(FunctionName=name)["Version"]
+    got1 = taken_cold(client, pool_server, name, Qualifier=v1)
+    got2 = taken_cold(client, pool_server, name, Qualifier=v2)
+    assert (got1["version"], got1["own_var"]) == (v1, "one")
+    assert (got2["version"], got2["own_var"]) == (v2, "two")
+    assert got2["tmp_before"] == [] and got1["cgroup"] != got2["cgroup"]
+    assert got1["loaded"] != got2["loaded"] and got2["marks"] == [name]
+
+
+def test_a_prestarted_interpreter_takes_its_functions_environment(pool_server, client):
+    name = deploy(client, env={"OWN_VAR": "mine", "TZ": "America/New_York"})
+    got = taken_cold(client, pool_server, name)
+    assert got["own_var"] == "mine" and got["handler_var"] == "app.handler"
+    assert got["function"] == name
+    assert got["cwd"] == "/var/task" and got["path0"] == "/var/task"
+    # The hand-over channel is gone once the function runs.
+    assert got["prestart_fd"] is None and got["extra_pipes"] == [], got
+    assert got["tz"][0] == "EST", got["tz"]
+
+
+def test_a_function_whose_variables_shape_the_interpreter_gets_it_started_for_it(
+        pool_server, client):
+    # PYTHONDONTWRITEBYTECODE only works if set when the interpreter starts: such a function
+    # gets a pre-made sandbox whose interpreter is started with its own environment.
+    env = {"PYTHONDONTWRITEBYTECODE": "1"}
+    warm_up = deploy(client, env=env)
+    assert invoke(client, warm_up, {}).function_error is None
+    name = deploy(client, env=env)
+    got = taken_cold(client, pool_server, name)
+    assert got["dont_write_bytecode"] == 1, got
+    assert got["tmp_before"] == [] and got["extra_pipes"] == []
+
+
+def test_the_pool_is_emptied_when_idle(module_server_factory):
+    srv = module_server_factory(env={"STRATUS_PREMADE_SANDBOXES": "1",
+                                     "STRATUS_IDLE_TIMEOUT_SECS": "2"})
+    c = srv.client(**INVOKE_CONFIG)
+    name = deploy(c)
+    assert invoke(c, name, {}).function_error is None
+    wait_ready(srv, 1)
+    end = time.monotonic() + 30
+    while pool(srv)["ready"] and time.monotonic() < end:
+        time.sleep(0.2)
+    assert pool(srv)["ready"] == 0 and pool(srv)["runtimes"] == 0, pool(srv)
+
+
+def test_process_isolation_has_no_pool(module_server_factory):
+    srv = module_server_factory(env={"STRATUS_ISOLATION": "process",
+                                     "STRATUS_PREMADE_SANDBOXES": "2"})
+    c = srv.client(**INVOKE_CONFIG)
+    name = deploy(c)
+    for _ in range(2):
+        got = invoke(c, name, {})
+        assert got.function_error is None, got
+    report = pool(srv)
+    assert report["ready"] == 0 and report["taken"] == 0, report
