@@ -4,7 +4,7 @@
 
 import { h } from './ui.js';
 
-const W = 560, H = 200, PAD = { l: 48, r: 12, t: 12, b: 28 };
+const W = 420, H = 180, PAD = { l: 44, r: 10, t: 10, b: 26 };
 
 function niceMax(v) {
   if (!(v > 0)) return 1;
