@@ -25,6 +25,18 @@ function clock(ms, span) {
   return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
 }
 
+/** A count series with its empty periods as zeros (CloudWatch leaves periods without
+ * datapoints out; for a sum, none means zero), on the grid of its own timestamps. */
+export function zeroFilled(points, from, to, periodMs) {
+  const have = new Map(points.map(p => [p[0], p[1]]));
+  const phase = points.length ? ((points[0][0] % periodMs) + periodMs) % periodMs : 0;
+  const first = Math.ceil((from - phase) / periodMs) * periodMs + phase;
+  const out = [];
+  for (let t = first; t <= to; t += periodMs) out.push([t, have.get(t) || 0]);
+  for (const p of points) if (!out.some(q => q[0] === p[0])) out.push(p);
+  return out.sort((a, b) => a[0] - b[0]);
+}
+
 /** A line chart: `series` is [{name, points: [[ms, value]...]}] over [from, to] ms. */
 export function lineChart(title, series, from, to, unit = '') {
   const max = niceMax(Math.max(0, ...series.flatMap(s => s.points.map(p => p[1]))));
@@ -41,16 +53,16 @@ export function lineChart(title, series, from, to, unit = '') {
     if (!s.points.length) return null;
     const d = s.points.map((p, j) => `${j ? 'L' : 'M'}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ');
     const dots = s.points.length === 1 ? h('circle', { class: `series-${i}`, cx: x(s.points[0][0]), cy: y(s.points[0][1]), r: 3 }) : null;
-    return h('g', {}, h('path', { class: `series series-${i}`, d, 'data-points': s.points.length }), dots);
+    return h('g', {}, h('path', { class: `series series-${i}`, d, 'data-points': s.points.length, 'data-max': Math.max(...s.points.map(p => p[1])) }), dots);
   });
-  const total = series.reduce((n, s) => n + s.points.length, 0);
+  const total = series.reduce((n, s) => n + s.points.filter(p => p[1]).length, 0);
   const svg = h('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${title}${unit ? ` (${unit})` : ''}` },
     grid, ticks, lines);
   return h('figure', { class: 'chart' },
     h('figcaption', {}, title, unit ? h('span', { class: 'muted' }, ` ${unit}`) : null,
       series.length > 1 ? legend(series) : null),
     svg,
-    total ? null : h('p', { class: 'muted empty' }, 'No data in this window.'));
+    total ? null : h('p', { class: 'muted empty' }, 'Nothing in this window.'));
 }
 
 function legend(series) {

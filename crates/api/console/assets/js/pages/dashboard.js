@@ -4,7 +4,7 @@
 
 import { h, mount, fmt, table, notice } from '../ui.js';
 import * as api from '../api.js';
-import { lineChart } from '../chart.js';
+import { lineChart, zeroFilled } from '../chart.js';
 
 const HOUR = 3600e3, DAY = 24 * HOUR;
 
@@ -52,9 +52,9 @@ export async function render(root) {
     ], now - HOUR, now, 60);
     mount(charts,
       lineChart('Invocations and errors', [
-        { name: 'Invocations', points: series.inv || [] },
-        { name: 'Errors', points: series.err || [] },
-        { name: 'Throttles', points: series.thr || [] },
+        { name: 'Invocations', points: zeroFilled(series.inv || [], now - HOUR, now, 60e3) },
+        { name: 'Errors', points: zeroFilled(series.err || [], now - HOUR, now, 60e3) },
+        { name: 'Throttles', points: zeroFilled(series.thr || [], now - HOUR, now, 60e3) },
       ], now - HOUR, now, 'per minute'));
   } catch (e) {
     mount(charts, notice(`Metrics: ${e.message}`, 'error'));

@@ -3,7 +3,7 @@
 
 import { h, mount, notice, field, table, fmt, action, showError, fileToBase64 } from '../ui.js';
 import * as api from '../api.js';
-import { lineChart, barChart } from '../chart.js';
+import { lineChart, barChart, zeroFilled } from '../chart.js';
 import { triggerGraph } from '../graph.js';
 import { go } from '../app.js';
 
@@ -283,6 +283,7 @@ export async function metrics(panel, fn, params) {
     { id: 'thr', name: 'Throttles', dims }, { id: 'conc', name: 'ConcurrentExecutions', stat: 'Maximum', dims },
     { id: 'init', name: 'InitDuration', stat: 'Average', dims },
   ], from, now, period);
+  for (const id of ['inv', 'err', 'thr']) s[id] = zeroFilled(s[id] || [], from, now, period * 1000);
   const per = period >= 3600 ? 'per hour' : period >= 300 ? 'per 5 minutes' : 'per minute';
   mount(charts,
     lineChart('Invocations', [{ name: 'Invocations', points: s.inv || [] }], from, now, per),
