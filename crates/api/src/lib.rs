@@ -20,6 +20,9 @@
 //!   service: the AWS JSON services (DynamoDB, CloudWatch Logs) through one `X-Amz-Target`
 //!   table and renderer, and the Query protocol's (SNS, IAM, STS); SQS speaks both.
 //! - [`s3_auth`]: S3's keys and authorization, plugged into s3s.
+//! - [`console`]: the web console: its embedded page, sign-in sessions, and the proxy that
+//!   signs the page's API calls with the session's key.
+//! - [`inprocess`]: requests the server signs and sends to its own APIs (stacks, console).
 //! - [`panic_guard`]: a panic in a handler becomes its protocol's internal error.
 //! - [`workers`]: background workers restarted after a panic, and their states.
 
@@ -28,10 +31,12 @@ pub mod auth;
 pub mod authorize;
 pub mod cluster;
 pub mod code_url;
+pub mod console;
 pub mod cors;
 pub mod expect_continue;
 pub mod function_credentials;
 pub mod function_url;
+pub mod inprocess;
 pub mod lambda;
 pub mod metering;
 pub mod objects;
@@ -91,6 +96,8 @@ pub struct AppState {
     pub workers: Arc<workers::Workers>,
     /// What each HTTP API serves, memoised for its data plane.
     pub apigw: apigw::served::ServedCache,
+    /// The web console's sign-in sessions (in memory).
+    pub console: console::Sessions,
 }
 
 /// The stores behind the APIs.
@@ -182,6 +189,7 @@ pub fn routes(state: Shared) -> Router<Shared> {
             "/_aws/lambda-url/{id}/{*path}",
             any(function_url::data_plane::by_path),
         )
+        .merge(console::router())
         .merge(signed)
 }
 

@@ -59,6 +59,24 @@ pub async fn run(
     platform.serve_until(app, shutdown, now).await
 }
 
+/// Where the web console is, and what signs in to it: the access key id always, the secret
+/// only when it is the loopback default (`test`), which is no secret.
+fn console_banner(addr: std::net::SocketAddr, (access, secret): &(String, String)) {
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    let url = format!("http://{host}:{}/_stratus/console/", addr.port());
+    if secret == "test" && access == "test" {
+        tracing::info!("web console: {url} (sign in with access key id `test`, secret `test`)");
+    } else {
+        tracing::info!(
+            "web console: {url} (sign in with access key id `{access}` and its secret key)"
+        );
+    }
+}
+
 /// A started platform: stores open, engine and background workers running, the port bound.
 /// [`Platform::serve`] answers requests with a router built on [`Platform::state`].
 pub struct Platform {
@@ -280,6 +298,7 @@ impl Platform {
             },
             workers: workers.clone(),
             apigw: Default::default(),
+            console: Default::default(),
         });
         let _ = state
             .stores
@@ -328,6 +347,7 @@ impl Platform {
             move || invoker.clone().dispatch(stop.clone())
         });
         tracing::info!(%addr, data_dir = %data_dir.display(), ?isolation, "stratus listening on http://{addr}");
+        console_banner(addr, &credentials);
         Ok(Platform {
             state,
             listener,
@@ -389,9 +409,12 @@ impl Platform {
         let signal = {
             let (grace, stop, cluster) =
                 (self.grace, self.dispatcher_stop.clone(), cluster.clone());
+            let state = self.state.clone();
             async move {
                 shutdown.await;
                 let _ = started_tx.send(());
+                // The console's live views end, so their connections do not hold the drain.
+                state.console.close();
                 // The dispatcher claims no more events; attempts it started run on.
                 stop.cancel();
                 if let Some(cluster) = cluster {

@@ -382,7 +382,7 @@ fn signing_uri<'a>(parts: &'a Parts, presigned: bool) -> Cow<'a, str> {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     subtle::ConstantTimeEq::ct_eq(a, b).into()
 }
 
