@@ -115,6 +115,8 @@ pub struct Stores {
     pub iam: Arc<stratus_iam::Iam>,
     /// Custom metrics, alarms and their history (the CloudWatch API).
     pub cloudwatch: Arc<stratus_cloudwatch::store::CloudWatchDb>,
+    /// Lambda applications, deployment groups and deployments (the CodeDeploy API).
+    pub deploy: services::codedeploy::CodeDeployService,
     /// Stacks (the CloudFormation API) and the executor that runs them.
     pub stacks: services::cloudformation::StacksService,
 }

@@ -84,7 +84,9 @@ mod tests {
     #[test]
     fn refuses_what_is_not_a_lambda_appspec() {
         assert!(AppSpec::of(&json!({})).is_err());
-        assert!(AppSpec::of(&json!({"Resources": [{"x": {"Type": "AWS::ECS::Service"}}]})).is_err());
+        assert!(
+            AppSpec::of(&json!({"Resources": [{"x": {"Type": "AWS::ECS::Service"}}]})).is_err()
+        );
         let no_alias = json!({"Resources": [{"x": {"Type": "AWS::Lambda::Function",
             "Properties": {"Name": "f", "CurrentVersion": "1", "TargetVersion": "2"}}}]});
         assert!(AppSpec::of(&no_alias).is_err());

@@ -17,13 +17,34 @@ pub enum Routing {
 pub const PREDEFINED: &[(&str, Routing)] = &[
     ("CodeDeployDefault.LambdaAllAtOnce", Routing::AllAtOnce),
     ("CodeDeployDefault.LambdaCanary10Percent5Minutes", canary(5)),
-    ("CodeDeployDefault.LambdaCanary10Percent10Minutes", canary(10)),
-    ("CodeDeployDefault.LambdaCanary10Percent15Minutes", canary(15)),
-    ("CodeDeployDefault.LambdaCanary10Percent30Minutes", canary(30)),
-    ("CodeDeployDefault.LambdaLinear10PercentEvery1Minute", linear(1)),
-    ("CodeDeployDefault.LambdaLinear10PercentEvery2Minutes", linear(2)),
-    ("CodeDeployDefault.LambdaLinear10PercentEvery3Minutes", linear(3)),
-    ("CodeDeployDefault.LambdaLinear10PercentEvery10Minutes", linear(10)),
+    (
+        "CodeDeployDefault.LambdaCanary10Percent10Minutes",
+        canary(10),
+    ),
+    (
+        "CodeDeployDefault.LambdaCanary10Percent15Minutes",
+        canary(15),
+    ),
+    (
+        "CodeDeployDefault.LambdaCanary10Percent30Minutes",
+        canary(30),
+    ),
+    (
+        "CodeDeployDefault.LambdaLinear10PercentEvery1Minute",
+        linear(1),
+    ),
+    (
+        "CodeDeployDefault.LambdaLinear10PercentEvery2Minutes",
+        linear(2),
+    ),
+    (
+        "CodeDeployDefault.LambdaLinear10PercentEvery3Minutes",
+        linear(3),
+    ),
+    (
+        "CodeDeployDefault.LambdaLinear10PercentEvery10Minutes",
+        linear(10),
+    ),
 ];
 
 const fn canary(minutes: u32) -> Routing {
@@ -61,7 +82,9 @@ impl Routing {
             let minutes = m[int].as_u64().filter(|i| (1..=2880).contains(i));
             match (percent, minutes) {
                 (Some(p), Some(i)) => Ok((p as u32, i as u32)),
-                _ => Err(format!("{key} needs {pct} between 1 and 99 and {int} in minutes")),
+                _ => Err(format!(
+                    "{key} needs {pct} between 1 and 99 and {int} in minutes"
+                )),
             }
         };
         match cfg["type"].as_str() {

@@ -204,7 +204,11 @@ impl DeployDb {
     }
 
     pub fn configs(&self) -> Result<Vec<String>> {
-        self.db.tx(|t| t.query_map("SELECT name FROM configs ORDER BY name", args![], |r| r.get(0)))
+        self.db.tx(|t| {
+            t.query_map("SELECT name FROM configs ORDER BY name", args![], |r| {
+                r.get(0)
+            })
+        })
     }
 
     pub fn delete_config(&self, name: &str) -> Result<()> {
@@ -216,9 +220,9 @@ impl DeployDb {
 
     /// Whether a deployment group (any, when `group` is `None`) uses configuration `name`.
     pub fn config_in_use(&self, name: &str) -> Result<bool> {
-        let groups: Vec<String> = self.db.tx(|t| {
-            t.query_map("SELECT doc FROM deployment_groups", args![], |r| r.get(0))
-        })?;
+        let groups: Vec<String> = self
+            .db
+            .tx(|t| t.query_map("SELECT doc FROM deployment_groups", args![], |r| r.get(0)))?;
         Ok(groups
             .into_iter()
             .any(|g| parse(g)["deploymentConfigName"].as_str() == Some(name)))
@@ -358,9 +362,13 @@ mod tests {
     fn applications_groups_and_configs() {
         for b in stratus_db::testing::backends("deploy_docs") {
             let db = DeployDb::open(&b.location).unwrap();
-            assert!(db.create_application("a", &json!({"applicationName": "a"})).unwrap());
+            assert!(db
+                .create_application("a", &json!({"applicationName": "a"}))
+                .unwrap());
             assert!(!db.create_application("a", &json!({})).unwrap());
-            assert!(db.create_group("a", "g", &json!({"deploymentConfigName": "c"})).unwrap());
+            assert!(db
+                .create_group("a", "g", &json!({"deploymentConfigName": "c"}))
+                .unwrap());
             assert!(db.config_in_use("c").unwrap());
             assert!(db.replace_group("a", "g", "h", &json!({})).unwrap());
             assert_eq!(db.groups("a").unwrap(), vec!["h".to_string()]);
@@ -376,18 +384,27 @@ mod tests {
         for b in stratus_db::testing::backends("deploy_runs") {
             let db = DeployDb::open(&b.location).unwrap();
             let doc = json!({"status": "Created"});
-            assert_eq!(db.create_deployment("d-1", "a", "g", 1, &doc).unwrap(), None);
+            assert_eq!(
+                db.create_deployment("d-1", "a", "g", 1, &doc).unwrap(),
+                None
+            );
             let again = db.create_deployment("d-2", "a", "g", 2, &doc).unwrap();
             assert_eq!(again.as_deref(), Some("d-1"));
             assert!(db.claim("d-1", 0, 10).unwrap());
             assert!(!db.claim("d-1", 0, 10).unwrap(), "a second node loses");
             let done = json!({"status": "Succeeded"});
             assert!(db.update_deployment("d-1", 0, &done).unwrap());
-            assert!(!db.update_deployment("d-1", 0, &doc).unwrap(), "a stale revision");
+            assert!(
+                !db.update_deployment("d-1", 0, &doc).unwrap(),
+                "a stale revision"
+            );
             assert!(db.active().unwrap().is_empty());
             let s = vec!["Succeeded".to_string()];
             assert_eq!(db.deployments(Some("a"), None, &s).unwrap(), vec!["d-1"]);
-            assert!(db.create_deployment("d-3", "a", "g", 3, &doc).unwrap().is_none());
+            assert!(db
+                .create_deployment("d-3", "a", "g", 3, &doc)
+                .unwrap()
+                .is_none());
         }
     }
 }
