@@ -7,11 +7,14 @@ rollout, and the management operations answer with AWS's shapes and errors.
 Minutes last a second here (STRATUS_MINUTE_MS), and alarms are evaluated every 500 ms."""
 
 import json
+import os
+import subprocess
 import threading
 
 import pytest
 from botocore.exceptions import ClientError
 
+from conftest import stratus_binary
 from helpers import ROLE, invoke, make_client, make_zip, unique_name, wait_until
 
 MINUTE_MS = "1000"
@@ -59,8 +62,9 @@ def create_function(lam, code, name=None, env=None):
     return name
 
 
-def two_versions(lam, second=GOOD):
-    """A function with version 1 (good), version 2 (`second`) and alias `live` on 1."""
+def two_versions(lam, second=GOOD + "# version 2\n"):
+    """A function with version 1 (good), version 2 (`second`, good by default) and alias
+    `live` on 1."""
     name = create_function(lam, GOOD)
     lam.publish_version(FunctionName=name)
     lam.update_function_code(FunctionName=name, ZipFile=make_zip({"app.py": second}))
@@ -345,3 +349,41 @@ def test_management_operations_answer_with_aws_shapes_and_errors(platform):
     cd.delete_deployment_group(applicationName=app, deploymentGroupName="h")
     cd.delete_application(applicationName=app)
     assert app not in cd.list_applications()["applications"]
+
+
+def stratus(srv, *args):
+    """Runs `stratus ARGS` against `srv` as a user would; the completed process (text)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STRATUS_"))}
+    env["STRATUS_ENDPOINT"] = srv.url
+    return subprocess.run([stratus_binary(), *args], capture_output=True, text=True, env=env,
+                          timeout=60)
+
+
+def test_stratus_rollout_moves_the_alias_and_status_shows_it(platform):
+    lam, cd, cw = clients(platform)
+    fn = two_versions(lam)
+    out = stratus(platform, "rollout", fn, "--alias", "live", "--to", "2", "--canary", "20%/3m",
+                  "--rollback-on", "errors>5")
+    assert out.returncode == 0, out.stderr
+    dep = out.stdout.strip().removeprefix("deployment: ")
+    info = deployment(cd, dep)
+    assert info["applicationName"] == f"stratus-{fn}" and info["deploymentGroupName"] == "live"
+    assert info["deploymentConfigName"] == "StratusCanary20Percent3Minutes"
+    assert info["overrideAlarmConfiguration"]["alarms"] == [{"name": f"stratus-rollout-{fn}-live"}]
+    alarm = cw.describe_alarms(AlarmNames=[f"stratus-rollout-{fn}-live"])["MetricAlarms"][0]
+    assert alarm["MetricName"] == "Errors" and alarm["Threshold"] == 5.0
+    assert {"Name": "ExecutedVersion", "Value": "2"} in alarm["Dimensions"]
+    wait_until(lambda: alias(lam, fn) == ("1", {"2": 0.2}), 20, message="canary weight")
+    for _ in range(3):
+        invoke(lam, fn, {}, Qualifier="live", tail=False)
+    status = stratus(platform, "rollout", "status", fn)
+    assert status.returncode == 0, status.stderr
+    assert f"deployment: {dep} InProgress (StratusCanary20Percent3Minutes)" in status.stdout
+    lines = status.stdout.splitlines()
+    table = lines[next(i for i, line in enumerate(lines) if line.startswith("VERSION")) + 1:]
+    rows = {line.split()[0]: line.split()[1:] for line in table if line}
+    assert rows["1"][0] == "80%" and rows["2"][0] == "20%", status.stdout
+    assert finished(cd, dep)["status"] == "Succeeded"
+    assert alias(lam, fn) == ("2", {})
+    again = stratus(platform, "rollout", fn, "--alias", "live", "--to", "2")
+    assert again.returncode != 0 and "already points at version 2" in again.stderr

@@ -73,6 +73,7 @@ const SERVICES: &[&str] = &[
     "sts",
     "monitoring",
     "cloudformation",
+    "codedeploy",
 ];
 
 /// The largest request body accepted (CreateFunction's documented whole-request limit).
