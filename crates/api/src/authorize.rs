@@ -183,6 +183,7 @@ fn target(caller: &Caller, parts: &Parts, body: &[u8]) -> Option<Target> {
         "dynamodb" => Some(actions::dynamodb(&op(), &json(), region)),
         "logs" => Some(actions::logs(&op(), &json(), region)),
         "events" => Some(actions::events(&op(), &json(), region)),
+        "codedeploy" => Some(actions::codedeploy(&op(), &json(), region)),
         "scheduler" => {
             // The group is in the body of a write, in the query of a read or delete.
             let query = Params::decode(parts.uri.query().unwrap_or(""), b"");

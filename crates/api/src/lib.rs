@@ -78,6 +78,7 @@ const SERVICES: &[&str] = &[
     "sts",
     "monitoring",
     "cloudformation",
+    "codedeploy",
 ];
 
 /// The largest request body accepted (CreateFunction's documented whole-request limit).
@@ -124,6 +125,8 @@ pub struct Stores {
     pub iam: Arc<stratus_iam::Iam>,
     /// Custom metrics, alarms and their history (the CloudWatch API).
     pub cloudwatch: Arc<stratus_cloudwatch::store::CloudWatchDb>,
+    /// Lambda applications, deployment groups and deployments (the CodeDeploy API).
+    pub deploy: services::codedeploy::CodeDeployService,
     /// Stacks (the CloudFormation API) and the executor that runs them.
     pub stacks: services::cloudformation::StacksService,
 }

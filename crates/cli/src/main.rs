@@ -104,6 +104,11 @@ enum Command {
         /// off or nearest [default: off; env STRATUS_RUNTIME_FALLBACK].
         #[arg(long, value_parser = ["off", "nearest"])]
         runtime_fallback: Option<String>,
+        /// Milliseconds one minute of a deployment configuration (and a lifecycle hook's
+        /// timeout) lasts: for demonstrations and tests only [default: 60000; env
+        /// STRATUS_MINUTE_MS].
+        #[arg(long)]
+        minute_ms: Option<u64>,
     },
     /// Manage the managed runtimes' AWS SDKs.
     Runtimes {
@@ -154,6 +159,7 @@ fn main() -> ExitCode {
             cluster_drain_secs,
             runtimes,
             runtime_fallback,
+            minute_ms,
         } => {
             let run = || {
                 let mut cfg = Config::load(config.as_deref())?;
@@ -185,6 +191,9 @@ fn main() -> ExitCode {
                 cfg.runtimes.extend(runtimes);
                 if let Some(f) = runtime_fallback {
                     cfg.runtime_fallback = f;
+                }
+                if let Some(ms) = minute_ms {
+                    cfg.minute_ms = ms.max(1);
                 }
                 serve(cfg)
             };

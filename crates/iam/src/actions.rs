@@ -360,6 +360,24 @@ pub fn events(op: &str, body: &serde_json::Value, region: &str) -> Target {
     Target::new(format!("events:{op}"), resource)
 }
 
+/// A CodeDeploy request (`X-Amz-Target: CodeDeploy_20141006.<Op>`): the deployment group,
+/// application or configuration it names (deployments are named by their group on AWS, which
+/// a request naming only a deployment id does not give: those are on `*`).
+pub fn codedeploy(op: &str, body: &serde_json::Value, region: &str) -> Target {
+    let s = |k: &str| body.get(k).and_then(|v| v.as_str());
+    let base = format!("arn:aws:codedeploy:{region}:{ACCOUNT_ID}");
+    let group = s("deploymentGroupName").or(s("currentDeploymentGroupName"));
+    let resource = match (s("applicationName"), group, s("deploymentConfigName")) {
+        (Some(app), Some(g), _) => format!("{base}:deploymentgroup:{app}/{g}"),
+        (Some(app), None, _) => format!("{base}:application:{app}"),
+        (None, _, Some(c)) if op.contains("DeploymentConfig") => {
+            format!("{base}:deploymentconfig:{c}")
+        }
+        _ => "*".into(),
+    };
+    Target::new(format!("codedeploy:{op}"), resource)
+}
+
 /// An EventBridge Scheduler request: the operation from the method and path, the schedule
 /// or group it names.
 pub fn scheduler(method: &str, path: &str, group: Option<&str>, region: &str) -> Target {

@@ -72,6 +72,10 @@ pub struct Config {
     /// How often CloudWatch alarms are evaluated, in milliseconds: 60000, as on AWS. Tests
     /// and demonstrations shorten it so that an alarm reacts within seconds.
     pub alarm_evaluation_ms: u64,
+    /// How many milliseconds one minute of a CodeDeploy deployment configuration (its canary
+    /// and linear intervals) and of a lifecycle hook's one-hour timeout lasts: 60000. For
+    /// demonstrations and tests only, so that a rollout runs in seconds.
+    pub minute_ms: u64,
     /// `on`: every request is authorized by IAM policies, as on AWS; `off`: any valid
     /// signature may do anything (the single-developer mode).
     pub iam: String,
@@ -168,6 +172,7 @@ impl Default for Config {
             lifecycle_day_secs: 86_400,
             schedule_minute_ms: 60_000,
             alarm_evaluation_ms: 60_000,
+            minute_ms: 60_000,
             iam: "on".into(),
             database: None,
             blob_store: BlobStoreUrl::default(),
@@ -301,6 +306,7 @@ impl Config {
             ("STRATUS_LIFECYCLE_DAY_SECS", &mut self.lifecycle_day_secs),
             ("STRATUS_SCHEDULE_MINUTE_MS", &mut self.schedule_minute_ms),
             ("STRATUS_ALARM_EVALUATION_MS", &mut self.alarm_evaluation_ms),
+            ("STRATUS_MINUTE_MS", &mut self.minute_ms),
         ] {
             if let Some(v) = var(name) {
                 *slot = v.parse().with_context(|| format!("{name}={v}"))?;

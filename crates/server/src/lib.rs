@@ -126,6 +126,10 @@ impl Platform {
             stratus_cloudwatch::store::CloudWatchDb::open(&location)
                 .map_err(|e| anyhow::anyhow!("cloudwatch store: {e}"))?,
         );
+        let deploy = Arc::new(
+            stratus_deploy::store::DeployDb::open(&location)
+                .map_err(|e| anyhow::anyhow!("deploy store: {e}"))?,
+        );
         let stacks = stratus_stacks::store::Stacks::open(&location)
             .map_err(|e| anyhow::anyhow!("stacks store: {e}"))?;
         let blobs = open_blob_store(cfg, &data_dir)?;
@@ -283,6 +287,10 @@ impl Platform {
                 queues,
                 iam,
                 cloudwatch,
+                deploy: stratus_api::services::codedeploy::CodeDeployService::new(
+                    deploy,
+                    cfg.minute_ms as i64,
+                ),
                 stacks: stratus_api::services::cloudformation::StacksService::new(
                     stacks,
                     Some(stratus_stacks::transform::sam),
@@ -322,6 +330,15 @@ impl Platform {
             let state = Arc::downgrade(&state);
             let tick = std::time::Duration::from_millis(cfg.alarm_evaluation_ms.max(100));
             move || stratus_api::services::cloudwatch::evaluate::run(state.clone(), tick)
+        }));
+        background.push(workers.supervise("deployment_driver", {
+            let state = Arc::downgrade(&state);
+            move || {
+                stratus_api::services::codedeploy::drive::run(
+                    state.clone(),
+                    stratus_api::services::codedeploy::drive::TICK,
+                )
+            }
         }));
         invoker.release_interrupted();
         background.push(workers.supervise("mapping_poller", {

@@ -129,35 +129,67 @@ pub async fn update_alias(
     let input: AliasInput = parse(&body.0)?;
     let function = function_name(&c, &f)?;
     check_description(input.description.as_deref())?;
-    let a = s.stores.meta.tx(|tx| {
-        tx.function(&function)?
-            .ok_or_else(|| function_not_found(&c.region, &function, None))?;
-        let mut a = tx.alias(&function, &name)?.ok_or_else(|| {
-            Error::not_found(format!(
-                "Alias not found: {}",
-                function_arn(&c.region, &function, Some(&name))
-            ))
-        })?;
-        check_revision(
-            input.revision_id.as_deref(),
-            &a.revision_id,
-            "GetFunction/GetAlias",
-        )?;
-        if let Some(v) = &input.function_version {
-            a.function_version = v.clone();
-        }
-        if let Some(d) = &input.description {
-            a.description = d.clone();
-        }
-        if let Some(r) = &input.routing_config {
-            a.weights = r.additional_version_weights.clone().unwrap_or_default();
-        }
-        check_targets(tx, &c.region, &function, &a)?;
-        a.revision_id = new_revision_id();
-        tx.put_alias(&function, &a)?;
-        Ok(a)
-    })?;
+    let change = AliasChange {
+        function_version: input.function_version,
+        description: input.description,
+        weights: input
+            .routing_config
+            .map(|r| r.additional_version_weights.unwrap_or_default()),
+        revision_id: input.revision_id,
+    };
+    let a = s
+        .stores
+        .meta
+        .tx(|tx| apply_update(tx, &c.region, &function, &name, &change))?;
     Ok(json(200, render::alias(&a, &function, &c.region)))
+}
+
+/// What an UpdateAlias changes (`None`: left as it is).
+#[derive(Debug, Default, Clone)]
+pub struct AliasChange {
+    pub function_version: Option<String>,
+    pub description: Option<String>,
+    pub weights: Option<BTreeMap<String, f64>>,
+    /// The revision the caller expects the alias to have.
+    pub revision_id: Option<String>,
+}
+
+/// Updates an alias inside `tx` with UpdateAlias's checks: the one path by which an alias's
+/// routing changes (UpdateAlias, and CodeDeploy's traffic shifting), so the invoker's routing
+/// and everything reading the metadata store see it alike.
+pub fn apply_update(
+    tx: &Tx,
+    region: &str,
+    function: &str,
+    name: &str,
+    change: &AliasChange,
+) -> Result<Alias> {
+    tx.function(function)?
+        .ok_or_else(|| function_not_found(region, function, None))?;
+    let mut a = tx.alias(function, name)?.ok_or_else(|| {
+        Error::not_found(format!(
+            "Alias not found: {}",
+            function_arn(region, function, Some(name))
+        ))
+    })?;
+    check_revision(
+        change.revision_id.as_deref(),
+        &a.revision_id,
+        "GetFunction/GetAlias",
+    )?;
+    if let Some(v) = &change.function_version {
+        a.function_version = v.clone();
+    }
+    if let Some(d) = &change.description {
+        a.description = d.clone();
+    }
+    if let Some(w) = &change.weights {
+        a.weights = w.clone();
+    }
+    check_targets(tx, region, function, &a)?;
+    a.revision_id = new_revision_id();
+    tx.put_alias(function, &a)?;
+    Ok(a)
 }
 
 pub async fn delete_alias(

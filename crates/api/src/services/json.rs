@@ -103,6 +103,18 @@ pub const SERVICES: &[JsonService] = &[
         internal: super::events::internal,
         run: super::events::run,
     },
+    JsonService {
+        name: "codedeploy",
+        target_prefix: "CodeDeploy_20141006.",
+        content_type: "application/x-amz-json-1.1",
+        error_type: |code| code.to_string(),
+        missing_token_message: "Missing Authentication Token",
+        error_type_header: true,
+        crc32: false,
+        gzip: false,
+        internal: super::codedeploy::internal,
+        run: super::codedeploy::run,
+    },
 ];
 
 /// The service signed for as `name`.

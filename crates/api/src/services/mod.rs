@@ -9,6 +9,8 @@
 //! - [`logs`]: CloudWatch Logs' JSON 1.1 operations (`Logs_20140328.*`).
 //! - [`events`]: EventBridge's JSON 1.1 operations (`AWSEvents.*`), and its Scheduler's
 //!   REST-JSON routes.
+//! - [`codedeploy`]: CodeDeploy's JSON 1.1 operations for Lambda (`CodeDeploy_20141006.*`),
+//!   and the worker that drives deployments.
 //! - [`sns`]: topics, SNS's Query protocol (form-encoded requests, XML responses).
 //! - [`cloudwatch`]: metrics and alarms, CloudWatch's smithy-rpc-v2-cbor and JSON 1.0
 //!   protocols.
@@ -19,6 +21,7 @@
 
 pub mod cloudformation;
 pub mod cloudwatch;
+pub mod codedeploy;
 pub mod dynamodb;
 pub mod events;
 pub mod iam;

@@ -6,6 +6,7 @@ mod invoke;
 mod logs;
 mod ls;
 mod nodes;
+mod rollout;
 mod usage;
 mod versions;
 
@@ -33,6 +34,9 @@ pub enum ClientCommand {
     Usage(usage::Args),
     /// The nodes of the cluster: address, uptime, load and warm environments.
     Nodes(nodes::Args),
+    /// Roll an alias over to a new version with a canary or linear schedule, rolled back
+    /// when an alarm fires; `rollout status <fn>` shows its progress.
+    Rollout(rollout::Args),
 }
 
 impl ClientCommand {
@@ -44,6 +48,7 @@ impl ClientCommand {
             ClientCommand::Publish(a) => Some(&a.name),
             ClientCommand::Alias(a) => Some(&a.name),
             ClientCommand::Logs(a) => Some(&a.name),
+            ClientCommand::Rollout(a) => a.function(),
             ClientCommand::Ls | ClientCommand::Usage(_) | ClientCommand::Nodes(_) => None,
         }
     }
@@ -72,6 +77,7 @@ pub fn run(command: ClientCommand, endpoint: Option<String>) -> ExitCode {
             ClientCommand::Logs(a) => logs::run(&client, a).await.map(|()| true),
             ClientCommand::Usage(a) => usage::run(&client, a).await.map(|()| true),
             ClientCommand::Nodes(a) => nodes::run(&client, a).await.map(|()| true),
+            ClientCommand::Rollout(a) => rollout::run(&client, a).await,
         }
     });
     match result {
