@@ -21,7 +21,6 @@ pub mod cbor;
 pub mod evaluate;
 pub mod input;
 pub mod log_metrics;
-pub mod math;
 pub mod metrics;
 
 use axum::body::{Body, Bytes};
