@@ -102,10 +102,16 @@ impl Rule {
 /// `Period`), else the period of its metric queries (which PutMetricAlarm keeps equal).
 pub fn math_period(doc: &Value) -> Option<i64> {
     let queries = doc["Metrics"].as_array()?;
-    let returned = queries.iter().find(|q| q["ReturnData"] != Value::Bool(false));
+    let returned = queries
+        .iter()
+        .find(|q| q["ReturnData"] != Value::Bool(false));
     returned
         .and_then(|q| q["Period"].as_i64().or(q["MetricStat"]["Period"].as_i64()))
-        .or_else(|| queries.iter().find_map(|q| q["MetricStat"]["Period"].as_i64()))
+        .or_else(|| {
+            queries
+                .iter()
+                .find_map(|q| q["MetricStat"]["Period"].as_i64())
+        })
 }
 
 /// A state an evaluation moves an alarm to.
@@ -387,7 +393,11 @@ mod tests {
         let r = rule(3, 1, "missing");
         assert_eq!(r.window_start(NOON + 59_000), NOON - 180_000);
         assert_eq!(r.window_end(NOON + 59_000), NOON);
-        assert_eq!(r.window_start(NOON), NOON - 180_000, "a period ends at its next start");
+        assert_eq!(
+            r.window_start(NOON),
+            NOON - 180_000,
+            "a period ends at its next start"
+        );
     }
 
     #[test]

@@ -209,9 +209,16 @@ mod tests {
         by_id.insert("b".to_string(), s(&[(0, 0.0), (60, 0.0), (180, 1.0)]));
         // 1/0 and 0/0 are not numbers; 120 and 180 are in one series only.
         assert_eq!(evaluate("a / b", &by_id).unwrap(), Series::new());
-        assert_eq!(evaluate("a + b", &by_id).unwrap(), s(&[(0, 1.0), (60, 0.0)]));
+        assert_eq!(
+            evaluate("a + b", &by_id).unwrap(),
+            s(&[(0, 1.0), (60, 0.0)])
+        );
         assert_eq!(evaluate("a / 0", &by_id).unwrap(), Series::new());
         assert_eq!(evaluate("(a - 1) * 2 + 0.5", &by_id).unwrap()[&120], 8.5);
-        assert_eq!(evaluate("7", &by_id).unwrap(), Series::new(), "no timestamps to carry it");
+        assert_eq!(
+            evaluate("7", &by_id).unwrap(),
+            Series::new(),
+            "no timestamps to carry it"
+        );
     }
 }

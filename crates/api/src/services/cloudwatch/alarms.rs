@@ -166,7 +166,10 @@ fn check_math(v: &Value) -> Result<i64, Error> {
     for q in &queries {
         if let What::Expression(e) = &q.what {
             math::evaluate(e, &ids).map_err(|m| {
-                validation(format!("Invalid metrics list: error in expression '{}': {m}", q.id))
+                validation(format!(
+                    "Invalid metrics list: error in expression '{}': {m}",
+                    q.id
+                ))
             })?;
         }
     }
@@ -175,9 +178,9 @@ fn check_math(v: &Value) -> Result<i64, Error> {
             .as_i64()
             .or_else(|| q["MetricStat"]["Period"].as_i64())
     });
-    let period = periods
-        .next()
-        .ok_or_else(|| validation("Metrics list must contain at least one metric with a period."))?;
+    let period = periods.next().ok_or_else(|| {
+        validation("Metrics list must contain at least one metric with a period.")
+    })?;
     check_alarm_period(period, "Metrics.member.N.MetricStat.Period")?;
     if periods.any(|p| p != period) {
         return Err(validation(
@@ -826,13 +829,19 @@ mod tests {
         mixed["Statistic"] = json!("Sum");
         assert_eq!(
             err(&mixed),
-            ("ValidationError", "Statistic should not be set if list of Metrics is set.".into())
+            (
+                "ValidationError",
+                "Statistic should not be set if list of Metrics is set.".into()
+            )
         );
         let mut two = math_alarm();
         two["Metrics"][1]["ReturnData"] = json!(true);
         assert_eq!(
             err(&two),
-            ("ValidationError", "Exactly one element of the metrics list should return data.".into())
+            (
+                "ValidationError",
+                "Exactly one element of the metrics list should return data.".into()
+            )
         );
         let mut none = math_alarm();
         none["Metrics"][0]["ReturnData"] = json!(false);

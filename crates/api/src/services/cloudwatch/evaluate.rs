@@ -16,9 +16,9 @@ use stratus_core::Error;
 
 use super::input::dimensions;
 use super::metrics::{read_query, series_of, Query, Source};
-use stratus_cloudwatch::math::Series;
 use super::{blocking, internal, Ctx};
 use crate::AppState;
+use stratus_cloudwatch::math::Series;
 
 /// Runs until the application is dropped, evaluating every `tick`.
 pub async fn run(state: Weak<AppState>, tick: Duration) {

@@ -1,6 +1,7 @@
 //! Reading and writing metrics: GetMetricStatistics, GetMetricData (metric stats and simple
-//! math), ListMetrics, PutMetricData. `AWS/Lambda` is read from the metering records;
-//! every other namespace from the datapoints PutMetricData stored.
+//! math), ListMetrics, PutMetricData. `AWS/Lambda` is read from the metering records (its
+//! asynchronous invocation metrics from the datapoints the invoker stored); every other
+//! namespace from the datapoints PutMetricData stored.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -51,7 +52,7 @@ impl<'a> Source<'a> {
         dims: &Dims,
         unit: Option<&str>,
     ) -> Result<(Vec<Sample>, String), Error> {
-        if namespace == lambda::NAMESPACE {
+        if namespace == lambda::NAMESPACE && !lambda::is_stored(name) {
             let Some(own) = lambda::unit_of(name) else {
                 return Ok((vec![], "None".into()));
             };
@@ -312,8 +313,13 @@ pub async fn get_metric_data(c: &Ctx, v: Value) -> Result<Value, Error> {
         .min()
         .unwrap_or(start);
     let mut source = Source::new(c, window_start, end);
-    let mut series =
-        series_of(&mut source, &queries, |period| round_start(start, period, now), end).await?;
+    let mut series = series_of(
+        &mut source,
+        &queries,
+        |period| round_start(start, period, now),
+        end,
+    )
+    .await?;
     let mut results = Vec::new();
     let mut budget = max;
     for q in queries.iter().filter(|q| q.return_data) {
@@ -423,7 +429,8 @@ pub async fn list_metrics(c: &Ctx, v: Value) -> Result<Value, Error> {
             all.push((lambda::NAMESPACE.into(), metric, dims));
         }
     }
-    if namespace != Some(lambda::NAMESPACE) {
+    // Custom metrics, and AWS/Lambda's asynchronous invocation metrics.
+    {
         let db = c.state.stores.cloudwatch.clone();
         all.extend(blocking(move || db.metrics(from).map_err(internal)).await?);
     }
