@@ -149,20 +149,25 @@ fn check_math(v: &Value) -> Result<i64, Error> {
         .enumerate()
         .map(|(i, q)| read_query(q, "Metrics", i + 1))
         .collect::<Result<_, _>>()?;
-    let mut ids = std::collections::BTreeMap::new();
-    for q in &queries {
-        if ids.insert(q.id.clone(), Series::new()).is_some() {
-            return Err(validation(format!(
-                "The values for parameter id in Metrics are not unique: {}",
-                q.id
-            )));
-        }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(dup) = queries.iter().find(|q| !seen.insert(q.id.as_str())) {
+        return Err(validation(format!(
+            "The values for parameter id in Metrics are not unique: {}",
+            dup.id
+        )));
     }
     if queries.iter().filter(|q| q.return_data).count() != 1 {
         return Err(validation(
             "Exactly one element of the metrics list should return data.",
         ));
     }
+    // Expressions are checked in the order the evaluator computes them: over the metric
+    // queries and the expressions before them.
+    let mut ids: std::collections::BTreeMap<String, Series> = queries
+        .iter()
+        .filter(|q| matches!(q.what, What::Stat { .. }))
+        .map(|q| (q.id.clone(), Series::new()))
+        .collect();
     for q in &queries {
         if let What::Expression(e) = &q.what {
             math::evaluate(e, &ids).map_err(|m| {
@@ -171,6 +176,7 @@ fn check_math(v: &Value) -> Result<i64, Error> {
                     q.id
                 ))
             })?;
+            ids.insert(q.id.clone(), Series::new());
         }
     }
     let mut periods = raw.iter().filter_map(|q| {
@@ -849,6 +855,9 @@ mod tests {
         let mut unknown = math_alarm();
         unknown["Metrics"][0]["Expression"] = json!("errors / calls");
         assert!(err(&unknown).1.contains("unknown id 'calls'"));
+        let mut itself = math_alarm();
+        itself["Metrics"][0]["Expression"] = json!("rate + 1");
+        assert_eq!(err(&itself).0, "ValidationError");
         let mut periods = math_alarm();
         periods["Metrics"][2]["MetricStat"]["Period"] = json!(120);
         assert_eq!(err(&periods).0, "ValidationError");

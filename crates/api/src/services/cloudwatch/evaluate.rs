@@ -48,8 +48,13 @@ pub async fn evaluate_all(state: &crate::Shared, tick: Duration) -> Result<(), E
         let name = doc["AlarmName"].as_str().unwrap_or("").to_string();
         let db = state.stores.cloudwatch.clone();
         let claimed = blocking(move || db.claim(&name, evaluated, now).map_err(internal)).await?;
+        // One alarm that cannot be evaluated (an expression that fails on its data) must not
+        // stop the others.
         if claimed {
-            evaluate_one(state, doc, &rule, now).await?;
+            let name = doc["AlarmName"].as_str().unwrap_or("").to_string();
+            if let Err(e) = evaluate_one(state, doc, &rule, now).await {
+                tracing::warn!(alarm = %name, error = %e.message, "evaluating an alarm");
+            }
         }
     }
     Ok(())
