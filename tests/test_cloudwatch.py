@@ -13,6 +13,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from helpers import (
+    ACCESS_KEY,
+    SECRET_KEY,
     aws_cli_env,
     find_aws_cli,
     http_request,
@@ -262,7 +264,9 @@ def test_alarm_on_errors_goes_ok_then_alarm_and_notifies(platform, cw, lam):
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     fn = deploy(lam)
     name = unique_name("errors-alarm")
-    cw.put_metric_alarm(**alarm_args(name, fn, topic, AlarmDescription="errors of " + fn))
+    # 10-second periods: alarms judge complete periods only, so a datapoint counts once its
+    # period has ended.
+    cw.put_metric_alarm(**alarm_args(name, fn, topic, AlarmDescription="errors of " + fn, Period=10))
     alarm = state_of(cw, name)
     assert alarm["StateValue"] == "INSUFFICIENT_DATA"
     assert alarm["AlarmArn"] == f"arn:aws:cloudwatch:us-east-1:000000000000:alarm:{name}"
@@ -273,11 +277,11 @@ def test_alarm_on_errors_goes_ok_then_alarm_and_notifies(platform, cw, lam):
     alarm = wait_until(lambda: (a := state_of(cw, name))["StateValue"] == "ALARM" and a, 30,
                        message="alarm ALARM")
     assert re.fullmatch(
-        r"Threshold Crossed: 1 out of the last 2 datapoints \[1\.0 \(\d\d/\d\d/\d\d \d\d:\d\d:00\)\] "
+        r"Threshold Crossed: 1 out of the last 2 datapoints \[1\.0 \(\d\d/\d\d/\d\d \d\d:\d\d:\d0\)\] "
         r"was greater than the threshold \(0\.0\) \(minimum 1 datapoint for OK -> ALARM transition\)\.",
         alarm["StateReason"]), alarm["StateReason"]
     data = json.loads(alarm["StateReasonData"])
-    assert data["version"] == "1.0" and data["statistic"] == "Sum" and data["period"] == 60
+    assert data["version"] == "1.0" and data["statistic"] == "Sum" and data["period"] == 10
     assert 1.0 in data["recentDatapoints"] and data["threshold"] == 0.0
 
     def notifications():
@@ -309,6 +313,83 @@ def test_alarm_on_errors_goes_ok_then_alarm_and_notifies(platform, cw, lam):
     actions = cw.describe_alarm_history(AlarmName=name, HistoryItemType="Action")["AlarmHistoryItems"]
     assert actions and actions[0]["HistorySummary"] == f"Successfully executed action {topic}"
     cw.delete_alarms(AlarmNames=[name])
+
+
+def rate_alarm(name, fn, **kw):
+    """An alarm on the error rate of `fn` in percent, `100 * errors / invocations > 20`."""
+    def metric(qid, metric):
+        return {"Id": qid, "ReturnData": False, "MetricStat": {
+            "Metric": {"Namespace": "AWS/Lambda", "MetricName": metric,
+                       "Dimensions": [{"Name": "FunctionName", "Value": fn}]},
+            "Period": 10, "Stat": "Sum"}}
+    args = {
+        "AlarmName": name, "EvaluationPeriods": 1, "Threshold": 20.0,
+        "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching",
+        "Metrics": [
+            {"Id": "rate", "Expression": "100 * errors / invocations", "Label": "error rate",
+             "ReturnData": True},
+            metric("errors", "Errors"),
+            metric("invocations", "Invocations"),
+        ],
+    }
+    args.update(kw)
+    return args
+
+
+def test_metric_math_alarm_on_the_error_rate(cw, lam):
+    fn = deploy(lam)
+    name = unique_name("rate-alarm")
+    cw.put_metric_alarm(**rate_alarm(name, fn))
+    alarm = state_of(cw, name)
+    assert "MetricName" not in alarm and "Period" not in alarm
+    assert [m["Id"] for m in alarm["Metrics"]] == ["rate", "errors", "invocations"]
+    assert alarm["Metrics"][0]["ReturnData"] is True and alarm["Metrics"][1]["ReturnData"] is False
+    assert alarm["Metrics"][1]["MetricStat"]["Metric"]["Dimensions"] == [{"Name": "FunctionName", "Value": fn}]
+    # Half the invocations fail: 50 % > 20 % (at least 33 % in any period they fall in).
+    for event in [{"fail": True}, {}, {"fail": True}, {}]:
+        invoke(lam, fn, event)
+    alarm = wait_until(lambda: (a := state_of(cw, name))["StateValue"] == "ALARM" and a, 40,
+                       message="rate alarm ALARM")
+    assert re.fullmatch(
+        r"Threshold Crossed: 1 out of the last 1 datapoints \[[\d.]+ \(.*\)\] was greater than the "
+        r"threshold \(20\.0\) \(minimum 1 datapoint for .* -> ALARM transition\)\.",
+        alarm["StateReason"]), alarm["StateReason"]
+    data = json.loads(alarm["StateReasonData"])
+    assert data["period"] == 10 and "statistic" not in data and data["recentDatapoints"][0] > 20
+    # The failures stop: a period of successes (or of nothing, notBreaching) is OK.
+    def calm():
+        invoke(lam, fn, {})
+        return state_of(cw, name)["StateValue"] == "OK"
+    wait_until(calm, 40, interval=0.5, message="rate alarm OK")
+    history = cw.describe_alarm_history(AlarmName=name, HistoryItemType="StateUpdate")["AlarmHistoryItems"]
+    assert history[0]["HistorySummary"] == "Alarm updated from ALARM to OK"
+    cw.delete_alarms(AlarmNames=[name])
+
+
+def test_metric_math_alarm_validation(cw):
+    fn = unique_name("quiet")
+    name = unique_name("bad-math")
+
+    def refused(**changes):
+        args = rate_alarm(name, fn)
+        for k, v in changes.items():
+            args[k] = v
+        code, msg, status = code_of(cw.put_metric_alarm, **args)
+        assert status == 400
+        return code, msg
+    assert refused(MetricName="Errors", Namespace="AWS/Lambda") == (
+        "ValidationError", "MetricName should not be set if list of Metrics is set.")
+    metrics = rate_alarm(name, fn)["Metrics"]
+    two = [dict(metrics[0]), {**metrics[1], "ReturnData": True}, metrics[2]]
+    assert refused(Metrics=two) == ("ValidationError", "Exactly one element of the metrics list should return data.")
+    none = [{**metrics[0], "ReturnData": False}, metrics[1], metrics[2]]
+    assert refused(Metrics=none)[0] == "ValidationError"
+    unknown = [{**metrics[0], "Expression": "errors / calls"}, metrics[1], metrics[2]]
+    code, msg = refused(Metrics=unknown)
+    assert code == "ValidationError" and "calls" in msg
+    both = [metrics[0], {**metrics[1], "Expression": "1"}, metrics[2]]
+    assert refused(Metrics=both)[0] == "InvalidParameterCombination"
+    assert cw.describe_alarms(AlarmNames=[name])["MetricAlarms"] == [], "nothing was stored"
 
 
 def test_alarm_operations(platform, cw, lam):
@@ -404,3 +485,151 @@ def test_aws_cli(platform, invoked, tmp_path):
     described = aws("describe-alarms", "--alarm-names", alarm)["MetricAlarms"]
     assert [a["AlarmName"] for a in described] == [alarm]
     aws("delete-alarms", "--alarm-names", alarm)
+
+
+DEBIAN_AWS = "/usr/bin/aws"
+
+
+def query_call(platform, params):
+    """A raw Query-protocol request (a form POST signed by botocore's signer, as an SDK signs
+    it): (status, headers, body text)."""
+    import urllib.parse
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    raw = urllib.parse.urlencode({**params, "Version": "2010-08-01"}).encode()
+    req = AWSRequest("POST", platform.url + "/", data=raw,
+                     headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "monitoring", "us-east-1").add_auth(req)
+    status, headers, body = http_request("POST", platform.url + "/", dict(req.headers.items()), raw)
+    return status, headers, body.decode()
+
+
+def test_query_protocol_answers_in_xml(platform, invoked):
+    start = (now() - datetime.timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    end = (now() + datetime.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    status, headers, body = query_call(platform, {
+        "Action": "GetMetricStatistics", "Namespace": "AWS/Lambda", "MetricName": "Invocations",
+        "Dimensions.member.1.Name": "FunctionName", "Dimensions.member.1.Value": invoked,
+        "Statistics.member.1": "Sum", "Period": "60", "StartTime": start, "EndTime": end})
+    assert status == 200, body
+    assert headers["content-type"] == "text/xml"
+    assert body.startswith('<GetMetricStatisticsResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/">')
+    sums = [float(x) for x in re.findall(r"<Sum>([^<]+)</Sum>", body)]
+    assert sum(sums) == 7
+    assert re.search(r"<Timestamp>\d{4}-\d\d-\d\dT\d\d:\d\d:00\.000Z</Timestamp>", body)
+    assert re.search(r"<ResponseMetadata><RequestId>[^<]+</RequestId></ResponseMetadata>", body)
+    status, _, body = query_call(platform, {"Action": "GetMetricStatistics", "Namespace": "AWS/Lambda"})
+    assert status == 400
+    assert "<Type>Sender</Type><Code>MissingParameter</Code>" in body
+    assert body.startswith('<ErrorResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/">')
+    status, _, body = query_call(platform, {"Action": "NoSuchThing"})
+    assert status == 400 and "<Code>InvalidAction</Code>" in body
+    status, _, body = query_call(platform, {"Action": "DescribeAlarms", "MaxRecords": "many"})
+    assert status == 400 and "<Code>InvalidParameterValue</Code>" in body
+
+
+def test_query_protocol_through_the_debian_aws_cli(platform, invoked, tmp_path):
+    """Debian's aws CLI v2 carries a model whose only protocol is Query."""
+    import os
+    if not os.path.exists(DEBIAN_AWS):
+        pytest.skip("Debian's aws CLI is not installed")
+    env = aws_cli_env(tmp_path)
+
+    def aws(*args, ok=True):
+        out = subprocess.run([DEBIAN_AWS, "--endpoint-url", platform.url, "cloudwatch", *args,
+                              "--output", "json"], env=env, capture_output=True, text=True, timeout=60)
+        if not ok:
+            assert out.returncode != 0
+            return out.stderr
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout) if out.stdout.strip() else None
+    probe = subprocess.run([DEBIAN_AWS, "--endpoint-url", platform.url, "cloudwatch", "list-metrics",
+                            "--namespace", "AWS/Lambda", "--debug"], env=env, capture_output=True,
+                           text=True, timeout=60)
+    if "Action': 'ListMetrics'" not in probe.stderr:
+        pytest.skip("this aws CLI does not speak the Query protocol")
+    start = (now() - datetime.timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    end = (now() + datetime.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    got = aws("get-metric-statistics", "--namespace", "AWS/Lambda", "--metric-name", "Errors",
+              "--dimensions", f"Name=FunctionName,Value={invoked}", "--statistics", "Sum",
+              "--period", "60", "--start-time", start, "--end-time", end)
+    assert sum(p["Sum"] for p in got["Datapoints"]) == 2
+    assert all(p["Timestamp"].endswith(("Z", "+00:00")) for p in got["Datapoints"])
+    dims = [{"Name": "FunctionName", "Value": invoked}]
+    queries = [
+        {"Id": "errors", "ReturnData": False, "MetricStat": {"Metric": {
+            "Namespace": "AWS/Lambda", "MetricName": "Errors", "Dimensions": dims}, "Period": 600, "Stat": "Sum"}},
+        {"Id": "invocations", "ReturnData": False, "MetricStat": {"Metric": {
+            "Namespace": "AWS/Lambda", "MetricName": "Invocations", "Dimensions": dims}, "Period": 600, "Stat": "Sum"}},
+        {"Id": "rate", "Expression": "100 * errors / invocations"},
+    ]
+    data = aws("get-metric-data", "--metric-data-queries", json.dumps(queries),
+               "--start-time", start, "--end-time", end)["MetricDataResults"]
+    assert [r["Id"] for r in data] == ["rate"] and data[0]["StatusCode"] == "Complete"
+    assert data[0]["Values"] and all(0 < v <= 100 for v in data[0]["Values"])
+    listed = aws("list-metrics", "--namespace", "AWS/Lambda", "--dimensions", f"Name=FunctionName,Value={invoked}")
+    assert {"Invocations", "Errors"} <= {m["MetricName"] for m in listed["Metrics"]}
+    alarm = unique_name("query-cli")
+    metrics = rate_alarm(alarm, invoked)["Metrics"]
+    aws("put-metric-alarm", "--alarm-name", alarm, "--evaluation-periods", "1", "--threshold", "20",
+        "--comparison-operator", "GreaterThanThreshold", "--metrics", json.dumps(metrics),
+        "--no-actions-enabled")
+    described = aws("describe-alarms", "--alarm-names", alarm)["MetricAlarms"]
+    assert [a["AlarmName"] for a in described] == [alarm]
+    assert described[0]["ActionsEnabled"] is False and described[0]["Threshold"] == 20.0
+    assert [m["Id"] for m in described[0]["Metrics"]] == ["rate", "errors", "invocations"]
+    # The evaluator may move it on at once (no data is notBreaching): the history keeps it.
+    aws("set-alarm-state", "--alarm-name", alarm, "--state-value", "ALARM", "--state-reason", "testing")
+    history = aws("describe-alarm-history", "--alarm-name", alarm)["AlarmHistoryItems"]
+    assert {"ConfigurationUpdate", "StateUpdate"} <= {h["HistoryItemType"] for h in history}
+    assert any(h["HistorySummary"].endswith("to ALARM") and "testing" in h["HistoryData"]
+               for h in history)
+    assert all(h["Timestamp"].endswith(("Z", "+00:00")) for h in history)
+    ns = unique_name("QueryApp")
+    aws("put-metric-data", "--namespace", ns, "--metric-name", "Orders", "--value", "3", "--unit", "Count")
+    got = aws("get-metric-statistics", "--namespace", ns, "--metric-name", "Orders", "--statistics", "Sum",
+              "SampleCount", "--extended-statistics", "p50", "--period", "60", "--start-time", start,
+              "--end-time", end, ok=False)
+    assert "InvalidParameterCombination" in got
+    got = aws("get-metric-statistics", "--namespace", ns, "--metric-name", "Orders", "--extended-statistics",
+              "p50", "--period", "60", "--start-time", start, "--end-time", end)
+    assert [p["ExtendedStatistics"]["p50"] for p in got["Datapoints"]] == [3.0]
+    err = aws("set-alarm-state", "--alarm-name", "no-such-alarm", "--state-value", "OK",
+              "--state-reason", "x", ok=False)
+    assert "(ResourceNotFound)" in err
+    aws("delete-alarms", "--alarm-names", alarm)
+    assert aws("describe-alarms", "--alarm-names", alarm)["MetricAlarms"] == []
+
+
+def test_async_invocation_metrics(platform, cw, lam):
+    """AsyncEventsReceived, AsyncEventAge, AsyncEventsDropped, and the failures to deliver a
+    dropped event to its dead-letter queue and its OnFailure destination (queues that do not
+    exist)."""
+    fn = deploy(lam)
+    lam.put_function_event_invoke_config(
+        FunctionName=fn, MaximumRetryAttempts=0,
+        DestinationConfig={"OnFailure": {"Destination": "arn:aws:sqs:us-east-1:000000000000:" + unique_name("gone")}})
+    lam.update_function_configuration(
+        FunctionName=fn, DeadLetterConfig={"TargetArn": "arn:aws:sqs:us-east-1:000000000000:" + unique_name("gone")})
+    wait_until(lambda: lam.get_function(FunctionName=fn)["Configuration"]["LastUpdateStatus"] == "Successful",
+               30, message="function updated")
+    for event in [{}, {"fail": True}]:
+        resp = lam.invoke(FunctionName=fn, InvocationType="Event", Payload=json.dumps(event).encode())
+        assert resp["StatusCode"] == 202
+    dims = {"FunctionName": fn}
+
+    def total(metric, statistic="Sum"):
+        return sum(stat(cw, metric, dims, statistic)[0])
+    wait_until(lambda: total("AsyncEventsDropped") == 1, 30, message="AsyncEventsDropped")
+    wait_until(lambda: total("DeadLetterErrors") == 1 and total("DestinationDeliveryFailures") == 1,
+               30, message="delivery failures")
+    assert total("AsyncEventsReceived") == 2
+    ages, points = stat(cw, "AsyncEventAge", dims, "SampleCount")
+    assert sum(ages) == 2 and all(p["Unit"] == "Milliseconds" for p in points)
+    assert min(stat(cw, "AsyncEventAge", dims, "Minimum")[0]) >= 0
+    assert sum(stat(cw, "AsyncEventsReceived", {})[0]) >= 2, "account-wide"
+    listed = cw.list_metrics(Namespace="AWS/Lambda", Dimensions=[{"Name": "FunctionName", "Value": fn}])["Metrics"]
+    names = {m["MetricName"] for m in listed}
+    assert {"AsyncEventsReceived", "AsyncEventAge", "AsyncEventsDropped", "DeadLetterErrors",
+            "DestinationDeliveryFailures", "Invocations"} <= names

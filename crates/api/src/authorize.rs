@@ -253,7 +253,9 @@ fn target(caller: &Caller, parts: &Parts, body: &[u8]) -> Option<Target> {
             let path = parts.uri.path();
             let op = match path.strip_prefix(crate::services::cloudwatch::CBOR_PATH) {
                 Some(op) => op.to_string(),
-                None => op(),
+                None if parts.headers.contains_key("x-amz-target") => op(),
+                // The Query protocol names the operation in its form.
+                None => form().get("Action").unwrap_or("").to_string(),
             };
             Some(Target::new(format!("cloudwatch:{op}"), "*".to_string()))
         }

@@ -1,8 +1,10 @@
 //! Metric alarms: the rule an alarm document holds, its evaluation over the last periods'
 //! datapoints, and the state reasons worded as CloudWatch words them.
 //!
-//! The periods evaluated end with the one in progress, so an alarm reacts within one
-//! evaluation tick of a breaching datapoint. Missing datapoints follow `TreatMissingData`:
+//! As in CloudWatch, the periods evaluated are the last complete ones: the period in
+//! progress is left out until it ends, so a datapoint is judged on its whole period. An alarm
+//! on a metric-math expression (`Metrics`) is evaluated the same way over the expression's
+//! values, with the period of its queries. Missing datapoints follow `TreatMissingData`:
 //! `missing` (the default) and `ignore` leave them out (all missing is `INSUFFICIENT_DATA`
 //! for `missing`, no change for `ignore`), `breaching` and `notBreaching` count them as such.
 
@@ -11,7 +13,7 @@ use serde_json::{json, Value};
 /// What an alarm compares.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
-    /// `Sum`, `Average`... or a percentile (`p99`).
+    /// `Sum`, `Average`... or a percentile (`p99`); empty for a metric-math alarm.
     pub statistic: String,
     pub extended: bool,
     pub period_s: i64,
@@ -38,13 +40,18 @@ impl Rule {
             match (doc["Statistic"].as_str(), doc["ExtendedStatistic"].as_str()) {
                 (Some(s), _) => (s.to_string(), false),
                 (None, Some(s)) => (s.to_string(), true),
+                (None, None) if doc["Metrics"].is_array() => (String::new(), false),
                 (None, None) => return None,
             };
         let evaluation_periods = doc["EvaluationPeriods"].as_u64()? as usize;
+        let period_s = match doc["Period"].as_i64() {
+            Some(p) => p,
+            None => math_period(doc)?,
+        };
         Some(Rule {
             statistic,
             extended,
-            period_s: doc["Period"].as_i64()?,
+            period_s,
             evaluation_periods,
             datapoints_to_alarm: doc["DatapointsToAlarm"]
                 .as_u64()
@@ -76,12 +83,35 @@ impl Rule {
         }
     }
 
-    /// The start of the first of the periods evaluated at `now_ms` (the last one is in
-    /// progress).
+    /// The start of the first of the periods evaluated at `now_ms`: the last
+    /// `evaluation_periods` complete ones (the period in progress is not one of them).
     pub fn window_start(&self, now_ms: i64) -> i64 {
         let p = self.period_s * 1000;
-        (now_ms / p + 1 - self.evaluation_periods as i64) * p
+        (now_ms.div_euclid(p) - self.evaluation_periods as i64) * p
     }
+
+    /// The end of the periods evaluated at `now_ms` (exclusive): the start of the period in
+    /// progress.
+    pub fn window_end(&self, now_ms: i64) -> i64 {
+        let p = self.period_s * 1000;
+        now_ms.div_euclid(p) * p
+    }
+}
+
+/// The period of a metric-math alarm: the one its returned query names (an expression's
+/// `Period`), else the period of its metric queries (which PutMetricAlarm keeps equal).
+pub fn math_period(doc: &Value) -> Option<i64> {
+    let queries = doc["Metrics"].as_array()?;
+    let returned = queries
+        .iter()
+        .find(|q| q["ReturnData"] != Value::Bool(false));
+    returned
+        .and_then(|q| q["Period"].as_i64().or(q["MetricStat"]["Period"].as_i64()))
+        .or_else(|| {
+            queries
+                .iter()
+                .find_map(|q| q["MetricStat"]["Period"].as_i64())
+        })
 }
 
 /// A state an evaluation moves an alarm to.
@@ -233,21 +263,24 @@ fn change(
             None => json!({"timestamp": iso(*t)}),
         })
         .collect();
-    let stat_key = if rule.extended {
-        "extendedStatistic"
-    } else {
-        "statistic"
-    };
-    let data = json!({
+    let mut data = json!({
         "version": "1.0",
         "queryDate": iso(now_ms),
         "startDate": iso(points.first().map_or(now_ms, |p| p.0)),
-        stat_key: rule.statistic,
         "period": rule.period_s,
         "recentDatapoints": recent,
         "threshold": rule.threshold,
         "evaluatedDatapoints": evaluated,
     });
+    // A metric-math alarm has no statistic of its own.
+    if !rule.statistic.is_empty() {
+        let key = if rule.extended {
+            "extendedStatistic"
+        } else {
+            "statistic"
+        };
+        data[key] = json!(rule.statistic);
+    }
     Change {
         state,
         reason,
@@ -356,10 +389,32 @@ mod tests {
     }
 
     #[test]
-    fn the_window_ends_with_the_period_in_progress() {
+    fn the_window_is_the_last_complete_periods() {
+        let r = rule(3, 1, "missing");
+        assert_eq!(r.window_start(NOON + 59_000), NOON - 180_000);
+        assert_eq!(r.window_end(NOON + 59_000), NOON);
         assert_eq!(
-            rule(3, 1, "missing").window_start(NOON + 59_000),
-            NOON - 120_000
+            r.window_start(NOON),
+            NOON - 180_000,
+            "a period ends at its next start"
         );
+    }
+
+    #[test]
+    fn a_math_alarm_takes_its_period_from_its_queries() {
+        let doc = json!({
+            "EvaluationPeriods": 2, "DatapointsToAlarm": 1, "Threshold": 20.0,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Metrics": [
+                {"Id": "e", "Expression": "100 * errors / invocations", "ReturnData": true},
+                {"Id": "errors", "ReturnData": false, "MetricStat": {"Period": 10, "Stat": "Sum",
+                    "Metric": {"Namespace": "AWS/Lambda", "MetricName": "Errors"}}},
+            ],
+        });
+        let r = Rule::of(&doc).unwrap();
+        assert_eq!((r.period_s, r.statistic.as_str()), (10, ""));
+        let c = evaluate(&r, "OK", &[(NOON, Some(50.0)), (NOON + 10_000, None)], NOON).unwrap();
+        let data: Value = serde_json::from_str(&c.data).unwrap();
+        assert!(data.get("statistic").is_none() && data["period"] == 10);
     }
 }

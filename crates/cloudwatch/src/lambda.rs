@@ -4,8 +4,9 @@
 //! Every invocation feeds the account-wide set (no dimensions), `FunctionName`, and when the
 //! caller named an alias or a version, `FunctionName` + `Resource` (`name:alias`,
 //! `name:version`); an alias's invocations also feed `FunctionName` + `Resource` +
-//! `ExecutedVersion`, as on AWS. `AsyncEventAge`, `DeadLetterErrors` and
-//! `DestinationDeliveryFailures` are not metered per invocation, so they are not served.
+//! `ExecutedVersion`, as on AWS. The asynchronous invocation metrics ([`STORED`]) are not in
+//! the records: the invoker writes them to the CloudWatch store as datapoints of this
+//! namespace, and they are read from there.
 
 use std::collections::{BTreeSet, BinaryHeap};
 
@@ -25,6 +26,21 @@ pub const METRICS: &[(&str, &str)] = &[
     ("ConcurrentExecutions", "Count"),
     ("InitDuration", "Milliseconds"),
 ];
+
+/// The metrics of this namespace kept as datapoints in the CloudWatch store (the invoker's
+/// asynchronous invocation metrics), with their units.
+pub const STORED: &[(&str, &str)] = &[
+    ("AsyncEventsReceived", "Count"),
+    ("AsyncEventAge", "Milliseconds"),
+    ("AsyncEventsDropped", "Count"),
+    ("DeadLetterErrors", "Count"),
+    ("DestinationDeliveryFailures", "Count"),
+];
+
+/// Whether `metric` is read from the store rather than from the metering records.
+pub fn is_stored(metric: &str) -> bool {
+    STORED.iter().any(|(m, _)| *m == metric)
+}
 
 pub fn unit_of(metric: &str) -> Option<&'static str> {
     METRICS.iter().find(|(m, _)| *m == metric).map(|(_, u)| *u)

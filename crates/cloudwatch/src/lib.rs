@@ -5,11 +5,13 @@
 //! - [`store`]: custom metrics' datapoints, alarms and their history (`cloudwatch.db`, or
 //!   the `cloudwatch` schema on PostgreSQL).
 //! - [`alarm`]: an alarm's rule, its evaluation and CloudWatch's wording of state reasons.
+//! - [`math`]: metric math's arithmetic, for GetMetricData and metric-math alarms.
 //!
 //! The wire protocols around it are `api::services::cloudwatch`.
 
 pub mod alarm;
 pub mod lambda;
+pub mod math;
 pub mod stats;
 pub mod store;
 

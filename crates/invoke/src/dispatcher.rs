@@ -189,6 +189,9 @@ impl Invoker {
         if target.resolved.reserved == Some(0) {
             return self.conclude(&ev, &target, Condition::ZeroReservedConcurrency, None);
         }
+        // AsyncEventAge: how long the event waited before this attempt ran it.
+        let age = (now_ms() - ev.enqueued_ms).max(0) as f64;
+        self.async_metric(&ev.function, ev.qualifier.as_deref(), "AsyncEventAge", age);
         let call = Call {
             trigger: Trigger::of_stored(&ev.trigger),
             region: &ev.region,
@@ -310,6 +313,9 @@ impl Invoker {
         match result {
             Ok(true) => {
                 self.events.notify_one();
+                if !success {
+                    self.metric(ev, "AsyncEventsDropped");
+                }
                 let queue = configured.filter(|d| d.starts_with("arn:aws:sqs:"));
                 self.to_queues(ev, &target.resolved.config, success, queue, &record, out);
             }
@@ -341,6 +347,7 @@ impl Invoker {
         if let Some(dest) = destination {
             if let Err(e) = queues.send(dest, record.to_string(), &[]) {
                 tracing::warn!(%e, queue = dest, request_id = %ev.request_id, "destination record dropped");
+                self.metric(ev, "DestinationDeliveryFailures");
             }
         }
         if let Some(dlq) = dead_letter {
@@ -355,8 +362,16 @@ impl Invoker {
             ];
             if let Err(e) = queues.send(dlq, body, &attributes) {
                 tracing::warn!(%e, queue = dlq, request_id = %ev.request_id, "dead-letter event dropped");
+                self.metric(ev, "DeadLetterErrors");
             }
         }
+    }
+}
+
+impl Invoker {
+    /// One occurrence of an asynchronous invocation metric for `ev`.
+    fn metric(&self, ev: &AsyncEvent, name: &str) {
+        self.async_metric(&ev.function, ev.qualifier.as_deref(), name, 1.0);
     }
 }
 

@@ -19,6 +19,7 @@
 //! - [`settings`]: the event-invoke configuration the dispatcher obeys.
 //! - [`recursion`]: recursive loop detection: the lineage each call carries, and the stop.
 
+pub mod async_metrics;
 pub mod dispatcher;
 pub mod memo;
 pub mod placed;
@@ -79,6 +80,8 @@ pub struct Invoker {
     node: String,
     /// Where records for queue destinations and dead-letter queues go (unset: dropped).
     queues: std::sync::OnceLock<Arc<dyn QueueTarget>>,
+    /// Where the asynchronous invocation metrics go ([`async_metrics`]).
+    metrics: std::sync::OnceLock<Arc<dyn stratus_engine::logs::metrics::MetricSink>>,
 }
 
 /// Sends a message to a queue (the SQS-compatible store, plugged in by the server): where an
@@ -103,6 +106,7 @@ impl Invoker {
             cluster: std::sync::OnceLock::new(),
             node: parts.node,
             queues: std::sync::OnceLock::new(),
+            metrics: std::sync::OnceLock::new(),
         }
     }
 
@@ -112,6 +116,11 @@ impl Invoker {
     }
 
     /// The engine invocations run on.
+    /// Sets where the asynchronous invocation metrics go (until then they are not kept).
+    pub fn set_metric_sink(&self, sink: Arc<dyn stratus_engine::logs::metrics::MetricSink>) {
+        let _ = self.metrics.set(sink);
+    }
+
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
     }

@@ -62,12 +62,25 @@ impl Invoker {
         let ev = event.into_stored(now_ms());
         self.meta.tx(|tx| tx.enqueue(&ev))?;
         self.events.notify_one();
+        self.received(&ev);
         Ok(())
     }
 
     /// The number of queued events and when the oldest was queued (for metrics).
     pub fn queue_stats(&self) -> Result<(u64, Option<i64>)> {
         self.meta.tx(|tx| tx.queue_stats())
+    }
+}
+
+impl Invoker {
+    /// `AsyncEventsReceived`: one event queued.
+    pub(crate) fn received(&self, ev: &AsyncEvent) {
+        self.async_metric(
+            &ev.function,
+            ev.qualifier.as_deref(),
+            "AsyncEventsReceived",
+            1.0,
+        );
     }
 }
 
@@ -86,6 +99,9 @@ impl EventQueue for Invoker {
             Ok(())
         })?;
         self.events.notify_one();
+        for e in &stored {
+            self.received(e);
+        }
         Ok(())
     }
 

@@ -164,10 +164,11 @@ impl Platform {
         .map_err(|e| anyhow::anyhow!("starting engine: {e}"))?;
         let isolation = engine.isolation();
         engine.logs().set_default_retention(cfg.log_retention_days);
-        // Metric filters' and embedded-metric-format values become CloudWatch metrics.
-        engine.logs().set_metric_sink(
-            stratus_api::services::cloudwatch::log_metrics::LogMetrics::start(cloudwatch.clone()),
-        );
+        // Metric filters' and embedded-metric-format values become CloudWatch metrics, and so
+        // do the invoker's asynchronous invocation metrics (set on it below).
+        let metric_writer =
+            stratus_api::services::cloudwatch::log_metrics::LogMetrics::start(cloudwatch.clone());
+        engine.logs().set_metric_sink(metric_writer.clone());
         let workers = Arc::new(Workers::default());
         let mut background = vec![
             workers.supervise("idle_reaper", {
@@ -231,6 +232,7 @@ impl Platform {
         invoker.set_queue_target(Arc::new(stratus_api::services::sqs::QueueSender(
             queues.clone(),
         )));
+        invoker.set_metric_sink(metric_writer);
         let cluster = join_cluster(cfg, &location, &data_dir, addr, &engine, &workers)?;
         if let Some((c, _)) = &cluster {
             invoker.join_cluster(c.clone());

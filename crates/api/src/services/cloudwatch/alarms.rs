@@ -13,9 +13,18 @@ use stratus_cloudwatch::store::HistoryItem;
 use stratus_core::Error;
 
 use super::input::*;
+use super::metrics::{read_query, Query, What};
 use super::{internal, Ctx};
+use stratus_cloudwatch::math::{self, Series};
 
 pub const STATES: [&str; 3] = ["OK", "ALARM", "INSUFFICIENT_DATA"];
+
+/// Most queries a metric-math alarm's `Metrics` holds (AWS's quota).
+const MAX_METRICS: usize = 10;
+
+fn validation(message: impl Into<String>) -> Error {
+    Error::new("ValidationError", stratus_core::Kind::InvalidInput, message)
+}
 
 /// Runs an alarm operation off the async workers.
 pub async fn blocking(
@@ -43,11 +52,44 @@ fn check_alarm(v: &Value) -> Result<(), Error> {
             "The value {name} for parameter AlarmName is invalid."
         )));
     }
-    if !v["Metrics"].is_null() || !v["ThresholdMetricId"].is_null() {
+    if !v["ThresholdMetricId"].is_null() {
         return Err(invalid(
-            "Alarms on metric math expressions (Metrics, ThresholdMetricId) are not supported by this endpoint.",
+            "ThresholdMetricId (anomaly detection bands) is not supported by this endpoint.",
         ));
     }
+    let periods = req_int(v, "EvaluationPeriods")?;
+    if periods < 1 {
+        return Err(invalid(
+            "The parameter EvaluationPeriods must be at least 1.",
+        ));
+    }
+    let period = if v["Metrics"].is_null() {
+        check_metric(v)?
+    } else {
+        check_math(v)?
+    };
+    let limit = if period >= 3600 { 7 * 86_400 } else { 86_400 };
+    if period.saturating_mul(periods) > limit {
+        return Err(invalid(format!(
+            "The evaluation period multiplied by the number of periods cannot exceed {}.",
+            if limit == 86_400 { "one day" } else { "7 days" }
+        )));
+    }
+    check_rule(v, periods)
+}
+
+/// Periods an alarm accepts: 10, 30 or a multiple of 60 seconds.
+fn check_alarm_period(period: i64, name: &str) -> Result<(), Error> {
+    if period == 10 || period == 30 || (period >= 60 && period % 60 == 0) {
+        return Ok(());
+    }
+    Err(invalid(format!(
+        "The parameter {name} must be 10, 30 or a multiple of 60."
+    )))
+}
+
+/// An alarm on one metric: its metric, statistic and period (returned).
+fn check_metric(v: &Value) -> Result<i64, Error> {
     req_str(v, "MetricName")?;
     req_str(v, "Namespace")?;
     match (opt_str(v, "Statistic")?, opt_str(v, "ExtendedStatistic")?) {
@@ -70,24 +112,92 @@ fn check_alarm(v: &Value) -> Result<(), Error> {
         }
     }
     let period = req_int(v, "Period")?;
-    if !(period == 10 || period == 30 || (period >= 60 && period % 60 == 0)) {
-        return Err(invalid(
-            "The parameter Period must be 10, 30 or a multiple of 60.",
-        ));
+    check_alarm_period(period, "Period")?;
+    Ok(period)
+}
+
+/// An alarm on a metric-math expression (`Metrics`): the queries read as GetMetricData reads
+/// them, none of the single-metric members, exactly one query returning data, its expression
+/// valid over the queries' ids, and one period for all (returned).
+fn check_math(v: &Value) -> Result<i64, Error> {
+    for single in [
+        "MetricName",
+        "Namespace",
+        "Dimensions",
+        "Period",
+        "Unit",
+        "Statistic",
+        "ExtendedStatistic",
+    ] {
+        if !v[single].is_null() {
+            return Err(validation(format!(
+                "{single} should not be set if list of Metrics is set."
+            )));
+        }
     }
-    let periods = req_int(v, "EvaluationPeriods")?;
-    if periods < 1 {
-        return Err(invalid(
-            "The parameter EvaluationPeriods must be at least 1.",
-        ));
+    let raw = list(v, "Metrics")?;
+    if raw.is_empty() {
+        return Err(missing("Metrics"));
     }
-    let limit = if period >= 3600 { 7 * 86_400 } else { 86_400 };
-    if period.saturating_mul(periods) > limit {
+    if raw.len() > MAX_METRICS {
         return Err(invalid(format!(
-            "The evaluation period multiplied by the number of periods cannot exceed {}.",
-            if limit == 86_400 { "one day" } else { "7 days" }
+            "The collection Metrics must not have a size greater than {MAX_METRICS}."
         )));
     }
+    let queries: Vec<Query> = raw
+        .iter()
+        .enumerate()
+        .map(|(i, q)| read_query(q, "Metrics", i + 1))
+        .collect::<Result<_, _>>()?;
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(dup) = queries.iter().find(|q| !seen.insert(q.id.as_str())) {
+        return Err(validation(format!(
+            "The values for parameter id in Metrics are not unique: {}",
+            dup.id
+        )));
+    }
+    if queries.iter().filter(|q| q.return_data).count() != 1 {
+        return Err(validation(
+            "Exactly one element of the metrics list should return data.",
+        ));
+    }
+    // Expressions are checked in the order the evaluator computes them: over the metric
+    // queries and the expressions before them.
+    let mut ids: std::collections::BTreeMap<String, Series> = queries
+        .iter()
+        .filter(|q| matches!(q.what, What::Stat { .. }))
+        .map(|q| (q.id.clone(), Series::new()))
+        .collect();
+    for q in &queries {
+        if let What::Expression(e) = &q.what {
+            math::evaluate(e, &ids).map_err(|m| {
+                validation(format!(
+                    "Invalid metrics list: error in expression '{}': {m}",
+                    q.id
+                ))
+            })?;
+            ids.insert(q.id.clone(), Series::new());
+        }
+    }
+    let mut periods = raw.iter().filter_map(|q| {
+        q["Period"]
+            .as_i64()
+            .or_else(|| q["MetricStat"]["Period"].as_i64())
+    });
+    let period = periods.next().ok_or_else(|| {
+        validation("Metrics list must contain at least one metric with a period.")
+    })?;
+    check_alarm_period(period, "Metrics.member.N.MetricStat.Period")?;
+    if periods.any(|p| p != period) {
+        return Err(validation(
+            "All metrics in the Metrics list of an alarm must have the same period.",
+        ));
+    }
+    Ok(period)
+}
+
+/// The comparison, the number of datapoints, missing data and actions.
+fn check_rule(v: &Value, periods: i64) -> Result<(), Error> {
     if let Some(n) = opt_int(v, "DatapointsToAlarm")? {
         if n < 1 || n > periods {
             return Err(invalid(
@@ -151,15 +261,20 @@ pub fn put_metric_alarm(c: &Ctx, v: Value) -> Result<Value, Error> {
         "StateReason": "Unchecked: Initial alarm creation",
         "StateUpdatedTimestamp": now,
         "StateTransitionedTimestamp": now,
-        "MetricName": v["MetricName"],
-        "Namespace": v["Namespace"],
-        "Dimensions": dims_json(&dimensions(&v, "Dimensions")?),
-        "Period": v["Period"],
         "EvaluationPeriods": v["EvaluationPeriods"],
         "Threshold": v["Threshold"],
         "ComparisonOperator": v["ComparisonOperator"],
         "TreatMissingData": opt_str(&v, "TreatMissingData")?.unwrap_or("missing"),
     });
+    match v["Metrics"].as_array() {
+        Some(metrics) => doc["Metrics"] = json!(metrics.iter().map(math_query).collect::<Vec<_>>()),
+        None => {
+            doc["MetricName"] = v["MetricName"].clone();
+            doc["Namespace"] = v["Namespace"].clone();
+            doc["Dimensions"] = dims_json(&dimensions(&v, "Dimensions")?);
+            doc["Period"] = v["Period"].clone();
+        }
+    }
     for copied in [
         "AlarmDescription",
         "Statistic",
@@ -204,6 +319,24 @@ pub fn put_metric_alarm(c: &Ctx, v: Value) -> Result<Value, Error> {
     };
     db.put_alarm(&name, &doc, &history).map_err(internal)?;
     Ok(json!({}))
+}
+
+/// A metric-math alarm's query as DescribeAlarms returns it: the members AWS keeps, with
+/// `ReturnData` spelled out.
+fn math_query(q: &Value) -> Value {
+    let mut out = json!({"Id": q["Id"], "ReturnData": q["ReturnData"] != json!(false)});
+    for kept in ["Expression", "Label", "Period", "AccountId"] {
+        if !q[kept].is_null() {
+            out[kept] = q[kept].clone();
+        }
+    }
+    if q["MetricStat"].is_object() {
+        let mut stat = q["MetricStat"].clone();
+        let dims = dimensions(&stat["Metric"], "Dimensions").unwrap_or_default();
+        stat["Metric"]["Dimensions"] = dims_json(&dims);
+        out["MetricStat"] = stat;
+    }
+    out
 }
 
 pub fn describe_alarms(c: &Ctx, v: Value) -> Result<Value, Error> {
@@ -552,6 +685,9 @@ pub fn notification(doc: &Value, old_state: &str, region: &str, now_ms: i64) -> 
         "EvaluateLowSampleCountPercentile": doc.get("EvaluateLowSampleCountPercentile").cloned().unwrap_or(json!("")),
     });
     trigger[stat_type] = json!(stat);
+    if let Some(metrics) = doc["Metrics"].as_array() {
+        trigger = math_trigger(doc, metrics);
+    }
     let message = json!({
         "AlarmName": name,
         "AlarmDescription": doc.get("AlarmDescription").cloned().unwrap_or(Value::Null),
@@ -569,6 +705,35 @@ pub fn notification(doc: &Value, old_state: &str, region: &str, now_ms: i64) -> 
         "Trigger": trigger,
     });
     (subject, message.to_string())
+}
+
+/// The `Trigger` of a metric-math alarm's notification: the rule and its queries, with
+/// dimensions spelt `{value, name}` as in single-metric triggers.
+fn math_trigger(doc: &Value, metrics: &[Value]) -> Value {
+    let queries: Vec<Value> = metrics
+        .iter()
+        .map(|q| {
+            let mut q = q.clone();
+            if let Some(dims) = q["MetricStat"]["Metric"]["Dimensions"].as_array() {
+                let spelt: Vec<Value> = dims
+                    .iter()
+                    .map(|d| json!({"value": d["Value"], "name": d["Name"]}))
+                    .collect();
+                q["MetricStat"]["Metric"]["Dimensions"] = json!(spelt);
+            }
+            q
+        })
+        .collect();
+    json!({
+        "Period": stratus_cloudwatch::alarm::math_period(doc),
+        "EvaluationPeriods": doc["EvaluationPeriods"],
+        "DatapointsToAlarm": doc.get("DatapointsToAlarm").cloned().unwrap_or(doc["EvaluationPeriods"].clone()),
+        "ComparisonOperator": doc["ComparisonOperator"],
+        "Threshold": doc["Threshold"],
+        "TreatMissingData": doc["TreatMissingData"],
+        "EvaluateLowSampleCountPercentile": doc.get("EvaluateLowSampleCountPercentile").cloned().unwrap_or(json!("")),
+        "Metrics": queries,
+    })
 }
 
 /// The region's name as notifications spell it ("US East (N. Virginia)"); the code for a
@@ -643,6 +808,71 @@ mod tests {
             check_alarm(&no_threshold).unwrap_err().code,
             "MissingParameter"
         );
+    }
+
+    fn math_alarm() -> Value {
+        json!({
+            "AlarmName": "rate", "EvaluationPeriods": 1, "Threshold": 20.0,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Metrics": [
+                {"Id": "rate", "Expression": "100 * errors / invocations", "ReturnData": true},
+                {"Id": "errors", "ReturnData": false, "MetricStat": {"Period": 60, "Stat": "Sum",
+                    "Metric": {"Namespace": "AWS/Lambda", "MetricName": "Errors"}}},
+                {"Id": "invocations", "ReturnData": false, "MetricStat": {"Period": 60, "Stat": "Sum",
+                    "Metric": {"Namespace": "AWS/Lambda", "MetricName": "Invocations"}}},
+            ],
+        })
+    }
+
+    #[test]
+    fn math_alarm_checks() {
+        assert!(check_alarm(&math_alarm()).is_ok());
+        let err = |a: &Value| {
+            let e = check_alarm(a).unwrap_err();
+            (e.code, e.message)
+        };
+        let mut mixed = math_alarm();
+        mixed["Statistic"] = json!("Sum");
+        assert_eq!(
+            err(&mixed),
+            (
+                "ValidationError",
+                "Statistic should not be set if list of Metrics is set.".into()
+            )
+        );
+        let mut two = math_alarm();
+        two["Metrics"][1]["ReturnData"] = json!(true);
+        assert_eq!(
+            err(&two),
+            (
+                "ValidationError",
+                "Exactly one element of the metrics list should return data.".into()
+            )
+        );
+        let mut none = math_alarm();
+        none["Metrics"][0]["ReturnData"] = json!(false);
+        assert_eq!(err(&none).0, "ValidationError");
+        let mut unknown = math_alarm();
+        unknown["Metrics"][0]["Expression"] = json!("errors / calls");
+        assert!(err(&unknown).1.contains("unknown id 'calls'"));
+        let mut itself = math_alarm();
+        itself["Metrics"][0]["Expression"] = json!("rate + 1");
+        assert_eq!(err(&itself).0, "ValidationError");
+        let mut periods = math_alarm();
+        periods["Metrics"][2]["MetricStat"]["Period"] = json!(120);
+        assert_eq!(err(&periods).0, "ValidationError");
+        let mut both = math_alarm();
+        both["Metrics"][1]["Expression"] = json!("1");
+        assert_eq!(err(&both).0, "InvalidParameterCombination");
+        let mut dup = math_alarm();
+        dup["Metrics"][2]["Id"] = json!("errors");
+        assert_eq!(err(&dup).0, "ValidationError");
+        let mut bad_id = math_alarm();
+        bad_id["Metrics"][1]["Id"] = json!("Errors");
+        assert_eq!(err(&bad_id).0, "InvalidParameterValue");
+        let mut empty = math_alarm();
+        empty["Metrics"] = json!([]);
+        assert_eq!(err(&empty).0, "MissingParameter");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The `alarm_evaluator` worker: every tick (a minute by default, the server's
 //! `alarm_evaluation_ms`, shortened only for tests and demonstrations) each alarm's last
 //! periods are read and compared, and a change of state goes through
-//! [`super::alarms::transition`]. Before evaluating an alarm a node claims it (a conditional
+//! [`super::alarms::transition`]. The periods read are the last complete ones, as
+//! CloudWatch evaluates them; a metric-math alarm's queries are computed as GetMetricData
+//! computes them. Before evaluating an alarm a node claims it (a conditional
 //! UPDATE of its evaluation time), so in a cluster one node evaluates each alarm per tick.
 
 use std::sync::Weak;
@@ -13,9 +15,10 @@ use stratus_cloudwatch::stats::aggregate;
 use stratus_core::Error;
 
 use super::input::dimensions;
-use super::metrics::Source;
+use super::metrics::{read_query, series_of, Query, Source};
 use super::{blocking, internal, Ctx};
 use crate::AppState;
+use stratus_cloudwatch::math::Series;
 
 /// Runs until the application is dropped, evaluating every `tick`.
 pub async fn run(state: Weak<AppState>, tick: Duration) {
@@ -45,8 +48,13 @@ pub async fn evaluate_all(state: &crate::Shared, tick: Duration) -> Result<(), E
         let name = doc["AlarmName"].as_str().unwrap_or("").to_string();
         let db = state.stores.cloudwatch.clone();
         let claimed = blocking(move || db.claim(&name, evaluated, now).map_err(internal)).await?;
+        // One alarm that cannot be evaluated (an expression that fails on its data) must not
+        // stop the others.
         if claimed {
-            evaluate_one(state, doc, &rule, now).await?;
+            let name = doc["AlarmName"].as_str().unwrap_or("").to_string();
+            if let Err(e) = evaluate_one(state, doc, &rule, now).await {
+                tracing::warn!(alarm = %name, error = %e.message, "evaluating an alarm");
+            }
         }
     }
     Ok(())
@@ -60,7 +68,7 @@ async fn evaluate_one(
 ) -> Result<(), Error> {
     let period_ms = rule.period_s * 1000;
     let from = rule.window_start(now);
-    let to = from + rule.evaluation_periods as i64 * period_ms;
+    let to = rule.window_end(now);
     let region = doc["AlarmArn"]
         .as_str()
         .and_then(|a| a.split(':').nth(3))
@@ -70,24 +78,11 @@ async fn evaluate_one(
         state: state.clone(),
         region,
     };
-    let dims = dimensions(&doc, "Dimensions")?;
-    let mut source = Source::new(&ctx, from, to);
-    let (samples, _) = source
-        .samples(
-            doc["Namespace"].as_str().unwrap_or(""),
-            doc["MetricName"].as_str().unwrap_or(""),
-            &dims,
-            doc["Unit"].as_str(),
-        )
-        .await?;
-    let mut buckets = aggregate(&samples, from, to, period_ms);
+    let mut values = period_values(&ctx, &doc, rule, from, to).await?;
     let points: Vec<Point> = (0..rule.evaluation_periods as i64)
         .map(|k| {
             let at = from + k * period_ms;
-            (
-                at,
-                buckets.get_mut(&at).and_then(|b| b.stat(&rule.statistic)),
-            )
+            (at, values.remove(&at))
         })
         .collect();
     let current = doc["StateValue"]
@@ -99,4 +94,41 @@ async fn evaluate_one(
         blocking(move || super::alarms::transition(&state, doc, &change, now)).await?;
     }
     Ok(())
+}
+
+/// The alarm's value of each period in `[from, to)` that has one: its metric's statistic, or
+/// for a metric-math alarm the values of the query it returns.
+async fn period_values(
+    ctx: &Ctx,
+    doc: &Value,
+    rule: &Rule,
+    from: i64,
+    to: i64,
+) -> Result<Series, Error> {
+    let mut source = Source::new(ctx, from, to);
+    if let Some(metrics) = doc["Metrics"].as_array() {
+        let queries: Vec<Query> = metrics
+            .iter()
+            .enumerate()
+            .map(|(i, q)| read_query(q, "Metrics", i + 1))
+            .collect::<Result<_, _>>()?;
+        let returned = queries.iter().find(|q| q.return_data).map(|q| q.id.clone());
+        let mut series = series_of(&mut source, &queries, |_| from, to).await?;
+        return Ok(returned
+            .and_then(|id| series.remove(&id))
+            .unwrap_or_default());
+    }
+    let dims = dimensions(doc, "Dimensions")?;
+    let (samples, _) = source
+        .samples(
+            doc["Namespace"].as_str().unwrap_or(""),
+            doc["MetricName"].as_str().unwrap_or(""),
+            &dims,
+            doc["Unit"].as_str(),
+        )
+        .await?;
+    Ok(aggregate(&samples, from, to, rule.period_s * 1000)
+        .into_iter()
+        .filter_map(|(at, mut b)| b.stat(&rule.statistic).map(|x| (at, x)))
+        .collect())
 }

@@ -1,5 +1,6 @@
 //! Metrics from logs into the metric store: the [`MetricSink`] the log store hands the values
-//! of metric filters and embedded-metric-format lines to. `record` is called on the log
+//! of metric filters and embedded-metric-format lines to (the invoker hands the same sink its
+//! asynchronous invocation metrics, `AWS/Lambda`'s `AsyncEventAge` and the like). `record` is called on the log
 //! writer's path, so it only queues; a task writes the queued values in batches. A full queue
 //! drops values (with a warning) rather than slowing a function's logging.
 

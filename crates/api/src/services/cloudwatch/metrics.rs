@@ -1,6 +1,7 @@
 //! Reading and writing metrics: GetMetricStatistics, GetMetricData (metric stats and simple
-//! math), ListMetrics, PutMetricData. `AWS/Lambda` is read from the metering records;
-//! every other namespace from the datapoints PutMetricData stored.
+//! math), ListMetrics, PutMetricData. `AWS/Lambda` is read from the metering records (its
+//! asynchronous invocation metrics from the datapoints the invoker stored); every other
+//! namespace from the datapoints PutMetricData stored.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -51,7 +52,7 @@ impl<'a> Source<'a> {
         dims: &Dims,
         unit: Option<&str>,
     ) -> Result<(Vec<Sample>, String), Error> {
-        if namespace == lambda::NAMESPACE {
+        if namespace == lambda::NAMESPACE && !lambda::is_stored(name) {
             let Some(own) = lambda::unit_of(name) else {
                 return Ok((vec![], "None".into()));
             };
@@ -190,15 +191,15 @@ pub async fn get_metric_statistics(c: &Ctx, v: Value) -> Result<Value, Error> {
     Ok(json!({"Label": name, "Datapoints": points}))
 }
 
-/// One query of GetMetricData, read.
-struct Query {
-    id: String,
-    label: Option<String>,
-    return_data: bool,
-    what: What,
+/// One query of GetMetricData (or of a metric-math alarm's `Metrics`), read.
+pub struct Query {
+    pub id: String,
+    pub label: Option<String>,
+    pub return_data: bool,
+    pub what: What,
 }
 
-enum What {
+pub enum What {
     Stat {
         namespace: String,
         name: String,
@@ -210,8 +211,9 @@ enum What {
     Expression(String),
 }
 
-fn read_query(q: &Value, i: usize) -> Result<Query, Error> {
-    let at = format!("MetricDataQueries.member.{i}");
+/// Reads query `i` (from 1) of the list `list` (`MetricDataQueries`, `Metrics`).
+pub fn read_query(q: &Value, list: &str, i: usize) -> Result<Query, Error> {
+    let at = format!("{list}.member.{i}");
     let id = req_str(q, "Id").map_err(|_| missing(&format!("{at}.Id")))?;
     let id_ok = id.len() <= 255
         && id.starts_with(|c: char| c.is_ascii_lowercase())
@@ -263,7 +265,7 @@ fn read_query(q: &Value, i: usize) -> Result<Query, Error> {
     })
 }
 
-use super::math::Series;
+use stratus_cloudwatch::math::Series;
 
 pub async fn get_metric_data(c: &Ctx, v: Value) -> Result<Value, Error> {
     let raw = list(&v, "MetricDataQueries")?;
@@ -291,7 +293,7 @@ pub async fn get_metric_data(c: &Ctx, v: Value) -> Result<Value, Error> {
     let queries: Vec<Query> = raw
         .iter()
         .enumerate()
-        .map(|(i, q)| read_query(q, i + 1))
+        .map(|(i, q)| read_query(q, "MetricDataQueries", i + 1))
         .collect::<Result<_, _>>()?;
     let mut seen = std::collections::HashSet::new();
     if let Some(dup) = queries.iter().find(|q| !seen.insert(q.id.as_str())) {
@@ -311,35 +313,13 @@ pub async fn get_metric_data(c: &Ctx, v: Value) -> Result<Value, Error> {
         .min()
         .unwrap_or(start);
     let mut source = Source::new(c, window_start, end);
-    let mut series: BTreeMap<String, Series> = BTreeMap::new();
-    for q in &queries {
-        if let What::Stat {
-            namespace,
-            name,
-            dims,
-            period,
-            stat,
-            unit,
-        } = &q.what
-        {
-            let from = round_start(start, *period, now);
-            let (samples, _) = source
-                .samples(namespace, name, dims, unit.as_deref())
-                .await?;
-            let s = aggregate(&samples, from, end, period * 1000)
-                .into_iter()
-                .filter_map(|(at, mut b)| b.stat(stat).map(|x| (at, x)))
-                .collect();
-            series.insert(q.id.clone(), s);
-        }
-    }
-    for q in &queries {
-        if let What::Expression(e) = &q.what {
-            let s = super::math::evaluate(e, &series)
-                .map_err(|m| invalid(format!("Error in expression '{}': {m}", q.id)))?;
-            series.insert(q.id.clone(), s);
-        }
-    }
+    let mut series = series_of(
+        &mut source,
+        &queries,
+        |period| round_start(start, period, now),
+        end,
+    )
+    .await?;
     let mut results = Vec::new();
     let mut budget = max;
     for q in queries.iter().filter(|q| q.return_data) {
@@ -366,6 +346,45 @@ pub async fn get_metric_data(c: &Ctx, v: Value) -> Result<Value, Error> {
         }));
     }
     Ok(json!({"MetricDataResults": results, "Messages": []}))
+}
+
+/// The series of every query by id: each metric query's statistic per period from
+/// `from(period)` to `end`, then each expression over the series before it.
+pub async fn series_of(
+    source: &mut Source<'_>,
+    queries: &[Query],
+    from: impl Fn(i64) -> i64,
+    end: i64,
+) -> Result<BTreeMap<String, Series>, Error> {
+    let mut series: BTreeMap<String, Series> = BTreeMap::new();
+    for q in queries {
+        if let What::Stat {
+            namespace,
+            name,
+            dims,
+            period,
+            stat,
+            unit,
+        } = &q.what
+        {
+            let (samples, _) = source
+                .samples(namespace, name, dims, unit.as_deref())
+                .await?;
+            let s = aggregate(&samples, from(*period), end, period * 1000)
+                .into_iter()
+                .filter_map(|(at, mut b)| b.stat(stat).map(|x| (at, x)))
+                .collect();
+            series.insert(q.id.clone(), s);
+        }
+    }
+    for q in queries {
+        if let What::Expression(e) = &q.what {
+            let s = stratus_cloudwatch::math::evaluate(e, &series)
+                .map_err(|m| invalid(format!("Error in expression '{}': {m}", q.id)))?;
+            series.insert(q.id.clone(), s);
+        }
+    }
+    Ok(series)
 }
 
 pub async fn list_metrics(c: &Ctx, v: Value) -> Result<Value, Error> {
@@ -410,7 +429,8 @@ pub async fn list_metrics(c: &Ctx, v: Value) -> Result<Value, Error> {
             all.push((lambda::NAMESPACE.into(), metric, dims));
         }
     }
-    if namespace != Some(lambda::NAMESPACE) {
+    // Custom metrics, and AWS/Lambda's asynchronous invocation metrics.
+    {
         let db = c.state.stores.cloudwatch.clone();
         all.extend(blocking(move || db.metrics(from).map_err(internal)).await?);
     }

@@ -4,7 +4,9 @@
 //! - smithy-rpc-v2-cbor (what current SDKs and the CLI use): `POST
 //!   /service/GraniteServiceVersion20100801/operation/<Op>` with `smithy-protocol:
 //!   rpc-v2-cbor` and CBOR bodies ([`cbor`]);
-//! - AWS JSON 1.0 (`X-Amz-Target: GraniteServiceVersion20100801.<Op>`).
+//! - AWS JSON 1.0 (`X-Amz-Target: GraniteServiceVersion20100801.<Op>`);
+//! - the Query protocol (a form with `Action`, XML answers), for older SDKs and CLIs
+//!   ([`query`]).
 //!
 //! Errors carry `__type` (the model's shape) and, since CloudWatch is query-compatible,
 //! the Query code in `x-amzn-query-error` (`InvalidParameterValue;Sender`), which the SDKs
@@ -15,14 +17,15 @@
 //! - [`alarms`]: the alarm operations, and state changes with their actions.
 //! - [`evaluate`]: the `alarm_evaluator` worker.
 //! - [`input`]: reading members with CloudWatch's validation errors.
+//! - [`query`]: the Query protocol's form and XML.
 
 pub mod alarms;
 pub mod cbor;
 pub mod evaluate;
 pub mod input;
 pub mod log_metrics;
-pub mod math;
 pub mod metrics;
+pub mod query;
 
 use axum::body::{Body, Bytes};
 use axum::response::Response;
@@ -48,48 +51,85 @@ pub struct Ctx {
 enum Wire {
     Cbor,
     Json,
+    /// The Query protocol; answers carry the request's id in their XML.
+    Query,
 }
 
-/// The protocol and operation of a request; `None` for one in neither protocol.
-fn wire_of(parts: &Parts) -> Option<(Wire, String)> {
+/// The protocol of a request, and its operation when the protocol names it outside the body
+/// (the Query protocol's `Action` is in the form).
+fn wire_of(parts: &Parts) -> (Wire, Option<String>) {
     if let Some(op) = parts.uri.path().strip_prefix(CBOR_PATH) {
-        return Some((Wire::Cbor, op.to_string()));
+        return (Wire::Cbor, Some(op.to_string()));
     }
-    let target = parts.headers.get("x-amz-target")?.to_str().ok()?;
-    let op = target.strip_prefix(TARGET_PREFIX)?;
-    Some((Wire::Json, op.to_string()))
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|t| t.to_str().ok());
+    match target {
+        Some(t) => (
+            Wire::Json,
+            Some(t.strip_prefix(TARGET_PREFIX).unwrap_or("").to_string()),
+        ),
+        None => (Wire::Query, None),
+    }
+}
+
+fn request_id(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<crate::RequestId>()
+        .map_or_else(stratus_core::ids::request_id, |id| id.0)
+        .to_string()
 }
 
 pub async fn handle(state: &Shared, caller: &Caller, parts: &Parts, body: Bytes) -> Response {
-    let Some((wire, op)) = wire_of(parts) else {
-        return render(Wire::Cbor, unknown_operation());
-    };
+    let (wire, op) = wire_of(parts);
+    let rid = request_id(parts);
     let body = if is_gzip(parts) {
         match crate::services::json::gunzip(&body) {
             Ok(b) => b,
-            Err(e) => return render(wire, e),
+            Err(e) => return render(wire, e, &rid),
         }
     } else {
         body
     };
-    let input = match wire {
-        Wire::Cbor => cbor::decode(&body).map_err(|e| serialization(&e)),
-        Wire::Json if body.is_empty() => Ok(Value::Object(Default::default())),
-        Wire::Json => serde_json::from_slice(&body).map_err(|e| serialization(&e.to_string())),
-    };
-    let input = match input {
-        Ok(v) if v.is_object() => v,
-        Ok(_) => return render(wire, serialization("the body is not a structure")),
-        Err(e) => return render(wire, e),
+    let (op, input) = match read_input(wire, op, parts, &body) {
+        Ok(x) => x,
+        Err(e) => return render(wire, e, &rid),
     };
     let ctx = Ctx {
         state: state.clone(),
         region: caller.region.clone(),
     };
     match run(&ctx, &op, input).await {
+        Ok(v) if wire == Wire::Query => {
+            xml_reply(http::StatusCode::OK, query::response(&op, &v, &rid), &rid)
+        }
         Ok(v) => reply(wire, http::StatusCode::OK, &v),
-        Err(e) => render(wire, e),
+        Err(e) if wire == Wire::Query && e.code == "UnknownOperationException" => {
+            render(wire, query::invalid_action(&op), &rid)
+        }
+        Err(e) => render(wire, e, &rid),
     }
+}
+
+/// The operation and its input (a structure) in any of the three protocols.
+fn read_input(
+    wire: Wire,
+    op: Option<String>,
+    parts: &Parts,
+    body: &[u8],
+) -> Result<(String, Value), Error> {
+    let input = match wire {
+        Wire::Query => return query::decode(parts.uri.query().unwrap_or(""), body),
+        Wire::Cbor => cbor::decode(body).map_err(|e| serialization(&e))?,
+        Wire::Json if body.is_empty() => Value::Object(Default::default()),
+        Wire::Json => serde_json::from_slice(body).map_err(|e| serialization(&e.to_string()))?,
+    };
+    if !input.is_object() {
+        return Err(serialization("the body is not a structure"));
+    }
+    Ok((op.unwrap_or_default(), input))
 }
 
 async fn run(c: &Ctx, op: &str, input: Value) -> Result<Value, Error> {
@@ -143,8 +183,9 @@ fn shape_of(code: &str) -> (&str, u16) {
     }
 }
 
-/// The one error renderer: `__type`, `message`, and the Query code in `x-amzn-query-error`.
-fn render(wire: Wire, e: Error) -> Response {
+/// The one error renderer: `__type`, `message`, and the Query code in `x-amzn-query-error`;
+/// for the Query protocol, `<ErrorResponse>` with that code.
+fn render(wire: Wire, e: Error, request_id: &str) -> Response {
     let (shape, status) = if e.kind.is_fault() {
         ("InternalServiceFault", 500)
     } else {
@@ -155,17 +196,25 @@ fn render(wire: Wire, e: Error) -> Response {
     } else {
         e.code
     };
-    let body = serde_json::json!({
-        "__type": format!("com.amazonaws.cloudwatch#{shape}"),
-        "message": e.message,
-    });
     let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST);
-    let mut resp = reply(wire, status, &body);
     let fault = if status.is_server_error() {
         "Receiver"
     } else {
         "Sender"
     };
+    if wire == Wire::Query {
+        let code = crate::services::sns::xml::query_code(code);
+        return xml_reply(
+            status,
+            query::error(code, &e.message, fault, request_id),
+            request_id,
+        );
+    }
+    let body = serde_json::json!({
+        "__type": format!("com.amazonaws.cloudwatch#{shape}"),
+        "message": e.message,
+    });
+    let mut resp = reply(wire, status, &body);
     if let Ok(v) = HeaderValue::from_str(&format!("{code};{fault}")) {
         resp.headers_mut().insert("x-amzn-query-error", v);
     }
@@ -174,14 +223,28 @@ fn render(wire: Wire, e: Error) -> Response {
 
 /// A signature failure, in the protocol the request used.
 pub fn early_error(parts: &Parts, e: Error) -> Response {
-    let wire = wire_of(parts).map_or(Wire::Cbor, |(w, _)| w);
-    render(wire, e)
+    render(wire_of(parts).0, e, &request_id(parts))
 }
 
+fn xml_reply(status: http::StatusCode, body: String, request_id: &str) -> Response {
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/xml"),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-RequestId", v);
+    }
+    resp
+}
+
+/// A CBOR or JSON answer (the Query protocol's are written by [`query`]).
 fn reply(wire: Wire, status: http::StatusCode, v: &Value) -> Response {
     let (bytes, content_type) = match wire {
         Wire::Cbor => (cbor::encode(v), "application/cbor"),
-        Wire::Json => (
+        Wire::Json | Wire::Query => (
             serde_json::to_vec(v).unwrap_or_default(),
             "application/x-amz-json-1.0",
         ),

@@ -139,7 +139,7 @@ pub fn error_in(ns: &str, e: &Error, request_id: &str) -> Response {
 }
 
 /// The Query protocol's name for a signature error code; other codes are unchanged.
-fn query_code(code: &str) -> &str {
+pub fn query_code(code: &str) -> &str {
     match code {
         "UnrecognizedClientException" => "InvalidClientTokenId",
         "InvalidSignatureException" => "SignatureDoesNotMatch",

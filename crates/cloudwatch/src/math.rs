@@ -1,6 +1,11 @@
 //! Metric math, the arithmetic subset: `+ - * /`, parentheses, numbers and the ids of other
-//! queries (`100 * errors / invocations`). Two series combine where both have a point (a
-//! division by zero gives none); a number applies to every point. Functions are refused.
+//! queries (`100 * errors / invocations`), for GetMetricData and metric-math alarms alike.
+//!
+//! As in CloudWatch, two series combine only at the timestamps where both have a point (a
+//! period one of them has no data for is missing from the result, and an alarm treats it as
+//! `TreatMissingData` says), a number applies to every point, and a result that is not a
+//! real number (a division by zero, `0 / 0`) is dropped rather than returned. Functions
+//! (`SUM(...)`, `FILL(...)`) are refused.
 
 use std::collections::BTreeMap;
 
@@ -191,7 +196,29 @@ mod tests {
         for bad in ["errors +", "SUM(errors)", "nope", "errors ) ", "1 $ 2"] {
             assert!(evaluate(bad, &by_id).is_err(), "{bad}");
         }
+        let deep_ok = format!("{}errors{}", "(".repeat(20), ")".repeat(20));
+        assert!(evaluate(&deep_ok, &by_id).is_ok());
         let deep = format!("{}errors{}", "(".repeat(1000), ")".repeat(1000));
         assert!(evaluate(&deep, &by_id).is_err());
+    }
+
+    #[test]
+    fn division_by_zero_and_missing_points_leave_gaps() {
+        let mut by_id = BTreeMap::new();
+        by_id.insert("a".to_string(), s(&[(0, 1.0), (60, 0.0), (120, 5.0)]));
+        by_id.insert("b".to_string(), s(&[(0, 0.0), (60, 0.0), (180, 1.0)]));
+        // 1/0 and 0/0 are not numbers; 120 and 180 are in one series only.
+        assert_eq!(evaluate("a / b", &by_id).unwrap(), Series::new());
+        assert_eq!(
+            evaluate("a + b", &by_id).unwrap(),
+            s(&[(0, 1.0), (60, 0.0)])
+        );
+        assert_eq!(evaluate("a / 0", &by_id).unwrap(), Series::new());
+        assert_eq!(evaluate("(a - 1) * 2 + 0.5", &by_id).unwrap()[&120], 8.5);
+        assert_eq!(
+            evaluate("7", &by_id).unwrap(),
+            Series::new(),
+            "no timestamps to carry it"
+        );
     }
 }
