@@ -78,6 +78,7 @@ def test_open_a_table_and_edit_an_item(signed_in, console_url, srv):
     assert ddb.get_item(TableName="console-items", Key=key)["Item"] == item
 
     # Typed JSON, as the API takes it, saves a set plain JSON cannot hold.
+    set_text(editor, '{"pk": "a", "sk": 1, "n": 2}')
     find(b, "#format-typed").click()
     typed = json.loads(editor.get_attribute("value"))
     assert typed["n"] == {"N": "2"}
@@ -228,6 +229,19 @@ def test_rules_are_listed_and_disabled(signed_in, console_url, srv):
     text_of(b, "#rules-message", "console-rule is now disabled")
     assert events.describe_rule(Name="console-rule")["State"] == "DISABLED"
     find(b, "button[aria-label='Enable console-rule']")
+
+    # A schedule: UpdateSchedule keeps everything but the State.
+    create_logging_function(srv, "scheduled", versions=0)
+    scheduler = srv.client("scheduler")
+    target = {"Arn": helpers.function_arn("scheduled"), "RoleArn": helpers.ROLE, "Input": '{"n": 5}'}
+    scheduler.create_schedule(Name="console-schedule", ScheduleExpression="rate(1 hour)",
+                              FlexibleTimeWindow={"Mode": "OFF"}, Target=target, Description="kept")
+    b.refresh()
+    find(b, "button[aria-label='Disable console-schedule']").click()
+    text_of(b, "#rules-message", "console-schedule is now disabled")
+    got = scheduler.get_schedule(Name="console-schedule")
+    assert got["State"] == "DISABLED"
+    assert (got["Description"], got["ScheduleExpression"], got["Target"]["Input"]) == ("kept", "rate(1 hour)", '{"n": 5}')
     shot(b, "rules")
 
 

@@ -14,7 +14,7 @@ export async function render(root, params) {
 /** Every item of a v2 list (`Items`, `NextToken`). */
 const all = path => collect(async (token) => {
   const page = await api.apigw('GET', `${path}${token ? `?nextToken=${encodeURIComponent(token)}` : ''}`);
-  return [page.Items || [], page.NextToken];
+  return [page.items || [], page.nextToken];
 });
 
 async function list(root) {
@@ -22,19 +22,19 @@ async function list(root) {
   mount(root,
     h('h1', {}, 'HTTP APIs'),
     table([
-      { title: 'Name', get: a => h('a', { href: `#/apis/${encodeURIComponent(a.ApiId)}` }, a.Name) },
-      { title: 'ID', get: a => h('code', {}, a.ApiId) },
-      { title: 'Protocol', get: a => a.ProtocolType },
-      { title: 'Endpoint', get: a => h('code', {}, a.ApiEndpoint || '') },
+      { title: 'Name', get: a => h('a', { href: `#/apis/${encodeURIComponent(a.apiId)}` }, a.name) },
+      { title: 'ID', get: a => h('code', {}, a.apiId) },
+      { title: 'Protocol', get: a => a.protocolType },
+      { title: 'Endpoint', get: a => h('code', {}, a.apiEndpoint || '') },
     ], apis, { empty: 'No APIs yet.', caption: `${apis.length} API(s)` }));
 }
 
 /** An integration's target, linked to the function when it is one. */
 function target(i) {
   if (!i) return '';
-  const fn = /:function:([^:/]+)/.exec(i.IntegrationUri || '');
-  const uri = fn ? h('a', { href: `#/functions/${encodeURIComponent(fn[1])}` }, fn[1]) : (i.IntegrationUri || '');
-  return h('span', {}, `${i.IntegrationType} → `, uri);
+  const fn = /:function:([^:/]+)/.exec(i.integrationUri || '');
+  const uri = fn ? h('a', { href: `#/functions/${encodeURIComponent(fn[1])}` }, fn[1]) : (i.integrationUri || '');
+  return h('span', {}, `${i.integrationType} → `, uri);
 }
 
 async function one(root, id) {
@@ -42,27 +42,27 @@ async function one(root, id) {
   const [a, routes, integrations, stages] = await Promise.all([
     api.apigw('GET', base), all(`${base}/routes`), all(`${base}/integrations`), all(`${base}/stages`),
   ]);
-  const byId = Object.fromEntries(integrations.map(i => [i.IntegrationId, i]));
-  routes.sort((x, y) => x.RouteKey.localeCompare(y.RouteKey));
+  const byId = Object.fromEntries(integrations.map(i => [i.integrationId, i]));
+  routes.sort((x, y) => x.routeKey.localeCompare(y.routeKey));
   mount(root,
     h('p', {}, h('a', { href: '#/apis' }, '← HTTP APIs')),
-    h('h1', { id: 'api-name' }, a.Name),
-    h('p', { class: 'muted' }, `${a.ProtocolType} · `, h('code', {}, a.ApiEndpoint || '')),
+    h('h1', { id: 'api-name' }, a.name),
+    h('p', { class: 'muted' }, `${a.protocolType} · `, h('code', {}, a.apiEndpoint || '')),
     h('h2', {}, 'Routes'),
     table([
-      { title: 'Route', get: r => h('code', {}, r.RouteKey) },
-      { title: 'Authorization', get: r => r.AuthorizationType || 'NONE' },
-      { title: 'Integration', get: r => target(byId[String(r.Target || '').replace(/^integrations\//, '')]) },
+      { title: 'Route', get: r => h('code', {}, r.routeKey) },
+      { title: 'Authorization', get: r => r.authorizationType || 'NONE' },
+      { title: 'Integration', get: r => target(byId[String(r.target || '').replace(/^integrations\//, '')]) },
     ], routes, { empty: 'No routes.', caption: `${routes.length} route(s)` }),
     tryIt(id, routes, stages));
 }
 
 function tryIt(id, routes, stages) {
   const stage = h('select', { id: 'try-stage' },
-    stages.map(s => h('option', { value: s.StageName }, s.StageName)));
+    stages.map(s => h('option', { value: s.stageName }, s.stageName)));
   const method = h('select', { id: 'try-method' },
     ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD'].map(m => h('option', { value: m }, m)));
-  const first = routes.map(r => r.RouteKey.split(' ')).find(([, p]) => p && !p.includes('{'));
+  const first = routes.map(r => r.routeKey.split(' ')).find(([, p]) => p && !p.includes('{'));
   if (first && first[0] !== 'ANY') method.value = first[0];
   const path = h('input', { id: 'try-path', type: 'text', value: first ? first[1] : '/', spellcheck: 'false' });
   const body = h('textarea', { id: 'try-body', rows: '4' });
