@@ -39,5 +39,5 @@ export async function render(root, params) {
       [...byFunction.groups].sort((a, b) => b.cost - a.cost), { empty: 'No invocations in this window.', caption: 'Most expensive first' }),
     h('h2', {}, 'Per day'),
     table([{ title: 'Day (UTC)', get: g => g.key }, ...COLUMNS], byDay.groups, { empty: 'No invocations in this window.' }),
-    h('p', { class: 'muted' }, `Prices: ${JSON.stringify(byFunction.prices)}`));
+    h('p', { class: 'muted' }, 'Prices: ', h('code', {}, JSON.stringify(byFunction.prices))));
 }
