@@ -13,11 +13,20 @@ from botocore.exceptions import ClientError
 import helpers
 from test_console import (  # noqa: F401 (fixtures)
     browser, console_url, create_logging_function, find, needs_browser, shot, sign_in, srv,
-    text_of, wait_for,
+    wait_for,
 )
 
 # The console proxy's body limit (the server's whole-request limit), stated on the bucket page.
 UPLOAD_LIMIT = 70_167_211
+
+
+def text_of(driver, css, contains):
+    """Waits until the first element matching `css` contains `contains`, read in the page in
+    one step (a page that re-renders would leave a found element stale before it is read)."""
+    script = ("const e = document.querySelector(arguments[0]);"
+              "return !!e && e.textContent.includes(arguments[1]);")
+    wait_for(driver, lambda d: d.execute_script(script, css, contains),
+             f"{css} never showed {contains!r}")
 
 
 @pytest.fixture(scope="module")
