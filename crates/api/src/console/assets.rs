@@ -33,6 +33,16 @@ pub const FILES: &[(&str, &[u8])] = files![
     "assets/js/pages/function_tabs.js",
     "assets/js/pages/function_test.js",
     "assets/js/pages/create_function.js",
+    "assets/js/widgets.js",
+    "assets/js/dynamo_json.js",
+    "assets/js/pages/buckets.js",
+    "assets/js/pages/tables.js",
+    "assets/js/pages/item_editor.js",
+    "assets/js/pages/topics.js",
+    "assets/js/pages/queues.js",
+    "assets/js/pages/rules.js",
+    "assets/js/pages/apis.js",
+    "assets/js/pages/usage.js",
 ];
 
 fn content_type(path: &str) -> &'static str {

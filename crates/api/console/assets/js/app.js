@@ -12,12 +12,31 @@ export const PAGES = [
   { path: 'functions', module: './pages/functions.js', title: 'Functions' },
   { path: 'functions/new', module: './pages/create_function.js', title: 'Create function' },
   { path: 'functions/:name', module: './pages/function.js', title: 'Function' },
+  { path: 'buckets', module: './pages/buckets.js', title: 'Buckets' },
+  { path: 'buckets/:bucket', module: './pages/buckets.js', title: 'Bucket' },
+  { path: 'tables', module: './pages/tables.js', title: 'Tables' },
+  { path: 'tables/:table', module: './pages/tables.js', title: 'Table' },
+  { path: 'topics', module: './pages/topics.js', title: 'Topics' },
+  { path: 'topics/:arn', module: './pages/topics.js', title: 'Topic' },
+  { path: 'queues', module: './pages/queues.js', title: 'Queues' },
+  { path: 'queues/:name', module: './pages/queues.js', title: 'Queue' },
+  { path: 'rules', module: './pages/rules.js', title: 'Rules and schedules' },
+  { path: 'apis', module: './pages/apis.js', title: 'HTTP APIs' },
+  { path: 'apis/:id', module: './pages/apis.js', title: 'HTTP API' },
+  { path: 'usage', module: './pages/usage.js', title: 'Usage and cost' },
 ];
 
 /** The main menu: [label, hash path]. */
 export const NAV = [
   ['Dashboard', ''],
   ['Functions', 'functions'],
+  ['Buckets', 'buckets'],
+  ['Tables', 'tables'],
+  ['Topics', 'topics'],
+  ['Queues', 'queues'],
+  ['Rules', 'rules'],
+  ['APIs', 'apis'],
+  ['Usage', 'usage'],
 ];
 
 /** Splits `#/functions/f?tab=test` into a path and its query. */
