@@ -417,6 +417,10 @@ Outputs:
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     fn_name = outputs(stack)["Name"]
     assert invoke(server.client("lambda"), fn_name) == {"packaged": True}
+    # The CLI names its change set after the current second, and CloudFormation keeps an
+    # executed change set (EXECUTE_COMPLETE), so a second deploy within the same second would
+    # collide with the first's name, on AWS as here.
+    time.sleep(1.05 - time.time() % 1)
     again = aws_cli(server, "cloudformation", "deploy", "--template-file", "packaged.yaml",
                     "--stack-name", stack_name, "--s3-bucket", bucket, "--no-fail-on-empty-changeset",
                     cwd=tmp_path)

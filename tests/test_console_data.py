@@ -273,3 +273,50 @@ def test_http_api_routes_and_try_it(signed_in, console_url, srv):
     assert answer["echo"]["rawPath"] == "/hello"
     assert answer["echo"]["rawQueryString"] == "x=1"
     shot(b, "http-api")
+
+
+@needs_browser
+def test_a_rollout_shows_its_progress_and_stops_with_a_rollback(signed_in, console_url, srv):
+    b = signed_in
+    lam = create_logging_function(srv, "console-rollout", versions=2)
+    lam.create_alias(FunctionName="console-rollout", Name="live", FunctionVersion="1")
+    cd = srv.client("codedeploy")
+    cd.create_application(applicationName="console-app", computePlatform="Lambda")
+    # A canary that holds 10 % for an hour: the rollout is mid-way while the page looks at it.
+    cd.create_deployment_config(
+        deploymentConfigName="console-canary", computePlatform="Lambda",
+        trafficRoutingConfig={"type": "TimeBasedCanary",
+                              "timeBasedCanary": {"canaryPercentage": 10, "canaryInterval": 60}})
+    cd.create_deployment_group(
+        applicationName="console-app", deploymentGroupName="g",
+        serviceRoleArn="arn:aws:iam::000000000000:role/codedeploy",
+        deploymentConfigName="console-canary",
+        deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"})
+    spec = {"version": 0.0, "Resources": [{"fn": {"Type": "AWS::Lambda::Function", "Properties": {
+        "Name": "console-rollout", "Alias": "live", "CurrentVersion": "1", "TargetVersion": "2"}}}]}
+    dep = cd.create_deployment(
+        applicationName="console-app", deploymentGroupName="g",
+        revision={"revisionType": "String", "string": {"content": json.dumps(spec)}})["deploymentId"]
+    weights = lambda: lam.get_alias(FunctionName="console-rollout", Name="live").get(  # noqa: E731
+        "RoutingConfig", {}).get("AdditionalVersionWeights", {})
+    deadline = time.time() + 30
+    while weights() != {"2": 0.1}:
+        assert time.time() < deadline, f"the canary never took 10 %: {weights()}"
+        time.sleep(0.2)
+
+    b.get(console_url + "#/rollouts")
+    find(b, f"a[href='#/rollouts/{dep}']").click()
+    text_of(b, "#rollout-status", "InProgress")
+    text_of(b, "#rollout-weight", "10%")
+    shot(b, "rollout")
+    find(b, "#rollout-stop").click()
+    find(b, ".confirm-yes").click()
+    text_of(b, "#rollout-message", "Stopping")
+    deadline = time.time() + 30
+    while cd.get_deployment(deploymentId=dep)["deploymentInfo"]["status"] != "Stopped":
+        assert time.time() < deadline, "the deployment never stopped"
+        time.sleep(0.2)
+    alias = lam.get_alias(FunctionName="console-rollout", Name="live")
+    assert alias["FunctionVersion"] == "1" and weights() == {}
+    find(b, "#rollout-refresh").click()
+    text_of(b, "#rollout-status", "Stopped")

@@ -42,6 +42,7 @@ pub const FILES: &[(&str, &[u8])] = files![
     "assets/js/pages/queues.js",
     "assets/js/pages/rules.js",
     "assets/js/pages/apis.js",
+    "assets/js/pages/rollouts.js",
     "assets/js/pages/usage.js",
 ];
 

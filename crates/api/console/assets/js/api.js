@@ -82,6 +82,7 @@ export const dynamodb = (target, body) => jsonTarget('dynamodb', `DynamoDB_20120
 export const logs = (target, body) => jsonTarget('logs', `Logs_20140328.${target}`, '1.1', body);
 export const events = (target, body) => jsonTarget('events', `AWSEvents.${target}`, '1.1', body);
 export const sqs = (target, body) => jsonTarget('sqs', `AmazonSQS.${target}`, '1.0', body);
+export const codedeploy = (target, body) => jsonTarget('codedeploy', `CodeDeploy_20141006.${target}`, '1.1', body);
 export const cloudwatch = (op, body) => jsonTarget('monitoring', `GraniteServiceVersion20100801.${op}`, '1.0', body);
 
 /** A Query protocol call (SNS, IAM, STS, CloudFormation): returns the XML document. */

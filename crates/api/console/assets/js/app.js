@@ -23,6 +23,8 @@ export const PAGES = [
   { path: 'rules', module: './pages/rules.js', title: 'Rules and schedules' },
   { path: 'apis', module: './pages/apis.js', title: 'HTTP APIs' },
   { path: 'apis/:id', module: './pages/apis.js', title: 'HTTP API' },
+  { path: 'rollouts', module: './pages/rollouts.js', title: 'Rollouts' },
+  { path: 'rollouts/:id', module: './pages/rollouts.js', title: 'Rollout' },
   { path: 'usage', module: './pages/usage.js', title: 'Usage and cost' },
 ];
 
@@ -36,6 +38,7 @@ export const NAV = [
   ['Queues', 'queues'],
   ['Rules', 'rules'],
   ['APIs', 'apis'],
+  ['Rollouts', 'rollouts'],
   ['Usage', 'usage'],
 ];
 
@@ -89,6 +92,8 @@ async function route() {
     const root = h('div', { class: 'page' });
     mount(main, root);
     main.cleanup = await mod.render(root, { ...query, ...found.params }) || null;
+    // For bench/console.py: when the page's content is on screen, on the page's own clock.
+    if (ticket === rendering) performance.mark('stratus:rendered', { detail: found.page.path });
   } catch (e) {
     if (ticket === rendering && !(e instanceof api.ApiError && e.code === 'SignedOut')) {
       mount(main, notice(e.message || String(e), 'error'));
