@@ -26,6 +26,7 @@ const SERVICES: &[&str] = &[
     "sts",
     "monitoring",
     "cloudformation",
+    "codedeploy",
     "s3",
 ];
 
