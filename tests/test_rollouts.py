@@ -404,7 +404,10 @@ def sam_template(code, hook_report):
                                          "Hooks": {"PreTraffic": {"Ref": "PreHook"}}}}},
             "PreHook": {"Type": "AWS::Serverless::Function", "Properties": {
                 "InlineCode": HOOK, "Handler": "index.handler", "Runtime": "python3.12",
-                "Environment": {"Variables": {"REPORT": hook_report}}}},
+                "Environment": {"Variables": {"REPORT": hook_report}},
+                "Policies": [{"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Resource": "*",
+                    "Action": "codedeploy:PutLifecycleEventHookExecutionStatus"}]}]}},
         },
     })
 
@@ -449,7 +452,9 @@ def test_sam_deployment_preference_shifts_the_alias_on_update_and_rolls_back_a_f
 
     # New code: the update runs a canary deployment, the alias weighted mid-way.
     deploy(cfn, stack, sam_template(GOOD + "# v2\n", "Succeeded"), "UPDATE")
-    wait_until(lambda: alias(lam, fn) == ("1", {"2": 0.1}), 30, message="canary weight")
+    wait_until(lambda: alias(lam, fn) == ("1", {"2": 0.1}), 30, message=lambda: (
+        f"canary weight: {alias(lam, fn)}, {failures(cfn, stack)}, "
+        f"{cd.list_deployments(applicationName=app, deploymentGroupName=grp)['deployments']}"))
     [dep] = cd.list_deployments(applicationName=app, deploymentGroupName=grp)["deployments"]
     assert deployment(cd, dep)["status"] == "InProgress"
     assert settled(cfn, stack)["StackStatus"] == "UPDATE_COMPLETE", failures(cfn, stack)
