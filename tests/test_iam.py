@@ -202,6 +202,7 @@ AWS_MANAGED = {
     "AWSLambdaDynamoDBExecutionRole": "/service-role/",
     "AWSLambdaSQSQueueExecutionRole": "/service-role/",
     "AWSLambdaRole": "/service-role/",
+    "AWSCodeDeployRoleForLambda": "/service-role/",
     "AmazonS3ReadOnlyAccess": "/",
     "AmazonS3FullAccess": "/",
     "AmazonDynamoDBFullAccess": "/",

@@ -387,3 +387,88 @@ def test_stratus_rollout_moves_the_alias_and_status_shows_it(platform):
     assert alias(lam, fn) == ("2", {})
     again = stratus(platform, "rollout", fn, "--alias", "live", "--to", "2")
     assert again.returncode != 0 and "already points at version 2" in again.stderr
+
+
+# --- SAM's DeploymentPreference: a stack update that moves an alias runs a deployment ---
+
+def sam_template(code, hook_report):
+    """A SAM app: `Fn` (AutoPublishAlias live, a 10 % canary for 5 minutes, a PreTraffic hook)
+    and the hook, reporting `hook_report`."""
+    return json.dumps({
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Resources": {
+            "Fn": {"Type": "AWS::Serverless::Function", "Properties": {
+                "InlineCode": code, "Handler": "index.handler", "Runtime": "python3.12",
+                "AutoPublishAlias": "live",
+                "DeploymentPreference": {"Type": "Canary10Percent5Minutes",
+                                         "Hooks": {"PreTraffic": {"Ref": "PreHook"}}}}},
+            "PreHook": {"Type": "AWS::Serverless::Function", "Properties": {
+                "InlineCode": HOOK, "Handler": "index.handler", "Runtime": "python3.12",
+                "Environment": {"Variables": {"REPORT": hook_report}},
+                "Policies": [{"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Resource": "*",
+                    "Action": "codedeploy:PutLifecycleEventHookExecutionStatus"}]}]}},
+        },
+    })
+
+
+def deploy(cfn, stack, body, change_type):
+    """What `aws cloudformation deploy` does: a change set with the transform, executed; the
+    stack once it has settled."""
+    cs = cfn.create_change_set(StackName=stack, ChangeSetName=unique_name("cs"), TemplateBody=body,
+                               ChangeSetType=change_type,
+                               Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])["Id"]
+    wait_until(lambda: cfn.describe_change_set(ChangeSetName=cs)["Status"] == "CREATE_COMPLETE",
+               30, message=lambda: f"change set: {cfn.describe_change_set(ChangeSetName=cs)}")
+    cfn.execute_change_set(ChangeSetName=cs)
+
+
+def settled(cfn, stack, timeout=60):
+    return wait_until(
+        lambda: (s := cfn.describe_stacks(StackName=stack)["Stacks"][0])["StackStatus"]
+        .endswith(("_COMPLETE", "_FAILED")) and s,
+        timeout, interval=0.2, message=lambda: f"stack settled: {cfn.describe_stacks(StackName=stack)}")
+
+
+def failures(cfn, stack):
+    return [(e["LogicalResourceId"], e.get("ResourceStatusReason"))
+            for e in cfn.describe_stack_events(StackName=stack)["StackEvents"]
+            if e["ResourceStatus"].endswith("_FAILED")]
+
+
+def test_sam_deployment_preference_shifts_the_alias_on_update_and_rolls_back_a_failed_one(platform):
+    lam, cd, _ = clients(platform)
+    cfn = make_client(platform.url, "cloudformation")
+    stack = unique_name("sam-canary")
+    deploy(cfn, stack, sam_template(GOOD, "Succeeded"), "CREATE")
+    assert settled(cfn, stack)["StackStatus"] == "CREATE_COMPLETE", failures(cfn, stack)
+    physical = {r["LogicalResourceId"]: r["PhysicalResourceId"]
+                for r in cfn.list_stack_resources(StackName=stack)["StackResourceSummaries"]}
+    fn, app, grp = physical["Fn"], physical["ServerlessDeploymentApplication"], physical["FnDeploymentGroup"]
+    assert alias(lam, fn) == ("1", {})
+    assert cd.get_deployment_group(applicationName=app, deploymentGroupName=grp)[
+        "deploymentGroupInfo"]["deploymentConfigName"] == "CodeDeployDefault.LambdaCanary10Percent5Minutes"
+    assert cd.list_deployments(applicationName=app, deploymentGroupName=grp)["deployments"] == []
+
+    # New code: the update runs a canary deployment, the alias weighted mid-way.
+    deploy(cfn, stack, sam_template(GOOD + "# v2\n", "Succeeded"), "UPDATE")
+    wait_until(lambda: alias(lam, fn) == ("1", {"2": 0.1}), 30, message=lambda: (
+        f"canary weight: {alias(lam, fn)}, {failures(cfn, stack)}, "
+        f"{cd.list_deployments(applicationName=app, deploymentGroupName=grp)['deployments']}"))
+    [dep] = cd.list_deployments(applicationName=app, deploymentGroupName=grp)["deployments"]
+    assert deployment(cd, dep)["status"] == "InProgress"
+    assert settled(cfn, stack)["StackStatus"] == "UPDATE_COMPLETE", failures(cfn, stack)
+    assert deployment(cd, dep)["status"] == "Succeeded"
+    assert alias(lam, fn) == ("2", {})
+
+    # A hook reporting Failed: the deployment fails, the stack update rolls back.
+    deploy(cfn, stack, sam_template(GOOD + "# v3\n", "Failed"), "UPDATE")
+    assert settled(cfn, stack)["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", failures(cfn, stack)
+    failed = [d for d in cd.list_deployments(applicationName=app, deploymentGroupName=grp)[
+        "deployments"] if d != dep]
+    assert len(failed) == 1 and deployment(cd, failed[0])["status"] == "Failed"
+    assert alias(lam, fn) == ("2", {})
+    events = cfn.describe_stack_events(StackName=stack)["StackEvents"]
+    alias_failures = [e for e in events if e["ResourceType"] == "AWS::Lambda::Alias"
+                      and e["ResourceStatus"] == "UPDATE_FAILED"]
+    assert alias_failures and failed[0] in alias_failures[0]["ResourceStatusReason"]

@@ -40,6 +40,7 @@ pub const ALL: &[Managed] = &[
     managed!("AWSLambdaDynamoDBExecutionRole", "/service-role/", "v1", "2015-04-09T15:09:29Z", "Provides list and read access to DynamoDB streams and write permissions to CloudWatch logs."),
     managed!("AWSLambdaSQSQueueExecutionRole", "/service-role/", "v1", "2018-06-14T21:50:45Z", "Provides receive message, delete message, and read attribute access to SQS queues, and write permissions to CloudWatch logs."),
     managed!("AWSLambdaRole", "/service-role/", "v1", "2015-02-06T18:41:28Z", "Default policy for AWS Lambda service role."),
+    managed!("AWSCodeDeployRoleForLambda", "/service-role/", "v3", "2017-11-28T14:05:00Z", "Provides CodeDeploy service access to perform a Lambda deployment on your behalf."),
     managed!("AmazonS3ReadOnlyAccess", "/", "v1", "2015-02-06T18:40:59Z", "Provides read only access to all buckets via the AWS Management Console."),
     managed!("AmazonS3FullAccess", "/", "v1", "2015-02-06T18:40:58Z", "Provides full access to all buckets via the AWS Management Console."),
     managed!("AmazonDynamoDBFullAccess", "/", "v15", "2015-02-06T18:40:11Z", "Provides full access to Amazon DynamoDB via the AWS Management Console."),

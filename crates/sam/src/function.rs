@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 
 use crate::resources::{s3_location, Attrs, Translator};
 use crate::util::{copy_props, get_att, reference, resolve_parameters, resource, tag_list};
-use crate::{events, hash, policies, Context, Invalid};
+use crate::{deployment, events, hash, policies, Context, Invalid};
 
 /// Properties passed to `AWS::Lambda::Function` under the same name.
 const SAME_NAME: &[&str] = &[
@@ -63,6 +63,9 @@ pub(crate) fn translate(
             Some(execution_role(t.ctx, &role_id, p, tags, own_policies)?)
         }
     };
+    if let (None, Some(pref)) = (&alias, p.get("DeploymentPreference")) {
+        deployment::translate(t, id, pref, None, attrs)?;
+    }
     let target = match &alias {
         None => Target {
             name: reference(id),
@@ -70,6 +73,11 @@ pub(crate) fn translate(
         },
         Some(alias) => {
             let alias_id = publish(t, id, alias, p, &mut props, attrs)?;
+            if let Some(pref) = p.get("DeploymentPreference") {
+                if let Some(policy) = deployment::translate(t, id, pref, Some(alias), attrs)? {
+                    t.out[&alias_id]["UpdatePolicy"] = policy;
+                }
+            }
             Target {
                 name: reference(&alias_id),
                 arn: reference(&alias_id),

@@ -13,9 +13,9 @@
 //! `AWS::ApiGatewayV2::Route`, `Integration` and `Authorizer` resources instead of an OpenAPI
 //! `Body`, because those are the resource types the engine creates. REST APIs (`Api` events and
 //! `AWS::Serverless::Api`) and SAM's other types are refused with a transform error naming them.
-//! `DeploymentPreference` (gradual rollouts through CodeDeploy) is not translated yet.
 
 mod authorizers;
+mod deployment;
 mod events;
 mod function;
 mod globals;

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::globals::Globals;
 use crate::util::{copy_props, reference, resource, tag_list};
-use crate::{function, hash, http_api, Context, Error, Invalid};
+use crate::{deployment, function, hash, http_api, Context, Error, Invalid};
 
 /// The resource attributes SAM carries from a SAM resource to what it generates.
 #[derive(Debug, Default, Clone)]
@@ -45,6 +45,8 @@ pub(crate) struct Translator<'a> {
     pub renamed: BTreeMap<String, String>,
     /// The HTTP APIs to emit: the explicit ones and, once an event needs it, the implicit one.
     pub apis: BTreeMap<String, http_api::Api>,
+    /// The functions' deployment preferences, for the resources they share.
+    pub preferences: deployment::Preferences,
     errors: Vec<String>,
 }
 
@@ -63,6 +65,7 @@ impl<'a> Translator<'a> {
             out: Map::new(),
             renamed: BTreeMap::new(),
             apis: BTreeMap::new(),
+            preferences: deployment::Preferences::default(),
             errors: Vec::new(),
         }
     }
@@ -101,6 +104,9 @@ impl<'a> Translator<'a> {
             if let Err(e) = self.one(id, kind, r) {
                 self.fail(id, e);
             }
+        }
+        if let Err(e) = deployment::finish(self) {
+            self.errors.push(e);
         }
         let apis = std::mem::take(&mut self.apis);
         for (id, api) in apis {
@@ -392,7 +398,6 @@ const PROPERTIES: &[(&str, &[&str], &[&str])] = &[
             "DurableConfig",
         ],
         &[
-            "DeploymentPreference",
             "CapacityProviderConfig",
             "FunctionScalingConfig",
             "PublishToLatestPublished",

@@ -284,6 +284,16 @@ impl Engine {
         id: &str,
     ) -> std::result::Result<Value, String> {
         let decl = &plan.template.resources[id];
+        self.evaluate(plan, live, &decl.properties)
+    }
+
+    /// A template value (properties, an UpdatePolicy), evaluated against what is made so far.
+    fn evaluate(
+        &self,
+        plan: &Plan,
+        live: &BTreeMap<String, Resource>,
+        value: &Value,
+    ) -> std::result::Result<Value, String> {
         let resolver = Live {
             resources: live,
             store: &self.store,
@@ -295,7 +305,7 @@ impl Engine {
             conditions: &plan.conditions,
             resolver: &resolver,
         };
-        ctx.eval(&decl.properties)
+        ctx.eval(value)
             .map(|v| v.unwrap_or(Value::Object(Map::new())))
             .map_err(|e| e.message)
     }

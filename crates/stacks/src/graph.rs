@@ -131,8 +131,11 @@ pub fn dependencies(template: &Template) -> BTreeMap<String, BTreeSet<String>> {
         .resources
         .iter()
         .map(|(id, r)| {
+            // An UpdatePolicy's references (a CodeDeploy application and group) are
+            // dependencies too, as CloudFormation orders them.
             let mut deps: BTreeSet<String> = references(&r.properties)
                 .into_iter()
+                .chain(references(&r.update_policy))
                 .map(|reference| match reference {
                     Reference::Ref(n) | Reference::Att(n) => n,
                 })

@@ -59,6 +59,8 @@ pub struct ResourceDecl {
     pub condition: Option<String>,
     pub deletion_policy: Policy,
     pub update_replace_policy: Policy,
+    /// The `UpdatePolicy` attribute (`Null` when absent), not yet evaluated.
+    pub update_policy: Value,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -308,6 +310,7 @@ fn resources(section: Option<&Map<String, Value>>) -> Result<BTreeMap<String, Re
                 condition,
                 deletion_policy: policy(id, decl.get("DeletionPolicy"))?,
                 update_replace_policy: policy(id, decl.get("UpdateReplacePolicy"))?,
+                update_policy: decl.get("UpdatePolicy").cloned().unwrap_or(Value::Null),
             },
         );
     }

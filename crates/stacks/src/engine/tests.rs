@@ -9,6 +9,8 @@ use std::sync::Mutex;
 struct Fake {
     calls: Mutex<Vec<String>>,
     fail_queues: bool,
+    /// What GetDeployment says of every deployment.
+    deployment_fails: bool,
 }
 
 #[async_trait]
@@ -25,6 +27,12 @@ impl Client for Fake {
             r.path,
             target.clone().unwrap_or_default()
         );
+        let what = match target.as_deref() {
+            Some("CodeDeploy_20141006.CreateDeployment") => {
+                format!("{what} {}", String::from_utf8_lossy(&r.body))
+            }
+            _ => what,
+        };
         self.calls.lock().unwrap().push(what);
         let ok = |body: &str| ApiResponse {
             status: 200,
@@ -36,6 +44,13 @@ impl Client for Fake {
                 body: br#"{"message": "queue refused"}"#.to_vec(),
             },
             Some("AmazonSQS.CreateQueue") => ok(r#"{"QueueUrl": "http://q/1/name"}"#),
+            Some("CodeDeploy_20141006.CreateDeployment") => ok(r#"{"deploymentId": "d-1"}"#),
+            Some("CodeDeploy_20141006.GetDeployment") if self.deployment_fails => ok(
+                r#"{"deploymentInfo": {"status": "Failed", "errorInformation": {"message": "hook failed"}}}"#,
+            ),
+            Some("CodeDeploy_20141006.GetDeployment") => {
+                ok(r#"{"deploymentInfo": {"status": "Succeeded"}}"#)
+            }
             _ => ok("{}"),
         }
     }
@@ -234,4 +249,75 @@ async fn update_replaces_and_cleans_up_or_rolls_back() {
         .unwrap();
     assert_eq!(bucket.physical_id.as_deref(), Some("app-data2"));
     assert!(bucket.replaced.is_empty() && bucket.before.is_none());
+}
+
+const ALIAS_TEMPLATE: &str = "Parameters:\n  V:\n    Type: String\nResources:\n  App:\n    Type: AWS::CodeDeploy::Application\n    Properties:\n      ApplicationName: app1\n      ComputePlatform: Lambda\n  Group:\n    Type: AWS::CodeDeploy::DeploymentGroup\n    Properties:\n      ApplicationName: !Ref App\n      DeploymentGroupName: g1\n      ServiceRoleArn: arn:aws:iam::123456789012:role/r\n  Alias:\n    Type: AWS::Lambda::Alias\n    Properties:\n      FunctionName: f\n      Name: live\n      FunctionVersion: !Ref V\n    UpdatePolicy:\n      CodeDeployLambdaAliasUpdate:\n        ApplicationName: !Ref App\n        DeploymentGroupName: !Ref Group\n        BeforeAllowTrafficHook: pre\n";
+
+/// Creates the alias stack at version 1, then updates it to version 2; the calls made by the
+/// update and the stack's final status.
+async fn move_alias(deployment_fails: bool) -> (Vec<String>, String) {
+    let fake = Arc::new(Fake {
+        deployment_fails,
+        ..Default::default()
+    });
+    let (e, _dir) = engine(fake.clone());
+    let id = new_stack(&e, ALIAS_TEMPLATE);
+    let mut stack = e.store.get(&id).unwrap().unwrap();
+    stack.parameters = [("V".to_string(), "1".to_string())].into();
+    e.store.put(&stack).unwrap();
+    e.clone().run(id.clone(), Operation::Create).await;
+    let mut stack = e.store.get(&id).unwrap().unwrap();
+    assert_eq!(stack.status, "CREATE_COMPLETE");
+    let created = fake.calls.lock().unwrap().clone();
+    let position = |what: &str| created.iter().position(|c| c.contains(what)).unwrap();
+    // The UpdatePolicy's references order the alias after the application and the group.
+    assert!(
+        position("CreateDeploymentGroup") < position("/aliases"),
+        "{created:?}"
+    );
+    assert!(!created.iter().any(|c| c.contains("CreateDeployment ")));
+    stack.previous = Some(crate::store::Previous {
+        template: stack.template.clone(),
+        parameters: stack.parameters.clone(),
+        outputs: stack.outputs.clone(),
+    });
+    stack.parameters = [("V".to_string(), "2".to_string())].into();
+    stack.status = "UPDATE_IN_PROGRESS".into();
+    e.store.put(&stack).unwrap();
+    e.clone().run(id.clone(), Operation::Update).await;
+    let calls = fake.calls.lock().unwrap()[created.len()..].to_vec();
+    (calls, e.store.get(&id).unwrap().unwrap().status)
+}
+
+#[tokio::test]
+async fn an_alias_with_a_codedeploy_update_policy_moves_through_a_deployment() {
+    let (calls, status) = move_alias(false).await;
+    assert_eq!(status, "UPDATE_COMPLETE");
+    let create = calls
+        .iter()
+        .find(|c| c.contains("CodeDeploy_20141006.CreateDeployment"))
+        .expect("a deployment");
+    for part in [
+        r#""applicationName":"app1""#,
+        r#""deploymentGroupName":"g1""#,
+        r#"\"CurrentVersion\":\"1\""#,
+        r#"\"TargetVersion\":\"2\""#,
+        r#"\"BeforeAllowTraffic\":\"pre\""#,
+    ] {
+        assert!(create.contains(part), "{part} not in {create}");
+    }
+    assert!(calls.iter().any(|c| c.contains("GetDeployment")));
+}
+
+#[tokio::test]
+async fn a_failed_alias_deployment_rolls_the_update_back() {
+    let (calls, status) = move_alias(true).await;
+    assert_eq!(status, "UPDATE_ROLLBACK_COMPLETE");
+    // The deployment put the alias back itself: no UpdateAlias, before or after.
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.starts_with("PUT") && c.contains("/aliases/")),
+        "{calls:?}"
+    );
 }

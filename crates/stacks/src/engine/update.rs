@@ -5,6 +5,7 @@
 //! A failure rolls back: new resources deleted, updated ones set back, replaced ones restored.
 
 use super::*;
+use crate::providers::alias_deployment;
 use crate::template::Policy;
 
 const REPLACING: &str =
@@ -105,7 +106,17 @@ impl Engine {
         let result = if replace {
             p.create(&cx, &new).await
         } else {
-            p.update(&cx, &made_of(&current), &old, &new).await
+            match self.deploy_alias(plan, live, &decl.kind, &decl.update_policy, &old, &new) {
+                Ok(None) => p.update(&cx, &made_of(&current), &old, &new).await,
+                Ok(Some(policy)) => {
+                    match alias_deployment::run(&cx, &old, &new, &policy).await {
+                        // The deployment moved the alias; other changed properties still apply.
+                        Ok(()) => p.update(&cx, &made_of(&current), &old, &new).await,
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            }
         };
         match result {
             Ok(made) => {
@@ -137,6 +148,27 @@ impl Engine {
                 Err(reason)
             }
         }
+    }
+
+    /// The evaluated `CodeDeployLambdaAliasUpdate` policy when an alias moves to another
+    /// version and has one: the move then goes through a CodeDeploy deployment.
+    fn deploy_alias(
+        &self,
+        plan: &Plan,
+        live: &BTreeMap<String, Resource>,
+        kind: &str,
+        update_policy: &Value,
+        old: &Map<String, Value>,
+        new: &Map<String, Value>,
+    ) -> std::result::Result<Option<Map<String, Value>>, String> {
+        if kind != "AWS::Lambda::Alias"
+            || alias_deployment::policy(update_policy).is_none()
+            || old.get("FunctionVersion") == new.get("FunctionVersion")
+        {
+            return Ok(None);
+        }
+        let evaluated = self.evaluate(plan, live, update_policy)?;
+        Ok(alias_deployment::policy(&evaluated).cloned())
     }
 
     /// After a successful update: deletes what the template dropped and the replaced copies.

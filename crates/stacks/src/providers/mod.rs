@@ -2,7 +2,9 @@
 //! would make (through [`Client`], which the API layer answers in-process with Stratus's own
 //! router), so a stack's resources get the same validation, errors and IAM checks as the API.
 
+pub mod alias_deployment;
 mod apigw;
+mod codedeploy;
 mod dynamodb;
 mod events;
 mod iam;
@@ -123,6 +125,8 @@ pub fn provider(kind: &str) -> Option<&'static dyn Provider> {
         "AWS::ApiGatewayV2::Route" => &apigw::Route,
         "AWS::ApiGatewayV2::Integration" => &apigw::Integration,
         "AWS::ApiGatewayV2::Authorizer" => &apigw::Authorizer,
+        "AWS::CodeDeploy::Application" => &codedeploy::Application,
+        "AWS::CodeDeploy::DeploymentGroup" => &codedeploy::DeploymentGroup,
         _ => return None,
     })
 }
