@@ -152,8 +152,10 @@ def test_a_version_failing_a_third_of_its_invocations_is_rolled_back_by_its_alar
     lam, cd, cw = clients(platform)
     fn = two_versions(lam, BAD)
     alarm = unique_name("errors")
+    # A 10 s period: alarms judge complete periods only, and the shortened minute does not
+    # shorten an alarm's period, so a 60 s one could end after the canary has.
     cw.put_metric_alarm(
-        AlarmName=alarm, Namespace="AWS/Lambda", MetricName="Errors", Statistic="Sum", Period=60,
+        AlarmName=alarm, Namespace="AWS/Lambda", MetricName="Errors", Statistic="Sum", Period=10,
         EvaluationPeriods=1, Threshold=2.0, ComparisonOperator="GreaterThanThreshold",
         TreatMissingData="notBreaching",
         Dimensions=[{"Name": "FunctionName", "Value": fn}, {"Name": "Resource", "Value": f"{fn}:live"},
