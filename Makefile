@@ -53,9 +53,13 @@ integration: venv sam-venv runtime-sdks
 
 # The integration suite with every server's state on PostgreSQL (a database per server) and,
 # when TEST_BLOB_STORE names one (an s3:// URL with its credentials), bytes in that store.
-integration-postgres: venv sam-venv runtime-sdks
+# The end-to-end runs of the SAM CLI and of the browser add nothing about storage that the
+# CloudFormation and API tests do not cover on this pass, and take minutes: they run in
+# `integration` only.
+ONE_PASS_ONLY := --ignore=tests/test_sam_cli.py --ignore=tests/test_console.py --ignore=tests/test_console_data.py
+integration-postgres: venv runtime-sdks
 	@test -n "$(TEST_DATABASE)" || { echo "set TEST_DATABASE to a postgres:// URL"; exit 2; }
-	$(if $(TEST_BLOB_STORE),STRATUS_BLOB_STORE="$(TEST_BLOB_STORE)") STRATUS_TEST_DATABASE="$(TEST_DATABASE)" STRATUS_TEST_SAM="$(SAM)" PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -q
+	$(if $(TEST_BLOB_STORE),STRATUS_BLOB_STORE="$(TEST_BLOB_STORE)") STRATUS_TEST_DATABASE="$(TEST_DATABASE)" PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -q $(ONE_PASS_ONLY)
 
 # Fuzzing (not part of `make test`): every fuzz target under fuzz/ for FUZZ_SECONDS each
 # (default 60); installs cargo-fuzz first if it is missing.
