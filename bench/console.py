@@ -27,6 +27,7 @@ from botocore.config import Config
 from selenium import webdriver
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness.deploy import ROLE, ensure_role  # noqa: E402
 from harness.servers import RUNTIME_ENV, free_port, wait_port  # noqa: E402
 
 PAGES = ["", "functions", "functions/bench-fn", "buckets", "tables", "topics", "queues",
@@ -51,8 +52,9 @@ def seed(url):
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("app.py", "def handler(e, c):\n    print('hi')\n    return e\n")
     lam = boto3.client("lambda", **kw)
+    ensure_role(lam)
     lam.create_function(FunctionName="bench-fn", Runtime="python3.12", Handler="app.handler",
-                        Role="arn:aws:iam::000000000000:role/r", Code={"ZipFile": buf.getvalue()})
+                        Role=ROLE, Code={"ZipFile": buf.getvalue()})
     lam.get_waiter("function_active_v2").wait(FunctionName="bench-fn")
     for _ in range(5):
         lam.invoke(FunctionName="bench-fn", Payload=b"{}")
