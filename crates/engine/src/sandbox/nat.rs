@@ -467,31 +467,23 @@ impl Nat {
             addresses: self.addresses.clone(),
         };
         let started = std::time::Instant::now();
-        let n = self.ports.fetch_add(1, Ordering::Relaxed) % 10_000_000;
-        let port = format!("{PORT_PREFIX}{n}");
         let (address, prefix, gateway) =
             (lease.address, self.plan.subnet.prefix, self.plan.gateway());
-        let ns = ns.as_raw_fd();
-        let platform = std::process::id();
-        // On a thread of its own inside the environment's namespace, over netlink rather than
-        // an `ip` process (see `rtnl`); the peer lands in the platform's namespace.
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| -> io::Result<()> {
-                    // SAFETY: setns only changes this short-lived thread's network namespace.
-                    if unsafe { libc::setns(ns, libc::CLONE_NEWNET) } != 0 {
-                        return Err(io::Error::last_os_error());
-                    }
-                    let nl = super::rtnl::Rtnl::open()?;
-                    nl.add_veth("eth0", &port, platform)?;
-                    let index = super::rtnl::index_of("eth0")?;
-                    nl.add_address(index, address, prefix)?;
-                    nl.set_up(index)?;
-                    nl.add_default_route(index, gateway)
-                })
-                .join()
-                .map_err(|_| io::Error::other("network set-up thread panicked"))?
-        })?;
+        // A host-side name can still be taken by an environment of an earlier server on this
+        // bridge whose namespace has not gone yet (its processes die asynchronously): such a
+        // name is skipped, not fatal.
+        let mut attempts = 0;
+        let port = loop {
+            let n = self.ports.fetch_add(1, Ordering::Relaxed) % 10_000_000;
+            let port = format!("{PORT_PREFIX}{n}");
+            match veth_into(ns, &port, address, prefix, gateway) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 64 => {
+                    attempts += 1
+                }
+                Err(e) => return Err(e),
+                Ok(()) => break port,
+            }
+        };
         attach_to_bridge(&port)?;
         tracing::debug!(
             address = %lease.address,
@@ -580,6 +572,37 @@ fn set_forwarding(interface: &str, on: bool) -> io::Result<()> {
 
 /// `SIOCBRADDIF` (linux/sockios.h): adds an interface, by index, to a bridge.
 const SIOCBRADDIF: libc::c_ulong = 0x89a2;
+
+/// Creates the environment's `eth0` (its peer `port` in the platform's namespace) with its
+/// address and default route: on a thread of its own inside the environment's namespace, over
+/// netlink rather than an `ip` process (see `rtnl`).
+fn veth_into(
+    ns: &OwnedFd,
+    port: &str,
+    address: std::net::Ipv4Addr,
+    prefix: u8,
+    gateway: std::net::Ipv4Addr,
+) -> io::Result<()> {
+    let ns = ns.as_raw_fd();
+    let platform = std::process::id();
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| -> io::Result<()> {
+                // SAFETY: setns only changes this short-lived thread's network namespace.
+                if unsafe { libc::setns(ns, libc::CLONE_NEWNET) } != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                let nl = super::rtnl::Rtnl::open()?;
+                nl.add_veth("eth0", port, platform)?;
+                let index = super::rtnl::index_of("eth0")?;
+                nl.add_address(index, address, prefix)?;
+                nl.set_up(index)?;
+                nl.add_default_route(index, gateway)
+            })
+            .join()
+            .map_err(|_| io::Error::other("network set-up thread panicked"))?
+    })
+}
 
 /// Attaches the host end of a veth to the bridge and brings it up, with two ioctls.
 fn attach_to_bridge(port: &str) -> io::Result<()> {
