@@ -344,13 +344,25 @@ impl Sandbox {
         }
     }
 
-    fn launch_isolated(&self, spec: &LaunchSpec) -> io::Result<Launched> {
+    /// What every isolated environment starts from, made now or ahead (`premade`): the root
+    /// skeleton, the host files `program` needs bound into the root, mount points for `mounts`, and a network
+    /// namespace (on the NAT bridge in that mode).
+    pub(crate) fn root_and_network(
+        &self,
+        program: &str,
+        mounts: &[(PathBuf, String)],
+    ) -> io::Result<(
+        &rootfs::Skeleton,
+        Vec<PathBuf>,
+        netns::NetNs,
+        Option<nat::Lease>,
+    )> {
         let skeleton = self
             .skeleton
             .as_ref()
             .ok_or_else(|| io::Error::other("no root skeleton"))?;
-        let binds = skeleton.expose(&spec.program)?;
-        for (_, inside) in &spec.mounts {
+        let binds = skeleton.expose(program)?;
+        for (_, inside) in mounts {
             skeleton.mount_point(Path::new(inside))?;
         }
         let offered = (self.network != Network::None).then_some(self.endpoint_port);
@@ -359,6 +371,11 @@ impl Sandbox {
             Some(nat) => Some(nat.attach(&ns.handle)?),
             None => None,
         };
+        Ok((skeleton, binds, ns, lease))
+    }
+
+    fn launch_isolated(&self, spec: &LaunchSpec) -> io::Result<Launched> {
+        let (skeleton, binds, ns, lease) = self.root_and_network(&spec.program, &spec.mounts)?;
         let cgroup = match &self.cgroups {
             Some(root) => Some(root.create(&spec.id, &cgroup::Limits::of(spec, PIDS_MAX))?),
             None => None,

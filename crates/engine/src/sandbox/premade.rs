@@ -11,12 +11,12 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 
 use super::cgroup::{self, Cgroup};
 use super::handoff::{self, Exec, Specialisation, CONTROL_FD};
-use super::{jail, nat, netns, pipe, LaunchSpec, Launched, Network, Sandbox, HOST_IDS, PIDS_MAX};
+use super::{jail, nat, pipe, LaunchSpec, Launched, Sandbox, HOST_IDS, PIDS_MAX};
 
 /// What a pre-made sandbox is prepared for: everything about an environment that its function
 /// does not choose. Environments of one runtime share it.
@@ -99,20 +99,8 @@ fn waiting_env() -> Vec<(String, String)> {
 impl Sandbox {
     /// Prepares a sandbox for `family` (namespace isolation only).
     pub fn premake(&self, family: &Family) -> io::Result<Premade> {
-        let skeleton = self
-            .skeleton
-            .as_ref()
-            .ok_or_else(|| io::Error::other("no root skeleton"))?;
-        let binds = skeleton.expose(&family.program)?;
-        for (_, inside) in &family.mounts {
-            skeleton.mount_point(Path::new(inside))?;
-        }
-        let offered = (self.network != Network::None).then_some(self.endpoint_port);
-        let ns = netns::create(offered)?;
-        let lease = match &self.nat {
-            Some(nat) => Some(nat.attach(&ns.handle)?),
-            None => None,
-        };
+        let (skeleton, binds, ns, lease) =
+            self.root_and_network(&family.program, &family.mounts)?;
         let id = format!("pm-{}", uuid::Uuid::new_v4().simple());
         let cgroup = match &self.cgroups {
             Some(root) => Some(root.create(&id, &WAITING)?),
