@@ -243,6 +243,27 @@ fn is_gzip(parts: &Parts) -> bool {
         .any(|e| e.trim().eq_ignore_ascii_case("gzip"))
 }
 
+/// A JSON-protocol request's body as the object every operation takes; anything else is
+/// refused as the services refuse it.
+pub(crate) fn object_body(
+    body: &[u8],
+) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+    let text = crate::wire::json_text(body).map_err(|_| serialization())?;
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(serialization()),
+    }
+}
+
+/// The JSON protocols' answer to a body of the wrong shape.
+pub(crate) fn serialization() -> Error {
+    Error::new(
+        "SerializationException",
+        Kind::InvalidInput,
+        "Start of structure or map found where not expected.",
+    )
+}
+
 /// A gzip body, decompressed to at most the size an uncompressed body may have: a small
 /// body that expands without bound is refused as it grows past the limit.
 pub(crate) fn gunzip(body: &[u8]) -> Result<Bytes, Error> {

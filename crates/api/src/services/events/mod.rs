@@ -127,21 +127,7 @@ pub fn run(call: Call) -> Result<Value, Error> {
     }
 }
 
-fn parse(body: &[u8]) -> Result<Map<String, Value>, Error> {
-    let text = crate::wire::json_text(body).map_err(|_| serialization())?;
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(serialization()),
-    }
-}
-
-fn serialization() -> Error {
-    Error::new(
-        "SerializationException",
-        Kind::InvalidInput,
-        "Start of structure or map found where not expected.",
-    )
-}
+use super::json::{object_body as parse, serialization};
 
 /// A string member, if given (a value of another type is a serialization error).
 pub(crate) fn opt_str<'a>(m: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, Error> {
