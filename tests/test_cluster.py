@@ -198,7 +198,7 @@ SLOW_SOURCE = (
 
 
 @needs_postgres
-def test_a_full_node_spills_to_the_next(module_server_factory, tmp_path_factory):
+def test_a_full_node_spills_to_the_next(server_factory, tmp_path_factory):
     """Three more nodes (their own database) that each keep at most one environment: calls
     that overlap cannot all be served by the first node's one environment, so they spread
     over the others instead of starting a second environment there."""
@@ -207,9 +207,9 @@ def test_a_full_node_spills_to_the_next(module_server_factory, tmp_path_factory)
     )
     env = {"STRATUS_CLUSTER_SECRET": SECRET, "STRATUS_BLOB_STORE": blobs,
            "STRATUS_MAX_ENVIRONMENTS": "1"}
-    first = module_server_factory(env={**env, "STRATUS_NODE_ID": "spill-a"})
+    first = server_factory(env={**env, "STRATUS_NODE_ID": "spill-a"})
     shared = {**env, "STRATUS_DATABASE": first.env["STRATUS_DATABASE"]}
-    others = [module_server_factory(env={**shared, "STRATUS_NODE_ID": f"spill-{x}"})
+    others = [server_factory(env={**shared, "STRATUS_NODE_ID": f"spill-{x}"})
               for x in "bc"]
     helpers.wait_until(lambda: len(node_ids(first)) == 3, timeout=10)
     lam = first.client()
@@ -233,13 +233,13 @@ def test_a_full_node_spills_to_the_next(module_server_factory, tmp_path_factory)
 
 
 @needs_postgres
-def test_a_stopped_node_leaves_at_once(module_server_factory):
+def test_a_stopped_node_leaves_at_once(server_factory):
     """SIGTERM deletes the node's row: the others drop it well before its lease would."""
     env = {"STRATUS_CLUSTER_SECRET": SECRET, "STRATUS_CLUSTER_LEASE_SECS": "30"}
     if os.environ.get("STRATUS_BLOB_STORE"):
         env["STRATUS_BLOB_STORE"] = os.environ["STRATUS_BLOB_STORE"]
-    a = module_server_factory(env={**env, "STRATUS_NODE_ID": "stop-a"})
-    b = module_server_factory(env={**env, "STRATUS_NODE_ID": "stop-b",
+    a = server_factory(env={**env, "STRATUS_NODE_ID": "stop-a"})
+    b = server_factory(env={**env, "STRATUS_NODE_ID": "stop-b",
                                    "STRATUS_DATABASE": a.env["STRATUS_DATABASE"]})
     helpers.wait_until(lambda: node_ids(a) == ["stop-a", "stop-b"], timeout=10)
     assert b.stop() == 0
@@ -326,11 +326,11 @@ def runs_recorded(s3, bucket):
 
 @needs_postgres
 def test_a_killed_nodes_async_events_run_on_the_others_once_at_a_time(
-        module_server_factory, tmp_path_factory):
+        server_factory, tmp_path_factory):
     """Async events queued on the node that runs them; that node is killed (SIGKILL) with
     some in flight: every acknowledged event still runs to success within the bound, no event
     runs twice at the same time, and sync calls through the other nodes keep succeeding."""
-    trio = start_trio(module_server_factory, tmp_path_factory, "redeliver")
+    trio = start_trio(server_factory, tmp_path_factory, "redeliver")
     by_id = {f"redeliver-{x}": srv for x, srv in zip("abc", trio)}
     s3 = helpers.make_s3_client(trio[0].url)
     bucket = helpers.unique_bucket("runs")
@@ -398,8 +398,8 @@ CHANGE_BOUND_S = 2.5
 
 @needs_postgres
 def test_changes_through_one_node_reach_the_others_within_the_bound(
-        module_server_factory, tmp_path_factory):
-    a, b, c = start_trio(module_server_factory, tmp_path_factory, "changes")
+        server_factory, tmp_path_factory):
+    a, b, c = start_trio(server_factory, tmp_path_factory, "changes")
     lam = a.client()
     name = helpers.unique_name("changes")
     helpers.create_function(lam, name, helpers.make_zip({"app.py": versioned_source("one")}))
@@ -481,7 +481,7 @@ def most_at_once(intervals):
 @needs_postgres
 @pytest.mark.parametrize("limit", ["reserved", "account"])
 def test_a_concurrency_limit_holds_for_the_sum_of_the_nodes(
-        limit, module_server_factory, tmp_path_factory):
+        limit, server_factory, tmp_path_factory):
     """A limit of 2 (the function's reserved concurrency, or the account's) across three
     nodes that each keep one environment: two calls run on two nodes (the second spills), and
     once their counts are published, four more through every node are throttled as one node
@@ -490,7 +490,7 @@ def test_a_concurrency_limit_holds_for_the_sum_of_the_nodes(
     extra = {"STRATUS_MAX_ENVIRONMENTS": "1"}
     if limit == "account":
         extra["STRATUS_ACCOUNT_CONCURRENCY"] = "2"
-    trio = start_trio(module_server_factory, tmp_path_factory, f"limits-{limit}", extra=extra)
+    trio = start_trio(server_factory, tmp_path_factory, f"limits-{limit}", extra=extra)
     lam = trio[0].client()
     name = helpers.unique_name("limits")
     helpers.create_function(lam, name, helpers.make_zip({"app.py": TIMED_SOURCE}), Timeout=30)
@@ -538,11 +538,11 @@ exports.handler = awslambda.streamifyResponse(async (event, stream) => {
 
 
 @needs_postgres
-def test_a_stream_placed_on_another_node_comes_back_whole(module_server_factory, tmp_path_factory):
+def test_a_stream_placed_on_another_node_comes_back_whole(server_factory, tmp_path_factory):
     """The internal channel carries complete answers: a streamed response forwarded from its
     home node arrives gathered, as one PayloadChunk, with the same InvokeComplete."""
     # Its own three nodes: the module's shared trio has lost a node to the tests above.
-    a, b, c = start_trio(module_server_factory, tmp_path_factory, "streams")
+    a, b, c = start_trio(server_factory, tmp_path_factory, "streams")
     name = helpers.unique_name("streamed")
     helpers.create_function(a.client(), name, helpers.make_zip({"index.js": STREAMER}),
                             Runtime="nodejs20.x", Handler="index.handler")
@@ -562,8 +562,8 @@ def test_a_stream_placed_on_another_node_comes_back_whole(module_server_factory,
 
 @needs_postgres
 def test_a_layer_published_through_one_node_runs_on_every_node(
-        module_server_factory, tmp_path_factory):
-    a, b, _ = start_trio(module_server_factory, tmp_path_factory, "layers")
+        server_factory, tmp_path_factory):
+    a, b, _ = start_trio(server_factory, tmp_path_factory, "layers")
     client = a.client()
     layer = client.publish_layer_version(
         LayerName=helpers.unique_name("layer"),
