@@ -54,11 +54,43 @@ pub struct FunctionConfig {
     /// The layer versions extracted into `/opt`, in order (later ones win).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub layers: Vec<crate::layer::LayerRef>,
+    /// `SnapStart.ApplyOn`. Kept on `$LATEST` and copied to each version published from it;
+    /// it takes effect on published versions only (see [`FunctionConfig::snap_start_on`]).
+    #[serde(default, skip_serializing_if = "SnapStartApplyOn::is_none")]
+    pub snap_start: SnapStartApplyOn,
+}
+
+/// `SnapStart.ApplyOn`: whether publishing a version prepares initialised environments of it
+/// for its cold starts to resume from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SnapStartApplyOn {
+    #[default]
+    None,
+    PublishedVersions,
+}
+
+impl SnapStartApplyOn {
+    pub fn is_none(&self) -> bool {
+        *self == SnapStartApplyOn::None
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SnapStartApplyOn::None => "None",
+            SnapStartApplyOn::PublishedVersions => "PublishedVersions",
+        }
+    }
 }
 
 impl FunctionConfig {
     pub fn is_latest(&self) -> bool {
         self.version == LATEST
+    }
+
+    /// Whether SnapStart is on for this version (AWS's `OptimizationStatus: On`): a published
+    /// version of a function whose `ApplyOn` was `PublishedVersions` when it was published.
+    pub fn snap_start_on(&self) -> bool {
+        !self.is_latest() && self.snap_start == SnapStartApplyOn::PublishedVersions
     }
 
     /// The CloudWatch log group this function logs to.
@@ -110,6 +142,7 @@ pub struct Settings {
     pub kms_key_arn: Option<String>,
     pub logging_config: Option<LoggingInput>,
     pub layers: Option<Vec<String>>,
+    pub snap_start: Option<SnapStartInput>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -131,6 +164,11 @@ pub struct TracingInput {
 #[serde(rename_all = "PascalCase")]
 pub struct DeadLetterInput {
     pub target_arn: Option<String>,
+}
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SnapStartInput {
+    pub apply_on: Option<String>,
 }
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -186,6 +224,13 @@ impl Settings {
                 next.log_group = l.log_group.clone();
             }
         }
+        if let Some(on) = self.snap_start.as_ref().and_then(|s| s.apply_on.as_deref()) {
+            next.snap_start = match on {
+                "PublishedVersions" => SnapStartApplyOn::PublishedVersions,
+                _ => SnapStartApplyOn::None,
+            };
+        }
+        check_snap_start(&next)?;
         *cfg = next;
         Ok(())
     }
@@ -267,6 +312,15 @@ impl Settings {
                 ));
             }
         }
+        if let Some(on) = self.snap_start.as_ref().and_then(|s| s.apply_on.as_deref()) {
+            if on != "PublishedVersions" && on != "None" {
+                violations.push((
+                    on.to_string(),
+                    "snapStart.applyOn",
+                    "Member must satisfy enum value set: [PublishedVersions, None]",
+                ));
+            }
+        }
         if let Some(mode) = self.tracing_config.as_ref().and_then(|t| t.mode.as_deref()) {
             if mode != "Active" && mode != "PassThrough" {
                 violations.push((
@@ -287,6 +341,27 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// SnapStart on a runtime AWS offers it for, with no more than 512 MB of /tmp: checked on the
+/// configuration as it would be after the change, so turning SnapStart on, changing the runtime
+/// and growing /tmp are each refused when the result would not do.
+fn check_snap_start(cfg: &FunctionConfig) -> Result<()> {
+    if cfg.snap_start != SnapStartApplyOn::PublishedVersions {
+        return Ok(());
+    }
+    let runtime = cfg.runtime.as_deref().unwrap_or(&cfg.package_type);
+    if !runtime::supports_snap_start(runtime) {
+        return Err(Error::invalid(format!(
+            "{runtime} is not supported for SnapStart enabled functions."
+        )));
+    }
+    if cfg.ephemeral_storage > limits::MIN_EPHEMERAL {
+        return Err(Error::invalid(
+            "SnapStart is not supported for functions with ephemeral storage greater than 512 MB.",
+        ));
+    }
+    Ok(())
 }
 
 pub fn validate_runtime(r: &str) -> Result<()> {
@@ -413,6 +488,7 @@ mod tests {
             revision_id: "r1".into(),
             source_description: None,
             layers: Vec::new(),
+            snap_start: Default::default(),
         }
     }
 

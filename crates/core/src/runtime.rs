@@ -111,6 +111,25 @@ pub fn is_deprecated(runtime: &str) -> bool {
     DEPRECATED.contains(&runtime)
 }
 
+/// The runtimes AWS offers SnapStart for (`SnapStart.ApplyOn: PublishedVersions`). Of them,
+/// Stratus runs the python ones; the others are accepted as AWS accepts them and, like every
+/// function of those runtimes, cannot be invoked.
+pub const SNAP_START: &[&str] = &[
+    "java11",
+    "java17",
+    "java21",
+    "java25",
+    "python3.12",
+    "python3.13",
+    "python3.14",
+    "dotnet8",
+    "dotnet10",
+];
+
+pub fn supports_snap_start(runtime: &str) -> bool {
+    SNAP_START.contains(&runtime)
+}
+
 /// `AWS_EXECUTION_ENV` for a runtime; AWS sets none for custom runtimes.
 pub fn execution_env(runtime: &str) -> Option<String> {
     match kind(runtime) {

@@ -1317,6 +1317,7 @@ mod tests {
             revision_id: "r".into(),
             source_description: None,
             layers: Vec::new(),
+            snap_start: Default::default(),
         }
     }
 

@@ -124,6 +124,7 @@ fn blank(name: &str, code: CodeRef, architectures: Vec<String>) -> FunctionConfi
         revision_id: function::new_revision_id(),
         source_description: None,
         layers: Vec::new(),
+        snap_start: Default::default(),
     }
 }
 

@@ -78,7 +78,10 @@ pub fn configuration(
     put("EphemeralStorage", json!({ "Size": cfg.ephemeral_storage }));
     put(
         "SnapStart",
-        json!({ "ApplyOn": "None", "OptimizationStatus": "Off" }),
+        json!({
+            "ApplyOn": cfg.snap_start.as_str(),
+            "OptimizationStatus": if cfg.snap_start_on() { "On" } else { "Off" },
+        }),
     );
     put(
         "LoggingConfig",

@@ -55,7 +55,7 @@ fn code(props: &Map<String, Value>) -> Result<Map<String, Value>, Failed> {
     Ok(out)
 }
 
-const CONFIG: [&str; 13] = [
+const CONFIG: [&str; 14] = [
     "Description",
     "Handler",
     "Runtime",
@@ -69,6 +69,7 @@ const CONFIG: [&str; 13] = [
     "EphemeralStorage",
     "LoggingConfig",
     "VpcConfig",
+    "SnapStart",
 ];
 
 fn enc(s: &str) -> String {
@@ -79,6 +80,13 @@ fn function_attrs(body: &Value, name: &str) -> Made {
     let mut attributes = BTreeMap::new();
     if let Some(arn) = body.get("FunctionArn") {
         attributes.insert("Arn".into(), arn.clone());
+    }
+    if let Some(snap) = body.get("SnapStart") {
+        for k in ["ApplyOn", "OptimizationStatus"] {
+            if let Some(v) = snap.get(k) {
+                attributes.insert(format!("SnapStartResponse.{k}"), v.clone());
+            }
+        }
     }
     Made {
         physical_id: name.to_string(),
@@ -157,6 +165,7 @@ impl Provider for Function {
                             "Layers" => json!([]),
                             "Timeout" => json!(3),
                             "MemorySize" => json!(128),
+                            "SnapStart" => json!({"ApplyOn": "None"}),
                             _ => continue,
                         };
                         body.insert(k.into(), reset);
