@@ -9,8 +9,8 @@
 //! while it waits for the server.
 
 use std::collections::HashMap;
-use std::sync::{Condvar, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use postgres::{Client, Statement};
 
@@ -24,6 +24,11 @@ const POOL_SIZE: usize = 4;
 /// How long a connection attempt may take before the store answers "unavailable".
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A connection unused this long is closed: a node holds connections for the stores it is
+/// using, not for every store it ever used (a cluster's nodes share the server's
+/// `max_connections`).
+const IDLE_CLOSE: Duration = Duration::from_secs(60);
+
 /// One connection and the statements prepared on it.
 pub(crate) struct Conn {
     pub client: Client,
@@ -33,14 +38,28 @@ pub(crate) struct Conn {
 pub(crate) struct Pool {
     config: crate::location::PgTarget,
     schema: String,
+    shared: Arc<Shared>,
+}
+
+/// What the pool and the idle reaper (see [`reap_idle`]) share.
+struct Shared {
     idle: Mutex<Pool_>,
     freed: Condvar,
 }
 
 struct Pool_ {
-    conns: Vec<Conn>,
+    /// Idle connections with when each was returned, oldest first.
+    conns: Vec<(Conn, Instant)>,
     /// Connections handed out and not yet returned.
     out: usize,
+}
+
+impl Pool_ {
+    /// Takes out the connections idle since before `cutoff` (the oldest, at the front).
+    fn expired(&mut self, cutoff: Instant) -> Vec<(Conn, Instant)> {
+        let n = self.conns.iter().take_while(|(_, t)| *t < cutoff).count();
+        self.conns.drain(..n).collect()
+    }
 }
 
 /// A connection borrowed from the pool, returned when dropped (unless it broke).
@@ -53,7 +72,12 @@ pub(crate) struct Lease<'a> {
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = self
+            .pool
+            .shared
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         idle.out -= 1;
         if let Some(c) = self.conn.take() {
             if self.lost || c.client.is_closed() {
@@ -62,10 +86,10 @@ impl Drop for Lease<'_> {
                 // failing one more request.
                 idle.conns.clear();
             } else {
-                idle.conns.push(c);
+                idle.conns.push((c, Instant::now()));
             }
         }
-        self.pool.freed.notify_one();
+        self.pool.shared.freed.notify_one();
     }
 }
 
@@ -74,8 +98,9 @@ impl Drop for Lease<'_> {
 /// connections to a plain thread to close.
 impl Drop for Pool {
     fn drop(&mut self) {
-        let idle = self.idle.get_mut().unwrap_or_else(|p| p.into_inner());
+        let mut idle = self.shared.idle.lock().unwrap_or_else(|p| p.into_inner());
         let conns = std::mem::take(&mut idle.conns);
+        drop(idle);
         if !conns.is_empty() && tokio::runtime::Handle::try_current().is_ok() {
             std::thread::spawn(move || drop(conns));
         }
@@ -105,12 +130,15 @@ impl Pool {
         let pool = Pool {
             config,
             schema: schema.to_string(),
-            idle: Mutex::new(Pool_ {
-                conns: Vec::new(),
-                out: 0,
+            shared: Arc::new(Shared {
+                idle: Mutex::new(Pool_ {
+                    conns: Vec::new(),
+                    out: 0,
+                }),
+                freed: Condvar::new(),
             }),
-            freed: Condvar::new(),
         };
+        watch_idle(&pool.shared);
         blocking(|| {
             let mut lease = pool.lease()?;
             let conn = lease
@@ -144,9 +172,9 @@ impl Pool {
     /// An idle connection, a new one while fewer than [`POOL_SIZE`] are out, or the next one
     /// returned.
     pub fn lease(&self) -> Result<Lease<'_>, Error> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = self.shared.idle.lock().unwrap_or_else(|p| p.into_inner());
         loop {
-            if let Some(c) = idle.conns.pop() {
+            if let Some((c, _)) = idle.conns.pop() {
                 if c.client.is_closed() {
                     continue;
                 }
@@ -170,8 +198,53 @@ impl Pool {
                 lease.conn = Some(self.connect()?);
                 return Ok(lease);
             }
-            idle = self.freed.wait(idle).unwrap_or_else(|p| p.into_inner());
+            idle = self
+                .shared
+                .freed
+                .wait(idle)
+                .unwrap_or_else(|p| p.into_inner());
         }
+    }
+}
+
+/// The pools the idle reaper looks after; a dropped pool's entry is pruned on its next round.
+fn watched() -> &'static Mutex<Vec<Weak<Shared>>> {
+    static POOLS: OnceLock<Mutex<Vec<Weak<Shared>>>> = OnceLock::new();
+    POOLS.get_or_init(|| {
+        // A plain thread: closing a client blocks on the client's own runtime.
+        let spawned = std::thread::Builder::new()
+            .name("pg-idle-reaper".into())
+            .spawn(|| loop {
+                std::thread::sleep(IDLE_CLOSE / 4);
+                if let Some(cutoff) = Instant::now().checked_sub(IDLE_CLOSE) {
+                    reap_idle(cutoff);
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("idle PostgreSQL connections will stay open: {e}");
+        }
+        Mutex::new(Vec::new())
+    })
+}
+
+fn watch_idle(shared: &Arc<Shared>) {
+    let mut pools = watched().lock().unwrap_or_else(|p| p.into_inner());
+    pools.push(Arc::downgrade(shared));
+}
+
+/// Closes every watched pool's connections idle since before `cutoff`.
+fn reap_idle(cutoff: Instant) {
+    let live: Vec<Arc<Shared>> = {
+        let mut pools = watched().lock().unwrap_or_else(|p| p.into_inner());
+        pools.retain(|w| w.strong_count() > 0);
+        pools.iter().filter_map(Weak::upgrade).collect()
+    };
+    for shared in live {
+        let expired = {
+            let mut idle = shared.idle.lock().unwrap_or_else(|p| p.into_inner());
+            idle.expired(cutoff)
+        };
+        drop(expired);
     }
 }
 
@@ -273,7 +346,43 @@ pub(crate) fn is_conflict(e: &postgres::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::translate;
+    use super::*;
+
+    /// Connections a pool no longer uses are closed by the reaper; the pool still serves.
+    #[test]
+    fn idle_connections_are_closed_and_the_pool_still_serves() {
+        let Ok(url) = std::env::var("STRATUS_TEST_DATABASE") else {
+            return;
+        };
+        let crate::Location::Postgres(target) =
+            crate::Location::parse(Some(&url), std::path::Path::new("/")).unwrap()
+        else {
+            panic!("{url} is not a PostgreSQL URL");
+        };
+        let schema = format!("test_idle_{}", std::process::id());
+        let pool = Pool::open(&target, &schema, &[]).unwrap();
+        let before = Instant::now();
+        let (a, b) = (pool.lease().unwrap(), pool.lease().unwrap());
+        drop((a, b));
+        let idle = |p: &Pool| p.shared.idle.lock().unwrap().conns.len();
+        assert_eq!(idle(&pool), 2);
+        reap_idle(before);
+        assert_eq!(idle(&pool), 2, "recently used connections stay");
+        reap_idle(Instant::now() + Duration::from_millis(1));
+        assert_eq!(
+            idle(&pool),
+            0,
+            "connections idle since before the cutoff are closed"
+        );
+        let mut lease = pool.lease().unwrap();
+        let conn = lease.conn.as_mut().unwrap();
+        let one: i32 = conn.client.query_one("SELECT 1", &[]).unwrap().get(0);
+        assert_eq!(one, 1);
+        drop(lease);
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .unwrap();
+    }
 
     #[test]
     fn placeholders_are_numbered_as_postgres_wants() {
