@@ -165,3 +165,31 @@ pub fn alias(a: &Alias, function: &str, region: &str) -> Value {
     }
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stratus_engine::snapstart::State;
+
+    #[test]
+    fn a_snapstart_versions_state_replaces_the_settled_one() {
+        let settled = json!({"State": "Active", "LastUpdateStatus": "Successful"});
+        assert_eq!(snap_state(settled.clone(), None), settled);
+        assert_eq!(snap_state(settled.clone(), Some(State::Active)), settled);
+        let pending = snap_state(settled.clone(), Some(State::Pending));
+        assert_eq!(pending["State"], "Pending");
+        assert_eq!(pending["StateReasonCode"], "Creating");
+        let failed = snap_state(
+            settled,
+            Some(State::Failed {
+                code: "FunctionError",
+                reason: "Runtime.Unknown: boom".into(),
+            }),
+        );
+        assert_eq!(failed["State"], "Failed");
+        assert_eq!(failed["StateReason"], "Runtime.Unknown: boom");
+        // A listed configuration has no state fields, and gets none.
+        let listed = json!({"FunctionName": "f"});
+        assert_eq!(snap_state(listed.clone(), Some(State::Pending)), listed);
+    }
+}
