@@ -80,13 +80,24 @@ def handler(event, context):
 '''
 
 
+CREATED = []
+
+
 @pytest.fixture(scope="module")
 def client(server):
-    return server.client(**INVOKE_CONFIG)
+    c = server.client(**INVOKE_CONFIG)
+    yield c
+    # Each SnapStart version keeps a parked environment until its function is deleted.
+    for name in CREATED:
+        try:
+            c.delete_function(FunctionName=name)
+        except ClientError:
+            pass
 
 
 def deploy(client, env=None, source=HOOKS, **extra):
     name = unique_name("snap")
+    CREATED.append(name)
     variables = {"Environment": {"Variables": env}} if env else {}
     create_function(client, name, make_zip({"app.py": source}), Handler="app.handler",
                     Timeout=30, **SNAP, **variables, **extra)
