@@ -22,6 +22,7 @@ import os, random, socket, time, uuid
 from snapshot_restore_py import register_after_restore, register_before_snapshot
 
 EVENTS = []
+INIT_ID = uuid.uuid4().hex
 INIT_RANDOM = random.random()
 INIT_TYPE = os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE")
 RESTORED = {}
@@ -74,7 +75,9 @@ def handler(event, context):
         "uuid": uuid.uuid4().hex,
         "tmp": sorted(os.listdir("/tmp")),
         "cgroup": cgroup,
-        "stream": context.log_stream_name,
+        "init_id": INIT_ID,
+        "stream_var": os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME"),
+        "group_var": os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME"),
         "hostname": socket.gethostname(),
     }
 '''
@@ -197,6 +200,8 @@ def test_hooks_run_before_the_snapshot_and_after_the_restore(client):
     # each once, all before the handler.
     assert body["events"] == ["before_b:x:2", "before_a", "after_a", "after_b:y:3", "handler"]
     assert body["init_type"] == "snap-start" and body["env_type"] == "snap-start"
+    # As AWS documents for SnapStart functions.
+    assert body["stream_var"] is None and body["group_var"] is None
     report = got.report()
     assert "init" not in report or report["init"] is None, got.log
     assert "Restore Duration: " in got.log and "Billed Restore Duration: " in got.log, got.log
@@ -212,6 +217,7 @@ def test_latest_of_a_snapstart_function_runs_on_demand(client):
     assert got.function_error is None, got
     assert got.payload["init_type"] == "on-demand"
     assert got.payload["events"] == ["handler"]
+    assert got.payload["stream_var"] and got.payload["group_var"]
     assert got.report().get("init"), got.log
     assert "Restore Duration" not in got.log
 
@@ -237,7 +243,7 @@ def test_each_restored_environment_is_unique(client, server):
     one, two = results["one"].payload, results["two"].payload
     assert results["one"].function_error is None, results["one"]
     assert results["two"].function_error is None, results["two"]
-    assert one["stream"] != two["stream"], "one environment served both"
+    assert one["init_id"] != two["init_id"], "one environment served both"
     for got in (one, two):
         assert got["events"][-1] == "handler" and got["events"].count("after_a") == 1, got
     assert one["init_random"] != two["init_random"]

@@ -262,6 +262,11 @@ fn environment_vars(
         env.push(("AWS_SECRET_ACCESS_KEY".into(), c.secret.clone()));
         env.push(("AWS_SESSION_TOKEN".into(), c.token.clone()));
     }
+    if start.snap_start {
+        // AWS documents these two as unavailable in SnapStart functions: an environment is
+        // initialised before the stream it will write to is known.
+        env.retain(|(k, _)| k != "AWS_LAMBDA_LOG_GROUP_NAME" && k != "AWS_LAMBDA_LOG_STREAM_NAME");
+    }
     if let Some(exec_env) = cfg.runtime.as_deref().and_then(runtime::execution_env) {
         env.push(("AWS_EXECUTION_ENV".into(), exec_env));
     }
@@ -1070,6 +1075,8 @@ mod tests {
             get(&snap, "AWS_LAMBDA_INITIALIZATION_TYPE").unwrap(),
             "snap-start"
         );
+        assert!(get(&snap, "AWS_LAMBDA_LOG_STREAM_NAME").is_none());
+        assert!(get(&snap, "AWS_LAMBDA_LOG_GROUP_NAME").is_none());
         assert_eq!(
             get(&env, "NODE_PATH").unwrap(),
             "/d/opt-1/nodejs/node20/node_modules:/d/opt-1/nodejs/node_modules:/var/runtime"
