@@ -190,13 +190,16 @@ def render(res):
     sdk = w.get("sdk_cold_start")
     if sdk and "skipped" not in sdk:
         rows = []
-        for kind in ("sdk-runtime", "sdk-packaged"):
+        for kind in ("sdk-runtime", "sdk-packaged", "python-boto3-snapstart"):
+            if kind not in sdk:
+                continue
             r = sdk[kind]
             rows.append([kind] + [_fmt(v, 1) for v in [
                 r["p50_total_ms"], r["p50_init_ms"], r["p50_invoke_ms"], r["max_total_ms"]]]
                 + [_fmt(sdk["package_bytes"][kind]), f"{r['versions']} ({r['errors']} err)"])
         parts.append("\n3b. Cold start of a python function importing boto3: SDK in the runtime "
-                     "vs packaged, p50 ms\n" + table(["fn", "total", "init", "first invoke",
+                     "vs packaged, and with SnapStart (init at publish: `init` is empty, the "
+                     "restore is in `total`), p50 ms\n" + table(["fn", "total", "init", "first invoke",
                                                        "max total", "zip bytes", "versions"],
                                                       rows))
     elif sdk:

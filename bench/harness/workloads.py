@@ -443,6 +443,9 @@ def cold_start(ctx):
 # --- 3b: cold start with the runtime's SDK ---------------------------------------------------
 
 BOTO3_HANDLER = "import boto3\n\ndef handler(event, context):\n    return boto3.__version__\n"
+# What a SnapStart function does at init: the SDK imported and a client made.
+BOTO3_HANDLER_CLIENT = ("import boto3\n\nS3 = boto3.client('s3')\n\n"
+                        "def handler(event, context):\n    return boto3.__version__\n")
 
 
 def _sdk_tree(srv, runtime="python3.12", deadline_s=60):
@@ -480,17 +483,27 @@ def sdk_cold_start(ctx):
             return {"skipped": f"no python SDK installed for python3.12 ({tree})"}
         lam = deploy.client(srv.url)
         deploy.ensure_role(lam)
+        runtime_zip = deploy.make_zip({"app.py": (BOTO3_HANDLER_CLIENT.encode(), False)})
         zips = {"sdk-runtime": deploy.make_zip({"app.py": (BOTO3_HANDLER.encode(), False)}),
-                "sdk-packaged": _packaged_boto3(tree)}
+                "sdk-packaged": _packaged_boto3(tree),
+                # SnapStart (decision 0039): each version's init (import boto3, a client)
+                # ran when it was published; its first invocation restores a parked one.
+                "python-boto3-snapstart": runtime_zip}
         versions = {}
         for kind, zipped in zips.items():
             name = f"cold-{kind}"
+            snap = {"SnapStart": {"ApplyOn": "PublishedVersions"}} if "snapstart" in kind else {}
             lam.create_function(FunctionName=name, Role=deploy.ROLE, Runtime="python3.12",
                                 Handler="app.handler", Code={"ZipFile": zipped}, Timeout=30,
-                                MemorySize=512)
+                                MemorySize=512, **snap)
             deploy.wait_ready(lam, name)
             versions[kind] = deploy.publish_versions(lam, name, p.cold_versions,
                                                      uuid.uuid4().hex[:8])
+            if snap:
+                for v in versions[kind]:
+                    lam.get_waiter("published_version_active").wait(
+                        FunctionName=name, Qualifier=v,
+                        WaiterConfig={"Delay": 1, "MaxAttempts": 120})
         ctx.log(f"  boto3 cold start: {p.cold_versions} fresh versions each, SDK in the "
                 "runtime and packaged, in turn")
         got = {kind: [] for kind in zips}

@@ -238,6 +238,7 @@ async fn health(State(state): State<Shared>) -> Response {
         map.insert("storage".into(), storage_health(&state).await);
         map.insert("runtimes".into(), state.invoker.engine().runtimes());
         map.insert("sandbox_pool".into(), state.invoker.engine().sandbox_pool());
+        map.insert("snapstart".into(), state.invoker.engine().snapshots());
         if let Some(cluster) = state.invoker.cluster() {
             map.insert("cluster".into(), cluster.to_json());
         }

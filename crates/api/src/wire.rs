@@ -31,6 +31,8 @@ pub enum Protocol {
 
 /// Codes whose documented status is not their kind's, per protocol.
 const STATUS_EXCEPTIONS: &[(Protocol, &str, u16)] = &[
+    // Lambda: a SnapStart restore past its limit.
+    (Protocol::RestJson, "SnapStartTimeoutException", 408),
     // SNS documents a batch over its size limit as a client error (400), not 413.
     (Protocol::Query, "BatchRequestTooLong", 400),
     // DynamoDB documents "currently unavailable or busy" as 503 (its other faults are 500).

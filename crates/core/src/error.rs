@@ -66,9 +66,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub fn new(code: &'static str, kind: Kind, message: impl Into<String>) -> Self {
         let case = match code {
-            "ResourceNotFoundException" | "ServiceException" | "RecursiveInvocationException" => {
-                MessageCase::Upper
-            }
+            "ResourceNotFoundException"
+            | "ServiceException"
+            | "RecursiveInvocationException"
+            | "SnapStartException"
+            | "SnapStartNotReadyException" => MessageCase::Upper,
             _ => MessageCase::Lower,
         };
         Error {

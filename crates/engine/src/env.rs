@@ -46,6 +46,19 @@ pub struct Environment {
     pub retire_by: Option<Instant>,
     memory_mb: u32,
     timeout: u32,
+    /// SnapStart: the restore still to be done (`None` once restored, or outside SnapStart).
+    restore: Option<runtime_api::Restore>,
+    /// SnapStart: how long the restore took, until the first invocation reports it.
+    restore_duration: Option<Duration>,
+    /// SnapStart: the `RESTORE_START` line the restore writes.
+    restore_start: Option<String>,
+}
+
+/// Why a SnapStart environment could not be restored: its after-restore hooks failed (or it
+/// exited), or they ran past the limit. The environment is gone; `log` is what it wrote.
+pub struct RestoreFailure {
+    pub timed_out: bool,
+    pub log: Captured,
 }
 
 /// Why an environment could not start.
@@ -180,12 +193,16 @@ pub struct StartAs<'a> {
     pub region: &'a str,
     pub request_id: &'a str,
     pub provisioned: bool,
+    /// A SnapStart version: its init ends at `/restore/next` and it is restored before serving.
+    pub snap_start: bool,
 }
 
 impl StartAs<'_> {
     /// `AWS_LAMBDA_INITIALIZATION_TYPE`, as AWS sets it.
     fn initialization_type(&self) -> &'static str {
-        if self.provisioned {
+        if self.snap_start {
+            "snap-start"
+        } else if self.provisioned {
             "provisioned-concurrency"
         } else {
             "on-demand"
@@ -244,6 +261,11 @@ fn environment_vars(
         env.push(("AWS_ACCESS_KEY_ID".into(), c.access_key.clone()));
         env.push(("AWS_SECRET_ACCESS_KEY".into(), c.secret.clone()));
         env.push(("AWS_SESSION_TOKEN".into(), c.token.clone()));
+    }
+    if start.snap_start {
+        // AWS documents these two as unavailable in SnapStart functions: an environment is
+        // initialised before the stream it will write to is known.
+        env.retain(|(k, _)| k != "AWS_LAMBDA_LOG_GROUP_NAME" && k != "AWS_LAMBDA_LOG_STREAM_NAME");
     }
     if let Some(exec_env) = cfg.runtime.as_deref().and_then(runtime::execution_env) {
         env.push(("AWS_EXECUTION_ENV".into(), exec_env));
@@ -438,7 +460,7 @@ impl Environment {
         .map_err(|e| StartFailure::Platform(format!("launching environment: {e}")))?;
         let (output, reader) =
             Output::start(launched.output).map_err(|e| StartFailure::Platform(e.to_string()))?;
-        let (slot, next, init) = Slot::new();
+        let (slot, next, init, restore) = Slot::new(start.snap_start);
         let mut tasks = vec![
             reader,
             tokio::spawn(runtime_api::serve(launched.runtime_api, slot)),
@@ -467,11 +489,19 @@ impl Environment {
             _lease: launched.lease,
             tasks,
             init_duration: None,
-            init_start: launch.init_start,
+            init_start: launch.init_start.clone(),
             last_used: Instant::now(),
             retire_by,
             memory_mb: cfg.memory_size,
             timeout: cfg.timeout,
+            restore_start: restore.as_ref().and(
+                launch
+                    .init_start
+                    .as_ref()
+                    .map(|l| l.replacen("INIT_START", "RESTORE_START", 1)),
+            ),
+            restore,
+            restore_duration: None,
         };
         env.await_init(init, started, request_id, &cfg.version)
             .await?;
@@ -489,7 +519,13 @@ impl Environment {
         let (failure, status) = tokio::select! {
             signal = init => match signal {
                 Ok(InitSignal::Ready) => {
-                    self.init_duration = Some(started.elapsed());
+                    let took = started.elapsed();
+                    self.init_duration = Some(took);
+                    if self.restore.is_some() {
+                        // SnapStart: the init's duration goes in its own record, not in REPORT.
+                        self.init_duration = None;
+                        self.output.append(format!("INIT_REPORT Init Duration: {:.2} ms\n", ms(took)).as_bytes());
+                    }
                     return Ok(());
                 }
                 Ok(InitSignal::Error { error_type, body }) => {
@@ -626,13 +662,16 @@ impl Environment {
         }
         let max_memory_mb = self.peak_memory_mb();
         let init_duration = self.init_duration.take();
-        let report = report(
+        let mut report = report(
             p.request_id,
             duration,
             self.memory_mb,
             max_memory_mb,
             init_duration,
         );
+        if let Some(restored) = self.restore_duration.take() {
+            report.insert_str(report.len() - 1, &restore_fields(restored));
+        }
         self.last_used = Instant::now();
         // The runtime has answered (or is gone), so its output is complete.
         let mut log = self.output.collect();
@@ -653,6 +692,51 @@ impl Environment {
     /// init duration (the init did not happen in its time), as on AWS.
     pub fn initialised_ahead(&mut self) {
         self.init_duration = None;
+    }
+
+    /// Whether this SnapStart environment still waits to be restored.
+    pub fn parked(&self) -> bool {
+        self.restore.is_some()
+    }
+
+    /// Restores a SnapStart environment parked in `/restore/next`: answers it, then waits for
+    /// the runtime's after-restore hooks to end (its first `/invocation/next`). A failed hook,
+    /// an exit or the limit discards the environment. Does nothing outside SnapStart.
+    pub async fn restore(&mut self) -> Result<(), RestoreFailure> {
+        let Some(runtime_api::Restore { go, done }) = self.restore.take() else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        if let Some(line) = self.restore_start.take() {
+            self.output.append(format!("{line}\n").as_bytes());
+        }
+        let _ = go.send(());
+        let mut exited = self.exited.clone();
+        let timed_out = tokio::select! {
+            signal = done => match signal {
+                Ok(InitSignal::Ready) => {
+                    let took = started.elapsed();
+                    self.restore_duration = Some(took);
+                    self.output.append(format!("RESTORE_REPORT Restore Duration: {:.2} ms\n", ms(took)).as_bytes());
+                    return Ok(());
+                }
+                _ => false,
+            },
+            _ = exited.wait_for(Option::is_some) => false,
+            _ = tokio::time::sleep(INIT_LIMIT) => true,
+        };
+        self.kill();
+        let took = started.elapsed();
+        let mut log = self.output.collect();
+        let status = if timed_out { "timeout" } else { "error" };
+        log.push(
+            format!(
+                "RESTORE_REPORT Restore Duration: {:.2} ms\tStatus: {status}\n",
+                ms(took)
+            )
+            .as_bytes(),
+        );
+        Err(RestoreFailure { timed_out, log })
     }
 
     /// Whether the environment's processes are still running.
@@ -884,6 +968,17 @@ fn report(
     line
 }
 
+/// The REPORT fields of a restored environment's first invocation, in place of AWS's
+/// `Init Duration`. Stratus restores nothing outside the environment (no snapshot is loaded),
+/// so all of the restore is the runtime's after-restore work, which AWS bills.
+fn restore_fields(restored: Duration) -> String {
+    let billed = restored.as_micros().div_ceil(1000).max(1);
+    format!(
+        "Restore Duration: {:.2} ms\tBilled Restore Duration: {billed} ms\t",
+        ms(restored)
+    )
+}
+
 fn iso_now() -> String {
     let f = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
@@ -907,6 +1002,10 @@ mod tests {
             Some(Duration::from_micros(123_450)),
         );
         assert!(line.starts_with("END RequestId: abc\nREPORT RequestId: abc\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: 128 MB\tMax Memory Used: 40 MB\tInit Duration: 123.45 ms\t"));
+        assert_eq!(
+            restore_fields(Duration::from_micros(5_201)),
+            "Restore Duration: 5.20 ms\tBilled Restore Duration: 6 ms\t"
+        );
         let warm = report("x", Duration::from_micros(200), 256, 1, None);
         assert!(warm.contains("Billed Duration: 1 ms") && !warm.contains("Init Duration"));
     }
@@ -949,6 +1048,7 @@ mod tests {
             region: "r",
             request_id: "q",
             provisioned: false,
+            snap_start: false,
         };
         let env = environment_vars(None, &cfg, &start, "s", &places(Some("/opt")), &node_path);
         assert_eq!(get(&env, "NODE_PATH").unwrap(), node_path[0].1);
@@ -969,6 +1069,14 @@ mod tests {
             get(&env, "AWS_LAMBDA_INITIALIZATION_TYPE").unwrap(),
             "provisioned-concurrency"
         );
+        start.snap_start = true;
+        let snap = environment_vars(None, &cfg, &start, "s", &places(None), &node_path);
+        assert_eq!(
+            get(&snap, "AWS_LAMBDA_INITIALIZATION_TYPE").unwrap(),
+            "snap-start"
+        );
+        assert!(get(&snap, "AWS_LAMBDA_LOG_STREAM_NAME").is_none());
+        assert!(get(&snap, "AWS_LAMBDA_LOG_GROUP_NAME").is_none());
         assert_eq!(
             get(&env, "NODE_PATH").unwrap(),
             "/d/opt-1/nodejs/node20/node_modules:/d/opt-1/nodejs/node_modules:/var/runtime"

@@ -28,6 +28,7 @@ pub mod provisioned;
 pub mod runtime_api;
 pub mod runtimes;
 pub mod sandbox;
+pub mod snapstart;
 pub mod stream;
 
 use std::net::SocketAddr;
@@ -111,7 +112,7 @@ pub trait CredentialSource: Send + Sync {
 }
 
 pub struct Engine {
-    ctx: Context,
+    ctx: Arc<Context>,
     pools: Arc<Pools>,
     busy: Busy,
     admission: admission::Admission,
@@ -119,6 +120,8 @@ pub struct Engine {
     provisioned: provisioned::Provisioned,
     /// How long an environment may stay idle before the reaper reclaims it.
     idle_timeout: Duration,
+    /// SnapStart versions' parked environments (decision 0039).
+    snapshots: Arc<snapstart::Snapshots>,
 }
 
 /// Environments of one function version, by state (the `busy` ones include those starting).
@@ -195,7 +198,7 @@ impl Engine {
         )
         .map_err(|e| platform_fault("choosing isolation", e))?;
         let engine = Arc::new(Engine {
-            ctx: Context {
+            ctx: Arc::new(Context {
                 sandbox: Arc::new(sandbox),
                 premade: Arc::new(premade::Pool::new(
                     cfg.premade_per_runtime,
@@ -205,12 +208,13 @@ impl Engine {
                 runtimes: runtimes.clone(),
                 credentials: cfg.credentials,
                 platform: cfg.platform,
-            },
+            }),
             pools: Arc::new(Pools::default()),
             busy: Busy::default(),
             admission: admission::Admission::new(cfg.account_concurrency),
             provisioned: provisioned::Provisioned::default(),
             idle_timeout: cfg.idle_timeout,
+            snapshots: Arc::default(),
         });
         Ok(engine)
     }
@@ -267,6 +271,7 @@ impl Engine {
             region: &s.region,
             request_id: &request_id,
             provisioned: true,
+            snap_start: false,
         };
         let started = Environment::start(
             &self.ctx,
@@ -326,6 +331,10 @@ impl Engine {
     /// Runs one synchronous invocation. Function errors, time-outs and failed inits are
     /// outcomes (the function ran, or tried to); a throttle or a platform fault ran nothing.
     pub async fn invoke(&self, mut req: InvokeRequest) -> Result<InvokeOutcome, Refusal> {
+        let snap_start = req.config.snap_start_on();
+        if snap_start {
+            self.snapshot_ready(&req.config)?;
+        }
         let key = PoolKey::of(&req.config);
         let held = req
             .qualifier
@@ -340,8 +349,14 @@ impl Engine {
             .map_err(Refusal::Throttled)?;
         let cfg = &req.config;
         let _busy = self.busy.enter(&cfg.name, &cfg.version);
-        let (env, cold) = match self.pools.take(&key) {
-            Some(env) => (env, false),
+        let warm = self.pools.take(&key).map(|env| (env, false));
+        // A cold start of a SnapStart version takes a parked environment when there is one.
+        let parked = match (&warm, snap_start) {
+            (None, true) => self.snapshots.take(&self.ctx, &cfg.name, &cfg.version),
+            _ => None,
+        };
+        let (mut env, cold) = match warm.or(parked.map(|env| (env, true))) {
+            Some(found) => found,
             None => match Environment::start(
                 &self.ctx,
                 cfg,
@@ -351,6 +366,7 @@ impl Engine {
                     region: &req.region,
                     request_id: &req.request_id,
                     provisioned: false,
+                    snap_start,
                 },
             )
             .await
@@ -368,6 +384,9 @@ impl Engine {
                 }
             },
         };
+        if env.parked() {
+            self.restore(&mut env).await?;
+        }
         let (outcome, env, keep) = self.run_in(&mut req, env, cold).await;
         if keep {
             self.pools.put(key, env);
@@ -461,9 +480,75 @@ impl Engine {
         }
     }
 
-    /// Drops the warm environments of a function (all versions) or of one version.
+    /// Drops the warm environments of a function (all versions) or of one version, and its
+    /// parked SnapStart environments.
     pub fn retire(&self, name: &str, version: Option<&str>) {
         self.pools.retire(name, version);
+        self.snapshots.retire(name, version);
+    }
+
+    /// Starts keeping environments of a SnapStart version parked before restore (decision
+    /// 0039); its state is `Pending` until the first is parked.
+    pub fn prepare_snapshot(&self, target: snapstart::Target) {
+        self.snapshots.prepare(&self.ctx, target);
+    }
+
+    /// The state of a SnapStart version on this node (`None`: this node did not prepare it;
+    /// its cold starts run the snap-start flow on demand).
+    pub fn snapshot_state(&self, function: &str, version: &str) -> Option<snapstart::State> {
+        self.snapshots.state(function, version)
+    }
+
+    /// SnapStart's parked environments (for `/health`).
+    pub fn snapshots(&self) -> serde_json::Value {
+        self.snapshots.report()
+    }
+
+    /// Refuses an invocation of a SnapStart version that is not ready, as AWS does.
+    fn snapshot_ready(&self, cfg: &FunctionConfig) -> Result<(), Refusal> {
+        match self.snapshots.state(&cfg.name, &cfg.version) {
+            Some(snapstart::State::Pending) => Err(Refusal::Rejected(Error::new(
+                "SnapStartNotReadyException",
+                stratus_core::error::Kind::Conflict,
+                "Lambda is initializing your function. It will be ready to invoke once your function state becomes ACTIVE.",
+            ))),
+            Some(snapstart::State::Failed { .. }) => Err(Refusal::Rejected(Error::new(
+                "ResourceConflictException",
+                stratus_core::error::Kind::Conflict,
+                "The operation cannot be performed at this time. The function is currently in the following state: Failed",
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Restores a parked SnapStart environment. A failed after-restore hook discards it and
+    /// fails the invocation with AWS's `SnapStartException` (its log goes to its stream).
+    async fn restore(&self, env: &mut Environment) -> Result<(), Refusal> {
+        let Err(failure) = env.restore().await else {
+            return Ok(());
+        };
+        if let Some(line) = env.init_start.take() {
+            let mut notice = logs::Captured::default();
+            notice.push(format!("{line}\n").as_bytes());
+            self.ctx
+                .logs
+                .append_to(&mut env.log_file, &env.group, &env.stream, &notice);
+        }
+        self.ctx
+            .logs
+            .append_to(&mut env.log_file, &env.group, &env.stream, &failure.log);
+        Err(Refusal::Rejected(match failure.timed_out {
+            true => Error::new(
+                "SnapStartTimeoutException",
+                stratus_core::error::Kind::InvalidInput,
+                "Lambda couldn't restore the snapshot within the timeout limit.",
+            ),
+            false => Error::new(
+                "SnapStartException",
+                stratus_core::error::Kind::InvalidInput,
+                "The afterRestore() runtime hook encountered an error. For more information, check the Amazon CloudWatch logs.",
+            ),
+        }))
     }
 
     /// Records a function's reserved concurrency (`None` removes it).
@@ -520,6 +605,7 @@ impl Engine {
     /// Stops every idle environment.
     pub async fn shutdown(&self) {
         self.ctx.premade.drain();
+        self.snapshots.drain();
         self.pools.drain().await;
         let provisioned: Vec<_> = self
             .provisioned

@@ -24,7 +24,7 @@ impl Throttle {
 }
 
 /// Why the engine ran nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Refusal {
     /// No concurrency was free.
     #[error("throttled: {}", .0.reason())]
@@ -32,6 +32,10 @@ pub enum Refusal {
     /// The platform could not start an environment (the cause is logged where it happened).
     #[error("the platform could not start an execution environment")]
     Platform,
+    /// AWS refuses the invocation with its own error (a SnapStart version not ready, or
+    /// whose after-restore hook failed).
+    #[error("{0}")]
+    Rejected(stratus_core::Error),
 }
 
 /// How a failed initialisation failed.

@@ -62,23 +62,58 @@ pub struct Slot {
     current: Mutex<Option<Current>>,
     init: Mutex<Option<oneshot::Sender<InitSignal>>>,
     initialized: AtomicBool,
+    /// SnapStart only (decision 0039): what `/restore/next` waits for, and what the first
+    /// `/invocation/next` after it (or `/restore/error`) reports.
+    snap: Option<SnapSlot>,
+}
+
+struct SnapSlot {
+    go: tokio::sync::Mutex<Option<oneshot::Receiver<()>>>,
+    restored: Mutex<Option<oneshot::Sender<InitSignal>>>,
+}
+
+/// The platform's side of a SnapStart environment's restore: `go` answers the runtime's
+/// `/restore/next`; `done` says how its after-restore hooks ended.
+pub struct Restore {
+    pub go: oneshot::Sender<()>,
+    pub done: oneshot::Receiver<InitSignal>,
 }
 
 impl Slot {
-    pub fn new() -> (
+    /// A slot; `snap_start` adds the restore endpoints' state and returns its platform side.
+    pub fn new(
+        snap_start: bool,
+    ) -> (
         Arc<Slot>,
         mpsc::Sender<Invocation>,
         oneshot::Receiver<InitSignal>,
+        Option<Restore>,
     ) {
         let (tx, rx) = mpsc::channel(1);
         let (init_tx, init_rx) = oneshot::channel();
+        let (snap, restore) = if snap_start {
+            let (go_tx, go_rx) = oneshot::channel();
+            let (done_tx, done_rx) = oneshot::channel();
+            let snap = SnapSlot {
+                go: tokio::sync::Mutex::new(Some(go_rx)),
+                restored: Mutex::new(Some(done_tx)),
+            };
+            let restore = Restore {
+                go: go_tx,
+                done: done_rx,
+            };
+            (Some(snap), Some(restore))
+        } else {
+            (None, None)
+        };
         let slot = Slot {
             next: tokio::sync::Mutex::new(rx),
             current: Mutex::new(None),
             init: Mutex::new(Some(init_tx)),
             initialized: AtomicBool::new(false),
+            snap,
         };
-        (Arc::new(slot), tx, init_rx)
+        (Arc::new(slot), tx, init_rx, restore)
     }
 }
 
@@ -115,6 +150,9 @@ const TOO_LARGE: &str = r#"{"errorMessage":"Exceeded maximum allowed payload siz
 const BAD_STATE: &str = r#"{"errorMessage":"State transition failed for runtime: init already completed","errorType":"InvalidStateTransition"}"#;
 const BROKEN: &str =
     r#"{"errorMessage":"The response stream broke off","errorType":"InvalidRequest"}"#;
+const RESTORE_STATE: &str = r#"{"errorMessage":"State transition from Ready to RestoreReady failed for runtime. Error: State transition is not allowed","errorType":"InvalidStateTransition"}"#;
+const INTERNAL: &str =
+    r#"{"errorMessage":"Internal Server Error","errorType":"InternalServerError"}"#;
 const NOT_FOUND: &str = r#"{"errorMessage":"Not Found","errorType":"NotFound"}"#;
 
 async fn handle(slot: Arc<Slot>, req: Request<Incoming>) -> Result<Resp, Infallible> {
@@ -125,6 +163,8 @@ async fn handle(slot: Arc<Slot>, req: Request<Incoming>) -> Result<Resp, Infalli
     let resp = match (req.method(), rest) {
         (&Method::GET, "invocation/next") => next(&slot).await,
         (&Method::POST, "init/error") => init_error(&slot, req).await,
+        (&Method::GET, "restore/next") => restore_next(&slot).await,
+        (&Method::POST, "restore/error") => restore_error(&slot, req).await,
         (&Method::POST, r) if r.starts_with("invocation/") => {
             let mut parts = r["invocation/".len()..].splitn(2, '/');
             match (parts.next(), parts.next()) {
@@ -145,11 +185,16 @@ async fn next(slot: &Slot) -> Resp {
             let _ = tx.send(InitSignal::Ready);
         }
     }
+    // SnapStart: the first call after the restore says the after-restore hooks are done.
+    if let Some(tx) = slot
+        .snap
+        .as_ref()
+        .and_then(|s| s.restored.lock().unwrap().take())
+    {
+        let _ = tx.send(InitSignal::Ready);
+    }
     let Some(inv) = slot.next.lock().await.recv().await else {
-        return reply(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            r#"{"errorMessage":"Internal Server Error","errorType":"InternalServerError"}"#,
-        );
+        return reply(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL);
     };
     let mut b = Response::builder()
         .status(StatusCode::OK)
@@ -285,5 +330,51 @@ async fn init_error(slot: &Slot, req: Request<Incoming>) -> Resp {
             reply(StatusCode::ACCEPTED, ACCEPTED)
         }
         None => reply(StatusCode::FORBIDDEN, BAD_STATE),
+    }
+}
+
+/// `GET /restore/next` (SnapStart): the end of the init (its before-snapshot hooks have run);
+/// answered when the platform restores the environment for a cold start. Refused outside a
+/// SnapStart environment, and after the init has ended.
+async fn restore_next(slot: &Slot) -> Resp {
+    let Some(snap) = &slot.snap else {
+        return reply(StatusCode::FORBIDDEN, RESTORE_STATE);
+    };
+    let Some(go) = snap.go.lock().await.take() else {
+        return reply(StatusCode::FORBIDDEN, RESTORE_STATE);
+    };
+    if slot.initialized.swap(true, Ordering::AcqRel) {
+        return reply(StatusCode::FORBIDDEN, RESTORE_STATE);
+    }
+    if let Some(tx) = slot.init.lock().unwrap().take() {
+        let _ = tx.send(InitSignal::Ready);
+    }
+    // Parked here until the platform restores it (or drops it, which ends the runtime anyway).
+    match go.await {
+        Ok(()) => Response::builder()
+            .status(StatusCode::OK)
+            .body(Full::new(Bytes::new()))
+            .expect("valid response"),
+        Err(_) => reply(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL),
+    }
+}
+
+/// `POST /restore/error` (SnapStart): an after-restore hook failed.
+async fn restore_error(slot: &Slot, req: Request<Incoming>) -> Resp {
+    let kind = error_type(&req);
+    let body = read_body(req).await.unwrap_or_default();
+    let tx = slot
+        .snap
+        .as_ref()
+        .and_then(|s| s.restored.lock().unwrap().take());
+    match tx {
+        Some(tx) => {
+            let _ = tx.send(InitSignal::Error {
+                error_type: kind,
+                body,
+            });
+            reply(StatusCode::ACCEPTED, ACCEPTED)
+        }
+        None => reply(StatusCode::FORBIDDEN, RESTORE_STATE),
     }
 }

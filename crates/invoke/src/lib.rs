@@ -29,6 +29,7 @@ pub mod recursion;
 pub mod resolve;
 pub mod run;
 pub mod settings;
+pub mod snapstart;
 pub mod streamed;
 pub mod trigger;
 

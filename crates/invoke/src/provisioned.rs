@@ -145,7 +145,7 @@ impl Invoker {
     }
 
     /// Whether this node is where invocations of `cfg` are placed first (always, alone).
-    fn owns(&self, cfg: &stratus_core::function::FunctionConfig) -> bool {
+    pub(crate) fn owns(&self, cfg: &stratus_core::function::FunctionConfig) -> bool {
         match self.cluster() {
             None => true,
             Some(c) => c

@@ -55,6 +55,7 @@ impl From<Refusal> for Failure {
         match r {
             Refusal::Throttled(t) => Failure::Throttled(t),
             Refusal::Platform => Failure::Platform,
+            Refusal::Rejected(e) => Failure::Rejected(e),
         }
     }
 }
@@ -180,7 +181,7 @@ impl Invoker {
             }
             // Throttled: recorded, not charged. Platform faults ran nothing and are not metered.
             Err(Refusal::Throttled(_)) => self.meter.record(record),
-            Err(Refusal::Platform) => {}
+            Err(Refusal::Platform | Refusal::Rejected(_)) => {}
         }
         result.map_err(Failure::from)
     }

@@ -13,7 +13,7 @@ use stratus_core::names::{validate_bare_name, FunctionRef, Qualifier};
 use stratus_core::{clock, limits, Error, Result};
 use stratus_store::meta::FunctionRow;
 
-use super::render::{configuration, Detail};
+use super::render::{configuration, snap_state, Detail};
 use super::{
     function_not_found, function_ref, layers, load, marker, page_size, versions, QueryMap,
 };
@@ -208,6 +208,7 @@ pub async fn create_function(
     tracing::info!(function = %name, "created function");
     let mut out = configuration(&cfg, &c.region, None, Detail::Created);
     if let Some(v) = published {
+        s.invoker.prepare_snapshot(&v, &c.region).await;
         // AWS quirk kept for fidelity: the version is "1" but the ARN stays unqualified.
         out["Version"] = json!(v.version);
     }
@@ -233,7 +234,10 @@ pub async fn get_function(
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1:4566");
     let mut out = json!({
-        "Configuration": configuration(&cfg, &c.region, r.qualifier.as_deref(), Detail::Settled),
+        "Configuration": snap_state(
+            configuration(&cfg, &c.region, r.qualifier.as_deref(), Detail::Settled),
+            s.invoker.snapshot_state(&cfg),
+        ),
         "Code": { "RepositoryType": "S3", "Location": code_url::link(&s.config.url_key, host, &cfg.code.sha256_hex) },
     });
     if !row.tags.is_empty() {
@@ -256,10 +260,8 @@ pub async fn get_function_configuration(
         .stores
         .meta
         .tx(|tx| load(tx, &c.region, &r.name, r.qualifier.as_deref()))?;
-    Ok(json(
-        200,
-        configuration(&cfg, &c.region, r.qualifier.as_deref(), Detail::Settled),
-    ))
+    let out = configuration(&cfg, &c.region, r.qualifier.as_deref(), Detail::Settled);
+    Ok(json(200, snap_state(out, s.invoker.snapshot_state(&cfg))))
 }
 
 pub async fn list_functions(
@@ -387,13 +389,15 @@ pub async fn update_function_code(
         Ok((cfg, published))
     })?;
     s.invoker.engine().retire(&r.name, Some(LATEST));
-    Ok(json(
-        200,
-        match published {
-            Some(v) => configuration(&v, &c.region, Some(&v.version), Detail::Updated),
-            None => configuration(&cfg, &c.region, None, Detail::Updated),
-        },
-    ))
+    let out = match published {
+        Some(v) => {
+            s.invoker.prepare_snapshot(&v, &c.region).await;
+            let out = configuration(&v, &c.region, Some(&v.version), Detail::Updated);
+            snap_state(out, s.invoker.snapshot_state(&v))
+        }
+        None => configuration(&cfg, &c.region, None, Detail::Updated),
+    };
+    Ok(json(200, out))
 }
 
 #[derive(Debug, Deserialize)]

@@ -119,6 +119,28 @@ pub fn configuration(
     Value::Object(m)
 }
 
+/// A SnapStart version's state on this node in place of the settled one (decision 0039):
+/// `Pending` while its first environment is initialised, `Failed` if that init failed.
+pub fn snap_state(mut v: Value, state: Option<stratus_engine::snapstart::State>) -> Value {
+    use stratus_engine::snapstart::State;
+    let Some(m) = v.as_object_mut().filter(|m| m.contains_key("State")) else {
+        return v;
+    };
+    let (state, reason, code) = match state {
+        None | Some(State::Active) => return v,
+        Some(State::Pending) => (
+            "Pending",
+            "The function is being created.".into(),
+            "Creating",
+        ),
+        Some(State::Failed { code, reason }) => ("Failed", reason, code),
+    };
+    m.insert("State".into(), json!(state));
+    m.insert("StateReason".into(), json!(reason));
+    m.insert("StateReasonCode".into(), json!(code));
+    v
+}
+
 /// A stable, made-up runtime version ARN per runtime (AWS's is a hash of the runtime build).
 fn runtime_version_arn(region: &str, runtime: &str) -> String {
     use sha2::{Digest, Sha256};
@@ -142,4 +164,32 @@ pub fn alias(a: &Alias, function: &str, region: &str) -> Value {
         v["RoutingConfig"] = json!({ "AdditionalVersionWeights": a.weights });
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stratus_engine::snapstart::State;
+
+    #[test]
+    fn a_snapstart_versions_state_replaces_the_settled_one() {
+        let settled = json!({"State": "Active", "LastUpdateStatus": "Successful"});
+        assert_eq!(snap_state(settled.clone(), None), settled);
+        assert_eq!(snap_state(settled.clone(), Some(State::Active)), settled);
+        let pending = snap_state(settled.clone(), Some(State::Pending));
+        assert_eq!(pending["State"], "Pending");
+        assert_eq!(pending["StateReasonCode"], "Creating");
+        let failed = snap_state(
+            settled,
+            Some(State::Failed {
+                code: "FunctionError",
+                reason: "Runtime.Unknown: boom".into(),
+            }),
+        );
+        assert_eq!(failed["State"], "Failed");
+        assert_eq!(failed["StateReason"], "Runtime.Unknown: boom");
+        // A listed configuration has no state fields, and gets none.
+        let listed = json!({"FunctionName": "f"});
+        assert_eq!(snap_state(listed.clone(), Some(State::Pending)), listed);
+    }
 }

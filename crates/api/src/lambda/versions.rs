@@ -8,7 +8,7 @@ use stratus_core::names::FunctionRef;
 use stratus_core::{clock, limits, Error, Result};
 use stratus_store::meta::Tx;
 
-use super::render::{configuration, Detail};
+use super::render::{configuration, snap_state, Detail};
 use super::{check_revision, function_not_found, marker, page_size, QueryMap};
 use crate::auth::Caller;
 use crate::wire::{json, parse, ApiResult};
@@ -97,10 +97,9 @@ pub async fn publish_version(
             input.revision_id.as_deref(),
         )
     })?;
-    Ok(json(
-        201,
-        configuration(&v, &c.region, Some(&v.version), Detail::Settled),
-    ))
+    s.invoker.prepare_snapshot(&v, &c.region).await;
+    let out = configuration(&v, &c.region, Some(&v.version), Detail::Settled);
+    Ok(json(201, snap_state(out, s.invoker.snapshot_state(&v))))
 }
 
 pub async fn list_versions_by_function(

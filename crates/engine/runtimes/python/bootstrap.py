@@ -57,6 +57,12 @@ class _RuntimeApi:
             raise _RuntimeApiError("GET /invocation/next answered %d: %r" % (status, body[:200]))
         return headers, body
 
+    def restore_next(self):
+        # SnapStart: blocks until the platform restores this environment for a cold start.
+        status, _, body = self._request("GET", "/restore/next", b"", "")
+        if status != 200:
+            raise _RuntimeApiError("GET /restore/next answered %d: %r" % (status, body[:200]))
+
     def post(self, path, body, content_type=_JSON, error_type=None):
         extra = "Content-Type: %s\r\n" % content_type
         if error_type is not None:
@@ -488,6 +494,41 @@ class _Runtime:
             stream.flush()
 
 
+def _snap_start(api, encode):
+    """SnapStart, as AWS's python runtime runs it: the before-snapshot hooks (in reverse order
+    of registration), then the wait for a restore; after it, ``random`` is re-seeded and the
+    after-restore hooks run (in order). A failing hook ends the environment: before the
+    snapshot as an init error, after the restore through ``/restore/error``."""
+    from snapshot_restore_py import get_after_restore, get_before_snapshot
+
+    try:
+        hooks = get_before_snapshot()
+        while hooks:
+            func, args, kwargs = hooks.pop()
+            func(*args, **kwargs)
+    except Exception as e:
+        _fail_hook(api, encode, e, "Runtime.BeforeSnapshotError", "/init/error")
+    api.restore_next()
+    import random
+
+    random.seed()
+    try:
+        for func, args, kwargs in get_after_restore():
+            func(*args, **kwargs)
+    except Exception as e:
+        _fail_hook(api, encode, e, "Runtime.AfterRestoreError", "/restore/error")
+
+
+def _fail_hook(api, encode, exc, error_type, path):
+    error = _error_from_exception(exc, "")
+    error["errorMessage"] = "%s: %s" % (error["errorType"], error["errorMessage"])
+    error["errorType"] = error_type
+    _log_error(error)
+    sys.stdout.flush()
+    api.post(path, encode(error).encode(), error_type=error_type)
+    sys.exit(1)
+
+
 def _await_function():
     """A pre-started interpreter (the platform's pre-made sandbox) has imported this runtime
     before any function was chosen: it waits here, on the descriptor the platform names, for
@@ -537,6 +578,8 @@ def main():
             sys.stdout.flush()
             api.post("/init/error", encode(error).encode(), error_type=error["errorType"])
             sys.exit(1)
+        if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
+            _snap_start(api, encode)
         _Runtime(api, handler, encode).run_forever()
     except (_RuntimeApiError, OSError, _Disconnected) as e:
         sys.exit("bootstrap: Runtime API at %s failed: %s: %s" % (address, type(e).__name__, e))

@@ -15,6 +15,8 @@ use stratus_core::runtime::{self, Kind};
 use tokio::sync::{Mutex, OnceCell};
 
 const PYTHON_BOOTSTRAP: &str = include_str!("../../runtimes/python/bootstrap.py");
+/// SnapStart's runtime hooks module, importable by function code (as on AWS).
+const PYTHON_SNAPSHOT_RESTORE: &str = include_str!("../../runtimes/python/snapshot_restore_py.py");
 const NODE_BOOTSTRAP: &str = include_str!("../../runtimes/node/bootstrap.mjs");
 
 /// How long a cold start waits for the start-up install of its SDK before it runs without.
@@ -33,6 +35,7 @@ pub fn install(dir: &Path) -> std::io::Result<()> {
     }
     for (name, text) in [
         ("bootstrap.py", PYTHON_BOOTSTRAP),
+        ("snapshot_restore_py.py", PYTHON_SNAPSHOT_RESTORE),
         ("bootstrap.mjs", NODE_BOOTSTRAP),
     ] {
         std::fs::write(dir.join(name), text)?;
