@@ -21,7 +21,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use bytes::Bytes;
-use serde_json::Value;
 use stratus_core::limits;
 use stratus_core::names::FunctionRef;
 use stratus_engine::InvokeOutcome;
@@ -378,12 +377,11 @@ fn context<'a>(plan: &'a Plan, id: &'a str, authorizer: Option<&'a Granted>) -> 
 
 fn build_event(plan: &Plan, http: &HttpRequest, id: &str, granted: Option<&Granted>) -> Bytes {
     let ctx = context(plan, id, granted);
-    let event: Value = if plan.integration.payload_format_version == "1.0" {
-        events::v1(http, &ctx)
+    if plan.integration.payload_format_version == "1.0" {
+        Bytes::from(events::v1(http, &ctx).to_string())
     } else {
-        events::v2(http, &ctx)
-    };
-    Bytes::from(event.to_string())
+        events::v2_event(http, &ctx).to_bytes()
+    }
 }
 
 /// How an invocation through the gateway ended.
