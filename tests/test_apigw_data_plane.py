@@ -3,6 +3,7 @@ function receives, response mapping and the gateway's own errors."""
 
 import base64
 import json
+import time
 
 import pytest
 
@@ -283,12 +284,24 @@ def test_throttled_function_is_503(lambda_client, routed, gw_function):
     gateway_error(call(routed.endpoint, "/t"), 503, "Service Unavailable")
 
 
-def test_integration_timeout_is_504(apigw, routed):
+def test_integration_timeout_is_504(apigw, routed, server, gw_function):
     routed.route("GET /slow")
     apigw.update_integration(ApiId=routed.api_id, IntegrationId=routed.integration,
                              TimeoutInMillis=300)
     gateway_error(call(routed.endpoint, "/slow", query="mode=sleep&s=1.5"), 504,
                   "Endpoint request timed out")
+    # The client stopped waiting, the invocation did not: it runs to its end (a REPORT line
+    # of at least the 1.5 s it sleeps), as on API Gateway.
+    logs, deadline = server.client("logs"), time.monotonic() + 30
+    while True:
+        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{gw_function}",
+                                        filterPattern='"REPORT RequestId"')["events"]
+        durations = [float(e["message"].split("Duration: ")[1].split(" ms")[0])
+                     for e in events]
+        if any(d >= 1400 for d in durations) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert any(d >= 1400 for d in durations), durations
 
 
 def test_missing_function_is_500(apigw, new_api):

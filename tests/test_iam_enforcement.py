@@ -295,6 +295,11 @@ def test_a_functions_permissions_decide_which_http_apis_invoke_it(server, new_fu
                        Principal="apigateway.amazonaws.com",
                        SourceArn=f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/*")
     assert call(endpoint, "/")[0] == 200
+    assert call(endpoint, "/")[0] == 200
+    # The platform keeps policies in memory between requests: removing the statement that
+    # allowed this API takes effect at once.
+    lam.remove_permission(FunctionName=name, StatementId="this")
+    assert call(endpoint, "/")[0] == 500
     apigw.delete_api(ApiId=api_id)
 
 

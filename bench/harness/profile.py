@@ -224,6 +224,12 @@ def _http_api_route(s):
                                   PayloadFormatVersion="2.0")["IntegrationId"]
     gw.create_route(ApiId=api, RouteKey="GET /open", Target=f"integrations/{integ}")
     gw.create_stage(ApiId=api, StageName="$default", AutoDeploy=True)
+    # With IAM enforced (the default) the function's policy must let the API invoke it;
+    # without this every request was the 500 of a refused invocation.
+    deploy.client(s.url).add_permission(
+        FunctionName=FN, StatementId="bench-profile-apigw", Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+        SourceArn=f"arn:aws:execute-api:{deploy.REGION}:{deploy.ACCOUNT}:{api}/*")
     return {"sign": False, "method": "GET", "path": f"/_aws/execute-api/{api}/open"}
 
 

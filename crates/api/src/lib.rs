@@ -97,6 +97,8 @@ pub struct AppState {
     pub workers: Arc<workers::Workers>,
     /// What each HTTP API serves, memoised for its data plane.
     pub apigw: apigw::served::ServedCache,
+    /// The functions' policies, as services' invocations check them.
+    pub policies: Arc<lambda::policy::PolicyMemo>,
     /// The web console's sign-in sessions (in memory).
     pub console: console::Sessions,
 }

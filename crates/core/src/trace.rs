@@ -25,8 +25,14 @@ const MAX_ENTRIES: usize = 32;
 
 /// The lineage key of a function: 8 hex digits of the SHA-256 of its unqualified ARN.
 pub fn function_key(unqualified_arn: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(unqualified_arn.as_bytes());
-    digest[..4].iter().map(|b| format!("{b:02x}")).collect()
+    let mut key = String::with_capacity(8);
+    for b in &digest[..4] {
+        key.push(HEX[usize::from(b >> 4)] as char);
+        key.push(HEX[usize::from(b & 0xf)] as char);
+    }
+    key
 }
 
 /// A parsed trace header: the fields other than `Lineage` in their order, and the lineage.
@@ -82,18 +88,21 @@ impl TraceHeader {
                 self.lineage.push((key.to_string(), 1));
             }
         }
+        use std::fmt::Write as _;
         let root = self.root.unwrap_or_else(new_root);
         let sampled = self.sampled.as_deref().unwrap_or("0");
-        let lineage: Vec<String> = self
-            .lineage
-            .iter()
-            .map(|(k, n)| format!("{k}:{n}"))
-            .collect();
-        format!(
-            "Root={root};Parent={};Sampled={sampled};Lineage={}",
-            new_parent(),
-            lineage.join("|")
-        )
+        // Written into one string: this runs for every invocation.
+        let mut out = String::with_capacity(128);
+        let _ = write!(
+            out,
+            "Root={root};Parent={};Sampled={sampled};Lineage=",
+            new_parent()
+        );
+        for (i, (k, n)) in self.lineage.iter().enumerate() {
+            let sep = if i == 0 { "" } else { "|" };
+            let _ = write!(out, "{sep}{k}:{n}");
+        }
+        out
     }
 }
 

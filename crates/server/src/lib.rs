@@ -253,6 +253,7 @@ impl Platform {
                 stratus_api::lambda::policy::InvokePermissions {
                     meta: meta.clone(),
                     enforced: iam_enforced,
+                    memo: Default::default(),
                 },
             )
             .with_queues(queues.clone()),
@@ -308,6 +309,7 @@ impl Platform {
             },
             workers: workers.clone(),
             apigw: Default::default(),
+            policies: Default::default(),
             console: Default::default(),
         });
         let _ = state

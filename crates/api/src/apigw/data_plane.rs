@@ -21,7 +21,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use bytes::Bytes;
-use serde_json::Value;
 use stratus_core::limits;
 use stratus_core::names::FunctionRef;
 use stratus_engine::InvokeOutcome;
@@ -378,12 +377,11 @@ fn context<'a>(plan: &'a Plan, id: &'a str, authorizer: Option<&'a Granted>) -> 
 
 fn build_event(plan: &Plan, http: &HttpRequest, id: &str, granted: Option<&Granted>) -> Bytes {
     let ctx = context(plan, id, granted);
-    let event: Value = if plan.integration.payload_format_version == "1.0" {
-        events::v1(http, &ctx)
+    if plan.integration.payload_format_version == "1.0" {
+        Bytes::from(events::v1(http, &ctx).to_string())
     } else {
-        events::v2(http, &ctx)
-    };
-    Bytes::from(event.to_string())
+        events::v2_event(http, &ctx).to_bytes()
+    }
 }
 
 /// How an invocation through the gateway ended.
@@ -432,9 +430,11 @@ async fn invoke(s: &Shared, plan: &Plan, payload: Bytes) -> Outcome {
     }
 }
 
-/// Invokes `target` for an HTTP API (an integration or an authorizer) in a task of its own,
-/// so a request that stops waiting at `limit` leaves the invocation to finish, metered, as
-/// API Gateway does. `None`: the limit passed first.
+/// Invokes `target` for an HTTP API (an integration or an authorizer). The invocation runs
+/// in the request's own task while the client waits (a task spawned per request cost a
+/// wake-up and often a hop to the other worker); a request that stops waiting, at `limit` or
+/// because its client left, hands what is left of it to a task of its own ([`Finish`]), so it
+/// runs to its end, metered, as API Gateway does. `None`: the limit passed first.
 pub(super) async fn invoke_bounded(
     s: &Shared,
     region: String,
@@ -443,7 +443,7 @@ pub(super) async fn invoke_bounded(
     limit: Duration,
 ) -> Option<Result<InvokeOutcome, Failure>> {
     let s = s.clone();
-    let task = tokio::spawn(async move {
+    let mut call = Finish(Some(Box::pin(async move {
         let call = Call {
             trigger: Trigger::HttpApi,
             region: &region,
@@ -457,13 +457,24 @@ pub(super) async fn invoke_bounded(
             trace: None,
         };
         s.invoker.invoke(call).await
-    });
-    match tokio::time::timeout(limit, task).await {
-        Err(_) => None,
-        Ok(ran) => Some(ran.unwrap_or_else(|e| {
-            tracing::error!(%e, "HTTP API invocation task failed");
-            Err(Failure::Platform)
-        })),
+    })));
+    let ran = tokio::time::timeout(limit, call.0.as_mut()?).await.ok()?;
+    call.0 = None;
+    Some(ran)
+}
+
+/// An invocation that must run to its end: dropped unfinished, it goes on in a task of its own.
+struct Finish<F: std::future::Future<Output = Result<InvokeOutcome, Failure>> + Send + 'static>(
+    Option<std::pin::Pin<Box<F>>>,
+);
+
+impl<F: std::future::Future<Output = Result<InvokeOutcome, Failure>> + Send + 'static> Drop
+    for Finish<F>
+{
+    fn drop(&mut self) {
+        if let (Some(rest), Ok(rt)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            rt.spawn(rest);
+        }
     }
 }
 

@@ -147,8 +147,7 @@ async fn handle(
     let http = describe(&parts, body, path, domain);
     let time = time::OffsetDateTime::now_utc();
     let signer = signer.as_ref().map(|caller| Signer { caller });
-    let event = event::build(&http, &cfg.url_id, request_id, time, signer);
-    let payload = Bytes::from(event.to_string());
+    let payload = event::build(&http, &cfg.url_id, request_id, time, signer);
     if payload.len() > limits::MAX_SYNC_PAYLOAD {
         return error(
             StatusCode::PAYLOAD_TOO_LARGE,

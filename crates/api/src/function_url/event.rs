@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Value};
+use bytes::Bytes;
 use time::OffsetDateTime;
 
 use crate::apigw::events::{self, Context, HttpRequest};
@@ -23,7 +23,7 @@ pub fn build(
     request_id: &str,
     time: OffsetDateTime,
     signer: Option<Signer>,
-) -> Value {
+) -> Bytes {
     let empty = BTreeMap::new();
     let ctx = Context {
         api_id: url_id,
@@ -36,16 +36,16 @@ pub fn build(
         stage_variables: &empty,
         authorizer: None,
     };
-    let mut e = events::v2(req, &ctx);
-    let rc = &mut e["requestContext"];
+    let mut e = events::v2_event(req, &ctx);
+    let rc = &mut e.request_context;
     match signer {
-        None => rc["accountId"] = json!("anonymous"),
+        None => rc.account_id = "anonymous",
         Some(Signer { caller }) => {
-            rc["accountId"] = json!(stratus_core::ACCOUNT_ID);
-            rc["authorizer"] = crate::apigw::iam_auth::Signer::of(caller).v2();
+            rc.account_id = stratus_core::ACCOUNT_ID;
+            rc.authorizer = Some(crate::apigw::iam_auth::Signer::of(caller).v2());
         }
     }
-    e
+    e.to_bytes()
 }
 
 #[cfg(test)]
@@ -53,7 +53,7 @@ mod tests {
     use super::*;
     use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
     use axum::http::HeaderMap;
-    use bytes::Bytes;
+    use serde_json::{json, Value};
 
     fn request() -> HttpRequest {
         let mut headers = HeaderMap::new();
@@ -76,7 +76,7 @@ mod tests {
     #[test]
     fn anonymous_events_have_aws_url_members() {
         let t = OffsetDateTime::from_unix_timestamp(1_584_039_838).unwrap();
-        let e = build(&request(), "abc", "r1", t, None);
+        let e: Value = serde_json::from_slice(&build(&request(), "abc", "r1", t, None)).unwrap();
         assert_eq!(e["routeKey"], "$default");
         assert_eq!(e["rawPath"], "/a/b");
         assert_eq!(e["cookies"], json!(["a=1", "b=2"]));

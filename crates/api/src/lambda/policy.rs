@@ -13,6 +13,7 @@ use super::{check_revision, function_not_found, function_ref, load, QueryMap};
 use crate::auth::Caller;
 use crate::wire::{json, no_content, parse, ApiResult};
 use crate::{RawBody, Shared};
+use std::collections::HashMap;
 use std::sync::Arc;
 use stratus_store::meta::Meta;
 
@@ -161,6 +162,50 @@ pub async fn add_permission(
 pub struct InvokePermissions {
     pub meta: Arc<Meta>,
     pub enforced: bool,
+    pub memo: Arc<PolicyMemo>,
+}
+
+/// Beyond this many decisions the memo starts over rather than tracking use.
+const MAX_MEMO: usize = 4096;
+
+/// The decisions of the functions' policies, kept in memory so a service's invocation (an
+/// HTTP API request, say) opens no transaction, decodes no stored JSON and parses no policy:
+/// that was a fifth of an HTTP API request's instructions. A decision is used only while the
+/// metadata generation it was made at is unchanged: any committed write (AddPermission,
+/// RemovePermission, a deleted function, on this node or another) makes every entry stale.
+#[derive(Default)]
+pub struct PolicyMemo {
+    entries: std::sync::Mutex<HashMap<String, (u64, bool)>>,
+}
+
+impl PolicyMemo {
+    /// `decide()`'s answer for `key`, remembered for `generation`; `None` (the store could not
+    /// be read) denies and is not remembered.
+    fn decision(
+        &self,
+        generation: u64,
+        key: String,
+        decide: impl FnOnce() -> Option<bool>,
+    ) -> bool {
+        if let Some((g, allowed)) = self.lock().get(&key) {
+            if *g == generation {
+                return *allowed;
+            }
+        }
+        let Some(allowed) = decide() else {
+            return false;
+        };
+        let mut entries = self.lock();
+        if entries.len() >= MAX_MEMO {
+            entries.clear();
+        }
+        entries.insert(key, (generation, allowed));
+        allowed
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, bool)>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl InvokePermissions {
@@ -169,6 +214,7 @@ impl InvokePermissions {
         InvokePermissions {
             meta: s.stores.meta.clone(),
             enforced: s.config.iam_enforced,
+            memo: s.policies.clone(),
         }
     }
 
@@ -188,20 +234,26 @@ impl InvokePermissions {
         }
         // `$LATEST` has no policy of its own: the unqualified function's policy covers it.
         let qualifier = qualifier.filter(|q| *q != "$LATEST");
-        let key = qualifier.unwrap_or_default().to_string();
-        let policy: Policy = self
-            .meta
-            .tx(|tx| tx.document(name, KIND, &key))
-            .ok()
-            .flatten()
-            .unwrap_or_default();
         let arn = function_arn(region, name, qualifier);
-        let allowed = stratus_iam::resource::service_may_invoke(
-            &policy.statements,
-            service,
-            source_arn,
-            &arn,
-        );
+        // Read before the transaction: a write racing with it only makes the answer look
+        // older.
+        let generation = self.meta.generation();
+        let decide = || {
+            let key = qualifier.unwrap_or_default();
+            let policy: Policy = self
+                .meta
+                .tx(|tx| tx.document(name, KIND, key))
+                .ok()?
+                .unwrap_or_default();
+            Some(stratus_iam::resource::service_may_invoke(
+                &policy.statements,
+                service,
+                source_arn,
+                &arn,
+            ))
+        };
+        let key = format!("{arn}\n{service}\n{source_arn}");
+        let allowed = self.memo.decision(generation, key, decide);
         if !allowed {
             tracing::warn!(
                 function = name,
@@ -300,4 +352,23 @@ pub async fn remove_permission(
     })?;
     let _ = ACCOUNT_ID;
     Ok(no_content())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decisions_are_kept_for_their_generation_only() {
+        let memo = PolicyMemo::default();
+        let key = || "arn\napigateway.amazonaws.com\nsource".to_string();
+        assert!(memo.decision(1, key(), || Some(true)));
+        // Same generation: remembered, `decide` is not asked.
+        assert!(memo.decision(1, key(), || unreachable!()));
+        // A write since: decided again.
+        assert!(!memo.decision(2, key(), || Some(false)));
+        // A store that cannot be read denies and leaves nothing behind.
+        assert!(!memo.decision(3, key(), || None));
+        assert!(memo.decision(3, key(), || Some(true)));
+    }
 }

@@ -447,12 +447,18 @@ impl CgroupRoot {
 }
 
 impl CgroupRoot {
-    /// Sets `limits` on an existing group (a pre-made sandbox's, as it gets its function).
-    pub fn apply(&self, group: &Cgroup, limits: &Limits) -> io::Result<()> {
+    /// Sets `limits` on an existing group created with `from` (a pre-made sandbox's, as it
+    /// gets its function). Only the files whose value changes are written: a cold start
+    /// waits for these writes, and a function of the waiting size needs none.
+    pub fn apply(&self, group: &Cgroup, from: &Limits, limits: &Limits) -> io::Result<()> {
         match self {
-            CgroupRoot::V2 { cpu, .. } => write_files(&group.memory, &v2_files(limits, *cpu)),
+            CgroupRoot::V2 { cpu, .. } => write_files(
+                &group.memory,
+                &changed(v2_files(from, *cpu), v2_files(limits, *cpu)),
+            ),
             CgroupRoot::V1 { memory, pids, cpu } => {
-                for (controller, files) in v1_files(limits) {
+                let before = v1_files(from);
+                for ((controller, files), (_, old)) in v1_files(limits).into_iter().zip(before) {
                     let base = match controller {
                         "memory" => Some(memory),
                         "pids" => pids.as_ref(),
@@ -460,13 +466,21 @@ impl CgroupRoot {
                     };
                     let dir = base.and_then(|b| group.dirs.iter().find(|d| d.starts_with(b)));
                     if let Some(dir) = dir {
-                        write_files(dir, &files)?;
+                        write_files(dir, &changed(old, files))?;
                     }
                 }
                 Ok(())
             }
         }
     }
+}
+
+/// The files of `new` whose value differs from `old`'s, in `new`'s order.
+fn changed(
+    old: Vec<(&'static str, String)>,
+    new: Vec<(&'static str, String)>,
+) -> Vec<(&'static str, String)> {
+    new.into_iter().filter(|f| !old.contains(f)).collect()
 }
 
 /// This platform process's own group under `base` (`base/<pid>`), after clearing the groups
@@ -713,6 +727,26 @@ mod tests {
         // The limits that must hold are not optional; swap and pids may be absent.
         assert!(!optional("memory.max") && !optional("cpu.max") && !optional("cpu.weight"));
         assert!(optional("memory.swap.max") && optional("pids.max"));
+    }
+
+    #[test]
+    fn a_pre_made_group_is_written_only_what_changes() {
+        let waiting = Limits {
+            memory_mb: 128,
+            tmp_mb: 512,
+            pids: 1024,
+        };
+        assert!(changed(v2_files(&waiting, true), v2_files(&waiting, true)).is_empty());
+        let bigger = Limits {
+            memory_mb: 3538,
+            ..waiting
+        };
+        let files = changed(v2_files(&waiting, true), v2_files(&bigger, true));
+        let names: Vec<_> = files.iter().map(|(f, _)| *f).collect();
+        assert_eq!(names, ["memory.max", "cpu.weight", "cpu.max"]);
+        let [(_, old), _, _] = v1_files(&waiting);
+        let [(_, new), _, _] = v1_files(&bigger);
+        assert_eq!(changed(old, new).len(), 2);
     }
 
     #[test]

@@ -156,7 +156,7 @@ impl Sandbox {
             .as_ref()
             .ok_or_else(|| io::Error::other("pre-made sandbox already used"))?;
         if let (Some(root), Some(cg)) = (&self.cgroups, &parts.cgroup) {
-            root.apply(cg, &cgroup::Limits::of(spec, PIDS_MAX))?;
+            root.apply(cg, &WAITING, &cgroup::Limits::of(spec, PIDS_MAX))?;
         }
         let code = handoff::read_only_tree(&spec.code_dir)?;
         let opt = spec
