@@ -378,6 +378,16 @@ fn stream_name(version: &str, id: &str) -> String {
 }
 
 impl Environment {
+    /// Writes the pending `INIT_START` line as the stream's first line, as on AWS (not part of
+    /// any invocation's own log tail); nothing once written.
+    pub(crate) fn log_init_start(&mut self, logs: &crate::logs::LogStore) {
+        if let Some(line) = self.init_start.take() {
+            let mut notice = crate::logs::Captured::default();
+            notice.push(format!("{line}\n").as_bytes());
+            logs.append_to(&mut self.log_file, &self.group, &self.stream, &notice);
+        }
+    }
+
     /// Starts an environment and waits for its runtime to finish initialising.
     pub async fn start(
         ctx: &Context,

@@ -284,13 +284,7 @@ impl Engine {
         match started {
             Ok(mut env) => {
                 env.initialised_ahead();
-                if let Some(line) = env.init_start.take() {
-                    let mut notice = logs::Captured::default();
-                    notice.push(format!("{line}\n").as_bytes());
-                    self.ctx
-                        .logs
-                        .append_to(&mut env.log_file, &env.group, &env.stream, &notice);
-                }
+                env.log_init_start(&self.ctx.logs);
                 Ok(Some(provisioned::Held::new(env, permit)))
             }
             Err(StartFailure::Init { payload, log, .. }) => {
@@ -430,14 +424,7 @@ impl Engine {
             tap: req.tap.take(),
             trace: req.trace.take(),
         };
-        if let Some(line) = env.init_start.take() {
-            // The stream's first line, as on AWS; not part of the invocation's own log tail.
-            let mut notice = logs::Captured::default();
-            notice.push(format!("{line}\n").as_bytes());
-            self.ctx
-                .logs
-                .append_to(&mut env.log_file, &env.group, &env.stream, &notice);
-        }
+        env.log_init_start(&self.ctx.logs);
         let r = env.invoke(params).await;
         self.ctx
             .logs
@@ -527,13 +514,7 @@ impl Engine {
         let Err(failure) = env.restore().await else {
             return Ok(());
         };
-        if let Some(line) = env.init_start.take() {
-            let mut notice = logs::Captured::default();
-            notice.push(format!("{line}\n").as_bytes());
-            self.ctx
-                .logs
-                .append_to(&mut env.log_file, &env.group, &env.stream, &notice);
-        }
+        env.log_init_start(&self.ctx.logs);
         self.ctx
             .logs
             .append_to(&mut env.log_file, &env.group, &env.stream, &failure.log);

@@ -221,13 +221,8 @@ async fn park(ctx: &Context, target: &Target) -> Result<Environment, StartFailur
         &start,
     )
     .await?;
-    if let Some(line) = env.init_start.take() {
-        // The stream's first line; the init's own output waits for the first invocation.
-        let mut notice = crate::logs::Captured::default();
-        notice.push(format!("{line}\n").as_bytes());
-        ctx.logs
-            .append_to(&mut env.log_file, &env.group, &env.stream, &notice);
-    }
+    // The stream's first line; the init's own output waits for the first invocation.
+    env.log_init_start(&ctx.logs);
     if !env.parked() {
         // A runtime that skipped `/restore/next` went straight to `/invocation/next`: it is
         // initialised all the same, and its restore is a no-op.
