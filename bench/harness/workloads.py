@@ -33,7 +33,7 @@ class Plan:
     cold_versions_process: int = 20
     floor_exec: int = 30
     peer_cold: int = 5
-    scale_out: tuple = (100, 500)
+    scale_out: tuple = (100, 500, 1000)
     idle_functions: int = 100
     idle_timeout_s: int = 15
     idle_window_s: float = 5.0
