@@ -23,26 +23,6 @@ const VERBATIM: [&str; 6] = [
 /// `ApiId` and the other members the path carries, or CloudFormation alone reads.
 const NOT_SENT: [&str; 1] = ["ApiId"];
 
-/// A PascalCase member name in the API's camelCase.
-fn camel(name: &str) -> String {
-    let mut chars = name.chars();
-    match chars.next() {
-        Some(c) => c.to_ascii_lowercase().to_string() + chars.as_str(),
-        None => String::new(),
-    }
-}
-
-/// A template value with its object keys in camelCase, all the way down.
-fn camel_value(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            Value::Object(m.iter().map(|(k, v)| (camel(k), camel_value(v))).collect())
-        }
-        Value::Array(a) => Value::Array(a.iter().map(camel_value).collect()),
-        other => other.clone(),
-    }
-}
-
 /// The request body for a resource's properties. `RouteSettings` is keyed by route keys, so
 /// only its values are renamed.
 fn body(props: &Map<String, Value>, skip: &[&str]) -> Value {

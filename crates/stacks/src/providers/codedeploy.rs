@@ -15,27 +15,14 @@ async fn call(cx: &Cx<'_>, op: &str, body: Value) -> Result<Value, Failed> {
     json_target(cx, "codedeploy", target(op), "1.1", body).await
 }
 
-fn lower_first(k: &str) -> String {
-    let mut chars = k.chars();
-    match chars.next() {
-        Some(c) => c.to_ascii_lowercase().to_string() + chars.as_str(),
-        None => String::new(),
-    }
-}
-
 /// A template's PascalCase structure as the API's camelCase one (`AlarmConfiguration.Alarms[].Name`
-/// → `alarmConfiguration.alarms[].name`); CloudFormation's shapes are the API's with the first
-/// letter of each key raised.
-fn camel(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            Value::Object(m.iter().map(|(k, v)| (lower_first(k), camel(v))).collect())
-        }
-        Value::Array(a) => Value::Array(a.iter().map(camel).collect()),
-        // Booleans given as strings (a parameter's Ref) become booleans.
+/// → `alarmConfiguration.alarms[].name`), with booleans given as strings (a parameter's Ref)
+/// made booleans.
+fn settings_value(v: &Value) -> Value {
+    camel_value_with(v, &|leaf| match leaf {
         Value::String(s) if s == "true" || s == "false" => Value::Bool(s == "true"),
         other => other.clone(),
-    }
+    })
 }
 
 #[async_trait]
@@ -93,7 +80,7 @@ const GROUP_SETTINGS: [&str; 5] = [
 fn group_settings(props: &Map<String, Value>, body: &mut Value) {
     for name in GROUP_SETTINGS {
         if let Some(v) = props.get(name) {
-            body[lower_first(name)] = camel(v);
+            body[camel(name)] = settings_value(v);
         }
     }
 }

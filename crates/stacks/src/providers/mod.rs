@@ -301,6 +301,35 @@ pub fn text(v: &Value) -> String {
 
 /// The named properties as numbers where a template gave them as strings (a `Number`
 /// parameter's `Ref` is a string; CloudFormation converts it to the type the property has).
+/// A PascalCase member name in the API's camelCase (CloudFormation's shapes are most APIs'
+/// with the first letter of each key raised).
+pub fn camel(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(c) => c.to_ascii_lowercase().to_string() + chars.as_str(),
+        None => String::new(),
+    }
+}
+
+/// A template value with its object keys in camelCase, all the way down.
+pub fn camel_value(v: &Value) -> Value {
+    camel_value_with(v, &Value::clone)
+}
+
+/// [`camel_value`], with `leaf` deciding what each value that is neither object nor array
+/// becomes.
+pub fn camel_value_with(v: &Value, leaf: &dyn Fn(&Value) -> Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (camel(k), camel_value_with(v, leaf)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(|v| camel_value_with(v, leaf)).collect()),
+        other => leaf(other),
+    }
+}
+
 pub fn numbers(props: &mut Map<String, Value>, names: &[&str]) {
     for name in names {
         if let Some(Value::String(s)) = props.get(*name) {
