@@ -38,6 +38,7 @@ pub mod function_credentials;
 pub mod function_url;
 pub mod inprocess;
 pub mod lambda;
+pub mod memo;
 pub mod metering;
 pub mod objects;
 pub mod panic_guard;

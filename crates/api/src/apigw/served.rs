@@ -1,15 +1,14 @@
 //! What each HTTP API serves (the API, its stages and each stage's deployed snapshot), kept in
-//! memory so a data-plane request reads no SQLite and decodes no stored JSON. Entries are
-//! labelled with the metadata generation they were read at and used only while it is
-//! unchanged (as the invoker's resolve memo is): any committed write (a route, a stage, a
-//! deployment, the API itself, on this node or, on PostgreSQL, another) makes every entry
-//! stale at once, so nothing is invalidated by hand.
+//! memory so a data-plane request reads no SQLite and decodes no stored JSON, for as long as
+//! nothing is written to the metadata (a route, a stage, a deployment, the API itself; see
+//! [`crate::memo`]).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use stratus_core::Result;
 use stratus_store::meta::Meta;
+
+use crate::memo::GenerationMemo;
 
 use super::model::{Api, Snapshot, Stage, STAGE};
 use super::store;
@@ -24,9 +23,16 @@ pub struct Served {
     pub stages: Vec<(Stage, Option<Snapshot>)>,
 }
 
-#[derive(Default)]
 pub struct ServedCache {
-    entries: Mutex<HashMap<String, (u64, Arc<Served>)>>,
+    memo: GenerationMemo<Arc<Served>>,
+}
+
+impl Default for ServedCache {
+    fn default() -> Self {
+        ServedCache {
+            memo: GenerationMemo::new(MAX_ENTRIES),
+        }
+    }
 }
 
 impl ServedCache {
@@ -35,25 +41,16 @@ impl ServedCache {
     pub fn get(&self, meta: &Meta, api_id: &str) -> Result<Option<Arc<Served>>> {
         // Read before the transaction: a write racing with it only makes the copy look older.
         let generation = meta.generation();
-        if let Some((g, served)) = self.lock().get(api_id) {
-            if *g == generation {
-                return Ok(Some(served.clone()));
-            }
+        if let Some(served) = self.memo.get(api_id, generation) {
+            return Ok(Some(served));
         }
         let Some(served) = meta.tx(|tx| load(tx, api_id))? else {
             return Ok(None);
         };
         let served = Arc::new(served);
-        let mut entries = self.lock();
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
-        }
-        entries.insert(api_id.to_string(), (generation, served.clone()));
+        self.memo
+            .put(api_id.to_string(), generation, served.clone());
         Ok(Some(served))
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Arc<Served>)>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

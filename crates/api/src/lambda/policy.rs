@@ -11,9 +11,9 @@ use stratus_core::{Error, ACCOUNT_ID};
 
 use super::{check_revision, function_not_found, function_ref, load, QueryMap};
 use crate::auth::Caller;
+use crate::memo::GenerationMemo;
 use crate::wire::{json, no_content, parse, ApiResult};
 use crate::{RawBody, Shared};
-use std::collections::HashMap;
 use std::sync::Arc;
 use stratus_store::meta::Meta;
 
@@ -168,14 +168,21 @@ pub struct InvokePermissions {
 /// Beyond this many decisions the memo starts over rather than tracking use.
 const MAX_MEMO: usize = 4096;
 
-/// The decisions of the functions' policies, kept in memory so a service's invocation (an
-/// HTTP API request, say) opens no transaction, decodes no stored JSON and parses no policy:
-/// that was a fifth of an HTTP API request's instructions. A decision is used only while the
-/// metadata generation it was made at is unchanged: any committed write (AddPermission,
-/// RemovePermission, a deleted function, on this node or another) makes every entry stale.
-#[derive(Default)]
+/// The decisions of the functions' policies, kept in memory (see [`crate::memo`]) so a
+/// service's invocation (an HTTP API request, say) opens no transaction, decodes no stored
+/// JSON and parses no policy: that was a fifth of an HTTP API request's instructions.
+/// AddPermission, RemovePermission or a deleted function, here or on another node, is a
+/// metadata write, and so makes every decision stale.
 pub struct PolicyMemo {
-    entries: std::sync::Mutex<HashMap<String, (u64, bool)>>,
+    memo: GenerationMemo<bool>,
+}
+
+impl Default for PolicyMemo {
+    fn default() -> Self {
+        PolicyMemo {
+            memo: GenerationMemo::new(MAX_MEMO),
+        }
+    }
 }
 
 impl PolicyMemo {
@@ -187,24 +194,14 @@ impl PolicyMemo {
         key: String,
         decide: impl FnOnce() -> Option<bool>,
     ) -> bool {
-        if let Some((g, allowed)) = self.lock().get(&key) {
-            if *g == generation {
-                return *allowed;
-            }
+        if let Some(allowed) = self.memo.get(&key, generation) {
+            return allowed;
         }
         let Some(allowed) = decide() else {
             return false;
         };
-        let mut entries = self.lock();
-        if entries.len() >= MAX_MEMO {
-            entries.clear();
-        }
-        entries.insert(key, (generation, allowed));
+        self.memo.put(key, generation, allowed);
         allowed
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, bool)>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
