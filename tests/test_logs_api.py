@@ -69,6 +69,26 @@ def assert_logs_error(exc, code, message=None):
         assert err["Error"]["Message"] == message
 
 
+def test_a_failed_init_leaves_no_empty_environment_stream(logs, lam):
+    # The environment's stream is opened while its runtime initialises; an init that fails
+    # logs to its own stream, and the environment's is not left behind empty.
+    name = helpers.unique_name("badinit")
+    source = "raise RuntimeError('no init for you')\n"
+    helpers.create_function(lam, name, helpers.make_zip({"app.py": source}))
+    helpers.wait_active(lam, name)
+    out = helpers.invoke(lam, name, {})
+    assert out.function_error == "Unhandled"
+    streams = logs.describe_log_streams(logGroupName=f"/aws/lambda/{name}")["logStreams"]
+    assert streams and all(s.get("storedBytes", 1) != 0 for s in streams), streams
+    for s in streams:
+        events = logs.get_log_events(logGroupName=f"/aws/lambda/{name}",
+                                     logStreamName=s["logStreamName"])["events"]
+        assert events, s["logStreamName"]
+    assert any("no init for you" in e["message"] for s in streams
+               for e in logs.get_log_events(logGroupName=f"/aws/lambda/{name}",
+                                            logStreamName=s["logStreamName"])["events"])
+
+
 def test_lambda_log_group_appears_once_the_function_has_logged(logs, lam, logging_fn):
     group = f"/aws/lambda/{logging_fn}"
     assert logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"] == []

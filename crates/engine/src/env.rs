@@ -52,6 +52,8 @@ pub struct Environment {
     restore_duration: Option<Duration>,
     /// SnapStart: the `RESTORE_START` line the restore writes.
     restore_start: Option<String>,
+    /// Refills the pre-made sandboxes this start drew on once its first invocation is over.
+    replenish: Option<crate::premade::Replenish>,
 }
 
 /// Why a SnapStart environment could not be restored: its after-restore hooks failed (or it
@@ -378,6 +380,12 @@ fn stream_name(version: &str, id: &str) -> String {
 }
 
 impl Environment {
+    /// Called once an invocation is over: the first one lets the pre-made sandboxes be
+    /// refilled (until then that work would compete with this cold start for the CPUs).
+    pub(crate) fn invoked(&mut self) {
+        self.replenish.take();
+    }
+
     /// Writes the pending `INIT_START` line as the stream's first line, as on AWS (not part of
     /// any invocation's own log tail); nothing once written.
     pub(crate) fn log_init_start(&mut self, logs: &crate::logs::LogStore) {
@@ -454,12 +462,13 @@ impl Environment {
         };
         // Provisioned environments start ahead of traffic anyway: the pool is left to the
         // cold starts an invocation waits for.
-        let premade = match start.provisioned {
-            true => None,
-            false => ctx
-                .premade
-                .take(&ctx.sandbox, &family_of(&spec, &runtime_name, cfg)),
-        };
+        let family = (!start.provisioned).then(|| family_of(&spec, &runtime_name, cfg));
+        let premade = family
+            .as_ref()
+            .and_then(|f| ctx.premade.take(&ctx.sandbox, f));
+        // The pool is refilled once this environment's first invocation has ended, or its
+        // start failed (see `Pool::take`).
+        let replenish = family.map(|f| crate::premade::Replenish::new(ctx, f));
         let launched = match premade {
             Some(premade) => ctx.sandbox.specialise(premade, &spec).or_else(|e| {
                 tracing::warn!(%e, "specialising a pre-made sandbox; starting a new one");
@@ -512,10 +521,19 @@ impl Environment {
             ),
             restore,
             restore_duration: None,
+            replenish,
         };
-        env.await_init(init, started, request_id, &cfg.version)
-            .await?;
-        Ok(env)
+        // Opened while the runtime initialises, not after (files backend).
+        ctx.logs
+            .open_ahead(&mut env.log_file, &env.group, &env.stream);
+        let initialised = env
+            .await_init(init, started, request_id, &cfg.version)
+            .await;
+        if initialised.is_err() {
+            ctx.logs
+                .forget_unused(&mut env.log_file, &env.group, &env.stream);
+        }
+        initialised.map(|()| env)
     }
 
     async fn await_init(

@@ -429,6 +429,7 @@ impl Engine {
         self.ctx
             .logs
             .append_to(&mut env.log_file, &env.group, &env.stream, &r.log);
+        env.invoked();
         let outcome = InvokeOutcome {
             payload: r.payload,
             ending: Ending::of_invocation(r.status),

@@ -41,8 +41,10 @@ impl Pool {
         }
     }
 
-    /// A ready sandbox of `family`, if there is one; either way the family's shelf is (re)filled
-    /// in the background.
+    /// A ready sandbox of `family`, if there is one. The shelf is not refilled here but by
+    /// `replenish` once the cold start that asked is initialised: on two vCPUs, preparing a
+    /// replacement (a fork, an exec, an interpreter's start) beside the cold start it is for
+    /// slowed that cold start by a third.
     pub fn take(self: &Arc<Self>, sandbox: &Arc<Sandbox>, family: &Family) -> Option<Premade> {
         if self.per_family == 0 || sandbox.mode != Isolation::Namespaces {
             return None;
@@ -72,12 +74,14 @@ impl Pool {
             &self.missed
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        self.refill(sandbox, family);
         got
     }
 
-    /// Starts preparing what `family`'s shelf lacks.
-    fn refill(self: &Arc<Self>, sandbox: &Arc<Sandbox>, family: &Family) {
+    /// Starts preparing, in the background, what `family`'s shelf lacks (after a `take`).
+    pub fn replenish(self: &Arc<Self>, sandbox: &Arc<Sandbox>, family: &Family) {
+        if self.per_family == 0 || sandbox.mode != Isolation::Namespaces {
+            return;
+        }
         let need = {
             let mut shelves = self.shelves.lock().unwrap();
             let Some(shelf) = shelves.get_mut(family) else {
@@ -164,5 +168,28 @@ pub async fn reap(pool: Weak<Pool>, idle_after: Duration) {
         if !stale.is_empty() {
             tracing::debug!(count = stale.len(), "discarding unused pre-made sandboxes");
         }
+    }
+}
+
+/// Replenishes a family's shelf when dropped: at the end of the cold start that took from it.
+pub struct Replenish {
+    pool: Arc<Pool>,
+    sandbox: Arc<Sandbox>,
+    family: Family,
+}
+
+impl Replenish {
+    pub fn new(ctx: &crate::Context, family: Family) -> Replenish {
+        Replenish {
+            pool: ctx.premade.clone(),
+            sandbox: ctx.sandbox.clone(),
+            family,
+        }
+    }
+}
+
+impl Drop for Replenish {
+    fn drop(&mut self) {
+        self.pool.replenish(&self.sandbox, &self.family);
     }
 }

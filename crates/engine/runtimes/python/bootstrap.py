@@ -98,7 +98,22 @@ class _RuntimeApi:
                 reused = False
 
     def _connect(self):
-        sock = socket.create_connection(self._address)
+        host, port = self._address
+        try:
+            # A numeric address (what the platform gives) is connected to directly: the first
+            # getaddrinfo() of a process reads the resolver's configuration and costs 1.5 to 6
+            # ms of a cold start.
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            socket.inet_pton(family, host)
+        except OSError:
+            sock = socket.create_connection(self._address)
+        else:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                sock.connect((host, port))
+            except OSError:
+                sock.close()
+                raise
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
         self._rfile = sock.makefile("rb")
@@ -529,6 +544,21 @@ def _fail_hook(api, encode, exc, error_type, path):
     sys.exit(1)
 
 
+def _warm_compiler():
+    """Compiles a module's worth of source once while the interpreter waits: the function's
+    code arrives without bytecode the runtime may write, so its import compiles it, and the
+    first compilation of an interpreter that has so far loaded only cached bytecode pays for
+    the compiler's first use (1 to 2 ms of a cold start)."""
+    source = (
+        "import os\n\nVALUE = {'a': [1, 2.0, 'x'], 'b': None}\n\n\n"
+        "class Thing:\n    def __init__(self, n=0):\n        self.n = n\n\n\n"
+        "def handler(event, context):\n    for k, v in (event or {}).items():\n"
+        "        if isinstance(v, str) and k.startswith('x'):\n"
+        "            return f'{k}={v!r}'\n    return {'statusCode': 200, 'body': VALUE}\n"
+    )
+    compile(source, "<warm-up>", "exec")
+
+
 def _await_function():
     """A pre-started interpreter (the platform's pre-made sandbox) has imported this runtime
     before any function was chosen: it waits here, on the descriptor the platform names, for
@@ -538,6 +568,7 @@ def _await_function():
     if fd is None:
         return
     fd = int(fd)
+    _warm_compiler()
     chunks = []
     while True:
         chunk = os.read(fd, 65536)

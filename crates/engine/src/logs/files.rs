@@ -74,6 +74,20 @@ impl Files {
         self.write_records(group, stream, &record, false, &mut StreamFile::default())
     }
 
+    /// Opens (creating) a stream's file into `file` without writing.
+    pub fn open_ahead(&self, file: &mut StreamFile, group: &str, stream: &str) -> io::Result<()> {
+        self.write_records(group, stream, &[], true, file)
+    }
+
+    /// Removes a stream's file if nothing was written to it.
+    pub fn remove_if_empty(&self, group: &str, stream: &str) {
+        let _shared = self.lock.read().unwrap();
+        let path = self.stream_path(group, stream);
+        if fs::metadata(&path).is_ok_and(|m| m.len() == 0) {
+            let _ = fs::remove_file(path);
+        }
+    }
+
     fn write_records(
         &self,
         group: &str,

@@ -184,6 +184,24 @@ impl LogStore {
         self.append_to(&mut StreamFile::default(), group, stream, log);
     }
 
+    /// Opens (creating) a stream's file ahead of its first lines, so that a cold start opens it
+    /// while its runtime initialises rather than after; nothing on the database backend.
+    pub fn open_ahead(&self, file: &mut StreamFile, group: &str, stream: &str) {
+        if let Backend::Files(f) = &self.backend {
+            if let Err(e) = f.open_ahead(file, group, stream) {
+                tracing::warn!(%e, group, stream, "could not open function log");
+            }
+        }
+    }
+
+    /// Removes a stream opened ahead that got no line (its environment failed to start: the
+    /// failure is logged to its own stream).
+    pub fn forget_unused(&self, file: &mut StreamFile, group: &str, stream: &str) {
+        if let (Backend::Files(f), Some(_)) = (&self.backend, file.open.take()) {
+            f.remove_if_empty(group, stream);
+        }
+    }
+
     /// [`LogStore::append`] through a stream file kept open by the caller. On the database
     /// backend this only queues the lines.
     pub fn append_to(&self, file: &mut StreamFile, group: &str, stream: &str, log: &Captured) {
