@@ -1,5 +1,5 @@
 """Pre-made sandboxes (decision 0038): cold starts take an environment prepared before the
-function asked (for python, with the interpreter already started), and each one serves one
+function asked (for python and node, with the interpreter already started), and each one serves one
 function version once. What one function leaves in its environment (a file in /tmp, module
 state, its cgroup, its processes) is never seen by another function's or another version's
 fresh environment.
@@ -203,3 +203,101 @@ def test_process_isolation_has_no_pool(module_server_factory):
         assert got.function_error is None, got
     report = pool(srv)
     assert report["ready"] == 0 and report["taken"] == 0, report
+
+
+# The node counterpart of PROBE.
+NODE_PROBE = r'''
+const fs = require('node:fs');
+const Module = require('node:module');
+const LOADED = Math.random().toString(16).slice(2);
+const MARKS = [];
+
+// When this process started, from the kernel's count (process.uptime() counts from later).
+function startedMs() {
+  const ticks = Number(fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')[19]);
+  const sinceBoot = Number(fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+  return Date.now() - (sinceBoot - ticks / 100) * 1000;
+}
+
+exports.handler = async (event) => {
+  const before = fs.readdirSync('/tmp').sort();
+  fs.writeFileSync(`/tmp/left-by-${process.env.AWS_LAMBDA_FUNCTION_NAME}`, 'x');
+  MARKS.push(event.mark);
+  return {
+    tmp_before: before,
+    loaded: LOADED,
+    marks: MARKS,
+    cgroup: fs.readFileSync('/proc/self/cgroup', 'utf8').trim(),
+    cwd: process.cwd(),
+    own_var: process.env.OWN_VAR ?? null,
+    handler_var: process.env._HANDLER,
+    function: process.env.AWS_LAMBDA_FUNCTION_NAME,
+    prestart_fd: process.env._STRATUS_PRESTART_FD ?? null,
+    time_zone: Intl.DateTimeFormat().resolvedOptions().timeZone,
+    offset: new Date(Date.UTC(2024, 0, 15)).getTimezoneOffset(),
+    global_paths: Module.globalPaths,
+    no_deprecation: process.noDeprecation ?? false,
+    started_ms: startedMs(),
+  };
+};
+'''
+
+
+def deploy_node(client, env=None):
+    name = unique_name("pmn")
+    extra = {"Environment": {"Variables": env}} if env else {}
+    create_function(client, name, make_zip({"index.js": NODE_PROBE}), Runtime="nodejs20.x",
+                    Handler="index.handler", MemorySize=256, **extra)
+    wait_active(client, name)
+    return name
+
+
+def wait_full(server, timeout=30):
+    """Until every runtime asked for has its pre-made sandboxes ready."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        p = pool(server)
+        if p["ready"] >= p["per_runtime"] * p["runtimes"]:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the pool did not fill: {pool(server)}")
+
+
+def test_a_prestarted_node_interpreter_serves_one_function_with_its_environment(
+        pool_server, client):
+    # The first node cold start asks for node's family; the pool fills after it.
+    assert invoke(client, deploy_node(client), {}).function_error is None
+    wait_full(pool_server)
+    # The kernel counts a process's start in hundredths of a second: leave a clear gap.
+    time.sleep(0.5)
+    deployed_ms = time.time() * 1000
+    a = deploy_node(client, env={"OWN_VAR": "a"})
+    b = deploy_node(client, env={"OWN_VAR": "b", "TZ": "America/New_York"})
+    got_a = taken_cold(client, pool_server, a)
+    wait_full(pool_server)
+    got_b = taken_cold(client, pool_server, b)
+    assert got_a["own_var"] == "a" and got_b["own_var"] == "b"
+    assert got_b["function"] == b and got_b["handler_var"] == "index.handler"
+    assert got_b["cwd"] == "/var/task"
+    assert got_b["tmp_before"] == [] and f"left-by-{a}" not in got_b["tmp_before"]
+    assert got_a["cgroup"] != got_b["cgroup"] and got_a["loaded"] != got_b["loaded"]
+    assert got_b["marks"] == [b], "module state of another function"
+    # The hand-over channel's name is gone (node keeps pipes of its own, so they are not
+    # counted); the time zone and CommonJS paths are the function's.
+    assert got_b["prestart_fd"] is None, got_b
+    assert got_b["time_zone"] == "America/New_York" and got_b["offset"] == 300, got_b
+    assert got_a["offset"] == 0
+    assert "/var/runtime/node_modules" in got_b["global_paths"], got_b["global_paths"]
+    # Its interpreter was started before the function existed.
+    assert got_a["started_ms"] < deployed_ms, (got_a["started_ms"], deployed_ms)
+
+
+def test_a_node_function_whose_options_shape_the_interpreter_gets_it_started_for_it(
+        pool_server, client):
+    # NODE_OPTIONS is read only as node starts: such a function's interpreter starts with it.
+    env = {"NODE_OPTIONS": "--no-deprecation"}
+    assert invoke(client, deploy_node(client, env=env), {}).function_error is None
+    wait_full(pool_server)
+    got = taken_cold(client, pool_server, deploy_node(client, env=env))
+    assert got["no_deprecation"] is True, got
+    assert got["tmp_before"] == [] and got["prestart_fd"] is None

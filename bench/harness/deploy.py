@@ -12,6 +12,7 @@ ACCOUNT = "000000000000"
 REGION = "us-east-1"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/bench-role"
 PY_HANDLER_SOURCE = "def handler(event, context):\n    return event\n"
+NODE_HANDLER_SOURCE = "exports.handler = async (event) => event;\n"
 _ZIP_DATE = (2024, 1, 1, 0, 0, 0)
 
 
@@ -41,18 +42,21 @@ def make_zip(files):
 
 
 class Packages:
-    """The two no-op packages: the `lambda_runtime` bootstrap and a python handler."""
+    """The no-op packages: the `lambda_runtime` bootstrap, a python and a node handler."""
 
     def __init__(self, noop_fn_path):
         with open(noop_fn_path, "rb") as f:
             self.rust = make_zip({"bootstrap": (f.read(), True)})
         self.python = make_zip({"app.py": (PY_HANDLER_SOURCE.encode(), False)})
+        self.node = make_zip({"index.js": (NODE_HANDLER_SOURCE.encode(), False)})
 
     def spec(self, kind):
         if kind == "rust":
             return {"Runtime": "provided.al2023", "Handler": "bootstrap", "ZipFile": self.rust}
         if kind == "python":
             return {"Runtime": "python3.12", "Handler": "app.handler", "ZipFile": self.python}
+        if kind == "node":
+            return {"Runtime": "nodejs20.x", "Handler": "index.handler", "ZipFile": self.node}
         raise ValueError(kind)
 
 

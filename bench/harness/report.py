@@ -95,7 +95,7 @@ def ratios(res):
                     "p50_latency": _ratio(_lat(pl[name])["p50_us"], _lat(pl[fl])["p50_us"])}
     cs = res.get("workloads", {}).get("cold_start")
     if cs:
-        for kind in ["rust", "python"]:
+        for kind in cs["namespaces"]:
             ns = cs["namespaces"].get(kind, {})
             fl = cs["floor_exec"].get(kind)
             if ns.get("p50_total_ms") and fl:

@@ -9,6 +9,7 @@ here, add it to `WORKLOADS`, and give `report.py` a table for it.
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -150,6 +151,21 @@ def python_runtime(ctx):
     env = {"LAMBDA_TASK_ROOT": str(task), "_HANDLER": "app.handler",
            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12"}
     return [ctx.python, "-X", "utf8", "-s", "-S", str(bootstrap)], env
+
+
+def node_runtime(ctx):
+    """Stratus's own node bootstrap on the host's node, with the no-op handler, as a runtime
+    command for the floor: (command, environment); None without node on the host."""
+    node = shutil.which("node")
+    if node is None:
+        return None
+    task = ctx.work_dir / "node-task"
+    task.mkdir(parents=True, exist_ok=True)
+    (task / "index.js").write_text(deploy.NODE_HANDLER_SOURCE)
+    bootstrap = ctx.repo / "crates/engine/runtimes/node/bootstrap.mjs"
+    env = {"LAMBDA_TASK_ROOT": str(task), "_HANDLER": "index.handler",
+           "AWS_EXECUTION_ENV": "AWS_Lambda_nodejs20.x"}
+    return [node, str(bootstrap)], env
 
 
 def floor_targets(ctx):
@@ -413,9 +429,11 @@ def cold_start(ctx):
     penv = {"STRATUS_ISOLATION": "process"}
     py_cmd, py_env = python_runtime(ctx)
     floors = {"rust": ([str(ctx.noop_fn)], {}), "python": (py_cmd, py_env)}
+    if node_runtime(ctx) is not None:
+        floors["node"] = node_runtime(ctx)
     with servers.Stratus(ctx.stratus_bin, ctx.work_dir, "cold") as ns, \
             servers.Stratus(ctx.stratus_bin, ctx.work_dir, "cold-process", env=penv) as pr:
-        for kind in ["rust", "python"]:
+        for kind in floors:
             ctx.log(f"  cold start {kind}: {p.cold_versions} fresh versions (namespaces), "
                     f"{p.cold_versions_process} (process isolation), {p.floor_exec} bare "
                     "fork+exec, in turn")
@@ -424,7 +442,7 @@ def cold_start(ctx):
     if ctx.peer.available:
         ctx.log(f"  peer: first invoke after cargo lambda watch starts x{p.peer_cold}")
         out["peer"] = _peer_cold(ctx, p.peer_cold)
-    for kind in ["rust", "python"]:
+    for kind in floors:
         ns, pr = out["namespaces"][kind], out["process"][kind]
         fl = out["floor_exec"][kind]["until_next"]["p50_us"] / 1000
         if ns["p50_init_ms"] is not None and pr["p50_init_ms"] is not None:

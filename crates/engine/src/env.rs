@@ -335,24 +335,28 @@ fn layer_bootstrap(
         .then(|| (format!("{opt}/bootstrap"), Vec::new()))
 }
 
-/// The family of pre-made sandboxes `spec` can start from. A python function gets an
+/// The family of pre-made sandboxes `spec` can start from. A python or node function gets an
 /// interpreter started ahead unless something it sets would have to be in place when the
 /// interpreter starts: layers (their libraries on `LD_LIBRARY_PATH`, which the dynamic
-/// loader reads once) or its own `PYTHON*` or `LD_*` variables.
+/// loader reads once) or its own variables that the interpreter reads as it starts
+/// (`PYTHON*`; `NODE_*`, `UV_*`; `LD_*`).
 fn family_of(spec: &LaunchSpec, runtime_name: &str, cfg: &FunctionConfig) -> Family {
+    // The variables each interpreter reads only as it starts (and the dynamic loader's).
+    let (bootstrap, read_at_start): (&str, &[&str]) = match runtime::kind(runtime_name) {
+        runtime::Kind::Python => ("/bootstrap.py", &["PYTHON", "LD_"]),
+        runtime::Kind::Node => ("/bootstrap.mjs", &["NODE_", "UV_", "LD_"]),
+        _ => ("", &[]),
+    };
     let own_vars_apply_late = cfg.environment.as_ref().is_none_or(|vars| {
         vars.keys()
-            .all(|k| !k.starts_with("PYTHON") && !k.starts_with("LD_"))
+            .all(|k| !read_at_start.iter().any(|p| k.starts_with(p)))
     });
-    let interpreter = spec.args.iter().any(|a| a.ends_with("/bootstrap.py"));
+    let interpreter = !bootstrap.is_empty() && spec.args.iter().any(|a| a.ends_with(bootstrap));
     Family {
         program: spec.program.clone(),
         args: spec.args.clone(),
         mounts: spec.mounts.clone(),
-        prestart: runtime::kind(runtime_name) == runtime::Kind::Python
-            && interpreter
-            && spec.opt_dir.is_none()
-            && own_vars_apply_late,
+        prestart: interpreter && spec.opt_dir.is_none() && own_vars_apply_late,
     }
 }
 
@@ -1124,7 +1128,7 @@ mod tests {
     }
 
     #[test]
-    fn python_gets_a_prestarted_interpreter_unless_its_start_depends_on_the_function() {
+    fn interpreters_are_prestarted_unless_their_start_depends_on_the_function() {
         let mut cfg: FunctionConfig = serde_json::from_value(json!({
             "name": "f", "version": "$LATEST", "runtime": "python3.12", "role": "r",
             "handler": "app.handler", "description": "", "timeout": 3, "memory_size": 128,
@@ -1164,7 +1168,17 @@ mod tests {
         cfg.runtime = Some("nodejs20.x".into());
         spec.args = vec!["/var/runtime/bootstrap.mjs".into()];
         let node = family_of(&spec, "nodejs20.x", &cfg);
-        assert!(!node.prestart && node.program == spec.program);
+        assert!(node.prestart && node.program == spec.program);
+        for var in ["NODE_OPTIONS", "UV_THREADPOOL_SIZE", "LD_PRELOAD"] {
+            let mut with = cfg.clone();
+            with.environment
+                .get_or_insert_with(Default::default)
+                .insert(var.into(), "1".into());
+            assert!(!family_of(&spec, "nodejs20.x", &with).prestart, "{var}");
+        }
+        // A custom runtime's own bootstrap is not an interpreter the platform knows.
+        spec.args = vec![];
+        assert!(!family_of(&spec, "provided.al2023", &cfg).prestart);
     }
 
     #[test]

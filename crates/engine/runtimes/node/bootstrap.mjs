@@ -8,12 +8,15 @@
 //
 // No dependencies beyond Node's built-in modules.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, readFileSync, readSync } from 'node:fs';
 import module, { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { format, types } from 'node:util';
+
+// Before anything reads the environment: a pre-started interpreter waits here for its function.
+const early = awaitFunction();
 
 const require = createRequire(import.meta.url);
 
@@ -135,6 +138,63 @@ function patchConsole() {
 // ---------------------------------------------------------------------------------------------
 // Loading the handler: "dir/module.export.path" resolved the way AWS resolves it.
 
+// `host:port` or `[v6]:port`.
+function parseAddress(address) {
+  const colon = address.lastIndexOf(':');
+  return {
+    host: address.slice(0, colon).replace(/^\[(.*)\]$/, '$1'),
+    port: Number(address.slice(colon + 1)),
+  };
+}
+
+// A pre-started interpreter (the platform's pre-made sandbox) has loaded this runtime before
+// any function was chosen: it blocks here on the descriptor the platform names until its
+// function's environment arrives, then takes it as its own. It serves that one function; the
+// platform never hands it another. The module's constants below are read after this returns.
+function awaitFunction() {
+  const named = process.env._STRATUS_PRESTART_FD;
+  if (named === undefined) return null;
+  delete process.env._STRATUS_PRESTART_FD;
+  const fd = Number(named);
+  // What a start pays for on first use is paid while waiting: the output streams, and the
+  // Runtime API's connection (its address is the same for every function; the platform
+  // accepts it once the function is chosen).
+  void process.stdout, void process.stderr;
+  const waitingAt = process.env.AWS_LAMBDA_RUNTIME_API;
+  let socket = null;
+  if (waitingAt) {
+    const { host, port } = parseAddress(waitingAt);
+    socket = net.connect(port, host);
+  }
+  const chunks = [];
+  const buf = Buffer.alloc(65536);
+  for (;;) {
+    let n;
+    try {
+      n = readSync(fd, buf, 0, buf.length, null);
+    } catch (err) {
+      if (err.code === 'EINTR' || err.code === 'EAGAIN') continue;
+      throw err;
+    }
+    if (n === 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+  }
+  closeSync(fd);
+  if (chunks.length === 0) process.exit(0); // discarded unused
+  const spec = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  for (const key of Object.keys(process.env)) delete process.env[key];
+  // Setting TZ here resets Node's time zone, as a start with it would have set it.
+  for (const [key, value] of spec.env) process.env[key] = value;
+  // CommonJS reads NODE_PATH once, at start-up.
+  module._initPaths();
+  process.chdir(process.env.LAMBDA_TASK_ROOT || '/var/task');
+  if (socket && waitingAt !== process.env.AWS_LAMBDA_RUNTIME_API) {
+    socket.destroy();
+    return null;
+  }
+  return socket;
+}
+
 async function loadHandler(taskRoot, fullHandler) {
   if (fullHandler.includes('..')) {
     throw new MalformedHandlerName(
@@ -247,9 +307,7 @@ function isTypeModule(folder) {
 
 class RuntimeApi {
   constructor(address) {
-    const colon = address.lastIndexOf(':');
-    this.host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-    this.port = Number(address.slice(colon + 1));
+    ({ host: this.host, port: this.port } = parseAddress(address));
     this.hostHeader = address;
     this.socket = null;
     this.queue = Promise.resolve();
@@ -286,7 +344,12 @@ class RuntimeApi {
 
   connect() {
     this.lastError = null;
-    const socket = net.connect(this.port, this.host);
+    return this.adopt(net.connect(this.port, this.host));
+  }
+
+  // Takes a connection made before this client existed (see `awaitFunction`).
+  adopt(socket) {
+    this.lastError = null;
     socket.setNoDelay(true);
     socket.on('data', (chunk) => this.onData(socket, chunk));
     socket.on('error', (err) => {
@@ -392,6 +455,7 @@ function decodeChunked(bytes) {
 }
 
 const api = new RuntimeApi(process.env.AWS_LAMBDA_RUNTIME_API ?? '');
+if (early) api.adopt(early);
 
 async function post(apiPath, body, extraHeaders = '') {
   const headers = `Content-Type: application/json\r\n${extraHeaders}`;

@@ -465,8 +465,14 @@ impl CgroupRoot {
                         _ => cpu.as_ref(),
                     };
                     let dir = base.and_then(|b| group.dirs.iter().find(|d| d.starts_with(b)));
+                    let mut files = changed(old, files);
+                    // v1 refuses a memory limit above the memory+swap limit (EINVAL): a
+                    // limit that rises sets memory+swap first.
+                    if controller == "memory" && limits.memory_bytes() > from.memory_bytes() {
+                        files.reverse();
+                    }
                     if let Some(dir) = dir {
-                        write_files(dir, &changed(old, files))?;
+                        write_files(dir, &files)?;
                     }
                 }
                 Ok(())

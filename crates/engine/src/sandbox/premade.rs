@@ -4,7 +4,7 @@
 //! SDK, /tmp, /dev, /proc, /sys), the runtime's process already unprivileged in its user
 //! namespace with its system-call filter — waiting for one function. Specialising it sets
 //! the function's limits on the cgroup and hands pid 1 the function's code and layers as
-//! mount descriptors with its program and environment (see `handoff`). For python the
+//! mount descriptors with its program and environment (see `handoff`). For python and node the
 //! runtime's process may even have started the interpreter and imported the runtime client
 //! (`prestart`); the bootstrap then waits for its function's environment. A pre-made sandbox
 //! serves one function once, like any environment: it is never returned to the pool.
@@ -79,7 +79,8 @@ impl Drop for Premade {
 }
 
 /// What a pre-started interpreter's process starts with: what every function of the runtime
-/// gets alike, and where to read its function's environment.
+/// gets alike (the Runtime API's address too, so it may connect while it waits), and where to
+/// read its function's environment.
 fn waiting_env() -> Vec<(String, String)> {
     let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
     [
@@ -107,7 +108,11 @@ impl Sandbox {
             None => None,
         };
         let (program, args, env) = match family.prestart {
-            true => (family.program.clone(), family.args.clone(), waiting_env()),
+            true => {
+                let mut env = waiting_env();
+                self.runtime_env(&mut env);
+                (family.program.clone(), family.args.clone(), env)
+            }
             false => Default::default(),
         };
         let spec = jail::JailSpec {
