@@ -188,8 +188,24 @@ impl Replenish {
     }
 }
 
+/// How long after a cold start's first invocation its replacement is begun: long enough for
+/// the invocation's answer to be written out before the replacement forks the platform (a
+/// fork stalls the platform's threads while it copies their address space).
+const REPLENISH_AFTER: Duration = Duration::from_millis(20);
+
 impl Drop for Replenish {
     fn drop(&mut self) {
-        self.pool.replenish(&self.sandbox, &self.family);
+        let (pool, sandbox, family) = (
+            self.pool.clone(),
+            self.sandbox.clone(),
+            std::mem::take(&mut self.family),
+        );
+        // Without a runtime the platform is shutting down: nothing to refill.
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                tokio::time::sleep(REPLENISH_AFTER).await;
+                pool.replenish(&sandbox, &family);
+            });
+        }
     }
 }

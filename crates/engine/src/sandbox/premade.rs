@@ -20,14 +20,14 @@ use super::{jail, nat, pipe, LaunchSpec, Launched, Sandbox, HOST_IDS, PIDS_MAX};
 
 /// What a pre-made sandbox is prepared for: everything about an environment that its function
 /// does not choose. Environments of one runtime share it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Family {
     /// The runtime's program (its interpreter's prefix is bound in), and its arguments.
     pub program: String,
     pub args: Vec<String>,
     /// Host directories bound read-only at another place (the runtime's SDK).
     pub mounts: Vec<(PathBuf, String)>,
-    /// Whether the interpreter is started ahead (python; see the module's comment).
+    /// Whether the interpreter is started ahead (python, node; see the module's comment).
     pub prestart: bool,
 }
 
