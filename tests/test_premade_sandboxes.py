@@ -91,6 +91,17 @@ def wait_ready(server, n=1, timeout=30):
     raise AssertionError(f"no pre-made sandbox became ready: {pool(server)}")
 
 
+def wait_full(server, timeout=30):
+    """Until every runtime asked for has its pre-made sandboxes ready."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        p = pool(server)
+        if p["ready"] >= p["per_runtime"] * p["runtimes"]:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the pool did not fill: {pool(server)}")
+
+
 def deploy(client, name=None, env=None):
     name = name or unique_name("pm")
     extra = {"Environment": {"Variables": env}} if env else {}
@@ -102,7 +113,8 @@ def deploy(client, name=None, env=None):
 
 def taken_cold(client, server, name, **kwargs):
     """A cold start that a pre-made sandbox served (the pool's count of those taken grows)."""
-    wait_ready(server)
+    # Every runtime's shelf full: a family is refilled only after its last cold start.
+    wait_full(server)
     before = pool(server)["taken"]
     got = invoke(client, name, {"mark": name}, **kwargs)
     assert got.function_error is None, got
@@ -250,17 +262,6 @@ def deploy_node(client, env=None):
                     Handler="index.handler", MemorySize=256, **extra)
     wait_active(client, name)
     return name
-
-
-def wait_full(server, timeout=30):
-    """Until every runtime asked for has its pre-made sandboxes ready."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        p = pool(server)
-        if p["ready"] >= p["per_runtime"] * p["runtimes"]:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"the pool did not fill: {pool(server)}")
 
 
 def test_a_prestarted_node_interpreter_serves_one_function_with_its_environment(

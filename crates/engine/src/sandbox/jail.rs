@@ -1,6 +1,6 @@
 //! The environment launcher, run as `stratus __jail SPEC` (the same binary, before any async
-//! runtime starts). The platform has already put it in new mount, ipc, uts and network
-//! namespaces and made its children start a new pid namespace. It adds itself to the
+//! runtime starts). It enters the environment's network namespace (passed as its stdin) and
+//! new mount, ipc, uts and, for its children, pid namespaces (`enter`). It adds itself to the
 //! environment's cgroups and forks the environment's pid 1 (under cgroup v2 it creates pid 1
 //! directly in the group instead, see `cgroup`), which builds the environment's root from the
 //! prepared skeleton and pivots into it (see `rootfs`), then starts the runtime: the runtime's
@@ -63,6 +63,9 @@ pub struct JailSpec {
     /// the program to execute.
     #[serde(default)]
     pub prestart: bool,
+    /// The platform's process id: a launcher whose parent is no longer the platform exits.
+    #[serde(default)]
+    pub platform_pid: u32,
 }
 
 static CHILD: AtomicI32 = AtomicI32::new(0);
@@ -99,6 +102,7 @@ pub fn run(spec_json: &str) -> ! {
         Ok(s) => s,
         Err(e) => die("bad launcher spec", io::Error::other(e)),
     };
+    enter(&spec);
     let pid1 = match &spec.cgroup {
         Entry::None => fork(),
         Entry::Join(files) => {
@@ -110,6 +114,45 @@ pub fn run(spec_json: &str) -> ! {
     match pid1 {
         0 => environment_init(&spec),
         child => supervise(child),
+    }
+}
+
+/// What the platform used to do between fork and exec (see `premade::spawn_launcher`): puts
+/// the standard descriptors where they belong (stdin held the network namespace; stderr the
+/// control socket of a pre-made sandbox, else the output), ties the launcher's life to the
+/// platform's, and enters the environment's namespaces: its network namespace, and new mount,
+/// ipc, uts and (for its children) pid namespaces. The launcher is single-threaded, as
+/// `unshare` of a mount namespace requires.
+fn enter(spec: &JailSpec) {
+    // SAFETY: descriptor and process-attribute system calls on this process's own state.
+    unsafe {
+        if spec.premade && libc::dup2(2, super::handoff::CONTROL_FD) < 0 {
+            die("taking the control socket", io::Error::last_os_error());
+        }
+        if libc::dup2(1, 2) < 0 {
+            die("redirecting stderr", io::Error::last_os_error());
+        }
+        // It must not outlive the platform (e.g. after kill -9), even one that died before
+        // this line ran.
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+            die("parent-death signal", io::Error::last_os_error());
+        }
+        if spec.platform_pid != 0 && libc::getppid() as u32 != spec.platform_pid {
+            std::process::exit(1);
+        }
+        if libc::setns(0, libc::CLONE_NEWNET) != 0 {
+            die("entering the network namespace", io::Error::last_os_error());
+        }
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        if null < 0 || libc::dup2(null, 0) < 0 {
+            die("stdin", io::Error::last_os_error());
+        }
+        libc::close(null);
+        let flags =
+            libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
+        if libc::unshare(flags) != 0 {
+            die("new namespaces", io::Error::last_os_error());
+        }
     }
 }
 

@@ -401,6 +401,7 @@ impl Sandbox {
             hostname: "stratus".into(),
             premade: false,
             prestart: false,
+            platform_pid: std::process::id(),
         };
         let (read, write) = pipe()?;
         let child = self.spawn_launcher(&jail, write, &ns.handle, None)?;

@@ -134,10 +134,11 @@ impl Sandbox {
             hostname: "stratus".into(),
             premade: true,
             prestart: family.prestart,
+            platform_pid: std::process::id(),
         };
         let (ours, theirs) = handoff::socket_pair()?;
         let (read, write) = pipe()?;
-        let child = self.spawn_launcher(&spec, write, &ns.handle, Some(theirs.as_raw_fd()))?;
+        let child = self.spawn_launcher(&spec, write, &ns.handle, Some(&theirs))?;
         drop(theirs);
         Ok(Premade {
             family: family.clone(),
@@ -203,51 +204,33 @@ impl Sandbox {
         })
     }
 
-    /// Starts the launcher (`stratus __jail`) in the environment's namespaces, its output on
-    /// `output`; `control`, when given, becomes its descriptor `CONTROL_FD`.
+    /// Starts the launcher (`stratus __jail`), its output on `output`; `control`, when given,
+    /// becomes its descriptor `CONTROL_FD`. The launcher enters the environment's namespaces
+    /// itself (`jail::enter`), so the platform starts it without running code between fork
+    /// and exec: the standard library can then use `posix_spawn` (a `vfork`), which does not
+    /// copy the platform's address space nor stall its threads while it is copied. Its three
+    /// standard descriptors carry what it needs until it moves them: the network namespace
+    /// (stdin), the output (stdout), and the control socket or the output (stderr).
     pub(super) fn spawn_launcher(
         &self,
         spec: &jail::JailSpec,
         output: OwnedFd,
         netns: &OwnedFd,
-        control: Option<i32>,
+        control: Option<&OwnedFd>,
     ) -> io::Result<tokio::process::Child> {
+        let stdin = Stdio::from(netns.try_clone()?);
         let stdout = Stdio::from(output.try_clone()?);
-        let stderr = Stdio::from(output);
+        let stderr = match control {
+            Some(fd) => Stdio::from(fd.try_clone()?),
+            None => Stdio::from(output),
+        };
         let mut cmd = tokio::process::Command::new(&self.exe);
         cmd.arg("__jail").arg(serde_json::to_string(spec)?);
         cmd.env_clear()
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(stdout)
             .stderr(stderr)
             .kill_on_drop(true);
-        let nsfd = netns.as_raw_fd();
-        // SAFETY: between fork and exec the closure only makes the prctl, setns, unshare and
-        // dup2 system calls, which are async-signal-safe and allocate nothing.
-        unsafe {
-            cmd.pre_exec(move || {
-                // The launcher must not outlive the platform (e.g. after kill -9).
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                if libc::setns(nsfd, libc::CLONE_NEWNET) != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                let flags = libc::CLONE_NEWNS
-                    | libc::CLONE_NEWPID
-                    | libc::CLONE_NEWIPC
-                    | libc::CLONE_NEWUTS;
-                if libc::unshare(flags) != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                if let Some(fd) = control {
-                    if libc::dup2(fd, CONTROL_FD) != CONTROL_FD {
-                        return Err(io::Error::last_os_error());
-                    }
-                }
-                Ok(())
-            });
-        }
         cmd.spawn()
     }
 }
