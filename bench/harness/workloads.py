@@ -141,15 +141,22 @@ class PeerTarget:
             concurrency=concurrency, **opts))
 
 
+def _task(ctx, kind, module, source, handler, runtime):
+    """A task directory with the no-op handler, the bootstrap's path and the environment a
+    managed runtime's bootstrap is started with, for the floor."""
+    task = ctx.work_dir / f"{kind}-task"
+    task.mkdir(parents=True, exist_ok=True)
+    (task / module).write_text(source)
+    env = {"LAMBDA_TASK_ROOT": str(task), "_HANDLER": handler,
+           "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}"}
+    return env
+
+
 def python_runtime(ctx):
     """Stratus's own python bootstrap on the host interpreter, with the no-op handler, as a
     runtime command for the floor: (command, environment)."""
-    task = ctx.work_dir / "py-task"
-    task.mkdir(parents=True, exist_ok=True)
-    (task / "app.py").write_text(deploy.PY_HANDLER_SOURCE)
+    env = _task(ctx, "py", "app.py", deploy.PY_HANDLER_SOURCE, "app.handler", "python3.12")
     bootstrap = ctx.repo / "crates/engine/runtimes/python/bootstrap.py"
-    env = {"LAMBDA_TASK_ROOT": str(task), "_HANDLER": "app.handler",
-           "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12"}
     return [ctx.python, "-X", "utf8", "-s", "-S", str(bootstrap)], env
 
 
@@ -159,13 +166,9 @@ def node_runtime(ctx):
     node = shutil.which("node")
     if node is None:
         return None
-    task = ctx.work_dir / "node-task"
-    task.mkdir(parents=True, exist_ok=True)
-    (task / "index.js").write_text(deploy.NODE_HANDLER_SOURCE)
-    bootstrap = ctx.repo / "crates/engine/runtimes/node/bootstrap.mjs"
-    env = {"LAMBDA_TASK_ROOT": str(task), "_HANDLER": "index.handler",
-           "AWS_EXECUTION_ENV": "AWS_Lambda_nodejs20.x"}
-    return [node, str(bootstrap)], env
+    env = _task(ctx, "node", "index.js", deploy.NODE_HANDLER_SOURCE, "index.handler",
+                "nodejs20.x")
+    return [node, str(ctx.repo / "crates/engine/runtimes/node/bootstrap.mjs")], env
 
 
 def floor_targets(ctx):
