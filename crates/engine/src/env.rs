@@ -384,9 +384,10 @@ fn stream_name(version: &str, id: &str) -> String {
 }
 
 impl Environment {
-    /// Called once an invocation is over: the first one lets the pre-made sandboxes be
-    /// refilled (until then that work would compete with this cold start for the CPUs).
-    pub(crate) fn invoked(&mut self) {
+    /// Lets the pre-made sandboxes this start drew on be refilled (until then that work
+    /// would compete with this cold start for the CPUs): after its first invocation, or once
+    /// it is parked; nothing after that.
+    pub(crate) fn release_premade_pool(&mut self) {
         self.replenish.take();
     }
 

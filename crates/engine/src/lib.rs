@@ -429,7 +429,7 @@ impl Engine {
         self.ctx
             .logs
             .append_to(&mut env.log_file, &env.group, &env.stream, &r.log);
-        env.invoked();
+        env.release_premade_pool();
         let outcome = InvokeOutcome {
             payload: r.payload,
             ending: Ending::of_invocation(r.status),

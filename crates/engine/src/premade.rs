@@ -41,12 +41,17 @@ impl Pool {
         }
     }
 
+    /// Whether `sandbox` draws on the pool at all.
+    fn serves(&self, sandbox: &Sandbox) -> bool {
+        self.per_family > 0 && sandbox.mode == Isolation::Namespaces
+    }
+
     /// A ready sandbox of `family`, if there is one. The shelf is not refilled here but by
-    /// `replenish` once the cold start that asked is initialised: on two vCPUs, preparing a
-    /// replacement (a fork, an exec, an interpreter's start) beside the cold start it is for
-    /// slowed that cold start by a third.
+    /// `replenish`, through the [`Replenish`] the cold start holds until its first invocation
+    /// has answered: on two vCPUs, preparing a replacement (namespaces, a launcher, an
+    /// interpreter's start) beside the cold start it is for slowed that cold start by a third.
     pub fn take(self: &Arc<Self>, sandbox: &Arc<Sandbox>, family: &Family) -> Option<Premade> {
-        if self.per_family == 0 || sandbox.mode != Isolation::Namespaces {
+        if !self.serves(sandbox) {
             return None;
         }
         let got = {
@@ -79,7 +84,7 @@ impl Pool {
 
     /// Starts preparing, in the background, what `family`'s shelf lacks (after a `take`).
     pub fn replenish(self: &Arc<Self>, sandbox: &Arc<Sandbox>, family: &Family) {
-        if self.per_family == 0 || sandbox.mode != Isolation::Namespaces {
+        if !self.serves(sandbox) {
             return;
         }
         let need = {
@@ -189,8 +194,8 @@ impl Replenish {
 }
 
 /// How long after a cold start's first invocation its replacement is begun: long enough for
-/// the invocation's answer to be written out before the replacement forks the platform (a
-/// fork stalls the platform's threads while it copies their address space).
+/// the invocation's answer to be written out before the replacement's start (namespaces, a
+/// launcher, an interpreter) competes with it for the CPUs.
 const REPLENISH_AFTER: Duration = Duration::from_millis(20);
 
 impl Drop for Replenish {

@@ -224,7 +224,7 @@ async fn park(ctx: &Context, target: &Target) -> Result<Environment, StartFailur
     // The stream's first line; the init's own output waits for the first invocation.
     env.log_init_start(&ctx.logs);
     // Parked, it may wait long for its invocation: the pre-made sandboxes are refilled now.
-    env.invoked();
+    env.release_premade_pool();
     if !env.parked() {
         // A runtime that skipped `/restore/next` went straight to `/invocation/next`: it is
         // initialised all the same, and its restore is a no-op.
