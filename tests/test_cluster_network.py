@@ -234,14 +234,15 @@ def test_forwarded_calls_cross_the_delay_and_find_the_one_warm_environment(clust
     helpers.wait_until(lambda: environments_of(home, name) == {home_id: 1}, timeout=5,
                        message=lambda: f"environments: {environments_of(home, name)}")
     # The forwarded calls crossed the relay: its link to the home node carried them, and
-    # each took at least the two one-way delays longer than the direct calls.
+    # each took at least the two one-way delays, while the direct calls crossed none of it.
+    # (Not "the direct time plus the delays": a forwarded call's own work on the home node,
+    # over the nodes' kept-alive connection, can be a few ms quicker than a direct call's.)
     assert cluster.relay_port[home_id] in cluster.relay.accepted
     delay = 2 * DELAY_MS / 1000
-    direct_s = [s for _, s in direct]
     for inv, seconds in forwarded:
         assert seconds >= delay, f"a forwarded call took {seconds:.3f}s"
-    gap = statistics.median(s for _, s in forwarded) - statistics.median(direct_s)
-    assert gap >= delay, f"forwarded calls only {gap:.3f}s slower than direct ones"
+    direct_median = statistics.median(s for _, s in direct)
+    assert direct_median < DELAY_MS / 1000, f"direct calls took {direct_median:.3f}s"
 
 
 def test_errors_throttles_and_async_through_a_delayed_node(cluster):
