@@ -101,6 +101,33 @@ def test_warm_environments_are_reused_after_a_burst(invoke_client, new_function)
         assert inv.payload["env"] in burst
 
 
+def test_environments_outlive_the_threads_that_started_them(invoke_client, new_function):
+    """A launcher dies with the thread that started it (its parent-death signal follows the
+    thread): environments made in a burst must still be there after the platform's idle
+    threads have retired (tokio retires a blocking thread after 10 idle seconds)."""
+    name = worker(new_function)
+
+    def burst():
+        barrier = threading.Barrier(16)
+
+        def run(_):
+            barrier.wait()
+            return invoke(invoke_client, name, {"sleep": 1.0})
+
+        with ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(run, range(16)))
+        assert all(r.function_error is None for r in results), [r.log for r in results]
+        return results
+
+    first = {r.payload["env"] for r in burst()}
+    assert len(first) == 16
+    time.sleep(12)
+    second = burst()
+    cold = [r.log for r in second if r.report()["init"] is not None]
+    assert not cold, f"{len(cold)} environments of the burst were gone:\n{cold[0]}"
+    assert {r.payload["env"] for r in second} == first
+
+
 # --- scale to zero ---------------------------------------------------------------
 
 

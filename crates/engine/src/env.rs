@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use crate::logs::{Captured, Output};
 use crate::runtime_api::{self, InitSignal, Invocation, Reply, Slot};
 use crate::runtimes::Launch;
-use crate::sandbox::{self, cgroup::Cgroup, premade::Family, LaunchSpec};
+use crate::sandbox::{self, cgroup::Cgroup, premade::Family, LaunchSpec, Launched};
 use crate::{Context, Isolation};
 
 /// How long initialisation may take (AWS's init phase limit).
@@ -28,7 +28,7 @@ pub struct Environment {
     pub group: String,
     /// The log stream, kept open between invocations.
     pub log_file: crate::logs::StreamFile,
-    next: mpsc::Sender<Invocation>,
+    next: mpsc::Sender<Box<Invocation>>,
     pid: i32,
     isolation: Isolation,
     exited: watch::Receiver<Option<String>>,
@@ -383,6 +383,16 @@ fn stream_name(version: &str, id: &str) -> String {
     )
 }
 
+/// Starts a sandbox from nothing on a spawner thread: creating its network namespace and
+/// cgroup and spawning its launcher wait on the kernel (its namespace locks) for a
+/// millisecond or more, and on the async workers a burst of cold starts stalled every other
+/// request (and left the CPUs idle) meanwhile. A pre-made sandbox's specialisation is a
+/// message and stays on the worker.
+async fn launch_fresh(ctx: &Context, spec: LaunchSpec) -> std::io::Result<Launched> {
+    let sandbox = ctx.sandbox.clone();
+    sandbox::spawner::run(move || sandbox.launch(spec)).await?
+}
+
 impl Environment {
     /// Lets the pre-made sandboxes this start drew on be refilled (until then that work
     /// would compete with this cold start for the CPUs): after its first invocation, or once
@@ -475,11 +485,14 @@ impl Environment {
         // start failed (see `Pool::take`).
         let replenish = family.map(|f| crate::premade::Replenish::new(ctx, f));
         let launched = match premade {
-            Some(premade) => ctx.sandbox.specialise(premade, &spec).or_else(|e| {
-                tracing::warn!(%e, "specialising a pre-made sandbox; starting a new one");
-                ctx.sandbox.launch(spec)
-            }),
-            None => ctx.sandbox.launch(spec),
+            Some(premade) => match ctx.sandbox.specialise(premade, &spec) {
+                Ok(launched) => Ok(launched),
+                Err(e) => {
+                    tracing::warn!(%e, "specialising a pre-made sandbox; starting a new one");
+                    launch_fresh(ctx, spec).await
+                }
+            },
+            None => launch_fresh(ctx, spec).await,
         }
         .map_err(|e| StartFailure::Platform(format!("launching environment: {e}")))?;
         let (output, reader) =
@@ -617,7 +630,7 @@ impl Environment {
             format!("START RequestId: {} Version: {}\n", p.request_id, p.version).as_bytes(),
         );
         let (reply_tx, reply_rx) = oneshot::channel();
-        let inv = Invocation {
+        let inv = Box::new(Invocation {
             request_id: p.request_id.to_string(),
             payload: p.payload,
             deadline_ms,
@@ -626,7 +639,7 @@ impl Environment {
             client_context: p.client_context,
             cognito_identity: None,
             reply: reply_tx,
-        };
+        });
         let mut exited = self.exited.clone();
         let sent = self.next.send(inv).await.is_ok();
         let mut streamed = None;

@@ -100,11 +100,16 @@ impl Pool {
         };
         for _ in 0..need {
             let (pool, sandbox, family) = (self.clone(), sandbox.clone(), family.clone());
-            // Off the async workers: it waits on a namespace thread and a fork.
-            tokio::task::spawn_blocking(move || {
+            // Off the async workers (it waits on a namespace thread and a spawn), and on a
+            // thread that outlives the sandbox's launcher.
+            let asked = family.clone();
+            let queued = crate::sandbox::spawner::submit(move || {
                 let made = sandbox.premake(&family);
                 pool.shelve(&family, made);
             });
+            if let Err(e) = queued {
+                self.shelve(&asked, Err(e));
+            }
         }
     }
 

@@ -58,7 +58,9 @@ struct Current {
 
 /// The state one environment's Runtime API serves.
 pub struct Slot {
-    next: tokio::sync::Mutex<mpsc::Receiver<Invocation>>,
+    // Boxed: the channel allocates a block of 32 slots up front, 32 boxes (256 bytes) rather
+    // than 32 invocations (5 KB) for every environment.
+    next: tokio::sync::Mutex<mpsc::Receiver<Box<Invocation>>>,
     current: Mutex<Option<Current>>,
     init: Mutex<Option<oneshot::Sender<InitSignal>>>,
     initialized: AtomicBool,
@@ -85,7 +87,7 @@ impl Slot {
         snap_start: bool,
     ) -> (
         Arc<Slot>,
-        mpsc::Sender<Invocation>,
+        mpsc::Sender<Box<Invocation>>,
         oneshot::Receiver<InitSignal>,
         Option<Restore>,
     ) {

@@ -16,6 +16,7 @@ pub mod store;
 
 pub use store::{LogStore, StreamFile};
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
@@ -73,10 +74,8 @@ impl Output {
         });
         let reader = out.clone();
         let task = tokio::spawn(async move {
-            // Allocated once per environment, not per read.
-            let mut chunk = vec![0u8; 16 * 1024];
             while reader.pipe.readable().await.is_ok() {
-                match reader.read_pass(&mut chunk) {
+                match reader.read_pass() {
                     Pass::Drained => {}
                     // A function printing without pause: let the engine (and other tasks) in.
                     Pass::More => tokio::task::yield_now().await,
@@ -87,8 +86,17 @@ impl Output {
         Ok((out, task))
     }
 
-    /// One bounded pass of the reader task, under the buffer's lock.
-    fn read_pass(&self, chunk: &mut [u8]) -> Pass {
+    /// One bounded pass of the reader task, under the buffer's lock, through its thread's
+    /// read buffer: one per worker thread rather than one per environment (16 MB at a
+    /// thousand environments). A pass never waits, so no other task uses it meanwhile.
+    fn read_pass(&self) -> Pass {
+        thread_local! {
+            static CHUNK: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; 16 * 1024].into());
+        }
+        CHUNK.with_borrow_mut(|chunk| self.read_pass_through(chunk))
+    }
+
+    fn read_pass_through(&self, chunk: &mut [u8]) -> Pass {
         let mut buf = self.buf.lock().unwrap();
         let mut taken = 0;
         while taken < READER_PASS {

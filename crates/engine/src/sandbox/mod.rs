@@ -14,6 +14,7 @@ pub mod premade;
 pub mod rootfs;
 mod rtnl;
 pub mod seccomp;
+pub mod spawner;
 
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};

@@ -16,7 +16,7 @@ use std::process::Stdio;
 
 use super::cgroup::{self, Cgroup};
 use super::handoff::{self, Exec, Specialisation, CONTROL_FD};
-use super::{jail, nat, pipe, LaunchSpec, Launched, Sandbox, HOST_IDS, PIDS_MAX};
+use super::{jail, nat, pipe, spawner, LaunchSpec, Launched, Sandbox, HOST_IDS, PIDS_MAX};
 
 /// What a pre-made sandbox is prepared for: everything about an environment that its function
 /// does not choose. Environments of one runtime share it.
@@ -231,7 +231,7 @@ impl Sandbox {
             .stdout(stdout)
             .stderr(stderr)
             .kill_on_drop(true);
-        cmd.spawn()
+        spawner::spawn(cmd)
     }
 }
 
