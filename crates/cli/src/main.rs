@@ -141,8 +141,12 @@ enum Command {
 fn main() -> ExitCode {
     // The environment launcher re-executes this binary; it must run before anything else.
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("__jail") {
-        stratus_engine::sandbox::jail::run(args.get(2).map_or("", String::as_str));
+    match args.get(1).map(String::as_str) {
+        Some("__jail") => {
+            stratus_engine::sandbox::jail::run(args.get(2).map_or("", String::as_str))
+        }
+        Some("__forker") => stratus_engine::sandbox::forker::run(),
+        _ => {}
     }
     let cli = Cli::parse();
     match cli.command {

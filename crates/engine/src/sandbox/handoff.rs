@@ -136,18 +136,18 @@ pub fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// Sends one message with up to two descriptors.
+/// Sends one message with up to three descriptors.
 pub fn send(sock: RawFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
-    if data.len() > MAX_MESSAGE || fds.len() > 2 {
-        return Err(io::Error::other("specialisation too large"));
+    if data.len() > MAX_MESSAGE || fds.len() > 3 {
+        return Err(io::Error::other("message too large"));
     }
-    let mut space = [0u64; 8]; // CMSG_SPACE(2 * sizeof(int)), aligned
+    let mut space = [0u64; 8]; // at least CMSG_SPACE(3 * sizeof(int)) = 32 bytes, aligned
     let mut iov = libc::iovec {
         iov_base: data.as_ptr() as *mut libc::c_void,
         iov_len: data.len(),
     };
     // SAFETY: msghdr zeroed, then pointed at live buffers; the CMSG macros stay inside
-    // `space`, which is large enough for two descriptors.
+    // `space`, which is large enough for three descriptors.
     unsafe {
         let mut msg: libc::msghdr = std::mem::zeroed();
         msg.msg_iov = &mut iov;

@@ -192,18 +192,37 @@ fn fork_into(dir: &std::path::Path) -> i32 {
 /// The kernel's `struct clone_args` up to `cgroup` (CLONE_ARGS_SIZE_VER2).
 #[repr(C)]
 #[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
+pub(crate) struct CloneArgs {
+    pub(crate) flags: u64,
+    pub(crate) pidfd: u64,
+    pub(crate) child_tid: u64,
+    pub(crate) parent_tid: u64,
+    pub(crate) exit_signal: u64,
+    pub(crate) stack: u64,
+    pub(crate) stack_size: u64,
+    pub(crate) tls: u64,
+    pub(crate) set_tid: u64,
+    pub(crate) set_tid_size: u64,
+    pub(crate) cgroup: u64,
+}
+
+/// `clone3` as a fork: 0 in the child, its pid in the parent.
+///
+/// # Safety
+/// `args` must not ask for a shared address space or a new stack, and the caller must be
+/// single-threaded or keep to async-signal-safe calls in the child. Unlike glibc's fork it
+/// keeps the parent's cached thread id, which glibc uses only as a lock-owner tag and to
+/// signal other threads.
+pub(crate) unsafe fn clone3(args: &CloneArgs) -> io::Result<i32> {
+    let r = libc::syscall(
+        libc::SYS_clone3,
+        args as *const CloneArgs,
+        std::mem::size_of::<CloneArgs>(),
+    );
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(r as i32)
 }
 
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
@@ -218,21 +237,9 @@ pub(crate) fn clone_into_cgroup(group: &std::fs::File) -> io::Result<i32> {
         cgroup: group.as_raw_fd() as u64,
         ..CloneArgs::default()
     };
-    // SAFETY: a fork-like clone (no CLONE_VM, no new stack): the child gets a copy of the
-    // address space, as with fork. Unlike glibc's fork it keeps the parent's cached thread id,
-    // which glibc uses only as a lock-owner tag and to signal other threads; pid 1 has no
-    // other threads, and raise() asks the kernel for the id.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &args as *const CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(r as i32)
+    // SAFETY: a fork-like clone (no CLONE_VM, no new stack) of the single-threaded launcher;
+    // pid 1 has no other threads, and raise() asks the kernel for the id.
+    unsafe { clone3(&args) }
 }
 
 /// Waits for the environment's pid 1 and ends the way the runtime ended: with its exit code,

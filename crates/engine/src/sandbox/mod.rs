@@ -6,6 +6,7 @@
 #![allow(unsafe_code)]
 
 pub mod cgroup;
+pub mod forker;
 pub mod handoff;
 pub mod jail;
 pub mod nat;
@@ -39,9 +40,47 @@ pub struct LaunchSpec {
     pub tmp_mb: u32,
 }
 
+/// An environment's launcher (or, without namespaces, its runtime's process), killed when
+/// dropped.
+pub enum Child {
+    /// Started by the forker.
+    Launcher(forker::Launcher),
+    Process(tokio::process::Child),
+}
+
+impl Child {
+    pub fn id(&self) -> Option<u32> {
+        match self {
+            Child::Launcher(l) => l.id(),
+            Child::Process(p) => p.id(),
+        }
+    }
+
+    pub fn try_wait(&mut self) -> io::Result<Option<std::process::ExitStatus>> {
+        match self {
+            Child::Launcher(l) => l.try_wait(),
+            Child::Process(p) => p.try_wait(),
+        }
+    }
+
+    pub fn start_kill(&mut self) -> io::Result<()> {
+        match self {
+            Child::Launcher(l) => l.start_kill(),
+            Child::Process(p) => p.start_kill(),
+        }
+    }
+
+    pub async fn wait(&mut self) -> io::Result<std::process::ExitStatus> {
+        match self {
+            Child::Launcher(l) => l.wait().await,
+            Child::Process(p) => p.wait().await,
+        }
+    }
+}
+
 /// A started environment process and its plumbing.
 pub struct Launched {
-    pub child: tokio::process::Child,
+    pub child: Child,
     pub runtime_api: tokio::net::TcpListener,
     /// The platform's endpoint offered inside the environment, when it has its own network.
     pub endpoint: Option<tokio::net::TcpListener>,
@@ -444,7 +483,7 @@ impl Sandbox {
             .stderr(stderr)
             .process_group(0)
             .kill_on_drop(true);
-        let child = cmd.spawn()?;
+        let child = Child::Process(cmd.spawn()?);
         Ok(Launched {
             child,
             runtime_api: tokio::net::TcpListener::from_std(listener)?,

@@ -16,7 +16,9 @@ use std::process::Stdio;
 
 use super::cgroup::{self, Cgroup};
 use super::handoff::{self, Exec, Specialisation, CONTROL_FD};
-use super::{jail, nat, pipe, spawner, LaunchSpec, Launched, Sandbox, HOST_IDS, PIDS_MAX};
+use super::{
+    forker, jail, nat, pipe, spawner, Child, LaunchSpec, Launched, Sandbox, HOST_IDS, PIDS_MAX,
+};
 
 /// What a pre-made sandbox is prepared for: everything about an environment that its function
 /// does not choose. Environments of one runtime share it.
@@ -45,7 +47,7 @@ pub struct Premade {
 }
 
 struct Parts {
-    child: tokio::process::Child,
+    child: Child,
     runtime_api: std::net::TcpListener,
     endpoint: Option<std::net::TcpListener>,
     output: OwnedFd,
@@ -206,32 +208,37 @@ impl Sandbox {
 
     /// Starts the launcher (`stratus __jail`), its output on `output`; `control`, when given,
     /// becomes its descriptor `CONTROL_FD`. The launcher enters the environment's namespaces
-    /// itself (`jail::enter`), so the platform starts it without running code between fork
-    /// and exec: the standard library can then use `posix_spawn` (a `vfork`), which does not
-    /// copy the platform's address space nor stall its threads while it is copied. Its three
-    /// standard descriptors carry what it needs until it moves them: the network namespace
-    /// (stdin), the output (stdout), and the control socket or the output (stderr).
+    /// itself (`jail::enter`), so nothing runs between fork and exec. Its three standard
+    /// descriptors carry what it needs until it moves them: the network namespace (stdin),
+    /// the output (stdout), and the control socket or the output (stderr). It is started by
+    /// the forker (see `forker`: none of the platform's descriptors to close at exec), or,
+    /// if the forker cannot, from here with `posix_spawn`.
     pub(super) fn spawn_launcher(
         &self,
         spec: &jail::JailSpec,
         output: OwnedFd,
         netns: &OwnedFd,
         control: Option<&OwnedFd>,
-    ) -> io::Result<tokio::process::Child> {
+    ) -> io::Result<Child> {
+        let spec = serde_json::to_string(spec)?;
+        let stderr = control.unwrap_or(&output);
+        match forker::spawn_launcher(&spec, [netns, &output, stderr]) {
+            Ok(launcher) => return Ok(Child::Launcher(launcher)),
+            Err(e) => {
+                tracing::warn!(%e, "starting a launcher through the forker; starting it here")
+            }
+        }
         let stdin = Stdio::from(netns.try_clone()?);
         let stdout = Stdio::from(output.try_clone()?);
-        let stderr = match control {
-            Some(fd) => Stdio::from(fd.try_clone()?),
-            None => Stdio::from(output),
-        };
+        let stderr = Stdio::from(stderr.try_clone()?);
         let mut cmd = tokio::process::Command::new(&self.exe);
-        cmd.arg("__jail").arg(serde_json::to_string(spec)?);
+        cmd.arg("__jail").arg(spec);
         cmd.env_clear()
             .stdin(stdin)
             .stdout(stdout)
             .stderr(stderr)
             .kill_on_drop(true);
-        spawner::spawn(cmd)
+        spawner::spawn(cmd).map(Child::Process)
     }
 }
 
