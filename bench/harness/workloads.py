@@ -555,6 +555,7 @@ def scale_out(ctx):
             lam = deploy.client(s.url)
             deploy.create(lam, "sleep-rust", ctx.packages, "rust",
                           env={"BENCH_SLEEP_MS": "1000"}, timeout=60)
+            settled_s = _settled(s.pid)
             rss0 = procs.rss_kb(s.pid)
             with procs.TreeSampler(s.pid) as sampler:
                 r = measured(ctx, [s.pid], False, lambda: loadgen(
@@ -573,10 +574,28 @@ def scale_out(ctx):
                 "environments_peak_sampled": sampler.peak,
                 "environments_after": after,
                 "condition": r["condition"],
+                "start_up_settled_s": settled_s,
             }
             t0 = time.monotonic()
         out[key]["shutdown_s"] = round(time.monotonic() - t0, 2)
     return out
+
+
+def _settled(pid, quiet_s=1.0, limit_s=30.0):
+    """Waits until the server has had no process of its own for `quiet_s` (its start-up
+    probes the host's interpreters, python and node processes that would otherwise share the
+    CPUs with the burst); returns the seconds waited."""
+    t0 = time.monotonic()
+    quiet_since = None
+    while time.monotonic() - t0 < limit_s:
+        if procs.descendants(pid):
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
+            break
+        time.sleep(0.1)
+    return round(time.monotonic() - t0, 2)
 
 
 # --- 5: idle footprint -----------------------------------------------------------------------
