@@ -51,6 +51,9 @@ pub fn run() -> ! {
             Ok(stdio) => start(&buf[..n], stdio, title),
             Err(_) => Err(io::Error::from_raw_os_error(libc::EINVAL)),
         };
+        // The spec carries its function's credentials: the next launcher, another
+        // function's, is a copy of this process and must not find them.
+        buf[..n].fill(0);
         let sent = match answer {
             Ok((pid, pidfd)) => {
                 handoff::send(SOCKET, pid.to_string().as_bytes(), &[pidfd.as_raw_fd()])
