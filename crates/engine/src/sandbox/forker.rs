@@ -169,14 +169,18 @@ pub fn spawn_launcher(spec_json: &str, stdio: [&OwnedFd; 3]) -> io::Result<Launc
             ));
         }
         let pid: u32 = text.parse().map_err(io::Error::other)?;
-        let pidfd = fds.pop().ok_or_else(|| io::Error::other("no pidfd"))?;
-        Launcher::new(pid, pidfd)
+        fds.pop()
+            .map(|pidfd| (pid, pidfd))
+            .ok_or_else(|| io::Error::other("no pidfd"))
     });
-    if answer.is_err() {
-        // A forker that failed mid-exchange is not trusted again: the next call starts one.
-        *forker = None;
+    match answer {
+        Ok((pid, pidfd)) => Launcher::new(pid, pidfd),
+        Err(e) => {
+            // A forker that failed mid-exchange is not trusted again: the next call starts one.
+            *forker = None;
+            Err(e)
+        }
     }
-    answer
 }
 
 fn start_forker() -> io::Result<Forker> {
@@ -207,13 +211,20 @@ pub struct Launcher {
 impl Launcher {
     fn new(pid: u32, pidfd: OwnedFd) -> io::Result<Launcher> {
         // SAFETY: the AsyncFd owns the pidfd, which stays open and the same until it drops.
-        let pidfd = unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) }
-            .map_err(|e| e.into_parts().1)?;
-        Ok(Launcher {
-            pid,
-            pidfd: Some(pidfd),
-            status: None,
-        })
+        match unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) } {
+            Ok(pidfd) => Ok(Launcher {
+                pid,
+                pidfd: Some(pidfd),
+                status: None,
+            }),
+            // Not watchable: the launcher is killed and reaped here rather than left running.
+            Err(e) => {
+                let (pidfd, error) = e.into_parts();
+                let _ = kill(&pidfd);
+                let _ = reap(&pidfd, 0);
+                Err(error)
+            }
+        }
     }
 
     pub fn id(&self) -> Option<u32> {
@@ -238,20 +249,7 @@ impl Launcher {
         if self.status.is_some() {
             return Ok(());
         }
-        // SAFETY: pidfd_send_signal on our own pidfd with no siginfo.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                self.pidfd()?.get_ref().as_raw_fd(),
-                libc::SIGKILL,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        kill(self.pidfd()?.get_ref())
     }
 
     /// Waits for it to exit (a pidfd becomes readable when its process exits).
@@ -290,6 +288,24 @@ impl Drop for Launcher {
             }
         }
     }
+}
+
+/// SIGKILL through a pidfd.
+fn kill(pidfd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: pidfd_send_signal on a pidfd we own, with no siginfo.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// `waitid` on a pidfd (`WNOHANG`: without waiting): its exit status once it has exited.
