@@ -74,7 +74,7 @@ pub fn run() -> ! {
 /// platform; returns its pid and a pidfd for it. The child runs the launcher's code at once
 /// (`jail::run`), without an exec: the forker's copy of the binary is already loaded and
 /// relocated, which an exec of this binary did again for every launcher (its dynamic
-/// relocations and the page faults they cause were a quarter of a scale-out's CPU).
+/// relocations and the page faults they cause were about a fifth of a scale-out's CPU).
 fn start(
     spec: &[u8],
     stdio: [OwnedFd; 3],
