@@ -56,6 +56,12 @@ impl CodeStore {
         if dir.is_dir() {
             return Ok(dir);
         }
+        // Boxed: a blob store's read is a large future, and every invocation awaits this one.
+        Box::pin(self.fetch_unpacked(hex, dir)).await
+    }
+
+    /// [`Self::unpacked`] for a package this node does not have unpacked.
+    async fn fetch_unpacked(&self, hex: &str, dir: PathBuf) -> Result<PathBuf> {
         let bytes = self.read_zip(hex).await?;
         if hex::encode(Sha256::digest(&bytes)) != hex {
             return Err(fault(
