@@ -681,18 +681,28 @@ mod tests {
 
     #[test]
     fn a_process_peak_is_read_again_once_the_group_peak_moves() {
+        // A status file of our own, so the test does not depend on this process's peak.
+        let path = std::env::temp_dir().join(format!("stratus-status-{}", std::process::id()));
+        let status = |kb: u64| fs::write(&path, format!("Name:\tf\nVmHWM:\t{kb} kB\n")).unwrap();
+        status(10_000);
         let main = MainProcess {
-            status: fs::File::open("/proc/self/status").unwrap(),
+            status: fs::File::open(&path).unwrap(),
             tmp: fs::File::open("/tmp").unwrap(),
             last: Default::default(),
         };
-        let before = main.resident_peak(100 << 20);
-        assert!(before > 0);
-        // 64 MB more resident; a group's peak would have grown with it.
-        let grown = vec![1u8; 64 << 20];
-        std::hint::black_box(&grown);
-        assert_eq!(main.resident_peak(100 << 20), before, "read stands");
-        assert!(main.resident_peak(164 << 20) >= before + (64 << 20));
+        assert_eq!(main.resident_peak(100 << 20), 10_000 * 1024);
+        status(80_000);
+        assert_eq!(
+            main.resident_peak(100 << 20),
+            10_000 * 1024,
+            "the read stands"
+        );
+        assert_eq!(
+            main.resident_peak(164 << 20),
+            80_000 * 1024,
+            "the group moved"
+        );
+        let _ = fs::remove_file(&path);
     }
 
     /// This machine's layout: controllers on v1, an empty v2 beside them.
