@@ -177,34 +177,39 @@ struct MainProcess {
 struct ResidentRead {
     group: u64,
     resident: u64,
+    tmp: u64,
     at: std::time::Instant,
 }
 
-/// How long a `VmHWM` read stands while the group's peak is unchanged.
+/// How long a read of the process's peak and /tmp stands while the group's peak is unchanged.
 const RESIDENT_READ_LIFETIME: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl MainProcess {
-    /// The main process's peak resident size. The kernel writes out the whole status file
-    /// for a read (signal masks, CPU lists: ~6 % of the server's CPU at 16 concurrent warm
-    /// invokes), so a read stands while the group's peak is unchanged, for up to
-    /// [`RESIDENT_READ_LIFETIME`]: memory the process gains that is charged to the group
-    /// raises the group's peak (the two grow together), and what is not charged (program
-    /// pages another group read first) is mapped during the init, which the first read
-    /// follows; the lifetime bounds what a later mapping of such pages goes unseen.
-    fn resident_peak(&self, group: u64) -> u64 {
+    /// The main process's peak resident size and what its /tmp holds, in bytes. The kernel
+    /// writes out the whole status file for a read (signal masks, CPU lists: ~6 % of the
+    /// server's CPU at 16 concurrent warm invokes), so a read stands while the group's peak
+    /// is unchanged, for up to [`RESIDENT_READ_LIFETIME`]: memory the process gains that is
+    /// charged to the group raises the group's peak (the two grow together), and what is not
+    /// charged (program pages another group read first) is mapped during the init, which the
+    /// first read follows; the lifetime bounds what a later mapping of such pages goes
+    /// unseen. /tmp is read with it: what the group's peak holds of /tmp is what /tmp held
+    /// when the peak last moved, which is the read taken then.
+    fn reads(&self, group: u64) -> (u64, u64) {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(r) = *last {
             if r.group == group && r.at.elapsed() < RESIDENT_READ_LIFETIME {
-                return r.resident;
+                return (r.resident, r.tmp);
             }
         }
         let resident = super::resident_peak_in(&self.status).unwrap_or(0);
+        let tmp = tmp_in_use(&self.tmp);
         *last = Some(ResidentRead {
             group,
             resident,
+            tmp,
             at: std::time::Instant::now(),
         });
-        resident
+        (resident, tmp)
     }
 }
 
@@ -597,17 +602,18 @@ impl Cgroup {
     /// them first: without it a small compiled function (a Rust `lambda_http` one, say)
     /// showed the 1 MB of anonymous memory it allocated.
     ///
-    /// This runs before every answer, so it costs two system calls, three when the process's
-    /// peak is re-read (see [`MainProcess::resident_peak`]): the main process is found once
-    /// (listing the group and reading each process's status), and its status file and /tmp
-    /// stay open. A child the function starts later is counted by the group's peak.
+    /// This runs before every answer, so it costs one system call (the group's peak), three
+    /// when the process's peak and /tmp are read again (see [`MainProcess::reads`]): the main
+    /// process is found once (listing the group and reading each process's status), and its
+    /// status file and /tmp stay open. A child the function starts later is counted by the
+    /// group's peak.
     /// `launcher` (in the group under v1) is the platform's own program, left out.
     pub fn peak_memory(&self, launcher: i32) -> Option<u64> {
         let group = self.peak.as_ref()?.read()?;
         let main = self.main.get_or_init(|| self.find_main(launcher));
         let (resident, tmp) = main
             .as_ref()
-            .map_or((0, 0), |m| (m.resident_peak(group), tmp_in_use(&m.tmp)));
+            .map_or((0, 0), |m| m.reads(group));
         Some(group.saturating_sub(tmp).max(resident))
     }
 
@@ -690,18 +696,11 @@ mod tests {
             tmp: fs::File::open("/tmp").unwrap(),
             last: Default::default(),
         };
-        assert_eq!(main.resident_peak(100 << 20), 10_000 * 1024);
+        let resident = |group| main.reads(group).0;
+        assert_eq!(resident(100 << 20), 10_000 * 1024);
         status(80_000);
-        assert_eq!(
-            main.resident_peak(100 << 20),
-            10_000 * 1024,
-            "the read stands"
-        );
-        assert_eq!(
-            main.resident_peak(164 << 20),
-            80_000 * 1024,
-            "the group moved"
-        );
+        assert_eq!(resident(100 << 20), 10_000 * 1024, "the read stands");
+        assert_eq!(resident(164 << 20), 80_000 * 1024, "the group moved");
         let _ = fs::remove_file(&path);
     }
 
