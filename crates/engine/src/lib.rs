@@ -133,13 +133,24 @@ pub struct EnvironmentCount {
     pub busy: usize,
 }
 
+/// The code a new environment mounts: the unpacked package and the function's layers merged
+/// in order (see `CodeStore::layers_tree`), if it has any. Asked for by a cold start only: a
+/// warm environment has its code mounted already, so a warm invocation neither looks for the
+/// trees nor fetches them.
+pub trait CodeTrees: Send + Sync {
+    /// The trees of `config`; an error is the caller's answer (a blob store that is down is
+    /// a `ServiceException`).
+    fn trees<'a>(&'a self, config: &'a FunctionConfig) -> BoxFuture<'a, CodeTreesResult>;
+}
+
+pub type CodeTreesResult = Result<(PathBuf, Option<PathBuf>), stratus_core::Error>;
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 /// One synchronous invocation.
 pub struct InvokeRequest {
     pub config: Arc<FunctionConfig>,
-    /// The unpacked code package.
-    pub code_dir: PathBuf,
-    /// The function's layers merged in order (see `CodeStore::layers_tree`), if it has any.
-    pub layers_dir: Option<PathBuf>,
+    /// Where a cold start finds the function's code.
+    pub code: Arc<dyn CodeTrees>,
     /// The ARN the caller used (what the function sees as its invoked ARN).
     pub invoked_arn: String,
     /// The qualifier the caller named (provisioned concurrency serves only the qualifier it
@@ -357,20 +368,7 @@ impl Engine {
         };
         let (mut env, cold) = match warm.or(parked.map(|env| (env, true))) {
             Some(found) => found,
-            None => match Box::pin(Environment::start(
-                &self.ctx,
-                cfg,
-                &req.code_dir,
-                req.layers_dir.as_deref(),
-                &StartAs {
-                    region: &req.region,
-                    request_id: &req.request_id,
-                    provisioned: false,
-                    snap_start,
-                },
-            ))
-            .await
-            {
+            None => match Box::pin(self.start(&req, snap_start)).await? {
                 Ok(env) => (env, true),
                 Err(StartFailure::Init {
                     payload,
@@ -392,6 +390,28 @@ impl Engine {
             self.pools.put(key, env);
         }
         Ok(outcome)
+    }
+
+    /// A new environment for `req` (a cold start): its code trees, then the start. The
+    /// trees are looked for here, not by the caller, so a warm invocation does without.
+    async fn start(
+        &self,
+        req: &InvokeRequest,
+        snap_start: bool,
+    ) -> Result<Result<Environment, StartFailure>, Refusal> {
+        let (code_dir, layers_dir) = req
+            .code
+            .trees(&req.config)
+            .await
+            .map_err(Refusal::Rejected)?;
+        let start = StartAs {
+            region: &req.region,
+            request_id: &req.request_id,
+            provisioned: false,
+            snap_start,
+        };
+        let layers = layers_dir.as_deref();
+        Ok(Environment::start(&self.ctx, &req.config, &code_dir, layers, &start).await)
     }
 
     /// Runs an invocation in one of the provisioned environments of the qualifier it named.

@@ -66,6 +66,8 @@ pub struct Parts {
 pub struct Invoker {
     meta: Arc<Meta>,
     code: Arc<CodeStore>,
+    /// The same store, as the engine asks a cold start's code of it.
+    trees: Arc<dyn stratus_engine::CodeTrees>,
     engine: Arc<Engine>,
     meter: Arc<Meter>,
     /// What (function, qualifier) resolved to at the current metadata generation.
@@ -97,6 +99,7 @@ impl Invoker {
     pub fn new(parts: Parts) -> Invoker {
         Invoker {
             meta: parts.meta,
+            trees: Arc::new(run::CodeTrees(parts.code.clone())),
             code: parts.code,
             engine: parts.engine,
             meter: parts.meter,

@@ -1,12 +1,16 @@
 //! One synchronous invocation, as every trigger makes it: the engine request, admission (in the
 //! engine) and one metering record per invocation, throttles included.
 
+use std::future::Future;
+use std::sync::Arc;
+
 use bytes::Bytes;
 use stratus_core::arn::function_arn;
 use stratus_core::names::Qualifier;
 use stratus_core::Error;
 use stratus_engine::{Ending, InitFailure, InvokeOutcome, InvokeRequest, Refusal, Throttle};
 use stratus_metering::{Outcome, Record};
+use stratus_store::code::CodeStore;
 
 use crate::resolve::Resolved;
 use crate::trigger::Trigger;
@@ -115,38 +119,21 @@ impl Invoker {
         target: Resolved,
     ) -> Result<InvokeOutcome, Failure> {
         let (trigger, qualifier) = (call.trigger, call.qualifier);
-        // Usually one `stat`; a node that lacks the unpacked package (its cache was cleared,
-        // or another node stored it) fetches it from the blob store first. A store that is
-        // down is a platform fault (`ServiceException`), retried for asynchronous events.
-        let code_dir = self.code.unpacked(&target.config.code.sha256_hex).await?;
-        let layers_dir = self.layers_dir(&target.config).await?;
-        let req = self.engine_request(call, target, code_dir, layers_dir);
+        let req = self.engine_request(call, target);
         self.metered_run(req, trigger, qualifier).await
     }
 
-    /// The function's layers merged into one tree (cached per ordered list on this node, and
-    /// fetched from the blob store where this node lacks a package), or none.
+    /// The function's layers merged into one tree, or none (see [`CodeTrees::layers`]).
     pub(crate) async fn layers_dir(
         &self,
         cfg: &stratus_core::function::FunctionConfig,
     ) -> Result<Option<std::path::PathBuf>, Failure> {
-        if cfg.layers.is_empty() {
-            return Ok(None);
-        }
-        let shas: Vec<String> = cfg.layers.iter().map(|l| l.sha256_hex.clone()).collect();
-        Ok(Some(self.code.layers_tree(&shas).await?))
+        Ok(CodeTrees::layers(&self.code, cfg).await?)
     }
 
-    pub(crate) fn engine_request(
-        &self,
-        call: Call<'_>,
-        target: Resolved,
-        code_dir: std::path::PathBuf,
-        layers_dir: Option<std::path::PathBuf>,
-    ) -> InvokeRequest {
+    pub(crate) fn engine_request(&self, call: Call<'_>, target: Resolved) -> InvokeRequest {
         InvokeRequest {
-            code_dir,
-            layers_dir,
+            code: self.trees.clone(),
             invoked_arn: function_arn(call.region, call.name, call.qualifier),
             qualifier: call.qualifier.map(String::from),
             region: call.region.to_string(),
@@ -216,6 +203,39 @@ impl Invoker {
             outcome: Outcome::Throttled,
             cold: false,
         }
+    }
+}
+
+/// A cold start's code from this node's cache of unpacked packages. Usually one `stat`; a
+/// node that lacks a package (its cache was cleared, or another node stored it) fetches it
+/// from the blob store first. A store that is down is a platform fault (`ServiceException`),
+/// retried for asynchronous events.
+pub(crate) struct CodeTrees(pub(crate) Arc<CodeStore>);
+
+impl CodeTrees {
+    /// The function's layers merged into one tree (cached per ordered list on this node, and
+    /// fetched from the blob store where this node lacks a package), or none.
+    pub(crate) async fn layers(
+        code: &CodeStore,
+        cfg: &stratus_core::function::FunctionConfig,
+    ) -> Result<Option<std::path::PathBuf>, Error> {
+        if cfg.layers.is_empty() {
+            return Ok(None);
+        }
+        let shas: Vec<String> = cfg.layers.iter().map(|l| l.sha256_hex.clone()).collect();
+        Ok(Some(code.layers_tree(&shas).await?))
+    }
+}
+
+impl stratus_engine::CodeTrees for CodeTrees {
+    fn trees<'a>(
+        &'a self,
+        cfg: &'a stratus_core::function::FunctionConfig,
+    ) -> std::pin::Pin<Box<dyn Future<Output = stratus_engine::CodeTreesResult> + Send + 'a>> {
+        Box::pin(async move {
+            let code = self.0.unpacked(&cfg.code.sha256_hex).await?;
+            Ok((code, CodeTrees::layers(&self.0, cfg).await?))
+        })
     }
 }
 

@@ -111,12 +111,10 @@ impl Invoker {
             return self.run(call, target).await.map(StreamedOutcome::whole);
         }
         call.trace = Some(self.next_hop(&call, &target)?);
-        let code_dir = self.code.unpacked(&target.config.code.sha256_hex).await?;
-        let layers_dir = self.layers_dir(&target.config).await?;
         let executed_version = target.config.version.clone();
         let (trigger, qualifier) = (call.trigger, call.qualifier.map(str::to_string));
         let (tap, head) = Tap::new();
-        let mut req = self.engine_request(call, target, code_dir, layers_dir);
+        let mut req = self.engine_request(call, target);
         req.tap = Some(tap);
         let me = self.clone();
         let mut task =
