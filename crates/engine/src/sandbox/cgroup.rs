@@ -611,9 +611,7 @@ impl Cgroup {
     pub fn peak_memory(&self, launcher: i32) -> Option<u64> {
         let group = self.peak.as_ref()?.read()?;
         let main = self.main.get_or_init(|| self.find_main(launcher));
-        let (resident, tmp) = main
-            .as_ref()
-            .map_or((0, 0), |m| m.reads(group));
+        let (resident, tmp) = main.as_ref().map_or((0, 0), |m| m.reads(group));
         Some(group.saturating_sub(tmp).max(resident))
     }
 
