@@ -200,29 +200,39 @@ pub fn routes(state: Shared) -> Router<Shared> {
 }
 
 /// The layers every request passes, outermost first: the request id, panic containment, then
-/// the dispatchers that take requests away from routing (function URL hosts, HTTP API hosts,
+/// the dispatch of what is not routed ([`dispatch`]: function URL hosts, HTTP API hosts,
 /// S3). They wrap the router as one service, ahead of routing, rather than each route
 /// (`Router::layer`): a layer on a router wraps every route's endpoint in a boxed service,
 /// and each request then cloned the boxed stack under each layer it passed (~60 allocations
-/// per request for these five); around the router a layer's clone copies an `Arc`.
+/// per request for the five there were); around the router a layer's clone copies an `Arc`.
 pub fn with_edge_layers(routes: Router<Shared>, state: Shared) -> Router {
     let service = tower::ServiceBuilder::new()
         .layer(middleware::from_fn(request_id))
         .layer(middleware::from_fn(panic_guard::catch_panic))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            function_url::data_plane::by_host,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            apigw::data_plane::by_host,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            objects::dispatch,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), dispatch))
         .service(routes.with_state(state));
     Router::new().fallback_service(service)
+}
+
+/// The answer to a request a dispatcher took away from routing.
+pub type Served = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+
+/// Sends the requests that are not the router's to what serves them, in this order:
+/// function URL hosts, HTTP API hosts, S3 (by its signature); the rest go on to routing.
+/// One layer for the three, each handing the request back when it is not its own.
+async fn dispatch(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let req = match function_url::data_plane::by_host(&s, req) {
+        Ok(served) => return served.await,
+        Err(req) => req,
+    };
+    let req = match apigw::data_plane::by_host(&s, req) {
+        Ok(served) => return served.await,
+        Err(req) => req,
+    };
+    match objects::dispatch(&s, req) {
+        Ok(served) => served.await,
+        Err(req) => next.run(req).await,
+    }
 }
 
 /// The static facts of `/health` plus each background worker's state: `200` and `"ok"` while

@@ -5,8 +5,7 @@
 
 use std::sync::{Arc, OnceLock, Weak};
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::Response;
 use stratus_core::names::FunctionRef;
 use stratus_invoke::{EventQueue, NewEvent, Trigger};
@@ -16,20 +15,25 @@ use crate::Shared;
 mod cors;
 mod post_form;
 
-/// Sends S3 requests to the object store; everything else continues.
-pub async fn dispatch(State(s): State<Shared>, req: Request, next: Next) -> Response {
+/// An S3 request's answer from the object store (see `crate::dispatch`); any other request
+/// back.
+pub fn dispatch(s: &Shared, req: Request) -> Result<crate::Served, Request> {
     let (parts, body) = req.into_parts();
     if !is_s3(&parts) {
-        return next.run(Request::from_parts(parts, body)).await;
+        return Err(Request::from_parts(parts, body));
     }
+    let s = s.clone();
+    Ok(Box::pin(async move { serve(&s, parts, body).await }))
+}
+
+/// Serves an S3 request, stamped with its S3 request ids.
+async fn serve(s: &Shared, parts: http::request::Parts, body: axum::body::Body) -> Response {
     let id = s3_request_id(parts.extensions.get::<crate::RequestId>());
     let mut resp = if parts.method == http::Method::OPTIONS {
         cors::preflight(&s.stores.objects, &parts, &id)
     } else {
         let origin = cors::CrossOrigin::of(&parts);
-        // Boxed: this middleware's future is moved into a box for every request, so the S3
-        // call's large state must not be inlined into it.
-        let mut resp = Box::pin(call_s3(&s, parts, body, &id)).await;
+        let mut resp = call_s3(s, parts, body, &id).await;
         if let Some(origin) = origin {
             origin.add_headers(&s.stores.objects, resp.headers_mut());
         }

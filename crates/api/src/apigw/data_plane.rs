@@ -17,7 +17,6 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use bytes::Bytes;
@@ -90,22 +89,24 @@ pub fn api_from_host(host: &str) -> Option<&str> {
     is_api.then_some(id)
 }
 
-/// The Host-name form, ahead of every other route.
-pub async fn by_host(State(s): State<Shared>, req: Request, next: Next) -> Response {
+/// The Host-name form, ahead of every other route (see `crate::dispatch`): the request's
+/// answer when its host names an API, else the request back.
+pub fn by_host(s: &Shared, req: Request) -> Result<crate::Served, Request> {
     let Some(host) = host(&req) else {
-        return next.run(req).await;
+        return Err(req);
     };
     let Some(api_id) = api_from_host(&host).map(str::to_string) else {
-        return next.run(req).await;
+        return Err(req);
     };
     let path = req.uri().path().to_string();
     let name = host
         .rsplit_once(':')
         .map_or(host.as_str(), |(n, _)| n)
         .to_string();
-    // Boxed: this middleware's future is moved into a box for every request the platform
-    // serves, so the gateway's large state must not be inlined into it.
-    Box::pin(serve(s, &api_id, path, (name, api_id.clone()), req)).await
+    let s = s.clone();
+    Ok(Box::pin(async move {
+        serve(s, &api_id, path, (name, api_id.clone()), req).await
+    }))
 }
 
 /// Serves one request and stamps it with its `apigw-requestid`.

@@ -15,7 +15,6 @@
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use stratus_core::limits;
@@ -67,18 +66,18 @@ fn host(req: &Request) -> Option<&str> {
     req.headers().get("host").and_then(|h| h.to_str().ok())
 }
 
-/// The Host-name form, ahead of every other route.
-pub async fn by_host(State(s): State<Shared>, req: Request, next: Next) -> Response {
+/// The Host-name form, ahead of every other route (see `crate::dispatch`): the request's
+/// answer when its host names a function URL, else the request back.
+pub fn by_host(s: &Shared, req: Request) -> Result<crate::Served, Request> {
     let Some(id) = host(&req)
         .and_then(url_id_from_host)
         .map(str::to_ascii_lowercase)
     else {
-        return next.run(req).await;
+        return Err(req);
     };
     let path = req.uri().path().to_string();
-    // Boxed: this middleware's future is moved into a box for every request the platform
-    // serves, so a function URL's large state must not be inlined into it.
-    Box::pin(serve(&s, &id, path, req)).await
+    let s = s.clone();
+    Ok(Box::pin(async move { serve(&s, &id, path, req).await }))
 }
 
 /// The path form: `/_aws/lambda-url/<url-id>[/...]`.
