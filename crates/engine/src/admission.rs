@@ -26,8 +26,10 @@ pub struct Admission {
     account_limit: u32,
     account: Arc<Semaphore>,
     reserved: Mutex<HashMap<String, (u32, Arc<Semaphore>)>>,
-    /// Running invocations per function on this node, kept by the permits.
-    running: Arc<Mutex<HashMap<String, u64>>>,
+    /// Running invocations per function on this node, kept by the permits. A function's
+    /// entry stays once made (at zero when nothing runs), so a permit shares its name rather
+    /// than copying it on every invocation.
+    running: Arc<Mutex<HashMap<Arc<str>, u64>>>,
     /// What the other nodes of a cluster last published (empty on a single node).
     others: Mutex<Running>,
 }
@@ -36,18 +38,15 @@ pub struct Admission {
 #[derive(Debug)]
 pub struct Permit {
     _permit: OwnedSemaphorePermit,
-    name: String,
-    running: Arc<Mutex<HashMap<String, u64>>>,
+    name: Arc<str>,
+    running: Arc<Mutex<HashMap<Arc<str>, u64>>>,
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = running.get_mut(&self.name) {
-            *n -= 1;
-            if *n == 0 {
-                running.remove(&self.name);
-            }
+        if let Some(n) = running.get_mut(&*self.name) {
+            *n = n.saturating_sub(1);
         }
     }
 }
@@ -97,7 +96,8 @@ impl Admission {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .map(|(k, v)| (k.clone(), *v))
+            .filter(|(_, v)| **v > 0)
+            .map(|(k, v)| (k.to_string(), *v))
             .collect();
         Running {
             account: (self.account_limit as usize - self.account.available_permits()) as u64,
@@ -136,17 +136,16 @@ impl Admission {
         };
         drop(others);
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        // The name is copied only when the function was not running yet.
-        match running.get_mut(name) {
-            Some(n) => *n += 1,
-            None => {
-                running.insert(name.to_string(), 1);
-            }
-        }
+        // The name is copied only the first time the function runs here.
+        let name = match running.get_key_value(name) {
+            Some((kept, _)) => kept.clone(),
+            None => Arc::from(name),
+        };
+        *running.entry(name.clone()).or_default() += 1;
         drop(running);
         Ok(Permit {
             _permit: permit,
-            name: name.to_string(),
+            name,
             running: self.running.clone(),
         })
     }

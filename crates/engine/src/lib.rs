@@ -359,7 +359,7 @@ impl Engine {
             .admit(&req.config.name, req.reserved)
             .map_err(Refusal::Throttled)?;
         let cfg = &req.config;
-        let _busy = self.busy.enter(&cfg.name, &cfg.version);
+        let _busy = self.busy.enter(cfg);
         let warm = self.pools.take(&key).map(|env| (env, false));
         // A cold start of a SnapStart version takes a parked environment when there is one.
         let parked = match (&warm, snap_start) {
@@ -422,7 +422,7 @@ impl Engine {
         key: PoolKey,
         held: provisioned::Held,
     ) -> InvokeOutcome {
-        let _busy = self.busy.enter(&req.config.name, &req.config.version);
+        let _busy = self.busy.enter(&req.config);
         let provisioned::Held { env, permit } = held;
         let (outcome, env, keep) = self.run_in(&mut req, env, false).await;
         let qualifier = req.qualifier.as_deref().unwrap_or_default();
@@ -580,7 +580,7 @@ impl Engine {
     }
 
     /// Whether an idle environment could serve `cfg` now.
-    pub fn has_idle(&self, cfg: &FunctionConfig) -> bool {
+    pub fn has_idle(&self, cfg: &Arc<FunctionConfig>) -> bool {
         self.pools.has_idle(&PoolKey::of(cfg))
     }
 

@@ -3,28 +3,49 @@
 //! await, so there is no window in which two invocations could claim the same environment.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, Weak};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use stratus_core::function::FunctionConfig;
 
 use crate::env::Environment;
 
-/// Which environments can serve an invocation: same function, version and configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PoolKey {
-    pub name: String,
-    pub version: String,
-    pub revision: String,
-}
+/// Which environments can serve an invocation: same function, version and configuration
+/// (its `RevisionId`). It holds the configuration itself: made for every invocation, the key
+/// costs an `Arc`'s count rather than copies of three strings.
+#[derive(Debug, Clone)]
+pub struct PoolKey(Arc<FunctionConfig>);
 
 impl PoolKey {
-    pub fn of(cfg: &FunctionConfig) -> PoolKey {
-        PoolKey {
-            name: cfg.name.clone(),
-            version: cfg.version.clone(),
-            revision: cfg.revision_id.clone(),
-        }
+    pub fn of(cfg: &Arc<FunctionConfig>) -> PoolKey {
+        PoolKey(cfg.clone())
+    }
+
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    pub fn version(&self) -> &str {
+        &self.0.version
+    }
+
+    fn parts(&self) -> (&str, &str, &str) {
+        (&self.0.name, &self.0.version, &self.0.revision_id)
+    }
+}
+
+impl PartialEq for PoolKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for PoolKey {}
+
+impl Hash for PoolKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.parts().hash(state);
     }
 }
 
@@ -62,7 +83,7 @@ impl Pools {
             let mut idle = self.idle.lock().unwrap();
             let keys: Vec<PoolKey> = idle
                 .keys()
-                .filter(|k| k.name == name && version.is_none_or(|v| k.version == v))
+                .filter(|k| k.name() == name && version.is_none_or(|v| k.version() == v))
                 .cloned()
                 .collect();
             keys.iter()
@@ -92,7 +113,8 @@ impl Pools {
     pub fn idle_by_version(&self) -> HashMap<(String, String), usize> {
         let mut out: HashMap<(String, String), usize> = HashMap::new();
         for (k, envs) in self.idle.lock().unwrap().iter() {
-            *out.entry((k.name.clone(), k.version.clone())).or_default() += envs.len();
+            *out.entry((k.name().to_string(), k.version().to_string()))
+                .or_default() += envs.len();
         }
         out
     }
@@ -149,18 +171,43 @@ pub async fn reap_idle(pools: Weak<Pools>, max_idle: Duration) {
 /// version: what the concurrency and environment gauges report.
 #[derive(Default)]
 pub struct Busy {
-    running: Mutex<HashMap<(String, String), usize>>,
+    running: Mutex<HashMap<VersionKey, usize>>,
+}
+
+/// A function version, as its configuration (compared by name and version): counted for
+/// every invocation, so it costs an `Arc`'s count rather than copies of two strings.
+#[derive(Clone)]
+struct VersionKey(Arc<FunctionConfig>);
+
+impl VersionKey {
+    fn parts(&self) -> (&str, &str) {
+        (&self.0.name, &self.0.version)
+    }
+}
+
+impl PartialEq for VersionKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for VersionKey {}
+
+impl Hash for VersionKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.parts().hash(state);
+    }
 }
 
 /// Counts one running invocation until dropped.
 pub struct BusyGuard<'a> {
     busy: &'a Busy,
-    key: (String, String),
+    key: VersionKey,
 }
 
 impl Busy {
-    pub fn enter(&self, name: &str, version: &str) -> BusyGuard<'_> {
-        let key = (name.to_string(), version.to_string());
+    pub fn enter(&self, cfg: &Arc<FunctionConfig>) -> BusyGuard<'_> {
+        let key = VersionKey(cfg.clone());
         *self.running.lock().unwrap().entry(key.clone()).or_default() += 1;
         BusyGuard { busy: self, key }
     }
@@ -170,8 +217,13 @@ impl Busy {
         self.running.lock().unwrap().values().sum()
     }
 
+    /// Invocations running now per function and version.
     pub fn snapshot(&self) -> HashMap<(String, String), usize> {
-        self.running.lock().unwrap().clone()
+        let running = self.running.lock().unwrap();
+        running
+            .iter()
+            .map(|(k, n)| ((k.0.name.clone(), k.0.version.clone()), *n))
+            .collect()
     }
 }
 
@@ -191,12 +243,19 @@ impl Drop for BusyGuard<'_> {
 mod tests {
     use super::*;
 
+    fn version(name: &str, version: &str) -> Arc<FunctionConfig> {
+        let mut cfg = (*crate::provisioned::tests::cfg(version)).clone();
+        cfg.name = name.into();
+        Arc::new(cfg)
+    }
+
     #[test]
     fn busy_counts_running_invocations() {
         let busy = Busy::default();
-        let a = busy.enter("f", "1");
-        let b = busy.enter("f", "1");
-        let _c = busy.enter("g", "$LATEST");
+        // Two configurations of one version count together.
+        let a = busy.enter(&version("f", "1"));
+        let b = busy.enter(&version("f", "1"));
+        let _c = busy.enter(&version("g", "$LATEST"));
         assert_eq!(busy.snapshot()[&("f".to_string(), "1".to_string())], 2);
         drop(a);
         drop(b);

@@ -213,7 +213,7 @@ impl Provisioned {
     /// is free. It counts as busy until [`Provisioned::give_back`].
     pub fn take(&self, qualifier: &str, key: &PoolKey) -> Option<Held> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        let slot = slots.get_mut(&(key.name.clone(), qualifier.to_string()))?;
+        let slot = slots.get_mut(&(key.name().to_string(), qualifier.to_string()))?;
         let mut dead = Vec::new();
         let mut found = None;
         while let Some(i) = slot.idle.iter().rposition(|(k, _)| k == key) {
@@ -234,7 +234,7 @@ impl Provisioned {
     /// wanted, shut down otherwise (the keeper starts its replacement).
     pub fn give_back(&self, qualifier: &str, key: PoolKey, held: Held, keep: bool) {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(slot) = slots.get_mut(&(key.name.clone(), qualifier.to_string())) else {
+        let Some(slot) = slots.get_mut(&(key.name().to_string(), qualifier.to_string())) else {
             drop(slots);
             shut_down(vec![held]);
             return;
@@ -384,10 +384,10 @@ pub async fn keep(engine: Weak<crate::Engine>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn cfg(version: &str) -> Arc<FunctionConfig> {
+    pub(crate) fn cfg(version: &str) -> Arc<FunctionConfig> {
         Arc::new(
             serde_json::from_value(serde_json::json!({
                 "name": "f", "version": version, "runtime": "python3.12", "role": "r",

@@ -79,7 +79,7 @@ impl Invoker {
 
     /// Whether this node can take an invocation of `cfg` without exceeding its share: an idle
     /// environment for it, or fewer environments than the configured most.
-    fn has_room(&self, cluster: &Cluster, cfg: &FunctionConfig) -> bool {
+    fn has_room(&self, cluster: &Cluster, cfg: &std::sync::Arc<FunctionConfig>) -> bool {
         let max = cluster.max_environments();
         max == 0
             || self.engine.has_idle(cfg)
