@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
+use http::{HeaderName, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -146,6 +146,16 @@ fn reply(status: StatusCode, body: &'static str) -> Resp {
         .expect("valid response")
 }
 
+// `/next`'s header names, made once: a name given as a string that is not one of HTTP's
+// standard ones (or not in lower case) is copied into a buffer of its own for every response.
+const REQUEST_ID: HeaderName = HeaderName::from_static("lambda-runtime-aws-request-id");
+const DEADLINE_MS: HeaderName = HeaderName::from_static("lambda-runtime-deadline-ms");
+const INVOKED_FUNCTION_ARN: HeaderName =
+    HeaderName::from_static("lambda-runtime-invoked-function-arn");
+const TRACE_ID: HeaderName = HeaderName::from_static("lambda-runtime-trace-id");
+const CLIENT_CONTEXT: HeaderName = HeaderName::from_static("lambda-runtime-client-context");
+const COGNITO_IDENTITY: HeaderName = HeaderName::from_static("lambda-runtime-cognito-identity");
+
 const ACCEPTED: &str = r#"{"status":"OK"}"#;
 const INVALID_ID: &str = r#"{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}"#;
 const TOO_LARGE: &str = r#"{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).","errorType":"RequestEntityTooLarge"}"#;
@@ -200,16 +210,16 @@ async fn next(slot: &Slot) -> Resp {
     };
     let mut b = Response::builder()
         .status(StatusCode::OK)
-        .header("content-type", "application/json")
-        .header("Lambda-Runtime-Aws-Request-Id", &inv.request_id)
-        .header("Lambda-Runtime-Deadline-Ms", inv.deadline_ms.to_string())
-        .header("Lambda-Runtime-Invoked-Function-Arn", &inv.invoked_arn)
-        .header("Lambda-Runtime-Trace-Id", &inv.trace_id);
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(REQUEST_ID, &inv.request_id)
+        .header(DEADLINE_MS, inv.deadline_ms)
+        .header(INVOKED_FUNCTION_ARN, &inv.invoked_arn)
+        .header(TRACE_ID, &inv.trace_id);
     if let Some(cc) = &inv.client_context {
-        b = b.header("Lambda-Runtime-Client-Context", cc);
+        b = b.header(CLIENT_CONTEXT, cc);
     }
     if let Some(ci) = &inv.cognito_identity {
-        b = b.header("Lambda-Runtime-Cognito-Identity", ci);
+        b = b.header(COGNITO_IDENTITY, ci);
     }
     *slot.current.lock().unwrap() = Some(Current {
         request_id: inv.request_id,

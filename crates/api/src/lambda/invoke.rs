@@ -4,7 +4,7 @@
 //! request), runs and meters it, or queues it.
 
 use axum::extract::{ConnectInfo, Extension, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::IntoResponse;
 use base64::Engine as _;
 use bytes::Bytes;
@@ -203,22 +203,19 @@ fn sync_response(
 ) -> axum::response::Response {
     let mut resp = (axum::http::StatusCode::OK, out.payload).into_response();
     let h = resp.headers_mut();
-    h.insert("content-type", HeaderValue::from_static("application/json"));
-    insert(h, "x-amzn-RequestId", request_id);
-    insert(h, "X-Amz-Executed-Version", &out.executed_version);
+    h.insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    insert(h, REQUEST_ID, request_id);
+    insert(h, EXECUTED_VERSION, &out.executed_version);
     if out.ending.is_function_error() {
-        h.insert(
-            "X-Amz-Function-Error",
-            HeaderValue::from_static("Unhandled"),
-        );
+        h.insert(FUNCTION_ERROR, HeaderValue::from_static("Unhandled"));
     }
     if header(headers, "x-amz-log-type") == Some("Tail") {
         let tail = &out.log[out.log.len().saturating_sub(TAIL_BYTES)..];
-        insert(
-            h,
-            "X-Amz-Log-Result",
-            &base64::engine::general_purpose::STANDARD.encode(tail),
-        );
+        let tail = base64::engine::general_purpose::STANDARD.encode(tail);
+        insert(h, LOG_RESULT, &tail);
     }
     resp
 }
@@ -241,7 +238,7 @@ fn accept_event(s: &Shared, region: &str, req: InvokeRequest) -> ApiResult {
     };
     queue_event(s, region, &req.function, event)?;
     let mut resp = axum::http::StatusCode::ACCEPTED.into_response();
-    insert(resp.headers_mut(), "x-amzn-RequestId", &request_id);
+    insert(resp.headers_mut(), REQUEST_ID, &request_id);
     Ok(resp)
 }
 
@@ -297,18 +294,25 @@ pub async fn invoke_async(
     };
     queue_event(&s, &c.region, &r, event)?;
     let mut resp = crate::wire::json(202, serde_json::json!({ "Status": 202 }));
-    insert(resp.headers_mut(), "x-amzn-RequestId", &request_id);
+    insert(resp.headers_mut(), REQUEST_ID, &request_id);
     Ok(resp)
 }
 
 /// InvokeAsync's request limit (AWS documents 256 KB for it).
 const INVOKE_ASYNC_LIMIT: usize = 262_144;
 
-pub(super) fn insert(h: &mut axum::http::HeaderMap, name: &'static str, value: &str) {
+pub(super) fn insert(h: &mut axum::http::HeaderMap, name: HeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         h.insert(name, v);
     }
 }
+
+// The answer's header names, made once: a name given as a string that is not one of HTTP's
+// standard ones (or not in lower case) is copied into a buffer of its own on every insert.
+pub(super) const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
+pub(super) const EXECUTED_VERSION: HeaderName = HeaderName::from_static("x-amz-executed-version");
+const FUNCTION_ERROR: HeaderName = HeaderName::from_static("x-amz-function-error");
+const LOG_RESULT: HeaderName = HeaderName::from_static("x-amz-log-result");
 
 #[cfg(test)]
 mod tests {

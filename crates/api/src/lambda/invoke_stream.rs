@@ -16,7 +16,7 @@ use stratus_invoke::streamed::{Body, Done};
 use stratus_invoke::Failure;
 
 use super::eventstream;
-use super::invoke::{header, insert, read_request, TAIL_BYTES};
+use super::invoke::{header, insert, read_request, EXECUTED_VERSION, REQUEST_ID, TAIL_BYTES};
 use super::QueryMap;
 use crate::auth::Caller;
 use crate::wire::{no_content, ApiResult};
@@ -58,8 +58,8 @@ pub async fn invoke_with_response_stream(
         "content-type",
         HeaderValue::from_static("application/vnd.amazon.eventstream"),
     );
-    insert(h, "x-amzn-RequestId", &request_id);
-    insert(h, "X-Amz-Executed-Version", &out.executed_version);
+    insert(h, REQUEST_ID, &request_id);
+    insert(h, EXECUTED_VERSION, &out.executed_version);
     Ok(resp)
 }
 
