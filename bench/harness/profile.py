@@ -101,6 +101,17 @@ def perf(bins, out, seconds, log):
     return summary
 
 
+def _stop_tracer(tr):
+    """Stops strace; one that is still detaching from a busy process after 30 s is killed
+    (what it wrote so far is kept)."""
+    tr.terminate()
+    try:
+        tr.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        tr.kill()
+        tr.wait()
+
+
 def strace(bins, out, invokes, log):
     log(f"strace -c: system calls over {invokes} warm invokes")
     s = _server(bins, out, "strace")
@@ -112,8 +123,7 @@ def strace(bins, out, invokes, log):
         time.sleep(1.0)
         _loadgen(bins, s.url, count=invokes, timeout=120)
         time.sleep(0.2)
-        tr.terminate()
-        tr.wait(timeout=30)
+        _stop_tracer(tr)
     finally:
         s.stop()
     text = path.read_text() if path.exists() else ""
@@ -181,8 +191,7 @@ def cold_syscalls(bins, out, n, log):
         time.sleep(1.0)
         r = _loadgen(bins, s.url, qualifiers=versions, log_tail=True, timeout=120)
         time.sleep(0.2)
-        tr.terminate()
-        tr.wait(timeout=30)
+        _stop_tracer(tr)
     finally:
         s.stop()
     cats = _categorize(path.read_text(errors="replace").splitlines())

@@ -4,10 +4,20 @@ use crate::ACCOUNT_ID;
 
 /// `arn:aws:lambda:REGION:ACCT:function:NAME[:QUALIFIER]`.
 pub fn function_arn(region: &str, name: &str, qualifier: Option<&str>) -> String {
-    match qualifier {
-        Some(q) => format!("arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}:{q}"),
-        None => format!("arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}"),
+    // Sized once: every invocation builds its ARN, and `format!` would grow the string as
+    // it wrote the parts.
+    const SERVICE: &str = "arn:aws:lambda:";
+    const RESOURCE: &str = ":function:";
+    let len = SERVICE.len() + region.len() + 1 + ACCOUNT_ID.len() + RESOURCE.len() + name.len();
+    let mut arn = String::with_capacity(len + qualifier.map_or(0, |q| q.len() + 1));
+    for part in [SERVICE, region, ":", ACCOUNT_ID, RESOURCE, name] {
+        arn.push_str(part);
     }
+    if let Some(q) = qualifier {
+        arn.push(':');
+        arn.push_str(q);
+    }
+    arn
 }
 
 #[cfg(test)]

@@ -1002,13 +1002,18 @@ fn report(
     max_mb: u64,
     init: Option<Duration>,
 ) -> String {
+    use std::fmt::Write;
     let billed = duration.as_micros().div_ceil(1000).max(1);
-    let mut line = format!(
+    // Sized once (the fixed text, two ids and room for the numbers): written for every
+    // invocation, the line would otherwise grow its buffer as it went.
+    let mut line = String::with_capacity(200 + 2 * request_id.len());
+    let _ = write!(
+        line,
         "END RequestId: {request_id}\nREPORT RequestId: {request_id}\tDuration: {:.2} ms\tBilled Duration: {billed} ms\tMemory Size: {memory_mb} MB\tMax Memory Used: {max_mb} MB\t",
         ms(duration)
     );
     if let Some(init) = init {
-        line.push_str(&format!("Init Duration: {:.2} ms\t", ms(init)));
+        let _ = write!(line, "Init Duration: {:.2} ms\t", ms(init));
     }
     line.push('\n');
     line

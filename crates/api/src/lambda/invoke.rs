@@ -105,15 +105,23 @@ fn invocation_type(headers: &HeaderMap) -> Result<&str> {
 
 pub async fn invoke(
     State(s): State<Shared>,
-    Extension(c): Extension<Caller>,
     Path(f): Path<String>,
     Query(q): Query<QueryMap>,
-    peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
-    headers: HeaderMap,
-    Extension(body): Extension<RawBody>,
+    req: axum::extract::Request,
 ) -> ApiResult {
-    let invocation_type = invocation_type(&headers)?;
-    let req = read_request(&s, &c, &f, &q, peer, &headers, &body)?;
+    // The caller, the headers and the body are read where they are in the request: their
+    // extractors would copy each of them, on every invocation.
+    let (mut parts, _) = req.into_parts();
+    let (Some(c), Some(body)) = (
+        parts.extensions.remove::<Caller>(),
+        parts.extensions.remove::<RawBody>(),
+    ) else {
+        return Err(Error::service().into());
+    };
+    let peer = parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>();
+    let headers = &parts.headers;
+    let invocation_type = invocation_type(headers)?;
+    let req = read_request(&s, &c, &f, &q, peer.copied().map(Extension), headers, &body)?;
     if invocation_type == "DryRun" {
         return Ok(no_content());
     }
@@ -123,7 +131,7 @@ pub async fn invoke(
     let request_id = req.request_id.clone();
     let (call, target) = req.call(&c.region);
     let out = s.invoker.run(call, target).await?;
-    Ok(sync_response(out, &request_id, &headers))
+    Ok(sync_response(out, &request_id, headers))
 }
 
 /// An invocation request as Invoke and InvokeWithResponseStream read it, checked, its
