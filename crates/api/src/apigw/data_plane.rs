@@ -91,6 +91,10 @@ pub fn api_from_host(host: &str) -> Option<&str> {
 
 /// The Host-name form, ahead of every other route (see `crate::dispatch`): the request's
 /// answer when its host names an API, else the request back.
+#[allow(
+    clippy::result_large_err,
+    reason = "the request is handed back by move; a box would cost every request an allocation"
+)]
 pub fn by_host(s: &Shared, req: Request) -> Result<crate::Served, Request> {
     let Some(host) = host(&req) else {
         return Err(req);

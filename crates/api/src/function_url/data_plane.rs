@@ -68,6 +68,10 @@ fn host(req: &Request) -> Option<&str> {
 
 /// The Host-name form, ahead of every other route (see `crate::dispatch`): the request's
 /// answer when its host names a function URL, else the request back.
+#[allow(
+    clippy::result_large_err,
+    reason = "the request is handed back by move; a box would cost every request an allocation"
+)]
 pub fn by_host(s: &Shared, req: Request) -> Result<crate::Served, Request> {
     let Some(id) = host(&req)
         .and_then(url_id_from_host)
