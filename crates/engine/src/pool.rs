@@ -29,25 +29,28 @@ impl PoolKey {
     pub fn version(&self) -> &str {
         &self.0.version
     }
-
-    fn parts(&self) -> (&str, &str, &str) {
-        (&self.0.name, &self.0.version, &self.0.revision_id)
-    }
 }
 
-impl PartialEq for PoolKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.parts() == other.parts()
-    }
+/// Equality and hashing of a key that holds a configuration, over the fields it names.
+macro_rules! keyed_by {
+    ($key:ident: $($field:ident),+) => {
+        impl PartialEq for $key {
+            fn eq(&self, other: &Self) -> bool {
+                $(self.0.$field == other.0.$field)&&+
+            }
+        }
+
+        impl Eq for $key {}
+
+        impl Hash for $key {
+            fn hash<H: Hasher>(&self, state: &mut H) {
+                $(self.0.$field.hash(state);)+
+            }
+        }
+    };
 }
 
-impl Eq for PoolKey {}
-
-impl Hash for PoolKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.parts().hash(state);
-    }
-}
+keyed_by!(PoolKey: name, version, revision_id);
 
 #[derive(Default)]
 pub struct Pools {
@@ -179,25 +182,7 @@ pub struct Busy {
 #[derive(Clone)]
 struct VersionKey(Arc<FunctionConfig>);
 
-impl VersionKey {
-    fn parts(&self) -> (&str, &str) {
-        (&self.0.name, &self.0.version)
-    }
-}
-
-impl PartialEq for VersionKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.parts() == other.parts()
-    }
-}
-
-impl Eq for VersionKey {}
-
-impl Hash for VersionKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.parts().hash(state);
-    }
-}
+keyed_by!(VersionKey: name, version);
 
 /// Counts one running invocation until dropped.
 pub struct BusyGuard<'a> {

@@ -65,8 +65,7 @@ pub struct Parts {
 
 pub struct Invoker {
     meta: Arc<Meta>,
-    code: Arc<CodeStore>,
-    /// The same store, as the engine asks a cold start's code of it.
+    /// The code store, as the trees an environment mounts (see [`run::CodeTrees`]).
     trees: Arc<dyn stratus_engine::CodeTrees>,
     engine: Arc<Engine>,
     meter: Arc<Meter>,
@@ -99,8 +98,7 @@ impl Invoker {
     pub fn new(parts: Parts) -> Invoker {
         Invoker {
             meta: parts.meta,
-            trees: Arc::new(run::CodeTrees(parts.code.clone())),
-            code: parts.code,
+            trees: Arc::new(run::CodeTrees(parts.code)),
             engine: parts.engine,
             meter: parts.meter,
             resolved: memo::ResolveCache::default(),

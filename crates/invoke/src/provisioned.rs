@@ -119,11 +119,7 @@ impl Invoker {
                 if !self.owns(&config) {
                     continue;
                 }
-                let code_dir = self.code.unpacked(&config.code.sha256_hex).await?;
-                let layers_dir = self
-                    .layers_dir(&config)
-                    .await
-                    .map_err(|_| stratus_core::Error::service())?;
+                let (code_dir, layers_dir) = self.trees.trees(&config).await?;
                 targets.push(Target {
                     config,
                     code_dir,

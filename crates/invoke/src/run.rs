@@ -123,14 +123,6 @@ impl Invoker {
         self.metered_run(req, trigger, qualifier).await
     }
 
-    /// The function's layers merged into one tree, or none (see [`CodeTrees::layers`]).
-    pub(crate) async fn layers_dir(
-        &self,
-        cfg: &stratus_core::function::FunctionConfig,
-    ) -> Result<Option<std::path::PathBuf>, Failure> {
-        Ok(CodeTrees::layers(&self.code, cfg).await?)
-    }
-
     pub(crate) fn engine_request(&self, call: Call<'_>, target: Resolved) -> InvokeRequest {
         InvokeRequest {
             code: self.trees.clone(),
@@ -206,26 +198,12 @@ impl Invoker {
     }
 }
 
-/// A cold start's code from this node's cache of unpacked packages. Usually one `stat`; a
-/// node that lacks a package (its cache was cleared, or another node stored it) fetches it
-/// from the blob store first. A store that is down is a platform fault (`ServiceException`),
-/// retried for asynchronous events.
+/// A function's code trees from this node's cache: the unpacked package (usually one
+/// `stat`; a node that lacks it, its cache cleared or another node having stored it, fetches
+/// it from the blob store first) and its layers merged into one tree (cached per ordered
+/// list). A store that is down is a platform fault (`ServiceException`), retried for
+/// asynchronous events. Cold starts, SnapStart and provisioned concurrency all ask here.
 pub(crate) struct CodeTrees(pub(crate) Arc<CodeStore>);
-
-impl CodeTrees {
-    /// The function's layers merged into one tree (cached per ordered list on this node, and
-    /// fetched from the blob store where this node lacks a package), or none.
-    pub(crate) async fn layers(
-        code: &CodeStore,
-        cfg: &stratus_core::function::FunctionConfig,
-    ) -> Result<Option<std::path::PathBuf>, Error> {
-        if cfg.layers.is_empty() {
-            return Ok(None);
-        }
-        let shas: Vec<String> = cfg.layers.iter().map(|l| l.sha256_hex.clone()).collect();
-        Ok(Some(code.layers_tree(&shas).await?))
-    }
-}
 
 impl stratus_engine::CodeTrees for CodeTrees {
     fn trees<'a>(
@@ -234,7 +212,11 @@ impl stratus_engine::CodeTrees for CodeTrees {
     ) -> std::pin::Pin<Box<dyn Future<Output = stratus_engine::CodeTreesResult> + Send + 'a>> {
         Box::pin(async move {
             let code = self.0.unpacked(&cfg.code.sha256_hex).await?;
-            Ok((code, CodeTrees::layers(&self.0, cfg).await?))
+            if cfg.layers.is_empty() {
+                return Ok((code, None));
+            }
+            let shas: Vec<String> = cfg.layers.iter().map(|l| l.sha256_hex.clone()).collect();
+            Ok((code, Some(self.0.layers_tree(&shas).await?)))
         })
     }
 }

@@ -16,16 +16,12 @@ impl Invoker {
         if !cfg.snap_start_on() || !self.owns(cfg) {
             return;
         }
-        let code_dir = match self.code.unpacked(&cfg.code.sha256_hex).await {
-            Ok(dir) => dir,
+        let (code_dir, layers_dir) = match self.trees.trees(cfg).await {
+            Ok(trees) => trees,
             Err(e) => {
-                tracing::warn!(%e, function = %cfg.name, "unpacking code for SnapStart");
+                tracing::warn!(%e, function = %cfg.name, "unpacking code and layers for SnapStart");
                 return;
             }
-        };
-        let Ok(layers_dir) = self.layers_dir(cfg).await else {
-            tracing::warn!(function = %cfg.name, "merging layers for SnapStart");
-            return;
         };
         self.engine.prepare_snapshot(Target {
             config: Arc::new(cfg.clone()),

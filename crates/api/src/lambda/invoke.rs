@@ -121,7 +121,7 @@ pub async fn invoke(
     let peer = parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>();
     let headers = &parts.headers;
     let invocation_type = invocation_type(headers)?;
-    let req = read_request(&s, &c, &f, &q, peer.copied().map(Extension), headers, &body)?;
+    let req = read_request(&s, &c, &f, &q, peer, headers, &body)?;
     if invocation_type == "DryRun" {
         return Ok(no_content());
     }
@@ -154,7 +154,7 @@ pub(super) fn read_request(
     c: &Caller,
     f: &str,
     q: &QueryMap,
-    peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
+    peer: Option<&ConnectInfo<std::net::SocketAddr>>,
     headers: &HeaderMap,
     body: &RawBody,
 ) -> Result<InvokeRequest> {
@@ -169,7 +169,7 @@ pub(super) fn read_request(
     } else {
         body.0.clone()
     };
-    let trigger = if crate::metering::from_function(peer.as_ref().map(|p| &p.0)) {
+    let trigger = if crate::metering::from_function(peer) {
         Trigger::Function
     } else {
         Trigger::Direct

@@ -40,7 +40,7 @@ pub async fn invoke_with_response_stream(
             Error::invalid(format!("Unsupported invocation type {invocation_type}")).into(),
         );
     }
-    let req = read_request(&s, &c, &f, &q, peer, &headers, &body)?;
+    let req = read_request(&s, &c, &f, &q, peer.as_deref(), &headers, &body)?;
     if invocation_type == "DryRun" {
         return Ok(no_content());
     }
