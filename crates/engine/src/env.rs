@@ -567,6 +567,9 @@ impl Environment {
                 Ok(InitSignal::Ready) => {
                     let took = started.elapsed();
                     self.init_duration = Some(took);
+                    if let Some(cg) = &self.cgroup {
+                        cg.find_main_ahead(self.pid);
+                    }
                     if self.restore.is_some() {
                         // SnapStart: the init's duration goes in its own record, not in REPORT.
                         self.init_duration = None;

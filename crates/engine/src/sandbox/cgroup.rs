@@ -29,7 +29,7 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -112,9 +112,9 @@ pub struct Cgroup {
     v2: bool,
     /// The group's peak memory (see [`Peak`]).
     peak: Option<Peak>,
-    /// The environment's main process, found after its first invocation, with its status
-    /// file and its /tmp kept open (see [`Cgroup::peak_memory`]).
-    main: OnceLock<Option<MainProcess>>,
+    /// The environment's main process, found once its runtime has initialised, with its
+    /// status file and its /tmp kept open (see [`Cgroup::peak_memory`]).
+    main: Arc<OnceLock<Option<MainProcess>>>,
 }
 
 /// Where a group's peak memory comes from, kept open: it is read after every invocation, and
@@ -154,6 +154,23 @@ impl Peak {
         }
         Some(self.highest.fetch_max(value, Ordering::Relaxed).max(value))
     }
+}
+
+/// The largest resident process (other than the launcher) of the group whose memory
+/// controller's directory is `memory`, opened.
+fn find_main(memory: &Path, launcher: i32) -> Option<MainProcess> {
+    let procs = fs::read_to_string(memory.join("cgroup.procs")).unwrap_or_default();
+    let (_, pid) = procs
+        .lines()
+        .filter_map(|l| l.trim().parse::<i32>().ok())
+        .filter(|&pid| pid != launcher)
+        .filter_map(|pid| super::peak_resident(pid).map(|b| (b, pid)))
+        .max()?;
+    Some(MainProcess {
+        status: fs::File::open(format!("/proc/{pid}/status")).ok()?,
+        tmp: fs::File::open(format!("/proc/{pid}/root/tmp")).ok()?,
+        last: Default::default(),
+    })
 }
 
 /// A cgroup file's single number (`max` is not one).
@@ -452,7 +469,7 @@ impl CgroupRoot {
                 write_files(&dir, &v2_files(limits, *cpu))?;
                 Ok(Cgroup {
                     peak: Peak::open_v2(&dir),
-                    main: OnceLock::new(),
+                    main: Default::default(),
                     dirs: vec![dir.clone()],
                     memory: dir,
                     v2: true,
@@ -479,7 +496,7 @@ impl CgroupRoot {
                 }
                 Ok(Cgroup {
                     peak: Peak::open(&mem.join("memory.max_usage_in_bytes"), false),
-                    main: OnceLock::new(),
+                    main: Default::default(),
                     dirs,
                     memory: mem,
                     v2: false,
@@ -604,31 +621,30 @@ impl Cgroup {
     ///
     /// This runs before every answer, so it costs one system call (the group's peak), three
     /// when the process's peak and /tmp are read again (see [`MainProcess::reads`]): the main
-    /// process is found once (listing the group and reading each process's status), and its
-    /// status file and /tmp stay open. A child the function starts later is counted by the
-    /// group's peak.
+    /// process is found once (see [`Cgroup::find_main_ahead`]), and its status file and /tmp
+    /// stay open. A child the function starts later is counted by the group's peak.
     /// `launcher` (in the group under v1) is the platform's own program, left out.
     pub fn peak_memory(&self, launcher: i32) -> Option<u64> {
         let group = self.peak.as_ref()?.read()?;
-        let main = self.main.get_or_init(|| self.find_main(launcher));
+        let main = self.main.get_or_init(|| find_main(&self.memory, launcher));
         let (resident, tmp) = main.as_ref().map_or((0, 0), |m| m.reads(group));
         Some(group.saturating_sub(tmp).max(resident))
     }
 
-    /// The group's largest resident process (other than the launcher), opened.
-    fn find_main(&self, launcher: i32) -> Option<MainProcess> {
-        let procs = fs::read_to_string(self.memory.join("cgroup.procs")).unwrap_or_default();
-        let (_, pid) = procs
-            .lines()
-            .filter_map(|l| l.trim().parse::<i32>().ok())
-            .filter(|&pid| pid != launcher)
-            .filter_map(|pid| super::peak_resident(pid).map(|b| (b, pid)))
-            .max()?;
-        Some(MainProcess {
-            status: fs::File::open(format!("/proc/{pid}/status")).ok()?,
-            tmp: fs::File::open(format!("/proc/{pid}/root/tmp")).ok()?,
-            last: Default::default(),
-        })
+    /// Finds the main process now, on a blocking thread, rather than in the first
+    /// invocation's report: listing the group and reading each process's status took ~150 µs
+    /// there, between the runtime's answer and the caller's. Called once the runtime has
+    /// initialised (from then on it is the largest process), so the search runs beside the
+    /// first invocation; finding nothing leaves it to the report.
+    pub fn find_main_ahead(&self, launcher: i32) {
+        let (main, memory) = (self.main.clone(), self.memory.clone());
+        tokio::task::spawn_blocking(move || {
+            if main.get().is_none() {
+                if let Some(found) = find_main(&memory, launcher) {
+                    let _ = main.set(Some(found));
+                }
+            }
+        });
     }
 
     /// Kills every process in the group.
