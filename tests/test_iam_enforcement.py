@@ -3,6 +3,7 @@ policies allow, in every service, refused in each protocol's own AccessDenied sh
 AWS's message; `--iam off` restores the single-key behaviour."""
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from botocore.exceptions import ClientError
@@ -203,6 +204,45 @@ def test_a_function_reaches_exactly_what_its_role_allows(iam, server, make_zip):
     assert out == {"key": "ASIA", "token": True, tables[0]: "ok",
                    tables[1]: "AccessDeniedException"}
     lam.delete_function(FunctionName=name)
+
+
+FUNCTION_SHOWING_ITS_SESSION = '''
+import boto3, os, time
+
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    sts = boto3.client("sts", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+    return {"key": os.environ["AWS_ACCESS_KEY_ID"],
+            "arn": sts.get_caller_identity()["Arn"]}
+'''
+
+
+def test_a_functions_environments_share_its_role_session_and_functions_do_not(iam, server,
+                                                                             make_zip):
+    role = helpers.unique_name("fn-role")
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=helpers.LAMBDA_TRUST)
+    lam = server.client("lambda")
+    names = [helpers.unique_name(), helpers.unique_name()]
+    for name in names:
+        lam.create_function(FunctionName=name, Runtime="python3.12", Handler="app.handler",
+                            Role=f"arn:aws:iam::{ACCOUNT}:role/{role}",
+                            Code={"ZipFile": make_zip({"app.py": FUNCTION_SHOWING_ITS_SESSION})})
+        helpers.wait_active(lam, name)
+
+    def call(name, sleep):
+        out = lam.invoke(FunctionName=name, Payload=json.dumps({"sleep": sleep}))
+        return json.loads(out["Payload"].read())
+
+    # Two invocations at once: two environments of the first function.
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(lambda _: call(names[0], 2), range(2))
+    other = call(names[1], 0)
+    session = f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}"
+    assert first == second == {"key": first["key"], "arn": f"{session}/{names[0]}"}
+    assert first["key"].startswith("ASIA")
+    assert other["arn"] == f"{session}/{names[1]}" and other["key"] != first["key"]
+    for name in names:
+        lam.delete_function(FunctionName=name)
 
 
 def test_iam_off_lets_any_valid_key_do_anything(server_factory):

@@ -145,10 +145,10 @@ impl Platform {
         let engine = Engine::new(EngineConfig {
             data_dir: data_dir.clone(),
             platform: addr,
-            credentials: Arc::new(stratus_api::function_credentials::RoleCredentials {
-                iam: iam.clone(),
-                enforced: iam_enforced,
-            }),
+            credentials: Arc::new(stratus_api::function_credentials::RoleCredentials::new(
+                iam.clone(),
+                iam_enforced,
+            )),
             account_concurrency: cfg.account_concurrency,
             idle_timeout: std::time::Duration::from_secs(cfg.idle_timeout_secs),
             isolation: cfg.isolation.clone(),
