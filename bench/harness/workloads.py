@@ -212,6 +212,7 @@ def warm_and_throughput(ctx):
     out = {"levels": {}, "api_overhead": {}, "notes": []}
     env = {"STRATUS_ACCOUNT_CONCURRENCY": "1000"}
     with servers.Stratus(ctx.stratus_bin, ctx.work_dir, "warm", env=env) as s:
+        out["start_up_settled_s"] = _settled(s.pid)
         lam = deploy.client(s.url)
         deploy.create(lam, "noop-rust", ctx.packages, "rust")
         deploy.create(lam, "noop-py", ctx.packages, "python")
@@ -436,6 +437,7 @@ def cold_start(ctx):
         floors["node"] = node_runtime(ctx)
     with servers.Stratus(ctx.stratus_bin, ctx.work_dir, "cold") as ns, \
             servers.Stratus(ctx.stratus_bin, ctx.work_dir, "cold-process", env=penv) as pr:
+        out["start_up_settled_s"] = [_settled(ns.pid), _settled(pr.pid)]
         for kind in floors:
             ctx.log(f"  cold start {kind}: {p.cold_versions} fresh versions (namespaces), "
                     f"{p.cold_versions_process} (process isolation), {p.floor_exec} bare "
@@ -584,7 +586,8 @@ def scale_out(ctx):
 def _settled(pid, quiet_s=1.0, limit_s=30.0):
     """Waits until the server has had no process of its own for `quiet_s` (its start-up
     probes the host's interpreters, python and node processes that would otherwise share the
-    CPUs with the burst); returns the seconds waited."""
+    CPUs with what is measured: seconds of CPU where a version manager's shims are on PATH);
+    returns the seconds waited."""
     t0 = time.monotonic()
     quiet_since = None
     while time.monotonic() - t0 < limit_s:

@@ -3,7 +3,9 @@
 //! places version managers install to; each is run once (a version-manager shim may exist for
 //! a version that is not installed, and only running it tells) and its version checked.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// The language families Stratus runs with its own bootstraps.
@@ -124,10 +126,42 @@ fn parse_probe(out: &str) -> Option<Found> {
     Some(Found { path, version })
 }
 
+/// What each candidate said when it was run, kept for the platform's lifetime: the same
+/// program is a candidate for many runtime identifiers (the `node` on PATH for every node
+/// version, reached as `/usr/bin/node` and `/bin/node` on a usr-merged host; `python3` for
+/// every python version), and running an interpreter costs tens of milliseconds of CPU (a
+/// version manager's shim, a chain of shell scripts, more). Resolving every reported
+/// runtime at start-up ran node 26 times on a host with one node.
+#[derive(Default)]
+pub struct Probes(Mutex<HashMap<ProbeKey, Option<Found>>>);
+
+/// A program as the kernel runs it: its language, its real file and the name it was called
+/// by (a multi-call shim, such as a version manager's, decides by that name what it runs).
+type ProbeKey = (Language, PathBuf, std::ffi::OsString);
+
+impl Probes {
+    /// `probe`, once per program.
+    pub async fn probe(&self, language: Language, program: &Path) -> Option<Found> {
+        let real = std::fs::canonicalize(program).unwrap_or_else(|_| program.to_path_buf());
+        let name = program.file_name().unwrap_or_default().to_os_string();
+        let key = (language, real, name);
+        if let Some(said) = self.lock().get(&key) {
+            return said.clone();
+        }
+        let said = probe(language, program).await;
+        self.lock().insert(key, said.clone());
+        said
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ProbeKey, Option<Found>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// The first candidate for `wanted` that runs and has its version.
-pub async fn find(wanted: &Wanted) -> Option<Found> {
+pub async fn find(wanted: &Wanted, probes: &Probes) -> Option<Found> {
     for candidate in candidates(wanted) {
-        if let Some(found) = probe(wanted.language, &candidate).await {
+        if let Some(found) = probes.probe(wanted.language, &candidate).await {
             if wanted.matches(&found) {
                 return Some(found);
             }
@@ -334,6 +368,69 @@ mod tests {
             nearest(&Wanted::parse("python3.12").unwrap(), &found[..1]),
             None
         );
+    }
+
+    /// A shell script that answers a probe as a python would and counts its runs.
+    fn counting_interpreter(dir: &Path) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let exe = dir.join("python3.12");
+        let runs = dir.join("runs");
+        let script = format!(
+            "#!/bin/sh\necho x >> {}\necho /opt/python/bin/python3.12\necho 3.12.4\n",
+            runs.display()
+        );
+        std::fs::write(&exe, script).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // A process another test forks while the script is open for writing holds it open
+        // until it executes (ETXTBSY): run it until it runs, then start the count afresh.
+        for _ in 0..100 {
+            match std::process::Command::new(&exe).output() {
+                Err(e) if e.raw_os_error() == Some(26) => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                _ => break,
+            }
+        }
+        let _ = std::fs::remove_file(&runs);
+        exe
+    }
+
+    fn runs(dir: &Path) -> usize {
+        std::fs::read_to_string(dir.join("runs"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+
+    #[tokio::test]
+    async fn a_program_reached_by_two_paths_runs_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = counting_interpreter(dir.path());
+        // As `/bin/node` is `/usr/bin/node` on a usr-merged host.
+        let other = dir.path().join("bin");
+        std::fs::create_dir(&other).unwrap();
+        std::os::unix::fs::symlink(&exe, other.join("python3.12")).unwrap();
+        let probes = Probes::default();
+        let first = probes.probe(Language::Python, &exe).await.unwrap();
+        let again = probes
+            .probe(Language::Python, &other.join("python3.12"))
+            .await;
+        assert_eq!(first.version, (3, 12, 4));
+        assert_eq!(again, Some(first));
+        assert_eq!(runs(dir.path()), 1);
+    }
+
+    #[tokio::test]
+    async fn one_file_called_by_another_name_is_run_again() {
+        // A multi-call shim decides by its name what it runs: `python3.11` and `python3.12`
+        // linked to one version manager's binary are two programs.
+        let dir = tempfile::tempdir().unwrap();
+        let exe = counting_interpreter(dir.path());
+        let alias = dir.path().join("python3.11");
+        std::os::unix::fs::symlink(&exe, &alias).unwrap();
+        let probes = Probes::default();
+        probes.probe(Language::Python, &exe).await.unwrap();
+        probes.probe(Language::Python, &alias).await.unwrap();
+        assert_eq!(runs(dir.path()), 2);
     }
 
     #[test]

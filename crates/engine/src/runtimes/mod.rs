@@ -96,6 +96,8 @@ pub struct Runtimes {
     resolved: Mutex<HashMap<String, Resolution>>,
     /// Every interpreter of a language found on the host (for the nearest fallback).
     available: HashMap<Language, OnceCell<Vec<Found>>>,
+    /// What each candidate interpreter said when run (each runs once).
+    probes: discover::Probes,
     /// Set once the start-up work (resolving, installing missing SDKs) is done.
     prepared: tokio::sync::watch::Sender<bool>,
 }
@@ -109,6 +111,7 @@ impl Runtimes {
                 .into_iter()
                 .map(|l| (l, OnceCell::new()))
                 .collect(),
+            probes: discover::Probes::default(),
             prepared: tokio::sync::watch::channel(false).0,
         }
     }
@@ -196,7 +199,7 @@ impl Runtimes {
                 Ok(found) => return Resolution::Exact(found),
                 Err(why) => why,
             },
-            None => match discover::find(&wanted).await {
+            None => match discover::find(&wanted, &self.probes).await {
                 Some(found) => return Resolution::Exact(found),
                 None => format!("no {} on this host", wanted.describe()),
             },
@@ -230,7 +233,7 @@ impl Runtimes {
                 let Some(wanted) = Wanted::parse(id) else {
                     continue;
                 };
-                if let Some(f) = discover::find(&wanted).await {
+                if let Some(f) = discover::find(&wanted, &self.probes).await {
                     if !out.iter().any(|o| o.version == f.version) {
                         out.push(f);
                     }
