@@ -105,6 +105,14 @@ def ratios(res):
         if peer and peer.get("p50_total_ms"):
             out.setdefault("cold_start", {})["stratus-rust / peer first invoke"] = _ratio(
                 cs["namespaces"]["rust"]["p50_total_ms"], peer["p50_total_ms"])
+    http = res.get("workloads", {}).get("event_sources", {}).get("http", {})
+    for c in (1, 16):
+        h, i = http.get(f"c{c}"), http.get(f"invoke_c{c}")
+        if h and i:
+            out.setdefault(f"http_c{c}", {})["HTTP API / Invoke (same server)"] = {
+                "p50_latency": _ratio(h["p50_us"], i["p50_us"]),
+                "throughput": _ratio(h["throughput_rps"], i["throughput_rps"]),
+            }
     return out
 
 
@@ -394,6 +402,9 @@ def render_sources(ev):
     if "error" in http:
         rows.append(["HTTP API", "error: " + http["error"][:80], "", "", "", "", ""])
     elif http:
+        if "invoke_c1" in http:
+            rows.append(["Invoke → rust no-op (same server)"] + _rps(http["invoke_c1"])
+                        + _rps(http["invoke_c16"]))
         rows.append(["HTTP API → rust no-op"] + _rps(http["c1"]) + _rps(http["c16"]))
     url = ev.get("url", {})
     if "error" in url:

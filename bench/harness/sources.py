@@ -123,8 +123,16 @@ def _http(ctx, s, lam):
         Name="bench", ProtocolType="HTTP",
         Target=f"arn:aws:lambda:{deploy.REGION}:{deploy.ACCOUNT}:function:noop-rust")
     path = f"/_aws/execute-api/{api['ApiId']}/hello"
-    return {f"c{c}": _load(ctx, s.url, c, ctx.plan.throughput_s, path, sign=False)
-            for c in (1, 16)}
+    out = {}
+    # The Invoke API on the same server and function just before each level: the HTTP API's
+    # target is a ratio to Invoke, which measured in another workload minutes apart carries
+    # the machine's drift between them.
+    for c in (1, 16):
+        out[f"invoke_c{c}"] = workloads.brief(workloads.loadgen(
+            ctx, s.url, "noop-rust", concurrency=c, duration=ctx.plan.throughput_s,
+            warmup=0.5))
+        out[f"c{c}"] = _load(ctx, s.url, c, ctx.plan.throughput_s, path, sign=False)
+    return out
 
 
 def _url(ctx, s, lam):
@@ -144,6 +152,7 @@ def event_sources(ctx):
     out = {}
     env = {"STRATUS_ACCOUNT_CONCURRENCY": "1000"}
     with servers.Stratus(ctx.stratus_bin, ctx.work_dir, "sources", env=env) as s:
+        out["start_up_settled_s"] = workloads._settled(s.pid)
         lam = deploy.client(s.url)
         deploy.create(lam, "noop-rust", ctx.packages, "rust")
         for name, part in [("async", lambda: _async(ctx, s, lam, n)),
