@@ -586,40 +586,41 @@ def scale_out(ctx):
     return out
 
 
+def _wait_quiet(is_quiet, quiet_s, limit_s, step_s):
+    """Polls `is_quiet()` every `step_s` until it has held for `quiet_s` (or `limit_s` has
+    passed); returns the seconds waited."""
+    t0 = time.monotonic()
+    quiet_since = None
+    while time.monotonic() - t0 < limit_s:
+        if not is_quiet():
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
+            break
+        time.sleep(step_s)
+    return round(time.monotonic() - t0, 2)
+
+
 def _settled(pid, quiet_s=1.0, limit_s=30.0):
     """Waits until the server has had no process of its own for `quiet_s` (its start-up
     probes the host's interpreters, python and node processes that would otherwise share the
     CPUs with what is measured: seconds of CPU where a version manager's shims are on PATH);
     returns the seconds waited."""
-    t0 = time.monotonic()
-    quiet_since = None
-    while time.monotonic() - t0 < limit_s:
-        if procs.descendants(pid):
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= quiet_s:
-            break
-        time.sleep(0.1)
-    return round(time.monotonic() - t0, 2)
+    return _wait_quiet(lambda: not procs.descendants(pid), quiet_s, limit_s, 0.1)
 
 
-def _quiet(pid, quiet_s=1.0, limit_s=60.0, share=0.05):
+def _quiet(pid, quiet_s=1.0, limit_s=60.0, share=0.05, step_s=0.25):
     """Waits until the process tree of `pid` has used under `share` of a vCPU for `quiet_s`;
     returns the seconds waited."""
-    t0 = time.monotonic()
-    quiet_since, last = None, procs.tree_cpu(pid)
-    while time.monotonic() - t0 < limit_s:
-        time.sleep(0.25)
+    last = [procs.tree_cpu(pid)]
+
+    def idle():
         now = procs.tree_cpu(pid)
-        if now - last > share * 0.25:
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= quiet_s:
-            break
-        last = now
-    return round(time.monotonic() - t0, 2)
+        used, last[0] = now - last[0], now
+        return used <= share * step_s
+
+    return _wait_quiet(idle, quiet_s, limit_s, step_s)
 
 
 # --- 5: idle footprint -----------------------------------------------------------------------
