@@ -436,10 +436,15 @@ impl Platform {
                 let _ = started_tx.send(());
                 // The console's live views end, so their connections do not hold the drain.
                 state.console.close();
+                // A cluster node is marked draining before the dispatcher stops: a stopped
+                // worker alone reads as `degraded` on `/health`, and a load balancer polling
+                // between the two would be told the wrong reason.
+                if let Some(cluster) = &cluster {
+                    cluster.drain().await;
+                }
                 // The dispatcher claims no more events; attempts it started run on.
                 stop.cancel();
-                if let Some(cluster) = cluster {
-                    cluster.drain().await;
+                if cluster.is_some() {
                     tracing::info!(?grace, "draining: answering until the grace period ends");
                     tokio::time::sleep(grace).await;
                 }
