@@ -178,6 +178,8 @@ pub fn lambda(method: &str, path: &str, region: &str) -> Option<Target> {
                 ("DELETE", ["url"]) => "DeleteFunctionUrlConfig",
                 ("GET", ["urls"]) => "ListFunctionUrlConfigs",
                 ("GET", ["code-signing-config"]) => "GetFunctionCodeSigningConfig",
+                ("PUT", ["runtime-management-config"]) => "PutRuntimeManagementConfig",
+                ("GET", ["runtime-management-config"]) => "GetRuntimeManagementConfig",
                 _ => return None,
             };
             (action, Some(function_arn(region, f)))

@@ -437,6 +437,12 @@ pub async fn update_function_configuration(
             &cfg.revision_id,
             "GetFunction/GetAlias",
         )?;
+        super::runtime_management::check_runtime_change(
+            tx,
+            &r.name,
+            cfg.runtime.as_deref(),
+            input.settings.runtime.as_deref(),
+        )?;
         input.settings.apply(&mut cfg)?;
         if let Some(arns) = &input.settings.layers {
             cfg.layers = layers::resolve(tx, &c.region, arns)?;

@@ -5,8 +5,8 @@
 //! - [`versions`]: PublishVersion, ListVersionsByFunction.
 //! - [`aliases`]: the alias operations.
 //! - [`provisioned`]: provisioned concurrency configurations.
-//! - [`code_signing`], [`concurrency`], [`event_invoke`], [`policy`], [`recursion`], [`tags`],
-//!   [`account`]: the rest of the control plane.
+//! - [`code_signing`], [`concurrency`], [`event_invoke`], [`policy`], [`recursion`],
+//!   [`runtime_management`], [`tags`], [`account`]: the rest of the control plane.
 //! - [`invoke`]: Invoke and InvokeAsync, handing the call to the invoker.
 //! - [`invoke_stream`]: InvokeWithResponseStream, framed by [`eventstream`].
 //! - [`layers`]: layer versions, their permissions, and what a function's `Layers` names.
@@ -28,6 +28,7 @@ pub mod policy;
 pub mod provisioned;
 pub mod recursion;
 pub mod render;
+pub mod runtime_management;
 pub mod tags;
 pub mod versions;
 
@@ -110,6 +111,11 @@ pub fn router() -> Router<Shared> {
         .route(
             "/2020-06-30/functions/{f}/code-signing-config",
             get(code_signing::get_function_code_signing_config),
+        )
+        .route(
+            "/2021-07-20/functions/{f}/runtime-management-config",
+            put(runtime_management::put_runtime_management_config)
+                .get(runtime_management::get_runtime_management_config),
         )
         .route(
             "/2019-09-30/functions/{f}/provisioned-concurrency",

@@ -53,6 +53,7 @@ pub fn publish_in(
         version.description = d.to_string();
     }
     tx.put_version(&version)?;
+    super::runtime_management::copy_to_version(tx, name, &version.version)?;
     // Publishing changes $LATEST's RevisionId too, as on AWS.
     latest.revision_id = function::new_revision_id();
     tx.put_version(&latest)?;

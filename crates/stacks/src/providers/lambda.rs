@@ -123,6 +123,9 @@ impl Provider for Function {
             body.insert("Tags".into(), Value::Object(tags));
         }
         let out = rest_json(cx, "lambda", "POST", API.into(), Some(Value::Object(body))).await?;
+        if let Some(rmc) = props.get("RuntimeManagementConfig") {
+            put_runtime_management(cx, &name, rmc.clone()).await?;
+        }
         Ok(function_attrs(&out, &name))
     }
 
@@ -135,6 +138,20 @@ impl Provider for Function {
     ) -> Result<Made, Failed> {
         let name = &current.physical_id;
         let mut made = current.clone();
+        // A pinned runtime cannot change, so a mode that releases it goes first and one that
+        // pins goes last (removed from the template: back to the default mode).
+        let mut pinning = None;
+        if changed(old, new, &["RuntimeManagementConfig"]) {
+            let rmc = new
+                .get("RuntimeManagementConfig")
+                .cloned()
+                .unwrap_or_else(|| json!({"UpdateRuntimeOn": "Auto"}));
+            if rmc["UpdateRuntimeOn"] == "Manual" {
+                pinning = Some(rmc);
+            } else {
+                put_runtime_management(cx, name, rmc).await?;
+            }
+        }
         if changed(old, new, &["Code", "Architectures"]) {
             let mut body = code(new)?;
             if let Some(a) = new.get("Architectures") {
@@ -184,6 +201,9 @@ impl Provider for Function {
             .await?;
             made = function_attrs(&out, name);
         }
+        if let Some(rmc) = pinning {
+            put_runtime_management(cx, name, rmc).await?;
+        }
         Ok(made)
     }
 
@@ -206,6 +226,17 @@ impl Provider for Function {
     fn replaces(&self, old: &Map<String, Value>, new: &Map<String, Value>) -> bool {
         changed(old, new, &["FunctionName", "PackageType"])
     }
+}
+
+/// `RuntimeManagementConfig` has an operation of its own (PutRuntimeManagementConfig on
+/// `$LATEST`), as on AWS.
+async fn put_runtime_management(cx: &Cx<'_>, name: &str, rmc: Value) -> Result<(), Failed> {
+    let path = format!(
+        "/2021-07-20/functions/{}/runtime-management-config",
+        enc(name)
+    );
+    rest_json(cx, "lambda", "PUT", path, Some(rmc)).await?;
+    Ok(())
 }
 
 fn function_of(props: &Map<String, Value>) -> Result<&str, Failed> {
