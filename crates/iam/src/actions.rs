@@ -112,6 +112,19 @@ pub fn lambda(method: &str, path: &str, region: &str) -> Option<Target> {
             ];
             (action, Some(arn.concat()))
         }
+        // Code signing configurations: the resource is the configuration's ARN.
+        ("POST", [_, "code-signing-configs"]) => ("CreateCodeSigningConfig", Some("*".to_string())),
+        ("GET", [_, "code-signing-configs"]) => ("ListCodeSigningConfigs", Some("*".to_string())),
+        (m, [_, "code-signing-configs", arn, rest @ ..]) => {
+            let action = match (m, rest) {
+                ("GET", []) => "GetCodeSigningConfig",
+                ("PUT", []) => "UpdateCodeSigningConfig",
+                ("DELETE", []) => "DeleteCodeSigningConfig",
+                ("GET", ["functions"]) => "ListFunctionsByCodeSigningConfig",
+                _ => return None,
+            };
+            (action, Some(decode(arn).into_owned()))
+        }
         (m, [_, "tags", arn]) => {
             let action = match m {
                 "POST" => "TagResource",
@@ -178,6 +191,8 @@ pub fn lambda(method: &str, path: &str, region: &str) -> Option<Target> {
                 ("DELETE", ["url"]) => "DeleteFunctionUrlConfig",
                 ("GET", ["urls"]) => "ListFunctionUrlConfigs",
                 ("GET", ["code-signing-config"]) => "GetFunctionCodeSigningConfig",
+                ("PUT", ["code-signing-config"]) => "PutFunctionCodeSigningConfig",
+                ("DELETE", ["code-signing-config"]) => "DeleteFunctionCodeSigningConfig",
                 ("PUT", ["runtime-management-config"]) => "PutRuntimeManagementConfig",
                 ("GET", ["runtime-management-config"]) => "GetRuntimeManagementConfig",
                 _ => return None,

@@ -11,6 +11,7 @@
 //! - [`function_urls`]: function URL configurations, found by function or by URL id.
 
 pub mod code;
+pub mod code_signing;
 pub mod function_urls;
 pub mod http_apis;
 pub mod layers;

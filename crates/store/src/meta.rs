@@ -134,6 +134,13 @@ CREATE TABLE layer_versions (
 -- loop detection sees chains that pass through the asynchronous queue.
 ALTER TABLE async_events ADD COLUMN trace TEXT;
 "#,
+    r#"
+-- Code signing configurations, as the API renders them, by id (`csc-...`).
+CREATE TABLE code_signing_configs (
+    id TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
+"#,
 ];
 
 /// The same tables on PostgreSQL (versions counted separately from SQLite's): `BIGINT` for
@@ -232,6 +239,12 @@ CREATE TABLE layer_versions (
 "#,
     r#"
 ALTER TABLE async_events ADD COLUMN trace TEXT;
+"#,
+    r#"
+CREATE TABLE code_signing_configs (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    body TEXT NOT NULL
+);
 "#,
 ];
 

@@ -15,7 +15,8 @@ use stratus_store::meta::FunctionRow;
 
 use super::render::{configuration, snap_state, Detail};
 use super::{
-    function_not_found, function_ref, layers, load, marker, page_size, versions, QueryMap,
+    code_signing, function_not_found, function_ref, layers, load, marker, page_size, versions,
+    QueryMap,
 };
 use crate::auth::Caller;
 use crate::wire::{json, no_content, parse, ApiResult};
@@ -41,6 +42,7 @@ struct CreateInput {
     package_type: Option<String>,
     architectures: Option<Vec<String>>,
     tags: Option<BTreeMap<String, String>>,
+    code_signing_config_arn: Option<String>,
     #[serde(flatten)]
     settings: Settings,
 }
@@ -192,6 +194,11 @@ pub async fn create_function(
             cfg.layers = layers::resolve(tx, &c.region, arns)?;
             layers::check_total_size(code_unzipped, &cfg.layers)?;
         }
+        let signing = match &input.code_signing_config_arn {
+            Some(arn) => Some(code_signing::for_function(tx, arn)?),
+            None => None,
+        };
+        code_signing::check_deployment(tx, &c.region, &name, signing.as_ref())?;
         tx.put_function(&FunctionRow {
             name: name.clone(),
             next_version: 1,
@@ -199,6 +206,9 @@ pub async fn create_function(
             ..Default::default()
         })?;
         tx.put_version(&cfg)?;
+        if let Some(config) = &signing {
+            code_signing::attach(tx, &name, config)?;
+        }
         if input.publish {
             return versions::publish_in(tx, &c.region, &name, None, None, None)
                 .map(|v| (cfg, Some(v)));
@@ -372,6 +382,7 @@ pub async fn update_function_code(
             "GetFunction/GetAlias",
         )?;
         layers::check_total_size(code_unzipped, &cfg.layers)?;
+        code_signing::check_deployment(tx, &c.region, &r.name, None)?;
         cfg.code = code.clone();
         if let Some(a) = &input.architectures {
             cfg.architectures = a.clone();

@@ -110,7 +110,28 @@ pub fn router() -> Router<Shared> {
         )
         .route(
             "/2020-06-30/functions/{f}/code-signing-config",
-            get(code_signing::get_function_code_signing_config),
+            get(code_signing::get_function_code_signing_config)
+                .put(code_signing::put_function_code_signing_config)
+                .delete(code_signing::delete_function_code_signing_config),
+        )
+        .route(
+            "/2020-04-22/code-signing-configs",
+            post(code_signing::create_code_signing_config)
+                .get(code_signing::list_code_signing_configs),
+        )
+        .route(
+            "/2020-04-22/code-signing-configs/",
+            get(code_signing::list_code_signing_configs),
+        )
+        .route(
+            "/2020-04-22/code-signing-configs/{arn}",
+            get(code_signing::get_code_signing_config)
+                .put(code_signing::update_code_signing_config)
+                .delete(code_signing::delete_code_signing_config),
+        )
+        .route(
+            "/2020-04-22/code-signing-configs/{arn}/functions",
+            get(code_signing::list_functions_by_code_signing_config),
         )
         .route(
             "/2021-07-20/functions/{f}/runtime-management-config",

@@ -101,10 +101,13 @@ impl Provider for Function {
             .map(str::to_string)
             .unwrap_or_else(|| physical_name(cx, 64, false));
         let mut body = Map::new();
-        for k in CONFIG
-            .iter()
-            .chain(&["PackageType", "Architectures", "KmsKeyArn", "ImageConfig"])
-        {
+        for k in CONFIG.iter().chain(&[
+            "PackageType",
+            "Architectures",
+            "KmsKeyArn",
+            "ImageConfig",
+            "CodeSigningConfigArn",
+        ]) {
             if let Some(v) = props.get(*k) {
                 body.insert(k.to_string(), v.clone());
             }
@@ -204,6 +207,9 @@ impl Provider for Function {
         if let Some(rmc) = pinning {
             put_runtime_management(cx, name, rmc).await?;
         }
+        if changed(old, new, &["CodeSigningConfigArn"]) {
+            set_code_signing(cx, name, new.get("CodeSigningConfigArn")).await?;
+        }
         Ok(made)
     }
 
@@ -236,6 +242,29 @@ async fn put_runtime_management(cx: &Cx<'_>, name: &str, rmc: Value) -> Result<(
         enc(name)
     );
     rest_json(cx, "lambda", "PUT", path, Some(rmc)).await?;
+    Ok(())
+}
+
+/// A changed `CodeSigningConfigArn`: PutFunctionCodeSigningConfig, or its Delete when the
+/// property was removed.
+async fn set_code_signing(cx: &Cx<'_>, name: &str, arn: Option<&Value>) -> Result<(), Failed> {
+    let path = format!("/2020-06-30/functions/{}/code-signing-config", enc(name));
+    match arn {
+        Some(arn) => {
+            let body = json!({ "CodeSigningConfigArn": arn });
+            rest_json(cx, "lambda", "PUT", path, Some(body)).await?;
+        }
+        None => {
+            let request = ApiRequest {
+                service: "lambda",
+                method: "DELETE",
+                path,
+                headers: vec![],
+                body: vec![],
+            };
+            send_delete(cx, request).await?;
+        }
+    }
     Ok(())
 }
 
