@@ -199,8 +199,38 @@ def test_enforce_refuses_new_packages_and_warn_deploys_them(lambda_client, confi
         lambda_client.update_function_code(FunctionName=name, ZipFile=helpers.make_zip())
     helpers.assert_error(e.value, "CodeVerificationFailedException", 400)
     assert lambda_client.get_function_configuration(FunctionName=name)["CodeSha256"] == sha2
-    # Settings other than the package still change.
+    with pytest.raises(ClientError) as e:
+        lambda_client.update_function_code(FunctionName=name, ZipFile=helpers.make_zip(), DryRun=True)
+    helpers.assert_error(e.value, "CodeVerificationFailedException", 400)
+    # A layer is code too.
+    layer = lambda_client.publish_layer_version(
+        LayerName=helpers.unique_name("csc-layer"),
+        Content={"ZipFile": helpers.make_zip({"python/extra.py": "X = 1\n"})})
+    with pytest.raises(ClientError) as e:
+        lambda_client.update_function_configuration(FunctionName=name,
+                                                    Layers=[layer["LayerVersionArn"]])
+    helpers.assert_error(e.value, "CodeVerificationFailedException", 400, message_contains=(
+        helpers.function_arn(name)))
+    assert "Layers" not in lambda_client.get_function_configuration(FunctionName=name)
+    # Settings that are not code still change.
     lambda_client.update_function_configuration(FunctionName=name, Timeout=7)
+    helpers.wait_updated(lambda_client, name)
+    # A policies member without a policy keeps Enforce.
+    lambda_client.update_code_signing_config(CodeSigningConfigArn=warn, CodeSigningPolicies={})
+    assert lambda_client.get_code_signing_config(CodeSigningConfigArn=warn)[
+        "CodeSigningConfig"]["CodeSigningPolicies"] == {"UntrustedArtifactOnDeployment": "Enforce"}
+
+
+def test_configurations_carry_tags_apart_from_their_rendering(lambda_client, configs):
+    arn = configs(Tags={"team": "payments"})["CodeSigningConfigArn"]
+    assert "Tags" not in lambda_client.get_code_signing_config(CodeSigningConfigArn=arn)["CodeSigningConfig"]
+    assert lambda_client.list_tags(Resource=arn)["Tags"] == {"team": "payments"}
+    lambda_client.tag_resource(Resource=arn, Tags={"stage": "prod"})
+    lambda_client.untag_resource(Resource=arn, TagKeys=["team"])
+    assert lambda_client.list_tags(Resource=arn)["Tags"] == {"stage": "prod"}
+    with pytest.raises(ClientError) as e:
+        lambda_client.list_tags(Resource=MISSING)
+    helpers.assert_error(e.value, "ResourceNotFoundException", 404)
 
 
 def test_deleting_a_function_releases_its_configuration(lambda_client, configs, new_function):

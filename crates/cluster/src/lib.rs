@@ -274,6 +274,12 @@ impl Cluster {
         self.membership.is_draining()
     }
 
+    /// Marks this node as draining in memory, without waiting for the database: `/health` and
+    /// its own placement see it at once. [`Cluster::drain`] then tells the others.
+    pub fn mark_draining(&self) {
+        self.membership.mark_draining();
+    }
+
     /// Starts draining: this node places its own calls elsewhere at once, and marks its row
     /// and announces it so the others stop placing work here. A failed write is logged: the
     /// others then learn it when the node leaves.

@@ -327,11 +327,16 @@ impl Membership {
         self.draining.load(Ordering::Relaxed)
     }
 
+    /// Marks this node as draining in memory only (see [`Membership::drain`]).
+    pub fn mark_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
     /// Marks this node as draining, in memory at once and then in its row, and announces it,
     /// so every other node re-reads the list and stops placing work here. The row stays (the
     /// heartbeat keeps it) until [`Membership::leave`].
     pub fn drain(&self) -> Result<(), Error> {
-        self.draining.store(true, Ordering::Relaxed);
+        self.mark_draining();
         self.db.tx(|t| {
             t.execute(
                 "UPDATE nodes SET draining = ?2 WHERE id = ?1",

@@ -70,7 +70,10 @@ impl Error {
             | "ServiceException"
             | "RecursiveInvocationException"
             | "SnapStartException"
-            | "SnapStartNotReadyException" => MessageCase::Upper,
+            | "SnapStartNotReadyException"
+            | "CodeVerificationFailedException"
+            | "CodeSigningConfigNotFoundException"
+            | "InvalidCodeSignatureException" => MessageCase::Upper,
             _ => MessageCase::Lower,
         };
         Error {
@@ -195,5 +198,7 @@ mod tests {
     fn not_found_uses_upper_case_message_member() {
         assert_eq!(Error::not_found("x").case, MessageCase::Upper);
         assert_eq!(Error::conflict("x").case, MessageCase::Lower);
+        let signing = Error::new("CodeVerificationFailedException", Kind::InvalidInput, "x");
+        assert_eq!(signing.case, MessageCase::Upper, "as botocore models it");
     }
 }

@@ -405,9 +405,10 @@ impl Platform {
     }
 
     /// Serves `app` until `shutdown` resolves, then drains and stops everything in order:
-    /// 1. the dispatcher claims no more async events; a cluster node marks itself draining
-    ///    (`/health` answers `503`, the other nodes stop placing work here, and its own
-    ///    invocations go to them) and keeps answering for its grace period;
+    /// 1. a cluster node marks itself draining (`/health` answers `503` and its own
+    ///    invocations go to the other nodes), the dispatcher claims no more async events, and a
+    ///    cluster node announces the drain (the others stop placing work here) and keeps
+    ///    answering for its grace period;
     /// 2. the listener closes and the requests in flight finish (a single node gives them
     ///    [`DRAIN_DEADLINE`]; a cluster node [`IN_FLIGHT_LIMIT`], and waits for its async
     ///    attempts too);
@@ -436,15 +437,16 @@ impl Platform {
                 let _ = started_tx.send(());
                 // The console's live views end, so their connections do not hold the drain.
                 state.console.close();
-                // A cluster node is marked draining before the dispatcher stops: a stopped
-                // worker alone reads as `degraded` on `/health`, and a load balancer polling
-                // between the two would be told the wrong reason.
+                // A cluster node is marked draining (in memory) before the dispatcher stops: a
+                // stopped worker alone reads as `degraded` on `/health`, and a load balancer
+                // polling between the two would be told the wrong reason.
                 if let Some(cluster) = &cluster {
-                    cluster.drain().await;
+                    cluster.mark_draining();
                 }
                 // The dispatcher claims no more events; attempts it started run on.
                 stop.cancel();
-                if cluster.is_some() {
+                if let Some(cluster) = cluster {
+                    cluster.drain().await;
                     tracing::info!(?grace, "draining: answering until the grace period ends");
                     tokio::time::sleep(grace).await;
                 }

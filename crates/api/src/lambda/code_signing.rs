@@ -7,6 +7,8 @@
 //! unsigned one (`CodeVerificationFailedException`); with `Warn` (the default) packages deploy,
 //! as on AWS. A configuration in use cannot be deleted.
 
+use std::collections::BTreeMap;
+
 use axum::extract::{Extension, Path, Query, State};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -34,6 +36,9 @@ pub struct CodeSigningConfig {
     allowed_publishers: Publishers,
     code_signing_policies: Policies,
     last_modified: String,
+    /// Kept with the configuration, answered by ListTags only (not part of its rendering).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    tags: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,6 +60,7 @@ struct ConfigInput {
     description: Option<String>,
     allowed_publishers: Option<PublishersInput>,
     code_signing_policies: Option<PoliciesInput>,
+    tags: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Deserialize)]
@@ -189,7 +195,16 @@ fn check_policies(p: Option<PoliciesInput>) -> Result<Policies> {
 }
 
 fn rendered(c: &CodeSigningConfig) -> Value {
-    json!({ "CodeSigningConfig": c })
+    json!({ "CodeSigningConfig": shown(c) })
+}
+
+/// A configuration as the API shows it: without its tags.
+fn shown(c: &CodeSigningConfig) -> Value {
+    let mut v = json!(c);
+    if let Some(m) = v.as_object_mut() {
+        m.remove("Tags");
+    }
+    v
 }
 
 pub async fn create_code_signing_config(
@@ -207,6 +222,8 @@ pub async fn create_code_signing_config(
     }
     let description = input.description.unwrap_or_default();
     check_description(&description)?;
+    let tags = input.tags.unwrap_or_default();
+    super::functions::validate_tags(&tags)?;
     let id = new_id();
     let config = CodeSigningConfig {
         code_signing_config_arn: format!(
@@ -218,6 +235,7 @@ pub async fn create_code_signing_config(
         allowed_publishers: check_publishers(input.allowed_publishers)?,
         code_signing_policies: check_policies(input.code_signing_policies)?,
         last_modified: clock::now_lambda(),
+        tags,
     };
     s.stores
         .meta
@@ -246,8 +264,11 @@ pub async fn update_code_signing_config(
         .allowed_publishers
         .map(|p| check_publishers(Some(p)))
         .transpose()?;
+    // A policies member without a policy keeps the current one (an omission must not relax
+    // `Enforce` to the default).
     let policies = input
         .code_signing_policies
+        .filter(|p| p.untrusted_artifact_on_deployment.is_some())
         .map(|p| check_policies(Some(p)))
         .transpose()?;
     let config = s.stores.meta.tx(|tx| {
@@ -297,17 +318,21 @@ pub async fn delete_code_signing_config(
 
 pub async fn list_code_signing_configs(
     State(s): State<Shared>,
+    Extension(c): Extension<Caller>,
     Query(q): Query<QueryMap>,
 ) -> ApiResult {
     let limit = page_size(&q, 50)?;
     let after = marker::decode(q.get("Marker"))?;
     let all: Vec<CodeSigningConfig> = s.stores.meta.tx(|tx| tx.code_signing_configs())?;
+    let region = format!("arn:aws:lambda:{}:", c.region);
     let rest: Vec<&CodeSigningConfig> = all
         .iter()
+        .filter(|c| c.code_signing_config_arn.starts_with(&region))
         .filter(|c| after.is_empty() || c.code_signing_config_id > after)
         .collect();
     let page = &rest[..rest.len().min(limit)];
-    let mut out = json!({ "CodeSigningConfigs": page });
+    let shown: Vec<Value> = page.iter().map(|c| shown(c)).collect();
+    let mut out = json!({ "CodeSigningConfigs": shown });
     if rest.len() > page.len() {
         if let Some(last) = page.last() {
             out["NextMarker"] = json!(marker::encode(&last.code_signing_config_id));
@@ -370,11 +395,13 @@ pub fn attach(tx: &Tx, name: &str, config: &CodeSigningConfig) -> Result<()> {
     tx.put_document(name, KIND, "", &doc)
 }
 
-/// Whether a new deployment package may be stored for function `name`: refused when the
-/// configuration it uses (or is about to use) enforces signatures, as none is trusted here.
+/// Whether new code (a package or layers) may be deployed to function `name`: refused when
+/// the configuration it uses (or is about to use) enforces signatures, as none is trusted
+/// here. `named` is how AWS's message names the function (CreateFunction: its name; later
+/// deployments: its ARN).
 pub fn check_deployment(
     tx: &Tx,
-    region: &str,
+    named: &str,
     name: &str,
     config: Option<&CodeSigningConfig>,
 ) -> Result<()> {
@@ -396,12 +423,24 @@ pub fn check_deployment(
             format!(
                 "Lambda cannot deploy the function. The function or layer might be signed using \
                  a signature that the client is not configured to accept. Check the provided \
-                 signature for {}.",
-                function_arn(region, name, None)
+                 signature for {named}."
             ),
         ));
     }
     Ok(())
+}
+
+/// The tags of configuration `arn` (ListTags).
+pub fn tags_of(tx: &Tx, arn: &str) -> Result<BTreeMap<String, String>> {
+    Ok(load(tx, arn)?.tags)
+}
+
+/// Changes the tags of configuration `arn` (TagResource, UntagResource).
+pub fn retag(tx: &Tx, arn: &str, change: impl FnOnce(&mut BTreeMap<String, String>)) -> Result<()> {
+    let mut config = load(tx, arn)?;
+    change(&mut config.tags);
+    super::functions::validate_tags(&config.tags)?;
+    tx.put_code_signing_config(&config.code_signing_config_id, &config)
 }
 
 #[derive(Deserialize)]

@@ -8,6 +8,7 @@ use axum::http::HeaderMap;
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use stratus_core::arn::function_arn;
 use stratus_core::function::{self, CodeRef, FunctionConfig, Settings, LATEST};
 use stratus_core::names::{validate_bare_name, FunctionRef, Qualifier};
 use stratus_core::{clock, limits, Error, Result};
@@ -87,7 +88,7 @@ pub(crate) async fn code_bytes(s: &Shared, code: &CodeInput) -> Result<Vec<u8>> 
     Err(Error::invalid("Please provide a source for function code."))
 }
 
-fn validate_tags(tags: &BTreeMap<String, String>) -> Result<()> {
+pub(crate) fn validate_tags(tags: &BTreeMap<String, String>) -> Result<()> {
     if tags.len() > limits::MAX_TAGS {
         return Err(Error::invalid("Number of tags exceeds resource tag limit."));
     }
@@ -198,7 +199,7 @@ pub async fn create_function(
             Some(arn) => Some(code_signing::for_function(tx, arn)?),
             None => None,
         };
-        code_signing::check_deployment(tx, &c.region, &name, signing.as_ref())?;
+        code_signing::check_deployment(tx, &name, &name, signing.as_ref())?;
         tx.put_function(&FunctionRow {
             name: name.clone(),
             next_version: 1,
@@ -362,6 +363,11 @@ pub async fn update_function_code(
     )?;
     let zip = code_bytes(&s, &input.code).await?;
     if input.dry_run {
+        // A dry run is checked as the real update would be.
+        let arn = function_arn(&c.region, &r.name, None);
+        s.stores
+            .meta
+            .tx(|tx| code_signing::check_deployment(tx, &arn, &r.name, None))?;
         return Ok(json(
             200,
             configuration(&current, &c.region, None, Detail::Settled),
@@ -382,7 +388,8 @@ pub async fn update_function_code(
             "GetFunction/GetAlias",
         )?;
         layers::check_total_size(code_unzipped, &cfg.layers)?;
-        code_signing::check_deployment(tx, &c.region, &r.name, None)?;
+        let arn = function_arn(&c.region, &r.name, None);
+        code_signing::check_deployment(tx, &arn, &r.name, None)?;
         cfg.code = code.clone();
         if let Some(a) = &input.architectures {
             cfg.architectures = a.clone();
@@ -448,16 +455,23 @@ pub async fn update_function_configuration(
             &cfg.revision_id,
             "GetFunction/GetAlias",
         )?;
+        let runtime_before = cfg.runtime.clone();
+        input.settings.apply(&mut cfg)?;
         super::runtime_management::check_runtime_change(
             tx,
             &r.name,
+            runtime_before.as_deref(),
             cfg.runtime.as_deref(),
-            input.settings.runtime.as_deref(),
         )?;
-        input.settings.apply(&mut cfg)?;
         if let Some(arns) = &input.settings.layers {
+            let before = std::mem::take(&mut cfg.layers);
             cfg.layers = layers::resolve(tx, &c.region, arns)?;
             layers::check_total_size(code_unzipped, &cfg.layers)?;
+            // A layer is code: one not already there is checked as a package is.
+            if cfg.layers.iter().any(|l| !before.contains(l)) {
+                let arn = function_arn(&c.region, &r.name, None);
+                code_signing::check_deployment(tx, &arn, &r.name, None)?;
+            }
         }
         cfg.last_modified = clock::now_lambda();
         cfg.revision_id = function::new_revision_id();

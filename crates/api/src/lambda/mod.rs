@@ -121,7 +121,8 @@ pub fn router() -> Router<Shared> {
         )
         .route(
             "/2020-04-22/code-signing-configs/",
-            get(code_signing::list_code_signing_configs),
+            post(code_signing::create_code_signing_config)
+                .get(code_signing::list_code_signing_configs),
         )
         .route(
             "/2020-04-22/code-signing-configs/{arn}",

@@ -1,8 +1,9 @@
 //! GetRuntimeManagementConfig and PutRuntimeManagementConfig: a version's runtime update mode
 //! (`Auto`, the default; `FunctionUpdate`; or `Manual` with a pinned runtime version ARN),
 //! stored as a per-version document. Stratus runs each runtime with the host's one interpreter,
-//! so the setting changes which runtime version a function reports, not which it runs; what it
-//! does enforce is AWS's rule that a function pinned with `Manual` cannot change its runtime.
+//! so a pinned version is recorded and answered here, not run (the configuration's
+//! `RuntimeVersionConfig` still names the version that runs); what it does enforce is AWS's
+//! rule that a function pinned with `Manual` cannot change its runtime.
 
 use std::sync::OnceLock;
 

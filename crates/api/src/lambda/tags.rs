@@ -1,4 +1,5 @@
-//! TagResource, ListTags, UntagResource.
+//! TagResource, ListTags, UntagResource: on functions (by unqualified ARN) and on code signing
+//! configurations.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +14,19 @@ use super::function_not_found;
 use crate::auth::Caller;
 use crate::wire::{json, no_content, parse, ApiResult};
 use crate::{RawBody, Shared};
+
+/// What a tagging request names.
+enum Tagged {
+    Function(String),
+    CodeSigningConfig(String),
+}
+
+fn target(c: &Caller, arn: &str) -> Result<Tagged> {
+    if arn.contains(":code-signing-config:") {
+        return Ok(Tagged::CodeSigningConfig(arn.to_string()));
+    }
+    function(c, arn).map(Tagged::Function)
+}
 
 /// Tags live on functions, addressed by unqualified ARN.
 fn function(c: &Caller, arn: &str) -> Result<String> {
@@ -39,8 +53,16 @@ pub async fn tag_resource(
     Extension(body): Extension<RawBody>,
 ) -> ApiResult {
     let input: TagInput = parse(&body.0)?;
-    let name = function(&c, &arn)?;
     let tags = input.tags.unwrap_or_default();
+    let name = match target(&c, &arn)? {
+        Tagged::Function(name) => name,
+        Tagged::CodeSigningConfig(arn) => {
+            s.stores
+                .meta
+                .tx(|tx| super::code_signing::retag(tx, &arn, |t| t.extend(tags.clone())))?;
+            return Ok(no_content());
+        }
+    };
     s.stores.meta.tx(|tx| {
         let mut row = tx
             .function(&name)?
@@ -59,7 +81,16 @@ pub async fn list_tags(
     Extension(c): Extension<Caller>,
     Path(arn): Path<String>,
 ) -> ApiResult {
-    let name = function(&c, &arn)?;
+    let name = match target(&c, &arn)? {
+        Tagged::Function(name) => name,
+        Tagged::CodeSigningConfig(arn) => {
+            let tags = s
+                .stores
+                .meta
+                .tx(|tx| super::code_signing::tags_of(tx, &arn))?;
+            return Ok(json(200, json!({ "Tags": tags })));
+        }
+    };
     let row = s.stores.meta.tx(|tx| {
         tx.function(&name)?
             .ok_or_else(|| function_not_found(&c.region, &name, None))
@@ -73,7 +104,7 @@ pub async fn untag_resource(
     Path(arn): Path<String>,
     uri: Uri,
 ) -> ApiResult {
-    let name = function(&c, &arn)?;
+    let target = target(&c, &arn)?;
     // `tagKeys` repeats, which a map-shaped query extractor would lose.
     let keys: Vec<String> = uri
         .query()
@@ -86,6 +117,19 @@ pub async fn untag_resource(
                 .into_owned()
         })
         .collect();
+    let name = match target {
+        Tagged::Function(name) => name,
+        Tagged::CodeSigningConfig(arn) => {
+            s.stores.meta.tx(|tx| {
+                super::code_signing::retag(tx, &arn, |t| {
+                    keys.iter().for_each(|k| {
+                        t.remove(k);
+                    })
+                })
+            })?;
+            return Ok(no_content());
+        }
+    };
     s.stores.meta.tx(|tx| {
         let mut row = tx
             .function(&name)?

@@ -127,7 +127,11 @@ impl Provider for Function {
         }
         let out = rest_json(cx, "lambda", "POST", API.into(), Some(Value::Object(body))).await?;
         if let Some(rmc) = props.get("RuntimeManagementConfig") {
-            put_runtime_management(cx, &name, rmc.clone()).await?;
+            if let Err(e) = put_runtime_management(cx, &name, rmc.clone()).await {
+                // The resource failed, so the rollback will not delete it: do it here.
+                self.delete(cx, &function_attrs(&out, &name), props).await?;
+                return Err(e);
+            }
         }
         Ok(function_attrs(&out, &name))
     }
@@ -154,6 +158,11 @@ impl Provider for Function {
             } else {
                 put_runtime_management(cx, name, rmc).await?;
             }
+        }
+        // The function's code signing configuration before its code, so new code is checked
+        // against the configuration the template asks for.
+        if changed(old, new, &["CodeSigningConfigArn"]) {
+            set_code_signing(cx, name, new.get("CodeSigningConfigArn")).await?;
         }
         if changed(old, new, &["Code", "Architectures"]) {
             let mut body = code(new)?;
@@ -206,9 +215,6 @@ impl Provider for Function {
         }
         if let Some(rmc) = pinning {
             put_runtime_management(cx, name, rmc).await?;
-        }
-        if changed(old, new, &["CodeSigningConfigArn"]) {
-            set_code_signing(cx, name, new.get("CodeSigningConfigArn")).await?;
         }
         Ok(made)
     }
