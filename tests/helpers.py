@@ -695,3 +695,46 @@ def allow_api(lambda_client, function, api_id, region=REGION, qualifier=None):
     stage of one API."""
     source = f"arn:aws:execute-api:{region}:{ACCOUNT}:{api_id}/*"
     return allow_service(lambda_client, function, "apigateway.amazonaws.com", source, qualifier)
+
+
+# A stack of one inline python function (named `function`) and its role; `properties` are more
+# lines of the function's properties, indented as they are.
+FUNCTION_STACK = """
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: '2012-10-17'
+        Statement:
+          - Effect: Allow
+            Principal: {Service: lambda.amazonaws.com}
+            Action: sts:AssumeRole
+  Fn:
+    Type: AWS::Lambda::Function
+    Properties:
+      FunctionName: %(function)s
+      Runtime: %(runtime)s
+      Handler: index.handler
+      Role: !GetAtt Role.Arn
+      Code:
+        ZipFile: |
+          def handler(event, context):
+              return "ok"
+%(properties)s
+"""
+
+
+def function_stack(function, properties="", runtime="python3.12"):
+    return FUNCTION_STACK % {"function": function, "properties": properties, "runtime": runtime}
+
+
+def wait_stack(cfn, stack, timeout=60):
+    """The stack's status once no operation on it is in progress."""
+    end = time.monotonic() + timeout
+    while True:
+        status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+        if not status.endswith("IN_PROGRESS"):
+            return status
+        assert time.monotonic() < end, status
+        time.sleep(0.2)

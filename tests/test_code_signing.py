@@ -241,55 +241,19 @@ def test_deleting_a_function_releases_its_configuration(lambda_client, configs, 
     lambda_client.delete_code_signing_config(CodeSigningConfigArn=arn)
 
 
-TEMPLATE = """
-Resources:
-  Role:
-    Type: AWS::IAM::Role
-    Properties:
-      AssumeRolePolicyDocument:
-        Version: '2012-10-17'
-        Statement:
-          - Effect: Allow
-            Principal: {Service: lambda.amazonaws.com}
-            Action: sts:AssumeRole
-  Fn:
-    Type: AWS::Lambda::Function
-    Properties:
-      FunctionName: FNNAME
-      Runtime: python3.12
-      Handler: index.handler
-      Role: !GetAtt Role.Arn
-      Code:
-        ZipFile: |
-          def handler(event, context):
-              return "ok"
-SIGNING
-"""
-
-
-def stack_status(cfn, stack):
-    import time
-    end = time.monotonic() + 60
-    while True:
-        status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
-        if not status.endswith("IN_PROGRESS"):
-            return status
-        assert time.monotonic() < end, status
-        time.sleep(0.2)
-
 
 def test_cloudformation_attaches_and_detaches_a_configuration(server, lambda_client, configs):
     cfn = server.client("cloudformation")
     arn = configs()["CodeSigningConfigArn"]
     stack, fn = helpers.unique_name("csc-stack"), helpers.unique_name("csc-fn")
-    signed = TEMPLATE.replace("FNNAME", fn).replace("SIGNING", f"      CodeSigningConfigArn: {arn}\n")
+    signed = helpers.function_stack(fn, f"      CodeSigningConfigArn: {arn}")
     cfn.create_stack(StackName=stack, TemplateBody=signed, Capabilities=["CAPABILITY_IAM"])
     try:
-        assert stack_status(cfn, stack) == "CREATE_COMPLETE"
+        assert helpers.wait_stack(cfn, stack) == "CREATE_COMPLETE"
         assert lambda_client.get_function_code_signing_config(FunctionName=fn)["CodeSigningConfigArn"] == arn
-        unsigned = TEMPLATE.replace("FNNAME", fn).replace("SIGNING", "")
+        unsigned = helpers.function_stack(fn)
         cfn.update_stack(StackName=stack, TemplateBody=unsigned, Capabilities=["CAPABILITY_IAM"])
-        assert stack_status(cfn, stack) == "UPDATE_COMPLETE"
+        assert helpers.wait_stack(cfn, stack) == "UPDATE_COMPLETE"
         assert helpers.strip_meta(lambda_client.get_function_code_signing_config(FunctionName=fn)) == {}
     finally:
         cfn.delete_stack(StackName=stack)

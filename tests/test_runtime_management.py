@@ -3,7 +3,6 @@ function version, what publishing copies, AWS's errors (aliases refused, Manual 
 version, bad values), a pinned function's runtime held, and CloudFormation's
 `RuntimeManagementConfig` property."""
 
-import time
 import uuid
 
 import pytest
@@ -123,61 +122,25 @@ def test_the_setting_goes_with_its_function(lambda_client, new_function):
     assert lambda_client.get_runtime_management_config(FunctionName=name)["UpdateRuntimeOn"] == "Auto"
 
 
-TEMPLATE = """
-Resources:
-  Role:
-    Type: AWS::IAM::Role
-    Properties:
-      AssumeRolePolicyDocument:
-        Version: '2012-10-17'
-        Statement:
-          - Effect: Allow
-            Principal: {Service: lambda.amazonaws.com}
-            Action: sts:AssumeRole
-  Fn:
-    Type: AWS::Lambda::Function
-    Properties:
-      FunctionName: FNNAME
-      Runtime: python3.12
-      Handler: index.handler
-      Role: !GetAtt Role.Arn
-      Code:
-        ZipFile: |
-          def handler(event, context):
-              return "ok"
-MODE
-"""
-
-
-def stack_done(cfn, stack):
-    end = time.monotonic() + 60
-    while True:
-        status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
-        if not status.endswith("IN_PROGRESS"):
-            return status
-        assert time.monotonic() < end, status
-        time.sleep(0.2)
-
 
 def test_cloudformation_sets_and_resets_the_mode(server, lambda_client):
     cfn = server.client("cloudformation")
     stack = "rmc-" + uuid.uuid4().hex[:8]
     fn = "rmc-fn-" + uuid.uuid4().hex[:8]
-    pinned = TEMPLATE.replace("FNNAME", fn).replace("MODE", (
+    pinned = helpers.function_stack(fn, (
         "      RuntimeManagementConfig:\n"
         "        UpdateRuntimeOn: Manual\n"
-        f"        RuntimeVersionArn: {PINNED}\n"))
+        f"        RuntimeVersionArn: {PINNED}"))
     cfn.create_stack(StackName=stack, TemplateBody=pinned, Capabilities=["CAPABILITY_IAM"])
     try:
-        assert stack_done(cfn, stack) == "CREATE_COMPLETE"
+        assert helpers.wait_stack(cfn, stack) == "CREATE_COMPLETE"
         got = lambda_client.get_runtime_management_config(FunctionName=fn)
         assert (got["UpdateRuntimeOn"], got["RuntimeVersionArn"]) == ("Manual", PINNED)
 
         # Released and the runtime changed in one update: the release goes first.
-        released = TEMPLATE.replace("FNNAME", fn).replace("MODE", "").replace(
-            "Runtime: python3.12", "Runtime: python3.11")
+        released = helpers.function_stack(fn, runtime="python3.11")
         cfn.update_stack(StackName=stack, TemplateBody=released, Capabilities=["CAPABILITY_IAM"])
-        assert stack_done(cfn, stack) == "UPDATE_COMPLETE"
+        assert helpers.wait_stack(cfn, stack) == "UPDATE_COMPLETE"
         assert lambda_client.get_runtime_management_config(FunctionName=fn)["UpdateRuntimeOn"] == "Auto"
         assert lambda_client.get_function_configuration(FunctionName=fn)["Runtime"] == "python3.11"
     finally:
