@@ -474,3 +474,41 @@ def test_account_usage_counts_functions_and_code(lambda_client, new_function):
     final = lambda_client.get_account_settings()["AccountUsage"]
     assert final["FunctionCount"] == before["FunctionCount"]
 
+
+
+# --- Bounds and required members, as the model gives them -------------------
+
+
+def test_add_permission_without_action_or_principal_is_refused(unvalidated_client, lambda_client, fn):
+    for missing in ("Action", "Principal"):
+        kwargs = {"FunctionName": fn, "StatementId": "s-" + missing,
+                  "Action": "lambda:InvokeFunction", "Principal": "s3.amazonaws.com"}
+        del kwargs[missing]
+        with pytest.raises(ClientError) as ei:
+            unvalidated_client.add_permission(**kwargs)
+        assert_error(ei.value, "ValidationException", 400, message_contains=(
+            f"Value null at '{missing.lower()}' failed to satisfy constraint: Member must not be null"))
+    with pytest.raises(ClientError) as ei:
+        lambda_client.get_policy(FunctionName=fn)
+    assert_error(ei.value, "ResourceNotFoundException", 404)
+
+
+def test_bounds_name_the_bound_that_was_broken(unvalidated_client, fn):
+    cases = [
+        (lambda: unvalidated_client.put_function_event_invoke_config(
+            FunctionName=fn, MaximumRetryAttempts=-1),
+         "Value '-1' at 'maximumRetryAttempts' failed to satisfy constraint: "
+         "Member must have value greater than or equal to 0"),
+        (lambda: unvalidated_client.put_function_event_invoke_config(
+            FunctionName=fn, MaximumEventAgeInSeconds=59),
+         "Member must have value greater than or equal to 60"),
+        (lambda: unvalidated_client.list_functions(MaxItems=0),
+         "Value '0' at 'maxItems' failed to satisfy constraint: "
+         "Member must have value greater than or equal to 1"),
+        (lambda: unvalidated_client.list_function_event_invoke_configs(FunctionName=fn, MaxItems=51),
+         "Member must have value less than or equal to 50"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ClientError) as ei:
+            call()
+        assert_error(ei.value, "ValidationException", 400, message_contains=message)

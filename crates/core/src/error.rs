@@ -71,6 +71,7 @@ impl Error {
             | "RecursiveInvocationException"
             | "SnapStartException"
             | "SnapStartNotReadyException"
+            | "SnapStartTimeoutException"
             | "CodeVerificationFailedException"
             | "CodeSigningConfigNotFoundException"
             | "InvalidCodeSignatureException" => MessageCase::Upper,
@@ -200,5 +201,7 @@ mod tests {
         assert_eq!(Error::conflict("x").case, MessageCase::Lower);
         let signing = Error::new("CodeVerificationFailedException", Kind::InvalidInput, "x");
         assert_eq!(signing.case, MessageCase::Upper, "as botocore models it");
+        let restore = Error::new("SnapStartTimeoutException", Kind::Unavailable, "x");
+        assert_eq!(restore.case, MessageCase::Upper);
     }
 }

@@ -8,7 +8,7 @@ use stratus_core::names::FunctionRef;
 use stratus_core::{limits, Error, Result};
 use stratus_store::meta::Tx;
 
-use super::{function_not_found, function_ref, load, marker, page_size, QueryMap};
+use super::{function_not_found, function_ref, load, marker, QueryMap};
 use crate::auth::Caller;
 use crate::wire::{json, no_content, parse, ApiResult};
 use crate::{RawBody, Shared};
@@ -17,22 +17,10 @@ pub use stratus_invoke::settings::{EventInvokeConfig, KIND};
 
 fn validate(tx: &Tx, region: &str, name: &str, cfg: &EventInvokeConfig) -> Result<()> {
     if let Some(n) = cfg.maximum_retry_attempts {
-        if !(0..=2).contains(&n) {
-            return Err(Error::constraint(
-                n,
-                "maximumRetryAttempts",
-                "Member must have value less than or equal to 2",
-            ));
-        }
+        super::check_range(n, "maximumRetryAttempts", 0, 2)?;
     }
     if let Some(n) = cfg.maximum_event_age_in_seconds {
-        if !(60..=21600).contains(&n) {
-            return Err(Error::constraint(
-                n,
-                "maximumEventAgeInSeconds",
-                "Member must have value less than or equal to 21600",
-            ));
-        }
+        super::check_range(n, "maximumEventAgeInSeconds", 60, 21600)?;
     }
     let destinations = ["OnSuccess", "OnFailure"].iter().filter_map(|k| {
         cfg.destination_config
@@ -198,7 +186,7 @@ pub async fn list_function_event_invoke_configs(
     Query(q): Query<QueryMap>,
 ) -> ApiResult {
     let r = FunctionRef::parse(&f)?.resolve(&c.region, None)?;
-    let limit = page_size(&q, limits::MAX_PAGE)?;
+    let limit = super::page_size_within(&q, 50, limits::MAX_PAGE)?;
     let after = marker::decode(q.get("Marker"))?;
     let all: Vec<(String, EventInvokeConfig)> = s.stores.meta.tx(|tx| {
         tx.function(&r.name)?

@@ -244,22 +244,35 @@ pub fn check_revision(given: Option<&str>, current: &str, api: &str) -> Result<(
 
 /// Parses `MaxItems` (1-10000) and caps it at one page.
 pub fn page_size(query: &QueryMap, cap: usize) -> Result<usize> {
+    page_size_within(query, 10_000, cap)
+}
+
+/// Parses `MaxItems` (1-`max`, as the operation's model bounds it) and caps it at one page.
+pub fn page_size_within(query: &QueryMap, max: i64, cap: usize) -> Result<usize> {
     match query.get("MaxItems") {
         None => Ok(cap),
         Some(s) => {
             let n: i64 = s
                 .parse()
                 .map_err(|_| Error::invalid(format!("Invalid MaxItems: {s}")))?;
-            if !(1..=10_000).contains(&n) {
-                return Err(Error::constraint(
-                    n,
-                    "maxItems",
-                    "Member must have value less than or equal to 10000",
-                ));
-            }
+            check_range(n, "maxItems", 1, max)?;
             Ok((n as usize).min(cap))
         }
     }
+}
+
+/// A number within the model's `min`..=`max`, with the constraint AWS names for the bound it
+/// breaks.
+pub fn check_range(n: i64, member: &str, min: i64, max: i64) -> Result<()> {
+    if n < min {
+        let rule = format!("Member must have value greater than or equal to {min}");
+        return Err(Error::constraint(n, member, &rule));
+    }
+    if n > max {
+        let rule = format!("Member must have value less than or equal to {max}");
+        return Err(Error::constraint(n, member, &rule));
+    }
+    Ok(())
 }
 
 /// Opaque pagination markers: base64 of the position they continue after.

@@ -121,6 +121,20 @@ pub async fn add_permission(
         .statement_id
         .clone()
         .ok_or_else(|| Error::invalid("StatementId is required"))?;
+    // Both required by the model: a statement without them would be stored as `""` and a
+    // public `*`.
+    for (member, given) in [
+        ("action", input.action.is_some()),
+        ("principal", input.principal.is_some()),
+    ] {
+        if !given {
+            return Err(Error::validation(format!(
+                "1 validation error detected: Value null at '{member}' failed to satisfy \
+                 constraint: Member must not be null"
+            ))
+            .into());
+        }
+    }
     let sid_ok = !sid.is_empty()
         && sid.len() <= 100
         && sid
