@@ -18,7 +18,7 @@ use stratus_core::names::FunctionRef;
 use stratus_core::{clock, Error, Kind, Result, ACCOUNT_ID};
 use stratus_store::meta::Tx;
 
-use super::{function_not_found, marker, page_size, QueryMap};
+use super::{function_not_found, marker, page_size, ModelPattern, QueryMap};
 use crate::auth::Caller;
 use crate::wire::{json, no_content, parse, ApiResult};
 use crate::{RawBody, Shared};
@@ -81,30 +81,20 @@ struct FunctionUse {
     code_signing_config_arn: String,
 }
 
-const ARN_PATTERN: &str = r"arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:code-signing-config:csc-[a-z0-9]{17}";
-const PROFILE_PATTERN: &str = r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)";
-
-fn full_match(pattern: &'static str, s: &str) -> bool {
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock};
-    static CACHE: OnceLock<Mutex<HashMap<&'static str, regex::Regex>>> = OnceLock::new();
-    let mut cache = CACHE
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    let re = cache.entry(pattern).or_insert_with(|| {
-        regex::Regex::new(&format!("^(?:{pattern})$")).expect("a model pattern")
-    });
-    re.is_match(s)
-}
+static ARN_PATTERN: ModelPattern = ModelPattern::new(
+    r"arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:code-signing-config:csc-[a-z0-9]{17}",
+);
+static PROFILE_PATTERN: ModelPattern = ModelPattern::new(
+    r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)",
+);
 
 /// The id a configuration ARN names, after the model's pattern check.
 fn id_of(arn: &str) -> Result<String> {
-    if arn.len() > 200 || !full_match(ARN_PATTERN, arn) {
+    if arn.len() > 200 || !ARN_PATTERN.matches(arn) {
         return Err(Error::constraint(
             arn,
             "codeSigningConfigArn",
-            &format!("Member must satisfy regular expression pattern: {ARN_PATTERN}"),
+            &ARN_PATTERN.rule(),
         ));
     }
     Ok(arn.rsplit(':').next().unwrap_or(arn).to_string())
@@ -165,11 +155,11 @@ fn check_publishers(p: Option<PublishersInput>) -> Result<Publishers> {
         return Err(Error::constraint(listed, member, rule));
     }
     for (i, arn) in arns.iter().enumerate() {
-        if arn.len() > 10_000 || !full_match(PROFILE_PATTERN, arn) {
+        if arn.len() > 10_000 || !PROFILE_PATTERN.matches(arn) {
             return Err(Error::constraint(
                 arn,
                 &format!("{member}.{}.member", i + 1),
-                &format!("Member must satisfy regular expression pattern: {PROFILE_PATTERN}"),
+                &PROFILE_PATTERN.rule(),
             ));
         }
     }
@@ -325,18 +315,15 @@ pub async fn list_code_signing_configs(
     let after = marker::decode(q.get("Marker"))?;
     let all: Vec<CodeSigningConfig> = s.stores.meta.tx(|tx| tx.code_signing_configs())?;
     let region = format!("arn:aws:lambda:{}:", c.region);
-    let rest: Vec<&CodeSigningConfig> = all
-        .iter()
+    let here: Vec<CodeSigningConfig> = all
+        .into_iter()
         .filter(|c| c.code_signing_config_arn.starts_with(&region))
-        .filter(|c| after.is_empty() || c.code_signing_config_id > after)
         .collect();
-    let page = &rest[..rest.len().min(limit)];
-    let shown: Vec<Value> = page.iter().map(|c| shown(c)).collect();
+    let (page, next) = marker::page(here, |c| &c.code_signing_config_id, &after, limit);
+    let shown: Vec<Value> = page.iter().map(shown).collect();
     let mut out = json!({ "CodeSigningConfigs": shown });
-    if rest.len() > page.len() {
-        if let Some(last) = page.last() {
-            out["NextMarker"] = json!(marker::encode(&last.code_signing_config_id));
-        }
+    if let Some(next) = next {
+        out["NextMarker"] = json!(next);
     }
     Ok(json(200, out))
 }
@@ -353,20 +340,14 @@ pub async fn list_functions_by_code_signing_config(
         load(tx, &arn)?;
         users(tx, &arn)
     })?;
-    let rest: Vec<&String> = names
-        .iter()
-        .filter(|n| after.is_empty() || n.as_str() > after.as_str())
-        .collect();
-    let page = &rest[..rest.len().min(limit)];
+    let (page, next) = marker::page(names, String::as_str, &after, limit);
     let arns: Vec<String> = page
         .iter()
         .map(|n| function_arn(&c.region, n, None))
         .collect();
     let mut out = json!({ "FunctionArns": arns });
-    if rest.len() > page.len() {
-        if let Some(last) = page.last() {
-            out["NextMarker"] = json!(marker::encode(last));
-        }
+    if let Some(next) = next {
+        out["NextMarker"] = json!(next);
     }
     Ok(json(200, out))
 }
@@ -428,6 +409,12 @@ pub fn check_deployment(
         ));
     }
     Ok(())
+}
+
+/// [`check_deployment`] for new code of an existing function (UpdateFunctionCode, its dry run,
+/// layers added), whose message names the function by ARN.
+pub fn check_new_code(tx: &Tx, region: &str, name: &str) -> Result<()> {
+    check_deployment(tx, &function_arn(region, name, None), name, None)
 }
 
 /// The tags of configuration `arn` (ListTags).

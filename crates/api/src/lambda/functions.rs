@@ -8,7 +8,6 @@ use axum::http::HeaderMap;
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use stratus_core::arn::function_arn;
 use stratus_core::function::{self, CodeRef, FunctionConfig, Settings, LATEST};
 use stratus_core::names::{validate_bare_name, FunctionRef, Qualifier};
 use stratus_core::{clock, limits, Error, Result};
@@ -364,10 +363,9 @@ pub async fn update_function_code(
     let zip = code_bytes(&s, &input.code).await?;
     if input.dry_run {
         // A dry run is checked as the real update would be.
-        let arn = function_arn(&c.region, &r.name, None);
         s.stores
             .meta
-            .tx(|tx| code_signing::check_deployment(tx, &arn, &r.name, None))?;
+            .tx(|tx| code_signing::check_new_code(tx, &c.region, &r.name))?;
         return Ok(json(
             200,
             configuration(&current, &c.region, None, Detail::Settled),
@@ -388,8 +386,7 @@ pub async fn update_function_code(
             "GetFunction/GetAlias",
         )?;
         layers::check_total_size(code_unzipped, &cfg.layers)?;
-        let arn = function_arn(&c.region, &r.name, None);
-        code_signing::check_deployment(tx, &arn, &r.name, None)?;
+        code_signing::check_new_code(tx, &c.region, &r.name)?;
         cfg.code = code.clone();
         if let Some(a) = &input.architectures {
             cfg.architectures = a.clone();
@@ -469,8 +466,7 @@ pub async fn update_function_configuration(
             layers::check_total_size(code_unzipped, &cfg.layers)?;
             // A layer is code: one not already there is checked as a package is.
             if cfg.layers.iter().any(|l| !before.contains(l)) {
-                let arn = function_arn(&c.region, &r.name, None);
-                code_signing::check_deployment(tx, &arn, &r.name, None)?;
+                code_signing::check_new_code(tx, &c.region, &r.name)?;
             }
         }
         cfg.last_modified = clock::now_lambda();

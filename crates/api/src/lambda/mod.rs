@@ -294,4 +294,54 @@ pub mod marker {
                 .ok_or_else(|| Error::invalid("Invalid marker")),
         }
     }
+
+    /// One page of `items` (in ascending order of `key`): those after the decoded marker
+    /// `after` (all when it is empty), at most `limit`, and the marker of the next page when
+    /// more follow.
+    pub fn page<T>(
+        items: Vec<T>,
+        key: impl Fn(&T) -> &str,
+        after: &str,
+        limit: usize,
+    ) -> (Vec<T>, Option<String>) {
+        let mut rest: Vec<T> = items
+            .into_iter()
+            .filter(|i| after.is_empty() || key(i) > after)
+            .collect();
+        let more = rest.len() > limit;
+        rest.truncate(limit);
+        let next = rest.last().filter(|_| more).map(|last| encode(key(last)));
+        (rest, next)
+    }
+}
+
+/// A string member's pattern as botocore's model gives it, compiled once and matched whole.
+pub struct ModelPattern {
+    text: &'static str,
+    compiled: std::sync::OnceLock<regex::Regex>,
+}
+
+impl ModelPattern {
+    pub const fn new(text: &'static str) -> Self {
+        ModelPattern {
+            text,
+            compiled: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn matches(&self, s: &str) -> bool {
+        self.compiled
+            .get_or_init(|| {
+                regex::Regex::new(&format!("^(?:{})$", self.text)).expect("a model pattern")
+            })
+            .is_match(s)
+    }
+
+    /// The constraint AWS names when a value does not match.
+    pub fn rule(&self) -> String {
+        format!(
+            "Member must satisfy regular expression pattern: {}",
+            self.text
+        )
+    }
 }

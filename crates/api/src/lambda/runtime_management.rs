@@ -5,10 +5,7 @@
 //! `RuntimeVersionConfig` still names the version that runs); what it does enforce is AWS's
 //! rule that a function pinned with `Manual` cannot change its runtime.
 
-use std::sync::OnceLock;
-
 use axum::extract::{Extension, Path, Query, State};
-use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use stratus_core::arn::function_arn;
@@ -16,7 +13,7 @@ use stratus_core::function::LATEST;
 use stratus_core::{Error, Result};
 use stratus_store::meta::Tx;
 
-use super::{function_not_found, function_ref, QueryMap};
+use super::{function_not_found, function_ref, ModelPattern, QueryMap};
 use crate::auth::Caller;
 use crate::wire::{json, parse, ApiResult};
 use crate::{RawBody, Shared};
@@ -36,7 +33,9 @@ const MODES: [&str; 3] = ["Auto", "Manual", "FunctionUpdate"];
 
 /// The pattern botocore's model gives `RuntimeVersionArn`: a managed runtime's version
 /// (`arn:aws:lambda:<region>::runtime:<id>`) or an account's own runtime version.
-const VERSION_ARN: &str = r"((arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}::runtime:.+)|(arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:runtime/[A-Za-z0-9_.-]{1,128}/version/[A-Za-z0-9_.-]{1,128}))";
+static VERSION_ARN: ModelPattern = ModelPattern::new(
+    r"((arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}::runtime:.+)|(arn:(aws[a-zA-Z-]*):lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:runtime/[A-Za-z0-9_.-]{1,128}/version/[A-Za-z0-9_.-]{1,128}))",
+);
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -78,33 +77,28 @@ fn setting(input: PutInput) -> Result<RuntimeManagement> {
             )))
         }
     };
-    match (mode.as_str(), arn) {
-        ("Manual", None) => Err(Error::invalid(
+    let manual = mode == "Manual";
+    if manual && arn.is_none() {
+        return Err(Error::invalid(
             "RuntimeVersionArn is required when UpdateRuntimeOn is Manual.",
-        )),
-        // Only Manual pins a version; in the other modes Lambda picks it, and Get answers
-        // without one.
-        ("Manual", arn) => Ok(RuntimeManagement {
-            update_runtime_on: mode,
-            runtime_version_arn: arn,
-        }),
-        (_, _) => Ok(RuntimeManagement {
-            update_runtime_on: mode,
-            runtime_version_arn: None,
-        }),
+        ));
     }
+    // Only Manual pins a version; in the other modes Lambda picks it, and Get answers without
+    // one.
+    Ok(RuntimeManagement {
+        update_runtime_on: mode,
+        runtime_version_arn: arn.filter(|_| manual),
+    })
 }
 
 fn checked_arn(arn: String) -> Result<String> {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    let re = RE.get_or_init(|| Regex::new(&format!("^(?:{VERSION_ARN})$")).unwrap());
     let chars = arn.chars().count();
     let rule = if chars < 26 {
         "Member must have length greater than or equal to 26".to_string()
     } else if chars > 2048 {
         "Member must have length less than or equal to 2048".to_string()
-    } else if !re.is_match(&arn) {
-        format!("Member must satisfy regular expression pattern: {VERSION_ARN}")
+    } else if !VERSION_ARN.matches(&arn) {
+        VERSION_ARN.rule()
     } else {
         return Ok(arn);
     };

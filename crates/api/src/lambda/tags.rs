@@ -10,6 +10,8 @@ use serde_json::json;
 use stratus_core::names::FunctionRef;
 use stratus_core::{limits, Error, Result};
 
+use stratus_store::meta::{FunctionRow, Tx};
+
 use super::function_not_found;
 use crate::auth::Caller;
 use crate::wire::{json, no_content, parse, ApiResult};
@@ -26,6 +28,39 @@ fn target(c: &Caller, arn: &str) -> Result<Tagged> {
         return Ok(Tagged::CodeSigningConfig(arn.to_string()));
     }
     function(c, arn).map(Tagged::Function)
+}
+
+/// The tags of what `target` names.
+fn tags_of(tx: &Tx, c: &Caller, target: &Tagged) -> Result<BTreeMap<String, String>> {
+    match target {
+        Tagged::Function(name) => Ok(row(tx, c, name)?.tags),
+        Tagged::CodeSigningConfig(arn) => super::code_signing::tags_of(tx, arn),
+    }
+}
+
+/// Changes the tags of what `target` names, within the resource's tag limit.
+fn retag(
+    tx: &Tx,
+    c: &Caller,
+    target: &Tagged,
+    change: impl FnOnce(&mut BTreeMap<String, String>),
+) -> Result<()> {
+    match target {
+        Tagged::Function(name) => {
+            let mut row = row(tx, c, name)?;
+            change(&mut row.tags);
+            if row.tags.len() > limits::MAX_TAGS {
+                return Err(Error::invalid("Number of tags exceeds resource tag limit."));
+            }
+            tx.put_function(&row)
+        }
+        Tagged::CodeSigningConfig(arn) => super::code_signing::retag(tx, arn, change),
+    }
+}
+
+fn row(tx: &Tx, c: &Caller, name: &str) -> Result<FunctionRow> {
+    tx.function(name)?
+        .ok_or_else(|| function_not_found(&c.region, name, None))
 }
 
 /// Tags live on functions, addressed by unqualified ARN.
@@ -54,25 +89,10 @@ pub async fn tag_resource(
 ) -> ApiResult {
     let input: TagInput = parse(&body.0)?;
     let tags = input.tags.unwrap_or_default();
-    let name = match target(&c, &arn)? {
-        Tagged::Function(name) => name,
-        Tagged::CodeSigningConfig(arn) => {
-            s.stores
-                .meta
-                .tx(|tx| super::code_signing::retag(tx, &arn, |t| t.extend(tags.clone())))?;
-            return Ok(no_content());
-        }
-    };
-    s.stores.meta.tx(|tx| {
-        let mut row = tx
-            .function(&name)?
-            .ok_or_else(|| function_not_found(&c.region, &name, None))?;
-        row.tags.extend(tags.clone());
-        if row.tags.len() > limits::MAX_TAGS {
-            return Err(Error::invalid("Number of tags exceeds resource tag limit."));
-        }
-        tx.put_function(&row)
-    })?;
+    let target = target(&c, &arn)?;
+    s.stores
+        .meta
+        .tx(|tx| retag(tx, &c, &target, |t| t.extend(tags.clone())))?;
     Ok(no_content())
 }
 
@@ -81,21 +101,9 @@ pub async fn list_tags(
     Extension(c): Extension<Caller>,
     Path(arn): Path<String>,
 ) -> ApiResult {
-    let name = match target(&c, &arn)? {
-        Tagged::Function(name) => name,
-        Tagged::CodeSigningConfig(arn) => {
-            let tags = s
-                .stores
-                .meta
-                .tx(|tx| super::code_signing::tags_of(tx, &arn))?;
-            return Ok(json(200, json!({ "Tags": tags })));
-        }
-    };
-    let row = s.stores.meta.tx(|tx| {
-        tx.function(&name)?
-            .ok_or_else(|| function_not_found(&c.region, &name, None))
-    })?;
-    Ok(json(200, json!({ "Tags": row.tags })))
+    let target = target(&c, &arn)?;
+    let tags = s.stores.meta.tx(|tx| tags_of(tx, &c, &target))?;
+    Ok(json(200, json!({ "Tags": tags })))
 }
 
 pub async fn untag_resource(
@@ -117,27 +125,12 @@ pub async fn untag_resource(
                 .into_owned()
         })
         .collect();
-    let name = match target {
-        Tagged::Function(name) => name,
-        Tagged::CodeSigningConfig(arn) => {
-            s.stores.meta.tx(|tx| {
-                super::code_signing::retag(tx, &arn, |t| {
-                    keys.iter().for_each(|k| {
-                        t.remove(k);
-                    })
-                })
-            })?;
-            return Ok(no_content());
-        }
-    };
     s.stores.meta.tx(|tx| {
-        let mut row = tx
-            .function(&name)?
-            .ok_or_else(|| function_not_found(&c.region, &name, None))?;
-        for k in &keys {
-            row.tags.remove(k);
-        }
-        tx.put_function(&row)
+        retag(tx, &c, &target, |t| {
+            for k in &keys {
+                t.remove(k);
+            }
+        })
     })?;
     Ok(no_content())
 }
