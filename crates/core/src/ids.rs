@@ -25,6 +25,16 @@ pub fn request_id() -> uuid::Uuid {
     uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
+/// `len` characters drawn from `alphabet` (ASCII) by the thread's generator: the tails of
+/// AWS's short resource ids (`csc-...`, API Gateway's ids, CodeDeploy's `d-...`).
+pub fn random_chars(alphabet: &[u8], len: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..len)
+        .map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

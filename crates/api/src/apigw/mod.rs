@@ -45,7 +45,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use base64::Engine as _;
-use rand::Rng;
 use serde::de::DeserializeOwned;
 use stratus_core::{Error, Kind, Result};
 
@@ -159,11 +158,7 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
 
 /// A random identifier of lower-case letters and digits, as API Gateway's ids look.
 pub fn new_id(len: usize) -> String {
-    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::thread_rng();
-    (0..len)
-        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
-        .collect()
+    stratus_core::ids::random_chars(b"abcdefghijklmnopqrstuvwxyz0123456789", len)
 }
 
 /// `createdDate` and friends: ISO 8601 in UTC, whole seconds.

@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Extension, Path, Query, State};
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use stratus_core::arn::function_arn;
@@ -115,12 +114,10 @@ fn load(tx: &Tx, arn: &str) -> Result<CodeSigningConfig> {
 }
 
 fn new_id() -> String {
-    const ALPHABET: &[u8] = b"0123456789abcdef";
-    let mut rng = rand::thread_rng();
-    let tail: String = (0..17)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
-        .collect();
-    format!("csc-{tail}")
+    format!(
+        "csc-{}",
+        stratus_core::ids::random_chars(b"0123456789abcdef", 17)
+    )
 }
 
 fn check_description(d: &str) -> Result<()> {

@@ -22,12 +22,7 @@ use crate::Shared;
 pub const EVENTS: [&str; 3] = ["BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"];
 
 fn new_deployment_id() -> String {
-    use rand::Rng;
-    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    let mut rng = rand::thread_rng();
-    let tail: String = (0..9)
-        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
-        .collect();
+    let tail = stratus_core::ids::random_chars(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 9);
     format!("d-{tail}")
 }
 
